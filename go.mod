@@ -1,0 +1,3 @@
+module github.com/stockade-ids/stockade
+
+go 1.26

@@ -1,0 +1,149 @@
+// Package pipeline holds what every stage of stockade shares: the typed Event
+// that sources produce, the Decision that rules emit and sinks carry, the
+// event-time clock, the ban ledger and the engine that wires them. It imports
+// none of sources, rules or sinks.
+package pipeline
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Format names the log format an event was parsed from.
+type Format uint8
+
+const (
+	FormatUnknown  Format = iota
+	FormatSyslog          // RFC 3164, RFC 5424, rsyslog ISO 8601 prefix
+	FormatNginx           // nginx/apache access log, combined or common
+	FormatFastLog         // Suricata fast.log
+	FormatEve             // Suricata eve.json
+	FormatFail2ban        // fail2ban's own log
+)
+
+var formatNames = [...]string{"unknown", "syslog", "nginx", "fastlog", "eve", "fail2ban"}
+
+func (f Format) String() string {
+	if int(f) < len(formatNames) {
+		return formatNames[f]
+	}
+	return "unknown"
+}
+
+// ParseFormat is the inverse of Format.String; it also accepts a few aliases.
+func ParseFormat(s string) (Format, bool) {
+	switch strings.ToLower(s) {
+	case "syslog", "auth", "authlog", "auth.log":
+		return FormatSyslog, true
+	case "nginx", "access", "apache", "http":
+		return FormatNginx, true
+	case "fastlog", "fast", "fast.log", "suricata-fast":
+		return FormatFastLog, true
+	case "eve", "eve.json", "suricata-eve", "json":
+		return FormatEve, true
+	case "fail2ban", "f2b":
+		return FormatFail2ban, true
+	}
+	return FormatUnknown, false
+}
+
+// Event is one parsed log line. Parsers fill it in place; string fields may
+// alias the line buffer they were parsed from (see UnsafeString), so an Event
+// is valid only until its source reads its next line. Anything kept longer
+// (evidence, captures, keys) must be copied: Clone does that.
+//
+// The expr tags are the names rule predicates (`when:`) see.
+type Event struct {
+	Time   time.Time `expr:"time"`
+	Source string    `expr:"source"` // source id: file path or listener name
+	Format Format    `expr:"-"`
+	Line   string    `expr:"line"` // the raw line, for evidence
+
+	// Addr is the offending address when the format states it structurally:
+	// the nginx client, the Suricata attacker (alert.source when present,
+	// else the source address), the address in a fail2ban log line. Syslog
+	// leaves it invalid; rules take it from the message with <HOST>.
+	Addr netip.Addr `expr:"addr"`
+
+	// Syslog header; also set by formats that carry them.
+	Host    string `expr:"host"`
+	Program string `expr:"program"`
+	PID     int    `expr:"pid"`
+	Message string `expr:"message"` // the text after the header: what filters match
+
+	// Suricata (fast.log and eve.json). Priority is fast.log's Priority and
+	// eve's alert.severity: 1 is the most severe.
+	Priority       int        `expr:"priority"`
+	Classification string     `expr:"classification"` // fast.log Classification, eve alert.category
+	Signature      string     `expr:"signature"`
+	GID            int        `expr:"gid"`
+	SID            int        `expr:"sid"`
+	Rev            int        `expr:"rev"`
+	Action         string     `expr:"action"` // eve alert.action: allowed, blocked
+	Proto          string     `expr:"proto"`  // TCP, UDP, ICMP, or the number as written
+	SrcAddr        netip.Addr `expr:"src_addr"`
+	SrcPort        int        `expr:"src_port"`
+	DstAddr        netip.Addr `expr:"dst_addr"`
+	DstPort        int        `expr:"dst_port"`
+	// Fingerprint identifies one alert independently of the file it was
+	// logged in, so that the same alert in fast.log and eve.json counts once.
+	// Zero means "no fingerprint".
+	Fingerprint uint64 `expr:"-"`
+
+	// HTTP access logs.
+	Method      string `expr:"method"`
+	Path        string `expr:"path"`
+	HTTPVersion string `expr:"http_version"`
+	Status      int    `expr:"status"`
+	Bytes       int64  `expr:"bytes"`
+	Referer     string `expr:"referer"`
+	UserAgent   string `expr:"user_agent"`
+	User        string `expr:"user"` // remote user (access logs); rules also capture <F-USER> here
+
+	// fail2ban's own log.
+	Jail  string `expr:"jail"`
+	Verb  string `expr:"verb"`  // Found, Ban, Unban, Restore Ban, ...
+	Level string `expr:"level"` // NOTICE, WARNING, INFO, ...
+
+	// Captures are the named groups of the regex that matched (F-USER is
+	// "user", F-ID "id", any other F-NAME "name" lowercased). Filled by rules.
+	Captures map[string]string `expr:"captures"`
+}
+
+// Reset clears e for reuse, keeping the Captures map's storage.
+func (e *Event) Reset() {
+	c := e.Captures
+	clear(c)
+	*e = Event{Captures: c}
+}
+
+// Clone returns a deep copy of e whose strings no longer alias any buffer.
+func (e *Event) Clone() Event {
+	c := *e
+	c.Source = strings.Clone(e.Source)
+	c.Line = strings.Clone(e.Line)
+	c.Host = strings.Clone(e.Host)
+	c.Program = strings.Clone(e.Program)
+	c.Message = strings.Clone(e.Message)
+	c.Classification = strings.Clone(e.Classification)
+	c.Signature = strings.Clone(e.Signature)
+	c.Action = strings.Clone(e.Action)
+	c.Proto = strings.Clone(e.Proto)
+	c.Method = strings.Clone(e.Method)
+	c.Path = strings.Clone(e.Path)
+	c.HTTPVersion = strings.Clone(e.HTTPVersion)
+	c.Referer = strings.Clone(e.Referer)
+	c.UserAgent = strings.Clone(e.UserAgent)
+	c.User = strings.Clone(e.User)
+	c.Jail = strings.Clone(e.Jail)
+	c.Verb = strings.Clone(e.Verb)
+	c.Level = strings.Clone(e.Level)
+	if e.Captures != nil {
+		c.Captures = make(map[string]string, len(e.Captures))
+		for k, v := range e.Captures {
+			c.Captures[strings.Clone(k)] = strings.Clone(v)
+		}
+	}
+	return c
+}
