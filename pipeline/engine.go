@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Sink receives decisions. Writes must be idempotent (decision ids are
+// deterministic) so that a retry after a partial failure is harmless.
+type Sink interface {
+	Write(ctx context.Context, ds []Decision) error
+	Close(ctx context.Context) error
+}
+
+// Config is the engine's own configuration; rules carry theirs in Policy.
+type Config struct {
+	// Origin names this sensor in every decision (default: the host name).
+	Origin string
+	// Allow is never banned: the global allowlist plus the host's own
+	// addresses. Rules add their own in Policy.Allow.
+	Allow []netip.Prefix
+	// EmitUnbans makes the engine emit an unban decision when a target's
+	// last ban runs out, for sinks that cannot expire bans themselves.
+	EmitUnbans bool
+	// DedupWindow is how long (in event time) an alert fingerprint is
+	// remembered, so the same alert read from fast.log and eve.json counts
+	// once. fast.log has no zone, so a misconfigured zone shifts its copy by
+	// whole quarter hours (the fingerprint ignores that); the default, 26 h,
+	// covers every pair of real zones.
+	DedupWindow time.Duration
+}
+
+// RuleStats counts what happened to one rule's matches.
+type RuleStats struct {
+	Rule          string
+	Pack          string
+	Matches       uint64 // events the rule judged offenses
+	Allowlisted   uint64 // of which the target was allowlisted
+	Bans          uint64 // ban decisions (new and extended)
+	AlreadyBanned uint64 // thresholds reached while a ban covered the target
+}
+
+// Engine turns events into decisions: matcher → allowlist → window counter →
+// ledger. It is single-threaded and deterministic: the same events in the
+// same order give the same decisions, byte for byte.
+type Engine struct {
+	cfg     Config
+	matcher Matcher
+	clock   EventClock
+	counter *Counter
+	ledger  *Ledger
+	dedup   map[uint64]int64
+	dedupAt int
+
+	hits  []Hit
+	out   []Decision
+	stats []RuleStats
+
+	Events     uint64 // events judged
+	Duplicates uint64 // events dropped as copies of an alert already seen
+	// SkewedDuplicates are copies that were logged 15 minutes or more apart:
+	// fast.log was read in the wrong time zone (see --tz).
+	SkewedDuplicates uint64
+}
+
+// NewEngine builds an engine over m.
+func NewEngine(m Matcher, cfg Config) *Engine {
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = 26 * time.Hour
+	}
+	e := &Engine{
+		cfg:     cfg,
+		counter: NewCounter(),
+		ledger:  NewLedger(),
+		dedup:   make(map[uint64]int64),
+		dedupAt: 4096,
+	}
+	e.SetMatcher(m)
+	return e
+}
+
+// SetMatcher swaps the rules (a reload). Counting state of rules that keep
+// their name survives only if the new matcher keeps their IDs; the ledger
+// always survives.
+func (e *Engine) SetMatcher(m Matcher) {
+	e.matcher = m
+	ps := m.Policies()
+	e.stats = make([]RuleStats, len(ps))
+	for i, p := range ps {
+		e.stats[i] = RuleStats{Rule: p.Name, Pack: p.Pack}
+	}
+}
+
+// Ledger exposes the ban ledger (status, manual bans).
+func (e *Engine) Ledger() *Ledger { return e.ledger }
+
+// Counter exposes the window counter (status, explain).
+func (e *Engine) Counter() *Counter { return e.counter }
+
+// Now is the engine's event-time clock.
+func (e *Engine) Now() time.Time { return e.clock.Now() }
+
+// Stats returns per-rule counts, in rule order.
+func (e *Engine) Stats() []RuleStats { return append([]RuleStats(nil), e.stats...) }
+
+// Allowed reports whether a is on the global or the policy's allowlist.
+func (e *Engine) Allowed(p *Policy, a netip.Addr) bool {
+	for _, pr := range e.cfg.Allow {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	if p != nil {
+		for _, pr := range p.Allow {
+			if pr.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Process judges one event and returns the decisions it caused. The
+// returned slice is reused by the next call.
+func (e *Engine) Process(ev *Event) []Decision {
+	e.out = e.out[:0]
+	now := e.clock.Advance(ev.Time)
+	e.expire(now)
+	if ev.Fingerprint != 0 && e.seen(ev.Fingerprint, ev.Time) {
+		e.Duplicates++
+		return e.out
+	}
+	e.Events++
+	e.hits = e.matcher.Match(ev, e.hits[:0])
+	for _, h := range e.hits {
+		st := &e.stats[h.Policy.ID]
+		st.Matches++
+		target := Canonical(h.Target)
+		if !target.IsValid() {
+			continue
+		}
+		if e.Allowed(h.Policy, target) {
+			st.Allowlisted++
+			continue
+		}
+		fire, evidence := e.counter.Add(h.Policy, target, h.Key, ev.Time, ev.Line)
+		if !fire {
+			continue
+		}
+		prefix := netip.PrefixFrom(target, target.BitLen())
+		o := e.ledger.Ban(BanRequest{Target: prefix, Policy: h.Policy, At: ev.Time})
+		if o.Verdict == AlreadyBanned {
+			st.AlreadyBanned++
+			continue
+		}
+		st.Bans++
+		e.out = append(e.out, e.decision(ActionBan, prefix, h.Policy, ev, o, evidence))
+	}
+	return e.out
+}
+
+// Tick advances the clock without an event (live mode's ticker, the end of a
+// replay) and returns the unban decisions that fall due, if enabled.
+func (e *Engine) Tick(now time.Time) []Decision {
+	e.out = e.out[:0]
+	e.expire(e.clock.Advance(now))
+	return e.out
+}
+
+func (e *Engine) expire(now time.Time) {
+	for _, t := range e.ledger.Expire(now) {
+		if !e.cfg.EmitUnbans {
+			continue
+		}
+		target, scope := TargetString(t)
+		e.out = append(e.out, Decision{
+			ID:     decisionID(e.cfg.Origin, ActionUnban, target, "", now, 0),
+			Action: ActionUnban, Target: target, Scope: scope,
+			Reason: "ban expired", At: now, Expires: now,
+			Origin: e.cfg.Origin, Evidence: []string{},
+		})
+	}
+}
+
+func (e *Engine) decision(a Action, t netip.Prefix, p *Policy, ev *Event, o Outcome, evidence []string) Decision {
+	target, scope := TargetString(t)
+	if evidence == nil {
+		evidence = []string{}
+	}
+	return Decision{
+		ID:       decisionID(e.cfg.Origin, a, target, p.Name, ev.Time, o.Offense),
+		Action:   a,
+		Target:   target,
+		Scope:    scope,
+		Rule:     p.Name,
+		Pack:     p.Pack,
+		Reason:   reason(p, ev),
+		At:       ev.Time,
+		Duration: int64(o.Duration / time.Second),
+		Expires:  o.Expires,
+		Offense:  o.Offense,
+		Origin:   e.cfg.Origin,
+		Source:   ev.Source,
+		Evidence: evidence,
+	}
+}
+
+func reason(p *Policy, ev *Event) string {
+	what := p.Description
+	if what == "" {
+		what = p.Name
+	}
+	var r string
+	if p.Threshold <= 1 {
+		r = what
+	} else {
+		r = fmt.Sprintf("%s: %d matches within %s", what, p.Threshold, p.Window)
+	}
+	if ev.Signature != "" {
+		r += ": " + ev.Signature
+	}
+	return r
+}
+
+// seen remembers alert fingerprints for DedupWindow of event time.
+func (e *Engine) seen(fp uint64, t time.Time) bool {
+	ts := t.UnixNano()
+	if prev, ok := e.dedup[fp]; ok {
+		d := ts - prev
+		if d < 0 {
+			d = -d
+		}
+		if d <= int64(e.cfg.DedupWindow) {
+			if d >= int64(15*time.Minute) {
+				e.SkewedDuplicates++
+			}
+			return true
+		}
+	}
+	if len(e.dedup) >= e.dedupAt {
+		cutoff := ts - int64(e.cfg.DedupWindow)
+		for k, v := range e.dedup {
+			if v < cutoff {
+				delete(e.dedup, k)
+			}
+		}
+		e.dedupAt = max(4096, 2*len(e.dedup))
+	}
+	e.dedup[fp] = ts
+	return false
+}

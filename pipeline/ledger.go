@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"container/heap"
+	"net/netip"
+	"time"
+)
+
+// Verdict says what the ledger did with a ban request.
+type Verdict uint8
+
+const (
+	Banned        Verdict = iota // a new ban: emit it
+	Extended                     // a longer ban replaces a shorter one: emit it
+	AlreadyBanned                // covered by an active ban: emit nothing
+)
+
+// record is one rule's ban on a target. A target keeps one record per rule so
+// that a short ban expiring never lifts a longer one (fail2ban's recidive
+// bug: sshd's unban removing recidive's week-long ban).
+type record struct {
+	rule    string
+	expires time.Time
+}
+
+type activeBan struct {
+	records []record
+	until   time.Time // the latest expiry among records
+}
+
+// Ledger holds the active bans and each target's offense history.
+type Ledger struct {
+	bans    map[netip.Prefix]*activeBan
+	history map[netip.Prefix]int // bans ever decided per target
+	expiry  expiryHeap
+}
+
+func NewLedger() *Ledger {
+	return &Ledger{
+		bans:    make(map[netip.Prefix]*activeBan),
+		history: make(map[netip.Prefix]int),
+	}
+}
+
+// BanRequest asks the ledger to ban Target under Policy at event time At.
+type BanRequest struct {
+	Target netip.Prefix
+	Policy *Policy
+	At     time.Time
+}
+
+// Outcome is what Ban decided; Duration and Offense are set for Banned and
+// Extended.
+type Outcome struct {
+	Verdict  Verdict
+	Offense  int
+	Duration time.Duration
+	Expires  time.Time
+}
+
+// Ban applies the ledger's rules: a target already banned by this rule, or
+// banned by any rule until at least as late as this ban would last, is not
+// banned again; otherwise the ban is recorded, the offense counted and its
+// duration escalated from the target's history.
+func (l *Ledger) Ban(r BanRequest) Outcome {
+	offense := l.history[r.Target] + 1
+	d := r.Policy.Duration(offense)
+	expires := r.At.Add(d)
+	b := l.bans[r.Target]
+	if b != nil && !b.until.After(r.At) {
+		// Run out but not yet swept by Expire: as good as absent.
+		b.records, b.until = b.records[:0], time.Time{}
+	}
+	if b != nil && len(b.records) > 0 {
+		for _, rec := range b.records {
+			if rec.rule == r.Policy.Name && rec.expires.After(r.At) {
+				return Outcome{Verdict: AlreadyBanned}
+			}
+		}
+		if !expires.After(b.until) {
+			return Outcome{Verdict: AlreadyBanned}
+		}
+	}
+	v := Banned
+	if b == nil {
+		b = &activeBan{}
+		l.bans[r.Target] = b
+	} else if len(b.records) > 0 {
+		v = Extended
+	}
+	b.records = append(b.records, record{rule: r.Policy.Name, expires: expires})
+	if expires.After(b.until) {
+		b.until = expires
+	}
+	l.history[r.Target] = offense
+	heap.Push(&l.expiry, expiryItem{target: r.Target, at: expires})
+	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires}
+}
+
+// Expire drops records that have run out at now and returns the targets
+// whose last record went (no ban is left on them).
+func (l *Ledger) Expire(now time.Time) []netip.Prefix {
+	var lifted []netip.Prefix
+	for len(l.expiry) > 0 && !l.expiry[0].at.After(now) {
+		it := heap.Pop(&l.expiry).(expiryItem)
+		b := l.bans[it.target]
+		if b == nil {
+			continue
+		}
+		kept := b.records[:0]
+		var until time.Time
+		for _, rec := range b.records {
+			if rec.expires.After(now) {
+				kept = append(kept, rec)
+				if rec.expires.After(until) {
+					until = rec.expires
+				}
+			}
+		}
+		b.records, b.until = kept, until
+		if len(kept) == 0 {
+			delete(l.bans, it.target)
+			lifted = append(lifted, it.target)
+		}
+	}
+	return lifted
+}
+
+// Unban lifts every record on target at once (an operator's decision).
+// It reports whether target was banned.
+func (l *Ledger) Unban(target netip.Prefix) bool {
+	_, ok := l.bans[target]
+	delete(l.bans, target)
+	return ok
+}
+
+// Active reports whether target is banned at now, and until when.
+func (l *Ledger) Active(target netip.Prefix, now time.Time) (time.Time, bool) {
+	b := l.bans[target]
+	if b == nil || !b.until.After(now) {
+		return time.Time{}, false
+	}
+	return b.until, true
+}
+
+// Offenses is the number of bans ever decided against target.
+func (l *Ledger) Offenses(target netip.Prefix) int { return l.history[target] }
+
+// Len is the number of targets with an active ban.
+func (l *Ledger) Len() int { return len(l.bans) }
+
+type expiryItem struct {
+	target netip.Prefix
+	at     time.Time
+}
+
+type expiryHeap []expiryItem
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}

@@ -1,0 +1,450 @@
+// Package rules loads YAML rule packs and judges events against them.
+//
+// A pack is a file with a name and a list of rules. Everything compiles at
+// load time: a bad regex, an unknown field, a predicate that does not
+// type-check or is not boolean is reported with its file:line:col, and every
+// error of every pack is reported together.
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// Default escalation, as the replay core promises: a returning attacker's
+// ban doubles each time, up to a week.
+var defaultEscalation = pipeline.Escalation{Factor: 2, Max: 7 * 24 * time.Hour}
+
+// Pack is one loaded rule pack.
+type Pack struct {
+	Name        string
+	Description string
+	File        string
+	Rules       []*Rule
+}
+
+// Rule is one compiled rule.
+type Rule struct {
+	Policy   *pipeline.Policy
+	Pos      Pos
+	Formats  []pipeline.Format
+	Programs []string
+	Sources  []string // globs over the source id (path or base name)
+	UseLine  bool     // match regexes against the whole line, not the message
+
+	fail   []*failRegex
+	ignore []*failRegex
+	when   *predicate
+	key    *keyExpr
+}
+
+// field is one key of a YAML mapping with the node of its value.
+type field struct {
+	key   *yaml.Node
+	value *yaml.Node
+}
+
+// LoadFile loads one pack file.
+func LoadFile(path string) (*Pack, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// LoadFS loads every *.yaml / *.yml file under root in fsys, sorted by path.
+func LoadFS(fsys fs.FS, root string) ([]*Pack, error) {
+	var names []string
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && isPackFile(p) {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var packs []*Pack
+	var all Errors
+	for _, n := range names {
+		data, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, err
+		}
+		p, err := Parse(n, data)
+		if err != nil {
+			var es Errors
+			if errors.As(err, &es) {
+				all = append(all, es...)
+				continue
+			}
+			return nil, err
+		}
+		packs = append(packs, p)
+	}
+	return packs, all.err()
+}
+
+// LoadPath loads a pack file, or every pack file in a directory.
+func LoadPath(path string) ([]*Pack, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		p, err := LoadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return []*Pack{p}, nil
+	}
+	packs, err := LoadFS(os.DirFS(path), ".")
+	for _, p := range packs {
+		p.File = filepath.Join(path, p.File)
+		for _, r := range p.Rules {
+			r.Pos.File = p.File
+		}
+	}
+	var es Errors
+	if errors.As(err, &es) {
+		for i := range es {
+			es[i].Pos.File = filepath.Join(path, es[i].Pos.File)
+		}
+		return packs, es
+	}
+	return packs, err
+}
+
+func isPackFile(p string) bool {
+	return strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")
+}
+
+// Parse loads a pack from data; file names it in errors.
+func Parse(file string, data []byte) (*Pack, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty pack"}}
+		}
+		return nil, Errors{{Pos: yamlErrPos(file, err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var es Errors
+	pos := func(n *yaml.Node) Pos { return Pos{File: file, Line: n.Line, Col: n.Column} }
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	p := &Pack{File: file}
+	fields, ok := mapping(root, pos, &es, "pack")
+	if !ok {
+		return nil, es
+	}
+	var rulesNode *yaml.Node
+	for _, f := range fields {
+		switch f.key.Value {
+		case "pack", "name":
+			p.Name = scalar(f.value, pos, &es)
+		case "description":
+			p.Description = scalar(f.value, pos, &es)
+		case "rules":
+			rulesNode = f.value
+		case "tests":
+			// Pack tests are run by `stockade test`; the loader only checks
+			// that they are a list.
+			if f.value.Kind != yaml.SequenceNode {
+				es.add(pos(f.value), "tests: want a list")
+			}
+		default:
+			es.add(pos(f.key), "unknown key %q in pack (known: pack, description, rules, tests)", f.key.Value)
+		}
+	}
+	if p.Name == "" {
+		es.add(pos(root), "pack has no name (add `pack: NAME`)")
+	}
+	if rulesNode == nil {
+		es.add(pos(root), "pack has no rules")
+	} else if rulesNode.Kind != yaml.SequenceNode {
+		es.add(pos(rulesNode), "rules: want a list")
+	} else {
+		names := map[string]Pos{}
+		for _, rn := range rulesNode.Content {
+			r := parseRule(rn, p.Name, pos, &es)
+			if r == nil {
+				continue
+			}
+			if prev, dup := names[r.Policy.Name]; dup {
+				es.add(r.Pos, "rule %q is defined twice (first at %s)", r.Policy.Name, prev)
+				continue
+			}
+			names[r.Policy.Name] = r.Pos
+			p.Rules = append(p.Rules, r)
+		}
+	}
+	if len(es) > 0 {
+		return nil, es
+	}
+	return p, nil
+}
+
+var ruleKeys = []string{"name", "description", "formats", "programs", "sources", "match",
+	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
+	"allow", "evidence"}
+
+func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) *Rule {
+	fields, ok := mapping(n, pos, es, "rule")
+	if !ok {
+		return nil
+	}
+	before := len(*es)
+	r := &Rule{Pos: pos(n), Policy: &pipeline.Policy{Pack: pack, Threshold: 1, Evidence: 3}}
+	esc := defaultEscalation
+	r.Policy.Escalate = &esc
+	var whenNode, keyNode, windowNode *yaml.Node
+	var failNodes []*yaml.Node
+	for _, f := range fields {
+		v := f.value
+		switch f.key.Value {
+		case "name":
+			r.Policy.Name = scalar(v, pos, es)
+		case "description":
+			r.Policy.Description = scalar(v, pos, es)
+		case "formats":
+			for _, s := range stringList(v, pos, es) {
+				fm, ok := pipeline.ParseFormat(s.Value)
+				if !ok {
+					es.add(pos(s), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s.Value)
+					continue
+				}
+				r.Formats = append(r.Formats, fm)
+			}
+		case "programs":
+			for _, s := range stringList(v, pos, es) {
+				r.Programs = append(r.Programs, s.Value)
+			}
+		case "sources":
+			for _, s := range stringList(v, pos, es) {
+				if _, err := filepath.Match(s.Value, ""); err != nil {
+					es.add(pos(s), "bad source glob %q: %v", s.Value, err)
+				}
+				r.Sources = append(r.Sources, s.Value)
+			}
+		case "match":
+			switch s := scalar(v, pos, es); s {
+			case "message", "":
+			case "line":
+				r.UseLine = true
+			default:
+				es.add(pos(v), "match: want message or line, not %q", s)
+			}
+		case "failregex":
+			failNodes = stringList(v, pos, es)
+		case "ignoreregex":
+			for _, s := range stringList(v, pos, es) {
+				re, err := compileFailRegex(s.Value, false)
+				if err != nil {
+					es.add(pos(s), "ignoreregex: %v", err)
+					continue
+				}
+				r.ignore = append(r.ignore, re)
+			}
+		case "when":
+			whenNode = v
+		case "key":
+			keyNode = v
+		case "threshold":
+			if err := v.Decode(&r.Policy.Threshold); err != nil || r.Policy.Threshold < 1 || r.Policy.Threshold > 10000 {
+				es.add(pos(v), "threshold: want a whole number from 1 to 10000, not %q", v.Value)
+			}
+		case "window":
+			windowNode = v
+			r.Policy.Window = duration(v, pos, es, "window")
+		case "ban":
+			r.Policy.Ban = duration(v, pos, es, "ban")
+		case "escalate":
+			r.Policy.Escalate = escalation(v, pos, es)
+		case "allow":
+			for _, s := range stringList(v, pos, es) {
+				p, err := ParsePrefix(s.Value)
+				if err != nil {
+					es.add(pos(s), "allow: %v", err)
+					continue
+				}
+				r.Policy.Allow = append(r.Policy.Allow, p)
+			}
+		case "evidence":
+			if err := v.Decode(&r.Policy.Evidence); err != nil || r.Policy.Evidence < 0 || r.Policy.Evidence > 100 {
+				es.add(pos(v), "evidence: want a number of lines from 0 to 100")
+			}
+		default:
+			es.add(pos(f.key), "unknown key %q in rule (known: %s)", f.key.Value, strings.Join(ruleKeys, ", "))
+		}
+	}
+	if r.Policy.Name == "" {
+		es.add(r.Pos, "rule has no name")
+	}
+	if len(r.Formats) == 0 {
+		es.add(r.Pos, "rule %q: formats: name at least one of syslog, nginx, fastlog, eve, fail2ban", r.Policy.Name)
+	}
+	if r.Policy.Ban <= 0 {
+		es.add(r.Pos, "rule %q: ban: a positive duration is required", r.Policy.Name)
+	}
+	if r.Policy.Threshold > 1 && r.Policy.Window <= 0 {
+		p := r.Pos
+		if windowNode != nil {
+			p = pos(windowNode)
+		}
+		es.add(p, "rule %q: a threshold above 1 needs a window", r.Policy.Name)
+	}
+	for _, s := range failNodes {
+		re, err := compileFailRegex(s.Value, true)
+		if err != nil {
+			es.add(pos(s), "failregex: %v", err)
+			continue
+		}
+		r.fail = append(r.fail, re)
+	}
+	if len(failNodes) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
+		es.add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
+	}
+	if whenNode != nil {
+		pr, err := compilePredicate(scalar(whenNode, pos, es))
+		if err != nil {
+			es.add(exprPos(pos(whenNode), whenNode, err), "when: %v", exprMsg(err))
+		} else {
+			r.when = pr
+		}
+	}
+	if keyNode != nil {
+		k, err := compileKey(scalar(keyNode, pos, es))
+		if err != nil {
+			es.add(exprPos(pos(keyNode), keyNode, err), "key: %v", exprMsg(err))
+		} else {
+			r.key = k
+		}
+	}
+	if len(*es) > before {
+		return nil
+	}
+	return r
+}
+
+func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Escalation {
+	if v.Kind == yaml.ScalarNode {
+		var on bool
+		if err := v.Decode(&on); err != nil {
+			es.add(pos(v), "escalate: want true, false or {factor: 2, max: 1w}")
+			return nil
+		}
+		if !on {
+			return nil
+		}
+		e := defaultEscalation
+		return &e
+	}
+	fields, ok := mapping(v, pos, es, "escalate")
+	if !ok {
+		return nil
+	}
+	e := defaultEscalation
+	for _, f := range fields {
+		switch f.key.Value {
+		case "factor":
+			if err := f.value.Decode(&e.Factor); err != nil || e.Factor < 1 || e.Factor > 100 {
+				es.add(pos(f.value), "escalate.factor: want a number from 1 to 100")
+			}
+		case "max":
+			e.Max = duration(f.value, pos, es, "escalate.max")
+		default:
+			es.add(pos(f.key), "unknown key %q in escalate (known: factor, max)", f.key.Value)
+		}
+	}
+	return &e
+}
+
+// ParsePrefix accepts an address or a CIDR, canonical (IPv4-mapped unmapped).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	return pipeline.ParseTarget(strings.TrimSpace(s))
+}
+
+func mapping(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) ([]field, bool) {
+	if n.Kind != yaml.MappingNode {
+		es.add(pos(n), "%s: want a mapping", what)
+		return nil, false
+	}
+	var fs []field
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if seen[k.Value] {
+			es.add(pos(k), "key %q is repeated", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		fs = append(fs, field{key: k, value: n.Content[i+1]})
+	}
+	return fs, true
+}
+
+func scalar(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) string {
+	if n.Kind != yaml.ScalarNode {
+		es.add(pos(n), "want a single value")
+		return ""
+	}
+	return n.Value
+}
+
+func stringList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []*yaml.Node {
+	if n.Kind == yaml.ScalarNode {
+		return []*yaml.Node{n}
+	}
+	if n.Kind != yaml.SequenceNode {
+		es.add(pos(n), "want a list of strings")
+		return nil
+	}
+	var out []*yaml.Node
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			es.add(pos(c), "want a string")
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func duration(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) time.Duration {
+	d, err := ParseDuration(scalar(n, pos, es))
+	if err != nil {
+		es.add(pos(n), "%s: %v", what, err)
+	}
+	return d
+}
+
+// yamlErrPos digs the line out of a yaml.v3 syntax error ("yaml: line 7: ...").
+func yamlErrPos(file string, err error) Pos {
+	var line int
+	if _, e := fmt.Sscanf(err.Error(), "yaml: line %d:", &line); e != nil || line == 0 {
+		line = 1
+	}
+	return Pos{File: file, Line: line, Col: 1}
+}

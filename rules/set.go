@@ -1,0 +1,263 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// Set is the compiled union of packs: the pipeline's Matcher. Rules are
+// dispatched by format and program, so a line meets only the rules that can
+// match it (an sshd rule never sees a line written by another program).
+//
+// A Set is not safe for concurrent use (it owns one reused expr VM); use
+// Clone for another goroutine.
+type Set struct {
+	packs    []*Pack
+	rules    []*Rule
+	policies []*pipeline.Policy
+	byFormat [8]dispatch
+	vm       vm.VM
+}
+
+type dispatch struct {
+	any       []*Rule            // rules with no program filter
+	byProgram map[string][]*Rule // per program: its rules and the any rules, in order
+}
+
+// NewSet compiles packs into one set. Rule names must be unique across packs.
+func NewSet(packs ...*Pack) (*Set, error) {
+	s := &Set{packs: packs}
+	var es Errors
+	seen := map[string]Pos{}
+	for _, p := range packs {
+		for _, r := range p.Rules {
+			if prev, dup := seen[r.Policy.Name]; dup {
+				es.add(r.Pos, "rule %q is also defined at %s", r.Policy.Name, prev)
+				continue
+			}
+			seen[r.Policy.Name] = r.Pos
+			r.Policy.ID = len(s.rules)
+			s.rules = append(s.rules, r)
+			s.policies = append(s.policies, r.Policy)
+		}
+	}
+	if err := es.err(); err != nil {
+		return nil, err
+	}
+	for _, r := range s.rules {
+		for _, f := range r.Formats {
+			d := &s.byFormat[f]
+			if len(r.Programs) == 0 {
+				d.any = append(d.any, r)
+				continue
+			}
+			if d.byProgram == nil {
+				d.byProgram = map[string][]*Rule{}
+			}
+			for _, prog := range r.Programs {
+				d.byProgram[prog] = append(d.byProgram[prog], r)
+			}
+		}
+	}
+	// Each program's list also holds the rules for any program, so dispatch
+	// is a single map lookup; keep the load order so results are stable.
+	for f := range s.byFormat {
+		d := &s.byFormat[f]
+		for prog, rs := range d.byProgram {
+			merged := append([]*Rule(nil), rs...)
+			for _, r := range d.any {
+				merged = append(merged, r)
+			}
+			sortByID(merged)
+			d.byProgram[prog] = merged
+		}
+	}
+	return s, nil
+}
+
+func sortByID(rs []*Rule) {
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && rs[j].Policy.ID < rs[j-1].Policy.ID; j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+// Clone returns a Set sharing the compiled rules with its own VM.
+func (s *Set) Clone() *Set {
+	c := *s
+	c.vm = vm.VM{}
+	return &c
+}
+
+// Packs returns the packs in the set.
+func (s *Set) Packs() []*Pack { return s.packs }
+
+// Rules returns the rules in load order.
+func (s *Set) Rules() []*Rule { return s.rules }
+
+// Policies implements pipeline.Matcher.
+func (s *Set) Policies() []*pipeline.Policy { return s.policies }
+
+// Candidates returns the rules that can see ev (format and program).
+func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
+	if int(ev.Format) >= len(s.byFormat) {
+		return nil
+	}
+	d := &s.byFormat[ev.Format]
+	if d.byProgram != nil {
+		if rs, ok := d.byProgram[ev.Program]; ok {
+			return rs
+		}
+	}
+	return d.any
+}
+
+// Match implements pipeline.Matcher.
+func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
+	for _, r := range s.Candidates(ev) {
+		if h, v := s.judge(r, ev); v == Hit {
+			hits = append(hits, h)
+		}
+	}
+	return hits
+}
+
+// Verdict is why a rule did or did not judge an event an offense.
+type Verdict uint8
+
+const (
+	Hit          Verdict = iota
+	WrongSource          // the source glob does not match
+	RegexMiss            // no failregex matched
+	BadAddress           // the <HOST> text is not an address
+	Ignored              // an ignoreregex matched
+	PredicateNo          // `when:` is false
+	NoAddress            // the event carries no address to ban
+	PredicateErr         // `when:` or `key:` failed at run time
+)
+
+var verdictNames = [...]string{"hit", "source does not match", "regex miss", "captured text is not an address",
+	"ignoreregex matched", "predicate false", "no address", "predicate error"}
+
+func (v Verdict) String() string { return verdictNames[v] }
+
+// Judge is Match for one rule, with the reason: what `explain` shows.
+func (s *Set) Judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) { return s.judge(r, ev) }
+
+func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
+	if len(r.Sources) > 0 && !matchSource(r.Sources, ev.Source) {
+		return pipeline.Hit{}, WrongSource
+	}
+	target := ev.Addr
+	if len(r.fail) > 0 {
+		text := ev.Message
+		if r.UseLine || text == "" {
+			text = ev.Line
+		}
+		var v Verdict
+		target, v = matchFail(r.fail, text, ev)
+		if v != Hit {
+			return pipeline.Hit{}, v
+		}
+		for _, ig := range r.ignore {
+			if (ig.literal == "" || strings.Contains(text, ig.literal)) && ig.re.MatchString(text) {
+				return pipeline.Hit{}, Ignored
+			}
+		}
+	}
+	if !target.IsValid() {
+		return pipeline.Hit{}, NoAddress
+	}
+	if r.when != nil {
+		out, err := s.vm.Run(r.when.prog, ev)
+		if err != nil {
+			return pipeline.Hit{}, PredicateErr
+		}
+		if b, _ := out.(bool); !b {
+			return pipeline.Hit{}, PredicateNo
+		}
+	}
+	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target)}
+	if r.key != nil {
+		out, err := s.vm.Run(r.key.prog, ev)
+		if err != nil {
+			return pipeline.Hit{}, PredicateErr
+		}
+		h.Key = keyString(out)
+	}
+	return h, Hit
+}
+
+// matchFail tries the failregexes in order; the first that matches with a
+// valid address wins. Named captures go to ev.Captures, and a "user"
+// capture also to ev.User so predicates can use either.
+func matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr, v Verdict) {
+	v = RegexMiss
+	for _, f := range fail {
+		if f.literal != "" && !strings.Contains(text, f.literal) {
+			continue
+		}
+		m := f.re.FindStringSubmatchIndex(text)
+		if m == nil {
+			continue
+		}
+		hs, he := m[2*f.host], m[2*f.host+1]
+		if hs < 0 {
+			continue
+		}
+		addr, ok := pipeline.ParseAddr(text[hs:he])
+		if !ok {
+			v = BadAddress
+			continue
+		}
+		for i, name := range f.names {
+			if name == "" || name == "host" || m[2*i] < 0 {
+				continue
+			}
+			if ev.Captures == nil {
+				ev.Captures = make(map[string]string, 2)
+			}
+			val := text[m[2*i]:m[2*i+1]]
+			ev.Captures[name] = val
+			if name == "user" {
+				ev.User = val
+			}
+		}
+		return addr, Hit
+	}
+	return netip.Addr{}, v
+}
+
+func matchSource(globs []string, src string) bool {
+	base := filepath.Base(src)
+	for _, g := range globs {
+		if ok, _ := filepath.Match(g, src); ok {
+			return true
+		}
+		if ok, _ := filepath.Match(g, base); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func keyString(v any) string {
+	switch k := v.(type) {
+	case string:
+		return k
+	case int:
+		return strconv.Itoa(k)
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(k)
+	}
+}
