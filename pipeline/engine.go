@@ -138,7 +138,7 @@ func (e *Engine) Process(ev *Event) []Decision {
 		st := &e.stats[h.Policy.ID]
 		st.Matches++
 		target := Canonical(h.Target)
-		if !target.IsValid() {
+		if !target.IsValid() || target.IsUnspecified() || target.IsMulticast() {
 			continue
 		}
 		if e.Allowed(h.Policy, target) {

@@ -219,7 +219,7 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 	r := &Rule{Pos: pos(n), Policy: &pipeline.Policy{Pack: pack, Threshold: 1, Evidence: 3}}
 	esc := defaultEscalation
 	r.Policy.Escalate = &esc
-	var whenNode, keyNode, windowNode *yaml.Node
+	var whenNode, keyNode, windowNode, banNode *yaml.Node
 	var failNodes []*yaml.Node
 	for _, f := range fields {
 		v := f.value
@@ -279,6 +279,7 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 			windowNode = v
 			r.Policy.Window = duration(v, pos, es, "window")
 		case "ban":
+			banNode = v
 			r.Policy.Ban = duration(v, pos, es, "ban")
 		case "escalate":
 			r.Policy.Escalate = escalation(v, pos, es)
@@ -305,8 +306,8 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 	if len(r.Formats) == 0 {
 		es.add(r.Pos, "rule %q: formats: name at least one of syslog, nginx, fastlog, eve, fail2ban", r.Policy.Name)
 	}
-	if r.Policy.Ban <= 0 {
-		es.add(r.Pos, "rule %q: ban: a positive duration is required", r.Policy.Name)
+	if banNode == nil {
+		es.add(r.Pos, "rule %q: ban: a duration is required (e.g. ban: 1h)", r.Policy.Name)
 	}
 	if r.Policy.Threshold > 1 && r.Policy.Window <= 0 {
 		p := r.Pos

@@ -135,8 +135,10 @@ func isTagName(s string) bool {
 }
 
 func unwrapSyntax(err error) string {
+	// The translated pattern would confuse: name the problem only, the
+	// position points at the regex as the user wrote it.
 	if se, ok := err.(*syntax.Error); ok {
-		return se.Code.String() + ": `" + se.Expr + "`"
+		return se.Code.String()
 	}
 	return err.Error()
 }

@@ -1,0 +1,64 @@
+package pipeline
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestCounterSlidingWindow(t *testing.T) {
+	c := NewCounter()
+	p := &Policy{ID: 0, Name: "r", Threshold: 3, Window: 10 * time.Minute, Evidence: 2}
+	a := netip.MustParseAddr("192.0.2.1")
+	add := func(d time.Duration) bool {
+		fire, _ := c.Add(p, a, "", t0.Add(d), "line")
+		return fire
+	}
+	// 0, 6, 12 minutes: never 3 within 10 minutes.
+	for _, d := range []time.Duration{0, 6 * time.Minute, 12 * time.Minute} {
+		if add(d) {
+			t.Fatalf("fired at %v", d)
+		}
+	}
+	// 13 minutes: 6, 12, 13 are within 10 minutes.
+	fire, ev := c.Add(p, a, "", t0.Add(13*time.Minute), "last")
+	if !fire || len(ev) != 2 || ev[1] != "last" {
+		t.Fatalf("fire=%v evidence=%q", fire, ev)
+	}
+	// The window resets after firing.
+	if add(14 * time.Minute) {
+		t.Fatal("fired right after reset")
+	}
+	if n := c.Count(p, a, "", t0.Add(14*time.Minute)); n != 1 {
+		t.Fatalf("count after reset = %d", n)
+	}
+}
+
+func TestCounterKeysAreSeparate(t *testing.T) {
+	c := NewCounter()
+	p := &Policy{ID: 0, Name: "r", Threshold: 2, Window: time.Minute}
+	a := netip.MustParseAddr("192.0.2.1")
+	b := netip.MustParseAddr("192.0.2.2")
+	c.Add(p, a, "", t0, "")
+	if fire, _ := c.Add(p, b, "", t0, ""); fire {
+		t.Fatal("different addresses shared a window")
+	}
+	c.Add(p, a, "alice", t0, "")
+	if fire, _ := c.Add(p, b, "alice", t0, ""); !fire {
+		t.Fatal("a key other than the address must count across addresses")
+	}
+}
+
+func TestCounterSweepBoundsMemory(t *testing.T) {
+	c := NewCounter()
+	p := &Policy{ID: 0, Name: "r", Threshold: 5, Window: time.Minute}
+	for i := range 100_000 {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		c.Add(p, a, "", t0.Add(time.Duration(i)*time.Second), "")
+	}
+	// Only the last minute's addresses (plus at most one sweep period of
+	// stale ones) may remain.
+	if c.Len() > 10_000 {
+		t.Fatalf("%d windows live; stale ones are not swept", c.Len())
+	}
+}

@@ -1,0 +1,128 @@
+package rules
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseReportsEveryErrorWithPosition(t *testing.T) {
+	src := `pack: broken
+rules:
+  - name: a
+    formats: [syslog]
+    failregex:
+      - '^Failed for (unclosed from <HOST>$'
+    ban: 10m
+  - name: b
+    formats: [nginx]
+    when: statuss == 404
+    ban: 1h
+  - name: c
+    formats: [nginx]
+    when: status
+    ban: 1h
+  - name: d
+    formats: [nginx, carrier-pigeon]
+    colour: blue
+    threshold: 5
+    ban: forever
+  - name: e
+    formats: [syslog]
+    failregex: ['^no address here$']
+    ban: 1m
+`
+	_, err := Parse("broken.yaml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	want := []string{
+		"broken.yaml:6:9: failregex: bad regex: missing closing )",
+		"broken.yaml:10:11: when: unknown name statuss",
+		"broken.yaml:14:11: when: expected bool, but got int",
+		"broken.yaml:17:22: unknown format \"carrier-pigeon\"",
+		"broken.yaml:18:5: unknown key \"colour\" in rule",
+		"broken.yaml:20:10: ban: bad duration \"forever\"",
+		"broken.yaml:16:5: rule \"d\": a threshold above 1 needs a window",
+		"broken.yaml:23:17: failregex: failregex needs a <HOST>",
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing error %q in:\n%s", w, got)
+		}
+	}
+	if len(es) != len(want) {
+		t.Errorf("%d errors, want %d:\n%s", len(es), len(want), got)
+	}
+}
+
+func TestParseRefusesDuplicatesAndUnknownPackKeys(t *testing.T) {
+	src := `pack: p
+rules:
+  - {name: a, formats: [eve], ban: 1h}
+  - {name: a, formats: [eve], ban: 1h}
+extra: 1
+`
+	_, err := Parse("p.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), `p.yaml:4:5: rule "a" is defined twice (first at p.yaml:3:5)`) ||
+		!strings.Contains(err.Error(), `p.yaml:5:1: unknown key "extra"`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNewSetRefusesSameRuleInTwoPacks(t *testing.T) {
+	a, err := Parse("a.yaml", []byte("pack: a\nrules: [{name: x, formats: [eve], ban: 1h}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("b.yaml", []byte("pack: b\nrules: [{name: x, formats: [eve], ban: 1h}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSet(a, b); err == nil || !strings.Contains(err.Error(), "b.yaml:2:9: rule \"x\" is also defined at a.yaml:2:9") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestYAMLSyntaxError(t *testing.T) {
+	_, err := Parse("s.yaml", []byte("pack: s\nrules:\n  - name: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "s.yaml:") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDefaultPacksLoad(t *testing.T) {
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(packs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, r := range set.Rules() {
+		names[r.Policy.Name] = true
+	}
+	for _, n := range []string{"sshd", "nginx-wordpress", "nginx-scan", "suricata-p1", "suricata-p2", "recidive"} {
+		if !names[n] {
+			t.Errorf("default rule %s missing", n)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]string{"10m": "10m0s", "1h": "1h0m0s", "7d": "168h0m0s", "1w": "168h0m0s", "1w1d2h": "194h0m0s", "90s": "1m30s"} {
+		d, err := ParseDuration(in)
+		if err != nil || d.String() != want {
+			t.Errorf("%s: %v %v", in, d, err)
+		}
+	}
+	for _, bad := range []string{"", "forever", "-5m", "1x"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

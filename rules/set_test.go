@@ -1,0 +1,162 @@
+package rules
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+func defaultSet(t testing.TB) *Set {
+	t.Helper()
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSet(packs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSSHDFailures(t *testing.T) {
+	s := defaultSet(t)
+	cases := []struct {
+		name, program, msg string
+		host, user         string // host "" = must not match
+	}{
+		{"failed password", "sshd", "Failed password for root from 198.51.100.9 port 4711 ssh2", "198.51.100.9", "root"},
+		{"failed password invalid user", "sshd", "Failed password for invalid user admin from 198.51.100.9 port 4711 ssh2", "198.51.100.9", "admin"},
+		{"failed publickey with key", "sshd", "Failed publickey for git from 2001:db8::66 port 50022 ssh2: RSA SHA256:abcDEF123+/x", "2001:db8::66", "git"},
+		{"keyboard-interactive", "sshd-session", "Failed keyboard-interactive/pam for invalid user oracle from 203.0.113.4 port 1022 ssh2", "203.0.113.4", "oracle"},
+		{"failed none", "sshd", "Failed none for invalid user test from 203.0.113.4 port 1022 ssh2", "203.0.113.4", "test"},
+		{"invalid user", "sshd", "Invalid user admin from 203.0.113.5 port 53536", "203.0.113.5", "admin"},
+		{"invalid user old", "sshd", "Invalid user admin from 203.0.113.5", "203.0.113.5", "admin"},
+		{"pam", "sshd", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.6  user=root", "203.0.113.6", ""},
+		{"pam no user", "sshd", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.6", "203.0.113.6", ""},
+		{"max auth", "sshd", "error: maximum authentication attempts exceeded for root from 203.0.113.7 port 22 ssh2 [preauth]", "203.0.113.7", "root"},
+		{"too many", "sshd", "Disconnecting authenticating user root 203.0.113.8 port 40442: Too many authentication failures [preauth]", "203.0.113.8", "root"},
+		{"closed invalid preauth", "sshd", "Connection closed by invalid user ubnt 203.0.113.9 port 41536 [preauth]", "203.0.113.9", "ubnt"},
+		{"reset authenticating", "sshd", "Connection reset by authenticating user root 203.0.113.10 port 41536 [preauth]", "203.0.113.10", "root"},
+		{"disconnected invalid", "sshd", "Disconnected from invalid user pi 203.0.113.11 port 3345 [preauth]", "203.0.113.11", "pi"},
+		{"mapped v4", "sshd", "Failed password for root from ::ffff:203.0.113.12 port 22 ssh2", "203.0.113.12", "root"},
+		{"repeated", "sshd", "message repeated 2 times: [ Failed password for root from 203.0.113.13 port 4711 ssh2]", "203.0.113.13", "root"},
+		{"not allowed", "sshd", "User bob from 203.0.113.14 not allowed because not listed in AllowUsers", "203.0.113.14", "bob"},
+
+		// Log injection: the user name carries an address; only the real
+		// peer (the last one, before server-written text) may be taken.
+		{"injection invalid user", "sshd", "Invalid user x from 198.51.100.9 port 22 from 203.0.113.66 port 4711", "203.0.113.66", "x from 198.51.100.9 port 22"},
+		{"injection failed password", "sshd", "Failed password for invalid user x from 198.51.100.9 port 22 ssh2 from 203.0.113.67 port 4711 ssh2", "203.0.113.67", "x from 198.51.100.9 port 22 ssh2"},
+		{"injection publickey suffix", "sshd", "Failed publickey for y from 198.51.100.9 port 1 ssh2: z from 203.0.113.68 port 22 ssh2: RSA SHA256:abc", "203.0.113.68", "y from 198.51.100.9 port 1 ssh2: z"},
+		{"injection trailing text", "sshd", "Invalid user x from 203.0.113.69 port 22 because 198.51.100.9", "", ""},
+
+		// Not failures.
+		{"accepted", "sshd", "Accepted password for alice from 192.0.2.50 port 50000 ssh2", "", ""},
+		{"accepted publickey", "sshd", "Accepted publickey for alice from 192.0.2.50 port 50000 ssh2: ED25519 SHA256:xyz", "", ""},
+		{"session opened", "sshd", "pam_unix(sshd:session): session opened for user alice(uid=1000) by (uid=0)", "", ""},
+		{"disconnected user", "sshd", "Disconnected from user alice 192.0.2.50 port 50000", "", ""},
+		{"received disconnect", "sshd", "Received disconnect from 192.0.2.50 port 50000:11: disconnected by user", "", ""},
+
+		// Forged program: anyone can write to syslog.
+		{"forged program", "logger", "Failed password for root from 198.51.100.20 port 22 ssh2", "", ""},
+		{"forged path program", "/usr/sbin/sshd", "Failed password for root from 198.51.100.20 port 22 ssh2", "", ""},
+		{"sshd lookalike", "sshd2", "Failed password for root from 198.51.100.20 port 22 ssh2", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := &pipeline.Event{Format: pipeline.FormatSyslog, Program: c.program, Message: c.msg, Line: c.msg}
+			hits := s.Match(ev, nil)
+			if c.host == "" {
+				if len(hits) != 0 {
+					t.Fatalf("matched: %+v", hits)
+				}
+				return
+			}
+			if len(hits) != 1 {
+				t.Fatalf("hits = %+v", hits)
+			}
+			if got := hits[0].Target.String(); got != c.host {
+				t.Errorf("target %s, want %s", got, c.host)
+			}
+			if c.user != "" && ev.Captures["user"] != c.user {
+				t.Errorf("user %q, want %q", ev.Captures["user"], c.user)
+			}
+		})
+	}
+}
+
+func TestStructuredFormats(t *testing.T) {
+	s := defaultSet(t)
+	a := pipeline.Canonical(mustAddr("203.0.113.50"))
+	cases := []struct {
+		name  string
+		ev    pipeline.Event
+		rules []string
+	}{
+		{"wp-login failure", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/wp-login.php", Status: 200}, []string{"nginx-wordpress"}},
+		{"wp-login in subdir with query", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/blog/wp-login.php?redirect_to=x", Status: 200}, []string{"nginx-wordpress"}},
+		{"xmlrpc", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/xmlrpc.php", Status: 200}, []string{"nginx-wordpress"}},
+		{"wp-login success", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/wp-login.php", Status: 302}, nil},
+		{"wp-login GET", pipeline.Event{Format: pipeline.FormatNginx, Method: "GET", Path: "/wp-login.php", Status: 200}, nil},
+		{"lookalike path", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/wp-login.php.bak", Status: 200}, nil},
+		{"404", pipeline.Event{Format: pipeline.FormatNginx, Method: "GET", Path: "/.env", Status: 404}, []string{"nginx-scan"}},
+		{"p1 fast", pipeline.Event{Format: pipeline.FormatFastLog, Priority: 1}, []string{"suricata-p1"}},
+		{"p2 eve", pipeline.Event{Format: pipeline.FormatEve, Priority: 2}, []string{"suricata-p2"}},
+		{"p3", pipeline.Event{Format: pipeline.FormatEve, Priority: 3}, nil},
+		{"f2b ban", pipeline.Event{Format: pipeline.FormatFail2ban, Verb: "Ban", Jail: "sshd"}, []string{"recidive"}},
+		{"f2b restore", pipeline.Event{Format: pipeline.FormatFail2ban, Verb: "Restore Ban", Jail: "sshd"}, nil},
+		{"f2b recidive own", pipeline.Event{Format: pipeline.FormatFail2ban, Verb: "Ban", Jail: "recidive"}, nil},
+		{"f2b found", pipeline.Event{Format: pipeline.FormatFail2ban, Verb: "Found", Jail: "sshd"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := c.ev
+			ev.Addr = a
+			hits := s.Match(&ev, nil)
+			var got []string
+			for _, h := range hits {
+				got = append(got, h.Policy.Name)
+				if h.Target != a {
+					t.Errorf("target %v", h.Target)
+				}
+			}
+			if len(got) != len(c.rules) || (len(got) > 0 && got[0] != c.rules[0]) {
+				t.Fatalf("rules %v, want %v", got, c.rules)
+			}
+		})
+	}
+}
+
+func TestIgnoreRegexAndKey(t *testing.T) {
+	p, err := Parse("k.yaml", []byte(`pack: k
+rules:
+  - name: users
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Invalid user <F-USER>\S+</F-USER> from <HOST>$']
+    ignoreregex: ['^Invalid user nagios ']
+    key: captures.user
+    threshold: 2
+    window: 1m
+    ban: 1m
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &pipeline.Event{Format: pipeline.FormatSyslog, Program: "sshd", Message: "Invalid user nagios from 192.0.2.9"}
+	if _, v := s.Judge(s.Rules()[0], ev); v != Ignored {
+		t.Fatalf("verdict %v", v)
+	}
+	ev = &pipeline.Event{Format: pipeline.FormatSyslog, Program: "sshd", Message: "Invalid user bob from 192.0.2.9"}
+	h, v := s.Judge(s.Rules()[0], ev)
+	if v != Hit || h.Key != "bob" {
+		t.Fatalf("verdict %v key %q", v, h.Key)
+	}
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
