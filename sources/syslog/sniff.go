@@ -1,0 +1,45 @@
+package syslog
+
+// Sniff reports whether line looks like syslog in one of the forms Parse
+// reads: a timestamp of its kind followed by a space and more text. It is
+// meant for choosing a file's format from its first lines, and is strict
+// enough not to claim nginx access or error logs, Suricata fast.log or
+// eve.json, or fail2ban's own log, whose timestamp has a space for 'T'.
+func Sniff(line []byte) bool {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	i := 0
+	if len(line) > 0 && line[0] == '<' {
+		var ok bool
+		if i, ok = skipPRI(line); !ok {
+			return false
+		}
+		if v := versionEnd(line, i); v > 0 {
+			if v < len(line) && line[v] == '-' {
+				return followed(line, v+1)
+			}
+			_, n, err := isoStamp(line[v:])
+			return err == nil && followed(line, v+n)
+		}
+	}
+	var (
+		n   int
+		err error
+	)
+	if i < len(line) && isDigit(line[i]) {
+		_, n, err = isoStamp(line[i:])
+	} else {
+		_, n, err = bsdStamp(line[i:])
+	}
+	return err == nil && followed(line, i+n)
+}
+
+// followed reports whether b[i:] is a space and then something else.
+func followed(b []byte, i int) bool {
+	if i >= len(b) || b[i] != ' ' {
+		return false
+	}
+	i = skipSpaces(b, i)
+	return i < len(b)
+}
