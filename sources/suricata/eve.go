@@ -1,0 +1,406 @@
+package suricata
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+var (
+	errEveNotJSON   = pipeline.Bad("not json")
+	errEveNoType    = pipeline.Bad("no event_type")
+	errEveTime      = pipeline.Bad("bad timestamp")
+	errEveAlert     = pipeline.Bad("bad alert")
+	errEveAddr      = pipeline.Bad("bad address")
+	errEveSignature = pipeline.Bad("no signature")
+)
+
+// EveParser parses Suricata's eve.json. Only alerts become events; every
+// other record (flow, dns, http, tls, stats, ...) is ErrSkip, and since
+// those are most of an eve.json they are recognised without decoding them.
+type EveParser struct {
+	// The zone of the last timestamp: eve.json writes one offset for a
+	// whole run, so caching it keeps time.FixedZone's allocation off the
+	// per-line path while Time keeps the offset it was written with.
+	zoneOff int
+	zone    *time.Location
+}
+
+// NewEve returns an eve.json parser.
+func NewEve() *EveParser {
+	return &EveParser{}
+}
+
+// Parse implements pipeline.Parser.
+func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
+	line = trimCR(line)
+	obj := trimSpace(line)
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return errEveNotJSON
+	}
+	typ, found, ok := eventType(obj)
+	if !found || !ok {
+		return errEveNoType
+	}
+	if string(typ) != "alert" {
+		return pipeline.ErrSkip
+	}
+	return p.alert(line, obj, ev)
+}
+
+var keyEventType = []byte(`"event_type"`)
+
+// eventType finds the value of the top-level "event_type" member by byte
+// search instead of walking the record: non-alert records are skipped for
+// the cost of finding a dozen bytes near the front of the line.
+//
+// A match is the member name and not text inside some string, by the
+// grammar of JSON: inside a string every '"' is escaped, so a match whose
+// first quote is not preceded by a backslash starts at a real quote. That
+// quote cannot close a string (a closing quote is followed by white space
+// or one of ",:]}", never by a letter), so it opens one, and since
+// "event_type" holds no quote or backslash the string ends with the match.
+// Followed by a colon, that string is a member name. In valid JSON a
+// preceding backslash always means an escaped quote (an escaped backslash
+// before a real quote would make that quote a closing one, followed by a
+// letter), so such matches are passed over.
+//
+// What the byte search cannot tell is the depth: a nested object may have
+// an event_type member too. Suricata writes only scalars before event_type
+// (timestamp, flow_id, in_iface, ...), so when nothing in the bytes before
+// the match opens an object or array the match is top-level; otherwise the
+// prefix is scanned for its depth, which stays correct wherever the member
+// is.
+//
+// found is false when there is no top-level event_type; ok is false when it
+// has a value that is not a string.
+func eventType(b []byte) (value []byte, found, ok bool) {
+	var depth depthScan
+	off := 0
+	for {
+		k := index(b[off:], keyEventType)
+		if k < 0 {
+			return nil, false, false
+		}
+		k += off
+		off = k + len(keyEventType)
+		if k == 0 || b[k-1] == '\\' {
+			continue
+		}
+		j := skipSpace(b, off)
+		if j >= len(b) || b[j] != ':' || !depth.topLevelAt(b, k) {
+			continue
+		}
+		raw, _, ok := readString(b, skipSpace(b, j+1))
+		return raw, true, ok
+	}
+}
+
+// index is bytes.Index for JSON. bytes.Index finds candidates with
+// IndexByte on the needle's first byte and only moves to its vectorised
+// brute force after many false candidates; JSON is full of quotes, which
+// keeps it on the slow path (tens of microseconds on a stats record).
+// Searching windows of at most bytealg.MaxBruteForce (64) bytes sends every
+// call straight to the vectorised search.
+func index(b, needle []byte) int {
+	const window = 64
+	for off := 0; len(b)-off >= len(needle); off += window - len(needle) + 1 {
+		if k := bytes.Index(b[off:min(off+window, len(b))], needle); k >= 0 {
+			return off + k
+		}
+	}
+	return -1
+}
+
+// depthScan follows the nesting of an object from its first byte, one
+// stretch at a time, so that checking many nested matches in one record
+// scans it once.
+type depthScan struct {
+	pos, depth int
+	inString   bool
+}
+
+// topLevelAt reports whether b[k] lies directly in the outer object of b,
+// outside any string.
+func (s *depthScan) topLevelAt(b []byte, k int) bool {
+	if s.pos == 0 && bytes.IndexByte(b[1:k], '{') < 0 && bytes.IndexByte(b[1:k], '[') < 0 {
+		// Nothing opened, so the depth is one, unless a '}' or ']' closed
+		// the outer object early: that is not JSON, and the walk of an
+		// alert refuses it.
+		return true
+	}
+	i := s.pos
+	for ; i < k; i++ {
+		c := b[i]
+		if s.inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				s.inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			s.inString = true
+		case '{', '[':
+			s.depth++
+		case '}', ']':
+			s.depth--
+		}
+	}
+	s.pos = i
+	return s.depth == 1 && !s.inString
+}
+
+// eveAlert collects what an alert record says before it is checked and
+// copied into the Event.
+type eveAlert struct {
+	timestamp, srcIP, dstIP, proto, sourceIP, direction []byte
+	srcPort, dstPort                         int
+	hasAlert, hasSID, hasSource              bool
+
+	action, signature, category []byte
+	gid, sid, rev, severity     int
+}
+
+// alert walks the whole record: an alert is worth the full parse, and only
+// a full walk knows which members are top-level.
+func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
+	var a eveAlert
+	badAlert := false
+	end, ok := objectFields(obj, 0, func(key []byte, i int) (int, bool) {
+		switch string(key) {
+		case "timestamp":
+			return stringField(obj, i, &a.timestamp, &badAlert)
+		case "src_ip":
+			return stringField(obj, i, &a.srcIP, &badAlert)
+		case "dest_ip":
+			return stringField(obj, i, &a.dstIP, &badAlert)
+		case "proto":
+			return stringField(obj, i, &a.proto, &badAlert)
+		case "direction":
+			return stringField(obj, i, &a.direction, &badAlert)
+		case "src_port":
+			return intField(obj, i, &a.srcPort, &badAlert)
+		case "dest_port":
+			return intField(obj, i, &a.dstPort, &badAlert)
+		case "alert":
+			if i < len(obj) && obj[i] == '{' {
+				a.hasAlert = true
+				return objectFields(obj, i, func(key []byte, i int) (int, bool) {
+					return a.alertField(obj, key, i, &badAlert)
+				})
+			}
+			badAlert = true
+		}
+		return skipValue(obj, i)
+	})
+	if !ok || end != len(obj) {
+		return errEveNotJSON
+	}
+	if badAlert || !a.hasAlert || !a.hasSID {
+		return errEveAlert
+	}
+
+	t, ok := p.eveTime(a.timestamp)
+	if !ok {
+		return errEveTime
+	}
+	if a.srcIP == nil && a.dstIP == nil && !a.hasSource {
+		// A decoder event on a packet that is not IP: nobody to ban (as
+		// fast.log's "[Raw pkt: ...]" lines).
+		return pipeline.ErrSkip
+	}
+	src, ok1 := addrField(a.srcIP)
+	dst, ok2 := addrField(a.dstIP)
+	if !ok1 || !ok2 || a.srcPort > 65535 || a.dstPort > 65535 {
+		return errEveAddr
+	}
+	sig, ok1 := unquote(a.signature)
+	class, ok2 := unquote(a.category)
+	action, ok3 := unquote(a.action)
+	if !ok1 || !ok2 || !ok3 {
+		return errEveSignature
+	}
+	proto, protoKey := "", uint64(256) // no proto: a key no protocol number has
+	if a.proto != nil {
+		raw := a.proto
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			s, ok := unquote(raw)
+			if !ok {
+				return errEveAlert
+			}
+			raw = []byte(s)
+		}
+		if proto, protoKey, ok = parseProto(raw); !ok {
+			return errEveAlert
+		}
+	}
+
+	ev.Time = t
+	ev.Format = pipeline.FormatEve
+	ev.Line = pipeline.UnsafeString(line)
+	ev.Program = "suricata"
+	ev.Action = action
+	ev.GID, ev.SID, ev.Rev = a.gid, a.sid, a.rev
+	ev.Signature = sig
+	ev.Classification = class
+	ev.Priority = a.severity
+	ev.Proto = proto
+	ev.SrcAddr, ev.SrcPort = src, a.srcPort
+	ev.DstAddr, ev.DstPort = dst, a.dstPort
+	// Who to ban, most authoritative first: the rule's own target keyword
+	// (alert.source), Suricata 7's flow direction (an alert on a packet
+	// to_client was sent by the server: the client is the attacker), and
+	// last the ports, as for fast.log.
+	switch {
+	case a.hasSource:
+		if ev.Addr, ok = addrField(a.sourceIP); !ok {
+			return errEveAddr
+		}
+	case string(a.direction) == "to_client":
+		ev.Addr = dst
+	case string(a.direction) == "to_server":
+		ev.Addr = src
+	default:
+		ev.Addr = attacker(protoKey, src, a.srcPort, dst, a.dstPort)
+	}
+	ev.Fingerprint = fingerprint(ev, protoKey)
+	return nil
+}
+
+func (a *eveAlert) alertField(b, key []byte, i int, bad *bool) (int, bool) {
+	switch string(key) {
+	case "action":
+		return stringField(b, i, &a.action, bad)
+	case "signature":
+		return stringField(b, i, &a.signature, bad)
+	case "category":
+		return stringField(b, i, &a.category, bad)
+	case "gid":
+		return intField(b, i, &a.gid, bad)
+	case "signature_id":
+		a.hasSID = true
+		return intField(b, i, &a.sid, bad)
+	case "rev":
+		return intField(b, i, &a.rev, bad)
+	case "severity":
+		return intField(b, i, &a.severity, bad)
+	case "source":
+		// Present when the rule names its target (the target keyword):
+		// then it, not the packet's source, is the attacker.
+		if i < len(b) && b[i] == '{' {
+			return objectFields(b, i, func(key []byte, i int) (int, bool) {
+				if string(key) == "ip" {
+					next, ok := stringField(b, i, &a.sourceIP, bad)
+					a.hasSource = a.sourceIP != nil
+					return next, ok
+				}
+				return skipValue(b, i)
+			})
+		}
+	}
+	return skipValue(b, i)
+}
+
+// stringField stores the raw content of a string value; null leaves dst
+// as it was, anything else sets *bad.
+func stringField(b []byte, i int, dst *[]byte, bad *bool) (int, bool) {
+	if i < len(b) && b[i] == '"' {
+		raw, next, ok := readString(b, i)
+		*dst = raw
+		return next, ok
+	}
+	if i >= len(b) || b[i] != 'n' {
+		*bad = true
+	}
+	return skipValue(b, i)
+}
+
+// intField stores an integer value; null leaves dst as it was, anything
+// else sets *bad.
+func intField(b []byte, i int, dst *int, bad *bool) (int, bool) {
+	if i < len(b) && b[i]-'0' <= 9 {
+		n, next, ok := readInt(b, i)
+		if ok {
+			*dst = n
+			return next, true
+		}
+	}
+	if i >= len(b) || b[i] != 'n' {
+		*bad = true
+	}
+	return skipValue(b, i)
+}
+
+func addrField(raw []byte) (netip.Addr, bool) {
+	if len(raw) == 0 {
+		return netip.Addr{}, false
+	}
+	return pipeline.ParseAddr(pipeline.UnsafeString(raw))
+}
+
+// eveTime reads Suricata's timestamp, 2025-11-08T22:00:01.123456+0100,
+// also accepting the RFC 3339 offsets +01:00 and Z.
+func (p *EveParser) eveTime(b []byte) (time.Time, bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := num4(b)
+	month, ok2 := num2(b[5:])
+	day, ok3 := num2(b[8:])
+	hour, ok4 := num2(b[11:])
+	min, ok5 := num2(b[14:])
+	sec, ok6 := num2(b[17:])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !validDate(year, month, day, hour, min, sec) {
+		return time.Time{}, false
+	}
+	rest := b[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		var n int
+		nsec, n = fraction(rest[1:])
+		if n == 0 {
+			return time.Time{}, false
+		}
+		rest = rest[1+n:]
+	}
+	var off int
+	switch {
+	case len(rest) == 1 && rest[0] == 'Z':
+	case len(rest) == 5 || (len(rest) == 6 && rest[3] == ':'):
+		oh, ok1 := num2(rest[1:])
+		om, ok2 := num2(rest[len(rest)-2:])
+		if !ok1 || !ok2 || oh > 23 || om > 59 || (rest[0] != '+' && rest[0] != '-') {
+			return time.Time{}, false
+		}
+		off = oh*3600 + om*60
+		if rest[0] == '-' {
+			off = -off
+		}
+	default:
+		return time.Time{}, false
+	}
+	loc := time.UTC
+	if off != 0 {
+		if p.zone == nil || p.zoneOff != off {
+			p.zoneOff, p.zone = off, time.FixedZone("", off)
+		}
+		loc = p.zone
+	}
+	return time.Date(year, time.Month(month), day, hour, min, sec, nsec, loc), true
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}

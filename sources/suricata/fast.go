@@ -1,0 +1,314 @@
+package suricata
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+var (
+	errFastTime     = pipeline.Bad("bad timestamp")
+	errFastSig      = pipeline.Bad("no signature")
+	errFastPriority = pipeline.Bad("no priority")
+	errFastProto    = pipeline.Bad("no protocol")
+	errFastAddr     = pipeline.Bad("bad address")
+)
+
+// FastParser parses Suricata's fast.log:
+//
+//	11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22
+type FastParser struct {
+	loc *time.Location
+}
+
+// NewFast returns a fast.log parser reading timestamps in loc, the zone of
+// the host Suricata runs on (fast.log does not say); nil means time.Local.
+func NewFast(loc *time.Location) *FastParser {
+	if loc == nil {
+		loc = time.Local
+	}
+	return &FastParser{loc: loc}
+}
+
+var (
+	sepStars     = []byte("[**] ")
+	sepArrow     = []byte(" -> ")
+	tagPriority  = []byte("[Priority: ")
+	tagClass     = []byte("[Classification: ")
+	tagRawPacket = []byte("[Raw pkt: ")
+)
+
+// Parse implements pipeline.Parser.
+//
+// The message is free text from the rule, and may hold brackets, braces,
+// arrows and even "[**]", so the line is taken apart from both ends: the
+// fixed head (time, action, [gid:sid:rev]) from the left, the fixed tail
+// ({proto} src -> dst, [Priority: n], the optional [Classification: c] and
+// the closing [**]) from the right, each time at the last occurrence of its
+// marker; what remains between them is the message.
+func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
+	line = trimCR(line)
+	t, n, ok := fastTime(line, p.loc)
+	if !ok {
+		return errFastTime
+	}
+	rest := line[n:]
+	if len(rest) == 0 || rest[0] != ' ' {
+		return errFastSig
+	}
+	for len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+
+	// Suricata marks an alert whose rule drops: [Drop] when it dropped the
+	// packet (inline), [wDrop] when it would have (watching only). eve.json
+	// calls the first "blocked" and the second "allowed" (the packet went
+	// through); fast.log reads the same, so both files agree on Action.
+	action := ""
+	if bytes.HasPrefix(rest, []byte("[Drop] ")) {
+		action, rest = "blocked", rest[len("[Drop] "):]
+	} else if bytes.HasPrefix(rest, []byte("[wDrop] ")) {
+		action, rest = "allowed", rest[len("[wDrop] "):]
+	}
+
+	if !bytes.HasPrefix(rest, sepStars) || len(rest) < 6 || rest[5] != '[' {
+		return errFastSig
+	}
+	rest = rest[6:]
+	gid, rest, ok := fastNum(rest, ':')
+	if !ok {
+		return errFastSig
+	}
+	sid, rest, ok := fastNum(rest, ':')
+	if !ok {
+		return errFastSig
+	}
+	rev, rest, ok := fastNum(rest, ']')
+	if !ok || len(rest) == 0 || rest[0] != ' ' {
+		return errFastSig
+	}
+	rest = rest[1:]
+	if len(rest) == 0 {
+		return errFastSig
+	}
+
+	// A decoder event on a packet that is not IP has no addresses: Suricata
+	// writes a hex dump instead, and there is nobody to ban.
+	if rest[len(rest)-1] == ']' && bytes.Contains(rest, tagRawPacket) {
+		return pipeline.ErrSkip
+	}
+
+	arrow := lastIndex(rest, sepArrow, 2)
+	if arrow < 0 {
+		return errFastAddr
+	}
+	dst := rest[arrow+len(sepArrow):]
+	open := bytes.LastIndexByte(rest[:arrow], '{')
+	if open < 0 {
+		return errFastProto
+	}
+	closing := bytes.IndexByte(rest[open:arrow], '}')
+	if closing < 0 || open+closing+1 >= arrow || rest[open+closing+1] != ' ' {
+		return errFastProto
+	}
+	protoTok := rest[open+1 : open+closing]
+	src := rest[open+closing+2 : arrow]
+	head := rest[:open]
+
+	// head is now "message [**] [Classification: c] [Priority: n] ".
+	if !bytes.HasSuffix(head, []byte("] ")) {
+		return errFastPriority
+	}
+	pr := lastIndex(head, tagPriority, 0)
+	if pr < 0 {
+		return errFastPriority
+	}
+	prio, ok := atoi(head[pr+len(tagPriority) : len(head)-2])
+	if !ok {
+		return errFastPriority
+	}
+	head = head[:pr]
+
+	// Classification is optional (Snort and old Suricata leave it out for
+	// rules without classtype): when head already ends with the closing
+	// [**], a "[Classification: " further left belongs to the message.
+	var class []byte
+	if !bytes.HasSuffix(head, sepStars) && bytes.HasSuffix(head, []byte("] ")) {
+		if c := lastIndex(head, tagClass, 0); c >= 0 {
+			class = head[c+len(tagClass) : len(head)-2]
+			head = head[:c]
+		}
+	}
+	if !bytes.HasSuffix(head, sepStars) {
+		return errFastSig
+	}
+	msg := head[:len(head)-len(sepStars)]
+	if len(msg) > 0 && msg[len(msg)-1] == ' ' {
+		msg = msg[:len(msg)-1]
+	}
+
+	proto, protoKey, ok := parseProto(protoTok)
+	if !ok {
+		return errFastProto
+	}
+	srcAddr, srcPort, ok := hostPort(src)
+	if !ok {
+		return errFastAddr
+	}
+	dstAddr, dstPort, ok := hostPort(dst)
+	if !ok {
+		return errFastAddr
+	}
+
+	ev.Time = t
+	ev.Format = pipeline.FormatFastLog
+	ev.Line = pipeline.UnsafeString(line)
+	ev.Program = "suricata"
+	ev.Action = action
+	ev.GID, ev.SID, ev.Rev = gid, sid, rev
+	ev.Signature = nullText(msg)
+	ev.Classification = nullText(class)
+	ev.Priority = prio
+	ev.Proto = proto
+	ev.SrcAddr, ev.SrcPort = srcAddr, srcPort
+	ev.DstAddr, ev.DstPort = dstAddr, dstPort
+	// fast.log does not say which side attacked: judge by the ports (rules
+	// written with the target keyword are better read from eve.json).
+	ev.Addr = attacker(protoKey, srcAddr, srcPort, dstAddr, dstPort)
+	ev.Fingerprint = fingerprint(ev, protoKey)
+	return nil
+}
+
+// nullText maps the "(null)" that glibc's printf writes for the missing msg
+// or classtype of a rule to the empty string eve.json has for it.
+func nullText(b []byte) string {
+	if string(b) == "(null)" {
+		return ""
+	}
+	return pipeline.UnsafeString(b)
+}
+
+// fastTime reads MM/DD/YYYY-hh:mm:ss.uuuuuu, or the two-digit year of
+// Suricata before 1.0. It returns the bytes used.
+func fastTime(b []byte, loc *time.Location) (time.Time, int, bool) {
+	if len(b) < 17 || b[2] != '/' || b[5] != '/' {
+		return time.Time{}, 0, false
+	}
+	month, ok1 := num2(b)
+	day, ok2 := num2(b[3:])
+	var year int
+	var ok3 bool
+	i := 6
+	if b[8] == '-' {
+		year, ok3 = num2(b[6:])
+		year += 2000
+		i = 8
+	} else {
+		year, ok3 = num4(b[6:])
+		i = 10
+	}
+	if !ok1 || !ok2 || !ok3 || len(b) < i+9 || b[i] != '-' || b[i+3] != ':' || b[i+6] != ':' {
+		return time.Time{}, 0, false
+	}
+	hour, ok1 := num2(b[i+1:])
+	min, ok2 := num2(b[i+4:])
+	sec, ok3 := num2(b[i+7:])
+	if !ok1 || !ok2 || !ok3 || !validDate(year, month, day, hour, min, sec) {
+		return time.Time{}, 0, false
+	}
+	i += 9
+	nsec := 0
+	if i < len(b) && b[i] == '.' {
+		var n int
+		nsec, n = fraction(b[i+1:])
+		if n == 0 {
+			return time.Time{}, 0, false
+		}
+		i += 1 + n
+	}
+	return time.Date(year, time.Month(month), day, hour, min, sec, nsec, loc), i, true
+}
+
+// fastNum reads digits up to the byte end.
+func fastNum(b []byte, end byte) (int, []byte, bool) {
+	i := bytes.IndexByte(b, end)
+	if i <= 0 {
+		return 0, b, false
+	}
+	n, ok := atoi(b[:i])
+	return n, b[i+1:], ok
+}
+
+// hostPort reads an address as fast.log writes it:
+//
+//	192.0.2.1:80                                  IPv4 and port
+//	192.0.2.1                                     no port (older or other writers)
+//	[2001:db8::1]:80                              bracketed IPv6 and port
+//	2001:0db8:0000:0000:0000:0000:0000:0001:80    Suricata's fixed eight-group IPv6, then the port
+//	2001:db8::1                                   IPv6 without port
+//
+// The unbracketed IPv6-and-port form is only unambiguous because Suricata
+// prints IPv6 in full, eight groups and seven colons: an eighth colon with
+// no "::" cannot belong to an address, so the port follows it. A compressed
+// address with a port appended (2001:db8::1:80) would read as an address;
+// no Suricata version writes that.
+func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
+	if len(b) == 0 {
+		return a, 0, false
+	}
+	host, portText := b, []byte(nil)
+	if b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 {
+			return a, 0, false
+		}
+		host = b[1:end]
+		switch rest := b[end+1:]; {
+		case len(rest) == 0:
+		case rest[0] == ':':
+			portText = rest[1:]
+		default:
+			return a, 0, false
+		}
+	} else {
+		colons := bytes.Count(b, []byte(":"))
+		if colons == 1 || (colons == 8 && !bytes.Contains(b, []byte("::"))) {
+			c := bytes.LastIndexByte(b, ':')
+			host, portText = b[:c], b[c+1:]
+		}
+	}
+	if portText != nil {
+		if port, ok = atoi(portText); !ok || port > 65535 {
+			return a, 0, false
+		}
+	}
+	a, ok = pipeline.ParseAddr(pipeline.UnsafeString(host))
+	return a, port, ok
+}
+
+// lastIndex is bytes.LastIndex for the markers of fast.log, which sit near
+// the end of what is searched: it steps back over the occurrences of one
+// rare byte of sep, sep[anchor], where bytes.LastIndex would hash its way
+// through the line (a third of the parse time).
+func lastIndex(b, sep []byte, anchor int) int {
+	c := sep[anchor]
+	for end := len(b); ; {
+		i := bytes.LastIndexByte(b[:end], c)
+		if i < 0 {
+			return -1
+		}
+		if start := i - anchor; start >= 0 && bytes.HasPrefix(b[start:], sep) {
+			return start
+		}
+		end = i
+	}
+}
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,260 @@
+package suricata
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// want is the part of an Event a table case checks; zero fields are
+// checked too, so every case states the whole alert.
+type want struct {
+	time           string // RFC 3339 with nanoseconds
+	action         string
+	gid, sid, rev  int
+	signature      string
+	classification string
+	priority       int
+	proto          string
+	src            string // addr port
+	dst            string
+	addr           string
+}
+
+func (w want) check(t *testing.T, ev *pipeline.Event) {
+	t.Helper()
+	got := want{
+		time:           ev.Time.Format(time.RFC3339Nano),
+		action:         ev.Action,
+		gid:            ev.GID,
+		sid:            ev.SID,
+		rev:            ev.Rev,
+		signature:      ev.Signature,
+		classification: ev.Classification,
+		priority:       ev.Priority,
+		proto:          ev.Proto,
+		src:            netip.AddrPortFrom(ev.SrcAddr, uint16(ev.SrcPort)).String(),
+		dst:            netip.AddrPortFrom(ev.DstAddr, uint16(ev.DstPort)).String(),
+		addr:           ev.Addr.String(),
+	}
+	if got != w {
+		t.Errorf("\n got %+v\nwant %+v", got, w)
+	}
+}
+
+// wantErr checks err against a bad-line reason, "skip", or "" for success.
+func wantErr(t *testing.T, err error, reason string) bool {
+	t.Helper()
+	var bad *pipeline.BadLine
+	switch {
+	case reason == "":
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		return true
+	case reason == "skip":
+		if !errors.Is(err, pipeline.ErrSkip) {
+			t.Fatalf("got %v, want ErrSkip", err)
+		}
+	case !errors.As(err, &bad):
+		t.Fatalf("got %v, want bad line %q", err, reason)
+	case bad.Reason != reason:
+		t.Fatalf("got bad line %q, want %q", bad.Reason, reason)
+	}
+	return false
+}
+
+const fastSSH = "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22"
+
+func TestFast(t *testing.T) {
+	ssh := want{
+		time: "2025-11-08T22:00:01.123456Z", gid: 1, sid: 2001219, rev: 20,
+		signature: "ET SCAN Potential SSH Scan", classification: "Attempted Information Leak",
+		priority: 2, proto: "TCP", src: "198.51.100.9:4711", dst: "192.0.2.10:22", addr: "198.51.100.9",
+	}
+	with := func(f func(*want)) want {
+		w := ssh
+		f(&w)
+		return w
+	}
+	cases := []struct {
+		name, line string
+		err        string
+		want       want
+	}{
+		{name: "every field", line: fastSSH, want: ssh},
+		{name: "CRLF", line: fastSSH + "\r", want: ssh},
+		{
+			name: "drop",
+			line: "11/08/2025-22:00:01.123456  [Drop] [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.action = "blocked" }),
+		},
+		{
+			name: "would drop",
+			line: "11/08/2025-22:00:01.123456  [wDrop] [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.action = "allowed" }),
+		},
+		{
+			name: "message with brackets, braces, arrow and [**]",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET [SCAN] {x} a -> b [**] [Priority: 9] [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.signature = "ET [SCAN] {x} a -> b [**] [Priority: 9]" }),
+		},
+		{
+			name: "message with a fake classification",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] x [Classification: y] [**] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.signature, w.classification = "x [Classification: y]", "" }),
+		},
+		{
+			name: "no classification",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.classification = "" }),
+		},
+		{
+			name: "null classification and message",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] (null) [**] [Classification: (null)] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.classification, w.signature = "", "" }),
+		},
+		{
+			name: "empty message",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20]  [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.signature = "" }),
+		},
+		{
+			name: "IPv6 eight groups with port",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 2001:0db8:0000:0000:0000:0000:0000:0009:4711 -> 0000:0000:0000:0000:0000:0000:0000:0001:22",
+			want: with(func(w *want) { w.src, w.dst, w.addr = "[2001:db8::9]:4711", "[::1]:22", "2001:db8::9" }),
+		},
+		{
+			name: "IPv6 bracketed with port",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} [2001:db8::9]:4711 -> [::1]:22",
+			want: with(func(w *want) { w.src, w.dst, w.addr = "[2001:db8::9]:4711", "[::1]:22", "2001:db8::9" }),
+		},
+		{
+			name: "IPv6 compressed without port",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2200000:1] ICMPv6 probe [**] [Classification: Misc activity] [Priority: 3] {IPv6-ICMP} 2001:db8::9 -> 2001:db8::1:80",
+			want: want{
+				time: "2025-11-08T22:00:01.123456Z", gid: 1, sid: 2200000, rev: 1, signature: "ICMPv6 probe",
+				classification: "Misc activity", priority: 3, proto: "IPV6-ICMP",
+				src: "[2001:db8::9]:0", dst: "[2001:db8::1:80]:0", addr: "2001:db8::9",
+			},
+		},
+		{
+			name: "IPv4-mapped IPv6 is unmapped",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} [::ffff:198.51.100.9]:4711 -> 192.0.2.10:22",
+			want: ssh,
+		},
+		{
+			name: "ICMP without ports",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2100384:6] GPL ICMP_INFO PING [**] [Classification: Misc activity] [Priority: 3] {ICMP} 198.51.100.77 -> 192.0.2.10",
+			want: want{
+				time: "2025-11-08T22:00:01.123456Z", gid: 1, sid: 2100384, rev: 6, signature: "GPL ICMP_INFO PING",
+				classification: "Misc activity", priority: 3, proto: "ICMP",
+				src: "198.51.100.77:0", dst: "192.0.2.10:0", addr: "198.51.100.77",
+			},
+		},
+		{
+			name: "numeric protocol",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {6} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.proto = "6" }),
+		},
+		{
+			name: "unnamed protocol",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {PROTO:003} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: with(func(w *want) { w.proto = "3" }),
+		},
+		{
+			name: "lowercase protocol",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {tcp} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: ssh,
+		},
+		{
+			name: "two-digit year",
+			line: "11/08/25-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22",
+			want: ssh,
+		},
+		{
+			name: "decoder event without addresses",
+			line: "11/08/2025-22:00:01.123456  [**] [1:2200003:2] SURICATA IPv4 truncated packet [**] [Classification: Generic Protocol Command Decode] [Priority: 3] [**] [Raw pkt: 00 1B 21 3A 4F 6C 00 0C 29 7A 1D 5E 08 00 45 00 ] [pcap file packet: 17]",
+			err:  "skip",
+		},
+		{name: "empty", line: "", err: "bad timestamp"},
+		{name: "syslog", line: "Nov  8 22:00:01 host sshd[123]: Failed password for root from 198.51.100.9 port 4711 ssh2", err: "bad timestamp"},
+		{name: "impossible date", line: "02/30/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "bad timestamp"},
+		{name: "bad hour", line: "11/08/2025-24:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "bad timestamp"},
+		{name: "timestamp only", line: "11/08/2025-22:00:01.123456", err: "no signature"},
+		{name: "no gid block", line: "11/08/2025-22:00:01.123456  [**] x [**] [Priority: 2] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "no signature"},
+		{name: "bad sid", line: "11/08/2025-22:00:01.123456  [**] [1:x:1] x [**] [Priority: 2] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "no signature"},
+		{name: "no closing stars", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [Priority: 2] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "no signature"},
+		{name: "no priority", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Classification: y] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "no priority"},
+		{name: "bad priority", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: high] {TCP} 1.2.3.4:1 -> 5.6.7.8:2", err: "no priority"},
+		{name: "no protocol", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] 1.2.3.4:1 -> 5.6.7.8:2", err: "no protocol"},
+		{name: "empty protocol", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {} 1.2.3.4:1 -> 5.6.7.8:2", err: "no protocol"},
+		{name: "no arrow", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {TCP} 1.2.3.4:1", err: "bad address"},
+		{name: "port too big", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {TCP} 1.2.3.4:70000 -> 5.6.7.8:2", err: "bad address"},
+		{name: "host name", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {TCP} example.org:1 -> 5.6.7.8:2", err: "bad address"},
+		{name: "unclosed bracket", line: "11/08/2025-22:00:01.123456  [**] [1:1:1] x [**] [Priority: 2] {TCP} [2001:db8::1:1 -> 5.6.7.8:2", err: "bad address"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var ev pipeline.Event
+			err := NewFast(time.UTC).Parse([]byte(c.line), &ev)
+			if wantErr(t, err, c.err) {
+				checkEvent(t, pipeline.FormatFastLog, []byte(c.line), &ev)
+				c.want.check(t, &ev)
+			}
+		})
+	}
+}
+
+func TestFastZone(t *testing.T) {
+	var ev pipeline.Event
+	if err := NewFast(paris(t)).Parse([]byte(fastSSH), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.Time.Format(time.RFC3339Nano); got != "2025-11-08T22:00:01.123456+01:00" {
+		t.Errorf("time %s", got)
+	}
+}
+
+// The parser must not allocate: it runs once per alert line, and a busy
+// sensor writes many.
+func TestFastAllocs(t *testing.T) {
+	p := NewFast(paris(t))
+	line := []byte(fastSSH)
+	var ev pipeline.Event
+	if n := testing.AllocsPerRun(100, func() {
+		ev = pipeline.Event{}
+		if err := p.Parse(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per line", n)
+	}
+}
+
+func TestFastAttackerSide(t *testing.T) {
+	cases := []struct{ name, flow, want string }{
+		{"request", "{TCP} 203.0.113.5:51000 -> 192.0.2.10:80", "203.0.113.5"},
+		{"response to ephemeral port", "{TCP} 192.0.2.10:80 -> 203.0.113.5:51000", "203.0.113.5"},
+		{"response from a high service port", "{TCP} 192.0.2.10:8080 -> 203.0.113.5:51000", "203.0.113.5"},
+		{"forged source port to a service", "{TCP} 203.0.113.5:53 -> 192.0.2.10:22", "203.0.113.5"},
+		{"both service ports", "{TCP} 203.0.113.5:443 -> 192.0.2.10:3306", "203.0.113.5"},
+		{"icmp type and code are not ports", "{ICMP} 192.0.2.10:0 -> 203.0.113.5:3", "192.0.2.10"},
+	}
+	p := NewFast(time.UTC)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			line := "11/08/2025-22:00:01.123456  [**] [1:1:1] test [**] [Classification: x] [Priority: 1] " + c.flow
+			var ev pipeline.Event
+			if err := p.Parse([]byte(line), &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Addr.String() != c.want {
+				t.Fatalf("attacker %s, want %s", ev.Addr, c.want)
+			}
+		})
+	}
+}
