@@ -1,0 +1,311 @@
+// Package nginx parses nginx and apache access logs in the combined and
+// common layouts, with the variants seen in the wild: a virtual-host or
+// X-Forwarded-For list before the client address, IPv6 clients, and extra
+// fields after the user agent.
+//
+// Every field between the quotes of an access log is chosen by the client.
+// The parser therefore finds the structure from what the server writes (the
+// bracketed time, the quote that opens the request) and honours backslash
+// escapes inside quoted fields, so that a user agent cannot close its own
+// field and forge the status that follows it.
+package nginx
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// Bad-line reasons. They are metric labels: keep the set small and fixed.
+var (
+	errEmpty   = pipeline.Bad("empty line")
+	errTime    = pipeline.Bad("bad timestamp")
+	errAddr    = pipeline.Bad("bad address")
+	errRequest = pipeline.Bad("bad request")
+	errStatus  = pipeline.Bad("bad status")
+	errBytes   = pipeline.Bad("bad bytes")
+	errQuote   = pipeline.Bad("unterminated quote")
+)
+
+// Parser parses access-log lines. It keeps the last time zone it built, so
+// that lines in the same zone do not allocate one each; like every
+// pipeline.Parser it serves one source and is not safe for concurrent use.
+type Parser struct {
+	zoneOff int
+	zone    *time.Location
+}
+
+// New returns a Parser.
+func New() *Parser { return &Parser{} }
+
+var _ pipeline.Parser = (*Parser)(nil)
+
+// timeLen is the length of `08/Nov/2025:22:00:01 +0100`.
+const timeLen = 26
+
+// Parse implements pipeline.Parser.
+func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) == 0 {
+		return errEmpty
+	}
+	br, t := p.findTime(line)
+	if br < 0 {
+		return errTime
+	}
+	addrTok, user, ok := splitPrefix(line[:br-1])
+	if !ok {
+		return errAddr
+	}
+	addr, ok := pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
+	if !ok {
+		return errAddr
+	}
+
+	// findTime guarantees `] "` after the time.
+	i := br + timeLen + 4
+	end := closeQuote(line, i)
+	if end < 0 {
+		return errRequest
+	}
+	req := line[i:end]
+	i = end + 1
+
+	if i+4 > len(line) || line[i] != ' ' {
+		return errStatus
+	}
+	status, ok := digits3(line[i+1 : i+4])
+	if !ok || (i+4 < len(line) && line[i+4] != ' ') {
+		return errStatus
+	}
+	i += 4
+	if i >= len(line) {
+		return errBytes
+	}
+	i++
+	nbytes, i, ok := parseBytes(line, i)
+	if !ok {
+		return errBytes
+	}
+
+	// Referer and user agent are optional (common layout); anything after
+	// them is tolerated, and so is an unquoted field where the referer
+	// would be (common layout plus a request time, say).
+	var referer, agent []byte
+	if i+1 < len(line) && line[i+1] == '"' {
+		s := i + 2
+		e := closeQuote(line, s)
+		if e < 0 {
+			return errQuote
+		}
+		referer = line[s:e]
+		i = e + 1
+		if i+1 < len(line) && line[i] == ' ' && line[i+1] == '"' {
+			s = i + 2
+			e = closeQuote(line, s)
+			if e < 0 {
+				return errQuote
+			}
+			agent = line[s:e]
+		}
+	}
+
+	ev.Time = t
+	ev.Format = pipeline.FormatNginx
+	ev.Program = "nginx"
+	ev.Line = pipeline.UnsafeString(line)
+	// Access logs have no header: the whole line is what filters match.
+	ev.Message = ev.Line
+	ev.Addr = addr
+	ev.User = dash(user)
+	ev.Method, ev.Path, ev.HTTPVersion = splitRequest(req)
+	ev.Status = status
+	ev.Bytes = nbytes
+	ev.Referer = dash(referer)
+	ev.UserAgent = dash(agent)
+	return nil
+}
+
+// findTime returns the index of the `[` that opens the time field and the
+// parsed time, or -1. The time field is the first `[...]` that holds a valid
+// time and is followed by ` "`: the fields before it (vhost, address list,
+// remote user) cannot contain an unescaped quote, so a time forged inside
+// the remote user is never followed by one. Quoted fields before the time
+// (a quoted X-Forwarded-For list) are skipped whole.
+func (p *Parser) findTime(line []byte) (int, time.Time) {
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case '"':
+			if i == 0 || line[i-1] == ' ' {
+				e := closeQuote(line, i+1)
+				if e < 0 {
+					return -1, time.Time{}
+				}
+				i = e
+			}
+		case '[':
+			if i == 0 || line[i-1] != ' ' {
+				continue
+			}
+			e := i + 1 + timeLen
+			if e+2 >= len(line) || line[e] != ']' || line[e+1] != ' ' || line[e+2] != '"' {
+				continue
+			}
+			if t, ok := p.parseTime(line[i+1 : e]); ok {
+				return i, t
+			}
+		}
+	}
+	return -1, time.Time{}
+}
+
+// splitPrefix finds the client address in what precedes the time: tokens
+// (a quoted token counts as one) up to the ident field, a lone `-`. The
+// token before the ident is $remote_addr; anything before that is a vhost or
+// a forwarded-for list, which the client controls and which is therefore
+// never taken as the address. The rest, after the ident, is the remote user.
+//
+// The ident is the first `-` token that is not the first token, so that an
+// absent forwarded-for list logged as `-` in front is not taken for it, and
+// a remote user such as `1.2.3.4 - x` cannot move the address: the real one
+// comes first.
+func splitPrefix(r []byte) (addr, user []byte, ok bool) {
+	var prev []byte
+	for i, n := 0, 0; ; n++ {
+		tok, next, ok := nextToken(r, i)
+		if !ok || tok == nil {
+			return nil, nil, false
+		}
+		if n > 0 && isDash(tok) {
+			if next < len(r) {
+				next++
+			}
+			return prev, r[next:], true
+		}
+		prev, i = tok, next
+	}
+}
+
+// nextToken returns the space-separated token at or after i and the index
+// after it, or a nil token at the end of r. A token that opens with a quote
+// runs to its closing quote, spaces included; ok is false when that quote is
+// never closed.
+func nextToken(r []byte, i int) (tok []byte, next int, ok bool) {
+	for i < len(r) && r[i] == ' ' {
+		i++
+	}
+	if i == len(r) {
+		return nil, i, true
+	}
+	start := i
+	if r[i] == '"' {
+		e := closeQuote(r, i+1)
+		if e < 0 {
+			return nil, i, false
+		}
+		i = e + 1
+	}
+	for i < len(r) && r[i] != ' ' {
+		i++
+	}
+	return r[start:i], i, true
+}
+
+func isDash(b []byte) bool { return len(b) == 1 && b[0] == '-' }
+
+// closeQuote returns the index of the quote that closes a field whose
+// content starts at i, or -1. A backslash escapes the next byte (apache,
+// escape=json); nginx's default escaping writes `\x22` and never a raw quote,
+// which this reads the same way.
+func closeQuote(b []byte, i int) int {
+	for i < len(b) {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		k := j
+		for k > i && b[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
+			return j
+		}
+		i = j + 1
+	}
+	return -1
+}
+
+// splitRequest splits `METHOD TARGET HTTP/x.y` as logged. Scanners send
+// anything (TLS handshakes, bare words, no version), and those lines still
+// count, so a request that does not start with a method token yields empty
+// fields rather than an error, and a missing version leaves HTTPVersion
+// empty. The version is the last word, so a target with a space in it stays
+// whole.
+func splitRequest(req []byte) (method, path, version string) {
+	if len(req) == 0 || req[0] < 'A' || req[0] > 'Z' {
+		return "", "", ""
+	}
+	m := 1
+	for m < len(req) && (req[m] >= 'A' && req[m] <= 'Z' || req[m] == '-' || req[m] == '_') {
+		m++
+	}
+	if m < len(req) && req[m] != ' ' {
+		return "", "", ""
+	}
+	method = pipeline.UnsafeString(req[:m])
+	if m == len(req) {
+		return method, "", ""
+	}
+	rest := req[m+1:]
+	if sp := bytes.LastIndexByte(rest, ' '); sp >= 0 {
+		if v := rest[sp+1:]; len(v) > 5 && string(v[:5]) == "HTTP/" {
+			return method, pipeline.UnsafeString(rest[:sp]), pipeline.UnsafeString(v)
+		}
+	}
+	return method, pipeline.UnsafeString(rest), ""
+}
+
+func digits3(b []byte) (int, bool) {
+	a, c, d := b[0]-'0', b[1]-'0', b[2]-'0'
+	if a > 9 || c > 9 || d > 9 {
+		return 0, false
+	}
+	return int(a)*100 + int(c)*10 + int(d), true
+}
+
+// parseBytes reads $body_bytes_sent at i: digits, or apache's `-` for none.
+// It returns the index after the field, which is the end of the line or a
+// space.
+func parseBytes(line []byte, i int) (n int64, end int, ok bool) {
+	s := i
+	if i < len(line) && line[i] == '-' {
+		i++
+	} else {
+		for i < len(line) && line[i] >= '0' && line[i] <= '9' {
+			if i-s == 18 { // more than any file holds; also keeps n from overflowing
+				return 0, i, false
+			}
+			n = n*10 + int64(line[i]-'0')
+			i++
+		}
+		if i == s {
+			return 0, i, false
+		}
+	}
+	if i < len(line) && line[i] != ' ' {
+		return 0, i, false
+	}
+	return n, i, true
+}
+
+// dash maps the log's `-` for "absent" to the empty string.
+func dash(b []byte) string {
+	if isDash(b) {
+		return ""
+	}
+	return pipeline.UnsafeString(b)
+}
