@@ -71,10 +71,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	for f := range s.byFormat {
 		d := &s.byFormat[f]
 		for prog, rs := range d.byProgram {
-			merged := append([]*Rule(nil), rs...)
-			for _, r := range d.any {
-				merged = append(merged, r)
-			}
+			merged := append(append([]*Rule(nil), rs...), d.any...)
 			sortByID(merged)
 			d.byProgram[prog] = merged
 		}

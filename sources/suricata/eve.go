@@ -160,8 +160,8 @@ func (s *depthScan) topLevelAt(b []byte, k int) bool {
 // copied into the Event.
 type eveAlert struct {
 	timestamp, srcIP, dstIP, proto, sourceIP, direction []byte
-	srcPort, dstPort                         int
-	hasAlert, hasSID, hasSource              bool
+	srcPort, dstPort                                    int
+	hasAlert, hasSID, hasSource                         bool
 
 	action, signature, category []byte
 	gid, sid, rev, severity     int

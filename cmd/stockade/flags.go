@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// loadRules loads the packs named by --rules; "default" (or no --rules at
+// all) means the packs built into the binary.
+func loadRules(paths []string) (*rules.Set, error) {
+	if len(paths) == 0 {
+		paths = []string{"default"}
+	}
+	var packs []*rules.Pack
+	var errs rules.Errors
+	for _, p := range paths {
+		var ps []*rules.Pack
+		var err error
+		if p == "default" {
+			ps, err = rules.DefaultPacks()
+		} else {
+			ps, err = rules.LoadPath(p)
+		}
+		if es, ok := err.(rules.Errors); ok {
+			errs = append(errs, es...)
+			continue
+		}
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("rules: %w", err)}
+		}
+		packs = append(packs, ps...)
+	}
+	if len(errs) > 0 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("rule packs refused, %d error(s):\n%w", len(errs), errs)}
+	}
+	set, err := rules.NewSet(packs...)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("rule packs refused:\n%w", err)}
+	}
+	return set, nil
+}
+
+// allowList parses --allow values and adds the host's own addresses and
+// loopback, which are never banned.
+func allowList(vals []string) ([]netip.Prefix, error) {
+	out := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			p, err := rules.ParsePrefix(s)
+			if err != nil {
+				return nil, &exitError{code: 2, err: fmt.Errorf("--allow: %w", err)}
+			}
+			out = append(out, p)
+		}
+	}
+	return append(out, ownAddresses()...), nil
+}
+
+// ownAddresses are this host's interface addresses, each as a single host.
+func ownAddresses() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = pipeline.Canonical(ip)
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out
+}

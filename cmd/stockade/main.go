@@ -1,0 +1,76 @@
+// Command stockade reads security logs and turns attacks into bans.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `stockade turns attacks seen in logs into ban decisions.
+
+Usage:
+  stockade replay [flags] FILE...   replay archived logs (.gz too) in event-time order
+  stockade lint [--rules PATH]...   load rule packs and report every error
+  stockade packs                    list the built-in rule packs
+  stockade version
+
+Run 'stockade COMMAND -h' for the flags of a command.
+`
+
+// exitError carries an exit code: 1 for a failure while running, 2 for bad
+// usage, a bad pack or an unreadable file.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if err != errHelp {
+			fmt.Fprintln(os.Stderr, "stockade:", err)
+		}
+		os.Exit(code)
+	}
+}
+
+var errHelp = &exitError{code: 2, err: errors.New("help")}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errHelp
+	}
+	switch args[0] {
+	case "replay":
+		return replayCmd(ctx, args[1:], stdout, stderr)
+	case "lint":
+		return lintCmd(args[1:], stdout, stderr)
+	case "packs":
+		return packsCmd(stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "stockade", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", args[0])}
+}
+
+var version = "dev"

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var corpus = []string{"auth.log", "access.log", "fast.log", "eve.json", "fail2ban.log"}
+
+func corpusPaths() []string {
+	var out []string
+	for _, f := range corpus {
+		out = append(out, filepath.Join("..", "..", "testdata", "replay", f))
+	}
+	return out
+}
+
+func replay(t *testing.T, args ...string) ([]pipeline.Decision, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), append([]string{"replay", "--origin", "test"}, args...), &stdout, &stderr)
+	var ds []pipeline.Decision
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var d pipeline.Decision
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("decision is not JSON: %v: %s", err, sc.Text())
+		}
+		ds = append(ds, d)
+	}
+	return ds, stderr.String(), err
+}
+
+// TestReplayCorpus replays the multi-format corpus in testdata/replay: every
+// attacker banned once (a returning one twice, escalated), nobody else.
+func TestReplayCorpus(t *testing.T) {
+	ds, summary, err := replay(t, append([]string{"--allow", "10.0.0.0/8"}, corpusPaths()...)...)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, summary)
+	}
+	type ban struct {
+		target, rule string
+		offense      int
+		duration     int64
+	}
+	want := []ban{
+		{"203.0.113.10", "sshd", 1, 600},
+		{"203.0.113.10", "sshd", 2, 1200}, // returning after the ban ran out: doubled
+		{"2001:db8:bad::1", "sshd", 1, 600},
+		{"203.0.113.11", "sshd", 1, 600}, // ::ffff:203.0.113.11 and 203.0.113.11 are one target
+		{"203.0.113.12", "sshd", 1, 600}, // the address in the user name is not
+		{"203.0.113.13", "sshd", 1, 600},
+		{"203.0.113.20", "nginx-wordpress", 1, 3600},
+		{"2001:db8:bad::2", "nginx-scan", 1, 3600},
+		{"203.0.113.30", "suricata-p1", 1, 3600}, // in fast.log and eve.json: banned once
+		{"2001:db8:bad::3", "suricata-p2", 1, 600},
+		{"203.0.113.33", "suricata-p1", 1, 3600}, // response alert: the client, not the server
+		{"203.0.113.34", "suricata-p1", 1, 3600}, // alert.source names the attacker
+		{"2001:db8:bad::4", "suricata-p1", 1, 3600},
+		{"203.0.113.40", "recidive", 1, 7 * 24 * 3600},
+	}
+	var got []ban
+	for _, d := range ds {
+		if d.Action != pipeline.ActionBan {
+			t.Errorf("unexpected %s decision for %s", d.Action, d.Target)
+			continue
+		}
+		got = append(got, ban{d.Target, d.Rule, d.Offense, d.Duration})
+		if d.Origin != "test" || d.ID == "" || len(d.Evidence) == 0 || d.Source == "" {
+			t.Errorf("incomplete decision: %+v", d)
+		}
+		if !d.Expires.Equal(d.At.Add(time.Duration(d.Duration) * time.Second)) {
+			t.Errorf("%s: expires %v != at %v + %ds", d.Target, d.Expires, d.At, d.Duration)
+		}
+	}
+	key := func(b ban) string { return b.target + "/" + b.rule + "/" + string(rune('0'+b.offense)) }
+	sortBans := func(bs []ban) {
+		slices.SortFunc(bs, func(a, b ban) int { return strings.Compare(key(a), key(b)) })
+	}
+	sortBans(want)
+	sortBans(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("bans:\n got  %v\n want %v\nsummary:\n%s", got, want, summary)
+	}
+	for _, innocent := range []string{"198.51.100.9", "198.51.100.20", "192.0.2.50", "198.51.100.30", "10.0.0.5",
+		"192.0.2.60", "198.51.100.40", "10.0.0.7", "203.0.113.31", "198.51.100.50", "192.0.2.10", "10.0.0.9", "198.51.100.60"} {
+		for _, d := range ds {
+			if d.Target == innocent {
+				t.Errorf("innocent %s banned: %+v", innocent, d)
+			}
+		}
+	}
+	for _, w := range []string{"auth.log", "sshd", "lines/s"} {
+		if !strings.Contains(summary, w) {
+			t.Errorf("summary lacks %q:\n%s", w, summary)
+		}
+	}
+}
+
+// TestReplayGolden pins the exact decisions (ids, reasons, evidence): the
+// output is deterministic, so any change to it is a change of contract.
+func TestReplayGolden(t *testing.T) {
+	args := append([]string{"--allow", "10.0.0.0/8"}, corpusPaths()...)
+	var out1, out2, errb bytes.Buffer
+	if err := run(t.Context(), append([]string{"replay", "--origin", "test", "--quiet"}, args...), &out1, &errb); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	if err := run(t.Context(), append([]string{"replay", "--origin", "test", "--quiet"}, args...), &out2, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out1.Bytes(), out2.Bytes()) {
+		t.Fatal("two replays of the same logs differ")
+	}
+	golden := filepath.Join("..", "..", "testdata", "replay", "decisions.golden.jsonl")
+	if *update {
+		if err := os.WriteFile(golden, out1.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out1.Bytes(), want) {
+		t.Errorf("decisions differ from %s (run with -update if intended):\n%s", golden, out1.String())
+	}
+}
+
+// TestReplayGzipAndClassicSyslog replays a gzipped RFC 3164 auth.log whose
+// year comes from the file's modification time, across New Year.
+func TestReplayGzipAndClassicSyslog(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	// Dec 31 23:58 … Jan 1 00:02: five failures straddling New Year.
+	stamps := []string{"Dec 31 23:58:00", "Dec 31 23:59:00", "Dec 31 23:59:59", "Jan  1 00:00:30", "Jan  1 00:01:00"}
+	for i, s := range stamps {
+		b.WriteString(s + " bastion sshd[77]: Failed password for root from 203.0.113.99 port " + string(rune('0'+i)) + "2 ssh2\n")
+	}
+	b.WriteString("Jan  1 00:02:00 bastion logger[1]: Failed password for root from 198.51.100.99 port 1 ssh2\n")
+	path := filepath.Join(dir, "auth.log.2.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	zw.Write([]byte(b.String()))
+	zw.Close()
+	f.Close()
+	mtime := time.Date(2026, 1, 1, 6, 25, 0, 0, time.UTC)
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	ds, summary, err := replay(t, "--tz", "UTC", path)
+	if err != nil {
+		t.Fatal(err, summary)
+	}
+	if len(ds) != 1 || ds[0].Target != "203.0.113.99" {
+		t.Fatalf("decisions %+v\n%s", ds, summary)
+	}
+	if want := time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC); !ds[0].At.Equal(want) {
+		t.Errorf("ban at %v, want %v (year inferred across New Year)", ds[0].At, want)
+	}
+}
+
+func TestReplayRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("pack: bad\nrules:\n  - name: x\n    formats: [nginx]\n    when: status = 404\n    ban: 1h\n  - name: y\n    formats: [nginx]\n    ban: 1h\n    threshold: 0\n"), 0o644)
+	_, _, err := replay(t, "--rules", bad, corpusPaths()[0])
+	ee, ok := err.(*exitError)
+	if !ok || ee.code != 2 || !strings.Contains(err.Error(), bad+":5:") || !strings.Contains(err.Error(), bad+":10:16") {
+		t.Errorf("bad pack: %v", err)
+	}
+	_, _, err = replay(t, filepath.Join(dir, "missing.log"))
+	if ee, ok := err.(*exitError); !ok || ee.code != 2 || !strings.Contains(err.Error(), "missing.log") {
+		t.Errorf("missing file: %v", err)
+	}
+	garbage := filepath.Join(dir, "garbage.log")
+	os.WriteFile(garbage, []byte("hello\nworld\n\x00\x01\x02\n"), 0o644)
+	_, _, err = replay(t, garbage)
+	if err == nil || !strings.Contains(err.Error(), "--type") {
+		t.Errorf("undetectable file: %v", err)
+	}
+}
+
+// TestReplayCountsBadLines: bad lines are counted by reason and skipped,
+// never fatal, and the good lines around them still count.
+func TestReplayCountsBadLines(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	var b strings.Builder
+	for i := range 20 {
+		b.WriteString(`203.0.113.77 - - [08/Nov/2025:22:00:0` + string(rune('0'+i%10)) + ` +0000] "GET /x HTTP/1.1" 404 1 "-" "-"` + "\n")
+		if i%4 == 0 {
+			b.WriteString("\x00\xff garbage line\n")
+			b.WriteString(strings.Repeat("A", 200<<10) + "\n")
+		}
+	}
+	os.WriteFile(path, []byte(b.String()), 0o644)
+	ds, summary, err := replay(t, "--type", "nginx", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Target != "203.0.113.77" {
+		t.Fatalf("decisions %+v\n%s", ds, summary)
+	}
+	if !strings.Contains(summary, "line too long ×5") {
+		t.Errorf("summary does not count long lines:\n%s", summary)
+	}
+}

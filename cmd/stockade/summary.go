@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
+)
+
+func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans int, elapsed time.Duration) {
+	var lines uint64
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "file\tformat\tlines\tevents\tskipped\tbad\t")
+	for _, f := range files {
+		var bad uint64
+		for _, n := range f.Bad {
+			bad += n
+		}
+		lines += f.Lines
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Path, f.Format, f.Lines, f.Events, f.Skipped, bad)
+	}
+	tw.Flush()
+	for _, f := range files {
+		for _, r := range f.BadLines() {
+			fmt.Fprintf(w, "  bad line in %s: %s ×%d\n", f.Path, r.Reason, r.Count)
+		}
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rule\tpack\tmatches\tallowlisted\tbans\talready banned\t")
+	for _, s := range eng.Stats() {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", s.Rule, s.Pack, s.Matches, s.Allowlisted, s.Bans, s.AlreadyBanned)
+	}
+	tw.Flush()
+	if eng.Duplicates > 0 {
+		fmt.Fprintf(w, "\n%d alerts were logged twice (fast.log and eve.json) and counted once\n", eng.Duplicates)
+	}
+	if eng.SkewedDuplicates > 0 {
+		fmt.Fprintf(w, "warning: %d of them were logged 15 min or more apart: fast.log's zone is probably wrong (see --tz)\n", eng.SkewedDuplicates)
+	}
+	rate := float64(lines) / elapsed.Seconds()
+	fmt.Fprintf(w, "\n%d lines in %s (%s lines/s), %d ban decisions, %d targets still banned at the end\n",
+		lines, elapsed.Round(time.Millisecond), humanRate(rate), bans, eng.Ledger().Len())
+}
+
+func humanRate(r float64) string {
+	switch {
+	case r >= 1e6:
+		return fmt.Sprintf("%.2fM", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1fk", r/1e3)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// startProgress draws a progress bar over the bytes of all files until the
+// returned func is called.
+func startProgress(w io.Writer, files []*sources.File, start time.Time) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				var read, size int64
+				for _, f := range files {
+					r, s := f.Progress()
+					read, size = read+r, size+s
+				}
+				frac := 0.0
+				if size > 0 {
+					frac = float64(read) / float64(size)
+				}
+				const width = 30
+				n := int(frac * width)
+				fmt.Fprintf(w, "\r[%s%s] %3.0f%%  %s", strings.Repeat("=", n), strings.Repeat(" ", width-n),
+					frac*100, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
