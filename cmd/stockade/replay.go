@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -14,26 +17,26 @@ import (
 )
 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fl.SetOutput(stderr)
 	var rulePaths, allow listFlag
-	fs.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
-	fs.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	typ := fs.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban (default: detect per file)")
-	output := fs.String("output", "", "append decisions to this file instead of stdout")
-	tz := fs.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
-	origin := fs.String("origin", "", "sensor name in decisions (default: host name)")
-	unbans := fs.Bool("unbans", false, "also emit an unban decision when a ban runs out")
-	quiet := fs.Bool("quiet", false, "no summary or progress on stderr")
-	fs.Usage = func() {
+	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
+	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
+	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban (default: detect per file)")
+	output := fl.String("output", "", "append decisions to this file instead of stdout")
+	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
+	origin := fl.String("origin", "", "sensor name in decisions (default: host name)")
+	unbans := fl.Bool("unbans", false, "also emit an unban decision when a ban runs out")
+	quiet := fl.Bool("quiet", false, "no summary or progress on stderr")
+	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
-		fs.PrintDefaults()
+		fl.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fl.Parse(args); err != nil {
 		return errHelp
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
+	if fl.NArg() == 0 {
+		fl.Usage()
 		return &exitError{code: 2, err: fmt.Errorf("replay: no log files given")}
 	}
 	opt := sources.Options{}
@@ -69,10 +72,20 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			f.Close()
 		}
 	}()
-	its := make([]pipeline.Iterator, 0, fs.NArg())
-	for _, path := range fs.Args() {
-		f, err := sources.Open(path, opt)
+	paths, err := expandPaths(fl.Args())
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	its := make([]pipeline.Iterator, 0, len(paths))
+	for _, p := range paths {
+		f, err := sources.Open(p.path, opt)
 		if err != nil {
+			if p.found && !*quiet {
+				fmt.Fprintf(stderr, "skipping %v\n", err)
+			}
+			if p.found {
+				continue
+			}
 			return &exitError{code: 2, err: err}
 		}
 		files = append(files, f)
@@ -108,6 +121,48 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		printSummary(stderr, files, eng, counting.bans, time.Since(start))
 	}
 	return err
+}
+
+type logPath struct {
+	path  string
+	found bool // found in a directory, not named: skipped if not a log
+}
+
+// expandPaths replaces each directory argument with the regular files below
+// it (sorted, hidden ones skipped), so `replay /srv/archive/` takes a whole
+// month of rotated logs. A named file must be a log; a file found in a
+// directory that is not one is skipped with a warning.
+func expandPaths(args []string) ([]logPath, error) {
+	var out []logPath
+	for _, a := range args {
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, logPath{path: a})
+			continue
+		}
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if p != a && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				out = append(out, logPath{path: p, found: true})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // countingSink counts the ban decisions it passes on, for the summary.

@@ -221,3 +221,26 @@ func TestReplayCountsBadLines(t *testing.T) {
 		t.Errorf("summary does not count long lines:\n%s", summary)
 	}
 }
+
+func TestReplayDirectory(t *testing.T) {
+	byFiles, _, err := replay(t, append([]string{"--allow", "10.0.0.0/8"}, corpusPaths()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDir, summary, err := replay(t, "--allow", "10.0.0.0/8", filepath.Join("..", "..", "testdata", "replay"))
+	if err != nil {
+		t.Fatal(err, summary)
+	}
+	// The golden decisions file beside the logs is not a log: skipped, said.
+	if !strings.Contains(summary, "skipping") || !strings.Contains(summary, "decisions.golden.jsonl") {
+		t.Errorf("no warning for the non-log file:\n%s", summary)
+	}
+	if len(byDir) != len(byFiles) {
+		t.Fatalf("directory replay: %d decisions, files: %d", len(byDir), len(byFiles))
+	}
+	for i := range byDir {
+		if byDir[i].ID != byFiles[i].ID {
+			t.Errorf("decision %d differs: %s vs %s", i, byDir[i].Target, byFiles[i].Target)
+		}
+	}
+}
