@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -40,6 +41,7 @@ type RuleStats struct {
 	Allowlisted   uint64 // of which the target was allowlisted
 	Bans          uint64 // ban decisions (new and extended)
 	AlreadyBanned uint64 // thresholds reached while a ban covered the target
+	Paired        uint64 // matches that completed a pair and were not counted again
 }
 
 // Engine turns events into decisions: matcher → allowlist → window counter →
@@ -53,6 +55,11 @@ type Engine struct {
 	ledger  *Ledger
 	dedup   map[uint64]int64
 	dedupAt int
+
+	// pairs remembers lines marked Hit.Pair until the line they announce
+	// arrives (see PairWindow).
+	pairs   map[pairKey]int64
+	pairsAt int
 
 	hits  []Hit
 	out   []Decision
@@ -76,6 +83,8 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 		ledger:  NewLedger(),
 		dedup:   make(map[uint64]int64),
 		dedupAt: 4096,
+		pairs:   make(map[pairKey]int64),
+		pairsAt: 4096,
 	}
 	e.SetMatcher(m)
 	return e
@@ -143,6 +152,10 @@ func (e *Engine) Process(ev *Event) []Decision {
 		}
 		if e.Allowed(h.Policy, target) {
 			st.Allowlisted++
+			continue
+		}
+		if e.paired(h, target, ev) {
+			st.Paired++
 			continue
 		}
 		fire, evidence := e.counter.Add(h.Policy, target, h.Key, ev.Time, ev.Line)
@@ -222,6 +235,49 @@ func reason(p *Policy, ev *Event) string {
 		r += ": " + ev.Signature
 	}
 	return r
+}
+
+// PairWindow is how long a line marked Hit.Pair waits for its partner from
+// the same process. sshd logs "Failed password" 2-3 s after pam_unix's
+// failure line (PAM's fail delay); 10 s leaves room for a loaded host.
+const PairWindow = 10 * time.Second
+
+type pairKey struct {
+	policy  int
+	addr    netip.Addr
+	pid     int
+	host    string
+	program string
+}
+
+// paired reports whether h is the partner of an earlier line marked Pair:
+// then it is the same attempt and must not count again. A line marked Pair
+// itself counts, so a PAM failure that sshd never follows up still counts.
+func (e *Engine) paired(h Hit, target netip.Addr, ev *Event) bool {
+	if ev.PID == 0 || (len(e.pairs) == 0 && !h.Pair) {
+		return false
+	}
+	k := pairKey{policy: h.Policy.ID, addr: target, pid: ev.PID, host: ev.Host, program: ev.Program}
+	ts := ev.Time.UnixNano()
+	if at, ok := e.pairs[k]; ok {
+		delete(e.pairs, k)
+		if d := ts - at; d >= 0 && d <= int64(PairWindow) && !h.Pair {
+			return true
+		}
+	}
+	if h.Pair {
+		if len(e.pairs) >= e.pairsAt {
+			for k, at := range e.pairs {
+				if ts-at > int64(PairWindow) {
+					delete(e.pairs, k)
+				}
+			}
+			e.pairsAt = max(4096, 2*len(e.pairs))
+		}
+		k.host, k.program = strings.Clone(k.host), strings.Clone(k.program)
+		e.pairs[k] = ts
+	}
+	return false
 }
 
 // seen remembers alert fingerprints for DedupWindow of event time.

@@ -108,3 +108,61 @@ func TestEngineUnbansAndDeterministicIDs(t *testing.T) {
 		}
 	}
 }
+
+// pairMatcher marks events whose Message is "pam" as the first of a pair.
+type pairMatcher struct{ p *Policy }
+
+func (m pairMatcher) Match(ev *Event, hits []Hit) []Hit {
+	return append(hits, Hit{Policy: m.p, Target: ev.Addr, Pair: ev.Message == "pam"})
+}
+func (m pairMatcher) Policies() []*Policy { return []*Policy{m.p} }
+
+func TestEnginePairsCountOnce(t *testing.T) {
+	p := &Policy{ID: 0, Name: "sshd", Threshold: 4, Window: 10 * time.Minute, Ban: time.Hour}
+	line := func(msg string, pid int, at time.Duration) *Event {
+		x := ev("203.0.113.5", at)
+		x.Message, x.PID, x.Host, x.Program = msg, pid, "web1", "sshd"
+		return x
+	}
+	t.Run("pam then failed is one attempt", func(t *testing.T) {
+		e := NewEngine(pairMatcher{p}, Config{})
+		// One connection: pam + 3 failed passwords = 3 attempts, below 4.
+		for i, x := range []*Event{line("pam", 7, 0), line("failed", 7, 2*time.Second), line("failed", 7, 5*time.Second), line("failed", 7, 8*time.Second)} {
+			if ds := e.Process(x); len(ds) != 0 {
+				t.Fatalf("banned at line %d", i+1)
+			}
+		}
+		if st := e.Stats()[0]; st.Paired != 1 {
+			t.Fatalf("paired = %d", st.Paired)
+		}
+		if ds := e.Process(line("failed", 7, 11*time.Second)); len(ds) != 1 {
+			t.Fatal("the fourth attempt must ban")
+		}
+	})
+	t.Run("lone pam lines count", func(t *testing.T) {
+		e := NewEngine(pairMatcher{p}, Config{})
+		var n int
+		for i := range 4 {
+			n += len(e.Process(line("pam", 100+i, time.Duration(i)*30*time.Second)))
+		}
+		if n != 1 {
+			t.Fatalf("4 lone PAM failures from 4 connections: %d bans", n)
+		}
+	})
+	t.Run("another process does not pair", func(t *testing.T) {
+		e := NewEngine(pairMatcher{p}, Config{})
+		e.Process(line("pam", 1, 0))
+		e.Process(line("failed", 2, time.Second))
+		if st := e.Stats()[0]; st.Paired != 0 {
+			t.Fatal("lines from different pids were paired")
+		}
+	})
+	t.Run("too late to pair", func(t *testing.T) {
+		e := NewEngine(pairMatcher{p}, Config{})
+		e.Process(line("pam", 1, 0))
+		e.Process(line("failed", 1, PairWindow+time.Second))
+		if st := e.Stats()[0]; st.Paired != 0 {
+			t.Fatal("paired past the window")
+		}
+	})
+}

@@ -51,6 +51,10 @@ type Hit struct {
 	Policy *Policy
 	Target netip.Addr
 	Key    string
+	// Pair marks a line that the same process follows with another line
+	// about the same attempt (pam_unix's "authentication failure" before
+	// sshd's "Failed password"): the pair counts once. See Engine.
+	Pair bool
 }
 
 // Matcher judges events. It is pure: it reads the event (and may fill

@@ -220,7 +220,7 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 	esc := defaultEscalation
 	r.Policy.Escalate = &esc
 	var whenNode, keyNode, windowNode, banNode *yaml.Node
-	var failNodes []*yaml.Node
+	var failNodes []failItem
 	for _, f := range fields {
 		v := f.value
 		switch f.key.Value {
@@ -257,7 +257,7 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 				es.add(pos(v), "match: want message or line, not %q", s)
 			}
 		case "failregex":
-			failNodes = stringList(v, pos, es)
+			failNodes = failList(v, pos, es)
 		case "ignoreregex":
 			for _, s := range stringList(v, pos, es) {
 				re, err := compileFailRegex(s.Value, false)
@@ -317,11 +317,12 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 		es.add(p, "rule %q: a threshold above 1 needs a window", r.Policy.Name)
 	}
 	for _, s := range failNodes {
-		re, err := compileFailRegex(s.Value, true)
+		re, err := compileFailRegex(s.node.Value, true)
 		if err != nil {
-			es.add(pos(s), "failregex: %v", err)
+			es.add(pos(s.node), "failregex: %v", err)
 			continue
 		}
+		re.pair = s.pair
 		r.fail = append(r.fail, re)
 	}
 	if len(failNodes) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
@@ -429,6 +430,57 @@ func stringList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []*yaml.Node
 			continue
 		}
 		out = append(out, c)
+	}
+	return out
+}
+
+// failItem is one failregex: a plain string, or {re: ..., pair: next}.
+type failItem struct {
+	node *yaml.Node
+	pair bool
+}
+
+func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
+	if n.Kind == yaml.ScalarNode {
+		return []failItem{{node: n}}
+	}
+	if n.Kind != yaml.SequenceNode {
+		es.add(pos(n), "failregex: want a list")
+		return nil
+	}
+	var out []failItem
+	for _, c := range n.Content {
+		switch c.Kind {
+		case yaml.ScalarNode:
+			out = append(out, failItem{node: c})
+		case yaml.MappingNode:
+			fields, _ := mapping(c, pos, es, "failregex item")
+			var it failItem
+			for _, f := range fields {
+				switch f.key.Value {
+				case "re":
+					if f.value.Kind != yaml.ScalarNode {
+						es.add(pos(f.value), "re: want a regex")
+						continue
+					}
+					it.node = f.value
+				case "pair":
+					if v := scalar(f.value, pos, es); v != "next" {
+						es.add(pos(f.value), "pair: the only value is next (the same process logs the same attempt again right after)")
+					}
+					it.pair = true
+				default:
+					es.add(pos(f.key), "unknown key %q in failregex item (known: re, pair)", f.key.Value)
+				}
+			}
+			if it.node == nil {
+				es.add(pos(c), "failregex item has no re")
+				continue
+			}
+			out = append(out, it)
+		default:
+			es.add(pos(c), "failregex: want a regex or {re: ..., pair: next}")
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"sort"
 	"strings"
 )
 
@@ -31,7 +32,8 @@ type failRegex struct {
 	re      *regexp.Regexp
 	host    int      // submatch index of the address, -1 for ignore regexes
 	names   []string // capture name per submatch index ("" = unnamed)
-	literal string   // must occur in any matching text: a cheap prefilter
+	literals []string // must all occur in any matching text: a cheap prefilter, longest first
+	pair    bool     // the same process follows this line with another about the same attempt
 }
 
 // compileFailRegex translates fail2ban-style tags to RE2 and compiles:
@@ -62,7 +64,7 @@ func compileFailRegex(src string, needHost bool) (*failRegex, error) {
 			f.host = i
 		}
 	}
-	f.literal = requiredLiteral(out)
+	f.literals = requiredLiterals(out)
 	return f, nil
 }
 
@@ -143,21 +145,23 @@ func unwrapSyntax(err error) string {
 	return err.Error()
 }
 
-// requiredLiteral returns the longest case-sensitive literal every match must
-// contain, or "". Checking it with strings.Contains before running the regex
-// turns most misses into a memchr-speed scan.
-func requiredLiteral(pattern string) string {
+// requiredLiterals returns the case-sensitive literals (3 bytes or more)
+// every match must contain, longest first. Checking them with
+// strings.Contains before running the regex turns most misses into
+// memchr-speed scans; the second literal catches lines that share the first
+// with benign ones ("Received disconnect from" … ": Auth fail").
+func requiredLiterals(pattern string) []string {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
-		return ""
+		return nil
 	}
-	best := ""
+	var lits []string
 	var walk func(r *syntax.Regexp)
 	walk = func(r *syntax.Regexp) {
 		switch r.Op {
 		case syntax.OpLiteral:
-			if r.Flags&syntax.FoldCase == 0 && len(r.Rune) > len([]rune(best)) {
-				best = string(r.Rune)
+			if r.Flags&syntax.FoldCase == 0 && len(string(r.Rune)) >= 3 {
+				lits = append(lits, string(r.Rune))
 			}
 		case syntax.OpCapture:
 			walk(r.Sub[0])
@@ -174,5 +178,19 @@ func requiredLiteral(pattern string) string {
 		}
 	}
 	walk(re.Simplify())
-	return best
+	sort.SliceStable(lits, func(i, j int) bool { return len(lits[i]) > len(lits[j]) })
+	if len(lits) > 3 {
+		lits = lits[:3]
+	}
+	return lits
+}
+
+// prefilter reports whether text contains every required literal.
+func (f *failRegex) prefilter(text string) bool {
+	for _, l := range f.literals {
+		if !strings.Contains(text, l) {
+			return false
+		}
+	}
+	return true
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -154,18 +153,19 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 		return pipeline.Hit{}, WrongSource
 	}
 	target := ev.Addr
+	pair := false
 	if len(r.fail) > 0 {
 		text := ev.Message
 		if r.UseLine || text == "" {
 			text = ev.Line
 		}
 		var v Verdict
-		target, v = matchFail(r.fail, text, ev)
+		target, pair, v = matchFail(r.fail, text, ev)
 		if v != Hit {
 			return pipeline.Hit{}, v
 		}
 		for _, ig := range r.ignore {
-			if (ig.literal == "" || strings.Contains(text, ig.literal)) && ig.re.MatchString(text) {
+			if ig.prefilter(text) && ig.re.MatchString(text) {
 				return pipeline.Hit{}, Ignored
 			}
 		}
@@ -182,7 +182,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 			return pipeline.Hit{}, PredicateNo
 		}
 	}
-	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target)}
+	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target), Pair: pair}
 	if r.key != nil {
 		out, err := s.vm.Run(r.key.prog, ev)
 		if err != nil {
@@ -196,10 +196,10 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 // matchFail tries the failregexes in order; the first that matches with a
 // valid address wins. Named captures go to ev.Captures, and a "user"
 // capture also to ev.User so predicates can use either.
-func matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr, v Verdict) {
+func matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr, pair bool, v Verdict) {
 	v = RegexMiss
 	for _, f := range fail {
-		if f.literal != "" && !strings.Contains(text, f.literal) {
+		if !f.prefilter(text) {
 			continue
 		}
 		m := f.re.FindStringSubmatchIndex(text)
@@ -228,9 +228,9 @@ func matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr
 				ev.User = val
 			}
 		}
-		return addr, Hit
+		return addr, f.pair, Hit
 	}
-	return netip.Addr{}, v
+	return netip.Addr{}, false, v
 }
 
 func matchSource(globs []string, src string) bool {

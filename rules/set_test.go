@@ -44,11 +44,23 @@ func TestSSHDFailures(t *testing.T) {
 		{"repeated", "sshd", "message repeated 2 times: [ Failed password for root from 203.0.113.13 port 4711 ssh2]", "203.0.113.13", "root"},
 		{"not allowed", "sshd", "User bob from 203.0.113.14 not allowed because not listed in AllowUsers", "203.0.113.14", "bob"},
 
+		{"solaris tag", "sshd", "[ID 800047 auth.info] Failed keyboard-interactive for <invalid username> from 205.186.180.55 port 42742 ssh2", "205.186.180.55", "<invalid username>"},
+		{"hostbased", "sshd", `Failed hostbased for dan from 198.51.100.3 port 45785 ssh2: RSA 8c:e3:aa, client user "dan", client host "localhost.localdomain"`, "198.51.100.3", "dan"},
+		{"no port", "sshd", "Failed password for invalid user ROOT from aaaa:bbbb:cccc:1234::1:1", "aaaa:bbbb:cccc:1234::1:1", "ROOT"},
+		{"pam error via", "sshd", "error: PAM: authentication error for james from 205.186.180.100 via 192.168.1.201", "205.186.180.100", "james"},
+		{"pam user not known", "sshd", "error: PAM: User not known to the underlying authentication module for illegal user kernelitshell from 10.215.4.227 ", "10.215.4.227", "kernelitshell"},
+		{"auth fail disconnect", "sshd", "error: Received disconnect from 10.0.0.1 port 7736:3: com.jcraft.jsch.JSchException: Auth fail [preauth]", "10.0.0.1", ""},
+		{"root refused preauth", "sshd", "ROOT LOGIN REFUSED FROM 1.2.3.4 port 12345 [preauth]", "1.2.3.4", ""},
+		{"tcpwrappers", "sshd", "refused connect from _U2FsdGVkX19P3BCJmFBHhjLza8BcMH06WCUVwttMHpE=_@::ffff:218.249.210.161 (::ffff:218.249.210.161)", "218.249.210.161", ""},
+		{"change of username", "sshd", "Disconnecting invalid user admin 192.0.2.117 port 44004: Change of username or service not allowed: (admin,ssh-connection) -> (user,ssh-connection) [preauth]", "192.0.2.117", "admin"},
+
 		// Log injection: the user name carries an address; only the real
 		// peer (the last one, before server-written text) may be taken.
 		{"injection invalid user", "sshd", "Invalid user x from 198.51.100.9 port 22 from 203.0.113.66 port 4711", "203.0.113.66", "x from 198.51.100.9 port 22"},
 		{"injection failed password", "sshd", "Failed password for invalid user x from 198.51.100.9 port 22 ssh2 from 203.0.113.67 port 4711 ssh2", "203.0.113.67", "x from 198.51.100.9 port 22 ssh2"},
 		{"injection publickey suffix", "sshd", "Failed publickey for y from 198.51.100.9 port 1 ssh2: z from 203.0.113.68 port 22 ssh2: RSA SHA256:abc", "203.0.113.68", "y from 198.51.100.9 port 1 ssh2: z"},
+		{"injection via pam", "sshd", "error: PAM: Authentication failure for x from 198.51.100.9 from 203.0.113.70 via 192.0.2.1", "203.0.113.70", "x from 198.51.100.9"},
+		{"injection client user", "sshd", `Failed hostbased for d from 203.0.113.71 port 1 ssh2: RSA k, client user "a from 198.51.100.9 port 2 ssh2: RSA k, client user "b", client host "c"", client host "h"`, "", ""},
 		{"injection trailing text", "sshd", "Invalid user x from 203.0.113.69 port 22 because 198.51.100.9", "", ""},
 
 		// Not failures.

@@ -63,6 +63,7 @@ func TestReplayCorpus(t *testing.T) {
 		{"203.0.113.11", "sshd", 1, 600}, // ::ffff:203.0.113.11 and 203.0.113.11 are one target
 		{"203.0.113.12", "sshd", 1, 600}, // the address in the user name is not
 		{"203.0.113.13", "sshd", 1, 600},
+		{"203.0.113.14", "sshd", 1, 600}, // PAM failures alone count
 		{"203.0.113.20", "nginx-wordpress", 1, 3600},
 		{"2001:db8:bad::2", "nginx-scan", 1, 3600},
 		{"203.0.113.30", "suricata-p1", 1, 3600}, // in fast.log and eve.json: banned once
@@ -95,7 +96,7 @@ func TestReplayCorpus(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("bans:\n got  %v\n want %v\nsummary:\n%s", got, want, summary)
 	}
-	for _, innocent := range []string{"198.51.100.9", "198.51.100.20", "192.0.2.50", "198.51.100.30", "10.0.0.5",
+	for _, innocent := range []string{"192.0.2.51", "198.51.100.9", "198.51.100.20", "192.0.2.50", "198.51.100.30", "10.0.0.5",
 		"192.0.2.60", "198.51.100.40", "10.0.0.7", "203.0.113.31", "198.51.100.50", "192.0.2.10", "10.0.0.9", "198.51.100.60"} {
 		for _, d := range ds {
 			if d.Target == innocent {
