@@ -28,12 +28,12 @@ var hostTags = map[string]string{
 
 // failRegex is one compiled filter regex.
 type failRegex struct {
-	src     string
-	re      *regexp.Regexp
-	host    int      // submatch index of the address, -1 for ignore regexes
-	names   []string // capture name per submatch index ("" = unnamed)
+	src      string
+	re       *regexp.Regexp
+	host     int      // submatch index of the address, -1 for ignore regexes
+	names    []string // capture name per submatch index ("" = unnamed)
 	literals []string // must all occur in any matching text: a cheap prefilter, longest first
-	pair    bool     // the same process follows this line with another about the same attempt
+	pair     bool     // the same process follows this line with another about the same attempt
 }
 
 // compileFailRegex translates fail2ban-style tags to RE2 and compiles:
