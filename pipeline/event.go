@@ -59,6 +59,11 @@ type Event struct {
 	Source string    `expr:"source"` // source id: file path or listener name
 	Format Format    `expr:"-"`
 	Line   string    `expr:"line"` // the raw line, for evidence
+	// Offset is the byte offset just after this line in its source file
+	// (0 when the source has none). The daemon checkpoints it together with
+	// the engine's state, so a restart resumes exactly after the last line
+	// whose effects were saved: none lost, none counted twice.
+	Offset int64 `expr:"-"`
 
 	// Addr is the offending address when the format states it structurally:
 	// the nginx client, the Suricata attacker (alert.source when present,

@@ -143,6 +143,33 @@ func (l *Ledger) Active(target netip.Prefix, now time.Time) (time.Time, bool) {
 	return b.until, true
 }
 
+// ActiveBan is one target's ban as a firewall needs it: until when, and the
+// rule whose record lasts longest.
+type ActiveBan struct {
+	Target netip.Prefix
+	Until  time.Time
+	Rule   string
+}
+
+// ActiveBans lists the bans in force at now, in no particular order: what
+// a firewall must hold after a restart (nftables reconcile).
+func (l *Ledger) ActiveBans(now time.Time) []ActiveBan {
+	out := make([]ActiveBan, 0, len(l.bans))
+	for t, b := range l.bans {
+		if !b.until.After(now) {
+			continue
+		}
+		ab := ActiveBan{Target: t, Until: b.until}
+		for _, r := range b.records {
+			if r.expires.Equal(b.until) {
+				ab.Rule = r.rule
+			}
+		}
+		out = append(out, ab)
+	}
+	return out
+}
+
 // Offenses is the number of bans ever decided against target.
 func (l *Ledger) Offenses(target netip.Prefix) int { return l.history[target] }
 

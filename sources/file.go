@@ -51,6 +51,7 @@ type File struct {
 	r      *bufio.Reader
 	long   []byte
 	parser pipeline.Parser
+	offset int64 // bytes of the decompressed stream consumed
 }
 
 // Open opens path, transparently gunzipping it (by its magic bytes, not its
@@ -120,6 +121,7 @@ func (f *File) Next(ev *pipeline.Event) error {
 		case perr == nil:
 			f.Events++
 			ev.Source = f.Path
+			ev.Offset = f.offset
 			return nil
 		case perr == pipeline.ErrSkip:
 			f.Skipped++
@@ -139,6 +141,7 @@ func (f *File) Next(ev *pipeline.Event) error {
 // for a line over MaxLine, or io.EOF. The slice is valid until the next call.
 func (f *File) readLine() ([]byte, error) {
 	line, err := f.r.ReadSlice('\n')
+	f.offset += int64(len(line))
 	if err == nil || (err == io.EOF && len(line) > 0) {
 		if len(line) > MaxLine {
 			f.Lines++
@@ -159,6 +162,7 @@ func (f *File) readLine() ([]byte, error) {
 	tooLong := len(f.long) > MaxLine
 	for {
 		line, err = f.r.ReadSlice('\n')
+		f.offset += int64(len(line))
 		if !tooLong {
 			f.long = append(f.long, line...)
 			tooLong = len(f.long) > MaxLine
