@@ -61,6 +61,11 @@ func New(ref time.Time, loc *time.Location) *Parser {
 	return p
 }
 
+// SetRef moves the year-inference reference. A live source calls it with the
+// wall clock now and then (each second is plenty), so a daemon that runs
+// across New Year dates January lines in the new year.
+func (p *Parser) SetRef(ref time.Time) { p.setRef(ref) }
+
 // Parse implements pipeline.Parser. It sets Time, Host, Program, PID,
 // Message, Line and Format; the strings alias line. Addr is left to the
 // rules, which find it in Message. On error ev is left untouched.
