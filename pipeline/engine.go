@@ -90,16 +90,72 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 	return e
 }
 
-// SetMatcher swaps the rules (a reload). Counting state of rules that keep
-// their name survives only if the new matcher keeps their IDs; the ledger
-// always survives.
+// SetMatcher swaps the rules (a reload). Windows and statistics of rules
+// that keep their name survive, re-keyed to the new rule IDs; windows of
+// rules that are gone are dropped. The ledger always survives.
 func (e *Engine) SetMatcher(m Matcher) {
+	newByName := map[string]*Policy{}
+	for _, p := range m.Policies() {
+		newByName[p.Name] = p
+	}
+	oldStats := map[string]RuleStats{}
+	if e.matcher != nil {
+		remap := map[int]int{}
+		for _, p := range e.matcher.Policies() {
+			if np := newByName[p.Name]; np != nil {
+				remap[p.ID] = np.ID
+			}
+		}
+		e.counter.remap(remap)
+		for _, st := range e.stats {
+			oldStats[st.Rule] = st
+		}
+	}
 	e.matcher = m
 	ps := m.Policies()
 	e.stats = make([]RuleStats, len(ps))
 	for i, p := range ps {
-		e.stats[i] = RuleStats{Rule: p.Name, Pack: p.Pack}
+		st, ok := oldStats[p.Name]
+		if !ok {
+			st = RuleStats{Rule: p.Name}
+		}
+		st.Pack = p.Pack
+		e.stats[i] = st
 	}
+}
+
+// Matcher returns the rules in force.
+func (e *Engine) Matcher() Matcher { return e.matcher }
+
+// Ban bans target by hand (an operator, or a decision from elsewhere) under
+// a rule name, for d. It returns the decision to send to sinks, or false
+// when an active ban already covers it at least as long.
+func (e *Engine) Ban(target netip.Prefix, rule, reason string, d time.Duration, now time.Time) (Decision, bool) {
+	target = target.Masked()
+	p := &Policy{Name: rule, Pack: "manual", Ban: d, Threshold: 1}
+	o := e.ledger.Ban(BanRequest{Target: target, Policy: p, At: now})
+	if o.Verdict == AlreadyBanned {
+		return Decision{}, false
+	}
+	ev := &Event{Time: now, Source: "control"}
+	d0 := e.decision(ActionBan, target, p, ev, o, nil)
+	d0.Reason = reason
+	return d0, true
+}
+
+// Unban lifts every ban on target and returns the unban decision, or false
+// when it was not banned.
+func (e *Engine) Unban(target netip.Prefix, reason string, now time.Time) (Decision, bool) {
+	target = target.Masked()
+	if !e.ledger.Unban(target) {
+		return Decision{}, false
+	}
+	t, scope := TargetString(target)
+	return Decision{
+		ID:     decisionID(e.cfg.Origin, ActionUnban, t, "", now, 0),
+		Action: ActionUnban, Target: t, Scope: scope, Reason: reason,
+		At: now, Expires: now, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},
+	}, true
 }
 
 // Ledger exposes the ban ledger (status, manual bans).

@@ -33,6 +33,19 @@ type Ledger struct {
 	bans    map[netip.Prefix]*activeBan
 	history map[netip.Prefix]int // bans ever decided per target
 	expiry  expiryHeap
+
+	track bool
+	dirty map[netip.Prefix]struct{}
+}
+
+func (l *Ledger) touch(t netip.Prefix) {
+	if l.track {
+		l.dirty[t] = struct{}{}
+	}
+}
+
+func (l *Ledger) pushExpiry(t netip.Prefix, at time.Time) {
+	heap.Push(&l.expiry, expiryItem{target: t, at: at})
 }
 
 func NewLedger() *Ledger {
@@ -93,7 +106,8 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 		b.until = expires
 	}
 	l.history[r.Target] = offense
-	heap.Push(&l.expiry, expiryItem{target: r.Target, at: expires})
+	l.pushExpiry(r.Target, expires)
+	l.touch(r.Target)
 	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires}
 }
 
@@ -118,6 +132,7 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 			}
 		}
 		b.records, b.until = kept, until
+		l.touch(it.target)
 		if len(kept) == 0 {
 			delete(l.bans, it.target)
 			lifted = append(lifted, it.target)
@@ -131,6 +146,7 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 func (l *Ledger) Unban(target netip.Prefix) bool {
 	_, ok := l.bans[target]
 	delete(l.bans, target)
+	l.touch(target)
 	return ok
 }
 
@@ -166,6 +182,20 @@ func (l *Ledger) ActiveBans(now time.Time) []ActiveBan {
 			}
 		}
 		out = append(out, ab)
+	}
+	return out
+}
+
+// ByRule lists the targets with an active record of rule at now.
+func (l *Ledger) ByRule(rule string, now time.Time) []netip.Prefix {
+	var out []netip.Prefix
+	for t, b := range l.bans {
+		for _, r := range b.records {
+			if r.rule == rule && r.expires.After(now) {
+				out = append(out, t)
+				break
+			}
+		}
 	}
 	return out
 }

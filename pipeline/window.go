@@ -35,6 +35,17 @@ type Counter struct {
 	sweepAt   int // sweep when the map grows past this
 	maxWindow time.Duration
 	Evicted   uint64 // windows dropped because they went stale
+
+	// dirty holds the windows changed since the last TakeDirty, when
+	// tracking is on (the daemon persists them; replay does not track).
+	track bool
+	dirty map[counterKey]struct{}
+}
+
+func (c *Counter) touch(k counterKey) {
+	if c.track {
+		c.dirty[k] = struct{}{}
+	}
 }
 
 func NewCounter() *Counter {
@@ -79,6 +90,7 @@ func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, lin
 	if ts > w.newest {
 		w.newest = ts
 	}
+	c.touch(k)
 	size := uint16(len(w.times))
 	w.times[w.next] = ts
 	w.next = (w.next + 1) % size
@@ -106,6 +118,7 @@ func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, lin
 		ev = append(ev, w.evidence[j])
 	}
 	delete(c.windows, k)
+	c.touch(k)
 	return true, ev
 }
 
@@ -137,8 +150,45 @@ func (c *Counter) sweep(t time.Time) {
 	for k, w := range c.windows {
 		if w.newest < cutoff {
 			delete(c.windows, k)
+			c.touch(k)
 			c.Evicted++
 		}
 	}
 	c.sweepAt = max(4096, 2*len(c.windows))
+}
+
+// remap re-keys windows after a reload: old rule ID → new rule ID; windows
+// of rules that are gone are dropped.
+func (c *Counter) remap(ids map[int]int) {
+	old := c.windows
+	c.windows = make(map[counterKey]*window, len(old))
+	for k, w := range old {
+		nid, ok := ids[k.policy]
+		if !ok {
+			continue
+		}
+		k.policy = nid
+		c.windows[k] = w
+	}
+	if c.track {
+		// IDs changed under the dirty set: the store is keyed by rule name,
+		// so mark every surviving window to be written again.
+		clear(c.dirty)
+		for k := range c.windows {
+			c.dirty[k] = struct{}{}
+		}
+	}
+}
+
+// Failing reports, per rule ID, how many keys have a live window (for
+// status: "currently failing").
+func (c *Counter) Failing(now time.Time) map[int]int {
+	out := map[int]int{}
+	cutoff := now.UnixNano() - int64(c.maxWindow)
+	for k, w := range c.windows {
+		if w.newest >= cutoff {
+			out[k.policy]++
+		}
+	}
+	return out
 }

@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// The daemon persists the engine's state (windows, bans, offense history)
+// so that a restart neither forgets an attacker at 4 of 5 failures nor lifts
+// a ban. It saves only what changed since the last save (TakeChanges), in
+// the same transaction as the file offsets, so state and offsets always
+// agree: after a crash both roll back to the last save together and the
+// lines after it are read again, counted once.
+
+// WindowState is one sliding window, keyed by rule name (rule IDs change
+// across reloads; names do not).
+type WindowState struct {
+	Rule     string
+	Addr     netip.Addr // zero when Key is set
+	Key      string
+	Times    []int64 // unix nanoseconds, oldest first
+	Evidence []string
+}
+
+// ID names the window in a store.
+func (w WindowState) ID() string { return windowID(w.Rule, w.Addr, w.Key) }
+
+func windowID(rule string, a netip.Addr, key string) string {
+	if key != "" {
+		return rule + "\x00k\x00" + key
+	}
+	return rule + "\x00a\x00" + a.String()
+}
+
+// BanRecord is one rule's ban on a target.
+type BanRecord struct {
+	Rule    string
+	Expires time.Time
+}
+
+// TargetState is what the ledger knows of one target: its active records
+// (none once they expired) and how many bans it ever had.
+type TargetState struct {
+	Target   netip.Prefix
+	Records  []BanRecord
+	Offenses int
+}
+
+// Changes is what changed since the previous TakeChanges.
+type Changes struct {
+	Windows     []WindowState // present now
+	GoneWindows []string      // IDs of windows that fired or went stale
+	Targets     []TargetState
+}
+
+// Empty reports whether there is nothing to save.
+func (c *Changes) Empty() bool {
+	return len(c.Windows) == 0 && len(c.GoneWindows) == 0 && len(c.Targets) == 0
+}
+
+// TrackChanges turns on change tracking (off by default: replay needs none).
+func (e *Engine) TrackChanges() {
+	e.counter.track, e.counter.dirty = true, map[counterKey]struct{}{}
+	e.ledger.track, e.ledger.dirty = true, map[netip.Prefix]struct{}{}
+}
+
+// TakeChanges returns the changes since the last call and forgets them.
+func (e *Engine) TakeChanges() Changes {
+	var ch Changes
+	names := e.policyNames()
+	for k := range e.counter.dirty {
+		name, ok := names[k.policy]
+		if !ok {
+			continue
+		}
+		w := e.counter.windows[k]
+		if w == nil {
+			ch.GoneWindows = append(ch.GoneWindows, windowID(name, k.addr, k.key))
+			continue
+		}
+		ch.Windows = append(ch.Windows, w.state(name, k))
+	}
+	clear(e.counter.dirty)
+	for t := range e.ledger.dirty {
+		ch.Targets = append(ch.Targets, e.ledger.state(t))
+	}
+	clear(e.ledger.dirty)
+	return ch
+}
+
+func (e *Engine) policyNames() map[int]string {
+	m := make(map[int]string)
+	for _, p := range e.matcher.Policies() {
+		m[p.ID] = p.Name
+	}
+	return m
+}
+
+func (w *window) state(rule string, k counterKey) WindowState {
+	ws := WindowState{Rule: rule, Addr: k.addr, Key: k.key}
+	size := uint16(len(w.times))
+	for i := uint16(0); i < w.n; i++ {
+		ws.Times = append(ws.Times, w.times[(w.next+size-w.n+i)%size])
+	}
+	if len(w.evidence) > 0 {
+		n := uint16(len(w.evidence))
+		for i := uint16(0); i < w.nEv; i++ {
+			ws.Evidence = append(ws.Evidence, w.evidence[(w.nextEv+n-w.nEv+i)%n])
+		}
+	}
+	return ws
+}
+
+func (l *Ledger) state(t netip.Prefix) TargetState {
+	ts := TargetState{Target: t, Offenses: l.history[t]}
+	if b := l.bans[t]; b != nil {
+		for _, r := range b.records {
+			ts.Records = append(ts.Records, BanRecord{Rule: r.rule, Expires: r.expires})
+		}
+	}
+	return ts
+}
+
+// Restore loads saved state into a fresh engine: windows of rules that no
+// longer exist are dropped, records that expired by now are dropped, and
+// offense history is kept whole. It emits no decision: bans are re-applied
+// to local sinks by the caller (a reconcile), not broadcast again.
+func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, now time.Time) {
+	byName := map[string]*Policy{}
+	for _, p := range e.matcher.Policies() {
+		byName[p.Name] = p
+	}
+	for _, ws := range windows {
+		p := byName[ws.Rule]
+		if p == nil || p.Threshold <= 1 || len(ws.Times) == 0 {
+			continue
+		}
+		k := counterKey{policy: p.ID, addr: ws.Addr, key: strings.Clone(ws.Key)}
+		w := &window{times: make([]int64, p.Threshold)}
+		if p.Evidence > 0 {
+			w.evidence = make([]string, p.Evidence)
+		}
+		times := ws.Times
+		if len(times) > len(w.times) {
+			times = times[len(times)-len(w.times):]
+		}
+		for _, t := range times {
+			w.times[w.next] = t
+			w.next = (w.next + 1) % uint16(len(w.times))
+			w.n++
+			w.newest = max(w.newest, t)
+		}
+		ev := ws.Evidence
+		if len(ev) > len(w.evidence) {
+			ev = ev[len(ev)-len(w.evidence):]
+		}
+		for _, line := range ev {
+			w.evidence[w.nextEv] = line
+			w.nextEv = (w.nextEv + 1) % uint16(len(w.evidence))
+			w.nEv++
+		}
+		if p.Window > e.counter.maxWindow {
+			e.counter.maxWindow = p.Window
+		}
+		e.counter.windows[k] = w
+	}
+	for _, ts := range targets {
+		if ts.Offenses > 0 {
+			e.ledger.history[ts.Target] = ts.Offenses
+		}
+		var b *activeBan
+		for _, r := range ts.Records {
+			if !r.Expires.After(now) {
+				continue
+			}
+			if b == nil {
+				b = &activeBan{}
+				e.ledger.bans[ts.Target] = b
+			}
+			b.records = append(b.records, record{rule: r.Rule, expires: r.Expires})
+			if r.Expires.After(b.until) {
+				b.until = r.Expires
+			}
+			e.ledger.pushExpiry(ts.Target, r.Expires)
+		}
+	}
+	e.clock.Advance(clock)
+}
