@@ -1,0 +1,165 @@
+// Package exec runs a command per ban and unban, like fail2ban's actions,
+// but never through a shell: the command is an argv list and decision
+// fields are substituted into single arguments, so text an attacker put in
+// a log line (a user name with `; rm -rf /`) can never become a command.
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// Config is the exec sink's configuration.
+type Config struct {
+	Ban     []string      // argv; placeholders below
+	Unban   []string      // argv; empty: unbans run nothing
+	Timeout time.Duration // per command, default 10s
+	Queue   int           // decisions waiting for a worker, default 1024; beyond that Write blocks
+}
+
+// Placeholders substituted inside each argument.
+var placeholders = []string{"{target}", "{scope}", "{rule}", "{pack}", "{duration}", "{expires}", "{offense}", "{origin}", "{id}", "{reason}", "{action}"}
+
+// Sink runs the commands from one worker, in decision order (a ban and the
+// unban after it must not race).
+type Sink struct {
+	cfg   Config
+	log   *slog.Logger
+	queue chan pipeline.Decision
+	wg    sync.WaitGroup
+	once  sync.Once
+
+	Runs, Failures atomic.Uint64
+}
+
+// New validates cfg and starts the worker.
+func New(cfg Config, log *slog.Logger) (*Sink, error) {
+	if len(cfg.Ban) == 0 || cfg.Ban[0] == "" {
+		return nil, errors.New("exec: ban command is required")
+	}
+	for _, argv := range [][]string{cfg.Ban, cfg.Unban} {
+		for _, a := range argv {
+			if err := checkPlaceholders(a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Sink{cfg: cfg, log: log, queue: make(chan pipeline.Decision, cfg.Queue)}
+	s.wg.Add(1)
+	go s.worker()
+	return s, nil
+}
+
+func checkPlaceholders(arg string) error {
+	rest := arg
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil
+		}
+		ph := rest[i : i+j+1]
+		known := false
+		for _, p := range placeholders {
+			known = known || p == ph
+		}
+		if !known {
+			return fmt.Errorf("exec: unknown placeholder %s in %q (known: %s)", ph, arg, strings.Join(placeholders, " "))
+		}
+		rest = rest[i+j+1:]
+	}
+}
+
+// Argv returns the command a decision runs, or nil for none.
+func (s *Sink) Argv(d pipeline.Decision) []string {
+	tmpl := s.cfg.Ban
+	if d.Action == pipeline.ActionUnban {
+		tmpl = s.cfg.Unban
+	}
+	if len(tmpl) == 0 {
+		return nil
+	}
+	r := strings.NewReplacer(
+		"{target}", d.Target, "{scope}", string(d.Scope), "{rule}", d.Rule, "{pack}", d.Pack,
+		"{duration}", strconv.FormatInt(d.Duration, 10), "{expires}", d.Expires.UTC().Format(time.RFC3339),
+		"{offense}", strconv.Itoa(d.Offense), "{origin}", d.Origin, "{id}", d.ID,
+		"{reason}", d.Reason, "{action}", string(d.Action))
+	argv := make([]string, len(tmpl))
+	for i, a := range tmpl {
+		argv[i] = r.Replace(a)
+	}
+	return argv
+}
+
+// Write implements pipeline.Sink: it queues the decisions and returns.
+func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
+	for _, d := range ds {
+		select {
+		case s.queue <- d:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (s *Sink) worker() {
+	defer s.wg.Done()
+	for d := range s.queue {
+		argv := s.Argv(d)
+		if argv == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		s.Runs.Add(1)
+		if err != nil {
+			s.Failures.Add(1)
+			s.log.Warn("exec action failed", "action", d.Action, "target", d.Target, "cmd", argv[0], "err", err, "output", truncate(string(out), 512))
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// Close runs what is queued, then stops the worker (bounded by ctx).
+func (s *Sink) Close(ctx context.Context) error {
+	s.once.Do(func() { close(s.queue) })
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
