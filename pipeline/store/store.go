@@ -119,7 +119,8 @@ func (s *Store) Load() (State, int, error) {
 }
 
 // Save commits the engine's changes, the sources' checkpoints and the clock
-// in one transaction.
+// in one transaction. A non-nil offsets replaces the stored set entirely
+// (checkpoints of files long rotated away must not pile up).
 func (s *Store) Save(ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		wb := tx.Bucket(bucketWindows)
@@ -153,10 +154,18 @@ func (s *Store) Save(ch pipeline.Changes, offsets map[string]json.RawMessage, cl
 				return err
 			}
 		}
-		ob := tx.Bucket(bucketOffsets)
-		for k, v := range offsets {
-			if err := ob.Put([]byte(k), v); err != nil {
+		if offsets != nil {
+			if err := tx.DeleteBucket(bucketOffsets); err != nil {
 				return err
+			}
+			ob, err := tx.CreateBucket(bucketOffsets)
+			if err != nil {
+				return err
+			}
+			for k, v := range offsets {
+				if err := ob.Put([]byte(k), v); err != nil {
+					return err
+				}
 			}
 		}
 		c, err := clock.MarshalText()

@@ -1,0 +1,342 @@
+package tail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/syslog"
+)
+
+// follower reads one file, known by its identity rather than its name. Only
+// Run's goroutine touches it, except the atomics that Stats and Checkpoints
+// read.
+type follower struct {
+	source string // the path it was first followed under: Event.Source
+	path   string // where it was last seen
+	fd     *os.File
+	id     os.FileInfo // identity, for os.SameFile
+	stats  *pathStats
+
+	format       pipeline.Format
+	parser       pipeline.Parser
+	ref          time.Time // last syslog SetRef
+	undetectable bool
+	detectSize   int64 // size at the last detection attempt
+
+	fp       uint64 // 0 until the first line is complete
+	fpLen    int    // bytes fp covers, newline included
+	checked  int64  // size when fp was last verified
+	offset   int64  // bytes consumed: the next line starts here
+	readPos  int64  // bytes read: offset plus pending, or plus a long line being skipped
+	pending  []byte // the partial line after offset
+	skipping bool   // discarding the rest of a line up to its '\n'
+	skipBad  bool   // ... and counting it as too long when it ends
+
+	// moved: its source path no longer leads to it (renamed away or
+	// deleted). Once quiet for the grace period its partial last line is
+	// emitted: nobody will complete it. retired: no matched path leads to
+	// it at all; once quiet it is also closed.
+	moved    bool
+	retired  bool
+	lastData time.Time // last growth, or when it moved
+	errLast  string    // last read error logged, so a failing file logs once
+
+	pubOffset atomic.Int64
+	pubFP     atomic.Uint64
+}
+
+const errTooLong = "line too long"
+
+// read reads f from readPos, at most limit bytes (0: to EOF), and reports
+// whether it stopped for the limit with more to read. Only ctx's error is
+// returned: read failures are logged and tried again on the next round.
+func (t *Tailer) read(ctx context.Context, f *follower, limit int) (bool, error) {
+	fi, err := f.fd.Stat()
+	if err != nil {
+		t.fileErr(f, "stat", err)
+		return false, nil
+	}
+	size := fi.Size()
+	f.stats.setSize(f, size)
+	t.checkTruncate(f, size)
+	if f.parser == nil && (f.undetectable || !t.detect(f, size)) {
+		return false, nil
+	}
+	if f.readPos >= size {
+		return false, nil
+	}
+	n := 0
+	for limit <= 0 || n < limit {
+		t.setRef(f)
+		m, err := f.fd.ReadAt(t.buf, f.readPos)
+		if m > 0 {
+			f.lastData = time.Now()
+			n += m
+			if err := t.consume(ctx, f, t.buf[:m]); err != nil {
+				return false, err
+			}
+		}
+		if err == io.EOF || m == 0 {
+			return false, nil
+		}
+		if err != nil {
+			t.fileErr(f, "read", err)
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// checkTruncate restarts f at 0 when it was truncated in place: it shrank
+// below what was read, or its first line is no longer the one it had (it was
+// truncated and has regrown past the offset since we last looked).
+func (t *Tailer) checkTruncate(f *follower, size int64) {
+	why := ""
+	switch {
+	case size < f.readPos:
+		why = "file shrank below the read offset"
+	case f.fp != 0 && size != f.checked:
+		n, _ := f.fd.ReadAt(t.buf[:f.fpLen], 0)
+		if fp, _ := fingerprint(t.buf[:n]); fp != f.fp {
+			why = "first line changed"
+		}
+	}
+	f.checked = size
+	if why != "" {
+		t.log.Info("file truncated in place (copytruncate?): reading it again from the start",
+			"path", f.path, "offset", f.offset, "size", size, "why", why, "partial_line_dropped", len(f.pending) > 0)
+		f.stats.truncations.Add(1)
+		f.offset, f.readPos = 0, 0
+		f.pending = f.pending[:0]
+		f.skipping, f.skipBad = false, false
+		f.fp, f.fpLen = 0, 0
+		f.undetectable, f.detectSize = false, 0 // new content: look again
+		f.publish()
+	}
+	if f.fp == 0 && size > 0 {
+		n, _ := f.fd.ReadAt(t.buf[:maxFingerprint], 0)
+		f.fp, f.fpLen = fingerprint(t.buf[:n])
+		f.publish()
+	}
+}
+
+// consume splits data, read at f.readPos, into lines and emits them.
+func (t *Tailer) consume(ctx context.Context, f *follower, data []byte) error {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if f.skipping {
+			if i < 0 {
+				f.readPos += int64(len(data))
+				return nil
+			}
+			f.readPos += int64(i + 1)
+			data = data[i+1:]
+			f.skipping = false
+			if f.skipBad {
+				f.skipBad = false
+				f.stats.lines.Add(1)
+				f.stats.bad(errTooLong)
+			}
+			f.setOffset(f.readPos)
+			continue
+		}
+		if i < 0 {
+			// A partial line: keep it until its '\n' arrives, unless it is
+			// already too long, in which case the rest of it is skipped.
+			f.readPos += int64(len(data))
+			if len(f.pending)+len(data) >= sources.MaxLine {
+				f.pending = f.pending[:0]
+				f.skipping, f.skipBad = true, true
+				return nil
+			}
+			f.pending = append(f.pending, data...)
+			return nil
+		}
+		f.readPos += int64(i + 1)
+		if len(f.pending)+i >= sources.MaxLine {
+			// Same limit as sources.File: the line with its '\n' is longer
+			// than MaxLine.
+			f.pending = f.pending[:0]
+			f.stats.lines.Add(1)
+			f.stats.bad(errTooLong)
+			f.setOffset(f.readPos)
+			data = data[i+1:]
+			continue
+		}
+		var line []byte
+		if len(f.pending) == 0 {
+			line = data[:i]
+		} else {
+			line = append(f.pending, data[:i]...)
+			f.pending = line[:0]
+		}
+		data = data[i+1:]
+		if err := t.emit(ctx, f, line, f.readPos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emit parses a copy of line and sends the event. The copy is the event's
+// own memory: the strings the parser sets alias it, so they stay valid after
+// the send, at one allocation per line.
+func (t *Tailer) emit(ctx context.Context, f *follower, line []byte, end int64) error {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) == 0 {
+		f.setOffset(end)
+		return nil
+	}
+	f.stats.lines.Add(1)
+	own := make([]byte, len(line))
+	copy(own, line)
+	// Parse into the Tailer's Event, not a local one: a local would escape
+	// through the Parser interface, a second allocation per line.
+	ev := &t.ev
+	*ev = pipeline.Event{}
+	switch err := f.parser.Parse(own, ev); {
+	case err == nil:
+		ev.Source = f.source
+		ev.Offset = end
+		select {
+		case t.out <- *ev:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		f.stats.events.Add(1)
+	case err == pipeline.ErrSkip:
+		f.stats.skipped.Add(1)
+	default:
+		var bl *pipeline.BadLine
+		if errors.As(err, &bl) {
+			f.stats.bad(bl.Reason)
+		} else {
+			f.stats.bad("parse error")
+		}
+	}
+	f.setOffset(end)
+	return nil
+}
+
+// finish emits the partial last line of a file we are done with: nobody
+// will complete it now.
+func (t *Tailer) finish(ctx context.Context, f *follower) error {
+	switch {
+	case f.skipping && f.skipBad:
+		f.skipping, f.skipBad = false, false
+		f.stats.lines.Add(1)
+		f.stats.bad(errTooLong)
+		f.setOffset(f.readPos)
+	case len(f.pending) > 0 && f.parser != nil:
+		line := f.pending
+		f.pending = nil
+		return t.emit(ctx, f, line, f.readPos)
+	}
+	return nil
+}
+
+// detect picks f's parser from the first complete lines of the file. It
+// waits while the file is empty or too short to tell, and gives up once it
+// has seen as much as sources.Detect looks at.
+func (t *Tailer) detect(f *follower, size int64) bool {
+	if size == f.detectSize {
+		return false
+	}
+	f.detectSize = size
+	n, _ := f.fd.ReadAt(t.buf[:headSize], 0)
+	head := t.buf[:n]
+	full := n == headSize
+	if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
+		head = head[:i+1]
+	} else if !full {
+		return false // a partial first line
+	}
+	format := sources.Detect(head)
+	if format == pipeline.FormatUnknown {
+		if full || nonEmptyLines(head) >= detectLines {
+			f.undetectable = true
+			t.log.Warn("cannot detect the log format from the first lines: file not followed (set its format)",
+				"path", f.path)
+		}
+		return false
+	}
+	t.setFormat(f, format)
+	return true
+}
+
+// detectLines is how many lines sources.Detect votes with: once a file has
+// that many, more lines will not change its verdict.
+const detectLines = 20
+
+func nonEmptyLines(b []byte) int {
+	n := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b) - 1
+		}
+		if len(bytes.TrimSpace(b[:i+1])) > 0 {
+			n++
+		}
+		b = b[i+1:]
+	}
+	return n
+}
+
+func (t *Tailer) setFormat(f *follower, format pipeline.Format) {
+	now := t.cfg.Now()
+	f.format = format
+	f.parser = sources.NewParser(format, now, t.cfg.Loc)
+	f.ref = now
+	f.stats.setFormat(f, format)
+	if t.cfg.Format == pipeline.FormatUnknown {
+		t.log.Info("format detected", "path", f.path, "format", format)
+	}
+}
+
+// setRef moves syslog year inference with the wall clock, so a daemon that
+// runs across New Year dates January lines in the new year.
+func (t *Tailer) setRef(f *follower) {
+	p, ok := f.parser.(*syslog.Parser)
+	if !ok {
+		return
+	}
+	now := t.cfg.Now()
+	if d := now.Sub(f.ref); d >= time.Second || d < 0 {
+		p.SetRef(now)
+		f.ref = now
+	}
+}
+
+func (t *Tailer) fileErr(f *follower, op string, err error) {
+	if s := err.Error(); s != f.errLast {
+		f.errLast = s
+		t.log.Warn("cannot read file: trying again", "path", f.path, "op", op, "err", err)
+	}
+}
+
+func (f *follower) setOffset(off int64) {
+	f.offset = off
+	f.pubOffset.Store(off)
+	if f.stats.cur == f {
+		f.stats.offset.Store(off)
+	}
+}
+
+func (f *follower) publish() {
+	f.pubOffset.Store(f.offset)
+	f.pubFP.Store(f.fp)
+	if f.stats.cur == f {
+		f.stats.offset.Store(f.offset)
+		f.stats.fp.Store(f.fp)
+	}
+}
