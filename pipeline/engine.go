@@ -132,6 +132,9 @@ func (e *Engine) Matcher() Matcher { return e.matcher }
 // when an active ban already covers it at least as long.
 func (e *Engine) Ban(target netip.Prefix, rule, reason string, d time.Duration, now time.Time) (Decision, bool) {
 	target = target.Masked()
+	if e.AllowedPrefix(target) {
+		return Decision{}, false
+	}
 	p := &Policy{Name: rule, Pack: "manual", Ban: d, Threshold: 1}
 	o := e.ledger.Ban(BanRequest{Target: target, Policy: p, At: now})
 	if o.Verdict == AlreadyBanned {
@@ -182,6 +185,19 @@ func (e *Engine) Allowed(p *Policy, a netip.Addr) bool {
 			if pr.Contains(a) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// AllowedPrefix reports whether banning p would ban an allowlisted (or own)
+// address: true when p overlaps any allowlist entry. A range ban such as
+// 0.0.0.0/0 or the host's own /24 is refused this way.
+func (e *Engine) AllowedPrefix(p netip.Prefix) bool {
+	p = p.Masked()
+	for _, pr := range e.cfg.Allow {
+		if pr.Overlaps(p) {
+			return true
 		}
 	}
 	return false

@@ -187,3 +187,40 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 	}
 	e.clock.Advance(clock)
 }
+
+// MergeChanges folds newer changes over older ones that could not be saved:
+// for each window and target the newer entry wins.
+func MergeChanges(older, newer Changes) Changes {
+	if older.Empty() {
+		return newer
+	}
+	windows := map[string]WindowState{}
+	gone := map[string]bool{}
+	for _, c := range []Changes{older, newer} {
+		for _, id := range c.GoneWindows {
+			delete(windows, id)
+			gone[id] = true
+		}
+		for _, w := range c.Windows {
+			windows[w.ID()] = w
+			delete(gone, w.ID())
+		}
+	}
+	targets := map[netip.Prefix]TargetState{}
+	for _, c := range []Changes{older, newer} {
+		for _, t := range c.Targets {
+			targets[t.Target] = t
+		}
+	}
+	var out Changes
+	for _, w := range windows {
+		out.Windows = append(out.Windows, w)
+	}
+	for id := range gone {
+		out.GoneWindows = append(out.GoneWindows, id)
+	}
+	for _, t := range targets {
+		out.Targets = append(out.Targets, t)
+	}
+	return out
+}

@@ -1,0 +1,489 @@
+// Package nftables enforces decisions in the kernel through nftables sets,
+// over netlink (github.com/google/nftables): no nft binary at run time.
+//
+// Two sets, IPv4 and IPv6, with flags interval and timeout hold addresses
+// and CIDR ranges; every element carries the time left on its ban as its
+// own kernel timeout, so bans run out in the kernel even while stockade is
+// stopped. Our table (default "inet stockade") has a base chain per hook
+// with policy accept and one rule per set: saddr @set counter drop.
+//
+// The sink keeps a model of the bans and keeps the kernel equal to it:
+// every address gets the latest expiry among the bans covering it, cut
+// into CIDR blocks (see partition), because interval sets refuse
+// overlapping elements. The kernel is read only on Connect, on Reconcile,
+// and when it disagrees with the model (a batch failed: someone deleted an
+// element, an element ran out a millisecond before the model thought):
+// then the sets are read back and the difference applied.
+//
+// What decisions do:
+//   - A ban adds its target until its Expires; a target banned until later
+//     stays so (longest wins), across restarts too, since Connect reads the
+//     kernel back. Reconcile is the exception: there the ledger wins.
+//   - An unban lifts exactly the target it names. A range covering it, or
+//     bans inside it, are other targets and stay, as in the ledger. With
+//     IPv6Prefix 64, any address of a /64 names the /64's ban.
+//   - A decision that cannot be enforced is counted (Stats) and skipped.
+//   - Kernel timeouts are capped at 10 years; Reconcile renews longer bans
+//     at each start.
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	nft "github.com/google/nftables"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// Sink writes decisions into nftables sets. It implements pipeline.Sink;
+// its methods are safe for concurrent use.
+type Sink struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu     sync.Mutex
+	conn   *nft.Conn
+	table  *nft.Table
+	chains []*nft.Chain
+	fams   []*family // the sets this table serves: v4, v6 or both
+	v4, v6 *family
+	// dirty: the kernel may differ from the model (a write failed half-way);
+	// the next write reads the sets back first.
+	dirty     bool
+	loaded    bool // the model was read from the kernel once
+	closed    bool
+	lastSweep time.Time
+	stats     Stats
+}
+
+// Stats counts what Write did with decisions, for metrics.
+type Stats struct {
+	Bans        uint64 // ban decisions that changed the model (new or longer)
+	Unbans      uint64 // unban decisions that lifted a ban
+	Kept        uint64 // bans already covered until as late, unbans of nothing
+	Expired     uint64 // ban decisions already over when written
+	BadTarget   uint64 // decisions with a target or action that cannot be enforced
+	WrongFamily uint64 // IPv6 decisions for an ip table, IPv4 for ip6
+	Resyncs     uint64 // times the sets were read back because the kernel disagreed
+	Batches     uint64 // netlink batches sent
+	Active      int    // bans in the model
+}
+
+// Counters is what the drop rules dropped.
+type Counters struct {
+	IPv4, IPv6 Dropped
+}
+
+// Dropped is one drop rule's counter (summed over chains).
+type Dropped struct {
+	Packets, Bytes uint64
+}
+
+const (
+	// syncTolerance: an element read back within this of its wanted
+	// expiry is left alone.
+	syncTolerance = time.Second
+	// syncAttempts bounds the read-back-and-fix rounds of one call: an
+	// element can run out between reading and writing, once or twice.
+	syncAttempts = 3
+	sweepEvery   = time.Minute
+	// maxBan caps kernel timeouts: the kernel refuses one of about 290
+	// years. Longer bans are renewed by Reconcile at every start.
+	maxBan = 10 * 365 * 24 * time.Hour
+)
+
+var errNotConnected = errors.New("nftables: not connected (call Connect)")
+
+// New validates cfg; it touches nothing until Connect.
+func New(cfg Config, log *slog.Logger) (*Sink, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{cfg: cfg, log: log, now: time.Now}
+	s.table = &nft.Table{Name: cfg.Table, Family: s.tableFamily()}
+	// Set IDs only name a set within one batch. Given here, because the
+	// library otherwise draws them from a global counter without a lock,
+	// which two sinks in one process race on.
+	if cfg.wantV4() {
+		s.v4 = newFamily(false, 32)
+		s.v4.set = &nft.Set{Table: s.table, ID: 1, Name: cfg.SetV4, KeyType: nft.TypeIPAddr, Interval: true, HasTimeout: true}
+		s.fams = append(s.fams, s.v4)
+	}
+	if cfg.wantV6() {
+		s.v6 = newFamily(true, cfg.IPv6Prefix)
+		s.v6.set = &nft.Set{Table: s.table, ID: 2, Name: cfg.SetV6, KeyType: nft.TypeIP6Addr, Interval: true, HasTimeout: true}
+		s.fams = append(s.fams, s.v6)
+	}
+	policy := nft.ChainPolicyAccept
+	for _, name := range cfg.Chains {
+		hook := nft.ChainHookInput
+		if name == "forward" {
+			hook = nft.ChainHookForward
+		}
+		s.chains = append(s.chains, &nft.Chain{
+			Name: name, Table: s.table, Type: nft.ChainTypeFilter,
+			Hooknum: hook, Priority: nft.ChainPriorityRef(nft.ChainPriority(cfg.Priority)), Policy: &policy,
+		})
+	}
+	return s, nil
+}
+
+// Connect creates our table, sets, chains and rules (set-only: checks that
+// the sets exist and fit), then loads the model. On the first Connect the
+// model is what the sets hold, so that a ban from before a restart is not
+// shortened before Reconcile runs; on a later one (after an error) the
+// model is kept and pushed back into the kernel. Calling it again is
+// harmless.
+func (s *Sink) Connect(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.closed = false
+	if err := s.connect(ctx); err != nil {
+		if s.conn != nil {
+			_ = s.conn.CloseLasting()
+			s.conn = nil
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Sink) connect(ctx context.Context) error {
+	if s.conn == nil {
+		c, err := s.dial()
+		if err != nil {
+			return err
+		}
+		s.conn = c
+	}
+	if err := s.ensure(); err != nil {
+		return err
+	}
+	s.lastSweep = s.now()
+	if s.loaded {
+		return s.sync(ctx)
+	}
+	for _, f := range s.fams {
+		have, err := s.read(f)
+		if err != nil {
+			return err
+		}
+		bans := make([]ban, 0, len(have))
+		for _, e := range have {
+			for _, p := range rangePrefixes(e) {
+				bans = append(bans, ban{p, e.expires})
+			}
+		}
+		f.reset(bans)
+		// Normally nothing: this rewrites elements stockade would not have
+		// made (ranges that are not CIDR blocks, IPv6 narrower than
+		// IPv6Prefix).
+		now := s.now()
+		dels, adds := diff(have, f.elements(now), now, 0)
+		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
+			s.dirty = true
+		}
+	}
+	s.loaded = true
+	if s.dirty {
+		return s.sync(ctx)
+	}
+	return nil
+}
+
+// Write applies decisions. A decision that cannot be enforced (a bad
+// target, an unknown action, IPv6 for an ip table) is counted in Stats,
+// logged and skipped; it never fails the batch, because retrying would not
+// make it any better and would hold up the decisions behind it. Write
+// returns an error only when the kernel may not hold what the decisions
+// asked: retrying the same decisions is then safe (they are idempotent).
+//
+// Remaining time is measured on the wall clock: decisions replayed from
+// old logs are over and skipped.
+func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready() {
+		return errNotConnected
+	}
+	now := s.now()
+	if s.dirty {
+		if err := s.sync(ctx); err != nil {
+			return err
+		}
+	}
+	changes := make(map[*family]*change, len(s.fams))
+	var bad int
+	var firstBad error
+	for i := range ds {
+		d := &ds[i]
+		f, p, err := s.target(d)
+		if err != nil {
+			if f == nil && p.IsValid() {
+				s.stats.WrongFamily++
+			} else {
+				s.stats.BadTarget++
+			}
+			if bad++; firstBad == nil {
+				firstBad = err
+			}
+			continue
+		}
+		c := changes[f]
+		if c == nil {
+			c = newChange(now)
+			changes[f] = c
+		}
+		switch d.Action {
+		case pipeline.ActionBan:
+			if !d.Expires.After(now) {
+				s.stats.Expired++
+			} else if f.ban(c, p, capExpiry(d.Expires, now)) {
+				s.stats.Bans++
+			} else {
+				s.stats.Kept++
+			}
+		case pipeline.ActionUnban:
+			if f.unban(c, p) {
+				s.stats.Unbans++
+			} else {
+				s.stats.Kept++
+			}
+		}
+	}
+	if bad > 0 {
+		s.log.Warn("nftables: skipped decisions that cannot be enforced", "count", bad, "first", firstBad)
+	}
+	if now.Sub(s.lastSweep) > sweepEvery {
+		for _, f := range s.fams {
+			f.sweep(now)
+		}
+		s.lastSweep = now
+	}
+	for _, f := range s.fams {
+		c := changes[f]
+		if c == nil {
+			continue
+		}
+		dels, adds := f.diff(c)
+		if len(dels)+len(adds) == 0 {
+			continue
+		}
+		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
+			s.log.Warn("nftables: the kernel disagrees with the model, reading the sets back", "set", f.set.Name, "err", err)
+			s.dirty = true
+			s.stats.Resyncs++
+			// sync pushes the whole model, the other family's edits too.
+			return s.sync(ctx)
+		}
+	}
+	return nil
+}
+
+// target resolves the family and the (widened) prefix a decision names.
+// For a decision of a family we do not serve, f is nil and p valid.
+func (s *Sink) target(d *pipeline.Decision) (f *family, p netip.Prefix, err error) {
+	if d.Action != pipeline.ActionBan && d.Action != pipeline.ActionUnban {
+		return nil, netip.Prefix{}, fmt.Errorf("decision %s: unknown action %q", d.ID, d.Action)
+	}
+	p, err = d.Prefix()
+	if err != nil {
+		return nil, netip.Prefix{}, fmt.Errorf("decision %s: %w", d.ID, err)
+	}
+	f = s.v4
+	if p.Addr().Is6() {
+		f = s.v6
+	}
+	if f == nil {
+		return nil, p, fmt.Errorf("decision %s: %s does not go in a %s table", d.ID, d.Target, s.cfg.Family)
+	}
+	return f, f.widen(p), nil
+}
+
+// Reconcile makes our sets hold exactly the ledger's active bans, each
+// with the time it has left at now: elements the ledger no longer holds go,
+// missing bans come back, timeouts are corrected. The ledger wins over the
+// kernel here, in both directions; nothing outside our sets is touched.
+// now is the ledger's clock; remaining times are applied from the wall
+// clock.
+func (s *Sink) Reconcile(ctx context.Context, active []pipeline.ActiveBan, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready() {
+		return errNotConnected
+	}
+	wall := s.now()
+	per := make(map[*family][]ban, len(s.fams))
+	for _, a := range active {
+		if !a.Until.After(now) || !a.Target.IsValid() {
+			continue
+		}
+		p := a.Target.Masked()
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				continue
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		f := s.v4
+		if p.Addr().Is6() {
+			f = s.v6
+		}
+		if f == nil {
+			s.stats.WrongFamily++
+			continue
+		}
+		per[f] = append(per[f], ban{p.Masked(), capExpiry(wall.Add(a.Until.Sub(now)), wall)})
+	}
+	for _, f := range s.fams {
+		f.reset(per[f])
+	}
+	// Read the sets again even right after Connect: anything may have been
+	// added by hand since, and the ledger is the authority.
+	return s.sync(ctx)
+}
+
+func capExpiry(t, now time.Time) time.Time {
+	if t.Sub(now) > maxBan {
+		return now.Add(maxBan)
+	}
+	return t
+}
+
+// sync reads our sets back and applies the difference from the model,
+// recreating the table first if someone removed it.
+func (s *Sink) sync(ctx context.Context) error {
+	var err error
+	for attempt := range syncAttempts {
+		if attempt > 0 {
+			s.stats.Resyncs++
+		}
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		if s.conn == nil {
+			if s.redial(); s.conn == nil {
+				err = errNotConnected
+				continue
+			}
+		}
+		if err = s.syncOnce(ctx); err == nil {
+			s.dirty = false
+			return nil
+		}
+		// A request that failed half-way can leave answers unread on the
+		// socket; the next one would take them for its own.
+		s.redial()
+	}
+	return fmt.Errorf("nftables: could not make the kernel sets match the bans: %w", err)
+}
+
+func (s *Sink) syncOnce(ctx context.Context) error {
+	if err := s.ensure(); err != nil {
+		return err
+	}
+	for _, f := range s.fams {
+		have, err := s.read(f)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		dels, adds := diff(have, f.elements(now), now, syncTolerance)
+		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Counters reads the drop rules' counters. In set-only mode the rules are
+// the admin's: every rule of the table that looks up one of our sets and
+// has a counter is summed.
+func (s *Sink) Counters(ctx context.Context) (Counters, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out Counters
+	if !s.ready() || s.conn == nil {
+		return out, errNotConnected
+	}
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	chains := s.chains
+	if s.cfg.SetOnly {
+		all, err := s.conn.ListChainsOfTableFamily(s.table.Family)
+		if err != nil {
+			return out, fmt.Errorf("nftables: list chains: %w", err)
+		}
+		chains = chains[:0:0]
+		for _, ch := range all {
+			if ch.Table.Name == s.table.Name {
+				chains = append(chains, ch)
+			}
+		}
+	}
+	for _, ch := range chains {
+		rules, err := s.conn.GetRules(s.table, ch)
+		if err != nil {
+			return out, fmt.Errorf("nftables: list chain %s: %w", ch.Name, err)
+		}
+		for _, r := range rules {
+			for _, f := range s.fams {
+				ctr := ruleCounter(r, f.set.Name, !s.cfg.SetOnly)
+				if ctr == nil {
+					continue
+				}
+				d := &out.IPv4
+				if f.v6 {
+					d = &out.IPv6
+				}
+				d.Packets += ctr.Packets
+				d.Bytes += ctr.Bytes
+			}
+		}
+	}
+	return out, nil
+}
+
+// Stats returns the decision counts so far.
+func (s *Sink) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	for _, f := range s.fams {
+		st.Active += f.nbans
+	}
+	return st
+}
+
+// Close releases the netlink socket. The table and its elements stay:
+// bans keep running out in the kernel while stockade is stopped.
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.CloseLasting()
+	s.conn = nil
+	return err
+}
+
+// ready: Connect succeeded once and Close was not called since. The
+// connection itself may be down; the next write redials.
+func (s *Sink) ready() bool { return s.loaded && !s.closed }
