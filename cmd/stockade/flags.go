@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -90,4 +91,25 @@ func ownAddresses() []netip.Prefix {
 		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
 	}
 	return out
+}
+
+// parseArgs parses flags wherever they stand among the arguments
+// (`stockade ban 192.0.2.1 --for 1h` as well as `--for 1h 192.0.2.1`);
+// "--" ends the flags.
+func parseArgs(fl *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fl.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }

@@ -14,6 +14,12 @@ import (
 const usage = `stockade turns attacks seen in logs into ban decisions.
 
 Usage:
+  stockade run --config FILE        run the daemon (or: stockade run [flags] FILE...)
+  stockade status [RULE] [--json]   what the running daemon sees and bans
+  stockade ban ADDR|CIDR [--rule R] [--for D]
+  stockade unban ADDR|CIDR
+  stockade reload                   reload rule packs (also on SIGHUP)
+  stockade ping
   stockade replay [flags] FILE...   replay archived logs (.gz too) in event-time order
   stockade lint [--rules PATH]...   load rule packs and report every error
   stockade packs                    list the built-in rule packs
@@ -58,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "replay":
 		return replayCmd(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runCmd(ctx, args[1:], stdout, stderr)
+	case "status", "ban", "unban", "reload", "ping":
+		return ctlCmd(args[0], args[1:], stdout, stderr)
 	case "lint":
 		return lintCmd(args[1:], stdout, stderr)
 	case "packs":

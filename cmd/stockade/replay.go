@@ -32,10 +32,11 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
+	names, err := parseArgs(fl, args)
+	if err != nil {
 		return errHelp
 	}
-	if fl.NArg() == 0 {
+	if len(names) == 0 {
 		fl.Usage()
 		return &exitError{code: 2, err: fmt.Errorf("replay: no log files given")}
 	}
@@ -72,7 +73,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			f.Close()
 		}
 	}()
-	paths, err := expandPaths(fl.Args())
+	paths, err := expandPaths(names)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

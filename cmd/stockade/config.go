@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stockade-ids/stockade/rules"
+)
+
+// Config is `stockade run --config FILE`. Every key is documented with an
+// example in deploy/stockade.yaml.
+type Config struct {
+	StateDir string   `yaml:"state_dir"`
+	Socket   string   `yaml:"socket"`
+	Metrics  string   `yaml:"metrics"`
+	Origin   string   `yaml:"origin"`
+	TZ       string   `yaml:"tz"`
+	Rules    []string `yaml:"rules"`
+	Allow    []string `yaml:"allow"`
+	// Unbans makes the engine emit an unban decision when a ban runs out
+	// (for sinks that cannot expire bans by themselves, such as exec).
+	Unbans  *bool          `yaml:"unbans"`
+	Sources []SourceConfig `yaml:"sources"`
+	Sinks   []SinkConfig   `yaml:"sinks"`
+}
+
+// SourceConfig is one input; exactly one of its kinds is set.
+type SourceConfig struct {
+	Files    []string        `yaml:"files"`
+	Type     string          `yaml:"type"`  // files and stdin: force the format
+	Start    string          `yaml:"start"` // files: "end" (default) or "beginning" for files first seen with no checkpoint
+	Syslog   *SyslogConfig   `yaml:"syslog"`
+	Stdin    bool            `yaml:"stdin"`
+	Journald *JournaldConfig `yaml:"journald"`
+}
+
+type SyslogConfig struct {
+	UDP string `yaml:"udp"`
+	TCP string `yaml:"tcp"`
+}
+
+type JournaldConfig struct {
+	Args    []string `yaml:"args"`
+	Command string   `yaml:"command"`
+}
+
+// SinkConfig is one output; exactly one of its kinds is set.
+type SinkConfig struct {
+	JSONL    string          `yaml:"jsonl"`
+	Exec     *ExecConfig     `yaml:"exec"`
+	NFTables *NFTablesConfig `yaml:"nftables"`
+}
+
+type ExecConfig struct {
+	Ban     []string `yaml:"ban"`
+	Unban   []string `yaml:"unban"`
+	Timeout string   `yaml:"timeout"`
+	// Restore re-runs the ban command for every active ban at start (the
+	// firewall behind the command may have lost it in a reboot). Default true.
+	Restore *bool `yaml:"restore"`
+}
+
+type NFTablesConfig struct {
+	Table      string   `yaml:"table"`
+	Family     string   `yaml:"family"`
+	Chains     []string `yaml:"chains"`
+	Priority   *int     `yaml:"priority"`
+	SetOnly    bool     `yaml:"set_only"`
+	SetV4      string   `yaml:"set_v4"`
+	SetV6      string   `yaml:"set_v6"`
+	IPv6Prefix int      `yaml:"ipv6_prefix"`
+}
+
+// LoadConfig reads path strictly: an unknown key is an error with its line.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	var errs []string
+	for i, s := range c.Sources {
+		n := 0
+		if len(s.Files) > 0 {
+			n++
+		}
+		if s.Syslog != nil {
+			n++
+		}
+		if s.Stdin {
+			n++
+		}
+		if s.Journald != nil {
+			n++
+		}
+		if n != 1 {
+			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald", i))
+		}
+		if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
+			errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))
+		}
+	}
+	for i, s := range c.Sinks {
+		n := 0
+		if s.JSONL != "" {
+			n++
+		}
+		if s.Exec != nil {
+			n++
+			if s.Exec.Timeout != "" {
+				if _, err := rules.ParseDuration(s.Exec.Timeout); err != nil {
+					errs = append(errs, fmt.Sprintf("sinks[%d].exec.timeout: %v", i, err))
+				}
+			}
+		}
+		if s.NFTables != nil {
+			n++
+		}
+		if n != 1 {
+			errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables", i))
+		}
+	}
+	if c.TZ != "" {
+		if _, err := time.LoadLocation(c.TZ); err != nil {
+			errs = append(errs, "tz: "+err.Error())
+		}
+	}
+	if len(c.Sources) == 0 {
+		errs = append(errs, "no sources")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/stockade"
+	}
+	if c.Socket == "" {
+		c.Socket = c.StateDir + "/stockade.sock"
+	}
+	if c.Origin == "" {
+		c.Origin, _ = os.Hostname()
+	}
+}

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sinks/exec"
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/listen"
+	"github.com/stockade-ids/stockade/sources/tail"
+)
+
+// saveEvery is how often the daemon commits its state. A crash loses at
+// most this much work, and the lines behind it are read again (the offsets
+// roll back with the state), so nothing is lost or counted twice.
+const saveEvery = time.Second
+
+// liveSource is what the daemon runs: sources own their goroutines and
+// never close out; the daemon restarts one that fails.
+type liveSource interface {
+	Run(ctx context.Context, out chan<- pipeline.Event) error
+}
+
+type daemon struct {
+	cfg   *Config
+	log   *slog.Logger
+	loc   *time.Location
+	now   func() time.Time
+	eng   *pipeline.Engine
+	store *store.Store
+
+	sinks    []namedSink
+	tailers  []*tail.Tailer
+	syslogs  []*listen.Syslog
+	sources  []liveSource
+	events   chan pipeline.Event
+	ctl      chan ctlRequest
+	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
+	cps      map[string]savedCheckpoint
+	reloadCh chan chan error
+
+	started time.Time
+	metrics daemonMetrics
+	pending pipeline.Changes // changes a failed save must not lose
+}
+
+type namedSink struct {
+	name string
+	sink pipeline.Sink
+}
+
+type daemonMetrics struct {
+	decisions, stale, sinkErrors, saves, saveErrors, reloads, reloadErrors atomic.Uint64
+}
+
+func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
+	cfg.defaults()
+	d := &daemon{
+		cfg: cfg, log: log, now: time.Now, loc: time.Local,
+		events:   make(chan pipeline.Event, 4096),
+		ctl:      make(chan ctlRequest),
+		offsets:  map[string]int64{},
+		cps:      map[string]savedCheckpoint{},
+		reloadCh: make(chan chan error),
+	}
+	if cfg.TZ != "" {
+		d.loc, _ = time.LoadLocation(cfg.TZ)
+	}
+	set, err := loadRules(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	allowed, err := allowList(cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	unbans := false
+	for _, s := range cfg.Sinks {
+		if s.Exec != nil && len(s.Exec.Unban) > 0 {
+			unbans = true // exec firewalls cannot expire bans themselves
+		}
+	}
+	if cfg.Unbans != nil {
+		unbans = *cfg.Unbans
+	}
+	d.eng = pipeline.NewEngine(set, pipeline.Config{Origin: cfg.Origin, Allow: allowed, EmitUnbans: unbans})
+	d.eng.TrackChanges()
+	return d, nil
+}
+
+// run starts everything, serves until ctx is done, then shuts down in
+// order: sources stop, the last state is saved, sinks drain and close.
+func (d *daemon) run(ctx context.Context) (err error) {
+	d.started = d.now()
+	st, err := store.Open(d.cfg.StateDir)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	d.store = st
+	defer st.Close()
+
+	saved, bad, err := st.Load()
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	if bad > 0 {
+		d.log.Warn("state entries that did not decode were skipped", "count", bad)
+	}
+	now := d.now()
+	d.eng.Restore(saved.Windows, saved.Targets, saved.Clock, now)
+	active := d.eng.Ledger().ActiveBans(now)
+	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
+
+	if err := d.openSinks(ctx, active, now); err != nil {
+		return err
+	}
+	defer d.closeSinks()
+	if err := d.openSources(saved.Offsets); err != nil {
+		return err
+	}
+
+	ctl, err := listenControl(d.cfg.Socket, d.ctl, d.log)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	if d.cfg.Metrics != "" {
+		m, err := serveMetrics(d.cfg.Metrics, d.ctl)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+	}
+
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, s := range d.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.supervise(srcCtx, s)
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d.log.Info("stockade running", "rules", len(d.eng.Matcher().Policies()), "sources", len(d.sources), "sinks", len(d.sinks), "socket", d.cfg.Socket)
+	tick := time.NewTicker(saveEvery)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case ev := <-d.events:
+			d.process(ctx, &ev)
+		case <-tick.C:
+			d.emit(ctx, d.eng.Tick(d.now()))
+			d.save()
+		case <-hup:
+			if err := d.reload(); err != nil {
+				d.log.Error("reload refused: the previous rule packs stay in force", "err", err)
+			}
+		case req := <-d.ctl:
+			req.reply <- d.handle(ctx, req.req)
+		}
+	}
+	stopSources()
+	wg.Wait()
+	// Lines the sources sent before they stopped are still processed, so
+	// their offsets are saved with their effects.
+	for {
+		select {
+		case ev := <-d.events:
+			d.process(context.Background(), &ev)
+			continue
+		default:
+		}
+		break
+	}
+	d.save()
+	d.log.Info("stockade stopped")
+	return nil
+}
+
+func (d *daemon) process(ctx context.Context, ev *pipeline.Event) {
+	ds := d.eng.Process(ev)
+	if ev.Offset > 0 {
+		d.offsets[ev.Source] = ev.Offset
+	}
+	d.emit(ctx, ds)
+}
+
+// emit sends decisions to every sink. Bans that already ran out (old lines
+// read from the start of a file) are not sent: they would only make a
+// firewall add and drop an element.
+func (d *daemon) emit(ctx context.Context, ds []pipeline.Decision) {
+	if len(ds) == 0 {
+		return
+	}
+	now := d.now()
+	out := ds[:0:0]
+	for _, x := range ds {
+		if x.Action == pipeline.ActionBan && !x.Expires.After(now) {
+			d.metrics.stale.Add(1)
+			continue
+		}
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return
+	}
+	d.metrics.decisions.Add(uint64(len(out)))
+	for _, s := range d.sinks {
+		if err := s.sink.Write(ctx, out); err != nil {
+			d.metrics.sinkErrors.Add(1)
+			d.log.Error("sink write failed", "sink", s.name, "err", err)
+		}
+	}
+}
+
+func (d *daemon) save() {
+	ch := pipeline.MergeChanges(d.pending, d.eng.TakeChanges())
+	offsets := d.checkpoints()
+	if ch.Empty() && len(offsets) == 0 {
+		return
+	}
+	if err := d.store.Save(ch, offsets, d.eng.Now()); err != nil {
+		// A full disk must not stop enforcement nor lose state: keep the
+		// changes (and the offsets, which are not cleared) for the next try.
+		d.metrics.saveErrors.Add(1)
+		d.log.Error("saving state failed; enforcement goes on and the save is retried", "err", err)
+		d.pending = ch
+		return
+	}
+	d.pending = pipeline.Changes{}
+	d.metrics.saves.Add(1)
+	clear(d.offsets)
+}
+
+type savedCheckpoint struct {
+	cp   tail.Checkpoint
+	seen uint64 // save round it was last updated in
+}
+
+// keepPerPath is how many files' checkpoints a path keeps: during a
+// rotation the old and the new file are both live.
+const keepPerPath = 2
+
+// checkpoints turns the offsets of processed lines into the tailers' own
+// checkpoints (path, file fingerprint, offset), keyed by path and
+// fingerprint, and returns the whole set as JSON for the store (nil when
+// nothing moved).
+func (d *daemon) checkpoints() map[string]json.RawMessage {
+	if len(d.offsets) == 0 {
+		return nil
+	}
+	round := d.metrics.saves.Load() + d.metrics.saveErrors.Load() + 1
+	for _, t := range d.tailers {
+		for _, cp := range t.Checkpoints(d.offsets) {
+			d.cps[fmt.Sprintf("%s\x00%016x", cp.Path, cp.Fingerprint)] = savedCheckpoint{cp: cp, seen: round}
+		}
+	}
+	byPath := map[string][]string{}
+	for k, c := range d.cps {
+		byPath[c.cp.Path] = append(byPath[c.cp.Path], k)
+	}
+	for _, keys := range byPath {
+		slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(d.cps[b].seen, d.cps[a].seen) })
+		for _, k := range keys[min(len(keys), keepPerPath):] {
+			delete(d.cps, k)
+		}
+	}
+	out := make(map[string]json.RawMessage, len(d.cps))
+	for k, c := range d.cps {
+		if b, err := json.Marshal(c.cp); err == nil {
+			out[k] = b
+		}
+	}
+	return out
+}
+
+func (d *daemon) supervise(ctx context.Context, s liveSource) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.Run(ctx, d.events)
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Error("source stopped; restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (d *daemon) reload() error {
+	set, err := loadRules(d.cfg.Rules)
+	if err != nil {
+		d.metrics.reloadErrors.Add(1)
+		return err
+	}
+	d.eng.SetMatcher(set)
+	d.metrics.reloads.Add(1)
+	d.log.Info("rule packs reloaded", "rules", len(set.Rules()))
+	return nil
+}
+
+func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now time.Time) error {
+	for i, sc := range d.cfg.Sinks {
+		switch {
+		case sc.JSONL != "":
+			var s pipeline.Sink
+			if sc.JSONL == "-" {
+				s = jsonl.New(os.Stdout)
+			} else {
+				f, err := jsonl.OpenFile(sc.JSONL)
+				if err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
+				}
+				s = f
+			}
+			d.sinks = append(d.sinks, namedSink{"jsonl:" + sc.JSONL, s})
+		case sc.Exec != nil:
+			timeout := time.Duration(0)
+			if sc.Exec.Timeout != "" {
+				timeout, _ = rules.ParseDuration(sc.Exec.Timeout)
+			}
+			s, err := exec.New(exec.Config{Ban: sc.Exec.Ban, Unban: sc.Exec.Unban, Timeout: timeout}, d.log)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
+			}
+			d.sinks = append(d.sinks, namedSink{"exec", s})
+			if sc.Exec.Restore == nil || *sc.Exec.Restore {
+				// Re-apply, not re-broadcast: only this local sink sees them.
+				s.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
+			}
+		case sc.NFTables != nil:
+			s, err := openNFTables(ctx, sc.NFTables, active, now, d.log)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
+			}
+			d.sinks = append(d.sinks, namedSink{"nftables", s})
+		}
+	}
+	return nil
+}
+
+func restoreDecisions(active []pipeline.ActiveBan, origin string, now time.Time) []pipeline.Decision {
+	out := make([]pipeline.Decision, 0, len(active))
+	for _, a := range active {
+		t, scope := pipeline.TargetString(a.Target)
+		out = append(out, pipeline.Decision{
+			Action: pipeline.ActionBan, Target: t, Scope: scope, Rule: a.Rule, Reason: "restored at start",
+			At: now, Duration: int64(a.Until.Sub(now) / time.Second), Expires: a.Until, Origin: origin, Source: "state",
+		})
+	}
+	return out
+}
+
+func (d *daemon) closeSinks() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range d.sinks {
+		if err := s.sink.Close(ctx); err != nil {
+			d.log.Error("closing sink", "sink", s.name, "err", err)
+		}
+	}
+}
+
+func (d *daemon) openSources(saved map[string]json.RawMessage) error {
+	for i, sc := range d.cfg.Sources {
+		format := pipeline.FormatUnknown
+		if sc.Type != "" {
+			f, ok := pipeline.ParseFormat(sc.Type)
+			if !ok {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].type: unknown format %q", i, sc.Type)}
+			}
+			format = f
+		}
+		switch {
+		case len(sc.Files) > 0:
+			var cps []tail.Checkpoint
+			for k, raw := range saved {
+				var cp tail.Checkpoint
+				if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
+					cps = append(cps, cp)
+					d.cps[k] = savedCheckpoint{cp: cp}
+				}
+			}
+			t, err := tail.New(tail.Config{
+				Globs: sc.Files, Format: format, Loc: d.loc, Checkpoints: cps,
+				StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
+			})
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+			}
+			d.tailers = append(d.tailers, t)
+			d.sources = append(d.sources, t)
+		case sc.Syslog != nil:
+			s, err := listen.NewSyslog(listen.Config{UDP: sc.Syslog.UDP, TCP: sc.Syslog.TCP, Loc: d.loc, Log: d.log, Now: d.now})
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+			}
+			d.syslogs = append(d.syslogs, s)
+			d.sources = append(d.sources, s)
+		case sc.Stdin:
+			d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
+		case sc.Journald != nil:
+			d.sources = append(d.sources, &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log})
+		}
+	}
+	return nil
+}
+
+// stdinSource reads standard input once; at its end it waits for the
+// daemon to stop rather than being restarted.
+type stdinSource struct {
+	format pipeline.Format
+	loc    *time.Location
+}
+
+func (s stdinSource) Run(ctx context.Context, out chan<- pipeline.Event) error {
+	_, err := listen.Stdin(ctx, os.Stdin, s.format, s.loc, out)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// manual ban/unban through the control socket.
+func (d *daemon) manualBan(ctx context.Context, target netip.Prefix, rule string, dur time.Duration) (pipeline.Decision, bool) {
+	if rule == "" {
+		rule = "manual"
+	}
+	x, ok := d.eng.Ban(target, rule, "banned by the operator", dur, d.now())
+	if ok {
+		d.emit(ctx, []pipeline.Decision{x})
+	}
+	return x, ok
+}
+
+func (d *daemon) manualUnban(ctx context.Context, target netip.Prefix) (pipeline.Decision, bool) {
+	x, ok := d.eng.Unban(target, "unbanned by the operator", d.now())
+	if ok {
+		d.emit(ctx, []pipeline.Decision{x})
+	}
+	return x, ok
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Metric names follow a short written spec: stockade_<what>_<unit>, label
+// values bounded (rule names, format names, bad-line reasons, sink names).
+
+func serveMetrics(addr string, ctl chan<- ctlRequest) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		req := ctlRequest{req: ctlReq{Op: "metrics"}, reply: make(chan ctlReply, 1)}
+		select {
+		case ctl <- req:
+		case <-time.After(5 * time.Second):
+			http.Error(w, "daemon busy", http.StatusServiceUnavailable)
+			return
+		}
+		rep := <-req.reply
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, rep.Metrics)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+func (d *daemon) metricsText() string {
+	var b strings.Builder
+	gauge := func(name, help string, v any) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
+	}
+	counter := func(name, help string, v any) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %v\n", name, help, name, name, v)
+	}
+	gauge("stockade_active_bans", "Targets with a ban in force.", d.eng.Ledger().Len())
+	gauge("stockade_windows", "Sliding windows tracked (keys with recent matches).", d.eng.Counter().Len())
+	counter("stockade_windows_evicted_total", "Windows dropped because they went stale.", d.eng.Counter().Evicted)
+	counter("stockade_events_total", "Events judged.", d.eng.Events)
+	counter("stockade_duplicate_alerts_total", "Alerts read twice (fast.log and eve.json) and counted once.", d.eng.Duplicates)
+	counter("stockade_decisions_total", "Decisions sent to sinks.", d.metrics.decisions.Load())
+	counter("stockade_stale_decisions_total", "Bans decided from old lines that had already run out.", d.metrics.stale.Load())
+	counter("stockade_sink_errors_total", "Failed sink writes.", d.metrics.sinkErrors.Load())
+	counter("stockade_state_saves_total", "State commits.", d.metrics.saves.Load())
+	counter("stockade_state_save_errors_total", "State commits that failed (a full disk, say).", d.metrics.saveErrors.Load())
+	counter("stockade_reloads_total", "Rule reloads.", d.metrics.reloads.Load())
+	counter("stockade_reload_errors_total", "Rule reloads refused.", d.metrics.reloadErrors.Load())
+
+	fmt.Fprintf(&b, "# HELP stockade_rule_matches_total Events each rule judged an offense.\n# TYPE stockade_rule_matches_total counter\n")
+	for _, s := range d.eng.Stats() {
+		fmt.Fprintf(&b, "stockade_rule_matches_total{rule=%q} %d\n", s.Rule, s.Matches)
+	}
+	fmt.Fprintf(&b, "# HELP stockade_rule_bans_total Ban decisions per rule.\n# TYPE stockade_rule_bans_total counter\n")
+	for _, s := range d.eng.Stats() {
+		fmt.Fprintf(&b, "stockade_rule_bans_total{rule=%q} %d\n", s.Rule, s.Bans)
+	}
+	fmt.Fprintf(&b, "# HELP stockade_lines_total Lines read per file.\n# TYPE stockade_lines_total counter\n")
+	bad := map[string]uint64{}
+	for _, t := range d.tailers {
+		for _, fs := range t.Stats() {
+			fmt.Fprintf(&b, "stockade_lines_total{source=%q,format=%q} %d\n", fs.Path, fs.Format, fs.Lines)
+			for r, n := range fs.Bad {
+				bad[r] += n
+			}
+		}
+	}
+	for _, s := range d.syslogs {
+		st := s.Stats().Total()
+		for r, n := range st.Bad {
+			bad[r] += n
+		}
+	}
+	fmt.Fprintf(&b, "# HELP stockade_bad_lines_total Lines that could not be parsed, by reason.\n# TYPE stockade_bad_lines_total counter\n")
+	reasons := make([]string, 0, len(bad))
+	for r := range bad {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(&b, "stockade_bad_lines_total{reason=%q} %d\n", r, bad[r])
+	}
+	d.sinkMetrics(&b)
+	return b.String()
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	return fl
+}
+
+// runCmd is `stockade run --config FILE` or the one-line start
+// `stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...`.
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := newFlagSet("run", stderr)
+	config := fl.String("config", "", "configuration file (YAML; see deploy/stockade.yaml)")
+	state := fl.String("state", "", "state directory (default /var/lib/stockade)")
+	socket := fl.String("socket", "", "control socket (default STATE/stockade.sock)")
+	output := fl.String("output", "", "append decisions as JSON lines to this file (- for stdout)")
+	nft := fl.Bool("nftables", false, "enforce bans in nftables (table inet stockade) with the default settings")
+	metrics := fl.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9477")
+	typ := fl.String("type", "", "force the format of the FILEs")
+	fromStart := fl.Bool("from-start", false, "read files seen for the first time from their beginning (default: their end)")
+	var allow, rulePaths listFlag
+	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable)")
+	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
+	verbose := fl.Bool("v", false, "debug logging")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stockade run --config FILE\n       stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...")
+		fl.PrintDefaults()
+	}
+	files, err := parseArgs(fl, args)
+	if err != nil {
+		return errHelp
+	}
+	var cfg *Config
+	if *config != "" {
+		if len(files) > 0 {
+			return &exitError{code: 2, err: fmt.Errorf("run: give files in the configuration or on the command line, not both")}
+		}
+		c, err := LoadConfig(*config)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		cfg = c
+	} else {
+		if len(files) == 0 {
+			fl.Usage()
+			return &exitError{code: 2, err: fmt.Errorf("run: no --config and no files to follow")}
+		}
+		start := "end"
+		if *fromStart {
+			start = "beginning"
+		}
+		cfg = &Config{Sources: []SourceConfig{{Files: files, Type: *typ, Start: start}}}
+		out := *output
+		if out == "" {
+			out = "-"
+		}
+		cfg.Sinks = append(cfg.Sinks, SinkConfig{JSONL: out})
+		if *nft {
+			cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{}})
+		}
+	}
+	// Flags given with --config override the file.
+	if *state != "" {
+		cfg.StateDir = *state
+	}
+	if *socket != "" {
+		cfg.Socket = *socket
+	}
+	if *metrics != "" {
+		cfg.Metrics = *metrics
+	}
+	cfg.Allow = append(cfg.Allow, allow...)
+	if len(rulePaths) > 0 {
+		cfg.Rules = rulePaths
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	_ = stdout
+	_ = os.Stdout
+	return d.run(ctx)
+}
