@@ -44,7 +44,7 @@ type daemon struct {
 	eng   *pipeline.Engine
 	store *store.Store
 
-	sinks    []namedSink
+	sinks    []*namedSink
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
 	sources  []liveSource
@@ -60,12 +60,15 @@ type daemon struct {
 }
 
 type namedSink struct {
-	name string
-	sink pipeline.Sink
+	name      string // kind (jsonl, exec, nftables): a bounded metric label
+	sink      pipeline.Sink
+	decisions atomic.Uint64
+	errors    atomic.Uint64
 }
 
 type daemonMetrics struct {
 	decisions, stale, sinkErrors, saves, saveErrors, reloads, reloadErrors atomic.Uint64
+	lastEvent                                                              atomic.Int64 // unix ns of the newest processed line's event time
 }
 
 func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
@@ -200,6 +203,9 @@ loop:
 }
 
 func (d *daemon) process(ctx context.Context, ev *pipeline.Event) {
+	if t := ev.Time.UnixNano(); t > d.metrics.lastEvent.Load() {
+		d.metrics.lastEvent.Store(t)
+	}
 	ds := d.eng.Process(ev)
 	if ev.Offset > 0 {
 		d.offsets[ev.Source] = ev.Offset
@@ -229,9 +235,12 @@ func (d *daemon) emit(ctx context.Context, ds []pipeline.Decision) {
 	d.metrics.decisions.Add(uint64(len(out)))
 	for _, s := range d.sinks {
 		if err := s.sink.Write(ctx, out); err != nil {
+			s.errors.Add(1)
 			d.metrics.sinkErrors.Add(1)
 			d.log.Error("sink write failed", "sink", s.name, "err", err)
+			continue
 		}
+		s.decisions.Add(uint64(len(out)))
 	}
 }
 
@@ -339,7 +348,7 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 				}
 				s = f
 			}
-			d.sinks = append(d.sinks, namedSink{"jsonl:" + sc.JSONL, s})
+			d.sinks = append(d.sinks, &namedSink{name: "jsonl", sink: s})
 		case sc.Exec != nil:
 			timeout := time.Duration(0)
 			if sc.Exec.Timeout != "" {
@@ -349,7 +358,7 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
-			d.sinks = append(d.sinks, namedSink{"exec", s})
+			d.sinks = append(d.sinks, &namedSink{name: "exec", sink: s})
 			if sc.Exec.Restore == nil || *sc.Exec.Restore {
 				// Re-apply, not re-broadcast: only this local sink sees them.
 				s.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
@@ -359,7 +368,7 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
-			d.sinks = append(d.sinks, namedSink{"nftables", s})
+			d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
 		}
 	}
 	return nil

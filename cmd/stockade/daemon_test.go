@@ -198,3 +198,27 @@ func TestDaemonLiveRestartAndControl(t *testing.T) {
 		t.Error("socket left behind")
 	}
 }
+
+func TestDaemonMetrics(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	defer h.stop()
+	h.fail("203.0.113.60", 5)
+	h.waitFor("the ban", func() bool { return h.bans("203.0.113.60") == 1 })
+	rep, err := call(h.socket, ctlReq{Op: "metrics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`stockade_rule_bans_total{rule="sshd"} 1`, `stockade_lines_total{format="syslog"} 5`,
+		`stockade_sink_decisions_total{sink="jsonl"} 1`, "stockade_active_bans 1", "stockade_lag_seconds ", "stockade_events_queue_depth 0",
+	} {
+		if !strings.Contains(rep.Metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// No unbounded label values: no addresses, no paths.
+	if strings.Contains(rep.Metrics, "203.0.113.60") || strings.Contains(rep.Metrics, h.dir) {
+		t.Errorf("metrics carry an address or a path:\n%s", rep.Metrics)
+	}
+}

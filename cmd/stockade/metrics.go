@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// Metric names follow a short written spec: stockade_<what>_<unit>, label
-// values bounded (rule names, format names, bad-line reasons, sink names).
+// Metric names follow a short written spec: stockade_<what>_<unit>. Label
+// values are bounded: rule names, formats, bad-line reasons, sink kinds —
+// never an address or a file path, which would grow without end.
 
 func serveMetrics(addr string, ctl chan<- ctlRequest) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -50,7 +51,6 @@ func (d *daemon) metricsText() string {
 	counter("stockade_duplicate_alerts_total", "Alerts read twice (fast.log and eve.json) and counted once.", d.eng.Duplicates)
 	counter("stockade_decisions_total", "Decisions sent to sinks.", d.metrics.decisions.Load())
 	counter("stockade_stale_decisions_total", "Bans decided from old lines that had already run out.", d.metrics.stale.Load())
-	counter("stockade_sink_errors_total", "Failed sink writes.", d.metrics.sinkErrors.Load())
 	counter("stockade_state_saves_total", "State commits.", d.metrics.saves.Load())
 	counter("stockade_state_save_errors_total", "State commits that failed (a full disk, say).", d.metrics.saveErrors.Load())
 	counter("stockade_reloads_total", "Rule reloads.", d.metrics.reloads.Load())
@@ -64,11 +64,11 @@ func (d *daemon) metricsText() string {
 	for _, s := range d.eng.Stats() {
 		fmt.Fprintf(&b, "stockade_rule_bans_total{rule=%q} %d\n", s.Rule, s.Bans)
 	}
-	fmt.Fprintf(&b, "# HELP stockade_lines_total Lines read per file.\n# TYPE stockade_lines_total counter\n")
 	bad := map[string]uint64{}
+	lines := map[string]uint64{}
 	for _, t := range d.tailers {
 		for _, fs := range t.Stats() {
-			fmt.Fprintf(&b, "stockade_lines_total{source=%q,format=%q} %d\n", fs.Path, fs.Format, fs.Lines)
+			lines[fs.Format.String()] += fs.Lines
 			for r, n := range fs.Bad {
 				bad[r] += n
 			}
@@ -76,19 +76,42 @@ func (d *daemon) metricsText() string {
 	}
 	for _, s := range d.syslogs {
 		st := s.Stats().Total()
+		lines["syslog"] += st.Received
 		for r, n := range st.Bad {
 			bad[r] += n
 		}
 	}
-	fmt.Fprintf(&b, "# HELP stockade_bad_lines_total Lines that could not be parsed, by reason.\n# TYPE stockade_bad_lines_total counter\n")
-	reasons := make([]string, 0, len(bad))
-	for r := range bad {
-		reasons = append(reasons, r)
+	fmt.Fprintf(&b, "# HELP stockade_lines_total Lines read, by format.\n# TYPE stockade_lines_total counter\n")
+	for _, f := range sortedKeys(lines) {
+		fmt.Fprintf(&b, "stockade_lines_total{format=%q} %d\n", f, lines[f])
 	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
+	gauge("stockade_events_queue_depth", "Events read but not yet judged.", len(d.events))
+	lag := 0.0
+	if last := d.metrics.lastEvent.Load(); last > 0 {
+		lag = max(0, float64(d.now().UnixNano()-last)/1e9)
+	}
+	gauge("stockade_lag_seconds", "Wall clock minus the event time of the newest line judged.", lag)
+	fmt.Fprintf(&b, "# HELP stockade_sink_decisions_total Decisions written, per sink kind.\n# TYPE stockade_sink_decisions_total counter\n")
+	for _, s := range d.sinks {
+		fmt.Fprintf(&b, "stockade_sink_decisions_total{sink=%q} %d\n", s.name, s.decisions.Load())
+	}
+	fmt.Fprintf(&b, "# HELP stockade_sink_errors_total Failed writes, per sink kind.\n# TYPE stockade_sink_errors_total counter\n")
+	for _, s := range d.sinks {
+		fmt.Fprintf(&b, "stockade_sink_errors_total{sink=%q} %d\n", s.name, s.errors.Load())
+	}
+	fmt.Fprintf(&b, "# HELP stockade_bad_lines_total Lines that could not be parsed, by reason.\n# TYPE stockade_bad_lines_total counter\n")
+	for _, r := range sortedKeys(bad) {
 		fmt.Fprintf(&b, "stockade_bad_lines_total{reason=%q} %d\n", r, bad[r])
 	}
 	d.sinkMetrics(&b)
 	return b.String()
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
