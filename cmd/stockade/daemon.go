@@ -30,6 +30,12 @@ import (
 // roll back with the state), so nothing is lost or counted twice.
 const saveEvery = time.Second
 
+// decisionSave bounds how long a sent decision waits for the commit that
+// records it. Decisions are sent before the commit (a crash in between
+// re-sends one with the same id, which sinks absorb; committing first
+// could lose it), so the sooner the commit, the fewer re-sent after a crash.
+const decisionSave = 50 * time.Millisecond
+
 // liveSource is what the daemon runs: sources own their goroutines and
 // never close out; the daemon restarts one that fails.
 type liveSource interface {
@@ -56,6 +62,9 @@ type daemon struct {
 
 	started time.Time
 	metrics daemonMetrics
+	// unsaved is when the first decision not yet covered by a commit was
+	// sent (zero: none).
+	unsaved time.Time
 	pending pipeline.Changes // changes a failed save must not lose
 }
 
@@ -173,6 +182,9 @@ loop:
 			break loop
 		case ev := <-d.events:
 			d.process(ctx, &ev)
+			if !d.unsaved.IsZero() && (len(d.events) == 0 || time.Since(d.unsaved) > decisionSave) {
+				d.save()
+			}
 		case <-tick.C:
 			d.emit(ctx, d.eng.Tick(d.now()))
 			d.save()
@@ -233,6 +245,9 @@ func (d *daemon) emit(ctx context.Context, ds []pipeline.Decision) {
 		return
 	}
 	d.metrics.decisions.Add(uint64(len(out)))
+	if d.unsaved.IsZero() {
+		d.unsaved = time.Now()
+	}
 	for _, s := range d.sinks {
 		if err := s.sink.Write(ctx, out); err != nil {
 			s.errors.Add(1)
@@ -259,6 +274,7 @@ func (d *daemon) save() {
 		return
 	}
 	d.pending = pipeline.Changes{}
+	d.unsaved = time.Time{}
 	d.metrics.saves.Add(1)
 	clear(d.offsets)
 }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDaemonChild is the daemon TestDaemonKill9 kills; it runs only as that
+// child process.
+func TestDaemonChild(t *testing.T) {
+	cfg := os.Getenv("STOCKADE_DAEMON_CHILD")
+	if cfg == "" {
+		t.Skip("runs only as TestDaemonKill9's child")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, []string{"run", "--config", cfg}, os.Stdout, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDaemonKill9 kills the daemon with SIGKILL twice during a burst of
+// writes and restarts it. Attackers with exactly 5 failures must all be
+// banned (no line lost); attackers with exactly 4 must never be (no line
+// counted twice). A decision re-sent after a crash keeps its id.
+func TestDaemonKill9(t *testing.T) {
+	if os.Getenv("STOCKADE_DAEMON_CHILD") != "" {
+		t.Skip("child")
+	}
+	h := newHarness(t)
+	cfgPath := filepath.Join(h.dir, "stockade.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state_dir: %s
+socket: %s
+origin: test
+rules: [%s]
+sources:
+  - files: [%s]
+    start: beginning
+sinks:
+  - jsonl: %s
+`, filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
+
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
+		cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+		return cmd
+	}
+
+	const n = 300 // attackers of each kind
+	lines := make([]string, 0, 9*n)
+	for round := range 5 {
+		for i := range n {
+			lines = append(lines, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.%d.%d port %d ssh2", 1000+i, 100+i/250, i%250, 40000+round))
+			if round < 4 {
+				lines = append(lines, fmt.Sprintf("sshd[%d]: Failed password for root from 198.51.%d.%d port %d ssh2", 2000+i, i/250, i%250, 40000+round))
+			}
+		}
+	}
+	f, err := os.OpenFile(h.log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	write := func(ls []string) {
+		for _, l := range ls {
+			fmt.Fprintf(f, "%s web1 %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000000-07:00"), l)
+			if len(l)%7 == 0 {
+				time.Sleep(100 * time.Microsecond) // a burst, not a single write
+			}
+		}
+	}
+
+	cmd := start()
+	third := len(lines) / 3
+	write(lines[:third])
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	write(lines[third : 2*third]) // written while stockade is down
+	cmd = start()
+	time.Sleep(150 * time.Millisecond)
+	write(lines[2*third:])
+	cmd.Process.Signal(syscall.SIGKILL) // killed mid-read
+	cmd.Wait()
+	cmd = start()
+	fi, _ := os.Stat(h.log)
+	h.waitFor("every line read", func() bool {
+		rep, err := call(h.socket, ctlReq{Op: "status"})
+		return err == nil && len(rep.Status.Files) == 1 && rep.Status.Files[0].Offset == fi.Size() && rep.Status.Clock.After(time.Time{})
+	})
+	time.Sleep(2 * saveEvery) // let the last decisions reach the file
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit after SIGTERM: %v", err)
+	}
+
+	ids := map[string]string{}
+	dups := 0
+	for _, d := range h.decisions() {
+		if strings.HasPrefix(d.Target, "198.51.") {
+			t.Errorf("%s banned with only 4 failures: a line was counted twice", d.Target)
+		}
+		if prev, ok := ids[d.Target]; ok {
+			dups++
+			if prev != d.ID {
+				t.Errorf("%s decided twice with different ids (%s, %s): a new ban, not a re-sent one", d.Target, prev, d.ID)
+			}
+		}
+		ids[d.Target] = d.ID
+	}
+	banned := 0
+	for target := range ids {
+		if strings.HasPrefix(target, "203.0.") {
+			banned++
+		}
+	}
+	if banned != n {
+		t.Errorf("%d of %d attackers banned: lines were lost", banned, n)
+	}
+	t.Logf("%d attackers banned, %d decisions re-sent after the crashes (%.1f%%)", banned, dups, 100*float64(dups)/float64(max(1, len(ids))))
+}
