@@ -351,6 +351,7 @@ func (d *daemon) reload() error {
 }
 
 func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now time.Time) error {
+	defer d.nameSinks()
 	for i, sc := range d.cfg.Sinks {
 		switch {
 		case sc.JSONL != "":
@@ -388,6 +389,18 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 		}
 	}
 	return nil
+}
+
+// nameSinks makes sink labels unique (nftables, nftables-2, ...) so two
+// sinks of one kind do not produce duplicate metric series.
+func (d *daemon) nameSinks() {
+	seen := map[string]int{}
+	for _, s := range d.sinks {
+		seen[s.name]++
+		if n := seen[s.name]; n > 1 {
+			s.name = fmt.Sprintf("%s-%d", s.name, n)
+		}
+	}
 }
 
 func restoreDecisions(active []pipeline.ActiveBan, origin string, now time.Time) []pipeline.Decision {

@@ -86,11 +86,14 @@ func (d *daemon) metricsText() string {
 		fmt.Fprintf(&b, "stockade_lines_total{format=%q} %d\n", f, lines[f])
 	}
 	gauge("stockade_events_queue_depth", "Events read but not yet judged.", len(d.events))
+	// Lag is how far behind the logs judging runs: with lines waiting, wall
+	// clock minus the event time of the newest line judged; caught up, 0
+	// (quiet logs are not lag).
 	lag := 0.0
-	if last := d.metrics.lastEvent.Load(); last > 0 {
+	if last := d.metrics.lastEvent.Load(); last > 0 && len(d.events) > 0 {
 		lag = max(0, float64(d.now().UnixNano()-last)/1e9)
 	}
-	gauge("stockade_lag_seconds", "Wall clock minus the event time of the newest line judged.", lag)
+	gauge("stockade_lag_seconds", "How far behind the newest lines judging runs (0 when caught up).", lag)
 	fmt.Fprintf(&b, "# HELP stockade_sink_decisions_total Decisions written, per sink kind.\n# TYPE stockade_sink_decisions_total counter\n")
 	for _, s := range d.sinks {
 		fmt.Fprintf(&b, "stockade_sink_decisions_total{sink=%q} %d\n", s.name, s.decisions.Load())

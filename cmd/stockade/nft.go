@@ -33,6 +33,7 @@ func openNFTables(ctx context.Context, c *NFTablesConfig, active []pipeline.Acti
 }
 
 func (d *daemon) sinkMetrics(b *strings.Builder) {
+	header := false
 	for _, s := range d.sinks {
 		n, ok := s.sink.(*nftables.Sink)
 		if !ok {
@@ -44,8 +45,11 @@ func (d *daemon) sinkMetrics(b *strings.Builder) {
 		if err != nil {
 			continue
 		}
-		fmt.Fprintf(b, "# HELP stockade_nftables_dropped_packets_total Packets dropped by the ban sets.\n# TYPE stockade_nftables_dropped_packets_total counter\n")
-		fmt.Fprintf(b, "stockade_nftables_dropped_packets_total{family=\"ipv4\"} %d\n", c.IPv4.Packets)
-		fmt.Fprintf(b, "stockade_nftables_dropped_packets_total{family=\"ipv6\"} %d\n", c.IPv6.Packets)
+		if !header {
+			fmt.Fprintf(b, "# HELP stockade_nftables_dropped_packets_total Packets dropped by the ban sets.\n# TYPE stockade_nftables_dropped_packets_total counter\n")
+			header = true
+		}
+		fmt.Fprintf(b, "stockade_nftables_dropped_packets_total{sink=%q,family=\"ipv4\"} %d\n", s.name, c.IPv4.Packets)
+		fmt.Fprintf(b, "stockade_nftables_dropped_packets_total{sink=%q,family=\"ipv6\"} %d\n", s.name, c.IPv6.Packets)
 	}
 }
