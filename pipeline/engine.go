@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -61,6 +62,10 @@ type Engine struct {
 	pairs   map[pairKey]int64
 	pairsAt int
 
+	rangeRules []*Policy
+	distinct   map[string]map[string]int64 // key → value → last seen (unix ns)
+	distinctAt int
+
 	hits  []Hit
 	out   []Decision
 	stats []RuleStats
@@ -78,13 +83,14 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 		cfg.DedupWindow = 26 * time.Hour
 	}
 	e := &Engine{
-		cfg:     cfg,
-		counter: NewCounter(),
-		ledger:  NewLedger(),
-		dedup:   make(map[uint64]int64),
-		dedupAt: 4096,
-		pairs:   make(map[pairKey]int64),
-		pairsAt: 4096,
+		cfg:        cfg,
+		counter:    NewCounter(),
+		ledger:     NewLedger(),
+		dedup:      make(map[uint64]int64),
+		dedupAt:    4096,
+		distinctAt: 4096,
+		pairs:      make(map[pairKey]int64),
+		pairsAt:    4096,
 	}
 	e.SetMatcher(m)
 	return e
@@ -112,7 +118,16 @@ func (e *Engine) SetMatcher(m Matcher) {
 		}
 	}
 	e.matcher = m
+	if sm, ok := m.(StatefulMatcher); ok {
+		sm.SetState(e)
+	}
 	ps := m.Policies()
+	e.rangeRules = e.rangeRules[:0]
+	for _, p := range ps {
+		if p.Range != nil {
+			e.rangeRules = append(e.rangeRules, p)
+		}
+	}
 	e.stats = make([]RuleStats, len(ps))
 	for i, p := range ps {
 		st, ok := oldStats[p.Name]
@@ -242,8 +257,40 @@ func (e *Engine) Process(ev *Event) []Decision {
 		}
 		st.Bans++
 		e.out = append(e.out, e.decision(ActionBan, prefix, h.Policy, ev, o, evidence))
+		e.rangeBans(target, ev)
 	}
 	return e.out
+}
+
+// rangeBans counts a new ban of addr toward every range rule and bans the
+// range when one is due (a /24 with many banned members). A range that
+// would cover an allowlisted or own address is never banned.
+func (e *Engine) rangeBans(addr netip.Addr, ev *Event) {
+	for _, p := range e.rangeRules {
+		r, ok := p.Range.Prefix(addr)
+		if !ok {
+			continue
+		}
+		st := &e.stats[p.ID]
+		st.Matches++
+		if e.AllowedPrefix(r) {
+			st.Allowlisted++
+			continue
+		}
+		fire, evidence := e.counter.Add(p, netip.Addr{}, r.String(), ev.Time, addr.String())
+		if !fire {
+			continue
+		}
+		o := e.ledger.Ban(BanRequest{Target: r, Policy: p, At: ev.Time})
+		if o.Verdict == AlreadyBanned {
+			st.AlreadyBanned++
+			continue
+		}
+		st.Bans++
+		x := e.decision(ActionBan, r, p, ev, o, evidence)
+		x.Reason = fmt.Sprintf("%s: %d addresses of %s banned within %s", cmp.Or(p.Description, p.Name), p.Threshold, r, p.Window)
+		e.out = append(e.out, x)
+	}
 }
 
 // Tick advances the clock without an event (live mode's ticker, the end of a

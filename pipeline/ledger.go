@@ -31,8 +31,9 @@ type activeBan struct {
 // Ledger holds the active bans and each target's offense history.
 type Ledger struct {
 	bans    map[netip.Prefix]*activeBan
-	history map[netip.Prefix]int // bans ever decided per target
+	history map[netip.Prefix]*offenseLog
 	expiry  expiryHeap
+	ranges  map[netip.Prefix]struct{} // active bans on ranges, for covering lookups
 
 	track bool
 	dirty map[netip.Prefix]struct{}
@@ -51,7 +52,8 @@ func (l *Ledger) pushExpiry(t netip.Prefix, at time.Time) {
 func NewLedger() *Ledger {
 	return &Ledger{
 		bans:    make(map[netip.Prefix]*activeBan),
-		history: make(map[netip.Prefix]int),
+		history: make(map[netip.Prefix]*offenseLog),
+		ranges:  make(map[netip.Prefix]struct{}),
 	}
 }
 
@@ -71,13 +73,78 @@ type Outcome struct {
 	Expires  time.Time
 }
 
+// offenseLog is a target's ban history: how many bans, per rule, and when
+// the last few were (for offenses(target, window) in predicates).
+type offenseLog struct {
+	n      int
+	byRule map[string]int
+	times  []int64 // unix ns of the last maxBanTimes bans, oldest first
+}
+
+const maxBanTimes = 16
+
+func (l *Ledger) record(t netip.Prefix, rule string, at time.Time) int {
+	h := l.history[t]
+	if h == nil {
+		h = &offenseLog{byRule: map[string]int{}}
+		l.history[t] = h
+	}
+	h.n++
+	h.byRule[rule]++
+	h.times = append(h.times, at.UnixNano())
+	if len(h.times) > maxBanTimes {
+		h.times = h.times[len(h.times)-maxBanTimes:]
+	}
+	return h.n
+}
+
+// escalationCount is the n a policy's escalation uses for its next ban.
+func (l *Ledger) escalationCount(t netip.Prefix, p *Policy) int {
+	h := l.history[t]
+	if h == nil {
+		return 1
+	}
+	if p.Escalate != nil && p.Escalate.PerRule {
+		return h.byRule[p.Name] + 1
+	}
+	return h.n + 1
+}
+
+// OffensesWithin counts target's bans decided in (now-window, now].
+func (l *Ledger) OffensesWithin(t netip.Prefix, window time.Duration, now time.Time) int {
+	h := l.history[t]
+	if h == nil {
+		return 0
+	}
+	cutoff := now.Add(-window).UnixNano()
+	n := 0
+	for _, at := range h.times {
+		if at > cutoff && at <= now.UnixNano() {
+			n++
+		}
+	}
+	return n
+}
+
+// Covered reports whether an active ban on a range containing t lasts at
+// least until `until`: then banning t alone would add nothing.
+func (l *Ledger) Covered(t netip.Prefix, until time.Time) bool {
+	for r := range l.ranges {
+		if r.Bits() < t.Bits() && r.Contains(t.Addr()) {
+			if b := l.bans[r]; b != nil && !b.until.Before(until) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Ban applies the ledger's rules: a target already banned by this rule, or
 // banned by any rule until at least as late as this ban would last, is not
 // banned again; otherwise the ban is recorded, the offense counted and its
 // duration escalated from the target's history.
 func (l *Ledger) Ban(r BanRequest) Outcome {
-	offense := l.history[r.Target] + 1
-	d := r.Policy.Duration(offense)
+	d := r.Policy.Duration(l.escalationCount(r.Target, r.Policy))
 	expires := r.At.Add(d)
 	b := l.bans[r.Target]
 	if b != nil && !b.until.After(r.At) {
@@ -94,6 +161,9 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 			return Outcome{Verdict: AlreadyBanned}
 		}
 	}
+	if l.Covered(r.Target, expires) {
+		return Outcome{Verdict: AlreadyBanned}
+	}
 	v := Banned
 	if b == nil {
 		b = &activeBan{}
@@ -105,7 +175,10 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	if expires.After(b.until) {
 		b.until = expires
 	}
-	l.history[r.Target] = offense
+	offense := l.record(r.Target, r.Policy.Name, r.At)
+	if !r.Target.IsSingleIP() {
+		l.ranges[r.Target] = struct{}{}
+	}
 	l.pushExpiry(r.Target, expires)
 	l.touch(r.Target)
 	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires}
@@ -135,6 +208,7 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 		l.touch(it.target)
 		if len(kept) == 0 {
 			delete(l.bans, it.target)
+			delete(l.ranges, it.target)
 			lifted = append(lifted, it.target)
 		}
 	}
@@ -146,6 +220,7 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 func (l *Ledger) Unban(target netip.Prefix) bool {
 	_, ok := l.bans[target]
 	delete(l.bans, target)
+	delete(l.ranges, target)
 	l.touch(target)
 	return ok
 }
@@ -201,7 +276,12 @@ func (l *Ledger) ByRule(rule string, now time.Time) []netip.Prefix {
 }
 
 // Offenses is the number of bans ever decided against target.
-func (l *Ledger) Offenses(target netip.Prefix) int { return l.history[target] }
+func (l *Ledger) Offenses(target netip.Prefix) int {
+	if h := l.history[target]; h != nil {
+		return h.n
+	}
+	return 0
+}
 
 // Len is the number of targets with an active ban.
 func (l *Ledger) Len() int { return len(l.bans) }

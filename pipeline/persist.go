@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"time"
@@ -42,9 +43,11 @@ type BanRecord struct {
 // TargetState is what the ledger knows of one target: its active records
 // (none once they expired) and how many bans it ever had.
 type TargetState struct {
-	Target   netip.Prefix
-	Records  []BanRecord
-	Offenses int
+	Target       netip.Prefix
+	Records      []BanRecord
+	Offenses     int
+	RuleOffenses map[string]int `json:",omitempty"`
+	BanTimes     []int64        `json:",omitempty"` // unix ns of the last bans
 }
 
 // Changes is what changed since the previous TakeChanges.
@@ -113,7 +116,11 @@ func (w *window) state(rule string, k counterKey) WindowState {
 }
 
 func (l *Ledger) state(t netip.Prefix) TargetState {
-	ts := TargetState{Target: t, Offenses: l.history[t]}
+	ts := TargetState{Target: t}
+	if h := l.history[t]; h != nil {
+		ts.Offenses, ts.BanTimes = h.n, append([]int64(nil), h.times...)
+		ts.RuleOffenses = maps.Clone(h.byRule)
+	}
 	if b := l.bans[t]; b != nil {
 		for _, r := range b.records {
 			ts.Records = append(ts.Records, BanRecord{Rule: r.rule, Expires: r.expires})
@@ -167,7 +174,11 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 	}
 	for _, ts := range targets {
 		if ts.Offenses > 0 {
-			e.ledger.history[ts.Target] = ts.Offenses
+			h := &offenseLog{n: ts.Offenses, byRule: maps.Clone(ts.RuleOffenses), times: append([]int64(nil), ts.BanTimes...)}
+			if h.byRule == nil {
+				h.byRule = map[string]int{}
+			}
+			e.ledger.history[ts.Target] = h
 		}
 		var b *activeBan
 		for _, r := range ts.Records {
@@ -179,6 +190,9 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 				e.ledger.bans[ts.Target] = b
 			}
 			b.records = append(b.records, record{rule: r.Rule, expires: r.Expires})
+			if !ts.Target.IsSingleIP() {
+				e.ledger.ranges[ts.Target] = struct{}{}
+			}
 			if r.Expires.After(b.until) {
 				b.until = r.Expires
 			}

@@ -20,27 +20,76 @@ type Policy struct {
 	Escalate  *Escalation   // nil: every ban lasts Ban
 	Allow     []netip.Prefix
 	Evidence  int // raw lines to keep as evidence, at most
+
+	// Range makes this a range rule: it sees no log line, but the engine's
+	// bans. When Threshold addresses of one prefix are banned within Window,
+	// the prefix itself is banned.
+	Range *RangeSpec
+}
+
+// RangeSpec is the prefix length a range rule groups banned addresses by.
+type RangeSpec struct {
+	V4Bits, V6Bits int // e.g. 24 and 64; 0 leaves that family alone
+}
+
+// Prefix returns the range a's ban counts toward, or false.
+func (r *RangeSpec) Prefix(a netip.Addr) (netip.Prefix, bool) {
+	bits := r.V6Bits
+	if a.Is4() {
+		bits = r.V4Bits
+	}
+	if bits <= 0 || bits >= a.BitLen() {
+		return netip.Prefix{}, false
+	}
+	p, err := a.Prefix(bits)
+	return p, err == nil
 }
 
 // Escalation makes a returning offender's ban longer each time, like
-// fail2ban's bantime.increment: Ban × Factor^(offense-1), at most Max.
+// fail2ban's bantime.increment / bantime.multipliers / bantime.overalljails
+// and CrowdSec's duration_expr. The first that is set applies:
+//
+//	Formula      a function of the offense count and the base ban
+//	Multipliers  Ban × Multipliers[min(n, len)-1]
+//	Factor       Ban × Factor^(n-1)
+//
+// and the result is capped at Max. The offense count n is the target's
+// bans across all rules, or only this rule's when PerRule is set.
 type Escalation struct {
-	Factor float64
-	Max    time.Duration
+	Factor      float64
+	Max         time.Duration
+	Multipliers []float64
+	Formula     func(offense int, ban time.Duration) time.Duration
+	PerRule     bool
 }
 
 // Duration returns the ban length for the n-th offense (n ≥ 1).
 func (p *Policy) Duration(n int) time.Duration {
 	d := p.Ban
-	if p.Escalate == nil || n <= 1 {
+	e := p.Escalate
+	if e == nil || n < 1 {
 		return d
 	}
-	f := float64(d)
-	for i := 1; i < n; i++ {
-		f *= p.Escalate.Factor
-		if p.Escalate.Max > 0 && f >= float64(p.Escalate.Max) {
-			return p.Escalate.Max
+	var f float64
+	switch {
+	case e.Formula != nil:
+		f = float64(e.Formula(n, d))
+	case len(e.Multipliers) > 0:
+		f = float64(d) * e.Multipliers[min(n, len(e.Multipliers))-1]
+	default:
+		f = float64(d)
+		for i := 1; i < n; i++ {
+			f *= e.Factor
+			if e.Max > 0 && f >= float64(e.Max) {
+				break
+			}
 		}
+	}
+	if e.Max > 0 && f >= float64(e.Max) {
+		return e.Max
+	}
+	if f < float64(time.Second) {
+		return time.Second // a ban of nothing would be no ban at all
 	}
 	return time.Duration(f)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 )
 
+func cloneString(s string) string { return strings.Clone(s) }
+
 // counterKey identifies one window: a rule and what it counts by. Keying by
 // netip.Addr (not its string) keeps the hot path free of allocations.
 type counterKey struct {
@@ -125,6 +127,12 @@ func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, lin
 // Count reports how many matches the window for (p, target, key) holds
 // within its window at time t (for status and explain).
 func (c *Counter) Count(p *Policy, target netip.Addr, key string, t time.Time) int {
+	return c.CountWithin(p, target, key, t, p.Window)
+}
+
+// CountWithin is Count over another window (at most the last Threshold
+// matches are remembered).
+func (c *Counter) CountWithin(p *Policy, target netip.Addr, key string, t time.Time, window time.Duration) int {
 	k := counterKey{policy: p.ID, addr: target, key: key}
 	if key != "" {
 		k.addr = netip.Addr{}
@@ -135,7 +143,7 @@ func (c *Counter) Count(p *Policy, target netip.Addr, key string, t time.Time) i
 	}
 	n := 0
 	for i := uint16(0); i < w.n; i++ {
-		if t.UnixNano()-w.times[i] <= int64(p.Window) {
+		if d := t.UnixNano() - w.times[i]; d >= 0 && d <= int64(window) {
 			n++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -22,8 +23,8 @@ type predicate struct {
 	prog *vm.Program
 }
 
-func compilePredicate(src string) (*predicate, error) {
-	p, err := expr.Compile(src, expr.Env(&pipeline.Event{}), expr.AsBool())
+func compilePredicate(src string, ref *stateRef) (*predicate, error) {
+	p, err := expr.Compile(src, append(ref.functions(), expr.Env(&pipeline.Event{}), expr.AsBool())...)
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +38,8 @@ type keyExpr struct {
 	prog *vm.Program
 }
 
-func compileKey(src string) (*keyExpr, error) {
-	p, err := expr.Compile(src, expr.Env(&pipeline.Event{}))
+func compileKey(src string, ref *stateRef) (*keyExpr, error) {
+	p, err := expr.Compile(src, append(ref.functions(), expr.Env(&pipeline.Event{}))...)
 	if err != nil {
 		return nil, err
 	}
@@ -78,4 +79,29 @@ func exprMsg(err error) string {
 		return fe.Message
 	}
 	return err.Error()
+}
+
+// compileFormula compiles an escalation formula: an expression over
+// `offense` (1 for the first ban) and `ban` (the base ban in seconds) that
+// gives the ban in seconds, like CrowdSec's duration_expr.
+func compileFormula(src string) (func(int, time.Duration) time.Duration, error) {
+	type env struct {
+		Offense int     `expr:"offense"`
+		Ban     float64 `expr:"ban"`
+	}
+	p, err := expr.Compile(src, expr.Env(env{}), expr.AsFloat64())
+	if err != nil {
+		return nil, err
+	}
+	return func(n int, base time.Duration) time.Duration {
+		out, err := expr.Run(p, env{Offense: n, Ban: base.Seconds()})
+		if err != nil {
+			return base
+		}
+		f, _ := out.(float64)
+		if f != f || f <= 0 { // NaN or nonsense: keep the base ban
+			return base
+		}
+		return time.Duration(f * float64(time.Second))
+	}, nil
 }

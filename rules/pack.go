@@ -35,6 +35,8 @@ type Pack struct {
 	Description string
 	File        string
 	Rules       []*Rule
+
+	ref *stateRef // how its predicates reach engine state
 }
 
 // Rule is one compiled rule.
@@ -154,7 +156,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	p := &Pack{File: file}
+	p := &Pack{File: file, ref: &stateRef{}}
 	fields, ok := mapping(root, pos, &es, "pack")
 	if !ok {
 		return nil, es
@@ -188,7 +190,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 	} else {
 		names := map[string]Pos{}
 		for _, rn := range rulesNode.Content {
-			r := parseRule(rn, p.Name, pos, &es)
+			r := parseRule(rn, p.Name, p.ref, pos, &es)
 			if r == nil {
 				continue
 			}
@@ -208,9 +210,9 @@ func Parse(file string, data []byte) (*Pack, error) {
 
 var ruleKeys = []string{"name", "description", "formats", "programs", "sources", "match",
 	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
-	"allow", "evidence"}
+	"allow", "evidence", "range"}
 
-func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) *Rule {
+func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) *Rule {
 	fields, ok := mapping(n, pos, es, "rule")
 	if !ok {
 		return nil
@@ -292,6 +294,8 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 				}
 				r.Policy.Allow = append(r.Policy.Allow, p)
 			}
+		case "range":
+			r.Policy.Range = rangeSpec(v, pos, es)
 		case "evidence":
 			if err := v.Decode(&r.Policy.Evidence); err != nil || r.Policy.Evidence < 0 || r.Policy.Evidence > 100 {
 				es.add(pos(v), "evidence: want a number of lines from 0 to 100")
@@ -303,7 +307,15 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 	if r.Policy.Name == "" {
 		es.add(r.Pos, "rule has no name")
 	}
-	if len(r.Formats) == 0 {
+	if r.Policy.Range != nil {
+		// A range rule sees bans, not lines.
+		if len(r.Formats) > 0 || len(failNodes) > 0 || whenNode != nil || keyNode != nil {
+			es.add(r.Pos, "rule %q: a range rule counts bans: it takes no formats, failregex, when or key", r.Policy.Name)
+		}
+		if r.Policy.Threshold < 2 {
+			es.add(r.Pos, "rule %q: a range rule needs a threshold of at least 2 banned addresses", r.Policy.Name)
+		}
+	} else if len(r.Formats) == 0 {
 		es.add(r.Pos, "rule %q: formats: name at least one of syslog, nginx, fastlog, eve, fail2ban", r.Policy.Name)
 	}
 	if banNode == nil {
@@ -329,7 +341,7 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 		es.add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
 	}
 	if whenNode != nil {
-		pr, err := compilePredicate(scalar(whenNode, pos, es))
+		pr, err := compilePredicate(scalar(whenNode, pos, es), ref)
 		if err != nil {
 			es.add(exprPos(pos(whenNode), whenNode, err), "when: %v", exprMsg(err))
 		} else {
@@ -337,7 +349,7 @@ func parseRule(n *yaml.Node, pack string, pos func(*yaml.Node) Pos, es *Errors) 
 		}
 	}
 	if keyNode != nil {
-		k, err := compileKey(scalar(keyNode, pos, es))
+		k, err := compileKey(scalar(keyNode, pos, es), ref)
 		if err != nil {
 			es.add(exprPos(pos(keyNode), keyNode, err), "key: %v", exprMsg(err))
 		} else {
@@ -376,11 +388,64 @@ func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Es
 			}
 		case "max":
 			e.Max = duration(f.value, pos, es, "escalate.max")
+		case "multipliers":
+			// fail2ban's bantime.multipliers: the n-th ban lasts ban × m[n-1],
+			// the last multiplier for every ban after.
+			if err := f.value.Decode(&e.Multipliers); err != nil || len(e.Multipliers) == 0 {
+				es.add(pos(f.value), "escalate.multipliers: want a list of numbers, e.g. [1, 2, 4, 8, 24]")
+			}
+			for _, m := range e.Multipliers {
+				if m <= 0 {
+					es.add(pos(f.value), "escalate.multipliers: every multiplier must be positive")
+					break
+				}
+			}
+		case "formula":
+			fn, err := compileFormula(scalar(f.value, pos, es))
+			if err != nil {
+				es.add(exprPos(pos(f.value), f.value, err), "escalate.formula: %v", exprMsg(err))
+				continue
+			}
+			e.Formula = fn
+		case "per_rule":
+			// fail2ban counts a jail's own bans unless bantime.overalljails;
+			// stockade counts every rule's bans unless per_rule is set.
+			if err := f.value.Decode(&e.PerRule); err != nil {
+				es.add(pos(f.value), "escalate.per_rule: want true or false")
+			}
 		default:
-			es.add(pos(f.key), "unknown key %q in escalate (known: factor, max)", f.key.Value)
+			es.add(pos(f.key), "unknown key %q in escalate (known: factor, max, multipliers, formula, per_rule)", f.key.Value)
 		}
 	}
 	return &e
+}
+
+func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.RangeSpec {
+	fields, ok := mapping(v, pos, es, "range")
+	if !ok {
+		return nil
+	}
+	r := &pipeline.RangeSpec{}
+	for _, f := range fields {
+		var dst *int
+		limit := 0
+		switch f.key.Value {
+		case "v4":
+			dst, limit = &r.V4Bits, 31
+		case "v6":
+			dst, limit = &r.V6Bits, 127
+		default:
+			es.add(pos(f.key), "unknown key %q in range (known: v4, v6)", f.key.Value)
+			continue
+		}
+		if err := f.value.Decode(dst); err != nil || *dst < 8 || *dst > limit {
+			es.add(pos(f.value), "range.%s: want a prefix length from 8 to %d", f.key.Value, limit)
+		}
+	}
+	if r.V4Bits == 0 && r.V6Bits == 0 {
+		es.add(pos(v), "range: give v4 (e.g. 24) and/or v6 (e.g. 64)")
+	}
+	return r
 }
 
 // ParsePrefix accepts an address or a CIDR, canonical (IPv4-mapped unmapped).

@@ -86,6 +86,16 @@ func sortByID(rs []*Rule) {
 	}
 }
 
+// SetState implements pipeline.StatefulMatcher: the engine hands itself in
+// so that offenses(), banned(), failures() and distinct() can read it.
+func (s *Set) SetState(v pipeline.StateView) {
+	for _, p := range s.packs {
+		if p.ref != nil {
+			p.ref.state = v
+		}
+	}
+}
+
 // Clone returns a Set sharing the compiled rules with its own VM.
 func (s *Set) Clone() *Set {
 	c := *s
@@ -173,6 +183,9 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 	if !target.IsValid() {
 		return pipeline.Hit{}, NoAddress
 	}
+	// Predicates see the address the rule matched (syslog events carry
+	// none of their own until a failregex finds it).
+	ev.Addr = target
 	if r.when != nil {
 		out, err := s.vm.Run(r.when.prog, ev)
 		if err != nil {
