@@ -1,6 +1,9 @@
 package nginx
 
-import "time"
+import (
+	"github.com/stockade-ids/stockade/sources/internal/civil"
+	"time"
+)
 
 // parseTime reads $time_local, `08/Nov/2025:22:00:01 +0100` (len(b) ==
 // timeLen), by hand: time.Parse costs several times the rest of the line
@@ -12,18 +15,18 @@ func (p *Parser) parseTime(b []byte) (time.Time, bool) {
 	if b[2] != '/' || b[6] != '/' || b[11] != ':' || b[14] != ':' || b[17] != ':' || b[20] != ' ' {
 		return time.Time{}, false
 	}
-	day, ok1 := num(b[0:2])
-	year, ok2 := num(b[7:11])
-	hour, ok3 := num(b[12:14])
-	minute, ok4 := num(b[15:17])
-	sec, ok5 := num(b[18:20])
-	zh, ok6 := num(b[22:24])
-	zm, ok7 := num(b[24:26])
+	day, ok1 := civil.Digits(b[0:2])
+	year, ok2 := civil.Digits(b[7:11])
+	hour, ok3 := civil.Digits(b[12:14])
+	minute, ok4 := civil.Digits(b[15:17])
+	sec, ok5 := civil.Digits(b[18:20])
+	zh, ok6 := civil.Digits(b[22:24])
+	zm, ok7 := civil.Digits(b[24:26])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
 		return time.Time{}, false
 	}
 	mon := month(b[3], b[4], b[5])
-	if mon == 0 || year < 1970 || day < 1 || day > daysIn(mon, year) || hour > 23 || minute > 59 || sec > 59 || zh > 23 || zm > 59 {
+	if mon == 0 || year < 1970 || day < 1 || day > civil.DaysIn(year, mon) || hour > 23 || minute > 59 || sec > 59 || zh > 23 || zm > 59 {
 		return time.Time{}, false
 	}
 	off := zh*3600 + zm*60
@@ -34,7 +37,7 @@ func (p *Parser) parseTime(b []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	unix := daysFromCivil(year, mon, day)*86400 + int64(hour*3600+minute*60+sec) - int64(off)
+	unix := civil.DaysFromCivil(year, mon, day)*86400 + int64(hour*3600+minute*60+sec) - int64(off)
 	return time.Unix(unix, 0).In(p.location(off)), true
 }
 
@@ -46,17 +49,6 @@ func (p *Parser) location(off int) *time.Location {
 		p.zone, p.zoneOff = time.FixedZone("", off), off
 	}
 	return p.zone
-}
-
-func num(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
 }
 
 // month maps the English abbreviation nginx and apache always write
@@ -89,35 +81,4 @@ func month(a, b, c byte) int {
 		return 12
 	}
 	return 0
-}
-
-func daysIn(m, y int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns the days from 1970-01-01 to y-m-d in the proleptic
-// Gregorian calendar (Howard Hinnant's algorithm), for years 0..9999.
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era*146097+doe) - 719468
 }

@@ -1,6 +1,6 @@
 package suricata
 
-import "time"
+import "github.com/stockade-ids/stockade/sources/internal/civil"
 
 // atoi parses a non-empty run of at most 12 ASCII digits (no Suricata
 // number comes near, and the bound keeps the sum far from overflow).
@@ -56,18 +56,5 @@ func validDate(year, month, day, hour, min, sec int) bool {
 	if month < 1 || month > 12 || day < 1 || hour > 23 || min > 59 || sec > 59 {
 		return false
 	}
-	return day <= daysIn(time.Month(month), year)
-}
-
-func daysIn(m time.Month, year int) int {
-	switch m {
-	case time.February:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case time.April, time.June, time.September, time.November:
-		return 30
-	}
-	return 31
+	return day <= civil.DaysIn(year, month)
 }

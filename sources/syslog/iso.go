@@ -1,5 +1,7 @@
 package syslog
 
+import "github.com/stockade-ids/stockade/sources/internal/civil"
+
 // isoStamp parses the RFC 3339 timestamp that rsyslog's high-precision
 // templates and RFC 5424 write, "2025-11-08T22:00:01.123456+01:00", at the
 // start of b and returns its length. The fraction is optional, and so is the
@@ -24,7 +26,7 @@ func isoStamp(b []byte) (c clock, n int, err error) {
 	// Nothing logs from before the Unix epoch, and refusing it keeps the
 	// zero time.Time, which means "no time" downstream, out of events.
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || c.year < 1970 ||
-		mon == 0 || mon > 12 || day == 0 || day > daysIn(c.year, mon) ||
+		mon == 0 || mon > 12 || day == 0 || day > civil.DaysIn(c.year, mon) ||
 		h > 23 || m > 59 || s > 60 {
 		return c, 0, errBadTime
 	}

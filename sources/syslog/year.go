@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"github.com/stockade-ids/stockade/sources/internal/civil"
 	"math"
 	"time"
 )
@@ -34,7 +35,7 @@ func (p *Parser) setRef(ref time.Time) {
 		default:
 			p.kind[m] = straddles
 		}
-		p.days[m] = daysFromCivil(y, m, 1)
+		p.days[m] = civil.DaysFromCivil(y, m, 1)
 	}
 }
 
@@ -46,7 +47,7 @@ func (p *Parser) bsdInstant(c clock) int64 {
 	}
 	u := p.instant((p.days[c.mon]+int64(c.day-1))*86400 + int64(c.sod))
 	if p.kind[c.mon] == straddles && p.after(u, c.nsec) {
-		u = p.instant(daysFromCivil(p.year-1, c.mon, c.day)*86400 + int64(c.sod))
+		u = p.instant(civil.DaysFromCivil(p.year-1, c.mon, c.day)*86400 + int64(c.sod))
 	}
 	return u
 }
@@ -63,7 +64,7 @@ func (p *Parser) leapDay(c clock) int64 {
 		if !isLeap(y) {
 			continue
 		}
-		u := p.instant(daysFromCivil(y, 2, 29)*86400 + int64(c.sod))
+		u := p.instant(civil.DaysFromCivil(y, 2, 29)*86400 + int64(c.sod))
 		if tries++; tries == 2 || !p.after(u, c.nsec) {
 			return u
 		}
@@ -77,7 +78,7 @@ func (p *Parser) after(sec int64, nsec int) bool {
 // isoInstant returns the Unix time of a dated timestamp, read in the
 // Parser's location when it names no zone.
 func (p *Parser) isoInstant(c clock) int64 {
-	civil := daysFromCivil(c.year, c.mon, c.day)*86400 + int64(c.sod)
+	civil := civil.DaysFromCivil(c.year, c.mon, c.day)*86400 + int64(c.sod)
 	if c.zoned {
 		return civil - int64(c.off)
 	}
@@ -124,33 +125,6 @@ func (p *Parser) instantSlow(civil int64) int64 {
 	return civil - int64(off)
 }
 
-// daysFromCivil returns the days from 1970-01-01 to y-m-d in the proleptic
-// Gregorian calendar (Howard Hinnant's algorithm); m must be 1-12.
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := m + 9
-	if m > 2 {
-		mp = m - 3
-	}
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
-}
-
 func isLeap(y int) bool {
 	return y%4 == 0 && (y%100 != 0 || y%400 == 0)
-}
-
-func daysIn(y, m int) int {
-	if m == 2 && !isLeap(y) {
-		return 28
-	}
-	return maxDay[m]
 }

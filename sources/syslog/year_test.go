@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"fmt"
+	"github.com/stockade-ids/stockade/sources/internal/civil"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestInstantMatchesTimeDate(t *testing.T) {
 			y, m, d := 1990+rng.IntN(60), 1+rng.IntN(12), 1+rng.IntN(28)
 			sod := rng.IntN(86400)
 			want := time.Date(y, time.Month(m), d, 0, 0, sod, 0, loc).Unix()
-			if got := p.instant(daysFromCivil(y, m, d)*86400 + int64(sod)); got != want {
+			if got := p.instant(civil.DaysFromCivil(y, m, d)*86400 + int64(sod)); got != want {
 				t.Fatalf("%v: instant(%04d-%02d-%02d +%ds) = %d, time.Date gives %d", loc, y, m, d, sod, got, want)
 			}
 		}
@@ -43,10 +44,10 @@ func TestInstantMatchesTimeDate(t *testing.T) {
 func TestDaysFromCivil(t *testing.T) {
 	for y := -500; y <= 3000; y += 7 {
 		for m := 1; m <= 12; m++ {
-			for _, d := range []int{1, 15, daysIn(y, m)} {
+			for _, d := range []int{1, 15, civil.DaysIn(y, m)} {
 				want := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC).Unix() / 86400
-				if got := daysFromCivil(y, m, d); got != want {
-					t.Fatalf("daysFromCivil(%d, %d, %d) = %d, want %d", y, m, d, got, want)
+				if got := civil.DaysFromCivil(y, m, d); got != want {
+					t.Fatalf("civil.DaysFromCivil(%d, %d, %d) = %d, want %d", y, m, d, got, want)
 				}
 			}
 		}
