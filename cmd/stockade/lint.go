@@ -10,6 +10,9 @@ import (
 	"github.com/stockade-ids/stockade/rules"
 )
 
+// lintCmd loads and validates packs: every error with its position (exit
+// 2, like any command given a bad pack), then warnings that do not fail:
+// a failregex not anchored at both ends, a pack without tests.
 func lintCmd(args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("lint", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -23,7 +26,40 @@ func lintCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ok: %d packs, %d rules\n", len(set.Packs()), len(set.Rules()))
+	files, err := loadPackFiles(rulePaths)
+	if err != nil {
+		return err
+	}
+	var errs rules.Errors
+	warnings := 0
+	for _, pf := range files {
+		tests, err := rules.ParseTests(pf.name, pf.data)
+		if es, ok := err.(rules.Errors); ok {
+			errs = append(errs, es...)
+		} else if len(tests) == 0 {
+			warnings++
+			fmt.Fprintf(stdout, "warning: %s: pack %s has no tests: (see `stockade test`)\n", pf.name, pf.pack.Name)
+		}
+		for _, r := range pf.pack.Rules {
+			pos := r.Pos
+			pos.File = pf.name
+			for i, re := range r.FailRegexes() {
+				if !rules.Anchored(re) {
+					warnings++
+					fmt.Fprintf(stdout, "warning: %s: rule %s: failregex #%d is not anchored with ^ and $: text an attacker writes later on the line could choose the target\n",
+						pos, r.Policy.Name, i+1)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("pack tests refused, %d error(s):\n%w", len(errs), errs)}
+	}
+	fmt.Fprintf(stdout, "ok: %d packs, %d rules", len(set.Packs()), len(set.Rules()))
+	if warnings > 0 {
+		fmt.Fprintf(stdout, ", %d warning(s)", warnings)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 

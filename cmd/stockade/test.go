@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sources"
+)
+
+// packFile is a loaded pack with the text it was loaded from: its tests:
+// block is read from it again, for positions.
+type packFile struct {
+	pack *rules.Pack
+	name string // the file as messages name it
+	data []byte
+}
+
+// loadPackFiles loads the packs at paths; none, or "default", means the
+// built-in packs. A pack that does not load is an error (code 2) carrying
+// every problem of every pack.
+func loadPackFiles(paths []string) ([]packFile, error) {
+	if len(paths) == 0 {
+		paths = []string{"default"}
+	}
+	var out []packFile
+	var errs rules.Errors
+	for _, p := range paths {
+		var ps []*rules.Pack
+		var err error
+		if p == "default" {
+			ps, err = rules.DefaultPacks()
+		} else {
+			ps, err = rules.LoadPath(p)
+		}
+		if es, ok := err.(rules.Errors); ok {
+			errs = append(errs, es...)
+			continue
+		}
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("rules: %w", err)}
+		}
+		for _, pk := range ps {
+			pf := packFile{pack: pk, name: pk.File}
+			if p == "default" {
+				pf.name = path.Join("rules/packs", pk.File)
+				pf.data, err = fs.ReadFile(rules.DefaultFS(), pk.File)
+			} else {
+				pf.data, err = os.ReadFile(pk.File)
+			}
+			if err != nil {
+				return nil, &exitError{code: 2, err: err}
+			}
+			out = append(out, pf)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("rule packs refused, %d error(s):\n%w", len(errs), errs)}
+	}
+	return out, nil
+}
+
+// testEnv wires the parsers of package sources into pack tests.
+var testEnv = rules.TestEnv{Detect: sources.Detect, NewParser: sources.NewParser}
+
+func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("test", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var rulePaths listFlag
+	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
+	only := fl.String("run", "", "run only the tests whose pack/name contains this text")
+	verbose := fl.Bool("v", false, "also list the decisions of tests that pass")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stockade test [--rules PATH]... [PACK_FILE|DIR]...")
+		fmt.Fprintln(stderr, "Runs the tests: blocks of rule packs (default: the built-in packs).")
+		fl.PrintDefaults()
+	}
+	names, err := parseArgs(fl, args)
+	if err != nil {
+		return errHelp
+	}
+	files, err := loadPackFiles(append(rulePaths, names...))
+	if err != nil {
+		return err
+	}
+	var passed, failed int
+	var parseErrs rules.Errors
+	for _, pf := range files {
+		tests, err := rules.ParseTests(pf.name, pf.data)
+		if es, ok := err.(rules.Errors); ok {
+			parseErrs = append(parseErrs, es...)
+			continue
+		}
+		if len(tests) == 0 {
+			fmt.Fprintf(stdout, "?    %s: no tests\n", pf.pack.Name)
+			continue
+		}
+		regexHits := map[string][]int{}
+		for _, t := range tests {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			id := pf.pack.Name + "/" + t.Name
+			if *only != "" && !strings.Contains(id, *only) {
+				continue
+			}
+			res := t.Run(pf.pack, testEnv)
+			for rule, hits := range res.Regex {
+				if regexHits[rule] == nil {
+					regexHits[rule] = make([]int, len(hits))
+				}
+				for i, n := range hits {
+					regexHits[rule][i] += n
+				}
+			}
+			if res.Passed() {
+				passed++
+				fmt.Fprintf(stdout, "ok   %s\n", id)
+				if *verbose {
+					printDecisions(stdout, res)
+				}
+				continue
+			}
+			failed++
+			fmt.Fprintf(stdout, "FAIL %s:%d: %s\n", t.Pos.File, t.Pos.Line, id)
+			for _, f := range res.Failures {
+				fmt.Fprintf(stdout, "    %s\n", f.Error())
+			}
+			printDecisions(stdout, res)
+		}
+		if *only == "" {
+			// fail2ban asks a sample line of every filter regex: say which
+			// have none (a warning: only the built-in packs must).
+			for _, r := range pf.pack.Rules {
+				for i, n := range regexHits[r.Policy.Name] {
+					if n == 0 {
+						fmt.Fprintf(stdout, "warning: %s: rule %s: no test line matches failregex #%d\n", r.Pos, r.Policy.Name, i+1)
+					}
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if len(parseErrs) > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("tests refused, %d error(s):\n%w", len(parseErrs), parseErrs)}
+	}
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d pack test(s) failed", failed)}
+	}
+	return nil
+}
+
+func printDecisions(w io.Writer, res *rules.TestResult) {
+	if len(res.Decisions) == 0 {
+		if !res.Passed() {
+			fmt.Fprintln(w, "    decisions: none")
+		}
+		return
+	}
+	fmt.Fprintf(w, "    decisions (%d):\n", len(res.Decisions))
+	for _, d := range res.Decisions {
+		fmt.Fprintf(w, "      %s\n", d.String())
+	}
+}
