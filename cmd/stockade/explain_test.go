@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func explainDir() string { return filepath.Join("..", "..", "testdata", "explain") }
+
+// TestExplainGolden pins explain's output for a log of every format, and a
+// pack of its own for the verdicts the built-in packs never give (ignored,
+// not an address, a key, an unbannable address).
+func TestExplainGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"auth", []string{"--allow", "192.0.2.0/24", "auth.log"}},
+		{"access", []string{"access.log"}},
+		{"fast", []string{"--tz", "UTC", "fast.log"}},
+		{"eve", []string{"--allow", "10.0.0.0/8", "eve.json"}},
+		{"fail2ban", []string{"--tz", "UTC", "--type", "fail2ban", "fail2ban.log"}},
+		{"custom", []string{"--rules", "custom.yaml", "custom.log"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"explain"}, tc.args...)
+			args[len(args)-1] = filepath.Join(explainDir(), args[len(args)-1])
+			if i := indexOf(args, "--rules"); i >= 0 {
+				args[i+1] = filepath.Join(explainDir(), args[i+1])
+			}
+			var stdout, stderr bytes.Buffer
+			if err := run(t.Context(), args, &stdout, &stderr); err != nil {
+				t.Fatalf("explain: %v\n%s", err, stderr.String())
+			}
+			golden(t, filepath.Join(explainDir(), tc.name+".golden"), stdout.Bytes())
+		})
+	}
+}
+
+func indexOf(ss []string, s string) int {
+	for i, v := range ss {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, diffLines(string(want), string(got)))
+	}
+}
+
+// diffLines shows the first lines that differ, enough to see what changed.
+func diffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 10; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			shown++
+			b.WriteString("line " + strconv.Itoa(i+1) + ":\n  want " + wl + "\n  got  " + gl + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestExplainStdinAndGzip: `-` reads standard input and a gzipped log reads
+// like the plain one; only the name in the first line differs.
+func TestExplainStdinAndGzip(t *testing.T) {
+	path := filepath.Join(explainDir(), "auth.log")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(explainDir(), "auth.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := want[bytes.IndexByte(want, '\n'):]
+
+	var stdout, stderr bytes.Buffer
+	if err := explainCmd(t.Context(), []string{"--allow", "192.0.2.0/24", "-"}, bytes.NewReader(data), &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if got := stdout.String(); !strings.HasPrefix(got, "stdin: syslog (detected)") || !strings.HasSuffix(got, string(rest)) {
+		t.Errorf("stdin:\n%s", diffLines(string(want), got))
+	}
+
+	gz := filepath.Join(t.TempDir(), "auth.log.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	zw.Close()
+	if err := os.WriteFile(gz, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	if err := run(t.Context(), []string{"explain", "--allow", "192.0.2.0/24", gz}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if got := stdout.String(); !strings.HasSuffix(got, string(rest)) {
+		t.Errorf("gzip:\n%s", diffLines(string(want), got))
+	}
+}
+
+func TestExplainUsageErrors(t *testing.T) {
+	garbage := filepath.Join(t.TempDir(), "garbage.log")
+	if err := os.WriteFile(garbage, []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	auth := filepath.Join(explainDir(), "auth.log")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no file", nil, "give one log file"},
+		{"two files", []string{auth, auth}, "give one log file"},
+		{"bad type", []string{"--type", "csv", auth}, `--type "csv"`},
+		{"bad tz", []string{"--tz", "Mars/Olympus", auth}, "--tz"},
+		{"bad allow", []string{"--allow", "nowhere", auth}, "--allow"},
+		{"missing", []string{filepath.Join(t.TempDir(), "nope.log")}, "no such file"},
+		{"undetectable", []string{garbage}, "cannot detect the log format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), append([]string{"explain"}, tc.args...), &stdout, &stderr)
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want exit 2 with %q", err, tc.want)
+			}
+		})
+	}
+}
