@@ -22,6 +22,8 @@ Usage:
   stockade ping
   stockade replay [flags] FILE...   replay archived logs (.gz too) in event-time order
   stockade lint [--rules PATH]...   load rule packs and report every error
+  stockade test [PACK|DIR]...       run the tests: blocks of rule packs (default: the built-in ones)
+  stockade explain [flags] FILE|-   show, line by line, what every rule makes of a log
   stockade packs                    list the built-in rule packs
   stockade version
 
@@ -70,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return ctlCmd(args[0], args[1:], stdout, stderr)
 	case "lint":
 		return lintCmd(args[1:], stdout, stderr)
+	case "test":
+		return testCmd(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return explainCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "packs":
 		return packsCmd(stdout)
 	case "version", "--version":
