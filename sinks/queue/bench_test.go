@@ -1,0 +1,45 @@
+package queue
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+)
+
+// BenchmarkPushAck pushes a batch, peeks it and acks it: the queue's cost
+// per delivery round with the remote up (two fsynced commits).
+func BenchmarkPushAck(b *testing.B) {
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			q := open(b, b.TempDir(), Config{Log: slog.New(slog.DiscardHandler)})
+			ds := decs(0, batch)
+			b.ReportAllocs()
+			for b.Loop() {
+				push(b, q, ds)
+				got, err := q.Peek(batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := q.Ack(len(got)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}
+
+// BenchmarkPush fills a queue with no one draining it (a remote outage).
+func BenchmarkPush(b *testing.B) {
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			q := open(b, b.TempDir(), Config{Max: 1 << 30, Log: slog.New(slog.DiscardHandler)})
+			ds := decs(0, batch)
+			b.ReportAllocs()
+			for b.Loop() {
+				push(b, q, ds)
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}

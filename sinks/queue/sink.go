@@ -1,0 +1,216 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// Publisher sends decisions to a remote (a NATS subject, a Kafka topic).
+// Publish returns nil only when the remote confirmed every decision, in
+// order; when it confirmed only the first few, it says so with a
+// *PartialError. Publish must return soon after ctx is done.
+type Publisher interface {
+	Publish(ctx context.Context, ds []pipeline.Decision) error
+	Close() error
+}
+
+// PartialError reports that the remote confirmed the first Delivered
+// decisions of a Publish and not the rest. Anything not confirmed is sent
+// again, so a publisher that cannot tell simply returns a plain error:
+// decision ids make the copies harmless.
+type PartialError struct {
+	Delivered int
+	Err       error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%d delivered, then: %v", e.Delivered, e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// Sink turns a Publisher into a pipeline.Sink: Write puts decisions in the
+// queue and returns at once (unless the queue is full and its policy is
+// Block); one goroutine delivers them in order, retrying with exponential
+// backoff while the remote is down, and removes from the queue only what
+// the remote confirmed.
+type Sink struct {
+	q   *Queue
+	pub Publisher
+	cfg SinkConfig
+	log *slog.Logger
+
+	kick     chan struct{} // a Write happened
+	stop     chan struct{} // Close began
+	stopOnce sync.Once
+	cancel   context.CancelFunc // aborts a Publish in flight
+	done     chan struct{}      // the delivery goroutine returned
+	closeErr error
+
+	delivered, failures atomic.Uint64
+	up                  atomic.Bool
+}
+
+// NewSink starts delivering what q holds through pub. The Sink owns both:
+// Close closes them.
+func NewSink(q *Queue, pub Publisher, cfg SinkConfig) *Sink {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sink{
+		q: q, pub: pub, cfg: cfg, log: cfg.Log.With("queue", q.Name()),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		cancel: cancel, done: make(chan struct{}),
+	}
+	s.up.Store(true)
+	go s.deliver(ctx)
+	return s
+}
+
+// Write implements pipeline.Sink: the decisions are on disk when it
+// returns, not yet at the remote.
+func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
+	if err := s.q.Push(ctx, ds); err != nil {
+		return err
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// deliver runs until Close: peek a batch, publish it, ack what the remote
+// confirmed; on failure wait (doubling, with jitter) and try again.
+func (s *Sink) deliver(ctx context.Context) {
+	defer close(s.done)
+	backoff := s.cfg.MinBackoff
+	var downSince time.Time
+	for {
+		ds, err := s.q.Peek(s.cfg.Batch)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			s.log.Error("queue read failed", "err", err)
+		}
+		if err == nil && len(ds) == 0 {
+			select {
+			case <-s.kick:
+				continue
+			case <-s.stop:
+				return // drained
+			}
+		}
+		if err == nil {
+			err = s.publish(ctx, ds)
+			if err == nil {
+				if !downSince.IsZero() {
+					s.log.Info("remote back: delivering the backlog", "down_for", time.Since(downSince).Round(time.Millisecond), "waiting", s.q.Depth())
+					downSince = time.Time{}
+				}
+				backoff = s.cfg.MinBackoff
+				continue
+			}
+			s.failures.Add(1)
+			if downSince.IsZero() {
+				downSince = time.Now()
+				s.log.Warn("remote unavailable: decisions wait in the queue", "err", err, "waiting", s.q.Depth())
+			} else {
+				s.log.Debug("delivery retry failed", "err", err, "waiting", s.q.Depth(), "backoff", backoff)
+			}
+		}
+		select {
+		case <-s.stop:
+			return // the backlog waits for the next start
+		default:
+		}
+		// ±20% jitter, so that many sensors do not all retry at once.
+		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.stop:
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+// publish sends ds and acks what the remote confirmed.
+func (s *Sink) publish(ctx context.Context, ds []pipeline.Decision) error {
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	err := s.pub.Publish(pctx, ds)
+	cancel()
+	n := len(ds)
+	if err != nil {
+		n = 0
+		var pe *PartialError
+		if errors.As(err, &pe) {
+			n = min(max(pe.Delivered, 0), len(ds))
+		}
+	}
+	if n > 0 {
+		if aerr := s.q.Ack(n); aerr != nil {
+			// The remote has them; we will send them again, and the
+			// decision ids make the copies harmless.
+			s.log.Error("queue ack failed", "err", aerr)
+			if err == nil {
+				err = aerr
+			}
+		}
+		s.delivered.Add(uint64(n))
+	}
+	s.up.Store(err == nil)
+	return err
+}
+
+// Close stops delivery and closes the publisher and the queue. While ctx
+// allows and the remote accepts them, it first delivers what waits; what
+// is left stays in the queue for the next start.
+func (s *Sink) Close(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			s.cancel() // abort the Publish in flight: it will be sent again
+			<-s.done
+		}
+		s.cancel()
+		if n := s.q.Depth(); n > 0 {
+			s.log.Info("decisions wait in the queue for the next start", "waiting", n, "file", s.q.Path())
+		}
+		s.closeErr = errors.Join(s.pub.Close(), s.q.Close())
+	})
+	return s.closeErr
+}
+
+// Depth is how many decisions wait for the remote.
+func (s *Sink) Depth() int { return s.q.Depth() }
+
+// OldestAge is how long the oldest waiting decision has waited.
+func (s *Sink) OldestAge(now time.Time) time.Duration { return s.q.OldestAge(now) }
+
+// Delivered counts decisions the remote confirmed since start.
+func (s *Sink) Delivered() uint64 { return s.delivered.Load() }
+
+// Failures counts failed Publish attempts since start.
+func (s *Sink) Failures() uint64 { return s.failures.Load() }
+
+// Dropped counts decisions the full queue dropped since start.
+func (s *Sink) Dropped() uint64 { return s.q.Dropped() }
+
+// Up is false from a failed Publish until the next one succeeds.
+func (s *Sink) Up() bool { return s.up.Load() }
+
+// Queue is the sink's queue.
+func (s *Sink) Queue() *Queue { return s.q }
