@@ -1,0 +1,145 @@
+package nats
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stockade-ids/stockade/sinks/queue"
+)
+
+// Config says where decisions go. The zero value publishes to a local
+// server on core NATS under stockade.decisions.<origin>.<rule>.
+type Config struct {
+	// Name tells this sink from other NATS sinks: its queue is
+	// queue-nats.db, or queue-nats-<Name>.db, in the state directory, and
+	// the server sees the connection as "stockade" or "stockade-<Name>".
+	Name string
+	// URL is the server, or a comma-separated list of a cluster's servers
+	// (default nats://127.0.0.1:4222).
+	URL string
+	// Subject is a template over {origin}, {rule}, {action} and {scope}
+	// (default DefaultSubject). Substituted values never add subject
+	// tokens: '.', whitespace, '*' and '>' in them become '_'.
+	Subject string
+	// Stream, when set, makes publishing go through JetStream: each
+	// decision is stored before it counts as delivered, and a decision sent
+	// twice within the stream's duplicate window is stored once. The
+	// stream is created if missing, on the subjects the template can
+	// produce (stockade.decisions.> for the default); an existing stream is
+	// used as it is.
+	Stream string
+	// Duplicates is the duplicate window of a stream this sink creates
+	// (default 10m: longer than a re-send takes after any outage the
+	// backoff rides out without the window lapsing, and ids cost the
+	// server a few dozen bytes each).
+	Duplicates time.Duration
+
+	// Credentials: at most one of Creds (a .creds file), NKey (a seed
+	// file), Token, or User and Password.
+	Creds    string
+	NKey     string
+	Token    string
+	User     string
+	Password string
+	TLS      TLSConfig
+
+	// Timeout bounds connecting and each flush or acknowledgement wait
+	// (default 5s).
+	Timeout time.Duration
+	// ReconnectWait is the pause between reconnect attempts (default 1s).
+	ReconnectWait time.Duration
+
+	// Queue bounds the on-disk backlog, Delivery tunes retries.
+	Queue    queue.Config
+	Delivery queue.SinkConfig
+}
+
+// TLSConfig names PEM files. CA alone verifies the server with that CA
+// instead of the system's; Cert and Key together authenticate us.
+type TLSConfig struct {
+	CA   string
+	Cert string
+	Key  string
+}
+
+// DefaultSubject is Config.Subject's default.
+const DefaultSubject = "stockade.decisions.{origin}.{rule}"
+
+func (c *Config) setDefaults() {
+	if c.URL == "" {
+		c.URL = "nats://127.0.0.1:4222"
+	}
+	if c.Subject == "" {
+		c.Subject = DefaultSubject
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = 10 * time.Minute
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.ReconnectWait <= 0 {
+		c.ReconnectWait = time.Second
+	}
+}
+
+// queueName is the sink's queue: "nats" or "nats-<Name>".
+func (c *Config) queueName() string {
+	if c.Name == "" {
+		return "nats"
+	}
+	return "nats-" + c.Name
+}
+
+func (c *Config) connName() string {
+	if c.Name == "" {
+		return "stockade"
+	}
+	return "stockade-" + c.Name
+}
+
+// validate reports every problem at once, each naming its field.
+func (c *Config) validate() (*template, error) {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("nats: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	tmpl, err := parseTemplate(c.Subject)
+	if err != nil {
+		bad("subject", "%v", err)
+	}
+	if c.Stream != "" {
+		if strings.ContainsAny(c.Stream, ". *>\t\r\n/\\") {
+			bad("stream", "%q: a stream name cannot hold '.', '*', '>', '/', '\\' or whitespace", c.Stream)
+		}
+		if tmpl != nil && tmpl.streamSubject() == ">" {
+			bad("subject", "%q: with a stream, the subject must start with a fixed token (the stream would capture every subject)", c.Subject)
+		}
+	}
+	if c.Duplicates < 0 {
+		bad("duplicates", "%v is negative", c.Duplicates)
+	}
+	creds := 0
+	for _, set := range []bool{c.Creds != "", c.NKey != "", c.Token != "", c.User != "" || c.Password != ""} {
+		if set {
+			creds++
+		}
+	}
+	if creds > 1 {
+		bad("credentials", "set at most one of creds, nkey, token, user/password")
+	}
+	if c.Password != "" && c.User == "" {
+		bad("password", "set without user")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls", "cert and key go together")
+	}
+	if c.Name != "" && strings.ContainsFunc(c.Name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) {
+		bad("name", "%q: want letters, digits, '_' or '-'", c.Name)
+	}
+	return tmpl, errors.Join(errs...)
+}

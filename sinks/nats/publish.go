@@ -1,0 +1,286 @@
+// Package nats publishes decisions to NATS, one message per decision: the
+// decision's JSON (pipeline.Decision) on a subject made from a template,
+// with the decision id as Nats-Msg-Id. With a JetStream stream, a decision
+// counts as delivered once the stream has stored it, and a copy sent again
+// within the stream's duplicate window is dropped by the server.
+//
+// Open wraps the publisher in a queue.Sink: decisions wait on disk while
+// the server is down and go out in order when it is back.
+package nats
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sinks/queue"
+)
+
+// Publisher is a queue.Publisher for one NATS connection.
+type Publisher struct {
+	cfg  Config
+	subj *template
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream // nil on core NATS
+
+	streamMu sync.Mutex
+	streamOK atomic.Bool
+
+	duplicates atomic.Uint64
+}
+
+// Open starts a NATS sink whose backlog lives in dir (the state directory):
+// Write queues, a goroutine publishes.
+func Open(cfg Config, dir string, log *slog.Logger) (*queue.Sink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	p, err := NewPublisher(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	qcfg := p.cfg.Queue
+	if qcfg.Log == nil {
+		qcfg.Log = log
+	}
+	q, err := queue.Open(dir, p.cfg.queueName(), qcfg)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	dcfg := p.cfg.Delivery
+	if dcfg.Log == nil {
+		dcfg.Log = log.With("sink", "nats")
+	}
+	return queue.NewSink(q, p, dcfg), nil
+}
+
+// NewPublisher checks cfg and starts connecting. It does not wait for the
+// server: a daemon must start while NATS is down, and Publish fails until
+// the connection is up.
+func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
+	cfg.setDefaults()
+	subj, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("sink", "nats", "url", cfg.URL)
+	opts, err := cfg.options(log)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	p := &Publisher{cfg: cfg, subj: subj, log: log, nc: nc}
+	if cfg.Stream != "" {
+		p.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.Timeout))
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (c *Config) options(log *slog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name(c.connName()),
+		nats.Timeout(c.Timeout),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(c.ReconnectWait),
+		// No buffering while disconnected: a publish then fails at once and
+		// its decisions stay in our queue, in order, rather than in a
+		// buffer that a crash or a second outage would lose.
+		nats.ReconnectBufSize(-1),
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("NATS error", "err", err) }),
+	}
+	for _, f := range []struct{ field, path string }{
+		{"creds", c.Creds}, {"nkey", c.NKey}, {"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return nil, fmt.Errorf("nats: %s: %w", f.field, err)
+		}
+	}
+	switch {
+	case c.Creds != "":
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	case c.NKey != "":
+		o, err := nats.NkeyOptionFromSeed(c.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("nats: nkey: %w", err)
+		}
+		opts = append(opts, o)
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLS.CA != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CA))
+	}
+	if c.TLS.Cert != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+	}
+	return opts, nil
+}
+
+// Publish implements queue.Publisher. On core NATS the decisions count as
+// delivered once a flush returns (the server has them; subscribers may
+// not); on JetStream, once the stream acknowledged each one.
+func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
+	if !p.nc.IsConnected() {
+		// The last error says why: refused, authorization, TLS.
+		if err := p.nc.LastError(); err != nil {
+			return fmt.Errorf("nats: not connected (%s): %w", p.nc.Status(), err)
+		}
+		return fmt.Errorf("nats: not connected (%s)", p.nc.Status())
+	}
+	if p.js != nil {
+		return p.publishJS(ctx, ds)
+	}
+	for i := range ds {
+		msg, err := p.msg(&ds[i])
+		if err != nil {
+			return err
+		}
+		if err := p.nc.PublishMsg(msg); err != nil {
+			return fmt.Errorf("nats: publish: %w", err)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	if err := p.nc.FlushWithContext(fctx); err != nil {
+		return fmt.Errorf("nats: flush: %w", err)
+	}
+	return nil
+}
+
+// publishJS sends the batch without waiting between messages (one
+// connection keeps them in order) and then collects the acks in order;
+// the decisions before the first missing ack count as delivered.
+func (p *Publisher) publishJS(ctx context.Context, ds []pipeline.Decision) error {
+	if err := p.ensureStream(ctx); err != nil {
+		return err
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(ds))
+	var sendErr error
+	for i := range ds {
+		msg, err := p.msg(&ds[i])
+		if err != nil {
+			sendErr = err
+			break
+		}
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.cfg.Stream))
+		if err != nil {
+			sendErr = fmt.Errorf("nats: publish: %w", err)
+			break
+		}
+		futs = append(futs, f)
+	}
+	for n, f := range futs {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				p.duplicates.Add(1)
+			}
+		case err := <-f.Err():
+			if errors.Is(err, jetstream.ErrNoStreamResponse) {
+				p.streamOK.Store(false) // look for (or make) the stream again
+			}
+			return &queue.PartialError{Delivered: n, Err: fmt.Errorf("nats: stream %s: %w", p.cfg.Stream, err)}
+		case <-ctx.Done():
+			return &queue.PartialError{Delivered: n, Err: ctx.Err()}
+		}
+	}
+	if sendErr != nil {
+		return &queue.PartialError{Delivered: len(futs), Err: sendErr}
+	}
+	return nil
+}
+
+func (p *Publisher) msg(d *pipeline.Decision) (*nats.Msg, error) {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("nats: decision %s: %w", d.ID, err)
+	}
+	msg := nats.NewMsg(p.subj.Subject(d))
+	msg.Header.Set(nats.MsgIdHdr, d.ID)
+	msg.Data = data
+	return msg, nil
+}
+
+// ensureStream finds the stream, or creates it on the subjects the
+// template can make, once per connection to a server that has it.
+func (p *Publisher) ensureStream(ctx context.Context) error {
+	if p.streamOK.Load() {
+		return nil
+	}
+	p.streamMu.Lock()
+	defer p.streamMu.Unlock()
+	if p.streamOK.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	_, err := p.js.Stream(ctx, p.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		subject := p.subj.streamSubject()
+		_, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        p.cfg.Stream,
+			Description: "stockade ban decisions",
+			Subjects:    []string{subject},
+			Storage:     jetstream.FileStorage,
+			Duplicates:  p.cfg.Duplicates,
+		})
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+			err = nil // another sensor made it first
+		case err == nil:
+			p.log.Info("created JetStream stream", "stream", p.cfg.Stream, "subjects", subject, "duplicates", p.cfg.Duplicates)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("nats: stream %s: %w", p.cfg.Stream, err)
+	}
+	p.streamOK.Store(true)
+	return nil
+}
+
+// Duplicates counts decisions the stream had already stored (re-sent after
+// a lost acknowledgement, or replayed).
+func (p *Publisher) Duplicates() uint64 { return p.duplicates.Load() }
+
+// Conn is the connection (status, statistics).
+func (p *Publisher) Conn() *nats.Conn { return p.nc }
+
+// Close implements queue.Publisher.
+func (p *Publisher) Close() error {
+	p.nc.Close()
+	return nil
+}
