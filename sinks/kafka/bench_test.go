@@ -1,0 +1,69 @@
+package kafka
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+const benchBatch = 100
+
+func renumber(ds []pipeline.Decision, n int) {
+	for i := range ds {
+		ds[i].ID = fmt.Sprintf("%032x", n*len(ds)+i)
+	}
+}
+
+// BenchmarkPublish is the publisher alone: batches of 100 decisions over
+// five targets, acknowledged by the broker (acks=all).
+func BenchmarkPublish(b *testing.B) {
+	c := runCluster(b)
+	cfg := testConfig(b, c)
+	p, err := NewPublisher(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ds := fiveTargets(0, benchBatch)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		renumber(ds, n)
+		n++
+		if err := p.Publish(b.Context(), ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*benchBatch)/b.Elapsed().Seconds(), "decisions/s")
+}
+
+// BenchmarkSink is the whole sink: Write (an fsynced queue commit), then
+// delivery and the ack commit.
+func BenchmarkSink(b *testing.B) {
+	c := runCluster(b)
+	cfg := testConfig(b, c)
+	cfg.Delivery.Batch = 256
+	cfg.Delivery.Log = slog.New(slog.DiscardHandler)
+	s, err := Open(cfg, b.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeSink(b, s)
+	ds := fiveTargets(0, benchBatch)
+	n := 0
+	start := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		renumber(ds, n)
+		n++
+		if err := s.Write(b.Context(), ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Throughput counts until the last decision is confirmed.
+	waitFor(b, "delivery", func() bool { return s.Depth() == 0 })
+	b.ReportMetric(float64(n*benchBatch)/time.Since(start).Seconds(), "decisions/s")
+}

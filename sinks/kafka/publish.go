@@ -1,0 +1,177 @@
+// Package kafka produces decisions to a Kafka topic: one record per
+// decision, its value the decision's JSON (pipeline.Decision), its key the
+// target (so every decision about one address or range lands on one
+// partition, in order), and a header "id" with the decision id, which
+// consumers use to drop the copies an at-least-once retry can produce.
+// Records are acknowledged by all in-sync replicas (acks=all).
+//
+// Open wraps the publisher in a queue.Sink: decisions wait on disk while
+// the brokers are unreachable and go out in order when they are back.
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sinks/queue"
+)
+
+// Publisher is a queue.Publisher for one topic.
+type Publisher struct {
+	cfg       Config
+	w         *kafka.Writer
+	transport *kafka.Transport
+}
+
+// Open starts a Kafka sink whose backlog lives in dir (the state
+// directory): Write queues, a goroutine produces.
+func Open(cfg Config, dir string, log *slog.Logger) (*queue.Sink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	p, err := NewPublisher(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	qcfg := p.cfg.Queue
+	if qcfg.Log == nil {
+		qcfg.Log = log
+	}
+	q, err := queue.Open(dir, p.cfg.queueName(), qcfg)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	dcfg := p.cfg.Delivery
+	if dcfg.Log == nil {
+		dcfg.Log = log.With("sink", "kafka")
+	}
+	return queue.NewSink(q, p, dcfg), nil
+}
+
+// NewPublisher checks cfg; it connects on the first Publish, so that a
+// daemon starts while the brokers are down.
+func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	tc, err := cfg.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	mech, err := cfg.SASL.mechanism()
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
+	transport := &kafka.Transport{
+		Dial:        dialer.DialContext,
+		DialTimeout: cfg.Timeout,
+		ClientID:    "stockade",
+		TLS:         tc,
+		SASL:        mech,
+		// Only our topic's metadata: a big cluster's full listing on every
+		// refresh is wasted.
+		MetadataTopics: []string{cfg.Topic},
+	}
+	batch := cfg.Delivery.Batch
+	if batch <= 0 {
+		batch = 256 // queue.SinkConfig's default
+	}
+	log = log.With("sink", "kafka", "topic", cfg.Topic)
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.Topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		Compression:  compressions[cfg.Compression],
+		Transport:    transport,
+		// One delivery batch is at most one produce request per partition,
+		// and produce requests to a partition go one at a time, so a
+		// partition's records keep their order even when a request fails
+		// and the queue sends it again. The writer waits BatchTimeout for a
+		// partition's batch to fill; ours are complete when handed over.
+		BatchSize:    batch,
+		BatchTimeout: time.Millisecond,
+		// Our queue retries with its own backoff; the writer's retries
+		// would only hide an outage from the metrics.
+		MaxAttempts:  2,
+		ReadTimeout:  cfg.Timeout,
+		WriteTimeout: cfg.Timeout,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
+		}),
+	}
+	return &Publisher{cfg: cfg, w: w, transport: transport}, nil
+}
+
+// Message is the record a decision becomes.
+func Message(d *pipeline.Decision) (kafka.Message, error) {
+	v, err := json.Marshal(d)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
+	}
+	// No Time: the broker's clock stamps the record. A replayed decision's
+	// event time may be old enough for retention to delete it at once.
+	return kafka.Message{
+		Key:     []byte(d.Target),
+		Value:   v,
+		Headers: []kafka.Header{{Key: "id", Value: []byte(d.ID)}},
+	}, nil
+}
+
+// Publish implements queue.Publisher. The decisions before the first one
+// the brokers did not acknowledge count as delivered; the rest are sent
+// again later, and consumers drop any copy by its "id" header.
+func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
+	msgs := make([]kafka.Message, len(ds))
+	for i := range ds {
+		m, err := Message(&ds[i])
+		if err != nil {
+			return &queue.PartialError{Delivered: i, Err: err}
+		}
+		msgs[i] = m
+	}
+	err := p.w.WriteMessages(ctx, msgs...)
+	if err == nil {
+		return nil
+	}
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		n := 0
+		for n < len(werrs) && werrs[n] == nil {
+			n++
+		}
+		var first error
+		for _, e := range werrs {
+			if e != nil {
+				first = e
+				break
+			}
+		}
+		return &queue.PartialError{Delivered: n, Err: fmt.Errorf("kafka: %d of %d records failed: %w", werrs.Count(), len(werrs), first)}
+	}
+	return fmt.Errorf("kafka: %w", err)
+}
+
+// Stats are the writer's statistics since the last call.
+func (p *Publisher) Stats() kafka.WriterStats { return p.w.Stats() }
+
+// Close implements queue.Publisher.
+func (p *Publisher) Close() error {
+	err := p.w.Close()
+	p.transport.CloseIdleConnections()
+	return err
+}
