@@ -116,7 +116,7 @@ func (r *Rule) failIndex(text string) int {
 		if !f.prefilter(text) {
 			continue
 		}
-		m := f.re.FindStringSubmatchIndex(text)
+		m := f.re.Submatch(text, nil)
 		if m == nil || m[2*f.host] < 0 {
 			continue
 		}
@@ -130,7 +130,7 @@ func (r *Rule) failIndex(text string) int {
 
 func (r *Rule) ignoreIndex(text string) int {
 	for i, ig := range r.ignore {
-		if ig.prefilter(text) && ig.re.MatchString(text) {
+		if ig.prefilter(text) && ig.re.Match(text) {
 			return i
 		}
 	}

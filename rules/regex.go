@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"regexp"
 	"regexp/syntax"
 	"sort"
 	"strings"
@@ -29,7 +28,7 @@ var hostTags = map[string]string{
 // failRegex is one compiled filter regex.
 type failRegex struct {
 	src      string
-	re       *regexp.Regexp
+	re       engine
 	host     int      // submatch index of the address, -1 for ignore regexes
 	names    []string // capture name per submatch index ("" = unnamed)
 	literals []string // must all occur in any matching text: a cheap prefilter, longest first
@@ -54,11 +53,11 @@ func compileFailRegex(src string, needHost bool) (*failRegex, error) {
 		}
 		return nil, fmt.Errorf("failregex has %d address tags; exactly one is allowed", nhost)
 	}
-	re, err := regexp.Compile(out)
+	re, err := compileEngine(out)
 	if err != nil {
 		return nil, fmt.Errorf("bad regex: %v", unwrapSyntax(err))
 	}
-	f := &failRegex{src: src, re: re, host: -1, names: re.SubexpNames()}
+	f := &failRegex{src: src, re: re, host: -1, names: re.Names()}
 	for i, n := range f.names {
 		if n == "host" {
 			f.host = i

@@ -175,7 +175,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 			return pipeline.Hit{}, v
 		}
 		for _, ig := range r.ignore {
-			if ig.prefilter(text) && ig.re.MatchString(text) {
+			if ig.prefilter(text) && ig.re.Match(text) {
 				return pipeline.Hit{}, Ignored
 			}
 		}
@@ -215,7 +215,7 @@ func matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr
 		if !f.prefilter(text) {
 			continue
 		}
-		m := f.re.FindStringSubmatchIndex(text)
+		m := f.re.Submatch(text, nil)
 		if m == nil {
 			continue
 		}
