@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -64,6 +65,6 @@ func BenchmarkSink(b *testing.B) {
 		}
 	}
 	// Throughput counts until the last decision is confirmed.
-	waitFor(b, "delivery", func() bool { return s.Depth() == 0 })
+	testkit.WaitFor(b, "delivery", func() bool { return s.Depth() == 0 })
 	b.ReportMetric(float64(n*benchBatch)/time.Since(start).Seconds(), "decisions/s")
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
@@ -24,26 +26,19 @@ const partitions = 3
 
 // runCluster starts an in-process Kafka-protocol broker with the topic.
 func runCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
-	t.Helper()
-	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, DefaultTopic)}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return testservers.RunKafka(t, DefaultTopic, partitions, opts...)
 }
 
 func testConfig(t testing.TB, c *kfake.Cluster) Config {
 	return Config{
 		Brokers: c.ListenAddrs(), Timeout: 2 * time.Second,
-		Delivery: queue.SinkConfig{Batch: 16, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: testLog(t)},
+		Delivery: queue.SinkConfig{Batch: 16, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: testkit.Log(t)},
 	}
 }
 
 func openSink(t testing.TB, cfg Config, dir string) *queue.Sink {
 	t.Helper()
-	s, err := Open(cfg, dir, testLog(t))
+	s, err := Open(cfg, dir, testkit.Log(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +98,7 @@ func readAll(t testing.TB, c *kfake.Cluster, brokers []string) []record {
 			if hdr != d.ID || string(m.Key) != d.Target {
 				t.Fatalf("partition %d offset %d: id header %q key %q, decision %s for %s", p, m.Offset, hdr, m.Key, d.ID, d.Target)
 			}
-			out = append(out, record{partition: p, id: idNum(t, d.ID), key: string(m.Key), d: d})
+			out = append(out, record{partition: p, id: testkit.IDNum(t, d.ID), key: string(m.Key), d: d})
 			if m.Offset+1 >= hw {
 				break
 			}
@@ -153,7 +148,7 @@ func check(t testing.TB, recs []record, want []int, dups bool) {
 // fiveTargets gives decisions i..j-1 one of five targets, so that each
 // target gets several decisions.
 func fiveTargets(from, to int) []pipeline.Decision {
-	ds := decs(from, to)
+	ds := testkit.Decisions(from, to)
 	for i := range ds {
 		ds[i].Target = fmt.Sprintf("198.51.100.%d", (from+i)%5)
 	}
@@ -168,7 +163,7 @@ func TestPublishAndReadBack(t *testing.T) {
 	if err := s.Write(t.Context(), fiveTargets(0, 20)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { return s.Delivered() == 20 })
+	testkit.WaitFor(t, "delivery", func() bool { return s.Delivered() == 20 })
 	closeSink(t, s)
 
 	// A new sink (a restart) hashes each target to the same partition.
@@ -176,10 +171,10 @@ func TestPublishAndReadBack(t *testing.T) {
 	if err := s.Write(t.Context(), fiveTargets(20, 40)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { return s.Delivered() == 20 })
+	testkit.WaitFor(t, "delivery", func() bool { return s.Delivered() == 20 })
 
 	recs := readAll(t, c, cfg.Brokers)
-	check(t, recs, seq(0, 40), false)
+	check(t, recs, testkit.Seq(0, 40), false)
 	used := map[int]bool{}
 	for _, r := range recs {
 		used[r.partition] = true
@@ -201,7 +196,7 @@ func TestBrokerDownThenBack(t *testing.T) {
 	if err := s.Write(t.Context(), fiveTargets(0, 5)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first decisions", func() bool { return s.Delivered() == 5 })
+	testkit.WaitFor(t, "the first decisions", func() bool { return s.Delivered() == 5 })
 
 	c.Close()
 	for i := 5; i < 20; i += 5 {
@@ -209,14 +204,14 @@ func TestBrokerDownThenBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "failed attempts", func() bool { return s.Failures() >= 2 })
+	testkit.WaitFor(t, "failed attempts", func() bool { return s.Failures() >= 2 })
 	if s.Depth() != 15 || s.Up() {
 		t.Fatalf("while down: depth %d up %v", s.Depth(), s.Up())
 	}
 
 	c = runCluster(t, kfake.DataDir(data), kfake.Ports(port))
-	waitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
-	check(t, readAll(t, c, cfg.Brokers), seq(0, 20), false)
+	testkit.WaitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
+	check(t, readAll(t, c, cfg.Brokers), testkit.Seq(0, 20), false)
 }
 
 // TestPartialFailure: one partition refuses a produce; what the other
@@ -226,7 +221,7 @@ func TestBrokerDownThenBack(t *testing.T) {
 func TestPartialFailure(t *testing.T) {
 	c := runCluster(t)
 	cfg := testConfig(t, c)
-	p, err := NewPublisher(cfg, testLog(t))
+	p, err := NewPublisher(cfg, testkit.Log(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,12 +244,12 @@ func TestPartialFailure(t *testing.T) {
 	if err := s.Write(t.Context(), ds); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { return s.Depth() == 0 })
-	check(t, readAll(t, c, cfg.Brokers), seq(0, 10), true)
+	testkit.WaitFor(t, "delivery", func() bool { return s.Depth() == 0 })
+	check(t, readAll(t, c, cfg.Brokers), testkit.Seq(0, 10), true)
 }
 
 func TestSASLAndTLS(t *testing.T) {
-	ca, cert, key := writeCerts(t)
+	ca, cert, key := testkit.WriteCerts(t)
 	for _, tc := range []struct {
 		name   string
 		server []kfake.Opt
@@ -265,14 +260,14 @@ func TestSASLAndTLS(t *testing.T) {
 			func(c *Config) { c.SASL = SASLConfig{Mechanism: "scram-sha-256", User: "stockade", Password: "pw"} }, true},
 		{"scram-sha-512", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "stockade", "pw")},
 			func(c *Config) { c.SASL = SASLConfig{Mechanism: "scram-sha-512", User: "stockade", Password: "pw"} }, true},
-		{"plain over tls", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "stockade", "pw"), kfake.TLS(serverTLS(t, ca, cert, key, false))},
+		{"plain over tls", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "stockade", "pw"), kfake.TLS(testkit.ServerTLS(t, ca, cert, key, false))},
 			func(c *Config) {
 				c.SASL = SASLConfig{Mechanism: "plain", User: "stockade", Password: "pw"}
 				c.TLS = TLSConfig{CA: ca}
 			}, true},
-		{"mutual tls", []kfake.Opt{kfake.TLS(serverTLS(t, ca, cert, key, true))},
+		{"mutual tls", []kfake.Opt{kfake.TLS(testkit.ServerTLS(t, ca, cert, key, true))},
 			func(c *Config) { c.TLS = TLSConfig{CA: ca, Cert: cert, Key: key} }, true},
-		{"mutual tls without a client cert", []kfake.Opt{kfake.TLS(serverTLS(t, ca, cert, key, true))},
+		{"mutual tls without a client cert", []kfake.Opt{kfake.TLS(testkit.ServerTLS(t, ca, cert, key, true))},
 			func(c *Config) { c.TLS = TLSConfig{CA: ca} }, false},
 		{"wrong password", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "stockade", "pw")},
 			func(c *Config) { c.SASL = SASLConfig{Mechanism: "scram-sha-256", User: "stockade", Password: "guess"} }, false},
@@ -283,14 +278,14 @@ func TestSASLAndTLS(t *testing.T) {
 			cfg := testConfig(t, c)
 			cfg.Timeout = time.Second
 			tc.client(&cfg)
-			p, err := NewPublisher(cfg, testLog(t))
+			p, err := NewPublisher(cfg, testkit.Log(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer p.Close()
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			err = p.Publish(ctx, decs(0, 3))
+			err = p.Publish(ctx, testkit.Decisions(0, 3))
 			if tc.works && err != nil {
 				t.Fatalf("publish: %v", err)
 			}
@@ -318,7 +313,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing ca", Config{Brokers: []string{"k:9092"}, TLS: TLSConfig{CA: "/nonexistent/ca.pem"}}, []string{"tls.ca"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewPublisher(tc.cfg, testLog(t))
+			_, err := NewPublisher(tc.cfg, testkit.Log(t))
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -28,7 +30,7 @@ func BenchmarkPublish(b *testing.B) {
 			name = "jetstream"
 		}
 		b.Run(name, func(b *testing.B) {
-			srv := runServer(b, serverOpts(b))
+			srv := testservers.RunNATS(b, testservers.NATSOptions(b))
 			cfg := testConfig(b, srv.ClientURL())
 			cfg.Stream = stream
 			p, err := NewPublisher(cfg, slog.New(slog.DiscardHandler))
@@ -36,8 +38,8 @@ func BenchmarkPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer p.Close()
-			waitFor(b, "the connection", p.Conn().IsConnected)
-			ds := decs(0, benchBatch)
+			testkit.WaitFor(b, "the connection", p.Conn().IsConnected)
+			ds := testkit.Decisions(0, benchBatch)
 			n := 0
 			b.ReportAllocs()
 			for b.Loop() {
@@ -61,7 +63,7 @@ func BenchmarkSink(b *testing.B) {
 			name = "jetstream"
 		}
 		b.Run(name, func(b *testing.B) {
-			srv := runServer(b, serverOpts(b))
+			srv := testservers.RunNATS(b, testservers.NATSOptions(b))
 			cfg := testConfig(b, srv.ClientURL())
 			cfg.Stream = stream
 			cfg.Delivery.Log = slog.New(slog.DiscardHandler)
@@ -70,7 +72,7 @@ func BenchmarkSink(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer closeSink(b, s)
-			ds := decs(0, benchBatch)
+			ds := testkit.Decisions(0, benchBatch)
 			n := 0
 			start := time.Now()
 			b.ReportAllocs()
@@ -82,7 +84,7 @@ func BenchmarkSink(b *testing.B) {
 				}
 			}
 			// Throughput counts until the last decision is confirmed.
-			waitFor(b, "delivery", func() bool { return s.Depth() == 0 })
+			testkit.WaitFor(b, "delivery", func() bool { return s.Depth() == 0 })
 			b.ReportMetric(float64(n*benchBatch)/time.Since(start).Seconds(), "decisions/s")
 		})
 	}

@@ -15,11 +15,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
 func TestSubject(t *testing.T) {
-	d := dec(0)
+	d := testkit.Decision(0)
 	for _, tc := range []struct {
 		name, tmpl string
 		edit       func(*pipeline.Decision)
@@ -96,7 +98,7 @@ func TestConfigErrors(t *testing.T) {
 		{"every error at once", Config{Subject: "a..b", Token: "x", NKey: "y"}, []string{"subject", "credentials"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewPublisher(tc.cfg, testLog(t))
+			_, err := NewPublisher(tc.cfg, testkit.Log(t))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -108,7 +110,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	t.Run("missing creds file", func(t *testing.T) {
-		_, err := NewPublisher(Config{Creds: filepath.Join(t.TempDir(), "none.creds")}, testLog(t))
+		_, err := NewPublisher(Config{Creds: filepath.Join(t.TempDir(), "none.creds")}, testkit.Log(t))
 		if err == nil || !strings.Contains(err.Error(), "creds") {
 			t.Fatalf("err %v", err)
 		}
@@ -118,9 +120,9 @@ func TestConfigErrors(t *testing.T) {
 // TestCorePublish: each decision arrives as its JSON on its templated
 // subject, with its id as Nats-Msg-Id.
 func TestCorePublish(t *testing.T) {
-	opts := serverOpts(t)
+	opts := testservers.NATSOptions(t)
 	opts.JetStream = false
-	srv := runServer(t, opts)
+	srv := testservers.RunNATS(t, opts)
 
 	sub, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -134,7 +136,7 @@ func TestCorePublish(t *testing.T) {
 	sub.Flush()
 
 	s := openSink(t, testConfig(t, srv.ClientURL()), t.TempDir())
-	ds := decs(0, 3)
+	ds := testkit.Decisions(0, 3)
 	ds[1].Rule = "nginx.scan probe"
 	ds[2].Origin = "fw2"
 	if err := s.Write(t.Context(), ds); err != nil {
@@ -155,29 +157,29 @@ func TestCorePublish(t *testing.T) {
 			t.Fatalf("message %d did not arrive", i)
 		}
 	}
-	waitFor(t, "the acks", func() bool { return s.Depth() == 0 && s.Delivered() == 3 })
+	testkit.WaitFor(t, "the acks", func() bool { return s.Depth() == 0 && s.Delivered() == 3 })
 }
 
 // TestJetStreamDedup: a decision sent again is stored once.
 func TestJetStreamDedup(t *testing.T) {
-	srv := runServer(t, serverOpts(t))
+	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
 	cfg := testConfig(t, srv.ClientURL())
 	cfg.Stream = "STOCKADE"
-	p, err := NewPublisher(cfg, testLog(t))
+	p, err := NewPublisher(cfg, testkit.Log(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	waitFor(t, "the connection", p.Conn().IsConnected)
+	testkit.WaitFor(t, "the connection", p.Conn().IsConnected)
 	ctx := t.Context()
-	if err := p.Publish(ctx, decs(0, 2)); err != nil {
+	if err := p.Publish(ctx, testkit.Decisions(0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	// A re-send after a lost ack (or a replay): 0 and 1 again, then 2.
-	if err := p.Publish(ctx, decs(0, 3)); err != nil {
+	if err := p.Publish(ctx, testkit.Decisions(0, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if got := streamIDs(t, srv.ClientURL(), "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(seq(0, 3)) {
+	if got := streamIDs(t, srv.ClientURL(), "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(testkit.Seq(0, 3)) {
 		t.Fatalf("stream holds %v, want [0 1 2]", got)
 	}
 	if p.Duplicates() != 2 {
@@ -197,35 +199,35 @@ func TestJetStreamDedup(t *testing.T) {
 // delivered once the server is back on the same port and store, each once,
 // in order.
 func TestServerDownThenBack(t *testing.T) {
-	opts := serverOpts(t)
-	srv := runServer(t, opts)
+	opts := testservers.NATSOptions(t)
+	srv := testservers.RunNATS(t, opts)
 	url := srv.ClientURL()
 	cfg := testConfig(t, url)
 	cfg.Stream = "STOCKADE"
 	s := openSink(t, cfg, t.TempDir())
 
-	if err := s.Write(t.Context(), decs(0, 5)); err != nil {
+	if err := s.Write(t.Context(), testkit.Decisions(0, 5)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first decisions", func() bool { return s.Delivered() == 5 })
+	testkit.WaitFor(t, "the first decisions", func() bool { return s.Delivered() == 5 })
 
-	opts.Port = port(srv)
+	opts.Port = testservers.NATSPort(srv)
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	for i := 5; i < 20; i += 5 {
-		if err := s.Write(t.Context(), decs(i, i+5)); err != nil {
+		if err := s.Write(t.Context(), testkit.Decisions(i, i+5)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "failed attempts", func() bool { return s.Failures() >= 2 })
+	testkit.WaitFor(t, "failed attempts", func() bool { return s.Failures() >= 2 })
 	if s.Depth() != 15 || s.Up() {
 		t.Fatalf("while down: depth %d up %v", s.Depth(), s.Up())
 	}
 	time.Sleep(100 * time.Millisecond)
 
-	runServer(t, opts)
-	waitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
-	if got := streamIDs(t, url, "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(seq(0, 20)) {
+	testservers.RunNATS(t, opts)
+	testkit.WaitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
+	if got := streamIDs(t, url, "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(testkit.Seq(0, 20)) {
 		t.Fatalf("stream holds %v, want 0..19 once each, in order", got)
 	}
 	if s.Delivered() != 20 || !s.Up() {
@@ -236,10 +238,10 @@ func TestServerDownThenBack(t *testing.T) {
 // TestBacklogSurvivesSinkRestart: stockade stops while the server is down;
 // the next stockade delivers what the first queued.
 func TestBacklogSurvivesSinkRestart(t *testing.T) {
-	opts := serverOpts(t)
-	srv := runServer(t, opts)
+	opts := testservers.NATSOptions(t)
+	srv := testservers.RunNATS(t, opts)
 	url := srv.ClientURL()
-	opts.Port = port(srv)
+	opts.Port = testservers.NATSPort(srv)
 	srv.Shutdown()
 	srv.WaitForShutdown()
 
@@ -247,29 +249,29 @@ func TestBacklogSurvivesSinkRestart(t *testing.T) {
 	cfg := testConfig(t, url)
 	cfg.Stream = "STOCKADE"
 	s := openSink(t, cfg, dir)
-	if err := s.Write(t.Context(), decs(0, 10)); err != nil {
+	if err := s.Write(t.Context(), testkit.Decisions(0, 10)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a failed attempt", func() bool { return s.Failures() > 0 })
+	testkit.WaitFor(t, "a failed attempt", func() bool { return s.Failures() > 0 })
 	closeSink(t, s)
 	if _, err := os.Stat(filepath.Join(dir, "queue-nats.db")); err != nil {
 		t.Fatal(err)
 	}
 
-	runServer(t, opts)
+	testservers.RunNATS(t, opts)
 	s = openSink(t, cfg, dir)
-	waitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
-	if got := streamIDs(t, url, "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+	testkit.WaitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
+	if got := streamIDs(t, url, "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(testkit.Seq(0, 10)) {
 		t.Fatalf("stream holds %v, want 0..9", got)
 	}
 }
 
 func TestAuth(t *testing.T) {
 	seed, pub := nkeyPair(t)
-	ca, cert, key := writeCerts(t)
-	tlsServer := func(o *server.Options) { o.TLS, o.TLSConfig = true, serverTLS(t, ca, cert, key, false) }
+	ca, cert, key := testkit.WriteCerts(t)
+	tlsServer := func(o *server.Options) { o.TLS, o.TLSConfig = true, testkit.ServerTLS(t, ca, cert, key, false) }
 	mtlsServer := func(o *server.Options) {
-		o.TLS, o.TLSVerify, o.TLSConfig = true, true, serverTLS(t, ca, cert, key, true)
+		o.TLS, o.TLSVerify, o.TLSConfig = true, true, testkit.ServerTLS(t, ca, cert, key, true)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -287,13 +289,13 @@ func TestAuth(t *testing.T) {
 		{"mutual tls without a client cert", mtlsServer, func(c *Config) { c.TLS.CA = ca }, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := serverOpts(t)
+			opts := testservers.NATSOptions(t)
 			opts.JetStream = false
 			tc.server(opts)
-			srv := runServer(t, opts)
-			cfg := testConfig(t, fmt.Sprintf("nats://127.0.0.1:%d", port(srv)))
+			srv := testservers.RunNATS(t, opts)
+			cfg := testConfig(t, fmt.Sprintf("nats://127.0.0.1:%d", testservers.NATSPort(srv)))
 			tc.client(&cfg)
-			p, err := NewPublisher(cfg, testLog(t))
+			p, err := NewPublisher(cfg, testkit.Log(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,7 +304,7 @@ func TestAuth(t *testing.T) {
 			deadline := time.Now().Add(3 * time.Second)
 			for {
 				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-				perr = p.Publish(ctx, decs(0, 1))
+				perr = p.Publish(ctx, testkit.Decisions(0, 1))
 				cancel()
 				if perr == nil || !tc.works || time.Now().After(deadline) {
 					break

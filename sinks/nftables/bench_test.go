@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -16,7 +17,7 @@ import (
 // holds its element (Write returns once the kernel acknowledged the batch)
 // with 10,000 bans already in force.
 func BenchmarkDecisionToKernel(b *testing.B) {
-	ns := newNS(b, "lat")
+	ns := netlab.New(b, "lat")
 	s := newSink(b, ns, Config{})
 	ctx := context.Background()
 	pre := make([]pipeline.Decision, 0, 10000)
@@ -53,12 +54,12 @@ func BenchmarkDecisionToKernel(b *testing.B) {
 // (a boot), and after a restart, when the kernel holds them already and
 // Connect reads them back before Reconcile.
 func BenchmarkStart100k(b *testing.B) {
-	ns := newNS(b, "load")
+	ns := netlab.New(b, "load")
 	ctx := context.Background()
 	now := time.Now()
 	active := activeBans(100000, now)
 	start := func(b *testing.B) {
-		s, err := New(Config{NetNS: int(ns.fd)}, nil)
+		s, err := New(Config{NetNS: int(ns.Fd)}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -75,7 +76,7 @@ func BenchmarkStart100k(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
-			c := ns.conn(b)
+			c := nsConn(b, ns)
 			c.FlushRuleset()
 			if err := c.Flush(); err != nil {
 				b.Fatal(err)

@@ -11,11 +11,12 @@ import (
 	nft "github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
+	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
 func TestConnectIsIdempotent(t *testing.T) {
-	ns := newNS(t, "idem")
+	ns := netlab.New(t, "idem")
 	s := newSink(t, ns, Config{Chains: []string{"input", "forward"}})
 	write(t, s, banFor("203.0.113.7", time.Hour))
 	if err := s.Connect(t.Context()); err != nil {
@@ -23,7 +24,7 @@ func TestConnectIsIdempotent(t *testing.T) {
 	}
 	newSink(t, ns, Config{Chains: []string{"input", "forward"}}) // a restart
 
-	c := ns.conn(t)
+	c := nsConn(t, ns)
 	tables, err := c.ListTables()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ func TestConnectIsIdempotent(t *testing.T) {
 }
 
 func TestBan(t *testing.T) {
-	ns := newNS(t, "ban")
+	ns := netlab.New(t, "ban")
 	s := newSink(t, ns, Config{})
 	half := banFor("198.51.100.20", time.Hour)
 	half.At, half.Expires = half.At.Add(-30*time.Minute), half.Expires.Add(-30*time.Minute)
@@ -92,7 +93,7 @@ func TestBan(t *testing.T) {
 }
 
 func TestLongestBanWins(t *testing.T) {
-	ns := newNS(t, "long")
+	ns := netlab.New(t, "long")
 	s := newSink(t, ns, Config{})
 	write(t, s, banFor("203.0.113.7", time.Hour))
 	write(t, s, banFor("203.0.113.7", 3*time.Hour))
@@ -115,7 +116,7 @@ func TestLongestBanWins(t *testing.T) {
 }
 
 func TestUnban(t *testing.T) {
-	ns := newNS(t, "unban")
+	ns := netlab.New(t, "unban")
 	s := newSink(t, ns, Config{})
 	write(t, s, banFor("203.0.113.7", time.Hour), banFor("198.51.100.0/24", time.Hour), banFor("2001:db8::1", time.Hour))
 	write(t, s, unban("203.0.113.7"), unban("2001:db8::1"))
@@ -138,7 +139,7 @@ func keys(m map[string]time.Duration) string {
 }
 
 func TestOverlapsAreMerged(t *testing.T) {
-	ns := newNS(t, "merge")
+	ns := netlab.New(t, "merge")
 	s := newSink(t, ns, Config{})
 	write(t, s, banFor("203.0.113.7", 24*time.Hour), banFor("203.0.113.9", 30*time.Minute))
 	// The kernel refuses overlapping intervals; the range is cut around the
@@ -176,7 +177,7 @@ func TestOverlapsAreMerged(t *testing.T) {
 }
 
 func TestChunks(t *testing.T) {
-	ns := newNS(t, "chunk")
+	ns := netlab.New(t, "chunk")
 	s := newSink(t, ns, Config{ChunkSize: 512})
 	var ds []pipeline.Decision
 	for i := range 4000 {
@@ -212,9 +213,9 @@ func TestChunks(t *testing.T) {
 }
 
 func TestReconcile(t *testing.T) {
-	ns := newNS(t, "recon")
+	ns := netlab.New(t, "recon")
 	// A table of someone else's, which must come out untouched.
-	c := ns.conn(t)
+	c := nsConn(t, ns)
 	other := c.AddTable(&nft.Table{Name: "other", Family: nft.TableFamilyINet})
 	otherSet := &nft.Set{Table: other, Name: "banned4", KeyType: nft.TypeIPAddr, Interval: true, HasTimeout: true}
 	if err := c.AddSet(otherSet, []nft.SetElement{{Key: []byte{192, 0, 2, 1}, Timeout: time.Hour}, {Key: []byte{192, 0, 2, 2}, IntervalEnd: true}}); err != nil {
@@ -266,9 +267,9 @@ func TestReconcile(t *testing.T) {
 }
 
 func TestSetOnly(t *testing.T) {
-	ns := newNS(t, "setonly")
+	ns := netlab.New(t, "setonly")
 	// The admin's own firewall: table ip filter, a set, a chain and a rule.
-	c := ns.conn(t)
+	c := nsConn(t, ns)
 	filter := c.AddTable(&nft.Table{Name: "filter", Family: nft.TableFamilyIPv4})
 	set := &nft.Set{Table: filter, Name: "blocklist", KeyType: nft.TypeIPAddr, Interval: true, HasTimeout: true}
 	plain := &nft.Set{Table: filter, Name: "plain", KeyType: nft.TypeIPAddr}
@@ -297,7 +298,7 @@ func TestSetOnly(t *testing.T) {
 		{Config{SetOnly: true, Table: "filter", Family: "ip", SetV4: "missing"}, "set missing"},
 		{Config{SetOnly: true, Table: "filter", Family: "ip", SetV4: "plain"}, "flags interval flags timeout"},
 	} {
-		bad.cfg.NetNS = int(ns.fd)
+		bad.cfg.NetNS = int(ns.Fd)
 		s, err := New(bad.cfg, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -333,7 +334,7 @@ func TestSetOnly(t *testing.T) {
 }
 
 func TestIPv6Aggregation(t *testing.T) {
-	ns := newNS(t, "agg")
+	ns := netlab.New(t, "agg")
 	s := newSink(t, ns, Config{IPv6Prefix: 64})
 	write(t, s, banFor("2001:db8:5::1", time.Hour), banFor("2001:db8:5::2", 2*time.Hour), banFor("2001:db8:6::/48", time.Hour), banFor("203.0.113.7", time.Hour))
 	got := banned(t, ns)
@@ -348,7 +349,7 @@ func TestIPv6Aggregation(t *testing.T) {
 }
 
 func TestBadDecisionsAreSkipped(t *testing.T) {
-	ns := newNS(t, "bad")
+	ns := netlab.New(t, "bad")
 	s := newSink(t, ns, Config{})
 	over := banFor("203.0.113.8", time.Hour)
 	over.Expires = time.Now().Add(-time.Minute)
@@ -368,8 +369,8 @@ func TestBadDecisionsAreSkipped(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	ns := newNS(t, "life")
-	s, err := New(Config{NetNS: int(ns.fd)}, nil)
+	ns := netlab.New(t, "life")
+	s, err := New(Config{NetNS: int(ns.Fd)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +381,7 @@ func TestLifecycle(t *testing.T) {
 	if err := s.Close(t.Context()); err != nil {
 		t.Errorf("Close before Connect: %v", err)
 	}
-	if tables, _ := ns.conn(t).ListTables(); len(tables) != 0 {
+	if tables, _ := nsConn(t, ns).ListTables(); len(tables) != 0 {
 		t.Errorf("New or Close touched the kernel: %d tables", len(tables))
 	}
 	if err := s.Connect(t.Context()); err != nil {
@@ -410,11 +411,11 @@ func TestLifecycle(t *testing.T) {
 // the whole ruleset (a firewall reload): the next write reads the sets back,
 // recreates what is missing and applies the difference.
 func TestHealsAfterTampering(t *testing.T) {
-	ns := newNS(t, "heal")
+	ns := netlab.New(t, "heal")
 	s := newSink(t, ns, Config{})
 	write(t, s, banFor("203.0.113.7", time.Hour), banFor("203.0.113.8", time.Hour))
 
-	c := ns.conn(t)
+	c := nsConn(t, ns)
 	if err := c.SetDeleteElements(s.v4.set, []nft.SetElement{{Key: []byte{203, 0, 113, 7}}, {Key: []byte{203, 0, 113, 8}, IntervalEnd: true}}); err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +459,7 @@ func TestExpiryRaces(t *testing.T) {
 		{"model thinks the element is there, the kernel dropped it", -time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newNS(t, "race")
+			ns := netlab.New(t, "race")
 			s := newSink(t, ns, Config{})
 			write(t, s, banFor("203.0.113.7", 600*time.Millisecond))
 			time.Sleep(500 * time.Millisecond)

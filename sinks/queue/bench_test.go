@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+
+	"github.com/stockade-ids/stockade/internal/testkit"
 )
 
 // BenchmarkPushAck pushes a batch, peeks it and acks it: the queue's cost
@@ -12,7 +14,7 @@ func BenchmarkPushAck(b *testing.B) {
 	for _, batch := range []int{1, 100} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			q := open(b, b.TempDir(), Config{Log: slog.New(slog.DiscardHandler)})
-			ds := decs(0, batch)
+			ds := testkit.Decisions(0, batch)
 			b.ReportAllocs()
 			for b.Loop() {
 				push(b, q, ds)
@@ -34,7 +36,7 @@ func BenchmarkPush(b *testing.B) {
 	for _, batch := range []int{1, 100} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			q := open(b, b.TempDir(), Config{Max: 1 << 30, Log: slog.New(slog.DiscardHandler)})
-			ds := decs(0, batch)
+			ds := testkit.Decisions(0, batch)
 			b.ReportAllocs()
 			for b.Loop() {
 				push(b, q, ds)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,30 +15,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 )
-
-var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// dec is the i-th test decision; its id carries i so order is checkable.
-func dec(i int) pipeline.Decision {
-	return pipeline.Decision{
-		ID: fmt.Sprintf("%032x", i), Action: pipeline.ActionBan,
-		Target: fmt.Sprintf("203.0.%d.%d", i/250%250, i%250), Scope: pipeline.ScopeIP,
-		Rule: "sshd-bruteforce", Pack: "core", Reason: "5 failures in 10m",
-		At: t0.Add(time.Duration(i) * time.Second), Duration: 3600,
-		Expires: t0.Add(time.Duration(i)*time.Second + time.Hour), Offense: 1,
-		Origin: "fw1", Source: "/var/log/auth.log", Evidence: []string{"Failed password for root"},
-	}
-}
-
-func decs(from, to int) []pipeline.Decision {
-	ds := make([]pipeline.Decision, 0, to-from)
-	for i := from; i < to; i++ {
-		ds = append(ds, dec(i))
-	}
-	return ds
-}
 
 func num(t testing.TB, d pipeline.Decision) int {
 	t.Helper()
@@ -59,15 +37,10 @@ func nums(t testing.TB, ds []pipeline.Decision) []int {
 	return out
 }
 
-// testLog sends a component's log to the test's output.
-func testLog(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 func open(t testing.TB, dir string, cfg Config) *Queue {
 	t.Helper()
 	if cfg.Log == nil {
-		cfg.Log = testLog(t)
+		cfg.Log = testkit.Log(t)
 	}
 	q, err := Open(dir, "test", cfg)
 	if err != nil {
@@ -96,30 +69,22 @@ func all(t testing.TB, q *Queue) []int {
 
 func equal(a, b []int) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
-func seq(from, to int) []int {
-	var out []int
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
-
 func TestFIFOAcrossReopen(t *testing.T) {
 	dir := t.TempDir()
-	q, err := Open(dir, "nats", Config{Log: testLog(t)})
+	q, err := Open(dir, "nats", Config{Log: testkit.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, q, decs(0, 3))
-	push(t, q, decs(3, 10))
+	push(t, q, testkit.Decisions(0, 3))
+	push(t, q, testkit.Decisions(3, 10))
 	ds, err := q.Peek(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := nums(t, ds); !equal(got, seq(0, 4)) {
+	if got := nums(t, ds); !equal(got, testkit.Seq(0, 4)) {
 		t.Fatalf("peek: %v", got)
 	}
-	if ds[0].Target != dec(0).Target || !ds[0].At.Equal(dec(0).At) || ds[0].Evidence[0] != dec(0).Evidence[0] {
+	if ds[0].Target != testkit.Decision(0).Target || !ds[0].At.Equal(testkit.Decision(0).At) || ds[0].Evidence[0] != testkit.Decision(0).Evidence[0] {
 		t.Fatalf("decision did not round-trip: %+v", ds[0])
 	}
 	if err := q.Ack(3); err != nil {
@@ -135,7 +100,7 @@ func TestFIFOAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	q, err = Open(dir, "nats", Config{Log: testLog(t)})
+	q, err = Open(dir, "nats", Config{Log: testkit.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +108,8 @@ func TestFIFOAcrossReopen(t *testing.T) {
 	if q.Depth() != 7 {
 		t.Fatalf("depth after reopen %d, want 7", q.Depth())
 	}
-	push(t, q, decs(10, 12))
-	if got := all(t, q); !equal(got, seq(3, 12)) {
+	push(t, q, testkit.Decisions(10, 12))
+	if got := all(t, q); !equal(got, testkit.Seq(3, 12)) {
 		t.Fatalf("after reopen: %v", got)
 	}
 }
@@ -157,16 +122,16 @@ func TestWhenFull(t *testing.T) {
 		want    []int
 		dropped uint64
 	}{
-		{"drop_oldest keeps the newest", DropOldest, [][2]int{{0, 3}, {3, 7}}, seq(2, 7), 2},
-		{"drop_oldest, one batch over max", DropOldest, [][2]int{{0, 2}, {2, 10}}, seq(5, 10), 5},
-		{"drop_newest keeps what waits", DropNewest, [][2]int{{0, 3}, {3, 7}}, seq(0, 5), 2},
-		{"drop_newest, full", DropNewest, [][2]int{{0, 5}, {5, 6}}, seq(0, 5), 1},
-		{"default is drop_oldest", "", [][2]int{{0, 4}, {4, 6}}, seq(1, 6), 1},
+		{"drop_oldest keeps the newest", DropOldest, [][2]int{{0, 3}, {3, 7}}, testkit.Seq(2, 7), 2},
+		{"drop_oldest, one batch over max", DropOldest, [][2]int{{0, 2}, {2, 10}}, testkit.Seq(5, 10), 5},
+		{"drop_newest keeps what waits", DropNewest, [][2]int{{0, 3}, {3, 7}}, testkit.Seq(0, 5), 2},
+		{"drop_newest, full", DropNewest, [][2]int{{0, 5}, {5, 6}}, testkit.Seq(0, 5), 1},
+		{"default is drop_oldest", "", [][2]int{{0, 4}, {4, 6}}, testkit.Seq(1, 6), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := open(t, t.TempDir(), Config{Max: 5, WhenFull: tc.policy})
 			for _, p := range tc.pushes {
-				push(t, q, decs(p[0], p[1]))
+				push(t, q, testkit.Decisions(p[0], p[1]))
 			}
 			if got := all(t, q); !equal(got, tc.want) {
 				t.Fatalf("queue holds %v, want %v", got, tc.want)
@@ -180,10 +145,10 @@ func TestWhenFull(t *testing.T) {
 
 func TestBlockWaitsForAck(t *testing.T) {
 	q := open(t, t.TempDir(), Config{Max: 2, WhenFull: Block})
-	push(t, q, decs(0, 1))
+	push(t, q, testkit.Decisions(0, 1))
 
 	pushed := make(chan error, 1)
-	go func() { pushed <- q.Push(context.Background(), decs(1, 4)) }()
+	go func() { pushed <- q.Push(context.Background(), testkit.Decisions(1, 4)) }()
 	select {
 	case err := <-pushed:
 		t.Fatalf("push into a full queue returned at once: %v", err)
@@ -210,13 +175,13 @@ func TestBlockWaitsForAck(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("push still blocked after acks made room")
 	}
-	if got := all(t, q); !equal(got, seq(2, 4)) || q.Dropped() != 0 {
+	if got := all(t, q); !equal(got, testkit.Seq(2, 4)) || q.Dropped() != 0 {
 		t.Fatalf("queue holds %v (dropped %d), want [2 3]", got, q.Dropped())
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 	defer cancel()
-	if err := q.Push(ctx, decs(4, 5)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := q.Push(ctx, testkit.Decisions(4, 5)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("push into a full queue with an expiring ctx: %v", err)
 	}
 }
@@ -225,16 +190,16 @@ func TestBlockWaitsForAck(t *testing.T) {
 // of the peeked decisions; the Ack must not then remove newer ones.
 func TestAckAfterEviction(t *testing.T) {
 	q := open(t, t.TempDir(), Config{Max: 4})
-	push(t, q, decs(0, 4))
+	push(t, q, testkit.Decisions(0, 4))
 	ds, err := q.Peek(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, q, decs(4, 6)) // evicts 0 and 1
+	push(t, q, testkit.Decisions(4, 6)) // evicts 0 and 1
 	if err := q.Ack(len(ds)); err != nil {
 		t.Fatal(err)
 	}
-	if got := all(t, q); !equal(got, seq(3, 6)) {
+	if got := all(t, q); !equal(got, testkit.Seq(3, 6)) {
 		t.Fatalf("queue holds %v, want [3 4 5]", got)
 	}
 	if err := q.Ack(4); err == nil {
@@ -247,9 +212,9 @@ func TestOldestAge(t *testing.T) {
 	if age := q.OldestAge(time.Now()); age != 0 {
 		t.Fatalf("empty queue: age %v", age)
 	}
-	push(t, q, decs(0, 1))
+	push(t, q, testkit.Decisions(0, 1))
 	time.Sleep(20 * time.Millisecond)
-	push(t, q, decs(1, 2))
+	push(t, q, testkit.Decisions(1, 2))
 	now := time.Now()
 	if age := q.OldestAge(now); age < 20*time.Millisecond || age > 10*time.Second {
 		t.Fatalf("age %v, want about 20ms", age)
@@ -272,7 +237,7 @@ func TestUndecodableEntryDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, q, decs(0, 2))
+	push(t, q, testkit.Decisions(0, 2))
 	q.Close()
 	db, err := bolt.Open(filepath.Join(dir, "queue-test.db"), 0o600, nil)
 	if err != nil {
@@ -318,7 +283,7 @@ func TestOpenErrors(t *testing.T) {
 func TestClosed(t *testing.T) {
 	q := open(t, t.TempDir(), Config{})
 	q.Close()
-	if err := q.Push(context.Background(), decs(0, 1)); !errors.Is(err, ErrClosed) {
+	if err := q.Push(context.Background(), testkit.Decisions(0, 1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("push after close: %v", err)
 	}
 	if _, err := q.Peek(1); !errors.Is(err, ErrClosed) {
@@ -363,7 +328,7 @@ func TestSurvivesKill9(t *testing.T) {
 			continue
 		}
 		first, last := got[0], got[len(got)-1]
-		if !equal(got, seq(first, last+1)) {
+		if !equal(got, testkit.Seq(first, last+1)) {
 			t.Fatalf("round %d: not contiguous: %v", round, got)
 		}
 		if (last+1)%childBatch != 0 {
@@ -424,7 +389,7 @@ func TestQueueWriterChild(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
-		push(t, q, decs(next, next+childBatch))
+		push(t, q, testkit.Decisions(next, next+childBatch))
 		next += childBatch
 		fmt.Fprintf(log, "%d %d\n", next, acked)
 		if i%2 == 1 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -58,19 +59,7 @@ func (f *fakeRemote) received() []int {
 }
 
 func fastRetry(t testing.TB) SinkConfig {
-	return SinkConfig{Batch: 4, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Log: testLog(t)}
-}
-
-// waitFor polls cond for up to 10s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return SinkConfig{Batch: 4, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Log: testkit.Log(t)}
 }
 
 func closeSink(t testing.TB, s *Sink) {
@@ -96,12 +85,12 @@ func TestSinkDelivers(t *testing.T) {
 			q := open(t, t.TempDir(), Config{})
 			s := NewSink(q, tc.remote, fastRetry(t))
 			for i := 0; i < 30; i += 3 {
-				if err := s.Write(t.Context(), decs(i, i+3)); err != nil {
+				if err := s.Write(t.Context(), testkit.Decisions(i, i+3)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, "delivery", func() bool { return s.Depth() == 0 })
-			if got := tc.remote.received(); !equal(got, seq(0, 30)) {
+			testkit.WaitFor(t, "delivery", func() bool { return s.Depth() == 0 })
+			if got := tc.remote.received(); !equal(got, testkit.Seq(0, 30)) {
 				t.Fatalf("remote received %v, want 0..29 once each, in order", got)
 			}
 			if s.Delivered() != 30 || s.Failures() < uint64(tc.remote.failFor) || !s.Up() {
@@ -121,10 +110,10 @@ func TestSinkBacklogSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	down := &fakeRemote{failFor: 1 << 30, t: t}
 	s := NewSink(open(t, dir, Config{}), down, fastRetry(t))
-	if err := s.Write(t.Context(), decs(0, 10)); err != nil {
+	if err := s.Write(t.Context(), testkit.Decisions(0, 10)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a failed attempt", func() bool { return s.Failures() > 0 })
+	testkit.WaitFor(t, "a failed attempt", func() bool { return s.Failures() > 0 })
 	if s.Up() || s.Depth() != 10 || s.OldestAge(time.Now()) <= 0 {
 		t.Fatalf("up %v depth %d age %v", s.Up(), s.Depth(), s.OldestAge(time.Now()))
 	}
@@ -136,8 +125,8 @@ func TestSinkBacklogSurvivesRestart(t *testing.T) {
 
 	up := &fakeRemote{t: t}
 	s = NewSink(open(t, dir, Config{}), up, fastRetry(t))
-	waitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
-	if got := up.received(); !equal(got, seq(0, 10)) {
+	testkit.WaitFor(t, "the backlog", func() bool { return s.Depth() == 0 })
+	if got := up.received(); !equal(got, testkit.Seq(0, 10)) {
 		t.Fatalf("after restart the remote received %v", got)
 	}
 	closeSink(t, s)
@@ -149,8 +138,8 @@ func TestSinkCloseBounded(t *testing.T) {
 	dir := t.TempDir()
 	r := &fakeRemote{hang: true, t: t}
 	s := NewSink(open(t, dir, Config{}), r, fastRetry(t))
-	s.Write(t.Context(), decs(0, 3))
-	waitFor(t, "the publish", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.calls > 0 })
+	s.Write(t.Context(), testkit.Decisions(0, 3))
+	testkit.WaitFor(t, "the publish", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.calls > 0 })
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -174,7 +163,7 @@ func TestSinkWriteDoesNotWait(t *testing.T) {
 	defer closeSink(t, s)
 	start := time.Now()
 	for i := 0; i < 100; i += 5 {
-		if err := s.Write(t.Context(), decs(i, i+5)); err != nil {
+		if err := s.Write(t.Context(), testkit.Decisions(i, i+5)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,7 +173,7 @@ func TestSinkWriteDoesNotWait(t *testing.T) {
 	if s.Depth() != 10 || s.Dropped() != 90 {
 		t.Fatalf("depth %d dropped %d, want 10 and 90", s.Depth(), s.Dropped())
 	}
-	if got := all(t, s.Queue()); !equal(got, seq(90, 100)) {
+	if got := all(t, s.Queue()); !equal(got, testkit.Seq(90, 100)) {
 		t.Fatalf("queue holds %v, want the newest ten", got)
 	}
 }
