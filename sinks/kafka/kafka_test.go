@@ -16,9 +16,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
@@ -31,7 +33,7 @@ func runCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 
 func testConfig(t testing.TB, c *kfake.Cluster) Config {
 	return Config{
-		Brokers: c.ListenAddrs(), Timeout: 2 * time.Second,
+		Config:   kafkaconn.Config{Brokers: c.ListenAddrs(), Timeout: 2 * time.Second},
 		Delivery: queue.SinkConfig{Batch: 16, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: testkit.Log(t)},
 	}
 }
@@ -257,21 +259,27 @@ func TestSASLAndTLS(t *testing.T) {
 		works  bool
 	}{
 		{"scram-sha-256", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "stockade", "pw")},
-			func(c *Config) { c.SASL = SASLConfig{Mechanism: "scram-sha-256", User: "stockade", Password: "pw"} }, true},
+			func(c *Config) {
+				c.SASL = kafkaconn.SASLConfig{Mechanism: "scram-sha-256", User: "stockade", Password: "pw"}
+			}, true},
 		{"scram-sha-512", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "stockade", "pw")},
-			func(c *Config) { c.SASL = SASLConfig{Mechanism: "scram-sha-512", User: "stockade", Password: "pw"} }, true},
+			func(c *Config) {
+				c.SASL = kafkaconn.SASLConfig{Mechanism: "scram-sha-512", User: "stockade", Password: "pw"}
+			}, true},
 		{"plain over tls", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "stockade", "pw"), kfake.TLS(testkit.ServerTLS(t, ca, cert, key, false))},
 			func(c *Config) {
-				c.SASL = SASLConfig{Mechanism: "plain", User: "stockade", Password: "pw"}
-				c.TLS = TLSConfig{CA: ca}
+				c.SASL = kafkaconn.SASLConfig{Mechanism: "plain", User: "stockade", Password: "pw"}
+				c.TLS = kafkaconn.TLSConfig{CA: ca}
 			}, true},
 		{"mutual tls", []kfake.Opt{kfake.TLS(testkit.ServerTLS(t, ca, cert, key, true))},
-			func(c *Config) { c.TLS = TLSConfig{CA: ca, Cert: cert, Key: key} }, true},
+			func(c *Config) { c.TLS = kafkaconn.TLSConfig{CA: ca, Cert: cert, Key: key} }, true},
 		{"mutual tls without a client cert", []kfake.Opt{kfake.TLS(testkit.ServerTLS(t, ca, cert, key, true))},
-			func(c *Config) { c.TLS = TLSConfig{CA: ca} }, false},
+			func(c *Config) { c.TLS = kafkaconn.TLSConfig{CA: ca} }, false},
 		{"wrong password", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "stockade", "pw")},
-			func(c *Config) { c.SASL = SASLConfig{Mechanism: "scram-sha-256", User: "stockade", Password: "guess"} }, false},
-		{"tls client to a plaintext broker", nil, func(c *Config) { c.TLS = TLSConfig{CA: ca} }, false},
+			func(c *Config) {
+				c.SASL = kafkaconn.SASLConfig{Mechanism: "scram-sha-256", User: "stockade", Password: "guess"}
+			}, false},
+		{"tls client to a plaintext broker", nil, func(c *Config) { c.TLS = kafkaconn.TLSConfig{CA: ca} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := runCluster(t, tc.server...)
@@ -303,14 +311,14 @@ func TestConfigErrors(t *testing.T) {
 		want []string
 	}{
 		{"no brokers", Config{}, []string{"brokers"}},
-		{"broker without port", Config{Brokers: []string{"kafka1"}}, []string{"brokers[0]"}},
-		{"bad topic", Config{Brokers: []string{"k:9092"}, Topic: "bans/all"}, []string{"topic"}},
-		{"bad compression", Config{Brokers: []string{"k:9092"}, Compression: "brotli"}, []string{"compression"}},
-		{"bad mechanism", Config{Brokers: []string{"k:9092"}, SASL: SASLConfig{Mechanism: "gssapi", User: "u"}}, []string{"sasl.mechanism"}},
-		{"user without mechanism", Config{Brokers: []string{"k:9092"}, SASL: SASLConfig{User: "u"}}, []string{"sasl.mechanism"}},
-		{"cert without key", Config{Brokers: []string{"k:9092"}, TLS: TLSConfig{Cert: "c.pem"}}, []string{"tls"}},
+		{"broker without port", Config{Config: kafkaconn.Config{Brokers: []string{"kafka1"}}}, []string{"brokers[0]"}},
+		{"bad topic", Config{Config: kafkaconn.Config{Brokers: []string{"k:9092"}}, Topic: "bans/all"}, []string{"topic"}},
+		{"bad compression", Config{Config: kafkaconn.Config{Brokers: []string{"k:9092"}}, Compression: "brotli"}, []string{"compression"}},
+		{"bad mechanism", Config{Config: kafkaconn.Config{Brokers: []string{"k:9092"}, SASL: kafkaconn.SASLConfig{Mechanism: "gssapi", User: "u"}}}, []string{"sasl.mechanism"}},
+		{"user without mechanism", Config{Config: kafkaconn.Config{Brokers: []string{"k:9092"}, SASL: kafkaconn.SASLConfig{User: "u"}}}, []string{"sasl.mechanism"}},
+		{"cert without key", Config{Config: kafkaconn.Config{Brokers: []string{"k:9092"}, TLS: kafkaconn.TLSConfig{Cert: "c.pem"}}}, []string{"tls"}},
 		{"every error at once", Config{Compression: "brotli", Topic: ".."}, []string{"brokers", "topic", "compression"}},
-		{"missing ca", Config{Brokers: []string{"k:9092"}, TLS: TLSConfig{CA: "/nonexistent/ca.pem"}}, []string{"tls.ca"}},
+		{"missing ca", Config{Config: kafkaconn.Config{Brokers: []string{"k:9092"}, TLS: kafkaconn.TLSConfig{CA: "/nonexistent/ca.pem"}}}, []string{"tls.ca"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewPublisher(tc.cfg, testkit.Log(t))
@@ -323,5 +331,31 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSignedMessage: with a signer, a record carries the signer's public key
+// and a signature over its exact value; without, neither header.
+func TestSignedMessage(t *testing.T) {
+	seed, pub, _ := sign.Generate()
+	signer, _ := sign.NewSigner(seed)
+	d := testkit.Decision(1)
+	m, err := Message(&d, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	if h[sign.HeaderKey] != pub || h["id"] != d.ID {
+		t.Fatalf("headers %v", h)
+	}
+	if err := sign.Verify(pub, m.Value, h[sign.HeaderSig]); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = Message(&d, nil)
+	if len(m.Headers) != 1 {
+		t.Fatalf("unsigned record has headers %v", m.Headers)
 	}
 }

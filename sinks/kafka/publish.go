@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
@@ -67,24 +67,9 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tc, err := cfg.TLS.tlsConfig()
+	transport, err := cfg.Config.Transport(cfg.Topic)
 	if err != nil {
 		return nil, err
-	}
-	mech, err := cfg.SASL.mechanism()
-	if err != nil {
-		return nil, err
-	}
-	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
-	transport := &kafka.Transport{
-		Dial:        dialer.DialContext,
-		DialTimeout: cfg.Timeout,
-		ClientID:    "stockade",
-		TLS:         tc,
-		SASL:        mech,
-		// Only our topic's metadata: a big cluster's full listing on every
-		// refresh is wasted.
-		MetadataTopics: []string{cfg.Topic},
 	}
 	batch := cfg.Delivery.Batch
 	if batch <= 0 {
@@ -117,19 +102,24 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 	return &Publisher{cfg: cfg, w: w, transport: transport}, nil
 }
 
-// Message is the record a decision becomes.
-func Message(d *pipeline.Decision) (kafka.Message, error) {
+// Message is the record a decision becomes, signed when signer is set.
+func Message(d *pipeline.Decision, signer *sign.Signer) (kafka.Message, error) {
 	v, err := json.Marshal(d)
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
 	}
+	headers := []kafka.Header{{Key: "id", Value: []byte(d.ID)}}
+	if signer != nil {
+		sig, err := signer.Sign(v)
+		if err != nil {
+			return kafka.Message{}, fmt.Errorf("kafka: sign decision %s: %w", d.ID, err)
+		}
+		headers = append(headers, kafka.Header{Key: sign.HeaderKey, Value: []byte(signer.PublicKey())},
+			kafka.Header{Key: sign.HeaderSig, Value: []byte(sig)})
+	}
 	// No Time: the broker's clock stamps the record. A replayed decision's
 	// event time may be old enough for retention to delete it at once.
-	return kafka.Message{
-		Key:     []byte(d.Target),
-		Value:   v,
-		Headers: []kafka.Header{{Key: "id", Value: []byte(d.ID)}},
-	}, nil
+	return kafka.Message{Key: []byte(d.Target), Value: v, Headers: headers}, nil
 }
 
 // Publish implements queue.Publisher. The decisions before the first one
@@ -138,7 +128,7 @@ func Message(d *pipeline.Decision) (kafka.Message, error) {
 func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
 	msgs := make([]kafka.Message, len(ds))
 	for i := range ds {
-		m, err := Message(&ds[i])
+		m, err := Message(&ds[i], p.cfg.Signer)
 		if err != nil {
 			return &queue.PartialError{Delivered: i, Err: err}
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
@@ -16,9 +18,9 @@ type Config struct {
 	// queue-nats.db, or queue-nats-<Name>.db, in the state directory, and
 	// the server sees the connection as "stockade" or "stockade-<Name>".
 	Name string
-	// URL is the server, or a comma-separated list of a cluster's servers
-	// (default nats://127.0.0.1:4222).
-	URL string
+	// Config is the server and how to authenticate.
+	natsconn.Config
+
 	// Subject is a template over {origin}, {rule}, {action} and {scope}
 	// (default DefaultSubject). Substituted values never add subject
 	// tokens: '.', whitespace, '*' and '>' in them become '_'.
@@ -35,53 +37,34 @@ type Config struct {
 	// backoff rides out without the window lapsing, and ids cost the
 	// server a few dozen bytes each).
 	Duplicates time.Duration
+	// MaxAge is how long a stream this sink creates keeps decisions
+	// (default 30 days): a firewall that starts, or comes back, within it
+	// still receives every ban that is active; set it above the longest
+	// ban you decide.
+	MaxAge time.Duration
 
-	// Credentials: at most one of Creds (a .creds file), NKey (a seed
-	// file), Token, or User and Password.
-	Creds    string
-	NKey     string
-	Token    string
-	User     string
-	Password string
-	TLS      TLSConfig
-
-	// Timeout bounds connecting and each flush or acknowledgement wait
-	// (default 5s).
-	Timeout time.Duration
-	// ReconnectWait is the pause between reconnect attempts (default 1s).
-	ReconnectWait time.Duration
+	// Signer, when set, signs every decision (headers sign.HeaderKey and
+	// sign.HeaderSig), so that firewalls can refuse forged ones.
+	Signer *sign.Signer
 
 	// Queue bounds the on-disk backlog, Delivery tunes retries.
 	Queue    queue.Config
 	Delivery queue.SinkConfig
 }
 
-// TLSConfig names PEM files. CA alone verifies the server with that CA
-// instead of the system's; Cert and Key together authenticate us.
-type TLSConfig struct {
-	CA   string
-	Cert string
-	Key  string
-}
-
 // DefaultSubject is Config.Subject's default.
 const DefaultSubject = "stockade.decisions.{origin}.{rule}"
 
 func (c *Config) setDefaults() {
-	if c.URL == "" {
-		c.URL = "nats://127.0.0.1:4222"
-	}
+	c.Config.SetDefaults()
 	if c.Subject == "" {
 		c.Subject = DefaultSubject
 	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 30 * 24 * time.Hour
+	}
 	if c.Duplicates == 0 {
 		c.Duplicates = 10 * time.Minute
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 5 * time.Second
-	}
-	if c.ReconnectWait <= 0 {
-		c.ReconnectWait = time.Second
 	}
 }
 
@@ -118,23 +101,14 @@ func (c *Config) validate() (*template, error) {
 			bad("subject", "%q: with a stream, the subject must start with a fixed token (the stream would capture every subject)", c.Subject)
 		}
 	}
+	if c.MaxAge < 0 {
+		bad("max_age", "%v is negative", c.MaxAge)
+	}
 	if c.Duplicates < 0 {
 		bad("duplicates", "%v is negative", c.Duplicates)
 	}
-	creds := 0
-	for _, set := range []bool{c.Creds != "", c.NKey != "", c.Token != "", c.User != "" || c.Password != ""} {
-		if set {
-			creds++
-		}
-	}
-	if creds > 1 {
-		bad("credentials", "set at most one of creds, nkey, token, user/password")
-	}
-	if c.Password != "" && c.User == "" {
-		bad("password", "set without user")
-	}
-	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		bad("tls", "cert and key go together")
+	if err := c.Config.Validate("nats"); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Name != "" && strings.ContainsFunc(c.Name, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sinks/queue"
@@ -17,7 +18,7 @@ import (
 // testConfig points at s with quick retries.
 func testConfig(t testing.TB, url string) Config {
 	return Config{
-		URL: url, Timeout: 2 * time.Second, ReconnectWait: 20 * time.Millisecond,
+		Config:   natsconn.Config{URL: url, Timeout: 2 * time.Second, ReconnectWait: 20 * time.Millisecond},
 		Delivery: queue.SinkConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: testkit.Log(t)},
 	}
 }

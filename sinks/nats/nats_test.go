@@ -15,9 +15,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
 func TestSubject(t *testing.T) {
@@ -93,9 +95,9 @@ func TestConfigErrors(t *testing.T) {
 		{"empty token", Config{Subject: "bans..{rule}"}, []string{"subject", "empty token"}},
 		{"stream over everything", Config{Subject: "{origin}.bans", Stream: "BANS"}, []string{"fixed token"}},
 		{"bad stream name", Config{Stream: "bans.v1"}, []string{"stream"}},
-		{"two credentials", Config{Token: "x", User: "u"}, []string{"credentials"}},
-		{"cert without key", Config{TLS: TLSConfig{Cert: "c.pem"}}, []string{"tls"}},
-		{"every error at once", Config{Subject: "a..b", Token: "x", NKey: "y"}, []string{"subject", "credentials"}},
+		{"two credentials", Config{Config: natsconn.Config{Token: "x", User: "u"}}, []string{"credentials"}},
+		{"cert without key", Config{Config: natsconn.Config{TLS: natsconn.TLSConfig{Cert: "c.pem"}}}, []string{"tls"}},
+		{"every error at once", Config{Subject: "a..b", Config: natsconn.Config{Token: "x", NKey: "y"}}, []string{"subject", "credentials"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewPublisher(tc.cfg, testkit.Log(t))
@@ -110,7 +112,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	t.Run("missing creds file", func(t *testing.T) {
-		_, err := NewPublisher(Config{Creds: filepath.Join(t.TempDir(), "none.creds")}, testkit.Log(t))
+		_, err := NewPublisher(Config{Config: natsconn.Config{Creds: filepath.Join(t.TempDir(), "none.creds")}}, testkit.Log(t))
 		if err == nil || !strings.Contains(err.Error(), "creds") {
 			t.Fatalf("err %v", err)
 		}
@@ -285,7 +287,7 @@ func TestAuth(t *testing.T) {
 		{"user and password", func(o *server.Options) { o.Username, o.Password = "stockade", "pw" }, func(c *Config) { c.User, c.Password = "stockade", "pw" }, true, ""},
 		{"nkey", func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} }, func(c *Config) { c.NKey = seed }, true, ""},
 		{"tls with our CA", tlsServer, func(c *Config) { c.TLS.CA = ca }, true, ""},
-		{"mutual tls", mtlsServer, func(c *Config) { c.TLS = TLSConfig{CA: ca, Cert: cert, Key: key} }, true, ""},
+		{"mutual tls", mtlsServer, func(c *Config) { c.TLS = natsconn.TLSConfig{CA: ca, Cert: cert, Key: key} }, true, ""},
 		{"mutual tls without a client cert", mtlsServer, func(c *Config) { c.TLS.CA = ca }, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,4 +338,43 @@ func nkeyPair(t testing.TB) (seedFile, pub string) {
 		t.Fatal(err)
 	}
 	return seedFile, pub
+}
+
+// TestSigned: with a signer, every message carries the signer's public key
+// and a signature that verifies over the exact body.
+func TestSigned(t *testing.T) {
+	opts := testservers.NATSOptions(t)
+	opts.JetStream = false
+	srv := testservers.RunNATS(t, opts)
+	sub, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	msgs := make(chan *nats.Msg, 16)
+	if _, err := sub.ChanSubscribe("stockade.decisions.>", msgs); err != nil {
+		t.Fatal(err)
+	}
+	sub.Flush()
+	seed, pub, _ := sign.Generate()
+	signer, _ := sign.NewSigner(seed)
+	cfg := testConfig(t, srv.ClientURL())
+	cfg.Signer = signer
+	s := openSink(t, cfg, t.TempDir())
+	if err := s.Write(t.Context(), testkit.Decisions(0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		select {
+		case m := <-msgs:
+			if m.Header.Get(sign.HeaderKey) != pub {
+				t.Fatalf("message %d: signer %q, want %q", i, m.Header.Get(sign.HeaderKey), pub)
+			}
+			if err := sign.Verify(pub, m.Data, m.Header.Get(sign.HeaderSig)); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d did not arrive", i)
+		}
+	}
 }

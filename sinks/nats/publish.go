@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
@@ -78,13 +78,9 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 		log = slog.Default()
 	}
 	log = log.With("sink", "nats", "url", cfg.URL)
-	opts, err := cfg.options(log)
+	nc, err := cfg.Config.Connect(cfg.connName(), log)
 	if err != nil {
 		return nil, err
-	}
-	nc, err := nats.Connect(cfg.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
 	}
 	p := &Publisher{cfg: cfg, subj: subj, log: log, nc: nc}
 	if cfg.Stream != "" {
@@ -95,59 +91,6 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 		}
 	}
 	return p, nil
-}
-
-func (c *Config) options(log *slog.Logger) ([]nats.Option, error) {
-	opts := []nats.Option{
-		nats.Name(c.connName()),
-		nats.Timeout(c.Timeout),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(c.ReconnectWait),
-		// No buffering while disconnected: a publish then fails at once and
-		// its decisions stay in our queue, in order, rather than in a
-		// buffer that a crash or a second outage would lose.
-		nats.ReconnectBufSize(-1),
-		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted()) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted()) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("disconnected from NATS", "err", err)
-			}
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("NATS error", "err", err) }),
-	}
-	for _, f := range []struct{ field, path string }{
-		{"creds", c.Creds}, {"nkey", c.NKey}, {"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return nil, fmt.Errorf("nats: %s: %w", f.field, err)
-		}
-	}
-	switch {
-	case c.Creds != "":
-		opts = append(opts, nats.UserCredentials(c.Creds))
-	case c.NKey != "":
-		o, err := nats.NkeyOptionFromSeed(c.NKey)
-		if err != nil {
-			return nil, fmt.Errorf("nats: nkey: %w", err)
-		}
-		opts = append(opts, o)
-	case c.Token != "":
-		opts = append(opts, nats.Token(c.Token))
-	case c.User != "":
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	}
-	if c.TLS.CA != "" {
-		opts = append(opts, nats.RootCAs(c.TLS.CA))
-	}
-	if c.TLS.Cert != "" {
-		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
-	}
-	return opts, nil
 }
 
 // Publish implements queue.Publisher. On core NATS the decisions count as
@@ -231,6 +174,14 @@ func (p *Publisher) msg(d *pipeline.Decision) (*nats.Msg, error) {
 	}
 	msg := nats.NewMsg(p.subj.Subject(d))
 	msg.Header.Set(nats.MsgIdHdr, d.ID)
+	if p.cfg.Signer != nil {
+		sig, err := p.cfg.Signer.Sign(data)
+		if err != nil {
+			return nil, fmt.Errorf("nats: sign decision %s: %w", d.ID, err)
+		}
+		msg.Header.Set(sign.HeaderKey, p.cfg.Signer.PublicKey())
+		msg.Header.Set(sign.HeaderSig, sig)
+	}
 	msg.Data = data
 	return msg, nil
 }
@@ -257,6 +208,7 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 			Subjects:    []string{subject},
 			Storage:     jetstream.FileStorage,
 			Duplicates:  p.cfg.Duplicates,
+			MaxAge:      p.cfg.MaxAge,
 		})
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):

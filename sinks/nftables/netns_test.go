@@ -11,7 +11,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-// conn is a netlink connection into the namespace, for checking the
+// nsConn is a netlink connection into the namespace, for checking the
 // kernel's side independently of the sink and for playing the admin.
 func nsConn(t testing.TB, ns *netlab.NS) *nft.Conn {
 	t.Helper()

@@ -1,0 +1,158 @@
+// Package natsconn is the NATS connection that the NATS sink, the NATS
+// source and `stockade enforce` share: one set of settings (servers,
+// credentials, TLS), checked one way, turned into nats.go options one way.
+package natsconn
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Config says how to reach NATS.
+type Config struct {
+	// URL is the server, or a comma-separated list of a cluster's servers
+	// (default nats://127.0.0.1:4222).
+	URL string
+
+	// Credentials: at most one of Creds (a .creds file), NKey (a seed
+	// file), Token, or User and Password.
+	Creds    string
+	NKey     string
+	Token    string
+	User     string
+	Password string
+	TLS      TLSConfig
+
+	// Timeout bounds connecting and each flush or acknowledgement wait
+	// (default 5s).
+	Timeout time.Duration
+	// ReconnectWait is the pause between reconnect attempts (default 1s).
+	ReconnectWait time.Duration
+}
+
+// TLSConfig names PEM files. CA alone verifies the server with that CA
+// instead of the system's; Cert and Key together authenticate us.
+type TLSConfig struct {
+	CA   string
+	Cert string
+	Key  string
+}
+
+// SetDefaults fills in what is unset.
+func (c *Config) SetDefaults() {
+	if c.URL == "" {
+		c.URL = "nats://127.0.0.1:4222"
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.ReconnectWait <= 0 {
+		c.ReconnectWait = time.Second
+	}
+}
+
+// Validate reports every problem, each naming its field under prefix
+// ("nats").
+func (c *Config) Validate(prefix string) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, args...)))
+	}
+	creds := 0
+	for _, set := range []bool{c.Creds != "", c.NKey != "", c.Token != "", c.User != "" || c.Password != ""} {
+		if set {
+			creds++
+		}
+	}
+	if creds > 1 {
+		bad("credentials", "set at most one of creds, nkey, token, user/password")
+	}
+	if c.Password != "" && c.User == "" {
+		bad("password", "set without user")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls", "cert and key go together")
+	}
+	for _, u := range strings.Split(c.URL, ",") {
+		if strings.TrimSpace(u) == "" {
+			bad("url", "%q has an empty server", c.URL)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Options are the nats.go options for a long-lived connection named name:
+// it retries the first connect and reconnects forever, and buffers nothing
+// while disconnected (what was not sent stays with the caller, in order).
+func (c *Config) Options(name string, log *slog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(c.Timeout),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(c.ReconnectWait),
+		// No buffering while disconnected: a publish then fails at once and
+		// its decisions stay in our queue, in order, rather than in a
+		// buffer that a crash or a second outage would lose.
+		nats.ReconnectBufSize(-1),
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("NATS error", "err", err) }),
+	}
+	for _, f := range []struct{ field, path string }{
+		{"creds", c.Creds}, {"nkey", c.NKey}, {"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return nil, fmt.Errorf("nats: %s: %w", f.field, err)
+		}
+	}
+	switch {
+	case c.Creds != "":
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	case c.NKey != "":
+		o, err := nats.NkeyOptionFromSeed(c.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("nats: nkey: %w", err)
+		}
+		opts = append(opts, o)
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLS.CA != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CA))
+	}
+	if c.TLS.Cert != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+	}
+	return opts, nil
+}
+
+// Connect starts connecting without waiting for the server: a daemon must
+// start while NATS is down.
+func (c *Config) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
+	opts, err := c.Options(name, log)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(c.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	return nc, nil
+}

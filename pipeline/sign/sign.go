@@ -1,0 +1,128 @@
+// Package sign seals decisions for the bus: a sensor signs the exact bytes
+// of each decision it publishes with an ed25519 key (an nkey, as NATS uses
+// for its own identities), and a firewall that enforces them verifies the
+// signature against the key it trusts for the decision's origin. Neither
+// the bus nor anyone who can publish on it can then forge or alter a
+// decision.
+//
+// The signature travels beside the payload, in message headers (NATS
+// headers, Kafka record headers), so the payload stays the decision's JSON
+// contract, byte for byte.
+package sign
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/nats-io/nkeys"
+)
+
+// Header names on NATS messages and Kafka records.
+const (
+	HeaderKey = "Stockade-Signer"    // the signer's public nkey
+	HeaderSig = "Stockade-Signature" // base64url (unpadded) of the ed25519 signature
+)
+
+// Errors Verify returns, for counting rejections by reason.
+var (
+	ErrUnsigned = errors.New("unsigned")
+	ErrBadKey   = errors.New("malformed public key")
+	ErrForged   = errors.New("signature does not verify")
+)
+
+// Signer holds a sensor's private key.
+type Signer struct {
+	kp  nkeys.KeyPair
+	pub string
+}
+
+// NewSigner takes an nkey seed ("SN…", "SU…", …).
+func NewSigner(seed []byte) (*Signer, error) {
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return &Signer{kp: kp, pub: pub}, nil
+}
+
+// LoadSigner reads a seed file, refusing one that others than its owner
+// can read or write: a seed anyone on the host can read lets them sign
+// bans for every firewall that trusts this sensor.
+func LoadSigner(path string) (*Signer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("signing key %s: mode %#o lets others read or write it; chmod 600 it", path, fi.Mode().Perm())
+	}
+	seed, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	s, err := NewSigner(seed)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Generate makes a new key pair and returns its seed (keep it secret, mode
+// 0600) and its public key (give it to the firewalls).
+func Generate() (seed []byte, public string, err error) {
+	kp, err := nkeys.CreatePair(nkeys.PrefixByteServer)
+	if err != nil {
+		return nil, "", err
+	}
+	seed, err = kp.Seed()
+	if err != nil {
+		return nil, "", err
+	}
+	public, err = kp.PublicKey()
+	return seed, public, err
+}
+
+// PublicKey is what firewalls configure to trust this signer.
+func (s *Signer) PublicKey() string { return s.pub }
+
+// Sign returns the signature of payload, encoded for a header.
+func (s *Signer) Sign(payload []byte) (string, error) {
+	sig, err := s.kp.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// Verify checks sig over payload against the public key pub.
+func Verify(pub string, payload []byte, sig string) error {
+	if pub == "" || sig == "" {
+		return ErrUnsigned
+	}
+	kp, err := nkeys.FromPublicKey(pub)
+	if err != nil {
+		return ErrBadKey
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return ErrForged
+	}
+	if kp.Verify(payload, raw) != nil {
+		return ErrForged
+	}
+	return nil
+}
+
+// ValidPublicKey reports whether pub is a public nkey (for configuration
+// checks).
+func ValidPublicKey(pub string) bool {
+	_, err := nkeys.FromPublicKey(pub)
+	return err == nil
+}
