@@ -225,6 +225,51 @@ func (l *Ledger) Unban(target netip.Prefix) bool {
 	return ok
 }
 
+// RuleExpiry reports when rule's record on target runs out, if it has one.
+func (l *Ledger) RuleExpiry(target netip.Prefix, rule string) (time.Time, bool) {
+	if b := l.bans[target]; b != nil {
+		for _, rec := range b.records {
+			if rec.rule == rule {
+				return rec.expires, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// UnbanRule lifts rule's record on target and leaves the others. It
+// reports whether a record went, and until when target stays banned by
+// the rest (zero: no ban is left).
+func (l *Ledger) UnbanRule(target netip.Prefix, rule string) (bool, time.Time) {
+	b := l.bans[target]
+	if b == nil {
+		return false, time.Time{}
+	}
+	kept := b.records[:0]
+	var until time.Time
+	found := false
+	for _, rec := range b.records {
+		if rec.rule == rule {
+			found = true
+			continue
+		}
+		kept = append(kept, rec)
+		if rec.expires.After(until) {
+			until = rec.expires
+		}
+	}
+	if !found {
+		return false, b.until
+	}
+	b.records, b.until = kept, until
+	if len(kept) == 0 {
+		delete(l.bans, target)
+		delete(l.ranges, target)
+	}
+	l.touch(target)
+	return true, until
+}
+
 // Active reports whether target is banned at now, and until when.
 func (l *Ledger) Active(target netip.Prefix, now time.Time) (time.Time, bool) {
 	b := l.bans[target]

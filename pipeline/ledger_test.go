@@ -115,3 +115,28 @@ func TestParseTargetCanonical(t *testing.T) {
 		}
 	}
 }
+
+func TestLedgerUnbanRule(t *testing.T) {
+	l := NewLedger()
+	tgt := netip.MustParsePrefix("203.0.113.9/32")
+	at := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
+	short := &Policy{Name: "a", Ban: time.Hour}
+	long := &Policy{Name: "b", Ban: 24 * time.Hour}
+	l.Ban(BanRequest{Target: tgt, Policy: short, At: at})
+	l.Ban(BanRequest{Target: tgt, Policy: long, At: at})
+	if ok, until := l.UnbanRule(tgt, "c"); ok || !until.Equal(at.Add(24*time.Hour)) {
+		t.Fatalf("lifting a rule that never banned: %v %v", ok, until)
+	}
+	if ok, until := l.UnbanRule(tgt, "b"); !ok || !until.Equal(at.Add(time.Hour)) {
+		t.Fatalf("lifting the longer ban: %v, still until %v, want the shorter one's end", ok, until)
+	}
+	if u, ok := l.Active(tgt, at); !ok || !u.Equal(at.Add(time.Hour)) {
+		t.Fatalf("after lifting b: active %v until %v", ok, u)
+	}
+	if ok, until := l.UnbanRule(tgt, "a"); !ok || !until.IsZero() {
+		t.Fatalf("lifting the last ban: %v %v", ok, until)
+	}
+	if _, ok := l.Active(tgt, at); ok || l.Len() != 0 {
+		t.Fatal("a target with no record left is still banned")
+	}
+}

@@ -1,0 +1,31 @@
+package enforce
+
+// Reason is why a decision was refused, or what became of it: a bounded
+// metric label.
+type Reason string
+
+const (
+	Accepted           Reason = "accepted"
+	AlreadyEnforced    Reason = "already_enforced" // an equal or longer ban is in force
+	Lifted             Reason = "lifted"           // an allowed unban
+	RefusedUnsigned    Reason = "unsigned"
+	RefusedForged      Reason = "forged"
+	RefusedUnknown     Reason = "unknown_origin"
+	RefusedWrongKey    Reason = "wrong_key" // signed, but not by the key trusted for its origin
+	RefusedMalformed   Reason = "malformed"
+	RefusedExpired     Reason = "expired"
+	RefusedUnban       Reason = "unban_not_allowed"
+	RefusedAllowlisted Reason = "allowlisted"
+	RefusedSpecial     Reason = "private_or_reserved"
+	RefusedTooBroad    Reason = "too_broad"
+	RefusedRate        Reason = "rate_limited"
+	RefusedActive      Reason = "too_many_active"
+)
+
+// Reasons lists every reason, for metrics with all series present.
+var Reasons = []Reason{Accepted, AlreadyEnforced, Lifted, RefusedUnsigned, RefusedForged, RefusedUnknown,
+	RefusedWrongKey, RefusedMalformed, RefusedExpired, RefusedUnban, RefusedAllowlisted, RefusedSpecial,
+	RefusedTooBroad, RefusedRate, RefusedActive}
+
+// Refused reports whether r refuses the decision.
+func (r Reason) Refused() bool { return r != Accepted && r != AlreadyEnforced && r != Lifted }

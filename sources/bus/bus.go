@@ -1,0 +1,76 @@
+// Package bus consumes what sensors publish on NATS or Kafka: ban
+// decisions (for `stockade enforce`, or for a central correlator that
+// counts bans across the fleet) or raw log lines (for a correlator that
+// judges other hosts' logs). A Consumer hands each message to a Handler
+// and acknowledges it only when the handler is done, so a crash in
+// between delivers it again rather than losing it.
+package bus
+
+import (
+	"context"
+	"time"
+)
+
+// Header names beside the signature headers of package sign.
+const (
+	// HeaderFormat names the log format of a raw line ("syslog", "nginx",
+	// …); without it the consumer's configured format applies.
+	HeaderFormat = "Stockade-Format"
+	// HeaderSource names the file or listener a raw line came from.
+	HeaderSource = "Stockade-Source"
+)
+
+// Delivery is one message.
+type Delivery struct {
+	Data    []byte
+	Signer  string // the sign.HeaderKey header
+	Sig     string // the sign.HeaderSig header
+	Format  string // HeaderFormat
+	Source  string // HeaderSource
+	Subject string // NATS subject, or Kafka topic
+	Stored  time.Time
+}
+
+// Handler processes one delivery. It returns nil when the message is done
+// with, accepted or refused alike (a forged decision is counted and
+// dropped, never retried), and an error only when it should be delivered
+// again later (the firewall could not be updated).
+type Handler func(ctx context.Context, d *Delivery) error
+
+// Consumer delivers messages to a handler until ctx is done; it returns
+// nil then. Connection trouble is retried inside, never returned.
+type Consumer interface {
+	Run(ctx context.Context, h Handler) error
+}
+
+// Stats count what a consumer did.
+type Stats struct {
+	Delivered uint64 // handed to the handler
+	Retried   uint64 // handler errors: the message comes again
+}
+
+// backoff doubles from 50 ms to 5 s.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.d == 0 {
+		b.d = 50 * time.Millisecond
+	} else {
+		b.d = min(2*b.d, 5*time.Second)
+	}
+	return b.d
+}
+
+func (b *backoff) reset() { b.d = 0 }
+
+// sleep waits d or until ctx is done, reporting whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,260 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/pipeline/sign"
+)
+
+// NATSConfig says what to consume.
+type NATSConfig struct {
+	natsconn.Config
+	// Subject to subscribe to, wildcards allowed (default
+	// stockade.decisions.>). With a Stream, it filters the stream.
+	Subject string
+	// Stream, when set, consumes through a JetStream durable consumer:
+	// messages published while we were away are delivered when we are
+	// back, and each is acknowledged once handled. Without it, a core NATS
+	// subscription sees only what is published while it is connected.
+	Stream string
+	// Durable names the consumer (default "stockade"); each firewall needs
+	// its own, or they would share the messages out between them.
+	Durable string
+	// Since limits what a new consumer starts with to messages stored this
+	// recently (default 0: everything the stream holds).
+	Since time.Duration
+	// Reset deletes the durable consumer first, so that it starts over:
+	// what a firewall does when its own state is new (a reinstall) and it
+	// must learn every ban still active.
+	Reset bool
+	// Name is the connection's name on the server.
+	Name string
+}
+
+func (c *NATSConfig) setDefaults() {
+	c.Config.SetDefaults()
+	if c.Subject == "" {
+		c.Subject = "stockade.decisions.>"
+	}
+	if c.Durable == "" {
+		c.Durable = "stockade"
+	}
+	if c.Name == "" {
+		c.Name = "stockade-consumer"
+	}
+}
+
+func (c *NATSConfig) validate() error {
+	errs := []error{c.Config.Validate("nats")}
+	if strings.ContainsAny(c.Subject, " \t\r\n") || strings.Contains(c.Subject, "..") || strings.HasPrefix(c.Subject, ".") || strings.HasSuffix(c.Subject, ".") {
+		errs = append(errs, fmt.Errorf("nats: subject: %q is not a subject", c.Subject))
+	}
+	if strings.ContainsAny(c.Durable, ". *>\t\r\n/\\") {
+		errs = append(errs, fmt.Errorf("nats: durable: %q cannot hold '.', '*', '>', '/', '\\' or whitespace", c.Durable))
+	}
+	if c.Since < 0 {
+		errs = append(errs, fmt.Errorf("nats: since: %v is negative", c.Since))
+	}
+	return errors.Join(errs...)
+}
+
+// NATS is a Consumer on NATS.
+type NATS struct {
+	cfg   NATSConfig
+	log   *slog.Logger
+	nc    *nats.Conn
+	reset bool
+
+	delivered, retried atomic.Uint64
+}
+
+// NewNATS checks cfg and starts connecting (without waiting for the
+// server).
+func NewNATS(cfg NATSConfig, log *slog.Logger) (*NATS, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("source", "nats", "subject", cfg.Subject)
+	nc, err := cfg.Config.Connect(cfg.Name, log)
+	if err != nil {
+		return nil, err
+	}
+	return &NATS{cfg: cfg, log: log, nc: nc, reset: cfg.Reset}, nil
+}
+
+// Conn is the connection (status, tests).
+func (n *NATS) Conn() *nats.Conn { return n.nc }
+
+// Stats are the counts so far.
+func (n *NATS) Stats() Stats { return Stats{Delivered: n.delivered.Load(), Retried: n.retried.Load()} }
+
+// Close closes the connection.
+func (n *NATS) Close() { n.nc.Close() }
+
+// Run implements Consumer.
+func (n *NATS) Run(ctx context.Context, h Handler) error {
+	if n.cfg.Stream == "" {
+		return n.runCore(ctx, h)
+	}
+	return n.runJetStream(ctx, h)
+}
+
+func delivery(subject string, data []byte, hdr nats.Header, stored time.Time) Delivery {
+	return Delivery{
+		Data: data, Subject: subject, Stored: stored,
+		Signer: hdr.Get(sign.HeaderKey), Sig: hdr.Get(sign.HeaderSig),
+		Format: hdr.Get(HeaderFormat), Source: hdr.Get(HeaderSource),
+	}
+}
+
+// runCore subscribes until ctx is done. A handler error cannot bring the
+// message back on core NATS: it is retried in place a few times.
+func (n *NATS) runCore(ctx context.Context, h Handler) error {
+	msgs := make(chan *nats.Msg, 4096)
+	sub, err := n.nc.ChanSubscribe(n.cfg.Subject, msgs)
+	if err != nil {
+		return fmt.Errorf("nats: subscribe %s: %w", n.cfg.Subject, err)
+	}
+	// The server must not drop us as a slow consumer before the buffer does.
+	_ = sub.SetPendingLimits(1<<20, 256<<20)
+	defer sub.Unsubscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			d := delivery(m.Subject, m.Data, m.Header, time.Now())
+			n.delivered.Add(1)
+			var b backoff
+			for attempt := 0; ; attempt++ {
+				err := h(ctx, &d)
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				n.retried.Add(1)
+				if attempt == 4 {
+					n.log.Error("message dropped after 5 attempts (core NATS cannot redeliver)", "err", err)
+					break
+				}
+				if !sleep(ctx, b.next()) {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// runJetStream consumes through the durable consumer, creating it when
+// missing and starting over when the stream or the server went away.
+func (n *NATS) runJetStream(ctx context.Context, h Handler) error {
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	var b backoff
+	for ctx.Err() == nil {
+		cons, err := n.consumer(ctx, js)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := b.next()
+			n.log.Warn("JetStream consumer not ready; retrying", "stream", n.cfg.Stream, "durable", n.cfg.Durable, "err", err, "in", d)
+			sleep(ctx, d)
+			continue
+		}
+		b.reset()
+		if err := n.consume(ctx, cons, h); err != nil && ctx.Err() == nil {
+			d := b.next()
+			n.log.Warn("JetStream consumer stopped; resuming", "err", err, "in", d)
+			sleep(ctx, d)
+		}
+	}
+	return nil
+}
+
+func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	if n.reset {
+		err := js.DeleteConsumer(ctx, n.cfg.Stream, n.cfg.Durable)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+		n.reset = false
+		if err == nil {
+			n.log.Info("durable consumer reset: every message the stream holds comes again", "durable", n.cfg.Durable)
+		}
+	}
+	c, err := js.Consumer(ctx, n.cfg.Stream, n.cfg.Durable)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       n.cfg.Durable,
+		Description:   "stockade",
+		FilterSubject: n.cfg.Subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 4096,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if n.cfg.Since > 0 {
+		t := time.Now().Add(-n.cfg.Since)
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	return js.CreateOrUpdateConsumer(ctx, n.cfg.Stream, cc)
+}
+
+// consume hands messages over in stream order, one at a time.
+func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h Handler) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullHeartbeat(2*time.Second))
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				continue // the iterator re-pulls by itself after a reconnect
+			}
+			return err
+		}
+		stored := time.Now()
+		if md, err := m.Metadata(); err == nil {
+			stored = md.Timestamp
+		}
+		d := delivery(m.Subject(), m.Data(), m.Headers(), stored)
+		n.delivered.Add(1)
+		if err := h(ctx, &d); err != nil {
+			n.retried.Add(1)
+			// Later, not at once: whatever failed needs time to recover.
+			_ = m.NakWithDelay(time.Second)
+			continue
+		}
+		_ = m.Ack()
+	}
+}
