@@ -170,7 +170,6 @@ func TestTrust(t *testing.T) {
 	}
 }
 
-
 // TestLimits: a flood from one origin is cut at its rate and at its
 // active bans, without touching another origin's; the rate recovers.
 func TestLimits(t *testing.T) {
