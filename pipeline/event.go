@@ -20,9 +20,10 @@ const (
 	FormatFastLog         // Suricata fast.log
 	FormatEve             // Suricata eve.json
 	FormatFail2ban        // fail2ban's own log
+	FormatDecision        // stockade's own decisions (JSON lines, or from the bus)
 )
 
-var formatNames = [...]string{"unknown", "syslog", "nginx", "fastlog", "eve", "fail2ban"}
+var formatNames = [...]string{"unknown", "syslog", "nginx", "fastlog", "eve", "fail2ban", "decision"}
 
 func (f Format) String() string {
 	if int(f) < len(formatNames) {
@@ -44,6 +45,8 @@ func ParseFormat(s string) (Format, bool) {
 		return FormatEve, true
 	case "fail2ban", "f2b":
 		return FormatFail2ban, true
+	case "decision", "decisions", "stockade":
+		return FormatDecision, true
 	}
 	return FormatUnknown, false
 }
@@ -106,7 +109,8 @@ type Event struct {
 	UserAgent   string `expr:"user_agent"`
 	User        string `expr:"user"` // remote user (access logs); rules also capture <F-USER> here
 
-	// fail2ban's own log.
+	// fail2ban's own log; stockade's decisions fill Jail with the rule, Verb
+	// with Ban or Unban and Host with the origin.
 	Jail  string `expr:"jail"`
 	Verb  string `expr:"verb"`  // Found, Ban, Unban, Restore Ban, ...
 	Level string `expr:"level"` // NOTICE, WARNING, INFO, ...

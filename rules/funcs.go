@@ -14,7 +14,10 @@ import (
 // expr binds functions at compile time, before any engine exists, so they
 // close over this reference and the Set fills it in (SetState).
 type stateRef struct {
-	state   pipeline.StateView
+	state pipeline.StateView
+	// pack keeps one pack's distinct() sets apart from another's: user
+	// names counted by one and origins by the other must not mix.
+	pack    string
 	windows map[string]time.Duration // parsed window strings
 }
 
@@ -103,7 +106,7 @@ func (r *stateRef) functions() []expr.Option {
 			if err != nil {
 				return 0, err
 			}
-			return r.state.Distinct(keyOf(p[1]), keyOf(p[0]), w), nil
+			return r.state.Distinct(r.pack+"\x00"+keyOf(p[1]), keyOf(p[0]), w), nil
 		}, new(func(string, netip.Addr, string) int), new(func(string, string, string) int)),
 	}
 }

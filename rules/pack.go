@@ -166,6 +166,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 		switch f.key.Value {
 		case "pack", "name":
 			p.Name = scalar(f.value, pos, &es)
+			p.ref.pack = p.Name
 		case "description":
 			p.Description = scalar(f.value, pos, &es)
 		case "rules":

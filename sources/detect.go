@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/decision"
 	"github.com/stockade-ids/stockade/sources/fail2ban"
 	"github.com/stockade-ids/stockade/sources/nginx"
 	"github.com/stockade-ids/stockade/sources/suricata"
@@ -20,6 +21,7 @@ var sniffers = []struct {
 	{pipeline.FormatEve, suricata.SniffEve},
 	{pipeline.FormatFastLog, suricata.SniffFast},
 	{pipeline.FormatFail2ban, fail2ban.Sniff},
+	{pipeline.FormatDecision, decision.Sniff},
 	{pipeline.FormatNginx, nginx.Sniff},
 	{pipeline.FormatSyslog, syslog.Sniff},
 }
@@ -79,6 +81,8 @@ func NewParser(f pipeline.Format, ref time.Time, loc *time.Location) pipeline.Pa
 		return suricata.NewEve()
 	case pipeline.FormatFail2ban:
 		return fail2ban.New(loc)
+	case pipeline.FormatDecision:
+		return decision.New()
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var rulePaths, allow listFlag
 	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
 	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban (default: detect per file)")
+	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision (default: detect per file)")
 	output := fl.String("output", "", "append decisions to this file instead of stdout")
 	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
 	origin := fl.String("origin", "", "sensor name in decisions (default: host name)")
@@ -88,6 +88,15 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				continue
 			}
 			return &exitError{code: 2, err: err}
+		}
+		if p.found && f.Format == pipeline.FormatDecision && *typ == "" {
+			// Found in a directory: stockade's own output, not a log.
+			// Named on the command line, it is replayed (a fleet pack).
+			f.Close()
+			if !*quiet {
+				fmt.Fprintf(stderr, "skipping %s: stockade decisions, not a log (name the file to replay them)\n", p.path)
+			}
+			continue
 		}
 		files = append(files, f)
 		its = append(its, f)

@@ -132,8 +132,9 @@ type harness struct {
 	done   chan error
 	wg     sync.WaitGroup
 
-	mu  sync.Mutex
-	evs []pipeline.Event
+	mu        sync.Mutex
+	evs       []pipeline.Event
+	positions []pipeline.Event
 }
 
 type option func(*Tailer)
@@ -166,7 +167,11 @@ func start(t *testing.T, cfg Config, opts ...option) *harness {
 			select {
 			case ev := <-out:
 				h.mu.Lock()
-				h.evs = append(h.evs, ev)
+				if IsPosition(&ev) {
+					h.positions = append(h.positions, ev)
+				} else {
+					h.evs = append(h.evs, ev)
+				}
 				h.mu.Unlock()
 			case <-ctx.Done():
 				return

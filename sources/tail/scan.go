@@ -112,7 +112,9 @@ func (t *Tailer) scan(ctx context.Context, w *watcher, plan map[string]resume) e
 		f.retired = !claimed[f]
 	}
 	for _, p := range fresh {
-		t.open(p, plan)
+		if err := t.open(ctx, p, plan); err != nil {
+			return err
+		}
 	}
 	w.setNames(t.files)
 	return nil
@@ -120,7 +122,7 @@ func (t *Tailer) scan(ctx context.Context, w *watcher, plan map[string]resume) e
 
 // open starts following the file at path, unless it is followed already
 // (it was renamed there, or hard-linked).
-func (t *Tailer) open(path string, plan map[string]resume) {
+func (t *Tailer) open(ctx context.Context, path string, plan map[string]resume) error {
 	fd, err := os.Open(path)
 	if err != nil {
 		// Said once per path and error, not at every poll.
@@ -128,13 +130,13 @@ func (t *Tailer) open(path string, plan map[string]resume) {
 			t.openErrs[path] = msg
 			t.log.Warn("cannot open file: trying again on every scan", "path", path, "err", err)
 		}
-		return
+		return nil
 	}
 	delete(t.openErrs, path)
 	fi, err := fd.Stat()
 	if err != nil || !fi.Mode().IsRegular() || t.byID(fi) != nil {
 		fd.Close()
-		return
+		return nil
 	}
 	size := fi.Size()
 	n, _ := fd.ReadAt(t.buf[:maxFingerprint], 0)
@@ -164,6 +166,19 @@ func (t *Tailer) open(path string, plan map[string]resume) {
 	if t.cfg.Format != pipeline.FormatUnknown {
 		t.setFormat(f, t.cfg.Format)
 	}
+	if from == "end" && f.offset > 0 {
+		// A file started at its end has no checkpoint yet: if lines came
+		// and their effects were lost in a crash before the first save, a
+		// restart would start at the (new) end again and skip them. A
+		// position event, sent before any line of the file, lets the
+		// daemon save where this file started first.
+		select {
+		case t.out <- pipeline.Event{Source: path, Offset: f.offset}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // lineEnd is where a file of the given size is started at its end: after

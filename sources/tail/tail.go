@@ -160,6 +160,11 @@ func New(cfg Config) (*Tailer, error) {
 // under and ev.Offset the offset just after the line in that file.
 //
 // A full out blocks Run: lines wait in their files, not in memory.
+//
+// A file started at its end (StartAtEnd, no checkpoint) is announced first
+// by a position event (IsPosition): no line, only Source and the Offset it
+// starts at, so that the caller can checkpoint it before any of its lines'
+// effects exist.
 func (t *Tailer) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return errors.New("tail: Run called twice")
@@ -209,6 +214,9 @@ func (t *Tailer) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		}
 	}
 }
+
+// IsPosition reports whether ev is a position event rather than a line.
+func IsPosition(ev *pipeline.Event) bool { return ev.Line == "" && ev.Format == pipeline.FormatUnknown }
 
 // closeAll releases the files but keeps the followers, so Checkpoints after
 // Run returns says exactly what was sent.

@@ -256,6 +256,13 @@ func TestStartAtEnd(t *testing.T) {
 	if len(evs) != 4 {
 		t.Fatalf("%d events, want 4", len(evs))
 	}
+	// Before any line: where the file was started, to be saved at once.
+	h.mu.Lock()
+	pos := h.positions
+	h.mu.Unlock()
+	if want := int64(len(authLines("old", 0, 10))); len(pos) != 1 || pos[0].Source != path || pos[0].Offset != want {
+		t.Errorf("position events %+v, want one at offset %d", pos, want)
+	}
 	for i, ev := range evs {
 		if tag, n := key(t, ev); tag != "a" || n != 10+i {
 			t.Errorf("event %d: %s-%d", i, tag, n)
