@@ -1,0 +1,5 @@
+//go:build !race
+
+package fastre
+
+const raceEnabled = false
