@@ -15,7 +15,7 @@ type engine interface {
 	Match(text string) bool
 	// Names are the capture names by group index ("" = unnamed).
 	Names() []string
-	// Kind names the engine for lint and explain: "re2", ….
+	// Kind names the engine for lint and explain: "re2", "regexp2", ….
 	Kind() string
 }
 

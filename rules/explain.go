@@ -19,6 +19,9 @@ type RuleVerdict struct {
 	// Ignore is the ignoreregex (0-based) that matched, when Verdict is
 	// Ignored; else -1.
 	Ignore int
+	// Failure is what a fail2ban-dialect rule found (nil for other rules,
+	// and when no failregex matched).
+	Failure *Failure
 }
 
 // Explain judges ev against every rule that can see it, in dispatch order,
@@ -28,7 +31,11 @@ func (s *Set) Explain(ev *pipeline.Event, out []RuleVerdict) []RuleVerdict {
 	for _, r := range s.Candidates(ev) {
 		h, v := s.judge(r, ev)
 		rv := RuleVerdict{Rule: r, Verdict: v, Hit: h, Regex: -1, Ignore: -1}
-		if v != WrongSource && v != RegexMiss && len(r.fail) > 0 {
+		if r.f2b != nil {
+			// The fail2ban judgement is stateful (sessions, line buffer):
+			// read what it recorded rather than run the regexes again.
+			rv.Regex, rv.Ignore, rv.Failure = s.lastF2B.regex, s.lastF2B.ignore, s.lastF2B.fail
+		} else if v != WrongSource && v != RegexMiss && len(r.fail) > 0 {
 			text := r.text(ev)
 			rv.Regex = r.failIndex(text)
 			if v == Ignored {

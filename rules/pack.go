@@ -52,6 +52,7 @@ type Rule struct {
 	ignore []*failRegex
 	when   *predicate
 	key    *keyExpr
+	f2b    *f2bFilter // dialect: fail2ban
 }
 
 // field is one key of a YAML mapping with the node of its value.
@@ -211,7 +212,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 
 var ruleKeys = []string{"name", "description", "formats", "programs", "sources", "match",
 	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
-	"allow", "evidence", "range"}
+	"allow", "evidence", "range", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
 
 func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) *Rule {
 	fields, ok := mapping(n, pos, es, "rule")
@@ -222,8 +223,10 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	r := &Rule{Pos: pos(n), Policy: &pipeline.Policy{Pack: pack, Threshold: 1, Evidence: 3}}
 	esc := defaultEscalation
 	r.Policy.Escalate = &esc
-	var whenNode, keyNode, windowNode, banNode *yaml.Node
+	var whenNode, keyNode, windowNode, banNode, matchNode *yaml.Node
 	var failNodes []failItem
+	var ignoreNodes []*yaml.Node
+	var f2bNodes f2bRuleNodes
 	for _, f := range fields {
 		v := f.value
 		switch f.key.Value {
@@ -252,6 +255,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 				r.Sources = append(r.Sources, s.Value)
 			}
 		case "match":
+			matchNode = v
 			switch s := scalar(v, pos, es); s {
 			case "message", "":
 			case "line":
@@ -262,14 +266,17 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		case "failregex":
 			failNodes = failList(v, pos, es)
 		case "ignoreregex":
-			for _, s := range stringList(v, pos, es) {
-				re, err := compileFailRegex(s.Value, false)
-				if err != nil {
-					es.add(pos(s), "ignoreregex: %v", err)
-					continue
-				}
-				r.ignore = append(r.ignore, re)
-			}
+			ignoreNodes = stringList(v, pos, es)
+		case "dialect":
+			f2bNodes.dialect = v
+		case "prefregex":
+			f2bNodes.pref = v
+		case "datepattern":
+			f2bNodes.dates = v
+		case "maxlines":
+			f2bNodes.maxLines = v
+		case "usedns":
+			f2bNodes.useDNS = v
 		case "when":
 			whenNode = v
 		case "key":
@@ -329,14 +336,26 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		}
 		es.add(p, "rule %q: a threshold above 1 needs a window", r.Policy.Name)
 	}
-	for _, s := range failNodes {
-		re, err := compileFailRegex(s.node.Value, true)
-		if err != nil {
-			es.add(pos(s.node), "failregex: %v", err)
-			continue
+	if f2bNodes.fail2ban(pos, es) {
+		parseF2BRule(r, f2bNodes, matchNode, failNodes, ignoreNodes, pos, es)
+	} else {
+		for _, s := range failNodes {
+			re, err := compileFailRegex(s.node.Value, true)
+			if err != nil {
+				es.add(pos(s.node), "failregex: %v", err)
+				continue
+			}
+			re.pair = s.pair
+			r.fail = append(r.fail, re)
 		}
-		re.pair = s.pair
-		r.fail = append(r.fail, re)
+		for _, s := range ignoreNodes {
+			re, err := compileFailRegex(s.Value, false)
+			if err != nil {
+				es.add(pos(s), "ignoreregex: %v", err)
+				continue
+			}
+			r.ignore = append(r.ignore, re)
+		}
 	}
 	if len(failNodes) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
 		es.add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)

@@ -32,6 +32,7 @@ type failRegex struct {
 	host     int      // submatch index of the address, -1 for ignore regexes
 	names    []string // capture name per submatch index ("" = unnamed)
 	literals []string // must all occur in any matching text: a cheap prefilter, longest first
+	anyOf    []litSet // each set must have a member in any matching text (fail2ban dialect)
 	pair     bool     // the same process follows this line with another about the same attempt
 }
 
@@ -184,10 +185,16 @@ func requiredLiterals(pattern string) []string {
 	return lits
 }
 
-// prefilter reports whether text contains every required literal.
+// prefilter reports whether text contains every required literal (and a
+// member of every required set).
 func (f *failRegex) prefilter(text string) bool {
 	for _, l := range f.literals {
 		if !strings.Contains(text, l) {
+			return false
+		}
+	}
+	for i := range f.anyOf {
+		if !f.anyOf[i].in(text) {
 			return false
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -23,6 +25,17 @@ type Set struct {
 	policies []*pipeline.Policy
 	byFormat [8]dispatch
 	vm       vm.VM
+
+	// fail2ban-dialect rules: per rule and source state, the clock and zone
+	// of dates found on lines, and the details of the last judgement (for
+	// Explain).
+	f2b     map[f2bKey]*f2bState
+	clock   func() time.Time
+	loc     *time.Location
+	lastF2B f2bResult
+	// unbanned counts, per rule and bounded reason, the lines a
+	// fail2ban-dialect rule matched but could not count.
+	unbanned map[unbannedKey]uint64
 }
 
 type dispatch struct {
@@ -100,6 +113,8 @@ func (s *Set) SetState(v pipeline.StateView) {
 func (s *Set) Clone() *Set {
 	c := *s
 	c.vm = vm.VM{}
+	c.f2b = nil
+	c.unbanned = nil
 	return &c
 }
 
@@ -148,10 +163,15 @@ const (
 	PredicateNo          // `when:` is false
 	NoAddress            // the event carries no address to ban
 	PredicateErr         // `when:` or `key:` failed at run time
+	// fail2ban dialect:
+	Helper   // a line that is no failure: <F-NOFAIL>, or a session (<F-MLFID>) still waiting for its address
+	NoDate   // matched, but the line has no date fail2ban could read
+	HostName // the failure names a host (or an <F-ID>), not an address: stockade does not resolve DNS
 )
 
 var verdictNames = [...]string{"hit", "source does not match", "regex miss", "captured text is not an address",
-	"ignoreregex matched", "predicate false", "no address", "predicate error"}
+	"ignoreregex matched", "predicate false", "no address", "predicate error",
+	"helper line (no failure)", "no date", "host name (no DNS lookup)"}
 
 func (v Verdict) String() string { return verdictNames[v] }
 
@@ -159,12 +179,26 @@ func (v Verdict) String() string { return verdictNames[v] }
 func (s *Set) Judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) { return s.judge(r, ev) }
 
 func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
+	s.lastF2B = f2bResult{regex: -1, ignore: -1}
 	if len(r.Sources) > 0 && !matchSource(r.Sources, ev.Source) {
 		return pipeline.Hit{}, WrongSource
 	}
 	target := ev.Addr
 	pair := false
-	if len(r.fail) > 0 {
+	key := ""
+	switch {
+	case r.f2b != nil:
+		res := s.judgeF2B(r, ev)
+		s.lastF2B = res
+		if res.verdict != Hit {
+			if res.verdict == HostName || res.verdict == NoDate {
+				s.countUnbanned(r, res.verdict.String())
+			}
+			return pipeline.Hit{}, res.verdict
+		}
+		target, key = res.addr, res.key
+		setF2BCaptures(ev, res.fail)
+	case len(r.fail) > 0:
 		text := ev.Message
 		if r.UseLine || text == "" {
 			text = ev.Line
@@ -195,7 +229,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 			return pipeline.Hit{}, PredicateNo
 		}
 	}
-	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target), Pair: pair}
+	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target), Pair: pair, Key: key}
 	if r.key != nil {
 		out, err := s.vm.Run(r.key.prog, ev)
 		if err != nil {
@@ -204,6 +238,32 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 		h.Key = keyString(out)
 	}
 	return h, Hit
+}
+
+// setF2BCaptures gives predicates the fields of a fail2ban failure under
+// stockade's names (fid is id, fport is port); the address groups and
+// fail2ban's bookkeeping groups are left out.
+func setF2BCaptures(ev *pipeline.Event, f *Failure) {
+	for k, v := range f.Fields {
+		switch k {
+		case "ip4", "ip6", "dns", "cidr", "mlfid", "content", "nofail", "mlfforget", "mlfgained":
+			continue
+		case "fid":
+			k = "id"
+		case "fport":
+			k = "port"
+		}
+		if strings.HasPrefix(k, "skiplines") || v == "" {
+			continue
+		}
+		if ev.Captures == nil {
+			ev.Captures = make(map[string]string, 2)
+		}
+		ev.Captures[k] = v
+		if k == "user" {
+			ev.User = v
+		}
+	}
 }
 
 // matchFail tries the failregexes in order; the first that matches with a

@@ -1,0 +1,327 @@
+package rules
+
+// fail2ban's date detection: the templates of `datepattern` (or fail2ban's
+// default list), found in a line so that the date can be cut out of it
+// before the filter's regexes see it, and read into a time.
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// dateMatch is a date found in a line: the span of its date group, the
+// span of the template's whole match (as fail2ban counts it, without the
+// characters consumed for the RE2 form of its bounds), and the template.
+type dateMatch struct {
+	start, end int // the date (group of the template)
+	dist, last int // the template's match
+	idx        int // the template's index
+	t          *dateTemplate
+	m          []int
+}
+
+// dateDetector finds dates with a list of templates.
+type dateDetector struct {
+	templates []*dateTemplate
+}
+
+// newDateDetector builds the detector of a datepattern value (its lines),
+// or fail2ban's default one for none.
+func newDateDetector(patterns []string) (*dateDetector, error) {
+	c := newDateCompiler()
+	d := &dateDetector{}
+	if len(patterns) == 0 {
+		return d, d.addDefaults(c, nil, "")
+	}
+	seen := map[string]bool{}
+	for _, p := range patterns {
+		if p == "" {
+			continue
+		}
+		key := p
+		if !strings.Contains(p, "%") {
+			key = strings.ToUpper(p)
+		}
+		switch {
+		case key == "{^LN-BEG}" || key == "{DEFAULT}":
+			var only func(*dateTemplate) bool
+			if key == "{^LN-BEG}" {
+				only = func(t *dateTemplate) bool { return t.flags&tmplLineBegin != 0 }
+			}
+			if err := d.addDefaultsDedup(c, only, "", seen); err != nil {
+				return nil, err
+			}
+		case strings.Contains(key, "{DATE}"):
+			if err := d.addDefaultsDedup(c, nil, p, seen); err != nil {
+				return nil, err
+			}
+		default:
+			t, err := c.template(p)
+			if err != nil {
+				return nil, err
+			}
+			if seen[t.name] {
+				return nil, fmt.Errorf("date pattern %q is given twice", p)
+			}
+			seen[t.name] = true
+			d.templates = append(d.templates, t)
+		}
+	}
+	return d, nil
+}
+
+func (d *dateDetector) addDefaults(c *dateCompiler, only func(*dateTemplate) bool, preMatch string) error {
+	return d.addDefaultsDedup(c, only, preMatch, map[string]bool{})
+}
+
+// addDefaultsDedup adds fail2ban's default templates: every default that
+// is not anchored gets an anchored twin ({^LN-BEG}), and the twins come
+// first; with preMatch, each default pattern replaces {DATE} in it instead.
+// Templates already there (by name) are skipped.
+func (d *dateDetector) addDefaultsDedup(c *dateCompiler, only func(*dateTemplate) bool, preMatch string, seen map[string]bool) error {
+	var anchored, plain []*dateTemplate
+	for _, p := range defaultDatePatterns {
+		if preMatch != "" {
+			name := p
+			switch p {
+			case "EPOCH":
+				name = "Epoch"
+			case "TAI64N":
+				name = "TAI64N"
+			}
+			t, err := c.patternTemplate(replaceDate(preMatch, unboundPattern(name)))
+			if err != nil {
+				return err
+			}
+			plain = append(plain, t)
+			continue
+		}
+		t, err := c.template(p)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(p, "{^LN-BEG}") && !strings.HasPrefix(p, "^") {
+			twin := "{^LN-BEG}" + p
+			if p == "EPOCH" || p == "TAI64N" {
+				twin = "{^LN-BEG}" + p
+			}
+			a, err := c.template(twin)
+			if err != nil {
+				return err
+			}
+			anchored = append(anchored, a)
+		}
+		plain = append(plain, t)
+	}
+	for _, t := range append(anchored, plain...) {
+		if only != nil && !only(t) {
+			continue
+		}
+		if seen[t.name] {
+			continue
+		}
+		seen[t.name] = true
+		d.templates = append(d.templates, t)
+	}
+	return nil
+}
+
+var datePlaceholder = regexp.MustCompile(`(?i)\{DATE\}`)
+
+// replaceDate replaces every {DATE} (not escaped) with the pattern.
+func replaceDate(preMatch, pattern string) string {
+	var b strings.Builder
+	last := 0
+	for _, loc := range datePlaceholder.FindAllStringIndex(preMatch, -1) {
+		if loc[0] > 0 && preMatch[loc[0]-1] == '\\' {
+			continue
+		}
+		b.WriteString(preMatch[last:loc[0]])
+		b.WriteString(pattern)
+		last = loc[1]
+	}
+	b.WriteString(preMatch[last:])
+	return b.String()
+}
+
+// unboundPattern strips fail2ban's bound markers from a pattern.
+func unboundPattern(p string) string {
+	p = strings.TrimPrefix(p, "{UNB}")
+	p = strings.TrimPrefix(p, "{^LN-BEG}")
+	for _, pre := range []string{`(?:^|\b|\W)`, `(^|\b|\W)`} {
+		p = strings.TrimPrefix(p, pre)
+	}
+	return strings.TrimSuffix(p, `(?=\b|\W|$)`)
+}
+
+// dateState is what fail2ban's date detector remembers between the lines
+// of one log: the template that found the last date and where, so that a
+// log keeps its template, and where each template last found one.
+type dateState struct {
+	lastIdx  int // -1: none yet
+	lastDist int
+	lastPrev string
+	lastEnd  int
+	lastNext string
+	tmplDist map[int]int
+}
+
+func newDateState() *dateState { return &dateState{lastIdx: -1, lastDist: 1, lastEnd: 1 << 30} }
+
+// search runs one template over line.
+func (d *dateDetector) search(i int, line string) (dateMatch, bool) {
+	t := d.templates[i]
+	for j := range t.anyOf {
+		if !t.anyOf[j].in(line) {
+			return dateMatch{}, false
+		}
+	}
+	m := t.re.Submatch(line, nil)
+	if m == nil || m[2*t.grp] < 0 {
+		return dateMatch{}, false
+	}
+	dm := dateMatch{start: m[2*t.grp], end: m[2*t.grp+1], dist: m[0], last: m[1], idx: i, t: t, m: m}
+	if t.prefixChar && !(m[0] == 0 && isPyWord(firstRune(line))) {
+		dm.dist += runeLen(line, m[0])
+	}
+	if t.suffixGroup > 0 && m[2*t.suffixGroup] >= 0 {
+		dm.last = m[2*t.suffixGroup]
+	}
+	return dm, true
+}
+
+// find returns the date of line, the way fail2ban's DateDetector.matchTime
+// chooses (without its reordering of templates by hits): the template of
+// the last date first when the date stands at the same place; else the
+// first template that is anchored or matches at most one character in (or
+// where it matched last), keeping the nearest match otherwise.
+func (d *dateDetector) find(line string, st *dateState) (dateMatch, bool) {
+	anchored := func(t *dateTemplate) bool { return t.flags&(tmplLineBegin|tmplLineEnd) != 0 }
+	skip := -1
+	if i := st.lastIdx; i >= 0 && i < len(d.templates) {
+		t := d.templates[i]
+		var dm dateMatch
+		ok := false
+		if anchored(t) {
+			dm, ok = d.search(i, line)
+			skip = i
+		} else if sliceAt(line, st.lastDist-1, st.lastDist) == st.lastPrev && sliceAt(line, st.lastEnd, st.lastEnd+1) == st.lastNext && st.lastEnd <= len(line) {
+			dm, ok = d.search(i, line[:st.lastEnd])
+		}
+		if ok && (anchored(t) || (dm.dist == st.lastDist && dm.last == st.lastEnd)) {
+			st.won(dm, line)
+			return dm, true
+		}
+	}
+	var found dateMatch
+	haveFound := false
+	for i, t := range d.templates {
+		if i == skip {
+			continue
+		}
+		dm, ok := d.search(i, line)
+		if !ok {
+			continue
+		}
+		if i+1 >= len(d.templates) || anchored(t) {
+			st.won(dm, line)
+			return dm, true
+		}
+		td, seen := st.tmplDist[i]
+		if (seen && dm.dist > td) || dm.dist > st.lastDist {
+			if !haveFound || dm.dist < found.dist {
+				found, haveFound = dm, true
+			}
+			continue
+		}
+		st.won(dm, line)
+		return dm, true
+	}
+	if haveFound {
+		st.won(found, line)
+		return found, true
+	}
+	return dateMatch{}, false
+}
+
+func (st *dateState) won(dm dateMatch, line string) {
+	if st.tmplDist == nil {
+		st.tmplDist = map[int]int{}
+	}
+	st.tmplDist[dm.idx] = dm.dist
+	st.lastIdx = dm.idx
+	st.lastDist, st.lastPrev = dm.dist, sliceAt(line, dm.dist-1, dm.dist)
+	st.lastEnd, st.lastNext = dm.last, sliceAt(line, dm.last, dm.last+1)
+}
+
+// sliceAt is Python's line[i:j] for small ranges (negative i clamps).
+func sliceAt(s string, i, j int) string {
+	if i < 0 {
+		i = 0
+	}
+	if j > len(s) {
+		j = len(s)
+	}
+	if i >= j {
+		return ""
+	}
+	return s[i:j]
+}
+
+func firstRune(s string) rune {
+	for _, r := range s {
+		return r
+	}
+	return 0
+}
+
+func runeLen(s string, i int) int {
+	if i >= len(s) {
+		return 0
+	}
+	_, n := utf8.DecodeRuneInString(s[i:])
+	return n
+}
+
+// date reads the time of a match. now is the reference of year inference,
+// loc the zone of times written without one.
+func (m *dateMatch) date(line string, now time.Time, loc *time.Location) (time.Time, bool) {
+	text := line[m.start:m.end]
+	switch m.t.kind {
+	case tmplEpoch, tmplLongEpoch:
+		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		if m.t.kind == tmplLongEpoch && len(text) >= 13 {
+			if len(text) >= 16 && !strings.Contains(text, ".") {
+				f /= 1e6
+			} else {
+				f /= 1e3
+			}
+		}
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)).In(loc), true
+	case tmplTAI64N:
+		if len(text) < 17 {
+			return time.Time{}, false
+		}
+		s, err := strconv.ParseInt(text[2:17], 16, 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return time.Unix(s, 0).In(loc), true
+	}
+	groups := map[string]string{}
+	for i, name := range m.t.names {
+		if name == "" || m.m[2*i] < 0 {
+			continue
+		}
+		groups[name] = line[m.m[2*i]:m.m[2*i+1]]
+	}
+	return pyStrptime(groups, now, loc)
+}

@@ -1,0 +1,111 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata"
+)
+
+func TestDateDetector(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1124013600, 0) // 2005-08-14 12:00 CEST
+	cases := []struct {
+		name     string
+		patterns []string // datepattern lines; none: fail2ban's defaults
+		line     string
+		date     string // the text cut out; "" = none found
+		want     string // RFC 3339, or "" when the date does not read
+	}{
+		{"syslog", nil, "Jan 23 21:59:59 host sshd[1]: x", "Jan 23 21:59:59", "2005-01-23T21:59:59+01:00"},
+		{"syslog one-digit day", nil, "Feb  7 16:01:07 linux sshd[5]: x", "Feb  7 16:01:07", "2005-02-07T16:01:07+01:00"},
+		{"syslog last year", nil, "Dec 31 23:00:00 host x", "Dec 31 23:00:00", "2004-12-31T23:00:00+01:00"},
+		{"iso with zone", nil, "2005-01-23T21:59:59.981746+00:00 host x", "2005-01-23T21:59:59.981746+00:00", "2005-01-23T21:59:59Z"},
+		{"apache access", nil, `192.0.2.1 - - [31/Oct/2006:09:22:55 -0000] "GET / HTTP/1.1"`, "31/Oct/2006:09:22:55 -0000", "2006-10-31T09:22:55Z"},
+		{"apache error", nil, "[Sun Jul 14 12:00:01 2013] [error] x", "Sun Jul 14 12:00:01 2013", "2013-07-14T12:00:01+02:00"},
+		{"no date", nil, "no date on this line", "", ""},
+		{"line begin only", []string{"{^LN-BEG}"}, "x Jan 23 21:59:59 host", "", ""},
+		{"custom pattern", []string{"^%b-%d-%Exy %H:%M:%S"}, "Apr-27-13 02:33:06 [1] x", "Apr-27-13 02:33:06", "2013-04-27T02:33:06+02:00"},
+		{"custom with date placeholder", []string{`^[^\[]*\[({DATE})`}, `192.0.2.1 - - [31/Oct/2006:09:22:55 +0100] "GET"`, "31/Oct/2006:09:22:55 +0100", "2006-10-31T08:22:55Z"},
+		{"epoch", []string{"EPOCH"}, "1138000000 x", "1138000000", "2006-01-23T08:06:40+01:00"},
+		{"tai64n", []string{"{^LN-BEG}TAI64N"}, "@400000004c1e2f6b1b0c9c0c dovecot: x", "@400000004c1e2f6b1b0c9c0c", "2010-06-20T17:10:35+02:00"},
+		{"two patterns, second wins", []string{"^%Y/%m/%d %H:%M:%S", "{^LN-BEG}"}, "Jan 23 21:59:59 x", "Jan 23 21:59:59", "2005-01-23T21:59:59+01:00"},
+		{"no day for this month", []string{"^%Y-%m-%d %H:%M:%S"}, "2005-02-30 10:00:00 x", "2005-02-30 10:00:00", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := newDateDetector(c.patterns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, ok := d.find(c.line, newDateState())
+			if !ok {
+				if c.date != "" {
+					t.Fatalf("no date found in %q, want %q", c.line, c.date)
+				}
+				return
+			}
+			if got := c.line[m.start:m.end]; got != c.date {
+				t.Fatalf("date %q found in %q, want %q", got, c.line, c.date)
+			}
+			tm, ok := m.date(c.line, now, berlin)
+			if c.want == "" {
+				if ok {
+					t.Fatalf("%q read as %v, want no date", c.date, tm)
+				}
+				return
+			}
+			want, _ := time.Parse(time.RFC3339, c.want)
+			if !ok || !tm.Equal(want) {
+				t.Fatalf("%q read as %v (%v), want %v", c.date, tm, ok, want)
+			}
+		})
+	}
+}
+
+func TestDatePatternRefused(t *testing.T) {
+	for _, p := range []string{"^%Q", "%Y 100%", "^(%H"} {
+		if _, err := newDateDetector([]string{p}); err == nil {
+			t.Errorf("datepattern %q accepted", p)
+		}
+	}
+	if _, err := newDateDetector([]string{"^%H:%M", "^%H:%M"}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a pattern given twice: %v", err)
+	}
+}
+
+// Most of the default templates run on RE2: fail2ban's word boundaries
+// are rewritten, not left to a backtracking engine.
+func TestDefaultTemplatesMostlyRE2(t *testing.T) {
+	d, err := newDateDetector(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re2 := 0
+	for _, tm := range d.templates {
+		if tm.re.Kind() == "re2" {
+			re2++
+		}
+	}
+	if re2*3 < len(d.templates)*2 {
+		t.Errorf("%d of %d default templates on RE2, want two thirds at least", re2, len(d.templates))
+	}
+}
+
+func BenchmarkDateDetectorSyslog(b *testing.B) {
+	d, err := newDateDetector([]string{"{^LN-BEG}"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := newDateState()
+	line := "Nov  8 22:00:01 web1 sshd[4198]: Failed password for root from 203.0.113.10 port 41000 ssh2"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := d.find(line, st); !ok {
+			b.Fatal("no date")
+		}
+	}
+}

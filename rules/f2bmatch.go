@@ -1,0 +1,136 @@
+package rules
+
+// The buffer fail2ban's regexes search (the lines joined, with a final
+// newline), and what a match of a fail2ban regex yields: its groups, and
+// the lines it covers.
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+)
+
+func joinTuples(ts []tupleLine) string {
+	var b strings.Builder
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(t.pre)
+		b.WriteString(t.post)
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+func tupleTexts(ts []tupleLine) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.pre + t.date + t.post
+	}
+	return out
+}
+
+func firstMatch(res []*failRegex, text string) int {
+	for i, re := range res {
+		if re.prefilter(text) && re.re.Match(text) {
+			return i
+		}
+	}
+	return -1
+}
+
+// search runs a fail2ban regex over a buffer.
+func (f *failRegex) search(buf string) []int {
+	if !f.prefilter(buf) {
+		return nil
+	}
+	return f.re.Submatch(buf, nil)
+}
+
+// groups is fail2ban's getGroups: every named group, None when it did not
+// take part, with the alt_ groups filling their base name when it is
+// empty (alt_user_1 for user).
+func (f *failRegex) groups(buf string, m []int) map[string]f2bVal {
+	g := make(map[string]f2bVal, len(f.names))
+	var alts []string
+	for i, name := range f.names {
+		if name == "" || 2*i+1 >= len(m) {
+			continue
+		}
+		if m[2*i] < 0 {
+			g[name] = f2bVal{}
+		} else {
+			g[name] = f2bVal{s: buf[m[2*i]:m[2*i+1]], set: true}
+		}
+		if strings.HasPrefix(name, "alt_") && len(name) > len("alt_") {
+			alts = append(alts, name)
+		}
+	}
+	sort.Strings(alts)
+	for _, k := range alts {
+		base := f2bGroupName(trimNumberSuffix(strings.TrimPrefix(k, "alt_")))
+		if v := g[k]; v.truthy() && !g[base].truthy() {
+			g[base] = v
+		}
+	}
+	return g
+}
+
+// trimNumberSuffix drops a "_N" suffix (alt_user_1 is user).
+func trimNumberSuffix(s string) string {
+	i := strings.LastIndexByte(s, '_')
+	if i <= 0 || i == len(s)-1 {
+		return s
+	}
+	for _, c := range s[i+1:] {
+		if c < '0' || c > '9' {
+			return s
+		}
+	}
+	return s[:i]
+}
+
+// splitMatched is fail2ban's Regex.search bookkeeping: the lines of the
+// buffer the match covers (less those <SKIPLINES> skipped), and the rest.
+func splitMatched(buf string, m []int, org []tupleLine, f *failRegex, groups map[string]f2bVal) (matched, unmatched []tupleLine) {
+	if len(org) <= 1 {
+		return org, nil
+	}
+	start := strings.LastIndexByte(buf[:min(m[0]+1, len(buf))], '\n') + 1
+	end := len(buf)
+	if i := strings.IndexByte(buf[max(m[1]-1, 0):], '\n'); i >= 0 {
+		end = max(m[1]-1, 0) + i + 1
+	}
+	n1 := strings.Count(buf[:start], "\n")
+	n2 := strings.Count(buf[:end], "\n")
+	n1, n2 = min(n1, len(org)), min(n2, len(org))
+	matched = append([]tupleLine(nil), org[n1:n2]...)
+	unmatched = append([]tupleLine(nil), org[:n1]...)
+	var skipped []string
+	for i := 0; ; i++ {
+		v, ok := groups["skiplines"+strconv.Itoa(i)]
+		if !ok {
+			break
+		}
+		if v.set {
+			skipped = append(skipped, strings.Split(strings.TrimSuffix(v.s, "\n"), "\n")...)
+		}
+	}
+	n := 0
+	for _, sk := range skipped {
+		if sk == "" {
+			continue
+		}
+		for j := n; j < len(matched); j++ {
+			if matched[j].text() == sk {
+				unmatched = append(unmatched, matched[j])
+				matched = append(matched[:j], matched[j+1:]...)
+				n = j
+				break
+			}
+		}
+	}
+	unmatched = append(unmatched, org[n2:]...)
+	return matched, unmatched
+}

@@ -1,0 +1,182 @@
+package rules
+
+// fail2ban's sessions (<F-MLFID>): the failure dict a session builds up
+// over its lines, and the bounded cache that holds the open sessions.
+
+import "time"
+
+// f2bVal is a Python value of a failure's dict: a string, or None.
+type f2bVal struct {
+	s   string
+	set bool
+}
+
+func (v f2bVal) truthy() bool { return v.set && v.s != "" }
+
+// f2bFail is fail2ban's failure dict: the groups of the regexes that
+// matched, and the session's users and matched lines.
+type f2bFail struct {
+	g             map[string]f2bVal
+	users         []string // a set, in insertion order
+	matches       []string
+	nofailMatches []string
+	pending       bool // a failure that waits for the session's address
+}
+
+func (f *f2bFail) get(k string) f2bVal { return f.g[k] }
+
+// updateUsers is fail2ban's _updateUsers: nil (None) unless user is set.
+func (f *f2bFail) updateUsers(user f2bVal) []string {
+	if !user.truthy() {
+		return nil
+	}
+	for _, u := range f.users {
+		if u == user.s {
+			return f.users
+		}
+	}
+	f.users = append(f.users, user.s)
+	return f.users
+}
+
+// Sessions: fail2ban keeps at most 100, each for 5 minutes.
+const (
+	mlfMax = 100
+	mlfTTL = 5 * time.Minute
+)
+
+type mlfEntry struct {
+	key     string
+	fail    *f2bFail
+	expires time.Time
+}
+
+// mlfCache is fail2ban's Utils.Cache for sessions: FIFO, bounded, expiring
+// (on event time here, so that replays are deterministic).
+type mlfCache struct {
+	order []*mlfEntry
+	byKey map[string]*mlfEntry
+}
+
+func (c *mlfCache) get(k string, now time.Time) *f2bFail {
+	e := c.byKey[k]
+	if e == nil {
+		return nil
+	}
+	if !now.Before(e.expires) {
+		c.unset(k)
+		return nil
+	}
+	return e.fail
+}
+
+func (c *mlfCache) set(k string, f *f2bFail, now time.Time) {
+	if c.byKey == nil {
+		c.byKey = map[string]*mlfEntry{}
+	}
+	if e := c.byKey[k]; e != nil {
+		e.fail, e.expires = f, now.Add(mlfTTL)
+		return
+	}
+	if len(c.order) >= mlfMax {
+		// Drop from the oldest until one still alive leaves room.
+		for len(c.order) > 0 {
+			e := c.order[0]
+			c.order = c.order[1:]
+			delete(c.byKey, e.key)
+			if e.expires.After(now) && len(c.order) < mlfMax {
+				break
+			}
+		}
+	}
+	e := &mlfEntry{key: k, fail: f, expires: now.Add(mlfTTL)}
+	c.order = append(c.order, e)
+	c.byKey[k] = e
+}
+
+func (c *mlfCache) unset(k string) {
+	if c.byKey[k] == nil {
+		return
+	}
+	delete(c.byKey, k)
+	for i, e := range c.order {
+		if e.key == k {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// mergeFailure is fail2ban's _mergeFailure: the lines of one session
+// (<F-MLFID>) add up to one failure and its users are collected; a helper
+// line (<F-NOFAIL>) or a success (<F-MLFGAINED>) keeps its lines back
+// until a failure comes; a failure found before the session's address is
+// pending, and becomes a failure when a later line names the address; a
+// session's lines are counted in one failure only once.
+func (st *f2bState) mergeFailure(mlfid string, fail *f2bFail, matched []string, now time.Time) *f2bFail {
+	cached := st.sessions.get(mlfid, now)
+	var users []string
+	nf := 0
+	if fail.get("mlfgained").truthy() {
+		nf |= 9
+		if !fail.get("nofail").truthy() {
+			fail.g["nofail"] = fail.get("mlfgained")
+		}
+	} else if fail.get("nofail").truthy() {
+		nf |= 1
+	}
+	if fail.pop("mlfforget").truthy() {
+		nf |= 2
+	}
+	if cached != nil {
+		users = cached.updateUsers(fail.get("user"))
+		if cached.pop("nofail").truthy() {
+			nf |= 4
+		}
+		if cached.pop("mlfgained").truthy() {
+			nf |= 4
+		}
+		if nf&4 == 0 && !cached.pending {
+			// The lines so far were counted in a failure already.
+			cached.matches = nil
+		}
+		for k, v := range fail.g {
+			if v.set {
+				cached.g[k] = v
+			}
+		}
+		fail = cached
+		if nf&2 != 0 {
+			st.sessions.unset(mlfid)
+		}
+	} else if nf&2 == 0 {
+		users = fail.updateUsers(fail.get("user"))
+		st.sessions.set(mlfid, fail, now)
+	}
+	pending := fail.pending
+	fail.pending = false
+	if pending || len(users) > 1 {
+		// A pending failure, or another user tried: no longer a helper.
+		delete(fail.g, "nofail")
+		delete(fail.g, "mlfgained")
+		nf &^= 9
+	}
+	switch {
+	case nf&1 == 0:
+		m := append(fail.nofailMatches, fail.matches...)
+		fail.nofailMatches = nil
+		if nf&8 == 0 {
+			m = append(m, matched...)
+		}
+		fail.matches = m
+	case nf&3 == 1:
+		fail.nofailMatches = append(fail.nofailMatches, matched...)
+	}
+	return fail
+}
+
+func (f *f2bFail) pop(k string) f2bVal {
+	v := f.g[k]
+	delete(f.g, k)
+	return v
+}

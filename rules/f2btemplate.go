@@ -1,0 +1,545 @@
+package rules
+
+// fail2ban's date templates: a pattern of %-directives (or EPOCH, TAI64N)
+// turned into a regex with fail2ban's word and line bounds, as its
+// DatePatternRegex and DateTemplate build them, and compiled.
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Template flags, as fail2ban's DateTemplate.
+const (
+	tmplLineBegin = 8
+	tmplLineEnd   = 4
+	tmplWordBegin = 2
+	tmplWordEnd   = 1
+)
+
+type tmplKind uint8
+
+const (
+	tmplPattern   tmplKind = iota // %-directives, read by pyStrptime
+	tmplEpoch                     // seconds since 1970, possibly with a fraction
+	tmplLongEpoch                 // seconds, milliseconds or microseconds
+	tmplTAI64N
+)
+
+// dateTemplate is one compiled template.
+type dateTemplate struct {
+	name  string
+	kind  tmplKind
+	grp   int // the group holding the date (1, or 2 for {EPOCH} patterns)
+	flags int
+	re    engine
+	names []string
+	// prefixChar: the word-begin boundary was written for RE2 as "the
+	// start, or one non-word character", consumed before the date.
+	prefixChar bool
+	// suffixGroup: the group of the non-word character consumed after the
+	// date by the RE2 form of the word-end boundary (0: none).
+	suffixGroup int
+	// anyOf: literal sets a match needs (month names): a cheap test
+	// before the regex.
+	anyOf []litSet
+}
+
+// beginMode is how a template's start is bounded.
+type beginMode uint8
+
+const (
+	beginNone  beginMode = iota // no bound
+	beginWord                   // at a word start: (?=^|\b|\W)
+	beginStart                  // at the start of the line, after at most two non-word characters
+)
+
+var defaultDatePatterns = []string{
+	`%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?`,
+	`(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
+	`(?:%a )?%b %d %ExY %k:%M:%S(?:\.%f)?`,
+	`%d(?P<_sep>[-/])%m(?P=_sep)(?:%ExY|%Exy) %k:%M:%S`,
+	`%d(?P<_sep>[-/])%b(?P=_sep)%ExY[ :]?%H:%M:%S(?:\.%f)?(?: %z)?`,
+	`%m/%d/%ExY:%H:%M:%S`,
+	`%m-%d-%ExY %k:%M:%S(?:\.%f)?`,
+	`EPOCH`,
+	`{^LN-BEG}%H:%M:%S`,
+	`^<%m/%d/%Exy@%H:%M:%S>`,
+	`%Exy%Exm%Exd  ?%H:%M:%S`,
+	`%b %d, %ExY %I:%M:%S %p`,
+	`^%b-%d-%Exy %k:%M:%S`,
+	`%ExY%Exm%Exd(?:T|  ?)%ExH%ExM%ExS(?:[.,]%f)?(?:\s*%z)?`,
+	`(?:%Z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
+	`(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
+	`TAI64N`,
+}
+
+const epochRE = `\d{10,11}\b(?:\.\d{3,6})?`
+const longEpochRE = `\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?`
+
+var epochPlaceholder = regexp.MustCompile(`(?i)\{L?EPOCH\}`)
+
+// dateCompiler builds templates; exY is %ExY for the current years.
+type dateCompiler struct{ exY string }
+
+func newDateCompiler() *dateCompiler { return &dateCompiler{exY: pyYearRE(time.Now())} }
+
+// template builds one template the way fail2ban's _getPatternTemplate
+// does from a pattern (a line of datepattern, or a default).
+func (c *dateCompiler) template(pattern string) (*dateTemplate, error) {
+	key := pattern
+	if !strings.Contains(pattern, "%") {
+		key = strings.ToUpper(pattern)
+	}
+	if strings.Contains(key, "EPOCH") {
+		if loc := epochPlaceholder.FindStringIndex(pattern); loc != nil && (loc[0] == 0 || pattern[loc[0]-1] != '\\') {
+			long := strings.Contains(key, "LEPOCH")
+			re := longEpochRE
+			kind := tmplLongEpoch
+			if !long {
+				re, kind = epochRE, tmplEpoch
+			}
+			regex := epochPlaceholder.ReplaceAllLiteralString(pattern, "("+re+")")
+			if !grouped(pattern) {
+				regex = "(" + regex + ")"
+			}
+			return c.regexTemplate(pattern, regex, kind, 2, beginWord, true)
+		}
+		switch key {
+		case "EPOCH":
+			return c.regexTemplate("Epoch", `((?:^|(?P<square>(?<=^\[))|(?P<selinux>(?<=\baudit\()))`+epochRE+`)(?:(?(selinux)(?=:\d+\)))|(?(square)(?=\])))`, tmplEpoch, 1, beginNone, true)
+		case "{^LN-BEG}EPOCH", "^EPOCH":
+			return c.regexTemplate("{^LN-BEG}Epoch", `((?P<square>(?<=^\[))?`+epochRE+`)(?(square)(?=\]))`, tmplEpoch, 1, beginStart, true)
+		case "LEPOCH":
+			return c.regexTemplate("LongEpoch", `((?:^|(?P<square>(?<=^\[))|(?P<selinux>(?<=\baudit\()))`+longEpochRE+`)(?:(?(selinux)(?=:\d+\)))|(?(square)(?=\])))`, tmplLongEpoch, 1, beginNone, true)
+		case "{^LN-BEG}LEPOCH", "^LEPOCH":
+			return c.regexTemplate("{^LN-BEG}LongEpoch", `((?P<square>(?<=^\[))?`+longEpochRE+`)(?(square)(?=\]))`, tmplLongEpoch, 1, beginStart, true)
+		}
+	}
+	switch key {
+	case "TAI64N":
+		return c.regexTemplate("TAI64N", `@[0-9a-f]{24}`, tmplTAI64N, 1, beginNone, true)
+	case "{^LN-BEG}TAI64N", "^TAI64N":
+		return c.regexTemplate("{^LN-BEG}TAI64N", `@[0-9a-f]{24}`, tmplTAI64N, 1, beginStart, true)
+	}
+	return c.patternTemplate(pattern)
+}
+
+// patternTemplate is fail2ban's DatePatternRegex.setRegex.
+func (c *dateCompiler) patternTemplate(pattern string) (*dateTemplate, error) {
+	begin, end := beginWord, true
+	p := pattern
+	if strings.HasPrefix(p, "{UNB}") {
+		p = p[len("{UNB}"):]
+		begin, end = beginNone, false
+	}
+	if begin != beginNone && strings.HasPrefix(p, "{^LN-BEG}") {
+		p = p[len("{^LN-BEG}"):]
+		begin = beginStart
+	}
+	regex, alpha, err := substituteTimeRE(p, c.exY)
+	if err != nil {
+		return nil, err
+	}
+	if alpha {
+		regex = "(?iu)" + regex
+	}
+	return c.regexTemplate(pattern, regex, tmplPattern, 1, begin, end)
+}
+
+var (
+	reGlobalFlags   = regexp.MustCompile(`\(\?[a-z]+\)`)
+	reNoWordBoundBg = regexp.MustCompile(`^\(*(?:\(\?\w+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)`)
+	reNoWordBoundEn = regexp.MustCompile(`^(?:\$\)?|\\b|\\s|\*\*\)*)$`)
+	reGroup         = regexp.MustCompile(`^((?:\(\?\w+\))?\^?(?:\(\?\w+\))?)(.*?)(\$?)$`)
+	reLineBoundBeg  = regexp.MustCompile(`^(?:\(\?\w+\))?(?:(\^)|\((?:\?:)?\^)`)
+	reDelBoundsBeg  = regexp.MustCompile(`^\(*(?:\(\?\w+\))?\(*\*\*`)
+	reDelBoundsEnd  = regexp.MustCompile(`^\*\*\)*$`)
+)
+
+// regexTemplate is fail2ban's DateTemplate.setRegex, and the compilation.
+func (c *dateCompiler) regexTemplate(name, regex string, kind tmplKind, grp int, begin beginMode, wordEnd bool) (*dateTemplate, error) {
+	regex = strings.TrimSpace(regex)
+	gf := ""
+	if loc := reGlobalFlags.FindStringIndex(regex); loc != nil {
+		gf = regex[loc[0]:loc[1]]
+		regex = regex[:loc[0]] + regex[loc[1]:]
+	}
+	boundBegin := begin != beginNone && !reNoWordBoundBg.MatchString(regex)
+	boundEnd := wordEnd && !noWordBoundEnd(regex)
+	if !grouped(regex) {
+		regex = reGroup.ReplaceAllString(regex, "${1}(${2})${3}")
+	}
+	t := &dateTemplate{name: name, kind: kind, grp: grp}
+	wordPrefix := false
+	if boundBegin {
+		if begin == beginStart {
+			t.flags |= tmplLineBegin
+			regex = `^(?:\W{0,2})?` + regex
+			if !strings.HasPrefix(t.name, "{^LN-BEG}") {
+				t.name = "{^LN-BEG}" + t.name
+			}
+		} else {
+			t.flags |= tmplWordBegin
+			wordPrefix = true
+		}
+	}
+	if boundEnd {
+		t.flags |= tmplWordEnd
+	}
+	if t.flags&tmplLineBegin == 0 && lineBoundBeg(regex) {
+		t.flags |= tmplLineBegin
+	}
+	if t.flags&tmplLineEnd == 0 && lineBoundEnd(regex) {
+		t.flags |= tmplLineEnd
+	}
+	regex = delWordBounds(regex)
+	if err := c.compile(t, gf, regex, wordPrefix, boundEnd); err != nil {
+		return nil, fmt.Errorf("date pattern %q: %v", name, err)
+	}
+	return t, nil
+}
+
+// compile builds the engine. fail2ban wraps the pattern in (?=^|\b|\W)
+// and (?=\b|\W|$); when the date always starts (ends) with a word
+// character, the same boundary is "the start, or a non-word character
+// before it" ("a non-word character after it, or the end"), which RE2 can
+// say by consuming that character outside the date's group. Otherwise the
+// lookarounds stay, and the template runs on regexp2.
+func (c *dateCompiler) compile(t *dateTemplate, gf, core string, wordPrefix, wordSuffix bool) error {
+	tree, err := parsePython(gf + core)
+	if err != nil {
+		return err
+	}
+	prefix, suffix := "", ""
+	if wordPrefix {
+		switch first := edgeChars(tree.root, true); {
+		case first.word && !first.nonword && !first.empty:
+			prefix = `(?:\A|[^\w])`
+			t.prefixChar = true
+		case first.nonword && !first.word && !first.empty:
+			// Always starts with a non-word character: the bound holds.
+		default:
+			prefix = `(?=^|\b|\W)`
+		}
+	}
+	if wordSuffix {
+		switch last := edgeChars(tree.root, false); {
+		case last.word && !last.nonword && !last.empty:
+			suffix = `(?:([^\w])|\Z)`
+			t.suffixGroup = -1
+		case last.nonword && !last.word && !last.empty:
+		default:
+			suffix = `(?=\b|\W|$)`
+		}
+	}
+	full, err := parsePython(gf + prefix + core + suffix)
+	if err != nil {
+		return err
+	}
+	expandSeparators(full)
+	re, err := compilePyTree(full, true)
+	if err != nil {
+		return err
+	}
+	t.re, t.names, t.anyOf = re, full.names, pyLiteralSets(full)
+	if t.suffixGroup < 0 {
+		t.suffixGroup = len(t.names) - 1
+	}
+	return nil
+}
+
+// grouped reports whether a regex has a capturing group: an unescaped "("
+// not followed by "?" (fail2ban's RE_GROUPED).
+func grouped(regex string) bool {
+	for i := 0; i < len(regex); i++ {
+		if regex[i] != '(' {
+			continue
+		}
+		if i+1 < len(regex) && regex[i+1] == '?' {
+			continue
+		}
+		if i > 0 && regex[i-1] == '\\' {
+			continue
+		}
+		if i > 1 && regex[i-2:i] == "(?" {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// noWordBoundEnd is RE_NO_WRD_BOUND_END: the regex ends with $, $), \b,
+// \s or ** (and closing parentheses), not escaped.
+func noWordBoundEnd(regex string) bool {
+	for i := 0; i < len(regex); i++ {
+		if reNoWordBoundEn.MatchString(regex[i:]) && (i == 0 || regex[i-1] != '\\') {
+			return true
+		}
+	}
+	return false
+}
+
+// lineBoundBeg is RE_LINE_BOUND_BEG: ^ at the start (after flags), or
+// (^ / (?:^ not followed by |.
+func lineBoundBeg(regex string) bool {
+	m := reLineBoundBeg.FindStringSubmatchIndex(regex)
+	if m == nil {
+		return false
+	}
+	if m[2] >= 0 {
+		return true
+	}
+	return !(m[1] < len(regex) && regex[m[1]] == '|')
+}
+
+// lineBoundEnd is RE_LINE_BOUND_END: ends with $ or $), the $ not escaped
+// and not after |.
+func lineBoundEnd(regex string) bool {
+	s := strings.TrimSuffix(regex, ")")
+	if !strings.HasSuffix(s, "$") {
+		return false
+	}
+	i := len(s) - 1
+	return i == 0 || (s[i-1] != '\\' && s[i-1] != '|')
+}
+
+// delWordBounds removes the ** markers (RE_DEL_WRD_BOUNDS).
+func delWordBounds(regex string) string {
+	if loc := reDelBoundsBeg.FindStringIndex(regex); loc != nil {
+		regex = strings.Replace(regex[:loc[1]], "**", "", -1) + regex[loc[1]:]
+	}
+	for i := 0; i < len(regex); i++ {
+		if reDelBoundsEnd.MatchString(regex[i:]) && (i == 0 || regex[i-1] != '\\') {
+			regex = regex[:i] + strings.Replace(regex[i:], "**", "", -1)
+			break
+		}
+	}
+	return regex
+}
+
+// charSet says which characters can stand at one edge of a match.
+type charSet struct{ word, nonword, empty bool }
+
+func (a charSet) union(b charSet) charSet {
+	return charSet{a.word || b.word, a.nonword || b.nonword, a.empty || b.empty}
+}
+
+// edgeChars returns the characters that can begin (first) or end a match
+// of n, and whether it can be empty.
+func edgeChars(n *pyNode, first bool) charSet {
+	switch n.op {
+	case pyLit:
+		r := n.runes[0]
+		if !first {
+			r = n.runes[len(n.runes)-1]
+		}
+		if isPyWord(r) {
+			return charSet{word: true}
+		}
+		return charSet{nonword: true}
+	case pyClass:
+		return classChars(n.cls)
+	case pyAnyNoNL, pyAnyChar, pyBackref:
+		return charSet{word: true, nonword: true, empty: n.op == pyBackref}
+	case pyConcat:
+		out := charSet{empty: true}
+		subs := n.subs
+		for i := range subs {
+			s := subs[i]
+			if !first {
+				s = subs[len(subs)-1-i]
+			}
+			e := edgeChars(s, first)
+			out.word, out.nonword = out.word || e.word, out.nonword || e.nonword
+			if !e.empty {
+				out.empty = false
+				return out
+			}
+		}
+		return out
+	case pyAlt, pyCond:
+		var out charSet
+		for _, s := range n.subs {
+			out = out.union(edgeChars(s, first))
+		}
+		return out
+	case pyRepeat:
+		e := edgeChars(n.subs[0], first)
+		if n.min == 0 {
+			e.empty = true
+		}
+		return e
+	case pyGroup:
+		return edgeChars(n.subs[0], first)
+	}
+	return charSet{empty: true} // anchors, boundaries, lookarounds, empty
+}
+
+func isPyWord(r rune) bool {
+	return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r)
+}
+
+// classChars is conservative: a class is "word only" when made of \d, \w
+// and ranges of letters and digits, "non-word only" when made of \s and
+// ranges of punctuation; anything else may hold both.
+func classChars(c *pyClassSet) charSet {
+	var out charSet
+	for _, it := range c.items {
+		switch it.cat {
+		case 'd', 'w':
+			out.word = true
+		case 's', 'W':
+			out.nonword = true
+		case 'D', 'S':
+			out.word, out.nonword = true, true
+		default:
+			if it.hi-it.lo > 256 {
+				out.word, out.nonword = true, true
+				continue
+			}
+			for r := it.lo; r <= it.hi; r++ {
+				if isPyWord(r) {
+					out.word = true
+				} else {
+					out.nonword = true
+				}
+			}
+		}
+	}
+	if c.neg {
+		return charSet{word: true, nonword: true}
+	}
+	return out
+}
+
+// expandSeparators rewrites fail2ban's "the same separator twice",
+// (?P<_sep>[-/.])X(?P=_sep), as (?:-X-|/X/|\.X\.): the character at the
+// separator's place picks the one branch that can match, so the match and
+// its groups are the same, and the template can run on RE2 (which has no
+// back references). The captures are then renumbered in order, names
+// repeated across the branches; only one branch takes part in a match.
+func expandSeparators(r *pyRegex) {
+	sep := -1
+	for i, n := range r.names {
+		if n == "_sep" {
+			sep = i
+		}
+	}
+	if sep < 0 || hasOtherRefs(r.root, sep) {
+		return
+	}
+	if !expandSepIn(r.root, sep) {
+		return
+	}
+	var names []string
+	names = append(names, "")
+	var renumber func(n *pyNode)
+	renumber = func(n *pyNode) {
+		if n.op == pyGroup && n.cap > 0 {
+			names = append(names, n.name)
+			n.cap = len(names) - 1
+		}
+		for _, s := range n.subs {
+			renumber(s)
+		}
+	}
+	renumber(r.root)
+	r.names = names
+}
+
+// hasOtherRefs reports back references or conditions on groups other
+// than sep: renumbering would break them.
+func hasOtherRefs(n *pyNode, sep int) bool {
+	if (n.op == pyBackref || n.op == pyCond) && n.ref != sep {
+		return true
+	}
+	if n.op == pyCond {
+		return true
+	}
+	for _, s := range n.subs {
+		if hasOtherRefs(s, sep) {
+			return true
+		}
+	}
+	return false
+}
+
+// expandSepIn rewrites, in every concatenation under n, the separator
+// group and its back reference; false if one could not be rewritten.
+func expandSepIn(n *pyNode, sep int) bool {
+	ok := true
+	for _, s := range n.subs {
+		if !expandSepIn(s, sep) {
+			ok = false
+		}
+	}
+	if n.op != pyConcat {
+		return ok
+	}
+	for i, it := range n.subs {
+		if it.op != pyGroup || it.cap != sep {
+			continue
+		}
+		chars, single := sepChars(it.subs[0])
+		if !single {
+			return false
+		}
+		j := i + 1
+		for j < len(n.subs) && !(n.subs[j].op == pyBackref && n.subs[j].ref == sep) {
+			j++
+		}
+		if j == len(n.subs) {
+			return false
+		}
+		between := n.subs[i+1 : j]
+		alt := &pyNode{op: pyAlt}
+		for _, c := range chars {
+			branch := &pyNode{op: pyConcat}
+			branch.subs = append(branch.subs, &pyNode{op: pyGroup, cap: sep, name: "_sep", subs: []*pyNode{{op: pyLit, runes: []rune{c}}}})
+			for _, b := range between {
+				branch.subs = append(branch.subs, cloneNode(b))
+			}
+			branch.subs = append(branch.subs, &pyNode{op: pyLit, runes: []rune{c}})
+			alt.subs = append(alt.subs, branch)
+		}
+		rest := append([]*pyNode{alt}, n.subs[j+1:]...)
+		n.subs = append(n.subs[:i:i], rest...)
+		return ok
+	}
+	return ok
+}
+
+// sepChars lists the characters of a small, case-sensitive class.
+func sepChars(n *pyNode) ([]rune, bool) {
+	if n.op != pyClass || n.cls.neg {
+		return nil, false
+	}
+	var out []rune
+	for _, it := range n.cls.items {
+		if it.cat != 0 || it.hi-it.lo > 8 {
+			return nil, false
+		}
+		for r := it.lo; r <= it.hi; r++ {
+			if n.fold && unicode.SimpleFold(r) != r {
+				return nil, false // a letter: case would give it other spellings
+			}
+			out = append(out, r)
+		}
+	}
+	return out, len(out) > 0
+}
+
+func cloneNode(n *pyNode) *pyNode {
+	c := *n
+	c.runes = append([]rune(nil), n.runes...)
+	c.subs = nil
+	for _, s := range n.subs {
+		c.subs = append(c.subs, cloneNode(s))
+	}
+	return &c
+}
