@@ -300,7 +300,12 @@ func hitText(v *rules.RuleVerdict) string {
 	if v.Regex >= 0 {
 		s += fmt.Sprintf(" (regex #%d)", v.Regex+1)
 	}
-	return s + " " + pipeline.Canonical(v.Hit.Target).String()
+	s += " " + pipeline.Canonical(v.Hit.Target).String()
+	if f := v.Failure; f != nil && len(f.Lines) > 1 {
+		// A fail2ban session: the failure carries the lines before it.
+		s += fmt.Sprintf(" (%d lines of its session)", len(f.Lines))
+	}
+	return s
 }
 
 func verdictText(v *rules.RuleVerdict) string {
@@ -319,6 +324,18 @@ func verdictText(v *rules.RuleVerdict) string {
 		return fmt.Sprintf("regex #%d matched, but what <HOST> captured is not an address", v.Regex+1)
 	case rules.PredicateErr:
 		return "predicate error (when: or key: failed on this line)"
+	case rules.Helper:
+		if v.Regex >= 0 {
+			return fmt.Sprintf("regex #%d: a helper line (<F-NOFAIL>, or a session waiting for its address): remembered, not counted", v.Regex+1)
+		}
+	case rules.NoDate:
+		return fmt.Sprintf("regex #%d matched, but the line has no date fail2ban could read: not counted", v.Regex+1)
+	case rules.HostName:
+		id := ""
+		if v.Failure != nil {
+			id = " " + strconv.Quote(v.Failure.ID)
+		}
+		return fmt.Sprintf("regex #%d matched host name%s: stockade does not resolve DNS, not counted", v.Regex+1, id)
 	}
 	return v.Verdict.String()
 }
@@ -400,6 +417,9 @@ func (x *explainer) summary() {
 		}
 		if len(t.misses) > 0 {
 			fmt.Fprintf(w, "    misses: %s\n", counts(t.misses))
+		}
+		if r.Dialect() == "fail2ban" {
+			fmt.Fprintf(w, "    dialect fail2ban: %s\n", engineSummary(r))
 		}
 		regexTable(w, "failregex", r.FailRegexes(), t.regex)
 		regexTable(w, "ignoreregex", r.IgnoreRegexes(), t.ignore)

@@ -18,7 +18,8 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // loadRules loads the packs named by --rules; "default" (or no --rules at
-// all) means the packs built into the binary.
+// all) means the packs built into the binary, "fail2ban:DIR" (or a
+// directory holding jail.conf) the jails of a fail2ban configuration.
 func loadRules(paths []string) (*rules.Set, error) {
 	if len(paths) == 0 {
 		paths = []string{"default"}
@@ -28,6 +29,14 @@ func loadRules(paths []string) (*rules.Set, error) {
 	for _, p := range paths {
 		var ps []*rules.Pack
 		var err error
+		if dir, ok := fail2banDir(p); ok {
+			_, ps, err := importFail2ban(dir)
+			if err != nil {
+				return nil, err
+			}
+			packs = append(packs, ps...)
+			continue
+		}
 		if p == "default" {
 			ps, err = rules.DefaultPacks()
 		} else {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"strings"
 
 	"github.com/stockade-ids/stockade/rules"
 )
@@ -43,6 +44,12 @@ func lintCmd(args []string, stdout, stderr io.Writer) error {
 		for _, r := range pf.pack.Rules {
 			pos := r.Pos
 			pos.File = pf.name
+			if r.Dialect() == "fail2ban" {
+				// fail2ban's filters anchor as their authors chose: say
+				// instead which engine runs each regex.
+				fmt.Fprintf(stdout, "info: %s: rule %s (dialect fail2ban): %s\n", pos, r.Policy.Name, engineSummary(r))
+				continue
+			}
 			for i, re := range r.FailRegexes() {
 				if !rules.Anchored(re) {
 					warnings++
@@ -77,4 +84,39 @@ func packsCmd(stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// engineSummary says which engine runs a rule's regexes: RE2 (linear
+// time) when the Python pattern translates exactly, regexp2 (backtracking,
+// with a time limit) when it needs lookarounds, back references,
+// conditionals or Unicode word boundaries.
+func engineSummary(r *rules.Rule) string {
+	fail, ignore, pref := r.RegexEngines()
+	var parts []string
+	if pref != "" {
+		parts = append(parts, "prefregex on "+pref)
+	}
+	parts = append(parts, "failregex "+kindList(fail))
+	if len(ignore) > 0 {
+		parts = append(parts, "ignoreregex "+kindList(ignore))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// kindList writes engine kinds by regex number: "#1-3 re2, #4 regexp2".
+func kindList(kinds []string) string {
+	var parts []string
+	for i := 0; i < len(kinds); {
+		j := i
+		for j+1 < len(kinds) && kinds[j+1] == kinds[i] {
+			j++
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprintf("#%d %s", i+1, kinds[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("#%d-%d %s", i+1, j+1, kinds[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }

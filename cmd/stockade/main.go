@@ -24,6 +24,7 @@ Usage:
   stockade lint [--rules PATH]...   load rule packs and report every error
   stockade test [PACK|DIR]...       run the tests: blocks of rule packs (default: the built-in ones)
   stockade explain [flags] FILE|-   show, line by line, what every rule makes of a log
+  stockade import fail2ban DIR      print a fail2ban configuration's enabled jails as a rule pack
   stockade packs                    list the built-in rule packs
   stockade version
 
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return testCmd(ctx, args[1:], stdout, stderr)
 	case "explain":
 		return explainCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
 	case "packs":
 		return packsCmd(stdout)
 	case "version", "--version":

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/stockade-ids/stockade/rules"
 )
 
 // Metric names follow a short written spec: stockade_<what>_<unit>. Label
@@ -63,6 +65,12 @@ func (d *daemon) metricsText() string {
 	fmt.Fprintf(&b, "# HELP stockade_rule_bans_total Ban decisions per rule.\n# TYPE stockade_rule_bans_total counter\n")
 	for _, s := range d.eng.Stats() {
 		fmt.Fprintf(&b, "stockade_rule_bans_total{rule=%q} %d\n", s.Rule, s.Bans)
+	}
+	if set, ok := d.eng.Matcher().(*rules.Set); ok {
+		fmt.Fprintf(&b, "# HELP stockade_rule_uncounted_lines_total Lines a rule matched but could not count, by reason (a host name: no DNS; no date; a regex that gave up).\n# TYPE stockade_rule_uncounted_lines_total counter\n")
+		for _, u := range set.Unbanned() {
+			fmt.Fprintf(&b, "stockade_rule_uncounted_lines_total{rule=%q,reason=%q} %d\n", u.Rule, u.Reason, u.Lines)
+		}
 	}
 	bad := map[string]uint64{}
 	lines := map[string]uint64{}

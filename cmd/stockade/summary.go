@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sources"
 )
 
@@ -38,6 +39,11 @@ func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", s.Rule, s.Pack, s.Matches, s.Allowlisted, s.Bans, s.AlreadyBanned)
 	}
 	tw.Flush()
+	if set, ok := eng.Matcher().(*rules.Set); ok {
+		for _, u := range set.Unbanned() {
+			fmt.Fprintf(w, "  %s: %d line(s) matched but not counted: %s\n", u.Rule, u.Lines, u.Reason)
+		}
+	}
 	if eng.Duplicates > 0 {
 		fmt.Fprintf(w, "\n%d alerts were logged twice (fast.log and eve.json) and counted once\n", eng.Duplicates)
 	}

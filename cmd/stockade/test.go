@@ -34,6 +34,14 @@ func loadPackFiles(paths []string) ([]packFile, error) {
 	for _, p := range paths {
 		var ps []*rules.Pack
 		var err error
+		if dir, ok := fail2banDir(p); ok {
+			data, ps, err := importFail2ban(dir)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, packFile{pack: ps[0], name: fail2banPackName(dir), data: data})
+			continue
+		}
 		if p == "default" {
 			ps, err = rules.DefaultPacks()
 		} else {
