@@ -160,7 +160,17 @@ type enforcer struct {
 	consumer interface{ Stats() bus.Stats }
 
 	saveMu sync.Mutex
+	// Refusals are logged once per reason every refusalLogEvery, with how
+	// many were not: a flood of forgeries must not flood the journal.
+	refusalLog map[enforce.Reason]*refusalLog
 }
+
+type refusalLog struct {
+	last       time.Time
+	suppressed int
+}
+
+const refusalLogEvery = 10 * time.Second
 
 // runEnforcer serves until ctx is done; ready, when set, receives the
 // enforcer once it consumes (tests).
@@ -181,7 +191,7 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	e := &enforcer{cfg: cfg, log: log, store: st}
+	e := &enforcer{cfg: cfg, log: log, store: st, refusalLog: map[enforce.Reason]*refusalLog{}}
 	e.eng = pipeline.NewEngine(enforce.NoRules{}, pipeline.Config{Origin: cfg.Name})
 	e.eng.TrackChanges()
 	now := time.Now()
@@ -279,10 +289,23 @@ func (e *enforcer) handle(ctx context.Context, ds []*bus.Delivery) error {
 		e.log.Error("decisions not enforced; they will come again", "count", len(ds), "err", err)
 		return err
 	}
+	now := time.Now()
 	for i, r := range rs {
-		if r.Refused() {
-			e.log.Warn("decision refused", "reason", string(r), "subject", ds[i].Subject, "signer", ds[i].Signer)
+		if !r.Refused() {
+			continue
 		}
+		rl := e.refusalLog[r]
+		if rl == nil {
+			rl = &refusalLog{}
+			e.refusalLog[r] = rl
+		}
+		if now.Sub(rl.last) < refusalLogEvery {
+			rl.suppressed++
+			continue
+		}
+		e.log.Warn("decision refused", "reason", string(r), "subject", ds[i].Subject, "signer", ds[i].Signer,
+			"similar_not_logged", rl.suppressed)
+		rl.last, rl.suppressed = now, 0
 	}
 	return nil
 }

@@ -212,6 +212,13 @@ func (n *NATS) runJetStream(ctx context.Context, h BatchHandler, max int) error 
 }
 
 func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	if !n.nc.IsConnected() {
+		// Say so, rather than what a request on a dead connection says.
+		if err := n.nc.LastError(); err != nil {
+			return nil, fmt.Errorf("not connected (%s): %w", n.nc.Status(), err)
+		}
+		return nil, fmt.Errorf("not connected (%s)", n.nc.Status())
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
 	if n.reset {
