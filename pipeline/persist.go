@@ -82,7 +82,7 @@ func (e *Engine) TakeChanges() Changes {
 			ch.GoneWindows = append(ch.GoneWindows, windowID(name, k.addr, k.key))
 			continue
 		}
-		ch.Windows = append(ch.Windows, w.state(name, k))
+		ch.Windows = append(ch.Windows, w.state(name, k, &e.counter.lines))
 	}
 	clear(e.counter.dirty)
 	for t := range e.ledger.dirty {
@@ -100,17 +100,14 @@ func (e *Engine) policyNames() map[int]string {
 	return m
 }
 
-func (w *window) state(rule string, k counterKey) WindowState {
+func (w *window) state(rule string, k counterKey, lines *evidence) WindowState {
 	ws := WindowState{Rule: rule, Addr: k.addr, Key: k.key}
-	size := uint16(len(w.times))
+	t := w.times()
 	for i := uint16(0); i < w.n; i++ {
-		ws.Times = append(ws.Times, w.times[(w.next+size-w.n+i)%size])
+		ws.Times = append(ws.Times, t[(w.next+w.size-w.n+i)%w.size])
 	}
-	if len(w.evidence) > 0 {
-		n := uint16(len(w.evidence))
-		for i := uint16(0); i < w.nEv; i++ {
-			ws.Evidence = append(ws.Evidence, w.evidence[(w.nextEv+n-w.nEv+i)%n])
-		}
+	if w.nEv > 0 {
+		ws.Evidence = w.evidenceLines(lines)
 	}
 	return ws
 }
@@ -144,28 +141,20 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 			continue
 		}
 		k := counterKey{policy: p.ID, addr: ws.Addr, key: strings.Clone(ws.Key)}
-		w := &window{times: make([]int64, p.Threshold)}
-		if p.Evidence > 0 {
-			w.evidence = make([]string, p.Evidence)
-		}
+		w := newWindow(p.Threshold, p.Evidence)
 		times := ws.Times
-		if len(times) > len(w.times) {
-			times = times[len(times)-len(w.times):]
+		if len(times) > p.Threshold {
+			times = times[len(times)-p.Threshold:]
 		}
 		for _, t := range times {
-			w.times[w.next] = t
-			w.next = (w.next + 1) % uint16(len(w.times))
-			w.n++
-			w.newest = max(w.newest, t)
+			w.addTime(t)
 		}
 		ev := ws.Evidence
-		if len(ev) > len(w.evidence) {
-			ev = ev[len(ev)-len(w.evidence):]
+		if len(ev) > p.Evidence {
+			ev = ev[len(ev)-p.Evidence:]
 		}
 		for _, line := range ev {
-			w.evidence[w.nextEv] = line
-			w.nextEv = (w.nextEv + 1) % uint16(len(w.evidence))
-			w.nEv++
+			w.addLine(e.counter.lines.put(line))
 		}
 		if p.Window > e.counter.maxWindow {
 			e.counter.maxWindow = p.Window

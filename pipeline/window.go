@@ -17,23 +17,70 @@ type counterKey struct {
 }
 
 // window holds the times of the last Threshold matches as a ring, and the
-// last few raw lines as evidence. A ring of exactly Threshold entries is all
-// a sliding-window count needs: the window is full when the oldest of the
-// last Threshold matches is no older than Window.
+// numbers of the last few matching lines in the evidence ring (see
+// evidence). A ring of exactly Threshold entries is all a sliding-window
+// count needs: the window is full when the oldest of the last Threshold
+// matches is no older than Window. Times and line numbers share one slice
+// (times first): a tracked address costs about 170 bytes with the map
+// entry, whatever the lines.
 type window struct {
-	times    []int64 // unix nanoseconds, ring
-	evidence []string
-	next     uint16 // ring position of the next write
-	n        uint16 // entries in use
-	nextEv   uint16
-	nEv      uint16
-	newest   int64
+	slots       []int64 // [0:size) times in unix ns, ring; [size:) line numbers, ring
+	newest      int64
+	size        uint16 // the times ring's length (the rule's threshold)
+	next, n     uint16 // times ring: next write, entries in use
+	nextEv, nEv uint16 // line numbers ring
+}
+
+func newWindow(threshold, evidence int) *window {
+	return &window{slots: make([]int64, threshold+evidence), size: uint16(threshold)}
+}
+
+func (w *window) times() []int64 { return w.slots[:w.size] }
+func (w *window) lines() []int64 { return w.slots[w.size:] }
+
+func (w *window) addTime(ts int64) {
+	t := w.times()
+	t[w.next] = ts
+	w.next = (w.next + 1) % w.size
+	if w.n < w.size {
+		w.n++
+	}
+	if ts > w.newest {
+		w.newest = ts
+	}
+}
+
+func (w *window) addLine(seq uint64) {
+	l := w.lines()
+	if len(l) == 0 {
+		return
+	}
+	l[w.nextEv] = int64(seq)
+	w.nextEv = (w.nextEv + 1) % uint16(len(l))
+	if w.nEv < uint16(len(l)) {
+		w.nEv++
+	}
+}
+
+// evidenceLines copies out the window's lines still in the ring, oldest
+// first.
+func (w *window) evidenceLines(r *evidence) []string {
+	l := w.lines()
+	out := make([]string, 0, w.nEv)
+	for i := uint16(0); i < w.nEv; i++ {
+		j := (w.nextEv + uint16(len(l)) - w.nEv + i) % uint16(len(l))
+		if line, ok := r.get(uint64(l[j])); ok {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // Counter counts matches per (rule, key) over sliding event-time windows.
 // It is not safe for concurrent use; the engine owns one.
 type Counter struct {
 	windows   map[counterKey]*window
+	lines     evidence
 	sweepAt   int // sweep when the map grows past this
 	maxWindow time.Duration
 	Evicted   uint64 // windows dropped because they went stale
@@ -79,46 +126,27 @@ func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, lin
 		if len(c.windows) >= c.sweepAt {
 			c.sweep(t)
 		}
-		w = &window{times: make([]int64, p.Threshold)}
-		if p.Evidence > 0 {
-			w.evidence = make([]string, p.Evidence)
-		}
+		w = newWindow(p.Threshold, p.Evidence)
 		if key != "" {
 			k.key = strings.Clone(key)
 		}
 		c.windows[k] = w
 	}
 	ts := t.UnixNano()
-	if ts > w.newest {
-		w.newest = ts
-	}
 	c.touch(k)
-	size := uint16(len(w.times))
-	w.times[w.next] = ts
-	w.next = (w.next + 1) % size
-	if w.n < size {
-		w.n++
+	w.addTime(ts)
+	if p.Evidence > 0 {
+		w.addLine(c.lines.put(line))
 	}
-	if len(w.evidence) > 0 {
-		w.evidence[w.nextEv] = strings.Clone(line)
-		w.nextEv = (w.nextEv + 1) % uint16(len(w.evidence))
-		if w.nEv < uint16(len(w.evidence)) {
-			w.nEv++
-		}
-	}
-	if w.n < size {
+	if w.n < w.size {
 		return false, nil
 	}
 	// The ring is full: w.next now points at the oldest entry.
-	oldest := w.times[w.next]
-	if size > 1 && ts-oldest > int64(p.Window) {
+	oldest := w.times()[w.next]
+	if w.size > 1 && ts-oldest > int64(p.Window) {
 		return false, nil
 	}
-	ev := make([]string, 0, w.nEv)
-	for i := uint16(0); i < w.nEv; i++ {
-		j := (w.nextEv + uint16(len(w.evidence)) - w.nEv + i) % uint16(len(w.evidence))
-		ev = append(ev, w.evidence[j])
-	}
+	ev := w.evidenceLines(&c.lines)
 	delete(c.windows, k)
 	c.touch(k)
 	return true, ev
@@ -142,8 +170,8 @@ func (c *Counter) CountWithin(p *Policy, target netip.Addr, key string, t time.T
 		return 0
 	}
 	n := 0
-	for i := uint16(0); i < w.n; i++ {
-		if d := t.UnixNano() - w.times[i]; d >= 0 && d <= int64(window) {
+	for _, ts := range w.times()[:w.n] {
+		if d := t.UnixNano() - ts; d >= 0 && d <= int64(window) {
 			n++
 		}
 	}

@@ -27,16 +27,24 @@ type Config struct {
 	Unbans  *bool          `yaml:"unbans"`
 	Sources []SourceConfig `yaml:"sources"`
 	Sinks   []SinkConfig   `yaml:"sinks"`
+	// SignKey is this sensor's signing key (an nkey seed file, mode 0600,
+	// from `stockade keygen`): every decision published to NATS or Kafka
+	// is signed with it, and firewalls refuse what is not.
+	SignKey string `yaml:"sign_key"`
+	// NATSServer hosts a NATS server (with JetStream) inside stockade.
+	NATSServer *NATSServerConfig `yaml:"nats_server"`
 }
 
 // SourceConfig is one input; exactly one of its kinds is set.
 type SourceConfig struct {
-	Files    []string        `yaml:"files"`
-	Type     string          `yaml:"type"`  // files and stdin: force the format
-	Start    string          `yaml:"start"` // files: "end" (default) or "beginning" for files first seen with no checkpoint
-	Syslog   *SyslogConfig   `yaml:"syslog"`
-	Stdin    bool            `yaml:"stdin"`
-	Journald *JournaldConfig `yaml:"journald"`
+	Files    []string           `yaml:"files"`
+	Type     string             `yaml:"type"`  // files and stdin: force the format
+	Start    string             `yaml:"start"` // files: "end" (default) or "beginning" for files first seen with no checkpoint
+	Syslog   *SyslogConfig      `yaml:"syslog"`
+	Stdin    bool               `yaml:"stdin"`
+	Journald *JournaldConfig    `yaml:"journald"`
+	NATS     *NATSSourceConfig  `yaml:"nats"`
+	Kafka    *KafkaSourceConfig `yaml:"kafka"`
 }
 
 type SyslogConfig struct {
@@ -51,9 +59,11 @@ type JournaldConfig struct {
 
 // SinkConfig is one output; exactly one of its kinds is set.
 type SinkConfig struct {
-	JSONL    string          `yaml:"jsonl"`
-	Exec     *ExecConfig     `yaml:"exec"`
-	NFTables *NFTablesConfig `yaml:"nftables"`
+	JSONL    string           `yaml:"jsonl"`
+	Exec     *ExecConfig      `yaml:"exec"`
+	NFTables *NFTablesConfig  `yaml:"nftables"`
+	NATS     *NATSSinkConfig  `yaml:"nats"`
+	Kafka    *KafkaSinkConfig `yaml:"kafka"`
 }
 
 type ExecConfig struct {
@@ -74,6 +84,8 @@ type NFTablesConfig struct {
 	SetV4      string   `yaml:"set_v4"`
 	SetV6      string   `yaml:"set_v6"`
 	IPv6Prefix int      `yaml:"ipv6_prefix"`
+
+	netns int // a network namespace to work in (tests)
 }
 
 // LoadConfig reads path strictly: an unknown key is an error with its line.
@@ -110,8 +122,14 @@ func (c *Config) validate() error {
 		if s.Journald != nil {
 			n++
 		}
+		if s.NATS != nil {
+			n++
+		}
+		if s.Kafka != nil {
+			n++
+		}
 		if n != 1 {
-			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald", i))
+			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
 		}
 		if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
 			errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))
@@ -133,8 +151,14 @@ func (c *Config) validate() error {
 		if s.NFTables != nil {
 			n++
 		}
+		if s.NATS != nil {
+			n++
+		}
+		if s.Kafka != nil {
+			n++
+		}
 		if n != 1 {
-			errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables", i))
+			errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka", i))
 		}
 	}
 	if c.TZ != "" {

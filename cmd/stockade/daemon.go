@@ -16,11 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/pipeline/store"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/exec"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/tail"
 )
@@ -51,6 +54,9 @@ type daemon struct {
 	store *store.Store
 
 	sinks    []*namedSink
+	bus      []*busSource
+	natsSrv  *server.Server
+	signer   *sign.Signer
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
 	sources  []liveSource
@@ -138,6 +144,23 @@ func (d *daemon) run(ctx context.Context) (err error) {
 	active := d.eng.Ledger().ActiveBans(now)
 	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
 
+	if d.cfg.NATSServer != nil {
+		srv, err := startNATSServer(d.cfg.NATSServer, d.cfg.StateDir, d.log)
+		if err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		d.natsSrv = srv
+		// Shut down last: the sinks flush to it on their way out.
+		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	}
+	if d.cfg.SignKey != "" {
+		s, err := sign.LoadSigner(d.cfg.SignKey)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		d.signer = s
+		d.log.Info("decisions are signed", "key", s.PublicKey())
+	}
 	if err := d.openSinks(ctx, active, now); err != nil {
 		return err
 	}
@@ -198,6 +221,9 @@ loop:
 	}
 	stopSources()
 	wg.Wait()
+	for _, b := range d.bus {
+		b.closer()
+	}
 	// Lines the sources sent before they stopped are still processed, so
 	// their offsets are saved with their effects.
 	for {
@@ -395,6 +421,22 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
 			d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
+		case sc.NATS != nil:
+			url := ""
+			if d.natsSrv != nil {
+				url = d.natsSrv.ClientURL()
+			}
+			s, err := openNATSSink(sc.NATS, d.cfg.StateDir, url, d.signer, d.log)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
+			}
+			d.sinks = append(d.sinks, &namedSink{name: "nats", sink: s})
+		case sc.Kafka != nil:
+			s, err := openKafkaSink(sc.Kafka, d.cfg.StateDir, d.signer, d.log)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
+			}
+			d.sinks = append(d.sinks, &namedSink{name: "kafka", sink: s})
 		}
 	}
 	return nil
@@ -474,6 +516,34 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
 		case sc.Journald != nil:
 			d.sources = append(d.sources, &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log})
+		case sc.NATS != nil:
+			cc := sc.NATS.consumer()
+			if cc.URL == "" && d.natsSrv != nil {
+				cc.URL = d.natsSrv.ClientURL()
+			}
+			c, err := bus.NewNATS(cc, d.log)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+			}
+			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, d.cfg.Origin, d.loc)
+			if err != nil {
+				c.Close()
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
+			}
+			d.bus = append(d.bus, s)
+			d.sources = append(d.sources, s)
+		case sc.Kafka != nil:
+			c, err := bus.NewKafka(sc.Kafka.consumer(), d.log)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+			}
+			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, d.cfg.Origin, d.loc)
+			if err != nil {
+				c.Close()
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}
+			}
+			d.bus = append(d.bus, s)
+			d.sources = append(d.sources, s)
 		}
 	}
 	return nil

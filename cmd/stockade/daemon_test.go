@@ -17,7 +17,7 @@ import (
 )
 
 type daemonHarness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	log    string
 	out    string
@@ -27,7 +27,7 @@ type daemonHarness struct {
 	done   chan error
 }
 
-func newHarness(t *testing.T) *daemonHarness {
+func newHarness(t testing.TB) *daemonHarness {
 	dir := t.TempDir()
 	h := &daemonHarness{t: t, dir: dir, log: filepath.Join(dir, "auth.log"), out: filepath.Join(dir, "decisions.jsonl"),
 		socket: filepath.Join(dir, "ctl.sock"), rules: filepath.Join(dir, "packs")}

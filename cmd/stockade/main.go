@@ -25,6 +25,8 @@ Usage:
   stockade test [PACK|DIR]...       run the tests: blocks of rule packs (default: the built-in ones)
   stockade explain [flags] FILE|-   show, line by line, what every rule makes of a log
   stockade import fail2ban DIR      print a fail2ban configuration's enabled jails as a rule pack
+  stockade enforce --config FILE    enforce signed decisions from NATS or Kafka under this firewall's policy
+  stockade keygen --out FILE        make a sensor's signing key; print its public key for the firewalls
   stockade packs                    list the built-in rule packs
   stockade version
 
@@ -81,6 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return importCmd(args[1:], stdout, stderr)
 	case "packs":
 		return packsCmd(stdout)
+	case "enforce":
+		return enforceCmd(ctx, args[1:], stderr)
+	case "keygen":
+		return keygenCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "stockade", version)
 		return nil

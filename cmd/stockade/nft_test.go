@@ -12,6 +12,7 @@ import (
 	"time"
 
 	nft "github.com/google/nftables"
+	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/vishvananda/netns"
 )
 
@@ -105,3 +106,7 @@ func TestDaemonNFTablesRestart(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 }
+
+func nftConn(ns *netlab.NS) (*nft.Conn, error) { return nft.New(nft.WithNetNSFd(int(ns.Fd))) }
+
+func nftTable() *nft.Table { return &nft.Table{Name: "stockade", Family: nft.TableFamilyINet} }

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// Lab is an attacker namespace joined to each of several host namespaces
-// by a veth pair of its own. Link i uses 10.200.i.0/24 and fd00:200:i::/64:
-// the attacker is .1 / ::1 on it, host i is .2 / ::2. Each host runs a TCP
-// listener on Port.
+// Lab is an attacker namespace and several host namespaces on one link: a
+// bridge in the attacker's namespace, each host joined to it by a veth
+// pair of its own. The link is 10.200.0.0/24 and fd00:200::/64: the
+// attacker is .1 / ::1, host i is .(2+i) / ::(2+i), so every host sees the
+// attacker under one address. Each host runs a TCP listener on Port.
 type Lab struct {
 	Attacker *NS
 	Hosts    []*NS
@@ -22,34 +23,36 @@ type Lab struct {
 	seq int
 }
 
-// AttackerV4 and AttackerV6 are the attacker's addresses on link i, as host
-// i sees them.
-func AttackerV4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("10.200.%d.1", i)) }
-func AttackerV6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("fd00:200:%x::1", i)) }
+// The attacker's addresses, as every host sees them.
+var (
+	AttackerV4 = netip.MustParseAddr("10.200.0.1")
+	AttackerV6 = netip.MustParseAddr("fd00:200::1")
+)
 
 // HostV4 and HostV6 are host i's addresses.
-func HostV4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("10.200.%d.2", i)) }
-func HostV6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("fd00:200:%x::2", i)) }
+func HostV4(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("10.200.0.%d", 2+i)) }
+func HostV6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("fd00:200::%x", 2+i)) }
 
 // NewLab builds the attacker and n hosts.
 func NewLab(t testing.TB, n int) *Lab {
 	t.Helper()
 	l := &Lab{Attacker: New(t, "att")}
+	a := l.Attacker
+	a.IP(t, "link", "add", "br0", "type", "bridge")
+	a.IP(t, "addr", "add", AttackerV4.String()+"/24", "dev", "br0")
+	// nodad: usable at once instead of after duplicate detection.
+	a.IP(t, "addr", "add", AttackerV6.String()+"/64", "dev", "br0", "nodad")
+	a.IP(t, "link", "set", "br0", "up")
 	var port uint16
 	for i := range n {
 		h := New(t, fmt.Sprintf("host%d-", i))
-		va, vh := fmt.Sprintf("va%d", i), fmt.Sprintf("vh%d", i)
-		l.Attacker.IP(t, "link", "add", va, "type", "veth", "peer", "name", vh, "netns", h.Name)
-		for _, side := range []struct {
-			ns     *NS
-			dev    string
-			v4, v6 netip.Addr
-		}{{l.Attacker, va, AttackerV4(i), AttackerV6(i)}, {h, vh, HostV4(i), HostV6(i)}} {
-			side.ns.IP(t, "addr", "add", side.v4.String()+"/24", "dev", side.dev)
-			// nodad: usable at once instead of after duplicate detection.
-			side.ns.IP(t, "addr", "add", side.v6.String()+"/64", "dev", side.dev, "nodad")
-			side.ns.IP(t, "link", "set", side.dev, "up")
-		}
+		va := fmt.Sprintf("va%d", i)
+		a.IP(t, "link", "add", va, "type", "veth", "peer", "name", "vh", "netns", h.Name)
+		a.IP(t, "link", "set", va, "master", "br0")
+		a.IP(t, "link", "set", va, "up")
+		h.IP(t, "addr", "add", HostV4(i).String()+"/24", "dev", "vh")
+		h.IP(t, "addr", "add", HostV6(i).String()+"/64", "dev", "vh", "nodad")
+		h.IP(t, "link", "set", "vh", "up")
 		port = listen(t, h, port)
 		l.Hosts = append(l.Hosts, h)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +31,11 @@ type Enforcer struct {
 	mu      sync.Mutex
 	eng     *pipeline.Engine
 	origins map[string]*origin
+	pending pipeline.Changes // changes a failed save handed back
 
 	counts    map[Reason]*atomic.Uint64
 	lastApply atomic.Int64 // unix ns when the sink last took a decision
+	onApply   atomic.Pointer[func(target string)]
 }
 
 type origin struct {
@@ -62,6 +65,19 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 	}
 	e.recount(e.now())
 	return e, nil
+}
+
+// OnApply sets a function called with each target right after the sink
+// took its ban (latency measurements); it must not block.
+func (e *Enforcer) OnApply(f func(target string)) { e.onApply.Store(&f) }
+
+// SetLimits changes an origin's rate and active limits (benchmarks).
+func (e *Enforcer) SetLimits(origin string, perMinute, active int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if o := e.origins[origin]; o != nil {
+		o.MaxPerMinute, o.MaxActive, o.tokens = perMinute, active, float64(perMinute)
+	}
 }
 
 // SetClock replaces the wall clock (tests).
@@ -105,72 +121,165 @@ func (e *Enforcer) Tick() {
 	e.recount(now)
 }
 
-// Judge decides the fate of one message: data is a decision's JSON as
-// published, signer and sig its signature headers.
-func (e *Enforcer) Judge(ctx context.Context, data []byte, signer, sig string) (Reason, error) {
-	r, err := e.judge(ctx, data, signer, sig)
-	if err == nil {
-		e.counts[r].Add(1)
-	}
-	return r, err
-}
-
-func (e *Enforcer) judge(ctx context.Context, data []byte, signer, sig string) (Reason, error) {
-	// The signature first: nothing in an unverified message is believed,
-	// not even the origin it names.
-	if err := sign.Verify(signer, data, sig); err != nil {
-		if errors.Is(err, sign.ErrUnsigned) {
-			return RefusedUnsigned, nil
-		}
-		return RefusedForged, nil
-	}
-	var d pipeline.Decision
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&d); err != nil {
-		return RefusedMalformed, nil
-	}
+// TakeChanges returns the ledger's changes since the last call, for the
+// caller to persist.
+func (e *Enforcer) TakeChanges() pipeline.Changes {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return pipeline.MergeChanges(e.pending, e.eng.TakeChanges())
+}
+
+// KeepChanges hands back changes a failed save could not persist; the next
+// TakeChanges returns them with the newer ones.
+func (e *Enforcer) KeepChanges(ch pipeline.Changes) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pending = ch
+}
+
+// Message is one decision as it came off the bus: its JSON as published
+// and its signature headers.
+type Message struct {
+	Data        []byte
+	Signer, Sig string
+}
+
+// Judge decides the fate of one message.
+func (e *Enforcer) Judge(ctx context.Context, data []byte, signer, sig string) (Reason, error) {
+	rs, err := e.JudgeBatch(ctx, []Message{{Data: data, Signer: signer, Sig: sig}})
+	if err != nil {
+		return "", err
+	}
+	return rs[0], nil
+}
+
+// JudgeBatch decides the fate of several messages at once: signatures are
+// verified in parallel, the decisions judged in order, and what is
+// accepted goes to the sink in one write (one netlink batch, rather than a
+// round trip per ban). When the sink fails, nothing of the batch is
+// recorded and the error asks for the whole batch again.
+func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, error) {
+	rs := make([]Reason, len(msgs))
+	ds := make([]pipeline.Decision, len(msgs))
+	e.open(msgs, rs, ds)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	var p plan
+	for i := range msgs {
+		if rs[i] == "" {
+			rs[i] = e.decide(&p, &ds[i], msgs[i].Signer, now)
+		}
+	}
+	if len(p.out) > 0 {
+		if err := e.sink.Write(ctx, p.out); err != nil {
+			// Not in force: forget it all so that the redelivery applies it.
+			for j := len(p.undo) - 1; j >= 0; j-- {
+				p.undo[j]()
+			}
+			return nil, fmt.Errorf("enforce: %d decisions: %w", len(p.out), err)
+		}
+		e.lastApply.Store(time.Now().UnixNano())
+	}
+	for _, r := range rs {
+		e.counts[r].Add(1)
+	}
+	if f := e.onApply.Load(); f != nil {
+		for _, t := range p.applied {
+			(*f)(t)
+		}
+	}
+	return rs, nil
+}
+
+// open verifies and decodes each message, in parallel: the signature
+// check is most of a decision's cost. rs[i] is set for what is refused.
+func (e *Enforcer) open(msgs []Message, rs []Reason, ds []pipeline.Decision) {
+	one := func(i int) {
+		m := &msgs[i]
+		// The signature first: nothing in an unverified message is
+		// believed, not even the origin it names.
+		if err := sign.Verify(m.Signer, m.Data, m.Sig); err != nil {
+			if errors.Is(err, sign.ErrUnsigned) {
+				rs[i] = RefusedUnsigned
+			} else {
+				rs[i] = RefusedForged
+			}
+			return
+		}
+		if err := json.NewDecoder(bytes.NewReader(m.Data)).Decode(&ds[i]); err != nil {
+			rs[i] = RefusedMalformed
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(msgs))
+	if workers <= 1 {
+		for i := range msgs {
+			one(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(msgs); i = int(next.Add(1) - 1) {
+				one(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// plan is what a batch does to the firewall, and how to take it back.
+type plan struct {
+	out     []pipeline.Decision
+	undo    []func()
+	applied []string
+}
+
+// decide judges one verified decision under e.mu, adding to p what the
+// firewall must do.
+func (e *Enforcer) decide(p *plan, d *pipeline.Decision, signer string, now time.Time) Reason {
 	o := e.origins[d.Origin]
 	if o == nil {
-		return RefusedUnknown, nil
+		return RefusedUnknown
 	}
 	if signer != o.Key {
-		return RefusedWrongKey, nil
+		return RefusedWrongKey
 	}
 	target, err := pipeline.ParseTarget(d.Target)
 	if err != nil {
-		return RefusedMalformed, nil
+		return RefusedMalformed
 	}
-	now := e.now()
 	switch d.Action {
 	case pipeline.ActionUnban:
 		if !o.MayUnban {
-			return RefusedUnban, nil
+			return RefusedUnban
 		}
-		return e.lift(ctx, o, target, now)
+		return e.lift(p, o, target, now)
 	case pipeline.ActionBan:
 	default:
-		return RefusedMalformed, nil
+		return RefusedMalformed
 	}
 	if !d.Expires.After(now) {
-		return RefusedExpired, nil
+		return RefusedExpired
 	}
 	if r := e.pol.checkTarget(target); r != "" {
-		return r, nil
+		return r
 	}
 	dur := min(d.Expires.Sub(now), o.MaxDuration)
 	if until, ok := e.eng.Ledger().Active(target, now); ok && !now.Add(dur).After(until) {
-		return AlreadyEnforced, nil
+		return AlreadyEnforced
 	}
 	if e.eng.Ledger().Covered(target, now.Add(dur)) {
-		return AlreadyEnforced, nil
+		return AlreadyEnforced
 	}
 	if o.active >= o.MaxActive {
-		return RefusedActive, nil
+		return RefusedActive
 	}
 	if !o.take(now) {
-		return RefusedRate, nil
+		return RefusedRate
 	}
 	// The ledger keeps one record per rule, and the enforcer's rule is the
 	// origin: a longer ban from the same origin replaces its shorter one.
@@ -185,23 +294,24 @@ func (e *Enforcer) judge(ctx context.Context, data []byte, signer, sig string) (
 			e.restore(target, o.Name, prev, now)
 		}
 		o.refund()
-		return AlreadyEnforced, nil
+		return AlreadyEnforced
 	}
 	x.ID, x.Rule, x.Origin = d.ID, d.Rule, d.Origin
-	if err := e.sink.Write(ctx, []pipeline.Decision{x}); err != nil {
-		// Not in force: forget it so that the redelivery applies it.
-		e.eng.Ledger().UnbanRule(target, o.Name)
-		if had {
-			e.restore(target, o.Name, prev, now)
-		}
-		o.refund()
-		return "", fmt.Errorf("enforce %s: %w", d.Target, err)
-	}
-	e.lastApply.Store(time.Now().UnixNano())
+	p.out = append(p.out, x)
+	p.applied = append(p.applied, x.Target)
 	if !had {
 		o.active++
 	}
-	return Accepted, nil
+	p.undo = append(p.undo, func() {
+		e.eng.Ledger().UnbanRule(target, o.Name)
+		if had {
+			e.restore(target, o.Name, prev, now)
+		} else {
+			o.active--
+		}
+		o.refund()
+	})
+	return Accepted
 }
 
 // restore puts back a record taken out to be replaced.
@@ -210,24 +320,28 @@ func (e *Enforcer) restore(target netip.Prefix, rule string, until, now time.Tim
 }
 
 // lift removes o's record on target; the firewall follows what is left.
-func (e *Enforcer) lift(ctx context.Context, o *origin, target netip.Prefix, now time.Time) (Reason, error) {
+func (e *Enforcer) lift(p *plan, o *origin, target netip.Prefix, now time.Time) Reason {
+	prev, _ := e.eng.Ledger().RuleExpiry(target, o.Name)
 	ok, until := e.eng.Ledger().UnbanRule(target, o.Name)
 	if !ok {
-		return AlreadyEnforced, nil
+		return AlreadyEnforced
 	}
 	o.active = max(0, o.active-1)
 	t, scope := pipeline.TargetString(target)
-	ds := []pipeline.Decision{{Action: pipeline.ActionUnban, Target: t, Scope: scope, At: now, Expires: now, Origin: o.Name}}
+	p.out = append(p.out, pipeline.Decision{Action: pipeline.ActionUnban, Target: t, Scope: scope, At: now, Expires: now, Origin: o.Name})
 	if until.After(now) {
 		// Another origin still bans it, perhaps for less long: the kernel
 		// element is replaced by one that ends with the longest left.
-		ds = append(ds, pipeline.Decision{Action: pipeline.ActionBan, Target: t, Scope: scope, At: now,
+		p.out = append(p.out, pipeline.Decision{Action: pipeline.ActionBan, Target: t, Scope: scope, At: now,
 			Duration: int64(until.Sub(now) / time.Second), Expires: until, Reason: "remaining bans"})
 	}
-	if err := e.sink.Write(ctx, ds); err != nil {
-		return "", fmt.Errorf("lift %s: %w", t, err)
-	}
-	return Lifted, nil
+	p.undo = append(p.undo, func() {
+		if prev.After(now) {
+			e.restore(target, o.Name, prev, now)
+			o.active++
+		}
+	})
+	return Lifted
 }
 
 // take spends one of o's tokens, refilled at MaxPerMinute per minute.

@@ -325,3 +325,46 @@ func BenchmarkJudge(b *testing.B) {
 		}
 	}
 }
+
+// FuzzJudge: whatever a trusted sensor signs, and whatever arrives
+// unsigned, the enforcer answers with a reason, never a panic, and never
+// enforces a target its policy refuses.
+func FuzzJudge(f *testing.F) {
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"0.0.0.0/0","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), true)
+	f.Add([]byte(`{"action":"unban","target":"::ffff:10.0.0.1","origin":"web1"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), false)
+	f.Add([]byte(`not json`), true)
+	seed, _, _ := sign.Generate()
+	s, _ := sign.NewSigner(seed)
+	f.Fuzz(func(t *testing.T, data []byte, signed bool) {
+		rec := &recorder{}
+		eng := pipeline.NewEngine(NoRules{}, pipeline.Config{Origin: "fw"})
+		e, err := New(Policy{Origins: []Origin{{Name: "web1", Key: s.PublicKey(), MayUnban: true}},
+			Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, eng, rec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := ""
+		if signed {
+			sig, _ = s.Sign(data)
+		}
+		r, err := e.Judge(context.Background(), data, s.PublicKey(), sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !signed && !r.Refused() {
+			t.Fatalf("an unsigned message was %s", r)
+		}
+		for _, d := range rec.got {
+			if d.Action != pipeline.ActionBan {
+				continue
+			}
+			p, err := pipeline.ParseTarget(d.Target)
+			if err != nil || p.Overlaps(netip.MustParsePrefix("198.51.100.0/24")) || overlaps(special, p) ||
+				p.Addr().Is4() && p.Bits() < 16 || p.Addr().Is6() && p.Bits() < 32 {
+				t.Fatalf("enforced %s", d.Target)
+			}
+		}
+	})
+}

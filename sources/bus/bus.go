@@ -37,10 +37,22 @@ type Delivery struct {
 // again later (the firewall could not be updated).
 type Handler func(ctx context.Context, d *Delivery) error
 
-// Consumer delivers messages to a handler until ctx is done; it returns
-// nil then. Connection trouble is retried inside, never returned.
+// BatchHandler processes messages that arrived together, in order. An
+// error asks for all of them again.
+type BatchHandler func(ctx context.Context, ds []*Delivery) error
+
+// Consumer delivers messages until ctx is done; it returns nil then.
+// Connection trouble is retried inside, never returned. RunBatch hands
+// over what has arrived, up to max messages at a time, without waiting
+// for more: one message alone goes at once, a burst goes in batches.
 type Consumer interface {
 	Run(ctx context.Context, h Handler) error
+	RunBatch(ctx context.Context, h BatchHandler, max int) error
+}
+
+// one turns a Handler into a BatchHandler for batches of one.
+func one(h Handler) BatchHandler {
+	return func(ctx context.Context, ds []*Delivery) error { return h(ctx, ds[0]) }
 }
 
 // Stats count what a consumer did.

@@ -1,11 +1,13 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,11 @@ type KafkaConfig struct {
 	Group string
 	// A new group starts at the oldest record the topic keeps; a group
 	// that committed resumes after its last commit.
+
+	// Reset deletes the group first, so that it starts over from the
+	// oldest record: what a firewall does when its own state is new (a
+	// reinstall) and it must learn every ban still active.
+	Reset bool
 }
 
 func (c *KafkaConfig) setDefaults() {
@@ -49,9 +56,13 @@ func (c *KafkaConfig) validate() error {
 
 // Kafka is a Consumer in a Kafka consumer group.
 type Kafka struct {
-	cfg KafkaConfig
-	log *slog.Logger
-	r   *kafka.Reader
+	cfg    KafkaConfig
+	log    *slog.Logger
+	dialer *kafka.Dialer
+
+	mu     sync.Mutex
+	r      *kafka.Reader // made by Run
+	closed bool
 
 	delivered, retried atomic.Uint64
 }
@@ -70,8 +81,14 @@ func NewKafka(cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cfg.Brokers, GroupID: cfg.Group, Topic: cfg.Topic, Dialer: dialer,
+	return &Kafka{cfg: cfg, log: log, dialer: dialer}, nil
+}
+
+// newReader joins the group: kafka-go's reader does so as soon as it
+// exists, so it is made only once the group may be joined (after a reset).
+func (k *Kafka) newReader() *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers: k.cfg.Brokers, GroupID: k.cfg.Group, Topic: k.cfg.Topic, Dialer: k.dialer,
 		StartOffset: kafka.FirstOffset,
 		MinBytes:    1, MaxBytes: 16 << 20,
 		// A decision should reach the firewalls in a fraction of a second,
@@ -86,68 +103,141 @@ func NewKafka(cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 5 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
+			k.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
 		}),
 	})
-	return &Kafka{cfg: cfg, log: log, r: r}, nil
+}
+
+// resetGroup deletes the group before it is joined. A group whose last
+// member has not timed out yet cannot be deleted: that is retried for a
+// while, then given up with a warning (the group then resumes).
+func (k *Kafka) resetGroup(ctx context.Context) {
+	transport, err := k.cfg.Config.Transport(k.cfg.Topic)
+	if err != nil {
+		k.log.Warn("kafka: cannot reset the consumer group", "err", err)
+		return
+	}
+	defer transport.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(k.cfg.Brokers...), Timeout: k.cfg.Timeout, Transport: transport}
+	var b backoff
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{k.cfg.Group}})
+		if err == nil {
+			err = res.Errors[k.cfg.Group]
+		}
+		switch {
+		case err == nil:
+			k.log.Info("consumer group reset: every record the topic holds comes again")
+			return
+		case errors.Is(err, kafka.GroupIdNotFound):
+			return
+		case ctx.Err() != nil:
+			return
+		case time.Now().After(deadline):
+			k.log.Warn("kafka: the consumer group could not be reset; it resumes where it was", "err", err)
+			return
+		}
+		k.log.Debug("kafka: consumer group not reset yet", "err", err)
+		sleep(ctx, b.next())
+	}
 }
 
 // Stats are the counts so far.
 func (k *Kafka) Stats() Stats { return Stats{Delivered: k.delivered.Load(), Retried: k.retried.Load()} }
 
 // Close leaves the group.
-func (k *Kafka) Close() error { return k.r.Close() }
+func (k *Kafka) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	if k.r == nil {
+		return nil
+	}
+	return k.r.Close()
+}
 
-// Run implements Consumer. A record whose handler fails is retried in
-// place, with backoff, before any later record of its partition: order
-// per target is kept (the key is the target).
-func (k *Kafka) Run(ctx context.Context, h Handler) error {
-	var fetchBackoff backoff
-	for {
-		m, err := k.r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) {
-				return nil
-			}
-			d := fetchBackoff.next()
-			k.log.Warn("kafka fetch failed; retrying", "err", err, "in", d)
-			if !sleep(ctx, d) {
-				return nil
-			}
-			continue
-		}
-		fetchBackoff.reset()
-		d := Delivery{Data: m.Value, Subject: m.Topic, Stored: m.Time}
-		for _, hd := range m.Headers {
-			switch hd.Key {
-			case sign.HeaderKey:
-				d.Signer = string(hd.Value)
-			case sign.HeaderSig:
-				d.Sig = string(hd.Value)
-			case HeaderFormat:
-				d.Format = string(hd.Value)
-			case HeaderSource:
-				d.Source = string(hd.Value)
-			}
-		}
-		k.delivered.Add(1)
+// Run implements Consumer.
+func (k *Kafka) Run(ctx context.Context, h Handler) error { return k.RunBatch(ctx, one(h), 1) }
+
+// RunBatch implements Consumer. A batch whose handler fails is retried in
+// place, with backoff, before any later record: order per target is kept
+// (the key is the target). Each batch is committed once handled.
+func (k *Kafka) RunBatch(ctx context.Context, h BatchHandler, max int) error {
+	max = cmp.Or(max, 1)
+	if k.cfg.Reset {
+		k.resetGroup(ctx)
+		k.cfg.Reset = false
+	}
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return nil
+	}
+	if k.r == nil {
+		k.r = k.newReader()
+	}
+	r := k.r
+	k.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Fetching runs ahead of handling, so that what arrived meanwhile is
+	// there to batch.
+	fetched := make(chan kafka.Message, max+256)
+	go func() {
 		var b backoff
 		for {
-			err := h(ctx, &d)
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, io.EOF) {
+					return
+				}
+				d := b.next()
+				k.log.Warn("kafka fetch failed; retrying", "err", err, "in", d)
+				if !sleep(ctx, d) {
+					return
+				}
+				continue
+			}
+			b.reset()
+			select {
+			case fetched <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var first kafka.Message
+		select {
+		case <-ctx.Done():
+			return nil
+		case first = <-fetched:
+		}
+		batch := drain(first, fetched, max)
+		ds := make([]*Delivery, len(batch))
+		for i, m := range batch {
+			ds[i] = kafkaDelivery(m)
+		}
+		k.delivered.Add(uint64(len(ds)))
+		var b backoff
+		for {
+			err := h(ctx, ds)
 			if err == nil {
 				break
 			}
 			if ctx.Err() != nil {
 				return nil
 			}
-			k.retried.Add(1)
+			k.retried.Add(uint64(len(ds)))
 			if !sleep(ctx, b.next()) {
 				return nil
 			}
 		}
 		var cb backoff
 		for {
-			err := k.r.CommitMessages(ctx, m)
+			err := r.CommitMessages(ctx, batch...)
 			if err == nil {
 				break
 			}
@@ -164,4 +254,21 @@ func (k *Kafka) Run(ctx context.Context, h Handler) error {
 			}
 		}
 	}
+}
+
+func kafkaDelivery(m kafka.Message) *Delivery {
+	d := &Delivery{Data: m.Value, Subject: m.Topic, Stored: m.Time}
+	for _, hd := range m.Headers {
+		switch hd.Key {
+		case sign.HeaderKey:
+			d.Signer = string(hd.Value)
+		case sign.HeaderSig:
+			d.Sig = string(hd.Value)
+		case HeaderFormat:
+			d.Format = string(hd.Value)
+		case HeaderSource:
+			d.Source = string(hd.Value)
+		}
+	}
+	return d
 }

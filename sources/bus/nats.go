@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,24 +107,42 @@ func (n *NATS) Stats() Stats { return Stats{Delivered: n.delivered.Load(), Retri
 func (n *NATS) Close() { n.nc.Close() }
 
 // Run implements Consumer.
-func (n *NATS) Run(ctx context.Context, h Handler) error {
+func (n *NATS) Run(ctx context.Context, h Handler) error { return n.RunBatch(ctx, one(h), 1) }
+
+// RunBatch implements Consumer.
+func (n *NATS) RunBatch(ctx context.Context, h BatchHandler, max int) error {
+	max = cmp.Or(max, 1)
 	if n.cfg.Stream == "" {
-		return n.runCore(ctx, h)
+		return n.runCore(ctx, h, max)
 	}
-	return n.runJetStream(ctx, h)
+	return n.runJetStream(ctx, h, max)
 }
 
-func delivery(subject string, data []byte, hdr nats.Header, stored time.Time) Delivery {
-	return Delivery{
+func delivery(subject string, data []byte, hdr nats.Header, stored time.Time) *Delivery {
+	return &Delivery{
 		Data: data, Subject: subject, Stored: stored,
 		Signer: hdr.Get(sign.HeaderKey), Sig: hdr.Get(sign.HeaderSig),
 		Format: hdr.Get(HeaderFormat), Source: hdr.Get(HeaderSource),
 	}
 }
 
+// drain takes first and whatever else is waiting in ch, up to max.
+func drain[T any](first T, ch <-chan T, max int) []T {
+	batch := []T{first}
+	for len(batch) < max {
+		select {
+		case m := <-ch:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // runCore subscribes until ctx is done. A handler error cannot bring the
-// message back on core NATS: it is retried in place a few times.
-func (n *NATS) runCore(ctx context.Context, h Handler) error {
+// messages back on core NATS: they are retried in place a few times.
+func (n *NATS) runCore(ctx context.Context, h BatchHandler, max int) error {
 	msgs := make(chan *nats.Msg, 4096)
 	sub, err := n.nc.ChanSubscribe(n.cfg.Subject, msgs)
 	if err != nil {
@@ -133,34 +152,39 @@ func (n *NATS) runCore(ctx context.Context, h Handler) error {
 	_ = sub.SetPendingLimits(1<<20, 256<<20)
 	defer sub.Unsubscribe()
 	for {
+		var first *nats.Msg
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-msgs:
-			d := delivery(m.Subject, m.Data, m.Header, time.Now())
-			n.delivered.Add(1)
-			var b backoff
-			for attempt := 0; ; attempt++ {
-				err := h(ctx, &d)
-				if err == nil || ctx.Err() != nil {
-					break
-				}
-				n.retried.Add(1)
-				if attempt == 4 {
-					n.log.Error("message dropped after 5 attempts (core NATS cannot redeliver)", "err", err)
-					break
-				}
-				if !sleep(ctx, b.next()) {
-					return nil
-				}
+		case first = <-msgs:
+		}
+		batch := drain(first, msgs, max)
+		ds := make([]*Delivery, len(batch))
+		for i, m := range batch {
+			ds[i] = delivery(m.Subject, m.Data, m.Header, time.Now())
+		}
+		n.delivered.Add(uint64(len(ds)))
+		var b backoff
+		for attempt := 0; ; attempt++ {
+			err := h(ctx, ds)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			n.retried.Add(uint64(len(ds)))
+			if attempt == 4 {
+				n.log.Error("messages dropped after 5 attempts (core NATS cannot redeliver)", "count", len(ds), "err", err)
+				break
+			}
+			if !sleep(ctx, b.next()) {
+				return nil
 			}
 		}
 	}
 }
 
 // runJetStream consumes through the durable consumer, creating it when
-// missing and starting over when the stream or the server went away.
-func (n *NATS) runJetStream(ctx context.Context, h Handler) error {
+// missing and starting over when the stream or the server lost it.
+func (n *NATS) runJetStream(ctx context.Context, h BatchHandler, max int) error {
 	js, err := jetstream.New(n.nc)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
@@ -178,7 +202,7 @@ func (n *NATS) runJetStream(ctx context.Context, h Handler) error {
 			continue
 		}
 		b.reset()
-		if err := n.consume(ctx, cons, h); err != nil && ctx.Err() == nil {
+		if err := n.consume(ctx, cons, h, max); err != nil && ctx.Err() == nil {
 			d := b.next()
 			n.log.Warn("JetStream consumer stopped; resuming", "err", err, "in", d)
 			sleep(ctx, d)
@@ -188,6 +212,13 @@ func (n *NATS) runJetStream(ctx context.Context, h Handler) error {
 }
 
 func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	if !n.nc.IsConnected() {
+		// Say so, rather than what a request on a dead connection says.
+		if err := n.nc.LastError(); err != nil {
+			return nil, fmt.Errorf("not connected (%s): %w", n.nc.Status(), err)
+		}
+		return nil, fmt.Errorf("not connected (%s)", n.nc.Status())
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
 	if n.reset {
@@ -213,7 +244,7 @@ func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 		FilterSubject: n.cfg.Subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-		MaxAckPending: 4096,
+		MaxAckPending: 8192,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 	if n.cfg.Since > 0 {
@@ -223,38 +254,60 @@ func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	return js.CreateOrUpdateConsumer(ctx, n.cfg.Stream, cc)
 }
 
-// consume hands messages over in stream order, one at a time.
-func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h Handler) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullHeartbeat(2*time.Second))
+// consume hands messages over in stream order, in batches of what has
+// arrived, and acknowledges each batch once handled.
+func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h BatchHandler, max int) error {
+	msgs := make(chan jetstream.Msg, 2*max+512)
+	fatal := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(max+512), jetstream.PullHeartbeat(2*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			// Heartbeats missed during a reconnect are retried by the
+			// library; a consumer that is gone must be made again.
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case fatal <- err:
+				default:
+				}
+			}
+		}))
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
+	defer cc.Stop()
 	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, jetstream.ErrNoHeartbeat) {
-				continue // the iterator re-pulls by itself after a reconnect
-			}
+		var first jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-fatal:
 			return err
+		case first = <-msgs:
 		}
-		stored := time.Now()
-		if md, err := m.Metadata(); err == nil {
-			stored = md.Timestamp
+		batch := drain(first, msgs, max)
+		ds := make([]*Delivery, len(batch))
+		for i, m := range batch {
+			stored := time.Now()
+			if md, err := m.Metadata(); err == nil {
+				stored = md.Timestamp
+			}
+			ds[i] = delivery(m.Subject(), m.Data(), m.Headers(), stored)
 		}
-		d := delivery(m.Subject(), m.Data(), m.Headers(), stored)
-		n.delivered.Add(1)
-		if err := h(ctx, &d); err != nil {
-			n.retried.Add(1)
-			// Later, not at once: whatever failed needs time to recover.
-			_ = m.NakWithDelay(time.Second)
+		n.delivered.Add(uint64(len(ds)))
+		if err := h(ctx, ds); err != nil {
+			n.retried.Add(uint64(len(ds)))
+			for _, m := range batch {
+				// Later, not at once: whatever failed needs time to recover.
+				_ = m.NakWithDelay(time.Second)
+			}
 			continue
 		}
-		_ = m.Ack()
+		for _, m := range batch {
+			_ = m.Ack()
+		}
 	}
 }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sinks/queue"
+	"github.com/stockade-ids/stockade/sources/bus"
+)
+
+// Duration is a YAML duration: "90s", "10m", "2h", "7d", "1w".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := rules.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// NATSConn is how to reach NATS, in every section that does.
+type NATSConn struct {
+	URL      string   `yaml:"url"`
+	Creds    string   `yaml:"creds"`
+	NKey     string   `yaml:"nkey"`
+	Token    string   `yaml:"token"`
+	User     string   `yaml:"user"`
+	Password string   `yaml:"password"`
+	TLS      PEMFiles `yaml:"tls"`
+	Timeout  Duration `yaml:"timeout"`
+}
+
+type PEMFiles struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+func (c NATSConn) conn() natsconn.Config {
+	return natsconn.Config{URL: c.URL, Creds: c.Creds, NKey: c.NKey, Token: c.Token, User: c.User, Password: c.Password,
+		TLS: natsconn.TLSConfig{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, Timeout: time.Duration(c.Timeout)}
+}
+
+// KafkaConn is how to reach Kafka.
+type KafkaConn struct {
+	Brokers []string `yaml:"brokers"`
+	TLS     struct {
+		Enable     bool   `yaml:"enable"`
+		CA         string `yaml:"ca"`
+		Cert       string `yaml:"cert"`
+		Key        string `yaml:"key"`
+		ServerName string `yaml:"server_name"`
+	} `yaml:"tls"`
+	SASL struct {
+		Mechanism string `yaml:"mechanism"`
+		User      string `yaml:"user"`
+		Password  string `yaml:"password"`
+	} `yaml:"sasl"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+func (c KafkaConn) conn() kafkaconn.Config {
+	return kafkaconn.Config{Brokers: c.Brokers,
+		TLS:     kafkaconn.TLSConfig{Enable: c.TLS.Enable, CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key, ServerName: c.TLS.ServerName},
+		SASL:    kafkaconn.SASLConfig{Mechanism: c.SASL.Mechanism, User: c.SASL.User, Password: c.SASL.Password},
+		Timeout: time.Duration(c.Timeout)}
+}
+
+// QueueConfig bounds a remote sink's backlog on disk.
+type QueueConfig struct {
+	Max      int    `yaml:"max"`
+	WhenFull string `yaml:"when_full"` // drop_oldest (default), drop_newest, block
+}
+
+func (q QueueConfig) queue() queue.Config {
+	return queue.Config{Max: q.Max, WhenFull: queue.FullPolicy(q.WhenFull)}
+}
+
+// NATSSinkConfig publishes decisions to NATS.
+type NATSSinkConfig struct {
+	NATSConn   `yaml:",inline"`
+	Name       string      `yaml:"name"`
+	Subject    string      `yaml:"subject"`
+	Stream     string      `yaml:"stream"`
+	Duplicates Duration    `yaml:"duplicates"`
+	MaxAge     Duration    `yaml:"max_age"`
+	Queue      QueueConfig `yaml:"queue"`
+}
+
+// KafkaSinkConfig publishes decisions to a Kafka topic.
+type KafkaSinkConfig struct {
+	KafkaConn   `yaml:",inline"`
+	Name        string      `yaml:"name"`
+	Topic       string      `yaml:"topic"`
+	Compression string      `yaml:"compression"`
+	Queue       QueueConfig `yaml:"queue"`
+}
+
+// NATSSourceConfig consumes from NATS.
+type NATSSourceConfig struct {
+	NATSConn `yaml:",inline"`
+	Subject  string   `yaml:"subject"`
+	Stream   string   `yaml:"stream"`
+	Durable  string   `yaml:"durable"`
+	Since    Duration `yaml:"since"`
+	// Payload is "decisions" (default) or "lines" (raw log lines, their
+	// format in the Stockade-Format header or Format).
+	Payload string `yaml:"payload"`
+	Format  string `yaml:"format"`
+}
+
+func (c *NATSSourceConfig) consumer() bus.NATSConfig {
+	return bus.NATSConfig{Config: c.conn(), Subject: c.Subject, Stream: c.Stream, Durable: c.Durable, Since: time.Duration(c.Since)}
+}
+
+// KafkaSourceConfig consumes from a Kafka topic in a consumer group.
+type KafkaSourceConfig struct {
+	KafkaConn `yaml:",inline"`
+	Topic     string `yaml:"topic"`
+	Group     string `yaml:"group"`
+	Payload   string `yaml:"payload"`
+	Format    string `yaml:"format"`
+}
+
+func (c *KafkaSourceConfig) consumer() bus.KafkaConfig {
+	return bus.KafkaConfig{Config: c.conn(), Topic: c.Topic, Group: c.Group}
+}
+
+// NATSServerConfig hosts a NATS server inside stockade: a small site needs
+// no other server; enforcers elsewhere connect to it.
+type NATSServerConfig struct {
+	// Listen is host:port (default 127.0.0.1:4222; 0.0.0.0:4222 to serve
+	// firewalls on other hosts, with a token or TLS).
+	Listen string `yaml:"listen"`
+	// StoreDir holds JetStream's data (default STATE/nats).
+	StoreDir string   `yaml:"store_dir"`
+	Token    string   `yaml:"token"`
+	TLS      PEMFiles `yaml:"tls"`
+	// MaxStore caps JetStream's disk use (default 1 GiB).
+	MaxStore int64 `yaml:"max_store"`
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sinks/enforce"
+	"github.com/stockade-ids/stockade/sinks/nftables"
+	"github.com/stockade-ids/stockade/sources/bus"
+)
+
+// EnforceConfig is `stockade enforce --config FILE`: a firewall that takes
+// signed decisions from the bus and enforces them in its own nftables
+// under its own policy. deploy/enforce.yaml documents every key.
+type EnforceConfig struct {
+	StateDir string `yaml:"state_dir"`
+	Metrics  string `yaml:"metrics"`
+	// Name is this firewall's consumer on the bus (its JetStream durable,
+	// its Kafka group): unique per firewall (default stockade-enforce-<host>).
+	Name     string             `yaml:"name"`
+	NATS     *NATSSourceConfig  `yaml:"nats"`
+	Kafka    *KafkaSourceConfig `yaml:"kafka"`
+	NFTables NFTablesConfig     `yaml:"nftables"`
+	Policy   PolicyConfig       `yaml:"policy"`
+}
+
+// PolicyConfig is enforce.Policy in YAML.
+type PolicyConfig struct {
+	Allow        []string       `yaml:"allow"`
+	MaxDuration  Duration       `yaml:"max_duration"`
+	AllowPrivate bool           `yaml:"allow_private"`
+	Permit       []string       `yaml:"permit"`
+	MinBits4     int            `yaml:"min_bits4"`
+	MinBits6     int            `yaml:"min_bits6"`
+	Origins      []OriginConfig `yaml:"origins"`
+}
+
+type OriginConfig struct {
+	Name         string   `yaml:"name"`
+	Key          string   `yaml:"key"`
+	MaxPerMinute int      `yaml:"max_per_minute"`
+	MaxActive    int      `yaml:"max_active"`
+	MayUnban     bool     `yaml:"may_unban"`
+	MaxDuration  Duration `yaml:"max_duration"`
+}
+
+// LoadEnforceConfig reads path strictly, reporting every problem.
+func LoadEnforceConfig(path string) (*EnforceConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c EnforceConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if (c.NATS == nil) == (c.Kafka == nil) {
+		return nil, fmt.Errorf("%s: set exactly one of nats, kafka", path)
+	}
+	if _, err := c.policy(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *EnforceConfig) defaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/stockade-enforce"
+	}
+	if c.Name == "" {
+		host, _ := os.Hostname()
+		c.Name = "stockade-enforce-" + strings.NewReplacer(".", "-", " ", "-").Replace(host)
+	}
+}
+
+// policy is the enforce.Policy; the firewall's own addresses join the
+// allowlist.
+func (c *EnforceConfig) policy() (enforce.Policy, error) {
+	var errs []error
+	prefixes := func(field string, vals []string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, v := range vals {
+			p, err := rules.ParsePrefix(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("policy: %s: %w", field, err))
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	p := enforce.Policy{
+		Allow:        append(prefixes("allow", c.Policy.Allow), ownAddresses()...),
+		MaxDuration:  time.Duration(c.Policy.MaxDuration),
+		AllowPrivate: c.Policy.AllowPrivate,
+		Permit:       prefixes("permit", c.Policy.Permit),
+		MinBits4:     c.Policy.MinBits4, MinBits6: c.Policy.MinBits6,
+	}
+	for _, o := range c.Policy.Origins {
+		p.Origins = append(p.Origins, enforce.Origin{Name: o.Name, Key: o.Key, MaxPerMinute: o.MaxPerMinute,
+			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration)})
+	}
+	errs = append(errs, p.Validate())
+	return p, errors.Join(errs...)
+}
+
+func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fl := newFlagSet("enforce", stderr)
+	config := fl.String("config", "", "configuration file (YAML; see deploy/enforce.yaml)")
+	verbose := fl.Bool("v", false, "debug logging")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stockade enforce --config FILE")
+		fl.PrintDefaults()
+	}
+	if _, err := parseArgs(fl, args); err != nil {
+		return errHelp
+	}
+	if *config == "" {
+		fl.Usage()
+		return &exitError{code: 2, err: errors.New("enforce: --config is required")}
+	}
+	cfg, err := LoadEnforceConfig(*config)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	return runEnforcer(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil)
+}
+
+// enforcer is a running `stockade enforce`.
+type enforcer struct {
+	cfg      *EnforceConfig
+	log      *slog.Logger
+	store    *store.Store
+	eng      *pipeline.Engine
+	nft      *nftables.Sink
+	enf      *enforce.Enforcer
+	consumer interface{ Stats() bus.Stats }
+
+	saveMu sync.Mutex
+	// Refusals are logged once per reason every refusalLogEvery, with how
+	// many were not: a flood of forgeries must not flood the journal.
+	refusalLog map[enforce.Reason]*refusalLog
+}
+
+type refusalLog struct {
+	last       time.Time
+	suppressed int
+}
+
+const refusalLogEvery = 10 * time.Second
+
+// runEnforcer serves until ctx is done; ready, when set, receives the
+// enforcer once it consumes (tests).
+func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, ready chan<- *enforcer) error {
+	cfg.defaults()
+	pol, err := cfg.policy()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	_, statErr := os.Stat(filepath.Join(cfg.StateDir, "state.db"))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	st, err := store.Open(cfg.StateDir)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer st.Close()
+	saved, _, err := st.Load()
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	e := &enforcer{cfg: cfg, log: log, store: st, refusalLog: map[enforce.Reason]*refusalLog{}}
+	e.eng = pipeline.NewEngine(enforce.NoRules{}, pipeline.Config{Origin: cfg.Name})
+	e.eng.TrackChanges()
+	now := time.Now()
+	e.eng.Restore(nil, saved.Targets, saved.Clock, now)
+	active := e.eng.Ledger().ActiveBans(now)
+	e.nft, err = openNFTables(ctx, &cfg.NFTables, active, now, log)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer e.nft.Close(context.Background())
+	e.enf, err = enforce.New(pol, e.eng, e.nft, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log.Info("bans restored from state", "active", len(active))
+
+	var consumer bus.Consumer
+	switch {
+	case cfg.NATS != nil:
+		cc := cfg.NATS.consumer()
+		if cc.Durable == "" {
+			cc.Durable = cfg.Name
+		}
+		if cc.Stream == "" {
+			log.Warn("nats: no stream: a core NATS subscription misses every decision published while this firewall is away; set stream")
+		}
+		// A new state knows no ban: the durable consumer starts over so
+		// that every ban still active reaches this firewall again.
+		cc.Reset = fresh
+		cc.Name = cfg.Name
+		c, err := bus.NewNATS(cc, log)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer c.Close()
+		consumer, e.consumer = c, c
+	default:
+		kc := cfg.Kafka.consumer()
+		if kc.Group == "" {
+			kc.Group = cfg.Name
+		}
+		kc.Reset = fresh
+		c, err := bus.NewKafka(kc, log)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer c.Close()
+		consumer, e.consumer = c, c
+	}
+	if cfg.Metrics != "" {
+		srv, err := e.serveMetrics(cfg.Metrics)
+		if err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		defer srv.Close()
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- consumer.RunBatch(runCtx, e.handle, 512) }()
+	if ready != nil {
+		ready <- e
+	}
+	log.Info("stockade enforcing", "name", cfg.Name, "origins", len(pol.Origins))
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			err := <-done
+			e.save()
+			log.Info("stockade enforce stopped")
+			return err
+		case err := <-done:
+			e.save()
+			return err
+		case <-tick.C:
+			e.enf.Tick()
+			e.save()
+		}
+	}
+}
+
+// handle judges what arrived together; only a firewall that could not be
+// updated asks for it again.
+func (e *enforcer) handle(ctx context.Context, ds []*bus.Delivery) error {
+	msgs := make([]enforce.Message, len(ds))
+	for i, d := range ds {
+		msgs[i] = enforce.Message{Data: d.Data, Signer: d.Signer, Sig: d.Sig}
+	}
+	rs, err := e.enf.JudgeBatch(ctx, msgs)
+	if err != nil {
+		e.log.Error("decisions not enforced; they will come again", "count", len(ds), "err", err)
+		return err
+	}
+	now := time.Now()
+	for i, r := range rs {
+		if !r.Refused() {
+			continue
+		}
+		rl := e.refusalLog[r]
+		if rl == nil {
+			rl = &refusalLog{}
+			e.refusalLog[r] = rl
+		}
+		if now.Sub(rl.last) < refusalLogEvery {
+			rl.suppressed++
+			continue
+		}
+		e.log.Warn("decision refused", "reason", string(r), "subject", ds[i].Subject, "signer", ds[i].Signer,
+			"similar_not_logged", rl.suppressed)
+		rl.last, rl.suppressed = now, 0
+	}
+	return nil
+}
+
+// save commits the ledger's changes; a failed save keeps enforcing and is
+// retried with the next changes.
+func (e *enforcer) save() {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	ch := e.enf.TakeChanges()
+	if ch.Empty() {
+		return
+	}
+	if err := e.store.Save(ch, nil, time.Now()); err != nil {
+		e.log.Error("saving state failed; enforcement goes on", "err", err)
+		e.enf.KeepChanges(ch)
+	}
+}
+
+func (e *enforcer) serveMetrics(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, e.metricsText())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+func (e *enforcer) metricsText() string {
+	var b strings.Builder
+	counts := e.enf.Counts()
+	fmt.Fprintf(&b, "# HELP stockade_enforce_decisions_total Decisions received, by outcome (accepted, or why refused).\n# TYPE stockade_enforce_decisions_total counter\n")
+	for _, r := range enforce.Reasons {
+		fmt.Fprintf(&b, "stockade_enforce_decisions_total{outcome=%q} %d\n", string(r), counts[r])
+	}
+	total, per := e.enf.Active()
+	fmt.Fprintf(&b, "# HELP stockade_active_bans Targets with a ban in force.\n# TYPE stockade_active_bans gauge\nstockade_active_bans %d\n", total)
+	fmt.Fprintf(&b, "# HELP stockade_enforce_origin_active_bans Bans in force per trusted origin.\n# TYPE stockade_enforce_origin_active_bans gauge\n")
+	for _, o := range e.cfg.Policy.Origins {
+		fmt.Fprintf(&b, "stockade_enforce_origin_active_bans{origin=%q} %d\n", o.Name, per[o.Name])
+	}
+	st := e.consumer.Stats()
+	fmt.Fprintf(&b, "# HELP stockade_bus_messages_total Messages received from the bus.\n# TYPE stockade_bus_messages_total counter\nstockade_bus_messages_total %d\n", st.Delivered)
+	fmt.Fprintf(&b, "# HELP stockade_bus_retries_total Messages to be delivered again (the firewall could not be updated).\n# TYPE stockade_bus_retries_total counter\nstockade_bus_retries_total %d\n", st.Retried)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if c, err := e.nft.Counters(ctx); err == nil {
+		fmt.Fprintf(&b, "# HELP stockade_nftables_dropped_packets_total Packets dropped by the ban sets.\n# TYPE stockade_nftables_dropped_packets_total counter\n")
+		fmt.Fprintf(&b, "stockade_nftables_dropped_packets_total{family=\"ipv4\"} %d\n", c.IPv4.Packets)
+		fmt.Fprintf(&b, "stockade_nftables_dropped_packets_total{family=\"ipv6\"} %d\n", c.IPv6.Packets)
+	}
+	return b.String()
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/stockade-ids/stockade/pipeline/sign"
+)
+
+// keygenCmd writes a new signing key (an nkey seed, mode 0600, never
+// overwriting a file) and prints its public key, which firewalls list
+// under policy.origins[].key.
+func keygenCmd(args []string, stdout, stderr io.Writer) error {
+	fl := newFlagSet("keygen", stderr)
+	out := fl.String("out", "", "file to write the private key to (created with mode 0600; never overwritten)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stockade keygen --out FILE")
+		fl.PrintDefaults()
+	}
+	if _, err := parseArgs(fl, args); err != nil {
+		return errHelp
+	}
+	if *out == "" {
+		fl.Usage()
+		return &exitError{code: 2, err: errors.New("keygen: --out is required (the key is never printed)")}
+	}
+	seed, pub, err := sign.Generate()
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("keygen: %w", err)}
+	}
+	if _, err := f.Write(append(seed, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", pub)
+	fmt.Fprintf(stderr, "private key written to %s; give the public key above to the firewalls (policy.origins[].key)\n", *out)
+	return nil
+}
