@@ -1,8 +1,6 @@
 package rules
 
-import (
-	"regexp"
-)
+import "github.com/stockade-ids/stockade/rules/internal/fastre"
 
 // engine runs one translated filter regex. Every engine gives Go's
 // leftmost-first (Perl) semantics, so which one runs a regex never changes
@@ -20,19 +18,23 @@ type engine interface {
 }
 
 // compileEngine compiles a pattern already translated from fail2ban tags to
-// named groups, on the fastest engine that takes it.
+// named groups, on the fastest engine that takes it: fastre, whose results
+// are Go regexp's to the index (it hands to regexp whatever it cannot run
+// exactly, and any call that outruns its step budget, so it stays linear).
 func compileEngine(pattern string) (engine, error) {
-	re, err := regexp.Compile(pattern)
+	re, err := fastre.Compile(pattern)
 	if err != nil {
 		return nil, err
 	}
-	return stdEngine{re}, nil
+	return fastEngine{re}, nil
 }
 
-// stdEngine is Go's regexp: RE2 syntax, linear time.
-type stdEngine struct{ re *regexp.Regexp }
+// fastEngine is RE2 syntax and semantics on fastre.
+type fastEngine struct{ re *fastre.Regexp }
 
-func (e stdEngine) Submatch(text string, _ []int) []int { return e.re.FindStringSubmatchIndex(text) }
-func (e stdEngine) Match(text string) bool              { return e.re.MatchString(text) }
-func (e stdEngine) Names() []string                     { return e.re.SubexpNames() }
-func (e stdEngine) Kind() string                        { return "re2" }
+func (e fastEngine) Submatch(text string, dst []int) []int {
+	return e.re.FindStringSubmatchIndex(text, dst)
+}
+func (e fastEngine) Match(text string) bool { return e.re.MatchString(text) }
+func (e fastEngine) Names() []string        { return e.re.SubexpNames() }
+func (e fastEngine) Kind() string           { return "re2" }

@@ -36,6 +36,9 @@ type Set struct {
 	// unbanned counts, per rule and bounded reason, the lines a
 	// fail2ban-dialect rule matched but could not count.
 	unbanned map[unbannedKey]uint64
+	// sub is the submatch index buffer the regexes fill, reused so that a
+	// match allocates nothing.
+	sub []int
 }
 
 type dispatch struct {
@@ -115,6 +118,7 @@ func (s *Set) Clone() *Set {
 	c.vm = vm.VM{}
 	c.f2b = nil
 	c.unbanned = nil
+	c.sub = nil
 	return &c
 }
 
@@ -204,7 +208,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 			text = ev.Line
 		}
 		var v Verdict
-		target, pair, v = matchFail(r.fail, text, ev)
+		target, pair, v = s.matchFail(r.fail, text, ev)
 		if v != Hit {
 			return pipeline.Hit{}, v
 		}
@@ -269,13 +273,16 @@ func setF2BCaptures(ev *pipeline.Event, f *Failure) {
 // matchFail tries the failregexes in order; the first that matches with a
 // valid address wins. Named captures go to ev.Captures, and a "user"
 // capture also to ev.User so predicates can use either.
-func matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr, pair bool, v Verdict) {
+func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr, pair bool, v Verdict) {
 	v = RegexMiss
 	for _, f := range fail {
 		if !f.prefilter(text) {
 			continue
 		}
-		m := f.re.Submatch(text, nil)
+		if need := 2 * len(f.names); cap(s.sub) < need {
+			s.sub = make([]int, need)
+		}
+		m := f.re.Submatch(text, s.sub[:cap(s.sub)])
 		if m == nil {
 			continue
 		}
