@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sinks/enforce"
 	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sinks/queue"
@@ -106,6 +109,7 @@ func BenchmarkFanOutLatency(b *testing.B) {
 	for _, kind := range []string{"nats", "kafka"} {
 		b.Run(kind, func(b *testing.B) {
 			f := newFleet(b, kind, 3)
+			f.unlimited = true
 			for i := range 3 {
 				f.startFirewall(i)
 			}
@@ -150,12 +154,9 @@ func BenchmarkFanOutThroughput(b *testing.B) {
 		for _, fws := range []int{1, 3} {
 			b.Run(fmt.Sprintf("%s/firewalls=%d", kind, fws), func(b *testing.B) {
 				f := newFleet(b, kind, fws)
+				f.unlimited = true
 				for i := range fws {
 					f.startFirewall(i)
-				}
-				for _, fw := range f.fw {
-					// The default rate limit (120/min) would refuse a burst.
-					fw.e.enf.SetLimits("web1", 1<<30, 1<<30)
 				}
 				a := newApplied(f)
 				s := f.sensorSink(b)
@@ -178,5 +179,81 @@ func BenchmarkFanOutThroughput(b *testing.B) {
 				b.ReportMetric(float64(burst)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 			})
 		}
+	}
+}
+
+// burstOf is n signed-to-be bans on distinct addresses, tagged by round.
+func burstOf(n, round int) []pipeline.Decision {
+	ds := make([]pipeline.Decision, n)
+	for k := range ds {
+		ds[k] = benchBan(fmt.Sprintf("45.%d.%d.%d", round%200, k/250%250, k%250))
+		ds[k].ID = fmt.Sprintf("r%d-%d", round, k)
+	}
+	return ds
+}
+
+// BenchmarkBusPublish: a sensor signing and publishing a burst until the
+// bus acknowledged all of it (JetStream stored it; Kafka's in-sync
+// replicas have it). No firewall runs: this is the sensor's side alone.
+func BenchmarkBusPublish(b *testing.B) {
+	const burst = 10000
+	for _, kind := range []string{"nats", "kafka"} {
+		b.Run(kind, func(b *testing.B) {
+			f := newFleet(b, kind, 0)
+			s := f.sensorSink(b)
+			round := 0
+			for b.Loop() {
+				want := s.Delivered() + burst
+				ds := burstOf(burst, round)
+				for k := 0; k < burst; k += 256 {
+					if err := s.Write(b.Context(), ds[k:min(burst, k+256)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				testkit.WaitForWithin(b, 2*time.Minute, "the bus acknowledging the burst", func() bool { return s.Delivered() >= want })
+				round++
+			}
+			b.ReportMetric(float64(burst)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}
+
+// BenchmarkBusConsume: a firewall catching up with a burst already on the
+// bus (verifying every signature, judging, writing its kernel set in
+// batches): what one firewall host takes, its cores its own.
+func BenchmarkBusConsume(b *testing.B) {
+	const burst = 10000
+	for _, kind := range []string{"nats", "kafka"} {
+		b.Run(kind, func(b *testing.B) {
+			f := newFleet(b, kind, 1)
+			f.unlimited = true
+			s := f.sensorSink(b)
+			round := 0
+			for b.Loop() {
+				b.StopTimer()
+				want := s.Delivered() + burst
+				ds := burstOf(burst, round)
+				for k := 0; k < burst; k += 256 {
+					if err := s.Write(b.Context(), ds[k:min(burst, k+256)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				testkit.WaitForWithin(b, 2*time.Minute, "the burst on the bus", func() bool { return s.Delivered() >= want })
+				if f.fw[0] != nil {
+					f.fw[0].stop()
+				}
+				b.StartTimer()
+				// A fresh firewall state: it reads the whole stream again,
+				// this burst included (earlier ones are already expired
+				// for it or already enforced in its kernel).
+				os.RemoveAll(filepath.Join(f.h.dir, "fw0"))
+				fw := f.startFirewall(0)
+				testkit.WaitForWithin(b, 2*time.Minute, "the firewall catching up", func() bool {
+					return fw.e.enf.Counts()[enforce.Accepted] >= burst
+				})
+				round++
+			}
+			b.ReportMetric(float64(burst)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+		})
 	}
 }

@@ -46,6 +46,9 @@ type fleet struct {
 
 	sensorStop func()
 	fw         []*firewall
+	// unlimited lifts the firewalls' rate and active limits on the sensor
+	// (benchmarks send more than 120 bans a minute).
+	unlimited bool
 }
 
 type firewall struct {
@@ -115,6 +118,9 @@ func (f *fleet) startSensor() {
 func (f *fleet) startFirewall(i int) *firewall {
 	cfg := &EnforceConfig{StateDir: filepath.Join(f.h.dir, fmt.Sprintf("fw%d", i)), Name: fmt.Sprintf("fw%d", i),
 		Policy: PolicyConfig{Permit: []string{"10.200.0.0/16", "fd00:200::/48"}, Origins: []OriginConfig{{Name: "web1", Key: f.pub}}}}
+	if f.unlimited {
+		cfg.Policy.Origins[0].MaxPerMinute, cfg.Policy.Origins[0].MaxActive = 1<<30, 1<<30
+	}
 	cfg.NFTables.netns = int(f.lab.Hosts[i].Fd)
 	switch f.kind {
 	case "nats":

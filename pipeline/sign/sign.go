@@ -16,6 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nkeys"
 )
@@ -125,4 +128,27 @@ func Verify(pub string, payload []byte, sig string) error {
 func ValidPublicKey(pub string) bool {
 	_, err := nkeys.FromPublicKey(pub)
 	return err == nil
+}
+
+// Each runs f(0) … f(n-1) on every core: signing or verifying a batch of
+// decisions is CPU-bound, tens of microseconds each. Small batches run in
+// the caller's goroutine.
+func Each(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/8)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }

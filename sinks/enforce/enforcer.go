@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,15 +69,6 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 // OnApply sets a function called with each target right after the sink
 // took its ban (latency measurements); it must not block.
 func (e *Enforcer) OnApply(f func(target string)) { e.onApply.Store(&f) }
-
-// SetLimits changes an origin's rate and active limits (benchmarks).
-func (e *Enforcer) SetLimits(origin string, perMinute, active int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if o := e.origins[origin]; o != nil {
-		o.MaxPerMinute, o.MaxActive, o.tokens = perMinute, active, float64(perMinute)
-	}
-}
 
 // SetClock replaces the wall clock (tests).
 func (e *Enforcer) SetClock(now func() time.Time) { e.now = now }
@@ -212,23 +202,7 @@ func (e *Enforcer) open(msgs []Message, rs []Reason, ds []pipeline.Decision) {
 			rs[i] = RefusedMalformed
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(msgs))
-	if workers <= 1 {
-		for i := range msgs {
-			one(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(msgs); i = int(next.Add(1) - 1) {
-				one(i)
-			}
-		})
-	}
-	wg.Wait()
+	sign.Each(len(msgs), one)
 }
 
 // plan is what a batch does to the firewall, and how to take it back.

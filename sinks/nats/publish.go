@@ -104,13 +104,13 @@ func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
 		}
 		return fmt.Errorf("nats: not connected (%s)", p.nc.Status())
 	}
+	msgs, errs := p.msgs(ds)
 	if p.js != nil {
-		return p.publishJS(ctx, ds)
+		return p.publishJS(ctx, msgs, errs)
 	}
-	for i := range ds {
-		msg, err := p.msg(&ds[i])
-		if err != nil {
-			return err
+	for i, msg := range msgs {
+		if errs[i] != nil {
+			return errs[i]
 		}
 		if err := p.nc.PublishMsg(msg); err != nil {
 			return fmt.Errorf("nats: publish: %w", err)
@@ -127,16 +127,15 @@ func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
 // publishJS sends the batch without waiting between messages (one
 // connection keeps them in order) and then collects the acks in order;
 // the decisions before the first missing ack count as delivered.
-func (p *Publisher) publishJS(ctx context.Context, ds []pipeline.Decision) error {
+func (p *Publisher) publishJS(ctx context.Context, msgs []*nats.Msg, errs []error) error {
 	if err := p.ensureStream(ctx); err != nil {
 		return err
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(ds))
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
 	var sendErr error
-	for i := range ds {
-		msg, err := p.msg(&ds[i])
-		if err != nil {
-			sendErr = err
+	for i, msg := range msgs {
+		if errs[i] != nil {
+			sendErr = errs[i]
 			break
 		}
 		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.cfg.Stream))
@@ -165,6 +164,13 @@ func (p *Publisher) publishJS(ctx context.Context, ds []pipeline.Decision) error
 		return &queue.PartialError{Delivered: len(futs), Err: sendErr}
 	}
 	return nil
+}
+
+// msgs makes the batch's messages, signing them on every core.
+func (p *Publisher) msgs(ds []pipeline.Decision) ([]*nats.Msg, []error) {
+	msgs, errs := make([]*nats.Msg, len(ds)), make([]error, len(ds))
+	sign.Each(len(ds), func(i int) { msgs[i], errs[i] = p.msg(&ds[i]) })
+	return msgs, errs
 }
 
 func (p *Publisher) msg(d *pipeline.Decision) (*nats.Msg, error) {
