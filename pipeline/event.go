@@ -21,9 +21,10 @@ const (
 	FormatEve             // Suricata eve.json
 	FormatFail2ban        // fail2ban's own log
 	FormatDecision        // stockade's own decisions (JSON lines, or from the bus)
+	FormatPlain           // any line that starts with a timestamp (error logs): the rules read the raw line
 )
 
-var formatNames = [...]string{"unknown", "syslog", "nginx", "fastlog", "eve", "fail2ban", "decision"}
+var formatNames = [...]string{"unknown", "syslog", "nginx", "fastlog", "eve", "fail2ban", "decision", "plain"}
 
 func (f Format) String() string {
 	if int(f) < len(formatNames) {
@@ -47,6 +48,8 @@ func ParseFormat(s string) (Format, bool) {
 		return FormatFail2ban, true
 	case "decision", "decisions", "stockade":
 		return FormatDecision, true
+	case "plain", "lines", "raw", "text", "error", "errorlog":
+		return FormatPlain, true
 	}
 	return FormatUnknown, false
 }

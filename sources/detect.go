@@ -8,6 +8,7 @@ import (
 	"github.com/stockade-ids/stockade/sources/decision"
 	"github.com/stockade-ids/stockade/sources/fail2ban"
 	"github.com/stockade-ids/stockade/sources/nginx"
+	"github.com/stockade-ids/stockade/sources/plain"
 	"github.com/stockade-ids/stockade/sources/suricata"
 	"github.com/stockade-ids/stockade/sources/syslog"
 )
@@ -24,6 +25,9 @@ var sniffers = []struct {
 	{pipeline.FormatDecision, decision.Sniff},
 	{pipeline.FormatNginx, nginx.Sniff},
 	{pipeline.FormatSyslog, syslog.Sniff},
+	// Last: many formats start with a timestamp; this is the one that
+	// only does.
+	{pipeline.FormatPlain, plain.Sniff},
 }
 
 // detectLines is how many non-empty lines detection looks at.
@@ -83,6 +87,8 @@ func NewParser(f pipeline.Format, ref time.Time, loc *time.Location) pipeline.Pa
 		return fail2ban.New(loc)
 	case pipeline.FormatDecision:
 		return decision.New()
+	case pipeline.FormatPlain:
+		return plain.New(loc)
 	}
 	return nil
 }

@@ -92,7 +92,7 @@ func Open(path string, opt Options) (*File, error) {
 			if len(bytes.TrimSpace(head)) == 0 {
 				return nil, fmt.Errorf("%s: empty file: cannot detect its format (use --type)", path)
 			}
-			return nil, fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban|decision)", path)
+			return nil, fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban|decision|plain)", path)
 		}
 	}
 	ref := opt.Ref

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/rules"
 )
 
@@ -131,5 +133,44 @@ func TestImportRefusesBadConfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := run(t.Context(), []string{"import", "nginx", "x"}, &stdout, &stderr); err == nil {
 		t.Error("import of something else than fail2ban was accepted")
+	}
+}
+
+// TestReplayFail2banErrorLogs: fail2ban's own nginx-http-auth and
+// apache-auth jails, read from its stock configuration, judge nginx's and
+// Apache's error logs (the plain format: a timestamp, then anything) and
+// ban at maxretry, the way fail2ban would.
+func TestReplayFail2banErrorLogs(t *testing.T) {
+	stock := testcorpus.Path(t, "fail2ban__fail2ban/config")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "fail2ban")
+	if err := os.CopyFS(conf, os.DirFS(stock)); err != nil {
+		t.Fatal(err)
+	}
+	nginxLog, apacheLog := filepath.Join(dir, "error.log"), filepath.Join(dir, "apache_error.log")
+	os.WriteFile(filepath.Join(conf, "jail.local"), []byte(fmt.Sprintf(
+		"[nginx-http-auth]\nenabled = true\nlogpath = %s\n\n[apache-auth]\nenabled = true\nlogpath = %s\n", nginxLog, apacheLog)), 0o644)
+	var ngx, apache strings.Builder
+	for i := range 6 {
+		fmt.Fprintf(&ngx, "2025/11/08 22:00:0%d [error] 4242#4242: *%d user \"admin\": password mismatch, client: 203.0.113.7, server: example.com, request: \"GET /admin HTTP/1.1\", host: \"example.com\"\n", i, i)
+		fmt.Fprintf(&apache, "[Sat Nov 08 22:00:0%d.123456 2025] [auth_basic:error] [pid 4242] [client 198.51.100.8:5000%d] AH01618: user admin not found: /private\n", i, i)
+	}
+	// An address that fails less often than maxretry is not banned.
+	fmt.Fprintf(&ngx, "2025/11/08 22:00:09 [error] 4242#4242: *9 user \"bob\": password mismatch, client: 203.0.113.99, server: example.com, request: \"GET / HTTP/1.1\", host: \"example.com\"\n")
+	os.WriteFile(nginxLog, []byte(ngx.String()), 0o644)
+	os.WriteFile(apacheLog, []byte(apache.String()), 0o644)
+	ds, summary, err := replay(t, "--tz", "UTC", "--rules", "fail2ban:"+conf, nginxLog, apacheLog)
+	if err != nil {
+		t.Fatal(err, summary)
+	}
+	got := map[string]string{}
+	for _, d := range ds {
+		got[d.Target] = d.Rule
+	}
+	if len(ds) != 2 || got["203.0.113.7"] != "nginx-http-auth" || got["198.51.100.8"] != "apache-auth" {
+		t.Fatalf("decisions %+v\n%s", ds, summary)
+	}
+	if !strings.Contains(summary, "plain") {
+		t.Errorf("the error logs were not read as plain lines:\n%s", summary)
 	}
 }

@@ -22,7 +22,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var rulePaths, allow listFlag
 	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
 	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision (default: detect per file)")
+	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
 	output := fl.String("output", "", "append decisions to this file instead of stdout")
 	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
 	origin := fl.String("origin", "", "sensor name in decisions (default: host name)")

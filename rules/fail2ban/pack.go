@@ -168,7 +168,7 @@ func jailRule(d *Dir, j *Jail) *yaml.Node {
 // archived copies replay through the same rule). Every line format is
 // taken: the rule reads the raw line.
 func jailSources(j *Jail, f *Filter) (formats, sources []string, note string) {
-	formats = []string{"syslog", "nginx", "fail2ban"}
+	formats = []string{"syslog", "nginx", "fail2ban", "plain"}
 	if strings.HasPrefix(j.Backend, "systemd") {
 		return []string{"syslog"}, []string{"journald"}, "journalmatch is not applied: the rule sees every journal entry"
 	}
@@ -287,7 +287,7 @@ func FilterRule(f *Filter, name string) ([]byte, error) {
 	r := &yaml.Node{Kind: yaml.MappingNode}
 	addScalar(r, "name", name)
 	addScalar(r, "dialect", "fail2ban")
-	addList(r, "formats", []string{"syslog", "nginx", "fail2ban"}, yaml.FlowStyle)
+	addList(r, "formats", []string{"syslog", "nginx", "fail2ban", "plain"}, yaml.FlowStyle)
 	filterRegexes(r, f, nil)
 	addScalar(r, "threshold", "1")
 	addScalar(r, "ban", "1m")
