@@ -26,6 +26,9 @@ type Config struct {
 	// EmitUnbans makes the engine emit an unban decision when a target's
 	// last ban runs out, for sinks that cannot expire bans themselves.
 	EmitUnbans bool
+	// MaxWindows bounds the sliding windows held at once (0: no bound);
+	// see Counter.Max.
+	MaxWindows int
 	// DedupWindow is how long (in event time) an alert fingerprint is
 	// remembered, so the same alert read from fast.log and eve.json counts
 	// once. fast.log has no zone, so a misconfigured zone shifts its copy by
@@ -84,7 +87,7 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 	}
 	e := &Engine{
 		cfg:        cfg,
-		counter:    NewCounter(),
+		counter:    &Counter{windows: make(map[counterKey]*window), sweepAt: 4096, Max: cfg.MaxWindows},
 		ledger:     NewLedger(),
 		dedup:      make(map[uint64]int64),
 		dedupAt:    4096,

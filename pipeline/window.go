@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -84,6 +85,13 @@ type Counter struct {
 	sweepAt   int // sweep when the map grows past this
 	maxWindow time.Duration
 	Evicted   uint64 // windows dropped because they went stale
+	// Max bounds the windows held (0: no bound). Past it, the windows
+	// whose last match is oldest are dropped, an eighth at a time, and
+	// counted in Overflow: a flood of distinct addresses costs at most Max
+	// windows of memory, and what it pushes out is what was least likely
+	// to reach a threshold. Bans are the ledger's and are never dropped.
+	Max      int
+	Overflow uint64
 
 	// dirty holds the windows changed since the last TakeDirty, when
 	// tracking is on (the daemon persists them; replay does not track).
@@ -125,6 +133,9 @@ func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, lin
 	if w == nil {
 		if len(c.windows) >= c.sweepAt {
 			c.sweep(t)
+		}
+		if c.Max > 0 && len(c.windows) >= c.Max {
+			c.shed(len(c.windows) - c.Max + max(1, c.Max/8))
 		}
 		w = newWindow(p.Threshold, p.Evidence)
 		if key != "" {
@@ -191,6 +202,30 @@ func (c *Counter) sweep(t time.Time) {
 		}
 	}
 	c.sweepAt = max(4096, 2*len(c.windows))
+}
+
+// shed drops the n windows whose newest match is oldest.
+func (c *Counter) shed(n int) {
+	if n <= 0 {
+		return
+	}
+	newest := make([]int64, 0, len(c.windows))
+	for _, w := range c.windows {
+		newest = append(newest, w.newest)
+	}
+	slices.Sort(newest)
+	cutoff := newest[min(n, len(newest))-1]
+	for k, w := range c.windows {
+		if n == 0 {
+			break
+		}
+		if w.newest <= cutoff {
+			delete(c.windows, k)
+			c.touch(k)
+			c.Overflow++
+			n--
+		}
+	}
 }
 
 // remap re-keys windows after a reload: old rule ID → new rule ID; windows

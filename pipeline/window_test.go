@@ -62,3 +62,32 @@ func TestCounterSweepBoundsMemory(t *testing.T) {
 		t.Fatalf("%d windows live; stale ones are not swept", c.Len())
 	}
 }
+
+// TestCounterMaxBoundsMemory: a flood of distinct addresses holds at most
+// Max windows; the oldest go first, and the newest still count.
+func TestCounterMaxBoundsMemory(t *testing.T) {
+	c := NewCounter()
+	c.Max = 1000
+	p := &Policy{ID: 0, Name: "sshd", Threshold: 3, Window: time.Hour, Evidence: 1}
+	t0 := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{203, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	for i := range 100_000 {
+		c.Add(p, addr(i), "", t0.Add(time.Duration(i)*time.Millisecond), "Failed password")
+		if c.Len() > c.Max {
+			t.Fatalf("%d windows after %d addresses, max %d", c.Len(), i+1, c.Max)
+		}
+	}
+	if c.Overflow < 99_000 {
+		t.Fatalf("overflow %d", c.Overflow)
+	}
+	// The most recent addresses were kept: two more failures ban one.
+	last := addr(99_999)
+	c.Add(p, last, "", t0.Add(100*time.Second), "Failed password")
+	if fire, ev := c.Add(p, last, "", t0.Add(101*time.Second), "Failed password"); !fire || len(ev) != 1 {
+		t.Fatalf("the newest address lost its window: fire %v evidence %v", fire, ev)
+	}
+	// The oldest were dropped.
+	if n := c.Count(p, addr(0), "", t0.Add(time.Second)); n != 0 {
+		t.Fatalf("the oldest address kept %d matches", n)
+	}
+}

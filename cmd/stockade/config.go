@@ -33,6 +33,11 @@ type Config struct {
 	SignKey string `yaml:"sign_key"`
 	// NATSServer hosts a NATS server (with JetStream) inside stockade.
 	NATSServer *NATSServerConfig `yaml:"nats_server"`
+	// MaxWindows bounds the sliding windows (addresses or keys with recent
+	// failures) held in memory, about 200 bytes each; past it the least
+	// recent go, counted in stockade_windows_overflow_total. Bans are never
+	// dropped. Default 1000000; -1: no bound.
+	MaxWindows int `yaml:"max_windows"`
 }
 
 // SourceConfig is one input; exactly one of its kinds is set.
@@ -185,4 +190,13 @@ func (c *Config) defaults() {
 	if c.Origin == "" {
 		c.Origin, _ = os.Hostname()
 	}
+	switch {
+	case c.MaxWindows == 0:
+		c.MaxWindows = DefaultMaxWindows
+	case c.MaxWindows < 0:
+		c.MaxWindows = 0
+	}
 }
+
+// DefaultMaxWindows is max_windows's default: about 200 MB of windows.
+const DefaultMaxWindows = 1_000_000

@@ -116,7 +116,7 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	if cfg.Unbans != nil {
 		unbans = *cfg.Unbans
 	}
-	d.eng = pipeline.NewEngine(set, pipeline.Config{Origin: cfg.Origin, Allow: allowed, EmitUnbans: unbans})
+	d.eng = pipeline.NewEngine(set, pipeline.Config{Origin: cfg.Origin, Allow: allowed, EmitUnbans: unbans, MaxWindows: cfg.MaxWindows})
 	d.eng.TrackChanges()
 	return d, nil
 }

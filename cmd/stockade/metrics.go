@@ -49,6 +49,7 @@ func (d *daemon) metricsText() string {
 	gauge("stockade_active_bans", "Targets with a ban in force.", d.eng.Ledger().Len())
 	gauge("stockade_windows", "Sliding windows tracked (keys with recent matches).", d.eng.Counter().Len())
 	counter("stockade_windows_evicted_total", "Windows dropped because they went stale.", d.eng.Counter().Evicted)
+	counter("stockade_windows_overflow_total", "Windows dropped to stay within max_windows (the least recent first).", d.eng.Counter().Overflow)
 	counter("stockade_events_total", "Events judged.", d.eng.Events)
 	counter("stockade_duplicate_alerts_total", "Alerts read twice (fast.log and eve.json) and counted once.", d.eng.Duplicates)
 	counter("stockade_decisions_total", "Decisions sent to sinks.", d.metrics.decisions.Load())

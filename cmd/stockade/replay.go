@@ -22,6 +22,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var rulePaths, allow listFlag
 	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
 	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
+	maxWindows := fl.Int("max-windows", DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
 	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
 	output := fl.String("output", "", "append decisions to this file instead of stdout")
 	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
@@ -114,7 +115,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	counting := &countingSink{Sink: sink}
 
-	eng := pipeline.NewEngine(set, pipeline.Config{Origin: *origin, Allow: allowed, EmitUnbans: *unbans})
+	eng := pipeline.NewEngine(set, pipeline.Config{Origin: *origin, Allow: allowed, EmitUnbans: *unbans, MaxWindows: max(0, *maxWindows)})
 	start := time.Now()
 	var stopProgress func()
 	if !*quiet && isTerminal(stderr) {

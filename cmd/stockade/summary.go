@@ -47,6 +47,9 @@ func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans
 	if eng.Duplicates > 0 {
 		fmt.Fprintf(w, "\n%d alerts were logged twice (fast.log and eve.json) and counted once\n", eng.Duplicates)
 	}
+	if n := eng.Counter().Overflow; n > 0 {
+		fmt.Fprintf(w, "\n%d windows were dropped to stay within --max-windows (the least recent first): raise it if bans are missing\n", n)
+	}
 	if eng.SkewedDuplicates > 0 {
 		fmt.Fprintf(w, "warning: %d of them were logged 15 min or more apart: fast.log's zone is probably wrong (see --tz)\n", eng.SkewedDuplicates)
 	}
