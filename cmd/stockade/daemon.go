@@ -244,7 +244,7 @@ func (d *daemon) process(ctx context.Context, ev *pipeline.Event) {
 	if tail.IsPosition(ev) {
 		// A file started at its end: save where, before any of its lines
 		// has effects a crash could lose (see tail.Run).
-		if _, seen := d.offsets[ev.Source]; !seen && ev.Offset > 0 {
+		if _, seen := d.offsets[ev.Source]; !seen {
 			d.offsets[ev.Source] = ev.Offset
 			d.save()
 		}

@@ -134,37 +134,47 @@ sinks:
 // TestDaemonResumesAFileStartedAtItsEnd: a file followed from its end has
 // its starting point saved at once, before any line of it arrives; so
 // lines written while stockade was down after a crash are read after the
-// restart even though none had been read before it.
+// restart even though none had been read before it. An empty file is read
+// from its beginning after the restart.
 func TestDaemonResumesAFileStartedAtItsEnd(t *testing.T) {
 	if os.Getenv("STOCKADE_DAEMON_CHILD") != "" {
 		t.Skip("child")
 	}
-	h := newHarness(t)
-	h.fail("198.51.100.1", 2) // history before stockade: not read
-	cfgPath := filepath.Join(h.dir, "stockade.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %s\nsocket: %s\norigin: test\nrules: [%s]\nsources:\n  - files: [%s]\nsinks:\n  - jsonl: %s\n",
-		filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
-		cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		h.waitFor("the file followed", func() bool {
-			rep, err := call(h.socket, ctlReq{Op: "status"})
-			return err == nil && len(rep.Status.Files) == 1 && rep.Status.Files[0].Offset > 0
+	for _, tc := range []struct {
+		name    string
+		history bool
+	}{{"with history", true}, {"empty", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if tc.history {
+				h.fail("198.51.100.1", 2) // history before stockade: not read
+			}
+			cfgPath := filepath.Join(h.dir, "stockade.yaml")
+			os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %s\nsocket: %s\norigin: test\nrules: [%s]\nsources:\n  - files: [%s]\nsinks:\n  - jsonl: %s\n",
+				filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
+			start := func() *exec.Cmd {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
+				cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				h.waitFor("the file followed", func() bool {
+					rep, err := call(h.socket, ctlReq{Op: "status"})
+					return err == nil && len(rep.Status.Files) == 1
+				})
+				return cmd
+			}
+			cmd := start()
+			time.Sleep(200 * time.Millisecond) // the position event reaches the daemon
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			h.fail("203.0.113.90", 5) // while stockade is down
+			cmd = start()
+			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+			h.waitFor("the ban of what was written while down", func() bool { return h.bans("203.0.113.90") == 1 })
+			if n := h.bans("198.51.100.1"); n != 0 {
+				t.Errorf("lines from before stockade ever started were judged: %d decisions", n)
+			}
 		})
-		return cmd
-	}
-	cmd := start()
-	time.Sleep(100 * time.Millisecond) // the position event reaches the daemon
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	h.fail("203.0.113.90", 5) // while stockade is down
-	cmd = start()
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	h.waitFor("the ban of what was written while down", func() bool { return h.bans("203.0.113.90") == 1 })
-	if n := h.bans("198.51.100.1"); n != 0 {
-		t.Errorf("lines from before stockade ever started were judged: %d decisions", n)
 	}
 }

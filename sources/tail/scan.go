@@ -166,7 +166,7 @@ func (t *Tailer) open(ctx context.Context, path string, plan map[string]resume) 
 	if t.cfg.Format != pipeline.FormatUnknown {
 		t.setFormat(f, t.cfg.Format)
 	}
-	if from == "end" && f.offset > 0 {
+	if from == "end" {
 		// A file started at its end has no checkpoint yet: if lines came
 		// and their effects were lost in a crash before the first save, a
 		// restart would start at the (new) end again and skip them. A

@@ -144,6 +144,12 @@ func (t *Tailer) Checkpoints(applied map[string]int64) []Checkpoint {
 			continue
 		}
 		off := applied[src]
+		if off == 0 {
+			// Nothing consumed (a file started at its end while empty):
+			// a restart reads it from its beginning.
+			out = append(out, Checkpoint{Path: src})
+			continue
+		}
 		if fp, ok := t.sentFrom(src, off); ok {
 			out = append(out, Checkpoint{Path: src, Fingerprint: fp, Offset: off})
 		}
