@@ -49,20 +49,7 @@ func Open(cfg Config, dir string, log *slog.Logger) (*queue.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	qcfg := p.cfg.Queue
-	if qcfg.Log == nil {
-		qcfg.Log = log
-	}
-	q, err := queue.Open(dir, p.cfg.queueName(), qcfg)
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
-	dcfg := p.cfg.Delivery
-	if dcfg.Log == nil {
-		dcfg.Log = log.With("sink", "nats")
-	}
-	return queue.NewSink(q, p, dcfg), nil
+	return queue.OpenSink(dir, p.cfg.queueName(), p, p.cfg.Queue, p.cfg.Delivery, log)
 }
 
 // NewPublisher checks cfg and starts connecting. It does not wait for the

@@ -214,3 +214,21 @@ func (s *Sink) Up() bool { return s.up.Load() }
 
 // Queue is the sink's queue.
 func (s *Sink) Queue() *Queue { return s.q }
+
+// OpenSink puts a publisher behind a queue named name in dir: what every
+// remote sink's Open does. The publisher is closed if the queue cannot be
+// opened; loggers left nil in the configurations are log's.
+func OpenSink(dir, name string, pub Publisher, qcfg Config, dcfg SinkConfig, log *slog.Logger) (*Sink, error) {
+	if qcfg.Log == nil {
+		qcfg.Log = log
+	}
+	q, err := Open(dir, name, qcfg)
+	if err != nil {
+		pub.Close()
+		return nil, err
+	}
+	if dcfg.Log == nil {
+		dcfg.Log = log.With("sink", name)
+	}
+	return NewSink(q, pub, dcfg), nil
+}
