@@ -62,16 +62,16 @@ type Engine struct {
 
 	// pairs remembers lines marked Hit.Pair until the line they announce
 	// arrives (see PairWindow).
-	pairs   map[pairKey]int64
-	pairsAt int
+	pairs [counterParts]pairPart
 
 	rangeRules []*Policy
 	distinct   map[string]map[string]int64 // key → value → last seen (unix ns)
 	distinctAt int
 
-	hits  []Hit
-	out   []Decision
-	stats []RuleStats
+	hits   []Hit
+	out    []Decision
+	lifted []expiryItem // the bans the last expire lifted
+	stats  []RuleStats
 
 	Events     uint64 // events judged
 	Duplicates uint64 // events dropped as copies of an alert already seen
@@ -87,13 +87,11 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 	}
 	e := &Engine{
 		cfg:        cfg,
-		counter:    &Counter{windows: make(map[counterKey]*window), sweepAt: 4096, Max: cfg.MaxWindows},
+		counter:    &Counter{Max: cfg.MaxWindows},
 		ledger:     NewLedger(),
 		dedup:      make(map[uint64]int64),
 		dedupAt:    4096,
 		distinctAt: 4096,
-		pairs:      make(map[pairKey]int64),
-		pairsAt:    4096,
 	}
 	e.SetMatcher(m)
 	return e
@@ -109,10 +107,10 @@ func (e *Engine) SetMatcher(m Matcher) {
 	}
 	oldStats := map[string]RuleStats{}
 	if e.matcher != nil {
-		remap := map[int]int{}
+		remap := map[int]*Policy{}
 		for _, p := range e.matcher.Policies() {
 			if np := newByName[p.Name]; np != nil {
-				remap[p.ID] = np.ID
+				remap[p.ID] = np
 			}
 		}
 		e.counter.remap(remap)
@@ -234,35 +232,50 @@ func (e *Engine) Process(ev *Event) []Decision {
 	e.Events++
 	e.hits = e.matcher.Match(ev, e.hits[:0])
 	for _, h := range e.hits {
-		st := &e.stats[h.Policy.ID]
-		st.Matches++
-		target := Canonical(h.Target)
-		if !target.IsValid() || target.IsUnspecified() || target.IsMulticast() {
-			continue
-		}
-		if e.Allowed(h.Policy, target) {
-			st.Allowlisted++
-			continue
-		}
-		if e.paired(h, target, ev) {
-			st.Paired++
-			continue
-		}
-		fire, evidence := e.counter.Add(h.Policy, target, h.Key, ev.Time, ev.Line)
-		if !fire {
-			continue
-		}
-		prefix := netip.PrefixFrom(target, target.BitLen())
-		o := e.ledger.Ban(BanRequest{Target: prefix, Policy: h.Policy, At: ev.Time})
-		if o.Verdict == AlreadyBanned {
-			st.AlreadyBanned++
-			continue
-		}
-		st.Bans++
-		e.out = append(e.out, e.decision(ActionBan, prefix, h.Policy, ev, o, evidence))
-		e.rangeBans(target, ev)
+		e.count(h, ev)
 	}
 	return e.out
+}
+
+// count takes one hit of ev through allowlists,
+// pairing, the window and the ledger, and appends the decisions it causes.
+// Everything it touches belongs to the hit's target (its partition), apart
+// from range rules: what lets a parallel replay count on several workers.
+func (e *Engine) count(h Hit, ev *Event) {
+	st := &e.stats[h.Policy.ID]
+	st.Matches++
+	target := Canonical(h.Target)
+	if !target.IsValid() || target.IsUnspecified() || target.IsMulticast() {
+		e.counter.Skip(ev.Line)
+		return
+	}
+	if e.Allowed(h.Policy, target) {
+		st.Allowlisted++
+		e.counter.Skip(ev.Line)
+		return
+	}
+	pi := partOfAddr(target)
+	if e.paired(h, pi, target, ev) {
+		st.Paired++
+		e.counter.Skip(ev.Line)
+		return
+	}
+	if h.Key != "" {
+		pi = partOfKey(h.Key)
+	}
+	fire, evidence := e.counter.add(pi, h.Policy, target, h.Key, ev.Time, ev.Line)
+	if !fire {
+		return
+	}
+	prefix := netip.PrefixFrom(target, target.BitLen())
+	o := e.ledger.Ban(BanRequest{Target: prefix, Policy: h.Policy, At: ev.Time})
+	if o.Verdict == AlreadyBanned {
+		st.AlreadyBanned++
+		return
+	}
+	st.Bans++
+	e.out = append(e.out, e.decision(ActionBan, prefix, h.Policy, ev, o, evidence))
+	e.rangeBans(target, ev)
 }
 
 // rangeBans counts a new ban of addr toward every range rule and bans the
@@ -305,11 +318,16 @@ func (e *Engine) Tick(now time.Time) []Decision {
 }
 
 func (e *Engine) expire(now time.Time) {
-	for _, t := range e.ledger.Expire(now) {
-		if !e.cfg.EmitUnbans {
-			continue
-		}
-		target, scope := TargetString(t)
+	e.lifted = e.lifted[:0]
+	if len(e.ledger.expiry) == 0 || e.ledger.expiry[0].at.After(now) {
+		return
+	}
+	e.lifted = e.ledger.expire(now, e.lifted)
+	if !e.cfg.EmitUnbans {
+		return
+	}
+	for _, it := range e.lifted {
+		target, scope := TargetString(it.target)
 		e.out = append(e.out, Decision{
 			ID:     decisionID(e.cfg.Origin, ActionUnban, target, "", now, 0),
 			Action: ActionUnban, Target: target, Scope: scope,
@@ -375,31 +393,102 @@ type pairKey struct {
 // paired reports whether h is the partner of an earlier line marked Pair:
 // then it is the same attempt and must not count again. A line marked Pair
 // itself counts, so a PAM failure that sshd never follows up still counts.
-func (e *Engine) paired(h Hit, target netip.Addr, ev *Event) bool {
-	if ev.PID == 0 || (len(e.pairs) == 0 && !h.Pair) {
+//
+// Waiting lines are kept per partition of their address, like windows, and
+// old ones are dropped when a partition's maps have doubled: when that
+// happens depends only on the partition's own lines.
+func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
+	if ev.PID == 0 {
+		return false
+	}
+	pp := &e.pairs[part]
+	if pp.len() == 0 && !h.Pair {
 		return false
 	}
 	k := pairKey{policy: h.Policy.ID, addr: target, pid: ev.PID, host: ev.Host, program: ev.Program}
+	wk := waitKey{addr: target.As16(), pid: int64(ev.PID), policy: uint32(h.Policy.ID)}
 	ts := ev.Time.UnixNano()
-	if at, ok := e.pairs[k]; ok {
-		delete(e.pairs, k)
+	if at, ok := pp.take(k, wk); ok {
 		if d := ts - at; d >= 0 && d <= int64(PairWindow) && !h.Pair {
 			return true
 		}
 	}
 	if h.Pair {
-		if len(e.pairs) >= e.pairsAt {
-			for k, at := range e.pairs {
-				if ts-at > int64(PairWindow) {
-					delete(e.pairs, k)
-				}
-			}
-			e.pairsAt = max(4096, 2*len(e.pairs))
+		if pp.waits == nil {
+			pp.waits, pp.sweepAt = map[waitKey]waiting{}, sweepMin
+		}
+		if pp.len() >= pp.sweepAt {
+			pp.sweep(ts)
 		}
 		k.host, k.program = strings.Clone(k.host), strings.Clone(k.program)
-		e.pairs[k] = ts
+		pp.put(k, wk, ts)
 	}
 	return false
+}
+
+// pairPart is one partition of the lines waiting for their partner, each
+// under its rule, address, process, host and program: in waits by the
+// first three (a key of fixed size, cheap to hash), and in more when
+// another line from another host or program already waits under them
+// (rare: two hosts' logs in one file, the same pid).
+type pairPart struct {
+	waits   map[waitKey]waiting
+	more    map[pairKey]int64
+	sweepAt int
+}
+
+type waitKey struct {
+	addr   [16]byte
+	pid    int64
+	policy uint32
+}
+
+type waiting struct {
+	host, program string
+	at            int64 // unix ns
+}
+
+func (pp *pairPart) len() int { return len(pp.waits) + len(pp.more) }
+
+// take removes the line waiting under k, if there is one, and returns its
+// time.
+func (pp *pairPart) take(k pairKey, wk waitKey) (int64, bool) {
+	if w, ok := pp.waits[wk]; ok && w.host == k.host && w.program == k.program {
+		delete(pp.waits, wk)
+		return w.at, true
+	}
+	if at, ok := pp.more[k]; ok {
+		delete(pp.more, k)
+		return at, true
+	}
+	return 0, false
+}
+
+// put makes the line at at wait under k (which take found empty).
+func (pp *pairPart) put(k pairKey, wk waitKey, at int64) {
+	if _, ok := pp.waits[wk]; !ok {
+		pp.waits[wk] = waiting{host: k.host, program: k.program, at: at}
+		return
+	}
+	if pp.more == nil {
+		pp.more = map[pairKey]int64{}
+	}
+	pp.more[k] = at
+}
+
+// sweep drops the lines that waited longer than PairWindow before ts.
+func (pp *pairPart) sweep(ts int64) {
+	for k, w := range pp.waits {
+		if ts-w.at > int64(PairWindow) {
+			delete(pp.waits, k)
+		}
+	}
+	for k, at := range pp.more {
+		if ts-at > int64(PairWindow) {
+			delete(pp.more, k)
+		}
+	}
+	pp.sweepAt = max(sweepMin, 2*pp.len())
 }
 
 // seen remembers alert fingerprints for DedupWindow of event time.

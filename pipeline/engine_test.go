@@ -165,4 +165,18 @@ func TestEnginePairsCountOnce(t *testing.T) {
 			t.Fatal("paired past the window")
 		}
 	})
+	t.Run("two hosts, one pid", func(t *testing.T) {
+		// Two hosts' logs in one file, the same pid on both: each line
+		// waits for its own host's partner.
+		e := NewEngine(pairMatcher{p}, Config{})
+		on := func(x *Event, host string) *Event { x.Host = host; return x }
+		e.Process(on(line("pam", 9, 0), "web1"))
+		e.Process(on(line("pam", 9, time.Second), "web2"))
+		e.Process(on(line("failed", 9, 2*time.Second), "web2"))
+		e.Process(on(line("failed", 9, 3*time.Second), "web1"))
+		e.Process(on(line("failed", 9, 4*time.Second), "web1"))
+		if st := e.Stats()[0]; st.Paired != 2 {
+			t.Fatalf("paired = %d, want one per host", st.Paired)
+		}
+	})
 }

@@ -1,22 +1,41 @@
 package pipeline
 
+import (
+	"cmp"
+	"slices"
+)
+
 // evidence keeps the raw lines that matched, for the decisions that quote
 // them, in one bounded ring shared by every window: a window holds only the
-// sequence numbers of its last few lines (8 bytes each) instead of copies
-// of them. Matching a line costs a copy into the ring, no allocation; a ban
-// copies its lines out. A flood of a million addresses keeps the ring at
-// its size: the oldest lines are overwritten, and a window whose lines are
-// gone quotes those it still finds (always the deciding line, written
-// last).
+// numbers of its last few lines (8 bytes each) instead of copies of them.
+// Matching a line costs a copy into the ring, no allocation; a ban copies
+// its lines out. A flood of a million addresses keeps the ring at its size:
+// old lines are overwritten, and a window whose lines are gone quotes those
+// it still finds (always the deciding line, written last).
+//
+// Which lines are still there is decided by the stream of hits, not by the
+// ring: every hit the engine counts (whether it stores a line or not) gets
+// the next number, and a line is kept while fewer than evidenceLines hits
+// and evidenceBytes of their lines came after it. A parallel replay's
+// workers each write only their own hits' lines, in a ring of their own,
+// numbered from that one stream (the merge numbers the hits); a ring holds
+// at least what the stream keeps, so every worker quotes exactly the lines
+// one engine would. And one ring written in order, rather than a ring per
+// partition, keeps the writes sequential: sixty-four rings written in turn
+// cost a cache miss a line.
 type evidence struct {
+	// The hit stream: the next hit's number (from 1) and the bytes of the
+	// lines of the hits before it.
+	next, bytes uint64
+
 	buf     []byte
 	written uint64 // bytes ever written; buf holds the last len(buf) of them
 	ents    []evidenceEntry
-	seq     uint64 // the next line's number; 0 is never used
 }
 
 type evidenceEntry struct {
-	seq, start uint64
+	seq, bytes uint64 // the hit's number and its place in the stream
+	start      uint64 // where it was written
 	n          uint32
 }
 
@@ -24,17 +43,43 @@ const (
 	evidenceBytes   = 4 << 20
 	evidenceLines   = 1 << 16
 	maxEvidenceLine = 2048 // longer lines are quoted cut
+	// The ring holds evidenceBytes of lines and the room a line that does
+	// not fit at the end leaves there, twice over.
+	evidenceRing = evidenceBytes + 2*maxEvidenceLine
 )
 
-// put stores line and returns its number.
-func (r *evidence) put(line string) uint64 {
-	if r.buf == nil {
-		r.buf = make([]byte, evidenceBytes)
-		r.ents = make([]evidenceEntry, evidenceLines)
-		r.seq = 1
-	}
+func quoted(line string) string {
 	if len(line) > maxEvidenceLine {
-		line = line[:maxEvidenceLine]
+		return line[:maxEvidenceLine]
+	}
+	return line
+}
+
+// hit numbers the next hit of the stream; line is its line.
+func (r *evidence) hit(line string) uint64 {
+	if r.next == 0 {
+		r.next = 1
+	}
+	seq := r.next
+	r.next++
+	r.bytes += uint64(len(quoted(line)))
+	return seq
+}
+
+// put numbers a hit and stores its line; it returns the hit's number.
+func (r *evidence) put(line string) uint64 {
+	at := r.bytes
+	seq := r.hit(line)
+	r.store(seq, at, quoted(line))
+	return seq
+}
+
+// store writes line, the line of hit seq that came at byte at of the
+// stream.
+func (r *evidence) store(seq, at uint64, line string) {
+	if r.buf == nil {
+		r.buf = make([]byte, evidenceRing)
+		r.ents = make([]evidenceEntry, evidenceLines)
 	}
 	size := uint64(len(r.buf))
 	pos := r.written % size
@@ -44,23 +89,60 @@ func (r *evidence) put(line string) uint64 {
 		pos = 0
 	}
 	copy(r.buf[pos:], line)
-	seq := r.seq
-	r.seq++
-	r.ents[seq%uint64(len(r.ents))] = evidenceEntry{seq: seq, start: r.written, n: uint32(len(line))}
+	r.ents[seq%evidenceLines] = evidenceEntry{seq: seq, bytes: at, start: r.written, n: uint32(len(line))}
 	r.written += uint64(len(line))
-	return seq
 }
 
-// get returns a copy of line seq, if it was not overwritten since.
+// get returns a copy of the line of hit seq, if the stream still keeps it.
 func (r *evidence) get(seq uint64) (string, bool) {
-	if seq == 0 || r.ents == nil {
+	if seq == 0 || r.ents == nil || r.next-seq > evidenceLines {
 		return "", false
 	}
-	e := r.ents[seq%uint64(len(r.ents))]
+	e := r.ents[seq%evidenceLines]
 	size := uint64(len(r.buf))
-	if e.seq != seq || r.written > size && e.start < r.written-size {
+	if e.seq != seq || r.bytes-e.bytes > evidenceBytes || r.written-e.start > size {
 		return "", false
 	}
 	pos := e.start % size
 	return string(r.buf[pos : pos+uint64(e.n)]), true
+}
+
+// kept lists the entries the stream still keeps, oldest first.
+func (r *evidence) kept() []evidenceEntry {
+	var out []evidenceEntry
+	for _, e := range r.ents {
+		if _, ok := r.get(e.seq); ok {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b evidenceEntry) int { return cmp.Compare(a.seq, b.seq) })
+	return out
+}
+
+// clone returns a copy, for a worker that needs the lines of the windows
+// it is given.
+func (r *evidence) clone() evidence {
+	c := *r
+	c.buf, c.ents = slices.Clone(r.buf), slices.Clone(r.ents)
+	return c
+}
+
+// merge rebuilds r from rings written by workers over one stream, whose
+// position is now next and bytes: the lines it still keeps, in order.
+func (r *evidence) merge(rings []*evidence, next, bytes uint64) {
+	var all []evidenceEntry
+	src := map[uint64]*evidence{}
+	for _, g := range rings {
+		g.next, g.bytes = next, bytes
+		for _, e := range g.kept() {
+			all = append(all, e)
+			src[e.seq] = g
+		}
+	}
+	slices.SortFunc(all, func(a, b evidenceEntry) int { return cmp.Compare(a.seq, b.seq) })
+	*r = evidence{next: next, bytes: bytes}
+	for _, e := range all {
+		line, _ := src[e.seq].get(e.seq)
+		r.store(e.seq, e.bytes, line)
+	}
 }

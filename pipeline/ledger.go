@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"container/heap"
 	"net/netip"
 	"time"
@@ -144,19 +145,23 @@ func (l *Ledger) Covered(t netip.Prefix, until time.Time) bool {
 // banned again; otherwise the ban is recorded, the offense counted and its
 // duration escalated from the target's history.
 func (l *Ledger) Ban(r BanRequest) Outcome {
-	d := r.Policy.Duration(l.escalationCount(r.Target, r.Policy))
-	expires := r.At.Add(d)
 	b := l.bans[r.Target]
 	if b != nil && !b.until.After(r.At) {
 		// Run out but not yet swept by Expire: as good as absent.
 		b.records, b.until = b.records[:0], time.Time{}
 	}
-	if b != nil && len(b.records) > 0 {
+	if b != nil {
+		// Checked first: the rule banning again a target it has banned
+		// (an alert that bans at once, repeated) is the common case.
 		for _, rec := range b.records {
 			if rec.rule == r.Policy.Name && rec.expires.After(r.At) {
 				return Outcome{Verdict: AlreadyBanned}
 			}
 		}
+	}
+	d := r.Policy.Duration(l.escalationCount(r.Target, r.Policy))
+	expires := r.At.Add(d)
+	if b != nil && len(b.records) > 0 {
 		if !expires.After(b.until) {
 			return Outcome{Verdict: AlreadyBanned}
 		}
@@ -188,6 +193,15 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 // whose last record went (no ban is left on them).
 func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 	var lifted []netip.Prefix
+	for _, it := range l.expire(now, nil) {
+		lifted = append(lifted, it.target)
+	}
+	return lifted
+}
+
+// expire is Expire that also says when each lifted ban fell due, in the
+// order they did (by time, then target), appended to lifted.
+func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 	for len(l.expiry) > 0 && !l.expiry[0].at.After(now) {
 		it := heap.Pop(&l.expiry).(expiryItem)
 		b := l.bans[it.target]
@@ -209,7 +223,7 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 		if len(kept) == 0 {
 			delete(l.bans, it.target)
 			delete(l.ranges, it.target)
-			lifted = append(lifted, it.target)
+			lifted = append(lifted, it)
 		}
 	}
 	return lifted
@@ -338,13 +352,29 @@ type expiryItem struct {
 
 type expiryHeap []expiryItem
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
+func (h expiryHeap) Len() int { return len(h) }
+func (h expiryHeap) Less(i, j int) bool {
+	// Ties by target: expiries falling due together come out in one
+	// order, however the heap was built (a parallel replay merges its
+	// workers' unbans by the same key).
+	if c := h[i].at.Compare(h[j].at); c != 0 {
+		return c < 0
+	}
+	return comparePrefix(h[i].target, h[j].target) < 0
+}
+
+func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)   { *h = append(*h, x.(expiryItem)) }
 func (h *expiryHeap) Pop() any {
 	old := *h
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"maps"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -77,12 +76,12 @@ func (e *Engine) TakeChanges() Changes {
 		if !ok {
 			continue
 		}
-		w := e.counter.windows[k]
-		if w == nil {
+		ws, live := e.counter.state(name, k)
+		if !live {
 			ch.GoneWindows = append(ch.GoneWindows, windowID(name, k.addr, k.key))
 			continue
 		}
-		ch.Windows = append(ch.Windows, w.state(name, k, &e.counter.lines))
+		ch.Windows = append(ch.Windows, ws)
 	}
 	clear(e.counter.dirty)
 	for t := range e.ledger.dirty {
@@ -98,18 +97,6 @@ func (e *Engine) policyNames() map[int]string {
 		m[p.ID] = p.Name
 	}
 	return m
-}
-
-func (w *window) state(rule string, k counterKey, lines *evidence) WindowState {
-	ws := WindowState{Rule: rule, Addr: k.addr, Key: k.key}
-	t := w.times()
-	for i := uint16(0); i < w.n; i++ {
-		ws.Times = append(ws.Times, t[(w.next+w.size-w.n+i)%w.size])
-	}
-	if w.nEv > 0 {
-		ws.Evidence = w.evidenceLines(lines)
-	}
-	return ws
 }
 
 func (l *Ledger) state(t netip.Prefix) TargetState {
@@ -140,26 +127,7 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 		if p == nil || p.Threshold <= 1 || len(ws.Times) == 0 {
 			continue
 		}
-		k := counterKey{policy: p.ID, addr: ws.Addr, key: strings.Clone(ws.Key)}
-		w := newWindow(p.Threshold, p.Evidence)
-		times := ws.Times
-		if len(times) > p.Threshold {
-			times = times[len(times)-p.Threshold:]
-		}
-		for _, t := range times {
-			w.addTime(t)
-		}
-		ev := ws.Evidence
-		if len(ev) > p.Evidence {
-			ev = ev[len(ev)-p.Evidence:]
-		}
-		for _, line := range ev {
-			w.addLine(e.counter.lines.put(line))
-		}
-		if p.Window > e.counter.maxWindow {
-			e.counter.maxWindow = p.Window
-		}
-		e.counter.windows[k] = w
+		e.counter.restore(p, Canonical(ws.Addr), ws.Key, ws.Times, ws.Evidence)
 	}
 	for _, ts := range targets {
 		if ts.Offenses > 0 {

@@ -113,3 +113,18 @@ type Matcher interface {
 	Match(ev *Event, hits []Hit) []Hit
 	Policies() []*Policy
 }
+
+// ConcurrentMatcher is a Matcher that can judge events on several
+// goroutines, for a parallel replay.
+type ConcurrentMatcher interface {
+	Matcher
+	// Concurrent reports whether events of these formats (all formats when
+	// none are given) can be judged apart from one another and from the
+	// engine (no state kept between lines, none read from the engine) and
+	// counted by address alone (no other keys, no range rules): then a
+	// parallel replay decides exactly what a single-threaded one does.
+	Concurrent(formats []Format) bool
+	// Fork returns a matcher for another goroutine, sharing what is
+	// compiled.
+	Fork() Matcher
+}

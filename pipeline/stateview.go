@@ -84,7 +84,8 @@ func (e *Engine) Distinct(key, value string, window time.Duration) int {
 		var oldK string
 		oldT := int64(1<<63 - 1)
 		for k, t := range vals {
-			if t < oldT {
+			// Ties by value: which one goes must not depend on map order.
+			if t < oldT || t == oldT && k < oldK {
 				oldK, oldT = k, t
 			}
 		}

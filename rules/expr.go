@@ -15,16 +15,17 @@ import (
 )
 
 // predicate is a compiled `when:` expression. The environment is the Event
-// itself (its expr tags name the fields), passed by pointer: no map is built
-// per event, and a predicate over an unknown field or of a non-boolean type
-// fails at load, not at run time.
+// itself (its expr tags name the fields), typed as a value: no map is built
+// per event, fields are read by index (not looked up by name), and a
+// predicate over an unknown field or of a non-boolean type fails at load,
+// not at run time. See envOf for how an event is passed without a copy.
 type predicate struct {
 	src  string
 	prog *vm.Program
 }
 
 func compilePredicate(src string, ref *stateRef) (*predicate, error) {
-	p, err := expr.Compile(src, append(ref.functions(), expr.Env(&pipeline.Event{}), expr.AsBool())...)
+	p, err := expr.Compile(src, append(ref.functions(), expr.Env(pipeline.Event{}), expr.AsBool())...)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ type keyExpr struct {
 }
 
 func compileKey(src string, ref *stateRef) (*keyExpr, error) {
-	p, err := expr.Compile(src, append(ref.functions(), expr.Env(&pipeline.Event{}))...)
+	p, err := expr.Compile(src, append(ref.functions(), expr.Env(pipeline.Event{}))...)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	origin := fl.String("origin", "", "sensor name in decisions (default: host name)")
 	unbans := fl.Bool("unbans", false, "also emit an unban decision when a ban runs out")
 	quiet := fl.Bool("quiet", false, "no summary or progress on stderr")
+	workers := fl.Int("workers", runtime.GOMAXPROCS(0), "goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
 		fl.PrintDefaults()
@@ -121,7 +123,11 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !*quiet && isTerminal(stderr) {
 		stopProgress = startProgress(stderr, files, start)
 	}
-	err = pipeline.Replay(ctx, eng, its, counting)
+	formats := make([]pipeline.Format, len(files))
+	for i, f := range files {
+		formats[i] = f.Format
+	}
+	err = pipeline.ReplayWith(ctx, eng, its, counting, pipeline.ReplayOptions{Workers: *workers, Formats: formats})
 	if stopProgress != nil {
 		stopProgress()
 	}

@@ -1,6 +1,7 @@
 // Package gen writes realistic synthetic logs, seeded and of any size, for
-// benchmarks: an sshd auth.log with noise, an nginx access log, and an
-// eve.json with mostly non-alert events.
+// benchmarks: an sshd auth.log with noise, an nginx access log, an eve.json
+// with mostly non-alert records and a Suricata fast.log. The same Spec gives
+// the same bytes on every machine.
 package gen
 
 import (
@@ -8,43 +9,89 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/netip"
+	"strconv"
 	"time"
 )
 
 // Start is the first timestamp of every generated log.
 var Start = time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
 
-func attacker(r *rand.Rand, n int) string {
-	i := r.IntN(n)
-	if i%10 == 0 {
-		return fmt.Sprintf("2001:db8:%x::%x", i>>16, i&0xffff)
-	}
-	return fmt.Sprintf("203.%d.%d.%d", 0+(i>>16)&0xff, (i>>8)&0xff, i&0xff)
+// Spec says what to write.
+type Spec struct {
+	Lines     int    // lines to write
+	Attackers int    // distinct attacking addresses (default 20,000; 2,000 for access logs)
+	Seed      uint64 // same seed, same bytes
+	// Span is the stretch of time the lines cover, from Start (default:
+	// the format's typical rate on a busy server, see each generator).
+	// Logs replayed together should share it, as one host's logs do.
+	Span time.Duration
+	// AlertPercent is the share of eve.json records that are alerts
+	// (default 10); the rest are flow, dns, http, tls and stats records.
+	AlertPercent int
 }
 
-// AuthLog writes n lines of a Debian auth.log in RFC 3164 form, one line
-// every 10 ms on average: about 35 % sshd failures from a pool of attackers
-// (IPv4 and IPv6), the rest accepted logins, disconnects, cron, sudo and
-// systemd-logind noise.
-func AuthLog(w io.Writer, n, attackers int, seed uint64) error {
-	r := rand.New(rand.NewPCG(seed, 1))
+func (s Spec) attackers(def int) int {
+	if s.Attackers <= 0 {
+		return def
+	}
+	return s.Attackers
+}
+
+// clock steps through Span in random increments averaging Span/Lines.
+type clock struct {
+	t    time.Time
+	step int64 // the largest increment, in ns (twice the mean)
+}
+
+func newClock(s Spec, perLine time.Duration) clock {
+	span := s.Span
+	if span <= 0 {
+		span = time.Duration(s.Lines) * perLine
+	}
+	return clock{t: Start, step: max(1, 2*int64(span)/int64(max(1, s.Lines)))}
+}
+
+func (c *clock) next(r *rand.Rand) time.Time {
+	c.t = c.t.Add(time.Duration(r.Int64N(c.step)))
+	return c.t
+}
+
+// attacker returns one of n attacking addresses: IPv4 in 203.0.0.0/8 (not
+// the documentation /24: the pool may hold millions), one in ten IPv6.
+func attacker(r *rand.Rand, n int) string { return Addr(r.IntN(n)) }
+
+// Addr is the i-th attacking address of every generator.
+func Addr(i int) string {
+	if i%10 == 0 {
+		return "2001:db8:" + strconv.FormatInt(int64(i>>16), 16) + "::" + strconv.FormatInt(int64(i&0xffff), 16)
+	}
+	return "203." + strconv.Itoa((i>>16)&0xff) + "." + strconv.Itoa((i>>8)&0xff) + "." + strconv.Itoa(i&0xff)
+}
+
+var users = []string{"root", "admin", "test", "oracle", "ubnt", "pi", "postgres", "git", "user"}
+
+// AuthLog writes a Debian auth.log in RFC 3164 form (default span: 10 ms a
+// line): about 35 % sshd failures from the attackers (IPv4 and IPv6), the
+// rest accepted logins, disconnects, cron, sudo and systemd-logind noise.
+func AuthLog(w io.Writer, s Spec) error {
+	r := rand.New(rand.NewPCG(s.Seed, 1))
 	bw := bufio.NewWriterSize(w, 1<<20)
-	t := Start
-	users := []string{"root", "admin", "test", "oracle", "ubnt", "pi", "postgres", "git", "user"}
-	for i := 0; i < n; i++ {
-		t = t.Add(time.Duration(r.IntN(20)) * time.Millisecond)
-		stamp := t.Format(time.Stamp)
+	c := newClock(s, 10*time.Millisecond)
+	n := s.attackers(20000)
+	for i := 0; i < s.Lines; i++ {
+		stamp := c.next(r).Format(time.Stamp)
 		pid := 1000 + r.IntN(60000)
 		var msg, prog string
 		switch k := r.IntN(100); {
 		case k < 15:
-			prog, msg = "sshd", fmt.Sprintf("Failed password for %s from %s port %d ssh2", users[r.IntN(len(users))], attacker(r, attackers), 1024+r.IntN(60000))
+			prog, msg = "sshd", fmt.Sprintf("Failed password for %s from %s port %d ssh2", users[r.IntN(len(users))], attacker(r, n), 1024+r.IntN(60000))
 		case k < 25:
-			prog, msg = "sshd", fmt.Sprintf("Invalid user %s from %s port %d", users[r.IntN(len(users))], attacker(r, attackers), 1024+r.IntN(60000))
+			prog, msg = "sshd", fmt.Sprintf("Invalid user %s from %s port %d", users[r.IntN(len(users))], attacker(r, n), 1024+r.IntN(60000))
 		case k < 30:
-			prog, msg = "sshd", fmt.Sprintf("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s  user=root", attacker(r, attackers))
+			prog, msg = "sshd", fmt.Sprintf("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s  user=root", attacker(r, n))
 		case k < 35:
-			prog, msg = "sshd", fmt.Sprintf("Connection closed by invalid user %s %s port %d [preauth]", users[r.IntN(len(users))], attacker(r, attackers), 1024+r.IntN(60000))
+			prog, msg = "sshd", fmt.Sprintf("Connection closed by invalid user %s %s port %d [preauth]", users[r.IntN(len(users))], attacker(r, n), 1024+r.IntN(60000))
 		case k < 45:
 			prog, msg = "sshd", fmt.Sprintf("Received disconnect from 192.0.2.%d port %d:11: disconnected by user", r.IntN(255), 1024+r.IntN(60000))
 		case k < 50:
@@ -65,15 +112,143 @@ func AuthLog(w io.Writer, n, attackers int, seed uint64) error {
 	return bw.Flush()
 }
 
-// Eve writes n eve.json records of which alertPct percent are alerts
-// (priorities 1 to 3) and the rest flow, dns, http, tls and stats records.
-func Eve(w io.Writer, n, alertPct, attackers int, seed uint64) error {
-	r := rand.New(rand.NewPCG(seed, 2))
+// AuthFlood writes failures from addrs distinct addresses, perAddr each
+// (below sshd's threshold of 5, so none is banned and every one is still
+// tracked at the end), in perAddr passes over the addresses within five
+// minutes: what holding a million attackers' windows at once costs.
+func AuthFlood(w io.Writer, addrs, perAddr int) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
+	total := addrs * perAddr
+	step := 5 * time.Minute / time.Duration(max(1, total))
 	t := Start
+	for pass := 0; pass < perAddr; pass++ {
+		for i := 0; i < addrs; i++ {
+			t = t.Add(step)
+			if _, err := fmt.Fprintf(bw, "%s web1 sshd[%d]: Failed password for root from %s port %d ssh2\n",
+				t.Format(time.Stamp), 1000+i%60000, Addr(i), 1024+(i+pass)%60000); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// Nginx paths: what visitors ask for, and what scanners probe. The probes
+// are those fail2ban's nginx-botsearch filter looks for, and the usual
+// others (.env, .git) that it does not.
+var (
+	pages = []string{"/", "/index.html", "/blog/2025/11/hello-world", "/css/site.css", "/js/app.js",
+		"/img/logo.png", "/favicon.ico", "/about", "/feed.xml", "/search?q=stockade"}
+	probes = []string{"/phpmyadmin/index.php", "/pma/", "/wp-login.php", "/wp-admin.php", "/cgi-bin/test.cgi",
+		"/mysqladmin/", "/roundcube/", "/webmail/", "/.env", "/.git/config", "/admin/config.php", "/xampp/phpmyadmin/"}
+	agents = []string{
+		"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+	}
+)
+
+// Nginx writes an nginx access log in the combined format (default span:
+// 2 ms a line): 80 % visitors (pages and assets, 200 and 304), 14 %
+// scanners probing for missing pages (404), 5 % WordPress password
+// guesses (POST /wp-login.php answered 200), 1 % successful logins (302).
+// Scanners are fewer than ssh attackers and busier: 2,000 by default.
+func Nginx(w io.Writer, s Spec) error {
+	r := rand.New(rand.NewPCG(s.Seed, 3))
+	bw := bufio.NewWriterSize(w, 1<<20)
+	c := newClock(s, 2*time.Millisecond)
+	n := s.attackers(2000)
+	for i := 0; i < s.Lines; i++ {
+		stamp := c.next(r).Format("02/Jan/2006:15:04:05 -0700")
+		var err error
+		switch k := r.IntN(100); {
+		case k < 80:
+			status, size := 200, 512+r.IntN(40000)
+			if r.IntN(5) == 0 {
+				status, size = 304, 0
+			}
+			_, err = fmt.Fprintf(bw, "198.51.100.%d - - [%s] \"GET %s HTTP/1.1\" %d %d \"https://www.example.com/\" \"%s\"\n",
+				r.IntN(255), stamp, pages[r.IntN(len(pages))], status, size, agents[r.IntN(len(agents))])
+		case k < 94:
+			_, err = fmt.Fprintf(bw, "%s - - [%s] \"GET %s HTTP/1.1\" 404 153 \"-\" \"Mozilla/5.0 zgrab/0.x\"\n",
+				attacker(r, n), stamp, probes[r.IntN(len(probes))])
+		case k < 99:
+			_, err = fmt.Fprintf(bw, "%s - - [%s] \"POST /wp-login.php HTTP/1.1\" 200 4521 \"-\" \"%s\"\n",
+				attacker(r, n), stamp, agents[r.IntN(len(agents))])
+		default:
+			_, err = fmt.Fprintf(bw, "198.51.100.%d - editor [%s] \"POST /wp-login.php HTTP/1.1\" 302 0 \"https://www.example.com/wp-login.php\" \"%s\"\n",
+				r.IntN(255), stamp, agents[0])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+var signatures = []struct {
+	gid, sid, rev, prio int
+	msg, class          string
+}{
+	{1, 2024897, 3, 1, "ET EXPLOIT Apache HTTP Server Path Traversal (CVE-2021-41773)", "Attempted Administrator Privilege Gain"},
+	{1, 2001219, 20, 2, "ET SCAN Potential SSH Scan", "Attempted Information Leak"},
+	{1, 2010935, 3, 2, "ET SCAN Suspicious inbound to MSSQL port 1433", "Potentially Bad Traffic"},
+	{1, 2402000, 7, 2, "ET DROP Dshield Block Listed Source", "Misc Attack"},
+	{1, 2100498, 7, 3, "GPL ATTACK_RESPONSE id check returned root", "Potentially Bad Traffic"},
+	{1, 2210045, 2, 3, "SURICATA STREAM Packet with invalid ack", "Generic Protocol Command Decode"},
+}
+
+// FastLog writes a Suricata fast.log (default span: 20 ms a line), one
+// alert a line, priorities 1 (a tenth), 2 (half) and 3, from the attackers.
+func FastLog(w io.Writer, s Spec) error {
+	r := rand.New(rand.NewPCG(s.Seed, 4))
+	bw := bufio.NewWriterSize(w, 1<<20)
+	c := newClock(s, 20*time.Millisecond)
+	n := s.attackers(20000)
+	for i := 0; i < s.Lines; i++ {
+		stamp := c.next(r).Format("01/02/2006-15:04:05.000000")
+		var sig = signatures[0]
+		switch k := r.IntN(10); {
+		case k < 1:
+		case k < 6:
+			sig = signatures[1+r.IntN(3)]
+		default:
+			sig = signatures[4+r.IntN(2)]
+		}
+		proto, dport := "TCP", []int{22, 80, 443, 1433}[r.IntN(4)]
+		if _, err := fmt.Fprintf(bw, "%s  [**] [%d:%d:%d] %s [**] [Classification: %s] [Priority: %d] {%s} %s:%d -> 192.0.2.10:%d\n",
+			stamp, sig.gid, sig.sid, sig.rev, sig.msg, sig.class, sig.prio, proto, suricataAddr(attacker(r, n)), 1024+r.IntN(60000), dport); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// suricataAddr is how Suricata writes an address before its port: IPv6
+// in full, eight groups.
+func suricataAddr(a string) string {
+	if ip, err := netip.ParseAddr(a); err == nil && ip.Is6() {
+		return ip.StringExpanded()
+	}
+	return a
+}
+
+// Eve writes eve.json records (default span: 1 ms a record) of which
+// AlertPercent are alerts (priorities 1 to 3) from the attackers, and the
+// rest flow, dns, http, tls and stats records.
+func Eve(w io.Writer, s Spec) error {
+	r := rand.New(rand.NewPCG(s.Seed, 2))
+	bw := bufio.NewWriterSize(w, 1<<20)
+	c := newClock(s, time.Millisecond)
+	n := s.attackers(20000)
+	alertPct := s.AlertPercent
+	if alertPct <= 0 {
+		alertPct = 10
+	}
 	flow := int64(1 << 50)
-	for i := 0; i < n; i++ {
-		t = t.Add(time.Duration(r.IntN(2000)) * time.Microsecond)
+	for i := 0; i < s.Lines; i++ {
+		t := c.next(r)
 		flow += int64(r.IntN(1000))
 		ts := t.Format("2006-01-02T15:04:05.000000-0700")
 		src := fmt.Sprintf("192.0.2.%d", r.IntN(255))
@@ -81,7 +256,7 @@ func Eve(w io.Writer, n, alertPct, attackers int, seed uint64) error {
 		if r.IntN(100) < alertPct {
 			prio := 1 + r.IntN(3)
 			_, err = fmt.Fprintf(bw, `{"timestamp":"%s","flow_id":%d,"in_iface":"eth0","event_type":"alert","src_ip":"%s","src_port":%d,"dest_ip":"192.0.2.10","dest_port":80,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":%d,"rev":3,"signature":"ET SCAN synthetic signature %d","category":"Attempted Information Leak","severity":%d},"http":{"hostname":"www.example.com","url":"/index.php?id=1","http_user_agent":"sqlmap/1.7","http_method":"GET","protocol":"HTTP/1.1","status":404,"length":153}}`+"\n",
-				ts, flow, attacker(r, attackers), 1024+r.IntN(60000), 2000000+prio, prio, prio)
+				ts, flow, attacker(r, n), 1024+r.IntN(60000), 2000000+prio, prio, prio)
 		} else {
 			switch r.IntN(5) {
 			case 0:

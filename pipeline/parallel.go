@@ -1,0 +1,758 @@
+package pipeline
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// ReplayOptions tune ReplayWith.
+type ReplayOptions struct {
+	// Workers is how many goroutines count at once; 1 or less is Replay,
+	// on the calling goroutine alone.
+	Workers int
+	// Formats are the iterators' formats, in order, as far as they are
+	// known (FormatUnknown: any). The rules that can see them decide
+	// whether a parallel replay is possible (see ConcurrentMatcher).
+	Formats []Format
+}
+
+// ReplayWith is Replay on several goroutines when there are several
+// iterators and the rules allow it (see ConcurrentMatcher), and Replay
+// itself otherwise: either way the sink
+// receives the same decisions, with the same ids, in the same order and in
+// the same writes, and e ends in the same state.
+//
+// Each iterator runs ahead on a goroutine of its own that parses its lines
+// and matches them (with its own Fork of the matcher), keeping of each event
+// only its time, fingerprint and, for the few that matched, the hits and
+// the text the decisions quote. One goroutine merges the iterators in
+// event-time order as Replay does, runs the clock, drops duplicate alerts,
+// and hands each hit to the worker that owns its address: the engine's
+// per-address state (windows, evidence, pairs, bans, offense history) is
+// split into fixed partitions by a hash of the address (see Counter), and
+// worker w owns the partitions p with p mod Workers = w. A worker sees
+// every event's clock reading, so it lifts expired bans at the same event
+// as Replay does. The decisions of a batch of events are put back in
+// Replay's order (by event, unbans before bans, unbans by expiry and
+// target, bans by hit) before they are written.
+func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt ReplayOptions) error {
+	if !e.concurrent(opt, len(its)) {
+		return Replay(ctx, e, its, sink)
+	}
+	return newParallel(e, len(its), opt.Workers).run(ctx, its, sink)
+}
+
+// concurrent reports whether a parallel replay is worth it and decides
+// what Replay does. One log is read and matched in order, and those are
+// most of the work: a parallel replay of one would only add hand-offs.
+func (e *Engine) concurrent(opt ReplayOptions, its int) bool {
+	if opt.Workers <= 1 || its < 2 || len(e.rangeRules) > 0 || len(e.ledger.ranges) > 0 || e.counter.track {
+		return false
+	}
+	cm, ok := e.matcher.(ConcurrentMatcher)
+	if !ok {
+		return false
+	}
+	formats := opt.Formats
+	if slices.Contains(formats, FormatUnknown) || len(formats) < its {
+		formats = nil
+	}
+	return cm.Concurrent(formats)
+}
+
+const (
+	readBatchEvents  = 1024 // events a reader hands over at once
+	mergeBatchEvents = 2048 // events the workers take at once
+	workerQueue      = 8    // merged batches waiting for a worker, at most
+)
+
+// readEvent is what the merge keeps of one event.
+type readEvent struct {
+	t    time.Time
+	fp   uint64
+	info int32 // index in readBatch.infos, -1 when no rule matched
+}
+
+// hitInfo is what counting needs of an event that some rule matched.
+type hitInfo struct {
+	t                              time.Time
+	line, signature, host, program string
+	source                         string
+	pid                            int
+	hits                           [2]int32 // [start, end) in readBatch.hits
+}
+
+// readBatch is a run of one iterator's events, owning their memory: the
+// strings of its infos live in arena. It is recycled once the merge and
+// every batch of work that points into it are done with it.
+type readBatch struct {
+	evs   []readEvent
+	infos []hitInfo
+	hits  []Hit
+	arena []byte
+	refs  atomic.Int32
+}
+
+// str copies s into the arena.
+func (b *readBatch) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if cap(b.arena)-len(b.arena) < len(s) {
+		// A new block, larger, so that a recycled batch soon needs just
+		// one; the strings already handed out keep the old block.
+		b.arena = make([]byte, 0, max(32<<10, 2*cap(b.arena), len(s)))
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, s...)
+	return UnsafeString(b.arena[start:])
+}
+
+// within returns s as a part of dup, a copy of line, when s lies within
+// line (parsers slice their fields from the line), and a copy of its own
+// otherwise.
+func (b *readBatch) within(s, line, dup string) string {
+	if s == "" {
+		return ""
+	}
+	sp, lp := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(line)))
+	if sp >= lp && sp+uintptr(len(s)) <= lp+uintptr(len(line)) {
+		off := int(sp - lp)
+		return dup[off : off+len(s)]
+	}
+	return b.str(s)
+}
+
+func (b *readBatch) add(ev *Event, hits []Hit, source *string) {
+	re := readEvent{t: ev.Time, fp: ev.Fingerprint, info: -1}
+	if len(hits) > 0 {
+		if ev.Source != *source {
+			*source = strings.Clone(ev.Source)
+		}
+		re.info = int32(len(b.infos))
+		start := int32(len(b.hits))
+		line := b.str(ev.Line)
+		for _, h := range hits {
+			h.Key = b.within(h.Key, ev.Line, line)
+			b.hits = append(b.hits, h)
+		}
+		b.infos = append(b.infos, hitInfo{
+			t: ev.Time, line: line, signature: b.within(ev.Signature, ev.Line, line),
+			host: b.within(ev.Host, ev.Line, line), program: b.within(ev.Program, ev.Line, line),
+			source: *source, pid: ev.PID, hits: [2]int32{start, int32(len(b.hits))},
+		})
+	}
+	b.evs = append(b.evs, re)
+}
+
+// work is one hit for a worker: hit j of the event at index ev of the
+// merged batch, and its place in the stream of hits (see evidence).
+type work struct {
+	ev, hit int32
+	b       *readBatch
+	info    int32
+	seq, at uint64
+}
+
+// mergedBatch is a run of events in merge order, as the workers see it.
+type mergedBatch struct {
+	nows  []time.Time // the clock at each event, after it advanced
+	work  [][]work    // per worker
+	out   [][]tagged  // per worker: its decisions
+	refs  []*readBatch
+	last  *readBatch
+	final bool // the end: workers run the closing tick at nows[0]
+	wg    sync.WaitGroup
+}
+
+func (mb *mergedBatch) ref(b *readBatch) {
+	if mb.last == b {
+		return
+	}
+	b.refs.Add(1)
+	mb.refs = append(mb.refs, b)
+	mb.last = b
+}
+
+// tagged is a decision and where Replay would have written it.
+type tagged struct {
+	ev     int32 // event index in the batch
+	hit    int32 // -1: an unban
+	at     time.Time
+	target netip.Prefix
+	d      Decision
+}
+
+func compareTagged(a, b *tagged) int {
+	if c := cmp.Compare(a.ev, b.ev); c != 0 {
+		return c
+	}
+	if (a.hit < 0) != (b.hit < 0) {
+		if a.hit < 0 {
+			return -1
+		}
+		return 1
+	}
+	if a.hit < 0 {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return comparePrefix(a.target, b.target)
+	}
+	return cmp.Compare(a.hit, b.hit)
+}
+
+// parallel is one parallel replay.
+type parallel struct {
+	e       *Engine
+	workers []*worker
+
+	// Free lists: batches go round, and a pool that the garbage
+	// collector empties would make them garbage.
+	freeReads  chan *readBatch
+	freeMerged chan *mergedBatch
+	readAhead  int
+
+	// The stream of hits, numbered by the merge (see evidence).
+	next, bytes uint64
+
+	mu  sync.Mutex
+	err error
+}
+
+// worker counts the hits of the partitions it owns on an engine of its
+// own.
+type worker struct {
+	id   int
+	e    *Engine
+	ev   Event
+	next int // the next event of the batch whose expiries are due
+}
+
+func newParallel(e *Engine, iterators, workers int) *parallel {
+	p := &parallel{e: e, next: max(1, e.counter.lines.next), bytes: e.counter.lines.bytes}
+	// Each iterator reads ahead by this many batches: enough that a
+	// reader ahead of the merge keeps working while the merge waits on
+	// another; little enough that hundreds of rotated logs stay within
+	// memory.
+	p.readAhead = min(4, max(2, 16/max(1, iterators)))
+	p.freeReads = make(chan *readBatch, iterators*(p.readAhead+2)+16)
+	p.freeMerged = make(chan *mergedBatch, 2*workerQueue+4)
+	for i := range workers {
+		p.workers = append(p.workers, &worker{id: i, e: e.forWorker()})
+	}
+	e.split(p.workers)
+	return p
+}
+
+// forWorker returns an engine with e's configuration and rules and none of
+// its state.
+func (e *Engine) forWorker() *Engine {
+	w := &Engine{
+		cfg:     e.cfg,
+		matcher: e.matcher,
+		counter: &Counter{Max: e.counter.Max},
+		ledger:  NewLedger(),
+		stats:   make([]RuleStats, len(e.stats)),
+	}
+	w.clock.Advance(e.clock.Now())
+	return w
+}
+
+// split moves e's per-address state to the workers that own it.
+func (e *Engine) split(ws []*worker) {
+	n := len(ws)
+	for i, pt := range e.counter.parts {
+		if pt != nil {
+			ws[i%n].e.counter.parts[i] = pt
+			e.counter.parts[i] = nil
+		}
+	}
+	for i := range e.pairs {
+		ws[i%n].e.pairs[i] = e.pairs[i]
+		e.pairs[i] = pairPart{}
+	}
+	for _, w := range ws {
+		if e.counter.lines.buf != nil {
+			w.e.counter.lines = e.counter.lines.clone()
+		}
+		w.e.counter.lines.next, w.e.counter.lines.bytes = e.counter.lines.next, e.counter.lines.bytes
+	}
+	owner := func(t netip.Prefix) *Ledger { return ws[partOfAddr(t.Addr())%n].e.ledger }
+	for t, b := range e.ledger.bans {
+		owner(t).bans[t] = b
+	}
+	for t, h := range e.ledger.history {
+		owner(t).history[t] = h
+	}
+	for _, it := range e.ledger.expiry {
+		l := owner(it.target)
+		l.expiry = append(l.expiry, it)
+	}
+	for _, w := range ws {
+		heap.Init(&w.e.ledger.expiry)
+	}
+	clear(e.ledger.bans)
+	clear(e.ledger.history)
+	e.ledger.expiry = e.ledger.expiry[:0]
+}
+
+// join moves the workers' state back into e, as if it had counted alone;
+// next and bytes are where the stream of hits ended.
+func (e *Engine) join(ws []*worker, next, bytes uint64) {
+	var rings []*evidence
+	for _, w := range ws {
+		rings = append(rings, &w.e.counter.lines)
+	}
+	e.counter.lines.merge(rings, next, bytes)
+	for _, w := range ws {
+		we := w.e
+		for i, pt := range we.counter.parts {
+			if pt != nil {
+				e.counter.parts[i] = pt
+			}
+		}
+		e.counter.Evicted += we.counter.Evicted
+		e.counter.Overflow += we.counter.Overflow
+		for i := range we.pairs {
+			if we.pairs[i].waits != nil {
+				e.pairs[i] = we.pairs[i]
+			}
+		}
+		for t, b := range we.ledger.bans {
+			e.ledger.bans[t] = b
+		}
+		for t, h := range we.ledger.history {
+			e.ledger.history[t] = h
+		}
+		e.ledger.expiry = append(e.ledger.expiry, we.ledger.expiry...)
+		for i, st := range we.stats {
+			s := &e.stats[i]
+			s.Matches += st.Matches
+			s.Allowlisted += st.Allowlisted
+			s.Bans += st.Bans
+			s.AlreadyBanned += st.AlreadyBanned
+			s.Paired += st.Paired
+		}
+	}
+	heap.Init(&e.ledger.expiry)
+}
+
+func (p *parallel) fail(err error, cancel context.CancelFunc) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	cancel()
+}
+
+func (p *parallel) run(ctx context.Context, its []Iterator, sink Sink) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+
+	// Readers.
+	reads := make([]chan *readBatch, len(its))
+	cm := p.e.matcher.(ConcurrentMatcher)
+	for i, it := range its {
+		reads[i] = make(chan *readBatch, p.readAhead)
+		m := cm.Fork()
+		wg.Go(func() {
+			if err := p.read(ctx, it, m, reads[i]); err != nil {
+				p.fail(err, cancel)
+			}
+		})
+	}
+
+	// Workers.
+	toWorkers := make([]chan *mergedBatch, len(p.workers))
+	for i, w := range p.workers {
+		// Room for the workers to drift apart: each batch goes to all of
+		// them, and one a little behind must not stall the others.
+		toWorkers[i] = make(chan *mergedBatch, workerQueue)
+		wg.Go(func() {
+			for mb := range toWorkers[i] {
+				if ctx.Err() == nil {
+					w.count(mb)
+				}
+				mb.wg.Done()
+			}
+		})
+	}
+
+	// The collector writes the decisions in order.
+	toCollector := make(chan *mergedBatch, workerQueue+2)
+	var collected sync.WaitGroup
+	collected.Go(func() {
+		if err := p.collect(ctx, toCollector, sink); err != nil {
+			p.fail(err, cancel)
+		}
+	})
+
+	// The merge, on this goroutine.
+	now, err := p.merge(ctx, reads, toWorkers, toCollector)
+	if err != nil {
+		p.fail(err, cancel)
+	}
+	for _, c := range toWorkers {
+		close(c)
+	}
+	close(toCollector)
+	collected.Wait()
+	// Readers stopped early (an error) may still wait to send.
+	cancel()
+	wg.Wait()
+	p.e.join(p.workers, p.next, p.bytes)
+	p.e.clock.Advance(now)
+	return p.err
+}
+
+// read runs one iterator to its end, matching as it goes.
+func (p *parallel) read(ctx context.Context, it Iterator, m Matcher, out chan<- *readBatch) error {
+	defer close(out)
+	ev := new(Event)
+	var (
+		hits   []Hit
+		source string
+	)
+	b := p.newRead()
+	send := func() bool {
+		select {
+		case out <- b:
+			b = p.newRead()
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		ev.Reset()
+		if err := it.Next(ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				if len(b.evs) > 0 {
+					send()
+				}
+				return nil
+			}
+			return err
+		}
+		hits = m.Match(ev, hits[:0])
+		b.add(ev, hits, &source)
+		if len(b.evs) >= readBatchEvents && !send() {
+			return nil
+		}
+	}
+}
+
+func (p *parallel) newRead() *readBatch {
+	select {
+	case b := <-p.freeReads:
+		return b
+	default:
+		return &readBatch{evs: make([]readEvent, 0, readBatchEvents),
+			infos: make([]hitInfo, 0, readBatchEvents/2), hits: make([]Hit, 0, readBatchEvents/2)}
+	}
+}
+
+func (p *parallel) release(b *readBatch) {
+	if b.refs.Add(-1) == 0 {
+		b.evs, b.infos, b.hits = b.evs[:0], b.infos[:0], b.hits[:0]
+		b.arena = b.arena[:0]
+		select {
+		case p.freeReads <- b:
+		default:
+		}
+	}
+}
+
+// cursor is one iterator's place in the merge.
+type cursor struct {
+	in  <-chan *readBatch
+	b   *readBatch
+	i   int
+	idx int
+}
+
+func (c *cursor) less(d *cursor) bool {
+	if x := c.b.evs[c.i].t.Compare(d.b.evs[d.i].t); x != 0 {
+		return x < 0
+	}
+	return c.idx < d.idx
+}
+
+// pull moves c to its next batch; false at the end of its iterator.
+func (c *cursor) pull(ctx context.Context) (bool, error) {
+	select {
+	case b, ok := <-c.in:
+		if !ok {
+			return false, nil
+		}
+		b.refs.Store(1) // the merge's own
+		c.b, c.i = b, 0
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// merge takes the iterators' events in event-time order (ties: the earlier
+// iterator first), as Replay does, and returns the clock at the end.
+func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers []chan *mergedBatch, toCollector chan<- *mergedBatch) (time.Time, error) {
+	e := p.e
+	now := e.clock.Now()
+	var h []*cursor
+	for i, in := range reads {
+		c := &cursor{in: in, idx: i}
+		ok, err := c.pull(ctx)
+		if err != nil {
+			return now, err
+		}
+		if ok {
+			h = append(h, c)
+		}
+	}
+	// A binary heap of cursors, smallest first.
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			j := l
+			if r := l + 1; r < len(h) && h[r].less(h[l]) {
+				j = r
+			}
+			if !h[j].less(h[i]) {
+				return
+			}
+			h[i], h[j] = h[j], h[i]
+			i = j
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	nw := int32(len(p.workers))
+	mb := p.newMerged()
+	dispatch := func(mb *mergedBatch) error {
+		mb.wg.Add(len(toWorkers))
+		for _, c := range toWorkers {
+			select {
+			case c <- mb:
+			case <-ctx.Done():
+				mb.wg.Done()
+			}
+		}
+		select {
+		case toCollector <- mb:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for len(h) > 0 {
+		c := h[0]
+		b := c.b
+		re := &b.evs[c.i]
+		if re.t.After(now) {
+			now = re.t
+		}
+		mb.nows = append(mb.nows, now)
+		if re.fp != 0 && e.seen(re.fp, re.t) {
+			e.Duplicates++
+		} else {
+			e.Events++
+			if re.info >= 0 {
+				k := int32(len(mb.nows) - 1)
+				inf := &b.infos[re.info]
+				n := uint64(len(quoted(inf.line)))
+				for j, hit := range b.hits[inf.hits[0]:inf.hits[1]] {
+					w := int32(partOfAddr(Canonical(hit.Target))) % nw
+					mb.work[w] = append(mb.work[w], work{ev: k, hit: int32(j), b: b, info: re.info, seq: p.next, at: p.bytes})
+					p.next++
+					p.bytes += n
+				}
+				mb.ref(b)
+			}
+		}
+		if c.i++; c.i == len(b.evs) {
+			p.release(b)
+			ok, err := c.pull(ctx)
+			if err != nil {
+				return now, err
+			}
+			if !ok {
+				h[0] = h[len(h)-1]
+				h = h[:len(h)-1]
+			}
+		}
+		down(0)
+		if len(mb.nows) >= mergeBatchEvents {
+			if err := dispatch(mb); err != nil {
+				return now, err
+			}
+			mb = p.newMerged()
+		}
+	}
+	if len(mb.nows) > 0 {
+		if err := dispatch(mb); err != nil {
+			return now, err
+		}
+		mb = p.newMerged()
+	}
+	mb.final = true
+	mb.nows = append(mb.nows, now)
+	return now, dispatch(mb)
+}
+
+func (p *parallel) newMerged() *mergedBatch {
+	var mb *mergedBatch
+	select {
+	case mb = <-p.freeMerged:
+	default:
+		n := len(p.workers)
+		mb = &mergedBatch{nows: make([]time.Time, 0, mergeBatchEvents), work: make([][]work, n), out: make([][]tagged, n)}
+	}
+	mb.nows = mb.nows[:0]
+	for i := range mb.work {
+		mb.work[i] = mb.work[i][:0]
+		mb.out[i] = mb.out[i][:0]
+	}
+	mb.refs, mb.last, mb.final = mb.refs[:0], nil, false
+	return mb
+}
+
+// count runs one merged batch's work on the worker's partitions.
+func (w *worker) count(mb *mergedBatch) {
+	out := mb.out[w.id][:0]
+	w.next = 0
+	if mb.final {
+		// Replay's closing Tick.
+		w.e.out = w.e.out[:0]
+		w.e.expire(mb.nows[0])
+		out = w.tagUnbans(out, 0)
+		mb.out[w.id] = out
+		return
+	}
+	for _, wk := range mb.work[w.id] {
+		out = w.expireThrough(mb, int(wk.ev), out)
+		inf := &wk.b.infos[wk.info]
+		ev := &w.ev
+		ev.Time, ev.Line, ev.Source, ev.Signature = inf.t, inf.line, inf.source, inf.signature
+		ev.Host, ev.Program, ev.PID = inf.host, inf.program, inf.pid
+		w.e.out = w.e.out[:0]
+		w.e.counter.lines.next, w.e.counter.lines.bytes = wk.seq, wk.at
+		w.e.count(wk.b.hits[inf.hits[0]+wk.hit], ev)
+		for _, d := range w.e.out {
+			out = append(out, tagged{ev: wk.ev, hit: wk.hit, d: d})
+		}
+	}
+	out = w.expireThrough(mb, len(mb.nows)-1, out)
+	mb.out[w.id] = out
+}
+
+// expireThrough lifts, at each event of the batch up to i, the bans that
+// Replay lifts there: it expires before judging every event, so a ban
+// falls at the first event whose clock reading reaches its expiry.
+func (w *worker) expireThrough(mb *mergedBatch, i int, out []tagged) []tagged {
+	l := w.e.ledger
+	for w.next <= i {
+		if len(l.expiry) == 0 {
+			w.next = i + 1
+			break
+		}
+		top, from := l.expiry[0].at, w.next
+		k := from + sort.Search(i+1-from, func(j int) bool { return !top.After(mb.nows[from+j]) })
+		if k > i {
+			w.next = i + 1
+			break
+		}
+		w.e.out = w.e.out[:0]
+		w.e.expire(mb.nows[k])
+		out = w.tagUnbans(out, int32(k))
+		w.next = k + 1
+	}
+	return out
+}
+
+func (w *worker) tagUnbans(out []tagged, ev int32) []tagged {
+	for i, d := range w.e.out {
+		it := w.e.lifted[i]
+		out = append(out, tagged{ev: ev, hit: -1, at: it.at, target: it.target, d: d})
+	}
+	return out
+}
+
+// collect writes each merged batch's decisions in Replay's order, with
+// Replay's writes: a write as soon as an event leaves batch or more
+// decisions pending, and one at the end.
+func (p *parallel) collect(ctx context.Context, in <-chan *mergedBatch, sink Sink) error {
+	var (
+		pending []Decision
+		heads   = make([]int, len(p.workers))
+		failed  error
+	)
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := sink.Write(ctx, pending)
+		pending = pending[:0]
+		return err
+	}
+	for mb := range in {
+		mb.wg.Wait()
+		if failed == nil && ctx.Err() == nil {
+			clear(heads)
+			ev := int32(-1)
+			for {
+				// The smallest head among the workers' sorted outputs.
+				var best *tagged
+				bw := -1
+				for w, out := range mb.out {
+					if heads[w] < len(out) && (best == nil || compareTagged(&out[heads[w]], best) < 0) {
+						best, bw = &out[heads[w]], w
+					}
+				}
+				if best == nil {
+					break
+				}
+				heads[bw]++
+				if best.ev != ev && len(pending) >= batch {
+					if failed = flush(); failed != nil {
+						break
+					}
+				}
+				ev = best.ev
+				pending = append(pending, best.d)
+			}
+			if failed == nil && !mb.final && len(pending) >= batch {
+				failed = flush()
+			}
+		}
+		for _, b := range mb.refs {
+			p.release(b)
+		}
+		final := mb.final
+		select {
+		case p.freeMerged <- mb:
+		default:
+		}
+		if final && failed == nil && ctx.Err() == nil {
+			failed = flush()
+		}
+	}
+	return failed
+}
