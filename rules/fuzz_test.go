@@ -2,6 +2,8 @@ package rules
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -14,6 +16,9 @@ func FuzzParse(f *testing.F) {
 	names, _ := fs.Glob(DefaultFS(), "*.yaml")
 	for _, n := range names {
 		b, _ := fs.ReadFile(DefaultFS(), n)
+		f.Add(b)
+	}
+	if b, err := os.ReadFile(filepath.Join("..", "testdata", "explain", "custom.yaml")); err == nil {
 		f.Add(b)
 	}
 	f.Add([]byte("pack: x\nrules:\n  - {name: a, formats: [syslog], failregex: ['^<F-USER>.*</F-USER> <HOST>$'], ban: 1m, key: captures.user}\n"))

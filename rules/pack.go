@@ -108,9 +108,13 @@ func LoadFS(fsys fs.FS, root string) ([]*Pack, error) {
 }
 
 // LoadPath loads a pack file, or every pack file in a directory.
+// It refuses packs that another user could change (see CheckTrusted).
 func LoadPath(path string) ([]*Pack, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckTrusted(path); err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {

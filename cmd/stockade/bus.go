@@ -77,6 +77,12 @@ func (s *busSource) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	parsers := map[pipeline.Format]pipeline.Parser{}
 	return s.consumer.Run(ctx, func(ctx context.Context, d *bus.Delivery) error {
 		s.received.Add(1)
+		if len(d.Data) > sources.MaxLine {
+			// As in files: a line this long is not parsed (a bus may carry
+			// messages of megabytes).
+			s.bad.Add(1)
+			return nil
+		}
 		f := s.format
 		if s.decision {
 			f = pipeline.FormatDecision

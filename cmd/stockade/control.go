@@ -280,11 +280,14 @@ func call(path string, req ctlReq) (ctlReply, error) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return ctlReply{}, err
-	}
+	// A daemon that refuses us (see checkPeer) answers and closes before
+	// reading the request, so the write may fail: its answer says why.
+	werr := json.NewEncoder(conn).Encode(req)
 	var rep ctlReply
 	if err := json.NewDecoder(conn).Decode(&rep); err != nil {
+		if werr != nil {
+			return ctlReply{}, werr
+		}
 		return ctlReply{}, fmt.Errorf("bad reply from %s: %w", path, err)
 	}
 	if !rep.OK {

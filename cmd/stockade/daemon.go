@@ -66,8 +66,12 @@ type daemon struct {
 	cps      map[string]savedCheckpoint
 	reloadCh chan chan error
 
+	engCfg  pipeline.Config // to rebuild the engine after a clock step
 	started time.Time
 	metrics daemonMetrics
+	// The wall and monotonic clocks at the last look (see watchClock), and
+	// when a future-dated line was last logged.
+	lastWall, lastMono, futureLogged time.Time
 	// unsaved is when the first decision not yet covered by a commit was
 	// sent (zero: none).
 	unsaved time.Time
@@ -83,6 +87,7 @@ type namedSink struct {
 
 type daemonMetrics struct {
 	decisions, stale, sinkErrors, saves, saveErrors, reloads, reloadErrors atomic.Uint64
+	future, clockSteps                                                     atomic.Uint64
 	lastEvent                                                              atomic.Int64 // unix ns of the newest processed line's event time
 }
 
@@ -116,7 +121,8 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	if cfg.Unbans != nil {
 		unbans = *cfg.Unbans
 	}
-	d.eng = pipeline.NewEngine(set, pipeline.Config{Origin: cfg.Origin, Allow: allowed, EmitUnbans: unbans, MaxWindows: cfg.MaxWindows})
+	d.engCfg = pipeline.Config{Origin: cfg.Origin, Allow: allowed, EmitUnbans: unbans, MaxWindows: cfg.MaxWindows}
+	d.eng = pipeline.NewEngine(set, d.engCfg)
 	d.eng.TrackChanges()
 	return d, nil
 }
@@ -140,7 +146,7 @@ func (d *daemon) run(ctx context.Context) (err error) {
 		d.log.Warn("state entries that did not decode were skipped", "count", bad)
 	}
 	now := d.now()
-	d.eng.Restore(saved.Windows, saved.Targets, saved.Clock, now)
+	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
 	active := d.eng.Ledger().ActiveBans(now)
 	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
 
@@ -209,7 +215,9 @@ loop:
 				d.save()
 			}
 		case <-tick.C:
-			d.emit(ctx, d.eng.Tick(d.now()))
+			now := d.now()
+			d.watchClock(ctx, now) // before the engine's clock follows the wall's
+			d.emit(ctx, d.eng.Tick(now))
 			d.save()
 		case <-hup:
 			if err := d.reload(); err != nil {
@@ -250,6 +258,12 @@ func (d *daemon) process(ctx context.Context, ev *pipeline.Event) {
 		}
 		return
 	}
+	wall := d.now()
+	if clock := d.eng.Now(); ev.Time.After(wall.Add(maxAhead)) || ev.Time.Before(clock.Add(-clockJumpMin)) || ev.Time.After(clock.Add(clockJumpMin)) {
+		// A line far from the clocks: the wall clock may have stepped.
+		d.watchClock(ctx, wall)
+	}
+	d.clampFuture(ev, wall)
 	if t := ev.Time.UnixNano(); t > d.metrics.lastEvent.Load() {
 		d.metrics.lastEvent.Store(t)
 	}
@@ -416,7 +430,7 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 				s.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
 			}
 		case sc.NFTables != nil:
-			s, err := openNFTables(ctx, sc.NFTables, active, now, d.log)
+			s, err := openNFTables(ctx, sc.NFTables, active, now, d.now, d.log)
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}

@@ -67,6 +67,11 @@ func LoadEnforceConfig(path string) (*EnforceConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseEnforceConfig(path, data)
+}
+
+// parseEnforceConfig is LoadEnforceConfig on bytes already read.
+func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
 	var c EnforceConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -197,7 +202,7 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	now := time.Now()
 	e.eng.Restore(nil, saved.Targets, saved.Clock, now)
 	active := e.eng.Ledger().ActiveBans(now)
-	e.nft, err = openNFTables(ctx, &cfg.NFTables, active, now, log)
+	e.nft, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}

@@ -50,6 +50,9 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 // importFail2ban reads a fail2ban directory and loads the pack it makes,
 // so that what import prints is refused if it would not load.
 func importFail2ban(dir string) ([]byte, []*rules.Pack, error) {
+	if err := rules.CheckTrusted(dir); err != nil {
+		return nil, nil, &exitError{code: 2, err: err}
+	}
 	data, err := fail2ban.Import(dir)
 	if err != nil {
 		var es rules.Errors

@@ -56,6 +56,8 @@ func (d *daemon) metricsText() string {
 	counter("stockade_stale_decisions_total", "Bans decided from old lines that had already run out.", d.metrics.stale.Load())
 	counter("stockade_state_saves_total", "State commits.", d.metrics.saves.Load())
 	counter("stockade_state_save_errors_total", "State commits that failed (a full disk, say).", d.metrics.saveErrors.Load())
+	counter("stockade_future_lines_total", "Lines dated more than a minute past the wall clock, judged as of now.", d.metrics.future.Load())
+	counter("stockade_clock_steps_total", "Wall-clock steps the state was moved by.", d.metrics.clockSteps.Load())
 	counter("stockade_reloads_total", "Rule reloads.", d.metrics.reloads.Load())
 	counter("stockade_reload_errors_total", "Rule reloads refused.", d.metrics.reloadErrors.Load())
 
@@ -77,18 +79,26 @@ func (d *daemon) metricsText() string {
 	lines := map[string]uint64{}
 	for _, t := range d.tailers {
 		for _, fs := range t.Stats() {
-			lines[fs.Format.String()] += fs.Lines
+			// Not fs.Format, the current file's: unknown for a moment after
+			// each rotation, it would move the count to another label and
+			// back (a counter reset to Prometheus).
+			lines[fs.LinesFormat.String()] += fs.Lines
 			for r, n := range fs.Bad {
 				bad[r] += n
 			}
 		}
 	}
+	var dropped uint64
 	for _, s := range d.syslogs {
 		st := s.Stats().Total()
 		lines["syslog"] += st.Received
+		dropped += st.Dropped
 		for r, n := range st.Bad {
 			bad[r] += n
 		}
+	}
+	if len(d.syslogs) > 0 {
+		counter("stockade_syslog_dropped_total", "Syslog datagrams the kernel dropped before stockade read them (the receive buffer was full).", dropped)
 	}
 	fmt.Fprintf(&b, "# HELP stockade_lines_total Lines read, by format.\n# TYPE stockade_lines_total counter\n")
 	for _, f := range sortedKeys(lines) {

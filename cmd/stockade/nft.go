@@ -12,9 +12,11 @@ import (
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
-func openNFTables(ctx context.Context, c *NFTablesConfig, active []pipeline.ActiveBan, now time.Time, log *slog.Logger) (*nftables.Sink, error) {
+// openNFTables connects an nftables sink and makes the kernel hold what
+// the ledger holds; clock is the wall clock the decisions are made with.
+func openNFTables(ctx context.Context, c *NFTablesConfig, active []pipeline.ActiveBan, now time.Time, clock func() time.Time, log *slog.Logger) (*nftables.Sink, error) {
 	cfg := nftables.Config{Table: c.Table, Family: c.Family, Chains: c.Chains, SetOnly: c.SetOnly,
-		SetV4: c.SetV4, SetV6: c.SetV6, IPv6Prefix: c.IPv6Prefix, NetNS: c.netns}
+		SetV4: c.SetV4, SetV6: c.SetV6, IPv6Prefix: c.IPv6Prefix, NetNS: c.netns, Now: clock}
 	if c.Priority != nil {
 		cfg.Priority = *c.Priority
 	}
@@ -77,6 +79,7 @@ func (d *daemon) queueMetrics(b *strings.Builder) {
 		{"stockade_sink_queue_age_seconds", "Age of the oldest decision waiting for a remote sink.", "gauge",
 			func(q *queue.Sink) any { return q.OldestAge(now).Seconds() }},
 		{"stockade_sink_queue_dropped_total", "Decisions dropped because a remote sink's queue was full.", "counter", func(q *queue.Sink) any { return q.Dropped() }},
+		{"stockade_sink_queue_memory", "Decisions waiting in memory because the queue's disk refused them (a full disk).", "gauge", func(q *queue.Sink) any { return q.Spilled() }},
 		{"stockade_sink_delivered_total", "Decisions a remote sink confirmed.", "counter", func(q *queue.Sink) any { return q.Delivered() }},
 		{"stockade_sink_up", "1 when the last delivery attempt to a remote sink succeeded.", "gauge", func(q *queue.Sink) any {
 			if q.Up() {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,6 +88,25 @@ func (c *Config) Validate(prefix string) error {
 	return errors.Join(errs...)
 }
 
+// RedactURL is URL fit for a log: user names, passwords and tokens
+// written into the servers' URLs (nats://user:pass@host, nats://token@host)
+// are replaced.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		at := strings.LastIndexByte(p, '@')
+		if at < 0 {
+			continue
+		}
+		start := 0
+		if j := strings.Index(p, "://"); j >= 0 && j < at {
+			start = j + 3
+		}
+		parts[i] = p[:start] + "redacted" + p[at:]
+	}
+	return strings.Join(parts, ",")
+}
+
 // Options are the nats.go options for a long-lived connection named name:
 // it retries the first connect and reconnects forever, and buffers nothing
 // while disconnected (what was not sent stays with the caller, in order).
@@ -101,14 +121,19 @@ func (c *Config) Options(name string, log *slog.Logger) ([]nats.Option, error) {
 		// its decisions stay in our queue, in order, rather than in a
 		// buffer that a crash or a second outage would lose.
 		nats.ReconnectBufSize(-1),
-		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted()) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted()) }),
+		// nats.go's ConnectedUrlRedacted keeps a bare token (nats://TOKEN@host).
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to NATS", "server", RedactURL(nc.ConnectedUrl())) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to NATS", "server", RedactURL(nc.ConnectedUrl())) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("disconnected from NATS", "err", err)
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("NATS error", "err", err) }),
+		// Why the connection cannot be (re)established (refused, bad
+		// credentials, TLS), once per change of reason: the attempts repeat
+		// every ReconnectWait.
+		nats.ReconnectErrHandler(reconnectErrLogger(log)),
 	}
 	for _, f := range []struct{ field, path string }{
 		{"creds", c.Creds}, {"nkey", c.NKey}, {"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key},
@@ -141,6 +166,22 @@ func (c *Config) Options(name string, log *slog.Logger) ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
 	}
 	return opts, nil
+}
+
+func reconnectErrLogger(log *slog.Logger) func(*nats.Conn, error) {
+	var mu sync.Mutex
+	last := ""
+	return func(_ *nats.Conn, err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if msg := err.Error(); msg != last {
+			last = msg
+			log.Warn("cannot connect to NATS; retrying", "err", err)
+		}
+	}
 }
 
 // Connect starts connecting without waiting for the server: a daemon must

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stockade-ids/stockade/internal/testcorpus"
 )
 
 // FuzzParseConf feeds arbitrary bytes to the configuration reader: it must
@@ -12,6 +14,12 @@ import (
 // must resolve (or refuse to).
 func FuzzParseConf(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "*.conf"))
+	if root := testcorpus.Root(); root != "" {
+		// fail2ban's own filters and jails, read in place.
+		more, _ := filepath.Glob(filepath.Join(root, "fail2ban__fail2ban", "config", "filter.d", "*.conf"))
+		seeds = append(seeds, more...)
+		seeds = append(seeds, filepath.Join(root, "fail2ban__fail2ban", "config", "jail.conf"))
+	}
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {

@@ -102,15 +102,25 @@ func (s *Sink) Argv(d pipeline.Decision) []string {
 		return nil
 	}
 	r := strings.NewReplacer(
-		"{target}", d.Target, "{scope}", string(d.Scope), "{rule}", d.Rule, "{pack}", d.Pack,
+		"{target}", argSafe(d.Target), "{scope}", argSafe(string(d.Scope)), "{rule}", argSafe(d.Rule), "{pack}", argSafe(d.Pack),
 		"{duration}", strconv.FormatInt(d.Duration, 10), "{expires}", d.Expires.UTC().Format(time.RFC3339),
-		"{offense}", strconv.Itoa(d.Offense), "{origin}", d.Origin, "{id}", d.ID,
-		"{reason}", d.Reason, "{action}", string(d.Action))
+		"{offense}", strconv.Itoa(d.Offense), "{origin}", argSafe(d.Origin), "{id}", argSafe(d.ID),
+		"{reason}", argSafe(d.Reason), "{action}", argSafe(string(d.Action)))
 	argv := make([]string, len(tmpl))
 	for i, a := range tmpl {
 		argv[i] = r.Replace(a)
 	}
 	return argv
+}
+
+// argSafe replaces NUL bytes, which no argument can hold (the kernel
+// takes each as the argument's end, so Go refuses to start the command): a
+// NUL in a Suricata signature must not keep the ban from running.
+func argSafe(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
 // Write implements pipeline.Sink: it queues the decisions and returns.

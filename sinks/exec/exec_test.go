@@ -63,3 +63,26 @@ func TestRefusesUnknownPlaceholderAndCountsFailures(t *testing.T) {
 		t.Fatalf("failures %d", s.Failures.Load())
 	}
 }
+
+// TestNULStillRuns: a NUL byte in a substituted field (a Suricata
+// signature can carry one, JSON-escaped) would make the command impossible
+// to start; it is replaced and the ban runs.
+func TestNULStillRuns(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "args")
+	script := filepath.Join(dir, "record.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$1\" >> "+out+"\n"), 0o755)
+	s, err := New(Config{Ban: []string{script, "{reason}"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(t.Context(), []pipeline.Decision{{Action: pipeline.ActionBan, Target: "203.0.113.7", Reason: "sig\x00nature"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "sig\uFFFDnature\n" || s.Failures.Load() != 0 {
+		t.Fatalf("argument %q, %d failures", got, s.Failures.Load())
+	}
+}

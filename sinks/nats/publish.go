@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
@@ -64,7 +65,7 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("sink", "nats", "url", cfg.URL)
+	log = log.With("sink", "nats", "url", natsconn.RedactURL(cfg.URL))
 	nc, err := cfg.Config.Connect(cfg.connName(), log)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Config says where bans go. The zero value is usable: table "inet
@@ -35,6 +36,10 @@ type Config struct {
 	// NetNS is an open network namespace fd to work in (tests); 0 is the
 	// namespace of the process.
 	NetNS int
+	// Now is the wall clock decisions' expiry times are read against
+	// (kernel timeouts are what is left of them); nil is time.Now. It must
+	// be the clock the decisions were made with.
+	Now func() time.Time
 }
 
 const (

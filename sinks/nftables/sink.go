@@ -111,6 +111,9 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{cfg: cfg, log: log, now: time.Now}
+	if cfg.Now != nil {
+		s.now = cfg.Now
+	}
 	s.table = &nft.Table{Name: cfg.Table, Family: s.tableFamily()}
 	// Set IDs only name a set within one batch. Given here, because the
 	// library otherwise draws them from a global counter without a lock,

@@ -57,6 +57,14 @@ type Sink struct {
 
 	delivered, failures atomic.Uint64
 	up                  atomic.Bool
+
+	// spill holds, in order, the decisions the queue could not take (its
+	// disk is full, say) until it can: later writes go behind them, so the
+	// order holds. It is memory: bounded like the queue, and lost if
+	// stockade stops before the disk takes it.
+	spillMu  sync.Mutex
+	spill    []pipeline.Decision
+	spillLog time.Time
 }
 
 // NewSink starts delivering what q holds through pub. The Sink owns both:
@@ -75,9 +83,23 @@ func NewSink(q *Queue, pub Publisher, cfg SinkConfig) *Sink {
 }
 
 // Write implements pipeline.Sink: the decisions are on disk when it
-// returns, not yet at the remote.
+// returns, not yet at the remote; or, when the disk refuses them, in
+// memory until it takes them (see Spilled).
 func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
-	if err := s.q.Push(ctx, ds); err != nil {
+	s.spillMu.Lock()
+	var err error
+	if len(s.spill) > 0 {
+		s.spill = append(s.spill, ds...)
+		s.boundSpill()
+		s.flushSpillLocked(ctx)
+	} else if err = s.q.Push(ctx, ds); err != nil && spillable(err) {
+		s.spill = append(s.spill, ds...)
+		s.boundSpill()
+		s.logSpill(err)
+		err = nil
+	}
+	s.spillMu.Unlock()
+	if err != nil {
 		return err
 	}
 	select {
@@ -87,6 +109,64 @@ func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
 	return nil
 }
 
+// spillable says whether a failed Push should keep its decisions in
+// memory: a failure of the disk, not a closed queue or a full queue that
+// the caller gave up waiting on.
+func spillable(err error) bool {
+	return !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// boundSpill drops the oldest spilled decisions beyond the queue's bound.
+func (s *Sink) boundSpill() {
+	if over := len(s.spill) - s.q.cfg.Max; over > 0 {
+		s.spill = append(s.spill[:0], s.spill[over:]...)
+		s.q.dropped.Add(uint64(over))
+	}
+}
+
+func (s *Sink) logSpill(err error) {
+	if now := time.Now(); now.Sub(s.spillLog) > 10*time.Second {
+		s.spillLog = now
+		s.log.Error("queue write failed: decisions wait in memory until the disk takes them", "err", err, "in_memory", len(s.spill))
+	}
+}
+
+// flushSpillLocked moves the spilled decisions to the queue if it takes
+// them now. It never waits for room (ctx only matters to a full Block
+// queue).
+func (s *Sink) flushSpillLocked(ctx context.Context) {
+	if len(s.spill) == 0 {
+		return
+	}
+	if err := s.q.Push(ctx, s.spill); err != nil {
+		s.logSpill(err)
+		return
+	}
+	s.log.Info("the queue takes decisions again", "from_memory", len(s.spill))
+	s.spill = nil
+}
+
+// tryFlushSpill is flushSpillLocked for the delivery goroutine, which must
+// not wait for a Write holding the lock (a Write into a full Block queue
+// waits for this goroutine's acks).
+func (s *Sink) tryFlushSpill() bool {
+	if !s.spillMu.TryLock() {
+		return false
+	}
+	defer s.spillMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // never wait for room
+	s.flushSpillLocked(ctx)
+	return len(s.spill) == 0
+}
+
+// Spilled is how many decisions wait in memory for the queue's disk.
+func (s *Sink) Spilled() int {
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	return len(s.spill)
+}
+
 // deliver runs until Close: peek a batch, publish it, ack what the remote
 // confirmed; on failure wait (doubling, with jitter) and try again.
 func (s *Sink) deliver(ctx context.Context) {
@@ -94,6 +174,7 @@ func (s *Sink) deliver(ctx context.Context) {
 	backoff := s.cfg.MinBackoff
 	var downSince time.Time
 	for {
+		flushed := s.tryFlushSpill()
 		ds, err := s.q.Peek(s.cfg.Batch)
 		if err != nil {
 			if errors.Is(err, ErrClosed) {
@@ -102,8 +183,14 @@ func (s *Sink) deliver(ctx context.Context) {
 			s.log.Error("queue read failed", "err", err)
 		}
 		if err == nil && len(ds) == 0 {
+			var retry <-chan time.Time
+			if !flushed {
+				retry = time.After(time.Second) // decisions wait in memory
+			}
 			select {
 			case <-s.kick:
+				continue
+			case <-retry:
 				continue
 			case <-s.stop:
 				return // drained
@@ -186,6 +273,12 @@ func (s *Sink) Close(ctx context.Context) error {
 			<-s.done
 		}
 		s.cancel()
+		s.spillMu.Lock()
+		s.flushSpillLocked(ctx)
+		if n := len(s.spill); n > 0 {
+			s.log.Error("decisions lost: the queue's disk never took them", "count", n)
+		}
+		s.spillMu.Unlock()
 		if n := s.q.Depth(); n > 0 {
 			s.log.Info("decisions wait in the queue for the next start", "waiting", n, "file", s.q.Path())
 		}

@@ -1,7 +1,10 @@
 package decision
 
 import (
+	"bytes"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -69,6 +72,11 @@ func TestSniff(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "replay", "decisions.golden.jsonl")); err == nil {
+		for line := range bytes.Lines(b) {
+			f.Add(bytes.TrimRight(line, "\n"))
+		}
+	}
 	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","at":"2025-11-08T22:02:20Z","origin":"web1"}`))
 	f.Add([]byte(`{"action":"unban","target":"2001:db8::/64","at":"2025-11-08T22:02:20Z"}`))
 	f.Add([]byte(`{"action":"ban","target":"::ffff:1.2.3.4%eth0","at":"0001-01-01T00:00:00Z"}`))

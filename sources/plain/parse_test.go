@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stockade-ids/stockade/internal/fuzzseed"
 	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/pipeline"
 )
@@ -92,6 +93,9 @@ func TestCorpusErrorLogs(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
+	for _, line := range fuzzseed.Lines(50) {
+		f.Add(line)
+	}
 	for _, s := range []string{"2025/11/08 22:00:01 [error] x", "[Sat Nov 08 22:00:01.123456 2025] x", "2025-11-08T22:00:01.5+01:00 y",
 		"[08/Nov/2025:22:00:01 +0100] z", "2025-11-08 22:00:01,250 w"} {
 		f.Add([]byte(s))

@@ -29,6 +29,11 @@ type follower struct {
 	ref          time.Time // last syslog SetRef
 	undetectable bool
 	detectSize   int64 // size at the last detection attempt
+	// detectFrom is where detection reads the head from: past any first
+	// lines too long to parse (they cannot tell the format, and would
+	// fill the head). detectScan is how far the search for the end of the
+	// too-long line at detectFrom got.
+	detectFrom, detectScan int64
 
 	fp       uint64 // 0 until the first line is complete
 	fpLen    int    // bytes fp covers, newline included
@@ -118,6 +123,7 @@ func (t *Tailer) checkTruncate(f *follower, size int64) {
 		f.skipping, f.skipBad = false, false
 		f.fp, f.fpLen = 0, 0
 		f.undetectable, f.detectSize = false, 0 // new content: look again
+		f.detectFrom, f.detectScan = 0, 0
 		f.publish()
 	}
 	if f.fp == 0 && size > 0 {
@@ -252,7 +258,10 @@ func (t *Tailer) detect(f *follower, size int64) bool {
 		return false
 	}
 	f.detectSize = size
-	n, _ := f.fd.ReadAt(t.buf[:headSize], 0)
+	if !t.skipLongLines(f, size) {
+		return false // a too-long first line, still being written
+	}
+	n, _ := f.fd.ReadAt(t.buf[:headSize], f.detectFrom)
 	head := t.buf[:n]
 	full := n == headSize
 	if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
@@ -271,6 +280,36 @@ func (t *Tailer) detect(f *follower, size int64) bool {
 	}
 	t.setFormat(f, format)
 	return true
+}
+
+// skipLongLines moves f.detectFrom past the lines at the start of the
+// file that are too long to parse (a first line of 10 MB must not make the
+// file undetectable: the lines after it still tell its format; the reader
+// counts the long ones as bad). It reports false while such a line has no
+// end yet. Each byte is searched once, however often the file grows.
+func (t *Tailer) skipLongLines(f *follower, size int64) bool {
+	for {
+		n, _ := f.fd.ReadAt(t.buf[:headSize], f.detectFrom)
+		if n < headSize || bytes.IndexByte(t.buf[:n], '\n') >= 0 {
+			return true // the first line at detectFrom fits in the head
+		}
+		// headSize is sources.MaxLine: a line without its end in the head
+		// is too long to parse. Find its end.
+		pos := max(f.detectScan, f.detectFrom+int64(n))
+		for {
+			m, _ := f.fd.ReadAt(t.buf, pos)
+			if m == 0 {
+				f.detectScan = pos
+				return false
+			}
+			if i := bytes.IndexByte(t.buf[:m], '\n'); i >= 0 {
+				f.detectFrom = pos + int64(i) + 1
+				f.detectScan = f.detectFrom
+				break
+			}
+			pos += int64(m)
+		}
+	}
 }
 
 // detectLines is how many lines sources.Detect votes with: once a file has

@@ -25,6 +25,10 @@ type FileStats struct {
 	Offset      int64 // bytes consumed
 	Size        int64
 	Fingerprint uint64
+	// LinesFormat is the latest format detected under the path: the one
+	// the counters' lines were read in, still set while a new file after
+	// a rotation has none yet.
+	LinesFormat pipeline.Format
 	Rotations   uint64 // files renamed away or deleted under this path
 	Truncations uint64 // truncations in place (copytruncate)
 }
@@ -37,7 +41,7 @@ type pathStats struct {
 
 	lines, events, skipped atomic.Uint64
 	rotations, truncations atomic.Uint64
-	format                 atomic.Uint32
+	format, linesFormat    atomic.Uint32
 	offset, size           atomic.Int64
 	fp                     atomic.Uint64
 
@@ -61,12 +65,18 @@ func (s *pathStats) setFormat(f *follower, format pipeline.Format) {
 	if s.cur == f {
 		s.format.Store(uint32(format))
 	}
+	if format != pipeline.FormatUnknown {
+		s.linesFormat.Store(uint32(format))
+	}
 }
 
 // makeCurrent makes f the file whose position the path's stats show.
 func (s *pathStats) makeCurrent(f *follower) {
 	s.cur = f
 	s.format.Store(uint32(f.format))
+	if f.format != pipeline.FormatUnknown {
+		s.linesFormat.Store(uint32(f.format))
+	}
 	s.offset.Store(f.offset)
 	s.fp.Store(f.fp)
 }
@@ -105,6 +115,7 @@ func (t *Tailer) Stats() []FileStats {
 			Offset:      s.offset.Load(),
 			Size:        s.size.Load(),
 			Fingerprint: s.fp.Load(),
+			LinesFormat: pipeline.Format(s.linesFormat.Load()),
 			Rotations:   s.rotations.Load(),
 			Truncations: s.truncations.Load(),
 		}
