@@ -76,6 +76,11 @@ type daemon struct {
 	// sent (zero: none).
 	unsaved time.Time
 	pending pipeline.Changes // changes a failed save must not lose
+	// The commit in flight (see saveAsync), where it reports, and whether
+	// the checkpoints must be written again (a commit of them failed).
+	inflight *saveJob
+	saveDone chan *saveJob
+	cpsDirty bool
 }
 
 type namedSink struct {
@@ -100,6 +105,7 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 		offsets:  map[string]int64{},
 		cps:      map[string]savedCheckpoint{},
 		reloadCh: make(chan chan error),
+		saveDone: make(chan *saveJob, 1),
 	}
 	if cfg.TZ != "" {
 		d.loc, _ = time.LoadLocation(cfg.TZ)
@@ -212,13 +218,18 @@ loop:
 		case ev := <-d.events:
 			d.process(ctx, &ev)
 			if !d.unsaved.IsZero() && (len(d.events) == 0 || time.Since(d.unsaved) > decisionSave) {
-				d.save()
+				d.saveAsync()
+			}
+		case job := <-d.saveDone:
+			d.saved(job)
+			if !d.unsaved.IsZero() {
+				d.saveAsync() // the decisions made during that commit
 			}
 		case <-tick.C:
 			now := d.now()
 			d.watchClock(ctx, now) // before the engine's clock follows the wall's
 			d.emit(ctx, d.eng.Tick(now))
-			d.save()
+			d.saveAsync()
 		case <-hup:
 			if err := d.reload(); err != nil {
 				d.log.Error("reload refused: the previous rule packs stay in force", "err", err)
@@ -308,24 +319,84 @@ func (d *daemon) emit(ctx context.Context, ds []pipeline.Decision) {
 	}
 }
 
+// save commits the engine's changes and the sources' offsets now, after
+// the commit in flight, if any: for the moments that need the state on
+// disk before going on (a file started at its end, a clock step, the
+// end).
 func (d *daemon) save() {
+	d.waitSave()
+	if job := d.takeSave(); job != nil {
+		job.err = d.store.Save(job.ch, job.offsets, job.clock)
+		d.saved(job)
+	}
+}
+
+// saveAsync starts a commit of what changed on another goroutine, unless
+// one is in flight: the one after it takes everything that changed
+// meanwhile (a group commit). Judging goes on during the commit's writes
+// and fsync, which at a thousand bans a second took half the loop's time
+// and made the syslog listener drop datagrams.
+func (d *daemon) saveAsync() {
+	if d.inflight != nil {
+		return
+	}
+	job := d.takeSave()
+	if job == nil {
+		return
+	}
+	d.inflight = job
+	go func() {
+		job.err = d.store.Save(job.ch, job.offsets, job.clock)
+		d.saveDone <- job
+	}()
+}
+
+// waitSave waits for the commit in flight, if any, and takes its result.
+func (d *daemon) waitSave() {
+	if d.inflight != nil {
+		d.saved(<-d.saveDone)
+	}
+}
+
+// saveJob is one commit: what it writes, and the oldest decision it
+// covers (to be covered again if it fails).
+type saveJob struct {
+	ch      pipeline.Changes
+	offsets map[string]json.RawMessage
+	clock   time.Time
+	unsaved time.Time
+	err     error
+}
+
+// takeSave takes what changed since the last commit (nil: nothing).
+func (d *daemon) takeSave() *saveJob {
 	ch := pipeline.MergeChanges(d.pending, d.eng.TakeChanges())
 	offsets := d.checkpoints()
 	if ch.Empty() && len(offsets) == 0 {
-		return
+		return nil
 	}
-	if err := d.store.Save(ch, offsets, d.eng.Now()); err != nil {
-		// A full disk must not stop enforcement nor lose state: keep the
-		// changes (and the offsets, which are not cleared) for the next try.
-		d.metrics.saveErrors.Add(1)
-		d.log.Error("saving state failed; enforcement goes on and the save is retried", "err", err)
-		d.pending = ch
-		return
-	}
-	d.pending = pipeline.Changes{}
-	d.unsaved = time.Time{}
-	d.metrics.saves.Add(1)
+	job := &saveJob{ch: ch, offsets: offsets, clock: d.eng.Now(), unsaved: d.unsaved}
+	d.pending, d.unsaved, d.cpsDirty = pipeline.Changes{}, time.Time{}, false
 	clear(d.offsets)
+	return job
+}
+
+// saved takes a commit's result. A full disk must not stop enforcement
+// nor lose state: a failed commit's changes go back in front of those made
+// since, and its offsets are written again, at the next try.
+func (d *daemon) saved(job *saveJob) {
+	d.inflight = nil
+	if job.err != nil {
+		d.metrics.saveErrors.Add(1)
+		d.log.Error("saving state failed; enforcement goes on and the save is retried", "err", job.err)
+		d.pending = pipeline.MergeChanges(job.ch, d.pending)
+		d.cpsDirty = d.cpsDirty || job.offsets != nil
+		if !job.unsaved.IsZero() && (d.unsaved.IsZero() || job.unsaved.Before(d.unsaved)) {
+			d.unsaved = job.unsaved
+		}
+		return
+	}
+	d.metrics.saves.Add(1)
 }
 
 type savedCheckpoint struct {
@@ -342,7 +413,7 @@ const keepPerPath = 2
 // fingerprint, and returns the whole set as JSON for the store (nil when
 // nothing moved).
 func (d *daemon) checkpoints() map[string]json.RawMessage {
-	if len(d.offsets) == 0 {
+	if len(d.offsets) == 0 && !d.cpsDirty {
 		return nil
 	}
 	round := d.metrics.saves.Load() + d.metrics.saveErrors.Load() + 1
