@@ -70,6 +70,34 @@ type f2bState struct {
 	lastText string
 	buf      []tupleLine
 	sessions mlfCache
+	parsed   parsedDate
+}
+
+// parsedDate is the last date text parsed and what it gave: lines of the
+// same second share their date text, and strptime was a seventh of the
+// dialect's time per line.
+type parsedDate struct {
+	t    *dateTemplate
+	text string
+	now  time.Time
+	loc  *time.Location
+	val  time.Time
+}
+
+// date parses the date dm found in line, or takes it from the last line
+// when the text, the template, the zone and the reference time are the
+// same (the result depends on nothing else).
+func (st *f2bState) date(dm *dateMatch, line string, now time.Time, loc *time.Location) (time.Time, bool) {
+	text := line[dm.start:dm.end]
+	p := &st.parsed
+	if p.t != nil && p.t == dm.t && p.loc == loc && p.text == text && p.now.Equal(now) {
+		return p.val, true
+	}
+	d, ok := dm.date(line, now, loc)
+	if ok {
+		*p = parsedDate{t: dm.t, text: strings.Clone(text), now: now, loc: loc, val: d}
+	}
+	return d, ok
 }
 
 // tupleLine is a line split around its date.
@@ -125,7 +153,7 @@ func (s *Set) judgeF2B(r *Rule, ev *pipeline.Event) f2bResult {
 		if dm, ok := f.dates.find(line, st.dates); ok {
 			tuple = tupleLine{pre: line[:dm.start], date: line[dm.start:dm.end], post: line[dm.end:]}
 			if dm.start < dm.end {
-				if d, ok := dm.date(line, now, loc); ok {
+				if d, ok := st.date(&dm, line, now, loc); ok {
 					date, haveDate = d, true
 					st.lastDate, st.lastText = d, tuple.date
 				}

@@ -144,26 +144,44 @@ func (s *litSet) in(text string) bool {
 }
 
 // containsFold is an ASCII case-insensitive strings.Contains; lit is lower
-// case.
+// case. Candidates are found with strings.IndexByte (vectorised) on either
+// case of lit's first byte: a byte-by-byte loop was a seventh of the
+// fail2ban dialect's time per line.
 func containsFold(text, lit string) bool {
 	n := len(lit)
 	if n == 0 {
 		return true
 	}
-	first := lit[0]
+	lo, up := lit[0], lit[0]
+	if lo >= 'a' && lo <= 'z' {
+		up = lo - ('a' - 'A')
+	}
 	for i := 0; i+n <= len(text); i++ {
-		c := text[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
+		j := indexEither(text[i:len(text)-n+1], lo, up)
+		if j < 0 {
+			return false
 		}
-		if c != first {
-			continue
-		}
+		i += j
 		if strings.EqualFold(text[i:i+n], lit) {
 			return true
 		}
 	}
 	return false
+}
+
+// indexEither is the index of the first a or b in s, or -1.
+func indexEither(s string, a, b byte) int {
+	i := strings.IndexByte(s, a)
+	if a == b {
+		return i
+	}
+	if i >= 0 {
+		s = s[:i]
+	}
+	if j := strings.IndexByte(s, b); j >= 0 {
+		return j
+	}
+	return i
 }
 
 // pyLiteralSets finds, in the required part of a pattern, alternations
