@@ -54,6 +54,7 @@ sinks:
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		killAtCleanup(t, cmd)
 		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
 		return cmd
 	}
@@ -158,6 +159,7 @@ func TestDaemonResumesAFileStartedAtItsEnd(t *testing.T) {
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
+				killAtCleanup(t, cmd)
 				h.waitFor("the file followed", func() bool {
 					rep, err := call(h.socket, ctlReq{Op: "status"})
 					return err == nil && len(rep.Status.Files) == 1

@@ -36,6 +36,7 @@ func TestDaemonKill9UnderLoad(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		killAtCleanup(t, cmd)
 		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
 		return cmd
 	}

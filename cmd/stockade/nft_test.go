@@ -67,6 +67,7 @@ func TestDaemonNFTablesRestart(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		killAtCleanup(t, cmd)
 		h.waitFor("the daemon in its namespace", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
 		return cmd
 	}
