@@ -204,5 +204,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// DefaultMaxWindows is max_windows's default: about 200 MB of windows.
+// DefaultMaxWindows is max_windows's default. Full, that is about 150 MB
+// of windows in a replay; the daemon, which also persists them, measured
+// about 400 MB of heap and a 600 MB state file (docs/reliability.md).
 const DefaultMaxWindows = 1_000_000
