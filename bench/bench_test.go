@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHarness runs the whole harness on small corpora, so that a change
+// that breaks it (a flag renamed, a metric gone, output no longer
+// parsed) fails here rather than on the day someone wants the numbers.
+// The figures are not judged: they mean nothing at this size on a busy
+// machine. What is judged is that every measurement ran and that the
+// parallel replay wrote the same decisions as the serial one.
+func TestHarness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds stockade and runs it a dozen times")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "stockade")
+	build := exec.Command("go", "build", "-o", bin, "github.com/stockade-ids/stockade/cmd/stockade")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "results")
+	c := config{lines: 5000, runs: 1, out: out, bin: bin, data: filepath.Join(dir, "data"), seed: 7,
+		f2b: false, floodAddr: 5000, live: time.Second, liveRate: 5000, workers: 2}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := run(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Results
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Formats) != 4 {
+		t.Fatalf("%d formats measured, want 4", len(r.Formats))
+	}
+	for _, f := range r.Formats {
+		if f.LinesPerSec <= 0 {
+			t.Errorf("%s: no rate measured: %+v", f.Log, f)
+		}
+	}
+	// At this size fast.log, where every line is an alert, reaches its
+	// thresholds; sshd's 20,000 attackers need far more lines to fail
+	// five times each.
+	if d := r.Formats[3].Decisions; d == 0 {
+		t.Errorf("%s: no decisions: the corpus or the packs lost their attacks", r.Formats[3].Log)
+	}
+	if p := r.Parallel; p == nil || !p.SameDecisions || p.One.Decisions == 0 {
+		t.Errorf("parallel replay: %+v, want the same decisions as one core", p)
+	}
+	if f := r.Flood; f == nil || f.BytesPerAddr <= 0 {
+		t.Errorf("flood: %+v", f)
+	}
+	if len(r.Live) != 2 {
+		t.Fatalf("live: %d runs, want two", len(r.Live))
+	}
+	for _, l := range r.Live {
+		if l.Sent == 0 || l.Received == 0 {
+			t.Errorf("live: %+v: nothing sent or nothing counted", l)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil || !strings.Contains(string(md), "| auth.log |") {
+		t.Errorf("results.md: %v\n%s", err, md)
+	}
+}
