@@ -700,18 +700,10 @@ func (w *worker) tagUnbans(out []tagged, ev int32) []tagged {
 // decisions pending, and one at the end.
 func (p *parallel) collect(ctx context.Context, in <-chan *mergedBatch, sink Sink) error {
 	var (
-		pending []Decision
-		heads   = make([]int, len(p.workers))
-		failed  error
+		out    = writeBatch{sink: sink}
+		heads  = make([]int, len(p.workers))
+		failed error
 	)
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := sink.Write(ctx, pending)
-		pending = pending[:0]
-		return err
-	}
 	for mb := range in {
 		mb.wg.Wait()
 		if failed == nil && ctx.Err() == nil {
@@ -730,16 +722,16 @@ func (p *parallel) collect(ctx context.Context, in <-chan *mergedBatch, sink Sin
 					break
 				}
 				heads[bw]++
-				if best.ev != ev && len(pending) >= batch {
-					if failed = flush(); failed != nil {
+				if best.ev != ev && out.full() {
+					if failed = out.flush(ctx); failed != nil {
 						break
 					}
 				}
 				ev = best.ev
-				pending = append(pending, best.d)
+				out.ds = append(out.ds, best.d)
 			}
-			if failed == nil && !mb.final && len(pending) >= batch {
-				failed = flush()
+			if failed == nil && !mb.final && out.full() {
+				failed = out.flush(ctx)
 			}
 		}
 		for _, b := range mb.refs {
@@ -751,7 +743,7 @@ func (p *parallel) collect(ctx context.Context, in <-chan *mergedBatch, sink Sin
 		default:
 		}
 		if final && failed == nil && ctx.Err() == nil {
-			failed = flush()
+			failed = out.flush(ctx)
 		}
 	}
 	return failed

@@ -37,15 +37,7 @@ func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
 		h = append(h, m)
 	}
 	heap.Init(&h)
-	var pending []Decision
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := sink.Write(ctx, pending)
-		pending = pending[:0]
-		return err
-	}
+	out := writeBatch{sink: sink}
 	n := 0
 	for len(h) > 0 {
 		if n++; n&1023 == 0 {
@@ -54,9 +46,9 @@ func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
 			}
 		}
 		m := h[0]
-		pending = append(pending, e.Process(&m.ev)...)
-		if len(pending) >= batch {
-			if err := flush(); err != nil {
+		out.ds = append(out.ds, e.Process(&m.ev)...)
+		if out.full() {
+			if err := out.flush(ctx); err != nil {
 				return err
 			}
 		}
@@ -70,8 +62,8 @@ func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
 		}
 		heap.Fix(&h, 0)
 	}
-	pending = append(pending, e.Tick(e.Now())...)
-	return flush()
+	out.ds = append(out.ds, e.Tick(e.Now())...)
+	return out.flush(ctx)
 }
 
 type mergeHead struct {
@@ -96,4 +88,23 @@ func (h *mergeHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// writeBatch gathers decisions and writes them to a sink in one call, once
+// batch or more are pending and at the end: Replay and a parallel replay's
+// collector write the same batches.
+type writeBatch struct {
+	sink Sink
+	ds   []Decision
+}
+
+func (w *writeBatch) full() bool { return len(w.ds) >= batch }
+
+func (w *writeBatch) flush(ctx context.Context) error {
+	if len(w.ds) == 0 {
+		return nil
+	}
+	err := w.sink.Write(ctx, w.ds)
+	w.ds = w.ds[:0]
+	return err
 }

@@ -145,6 +145,17 @@ func (p *pyParser) capture(name string, start int) (*pyNode, error) {
 
 // sub reads the body of a group up to its closing parenthesis.
 func (p *pyParser) sub(n *pyNode, start int) (*pyNode, error) {
+	body, err := p.body(start)
+	if err != nil {
+		return nil, err
+	}
+	n.subs = []*pyNode{body}
+	return n, nil
+}
+
+// body reads a group's alternation and its closing parenthesis; start is
+// where the group opened, for the error.
+func (p *pyParser) body(start int) (*pyNode, error) {
 	body, err := p.alternation()
 	if err != nil {
 		return nil, err
@@ -154,8 +165,7 @@ func (p *pyParser) sub(n *pyNode, start int) (*pyNode, error) {
 		return nil, p.errorf("missing ), unterminated subpattern")
 	}
 	p.pos++
-	n.subs = []*pyNode{body}
-	return n, nil
+	return body, nil
 }
 
 func (p *pyParser) conditional(start int) (*pyNode, error) {
@@ -179,15 +189,10 @@ func (p *pyParser) conditional(start int) (*pyNode, error) {
 		}
 		idx = n
 	}
-	body, err := p.alternation()
+	body, err := p.body(start)
 	if err != nil {
 		return nil, err
 	}
-	if !p.more() || p.peek() != ')' {
-		p.pos = start
-		return nil, p.errorf("missing ), unterminated subpattern")
-	}
-	p.pos++
 	yes, no := body, &pyNode{op: pyEmpty}
 	if body.op == pyAlt {
 		if len(body.subs) > 2 {

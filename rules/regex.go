@@ -5,25 +5,9 @@ import (
 	"regexp/syntax"
 	"sort"
 	"strings"
-)
 
-// Address patterns for the fail2ban tags. They are deliberately loose: a
-// match is confirmed by netip.ParseAddr, so they only need to find the
-// candidate text, never to validate it.
-const (
-	ipv4Pat = `(?:\d{1,3}\.){3}\d{1,3}`
-	ipv6Pat = `(?:[0-9A-Fa-f]{0,4}:){2,7}(?:` + ipv4Pat + `|[0-9A-Fa-f]{1,4}|:?)`
-	addrPat = `(?:` + ipv4Pat + `|` + ipv6Pat + `)`
+	"github.com/stockade-ids/stockade/rules/internal/tags"
 )
-
-// hostTags are the tags that capture the offending address; a regex must
-// have exactly one of them.
-var hostTags = map[string]string{
-	"<HOST>": addrPat,
-	"<ADDR>": addrPat,
-	"<IP4>":  ipv4Pat,
-	"<IP6>":  ipv6Pat,
-}
 
 // failRegex is one compiled filter regex.
 type failRegex struct {
@@ -44,7 +28,7 @@ type failRegex struct {
 // RE2 guarantees linear time, so no pack can stall the pipeline with a
 // pathological pattern.
 func compileFailRegex(src string, needHost bool) (*failRegex, error) {
-	out, nhost, err := translate(src)
+	out, nhost, err := tags.Translate(src)
 	if err != nil {
 		return nil, err
 	}
@@ -66,74 +50,6 @@ func compileFailRegex(src string, needHost bool) (*failRegex, error) {
 	}
 	f.literals = requiredLiterals(out)
 	return f, nil
-}
-
-func translate(src string) (string, int, error) {
-	var b strings.Builder
-	nhost := 0
-	var open []string
-	for i := 0; i < len(src); {
-		if src[i] == '\\' && i+1 < len(src) {
-			b.WriteString(src[i : i+2])
-			i += 2
-			continue
-		}
-		if src[i] != '<' {
-			b.WriteByte(src[i])
-			i++
-			continue
-		}
-		end := strings.IndexByte(src[i:], '>')
-		if end < 0 {
-			b.WriteByte(src[i])
-			i++
-			continue
-		}
-		tag := src[i : i+end+1]
-		switch {
-		case hostTags[tag] != "":
-			nhost++
-			if nhost == 1 {
-				b.WriteString(`(?P<host>` + hostTags[tag] + `)`)
-			} else {
-				b.WriteString(`(?:` + hostTags[tag] + `)`)
-			}
-		case strings.HasPrefix(tag, "<F-") && isTagName(tag[3:len(tag)-1]):
-			name := strings.ToLower(tag[3 : len(tag)-1])
-			open = append(open, name)
-			b.WriteString(`(?P<` + name + `>`)
-		case strings.HasPrefix(tag, "</F-") && isTagName(tag[4:len(tag)-1]):
-			name := strings.ToLower(tag[4 : len(tag)-1])
-			if len(open) == 0 || open[len(open)-1] != name {
-				return "", 0, fmt.Errorf("%s closes a capture that is not open", tag)
-			}
-			open = open[:len(open)-1]
-			b.WriteByte(')')
-		default:
-			// Not a tag: a literal '<' (named groups (?P<x>...) never reach
-			// here with a name we would mistake, since tags are upper case).
-			b.WriteByte('<')
-			i++
-			continue
-		}
-		i += end + 1
-	}
-	if len(open) > 0 {
-		return "", 0, fmt.Errorf("<F-%s> is never closed", strings.ToUpper(open[len(open)-1]))
-	}
-	return b.String(), nhost, nil
-}
-
-func isTagName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func unwrapSyntax(err error) string {

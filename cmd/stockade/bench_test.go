@@ -47,7 +47,9 @@ type discard struct{ n int }
 func (d *discard) Write(_ context.Context, ds []pipeline.Decision) error { d.n += len(ds); return nil }
 func (d *discard) Close(context.Context) error                           { return nil }
 
-func benchReplay(b *testing.B, path string, lines int) {
+// defaultSet is a fresh set of the built-in packs. Fresh: a set keeps its
+// engine's state for the predicates' helpers.
+func defaultSet(b *testing.B) *rules.Set {
 	packs, err := rules.DefaultPacks()
 	if err != nil {
 		b.Fatal(err)
@@ -56,6 +58,11 @@ func benchReplay(b *testing.B, path string, lines int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return set
+}
+
+func benchReplay(b *testing.B, path string, lines int) {
+	set := defaultSet(b)
 	b.ReportAllocs()
 	var decisions int
 	for b.Loop() {
@@ -122,8 +129,7 @@ func BenchmarkWindowMemory(b *testing.B) {
 				// state (for the predicates' helpers), so shared ones would
 				// keep the previous iteration's engine alive into this
 				// one's first reading.
-				packs, _ := rules.DefaultPacks()
-				set, _ := rules.NewSet(packs...)
+				set := defaultSet(b)
 				runtime.GC()
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
@@ -173,14 +179,7 @@ func multiFiles(b *testing.B) []string {
 // workers (run it with -cpu 1,2 to set the cores).
 func BenchmarkReplayParallel(b *testing.B) {
 	paths := multiFiles(b)
-	packs, err := rules.DefaultPacks()
-	if err != nil {
-		b.Fatal(err)
-	}
-	set, err := rules.NewSet(packs...)
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := defaultSet(b)
 	for _, workers := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			b.ReportAllocs()

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -99,7 +97,7 @@ func TestDaemonNATSOutage(t *testing.T) {
 	o := &outageRun{t: t, h: h, l: startLive(t, cfg, nil), sink: "nats"}
 
 	o.attack(10)
-	waitFor(t, 15*time.Second, "the first decisions in the stream", func() bool { return len(natsStreamIDs(t, url, "STOCKADE")) == 10 })
+	waitFor(t, 15*time.Second, "the first decisions in the stream", func() bool { return len(testservers.NATSStreamIDs(t, url, "STOCKADE")) == 10 })
 
 	srv.Shutdown()
 	srv.WaitForShutdown()
@@ -108,48 +106,10 @@ func TestDaemonNATSOutage(t *testing.T) {
 	o.attack(10)
 	o.drained()
 
-	got, want := natsStreamIDs(t, url, "STOCKADE"), o.decidedIDs()
+	got, want := testservers.NATSStreamIDs(t, url, "STOCKADE"), o.decidedIDs()
 	if len(want) != 50 || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the stream holds %d decisions, the daemon decided %d: not the same, once each, in order\nstream: %v\ndecided: %v", len(got), len(want), got, want)
 	}
-}
-
-// natsStreamIDs are the decision ids a JetStream stream holds, in stream
-// order; each message's Nats-Msg-Id must be its decision's id.
-func natsStreamIDs(t testing.TB, url, stream string) []string {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil // not made yet
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("stream seq %d: %v", seq, err)
-		}
-		var d pipeline.Decision
-		if err := json.Unmarshal(m.Data, &d); err != nil || d.ID != m.Header.Get(nats.MsgIdHdr) {
-			t.Fatalf("stream seq %d: id header %q, body %s (%v)", seq, m.Header.Get(nats.MsgIdHdr), m.Data, err)
-		}
-		ids = append(ids, d.ID)
-	}
-	return ids
 }
 
 // TestDaemonKafkaRestart: the Kafka broker stops while the daemon decides

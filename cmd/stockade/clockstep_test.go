@@ -26,11 +26,11 @@ rules:
     escalate: false
 `
 
-// kernelBans reads the stockade table's IPv4 set in ns: address → time
-// left on its element.
-func kernelBans(t testing.TB, ns *netlab.NS) map[netip.Addr]time.Duration {
+// kernelBans reads the stockade table's IPv4 set in the network namespace
+// nsFd: address → time left on its element.
+func kernelBans(t testing.TB, nsFd int) map[netip.Addr]time.Duration {
 	t.Helper()
-	c, err := nft.New(nft.WithNetNSFd(int(ns.Fd)))
+	c, err := nft.New(nft.WithNetNSFd(nsFd))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +75,8 @@ func TestDaemonClockStep(t *testing.T) {
 	inKernel := func(addr string, low, high time.Duration) {
 		t.Helper()
 		a := netip.MustParseAddr(addr)
-		waitFor(t, 15*time.Second, addr+" in the kernel", func() bool { _, ok := kernelBans(t, ns)[a]; return ok })
-		if left := kernelBans(t, ns)[a]; left < low || left > high {
+		waitFor(t, 15*time.Second, addr+" in the kernel", func() bool { _, ok := kernelBans(t, int(ns.Fd))[a]; return ok })
+		if left := kernelBans(t, int(ns.Fd))[a]; left < low || left > high {
 			t.Errorf("%s: kernel timeout %v, want within [%v, %v]", addr, left, low, high)
 		}
 	}
@@ -92,7 +92,7 @@ func TestDaemonClockStep(t *testing.T) {
 			if ledger == 0 && !bannedBy("short", addr) {
 				ledger = time.Since(since)
 			}
-			if _, ok := kernelBans(t, ns)[a]; kernel == 0 && !ok {
+			if _, ok := kernelBans(t, int(ns.Fd))[a]; kernel == 0 && !ok {
 				kernel = time.Since(since)
 			}
 			return ledger > 0 && kernel > 0
@@ -152,7 +152,7 @@ func TestDaemonClockStep(t *testing.T) {
 	if _, err := call(h.socket, ctlReq{Op: "unban", Target: x}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, x+" out of the kernel", func() bool { _, ok := kernelBans(t, ns)[netip.MustParseAddr(x)]; return !ok })
+	waitFor(t, 10*time.Second, x+" out of the kernel", func() bool { _, ok := kernelBans(t, int(ns.Fd))[netip.MustParseAddr(x)]; return !ok })
 
 	now := fake()
 	for _, d := range h.decisions() {

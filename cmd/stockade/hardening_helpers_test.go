@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -183,15 +182,4 @@ func fileConfig(h *daemonHarness) *Config {
 	return &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
 		Sources: []SourceConfig{{Files: []string{h.log}, Start: "beginning"}},
 		Sinks:   []SinkConfig{{JSONL: h.out}}}
-}
-
-// killAtCleanup kills a child daemon the test has not stopped itself (a
-// test that fails half-way), so that no daemon outlives the test run.
-func killAtCleanup(t testing.TB, cmd *exec.Cmd) {
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,27 @@ func TestDaemonChild(t *testing.T) {
 	if err := run(ctx, []string{"run", "--config", cfg}, os.Stdout, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startChild runs the daemon on cfgPath as a child process (this test
+// binary in TestDaemonChild), behind wrap if given (ip netns exec NAME). A
+// child the test has not stopped and waited for is killed at cleanup, so
+// that a test failing half-way leaves no daemon behind.
+func startChild(t testing.TB, cfgPath string, wrap ...string) *exec.Cmd {
+	t.Helper()
+	argv := slices.Concat(wrap, []string{os.Args[0], "-test.run=^TestDaemonChild$"})
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd
 }
 
 // TestDaemonKill9 kills the daemon with SIGKILL twice during a burst of
@@ -49,12 +71,7 @@ sinks:
 `, filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
 
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
-		cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killAtCleanup(t, cmd)
+		cmd := startChild(t, cfgPath)
 		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
 		return cmd
 	}
@@ -154,12 +171,7 @@ func TestDaemonResumesAFileStartedAtItsEnd(t *testing.T) {
 			os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %s\nsocket: %s\norigin: test\nrules: [%s]\nsources:\n  - files: [%s]\nsinks:\n  - jsonl: %s\n",
 				filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
 			start := func() *exec.Cmd {
-				cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
-				cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				killAtCleanup(t, cmd)
+				cmd := startChild(t, cfgPath)
 				h.waitFor("the file followed", func() bool {
 					rep, err := call(h.socket, ctlReq{Op: "status"})
 					return err == nil && len(rep.Status.Files) == 1

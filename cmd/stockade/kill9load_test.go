@@ -31,12 +31,7 @@ func TestDaemonKill9UnderLoad(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %s\nsocket: %s\norigin: test\nrules: [%s]\nsources:\n  - files: [%s]\n    start: beginning\nsinks:\n  - jsonl: %s\n",
 		filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
-		cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killAtCleanup(t, cmd)
+		cmd := startChild(t, cfgPath)
 		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
 		return cmd
 	}

@@ -39,35 +39,14 @@ func TestDaemonNFTablesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Close()
-	elements := func() map[netip.Addr]time.Duration {
-		c, err := nft.New(nft.WithNetNSFd(int(fd)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		els, err := c.GetSetElements(&nft.Set{Table: &nft.Table{Name: "stockade", Family: nft.TableFamilyINet}, Name: "banned4"})
-		if err != nil {
-			return nil
-		}
-		out := map[netip.Addr]time.Duration{}
-		for _, e := range els {
-			if a, ok := netip.AddrFromSlice(e.Key); ok && !e.IntervalEnd {
-				out[a] = e.Expires
-			}
-		}
-		return out
-	}
+	elements := func() map[netip.Addr]time.Duration { return kernelBans(t, int(fd)) }
 
 	h := newHarness(t)
 	cfgPath := filepath.Join(h.dir, "stockade.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %s\nsocket: %s\norigin: test\nrules: [%s]\nsources:\n  - files: [%s]\nsinks:\n  - jsonl: %s\n  - nftables: {}\n",
 		filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
 	start := func() *exec.Cmd {
-		cmd := exec.Command(ip, "netns", "exec", name, os.Args[0], "-test.run=^TestDaemonChild$")
-		cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killAtCleanup(t, cmd)
+		cmd := startChild(t, cfgPath, ip, "netns", "exec", name)
 		h.waitFor("the daemon in its namespace", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
 		return cmd
 	}

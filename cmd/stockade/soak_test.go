@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,12 +46,7 @@ func TestSoak(t *testing.T) {
 	cfgPath := filepath.Join(h.dir, "stockade.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %s\nsocket: %s\norigin: soak\nrules: [%s]\nsources:\n  - files: [%s]\n    start: beginning\nsinks:\n  - jsonl: %s\n",
 		filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$")
-	cmd.Env = append(os.Environ(), "STOCKADE_DAEMON_CHILD="+cfgPath)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killAtCleanup(t, cmd)
+	cmd := startChild(t, cfgPath)
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()

@@ -3,11 +3,16 @@
 package testservers
 
 import (
+	"context"
+	"encoding/json"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -52,4 +57,43 @@ func RunKafka(t testing.TB, topic string, partitions int, opts ...kfake.Opt) *kf
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// NATSStreamIDs are the decision ids a JetStream stream holds, in stream
+// order (nil when the stream does not exist yet). Each message's
+// Nats-Msg-Id header must be its decision's id: the test fails otherwise.
+func NATSStreamIDs(t testing.TB, url, stream string) []string {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("stream seq %d: %v", seq, err)
+		}
+		var d pipeline.Decision
+		if err := json.Unmarshal(m.Data, &d); err != nil || d.ID != m.Header.Get(nats.MsgIdHdr) {
+			t.Fatalf("stream seq %d: id header %q, body %s (%v)", seq, m.Header.Get(nats.MsgIdHdr), m.Data, err)
+		}
+		ids = append(ids, d.ID)
+	}
+	return ids
 }

@@ -56,15 +56,7 @@ func PackYAML(d *Dir, jails []*Jail) ([]byte, error) {
 	if len(skipped) > 0 {
 		root.HeadComment += "\nNot imported: " + strings.Join(skipped, ", ") + "."
 	}
-	key := &yaml.Node{Kind: yaml.ScalarNode, Value: "rules"}
-	root.Content = append(root.Content, key, list)
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return packYAML(root, list)
 }
 
 // Load imports dir and loads the result as rule packs: what `stockade
@@ -292,8 +284,12 @@ func FilterRule(f *Filter, name string) ([]byte, error) {
 	addScalar(r, "threshold", "1")
 	addScalar(r, "ban", "1m")
 	addScalar(r, "escalate", "false")
-	key := &yaml.Node{Kind: yaml.ScalarNode, Value: "rules"}
-	root.Content = append(root.Content, key, &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{r}})
+	return packYAML(root, &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{r}})
+}
+
+// packYAML writes a pack: root's fields, then the rules in list.
+func packYAML(root, list *yaml.Node) ([]byte, error) {
+	root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "rules"}, list)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

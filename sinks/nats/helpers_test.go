@@ -2,16 +2,12 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
-	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
@@ -42,40 +38,12 @@ func closeSink(t testing.TB, s *queue.Sink) {
 	}
 }
 
-// streamIDs connects to url and returns the decision ids stored in the
-// stream, in stream order, as numbers.
+// streamIDs are the decision ids the stream holds, in stream order, as
+// numbers.
 func streamIDs(t testing.TB, url, stream string) []int {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []int
-	for s := info.State.FirstSeq; s <= info.State.LastSeq && info.State.Msgs > 0; s++ {
-		m, err := st.GetMsg(ctx, s)
-		if err != nil {
-			t.Fatalf("seq %d: %v", s, err)
-		}
-		id := m.Header.Get(nats.MsgIdHdr)
-		var d pipeline.Decision
-		if err := json.Unmarshal(m.Data, &d); err != nil || d.ID != id {
-			t.Fatalf("seq %d: header id %q, body %q (%v)", s, id, m.Data, err)
-		}
+	for _, id := range testservers.NATSStreamIDs(t, url, stream) {
 		ids = append(ids, testkit.IDNum(t, id))
 	}
 	return ids

@@ -12,30 +12,18 @@ type arena struct {
 // its own, so one large message does not strand most of a slab.
 const bigShare = 8
 
-// room returns at least n free bytes at the end of the current slab, for a
-// read whose length is not known yet; take then claims what was used.
-func (a *arena) room(n int) []byte {
-	if a.slab == nil || cap(a.slab)-len(a.slab) < n {
-		a.slab = make([]byte, 0, max(a.size, n))
-	}
-	return a.slab[len(a.slab):cap(a.slab)]
-}
-
-// take claims the first n bytes of the last room. The result's capacity
-// ends at n so that an append cannot spill into the next message.
-func (a *arena) take(n int) []byte {
-	l := len(a.slab)
-	a.slab = a.slab[:l+n]
-	return a.slab[l : l+n : l+n]
-}
-
-// alloc returns n bytes nobody else holds.
+// alloc returns n bytes nobody else holds. The result's capacity ends at
+// n so that an append cannot spill into the next message.
 func (a *arena) alloc(n int) []byte {
 	if n > a.size/bigShare {
 		return make([]byte, n)
 	}
-	a.room(n)
-	return a.take(n)
+	if cap(a.slab)-len(a.slab) < n {
+		a.slab = make([]byte, 0, a.size)
+	}
+	l := len(a.slab)
+	a.slab = a.slab[:l+n]
+	return a.slab[l : l+n : l+n]
 }
 
 // clone returns a copy of b in the arena.

@@ -17,9 +17,7 @@ import (
 // maxDatagram is the largest UDP payload there is.
 const maxDatagram = 65535
 
-// udpSlab is the arena slab for datagrams, which are read straight into it:
-// every read needs room for the largest message allowed, so the slab is
-// many times that to waste little of it.
+// udpSlab is the size of the arena slabs datagrams are copied into.
 const udpSlab = 1 << 20
 
 // udpBatch is how many datagrams one read takes from the kernel

@@ -10,55 +10,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stockade-ids/stockade/rules/internal/tags"
 	"gopkg.in/yaml.v3"
 )
 
-// The tag translation of rules/regex.go, copied: importing package rules
-// would be an import cycle once rules uses this package.
-const (
-	ipv4Pat = `(?:\d{1,3}\.){3}\d{1,3}`
-	ipv6Pat = `(?:[0-9A-Fa-f]{0,4}:){2,7}(?:` + ipv4Pat + `|[0-9A-Fa-f]{1,4}|:?)`
-	addrPat = `(?:` + ipv4Pat + `|` + ipv6Pat + `)`
-)
-
-var hostTags = map[string]string{"<HOST>": addrPat, "<ADDR>": addrPat, "<IP4>": ipv4Pat, "<IP6>": ipv6Pat}
-
+// translateTags is the packs' tag translation, as package rules does it;
+// the regexes here are known to translate.
 func translateTags(src string) string {
-	var b strings.Builder
-	nhost := 0
-	for i := 0; i < len(src); {
-		if src[i] == '\\' && i+1 < len(src) {
-			b.WriteString(src[i : i+2])
-			i += 2
-			continue
-		}
-		end := strings.IndexByte(src[i:], '>')
-		if src[i] != '<' || end < 0 {
-			b.WriteByte(src[i])
-			i++
-			continue
-		}
-		tag := src[i : i+end+1]
-		switch {
-		case hostTags[tag] != "":
-			nhost++
-			if nhost == 1 {
-				b.WriteString(`(?P<host>` + hostTags[tag] + `)`)
-			} else {
-				b.WriteString(`(?:` + hostTags[tag] + `)`)
-			}
-		case strings.HasPrefix(tag, "<F-"):
-			b.WriteString(`(?P<` + strings.ToLower(tag[3:len(tag)-1]) + `>`)
-		case strings.HasPrefix(tag, "</F-"):
-			b.WriteByte(')')
-		default:
-			b.WriteByte('<')
-			i++
-			continue
-		}
-		i += end + 1
+	out, _, err := tags.Translate(src)
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", src, err))
 	}
-	return b.String()
+	return out
 }
 
 // packCorpus collects the regexes and sample lines of every rule pack:
