@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/stockade-ids/stockade/pipeline/guard"
 )
 
 // Sink receives decisions. Writes must be idempotent (decision ids are
@@ -23,6 +25,12 @@ type Config struct {
 	// Allow is never banned: the global allowlist plus the host's own
 	// addresses. Rules add their own in Policy.Allow.
 	Allow []netip.Prefix
+	// Guard, when set, protects what may change while the engine runs
+	// (the allowlist at a reload, the host's and the fleet's addresses);
+	// Allow is then checked besides it. The special ranges (link-local,
+	// multicast, broadcast, NAT64: see guard.IsSpecial) are never banned
+	// either way.
+	Guard *guard.Guard
 	// EmitUnbans makes the engine emit an unban decision when a target's
 	// last ban runs out, for sinks that cannot expire bans themselves.
 	EmitUnbans bool
@@ -53,6 +61,8 @@ type RuleStats struct {
 // same order give the same decisions, byte for byte.
 type Engine struct {
 	cfg     Config
+	guard   *guard.Guard
+	allow   []netip.Prefix // Config.Allow when a Guard was given too
 	matcher Matcher
 	clock   EventClock
 	counter *Counter
@@ -93,9 +103,18 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 		dedupAt:    4096,
 		distinctAt: 4096,
 	}
+	if e.guard = cfg.Guard; e.guard == nil {
+		e.guard = guard.New()
+		e.guard.Set("allow", cfg.Allow)
+	} else {
+		e.allow = cfg.Allow
+	}
 	e.SetMatcher(m)
 	return e
 }
+
+// Guard is what the engine never bans.
+func (e *Engine) Guard() *guard.Guard { return e.guard }
 
 // SetMatcher swaps the rules (a reload). Windows and statistics of rules
 // that keep their name survive, re-keyed to the new rule IDs; windows of
@@ -189,9 +208,13 @@ func (e *Engine) Now() time.Time { return e.clock.Now() }
 // Stats returns per-rule counts, in rule order.
 func (e *Engine) Stats() []RuleStats { return append([]RuleStats(nil), e.stats...) }
 
-// Allowed reports whether a is on the global or the policy's allowlist.
+// Allowed reports whether a is protected (the guard: allowlist, own and
+// fleet addresses, special ranges) or on the policy's allowlist.
 func (e *Engine) Allowed(p *Policy, a netip.Addr) bool {
-	for _, pr := range e.cfg.Allow {
+	if e.guard.Protects(a) {
+		return true
+	}
+	for _, pr := range e.allow {
 		if pr.Contains(a) {
 			return true
 		}
@@ -206,17 +229,46 @@ func (e *Engine) Allowed(p *Policy, a netip.Addr) bool {
 	return false
 }
 
-// AllowedPrefix reports whether banning p would ban an allowlisted (or own)
-// address: true when p overlaps any allowlist entry. A range ban such as
-// 0.0.0.0/0 or the host's own /24 is refused this way.
+// AllowedPrefix reports whether banning p would ban a protected address:
+// true when p overlaps any of them. A range ban such as 0.0.0.0/0 or the
+// host's own /24 is refused this way.
 func (e *Engine) AllowedPrefix(p netip.Prefix) bool {
 	p = p.Masked()
-	for _, pr := range e.cfg.Allow {
+	if e.guard.Overlaps(p) {
+		return true
+	}
+	for _, pr := range e.allow {
 		if pr.Overlaps(p) {
 			return true
 		}
 	}
 	return false
+}
+
+// LiftProtected lifts every active ban that holds a protected address (one
+// allowlisted at a reload, an address the host or the fleet gained) and
+// returns the unban decisions: the allowlist always wins, over bans made
+// before it too.
+func (e *Engine) LiftProtected(now time.Time) []Decision {
+	var out []Decision
+	for _, a := range e.ledger.ActiveBans(now) {
+		why, ok := e.guard.WhyPrefix(a.Target)
+		if !ok {
+			for _, pr := range e.allow {
+				if ok = pr.Overlaps(a.Target); ok {
+					why = "allow"
+					break
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		if x, lifted := e.Unban(a.Target, "protected ("+why+"): the allowlist wins over an earlier ban", now); lifted {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Process judges one event and returns the decisions it caused. The
@@ -289,7 +341,7 @@ func (e *Engine) rangeBans(addr netip.Addr, ev *Event) {
 		}
 		st := &e.stats[p.ID]
 		st.Matches++
-		if e.AllowedPrefix(r) {
+		if e.AllowedPrefix(r) || overlapsAny(p.Allow, r) {
 			st.Allowlisted++
 			continue
 		}
@@ -307,6 +359,15 @@ func (e *Engine) rangeBans(addr netip.Addr, ev *Event) {
 		x.Reason = fmt.Sprintf("%s: %d addresses of %s banned within %s", cmp.Or(p.Description, p.Name), p.Threshold, r, p.Window)
 		e.out = append(e.out, x)
 	}
+}
+
+func overlapsAny(list []netip.Prefix, p netip.Prefix) bool {
+	for _, pr := range list {
+		if pr.Overlaps(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Tick advances the clock without an event (live mode's ticker, the end of a
