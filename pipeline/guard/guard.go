@@ -78,7 +78,7 @@ type entry struct {
 
 // snapshot is what readers see; it never changes once published.
 type snapshot struct {
-	ranges []entry              // every entry when few, else those wider than one address
+	ranges []entry               // every entry when few, else those wider than one address
 	hosts  map[netip.Addr]string // single addresses when many
 }
 
