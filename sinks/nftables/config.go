@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/stockade-ids/stockade/pipeline/guard"
 )
 
 // Config says where bans go. The zero value is usable: table "inet
@@ -27,8 +29,13 @@ type Config struct {
 	SetV4   string // default "banned4"
 	SetV6   string // default "banned6"
 	// IPv6Prefix widens IPv6 bans to this prefix length (e.g. 64: one ban
-	// covers the subnet a single host can hop around in). Default 128.
+	// covers the subnet a single host can hop around in). Default 128. A
+	// range that holds an address Guard protects is not widened to: the
+	// ban stays the address itself.
 	IPv6Prefix int
+	// Guard is what is never banned (nil: the special ranges only). See
+	// Protect for addresses protected after their range was banned.
+	Guard *guard.Guard
 	// ChunkSize caps the kernel elements per netlink batch (an interval is
 	// two: start and end). Default 512; the limit is 1024 because one
 	// message over about 1,000 elements outgrows netlink's 64 KiB attribute.

@@ -8,6 +8,8 @@ import (
 
 	nft "github.com/google/nftables"
 	"go4.org/netipx"
+
+	"github.com/stockade-ids/stockade/pipeline/guard"
 )
 
 // never marks an element without a kernel timeout (one the admin added by
@@ -49,9 +51,12 @@ func (e element) entries() int {
 // group's elements can be recomputed on their own. Most groups hold one
 // ban; a range ban absorbs the groups inside it.
 type family struct {
-	set    *nft.Set // where the kernel keeps this family's elements
-	v6     bool
-	agg    int // bans are widened to at most this many bits
+	set *nft.Set // where the kernel keeps this family's elements
+	v6  bool
+	agg int // bans are widened to at most this many bits
+	// guard keeps widening off protected addresses (nil: the special
+	// ranges only).
+	guard  *guard.Guard
 	groups map[netip.Prefix]*group
 	lens   [129]int // groups per key length: where find looks
 	nbans  int
@@ -65,8 +70,16 @@ func newFamily(v6 bool, agg int) *family {
 	return &family{v6: v6, agg: agg, groups: make(map[netip.Prefix]*group)}
 }
 
-// widen applies IPv6 aggregation: 2001:db8::1 becomes 2001:db8::/64.
+// widen applies IPv6 aggregation: 2001:db8::1 becomes 2001:db8::/64,
+// unless the /64 holds a protected address (the allowlist, the host's or
+// the fleet's own): then the ban stays 2001:db8::1, since widening must
+// never ban what the address itself could not be.
 func (f *family) widen(p netip.Prefix) netip.Prefix {
+	return f.guard.Narrow(f.aggregate(p), p)
+}
+
+// aggregate is the range a ban of p is widened to, protected or not.
+func (f *family) aggregate(p netip.Prefix) netip.Prefix {
 	if p.Bits() > f.agg {
 		p, _ = p.Addr().Prefix(f.agg)
 	}

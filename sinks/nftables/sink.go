@@ -120,11 +120,13 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	// which two sinks in one process race on.
 	if cfg.wantV4() {
 		s.v4 = newFamily(false, 32)
+		s.v4.guard = cfg.Guard
 		s.v4.set = &nft.Set{Table: s.table, ID: 1, Name: cfg.SetV4, KeyType: nft.TypeIPAddr, Interval: true, HasTimeout: true}
 		s.fams = append(s.fams, s.v4)
 	}
 	if cfg.wantV6() {
 		s.v6 = newFamily(true, cfg.IPv6Prefix)
+		s.v6.guard = cfg.Guard
 		s.v6.set = &nft.Set{Table: s.table, ID: 2, Name: cfg.SetV6, KeyType: nft.TypeIP6Addr, Interval: true, HasTimeout: true}
 		s.fams = append(s.fams, s.v6)
 	}
@@ -261,7 +263,9 @@ func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
 				s.stats.Kept++
 			}
 		case pipeline.ActionUnban:
-			if f.unban(c, p) {
+			// A ban made before its range held a protected address was
+			// widened; the unban of the same address names it still.
+			if f.unban(c, p) || f.unban(c, f.aggregate(p)) {
 				s.stats.Unbans++
 			} else {
 				s.stats.Kept++
