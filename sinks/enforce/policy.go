@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
@@ -42,6 +43,12 @@ type Policy struct {
 	// Allow is never banned, nor any range overlapping it: the local
 	// allowlist and the firewall's own addresses.
 	Allow []netip.Prefix
+	// Guard protects what may change while the firewall runs: the
+	// allowlist at a reload, its own addresses (followed live), the
+	// fleet's. Nil: Allow only. Either way the special ranges of
+	// guard.IsSpecial (link-local, multicast, broadcast, NAT64, loopback)
+	// are refused whatever AllowPrivate and Permit say.
+	Guard *guard.Guard
 	// MaxDuration caps every ban (default 7 days): a longer one is
 	// enforced for this long.
 	MaxDuration time.Duration
@@ -126,7 +133,7 @@ var special = func() []netip.Prefix {
 	for _, s := range []string{
 		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
 		"172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-		"::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "fc00::/7", "fe80::/10", "ff00::/8",
+		"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "fc00::/7", "fe80::/10", "ff00::/8",
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
@@ -155,6 +162,15 @@ func within(list []netip.Prefix, t netip.Prefix) bool {
 func (p *Policy) checkTarget(t netip.Prefix) Reason {
 	if overlaps(p.Allow, t) {
 		return RefusedAllowlisted
+	}
+	why, protected := p.Guard.WhyPrefix(t)
+	if protected && why != guard.Special {
+		return RefusedAllowlisted
+	}
+	if protected {
+		// No policy opens these: a ban there cuts off the firewall's own
+		// link or every IPv4 host behind its NAT64, or does nothing.
+		return RefusedSpecial
 	}
 	if !p.AllowPrivate && overlaps(special, t) && !within(p.Permit, t) {
 		return RefusedSpecial
