@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/rules"
 )
 
@@ -22,6 +23,12 @@ type Config struct {
 	TZ       string   `yaml:"tz"`
 	Rules    []string `yaml:"rules"`
 	Allow    []string `yaml:"allow"`
+	// Fleet lists the fleet's own hosts (firewalls, correlators, bus
+	// servers not named below): never banned, like allow, so that a forged
+	// line cannot cut the fleet apart. The bus servers and brokers the
+	// daemon connects to, and the peers of its nats_server, are protected
+	// without being listed.
+	Fleet []string `yaml:"fleet"`
 	// Unbans makes the engine emit an unban decision when a ban runs out
 	// (for sinks that cannot expire bans by themselves, such as exec).
 	Unbans  *bool          `yaml:"unbans"`
@@ -38,6 +45,10 @@ type Config struct {
 	// recent go, counted in stockade_windows_overflow_total. Bans are never
 	// dropped. Default 1000000; -1: no bound.
 	MaxWindows int `yaml:"max_windows"`
+
+	path       string   // the file it was read from: reload reads it again
+	allowFlags []string // --allow given with --config: kept across reloads
+	netns      int      // a network namespace whose addresses are ours (tests)
 }
 
 // SourceConfig is one input; exactly one of its kinds is set.
@@ -90,7 +101,8 @@ type NFTablesConfig struct {
 	SetV6      string   `yaml:"set_v6"`
 	IPv6Prefix int      `yaml:"ipv6_prefix"`
 
-	netns int // a network namespace to work in (tests)
+	netns int          // a network namespace to work in (tests)
+	guard *guard.Guard // what widening must not cover (set by the daemon, the enforcer)
 }
 
 // LoadConfig reads path strictly: an unknown key is an error with its line.
@@ -114,6 +126,7 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.path = path
 	return &c, nil
 }
 
@@ -179,6 +192,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.Sources) == 0 {
 		errs = append(errs, "no sources")
+	}
+	if err := setProtected(guard.New(), c.Allow, c.Fleet); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

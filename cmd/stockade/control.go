@@ -202,8 +202,8 @@ func (d *daemon) handle(ctx context.Context, req ctlReq) ctlReply {
 		}
 		return ctlReply{OK: true, Decision: &x}
 	case "reload":
-		if err := d.reload(); err != nil {
-			return ctlReply{Error: "reload refused, the previous rule packs stay in force:\n" + err.Error()}
+		if err := d.reload(ctx); err != nil {
+			return ctlReply{Error: "reload refused, the previous configuration and rule packs stay in force:\n" + err.Error()}
 		}
 		return ctlReply{OK: true, Message: fmt.Sprintf("reloaded: %d rules", len(d.eng.Matcher().Policies()))}
 	case "metrics":

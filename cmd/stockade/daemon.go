@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/pipeline/store"
 	"github.com/stockade-ids/stockade/rules"
@@ -52,6 +53,10 @@ type daemon struct {
 	now   func() time.Time
 	eng   *pipeline.Engine
 	store *store.Store
+	// guard is what is never banned: the allowlist (re-read at reload),
+	// the host's addresses (followed live) and the fleet's.
+	guard *guard.Guard
+	fleet *fleetWatch
 
 	sinks    []*namedSink
 	bus      []*busSource
@@ -114,9 +119,13 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	allowed, err := allowList(cfg.Allow)
-	if err != nil {
+	d.guard = guard.New()
+	if err := setProtected(d.guard, cfg.Allow, cfg.Fleet); err != nil {
 		return nil, err
+	}
+	// Until Watch lists them at start (it then follows them).
+	if cfg.netns == 0 {
+		d.guard.Set(guard.Own, ownAddresses())
 	}
 	unbans := false
 	for _, s := range cfg.Sinks {
@@ -127,7 +136,7 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	if cfg.Unbans != nil {
 		unbans = *cfg.Unbans
 	}
-	d.engCfg = pipeline.Config{Origin: cfg.Origin, Allow: allowed, EmitUnbans: unbans, MaxWindows: cfg.MaxWindows}
+	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: unbans, MaxWindows: cfg.MaxWindows}
 	d.eng = pipeline.NewEngine(set, d.engCfg)
 	d.eng.TrackChanges()
 	return d, nil
@@ -153,8 +162,6 @@ func (d *daemon) run(ctx context.Context) (err error) {
 	}
 	now := d.now()
 	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
-	active := d.eng.Ledger().ActiveBans(now)
-	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
 
 	if d.cfg.NATSServer != nil {
 		srv, err := startNATSServer(d.cfg.NATSServer, d.cfg.StateDir, d.log)
@@ -165,6 +172,14 @@ func (d *daemon) run(ctx context.Context) (err error) {
 		// Shut down last: the sinks flush to it on their way out.
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 	}
+	guardCtx, stopGuard := context.WithCancel(ctx)
+	defer stopGuard()
+	resolved := d.startGuard(guardCtx)
+	// The allowlist wins over bans restored from the state: those of
+	// addresses protected since are lifted before the sinks reconcile.
+	lifted := d.liftProtected(now)
+	active := d.eng.Ledger().ActiveBans(now)
+	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
 	if d.cfg.SignKey != "" {
 		s, err := sign.LoadSigner(d.cfg.SignKey)
 		if err != nil {
@@ -180,6 +195,10 @@ func (d *daemon) run(ctx context.Context) (err error) {
 	if err := d.openSources(saved.Offsets); err != nil {
 		return err
 	}
+	// Remote sinks hear of the lifted bans too.
+	d.emit(ctx, lifted)
+	d.watchFleet(guardCtx, resolved)
+	guardChanged := d.guard.Changed()
 
 	ctl, err := listenControl(d.cfg.Socket, d.ctl, d.log)
 	if err != nil {
@@ -231,9 +250,12 @@ loop:
 			d.emit(ctx, d.eng.Tick(now))
 			d.saveAsync()
 		case <-hup:
-			if err := d.reload(); err != nil {
-				d.log.Error("reload refused: the previous rule packs stay in force", "err", err)
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("reload refused: the previous configuration and rule packs stay in force", "err", err)
 			}
+		case <-guardChanged:
+			guardChanged = d.guard.Changed()
+			d.protect(ctx)
 		case req := <-d.ctl:
 			req.reply <- d.handle(ctx, req.req)
 		}
@@ -458,15 +480,33 @@ func (d *daemon) supervise(ctx context.Context, s liveSource) {
 	}
 }
 
-func (d *daemon) reload() error {
+// reload reads the configuration file again for the allowlist and the
+// fleet list, and the rule packs; when either is bad, nothing changes.
+// Bans of addresses the new allowlist protects are lifted.
+func (d *daemon) reload(ctx context.Context) error {
+	allow, fleet := d.cfg.Allow, d.cfg.Fleet
+	if d.cfg.path != "" {
+		c, err := LoadConfig(d.cfg.path)
+		if err != nil {
+			d.metrics.reloadErrors.Add(1)
+			return err
+		}
+		allow, fleet = append(c.Allow, d.cfg.allowFlags...), c.Fleet
+	}
 	set, err := loadRules(d.cfg.Rules)
 	if err != nil {
 		d.metrics.reloadErrors.Add(1)
 		return err
 	}
+	if err := setProtected(d.guard, allow, fleet); err != nil {
+		d.metrics.reloadErrors.Add(1)
+		return err
+	}
+	d.cfg.Allow, d.cfg.Fleet = allow, fleet
 	d.eng.SetMatcher(set)
 	d.metrics.reloads.Add(1)
-	d.log.Info("rule packs reloaded", "rules", len(set.Rules()))
+	d.log.Info("configuration and rule packs reloaded", "rules", len(set.Rules()), "allow", len(allow), "fleet", len(fleet))
+	d.protect(ctx)
 	return nil
 }
 
@@ -501,6 +541,7 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 				s.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
 			}
 		case sc.NFTables != nil:
+			sc.NFTables.guard = d.guard
 			s, err := openNFTables(ctx, sc.NFTables, active, now, d.now, d.log)
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}

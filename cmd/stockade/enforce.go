@@ -11,14 +11,17 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/store"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/enforce"
@@ -39,6 +42,12 @@ type EnforceConfig struct {
 	Kafka    *KafkaSourceConfig `yaml:"kafka"`
 	NFTables NFTablesConfig     `yaml:"nftables"`
 	Policy   PolicyConfig       `yaml:"policy"`
+	// Fleet lists the fleet's own hosts (sensors, other firewalls, bus
+	// servers): never banned, like policy.allow. The bus servers this
+	// firewall connects to are protected without being listed.
+	Fleet []string `yaml:"fleet"`
+
+	path string // the file it was read from: SIGHUP reads it again
 }
 
 // PolicyConfig is enforce.Policy in YAML.
@@ -84,6 +93,7 @@ func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
 	if _, err := c.policy(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.path = path
 	return &c, nil
 }
 
@@ -97,8 +107,9 @@ func (c *EnforceConfig) defaults() {
 	}
 }
 
-// policy is the enforce.Policy; the firewall's own addresses join the
-// allowlist.
+// policy is the enforce.Policy. Its Allow is policy.allow only: the
+// firewall's own addresses and the fleet's are the guard's (see
+// runEnforcer), followed while it runs.
 func (c *EnforceConfig) policy() (enforce.Policy, error) {
 	var errs []error
 	prefixes := func(field string, vals []string) []netip.Prefix {
@@ -114,7 +125,7 @@ func (c *EnforceConfig) policy() (enforce.Policy, error) {
 		return out
 	}
 	p := enforce.Policy{
-		Allow:        append(prefixes("allow", c.Policy.Allow), ownAddresses()...),
+		Allow:        prefixes("allow", c.Policy.Allow),
 		MaxDuration:  time.Duration(c.Policy.MaxDuration),
 		AllowPrivate: c.Policy.AllowPrivate,
 		Permit:       prefixes("permit", c.Policy.Permit),
@@ -123,6 +134,9 @@ func (c *EnforceConfig) policy() (enforce.Policy, error) {
 	for _, o := range c.Policy.Origins {
 		p.Origins = append(p.Origins, enforce.Origin{Name: o.Name, Key: o.Key, MaxPerMinute: o.MaxPerMinute,
 			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration)})
+	}
+	if _, err := parsePrefixes("fleet", c.Fleet); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, p.Validate())
 	return p, errors.Join(errs...)
@@ -164,6 +178,9 @@ type enforcer struct {
 	enf      *enforce.Enforcer
 	consumer interface{ Stats() bus.Stats }
 
+	guard   *guard.Guard
+	reloads chan chan error // SIGHUP, and tests
+
 	saveMu sync.Mutex
 	// Refusals are logged once per reason every refusalLogEvery, with how
 	// many were not: a flood of forgeries must not flood the journal.
@@ -196,12 +213,40 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	e := &enforcer{cfg: cfg, log: log, store: st, refusalLog: map[enforce.Reason]*refusalLog{}}
-	e.eng = pipeline.NewEngine(enforce.NoRules{}, pipeline.Config{Origin: cfg.Name})
+	e := &enforcer{cfg: cfg, log: log, store: st, refusalLog: map[enforce.Reason]*refusalLog{}, reloads: make(chan chan error)}
+	// policy.allow lives in the guard with the firewall's own addresses
+	// (followed live) and the fleet's, so that a reload can change it.
+	e.guard = guard.New()
+	if err := setProtected(e.guard, cfg.Policy.Allow, cfg.Fleet); err != nil {
+		return err
+	}
+	pol.Allow, pol.Guard = nil, e.guard
+	if cfg.NFTables.netns == 0 {
+		e.guard.Set(guard.Own, ownAddresses())
+	}
+	guardCtx, stopGuard := context.WithCancel(ctx)
+	defer stopGuard()
+	watchOwn(guardCtx, e.guard, cfg.NFTables.netns, log)
+	var busURLs, brokers []string
+	if cfg.NATS != nil {
+		busURLs = append(busURLs, cfg.NATS.URL)
+	}
+	if cfg.Kafka != nil {
+		brokers = cfg.Kafka.Brokers
+	}
+	fleet := &fleetWatch{g: e.guard, log: log, hosts: busHosts(busURLs, brokers)}
+	resolved := fleet.refresh(guardCtx, true, nil)
+
+	e.eng = pipeline.NewEngine(enforce.NoRules{}, pipeline.Config{Origin: cfg.Name, Guard: e.guard})
 	e.eng.TrackChanges()
 	now := time.Now()
 	e.eng.Restore(nil, saved.Targets, saved.Clock, now)
+	// The allowlist wins over bans restored from the state.
+	for _, x := range e.eng.LiftProtected(now) {
+		log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
+	}
 	active := e.eng.Ledger().ActiveBans(now)
+	cfg.NFTables.guard = e.guard
 	e.nft, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -233,6 +278,7 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 		}
 		defer c.Close()
 		consumer, e.consumer = c, c
+		fleet.addConn(c.Conn())
 	default:
 		kc := cfg.Kafka.consumer()
 		if kc.Group == "" {
@@ -253,6 +299,13 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 		}
 		defer srv.Close()
 	}
+
+	go fleet.run(guardCtx, resolved)
+	e.save() // the bans lifted at start
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	guardChanged := e.guard.Changed()
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -278,8 +331,58 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 		case <-tick.C:
 			e.enf.Tick()
 			e.save()
+		case <-hup:
+			if err := e.reload(ctx); err != nil {
+				log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
+			}
+		case reply := <-e.reloads:
+			reply <- e.reload(ctx)
+		case <-guardChanged:
+			guardChanged = e.guard.Changed()
+			e.protect(ctx)
 		}
 	}
+}
+
+// reload reads the configuration file again for policy.allow and fleet
+// (the rest of the policy takes a restart) and lifts the bans they now
+// protect; a bad file changes nothing.
+func (e *enforcer) reload(ctx context.Context) error {
+	if e.cfg.path == "" {
+		return errors.New("no configuration file to read again")
+	}
+	c, err := LoadEnforceConfig(e.cfg.path)
+	if err != nil {
+		return err
+	}
+	if err := setProtected(e.guard, c.Policy.Allow, c.Fleet); err != nil {
+		return err
+	}
+	e.cfg.Policy.Allow, e.cfg.Fleet = c.Policy.Allow, c.Fleet
+	e.log.Info("allowlist and fleet reloaded", "allow", len(c.Policy.Allow), "fleet", len(c.Fleet))
+	e.protect(ctx)
+	return nil
+}
+
+// protect lifts the bans of addresses the guard protects now, in the
+// ledger and the kernel, ranges widened over one included.
+func (e *enforcer) protect(ctx context.Context) {
+	lifted, active, now, err := e.enf.LiftProtected(ctx)
+	for _, x := range lifted {
+		e.log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
+	}
+	if err != nil {
+		e.log.Error("nftables: lifting protected bans failed; the kernel is reconciled with the ledger", "err", err)
+		if err := e.nft.Reconcile(ctx, active, now); err != nil {
+			e.log.Error("nftables reconcile failed", "err", err)
+		}
+	}
+	if n, err := e.nft.Protect(ctx, active, now); err != nil {
+		e.log.Error("nftables: narrowing ranges that hold a protected address failed", "err", err)
+	} else if n > 0 {
+		e.log.Warn("nftables: widened bans that held a protected address lifted", "count", n)
+	}
+	e.save()
 }
 
 // handle judges what arrived together; only a firewall that could not be

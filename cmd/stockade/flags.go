@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -62,22 +63,14 @@ func loadRules(paths []string) (*rules.Set, error) {
 }
 
 // allowList parses --allow values and adds the host's own addresses and
-// loopback, which are never banned.
+// loopback, which are never banned (replay and explain: a one-shot run;
+// the daemon and the enforcer follow their addresses live, see watchOwn).
 func allowList(vals []string) ([]netip.Prefix, error) {
-	out := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	for _, v := range vals {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s == "" {
-				continue
-			}
-			p, err := rules.ParsePrefix(s)
-			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--allow: %w", err)}
-			}
-			out = append(out, p)
-		}
+	out, err := parsePrefixes("--allow", vals)
+	if err != nil {
+		return nil, err
 	}
-	return append(out, ownAddresses()...), nil
+	return append(append(slices.Clone(loopback), out...), ownAddresses()...), nil
 }
 
 // ownAddresses are this host's interface addresses, each as a single host.

@@ -16,7 +16,7 @@ import (
 // the ledger holds; clock is the wall clock the decisions are made with.
 func openNFTables(ctx context.Context, c *NFTablesConfig, active []pipeline.ActiveBan, now time.Time, clock func() time.Time, log *slog.Logger) (*nftables.Sink, error) {
 	cfg := nftables.Config{Table: c.Table, Family: c.Family, Chains: c.Chains, SetOnly: c.SetOnly,
-		SetV4: c.SetV4, SetV6: c.SetV6, IPv6Prefix: c.IPv6Prefix, NetNS: c.netns, Now: clock}
+		SetV4: c.SetV4, SetV6: c.SetV6, IPv6Prefix: c.IPv6Prefix, NetNS: c.netns, Now: clock, Guard: c.guard}
 	if c.Priority != nil {
 		cfg.Priority = *c.Priority
 	}

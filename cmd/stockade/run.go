@@ -79,6 +79,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cfg.Metrics = *metrics
 	}
 	cfg.Allow = append(cfg.Allow, allow...)
+	cfg.allowFlags = allow
 	if len(rulePaths) > 0 {
 		cfg.Rules = rulePaths
 	}

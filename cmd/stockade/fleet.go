@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/rules"
+)
+
+// The guard's sets that cmd fills (guard.Own and guard.Special are the
+// guard's own).
+const (
+	setAllow = "allow"      // allow: and --allow, and loopback
+	setFleet = "fleet"      // fleet: in the config
+	setBus   = "bus"        // the bus servers and brokers we connect to, resolved, and those NATS told us of
+	setPeers = "nats-peers" // clients, routes and leaf nodes of the embedded NATS server
+)
+
+// loopback is always allowlisted.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// parsePrefixes parses allow:/fleet: entries (comma-separated lists too).
+func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			p, err := rules.ParsePrefix(s)
+			if err != nil {
+				return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", field, err)}
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// setProtected puts the allowlist (with loopback) and the fleet list into
+// g; nothing changes when either is bad.
+func setProtected(g *guard.Guard, allow, fleet []string) error {
+	a, err := parsePrefixes("allow", allow)
+	if err != nil {
+		return err
+	}
+	f, err := parsePrefixes("fleet", fleet)
+	if err != nil {
+		return err
+	}
+	g.Set(setAllow, append(slices.Clone(loopback), a...))
+	g.Set(setFleet, f)
+	return nil
+}
+
+// watchOwn follows the host's addresses in g (in netns when set). Where
+// netlink cannot be followed, the addresses are read once.
+func watchOwn(ctx context.Context, g *guard.Guard, netns int, log *slog.Logger) {
+	err := g.Watch(ctx, guard.WatchConfig{NetNS: netns, OnError: func(err error) {
+		log.Warn("following this host's addresses: read again", "err", err)
+	}})
+	if err != nil {
+		log.Warn("cannot follow this host's addresses; read once, an address added later is not protected until a restart", "err", err)
+		if netns == 0 {
+			g.Set(guard.Own, ownAddresses())
+		}
+	}
+}
+
+// fleetWatch keeps the guard's bus and nats-peers sets: the fleet's own
+// infrastructure is never banned, or a forged line naming the address a
+// firewall reaches NATS from would cut that firewall off the bus.
+type fleetWatch struct {
+	g     *guard.Guard
+	log   *slog.Logger
+	hosts []string // NATS URLs and Kafka brokers from the config
+	srv   *server.Server
+
+	mu    sync.Mutex
+	conns []*nats.Conn // NATS connections whose discovered servers count
+}
+
+// peersEvery is how often the embedded server's peers are listed; the
+// configured names are resolved every resolveEvery.
+const (
+	peersEvery   = time.Second
+	resolveEvery = time.Minute
+)
+
+// busHosts lists the NATS URLs (comma-separated lists) and Kafka brokers.
+func busHosts(natsURLs []string, brokers []string) []string {
+	var out []string
+	for _, u := range natsURLs {
+		for _, s := range strings.Split(u, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return append(out, brokers...)
+}
+
+func (f *fleetWatch) addConn(c *nats.Conn) {
+	if c == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conns = append(f.conns, c)
+}
+
+// refresh sets both sets now; resolve also looks the configured names up
+// again.
+func (f *fleetWatch) refresh(ctx context.Context, resolve bool, resolved []netip.Prefix) []netip.Prefix {
+	if resolve {
+		resolved = resolved[:0]
+		for _, h := range f.hosts {
+			resolved = append(resolved, resolveHost(ctx, h, f.log)...)
+		}
+	}
+	bus := slices.Clone(resolved)
+	f.mu.Lock()
+	for _, c := range f.conns {
+		if a, ok := addrOfHostPort(c.ConnectedAddr()); ok {
+			bus = append(bus, a)
+		}
+		for _, u := range c.DiscoveredServers() {
+			bus = append(bus, resolveHost(ctx, u, f.log)...)
+		}
+	}
+	f.mu.Unlock()
+	f.g.Set(setBus, bus)
+	if f.srv != nil {
+		f.g.Set(setPeers, natsPeers(f.srv))
+	}
+	return resolved
+}
+
+// run refreshes until ctx is done.
+func (f *fleetWatch) run(ctx context.Context, resolved []netip.Prefix) {
+	tick := time.NewTicker(peersEvery)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			resolve := time.Since(last) >= resolveEvery
+			if resolve {
+				last = time.Now()
+			}
+			resolved = f.refresh(ctx, resolve, resolved)
+		}
+	}
+}
+
+// resolveHost turns a URL (nats://user@host:4222), a host:port or a host
+// into its addresses, each as a single host.
+func resolveHost(ctx context.Context, s string, log *slog.Logger) []netip.Prefix {
+	host := s
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = pipeline.Canonical(a)
+		return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	as, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		log.Warn("a bus server's name did not resolve: its addresses are not protected until it does", "host", host, "err", err)
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(as))
+	for _, a := range as {
+		a = pipeline.Canonical(a)
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out
+}
+
+func addrOfHostPort(s string) (netip.Prefix, bool) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a := pipeline.Canonical(ap.Addr())
+	return netip.PrefixFrom(a, a.BitLen()), true
+}
+
+// natsPeers are the addresses of everything connected to the embedded
+// server: clients (firewalls, sensors), routes and leaf nodes.
+func natsPeers(srv *server.Server) []netip.Prefix {
+	var ips []string
+	for offset := 0; offset < 1<<20; {
+		cz, err := srv.Connz(&server.ConnzOptions{Offset: offset, Limit: 4096})
+		if err != nil || len(cz.Conns) == 0 {
+			break
+		}
+		for _, c := range cz.Conns {
+			ips = append(ips, c.IP)
+		}
+		offset += len(cz.Conns)
+		if offset >= cz.Total {
+			break
+		}
+	}
+	if rz, err := srv.Routez(&server.RoutezOptions{}); err == nil {
+		for _, r := range rz.Routes {
+			ips = append(ips, r.IP)
+		}
+	}
+	if lz, err := srv.Leafz(&server.LeafzOptions{}); err == nil {
+		for _, l := range lz.Leafs {
+			ips = append(ips, l.IP)
+		}
+	}
+	out := make([]netip.Prefix, 0, len(ips))
+	for _, s := range ips {
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = pipeline.Canonical(a)
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
+}
