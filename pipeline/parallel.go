@@ -261,6 +261,8 @@ func newParallel(e *Engine, iterators, workers int) *parallel {
 func (e *Engine) forWorker() *Engine {
 	w := &Engine{
 		cfg:     e.cfg,
+		guard:   e.guard,
+		allow:   e.allow,
 		matcher: e.matcher,
 		counter: &Counter{Max: e.counter.Max},
 		ledger:  NewLedger(),

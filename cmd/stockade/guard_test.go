@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"go4.org/netipx"
 
 	"github.com/stockade-ids/stockade/internal/netlab"
+	"github.com/stockade-ids/stockade/internal/testkit"
 )
 
 // kernelSet lists the CIDR blocks a set of our table in nsFd holds,
@@ -314,4 +317,92 @@ func natsFrom(t *testing.T, ns *netlab.NS, url string) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// TestEnforceGuard is the firewall's side: with ipv6_prefix 64 a ban
+// whose /64 holds the firewall's own address stays the address; an
+// address added to policy.allow loses its ban at the next start, and at a
+// reload (SIGHUP), in the ledger and the kernel.
+func TestEnforceGuard(t *testing.T) {
+	f := newFleet(t, "nats", 1)
+	ns := f.lab.Hosts[0]
+	ns.IP(t, "addr", "add", "2001:db8:5::10/64", "dev", "lo", "nodad")
+	f.startSensor()
+	path := filepath.Join(f.h.dir, "enforce.yaml")
+	write := func(allow string) {
+		os.WriteFile(path, []byte(fmt.Sprintf(`state_dir: %s
+name: fw0
+nats: {url: %q, stream: STOCKADE, timeout: 2s}
+nftables: {ipv6_prefix: 64}
+policy:
+  allow: [%s]
+  origins: [{name: web1, key: %s}]
+`, filepath.Join(f.h.dir, "fw0"), f.natsSrv.ClientURL(), allow, f.pub)), 0o644)
+	}
+	start := func() (*enforcer, func()) {
+		cfg, err := LoadEnforceConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.NFTables.netns = int(ns.Fd)
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan *enforcer, 1)
+		done := make(chan error, 1)
+		go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
+		select {
+		case e := <-ready:
+			stop := sync.OnceFunc(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("firewall: %v", err)
+				}
+			})
+			t.Cleanup(stop)
+			return e, stop
+		case err := <-done:
+			t.Fatalf("firewall: %v", err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("the firewall did not start within 15s")
+		}
+		return nil, nil
+	}
+	write("")
+	_, stop := start()
+	for _, a := range []string{"2001:db8:5::1", "2001:db8:8::1", "203.0.113.62", "203.0.113.63"} {
+		f.h.fail(a, 5)
+	}
+	waitSet(t, ns, "banned6", []string{"2001:db8:5::1/128", "2001:db8:8::/64"}, "the ban next to the firewall's own 2001:db8:5::10")
+	waitSet(t, ns, "banned4", []string{"203.0.113.62/32", "203.0.113.63/32"}, "both IPv4 bans")
+	stop()
+
+	write("203.0.113.62")
+	e, _ := start()
+	waitSet(t, ns, "banned4", []string{"203.0.113.63/32"}, "after a restart with 203.0.113.62 allowlisted")
+	inLedger := func(target string) bool {
+		e.enf.Tick() // takes the enforcer's lock: the ledger is read after any judging in flight
+		return fwHolds(e, target)
+	}
+	if inLedger("203.0.113.62") || !inLedger("203.0.113.63") {
+		t.Fatal("the ledger after the restart does not hold exactly 203.0.113.63")
+	}
+
+	write("203.0.113.62, 203.0.113.63")
+	reply := make(chan error, 1)
+	e.reloads <- reply
+	if err := <-reply; err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	waitSet(t, ns, "banned4", nil, "after the reload allowlisted 203.0.113.63")
+	if inLedger("203.0.113.63") {
+		t.Fatal("the ledger still holds 203.0.113.63 after the reload")
+	}
+	write("nonsense")
+	e.reloads <- reply
+	if err := <-reply; err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Fatalf("a bad allowlist was not refused: %v", err)
+	}
+}
+
+func fwHolds(e *enforcer, target string) bool {
+	return (&firewall{e: e}).enforced(target)
 }
