@@ -194,6 +194,34 @@ func TestDaemonGuardWideningAndOwnAddresses(t *testing.T) {
 	g.stop()
 }
 
+// TestDaemonOwnAddressAddedLive: an address the host gains while stockade
+// runs loses its ban at once (ledger and kernel) and is never banned
+// again; the host does not cut itself off.
+func TestDaemonOwnAddressAddedLive(t *testing.T) {
+	if os.Getenv("STOCKADE_DAEMON_CHILD") != "" {
+		t.Skip("child")
+	}
+	ns := netlab.New(t, "grdo")
+	h := newHarness(t)
+	g := &guardChild{t: t, h: h, ns: ns, cfg: filepath.Join(h.dir, "stockade.yaml")}
+	g.write(fmt.Sprintf("sinks:\n  - jsonl: %s\n  - nftables: {}\n", h.out))
+	g.start()
+	h.fail("203.0.113.80", 5)
+	waitSet(t, ns, "banned4", []string{"203.0.113.80/32"}, "the ban")
+	ns.IP(t, "addr", "add", "203.0.113.80/32", "dev", "lo")
+	waitSet(t, ns, "banned4", nil, "after the host gained 203.0.113.80")
+	if l := g.ledger(); len(l) != 0 {
+		t.Fatalf("the ledger still bans: %v", l)
+	}
+	h.fail("203.0.113.80", 5)
+	h.fail("203.0.113.81", 5)
+	waitSet(t, ns, "banned4", []string{"203.0.113.81/32"}, "the sentinel, and no new ban of the host's address")
+	if n := h.bans("203.0.113.80"); n != 1 {
+		t.Fatalf("the host's own address was banned again: %d ban decisions", n)
+	}
+	g.stop()
+}
+
 // TestDaemonAllowlistWinsAtRestartAndReload: an address added to allow:
 // loses its ban at the next start, and at `stockade reload`, in the ledger
 // and the kernel; a bad config at reload changes nothing.
