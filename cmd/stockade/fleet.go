@@ -93,8 +93,9 @@ type fleetWatch struct {
 	conns []*nats.Conn // NATS connections whose discovered servers count
 }
 
-// peersEvery is how often the embedded server's peers are listed; the
-// configured names are resolved every resolveEvery.
+// peersEvery is how often the embedded server's peers and the addresses
+// our NATS connections use are looked at; names are resolved every
+// resolveEvery.
 const (
 	peersEvery   = time.Second
 	resolveEvery = time.Minute
@@ -122,26 +123,30 @@ func (f *fleetWatch) addConn(c *nats.Conn) {
 	f.conns = append(f.conns, c)
 }
 
-// refresh sets both sets now; resolve also looks the configured names up
-// again.
+// refresh sets both sets now; resolve also looks the configured names and
+// the servers NATS announced up again (resolved is what the last look
+// found, returned for the next call).
 func (f *fleetWatch) refresh(ctx context.Context, resolve bool, resolved []netip.Prefix) []netip.Prefix {
+	f.mu.Lock()
+	conns := slices.Clone(f.conns)
+	f.mu.Unlock()
 	if resolve {
 		resolved = resolved[:0]
 		for _, h := range f.hosts {
 			resolved = append(resolved, resolveHost(ctx, h, f.log)...)
 		}
+		for _, c := range conns {
+			for _, u := range c.DiscoveredServers() {
+				resolved = append(resolved, resolveHost(ctx, u, f.log)...)
+			}
+		}
 	}
 	bus := slices.Clone(resolved)
-	f.mu.Lock()
-	for _, c := range f.conns {
+	for _, c := range conns {
 		if a, ok := addrOfHostPort(c.ConnectedAddr()); ok {
 			bus = append(bus, a)
 		}
-		for _, u := range c.DiscoveredServers() {
-			bus = append(bus, resolveHost(ctx, u, f.log)...)
-		}
 	}
-	f.mu.Unlock()
 	f.g.Set(setBus, bus)
 	if f.srv != nil {
 		f.g.Set(setPeers, natsPeers(f.srv))
@@ -153,7 +158,8 @@ func (f *fleetWatch) refresh(ctx context.Context, resolve bool, resolved []netip
 func (f *fleetWatch) run(ctx context.Context, resolved []netip.Prefix) {
 	tick := time.NewTicker(peersEvery)
 	defer tick.Stop()
-	last := time.Now()
+	var last time.Time // the connections added since start: resolve at once
+
 	for {
 		select {
 		case <-ctx.Done():
