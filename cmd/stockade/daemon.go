@@ -176,7 +176,9 @@ func (d *daemon) run(ctx context.Context) (err error) {
 	defer stopGuard()
 	resolved := d.startGuard(guardCtx)
 	// The allowlist wins over bans restored from the state: those of
-	// addresses protected since are lifted before the sinks reconcile.
+	// addresses protected since are lifted before the sinks reconcile;
+	// what changes from here on is handled in the loop.
+	guardChanged := d.guard.Changed()
 	lifted := d.liftProtected(now)
 	active := d.eng.Ledger().ActiveBans(now)
 	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
@@ -198,7 +200,6 @@ func (d *daemon) run(ctx context.Context) (err error) {
 	// Remote sinks hear of the lifted bans too.
 	d.emit(ctx, lifted)
 	d.watchFleet(guardCtx, resolved)
-	guardChanged := d.guard.Changed()
 
 	ctl, err := listenControl(d.cfg.Socket, d.ctl, d.log)
 	if err != nil {

@@ -241,7 +241,9 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	e.eng.TrackChanges()
 	now := time.Now()
 	e.eng.Restore(nil, saved.Targets, saved.Clock, now)
-	// The allowlist wins over bans restored from the state.
+	// The allowlist wins over bans restored from the state; what changes
+	// from here on is handled in the loop.
+	guardChanged := e.guard.Changed()
 	for _, x := range e.eng.LiftProtected(now) {
 		log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
 	}
@@ -305,7 +307,6 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	guardChanged := e.guard.Changed()
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
