@@ -49,6 +49,8 @@ type PolicyConfig struct {
 	Permit       []string       `yaml:"permit"`
 	MinBits4     int            `yaml:"min_bits4"`
 	MinBits6     int            `yaml:"min_bits6"`
+	Remember     Duration       `yaml:"remember"`
+	RememberMax  int            `yaml:"remember_max"`
 	Origins      []OriginConfig `yaml:"origins"`
 }
 
@@ -59,6 +61,7 @@ type OriginConfig struct {
 	MaxActive    int      `yaml:"max_active"`
 	MayUnban     bool     `yaml:"may_unban"`
 	MaxDuration  Duration `yaml:"max_duration"`
+	MaxDeferred  int      `yaml:"max_deferred"`
 }
 
 // LoadEnforceConfig reads path strictly, reporting every problem.
@@ -119,10 +122,11 @@ func (c *EnforceConfig) policy() (enforce.Policy, error) {
 		AllowPrivate: c.Policy.AllowPrivate,
 		Permit:       prefixes("permit", c.Policy.Permit),
 		MinBits4:     c.Policy.MinBits4, MinBits6: c.Policy.MinBits6,
+		Remember: time.Duration(c.Policy.Remember), MaxRemembered: c.Policy.RememberMax,
 	}
 	for _, o := range c.Policy.Origins {
 		p.Origins = append(p.Origins, enforce.Origin{Name: o.Name, Key: o.Key, MaxPerMinute: o.MaxPerMinute,
-			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration)})
+			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration), MaxDeferred: o.MaxDeferred})
 	}
 	errs = append(errs, p.Validate())
 	return p, errors.Join(errs...)
@@ -211,7 +215,17 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log.Info("bans restored from state", "active", len(active))
+	// What was applied and deferred before the restart: without it a
+	// replay of a captured decision would be enforced again.
+	kept, err := st.Kept()
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	if bad := e.enf.RestoreMemory(kept); bad > 0 {
+		log.Warn("state: records of decisions applied or deferred did not decode; skipped", "count", bad)
+	}
+	waiting, _ := e.enf.Deferred()
+	log.Info("bans restored from state", "active", len(active), "deferred", waitingTotal(waiting))
 
 	var consumer bus.Consumer
 	switch {
@@ -315,19 +329,30 @@ func (e *enforcer) handle(ctx context.Context, ds []*bus.Delivery) error {
 	return nil
 }
 
-// save commits the ledger's changes; a failed save keeps enforcing and is
-// retried with the next changes.
+// save commits the ledger's changes with the enforcer's memory of what it
+// applied and deferred, in one transaction; a failed save keeps enforcing
+// and is retried with the next changes.
 func (e *enforcer) save() {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
 	ch := e.enf.TakeChanges()
-	if ch.Empty() {
+	mem := e.enf.TakeMemory()
+	if ch.Empty() && len(mem) == 0 {
 		return
 	}
-	if err := e.store.Save(ch, nil, time.Now()); err != nil {
+	if err := e.store.SaveWith(ch, nil, time.Now(), mem); err != nil {
 		e.log.Error("saving state failed; enforcement goes on", "err", err)
 		e.enf.KeepChanges(ch)
+		e.enf.KeepMemory(mem)
 	}
+}
+
+func waitingTotal(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func (e *enforcer) serveMetrics(addr string) (*http.Server, error) {
@@ -358,6 +383,18 @@ func (e *enforcer) metricsText() string {
 	for _, o := range e.cfg.Policy.Origins {
 		fmt.Fprintf(&b, "stockade_enforce_origin_active_bans{origin=%q} %d\n", o.Name, per[o.Name])
 	}
+	waiting, fates := e.enf.Deferred()
+	fmt.Fprintf(&b, "# HELP stockade_enforce_deferred_bans Bans over their origin's rate, waiting for its tokens.\n# TYPE stockade_enforce_deferred_bans gauge\n")
+	for _, o := range e.cfg.Policy.Origins {
+		fmt.Fprintf(&b, "stockade_enforce_deferred_bans{origin=%q} %d\n", o.Name, waiting[o.Name])
+	}
+	fmt.Fprintf(&b, "# HELP stockade_enforce_deferred_total What became of deferred bans.\n# TYPE stockade_enforce_deferred_total counter\n")
+	for _, f := range enforce.Fates {
+		fmt.Fprintf(&b, "stockade_enforce_deferred_total{fate=%q} %d\n", string(f), fates[f])
+	}
+	remembered, forgotten := e.enf.Remembered()
+	fmt.Fprintf(&b, "# HELP stockade_enforce_remembered Origin and target pairs whose newest decision is remembered (replays of it refused).\n# TYPE stockade_enforce_remembered gauge\nstockade_enforce_remembered %d\n", remembered)
+	fmt.Fprintf(&b, "# HELP stockade_enforce_forgotten_early_total Pairs forgotten before their time for policy.remember_max.\n# TYPE stockade_enforce_forgotten_early_total counter\nstockade_enforce_forgotten_early_total %d\n", forgotten)
 	st := e.consumer.Stats()
 	fmt.Fprintf(&b, "# HELP stockade_bus_messages_total Messages received from the bus.\n# TYPE stockade_bus_messages_total counter\nstockade_bus_messages_total %d\n", st.Delivered)
 	fmt.Fprintf(&b, "# HELP stockade_bus_retries_total Messages to be delivered again (the firewall could not be updated).\n# TYPE stockade_bus_retries_total counter\nstockade_bus_retries_total %d\n", st.Retried)
