@@ -142,7 +142,7 @@ func TestDeferredBan(t *testing.T) {
 	}{
 		{"203.0.113.1", time.Hour, Accepted},
 		{"203.0.113.2", time.Hour, Accepted},
-		{"203.0.113.3", time.Hour, Deferred},     // the next token, in 30 s
+		{"203.0.113.3", time.Hour, Deferred},        // the next token, in 30 s
 		{"203.0.113.4", 40 * time.Second, Deferred}, // its turn comes after its expiry
 		{"203.0.113.5", time.Hour, Deferred},
 	} {
