@@ -265,3 +265,42 @@ func TestMemorySurvivesRestart(t *testing.T) {
 		t.Fatalf("kept after the deferred ban was applied: %q, want the memory of .70 and .71", kept)
 	}
 }
+
+// TestMemoryBounds: the memory holds at most remember_max pairs (those due
+// to be forgotten soonest go first), forgets each at the later of its
+// expiry and the retention, and hands back what a failed save lost.
+func TestMemoryBounds(t *testing.T) {
+	web1 := newSensor(t, "web1")
+	e := newEnforcer(t, Policy{Remember: time.Hour, MaxRemembered: 3,
+		Origins: []Origin{{Name: "web1", Key: web1.signer.PublicKey()}}}, &recorder{})
+	clock := now
+	e.SetClock(func() time.Time { return clock })
+	for i := range 5 {
+		d := time.Minute
+		if i == 0 {
+			d = 3 * time.Hour // outlives the retention: forgotten last
+		}
+		if r := web1.decision(t, pipeline.ActionBan, fmt.Sprintf("203.0.113.%d", 30+i), clock, d).judge(t, e); r != Accepted {
+			t.Fatalf("ban %d: %s", i, r)
+		}
+		clock = clock.Add(time.Second)
+	}
+	if n, early := e.Remembered(); n != 3 || early != 2 {
+		t.Fatalf("remembered %d, forgotten early %d; want 3 and 2", n, early)
+	}
+	kept := e.TakeMemory()
+	e.KeepMemory(kept) // the save failed
+	if again := e.TakeMemory(); len(again) != len(kept) {
+		t.Fatalf("after a failed save %d records to save, want %d", len(again), len(kept))
+	}
+	clock = clock.Add(2 * time.Hour)
+	e.Tick()
+	if n, _ := e.Remembered(); n != 1 {
+		t.Fatalf("after the retention %d remembered, want the 3-hour ban's only", n)
+	}
+	clock = clock.Add(2 * time.Hour)
+	e.Tick()
+	if n, _ := e.Remembered(); n != 0 {
+		t.Fatalf("after its expiry %d remembered, want none", n)
+	}
+}
