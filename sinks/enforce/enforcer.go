@@ -1,7 +1,6 @@
 package enforce
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sources/decision"
 )
 
 // Enforcer judges decisions from the bus and applies the accepted ones to
@@ -236,7 +236,9 @@ func (e *Enforcer) open(msgs []Message, rs []Reason, ds []pipeline.Decision) {
 			}
 			return
 		}
-		if err := json.NewDecoder(bytes.NewReader(m.Data)).Decode(&ds[i]); err != nil {
+		// Strictly: what the enforcer reads must be what every reader of
+		// the signed bytes reads (see decision.Strict).
+		if decision.Strict(m.Data) != nil || json.Unmarshal(m.Data, &ds[i]) != nil {
 			rs[i] = RefusedMalformed
 		}
 	}

@@ -344,6 +344,10 @@ func FuzzJudge(f *testing.F) {
 	f.Add([]byte(`{"action":"unban","target":"::ffff:10.0.0.1","origin":"web1"}`), true)
 	f.Add([]byte(`{"action":"ban","target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), false)
 	f.Add([]byte(`not json`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","Target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}{"target":"198.51.100.7"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","origin":"web1","expires":"2099-01-01T00:00:00Z","\u0054arget":"198.51.100.7"}`), true)
 	seed, _, _ := sign.Generate()
 	s, _ := sign.NewSigner(seed)
 	f.Fuzz(func(t *testing.T, data []byte, signed bool) {
