@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sinks/enforce"
 	"github.com/stockade-ids/stockade/sinks/queue"
 	"github.com/stockade-ids/stockade/sources/bus"
 )
@@ -114,6 +116,10 @@ type NATSSourceConfig struct {
 	// format in the Stockade-Format header or Format).
 	Payload string `yaml:"payload"`
 	Format  string `yaml:"format"`
+	// Policy is whom a source of decisions believes, in the words of
+	// `stockade enforce`'s policy: only decisions signed by the key of an
+	// origin it lists count (required for decisions).
+	Policy *PolicyConfig `yaml:"policy"`
 }
 
 func (c *NATSSourceConfig) consumer() bus.NATSConfig {
@@ -123,14 +129,37 @@ func (c *NATSSourceConfig) consumer() bus.NATSConfig {
 // KafkaSourceConfig consumes from a Kafka topic in a consumer group.
 type KafkaSourceConfig struct {
 	KafkaConn `yaml:",inline"`
-	Topic     string `yaml:"topic"`
-	Group     string `yaml:"group"`
-	Payload   string `yaml:"payload"`
-	Format    string `yaml:"format"`
+	Topic     string        `yaml:"topic"`
+	Group     string        `yaml:"group"`
+	Payload   string        `yaml:"payload"`
+	Format    string        `yaml:"format"`
+	Policy    *PolicyConfig `yaml:"policy"`
 }
 
 func (c *KafkaSourceConfig) consumer() bus.KafkaConfig {
 	return bus.KafkaConfig{Config: c.conn(), Topic: c.Topic, Group: c.Group}
+}
+
+// busTrust is the verifier of a bus source's decisions; nil for a source
+// of lines, which carry no signature. A source of decisions trusts no one
+// unless told: it is refused without origins, since it would believe any
+// message and sign fleet bans on it.
+func busTrust(payload string, pc *PolicyConfig) (*enforce.Verifier, error) {
+	if payload == "lines" {
+		if pc != nil {
+			return nil, errors.New("policy: a source of lines carries no signed decisions; remove it or set payload: decisions")
+		}
+		return nil, nil
+	}
+	if pc == nil || len(pc.Origins) == 0 {
+		return nil, errors.New("policy: origins: none trusted: a source of decisions believes only the origins its policy lists, " +
+			"with the public key of each (stockade keygen), as stockade enforce does")
+	}
+	pol, err := pc.policy()
+	if err != nil {
+		return nil, err
+	}
+	return enforce.NewVerifier(pol)
 }
 
 // NATSServerConfig hosts a NATS server inside stockade: a small site needs

@@ -142,6 +142,16 @@ func (c *Config) validate() error {
 		if n != 1 {
 			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
 		}
+		if s.NATS != nil {
+			if _, err := busTrust(s.NATS.Payload, s.NATS.Policy); err != nil {
+				errs = append(errs, fmt.Sprintf("sources[%d].nats: %v", i, err))
+			}
+		}
+		if s.Kafka != nil {
+			if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy); err != nil {
+				errs = append(errs, fmt.Sprintf("sources[%d].kafka: %v", i, err))
+			}
+		}
 		if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
 			errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))
 		}

@@ -304,6 +304,7 @@ func (d *daemon) emit(ctx context.Context, ds []pipeline.Decision) {
 	if len(out) == 0 {
 		return
 	}
+	d.provenance(out)
 	d.metrics.decisions.Add(uint64(len(out)))
 	if d.unsaved.IsZero() {
 		d.unsaved = time.Now()
@@ -610,7 +611,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, d.cfg.Origin, d.loc)
+			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.cfg.Origin, d.loc, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
@@ -622,7 +623,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, d.cfg.Origin, d.loc)
+			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.cfg.Origin, d.loc, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}

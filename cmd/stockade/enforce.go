@@ -84,6 +84,9 @@ func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
 	if (c.NATS == nil) == (c.Kafka == nil) {
 		return nil, fmt.Errorf("%s: set exactly one of nats, kafka", path)
 	}
+	if c.NATS != nil && c.NATS.Policy != nil || c.Kafka != nil && c.Kafka.Policy != nil {
+		return nil, fmt.Errorf("%s: policy: set it at the top level, not in the bus section", path)
+	}
 	if _, err := c.policy(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -102,7 +105,11 @@ func (c *EnforceConfig) defaults() {
 
 // policy is the enforce.Policy; the firewall's own addresses join the
 // allowlist.
-func (c *EnforceConfig) policy() (enforce.Policy, error) {
+func (c *EnforceConfig) policy() (enforce.Policy, error) { return c.Policy.policy() }
+
+// policy is the enforce.Policy of pc (a firewall's, or a correlator's bus
+// source's); the host's own addresses join the allowlist.
+func (pc *PolicyConfig) policy() (enforce.Policy, error) {
 	var errs []error
 	prefixes := func(field string, vals []string) []netip.Prefix {
 		var out []netip.Prefix
@@ -117,14 +124,14 @@ func (c *EnforceConfig) policy() (enforce.Policy, error) {
 		return out
 	}
 	p := enforce.Policy{
-		Allow:        append(prefixes("allow", c.Policy.Allow), ownAddresses()...),
-		MaxDuration:  time.Duration(c.Policy.MaxDuration),
-		AllowPrivate: c.Policy.AllowPrivate,
-		Permit:       prefixes("permit", c.Policy.Permit),
-		MinBits4:     c.Policy.MinBits4, MinBits6: c.Policy.MinBits6,
-		Remember: time.Duration(c.Policy.Remember), MaxRemembered: c.Policy.RememberMax,
+		Allow:        append(prefixes("allow", pc.Allow), ownAddresses()...),
+		MaxDuration:  time.Duration(pc.MaxDuration),
+		AllowPrivate: pc.AllowPrivate,
+		Permit:       prefixes("permit", pc.Permit),
+		MinBits4:     pc.MinBits4, MinBits6: pc.MinBits6,
+		Remember: time.Duration(pc.Remember), MaxRemembered: pc.RememberMax,
 	}
-	for _, o := range c.Policy.Origins {
+	for _, o := range pc.Origins {
 		p.Origins = append(p.Origins, enforce.Origin{Name: o.Name, Key: o.Key, MaxPerMinute: o.MaxPerMinute,
 			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration), MaxDeferred: o.MaxDeferred})
 	}

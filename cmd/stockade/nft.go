@@ -119,4 +119,5 @@ func (d *daemon) busMetrics(b *strings.Builder) {
 			fmt.Fprintf(b, "%s{bus=%q} %d\n", m.name, k, m.v[k])
 		}
 	}
+	d.busRefusedMetrics(b)
 }

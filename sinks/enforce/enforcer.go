@@ -2,8 +2,6 @@ package enforce
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
-	"github.com/stockade-ids/stockade/sources/decision"
 )
 
 // Enforcer judges decisions from the bus and applies the accepted ones to
@@ -225,21 +222,8 @@ func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, er
 // check is most of a decision's cost. rs[i] is set for what is refused.
 func (e *Enforcer) open(msgs []Message, rs []Reason, ds []pipeline.Decision) {
 	one := func(i int) {
-		m := &msgs[i]
-		// The signature first: nothing in an unverified message is
-		// believed, not even the origin it names.
-		if err := sign.Verify(m.Signer, m.Data, m.Sig); err != nil {
-			if errors.Is(err, sign.ErrUnsigned) {
-				rs[i] = RefusedUnsigned
-			} else {
-				rs[i] = RefusedForged
-			}
-			return
-		}
-		// Strictly: what the enforcer reads must be what every reader of
-		// the signed bytes reads (see decision.Strict).
-		if decision.Strict(m.Data) != nil || json.Unmarshal(m.Data, &ds[i]) != nil {
-			rs[i] = RefusedMalformed
+		if r := openMessage(&msgs[i], &ds[i]); r != "" {
+			rs[i] = r
 		}
 	}
 	sign.Each(len(msgs), one)

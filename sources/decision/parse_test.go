@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,29 @@ func BenchmarkStrict(b *testing.B) {
 	for b.Loop() {
 		if err := Strict(line); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestRef: the id and origin of a decision quoted in evidence, even cut
+// short, as evidence lines longer than 2 kB are.
+func TestRef(t *testing.T) {
+	full := `{"id":"4f0c","action":"ban","target":"203.0.113.7","origin":"web1","evidence":["` + strings.Repeat("x", 3000) + `"]}`
+	for _, tc := range []struct {
+		name, line string
+		id, origin string
+		ok         bool
+	}{
+		{"whole", full, "4f0c", "web1", true},
+		{"cut", full[:2048], "4f0c", "web1", true},
+		{"escaped", `{"id":"4f\u0030c","action":"ban","origin":"w\"1"}`, "4f0c", `w"1`, true},
+		{"no origin", `{"id":"4f0c","action":"ban","target":"203.0.113.7"`, "", "", false},
+		{"no action: no decision", `{"id":"4f0c","origin":"web1"}`, "", "", false},
+		{"a log line", `Nov  8 22:00:01 web1 sshd[1]: {"id":"1","action":"ban","origin":"x"}`, "", "", false},
+	} {
+		id, origin, ok := Ref(tc.line)
+		if id != tc.id || origin != tc.origin || ok != tc.ok {
+			t.Errorf("%s: %q %q %v, want %q %q %v", tc.name, id, origin, ok, tc.id, tc.origin, tc.ok)
 		}
 	}
 }

@@ -93,17 +93,20 @@ func field(key []byte) int {
 
 // Ref reads the id and origin of a decision as quoted in evidence, which
 // may be cut short (evidence lines are): the id and origin come before the
-// long fields in what stockade writes.
+// long fields in what stockade writes. A line without an action is no
+// decision.
 func Ref(line string) (id, origin string, ok bool) {
 	w := walker{b: []byte(line)}
 	if !w.open() {
 		return "", "", false
 	}
-	for id == "" || origin == "" {
+	action := false
+	for id == "" || origin == "" || !action {
 		key, ok := w.next()
 		if !ok {
 			break
 		}
+		action = action || string(key) == "action"
 		if k := string(key); k == "id" || k == "origin" {
 			var s string
 			if json.Unmarshal(w.val, &s) != nil {
@@ -116,7 +119,10 @@ func Ref(line string) (id, origin string, ok bool) {
 			}
 		}
 	}
-	return id, origin, id != "" && origin != ""
+	if id == "" || origin == "" || !action {
+		return "", "", false
+	}
+	return id, origin, true
 }
 
 // walker steps through the top-level keys of a JSON object.
