@@ -81,10 +81,8 @@ func newBusSource(kind string, c bus.Consumer, closer func(), payload, format st
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	for _, r := range enforce.Reasons {
-		if r.Refused() {
-			s.refused[r] = new(atomic.Uint64)
-		}
+	for _, r := range enforce.VerifyRefusals {
+		s.refused[r] = new(atomic.Uint64)
 	}
 	switch payload {
 	case "", "decisions":
@@ -222,7 +220,7 @@ const (
 // told which decisions made it (a fleet rule's distinct() keeps origins,
 // not lines; its evidence is the deciding decision), so the provenance of
 // a ban of a target is what the correlator believed about that target by
-// then. The target seen longest ago is forgotten first.
+// then. The target first seen longest ago is forgotten first.
 type believed struct {
 	mu       sync.Mutex
 	byTarget map[string][]believedDecision
@@ -351,10 +349,8 @@ func (d *daemon) busRefusedMetrics(b *strings.Builder) {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(per)) {
-		for _, r := range enforce.Reasons {
-			if r.Refused() {
-				fmt.Fprintf(b, "%s{bus=%q,reason=%q} %d\n", name, k, string(r), per[k][r])
-			}
+		for _, r := range enforce.VerifyRefusals {
+			fmt.Fprintf(b, "%s{bus=%q,reason=%q} %d\n", name, k, string(r), per[k][r])
 		}
 	}
 }

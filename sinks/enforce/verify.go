@@ -30,6 +30,11 @@ type Verifier struct {
 	origins map[string]*origin
 }
 
+// VerifyRefusals are the reasons Verify refuses for, for metrics with all
+// series present.
+var VerifyRefusals = []Reason{RefusedUnsigned, RefusedForged, RefusedUnknown, RefusedWrongKey, RefusedMalformed,
+	RefusedUnban, RefusedAllowlisted, RefusedSpecial, RefusedTooBroad, RefusedRate}
+
 // NewVerifier makes a verifier of pol.
 func NewVerifier(pol Policy) (*Verifier, error) {
 	pol.setDefaults()
