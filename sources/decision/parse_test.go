@@ -88,6 +88,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","at":"2025-11-08T22:02:20Z","origin":"web1"}{"target":"203.0.113.8"}`))
 	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","at":"2025-11-08T22:02:20Z","ſcope":"x","x":{"Target":["]"]}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
+		if id, origin, ok := Ref(string(line)); ok != (id != "" && origin != "") {
+			t.Fatalf("Ref(%q) = %q, %q, %v", line, id, origin, ok)
+		}
 		var ev pipeline.Event
 		if err := New().Parse(line, &ev); err != nil {
 			if _, ok := err.(*pipeline.BadLine); !ok {
