@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,7 +14,12 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/internal/netlab"
+	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/internal/testservers"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/sinks/nftables"
 )
 
 // TestDaemonFullDiskKill9: with the state on a full tmpfs, a ban decided
@@ -208,4 +214,71 @@ rules:
 	})
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
+}
+
+// TestEnforceAdoptsKernelBans: `stockade enforce` restarting on a state
+// that lost bans (its save failed before a crash) keeps the kernel's
+// elements that still run, in its ledger and with the time they have, but
+// removes one its policy's allowlist now holds.
+func TestEnforceAdoptsKernelBans(t *testing.T) {
+	ns := netlab.New(t, "enfadopt")
+	const lost, allowed = "203.0.113.80", "203.0.113.81"
+	// What the crashed enforcer had put in the kernel.
+	prev, err := nftables.New(nftables.Config{NetNS: int(ns.Fd)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prev.Connect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var ds []pipeline.Decision
+	for _, x := range []string{lost, allowed} {
+		ds = append(ds, pipeline.Decision{ID: "lost-" + x, Action: pipeline.ActionBan, Target: x, At: now, Duration: 1200, Expires: now.Add(20 * time.Minute)})
+	}
+	if err := prev.Write(t.Context(), ds); err != nil {
+		t.Fatal(err)
+	}
+	prev.Close(t.Context())
+
+	_, pub, err := sign.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
+	cfg := &EnforceConfig{StateDir: t.TempDir(), Name: "fw",
+		Policy: PolicyConfig{Allow: []string{allowed}, Origins: []OriginConfig{{Name: "web1", Key: pub}}},
+		NATS:   &NATSSourceConfig{NATSConn: NATSConn{URL: srv.ClientURL(), Timeout: Duration(2 * time.Second)}}}
+	cfg.NFTables.netns = int(ns.Fd)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *enforcer, 1)
+	done := make(chan error, 1)
+	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("enforce: %v", err)
+		}
+	}()
+	var e *enforcer
+	select {
+	case e = <-ready:
+	case err := <-done:
+		t.Fatalf("enforce stopped: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("enforce not consuming after 15 s")
+	}
+	k := kernelBans(t, int(ns.Fd))
+	if left, ok := k[netip.MustParseAddr(lost)]; !ok || left > 20*time.Minute-time.Since(now)+time.Second {
+		t.Errorf("%s in the kernel after the restart: %v (%v left), want what was left of its 20 minutes", lost, ok, left)
+	}
+	if _, ok := k[netip.MustParseAddr(allowed)]; ok {
+		t.Errorf("%s, allowlisted, was adopted", allowed)
+	}
+	if until, ok := e.eng.Ledger().Active(netip.MustParsePrefix(lost+"/32"), time.Now()); !ok || until.Sub(now.Add(20*time.Minute)).Abs() > 2*time.Second {
+		t.Errorf("%s in the enforcer's ledger: %v until %v, want until %v", lost, ok, until, now.Add(20*time.Minute))
+	}
+	if n, _ := e.enf.Active(); n != 1 {
+		t.Errorf("the enforcer's ledger holds %d bans, want the adopted one", n)
+	}
 }
