@@ -400,12 +400,24 @@ func (s *Sink) ReconcileAdopting(ctx context.Context, active []pipeline.ActiveBa
 // adoptable reads f's set and returns the elements with time left that
 // none of bans covers and keep accepts, each as the ban it stands for.
 func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool) ([]ban, error) {
-	if s.conn == nil {
-		if s.redial(); s.conn == nil {
-			return nil, errNotConnected
+	var have []element
+	var err error
+	for attempt := range syncAttempts {
+		if attempt > 0 || s.conn == nil {
+			// As in sync: a failed request can leave answers unread.
+			s.redial()
+		}
+		if s.conn == nil {
+			err = errNotConnected
+			continue
+		}
+		// ensure: the table may have been removed since Connect.
+		if err = s.ensure(); err == nil {
+			if have, err = s.read(f); err == nil {
+				break
+			}
 		}
 	}
-	have, err := s.read(f)
 	if err != nil {
 		return nil, err
 	}
