@@ -445,7 +445,11 @@ func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool) ([
 		}
 		for _, p := range rangePrefixes(e) {
 			w := f.widen(p)
-			if covered(w) || !keep(w) {
+			if covered(w) {
+				continue
+			}
+			if !keep(w) {
+				s.log.Warn("nftables: removing a ban the ledger lost that must not be banned", "set", f.set.Name, "target", w)
 				continue
 			}
 			out = append(out, ban{w, e.expires})
