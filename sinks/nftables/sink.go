@@ -439,6 +439,12 @@ func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool) ([
 	}
 	now := s.now()
 	var out []ban
+	refused, firstRefused := 0, netip.Prefix{}
+	defer func() {
+		if refused > 0 {
+			s.log.Warn("nftables: removing bans the ledger lost that must not be banned", "set", f.set.Name, "count", refused, "first", firstRefused)
+		}
+	}()
 	for _, e := range have {
 		if e.expires == never || !e.expires.After(now.Add(syncTolerance)) {
 			continue
@@ -449,7 +455,9 @@ func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool) ([
 				continue
 			}
 			if !keep(w) {
-				s.log.Warn("nftables: removing a ban the ledger lost that must not be banned", "set", f.set.Name, "target", w)
+				if refused++; !firstRefused.IsValid() {
+					firstRefused = w
+				}
 				continue
 			}
 			out = append(out, ban{w, e.expires})
