@@ -502,10 +502,13 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 				s.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
 			}
 		case sc.NFTables != nil:
-			s, err := openNFTables(ctx, sc.NFTables, active, now, d.now, d.log)
+			// The allowlist wins over what the kernel kept.
+			keep := func(p netip.Prefix) bool { return !d.eng.AllowedPrefix(p) }
+			s, adopted, err := openNFTables(ctx, sc.NFTables, active, now, d.now, keep, d.log)
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
+			active = append(active, adoptBans(d.eng.Ledger(), adopted, now, d.log)...)
 			d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
 		case sc.NATS != nil:
 			url := ""

@@ -213,10 +213,13 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	now := time.Now()
 	e.eng.Restore(nil, saved.Targets, saved.Clock, now)
 	active := e.eng.Ledger().ActiveBans(now)
-	e.nft, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, log)
+	var adopted []pipeline.ActiveBan
+	keep := func(p netip.Prefix) bool { return pol.Refusal(p) == "" }
+	e.nft, adopted, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, keep, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	active = append(active, adoptBans(e.eng.Ledger(), adopted, now, log)...)
 	defer e.nft.Close(context.Background())
 	e.enf, err = enforce.New(pol, e.eng, e.nft, log)
 	if err != nil {
