@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"io"
 	"context"
 	"net"
 	"os"
@@ -160,5 +161,7 @@ func sendDatagram(path, msg string) int {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 1
 	}
+	// Stay alive until told: a sender is judged by its /proc entry.
+	io.Copy(io.Discard, os.Stdin)
 	return 0
 }
