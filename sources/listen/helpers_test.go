@@ -1,8 +1,8 @@
 package listen
 
 import (
-	"io"
 	"context"
+	"io"
 	"net"
 	"os"
 	"runtime"

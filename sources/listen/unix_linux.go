@@ -180,7 +180,7 @@ func cgroupUnit(cg []byte) string {
 			continue
 		}
 		for part := range bytes.SplitSeq(p, []byte("/")) {
-			if !bytes.HasSuffix(part, []byte(".slice")) {
+			if len(part) > 0 && !bytes.HasSuffix(part, []byte(".slice")) {
 				return string(part)
 			}
 		}

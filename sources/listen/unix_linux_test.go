@@ -201,8 +201,9 @@ func TestCgroupUnit(t *testing.T) {
 		"0::/system.slice/ssh.service\n":                                         "ssh.service",
 		"0::/user.slice/user-1000.slice/user@1000.service/app.slice/x.service\n": "user@1000.service",
 		"12:pids:/\n1:name=systemd:/system.slice/nginx.service\n0::/\n":          "nginx.service",
-		"0::/init.scope\n": "init.scope",
-		"":                 "",
+		"0::/init.scope\n":         "init.scope",
+		"1:name=systemd:/\n0::/\n": "",
+		"":                         "",
 	} {
 		if got := cgroupUnit([]byte(in)); got != want {
 			t.Errorf("cgroupUnit(%q) = %q, want %q", in, got, want)
