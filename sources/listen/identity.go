@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/stockade-ids/stockade/pipeline"
 )
@@ -252,11 +253,14 @@ func (s *speaker) match(who *Identity) bool {
 		return false
 	}
 	if len(s.exe) > 0 {
-		if who.Exe == "" {
+		// An executable replaced by an upgrade while it runs, as the
+		// kernel shows it (journald strips the suffix itself).
+		exe := strings.TrimSuffix(who.Exe, " (deleted)")
+		if exe == "" {
 			return false
 		}
 		for _, p := range s.exe {
-			if ok, _ := path.Match(p, who.Exe); ok {
+			if ok, _ := path.Match(p, exe); ok {
 				return true
 			}
 		}

@@ -78,3 +78,56 @@ func TestJournaldIdentityOverride(t *testing.T) {
 		t.Errorf("args = %q: the fields a record is judged by were not asked for", a)
 	}
 }
+
+// The table's own rules: a user name unknown here is skipped, but an item
+// whose every user is unknown is nobody, not anybody; [{}] is anybody and
+// [] nobody; bad patterns and bad unlisted values are refused at load.
+func TestIdentities(t *testing.T) {
+	lookup := func(name string) (uint32, bool) {
+		uid, ok := map[string]uint32{"root": 0, "www-data": 33}[name]
+		return uid, ok
+	}
+	ids, err := NewIdentities(map[string][]Speaker{
+		"ghost":  {{User: []string{"no-such-user"}}},
+		"anyone": {{}},
+		"no-one": {},
+		"web":    {{Exe: []string{"/nix/store/*/bin/nginx"}, User: []string{"nginx", "www-data"}}},
+	}, "", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobodyLogger := Identity{UID: 65534, HasUID: true, Exe: "/usr/bin/logger", Comm: "logger"}
+	for _, tt := range []struct {
+		prog string
+		who  Identity
+		want error
+	}{
+		{"ghost", nobodyLogger, errIdentity},
+		{"anyone", nobodyLogger, nil},
+		{"no-one", Identity{UID: 0, HasUID: true, Exe: "/usr/sbin/sshd"}, errIdentity},
+		{"web", Identity{UID: 33, HasUID: true, Exe: "/nix/store/abc-nginx/bin/nginx"}, nil},
+		{"web", Identity{UID: 33, HasUID: true, Exe: "/nix/store/abc/evil/bin/nginx"}, errIdentity}, // * stops at /
+		{"web", Identity{UID: 33, Exe: "/nix/store/abc-nginx/bin/nginx"}, errIdentity},              // uid unknown
+		{"sshd", Identity{UID: 0, HasUID: true, Exe: "/usr/sbin/sshd (deleted)"}, nil},              // upgraded while running
+		{"sshd", Identity{UID: 0, HasUID: true, Exe: "/tmp/x (deleted)/usr/sbin/sshd"}, errIdentity},
+		{"sshd", Identity{UID: 0, HasUID: true, Unit: "sshd.service", Comm: "bash"}, nil},
+		{"sshd-auth", Identity{UID: 0, HasUID: true, Exe: "/usr/libexec/openssh/sshd-auth"}, nil},
+		{"cron", nobodyLogger, nil},
+	} {
+		if got := ids.Judge(tt.prog, func() (Identity, error) { return tt.who, nil }); got != tt.want {
+			t.Errorf("Judge(%s, %+v) = %v, want %v", tt.prog, tt.who, got, tt.want)
+		}
+	}
+	if _, err := NewIdentities(nil, "maybe", lookup); err == nil {
+		t.Error("unlisted: maybe accepted")
+	}
+	if _, err := NewIdentities(map[string][]Speaker{"x": {{Exe: []string{"/usr/[bin"}}}}, "", lookup); err == nil {
+		t.Error("a bad exe pattern accepted")
+	}
+	// The sender is read only for a claim the table checks.
+	read := false
+	ids.Judge("cron", func() (Identity, error) { read = true; return Identity{}, errGone })
+	if read {
+		t.Error("the sender was read for an unlisted claim")
+	}
+}

@@ -147,9 +147,7 @@ func procIdentity(c *syscall.Ucred) (Identity, error) {
 	}
 	who.Comm = strings.TrimSuffix(string(comm), "\n")
 	if exe, err := os.Readlink(dir + "/exe"); err == nil {
-		// An executable replaced by an upgrade while it runs, as systemd
-		// reports it too.
-		who.Exe = strings.TrimSuffix(exe, " (deleted)")
+		who.Exe = exe
 	}
 	if cg, err := os.ReadFile(dir + "/cgroup"); err == nil {
 		who.Unit = cgroupUnit(cg)
