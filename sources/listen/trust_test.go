@@ -58,9 +58,8 @@ func TestTCPIdleFloodDoesNotStarve(t *testing.T) {
 	if ev.Program != "sshd" || !strings.Contains(ev.Message, "from 198.51.100.7 ") {
 		t.Errorf("event = %q %q", ev.Program, ev.Message)
 	}
-	if st := s.Stats().TCP; st.Accepted != DefaultMaxConnsPerPeer+1 || st.Refused != flood-DefaultMaxConnsPerPeer {
-		t.Errorf("stats = %+v: want the flooding peer held to %d connections", st, DefaultMaxConnsPerPeer)
-	}
+	// The flooder holds its cap, the sender one more.
+	waitFor(t, "the flooder held to its cap", func() bool { return s.Stats().TCP.Conns == DefaultMaxConnsPerPeer+1 })
 }
 
 // A peer at its cap, or any peer when the set is full, gets in by closing
@@ -69,7 +68,7 @@ func TestTCPIdleFloodDoesNotStarve(t *testing.T) {
 // local user) is not shut out for good, and a burst of connections does
 // not throw out the ones that just came.
 func TestTCPEvictsIdleLongest(t *testing.T) {
-	const after = 300 * time.Millisecond
+	const after = time.Second
 	s, out := startSyslog(t, Config{TCP: "127.0.0.1:0", MaxConns: 6, MaxConnsPerPeer: 4, evictAfter: after})
 	_, addr := s.Addrs()
 	var idle []net.Conn
@@ -120,7 +119,7 @@ func TestTCPEvictsIdleLongest(t *testing.T) {
 // counted; one that sends keeps its connection, however long it lives; a
 // frame trickled a byte at a time does not hold a connection past it.
 func TestTCPIdleTimeout(t *testing.T) {
-	const idle = 400 * time.Millisecond
+	const idle = time.Second
 	s, out := startSyslog(t, Config{TCP: "127.0.0.1:0", IdleTimeout: idle})
 	_, addr := s.Addrs()
 	quiet := []net.Conn{dial(t, "tcp", addr), dial(t, "tcp", addr), dial(t, "tcp", addr)}
