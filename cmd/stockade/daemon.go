@@ -595,7 +595,12 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			d.tailers = append(d.tailers, t)
 			d.sources = append(d.sources, t)
 		case sc.Syslog != nil:
-			s, err := listen.NewSyslog(listen.Config{UDP: sc.Syslog.UDP, TCP: sc.Syslog.TCP, Loc: d.loc, Log: d.log, Now: d.now})
+			lc, err := sc.Syslog.listenConfig()
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].syslog: %w", i, err)}
+			}
+			lc.Loc, lc.Log, lc.Now = d.loc, d.log, d.now
+			s, err := listen.NewSyslog(lc)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
@@ -604,7 +609,11 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 		case sc.Stdin:
 			d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
 		case sc.Journald != nil:
-			d.sources = append(d.sources, &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log})
+			ids, err := sc.Journald.build()
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].journald: %w", i, err)}
+			}
+			d.sources = append(d.sources, &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids})
 		case sc.NATS != nil:
 			cc := sc.NATS.consumer()
 			if cc.URL == "" && d.natsSrv != nil {
