@@ -59,6 +59,7 @@ type daemon struct {
 	signer   *sign.Signer
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
+	journals []*listen.Journald
 	sources  []liveSource
 	events   chan pipeline.Event
 	ctl      chan ctlRequest
@@ -613,7 +614,9 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].journald: %w", i, err)}
 			}
-			d.sources = append(d.sources, &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids})
+			j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
+			d.journals = append(d.journals, j)
+			d.sources = append(d.sources, j)
 		case sc.NATS != nil:
 			cc := sc.NATS.consumer()
 			if cc.URL == "" && d.natsSrv != nil {
