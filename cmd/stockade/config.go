@@ -259,6 +259,11 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka", i))
 		}
 	}
+	if c.NATSServer != nil {
+		if err := c.NATSServer.validate(); err != nil {
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+	}
 	if c.TZ != "" {
 		if _, err := time.LoadLocation(c.TZ); err != nil {
 			errs = append(errs, "tz: "+err.Error())

@@ -55,7 +55,8 @@ type daemon struct {
 
 	sinks    []*namedSink
 	bus      []*busSource
-	natsSrv  *server.Server
+	natsSrv  *server.Server // the embedded server (natsEmb.Server), its peers
+	natsEmb  *embeddedNATS
 	signer   *sign.Signer
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
@@ -162,9 +163,9 @@ func (d *daemon) run(ctx context.Context) (err error) {
 		if err != nil {
 			return &exitError{code: 1, err: err}
 		}
-		d.natsSrv = srv
+		d.natsSrv, d.natsEmb = srv.Server, srv
 		// Shut down last: the sinks flush to it on their way out.
-		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+		defer srv.Shutdown()
 	}
 	if d.cfg.SignKey != "" {
 		s, err := sign.LoadSigner(d.cfg.SignKey)
@@ -512,11 +513,9 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 			active = append(active, adoptBans(d.eng.Ledger(), adopted, now, d.log)...)
 			d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
 		case sc.NATS != nil:
-			url := ""
-			if d.natsSrv != nil {
-				url = d.natsSrv.ClientURL()
-			}
-			s, err := openNATSSink(sc.NATS, d.cfg.StateDir, url, d.signer, d.log)
+			nc := *sc.NATS
+			nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
+			s, err := openNATSSink(&nc, d.cfg.StateDir, "", d.signer, d.log)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
@@ -618,10 +617,9 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			d.journals = append(d.journals, j)
 			d.sources = append(d.sources, j)
 		case sc.NATS != nil:
-			cc := sc.NATS.consumer()
-			if cc.URL == "" && d.natsSrv != nil {
-				cc.URL = d.natsSrv.ClientURL()
-			}
+			nc := *sc.NATS
+			nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
+			cc := nc.consumer()
 			c, err := bus.NewNATS(cc, d.log)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}

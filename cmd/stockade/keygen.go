@@ -9,9 +9,11 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
-// keygenCmd writes a new signing key (an nkey seed, mode 0600, never
+// keygenCmd writes a new key (an nkey user seed, mode 0600, never
 // overwriting a file) and prints its public key, which firewalls list
-// under policy.origins[].key.
+// under policy.origins[].key and a NATS server lists as the user of that
+// sensor, correlator or firewall (nats_server.sensors[].key, …): one key
+// signs a sensor's decisions and identifies it on the bus.
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("keygen", stderr)
 	out := fl.String("out", "", "file to write the private key to (created with mode 0600; never overwritten)")
@@ -42,6 +44,6 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", pub)
-	fmt.Fprintf(stderr, "private key written to %s; give the public key above to the firewalls (policy.origins[].key)\n", *out)
+	fmt.Fprintf(stderr, "private key written to %s; give the public key above to the firewalls (policy.origins[].key) and to the NATS server (nats_server roles, or an nkey user of your cluster)\n", *out)
 	return nil
 }
