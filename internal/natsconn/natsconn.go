@@ -39,9 +39,9 @@ type Config struct {
 	// instead of over the network (the daemon to its embedded server).
 	InProcess nats.InProcessConnProvider
 	Token     string
-	User     string
-	Password string
-	TLS      TLSConfig
+	User      string
+	Password  string
+	TLS       TLSConfig
 
 	// Timeout bounds connecting and each flush or acknowledgement wait
 	// (default 5s).
