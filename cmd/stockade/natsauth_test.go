@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -17,6 +19,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
@@ -336,3 +339,106 @@ func TestNATSServerRolesConfig(t *testing.T) {
 		t.Errorf("a token alone: %v", err)
 	}
 }
+
+// TestFleetNATSConf: deploy/fleet/nats-server.conf, the roles for an
+// external NATS cluster, gives each role what the embedded server gives
+// it: loaded into a real nats-server with fresh keys (as keys.sh writes
+// them in), the acts refused on the embedded server are refused here, and
+// the fleet's own acts work.
+func TestFleetNATSConf(t *testing.T) {
+	dir := t.TempDir()
+	sensor, correlator := newNATSKey(t, dir, "sensor", nil), newNATSKey(t, dir, "correlator", nil)
+	fwKey, admin := newNATSKey(t, dir, "fw-nats", nil), newNATSKey(t, dir, "admin", nil)
+	conf, err := os.ReadFile(filepath.Join("..", "..", "deploy", "fleet", "nats-server.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer("SENSOR_PUBLIC_KEY", sensor.pub, "CORRELATOR_PUBLIC_KEY", correlator.pub,
+		"FIREWALL_PUBLIC_KEY", fwKey.pub, "ADMIN_PUBLIC_KEY", admin.pub, "store_dir: /data", "store_dir: "+strconv.Quote(filepath.Join(dir, "js"))).Replace(string(conf))
+	confFile := filepath.Join(dir, "nats-server.conf")
+	os.WriteFile(confFile, []byte(text), 0o600)
+	opts, err := server.ProcessConfigFile(confFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	srv := testservers.RunNATS(t, opts)
+
+	// The administrator's setup, as compose.yaml's nats-setup does it.
+	adminSeed, err := os.ReadFile(admin.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminKP, err := nkeys.FromSeed(adminSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &embeddedNATS{Server: srv, local: adminKP, roles: true}
+	if err := e.provision(&NATSServerConfig{Firewalls: []NATSPeer{{Name: "fw-nats"}}, Correlators: []NATSPeer{{Name: "correlator"}}}, quiet()); err != nil {
+		t.Fatalf("the administrator's setup: %v", err)
+	}
+	url := srv.ClientURL()
+	const stream = "STOCKADE"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	sc, fc, cc := connectAs(t, url, sensor), connectAs(t, url, fwKey), connectAs(t, url, correlator)
+	if _, err := sc.js.Publish(ctx, "stockade.decisions.ids1.sshd", []byte(`{"n":1}`)); err != nil {
+		t.Fatalf("the sensor cannot publish its own subject: %v", err)
+	}
+	if _, err := cc.js.Publish(ctx, "stockade.decisions.correlator.fleet", []byte(`{"n":2}`)); err != nil {
+		t.Fatalf("the correlator cannot publish its own subject: %v", err)
+	}
+	for name, rc := range map[string]*roleConn{"firewall": fc, "correlator": cc} {
+		durable := map[string]string{"firewall": "fw-nats", "correlator": "correlator"}[name]
+		cons, err := rc.js.Consumer(ctx, stream, durable)
+		if err != nil {
+			t.Fatalf("the %s cannot look up its durable: %v", name, err)
+		}
+		batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("the %s cannot acknowledge: %v", name, err)
+			}
+			got++
+		}
+		if got != 2 {
+			t.Fatalf("the %s read %d messages through its durable, want 2 (%v)", name, got, batch.Error())
+		}
+		s, err := rc.js.Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject("stockade.decisions.>")); err != nil {
+			t.Fatalf("the %s cannot read the stream by sequence (its reset): %v", name, err)
+		}
+	}
+
+	sc.mustBeRefused(t, "sensor publishing as another origin", "stockade.decisions.web9.sshd", func(context.Context) error {
+		sc.nc.Publish("stockade.decisions.web9.sshd", []byte(`{}`))
+		sc.nc.Flush()
+		time.Sleep(200 * time.Millisecond)
+		return errors.New("published; refusal reported asynchronously")
+	})
+	fc.mustBeRefused(t, "firewall reading the correlator's durable", "$JS.API.CONSUMER.INFO."+stream+".correlator", func(ctx context.Context) error {
+		_, err := fc.js.Consumer(ctx, stream, "correlator")
+		return err
+	})
+	for name, rc := range map[string]*roleConn{"sensor": sc, "firewall": fc, "correlator": cc} {
+		rc.mustBeRefused(t, name+" setting the stream's max age", "$JS.API.STREAM.UPDATE."+stream, func(ctx context.Context) error {
+			_, err := rc.js.UpdateStream(ctx, natssink.StreamConfig(stream, "stockade.decisions.>", time.Minute, time.Second))
+			return err
+		})
+		rc.mustBeRefused(t, name+" deleting the stream", "$JS.API.STREAM.DELETE."+stream, func(ctx context.Context) error {
+			return rc.js.DeleteStream(ctx, stream)
+		})
+		rc.mustBeRefused(t, name+" deleting the firewall's durable", "$JS.API.CONSUMER.DELETE."+stream+".fw-nats", func(ctx context.Context) error {
+			return rc.js.DeleteConsumer(ctx, stream, "fw-nats")
+		})
+	}
+}
+
