@@ -441,4 +441,3 @@ func TestFleetNATSConf(t *testing.T) {
 		})
 	}
 }
-
