@@ -141,8 +141,11 @@ func (p *Publisher) publishJS(ctx context.Context, msgs []*nats.Msg, errs []erro
 				p.duplicates.Add(1)
 			}
 		case err := <-f.Err():
-			if errors.Is(err, jetstream.ErrNoStreamResponse) {
-				p.streamOK.Store(false) // look for (or make) the stream again
+			// Look for (or make) the stream again; say so once per outage.
+			if errors.Is(err, jetstream.ErrNoStreamResponse) && p.streamOK.CompareAndSwap(true, false) {
+				p.log.Error("no JetStream stream stored the decisions: the stream is missing (the administrator must create it; "+
+					"a daemon hosting nats_server with roles does at start) or unavailable; decisions wait in the queue",
+					"stream", p.cfg.Stream, "subject", msgs[n].Subject)
 			}
 			return &queue.PartialError{Delivered: n, Err: fmt.Errorf("nats: stream %s: %w", p.cfg.Stream, err)}
 		case <-ctx.Done():
