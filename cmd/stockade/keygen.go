@@ -17,12 +17,25 @@ import (
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("keygen", stderr)
 	out := fl.String("out", "", "file to write the private key to (created with mode 0600; never overwritten)")
+	natsUser := fl.String("nats-user", "", "print the NATS user key (U…) of an existing key file instead, e.g. one an older keygen made (N…), for a NATS server's configuration")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade keygen --out FILE")
+		fmt.Fprintln(stderr, "Usage: stockade keygen --out FILE | --nats-user FILE")
 		fl.PrintDefaults()
 	}
 	if _, err := parseArgs(fl, args); err != nil {
 		return errHelp
+	}
+	if *natsUser != "" {
+		s, err := sign.LoadSigner(*natsUser)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("keygen: %w", err)}
+		}
+		u, err := sign.UserPublicKey(s.PublicKey())
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("keygen: %w", err)}
+		}
+		fmt.Fprintln(stdout, u)
+		return nil
 	}
 	if *out == "" {
 		fl.Usage()
