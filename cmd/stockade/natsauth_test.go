@@ -283,6 +283,27 @@ func TestNATSRoles(t *testing.T) {
 	fw = startRoleFirewall(t, fwCfg)
 	lab.Expect(t, netlab.HostV4(0), false, 15*time.Second, "host 0 after fw1's reinstall")
 	testkit.WaitFor(t, "fw1 enforcing web2's ban again after its reinstall", func() bool { return fw.enforced("10.200.0.77") })
+
+	// The stream's settings are the configuration's: one changed on the
+	// server (by an admin, or by anyone before roles) is set back at the
+	// daemon's next start.
+	if _, err := admin.js.UpdateStream(ctx, natssink.StreamConfig(stream, "stockade.decisions.>", time.Minute, time.Hour)); err != nil {
+		t.Fatalf("the admin cannot update the stream: %v", err)
+	}
+	fw.stop()
+	sensor.stop()
+	sensor = startLive(t, cfg, nil)
+	admin = connectAs(t, sensor.d.natsSrv.ClientURL(), ops)
+	s, err = admin.js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config; c.MaxAge != defaultStreamAge || c.Duplicates != defaultStreamDupes {
+		t.Fatalf("after a restart the stream keeps max age %v, duplicates %v; want the configuration's %v, %v", c.MaxAge, c.Duplicates, defaultStreamAge, defaultStreamDupes)
+	}
+	if _, err := admin.js.Consumer(ctx, stream, "fw2"); err != nil {
+		t.Fatalf("fw2's durable after a restart: %v", err)
+	}
 }
 
 // startRoleFirewall runs `stockade enforce` on cfg until the test ends.
