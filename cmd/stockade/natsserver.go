@@ -58,7 +58,11 @@ func (c *NATSServerConfig) validate() error {
 		bad("max_age and duplicates cannot be negative")
 	}
 	keys := map[string]string{}
-	for role, peers := range map[string][]NATSPeer{"sensors": c.Sensors, "firewalls": c.Firewalls, "correlators": c.Correlators, "admins": c.Admins} {
+	for _, r := range []struct {
+		role  string
+		peers []NATSPeer
+	}{{"sensors", c.Sensors}, {"firewalls", c.Firewalls}, {"correlators", c.Correlators}, {"admins", c.Admins}} {
+		role, peers := r.role, r.peers
 		names := map[string]bool{}
 		for i, p := range peers {
 			at := fmt.Sprintf("%s[%d]", role, i)
