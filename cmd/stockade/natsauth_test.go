@@ -341,15 +341,17 @@ func TestNATSServerRolesConfig(t *testing.T) {
 	acct, _ := nkeys.CreateAccount()
 	apub, _ := acct.PublicKey()
 	for name, c := range map[string]NATSServerConfig{
-		"token with roles":    {Token: "s3cret", Sensors: []NATSPeer{{Name: "web1", Key: k()}}},
-		"name with a dot":     {Sensors: []NATSPeer{{Name: "web1.>", Key: k()}}},
-		"name twice":          {Firewalls: []NATSPeer{{Name: "fw", Key: k()}, {Name: "fw", Key: k()}}},
-		"one key two roles":   {Sensors: []NATSPeer{{Name: "web1", Key: shared}}, Admins: []NATSPeer{{Name: "ops", Key: shared}}},
-		"an account key":      {Sensors: []NATSPeer{{Name: "web1", Key: apub}}},
-		"not a key":           {Admins: []NATSPeer{{Name: "ops", Key: "hunter2"}}},
-		"stream with a dot":   {Stream: "A.B", Admins: []NATSPeer{{Name: "ops", Key: k()}}},
-		"negative max age":    {MaxAge: Duration(-time.Hour), Admins: []NATSPeer{{Name: "ops", Key: k()}}},
-		"empty firewall name": {Firewalls: []NATSPeer{{Key: k()}}},
+		"token with roles": {Token: "s3cret", Sensors: []NATSPeer{{Name: "web1", Key: k()}}},
+		"name with a dot":  {Sensors: []NATSPeer{{Name: "web1.>", Key: k()}}},
+		"name twice":       {Firewalls: []NATSPeer{{Name: "fw", Key: k()}, {Name: "fw", Key: k()}}},
+		"firewall and correlator sharing a durable": {Firewalls: []NATSPeer{{Name: "x", Key: k()}}, Correlators: []NATSPeer{{Name: "x", Key: k()}}},
+		"sensor and correlator sharing an origin":   {Sensors: []NATSPeer{{Name: "x", Key: k()}}, Correlators: []NATSPeer{{Name: "x", Key: k()}}},
+		"one key two roles":                         {Sensors: []NATSPeer{{Name: "web1", Key: shared}}, Admins: []NATSPeer{{Name: "ops", Key: shared}}},
+		"an account key":                            {Sensors: []NATSPeer{{Name: "web1", Key: apub}}},
+		"not a key":                                 {Admins: []NATSPeer{{Name: "ops", Key: "hunter2"}}},
+		"stream with a dot":                         {Stream: "A.B", Admins: []NATSPeer{{Name: "ops", Key: k()}}},
+		"negative max age":                          {MaxAge: Duration(-time.Hour), Admins: []NATSPeer{{Name: "ops", Key: k()}}},
+		"empty firewall name":                       {Firewalls: []NATSPeer{{Key: k()}}},
 	} {
 		if err := c.validate(); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -58,23 +58,37 @@ func (c *NATSServerConfig) validate() error {
 		bad("max_age and duplicates cannot be negative")
 	}
 	keys := map[string]string{}
+	// A name is an origin (its subject), a durable, or both: two parties
+	// sharing an origin could publish as each other, two sharing a durable
+	// would split its messages between them.
+	origins, durables, admins := map[string]string{}, map[string]string{}, map[string]string{}
 	for _, r := range []struct {
 		role  string
 		peers []NATSPeer
-	}{{"sensors", c.Sensors}, {"firewalls", c.Firewalls}, {"correlators", c.Correlators}, {"admins", c.Admins}} {
-		role, peers := r.role, r.peers
-		names := map[string]bool{}
-		for i, p := range peers {
-			at := fmt.Sprintf("%s[%d]", role, i)
+		names []map[string]string
+	}{
+		{"sensors", c.Sensors, []map[string]string{origins}},
+		{"firewalls", c.Firewalls, []map[string]string{durables}},
+		{"correlators", c.Correlators, []map[string]string{origins, durables}},
+		{"admins", c.Admins, []map[string]string{admins}},
+	} {
+		for i, p := range r.peers {
+			at := fmt.Sprintf("%s[%d]", r.role, i)
 			if !validToken(p.Name) {
 				// The name is a subject token (a sensor's subject, a
 				// firewall's durable): a '.' or a wildcard would widen what
 				// its permissions allow.
 				bad("%s.name: %q: want letters, digits, '_' or '-'", at, p.Name)
-			} else if names[p.Name] {
-				bad("%s.name: %q is listed twice", at, p.Name)
 			}
-			names[p.Name] = true
+			for _, names := range r.names {
+				if other, dup := names[p.Name]; dup && p.Name != "" {
+					bad("%s.name: %q is %s's name too", at, p.Name, other)
+					break
+				}
+			}
+			for _, names := range r.names {
+				names[p.Name] = at
+			}
 			u, err := sign.UserPublicKey(p.Key)
 			if err != nil {
 				bad("%s.key: %v", at, err)
