@@ -34,13 +34,12 @@ type NATSConfig struct {
 	// Since limits what a new consumer starts with to messages stored this
 	// recently (default 0: everything the stream holds).
 	Since time.Duration
-	// Reset reads the whole stream again (from Since) before going on
-	// with the durable consumer: what a firewall does when its own state
-	// is new (a reinstall) and it must learn every ban still active. It
-	// reads message by message with read-only requests, and leaves the
-	// durable as it is, so it needs no right to delete or create consumers
-	// (on a bus with roles, a firewall has none); what the durable then
-	// delivers again is applied once.
+	// Reset reads again (from Since) what the durable consumer already
+	// delivered, before going on with it: what a firewall does when its
+	// own state is new (a reinstall) and it must learn every ban still
+	// active. It reads message by message with read-only requests, and
+	// leaves the durable as it is, so it needs no right to delete or
+	// create consumers (on a bus with roles, a firewall has none).
 	Reset bool
 	// Name is the connection's name on the server.
 	Name string
@@ -261,20 +260,33 @@ func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 }
 
 // replay hands over, in order and in batches, every message the stream
-// holds on our subject up to its last one now, read by sequence (a
-// read-only request each). A batch the handler fails is retried until it
-// succeeds or ctx ends: a new firewall must not skip an active ban.
+// holds on our subject that the durable consumer already delivered (to
+// the state this consumer lost), read by sequence (a read-only request
+// each); the durable then delivers the rest, so each message comes once
+// (but for those delivered and not yet acknowledged, which the durable
+// delivers again). A durable that does not exist yet will deliver
+// everything itself: nothing to read then. A batch the handler fails is
+// retried until it succeeds or ctx ends: a new firewall must not skip an
+// active ban.
 func (n *NATS) replay(ctx context.Context, js jetstream.JetStream, h BatchHandler, max int) error {
 	if !n.nc.IsConnected() {
 		return fmt.Errorf("not connected (%s)", n.nc.Status())
 	}
 	ictx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	cons, err := js.Consumer(ictx, n.cfg.Stream, n.cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	stream, err := js.Stream(ictx, n.cfg.Stream)
-	cancel()
 	if err != nil {
 		return err
 	}
 	state := stream.CachedInfo().State
+	state.LastSeq = min(state.LastSeq, cons.CachedInfo().Delivered.Stream)
 	var since time.Time
 	if n.cfg.Since > 0 {
 		since = time.Now().Add(-n.cfg.Since)
@@ -316,7 +328,8 @@ func (n *NATS) replay(ctx context.Context, js jetstream.JetStream, h BatchHandle
 		}
 		read += len(batch)
 	}
-	n.log.Info("read the stream from the start, as this consumer's state is new", "stream", n.cfg.Stream, "messages", read, "last", state.LastSeq)
+	n.log.Info("read the stream from the start, as this consumer's state is new", "stream", n.cfg.Stream, "durable", n.cfg.Durable,
+		"messages", read, "up_to", state.LastSeq)
 	return nil
 }
 
