@@ -46,6 +46,19 @@ type Decision struct {
 	Origin   string    `json:"origin"`  // the sensor that decided
 	Source   string    `json:"source"`  // the log the deciding line came from
 	Evidence []string  `json:"evidence"`
+	// Provenance lists the decisions of other sensors this one was built
+	// from (a correlator's fleet ban), so that a firewall or an auditor can
+	// see who asked for it.
+	Provenance []Provenance `json:"provenance,omitempty"`
+}
+
+// Provenance names one decision another was built from.
+type Provenance struct {
+	ID     string `json:"id"`
+	Origin string `json:"origin"`
+	// Signer is the public key whose signature the correlator verified;
+	// empty for a decision read from a file, which carries no signature.
+	Signer string `json:"signer,omitempty"`
 }
 
 // TargetString renders a prefix the way decisions carry it: a bare address

@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -25,7 +29,7 @@ type predicate struct {
 }
 
 func compilePredicate(src string, ref *stateRef) (*predicate, error) {
-	p, err := expr.Compile(src, append(ref.functions(), expr.Env(pipeline.Event{}), expr.AsBool())...)
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +44,7 @@ type keyExpr struct {
 }
 
 func compileKey(src string, ref *stateRef) (*keyExpr, error) {
-	p, err := expr.Compile(src, append(ref.functions(), expr.Env(pipeline.Event{}))...)
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), []expr.Option{expr.Env(pipeline.Event{})})...)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +56,214 @@ func compileKey(src string, ref *stateRef) (*keyExpr, error) {
 	}
 	return &keyExpr{src: src, prog: p}, nil
 }
+
+// Predicates and keys run on every line, over text an attacker writes
+// (repeat(user, 200000) took 1.6 GB and 0.9 s a line), so each run has a
+// budget: at most exprMemory elements of ranges, arrays, maps and loop
+// iterations (expr's VM counts them), and no string over exprMaxString
+// (repeat, replace and join refuse to make one, every other string a
+// function or + makes is checked as it is made). Time follows: iterations
+// times string size. A predicate over its budget, or dividing by zero
+// (which expr turns into an infinity that compares true), fails: the line
+// is no hit, and is counted (Set.Unbanned).
+const (
+	exprMaxNodes  = 1000
+	exprMemory    = 1000
+	exprMaxString = 64 << 10
+)
+
+var (
+	errOverBudget = errors.New("over the predicate budget")
+	errDivZero    = errors.New("division by zero")
+)
+
+// Reasons of lines a rule matched but whose predicate failed (Unbanned).
+const (
+	ReasonPredicateBudget = "predicate over its budget (memory, loops or string size)"
+	ReasonPredicateFailed = "predicate failed (division by zero or another run-time error)"
+)
+
+// runExpr runs prog on ev with the budget; reason says why it failed.
+func runExpr(m *vm.VM, prog *vm.Program, ev *pipeline.Event) (out any, reason string) {
+	m.MemoryBudget = exprMemory
+	out, err := m.Run(prog, envOf(ev))
+	switch {
+	case err == nil:
+		return out, ""
+	case errors.Is(err, errOverBudget) || strings.Contains(err.Error(), "memory budget exceeded"):
+		return nil, ReasonPredicateBudget
+	}
+	return nil, ReasonPredicateFailed
+}
+
+// guard is what every predicate and key is compiled with: a size limit,
+// the string functions that can multiply their input bounded, and the
+// tree patched so that division checks its divisor and strings their
+// size (see checkedTree).
+func guard() []expr.Option {
+	str := func(n int) error {
+		if n > exprMaxString {
+			return errOverBudget
+		}
+		return nil
+	}
+	return []expr.Option{
+		expr.MaxNodes(exprMaxNodes),
+		expr.Function("repeat", func(p ...any) (any, error) {
+			s, n := p[0].(string), p[1].(int)
+			if n < 0 {
+				return nil, fmt.Errorf("repeat: negative count %d", n)
+			}
+			if n > 0 && len(s) > exprMaxString/n {
+				return nil, errOverBudget
+			}
+			return strings.Repeat(s, n), nil
+		}, new(func(string, int) string)),
+		expr.Function("replace", func(p ...any) (any, error) {
+			s, old, by := p[0].(string), p[1].(string), p[2].(string)
+			n := strings.Count(s, old)
+			if len(by) > len(old) && n > 0 {
+				if err := str(len(s) + min(n, exprMaxString+1)*(len(by)-len(old))); err != nil {
+					return nil, err
+				}
+			}
+			if len(p) == 4 {
+				return strings.Replace(s, old, by, p[3].(int)), nil
+			}
+			return strings.ReplaceAll(s, old, by), nil
+		}, new(func(string, string, string) string), new(func(string, string, string, int) string)),
+		expr.Function("join", func(p ...any) (any, error) {
+			glue := ""
+			if len(p) == 2 {
+				glue = p[1].(string)
+			}
+			var parts []string
+			switch a := p[0].(type) {
+			case []string:
+				parts = a
+			case []any:
+				parts = make([]string, 0, len(a))
+				for _, x := range a {
+					s, ok := x.(string)
+					if !ok {
+						return nil, fmt.Errorf("join: %T is not a string", x)
+					}
+					parts = append(parts, s)
+				}
+			}
+			n := len(glue) * max(len(parts)-1, 0)
+			for _, s := range parts {
+				if n += len(s); n > exprMaxString {
+					return nil, errOverBudget
+				}
+			}
+			if err := str(n); err != nil {
+				return nil, err
+			}
+			return strings.Join(parts, glue), nil
+		}, new(func([]any, string) string), new(func([]any) string), new(func([]string, string) string), new(func([]string) string)),
+		expr.Function(checkedDiv, func(p ...any) (any, error) {
+			if isZero(p[1]) {
+				return nil, errDivZero
+			}
+			return runtime.Divide(p[0], p[1]), nil
+		}, new(func(any, any) float64)),
+		expr.Function(checkedStr, func(p ...any) (any, error) {
+			s := p[0].(string)
+			if err := str(len(s)); err != nil {
+				return nil, err
+			}
+			return s, nil
+		}, new(func(string) string)),
+		expr.Function(checkedAny, func(p ...any) (any, error) {
+			if s, ok := p[0].(string); ok {
+				if err := str(len(s)); err != nil {
+					return nil, err
+				}
+			}
+			return p[0], nil
+		}, new(func(any) any)),
+		expr.Patch(checkedTree{}),
+	}
+}
+
+// The functions checkedTree calls in place of / and around strings.
+const (
+	checkedDiv = "div_checked"
+	checkedStr = "str_checked"
+	checkedAny = "value_checked"
+)
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return x == 0
+	case float32:
+		return x == 0
+	}
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.CanInt():
+		return rv.Int() == 0
+	case rv.CanUint():
+		return rv.Uint() == 0
+	}
+	return false
+}
+
+// checkedTree rewrites a/b into div_checked(a, b) when both are numbers,
+// and wraps every string a function call or + makes in str_checked: the
+// growth of one step is bounded by its inputs, so checking each step keeps
+// a chain (toJSON of toJSON of ..., #acc + line in a reduce) within the
+// budget too.
+type checkedTree struct{}
+
+func (checkedTree) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.BinaryNode:
+		switch {
+		case n.Operator == "/" && numeric(n.Left.Type()) && numeric(n.Right.Type()):
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: checkedDiv}, Arguments: []ast.Node{n.Left, n.Right}})
+		case n.Operator == "+" && isString(n.Type()):
+			wrapString(node)
+		case n.Operator == "+" && unknown(n.Type()):
+			// #acc + line in a reduce: a string or a number, known at run time.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: checkedAny}, Arguments: []ast.Node{*node}})
+		}
+	case *ast.BuiltinNode:
+		if isString(n.Type()) {
+			wrapString(node)
+		}
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok && (id.Value == checkedStr || id.Value == checkedDiv || id.Value == checkedAny) {
+			return
+		}
+		if isString(n.Type()) {
+			wrapString(node)
+		}
+	}
+}
+
+func wrapString(node *ast.Node) {
+	ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: checkedStr}, Arguments: []ast.Node{*node}})
+}
+
+func unknown(t reflect.Type) bool { return t == nil || t.Kind() == reflect.Interface }
+
+func numeric(t reflect.Type) bool {
+	if t == nil {
+		return true // unknown until run time: checked then
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+func isString(t reflect.Type) bool { return t != nil && t.Kind() == reflect.String }
 
 // exprPos maps an expr error position into the pack file. Flow scalars start
 // at the node; block scalars (| and >) one line below it.

@@ -276,8 +276,9 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 	// none of their own until a failregex finds it).
 	ev.Addr = target
 	if r.when != nil {
-		out, err := s.vm.Run(r.when.prog, envOf(ev))
-		if err != nil {
+		out, why := runExpr(&s.vm, r.when.prog, ev)
+		if why != "" {
+			s.countUnbanned(r, why)
 			return pipeline.Hit{}, PredicateErr
 		}
 		if b, _ := out.(bool); !b {
@@ -286,8 +287,9 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
 	}
 	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target), Pair: pair, Key: key}
 	if r.key != nil {
-		out, err := s.vm.Run(r.key.prog, envOf(ev))
-		if err != nil {
+		out, why := runExpr(&s.vm, r.key.prog, ev)
+		if why != "" {
+			s.countUnbanned(r, why)
 			return pipeline.Hit{}, PredicateErr
 		}
 		h.Key = keyString(out)

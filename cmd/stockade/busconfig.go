@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sinks/enforce"
 	"github.com/stockade-ids/stockade/sinks/queue"
 	"github.com/stockade-ids/stockade/sources/bus"
 )
@@ -35,6 +39,11 @@ type NATSConn struct {
 	Password string   `yaml:"password"`
 	TLS      PEMFiles `yaml:"tls"`
 	Timeout  Duration `yaml:"timeout"`
+
+	// The daemon's own key and connection on its embedded server, for a
+	// sink or source that names no server (embeddedNATS.conn).
+	identity  nkeys.KeyPair
+	inProcess nats.InProcessConnProvider
 }
 
 type PEMFiles struct {
@@ -44,7 +53,7 @@ type PEMFiles struct {
 }
 
 func (c NATSConn) conn() natsconn.Config {
-	return natsconn.Config{URL: c.URL, Creds: c.Creds, NKey: c.NKey, Token: c.Token, User: c.User, Password: c.Password,
+	return natsconn.Config{URL: c.URL, Creds: c.Creds, NKey: c.NKey, Identity: c.identity, InProcess: c.inProcess, Token: c.Token, User: c.User, Password: c.Password,
 		TLS: natsconn.TLSConfig{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, Timeout: time.Duration(c.Timeout)}
 }
 
@@ -114,6 +123,10 @@ type NATSSourceConfig struct {
 	// format in the Stockade-Format header or Format).
 	Payload string `yaml:"payload"`
 	Format  string `yaml:"format"`
+	// Policy is whom a source of decisions believes, in the words of
+	// `stockade enforce`'s policy: only decisions signed by the key of an
+	// origin it lists count (required for decisions).
+	Policy *PolicyConfig `yaml:"policy"`
 }
 
 func (c *NATSSourceConfig) consumer() bus.NATSConfig {
@@ -123,26 +136,84 @@ func (c *NATSSourceConfig) consumer() bus.NATSConfig {
 // KafkaSourceConfig consumes from a Kafka topic in a consumer group.
 type KafkaSourceConfig struct {
 	KafkaConn `yaml:",inline"`
-	Topic     string `yaml:"topic"`
-	Group     string `yaml:"group"`
-	Payload   string `yaml:"payload"`
-	Format    string `yaml:"format"`
+	Topic     string        `yaml:"topic"`
+	Group     string        `yaml:"group"`
+	Payload   string        `yaml:"payload"`
+	Format    string        `yaml:"format"`
+	Policy    *PolicyConfig `yaml:"policy"`
 }
 
 func (c *KafkaSourceConfig) consumer() bus.KafkaConfig {
 	return bus.KafkaConfig{Config: c.conn(), Topic: c.Topic, Group: c.Group}
 }
 
+// busTrust is the verifier of a bus source's decisions; nil for a source
+// of lines, which carry no signature. A source of decisions trusts no one
+// unless told: it is refused without origins, since it would believe any
+// message and sign fleet bans on it.
+func busTrust(payload string, pc *PolicyConfig) (*enforce.Verifier, error) {
+	if payload == "lines" {
+		if pc != nil {
+			return nil, errors.New("policy: a source of lines carries no signed decisions; remove it or set payload: decisions")
+		}
+		return nil, nil
+	}
+	if pc == nil || len(pc.Origins) == 0 {
+		return nil, errors.New("policy: origins: none trusted: a source of decisions believes only the origins its policy lists, " +
+			"with the public key of each (stockade keygen), as stockade enforce does")
+	}
+	pol, err := pc.policy()
+	if err != nil {
+		return nil, err
+	}
+	return enforce.NewVerifier(pol)
+}
+
 // NATSServerConfig hosts a NATS server inside stockade: a small site needs
 // no other server; enforcers elsewhere connect to it.
+//
+// Who may do what on it is either one token, which lets its holder do
+// everything (consume any firewall's durable, delete the stream), or
+// roles: each sensor, firewall, correlator and administrator listed with
+// its nkey (`stockade keygen`; a sensor's signing key is its NATS key
+// too), allowed only what its role needs. deploy/stockade.yaml documents
+// every key.
 type NATSServerConfig struct {
 	// Listen is host:port (default 127.0.0.1:4222; 0.0.0.0:4222 to serve
-	// firewalls on other hosts, with a token or TLS).
+	// firewalls on other hosts, with roles and TLS).
 	Listen string `yaml:"listen"`
 	// StoreDir holds JetStream's data (default STATE/nats).
-	StoreDir string   `yaml:"store_dir"`
-	Token    string   `yaml:"token"`
-	TLS      PEMFiles `yaml:"tls"`
+	StoreDir string `yaml:"store_dir"`
+	// Token is a single secret for every client, with every right.
+	Token string   `yaml:"token"`
+	TLS   PEMFiles `yaml:"tls"`
 	// MaxStore caps JetStream's disk use (default 1 GiB).
 	MaxStore int64 `yaml:"max_store"`
+
+	// With roles, the daemon creates the stream (subjects
+	// stockade.decisions.>) at start, and sets it back to these settings
+	// if someone changed them: Stream names it (default STOCKADE), MaxAge
+	// keeps decisions (default 30d), Duplicates is its duplicate window
+	// (default 10m).
+	Stream     string   `yaml:"stream"`
+	MaxAge     Duration `yaml:"max_age"`
+	Duplicates Duration `yaml:"duplicates"`
+	// Sensors publish on stockade.decisions.<name>.> only (name = their
+	// origin).
+	Sensors []NATSPeer `yaml:"sensors"`
+	// Firewalls read through their own durable consumer only (name = the
+	// durable, `stockade enforce`'s name:), which the daemon creates.
+	Firewalls []NATSPeer `yaml:"firewalls"`
+	// Correlators do both: publish as origin name, read through durable
+	// name.
+	Correlators []NATSPeer `yaml:"correlators"`
+	// Admins may do everything (nats stream edit, consumer rm, …).
+	Admins []NATSPeer `yaml:"admins"`
+}
+
+// NATSPeer is one client of the embedded server: its name in its role
+// and its public nkey (U…, or N… as an older `stockade keygen` made).
+type NATSPeer struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
 }

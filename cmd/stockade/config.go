@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sources/listen"
 )
 
 // Config is `stockade run --config FILE`. Every key is documented with an
@@ -63,14 +66,82 @@ type SourceConfig struct {
 	Kafka    *KafkaSourceConfig `yaml:"kafka"`
 }
 
+// SyslogConfig is a syslog listener (deploy/stockade.yaml documents each
+// key). A network listener believes its senders; a unix one judges each
+// message by the process that sent it.
 type SyslogConfig struct {
-	UDP string `yaml:"udp"`
-	TCP string `yaml:"tcp"`
+	UDP  string `yaml:"udp"`
+	TCP  string `yaml:"tcp"`
+	Unix string `yaml:"unix"`
+	// Senders are the addresses or networks allowed to send over UDP and
+	// TCP; empty is anyone (warned about at start).
+	Senders         []string `yaml:"senders"`
+	IdleTimeout     string   `yaml:"idle_timeout"` // a TCP connection without a frame this long is closed; "0": never
+	MaxConnsPerPeer int      `yaml:"max_conns_per_peer"`
+	IdentityConfig  `yaml:",inline"`
 }
 
 type JournaldConfig struct {
-	Args    []string `yaml:"args"`
-	Command string   `yaml:"command"`
+	Args           []string `yaml:"args"`
+	Command        string   `yaml:"command"`
+	IdentityConfig `yaml:",inline"`
+}
+
+// IdentityConfig overrides who may write as which program on a local input
+// (journald, a unix socket): Identities replaces the built-in entry of each
+// program it names, Unlisted (accept or refuse) is what a claim to a
+// program with no entry gets.
+type IdentityConfig struct {
+	Identities map[string][]listen.Speaker `yaml:"identities"`
+	Unlisted   string                      `yaml:"unlisted"`
+}
+
+func (c IdentityConfig) build() (*listen.Identities, error) {
+	return listen.NewIdentities(c.Identities, c.Unlisted, nil)
+}
+
+// listenConfig is the listener c describes.
+func (c *SyslogConfig) listenConfig() (listen.Config, error) {
+	lc := listen.Config{UDP: c.UDP, TCP: c.TCP, Unix: c.Unix, MaxConnsPerPeer: c.MaxConnsPerPeer}
+	var errs []string
+	for i, s := range c.Senders {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				errs = append(errs, fmt.Sprintf("senders[%d]: %q is not an address or a network", i, s))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		lc.Senders = append(lc.Senders, p)
+	}
+	if c.IdleTimeout != "" {
+		d, err := rules.ParseDuration(c.IdleTimeout)
+		switch {
+		case err != nil:
+			errs = append(errs, "idle_timeout: "+err.Error())
+		case d == 0:
+			lc.IdleTimeout = -1
+		default:
+			lc.IdleTimeout = d
+		}
+	}
+	if c.MaxConnsPerPeer < 0 {
+		errs = append(errs, "max_conns_per_peer: negative")
+	}
+	if c.Unix == "" && (c.Identities != nil || c.Unlisted != "") {
+		errs = append(errs, "identities and unlisted judge local senders: they need unix:")
+	}
+	ids, err := c.build()
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	lc.Identities = ids
+	if len(errs) > 0 {
+		return lc, errors.New(strings.Join(errs, "; "))
+	}
+	return lc, nil
 }
 
 // SinkConfig is one output; exactly one of its kinds is set.
@@ -139,12 +210,18 @@ func (c *Config) validate() error {
 		}
 		if s.Syslog != nil {
 			n++
+			if _, err := s.Syslog.listenConfig(); err != nil {
+				errs = append(errs, fmt.Sprintf("sources[%d].syslog: %v", i, err))
+			}
 		}
 		if s.Stdin {
 			n++
 		}
 		if s.Journald != nil {
 			n++
+			if _, err := s.Journald.build(); err != nil {
+				errs = append(errs, fmt.Sprintf("sources[%d].journald: %v", i, err))
+			}
 		}
 		if s.NATS != nil {
 			n++
@@ -154,6 +231,16 @@ func (c *Config) validate() error {
 		}
 		if n != 1 {
 			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
+		}
+		if s.NATS != nil {
+			if _, err := busTrust(s.NATS.Payload, s.NATS.Policy); err != nil {
+				errs = append(errs, fmt.Sprintf("sources[%d].nats: %v", i, err))
+			}
+		}
+		if s.Kafka != nil {
+			if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy); err != nil {
+				errs = append(errs, fmt.Sprintf("sources[%d].kafka: %v", i, err))
+			}
 		}
 		if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
 			errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))
@@ -183,6 +270,11 @@ func (c *Config) validate() error {
 		}
 		if n != 1 {
 			errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka", i))
+		}
+	}
+	if c.NATSServer != nil {
+		if err := c.NATSServer.validate(); err != nil {
+			errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}
 	if c.TZ != "" {

@@ -60,10 +60,12 @@ type daemon struct {
 
 	sinks    []*namedSink
 	bus      []*busSource
-	natsSrv  *server.Server
+	natsSrv  *server.Server // the embedded server (natsEmb.Server), its peers
+	natsEmb  *embeddedNATS
 	signer   *sign.Signer
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
+	journals []*listen.Journald
 	sources  []liveSource
 	events   chan pipeline.Event
 	ctl      chan ctlRequest
@@ -168,9 +170,9 @@ func (d *daemon) run(ctx context.Context) (err error) {
 		if err != nil {
 			return &exitError{code: 1, err: err}
 		}
-		d.natsSrv = srv
+		d.natsSrv, d.natsEmb = srv.Server, srv
 		// Shut down last: the sinks flush to it on their way out.
-		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+		defer srv.Shutdown()
 	}
 	guardCtx, stopGuard := context.WithCancel(ctx)
 	defer stopGuard()
@@ -327,6 +329,7 @@ func (d *daemon) emit(ctx context.Context, ds []pipeline.Decision) {
 	if len(out) == 0 {
 		return
 	}
+	d.provenance(out)
 	d.metrics.decisions.Add(uint64(len(out)))
 	if d.unsaved.IsZero() {
 		d.unsaved = time.Now()
@@ -543,17 +546,18 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 			}
 		case sc.NFTables != nil:
 			sc.NFTables.guard = d.guard
-			s, err := openNFTables(ctx, sc.NFTables, active, now, d.now, d.log)
+			// The allowlist wins over what the kernel kept.
+			keep := func(p netip.Prefix) bool { return !d.eng.AllowedPrefix(p) }
+			s, adopted, err := openNFTables(ctx, sc.NFTables, active, now, d.now, keep, d.log)
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
+			active = append(active, adoptBans(d.eng.Ledger(), adopted, now, d.log)...)
 			d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
 		case sc.NATS != nil:
-			url := ""
-			if d.natsSrv != nil {
-				url = d.natsSrv.ClientURL()
-			}
-			s, err := openNATSSink(sc.NATS, d.cfg.StateDir, url, d.signer, d.log)
+			nc := *sc.NATS
+			nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
+			s, err := openNATSSink(&nc, d.cfg.StateDir, "", d.signer, d.log)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
@@ -633,7 +637,12 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			d.tailers = append(d.tailers, t)
 			d.sources = append(d.sources, t)
 		case sc.Syslog != nil:
-			s, err := listen.NewSyslog(listen.Config{UDP: sc.Syslog.UDP, TCP: sc.Syslog.TCP, Loc: d.loc, Log: d.log, Now: d.now})
+			lc, err := sc.Syslog.listenConfig()
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].syslog: %w", i, err)}
+			}
+			lc.Loc, lc.Log, lc.Now = d.loc, d.log, d.now
+			s, err := listen.NewSyslog(lc)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
@@ -642,17 +651,22 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 		case sc.Stdin:
 			d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
 		case sc.Journald != nil:
-			d.sources = append(d.sources, &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log})
-		case sc.NATS != nil:
-			cc := sc.NATS.consumer()
-			if cc.URL == "" && d.natsSrv != nil {
-				cc.URL = d.natsSrv.ClientURL()
+			ids, err := sc.Journald.build()
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("sources[%d].journald: %w", i, err)}
 			}
+			j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
+			d.journals = append(d.journals, j)
+			d.sources = append(d.sources, j)
+		case sc.NATS != nil:
+			nc := *sc.NATS
+			nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
+			cc := nc.consumer()
 			c, err := bus.NewNATS(cc, d.log)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, d.cfg.Origin, d.loc)
+			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.cfg.Origin, d.loc, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
@@ -664,7 +678,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, d.cfg.Origin, d.loc)
+			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.cfg.Origin, d.loc, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}

@@ -58,6 +58,8 @@ type PolicyConfig struct {
 	Permit       []string       `yaml:"permit"`
 	MinBits4     int            `yaml:"min_bits4"`
 	MinBits6     int            `yaml:"min_bits6"`
+	Remember     Duration       `yaml:"remember"`
+	RememberMax  int            `yaml:"remember_max"`
 	Origins      []OriginConfig `yaml:"origins"`
 }
 
@@ -68,6 +70,7 @@ type OriginConfig struct {
 	MaxActive    int      `yaml:"max_active"`
 	MayUnban     bool     `yaml:"may_unban"`
 	MaxDuration  Duration `yaml:"max_duration"`
+	MaxDeferred  int      `yaml:"max_deferred"`
 }
 
 // LoadEnforceConfig reads path strictly, reporting every problem.
@@ -90,6 +93,9 @@ func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
 	if (c.NATS == nil) == (c.Kafka == nil) {
 		return nil, fmt.Errorf("%s: set exactly one of nats, kafka", path)
 	}
+	if c.NATS != nil && c.NATS.Policy != nil || c.Kafka != nil && c.Kafka.Policy != nil {
+		return nil, fmt.Errorf("%s: policy: set it at the top level, not in the bus section", path)
+	}
 	if _, err := c.policy(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -107,10 +113,20 @@ func (c *EnforceConfig) defaults() {
 	}
 }
 
-// policy is the enforce.Policy. Its Allow is policy.allow only: the
-// firewall's own addresses and the fleet's are the guard's (see
-// runEnforcer), followed while it runs.
+// policy is the enforce.Policy. Its Allow is policy.allow and the host's
+// addresses as they are now; runEnforcer moves them into the guard, which
+// follows them while it runs.
 func (c *EnforceConfig) policy() (enforce.Policy, error) {
+	p, err := c.Policy.policy()
+	if _, ferr := parsePrefixes("fleet", c.Fleet); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return p, err
+}
+
+// policy is the enforce.Policy of pc (a firewall's, or a correlator's bus
+// source's); the host's own addresses join the allowlist.
+func (pc *PolicyConfig) policy() (enforce.Policy, error) {
 	var errs []error
 	prefixes := func(field string, vals []string) []netip.Prefix {
 		var out []netip.Prefix
@@ -125,18 +141,16 @@ func (c *EnforceConfig) policy() (enforce.Policy, error) {
 		return out
 	}
 	p := enforce.Policy{
-		Allow:        prefixes("allow", c.Policy.Allow),
-		MaxDuration:  time.Duration(c.Policy.MaxDuration),
-		AllowPrivate: c.Policy.AllowPrivate,
-		Permit:       prefixes("permit", c.Policy.Permit),
-		MinBits4:     c.Policy.MinBits4, MinBits6: c.Policy.MinBits6,
+		Allow:        append(prefixes("allow", pc.Allow), ownAddresses()...),
+		MaxDuration:  time.Duration(pc.MaxDuration),
+		AllowPrivate: pc.AllowPrivate,
+		Permit:       prefixes("permit", pc.Permit),
+		MinBits4:     pc.MinBits4, MinBits6: pc.MinBits6,
+		Remember: time.Duration(pc.Remember), MaxRemembered: pc.RememberMax,
 	}
-	for _, o := range c.Policy.Origins {
+	for _, o := range pc.Origins {
 		p.Origins = append(p.Origins, enforce.Origin{Name: o.Name, Key: o.Key, MaxPerMinute: o.MaxPerMinute,
-			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration)})
-	}
-	if _, err := parsePrefixes("fleet", c.Fleet); err != nil {
-		errs = append(errs, err)
+			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration), MaxDeferred: o.MaxDeferred})
 	}
 	errs = append(errs, p.Validate())
 	return p, errors.Join(errs...)
@@ -248,17 +262,30 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 		log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
 	}
 	active := e.eng.Ledger().ActiveBans(now)
+	var adopted []pipeline.ActiveBan
+	keep := func(p netip.Prefix) bool { return pol.Refusal(p) == "" }
 	cfg.NFTables.guard = e.guard
-	e.nft, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, log)
+	e.nft, adopted, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, keep, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	active = append(active, adoptBans(e.eng.Ledger(), adopted, now, log)...)
 	defer e.nft.Close(context.Background())
 	e.enf, err = enforce.New(pol, e.eng, e.nft, log)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log.Info("bans restored from state", "active", len(active))
+	// What was applied and deferred before the restart: without it a
+	// replay of a captured decision would be enforced again.
+	kept, err := st.Kept()
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	if bad := e.enf.RestoreMemory(kept); bad > 0 {
+		log.Warn("state: records of decisions applied or deferred did not decode; skipped", "count", bad)
+	}
+	waiting, _ := e.enf.Deferred()
+	log.Info("bans restored from state", "active", len(active), "deferred", waitingTotal(waiting))
 
 	var consumer bus.Consumer
 	switch {
@@ -419,19 +446,30 @@ func (e *enforcer) handle(ctx context.Context, ds []*bus.Delivery) error {
 	return nil
 }
 
-// save commits the ledger's changes; a failed save keeps enforcing and is
-// retried with the next changes.
+// save commits the ledger's changes with the enforcer's memory of what it
+// applied and deferred, in one transaction; a failed save keeps enforcing
+// and is retried with the next changes.
 func (e *enforcer) save() {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
 	ch := e.enf.TakeChanges()
-	if ch.Empty() {
+	mem := e.enf.TakeMemory()
+	if ch.Empty() && len(mem) == 0 {
 		return
 	}
-	if err := e.store.Save(ch, nil, time.Now()); err != nil {
+	if err := e.store.SaveWith(ch, nil, time.Now(), mem); err != nil {
 		e.log.Error("saving state failed; enforcement goes on", "err", err)
 		e.enf.KeepChanges(ch)
+		e.enf.KeepMemory(mem)
 	}
+}
+
+func waitingTotal(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func (e *enforcer) serveMetrics(addr string) (*http.Server, error) {
@@ -462,6 +500,18 @@ func (e *enforcer) metricsText() string {
 	for _, o := range e.cfg.Policy.Origins {
 		fmt.Fprintf(&b, "stockade_enforce_origin_active_bans{origin=%q} %d\n", o.Name, per[o.Name])
 	}
+	waiting, fates := e.enf.Deferred()
+	fmt.Fprintf(&b, "# HELP stockade_enforce_deferred_bans Bans over their origin's rate, waiting for its tokens.\n# TYPE stockade_enforce_deferred_bans gauge\n")
+	for _, o := range e.cfg.Policy.Origins {
+		fmt.Fprintf(&b, "stockade_enforce_deferred_bans{origin=%q} %d\n", o.Name, waiting[o.Name])
+	}
+	fmt.Fprintf(&b, "# HELP stockade_enforce_deferred_total What became of deferred bans.\n# TYPE stockade_enforce_deferred_total counter\n")
+	for _, f := range enforce.Fates {
+		fmt.Fprintf(&b, "stockade_enforce_deferred_total{fate=%q} %d\n", string(f), fates[f])
+	}
+	remembered, forgotten := e.enf.Remembered()
+	fmt.Fprintf(&b, "# HELP stockade_enforce_remembered Origin and target pairs whose newest decision is remembered (replays of it refused).\n# TYPE stockade_enforce_remembered gauge\nstockade_enforce_remembered %d\n", remembered)
+	fmt.Fprintf(&b, "# HELP stockade_enforce_forgotten_early_total Pairs forgotten before their time for policy.remember_max.\n# TYPE stockade_enforce_forgotten_early_total counter\nstockade_enforce_forgotten_early_total %d\n", forgotten)
 	st := e.consumer.Stats()
 	fmt.Fprintf(&b, "# HELP stockade_bus_messages_total Messages received from the bus.\n# TYPE stockade_bus_messages_total counter\nstockade_bus_messages_total %d\n", st.Delivered)
 	fmt.Fprintf(&b, "# HELP stockade_bus_retries_total Messages to be delivered again (the firewall could not be updated).\n# TYPE stockade_bus_retries_total counter\nstockade_bus_retries_total %d\n", st.Retried)

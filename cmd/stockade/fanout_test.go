@@ -49,6 +49,8 @@ type fleet struct {
 	// unlimited lifts the firewalls' rate and active limits on the sensor
 	// (benchmarks send more than 120 bans a minute).
 	unlimited bool
+	// tune, when set, changes each firewall's configuration before it starts.
+	tune func(*EnforceConfig)
 }
 
 type firewall struct {
@@ -127,6 +129,9 @@ func (f *fleet) startFirewall(i int) *firewall {
 		cfg.NATS = &NATSSourceConfig{NATSConn: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}
 	case "kafka":
 		cfg.Kafka = &KafkaSourceConfig{KafkaConn: KafkaConn{Brokers: []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(f.kport))}, Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}
+	}
+	if f.tune != nil {
+		f.tune(cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforcer, 1)

@@ -9,18 +9,33 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
-// keygenCmd writes a new signing key (an nkey seed, mode 0600, never
+// keygenCmd writes a new key (an nkey user seed, mode 0600, never
 // overwriting a file) and prints its public key, which firewalls list
-// under policy.origins[].key.
+// under policy.origins[].key and a NATS server lists as the user of that
+// sensor, correlator or firewall (nats_server.sensors[].key, …): one key
+// signs a sensor's decisions and identifies it on the bus.
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("keygen", stderr)
 	out := fl.String("out", "", "file to write the private key to (created with mode 0600; never overwritten)")
+	natsUser := fl.String("nats-user", "", "print the NATS user key (U…) of an existing key file instead, e.g. one an older keygen made (N…), for a NATS server's configuration")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade keygen --out FILE")
+		fmt.Fprintln(stderr, "Usage: stockade keygen --out FILE | --nats-user FILE")
 		fl.PrintDefaults()
 	}
 	if _, err := parseArgs(fl, args); err != nil {
 		return errHelp
+	}
+	if *natsUser != "" {
+		s, err := sign.LoadSigner(*natsUser)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("keygen: %w", err)}
+		}
+		u, err := sign.UserPublicKey(s.PublicKey())
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("keygen: %w", err)}
+		}
+		fmt.Fprintln(stdout, u)
+		return nil
 	}
 	if *out == "" {
 		fl.Usage()
@@ -42,6 +57,6 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", pub)
-	fmt.Fprintf(stderr, "private key written to %s; give the public key above to the firewalls (policy.origins[].key)\n", *out)
+	fmt.Fprintf(stderr, "private key written to %s; give the public key above to the firewalls (policy.origins[].key) and to the NATS server (nats_server roles, or an nkey user of your cluster)\n", *out)
 	return nil
 }

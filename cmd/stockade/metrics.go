@@ -97,8 +97,29 @@ func (d *daemon) metricsText() string {
 			bad[r] += n
 		}
 	}
+	for _, j := range d.journals {
+		// Journal records refused for who wrote them (identity mismatch)
+		// are bad lines like any other.
+		st := j.Stats()
+		lines["journald"] += st.Received
+		for r, n := range st.Bad {
+			bad[r] += n
+		}
+	}
 	if len(d.syslogs) > 0 {
 		counter("stockade_syslog_dropped_total", "Syslog datagrams the kernel dropped before stockade read them (the receive buffer was full).", dropped)
+		var closed [4]uint64
+		for _, s := range d.syslogs {
+			st := s.Stats().TCP
+			closed[0] += st.Refused
+			closed[1] += st.Evicted
+			closed[2] += st.Idle
+			closed[3] += st.Denied
+		}
+		fmt.Fprintf(&b, "# HELP stockade_syslog_connections_closed_total TCP syslog connections closed by stockade, by reason (refused: full; evicted: idle longest, to let another peer in; idle: idle_timeout; denied: not in senders).\n# TYPE stockade_syslog_connections_closed_total counter\n")
+		for i, r := range []string{"refused", "evicted", "idle", "denied"} {
+			fmt.Fprintf(&b, "stockade_syslog_connections_closed_total{reason=%q} %d\n", r, closed[i])
+		}
 	}
 	fmt.Fprintf(&b, "# HELP stockade_lines_total Lines read, by format.\n# TYPE stockade_lines_total counter\n")
 	for _, f := range sortedKeys(lines) {

@@ -1,14 +1,19 @@
 #!/bin/sh
-# Makes the sensor's and the correlator's signing keys (private halves in
-# keys/, mode 0600) and writes their public halves into the firewalls'
-# configurations. Needs a stockade binary on PATH (or STOCKADE=...).
+# Makes the keys of compose.yaml (private halves in keys/, mode 0600) and
+# writes their public halves into the firewalls' and the correlator's
+# policies and the NATS cluster's roles (nats-server.conf): the sensor's and the correlator's
+# keys both sign their decisions and identify them on NATS; the NATS
+# firewall and the administrator have a key each. Needs a stockade binary
+# on PATH (or STOCKADE=...).
 set -eu
 cd "$(dirname "$0")"
 stockade=${STOCKADE:-stockade}
 mkdir -p keys
-[ -f keys/sensor.nk ] || "$stockade" keygen --out keys/sensor.nk > keys/sensor.pub
-[ -f keys/correlator.nk ] || "$stockade" keygen --out keys/correlator.nk > keys/correlator.pub
-for f in enforce-nats.yaml enforce-kafka.yaml; do
-  sed -i -e "s/SENSOR_PUBLIC_KEY/$(cat keys/sensor.pub)/" -e "s/CORRELATOR_PUBLIC_KEY/$(cat keys/correlator.pub)/" "$f"
+for k in sensor correlator fw-nats admin; do
+  [ -f keys/$k.nk ] || "$stockade" keygen --out keys/$k.nk > keys/$k.pub
 done
-echo "keys in $(pwd)/keys; public keys written into enforce-*.yaml"
+for f in enforce-nats.yaml enforce-kafka.yaml correlator.yaml nats-server.conf; do
+  sed -i -e "s/SENSOR_PUBLIC_KEY/$(cat keys/sensor.pub)/g" -e "s/CORRELATOR_PUBLIC_KEY/$(cat keys/correlator.pub)/g" \
+    -e "s/FIREWALL_PUBLIC_KEY/$(cat keys/fw-nats.pub)/g" -e "s/ADMIN_PUBLIC_KEY/$(cat keys/admin.pub)/g" "$f"
+done
+echo "keys in $(pwd)/keys; public keys written into enforce-*.yaml, correlator.yaml and nats-server.conf"

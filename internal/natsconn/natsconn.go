@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
 // Config says how to reach NATS.
@@ -22,13 +25,23 @@ type Config struct {
 	URL string
 
 	// Credentials: at most one of Creds (a .creds file), NKey (a seed
-	// file), Token, or User and Password.
-	Creds    string
-	NKey     string
-	Token    string
-	User     string
-	Password string
-	TLS      TLSConfig
+	// file), Identity, Token, or User and Password.
+	Creds string
+	// NKey is a seed file (mode 0600): the key made by `stockade keygen`,
+	// so that a sensor's signing key is also its NATS user. A server seed
+	// ("SN…", what keygen made before) is used as the same key pair under
+	// the user prefix (sign.UserSeed).
+	NKey string
+	// Identity is an nkey held in memory: the hosting daemon's own key on
+	// its embedded server, made at start, never written anywhere.
+	Identity nkeys.KeyPair
+	// InProcess, when set, connects to that server inside this process
+	// instead of over the network (the daemon to its embedded server).
+	InProcess nats.InProcessConnProvider
+	Token     string
+	User      string
+	Password  string
+	TLS       TLSConfig
 
 	// Timeout bounds connecting and each flush or acknowledgement wait
 	// (default 5s).
@@ -66,7 +79,7 @@ func (c *Config) Validate(prefix string) error {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, args...)))
 	}
 	creds := 0
-	for _, set := range []bool{c.Creds != "", c.NKey != "", c.Token != "", c.User != "" || c.Password != ""} {
+	for _, set := range []bool{c.Creds != "", c.NKey != "", c.Identity != nil, c.Token != "", c.User != "" || c.Password != ""} {
 		if set {
 			creds++
 		}
@@ -149,15 +162,20 @@ func (c *Config) Options(name string, log *slog.Logger) ([]nats.Option, error) {
 	case c.Creds != "":
 		opts = append(opts, nats.UserCredentials(c.Creds))
 	case c.NKey != "":
-		o, err := nats.NkeyOptionFromSeed(c.NKey)
+		kp, err := loadSeed(c.NKey)
 		if err != nil {
 			return nil, fmt.Errorf("nats: nkey: %w", err)
 		}
-		opts = append(opts, o)
+		opts = append(opts, nkeyOptions(kp)...)
+	case c.Identity != nil:
+		opts = append(opts, nkeyOptions(c.Identity)...)
 	case c.Token != "":
 		opts = append(opts, nats.Token(c.Token))
 	case c.User != "":
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(c.InProcess))
 	}
 	if c.TLS.CA != "" {
 		opts = append(opts, nats.RootCAs(c.TLS.CA))
@@ -166,6 +184,65 @@ func (c *Config) Options(name string, log *slog.Logger) ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
 	}
 	return opts, nil
+}
+
+// loadSeed reads an nkey seed file, refusing one that others than its
+// owner can read or write: whoever reads it is this sensor on the bus, and
+// (with the same key as sign_key) signs its bans.
+func loadSeed(path string) (nkeys.KeyPair, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: mode %#o lets others read or write it; chmod 600 it", path, fi.Mode().Perm())
+	}
+	seed, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := sign.UserSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return kp, nil
+}
+
+// nkeyOptions authenticate as kp's user, with replies under an inbox
+// prefix of our own (_INBOX.<public key>): a server that lists the user can
+// then let it subscribe to its own replies only, not everyone's.
+func nkeyOptions(kp nkeys.KeyPair) []nats.Option {
+	pub, err := kp.PublicKey()
+	if err != nil {
+		// A key pair made from a seed always has a public key.
+		return []nats.Option{func(*nats.Options) error { return fmt.Errorf("nats: nkey: %w", err) }}
+	}
+	return []nats.Option{
+		nats.Nkey(pub, func(nonce []byte) ([]byte, error) {
+			if !isNonce(nonce) {
+				return nil, fmt.Errorf("nats: refusing to sign %d bytes the server sent as its nonce: not a nonce", len(nonce))
+			}
+			return kp.Sign(nonce)
+		}),
+		nats.CustomInboxPrefix(nats.InboxPrefix + pub),
+	}
+}
+
+// isNonce reports whether b looks like a server's nonce (nats-server sends
+// 15 base64url characters). The key that answers it may also sign
+// decisions, which are JSON objects: without this check, a server we
+// connect to (or whoever poses as it, without TLS) could send a decision
+// as its "nonce" and get it signed by this sensor.
+func isNonce(b []byte) bool {
+	if len(b) < 8 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func reconnectErrLogger(log *slog.Logger) func(*nats.Conn, error) {

@@ -78,9 +78,16 @@ func LoadSigner(path string) (*Signer, error) {
 }
 
 // Generate makes a new key pair and returns its seed (keep it secret, mode
-// 0600) and its public key (give it to the firewalls).
+// 0600) and its public key (give it to the firewalls, and to the NATS
+// server that lists this sensor).
+//
+// It is a NATS user key (seed "SU…", public key "U…"), so one key both
+// signs a sensor's decisions and identifies the sensor to NATS, which
+// accepts only user keys as users. Keys made before were server keys
+// ("SN…", "N…"); they sign as well as ever, and UserPublicKey and UserSeed
+// turn them into the same key pair under the user prefix.
 func Generate() (seed []byte, public string, err error) {
-	kp, err := nkeys.CreatePair(nkeys.PrefixByteServer)
+	kp, err := nkeys.CreatePair(nkeys.PrefixByteUser)
 	if err != nil {
 		return nil, "", err
 	}
@@ -121,6 +128,46 @@ func Verify(pub string, payload []byte, sig string) error {
 		return ErrForged
 	}
 	return nil
+}
+
+// UserPublicKey is pub as a NATS user's public key: a user key as it is,
+// a server key (what `stockade keygen` made before) re-encoded under the
+// user prefix. The ed25519 key is the same, so the sensor holding its seed
+// proves it to the NATS server as it proves its decisions to firewalls.
+func UserPublicKey(pub string) (string, error) {
+	if nkeys.IsValidPublicUserKey(pub) {
+		return pub, nil
+	}
+	if !nkeys.IsValidPublicServerKey(pub) {
+		return "", fmt.Errorf("%q is not a public user (U…) or server (N…) nkey", pub)
+	}
+	raw, err := nkeys.Decode(nkeys.PrefixByteServer, []byte(pub))
+	if err != nil {
+		return "", err
+	}
+	u, err := nkeys.Encode(nkeys.PrefixByteUser, raw)
+	return string(u), err
+}
+
+// UserSeed is seed as a NATS user's seed, re-encoded like UserPublicKey
+// when it is a server seed.
+func UserSeed(seed []byte) (nkeys.KeyPair, error) {
+	seed = bytes.TrimSpace(seed)
+	prefix, raw, err := nkeys.DecodeSeed(seed)
+	if err != nil {
+		return nil, err
+	}
+	switch prefix {
+	case nkeys.PrefixByteUser:
+		return nkeys.FromSeed(seed)
+	case nkeys.PrefixByteServer:
+		u, err := nkeys.EncodeSeed(nkeys.PrefixByteUser, raw)
+		if err != nil {
+			return nil, err
+		}
+		return nkeys.FromSeed(u)
+	}
+	return nil, errors.New("not a user (SU…) or server (SN…) seed")
 }
 
 // ValidPublicKey reports whether pub is a public nkey (for configuration

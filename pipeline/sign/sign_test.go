@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/nats-io/nkeys"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -71,6 +74,55 @@ func TestLoadSignerRefusesReadableSeed(t *testing.T) {
 	}
 	if _, err := NewSigner([]byte("SNOTASEED")); err == nil {
 		t.Fatal("a bad seed was accepted")
+	}
+}
+
+// TestUserKeys: new keys are NATS user keys; a server key made by an older
+// `stockade keygen` still signs, and is the same key pair under the user
+// prefix, so it can identify its sensor to NATS too.
+func TestUserKeys(t *testing.T) {
+	seed, pub, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(seed), "SU") || !nkeys.IsValidPublicUserKey(pub) {
+		t.Fatalf("Generate made %.2s…/%.1s…, want a user key (SU…/U…)", seed, pub)
+	}
+	if u, err := UserPublicKey(pub); err != nil || u != pub {
+		t.Fatalf("UserPublicKey(user key) = %q, %v; want it unchanged", u, err)
+	}
+
+	old, err := nkeys.CreateServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSeed, _ := old.Seed()
+	oldPub, _ := old.PublicKey()
+	s, err := NewSigner(oldSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte(`{"target":"203.0.113.7"}`)
+	sig, _ := s.Sign(payload)
+	if err := Verify(oldPub, payload, sig); err != nil {
+		t.Fatalf("an old server key no longer signs: %v", err)
+	}
+	kp, err := UserSeed(oldSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPub, _ := kp.PublicKey()
+	if want, err := UserPublicKey(oldPub); err != nil || userPub != want || !nkeys.IsValidPublicUserKey(userPub) {
+		t.Fatalf("UserSeed's public key %q, UserPublicKey %q (%v): want the same user key", userPub, want, err)
+	}
+	raw, _ := kp.Sign(payload)
+	if old.Verify(payload, raw) != nil {
+		t.Fatal("the user form of an old key is not the same key pair")
+	}
+	acct, _ := nkeys.CreateAccount()
+	apub, _ := acct.PublicKey()
+	if _, err := UserPublicKey(apub); err == nil {
+		t.Fatal("an account key was taken for a user key")
 	}
 }
 

@@ -23,6 +23,7 @@ var (
 	bucketTargets = []byte("targets")
 	bucketOffsets = []byte("offsets")
 	bucketMeta    = []byte("meta")
+	bucketKept    = []byte("kept")
 	keyClock      = []byte("clock")
 	keyVersion    = []byte("version")
 )
@@ -50,7 +51,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketWindows, bucketTargets, bucketOffsets, bucketMeta} {
+		for _, b := range [][]byte{bucketWindows, bucketTargets, bucketOffsets, bucketMeta, bucketKept} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -122,7 +123,27 @@ func (s *Store) Load() (State, int, error) {
 // in one transaction. A non-nil offsets replaces the stored set entirely
 // (checkpoints of files long rotated away must not pile up).
 func (s *Store) Save(ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time) error {
+	return s.SaveWith(ch, offsets, clock, nil)
+}
+
+// SaveWith is Save with changes to records a component keeps beside the
+// ledger (the enforcer's memory of the decisions it applied, its deferred
+// bans), in the same transaction so that they always agree with the
+// ledger: key → value, a nil value deletes the key.
+func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time, kept map[string][]byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		kb := tx.Bucket(bucketKept)
+		for k, v := range kept {
+			var err error
+			if v == nil {
+				err = kb.Delete([]byte(k))
+			} else {
+				err = kb.Put([]byte(k), v)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		wb := tx.Bucket(bucketWindows)
 		for _, id := range ch.GoneWindows {
 			if err := wb.Delete([]byte(id)); err != nil {
@@ -174,6 +195,18 @@ func (s *Store) Save(ch pipeline.Changes, offsets map[string]json.RawMessage, cl
 		}
 		return tx.Bucket(bucketMeta).Put(keyClock, c)
 	})
+}
+
+// Kept returns the records SaveWith kept.
+func (s *Store) Kept() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKept).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // Close closes the database.

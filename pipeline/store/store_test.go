@@ -139,3 +139,28 @@ func BenchmarkSave(b *testing.B) {
 		save(b, s, i)
 	}
 }
+
+// TestKept: records kept beside the ledger are committed with it, deleted
+// by a nil value, and still there after the database is reopened.
+func TestKept(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveWith(pipeline.Changes{}, nil, t0, map[string][]byte{"a": []byte("1"), "b": []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveWith(pipeline.Changes{}, nil, t0, map[string][]byte{"a": nil, "c": []byte("3")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Kept()
+	if err != nil || len(got) != 2 || string(got["b"]) != "2" || string(got["c"]) != "3" {
+		t.Fatalf("kept %q, %v; want b=2 c=3", got, err)
+	}
+}

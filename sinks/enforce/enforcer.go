@@ -1,10 +1,7 @@
 package enforce
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -30,9 +27,14 @@ type Enforcer struct {
 	mu      sync.Mutex
 	eng     *pipeline.Engine
 	origins map[string]*origin
+	names   []string         // the origins in the policy's order
 	pending pipeline.Changes // changes a failed save handed back
+	mem     *memory
+	seq     uint64            // of the last deferred ban
+	qdirty  map[string][]byte // deferred bans queued or gone since the last save
 
 	counts    map[Reason]*atomic.Uint64
+	fates     map[Fate]*atomic.Uint64
 	lastApply atomic.Int64 // unix ns when the sink last took a decision
 	onApply   atomic.Pointer[func(target string)]
 }
@@ -42,6 +44,7 @@ type origin struct {
 	tokens float64
 	filled time.Time
 	active int
+	queue  []*deferred // bans waiting for tokens, oldest first
 }
 
 // New makes an enforcer over sink; eng holds its ledger (an engine with
@@ -55,12 +58,17 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 		log = slog.Default()
 	}
 	e := &Enforcer{pol: pol, sink: sink, log: log, now: time.Now, eng: eng,
-		origins: map[string]*origin{}, counts: map[Reason]*atomic.Uint64{}}
+		origins: map[string]*origin{}, counts: map[Reason]*atomic.Uint64{}, fates: map[Fate]*atomic.Uint64{},
+		mem: newMemory(pol.Remember, pol.MaxRemembered), qdirty: map[string][]byte{}}
 	for _, r := range Reasons {
 		e.counts[r] = new(atomic.Uint64)
 	}
+	for _, f := range Fates {
+		e.fates[f] = new(atomic.Uint64)
+	}
 	for _, o := range pol.Origins {
 		e.origins[o.Name] = &origin{Origin: o, tokens: float64(o.MaxPerMinute)}
+		e.names = append(e.names, o.Name)
 	}
 	e.recount(e.now())
 	return e, nil
@@ -101,14 +109,46 @@ func (e *Enforcer) recount(now time.Time) {
 	}
 }
 
-// Tick drops expired records (the kernel expires its elements by itself)
-// and refreshes the active counts; call it every few seconds.
+// Tick drops expired records (the kernel expires its elements by itself),
+// refreshes the active counts, forgets decisions past their memory and
+// applies the deferred bans that the refilled tokens allow; call it every
+// few seconds.
 func (e *Enforcer) Tick() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
 	e.eng.Tick(now)
 	e.recount(now)
+	e.mem.expire(now)
+	var p plan
+	e.retry(&p, now)
+	if len(p.out) > 0 {
+		// Tick has no caller's context; a netlink write takes milliseconds.
+		ctx, cancel := context.WithTimeout(context.Background(), tickWrite)
+		defer cancel()
+		if err := e.sink.Write(ctx, p.out); err != nil {
+			p.rollback()
+			e.log.Error("deferred bans not enforced; retried at the next tick", "count", len(p.out), "err", err)
+			return
+		}
+		e.lastApply.Store(time.Now().UnixNano())
+	}
+	e.settle(&p)
+}
+
+// tickWrite bounds the firewall update of deferred bans.
+const tickWrite = 10 * time.Second
+
+// settle reports what a plan did once the firewall took it.
+func (e *Enforcer) settle(p *plan) {
+	for _, f := range p.fates {
+		e.fates[f].Add(1)
+	}
+	if f := e.onApply.Load(); f != nil {
+		for _, t := range p.applied {
+			(*f)(t)
+		}
+	}
 }
 
 // TakeChanges returns the ledger's changes since the last call, for the
@@ -164,10 +204,9 @@ func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, er
 	}
 	if len(p.out) > 0 {
 		if err := e.sink.Write(ctx, p.out); err != nil {
-			// Not in force: forget it all so that the redelivery applies it.
-			for j := len(p.undo) - 1; j >= 0; j-- {
-				p.undo[j]()
-			}
+			// Not in force: forget it all (the ids too) so that the
+			// redelivery applies it.
+			p.rollback()
 			return nil, fmt.Errorf("enforce: %d decisions: %w", len(p.out), err)
 		}
 		e.lastApply.Store(time.Now().UnixNano())
@@ -175,11 +214,7 @@ func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, er
 	for _, r := range rs {
 		e.counts[r].Add(1)
 	}
-	if f := e.onApply.Load(); f != nil {
-		for _, t := range p.applied {
-			(*f)(t)
-		}
-	}
+	e.settle(&p)
 	return rs, nil
 }
 
@@ -187,19 +222,8 @@ func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, er
 // check is most of a decision's cost. rs[i] is set for what is refused.
 func (e *Enforcer) open(msgs []Message, rs []Reason, ds []pipeline.Decision) {
 	one := func(i int) {
-		m := &msgs[i]
-		// The signature first: nothing in an unverified message is
-		// believed, not even the origin it names.
-		if err := sign.Verify(m.Signer, m.Data, m.Sig); err != nil {
-			if errors.Is(err, sign.ErrUnsigned) {
-				rs[i] = RefusedUnsigned
-			} else {
-				rs[i] = RefusedForged
-			}
-			return
-		}
-		if err := json.NewDecoder(bytes.NewReader(m.Data)).Decode(&ds[i]); err != nil {
-			rs[i] = RefusedMalformed
+		if r := openMessage(&msgs[i], &ds[i]); r != "" {
+			rs[i] = r
 		}
 	}
 	sign.Each(len(msgs), one)
@@ -210,10 +234,21 @@ type plan struct {
 	out     []pipeline.Decision
 	undo    []func()
 	applied []string
+	fates   []Fate // of deferred bans retried
+}
+
+func (p *plan) rollback() {
+	for j := len(p.undo) - 1; j >= 0; j-- {
+		p.undo[j]()
+	}
 }
 
 // decide judges one verified decision under e.mu, adding to p what the
-// firewall must do.
+// firewall must do. A decision applied once is refused when it comes
+// again, and so is one older than the newest applied for its origin and
+// target: a signed message captured off the bus and replayed changes
+// nothing. Those refusals come before the rate, so a replay flood costs
+// the origin no token.
 func (e *Enforcer) decide(p *plan, d *pipeline.Decision, signer string, now time.Time) Reason {
 	o := e.origins[d.Origin]
 	if o == nil {
@@ -231,11 +266,29 @@ func (e *Enforcer) decide(p *plan, d *pipeline.Decision, signer string, now time
 		if !o.MayUnban {
 			return RefusedUnban
 		}
-		return e.lift(p, o, target, now)
 	case pipeline.ActionBan:
 	default:
 		return RefusedMalformed
 	}
+	if r := e.mem.check(o.Name, target, d); r != "" {
+		return r
+	}
+	var r Reason
+	if d.Action == pipeline.ActionUnban {
+		r = e.lift(p, o, target, now)
+	} else {
+		r = e.ban(p, o, d, target, now, false)
+	}
+	switch r {
+	case Accepted, AlreadyEnforced, Lifted, Deferred:
+		p.undo = append(p.undo, e.mem.note(o.Name, target, d, now))
+	}
+	return r
+}
+
+// ban judges a ban of o, new or deferred (queued): a new one waits behind
+// the origin's queue, and one refused only for the rate joins it.
+func (e *Enforcer) ban(p *plan, o *origin, d *pipeline.Decision, target netip.Prefix, now time.Time, queued bool) Reason {
 	if !d.Expires.After(now) {
 		return RefusedExpired
 	}
@@ -252,8 +305,14 @@ func (e *Enforcer) decide(p *plan, d *pipeline.Decision, signer string, now time
 	if o.active >= o.MaxActive {
 		return RefusedActive
 	}
+	if !queued && len(o.queue) > 0 {
+		return e.deferBan(p, o, d, target)
+	}
 	if !o.take(now) {
-		return RefusedRate
+		if queued {
+			return RefusedRate
+		}
+		return e.deferBan(p, o, d, target)
 	}
 	// The ledger keeps one record per rule, and the enforcer's rule is the
 	// origin: a longer ban from the same origin replaces its shorter one.

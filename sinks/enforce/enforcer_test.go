@@ -107,7 +107,7 @@ func TestTrust(t *testing.T) {
 		sinkTakes int
 	}{
 		{"signed by the origin's key", data, key, sig, Accepted, 1},
-		{"the same again", data, key, sig, AlreadyEnforced, 0},
+		{"the same again", data, key, sig, RefusedDuplicate, 0},
 		{"unsigned", data, "", "", RefusedUnsigned, 0},
 		{"altered after signing", tampered, key, sig, RefusedForged, 0},
 		{"signed by another key in the origin's name", data, forgedKey, rogueSig, RefusedWrongKey, 0},
@@ -170,8 +170,9 @@ func TestTrust(t *testing.T) {
 	}
 }
 
-// TestLimits: a flood from one origin is cut at its rate and at its
-// active bans, without touching another origin's; the rate recovers.
+// TestLimits: a flood from one origin is cut at its rate (what is over
+// it waits for tokens) and at its active bans, without touching another
+// origin's; the rate recovers.
 func TestLimits(t *testing.T) {
 	web1, web2 := newSensor(t, "web1"), newSensor(t, "web2")
 	pol := Policy{Origins: []Origin{
@@ -196,13 +197,21 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("ban %d: %s", i, r)
 		}
 	}
-	if r := ban(web1, 3); r != RefusedRate {
-		t.Fatalf("4th ban in a minute: %s, want %s", r, RefusedRate)
+	if r := ban(web1, 3); r != Deferred {
+		t.Fatalf("4th ban in a minute: %s, want %s", r, Deferred)
+	}
+	if _, ok := e.eng.Ledger().Active(netip.MustParsePrefix("203.0.113.3/32"), clock); ok {
+		t.Fatal("the 4th ban in a minute is in force")
 	}
 	if r := ban(web2, 3); r != Accepted {
 		t.Fatalf("another origin's ban during web1's flood: %s", r)
 	}
 	clock = clock.Add(20 * time.Second) // one token back
+	e.Tick()
+	// web2's equal ban of .3 came first: the waiting one has nothing to add.
+	if _, fates := e.Deferred(); fates[FateSuperseded] != 1 {
+		t.Fatalf("after 20 s the deferred ban met %v, want superseded", fates)
+	}
 	if r := ban(web1, 4); r != Accepted {
 		t.Fatalf("after 20 s: %s", r)
 	}
@@ -335,6 +344,10 @@ func FuzzJudge(f *testing.F) {
 	f.Add([]byte(`{"action":"unban","target":"::ffff:10.0.0.1","origin":"web1"}`), true)
 	f.Add([]byte(`{"action":"ban","target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), false)
 	f.Add([]byte(`not json`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","Target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","target":"198.51.100.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","origin":"web1","expires":"2099-01-01T00:00:00Z"}{"target":"198.51.100.7"}`), true)
+	f.Add([]byte(`{"action":"ban","target":"203.0.113.7","origin":"web1","expires":"2099-01-01T00:00:00Z","\u0054arget":"198.51.100.7"}`), true)
 	seed, _, _ := sign.Generate()
 	s, _ := sign.NewSigner(seed)
 	f.Fuzz(func(t *testing.T, data []byte, signed bool) {

@@ -35,6 +35,9 @@ type Origin struct {
 	MayUnban bool
 	// MaxDuration caps this origin's bans below the policy's cap.
 	MaxDuration time.Duration
+	// MaxDeferred bounds this origin's bans waiting for its rate (default
+	// 10,000); when full, the oldest waiting is dropped and counted.
+	MaxDeferred int
 }
 
 // Policy is the firewall's own.
@@ -60,12 +63,22 @@ type Policy struct {
 	// MinBits4 and MinBits6 are the broadest ranges accepted (defaults 16
 	// and 32): a /8 or a ::/0 is refused however well signed.
 	MinBits4, MinBits6 int
+	// Remember is how long a decision applied is remembered past its
+	// expiry's reach, so that a replay of it is refused (default 30 days:
+	// at least the bus's retention). MaxRemembered bounds the origin and
+	// target pairs remembered (default 250,000, about 150 bytes each);
+	// beyond it those due to be forgotten soonest go first.
+	Remember      time.Duration
+	MaxRemembered int
 }
 
 const (
 	defaultPerMinute = 120
 	defaultActive    = 100_000
 	defaultDuration  = 7 * 24 * time.Hour
+	defaultDeferred  = 10_000
+	defaultRemember  = 30 * 24 * time.Hour
+	defaultMaxMemory = 250_000
 )
 
 func (p *Policy) setDefaults() {
@@ -78,6 +91,12 @@ func (p *Policy) setDefaults() {
 	if p.MinBits6 == 0 {
 		p.MinBits6 = 32
 	}
+	if p.Remember <= 0 {
+		p.Remember = defaultRemember
+	}
+	if p.MaxRemembered <= 0 {
+		p.MaxRemembered = defaultMaxMemory
+	}
 	for i := range p.Origins {
 		o := &p.Origins[i]
 		if o.MaxPerMinute == 0 {
@@ -88,6 +107,9 @@ func (p *Policy) setDefaults() {
 		}
 		if o.MaxDuration <= 0 || o.MaxDuration > p.MaxDuration {
 			o.MaxDuration = p.MaxDuration
+		}
+		if o.MaxDeferred <= 0 {
+			o.MaxDeferred = defaultDeferred
 		}
 	}
 }
@@ -111,9 +133,12 @@ func (p *Policy) Validate() error {
 		if !sign.ValidPublicKey(o.Key) {
 			errs = append(errs, fmt.Errorf("%s: key: %q is not a public nkey (stockade keygen prints one)", f, o.Key))
 		}
-		if o.MaxPerMinute < 0 || o.MaxActive < 0 || o.MaxDuration < 0 {
+		if o.MaxPerMinute < 0 || o.MaxActive < 0 || o.MaxDuration < 0 || o.MaxDeferred < 0 {
 			errs = append(errs, fmt.Errorf("%s: limits cannot be negative", f))
 		}
+	}
+	if p.Remember < 0 || p.MaxRemembered < 0 {
+		errs = append(errs, errors.New("policy: remember, remember_max: cannot be negative"))
 	}
 	if p.MinBits4 < 0 || p.MinBits4 > 32 {
 		errs = append(errs, fmt.Errorf("policy: min_bits4: %d: want 0 to 32", p.MinBits4))

@@ -18,14 +18,19 @@ const (
 	RefusedAllowlisted Reason = "allowlisted"
 	RefusedSpecial     Reason = "private_or_reserved"
 	RefusedTooBroad    Reason = "too_broad"
-	RefusedRate        Reason = "rate_limited"
+	RefusedRate        Reason = "rate_limited" // a deferred ban still waiting; a new one over the rate is Deferred
+	Deferred           Reason = "deferred"     // over the origin's rate: applied when its tokens refill, if still valid
+	RefusedDuplicate   Reason = "duplicate"    // applied already (a replay, or a redelivery after a lost ack)
+	RefusedStale       Reason = "stale"        // older than a decision applied for its origin and target
 	RefusedActive      Reason = "too_many_active"
 )
 
 // Reasons lists every reason, for metrics with all series present.
 var Reasons = []Reason{Accepted, AlreadyEnforced, Lifted, RefusedUnsigned, RefusedForged, RefusedUnknown,
 	RefusedWrongKey, RefusedMalformed, RefusedExpired, RefusedUnban, RefusedAllowlisted, RefusedSpecial,
-	RefusedTooBroad, RefusedRate, RefusedActive}
+	RefusedTooBroad, RefusedRate, RefusedActive, Deferred, RefusedDuplicate, RefusedStale}
 
 // Refused reports whether r refuses the decision.
-func (r Reason) Refused() bool { return r != Accepted && r != AlreadyEnforced && r != Lifted }
+func (r Reason) Refused() bool {
+	return r != Accepted && r != AlreadyEnforced && r != Lifted && r != Deferred
+}

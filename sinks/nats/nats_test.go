@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -379,4 +381,82 @@ func TestSigned(t *testing.T) {
 			t.Fatalf("message %d did not arrive", i)
 		}
 	}
+}
+
+// TestStreamWithoutRights: on a bus with roles a sensor may publish its
+// subject and nothing else: not create the stream, not even look it up.
+// While the stream is missing the sink says so (the administrator must
+// make it) and keeps the decisions; once the administrator made it, they
+// go out, each message expecting the stream.
+func TestStreamWithoutRights(t *testing.T) {
+	seed, pub := nkeyPair(t)
+	admin, _ := nkeys.CreateUser()
+	adminPub, _ := admin.PublicKey()
+	opts := testservers.NATSOptions(t)
+	opts.Nkeys = []*server.NkeyUser{
+		{Nkey: adminPub},
+		{Nkey: pub, Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{"stockade.decisions.web1.>"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{nats.InboxPrefix + pub + ".>"}},
+		}},
+	}
+	srv := testservers.RunNATS(t, opts)
+	url := srv.ClientURL()
+
+	logs := &lockedBuffer{}
+	cfg := testConfig(t, url)
+	cfg.NKey, cfg.Stream, cfg.Timeout = seed, "STOCKADE", 500*time.Millisecond
+	p, err := NewPublisher(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	testkit.WaitFor(t, "the sink connected", p.Conn().IsConnected)
+	ds := testkit.Decisions(0, 3)
+	for i := range ds {
+		ds[i].Origin = "web1"
+	}
+	if err := p.Publish(t.Context(), ds); err == nil {
+		t.Fatal("published to a stream that does not exist")
+	}
+	if !strings.Contains(logs.String(), "the administrator must create it") {
+		t.Fatalf("the log does not say what is missing:\n%s", logs)
+	}
+
+	nc, err := nats.Connect(url, nats.Nkey(adminPub, func(nonce []byte) ([]byte, error) { return admin.Sign(nonce) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), StreamConfig("STOCKADE", "stockade.decisions.>", time.Minute, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the decisions published once the administrator made the stream", func() bool {
+		return p.Publish(t.Context(), ds) == nil
+	})
+	st, err := js.Stream(t.Context(), "STOCKADE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().State.Msgs; got != uint64(len(ds)) {
+		t.Fatalf("the stream holds %d decisions, want %d", got, len(ds))
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

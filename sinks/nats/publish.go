@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -140,8 +141,11 @@ func (p *Publisher) publishJS(ctx context.Context, msgs []*nats.Msg, errs []erro
 				p.duplicates.Add(1)
 			}
 		case err := <-f.Err():
-			if errors.Is(err, jetstream.ErrNoStreamResponse) {
-				p.streamOK.Store(false) // look for (or make) the stream again
+			// Look for (or make) the stream again; say so once per outage.
+			if errors.Is(err, jetstream.ErrNoStreamResponse) && p.streamOK.CompareAndSwap(true, false) {
+				p.log.Error("no JetStream stream stored the decisions: the stream is missing (the administrator must create it; "+
+					"a daemon hosting nats_server with roles does at start) or unavailable; decisions wait in the queue",
+					"stream", p.cfg.Stream, "subject", msgs[n].Subject)
 			}
 			return &queue.PartialError{Delivered: n, Err: fmt.Errorf("nats: stream %s: %w", p.cfg.Stream, err)}
 		case <-ctx.Done():
@@ -181,7 +185,10 @@ func (p *Publisher) msg(d *pipeline.Decision) (*nats.Msg, error) {
 }
 
 // ensureStream finds the stream, or creates it on the subjects the
-// template can make, once per connection to a server that has it.
+// template can make, once per connection to a server that has it. On a bus
+// with roles a sensor may not create the stream, and perhaps not even look
+// it up: then the administrator must have made it, and publishing (each
+// message expecting that stream) is what tells whether it is there.
 func (p *Publisher) ensureStream(ctx context.Context) error {
 	if p.streamOK.Load() {
 		return nil
@@ -194,28 +201,46 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	_, err := p.js.Stream(ctx, p.cfg.Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	switch {
+	case err == nil:
+	case errors.Is(err, jetstream.ErrStreamNotFound):
 		subject := p.subj.streamSubject()
-		_, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        p.cfg.Stream,
-			Description: "stockade ban decisions",
-			Subjects:    []string{subject},
-			Storage:     jetstream.FileStorage,
-			Duplicates:  p.cfg.Duplicates,
-			MaxAge:      p.cfg.MaxAge,
-		})
+		_, err = p.js.CreateStream(ctx, StreamConfig(p.cfg.Stream, subject, p.cfg.Duplicates, p.cfg.MaxAge))
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
-			err = nil // another sensor made it first
-		case err == nil:
+			// another sensor made it first
+		case err != nil:
+			// Said at every attempt: nothing goes out until it is fixed.
+			p.log.Error("JetStream stream missing, and this sink could not create it (on a bus with roles only an administrator may): "+
+				"the administrator must create it (a daemon hosting nats_server with roles does at start); decisions wait in the queue",
+				"stream", p.cfg.Stream, "subjects", subject, "err", err)
+			return fmt.Errorf("nats: stream %s: missing and not created: %w", p.cfg.Stream, err)
+		default:
 			p.log.Info("created JetStream stream", "stream", p.cfg.Stream, "subjects", subject, "duplicates", p.cfg.Duplicates)
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("nats: stream %s: %w", p.cfg.Stream, err)
+	default:
+		p.log.Warn("cannot look up the JetStream stream (this sink may lack the right to read its settings); publishing to it, each message expecting it",
+			"stream", p.cfg.Stream, "err", err)
 	}
 	p.streamOK.Store(true)
 	return nil
+}
+
+// StreamConfig is the stream of decisions on subject (stockade.decisions.>
+// for the default template): what a sink creates when it may, and what the
+// daemon hosting the embedded server creates as its administrator. Direct
+// gets let a consumer read any message by sequence without a consumer of
+// its own (a firewall starting over with no right to reset its durable).
+func StreamConfig(name, subject string, duplicates, maxAge time.Duration) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: "stockade ban decisions",
+		Subjects:    []string{subject},
+		Storage:     jetstream.FileStorage,
+		Duplicates:  duplicates,
+		MaxAge:      maxAge,
+		AllowDirect: true,
+	}
 }
 
 // Duplicates counts decisions the stream had already stored (re-sent after

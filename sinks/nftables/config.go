@@ -24,7 +24,9 @@ type Config struct {
 	// rules of their own. Nothing but those sets' elements is ever created,
 	// changed or deleted; the sets must have flags interval and timeout.
 	// Reconcile makes their content equal to the ledger's, so do not put
-	// hand-made elements in them: use a second set in the same rule.
+	// hand-made elements in them: use a second set in the same rule. (At a
+	// restart one without a timeout is removed; one with a timeout cannot be
+	// told from a ban whose save was lost, and is adopted as a ban.)
 	SetOnly bool
 	SetV4   string // default "banned4"
 	SetV6   string // default "banned6"

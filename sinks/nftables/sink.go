@@ -18,7 +18,8 @@
 // What decisions do:
 //   - A ban adds its target until its Expires; a target banned until later
 //     stays so (longest wins), across restarts too, since Connect reads the
-//     kernel back. Reconcile is the exception: there the ledger wins.
+//     kernel back. Reconcile is the exception: there the ledger wins,
+//     except over elements ReconcileAdopting adopts.
 //   - An unban lifts exactly the target it names. A range covering it, or
 //     bans inside it, are other targets and stay, as in the ledger. With
 //     IPv6Prefix 64, any address of a /64 names the /64's ban.
@@ -328,10 +329,34 @@ func (s *Sink) target(d *pipeline.Decision) (f *family, p netip.Prefix, err erro
 // now is the ledger's clock; remaining times are applied from the wall
 // clock.
 func (s *Sink) Reconcile(ctx context.Context, active []pipeline.ActiveBan, now time.Time) error {
+	_, err := s.ReconcileAdopting(ctx, active, now, nil)
+	return err
+}
+
+// ReconcileAdopting is Reconcile that keeps what the kernel holds beyond
+// the ledger when keep accepts it, and returns it for the ledger to
+// record. A ban decided while the state could not be saved (a full disk)
+// reached the kernel before the commit that failed; after a crash the
+// kernel is the only one that remembers it, and removing it would free an
+// attacker early. So an element of our sets that no active ban covers
+// (after IPv6 widening) and that still has time left is adopted: it stays
+// with the timeout it has (not a new full ban), and is returned as a ban
+// of the whole element (an address or a CIDR range, as partition cut it:
+// a piece of a lost range ban, a widened /64) until when it runs out, on
+// the ledger's clock. keep is asked about each one first and must refuse
+// whatever must not be banned (allowlisted and own addresses): a refused
+// element is removed as Reconcile would. keep nil adopts nothing.
+//
+// Never adopted, always removed: elements without a timeout. stockade
+// gives every element one, so such an element was added by hand, and set
+// only mode says to keep hand-made elements in another set. An element
+// with a timeout is taken for ours: in our sets nobody else's can be told
+// apart, and only root can add one.
+func (s *Sink) ReconcileAdopting(ctx context.Context, active []pipeline.ActiveBan, now time.Time, keep func(netip.Prefix) bool) (adopted []pipeline.ActiveBan, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready() {
-		return errNotConnected
+		return nil, errNotConnected
 	}
 	wall := s.now()
 	per := make(map[*family][]ban, len(s.fams))
@@ -356,12 +381,95 @@ func (s *Sink) Reconcile(ctx context.Context, active []pipeline.ActiveBan, now t
 		}
 		per[f] = append(per[f], ban{p.Masked(), capExpiry(wall.Add(a.Until.Sub(now)), wall)})
 	}
+	if keep != nil {
+		for _, f := range s.fams {
+			found, err := s.adoptable(f, per[f], keep)
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range found {
+				per[f] = append(per[f], b)
+				adopted = append(adopted, pipeline.ActiveBan{Target: b.p, Until: now.Add(b.expires.Sub(wall))})
+			}
+		}
+	}
 	for _, f := range s.fams {
 		f.reset(per[f])
 	}
 	// Read the sets again even right after Connect: anything may have been
 	// added by hand since, and the ledger is the authority.
-	return s.sync(ctx)
+	return adopted, s.sync(ctx)
+}
+
+// adoptable reads f's set and returns the elements with time left that
+// none of bans covers and keep accepts, each as the ban it stands for.
+func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool) ([]ban, error) {
+	var have []element
+	var err error
+	for attempt := range syncAttempts {
+		if attempt > 0 || s.conn == nil {
+			// As in sync: a failed request can leave answers unread.
+			s.redial()
+		}
+		if s.conn == nil {
+			err = errNotConnected
+			continue
+		}
+		// ensure: the table may have been removed since Connect.
+		if err = s.ensure(); err == nil {
+			if have, err = s.read(f); err == nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[netip.Prefix]bool, len(bans))
+	var lens [129]bool
+	for _, b := range bans {
+		w := f.widen(b.p)
+		known[w], lens[w.Bits()] = true, true
+	}
+	covered := func(p netip.Prefix) bool {
+		for b := 0; b <= p.Bits(); b++ {
+			if lens[b] {
+				if k, _ := p.Addr().Prefix(b); known[k] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	now := s.now()
+	var out []ban
+	refused, firstRefused := 0, netip.Prefix{}
+	defer func() {
+		if refused > 0 {
+			s.log.Warn("nftables: removing bans the ledger lost that must not be banned", "set", f.set.Name, "count", refused, "first", firstRefused)
+		}
+	}()
+	for _, e := range have {
+		if e.expires == never || !e.expires.After(now.Add(syncTolerance)) {
+			continue
+		}
+		for _, p := range rangePrefixes(e) {
+			w := f.widen(p)
+			if covered(w) {
+				continue
+			}
+			if !keep(w) {
+				if refused++; !firstRefused.IsValid() {
+					firstRefused = w
+				}
+				continue
+			}
+			out = append(out, ban{w, e.expires})
+			// A second piece of the same widened block is the same ban.
+			known[w], lens[w.Bits()] = true, true
+		}
+	}
+	return out, nil
 }
 
 func capExpiry(t, now time.Time) time.Time {

@@ -34,9 +34,12 @@ type NATSConfig struct {
 	// Since limits what a new consumer starts with to messages stored this
 	// recently (default 0: everything the stream holds).
 	Since time.Duration
-	// Reset deletes the durable consumer first, so that it starts over:
-	// what a firewall does when its own state is new (a reinstall) and it
-	// must learn every ban still active.
+	// Reset reads again (from Since) what the durable consumer already
+	// delivered, before going on with it: what a firewall does when its
+	// own state is new (a reinstall) and it must learn every ban still
+	// active. It reads message by message with read-only requests, and
+	// leaves the durable as it is, so it needs no right to delete or
+	// create consumers (on a bus with roles, a firewall has none).
 	Reset bool
 	// Name is the connection's name on the server.
 	Name string
@@ -191,6 +194,19 @@ func (n *NATS) runJetStream(ctx context.Context, h BatchHandler, max int) error 
 	}
 	var b backoff
 	for ctx.Err() == nil {
+		if n.reset {
+			if err := n.replay(ctx, js, h, max); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				d := b.next()
+				n.log.Warn("cannot read the stream from the start; retrying", "stream", n.cfg.Stream, "err", err, "in", d)
+				sleep(ctx, d)
+				continue
+			}
+			n.reset = false
+			b.reset()
+		}
 		cons, err := n.consumer(ctx, js)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -221,16 +237,6 @@ func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
-	if n.reset {
-		err := js.DeleteConsumer(ctx, n.cfg.Stream, n.cfg.Durable)
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, err
-		}
-		n.reset = false
-		if err == nil {
-			n.log.Info("durable consumer reset: every message the stream holds comes again", "durable", n.cfg.Durable)
-		}
-	}
 	c, err := js.Consumer(ctx, n.cfg.Stream, n.cfg.Durable)
 	if err == nil {
 		return c, nil
@@ -238,20 +244,109 @@ func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, err
 	}
-	cc := jetstream.ConsumerConfig{
-		Durable:       n.cfg.Durable,
+	cc := DurableConfig(n.cfg.Durable, n.cfg.Subject)
+	if n.cfg.Since > 0 {
+		t := time.Now().Add(-n.cfg.Since)
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	c, err = js.CreateOrUpdateConsumer(ctx, n.cfg.Stream, cc)
+	if err != nil {
+		// On a bus with roles only the administrator makes consumers (the
+		// daemon hosting nats_server makes one per firewall it lists).
+		return nil, fmt.Errorf("durable consumer %s is missing on stream %s and could not be created here (on a bus with roles only an administrator may: "+
+			"list this firewall under the embedded server's firewalls, or `nats consumer add` it): %w", n.cfg.Durable, n.cfg.Stream, err)
+	}
+	return c, nil
+}
+
+// replay hands over, in order and in batches, every message the stream
+// holds on our subject that the durable consumer already delivered (to
+// the state this consumer lost), read by sequence (a read-only request
+// each); the durable then delivers the rest, so each message comes once
+// (but for those delivered and not yet acknowledged, which the durable
+// delivers again). A durable that does not exist yet will deliver
+// everything itself: nothing to read then. A batch the handler fails is
+// retried until it succeeds or ctx ends: a new firewall must not skip an
+// active ban.
+func (n *NATS) replay(ctx context.Context, js jetstream.JetStream, h BatchHandler, max int) error {
+	if !n.nc.IsConnected() {
+		return fmt.Errorf("not connected (%s)", n.nc.Status())
+	}
+	ictx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	cons, err := js.Consumer(ictx, n.cfg.Stream, n.cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	stream, err := js.Stream(ictx, n.cfg.Stream)
+	if err != nil {
+		return err
+	}
+	state := stream.CachedInfo().State
+	state.LastSeq = min(state.LastSeq, cons.CachedInfo().Delivered.Stream)
+	var since time.Time
+	if n.cfg.Since > 0 {
+		since = time.Now().Add(-n.cfg.Since)
+	}
+	read := 0
+	for seq := state.FirstSeq; seq > 0 && seq <= state.LastSeq; {
+		var batch []*Delivery
+		for len(batch) < max && seq <= state.LastSeq {
+			gctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+			m, err := stream.GetMsg(gctx, seq, jetstream.WithGetMsgSubject(n.cfg.Subject))
+			cancel()
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				seq = state.LastSeq + 1 // nothing on our subject from seq on
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("message %d: %w", seq, err)
+			}
+			if m.Sequence > state.LastSeq {
+				seq = m.Sequence
+				break
+			}
+			seq = m.Sequence + 1
+			if m.Time.Before(since) {
+				continue
+			}
+			batch = append(batch, delivery(m.Subject, m.Data, m.Header, m.Time))
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		n.delivered.Add(uint64(len(batch)))
+		var b backoff
+		for h(ctx, batch) != nil {
+			n.retried.Add(uint64(len(batch)))
+			if !sleep(ctx, b.next()) {
+				return ctx.Err()
+			}
+		}
+		read += len(batch)
+	}
+	n.log.Info("read the stream from the start, as this consumer's state is new", "stream", n.cfg.Stream, "durable", n.cfg.Durable,
+		"messages", read, "up_to", state.LastSeq)
+	return nil
+}
+
+// DurableConfig is the durable consumer a firewall or a correlator reads
+// through: made by the consumer itself when it may, or by the
+// administrator (the daemon hosting the embedded server makes one for each
+// firewall and correlator it lists).
+func DurableConfig(durable, subject string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       durable,
 		Description:   "stockade",
-		FilterSubject: n.cfg.Subject,
+		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxAckPending: 8192,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
-	if n.cfg.Since > 0 {
-		t := time.Now().Add(-n.cfg.Since)
-		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
-	}
-	return js.CreateOrUpdateConsumer(ctx, n.cfg.Stream, cc)
 }
 
 // consume hands messages over in stream order, in batches of what has

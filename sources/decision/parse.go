@@ -54,6 +54,9 @@ func (Parser) Parse(line []byte, ev *pipeline.Event) error {
 		return errJSON
 	}
 	var w wire
+	if Strict(line) != nil {
+		return errJSON
+	}
 	if err := json.Unmarshal(line, &w); err != nil {
 		return errJSON
 	}

@@ -182,7 +182,7 @@ func BenchmarkParseRecord(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var ev pipeline.Event
-				if _, err := parseRecord(line, time.UTC, &ev); err != nil {
+				if _, err := parseRecord(line, time.UTC, &ev, new(Identity)); err != nil {
 					b.Fatal(err)
 				}
 			}

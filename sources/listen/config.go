@@ -5,15 +5,25 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxMessage = 64 << 10
-	DefaultMaxConns   = 256
+	DefaultMaxMessage      = 64 << 10
+	DefaultMaxConns        = 256
+	DefaultMaxConnsPerPeer = 64
+	// DefaultIdleTimeout is long enough for a relay that forwards a busy
+	// host's logs; a quieter relay is closed and reconnects with its next
+	// message (rsyslog and syslog-ng do).
+	DefaultIdleTimeout = 10 * time.Minute
 )
+
+// evictIdle is how long a TCP connection must have been idle before it
+// can be closed to let another in.
+const evictIdle = 5 * time.Second
 
 // udpReadBuffer is the socket receive buffer asked for. Bursts of small
 // datagrams fill a buffer fast (the kernel charges each one its whole
@@ -27,18 +37,43 @@ type Config struct {
 	// ":514", "[::1]:0"); empty turns the transport off.
 	UDP string
 	TCP string
+	// Unix is the path of a local datagram socket to listen on, like
+	// /dev/log: writable by every local user, because the kernel tells who
+	// sent each datagram and Identities judges the program it claims.
+	Unix string
+	// Senders are the networks allowed to send over UDP and TCP; datagrams
+	// and connections from others are dropped and counted. Empty allows
+	// everyone: a network listener believes whatever its senders write, so
+	// anyone who can reach it chooses whom stockade bans.
+	Senders []netip.Prefix
+	// Identities judges who may write as which program on the Unix socket;
+	// nil means NewIdentities(nil, "", nil), the defaults.
+	Identities *Identities
 	// MaxMessage is the longest message in bytes (default 64 KiB). Longer
 	// ones are counted as bad ("message too long") and dropped; on TCP the
 	// rest of the frame is skipped and the connection carries on.
 	MaxMessage int
-	// MaxConns caps the TCP connections open at once (default 256); beyond
-	// it new connections are closed at once and counted as refused.
+	// MaxConns caps the TCP connections open at once (default 256); see
+	// MaxConnsPerPeer for what a new connection beyond it gets.
 	MaxConns int
+	// MaxConnsPerPeer caps the TCP connections of one peer address (one
+	// /64 for IPv6), default 64. A peer at its cap, or any peer when
+	// MaxConns are open, gets in by closing a connection of the peer that
+	// holds the most, the one idle longest if idle for 5 s or more (else
+	// the new one is refused): one sender cannot keep others out by
+	// holding connections open.
+	MaxConnsPerPeer int
+	// IdleTimeout closes a TCP connection on which no whole frame came for
+	// this long (default DefaultIdleTimeout; negative: never).
+	IdleTimeout time.Duration
 	// Loc is the zone of timestamps written without one (RFC 3164); nil
 	// means time.Local.
 	Loc *time.Location
 	// Log receives connection errors and warnings; nil discards them.
 	Log *slog.Logger
+	// evictAfter is how long a connection must have been idle to be
+	// closed for another (default evictIdle); tests shorten it.
+	evictAfter time.Duration
 	// Now is the wall clock that moves RFC 3164 year inference forward;
 	// nil means time.Now.
 	Now func() time.Time
@@ -51,13 +86,15 @@ type Syslog struct {
 	started  atomic.Bool
 	udpAddr  net.Addr
 	tcpAddr  net.Addr
-	udp, tcp counters
+	unixAddr net.Addr
+
+	udp, tcp, unix counters
 }
 
 // NewSyslog checks cfg and fills in its defaults. It binds nothing: Run does.
 func NewSyslog(cfg Config) (*Syslog, error) {
-	if cfg.UDP == "" && cfg.TCP == "" {
-		return nil, errors.New("listen: syslog: neither a UDP nor a TCP address to listen on")
+	if cfg.UDP == "" && cfg.TCP == "" && cfg.Unix == "" {
+		return nil, errors.New("listen: syslog: neither a UDP, a TCP nor a unix address to listen on")
 	}
 	for _, a := range []struct{ name, addr string }{{"udp", cfg.UDP}, {"tcp", cfg.TCP}} {
 		if a.addr == "" {
@@ -79,6 +116,31 @@ func NewSyslog(cfg Config) (*Syslog, error) {
 	case cfg.MaxConns == 0:
 		cfg.MaxConns = DefaultMaxConns
 	}
+	switch {
+	case cfg.MaxConnsPerPeer < 0:
+		return nil, fmt.Errorf("listen: syslog: MaxConnsPerPeer %d is negative", cfg.MaxConnsPerPeer)
+	case cfg.MaxConnsPerPeer == 0:
+		cfg.MaxConnsPerPeer = DefaultMaxConnsPerPeer
+	}
+	if cfg.evictAfter == 0 {
+		cfg.evictAfter = evictIdle
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	for i, p := range cfg.Senders {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("listen: syslog: senders[%d] is not a network", i)
+		}
+		cfg.Senders[i] = p.Masked()
+	}
+	if cfg.Identities == nil {
+		ids, err := NewIdentities(nil, "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("listen: syslog: %w", err)
+		}
+		cfg.Identities = ids
+	}
 	if cfg.Loc == nil {
 		cfg.Loc = time.Local
 	}
@@ -92,4 +154,18 @@ func NewSyslog(cfg Config) (*Syslog, error) {
 		cfg:   cfg,
 		ready: make(chan struct{}),
 	}, nil
+}
+
+// allowed reports whether a peer may send over the network.
+func (s *Syslog) allowed(addr netip.Addr) bool {
+	if len(s.cfg.Senders) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range s.cfg.Senders {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

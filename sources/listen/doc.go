@@ -1,6 +1,7 @@
-// Package listen reads live inputs other than files: syslog over UDP and TCP
-// (RFC 3164 and RFC 5424 messages, RFC 6587 framing), standard input, and the
-// systemd journal through a journalctl child process.
+// Package listen reads live inputs other than files: syslog over UDP, TCP
+// and a local unix socket (RFC 3164 and RFC 5424 messages, RFC 6587
+// framing), standard input, and the systemd journal through a journalctl
+// child process.
 //
 // Every input follows the source contract: Run(ctx, out) binds or starts,
 // serves until ctx is done, returns nil on cancel and never closes out. Each
@@ -16,5 +17,9 @@
 // The peer that delivers a syslog message is not its author: relays forward
 // other hosts' logs, and anyone who can reach the port can write any header.
 // So nothing about the peer goes into an event: Addr stays unset and Host and
-// Program are only what the message header says.
+// Program are only what the message header says. What the peer decides is
+// whether the message is heard at all: a network listener hears only its
+// Senders, and on the local inputs (the unix socket, the journal), where the
+// kernel or journald says which process wrote a message, the program it
+// claims must be one that process may write as (Identities).
 package listen

@@ -77,7 +77,7 @@ func FuzzParseRecord(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var ev pipeline.Event
-		_, err := parseRecord(line, time.UTC, &ev)
+		_, err := parseRecord(line, time.UTC, &ev, new(Identity))
 		if err != nil {
 			if _, ok := err.(*pipeline.BadLine); !ok {
 				t.Fatalf("error %v is not a BadLine", err)

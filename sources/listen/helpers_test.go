@@ -2,6 +2,7 @@ package listen
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -15,6 +16,11 @@ import (
 // TestMain fails the run if a goroutine of this package outlives the tests:
 // every Run must have ended its readers, acceptors and connections.
 func TestMain(m *testing.M) {
+	if path := os.Getenv("STOCKADE_LISTEN_SEND"); path != "" {
+		// A copy of this binary, run by a test as another process (another
+		// name, path or user), writes one datagram to a unix listener.
+		os.Exit(sendDatagram(path, os.Getenv("STOCKADE_LISTEN_MSG")))
+	}
 	code := m.Run()
 	if code == 0 {
 		if leaked := leakedGoroutines(2 * time.Second); leaked != "" {
@@ -142,4 +148,20 @@ func write(t testing.TB, c net.Conn, s string) {
 	if _, err := c.Write([]byte(s)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func sendDatagram(path, msg string) int {
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	// Stay alive until told: a sender is judged by its /proc entry.
+	io.Copy(io.Discard, os.Stdin)
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +46,13 @@ type Journald struct {
 	Loc *time.Location
 	// Log receives restarts and the child's complaints; nil discards them.
 	Log *slog.Logger
+	// Identities judges who may write as which program, by the fields
+	// journald records about the writer (_UID, _EXE, _SYSTEMD_UNIT,
+	// _COMM); nil means NewIdentities(nil, "", nil), the defaults.
+	Identities *Identities
 
 	backoff time.Duration // first restart delay; tests shorten it
+	ids     *Identities
 	c       counters
 }
 
@@ -78,6 +84,12 @@ func (j *Journald) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	first := j.backoff
 	if first <= 0 {
 		first = journalBackoff
+	}
+	j.ids = j.Identities
+	if j.ids == nil {
+		if j.ids, err = NewIdentities(nil, "", nil); err != nil {
+			return fmt.Errorf("journald: %w", err)
+		}
 	}
 	delay := first
 	var cursor string
@@ -118,7 +130,7 @@ func (j *Journald) follow(ctx context.Context, path string, cursor *string, loc 
 		args = append(args, "--after-cursor="+after)
 		userArgs = withoutStart(userArgs)
 	}
-	cmd := exec.CommandContext(ctx, path, append(args, userArgs...)...)
+	cmd := exec.CommandContext(ctx, path, append(args, withTrustedFields(userArgs)...)...)
 	setProcessGroup(cmd)
 	// A grandchild could keep the pipe open after the child is gone.
 	cmd.WaitDelay = time.Second
@@ -184,9 +196,13 @@ func (j *Journald) read(ctx context.Context, r io.Reader, cursor *string, loc *t
 			n++
 			j.c.received.Add(1)
 			var ev pipeline.Event
-			c, perr := parseRecord(line, loc, &ev)
+			var who Identity
+			c, perr := parseRecord(line, loc, &ev, &who)
 			if c != "" {
 				*cursor = c
+			}
+			if perr == nil {
+				perr = j.ids.Judge(ev.Program, func() (Identity, error) { return who, nil })
 			}
 			if j.c.parsed(perr) {
 				ev.Source = JournaldSource
@@ -227,6 +243,26 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// trustedFields are the journal fields the identity of a record is judged
+// by, and the ones an event is made of.
+const trustedFields = "_UID,_EXE,_COMM,_SYSTEMD_UNIT,_PID,_HOSTNAME,MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID"
+
+// withTrustedFields adds the fields a record is judged by to an
+// --output-fields option: without them every checked claim would be
+// refused.
+func withTrustedFields(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		switch {
+		case a == "--output-fields" && i+1 < len(out):
+			out[i+1] += "," + trustedFields
+		case strings.HasPrefix(a, "--output-fields="):
+			out[i] += "," + trustedFields
+		}
+	}
+	return out
 }
 
 // withoutStart drops the options that choose where journalctl starts

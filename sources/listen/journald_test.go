@@ -241,7 +241,7 @@ func TestParseRecord(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ev pipeline.Event
-			cursor, err := parseRecord([]byte(tt.in), time.UTC, &ev)
+			cursor, err := parseRecord([]byte(tt.in), time.UTC, &ev, new(Identity))
 			if cursor != tt.cursor {
 				t.Errorf("cursor = %q, want %q", cursor, tt.cursor)
 			}

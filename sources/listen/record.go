@@ -3,6 +3,7 @@ package listen
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"time"
 
@@ -23,6 +24,9 @@ type journalRecord struct {
 	Message    json.RawMessage `json:"MESSAGE"`
 	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
 	Comm       json.RawMessage `json:"_COMM"`
+	Exe        json.RawMessage `json:"_EXE"`
+	Unit       json.RawMessage `json:"_SYSTEMD_UNIT"`
+	UID        json.RawMessage `json:"_UID"`
 	PID        json.RawMessage `json:"_PID"`
 	SyslogPID  json.RawMessage `json:"SYSLOG_PID"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
@@ -30,16 +34,19 @@ type journalRecord struct {
 	Cursor     json.RawMessage `json:"__CURSOR"`
 }
 
-// parseRecord maps one JSON record to ev and returns its cursor (empty if
-// it has none), which is returned even when the record is refused so that
-// a restart does not read it again. The event's strings are its own.
+// parseRecord maps one JSON record to ev and who to the process that wrote
+// it, and returns its cursor (empty if it has none), which is returned even
+// when the record is refused so that a restart does not read it again. The
+// event's strings are its own.
 //
 // _PID, _COMM and _HOSTNAME are set by journald itself; SYSLOG_IDENTIFIER
 // and SYSLOG_PID are whatever the logging process claims, and are used the
 // way a syslog header would be: the identifier names the program (sshd
 // logs as "sshd" whatever its executable), the pid only when journald's
-// own is missing.
-func parseRecord(line []byte, loc *time.Location, ev *pipeline.Event) (cursor string, err error) {
+// own is missing. Fields starting with "_" cannot be written by the
+// logging process (journald drops them from what it is sent), so who is
+// the sender as journald saw it.
+func parseRecord(line []byte, loc *time.Location, ev *pipeline.Event, who *Identity) (cursor string, err error) {
 	var r journalRecord
 	if json.Unmarshal(line, &r) != nil {
 		return "", errBadJSON
@@ -66,6 +73,11 @@ func parseRecord(line []byte, loc *time.Location, ev *pipeline.Event) (cursor st
 		pid, _ = fieldInt(r.SyslogPID)
 	}
 	host, _ := fieldText(r.Hostname)
+	comm, _ := fieldText(r.Comm)
+	exe, _ := fieldText(r.Exe)
+	unit, _ := fieldText(r.Unit)
+	uid, hasUID := fieldInt(r.UID)
+	*who = Identity{Comm: comm, Exe: exe, Unit: unit, UID: uint32(uid), HasUID: hasUID && uid <= math.MaxUint32}
 
 	ev.Time = time.UnixMicro(usec).In(loc)
 	ev.Message = msg

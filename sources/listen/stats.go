@@ -24,11 +24,14 @@ type Counts struct {
 	Conns    int64  // TCP connections open now
 	Accepted uint64 // TCP connections accepted since Run
 	Refused  uint64 // TCP connections closed at once because MaxConns were open
+	Evicted  uint64 // TCP connections closed to let another in (see MaxConnsPerPeer)
+	Idle     uint64 // TCP connections closed after IdleTimeout without a frame
+	Denied   uint64 // TCP connections from an address not in Senders
 }
 
 // Stats are a Syslog listener's counts per transport.
 type Stats struct {
-	UDP, TCP Counts
+	UDP, TCP, Unix Counts
 }
 
 // Total sums the transports.
@@ -38,15 +41,20 @@ func (s Stats) Total() Counts {
 	if t.Bad == nil {
 		t.Bad = map[string]uint64{}
 	}
-	t.Received += s.TCP.Received
-	t.Events += s.TCP.Events
-	t.Skipped += s.TCP.Skipped
-	t.Dropped += s.TCP.Dropped
-	t.Conns += s.TCP.Conns
-	t.Accepted += s.TCP.Accepted
-	t.Refused += s.TCP.Refused
-	for r, n := range s.TCP.Bad {
-		t.Bad[r] += n
+	for _, o := range []*Counts{&s.TCP, &s.Unix} {
+		t.Received += o.Received
+		t.Events += o.Events
+		t.Skipped += o.Skipped
+		t.Dropped += o.Dropped
+		t.Conns += o.Conns
+		t.Accepted += o.Accepted
+		t.Refused += o.Refused
+		t.Evicted += o.Evicted
+		t.Idle += o.Idle
+		t.Denied += o.Denied
+		for r, n := range o.Bad {
+			t.Bad[r] += n
+		}
 	}
 	return t
 }
@@ -56,6 +64,7 @@ func (s Stats) Total() Counts {
 type counters struct {
 	received, events, skipped, dropped atomic.Uint64
 	accepted, refused                  atomic.Uint64
+	evicted, idle, denied              atomic.Uint64
 	conns                              atomic.Int64
 
 	// Bad lines are the rare path, and their reasons are not known in
@@ -109,5 +118,8 @@ func (c *counters) snapshot() Counts {
 		Conns:    c.conns.Load(),
 		Accepted: c.accepted.Load(),
 		Refused:  c.refused.Load(),
+		Evicted:  c.evicted.Load(),
+		Idle:     c.idle.Load(),
+		Denied:   c.denied.Load(),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("listen: syslog: Run called twice")
 	}
-	udp, tcp, err := s.bind(ctx)
+	udp, tcp, unix, err := s.bind(ctx)
 	close(s.ready)
 	if err != nil {
 		return err
@@ -36,7 +37,7 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		errOnce.Do(func() { runErr = err })
 		cancel()
 	}
-	conns := &connSet{max: s.cfg.MaxConns}
+	conns := &connSet{max: s.cfg.MaxConns, perPeer: s.cfg.MaxConnsPerPeer, evictAfter: s.cfg.evictAfter}
 	if udp != nil {
 		wg.Go(func() {
 			if err := s.serveUDP(ctx, udp, out); err != nil {
@@ -51,6 +52,13 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 			}
 		})
 	}
+	if unix != nil {
+		wg.Go(func() {
+			if err := s.serveUnix(ctx, unix, out); err != nil {
+				fail(err)
+			}
+		})
+	}
 
 	<-ctx.Done()
 	// Closing is what wakes the goroutines blocked in reads and accepts.
@@ -60,19 +68,35 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	if tcp != nil {
 		tcp.Close()
 	}
+	if unix != nil {
+		unix.Close()
+		os.Remove(s.cfg.Unix)
+	}
 	conns.closeAll()
 	wg.Wait()
 	return runErr
 }
 
-// bind opens the listeners and publishes their addresses.
-func (s *Syslog) bind(ctx context.Context) (*net.UDPConn, net.Listener, error) {
+// bind opens the listeners and publishes their addresses. It closes what
+// it opened when one fails.
+func (s *Syslog) bind(ctx context.Context) (udp *net.UDPConn, tcp net.Listener, unix *net.UnixConn, err error) {
+	defer func() {
+		if err == nil {
+			return
+		}
+		if udp != nil {
+			udp.Close()
+		}
+		if tcp != nil {
+			tcp.Close()
+		}
+		s.udpAddr, s.tcpAddr = nil, nil
+	}()
 	var lc net.ListenConfig
-	var udp *net.UDPConn
 	if s.cfg.UDP != "" {
 		pc, err := lc.ListenPacket(ctx, "udp", s.cfg.UDP)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen: syslog udp: %w", err)
+			return nil, nil, nil, fmt.Errorf("listen: syslog udp: %w", err)
 		}
 		udp = pc.(*net.UDPConn)
 		if got, err := setReadBuffer(udp, udpReadBuffer); err != nil {
@@ -85,21 +109,35 @@ func (s *Syslog) bind(ctx context.Context) (*net.UDPConn, net.Listener, error) {
 			s.cfg.Log.Debug("syslog udp: kernel drop counts unavailable", "err", err)
 		}
 		s.udpAddr = udp.LocalAddr()
+		s.warnOpen("udp", s.udpAddr)
 	}
-	var tcp net.Listener
 	if s.cfg.TCP != "" {
 		ln, err := lc.Listen(ctx, "tcp", s.cfg.TCP)
 		if err != nil {
-			if udp != nil {
-				udp.Close()
-				s.udpAddr = nil
-			}
-			return nil, nil, fmt.Errorf("listen: syslog tcp: %w", err)
+			return udp, nil, nil, fmt.Errorf("listen: syslog tcp: %w", err)
 		}
 		tcp = ln
 		s.tcpAddr = ln.Addr()
+		s.warnOpen("tcp", s.tcpAddr)
 	}
-	return udp, tcp, nil
+	if s.cfg.Unix != "" {
+		unix, err = bindUnix(s.cfg.Unix)
+		if err != nil {
+			return udp, tcp, nil, fmt.Errorf("listen: syslog unix: %w", err)
+		}
+		s.unixAddr = unix.LocalAddr()
+	}
+	return udp, tcp, unix, nil
+}
+
+// warnOpen warns of a network listener that believes anyone.
+func (s *Syslog) warnOpen(transport string, addr net.Addr) {
+	if len(s.cfg.Senders) > 0 {
+		return
+	}
+	s.cfg.Log.Warn("syslog "+transport+": no senders configured: anyone who can send to this address chooses whom stockade bans "+
+		"(every local user, on loopback); list the senders, and read local logs from journald or a unix socket",
+		"addr", addr)
 }
 
 // Ready is closed once Run has bound its addresses, or failed to.
@@ -117,9 +155,19 @@ func (s *Syslog) Addrs() (udp, tcp net.Addr) {
 	}
 }
 
+// UnixAddr is the bound unix socket, nil when off or before Ready.
+func (s *Syslog) UnixAddr() net.Addr {
+	select {
+	case <-s.ready:
+		return s.unixAddr
+	default:
+		return nil
+	}
+}
+
 // Stats returns the counts so far. It is safe to call at any time.
 func (s *Syslog) Stats() Stats {
-	return Stats{UDP: s.udp.snapshot(), TCP: s.tcp.snapshot()}
+	return Stats{UDP: s.udp.snapshot(), TCP: s.tcp.snapshot(), Unix: s.unix.snapshot()}
 }
 
 // deliverer parses the messages of one stream and sends the events.
@@ -145,6 +193,12 @@ func (s *Syslog) newDeliverer(src string, c *counters) *deliverer {
 // deliver parses msg, which the event will own, and sends the event. It
 // returns false when ctx is done.
 func (d *deliverer) deliver(ctx context.Context, msg []byte, out chan<- pipeline.Event) bool {
+	return d.deliverChecked(ctx, msg, out, nil)
+}
+
+// deliverChecked is deliver with a check of the parsed event (nil: none)
+// whose error refuses it.
+func (d *deliverer) deliverChecked(ctx context.Context, msg []byte, out chan<- pipeline.Event, check func(*pipeline.Event) error) bool {
 	d.c.received.Add(1)
 	// RFC 3164 has no year: keep the inference reference near the wall
 	// clock so a listener running over New Year dates January right.
@@ -153,7 +207,11 @@ func (d *deliverer) deliver(ctx context.Context, msg []byte, out chan<- pipeline
 		d.ref = now
 	}
 	var ev pipeline.Event
-	if !d.c.parsed(d.parser.Parse(msg, &ev)) {
+	err := d.parser.Parse(msg, &ev)
+	if err == nil && check != nil {
+		err = check(&ev)
+	}
+	if !d.c.parsed(err) {
 		return true
 	}
 	ev.Source = d.src

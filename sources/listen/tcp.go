@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,10 +42,25 @@ func (s *Syslog) serveTCP(ctx context.Context, ln net.Listener, conns *connSet, 
 			continue
 		}
 		delay = 0
-		if !conns.add(c) {
+		peer := remoteAddr(c)
+		if !s.allowed(peer) {
 			c.Close()
-			// Logged at the 1st, 2nd, 4th, 8th... refusal: a flood of
+			// Logged at the 1st, 2nd, 4th, 8th... time: a flood of
 			// connections must not become a flood of log lines.
+			if n := s.tcp.denied.Add(1); n&(n-1) == 0 && ctx.Err() == nil {
+				s.cfg.Log.Warn("syslog tcp: connection from outside senders closed", "peer", peer, "denied", n)
+			}
+			continue
+		}
+		st, evicted, ok := conns.add(c, peer, time.Now())
+		if evicted != nil {
+			if n := s.tcp.evicted.Add(1); n&(n-1) == 0 && ctx.Err() == nil {
+				s.cfg.Log.Warn("syslog tcp: closed the connection idle longest to let another in",
+					"closed", evicted.RemoteAddr(), "for", c.RemoteAddr(), "evicted", n)
+			}
+		}
+		if !ok {
+			c.Close()
 			if n := s.tcp.refused.Add(1); n&(n-1) == 0 && ctx.Err() == nil {
 				s.cfg.Log.Warn("syslog tcp: connection refused: MaxConns open", "max", s.cfg.MaxConns, "refused", n)
 			}
@@ -56,9 +74,17 @@ func (s *Syslog) serveTCP(ctx context.Context, ln net.Listener, conns *connSet, 
 				c.Close()
 				s.tcp.conns.Add(-1)
 			}()
-			s.serveConn(ctx, c, src, out)
+			s.serveConn(ctx, c, st, src, out)
 		})
 	}
+}
+
+// remoteAddr is the address of c's peer, without a v4-in-v6 mapping.
+func remoteAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 func temporary(err error) bool {
@@ -70,24 +96,33 @@ func temporary(err error) bool {
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
-// serveConn reads frames from one connection until the peer hangs up or
-// the connection is closed. Idle connections are left alone: relays keep
-// one open for days.
-func (s *Syslog) serveConn(ctx context.Context, c net.Conn, src string, out chan<- pipeline.Event) {
+// serveConn reads frames from one connection until the peer hangs up, the
+// connection is closed, or no whole frame comes for IdleTimeout (a frame
+// sent a byte at a time holds the connection no longer than one idle).
+func (s *Syslog) serveConn(ctx context.Context, c net.Conn, st *connState, src string, out chan<- pipeline.Event) {
 	d := s.newDeliverer(src, &s.tcp)
 	f := newFramer(c, s.cfg.MaxMessage)
 	for {
+		if s.cfg.IdleTimeout > 0 {
+			c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
 		msg, bad, err := f.next()
 		switch {
 		case bad != nil:
+			st.touch(time.Now())
 			d.bad(bad)
 		case msg != nil:
+			st.touch(time.Now())
 			if !d.deliver(ctx, msg, out) {
 				return
 			}
 		}
 		if err != nil {
-			if err != io.EOF && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				s.tcp.idle.Add(1)
+				s.cfg.Log.Debug("syslog tcp: idle connection closed", "peer", c.RemoteAddr(), "after", s.cfg.IdleTimeout)
+			case err != io.EOF && ctx.Err() == nil && !errors.Is(err, net.ErrClosed):
 				s.cfg.Log.Debug("syslog tcp: connection", "peer", c.RemoteAddr(), "err", err)
 			}
 			return
@@ -96,31 +131,115 @@ func (s *Syslog) serveConn(ctx context.Context, c net.Conn, src string, out chan
 }
 
 // connSet holds the open connections so that cancel can close them, and
-// enforces MaxConns.
+// shares them out: MaxConns in all, MaxConnsPerPeer from one peer.
 type connSet struct {
-	mu     sync.Mutex
-	max    int
-	m      map[net.Conn]struct{}
-	closed bool
+	mu         sync.Mutex
+	max        int
+	perPeer    int
+	evictAfter time.Duration
+	m          map[net.Conn]*connState
+	peers      map[netip.Addr]int
+	closed     bool
 }
 
-// add registers c, or reports false when the set is full or closed.
-func (s *connSet) add(c net.Conn) bool {
+// connState is what the set knows of one connection.
+type connState struct {
+	peer netip.Addr   // the address, or its /64 for IPv6
+	last atomic.Int64 // when its last frame came, in Unix nanoseconds
+}
+
+func (st *connState) touch(now time.Time) { st.last.Store(now.UnixNano()) }
+
+// peerKey is the unit the per-peer cap counts: an address, or for IPv6 the
+// /64 that a single host is usually given whole.
+func peerKey(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
+// add registers c from addr. When its peer is at its cap, or the set is
+// full, it first closes and returns the connection idle longest of the
+// peer that then holds the most (the same peer, if at its cap), if that one
+// has been idle for evictAfter at least: a burst of new connections does
+// not throw out the ones that just came. It reports false when it could
+// make no room, or the set is closed.
+func (s *connSet) add(c net.Conn, addr netip.Addr, now time.Time) (st *connState, evicted net.Conn, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.m) >= s.max {
-		return false
+	if s.closed || s.max == 0 {
+		return nil, nil, false
 	}
 	if s.m == nil {
-		s.m = map[net.Conn]struct{}{}
+		s.m = map[net.Conn]*connState{}
+		s.peers = map[netip.Addr]int{}
 	}
-	s.m[c] = struct{}{}
-	return true
+	key := peerKey(addr)
+	switch {
+	case s.peers[key] >= s.perPeer:
+		evicted = s.evict(key, now)
+	case len(s.m) >= s.max:
+		evicted = s.evict(s.busiest(), now)
+	}
+	if len(s.m) >= s.max || s.peers[key] >= s.perPeer {
+		return nil, evicted, false
+	}
+	st = &connState{peer: key}
+	st.touch(now)
+	s.m[c] = st
+	s.peers[key]++
+	return st, evicted, true
+}
+
+// busiest is the peer holding the most connections.
+func (s *connSet) busiest() netip.Addr {
+	var best netip.Addr
+	n := 0
+	for p, k := range s.peers {
+		if k > n || k == n && p.Less(best) {
+			best, n = p, k
+		}
+	}
+	return best
+}
+
+// evict closes and forgets peer's connection idle longest, if it has been
+// idle for evictAfter.
+func (s *connSet) evict(peer netip.Addr, now time.Time) net.Conn {
+	var victim net.Conn
+	var oldest int64
+	for c, st := range s.m {
+		if st.peer != peer {
+			continue
+		}
+		if t := st.last.Load(); victim == nil || t < oldest {
+			victim, oldest = c, t
+		}
+	}
+	if victim == nil || now.UnixNano()-oldest < int64(s.evictAfter) {
+		return nil
+	}
+	s.forget(victim)
+	victim.Close()
+	return victim
+}
+
+func (s *connSet) forget(c net.Conn) {
+	st, ok := s.m[c]
+	if !ok {
+		return
+	}
+	delete(s.m, c)
+	if s.peers[st.peer]--; s.peers[st.peer] <= 0 {
+		delete(s.peers, st.peer)
+	}
 }
 
 func (s *connSet) remove(c net.Conn) {
 	s.mu.Lock()
-	delete(s.m, c)
+	s.forget(c)
 	s.mu.Unlock()
 }
 

@@ -73,6 +73,10 @@ func (s *Syslog) serveUDP(ctx context.Context, conn *net.UDPConn, out chan<- pip
 			if dropped, ok := dropCount(m.OOB[:m.NN]); ok {
 				s.udp.dropped.Store(uint64(dropped))
 			}
+			if a, ok := m.Addr.(*net.UDPAddr); ok && !s.allowed(a.AddrPort().Addr()) {
+				d.bad(errSender)
+				continue
+			}
 			if m.N > s.cfg.MaxMessage {
 				d.bad(errTooLong)
 				continue

@@ -1,0 +1,109 @@
+package enforce
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sources/decision"
+)
+
+// Verifier holds decisions to a policy for a reader that does not enforce
+// them but acts on them: a correlator, whose fleet bans every firewall
+// trusts. Without it, anyone able to publish on the bus chose whom the
+// fleet banned: the correlator signs what it decides, so it must believe
+// no more than a firewall would. The checks are the enforcer's: the
+// signature, the key trusted for the origin, strict decoding, the
+// allowlist and the target rules, unbans only from origins allowed them,
+// and each origin's rate of bans. What the Verifier does not apply is what
+// needs a ledger (active bans, the longest ban in force) or says whether a
+// ban is still to be enforced (expiry): a ban that has run its course is
+// still evidence that a sensor banned.
+type Verifier struct {
+	pol Policy
+	now func() time.Time
+
+	mu      sync.Mutex
+	origins map[string]*origin
+}
+
+// VerifyRefusals are the reasons Verify refuses for, for metrics with all
+// series present.
+var VerifyRefusals = []Reason{RefusedUnsigned, RefusedForged, RefusedUnknown, RefusedWrongKey, RefusedMalformed,
+	RefusedUnban, RefusedAllowlisted, RefusedSpecial, RefusedTooBroad, RefusedRate}
+
+// NewVerifier makes a verifier of pol.
+func NewVerifier(pol Policy) (*Verifier, error) {
+	pol.setDefaults()
+	if err := pol.Validate(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{pol: pol, now: time.Now, origins: map[string]*origin{}}
+	for _, o := range pol.Origins {
+		v.origins[o.Name] = &origin{Origin: o, tokens: float64(o.MaxPerMinute)}
+	}
+	return v, nil
+}
+
+// SetClock replaces the wall clock (tests).
+func (v *Verifier) SetClock(now func() time.Time) { v.now = now }
+
+// Verify judges one message, filling d; it returns Accepted or why the
+// decision is refused.
+func (v *Verifier) Verify(m *Message, d *pipeline.Decision) Reason {
+	if r := openMessage(m, d); r != "" {
+		return r
+	}
+	o := v.origins[d.Origin]
+	if o == nil {
+		return RefusedUnknown
+	}
+	if m.Signer != o.Key {
+		return RefusedWrongKey
+	}
+	target, err := pipeline.ParseTarget(d.Target)
+	if err != nil {
+		return RefusedMalformed
+	}
+	switch d.Action {
+	case pipeline.ActionUnban:
+		if !o.MayUnban {
+			return RefusedUnban
+		}
+		return Accepted
+	case pipeline.ActionBan:
+	default:
+		return RefusedMalformed
+	}
+	if r := v.pol.checkTarget(target); r != "" {
+		return r
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !o.take(v.now()) {
+		return RefusedRate
+	}
+	return Accepted
+}
+
+// openMessage verifies m's signature and decodes it strictly into d; it
+// returns "" or why the message is refused.
+func openMessage(m *Message, d *pipeline.Decision) Reason {
+	// The signature first: nothing in an unverified message is believed,
+	// not even the origin it names.
+	if err := sign.Verify(m.Signer, m.Data, m.Sig); err != nil {
+		if errors.Is(err, sign.ErrUnsigned) {
+			return RefusedUnsigned
+		}
+		return RefusedForged
+	}
+	// Strictly: what is believed must be what every reader of the signed
+	// bytes reads (see decision.Strict).
+	if decision.Strict(m.Data) != nil || json.Unmarshal(m.Data, d) != nil {
+		return RefusedMalformed
+	}
+	return ""
+}

@@ -1,0 +1,202 @@
+package listen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// unixOOB holds one SCM_CREDENTIALS message.
+var unixOOB = syscall.CmsgSpace(syscall.SizeofUcred)
+
+// bindUnix opens the local datagram socket at path. A socket left there by
+// a process that is gone is removed; one that something still reads, or a
+// file that is not a socket, is an error rather than something to delete.
+// The socket is writable by every local user, as /dev/log is: the kernel
+// stamps each datagram with its sender's credentials (SO_PASSCRED), which
+// is what a message is judged by.
+func bindUnix(path string) (*net.UnixConn, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if c, err := net.Dial("unixgram", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s is in use by another process", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing the stale socket: %w", err)
+		}
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*net.UnixConn, error) {
+		conn.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		return fail(err)
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1)
+		if serr == nil && syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, udpReadBuffer) != nil {
+			// Best effort, as for UDP: without privilege the default stays.
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, udpReadBuffer)
+		}
+	}); err != nil {
+		return fail(err)
+	}
+	if serr != nil {
+		return fail(fmt.Errorf("SO_PASSCRED: %w", serr))
+	}
+	return conn, nil
+}
+
+// serveUnix reads datagrams until the socket is closed, and judges each
+// message's program by the process that sent it.
+func (s *Syslog) serveUnix(ctx context.Context, conn *net.UnixConn, out chan<- pipeline.Event) error {
+	d := s.newDeliverer("unix://"+s.cfg.Unix, &s.unix)
+	a := arena{size: udpSlab}
+	buf := make([]byte, s.cfg.MaxMessage+1)
+	oob := make([]byte, unixOOB+64)
+	failures := 0
+	for {
+		n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			if failures++; failures > 100 {
+				return fmt.Errorf("listen: syslog unix: %w", err)
+			}
+			s.cfg.Log.Warn("syslog unix: read", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		failures = 0
+		if n > s.cfg.MaxMessage || flags&syscall.MSG_TRUNC != 0 {
+			d.bad(errTooLong)
+			continue
+		}
+		cred, ok := credentials(oob[:oobn])
+		check := func(ev *pipeline.Event) error {
+			return s.cfg.Identities.Judge(ev.Program, func() (Identity, error) {
+				if !ok {
+					return Identity{}, errNoCreds
+				}
+				return procIdentity(cred)
+			})
+		}
+		if !d.deliverChecked(ctx, trimTrailer(a.clone(buf[:n])), out, check) {
+			return nil
+		}
+	}
+}
+
+// credentials finds the sender's SCM_CREDENTIALS among a datagram's
+// control messages.
+func credentials(oob []byte) (*syscall.Ucred, bool) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, false
+	}
+	for i := range msgs {
+		if msgs[i].Header.Level == syscall.SOL_SOCKET && msgs[i].Header.Type == syscall.SCM_CREDENTIALS {
+			if c, err := syscall.ParseUnixCredentials(&msgs[i]); err == nil {
+				return c, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// procIdentity completes the kernel's credentials with what /proc says of
+// the process: its name, its executable and its systemd unit. The uid is
+// the kernel's, from the time of sending; the rest is read now, so a
+// process that has exited since is refused ("sender gone"), and a field
+// that cannot be read (another user's executable, for a daemon without
+// CAP_SYS_PTRACE) is left unknown, which matches nothing.
+func procIdentity(c *syscall.Ucred) (Identity, error) {
+	dir := "/proc/" + strconv.Itoa(int(c.Pid))
+	who := Identity{UID: c.Uid, HasUID: true}
+	comm, err := os.ReadFile(dir + "/comm")
+	if err != nil {
+		return Identity{}, errGone
+	}
+	who.Comm = strings.TrimSuffix(string(comm), "\n")
+	if exe, err := os.Readlink(dir + "/exe"); err == nil {
+		who.Exe = exe
+	}
+	if cg, err := os.ReadFile(dir + "/cgroup"); err == nil {
+		who.Unit = cgroupUnit(cg)
+	}
+	// The pid may have been reused by now; a process that is not the
+	// sender's uid is not the sender.
+	if st, err := os.ReadFile(dir + "/status"); err != nil {
+		return Identity{}, errGone
+	} else if uid, ok := statusUID(st); !ok || uid != c.Uid {
+		return Identity{}, errGone
+	}
+	return who, nil
+}
+
+// cgroupUnit is the systemd unit of a process as journald names it: the
+// first component below the slices of its cgroup v2 path
+// ("0::/system.slice/ssh.service" is ssh.service,
+// "0::/user.slice/user-1000.slice/user@1000.service/app.slice/x.service"
+// is user@1000.service).
+func cgroupUnit(cg []byte) string {
+	for line := range bytes.SplitSeq(cg, []byte("\n")) {
+		// cgroup v2, or the systemd hierarchy of v1.
+		p, ok := bytes.CutPrefix(line, []byte("0::/"))
+		if _, v1, found := bytes.Cut(line, []byte(":name=systemd:/")); found {
+			p, ok = v1, true
+		}
+		if !ok {
+			continue
+		}
+		for part := range bytes.SplitSeq(p, []byte("/")) {
+			if len(part) > 0 && !bytes.HasSuffix(part, []byte(".slice")) {
+				return string(part)
+			}
+		}
+	}
+	return ""
+}
+
+// statusUID is the real uid in /proc/PID/status.
+func statusUID(st []byte) (uint32, bool) {
+	for line := range bytes.SplitSeq(st, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("Uid:")); ok {
+			f := strings.Fields(string(rest))
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.ParseUint(f[0], 10, 32)
+			return uint32(n), err == nil
+		}
+	}
+	return 0, false
+}

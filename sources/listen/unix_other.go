@@ -1,0 +1,21 @@
+//go:build !linux
+
+package listen
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// bindUnix fails: the sender's credentials on each datagram (SO_PASSCRED)
+// are what make a local socket worth trusting, and they are Linux's.
+func bindUnix(string) (*net.UnixConn, error) {
+	return nil, errors.New("a unix listener needs Linux (SO_PASSCRED)")
+}
+
+func (s *Syslog) serveUnix(context.Context, *net.UnixConn, chan<- pipeline.Event) error {
+	return errors.New("a unix listener needs Linux")
+}
