@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/enforce"
 	"github.com/stockade-ids/stockade/sinks/kafka"
@@ -74,7 +75,7 @@ type busSource struct {
 	received, bad, own atomic.Uint64
 }
 
-func newBusSource(kind string, c bus.Consumer, closer func(), payload, format string, policy *PolicyConfig, self string,
+func newBusSource(kind string, c bus.Consumer, closer func(), payload, format string, policy *PolicyConfig, g *guard.Guard, self string,
 	loc *time.Location, log *slog.Logger) (*busSource, error) {
 	s := &busSource{kind: kind, consumer: c, closer: closer, self: self, loc: loc, log: log,
 		refused: map[enforce.Reason]*atomic.Uint64{}, refusalLog: map[enforce.Reason]*refusalLog{}}
@@ -101,7 +102,7 @@ func newBusSource(kind string, c bus.Consumer, closer func(), payload, format st
 	default:
 		return nil, fmt.Errorf("payload: %q: want decisions or lines", payload)
 	}
-	trust, err := busTrust(payload, policy)
+	trust, err := busTrust(payload, policy, g)
 	if err != nil {
 		return nil, err
 	}

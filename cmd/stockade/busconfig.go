@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
@@ -151,7 +153,11 @@ func (c *KafkaSourceConfig) consumer() bus.KafkaConfig {
 // of lines, which carry no signature. A source of decisions trusts no one
 // unless told: it is refused without origins, since it would believe any
 // message and sign fleet bans on it.
-func busTrust(payload string, pc *PolicyConfig) (*enforce.Verifier, error) {
+//
+// g, when set, is the daemon's guard: what the daemon never bans (own
+// addresses as they change, fleet, allowlist) a decision from the bus
+// never makes it ban either.
+func busTrust(payload string, pc *PolicyConfig, g *guard.Guard) (*enforce.Verifier, error) {
 	if payload == "lines" {
 		if pc != nil {
 			return nil, errors.New("policy: a source of lines carries no signed decisions; remove it or set payload: decisions")
@@ -166,6 +172,7 @@ func busTrust(payload string, pc *PolicyConfig) (*enforce.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	pol.Guard = g
 	return enforce.NewVerifier(pol)
 }
 

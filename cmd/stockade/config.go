@@ -233,12 +233,12 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
 		}
 		if s.NATS != nil {
-			if _, err := busTrust(s.NATS.Payload, s.NATS.Policy); err != nil {
+			if _, err := busTrust(s.NATS.Payload, s.NATS.Policy, nil); err != nil {
 				errs = append(errs, fmt.Sprintf("sources[%d].nats: %v", i, err))
 			}
 		}
 		if s.Kafka != nil {
-			if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy); err != nil {
+			if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy, nil); err != nil {
 				errs = append(errs, fmt.Sprintf("sources[%d].kafka: %v", i, err))
 			}
 		}

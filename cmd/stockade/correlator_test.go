@@ -311,7 +311,7 @@ func TestBusLinesCarryNoDecisions(t *testing.T) {
 		{Data: forged},
 		{Data: []byte(good), Format: "syslog"},
 	}
-	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, "me", time.UTC, quiet())
+	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, nil, "me", time.UTC, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestBusLinesCarryNoDecisions(t *testing.T) {
 	if n := s.refused[enforce.RefusedUnsigned].Load(); n != 2 {
 		t.Errorf("%d refused as unsigned, want 2", n)
 	}
-	if _, err := newBusSource("nats", stubConsumer{}, func() {}, "lines", "decision", nil, "me", time.UTC, quiet()); err == nil {
+	if _, err := newBusSource("nats", stubConsumer{}, func() {}, "lines", "decision", nil, nil, "me", time.UTC, quiet()); err == nil {
 		t.Error("a source of lines in the decision format was accepted")
 	}
 }

@@ -666,7 +666,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.cfg.Origin, d.loc, d.log)
+			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
@@ -678,7 +678,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.cfg.Origin, d.loc, d.log)
+			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}

@@ -234,7 +234,7 @@ func TestBusLinesHostile(t *testing.T) {
 		{Data: []byte(good), Format: "no-such-format"},
 		{Data: []byte(good), Format: "syslog", Subject: "logs.web1"},
 	}
-	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, "me", time.UTC, quiet())
+	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, nil, "me", time.UTC, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
