@@ -203,7 +203,7 @@ func (d *daemon) handle(ctx context.Context, req ctlReq) ctlReply {
 		return ctlReply{OK: true, Decision: &x}
 	case "reload":
 		if err := d.reload(ctx); err != nil {
-			return ctlReply{Error: "reload refused, the previous configuration and rule packs stay in force:\n" + err.Error()}
+			return ctlReply{Error: "reload refused, the previous rule packs stay in force, and so does the configuration:\n" + err.Error()}
 		}
 		return ctlReply{OK: true, Message: fmt.Sprintf("reloaded: %d rules", len(d.eng.Matcher().Policies()))}
 	case "metrics":

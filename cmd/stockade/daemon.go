@@ -254,7 +254,7 @@ loop:
 			d.saveAsync()
 		case <-hup:
 			if err := d.reload(ctx); err != nil {
-				d.log.Error("reload refused: the previous configuration and rule packs stay in force", "err", err)
+				d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err)
 			}
 		case <-guardChanged:
 			guardChanged = d.guard.Changed()
