@@ -30,7 +30,7 @@ func (n f2bRuleNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
 			on = true
 		case "stockade", "":
 		default:
-			es.add(pos(n.dialect), "dialect: want stockade or fail2ban, not %q", d)
+			es.Add(pos(n.dialect), "dialect: want stockade or fail2ban, not %q", d)
 		}
 	}
 	if !on {
@@ -39,7 +39,7 @@ func (n f2bRuleNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
 			node *yaml.Node
 		}{{"prefregex", n.pref}, {"datepattern", n.dates}, {"maxlines", n.maxLines}, {"usedns", n.useDNS}} {
 			if k.node != nil {
-				es.add(pos(k.node), "%s: only in a rule with dialect: fail2ban", k.name)
+				es.Add(pos(k.node), "%s: only in a rule with dialect: fail2ban", k.name)
 			}
 		}
 	}
@@ -54,7 +54,7 @@ func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []fai
 	}
 	if n.maxLines != nil {
 		if err := n.maxLines.Decode(&f.maxLines); err != nil || f.maxLines < 1 || f.maxLines > 1000 {
-			es.add(pos(n.maxLines), "maxlines: want a number of lines from 1 to 1000")
+			es.Add(pos(n.maxLines), "maxlines: want a number of lines from 1 to 1000")
 			f.maxLines = 1
 		}
 	}
@@ -63,7 +63,7 @@ func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []fai
 		case "yes", "warn", "no", "raw":
 			f.useDNS = v
 		default:
-			es.add(pos(n.useDNS), "usedns: want yes, warn, no or raw, not %q", v)
+			es.Add(pos(n.useDNS), "usedns: want yes, warn, no or raw, not %q", v)
 		}
 	}
 	single := f.maxLines == 1
@@ -83,14 +83,14 @@ func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []fai
 		if n.dates != nil {
 			p = pos(n.dates)
 		}
-		es.add(p, "datepattern: %v", err)
+		es.Add(p, "datepattern: %v", err)
 	}
 	f.dates = d
 	if n.pref != nil {
 		if src := scalar(n.pref, pos, es); strings.TrimSpace(src) != "" {
 			re, err := compileF2BRegex(src, f2bPrefRegex, f.useDNS, single)
 			if err != nil {
-				es.add(pos(n.pref), "prefregex: %v", err)
+				es.Add(pos(n.pref), "prefregex: %v", err)
 			} else {
 				f.pref = re
 			}
@@ -99,11 +99,11 @@ func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []fai
 	for _, it := range failNodes {
 		re, err := compileF2BRegex(it.node.Value, f2bFailRegex, f.useDNS, single)
 		if err != nil {
-			es.add(pos(it.node), "failregex: %v", err)
+			es.Add(pos(it.node), "failregex: %v", err)
 			continue
 		}
 		if !re.hasIDGroup() && (f.pref == nil || !f.pref.hasIDGroup()) {
-			es.add(pos(it.node), "failregex: no failure-id group: add <HOST> (or <ADDR>, <IP4>, <IP6>, <F-ID>)")
+			es.Add(pos(it.node), "failregex: no failure-id group: add <HOST> (or <ADDR>, <IP4>, <IP6>, <F-ID>)")
 			continue
 		}
 		re.pair = it.pair
@@ -112,7 +112,7 @@ func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []fai
 	for _, s := range ignoreNodes {
 		re, err := compileF2BRegex(s.Value, f2bIgnoreRegex, f.useDNS, single)
 		if err != nil {
-			es.add(pos(s), "ignoreregex: %v", err)
+			es.Add(pos(s), "ignoreregex: %v", err)
 			continue
 		}
 		r.ignore = append(r.ignore, re)

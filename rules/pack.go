@@ -104,7 +104,7 @@ func LoadFS(fsys fs.FS, root string) ([]*Pack, error) {
 		}
 		packs = append(packs, p)
 	}
-	return packs, all.err()
+	return packs, all.Err()
 }
 
 // LoadPath loads a pack file, or every pack file in a directory.
@@ -180,19 +180,19 @@ func Parse(file string, data []byte) (*Pack, error) {
 			// Pack tests are run by `stockade test`; the loader only checks
 			// that they are a list.
 			if f.value.Kind != yaml.SequenceNode {
-				es.add(pos(f.value), "tests: want a list")
+				es.Add(pos(f.value), "tests: want a list")
 			}
 		default:
-			es.add(pos(f.key), "unknown key %q in pack (known: pack, description, rules, tests)", f.key.Value)
+			es.Add(pos(f.key), "unknown key %q in pack (known: pack, description, rules, tests)", f.key.Value)
 		}
 	}
 	if p.Name == "" {
-		es.add(pos(root), "pack has no name (add `pack: NAME`)")
+		es.Add(pos(root), "pack has no name (add `pack: NAME`)")
 	}
 	if rulesNode == nil {
-		es.add(pos(root), "pack has no rules")
+		es.Add(pos(root), "pack has no rules")
 	} else if rulesNode.Kind != yaml.SequenceNode {
-		es.add(pos(rulesNode), "rules: want a list")
+		es.Add(pos(rulesNode), "rules: want a list")
 	} else {
 		names := map[string]Pos{}
 		for _, rn := range rulesNode.Content {
@@ -201,7 +201,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 				continue
 			}
 			if prev, dup := names[r.Policy.Name]; dup {
-				es.add(r.Pos, "rule %q is defined twice (first at %s)", r.Policy.Name, prev)
+				es.Add(r.Pos, "rule %q is defined twice (first at %s)", r.Policy.Name, prev)
 				continue
 			}
 			names[r.Policy.Name] = r.Pos
@@ -242,7 +242,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 			for _, s := range stringList(v, pos, es) {
 				fm, ok := pipeline.ParseFormat(s.Value)
 				if !ok {
-					es.add(pos(s), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s.Value)
+					es.Add(pos(s), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s.Value)
 					continue
 				}
 				r.Formats = append(r.Formats, fm)
@@ -254,7 +254,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		case "sources":
 			for _, s := range stringList(v, pos, es) {
 				if _, err := filepath.Match(s.Value, ""); err != nil {
-					es.add(pos(s), "bad source glob %q: %v", s.Value, err)
+					es.Add(pos(s), "bad source glob %q: %v", s.Value, err)
 				}
 				r.Sources = append(r.Sources, s.Value)
 			}
@@ -265,7 +265,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 			case "line":
 				r.UseLine = true
 			default:
-				es.add(pos(v), "match: want message or line, not %q", s)
+				es.Add(pos(v), "match: want message or line, not %q", s)
 			}
 		case "failregex":
 			failNodes = failList(v, pos, es)
@@ -287,7 +287,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 			keyNode = v
 		case "threshold":
 			if err := v.Decode(&r.Policy.Threshold); err != nil || r.Policy.Threshold < 1 || r.Policy.Threshold > 10000 {
-				es.add(pos(v), "threshold: want a whole number from 1 to 10000, not %q", v.Value)
+				es.Add(pos(v), "threshold: want a whole number from 1 to 10000, not %q", v.Value)
 			}
 		case "window":
 			windowNode = v
@@ -301,7 +301,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 			for _, s := range stringList(v, pos, es) {
 				p, err := ParsePrefix(s.Value)
 				if err != nil {
-					es.add(pos(s), "allow: %v", err)
+					es.Add(pos(s), "allow: %v", err)
 					continue
 				}
 				r.Policy.Allow = append(r.Policy.Allow, p)
@@ -310,35 +310,35 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 			r.Policy.Range = rangeSpec(v, pos, es)
 		case "evidence":
 			if err := v.Decode(&r.Policy.Evidence); err != nil || r.Policy.Evidence < 0 || r.Policy.Evidence > 100 {
-				es.add(pos(v), "evidence: want a number of lines from 0 to 100")
+				es.Add(pos(v), "evidence: want a number of lines from 0 to 100")
 			}
 		default:
-			es.add(pos(f.key), "unknown key %q in rule (known: %s)", f.key.Value, strings.Join(ruleKeys, ", "))
+			es.Add(pos(f.key), "unknown key %q in rule (known: %s)", f.key.Value, strings.Join(ruleKeys, ", "))
 		}
 	}
 	if r.Policy.Name == "" {
-		es.add(r.Pos, "rule has no name")
+		es.Add(r.Pos, "rule has no name")
 	}
 	if r.Policy.Range != nil {
 		// A range rule sees bans, not lines.
 		if len(r.Formats) > 0 || len(failNodes) > 0 || whenNode != nil || keyNode != nil {
-			es.add(r.Pos, "rule %q: a range rule counts bans: it takes no formats, failregex, when or key", r.Policy.Name)
+			es.Add(r.Pos, "rule %q: a range rule counts bans: it takes no formats, failregex, when or key", r.Policy.Name)
 		}
 		if r.Policy.Threshold < 2 {
-			es.add(r.Pos, "rule %q: a range rule needs a threshold of at least 2 banned addresses", r.Policy.Name)
+			es.Add(r.Pos, "rule %q: a range rule needs a threshold of at least 2 banned addresses", r.Policy.Name)
 		}
 	} else if len(r.Formats) == 0 {
-		es.add(r.Pos, "rule %q: formats: name at least one of syslog, nginx, fastlog, eve, fail2ban", r.Policy.Name)
+		es.Add(r.Pos, "rule %q: formats: name at least one of syslog, nginx, fastlog, eve, fail2ban", r.Policy.Name)
 	}
 	if banNode == nil {
-		es.add(r.Pos, "rule %q: ban: a duration is required (e.g. ban: 1h)", r.Policy.Name)
+		es.Add(r.Pos, "rule %q: ban: a duration is required (e.g. ban: 1h)", r.Policy.Name)
 	}
 	if r.Policy.Threshold > 1 && r.Policy.Window <= 0 {
 		p := r.Pos
 		if windowNode != nil {
 			p = pos(windowNode)
 		}
-		es.add(p, "rule %q: a threshold above 1 needs a window", r.Policy.Name)
+		es.Add(p, "rule %q: a threshold above 1 needs a window", r.Policy.Name)
 	}
 	if f2bNodes.fail2ban(pos, es) {
 		parseF2BRule(r, f2bNodes, matchNode, failNodes, ignoreNodes, pos, es)
@@ -346,7 +346,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		for _, s := range failNodes {
 			re, err := compileFailRegex(s.node.Value, true)
 			if err != nil {
-				es.add(pos(s.node), "failregex: %v", err)
+				es.Add(pos(s.node), "failregex: %v", err)
 				continue
 			}
 			re.pair = s.pair
@@ -355,19 +355,19 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		for _, s := range ignoreNodes {
 			re, err := compileFailRegex(s.Value, false)
 			if err != nil {
-				es.add(pos(s), "ignoreregex: %v", err)
+				es.Add(pos(s), "ignoreregex: %v", err)
 				continue
 			}
 			r.ignore = append(r.ignore, re)
 		}
 	}
 	if len(failNodes) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
-		es.add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
+		es.Add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
 	}
 	if whenNode != nil {
 		pr, err := compilePredicate(scalar(whenNode, pos, es), ref)
 		if err != nil {
-			es.add(exprPos(pos(whenNode), whenNode, err), "when: %v", exprMsg(err))
+			es.Add(exprPos(pos(whenNode), whenNode, err), "when: %v", exprMsg(err))
 		} else {
 			r.when = pr
 		}
@@ -375,7 +375,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	if keyNode != nil {
 		k, err := compileKey(scalar(keyNode, pos, es), ref)
 		if err != nil {
-			es.add(exprPos(pos(keyNode), keyNode, err), "key: %v", exprMsg(err))
+			es.Add(exprPos(pos(keyNode), keyNode, err), "key: %v", exprMsg(err))
 		} else {
 			r.key = k
 		}
@@ -390,7 +390,7 @@ func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Es
 	if v.Kind == yaml.ScalarNode {
 		var on bool
 		if err := v.Decode(&on); err != nil {
-			es.add(pos(v), "escalate: want true, false or {factor: 2, max: 1w}")
+			es.Add(pos(v), "escalate: want true, false or {factor: 2, max: 1w}")
 			return nil
 		}
 		if !on {
@@ -408,7 +408,7 @@ func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Es
 		switch f.key.Value {
 		case "factor":
 			if err := f.value.Decode(&e.Factor); err != nil || e.Factor < 1 || e.Factor > 100 {
-				es.add(pos(f.value), "escalate.factor: want a number from 1 to 100")
+				es.Add(pos(f.value), "escalate.factor: want a number from 1 to 100")
 			}
 		case "max":
 			e.Max = duration(f.value, pos, es, "escalate.max")
@@ -416,18 +416,18 @@ func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Es
 			// fail2ban's bantime.multipliers: the n-th ban lasts ban × m[n-1],
 			// the last multiplier for every ban after.
 			if err := f.value.Decode(&e.Multipliers); err != nil || len(e.Multipliers) == 0 {
-				es.add(pos(f.value), "escalate.multipliers: want a list of numbers, e.g. [1, 2, 4, 8, 24]")
+				es.Add(pos(f.value), "escalate.multipliers: want a list of numbers, e.g. [1, 2, 4, 8, 24]")
 			}
 			for _, m := range e.Multipliers {
 				if m <= 0 {
-					es.add(pos(f.value), "escalate.multipliers: every multiplier must be positive")
+					es.Add(pos(f.value), "escalate.multipliers: every multiplier must be positive")
 					break
 				}
 			}
 		case "formula":
 			fn, err := compileFormula(scalar(f.value, pos, es))
 			if err != nil {
-				es.add(exprPos(pos(f.value), f.value, err), "escalate.formula: %v", exprMsg(err))
+				es.Add(exprPos(pos(f.value), f.value, err), "escalate.formula: %v", exprMsg(err))
 				continue
 			}
 			e.Formula = fn
@@ -435,10 +435,10 @@ func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Es
 			// fail2ban counts a jail's own bans unless bantime.overalljails;
 			// stockade counts every rule's bans unless per_rule is set.
 			if err := f.value.Decode(&e.PerRule); err != nil {
-				es.add(pos(f.value), "escalate.per_rule: want true or false")
+				es.Add(pos(f.value), "escalate.per_rule: want true or false")
 			}
 		default:
-			es.add(pos(f.key), "unknown key %q in escalate (known: factor, max, multipliers, formula, per_rule)", f.key.Value)
+			es.Add(pos(f.key), "unknown key %q in escalate (known: factor, max, multipliers, formula, per_rule)", f.key.Value)
 		}
 	}
 	return &e
@@ -459,15 +459,15 @@ func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Ran
 		case "v6":
 			dst, limit = &r.V6Bits, 127
 		default:
-			es.add(pos(f.key), "unknown key %q in range (known: v4, v6)", f.key.Value)
+			es.Add(pos(f.key), "unknown key %q in range (known: v4, v6)", f.key.Value)
 			continue
 		}
 		if err := f.value.Decode(dst); err != nil || *dst < 8 || *dst > limit {
-			es.add(pos(f.value), "range.%s: want a prefix length from 8 to %d", f.key.Value, limit)
+			es.Add(pos(f.value), "range.%s: want a prefix length from 8 to %d", f.key.Value, limit)
 		}
 	}
 	if r.V4Bits == 0 && r.V6Bits == 0 {
-		es.add(pos(v), "range: give v4 (e.g. 24) and/or v6 (e.g. 64)")
+		es.Add(pos(v), "range: give v4 (e.g. 24) and/or v6 (e.g. 64)")
 	}
 	return r
 }
@@ -479,7 +479,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 
 func mapping(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) ([]field, bool) {
 	if n.Kind != yaml.MappingNode {
-		es.add(pos(n), "%s: want a mapping", what)
+		es.Add(pos(n), "%s: want a mapping", what)
 		return nil, false
 	}
 	var fs []field
@@ -487,7 +487,7 @@ func mapping(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) ([
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if seen[k.Value] {
-			es.add(pos(k), "key %q is repeated", k.Value)
+			es.Add(pos(k), "key %q is repeated", k.Value)
 			continue
 		}
 		seen[k.Value] = true
@@ -498,7 +498,7 @@ func mapping(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) ([
 
 func scalar(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) string {
 	if n.Kind != yaml.ScalarNode {
-		es.add(pos(n), "want a single value")
+		es.Add(pos(n), "want a single value")
 		return ""
 	}
 	return n.Value
@@ -509,13 +509,13 @@ func stringList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []*yaml.Node
 		return []*yaml.Node{n}
 	}
 	if n.Kind != yaml.SequenceNode {
-		es.add(pos(n), "want a list of strings")
+		es.Add(pos(n), "want a list of strings")
 		return nil
 	}
 	var out []*yaml.Node
 	for _, c := range n.Content {
 		if c.Kind != yaml.ScalarNode {
-			es.add(pos(c), "want a string")
+			es.Add(pos(c), "want a string")
 			continue
 		}
 		out = append(out, c)
@@ -534,7 +534,7 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 		return []failItem{{node: n}}
 	}
 	if n.Kind != yaml.SequenceNode {
-		es.add(pos(n), "failregex: want a list")
+		es.Add(pos(n), "failregex: want a list")
 		return nil
 	}
 	var out []failItem
@@ -549,26 +549,26 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 				switch f.key.Value {
 				case "re":
 					if f.value.Kind != yaml.ScalarNode {
-						es.add(pos(f.value), "re: want a regex")
+						es.Add(pos(f.value), "re: want a regex")
 						continue
 					}
 					it.node = f.value
 				case "pair":
 					if v := scalar(f.value, pos, es); v != "next" {
-						es.add(pos(f.value), "pair: the only value is next (the same process logs the same attempt again right after)")
+						es.Add(pos(f.value), "pair: the only value is next (the same process logs the same attempt again right after)")
 					}
 					it.pair = true
 				default:
-					es.add(pos(f.key), "unknown key %q in failregex item (known: re, pair)", f.key.Value)
+					es.Add(pos(f.key), "unknown key %q in failregex item (known: re, pair)", f.key.Value)
 				}
 			}
 			if it.node == nil {
-				es.add(pos(c), "failregex item has no re")
+				es.Add(pos(c), "failregex item has no re")
 				continue
 			}
 			out = append(out, it)
 		default:
-			es.add(pos(c), "failregex: want a regex or {re: ..., pair: next}")
+			es.Add(pos(c), "failregex: want a regex or {re: ..., pair: next}")
 		}
 	}
 	return out
@@ -577,7 +577,7 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 func duration(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) time.Duration {
 	d, err := ParseDuration(scalar(n, pos, es))
 	if err != nil {
-		es.add(pos(n), "%s: %v", what, err)
+		es.Add(pos(n), "%s: %v", what, err)
 	}
 	return d
 }

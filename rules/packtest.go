@@ -180,7 +180,7 @@ func ParseTests(file string, data []byte) ([]*PackTest, error) {
 		return nil, nil
 	}
 	if list.Kind != yaml.SequenceNode {
-		es.add(pos(list), "tests: want a list")
+		es.Add(pos(list), "tests: want a list")
 		return nil, es
 	}
 	// A literal block's node says where its indicator is; the columns of
@@ -204,7 +204,7 @@ func ParseTests(file string, data []byte) ([]*PackTest, error) {
 			t.Name = fmt.Sprintf("#%d", i+1)
 		}
 		if prev, dup := names[t.Name]; dup {
-			es.add(t.Pos, "test %q is defined twice (first at %s)", t.Name, prev)
+			es.Add(t.Pos, "test %q is defined twice (first at %s)", t.Name, prev)
 		}
 		names[t.Name] = t.Pos
 		tests = append(tests, t)
@@ -237,7 +237,7 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 		case "tz":
 			loc, err := time.LoadLocation(scalar(v, pos, es))
 			if err != nil {
-				es.add(pos(v), "tz: %v", err)
+				es.Add(pos(v), "tz: %v", err)
 			} else {
 				t.Loc = loc
 			}
@@ -247,7 +247,7 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 			for _, s := range stringList(v, pos, es) {
 				p, err := ParsePrefix(s.Value)
 				if err != nil {
-					es.add(pos(s), "allow: %v", err)
+					es.Add(pos(s), "allow: %v", err)
 					continue
 				}
 				t.Allow = append(t.Allow, p)
@@ -258,7 +258,7 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 			inputs = v
 		case "expect":
 			if v.Kind != yaml.SequenceNode {
-				es.add(pos(v), "expect: want a list of {target, rule, offense, duration, at}")
+				es.Add(pos(v), "expect: want a list of {target, rule, offense, duration, at}")
 				continue
 			}
 			for _, c := range v.Content {
@@ -275,20 +275,20 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 		case "expect_count":
 			t.CountPos = pos(v)
 			if err := v.Decode(&t.Count); err != nil || t.Count < 0 {
-				es.add(pos(v), "expect_count: want a number of ban decisions (0 or more)")
+				es.Add(pos(v), "expect_count: want a number of ban decisions (0 or more)")
 			}
 		default:
-			es.add(pos(f.key), "unknown key %q in test (known: %s)", f.key.Value, testKeys)
+			es.Add(pos(f.key), "unknown key %q in test (known: %s)", f.key.Value, testKeys)
 		}
 	}
 	switch {
 	case lines != nil && inputs != nil:
-		es.add(t.Pos, "test %q: give lines or inputs, not both", t.Name)
+		es.Add(t.Pos, "test %q: give lines or inputs, not both", t.Name)
 	case lines != nil:
 		t.Inputs = []TestInput{{Format: format, Source: source, Pos: pos(lines), Lines: testLines(lines, pos, indent, es)}}
 	case inputs != nil:
 		if inputs.Kind != yaml.SequenceNode {
-			es.add(pos(inputs), "inputs: want a list of {format, source, lines}")
+			es.Add(pos(inputs), "inputs: want a list of {format, source, lines}")
 			break
 		}
 		for _, c := range inputs.Content {
@@ -297,10 +297,10 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 			}
 		}
 	default:
-		es.add(t.Pos, "test %q has no lines (or inputs)", t.Name)
+		es.Add(t.Pos, "test %q has no lines (or inputs)", t.Name)
 	}
 	if len(t.Expect) == 0 && len(t.None) == 0 && t.Count < 0 && len(*es) == before {
-		es.add(t.Pos, "test %q expects nothing: add expect, expect_none or expect_count", t.Name)
+		es.Add(t.Pos, "test %q expects nothing: add expect, expect_none or expect_count", t.Name)
 	}
 	if len(*es) > before {
 		return nil
@@ -324,11 +324,11 @@ func testInput(n *yaml.Node, format pipeline.Format, source string, pos func(*ya
 		case "lines":
 			lines = f.value
 		default:
-			es.add(pos(f.key), "unknown key %q in input (known: format, source, lines)", f.key.Value)
+			es.Add(pos(f.key), "unknown key %q in input (known: format, source, lines)", f.key.Value)
 		}
 	}
 	if lines == nil {
-		es.add(in.Pos, "input has no lines")
+		es.Add(in.Pos, "input has no lines")
 		return in, false
 	}
 	in.Lines = testLines(lines, pos, indent, es)
@@ -349,13 +349,13 @@ func testLines(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 	case n.Kind == yaml.SequenceNode:
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode {
-				es.add(pos(c), "lines: want a string per line")
+				es.Add(pos(c), "lines: want a string per line")
 				continue
 			}
 			add(c.Value, pos(c))
 		}
 	case n.Kind == yaml.ScalarNode && n.Style == yaml.FoldedStyle:
-		es.add(pos(n), "lines: a folded block (>) joins lines: use a literal block (|)")
+		es.Add(pos(n), "lines: a folded block (>) joins lines: use a literal block (|)")
 	case n.Kind == yaml.ScalarNode:
 		for i, l := range strings.Split(n.Value, "\n") {
 			p := pos(n)
@@ -366,10 +366,10 @@ func testLines(n *yaml.Node, pos func(*yaml.Node) Pos, indent func(int) int, es 
 			add(l, p)
 		}
 	default:
-		es.add(pos(n), "lines: want a block of lines (|) or a list of strings")
+		es.Add(pos(n), "lines: want a block of lines (|) or a list of strings")
 	}
 	if len(out) == 0 && n.Kind != yaml.MappingNode {
-		es.add(pos(n), "lines: no lines")
+		es.Add(pos(n), "lines: no lines")
 	}
 	return out
 }
@@ -378,7 +378,7 @@ func testFormat(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) pipeline.For
 	s := scalar(v, pos, es)
 	f, ok := pipeline.ParseFormat(s)
 	if !ok {
-		es.add(pos(v), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s)
+		es.Add(pos(v), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s)
 	}
 	return f
 }
@@ -387,7 +387,7 @@ func testTime(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) t
 	s := scalar(v, pos, es)
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		es.add(pos(v), "%s: want an RFC 3339 time such as 2025-11-08T22:00:00Z, not %q", what, s)
+		es.Add(pos(v), "%s: want an RFC 3339 time such as 2025-11-08T22:00:00Z, not %q", what, s)
 	}
 	return t
 }
@@ -407,7 +407,7 @@ func expectation(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string
 	target := func(v *yaml.Node) {
 		p, err := ParsePrefix(scalar(v, pos, es))
 		if err != nil {
-			es.add(pos(v), "%s: %v", what, err)
+			es.Add(pos(v), "%s: %v", what, err)
 		}
 		x.Target = p
 	}
@@ -432,18 +432,18 @@ func expectation(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string
 			x.Rule = scalar(v, pos, es)
 		case k == "offense" && full:
 			if err := v.Decode(&x.Offense); err != nil || x.Offense < 1 {
-				es.add(pos(v), "offense: want a number from 1 (the first ban)")
+				es.Add(pos(v), "offense: want a number from 1 (the first ban)")
 			}
 		case k == "duration" && full:
 			x.Duration = duration(v, pos, es, "duration")
 		case k == "at" && full:
 			x.At = testTime(v, pos, es, "at")
 		default:
-			es.add(pos(f.key), "unknown key %q in %s item (known: %s)", k, what, known)
+			es.Add(pos(f.key), "unknown key %q in %s item (known: %s)", k, what, known)
 		}
 	}
 	if !full && !x.Target.IsValid() && len(*es) == before {
-		es.add(x.Pos, "expect_none: name a target")
+		es.Add(x.Pos, "expect_none: name a target")
 	}
 	return x, len(*es) == before
 }
@@ -494,7 +494,7 @@ func (t *PackTest) Run(p *Pack, env TestEnv) *TestResult {
 	res := &TestResult{Test: t, Seen: map[string]int{}, Regex: map[string][]int{}}
 	set, err := NewSet(p)
 	if err != nil {
-		res.Failures.add(t.Pos, "%v", err)
+		res.Failures.Add(t.Pos, "%v", err)
 		return res
 	}
 	for _, r := range set.Rules() {
@@ -545,13 +545,13 @@ func (t *PackTest) parse(in TestInput, ref time.Time, env TestEnv, res *TestResu
 		}
 		format = env.Detect(head.Bytes())
 		if format == pipeline.FormatUnknown {
-			res.Failures.add(in.Pos, "cannot detect the format of these lines: add format: (syslog, nginx, fastlog, eve, fail2ban)")
+			res.Failures.Add(in.Pos, "cannot detect the format of these lines: add format: (syslog, nginx, fastlog, eve, fail2ban)")
 			return nil
 		}
 	}
 	parser := env.NewParser(format, ref, t.Loc)
 	if parser == nil {
-		res.Failures.add(in.Pos, "no parser for format %s", format)
+		res.Failures.Add(in.Pos, "no parser for format %s", format)
 		return nil
 	}
 	var out []testEvent
@@ -567,7 +567,7 @@ func (t *PackTest) parse(in TestInput, ref time.Time, env TestEnv, res *TestResu
 			if errors.As(err, &bl) {
 				reason = bl.Reason
 			}
-			res.Failures.add(l.Pos, "line does not parse as %s: %s", format, reason)
+			res.Failures.Add(l.Pos, "line does not parse as %s: %s", format, reason)
 			continue
 		}
 		te.ev.Source = in.Source
@@ -629,14 +629,14 @@ func (t *PackTest) check(res *TestResult) {
 	}
 	for x := range t.Expect {
 		if !assign(x, make([]bool, len(ds))) {
-			res.Failures.add(t.Expect[x].Pos, "expected %s: %s", t.Expect[x].String(), instead(ds, &t.Expect[x]))
+			res.Failures.Add(t.Expect[x].Pos, "expected %s: %s", t.Expect[x].String(), instead(ds, &t.Expect[x]))
 		}
 	}
 	for i := range t.None {
 		x := &t.None[i]
 		for _, d := range ds {
 			if x.covers(&d.Decision) {
-				res.Failures.add(x.Pos, "expected no ban of %s, but %s", targetOrAny(x), d.String())
+				res.Failures.Add(x.Pos, "expected no ban of %s, but %s", targetOrAny(x), d.String())
 			}
 		}
 	}
@@ -648,7 +648,7 @@ func (t *PackTest) check(res *TestResult) {
 			}
 		}
 		if n != t.Count {
-			res.Failures.add(t.CountPos, "expected %d ban decision(s), got %d", t.Count, n)
+			res.Failures.Add(t.CountPos, "expected %d ban decision(s), got %d", t.Count, n)
 		}
 	}
 }

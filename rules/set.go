@@ -57,7 +57,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	for _, p := range packs {
 		for _, r := range p.Rules {
 			if prev, dup := seen[r.Policy.Name]; dup {
-				es.add(r.Pos, "rule %q is also defined at %s", r.Policy.Name, prev)
+				es.Add(r.Pos, "rule %q is also defined at %s", r.Policy.Name, prev)
 				continue
 			}
 			seen[r.Policy.Name] = r.Pos
@@ -66,7 +66,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 			s.policies = append(s.policies, r.Policy)
 		}
 	}
-	if err := es.err(); err != nil {
+	if err := es.Err(); err != nil {
 		return nil, err
 	}
 	for _, r := range s.rules {

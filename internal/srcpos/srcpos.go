@@ -1,11 +1,14 @@
-package rules
+// Package srcpos is the position of a problem in a file a loader reads (a
+// rule pack, a fail2ban configuration), and the list of problems a loader
+// reports in one pass: every loader's errors read file:line:col: what.
+package srcpos
 
 import (
 	"fmt"
 	"strings"
 )
 
-// Pos is a position in a pack file, 1-based like editors show.
+// Pos is a position in a file, 1-based like editors show.
 type Pos struct {
 	File      string
 	Line, Col int
@@ -13,7 +16,7 @@ type Pos struct {
 
 func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
-// Error is one problem in a pack, with where it is.
+// Error is one problem in a file, with where it is.
 type Error struct {
 	Pos Pos
 	Msg string
@@ -21,7 +24,7 @@ type Error struct {
 
 func (e Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
-// Errors is every problem found while loading, in file order. A pack with
+// Errors is every problem found while loading, in file order. A file with
 // any error is refused whole.
 type Errors []Error
 
@@ -36,11 +39,13 @@ func (es Errors) Error() string {
 	return b.String()
 }
 
-func (es *Errors) add(p Pos, format string, args ...any) {
+// Add appends a problem at p.
+func (es *Errors) Add(p Pos, format string, args ...any) {
 	*es = append(*es, Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (es Errors) err() error {
+// Err is es as an error: nil when there is no problem.
+func (es Errors) Err() error {
 	if len(es) == 0 {
 		return nil
 	}
