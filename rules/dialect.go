@@ -1,12 +1,19 @@
 package rules
 
 import (
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
+	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
+	"github.com/stockade-ids/stockade/rules/regex"
 )
 
-// f2bRuleNodes are the keys of a rule in fail2ban's dialect:
+// dialectNodes are the keys of a rule in fail2ban's dialect:
 //
 //	dialect: fail2ban          # regexes are fail2ban's: Python syntax, fail2ban's tags
 //	prefregex: '^<F-MLFID>...</F-MLFID><F-CONTENT>.+</F-CONTENT>$'
@@ -16,13 +23,13 @@ import (
 //
 // Such a rule reads the whole line with its date cut out (match: line is
 // the default), as fail2ban's filter does.
-type f2bRuleNodes struct {
+type dialectNodes struct {
 	dialect, pref, dates, maxLines, useDNS *yaml.Node
 }
 
 // fail2ban reports whether the rule is in fail2ban's dialect, and refuses
 // the fail2ban keys in a stockade rule.
-func (n f2bRuleNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
+func (n dialectNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
 	on := false
 	if n.dialect != nil {
 		switch d := scalar(n.dialect, pos, es); d {
@@ -46,30 +53,69 @@ func (n f2bRuleNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
 	return on
 }
 
-// parseF2BRule compiles the regexes of a fail2ban-dialect rule.
-func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []failItem, ignoreNodes []*yaml.Node, pos func(*yaml.Node) Pos, es *Errors) {
-	f := &f2bFilter{maxLines: 1, useDNS: "warn"}
+// compileFail2ban compiles the regexes of a fail2ban-dialect rule into its
+// filter.
+func compileFail2ban(r *Rule, n dialectNodes, matchNode *yaml.Node, failNodes []failItem, ignoreNodes []*yaml.Node, pos func(*yaml.Node) Pos, es *Errors) {
+	f := &filter.Filter{MaxLines: 1}
 	if matchNode == nil {
 		r.UseLine = true
 	}
 	if n.maxLines != nil {
-		if err := n.maxLines.Decode(&f.maxLines); err != nil || f.maxLines < 1 || f.maxLines > 1000 {
+		if err := n.maxLines.Decode(&f.MaxLines); err != nil || f.MaxLines < 1 || f.MaxLines > 1000 {
 			es.Add(pos(n.maxLines), "maxlines: want a number of lines from 1 to 1000")
-			f.maxLines = 1
+			f.MaxLines = 1
 		}
 	}
+	useDNS := "warn"
 	if n.useDNS != nil {
 		switch v := strings.ToLower(scalar(n.useDNS, pos, es)); v {
 		case "yes", "warn", "no", "raw":
-			f.useDNS = v
+			useDNS = v
 		default:
 			es.Add(pos(n.useDNS), "usedns: want yes, warn, no or raw, not %q", v)
 		}
 	}
-	single := f.maxLines == 1
+	f.Dates = dateDetector(r, n.dates, pos, es)
+	single := f.MaxLines == 1
+	if n.pref != nil {
+		if src := scalar(n.pref, pos, es); strings.TrimSpace(src) != "" {
+			re, err := filter.Compile(src, useDNS, single)
+			if err != nil {
+				es.Add(pos(n.pref), "prefregex: %v", err)
+			} else {
+				f.Pref = re
+			}
+		}
+	}
+	for _, it := range failNodes {
+		re, err := filter.Compile(it.node.Value, useDNS, single)
+		if err != nil {
+			es.Add(pos(it.node), "failregex: %v", err)
+			continue
+		}
+		if !filter.HasIDGroup(re) && (f.Pref == nil || !filter.HasIDGroup(f.Pref)) {
+			es.Add(pos(it.node), "failregex: no failure-id group: add <HOST> (or <ADDR>, <IP4>, <IP6>, <F-ID>)")
+			continue
+		}
+		f.Fail = append(f.Fail, re)
+	}
+	for _, s := range ignoreNodes {
+		re, err := filter.Compile(s.Value, useDNS, single)
+		if err != nil {
+			es.Add(pos(s), "ignoreregex: %v", err)
+			continue
+		}
+		f.Ignore = append(f.Ignore, re)
+	}
+	r.m = &fail2banMatcher{f: f}
+}
+
+// dateDetector builds the rule's date detector from its datepattern (a
+// value or a list, each line a template), fail2ban's default without one.
+func dateDetector(r *Rule, dates *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *datepattern.Detector {
 	var patterns []string
-	if n.dates != nil {
-		for _, s := range stringList(n.dates, pos, es) {
+	if dates != nil {
+		for _, s := range stringList(dates, pos, es) {
 			for _, l := range strings.Split(s.Value, "\n") {
 				if l = strings.TrimSpace(l); l != "" {
 					patterns = append(patterns, l)
@@ -77,78 +123,155 @@ func parseF2BRule(r *Rule, n f2bRuleNodes, matchNode *yaml.Node, failNodes []fai
 			}
 		}
 	}
-	d, err := newDateDetector(patterns)
+	d, err := datepattern.New(patterns)
 	if err != nil {
 		p := r.Pos
-		if n.dates != nil {
-			p = pos(n.dates)
+		if dates != nil {
+			p = pos(dates)
 		}
 		es.Add(p, "datepattern: %v", err)
 	}
-	f.dates = d
-	if n.pref != nil {
-		if src := scalar(n.pref, pos, es); strings.TrimSpace(src) != "" {
-			re, err := compileF2BRegex(src, f2bPrefRegex, f.useDNS, single)
-			if err != nil {
-				es.Add(pos(n.pref), "prefregex: %v", err)
-			} else {
-				f.pref = re
-			}
-		}
+	return d
+}
+
+// fail2banMatcher is a fail2ban-dialect rule's: a fail2ban filter, with a
+// session per source in each Set.
+type fail2banMatcher struct{ f *filter.Filter }
+
+// sessions are a fail2ban-dialect rule's state in a Set: a session per
+// source (a log's date detector, line buffer and open connections).
+type sessions map[string]*filter.Session
+
+// outcomeVerdicts maps what a filter made of a line to the verdict.
+var outcomeVerdicts = [...]Verdict{
+	filter.Found:      Hit,
+	filter.Miss:       RegexMiss,
+	filter.Ignored:    Ignored,
+	filter.NoDate:     NoDate,
+	filter.Helper:     Helper,
+	filter.NoAddress:  NoAddress,
+	filter.HostName:   HostName,
+	filter.BadAddress: BadAddress,
+}
+
+func (m *fail2banMatcher) match(s *Set, r *Rule, ev *pipeline.Event) judgement {
+	sess := s.sessionOf(r, m.f, ev.Source)
+	now := ev.Time
+	if now.IsZero() {
+		now = s.now()
 	}
-	for _, it := range failNodes {
-		re, err := compileF2BRegex(it.node.Value, f2bFailRegex, f.useDNS, single)
-		if err != nil {
-			es.Add(pos(it.node), "failregex: %v", err)
+	loc := s.location()
+	if !ev.Time.IsZero() {
+		loc = ev.Time.Location()
+	}
+	text, findDate := fail2banText(r, ev)
+	res := sess.Judge(filter.Line{Text: text, FindDate: findDate, Time: ev.Time}, now, loc)
+	j := judgement{verdict: outcomeVerdicts[res.Outcome], target: res.Addr, key: res.Key, regex: res.Regex, ignore: res.Ignore, failure: res.Failure}
+	switch j.verdict {
+	case Hit:
+		setFailureCaptures(ev, res.Failure)
+	case HostName, NoDate:
+		s.countUnbanned(r, j.verdict.String())
+	}
+	return j
+}
+
+// sessionOf returns the session of a fail2ban-dialect rule for a source.
+func (s *Set) sessionOf(r *Rule, f *filter.Filter, source string) *filter.Session {
+	st, _ := s.state[r.Policy.ID].(sessions)
+	if st == nil {
+		st = sessions{}
+		s.state[r.Policy.ID] = st
+	}
+	sess := st[source]
+	if sess == nil {
+		sess = f.NewSession()
+		st[source] = sess
+	}
+	return sess
+}
+
+// fail2banText is the line a fail2ban rule reads and whether its date is to be
+// found in it. A syslog event whose line is only its message (the journal
+// gives the header apart) is written as fail2ban's journal backend writes
+// it: "HOST PROGRAM[PID]: MESSAGE", and dated by the event.
+func fail2banText(r *Rule, ev *pipeline.Event) (string, bool) {
+	if !r.UseLine {
+		return ev.Message, false
+	}
+	if ev.Format == pipeline.FormatSyslog && ev.Line == ev.Message && ev.Program != "" {
+		var b strings.Builder
+		if ev.Host != "" {
+			b.WriteString(ev.Host)
+			b.WriteByte(' ')
+		}
+		b.WriteString(ev.Program)
+		if ev.PID != 0 {
+			b.WriteString("[" + strconv.Itoa(ev.PID) + "]")
+		}
+		b.WriteString(": ")
+		b.WriteString(ev.Message)
+		return b.String(), false
+	}
+	return ev.Line, true
+}
+
+// setFailureCaptures gives predicates the fields of a fail2ban failure
+// under stockade's names (fid is id, fport is port); the address groups
+// and fail2ban's bookkeeping groups are left out.
+func setFailureCaptures(ev *pipeline.Event, f *filter.Failure) {
+	for k, v := range f.Fields {
+		switch k {
+		case "ip4", "ip6", "dns", "cidr", "mlfid", "content", "nofail", "mlfforget", "mlfgained":
+			continue
+		case "fid":
+			k = "id"
+		case "fport":
+			k = "port"
+		}
+		if strings.HasPrefix(k, "skiplines") || v == "" {
 			continue
 		}
-		if !re.hasIDGroup() && (f.pref == nil || !f.pref.hasIDGroup()) {
-			es.Add(pos(it.node), "failregex: no failure-id group: add <HOST> (or <ADDR>, <IP4>, <IP6>, <F-ID>)")
-			continue
+		if ev.Captures == nil {
+			ev.Captures = make(map[string]string, 2)
 		}
-		re.pair = it.pair
-		r.fail = append(r.fail, re)
-	}
-	for _, s := range ignoreNodes {
-		re, err := compileF2BRegex(s.Value, f2bIgnoreRegex, f.useDNS, single)
-		if err != nil {
-			es.Add(pos(s), "ignoreregex: %v", err)
-			continue
+		ev.Captures[k] = v
+		if k == "user" {
+			ev.User = v
 		}
-		r.ignore = append(r.ignore, re)
 	}
-	r.f2b = f
+}
+
+func (m *fail2banMatcher) regexes() (fail, ignore []*regex.Regex, pref *regex.Regex) {
+	return m.f.Fail, m.f.Ignore, m.f.Pref
+}
+
+// SetDates sets the reference of year inference for dates a fail2ban rule
+// finds on lines that carry no time of their own (default: the wall
+// clock), and the zone of dates written without one (default: local).
+func (s *Set) SetDates(now func() time.Time, loc *time.Location) {
+	s.clock, s.loc = now, loc
+}
+
+func (s *Set) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
+}
+
+func (s *Set) location() *time.Location {
+	if s.loc != nil {
+		return s.loc
+	}
+	return time.Local
 }
 
 // Dialect returns "fail2ban" for a rule whose regexes are fail2ban's, else
 // "stockade".
 func (r *Rule) Dialect() string {
-	if r.f2b != nil {
+	if _, ok := r.m.(*fail2banMatcher); ok {
 		return "fail2ban"
 	}
 	return "stockade"
-}
-
-// RegexEngines names the engine each regex of the rule runs on ("re2",
-// "regexp2"): failregexes, then ignoreregexes, and the prefregex's ("" for
-// none).
-func (r *Rule) RegexEngines() (fail, ignore []string, pref string) {
-	for _, f := range r.fail {
-		fail = append(fail, f.re.Kind())
-	}
-	for _, f := range r.ignore {
-		ignore = append(ignore, f.re.Kind())
-	}
-	if r.f2b != nil && r.f2b.pref != nil {
-		pref = r.f2b.pref.re.Kind()
-	}
-	return fail, ignore, pref
-}
-
-// PrefRegex returns the rule's prefregex as written ("" for none).
-func (r *Rule) PrefRegex() string {
-	if r.f2b == nil || r.f2b.pref == nil {
-		return ""
-	}
-	return r.f2b.pref.src
 }

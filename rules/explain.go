@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
 )
 
 // RuleVerdict is one rule's judgement of one event and what explains it:
@@ -21,7 +22,7 @@ type RuleVerdict struct {
 	Ignore int
 	// Failure is what a fail2ban-dialect rule found (nil for other rules,
 	// and when no failregex matched).
-	Failure *Failure
+	Failure *filter.Failure
 }
 
 // Explain judges ev against every rule that can see it, in dispatch order,
@@ -29,20 +30,10 @@ type RuleVerdict struct {
 // (captures, the matched address).
 func (s *Set) Explain(ev *pipeline.Event, out []RuleVerdict) []RuleVerdict {
 	for _, r := range s.Candidates(ev) {
-		h, v := s.judge(r, ev)
-		rv := RuleVerdict{Rule: r, Verdict: v, Hit: h, Regex: -1, Ignore: -1}
-		if r.f2b != nil {
-			// The fail2ban judgement is stateful (sessions, line buffer):
-			// read what it recorded rather than run the regexes again.
-			rv.Regex, rv.Ignore, rv.Failure = s.lastF2B.regex, s.lastF2B.ignore, s.lastF2B.fail
-		} else if v != WrongSource && v != RegexMiss && len(r.fail) > 0 {
-			text := r.text(ev)
-			rv.Regex = r.failIndex(text)
-			if v == Ignored {
-				rv.Ignore = r.ignoreIndex(text)
-			}
-		}
-		out = append(out, rv)
+		// The judgement records which regexes matched: a fail2ban rule's is
+		// stateful (sessions, line buffer), so they cannot be run again.
+		j := s.judge(r, ev)
+		out = append(out, RuleVerdict{Rule: r, Verdict: j.verdict, Hit: j.hit, Regex: j.regex, Ignore: j.ignore, Failure: j.failure})
 	}
 	return out
 }
@@ -72,24 +63,6 @@ func (r *Recorder) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit
 	return hits
 }
 
-// FailRegexes returns the rule's failregexes as written in the pack.
-func (r *Rule) FailRegexes() []string {
-	out := make([]string, len(r.fail))
-	for i, f := range r.fail {
-		out[i] = f.src
-	}
-	return out
-}
-
-// IgnoreRegexes returns the rule's ignoreregexes as written in the pack.
-func (r *Rule) IgnoreRegexes() []string {
-	out := make([]string, len(r.ignore))
-	for i, f := range r.ignore {
-		out[i] = f.src
-	}
-	return out
-}
-
 // When returns the rule's `when:` predicate as written ("" for none).
 func (r *Rule) When() string {
 	if r.when == nil {
@@ -104,44 +77,6 @@ func (r *Rule) Key() string {
 		return ""
 	}
 	return r.key.src
-}
-
-// text is what the rule's regexes read: the message, or the whole line.
-func (r *Rule) text(ev *pipeline.Event) string {
-	if r.UseLine || ev.Message == "" {
-		return ev.Line
-	}
-	return ev.Message
-}
-
-// failIndex mirrors matchFail without touching the event: the first
-// failregex that matches with a valid address, else the last that matched
-// with text that is not one, else -1.
-func (r *Rule) failIndex(text string) int {
-	bad := -1
-	for i, f := range r.fail {
-		if !f.prefilter(text) {
-			continue
-		}
-		m := f.re.Submatch(text, nil)
-		if m == nil || m[2*f.host] < 0 {
-			continue
-		}
-		if _, ok := pipeline.ParseAddr(text[m[2*f.host]:m[2*f.host+1]]); ok {
-			return i
-		}
-		bad = i
-	}
-	return bad
-}
-
-func (r *Rule) ignoreIndex(text string) int {
-	for i, ig := range r.ignore {
-		if ig.prefilter(text) && ig.re.Match(text) {
-			return i
-		}
-	}
-	return -1
 }
 
 // Anchored reports whether a regex as written is anchored at both ends, as

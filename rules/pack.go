@@ -48,11 +48,9 @@ type Rule struct {
 	Sources  []string // globs over the source id (path or base name)
 	UseLine  bool     // match regexes against the whole line, not the message
 
-	fail   []*failRegex
-	ignore []*failRegex
-	when   *predicate
-	key    *keyExpr
-	f2b    *f2bFilter // dialect: fail2ban
+	m    matcher // stockade's regexes, or a fail2ban filter
+	when *predicate
+	key  *keyExpr
 }
 
 // field is one key of a YAML mapping with the node of its value.
@@ -218,6 +216,15 @@ var ruleKeys = []string{"name", "description", "formats", "programs", "sources",
 	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
 	"allow", "evidence", "range", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
 
+// ruleNodes are the values of a rule's keys that are read together, once
+// every key is known.
+type ruleNodes struct {
+	when, key, window, ban, match *yaml.Node
+	fail                          []failItem
+	ignore                        []*yaml.Node
+	dialect                       dialectNodes
+}
+
 func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) *Rule {
 	fields, ok := mapping(n, pos, es, "rule")
 	if !ok {
@@ -227,101 +234,149 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	r := &Rule{Pos: pos(n), Policy: &pipeline.Policy{Pack: pack, Threshold: 1, Evidence: 3}}
 	esc := defaultEscalation
 	r.Policy.Escalate = &esc
-	var whenNode, keyNode, windowNode, banNode, matchNode *yaml.Node
-	var failNodes []failItem
-	var ignoreNodes []*yaml.Node
-	var f2bNodes f2bRuleNodes
+	var rn ruleNodes
 	for _, f := range fields {
-		v := f.value
-		switch f.key.Value {
-		case "name":
-			r.Policy.Name = scalar(v, pos, es)
-		case "description":
-			r.Policy.Description = scalar(v, pos, es)
-		case "formats":
-			for _, s := range stringList(v, pos, es) {
-				fm, ok := pipeline.ParseFormat(s.Value)
-				if !ok {
-					es.Add(pos(s), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s.Value)
-					continue
-				}
-				r.Formats = append(r.Formats, fm)
-			}
-		case "programs":
-			for _, s := range stringList(v, pos, es) {
-				r.Programs = append(r.Programs, s.Value)
-			}
-		case "sources":
-			for _, s := range stringList(v, pos, es) {
-				if _, err := filepath.Match(s.Value, ""); err != nil {
-					es.Add(pos(s), "bad source glob %q: %v", s.Value, err)
-				}
-				r.Sources = append(r.Sources, s.Value)
-			}
-		case "match":
-			matchNode = v
-			switch s := scalar(v, pos, es); s {
-			case "message", "":
-			case "line":
-				r.UseLine = true
-			default:
-				es.Add(pos(v), "match: want message or line, not %q", s)
-			}
-		case "failregex":
-			failNodes = failList(v, pos, es)
-		case "ignoreregex":
-			ignoreNodes = stringList(v, pos, es)
-		case "dialect":
-			f2bNodes.dialect = v
-		case "prefregex":
-			f2bNodes.pref = v
-		case "datepattern":
-			f2bNodes.dates = v
-		case "maxlines":
-			f2bNodes.maxLines = v
-		case "usedns":
-			f2bNodes.useDNS = v
-		case "when":
-			whenNode = v
-		case "key":
-			keyNode = v
-		case "threshold":
-			if err := v.Decode(&r.Policy.Threshold); err != nil || r.Policy.Threshold < 1 || r.Policy.Threshold > 10000 {
-				es.Add(pos(v), "threshold: want a whole number from 1 to 10000, not %q", v.Value)
-			}
-		case "window":
-			windowNode = v
-			r.Policy.Window = duration(v, pos, es, "window")
-		case "ban":
-			banNode = v
-			r.Policy.Ban = duration(v, pos, es, "ban")
-		case "escalate":
-			r.Policy.Escalate = escalation(v, pos, es)
-		case "allow":
-			for _, s := range stringList(v, pos, es) {
-				p, err := ParsePrefix(s.Value)
-				if err != nil {
-					es.Add(pos(s), "allow: %v", err)
-					continue
-				}
-				r.Policy.Allow = append(r.Policy.Allow, p)
-			}
-		case "range":
-			r.Policy.Range = rangeSpec(v, pos, es)
-		case "evidence":
-			if err := v.Decode(&r.Policy.Evidence); err != nil || r.Policy.Evidence < 0 || r.Policy.Evidence > 100 {
-				es.Add(pos(v), "evidence: want a number of lines from 0 to 100")
-			}
-		default:
+		if !r.selectionKey(f, &rn, pos, es) && !countingKey(r.Policy, f, &rn, pos, es) && !rn.matchingKey(f, pos, es) {
 			es.Add(pos(f.key), "unknown key %q in rule (known: %s)", f.key.Value, strings.Join(ruleKeys, ", "))
 		}
 	}
+	r.checkShape(&rn, pos, es)
+	if rn.dialect.fail2ban(pos, es) {
+		compileFail2ban(r, rn.dialect, rn.match, rn.fail, rn.ignore, pos, es)
+	} else {
+		r.m = compileNative(rn.fail, rn.ignore, pos, es)
+	}
+	if len(rn.fail) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
+		es.Add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
+	}
+	r.compileExprs(&rn, ref, pos, es)
+	if len(*es) > before {
+		return nil
+	}
+	return r
+}
+
+// selectionKey reads a key that names the rule or says which events it
+// sees; false if f is none of those.
+func (r *Rule) selectionKey(f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
+	v := f.value
+	switch f.key.Value {
+	case "name":
+		r.Policy.Name = scalar(v, pos, es)
+	case "description":
+		r.Policy.Description = scalar(v, pos, es)
+	case "formats":
+		for _, s := range stringList(v, pos, es) {
+			fm, ok := pipeline.ParseFormat(s.Value)
+			if !ok {
+				es.Add(pos(s), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s.Value)
+				continue
+			}
+			r.Formats = append(r.Formats, fm)
+		}
+	case "programs":
+		for _, s := range stringList(v, pos, es) {
+			r.Programs = append(r.Programs, s.Value)
+		}
+	case "sources":
+		for _, s := range stringList(v, pos, es) {
+			if _, err := filepath.Match(s.Value, ""); err != nil {
+				es.Add(pos(s), "bad source glob %q: %v", s.Value, err)
+			}
+			r.Sources = append(r.Sources, s.Value)
+		}
+	case "match":
+		rn.match = v
+		switch s := scalar(v, pos, es); s {
+		case "message", "":
+		case "line":
+			r.UseLine = true
+		default:
+			es.Add(pos(v), "match: want message or line, not %q", s)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// countingKey reads a key of how the rule's matches are counted and
+// banned; false if f is none of those.
+func countingKey(p *pipeline.Policy, f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
+	v := f.value
+	switch f.key.Value {
+	case "threshold":
+		if err := v.Decode(&p.Threshold); err != nil || p.Threshold < 1 || p.Threshold > 10000 {
+			es.Add(pos(v), "threshold: want a whole number from 1 to 10000, not %q", v.Value)
+		}
+	case "window":
+		rn.window = v
+		p.Window = duration(v, pos, es, "window")
+	case "ban":
+		rn.ban = v
+		p.Ban = duration(v, pos, es, "ban")
+	case "escalate":
+		p.Escalate = escalation(v, pos, es)
+	case "allow":
+		for _, s := range stringList(v, pos, es) {
+			a, err := ParsePrefix(s.Value)
+			if err != nil {
+				es.Add(pos(s), "allow: %v", err)
+				continue
+			}
+			p.Allow = append(p.Allow, a)
+		}
+	case "range":
+		p.Range = rangeSpec(v, pos, es)
+	case "evidence":
+		if err := v.Decode(&p.Evidence); err != nil || p.Evidence < 0 || p.Evidence > 100 {
+			es.Add(pos(v), "evidence: want a number of lines from 0 to 100")
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// matchingKey keeps the node of a key read once all are known: the
+// regexes, the dialect's keys, the predicates; false if f is none of
+// those.
+func (rn *ruleNodes) matchingKey(f field, pos func(*yaml.Node) Pos, es *Errors) bool {
+	v := f.value
+	switch f.key.Value {
+	case "failregex":
+		rn.fail = failList(v, pos, es)
+	case "ignoreregex":
+		rn.ignore = stringList(v, pos, es)
+	case "dialect":
+		rn.dialect.dialect = v
+	case "prefregex":
+		rn.dialect.pref = v
+	case "datepattern":
+		rn.dialect.dates = v
+	case "maxlines":
+		rn.dialect.maxLines = v
+	case "usedns":
+		rn.dialect.useDNS = v
+	case "when":
+		rn.when = v
+	case "key":
+		rn.key = v
+	default:
+		return false
+	}
+	return true
+}
+
+// checkShape checks what the keys say together: a name, what the rule
+// sees, a ban, a window for a threshold.
+func (r *Rule) checkShape(rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) {
 	if r.Policy.Name == "" {
 		es.Add(r.Pos, "rule has no name")
 	}
 	if r.Policy.Range != nil {
 		// A range rule sees bans, not lines.
-		if len(r.Formats) > 0 || len(failNodes) > 0 || whenNode != nil || keyNode != nil {
+		if len(r.Formats) > 0 || len(rn.fail) > 0 || rn.when != nil || rn.key != nil {
 			es.Add(r.Pos, "rule %q: a range rule counts bans: it takes no formats, failregex, when or key", r.Policy.Name)
 		}
 		if r.Policy.Threshold < 2 {
@@ -330,60 +385,58 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	} else if len(r.Formats) == 0 {
 		es.Add(r.Pos, "rule %q: formats: name at least one of syslog, nginx, fastlog, eve, fail2ban", r.Policy.Name)
 	}
-	if banNode == nil {
+	if rn.ban == nil {
 		es.Add(r.Pos, "rule %q: ban: a duration is required (e.g. ban: 1h)", r.Policy.Name)
 	}
 	if r.Policy.Threshold > 1 && r.Policy.Window <= 0 {
 		p := r.Pos
-		if windowNode != nil {
-			p = pos(windowNode)
+		if rn.window != nil {
+			p = pos(rn.window)
 		}
 		es.Add(p, "rule %q: a threshold above 1 needs a window", r.Policy.Name)
 	}
-	if f2bNodes.fail2ban(pos, es) {
-		parseF2BRule(r, f2bNodes, matchNode, failNodes, ignoreNodes, pos, es)
-	} else {
-		for _, s := range failNodes {
-			re, err := compileFailRegex(s.node.Value, true)
-			if err != nil {
-				es.Add(pos(s.node), "failregex: %v", err)
-				continue
-			}
-			re.pair = s.pair
-			r.fail = append(r.fail, re)
-		}
-		for _, s := range ignoreNodes {
-			re, err := compileFailRegex(s.Value, false)
-			if err != nil {
-				es.Add(pos(s), "ignoreregex: %v", err)
-				continue
-			}
-			r.ignore = append(r.ignore, re)
-		}
-	}
-	if len(failNodes) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
-		es.Add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
-	}
-	if whenNode != nil {
-		pr, err := compilePredicate(scalar(whenNode, pos, es), ref)
+}
+
+// compileNative compiles a stockade rule's regexes.
+func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *nativeMatcher {
+	m := &nativeMatcher{}
+	for _, s := range failNodes {
+		re, host, err := compileRegex(s.node.Value, true)
 		if err != nil {
-			es.Add(exprPos(pos(whenNode), whenNode, err), "when: %v", exprMsg(err))
+			es.Add(pos(s.node), "failregex: %v", err)
+			continue
+		}
+		m.fail = append(m.fail, &failRegex{Regex: *re, host: host, pair: s.pair})
+	}
+	for _, s := range ignoreNodes {
+		re, _, err := compileRegex(s.Value, false)
+		if err != nil {
+			es.Add(pos(s), "ignoreregex: %v", err)
+			continue
+		}
+		m.ignore = append(m.ignore, re)
+	}
+	return m
+}
+
+// compileExprs compiles the rule's `when:` and `key:`.
+func (r *Rule) compileExprs(rn *ruleNodes, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) {
+	if rn.when != nil {
+		pr, err := compilePredicate(scalar(rn.when, pos, es), ref)
+		if err != nil {
+			es.Add(exprPos(pos(rn.when), rn.when, err), "when: %v", exprMsg(err))
 		} else {
 			r.when = pr
 		}
 	}
-	if keyNode != nil {
-		k, err := compileKey(scalar(keyNode, pos, es), ref)
+	if rn.key != nil {
+		k, err := compileKey(scalar(rn.key, pos, es), ref)
 		if err != nil {
-			es.Add(exprPos(pos(keyNode), keyNode, err), "key: %v", exprMsg(err))
+			es.Add(exprPos(pos(rn.key), rn.key, err), "key: %v", exprMsg(err))
 		} else {
 			r.key = k
 		}
 	}
-	if len(*es) > before {
-		return nil
-	}
-	return r
 }
 
 func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Escalation {

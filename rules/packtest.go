@@ -498,7 +498,7 @@ func (t *PackTest) Run(p *Pack, env TestEnv) *TestResult {
 		return res
 	}
 	for _, r := range set.Rules() {
-		res.Regex[r.Policy.Name] = make([]int, len(r.fail))
+		res.Regex[r.Policy.Name] = make([]int, len(r.FailRegexes()))
 	}
 	ref := t.Now
 	if ref.IsZero() {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
 )
 
 // Set is the compiled union of packs: the pipeline's Matcher. Rules are
@@ -29,13 +29,13 @@ type Set struct {
 	byFormat [8]dispatch
 	vm       vm.VM
 
-	// fail2ban-dialect rules: per rule and source state, the clock and zone
-	// of dates found on lines, and the details of the last judgement (for
-	// Explain).
-	f2b     map[f2bKey]*f2bState
-	clock   func() time.Time
-	loc     *time.Location
-	lastF2B f2bResult
+	// state is what each rule's matcher remembers between lines in this
+	// Set, by rule ID (a fail2ban rule's sessions); nil for a matcher that
+	// remembers nothing.
+	state []any
+	// clock and loc date the lines that carry no time of their own.
+	clock func() time.Time
+	loc   *time.Location
 	// unbanned counts, per rule and bounded reason, the lines a
 	// fail2ban-dialect rule matched but could not count.
 	unbanned map[unbannedKey]uint64
@@ -69,6 +69,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	if err := es.Err(); err != nil {
 		return nil, err
 	}
+	s.state = make([]any, len(s.rules))
 	for _, r := range s.rules {
 		for _, f := range r.Formats {
 			d := &s.byFormat[f]
@@ -119,7 +120,7 @@ func (s *Set) SetState(v pipeline.StateView) {
 func (s *Set) Clone() *Set {
 	c := *s
 	c.vm = vm.VM{}
-	c.f2b = nil
+	c.state = make([]any, len(s.rules))
 	c.unbanned = nil
 	c.sub = nil
 	return &c
@@ -144,7 +145,7 @@ func (s *Set) Concurrent(formats []pipeline.Format) bool {
 		if len(formats) > 0 && !slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) }) {
 			continue
 		}
-		if r.f2b != nil || r.key != nil || (r.when != nil && readsState(r.when.prog)) {
+		if r.m.stateful() || r.key != nil || (r.when != nil && readsState(r.when.prog)) {
 			return false
 		}
 	}
@@ -199,8 +200,8 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 // Match implements pipeline.Matcher.
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	for _, r := range s.Candidates(ev) {
-		if h, v := s.judge(r, ev); v == Hit {
-			hits = append(hits, h)
+		if j := s.judge(r, ev); j.verdict == Hit {
+			hits = append(hits, j.hit)
 		}
 	}
 	return hits
@@ -231,70 +232,64 @@ var verdictNames = [...]string{"hit", "source does not match", "regex miss", "ca
 func (v Verdict) String() string { return verdictNames[v] }
 
 // Judge is Match for one rule, with the reason: what `explain` shows.
-func (s *Set) Judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) { return s.judge(r, ev) }
+func (s *Set) Judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
+	j := s.judge(r, ev)
+	return j.hit, j.verdict
+}
 
-func (s *Set) judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
-	s.lastF2B = f2bResult{regex: -1, ignore: -1}
+// judgement is a rule's answer for one event: its matcher's, then the
+// predicates'.
+type judgement struct {
+	verdict Verdict
+	hit     pipeline.Hit // when verdict is Hit
+	target  netip.Addr   // what the matcher found to ban
+	pair    bool
+	key     string
+	// regex and ignore are the failregex and the ignoreregex that matched
+	// (see RuleVerdict), -1 for none.
+	regex, ignore int
+	failure       *filter.Failure // a fail2ban rule's
+}
+
+func (s *Set) judge(r *Rule, ev *pipeline.Event) judgement {
 	if len(r.Sources) > 0 && !matchSource(r.Sources, ev.Source) {
-		return pipeline.Hit{}, WrongSource
+		return judgement{verdict: WrongSource, regex: -1, ignore: -1}
 	}
-	target := ev.Addr
-	pair := false
-	key := ""
-	switch {
-	case r.f2b != nil:
-		res := s.judgeF2B(r, ev)
-		s.lastF2B = res
-		if res.verdict != Hit {
-			if res.verdict == HostName || res.verdict == NoDate {
-				s.countUnbanned(r, res.verdict.String())
-			}
-			return pipeline.Hit{}, res.verdict
-		}
-		target, key = res.addr, res.key
-		setF2BCaptures(ev, res.fail)
-	case len(r.fail) > 0:
-		text := ev.Message
-		if r.UseLine || text == "" {
-			text = ev.Line
-		}
-		var v Verdict
-		target, pair, v = s.matchFail(r.fail, text, ev)
-		if v != Hit {
-			return pipeline.Hit{}, v
-		}
-		for _, ig := range r.ignore {
-			if ig.prefilter(text) && ig.re.Match(text) {
-				return pipeline.Hit{}, Ignored
-			}
-		}
+	j := r.m.match(s, r, ev)
+	if j.verdict != Hit {
+		return j
 	}
-	if !target.IsValid() {
-		return pipeline.Hit{}, NoAddress
+	if !j.target.IsValid() {
+		j.verdict = NoAddress
+		return j
 	}
 	// Predicates see the address the rule matched (syslog events carry
 	// none of their own until a failregex finds it).
-	ev.Addr = target
+	ev.Addr = j.target
 	if r.when != nil {
 		out, why := runExpr(&s.vm, r.when.prog, ev)
 		if why != "" {
 			s.countUnbanned(r, why)
-			return pipeline.Hit{}, PredicateErr
+			j.verdict = PredicateErr
+			return j
 		}
 		if b, _ := out.(bool); !b {
-			return pipeline.Hit{}, PredicateNo
+			j.verdict = PredicateNo
+			return j
 		}
 	}
-	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(target), Pair: pair, Key: key}
+	j.hit = pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Key: j.key}
 	if r.key != nil {
 		out, why := runExpr(&s.vm, r.key.prog, ev)
 		if why != "" {
 			s.countUnbanned(r, why)
-			return pipeline.Hit{}, PredicateErr
+			j.verdict = PredicateErr
+			j.hit = pipeline.Hit{}
+			return j
 		}
-		h.Key = keyString(out)
+		j.hit.Key = keyString(out)
 	}
-	return h, Hit
+	return j
 }
 
 // envOf passes ev to a compiled expression as a pipeline.Event value
@@ -316,75 +311,6 @@ func envOf(ev *pipeline.Event) any {
 
 // eventType holds the type word envOf needs.
 var eventType any = pipeline.Event{}
-
-// setF2BCaptures gives predicates the fields of a fail2ban failure under
-// stockade's names (fid is id, fport is port); the address groups and
-// fail2ban's bookkeeping groups are left out.
-func setF2BCaptures(ev *pipeline.Event, f *Failure) {
-	for k, v := range f.Fields {
-		switch k {
-		case "ip4", "ip6", "dns", "cidr", "mlfid", "content", "nofail", "mlfforget", "mlfgained":
-			continue
-		case "fid":
-			k = "id"
-		case "fport":
-			k = "port"
-		}
-		if strings.HasPrefix(k, "skiplines") || v == "" {
-			continue
-		}
-		if ev.Captures == nil {
-			ev.Captures = make(map[string]string, 2)
-		}
-		ev.Captures[k] = v
-		if k == "user" {
-			ev.User = v
-		}
-	}
-}
-
-// matchFail tries the failregexes in order; the first that matches with a
-// valid address wins. Named captures go to ev.Captures, and a "user"
-// capture also to ev.User so predicates can use either.
-func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event) (a netip.Addr, pair bool, v Verdict) {
-	v = RegexMiss
-	for _, f := range fail {
-		if !f.prefilter(text) {
-			continue
-		}
-		if need := 2 * len(f.names); cap(s.sub) < need {
-			s.sub = make([]int, need)
-		}
-		m := f.re.Submatch(text, s.sub[:cap(s.sub)])
-		if m == nil {
-			continue
-		}
-		hs, he := m[2*f.host], m[2*f.host+1]
-		if hs < 0 {
-			continue
-		}
-		addr, ok := pipeline.ParseAddr(text[hs:he])
-		if !ok {
-			v = BadAddress
-			continue
-		}
-		for i, name := range f.names {
-			if name == "" || name == "host" || m[2*i] < 0 {
-				continue
-			}
-			if ev.Captures == nil {
-				ev.Captures = make(map[string]string, 2)
-			}
-			val := text[m[2*i]:m[2*i+1]]
-			ev.Captures[name] = val
-			if name == "user" {
-				ev.User = val
-			}
-		}
-		return addr, f.pair, Hit
-	}
-	return netip.Addr{}, false, v
-}
 
 func matchSource(globs []string, src string) bool {
 	base := filepath.Base(src)

@@ -57,23 +57,3 @@ func (s *Set) ruleIndex(name string) int {
 	}
 	return len(s.rules)
 }
-
-// regexFaults sums the matches the rule's backtracking regexes gave up.
-func (r *Rule) regexFaults() uint64 {
-	var n uint64
-	add := func(f *failRegex) {
-		if fe, ok := f.re.(interface{ Faults() uint64 }); ok {
-			n += fe.Faults()
-		}
-	}
-	for _, f := range r.fail {
-		add(f)
-	}
-	for _, f := range r.ignore {
-		add(f)
-	}
-	if r.f2b != nil && r.f2b.pref != nil {
-		add(r.f2b.pref)
-	}
-	return n
-}

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/stockade-ids/stockade/rules"
-	"github.com/stockade-ids/stockade/rules/fail2ban"
+	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
 )
 
 // importCmd is `stockade import fail2ban DIR`: the enabled jails of a
@@ -53,23 +53,12 @@ func importFail2ban(dir string) ([]byte, []*rules.Pack, error) {
 	if err := rules.CheckTrusted(dir); err != nil {
 		return nil, nil, &exitError{code: 2, err: err}
 	}
-	data, err := fail2ban.Import(dir)
+	data, p, err := jailconf.Load(dir)
 	if err != nil {
-		var es rules.Errors
-		if errors.As(err, &es) {
-			return nil, nil, &exitError{code: 2, err: fmt.Errorf("fail2ban configuration refused, %d error(s):\n%w", len(es), es)}
-		}
-		return nil, nil, &exitError{code: 2, err: fmt.Errorf("fail2ban: %w", err)}
-	}
-	p, err := rules.Parse(fail2banPackName(dir), data)
-	if err != nil {
-		return nil, nil, &exitError{code: 2, err: fmt.Errorf("the pack imported from %s does not load:\n%w", dir, err)}
+		return nil, nil, &exitError{code: 2, err: err}
 	}
 	return data, []*rules.Pack{p}, nil
 }
-
-// fail2banPackName names an imported pack in messages.
-func fail2banPackName(dir string) string { return "fail2ban:" + dir }
 
 // fail2banDir reports whether a --rules value names a fail2ban
 // configuration: "fail2ban:DIR", or a directory that holds jail.conf or

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
 	"github.com/stockade-ids/stockade/sources"
 )
 
@@ -39,7 +40,7 @@ func loadPackFiles(paths []string) ([]packFile, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, packFile{pack: ps[0], name: fail2banPackName(dir), data: data})
+			out = append(out, packFile{pack: ps[0], name: jailconf.PackName(dir), data: data})
 			continue
 		}
 		if p == "default" {

@@ -1,4 +1,4 @@
-package rules
+package regex
 
 import (
 	"math/rand/v2"

@@ -1,11 +1,16 @@
-package rules
+// Package regex runs the regexes of rule packs: the Engine interface every
+// engine implements with Go's leftmost-first (Perl) semantics, the RE2
+// engine (fastre, exact to Go's regexp), the backtracking regexp2 engine
+// the fail2ban dialect falls back to, and the literal prefilter that turns
+// most misses into memchr-speed scans.
+package regex
 
 import "github.com/stockade-ids/stockade/rules/internal/fastre"
 
-// engine runs one translated filter regex. Every engine gives Go's
-// leftmost-first (Perl) semantics, so which one runs a regex never changes
-// what it matches or captures, only how fast and under which guarantees.
-type engine interface {
+// Engine runs one translated regex. Every engine gives Go's leftmost-first
+// (Perl) semantics, so which one runs a regex never changes what it
+// matches or captures, only how fast and under which guarantees.
+type Engine interface {
 	// Submatch returns the index pairs of the match and its groups, as
 	// regexp.FindStringSubmatchIndex does, or nil. It may reuse dst.
 	Submatch(text string, dst []int) []int
@@ -17,11 +22,11 @@ type engine interface {
 	Kind() string
 }
 
-// compileEngine compiles a pattern already translated from fail2ban tags to
-// named groups, on the fastest engine that takes it: fastre, whose results
-// are Go regexp's to the index (it hands to regexp whatever it cannot run
-// exactly, and any call that outruns its step budget, so it stays linear).
-func compileEngine(pattern string) (engine, error) {
+// Compile compiles an RE2 pattern on the fastest engine that takes it:
+// fastre, whose results are Go regexp's to the index (it hands to regexp
+// whatever it cannot run exactly, and any call that outruns its step
+// budget, so it stays linear).
+func Compile(pattern string) (Engine, error) {
 	re, err := fastre.Compile(pattern)
 	if err != nil {
 		return nil, err
@@ -38,3 +43,12 @@ func (e fastEngine) Submatch(text string, dst []int) []int {
 func (e fastEngine) Match(text string) bool { return e.re.MatchString(text) }
 func (e fastEngine) Names() []string        { return e.re.SubexpNames() }
 func (e fastEngine) Kind() string           { return "re2" }
+
+// Faults reports the matches an engine gave up (its time or backtracking
+// limit): regexp2's, 0 for the linear engines.
+func Faults(e Engine) uint64 {
+	if f, ok := e.(interface{ Faults() uint64 }); ok {
+		return f.Faults()
+	}
+	return 0
+}

@@ -1,72 +1,56 @@
-package rules
+package regex
 
 import (
-	"fmt"
 	"regexp/syntax"
 	"sort"
 	"strings"
-
-	"github.com/stockade-ids/stockade/rules/internal/tags"
+	"unicode/utf8"
 )
 
-// failRegex is one compiled filter regex.
-type failRegex struct {
-	src      string
-	re       engine
-	host     int      // submatch index of the address, -1 for ignore regexes
-	names    []string // capture name per submatch index ("" = unnamed)
-	literals []string // must all occur in any matching text: a cheap prefilter, longest first
-	anyOf    []litSet // each set must have a member in any matching text (fail2ban dialect)
-	pair     bool     // the same process follows this line with another about the same attempt
+// Regex is one compiled regex of a rule with its prefilter: the literals
+// every match must contain, checked before the engine runs.
+type Regex struct {
+	Src      string   // as written in the pack
+	Engine   Engine   // runs the translated pattern
+	Names    []string // capture name per group index ("" = unnamed)
+	Literals []string // must all occur in any matching text, longest first
+	AnyOf    []LitSet // each set must have a member in any matching text
 }
 
-// compileFailRegex translates fail2ban-style tags to RE2 and compiles:
-//
-//	<HOST> <ADDR> <IP4> <IP6>   the offending address (exactly one, failregex)
-//	<F-USER>…</F-USER>          a named capture "user" (any <F-NAME>: "name")
-//
-// RE2 guarantees linear time, so no pack can stall the pipeline with a
-// pathological pattern.
-func compileFailRegex(src string, needHost bool) (*failRegex, error) {
-	out, nhost, err := tags.Translate(src)
-	if err != nil {
-		return nil, err
-	}
-	if needHost && nhost != 1 {
-		if nhost == 0 {
-			return nil, fmt.Errorf("failregex needs a <HOST> (or <ADDR>, <IP4>, <IP6>) tag")
-		}
-		return nil, fmt.Errorf("failregex has %d address tags; exactly one is allowed", nhost)
-	}
-	re, err := compileEngine(out)
-	if err != nil {
-		return nil, fmt.Errorf("bad regex: %v", unwrapSyntax(err))
-	}
-	f := &failRegex{src: src, re: re, host: -1, names: re.Names()}
-	for i, n := range f.names {
-		if n == "host" {
-			f.host = i
+// Prefilter reports whether text contains every required literal (and a
+// member of every required set): false means the regex cannot match.
+func (r *Regex) Prefilter(text string) bool {
+	for _, l := range r.Literals {
+		if !strings.Contains(text, l) {
+			return false
 		}
 	}
-	f.literals = requiredLiterals(out)
-	return f, nil
-}
-
-func unwrapSyntax(err error) string {
-	// The translated pattern would confuse: name the problem only, the
-	// position points at the regex as the user wrote it.
-	if se, ok := err.(*syntax.Error); ok {
-		return se.Code.String()
+	for i := range r.AnyOf {
+		if !r.AnyOf[i].In(text) {
+			return false
+		}
 	}
-	return err.Error()
+	return true
 }
 
-// requiredLiterals returns the case-sensitive literals (3 bytes or more)
-// every match must contain, longest first. Checking them with
-// strings.Contains before running the regex turns most misses into
-// memchr-speed scans; the second literal catches lines that share the first
-// with benign ones ("Received disconnect from" … ": Auth fail").
-func requiredLiterals(pattern string) []string {
+// Match reports whether text matches, prefilter first.
+func (r *Regex) Match(text string) bool { return r.Prefilter(text) && r.Engine.Match(text) }
+
+// Search returns the index pairs of the match and its groups, or nil,
+// prefilter first (see Engine.Submatch).
+func (r *Regex) Search(text string, dst []int) []int {
+	if !r.Prefilter(text) {
+		return nil
+	}
+	return r.Engine.Submatch(text, dst)
+}
+
+// RequiredLiterals returns the case-sensitive literals (3 bytes or more)
+// every match of an RE2 pattern must contain, longest first. Checking them
+// with strings.Contains before running the regex turns most misses into
+// memchr-speed scans; the second literal catches lines that share the
+// first with benign ones ("Received disconnect from" … ": Auth fail").
+func RequiredLiterals(pattern string) []string {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil
@@ -94,6 +78,12 @@ func requiredLiterals(pattern string) []string {
 		}
 	}
 	walk(re.Simplify())
+	return Longest(lits)
+}
+
+// Longest sorts literals longest first and keeps the three longest: more
+// cost a scan each and rarely reject a line the first three let through.
+func Longest(lits []string) []string {
 	sort.SliceStable(lits, func(i, j int) bool { return len(lits[i]) > len(lits[j]) })
 	if len(lits) > 3 {
 		lits = lits[:3]
@@ -101,18 +91,77 @@ func requiredLiterals(pattern string) []string {
 	return lits
 }
 
-// prefilter reports whether text contains every required literal (and a
-// member of every required set).
-func (f *failRegex) prefilter(text string) bool {
-	for _, l := range f.literals {
-		if !strings.Contains(text, l) {
-			return false
+// LitSet is a set of literals one of which every match contains: the
+// branches of a required alternation (?:Login aborted|Disconnected|...),
+// or the names of %b. Fold: compared without regard to ASCII case (the
+// literals are then lower case).
+type LitSet struct {
+	Lits []string
+	Fold bool
+}
+
+// In reports whether text holds a member of the set. A text with
+// non-ASCII characters passes a folded set unchecked: Unicode case folding
+// (K for k, ſ for s) is the engine's to judge.
+func (s *LitSet) In(text string) bool {
+	if s.Fold {
+		for i := 0; i < len(text); i++ {
+			if text[i] >= utf8.RuneSelf {
+				return true
+			}
+		}
+		for _, l := range s.Lits {
+			if containsFold(text, l) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, l := range s.Lits {
+		if strings.Contains(text, l) {
+			return true
 		}
 	}
-	for i := range f.anyOf {
-		if !f.anyOf[i].in(text) {
+	return false
+}
+
+// containsFold is an ASCII case-insensitive strings.Contains; lit is lower
+// case. Candidates are found with strings.IndexByte (vectorised) on either
+// case of lit's first byte: a byte-by-byte loop was a seventh of the
+// fail2ban dialect's time per line.
+func containsFold(text, lit string) bool {
+	n := len(lit)
+	if n == 0 {
+		return true
+	}
+	lo, up := lit[0], lit[0]
+	if lo >= 'a' && lo <= 'z' {
+		up = lo - ('a' - 'A')
+	}
+	for i := 0; i+n <= len(text); i++ {
+		j := indexEither(text[i:len(text)-n+1], lo, up)
+		if j < 0 {
 			return false
 		}
+		i += j
+		if strings.EqualFold(text[i:i+n], lit) {
+			return true
+		}
 	}
-	return true
+	return false
+}
+
+// indexEither is the index of the first a or b in s, or -1.
+func indexEither(s string, a, b byte) int {
+	i := strings.IndexByte(s, a)
+	if a == b {
+		return i
+	}
+	if i >= 0 {
+		s = s[:i]
+	}
+	if j := strings.IndexByte(s, b); j >= 0 {
+		return j
+	}
+	return i
 }

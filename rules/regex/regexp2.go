@@ -1,7 +1,6 @@
-package rules
+package regex
 
 import (
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -17,14 +16,17 @@ const regexp2Timeout = 100 * time.Millisecond
 // (lookarounds, conditionals, back references, Unicode \b, $ in a
 // multi-line buffer) on github.com/dlclark/regexp2, a backtracking engine
 // with Perl semantics: leftmost-first like Go's regexp and Python's re, so
-// what it matches and captures is what Python would.
+// what it matches and captures is what Python would. Unlike RE2 it is not
+// linear: a match can take up to regexp2Timeout.
 type regexp2Engine struct {
 	re     *regexp2.Regexp
 	ncap   int // groups, the whole match included
 	faults atomic.Uint64
 }
 
-func compileRegexp2(pattern string, ncap int) (*regexp2Engine, error) {
+// CompileRegexp2 compiles a pattern in .NET syntax with ncap groups (the
+// whole match included) on regexp2.
+func CompileRegexp2(pattern string, ncap int) (Engine, error) {
 	// Capture order maintained: groups are numbered left to right as in
 	// Python (.NET would number the named ones last).
 	re, err := regexp2.Compile(pattern, regexp2.OptionMaintainCaptureOrder())
@@ -69,60 +71,9 @@ func (e *regexp2Engine) Match(text string) bool {
 	return ok
 }
 
-// Names are supplied by the pyEngine wrapper; unnamed here.
+// Names are the caller's to supply (see pyre): unnamed here.
 func (e *regexp2Engine) Names() []string { return make([]string, e.ncap) }
 func (e *regexp2Engine) Kind() string    { return "regexp2" }
 
 // Faults counts the matches given up: timeouts and backtracking limits.
 func (e *regexp2Engine) Faults() uint64 { return e.faults.Load() }
-
-// pyEngine is an engine compiled from a Python pattern. The pattern handed
-// to the engine has unnamed groups; the names are kept here.
-type pyEngine struct {
-	engine
-	names []string
-}
-
-func (e pyEngine) Names() []string { return e.names }
-
-// Faults reports the matches the underlying engine gave up (regexp2 only).
-func (e pyEngine) Faults() uint64 {
-	if f, ok := e.engine.(interface{ Faults() uint64 }); ok {
-		return f.Faults()
-	}
-	return 0
-}
-
-// compilePythonEngine compiles a pattern in Python's syntax (fail2ban's
-// dialect, tags already expanded). It runs on RE2 through compileEngine
-// when the translation is exact, and falls back to regexp2 only when RE2
-// cannot express it. singleLine says the text never holds a newline but a
-// final one, which makes Python's $ expressible in RE2.
-func compilePythonEngine(src string, singleLine bool) (engine, *pyRegex, error) {
-	tree, err := parsePython(src)
-	if err != nil {
-		return nil, nil, err
-	}
-	re, err := compilePyTree(tree, singleLine)
-	return re, tree, err
-}
-
-// compilePyTree compiles a parsed Python pattern (see compilePythonEngine).
-func compilePyTree(tree *pyRegex, singleLine bool) (engine, error) {
-	if pat, perr := tree.printRE2(singleLine); perr == nil {
-		if re, cerr := compileEngine(pat); cerr == nil {
-			return pyEngine{engine: re, names: tree.names}, nil
-		}
-		// RE2 refused what Python takes (a size limit): fall through.
-	} else {
-		var ne errNotExact
-		if !errors.As(perr, &ne) {
-			return nil, perr
-		}
-	}
-	re, err := compileRegexp2(tree.printNET(), len(tree.names))
-	if err != nil {
-		return nil, err
-	}
-	return pyEngine{engine: re, names: tree.names}, nil
-}

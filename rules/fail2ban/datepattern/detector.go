@@ -1,4 +1,4 @@
-package rules
+package datepattern
 
 // fail2ban's date detection: the templates of `datepattern` (or fail2ban's
 // default list), found in a line so that the date can be cut out of it
@@ -11,29 +11,31 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stockade-ids/stockade/rules/fail2ban/pyre"
 )
 
-// dateMatch is a date found in a line: the span of its date group, the
+// Match is a date found in a line: the span of its date group, the
 // span of the template's whole match (as fail2ban counts it, without the
 // characters consumed for the RE2 form of its bounds), and the template.
-type dateMatch struct {
+type Match struct {
 	start, end int // the date (group of the template)
 	dist, last int // the template's match
 	idx        int // the template's index
-	t          *dateTemplate
+	t          *template
 	m          []int
 }
 
-// dateDetector finds dates with a list of templates.
-type dateDetector struct {
-	templates []*dateTemplate
+// Detector finds dates with a list of templates.
+type Detector struct {
+	templates []*template
 }
 
-// newDateDetector builds the detector of a datepattern value (its lines),
+// New builds the detector of a datepattern value (its lines),
 // or fail2ban's default one for none.
-func newDateDetector(patterns []string) (*dateDetector, error) {
-	c := newDateCompiler()
-	d := &dateDetector{}
+func New(patterns []string) (*Detector, error) {
+	c := newCompiler()
+	d := &Detector{}
 	if len(patterns) == 0 {
 		return d, d.addDefaults(c, nil, "")
 	}
@@ -48,9 +50,9 @@ func newDateDetector(patterns []string) (*dateDetector, error) {
 		}
 		switch {
 		case key == "{^LN-BEG}" || key == "{DEFAULT}":
-			var only func(*dateTemplate) bool
+			var only func(*template) bool
 			if key == "{^LN-BEG}" {
-				only = func(t *dateTemplate) bool { return t.flags&tmplLineBegin != 0 }
+				only = func(t *template) bool { return t.flags&tmplLineBegin != 0 }
 			}
 			if err := d.addDefaultsDedup(c, only, "", seen); err != nil {
 				return nil, err
@@ -74,7 +76,7 @@ func newDateDetector(patterns []string) (*dateDetector, error) {
 	return d, nil
 }
 
-func (d *dateDetector) addDefaults(c *dateCompiler, only func(*dateTemplate) bool, preMatch string) error {
+func (d *Detector) addDefaults(c *compiler, only func(*template) bool, preMatch string) error {
 	return d.addDefaultsDedup(c, only, preMatch, map[string]bool{})
 }
 
@@ -82,9 +84,9 @@ func (d *dateDetector) addDefaults(c *dateCompiler, only func(*dateTemplate) boo
 // is not anchored gets an anchored twin ({^LN-BEG}), and the twins come
 // first; with preMatch, each default pattern replaces {DATE} in it instead.
 // Templates already there (by name) are skipped.
-func (d *dateDetector) addDefaultsDedup(c *dateCompiler, only func(*dateTemplate) bool, preMatch string, seen map[string]bool) error {
-	var anchored, plain []*dateTemplate
-	for _, p := range defaultDatePatterns {
+func (d *Detector) addDefaultsDedup(c *compiler, only func(*template) bool, preMatch string, seen map[string]bool) error {
+	var anchored, plain []*template
+	for _, p := range defaultPatterns {
 		if preMatch != "" {
 			name := p
 			switch p {
@@ -158,34 +160,67 @@ func unboundPattern(p string) string {
 	return strings.TrimSuffix(p, `(?=\b|\W|$)`)
 }
 
-// dateState is what fail2ban's date detector remembers between the lines
+// State is what fail2ban's date detector remembers between the lines
 // of one log: the template that found the last date and where, so that a
 // log keeps its template, and where each template last found one.
-type dateState struct {
+type State struct {
 	lastIdx  int // -1: none yet
 	lastDist int
 	lastPrev string
 	lastEnd  int
 	lastNext string
 	tmplDist map[int]int
+	parsed   parsedDate
 }
 
-func newDateState() *dateState { return &dateState{lastIdx: -1, lastDist: 1, lastEnd: 1 << 30} }
+// NewState is the state of a log no date was found in yet.
+func NewState() *State { return &State{lastIdx: -1, lastDist: 1, lastEnd: 1 << 30} }
+
+// parsedDate is the last date text parsed and what it gave: lines of the
+// same second share their date text, and strptime was a seventh of the
+// dialect's time per line.
+type parsedDate struct {
+	t    *template
+	text string
+	now  time.Time
+	loc  *time.Location
+	val  time.Time
+}
+
+// Date reads the time of a match found in line: now is the reference of
+// year inference, loc the zone of times written without one. It takes the
+// last line's when the text, the template, the zone and the reference time
+// are the same (the result depends on nothing else).
+func (st *State) Date(m *Match, line string, now time.Time, loc *time.Location) (time.Time, bool) {
+	text := line[m.start:m.end]
+	p := &st.parsed
+	if p.t != nil && p.t == m.t && p.loc == loc && p.text == text && p.now.Equal(now) {
+		return p.val, true
+	}
+	d, ok := m.date(line, now, loc)
+	if ok {
+		*p = parsedDate{t: m.t, text: strings.Clone(text), now: now, loc: loc, val: d}
+	}
+	return d, ok
+}
+
+// Span is where the date is in the line.
+func (m *Match) Span() (start, end int) { return m.start, m.end }
 
 // search runs one template over line.
-func (d *dateDetector) search(i int, line string) (dateMatch, bool) {
+func (d *Detector) search(i int, line string) (Match, bool) {
 	t := d.templates[i]
 	for j := range t.anyOf {
-		if !t.anyOf[j].in(line) {
-			return dateMatch{}, false
+		if !t.anyOf[j].In(line) {
+			return Match{}, false
 		}
 	}
 	m := t.re.Submatch(line, nil)
 	if m == nil || m[2*t.grp] < 0 {
-		return dateMatch{}, false
+		return Match{}, false
 	}
-	dm := dateMatch{start: m[2*t.grp], end: m[2*t.grp+1], dist: m[0], last: m[1], idx: i, t: t, m: m}
-	if t.prefixChar && !(m[0] == 0 && isPyWord(firstRune(line))) {
+	dm := Match{start: m[2*t.grp], end: m[2*t.grp+1], dist: m[0], last: m[1], idx: i, t: t, m: m}
+	if t.prefixChar && !(m[0] == 0 && pyre.IsWord(firstRune(line))) {
 		dm.dist += runeLen(line, m[0])
 	}
 	if t.suffixGroup > 0 && m[2*t.suffixGroup] >= 0 {
@@ -199,12 +234,12 @@ func (d *dateDetector) search(i int, line string) (dateMatch, bool) {
 // the last date first when the date stands at the same place; else the
 // first template that is anchored or matches at most one character in (or
 // where it matched last), keeping the nearest match otherwise.
-func (d *dateDetector) find(line string, st *dateState) (dateMatch, bool) {
-	anchored := func(t *dateTemplate) bool { return t.flags&(tmplLineBegin|tmplLineEnd) != 0 }
+func (d *Detector) Find(line string, st *State) (Match, bool) {
+	anchored := func(t *template) bool { return t.flags&(tmplLineBegin|tmplLineEnd) != 0 }
 	skip := -1
 	if i := st.lastIdx; i >= 0 && i < len(d.templates) {
 		t := d.templates[i]
-		var dm dateMatch
+		var dm Match
 		ok := false
 		if anchored(t) {
 			dm, ok = d.search(i, line)
@@ -217,7 +252,7 @@ func (d *dateDetector) find(line string, st *dateState) (dateMatch, bool) {
 			return dm, true
 		}
 	}
-	var found dateMatch
+	var found Match
 	haveFound := false
 	for i, t := range d.templates {
 		if i == skip {
@@ -245,10 +280,10 @@ func (d *dateDetector) find(line string, st *dateState) (dateMatch, bool) {
 		st.won(found, line)
 		return found, true
 	}
-	return dateMatch{}, false
+	return Match{}, false
 }
 
-func (st *dateState) won(dm dateMatch, line string) {
+func (st *State) won(dm Match, line string) {
 	if st.tmplDist == nil {
 		st.tmplDist = map[int]int{}
 	}
@@ -289,7 +324,7 @@ func runeLen(s string, i int) int {
 
 // date reads the time of a match. now is the reference of year inference,
 // loc the zone of times written without one.
-func (m *dateMatch) date(line string, now time.Time, loc *time.Location) (time.Time, bool) {
+func (m *Match) date(line string, now time.Time, loc *time.Location) (time.Time, bool) {
 	text := line[m.start:m.end]
 	switch m.t.kind {
 	case tmplEpoch, tmplLongEpoch:
@@ -323,5 +358,5 @@ func (m *dateMatch) date(line string, now time.Time, loc *time.Location) (time.T
 		}
 		groups[name] = line[m.m[2*i]:m.m[2*i+1]]
 	}
-	return pyStrptime(groups, now, loc)
+	return strptime(groups, now, loc)
 }

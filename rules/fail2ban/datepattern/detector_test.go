@@ -1,4 +1,4 @@
-package rules
+package datepattern
 
 import (
 	"strings"
@@ -37,11 +37,11 @@ func TestDateDetector(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := newDateDetector(c.patterns)
+			d, err := New(c.patterns)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, ok := d.find(c.line, newDateState())
+			m, ok := d.Find(c.line, NewState())
 			if !ok {
 				if c.date != "" {
 					t.Fatalf("no date found in %q, want %q", c.line, c.date)
@@ -68,11 +68,11 @@ func TestDateDetector(t *testing.T) {
 
 func TestDatePatternRefused(t *testing.T) {
 	for _, p := range []string{"^%Q", "%Y 100%", "^(%H"} {
-		if _, err := newDateDetector([]string{p}); err == nil {
+		if _, err := New([]string{p}); err == nil {
 			t.Errorf("datepattern %q accepted", p)
 		}
 	}
-	if _, err := newDateDetector([]string{"^%H:%M", "^%H:%M"}); err == nil || !strings.Contains(err.Error(), "twice") {
+	if _, err := New([]string{"^%H:%M", "^%H:%M"}); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("a pattern given twice: %v", err)
 	}
 }
@@ -80,7 +80,7 @@ func TestDatePatternRefused(t *testing.T) {
 // Most of the default templates run on RE2: fail2ban's word boundaries
 // are rewritten, not left to a backtracking engine.
 func TestDefaultTemplatesMostlyRE2(t *testing.T) {
-	d, err := newDateDetector(nil)
+	d, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,15 +96,15 @@ func TestDefaultTemplatesMostlyRE2(t *testing.T) {
 }
 
 func BenchmarkDateDetectorSyslog(b *testing.B) {
-	d, err := newDateDetector([]string{"{^LN-BEG}"})
+	d, err := New([]string{"{^LN-BEG}"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := newDateState()
+	st := NewState()
 	line := "Nov  8 22:00:01 web1 sshd[4198]: Failed password for root from 203.0.113.10 port 41000 ssh2"
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := d.find(line, st); !ok {
+		if _, ok := d.Find(line, st); !ok {
 			b.Fatal("no date")
 		}
 	}

@@ -1,4 +1,4 @@
-package rules
+package datepattern
 
 // fail2ban's strptime: the %-directives of its date patterns, as Python
 // regexes with named groups (fail2ban's overrides of Python's _strptime
@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// pyTimeRE maps a directive to its Python regex (C locale).
-var pyTimeRE = map[string]string{
+// timeRE maps a directive to its Python regex (C locale).
+var timeRE = map[string]string{
 	"a":   `(?P<a>mon|tue|wed|thu|fri|sat|sun)`,
 	"A":   `(?P<A>wednesday|thursday|saturday|tuesday|monday|friday|sunday)`,
 	"b":   `(?P<b>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)`,
@@ -49,14 +49,14 @@ var pyTimeRE = map[string]string{
 	"ExS": `(?P<S>[0-5]\d|6[0-1])`,
 	"Exy": `(?P<y>\d{2})`,
 	"%":   `%`,
-	// ExY is set by pyYearRE: the centuries of the years fail2ban expects.
+	// ExY is set by yearRE: the centuries of the years fail2ban expects.
 }
 
 const tzAbbrRE = `[A-Z](?:[A-Z]{2,4})?`
 
-// pyYearRE is fail2ban's %ExY: four digits starting like a year from 2000
+// yearRE is fail2ban's %ExY: four digits starting like a year from 2000
 // to three years from now (the decade prefixes of that span).
-func pyYearRE(now time.Time) string {
+func yearRE(now time.Time) string {
 	seen := map[string]bool{}
 	var prefixes []string
 	for y := 2000; y <= now.Year()+3; y++ {
@@ -69,9 +69,9 @@ func pyYearRE(now time.Time) string {
 	return `(?P<Y>(?:` + strings.Join(prefixes, "|") + `)\d)`
 }
 
-// pyDirective finds the %-directives of a date pattern: the two-letter
+// directive finds the %-directives of a date pattern: the two-letter
 // Ex forms first, then single letters, then %%.
-var pyDirective = regexp.MustCompile(`%(Ex[A-Za-z]|[A-Za-z%])`)
+var directive = regexp.MustCompile(`%(Ex[A-Za-z]|[A-Za-z%])`)
 
 // substituteTimeRE replaces the %-directives of a fail2ban date pattern
 // with their regexes. alpha reports a directive that reads names (%a %A
@@ -86,12 +86,12 @@ func substituteTimeRE(pattern string, exY string) (regex string, alpha bool, err
 		}
 		return nil
 	}
-	for _, m := range pyDirective.FindAllStringSubmatchIndex(pattern, -1) {
+	for _, m := range directive.FindAllStringSubmatchIndex(pattern, -1) {
 		if err := lone(pattern[last:m[0]]); err != nil {
 			return "", false, err
 		}
 		key := pattern[m[2]:m[3]]
-		re, ok := pyTimeRE[key]
+		re, ok := timeRE[key]
 		if key == "ExY" {
 			re, ok = exY, true
 		}
@@ -118,12 +118,12 @@ var (
 	longMonths  = []string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"}
 )
 
-// pyStrptime converts the groups of a date match to a time, as fail2ban's
+// strptime converts the groups of a date match to a time, as fail2ban's
 // reGroupDictStrptime: a missing year is the reference's, or the one
 // before when that puts the date more than a day after the reference; a
 // missing day is today, or yesterday. Without a zone in the text the date
 // is in loc. Fractions of a second are dropped, as fail2ban does.
-func pyStrptime(groups map[string]string, now time.Time, loc *time.Location) (time.Time, bool) {
+func strptime(groups map[string]string, now time.Time, loc *time.Location) (time.Time, bool) {
 	year, month, day := -1, -1, -1
 	hour, minute, second := 0, 0, 0
 	julian := -1

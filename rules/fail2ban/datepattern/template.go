@@ -1,4 +1,4 @@
-package rules
+package datepattern
 
 // fail2ban's date templates: a pattern of %-directives (or EPOCH, TAI64N)
 // turned into a regex with fail2ban's word and line bounds, as its
@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/stockade-ids/stockade/rules/fail2ban/pyre"
+	"github.com/stockade-ids/stockade/rules/regex"
 )
 
 // Template flags, as fail2ban's DateTemplate.
@@ -23,19 +25,19 @@ const (
 type tmplKind uint8
 
 const (
-	tmplPattern   tmplKind = iota // %-directives, read by pyStrptime
+	tmplPattern   tmplKind = iota // %-directives, read by strptime
 	tmplEpoch                     // seconds since 1970, possibly with a fraction
 	tmplLongEpoch                 // seconds, milliseconds or microseconds
 	tmplTAI64N
 )
 
-// dateTemplate is one compiled template.
-type dateTemplate struct {
+// template is one compiled template.
+type template struct {
 	name  string
 	kind  tmplKind
 	grp   int // the group holding the date (1, or 2 for {EPOCH} patterns)
 	flags int
-	re    engine
+	re    regex.Engine
 	names []string
 	// prefixChar: the word-begin boundary was written for RE2 as "the
 	// start, or one non-word character", consumed before the date.
@@ -45,7 +47,7 @@ type dateTemplate struct {
 	suffixGroup int
 	// anyOf: literal sets a match needs (month names): a cheap test
 	// before the regex.
-	anyOf []litSet
+	anyOf []regex.LitSet
 }
 
 // beginMode is how a template's start is bounded.
@@ -57,7 +59,7 @@ const (
 	beginStart                  // at the start of the line, after at most two non-word characters
 )
 
-var defaultDatePatterns = []string{
+var defaultPatterns = []string{
 	`%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?`,
 	`(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`,
 	`(?:%a )?%b %d %ExY %k:%M:%S(?:\.%f)?`,
@@ -82,14 +84,14 @@ const longEpochRE = `\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?`
 
 var epochPlaceholder = regexp.MustCompile(`(?i)\{L?EPOCH\}`)
 
-// dateCompiler builds templates; exY is %ExY for the current years.
-type dateCompiler struct{ exY string }
+// compiler builds templates; exY is %ExY for the current years.
+type compiler struct{ exY string }
 
-func newDateCompiler() *dateCompiler { return &dateCompiler{exY: pyYearRE(time.Now())} }
+func newCompiler() *compiler { return &compiler{exY: yearRE(time.Now())} }
 
 // template builds one template the way fail2ban's _getPatternTemplate
 // does from a pattern (a line of datepattern, or a default).
-func (c *dateCompiler) template(pattern string) (*dateTemplate, error) {
+func (c *compiler) template(pattern string) (*template, error) {
 	key := pattern
 	if !strings.Contains(pattern, "%") {
 		key = strings.ToUpper(pattern)
@@ -129,7 +131,7 @@ func (c *dateCompiler) template(pattern string) (*dateTemplate, error) {
 }
 
 // patternTemplate is fail2ban's DatePatternRegex.setRegex.
-func (c *dateCompiler) patternTemplate(pattern string) (*dateTemplate, error) {
+func (c *compiler) patternTemplate(pattern string) (*template, error) {
 	begin, end := beginWord, true
 	p := pattern
 	if strings.HasPrefix(p, "{UNB}") {
@@ -161,7 +163,7 @@ var (
 )
 
 // regexTemplate is fail2ban's DateTemplate.setRegex, and the compilation.
-func (c *dateCompiler) regexTemplate(name, regex string, kind tmplKind, grp int, begin beginMode, wordEnd bool) (*dateTemplate, error) {
+func (c *compiler) regexTemplate(name, regex string, kind tmplKind, grp int, begin beginMode, wordEnd bool) (*template, error) {
 	regex = strings.TrimSpace(regex)
 	gf := ""
 	if loc := reGlobalFlags.FindStringIndex(regex); loc != nil {
@@ -173,7 +175,7 @@ func (c *dateCompiler) regexTemplate(name, regex string, kind tmplKind, grp int,
 	if !grouped(regex) {
 		regex = reGroup.ReplaceAllString(regex, "${1}(${2})${3}")
 	}
-	t := &dateTemplate{name: name, kind: kind, grp: grp}
+	t := &template{name: name, kind: kind, grp: grp}
 	wordPrefix := false
 	if boundBegin {
 		if begin == beginStart {
@@ -209,43 +211,43 @@ func (c *dateCompiler) regexTemplate(name, regex string, kind tmplKind, grp int,
 // before it" ("a non-word character after it, or the end"), which RE2 can
 // say by consuming that character outside the date's group. Otherwise the
 // lookarounds stay, and the template runs on regexp2.
-func (c *dateCompiler) compile(t *dateTemplate, gf, core string, wordPrefix, wordSuffix bool) error {
-	tree, err := parsePython(gf + core)
+func (c *compiler) compile(t *template, gf, core string, wordPrefix, wordSuffix bool) error {
+	tree, err := pyre.Parse(gf + core)
 	if err != nil {
 		return err
 	}
 	prefix, suffix := "", ""
 	if wordPrefix {
-		switch first := edgeChars(tree.root, true); {
-		case first.word && !first.nonword && !first.empty:
+		switch first := tree.Edge(true); {
+		case first.Word && !first.NonWord && !first.Empty:
 			prefix = `(?:\A|[^\w])`
 			t.prefixChar = true
-		case first.nonword && !first.word && !first.empty:
+		case first.NonWord && !first.Word && !first.Empty:
 			// Always starts with a non-word character: the bound holds.
 		default:
 			prefix = `(?=^|\b|\W)`
 		}
 	}
 	if wordSuffix {
-		switch last := edgeChars(tree.root, false); {
-		case last.word && !last.nonword && !last.empty:
+		switch last := tree.Edge(false); {
+		case last.Word && !last.NonWord && !last.Empty:
 			suffix = `(?:([^\w])|\Z)`
 			t.suffixGroup = -1
-		case last.nonword && !last.word && !last.empty:
+		case last.NonWord && !last.Word && !last.Empty:
 		default:
 			suffix = `(?=\b|\W|$)`
 		}
 	}
-	full, err := parsePython(gf + prefix + core + suffix)
+	full, err := pyre.Parse(gf + prefix + core + suffix)
 	if err != nil {
 		return err
 	}
-	expandSeparators(full)
-	re, err := compilePyTree(full, true)
+	full.ExpandBackref("_sep")
+	re, err := full.Compile(true)
 	if err != nil {
 		return err
 	}
-	t.re, t.names, t.anyOf = re, full.names, pyLiteralSets(full)
+	t.re, t.names, t.anyOf = re, full.Names(), full.LiteralSets()
 	if t.suffixGroup < 0 {
 		t.suffixGroup = len(t.names) - 1
 	}
@@ -320,226 +322,4 @@ func delWordBounds(regex string) string {
 		}
 	}
 	return regex
-}
-
-// charSet says which characters can stand at one edge of a match.
-type charSet struct{ word, nonword, empty bool }
-
-func (a charSet) union(b charSet) charSet {
-	return charSet{a.word || b.word, a.nonword || b.nonword, a.empty || b.empty}
-}
-
-// edgeChars returns the characters that can begin (first) or end a match
-// of n, and whether it can be empty.
-func edgeChars(n *pyNode, first bool) charSet {
-	switch n.op {
-	case pyLit:
-		r := n.runes[0]
-		if !first {
-			r = n.runes[len(n.runes)-1]
-		}
-		if isPyWord(r) {
-			return charSet{word: true}
-		}
-		return charSet{nonword: true}
-	case pyClass:
-		return classChars(n.cls)
-	case pyAnyNoNL, pyAnyChar, pyBackref:
-		return charSet{word: true, nonword: true, empty: n.op == pyBackref}
-	case pyConcat:
-		out := charSet{empty: true}
-		subs := n.subs
-		for i := range subs {
-			s := subs[i]
-			if !first {
-				s = subs[len(subs)-1-i]
-			}
-			e := edgeChars(s, first)
-			out.word, out.nonword = out.word || e.word, out.nonword || e.nonword
-			if !e.empty {
-				out.empty = false
-				return out
-			}
-		}
-		return out
-	case pyAlt, pyCond:
-		var out charSet
-		for _, s := range n.subs {
-			out = out.union(edgeChars(s, first))
-		}
-		return out
-	case pyRepeat:
-		e := edgeChars(n.subs[0], first)
-		if n.min == 0 {
-			e.empty = true
-		}
-		return e
-	case pyGroup:
-		return edgeChars(n.subs[0], first)
-	}
-	return charSet{empty: true} // anchors, boundaries, lookarounds, empty
-}
-
-func isPyWord(r rune) bool {
-	return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r)
-}
-
-// classChars is conservative: a class is "word only" when made of \d, \w
-// and ranges of letters and digits, "non-word only" when made of \s and
-// ranges of punctuation; anything else may hold both.
-func classChars(c *pyClassSet) charSet {
-	var out charSet
-	for _, it := range c.items {
-		switch it.cat {
-		case 'd', 'w':
-			out.word = true
-		case 's', 'W':
-			out.nonword = true
-		case 'D', 'S':
-			out.word, out.nonword = true, true
-		default:
-			if it.hi-it.lo > 256 {
-				out.word, out.nonword = true, true
-				continue
-			}
-			for r := it.lo; r <= it.hi; r++ {
-				if isPyWord(r) {
-					out.word = true
-				} else {
-					out.nonword = true
-				}
-			}
-		}
-	}
-	if c.neg {
-		return charSet{word: true, nonword: true}
-	}
-	return out
-}
-
-// expandSeparators rewrites fail2ban's "the same separator twice",
-// (?P<_sep>[-/.])X(?P=_sep), as (?:-X-|/X/|\.X\.): the character at the
-// separator's place picks the one branch that can match, so the match and
-// its groups are the same, and the template can run on RE2 (which has no
-// back references). The captures are then renumbered in order, names
-// repeated across the branches; only one branch takes part in a match.
-func expandSeparators(r *pyRegex) {
-	sep := -1
-	for i, n := range r.names {
-		if n == "_sep" {
-			sep = i
-		}
-	}
-	if sep < 0 || hasOtherRefs(r.root, sep) {
-		return
-	}
-	if !expandSepIn(r.root, sep) {
-		return
-	}
-	var names []string
-	names = append(names, "")
-	var renumber func(n *pyNode)
-	renumber = func(n *pyNode) {
-		if n.op == pyGroup && n.cap > 0 {
-			names = append(names, n.name)
-			n.cap = len(names) - 1
-		}
-		for _, s := range n.subs {
-			renumber(s)
-		}
-	}
-	renumber(r.root)
-	r.names = names
-}
-
-// hasOtherRefs reports back references or conditions on groups other
-// than sep: renumbering would break them.
-func hasOtherRefs(n *pyNode, sep int) bool {
-	if (n.op == pyBackref || n.op == pyCond) && n.ref != sep {
-		return true
-	}
-	if n.op == pyCond {
-		return true
-	}
-	for _, s := range n.subs {
-		if hasOtherRefs(s, sep) {
-			return true
-		}
-	}
-	return false
-}
-
-// expandSepIn rewrites, in every concatenation under n, the separator
-// group and its back reference; false if one could not be rewritten.
-func expandSepIn(n *pyNode, sep int) bool {
-	ok := true
-	for _, s := range n.subs {
-		if !expandSepIn(s, sep) {
-			ok = false
-		}
-	}
-	if n.op != pyConcat {
-		return ok
-	}
-	for i, it := range n.subs {
-		if it.op != pyGroup || it.cap != sep {
-			continue
-		}
-		chars, single := sepChars(it.subs[0])
-		if !single {
-			return false
-		}
-		j := i + 1
-		for j < len(n.subs) && !(n.subs[j].op == pyBackref && n.subs[j].ref == sep) {
-			j++
-		}
-		if j == len(n.subs) {
-			return false
-		}
-		between := n.subs[i+1 : j]
-		alt := &pyNode{op: pyAlt}
-		for _, c := range chars {
-			branch := &pyNode{op: pyConcat}
-			branch.subs = append(branch.subs, &pyNode{op: pyGroup, cap: sep, name: "_sep", subs: []*pyNode{{op: pyLit, runes: []rune{c}}}})
-			for _, b := range between {
-				branch.subs = append(branch.subs, cloneNode(b))
-			}
-			branch.subs = append(branch.subs, &pyNode{op: pyLit, runes: []rune{c}})
-			alt.subs = append(alt.subs, branch)
-		}
-		rest := append([]*pyNode{alt}, n.subs[j+1:]...)
-		n.subs = append(n.subs[:i:i], rest...)
-		return ok
-	}
-	return ok
-}
-
-// sepChars lists the characters of a small, case-sensitive class.
-func sepChars(n *pyNode) ([]rune, bool) {
-	if n.op != pyClass || n.cls.neg {
-		return nil, false
-	}
-	var out []rune
-	for _, it := range n.cls.items {
-		if it.cat != 0 || it.hi-it.lo > 8 {
-			return nil, false
-		}
-		for r := it.lo; r <= it.hi; r++ {
-			if n.fold && unicode.SimpleFold(r) != r {
-				return nil, false // a letter: case would give it other spellings
-			}
-			out = append(out, r)
-		}
-	}
-	return out, len(out) > 0
-}
-
-func cloneNode(n *pyNode) *pyNode {
-	c := *n
-	c.runes = append([]rune(nil), n.runes...)
-	c.subs = nil
-	for _, s := range n.subs {
-		c.subs = append(c.subs, cloneNode(s))
-	}
-	return &c
 }

@@ -1,4 +1,4 @@
-package rules
+package filter
 
 // The buffer fail2ban's regexes search (the lines joined, with a final
 // newline), and what a match of a fail2ban regex yields: its groups, and
@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/stockade-ids/stockade/rules/regex"
 )
 
 func joinTuples(ts []tupleLine) string {
@@ -31,37 +33,29 @@ func tupleTexts(ts []tupleLine) []string {
 	return out
 }
 
-func firstMatch(res []*failRegex, text string) int {
+func firstMatch(res []*regex.Regex, text string) int {
 	for i, re := range res {
-		if re.prefilter(text) && re.re.Match(text) {
+		if re.Match(text) {
 			return i
 		}
 	}
 	return -1
 }
 
-// search runs a fail2ban regex over a buffer.
-func (f *failRegex) search(buf string) []int {
-	if !f.prefilter(buf) {
-		return nil
-	}
-	return f.re.Submatch(buf, nil)
-}
-
-// groups is fail2ban's getGroups: every named group, None when it did not
+// groupsOf is fail2ban's getGroups: every named group, None when it did not
 // take part, with the alt_ groups filling their base name when it is
 // empty (alt_user_1 for user).
-func (f *failRegex) groups(buf string, m []int) map[string]f2bVal {
-	g := make(map[string]f2bVal, len(f.names))
+func groupsOf(f *regex.Regex, buf string, m []int) map[string]value {
+	g := make(map[string]value, len(f.Names))
 	var alts []string
-	for i, name := range f.names {
+	for i, name := range f.Names {
 		if name == "" || 2*i+1 >= len(m) {
 			continue
 		}
 		if m[2*i] < 0 {
-			g[name] = f2bVal{}
+			g[name] = value{}
 		} else {
-			g[name] = f2bVal{s: buf[m[2*i]:m[2*i+1]], set: true}
+			g[name] = value{s: buf[m[2*i]:m[2*i+1]], set: true}
 		}
 		if strings.HasPrefix(name, "alt_") && len(name) > len("alt_") {
 			alts = append(alts, name)
@@ -69,7 +63,7 @@ func (f *failRegex) groups(buf string, m []int) map[string]f2bVal {
 	}
 	sort.Strings(alts)
 	for _, k := range alts {
-		base := f2bGroupName(trimNumberSuffix(strings.TrimPrefix(k, "alt_")))
+		base := groupName(trimNumberSuffix(strings.TrimPrefix(k, "alt_")))
 		if v := g[k]; v.truthy() && !g[base].truthy() {
 			g[base] = v
 		}
@@ -93,7 +87,7 @@ func trimNumberSuffix(s string) string {
 
 // splitMatched is fail2ban's Regex.search bookkeeping: the lines of the
 // buffer the match covers (less those <SKIPLINES> skipped), and the rest.
-func splitMatched(buf string, m []int, org []tupleLine, f *failRegex, groups map[string]f2bVal) (matched, unmatched []tupleLine) {
+func splitMatched(buf string, m []int, org []tupleLine, groups map[string]value) (matched, unmatched []tupleLine) {
 	if len(org) <= 1 {
 		return org, nil
 	}

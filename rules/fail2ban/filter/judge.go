@@ -1,103 +1,26 @@
-package rules
-
-// A rule in fail2ban's dialect judges a line the way fail2ban's filter
-// does (server/filter.py, processLine and findFailure): the date is found
-// and cut out of the line, the last maxlines lines are searched together,
-// prefregex picks the part the failregexes see (<F-CONTENT>), and the
-// failure is read from the named groups: the address (ip4, ip6), a host
-// name (dns), an id (fid), the user, and the session fields that tie the
-// lines of one connection together (<F-MLFID>, <F-NOFAIL>, <F-MLFFORGET>,
-// <F-MLFGAINED>).
+package filter
 
 import (
-	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
 )
 
-// f2bFilter is what a fail2ban-dialect rule holds beyond its regexes.
-type f2bFilter struct {
-	dates    *dateDetector
-	pref     *failRegex
-	maxLines int
-	useDNS   string
-}
-
-// Failure is what a fail2ban-dialect rule found on a line: fail2ban's
-// failure (the fields of its ticket), for explain and the conformance test.
-type Failure struct {
-	// ID is what fail2ban would ban: the address as written, a host name,
-	// or the <F-ID>.
-	ID string
-	// Time is the date found on the line (or the event's time).
-	Time time.Time
-	// Fields are the named groups with a value (user, alt_user, ...).
-	Fields map[string]string
-	// Users are the user names of the session (<F-MLFID>), if any.
-	Users []string
-	// Lines are the lines the failure carries: its own and those of its
-	// session that came before.
-	Lines []string
-	// Helper: the line matched, but is no failure (<F-NOFAIL>, or a
-	// session still waiting for its address).
-	Helper bool
-}
-
-// f2bResult is the outcome of one line for one rule.
-type f2bResult struct {
-	verdict Verdict
-	addr    netip.Addr
-	key     string // the <F-ID> when it differs from the address
-	regex   int    // the failregex that matched, or -1
-	ignore  int    // the ignoreregex that matched, or -1
-	fail    *Failure
-}
-
-// f2bKey names the state of a rule for one source.
-type f2bKey struct {
-	rule   int
-	source string
-}
-
-// f2bState is what fail2ban's filter remembers between the lines of one
-// log: the date detector's state, the line buffer and the sessions.
-type f2bState struct {
-	dates    *dateState
+// Session is what fail2ban's filter remembers between the lines of one
+// log: the date detector's state, the last date, the line buffer and the
+// open connections (<F-MLFID>).
+type Session struct {
+	f        *Filter
+	dates    *datepattern.State
 	lastDate time.Time
 	lastText string
 	buf      []tupleLine
-	sessions mlfCache
-	parsed   parsedDate
+	mlf      mlfCache
 }
 
-// parsedDate is the last date text parsed and what it gave: lines of the
-// same second share their date text, and strptime was a seventh of the
-// dialect's time per line.
-type parsedDate struct {
-	t    *dateTemplate
-	text string
-	now  time.Time
-	loc  *time.Location
-	val  time.Time
-}
-
-// date parses the date dm found in line, or takes it from the last line
-// when the text, the template, the zone and the reference time are the
-// same (the result depends on nothing else).
-func (st *f2bState) date(dm *dateMatch, line string, now time.Time, loc *time.Location) (time.Time, bool) {
-	text := line[dm.start:dm.end]
-	p := &st.parsed
-	if p.t != nil && p.t == dm.t && p.loc == loc && p.text == text && p.now.Equal(now) {
-		return p.val, true
-	}
-	d, ok := dm.date(line, now, loc)
-	if ok {
-		*p = parsedDate{t: dm.t, text: strings.Clone(text), now: now, loc: loc, val: d}
-	}
-	return d, ok
+// NewSession starts the state of one log.
+func (f *Filter) NewSession() *Session {
+	return &Session{f: f, dates: datepattern.NewState()}
 }
 
 // tupleLine is a line split around its date.
@@ -105,270 +28,170 @@ type tupleLine struct{ pre, date, post string }
 
 func (t tupleLine) text() string { return t.pre + t.post }
 
-// f2bText is the line a fail2ban rule reads and whether its date is to be
-// found in it. A syslog event whose line is only its message (the journal
-// gives the header apart) is written as fail2ban's journal backend writes
-// it: "HOST PROGRAM[PID]: MESSAGE", and dated by the event.
-func (r *Rule) f2bText(ev *pipeline.Event) (string, bool) {
-	if !r.UseLine {
-		return ev.Message, false
-	}
-	if ev.Format == pipeline.FormatSyslog && ev.Line == ev.Message && ev.Program != "" {
-		var b strings.Builder
-		if ev.Host != "" {
-			b.WriteString(ev.Host)
-			b.WriteByte(' ')
-		}
-		b.WriteString(ev.Program)
-		if ev.PID != 0 {
-			b.WriteString("[" + strconv.Itoa(ev.PID) + "]")
-		}
-		b.WriteString(": ")
-		b.WriteString(ev.Message)
-		return b.String(), false
-	}
-	return ev.Line, true
-}
-
-// judgeF2B judges ev with a fail2ban-dialect rule.
-func (s *Set) judgeF2B(r *Rule, ev *pipeline.Event) f2bResult {
-	res := f2bResult{verdict: RegexMiss, regex: -1, ignore: -1}
-	f := r.f2b
-	st := s.f2bStateOf(r, ev.Source)
-	now := ev.Time
-	if now.IsZero() {
-		now = s.now()
-	}
-	loc := s.location()
-	if !ev.Time.IsZero() {
-		loc = ev.Time.Location()
-	}
-	line, findDate := r.f2bText(ev)
-
-	// processLine: the date, and the line without it.
-	tuple := tupleLine{post: line}
-	var date time.Time
-	haveDate := false
-	if findDate {
-		if dm, ok := f.dates.find(line, st.dates); ok {
-			tuple = tupleLine{pre: line[:dm.start], date: line[dm.start:dm.end], post: line[dm.end:]}
-			if dm.start < dm.end {
-				if d, ok := st.date(&dm, line, now, loc); ok {
-					date, haveDate = d, true
-					st.lastDate, st.lastText = d, tuple.date
-				}
-			} else if !st.lastDate.IsZero() && st.lastDate.After(now.Add(-time.Minute)) {
-				// An optional date that is absent: the last one, if recent,
-				// else now.
-				tuple = tupleLine{date: st.lastText, post: line}
-				date, haveDate = st.lastDate, true
-			} else {
-				date, haveDate = now, true
-			}
-		}
-	}
-	if !haveDate {
-		switch {
-		case findDate && !st.lastDate.IsZero() && st.lastDate.After(now.Add(-time.Minute)):
-			tuple = tupleLine{date: st.lastText, post: line}
-			date, haveDate = st.lastDate, true
-		case !ev.Time.IsZero():
-			// The source dated the line (stockade's parsers, the journal).
-			date, haveDate = ev.Time, true
-		}
-	}
-
-	// findFailure.
-	if f.maxLines > 1 {
-		st.buf = append(st.buf, tuple)
-		if len(st.buf) > f.maxLines {
-			st.buf = st.buf[len(st.buf)-f.maxLines:]
-		}
-	} else {
-		st.buf = append(st.buf[:0], tuple)
-	}
-	orgBuf := append([]tupleLine(nil), st.buf...)
-	buf := joinTuples(orgBuf)
-
-	if len(r.ignore) > 0 && len(r.ignore) < len(r.fail)-2 {
-		if i := firstMatch(r.ignore, buf); i >= 0 {
-			res.verdict, res.ignore = Ignored, i
+// Judge reads one line of the session's log. now is the reference of year
+// inference (the line's time, or the clock), loc the zone of dates written
+// without one.
+func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
+	res := Result{Outcome: Miss, Regex: -1, Ignore: -1}
+	f := s.f
+	tuple, date, haveDate := s.readDate(ln, now, loc)
+	orgBuf, buf := s.push(tuple)
+	if len(f.Ignore) > 0 && len(f.Ignore) < len(f.Fail)-2 {
+		if i := firstMatch(f.Ignore, buf); i >= 0 {
+			res.Outcome, res.Ignore = Ignored, i
 			return res
 		}
 	}
-	var pre map[string]f2bVal
-	if f.pref != nil {
-		m := f.pref.search(buf)
+	var pre map[string]value
+	if f.Pref != nil {
+		m := f.Pref.Search(buf, nil)
 		if m == nil {
 			return res
 		}
-		pre = f.pref.groups(buf, m)
-		content := pre["content"]
-		delete(pre, "content")
-		if content.truthy() {
-			st.buf = []tupleLine{{post: content.s}}
-			buf = content.s + "\n"
-		}
+		pre, buf = s.content(buf, m)
 	}
-	for i, fr := range r.fail {
+	for i, fr := range f.Fail {
 		if buf == "" {
-			buf = joinTuples(st.buf)
+			buf = joinTuples(s.buf)
 		}
-		m := fr.search(buf)
+		m := fr.Search(buf, nil)
 		if m == nil {
 			continue
 		}
-		res.regex = i
-		groups := fr.groups(buf, m)
-		matched, unmatched := splitMatched(buf, m, orgBuf, fr, groups)
-		if len(r.ignore) > 0 {
-			ibuf := buf
-			if f.maxLines > 1 {
-				ibuf = joinTuples(matched)
-			}
-			if j := firstMatch(r.ignore, ibuf); j >= 0 {
-				st.buf = unmatched
-				res.verdict, res.ignore = Ignored, j
-				return res
-			}
+		res.Regex = i
+		groups := groupsOf(fr, buf, m)
+		matched, unmatched := splitMatched(buf, m, orgBuf, groups)
+		if j := s.ignored(buf, matched); j >= 0 {
+			s.buf = unmatched
+			res.Outcome, res.Ignore = Ignored, j
+			return res
 		}
 		if !haveDate {
 			// fail2ban: "Found a match ... but no valid date/time": the
 			// next regex may still match.
-			res.verdict = NoDate
+			res.Outcome = NoDate
 			continue
 		}
-		if f.maxLines > 1 {
-			st.buf, buf = unmatched, ""
+		if f.MaxLines > 1 {
+			s.buf, buf = unmatched, ""
 		}
-		fail := &f2bFail{g: groups}
-		if pre != nil {
-			// The prefregex's groups, with the failregex's values over
-			// them where it has one.
-			merged := make(map[string]f2bVal, len(pre)+len(groups))
-			for k, v := range pre {
+		return s.failure(res, pre, groups, tupleTexts(matched), date, now)
+	}
+	return res
+}
+
+// readDate is processLine: the date of the line, and the line split
+// around it.
+func (s *Session) readDate(ln Line, now time.Time, loc *time.Location) (tuple tupleLine, date time.Time, ok bool) {
+	line := ln.Text
+	tuple = tupleLine{post: line}
+	if ln.FindDate {
+		if dm, found := s.f.Dates.Find(line, s.dates); found {
+			start, end := dm.Span()
+			tuple = tupleLine{pre: line[:start], date: line[start:end], post: line[end:]}
+			switch {
+			case start < end:
+				if d, parsed := s.dates.Date(&dm, line, now, loc); parsed {
+					date, ok = d, true
+					s.lastDate, s.lastText = d, tuple.date
+				}
+			case s.recentDate(now):
+				// An optional date that is absent: the last one, if
+				// recent, else now.
+				tuple = tupleLine{date: s.lastText, post: line}
+				date, ok = s.lastDate, true
+			default:
+				date, ok = now, true
+			}
+		}
+	}
+	if ok {
+		return tuple, date, true
+	}
+	switch {
+	case ln.FindDate && s.recentDate(now):
+		return tupleLine{date: s.lastText, post: line}, s.lastDate, true
+	case !ln.Time.IsZero():
+		// The source dated the line (stockade's parsers, the journal).
+		return tuple, ln.Time, true
+	}
+	return tuple, date, false
+}
+
+// recentDate reports whether the last date found is under a minute old.
+func (s *Session) recentDate(now time.Time) bool {
+	return !s.lastDate.IsZero() && s.lastDate.After(now.Add(-time.Minute))
+}
+
+// push adds a line to the buffer the regexes search (the last maxlines
+// lines) and returns the buffer's lines and text.
+func (s *Session) push(t tupleLine) ([]tupleLine, string) {
+	if n := s.f.MaxLines; n > 1 {
+		s.buf = append(s.buf, t)
+		if len(s.buf) > n {
+			s.buf = s.buf[len(s.buf)-n:]
+		}
+	} else {
+		s.buf = append(s.buf[:0], t)
+	}
+	org := append([]tupleLine(nil), s.buf...)
+	return org, joinTuples(org)
+}
+
+// content reads the prefregex's groups; its <F-CONTENT> becomes what the
+// failregexes search.
+func (s *Session) content(buf string, m []int) (map[string]value, string) {
+	pre := groupsOf(s.f.Pref, buf, m)
+	content := pre["content"]
+	delete(pre, "content")
+	if content.truthy() {
+		s.buf = []tupleLine{{post: content.s}}
+		buf = content.s + "\n"
+	}
+	return pre, buf
+}
+
+// ignored is the ignoreregex that matches the lines a failregex matched,
+// or -1.
+func (s *Session) ignored(buf string, matched []tupleLine) int {
+	if len(s.f.Ignore) == 0 {
+		return -1
+	}
+	if s.f.MaxLines > 1 {
+		buf = joinTuples(matched)
+	}
+	return firstMatch(s.f.Ignore, buf)
+}
+
+// failure makes the failure of a failregex's match: the prefregex's groups
+// under the failregex's, merged with its connection's, and its address.
+func (s *Session) failure(res Result, pre, groups map[string]value, lines []string, date, now time.Time) Result {
+	fail := &failure{g: groups}
+	if pre != nil {
+		// The prefregex's groups, with the failregex's values over them
+		// where it has one.
+		merged := make(map[string]value, len(pre)+len(groups))
+		for k, v := range pre {
+			merged[k] = v
+		}
+		for k, v := range groups {
+			if v.set || !merged[k].set {
 				merged[k] = v
 			}
-			for k, v := range groups {
-				if v.set || !merged[k].set {
-					merged[k] = v
-				}
-			}
-			fail.g = merged
 		}
-		lines := tupleTexts(matched)
-		mlfid := fail.get("mlfid")
-		if mlfid.set {
-			fail = st.mergeFailure(mlfid.s, fail, lines, now)
-			if fail.get("nofail").truthy() {
-				res.verdict = Helper
-				res.fail = failureOf(fail, "", date, true)
-				return res
-			}
-		} else {
-			fail.matches = append(fail.matches, lines...)
-			if fail.get("nofail").truthy() {
-				// A helper line outside a session: no failure either.
-				res.verdict = Helper
-				res.fail = failureOf(fail, "", date, true)
-				return res
-			}
-		}
-		return f2bHost(res, fail, mlfid.set, date)
+		fail.g = merged
 	}
-	return res
-}
-
-// f2bHost reads the failure id and address from a failure.
-func f2bHost(res f2bResult, fail *f2bFail, mlfid bool, date time.Time) f2bResult {
-	fid := fail.get("fid")
-	host, isAddr := fail.get("ip4"), true
-	if !host.set {
-		host = fail.get("ip6")
+	mlfid := fail.get("mlfid")
+	if mlfid.set {
+		fail = s.mergeFailure(mlfid.s, fail, lines, now)
+	} else {
+		fail.matches = append(fail.matches, lines...)
 	}
-	if !host.set {
-		host, isAddr = fail.get("dns"), false
-		if !host.set {
-			if !fid.set && !mlfid {
-				// No failure id at all: fail2ban logs an error.
-				res.verdict = NoAddress
-				return res
-			}
-			host = fid
-		}
-	}
-	if !host.set {
-		// A session still waiting for its address: the failure is
-		// pending.
-		fail.pending = true
-		res.verdict = Helper
-		res.fail = failureOf(fail, "", date, true)
+	if fail.get("nofail").truthy() {
+		// A helper line (in a connection or not): no failure.
+		res.Outcome = Helper
+		res.Failure = failureOf(fail, "", date, true)
 		return res
 	}
-	id := host.s
-	if fid.set && fid.s != host.s {
-		id = fid.s
-	}
-	res.fail = failureOf(fail, id, date, false)
-	if !isAddr {
-		res.verdict = HostName
-		return res
-	}
-	addr, ok := pipeline.ParseAddr(host.s)
-	if !ok {
-		res.verdict = BadAddress
-		return res
-	}
-	res.addr, res.verdict = addr, Hit
-	if id != host.s {
-		res.key = id
-	}
-	return res
-}
-
-func failureOf(f *f2bFail, id string, date time.Time, helper bool) *Failure {
-	out := &Failure{ID: id, Time: date, Helper: helper, Fields: map[string]string{}}
-	for k, v := range f.g {
-		if v.set {
-			out.Fields[k] = v.s
-		}
-	}
-	out.Users = append(out.Users, f.users...)
-	out.Lines = append(out.Lines, f.matches...)
-	return out
-}
-
-// f2bStateOf returns the state of a rule for a source.
-func (s *Set) f2bStateOf(r *Rule, source string) *f2bState {
-	if s.f2b == nil {
-		s.f2b = map[f2bKey]*f2bState{}
-	}
-	k := f2bKey{rule: r.Policy.ID, source: source}
-	st := s.f2b[k]
-	if st == nil {
-		st = &f2bState{dates: newDateState()}
-		s.f2b[k] = st
-	}
-	return st
-}
-
-func (s *Set) now() time.Time {
-	if s.clock != nil {
-		return s.clock()
-	}
-	return time.Now()
-}
-
-func (s *Set) location() *time.Location {
-	if s.loc != nil {
-		return s.loc
-	}
-	return time.Local
-}
-
-// SetDates sets the reference of year inference for dates a fail2ban rule
-// finds on lines that carry no time of their own (default: the wall
-// clock), and the zone of dates written without one (default: local).
-func (s *Set) SetDates(now func() time.Time, loc *time.Location) {
-	s.clock, s.loc = now, loc
+	return hostOf(res, fail, mlfid.set, date)
 }

@@ -1,4 +1,4 @@
-package rules
+package filter
 
 // fail2ban's regex tags, expanded as its Regex._resolveHostTag does: the
 // result is a Python pattern whose named groups (ip4, ip6, dns, fid,
@@ -12,35 +12,35 @@ import (
 )
 
 const (
-	f2bIP4 = `(?:\d{1,3}\.){3}\d{1,3}`
+	ip4 = `(?:\d{1,3}\.){3}\d{1,3}`
 	// fail2ban writes the last part as (?:[0-9a-fA-F]{1,4}|(?<=:):); every
 	// branch of the repetition before it ends with a colon, so the
 	// lookbehind always holds and a plain ":" means the same.
-	f2bIP6 = `(?:[0-9a-fA-F]{1,4}::?|:){1,7}(?:[0-9a-fA-F]{1,4}|:)`
+	ip6 = `(?:[0-9a-fA-F]{1,4}::?|:){1,7}(?:[0-9a-fA-F]{1,4}|:)`
 
-	f2bHostIP4  = `(?:::f{4,6}:)?(?P<ip4>` + f2bIP4 + `)`
-	f2bHostIP6  = `(?P<ip6>` + f2bIP6 + `)`
-	f2bHostDNS  = `(?P<dns>[\w\-.^_]*\w)`
-	f2bHostAddr = `\[?(?:` + f2bHostIP4 + `|` + f2bHostIP6 + `)\]?`
-	f2bHostHost = `(?:` + f2bHostAddr + `|` + f2bHostDNS + `)`
-	f2bHostCIDR = `(?P<cidr>\d+)`
-	f2bSubnet   = `\[?(?:` + f2bHostIP4 + `|` + f2bHostIP6 + `)(?:/` + f2bHostCIDR + `)?\]?`
+	hostIP4  = `(?:::f{4,6}:)?(?P<ip4>` + ip4 + `)`
+	hostIP6  = `(?P<ip6>` + ip6 + `)`
+	hostDNS  = `(?P<dns>[\w\-.^_]*\w)`
+	hostAddr = `\[?(?:` + hostIP4 + `|` + hostIP6 + `)\]?`
+	hostHost = `(?:` + hostAddr + `|` + hostDNS + `)`
+	hostCIDR = `(?P<cidr>\d+)`
+	subnet   = `\[?(?:` + hostIP4 + `|` + hostIP6 + `)(?:/` + hostCIDR + `)?\]?`
 )
 
-var f2bStaticTags = map[string]string{
-	"IP4": f2bHostIP4, "F-IP4/": f2bHostIP4,
-	"IP6": f2bHostIP6, "F-IP6/": f2bHostIP6,
-	"ADDR": f2bHostAddr, "F-ADDR/": f2bHostAddr,
-	"CIDR": f2bHostCIDR, "F-CIDR/": f2bHostCIDR,
-	"SUBNET": f2bSubnet, "F-SUBNET/": f2bSubnet,
-	"DNS": f2bHostDNS, "F-DNS/": f2bHostDNS,
+var staticTags = map[string]string{
+	"IP4": hostIP4, "F-IP4/": hostIP4,
+	"IP6": hostIP6, "F-IP6/": hostIP6,
+	"ADDR": hostAddr, "F-ADDR/": hostAddr,
+	"CIDR": hostCIDR, "F-CIDR/": hostCIDR,
+	"SUBNET": subnet, "F-SUBNET/": subnet,
+	"DNS": hostDNS, "F-DNS/": hostDNS,
 	"F-ID/":   `(?P<fid>\S+)`,
 	"F-PORT/": `(?P<fport>\w+)`,
 }
 
-// f2bGroupName maps a custom tag's name to its group: lower case, with
+// groupName maps a custom tag's name to its group: lower case, with
 // fail2ban's two renames.
-func f2bGroupName(tag string) string {
+func groupName(tag string) string {
 	n := strings.ToLower(tag)
 	switch n {
 	case "id":
@@ -51,10 +51,10 @@ func f2bGroupName(tag string) string {
 	return n
 }
 
-// expandF2BTags replaces fail2ban's tags in regex. <HOST> matches an
+// expandTags replaces fail2ban's tags in regex. <HOST> matches an
 // address or (unless useDNS is "no") a host name; <F-NAME>...</F-NAME>
 // capture into group "name"; unknown tags stay as written.
-func expandF2BTags(regex, useDNS string) string {
+func expandTags(regex, useDNS string) string {
 	var b strings.Builder
 	open := map[string]bool{}
 	skip := 0
@@ -75,15 +75,15 @@ func expandF2BTags(regex, useDNS string) string {
 		switch {
 		case tn == "HOST":
 			if useDNS == "no" {
-				b.WriteString(f2bHostAddr)
+				b.WriteString(hostAddr)
 			} else {
-				b.WriteString(f2bHostHost)
+				b.WriteString(hostHost)
 			}
 		case tn == "SKIPLINES":
 			fmt.Fprintf(&b, `\n(?P<skiplines%d>(?:(?:.*\n)*?))`, skip)
 			skip++
-		case f2bStaticTags[tn] != "":
-			b.WriteString(f2bStaticTags[tn])
+		case staticTags[tn] != "":
+			b.WriteString(staticTags[tn])
 		case isCustomTag(tn):
 			closing := strings.HasPrefix(tn, "/")
 			name := strings.TrimPrefix(tn, "/")[2:]
@@ -95,7 +95,7 @@ func expandF2BTags(regex, useDNS string) string {
 				}
 			} else {
 				open[name] = true
-				b.WriteString("(?P<" + f2bGroupName(name) + ">")
+				b.WriteString("(?P<" + groupName(name) + ">")
 			}
 		default:
 			b.WriteString(tag)

@@ -1,4 +1,4 @@
-package fail2ban
+package jailconf
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/internal/srcpos"
 )
 
 // config is a set of files read together, merged as fail2ban's
@@ -21,7 +21,7 @@ type config struct {
 }
 
 func newConfig() *config {
-	return &config{defaults: newSection(defaultSection, rules.Pos{}), byName: map[string]*section{}}
+	return &config{defaults: newSection(defaultSection, srcpos.Pos{}), byName: map[string]*section{}}
 }
 
 // conditional section names: [Definition?family=inet6].
@@ -62,7 +62,7 @@ func (c *config) merge(f *iniFile) {
 }
 
 // section returns a section, created empty if missing.
-func (c *config) section(name string, pos rules.Pos) *section {
+func (c *config) section(name string, pos srcpos.Pos) *section {
 	if s := c.byName[name]; s != nil {
 		return s
 	}
@@ -96,7 +96,7 @@ func (e *lookupError) Unwrap() error { return e.kind }
 
 // interpError is a bad interpolation, at the option where it was written.
 type interpError struct {
-	pos rules.Pos
+	pos srcpos.Pos
 	msg string
 }
 
@@ -348,7 +348,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func containsErr(es rules.Errors, e rules.Error) bool {
+func containsErr(es srcpos.Errors, e srcpos.Error) bool {
 	for _, x := range es {
 		if x == e {
 			return true
@@ -358,14 +358,14 @@ func containsErr(es rules.Errors, e rules.Error) bool {
 }
 
 // toError gives an error a position: its own, or at.
-func toError(err error, at rules.Pos) rules.Error {
+func toError(err error, at srcpos.Pos) srcpos.Error {
 	var ie *interpError
 	if errors.As(err, &ie) {
-		return rules.Error{Pos: ie.pos, Msg: ie.msg}
+		return srcpos.Error{Pos: ie.pos, Msg: ie.msg}
 	}
-	var re rules.Error
+	var re srcpos.Error
 	if errors.As(err, &re) {
 		return re
 	}
-	return rules.Error{Pos: at, Msg: err.Error()}
+	return srcpos.Error{Pos: at, Msg: err.Error()}
 }

@@ -1,4 +1,4 @@
-package fail2ban
+package jailconf
 
 // The conformance test runs fail2ban's own annotated sample logs
 // (fail2ban/tests/files/logs) through stockade's engine, with the filters

@@ -1,4 +1,4 @@
-package fail2ban
+package jailconf
 
 import (
 	"os"
@@ -69,10 +69,11 @@ func TestImportEveryCorpusJail(t *testing.T) {
 // (mode aggressive: every regex), imported from the corpus.
 func BenchmarkSshdFilter(b *testing.B) {
 	dir := corpusConf(b, "[sshd]\nenabled = true\nbackend = auto\nmode = aggressive\n")
-	ps, err := Load(dir)
+	_, p, err := Load(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
+	ps := []*rules.Pack{p}
 	set, err := rules.NewSet(ps...)
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package fail2ban
+package jailconf
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/internal/srcpos"
 )
 
 // A fail2ban configuration directory, and the files a name stands for:
@@ -19,19 +19,19 @@ import (
 type Dir struct {
 	root  string
 	cache map[string]*iniFile
-	errs  map[string]rules.Errors
+	errs  map[string]srcpos.Errors
 }
 
 // Open returns the configuration in dir. Nothing is read until asked.
 func Open(dir string) *Dir {
-	return &Dir{root: dir, cache: map[string]*iniFile{}, errs: map[string]rules.Errors{}}
+	return &Dir{root: dir, cache: map[string]*iniFile{}, errs: map[string]srcpos.Errors{}}
 }
 
 // Root is the directory.
 func (d *Dir) Root() string { return d.root }
 
 // parse reads and parses one file once; nil if it does not exist.
-func (d *Dir) parse(path string) (*iniFile, rules.Errors) {
+func (d *Dir) parse(path string) (*iniFile, srcpos.Errors) {
 	if f, ok := d.cache[path]; ok {
 		return f, d.errs[path]
 	}
@@ -68,7 +68,7 @@ func (d *Dir) read(base string) (*config, error) {
 	if len(existing) == 0 {
 		return nil, fmt.Errorf("no configuration files for %s under %s (looked for %s.conf and %s.local)", base, d.root, base, base)
 	}
-	var es rules.Errors
+	var es srcpos.Errors
 	c := newConfig()
 	for _, f := range d.includes(existing, nil, &es) {
 		pf, _ := d.parse(f)
@@ -84,7 +84,7 @@ func (d *Dir) read(base string) (*config, error) {
 
 // includes expands files with their .local twins and [INCLUDES] before
 // and after, recursively (a file already on the way is not read again).
-func (d *Dir) includes(files, seen []string, es *rules.Errors) []string {
+func (d *Dir) includes(files, seen []string, es *srcpos.Errors) []string {
 	var expanded []string
 	for _, f := range files {
 		expanded = append(expanded, f)
@@ -102,7 +102,7 @@ func (d *Dir) includes(files, seen []string, es *rules.Errors) []string {
 	return out
 }
 
-func (d *Dir) includesOf(resource string, seen []string, es *rules.Errors) []string {
+func (d *Dir) includesOf(resource string, seen []string, es *srcpos.Errors) []string {
 	f, perr := d.parse(resource)
 	if len(perr) > 0 {
 		for _, e := range perr {

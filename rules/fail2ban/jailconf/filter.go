@@ -1,4 +1,4 @@
-package fail2ban
+package jailconf
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/internal/srcpos"
 )
 
 // Filter is a filter read from filter.d with a set of options, its
@@ -26,7 +26,7 @@ type Filter struct {
 
 	// Pos is where the failregex was defined (for messages), Files the
 	// files read, in order.
-	Pos   rules.Pos
+	Pos   srcpos.Pos
 	Files []string
 
 	reader *filterReader
@@ -43,7 +43,7 @@ type filterReader struct {
 	pOpts    map[string]string
 	opts     *orderedOpts
 	defCache map[string]*string
-	pos      map[string]rules.Pos
+	pos      map[string]srcpos.Pos
 }
 
 // Filter reads filter.d/NAME.conf (.local, NAME.d/, includes) with the
@@ -60,7 +60,7 @@ func (d *Dir) readFilter(name string, initOpts, jailOpts map[string]string, all 
 	if err != nil {
 		return nil, err
 	}
-	r := &filterReader{cfg: cfg, initOpts: newOrderedOpts(), defCache: map[string]*string{}, pos: map[string]rules.Pos{}}
+	r := &filterReader{cfg: cfg, initOpts: newOrderedOpts(), defCache: map[string]*string{}, pos: map[string]srcpos.Pos{}}
 	for _, k := range sortedKeys(initOpts) {
 		r.initOpts.set(k, initOpts[k])
 	}
@@ -179,7 +179,7 @@ func (r *filterReader) filter(name string, initOpts map[string]string, cfg *conf
 	f := &Filter{Name: name, Options: initOpts, Files: cfg.files, reader: r}
 	f.Pos = r.pos["failregex"]
 	if f.Pos.File == "" {
-		f.Pos = rules.Pos{File: filepath.Join("filter.d", name+".conf"), Line: 1, Col: 1}
+		f.Pos = srcpos.Pos{File: filepath.Join("filter.d", name+".conf"), Line: 1, Col: 1}
 	}
 	for _, opt := range filterOpts {
 		v, ok := opts.get(opt)

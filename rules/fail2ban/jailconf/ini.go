@@ -2,7 +2,7 @@
 // jail.d/, filter.d/ with their .local overrides and includes) with
 // Python's configparser semantics and fail2ban's interpolation, and turns
 // its enabled jails into a stockade rule pack in fail2ban's dialect.
-package fail2ban
+package jailconf
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/internal/srcpos"
 )
 
 // defaultSection is configparser's DEFAULT: its options are seen from
@@ -21,19 +21,19 @@ const defaultSection = "DEFAULT"
 // value is an option's raw text and where it was set.
 type value struct {
 	s   string
-	pos rules.Pos
+	pos srcpos.Pos
 }
 
 // section is an ordered map of lower-cased option names to values.
 type section struct {
 	name  string
-	pos   rules.Pos
+	pos   srcpos.Pos
 	keys  []string
 	opts  map[string]value
 	bySrc string // the file that created it
 }
 
-func newSection(name string, pos rules.Pos) *section {
+func newSection(name string, pos srcpos.Pos) *section {
 	return &section{name: name, pos: pos, opts: map[string]value{}}
 }
 
@@ -75,11 +75,11 @@ const maxConfLine = 1 << 20
 // continues the value above (its indentation dropped), blank lines inside
 // a value are kept, and a section or option given twice in one file is an
 // error (strict mode). Every error is reported, with its line.
-func parseINI(path string, data []byte) (*iniFile, rules.Errors) {
-	f := &iniFile{path: path, defaults: newSection(defaultSection, rules.Pos{File: path, Line: 1, Col: 1}), byName: map[string]*section{}}
-	var es rules.Errors
+func parseINI(path string, data []byte) (*iniFile, srcpos.Errors) {
+	f := &iniFile{path: path, defaults: newSection(defaultSection, srcpos.Pos{File: path, Line: 1, Col: 1}), byName: map[string]*section{}}
+	var es srcpos.Errors
 	add := func(line, col int, format string, args ...any) {
-		es = append(es, rules.Error{Pos: rules.Pos{File: path, Line: line, Col: col}, Msg: fmt.Sprintf(format, args...)})
+		es = append(es, srcpos.Error{Pos: srcpos.Pos{File: path, Line: line, Col: col}, Msg: fmt.Sprintf(format, args...)})
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {
@@ -89,7 +89,7 @@ func parseINI(path string, data []byte) (*iniFile, rules.Errors) {
 	var cur *section
 	var optName string
 	var optLines []string
-	var optPos rules.Pos
+	var optPos srcpos.Pos
 	indentLevel := 0
 	seenSections := map[string]bool{}
 	seenOpts := map[string]bool{}
@@ -134,7 +134,7 @@ func parseINI(path string, data []byte) (*iniFile, rules.Errors) {
 			// configparser's \[(?P<header>.+)\]: up to the last bracket,
 			// whatever follows it.
 			name := stripped[1:end]
-			pos := rules.Pos{File: path, Line: lineno, Col: indent + 1}
+			pos := srcpos.Pos{File: path, Line: lineno, Col: indent + 1}
 			if seenSections[name] && name != defaultSection {
 				add(lineno, indent+1, "section [%s] is given twice in this file", name)
 			}
@@ -167,7 +167,7 @@ func parseINI(path string, data []byte) (*iniFile, rules.Errors) {
 		}
 		seenOpts[cur.name+"\x00"+name] = true
 		optName = name
-		optPos = rules.Pos{File: path, Line: lineno, Col: indent + 1}
+		optPos = srcpos.Pos{File: path, Line: lineno, Col: indent + 1}
 		optLines = []string{strings.TrimSpace(stripped[d+1:])}
 	}
 	flush()

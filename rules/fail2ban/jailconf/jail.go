@@ -1,4 +1,4 @@
-package fail2ban
+package jailconf
 
 import (
 	"errors"
@@ -8,14 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/internal/srcpos"
 )
 
 // Jail is one jail of jail.conf / jail.local / jail.d, read as fail2ban's
 // JailReader does.
 type Jail struct {
 	Name    string
-	Pos     rules.Pos // its section header
+	Pos     srcpos.Pos // its section header
 	Enabled bool
 
 	FilterSpec string  // as written: sshd[mode=aggressive]
@@ -74,14 +74,14 @@ func (d *Dir) Jails() ([]*Jail, error) {
 	cfg.defaults.set("fail2ban_version", value{s: "1.1.0"})
 	cfg.defaults.set("fail2ban_confpath", value{s: d.root})
 	var jails []*Jail
-	var es rules.Errors
+	var es srcpos.Errors
 	for _, s := range cfg.sections {
 		if s.name == "INCLUDES" || strings.HasPrefix(s.name, "KNOWN/") {
 			continue
 		}
 		j, err := d.readJail(cfg, s)
 		if err != nil {
-			var more rules.Errors
+			var more srcpos.Errors
 			if errors.As(err, &more) {
 				es = append(es, more...)
 			} else {
@@ -114,7 +114,7 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if first["enabled"] != "" {
 		b, ok := asBool(first["enabled"])
 		if !ok {
-			return nil, rules.Error{Pos: optPos(cfg, s.name, "enabled"), Msg: fmt.Sprintf("jail %s: enabled: want true or false, not %q", s.name, first["enabled"])}
+			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "enabled"), Msg: fmt.Sprintf("jail %s: enabled: want true or false, not %q", s.name, first["enabled"])}
 		}
 		j.Enabled = b
 	}
@@ -127,12 +127,12 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if j.FilterSpec != "" {
 		name, fopts, err := extractOptions(j.FilterSpec)
 		if err != nil {
-			return nil, rules.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %q: %v", s.name, j.FilterSpec, err)}
+			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %q: %v", s.name, j.FilterSpec, err)}
 		}
 		name = strings.TrimSpace(name)
 		r, err := d.filterReaderFor(name, fopts)
 		if err != nil {
-			return nil, rules.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
+			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
 		}
 		// applyAutoOptions: the log type follows the backend.
 		if _, ok := r.initOpts.get("logtype"); !ok {
@@ -149,7 +149,7 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 		}
 		comb, err := r.combined()
 		if err != nil {
-			return nil, rules.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
+			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
 		}
 		// The filter's options become known/OPTION of the jail.
 		for _, k := range comb.keys {
@@ -180,13 +180,13 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 		name, fopts, _ := extractOptions(j.FilterSpec)
 		f, err := fr.filter(strings.TrimSpace(name), fopts, fr.cfg)
 		if err != nil {
-			return nil, rules.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: %v", s.name, err)}
+			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: %v", s.name, err)}
 		}
 		j.Filter = f
 	}
-	var es rules.Errors
+	var es srcpos.Errors
 	bad := func(opt, format string, args ...any) {
-		es = append(es, rules.Error{Pos: optPos(cfg, s.name, opt), Msg: fmt.Sprintf("jail %s: %s: ", s.name, opt) + fmt.Sprintf(format, args...)})
+		es = append(es, srcpos.Error{Pos: optPos(cfg, s.name, opt), Msg: fmt.Sprintf("jail %s: %s: ", s.name, opt) + fmt.Sprintf(format, args...)})
 	}
 	j.MaxRetry = 3 // fail2ban's default when no value is given anywhere
 	if v, ok := opts["maxretry"]; ok {
@@ -333,7 +333,7 @@ func (d *Dir) filterReaderFor(name string, fopts map[string]string) (*filterRead
 	if err != nil {
 		return nil, err
 	}
-	r := &filterReader{cfg: cfg, initOpts: newOrderedOpts(), defCache: map[string]*string{}, pos: map[string]rules.Pos{}}
+	r := &filterReader{cfg: cfg, initOpts: newOrderedOpts(), defCache: map[string]*string{}, pos: map[string]srcpos.Pos{}}
 	for _, k := range sortedKeys(fopts) {
 		r.initOpts.set(k, fopts[k])
 	}
@@ -346,22 +346,22 @@ func hasOwn(s *section, k string) bool {
 }
 
 // optPos is where an option of a section was set (or the section).
-func optPos(cfg *config, sec, opt string) rules.Pos {
+func optPos(cfg *config, sec, opt string) srcpos.Pos {
 	if v, err := cfg.rawGet(sec, opt, nil); err == nil && v.pos.File != "" {
 		return v.pos
 	}
 	if s := cfg.byName[sec]; s != nil {
 		return s.pos
 	}
-	return rules.Pos{}
+	return srcpos.Pos{}
 }
 
-func withPos(err error, at rules.Pos) error {
-	var es rules.Errors
+func withPos(err error, at srcpos.Pos) error {
+	var es srcpos.Errors
 	if errors.As(err, &es) {
 		return es
 	}
-	return rules.Errors{toError(err, at)}
+	return srcpos.Errors{toError(err, at)}
 }
 
 func errOr(err error, msg string) any {

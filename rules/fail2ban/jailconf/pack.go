@@ -1,7 +1,8 @@
-package fail2ban
+package jailconf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/internal/srcpos"
 	"github.com/stockade-ids/stockade/rules"
 )
 
@@ -59,25 +61,34 @@ func PackYAML(d *Dir, jails []*Jail) ([]byte, error) {
 	return packYAML(root, list)
 }
 
-// Load imports dir and loads the result as rule packs: what `stockade
-// import fail2ban DIR` prints is exactly what runs.
-func Load(dir string) ([]*rules.Pack, error) {
+// Load imports dir (see Import) and loads the pack it makes: what
+// `stockade import fail2ban DIR` prints is exactly what runs, and what it
+// would print is refused if it would not load. It returns the pack's YAML
+// and the pack, named PackName(dir).
+func Load(dir string) ([]byte, *rules.Pack, error) {
 	data, err := Import(dir)
 	if err != nil {
-		return nil, err
+		var es srcpos.Errors
+		if errors.As(err, &es) {
+			return nil, nil, fmt.Errorf("fail2ban configuration refused, %d error(s):\n%w", len(es), es)
+		}
+		return nil, nil, fmt.Errorf("fail2ban: %w", err)
 	}
-	p, err := rules.Parse(filepath.Join(dir, "jail.local (imported)"), data)
+	p, err := rules.Parse(PackName(dir), data)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("the pack imported from %s does not load:\n%w", dir, err)
 	}
-	return []*rules.Pack{p}, nil
+	return data, p, nil
 }
+
+// PackName names the pack imported from dir in messages.
+func PackName(dir string) string { return "fail2ban:" + dir }
 
 func jailRule(d *Dir, j *Jail) *yaml.Node {
 	f := j.Filter
 	r := &yaml.Node{Kind: yaml.MappingNode}
 	var notes []string
-	rel := func(p rules.Pos) string {
+	rel := func(p srcpos.Pos) string {
 		if rp, err := filepath.Rel(d.root, p.File); err == nil && !strings.HasPrefix(rp, "..") {
 			p.File = rp
 		}

@@ -1,4 +1,4 @@
-package rules
+package pyre
 
 import (
 	"strconv"
@@ -10,7 +10,7 @@ import (
 // the width of a pattern, which Python's lookbehinds need fixed.
 
 // group reads everything that starts with a parenthesis.
-func (p *pyParser) group() (*pyNode, error) {
+func (p *parser) group() (*node, error) {
 	start := p.pos
 	p.pos++ // (
 	if !p.more() {
@@ -51,13 +51,13 @@ func (p *pyParser) group() (*pyNode, error) {
 			if p.open[idx] {
 				return nil, p.errorf("cannot refer to an open group")
 			}
-			return &pyNode{op: pyBackref, ref: idx, fold: p.flags&pyFlagI != 0}, nil
+			return &node{op: opBackref, ref: idx, fold: p.flags&flagI != 0}, nil
 		}
 		return nil, p.errorf("unknown extension ?P%c", p.peek())
 	case ':':
-		return p.sub(&pyNode{op: pyGroup}, start)
+		return p.sub(&node{op: opGroup}, start)
 	case '>':
-		return p.sub(&pyNode{op: pyGroup, atomic: true}, start)
+		return p.sub(&node{op: opGroup, atomic: true}, start)
 	case '#':
 		for p.more() && p.peek() != ')' {
 			p.pos++
@@ -68,17 +68,17 @@ func (p *pyParser) group() (*pyNode, error) {
 		p.pos++
 		return nil, nil
 	case '=', '!':
-		return p.sub(&pyNode{op: pyLook, neg: c == '!'}, start)
+		return p.sub(&node{op: opLook, neg: c == '!'}, start)
 	case '<':
 		if p.more() && (p.peek() == '=' || p.peek() == '!') {
 			neg := p.peek() == '!'
 			p.pos++
-			n, err := p.sub(&pyNode{op: pyLook, behind: true, neg: neg}, start)
+			n, err := p.sub(&node{op: opLook, behind: true, neg: neg}, start)
 			if err != nil {
 				return nil, err
 			}
-			if lo, hi := pyWidth(n.subs[0]); lo != hi {
-				return nil, &pyError{msg: "look-behind requires fixed-width pattern", pos: start}
+			if lo, hi := width(n.subs[0]); lo != hi {
+				return nil, &syntaxError{msg: "look-behind requires fixed-width pattern", pos: start}
 			}
 			return n, nil
 		}
@@ -96,7 +96,7 @@ func (p *pyParser) group() (*pyNode, error) {
 	return p.flagGroup(start)
 }
 
-func (p *pyParser) groupName(end rune) (string, error) {
+func (p *parser) groupName(end rune) (string, error) {
 	i := p.pos
 	for p.more() && p.peek() != end {
 		p.pos++
@@ -106,13 +106,13 @@ func (p *pyParser) groupName(end rune) (string, error) {
 	}
 	name := string(p.src[i:p.pos])
 	p.pos++
-	if !isPyIdentifier(name) {
+	if !isIdentifier(name) {
 		return "", p.errorf("bad character in group name %q", name)
 	}
 	return name, nil
 }
 
-func isPyIdentifier(s string) bool {
+func isIdentifier(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -125,7 +125,7 @@ func isPyIdentifier(s string) bool {
 	return true
 }
 
-func (p *pyParser) capture(name string, start int) (*pyNode, error) {
+func (p *parser) capture(name string, start int) (*node, error) {
 	if name != "" {
 		if _, dup := p.byName[name]; dup {
 			return nil, p.errorf("redefinition of group name %q", name)
@@ -138,24 +138,24 @@ func (p *pyParser) capture(name string, start int) (*pyNode, error) {
 		p.byName[name] = idx
 	}
 	p.open[idx] = true
-	n, err := p.sub(&pyNode{op: pyGroup, cap: idx, name: name}, start)
+	n, err := p.sub(&node{op: opGroup, cap: idx, name: name}, start)
 	delete(p.open, idx)
 	return n, err
 }
 
 // sub reads the body of a group up to its closing parenthesis.
-func (p *pyParser) sub(n *pyNode, start int) (*pyNode, error) {
+func (p *parser) sub(n *node, start int) (*node, error) {
 	body, err := p.body(start)
 	if err != nil {
 		return nil, err
 	}
-	n.subs = []*pyNode{body}
+	n.subs = []*node{body}
 	return n, nil
 }
 
 // body reads a group's alternation and its closing parenthesis; start is
 // where the group opened, for the error.
-func (p *pyParser) body(start int) (*pyNode, error) {
+func (p *parser) body(start int) (*node, error) {
 	body, err := p.alternation()
 	if err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ func (p *pyParser) body(start int) (*pyNode, error) {
 	return body, nil
 }
 
-func (p *pyParser) conditional(start int) (*pyNode, error) {
+func (p *parser) conditional(start int) (*node, error) {
 	i := p.pos
 	for p.more() && p.peek() != ')' {
 		p.pos++
@@ -193,20 +193,20 @@ func (p *pyParser) conditional(start int) (*pyNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	yes, no := body, &pyNode{op: pyEmpty}
-	if body.op == pyAlt {
+	yes, no := body, &node{op: opEmpty}
+	if body.op == opAlt {
 		if len(body.subs) > 2 {
 			return nil, p.errorf("conditional backref with more than two branches")
 		}
 		yes, no = body.subs[0], body.subs[1]
 	}
-	return &pyNode{op: pyCond, ref: idx, subs: []*pyNode{yes, no}}, nil
+	return &node{op: opCond, ref: idx, subs: []*node{yes, no}}, nil
 }
 
-func (p *pyParser) flagGroup(start int) (*pyNode, error) {
+func (p *parser) flagGroup(start int) (*node, error) {
 	on, off := 0, 0
-	for p.more() && pyFlagLetters[p.peek()] != 0 {
-		on |= pyFlagLetters[p.peek()]
+	for p.more() && flagLetters[p.peek()] != 0 {
+		on |= flagLetters[p.peek()]
 		p.pos++
 	}
 	if p.more() && p.peek() == ')' {
@@ -216,8 +216,8 @@ func (p *pyParser) flagGroup(start int) (*pyNode, error) {
 	}
 	if p.more() && p.peek() == '-' {
 		p.pos++
-		for p.more() && pyFlagLetters[p.peek()] != 0 {
-			off |= pyFlagLetters[p.peek()]
+		for p.more() && flagLetters[p.peek()] != 0 {
+			off |= flagLetters[p.peek()]
 			p.pos++
 		}
 		if off == 0 {
@@ -233,37 +233,37 @@ func (p *pyParser) flagGroup(start int) (*pyNode, error) {
 	if on == 0 && off == 0 {
 		return nil, p.errorf("missing flag")
 	}
-	if (on|off)&(pyFlagL) != 0 {
+	if (on|off)&(flagL) != 0 {
 		return nil, p.errorf("bad inline flags: cannot use 'L' flag with a str pattern")
 	}
-	if off&(pyFlagA|pyFlagU) != 0 {
+	if off&(flagA|flagU) != 0 {
 		return nil, p.errorf("bad inline flags: cannot turn off flags 'a', 'u' and 'L'")
 	}
 	p.pos++ // :
 	saved := p.flags
 	p.flags = (p.flags | on) &^ off
-	if on&pyFlagA != 0 {
-		p.flags &^= pyFlagU
+	if on&flagA != 0 {
+		p.flags &^= flagU
 	}
-	if on&pyFlagU != 0 {
-		p.flags &^= pyFlagA
+	if on&flagU != 0 {
+		p.flags &^= flagA
 	}
-	n, err := p.sub(&pyNode{op: pyGroup}, start)
+	n, err := p.sub(&node{op: opGroup}, start)
 	p.flags = saved
 	return n, err
 }
 
-// pyWidth returns the least and the most characters n can match (most < 0:
+// width returns the least and the most characters n can match (most < 0:
 // unbounded), for the fixed-width rule of lookbehinds.
-func pyWidth(n *pyNode) (lo, hi int) {
+func width(n *node) (lo, hi int) {
 	switch n.op {
-	case pyLit:
+	case opLit:
 		return len(n.runes), len(n.runes)
-	case pyAnyNoNL, pyAnyChar, pyClass:
+	case opAnyNoNL, opAnyChar, opClass:
 		return 1, 1
-	case pyConcat:
+	case opConcat:
 		for _, s := range n.subs {
-			a, b := pyWidth(s)
+			a, b := width(s)
 			lo += a
 			if hi >= 0 && b >= 0 {
 				hi += b
@@ -272,9 +272,9 @@ func pyWidth(n *pyNode) (lo, hi int) {
 			}
 		}
 		return lo, hi
-	case pyAlt, pyCond:
+	case opAlt, opCond:
 		for i, s := range n.subs {
-			a, b := pyWidth(s)
+			a, b := width(s)
 			if i == 0 || a < lo {
 				lo = a
 			}
@@ -285,8 +285,8 @@ func pyWidth(n *pyNode) (lo, hi int) {
 			}
 		}
 		return lo, hi
-	case pyRepeat:
-		a, b := pyWidth(n.subs[0])
+	case opRepeat:
+		a, b := width(n.subs[0])
 		lo = a * n.min
 		switch {
 		case n.max < 0 && b != 0:
@@ -299,9 +299,9 @@ func pyWidth(n *pyNode) (lo, hi int) {
 			hi = b * n.max
 		}
 		return lo, hi
-	case pyGroup:
-		return pyWidth(n.subs[0])
-	case pyBackref:
+	case opGroup:
+		return width(n.subs[0])
+	case opBackref:
 		return 0, -1
 	}
 	return 0, 0

@@ -1,4 +1,4 @@
-package rules
+package pyre
 
 // A parser for Python's `re` syntax (the dialect of fail2ban's filters),
 // into a small tree that pyprint.go writes out for RE2 when that is exact
@@ -16,37 +16,37 @@ import (
 	"unicode/utf8"
 )
 
-type pyOp uint8
+type nodeOp uint8
 
 const (
-	pyEmpty     pyOp = iota
-	pyLit            // runes
-	pyAnyNoNL        // . (any character but \n)
-	pyAnyChar        // . under DOTALL
-	pyClass          // [...], \d, \w, \s and their negations
-	pyBeginText      // ^, \A
-	pyBeginLine      // ^ under MULTILINE
-	pyEndTextNL      // $: end of text, or before a newline that ends it
-	pyEndLine        // $ under MULTILINE
-	pyEndText        // \Z
-	pyWordB          // \b
-	pyNotWordB       // \B
-	pyConcat         // subs
-	pyAlt            // subs
-	pyRepeat         // subs[0]{min,max}
-	pyGroup          // (subs[0]): capturing when cap > 0
-	pyLook           // lookahead or lookbehind
-	pyBackref        // \N, (?P=name)
-	pyCond           // (?(ref)subs[0]|subs[1])
+	opEmpty     nodeOp = iota
+	opLit            // runes
+	opAnyNoNL        // . (any character but \n)
+	opAnyChar        // . under DOTALL
+	opClass          // [...], \d, \w, \s and their negations
+	opBeginText      // ^, \A
+	opBeginLine      // ^ under MULTILINE
+	opEndTextNL      // $: end of text, or before a newline that ends it
+	opEndLine        // $ under MULTILINE
+	opEndText        // \Z
+	opWordB          // \b
+	opNotWordB       // \B
+	opConcat         // subs
+	opAlt            // subs
+	opRepeat         // subs[0]{min,max}
+	opGroup          // (subs[0]): capturing when cap > 0
+	opLook           // lookahead or lookbehind
+	opBackref        // \N, (?P=name)
+	opCond           // (?(ref)subs[0]|subs[1])
 )
 
-type pyNode struct {
-	op    pyOp
+type node struct {
+	op    nodeOp
 	runes []rune
 	fold  bool // IGNORECASE on a literal, class or back reference
 	ascii bool // ASCII flag on a class or word boundary
-	cls   *pyClassSet
-	subs  []*pyNode
+	cls   *classSet
+	subs  []*node
 
 	min, max   int // repeat; max < 0: unbounded
 	lazy       bool
@@ -61,47 +61,47 @@ type pyNode struct {
 	ref int // back reference or condition: a capture index
 }
 
-// pyClassSet is a character class: the union of its items, negated when
+// classSet is a character class: the union of its items, negated when
 // neg is set.
-type pyClassSet struct {
+type classSet struct {
 	neg   bool
-	items []pyClassItem
+	items []classItem
 }
 
-// pyClassItem is a range lo-hi, or a category: 'd', 'w', 's' or their
+// classItem is a range lo-hi, or a category: 'd', 'w', 's' or their
 // negations 'D', 'W', 'S' (Python's Unicode meaning, ASCII under (?a)).
-type pyClassItem struct {
+type classItem struct {
 	lo, hi rune
 	cat    byte
 	ascii  bool
 }
 
-// pyRegex is a parsed pattern: the tree and its capture names by index.
-type pyRegex struct {
-	root  *pyNode
+// Regexp is a parsed pattern: the tree and its capture names by index.
+type Regexp struct {
+	root  *node
 	names []string // names[i] names capture i ("" = unnamed); names[0] is the match
 }
 
 // Python's flags, as far as they change what a pattern means.
 const (
-	pyFlagI = 1 << iota // IGNORECASE
-	pyFlagM             // MULTILINE
-	pyFlagS             // DOTALL
-	pyFlagX             // VERBOSE
-	pyFlagA             // ASCII
-	pyFlagU             // UNICODE (the default for str patterns)
-	pyFlagL             // LOCALE: not for str patterns
+	flagI = 1 << iota // IGNORECASE
+	flagM             // MULTILINE
+	flagS             // DOTALL
+	flagX             // VERBOSE
+	flagA             // ASCII
+	flagU             // UNICODE (the default for str patterns)
+	flagL             // LOCALE: not for str patterns
 )
 
-var pyFlagLetters = map[rune]int{'i': pyFlagI, 'm': pyFlagM, 's': pyFlagS, 'x': pyFlagX, 'a': pyFlagA, 'u': pyFlagU, 'L': pyFlagL}
+var flagLetters = map[rune]int{'i': flagI, 'm': flagM, 's': flagS, 'x': flagX, 'a': flagA, 'u': flagU, 'L': flagL}
 
-// maxPyRepeat is Python's MAXREPEAT bound on counted repetition.
-const maxPyRepeat = 4294967295
+// maxRepeat is Python's MAXREPEAT bound on counted repetition.
+const maxRepeat = 4294967295
 
-// maxPyDepth bounds nesting, so a hostile pattern cannot exhaust the stack.
-const maxPyDepth = 500
+// maxDepth bounds nesting, so a hostile pattern cannot exhaust the stack.
+const maxDepth = 500
 
-type pyParser struct {
+type parser struct {
 	src    []rune
 	pos    int
 	flags  int
@@ -112,23 +112,23 @@ type pyParser struct {
 	depth  int
 }
 
-// pyError is a syntax error at a rune offset of the pattern.
-type pyError struct {
+// syntaxError is a syntax error at a rune offset of the pattern.
+type syntaxError struct {
 	msg string
 	pos int
 }
 
-func (e *pyError) Error() string { return fmt.Sprintf("%s at position %d", e.msg, e.pos) }
+func (e *syntaxError) Error() string { return fmt.Sprintf("%s at position %d", e.msg, e.pos) }
 
-func (p *pyParser) errorf(format string, args ...any) error {
-	return &pyError{msg: fmt.Sprintf(format, args...), pos: p.pos}
+func (p *parser) errorf(format string, args ...any) error {
+	return &syntaxError{msg: fmt.Sprintf(format, args...), pos: p.pos}
 }
 
-// parsePython parses a pattern as Python 3's re module does for a str.
-func parsePython(src string) (*pyRegex, error) {
-	p := &pyParser{src: []rune(src), byName: map[string]int{}, open: map[int]bool{}, names: []string{""}}
+// Parse parses a pattern as Python 3's re module does for a str.
+func Parse(src string) (*Regexp, error) {
+	p := &parser{src: []rune(src), byName: map[string]int{}, open: map[int]bool{}, names: []string{""}}
 	if !utf8.ValidString(src) {
-		return nil, &pyError{msg: "pattern is not valid UTF-8"}
+		return nil, &syntaxError{msg: "pattern is not valid UTF-8"}
 	}
 	// Global flags are only allowed at the start (Python 3.11); VERBOSE
 	// changes how everything after them is read, so take them first.
@@ -140,10 +140,10 @@ func parsePython(src string) (*pyRegex, error) {
 		p.flags |= f
 		p.pos += n
 	}
-	if p.flags&pyFlagL != 0 {
+	if p.flags&flagL != 0 {
 		return nil, p.errorf("bad inline flags: cannot use 'L' flag with a str pattern")
 	}
-	if p.flags&pyFlagA != 0 && p.flags&pyFlagU != 0 {
+	if p.flags&flagA != 0 && p.flags&flagU != 0 {
 		return nil, p.errorf("bad inline flags: flags 'a' and 'u' are incompatible")
 	}
 	root, err := p.alternation()
@@ -156,18 +156,18 @@ func parsePython(src string) (*pyRegex, error) {
 		}
 		return nil, p.errorf("unexpected %q", p.src[p.pos])
 	}
-	return &pyRegex{root: root, names: p.names}, nil
+	return &Regexp{root: root, names: p.names}, nil
 }
 
 // globalFlags reads a (?flags) group at the current position.
-func (p *pyParser) globalFlags() (flags, n int, ok bool) {
+func (p *parser) globalFlags() (flags, n int, ok bool) {
 	s := p.src[p.pos:]
 	if len(s) < 4 || s[0] != '(' || s[1] != '?' {
 		return 0, 0, false
 	}
 	i := 2
-	for i < len(s) && pyFlagLetters[s[i]] != 0 {
-		flags |= pyFlagLetters[s[i]]
+	for i < len(s) && flagLetters[s[i]] != 0 {
+		flags |= flagLetters[s[i]]
 		i++
 	}
 	if i == 2 || i >= len(s) || s[i] != ')' {
@@ -176,12 +176,12 @@ func (p *pyParser) globalFlags() (flags, n int, ok bool) {
 	return flags, i + 1, true
 }
 
-func (p *pyParser) more() bool { return p.pos < len(p.src) }
-func (p *pyParser) peek() rune { return p.src[p.pos] }
+func (p *parser) more() bool { return p.pos < len(p.src) }
+func (p *parser) peek() rune { return p.src[p.pos] }
 
 // skipVerbose skips whitespace and comments under VERBOSE.
-func (p *pyParser) skipVerbose(flags int) {
-	if flags&pyFlagX == 0 {
+func (p *parser) skipVerbose(flags int) {
+	if flags&flagX == 0 {
 		return
 	}
 	for p.more() {
@@ -199,13 +199,13 @@ func (p *pyParser) skipVerbose(flags int) {
 	}
 }
 
-func (p *pyParser) alternation() (*pyNode, error) {
+func (p *parser) alternation() (*node, error) {
 	p.depth++
 	defer func() { p.depth-- }()
-	if p.depth > maxPyDepth {
+	if p.depth > maxDepth {
 		return nil, p.errorf("pattern nests too deeply")
 	}
-	var alts []*pyNode
+	var alts []*node
 	for {
 		c, err := p.concat()
 		if err != nil {
@@ -221,11 +221,11 @@ func (p *pyParser) alternation() (*pyNode, error) {
 	if len(alts) == 1 {
 		return alts[0], nil
 	}
-	return &pyNode{op: pyAlt, subs: alts}, nil
+	return &node{op: opAlt, subs: alts}, nil
 }
 
-func (p *pyParser) concat() (*pyNode, error) {
-	var items []*pyNode
+func (p *parser) concat() (*node, error) {
+	var items []*node
 	for {
 		p.skipVerbose(p.flags)
 		if !p.more() || p.peek() == '|' || p.peek() == ')' {
@@ -244,7 +244,7 @@ func (p *pyParser) concat() (*pyNode, error) {
 			return nil, err
 		}
 		// Merge adjacent literals with the same case rule.
-		if n := len(items); n > 0 && atom.op == pyLit && items[n-1].op == pyLit && items[n-1].fold == atom.fold {
+		if n := len(items); n > 0 && atom.op == opLit && items[n-1].op == opLit && items[n-1].fold == atom.fold {
 			items[n-1].runes = append(items[n-1].runes, atom.runes...)
 			continue
 		}
@@ -252,15 +252,15 @@ func (p *pyParser) concat() (*pyNode, error) {
 	}
 	switch len(items) {
 	case 0:
-		return &pyNode{op: pyEmpty}, nil
+		return &node{op: opEmpty}, nil
 	case 1:
 		return items[0], nil
 	}
-	return &pyNode{op: pyConcat, subs: items}, nil
+	return &node{op: opConcat, subs: items}, nil
 }
 
 // quantifiers applies *, +, ?, {m,n} (and their lazy and possessive forms).
-func (p *pyParser) quantifiers(atom *pyNode, start int) (*pyNode, error) {
+func (p *parser) quantifiers(atom *node, start int) (*node, error) {
 	for {
 		p.skipVerbose(p.flags)
 		if !p.more() {
@@ -294,11 +294,11 @@ func (p *pyParser) quantifiers(atom *pyNode, start int) (*pyNode, error) {
 			p.pos = here
 			return nil, p.errorf("nothing to repeat")
 		}
-		if atom.op == pyRepeat && p.pos > here && start >= 0 {
+		if atom.op == opRepeat && p.pos > here && start >= 0 {
 			p.pos = here
 			return nil, p.errorf("multiple repeat")
 		}
-		r := &pyNode{op: pyRepeat, subs: []*pyNode{atom}, min: min, max: max}
+		r := &node{op: opRepeat, subs: []*node{atom}, min: min, max: max}
 		if p.more() && p.peek() == '?' {
 			r.lazy = true
 			p.pos++
@@ -312,7 +312,7 @@ func (p *pyParser) quantifiers(atom *pyNode, start int) (*pyNode, error) {
 
 // braces reads {m}, {m,}, {,n}, {m,n} or {,}; ok is false (and the position
 // unchanged) when the brace is a literal.
-func (p *pyParser) braces() (lo, hi int, ok bool, err error) {
+func (p *parser) braces() (lo, hi int, ok bool, err error) {
 	here := p.pos
 	p.pos++ // {
 	if p.more() && p.peek() == '}' {
@@ -344,14 +344,14 @@ func (p *pyParser) braces() (lo, hi int, ok bool, err error) {
 	lo, hi = 0, -1
 	if los != "" {
 		v, perr := strconv.ParseUint(los, 10, 64)
-		if perr != nil || v >= maxPyRepeat {
+		if perr != nil || v >= maxRepeat {
 			return 0, 0, false, p.errorf("the repetition number is too large")
 		}
 		lo = int(v)
 	}
 	if his != "" {
 		v, perr := strconv.ParseUint(his, 10, 64)
-		if perr != nil || v >= maxPyRepeat {
+		if perr != nil || v >= maxRepeat {
 			return 0, 0, false, p.errorf("the repetition number is too large")
 		}
 		hi = int(v)
@@ -362,9 +362,9 @@ func (p *pyParser) braces() (lo, hi int, ok bool, err error) {
 	return lo, hi, true, nil
 }
 
-func isZeroWidth(n *pyNode) bool {
+func isZeroWidth(n *node) bool {
 	switch n.op {
-	case pyBeginText, pyBeginLine, pyEndTextNL, pyEndLine, pyEndText, pyWordB, pyNotWordB:
+	case opBeginText, opBeginLine, opEndTextNL, opEndLine, opEndText, opWordB, opNotWordB:
 		return true
 	}
 	return false
@@ -373,9 +373,9 @@ func isZeroWidth(n *pyNode) bool {
 func isDigit(c rune) bool { return c >= '0' && c <= '9' }
 
 // atom reads one item; nil means nothing to add (a comment).
-func (p *pyParser) atom() (*pyNode, error) {
+func (p *parser) atom() (*node, error) {
 	c := p.peek()
-	fold := p.flags&pyFlagI != 0
+	fold := p.flags&flagI != 0
 	switch c {
 	case '(':
 		return p.group()
@@ -384,25 +384,25 @@ func (p *pyParser) atom() (*pyNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &pyNode{op: pyClass, cls: cls, fold: fold}, nil
+		return &node{op: opClass, cls: cls, fold: fold}, nil
 	case '.':
 		p.pos++
-		if p.flags&pyFlagS != 0 {
-			return &pyNode{op: pyAnyChar}, nil
+		if p.flags&flagS != 0 {
+			return &node{op: opAnyChar}, nil
 		}
-		return &pyNode{op: pyAnyNoNL}, nil
+		return &node{op: opAnyNoNL}, nil
 	case '^':
 		p.pos++
-		if p.flags&pyFlagM != 0 {
-			return &pyNode{op: pyBeginLine}, nil
+		if p.flags&flagM != 0 {
+			return &node{op: opBeginLine}, nil
 		}
-		return &pyNode{op: pyBeginText}, nil
+		return &node{op: opBeginText}, nil
 	case '$':
 		p.pos++
-		if p.flags&pyFlagM != 0 {
-			return &pyNode{op: pyEndLine}, nil
+		if p.flags&flagM != 0 {
+			return &node{op: opEndLine}, nil
 		}
-		return &pyNode{op: pyEndTextNL}, nil
+		return &node{op: opEndTextNL}, nil
 	case '\\':
 		return p.escape()
 	case '*', '+', '?':
@@ -416,10 +416,10 @@ func (p *pyParser) atom() (*pyNode, error) {
 		}
 	}
 	p.pos++
-	return &pyNode{op: pyLit, runes: []rune{c}, fold: fold}, nil
+	return &node{op: opLit, runes: []rune{c}, fold: fold}, nil
 }
 
-func (p *pyParser) escape() (*pyNode, error) {
+func (p *parser) escape() (*node, error) {
 	start := p.pos
 	p.pos++ // backslash
 	if !p.more() {
@@ -427,18 +427,18 @@ func (p *pyParser) escape() (*pyNode, error) {
 	}
 	c := p.peek()
 	p.pos++
-	ascii := p.flags&pyFlagA != 0
+	ascii := p.flags&flagA != 0
 	switch c {
 	case 'A':
-		return &pyNode{op: pyBeginText}, nil
+		return &node{op: opBeginText}, nil
 	case 'Z':
-		return &pyNode{op: pyEndText}, nil
+		return &node{op: opEndText}, nil
 	case 'b':
-		return &pyNode{op: pyWordB, ascii: ascii}, nil
+		return &node{op: opWordB, ascii: ascii}, nil
 	case 'B':
-		return &pyNode{op: pyNotWordB, ascii: ascii}, nil
+		return &node{op: opNotWordB, ascii: ascii}, nil
 	case 'd', 'D', 'w', 'W', 's', 'S':
-		return &pyNode{op: pyClass, cls: &pyClassSet{items: []pyClassItem{{cat: byte(c), ascii: ascii}}}}, nil
+		return &node{op: opClass, cls: &classSet{items: []classItem{{cat: byte(c), ascii: ascii}}}}, nil
 	}
 	if c >= '1' && c <= '9' {
 		// A back reference, or an octal escape of three octal digits.
@@ -464,7 +464,7 @@ func (p *pyParser) escape() (*pyNode, error) {
 		if p.open[n] {
 			return nil, p.errorf("cannot refer to an open group")
 		}
-		return &pyNode{op: pyBackref, ref: n, fold: p.flags&pyFlagI != 0}, nil
+		return &node{op: opBackref, ref: n, fold: p.flags&flagI != 0}, nil
 	}
 	r, err := p.charEscape(c, false)
 	if err != nil {
@@ -473,15 +473,15 @@ func (p *pyParser) escape() (*pyNode, error) {
 	return p.lit(r), nil
 }
 
-func (p *pyParser) lit(r rune) *pyNode {
-	return &pyNode{op: pyLit, runes: []rune{r}, fold: p.flags&pyFlagI != 0}
+func (p *parser) lit(r rune) *node {
+	return &node{op: opLit, runes: []rune{r}, fold: p.flags&flagI != 0}
 }
 
 func isOctal(c rune) bool { return c >= '0' && c <= '7' }
 
 // charEscape reads the escapes that stand for one character (c is the
 // letter after the backslash, already consumed).
-func (p *pyParser) charEscape(c rune, inClass bool) (rune, error) {
+func (p *parser) charEscape(c rune, inClass bool) (rune, error) {
 	switch c {
 	case 'a':
 		return 7, nil
@@ -530,7 +530,7 @@ func (p *pyParser) charEscape(c rune, inClass bool) (rune, error) {
 	return c, nil
 }
 
-func (p *pyParser) hexEscape(n int) (rune, error) {
+func (p *parser) hexEscape(n int) (rune, error) {
 	var v rune
 	for i := 0; i < n; i++ {
 		if !p.more() {
@@ -558,15 +558,15 @@ func (p *pyParser) hexEscape(n int) (rune, error) {
 }
 
 // class reads [...] into a set.
-func (p *pyParser) class() (*pyClassSet, error) {
+func (p *parser) class() (*classSet, error) {
 	start := p.pos
 	p.pos++ // [
-	set := &pyClassSet{}
+	set := &classSet{}
 	if p.more() && p.peek() == '^' {
 		set.neg = true
 		p.pos++
 	}
-	ascii := p.flags&pyFlagA != 0
+	ascii := p.flags&flagA != 0
 	first := true
 	for {
 		if !p.more() {
@@ -584,7 +584,7 @@ func (p *pyParser) class() (*pyClassSet, error) {
 			return nil, err
 		}
 		if cat != 0 {
-			set.items = append(set.items, pyClassItem{cat: cat, ascii: ascii})
+			set.items = append(set.items, classItem{cat: cat, ascii: ascii})
 			continue
 		}
 		// A range?
@@ -600,16 +600,16 @@ func (p *pyParser) class() (*pyClassSet, error) {
 			if hi < lo {
 				return nil, p.errorf("bad character range")
 			}
-			set.items = append(set.items, pyClassItem{lo: lo, hi: hi})
+			set.items = append(set.items, classItem{lo: lo, hi: hi})
 			continue
 		}
-		set.items = append(set.items, pyClassItem{lo: lo, hi: lo})
+		set.items = append(set.items, classItem{lo: lo, hi: lo})
 	}
 	return set, nil
 }
 
 // classAtom reads one character of a class, or a category escape.
-func (p *pyParser) classAtom(ascii bool) (rune, byte, error) {
+func (p *parser) classAtom(ascii bool) (rune, byte, error) {
 	c := p.peek()
 	p.pos++
 	if c != '\\' {

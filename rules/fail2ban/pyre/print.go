@@ -1,4 +1,4 @@
-package rules
+package pyre
 
 import (
 	"fmt"
@@ -10,12 +10,12 @@ import (
 // \d is Unicode Nd, \w is str.isalnum() plus the underscore, \s is
 // str.isspace(). Under (?a) they are ASCII.
 const (
-	pyDigitItems      = `\p{Nd}`
-	pyWordItems       = `\p{L}\p{N}_`
-	pySpaceItems      = `\t-\r\x{1c}-\x{20}\x{85}\p{Z}`
-	pyDigitItemsASCII = `0-9`
-	pyWordItemsASCII  = `0-9A-Za-z_`
-	pySpaceItemsASCII = `\t-\r `
+	digitItems      = `\p{Nd}`
+	wordItems       = `\p{L}\p{N}_`
+	spaceItems      = `\t-\r\x{1c}-\x{20}\x{85}\p{Z}`
+	digitItemsASCII = `0-9`
+	wordItemsASCII  = `0-9A-Za-z_`
+	spaceItemsASCII = `\t-\r `
 	// The same for .NET syntax (regexp2), which has no \x{...}.
 	netSpaceItems = `\t-\r\x1c-\x20\x85\p{Z}`
 )
@@ -25,8 +25,8 @@ type errNotExact struct{ why string }
 
 func (e errNotExact) Error() string { return "not expressible in RE2: " + e.why }
 
-// pyPrinter writes a parsed pattern for one engine.
-type pyPrinter struct {
+// printer writes a parsed pattern for one engine.
+type printer struct {
 	b   strings.Builder
 	net bool // .NET syntax for regexp2; else RE2 for Go's regexp
 	// singleLine: the text holds no newline but possibly a final one, so
@@ -37,8 +37,8 @@ type pyPrinter struct {
 
 // printRE2 returns the RE2 pattern that means exactly what r means in
 // Python, or errNotExact.
-func (r *pyRegex) printRE2(singleLine bool) (string, error) {
-	p := &pyPrinter{singleLine: singleLine}
+func (r *Regexp) printRE2(singleLine bool) (string, error) {
+	p := &printer{singleLine: singleLine}
 	p.node(r.root)
 	if p.err != nil {
 		return "", p.err
@@ -48,23 +48,23 @@ func (r *pyRegex) printRE2(singleLine bool) (string, error) {
 
 // printNET returns the pattern for regexp2 (default .NET mode, capture
 // order maintained), which can express everything the parser accepts.
-func (r *pyRegex) printNET() string {
-	p := &pyPrinter{net: true}
+func (r *Regexp) printNET() string {
+	p := &printer{net: true}
 	p.node(r.root)
 	return p.b.String()
 }
 
-func (p *pyPrinter) notExact(why string) {
+func (p *printer) notExact(why string) {
 	if p.err == nil {
 		p.err = errNotExact{why}
 	}
 }
 
-func (p *pyPrinter) node(n *pyNode) {
+func (p *printer) node(n *node) {
 	switch n.op {
-	case pyEmpty:
+	case opEmpty:
 		p.b.WriteString("(?:)")
-	case pyLit:
+	case opLit:
 		if n.fold {
 			p.b.WriteString("(?i:")
 		}
@@ -74,21 +74,21 @@ func (p *pyPrinter) node(n *pyNode) {
 		if n.fold {
 			p.b.WriteString(")")
 		}
-	case pyAnyNoNL:
+	case opAnyNoNL:
 		p.b.WriteString(`[^\n]`)
-	case pyAnyChar:
+	case opAnyChar:
 		if p.net {
 			p.b.WriteString(`[\s\S]`)
 		} else {
 			p.b.WriteString(`(?s:.)`)
 		}
-	case pyClass:
+	case opClass:
 		p.class(n)
-	case pyBeginText:
+	case opBeginText:
 		p.b.WriteString(`\A`)
-	case pyBeginLine:
+	case opBeginLine:
 		p.b.WriteString(`(?m:^)`)
-	case pyEndTextNL:
+	case opEndTextNL:
 		switch {
 		case p.net:
 			// .NET's $ without Multiline is Python's: end, or before a
@@ -99,17 +99,17 @@ func (p *pyPrinter) node(n *pyNode) {
 		default:
 			p.notExact("$ in a multi-line buffer")
 		}
-	case pyEndLine:
+	case opEndLine:
 		p.b.WriteString(`(?m:$)`)
-	case pyEndText:
+	case opEndText:
 		p.b.WriteString(`\z`)
-	case pyWordB, pyNotWordB:
+	case opWordB, opNotWordB:
 		p.wordBoundary(n)
-	case pyConcat:
+	case opConcat:
 		for _, s := range n.subs {
 			p.node(s)
 		}
-	case pyAlt:
+	case opAlt:
 		p.b.WriteString("(?:")
 		for i, s := range n.subs {
 			if i > 0 {
@@ -118,9 +118,9 @@ func (p *pyPrinter) node(n *pyNode) {
 			p.node(s)
 		}
 		p.b.WriteString(")")
-	case pyRepeat:
+	case opRepeat:
 		p.repeat(n)
-	case pyGroup:
+	case opGroup:
 		switch {
 		case n.atomic:
 			if !p.net {
@@ -136,7 +136,7 @@ func (p *pyPrinter) node(n *pyNode) {
 		}
 		p.node(n.subs[0])
 		p.b.WriteString(")")
-	case pyLook:
+	case opLook:
 		if !p.net {
 			p.notExact("lookaround")
 		}
@@ -152,7 +152,7 @@ func (p *pyPrinter) node(n *pyNode) {
 		}
 		p.node(n.subs[0])
 		p.b.WriteString(")")
-	case pyBackref:
+	case opBackref:
 		if !p.net {
 			p.notExact("back reference")
 		}
@@ -161,7 +161,7 @@ func (p *pyPrinter) node(n *pyNode) {
 		} else {
 			fmt.Fprintf(&p.b, `\k<%d>`, n.ref)
 		}
-	case pyCond:
+	case opCond:
 		if !p.net {
 			p.notExact("conditional group")
 		}
@@ -173,7 +173,7 @@ func (p *pyPrinter) node(n *pyNode) {
 	}
 }
 
-func (p *pyPrinter) repeat(n *pyNode) {
+func (p *printer) repeat(n *node) {
 	if n.possessive && !p.net {
 		p.notExact("possessive quantifier")
 	}
@@ -207,24 +207,24 @@ func (p *pyPrinter) repeat(n *pyNode) {
 // wordBoundary writes \b or \B. RE2's \b is ASCII; Python's is Unicode, so
 // only an ASCII-flagged boundary is exact in RE2. For regexp2 the boundary
 // is spelled out with Python's word class, since .NET's \w differs.
-func (p *pyPrinter) wordBoundary(n *pyNode) {
+func (p *printer) wordBoundary(n *node) {
 	if !p.net {
 		if !n.ascii {
 			p.notExact(`Unicode \b`)
 			return
 		}
-		if n.op == pyWordB {
+		if n.op == opWordB {
 			p.b.WriteString(`\b`)
 		} else {
 			p.b.WriteString(`\B`)
 		}
 		return
 	}
-	w := "[" + pyWordItems + "]"
+	w := "[" + wordItems + "]"
 	if n.ascii {
-		w = "[" + pyWordItemsASCII + "]"
+		w = "[" + wordItemsASCII + "]"
 	}
-	if n.op == pyWordB {
+	if n.op == opWordB {
 		fmt.Fprintf(&p.b, "(?:(?<=%[1]s)(?!%[1]s)|(?<!%[1]s)(?=%[1]s))", w)
 	} else {
 		fmt.Fprintf(&p.b, "(?:(?<=%[1]s)(?=%[1]s)|(?<!%[1]s)(?!%[1]s))", w)
@@ -232,7 +232,7 @@ func (p *pyPrinter) wordBoundary(n *pyNode) {
 }
 
 // literal writes one character outside a class.
-func (p *pyPrinter) literal(r rune) {
+func (p *printer) literal(r rune) {
 	switch {
 	case r < utf8.RuneSelf && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'):
 		p.b.WriteRune(r)
@@ -246,7 +246,7 @@ func (p *pyPrinter) literal(r rune) {
 }
 
 // classChar writes a character escaped so that it is literal anywhere.
-func (p *pyPrinter) classChar(b *strings.Builder, r rune) {
+func (p *printer) classChar(b *strings.Builder, r rune) {
 	switch {
 	case r < utf8.RuneSelf && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'):
 		b.WriteRune(r)
@@ -264,26 +264,26 @@ func (p *pyPrinter) classChar(b *strings.Builder, r rune) {
 }
 
 // catItems returns the class items of a positive category.
-func (p *pyPrinter) catItems(cat byte, ascii bool) string {
+func (p *printer) catItems(cat byte, ascii bool) string {
 	switch cat {
 	case 'd', 'D':
 		if ascii {
-			return pyDigitItemsASCII
+			return digitItemsASCII
 		}
-		return pyDigitItems
+		return digitItems
 	case 'w', 'W':
 		if ascii {
-			return pyWordItemsASCII
+			return wordItemsASCII
 		}
-		return pyWordItems
+		return wordItems
 	default:
 		if ascii {
-			return pySpaceItemsASCII
+			return spaceItemsASCII
 		}
 		if p.net {
 			return netSpaceItems
 		}
-		return pySpaceItems
+		return spaceItems
 	}
 }
 
@@ -291,7 +291,7 @@ func (p *pyPrinter) catItems(cat byte, ascii bool) string {
 // a negated category (\D, \W, \S) inside a class is its own bracket,
 // joined by alternation. A negated class holding a negated category is
 // written with lookaheads for regexp2 and is not exact in RE2.
-func (p *pyPrinter) class(n *pyNode) {
+func (p *printer) class(n *node) {
 	set := n.cls
 	var pos strings.Builder
 	var negs []string // positive forms of the negated categories
@@ -346,7 +346,7 @@ func (p *pyPrinter) class(n *pyNode) {
 	}
 }
 
-func (p *pyPrinter) rangeItem(b *strings.Builder, lo, hi rune) {
+func (p *printer) rangeItem(b *strings.Builder, lo, hi rune) {
 	p.classChar(b, lo)
 	if hi != lo {
 		b.WriteByte('-')

@@ -1,9 +1,11 @@
-package rules
+package pyre
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/stockade-ids/stockade/rules/regex"
 )
 
 func TestParsePythonRefuses(t *testing.T) {
@@ -29,9 +31,9 @@ func TestParsePythonRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := parsePython(c.pattern)
+			_, err := Parse(c.pattern)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("parsePython(%q) = %v, want an error containing %q", c.pattern, err, c.want)
+				t.Fatalf("Parse(%q) = %v, want an error containing %q", c.pattern, err, c.want)
 			}
 		})
 	}
@@ -85,7 +87,7 @@ func TestPythonSemantics(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			re, _, err := compilePythonEngine(c.pattern, true)
+			re, _, err := Compile(c.pattern, true)
 			if err != nil {
 				t.Fatalf("compile %q: %v", c.pattern, err)
 			}
@@ -130,7 +132,7 @@ func TestRE2AndRegexp2Agree(t *testing.T) {
 		"host-name.example.org", "a:b", "abc:déf", "xxxy", "xxy", "", "\x1c", "é ü",
 	}
 	for _, p := range patterns {
-		tree, err := parsePython(p)
+		tree, err := Parse(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,11 +140,11 @@ func TestRE2AndRegexp2Agree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", p, err)
 		}
-		re2, err := compileEngine(re2src)
+		re2, err := regex.Compile(re2src)
 		if err != nil {
 			t.Fatalf("%q: %v", p, err)
 		}
-		bt, err := compileRegexp2(tree.printNET(), len(tree.names))
+		bt, err := regex.CompileRegexp2(tree.printNET(), len(tree.names))
 		if err != nil {
 			t.Fatalf("%q: %v", p, err)
 		}
@@ -152,50 +154,6 @@ func TestRE2AndRegexp2Agree(t *testing.T) {
 				t.Errorf("%q on %q: re2 %v, regexp2 %v", p, s, a, b)
 			}
 		}
-	}
-}
-
-func TestF2BTags(t *testing.T) {
-	cases := []struct {
-		name, regex, usedns, text string
-		groups                    map[string]string
-	}{
-		{"host v4", `from <HOST> port`, "warn", "from 192.0.2.1 port", map[string]string{"ip4": "192.0.2.1"}},
-		{"host mapped v4", `from <HOST> port`, "warn", "from ::ffff:192.0.2.1 port", map[string]string{"ip4": "192.0.2.1"}},
-		{"host v6", `from <HOST> port`, "warn", "from 2001:db8::1 port", map[string]string{"ip6": "2001:db8::1"}},
-		{"host bracketed v6", `from <ADDR> port`, "warn", "from [2001:db8::1] port", map[string]string{"ip6": "2001:db8::1"}},
-		{"host name", `from <HOST> port`, "warn", "from example.com port", map[string]string{"dns": "example.com"}},
-		{"no dns", `from <HOST> port`, "no", "from example.com port", nil},
-		{"user", `user <F-USER>\S+</F-USER> from <IP4>`, "warn", "user bob from 192.0.2.9", map[string]string{"user": "bob", "ip4": "192.0.2.9"}},
-		{"id", `session <F-ID/> done`, "warn", "session abc-1 done", map[string]string{"fid": "abc-1"}},
-		{"subnet", `net <SUBNET>$`, "warn", "net 192.0.2.0/24", map[string]string{"ip4": "192.0.2.0", "cidr": "24"}},
-		{"unknown tag stays", `<nope> <IP6>`, "warn", "<nope> ::1", map[string]string{"ip6": "::1"}},
-		{"unopened close stays", `</F-USER>x <IP4>`, "warn", "</F-USER>x 10.0.0.1", map[string]string{"ip4": "10.0.0.1"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			f, err := compileF2BRegex(c.regex, f2bFailRegex, c.usedns, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf := c.text + "\n"
-			m := f.search(buf)
-			if c.groups == nil {
-				if m != nil {
-					t.Fatalf("%q matched %q", c.regex, c.text)
-				}
-				return
-			}
-			if m == nil {
-				t.Fatalf("%q does not match %q", c.regex, c.text)
-			}
-			g := f.groups(buf, m)
-			for k, want := range c.groups {
-				if got := g[k]; !got.set || got.s != want {
-					t.Errorf("%s = %+v, want %q", k, got, want)
-				}
-			}
-		})
 	}
 }
 
@@ -210,12 +168,12 @@ func FuzzPythonRegex(f *testing.F) {
 		f.Add(p, "a word from 192.0.2.1 aab")
 	}
 	f.Fuzz(func(t *testing.T, pattern, text string) {
-		tree, err := parsePython(pattern)
+		tree, err := Parse(pattern)
 		if err != nil {
 			return
 		}
 		netSrc := tree.printNET()
-		bt, err := compileRegexp2(netSrc, len(tree.names))
+		bt, err := regex.CompileRegexp2(netSrc, len(tree.names))
 		if err != nil {
 			return // regexp2 refuses what Python takes only for limits
 		}
@@ -223,13 +181,13 @@ func FuzzPythonRegex(f *testing.F) {
 		if err != nil {
 			return
 		}
-		re2, err := compileEngine(re2src)
+		re2, err := regex.Compile(re2src)
 		if err != nil {
 			return
 		}
 		text = strings.ReplaceAll(text, "\n", " ") + "\n"
 		a, b := re2.Submatch(text, nil), bt.Submatch(text, nil)
-		if bt.Faults() == 0 && fmt.Sprint(a) != fmt.Sprint(b) {
+		if regex.Faults(bt) == 0 && fmt.Sprint(a) != fmt.Sprint(b) {
 			t.Errorf("%q on %q: re2 %v (%s), regexp2 %v (%s)", pattern, text, a, re2src, b, netSrc)
 		}
 	})

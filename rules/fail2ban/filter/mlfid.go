@@ -1,32 +1,34 @@
-package rules
+package filter
 
-// fail2ban's sessions (<F-MLFID>): the failure dict a session builds up
-// over its lines, and the bounded cache that holds the open sessions.
+// fail2ban's multi-line failures (<F-MLFID>): the failure dict the lines
+// of one connection build up, and the bounded cache that holds the open
+// connections (fail2ban calls them sessions; here a Session is a log's
+// whole state).
 
 import "time"
 
-// f2bVal is a Python value of a failure's dict: a string, or None.
-type f2bVal struct {
+// value is a Python value of a failure's dict: a string, or None.
+type value struct {
 	s   string
 	set bool
 }
 
-func (v f2bVal) truthy() bool { return v.set && v.s != "" }
+func (v value) truthy() bool { return v.set && v.s != "" }
 
-// f2bFail is fail2ban's failure dict: the groups of the regexes that
-// matched, and the session's users and matched lines.
-type f2bFail struct {
-	g             map[string]f2bVal
+// failure is fail2ban's failure dict: the groups of the regexes that
+// matched, and the connection's users and matched lines.
+type failure struct {
+	g             map[string]value
 	users         []string // a set, in insertion order
 	matches       []string
 	nofailMatches []string
-	pending       bool // a failure that waits for the session's address
+	pending       bool // a failure that waits for the connection's address
 }
 
-func (f *f2bFail) get(k string) f2bVal { return f.g[k] }
+func (f *failure) get(k string) value { return f.g[k] }
 
 // updateUsers is fail2ban's _updateUsers: nil (None) unless user is set.
-func (f *f2bFail) updateUsers(user f2bVal) []string {
+func (f *failure) updateUsers(user value) []string {
 	if !user.truthy() {
 		return nil
 	}
@@ -39,7 +41,7 @@ func (f *f2bFail) updateUsers(user f2bVal) []string {
 	return f.users
 }
 
-// Sessions: fail2ban keeps at most 100, each for 5 minutes.
+// Connections: fail2ban keeps at most 100, each for 5 minutes.
 const (
 	mlfMax = 100
 	mlfTTL = 5 * time.Minute
@@ -47,18 +49,18 @@ const (
 
 type mlfEntry struct {
 	key     string
-	fail    *f2bFail
+	fail    *failure
 	expires time.Time
 }
 
-// mlfCache is fail2ban's Utils.Cache for sessions: FIFO, bounded, expiring
+// mlfCache is fail2ban's Utils.Cache for connections: FIFO, bounded, expiring
 // (on event time here, so that replays are deterministic).
 type mlfCache struct {
 	order []*mlfEntry
 	byKey map[string]*mlfEntry
 }
 
-func (c *mlfCache) get(k string, now time.Time) *f2bFail {
+func (c *mlfCache) get(k string, now time.Time) *failure {
 	e := c.byKey[k]
 	if e == nil {
 		return nil
@@ -70,7 +72,7 @@ func (c *mlfCache) get(k string, now time.Time) *f2bFail {
 	return e.fail
 }
 
-func (c *mlfCache) set(k string, f *f2bFail, now time.Time) {
+func (c *mlfCache) set(k string, f *failure, now time.Time) {
 	if c.byKey == nil {
 		c.byKey = map[string]*mlfEntry{}
 	}
@@ -107,14 +109,14 @@ func (c *mlfCache) unset(k string) {
 	}
 }
 
-// mergeFailure is fail2ban's _mergeFailure: the lines of one session
+// mergeFailure is fail2ban's _mergeFailure: the lines of one connection
 // (<F-MLFID>) add up to one failure and its users are collected; a helper
 // line (<F-NOFAIL>) or a success (<F-MLFGAINED>) keeps its lines back
-// until a failure comes; a failure found before the session's address is
+// until a failure comes; a failure found before the connection's address is
 // pending, and becomes a failure when a later line names the address; a
-// session's lines are counted in one failure only once.
-func (st *f2bState) mergeFailure(mlfid string, fail *f2bFail, matched []string, now time.Time) *f2bFail {
-	cached := st.sessions.get(mlfid, now)
+// connection's lines are counted in one failure only once.
+func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, now time.Time) *failure {
+	cached := s.mlf.get(mlfid, now)
 	var users []string
 	nf := 0
 	if fail.get("mlfgained").truthy() {
@@ -147,11 +149,11 @@ func (st *f2bState) mergeFailure(mlfid string, fail *f2bFail, matched []string, 
 		}
 		fail = cached
 		if nf&2 != 0 {
-			st.sessions.unset(mlfid)
+			s.mlf.unset(mlfid)
 		}
 	} else if nf&2 == 0 {
 		users = fail.updateUsers(fail.get("user"))
-		st.sessions.set(mlfid, fail, now)
+		s.mlf.set(mlfid, fail, now)
 	}
 	pending := fail.pending
 	fail.pending = false
@@ -175,7 +177,7 @@ func (st *f2bState) mergeFailure(mlfid string, fail *f2bFail, matched []string, 
 	return fail
 }
 
-func (f *f2bFail) pop(k string) f2bVal {
+func (f *failure) pop(k string) value {
 	v := f.g[k]
 	delete(f.g, k)
 	return v

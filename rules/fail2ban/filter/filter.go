@@ -1,0 +1,144 @@
+// Package filter judges lines the way a fail2ban filter does
+// (server/filter.py, processLine and findFailure): the date is found and
+// cut out of the line, the last maxlines lines are searched together,
+// prefregex picks the part the failregexes see (<F-CONTENT>), and the
+// failure is read from the named groups: the address (ip4, ip6), a host
+// name (dns), an id (fid), the user, and the fields that tie the lines of
+// one connection together (<F-MLFID>, <F-NOFAIL>, <F-MLFFORGET>,
+// <F-MLFGAINED>).
+//
+// A Filter is compiled once and shared; what fail2ban remembers between
+// the lines of one log lives in a Session, one per log.
+package filter
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
+	"github.com/stockade-ids/stockade/rules/regex"
+)
+
+// Filter is a fail2ban filter, compiled: its regexes (see Compile), its
+// date templates and how many lines it searches together.
+type Filter struct {
+	Dates    *datepattern.Detector
+	Pref     *regex.Regex // the prefregex, nil for none
+	Fail     []*regex.Regex
+	Ignore   []*regex.Regex
+	MaxLines int
+}
+
+// Line is a line as a filter reads it.
+type Line struct {
+	Text string
+	// FindDate says the date is to be found in Text and cut out of it;
+	// otherwise the line is dated by Time.
+	FindDate bool
+	// Time is when the source says the line was written (zero: unknown).
+	Time time.Time
+}
+
+// Outcome is what a filter made of a line.
+type Outcome uint8
+
+const (
+	Found      Outcome = iota // a failure with an address to ban
+	Miss                      // no failregex matched (or the prefregex did not)
+	Ignored                   // an ignoreregex matched
+	NoDate                    // a failregex matched, but the line has no date fail2ban could read
+	Helper                    // a line that is no failure: <F-NOFAIL>, or a connection still waiting for its address
+	NoAddress                 // the failure has no id at all
+	HostName                  // the failure names a host (or an <F-ID>), not an address
+	BadAddress                // the address group holds no address
+)
+
+// Result is the outcome of one line.
+type Result struct {
+	Outcome Outcome
+	Addr    netip.Addr // when Found
+	Key     string     // the <F-ID> when it differs from the address
+	Regex   int        // the failregex that matched, or -1
+	Ignore  int        // the ignoreregex that matched, or -1
+	Failure *Failure   // what the failregex found, nil when none matched
+}
+
+// Failure is what a filter found on a line: fail2ban's failure (the
+// fields of its ticket), for explain and the conformance test.
+type Failure struct {
+	// ID is what fail2ban would ban: the address as written, a host name,
+	// or the <F-ID>.
+	ID string
+	// Time is the date found on the line (or the line's Time).
+	Time time.Time
+	// Fields are the named groups with a value (user, alt_user, ...).
+	Fields map[string]string
+	// Users are the user names of the connection (<F-MLFID>), if any.
+	Users []string
+	// Lines are the lines the failure carries: its own and those of its
+	// connection that came before.
+	Lines []string
+	// Helper: the line matched, but is no failure (<F-NOFAIL>, or a
+	// connection still waiting for its address).
+	Helper bool
+}
+
+// hostOf reads the failure id and address from a failure.
+func hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
+	fid := fail.get("fid")
+	host, isAddr := fail.get("ip4"), true
+	if !host.set {
+		host = fail.get("ip6")
+	}
+	if !host.set {
+		host, isAddr = fail.get("dns"), false
+		if !host.set {
+			if !fid.set && !mlfid {
+				// No failure id at all: fail2ban logs an error.
+				res.Outcome = NoAddress
+				return res
+			}
+			host = fid
+		}
+	}
+	if !host.set {
+		// A connection still waiting for its address: the failure is
+		// pending.
+		fail.pending = true
+		res.Outcome = Helper
+		res.Failure = failureOf(fail, "", date, true)
+		return res
+	}
+	id := host.s
+	if fid.set && fid.s != host.s {
+		id = fid.s
+	}
+	res.Failure = failureOf(fail, id, date, false)
+	if !isAddr {
+		res.Outcome = HostName
+		return res
+	}
+	addr, ok := pipeline.ParseAddr(host.s)
+	if !ok {
+		res.Outcome = BadAddress
+		return res
+	}
+	res.Addr, res.Outcome = addr, Found
+	if id != host.s {
+		res.Key = id
+	}
+	return res
+}
+
+func failureOf(f *failure, id string, date time.Time, helper bool) *Failure {
+	out := &Failure{ID: id, Time: date, Helper: helper, Fields: map[string]string{}}
+	for k, v := range f.g {
+		if v.set {
+			out.Fields[k] = v.s
+		}
+	}
+	out.Users = append(out.Users, f.users...)
+	out.Lines = append(out.Lines, f.matches...)
+	return out
+}

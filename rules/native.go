@@ -1,0 +1,141 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp/syntax"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/internal/tags"
+	"github.com/stockade-ids/stockade/rules/regex"
+)
+
+// failRegex is one compiled failregex of a stockade rule.
+type failRegex struct {
+	regex.Regex
+	host int  // submatch index of the address
+	pair bool // the same process follows this line with another about the same attempt
+}
+
+// compileRegex translates fail2ban-style tags to RE2 and compiles:
+//
+//	<HOST> <ADDR> <IP4> <IP6>   the offending address (exactly one, failregex)
+//	<F-USER>…</F-USER>          a named capture "user" (any <F-NAME>: "name")
+//
+// RE2 guarantees linear time, so no stockade rule can stall the pipeline
+// with a pathological pattern (a rule in the fail2ban dialect can: see
+// rules/regex's regexp2 engine).
+func compileRegex(src string, needHost bool) (*regex.Regex, int, error) {
+	out, nhost, err := tags.Translate(src)
+	if err != nil {
+		return nil, -1, err
+	}
+	if needHost && nhost != 1 {
+		if nhost == 0 {
+			return nil, -1, fmt.Errorf("failregex needs a <HOST> (or <ADDR>, <IP4>, <IP6>) tag")
+		}
+		return nil, -1, fmt.Errorf("failregex has %d address tags; exactly one is allowed", nhost)
+	}
+	re, err := regex.Compile(out)
+	if err != nil {
+		return nil, -1, fmt.Errorf("bad regex: %v", unwrapSyntax(err))
+	}
+	host := -1
+	for i, n := range re.Names() {
+		if n == "host" {
+			host = i
+		}
+	}
+	return &regex.Regex{Src: src, Engine: re, Names: re.Names(), Literals: regex.RequiredLiterals(out)}, host, nil
+}
+
+func unwrapSyntax(err error) string {
+	// The translated pattern would confuse: name the problem only, the
+	// position points at the regex as the user wrote it.
+	if se, ok := err.(*syntax.Error); ok {
+		return se.Code.String()
+	}
+	return err.Error()
+}
+
+// nativeMatcher is a stockade rule's: failregexes with one address each,
+// ignoreregexes, over the message (or the line). A rule with no failregex
+// takes the address its source parsed.
+type nativeMatcher struct {
+	fail   []*failRegex
+	ignore []*regex.Regex
+}
+
+func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event) judgement {
+	j := judgement{verdict: Hit, target: ev.Addr, regex: -1, ignore: -1}
+	if len(m.fail) == 0 {
+		return j
+	}
+	text := ev.Message
+	if r.UseLine || text == "" {
+		text = ev.Line
+	}
+	s.matchFail(m.fail, text, ev, &j)
+	if j.verdict != Hit {
+		return j
+	}
+	for i, ig := range m.ignore {
+		if ig.Match(text) {
+			j.verdict, j.ignore = Ignored, i
+			return j
+		}
+	}
+	return j
+}
+
+// matchFail tries the failregexes in order; the first that matches with a
+// valid address wins (else the verdict is the last failregex's whose
+// <HOST> text was not an address, or a miss). Named captures go to
+// ev.Captures, and a "user" capture also to ev.User so predicates can use
+// either.
+func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *judgement) {
+	j.verdict, j.target = RegexMiss, netip.Addr{}
+	for i, f := range fail {
+		if !f.Prefilter(text) {
+			continue
+		}
+		if need := 2 * len(f.Names); cap(s.sub) < need {
+			s.sub = make([]int, need)
+		}
+		m := f.Engine.Submatch(text, s.sub[:cap(s.sub)])
+		if m == nil {
+			continue
+		}
+		hs, he := m[2*f.host], m[2*f.host+1]
+		if hs < 0 {
+			continue
+		}
+		addr, ok := pipeline.ParseAddr(text[hs:he])
+		if !ok {
+			j.verdict, j.regex = BadAddress, i
+			continue
+		}
+		for i, name := range f.Names {
+			if name == "" || name == "host" || m[2*i] < 0 {
+				continue
+			}
+			if ev.Captures == nil {
+				ev.Captures = make(map[string]string, 2)
+			}
+			val := text[m[2*i]:m[2*i+1]]
+			ev.Captures[name] = val
+			if name == "user" {
+				ev.User = val
+			}
+		}
+		j.verdict, j.target, j.pair, j.regex = Hit, addr, f.pair, i
+		return
+	}
+}
+
+func (m *nativeMatcher) regexes() (fail, ignore []*regex.Regex, pref *regex.Regex) {
+	for _, f := range m.fail {
+		fail = append(fail, &f.Regex)
+	}
+	return fail, m.ignore, nil
+}
