@@ -20,24 +20,24 @@ type nodeOp uint8
 
 const (
 	opEmpty     nodeOp = iota
-	opLit            // runes
-	opAnyNoNL        // . (any character but \n)
-	opAnyChar        // . under DOTALL
-	opClass          // [...], \d, \w, \s and their negations
-	opBeginText      // ^, \A
-	opBeginLine      // ^ under MULTILINE
-	opEndTextNL      // $: end of text, or before a newline that ends it
-	opEndLine        // $ under MULTILINE
-	opEndText        // \Z
-	opWordB          // \b
-	opNotWordB       // \B
-	opConcat         // subs
-	opAlt            // subs
-	opRepeat         // subs[0]{min,max}
-	opGroup          // (subs[0]): capturing when cap > 0
-	opLook           // lookahead or lookbehind
-	opBackref        // \N, (?P=name)
-	opCond           // (?(ref)subs[0]|subs[1])
+	opLit              // runes
+	opAnyNoNL          // . (any character but \n)
+	opAnyChar          // . under DOTALL
+	opClass            // [...], \d, \w, \s and their negations
+	opBeginText        // ^, \A
+	opBeginLine        // ^ under MULTILINE
+	opEndTextNL        // $: end of text, or before a newline that ends it
+	opEndLine          // $ under MULTILINE
+	opEndText          // \Z
+	opWordB            // \b
+	opNotWordB         // \B
+	opConcat           // subs
+	opAlt              // subs
+	opRepeat           // subs[0]{min,max}
+	opGroup            // (subs[0]): capturing when cap > 0
+	opLook             // lookahead or lookbehind
+	opBackref          // \N, (?P=name)
+	opCond             // (?(ref)subs[0]|subs[1])
 )
 
 type node struct {
