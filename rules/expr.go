@@ -33,6 +33,9 @@ func compilePredicate(src string, ref *stateRef) (*predicate, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkConstArgs(src, p.Node()); err != nil {
+		return nil, err
+	}
 	return &predicate{src: src, prog: p}, nil
 }
 
@@ -46,6 +49,9 @@ type keyExpr struct {
 func compileKey(src string, ref *stateRef) (*keyExpr, error) {
 	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), []expr.Option{expr.Env(pipeline.Event{})})...)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkConstArgs(src, p.Node()); err != nil {
 		return nil, err
 	}
 	switch k := p.Node().Type(); {
