@@ -97,19 +97,14 @@ func (d *Dir) Jails() ([]*Jail, error) {
 	return jails, nil
 }
 
+// readJail reads one jail as fail2ban's JailReader does: the first
+// options, the filter with its options, then the jail's options, every
+// bad one reported at its line.
 func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	j := &Jail{Name: s.name, Pos: s.pos, Factor: 1}
-	first := map[string]string{}
-	for _, opt := range jailOpts1st {
-		v, err := cfg.get(s.name, opt, nil)
-		var le *lookupError
-		switch {
-		case err == nil:
-			first[opt] = v
-		case errors.As(err, &le):
-		default:
-			return nil, err
-		}
+	first, err := readOptions(cfg, s.name, jailOpts1st)
+	if err != nil {
+		return nil, err
 	}
 	if first["enabled"] != "" {
 		b, ok := asBool(first["enabled"])
@@ -125,53 +120,15 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	j.Backend = first["backend"]
 	var fr *filterReader
 	if j.FilterSpec != "" {
-		name, fopts, err := extractOptions(j.FilterSpec)
-		if err != nil {
-			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %q: %v", s.name, j.FilterSpec, err)}
+		if fr, err = d.jailFilterReader(cfg, s, j.FilterSpec, first); err != nil {
+			return nil, err
 		}
-		name = strings.TrimSpace(name)
-		r, err := d.filterReaderFor(name, fopts)
-		if err != nil {
-			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
-		}
-		// applyAutoOptions: the log type follows the backend.
-		if _, ok := r.initOpts.get("logtype"); !ok {
-			if def := r.cfg.byName["Definition"]; def == nil || !hasOwn(def, "logtype") {
-				lt := "file"
-				if strings.HasPrefix(first["backend"], "systemd") {
-					lt = "journal"
-				}
-				r.initOpts.set("logtype", lt)
-			}
-		}
-		if err := r.getOptions(first, true); err != nil {
-			return nil, withPos(err, optPos(cfg, s.name, "filter"))
-		}
-		comb, err := r.combined()
-		if err != nil {
-			return nil, srcpos.Error{Pos: optPos(cfg, s.name, "filter"), Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
-		}
-		// The filter's options become known/OPTION of the jail.
-		for _, k := range comb.keys {
-			if !strings.HasPrefix(k, "known/") {
-				s.set("known/"+k, value{s: comb.m[k], pos: s.pos})
-			}
-		}
-		fr = r
 	} else {
 		j.Notes = append(j.Notes, "no filter: nothing to match")
 	}
-	opts := map[string]string{}
-	for _, opt := range jailOpts {
-		v, err := cfg.get(s.name, opt, nil)
-		var le *lookupError
-		switch {
-		case err == nil:
-			opts[opt] = v
-		case errors.As(err, &le):
-		default:
-			return nil, err
-		}
+	opts, err := readOptions(cfg, s.name, jailOpts)
+	if err != nil {
+		return nil, err
 	}
 	if fr != nil {
 		if err := fr.getOptions(opts, false); err != nil {
@@ -184,15 +141,94 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 		}
 		j.Filter = f
 	}
-	var es srcpos.Errors
-	bad := func(opt, format string, args ...any) {
-		es = append(es, srcpos.Error{Pos: optPos(cfg, s.name, opt), Msg: fmt.Sprintf("jail %s: %s: ", s.name, opt) + fmt.Sprintf(format, args...)})
+	bad := &optErrors{cfg: cfg, jail: s.name}
+	j.readCounting(opts, bad)
+	j.readBanTime(opts, bad)
+	j.readSources(opts)
+	j.readFilterOptions(opts, bad)
+	j.readNotes(opts)
+	if len(bad.es) > 0 {
+		return nil, bad.es
 	}
+	return j, nil
+}
+
+// readOptions reads the options of a jail that are set.
+func readOptions(cfg *config, jail string, names []string) (map[string]string, error) {
+	opts := map[string]string{}
+	for _, opt := range names {
+		v, err := cfg.get(jail, opt, nil)
+		var le *lookupError
+		switch {
+		case err == nil:
+			opts[opt] = v
+		case errors.As(err, &le):
+		default:
+			return nil, err
+		}
+	}
+	return opts, nil
+}
+
+// jailFilterReader reads the files of the jail's filter, with the options
+// of its spec (sshd[mode=aggressive]) and the jail's first options; the
+// filter's options become known/OPTION of the jail.
+func (d *Dir) jailFilterReader(cfg *config, s *section, spec string, first map[string]string) (*filterReader, error) {
+	at := optPos(cfg, s.name, "filter")
+	name, fopts, err := extractOptions(spec)
+	if err != nil {
+		return nil, srcpos.Error{Pos: at, Msg: fmt.Sprintf("jail %s: filter %q: %v", s.name, spec, err)}
+	}
+	name = strings.TrimSpace(name)
+	r, err := d.filterReaderFor(name, fopts)
+	if err != nil {
+		return nil, srcpos.Error{Pos: at, Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
+	}
+	// applyAutoOptions: the log type follows the backend.
+	if _, ok := r.initOpts.get("logtype"); !ok {
+		if def := r.cfg.byName["Definition"]; def == nil || !hasOwn(def, "logtype") {
+			lt := "file"
+			if strings.HasPrefix(first["backend"], "systemd") {
+				lt = "journal"
+			}
+			r.initOpts.set("logtype", lt)
+		}
+	}
+	if err := r.getOptions(first, true); err != nil {
+		return nil, withPos(err, at)
+	}
+	comb, err := r.combined()
+	if err != nil {
+		return nil, srcpos.Error{Pos: at, Msg: fmt.Sprintf("jail %s: filter %s: %v", s.name, name, err)}
+	}
+	for _, k := range comb.keys {
+		if !strings.HasPrefix(k, "known/") {
+			s.set("known/"+k, value{s: comb.m[k], pos: s.pos})
+		}
+	}
+	return r, nil
+}
+
+// optErrors collects the errors of a jail's options, each at the line
+// that sets the option.
+type optErrors struct {
+	cfg  *config
+	jail string
+	es   srcpos.Errors
+}
+
+func (b *optErrors) add(opt, format string, args ...any) {
+	b.es = append(b.es, srcpos.Error{Pos: optPos(b.cfg, b.jail, opt), Msg: fmt.Sprintf("jail %s: %s: ", b.jail, opt) + fmt.Sprintf(format, args...)})
+}
+
+// readCounting reads how failures are counted: maxretry, maxmatches,
+// findtime.
+func (j *Jail) readCounting(opts map[string]string, bad *optErrors) {
 	j.MaxRetry = 3 // fail2ban's default when no value is given anywhere
 	if v, ok := opts["maxretry"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 1 {
-			bad("maxretry", "want a number of failures, not %q", v)
+			bad.add("maxretry", "want a number of failures, not %q", v)
 		} else {
 			j.MaxRetry = n
 		}
@@ -207,16 +243,20 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if v, ok := opts["findtime"]; ok {
 		d, err := str2seconds(v)
 		if err != nil || d <= 0 {
-			bad("findtime", "%v", errOr(err, "want a positive time"))
+			bad.add("findtime", "%v", errOr(err, "want a positive time"))
 		} else {
 			j.FindTime = d
 		}
 	}
+}
+
+// readBanTime reads how long bans last: bantime and its bantime.* options.
+func (j *Jail) readBanTime(opts map[string]string, bad *optErrors) {
 	j.BanTime = 10 * time.Minute
 	if v, ok := opts["bantime"]; ok {
 		d, err := str2seconds(v)
 		if err != nil {
-			bad("bantime", "%v", err)
+			bad.add("bantime", "%v", err)
 		} else {
 			j.BanTime = d
 		}
@@ -224,14 +264,14 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if v, ok := opts["bantime.increment"]; ok {
 		b, ok := asBool(v)
 		if !ok {
-			bad("bantime.increment", "want true or false, not %q", v)
+			bad.add("bantime.increment", "want true or false, not %q", v)
 		}
 		j.Increment = b
 	}
 	if v, ok := opts["bantime.factor"]; ok && strings.TrimSpace(v) != "" {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || f <= 0 {
-			bad("bantime.factor", "want a positive number, not %q", v)
+			bad.add("bantime.factor", "want a positive number, not %q", v)
 		} else {
 			j.Factor = f
 		}
@@ -243,16 +283,22 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 		for _, w := range strings.Fields(v) {
 			f, err := strconv.ParseFloat(w, 64)
 			if err != nil || f <= 0 {
-				bad("bantime.multipliers", "want positive numbers, not %q", w)
+				bad.add("bantime.multipliers", "want positive numbers, not %q", w)
 				break
 			}
 			j.Multiplier = append(j.Multiplier, f)
 		}
 	}
+	j.readBanLimits(opts, bad)
+}
+
+// readBanLimits reads bantime.maxtime, bantime.rndtime and
+// bantime.overalljails.
+func (j *Jail) readBanLimits(opts map[string]string, bad *optErrors) {
 	if v, ok := opts["bantime.maxtime"]; ok && strings.TrimSpace(v) != "" {
 		d, err := str2seconds(v)
 		if err != nil {
-			bad("bantime.maxtime", "%v", err)
+			bad.add("bantime.maxtime", "%v", err)
 		} else {
 			j.MaxTime = d
 		}
@@ -265,30 +311,41 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if v, ok := opts["bantime.overalljails"]; ok {
 		b, ok := asBool(v)
 		if !ok {
-			bad("bantime.overalljails", "want true or false, not %q", v)
+			bad.add("bantime.overalljails", "want true or false, not %q", v)
 		}
 		j.Overall = b
 	}
+}
+
+// readSources reads what the jail watches and whom it spares: ignoreip,
+// logtimezone, logpath (without its head/tail word; none for the journal).
+func (j *Jail) readSources(opts map[string]string) {
 	if v, ok := opts["ignoreip"]; ok {
 		j.IgnoreIP = splitWords(v)
 	}
 	if v, ok := opts["logtimezone"]; ok {
 		j.LogTimezone = strings.TrimSpace(v)
 	}
-	if v, ok := opts["logpath"]; ok && !strings.HasPrefix(j.Backend, "systemd") {
-		for _, p := range strings.Split(v, "\n") {
-			p = strings.TrimSpace(p)
-			if p == "" {
-				continue
-			}
-			if i := strings.LastIndexByte(p, ' '); i > 0 {
-				if t := p[i+1:]; t == "head" || t == "tail" {
-					p = strings.TrimSpace(p[:i])
-				}
-			}
-			j.LogPath = append(j.LogPath, p)
-		}
+	v, ok := opts["logpath"]
+	if !ok || strings.HasPrefix(j.Backend, "systemd") {
+		return
 	}
+	for _, p := range strings.Split(v, "\n") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if i := strings.LastIndexByte(p, ' '); i > 0 {
+			if t := p[i+1:]; t == "head" || t == "tail" {
+				p = strings.TrimSpace(p[:i])
+			}
+		}
+		j.LogPath = append(j.LogPath, p)
+	}
+}
+
+// readFilterOptions reads the filter options set on the jail.
+func (j *Jail) readFilterOptions(opts map[string]string, bad *optErrors) {
 	if v, ok := opts["failregex"]; ok {
 		j.FailRegex = nonEmptyLines(v)
 	}
@@ -304,7 +361,7 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if v, ok := opts["maxlines"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 1 {
-			bad("maxlines", "want a number of lines, not %q", v)
+			bad.add("maxlines", "want a number of lines, not %q", v)
 		} else {
 			j.MaxLines = n
 		}
@@ -312,16 +369,16 @@ func (d *Dir) readJail(cfg *config, s *section) (*Jail, error) {
 	if v, ok := opts["usedns"]; ok {
 		j.UseDNS = strings.ToLower(strings.TrimSpace(v))
 	}
+}
+
+// readNotes notes the options stockade does not translate.
+func (j *Jail) readNotes(opts map[string]string) {
 	if v, ok := opts["action"]; ok && strings.TrimSpace(v) != "" {
 		j.Notes = append(j.Notes, "actions are not translated: stockade's sinks enforce its decisions")
 	}
 	if v, ok := opts["ignorecommand"]; ok && strings.TrimSpace(v) != "" {
 		j.Notes = append(j.Notes, "ignorecommand is not supported")
 	}
-	if len(es) > 0 {
-		return nil, es
-	}
-	return j, nil
 }
 
 // filterReaderFor reads a filter's files for a jail.

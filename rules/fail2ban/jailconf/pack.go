@@ -110,38 +110,7 @@ func jailRule(d *Dir, j *Jail) *yaml.Node {
 		notes = append(notes, srcNote)
 	}
 	filterRegexes(r, f, j)
-	// Counting: fail2ban bans at maxretry failures within findtime.
-	addScalar(r, "threshold", strconv.Itoa(j.MaxRetry))
-	if j.MaxRetry > 1 {
-		addScalar(r, "window", rules.FormatDuration(j.FindTime))
-	}
-	ban := j.BanTime
-	if ban < 0 {
-		ban = longestBan
-		notes = append(notes, "bantime is negative (permanent): banned for 100 years")
-	} else if ban < time.Second {
-		ban = time.Second
-	}
-	addScalar(r, "ban", rules.FormatDuration(ban))
-	if j.BanTime < 0 {
-		addScalar(r, "escalate", "false")
-	} else {
-		escalation(r, j, &notes)
-	}
-	var allow []string
-	for _, ip := range j.IgnoreIP {
-		if _, err := rules.ParsePrefix(ip); err == nil {
-			allow = append(allow, ip)
-		} else {
-			notes = append(notes, fmt.Sprintf("ignoreip %s is a host name: not supported (no DNS)", ip))
-		}
-	}
-	if len(allow) > 0 {
-		addList(r, "allow", allow, yaml.FlowStyle)
-	}
-	if j.MaxMatches > 0 {
-		addScalar(r, "evidence", strconv.Itoa(min(j.MaxMatches, 100)))
-	}
+	jailCounting(r, j, &notes)
 	if j.LogTimezone != "" {
 		notes = append(notes, "logtimezone "+j.LogTimezone+" is not translated: use --tz")
 	}
@@ -164,6 +133,42 @@ func jailRule(d *Dir, j *Jail) *yaml.Node {
 		r.HeadComment += "\nNot translated as is: " + strings.Join(notes, "; ") + "."
 	}
 	return r
+}
+
+// jailCounting writes how the jail counts and bans: fail2ban bans at
+// maxretry failures within findtime, for bantime, sparing ignoreip.
+func jailCounting(r *yaml.Node, j *Jail, notes *[]string) {
+	addScalar(r, "threshold", strconv.Itoa(j.MaxRetry))
+	if j.MaxRetry > 1 {
+		addScalar(r, "window", rules.FormatDuration(j.FindTime))
+	}
+	ban := j.BanTime
+	if ban < 0 {
+		ban = longestBan
+		*notes = append(*notes, "bantime is negative (permanent): banned for 100 years")
+	} else if ban < time.Second {
+		ban = time.Second
+	}
+	addScalar(r, "ban", rules.FormatDuration(ban))
+	if j.BanTime < 0 {
+		addScalar(r, "escalate", "false")
+	} else {
+		escalation(r, j, notes)
+	}
+	var allow []string
+	for _, ip := range j.IgnoreIP {
+		if _, err := rules.ParsePrefix(ip); err == nil {
+			allow = append(allow, ip)
+		} else {
+			*notes = append(*notes, fmt.Sprintf("ignoreip %s is a host name: not supported (no DNS)", ip))
+		}
+	}
+	if len(allow) > 0 {
+		addList(r, "allow", allow, yaml.FlowStyle)
+	}
+	if j.MaxMatches > 0 {
+		addScalar(r, "evidence", strconv.Itoa(min(j.MaxMatches, 100)))
+	}
 }
 
 // jailSources maps the jail's logs to what a rule sees: the journal for a
