@@ -113,8 +113,37 @@ func guard() []expr.Option {
 		}
 		return nil
 	}
-	return []expr.Option{
+	return append(boundedStrings(str),
 		expr.MaxNodes(exprMaxNodes),
+		expr.Function(checkedDiv, func(p ...any) (any, error) {
+			if isZero(p[1]) {
+				return nil, errDivZero
+			}
+			return runtime.Divide(p[0], p[1]), nil
+		}, new(func(any, any) float64)),
+		expr.Function(checkedStr, func(p ...any) (any, error) {
+			s := p[0].(string)
+			if err := str(len(s)); err != nil {
+				return nil, err
+			}
+			return s, nil
+		}, new(func(string) string)),
+		expr.Function(checkedAny, func(p ...any) (any, error) {
+			if s, ok := p[0].(string); ok {
+				if err := str(len(s)); err != nil {
+					return nil, err
+				}
+			}
+			return p[0], nil
+		}, new(func(any) any)),
+		expr.Patch(checkedTree{}),
+	)
+}
+
+// boundedStrings are repeat, replace and join, refusing to make a string
+// over exprMaxString (str says whether a length is over).
+func boundedStrings(str func(int) error) []expr.Option {
+	return []expr.Option{
 		expr.Function("repeat", func(p ...any) (any, error) {
 			s, n := p[0].(string), p[1].(int)
 			if n < 0 {
@@ -168,28 +197,6 @@ func guard() []expr.Option {
 			}
 			return strings.Join(parts, glue), nil
 		}, new(func([]any, string) string), new(func([]any) string), new(func([]string, string) string), new(func([]string) string)),
-		expr.Function(checkedDiv, func(p ...any) (any, error) {
-			if isZero(p[1]) {
-				return nil, errDivZero
-			}
-			return runtime.Divide(p[0], p[1]), nil
-		}, new(func(any, any) float64)),
-		expr.Function(checkedStr, func(p ...any) (any, error) {
-			s := p[0].(string)
-			if err := str(len(s)); err != nil {
-				return nil, err
-			}
-			return s, nil
-		}, new(func(string) string)),
-		expr.Function(checkedAny, func(p ...any) (any, error) {
-			if s, ok := p[0].(string); ok {
-				if err := str(len(s)); err != nil {
-					return nil, err
-				}
-			}
-			return p[0], nil
-		}, new(func(any) any)),
-		expr.Patch(checkedTree{}),
 	}
 }
 

@@ -118,16 +118,20 @@ var (
 	longMonths  = []string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"}
 )
 
-// strptime converts the groups of a date match to a time, as fail2ban's
-// reGroupDictStrptime: a missing year is the reference's, or the one
-// before when that puts the date more than a day after the reference; a
-// missing day is today, or yesterday. Without a zone in the text the date
-// is in loc. Fractions of a second are dropped, as fail2ban does.
-func strptime(groups map[string]string, now time.Time, loc *time.Location) (time.Time, bool) {
-	year, month, day := -1, -1, -1
-	hour, minute, second := 0, 0, 0
-	julian := -1
-	tzoff, hasTZ := 0, false
+// dateFields are the fields of a date as its directives give them: -1
+// for a year, month, day or day of the year the date does not have.
+type dateFields struct {
+	year, month, day     int
+	hour, minute, second int
+	julian               int
+	tzoff                int // minutes east of UTC, when hasTZ
+	hasTZ                bool
+}
+
+// readFields reads the groups of a date match, one directive each, in a
+// stable order; false for a zone that is none.
+func readFields(groups map[string]string) (dateFields, bool) {
+	f := dateFields{year: -1, month: -1, day: -1, julian: -1}
 	atoi := func(s string) int { n, _ := strconv.Atoi(strings.TrimSpace(s)); return n }
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
@@ -138,53 +142,69 @@ func strptime(groups map[string]string, now time.Time, loc *time.Location) (time
 		v := groups[k]
 		switch k {
 		case "y":
-			year = atoi(v)
-			if year <= 2000 {
-				year += 2000
+			f.year = atoi(v)
+			if f.year <= 2000 {
+				f.year += 2000
 			}
 		case "Y":
-			year = atoi(v)
+			f.year = atoi(v)
 		case "m":
-			month = atoi(v)
+			f.month = atoi(v)
 		case "B":
-			month = indexOf(longMonths, strings.ToLower(v)) + 1
+			f.month = indexOf(longMonths, strings.ToLower(v)) + 1
 		case "b":
-			month = indexOf(shortMonths, strings.ToLower(v)) + 1
+			f.month = indexOf(shortMonths, strings.ToLower(v)) + 1
 		case "d":
-			day = atoi(v)
+			f.day = atoi(v)
 		case "H":
-			hour = atoi(v)
+			f.hour = atoi(v)
 		case "I":
-			hour = atoi(v)
+			f.hour = atoi(v)
 			switch strings.ToLower(groups["p"]) {
 			case "", "am":
-				if hour == 12 {
-					hour = 0
+				if f.hour == 12 {
+					f.hour = 0
 				}
 			case "pm":
-				if hour != 12 {
-					hour += 12
+				if f.hour != 12 {
+					f.hour += 12
 				}
 			}
 		case "M":
-			minute = atoi(v)
+			f.minute = atoi(v)
 		case "S":
-			second = atoi(v)
+			f.second = atoi(v)
 		case "j":
-			julian = atoi(v)
+			f.julian = atoi(v)
 		case "z", "Z":
 			switch v {
 			case "Z", "UTC", "GMT":
-				tzoff, hasTZ = 0, true
+				f.tzoff, f.hasTZ = 0, true
 			default:
 				off, ok := zoneOffset(v)
 				if !ok {
-					return time.Time{}, false
+					return f, false
 				}
-				tzoff, hasTZ = off, true
+				f.tzoff, f.hasTZ = off, true
 			}
 		}
 	}
+	return f, true
+}
+
+// strptime converts the groups of a date match to a time, as fail2ban's
+// reGroupDictStrptime: a missing year is the reference's, or the one
+// before when that puts the date more than a day after the reference; a
+// missing day is today, or yesterday. Without a zone in the text the date
+// is in loc. Fractions of a second are dropped, as fail2ban does.
+func strptime(groups map[string]string, now time.Time, loc *time.Location) (time.Time, bool) {
+	f, ok := readFields(groups)
+	if !ok {
+		return time.Time{}, false
+	}
+	year, month, day := f.year, f.month, f.day
+	hour, minute, second := f.hour, f.minute, f.second
+	julian, tzoff, hasTZ := f.julian, f.tzoff, f.hasTZ
 	if month < 0 && groups["b"]+groups["B"] != "" {
 		return time.Time{}, false // a month name that is not one
 	}

@@ -60,20 +60,13 @@ func (p *printer) notExact(why string) {
 	}
 }
 
+// node writes n: the leaves and anchors here, the rest by kind.
 func (p *printer) node(n *node) {
 	switch n.op {
 	case opEmpty:
 		p.b.WriteString("(?:)")
 	case opLit:
-		if n.fold {
-			p.b.WriteString("(?i:")
-		}
-		for _, r := range n.runes {
-			p.literal(r)
-		}
-		if n.fold {
-			p.b.WriteString(")")
-		}
+		p.lit(n)
 	case opAnyNoNL:
 		p.b.WriteString(`[^\n]`)
 	case opAnyChar:
@@ -84,6 +77,48 @@ func (p *printer) node(n *node) {
 		}
 	case opClass:
 		p.class(n)
+	case opBeginText, opBeginLine, opEndTextNL, opEndLine, opEndText:
+		p.anchor(n)
+	case opWordB, opNotWordB:
+		p.wordBoundary(n)
+	case opConcat:
+		for _, s := range n.subs {
+			p.node(s)
+		}
+	case opAlt:
+		p.b.WriteString("(?:")
+		for i, s := range n.subs {
+			if i > 0 {
+				p.b.WriteByte('|')
+			}
+			p.node(s)
+		}
+		p.b.WriteString(")")
+	case opRepeat:
+		p.repeat(n)
+	case opGroup:
+		p.group(n)
+	case opLook:
+		p.look(n)
+	case opBackref, opCond:
+		p.reference(n)
+	}
+}
+
+func (p *printer) lit(n *node) {
+	if n.fold {
+		p.b.WriteString("(?i:")
+	}
+	for _, r := range n.runes {
+		p.literal(r)
+	}
+	if n.fold {
+		p.b.WriteString(")")
+	}
+}
+
+func (p *printer) anchor(n *node) {
+	switch n.op {
 	case opBeginText:
 		p.b.WriteString(`\A`)
 	case opBeginLine:
@@ -103,65 +138,48 @@ func (p *printer) node(n *node) {
 		p.b.WriteString(`(?m:$)`)
 	case opEndText:
 		p.b.WriteString(`\z`)
-	case opWordB, opNotWordB:
-		p.wordBoundary(n)
-	case opConcat:
-		for _, s := range n.subs {
-			p.node(s)
+	}
+}
+
+func (p *printer) group(n *node) {
+	switch {
+	case n.atomic:
+		if !p.net {
+			p.notExact("atomic group")
 		}
-	case opAlt:
+		p.b.WriteString("(?>")
+	case n.cap > 0:
+		// Captures are written unnamed: both engines number them left
+		// to right, and the names are kept beside the engine.
+		p.b.WriteString("(")
+	default:
 		p.b.WriteString("(?:")
-		for i, s := range n.subs {
-			if i > 0 {
-				p.b.WriteByte('|')
-			}
-			p.node(s)
-		}
-		p.b.WriteString(")")
-	case opRepeat:
-		p.repeat(n)
-	case opGroup:
-		switch {
-		case n.atomic:
-			if !p.net {
-				p.notExact("atomic group")
-			}
-			p.b.WriteString("(?>")
-		case n.cap > 0:
-			// Captures are written unnamed: both engines number them left
-			// to right, and the names are kept beside the engine.
-			p.b.WriteString("(")
-		default:
-			p.b.WriteString("(?:")
-		}
-		p.node(n.subs[0])
-		p.b.WriteString(")")
-	case opLook:
-		if !p.net {
-			p.notExact("lookaround")
-		}
-		switch {
-		case n.behind && n.neg:
-			p.b.WriteString("(?<!")
-		case n.behind:
-			p.b.WriteString("(?<=")
-		case n.neg:
-			p.b.WriteString("(?!")
-		default:
-			p.b.WriteString("(?=")
-		}
-		p.node(n.subs[0])
-		p.b.WriteString(")")
-	case opBackref:
-		if !p.net {
-			p.notExact("back reference")
-		}
-		if n.fold {
-			fmt.Fprintf(&p.b, `(?i:\k<%d>)`, n.ref)
-		} else {
-			fmt.Fprintf(&p.b, `\k<%d>`, n.ref)
-		}
-	case opCond:
+	}
+	p.node(n.subs[0])
+	p.b.WriteString(")")
+}
+
+func (p *printer) look(n *node) {
+	if !p.net {
+		p.notExact("lookaround")
+	}
+	switch {
+	case n.behind && n.neg:
+		p.b.WriteString("(?<!")
+	case n.behind:
+		p.b.WriteString("(?<=")
+	case n.neg:
+		p.b.WriteString("(?!")
+	default:
+		p.b.WriteString("(?=")
+	}
+	p.node(n.subs[0])
+	p.b.WriteString(")")
+}
+
+// reference writes a back reference or a conditional group: regexp2 only.
+func (p *printer) reference(n *node) {
+	if n.op == opCond {
 		if !p.net {
 			p.notExact("conditional group")
 		}
@@ -170,6 +188,15 @@ func (p *printer) node(n *node) {
 		p.b.WriteString("|")
 		p.node(n.subs[1])
 		p.b.WriteString(")")
+		return
+	}
+	if !p.net {
+		p.notExact("back reference")
+	}
+	if n.fold {
+		fmt.Fprintf(&p.b, `(?i:\k<%d>)`, n.ref)
+	} else {
+		fmt.Fprintf(&p.b, `\k<%d>`, n.ref)
 	}
 }
 
