@@ -8,9 +8,9 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-// f2bSet loads one fail2ban-dialect rule (the fields given after its name)
+// fail2banSet loads one fail2ban-dialect rule (the fields given after its name)
 // with dates read in UTC, "now" 2005-08-14.
-func f2bSet(t testing.TB, fields string) (*Set, *Rule) {
+func fail2banSet(t testing.TB, fields string) (*Set, *Rule) {
 	t.Helper()
 	src := "pack: t\nrules:\n  - name: r\n    dialect: fail2ban\n    formats: [syslog]\n    ban: 1m\n" + fields
 	p, err := Parse("t.yaml", []byte(src))
@@ -42,7 +42,7 @@ const sshdLike = `    prefregex: '^<F-MLFID>\s*\S+ sshd\[\d+\]: </F-MLFID>(?:err
     ignoreregex: ['for ignored from']
 `
 
-func TestF2BFilterLines(t *testing.T) {
+func TestFail2banFilterLines(t *testing.T) {
 	type step struct {
 		line    string
 		verdict Verdict
@@ -103,7 +103,7 @@ func TestF2BFilterLines(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, _ := f2bSet(t, c.rule)
+			s, _ := fail2banSet(t, c.rule)
 			for i, st := range c.steps {
 				v := judgeLine(s, st.line)
 				if v.Verdict != st.verdict {
@@ -121,8 +121,8 @@ func TestF2BFilterLines(t *testing.T) {
 	}
 }
 
-func TestF2BHitCapturesAndKey(t *testing.T) {
-	s, _ := f2bSet(t, sshdLike)
+func TestFail2banHitCapturesAndKey(t *testing.T) {
+	s, _ := fail2banSet(t, sshdLike)
 	ev := pipeline.Event{Format: pipeline.FormatSyslog, Source: "log", Line: "Aug 14 11:00:00 srv sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"}
 	hits := s.Match(&ev, nil)
 	if len(hits) != 1 || hits[0].Target.String() != "192.0.2.1" {
@@ -134,7 +134,7 @@ func TestF2BHitCapturesAndKey(t *testing.T) {
 	if _, ok := ev.Captures["mlfid"]; ok {
 		t.Errorf("fail2ban's bookkeeping groups leak into captures: %v", ev.Captures)
 	}
-	s2, _ := f2bSet(t, "    failregex: ['^\\s*fail <F-ID>\\S+</F-ID> <HOST>$']\n")
+	s2, _ := fail2banSet(t, "    failregex: ['^\\s*fail <F-ID>\\S+</F-ID> <HOST>$']\n")
 	ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "log", Line: "Aug 14 11:00:00 fail acct7 192.0.2.6"}
 	if hits := s2.Match(&ev, nil); len(hits) != 1 || hits[0].Key != "acct7" || ev.Captures["id"] != "acct7" {
 		t.Fatalf("an <F-ID> other than the address is what is counted: %+v %v", hits, ev.Captures)
@@ -144,8 +144,8 @@ func TestF2BHitCapturesAndKey(t *testing.T) {
 // A line whose event came with a time (every stockade source) is dated by
 // it when the line has no date of its own; a journal entry (the line is
 // only its message) is read as fail2ban's journal backend writes it.
-func TestF2BEventTimeAndJournal(t *testing.T) {
-	s, _ := f2bSet(t, sshdLike)
+func TestFail2banEventTimeAndJournal(t *testing.T) {
+	s, _ := fail2banSet(t, sshdLike)
 	at := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
 	ev := pipeline.Event{Format: pipeline.FormatSyslog, Source: "journald", Time: at,
 		Host: "srv", Program: "sshd", PID: 12,
@@ -160,8 +160,8 @@ func TestF2BEventTimeAndJournal(t *testing.T) {
 	}
 }
 
-func TestF2BUnbannedCounts(t *testing.T) {
-	s, _ := f2bSet(t, sshdLike)
+func TestFail2banUnbannedCounts(t *testing.T) {
+	s, _ := fail2banSet(t, sshdLike)
 	for i := 0; i < 3; i++ {
 		judgeLine(s, "Aug 14 11:00:03 srv sshd[4]: Failed password for root from host.example port 22 ssh2")
 	}
@@ -171,7 +171,7 @@ func TestF2BUnbannedCounts(t *testing.T) {
 	}
 }
 
-func TestF2BRuleErrors(t *testing.T) {
+func TestFail2banRuleErrors(t *testing.T) {
 	const head = "pack: t\nrules:\n  - name: r\n    formats: [syslog]\n    ban: 1m\n" // the rule's fields from line 6
 	cases := []struct {
 		name, fields, want string
@@ -194,8 +194,8 @@ func TestF2BRuleErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkF2BSshdLine(b *testing.B) {
-	s, _ := f2bSet(b, sshdLike)
+func BenchmarkFail2banSshdLine(b *testing.B) {
+	s, _ := fail2banSet(b, sshdLike)
 	line := "Aug 14 11:00:00 srv sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"
 	b.ReportAllocs()
 	for b.Loop() {
@@ -207,7 +207,7 @@ func BenchmarkF2BSshdLine(b *testing.B) {
 }
 
 // The example of the README.
-func TestF2BReadmeExample(t *testing.T) {
+func TestFail2banReadmeExample(t *testing.T) {
 	src := `pack: example
 rules:
   - name: wordpress-login

@@ -17,7 +17,9 @@ const regexp2Timeout = 100 * time.Millisecond
 // multi-line buffer) on github.com/dlclark/regexp2, a backtracking engine
 // with Perl semantics: leftmost-first like Go's regexp and Python's re, so
 // what it matches and captures is what Python would. Unlike RE2 it is not
-// linear: a match can take up to regexp2Timeout.
+// linear: a hostile line can hold a match for regexp2Timeout (about twice
+// that in practice, as regexp2 reads a coarse clock: docs/reliability.md),
+// which is why lint names every regex that runs here.
 type regexp2Engine struct {
 	re     *regexp2.Regexp
 	ncap   int // groups, the whole match included

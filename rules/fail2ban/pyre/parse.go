@@ -1,7 +1,7 @@
 package pyre
 
 // A parser for Python's `re` syntax (the dialect of fail2ban's filters),
-// into a small tree that pyprint.go writes out for RE2 when that is exact
+// into a small tree that print.go writes out for RE2 when that is exact
 // and for regexp2 otherwise. Parsing it ourselves, rather than handing the
 // text to either engine, is what makes the translation exact: Python's \d,
 // \w and \s are Unicode classes, its $ also matches before a final newline,
