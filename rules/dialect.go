@@ -55,9 +55,10 @@ func (n dialectNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
 
 // compileFail2ban compiles the regexes of a fail2ban-dialect rule into its
 // filter.
-func compileFail2ban(r *Rule, n dialectNodes, matchNode *yaml.Node, failNodes []failItem, ignoreNodes []*yaml.Node, pos func(*yaml.Node) Pos, es *Errors) {
+func compileFail2ban(r *Rule, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) {
+	n, failNodes, ignoreNodes := rn.dialect, rn.fail, rn.ignore
 	f := &filter.Filter{MaxLines: 1}
-	if matchNode == nil {
+	if rn.match == nil {
 		r.UseLine = true
 	}
 	if n.maxLines != nil {
@@ -142,19 +143,28 @@ type fail2banMatcher struct{ f *filter.Filter }
 // source (a log's date detector, line buffer and open connections).
 type sessions map[string]*filter.Session
 
-// outcomeVerdicts maps what a filter made of a line to the verdict.
-var outcomeVerdicts = [...]Verdict{
-	filter.Found:      Hit,
-	filter.Miss:       RegexMiss,
-	filter.Ignored:    Ignored,
-	filter.NoDate:     NoDate,
-	filter.Helper:     Helper,
-	filter.NoAddress:  NoAddress,
-	filter.HostName:   HostName,
-	filter.BadAddress: BadAddress,
+// verdictOf is the verdict of what a filter made of a line.
+func verdictOf(o filter.Outcome) Verdict {
+	switch o {
+	case filter.Found:
+		return Hit
+	case filter.Ignored:
+		return Ignored
+	case filter.NoDate:
+		return NoDate
+	case filter.Helper:
+		return Helper
+	case filter.NoAddress:
+		return NoAddress
+	case filter.HostName:
+		return HostName
+	case filter.BadAddress:
+		return BadAddress
+	}
+	return RegexMiss
 }
 
-func (m *fail2banMatcher) match(s *Set, r *Rule, ev *pipeline.Event) judgement {
+func (m *fail2banMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement) {
 	sess := s.sessionOf(r, m.f, ev.Source)
 	now := ev.Time
 	if now.IsZero() {
@@ -166,14 +176,13 @@ func (m *fail2banMatcher) match(s *Set, r *Rule, ev *pipeline.Event) judgement {
 	}
 	text, findDate := fail2banText(r, ev)
 	res := sess.Judge(filter.Line{Text: text, FindDate: findDate, Time: ev.Time}, now, loc)
-	j := judgement{verdict: outcomeVerdicts[res.Outcome], target: res.Addr, key: res.Key, regex: res.Regex, ignore: res.Ignore, failure: res.Failure}
+	*j = judgement{verdict: verdictOf(res.Outcome), target: res.Addr, key: res.Key, regex: res.Regex, ignore: res.Ignore, failure: res.Failure}
 	switch j.verdict {
 	case Hit:
 		setFailureCaptures(ev, res.Failure)
 	case HostName, NoDate:
 		s.countUnbanned(r, j.verdict.String())
 	}
-	return j
 }
 
 // sessionOf returns the session of a fail2ban-dialect rule for a source.

@@ -32,8 +32,13 @@ func (s *Set) Explain(ev *pipeline.Event, out []RuleVerdict) []RuleVerdict {
 	for _, r := range s.Candidates(ev) {
 		// The judgement records which regexes matched: a fail2ban rule's is
 		// stateful (sessions, line buffer), so they cannot be run again.
-		j := s.judge(r, ev)
-		out = append(out, RuleVerdict{Rule: r, Verdict: j.verdict, Hit: j.hit, Regex: j.regex, Ignore: j.ignore, Failure: j.failure})
+		j := &s.j
+		s.judge(r, ev, j)
+		rv := RuleVerdict{Rule: r, Verdict: j.verdict, Regex: j.regex, Ignore: j.ignore, Failure: j.failure}
+		if j.verdict == Hit {
+			rv.Hit = j.hit(r)
+		}
+		out = append(out, rv)
 	}
 	return out
 }

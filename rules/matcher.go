@@ -10,9 +10,10 @@ import (
 // target and the failregex that matched; Set.judge then runs the rule's
 // predicates.
 type matcher interface {
-	// match judges ev for r in s, which holds the matcher's state between
-	// lines (Set.state) and its scratch buffers.
-	match(s *Set, r *Rule, ev *pipeline.Event) judgement
+	// match judges ev for r into j (its verdict, target, key and the
+	// regexes that matched; regex and ignore come in as -1). s holds the
+	// matcher's state between lines (Set.state) and scratch buffers.
+	match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 	// regexes are the compiled failregexes, ignoreregexes and prefregex
 	// (nil for none), for lint, explain and fault counts.
 	regexes() (fail, ignore []*regex.Regex, pref *regex.Regex)

@@ -66,26 +66,24 @@ type nativeMatcher struct {
 	ignore []*regex.Regex
 }
 
-func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event) judgement {
-	j := judgement{verdict: Hit, target: ev.Addr, regex: -1, ignore: -1}
+func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement) {
 	if len(m.fail) == 0 {
-		return j
+		j.verdict, j.target = Hit, ev.Addr
+		return
 	}
 	text := ev.Message
 	if r.UseLine || text == "" {
 		text = ev.Line
 	}
-	s.matchFail(m.fail, text, ev, &j)
-	if j.verdict != Hit {
-		return j
+	if s.matchFail(m.fail, text, ev, j); j.verdict != Hit {
+		return
 	}
 	for i, ig := range m.ignore {
 		if ig.Match(text) {
 			j.verdict, j.ignore = Ignored, i
-			return j
+			return
 		}
 	}
-	return j
 }
 
 // matchFail tries the failregexes in order; the first that matches with a

@@ -242,7 +242,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	}
 	r.checkShape(&rn, pos, es)
 	if rn.dialect.fail2ban(pos, es) {
-		compileFail2ban(r, rn.dialect, rn.match, rn.fail, rn.ignore, pos, es)
+		compileFail2ban(r, &rn, pos, es)
 	} else {
 		r.m = compileNative(rn.fail, rn.ignore, pos, es)
 	}

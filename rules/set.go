@@ -39,9 +39,11 @@ type Set struct {
 	// unbanned counts, per rule and bounded reason, the lines a
 	// fail2ban-dialect rule matched but could not count.
 	unbanned map[unbannedKey]uint64
-	// sub is the submatch index buffer the regexes fill, reused so that a
-	// match allocates nothing.
+	// sub is the submatch index buffer the regexes fill, and j the
+	// judgement of the rule being judged, reused so that a match allocates
+	// nothing.
 	sub []int
+	j   judgement
 }
 
 type dispatch struct {
@@ -200,8 +202,9 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 // Match implements pipeline.Matcher.
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	for _, r := range s.Candidates(ev) {
-		if j := s.judge(r, ev); j.verdict == Hit {
-			hits = append(hits, j.hit)
+		j := &s.j
+		if s.judge(r, ev, j); j.verdict == Hit {
+			hits = append(hits, j.hit(r))
 		}
 	}
 	return hits
@@ -233,35 +236,46 @@ func (v Verdict) String() string { return verdictNames[v] }
 
 // Judge is Match for one rule, with the reason: what `explain` shows.
 func (s *Set) Judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
-	j := s.judge(r, ev)
-	return j.hit, j.verdict
+	j := &s.j
+	if s.judge(r, ev, j); j.verdict != Hit {
+		return pipeline.Hit{}, j.verdict
+	}
+	return j.hit(r), Hit
 }
 
 // judgement is a rule's answer for one event: its matcher's, then the
 // predicates'.
 type judgement struct {
 	verdict Verdict
-	hit     pipeline.Hit // when verdict is Hit
-	target  netip.Addr   // what the matcher found to ban
+	target  netip.Addr // what the matcher found to ban
 	pair    bool
-	key     string
+	key     string // what the rule counts by, when not the address
 	// regex and ignore are the failregex and the ignoreregex that matched
 	// (see RuleVerdict), -1 for none.
 	regex, ignore int
 	failure       *filter.Failure // a fail2ban rule's
 }
 
-func (s *Set) judge(r *Rule, ev *pipeline.Event) judgement {
+// hit is the judgement as the engine counts it, when its verdict is Hit.
+func (j *judgement) hit(r *Rule) pipeline.Hit {
+	return pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Key: j.key}
+}
+
+// judge fills j with r's judgement of ev. j is the Set's (s.j): passed to
+// a matcher through its interface, a judgement on the stack would escape
+// to the heap on every call.
+func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
+	*j = judgement{regex: -1, ignore: -1}
 	if len(r.Sources) > 0 && !matchSource(r.Sources, ev.Source) {
-		return judgement{verdict: WrongSource, regex: -1, ignore: -1}
+		j.verdict = WrongSource
+		return
 	}
-	j := r.m.match(s, r, ev)
-	if j.verdict != Hit {
-		return j
+	if r.m.match(s, r, ev, j); j.verdict != Hit {
+		return
 	}
 	if !j.target.IsValid() {
 		j.verdict = NoAddress
-		return j
+		return
 	}
 	// Predicates see the address the rule matched (syslog events carry
 	// none of their own until a failregex finds it).
@@ -271,25 +285,22 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event) judgement {
 		if why != "" {
 			s.countUnbanned(r, why)
 			j.verdict = PredicateErr
-			return j
+			return
 		}
 		if b, _ := out.(bool); !b {
 			j.verdict = PredicateNo
-			return j
+			return
 		}
 	}
-	j.hit = pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Key: j.key}
 	if r.key != nil {
 		out, why := runExpr(&s.vm, r.key.prog, ev)
 		if why != "" {
 			s.countUnbanned(r, why)
 			j.verdict = PredicateErr
-			j.hit = pipeline.Hit{}
-			return j
+			return
 		}
-		j.hit.Key = keyString(out)
+		j.key = keyString(out)
 	}
-	return j
 }
 
 // envOf passes ev to a compiled expression as a pipeline.Event value
