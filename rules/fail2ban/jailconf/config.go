@@ -94,14 +94,6 @@ func (e *lookupError) Error() string {
 
 func (e *lookupError) Unwrap() error { return e.kind }
 
-// interpError is a bad interpolation, at the option where it was written.
-type interpError struct {
-	pos srcpos.Pos
-	msg string
-}
-
-func (e *interpError) Error() string { return e.pos.String() + ": " + e.msg }
-
 // options lists a section's own option names, with DEFAULT's too when
 // withDefault.
 func (c *config) options(sec string, withDefault bool) ([]string, error) {
@@ -222,13 +214,13 @@ var (
 
 func (c *config) interpolate(sec, option string, at value, rest string, m *interpMap, depth int, b *strings.Builder) error {
 	if depth > maxInterpolationDepth {
-		return &interpError{pos: at.pos, msg: fmt.Sprintf("option %q in [%s]: interpolation too deep (a reference loop?)", option, sec)}
+		return srcpos.Error{Pos: at.pos, Msg: fmt.Sprintf("option %q in [%s]: interpolation too deep (a reference loop?)", option, sec)}
 	}
 	m = m.with("__name__", sec)
 	c.mapSectionOptions(sec, rest, m)
 	for rest != "" {
 		if b.Len() > maxValueLen {
-			return &interpError{pos: at.pos, msg: fmt.Sprintf("option %q in [%s]: the value grows beyond %d bytes", option, sec, maxValueLen)}
+			return srcpos.Error{Pos: at.pos, Msg: fmt.Sprintf("option %q in [%s]: the value grows beyond %d bytes", option, sec, maxValueLen)}
 		}
 		p := strings.IndexByte(rest, '%')
 		if p < 0 {
@@ -244,12 +236,12 @@ func (c *config) interpolate(sec, option string, at value, rest string, m *inter
 		case strings.HasPrefix(rest, "%("):
 			ref := interpRef.FindStringSubmatch(rest)
 			if ref == nil {
-				return &interpError{pos: at.pos, msg: fmt.Sprintf("option %q in [%s]: bad interpolation variable reference %q", option, sec, clip(rest))}
+				return srcpos.Error{Pos: at.pos, Msg: fmt.Sprintf("option %q in [%s]: bad interpolation variable reference %q", option, sec, clip(rest))}
 			}
 			rest = rest[len(ref[0]):]
 			v, ok := m.lookup(strings.ToLower(ref[1]))
 			if !ok {
-				return &interpError{pos: at.pos, msg: fmt.Sprintf("option %q in [%s]: %%(%s)s refers to an option that is not defined", option, sec, ref[1])}
+				return srcpos.Error{Pos: at.pos, Msg: fmt.Sprintf("option %q in [%s]: %%(%s)s refers to an option that is not defined", option, sec, ref[1])}
 			}
 			if strings.Contains(v, "%") {
 				if err := c.interpolate(sec, option, at, v, m, depth+1, b); err != nil {
@@ -259,7 +251,7 @@ func (c *config) interpolate(sec, option string, at value, rest string, m *inter
 				b.WriteString(v)
 			}
 		default:
-			return &interpError{pos: at.pos, msg: fmt.Sprintf("option %q in [%s]: '%%' must be followed by '%%' or '(' (write %%%% for a percent sign), found %q", option, sec, clip(rest))}
+			return srcpos.Error{Pos: at.pos, Msg: fmt.Sprintf("option %q in [%s]: '%%' must be followed by '%%' or '(' (write %%%% for a percent sign), found %q", option, sec, clip(rest))}
 		}
 	}
 	return nil
@@ -357,12 +349,9 @@ func containsErr(es srcpos.Errors, e srcpos.Error) bool {
 	return false
 }
 
-// toError gives an error a position: its own, or at.
+// toError gives an error a position: its own (a bad interpolation is at
+// the option where it was written), or at.
 func toError(err error, at srcpos.Pos) srcpos.Error {
-	var ie *interpError
-	if errors.As(err, &ie) {
-		return srcpos.Error{Pos: ie.pos, Msg: ie.msg}
-	}
 	var re srcpos.Error
 	if errors.As(err, &re) {
 		return re
