@@ -33,6 +33,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
 )
 
 // testNow is fail2ban's MyTime in its tests.
@@ -190,41 +191,7 @@ func runSampleTest(t *testing.T, dir *Dir, logs, name string, loc *time.Location
 					commonOpts, _ = v.(map[string]any)
 					continue
 				case "filterOptions":
-					tests = nil
-					ignoreBlock = false
-					list, ok := v.([]any)
-					if !ok {
-						list = []any{v}
-					}
-					for _, o := range list {
-						opts := map[string]any{}
-						for k, x := range commonOpts {
-							opts[k] = x
-						}
-						om, _ := o.(map[string]any)
-						for k, x := range om {
-							opts[k] = x
-						}
-						if c, ok := opts["test.condition"].(string); ok && c != "" {
-							res, known := evalCondition(c, name, opts)
-							if !known {
-								r.unsupported["test.condition "+c]++
-							}
-							ignoreBlock = !res
-						}
-						if ignoreBlock {
-							continue
-						}
-						fo := filterOptions(opts)
-						fname := name + optsKey(fo)
-						if n, ok := opts["test.filter-name"].(string); ok && n != "" {
-							fname = name + n
-						}
-						if filters[fname] == nil {
-							filters[fname] = newSampleFilter(dir, name, fo, loc)
-						}
-						tests = append(tests, filterTest{name: fname, flt: filters[fname], opts: opts})
-					}
+					tests, ignoreBlock = optionTests(r, v, commonOpts, dir, name, loc, filters)
 					continue
 				case "addFILE":
 					if s, ok := v.(string); ok {
@@ -272,6 +239,48 @@ func runSampleTest(t *testing.T, dir *Dir, logs, name string, loc *time.Location
 			}
 		}
 	}
+}
+
+// optionTests are the filter tests of a filterOptions directive, one per
+// option set over the file's options (a filter loaded once per set), and
+// whether the block that follows is skipped (its test.condition is false).
+func optionTests(r *confRow, v any, commonOpts map[string]any, dir *Dir, name string, loc *time.Location, filters map[string]*sampleFilter) ([]filterTest, bool) {
+	var tests []filterTest
+	ignoreBlock := false
+	list, ok := v.([]any)
+	if !ok {
+		list = []any{v}
+	}
+	for _, o := range list {
+		opts := map[string]any{}
+		for k, x := range commonOpts {
+			opts[k] = x
+		}
+		om, _ := o.(map[string]any)
+		for k, x := range om {
+			opts[k] = x
+		}
+		if c, ok := opts["test.condition"].(string); ok && c != "" {
+			res, known := evalCondition(c, name, opts)
+			if !known {
+				r.unsupported["test.condition "+c]++
+			}
+			ignoreBlock = !res
+		}
+		if ignoreBlock {
+			continue
+		}
+		fo := filterOptions(opts)
+		fname := name + optsKey(fo)
+		if n, ok := opts["test.filter-name"].(string); ok && n != "" {
+			fname = name + n
+		}
+		if filters[fname] == nil {
+			filters[fname] = newSampleFilter(dir, name, fo, loc)
+		}
+		tests = append(tests, filterTest{name: fname, flt: filters[fname], opts: opts})
+	}
+	return tests, ignoreBlock
 }
 
 func filterOptions(opts map[string]any) map[string]string {
@@ -340,20 +349,7 @@ func checkLine(r *confRow, ft filterTest, file string, ln int, line string, fail
 		r.disagree("%s: filter does not load: %v", where, ft.flt.err)
 		return
 	}
-	ev := pipeline.Event{Format: pipeline.FormatSyslog, Source: ft.name, Line: line}
-	if ft.opts["logtype"] == "journal" {
-		if p, ok := ft.opts["test.prefix-line"].(string); ok {
-			line = p + line
-		}
-		ev.Time = time.Unix(testNow, 0).In(loc)
-		ev.Line, ev.Message = line, line
-		if m := journalLine.FindStringSubmatch(line); m != nil {
-			pid, _ := strconv.Atoi(m[3])
-			if rebuilt := journalText(m[1], m[2], pid, m[4]); rebuilt == line {
-				ev.Host, ev.Program, ev.PID, ev.Message, ev.Line = m[1], m[2], pid, m[4], m[4]
-			}
-		}
-	}
+	ev, line := sampleEvent(ft, line, loc)
 	vs := ft.flt.set.Explain(&ev, nil)
 	if len(vs) != 1 {
 		r.disagree("%s: %d rules saw the line", where, len(vs))
@@ -374,63 +370,101 @@ func checkLine(r *confRow, ft filterTest, file string, ln int, line string, fail
 		r.disagree("%s: a failure of %s, want none: %.80q", where, v.Failure.ID, line)
 		return
 	}
-	f := v.Failure
-	for k, x := range faildata {
-		switch k {
-		case "time", "match", "desc", "constraint":
-			continue
-		case "host":
-			if !sameHost(f.ID, x) {
-				r.disagree("%s: host %q, want %v", where, f.ID, x)
-				return
-			}
-		case "attempts":
-			n, _ := x.(float64)
-			if len(f.Lines) != int(n) {
-				r.disagree("%s: %d attempts, want %v", where, len(f.Lines), x)
-				return
-			}
-		case "users":
-			want := toStrings(x)
-			got := append([]string(nil), f.Users...)
-			sort.Strings(want)
-			sort.Strings(got)
-			if !slices.Equal(want, got) {
-				r.disagree("%s: users %v, want %v", where, got, want)
-				return
-			}
-		default:
-			got, ok := f.Fields[k]
-			if x == nil {
-				// null: the group must not be set (Python's None).
-				if ok {
-					r.disagree("%s: %s = %q, want none", where, k, got)
-					return
-				}
-				continue
-			}
-			if !ok || fmt.Sprint(x) != got {
-				r.disagree("%s: %s = %q (set %v), want %v", where, k, got, ok, x)
-				return
-			}
-		}
-	}
-	if ts, ok := faildata["time"].(string); ok {
-		want, err := parseLocal(ts, loc)
-		if err != nil {
-			r.unsupported["time "+ts]++
-			r.disagree("%s: annotation time %q unreadable", where, ts)
-			return
-		}
-		if !f.Time.Equal(want) {
-			r.disagree("%s: time %s, want %s", where, f.Time.UTC().Format(time.RFC3339Nano), want.UTC().Format(time.RFC3339Nano))
-			return
-		}
+	if !checkFailure(r, where, v.Failure, faildata, loc) {
+		return
 	}
 	if v.Verdict == rules.HostName {
 		r.dns++
 	}
 	r.agreed++
+}
+
+// sampleEvent is the event of a sample line: a syslog line, or under
+// logtype journal the line (with its test.prefix-line) split as the
+// journal gives it. It returns the line as the filter reads it.
+func sampleEvent(ft filterTest, line string, loc *time.Location) (pipeline.Event, string) {
+	ev := pipeline.Event{Format: pipeline.FormatSyslog, Source: ft.name, Line: line}
+	if ft.opts["logtype"] != "journal" {
+		return ev, line
+	}
+	if p, ok := ft.opts["test.prefix-line"].(string); ok {
+		line = p + line
+	}
+	ev.Time = time.Unix(testNow, 0).In(loc)
+	ev.Line, ev.Message = line, line
+	if m := journalLine.FindStringSubmatch(line); m != nil {
+		pid, _ := strconv.Atoi(m[3])
+		if rebuilt := journalText(m[1], m[2], pid, m[4]); rebuilt == line {
+			ev.Host, ev.Program, ev.PID, ev.Message, ev.Line = m[1], m[2], pid, m[4], m[4]
+		}
+	}
+	return ev, line
+}
+
+// checkFailure compares a failure with the sample's annotation, field by
+// field and then its time; false (and a disagreement) at the first
+// difference.
+func checkFailure(r *confRow, where string, f *filter.Failure, faildata map[string]any, loc *time.Location) bool {
+	for k, x := range faildata {
+		if msg := fieldDiffers(f, k, x); msg != "" {
+			r.disagree("%s: %s", where, msg)
+			return false
+		}
+	}
+	ts, ok := faildata["time"].(string)
+	if !ok {
+		return true
+	}
+	want, err := parseLocal(ts, loc)
+	if err != nil {
+		r.unsupported["time "+ts]++
+		r.disagree("%s: annotation time %q unreadable", where, ts)
+		return false
+	}
+	if !f.Time.Equal(want) {
+		r.disagree("%s: time %s, want %s", where, f.Time.UTC().Format(time.RFC3339Nano), want.UTC().Format(time.RFC3339Nano))
+		return false
+	}
+	return true
+}
+
+// fieldDiffers says how a failure differs from the annotation's key k
+// (value x), "" when it does not.
+func fieldDiffers(f *filter.Failure, k string, x any) string {
+	switch k {
+	case "time", "match", "desc", "constraint":
+		return ""
+	case "host":
+		if !sameHost(f.ID, x) {
+			return fmt.Sprintf("host %q, want %v", f.ID, x)
+		}
+	case "attempts":
+		n, _ := x.(float64)
+		if len(f.Lines) != int(n) {
+			return fmt.Sprintf("%d attempts, want %v", len(f.Lines), x)
+		}
+	case "users":
+		want := toStrings(x)
+		got := append([]string(nil), f.Users...)
+		sort.Strings(want)
+		sort.Strings(got)
+		if !slices.Equal(want, got) {
+			return fmt.Sprintf("users %v, want %v", got, want)
+		}
+	default:
+		got, ok := f.Fields[k]
+		if x == nil {
+			// null: the group must not be set (Python's None).
+			if ok {
+				return fmt.Sprintf("%s = %q, want none", k, got)
+			}
+			return ""
+		}
+		if !ok || fmt.Sprint(x) != got {
+			return fmt.Sprintf("%s = %q (set %v), want %v", k, got, ok, x)
+		}
+	}
+	return ""
 }
 
 func journalText(host, prog string, pid int, msg string) string {

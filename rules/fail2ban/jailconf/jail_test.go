@@ -102,6 +102,17 @@ func TestJails(t *testing.T) {
 	for _, j := range jails {
 		byName[j.Name] = j
 	}
+	checkJails(t, byName)
+	data, err := PackYAML(d, jails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkJailsPack(t, data)
+}
+
+// checkJails checks the jails of TestJails as read.
+func checkJails(t *testing.T, byName map[string]*Jail) {
+	t.Helper()
 	login := byName["login"]
 	if login == nil || !login.Enabled || login.MaxRetry != 3 || login.FindTime != 10*time.Minute || login.BanTime != 10*time.Minute {
 		t.Fatalf("login: %+v", login)
@@ -128,11 +139,11 @@ func TestJails(t *testing.T) {
 	if other := byName["other"]; other == nil || other.Enabled || other.Filter != nil {
 		t.Errorf("a disabled jail's filter is not read: %+v", other)
 	}
+}
 
-	data, err := PackYAML(d, jails)
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkJailsPack checks the pack TestJails's jails make.
+func checkJailsPack(t *testing.T, data []byte) {
+	t.Helper()
 	p, err := rules.Parse("imported.yaml", data)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
