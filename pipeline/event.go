@@ -97,6 +97,12 @@ type Event struct {
 	SrcPort        int        `expr:"src_port"`
 	DstAddr        netip.Addr `expr:"dst_addr"`
 	DstPort        int        `expr:"dst_port"`
+	// SideReason says why Addr is the side of the alert it is (the
+	// sources/suricata Side* constants): explain shows it.
+	SideReason string `expr:"side_reason"`
+	// Spoofable: one packet with a forged source could have caused the
+	// alert (UDP, ICMP, a TCP flow whose handshake did not complete).
+	Spoofable bool `expr:"spoofable"`
 	// Fingerprint identifies one alert independently of the file it was
 	// logged in, so that the same alert in fast.log and eve.json counts once.
 	// Zero means "no fingerprint".

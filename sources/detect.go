@@ -82,7 +82,7 @@ func NewParser(f pipeline.Format, ref time.Time, loc *time.Location) pipeline.Pa
 	case pipeline.FormatFastLog:
 		return suricata.NewFast(loc)
 	case pipeline.FormatEve:
-		return suricata.NewEve()
+		return suricata.NewEve(loc)
 	case pipeline.FormatFail2ban:
 		return fail2ban.New(loc)
 	case pipeline.FormatDecision:

@@ -33,13 +33,13 @@ func BenchmarkFastIPv6(b *testing.B) {
 }
 
 func BenchmarkEveAlert(b *testing.B) {
-	benchParse(b, NewEve(), []byte(eveSSH), nil)
+	benchParse(b, NewEve(nil), []byte(eveSSH), nil)
 }
 
 // An Emerging Threats signature with a '/' as older Suricata wrote it
 // (\/): the one allocation an escape costs.
 func BenchmarkEveAlertEscaped(b *testing.B) {
-	benchParse(b, NewEve(), []byte(eveWith(`"ET SCAN Potential SSH Scan"`, `"ET POLICY GNU\/Linux APT User-Agent Outbound likely related to package management"`)), nil)
+	benchParse(b, NewEve(nil), []byte(eveWith(`"ET SCAN Potential SSH Scan"`, `"ET POLICY GNU\/Linux APT User-Agent Outbound likely related to package management"`)), nil)
 }
 
 // sampleLine returns the first line of testdata/eve.json of that type.
@@ -60,7 +60,7 @@ func sampleLine(b *testing.B, eventType string) []byte {
 func BenchmarkEveSkip(b *testing.B) {
 	for _, typ := range []string{"flow", "dns", "http", "tls", "stats"} {
 		b.Run(typ, func(b *testing.B) {
-			benchParse(b, NewEve(), sampleLine(b, typ), pipeline.ErrSkip)
+			benchParse(b, NewEve(nil), sampleLine(b, typ), pipeline.ErrSkip)
 		})
 	}
 	// The worst case: a stats record of several KB with event_type last.
@@ -68,7 +68,7 @@ func BenchmarkEveSkip(b *testing.B) {
 		line := sampleLine(b, "stats")
 		line = bytes.Replace(line, []byte(`"event_type":"stats",`), nil, 1)
 		line = append(line[:len(line)-1], []byte(`,"event_type":"stats"}`)...)
-		benchParse(b, NewEve(), line, pipeline.ErrSkip)
+		benchParse(b, NewEve(nil), line, pipeline.ErrSkip)
 	})
 }
 
@@ -83,7 +83,7 @@ func BenchmarkEveStream(b *testing.B) {
 	for line := range bytes.Lines(data) {
 		lines = append(lines, bytes.TrimSuffix(line, []byte("\n")))
 	}
-	p := NewEve()
+	p := NewEve(nil)
 	var ev pipeline.Event
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))

@@ -1,6 +1,9 @@
 package suricata
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // servicePorts are ports servers listen on above 1023. A flow whose source
 // port is a service port and whose destination port is not is a server
@@ -14,18 +17,250 @@ var servicePorts = map[int]bool{
 
 func isServicePort(p int) bool { return (p > 0 && p < 1024) || servicePorts[p] }
 
-// attacker picks the side of an alert to ban when the log does not name it
-// (no alert.source, no direction). Most alerts fire on what a client sends,
-// so the source is the attacker; but a response alert ("GPL ATTACK_RESPONSE
-// id check returned root") fires on what the protected server sends back,
-// and banning its source would ban the server itself. Such a packet goes
-// from a service port to a client's ephemeral port, so then the destination
-// is the attacker. A scanner that forges a service source port (nmap -g 53)
-// only flips the choice when it also targets an ephemeral port, and then
-// the host's own addresses and the allowlist still stand in the way.
-func attacker(proto uint64, src netip.Addr, sport int, dst netip.Addr, dport int) netip.Addr {
-	if hasPorts(proto) && isServicePort(sport) && !isServicePort(dport) && dport >= 1024 {
-		return dst
+// Why a side of an alert was chosen: Event.SideReason, shown by explain and
+// readable by rules as side_reason. README's table "Which side of a Suricata
+// alert is banned" explains each.
+const (
+	SideAlertSource  = "alert.source"   // the rule's target keyword named the attacker
+	SideAlertTarget  = "alert.target"   // it named the victim: the other side
+	SideHomeNet      = "home_net"       // one side in the home net: the other side
+	SideHomeNetBoth  = "home_net_both"  // both sides in the home net: nobody
+	SideResponse     = "attack_response" // the server's answer shows the client's attack
+	SideClientSide   = "client_side"    // an attack on a client: the server attacks
+	SideToClient     = "to_client"      // the rule inspects what the server sends: the server
+	SideToServer     = "to_server"      // the rule inspects what the client sends: the client
+	SidePortResponse = "port_response"  // no word from Suricata; the ports say a server answers: the client
+	SideSource       = "source"         // no word from Suricata; the packet's source
+)
+
+// alertSides is what an alert says about its two sides, as much as its
+// format tells.
+type alertSides struct {
+	proto        uint64
+	src, dst     netip.Addr
+	sport, dport int
+
+	// eve.json only.
+	source, target netip.Addr // alert.source.ip, alert.target.ip (the target keyword)
+	direction      string     // "to_server", "to_client" or ""
+	client         netip.Addr // flow.src_ip: the side that opened the flow (Suricata 7)
+	attackTarget   attackTarget
+
+	signature, class string
+}
+
+// attackTarget is what ET's rule metadata attack_target says the rule
+// protects: a client, a server, both, or nothing said.
+type attackTarget uint8
+
+const (
+	targetUnknown attackTarget = iota
+	targetClient
+	targetServer
+	targetBoth
+)
+
+// add folds one attack_target value in.
+func (t attackTarget) add(v string) attackTarget {
+	var k attackTarget
+	switch {
+	case v == "Client_and_Server":
+		k = targetBoth
+	case strings.Contains(v, "Client"): // Client_Endpoint, Mobile_Client
+		k = targetClient
+	case strings.Contains(v, "Server"), v == "Networking_Equipment", v == "IoT", v == "ICS", v == "SCADA":
+		k = targetServer
+	default:
+		return t
 	}
-	return src
+	if t == targetUnknown || t == k {
+		return k
+	}
+	return targetBoth
+}
+
+// choose picks the side of an alert to ban and says why. Suricata's own word
+// comes first, then the home net, then what the rule inspects (its class, its
+// direction), then the ports. The zero Addr means nobody: both sides are in
+// the home net.
+//
+// Who can write what: the packet's addresses and ports are the attacker's
+// to choose (a forged source, nmap -g 53), the signature, class, metadata
+// and direction are the rule's and Suricata's. So a forged source port can
+// only flip the choice of an alert whose rule and flow say nothing, and the
+// home net, the host's own addresses and the allowlist still stand in the
+// way.
+func (s *alertSides) choose(home *HomeNet) (netip.Addr, string) {
+	if home != nil && !home.empty() {
+		srcIn, dstIn := home.Contains(s.src), home.Contains(s.dst)
+		switch {
+		case srcIn && dstIn:
+			return netip.Addr{}, SideHomeNetBoth
+		case srcIn:
+			return s.dst, SideHomeNet
+		case dstIn:
+			return s.src, SideHomeNet
+		}
+	}
+	if s.source.IsValid() {
+		return s.source, SideAlertSource
+	}
+	if s.target.IsValid() {
+		if s.target == s.src {
+			return s.dst, SideAlertTarget
+		}
+		return s.src, SideAlertTarget
+	}
+	srcIsServer, known := s.srcIsServer()
+	server, client := s.dst, s.src
+	if srcIsServer {
+		server, client = s.src, s.dst
+	}
+	switch {
+	case isAttackResponse(s.signature):
+		return client, SideResponse
+	case s.clientSide():
+		return server, SideClientSide
+	case isResponse(s.signature, s.class):
+		return client, SideResponse
+	case known && srcIsServer:
+		return server, SideToClient
+	case known:
+		return client, SideToServer
+	case srcIsServer:
+		return client, SidePortResponse
+	}
+	return s.src, SideSource
+}
+
+// srcIsServer reports whether the packet's source is the server of its flow
+// and whether Suricata said so (its direction or flow.src_ip) rather than
+// the ports suggesting it.
+func (s *alertSides) srcIsServer() (srcIsServer, known bool) {
+	switch {
+	case s.direction == "to_client":
+		return true, true
+	case s.direction == "to_server":
+		return false, true
+	case s.client.IsValid() && (s.client == s.src) != (s.client == s.dst):
+		return s.client == s.dst, true
+	}
+	return hasPorts(s.proto) && isServicePort(s.sport) && !isServicePort(s.dport) && s.dport >= 1024, false
+}
+
+// clientSide reports whether the rule is about an attack on a client: an
+// exploit kit's landing page, a malicious download, a trojan's or a C2
+// server's traffic. Then the server of the flow is the attacker, whichever
+// way the packet went (a beacon to_server from an infected client, a landing
+// page to_client). ET's attack_target metadata, where the rule has it,
+// outweighs the name: ET CURRENT_EVENTS also holds attacks on servers.
+func (s *alertSides) clientSide() bool {
+	switch s.attackTarget {
+	case targetClient:
+		return true
+	case targetServer:
+		return false
+	}
+	return isClientSideClass(s.class) || isClientSideSignature(s.signature)
+}
+
+// clientSideClasses are the descriptions of classification.config's
+// classes whose alerts an attacker's server causes in a client: trojan-
+// activity, exploit-kit, command-and-control, domain-c2, credential-theft,
+// social-engineering, pup-activity, coin-mining.
+var clientSideClasses = []string{
+	"A Network Trojan was detected",
+	"Exploit Kit Activity Detected",
+	"Malware Command and Control Activity Detected",
+	"Domain Observed Used for C2 Detected",
+	"Successful Credential Theft Detected",
+	"Possible Social Engineering Attempted",
+	"Possibly Unwanted Program Detected",
+	"Crypto Currency Mining Activity Detected",
+}
+
+func isClientSideClass(class string) bool {
+	for _, c := range clientSideClasses {
+		if strings.EqualFold(class, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientSidePrefixes are the ET (and ETPRO) categories of rules about
+// attacks on clients and infected clients.
+var clientSidePrefixes = []string{
+	"CURRENT_EVENTS ", "MALWARE ", "TROJAN ", "EXPLOIT_KIT ", "WEB_CLIENT ",
+	"MOBILE_MALWARE ", "PHISHING ", "ADWARE_PUP ", "COINMINER ", "CNC ",
+}
+
+func isClientSideSignature(sig string) bool {
+	cat, ok := etCategory(sig)
+	if !ok {
+		return false
+	}
+	for _, p := range clientSidePrefixes {
+		if strings.HasPrefix(cat, p) {
+			return true
+		}
+	}
+	// ET INFO is mostly policy; its downloads (an executable, a script, an
+	// HTA from some server) are a server handing a client a payload.
+	return strings.HasPrefix(cat, "INFO ") && strings.Contains(cat, "Download")
+}
+
+// etCategory returns the signature after its ruleset's name ("ET ",
+// "ETPRO ", "GPL ").
+func etCategory(sig string) (string, bool) {
+	for _, p := range [...]string{"ET ", "ETPRO ", "GPL "} {
+		if strings.HasPrefix(sig, p) {
+			return sig[len(p):], true
+		}
+	}
+	return "", false
+}
+
+// isAttackResponse: ATTACK_RESPONSE rules fire on a server's answer that
+// shows an attack worked (id check returned root, a directory listing).
+func isAttackResponse(sig string) bool {
+	cat, ok := etCategory(sig)
+	return ok && strings.HasPrefix(cat, "ATTACK_RESPONSE ")
+}
+
+// isResponse: a rule named for a response, or of the classes of a
+// successful gain, fires on what the attacked server sends back. Checked
+// after the client-side classes: "ET MALWARE ... CnC Response" is the C2
+// server answering its bot.
+func isResponse(sig, class string) bool {
+	return strings.Contains(sig, "Response") ||
+		strings.EqualFold(class, "Successful Administrator Privilege Gain") ||
+		strings.EqualFold(class, "Successful User Privilege Gain")
+}
+
+// spoofable reports whether an alert could have been caused by one packet
+// with a forged source: any protocol without a handshake, or a TCP flow
+// whose handshake did not complete (pkts: -1 when the log does not say).
+func spoofable(proto uint64, state string, toServer, toClient int) bool {
+	switch proto {
+	case 6:
+	case 256: // eve without proto: nothing known
+		return false
+	default:
+		return true
+	}
+	switch state {
+	case "new", "syn_sent", "syn_recv":
+		return true
+	case "":
+	default:
+		return false
+	}
+	// A completed handshake is at least SYN and ACK from the client and a
+	// SYN-ACK back; a forged source never sees the SYN-ACK, so it cannot
+	// send the ACK that would follow it.
+	if toServer < 0 || toClient < 0 {
+		return false
+	}
+	return toClient == 0 || toServer < 2
 }

@@ -21,6 +21,9 @@ var (
 // other record (flow, dns, http, tls, stats, ...) is ErrSkip, and since
 // those are most of an eve.json they are recognised without decoding them.
 type EveParser struct {
+	// loc is the zone of timestamps written without an offset.
+	loc  *time.Location
+	home HomeNet
 	// The zone of the last timestamp: eve.json writes one offset for a
 	// whole run, so caching it keeps time.FixedZone's allocation off the
 	// per-line path while Time keeps the offset it was written with.
@@ -28,10 +31,17 @@ type EveParser struct {
 	zone    *time.Location
 }
 
-// NewEve returns an eve.json parser.
-func NewEve() *EveParser {
-	return &EveParser{}
+// NewEve returns an eve.json parser reading timestamps written without a
+// UTC offset in loc (nil: time.Local).
+func NewEve(loc *time.Location) *EveParser {
+	if loc == nil {
+		loc = time.Local
+	}
+	return &EveParser{loc: loc}
 }
+
+// SetHomeNet sets the network the sensor protects: see HomeNet.
+func (p *EveParser) SetHomeNet(h HomeNet) { p.home = h }
 
 // Parse implements pipeline.Parser.
 func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
@@ -159,18 +169,24 @@ func (s *depthScan) topLevelAt(b []byte, k int) bool {
 // eveAlert collects what an alert record says before it is checked and
 // copied into the Event.
 type eveAlert struct {
-	timestamp, srcIP, dstIP, proto, sourceIP, direction []byte
-	srcPort, dstPort                                    int
-	hasAlert, hasSID, hasSource                         bool
+	timestamp, srcIP, dstIP, proto, sourceIP, targetIP, direction []byte
+	srcPort, dstPort                                              int
+	hasAlert, hasSID, hasSource                                   bool
 
 	action, signature, category []byte
 	gid, sid, rev, severity     int
+	attackTarget                attackTarget
+
+	// The flow so far (alert records carry it): who opened it, and
+	// whether both sides spoke.
+	flowSrcIP, flowState    []byte
+	pktsToServer, pktsToClt int
 }
 
 // alert walks the whole record: an alert is worth the full parse, and only
 // a full walk knows which members are top-level.
 func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
-	var a eveAlert
+	a := eveAlert{pktsToServer: -1, pktsToClt: -1}
 	badAlert := false
 	end, ok := objectFields(obj, 0, func(key []byte, i int) (int, bool) {
 		switch string(key) {
@@ -188,6 +204,8 @@ func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
 			return intField(obj, i, &a.srcPort, &badAlert)
 		case "dest_port":
 			return intField(obj, i, &a.dstPort, &badAlert)
+		case "flow":
+			return a.flowFields(obj, i, &badAlert)
 		case "alert":
 			if i < len(obj) && obj[i] == '{' {
 				a.hasAlert = true
@@ -253,22 +271,26 @@ func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
 	ev.Proto = proto
 	ev.SrcAddr, ev.SrcPort = src, a.srcPort
 	ev.DstAddr, ev.DstPort = dst, a.dstPort
-	// Who to ban, most authoritative first: the rule's own target keyword
-	// (alert.source), Suricata 7's flow direction (an alert on a packet
-	// to_client was sent by the server: the client is the attacker), and
-	// last the ports, as for fast.log.
-	switch {
-	case a.hasSource:
-		if ev.Addr, ok = addrField(a.sourceIP); !ok {
+	sides := alertSides{
+		proto: protoKey, src: src, dst: dst, sport: a.srcPort, dport: a.dstPort,
+		direction: pipeline.UnsafeString(a.direction), attackTarget: a.attackTarget,
+		signature: sig, class: class,
+	}
+	if a.hasSource {
+		if sides.source, ok = addrField(a.sourceIP); !ok {
 			return errEveAddr
 		}
-	case string(a.direction) == "to_client":
-		ev.Addr = dst
-	case string(a.direction) == "to_server":
-		ev.Addr = src
-	default:
-		ev.Addr = attacker(protoKey, src, a.srcPort, dst, a.dstPort)
 	}
+	if a.targetIP != nil {
+		if sides.target, ok = addrField(a.targetIP); !ok {
+			return errEveAddr
+		}
+	}
+	if a.flowSrcIP != nil {
+		sides.client, _ = addrField(a.flowSrcIP) // Suricata's; a bad one says nothing
+	}
+	ev.Addr, ev.SideReason = sides.choose(&p.home)
+	ev.Spoofable = spoofable(protoKey, pipeline.UnsafeString(a.flowState), a.pktsToServer, a.pktsToClt)
 	ev.Fingerprint = fingerprint(ev, protoKey)
 	return nil
 }
@@ -294,17 +316,95 @@ func (a *eveAlert) alertField(b, key []byte, i int, bad *bool) (int, bool) {
 		// Present when the rule names its target (the target keyword):
 		// then it, not the packet's source, is the attacker.
 		if i < len(b) && b[i] == '{' {
+			next, ok := ipMember(b, i, &a.sourceIP, bad)
+			a.hasSource = a.sourceIP != nil
+			return next, ok
+		}
+	case "target":
+		if i < len(b) && b[i] == '{' {
+			return ipMember(b, i, &a.targetIP, bad)
+		}
+	case "metadata":
+		// ET rules say what they protect: attack_target Client_Endpoint,
+		// Web_Server, ... (a list of strings).
+		if i < len(b) && b[i] == '{' {
 			return objectFields(b, i, func(key []byte, i int) (int, bool) {
-				if string(key) == "ip" {
-					next, ok := stringField(b, i, &a.sourceIP, bad)
-					a.hasSource = a.sourceIP != nil
-					return next, ok
+				if string(key) == "attack_target" && i < len(b) && b[i] == '[' {
+					return a.attackTargets(b, i)
 				}
 				return skipValue(b, i)
 			})
 		}
 	}
 	return skipValue(b, i)
+}
+
+// ipMember reads the "ip" member of the object at b[i].
+func ipMember(b []byte, i int, dst *[]byte, bad *bool) (int, bool) {
+	return objectFields(b, i, func(key []byte, i int) (int, bool) {
+		if string(key) == "ip" {
+			return stringField(b, i, dst, bad)
+		}
+		return skipValue(b, i)
+	})
+}
+
+// attackTargets reads the array of strings at b[i]; anything else in it is
+// skipped, since metadata is the rule writer's free text.
+func (a *eveAlert) attackTargets(b []byte, i int) (int, bool) {
+	i = skipSpace(b, i+1)
+	for n := 0; i < len(b); n++ {
+		if b[i] == ']' && n == 0 {
+			return i + 1, true
+		}
+		if b[i] == '"' {
+			raw, next, ok := readString(b, i)
+			if !ok {
+				return 0, false
+			}
+			a.attackTarget = a.attackTarget.add(pipeline.UnsafeString(raw))
+			i = next
+		} else {
+			next, ok := skipValue(b, i)
+			if !ok {
+				return 0, false
+			}
+			i = next
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// flowFields reads the flow object of an alert record.
+func (a *eveAlert) flowFields(b []byte, i int, bad *bool) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return skipValue(b, i)
+	}
+	return objectFields(b, i, func(key []byte, i int) (int, bool) {
+		switch string(key) {
+		case "src_ip":
+			return stringField(b, i, &a.flowSrcIP, bad)
+		case "state":
+			return stringField(b, i, &a.flowState, bad)
+		case "pkts_toserver":
+			return intField(b, i, &a.pktsToServer, bad)
+		case "pkts_toclient":
+			return intField(b, i, &a.pktsToClt, bad)
+		}
+		return skipValue(b, i)
+	})
 }
 
 // stringField stores the raw content of a string value; null leaves dst
@@ -345,9 +445,10 @@ func addrField(raw []byte) (netip.Addr, bool) {
 }
 
 // eveTime reads Suricata's timestamp, 2025-11-08T22:00:01.123456+0100,
-// also accepting the RFC 3339 offsets +01:00 and Z.
+// also accepting the RFC 3339 offsets +01:00 and Z, and no offset at all
+// (then in the parser's zone).
 func (p *EveParser) eveTime(b []byte) (time.Time, bool) {
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	year, ok1 := num4(b)
@@ -361,7 +462,7 @@ func (p *EveParser) eveTime(b []byte) (time.Time, bool) {
 	}
 	rest := b[19:]
 	nsec := 0
-	if rest[0] == '.' {
+	if len(rest) > 0 && rest[0] == '.' {
 		var n int
 		nsec, n = fraction(rest[1:])
 		if n == 0 {
@@ -371,6 +472,10 @@ func (p *EveParser) eveTime(b []byte) (time.Time, bool) {
 	}
 	var off int
 	switch {
+	case len(rest) == 0:
+		// No offset (a hand-made or converted eve): the configured zone,
+		// as fast.log's timestamps are read.
+		return time.Date(year, time.Month(month), day, hour, min, sec, nsec, p.loc), true
 	case len(rest) == 1 && rest[0] == 'Z':
 	case len(rest) == 5 || (len(rest) == 6 && rest[3] == ':'):
 		oh, ok1 := num2(rest[1:])

@@ -20,7 +20,8 @@ var (
 //
 //	11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22
 type FastParser struct {
-	loc *time.Location
+	loc  *time.Location
+	home HomeNet
 }
 
 // NewFast returns a fast.log parser reading timestamps in loc, the zone of
@@ -31,6 +32,9 @@ func NewFast(loc *time.Location) *FastParser {
 	}
 	return &FastParser{loc: loc}
 }
+
+// SetHomeNet sets the network the sensor protects: see HomeNet.
+func (p *FastParser) SetHomeNet(h HomeNet) { p.home = h }
 
 var (
 	sepStars     = []byte("[**] ")
@@ -174,9 +178,17 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 	ev.Proto = proto
 	ev.SrcAddr, ev.SrcPort = srcAddr, srcPort
 	ev.DstAddr, ev.DstPort = dstAddr, dstPort
-	// fast.log does not say which side attacked: judge by the ports (rules
-	// written with the target keyword are better read from eve.json).
-	ev.Addr = attacker(protoKey, srcAddr, srcPort, dstAddr, dstPort)
+	// fast.log does not say which side attacked, nor the flow's direction:
+	// the home net, the rule's class and name, then the ports decide
+	// (rules written with the target keyword are better read from
+	// eve.json). Nor does it say whether a TCP handshake completed: only a
+	// protocol without one counts as spoofable.
+	sides := alertSides{
+		proto: protoKey, src: srcAddr, dst: dstAddr, sport: srcPort, dport: dstPort,
+		signature: ev.Signature, class: ev.Classification,
+	}
+	ev.Addr, ev.SideReason = sides.choose(&p.home)
+	ev.Spoofable = spoofable(protoKey, "", -1, -1)
 	ev.Fingerprint = fingerprint(ev, protoKey)
 	return nil
 }

@@ -20,7 +20,7 @@ func fastFP(t *testing.T, loc *time.Location, line string) uint64 {
 func eveFP(t *testing.T, line string) uint64 {
 	t.Helper()
 	var ev pipeline.Event
-	if err := NewEve().Parse([]byte(line), &ev); err != nil {
+	if err := NewEve(nil).Parse([]byte(line), &ev); err != nil {
 		t.Fatalf("%v: %s", err, line)
 	}
 	return ev.Fingerprint

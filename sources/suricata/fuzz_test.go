@@ -140,7 +140,7 @@ func FuzzEve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in := bytes.Clone(line)
 		var ev pipeline.Event
-		err := NewEve().Parse(line, &ev)
+		err := NewEve(nil).Parse(line, &ev)
 		if !bytes.Equal(in, line) {
 			t.Fatal("Parse modified its input")
 		}
@@ -171,7 +171,7 @@ func FuzzEve(f *testing.F) {
 
 func checkEveAgainst(t *testing.T, m map[string]any, norm []byte) {
 	var ev pipeline.Event
-	err := NewEve().Parse(norm, &ev)
+	err := NewEve(nil).Parse(norm, &ev)
 	reason := checkErr(t, err)
 	et, isString := m["event_type"].(string)
 	switch {

@@ -38,6 +38,8 @@ type row struct {
 	Src            string `json:"src,omitempty"`
 	Dst            string `json:"dst,omitempty"`
 	Addr           string `json:"addr,omitempty"`
+	Side           string `json:"side,omitempty"`
+	Spoofable      bool   `json:"spoofable,omitempty"`
 	Fingerprint    string `json:"fingerprint,omitempty"`
 }
 
@@ -65,6 +67,7 @@ func toRow(n int, ev *pipeline.Event, err error) row {
 	r.Src = fmt.Sprintf("%s %d", ev.SrcAddr, ev.SrcPort)
 	r.Dst = fmt.Sprintf("%s %d", ev.DstAddr, ev.DstPort)
 	r.Addr = ev.Addr.String()
+	r.Side, r.Spoofable = ev.SideReason, ev.Spoofable
 	r.Fingerprint = fmt.Sprintf("%016x", ev.Fingerprint)
 	return r
 }
@@ -200,7 +203,7 @@ func TestGoldenCorpusFast(t *testing.T) {
 func TestGoldenCorpusEve(t *testing.T) {
 	for _, c := range corpusEve {
 		t.Run(c.golden, func(t *testing.T) {
-			golden(t, NewEve(), pipeline.FormatEve, testcorpus.Path(t, c.rel), c.golden)
+			golden(t, NewEve(nil), pipeline.FormatEve, testcorpus.Path(t, c.rel), c.golden)
 		})
 	}
 }
@@ -210,7 +213,7 @@ func TestGoldenCorpusEve(t *testing.T) {
 // non-alert records a real one is mostly made of.
 func TestGoldenSample(t *testing.T) {
 	fast := golden(t, NewFast(paris(t)), pipeline.FormatFastLog, "testdata/fast.log", "sample.fast.golden")
-	eve := golden(t, NewEve(), pipeline.FormatEve, "testdata/eve.json", "sample.eve.golden")
+	eve := golden(t, NewEve(nil), pipeline.FormatEve, "testdata/eve.json", "sample.eve.golden")
 	if len(fast) != 8 || len(eve) != len(fast) {
 		t.Fatalf("%d fast.log and %d eve.json alerts, want 8 of each", len(fast), len(eve))
 	}
