@@ -21,16 +21,16 @@ func isServicePort(p int) bool { return (p > 0 && p < 1024) || servicePorts[p] }
 // readable by rules as side_reason. README's table "Which side of a Suricata
 // alert is banned" explains each.
 const (
-	SideAlertSource  = "alert.source"   // the rule's target keyword named the attacker
-	SideAlertTarget  = "alert.target"   // it named the victim: the other side
-	SideHomeNet      = "home_net"       // one side in the home net: the other side
-	SideHomeNetBoth  = "home_net_both"  // both sides in the home net: nobody
+	SideAlertSource  = "alert.source"    // the rule's target keyword named the attacker
+	SideAlertTarget  = "alert.target"    // it named the victim: the other side
+	SideHomeNet      = "home_net"        // one side in the home net: the other side
+	SideHomeNetBoth  = "home_net_both"   // both sides in the home net: nobody
 	SideResponse     = "attack_response" // the server's answer shows the client's attack
-	SideClientSide   = "client_side"    // an attack on a client: the server attacks
-	SideToClient     = "to_client"      // the rule inspects what the server sends: the server
-	SideToServer     = "to_server"      // the rule inspects what the client sends: the client
-	SidePortResponse = "port_response"  // no word from Suricata; the ports say a server answers: the client
-	SideSource       = "source"         // no word from Suricata; the packet's source
+	SideClientSide   = "client_side"     // an attack on a client: the server attacks
+	SideToClient     = "to_client"       // the rule inspects what the server sends: the server
+	SideToServer     = "to_server"       // the rule inspects what the client sends: the client
+	SidePortResponse = "port_response"   // no word from Suricata; the ports say a server answers: the client
+	SideSource       = "source"          // no word from Suricata; the packet's source
 )
 
 // alertSides is what an alert says about its two sides, as much as its
