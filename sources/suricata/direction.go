@@ -120,6 +120,9 @@ func (s *alertSides) choose(home *HomeNet) (netip.Addr, string) {
 	case isAttackResponse(s.signature):
 		return client, SideResponse
 	case s.clientSide():
+		if !known && !srcIsServer && s.listensBelowEphemeral() {
+			server = s.src
+		}
 		return server, SideClientSide
 	case isResponse(s.signature, s.class):
 		return client, SideResponse
@@ -146,6 +149,16 @@ func (s *alertSides) srcIsServer() (srcIsServer, known bool) {
 		return s.client == s.dst, true
 	}
 	return hasPorts(s.proto) && isServicePort(s.sport) && !isServicePort(s.dport) && s.dport >= 1024, false
+}
+
+// listensBelowEphemeral: the source port is below every system's
+// ephemeral range and the destination port in it, so the source is a
+// listener, on a port of its own choice (Meterpreter's 4444). Used only for
+// rules about attacks on clients, whose servers are the attacker's and
+// listen where they like; for any other alert a chosen source port would
+// let a sender point the ban at its target.
+func (s *alertSides) listensBelowEphemeral() bool {
+	return hasPorts(s.proto) && s.sport > 0 && s.sport < 32768 && s.dport >= 32768
 }
 
 // clientSide reports whether the rule is about an attack on a client: an

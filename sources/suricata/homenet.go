@@ -99,10 +99,10 @@ func parseHomeNet(s string, groups map[string]string) (HomeNet, error) {
 	}
 	if set.contains(netip.IPv4Unspecified()) && set.contains(netip.MustParseAddr("203.0.113.1")) &&
 		set.contains(netip.IPv6Unspecified()) && set.contains(netip.MustParseAddr("2001:db8::1")) {
-		// "any" (or "![]"): every address would be home and no Suricata
-		// alert would ever ban. That is a sensor configured for transit
-		// traffic, not a home net.
-		return HomeNet{}, fmt.Errorf("home net %q holds every address: no Suricata alert could ban", text)
+		// "any", or everything but some: (almost) every address would be
+		// home and no Suricata alert would ever ban. That is a sensor
+		// configured for transit traffic, not a home net.
+		return HomeNet{}, fmt.Errorf("home net %q holds every address but exceptions: no Suricata alert could ban", text)
 	}
 	return HomeNet{set: set, text: text}, nil
 }
