@@ -71,6 +71,15 @@ func Detect(head []byte) pipeline.Format {
 	return best
 }
 
+// WithHomeNet gives p the home net when it chooses the side of an alert
+// (Suricata's parsers) and returns p.
+func WithHomeNet(p pipeline.Parser, h suricata.HomeNet) pipeline.Parser {
+	if hp, ok := p.(interface{ SetHomeNet(suricata.HomeNet) }); ok {
+		hp.SetHomeNet(h)
+	}
+	return p
+}
+
 // NewParser returns the parser for a format. ref bounds syslog year
 // inference; loc is the zone of zone-less timestamps (nil: time.Local).
 func NewParser(f pipeline.Format, ref time.Time, loc *time.Location) pipeline.Parser {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 // MaxLine is the longest line parsed; longer lines are counted as bad
@@ -32,6 +33,8 @@ type Options struct {
 	// Ref bounds syslog year inference (no line is later than Ref); zero
 	// means the file's modification time.
 	Ref time.Time
+	// HomeNet is what a Suricata alert never bans (see suricata.HomeNet).
+	HomeNet suricata.HomeNet
 }
 
 // File is one log file read as a pipeline.Iterator.
@@ -99,7 +102,7 @@ func Open(path string, opt Options) (*File, error) {
 	if ref.IsZero() {
 		ref = fi.ModTime()
 	}
-	f.parser = NewParser(f.Format, ref, opt.Loc)
+	f.parser = WithHomeNet(NewParser(f.Format, ref, opt.Loc), opt.HomeNet)
 	return f, nil
 }
 

@@ -48,6 +48,12 @@ type Config struct {
 	// recent go, counted in stockade_windows_overflow_total. Bans are never
 	// dropped. Default 1000000; -1: no bound.
 	MaxWindows int `yaml:"max_windows"`
+	// HomeNet is the network the Suricata sensor protects (CIDRs or
+	// Suricata's address syntax); SuricataYAML, a suricata.yaml whose
+	// HOME_NET joins it. No Suricata alert bans a home address, and of an
+	// alert with one side home the other side is banned. Read at start.
+	HomeNet      []string `yaml:"home_net"`
+	SuricataYAML string   `yaml:"suricata_yaml"`
 
 	path       string   // the file it was read from: reload reads it again
 	allowFlags []string // --allow given with --config: kept across reloads
@@ -286,6 +292,9 @@ func (c *Config) validate() error {
 		errs = append(errs, "no sources")
 	}
 	if err := setProtected(guard.New(), c.Allow, c.Fleet); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if _, err := homeNet("home_net", c.HomeNet, c.SuricataYAML); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {

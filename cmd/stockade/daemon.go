@@ -26,6 +26,7 @@ import (
 	"github.com/stockade-ids/stockade/sinks/jsonl"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
+	"github.com/stockade-ids/stockade/sources/suricata"
 	"github.com/stockade-ids/stockade/sources/tail"
 )
 
@@ -50,6 +51,7 @@ type daemon struct {
 	cfg   *Config
 	log   *slog.Logger
 	loc   *time.Location
+	home  suricata.HomeNet
 	now   func() time.Time
 	eng   *pipeline.Engine
 	store *store.Store
@@ -117,6 +119,11 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	if cfg.TZ != "" {
 		d.loc, _ = time.LoadLocation(cfg.TZ)
 	}
+	home, err := homeNet("home_net", cfg.HomeNet, cfg.SuricataYAML)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	d.home = home
 	set, err := loadRules(cfg.Rules)
 	if err != nil {
 		return nil, err
@@ -628,7 +635,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 				}
 			}
 			t, err := tail.New(tail.Config{
-				Globs: sc.Files, Format: format, Loc: d.loc, Checkpoints: cps,
+				Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Checkpoints: cps,
 				StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
 			})
 			if err != nil {

@@ -46,6 +46,10 @@ type EnforceConfig struct {
 	// servers): never banned, like policy.allow. The bus servers this
 	// firewall connects to are protected without being listed.
 	Fleet []string `yaml:"fleet"`
+	// HomeNet is the network behind this firewall (CIDRs): never banned,
+	// whatever a sensor decides (a sensor's own home_net keeps its
+	// Suricata alerts off it; this holds against every sensor).
+	HomeNet []string `yaml:"home_net"`
 
 	path string // the file it was read from: SIGHUP reads it again
 }
@@ -97,6 +101,9 @@ func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
 		return nil, fmt.Errorf("%s: policy: set it at the top level, not in the bus section", path)
 	}
 	if _, err := c.policy(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := parsePrefixes("home_net", c.HomeNet); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c.path = path
@@ -232,6 +239,9 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	// (followed live) and the fleet's, so that a reload can change it.
 	e.guard = guard.New()
 	if err := setProtected(e.guard, cfg.Policy.Allow, cfg.Fleet); err != nil {
+		return err
+	}
+	if err := setHomeNet(e.guard, cfg.HomeNet); err != nil {
 		return err
 	}
 	pol.Allow, pol.Guard = nil, e.guard
@@ -386,7 +396,10 @@ func (e *enforcer) reload(ctx context.Context) error {
 	if err := setProtected(e.guard, c.Policy.Allow, c.Fleet); err != nil {
 		return err
 	}
-	e.cfg.Policy.Allow, e.cfg.Fleet = c.Policy.Allow, c.Fleet
+	if err := setHomeNet(e.guard, c.HomeNet); err != nil {
+		return err // checked when the file was read: not reached
+	}
+	e.cfg.Policy.Allow, e.cfg.Fleet, e.cfg.HomeNet = c.Policy.Allow, c.Fleet, c.HomeNet
 	e.log.Info("allowlist and fleet reloaded", "allow", len(c.Policy.Allow), "fleet", len(c.Fleet))
 	e.protect(ctx)
 	return nil

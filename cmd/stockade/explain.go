@@ -31,9 +31,12 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
 	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
 	typ := fl.String("type", "", "log format: syslog, nginx, fastlog, eve, fail2ban (default: detect)")
-	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
+	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
+	var homeNets listFlag
+	fl.Var(&homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
+	suricataYAML := fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade explain [--rules PATH]... [--type T] [--allow CIDR]... [--tz Z] FILE|-")
+		fmt.Fprintln(stderr, "Usage: stockade explain [--rules PATH]... [--type T] [--allow CIDR]... [--tz Z] [--home-net CIDR]... [--suricata-yaml PATH] FILE|-")
 		fmt.Fprintln(stderr, "Shows, for each line, the parsed fields and every rule's verdict, then a summary.")
 		fl.PrintDefaults()
 	}
@@ -58,6 +61,10 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		if loc, err = time.LoadLocation(*tz); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
 		}
+	}
+	home, err := homeNet("--home-net", homeNets, *suricataYAML)
+	if err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	set, err := loadRules(rulePaths)
 	if err != nil {
@@ -101,7 +108,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	out := bufio.NewWriter(stdout)
 	x := newExplainer(set, allowed, out)
 	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, format, how, len(set.Packs()), len(set.Rules()))
-	parser := sources.NewParser(format, ref, loc)
+	parser := sources.WithHomeNet(sources.NewParser(format, ref, loc), home)
 	for n := 1; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -387,6 +394,20 @@ func fields(ev *pipeline.Event) string {
 		add("sid", fmt.Sprintf("%d:%d:%d", ev.GID, ev.SID, ev.Rev))
 	}
 	add("signature", ev.Signature)
+	if ev.SideReason != "" {
+		// Which side of the alert is the candidate, and why.
+		side := "none"
+		switch {
+		case ev.Addr.IsValid() && ev.Addr == ev.SrcAddr:
+			side = "src"
+		case ev.Addr.IsValid() && ev.Addr == ev.DstAddr:
+			side = "dst"
+		}
+		add("side", side+"("+ev.SideReason+")")
+	}
+	if ev.Spoofable {
+		add("spoofable", "yes")
+	}
 	add("jail", ev.Jail)
 	add("verb", ev.Verb)
 	return b.String()

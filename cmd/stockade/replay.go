@@ -26,10 +26,13 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxWindows := fl.Int("max-windows", DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
 	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
 	output := fl.String("output", "", "append decisions to this file instead of stdout")
-	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban), e.g. Europe/Paris (default: local)")
+	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
 	origin := fl.String("origin", "", "sensor name in decisions (default: host name)")
 	unbans := fl.Bool("unbans", false, "also emit an unban decision when a ban runs out")
 	quiet := fl.Bool("quiet", false, "no summary or progress on stderr")
+	var homeNets listFlag
+	fl.Var(&homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
+	suricataYAML := fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
 	workers := fl.Int("workers", runtime.GOMAXPROCS(0), "goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
@@ -57,6 +60,9 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
 		}
 		opt.Loc = loc
+	}
+	if opt.HomeNet, err = homeNet("--home-net", homeNets, *suricataYAML); err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	set, err := loadRules(rulePaths)
 	if err != nil {

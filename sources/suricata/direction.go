@@ -23,7 +23,7 @@ func isServicePort(p int) bool { return (p > 0 && p < 1024) || servicePorts[p] }
 const (
 	SideAlertSource  = "alert.source"    // the rule's target keyword named the attacker
 	SideAlertTarget  = "alert.target"    // it named the victim: the other side
-	SideHomeNet      = "home_net"        // one side in the home net: the other side
+	SideHomeNet      = "home_net"        // one side in the home net, which the evidence chose: the other side
 	SideHomeNetBoth  = "home_net_both"   // both sides in the home net: nobody
 	SideResponse     = "attack_response" // the server's answer shows the client's attack
 	SideClientSide   = "client_side"     // an attack on a client: the server attacks
@@ -80,9 +80,11 @@ func (t attackTarget) add(v string) attackTarget {
 }
 
 // choose picks the side of an alert to ban and says why. Suricata's own word
-// comes first, then the home net, then what the rule inspects (its class, its
-// direction), then the ports. The zero Addr means nobody: both sides are in
-// the home net.
+// comes first, then what the rule inspects (its class, its direction), then
+// the ports; a home net overrules them all: no home address is banned, and
+// of an alert with one side home the other side is the candidate (the
+// reason is then home_net only where it overruled). The zero Addr means
+// nobody: both sides are in the home net.
 //
 // Who can write what: the packet's addresses and ports are the attacker's
 // to choose (a forged source, nmap -g 53), the signature, class, metadata
@@ -91,17 +93,28 @@ func (t attackTarget) add(v string) attackTarget {
 // home net, the host's own addresses and the allowlist still stand in the
 // way.
 func (s *alertSides) choose(home *HomeNet) (netip.Addr, string) {
-	if home != nil && !home.empty() {
-		srcIn, dstIn := home.Contains(s.src), home.Contains(s.dst)
-		switch {
-		case srcIn && dstIn:
-			return netip.Addr{}, SideHomeNetBoth
-		case srcIn:
-			return s.dst, SideHomeNet
-		case dstIn:
-			return s.src, SideHomeNet
-		}
+	addr, why := s.evidence()
+	if home == nil || home.empty() {
+		return addr, why
 	}
+	srcIn, dstIn := home.Contains(s.src), home.Contains(s.dst)
+	outside := s.src
+	switch {
+	case srcIn && dstIn:
+		return netip.Addr{}, SideHomeNetBoth
+	case srcIn:
+		outside = s.dst
+	case !dstIn:
+		return addr, why // neither side home: transit traffic
+	}
+	if addr == outside {
+		return addr, why
+	}
+	return outside, SideHomeNet
+}
+
+// evidence is choose without a home net.
+func (s *alertSides) evidence() (netip.Addr, string) {
 	if s.source.IsValid() {
 		return s.source, SideAlertSource
 	}

@@ -23,22 +23,22 @@ var eveSides = []struct {
 	name       string
 	none, home sideWant
 }{
-	{"exploit kit landing, Suricata 7", sideWant{"203.0.113.50", SideClientSide, false}, sideWant{"203.0.113.50", SideHomeNet, false}},
-	{"exploit kit landing, Suricata 6", sideWant{"203.0.113.51", SideClientSide, false}, sideWant{"203.0.113.51", SideHomeNet, false}},
-	{"Meterpreter from its listener", sideWant{"203.0.113.66", SideClientSide, false}, sideWant{"203.0.113.66", SideHomeNet, false}},
-	{"executable download", sideWant{"203.0.113.70", SideClientSide, false}, sideWant{"203.0.113.70", SideHomeNet, false}},
-	{"HTA payload", sideWant{"203.0.113.71", SideClientSide, false}, sideWant{"203.0.113.71", SideHomeNet, false}},
-	{"trojan check-in to its C2", sideWant{"203.0.113.80", SideClientSide, false}, sideWant{"203.0.113.80", SideHomeNet, false}},
-	{"ATTACK_RESPONSE", sideWant{"198.51.100.23", SideResponse, false}, sideWant{"198.51.100.23", SideHomeNet, false}},
-	{"target keyword", sideWant{"198.51.100.24", SideAlertSource, false}, sideWant{"198.51.100.24", SideHomeNet, false}},
-	{"CURRENT_EVENTS against a web server", sideWant{"198.51.100.25", SideToServer, false}, sideWant{"198.51.100.25", SideHomeNet, false}},
-	{"one UDP packet", sideWant{"198.51.100.26", SideToServer, true}, sideWant{"198.51.100.26", SideHomeNet, true}},
-	{"TCP never answered", sideWant{"198.51.100.27", SideToServer, true}, sideWant{"198.51.100.27", SideHomeNet, true}},
+	{"exploit kit landing, Suricata 7", sideWant{"203.0.113.50", SideClientSide, false}, sideWant{"203.0.113.50", SideClientSide, false}},
+	{"exploit kit landing, Suricata 6", sideWant{"203.0.113.51", SideClientSide, false}, sideWant{"203.0.113.51", SideClientSide, false}},
+	{"Meterpreter from its listener", sideWant{"203.0.113.66", SideClientSide, false}, sideWant{"203.0.113.66", SideClientSide, false}},
+	{"executable download", sideWant{"203.0.113.70", SideClientSide, false}, sideWant{"203.0.113.70", SideClientSide, false}},
+	{"HTA payload", sideWant{"203.0.113.71", SideClientSide, false}, sideWant{"203.0.113.71", SideClientSide, false}},
+	{"trojan check-in to its C2", sideWant{"203.0.113.80", SideClientSide, false}, sideWant{"203.0.113.80", SideClientSide, false}},
+	{"ATTACK_RESPONSE", sideWant{"198.51.100.23", SideResponse, false}, sideWant{"198.51.100.23", SideResponse, false}},
+	{"target keyword", sideWant{"198.51.100.24", SideAlertSource, false}, sideWant{"198.51.100.24", SideAlertSource, false}},
+	{"CURRENT_EVENTS against a web server", sideWant{"198.51.100.25", SideToServer, false}, sideWant{"198.51.100.25", SideToServer, false}},
+	{"one UDP packet", sideWant{"198.51.100.26", SideToServer, true}, sideWant{"198.51.100.26", SideToServer, true}},
+	{"TCP never answered", sideWant{"198.51.100.27", SideToServer, true}, sideWant{"198.51.100.27", SideToServer, true}},
 	{"between two home hosts", sideWant{"192.168.0.53", SideToServer, false}, sideWant{"", SideHomeNetBoth, false}},
 	{"a home host scanning out", sideWant{"192.168.0.58", SideToServer, false}, sideWant{"198.51.100.28", SideHomeNet, false}},
-	{"no offset, no direction", sideWant{"198.51.100.29", SideSource, false}, sideWant{"198.51.100.29", SideHomeNet, false}},
-	{"C2 response", sideWant{"203.0.113.81", SideClientSide, false}, sideWant{"203.0.113.81", SideHomeNet, false}},
-	{"flow state new", sideWant{"198.51.100.30", SideToServer, true}, sideWant{"198.51.100.30", SideHomeNet, true}},
+	{"no offset, no direction", sideWant{"198.51.100.29", SideSource, false}, sideWant{"198.51.100.29", SideSource, false}},
+	{"C2 response", sideWant{"203.0.113.81", SideClientSide, false}, sideWant{"203.0.113.81", SideClientSide, false}},
+	{"flow state new", sideWant{"198.51.100.30", SideToServer, true}, sideWant{"198.51.100.30", SideToServer, true}},
 }
 
 // The alerts of testdata/sides.fast.log.
@@ -46,18 +46,18 @@ var fastSides = []struct {
 	name       string
 	none, home sideWant
 }{
-	{"exploit kit landing", sideWant{"203.0.113.51", SideClientSide, false}, sideWant{"203.0.113.51", SideHomeNet, false}},
-	{"Meterpreter from its listener", sideWant{"203.0.113.66", SideClientSide, false}, sideWant{"203.0.113.66", SideHomeNet, false}},
-	{"executable download", sideWant{"203.0.113.70", SideClientSide, false}, sideWant{"203.0.113.70", SideHomeNet, false}},
-	{"trojan check-in to its C2", sideWant{"203.0.113.80", SideClientSide, false}, sideWant{"203.0.113.80", SideHomeNet, false}},
-	{"ATTACK_RESPONSE", sideWant{"198.51.100.23", SideResponse, false}, sideWant{"198.51.100.23", SideHomeNet, false}},
-	{"one UDP packet", sideWant{"198.51.100.26", SideSource, true}, sideWant{"198.51.100.26", SideHomeNet, true}},
-	{"TCP: fast.log cannot tell", sideWant{"198.51.100.27", SideSource, false}, sideWant{"198.51.100.27", SideHomeNet, false}},
+	{"exploit kit landing", sideWant{"203.0.113.51", SideClientSide, false}, sideWant{"203.0.113.51", SideClientSide, false}},
+	{"Meterpreter from its listener", sideWant{"203.0.113.66", SideClientSide, false}, sideWant{"203.0.113.66", SideClientSide, false}},
+	{"executable download", sideWant{"203.0.113.70", SideClientSide, false}, sideWant{"203.0.113.70", SideClientSide, false}},
+	{"trojan check-in to its C2", sideWant{"203.0.113.80", SideClientSide, false}, sideWant{"203.0.113.80", SideClientSide, false}},
+	{"ATTACK_RESPONSE", sideWant{"198.51.100.23", SideResponse, false}, sideWant{"198.51.100.23", SideResponse, false}},
+	{"one UDP packet", sideWant{"198.51.100.26", SideSource, true}, sideWant{"198.51.100.26", SideSource, true}},
+	{"TCP: fast.log cannot tell", sideWant{"198.51.100.27", SideSource, false}, sideWant{"198.51.100.27", SideSource, false}},
 	{"between two home hosts", sideWant{"192.168.0.53", SideSource, false}, sideWant{"", SideHomeNetBoth, false}},
 	{"a home host scanning out", sideWant{"192.168.0.58", SideSource, false}, sideWant{"198.51.100.28", SideHomeNet, false}},
-	{"a server port answering, unknown rule", sideWant{"198.51.100.31", SidePortResponse, false}, sideWant{"198.51.100.31", SideHomeNet, false}},
-	{"C2 response", sideWant{"203.0.113.81", SideClientSide, false}, sideWant{"203.0.113.81", SideHomeNet, false}},
-	{"ICMP", sideWant{"198.51.100.32", SideSource, true}, sideWant{"198.51.100.32", SideHomeNet, true}},
+	{"a server port answering, unknown rule", sideWant{"198.51.100.31", SidePortResponse, false}, sideWant{"198.51.100.31", SidePortResponse, false}},
+	{"C2 response", sideWant{"203.0.113.81", SideClientSide, false}, sideWant{"203.0.113.81", SideClientSide, false}},
+	{"ICMP", sideWant{"198.51.100.32", SideSource, true}, sideWant{"198.51.100.32", SideSource, true}},
 }
 
 func testHome(t testing.TB) HomeNet {

@@ -334,7 +334,7 @@ func nonEmptyLines(b []byte) int {
 func (t *Tailer) setFormat(f *follower, format pipeline.Format) {
 	now := t.cfg.Now()
 	f.format = format
-	f.parser = sources.NewParser(format, now, t.cfg.Loc)
+	f.parser = sources.WithHomeNet(sources.NewParser(format, now, t.cfg.Loc), t.cfg.HomeNet)
 	f.ref = now
 	f.stats.setFormat(f, format)
 	if t.cfg.Format == pipeline.FormatUnknown {

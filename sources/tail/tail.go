@@ -26,6 +26,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 // Checkpoint is where a file was read up to; the daemon stores it in its
@@ -54,6 +55,8 @@ type Config struct {
 	Format pipeline.Format
 	// Loc is the zone of timestamps written without one; nil is time.Local.
 	Loc *time.Location
+	// HomeNet is what a Suricata alert never bans (see suricata.HomeNet).
+	HomeNet suricata.HomeNet
 	// Checkpoints are the resume points from the state store.
 	Checkpoints []Checkpoint
 	// StartAtEnd applies to a file present at start that has no checkpoint:
