@@ -100,10 +100,10 @@ func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
 	if c.NATS != nil && c.NATS.Policy != nil || c.Kafka != nil && c.Kafka.Policy != nil {
 		return nil, fmt.Errorf("%s: policy: set it at the top level, not in the bus section", path)
 	}
-	if _, err := c.policy(); err != nil {
+	if _, err := parsePrefixes("home_net", c.HomeNet); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if _, err := parsePrefixes("home_net", c.HomeNet); err != nil {
+	if _, err := c.policy(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c.path = path

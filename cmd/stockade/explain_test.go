@@ -27,6 +27,10 @@ func TestExplainGolden(t *testing.T) {
 		{"eve", []string{"--allow", "10.0.0.0/8", "eve.json"}},
 		{"fail2ban", []string{"--tz", "UTC", "--type", "fail2ban", "fail2ban.log"}},
 		{"custom", []string{"--rules", "custom.yaml", "custom.log"}},
+		// The side of every kind of Suricata alert (sources/suricata's
+		// samples), with a home net from a suricata.yaml and from flags.
+		{"eve-home", []string{"--tz", "Europe/Paris", "--suricata-yaml", "../../sources/suricata/testdata/suricata.yaml", "../../sources/suricata/testdata/sides.eve.json"}},
+		{"fast-home", []string{"--tz", "Europe/Paris", "--home-net", "192.168.0.0/16", "--home-net", "192.0.2.0/24", "../../sources/suricata/testdata/sides.fast.log"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"explain"}, tc.args...)

@@ -70,7 +70,6 @@ func TestReplayCorpus(t *testing.T) {
 		{"2001:db8:bad::3", "suricata-p2", 1, 600},
 		{"203.0.113.33", "suricata-p1", 1, 3600}, // response alert: the client, not the server
 		{"203.0.113.34", "suricata-p1", 1, 3600}, // alert.source names the attacker
-		{"2001:db8:bad::4", "suricata-p1", 1, 3600},
 		{"203.0.113.40", "recidive", 1, 7 * 24 * 3600},
 	}
 	var got []ban
@@ -97,7 +96,10 @@ func TestReplayCorpus(t *testing.T) {
 		t.Errorf("bans:\n got  %v\n want %v\nsummary:\n%s", got, want, summary)
 	}
 	for _, innocent := range []string{"192.0.2.51", "198.51.100.9", "198.51.100.20", "192.0.2.50", "198.51.100.30", "10.0.0.5",
-		"192.0.2.60", "198.51.100.40", "10.0.0.7", "203.0.113.31", "198.51.100.50", "192.0.2.10", "10.0.0.9", "198.51.100.60"} {
+		"192.0.2.60", "198.51.100.40", "10.0.0.7", "203.0.113.31", "198.51.100.50", "192.0.2.10", "10.0.0.9", "198.51.100.60",
+		// One priority 1 ICMPv6 ping: any source can be forged into it, so
+		// alone it only counts (the suricata pack's spoofable choice).
+		"2001:db8:bad::4"} {
 		for _, d := range ds {
 			if d.Target == innocent {
 				t.Errorf("innocent %s banned: %+v", innocent, d)
