@@ -25,8 +25,10 @@ const (
 	SideAlertTarget  = "alert.target"    // it named the victim: the other side
 	SideHomeNet      = "home_net"        // one side in the home net, which the evidence chose: the other side
 	SideHomeNetBoth  = "home_net_both"   // both sides in the home net: nobody
+	SideHomeAttacker = "home_attacker"   // Suricata or the rule names the home side the attacker: nobody
 	SideResponse     = "attack_response" // the server's answer shows the client's attack
 	SideClientSide   = "client_side"     // an attack on a client: the server attacks
+	SideServerSide   = "server_side"     // the rule's attack_target is a server: the client attacks
 	SideToClient     = "to_client"       // the rule inspects what the server sends: the server
 	SideToServer     = "to_server"       // the rule inspects what the client sends: the client
 	SidePortResponse = "port_response"   // no word from Suricata; the ports say a server answers: the client
@@ -81,10 +83,12 @@ func (t attackTarget) add(v string) attackTarget {
 
 // choose picks the side of an alert to ban and says why. Suricata's own word
 // comes first, then what the rule inspects (its class, its direction), then
-// the ports; a home net overrules them all: no home address is banned, and
-// of an alert with one side home the other side is the candidate (the
-// reason is then home_net only where it overruled). The zero Addr means
-// nobody: both sides are in the home net.
+// the ports. A home net overrules them: no home address is banned. Of an
+// alert with one side home, the outside side is the candidate when the
+// evidence only guessed (the client attacks, the ports); when Suricata or
+// the rule's class named the home side the attacker, the outside side is
+// its victim and nobody is banned. The reason is a home net's only where it
+// overruled. The zero Addr means nobody.
 //
 // Who can write what: the packet's addresses and ports are the attacker's
 // to choose (a forged source, nmap -g 53), the signature, class, metadata
@@ -107,10 +111,23 @@ func (s *alertSides) choose(home *HomeNet) (netip.Addr, string) {
 	case !dstIn:
 		return addr, why // neither side home: transit traffic
 	}
-	if addr == outside {
+	switch {
+	case addr == outside:
 		return addr, why
+	case named(why):
+		return netip.Addr{}, SideHomeAttacker
 	}
 	return outside, SideHomeNet
+}
+
+// named reports whether a side was chosen on the word of Suricata or of the
+// rule's class rather than by a default or the ports.
+func named(why string) bool {
+	switch why {
+	case SideAlertSource, SideAlertTarget, SideResponse, SideClientSide, SideServerSide:
+		return true
+	}
+	return false
 }
 
 // evidence is choose without a home net.
@@ -139,6 +156,8 @@ func (s *alertSides) evidence() (netip.Addr, string) {
 		return server, SideClientSide
 	case isResponse(s.signature, s.class):
 		return client, SideResponse
+	case s.attackTarget == targetServer:
+		return client, SideServerSide
 	case known && srcIsServer:
 		return server, SideToClient
 	case known:

@@ -84,8 +84,8 @@ func checkEvent(t testing.TB, format pipeline.Format, line []byte, ev *pipeline.
 	if ev.SideReason == "" {
 		t.Error("no side reason")
 	}
-	// Only an alert between two home hosts bans nobody.
-	if (!ev.Addr.IsValid() && ev.SideReason != SideHomeNetBoth) || !ev.SrcAddr.IsValid() || !ev.DstAddr.IsValid() {
+	// Only a home net makes an alert ban nobody.
+	if (!ev.Addr.IsValid() && ev.SideReason != SideHomeNetBoth && ev.SideReason != SideHomeAttacker) || !ev.SrcAddr.IsValid() || !ev.DstAddr.IsValid() {
 		t.Errorf("invalid address: addr %v src %v dst %v", ev.Addr, ev.SrcAddr, ev.DstAddr)
 	}
 	if ev.Addr.Is4In6() || ev.Addr.Zone() != "" {

@@ -31,7 +31,7 @@ var eveSides = []struct {
 	{"trojan check-in to its C2", sideWant{"203.0.113.80", SideClientSide, false}, sideWant{"203.0.113.80", SideClientSide, false}},
 	{"ATTACK_RESPONSE", sideWant{"198.51.100.23", SideResponse, false}, sideWant{"198.51.100.23", SideResponse, false}},
 	{"target keyword", sideWant{"198.51.100.24", SideAlertSource, false}, sideWant{"198.51.100.24", SideAlertSource, false}},
-	{"CURRENT_EVENTS against a web server", sideWant{"198.51.100.25", SideToServer, false}, sideWant{"198.51.100.25", SideToServer, false}},
+	{"CURRENT_EVENTS against a web server", sideWant{"198.51.100.25", SideServerSide, false}, sideWant{"198.51.100.25", SideServerSide, false}},
 	{"one UDP packet", sideWant{"198.51.100.26", SideToServer, true}, sideWant{"198.51.100.26", SideToServer, true}},
 	{"TCP never answered", sideWant{"198.51.100.27", SideToServer, true}, sideWant{"198.51.100.27", SideToServer, true}},
 	{"between two home hosts", sideWant{"192.168.0.53", SideToServer, false}, sideWant{"", SideHomeNetBoth, false}},
@@ -39,6 +39,7 @@ var eveSides = []struct {
 	{"no offset, no direction", sideWant{"198.51.100.29", SideSource, false}, sideWant{"198.51.100.29", SideSource, false}},
 	{"C2 response", sideWant{"203.0.113.81", SideClientSide, false}, sideWant{"203.0.113.81", SideClientSide, false}},
 	{"flow state new", sideWant{"198.51.100.30", SideToServer, true}, sideWant{"198.51.100.30", SideToServer, true}},
+	{"a home host attacking a web server outside", sideWant{"192.168.0.59", SideServerSide, false}, sideWant{"", SideHomeAttacker, false}},
 }
 
 // The alerts of testdata/sides.fast.log.
@@ -141,7 +142,14 @@ func TestChoose(t *testing.T) {
 		{"plain", func(*alertSides) {}, nil, out, SideSource},
 		{"alert.source wins over the class", func(s *alertSides) { s.source, s.class = in, "A Network Trojan was detected" }, nil, in, SideAlertSource},
 		{"alert.target alone names the victim", func(s *alertSides) { s.target = out }, nil, in, SideAlertTarget},
-		{"home net wins over alert.source", func(s *alertSides) { s.source = in }, &home, out, SideHomeNet},
+		{"home net: alert.source names the home side: nobody", func(s *alertSides) { s.source = in }, &home, netip.Addr{}, SideHomeAttacker},
+		{"home net: a home server serving malware: nobody", func(s *alertSides) {
+			s.src, s.dst, s.sport, s.dport, s.direction, s.class = in, out, 80, 51000, "to_client", "A Network Trojan was detected"
+		}, &home, netip.Addr{}, SideHomeAttacker},
+		{"home net: a home client, no word: the server outside", func(s *alertSides) {
+			s.src, s.dst, s.direction = in, out, "to_server"
+		}, &home, out, SideHomeNet},
+		{"home net agrees with the evidence", func(*alertSides) {}, &home, out, SideSource},
 		{"flow.src_ip names the client", func(s *alertSides) { s.client = out }, nil, out, SideToServer},
 		{"flow.src_ip: the packet came from the server", func(s *alertSides) { s.client = in }, nil, out, SideToClient},
 		{"to_client, no class: the server", func(s *alertSides) { s.direction = "to_client" }, nil, out, SideToClient},
@@ -154,7 +162,7 @@ func TestChoose(t *testing.T) {
 		{"attack_target Client_Endpoint", func(s *alertSides) { s.attackTarget = targetClient }, nil, in, SideClientSide},
 		{"attack_target Web_Server outweighs the class", func(s *alertSides) {
 			s.attackTarget, s.class = targetServer, "A Network Trojan was detected"
-		}, nil, out, SideSource},
+		}, nil, out, SideServerSide},
 		{"ETPRO TROJAN", func(s *alertSides) { s.signature = "ETPRO TROJAN Something Beacon" }, nil, in, SideClientSide},
 		{"ET INFO without a download stays with the client", func(s *alertSides) { s.signature = "ET INFO Suspicious Domain" }, nil, out, SideSource},
 		{"forged service source port, no word", func(s *alertSides) { s.sport, s.dport = 53, 51000 }, nil, in, SidePortResponse},
