@@ -283,10 +283,24 @@ func isResponse(sig, class string) bool {
 		strings.EqualFold(class, "Successful User Privilege Gain")
 }
 
+// flowSeen is what a log says of an alert's flow: its state (eve's
+// flow.state or tcp.state), the TCP flags each side sent (tcp.tcp_flags_ts
+// and tcp_flags_tc), and the packets each side sent; -1 where it says
+// nothing.
+type flowSeen struct {
+	state              string
+	flagsTS, flagsTC   int
+	toServer, toClient int
+}
+
+var unknownFlow = flowSeen{flagsTS: -1, flagsTC: -1, toServer: -1, toClient: -1}
+
 // spoofable reports whether an alert could have been caused by one packet
 // with a forged source: any protocol without a handshake, or a TCP flow
-// whose handshake did not complete (pkts: -1 when the log does not say).
-func spoofable(proto uint64, state string, toServer, toClient int) bool {
+// whose handshake did not complete. A TCP flow the log says nothing of is
+// given the benefit of the doubt: Suricata inspects a stream's payload only
+// once its handshake is seen (unless stream.midstream is on).
+func spoofable(proto uint64, f flowSeen) bool {
 	switch proto {
 	case 6:
 	case 256: // eve without proto: nothing known
@@ -294,18 +308,22 @@ func spoofable(proto uint64, state string, toServer, toClient int) bool {
 	default:
 		return true
 	}
-	switch state {
-	case "new", "syn_sent", "syn_recv":
+	switch f.state {
+	case "new", "syn_sent", "syn_recv", "none":
 		return true
 	case "":
-	default:
+	default: // established, closed, fin_wait1, ...
 		return false
 	}
-	// A completed handshake is at least SYN and ACK from the client and a
-	// SYN-ACK back; a forged source never sees the SYN-ACK, so it cannot
-	// send the ACK that would follow it.
-	if toServer < 0 || toClient < 0 {
+	const syn, ack = 0x02, 0x10
+	if f.flagsTS >= 0 && f.flagsTC >= 0 {
+		// A forged source never sees the server's SYN-ACK, so it cannot
+		// send the ACK that completes the handshake.
+		return f.flagsTC&(syn|ack) != syn|ack || f.flagsTS&ack == 0
+	}
+	if f.toServer < 0 || f.toClient < 0 {
 		return false
 	}
-	return toClient == 0 || toServer < 2
+	// At least SYN and ACK from the client and a SYN-ACK back.
+	return f.toClient == 0 || f.toServer < 2
 }

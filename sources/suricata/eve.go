@@ -178,9 +178,11 @@ type eveAlert struct {
 	attackTarget                attackTarget
 
 	// The flow so far (alert records carry it): who opened it, and
-	// whether both sides spoke.
-	flowSrcIP, flowState    []byte
-	pktsToServer, pktsToClt int
+	// whether both sides spoke; the TCP state and flags when the alert
+	// carries a tcp object.
+	flowSrcIP, flowState       []byte
+	pktsToServer, pktsToClt    int
+	tcpState, flagsTS, flagsTC []byte
 }
 
 // alert walks the whole record: an alert is worth the full parse, and only
@@ -206,6 +208,8 @@ func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
 			return intField(obj, i, &a.dstPort, &badAlert)
 		case "flow":
 			return a.flowFields(obj, i, &badAlert)
+		case "tcp":
+			return a.tcpFields(obj, i, &badAlert)
 		case "alert":
 			if i < len(obj) && obj[i] == '{' {
 				a.hasAlert = true
@@ -290,7 +294,13 @@ func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
 		sides.client, _ = addrField(a.flowSrcIP) // Suricata's; a bad one says nothing
 	}
 	ev.Addr, ev.SideReason = sides.choose(&p.home)
-	ev.Spoofable = spoofable(protoKey, pipeline.UnsafeString(a.flowState), a.pktsToServer, a.pktsToClt)
+	flow := flowSeen{state: pipeline.UnsafeString(a.flowState), flagsTS: -1, flagsTC: -1, toServer: a.pktsToServer, toClient: a.pktsToClt}
+	if flow.state == "" {
+		flow.state = pipeline.UnsafeString(a.tcpState)
+	}
+	flow.flagsTS, _ = hexFlags(a.flagsTS)
+	flow.flagsTC, _ = hexFlags(a.flagsTC)
+	ev.Spoofable = spoofable(protoKey, flow)
 	ev.Fingerprint = fingerprint(ev, protoKey)
 	return nil
 }
@@ -385,6 +395,46 @@ func (a *eveAlert) attackTargets(b []byte, i int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// tcpFields reads the tcp object of an alert record.
+func (a *eveAlert) tcpFields(b []byte, i int, bad *bool) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return skipValue(b, i)
+	}
+	return objectFields(b, i, func(key []byte, i int) (int, bool) {
+		switch string(key) {
+		case "state":
+			return stringField(b, i, &a.tcpState, bad)
+		case "tcp_flags_ts":
+			return stringField(b, i, &a.flagsTS, bad)
+		case "tcp_flags_tc":
+			return stringField(b, i, &a.flagsTC, bad)
+		}
+		return skipValue(b, i)
+	})
+}
+
+// hexFlags reads TCP flags as eve writes them ("1b"); -1 when absent or
+// not hex.
+func hexFlags(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 4 {
+		return -1, false
+	}
+	n := 0
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | int(c-'A'+10)
+		default:
+			return -1, false
+		}
+	}
+	return n, true
 }
 
 // flowFields reads the flow object of an alert record.

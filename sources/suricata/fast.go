@@ -188,7 +188,7 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 		signature: ev.Signature, class: ev.Classification,
 	}
 	ev.Addr, ev.SideReason = sides.choose(&p.home)
-	ev.Spoofable = spoofable(protoKey, "", -1, -1)
+	ev.Spoofable = spoofable(protoKey, unknownFlow)
 	ev.Fingerprint = fingerprint(ev, protoKey)
 	return nil
 }

@@ -40,6 +40,7 @@ var eveSides = []struct {
 	{"C2 response", sideWant{"203.0.113.81", SideClientSide, false}, sideWant{"203.0.113.81", SideClientSide, false}},
 	{"flow state new", sideWant{"198.51.100.30", SideToServer, true}, sideWant{"198.51.100.30", SideToServer, true}},
 	{"a home host attacking a web server outside", sideWant{"192.168.0.59", SideServerSide, false}, sideWant{"", SideHomeAttacker, false}},
+	{"TCP flags: no ACK after the SYN-ACK", sideWant{"198.51.100.34", SideToServer, true}, sideWant{"198.51.100.34", SideToServer, true}},
 }
 
 // The alerts of testdata/sides.fast.log.
@@ -278,6 +279,36 @@ func TestHomeNetFromYAML(t *testing.T) {
 		_, err := HomeNetFromYAML("t.yaml", []byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.errMatch) {
 			t.Errorf("%q: error %v, want %q", c.yaml, err, c.errMatch)
+		}
+	}
+}
+
+func TestSpoofable(t *testing.T) {
+	f := func(state string, ts, tc, toServer, toClient int) flowSeen {
+		return flowSeen{state: state, flagsTS: ts, flagsTC: tc, toServer: toServer, toClient: toClient}
+	}
+	cases := []struct {
+		name  string
+		proto uint64
+		flow  flowSeen
+		want  bool
+	}{
+		{"UDP", 17, unknownFlow, true},
+		{"ICMP", 1, unknownFlow, true},
+		{"eve without proto", 256, unknownFlow, false},
+		{"TCP, nothing known (fast.log)", 6, unknownFlow, false},
+		{"TCP, state new", 6, f("new", -1, -1, 5, 5), true},
+		{"TCP, state established", 6, f("established", -1, -1, 1, 0), false},
+		{"TCP, flags complete", 6, f("", 0x1b, 0x1b, -1, -1), false},
+		{"TCP, flags: SYN only", 6, f("", 0x02, 0x00, -1, -1), true},
+		{"TCP, flags: no ACK from the client", 6, f("", 0x0a, 0x12, -1, -1), true},
+		{"TCP, server never answered", 6, f("", -1, -1, 1, 0), true},
+		{"TCP, one packet each way", 6, f("", -1, -1, 1, 1), true},
+		{"TCP, a real conversation", 6, f("", -1, -1, 4, 3), false},
+	}
+	for _, c := range cases {
+		if got := spoofable(c.proto, c.flow); got != c.want {
+			t.Errorf("%s: spoofable %v, want %v", c.name, got, c.want)
 		}
 	}
 }
