@@ -137,6 +137,11 @@ func FuzzEve(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	if b, err := os.ReadFile("testdata/sides.eve.json"); err == nil {
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			f.Add(line)
+		}
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in := bytes.Clone(line)
 		var ev pipeline.Event
@@ -208,4 +213,32 @@ func checkEveAgainst(t *testing.T, m map[string]any, norm []byte) {
 	if !strings.EqualFold(ev.Proto, str(m, "proto")) && !strings.HasSuffix(str(m, "proto"), ev.Proto) {
 		t.Fatalf("proto %q, encoding/json %q", ev.Proto, str(m, "proto"))
 	}
+}
+
+// FuzzHomeNet: any text is a home net or an error, never a panic or a
+// hang (nesting and named groups are bounded), and a home net from a
+// suricata.yaml never holds every address.
+func FuzzHomeNet(f *testing.F) {
+	for _, s := range []string{
+		"192.168.0.0/16", "[10.0.0.0/8,!10.9.0.0/16]", "[$LAN,$DMZ]", "[[[1.2.3.4]]]", "!any",
+		"[192.0.2.10-192.0.2.20,2001:db8::/32]", "[", "]", ",,", "$A", "[!$B]",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		groups := map[string]string{"LAN": "[192.168.0.0/16,!192.168.99.0/24]", "DMZ": "192.0.2.0/24", "A": "[$B]", "B": "[$A]", "HOME_NET": s}
+		for _, h := range []func() (HomeNet, error){
+			func() (HomeNet, error) { return ParseHomeNet(s) },
+			func() (HomeNet, error) { return parseHomeNet(s, groups) },
+		} {
+			home, err := h()
+			if err != nil {
+				continue
+			}
+			if !home.empty() && home.Contains(netip.MustParseAddr("203.0.113.1")) && home.Contains(netip.MustParseAddr("0.0.0.0")) &&
+				home.Contains(netip.MustParseAddr("::")) && home.Contains(netip.MustParseAddr("2001:db8::1")) {
+				t.Errorf("%q: a home net holding every address was accepted", s)
+			}
+		}
+	})
 }
