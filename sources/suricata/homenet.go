@@ -3,6 +3,7 @@ package suricata
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -276,11 +277,26 @@ func HomeNetFromYAML(name string, data []byte) (HomeNet, error) {
 	return h, nil
 }
 
+// maxSuricataYAML bounds what is read of a suricata.yaml (Suricata's own is
+// under 100 KiB): a path to /dev/zero or a log must not hang the start.
+const maxSuricataYAML = 4 << 20
+
 // LoadHomeNet reads HOME_NET from the suricata.yaml at path.
 func LoadHomeNet(path string) (HomeNet, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return HomeNet{}, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return HomeNet{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSuricataYAML+1))
+	if err != nil {
+		return HomeNet{}, err
+	}
+	if len(data) > maxSuricataYAML {
+		return HomeNet{}, fmt.Errorf("%s: over %d MiB: not a suricata.yaml", path, maxSuricataYAML>>20)
 	}
 	return HomeNetFromYAML(path, data)
 }

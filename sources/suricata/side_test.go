@@ -268,6 +268,9 @@ func TestHomeNetFromYAML(t *testing.T) {
 			t.Errorf("%s: in home net %v, want %v", a, got, want)
 		}
 	}
+	if _, err := LoadHomeNet("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("/dev/zero: error %v", err)
+	}
 	bad := []struct{ yaml, errMatch string }{
 		{"vars:\n  address-groups:\n    EXTERNAL_NET: any\n", "no vars: address-groups: HOME_NET"},
 		{"vars:\n  address-groups:\n    HOME_NET: \"[$A]\"\n    A: \"[$B]\"\n    B: \"[$A]\"\n", "t.yaml:3:15: HOME_NET: $A: $B: $A:"},
