@@ -24,6 +24,7 @@ import (
 	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/decision"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 // openNATSSink starts a NATS sink whose backlog lives in the state
@@ -63,6 +64,7 @@ type busSource struct {
 	format   pipeline.Format // lines without a format header
 	self     string          // our origin: our own decisions are not judged again
 	loc      *time.Location
+	home     suricata.HomeNet // for Suricata lines (eve.json shipped over a bus)
 	log      *slog.Logger
 
 	trust    *enforce.Verifier // set for decisions
@@ -147,7 +149,7 @@ func (s *busSource) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		}
 		p := parsers[f]
 		if p == nil {
-			p = sources.NewParser(f, time.Now(), s.loc)
+			p = sources.WithHomeNet(sources.NewParser(f, time.Now(), s.loc), s.home)
 			parsers[f] = p
 		}
 		line := append([]byte(nil), d.Data...) // the event's own memory

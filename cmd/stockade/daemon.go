@@ -678,6 +678,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
 			}
+			s.home = d.home
 			d.bus = append(d.bus, s)
 			d.sources = append(d.sources, s)
 		case sc.Kafka != nil:
@@ -690,6 +691,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}
 			}
+			s.home = d.home
 			d.bus = append(d.bus, s)
 			d.sources = append(d.sources, s)
 		}
