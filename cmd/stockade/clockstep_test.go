@@ -11,6 +11,7 @@ import (
 
 	nft "github.com/google/nftables"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 )
 
@@ -149,7 +150,7 @@ func TestDaemonClockStep(t *testing.T) {
 	lasts(w, wAt)
 
 	// The sink's model agrees with the kernel: an unban lifts the element.
-	if _, err := call(h.socket, ctlReq{Op: "unban", Target: x}); err != nil {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "unban", Target: x}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, x+" out of the kernel", func() bool { _, ok := kernelBans(t, int(ns.Fd))[netip.MustParseAddr(x)]; return !ok })

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -87,7 +88,7 @@ func runCorrelator(t *testing.T, h *daemonHarness, src SourceConfig) {
 			t.Error(err)
 		}
 	})
-	h.waitFor("the correlator", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+	h.waitFor("the correlator", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 }
 
 // publishNATS sends data with the signature headers given (none when
@@ -106,7 +107,7 @@ func publishNATS(t *testing.T, nc *nats.Conn, subject string, data []byte, signe
 
 func metricsOf(t *testing.T, h *daemonHarness) string {
 	t.Helper()
-	rep, err := call(h.socket, ctlReq{Op: "metrics"})
+	rep, err := control.NewClient(h.socket).Do(control.Request{Op: "metrics"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
@@ -70,7 +71,7 @@ type daemon struct {
 	journals []*listen.Journald
 	sources  []liveSource
 	events   chan pipeline.Event
-	ctl      chan ctlRequest
+	ctl      chan control.Call
 	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
 	cps      map[string]savedCheckpoint
 	reloadCh chan chan error
@@ -110,7 +111,7 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{
 		cfg: cfg, log: log, now: time.Now, loc: time.Local,
 		events:   make(chan pipeline.Event, 4096),
-		ctl:      make(chan ctlRequest),
+		ctl:      make(chan control.Call),
 		offsets:  map[string]int64{},
 		cps:      map[string]savedCheckpoint{},
 		reloadCh: make(chan chan error),
@@ -210,7 +211,7 @@ func (d *daemon) run(ctx context.Context) (err error) {
 	d.emit(ctx, lifted)
 	d.watchFleet(guardCtx, resolved)
 
-	ctl, err := listenControl(d.cfg.Socket, d.ctl, d.log)
+	ctl, err := control.Listen(d.cfg.Socket, d.ctl, d.log)
 	if err != nil {
 		return err
 	}
@@ -267,7 +268,7 @@ loop:
 			guardChanged = d.guard.Changed()
 			d.protect(ctx)
 		case req := <-d.ctl:
-			req.reply <- d.handle(ctx, req.req)
+			req.Reply <- d.handle(ctx, req.Request)
 		}
 	}
 	stopSources()

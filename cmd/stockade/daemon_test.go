@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -65,7 +66,7 @@ func (h *daemonHarness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- d.run(ctx) }()
-	h.waitFor("the control socket", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+	h.waitFor("the control socket", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 }
 
 func (h *daemonHarness) stop() {
@@ -131,7 +132,7 @@ func TestDaemonLiveRestartAndControl(t *testing.T) {
 	h.fail("203.0.113.50", 2)
 	h.waitFor("the ban of 203.0.113.50", func() bool { return h.bans("203.0.113.50") == 1 })
 
-	rep, err := call(h.socket, ctlReq{Op: "status", Rule: "sshd"})
+	rep, err := control.NewClient(h.socket).Do(control.Request{Op: "status", Rule: "sshd"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestDaemonLiveRestartAndControl(t *testing.T) {
 	h.fail("203.0.113.51", 1)
 	h.start()
 	h.waitFor("the ban of 203.0.113.51", func() bool { return h.bans("203.0.113.51") == 1 })
-	rep, _ = call(h.socket, ctlReq{Op: "status", Rule: "sshd"})
+	rep, _ = control.NewClient(h.socket).Do(control.Request{Op: "status", Rule: "sshd"})
 	if got := rep.Status.Rules[0].BannedList; len(got) != 2 {
 		t.Fatalf("banned after restart: %v (the restored ban must stay)", got)
 	}
@@ -157,18 +158,18 @@ func TestDaemonLiveRestartAndControl(t *testing.T) {
 	}
 
 	// Manual ban and unban; allowlisted and own addresses refused.
-	if _, err := call(h.socket, ctlReq{Op: "ban", Target: "198.51.100.0/24", For: "2h"}); err != nil {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "ban", Target: "198.51.100.0/24", For: "2h"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, own := range []string{"127.0.0.1", "0.0.0.0/0", "::/0", "127.0.0.0/4"} {
-		if _, err := call(h.socket, ctlReq{Op: "ban", Target: own}); err == nil || !strings.Contains(err.Error(), "allowlisted") {
+		if _, err := control.NewClient(h.socket).Do(control.Request{Op: "ban", Target: own}); err == nil || !strings.Contains(err.Error(), "allowlisted") {
 			t.Fatalf("banning %s: %v", own, err)
 		}
 	}
-	if _, err := call(h.socket, ctlReq{Op: "unban", Target: "198.51.100.0/24"}); err != nil {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "unban", Target: "198.51.100.0/24"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call(h.socket, ctlReq{Op: "unban", Target: "198.51.100.0/24"}); err == nil {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "unban", Target: "198.51.100.0/24"}); err == nil {
 		t.Fatal("unbanning twice succeeded")
 	}
 	h.waitFor("the unban decision", func() bool {
@@ -183,14 +184,14 @@ func TestDaemonLiveRestartAndControl(t *testing.T) {
 	// A reload with a broken pack is refused with its errors; the old packs
 	// stay in force.
 	os.WriteFile(filepath.Join(h.rules, "broken.yaml"), []byte("pack: broken\nrules:\n  - name: x\n    formats: [nginx]\n    when: nope ==\n    ban: 1h\n"), 0o644)
-	_, err = call(h.socket, ctlReq{Op: "reload"})
+	_, err = control.NewClient(h.socket).Do(control.Request{Op: "reload"})
 	if err == nil || !strings.Contains(err.Error(), "broken.yaml:5:") {
 		t.Fatalf("bad reload: %v", err)
 	}
 	h.fail("203.0.113.52", 5)
 	h.waitFor("a ban under the old packs", func() bool { return h.bans("203.0.113.52") == 1 })
 	os.Remove(filepath.Join(h.rules, "broken.yaml"))
-	if _, err := call(h.socket, ctlReq{Op: "reload"}); err != nil {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "reload"}); err != nil {
 		t.Fatal(err)
 	}
 	h.stop()
@@ -205,7 +206,7 @@ func TestDaemonMetrics(t *testing.T) {
 	defer h.stop()
 	h.fail("203.0.113.60", 5)
 	h.waitFor("the ban", func() bool { return h.bans("203.0.113.60") == 1 })
-	rep, err := call(h.socket, ctlReq{Op: "metrics"})
+	rep, err := control.NewClient(h.socket).Do(control.Request{Op: "metrics"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -45,7 +46,7 @@ func TestReplayedDecisions(t *testing.T) {
 	att := netlab.AttackerV4.String()
 	f.h.fail(att, 5)
 	testkit.WaitFor(t, "the sensor's ban in the firewall's kernel", func() bool { return inKernel(att) })
-	if _, err := call(f.h.socket, ctlReq{Op: "unban", Target: att}); err != nil {
+	if _, err := control.NewClient(f.h.socket).Do(control.Request{Op: "unban", Target: att}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, "the sensor's unban lifting the kernel element", func() bool { return !inKernel(att) })

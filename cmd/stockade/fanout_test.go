@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
@@ -102,7 +103,10 @@ func (f *fleet) startSensor() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.run(ctx) }()
-	f.h.waitFor("the sensor's control socket", func() bool { _, err := call(f.h.socket, ctlReq{Op: "ping"}); return err == nil })
+	f.h.waitFor("the sensor's control socket", func() bool {
+		_, err := control.NewClient(f.h.socket).Do(control.Request{Op: "ping"})
+		return err == nil
+	})
 	f.sensorStop = func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -233,7 +237,7 @@ func testFanOut(t *testing.T, kind string) {
 	// A forged ban (web1's name, another key) and the sensor's own unban
 	// are refused by every firewall.
 	f.publishForged(t, "203.0.113.250")
-	if _, err := call(f.h.socket, ctlReq{Op: "unban", Target: att4.String()}); err != nil {
+	if _, err := control.NewClient(f.h.socket).Do(control.Request{Op: "unban", Target: att4.String()}); err != nil {
 		t.Fatal(err)
 	}
 	for i, fw := range f.fw {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
@@ -93,7 +94,7 @@ rules:
 				cmd.Wait()
 			}
 		})
-		waitFor(t, 15*time.Second, "the daemon in its namespace", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+		waitFor(t, 15*time.Second, "the daemon in its namespace", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 		time.Sleep(300 * time.Millisecond) // the tailer has the file open
 		return cmd
 	}
@@ -102,7 +103,7 @@ rules:
 		cmd.Wait()
 	}
 	metric := func(name string) float64 {
-		rep, err := call(h.socket, ctlReq{Op: "metrics"})
+		rep, err := control.NewClient(h.socket).Do(control.Request{Op: "metrics"})
 		if err != nil {
 			return -1
 		}
@@ -146,7 +147,7 @@ rules:
 	// A ban nothing can decide again after a crash (log lines whose save
 	// failed are read again and judged again; an operator's ban, a
 	// datagram or a decision from the bus are not).
-	if rep, err := call(h.socket, ctlReq{Op: "ban", Target: b, For: "30s"}); err != nil || !rep.OK {
+	if rep, err := control.NewClient(h.socket).Do(control.Request{Op: "ban", Target: b, For: "30s"}); err != nil || !rep.OK {
 		t.Fatalf("ban %s: %v %+v", b, err, rep)
 	}
 	waitFor(t, 15*time.Second, b+" in the kernel with the disk full", func() bool { _, ok := left(b); return ok })

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go4.org/netipx"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 )
@@ -112,7 +113,10 @@ func (g *guardChild) start() {
 			}
 		})
 	}
-	g.h.waitFor("the daemon in its namespace", func() bool { _, err := call(g.h.socket, ctlReq{Op: "ping"}); return err == nil })
+	g.h.waitFor("the daemon in its namespace", func() bool {
+		_, err := control.NewClient(g.h.socket).Do(control.Request{Op: "ping"})
+		return err == nil
+	})
 }
 
 func (g *guardChild) stop() {
@@ -130,7 +134,7 @@ func (g *guardChild) stop() {
 // ledger lists the targets the daemon holds banned, all rules.
 func (g *guardChild) ledger() []string {
 	g.t.Helper()
-	rep, err := call(g.h.socket, ctlReq{Op: "status"})
+	rep, err := control.NewClient(g.h.socket).Do(control.Request{Op: "status"})
 	if err != nil {
 		g.t.Fatalf("status: %v", err)
 	}
@@ -248,7 +252,7 @@ func TestDaemonAllowlistWinsAtRestartAndReload(t *testing.T) {
 	}
 
 	g.write("allow: [203.0.113.60, 203.0.113.61]\n" + sinks)
-	if rep, err := call(h.socket, ctlReq{Op: "reload"}); err != nil || !rep.OK {
+	if rep, err := control.NewClient(h.socket).Do(control.Request{Op: "reload"}); err != nil || !rep.OK {
 		t.Fatalf("reload: %v %+v", err, rep)
 	}
 	if got := kernelSet(t, int(ns.Fd), "banned4"); len(got) != 0 {
@@ -259,7 +263,7 @@ func TestDaemonAllowlistWinsAtRestartAndReload(t *testing.T) {
 	}
 
 	g.write("allow: [not-an-address]\n" + sinks)
-	if _, err := call(h.socket, ctlReq{Op: "reload"}); err == nil || !strings.Contains(err.Error(), "not-an-address") {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "reload"}); err == nil || !strings.Contains(err.Error(), "not-an-address") {
 		t.Fatalf("a bad allowlist was not refused: %v", err)
 	}
 	h.fail("203.0.113.61", 5)

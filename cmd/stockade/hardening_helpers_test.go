@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/control"
 )
 
 // liveDaemon is `stockade run` in process, for the hardening tests: it
@@ -64,7 +66,7 @@ func startLive(t testing.TB, cfg *Config, tweak func(*daemon)) *liveDaemon {
 	go func() { l.done <- d.run(ctx) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := call(l.socket, ctlReq{Op: "ping"}); err == nil {
+		if _, err := control.NewClient(l.socket).Do(control.Request{Op: "ping"}); err == nil {
 			break
 		}
 		select {
@@ -99,7 +101,7 @@ func (l *liveDaemon) stop() {
 // metrics is the daemon's Prometheus text.
 func (l *liveDaemon) metrics() string {
 	l.t.Helper()
-	rep, err := call(l.socket, ctlReq{Op: "metrics"})
+	rep, err := control.NewClient(l.socket).Do(control.Request{Op: "metrics"})
 	if err != nil {
 		l.t.Fatalf("metrics: %v", err)
 	}
@@ -126,9 +128,9 @@ func metricValue(text, series string) float64 {
 	return 0
 }
 
-func (l *liveDaemon) status() *statusReply {
+func (l *liveDaemon) status() *control.Status {
 	l.t.Helper()
-	rep, err := call(l.socket, ctlReq{Op: "status"})
+	rep, err := control.NewClient(l.socket).Do(control.Request{Op: "status"})
 	if err != nil {
 		l.t.Fatalf("status: %v", err)
 	}
@@ -138,7 +140,7 @@ func (l *liveDaemon) status() *statusReply {
 // banned lists the targets a rule holds banned now.
 func (l *liveDaemon) banned(rule string) []string {
 	l.t.Helper()
-	rep, err := call(l.socket, ctlReq{Op: "status", Rule: rule})
+	rep, err := control.NewClient(l.socket).Do(control.Request{Op: "status", Rule: rule})
 	if err != nil {
 		l.t.Fatalf("status %s: %v", rule, err)
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/control"
 )
 
 // TestDaemonChild is the daemon TestDaemonKill9 kills; it runs only as that
@@ -72,7 +74,7 @@ sinks:
 
 	start := func() *exec.Cmd {
 		cmd := startChild(t, cfgPath)
-		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+		h.waitFor("the child daemon", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 		return cmd
 	}
 
@@ -114,7 +116,7 @@ sinks:
 	cmd = start()
 	fi, _ := os.Stat(h.log)
 	h.waitFor("every line read", func() bool {
-		rep, err := call(h.socket, ctlReq{Op: "status"})
+		rep, err := control.NewClient(h.socket).Do(control.Request{Op: "status"})
 		return err == nil && len(rep.Status.Files) == 1 && rep.Status.Files[0].Offset == fi.Size() && rep.Status.Clock.After(time.Time{})
 	})
 	time.Sleep(2 * saveEvery) // let the last decisions reach the file
@@ -173,7 +175,7 @@ func TestDaemonResumesAFileStartedAtItsEnd(t *testing.T) {
 			start := func() *exec.Cmd {
 				cmd := startChild(t, cfgPath)
 				h.waitFor("the file followed", func() bool {
-					rep, err := call(h.socket, ctlReq{Op: "status"})
+					rep, err := control.NewClient(h.socket).Do(control.Request{Op: "status"})
 					return err == nil && len(rep.Status.Files) == 1
 				})
 				return cmd

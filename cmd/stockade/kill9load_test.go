@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/control"
 )
 
 // TestDaemonKill9UnderLoad kills the daemon with SIGKILL three times
@@ -32,7 +34,7 @@ func TestDaemonKill9UnderLoad(t *testing.T) {
 		filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
 	start := func() *exec.Cmd {
 		cmd := startChild(t, cfgPath)
-		h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+		h.waitFor("the child daemon", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 		return cmd
 	}
 
@@ -106,11 +108,11 @@ func TestDaemonKill9UnderLoad(t *testing.T) {
 	<-done
 	fi, _ := os.Stat(h.log)
 	h.waitFor("every line read", func() bool {
-		rep, err := call(h.socket, ctlReq{Op: "status"})
+		rep, err := control.NewClient(h.socket).Do(control.Request{Op: "status"})
 		return err == nil && len(rep.Status.Files) == 1 && rep.Status.Files[0].Offset == fi.Size()
 	})
 	time.Sleep(2 * saveEvery)
-	rep, err := call(h.socket, ctlReq{Op: "status", Rule: "sshd"})
+	rep, err := control.NewClient(h.socket).Do(control.Request{Op: "status", Rule: "sshd"})
 	if err != nil {
 		t.Fatal(err)
 	}

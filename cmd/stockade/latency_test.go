@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -65,7 +66,7 @@ rules:
 		done := make(chan error, 1)
 		go func() { done <- d.run(ctx) }()
 		for {
-			if _, err := call(cfg.Socket, ctlReq{Op: "ping"}); err == nil {
+			if _, err := control.NewClient(cfg.Socket).Do(control.Request{Op: "ping"}); err == nil {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)

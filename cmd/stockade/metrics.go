@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/rules"
 )
 
@@ -15,21 +16,21 @@ import (
 // values are bounded: rule names, formats, bad-line reasons, sink kinds —
 // never an address or a file path, which would grow without end.
 
-func serveMetrics(addr string, ctl chan<- ctlRequest) (*http.Server, error) {
+func serveMetrics(addr string, ctl chan<- control.Call) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		req := ctlRequest{req: ctlReq{Op: "metrics"}, reply: make(chan ctlReply, 1)}
+		req := control.NewCall(control.Request{Op: "metrics"})
 		select {
 		case ctl <- req:
 		case <-time.After(5 * time.Second):
 			http.Error(w, "daemon busy", http.StatusServiceUnavailable)
 			return
 		}
-		rep := <-req.reply
+		rep := <-req.Reply
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprint(w, rep.Metrics)
 	})

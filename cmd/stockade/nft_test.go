@@ -12,6 +12,7 @@ import (
 	"time"
 
 	nft "github.com/google/nftables"
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/vishvananda/netns"
 )
@@ -47,7 +48,7 @@ func TestDaemonNFTablesRestart(t *testing.T) {
 		filepath.Join(h.dir, "state"), h.socket, h.rules, h.log, h.out)), 0o644)
 	start := func() *exec.Cmd {
 		cmd := startChild(t, cfgPath, ip, "netns", "exec", name)
-		h.waitFor("the daemon in its namespace", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+		h.waitFor("the daemon in its namespace", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 		return cmd
 	}
 	attacker := netip.MustParseAddr("203.0.113.77")
@@ -79,7 +80,7 @@ func TestDaemonNFTablesRestart(t *testing.T) {
 	if n := h.bans(attacker.String()); n != 1 {
 		t.Errorf("the restored ban was broadcast again: %d decisions", n)
 	}
-	if _, err := call(h.socket, ctlReq{Op: "unban", Target: attacker.String()}); err != nil {
+	if _, err := control.NewClient(h.socket).Do(control.Request{Op: "unban", Target: attacker.String()}); err != nil {
 		t.Fatal(err)
 	}
 	h.waitFor("the element removed", func() bool { _, ok := elements()[attacker]; return !ok })

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nkeys"
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -27,8 +28,8 @@ func TestControlClientChild(t *testing.T) {
 	if sock == "" {
 		t.Skip("runs only as TestControlSocketPeerCredentials's child")
 	}
-	for _, req := range []ctlReq{{Op: "ping"}, {Op: "ban", Target: "192.0.2.99"}, {Op: "status"}} {
-		rep, err := call(sock, req)
+	for _, req := range []control.Request{{Op: "ping"}, {Op: "ban", Target: "192.0.2.99"}, {Op: "status"}} {
+		rep, err := control.NewClient(sock).Do(req)
 		fmt.Printf("%s uid=%d: ok=%v err=%v status=%v\n", req.Op, os.Getuid(), rep.OK, err, rep.Status != nil)
 	}
 }
@@ -105,7 +106,7 @@ func TestControlSocketPeerCredentials(t *testing.T) {
 	if got := l.banned("sshd"); len(got) != 0 {
 		t.Errorf("banned after the other user's attempts: %v", got)
 	}
-	if rep, err := call(cfg.Socket, ctlReq{Op: "status"}); err != nil || rep.Status.ActiveBans != 0 {
+	if rep, err := control.NewClient(cfg.Socket).Do(control.Request{Op: "status"}); err != nil || rep.Status.ActiveBans != 0 {
 		t.Errorf("root's status: %v, active bans %v", err, rep.Status)
 	}
 	if !strings.Contains(l.logs.String(), "control connection refused") {
@@ -208,7 +209,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		return strings.Count(l.logs.String(), "remote unavailable") >= 4 && strings.Count(l.logs.String(), "cannot connect to NATS") >= 3
 	})
 	seen := l.logs.String()
-	rep, err := call(h.socket, ctlReq{Op: "status"})
+	rep, err := control.NewClient(h.socket).Do(control.Request{Op: "status"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestDaemonRefusesWorldWritablePacks(t *testing.T) {
 	os.Chmod(pack, 0o644)
 	l := startLive(t, cfg, nil)
 	os.Chmod(h.rules, 0o777)
-	_, err := call(h.socket, ctlReq{Op: "reload"})
+	_, err := control.NewClient(h.socket).Do(control.Request{Op: "reload"})
 	if err == nil || !strings.Contains(err.Error(), "writable by every user") || !strings.Contains(err.Error(), "previous rule packs stay") {
 		t.Fatalf("reload of a world-writable pack directory: %v", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/control"
 )
 
 var soakFor = flag.Duration("soak", 0, "run TestSoak for this long (e.g. 30m); 0 runs a 20-second version")
@@ -51,7 +53,7 @@ func TestSoak(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	h.waitFor("the child daemon", func() bool { _, err := call(h.socket, ctlReq{Op: "ping"}); return err == nil })
+	h.waitFor("the child daemon", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 
 	idle := memKB(t, cmd.Process.Pid)
 	var written atomic.Int64
@@ -71,7 +73,7 @@ func TestSoak(t *testing.T) {
 	defer tick.Stop()
 	for time.Since(begin) < dur {
 		<-tick.C
-		rep, err := call(h.socket, ctlReq{Op: "metrics"})
+		rep, err := control.NewClient(h.socket).Do(control.Request{Op: "metrics"})
 		if err != nil {
 			t.Fatalf("metrics: %v", err)
 		}
@@ -90,7 +92,7 @@ func TestSoak(t *testing.T) {
 	total := float64(written.Load())
 	// Every line written is read, shortly after the writer stops.
 	waitFor(t, 60*time.Second, "every line read", func() bool {
-		rep, err := call(h.socket, ctlReq{Op: "metrics"})
+		rep, err := control.NewClient(h.socket).Do(control.Request{Op: "metrics"})
 		return err == nil && metricValue(rep.Metrics, `stockade_lines_total{format="syslog"}`) >= total
 	})
 	if len(samples) == 0 {
