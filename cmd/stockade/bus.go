@@ -14,10 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
-	"github.com/stockade-ids/stockade/sinks/enforce"
 	"github.com/stockade-ids/stockade/sinks/kafka"
 	"github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sinks/queue"

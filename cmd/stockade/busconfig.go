@@ -11,10 +11,10 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/rules"
-	"github.com/stockade-ids/stockade/sinks/enforce"
 	"github.com/stockade-ids/stockade/sinks/queue"
 	"github.com/stockade-ids/stockade/sources/bus"
 )

@@ -20,11 +20,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/store"
 	"github.com/stockade-ids/stockade/rules"
-	"github.com/stockade-ids/stockade/sinks/enforce"
 	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sources/bus"
 )

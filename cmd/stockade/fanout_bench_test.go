@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
-	"github.com/stockade-ids/stockade/sinks/enforce"
 	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sinks/queue"

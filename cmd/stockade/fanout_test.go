@@ -18,12 +18,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
-	"github.com/stockade-ids/stockade/sinks/enforce"
 	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
 )
 
