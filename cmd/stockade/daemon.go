@@ -22,9 +22,11 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/exec"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/suricata"
@@ -59,7 +61,7 @@ type daemon struct {
 	// guard is what is never banned: the allowlist (re-read at reload),
 	// the host's addresses (followed live) and the fleet's.
 	guard *guard.Guard
-	fleet *fleetWatch
+	fleet *protect.Fleet
 
 	sinks    []*namedSink
 	bus      []*busSource
@@ -135,7 +137,7 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	}
 	// Until Watch lists them at start (it then follows them).
 	if cfg.netns == 0 {
-		d.guard.Set(guard.Own, ownAddresses())
+		d.guard.Set(guard.Own, protect.OwnAddresses())
 	}
 	unbans := false
 	for _, s := range cfg.Sinks {
@@ -556,11 +558,11 @@ func (d *daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 			sc.NFTables.guard = d.guard
 			// The allowlist wins over what the kernel kept.
 			keep := func(p netip.Prefix) bool { return !d.eng.AllowedPrefix(p) }
-			s, adopted, err := openNFTables(ctx, sc.NFTables, active, now, d.now, keep, d.log)
+			s, adopted, err := nftables.Open(ctx, sc.NFTables.nftConfig(d.now), active, now, keep, d.log)
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("sinks[%d]: %w", i, err)}
 			}
-			active = append(active, adoptBans(d.eng.Ledger(), adopted, now, d.log)...)
+			active = append(active, nftables.Adopt(d.eng.Ledger(), adopted, now, d.log)...)
 			d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
 		case sc.NATS != nil:
 			nc := *sc.NATS

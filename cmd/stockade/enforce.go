@@ -24,6 +24,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sources/bus"
@@ -148,7 +149,7 @@ func (pc *PolicyConfig) policy() (enforce.Policy, error) {
 		return out
 	}
 	p := enforce.Policy{
-		Allow:        append(prefixes("allow", pc.Allow), ownAddresses()...),
+		Allow:        append(prefixes("allow", pc.Allow), protect.OwnAddresses()...),
 		MaxDuration:  time.Duration(pc.MaxDuration),
 		AllowPrivate: pc.AllowPrivate,
 		Permit:       prefixes("permit", pc.Permit),
@@ -246,11 +247,11 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	}
 	pol.Allow, pol.Guard = nil, e.guard
 	if cfg.NFTables.netns == 0 {
-		e.guard.Set(guard.Own, ownAddresses())
+		e.guard.Set(guard.Own, protect.OwnAddresses())
 	}
 	guardCtx, stopGuard := context.WithCancel(ctx)
 	defer stopGuard()
-	watchOwn(guardCtx, e.guard, cfg.NFTables.netns, log)
+	protect.WatchOwn(guardCtx, e.guard, cfg.NFTables.netns, log)
 	var busURLs, brokers []string
 	if cfg.NATS != nil {
 		busURLs = append(busURLs, cfg.NATS.URL)
@@ -258,8 +259,8 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	if cfg.Kafka != nil {
 		brokers = cfg.Kafka.Brokers
 	}
-	fleet := &fleetWatch{g: e.guard, log: log, hosts: busHosts(busURLs, brokers)}
-	resolved := fleet.refresh(guardCtx, true, nil)
+	fleet := protect.NewFleet(e.guard, protect.BusHosts(busURLs, brokers), nil, log)
+	resolved := fleet.Refresh(guardCtx, true, nil)
 
 	e.eng = pipeline.NewEngine(enforce.NoRules{}, pipeline.Config{Origin: cfg.Name, Guard: e.guard})
 	e.eng.TrackChanges()
@@ -275,11 +276,11 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 	var adopted []pipeline.ActiveBan
 	keep := func(p netip.Prefix) bool { return pol.Refusal(p) == "" }
 	cfg.NFTables.guard = e.guard
-	e.nft, adopted, err = openNFTables(ctx, &cfg.NFTables, active, now, time.Now, keep, log)
+	e.nft, adopted, err = nftables.Open(ctx, cfg.NFTables.nftConfig(time.Now), active, now, keep, log)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	active = append(active, adoptBans(e.eng.Ledger(), adopted, now, log)...)
+	active = append(active, nftables.Adopt(e.eng.Ledger(), adopted, now, log)...)
 	defer e.nft.Close(context.Background())
 	e.enf, err = enforce.New(pol, e.eng, e.nft, log)
 	if err != nil {
@@ -317,7 +318,7 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 		}
 		defer c.Close()
 		consumer, e.consumer = c, c
-		fleet.addConn(c.Conn())
+		fleet.AddConn(c.Conn())
 	default:
 		kc := cfg.Kafka.consumer()
 		if kc.Group == "" {
@@ -339,7 +340,7 @@ func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, read
 		defer srv.Close()
 	}
 
-	go fleet.run(guardCtx, resolved)
+	go fleet.Run(guardCtx, resolved)
 	e.save() // the bans lifted at start
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

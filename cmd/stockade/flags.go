@@ -3,12 +3,11 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"net/netip"
-	"slices"
 	"strings"
 
-	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
 )
 
@@ -64,35 +63,13 @@ func loadRules(paths []string) (*rules.Set, error) {
 
 // allowList parses --allow values and adds the host's own addresses and
 // loopback, which are never banned (replay and explain: a one-shot run;
-// the daemon and the enforcer follow their addresses live, see watchOwn).
+// the daemon and the enforcer follow their addresses live, see protect.WatchOwn).
 func allowList(vals []string) ([]netip.Prefix, error) {
 	out, err := parsePrefixes("--allow", vals)
 	if err != nil {
 		return nil, err
 	}
-	return append(append(slices.Clone(loopback), out...), ownAddresses()...), nil
-}
-
-// ownAddresses are this host's interface addresses, each as a single host.
-func ownAddresses() []netip.Prefix {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	var out []netip.Prefix
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = pipeline.Canonical(ip)
-		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
-	}
-	return out
+	return append(append(protect.Loopback(), out...), protect.OwnAddresses()...), nil
 }
 
 // parseArgs parses flags wherever they stand among the arguments
@@ -114,4 +91,21 @@ func parseArgs(fl *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// parsePrefixes is protect.ParsePrefixes; a bad entry is bad usage.
+func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
+	out, err := protect.ParsePrefixes(field, vals)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return out, nil
+}
+
+// setProtected is protect.Set; a bad entry is bad usage.
+func setProtected(g *guard.Guard, allow, fleet []string) error {
+	if err := protect.Set(g, allow, fleet); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	return nil
 }

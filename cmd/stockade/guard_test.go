@@ -21,6 +21,7 @@ import (
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/protect"
 )
 
 // kernelSet lists the CIDR blocks a set of our table in nsFd holds,
@@ -288,8 +289,8 @@ func TestDaemonNeverBansNATSPeer(t *testing.T) {
 		server.String(), filepath.Join(h.dir, "nats"), h.out))
 	g.start()
 	nc := natsFrom(t, lab.Attacker, "nats://"+server.String())
-	// The embedded server's peers are listed every peersEvery.
-	time.Sleep(3 * peersEvery)
+	// The embedded server's peers are listed every protect.PeersEvery.
+	time.Sleep(3 * protect.PeersEvery)
 	peer := netlab.AttackerV4.String()
 	h.fail(peer, 5)
 	h.fail("203.0.113.73", 5)

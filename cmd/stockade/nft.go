@@ -3,64 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
-// openNFTables connects an nftables sink and makes the kernel hold what
-// the ledger holds; clock is the wall clock the decisions are made with.
-// Elements the ledger does not know that still run and keep accepts are
-// left in the kernel and returned (see ReconcileAdopting): bans whose save
-// was lost, for the caller to record with adoptBans.
-func openNFTables(ctx context.Context, c *NFTablesConfig, active []pipeline.ActiveBan, now time.Time, clock func() time.Time, keep func(netip.Prefix) bool, log *slog.Logger) (*nftables.Sink, []pipeline.ActiveBan, error) {
+// nftConfig is the sink's configuration; clock is the wall clock the
+// decisions are made with.
+func (c *NFTablesConfig) nftConfig(clock func() time.Time) nftables.Config {
 	cfg := nftables.Config{Table: c.Table, Family: c.Family, Chains: c.Chains, SetOnly: c.SetOnly,
 		SetV4: c.SetV4, SetV6: c.SetV6, IPv6Prefix: c.IPv6Prefix, NetNS: c.netns, Now: clock, Guard: c.guard}
 	if c.Priority != nil {
 		cfg.Priority = *c.Priority
 	}
-	s, err := nftables.New(cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.Connect(ctx); err != nil {
-		return nil, nil, fmt.Errorf("nftables: %w", err)
-	}
-	// Re-apply what the ledger holds, remove what it no longer does: the
-	// restored bans are enforced again without being broadcast again.
-	adopted, err := s.ReconcileAdopting(ctx, active, now, keep)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nftables reconcile: %w", err)
-	}
-	return s, adopted, nil
-}
-
-// adoptedRule names the ledger records of bans adopted from the kernel.
-const adoptedRule = "adopted"
-
-// adoptBans records in l the bans a reconcile adopted from the kernel,
-// until they run out there, so that they are saved, shown by status and
-// expire like any other; they are not sent to any sink again. It returns
-// them as the ledger now holds them, for the sinks opened after.
-func adoptBans(l *pipeline.Ledger, adopted []pipeline.ActiveBan, now time.Time, log *slog.Logger) []pipeline.ActiveBan {
-	out := make([]pipeline.ActiveBan, 0, len(adopted))
-	for _, a := range adopted {
-		p := &pipeline.Policy{Name: adoptedRule, Pack: "kernel", Ban: a.Until.Sub(now), Threshold: 1}
-		if l.Ban(pipeline.BanRequest{Target: a.Target, Policy: p, At: now}).Verdict == pipeline.AlreadyBanned {
-			continue
-		}
-		a.Rule = adoptedRule
-		out = append(out, a)
-	}
-	if len(out) > 0 {
-		log.Warn("bans adopted from the kernel after a lost save", "count", len(out), "rule", adoptedRule)
-	}
-	return out
+	return cfg
 }
 
 func (d *daemon) sinkMetrics(b *strings.Builder) {

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/sinks/nftables"
 )
 
@@ -16,7 +17,7 @@ import (
 // any line is judged. It returns the configured names resolved, for
 // watchFleet.
 func (d *daemon) startGuard(ctx context.Context) []netip.Prefix {
-	watchOwn(ctx, d.guard, d.cfg.netns, d.log)
+	protect.WatchOwn(ctx, d.guard, d.cfg.netns, d.log)
 	var urls, brokers []string
 	for _, s := range d.cfg.Sinks {
 		if s.NATS != nil {
@@ -34,8 +35,8 @@ func (d *daemon) startGuard(ctx context.Context) []netip.Prefix {
 			brokers = append(brokers, s.Kafka.Brokers...)
 		}
 	}
-	d.fleet = &fleetWatch{g: d.guard, log: d.log, hosts: busHosts(urls, brokers), srv: d.natsSrv}
-	return d.fleet.refresh(ctx, true, nil)
+	d.fleet = protect.NewFleet(d.guard, protect.BusHosts(urls, brokers), d.natsSrv, d.log)
+	return d.fleet.Refresh(ctx, true, nil)
 }
 
 // watchFleet keeps the fleet's addresses current while the daemon runs:
@@ -43,10 +44,10 @@ func (d *daemon) startGuard(ctx context.Context) []netip.Prefix {
 func (d *daemon) watchFleet(ctx context.Context, resolved []netip.Prefix) {
 	for _, b := range d.bus {
 		if c, ok := b.consumer.(interface{ Conn() *nats.Conn }); ok {
-			d.fleet.addConn(c.Conn())
+			d.fleet.AddConn(c.Conn())
 		}
 	}
-	go d.fleet.run(ctx, resolved)
+	go d.fleet.Run(ctx, resolved)
 }
 
 // liftProtected lifts, in the ledger, the bans of addresses the guard

@@ -1,4 +1,8 @@
-package main
+// Package protect fills the guard's sets of what is never banned, for the
+// daemon and the firewall alike: the allowlist with loopback, the fleet
+// list, the bus servers and brokers this host connects to (and those NATS
+// announces), the embedded NATS server's peers, and this host's addresses.
+package protect
 
 import (
 	"context"
@@ -20,7 +24,7 @@ import (
 	"github.com/stockade-ids/stockade/rules"
 )
 
-// The guard's sets that cmd fills (guard.Own and guard.Special are the
+// The guard's sets this package fills (guard.Own and guard.Special are the
 // guard's own).
 const (
 	setAllow = "allow"      // allow: and --allow, and loopback
@@ -29,11 +33,14 @@ const (
 	setPeers = "nats-peers" // clients, routes and leaf nodes of the embedded NATS server
 )
 
-// loopback is always allowlisted.
-var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+// Loopback is always allowlisted. It is a function so that no caller can
+// change what every other caller gets.
+func Loopback() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
 
-// parsePrefixes parses allow:/fleet: entries (comma-separated lists too).
-func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
+// ParsePrefixes parses allow:/fleet: entries (comma-separated lists too).
+func ParsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range vals {
 		for _, s := range strings.Split(v, ",") {
@@ -42,7 +49,7 @@ func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
 			}
 			p, err := rules.ParsePrefix(s)
 			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", field, err)}
+				return nil, fmt.Errorf("%s: %w", field, err)
 			}
 			out = append(out, p)
 		}
@@ -50,40 +57,40 @@ func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// setProtected puts the allowlist (with loopback) and the fleet list into
-// g; nothing changes when either is bad.
-func setProtected(g *guard.Guard, allow, fleet []string) error {
-	a, err := parsePrefixes("allow", allow)
+// Set puts the allowlist (with loopback) and the fleet list into g;
+// nothing changes when either is bad.
+func Set(g *guard.Guard, allow, fleet []string) error {
+	a, err := ParsePrefixes("allow", allow)
 	if err != nil {
 		return err
 	}
-	f, err := parsePrefixes("fleet", fleet)
+	f, err := ParsePrefixes("fleet", fleet)
 	if err != nil {
 		return err
 	}
-	g.Set(setAllow, append(slices.Clone(loopback), a...))
+	g.Set(setAllow, append(Loopback(), a...))
 	g.Set(setFleet, f)
 	return nil
 }
 
-// watchOwn follows the host's addresses in g (in netns when set). Where
+// WatchOwn follows the host's addresses in g (in netns when set). Where
 // netlink cannot be followed, the addresses are read once.
-func watchOwn(ctx context.Context, g *guard.Guard, netns int, log *slog.Logger) {
+func WatchOwn(ctx context.Context, g *guard.Guard, netns int, log *slog.Logger) {
 	err := g.Watch(ctx, guard.WatchConfig{NetNS: netns, OnError: func(err error) {
 		log.Warn("following this host's addresses: read again", "err", err)
 	}})
 	if err != nil {
 		log.Warn("cannot follow this host's addresses; read once, an address added later is not protected until a restart", "err", err)
 		if netns == 0 {
-			g.Set(guard.Own, ownAddresses())
+			g.Set(guard.Own, OwnAddresses())
 		}
 	}
 }
 
-// fleetWatch keeps the guard's bus and nats-peers sets: the fleet's own
+// Fleet keeps the guard's bus and nats-peers sets: the fleet's own
 // infrastructure is never banned, or a forged line naming the address a
 // firewall reaches NATS from would cut that firewall off the bus.
-type fleetWatch struct {
+type Fleet struct {
 	g     *guard.Guard
 	log   *slog.Logger
 	hosts []string // NATS URLs and Kafka brokers from the config
@@ -93,16 +100,22 @@ type fleetWatch struct {
 	conns []*nats.Conn // NATS connections whose discovered servers count
 }
 
-// peersEvery is how often the embedded server's peers and the addresses
+// NewFleet is a Fleet filling g: hosts are the NATS URLs and Kafka brokers
+// of the configuration (see BusHosts), srv the embedded NATS server or nil.
+func NewFleet(g *guard.Guard, hosts []string, srv *server.Server, log *slog.Logger) *Fleet {
+	return &Fleet{g: g, log: log, hosts: hosts, srv: srv}
+}
+
+// PeersEvery is how often the embedded server's peers and the addresses
 // our NATS connections use are looked at; names are resolved every
 // resolveEvery.
 const (
-	peersEvery   = time.Second
+	PeersEvery   = time.Second
 	resolveEvery = time.Minute
 )
 
-// busHosts lists the NATS URLs (comma-separated lists) and Kafka brokers.
-func busHosts(natsURLs []string, brokers []string) []string {
+// BusHosts lists the NATS URLs (comma-separated lists) and Kafka brokers.
+func BusHosts(natsURLs []string, brokers []string) []string {
 	var out []string
 	for _, u := range natsURLs {
 		for _, s := range strings.Split(u, ",") {
@@ -114,7 +127,9 @@ func busHosts(natsURLs []string, brokers []string) []string {
 	return append(out, brokers...)
 }
 
-func (f *fleetWatch) addConn(c *nats.Conn) {
+// AddConn makes the servers c is connected to and discovers part of the
+// fleet.
+func (f *Fleet) AddConn(c *nats.Conn) {
 	if c == nil {
 		return
 	}
@@ -123,10 +138,10 @@ func (f *fleetWatch) addConn(c *nats.Conn) {
 	f.conns = append(f.conns, c)
 }
 
-// refresh sets both sets now; resolve also looks the configured names and
+// Refresh sets both sets now; resolve also looks the configured names and
 // the servers NATS announced up again (resolved is what the last look
 // found, returned for the next call).
-func (f *fleetWatch) refresh(ctx context.Context, resolve bool, resolved []netip.Prefix) []netip.Prefix {
+func (f *Fleet) Refresh(ctx context.Context, resolve bool, resolved []netip.Prefix) []netip.Prefix {
 	f.mu.Lock()
 	conns := slices.Clone(f.conns)
 	f.mu.Unlock()
@@ -154,9 +169,9 @@ func (f *fleetWatch) refresh(ctx context.Context, resolve bool, resolved []netip
 	return resolved
 }
 
-// run refreshes until ctx is done.
-func (f *fleetWatch) run(ctx context.Context, resolved []netip.Prefix) {
-	tick := time.NewTicker(peersEvery)
+// Run refreshes until ctx is done.
+func (f *Fleet) Run(ctx context.Context, resolved []netip.Prefix) {
+	tick := time.NewTicker(PeersEvery)
 	defer tick.Stop()
 	var last time.Time // the connections added since start: resolve at once
 
@@ -169,7 +184,7 @@ func (f *fleetWatch) run(ctx context.Context, resolved []netip.Prefix) {
 			if resolve {
 				last = time.Now()
 			}
-			resolved = f.refresh(ctx, resolve, resolved)
+			resolved = f.Refresh(ctx, resolve, resolved)
 		}
 	}
 }
@@ -249,6 +264,28 @@ func natsPeers(srv *server.Server) []netip.Prefix {
 			a = pipeline.Canonical(a)
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 		}
+	}
+	return out
+}
+
+// OwnAddresses are this host's interface addresses, each as a single host.
+func OwnAddresses() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = pipeline.Canonical(ip)
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
 	}
 	return out
 }
