@@ -31,6 +31,7 @@ const (
 	setFleet = "fleet"      // fleet: in the config
 	setBus   = "bus"        // the bus servers and brokers we connect to, resolved, and those NATS told us of
 	setPeers = "nats-peers" // clients, routes and leaf nodes of the embedded NATS server
+	setHome  = "home_net"   // a firewall's home_net
 )
 
 // Loopback is always allowlisted. It is a function so that no caller can
@@ -70,6 +71,17 @@ func Set(g *guard.Guard, allow, fleet []string) error {
 	}
 	g.Set(setAllow, append(Loopback(), a...))
 	g.Set(setFleet, f)
+	return nil
+}
+
+// SetHomeNet protects a firewall's home_net in g: a decision from the bus
+// never bans a home address, whichever sensor sent it.
+func SetHomeNet(g *guard.Guard, entries []string) error {
+	ps, err := ParsePrefixes("home_net", entries)
+	if err != nil {
+		return err
+	}
+	g.Set(setHome, ps)
 	return nil
 }
 

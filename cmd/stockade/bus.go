@@ -72,7 +72,7 @@ type busSource struct {
 	// refused counts refusals by reason (the map is filled at start);
 	// refusalLog, touched by Run's goroutine only, rate-limits their log.
 	refused    map[enforce.Reason]*atomic.Uint64
-	refusalLog map[enforce.Reason]*refusalLog
+	refusalLog enforce.RefusalLog
 
 	received, bad, own atomic.Uint64
 }
@@ -80,7 +80,7 @@ type busSource struct {
 func newBusSource(kind string, c bus.Consumer, closer func(), payload, format string, policy *PolicyConfig, g *guard.Guard, self string,
 	loc *time.Location, log *slog.Logger) (*busSource, error) {
 	s := &busSource{kind: kind, consumer: c, closer: closer, self: self, loc: loc, log: log,
-		refused: map[enforce.Reason]*atomic.Uint64{}, refusalLog: map[enforce.Reason]*refusalLog{}}
+		refused: map[enforce.Reason]*atomic.Uint64{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -192,22 +192,15 @@ func (s *busSource) believe(d *bus.Delivery) bool {
 }
 
 // refuse counts a refused message and logs it, once per reason every
-// refusalLogEvery: a flood of forgeries must not flood the journal.
+// enforce.RefusalLogEvery: a flood of forgeries must not flood the journal.
 func (s *busSource) refuse(r enforce.Reason, d *bus.Delivery) {
 	s.refused[r].Add(1)
-	rl := s.refusalLog[r]
-	if rl == nil {
-		rl = &refusalLog{}
-		s.refusalLog[r] = rl
-	}
-	now := time.Now()
-	if now.Sub(rl.last) < refusalLogEvery {
-		rl.suppressed++
+	suppressed, due := s.refusalLog.Due(r, time.Now())
+	if !due {
 		return
 	}
 	s.log.Warn("decision from the bus refused", "bus", s.kind, "reason", string(r), "subject", d.Subject,
-		"signer", d.Signer, "similar_not_logged", rl.suppressed)
-	rl.last, rl.suppressed = now, 0
+		"signer", d.Signer, "similar_not_logged", suppressed)
 }
 
 // A source remembers, of the decisions it believed, the newest of each

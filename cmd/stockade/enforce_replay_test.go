@@ -37,7 +37,7 @@ func TestReplayedDecisions(t *testing.T) {
 	inKernel := func(addr string) bool { _, ok := kernelBans(t, nsFd)[netip.MustParseAddr(addr)]; return ok }
 	judged := func() uint64 {
 		var n uint64
-		for _, c := range fw.e.enf.Counts() {
+		for _, c := range fw.e.Enforcer().Counts() {
 			n += c
 		}
 		return n
@@ -79,9 +79,9 @@ func TestReplayedDecisions(t *testing.T) {
 	replay(ban)
 	testkit.WaitFor(t, "the firewall judging the replayed ban", func() bool { return judged() > before })
 	if inKernel(att) {
-		t.Errorf("the ban replayed after the sensor's unban is in the kernel; outcomes %v", fw.e.enf.Counts())
+		t.Errorf("the ban replayed after the sensor's unban is in the kernel; outcomes %v", fw.e.Enforcer().Counts())
 	}
-	if c := fw.e.enf.Counts(); c[enforce.RefusedStale] != 1 {
+	if c := fw.e.Enforcer().Counts(); c[enforce.RefusedStale] != 1 {
 		t.Errorf("outcomes %v: want the replayed ban refused as stale", c)
 	}
 
@@ -106,7 +106,7 @@ func TestReplayedDecisions(t *testing.T) {
 		}
 		return true
 	})
-	if c := fw.e.enf.Counts(); c[enforce.RefusedStale]+c[enforce.RefusedDuplicate] != 201 || c[enforce.Accepted] < 5 {
+	if c := fw.e.Enforcer().Counts(); c[enforce.RefusedStale]+c[enforce.RefusedDuplicate] != 201 || c[enforce.Accepted] < 5 {
 		t.Errorf("outcomes %v: want the 201 replays refused (stale or duplicate), and the genuine bans accepted", c)
 	}
 }

@@ -60,7 +60,7 @@ func newApplied(f *fleet) *applied {
 	a := &applied{seen: map[string]int{}}
 	a.cond = sync.NewCond(&a.mu)
 	for _, fw := range f.fw {
-		fw.e.enf.OnApply(func(target string) {
+		fw.e.Enforcer().OnApply(func(target string) {
 			a.mu.Lock()
 			a.seen[target]++
 			a.mu.Unlock()
@@ -249,7 +249,7 @@ func BenchmarkBusConsume(b *testing.B) {
 				os.RemoveAll(filepath.Join(f.h.dir, "fw0"))
 				fw := f.startFirewall(0)
 				testkit.WaitForWithin(b, 2*time.Minute, "the firewall catching up", func() bool {
-					return fw.e.enf.Counts()[enforce.Accepted] >= burst
+					return fw.e.Enforcer().Counts()[enforce.Accepted] >= burst
 				})
 				round++
 			}

@@ -56,7 +56,7 @@ type fleet struct {
 
 type firewall struct {
 	cfg  *EnforceConfig
-	e    *enforcer
+	e    *enforce.Firewall
 	stop func()
 }
 
@@ -138,7 +138,7 @@ func (f *fleet) startFirewall(i int) *firewall {
 		f.tune(cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *enforcer, 1)
+	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
 	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(f.t).With("fw", i), ready) }()
 	fw := &firewall{cfg: cfg}
@@ -171,7 +171,7 @@ func (fw *firewall) enforced(target string) bool {
 	if err != nil {
 		return false
 	}
-	_, ok := fw.e.eng.Ledger().Active(p, time.Now())
+	_, ok := fw.e.Engine().Ledger().Active(p, time.Now())
 	return ok
 }
 
@@ -242,7 +242,7 @@ func testFanOut(t *testing.T, kind string) {
 	}
 	for i, fw := range f.fw {
 		testkit.WaitFor(t, fmt.Sprintf("firewall %d refusing the forgery and the unban", i), func() bool {
-			c := fw.e.enf.Counts()
+			c := fw.e.Enforcer().Counts()
 			return c[enforce.RefusedWrongKey] >= 1 && c[enforce.RefusedUnban] >= 1
 		})
 		if fw.enforced("203.0.113.250") {

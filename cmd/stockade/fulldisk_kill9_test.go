@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
@@ -252,7 +253,7 @@ func TestEnforceAdoptsKernelBans(t *testing.T) {
 		NATS:   &NATSSourceConfig{NATSConn: NATSConn{URL: srv.ClientURL(), Timeout: Duration(2 * time.Second)}}}
 	cfg.NFTables.netns = int(ns.Fd)
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *enforcer, 1)
+	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
 	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
 	defer func() {
@@ -261,7 +262,7 @@ func TestEnforceAdoptsKernelBans(t *testing.T) {
 			t.Errorf("enforce: %v", err)
 		}
 	}()
-	var e *enforcer
+	var e *enforce.Firewall
 	select {
 	case e = <-ready:
 	case err := <-done:
@@ -276,10 +277,10 @@ func TestEnforceAdoptsKernelBans(t *testing.T) {
 	if _, ok := k[netip.MustParseAddr(allowed)]; ok {
 		t.Errorf("%s, allowlisted, was adopted", allowed)
 	}
-	if until, ok := e.eng.Ledger().Active(netip.MustParsePrefix(lost+"/32"), time.Now()); !ok || until.Sub(now.Add(20*time.Minute)).Abs() > 2*time.Second {
+	if until, ok := e.Engine().Ledger().Active(netip.MustParsePrefix(lost+"/32"), time.Now()); !ok || until.Sub(now.Add(20*time.Minute)).Abs() > 2*time.Second {
 		t.Errorf("%s in the enforcer's ledger: %v until %v, want until %v", lost, ok, until, now.Add(20*time.Minute))
 	}
-	if n, _ := e.enf.Active(); n != 1 {
+	if n, _ := e.Enforcer().Active(); n != 1 {
 		t.Errorf("the enforcer's ledger holds %d bans, want the adopted one", n)
 	}
 }

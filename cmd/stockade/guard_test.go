@@ -19,6 +19,7 @@ import (
 	"go4.org/netipx"
 
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/protect"
@@ -372,14 +373,14 @@ policy:
   origins: [{name: web1, key: %s}]
 `, filepath.Join(f.h.dir, "fw0"), f.natsSrv.ClientURL(), allow, f.pub)), 0o644)
 	}
-	start := func() (*enforcer, func()) {
+	start := func() (*enforce.Firewall, func()) {
 		cfg, err := LoadEnforceConfig(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.NFTables.netns = int(ns.Fd)
 		ctx, cancel := context.WithCancel(context.Background())
-		ready := make(chan *enforcer, 1)
+		ready := make(chan *enforce.Firewall, 1)
 		done := make(chan error, 1)
 		go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
 		select {
@@ -412,7 +413,7 @@ policy:
 	e, _ := start()
 	waitSet(t, ns, "banned4", []string{"203.0.113.63/32"}, "after a restart with 203.0.113.62 allowlisted")
 	inLedger := func(target string) bool {
-		e.enf.Tick() // takes the enforcer's lock: the ledger is read after any judging in flight
+		e.Enforcer().Tick() // takes the enforcer's lock: the ledger is read after any judging in flight
 		return fwHolds(e, target)
 	}
 	if inLedger("203.0.113.62") || !inLedger("203.0.113.63") {
@@ -420,9 +421,7 @@ policy:
 	}
 
 	write("203.0.113.62, 203.0.113.63")
-	reply := make(chan error, 1)
-	e.reloads <- reply
-	if err := <-reply; err != nil {
+	if err := e.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	waitSet(t, ns, "banned4", nil, "after the reload allowlisted 203.0.113.63")
@@ -430,12 +429,11 @@ policy:
 		t.Fatal("the ledger still holds 203.0.113.63 after the reload")
 	}
 	write("nonsense")
-	e.reloads <- reply
-	if err := <-reply; err == nil || !strings.Contains(err.Error(), "nonsense") {
+	if err := e.Reload(); err == nil || !strings.Contains(err.Error(), "nonsense") {
 		t.Fatalf("a bad allowlist was not refused: %v", err)
 	}
 }
 
-func fwHolds(e *enforcer, target string) bool {
+func fwHolds(e *enforce.Firewall, target string) bool {
 	return (&firewall{e: e}).enforced(target)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
@@ -28,18 +27,4 @@ func homeNet(what string, entries []string, suricataYAML string) (suricata.HomeN
 		h = h.Union(y)
 	}
 	return h, nil
-}
-
-// setHome is the guard's set for a firewall's home_net.
-const setHome = "home_net"
-
-// setHomeNet protects a firewall's home_net in its guard: a decision from
-// the bus never bans a home address, whichever sensor sent it.
-func setHomeNet(g *guard.Guard, entries []string) error {
-	ps, err := parsePrefixes("home_net", entries)
-	if err != nil {
-		return err
-	}
-	g.Set(setHome, ps)
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources/bus"
@@ -125,10 +126,10 @@ policy:
 	}
 	cfg.NFTables.netns = int(ns.Fd)
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *enforcer, 1)
+	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
 	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
-	var e *enforcer
+	var e *enforce.Firewall
 	select {
 	case e = <-ready:
 	case err := <-done:
@@ -149,9 +150,7 @@ policy:
 	waitSet(t, ns, "banned4", []string{"203.0.113.70/32"}, "the ban outside the home net only")
 
 	write("203.0.113.68/30")
-	reply := make(chan error, 1)
-	e.reloads <- reply
-	if err := <-reply; err != nil {
+	if err := e.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	waitSet(t, ns, "banned4", nil, "after the reload made 203.0.113.70 home")

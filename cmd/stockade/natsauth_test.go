@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
@@ -310,7 +311,7 @@ func TestNATSRoles(t *testing.T) {
 func startRoleFirewall(t *testing.T, cfg *EnforceConfig) *firewall {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *enforcer, 1)
+	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
 	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t).With("fw", cfg.Name), ready) }()
 	fw := &firewall{cfg: cfg}

@@ -1,0 +1,396 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/protect"
+	"github.com/stockade-ids/stockade/sinks/nftables"
+	"github.com/stockade-ids/stockade/sources/bus"
+)
+
+// Config is a firewall (`stockade enforce`): it takes signed decisions
+// from the bus and enforces them in its own nftables under its own policy.
+// cmd/stockade reads it from YAML (deploy/enforce.yaml documents every key).
+type Config struct {
+	StateDir string
+	Metrics  string // address of the Prometheus metrics, or ""
+	// Name is this firewall's consumer on the bus (its JetStream durable,
+	// its Kafka group).
+	Name string
+	// Policy is the trust policy; its Allow is not used: Allow and Fleet
+	// live in the guard, with the host's addresses followed live, so that
+	// a reload can change them.
+	Policy Policy
+	// Protected is never banned, nor are the bus servers this firewall
+	// connects to.
+	Protected Protected
+	NFTables  nftables.Config // its Guard is set by Run
+	// Exactly one of NATS and Kafka.
+	NATS  *bus.NATSConfig
+	Kafka *bus.KafkaConfig
+}
+
+// Protected is what a firewall never bans besides its own addresses and
+// the bus servers': a reload reads it again.
+type Protected struct {
+	Allow   []string // policy.allow
+	Fleet   []string // the fleet's own hosts (sensors, other firewalls, bus servers)
+	HomeNet []string // the network behind this firewall
+}
+
+// Deps is what Run is given rather than making.
+type Deps struct {
+	Log *slog.Logger
+	// Reload reads the configuration again for what is protected (the
+	// rest of the policy takes a restart): on SIGHUP and Firewall.Reload.
+	// Nil when there is no file to read again.
+	Reload func() (Protected, error)
+	// Ready, when set, receives the firewall once it consumes (tests).
+	Ready chan<- *Firewall
+}
+
+// BadConfig is an error of the configuration rather than of the run
+// (stockade exits 2 on it, 1 on others).
+type BadConfig struct{ Err error }
+
+func (e *BadConfig) Error() string { return e.Err.Error() }
+func (e *BadConfig) Unwrap() error { return e.Err }
+
+// Firewall is a running `stockade enforce`.
+type Firewall struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	store    *store.Store
+	eng      *pipeline.Engine
+	nft      *nftables.Sink
+	enf      *Enforcer
+	consumer interface{ Stats() bus.Stats }
+	guard    *guard.Guard
+	fleet    *protect.Fleet
+	reloads  chan chan error // SIGHUP, and Reload
+
+	saveMu     sync.Mutex
+	refusalLog RefusalLog
+}
+
+// Enforcer is the firewall's judge (tests read its counts).
+func (e *Firewall) Enforcer() *Enforcer { return e.enf }
+
+// Engine holds the firewall's ledger.
+func (e *Firewall) Engine() *pipeline.Engine { return e.eng }
+
+// Reload reads the configuration again, as SIGHUP does, in the
+// firewall's loop.
+func (e *Firewall) Reload() error {
+	reply := make(chan error, 1)
+	e.reloads <- reply
+	return <-reply
+}
+
+// Run serves until ctx is done. Everything it opened is closed when it
+// returns, also when it fails half way.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	e := &Firewall{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan chan error)}
+	pol := cfg.Policy
+	_, statErr := os.Stat(filepath.Join(cfg.StateDir, "state.db"))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	st, err := store.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e.store = st
+	saved, _, err := st.Load()
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	guardCtx, stopGuard := context.WithCancel(ctx)
+	defer stopGuard()
+	resolved, err := e.startGuard(guardCtx, &pol)
+	if err != nil {
+		return err
+	}
+	guardChanged, err := e.open(ctx, pol, saved)
+	if err != nil {
+		return err
+	}
+	defer e.nft.Close(context.Background())
+	consumer, closeBus, err := e.openBus(fresh)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+	if cfg.Metrics != "" {
+		srv, err := e.serveMetrics(cfg.Metrics)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	go e.fleet.Run(guardCtx, resolved)
+	e.save() // the bans lifted at start
+	return e.loop(ctx, consumer, guardChanged, len(pol.Origins))
+}
+
+// startGuard fills the guard that the policy consults: policy.allow with
+// the firewall's own addresses (followed live), the fleet's and the bus
+// servers'. It returns the bus servers resolved, for the fleet's Run.
+func (e *Firewall) startGuard(ctx context.Context, pol *Policy) ([]netip.Prefix, error) {
+	e.guard = guard.New()
+	if err := protect.Set(e.guard, e.cfg.Protected.Allow, e.cfg.Protected.Fleet); err != nil {
+		return nil, &BadConfig{err}
+	}
+	if err := protect.SetHomeNet(e.guard, e.cfg.Protected.HomeNet); err != nil {
+		return nil, &BadConfig{err}
+	}
+	pol.Allow, pol.Guard = nil, e.guard
+	netns := e.cfg.NFTables.NetNS
+	if netns == 0 {
+		e.guard.Set(guard.Own, protect.OwnAddresses())
+	}
+	protect.WatchOwn(ctx, e.guard, netns, e.log)
+	var busURLs, brokers []string
+	if e.cfg.NATS != nil {
+		busURLs = append(busURLs, e.cfg.NATS.URL)
+	}
+	if e.cfg.Kafka != nil {
+		brokers = e.cfg.Kafka.Brokers
+	}
+	e.fleet = protect.NewFleet(e.guard, protect.BusHosts(busURLs, brokers), nil, e.log)
+	return e.fleet.Refresh(ctx, true, nil), nil
+}
+
+// open restores the ledger, makes the kernel hold it (adopting what a
+// lost save left there) and the enforcer with its memory. It returns the
+// guard's change notice taken before the start-time lift.
+func (e *Firewall) open(ctx context.Context, pol Policy, saved store.State) (<-chan struct{}, error) {
+	log := e.log
+	e.eng = pipeline.NewEngine(NoRules{}, pipeline.Config{Origin: e.cfg.Name, Guard: e.guard})
+	e.eng.TrackChanges()
+	now := time.Now()
+	e.eng.Restore(nil, saved.Targets, saved.Clock, now)
+	// The allowlist wins over bans restored from the state; what changes
+	// from here on is handled in the loop.
+	guardChanged := e.guard.Changed()
+	for _, x := range e.eng.LiftProtected(now) {
+		log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
+	}
+	active := e.eng.Ledger().ActiveBans(now)
+	keep := func(p netip.Prefix) bool { return pol.Refusal(p) == "" }
+	nc := e.cfg.NFTables
+	nc.Guard = e.guard
+	if nc.Now == nil {
+		nc.Now = time.Now
+	}
+	nft, adopted, err := nftables.Open(ctx, nc, active, now, keep, log)
+	if err != nil {
+		return nil, err
+	}
+	e.nft = nft
+	active = append(active, nftables.Adopt(e.eng.Ledger(), adopted, now, log)...)
+	if e.enf, err = New(pol, e.eng, e.nft, log); err != nil {
+		e.nft.Close(context.Background())
+		return nil, &BadConfig{err}
+	}
+	// What was applied and deferred before the restart: without it a
+	// replay of a captured decision would be enforced again.
+	kept, err := e.store.Kept()
+	if err != nil {
+		e.nft.Close(context.Background())
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	if bad := e.enf.RestoreMemory(kept); bad > 0 {
+		log.Warn("state: records of decisions applied or deferred did not decode; skipped", "count", bad)
+	}
+	waiting, _ := e.enf.Deferred()
+	log.Info("bans restored from state", "active", len(active), "deferred", waitingTotal(waiting))
+	return guardChanged, nil
+}
+
+// openBus connects the consumer; fresh (a new state, which knows no ban)
+// makes it start over, so that every ban still active reaches this
+// firewall again.
+func (e *Firewall) openBus(fresh bool) (bus.Consumer, func(), error) {
+	if e.cfg.NATS != nil {
+		cc := *e.cfg.NATS
+		if cc.Durable == "" {
+			cc.Durable = e.cfg.Name
+		}
+		if cc.Stream == "" {
+			e.log.Warn("nats: no stream: a core NATS subscription misses every decision published while this firewall is away; set stream")
+		}
+		cc.Reset = fresh
+		cc.Name = e.cfg.Name
+		c, err := bus.NewNATS(cc, e.log)
+		if err != nil {
+			return nil, nil, &BadConfig{err}
+		}
+		e.consumer = c
+		e.fleet.AddConn(c.Conn())
+		return c, c.Close, nil
+	}
+	kc := *e.cfg.Kafka
+	if kc.Group == "" {
+		kc.Group = e.cfg.Name
+	}
+	kc.Reset = fresh
+	c, err := bus.NewKafka(kc, e.log)
+	if err != nil {
+		return nil, nil, &BadConfig{err}
+	}
+	e.consumer = c
+	return c, func() { c.Close() }, nil
+}
+
+// loop consumes until ctx is done or the consumer fails; it ticks the
+// enforcer and saves every second, and applies reloads and guard changes.
+func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged <-chan struct{}, origins int) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- consumer.RunBatch(runCtx, e.handle, 512) }()
+	if e.deps.Ready != nil {
+		e.deps.Ready <- e
+	}
+	e.log.Info("stockade enforcing", "name", e.cfg.Name, "origins", origins)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			err := <-done
+			e.save()
+			e.log.Info("stockade enforce stopped")
+			return err
+		case err := <-done:
+			e.save()
+			return err
+		case <-tick.C:
+			e.enf.Tick()
+			e.save()
+		case <-hup:
+			if err := e.reload(ctx); err != nil {
+				e.log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
+			}
+		case reply := <-e.reloads:
+			reply <- e.reload(ctx)
+		case <-guardChanged:
+			guardChanged = e.guard.Changed()
+			e.protect(ctx)
+		}
+	}
+}
+
+// reload reads the configuration again for policy.allow, fleet and
+// home_net (the rest of the policy takes a restart) and lifts the bans they now
+// protect; a bad file changes nothing.
+func (e *Firewall) reload(ctx context.Context) error {
+	if e.deps.Reload == nil {
+		return errors.New("no configuration file to read again")
+	}
+	p, err := e.deps.Reload()
+	if err != nil {
+		return err
+	}
+	if err := protect.Set(e.guard, p.Allow, p.Fleet); err != nil {
+		return err
+	}
+	if err := protect.SetHomeNet(e.guard, p.HomeNet); err != nil {
+		return err // checked when the file was read: not reached
+	}
+	e.cfg.Protected = p
+	e.log.Info("allowlist and fleet reloaded", "allow", len(p.Allow), "fleet", len(p.Fleet))
+	e.protect(ctx)
+	return nil
+}
+
+// protect lifts the bans of addresses the guard protects now, in the
+// ledger and the kernel, ranges widened over one included.
+func (e *Firewall) protect(ctx context.Context) {
+	lifted, active, now, err := e.enf.LiftProtected(ctx)
+	for _, x := range lifted {
+		e.log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
+	}
+	if err != nil {
+		e.log.Error("nftables: lifting protected bans failed; the kernel is reconciled with the ledger", "err", err)
+		if err := e.nft.Reconcile(ctx, active, now); err != nil {
+			e.log.Error("nftables reconcile failed", "err", err)
+		}
+	}
+	if n, err := e.nft.Protect(ctx, active, now); err != nil {
+		e.log.Error("nftables: narrowing ranges that hold a protected address failed", "err", err)
+	} else if n > 0 {
+		e.log.Warn("nftables: widened bans that held a protected address lifted", "count", n)
+	}
+	e.save()
+}
+
+// handle judges what arrived together; only a firewall that could not be
+// updated asks for it again.
+func (e *Firewall) handle(ctx context.Context, ds []*bus.Delivery) error {
+	msgs := make([]Message, len(ds))
+	for i, d := range ds {
+		msgs[i] = Message{Data: d.Data, Signer: d.Signer, Sig: d.Sig}
+	}
+	rs, err := e.enf.JudgeBatch(ctx, msgs)
+	if err != nil {
+		e.log.Error("decisions not enforced; they will come again", "count", len(ds), "err", err)
+		return err
+	}
+	now := time.Now()
+	for i, r := range rs {
+		if !r.Refused() {
+			continue
+		}
+		if suppressed, due := e.refusalLog.Due(r, now); due {
+			e.log.Warn("decision refused", "reason", string(r), "subject", ds[i].Subject, "signer", ds[i].Signer,
+				"similar_not_logged", suppressed)
+		}
+	}
+	return nil
+}
+
+// save commits the ledger's changes with the enforcer's memory of what it
+// applied and deferred, in one transaction; a failed save keeps enforcing
+// and is retried with the next changes.
+func (e *Firewall) save() {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	ch := e.enf.TakeChanges()
+	mem := e.enf.TakeMemory()
+	if ch.Empty() && len(mem) == 0 {
+		return
+	}
+	if err := e.store.SaveWith(ch, nil, time.Now(), mem); err != nil {
+		e.log.Error("saving state failed; enforcement goes on", "err", err)
+		e.enf.KeepChanges(ch)
+		e.enf.KeepMemory(mem)
+	}
+}
+
+func waitingTotal(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
