@@ -1,5 +1,7 @@
 package enforce
 
+import "github.com/stockade-ids/stockade/sources/bus"
+
 // Reason is why a decision was refused, or what became of it: a bounded
 // metric label.
 type Reason string
@@ -8,7 +10,7 @@ const (
 	Accepted           Reason = "accepted"
 	AlreadyEnforced    Reason = "already_enforced" // an equal or longer ban is in force
 	Lifted             Reason = "lifted"           // an allowed unban
-	RefusedUnsigned    Reason = "unsigned"
+	RefusedUnsigned    Reason = bus.RefusedUnsigned
 	RefusedForged      Reason = "forged"
 	RefusedUnknown     Reason = "unknown_origin"
 	RefusedWrongKey    Reason = "wrong_key" // signed, but not by the key trusted for its origin

@@ -84,7 +84,7 @@ type Firewall struct {
 	reloads  chan chan error // SIGHUP, and Reload
 
 	saveMu     sync.Mutex
-	refusalLog RefusalLog
+	refusalLog bus.RefusalLog
 }
 
 // Enforcer is the firewall's judge (tests read its counts).
@@ -361,7 +361,7 @@ func (e *Firewall) handle(ctx context.Context, ds []*bus.Delivery) error {
 		if !r.Refused() {
 			continue
 		}
-		if suppressed, due := e.refusalLog.Due(r, now); due {
+		if suppressed, due := e.refusalLog.Due(string(r), now); due {
 			e.log.Warn("decision refused", "reason", string(r), "subject", ds[i].Subject, "signer", ds[i].Signer,
 				"similar_not_logged", suppressed)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/decision"
 )
 
@@ -104,6 +105,15 @@ func openMessage(m *Message, d *pipeline.Decision) Reason {
 	// bytes reads (see decision.Strict).
 	if decision.Strict(m.Data) != nil || json.Unmarshal(m.Data, d) != nil {
 		return RefusedMalformed
+	}
+	return ""
+}
+
+// VerifyDelivery is Verify of a message from the bus, as the bus.Verifier
+// of a correlator's source of decisions: "" when accepted, else the Reason.
+func (v *Verifier) VerifyDelivery(d *bus.Delivery, x *pipeline.Decision) string {
+	if r := v.Verify(&Message{Data: d.Data, Signer: d.Signer, Sig: d.Sig}, x); r != Accepted {
+		return string(r)
 	}
 	return ""
 }

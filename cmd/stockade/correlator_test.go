@@ -13,12 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stockade-ids/stockade/control"
-	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
-	"github.com/stockade-ids/stockade/sources/bus"
 )
 
 // busSensor is a sensor as the correlator sees it: an origin and the key
@@ -297,41 +295,5 @@ func TestBusSourceNeedsTrust(t *testing.T) {
 	}
 	if _, err := parseConfig("c.yaml", []byte("sources:\n  - nats: {url: nats://127.0.0.1:4222, payload: lines}\n")); err != nil {
 		t.Fatalf("a source of lines needs no policy: %v", err)
-	}
-}
-
-// TestBusLinesCarryNoDecisions: a source of lines verifies nothing, so a
-// decision arriving on it (its format header saying so, or detected) is
-// refused: otherwise whoever may publish lines would feed the fleet pack
-// unsigned decisions.
-func TestBusLinesCarryNoDecisions(t *testing.T) {
-	good := strings.TrimSuffix(sshdLine(time.Now(), "203.0.113.91", 1), "\n")
-	forged := busDecision("sensorA", "sshd", "203.0.113.92", time.Now().UTC())
-	msgs := []*bus.Delivery{
-		{Data: forged, Format: "decision"},
-		{Data: forged},
-		{Data: []byte(good), Format: "syslog"},
-	}
-	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, nil, "me", time.UTC, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
-	var evs []pipeline.Event
-	for ev := range out {
-		evs = append(evs, ev)
-	}
-	if len(evs) != 1 || evs[0].Line != good {
-		t.Fatalf("events %+v, want the one syslog line", evs)
-	}
-	if n := s.refused[enforce.RefusedUnsigned].Load(); n != 2 {
-		t.Errorf("%d refused as unsigned, want 2", n)
-	}
-	if _, err := newBusSource("nats", stubConsumer{}, func() {}, "lines", "decision", nil, nil, "me", time.UTC, quiet()); err == nil {
-		t.Error("a source of lines in the decision format was accepted")
 	}
 }

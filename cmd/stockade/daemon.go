@@ -64,7 +64,7 @@ type daemon struct {
 	fleet *protect.Fleet
 
 	sinks    []*namedSink
-	bus      []*busSource
+	bus      []*bus.Source
 	natsSrv  *server.Server // the embedded server (natsEmb.Server), its peers
 	natsEmb  *embeddedNATS
 	signer   *sign.Signer
@@ -276,7 +276,7 @@ loop:
 	stopSources()
 	wg.Wait()
 	for _, b := range d.bus {
-		b.closer()
+		b.Close()
 	}
 	// Lines the sources sent before they stopped are still processed, so
 	// their offsets are saved with their effects.
@@ -676,12 +676,11 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.log)
+			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
 			}
-			s.home = d.home
 			d.bus = append(d.bus, s)
 			d.sources = append(d.sources, s)
 		case sc.Kafka != nil:
@@ -689,12 +688,11 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
 			}
-			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.log)
+			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log)
 			if err != nil {
 				c.Close()
 				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}
 			}
-			s.home = d.home
 			d.bus = append(d.bus, s)
 			d.sources = append(d.sources, s)
 		}

@@ -12,8 +12,6 @@ import (
 
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/testkit"
-	"github.com/stockade-ids/stockade/pipeline"
-	"github.com/stockade-ids/stockade/sources/bus"
 )
 
 // eveAlert is an eve.json alert of Suricata 7, stamped now.
@@ -187,32 +185,5 @@ func TestReplayHomeNet(t *testing.T) {
 	}
 	if got, want := strings.Join(targets(), ", "), "192.168.0.53 suricata-p2, 203.0.113.50 suricata-p1"; got != want {
 		t.Errorf("without --home-net: bans %q, want %q", got, want)
-	}
-}
-
-// TestBusLinesHomeNet: eve.json shipped over a bus is judged with the
-// daemon's home net, as a followed file is.
-func TestBusLinesHomeNet(t *testing.T) {
-	inside := strings.TrimSuffix(eveAlert("192.168.0.53", 50300, "192.168.0.10", 445, "ET EXPLOIT Possible ETERNALBLUE MS17-010 Echo Request", "Attempted Administrator Privilege Gain", "to_server"), "\n")
-	landing := strings.TrimSuffix(eveAlert("203.0.113.50", 80, "192.168.0.54", 49322, "ET CURRENT_EVENTS Nuclear EK Landing", "A Network Trojan was detected", "to_client"), "\n")
-	msgs := []*bus.Delivery{{Data: []byte(inside), Format: "eve"}, {Data: []byte(landing), Format: "eve"}}
-	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, nil, "me", time.UTC, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.home, err = homeNet("home_net", []string{"192.168.0.0/16"}, ""); err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond) // the stub delivers at once, then waits for the end
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
-	var got []string
-	for ev := range out {
-		got = append(got, ev.Addr.String()+" "+ev.SideReason)
-	}
-	if want := "invalid IP home_net_both, 203.0.113.50 client_side"; strings.Join(got, ", ") != want {
-		t.Errorf("events %q, want %q", strings.Join(got, ", "), want)
 	}
 }

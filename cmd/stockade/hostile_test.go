@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -15,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/stockade-ids/stockade/pipeline"
-	"github.com/stockade-ids/stockade/sources/bus"
 )
 
 // TestDaemonFarOffTimestamps: lines dated 2099 and 1990 reach a running
@@ -202,56 +200,6 @@ func TestDaemonHostileLines(t *testing.T) {
 	}
 	if len(h.decisions()) != 4 {
 		t.Errorf("%d decisions, want 4: %v", len(h.decisions()), h.decisions())
-	}
-}
-
-// stubConsumer hands fixed messages to the handler, then waits.
-type stubConsumer struct{ msgs []*bus.Delivery }
-
-func (c stubConsumer) Run(ctx context.Context, h bus.Handler) error {
-	for _, m := range c.msgs {
-		if err := h(ctx, m); err != nil {
-			return err
-		}
-	}
-	<-ctx.Done()
-	return nil
-}
-
-func (c stubConsumer) RunBatch(ctx context.Context, h bus.BatchHandler, max int) error {
-	return c.Run(ctx, func(ctx context.Context, d *bus.Delivery) error { return h(ctx, []*bus.Delivery{d}) })
-}
-
-// TestBusLinesHostile: raw lines from a bus (a correlator judging other
-// hosts' logs) may be megabytes long, binary or empty: each is counted as
-// bad and skipped, and the good lines among them become events.
-func TestBusLinesHostile(t *testing.T) {
-	good := strings.TrimSuffix(sshdLine(time.Now(), "203.0.113.90", 1), "\n")
-	msgs := []*bus.Delivery{
-		{Data: []byte(good + strings.Repeat(" A", 5<<20)), Format: "syslog"}, // 10 MB, well formed
-		{Data: []byte("\x00\xff\xfe garbage"), Format: "syslog"},
-		{Data: nil},
-		{Data: []byte(good), Format: "no-such-format"},
-		{Data: []byte(good), Format: "syslog", Subject: "logs.web1"},
-	}
-	s, err := newBusSource("nats", stubConsumer{msgs}, func() {}, "lines", "", nil, nil, "me", time.UTC, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
-	var evs []pipeline.Event
-	for ev := range out {
-		evs = append(evs, ev)
-	}
-	if len(evs) != 1 || evs[0].Line != good || evs[0].Source != "nats:logs.web1" {
-		t.Fatalf("events %+v, want the one good line", evs)
-	}
-	if s.received.Load() != 5 || s.bad.Load() != 4 {
-		t.Fatalf("received %d bad %d, want 5 and 4", s.received.Load(), s.bad.Load())
 	}
 }
 

@@ -88,9 +88,10 @@ func (d *daemon) busMetrics(b *strings.Builder) {
 	}
 	recv, bad, own := map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
 	for _, s := range d.bus {
-		recv[s.kind] += s.received.Load()
-		bad[s.kind] += s.bad.Load()
-		own[s.kind] += s.own.Load()
+		st := s.Stats()
+		recv[s.Kind()] += st.Received
+		bad[s.Kind()] += st.Bad
+		own[s.Kind()] += st.Own
 	}
 	for _, m := range []struct {
 		name, help string

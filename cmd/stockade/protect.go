@@ -43,7 +43,7 @@ func (d *daemon) startGuard(ctx context.Context) []netip.Prefix {
 // the servers our NATS connections discover, the embedded server's peers.
 func (d *daemon) watchFleet(ctx context.Context, resolved []netip.Prefix) {
 	for _, b := range d.bus {
-		if c, ok := b.consumer.(interface{ Conn() *nats.Conn }); ok {
+		if c, ok := b.Consumer().(interface{ Conn() *nats.Conn }); ok {
 			d.fleet.AddConn(c.Conn())
 		}
 	}

@@ -1,4 +1,4 @@
-package enforce
+package bus
 
 import "time"
 
@@ -6,10 +6,11 @@ import "time"
 // of forgeries must not flood the journal.
 const RefusalLogEvery = 10 * time.Second
 
-// RefusalLog rate-limits the logging of refusals, per reason. Its zero
-// value is ready; it is not safe for concurrent use.
+// RefusalLog rate-limits the logging of refused deliveries, per reason (a
+// Source's, a firewall's). Its zero value is ready; it is not safe for
+// concurrent use.
 type RefusalLog struct {
-	byReason map[Reason]*refusalLog
+	byReason map[string]*refusalLog
 }
 
 type refusalLog struct {
@@ -19,9 +20,9 @@ type refusalLog struct {
 
 // Due says whether a refusal for r may be logged now, and how many were
 // not since the last one logged; when it may not, it counts this one.
-func (l *RefusalLog) Due(r Reason, now time.Time) (suppressed int, due bool) {
+func (l *RefusalLog) Due(r string, now time.Time) (suppressed int, due bool) {
 	if l.byReason == nil {
-		l.byReason = map[Reason]*refusalLog{}
+		l.byReason = map[string]*refusalLog{}
 	}
 	rl := l.byReason[r]
 	if rl == nil {
