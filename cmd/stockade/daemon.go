@@ -93,6 +93,13 @@ type daemon struct {
 	inflight *saveJob
 	saveDone chan *saveJob
 	cpsDirty bool
+
+	// guardChanged is the guard's change notice the loop waits on.
+	guardChanged <-chan struct{}
+	// closers undo start, last first (see onStop); busClosed: the bus
+	// consumers are closed already.
+	closers   []func()
+	busClosed bool
 }
 
 type namedSink struct {
@@ -156,25 +163,63 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 
 // run starts everything, serves until ctx is done, then shuts down in
 // order: sources stop, the last state is saved, sinks drain and close.
-func (d *daemon) run(ctx context.Context) (err error) {
-	d.started = d.now()
-	st, err := store.Open(d.cfg.StateDir)
-	if err != nil {
-		return &exitError{code: 1, err: err}
+func (d *daemon) run(ctx context.Context) error {
+	if err := d.start(ctx); err != nil {
+		return err
 	}
-	d.store = st
-	defer st.Close()
+	defer d.cleanup()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopSources := d.startSources(ctx)
+	d.log.Info("stockade running", "rules", len(d.eng.Matcher().Policies()), "sources", len(d.sources), "sinks", len(d.sinks), "socket", d.cfg.Socket)
+	d.loop(ctx, hup)
+	stopSources()
+	d.closeBus()
+	// Lines the sources sent before they stopped are still processed, so
+	// their offsets are saved with their effects.
+	for {
+		select {
+		case ev := <-d.events:
+			d.process(context.Background(), &ev)
+			continue
+		default:
+		}
+		break
+	}
+	d.save()
+	d.log.Info("stockade stopped")
+	return nil
+}
 
-	saved, bad, err := st.Load()
-	if err != nil {
-		return fmt.Errorf("load state: %w", err)
+// onStop registers f to run when the daemon stops, or when start fails
+// after it; the last registered runs first.
+func (d *daemon) onStop(f func()) { d.closers = append(d.closers, f) }
+
+// cleanup closes what start opened, in the reverse order.
+func (d *daemon) cleanup() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
 	}
-	if bad > 0 {
-		d.log.Warn("state entries that did not decode were skipped", "count", bad)
+	d.closers = nil
+}
+
+// start opens, in order, the state, the embedded NATS server, the guard,
+// the sinks, the sources, the control socket and the metrics. When one
+// fails, everything opened before it is closed again: a failed start
+// leaves no consumer, connection or listener behind.
+func (d *daemon) start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			d.cleanup()
+		}
+	}()
+	d.started = d.now()
+	saved, err := d.openState()
+	if err != nil {
+		return err
 	}
 	now := d.now()
-	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
-
 	if d.cfg.NATSServer != nil {
 		srv, err := startNATSServer(d.cfg.NATSServer, d.cfg.StateDir, d.log)
 		if err != nil {
@@ -182,50 +227,89 @@ func (d *daemon) run(ctx context.Context) (err error) {
 		}
 		d.natsSrv, d.natsEmb = srv.Server, srv
 		// Shut down last: the sinks flush to it on their way out.
-		defer srv.Shutdown()
+		d.onStop(srv.Shutdown)
 	}
 	guardCtx, stopGuard := context.WithCancel(ctx)
-	defer stopGuard()
+	d.onStop(stopGuard)
 	resolved := d.startGuard(guardCtx)
 	// The allowlist wins over bans restored from the state: those of
 	// addresses protected since are lifted before the sinks reconcile;
 	// what changes from here on is handled in the loop.
-	guardChanged := d.guard.Changed()
+	d.guardChanged = d.guard.Changed()
 	lifted := d.liftProtected(now)
 	active := d.eng.Ledger().ActiveBans(now)
 	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
-	if d.cfg.SignKey != "" {
-		s, err := sign.LoadSigner(d.cfg.SignKey)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		d.signer = s
-		d.log.Info("decisions are signed", "key", s.PublicKey())
+	if err := d.loadSigner(); err != nil {
+		return err
 	}
+	d.onStop(d.closeSinks)
 	if err := d.openSinks(ctx, active, now); err != nil {
 		return err
 	}
-	defer d.closeSinks()
+	d.onStop(d.closeBus)
 	if err := d.openSources(saved.Offsets); err != nil {
 		return err
 	}
 	// Remote sinks hear of the lifted bans too.
 	d.emit(ctx, lifted)
 	d.watchFleet(guardCtx, resolved)
+	return d.listen()
+}
 
+// openState opens the store and restores the engine from it.
+func (d *daemon) openState() (store.State, error) {
+	st, err := store.Open(d.cfg.StateDir)
+	if err != nil {
+		return store.State{}, &exitError{code: 1, err: err}
+	}
+	d.store = st
+	d.onStop(func() { st.Close() })
+	saved, bad, err := st.Load()
+	if err != nil {
+		return store.State{}, fmt.Errorf("load state: %w", err)
+	}
+	if bad > 0 {
+		d.log.Warn("state entries that did not decode were skipped", "count", bad)
+	}
+	now := d.now()
+	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
+	return saved, nil
+}
+
+// loadSigner loads the key decisions are signed with, if any.
+func (d *daemon) loadSigner() error {
+	if d.cfg.SignKey == "" {
+		return nil
+	}
+	s, err := sign.LoadSigner(d.cfg.SignKey)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	d.signer = s
+	d.log.Info("decisions are signed", "key", s.PublicKey())
+	return nil
+}
+
+// listen opens the control socket and the metrics server.
+func (d *daemon) listen() error {
 	ctl, err := control.Listen(d.cfg.Socket, d.ctl, d.log)
 	if err != nil {
 		return err
 	}
-	defer ctl.Close()
+	d.onStop(func() { ctl.Close() })
 	if d.cfg.Metrics != "" {
 		m, err := serveMetrics(d.cfg.Metrics, d.ctl)
 		if err != nil {
 			return err
 		}
-		defer m.Close()
+		d.onStop(func() { m.Close() })
 	}
+	return nil
+}
 
+// startSources runs each source under supervision; the function returned
+// stops them and waits until they have.
+func (d *daemon) startSources(ctx context.Context) (stop func()) {
 	srcCtx, stopSources := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, s := range d.sources {
@@ -235,18 +319,32 @@ func (d *daemon) run(ctx context.Context) (err error) {
 			d.supervise(srcCtx, s)
 		}()
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	return func() {
+		stopSources()
+		wg.Wait()
+	}
+}
 
-	d.log.Info("stockade running", "rules", len(d.eng.Matcher().Policies()), "sources", len(d.sources), "sinks", len(d.sinks), "socket", d.cfg.Socket)
+// closeBus closes the bus sources' consumers, once.
+func (d *daemon) closeBus() {
+	if d.busClosed {
+		return
+	}
+	d.busClosed = true
+	for _, b := range d.bus {
+		b.Close()
+	}
+}
+
+// loop judges events and answers the control socket until ctx is done;
+// it commits in groups, ticks the engine and watches the wall clock.
+func (d *daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 	tick := time.NewTicker(saveEvery)
 	defer tick.Stop()
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			return
 		case ev := <-d.events:
 			d.process(ctx, &ev)
 			if !d.unsaved.IsZero() && (len(d.events) == 0 || time.Since(d.unsaved) > decisionSave) {
@@ -266,32 +364,13 @@ loop:
 			if err := d.reload(ctx); err != nil {
 				d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err)
 			}
-		case <-guardChanged:
-			guardChanged = d.guard.Changed()
+		case <-d.guardChanged:
+			d.guardChanged = d.guard.Changed()
 			d.protect(ctx)
 		case req := <-d.ctl:
 			req.Reply <- d.handle(ctx, req.Request)
 		}
 	}
-	stopSources()
-	wg.Wait()
-	for _, b := range d.bus {
-		b.Close()
-	}
-	// Lines the sources sent before they stopped are still processed, so
-	// their offsets are saved with their effects.
-	for {
-		select {
-		case ev := <-d.events:
-			d.process(context.Background(), &ev)
-			continue
-		default:
-		}
-		break
-	}
-	d.save()
-	d.log.Info("stockade stopped")
-	return nil
 }
 
 func (d *daemon) process(ctx context.Context, ev *pipeline.Event) {
