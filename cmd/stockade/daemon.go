@@ -747,35 +747,42 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 			j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
 			d.journals = append(d.journals, j)
 			d.sources = append(d.sources, j)
-		case sc.NATS != nil:
-			nc := *sc.NATS
-			nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
-			cc := nc.consumer()
-			c, err := bus.NewNATS(cc, d.log)
-			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+		case sc.NATS != nil, sc.Kafka != nil:
+			if err := d.openBusSource(i, sc); err != nil {
+				return err
 			}
-			s, err := newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log)
-			if err != nil {
-				c.Close()
-				return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
-			}
-			d.bus = append(d.bus, s)
-			d.sources = append(d.sources, s)
-		case sc.Kafka != nil:
-			c, err := bus.NewKafka(sc.Kafka.consumer(), d.log)
-			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
-			}
-			s, err := newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log)
-			if err != nil {
-				c.Close()
-				return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}
-			}
-			d.bus = append(d.bus, s)
-			d.sources = append(d.sources, s)
 		}
 	}
+	return nil
+}
+
+// openBusSource opens the NATS or Kafka source sources[i].
+func (d *daemon) openBusSource(i int, sc SourceConfig) error {
+	var s *bus.Source
+	if sc.NATS != nil {
+		nc := *sc.NATS
+		nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
+		cc := nc.consumer()
+		c, err := bus.NewNATS(cc, d.log)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+		}
+		if s, err = newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+			c.Close()
+			return &exitError{code: 2, err: fmt.Errorf("sources[%d].nats: %w", i, err)}
+		}
+	} else {
+		c, err := bus.NewKafka(sc.Kafka.consumer(), d.log)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("sources[%d]: %w", i, err)}
+		}
+		if s, err = newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+			c.Close()
+			return &exitError{code: 2, err: fmt.Errorf("sources[%d].kafka: %w", i, err)}
+		}
+	}
+	d.bus = append(d.bus, s)
+	d.sources = append(d.sources, s)
 	return nil
 }
 

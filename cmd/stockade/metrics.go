@@ -39,14 +39,49 @@ func serveMetrics(addr string, ctl chan<- control.Call) (*http.Server, error) {
 	return srv, nil
 }
 
+// metricsText is the daemon's metrics in Prometheus's text format.
 func (d *daemon) metricsText() string {
 	var b strings.Builder
-	gauge := func(name, help string, v any) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
+	d.engineMetrics(&b)
+	d.ruleMetrics(&b)
+	bad := d.lineMetrics(&b)
+	promGauge(&b, "stockade_events_queue_depth", "Events read but not yet judged.", len(d.events))
+	// Lag is how far behind the logs judging runs: with lines waiting, wall
+	// clock minus the event time of the newest line judged; caught up, 0
+	// (quiet logs are not lag).
+	lag := 0.0
+	if last := d.metrics.lastEvent.Load(); last > 0 && len(d.events) > 0 {
+		lag = max(0, float64(d.now().UnixNano()-last)/1e9)
 	}
-	counter := func(name, help string, v any) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %v\n", name, help, name, name, v)
+	promGauge(&b, "stockade_lag_seconds", "How far behind the newest lines judging runs (0 when caught up).", lag)
+	fmt.Fprintf(&b, "# HELP stockade_sink_decisions_total Decisions written, per sink kind.\n# TYPE stockade_sink_decisions_total counter\n")
+	for _, s := range d.sinks {
+		fmt.Fprintf(&b, "stockade_sink_decisions_total{sink=%q} %d\n", s.name, s.decisions.Load())
 	}
+	fmt.Fprintf(&b, "# HELP stockade_sink_errors_total Failed writes, per sink kind.\n# TYPE stockade_sink_errors_total counter\n")
+	for _, s := range d.sinks {
+		fmt.Fprintf(&b, "stockade_sink_errors_total{sink=%q} %d\n", s.name, s.errors.Load())
+	}
+	fmt.Fprintf(&b, "# HELP stockade_bad_lines_total Lines that could not be parsed, by reason.\n# TYPE stockade_bad_lines_total counter\n")
+	for _, r := range sortedKeys(bad) {
+		fmt.Fprintf(&b, "stockade_bad_lines_total{reason=%q} %d\n", r, bad[r])
+	}
+	d.sinkMetrics(&b)
+	return b.String()
+}
+
+func promGauge(b *strings.Builder, name, help string, v any) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
+}
+
+func promCounter(b *strings.Builder, name, help string, v any) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n%s %v\n", name, help, name, name, v)
+}
+
+// engineMetrics are the engine's and the daemon's own counts.
+func (d *daemon) engineMetrics(b *strings.Builder) {
+	gauge := func(name, help string, v any) { promGauge(b, name, help, v) }
+	counter := func(name, help string, v any) { promCounter(b, name, help, v) }
 	gauge("stockade_active_bans", "Targets with a ban in force.", d.eng.Ledger().Len())
 	gauge("stockade_windows", "Sliding windows tracked (keys with recent matches).", d.eng.Counter().Len())
 	counter("stockade_windows_evicted_total", "Windows dropped because they went stale.", d.eng.Counter().Evicted)
@@ -61,21 +96,29 @@ func (d *daemon) metricsText() string {
 	counter("stockade_clock_steps_total", "Wall-clock steps the state was moved by.", d.metrics.clockSteps.Load())
 	counter("stockade_reloads_total", "Rule reloads.", d.metrics.reloads.Load())
 	counter("stockade_reload_errors_total", "Rule reloads refused.", d.metrics.reloadErrors.Load())
+}
 
-	fmt.Fprintf(&b, "# HELP stockade_rule_matches_total Events each rule judged an offense.\n# TYPE stockade_rule_matches_total counter\n")
+// ruleMetrics are the matches, bans and uncounted lines of each rule.
+func (d *daemon) ruleMetrics(b *strings.Builder) {
+	fmt.Fprintf(b, "# HELP stockade_rule_matches_total Events each rule judged an offense.\n# TYPE stockade_rule_matches_total counter\n")
 	for _, s := range d.eng.Stats() {
-		fmt.Fprintf(&b, "stockade_rule_matches_total{rule=%q} %d\n", s.Rule, s.Matches)
+		fmt.Fprintf(b, "stockade_rule_matches_total{rule=%q} %d\n", s.Rule, s.Matches)
 	}
-	fmt.Fprintf(&b, "# HELP stockade_rule_bans_total Ban decisions per rule.\n# TYPE stockade_rule_bans_total counter\n")
+	fmt.Fprintf(b, "# HELP stockade_rule_bans_total Ban decisions per rule.\n# TYPE stockade_rule_bans_total counter\n")
 	for _, s := range d.eng.Stats() {
-		fmt.Fprintf(&b, "stockade_rule_bans_total{rule=%q} %d\n", s.Rule, s.Bans)
+		fmt.Fprintf(b, "stockade_rule_bans_total{rule=%q} %d\n", s.Rule, s.Bans)
 	}
 	if set, ok := d.eng.Matcher().(*rules.Set); ok {
-		fmt.Fprintf(&b, "# HELP stockade_rule_uncounted_lines_total Lines a rule matched but could not count, by reason (a host name: no DNS; no date; a regex that gave up).\n# TYPE stockade_rule_uncounted_lines_total counter\n")
+		fmt.Fprintf(b, "# HELP stockade_rule_uncounted_lines_total Lines a rule matched but could not count, by reason (a host name: no DNS; no date; a regex that gave up).\n# TYPE stockade_rule_uncounted_lines_total counter\n")
 		for _, u := range set.Unbanned() {
-			fmt.Fprintf(&b, "stockade_rule_uncounted_lines_total{rule=%q,reason=%q} %d\n", u.Rule, u.Reason, u.Lines)
+			fmt.Fprintf(b, "stockade_rule_uncounted_lines_total{rule=%q,reason=%q} %d\n", u.Rule, u.Reason, u.Lines)
 		}
 	}
+}
+
+// lineMetrics are the lines read per format, and what the syslog
+// listeners dropped and closed; it returns the bad lines by reason.
+func (d *daemon) lineMetrics(b *strings.Builder) map[string]uint64 {
 	bad := map[string]uint64{}
 	lines := map[string]uint64{}
 	for _, t := range d.tailers {
@@ -108,7 +151,7 @@ func (d *daemon) metricsText() string {
 		}
 	}
 	if len(d.syslogs) > 0 {
-		counter("stockade_syslog_dropped_total", "Syslog datagrams the kernel dropped before stockade read them (the receive buffer was full).", dropped)
+		promCounter(b, "stockade_syslog_dropped_total", "Syslog datagrams the kernel dropped before stockade read them (the receive buffer was full).", dropped)
 		var closed [4]uint64
 		for _, s := range d.syslogs {
 			st := s.Stats().TCP
@@ -117,38 +160,16 @@ func (d *daemon) metricsText() string {
 			closed[2] += st.Idle
 			closed[3] += st.Denied
 		}
-		fmt.Fprintf(&b, "# HELP stockade_syslog_connections_closed_total TCP syslog connections closed by stockade, by reason (refused: full; evicted: idle longest, to let another peer in; idle: idle_timeout; denied: not in senders).\n# TYPE stockade_syslog_connections_closed_total counter\n")
+		fmt.Fprintf(b, "# HELP stockade_syslog_connections_closed_total TCP syslog connections closed by stockade, by reason (refused: full; evicted: idle longest, to let another peer in; idle: idle_timeout; denied: not in senders).\n# TYPE stockade_syslog_connections_closed_total counter\n")
 		for i, r := range []string{"refused", "evicted", "idle", "denied"} {
-			fmt.Fprintf(&b, "stockade_syslog_connections_closed_total{reason=%q} %d\n", r, closed[i])
+			fmt.Fprintf(b, "stockade_syslog_connections_closed_total{reason=%q} %d\n", r, closed[i])
 		}
 	}
-	fmt.Fprintf(&b, "# HELP stockade_lines_total Lines read, by format.\n# TYPE stockade_lines_total counter\n")
+	fmt.Fprintf(b, "# HELP stockade_lines_total Lines read, by format.\n# TYPE stockade_lines_total counter\n")
 	for _, f := range sortedKeys(lines) {
-		fmt.Fprintf(&b, "stockade_lines_total{format=%q} %d\n", f, lines[f])
+		fmt.Fprintf(b, "stockade_lines_total{format=%q} %d\n", f, lines[f])
 	}
-	gauge("stockade_events_queue_depth", "Events read but not yet judged.", len(d.events))
-	// Lag is how far behind the logs judging runs: with lines waiting, wall
-	// clock minus the event time of the newest line judged; caught up, 0
-	// (quiet logs are not lag).
-	lag := 0.0
-	if last := d.metrics.lastEvent.Load(); last > 0 && len(d.events) > 0 {
-		lag = max(0, float64(d.now().UnixNano()-last)/1e9)
-	}
-	gauge("stockade_lag_seconds", "How far behind the newest lines judging runs (0 when caught up).", lag)
-	fmt.Fprintf(&b, "# HELP stockade_sink_decisions_total Decisions written, per sink kind.\n# TYPE stockade_sink_decisions_total counter\n")
-	for _, s := range d.sinks {
-		fmt.Fprintf(&b, "stockade_sink_decisions_total{sink=%q} %d\n", s.name, s.decisions.Load())
-	}
-	fmt.Fprintf(&b, "# HELP stockade_sink_errors_total Failed writes, per sink kind.\n# TYPE stockade_sink_errors_total counter\n")
-	for _, s := range d.sinks {
-		fmt.Fprintf(&b, "stockade_sink_errors_total{sink=%q} %d\n", s.name, s.errors.Load())
-	}
-	fmt.Fprintf(&b, "# HELP stockade_bad_lines_total Lines that could not be parsed, by reason.\n# TYPE stockade_bad_lines_total counter\n")
-	for _, r := range sortedKeys(bad) {
-		fmt.Fprintf(&b, "stockade_bad_lines_total{reason=%q} %d\n", r, bad[r])
-	}
-	d.sinkMetrics(&b)
-	return b.String()
+	return bad
 }
 
 func sortedKeys(m map[string]uint64) []string {
