@@ -188,3 +188,23 @@ func printStatus(w interface{ Write([]byte) (int, error) }, st *control.Status, 
 		fmt.Fprintf(w, "`- Actions\n   |- Currently banned:\t%d\n   |- Total banned:\t%d\n   `- Banned IP list:\t%s\n", r.CurrentlyBanned, r.TotalBanned, strings.Join(r.BannedList, " "))
 	}
 }
+
+// manual ban/unban through the control socket.
+func (d *daemon) manualBan(ctx context.Context, target netip.Prefix, rule string, dur time.Duration) (pipeline.Decision, bool) {
+	if rule == "" {
+		rule = "manual"
+	}
+	x, ok := d.eng.Ban(target, rule, "banned by the operator", dur, d.now())
+	if ok {
+		d.emit(ctx, []pipeline.Decision{x})
+	}
+	return x, ok
+}
+
+func (d *daemon) manualUnban(ctx context.Context, target netip.Prefix) (pipeline.Decision, bool) {
+	x, ok := d.eng.Unban(target, "unbanned by the operator", d.now())
+	if ok {
+		d.emit(ctx, []pipeline.Decision{x})
+	}
+	return x, ok
+}
