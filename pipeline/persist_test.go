@@ -91,3 +91,38 @@ func (m twoMatcher) Match(ev *Event, hits []Hit) []Hit {
 	return append(hits, Hit{Policy: m.p, Target: ev.Addr})
 }
 func (m twoMatcher) Policies() []*Policy { return []*Policy{m.other, m.p} }
+
+// TestStateShift: the engine's whole state, moved by a wall-clock step
+// and restored into a new engine, keeps each window's matches and each
+// ban the time they had left; nothing is lost or added on the way.
+func TestStateShift(t *testing.T) {
+	p := &Policy{ID: 0, Name: "sshd", Threshold: 5, Window: 10 * time.Minute, Ban: 10 * time.Minute,
+		Escalate: &Escalation{Factor: 2, Max: 7 * 24 * time.Hour}, Evidence: 2}
+	e := NewEngine(addrMatcher{p}, Config{Origin: "t"})
+	for i := range 4 {
+		e.Process(ev("203.0.113.1", time.Duration(i)*time.Second))
+	}
+	for i := range 5 {
+		e.Process(ev("203.0.113.2", time.Duration(i)*time.Second))
+	}
+	st := e.State()
+	if len(st.Windows) != 1 || len(st.Windows[0].Times) != 4 || len(st.Targets) != 1 || len(st.Targets[0].Records) != 1 {
+		t.Fatalf("state %+v", st)
+	}
+	const step = -3 * time.Hour
+	st.Shift(step)
+	now := t0.Add(step + 5*time.Second)
+	r := NewEngine(addrMatcher{p}, Config{Origin: "t"})
+	r.Restore(st.Windows, st.Targets, now, now)
+	if until, ok := r.Ledger().Active(single("203.0.113.2"), now); !ok || !until.Equal(t0.Add(step+4*time.Second+10*time.Minute)) {
+		t.Fatalf("the ban after the step: until %v (active %v)", until, ok)
+	}
+	if got := r.State(); len(got.Windows) != 1 || got.Windows[0].Times[0] != t0.Add(step).UnixNano() {
+		t.Fatalf("the window after the step: %+v", got.Windows)
+	}
+	// The 5th failure, 5s after the first four in the new clock's time.
+	ds := r.Process(ev("203.0.113.1", step+5*time.Second))
+	if len(ds) != 1 || ds[0].Target != "203.0.113.1" {
+		t.Fatalf("5th failure after the step: %+v", ds)
+	}
+}

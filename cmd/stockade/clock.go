@@ -79,9 +79,10 @@ func (d *daemon) watchClock(ctx context.Context, wall time.Time) {
 }
 
 // clockStepped moves the engine's state by step: it commits what it has,
-// reads it back, shifts every time in it, and restarts the engine from it;
-// local firewalls are then made to hold what the ledger holds. Rule
-// statistics start again from zero, as after a restart.
+// takes the engine's whole state in memory, shifts every time in it, and
+// restarts the engine from it; local firewalls are then made to hold what
+// the ledger holds. Rule statistics start again from zero, as after a
+// restart.
 func (d *daemon) clockStepped(ctx context.Context, step time.Duration) {
 	d.metrics.clockSteps.Add(1)
 	d.log.Warn("the wall clock stepped; bans and windows keep the time they had left", "step", step.Round(time.Millisecond))
@@ -90,36 +91,8 @@ func (d *daemon) clockStepped(ctx context.Context, step time.Duration) {
 		d.log.Error("cannot move the state to the new clock while it cannot be saved; bans follow the wall clock as it is")
 		return
 	}
-	st, bad, err := d.store.Load()
-	if err != nil {
-		d.log.Error("cannot move the state to the new clock", "err", err)
-		return
-	}
-	if bad > 0 {
-		d.log.Warn("state entries that did not decode were skipped", "count", bad)
-	}
-	shift := func(ns int64) int64 { return ns + int64(step) }
-	for i := range st.Windows {
-		w := &st.Windows[i]
-		times := make([]int64, len(w.Times))
-		for j, t := range w.Times {
-			times[j] = shift(t)
-		}
-		w.Times = times
-	}
-	for i := range st.Targets {
-		t := &st.Targets[i]
-		recs := make([]pipeline.BanRecord, len(t.Records))
-		for j, r := range t.Records {
-			recs[j] = pipeline.BanRecord{Rule: r.Rule, Expires: r.Expires.Add(step)}
-		}
-		t.Records = recs
-		times := make([]int64, len(t.BanTimes))
-		for j, b := range t.BanTimes {
-			times[j] = shift(b)
-		}
-		t.BanTimes = times
-	}
+	st := d.eng.State()
+	st.Shift(step)
 	now := d.now()
 	old := d.eng
 	eng := pipeline.NewEngine(old.Matcher(), d.engCfg)

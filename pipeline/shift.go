@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is the engine's whole state, as Restore takes it: every live
+// window and every target the ledger knows, in a fixed order (windows by
+// ID, targets by address). A wall-clock step moves it in memory (Shift)
+// into a new engine, without a round trip through the store.
+func (e *Engine) State() Changes {
+	var ch Changes
+	names := e.policyNames()
+	add := func(k counterKey) {
+		name, ok := names[k.policy]
+		if !ok {
+			return
+		}
+		if ws, live := e.counter.state(name, k); live {
+			ch.Windows = append(ch.Windows, ws)
+		}
+	}
+	for _, pt := range e.counter.parts {
+		if pt == nil {
+			continue
+		}
+		for k := range pt.addrs {
+			add(counterKey{policy: int(k.policy >> 1), addr: k.addr()})
+		}
+		for k := range pt.keys {
+			add(counterKey{policy: k.policy, key: k.key})
+		}
+	}
+	slices.SortFunc(ch.Windows, func(a, b WindowState) int { return strings.Compare(a.ID(), b.ID()) })
+	seen := map[netip.Prefix]bool{}
+	for t := range e.ledger.bans {
+		seen[t] = true
+	}
+	for t := range e.ledger.history {
+		seen[t] = true
+	}
+	for t := range seen {
+		ch.Targets = append(ch.Targets, e.ledger.state(t))
+	}
+	slices.SortFunc(ch.Targets, func(a, b TargetState) int {
+		return cmp.Or(a.Target.Addr().Compare(b.Target.Addr()), cmp.Compare(a.Target.Bits(), b.Target.Bits()))
+	})
+	return ch
+}
+
+// Shift moves every time ch holds by step: the windows' match times, the
+// bans' expiries and the ban times of the offense history. Moved by a
+// wall-clock step, bans and windows keep exactly the time they had left.
+func (ch *Changes) Shift(step time.Duration) {
+	shift := func(ns int64) int64 { return ns + int64(step) }
+	for i := range ch.Windows {
+		w := &ch.Windows[i]
+		times := make([]int64, len(w.Times))
+		for j, t := range w.Times {
+			times[j] = shift(t)
+		}
+		w.Times = times
+	}
+	for i := range ch.Targets {
+		t := &ch.Targets[i]
+		recs := make([]BanRecord, len(t.Records))
+		for j, r := range t.Records {
+			recs[j] = BanRecord{Rule: r.Rule, Expires: r.Expires.Add(step)}
+		}
+		t.Records = recs
+		times := make([]int64, len(t.BanTimes))
+		for j, b := range t.BanTimes {
+			times[j] = shift(b)
+		}
+		t.BanTimes = times
+	}
+}
