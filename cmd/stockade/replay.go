@@ -17,23 +17,30 @@ import (
 	"github.com/stockade-ids/stockade/sources"
 )
 
+// replayFlags are replay's options as parsed.
+type replayFlags struct {
+	rulePaths, allow, homeNets            listFlag
+	maxWindows, workers                   *int
+	typ, output, tz, origin, suricataYAML *string
+	unbans, quiet                         *bool
+}
+
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	var rulePaths, allow listFlag
-	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
-	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	maxWindows := fl.Int("max-windows", DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
-	typ := fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
-	output := fl.String("output", "", "append decisions to this file instead of stdout")
-	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
-	origin := fl.String("origin", "", "sensor name in decisions (default: host name)")
-	unbans := fl.Bool("unbans", false, "also emit an unban decision when a ban runs out")
-	quiet := fl.Bool("quiet", false, "no summary or progress on stderr")
-	var homeNets listFlag
-	fl.Var(&homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
-	suricataYAML := fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
-	workers := fl.Int("workers", runtime.GOMAXPROCS(0), "goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
+	var o replayFlags
+	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
+	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
+	o.maxWindows = fl.Int("max-windows", DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
+	o.typ = fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
+	o.output = fl.String("output", "", "append decisions to this file instead of stdout")
+	o.tz = fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
+	o.origin = fl.String("origin", "", "sensor name in decisions (default: host name)")
+	o.unbans = fl.Bool("unbans", false, "also emit an unban decision when a ban runs out")
+	o.quiet = fl.Bool("quiet", false, "no summary or progress on stderr")
+	fl.Var(&o.homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
+	o.suricataYAML = fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
+	o.workers = fl.Int("workers", runtime.GOMAXPROCS(0), "goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
 		fl.PrintDefaults()
@@ -46,63 +53,84 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fl.Usage()
 		return &exitError{code: 2, err: fmt.Errorf("replay: no log files given")}
 	}
-	opt := sources.Options{}
-	if *typ != "" {
-		f, ok := pipeline.ParseFormat(*typ)
-		if !ok {
-			return &exitError{code: 2, err: fmt.Errorf("--type %q: want syslog, nginx, fastlog, eve or fail2ban", *typ)}
-		}
-		opt.Format = f
-	}
-	if *tz != "" {
-		loc, err := time.LoadLocation(*tz)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
-		}
-		opt.Loc = loc
-	}
-	if opt.HomeNet, err = homeNet("--home-net", homeNets, *suricataYAML); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	set, err := loadRules(rulePaths)
+	opt, err := o.sourceOptions()
 	if err != nil {
 		return err
 	}
-	allowed, err := allowList(allow)
+	set, err := loadRules(o.rulePaths)
 	if err != nil {
 		return err
 	}
-	if *origin == "" {
-		*origin, _ = os.Hostname()
+	allowed, err := allowList(o.allow)
+	if err != nil {
+		return err
 	}
-
-	var files []*sources.File
+	if *o.origin == "" {
+		*o.origin, _ = os.Hostname()
+	}
+	files, its, err := openReplayFiles(names, opt, *o.typ != "", *o.quiet, stderr)
 	defer func() {
 		for _, f := range files {
 			f.Close()
 		}
 	}()
+	if err != nil {
+		return err
+	}
+	eng := pipeline.NewEngine(set, pipeline.Config{Origin: *o.origin, Allow: allowed, EmitUnbans: *o.unbans, MaxWindows: max(0, *o.maxWindows)})
+	return replayFiles(ctx, eng, files, its, &o, stdout, stderr)
+}
+
+// sourceOptions are the format, zone and home net every file is read with.
+func (o *replayFlags) sourceOptions() (sources.Options, error) {
+	opt := sources.Options{}
+	if *o.typ != "" {
+		f, ok := pipeline.ParseFormat(*o.typ)
+		if !ok {
+			return opt, &exitError{code: 2, err: fmt.Errorf("--type %q: want syslog, nginx, fastlog, eve or fail2ban", *o.typ)}
+		}
+		opt.Format = f
+	}
+	if *o.tz != "" {
+		loc, err := time.LoadLocation(*o.tz)
+		if err != nil {
+			return opt, &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
+		}
+		opt.Loc = loc
+	}
+	var err error
+	if opt.HomeNet, err = homeNet("--home-net", o.homeNets, *o.suricataYAML); err != nil {
+		return opt, &exitError{code: 2, err: err}
+	}
+	return opt, nil
+}
+
+// openReplayFiles opens the logs named and those found in the directories
+// named; typed: --type was given. The files opened are returned also with
+// an error, for the caller to close.
+func openReplayFiles(names []string, opt sources.Options, typed, quiet bool, stderr io.Writer) ([]*sources.File, []pipeline.Iterator, error) {
+	var files []*sources.File
 	paths, err := expandPaths(names)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return files, nil, &exitError{code: 2, err: err}
 	}
 	its := make([]pipeline.Iterator, 0, len(paths))
 	for _, p := range paths {
 		f, err := sources.Open(p.path, opt)
 		if err != nil {
-			if p.found && !*quiet {
+			if p.found && !quiet {
 				fmt.Fprintf(stderr, "skipping %v\n", err)
 			}
 			if p.found {
 				continue
 			}
-			return &exitError{code: 2, err: err}
+			return files, nil, &exitError{code: 2, err: err}
 		}
-		if p.found && f.Format == pipeline.FormatDecision && *typ == "" {
+		if p.found && f.Format == pipeline.FormatDecision && !typed {
 			// Found in a directory: stockade's own output, not a log.
 			// Named on the command line, it is replayed (a fleet pack).
 			f.Close()
-			if !*quiet {
+			if !quiet {
 				fmt.Fprintf(stderr, "skipping %s: stockade decisions, not a log (name the file to replay them)\n", p.path)
 			}
 			continue
@@ -110,10 +138,15 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		files = append(files, f)
 		its = append(its, f)
 	}
+	return files, its, nil
+}
 
+// replayFiles judges the files' lines and writes the decisions to
+// --output or stdout, with progress and a summary on stderr.
+func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.File, its []pipeline.Iterator, o *replayFlags, stdout, stderr io.Writer) error {
 	var sink pipeline.Sink
-	if *output != "" {
-		s, err := jsonl.OpenFile(*output)
+	if *o.output != "" {
+		s, err := jsonl.OpenFile(*o.output)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
@@ -122,25 +155,23 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sink = jsonl.New(stdout)
 	}
 	counting := &countingSink{Sink: sink}
-
-	eng := pipeline.NewEngine(set, pipeline.Config{Origin: *origin, Allow: allowed, EmitUnbans: *unbans, MaxWindows: max(0, *maxWindows)})
 	start := time.Now()
 	var stopProgress func()
-	if !*quiet && isTerminal(stderr) {
+	if !*o.quiet && isTerminal(stderr) {
 		stopProgress = startProgress(stderr, files, start)
 	}
 	formats := make([]pipeline.Format, len(files))
 	for i, f := range files {
 		formats[i] = f.Format
 	}
-	err = pipeline.ReplayWith(ctx, eng, its, counting, pipeline.ReplayOptions{Workers: *workers, Formats: formats})
+	err := pipeline.ReplayWith(ctx, eng, its, counting, pipeline.ReplayOptions{Workers: *o.workers, Formats: formats})
 	if stopProgress != nil {
 		stopProgress()
 	}
 	if cerr := sink.Close(ctx); err == nil {
 		err = cerr
 	}
-	if !*quiet {
+	if !*o.quiet {
 		printSummary(stderr, files, eng, counting.bans, time.Since(start))
 	}
 	return err
