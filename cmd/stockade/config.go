@@ -210,73 +210,10 @@ func parseConfig(path string, data []byte) (*Config, error) {
 func (c *Config) validate() error {
 	var errs []string
 	for i, s := range c.Sources {
-		n := 0
-		if len(s.Files) > 0 {
-			n++
-		}
-		if s.Syslog != nil {
-			n++
-			if _, err := s.Syslog.listenConfig(); err != nil {
-				errs = append(errs, fmt.Sprintf("sources[%d].syslog: %v", i, err))
-			}
-		}
-		if s.Stdin {
-			n++
-		}
-		if s.Journald != nil {
-			n++
-			if _, err := s.Journald.build(); err != nil {
-				errs = append(errs, fmt.Sprintf("sources[%d].journald: %v", i, err))
-			}
-		}
-		if s.NATS != nil {
-			n++
-		}
-		if s.Kafka != nil {
-			n++
-		}
-		if n != 1 {
-			errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
-		}
-		if s.NATS != nil {
-			if _, err := busTrust(s.NATS.Payload, s.NATS.Policy, nil); err != nil {
-				errs = append(errs, fmt.Sprintf("sources[%d].nats: %v", i, err))
-			}
-		}
-		if s.Kafka != nil {
-			if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy, nil); err != nil {
-				errs = append(errs, fmt.Sprintf("sources[%d].kafka: %v", i, err))
-			}
-		}
-		if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
-			errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))
-		}
+		errs = append(errs, s.problems(i)...)
 	}
 	for i, s := range c.Sinks {
-		n := 0
-		if s.JSONL != "" {
-			n++
-		}
-		if s.Exec != nil {
-			n++
-			if s.Exec.Timeout != "" {
-				if _, err := rules.ParseDuration(s.Exec.Timeout); err != nil {
-					errs = append(errs, fmt.Sprintf("sinks[%d].exec.timeout: %v", i, err))
-				}
-			}
-		}
-		if s.NFTables != nil {
-			n++
-		}
-		if s.NATS != nil {
-			n++
-		}
-		if s.Kafka != nil {
-			n++
-		}
-		if n != 1 {
-			errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka", i))
-		}
+		errs = append(errs, s.problems(i)...)
 	}
 	if c.NATSServer != nil {
 		if err := c.NATSServer.validate(); err != nil {
@@ -301,6 +238,83 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// problems are what is wrong with sources[i].
+func (s SourceConfig) problems(i int) []string {
+	var errs []string
+	n := 0
+	if len(s.Files) > 0 {
+		n++
+	}
+	if s.Syslog != nil {
+		n++
+		if _, err := s.Syslog.listenConfig(); err != nil {
+			errs = append(errs, fmt.Sprintf("sources[%d].syslog: %v", i, err))
+		}
+	}
+	if s.Stdin {
+		n++
+	}
+	if s.Journald != nil {
+		n++
+		if _, err := s.Journald.build(); err != nil {
+			errs = append(errs, fmt.Sprintf("sources[%d].journald: %v", i, err))
+		}
+	}
+	if s.NATS != nil {
+		n++
+	}
+	if s.Kafka != nil {
+		n++
+	}
+	if n != 1 {
+		errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
+	}
+	if s.NATS != nil {
+		if _, err := busTrust(s.NATS.Payload, s.NATS.Policy, nil); err != nil {
+			errs = append(errs, fmt.Sprintf("sources[%d].nats: %v", i, err))
+		}
+	}
+	if s.Kafka != nil {
+		if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy, nil); err != nil {
+			errs = append(errs, fmt.Sprintf("sources[%d].kafka: %v", i, err))
+		}
+	}
+	if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
+		errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))
+	}
+	return errs
+}
+
+// problems are what is wrong with sinks[i].
+func (s SinkConfig) problems(i int) []string {
+	var errs []string
+	n := 0
+	if s.JSONL != "" {
+		n++
+	}
+	if s.Exec != nil {
+		n++
+		if s.Exec.Timeout != "" {
+			if _, err := rules.ParseDuration(s.Exec.Timeout); err != nil {
+				errs = append(errs, fmt.Sprintf("sinks[%d].exec.timeout: %v", i, err))
+			}
+		}
+	}
+	if s.NFTables != nil {
+		n++
+	}
+	if s.NATS != nil {
+		n++
+	}
+	if s.Kafka != nil {
+		n++
+	}
+	if n != 1 {
+		errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka", i))
+	}
+	return errs
 }
 
 func (c *Config) defaults() {
