@@ -15,7 +15,7 @@ import (
 
 // sniffers in order of specificity: on a tie the more specific format wins
 // (a fail2ban log line must not pass for syslog, an eve line for anything).
-var sniffers = []struct {
+var sniffers = [...]struct {
 	format pipeline.Format
 	sniff  func([]byte) bool
 }{
@@ -30,45 +30,78 @@ var sniffers = []struct {
 	{pipeline.FormatPlain, plain.Sniff},
 }
 
-// detectLines is how many non-empty lines detection looks at.
-const detectLines = 20
+// DetectLines is how many non-empty lines detection looks at: once it has
+// seen that many, more lines do not change its verdict.
+const DetectLines = 20
 
-// Detect guesses the format of a file from its first bytes: each of the
-// first lines votes for the formats it looks like, and the format with most
-// votes wins. A format needs a majority of the lines looked at, so a file of
-// garbage with one syslog-looking line is not taken for syslog.
-func Detect(head []byte) pipeline.Format {
-	votes := make([]int, len(sniffers))
-	n := 0
-	for len(head) > 0 && n < detectLines {
-		line := head
-		i := bytes.IndexByte(head, '\n')
-		if i >= 0 {
-			line, head = head[:i], head[i+1:]
+// Sniffer detects a format from the first lines of a log, fed to it as
+// they come: each line votes for the formats it looks like, and the format
+// with most votes wins. A format needs a majority of the lines looked at, so
+// a file of garbage with one syslog-looking line is not taken for syslog.
+type Sniffer struct {
+	votes [len(sniffers)]int
+	n     int
+}
+
+// Line votes with one line (without its '\n'). Blank lines do not vote; it
+// reports whether the line voted.
+func (s *Sniffer) Line(line []byte) bool {
+	if s.n >= DetectLines {
+		return false
+	}
+	line = bytes.TrimRight(line, "\r")
+	if len(bytes.TrimSpace(line)) == 0 {
+		return false
+	}
+	s.n++
+	for i, sn := range sniffers {
+		if sn.sniff(line) {
+			s.votes[i]++
+		}
+	}
+	return true
+}
+
+// Write votes with the lines of b; a last line without its '\n' (one cut
+// by a peek) votes too.
+func (s *Sniffer) Write(b []byte) {
+	for len(b) > 0 && !s.Full() {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
 		} else {
-			head = nil // a partial last line may be cut by the peek: still vote
+			b = nil
 		}
-		line = bytes.TrimRight(line, "\r")
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		n++
-		for i, s := range sniffers {
-			if s.sniff(line) {
-				votes[i]++
-			}
-		}
+		s.Line(line)
 	}
+}
+
+// Lines is how many lines voted.
+func (s *Sniffer) Lines() int { return s.n }
+
+// Full reports whether DetectLines lines voted: the verdict is final.
+func (s *Sniffer) Full() bool { return s.n >= DetectLines }
+
+// Format is the verdict so far: FormatUnknown while no format has a
+// majority.
+func (s *Sniffer) Format() pipeline.Format {
 	best, bestVotes := pipeline.FormatUnknown, 0
-	for i, s := range sniffers {
-		if votes[i] > bestVotes {
-			best, bestVotes = s.format, votes[i]
+	for i, sn := range sniffers {
+		if s.votes[i] > bestVotes {
+			best, bestVotes = sn.format, s.votes[i]
 		}
 	}
-	if n == 0 || bestVotes*2 <= n {
+	if s.n == 0 || bestVotes*2 <= s.n {
 		return pipeline.FormatUnknown
 	}
 	return best
+}
+
+// Detect guesses the format of a log from its first bytes (see Sniffer).
+func Detect(head []byte) pipeline.Format {
+	var s Sniffer
+	s.Write(head)
+	return s.Format()
 }
 
 // WithHomeNet gives p the home net when it chooses the side of an alert

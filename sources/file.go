@@ -5,13 +5,10 @@ package sources
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -42,18 +39,12 @@ type File struct {
 	Path   string
 	Format pipeline.Format
 
-	Lines   uint64            // lines read
-	Events  uint64            // lines that became events
-	Skipped uint64            // well-formed lines that are not events
-	Bad     map[string]uint64 // bad lines by reason
-
 	f      *os.File
 	count  *countingReader
 	size   int64
-	gz     *gzip.Reader
-	r      *bufio.Reader
+	rd     *Reader
 	long   []byte
-	parser pipeline.Parser
+	dec    *Decoder
 	offset int64 // bytes of the decompressed stream consumed
 }
 
@@ -73,36 +64,28 @@ func Open(path string, opt Options) (*File, error) {
 		fh.Close()
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
-	f := &File{Path: path, f: fh, size: fi.Size(), Bad: map[string]uint64{}}
+	f := &File{Path: path, f: fh, size: fi.Size()}
 	f.count = &countingReader{r: fh}
-	br := bufio.NewReaderSize(f.count, 256<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			fh.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		f.gz = gz
-		br = bufio.NewReaderSize(gz, 256<<10)
+	rd, err := OpenReader(f.count, opt.Format)
+	switch {
+	case errors.Is(err, ErrEmpty):
+		err = fmt.Errorf("%s: empty file: cannot detect its format (use --type)", path)
+	case errors.Is(err, ErrUndetectable):
+		err = fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban|decision|plain)", path)
+	case err != nil:
+		err = fmt.Errorf("%s: %w", path, err)
 	}
-	f.r = br
-	f.Format = opt.Format
-	if f.Format == pipeline.FormatUnknown {
-		head, _ := br.Peek(64 << 10)
-		f.Format = Detect(head)
-		if f.Format == pipeline.FormatUnknown {
-			f.Close()
-			if len(bytes.TrimSpace(head)) == 0 {
-				return nil, fmt.Errorf("%s: empty file: cannot detect its format (use --type)", path)
-			}
-			return nil, fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban|decision|plain)", path)
-		}
+	if err != nil {
+		fh.Close()
+		return nil, err
 	}
+	f.rd, f.Format = rd, rd.Format
 	ref := opt.Ref
 	if ref.IsZero() {
 		ref = fi.ModTime()
 	}
-	f.parser = WithHomeNet(NewParser(f.Format, ref, opt.Loc), opt.HomeNet)
+	f.dec = NewDecoder(f.Format, ref, opt.Loc, nil)
+	f.dec.SetHomeNet(opt.HomeNet)
 	return f, nil
 }
 
@@ -113,42 +96,29 @@ func (f *File) Next(ev *pipeline.Event) error {
 		if err != nil {
 			return err
 		}
-		if line == nil {
-			continue // too long, counted
-		}
 		if len(line) == 0 {
-			continue
+			continue // empty, or too long and counted
 		}
-		f.Lines++
-		switch perr := f.parser.Parse(line, ev); {
-		case perr == nil:
-			f.Events++
+		if o, _ := f.dec.Decode(line, ev); o == Event {
 			ev.Source = f.Path
 			ev.Offset = f.offset
 			return nil
-		case perr == pipeline.ErrSkip:
-			f.Skipped++
-		default:
-			var bl *pipeline.BadLine
-			if errors.As(perr, &bl) {
-				f.Bad[bl.Reason]++
-			} else {
-				f.Bad["parse error"]++
-			}
 		}
 		ev.Reset()
 	}
 }
 
+// Counts returns what the lines read so far became.
+func (f *File) Counts() Counts { return f.dec.Counter().Counts() }
+
 // readLine returns the next line without its terminator, nil (and no error)
 // for a line over MaxLine, or io.EOF. The slice is valid until the next call.
 func (f *File) readLine() ([]byte, error) {
-	line, err := f.r.ReadSlice('\n')
+	line, err := f.rd.ReadSlice('\n')
 	f.offset += int64(len(line))
 	if err == nil || (err == io.EOF && len(line) > 0) {
 		if len(line) > MaxLine {
-			f.Lines++
-			f.Bad["line too long"]++
+			f.dec.Counter().Bad(ReasonTooLong)
 			return nil, nil
 		}
 		return trimEOL(line), nil
@@ -164,7 +134,7 @@ func (f *File) readLine() ([]byte, error) {
 	f.long = append(f.long[:0], line...)
 	tooLong := len(f.long) > MaxLine
 	for {
-		line, err = f.r.ReadSlice('\n')
+		line, err = f.rd.ReadSlice('\n')
 		f.offset += int64(len(line))
 		if !tooLong {
 			f.long = append(f.long, line...)
@@ -179,8 +149,7 @@ func (f *File) readLine() ([]byte, error) {
 		break
 	}
 	if tooLong {
-		f.Lines++
-		f.Bad["line too long"]++
+		f.dec.Counter().Bad(ReasonTooLong)
 		f.long = f.long[:0]
 		return nil, nil
 	}
@@ -197,36 +166,13 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// BadLines returns the bad-line reasons sorted by count, then name.
-func (f *File) BadLines() []Reason {
-	out := make([]Reason, 0, len(f.Bad))
-	for r, n := range f.Bad {
-		out = append(out, Reason{r, n})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Reason < out[j].Reason
-	})
-	return out
-}
-
-// Reason is a bad-line reason and how often it occurred.
-type Reason struct {
-	Reason string
-	Count  uint64
-}
-
 // Progress reports the bytes of the file read so far (compressed bytes for
 // a .gz file) and its size.
 func (f *File) Progress() (read, size int64) { return f.count.n.Load(), f.size }
 
 // Close releases the file.
 func (f *File) Close() error {
-	if f.gz != nil {
-		f.gz.Close()
-	}
+	f.rd.Close()
 	return f.f.Close()
 }
 

@@ -76,8 +76,8 @@ func benchReplay(b *testing.B, path string, lines int) {
 			b.Fatal(err)
 		}
 		f.Close()
-		if f.Lines != uint64(lines) {
-			b.Fatalf("read %d lines, want %d", f.Lines, lines)
+		if n := f.Counts().Lines; n != uint64(lines) {
+			b.Fatalf("read %d lines, want %d", n, lines)
 		}
 		decisions = d.n
 	}
@@ -203,7 +203,7 @@ func BenchmarkReplayParallel(b *testing.B) {
 					b.Fatal(err)
 				}
 				for _, f := range files {
-					lines += f.Lines
+					lines += f.Counts().Lines
 					f.Close()
 				}
 			}

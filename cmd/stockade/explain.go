@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -87,35 +86,31 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		name, in = names[0], f
 	}
-	br := bufio.NewReaderSize(in, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("%s: %w", name, err)}
-		}
-		defer gz.Close()
-		br = bufio.NewReaderSize(gz, 64<<10)
-	}
 	how := "given"
 	if format == pipeline.FormatUnknown {
-		head, _ := br.Peek(64 << 10)
-		if format = sources.Detect(head); format == pipeline.FormatUnknown {
-			return &exitError{code: 2, err: fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban)", name)}
-		}
 		how = "detected"
 	}
+	rd, err := sources.OpenReader(in, format)
+	switch {
+	case errors.Is(err, sources.ErrEmpty), errors.Is(err, sources.ErrUndetectable):
+		return &exitError{code: 2, err: fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban)", name)}
+	case err != nil:
+		return &exitError{code: 2, err: fmt.Errorf("%s: %w", name, err)}
+	}
+	defer rd.Close()
 
 	out := bufio.NewWriter(stdout)
-	x := newExplainer(set, allowed, out)
-	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, format, how, len(set.Packs()), len(set.Rules()))
-	parser := sources.WithHomeNet(sources.NewParser(format, ref, loc), home)
+	dec := sources.NewDecoder(rd.Format, ref, loc, nil)
+	dec.SetHomeNet(home)
+	x := newExplainer(set, allowed, dec, out)
+	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
 	for n := 1; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		line, err := br.ReadString('\n')
+		line, err := rd.ReadString('\n')
 		if line == "" && err != nil {
 			if errors.Is(err, io.EOF) {
 				break
@@ -123,7 +118,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		x.line(n, name, format, parser, line)
+		x.line(n, name, line)
 	}
 	x.summary()
 	return out.Flush()
@@ -136,11 +131,11 @@ type explainer struct {
 	set *rules.Set
 	rec *rules.Recorder
 	eng *pipeline.Engine
+	dec *sources.Decoder // counts the lines
 
-	lines, events, skipped, matched, missed, unseen, dups int
-	bad                                                   map[string]int
-	rules                                                 map[*rules.Rule]*ruleTally
-	bans                                                  int
+	matched, missed, unseen, dups int
+	rules                         map[*rules.Rule]*ruleTally
+	bans                          int
 }
 
 // ruleTally is one rule's part of the summary.
@@ -151,12 +146,11 @@ type ruleTally struct {
 	regex, ignore                               []int
 }
 
-func newExplainer(set *rules.Set, allow []netip.Prefix, w io.Writer) *explainer {
+func newExplainer(set *rules.Set, allow []netip.Prefix, dec *sources.Decoder, w io.Writer) *explainer {
 	rec := rules.NewRecorder(set)
 	x := &explainer{
-		w: w, set: set, rec: rec,
+		w: w, set: set, rec: rec, dec: dec,
 		eng:   pipeline.NewEngine(rec, pipeline.Config{Origin: "explain", Allow: allow}),
-		bad:   map[string]int{},
 		rules: map[*rules.Rule]*ruleTally{},
 	}
 	for _, r := range set.Rules() {
@@ -169,33 +163,20 @@ func newExplainer(set *rules.Set, allow []netip.Prefix, w io.Writer) *explainer 
 	return x
 }
 
-func (x *explainer) line(n int, source string, format pipeline.Format, parser pipeline.Parser, text string) {
+func (x *explainer) line(n int, source string, text string) {
 	if strings.TrimSpace(text) == "" {
 		return // sources skip empty lines without counting them
 	}
-	x.lines++
-	if len(text) > sources.MaxLine {
-		x.bad["line too long"]++
-		fmt.Fprintf(x.w, "%d: %s: bad line: line too long\n\n", n, format)
-		return
-	}
+	format := x.dec.Format()
 	var ev pipeline.Event
-	switch err := parser.Parse([]byte(text), &ev); {
-	case err == pipeline.ErrSkip:
-		x.skipped++
+	switch o, reason := x.dec.Decode([]byte(text), &ev); o {
+	case sources.Skip:
 		fmt.Fprintf(x.w, "%d: %s: skipped (a well-formed line that is not an event)\n\n", n, format)
 		return
-	case err != nil:
-		reason := "parse error"
-		var bl *pipeline.BadLine
-		if errors.As(err, &bl) {
-			reason = bl.Reason
-		}
-		x.bad[reason]++
+	case sources.Bad:
 		fmt.Fprintf(x.w, "%d: %s: bad line: %s\n\n", n, format, reason)
 		return
 	}
-	x.events++
 	ev.Source = source
 	if ev.Line == "" {
 		ev.Line = text
@@ -418,9 +399,10 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func (x *explainer) summary() {
 	w := x.w
 	fmt.Fprintln(w, "Summary")
-	fmt.Fprintf(w, "  lines: %d read, %d events, %d skipped, %d bad", x.lines, x.events, x.skipped, sumCounts(x.bad))
-	if len(x.bad) > 0 {
-		fmt.Fprintf(w, " (%s)", counts(x.bad))
+	c := x.dec.Counter().Counts()
+	fmt.Fprintf(w, "  lines: %d read, %d events, %d skipped, %d bad", c.Lines, c.Events, c.Skipped, sumCounts(c.Bad))
+	if len(c.Bad) > 0 {
+		fmt.Fprintf(w, " (%s)", counts(c.Bad))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  events: %d matched, %d missed, %d seen by no rule, %d duplicates\n", x.matched, x.missed, x.unseen, x.dups)
@@ -469,8 +451,8 @@ func sumInts(ns []int) int {
 	return s
 }
 
-func sumCounts(m map[string]int) int {
-	s := 0
+func sumCounts[N int | uint64](m map[string]N) N {
+	var s N
 	for _, n := range m {
 		s += n
 	}
@@ -478,7 +460,7 @@ func sumCounts(m map[string]int) int {
 }
 
 // counts renders "reason n, reason n", most frequent first.
-func counts(m map[string]int) string {
+func counts[N int | uint64](m map[string]N) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -19,16 +19,17 @@ func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "file\tformat\tlines\tevents\tskipped\tbad\t")
 	for _, f := range files {
+		c := f.Counts()
 		var bad uint64
-		for _, n := range f.Bad {
+		for _, n := range c.Bad {
 			bad += n
 		}
-		lines += f.Lines
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Path, f.Format, f.Lines, f.Events, f.Skipped, bad)
+		lines += c.Lines
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Path, f.Format, c.Lines, c.Events, c.Skipped, bad)
 	}
 	tw.Flush()
 	for _, f := range files {
-		for _, r := range f.BadLines() {
+		for _, r := range f.Counts().BadLines() {
 			fmt.Fprintf(w, "  bad line in %s: %s ×%d\n", f.Path, r.Reason, r.Count)
 		}
 	}

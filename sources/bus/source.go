@@ -140,7 +140,7 @@ func (s *Source) Stats() SourceStats {
 
 // Run delivers events to out until ctx is done.
 func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
-	parsers := map[pipeline.Format]pipeline.Parser{}
+	decoders := map[pipeline.Format]*sources.Decoder{}
 	return s.cfg.Consumer.Run(ctx, func(ctx context.Context, d *Delivery) error {
 		s.received.Add(1)
 		if len(d.Data) > sources.MaxLine {
@@ -159,17 +159,19 @@ func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
 			s.refuse(RefusedUnsigned, d)
 			return nil
 		}
-		p := parsers[f]
-		if p == nil {
-			p = sources.WithHomeNet(sources.NewParser(f, time.Now(), s.cfg.Loc), s.cfg.HomeNet)
-			parsers[f] = p
+		dec := decoders[f]
+		if dec == nil {
+			dec = sources.NewDecoder(f, time.Now(), s.cfg.Loc, nil)
+			dec.SetHomeNet(s.cfg.HomeNet)
+			decoders[f] = dec
 		}
 		line := append([]byte(nil), d.Data...) // the event's own memory
 		var ev pipeline.Event
-		if err := p.Parse(line, &ev); err != nil {
-			if err != pipeline.ErrSkip {
-				s.bad.Add(1)
-			}
+		switch o, _ := dec.Decode(line, &ev); o {
+		case sources.Bad:
+			s.bad.Add(1)
+			return nil
+		case sources.Skip:
 			return nil
 		}
 		if !s.admit(d, f, &ev) {

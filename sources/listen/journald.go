@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
 )
 
 // JournaldSource is the Source of events read by Journald.
@@ -164,8 +165,13 @@ func (j *Journald) follow(ctx context.Context, path string, cursor *string, loc 
 // read maps the child's JSON lines to events until its stdout ends.
 func (j *Journald) read(ctx context.Context, r io.Reader, cursor *string, loc *time.Location, out chan<- pipeline.Event) (int, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	rp := &recordParser{loc: loc}
+	dec := sources.DecoderOf(rp, pipeline.FormatSyslog, &j.c.msgs) // maxRecord bounds records
+	who := func() (Identity, error) { return rp.who, nil }
+	check := func(ev *pipeline.Event) error { return j.ids.Judge(ev.Program, who) }
 	n := 0
 	var long []byte
+	ev := new(pipeline.Event) // one for all: each record's is sent by value
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -176,8 +182,7 @@ func (j *Journald) read(ctx context.Context, r io.Reader, cursor *string, loc *t
 			}
 			if len(long) > maxRecord {
 				n++
-				j.c.received.Add(1)
-				j.c.addBad(errTooLong.Reason)
+				j.c.msgs.Bad(errTooLong.Reason)
 				for err == bufio.ErrBufferFull {
 					_, err = br.ReadSlice('\n')
 				}
@@ -194,20 +199,15 @@ func (j *Journald) read(ctx context.Context, r io.Reader, cursor *string, loc *t
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			n++
-			j.c.received.Add(1)
-			var ev pipeline.Event
-			var who Identity
-			c, perr := parseRecord(line, loc, &ev, &who)
-			if c != "" {
-				*cursor = c
+			*ev = pipeline.Event{}
+			o, _ := dec.DecodeChecked(line, ev, check)
+			if rp.cursor != "" {
+				*cursor = rp.cursor
 			}
-			if perr == nil {
-				perr = j.ids.Judge(ev.Program, func() (Identity, error) { return who, nil })
-			}
-			if j.c.parsed(perr) {
+			if o == sources.Event {
 				ev.Source = JournaldSource
 				select {
-				case out <- ev:
+				case out <- *ev:
 				case <-ctx.Done():
 					return n, nil
 				}

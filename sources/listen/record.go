@@ -34,6 +34,20 @@ type journalRecord struct {
 	Cursor     json.RawMessage `json:"__CURSOR"`
 }
 
+// recordParser is parseRecord as the parser of a Decoder: it keeps the
+// cursor and the writer of the record it parsed last.
+type recordParser struct {
+	loc    *time.Location
+	cursor string
+	who    Identity
+}
+
+func (p *recordParser) Parse(line []byte, ev *pipeline.Event) error {
+	var err error
+	p.cursor, err = parseRecord(line, p.loc, ev, &p.who)
+	return err
+}
+
 // parseRecord maps one JSON record to ev and who to the process that wrote
 // it, and returns its cursor (empty if it has none), which is returned even
 // when the record is refused so that a restart does not read it again. The

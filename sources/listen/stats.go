@@ -1,16 +1,14 @@
 package listen
 
 import (
-	"errors"
 	"maps"
-	"sync"
 	"sync/atomic"
 
-	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
 )
 
 // Counts is what one input has seen. Received is Events + Skipped + the sum
-// of Bad, except for a message still being parsed.
+// of Bad.
 type Counts struct {
 	Received uint64            // messages read: datagrams, frames, lines, journal records
 	Events   uint64            // messages that became events
@@ -62,58 +60,23 @@ func (s Stats) Total() Counts {
 // counters are one input's Counts, updated by its goroutines and read by
 // Stats from any other.
 type counters struct {
-	received, events, skipped, dropped atomic.Uint64
-	accepted, refused                  atomic.Uint64
-	evicted, idle, denied              atomic.Uint64
-	conns                              atomic.Int64
-
-	// Bad lines are the rare path, and their reasons are not known in
-	// advance (they come from the parsers), so a locked map is enough.
-	mu  sync.Mutex
-	bad map[string]uint64
-}
-
-func (c *counters) addBad(reason string) {
-	c.mu.Lock()
-	if c.bad == nil {
-		c.bad = map[string]uint64{}
-	}
-	c.bad[reason]++
-	c.mu.Unlock()
-}
-
-// parsed counts the outcome of one Parse: it reports whether there is an
-// event to send.
-func (c *counters) parsed(err error) bool {
-	switch {
-	case err == nil:
-		c.events.Add(1)
-		return true
-	case err == pipeline.ErrSkip:
-		c.skipped.Add(1)
-	default:
-		var bl *pipeline.BadLine
-		if errors.As(err, &bl) {
-			c.addBad(bl.Reason)
-		} else {
-			c.addBad("parse error")
-		}
-	}
-	return false
+	// msgs counts the messages read, which its Decoders classify, and
+	// those refused before parsing.
+	msgs              sources.Counter
+	dropped           atomic.Uint64
+	accepted, refused atomic.Uint64
+	evicted, idle     atomic.Uint64
+	denied            atomic.Uint64
+	conns             atomic.Int64
 }
 
 func (c *counters) snapshot() Counts {
-	c.mu.Lock()
-	bad := maps.Clone(c.bad)
-	c.mu.Unlock()
-	if bad == nil {
-		bad = map[string]uint64{}
-	}
+	n := c.msgs.Counts()
 	return Counts{
-		Received: c.received.Load(),
-		Events:   c.events.Load(),
-		Skipped:  c.skipped.Load(),
-		Bad:      bad,
+		Received: n.Lines,
+		Events:   n.Events,
+		Skipped:  n.Skipped,
+		Bad:      n.Bad,
 		Dropped:  c.dropped.Load(),
 		Conns:    c.conns.Load(),
 		Accepted: c.accepted.Load(),

@@ -20,10 +20,9 @@ const StdinSource = "stdin"
 const MaxLine = sources.MaxLine
 
 const (
-	// detectLines is how many non-empty lines detection waits for.
-	detectLines = 20
-	// detectWait bounds that wait once a first line has come: a quiet live
-	// log (`tail -f auth.log | stockade`) may take hours to write 20 lines.
+	// detectWait bounds the wait for sources.DetectLines lines once a
+	// first line has come: a quiet live log (`tail -f auth.log |
+	// stockade`) may take hours to write 20 lines.
 	detectWait = 2 * time.Second
 	// stdinSlab is the size of the buffers r is read into; lines alias them.
 	stdinSlab = 64 << 10
@@ -81,7 +80,7 @@ func readStdin(ctx context.Context, r io.Reader, format pipeline.Format, loc *ti
 			if err := st.feed(ctx, ch.b); err != nil {
 				return done(err)
 			}
-			if st.parser == nil && timer == nil && len(st.head) > 0 {
+			if st.dec == nil && timer == nil && len(st.head) > 0 {
 				timer = time.NewTimer(wait)
 				timeout = timer.C
 			}
@@ -129,10 +128,11 @@ type stdin struct {
 	format pipeline.Format
 	loc    *time.Location
 	out    chan<- pipeline.Event
-	parser pipeline.Parser
+	dec    *sources.Decoder // nil until the format is known
 	c      counters
-	ref    time.Time
+	ev     pipeline.Event // decoded into, sent by value
 
+	sniff   sources.Sniffer
 	head    [][]byte // lines held until the format is known
 	partial []byte   // the start of a line that continues in the next chunk
 	tooLong bool     // the partial line is over MaxLine: drop it at its end
@@ -154,8 +154,7 @@ func (s *stdin) feed(ctx context.Context, b []byte) error {
 			line, s.partial = s.partial, nil
 			if s.tooLong {
 				s.tooLong = false
-				s.c.received.Add(1)
-				s.c.addBad(errLineTooLong.Reason)
+				s.c.msgs.Bad(errLineTooLong.Reason)
 				continue
 			}
 		}
@@ -185,8 +184,7 @@ func (s *stdin) addPartial(b []byte) {
 // end handles a last line without a newline and a pending detection.
 func (s *stdin) end(ctx context.Context) error {
 	if s.tooLong {
-		s.c.received.Add(1)
-		s.c.addBad(errLineTooLong.Reason)
+		s.c.msgs.Bad(errLineTooLong.Reason)
 	} else if s.partial != nil {
 		line := s.partial
 		s.partial = nil
@@ -194,7 +192,7 @@ func (s *stdin) end(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.parser == nil {
+	if s.dec == nil {
 		return s.detect(ctx)
 	}
 	return nil
@@ -206,19 +204,18 @@ func (s *stdin) line(ctx context.Context, line []byte) error {
 		line = line[:n-1]
 	}
 	if len(line) > MaxLine {
-		s.c.received.Add(1)
-		s.c.addBad(errLineTooLong.Reason)
+		s.c.msgs.Bad(errLineTooLong.Reason)
 		return nil
 	}
-	if s.parser == nil {
+	if s.dec == nil {
 		if s.format != pipeline.FormatUnknown {
 			s.start()
 		} else {
-			if len(bytes.TrimSpace(line)) == 0 {
-				return nil
+			if !s.sniff.Line(line) {
+				return nil // blank: no vote, and nothing to parse
 			}
 			s.head = append(s.head, line)
-			if len(s.head) < detectLines {
+			if !s.sniff.Full() {
 				return nil
 			}
 			return s.detect(ctx)
@@ -229,11 +226,11 @@ func (s *stdin) line(ctx context.Context, line []byte) error {
 
 // detect picks the format from the held lines and sends them.
 func (s *stdin) detect(ctx context.Context) error {
-	if s.parser != nil {
+	if s.dec != nil {
 		return nil
 	}
 	if s.format == pipeline.FormatUnknown {
-		s.format = sources.Detect(bytes.Join(s.head, []byte{'\n'}))
+		s.format = s.sniff.Format()
 		if s.format == pipeline.FormatUnknown {
 			if len(s.head) == 0 {
 				return nil // empty input: nothing to detect, nothing lost
@@ -253,12 +250,8 @@ func (s *stdin) detect(ctx context.Context) error {
 }
 
 func (s *stdin) start() {
-	s.ref = time.Now()
-	s.parser = sources.NewParser(s.format, s.ref, s.loc)
+	s.dec = sources.NewDecoder(s.format, time.Now(), s.loc, &s.c.msgs)
 }
-
-// refSetter is a parser whose year inference follows the wall clock.
-type refSetter interface{ SetRef(time.Time) }
 
 // errCanceled stops the line loop when ctx is done; Stdin returns nil then.
 var errCanceled = errors.New("canceled")
@@ -267,20 +260,15 @@ func (s *stdin) send(ctx context.Context, line []byte) error {
 	if len(line) == 0 {
 		return nil
 	}
-	s.c.received.Add(1)
-	if rs, ok := s.parser.(refSetter); ok {
-		if now := time.Now(); now.Sub(s.ref) >= time.Second {
-			rs.SetRef(now)
-			s.ref = now
-		}
-	}
-	var ev pipeline.Event
-	if !s.c.parsed(s.parser.Parse(line, &ev)) {
+	s.dec.Follow(time.Now)
+	ev := &s.ev
+	*ev = pipeline.Event{}
+	if o, _ := s.dec.Decode(line, ev); o != sources.Event {
 		return nil
 	}
 	ev.Source = StdinSource
 	select {
-	case s.out <- ev:
+	case s.out <- *ev:
 		return nil
 	case <-ctx.Done():
 		return errCanceled

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
-	"github.com/stockade-ids/stockade/sources/syslog"
+	"github.com/stockade-ids/stockade/sources"
 )
 
 // Run binds the configured addresses and serves until ctx is done. It
@@ -170,66 +170,40 @@ func (s *Syslog) Stats() Stats {
 	return Stats{UDP: s.udp.snapshot(), TCP: s.tcp.snapshot(), Unix: s.unix.snapshot()}
 }
 
-// deliverer parses the messages of one stream and sends the events.
+// deliverer decodes the messages of one stream and sends the events.
 type deliverer struct {
-	parser *syslog.Parser
-	src    string
-	c      *counters
-	now    func() time.Time
-	ref    time.Time
+	dec *sources.Decoder
+	src string
+	now func() time.Time
+	// ev is decoded into, then sent by value: a local would escape
+	// through the Parser interface and the check (a function value), an
+	// allocation per message on the UDP and TCP paths.
+	ev pipeline.Event
 }
 
 func (s *Syslog) newDeliverer(src string, c *counters) *deliverer {
-	now := s.cfg.Now()
-	return &deliverer{
-		parser: syslog.New(now, s.cfg.Loc),
-		src:    src,
-		c:      c,
-		now:    s.cfg.Now,
-		ref:    now,
-	}
+	dec := sources.NewDecoder(pipeline.FormatSyslog, s.cfg.Now(), s.cfg.Loc, &c.msgs)
+	dec.SetMaxLine(0) // the framing bounds messages by MaxMessage
+	return &deliverer{dec: dec, src: src, now: s.cfg.Now}
 }
 
 // deliver parses msg, which the event will own, and sends the event. It
 // returns false when ctx is done.
 func (d *deliverer) deliver(ctx context.Context, msg []byte, out chan<- pipeline.Event) bool {
-	d.begin()
-	var ev pipeline.Event
-	if !d.c.parsed(d.parser.Parse(msg, &ev)) {
-		return true
-	}
-	return d.send(ctx, &ev, out)
+	return d.deliverChecked(ctx, msg, out, nil)
 }
 
-// deliverChecked is deliver with a check of the parsed event whose error
-// refuses it. It is deliver's twin rather than deliver with a nil check:
-// an event passed to a function value escapes to the heap, which cost the
-// UDP and TCP paths an allocation per message.
+// deliverChecked is deliver with a check of the parsed event (nil: none)
+// whose error refuses it.
 func (d *deliverer) deliverChecked(ctx context.Context, msg []byte, out chan<- pipeline.Event, check func(*pipeline.Event) error) bool {
-	d.begin()
-	var ev pipeline.Event
-	err := d.parser.Parse(msg, &ev)
-	if err == nil {
-		err = check(&ev)
-	}
-	if !d.c.parsed(err) {
+	// RFC 3164 has no year: keep the inference reference near the wall
+	// clock so a listener running over New Year dates January right.
+	d.dec.Follow(d.now)
+	ev := &d.ev
+	*ev = pipeline.Event{}
+	if o, _ := d.dec.DecodeChecked(msg, ev, check); o != sources.Event {
 		return true
 	}
-	return d.send(ctx, &ev, out)
-}
-
-// begin counts a message and keeps RFC 3164's year inference near the
-// wall clock, so a listener running over New Year dates January right.
-func (d *deliverer) begin() {
-	d.c.received.Add(1)
-	if now := d.now(); now.Sub(d.ref) >= time.Second || now.Before(d.ref) {
-		d.parser.SetRef(now)
-		d.ref = now
-	}
-}
-
-// send hands ev over; it reports false when ctx is done.
-func (d *deliverer) send(ctx context.Context, ev *pipeline.Event, out chan<- pipeline.Event) bool {
 	ev.Source = d.src
 	select {
 	case out <- *ev:
@@ -241,6 +215,5 @@ func (d *deliverer) send(ctx context.Context, ev *pipeline.Event, out chan<- pip
 
 // bad counts a message refused before parsing.
 func (d *deliverer) bad(b *pipeline.BadLine) {
-	d.c.received.Add(1)
-	d.c.addBad(b.Reason)
+	d.dec.Counter().Bad(b.Reason)
 }

@@ -3,7 +3,6 @@ package tail
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources"
-	"github.com/stockade-ids/stockade/sources/syslog"
 )
 
 // follower reads one file, known by its identity rather than its name. Only
@@ -25,8 +23,7 @@ type follower struct {
 	stats  *pathStats
 
 	format       pipeline.Format
-	parser       pipeline.Parser
-	ref          time.Time // last syslog SetRef
+	dec          *sources.Decoder // nil until the format is known
 	undetectable bool
 	detectSize   int64 // size at the last detection attempt
 	// detectFrom is where detection reads the head from: past any first
@@ -57,8 +54,6 @@ type follower struct {
 	pubFP     atomic.Uint64
 }
 
-const errTooLong = "line too long"
-
 // read reads f from readPos, at most limit bytes (0: to EOF), and reports
 // whether it stopped for the limit with more to read. Only ctx's error is
 // returned: read failures are logged and tried again on the next round.
@@ -71,7 +66,7 @@ func (t *Tailer) read(ctx context.Context, f *follower, limit int) (bool, error)
 	size := fi.Size()
 	f.stats.setSize(f, size)
 	t.checkTruncate(f, size)
-	if f.parser == nil && (f.undetectable || !t.detect(f, size)) {
+	if f.dec == nil && (f.undetectable || !t.detect(f, size)) {
 		return false, nil
 	}
 	if f.readPos >= size {
@@ -79,7 +74,7 @@ func (t *Tailer) read(ctx context.Context, f *follower, limit int) (bool, error)
 	}
 	n := 0
 	for limit <= 0 || n < limit {
-		t.setRef(f)
+		f.dec.Follow(t.cfg.Now)
 		m, err := f.fd.ReadAt(t.buf, f.readPos)
 		if m > 0 {
 			f.lastData = time.Now()
@@ -147,8 +142,7 @@ func (t *Tailer) consume(ctx context.Context, f *follower, data []byte) error {
 			f.skipping = false
 			if f.skipBad {
 				f.skipBad = false
-				f.stats.lines.Add(1)
-				f.stats.bad(errTooLong)
+				f.stats.count.Bad(sources.ReasonTooLong)
 			}
 			f.setOffset(f.readPos)
 			continue
@@ -170,8 +164,7 @@ func (t *Tailer) consume(ctx context.Context, f *follower, data []byte) error {
 			// Same limit as sources.File: the line with its '\n' is longer
 			// than MaxLine.
 			f.pending = f.pending[:0]
-			f.stats.lines.Add(1)
-			f.stats.bad(errTooLong)
+			f.stats.count.Bad(sources.ReasonTooLong)
 			f.setOffset(f.readPos)
 			data = data[i+1:]
 			continue
@@ -191,7 +184,7 @@ func (t *Tailer) consume(ctx context.Context, f *follower, data []byte) error {
 	return nil
 }
 
-// emit parses a copy of line and sends the event. The copy is the event's
+// emit decodes a copy of line and sends the event. The copy is the event's
 // own memory: the strings the parser sets alias it, so they stay valid after
 // the send, at one allocation per line.
 func (t *Tailer) emit(ctx context.Context, f *follower, line []byte, end int64) error {
@@ -202,31 +195,19 @@ func (t *Tailer) emit(ctx context.Context, f *follower, line []byte, end int64) 
 		f.setOffset(end)
 		return nil
 	}
-	f.stats.lines.Add(1)
 	own := make([]byte, len(line))
 	copy(own, line)
-	// Parse into the Tailer's Event, not a local one: a local would escape
+	// Decode into the Tailer's Event, not a local one: a local would escape
 	// through the Parser interface, a second allocation per line.
 	ev := &t.ev
 	*ev = pipeline.Event{}
-	switch err := f.parser.Parse(own, ev); {
-	case err == nil:
+	if o, _ := f.dec.Decode(own, ev); o == sources.Event {
 		ev.Source = f.source
 		ev.Offset = end
 		select {
 		case t.out <- *ev:
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-		f.stats.events.Add(1)
-	case err == pipeline.ErrSkip:
-		f.stats.skipped.Add(1)
-	default:
-		var bl *pipeline.BadLine
-		if errors.As(err, &bl) {
-			f.stats.bad(bl.Reason)
-		} else {
-			f.stats.bad("parse error")
 		}
 	}
 	f.setOffset(end)
@@ -239,10 +220,9 @@ func (t *Tailer) finish(ctx context.Context, f *follower) error {
 	switch {
 	case f.skipping && f.skipBad:
 		f.skipping, f.skipBad = false, false
-		f.stats.lines.Add(1)
-		f.stats.bad(errTooLong)
+		f.stats.count.Bad(sources.ReasonTooLong)
 		f.setOffset(f.readPos)
-	case len(f.pending) > 0 && f.parser != nil:
+	case len(f.pending) > 0 && f.dec != nil:
 		line := f.pending
 		f.pending = nil
 		return t.emit(ctx, f, line, f.readPos)
@@ -252,7 +232,7 @@ func (t *Tailer) finish(ctx context.Context, f *follower) error {
 
 // detect picks f's parser from the first complete lines of the file. It
 // waits while the file is empty or too short to tell, and gives up once it
-// has seen as much as sources.Detect looks at.
+// has seen as much as detection looks at.
 func (t *Tailer) detect(f *follower, size int64) bool {
 	if size == f.detectSize {
 		return false
@@ -269,9 +249,11 @@ func (t *Tailer) detect(f *follower, size int64) bool {
 	} else if !full {
 		return false // a partial first line
 	}
-	format := sources.Detect(head)
+	var sniff sources.Sniffer
+	sniff.Write(head)
+	format := sniff.Format()
 	if format == pipeline.FormatUnknown {
-		if full || nonEmptyLines(head) >= detectLines {
+		if full || sniff.Full() {
 			f.undetectable = true
 			t.log.Warn("cannot detect the log format from the first lines: file not followed (set its format)",
 				"path", f.path)
@@ -312,47 +294,14 @@ func (t *Tailer) skipLongLines(f *follower, size int64) bool {
 	}
 }
 
-// detectLines is how many lines sources.Detect votes with: once a file has
-// that many, more lines will not change its verdict.
-const detectLines = 20
-
-func nonEmptyLines(b []byte) int {
-	n := 0
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			i = len(b) - 1
-		}
-		if len(bytes.TrimSpace(b[:i+1])) > 0 {
-			n++
-		}
-		b = b[i+1:]
-	}
-	return n
-}
-
 func (t *Tailer) setFormat(f *follower, format pipeline.Format) {
 	now := t.cfg.Now()
 	f.format = format
-	f.parser = sources.WithHomeNet(sources.NewParser(format, now, t.cfg.Loc), t.cfg.HomeNet)
-	f.ref = now
+	f.dec = sources.NewDecoder(format, now, t.cfg.Loc, &f.stats.count)
+	f.dec.SetHomeNet(t.cfg.HomeNet)
 	f.stats.setFormat(f, format)
 	if t.cfg.Format == pipeline.FormatUnknown {
 		t.log.Info("format detected", "path", f.path, "format", format)
-	}
-}
-
-// setRef moves syslog year inference with the wall clock, so a daemon that
-// runs across New Year dates January lines in the new year.
-func (t *Tailer) setRef(f *follower) {
-	p, ok := f.parser.(*syslog.Parser)
-	if !ok {
-		return
-	}
-	now := t.cfg.Now()
-	if d := now.Sub(f.ref); d >= time.Second || d < 0 {
-		p.SetRef(now)
-		f.ref = now
 	}
 }
 

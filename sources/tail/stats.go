@@ -5,10 +5,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
 )
 
 // FileStats describes one followed path. The counters add up over every
@@ -39,20 +39,11 @@ type pathStats struct {
 	path string
 	cur  *follower // the file now followed under path; Run's goroutine only
 
-	lines, events, skipped atomic.Uint64
+	count                  sources.Counter // every file's lines under path
 	rotations, truncations atomic.Uint64
 	format, linesFormat    atomic.Uint32
 	offset, size           atomic.Int64
 	fp                     atomic.Uint64
-
-	mu     sync.Mutex
-	badMap map[string]uint64
-}
-
-func (s *pathStats) bad(reason string) {
-	s.mu.Lock()
-	s.badMap[reason]++
-	s.mu.Unlock()
 }
 
 func (s *pathStats) setSize(f *follower, size int64) {
@@ -87,7 +78,7 @@ func (t *Tailer) statsFor(path string) *pathStats {
 	defer t.mu.Unlock()
 	s := t.paths[path]
 	if s == nil {
-		s = &pathStats{path: path, badMap: map[string]uint64{}}
+		s = &pathStats{path: path}
 		t.paths[path] = s
 	}
 	return s
@@ -102,16 +93,14 @@ func (t *Tailer) Stats() []FileStats {
 	slices.SortFunc(all, func(a, b *pathStats) int { return strings.Compare(a.path, b.path) })
 	out := make([]FileStats, len(all))
 	for i, s := range all {
-		s.mu.Lock()
-		bad := maps.Clone(s.badMap)
-		s.mu.Unlock()
+		n := s.count.Counts()
 		out[i] = FileStats{
 			Path:        s.path,
 			Format:      pipeline.Format(s.format.Load()),
-			Lines:       s.lines.Load(),
-			Events:      s.events.Load(),
-			Skipped:     s.skipped.Load(),
-			Bad:         bad,
+			Lines:       n.Lines,
+			Events:      n.Events,
+			Skipped:     n.Skipped,
+			Bad:         n.Bad,
 			Offset:      s.offset.Load(),
 			Size:        s.size.Load(),
 			Fingerprint: s.fp.Load(),

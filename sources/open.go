@@ -1,0 +1,68 @@
+package sources
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// readBuffer is the size of a Reader's buffer; detection looks at up to
+// headSize of it.
+const (
+	readBuffer = 256 << 10
+	headSize   = 64 << 10
+)
+
+// The reasons OpenReader cannot tell a format.
+var (
+	ErrEmpty        = errors.New("empty: cannot detect its format")
+	ErrUndetectable = errors.New("cannot detect the log format from the first lines")
+)
+
+// Reader is a log opened for reading: gunzipped when it was gzip (known by
+// its magic bytes, not its name), with its format.
+type Reader struct {
+	*bufio.Reader
+	Format pipeline.Format
+	gz     *gzip.Reader
+}
+
+// OpenReader opens the log that r reads, gunzipping it when it is gzip,
+// and detects its format from its first lines unless format is given. It
+// fails with ErrEmpty or ErrUndetectable when it cannot tell the format,
+// and with gzip's error for a broken gzip header.
+func OpenReader(r io.Reader, format pipeline.Format) (*Reader, error) {
+	br := bufio.NewReaderSize(r, readBuffer)
+	rd := &Reader{Reader: br, Format: format}
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		rd.gz = gz
+		rd.Reader = bufio.NewReaderSize(gz, readBuffer)
+	}
+	if rd.Format == pipeline.FormatUnknown {
+		head, _ := rd.Peek(headSize)
+		if rd.Format = Detect(head); rd.Format == pipeline.FormatUnknown {
+			rd.Close()
+			if len(bytes.TrimSpace(head)) == 0 {
+				return nil, ErrEmpty
+			}
+			return nil, ErrUndetectable
+		}
+	}
+	return rd, nil
+}
+
+// Close releases the gzip reader; the underlying reader is the caller's.
+func (r *Reader) Close() error {
+	if r.gz != nil {
+		return r.gz.Close()
+	}
+	return nil
+}
