@@ -487,11 +487,8 @@ type cursor struct {
 	idx int
 }
 
-func (c *cursor) less(d *cursor) bool {
-	if x := c.b.evs[c.i].t.Compare(d.b.evs[d.i].t); x != 0 {
-		return x < 0
-	}
-	return c.idx < d.idx
+func (c *cursor) before(d *cursor) bool {
+	return mergesBefore(c.b.evs[c.i].t, c.idx, d.b.evs[d.i].t, d.idx)
 }
 
 // pull moves c to its next batch; false at the end of its iterator.
@@ -514,7 +511,7 @@ func (c *cursor) pull(ctx context.Context) (bool, error) {
 func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers []chan *mergedBatch, toCollector chan<- *mergedBatch) (time.Time, error) {
 	e := p.e
 	now := e.clock.Now()
-	var h []*cursor
+	var h mergeHeap[*cursor]
 	for i, in := range reads {
 		c := &cursor{in: in, idx: i}
 		ok, err := c.pull(ctx)
@@ -525,27 +522,7 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 			h = append(h, c)
 		}
 	}
-	// A binary heap of cursors, smallest first.
-	down := func(i int) {
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				return
-			}
-			j := l
-			if r := l + 1; r < len(h) && h[r].less(h[l]) {
-				j = r
-			}
-			if !h[j].less(h[i]) {
-				return
-			}
-			h[i], h[j] = h[j], h[i]
-			i = j
-		}
-	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
+	h.init()
 	nw := int32(len(p.workers))
 	mb := p.newMerged()
 	dispatch := func(mb *mergedBatch) error {
@@ -596,11 +573,10 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 				return now, err
 			}
 			if !ok {
-				h[0] = h[len(h)-1]
-				h = h[:len(h)-1]
+				h.pop()
 			}
 		}
-		down(0)
+		h.fix()
 		if len(mb.nows) >= mergeBatchEvents {
 			if err := dispatch(mb); err != nil {
 				return now, err

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"io"
@@ -25,7 +24,7 @@ const batch = 256
 // happened live, and writes every decision to sink. It stops at the end of
 // all sources, on the first source or sink error, or when ctx is done.
 func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
-	h := make(mergeHeap, 0, len(its))
+	h := make(mergeHeap[*mergeHead], 0, len(its))
 	for i, it := range its {
 		m := &mergeHead{it: it, idx: i}
 		if err := it.Next(&m.ev); err != nil {
@@ -36,7 +35,7 @@ func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
 		}
 		h = append(h, m)
 	}
-	heap.Init(&h)
+	h.init()
 	out := writeBatch{sink: sink}
 	n := 0
 	for len(h) > 0 {
@@ -57,10 +56,10 @@ func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
 			if !errors.Is(err, io.EOF) {
 				return err
 			}
-			heap.Pop(&h)
+			h.pop()
 			continue
 		}
-		heap.Fix(&h, 0)
+		h.fix()
 	}
 	out.ds = append(out.ds, e.Tick(e.Now())...)
 	return out.flush(ctx)
@@ -72,22 +71,8 @@ type mergeHead struct {
 	ev  Event
 }
 
-type mergeHeap []*mergeHead
-
-func (h mergeHeap) Len() int { return len(h) }
-func (h mergeHeap) Less(i, j int) bool {
-	if h[i].ev.Time.Equal(h[j].ev.Time) {
-		return h[i].idx < h[j].idx
-	}
-	return h[i].ev.Time.Before(h[j].ev.Time)
-}
-func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(*mergeHead)) }
-func (h *mergeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (m *mergeHead) before(o *mergeHead) bool {
+	return mergesBefore(m.ev.Time, m.idx, o.ev.Time, o.idx)
 }
 
 // writeBatch gathers decisions and writes them to a sink in one call, once

@@ -1,0 +1,60 @@
+package pipeline
+
+import "time"
+
+// The event-time merge, written once: Replay and a parallel replay's merge
+// take the events of several sources in the order of their times, ties to
+// the source given first, and each source keeps its own order. This is how
+// several files replay as they happened live.
+
+// mergesBefore reports whether the event at time a of source ai goes before
+// the event at time b of source bi.
+func mergesBefore(a time.Time, ai int, b time.Time, bi int) bool {
+	if x := a.Compare(b); x != 0 {
+		return x < 0
+	}
+	return ai < bi
+}
+
+// mergeHeap holds the sources that have an event, the one whose event goes
+// first at [0]. A source updates its head in place and calls fix, or pop
+// once it has no more events.
+type mergeHeap[T interface{ before(T) bool }] []T
+
+func (h mergeHeap[T]) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+// fix restores the order after the head at [0] moved to its next event.
+func (h mergeHeap[T]) fix() { h.down(0) }
+
+// pop removes the head at [0].
+func (h *mergeHeap[T]) pop() {
+	old := *h
+	n := len(old) - 1
+	old[0] = old[n]
+	var zero T
+	old[n] = zero
+	*h = old[:n]
+	h.down(0)
+}
+
+func (h mergeHeap[T]) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		j := l
+		if r := l + 1; r < len(h) && h[r].before(h[l]) {
+			j = r
+		}
+		if !h[j].before(h[i]) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
