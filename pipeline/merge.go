@@ -1,11 +1,72 @@
 package pipeline
 
-import "time"
+import (
+	"errors"
+	"io"
+	"time"
+)
 
-// The event-time merge, written once: Replay and a parallel replay's merge
-// take the events of several sources in the order of their times, ties to
-// the source given first, and each source keeps its own order. This is how
-// several files replay as they happened live.
+// The event-time merge, written once: Replay, pack tests (through Merge)
+// and a parallel replay's merge take the events of several sources in the
+// order of their times, ties to the source given first, and each source
+// keeps its own order. This is how several files replay as they happened
+// live.
+
+// Merge takes the events of several iterators in event-time order.
+type Merge struct {
+	h    mergeHeap[*mergeHead]
+	last *mergeHead // the head Next returned last, advanced by the next call
+}
+
+type mergeHead struct {
+	it  Iterator
+	idx int
+	ev  Event
+}
+
+func (m *mergeHead) before(o *mergeHead) bool {
+	return mergesBefore(m.ev.Time, m.idx, o.ev.Time, o.idx)
+}
+
+// NewMerge reads the first event of every iterator.
+func NewMerge(its []Iterator) (*Merge, error) {
+	m := &Merge{h: make(mergeHeap[*mergeHead], 0, len(its))}
+	for i, it := range its {
+		hd := &mergeHead{it: it, idx: i}
+		if err := it.Next(&hd.ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				continue
+			}
+			return nil, err
+		}
+		m.h = append(m.h, hd)
+	}
+	m.h.init()
+	return m, nil
+}
+
+// Next returns the next event and the index of its iterator, or io.EOF at
+// the end of them all. The event is valid until the next call, which reads
+// the next event of its iterator.
+func (m *Merge) Next() (*Event, int, error) {
+	if hd := m.last; hd != nil {
+		m.last = nil
+		hd.ev.Reset()
+		if err := hd.it.Next(&hd.ev); err != nil {
+			if !errors.Is(err, io.EOF) {
+				return nil, 0, err
+			}
+			m.h.pop()
+		} else {
+			m.h.fix()
+		}
+	}
+	if len(m.h) == 0 {
+		return nil, 0, io.EOF
+	}
+	m.last = m.h[0]
+	return &m.last.ev, m.last.idx, nil
+}
 
 // mergesBefore reports whether the event at time a of source ai goes before
 // the event at time b of source bi.

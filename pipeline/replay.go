@@ -24,55 +24,33 @@ const batch = 256
 // happened live, and writes every decision to sink. It stops at the end of
 // all sources, on the first source or sink error, or when ctx is done.
 func Replay(ctx context.Context, e *Engine, its []Iterator, sink Sink) error {
-	h := make(mergeHeap[*mergeHead], 0, len(its))
-	for i, it := range its {
-		m := &mergeHead{it: it, idx: i}
-		if err := it.Next(&m.ev); err != nil {
-			if errors.Is(err, io.EOF) {
-				continue
-			}
-			return err
-		}
-		h = append(h, m)
+	m, err := NewMerge(its)
+	if err != nil {
+		return err
 	}
-	h.init()
 	out := writeBatch{sink: sink}
-	n := 0
-	for len(h) > 0 {
-		if n++; n&1023 == 0 {
+	for n := 1; ; n++ {
+		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		m := h[0]
-		out.ds = append(out.ds, e.Process(&m.ev)...)
+		ev, _, err := m.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		out.ds = append(out.ds, e.Process(ev)...)
 		if out.full() {
 			if err := out.flush(ctx); err != nil {
 				return err
 			}
 		}
-		m.ev.Reset()
-		if err := m.it.Next(&m.ev); err != nil {
-			if !errors.Is(err, io.EOF) {
-				return err
-			}
-			h.pop()
-			continue
-		}
-		h.fix()
 	}
 	out.ds = append(out.ds, e.Tick(e.Now())...)
 	return out.flush(ctx)
-}
-
-type mergeHead struct {
-	it  Iterator
-	idx int
-	ev  Event
-}
-
-func (m *mergeHead) before(o *mergeHead) bool {
-	return mergesBefore(m.ev.Time, m.idx, o.ev.Time, o.idx)
 }
 
 // writeBatch gathers decisions and writes them to a sink in one call, once
