@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/rules/packtest"
 )
 
 // lintCmd loads and validates packs: every error with its position (exit
@@ -34,7 +35,7 @@ func lintCmd(args []string, stdout, stderr io.Writer) error {
 	var errs rules.Errors
 	warnings := 0
 	for _, pf := range files {
-		tests, err := rules.ParseTests(pf.name, pf.data)
+		tests, err := packtest.Parse(pf.name, pf.data)
 		if es, ok := err.(rules.Errors); ok {
 			errs = append(errs, es...)
 		} else if len(tests) == 0 {

@@ -9,10 +9,11 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
-	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/rules/packtest"
 )
 
 // packFile is a loaded pack with the text it was loaded from: its tests:
@@ -75,9 +76,6 @@ func loadPackFiles(paths []string) ([]packFile, error) {
 	return out, nil
 }
 
-// testEnv wires the parsers of package sources into pack tests.
-var testEnv = rules.TestEnv{Detect: sources.Detect, NewParser: sources.NewParser}
-
 func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("test", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -101,7 +99,7 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var passed, failed int
 	var parseErrs rules.Errors
 	for _, pf := range files {
-		tests, err := rules.ParseTests(pf.name, pf.data)
+		tests, err := packtest.Parse(pf.name, pf.data)
 		if es, ok := err.(rules.Errors); ok {
 			parseErrs = append(parseErrs, es...)
 			continue
@@ -119,7 +117,7 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if *only != "" && !strings.Contains(id, *only) {
 				continue
 			}
-			res := t.Run(pf.pack, testEnv)
+			res := t.Run(pf.pack, time.Time{})
 			for rule, hits := range res.Regex {
 				if regexHits[rule] == nil {
 					regexHits[rule] = make([]int, len(hits))
@@ -165,7 +163,7 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func printDecisions(w io.Writer, res *rules.TestResult) {
+func printDecisions(w io.Writer, res *packtest.Result) {
 	if len(res.Decisions) == 0 {
 		if !res.Passed() {
 			fmt.Fprintln(w, "    decisions: none")

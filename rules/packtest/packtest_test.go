@@ -1,97 +1,15 @@
-package rules
+package packtest
 
 import (
-	"io/fs"
-	"path"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/rules"
 )
 
-var testEnv = TestEnv{
-	Detect:    sources.Detect,
-	NewParser: sources.NewParser,
-	Now:       func() time.Time { return time.Date(2025, 11, 9, 0, 0, 0, 0, time.UTC) },
-}
-
-// TestDefaultPackTests runs the tests: block of every built-in pack, and
-// checks that they cover the packs: every failregex matched by a sample
-// line (as fail2ban asks of its filters), every rule shown to ban in a test
-// that expects its decision and shown not to in a test with expect_none.
-func TestDefaultPackTests(t *testing.T) {
-	packs, err := DefaultPacks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range packs {
-		data, err := fs.ReadFile(DefaultFS(), p.File)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tests, err := ParseTests(path.Join("packs", p.File), data)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
-		if len(tests) == 0 {
-			t.Errorf("pack %s has no tests", p.Name)
-			continue
-		}
-		regexHits := map[string][]int{}
-		bans := map[string]bool{}
-		noBan := map[string]bool{}
-		for _, pt := range tests {
-			res := pt.Run(p, testEnv)
-			t.Run(p.Name+"/"+pt.Name, func(t *testing.T) {
-				for _, f := range res.Failures {
-					t.Error(f.Error())
-				}
-				if !res.Passed() {
-					for _, d := range res.Decisions {
-						t.Logf("decided: %s", d.String())
-					}
-				}
-			})
-			for rule, hits := range res.Regex {
-				if regexHits[rule] == nil {
-					regexHits[rule] = make([]int, len(hits))
-				}
-				for i, n := range hits {
-					regexHits[rule][i] += n
-				}
-			}
-			for _, x := range pt.Expect {
-				for _, d := range res.Decisions {
-					if x.Matches(&d.Decision) {
-						bans[d.Rule] = true
-					}
-				}
-			}
-			if len(pt.None) > 0 {
-				for rule, n := range res.Seen {
-					if n > 0 {
-						noBan[rule] = true
-					}
-				}
-			}
-		}
-		for _, r := range p.Rules {
-			name := r.Policy.Name
-			for i, n := range regexHits[name] {
-				if n == 0 {
-					t.Errorf("%s: rule %s: no test line matches failregex #%d %s", p.File, name, i+1, r.FailRegexes()[i])
-				}
-			}
-			if !bans[name] {
-				t.Errorf("%s: rule %s: no test expects a decision of it", p.File, name)
-			}
-			if !noBan[name] {
-				t.Errorf("%s: rule %s: no test with expect_none gives it a line to see", p.File, name)
-			}
-		}
-	}
-}
+// testNow is the year-inference reference of tests without now:.
+var testNow = time.Date(2025, 11, 9, 0, 0, 0, 0, time.UTC)
 
 const testPack = `pack: demo
 rules:
@@ -131,12 +49,12 @@ tests:
     expect_count: 0
 `
 
-func TestPackTestRun(t *testing.T) {
-	p, err := Parse("demo.yaml", []byte(testPack))
+func TestRun(t *testing.T) {
+	p, err := rules.Parse("demo.yaml", []byte(testPack))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests, err := ParseTests("demo.yaml", []byte(testPack))
+	tests, err := Parse("demo.yaml", []byte(testPack))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +68,11 @@ func TestPackTestRun(t *testing.T) {
 		t.Errorf("third line of a list at line %d, want 24", got)
 	}
 
-	if res := tests[0].Run(p, testEnv); !res.Passed() {
+	if res := tests[0].Run(p, testNow); !res.Passed() {
 		t.Errorf("two ban: %v", res.Failures)
 	}
 
-	res := tests[1].Run(p, testEnv)
+	res := tests[1].Run(p, testNow)
 	want := []string{
 		"demo.yaml:26:9: expected a ban of 203.0.113.8 (for 1h): got instead demo.yaml:23:9: ban 203.0.113.8 by demo-fail for 5m (offense 1) at 2025-11-08T22:00:02Z",
 		"demo.yaml:27:9: expected a ban of 198.51.100.1: no decision about it (1 about other targets)",
@@ -168,13 +86,13 @@ func TestPackTestRun(t *testing.T) {
 		t.Errorf("regex hits %v, want [2 1] (an ignored line still exercises its regex)", got)
 	}
 
-	res = tests[2].Run(p, testEnv)
+	res = tests[2].Run(p, testNow)
 	if got := errStrings(res.Failures); len(got) != 1 || !strings.HasPrefix(got[0], "demo.yaml:35:7: line does not parse as syslog") {
 		t.Errorf("bad line: %v", got)
 	}
 }
 
-func errStrings(es Errors) []string {
+func errStrings(es rules.Errors) []string {
 	var out []string
 	for _, e := range es {
 		out = append(out, e.Error())
@@ -182,7 +100,7 @@ func errStrings(es Errors) []string {
 	return out
 }
 
-func TestParseTestsErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	head := "pack: x\nrules: []\ntests:\n"
 	for _, tc := range []struct {
 		name, tests, want string
@@ -206,40 +124,10 @@ func TestParseTestsErrors(t *testing.T) {
 		{"duplicate", "  - {name: a, lines: x, expect_count: 0}\n  - {name: a, lines: y, expect_count: 0}\n", `x.yaml:5:5: test "a" is defined twice (first at x.yaml:4:5)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseTests("x.yaml", []byte(head+tc.tests))
+			_, err := Parse("x.yaml", []byte(head+tc.tests))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		10 * time.Minute:               "10m",
-		90 * time.Minute:               "1h30m",
-		7 * 24 * time.Hour:             "1w",
-		60*time.Hour + 30*time.Second:  "2d12h30s",
-		1500 * time.Millisecond:        "1s500ms",
-		0:                              "0s",
-		8*24*time.Hour + 2*time.Minute: "1w1d2m",
-	} {
-		if got := FormatDuration(d); got != want {
-			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
-func TestAnchored(t *testing.T) {
-	for re, want := range map[string]bool{
-		`^a <HOST>$`:  true,
-		`a <HOST>$`:   false,
-		`^a <HOST>`:   false,
-		`^a <HOST>\$`: false,
-		`^a\\$`:       true,
-	} {
-		if got := Anchored(re); got != want {
-			t.Errorf("Anchored(%q) = %v", re, got)
-		}
 	}
 }
