@@ -6,9 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stockade-ids/stockade/internal/golden"
 )
 
 func explainDir() string { return filepath.Join("..", "..", "testdata", "explain") }
@@ -42,7 +43,7 @@ func TestExplainGolden(t *testing.T) {
 			if err := run(t.Context(), args, &stdout, &stderr); err != nil {
 				t.Fatalf("explain: %v\n%s", err, stderr.String())
 			}
-			golden(t, filepath.Join(explainDir(), tc.name+".golden"), stdout.Bytes())
+			golden.Check(t, filepath.Join(explainDir(), tc.name+".golden"), stdout.Bytes())
 		})
 	}
 }
@@ -54,44 +55,6 @@ func indexOf(ss []string, s string) int {
 		}
 	}
 	return -1
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, diffLines(string(want), string(got)))
-	}
-}
-
-// diffLines shows the first lines that differ, enough to see what changed.
-func diffLines(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < max(len(w), len(g)) && shown < 10; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			shown++
-			b.WriteString("line " + strconv.Itoa(i+1) + ":\n  want " + wl + "\n  got  " + gl + "\n")
-		}
-	}
-	return b.String()
 }
 
 // TestExplainStdinAndGzip: `-` reads standard input and a gzipped log reads
@@ -113,7 +76,7 @@ func TestExplainStdinAndGzip(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	if got := stdout.String(); !strings.HasPrefix(got, "stdin: syslog (detected)") || !strings.HasSuffix(got, string(rest)) {
-		t.Errorf("stdin:\n%s", diffLines(string(want), got))
+		t.Errorf("stdin:\n%s", golden.Diff(want, []byte(got)))
 	}
 
 	gz := filepath.Join(t.TempDir(), "auth.log.gz")
@@ -129,7 +92,7 @@ func TestExplainStdinAndGzip(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	if got := stdout.String(); !strings.HasSuffix(got, string(rest)) {
-		t.Errorf("gzip:\n%s", diffLines(string(want), got))
+		t.Errorf("gzip:\n%s", golden.Diff(want, []byte(got)))
 	}
 }
 

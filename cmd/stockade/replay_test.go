@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/golden"
 	"github.com/stockade-ids/stockade/pipeline"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var corpus = []string{"auth.log", "access.log", "fast.log", "eve.json", "fail2ban.log"}
 
@@ -127,19 +125,7 @@ func TestReplayGolden(t *testing.T) {
 	if !bytes.Equal(out1.Bytes(), out2.Bytes()) {
 		t.Fatal("two replays of the same logs differ")
 	}
-	golden := filepath.Join("..", "..", "testdata", "replay", "decisions.golden.jsonl")
-	if *update {
-		if err := os.WriteFile(golden, out1.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out1.Bytes(), want) {
-		t.Errorf("decisions differ from %s (run with -update if intended):\n%s", golden, out1.String())
-	}
+	golden.Check(t, filepath.Join("..", "..", "testdata", "replay", "decisions.golden.jsonl"), out1.Bytes())
 }
 
 // TestReplayGzipAndClassicSyslog replays a gzipped RFC 3164 auth.log whose

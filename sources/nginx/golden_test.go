@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,11 +12,10 @@ import (
 	"time"
 	_ "time/tzdata" // the fail2ban samples are stamped in Europe/Zurich
 
+	"github.com/stockade-ids/stockade/internal/golden"
 	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/pipeline"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // record is one golden line: the fields Parse set, or why it refused.
 type record struct {
@@ -85,35 +83,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			golden := filepath.Join("testdata", "golden", tc.name+".jsonl")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got := out.Bytes(); !bytes.Equal(got, want) {
-				gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-				for i := range max(len(gl), len(wl)) {
-					var g, w string
-					if i < len(gl) {
-						g = gl[i]
-					}
-					if i < len(wl) {
-						w = wl[i]
-					}
-					if g != w {
-						t.Errorf("line %d:\n got  %s\n want %s", i+1, g, w)
-					}
-				}
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", tc.name+".jsonl"), out.Bytes())
 		})
 	}
 }

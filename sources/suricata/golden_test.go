@@ -6,20 +6,17 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // Europe/Paris on hosts without a zone database
 
+	"github.com/stockade-ids/stockade/internal/golden"
 	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/pipeline"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // row is one line of a golden file: what the parser made of one input line.
 type row struct {
@@ -121,9 +118,9 @@ func readLines(t testing.TB, path string) [][]byte {
 	return lines
 }
 
-// golden parses every line of input and compares the rows with
+// checkGolden parses every line of input and compares the rows with
 // testdata/golden/name, rewriting it under -update.
-func golden(t *testing.T, p pipeline.Parser, format pipeline.Format, input, name string) []pipeline.Event {
+func checkGolden(t *testing.T, p pipeline.Parser, format pipeline.Format, input, name string) []pipeline.Event {
 	t.Helper()
 	var out bytes.Buffer
 	var events []pipeline.Event
@@ -141,36 +138,7 @@ func golden(t *testing.T, p pipeline.Parser, format pipeline.Format, input, name
 		out.Write(b)
 		out.WriteByte('\n')
 	}
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return events
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		got := strings.Split(out.String(), "\n")
-		exp := strings.Split(string(want), "\n")
-		for i := 0; i < len(got) || i < len(exp); i++ {
-			var g, e string
-			if i < len(got) {
-				g = got[i]
-			}
-			if i < len(exp) {
-				e = exp[i]
-			}
-			if g != e {
-				t.Fatalf("%s differs at line %d (run with -update if intended)\n got: %s\nwant: %s", path, i+1, g, e)
-			}
-		}
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", name), out.Bytes())
 	return events
 }
 
@@ -199,7 +167,7 @@ var corpusEve = []struct{ rel, golden string }{
 func TestGoldenCorpusFast(t *testing.T) {
 	for _, c := range corpusFast {
 		t.Run(c.golden, func(t *testing.T) {
-			golden(t, NewFast(time.UTC), pipeline.FormatFastLog, testcorpus.Path(t, c.rel), c.golden)
+			checkGolden(t, NewFast(time.UTC), pipeline.FormatFastLog, testcorpus.Path(t, c.rel), c.golden)
 		})
 	}
 }
@@ -207,7 +175,7 @@ func TestGoldenCorpusFast(t *testing.T) {
 func TestGoldenCorpusEve(t *testing.T) {
 	for _, c := range corpusEve {
 		t.Run(c.golden, func(t *testing.T) {
-			golden(t, NewEve(nil), pipeline.FormatEve, testcorpus.Path(t, c.rel), c.golden)
+			checkGolden(t, NewEve(nil), pipeline.FormatEve, testcorpus.Path(t, c.rel), c.golden)
 		})
 	}
 }
@@ -216,8 +184,8 @@ func TestGoldenCorpusEve(t *testing.T) {
 // Suricata in Europe/Paris writes them to both files; eve.json adds the
 // non-alert records a real one is mostly made of.
 func TestGoldenSample(t *testing.T) {
-	fast := golden(t, NewFast(paris(t)), pipeline.FormatFastLog, "testdata/fast.log", "sample.fast.golden")
-	eve := golden(t, NewEve(nil), pipeline.FormatEve, "testdata/eve.json", "sample.eve.golden")
+	fast := checkGolden(t, NewFast(paris(t)), pipeline.FormatFastLog, "testdata/fast.log", "sample.fast.golden")
+	eve := checkGolden(t, NewEve(nil), pipeline.FormatEve, "testdata/eve.json", "sample.eve.golden")
 	if len(fast) != 8 || len(eve) != len(fast) {
 		t.Fatalf("%d fast.log and %d eve.json alerts, want 8 of each", len(fast), len(eve))
 	}

@@ -79,10 +79,10 @@ func TestSides(t *testing.T) {
 	fastNone, fastHome := NewFast(paris(t)), NewFast(paris(t))
 	fastHome.SetHomeNet(testHome(t))
 
-	evs := golden(t, eveNone, pipeline.FormatEve, "testdata/sides.eve.json", "sides.eve.golden")
-	evsHome := golden(t, eveHome, pipeline.FormatEve, "testdata/sides.eve.json", "sides-home.eve.golden")
-	fasts := golden(t, fastNone, pipeline.FormatFastLog, "testdata/sides.fast.log", "sides.fast.golden")
-	fastsHome := golden(t, fastHome, pipeline.FormatFastLog, "testdata/sides.fast.log", "sides-home.fast.golden")
+	evs := checkGolden(t, eveNone, pipeline.FormatEve, "testdata/sides.eve.json", "sides.eve.golden")
+	evsHome := checkGolden(t, eveHome, pipeline.FormatEve, "testdata/sides.eve.json", "sides-home.eve.golden")
+	fasts := checkGolden(t, fastNone, pipeline.FormatFastLog, "testdata/sides.fast.log", "sides.fast.golden")
+	fastsHome := checkGolden(t, fastHome, pipeline.FormatFastLog, "testdata/sides.fast.log", "sides-home.fast.golden")
 	if len(evs) != len(eveSides) || len(evsHome) != len(eveSides) || len(fasts) != len(fastSides) || len(fastsHome) != len(fastSides) {
 		t.Fatalf("%d/%d eve and %d/%d fast.log alerts, want %d and %d", len(evs), len(evsHome), len(fasts), len(fastsHome), len(eveSides), len(fastSides))
 	}

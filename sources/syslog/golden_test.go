@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/golden"
 	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/pipeline"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // fail2banNow is the clock fail2ban's own tests run at (2005-08-14 10:00
 // UTC); with it the years we infer can be checked against theirs.
@@ -59,18 +57,7 @@ func TestGolden(t *testing.T) {
 			if len(bad) > 0 {
 				t.Logf("%s: bad lines by reason: %v", tt.name, bad)
 			}
-			golden := filepath.Join("testdata", tt.name+".golden.jsonl")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			diffLines(t, golden, want, got)
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden.jsonl"), got)
 		})
 	}
 }
@@ -116,30 +103,6 @@ func readLines(t testing.TB, path string) [][]byte {
 	}
 	data = bytes.TrimSuffix(data, []byte("\n"))
 	return bytes.Split(data, []byte("\n"))
-}
-
-func diffLines(t *testing.T, name string, want, got []byte) {
-	t.Helper()
-	if bytes.Equal(want, got) {
-		return
-	}
-	w := strings.Split(string(want), "\n")
-	g := strings.Split(string(got), "\n")
-	shown := 0
-	for i := 0; i < max(len(w), len(g)) && shown < 10; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			t.Errorf("%s line %d:\n got %s\nwant %s", name, i+1, gl, wl)
-			shown++
-		}
-	}
-	t.Errorf("%s differs (run with -update if the change is intended)", name)
 }
 
 // fail2ban annotates its sample lines with the time it expects
