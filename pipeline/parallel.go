@@ -525,22 +525,7 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 	h.init()
 	nw := int32(len(p.workers))
 	mb := p.newMerged()
-	dispatch := func(mb *mergedBatch) error {
-		mb.wg.Add(len(toWorkers))
-		for _, c := range toWorkers {
-			select {
-			case c <- mb:
-			case <-ctx.Done():
-				mb.wg.Done()
-			}
-		}
-		select {
-		case toCollector <- mb:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	dispatch := func(mb *mergedBatch) error { return dispatch(ctx, mb, toWorkers, toCollector) }
 	for len(h) > 0 {
 		c := h[0]
 		b := c.b
@@ -593,6 +578,24 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 	mb.final = true
 	mb.nows = append(mb.nows, now)
 	return now, dispatch(mb)
+}
+
+// dispatch hands a merged batch to every worker, then to the collector.
+func dispatch(ctx context.Context, mb *mergedBatch, toWorkers []chan *mergedBatch, toCollector chan<- *mergedBatch) error {
+	mb.wg.Add(len(toWorkers))
+	for _, c := range toWorkers {
+		select {
+		case c <- mb:
+		case <-ctx.Done():
+			mb.wg.Done()
+		}
+	}
+	select {
+	case toCollector <- mb:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *parallel) newMerged() *mergedBatch {

@@ -1,6 +1,10 @@
-// Package sources reads logs into events: it opens files (gzip or plain),
-// detects their format from the first lines, and runs the per-format parsers
-// of its sub-packages (syslog, nginx, suricata, fail2ban).
+// Package sources reads logs into events. Its Decoder is the one step from
+// a line to an Event (parse, classify as event, skip or bad line, count)
+// that every source and tool takes; its Sniffer detects a log's format from
+// its first lines; OpenReader opens a log, gzip or plain, and detects its
+// format; File reads a log file for replay. The per-format parsers are its
+// sub-packages (syslog, nginx, suricata, fail2ban, decision, plain); the
+// live readers are tail (files) and listen (syslog, journald, stdin).
 package sources
 
 import (

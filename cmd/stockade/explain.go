@@ -17,6 +17,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 // explainCmd is stockade's fail2ban-regex: it reads a log line by line and
@@ -74,9 +75,25 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 
+	x := explainSetup{set: set, allow: allowed, format: format, loc: loc, home: home}
+	return x.explainLog(ctx, names[0], stdin, stdout)
+}
+
+// explainSetup is what explain's flags chose.
+type explainSetup struct {
+	set    *rules.Set
+	allow  []netip.Prefix
+	format pipeline.Format // FormatUnknown: detect
+	loc    *time.Location
+	home   suricata.HomeNet
+}
+
+// explainLog explains the log at path (-: standard input) to stdout.
+func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Reader, stdout io.Writer) error {
+	set, format := c.set, c.format
 	name, in, ref := "stdin", stdin, time.Now()
-	if names[0] != "-" {
-		f, err := os.Open(names[0])
+	if path != "-" {
+		f, err := os.Open(path)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
@@ -84,7 +101,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		if fi, err := f.Stat(); err == nil {
 			ref = fi.ModTime()
 		}
-		name, in = names[0], f
+		name, in = path, f
 	}
 	how := "given"
 	if format == pipeline.FormatUnknown {
@@ -100,9 +117,9 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer rd.Close()
 
 	out := bufio.NewWriter(stdout)
-	dec := sources.NewDecoder(rd.Format, ref, loc, nil)
-	dec.SetHomeNet(home)
-	x := newExplainer(set, allowed, dec, out)
+	dec := sources.NewDecoder(rd.Format, ref, c.loc, nil)
+	dec.SetHomeNet(c.home)
+	x := newExplainer(set, c.allow, dec, out)
 	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
 	for n := 1; ; n++ {
 		if n&1023 == 0 {

@@ -108,50 +108,11 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "?    %s: no tests\n", pf.pack.Name)
 			continue
 		}
-		regexHits := map[string][]int{}
-		for _, t := range tests {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			id := pf.pack.Name + "/" + t.Name
-			if *only != "" && !strings.Contains(id, *only) {
-				continue
-			}
-			res := t.Run(pf.pack, time.Time{})
-			for rule, hits := range res.Regex {
-				if regexHits[rule] == nil {
-					regexHits[rule] = make([]int, len(hits))
-				}
-				for i, n := range hits {
-					regexHits[rule][i] += n
-				}
-			}
-			if res.Passed() {
-				passed++
-				fmt.Fprintf(stdout, "ok   %s\n", id)
-				if *verbose {
-					printDecisions(stdout, res)
-				}
-				continue
-			}
-			failed++
-			fmt.Fprintf(stdout, "FAIL %s:%d: %s\n", t.Pos.File, t.Pos.Line, id)
-			for _, f := range res.Failures {
-				fmt.Fprintf(stdout, "    %s\n", f.Error())
-			}
-			printDecisions(stdout, res)
+		p, f, err := runPackTests(ctx, stdout, pf, tests, *only, *verbose)
+		if err != nil {
+			return err
 		}
-		if *only == "" {
-			// fail2ban asks a sample line of every filter regex: say which
-			// have none (a warning: only the built-in packs must).
-			for _, r := range pf.pack.Rules {
-				for i, n := range regexHits[r.Policy.Name] {
-					if n == 0 {
-						fmt.Fprintf(stdout, "warning: %s: rule %s: no test line matches failregex #%d\n", r.Pos, r.Policy.Name, i+1)
-					}
-				}
-			}
-		}
+		passed, failed = passed+p, failed+f
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
 	if len(parseErrs) > 0 {
@@ -161,6 +122,55 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return &exitError{code: 1, err: fmt.Errorf("%d pack test(s) failed", failed)}
 	}
 	return nil
+}
+
+// runPackTests runs the tests of one pack file and prints their results.
+func runPackTests(ctx context.Context, stdout io.Writer, pf packFile, tests []*packtest.Test, only string, verbose bool) (passed, failed int, err error) {
+	regexHits := map[string][]int{}
+	for _, t := range tests {
+		if err := ctx.Err(); err != nil {
+			return passed, failed, err
+		}
+		id := pf.pack.Name + "/" + t.Name
+		if only != "" && !strings.Contains(id, only) {
+			continue
+		}
+		res := t.Run(pf.pack, time.Time{})
+		for rule, hits := range res.Regex {
+			if regexHits[rule] == nil {
+				regexHits[rule] = make([]int, len(hits))
+			}
+			for i, n := range hits {
+				regexHits[rule][i] += n
+			}
+		}
+		if res.Passed() {
+			passed++
+			fmt.Fprintf(stdout, "ok   %s\n", id)
+			if verbose {
+				printDecisions(stdout, res)
+			}
+			continue
+		}
+		failed++
+		fmt.Fprintf(stdout, "FAIL %s:%d: %s\n", t.Pos.File, t.Pos.Line, id)
+		for _, f := range res.Failures {
+			fmt.Fprintf(stdout, "    %s\n", f.Error())
+		}
+		printDecisions(stdout, res)
+	}
+	if only == "" {
+		// fail2ban asks a sample line of every filter regex: say which
+		// have none (a warning: only the built-in packs must).
+		for _, r := range pf.pack.Rules {
+			for i, n := range regexHits[r.Policy.Name] {
+				if n == 0 {
+					fmt.Fprintf(stdout, "warning: %s: rule %s: no test line matches failregex #%d\n", r.Pos, r.Policy.Name, i+1)
+				}
+			}
+		}
+	}
+	return passed, failed, nil
 }
 
 func printDecisions(w io.Writer, res *packtest.Result) {

@@ -87,83 +87,13 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) rules.Pos, indent func(int) in
 	}
 	before := len(*es)
 	t := &Test{Pos: pos(n), Loc: time.UTC, Count: -1}
-	var format pipeline.Format
-	source := "test"
-	var lines, inputs *yaml.Node
+	in := inputKeys{source: "test"}
 	for _, f := range fields {
-		v := f.value
-		switch f.key.Value {
-		case "name":
-			t.Name = scalar(v, pos, es)
-		case "format":
-			format = testFormat(v, pos, es)
-		case "now":
-			t.Now = testTime(v, pos, es, "now")
-		case "tz":
-			loc, err := time.LoadLocation(scalar(v, pos, es))
-			if err != nil {
-				es.Add(pos(v), "tz: %v", err)
-			} else {
-				t.Loc = loc
-			}
-		case "source":
-			source = scalar(v, pos, es)
-		case "allow":
-			for _, s := range stringList(v, pos, es) {
-				p, err := rules.ParsePrefix(s.Value)
-				if err != nil {
-					es.Add(pos(s), "allow: %v", err)
-					continue
-				}
-				t.Allow = append(t.Allow, p)
-			}
-		case "lines":
-			lines = v
-		case "inputs":
-			inputs = v
-		case "expect":
-			if v.Kind != yaml.SequenceNode {
-				es.Add(pos(v), "expect: want a list of {target, rule, offense, duration, at}")
-				continue
-			}
-			for _, c := range v.Content {
-				if x, ok := expectation(c, pos, es, "expect", true); ok {
-					t.Expect = append(t.Expect, x)
-				}
-			}
-		case "expect_none":
-			for _, c := range seqOrOne(v) {
-				if x, ok := expectation(c, pos, es, "expect_none", false); ok {
-					t.None = append(t.None, x)
-				}
-			}
-		case "expect_count":
-			t.CountPos = pos(v)
-			if err := v.Decode(&t.Count); err != nil || t.Count < 0 {
-				es.Add(pos(v), "expect_count: want a number of ban decisions (0 or more)")
-			}
-		default:
+		if !t.setting(f, &in, pos, es) && !t.expects(f, pos, es) {
 			es.Add(pos(f.key), "unknown key %q in test (known: %s)", f.key.Value, testKeys)
 		}
 	}
-	switch {
-	case lines != nil && inputs != nil:
-		es.Add(t.Pos, "test %q: give lines or inputs, not both", t.Name)
-	case lines != nil:
-		t.Inputs = []Input{{Format: format, Source: source, Pos: pos(lines), Lines: testLines(lines, pos, indent, es)}}
-	case inputs != nil:
-		if inputs.Kind != yaml.SequenceNode {
-			es.Add(pos(inputs), "inputs: want a list of {format, source, lines}")
-			break
-		}
-		for _, c := range inputs.Content {
-			if in, ok := testInput(c, format, source, pos, indent, es); ok {
-				t.Inputs = append(t.Inputs, in)
-			}
-		}
-	default:
-		es.Add(t.Pos, "test %q has no lines (or inputs)", t.Name)
-	}
+	t.addInputs(&in, pos, indent, es)
 	if len(t.Expect) == 0 && len(t.None) == 0 && t.Count < 0 && len(*es) == before {
 		es.Add(t.Pos, "test %q expects nothing: add expect, expect_none or expect_count", t.Name)
 	}
@@ -171,6 +101,106 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) rules.Pos, indent func(int) in
 		return nil
 	}
 	return t
+}
+
+// inputKeys are a test's keys about its logs, read before the logs are:
+// format and source apply to every input that does not set its own.
+type inputKeys struct {
+	format        pipeline.Format
+	source        string
+	lines, inputs *yaml.Node
+}
+
+// setting reads a key about how the test runs; false: not one of those.
+func (t *Test) setting(f field, in *inputKeys, pos func(*yaml.Node) rules.Pos, es *rules.Errors) bool {
+	v := f.value
+	switch f.key.Value {
+	case "name":
+		t.Name = scalar(v, pos, es)
+	case "format":
+		in.format = testFormat(v, pos, es)
+	case "now":
+		t.Now = testTime(v, pos, es, "now")
+	case "tz":
+		loc, err := time.LoadLocation(scalar(v, pos, es))
+		if err != nil {
+			es.Add(pos(v), "tz: %v", err)
+		} else {
+			t.Loc = loc
+		}
+	case "source":
+		in.source = scalar(v, pos, es)
+	case "allow":
+		for _, s := range stringList(v, pos, es) {
+			p, err := rules.ParsePrefix(s.Value)
+			if err != nil {
+				es.Add(pos(s), "allow: %v", err)
+				continue
+			}
+			t.Allow = append(t.Allow, p)
+		}
+	case "lines":
+		in.lines = v
+	case "inputs":
+		in.inputs = v
+	default:
+		return false
+	}
+	return true
+}
+
+// expects reads a key about the decisions expected; false: not one
+// of those.
+func (t *Test) expects(f field, pos func(*yaml.Node) rules.Pos, es *rules.Errors) bool {
+	v := f.value
+	switch f.key.Value {
+	case "expect":
+		if v.Kind != yaml.SequenceNode {
+			es.Add(pos(v), "expect: want a list of {target, rule, offense, duration, at}")
+			break
+		}
+		for _, c := range v.Content {
+			if x, ok := expectation(c, pos, es, "expect", true); ok {
+				t.Expect = append(t.Expect, x)
+			}
+		}
+	case "expect_none":
+		for _, c := range seqOrOne(v) {
+			if x, ok := expectation(c, pos, es, "expect_none", false); ok {
+				t.None = append(t.None, x)
+			}
+		}
+	case "expect_count":
+		t.CountPos = pos(v)
+		if err := v.Decode(&t.Count); err != nil || t.Count < 0 {
+			es.Add(pos(v), "expect_count: want a number of ban decisions (0 or more)")
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// addInputs reads the test's lines, or its inputs.
+func (t *Test) addInputs(in *inputKeys, pos func(*yaml.Node) rules.Pos, indent func(int) int, es *rules.Errors) {
+	switch {
+	case in.lines != nil && in.inputs != nil:
+		es.Add(t.Pos, "test %q: give lines or inputs, not both", t.Name)
+	case in.lines != nil:
+		t.Inputs = []Input{{Format: in.format, Source: in.source, Pos: pos(in.lines), Lines: testLines(in.lines, pos, indent, es)}}
+	case in.inputs != nil:
+		if in.inputs.Kind != yaml.SequenceNode {
+			es.Add(pos(in.inputs), "inputs: want a list of {format, source, lines}")
+			break
+		}
+		for _, c := range in.inputs.Content {
+			if i, ok := testInput(c, in.format, in.source, pos, indent, es); ok {
+				t.Inputs = append(t.Inputs, i)
+			}
+		}
+	default:
+		es.Add(t.Pos, "test %q has no lines (or inputs)", t.Name)
+	}
 }
 
 func testInput(n *yaml.Node, format pipeline.Format, source string, pos func(*yaml.Node) rules.Pos, indent func(int) int, es *rules.Errors) (Input, bool) {

@@ -34,9 +34,10 @@ var errLineTooLong = pipeline.Bad("line too long")
 
 // Stdin reads r to its end (or until ctx is done), one event per line, and
 // sends them on out with Source "stdin". With FormatUnknown it detects the
-// format from the first 20 non-empty lines, or from those it has after two
-// seconds, or at the end of input; it fails if they name no format. loc is
-// the zone of timestamps written without one (nil: time.Local).
+// format from the first sources.DetectLines non-empty lines, or from those
+// it has after two seconds, or at the end of input; it fails if they name
+// no format. loc is the zone of timestamps written without one (nil:
+// time.Local).
 //
 // It returns nil at the end of r and on cancel. r is read on a goroutine of
 // its own, so a cancel returns at once even while a read blocks; that
