@@ -41,7 +41,7 @@ func NewMerge(its []Iterator) (*Merge, error) {
 		}
 		m.h = append(m.h, hd)
 	}
-	m.h.init()
+	m.h.init((*mergeHead).before)
 	return m, nil
 }
 
@@ -56,9 +56,9 @@ func (m *Merge) Next() (*Event, int, error) {
 			if !errors.Is(err, io.EOF) {
 				return nil, 0, err
 			}
-			m.h.pop()
+			m.h.pop((*mergeHead).before)
 		} else {
-			m.h.fix()
+			m.h.fix((*mergeHead).before)
 		}
 	}
 	if len(m.h) == 0 {
@@ -78,41 +78,41 @@ func mergesBefore(a time.Time, ai int, b time.Time, bi int) bool {
 }
 
 // mergeHeap holds the sources that have an event, the one whose event goes
-// first at [0]. A source updates its head in place and calls fix, or pop
-// once it has no more events.
-type mergeHeap[T interface{ before(T) bool }] []T
+// first at [0] by before. A source updates its head in place and calls fix,
+// or pop once it has no more events.
+type mergeHeap[T any] []T
 
-func (h mergeHeap[T]) init() {
+func (h mergeHeap[T]) init(before func(a, b T) bool) {
 	for i := len(h)/2 - 1; i >= 0; i-- {
-		h.down(i)
+		h.down(i, before)
 	}
 }
 
 // fix restores the order after the head at [0] moved to its next event.
-func (h mergeHeap[T]) fix() { h.down(0) }
+func (h mergeHeap[T]) fix(before func(a, b T) bool) { h.down(0, before) }
 
 // pop removes the head at [0].
-func (h *mergeHeap[T]) pop() {
+func (h *mergeHeap[T]) pop(before func(a, b T) bool) {
 	old := *h
 	n := len(old) - 1
 	old[0] = old[n]
 	var zero T
 	old[n] = zero
 	*h = old[:n]
-	h.down(0)
+	h.down(0, before)
 }
 
-func (h mergeHeap[T]) down(i int) {
+func (h mergeHeap[T]) down(i int, before func(a, b T) bool) {
 	for {
 		l := 2*i + 1
 		if l >= len(h) {
 			return
 		}
 		j := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
+		if r := l + 1; r < len(h) && before(h[r], h[l]) {
 			j = r
 		}
-		if !h[j].before(h[i]) {
+		if !before(h[j], h[i]) {
 			return
 		}
 		h[i], h[j] = h[j], h[i]

@@ -522,7 +522,7 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 			h = append(h, c)
 		}
 	}
-	h.init()
+	h.init((*cursor).before)
 	nw := int32(len(p.workers))
 	mb := p.newMerged()
 	dispatch := func(mb *mergedBatch) error { return dispatch(ctx, mb, toWorkers, toCollector) }
@@ -558,10 +558,10 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 				return now, err
 			}
 			if !ok {
-				h.pop()
+				h.pop((*cursor).before)
 			}
 		}
-		h.fix()
+		h.fix((*cursor).before)
 		if len(mb.nows) >= mergeBatchEvents {
 			if err := dispatch(mb); err != nil {
 				return now, err
