@@ -1,0 +1,273 @@
+package rules_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stockade-ids/stockade/internal/testcorpus"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sources"
+)
+
+// hubFloor is what TestHubSuite must keep banning: the expected attackers
+// of the hub's tests banned by the built-in packs, per category, as
+// measured when the packs were written (README, "Detection breadth").
+// Raise it when a pack catches more; never lower it to let a change pass.
+var hubFloor = map[string]int{
+	"web":      1,
+	"services": 0,
+	"sshd":     4,
+}
+
+// hubTest is one test of CrowdSec's hub suite: a log, the scenarios it
+// exercises and the attackers they report.
+type hubTest struct {
+	name, category string
+	log            string
+	expected       []string // addresses of the overflows CrowdSec remediates
+}
+
+// hubConfig is the part of a hub test's config.yaml the measurement reads.
+type hubConfig struct {
+	LogFile   string   `yaml:"log_file"`
+	LogType   string   `yaml:"log_type"`
+	Scenarios []string `yaml:"scenarios"`
+}
+
+// webLogTypes are the hub's access-log types stockade reads as access logs
+// (combined or common log format).
+var webLogTypes = []string{"nginx", "apache2", "bunkerweb", "litespeed", "nginx-proxy-manager", "traefik"}
+
+var (
+	hubSourceRe = regexp.MustCompile(`^"([^"]+)" in results\[(\d+)\]\.Overflow\.GetSources\(\)`)
+	hubNoRemRe  = regexp.MustCompile(`^results\[(\d+)\]\.Overflow\.Alert\.Remediation == false`)
+)
+
+// loadHubTest reads dir's config and scenario assertions; ok is false for
+// a test stockade has nothing to measure on (no scenario, or a log type
+// it does not read).
+func loadHubTest(t *testing.T, dir string) (hubTest, bool) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		return hubTest{}, false
+	}
+	var cfg hubConfig
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Logf("%s: config: %v", dir, err)
+		return hubTest{}, false
+	}
+	h := hubTest{name: filepath.Base(dir), log: filepath.Join(dir, cfg.LogFile)}
+	var scen []string
+	for _, s := range cfg.Scenarios {
+		if s = strings.TrimSpace(s); s != "" {
+			scen = append(scen, s)
+		}
+	}
+	whitelist := strings.Contains(h.name, "whitelist")
+	if len(scen) == 0 && !whitelist {
+		return hubTest{}, false // a parser test: no attacker to ban
+	}
+	switch {
+	case slices.Contains(webLogTypes, cfg.LogType):
+		h.category = "web"
+	case cfg.LogType == "syslog":
+		h.category = "services"
+		// endlessh is a tarpit of its own, not sshd.
+		for _, s := range scen {
+			if b := filepath.Base(s); strings.Contains(b, "ssh") && !strings.Contains(b, "endlessh") {
+				h.category = "sshd"
+			}
+		}
+		if strings.HasPrefix(h.name, "ssh") {
+			h.category = "sshd"
+		}
+	case strings.HasPrefix(cfg.LogType, "suricata"):
+		h.category = "ids"
+	default:
+		return hubTest{}, false
+	}
+	if whitelist {
+		h.category = "whitelist"
+	}
+	h.expected = hubExpected(filepath.Join(dir, "scenario.assert"))
+	return h, true
+}
+
+// hubExpected returns the addresses of the overflows an assertion file
+// says CrowdSec reports and remediates (an overflow asserted with
+// Remediation == false only alerts).
+func hubExpected(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	byResult := map[string][]string{}
+	noRem := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if m := hubSourceRe.FindStringSubmatch(line); m != nil {
+			byResult[m[2]] = append(byResult[m[2]], m[1])
+		} else if m := hubNoRemRe.FindStringSubmatch(line); m != nil {
+			noRem[m[1]] = true
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for res, addrs := range byResult {
+		if noRem[res] {
+			continue
+		}
+		for _, a := range addrs {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+type banSink struct{ banned map[string]bool }
+
+func (s *banSink) Write(_ context.Context, ds []pipeline.Decision) error {
+	for _, d := range ds {
+		if d.Action == pipeline.ActionBan {
+			s.banned[d.Target] = true
+		}
+	}
+	return nil
+}
+
+func (s *banSink) Close(context.Context) error { return nil }
+
+// hubReplay replays log through a fresh set of the built-in packs, as
+// `stockade replay` does, and returns the addresses banned.
+func hubReplay(t *testing.T, log string) ([]string, error) {
+	packs, err := rules.DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.NewSet(packs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sources.Open(log, sources.Options{Loc: time.UTC})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	eng := pipeline.NewEngine(set, pipeline.Config{Origin: "hub"})
+	sink := &banSink{banned: map[string]bool{}}
+	if err := pipeline.Replay(context.Background(), eng, []pipeline.Iterator{f}, sink); err != nil {
+		return nil, err
+	}
+	var out []string
+	for a := range sink.banned {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// TestHubSuite replays every test of CrowdSec's hub suite in a format
+// stockade reads through the built-in packs and compares the addresses
+// banned with the attackers the hub's scenarios report. With -v it prints
+// the table README's "Detection breadth" shows. The hub's logs are read in
+// place from the shared corpus, never copied into the project.
+func TestHubSuite(t *testing.T) {
+	root := testcorpus.Path(t, "crowdsecurity__hub/tests")
+	dirs, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		hubTest
+		banned, missed, extra []string
+		err                   error
+	}
+	var rows []row
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		h, ok := loadHubTest(t, filepath.Join(root, d.Name()))
+		if !ok {
+			continue
+		}
+		r := row{hubTest: h}
+		r.banned, r.err = hubReplay(t, h.log)
+		for _, a := range h.expected {
+			if !slices.Contains(r.banned, a) {
+				r.missed = append(r.missed, a)
+			}
+		}
+		for _, a := range r.banned {
+			if !slices.Contains(h.expected, a) {
+				r.extra = append(r.extra, a)
+			}
+		}
+		rows = append(rows, r)
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].category != rows[j].category {
+			return rows[i].category < rows[j].category
+		}
+		return rows[i].name < rows[j].name
+	})
+	expected, caught := map[string]int{}, map[string]int{}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "category\ttest\texpected\tbanned\tmissed\textra")
+	list := func(as []string) string {
+		if len(as) == 0 {
+			return "-"
+		}
+		return strings.Join(as, " ")
+	}
+	for _, r := range rows {
+		expected[r.category] += len(r.expected)
+		caught[r.category] += len(r.expected) - len(r.missed)
+		note := ""
+		if r.err != nil {
+			note = " (" + r.err.Error() + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s%s\n", r.category, r.name, len(r.expected),
+			len(r.expected)-len(r.missed), list(r.missed), list(r.extra), note)
+		if r.category == "whitelist" && len(r.banned) > 0 {
+			t.Errorf("whitelist test %s: banned %v, want nobody", r.name, r.banned)
+		}
+	}
+	tw.Flush()
+	t.Log("\n" + b.String())
+	var cats []string
+	for c := range expected {
+		cats = append(cats, c)
+	}
+	sort.Strings(cats)
+	for _, c := range cats {
+		t.Logf("%-9s %3d of %3d expected attackers banned", c, caught[c], expected[c])
+	}
+	for c, floor := range hubFloor {
+		if caught[c] < floor {
+			t.Errorf("%s: %d of %d expected attackers banned, want at least %d (hubFloor)", c, caught[c], expected[c], floor)
+		}
+	}
+}
