@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,6 +136,11 @@ func hubExpected(path string) []string {
 			continue
 		}
 		for _, a := range addrs {
+			// Compare as stockade writes targets: "::ffff:172.21.10.2" is
+			// 172.21.10.2, "2001:0db8::…" is "2001:db8::…".
+			if ip, err := netip.ParseAddr(a); err == nil {
+				a = pipeline.Canonical(ip).String()
+			}
 			if !seen[a] {
 				seen[a] = true
 				out = append(out, a)
