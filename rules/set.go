@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -323,13 +324,70 @@ func envOf(ev *pipeline.Event) any {
 // eventType holds the type word envOf needs.
 var eventType any = pipeline.Event{}
 
+// matchSource reports whether src, its base name, or either without the
+// suffix logrotate adds (see unrotated) matches one of globs: a rule that
+// reads auth.log reads the auth.log.1 and auth.log-20251108.gz that a
+// replay of the archive names.
 func matchSource(globs []string, src string) bool {
 	base := filepath.Base(src)
+	names := []string{src, base}
+	if u := unrotated(src); u != src {
+		names = append(names, u, filepath.Base(u))
+	}
 	for _, g := range globs {
-		if ok, _ := filepath.Match(g, src); ok {
-			return true
+		for _, n := range names {
+			if ok, _ := filepath.Match(g, n); ok {
+				return true
+			}
 		}
-		if ok, _ := filepath.Match(g, base); ok {
+	}
+	return false
+}
+
+// unrotated is name without the suffix log rotation gives it: a .gz, then
+// a number (.1, the default) or a date (-20251108, logrotate's dateext,
+// or -2025-11-08); name itself when it has none.
+func unrotated(name string) string {
+	n := strings.TrimSuffix(name, ".gz")
+	i := strings.LastIndexAny(n, ".-")
+	if i <= 0 || n[i-1] == '/' {
+		return name
+	}
+	suffix := n[i+1:]
+	switch {
+	case n[i] == '.' && digits(suffix):
+	case n[i] == '-' && digits(suffix) && len(suffix) >= 8:
+	case n[i] == '-' && len(n) > 11 && n[len(n)-11] == '-' && isDashDate(n[len(n)-10:]):
+		return n[:len(n)-11]
+	default:
+		if n != name {
+			return n
+		}
+		return name
+	}
+	return n[:i]
+}
+
+func digits(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isDashDate: s is YYYY-MM-DD.
+func isDashDate(s string) bool {
+	return len(s) == 10 && digits(s[:4]) && s[4] == '-' && digits(s[5:7]) && s[7] == '-' && digits(s[8:])
+}
+
+// Reads reports whether some rule judges the events of a log of format f
+// whose source (path) is src: when none does, a replay says so rather than
+// read the file for nothing.
+func (s *Set) Reads(f pipeline.Format, src string) bool {
+	for _, r := range s.rules {
+		if slices.Contains(r.Formats, f) && (len(r.Sources) == 0 || matchSource(r.Sources, src)) {
 			return true
 		}
 	}
