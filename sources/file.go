@@ -73,7 +73,7 @@ func Open(path string, opt Options) (*File, error) {
 	rd, err := OpenReader(f.count, opt.Format)
 	switch {
 	case errors.Is(err, ErrEmpty):
-		err = fmt.Errorf("%s: empty file: cannot detect its format (use --type)", path)
+		err = &emptyError{path: path}
 	case errors.Is(err, ErrUndetectable):
 		err = fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban|decision|plain)", path)
 	case err != nil:
@@ -92,6 +92,16 @@ func Open(path string, opt Options) (*File, error) {
 	f.dec.SetHomeNet(opt.HomeNet)
 	return f, nil
 }
+
+// emptyError is Open's error for an empty file: ErrEmpty to errors.Is,
+// so that a replay skips the empty rotated logs it is given.
+type emptyError struct{ path string }
+
+func (e *emptyError) Error() string {
+	return e.path + ": empty file: cannot detect its format (use --type)"
+}
+
+func (e *emptyError) Unwrap() error { return ErrEmpty }
 
 // Next implements pipeline.Iterator.
 func (f *File) Next(ev *pipeline.Event) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -117,6 +118,14 @@ func openReplayFiles(names []string, opt sources.Options, typed, quiet bool, std
 	its := make([]pipeline.Iterator, 0, len(paths))
 	for _, p := range paths {
 		f, err := sources.Open(p.path, opt)
+		if errors.Is(err, sources.ErrEmpty) {
+			// An empty log (a rotated one nothing was written to) holds no
+			// line to judge, named or found.
+			if !quiet {
+				fmt.Fprintf(stderr, "skipping %s: empty file\n", p.path)
+			}
+			continue
+		}
 		if err != nil {
 			if p.found && !quiet {
 				fmt.Fprintf(stderr, "skipping %v\n", err)
@@ -184,8 +193,8 @@ type logPath struct {
 
 // expandPaths replaces each directory argument with the regular files below
 // it (sorted, hidden ones skipped), so `replay /srv/archive/` takes a whole
-// month of rotated logs. A named file must be a log; a file found in a
-// directory that is not one is skipped with a warning.
+// month of rotated logs. A named file must be a log or empty; a file found
+// in a directory that is not one is skipped with a warning.
 func expandPaths(args []string) ([]logPath, error) {
 	var out []logPath
 	for _, a := range args {

@@ -28,6 +28,13 @@ func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Path, f.Format, c.Lines, c.Events, c.Skipped, bad)
 	}
 	tw.Flush()
+	if set, ok := eng.Matcher().(*rules.Set); ok {
+		for _, f := range files {
+			if !set.Reads(f.Format, f.Path) {
+				fmt.Fprintf(w, "  %s (%s) feeds no rule: no rule reads %s from a file of this name (see the rules' formats: and sources:)\n", f.Path, f.Format, f.Format)
+			}
+		}
+	}
 	for _, f := range files {
 		for _, r := range f.Counts().BadLines() {
 			fmt.Fprintf(w, "  bad line in %s: %s ×%d\n", f.Path, r.Reason, r.Count)
