@@ -152,3 +152,26 @@ func TestRunFollowsJailLogpaths(t *testing.T) {
 		return bytes.Contains(b, []byte(`"target":"203.0.113.50"`))
 	})
 }
+
+// TestRulesSources: what `run --rules fail2ban:DIR` follows with no files:
+// each enabled jail's logpath, once, and journald for a systemd jail;
+// nothing for rules that name no log.
+func TestRulesSources(t *testing.T) {
+	conf := f2bConf(t, "[gate]\nenabled = true\nlogpath = /srv/a/gate.log\n         /srv/b/*.log\n\n"+
+		"[gate-again]\nenabled = true\nfilter = gate\nlogpath = /srv/a/gate.log\n\n"+
+		"[gate-journal]\nenabled = true\nfilter = gate\nbackend = systemd\n\n"+
+		"[gate-off]\nfilter = gate\nlogpath = /srv/off.log\n")
+	srcs, err := rulesSources([]string{"fail2ban:" + conf}, "", "end")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describeSources(srcs), "/srv/a/gate.log, /srv/b/*.log, journald"; got != want {
+		t.Errorf("followed %q, want %q", got, want)
+	}
+	if len(srcs) != 2 || srcs[0].Start != "end" || srcs[1].Journald == nil {
+		t.Errorf("sources %+v", srcs)
+	}
+	if srcs, err := rulesSources([]string{"default"}, "", "end"); err != nil || len(srcs) != 0 {
+		t.Errorf("the built-in packs name logs to follow: %+v, %v", srcs, err)
+	}
+}

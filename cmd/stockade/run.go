@@ -7,6 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/stockade-ids/stockade/sources/listen"
 )
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -50,15 +55,23 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		cfg = c
 	} else {
-		if len(files) == 0 {
-			fl.Usage()
-			return &exitError{code: 2, err: fmt.Errorf("run: no --config and no files to follow")}
-		}
 		start := "end"
 		if *fromStart {
 			start = "beginning"
 		}
 		cfg = &Config{Sources: []SourceConfig{{Files: files, Type: *typ, Start: start}}}
+		if len(files) == 0 {
+			srcs, err := rulesSources(rulePaths, *typ, start)
+			if err != nil {
+				return err
+			}
+			if len(srcs) == 0 {
+				fl.Usage()
+				return &exitError{code: 2, err: fmt.Errorf("run: no --config, no files to follow, and no rule names a log (sources:) to follow")}
+			}
+			fmt.Fprintf(stderr, "following the logs the rules read: %s\n", describeSources(srcs))
+			cfg.Sources = srcs
+		}
 		out := *output
 		if out == "" {
 			out = "-"
@@ -95,4 +108,51 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	_ = stdout
 	_ = os.Stdout
 	return d.run(ctx)
+}
+
+// rulesSources are the logs the rules of paths read, for `run --rules
+// fail2ban:DIR` with no files: the absolute paths (and globs) of their
+// sources:, which an imported jail takes from its logpath, and journald
+// for a rule reading it (a jail with backend = systemd). A rule with no
+// such source names nothing to follow.
+func rulesSources(paths []string, typ, start string) ([]SourceConfig, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	set, err := loadRules(paths)
+	if err != nil {
+		return nil, err
+	}
+	var globs []string
+	journald := false
+	for _, r := range set.Rules() {
+		for _, s := range r.Sources {
+			switch {
+			case s == listen.JournaldSource:
+				journald = true
+			case filepath.IsAbs(s) && !slices.Contains(globs, s):
+				globs = append(globs, s)
+			}
+		}
+	}
+	var out []SourceConfig
+	if len(globs) > 0 {
+		out = append(out, SourceConfig{Files: globs, Type: typ, Start: start})
+	}
+	if journald {
+		out = append(out, SourceConfig{Journald: &JournaldConfig{}})
+	}
+	return out, nil
+}
+
+// describeSources lists what srcs follow, for the log.
+func describeSources(srcs []SourceConfig) string {
+	var parts []string
+	for _, s := range srcs {
+		if s.Journald != nil {
+			parts = append(parts, "journald")
+		}
+		parts = append(parts, s.Files...)
+	}
+	return strings.Join(parts, ", ")
 }
