@@ -104,14 +104,18 @@ func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *j
 		if m == nil {
 			continue
 		}
-		hs, he := m[2*f.host], m[2*f.host+1]
-		if hs < 0 {
-			continue
-		}
-		addr, ok := pipeline.ParseAddr(text[hs:he])
-		if !ok {
-			j.verdict, j.regex = BadAddress, i
-			continue
+		addr := ev.Addr // a failregex without <HOST>: the parser's client
+		if f.host >= 0 {
+			hs, he := m[2*f.host], m[2*f.host+1]
+			if hs < 0 {
+				continue
+			}
+			a, ok := pipeline.ParseAddr(text[hs:he])
+			if !ok {
+				j.verdict, j.regex = BadAddress, i
+				continue
+			}
+			addr = a
 		}
 		for i, name := range f.Names {
 			if name == "" || name == "host" || m[2*i] < 0 {

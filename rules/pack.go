@@ -244,7 +244,11 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	if rn.dialect.fail2ban(pos, es) {
 		compileFail2ban(r, &rn, pos, es)
 	} else {
-		r.m = compileNative(rn.fail, rn.ignore, pos, es)
+		// A line whose parser found the client (an access log, an alert)
+		// needs no <HOST>: the regex says what the client did, the parser
+		// who did it. Syslog lines carry no address but the regex's.
+		needHost := len(r.Formats) == 0 || slices.Contains(r.Formats, pipeline.FormatSyslog)
+		r.m = compileNative(rn.fail, rn.ignore, needHost, pos, es)
 	}
 	if len(rn.fail) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
 		es.Add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
@@ -398,10 +402,13 @@ func (r *Rule) checkShape(rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) {
 }
 
 // compileNative compiles a stockade rule's regexes.
-func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *nativeMatcher {
+func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, needHost bool, pos func(*yaml.Node) Pos, es *Errors) *nativeMatcher {
 	m := &nativeMatcher{}
 	for _, s := range failNodes {
-		re, host, err := compileRegex(s.node.Value, true)
+		re, host, err := compileRegex(s.node.Value, needHost)
+		if err == nil && host >= 0 && slices.Index(re.Names, "host") != host {
+			err = fmt.Errorf("failregex has several address tags; at most one is allowed")
+		}
 		if err != nil {
 			es.Add(pos(s.node), "failregex: %v", err)
 			continue

@@ -111,8 +111,9 @@ func TestStructuredFormats(t *testing.T) {
 		{"xmlrpc", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/xmlrpc.php", Status: 200}, []string{"nginx-wordpress"}},
 		{"wp-login success", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/wp-login.php", Status: 302}, nil},
 		{"wp-login GET", pipeline.Event{Format: pipeline.FormatNginx, Method: "GET", Path: "/wp-login.php", Status: 200}, nil},
-		{"lookalike path", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/wp-login.php.bak", Status: 200}, nil},
-		{"404", pipeline.Event{Format: pipeline.FormatNginx, Method: "GET", Path: "/.env", Status: 404}, []string{"nginx-scan"}},
+		// Not a login, but a backup copy: the web-probing pack's.
+		{"lookalike path", pipeline.Event{Format: pipeline.FormatNginx, Method: "POST", Path: "/wp-login.php.bak", Status: 200}, []string{"web-sensitive-files"}},
+		{"404", pipeline.Event{Format: pipeline.FormatNginx, Method: "GET", Path: "/.env", Status: 404}, []string{"nginx-scan", "web-sensitive-files"}},
 		{"p1 fast", pipeline.Event{Format: pipeline.FormatFastLog, Priority: 1}, []string{"suricata-p1"}},
 		{"p2 eve", pipeline.Event{Format: pipeline.FormatEve, Priority: 2}, []string{"suricata-p2"}},
 		{"p3", pipeline.Event{Format: pipeline.FormatEve, Priority: 3}, nil},
