@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/regex"
 )
 
 // predicate is a compiled `when:` expression. The environment is the Event
@@ -26,17 +27,24 @@ import (
 type predicate struct {
 	src  string
 	prog *vm.Program
+	// regexes are its constant `matches` (see fastMatches), by the index
+	// regex_match is called with.
+	regexes []*regex.Regex
 }
 
 func compilePredicate(src string, ref *stateRef) (*predicate, error) {
-	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
+	fm := &fastMatches{}
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
+	if err == nil {
+		err = fm.err
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := checkConstArgs(src, p.Node()); err != nil {
 		return nil, err
 	}
-	return &predicate{src: src, prog: p}, nil
+	return &predicate{src: src, prog: p, regexes: fm.res}, nil
 }
 
 // keyExpr is a compiled `key:` expression: what a rule counts by when not
@@ -47,7 +55,11 @@ type keyExpr struct {
 }
 
 func compileKey(src string, ref *stateRef) (*keyExpr, error) {
-	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), []expr.Option{expr.Env(pipeline.Event{})})...)
+	fm := &fastMatches{}
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), []expr.Option{expr.Env(pipeline.Event{})})...)
+	if err == nil {
+		err = fm.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +210,50 @@ func boundedStrings(str func(int) error) []expr.Option {
 			return strings.Join(parts, glue), nil
 		}, new(func([]any, string) string), new(func([]any) string), new(func([]string, string) string), new(func([]string) string)),
 	}
+}
+
+// fastMatches runs `x matches "constant"` on the rule regex engine
+// (rules/regex: fastre, exact to Go's regexp, with the literal
+// prefilter) instead of expr's regexp: on an access log's user agent a
+// case-insensitive alternation of thirty tool names took regexp tens of
+// microseconds a line, fastre a fraction of one. The patch replaces the
+// operator with regex_match(x, i), i indexing res.
+type fastMatches struct {
+	res []*regex.Regex
+	err error
+}
+
+const regexMatch = "regex_match"
+
+func (fm *fastMatches) options() []expr.Option {
+	return []expr.Option{
+		expr.Function(regexMatch, func(p ...any) (any, error) {
+			return fm.res[p[1].(int)].Match(p[0].(string)), nil
+		}, new(func(string, int) bool)),
+		expr.Patch(fm),
+	}
+}
+
+func (fm *fastMatches) Visit(node *ast.Node) {
+	n, ok := (*node).(*ast.BinaryNode)
+	if !ok || n.Operator != "matches" {
+		return
+	}
+	str, ok := n.Right.(*ast.StringNode)
+	if !ok {
+		return
+	}
+	eng, err := regex.Compile(str.Value)
+	if err != nil {
+		if fm.err == nil {
+			fm.err = err
+		}
+		return
+	}
+	fm.res = append(fm.res, &regex.Regex{Src: str.Value, Engine: eng, Names: eng.Names(), Literals: regex.RequiredLiterals(str.Value)})
+	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: regexMatch}, Arguments: []ast.Node{n.Left, &ast.IntegerNode{Value: len(fm.res) - 1}}}
+	call.SetType(reflect.TypeOf(true))
+	ast.Patch(node, call)
 }
 
 // The functions checkedTree calls in place of / and around strings.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
+	"github.com/stockade-ids/stockade/rules/regex"
 )
 
 // Set is the compiled union of packs: the pipeline's Matcher. Rules are
@@ -45,6 +46,16 @@ type Set struct {
 	// nothing.
 	sub []int
 	j   judgement
+
+	// gates are the rules' gates by rule ID, multi the literals they
+	// need, found the literals of the line being matched and scan whether
+	// it has been read (see gate).
+	gates  []gate
+	multi  *regex.Multi
+	found  []uint64 // per region (see gate), a bit per literal
+	within [regions][2]int
+	mark   func(id int32, start, end int) // markFound, bound once
+	scan   int
 }
 
 type dispatch struct {
@@ -73,6 +84,14 @@ func NewSet(packs ...*Pack) (*Set, error) {
 		return nil, err
 	}
 	s.state = make([]any, len(s.rules))
+	var gb gateBuilder
+	s.gates = make([]gate, len(s.rules))
+	for i, r := range s.rules {
+		s.gates[i] = gb.gateOf(r)
+	}
+	s.multi = regex.NewMulti(gb.lits)
+	s.found = make([]uint64, regions*((len(gb.lits)+63)/64))
+	s.mark = s.markFound
 	for _, r := range s.rules {
 		for _, f := range r.Formats {
 			d := &s.byFormat[f]
@@ -126,7 +145,10 @@ func (s *Set) Clone() *Set {
 	c.state = make([]any, len(s.rules))
 	c.unbanned = nil
 	c.sub = nil
-	return &c
+	c.found = make([]uint64, len(s.found))
+	cp := &c
+	cp.mark = cp.markFound
+	return cp
 }
 
 // Fork implements pipeline.ConcurrentMatcher: a Clone for another
@@ -202,7 +224,11 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 
 // Match implements pipeline.Matcher.
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
+	s.scan = scanNone
 	for _, r := range s.Candidates(ev) {
+		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, r, ev) {
+			continue
+		}
 		j := &s.j
 		if s.judge(r, ev, j); j.verdict == Hit {
 			hits = append(hits, j.hit(r))

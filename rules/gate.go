@@ -1,0 +1,405 @@
+package rules
+
+import (
+	"unsafe"
+
+	"github.com/expr-lang/expr/ast"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules/internal/tags"
+	"github.com/stockade-ids/stockade/rules/regex"
+)
+
+// A gate is what a rule requires of an event before it is worth judging,
+// read from the rule when the set is built: the statuses its predicate
+// admits, and literals its regexes need. The set reads each line once for
+// every rule's literals (regex.Multi) and skips the rules whose gate is
+// shut: with the web packs' dozen rules, an access line that no rule
+// concerns costs one scan instead of a dozen regexes and predicates.
+//
+// A gate only ever says "cannot hit": its status set and literal sets are
+// necessary conditions, so a rule it lets through is judged as before.
+// Rules whose judgement has effects on the event or the engine are never
+// gated by their predicate: a failregex's captures (ev.User, ev.Captures,
+// which later rules see) come before the predicate, and a predicate that
+// reads the engine's state (distinct() records what it sees) must run.
+// Their failregexes still gate them: without a failregex match nothing
+// happens. A predicate that would fail at run time (over its budget) and
+// is gated shut is no longer counted among the uncounted lines: it could
+// not have been true.
+type gate struct {
+	on      bool
+	status  *[16]uint64 // admitted statuses (0 to 1023); nil: any
+	clauses [][]gateLit // each needs one of its literals
+}
+
+// gateLit is a literal (an id in the set's Multi) the rule needs in one
+// of the event's texts.
+type gateLit struct {
+	field gateField
+	lit   int32
+}
+
+type gateField uint8
+
+const (
+	fieldText gateField = iota // what the failregexes read: message or line
+	fieldPath
+	fieldUserAgent
+	fieldReferer
+	fieldMethod
+	fieldUser
+	fieldLine
+	fieldMessage
+)
+
+// A line's literals are recorded by region: found anywhere (region 0,
+// what a whole-line or message regex needs), and found wholly inside one
+// of the fields a predicate reads, so that a quote that delimits every
+// access-log field does not pass for a quote in the path.
+const regions = 6
+
+func (f gateField) region() int {
+	if f >= fieldLine || f == fieldText {
+		return 0
+	}
+	return int(f)
+}
+
+var gateFields = map[string]gateField{"path": fieldPath, "user_agent": fieldUserAgent, "referer": fieldReferer,
+	"method": fieldMethod, "user": fieldUser, "line": fieldLine, "message": fieldMessage}
+
+func (f gateField) of(r *Rule, ev *pipeline.Event) string {
+	switch f {
+	case fieldText:
+		if r.UseLine || ev.Message == "" {
+			return ev.Line
+		}
+		return ev.Message
+	case fieldPath:
+		return ev.Path
+	case fieldUserAgent:
+		return ev.UserAgent
+	case fieldReferer:
+		return ev.Referer
+	case fieldMethod:
+		return ev.Method
+	case fieldUser:
+		return ev.User
+	case fieldLine:
+		return ev.Line
+	}
+	return ev.Message
+}
+
+// inside reports whether f is a part of line (the parsers slice their
+// fields out of the line, so the line's scan speaks for them); a field
+// built otherwise (decoded JSON, a test's event) gets no gate.
+func inside(f, line string) bool {
+	if len(f) == 0 || len(line) == 0 {
+		return false
+	}
+	fp, lp := uintptr(unsafe.Pointer(unsafe.StringData(f))), uintptr(unsafe.Pointer(unsafe.StringData(line)))
+	return fp >= lp && fp+uintptr(len(f)) <= lp+uintptr(len(line))
+}
+
+// gateBuilder interns literals for the set's Multi.
+type gateBuilder struct {
+	ids  map[string]int32
+	lits []string
+}
+
+func (b *gateBuilder) id(l string) int32 {
+	if id, ok := b.ids[l]; ok {
+		return id
+	}
+	if b.ids == nil {
+		b.ids = map[string]int32{}
+	}
+	id := int32(len(b.lits))
+	b.ids[l] = id
+	b.lits = append(b.lits, l)
+	return id
+}
+
+// clause is the gate of a literal set in field f; nil when the set says
+// nothing worth a lookup: a character that every line holds ("/", a
+// quote, a letter).
+func (b *gateBuilder) clause(f gateField, set []string) []gateLit {
+	if len(set) == 0 {
+		return nil
+	}
+	c := make([]gateLit, len(set))
+	for i, l := range set {
+		if regex.Weight([]string{l}) == 0 {
+			return nil
+		}
+		c[i] = gateLit{f, b.id(l)}
+	}
+	return c
+}
+
+func (b *gateBuilder) add(in *gateInfo, c []gateLit) {
+	if c != nil {
+		in.clauses = append(in.clauses, c)
+	}
+}
+
+// best is the most selective clause of in (regex.Weight), nil if none.
+func (b *gateBuilder) best(in gateInfo) []gateLit {
+	var best []gateLit
+	bestW := 0
+	for _, c := range in.clauses {
+		set := make([]string, len(c))
+		for i, l := range c {
+			set[i] = b.lits[l.lit]
+		}
+		if w := regex.Weight(set); w > bestW {
+			best, bestW = c, w
+		}
+	}
+	return best
+}
+
+// gateOf reads r's gate.
+func (b *gateBuilder) gateOf(r *Rule) gate {
+	nm, ok := r.m.(*nativeMatcher)
+	if !ok {
+		return gate{} // a fail2ban filter keeps state between lines: it sees them all
+	}
+	var g gate
+	if len(nm.fail) > 0 {
+		// One failregex must match. Alone, all it requires is required;
+		// of several, each needs its most selective set, so the union of
+		// those is.
+		var union []string
+		for _, f := range nm.fail {
+			pat, _, err := tags.Translate(f.Src)
+			if err != nil {
+				return gate{}
+			}
+			req := regex.FoldRequirement(pat)
+			if len(nm.fail) == 1 {
+				for _, set := range req {
+					if c := b.clause(fieldText, set); c != nil {
+						g.clauses = append(g.clauses, c)
+					}
+				}
+				break
+			}
+			if len(req) == 0 {
+				return gate{}
+			}
+			union = append(union, req[0]...)
+		}
+		if c := b.clause(fieldText, union); c != nil {
+			g.clauses = [][]gateLit{c}
+		}
+		g.on = len(g.clauses) > 0
+		return g
+	}
+	if r.when == nil || readsState(r.when.prog) {
+		return g
+	}
+	in := b.walk(r.when.prog.Node(), r.when.regexes)
+	g.status, g.clauses = in.status, in.clauses
+	g.on = g.status != nil || len(g.clauses) > 0
+	return g
+}
+
+// gateInfo is what a predicate's node requires to be true.
+type gateInfo struct {
+	status  *[16]uint64
+	clauses [][]gateLit
+}
+
+func (b *gateBuilder) walk(n ast.Node, res []*regex.Regex) gateInfo {
+	switch n := n.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
+			st := l.status
+			if st == nil {
+				st = r.status
+			} else if r.status != nil {
+				both := *l.status
+				for i := range both {
+					both[i] &= r.status[i]
+				}
+				st = &both
+			}
+			return gateInfo{status: st, clauses: append(l.clauses, r.clauses...)}
+		case "||", "or":
+			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
+			var out gateInfo
+			if l.status != nil && r.status != nil {
+				either := *l.status
+				for i := range either {
+					either[i] |= r.status[i]
+				}
+				out.status = &either
+			}
+			if lb, rb := b.best(l), b.best(r); lb != nil && rb != nil {
+				out.clauses = [][]gateLit{append(append([]gateLit(nil), lb...), rb...)}
+			}
+			return out
+		case "==":
+			if isIdent(n.Left, "status") {
+				if i, ok := n.Right.(*ast.IntegerNode); ok {
+					return gateInfo{status: statusSet(i.Value)}
+				}
+			}
+			if f, ok := fieldOf(n.Left); ok {
+				if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
+					var out gateInfo
+					b.add(&out, b.clause(f, []string{regex.LowerASCII(s.Value)}))
+					return out
+				}
+			}
+		case "in":
+			if isIdent(n.Left, "status") {
+				if c, ok := n.Right.(*ast.ConstantNode); ok {
+					if m, ok := c.Value.(map[int]struct{}); ok {
+						var vs []int
+						for v := range m {
+							vs = append(vs, v)
+						}
+						return gateInfo{status: statusSet(vs...)}
+					}
+				}
+			}
+		case "contains", "startsWith", "endsWith":
+			if f, ok := fieldOf(n.Left); ok {
+				if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
+					var out gateInfo
+					b.add(&out, b.clause(f, []string{regex.LowerASCII(s.Value)}))
+					return out
+				}
+			}
+		}
+	case *ast.CallNode:
+		if isIdent(n.Callee, regexMatch) && len(n.Arguments) == 2 {
+			f, ok := fieldOf(n.Arguments[0])
+			i, ok2 := n.Arguments[1].(*ast.IntegerNode)
+			if ok && ok2 && i.Value < len(res) {
+				var out gateInfo
+				for _, s := range regex.FoldRequirement(res[i.Value].Src) {
+					b.add(&out, b.clause(f, s))
+				}
+				return out
+			}
+		}
+	}
+	return gateInfo{}
+}
+
+func isIdent(n ast.Node, name string) bool {
+	id, ok := n.(*ast.IdentifierNode)
+	return ok && id.Value == name
+}
+
+// fieldOf names the event text n reads: a field, or lower()/upper() of
+// one (the gate's literals are compared without regard to ASCII case).
+func fieldOf(n ast.Node) (gateField, bool) {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		f, ok := gateFields[n.Value]
+		return f, ok
+	case *ast.BuiltinNode:
+		if (n.Name == "lower" || n.Name == "upper") && len(n.Arguments) == 1 {
+			return fieldOf(n.Arguments[0])
+		}
+	case *ast.CallNode:
+		if isIdent(n.Callee, checkedStr) && len(n.Arguments) == 1 {
+			return fieldOf(n.Arguments[0])
+		}
+	}
+	return 0, false
+}
+
+func statusSet(vs ...int) *[16]uint64 {
+	var s [16]uint64
+	for _, v := range vs {
+		if v >= 0 && v < 1024 {
+			s[v>>6] |= 1 << (v & 63)
+		}
+	}
+	return &s
+}
+
+// scan states of the line being matched.
+const (
+	scanNone    = iota // not read yet
+	scanDone           // found holds its literals
+	scanUseless        // not ASCII: every literal may be there
+)
+
+// open reports whether r's gate lets ev through, reading the line for
+// the literals on the first rule that needs them.
+func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
+	if g.status != nil {
+		st := ev.Status
+		if st < 0 || st >= 1024 || g.status[st>>6]&(1<<(st&63)) == 0 {
+			return false
+		}
+	}
+	if len(g.clauses) == 0 {
+		return true
+	}
+	if s.scan == scanNone {
+		s.read(ev)
+	}
+	if s.scan == scanUseless {
+		return true
+	}
+	words := len(s.found) / regions
+	for _, c := range g.clauses {
+		ok := false
+		for _, l := range c {
+			reg := l.field.region()
+			if reg == 0 && !inside(l.field.of(r, ev), ev.Line) || reg > 0 && s.within[reg][0] < 0 {
+				ok = true // a text the scan did not read
+				break
+			}
+			if s.found[reg*words+int(l.lit>>6)]&(1<<(l.lit&63)) != 0 {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// read scans ev's line for every rule's literals, noting the fields
+// each lies in.
+func (s *Set) read(ev *pipeline.Event) {
+	clear(s.found)
+	for reg := 1; reg < regions; reg++ {
+		f := gateField(reg).of(nil, ev)
+		s.within[reg] = [2]int{-1, -1}
+		if inside(f, ev.Line) {
+			lo := int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(ev.Line))))
+			s.within[reg] = [2]int{lo, lo + len(f)}
+		}
+	}
+	s.scan = scanUseless
+	if s.multi.Scan(ev.Line, s.mark) {
+		s.scan = scanDone
+	}
+}
+
+// markFound records literal id at line[start:end].
+func (s *Set) markFound(id int32, start, end int) {
+	words := len(s.found) / regions
+	w, bit := int(id>>6), uint64(1)<<(id&63)
+	s.found[w] |= bit
+	for reg := 1; reg < regions; reg++ {
+		if in := s.within[reg]; start >= in[0] && end <= in[1] {
+			s.found[reg*words+w] |= bit
+		}
+	}
+}

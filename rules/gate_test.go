@@ -1,0 +1,124 @@
+package rules
+
+import (
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// gateLines are the sample lines of every built-in pack's tests, with
+// variants a gate could get wrong: upper case (the literals are matched
+// without regard to case, as (?i) regexes match), lower case, and a
+// character beyond ASCII (Unicode folds K, the Kelvin sign, onto k: such
+// a line must not be judged by its ASCII literals).
+func gateLines(t *testing.T) []string {
+	t.Helper()
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range packs {
+		data, err := fs.ReadFile(DefaultFS(), p.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests, err := ParseTests(path.Join("packs", p.File), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pt := range tests {
+			for _, in := range pt.Inputs {
+				for _, l := range in.Lines {
+					lines = append(lines, l.Text, strings.ToUpper(l.Text), strings.ToLower(l.Text),
+						strings.Replace(l.Text, "k", "\u212a", 1))
+				}
+			}
+		}
+	}
+	return lines
+}
+
+// TestGateSound: the gates only skip rules that could not hit. Every
+// sample line of the built-in packs, and its variants, gets the same hits
+// from Match (gated) as from judging every candidate rule (Judge is not
+// gated).
+func TestGateSound(t *testing.T) {
+	s := defaultSet(t)
+	now := time.Date(2025, 11, 9, 0, 0, 0, 0, time.UTC)
+	var gated, ungated, skipped int
+	for _, line := range gateLines(t) {
+		f := testEnv.Detect([]byte(line))
+		if f == pipeline.FormatUnknown {
+			continue
+		}
+		p := testEnv.NewParser(f, now, time.UTC)
+		var ev pipeline.Event
+		if p.Parse([]byte(line), &ev) != nil {
+			continue
+		}
+		if ev.Line == "" {
+			ev.Line = line
+		}
+		e1 := ev
+		var got []string
+		for _, h := range s.Match(&e1, nil) {
+			got = append(got, h.Policy.Name)
+		}
+		var want []string
+		for _, r := range s.Candidates(&ev) {
+			e2 := ev
+			if _, v := s.Judge(r, &e2); v == Hit {
+				want = append(want, r.Policy.Name)
+			}
+			if g := &s.gates[r.Policy.ID]; g.on {
+				s.scan = scanNone
+				if !s.open(g, r, &ev) {
+					skipped++
+				}
+			}
+		}
+		gated += len(got)
+		ungated += len(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s\n  gated hits %v, every rule judged: %v", line, got, want)
+		}
+	}
+	if skipped == 0 {
+		t.Error("no gate ever shut: the test shows nothing")
+	}
+	t.Logf("%d hits either way; %d rule judgements skipped by their gates", ungated, skipped)
+}
+
+// TestGateShutsForBenignLines: on an ordinary visit no web rule is
+// judged, and on a probe only the rules it concerns are: what keeps an
+// access log's replay fast with a dozen web rules.
+func TestGateShutsForBenignLines(t *testing.T) {
+	s := defaultSet(t)
+	p := testEnv.NewParser(pipeline.FormatNginx, time.Now(), time.UTC)
+	for line, want := range map[string][]string{
+		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /blog/2025/11/hello-world HTTP/1.1" 200 5120 "https://www.example.com/" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"`: nil,
+		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /css/site.css HTTP/1.1" 304 0 "https://www.example.com/" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`:                                                         nil,
+		`203.0.113.9 - - [01/Nov/2025:00:00:01 +0000] "GET /.env HTTP/1.1" 404 153 "-" "Mozilla/5.0 zgrab/0.x"`:                                                                                                                                        {"nginx-scan", "web-scanner-ua", "web-sensitive-files"},
+	} {
+		var ev pipeline.Event
+		if err := p.Parse([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		var open []string
+		s.scan = scanNone
+		for _, r := range s.Candidates(&ev) {
+			if g := &s.gates[r.Policy.ID]; !g.on || s.open(g, r, &ev) {
+				open = append(open, r.Policy.Name)
+			}
+		}
+		if !slices.Equal(open, want) {
+			t.Errorf("%s\n  rules judged %v, want %v", line, open, want)
+		}
+	}
+}

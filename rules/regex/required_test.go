@@ -1,0 +1,94 @@
+package regex
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestFoldRequirement(t *testing.T) {
+	for pat, want := range map[string]string{
+		`(?i)sqlmap|nikto|masscan`:                   `[[sqlmap nikto masscan]]`,
+		`(?i)/vendor/phpunit/[^ ]*eval-stdin\.php`:   `[[/vendor/phpunit/] [eval-stdin.php]]`,
+		`(?i)(?:\$\{|%24%7b)(?:script|dns)(?::|%3a)`: `[[${script: ${script%3a ${dns: ${dns%3a %24%7bscript: %24%7bscript%3a %24%7bdns: %24%7bdns%3a]]`,
+		`a*`:                         `[]`,
+		`(?:|foo)bar.*`:              `[[bar]]`,
+		`(?:x.*|foo)`:                `[[x foo]]`,
+		`(?:.*|foo)`:                 `[]`,
+		`^/(?:admin|pma)(?:[/?#]|$)`: `[[/admin /pma]]`,
+	} {
+		got := FoldRequirement(pat)
+		if fmt.Sprint(got) != want && !(want == "[]" && got == nil) {
+			t.Errorf("FoldRequirement(%q) = %v, want %s", pat, got, want)
+		}
+	}
+}
+
+// TestFoldRequirementSound: a text a regex matches holds a member of
+// every set, on ASCII texts, the case of either changed.
+func TestFoldRequirementSound(t *testing.T) {
+	cases := map[string][]string{
+		`(?i)(?:^|/)(?:(?:\.git|\.svn)/|(?:\.env(?:\.[\w-]+)?|[^/?]+~)(?:[?#]|$))`:   {"/.env", "/A/.GIT/x", "/index.php~", "/.env.local?x"},
+		`(?i)union(?:\s|\+|%20)+(?:all(?:\s|\+)+)?select`:                            {"1 UNION ALL SELECT", "union%20select"},
+		`(?i)(?:<|%3c)(?:/|%2f)?(?:script|svg)(?:[\s/>+]|%20|$)|javascript(?::|%3a)`: {"%3Csvg/", "JavaScript:alert", "<script>"},
+		`k[a-c]{2}x`: {"kabx", "kccx"},
+	}
+	for pat, texts := range cases {
+		re := regexp.MustCompile(pat)
+		req := FoldRequirement(pat)
+		if len(req) == 0 {
+			t.Errorf("%q: nothing required", pat)
+		}
+		for _, text := range texts {
+			for _, s := range []string{text, strings.ToUpper(text), strings.ToLower(text)} {
+				if !re.MatchString(s) {
+					continue
+				}
+				for _, set := range req {
+					ok := false
+					for _, l := range set {
+						ok = ok || strings.Contains(LowerASCII(s), l)
+					}
+					if !ok {
+						t.Errorf("%q matches %q, which holds none of %v", pat, s, set)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMulti(t *testing.T) {
+	lits := []string{"he", "she", "his", "hers", "nikto", "${jndi", "~"}
+	m := NewMulti(lits)
+	for text, want := range map[string]string{
+		"USHERS":                 "he she hers",
+		"Mozilla/5.00 (Nikto/2)": "nikto",
+		"x=${JNDI:ldap}":         "${jndi",
+		"/index.php~":            "~",
+		"nothing":                "",
+	} {
+		found := make([]uint64, 1)
+		if !m.Scan(text, func(id int32, start, end int) {
+			if text[start:end] != lits[id] && LowerASCII(text[start:end]) != lits[id] {
+				t.Errorf("%q at %d:%d is not %q", text, start, end, lits[id])
+			}
+			Set(found, id)
+		}) {
+			t.Fatalf("%q: not ASCII?", text)
+		}
+		var got []string
+		for i, l := range lits {
+			if found[0]&(1<<i) != 0 {
+				got = append(got, l)
+			}
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("Scan(%q) = %v, want %s", text, got, want)
+		}
+	}
+	if m.Scan("caf\u00e9 nikto", func(int32, int, int) {}) {
+		t.Error("a text that is not ASCII must be refused")
+	}
+}
