@@ -31,6 +31,16 @@ type gate struct {
 	on      bool
 	status  *[16]uint64 // admitted statuses (0 to 1023); nil: any
 	clauses [][]gateLit // each needs one of its literals
+	masks   [][]gateMask
+}
+
+// gateMask is a clause's literals in one region and word of the found
+// bits: a clause is checked a word at a time.
+type gateMask struct {
+	reg  int // 0: anywhere in the text (field says which text)
+	word int
+	bits uint64
+	text gateField // for region 0: the text the literals must lie in
 }
 
 // gateLit is a literal (an id in the set's Multi) the rule needs in one
@@ -354,15 +364,14 @@ func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
 		return true
 	}
 	words := len(s.found) / regions
-	for _, c := range g.clauses {
+	for _, c := range g.masks {
 		ok := false
-		for _, l := range c {
-			reg := l.field.region()
-			if reg == 0 && !inside(l.field.of(r, ev), ev.Line) || reg > 0 && s.within[reg][0] < 0 {
+		for _, m := range c {
+			if m.reg == 0 && !inside(m.text.of(r, ev), ev.Line) || m.reg > 0 && s.within[m.reg][0] < 0 {
 				ok = true // a text the scan did not read
 				break
 			}
-			if s.found[reg*words+int(l.lit>>6)]&(1<<(l.lit&63)) != 0 {
+			if s.found[m.reg*words+m.word]&m.bits != 0 {
 				ok = true
 				break
 			}
@@ -372,6 +381,27 @@ func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
 		}
 	}
 	return true
+}
+
+// masks groups each clause's literals by region and word.
+func masks(clauses [][]gateLit) [][]gateMask {
+	var out [][]gateMask
+	for _, c := range clauses {
+		var ms []gateMask
+	lits:
+		for _, l := range c {
+			reg, w, bit := l.field.region(), int(l.lit>>6), uint64(1)<<(l.lit&63)
+			for i := range ms {
+				if ms[i].reg == reg && ms[i].word == w && (reg != 0 || ms[i].text == l.field) {
+					ms[i].bits |= bit
+					continue lits
+				}
+			}
+			ms = append(ms, gateMask{reg: reg, word: w, bits: bit, text: l.field})
+		}
+		out = append(out, ms)
+	}
+	return out
 }
 
 // read scans ev's line for every rule's literals, noting the fields

@@ -88,6 +88,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	s.gates = make([]gate, len(s.rules))
 	for i, r := range s.rules {
 		s.gates[i] = gb.gateOf(r)
+		s.gates[i].masks = masks(s.gates[i].clauses)
 	}
 	s.multi = regex.NewMulti(gb.lits)
 	s.found = make([]uint64, regions*((len(gb.lits)+63)/64))

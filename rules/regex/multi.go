@@ -1,6 +1,9 @@
 package regex
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // Multi finds which of many literals occur in a text in one pass, ASCII
 // case-insensitively. A rule set uses one over every rule's required
@@ -16,10 +19,10 @@ import "strings"
 // access line five times slower). Only at an anchor are the literals that
 // hold it compared.
 type Multi struct {
-	pairs   [1 << 8]uint64      // a bit per folded 7-bit byte pair that anchors a literal
-	singles [2]uint64           // a bit per folded ASCII byte that is a literal
-	anchors map[uint16][]anchor // by pair (bit 15 set) or single byte: the literals there
-	lits    []string            // lower case
+	pairs   [1 << 8]uint64  // a bit per folded 7-bit byte pair that anchors a literal
+	index   [1 << 14]uint16 // by pair: 1 + where its literals are in anchors
+	anchors [][]anchor
+	lits    []string // lower case
 }
 
 type anchor struct {
@@ -29,26 +32,38 @@ type anchor struct {
 
 // NewMulti compiles lits (matched without regard to ASCII case).
 func NewMulti(lits []string) *Multi {
-	m := &Multi{anchors: map[uint16][]anchor{}}
+	m := &Multi{}
+	add := func(key int, a anchor) {
+		if m.index[key] == 0 {
+			m.anchors = append(m.anchors, nil)
+			m.index[key] = uint16(len(m.anchors))
+		}
+		i := m.index[key] - 1
+		m.anchors[i] = append(m.anchors[i], a)
+	}
 	for id, l := range lits {
 		l = LowerASCII(l)
 		m.lits = append(m.lits, l)
 		switch len(l) {
 		case 0:
 		case 1:
-			c := l[0] & 0x7f
-			m.singles[c>>6] |= 1 << (c & 63)
-			m.anchors[uint16(c)] = append(m.anchors[uint16(c)], anchor{int32(id), 0})
+			// A single byte anchors every pair it begins (the last byte
+			// of a text is paired with a NUL).
+			for b := 0; b < 128; b++ {
+				p := pair(l[0], byte(b))
+				m.pairs[p>>6] |= 1 << (p & 63)
+				add(int(p), anchor{int32(id), 0})
+			}
 		default:
 			off := 0
 			for i := 1; i+1 < len(l); i++ {
-				if commonness(l[i])+commonness(l[i+1]) < commonness(l[off])+commonness(l[off+1]) {
+				if pairCost(l[i], l[i+1]) < pairCost(l[off], l[off+1]) {
 					off = i
 				}
 			}
 			p := pair(l[off], l[off+1])
 			m.pairs[p>>6] |= 1 << (p & 63)
-			m.anchors[p|0x8000] = append(m.anchors[p|0x8000], anchor{int32(id), off})
+			add(int(p), anchor{int32(id), off})
 		}
 	}
 	return m
@@ -56,6 +71,29 @@ func NewMulti(lits []string) *Multi {
 
 // pair packs two ASCII bytes, 7 bits each.
 func pair(a, b byte) uint16 { return uint16(a&0x7f)<<7 | uint16(b&0x7f) }
+
+// pairCost ranks how often a byte pair occurs in log lines: first by
+// its count in typical lines (browsers' user agents, URLs), then by its
+// letters' frequency in English.
+func pairCost(a, b byte) int {
+	return 100*typicalPairs[pair(a, b)] + commonness(a) + commonness(b)
+}
+
+// typical is what most access-log lines are made of.
+const typical = `198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /index.html HTTP/1.1" 200 5120 ` +
+	`"https://www.example.com/blog/2025/11/hello-world?page=2&lang=en" ` +
+	`"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0" ` +
+	`"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" ` +
+	`"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1" ` +
+	`"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) (Linux; Android 14; SM-S918B) (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" ` +
+	`/css/site.css /js/app.js /img/logo.png /images/ /static/ /assets/ /favicon.ico /feed.xml /search?q= /about /api/v1/ /wp-content/uploads/ /wp-login.php`
+
+var typicalPairs = func() (t [1 << 14]int) {
+	for i := 0; i+1 < len(typical); i++ {
+		t[pair(fold[typical[i]], fold[typical[i+1]])]++
+	}
+	return t
+}()
 
 // commonness ranks how often a byte occurs in log lines: letters by
 // their frequency in English, digits and the punctuation of URLs and
@@ -93,29 +131,50 @@ func lower(c byte) byte {
 // every rule must be tried.
 func (m *Multi) Scan(text string, found func(id int32, start, end int)) bool {
 	n := len(text)
-	for i := 0; i < n; i++ {
-		c := text[i]
-		if c >= 0x80 {
+	if n == 0 {
+		return true
+	}
+	if !isASCII(text) {
+		return false
+	}
+	pairs := &m.pairs
+	prev := uint(fold[text[0]])
+	for i := 1; i < n; i++ {
+		c := uint(fold[text[i]])
+		p := (prev<<7 | c) & (1<<14 - 1)
+		prev = c
+		if pairs[p>>6]&(1<<(p&63)) != 0 {
+			m.verify(text, i-1, p, found)
+		}
+	}
+	// The last byte, paired with a NUL.
+	if p := prev << 7 & (1<<14 - 1); pairs[p>>6]&(1<<(p&63)) != 0 {
+		m.verify(text, n-1, p, found)
+	}
+	return true
+}
+
+// verify reports the literals anchored on pair p at text[i:].
+func (m *Multi) verify(text string, i int, p uint, found func(id int32, start, end int)) {
+	for _, a := range m.anchors[m.index[p]-1] {
+		l := m.lits[a.id]
+		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+			found(a.id, s, s+len(l))
+		}
+	}
+}
+
+// isASCII reports whether s has no byte >= 0x80, eight bytes a step.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
 			return false
 		}
-		c = fold[c]
-		if m.singles[c>>6]&(1<<(c&63)) != 0 {
-			for _, a := range m.anchors[uint16(c)] {
-				found(a.id, i, i+1)
-			}
-		}
-		if i+1 == n {
-			break
-		}
-		p := pair(c, fold[text[i+1]])
-		if m.pairs[p>>6]&(1<<(p&63)) == 0 {
-			continue
-		}
-		for _, a := range m.anchors[p|0x8000] {
-			l := m.lits[a.id]
-			if s := i - a.off; s >= 0 && s+len(l) <= n && equalFold(text[s:s+len(l)], l) {
-				found(a.id, s, s+len(l))
-			}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
 		}
 	}
 	return true
