@@ -63,7 +63,12 @@ func TestReplayCorpus(t *testing.T) {
 		{"203.0.113.13", "sshd", 1, 600},
 		{"203.0.113.14", "sshd", 1, 600}, // PAM failures alone count
 		{"203.0.113.20", "nginx-wordpress", 1, 3600},
-		{"2001:db8:bad::2", "nginx-scan", 1, 3600},
+		// A zgrab scanner: its user agent bans at once, its .env and .git
+		// probes, its admin pages and its twentieth miss each ban longer.
+		{"2001:db8:bad::2", "web-scanner-ua", 1, 3600},
+		{"2001:db8:bad::2", "web-sensitive-files", 2, 7200},
+		{"2001:db8:bad::2", "web-admin-probe", 3, 14400},
+		{"2001:db8:bad::2", "nginx-scan", 4, 28800},
 		{"203.0.113.30", "suricata-p1", 1, 3600}, // in fast.log and eve.json: banned once
 		{"2001:db8:bad::3", "suricata-p2", 1, 600},
 		{"203.0.113.33", "suricata-p1", 1, 3600}, // response alert: the client, not the server
