@@ -433,3 +433,11 @@ func (s *Set) markFound(id int32, start, end int) {
 		}
 	}
 }
+
+// Opens reports whether r's gate lets ev through: false means r cannot
+// hit ev and Match does not judge it (Judge always does).
+func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
+	g := &s.gates[r.Policy.ID]
+	s.scan = scanNone
+	return !g.on || s.open(g, r, ev)
+}

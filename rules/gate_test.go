@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"io/fs"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/rules/packtest"
+	"github.com/stockade-ids/stockade/sources"
 )
 
 // gateLines are the sample lines of every built-in pack's tests, with
@@ -18,17 +21,17 @@ import (
 // a line must not be judged by its ASCII literals).
 func gateLines(t *testing.T) []string {
 	t.Helper()
-	packs, err := DefaultPacks()
+	packs, err := rules.DefaultPacks()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lines []string
 	for _, p := range packs {
-		data, err := fs.ReadFile(DefaultFS(), p.File)
+		data, err := fs.ReadFile(rules.DefaultFS(), p.File)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tests, err := ParseTests(path.Join("packs", p.File), data)
+		tests, err := packtest.Parse(path.Join("packs", p.File), data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,11 +56,11 @@ func TestGateSound(t *testing.T) {
 	now := time.Date(2025, 11, 9, 0, 0, 0, 0, time.UTC)
 	var gated, ungated, skipped int
 	for _, line := range gateLines(t) {
-		f := testEnv.Detect([]byte(line))
+		f := sources.Detect([]byte(line))
 		if f == pipeline.FormatUnknown {
 			continue
 		}
-		p := testEnv.NewParser(f, now, time.UTC)
+		p := sources.NewParser(f, now, time.UTC)
 		var ev pipeline.Event
 		if p.Parse([]byte(line), &ev) != nil {
 			continue
@@ -73,14 +76,11 @@ func TestGateSound(t *testing.T) {
 		var want []string
 		for _, r := range s.Candidates(&ev) {
 			e2 := ev
-			if _, v := s.Judge(r, &e2); v == Hit {
+			if _, v := s.Judge(r, &e2); v == rules.Hit {
 				want = append(want, r.Policy.Name)
 			}
-			if g := &s.gates[r.Policy.ID]; g.on {
-				s.scan = scanNone
-				if !s.open(g, r, &ev) {
-					skipped++
-				}
+			if !s.Opens(r, &ev) {
+				skipped++
 			}
 		}
 		gated += len(got)
@@ -100,7 +100,7 @@ func TestGateSound(t *testing.T) {
 // access log's replay fast with a dozen web rules.
 func TestGateShutsForBenignLines(t *testing.T) {
 	s := defaultSet(t)
-	p := testEnv.NewParser(pipeline.FormatNginx, time.Now(), time.UTC)
+	p := sources.NewParser(pipeline.FormatNginx, time.Now(), time.UTC)
 	for line, want := range map[string][]string{
 		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /blog/2025/11/hello-world HTTP/1.1" 200 5120 "https://www.example.com/" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"`: nil,
 		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /css/site.css HTTP/1.1" 304 0 "https://www.example.com/" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`:                                                         nil,
@@ -111,9 +111,8 @@ func TestGateShutsForBenignLines(t *testing.T) {
 			t.Fatal(err)
 		}
 		var open []string
-		s.scan = scanNone
 		for _, r := range s.Candidates(&ev) {
-			if g := &s.gates[r.Policy.ID]; !g.on || s.open(g, r, &ev) {
+			if s.Opens(r, &ev) {
 				open = append(open, r.Policy.Name)
 			}
 		}
@@ -121,4 +120,17 @@ func TestGateShutsForBenignLines(t *testing.T) {
 			t.Errorf("%s\n  rules judged %v, want %v", line, open, want)
 		}
 	}
+}
+
+func defaultSet(t testing.TB) *rules.Set {
+	t.Helper()
+	packs, err := rules.DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rules.NewSet(packs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
