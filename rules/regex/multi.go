@@ -10,13 +10,15 @@ import (
 // literals (see FoldRequirement) so that a line is read once, not once
 // per rule, and a rule none of whose literals occur is never tried.
 //
-// Each literal is anchored on its rarest pair of bytes (a log line is
-// full of letters, digits, slashes and dots; "${", "%2", "kt" are rare),
-// and the scan tests each pair of the text against a bitmap of anchors:
-// every step is independent of the last, so the processor overlaps them
-// (an Aho-Corasick automaton's steps each wait for the one before, and
-// its table of thousands of states falls out of the cache: it read an
-// access line five times slower). Only at an anchor are the literals that
+// Each literal is anchored on its rarest byte pairs (a log line is full
+// of letters, digits, slashes and dots; "${", "%2", "kt" are rare), and
+// the scan tests the pairs at even positions of the text against a
+// bitmap of anchors: every step is independent of the last, so the
+// processor overlaps them (an Aho-Corasick automaton's steps each wait
+// for the one before, and its table of thousands of states falls out of
+// the cache: it read an access line five times slower). A literal is
+// anchored on two overlapping pairs, one of which starts at an even
+// position wherever it lies. Only at an anchor are the literals that
 // hold it compared.
 type Multi struct {
 	pairs   [1 << 8]uint64  // a bit per folded 7-bit byte pair that anchors a literal
@@ -27,13 +29,14 @@ type Multi struct {
 
 type anchor struct {
 	id  int32
-	off int // where the pair is in the literal
+	off int // where the pair starts in the literal (-1: one byte before)
 }
 
 // NewMulti compiles lits (matched without regard to ASCII case).
 func NewMulti(lits []string) *Multi {
 	m := &Multi{}
 	add := func(key int, a anchor) {
+		m.pairs[key>>6] |= 1 << (key & 63)
 		if m.index[key] == 0 {
 			m.anchors = append(m.anchors, nil)
 			m.index[key] = uint16(len(m.anchors))
@@ -44,26 +47,35 @@ func NewMulti(lits []string) *Multi {
 	for id, l := range lits {
 		l = LowerASCII(l)
 		m.lits = append(m.lits, l)
+		// The scan reads the pairs at even positions only, so each
+		// literal is found through a pair that starts at one.
 		switch len(l) {
 		case 0:
 		case 1:
-			// A single byte anchors every pair it begins (the last byte
-			// of a text is paired with a NUL).
-			for b := 0; b < 128; b++ {
-				p := pair(l[0], byte(b))
-				m.pairs[p>>6] |= 1 << (p & 63)
-				add(int(p), anchor{int32(id), 0})
+			// c at an even position begins a pair (c, x), at an odd one
+			// ends a pair (x, c); x is any byte, or the NUL after the text.
+			for x := 0; x < 128; x++ {
+				add(int(pair(l[0], byte(x))), anchor{int32(id), 0})
+				add(int(pair(byte(x), l[0])), anchor{int32(id), -1})
+			}
+		case 2:
+			// ab at an even position is the pair (a, b); at an odd one,
+			// b begins the next pair.
+			add(int(pair(l[0], l[1])), anchor{int32(id), 0})
+			for x := 0; x < 128; x++ {
+				add(int(pair(l[1], byte(x))), anchor{int32(id), 1})
 			}
 		default:
+			// Two overlapping pairs, one of which starts at an even
+			// position: the rarest such triple.
 			off := 0
-			for i := 1; i+1 < len(l); i++ {
-				if pairCost(l[i], l[i+1]) < pairCost(l[off], l[off+1]) {
+			for i := 1; i+2 < len(l); i++ {
+				if pairCost(l[i], l[i+1])+pairCost(l[i+1], l[i+2]) < pairCost(l[off], l[off+1])+pairCost(l[off+1], l[off+2]) {
 					off = i
 				}
 			}
-			p := pair(l[off], l[off+1])
-			m.pairs[p>>6] |= 1 << (p & 63)
-			add(int(p), anchor{int32(id), off})
+			add(int(pair(l[off], l[off+1])), anchor{int32(id), off})
+			add(int(pair(l[off+1], l[off+2])), anchor{int32(id), off + 1})
 		}
 	}
 	return m
@@ -138,18 +150,17 @@ func (m *Multi) Scan(text string, found func(id int32, start, end int)) bool {
 		return false
 	}
 	pairs := &m.pairs
-	prev := uint(fold[text[0]])
-	for i := 1; i < n; i++ {
-		c := uint(fold[text[i]])
-		p := (prev<<7 | c) & (1<<14 - 1)
-		prev = c
+	i := 0
+	for ; i+1 < n; i += 2 {
+		p := (uint(fold[text[i]])<<7 | uint(fold[text[i+1]])) & (1<<14 - 1)
 		if pairs[p>>6]&(1<<(p&63)) != 0 {
-			m.verify(text, i-1, p, found)
+			m.verify(text, i, p, found)
 		}
 	}
-	// The last byte, paired with a NUL.
-	if p := prev << 7 & (1<<14 - 1); pairs[p>>6]&(1<<(p&63)) != 0 {
-		m.verify(text, n-1, p, found)
+	if i < n { // the last byte, paired with the NUL after the text
+		if p := uint(fold[text[i]]) << 7 & (1<<14 - 1); pairs[p>>6]&(1<<(p&63)) != 0 {
+			m.verify(text, i, p, found)
+		}
 	}
 	return true
 }

@@ -92,3 +92,35 @@ func TestMulti(t *testing.T) {
 		t.Error("a text that is not ASCII must be refused")
 	}
 }
+
+// TestMultiEveryPosition: each literal is found at every offset of a
+// text of every length (the scan reads pairs at even positions only),
+// in either case, and nothing else is.
+func TestMultiEveryPosition(t *testing.T) {
+	lits := []string{"~", "q", "${", "ab", "zgrab", "eval-stdin.php", "%2e%2e"}
+	m := NewMulti(lits)
+	for id, l := range lits {
+		for pre := 0; pre < 5; pre++ {
+			for post := 0; post < 4; post++ {
+				for _, v := range []string{l, strings.ToUpper(l)} {
+					text := strings.Repeat("x", pre) + v + strings.Repeat("y", post)
+					got := map[int32]bool{}
+					m.Scan(text, func(i int32, start, end int) {
+						if LowerASCII(text[start:end]) != lits[i] {
+							t.Errorf("%q: reported %q at %d:%d", text, lits[i], start, end)
+						}
+						got[i] = true
+					})
+					if !got[int32(id)] {
+						t.Errorf("%q: %q not found", text, l)
+					}
+					for i := range got {
+						if !strings.Contains(LowerASCII(text), lits[i]) {
+							t.Errorf("%q: %q reported, not there", text, lits[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
