@@ -179,6 +179,16 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 	}
 	var g gate
 	if len(nm.fail) > 0 {
+		// Failregexes that each have case-sensitive literals of their own
+		// (sshd's) reject a line by strings.Contains faster than a scan:
+		// only case-insensitive ones (web-cve's) need the gate.
+		own := true
+		for _, f := range nm.fail {
+			own = own && (len(f.Literals) > 0 || len(f.AnyOf) > 0)
+		}
+		if own {
+			return gate{}
+		}
 		// One failregex must match. Alone, all it requires is required;
 		// of several, each needs its most selective set, so the union of
 		// those is.
