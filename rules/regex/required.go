@@ -199,6 +199,14 @@ func concatInfo(subs []*syntax.Regexp) litInfo {
 	}
 	for _, s := range subs {
 		in := info(s)
+		if len(cur) > 1 && slices.Contains(cur, "") {
+			// An optional run ((?:^|/)…) requires nothing: start the
+			// run afresh here rather than multiply it into weak members.
+			// What follows is then no longer all the node matches, nor
+			// how it starts.
+			cur = []string{""}
+			whole, leading = false, false
+		}
 		if in.exact != nil && len(cur)*len(in.exact) <= maxSet {
 			cur = cross(cur, in.exact)
 			continue
