@@ -377,7 +377,7 @@ func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
 	for _, c := range g.masks {
 		ok := false
 		for _, m := range c {
-			if m.reg == 0 && !inside(m.text.of(r, ev), ev.Line) || m.reg > 0 && s.within[m.reg][0] < 0 {
+			if m.reg == 0 && !inside(m.text.of(r, ev), ev.Line) || m.reg > 0 && !s.same(m.reg, ev) {
 				ok = true // a text the scan did not read
 				break
 			}
@@ -422,7 +422,7 @@ func (s *Set) read(ev *pipeline.Event) {
 		f := gateField(reg).of(nil, ev)
 		s.within[reg] = [2]int{-1, -1}
 		if inside(f, ev.Line) {
-			lo := int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(ev.Line))))
+			lo := offset(f, ev.Line)
 			s.within[reg] = [2]int{lo, lo + len(f)}
 		}
 	}
@@ -450,4 +450,20 @@ func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
 	g := &s.gates[r.Policy.ID]
 	s.scan = scanNone
 	return !g.on || s.open(g, r, ev)
+}
+
+// same reports whether field region reg of ev is still where the scan
+// found it: a rule's failregex may have changed a field (its <F-USER>
+// capture becomes ev.User) after the line was read.
+func (s *Set) same(reg int, ev *pipeline.Event) bool {
+	in := s.within[reg]
+	if in[0] < 0 {
+		return false
+	}
+	f := gateField(reg).of(nil, ev)
+	return inside(f, ev.Line) && offset(f, ev.Line) == in[0] && len(f) == in[1]-in[0]
+}
+
+func offset(f, line string) int {
+	return int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line))))
 }

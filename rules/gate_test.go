@@ -134,3 +134,43 @@ func defaultSet(t testing.TB) *rules.Set {
 	}
 	return s
 }
+
+// TestGateFieldMovedByCapture: a failregex's <F-USER> moves ev.User after
+// the line was read for the gates; a later rule's gate on user must not
+// judge by where the user was.
+func TestGateFieldMovedByCapture(t *testing.T) {
+	p, err := rules.Parse("t.yaml", []byte(`pack: t
+rules:
+  - name: first
+    formats: [nginx]
+    when: 'path contains "zz"'
+    ban: 1h
+  - name: capture
+    formats: [nginx]
+    failregex: ['(?i)agent <F-USER>bob</F-USER>']
+    ban: 1h
+  - name: by-user
+    formats: [nginx]
+    when: 'user == "bob"'
+    ban: 1h
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rules.NewSet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `203.0.113.9 - alice [08/Nov/2025:22:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "agent bob"`
+	var ev pipeline.Event
+	if err := sources.NewParser(pipeline.FormatNginx, time.Now(), time.UTC).Parse([]byte(line), &ev); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range s.Match(&ev, nil) {
+		got = append(got, h.Policy.Name)
+	}
+	if want := []string{"capture", "by-user"}; !slices.Equal(got, want) {
+		t.Errorf("hits %v, want %v", got, want)
+	}
+}
