@@ -26,6 +26,9 @@ var (
 	errStatus  = pipeline.Bad("bad status")
 	errBytes   = pipeline.Bad("bad bytes")
 	errQuote   = pipeline.Bad("unterminated quote")
+	// errAmbiguous: two places in the line could be the client address
+	// (see splitPrefix).
+	errAmbiguous = pipeline.Bad("ambiguous address")
 )
 
 // Parser parses access-log lines. It keeps the last time zone it built, so
@@ -34,7 +37,12 @@ var (
 type Parser struct {
 	zoneOff int
 	zone    *time.Location
+	realIP  RealIP
 }
+
+// SetRealIPFrom sets the proxies whose forwarded-for list is believed (see
+// RealIP).
+func (p *Parser) SetRealIPFrom(r RealIP) { p.realIP = r }
 
 // New returns a Parser.
 func New() *Parser { return &Parser{} }
@@ -56,14 +64,15 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	if br < 0 {
 		return errTime
 	}
-	addrTok, user, ok := splitPrefix(line[:br-1])
-	if !ok {
-		return errAddr
+	prefix, addrTok, user, err := splitPrefix(line[:br-1])
+	if err != nil {
+		return err
 	}
 	addr, ok := pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
 	if !ok {
 		return errAddr
 	}
+	addr = p.realIP.Client(addr, prefix)
 
 	// findTime guarantees `] "` after the time.
 	i := br + timeLen + 4
@@ -162,31 +171,84 @@ func (p *Parser) findTime(line []byte) (int, time.Time) {
 	return -1, time.Time{}
 }
 
-// splitPrefix finds the client address in what precedes the time: tokens
-// (a quoted token counts as one) up to the ident field, a lone `-`. The
-// token before the ident is $remote_addr; anything before that is a vhost or
-// a forwarded-for list, which the client controls and which is therefore
-// never taken as the address. The rest, after the ident, is the remote user.
+// splitPrefix finds the client address in what precedes the time: the
+// token before the ident field (a lone `-`), which is $remote_addr; what
+// precedes it is a vhost or a forwarded-for list (returned as prefix), and
+// what follows the ident is the remote user.
 //
-// The ident is the first `-` token that is not the first token, so that an
-// absent forwarded-for list logged as `-` in front is not taken for it, and
-// a remote user such as `1.2.3.4 - x` cannot move the address: the real one
-// comes first.
-func splitPrefix(r []byte) (addr, user []byte, ok bool) {
-	var prev []byte
+// Both sides of the address are the client's to write: a forwarded-for
+// header `VICTIM -` written before $remote_addr, or a Basic-auth user
+// `VICTIM - x` written after it, each put a second address-then-dash in the
+// line. When the line holds more than one address followed by a `-`, no
+// reading of it is safer than another, so it is refused as ambiguous
+// (errAmbiguous) rather than banning whoever the client named; a log_format
+// given for the source reads such a line by position.
+func splitPrefix(r []byte) (prefix, addr, user []byte, err error) {
+	var toks [3][]byte // the last three tokens
+	var starts [3]int
+	found, userAt := -1, 0
 	for i, n := 0, 0; ; n++ {
+		s := i
+		for s < len(r) && r[s] == ' ' {
+			s++
+		}
+		tok, next, ok := nextToken(r, i)
+		if !ok {
+			return nil, nil, nil, errAddr
+		}
+		if tok == nil {
+			break
+		}
+		toks[0], toks[1], toks[2] = toks[1], toks[2], tok
+		starts[0], starts[1], starts[2] = starts[1], starts[2], s
+		if n > 0 && isDash(tok) && toks[1] != nil && isAddr(toks[1]) {
+			if found >= 0 {
+				return nil, nil, nil, errAmbiguous
+			}
+			found = starts[1]
+			addr = toks[1]
+			userAt = next
+		}
+		i = next
+	}
+	if found < 0 {
+		// No address before a dash: take the old reading, the token
+		// before the first dash, which ParseAddr then refuses or not.
+		return splitFirstDash(r)
+	}
+	if userAt < len(r) {
+		userAt++
+	}
+	return r[:found], addr, r[userAt:], nil
+}
+
+// splitFirstDash reads the token before the first `-` that is not the first
+// token as the address.
+func splitFirstDash(r []byte) (prefix, addr, user []byte, err error) {
+	var prev []byte
+	prevAt := 0
+	for i, n := 0, 0; ; n++ {
+		s := i
+		for s < len(r) && r[s] == ' ' {
+			s++
+		}
 		tok, next, ok := nextToken(r, i)
 		if !ok || tok == nil {
-			return nil, nil, false
+			return nil, nil, nil, errAddr
 		}
 		if n > 0 && isDash(tok) {
 			if next < len(r) {
 				next++
 			}
-			return prev, r[next:], true
+			return r[:prevAt], prev, r[next:], nil
 		}
-		prev, i = tok, next
+		prev, prevAt, i = tok, s, next
 	}
+}
+
+func isAddr(tok []byte) bool {
+	_, ok := pipeline.ParseAddr(pipeline.UnsafeString(tok))
+	return ok
 }
 
 // nextToken returns the space-separated token at or after i and the index

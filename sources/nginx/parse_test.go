@@ -211,9 +211,27 @@ var parseCases = []struct {
 		want: want{time: "2025-11-08T22:00:01+01:00", addr: "203.0.113.9", method: "GET", path: "/", version: "HTTP/1.1", status: 404, bytes: 10, userAgent: `a\"b\\c\u0001`},
 	},
 	{
+		// The line reads as well as combined with the user `1.2.3.4 - x`
+		// as with the forwarded-for `203.0.113.9 -` before $remote_addr
+		// 1.2.3.4: neither address is taken (a log_format reads it).
 		name: "remote user cannot move the address",
 		line: `203.0.113.9 - 1.2.3.4 - x [08/Nov/2025:22:00:01 +0100] "GET / HTTP/1.1" 401 10 "-" "x"`,
-		want: want{time: "2025-11-08T22:00:01+01:00", addr: "203.0.113.9", user: "1.2.3.4 - x", method: "GET", path: "/", version: "HTTP/1.1", status: 401, bytes: 10, userAgent: "x"},
+		want: want{bad: "ambiguous address"},
+	},
+	{
+		name: "forwarded-for cannot name the address",
+		line: `198.51.100.77 - 203.0.113.9 - - [08/Nov/2025:22:00:01 +0100] "POST /wp-login.php HTTP/1.1" 200 10 "-" "x"`,
+		want: want{bad: "ambiguous address"},
+	},
+	{
+		name: "forwarded-for list with a forged dash cannot name the address",
+		line: `198.51.100.77 - -, 203.0.113.9 - - [08/Nov/2025:22:00:01 +0100] "POST /wp-login.php HTTP/1.1" 200 10 "-" "x"`,
+		want: want{bad: "ambiguous address"},
+	},
+	{
+		name: "forwarded-for with a dash but no address before it is harmless",
+		line: `-, 203.0.113.9 - - [08/Nov/2025:22:00:01 +0100] "POST /wp-login.php HTTP/1.1" 200 10 "-" "x"`,
+		want: want{time: "2025-11-08T22:00:01+01:00", addr: "203.0.113.9", method: "POST", path: "/wp-login.php", version: "HTTP/1.1", status: 200, bytes: 10, userAgent: "x"},
 	},
 	{
 		name: "remote user cannot move the time",
