@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/nginx"
 	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
@@ -48,6 +49,10 @@ type Decoder struct {
 	// syslog has no year), ref the reference last set.
 	rs  refSetter
 	ref time.Time
+	// access parses the access lines that web servers send through syslog
+	// (see liftAccess); realIP are the trusted proxies of this source.
+	access *nginx.Parser
+	realIP nginx.RealIP
 }
 
 // refSetter is a parser whose year inference takes a reference time.
@@ -82,6 +87,18 @@ func DecoderOf(p pipeline.Parser, f pipeline.Format, c *Counter) *Decoder {
 // alert (Suricata's parsers; see suricata.HomeNet).
 func (d *Decoder) SetHomeNet(h suricata.HomeNet) { WithHomeNet(d.parser, h) }
 
+// SetRealIPFrom sets the trusted proxies of the source (see nginx.RealIP):
+// the access parsers believe a forwarded-for list only from them.
+func (d *Decoder) SetRealIPFrom(r nginx.RealIP) {
+	d.realIP = r
+	if p, ok := d.parser.(interface{ SetRealIPFrom(nginx.RealIP) }); ok {
+		p.SetRealIPFrom(r)
+	}
+	if d.access != nil {
+		d.access.SetRealIPFrom(r)
+	}
+}
+
 // Format is the format the Decoder parses.
 func (d *Decoder) Format() pipeline.Format { return d.format }
 
@@ -105,7 +122,11 @@ func (d *Decoder) Decode(line []byte, ev *pipeline.Event) (Outcome, string) {
 		d.count.Bad(ReasonTooLong)
 		return Bad, ReasonTooLong
 	}
-	return d.count.classify(d.parser.Parse(line, ev))
+	err := d.parser.Parse(line, ev)
+	if err == nil {
+		d.liftAccess(ev)
+	}
+	return d.count.classify(err)
 }
 
 // DecodeChecked is Decode with a check of the parsed event: an error from
@@ -116,6 +137,9 @@ func (d *Decoder) DecodeChecked(line []byte, ev *pipeline.Event, check func(*pip
 		return Bad, ReasonTooLong
 	}
 	err := d.parser.Parse(line, ev)
+	if err == nil {
+		d.liftAccess(ev)
+	}
 	if err == nil && check != nil {
 		err = check(ev)
 	}

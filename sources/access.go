@@ -1,0 +1,47 @@
+package sources
+
+import (
+	"unsafe"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/nginx"
+)
+
+// webPrograms are the programs whose syslog or journal messages may be
+// access-log lines: nginx's `access_log syslog:`, Apache's piped logger,
+// and the journal of a web server that logs to stdout.
+var webPrograms = [...]string{"nginx", "apache2", "httpd", "openresty", "caddy", "traefik"}
+
+func isWebProgram(p string) bool {
+	for _, w := range webPrograms {
+		if p == w {
+			return true
+		}
+	}
+	return false
+}
+
+// liftAccess makes a syslog event whose program is a web server and whose
+// message is an access-log line an access event: it gets the access
+// format and its typed fields, so the access format's rules judge it. The
+// syslog header stays (host, program, pid) and so does the whole line, for
+// evidence; the time is the access line's own, which carries a year and a
+// zone that the syslog header may lack. A message that is not an access
+// line (an error-log line) stays a syslog event.
+func (d *Decoder) liftAccess(ev *pipeline.Event) {
+	if ev.Format != pipeline.FormatSyslog || !isWebProgram(ev.Program) {
+		return
+	}
+	if d.access == nil {
+		d.access = nginx.New()
+		d.access.SetRealIPFrom(d.realIP)
+	}
+	host, prog, pid, line := ev.Host, ev.Program, ev.PID, ev.Line
+	// The access parser only reads the message, which the event's
+	// strings already alias; it sets nothing when it refuses the line.
+	msg := unsafe.Slice(unsafe.StringData(ev.Message), len(ev.Message))
+	if d.access.Parse(msg, ev) != nil {
+		return
+	}
+	ev.Host, ev.Program, ev.PID, ev.Line = host, prog, pid, line
+}
