@@ -33,8 +33,12 @@ func (d *Decoder) liftAccess(ev *pipeline.Event) {
 		return
 	}
 	if d.access == nil {
-		d.access = nginx.New()
-		d.access.SetRealIPFrom(d.realIP)
+		if d.web.Layout != nil {
+			d.access = d.web.Layout.Parser()
+		} else {
+			d.access = nginx.New()
+		}
+		d.access.SetRealIPFrom(d.web.RealIP)
 	}
 	host, prog, pid, line := ev.Host, ev.Program, ev.PID, ev.Line
 	// The access parser only reads the message, which the event's

@@ -51,8 +51,8 @@ type Decoder struct {
 	ref time.Time
 	// access parses the access lines that web servers send through syslog
 	// (see liftAccess); realIP are the trusted proxies of this source.
-	access *nginx.Parser
-	realIP nginx.RealIP
+	access accessParser
+	web    Web
 }
 
 // refSetter is a parser whose year inference takes a reference time.
@@ -87,16 +87,37 @@ func DecoderOf(p pipeline.Parser, f pipeline.Format, c *Counter) *Decoder {
 // alert (Suricata's parsers; see suricata.HomeNet).
 func (d *Decoder) SetHomeNet(h suricata.HomeNet) { WithHomeNet(d.parser, h) }
 
-// SetRealIPFrom sets the trusted proxies of the source (see nginx.RealIP):
-// the access parsers believe a forwarded-for list only from them.
-func (d *Decoder) SetRealIPFrom(r nginx.RealIP) {
-	d.realIP = r
-	if p, ok := d.parser.(interface{ SetRealIPFrom(nginx.RealIP) }); ok {
-		p.SetRealIPFrom(r)
+// Web are a source's options for its web access logs.
+type Web struct {
+	// Layout is the source's log_format (nginx.Compile): its access lines
+	// are read by it. nil reads the combined and common layouts and their
+	// variants.
+	Layout *nginx.Layout
+	// RealIP are the trusted proxies (real_ip_from): a forwarded-for list
+	// is believed only from them.
+	RealIP nginx.RealIP
+}
+
+// SetWeb sets the source's web options: an access-log Decoder parses with
+// the Layout when there is one, and so do the access lines that web
+// servers send through syslog (see liftAccess).
+func (d *Decoder) SetWeb(w Web) {
+	d.web, d.access = w, nil
+	if d.format == pipeline.FormatNginx && w.Layout != nil {
+		d.parser = w.Layout.Parser()
 	}
-	if d.access != nil {
-		d.access.SetRealIPFrom(r)
+	if p, ok := d.parser.(realIPSetter); ok {
+		p.SetRealIPFrom(w.RealIP)
 	}
+}
+
+// realIPSetter is an access parser, which takes the trusted proxies.
+type realIPSetter interface{ SetRealIPFrom(nginx.RealIP) }
+
+// accessParser parses the access lines inside syslog messages.
+type accessParser interface {
+	pipeline.Parser
+	realIPSetter
 }
 
 // Format is the format the Decoder parses.

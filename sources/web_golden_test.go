@@ -38,6 +38,7 @@ type webRecord struct {
 // configured.
 type webCase struct {
 	name, in   string
+	logFormat  string
 	realIPFrom []string
 }
 
@@ -45,6 +46,20 @@ var webCases = []webCase{
 	// Access lines of web servers sent through syslog are access events;
 	// an error-log line and another program's line stay syslog.
 	{name: "syslog-access", in: "syslog-access.log"},
+	// Nginx Proxy Manager's default `proxy` format: the client is in
+	// `[Client ...]`, after fields the client writes (host, URI, agent).
+	{name: "npm-proxy", in: "npm-proxy.log", logFormat: `[$time_local] $upstream_cache_status $upstream_status $status - $request_method $scheme $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio] [Sent-to $server] "$http_user_agent" "$http_referer"`},
+	// Apache's combined format with the forwarded-for header at the end,
+	// behind a trusted proxy 10.0.0.0/8: the header is believed only
+	// from it, and read from the right.
+	{name: "apache-xff", in: "apache-xff.log", logFormat: `%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" \"%{X-Forwarded-For}i\"`, realIPFrom: []string{"10.0.0.0/8"}},
+	// The forwarded-for header written unquoted before $remote_addr: the
+	// format says where the peer is, so a forged `VICTIM -` in the header
+	// moves nothing; with no proxy trusted the peer is the client.
+	{name: "nginx-xff-before", in: "nginx-xff-before.log", logFormat: `$http_x_forwarded_for $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`},
+	{name: "nginx-iso", in: "nginx-iso.log", logFormat: `$time_iso8601 $remote_addr "$request" $status $body_bytes_sent $request_time "$http_user_agent"`},
+	{name: "nginx-msec", in: "nginx-msec.log", logFormat: `$msec|$remote_addr|$request_method|$request_uri|$server_protocol|$status|$body_bytes_sent`},
+	{name: "nginx-xff-before-trusted", in: "nginx-xff-before.log", logFormat: `$http_x_forwarded_for $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`, realIPFrom: []string{"10.0.0.2"}},
 }
 
 // TestWebGolden decodes each web log the way every source does (OpenReader
@@ -65,19 +80,25 @@ func decodeWeb(t *testing.T, tc webCase) []byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rd, err := OpenReader(f, pipeline.FormatUnknown)
+	var web Web
+	format := pipeline.FormatUnknown
+	if tc.logFormat != "" {
+		// A log_format makes the source an access log (see cmd/stockade).
+		if web.Layout, err = nginx.Compile(tc.logFormat); err != nil {
+			t.Fatal(err)
+		}
+		format = pipeline.FormatNginx
+	}
+	if web.RealIP, err = nginx.ParseRealIP(tc.realIPFrom); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := OpenReader(f, format)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rd.Close()
 	dec := NewDecoder(rd.Format, ref, time.UTC, nil)
-	if tc.realIPFrom != nil {
-		r, err := nginx.ParseRealIP(tc.realIPFrom)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec.SetRealIPFrom(r)
-	}
+	dec.SetWeb(web)
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
