@@ -98,6 +98,16 @@ type Web struct {
 	RealIP nginx.RealIP
 }
 
+// Format is the format of a source whose format f was given (FormatUnknown:
+// detect): a log_format makes it an access log unless a format was given,
+// since no detection knows a custom layout.
+func (w Web) Format(f pipeline.Format) pipeline.Format {
+	if f == pipeline.FormatUnknown && w.Layout != nil {
+		return pipeline.FormatNginx
+	}
+	return f
+}
+
 // SetWeb sets the source's web options: an access-log Decoder parses with
 // the Layout when there is one, and so do the access lines that web
 // servers send through syslog (see liftAccess).

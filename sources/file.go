@@ -36,6 +36,8 @@ type Options struct {
 	Ref time.Time
 	// HomeNet is what a Suricata alert never bans (see suricata.HomeNet).
 	HomeNet suricata.HomeNet
+	// Web are the options of web access logs (log_format, real_ip_from).
+	Web Web
 }
 
 // File is one log file read as a pipeline.Iterator.
@@ -70,7 +72,7 @@ func Open(path string, opt Options) (*File, error) {
 	}
 	f := &File{Path: path, f: fh, size: fi.Size()}
 	f.count = &countingReader{r: fh}
-	rd, err := OpenReader(f.count, opt.Format)
+	rd, err := OpenReader(f.count, opt.Web.Format(opt.Format))
 	switch {
 	case errors.Is(err, ErrEmpty):
 		err = &emptyError{path: path}
@@ -90,6 +92,7 @@ func Open(path string, opt Options) (*File, error) {
 	}
 	f.dec = NewDecoder(f.Format, ref, opt.Loc, nil)
 	f.dec.SetHomeNet(opt.HomeNet)
+	f.dec.SetWeb(opt.Web)
 	return f, nil
 }
 

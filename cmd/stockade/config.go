@@ -65,6 +65,10 @@ type SourceConfig struct {
 	Files    []string           `yaml:"files"`
 	Type     string             `yaml:"type"`  // files and stdin: force the format
 	Start    string             `yaml:"start"` // files: "end" (default) or "beginning" for files first seen with no checkpoint
+	// Files: the access-log layout (nginx log_format or Apache LogFormat
+	// syntax) and the trusted proxies whose X-Forwarded-For is believed.
+	LogFormat  string   `yaml:"log_format"`
+	RealIPFrom []string `yaml:"real_ip_from"`
 	Syslog   *SyslogConfig      `yaml:"syslog"`
 	Stdin    bool               `yaml:"stdin"`
 	Journald *JournaldConfig    `yaml:"journald"`
@@ -280,6 +284,12 @@ func (s SourceConfig) problems(i int) []string {
 		if _, err := busTrust(s.Kafka.Payload, s.Kafka.Policy, nil); err != nil {
 			errs = append(errs, fmt.Sprintf("sources[%d].kafka: %v", i, err))
 		}
+	}
+	if _, err := webOptions(fmt.Sprintf("sources[%d].", i), s.LogFormat, s.RealIPFrom); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if (s.LogFormat != "" || len(s.RealIPFrom) > 0) && len(s.Files) == 0 {
+		errs = append(errs, fmt.Sprintf("sources[%d]: log_format and real_ip_from apply to files", i))
 	}
 	if s.Start != "" && s.Start != "end" && s.Start != "beginning" {
 		errs = append(errs, fmt.Sprintf("sources[%d].start: want end or beginning", i))

@@ -35,6 +35,9 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	var homeNets listFlag
 	fl.Var(&homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
 	suricataYAML := fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
+	logFormat := fl.String("log-format", "", logFormatUsage)
+	var realIP listFlag
+	fl.Var(&realIP, "real-ip-from", realIPUsage)
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade explain [--rules PATH]... [--type T] [--allow CIDR]... [--tz Z] [--home-net CIDR]... [--suricata-yaml PATH] FILE|-")
 		fmt.Fprintln(stderr, "Shows, for each line, the parsed fields and every rule's verdict, then a summary.")
@@ -66,6 +69,10 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	web, err := webOptions("--", *logFormat, realIP)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	set, err := loadRules(rulePaths)
 	if err != nil {
 		return err
@@ -75,7 +82,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 
-	x := explainSetup{set: set, allow: allowed, format: format, loc: loc, home: home}
+	x := explainSetup{set: set, allow: allowed, format: format, loc: loc, home: home, web: web}
 	return x.explainLog(ctx, names[0], stdin, stdout)
 }
 
@@ -86,6 +93,7 @@ type explainSetup struct {
 	format pipeline.Format // FormatUnknown: detect
 	loc    *time.Location
 	home   suricata.HomeNet
+	web    sources.Web
 }
 
 // explainLog explains the log at path (-: standard input) to stdout.
@@ -104,10 +112,13 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 		name, in = path, f
 	}
 	how := "given"
-	if format == pipeline.FormatUnknown {
+	switch {
+	case format == pipeline.FormatUnknown && c.web.Layout != nil:
+		how = "log_format"
+	case format == pipeline.FormatUnknown:
 		how = "detected"
 	}
-	rd, err := sources.OpenReader(in, format)
+	rd, err := sources.OpenReader(in, c.web.Format(format))
 	switch {
 	case errors.Is(err, sources.ErrEmpty), errors.Is(err, sources.ErrUndetectable):
 		return &exitError{code: 2, err: fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban)", name)}
@@ -119,6 +130,7 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 	out := bufio.NewWriter(stdout)
 	dec := sources.NewDecoder(rd.Format, ref, c.loc, nil)
 	dec.SetHomeNet(c.home)
+	dec.SetWeb(c.web)
 	x := newExplainer(set, c.allow, dec, out)
 	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
 	for n := 1; ; n++ {

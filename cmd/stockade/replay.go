@@ -20,7 +20,8 @@ import (
 
 // replayFlags are replay's options as parsed.
 type replayFlags struct {
-	rulePaths, allow, homeNets            listFlag
+	rulePaths, allow, homeNets, realIP    listFlag
+	logFormat                             *string
 	maxWindows, workers                   *int
 	typ, output, tz, origin, suricataYAML *string
 	unbans, quiet                         *bool
@@ -41,6 +42,8 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o.quiet = fl.Bool("quiet", false, "no summary or progress on stderr")
 	fl.Var(&o.homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
 	o.suricataYAML = fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
+	o.logFormat, o.realIP = fl.String("log-format", "", logFormatUsage), listFlag{}
+	fl.Var(&o.realIP, "real-ip-from", realIPUsage)
 	o.workers = fl.Int("workers", runtime.GOMAXPROCS(0), "goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
@@ -101,6 +104,9 @@ func (o *replayFlags) sourceOptions() (sources.Options, error) {
 	}
 	var err error
 	if opt.HomeNet, err = homeNet("--home-net", o.homeNets, *o.suricataYAML); err != nil {
+		return opt, &exitError{code: 2, err: err}
+	}
+	if opt.Web, err = webOptions("--", *o.logFormat, o.realIP); err != nil {
 		return opt, &exitError{code: 2, err: err}
 	}
 	return opt, nil

@@ -49,6 +49,10 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 		}
 		switch {
 		case len(sc.Files) > 0:
+			web, err := webOptions(fmt.Sprintf("sources[%d].", i), sc.LogFormat, sc.RealIPFrom)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
 			var cps []tail.Checkpoint
 			for k, raw := range saved {
 				var cp tail.Checkpoint
@@ -58,7 +62,7 @@ func (d *daemon) openSources(saved map[string]json.RawMessage) error {
 				}
 			}
 			t, err := tail.New(tail.Config{
-				Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Checkpoints: cps,
+				Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
 				StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
 			})
 			if err != nil {

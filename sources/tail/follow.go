@@ -299,6 +299,7 @@ func (t *Tailer) setFormat(f *follower, format pipeline.Format) {
 	f.format = format
 	f.dec = sources.NewDecoder(format, now, t.cfg.Loc, &f.stats.count)
 	f.dec.SetHomeNet(t.cfg.HomeNet)
+	f.dec.SetWeb(t.cfg.Web)
 	f.stats.setFormat(f, format)
 	if t.cfg.Format == pipeline.FormatUnknown {
 		t.log.Info("format detected", "path", f.path, "format", format)

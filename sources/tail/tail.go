@@ -57,6 +57,9 @@ type Config struct {
 	Loc *time.Location
 	// HomeNet is what a Suricata alert never bans (see suricata.HomeNet).
 	HomeNet suricata.HomeNet
+	// Web are the options of web access logs (log_format, real_ip_from);
+	// a log_format makes the files access logs unless Format is given.
+	Web sources.Web
 	// Checkpoints are the resume points from the state store.
 	Checkpoints []Checkpoint
 	// StartAtEnd applies to a file present at start that has no checkpoint:
@@ -127,6 +130,7 @@ func New(cfg Config) (*Tailer, error) {
 		globs[i] = filepath.Clean(g)
 	}
 	cfg.Globs = globs
+	cfg.Format = cfg.Web.Format(cfg.Format)
 	if cfg.Format != pipeline.FormatUnknown && sources.NewParser(cfg.Format, time.Time{}, time.UTC) == nil {
 		return nil, fmt.Errorf("tail: unknown format %d", cfg.Format)
 	}
