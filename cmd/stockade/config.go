@@ -62,18 +62,18 @@ type Config struct {
 
 // SourceConfig is one input; exactly one of its kinds is set.
 type SourceConfig struct {
-	Files    []string           `yaml:"files"`
-	Type     string             `yaml:"type"`  // files and stdin: force the format
-	Start    string             `yaml:"start"` // files: "end" (default) or "beginning" for files first seen with no checkpoint
+	Files []string `yaml:"files"`
+	Type  string   `yaml:"type"`  // files and stdin: force the format
+	Start string   `yaml:"start"` // files: "end" (default) or "beginning" for files first seen with no checkpoint
 	// Files: the access-log layout (nginx log_format or Apache LogFormat
 	// syntax) and the trusted proxies whose X-Forwarded-For is believed.
-	LogFormat  string   `yaml:"log_format"`
-	RealIPFrom []string `yaml:"real_ip_from"`
-	Syslog   *SyslogConfig      `yaml:"syslog"`
-	Stdin    bool               `yaml:"stdin"`
-	Journald *JournaldConfig    `yaml:"journald"`
-	NATS     *NATSSourceConfig  `yaml:"nats"`
-	Kafka    *KafkaSourceConfig `yaml:"kafka"`
+	LogFormat  string             `yaml:"log_format"`
+	RealIPFrom []string           `yaml:"real_ip_from"`
+	Syslog     *SyslogConfig      `yaml:"syslog"`
+	Stdin      bool               `yaml:"stdin"`
+	Journald   *JournaldConfig    `yaml:"journald"`
+	NATS       *NATSSourceConfig  `yaml:"nats"`
+	Kafka      *KafkaSourceConfig `yaml:"kafka"`
 }
 
 // SyslogConfig is a syslog listener (deploy/stockade.yaml documents each
