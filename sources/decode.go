@@ -53,6 +53,10 @@ type Decoder struct {
 	// (see liftAccess); realIP are the trusted proxies of this source.
 	access accessParser
 	web    Web
+	// docker: lines are Docker json-file records (see SetDocker), unwrapped
+	// into dockerBuf.
+	docker    bool
+	dockerBuf []byte
 }
 
 // refSetter is a parser whose year inference takes a reference time.
@@ -153,11 +157,28 @@ func (d *Decoder) Decode(line []byte, ev *pipeline.Event) (Outcome, string) {
 		d.count.Bad(ReasonTooLong)
 		return Bad, ReasonTooLong
 	}
-	err := d.parser.Parse(line, ev)
-	if err == nil {
-		d.liftAccess(ev)
+	return d.count.classify(d.parse(line, ev))
+}
+
+// parse parses a line: unwrapped first in a Docker log, and lifted to an
+// access event when it is a web server's syslog line.
+func (d *Decoder) parse(line []byte, ev *pipeline.Event) error {
+	var t time.Time
+	if d.docker {
+		var err error
+		if line, t, err = d.unwrap(line); err != nil {
+			return err
+		}
 	}
-	return d.count.classify(err)
+	err := d.parser.Parse(line, ev)
+	if err != nil {
+		return err
+	}
+	d.liftAccess(ev)
+	if d.docker {
+		ev.Time = t
+	}
+	return nil
 }
 
 // DecodeChecked is Decode with a check of the parsed event: an error from
@@ -167,10 +188,7 @@ func (d *Decoder) DecodeChecked(line []byte, ev *pipeline.Event, check func(*pip
 		d.count.Bad(ReasonTooLong)
 		return Bad, ReasonTooLong
 	}
-	err := d.parser.Parse(line, ev)
-	if err == nil {
-		d.liftAccess(ev)
-	}
+	err := d.parse(line, ev)
 	if err == nil && check != nil {
 		err = check(ev)
 	}

@@ -93,6 +93,7 @@ func Open(path string, opt Options) (*File, error) {
 	f.dec = NewDecoder(f.Format, ref, opt.Loc, nil)
 	f.dec.SetHomeNet(opt.HomeNet)
 	f.dec.SetWeb(opt.Web)
+	f.dec.SetDocker(rd.Docker)
 	return f, nil
 }
 

@@ -28,11 +28,16 @@ var (
 type Reader struct {
 	*bufio.Reader
 	Format pipeline.Format
+	// Docker: the log is Docker's json-file; Format is that of the lines
+	// its records hold (see Decoder.SetDocker).
+	Docker bool
 	gz     *gzip.Reader
 }
 
 // OpenReader opens the log that r reads, gunzipping it when it is gzip,
-// and detects its format from its first lines unless format is given. It
+// and detects its format from its first lines unless format is given. A
+// Docker json-file log is known as such whatever the format given, and the
+// format detected is that of the lines its records hold. It
 // fails with ErrEmpty or ErrUndetectable when it cannot tell the format,
 // and with gzip's error for a broken gzip header.
 func OpenReader(r io.Reader, format pipeline.Format) (*Reader, error) {
@@ -46,8 +51,11 @@ func OpenReader(r io.Reader, format pipeline.Format) (*Reader, error) {
 		rd.gz = gz
 		rd.Reader = bufio.NewReaderSize(gz, readBuffer)
 	}
+	head, _ := rd.Peek(headSize)
+	if inner, ok := DockerHead(head); ok {
+		rd.Docker, head = true, inner
+	}
 	if rd.Format == pipeline.FormatUnknown {
-		head, _ := rd.Peek(headSize)
 		if rd.Format = Detect(head); rd.Format == pipeline.FormatUnknown {
 			rd.Close()
 			if len(bytes.TrimSpace(head)) == 0 {

@@ -46,6 +46,10 @@ var webCases = []webCase{
 	// Access lines of web servers sent through syslog are access events;
 	// an error-log line and another program's line stay syslog.
 	{name: "syslog-access", in: "syslog-access.log"},
+	// The official nginx image's container log as Docker's json-file
+	// driver writes it: the access lines are judged, dated by the
+	// record's time; the pieces of a split line and broken records are bad.
+	{name: "docker-nginx", in: "docker-nginx-json.log"},
 	// Nginx Proxy Manager's default `proxy` format: the client is in
 	// `[Client ...]`, after fields the client writes (host, URI, agent).
 	{name: "npm-proxy", in: "npm-proxy.log", logFormat: `[$time_local] $upstream_cache_status $upstream_status $status - $request_method $scheme $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio] [Sent-to $server] "$http_user_agent" "$http_referer"`},
@@ -99,6 +103,7 @@ func decodeWeb(t *testing.T, tc webCase) []byte {
 	defer rd.Close()
 	dec := NewDecoder(rd.Format, ref, time.UTC, nil)
 	dec.SetWeb(web)
+	dec.SetDocker(rd.Docker)
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)

@@ -131,6 +131,7 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 	dec := sources.NewDecoder(rd.Format, ref, c.loc, nil)
 	dec.SetHomeNet(c.home)
 	dec.SetWeb(c.web)
+	dec.SetDocker(rd.Docker)
 	x := newExplainer(set, c.allow, dec, out)
 	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
 	for n := 1; ; n++ {

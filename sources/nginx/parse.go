@@ -246,7 +246,13 @@ func splitFirstDash(r []byte) (prefix, addr, user []byte, err error) {
 	}
 }
 
+// isAddr reports whether tok is an address. The `-` and words it is
+// mostly asked about are refused before ParseAddr, which allocates its
+// error.
 func isAddr(tok []byte) bool {
+	if len(tok) < 2 || bytes.IndexAny(tok, ".:") < 0 {
+		return false
+	}
 	_, ok := pipeline.ParseAddr(pipeline.UnsafeString(tok))
 	return ok
 }

@@ -23,6 +23,7 @@ type follower struct {
 	stats  *pathStats
 
 	format       pipeline.Format
+	docker       bool             // a Docker json-file log (see sources.DockerHead)
 	dec          *sources.Decoder // nil until the format is known
 	undetectable bool
 	detectSize   int64 // size at the last detection attempt
@@ -249,6 +250,9 @@ func (t *Tailer) detect(f *follower, size int64) bool {
 	} else if !full {
 		return false // a partial first line
 	}
+	if inner, ok := sources.DockerHead(head); ok {
+		f.docker, head = true, inner
+	}
 	var sniff sources.Sniffer
 	sniff.Write(head)
 	format := sniff.Format()
@@ -300,6 +304,13 @@ func (t *Tailer) setFormat(f *follower, format pipeline.Format) {
 	f.dec = sources.NewDecoder(format, now, t.cfg.Loc, &f.stats.count)
 	f.dec.SetHomeNet(t.cfg.HomeNet)
 	f.dec.SetWeb(t.cfg.Web)
+	if t.cfg.Format != pipeline.FormatUnknown && f.fd != nil {
+		// A format given is that of the lines; whether they come wrapped
+		// in Docker's json-file records the file's first lines tell.
+		n, _ := f.fd.ReadAt(t.buf[:headSize], 0)
+		_, f.docker = sources.DockerHead(t.buf[:n])
+	}
+	f.dec.SetDocker(f.docker)
 	f.stats.setFormat(f, format)
 	if t.cfg.Format == pipeline.FormatUnknown {
 		t.log.Info("format detected", "path", f.path, "format", format)
