@@ -73,3 +73,54 @@ func TestSourceWebConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayForgedForwardedFor: a client that sends `X-Forwarded-For:
+// VICTIM -` to a server logging the header before $remote_addr used to get
+// VICTIM banned; the line reads two ways and bans nobody, and with the
+// server's log_format the client itself is banned.
+func TestReplayForgedForwardedFor(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "access.log")
+	var b strings.Builder
+	for i := range 6 { // visitors without the header, for detection
+		fmt.Fprintf(&b, `- 192.0.2.1%d - - [08/Nov/2025:21:5%d:00 +0000] "GET / HTTP/1.1" 200 612 "-" "Mozilla/5.0"`+"\n", i, i)
+	}
+	for i := range 5 {
+		fmt.Fprintf(&b, `198.51.100.77 - 203.0.113.9 - - [08/Nov/2025:22:0%d:00 +0000] "POST /wp-login.php HTTP/1.1" 200 4521 "-" "Mozilla/5.0"`+"\n", i)
+	}
+	os.WriteFile(log, []byte(b.String()), 0o644)
+	ds, summary, err := replay(t, log)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, summary)
+	}
+	for _, d := range ds {
+		t.Errorf("detected layout: banned %s by %s, want nobody", d.Target, d.Rule)
+	}
+	ds, summary, err = replay(t, "--log-format", `$http_x_forwarded_for $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`, log)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, summary)
+	}
+	if len(ds) != 1 || ds[0].Target != "203.0.113.9" {
+		t.Errorf("with log_format: %v, want 203.0.113.9 banned", ds)
+	}
+}
+
+// TestReplayDockerLog: a container's json-file log replays as the access
+// log it wraps, dated by the records.
+func TestReplayDockerLog(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "0123abcd-json.log")
+	var b strings.Builder
+	b.WriteString(`{"log":"/docker-entrypoint.sh: Configuration complete; ready for start up\n","stream":"stdout","time":"2025-11-08T21:59:58.101522731Z"}` + "\n")
+	for i := range 5 {
+		fmt.Fprintf(&b, `{"log":"203.0.113.30 - - [08/Nov/2025:22:0%d:00 +0000] \"POST /wp-login.php HTTP/1.1\" 200 5423 \"-\" \"Mozilla/5.0\" \"-\"\n","stream":"stdout","time":"2025-11-08T22:0%d:00.5Z"}`+"\n", i, i)
+	}
+	os.WriteFile(log, []byte(b.String()), 0o644)
+	ds, summary, err := replay(t, log)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, summary)
+	}
+	if len(ds) != 1 || ds[0].Target != "203.0.113.30" || ds[0].Rule != "nginx-wordpress" {
+		t.Fatalf("decisions %v, want 203.0.113.30 banned by nginx-wordpress", ds)
+	}
+}
