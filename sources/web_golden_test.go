@@ -50,6 +50,11 @@ var webCases = []webCase{
 	// driver writes it: the access lines are judged, dated by the
 	// record's time; the pieces of a split line and broken records are bad.
 	{name: "docker-nginx", in: "docker-nginx-json.log"},
+	// Caddy's and Traefik's JSON access logs, detected; behind a trusted
+	// proxy the forwarded-for client is taken, Caddy's client_ip (its own
+	// trusted_proxies) first.
+	{name: "caddy", in: "caddy-access.log", realIPFrom: []string{"10.0.0.0/8"}},
+	{name: "traefik", in: "traefik-access.log", realIPFrom: []string{"10.0.0.0/8"}},
 	// Nginx Proxy Manager's default `proxy` format: the client is in
 	// `[Client ...]`, after fields the client writes (host, URI, agent).
 	{name: "npm-proxy", in: "npm-proxy.log", logFormat: `[$time_local] $upstream_cache_status $upstream_status $status - $request_method $scheme $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio] [Sent-to $server] "$http_user_agent" "$http_referer"`},

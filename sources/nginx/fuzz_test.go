@@ -42,6 +42,9 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
+		if len(line) > 0 && line[0] == '{' {
+			return // Caddy's and Traefik's JSON: FuzzParseJSON
+		}
 		orig := bytes.Clone(line)
 		var ev pipeline.Event
 		err := New().Parse(line, &ev)
@@ -105,4 +108,43 @@ func aliases(b []byte, s string) bool {
 	lo := uintptr(unsafe.Pointer(&b[0]))
 	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
 	return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(b))
+}
+
+// FuzzParseJSON: a JSON line is a Caddy or Traefik access event with a
+// canonical address, a time and a status, a skip, or a bad line of the
+// package's reasons; Sniff agrees with Parse.
+func FuzzParseJSON(f *testing.F) {
+	for _, name := range []string{"caddy-access.log", "traefik-access.log"} {
+		for _, line := range readLines(f, "../testdata/web/"+name) {
+			f.Add(line)
+		}
+	}
+	f.Add([]byte(`{"ts":"1e3","request":{"method":"GET","client_ip":"::ffff:192.0.2.1"},"status":200}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if len(line) == 0 || line[0] != '{' {
+			return
+		}
+		var ev pipeline.Event
+		err := New().Parse(line, &ev)
+		if Sniff(line) != (err == nil) {
+			t.Fatalf("Sniff and Parse disagree: %v", err)
+		}
+		if err != nil {
+			if err == pipeline.ErrSkip || err == error(errJSON) {
+				return
+			}
+			for _, r := range reasons {
+				if err == error(r) {
+					return
+				}
+			}
+			t.Fatalf("error %v is not one of the package's reasons", err)
+		}
+		if ev.Format != pipeline.FormatNginx || (ev.Program != "caddy" && ev.Program != "traefik") {
+			t.Fatalf("format %v program %q", ev.Format, ev.Program)
+		}
+		if !ev.Addr.IsValid() || ev.Addr != pipeline.Canonical(ev.Addr) || ev.Time.IsZero() || ev.Status < 100 || ev.Status > 999 || ev.Bytes < 0 {
+			t.Fatalf("addr %v time %v status %d bytes %d", ev.Addr, ev.Time, ev.Status, ev.Bytes)
+		}
+	})
 }

@@ -60,6 +60,9 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	if len(line) == 0 {
 		return errEmpty
 	}
+	if line[0] == '{' {
+		return p.parseJSON(line, ev)
+	}
 	br, t := p.findTime(line)
 	if br < 0 {
 		return errTime
