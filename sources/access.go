@@ -24,9 +24,11 @@ func isWebProgram(p string) bool {
 // liftAccess makes a syslog event whose program is a web server and whose
 // message is an access-log line an access event: it gets the access
 // format and its typed fields, so the access format's rules judge it. The
-// syslog header stays (host, program, pid) and so does the whole line, for
-// evidence; the time is the access line's own, which carries a year and a
-// zone that the syslog header may lack. A message that is not an access
+// syslog header's host, program and pid stay; the line is the access line,
+// as an access log holds it, so that a fail2ban access filter (which reads
+// the line) matches it as it would in the access log; the time is the
+// access line's own, which carries a year and a zone that the syslog
+// header may lack. A message that is not an access
 // line (an error-log line) stays a syslog event.
 func (d *Decoder) liftAccess(ev *pipeline.Event) {
 	if ev.Format != pipeline.FormatSyslog || !isWebProgram(ev.Program) {
@@ -40,12 +42,12 @@ func (d *Decoder) liftAccess(ev *pipeline.Event) {
 		}
 		d.access.SetRealIPFrom(d.web.RealIP)
 	}
-	host, prog, pid, line := ev.Host, ev.Program, ev.PID, ev.Line
+	host, prog, pid := ev.Host, ev.Program, ev.PID
 	// The access parser only reads the message, which the event's
 	// strings already alias; it sets nothing when it refuses the line.
 	msg := unsafe.Slice(unsafe.StringData(ev.Message), len(ev.Message))
 	if d.access.Parse(msg, ev) != nil {
 		return
 	}
-	ev.Host, ev.Program, ev.PID, ev.Line = host, prog, pid, line
+	ev.Host, ev.Program, ev.PID = host, prog, pid
 }
