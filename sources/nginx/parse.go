@@ -253,7 +253,7 @@ func splitFirstDash(r []byte) (prefix, addr, user []byte, err error) {
 // mostly asked about are refused before ParseAddr, which allocates its
 // error.
 func isAddr(tok []byte) bool {
-	if len(tok) < 2 || bytes.IndexAny(tok, ".:") < 0 {
+	if len(tok) < 2 || !bytes.ContainsAny(tok, ".:") {
 		return false
 	}
 	_, ok := pipeline.ParseAddr(pipeline.UnsafeString(tok))
