@@ -84,17 +84,28 @@ func (s *Sniffer) Full() bool { return s.n >= DetectLines }
 
 // Format is the verdict so far: FormatUnknown while no format has a
 // majority.
+//
+// Plain, the last sniffer, is the fallback: it wins only when no other
+// format has a majority, even with more votes (every timestamped line votes
+// for it, so a proxy's access log with a few error lines in it has more
+// plain votes than access ones).
 func (s *Sniffer) Format() pipeline.Format {
+	if s.n == 0 {
+		return pipeline.FormatUnknown
+	}
 	best, bestVotes := pipeline.FormatUnknown, 0
-	for i, sn := range sniffers {
+	for i, sn := range sniffers[:len(sniffers)-1] {
 		if s.votes[i] > bestVotes {
 			best, bestVotes = sn.format, s.votes[i]
 		}
 	}
-	if s.n == 0 || bestVotes*2 <= s.n {
-		return pipeline.FormatUnknown
+	if bestVotes*2 > s.n {
+		return best
 	}
-	return best
+	if s.votes[len(sniffers)-1]*2 > s.n {
+		return sniffers[len(sniffers)-1].format
+	}
+	return pipeline.FormatUnknown
 }
 
 // Detect guesses the format of a log from its first bytes (see Sniffer).

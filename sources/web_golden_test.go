@@ -55,6 +55,9 @@ var webCases = []webCase{
 	// trusted_proxies) first.
 	{name: "caddy", in: "caddy-access.log", realIPFrom: []string{"10.0.0.0/8"}},
 	{name: "traefik", in: "traefik-access.log", realIPFrom: []string{"10.0.0.0/8"}},
+	// Nginx Proxy Manager's layouts are known without a log_format: its
+	// lines open with the time in brackets.
+	{name: "npm-detected", in: "npm-proxy.log"},
 	// Nginx Proxy Manager's default `proxy` format: the client is in
 	// `[Client ...]`, after fields the client writes (host, URI, agent).
 	{name: "npm-proxy", in: "npm-proxy.log", logFormat: `[$time_local] $upstream_cache_status $upstream_status $status - $request_method $scheme $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio] [Sent-to $server] "$http_user_agent" "$http_referer"`},

@@ -39,10 +39,19 @@ func TestReplayWebOptions(t *testing.T) {
 	if got, want := targets("--log-format", npmFormat, npm), "203.0.113.60 nginx-wordpress"; got != want {
 		t.Errorf("NPM with --log-format: bans %q, want %q", got, want)
 	}
-	// Without it the file passes for a plain log (it starts with a time),
-	// which no access rule reads.
-	if got := targets(npm); got != "" {
-		t.Errorf("NPM without --log-format: bans %q, want none", got)
+	// Its layouts are also known without it.
+	if got, want := targets(npm), "203.0.113.60 nginx-wordpress"; got != want {
+		t.Errorf("NPM without --log-format: bans %q, want %q", got, want)
+	}
+	// A custom layout that opens with a time, unknown, passes for a plain
+	// log, which no access rule reads: --log-format reads it.
+	custom := filepath.Join(dir, "custom.log")
+	os.WriteFile(custom, []byte(strings.ReplaceAll(n.String(), "[Client ", "[Peer ")), 0o644)
+	if got := targets(custom); got != "" {
+		t.Errorf("custom layout without --log-format: bans %q, want none", got)
+	}
+	if got, want := targets("--log-format", strings.ReplaceAll(npmFormat, "[Client ", "[Peer "), custom), "203.0.113.60 nginx-wordpress"; got != want {
+		t.Errorf("custom layout with --log-format: bans %q, want %q", got, want)
 	}
 	apacheFormat := `%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" \"%{X-Forwarded-For}i\"`
 	if got, want := targets("--log-format", apacheFormat, "--real-ip-from", "10.0.0.0/8", apache), "198.51.100.7 nginx-wordpress"; got != want {

@@ -11,7 +11,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-var reasons = []*pipeline.BadLine{errEmpty, errTime, errAddr, errRequest, errStatus, errBytes, errQuote, errAmbiguous}
+var reasons = []*pipeline.BadLine{errEmpty, errTime, errAddr, errRequest, errStatus, errBytes, errQuote, errAmbiguous, errLayout}
 
 // corpusFiles are the shared-corpus samples that seed the fuzzer when the
 // corpus is present.

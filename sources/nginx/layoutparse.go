@@ -8,8 +8,8 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-// errLayout: the line does not follow the source's log format.
-var errLayout = pipeline.Bad("does not match log_format")
+// errLayout: the line does not follow the layout (the source's log_format, or Nginx Proxy Manager's).
+var errLayout = pipeline.Bad("does not match the layout")
 
 // LayoutParser parses the lines of one compiled log format. Like every
 // pipeline.Parser it serves one source.

@@ -38,6 +38,8 @@ type Parser struct {
 	zoneOff int
 	zone    *time.Location
 	realIP  RealIP
+	// npm are Nginx Proxy Manager's layouts, compiled at its first line.
+	npm []*LayoutParser
 }
 
 // SetRealIPFrom sets the proxies whose forwarded-for list is believed (see
@@ -60,8 +62,11 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	if len(line) == 0 {
 		return errEmpty
 	}
-	if line[0] == '{' {
+	switch line[0] {
+	case '{':
 		return p.parseJSON(line, ev)
+	case '[':
+		return p.parseNPM(line, ev)
 	}
 	br, t := p.findTime(line)
 	if br < 0 {

@@ -10,8 +10,9 @@ import "github.com/stockade-ids/stockade/pipeline"
 func Sniff(line []byte) bool {
 	var p Parser
 	var ev pipeline.Event
-	if len(line) > 0 && line[0] == '{' {
-		return p.parseJSON(line, &ev) == nil // Caddy's and Traefik's JSON
+	if len(line) > 0 && (line[0] == '{' || line[0] == '[') {
+		// Caddy's and Traefik's JSON, Nginx Proxy Manager's layouts.
+		return p.Parse(line, &ev) == nil
 	}
 	if p.Parse(line, &ev) != nil {
 		return false
