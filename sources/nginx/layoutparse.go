@@ -119,7 +119,7 @@ func (lp *LayoutParser) fill(line []byte, vals *[fieldAgent + 1][]byte, ev *pipe
 		return errTime
 	}
 	status := 0
-	if s := vals[fieldStatus]; s != nil {
+	if s := vals[fieldStatus]; s != nil && !isDash(s) { // `-`: no answer
 		if len(s) != 3 {
 			return errStatus
 		}

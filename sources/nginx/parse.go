@@ -91,14 +91,10 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	req := line[i:end]
 	i = end + 1
 
-	if i+4 > len(line) || line[i] != ' ' {
+	status, i, ok := parseStatus(line, i)
+	if !ok {
 		return errStatus
 	}
-	status, ok := digits3(line[i+1 : i+4])
-	if !ok || (i+4 < len(line) && line[i+4] != ' ') {
-		return errStatus
-	}
-	i += 4
 	if i >= len(line) {
 		return errBytes
 	}
@@ -343,6 +339,26 @@ func splitRequest(req []byte) (method, path, version string) {
 		}
 	}
 	return method, pipeline.UnsafeString(rest), ""
+}
+
+// parseStatus reads ` STATUS` at i: three digits, or `-` for a request
+// that got no answer (Traefik's common log format writes it for a client
+// that went away). It returns the index after the field.
+func parseStatus(line []byte, i int) (status, end int, ok bool) {
+	if i+2 > len(line) || line[i] != ' ' {
+		return 0, i, false
+	}
+	if line[i+1] == '-' && (i+2 == len(line) || line[i+2] == ' ') {
+		return 0, i + 2, true
+	}
+	if i+4 > len(line) {
+		return 0, i, false
+	}
+	status, ok = digits3(line[i+1 : i+4])
+	if !ok || (i+4 < len(line) && line[i+4] != ' ') {
+		return 0, i, false
+	}
+	return status, i + 4, true
 }
 
 func digits3(b []byte) (int, bool) {

@@ -229,6 +229,11 @@ var parseCases = []struct {
 		want: want{bad: "ambiguous address"},
 	},
 	{
+		name: "no status: the client went away (Traefik's common log format)",
+		line: `172.17.1.9 - - [28/Sep/2025:13:38:04 +0000] "GET /cgi-bin/test.cgi HTTP/1.1" - - "-" "Mozilla/5.00 (Nikto/2.1.6)" 4512 "-" "-"`,
+		want: want{time: "2025-09-28T13:38:04Z", addr: "172.17.1.9", method: "GET", path: "/cgi-bin/test.cgi", version: "HTTP/1.1", userAgent: "Mozilla/5.00 (Nikto/2.1.6)"},
+	},
+	{
 		name: "forwarded-for with a dash but no address before it is harmless",
 		line: `-, 203.0.113.9 - - [08/Nov/2025:22:00:01 +0100] "POST /wp-login.php HTTP/1.1" 200 10 "-" "x"`,
 		want: want{time: "2025-11-08T22:00:01+01:00", addr: "203.0.113.9", method: "POST", path: "/wp-login.php", version: "HTTP/1.1", status: 200, bytes: 10, userAgent: "x"},
