@@ -132,3 +132,24 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestSnifferPlainIsTheFallback: every timestamped line votes for plain,
+// so an access log of Nginx Proxy Manager with error lines in it has more
+// plain votes than access ones; it is still an access log.
+func TestSnifferPlainIsTheFallback(t *testing.T) {
+	var s Sniffer
+	for i := range 6 {
+		s.Line([]byte(`[08/Nov/2025:22:00:0` + string(rune('0'+i)) + ` +0000] - 200 200 - GET https h "/" [Client 203.0.113.60] [Length 1] [Gzip -] [Sent-to x] "x" "-"`))
+	}
+	for range 4 {
+		s.Line([]byte(`2025/11/08 22:00:07 [error] 371#371: *90 open() "/x" failed (2: No such file or directory), client: 198.51.100.15`))
+	}
+	if got := s.Format(); got != pipeline.FormatNginx {
+		t.Errorf("format %v, want nginx", got)
+	}
+	var p Sniffer
+	p.Write([]byte("2025/11/08 22:00:07 [error] one\n2025/11/08 22:00:08 [error] two\n"))
+	if got := p.Format(); got != pipeline.FormatPlain {
+		t.Errorf("error log: format %v, want plain", got)
+	}
+}
