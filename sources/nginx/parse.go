@@ -35,9 +35,15 @@ var (
 // that lines in the same zone do not allocate one each; like every
 // pipeline.Parser it serves one source and is not safe for concurrent use.
 type Parser struct {
-	zoneOff int
-	zone    *time.Location
-	realIP  RealIP
+	// prefixed: a line of this source had a field before $remote_addr (a
+	// forwarded-for list, a vhost), so a line with two address-then-dash
+	// readings is refused (see splitPrefix) rather than read the combined
+	// way. A layout with such a field is learnt from its lines that do not
+	// carry the header (it logs "-"), or given as log_format.
+	prefixed bool
+	zoneOff  int
+	zone     *time.Location
+	realIP   RealIP
 	// npm are Nginx Proxy Manager's layouts, compiled at its first line.
 	npm []*LayoutParser
 }
@@ -73,8 +79,19 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 		return errTime
 	}
 	prefix, addrTok, user, err := splitPrefix(line[:br-1])
+	if err == errAmbiguous && !p.prefixed {
+		// Nothing of this source was written before $remote_addr so far:
+		// the combined layout, whose first token is the client and whose
+		// remote user (`1.2.3.4 - x`, from any Basic header) must not make
+		// the line unreadable, or every client could hide from the web
+		// rules with one header.
+		prefix, addrTok, user, err = splitFirstDash(line[:br-1])
+	}
 	if err != nil {
 		return err
+	}
+	if len(prefix) > 0 {
+		p.prefixed = true
 	}
 	addr, ok := pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
 	if !ok {
@@ -183,10 +200,11 @@ func (p *Parser) findTime(line []byte) (int, time.Time) {
 // Both sides of the address are the client's to write: a forwarded-for
 // header `VICTIM -` written before $remote_addr, or a Basic-auth user
 // `VICTIM - x` written after it, each put a second address-then-dash in the
-// line. When the line holds more than one address followed by a `-`, no
-// reading of it is safer than another, so it is refused as ambiguous
-// (errAmbiguous) rather than banning whoever the client named; a log_format
-// given for the source reads such a line by position.
+// line. When the line holds more than one address followed by a `-`, it
+// reports errAmbiguous; Parse then reads a source of the combined layout
+// the combined way (the first address) and refuses the line in a source
+// that has a field before the address, rather than ban whoever the client
+// named; a log_format given for the source reads such a line by position.
 func splitPrefix(r []byte) (prefix, addr, user []byte, err error) {
 	var toks [3][]byte // the last three tokens
 	var starts [3]int

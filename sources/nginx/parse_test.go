@@ -28,6 +28,9 @@ const ua = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132
 
 var parseCases = []struct {
 	name string
+	// seen is a line of the same source parsed first (what the parser
+	// learns of the layout); empty for none.
+	seen string
 	line string
 	want want
 }{
@@ -216,15 +219,23 @@ var parseCases = []struct {
 		// 1.2.3.4: neither address is taken (a log_format reads it).
 		name: "remote user cannot move the address",
 		line: `203.0.113.9 - 1.2.3.4 - x [08/Nov/2025:22:00:01 +0100] "GET / HTTP/1.1" 401 10 "-" "x"`,
+		want: want{time: "2025-11-08T22:00:01+01:00", addr: "203.0.113.9", user: "1.2.3.4 - x", method: "GET", path: "/", version: "HTTP/1.1", status: 401, bytes: 10, userAgent: "x"},
+	},
+	{
+		name: "remote user cannot move the address of a layout with a forwarded-for field",
+		seen: `- 192.0.2.10 - - [08/Nov/2025:22:00:00 +0100] "GET / HTTP/1.1" 200 10 "-" "x"`,
+		line: `- 203.0.113.9 - 1.2.3.4 - x [08/Nov/2025:22:00:01 +0100] "GET / HTTP/1.1" 401 10 "-" "x"`,
 		want: want{bad: "ambiguous address"},
 	},
 	{
 		name: "forwarded-for cannot name the address",
+		seen: `- 192.0.2.10 - - [08/Nov/2025:22:00:00 +0100] "GET / HTTP/1.1" 200 10 "-" "x"`,
 		line: `198.51.100.77 - 203.0.113.9 - - [08/Nov/2025:22:00:01 +0100] "POST /wp-login.php HTTP/1.1" 200 10 "-" "x"`,
 		want: want{bad: "ambiguous address"},
 	},
 	{
 		name: "forwarded-for list with a forged dash cannot name the address",
+		seen: `192.0.2.11, 192.0.2.12 192.0.2.10 - - [08/Nov/2025:22:00:00 +0100] "GET / HTTP/1.1" 200 10 "-" "x"`,
 		line: `198.51.100.77 - -, 203.0.113.9 - - [08/Nov/2025:22:00:01 +0100] "POST /wp-login.php HTTP/1.1" 200 10 "-" "x"`,
 		want: want{bad: "ambiguous address"},
 	},
@@ -281,7 +292,14 @@ func TestParse(t *testing.T) {
 	for _, tc := range parseCases {
 		t.Run(tc.name, func(t *testing.T) {
 			var ev pipeline.Event
-			err := New().Parse([]byte(tc.line), &ev)
+			p := New()
+			if tc.seen != "" {
+				if err := p.Parse([]byte(tc.seen), &ev); err != nil {
+					t.Fatalf("the line seen first: %v", err)
+				}
+				ev = pipeline.Event{}
+			}
+			err := p.Parse([]byte(tc.line), &ev)
 			if tc.want.bad != "" {
 				var bl *pipeline.BadLine
 				if !errors.As(err, &bl) || bl.Reason != tc.want.bad {
