@@ -307,19 +307,38 @@ func (e *Engine) count(h Hit, ev *Event) {
 		return
 	}
 	pi := partOfAddr(target)
+	n := max(1, h.Weight)
 	if e.paired(h, pi, target, ev) {
+		n--
+	}
+	if n == 0 {
 		st.Paired++
 		e.counter.Skip(ev.Line)
 		return
 	}
-	if h.Key != "" {
+	// counted is what the window counts: the address, or its IPv6 range
+	// (V6Count) unless that range holds a protected address. Either way
+	// it is what gets banned, so the ban covers what was counted.
+	counted := netip.PrefixFrom(target, target.BitLen())
+	if h.Key == "" {
+		counted = e.countPrefix(h.Policy, target)
+	} else {
 		pi = partOfKey(h.Key)
 	}
-	fire, evidence := e.counter.add(pi, h.Policy, target, h.Key, ev.Time, ev.Line)
+	var (
+		fire     bool
+		evidence []string
+	)
+	// A line that stands for n attempts counts n times; past the threshold
+	// more would change nothing.
+	for i := 0; i < min(n, max(1, h.Policy.Threshold)) && !fire; i++ {
+		fire, evidence = e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line)
+	}
 	if !fire {
 		return
 	}
-	prefix := netip.PrefixFrom(target, target.BitLen())
+	// The guard may have gained an address of the range while it counted.
+	prefix := e.narrow(h.Policy, counted, netip.PrefixFrom(target, target.BitLen()))
 	o := e.ledger.Ban(BanRequest{Target: prefix, Policy: h.Policy, At: ev.Time})
 	if o.Verdict == AlreadyBanned {
 		st.AlreadyBanned++
@@ -328,6 +347,33 @@ func (e *Engine) count(h Hit, ev *Event) {
 	st.Bans++
 	e.out = append(e.out, e.decision(ActionBan, prefix, h.Policy, ev, o, evidence))
 	e.rangeBans(target, ev)
+}
+
+// countPrefix is what a failure by a counts toward under p: its IPv6
+// range of p.V6Count bits, unless that range holds a protected address
+// (then the address alone, as guard.Narrow narrows every widening).
+func (e *Engine) countPrefix(p *Policy, a netip.Addr) netip.Prefix {
+	self := netip.PrefixFrom(a, a.BitLen())
+	if a.Is4() || p.V6Count <= 0 || p.V6Count >= 128 {
+		return self
+	}
+	wide, err := a.Prefix(p.V6Count)
+	if err != nil {
+		return self
+	}
+	return e.narrow(p, wide, self)
+}
+
+// narrow is guard.Narrow with the engine's and the policy's own
+// allowlists besides the guard's.
+func (e *Engine) narrow(p *Policy, wide, self netip.Prefix) netip.Prefix {
+	if wide = e.guard.Narrow(wide, self); wide == self {
+		return self
+	}
+	if overlapsAny(e.allow, wide) || overlapsAny(p.Allow, wide) {
+		return self
+	}
+	return wide
 }
 
 // rangeBans counts a new ban of addr toward every range rule and bans the
@@ -443,6 +489,11 @@ func reason(p *Policy, ev *Event) string {
 // failure line (PAM's fail delay); 10 s leaves room for a loaded host.
 const PairWindow = 10 * time.Second
 
+// ConnWindow is how long after a connection's last counted line a line
+// marked Hit.Close is taken to close that connection: sshd's
+// LoginGraceTime (120 s by default) bounds an unauthenticated one.
+const ConnWindow = 2 * time.Minute
+
 type pairKey struct {
 	policy  int
 	addr    netip.Addr
@@ -451,50 +502,57 @@ type pairKey struct {
 	program string
 }
 
-// paired reports whether h is the partner of an earlier line marked Pair:
-// then it is the same attempt and must not count again. A line marked Pair
-// itself counts, so a PAM failure that sshd never follows up still counts.
+// paired reports whether h is one more line about an attempt that already
+// counted, by the same process (a connection) about the same address:
+//   - any line right after a line marked Pair (within PairWindow): pam_unix's
+//     failure, then sshd's "Failed password" for the same attempt; "Invalid
+//     user", then the pam_unix and "Failed password" lines of its password;
+//   - a line marked Close after any line of the connection (within
+//     ConnWindow): the close or the summary of attempts counted already.
 //
-// Waiting lines are kept per partition of their address, like windows, and
+// A line marked Pair itself counts when nothing announced it, so a PAM
+// failure that sshd never follows up still counts; so does a Close line
+// of a connection that logged nothing else. Only policies with
+// Connections set are followed.
+//
+// Connections are kept per partition of their address, like windows, and
 // old ones are dropped when a partition's maps have doubled: when that
 // happens depends only on the partition's own lines.
 func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
-	if ev.PID == 0 {
+	if ev.PID == 0 || !h.Policy.Connections {
 		return false
 	}
 	pp := &e.pairs[part]
-	if pp.len() == 0 && !h.Pair {
-		return false
-	}
 	k := pairKey{policy: h.Policy.ID, addr: target, pid: ev.PID, host: ev.Host, program: ev.Program}
 	wk := waitKey{addr: target.As16(), pid: int64(ev.PID), policy: uint32(h.Policy.ID)}
 	ts := ev.Time.UnixNano()
-	if at, ok := pp.take(k, wk); ok {
-		if d := ts - at; d >= 0 && d <= int64(PairWindow) && !h.Pair {
-			return true
+	same := false
+	if w, ok := pp.take(k, wk); ok {
+		d := ts - w.at
+		if h.Close {
+			same = d >= 0 && d <= int64(ConnWindow)
+		} else {
+			same = w.open && d >= 0 && d <= int64(PairWindow)
 		}
 	}
-	if h.Pair {
-		if pp.waits == nil {
-			pp.waits, pp.sweepAt = map[waitKey]waiting{}, sweepMin
-		}
-		if pp.len() >= pp.sweepAt {
-			pp.sweep(ts)
-		}
-		k.host, k.program = strings.Clone(k.host), strings.Clone(k.program)
-		pp.put(k, wk, ts)
+	if pp.waits == nil {
+		pp.waits, pp.sweepAt = map[waitKey]waiting{}, sweepMin
 	}
-	return false
+	if pp.len() >= pp.sweepAt {
+		pp.sweep(ts)
+	}
+	pp.put(k, wk, waiting{host: strings.Clone(k.host), program: strings.Clone(k.program), at: ts, open: h.Pair})
+	return same
 }
 
-// pairPart is one partition of the lines waiting for their partner, each
-// under its rule, address, process, host and program: in waits by the
-// first three (a key of fixed size, cheap to hash), and in more when
-// another line from another host or program already waits under them
-// (rare: two hosts' logs in one file, the same pid).
+// pairPart is one partition of the connections followed, each under its
+// rule, address, process, host and program: in waits by the first three
+// (a key of fixed size, cheap to hash), and in more when another line
+// from another host or program is kept under them (rare: two hosts' logs
+// in one file, the same pid).
 type pairPart struct {
 	waits   map[waitKey]waiting
-	more    map[pairKey]int64
+	more    map[pairKey]waiting
 	sweepAt int
 }
 
@@ -504,48 +562,52 @@ type waitKey struct {
 	policy uint32
 }
 
+// waiting is a connection's last line.
 type waiting struct {
 	host, program string
 	at            int64 // unix ns
+	open          bool  // it was marked Pair: the next line may be its partner
 }
 
 func (pp *pairPart) len() int { return len(pp.waits) + len(pp.more) }
 
-// take removes the line waiting under k, if there is one, and returns its
-// time.
-func (pp *pairPart) take(k pairKey, wk waitKey) (int64, bool) {
+// take removes the connection kept under k, if there is one, and returns
+// its last line.
+func (pp *pairPart) take(k pairKey, wk waitKey) (waiting, bool) {
 	if w, ok := pp.waits[wk]; ok && w.host == k.host && w.program == k.program {
 		delete(pp.waits, wk)
-		return w.at, true
+		return w, true
 	}
-	if at, ok := pp.more[k]; ok {
+	if w, ok := pp.more[k]; ok {
 		delete(pp.more, k)
-		return at, true
+		return w, true
 	}
-	return 0, false
+	return waiting{}, false
 }
 
-// put makes the line at at wait under k (which take found empty).
-func (pp *pairPart) put(k pairKey, wk waitKey, at int64) {
+// put keeps w under k (which take found empty).
+func (pp *pairPart) put(k pairKey, wk waitKey, w waiting) {
 	if _, ok := pp.waits[wk]; !ok {
-		pp.waits[wk] = waiting{host: k.host, program: k.program, at: at}
+		pp.waits[wk] = w
 		return
 	}
 	if pp.more == nil {
-		pp.more = map[pairKey]int64{}
+		pp.more = map[pairKey]waiting{}
 	}
-	pp.more[k] = at
+	k.host, k.program = w.host, w.program
+	pp.more[k] = w
 }
 
-// sweep drops the lines that waited longer than PairWindow before ts.
+// sweep drops the connections whose last line is older than ConnWindow
+// before ts.
 func (pp *pairPart) sweep(ts int64) {
 	for k, w := range pp.waits {
-		if ts-w.at > int64(PairWindow) {
+		if ts-w.at > int64(ConnWindow) {
 			delete(pp.waits, k)
 		}
 	}
-	for k, at := range pp.more {
-		if ts-at > int64(PairWindow) {
+	for k, w := range pp.more {
+		if ts-w.at > int64(ConnWindow) {
 			delete(pp.more, k)
 		}
 	}

@@ -118,7 +118,7 @@ func (m pairMatcher) Match(ev *Event, hits []Hit) []Hit {
 func (m pairMatcher) Policies() []*Policy { return []*Policy{m.p} }
 
 func TestEnginePairsCountOnce(t *testing.T) {
-	p := &Policy{ID: 0, Name: "sshd", Threshold: 4, Window: 10 * time.Minute, Ban: time.Hour}
+	p := &Policy{ID: 0, Name: "sshd", Threshold: 4, Window: 10 * time.Minute, Ban: time.Hour, Connections: true}
 	line := func(msg string, pid int, at time.Duration) *Event {
 		x := ev("203.0.113.5", at)
 		x.Message, x.PID, x.Host, x.Program = msg, pid, "web1", "sshd"

@@ -21,6 +21,15 @@ type Policy struct {
 	Allow     []netip.Prefix
 	Evidence  int // raw lines to keep as evidence, at most
 
+	// V6Count is the prefix length IPv6 failures count by (and ban, unless
+	// that range holds a protected address): an attacker with a /64 has
+	// 2^64 addresses to spread a brute force over. 0 or 128: the address.
+	V6Count int
+	// Connections makes the engine follow each process's lines about one
+	// address (a connection: Hit.Pair, Hit.Close), so that one attempt
+	// logged several times counts once. Set when a rule uses pair:.
+	Connections bool
+
 	// Range makes this a range rule: it sees no log line, but the engine's
 	// bans. When Threshold addresses of one prefix are banned within Window,
 	// the prefix itself is banned.
@@ -102,8 +111,18 @@ type Hit struct {
 	Key    string
 	// Pair marks a line that the same process follows with another line
 	// about the same attempt (pam_unix's "authentication failure" before
-	// sshd's "Failed password"): the pair counts once. See Engine.
+	// sshd's "Failed password"): the pair counts once. A Pair line that
+	// follows another within PairWindow is the same attempt too ("Invalid
+	// user", then pam_unix, then "Failed password"). See Engine.
 	Pair bool
+	// Close marks a line that closes or sums up a connection ("Connection
+	// closed by invalid user", "maximum authentication attempts
+	// exceeded"): it counts only when no other line of the same process
+	// about the same address counted within ConnWindow.
+	Close bool
+	// Weight is how many attempts the line stands for (0 means 1):
+	// rsyslog's "message repeated 5 times: [ … ]" is five.
+	Weight int
 }
 
 // Matcher judges events. It is pure: it reads the event (and may fill

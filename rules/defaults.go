@@ -5,6 +5,11 @@ import (
 	"io/fs"
 )
 
+// defaultV6Count is the IPv6 prefix a rule counts failures by unless it
+// says otherwise (v6_count_prefix): one end site's /64, which its owner
+// can fill with as many addresses as it likes.
+const defaultV6Count = 64
+
 //go:embed packs/*.yaml
 var defaultPacks embed.FS
 

@@ -13,8 +13,9 @@ import (
 // failRegex is one compiled failregex of a stockade rule.
 type failRegex struct {
 	regex.Regex
-	host int  // submatch index of the address
-	pair bool // the same process follows this line with another about the same attempt
+	host  int  // submatch index of the address
+	pair  bool // the same process follows this line with another about the same attempt
+	close bool // the line closes a connection whose attempts counted already
 }
 
 // compileRegex translates fail2ban-style tags to RE2 and compiles:
@@ -126,13 +127,36 @@ func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *j
 			}
 			val := text[m[2*i]:m[2*i+1]]
 			ev.Captures[name] = val
-			if name == "user" {
+			switch name {
+			case "user":
 				ev.User = val
+			case "times":
+				j.weight = times(val)
 			}
 		}
-		j.verdict, j.target, j.pair, j.regex = Hit, addr, f.pair, i
+		j.verdict, j.target, j.pair, j.close, j.regex = Hit, addr, f.pair, f.close, i
 		return
 	}
+}
+
+// maxTimes bounds the attempts one line may stand for: rsyslog's
+// repeat count is sshd's, but a number that large would only say the
+// threshold was passed, which a much smaller one says too.
+const maxTimes = 1000
+
+// times reads an <F-TIMES> capture ("message repeated 5 times"): that many
+// attempts, at least one.
+func times(s string) int {
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 1
+		}
+		if n = n*10 + int(c-'0'); n >= maxTimes {
+			return maxTimes
+		}
+	}
+	return max(1, n)
 }
 
 func (m *nativeMatcher) regexes() (fail, ignore []*regex.Regex, pref *regex.Regex) {

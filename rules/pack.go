@@ -35,6 +35,11 @@ type Pack struct {
 	Description string
 	File        string
 	Rules       []*Rule
+	// Enable names rules, of any pack, that are off by default
+	// (`enabled: false`) and that this pack turns on: an admin's own pack
+	// holding only `enable: [sshd-aggressive]` is fail2ban's jail.local
+	// `mode = aggressive`.
+	Enable []string
 
 	ref *stateRef // how its predicates reach engine state
 }
@@ -47,6 +52,9 @@ type Rule struct {
 	Programs []string
 	Sources  []string // globs over the source id (path or base name)
 	UseLine  bool     // match regexes against the whole line, not the message
+	// Off: `enabled: false`, a rule that counts only where a pack's
+	// enable: names it (see Pack.Enable).
+	Off bool
 
 	m    matcher // stockade's regexes, or a fail2ban filter
 	when *predicate
@@ -174,6 +182,10 @@ func Parse(file string, data []byte) (*Pack, error) {
 			p.Description = scalar(f.value, pos, &es)
 		case "rules":
 			rulesNode = f.value
+		case "enable":
+			for _, s := range stringList(f.value, pos, &es) {
+				p.Enable = append(p.Enable, s.Value)
+			}
 		case "tests":
 			// Pack tests are run by `stockade test`; the loader only checks
 			// that they are a list.
@@ -181,14 +193,16 @@ func Parse(file string, data []byte) (*Pack, error) {
 				es.Add(pos(f.value), "tests: want a list")
 			}
 		default:
-			es.Add(pos(f.key), "unknown key %q in pack (known: pack, description, rules, tests)", f.key.Value)
+			es.Add(pos(f.key), "unknown key %q in pack (known: pack, description, rules, enable, tests)", f.key.Value)
 		}
 	}
 	if p.Name == "" {
 		es.Add(pos(root), "pack has no name (add `pack: NAME`)")
 	}
-	if rulesNode == nil {
+	if rulesNode == nil && len(p.Enable) == 0 {
 		es.Add(pos(root), "pack has no rules")
+	} else if rulesNode == nil {
+		// A pack that only enables rules of others.
 	} else if rulesNode.Kind != yaml.SequenceNode {
 		es.Add(pos(rulesNode), "rules: want a list")
 	} else {
@@ -214,7 +228,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 
 var ruleKeys = []string{"name", "description", "formats", "programs", "sources", "match",
 	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
-	"allow", "evidence", "range", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
+	"allow", "evidence", "range", "v6_count_prefix", "enabled", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
 
 // ruleNodes are the values of a rule's keys that are read together, once
 // every key is known.
@@ -231,7 +245,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		return nil
 	}
 	before := len(*es)
-	r := &Rule{Pos: pos(n), Policy: &pipeline.Policy{Pack: pack, Threshold: 1, Evidence: 3}}
+	r := &Rule{Pos: pos(n), Policy: &pipeline.Policy{Pack: pack, Threshold: 1, Evidence: 3, V6Count: defaultV6Count}}
 	esc := defaultEscalation
 	r.Policy.Escalate = &esc
 	var rn ruleNodes
@@ -249,6 +263,9 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		// who did it. Syslog lines carry no address but the regex's.
 		needHost := len(r.Formats) == 0 || slices.Contains(r.Formats, pipeline.FormatSyslog)
 		r.m = compileNative(rn.fail, rn.ignore, needHost, pos, es)
+		for _, f := range rn.fail {
+			r.Policy.Connections = r.Policy.Connections || f.pair || f.close
+		}
 	}
 	if len(rn.fail) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
 		es.Add(r.Pos, "rule %q: syslog lines carry no address field: add a failregex with <HOST>", r.Policy.Name)
@@ -289,6 +306,12 @@ func (r *Rule) selectionKey(f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es
 			}
 			r.Sources = append(r.Sources, s.Value)
 		}
+	case "enabled":
+		var on bool
+		if err := v.Decode(&on); err != nil {
+			es.Add(pos(v), "enabled: want true or false")
+		}
+		r.Off = !on
 	case "match":
 		rn.match = v
 		switch s := scalar(v, pos, es); s {
@@ -332,6 +355,10 @@ func countingKey(p *pipeline.Policy, f field, rn *ruleNodes, pos func(*yaml.Node
 		}
 	case "range":
 		p.Range = rangeSpec(v, pos, es)
+	case "v6_count_prefix":
+		if err := v.Decode(&p.V6Count); err != nil || p.V6Count < 48 || p.V6Count > 128 {
+			es.Add(pos(v), "v6_count_prefix: want a prefix length from 48 to 128 (128: each address alone)")
+		}
 	case "evidence":
 		if err := v.Decode(&p.Evidence); err != nil || p.Evidence < 0 || p.Evidence > 100 {
 			es.Add(pos(v), "evidence: want a number of lines from 0 to 100")
@@ -413,7 +440,7 @@ func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, needHost bool
 			es.Add(pos(s.node), "failregex: %v", err)
 			continue
 		}
-		m.fail = append(m.fail, &failRegex{Regex: *re, host: host, pair: s.pair})
+		m.fail = append(m.fail, &failRegex{Regex: *re, host: host, pair: s.pair, close: s.close})
 	}
 	for _, s := range ignoreNodes {
 		re, _, err := compileRegex(s.Value, false)
@@ -583,10 +610,11 @@ func stringList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []*yaml.Node
 	return out
 }
 
-// failItem is one failregex: a plain string, or {re: ..., pair: next}.
+// failItem is one failregex: a plain string, or {re: ..., pair: next}
+// (or pair: close).
 type failItem struct {
-	node *yaml.Node
-	pair bool
+	node        *yaml.Node
+	pair, close bool
 }
 
 func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
@@ -614,10 +642,14 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 					}
 					it.node = f.value
 				case "pair":
-					if v := scalar(f.value, pos, es); v != "next" {
-						es.Add(pos(f.value), "pair: the only value is next (the same process logs the same attempt again right after)")
+					switch scalar(f.value, pos, es) {
+					case "next":
+						it.pair = true
+					case "close":
+						it.close = true
+					default:
+						es.Add(pos(f.value), "pair: want next (the same process logs the same attempt again right after) or close (the line closes a connection whose attempts counted already)")
 					}
-					it.pair = true
 				default:
 					es.Add(pos(f.key), "unknown key %q in failregex item (known: re, pair)", f.key.Value)
 				}

@@ -68,8 +68,19 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	s := &Set{packs: packs}
 	var es Errors
 	seen := map[string]Pos{}
+	enable := map[string]bool{}
+	for _, p := range packs {
+		for _, n := range p.Enable {
+			enable[n] = true
+		}
+	}
 	for _, p := range packs {
 		for _, r := range p.Rules {
+			if enable[r.Policy.Name] {
+				delete(enable, r.Policy.Name)
+			} else if r.Off {
+				continue
+			}
 			if prev, dup := seen[r.Policy.Name]; dup {
 				es.Add(r.Pos, "rule %q is also defined at %s", r.Policy.Name, prev)
 				continue
@@ -78,6 +89,14 @@ func NewSet(packs ...*Pack) (*Set, error) {
 			r.Policy.ID = len(s.rules)
 			s.rules = append(s.rules, r)
 			s.policies = append(s.policies, r.Policy)
+		}
+	}
+	for _, p := range packs {
+		for _, n := range p.Enable {
+			if enable[n] {
+				es.Add(Pos{File: p.File}, "enable: no rule %q in the packs loaded", n)
+				delete(enable, n)
+			}
 		}
 	}
 	if err := es.Err(); err != nil {
@@ -277,6 +296,8 @@ type judgement struct {
 	verdict Verdict
 	target  netip.Addr // what the matcher found to ban
 	pair    bool
+	close   bool
+	weight  int    // attempts the line stands for (<F-TIMES>); 0: one
 	key     string // what the rule counts by, when not the address
 	// regex and ignore are the failregex and the ignoreregex that matched
 	// (see RuleVerdict), -1 for none.
@@ -286,7 +307,7 @@ type judgement struct {
 
 // hit is the judgement as the engine counts it, when its verdict is Hit.
 func (j *judgement) hit(r *Rule) pipeline.Hit {
-	return pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Key: j.key}
+	return pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Close: j.close, Weight: j.weight, Key: j.key}
 }
 
 // judge fills j with r's judgement of ev. j is the Set's (s.j): passed to

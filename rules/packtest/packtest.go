@@ -49,6 +49,7 @@ type Test struct {
 	Now      time.Time // zero: when the test runs
 	Loc      *time.Location
 	Allow    []netip.Prefix
+	Enable   []string // rules off by default that the test turns on
 	Inputs   []Input
 	Expect   []Expectation
 	None     []Expectation // bans that must not happen

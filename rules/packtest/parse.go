@@ -14,7 +14,7 @@ import (
 	"github.com/stockade-ids/stockade/rules"
 )
 
-const testKeys = "name, format, now, tz, source, allow, lines, inputs, expect, expect_none, expect_count"
+const testKeys = "name, format, now, tz, source, allow, enable, lines, inputs, expect, expect_none, expect_count"
 
 // Parse reads the tests: block of a pack file (nil when it has none).
 // Errors carry file:line:col, all of them, like Parse's.
@@ -138,6 +138,10 @@ func (t *Test) setting(f field, in *inputKeys, pos func(*yaml.Node) rules.Pos, e
 				continue
 			}
 			t.Allow = append(t.Allow, p)
+		}
+	case "enable":
+		for _, s := range stringList(v, pos, es) {
+			t.Enable = append(t.Enable, s.Value)
 		}
 	case "lines":
 		in.lines = v

@@ -38,7 +38,7 @@ func (d *Decision) String() string {
 // the year-inference reference of a test without now: (zero: when it runs).
 func (t *Test) Run(p *rules.Pack, now time.Time) *Result {
 	res := &Result{Test: t, Seen: map[string]int{}, Regex: map[string][]int{}}
-	set, err := rules.NewSet(p)
+	set, err := rules.NewSet(p, &rules.Pack{Name: "test", File: p.File, Enable: t.Enable})
 	if err != nil {
 		res.Failures.Add(t.Pos, "%v", err)
 		return res
