@@ -42,6 +42,8 @@ func TestGolden(t *testing.T) {
 		ref    time.Time
 	}{
 		{name: "auth", path: "auth.log", ref: ref},
+		// Header variants of other syslogs, written for stockade.
+		{name: "variants", path: "variants.log", ref: ref},
 		{name: "secure-rhel7", corpus: "elastic__beats/filebeat/module/system/auth/test/secure-rhel7.log", ref: filebeat},
 		{name: "filebeat-test", corpus: "elastic__beats/filebeat/module/system/auth/test/test.log", ref: filebeat},
 		{name: "filebeat-timestamp", corpus: "elastic__beats/filebeat/module/system/auth/test/timestamp.log", ref: filebeat},

@@ -194,9 +194,11 @@ func TestParse(t *testing.T) {
 			want: want{"2025-02-17T17:40:17Z", "", "kernel", 0, "x"},
 		},
 		{
-			name: "bracketed program is neither host nor tag",
+			// An old header form fail2ban's filters accept: the program in
+			// brackets, with or without the colon, never the host.
+			name: "bracketed program is the tag, not the host",
 			line: "Mar  3 00:17:22 [sshd]: User root from 211.188.220.49 not allowed",
-			want: want{"2025-03-03T00:17:22Z", "", "", 0, "[sshd]: User root from 211.188.220.49 not allowed"},
+			want: want{"2025-03-03T00:17:22Z", "", "sshd", 0, "User root from 211.188.220.49 not allowed"},
 		},
 		{
 			name: "IPv6 host",

@@ -63,29 +63,67 @@ func bsdStamp(b []byte) (c clock, n int, err error) {
 // first byte after the spaces behind it), into HOST, the TAG's program and
 // pid, and the index where the message starts. The token after the
 // timestamp is the host unless it is the tag already: some writers leave the
-// host out, and no host ends in ':' or starts with '['. All the spaces after
-// the tag go, since sudo pads its message to align it.
+// host out, and no host ends in ':', starts with '[' or '(' or holds a '['.
+// All the spaces after the tag go, since sudo pads its message to align it.
+//
+// The variants other syslogs write (fail2ban's filters accept them too):
+// FreeBSD's "-v" facility and level ("<auth.info>") before the host, a
+// Linux-VServer context ("@vserver_name") after it, a tag without its
+// colon when it ends in a bracket ("sshd[123] msg", "[sshd] msg"), and the
+// tag forms of splitTag.
 func header(line []byte, i int) (host, prog []byte, pid, msg int) {
 	j := tokenEnd(line, i)
-	if line[j-1] != ':' && line[i] != '[' {
-		host = line[i:j]
+	if verbose(line[i:j]) && j < len(line) {
 		i = skipSpaces(line, j)
 		j = tokenEnd(line, i)
 	}
-	if j > i && line[j-1] == ':' {
+	if line[j-1] != ':' && !tagLike(line[i:j]) {
+		host = line[i:j]
+		i = skipSpaces(line, j)
+		j = tokenEnd(line, i)
+		if bytes.HasPrefix(line[i:j], []byte("@vserver_")) && j < len(line) {
+			i = skipSpaces(line, j)
+			j = tokenEnd(line, i)
+		}
+	}
+	if j > i && (line[j-1] == ':' || line[j-1] == ']' && j < len(line) && tagLike(line[i:j])) {
+		end := j
+		if line[j-1] == ':' {
+			end--
+		}
 		var ok bool
-		if prog, pid, ok = splitTag(line[i : j-1]); ok {
+		if prog, pid, ok = splitTag(line[i:end]); ok {
 			i = skipSpaces(line, j)
 		}
 	}
 	return host, prog, pid, i
 }
 
+// tagLike reports whether a token can only be a tag, never a host: it
+// starts with a bracket or holds one.
+func tagLike(t []byte) bool {
+	return len(t) > 0 && (t[0] == '[' || t[0] == '(' || bytes.IndexByte(t, '[') >= 0)
+}
+
+// verbose reports whether t is FreeBSD syslogd -v's "<facility.level>".
+func verbose(t []byte) bool {
+	return len(t) > 3 && t[0] == '<' && t[len(t)-1] == '>' && bytes.IndexByte(t, '.') > 1
+}
+
 // splitTag splits an RFC 3164 tag, its trailing ':' removed, into program
 // and pid: "sshd[123]", "sudo", "pam_unix(sshd:auth)", "/usr/sbin/cron".
 // The program runs to the first '['; a pid is taken only from a bracketed
-// number closing the tag. A tag with no program is not a tag.
+// number closing the tag. A tag with no program is not a tag. Two older
+// forms name the program around it: "sshd(pam_unix)[123]" (a PAM module
+// logging for sshd, RHEL 5 and earlier: the program is sshd, so that its
+// lines pair with sshd's own) and "[sshd]" or "(sshd)".
 func splitTag(t []byte) (prog []byte, pid int, ok bool) {
+	if n := len(t); n > 2 && (t[0] == '[' && t[n-1] == ']' || t[0] == '(' && t[n-1] == ')') {
+		if in := t[1 : n-1]; bytes.IndexAny(in, "[]() ") < 0 {
+			return in, 0, true
+		}
+		return nil, 0, false
+	}
 	k := bytes.IndexByte(t, '[')
 	if k < 0 {
 		return t, 0, len(t) > 0
@@ -96,7 +134,11 @@ func splitTag(t []byte) (prog []byte, pid int, ok bool) {
 	if t[len(t)-1] == ']' {
 		pid = atoi(t[k+1 : len(t)-1])
 	}
-	return t[:k], pid, true
+	prog = t[:k]
+	if p := bytes.IndexByte(prog, '('); p > 0 && prog[len(prog)-1] == ')' && pid != 0 {
+		prog = prog[:p]
+	}
+	return prog, pid, true
 }
 
 // maxDay is the longest each month can be; Feb 29 is checked against the
