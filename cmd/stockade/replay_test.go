@@ -56,21 +56,23 @@ func TestReplayCorpus(t *testing.T) {
 	}
 	want := []ban{
 		{"203.0.113.10", "sshd", 1, 600},
-		{"203.0.113.10", "sshd", 2, 1200}, // returning after the ban ran out: doubled
-		{"2001:db8:bad::1", "sshd", 1, 600},
-		{"203.0.113.11", "sshd", 1, 600}, // ::ffff:203.0.113.11 and 203.0.113.11 are one target
-		{"203.0.113.12", "sshd", 1, 600}, // the address in the user name is not
+		{"203.0.113.10", "sshd", 2, 1200},     // returning after the ban ran out: doubled
+		{"2001:db8:bad::/64", "sshd", 1, 600}, // IPv6 failures count, and ban, by /64
+		{"203.0.113.11", "sshd", 1, 600},      // ::ffff:203.0.113.11 and 203.0.113.11 are one target
+		{"203.0.113.12", "sshd", 1, 600},      // the address in the user name is not
 		{"203.0.113.13", "sshd", 1, 600},
 		{"203.0.113.14", "sshd", 1, 600}, // PAM failures alone count
 		{"203.0.113.20", "nginx-wordpress", 1, 3600},
 		// A zgrab scanner: its user agent bans at once, its .env and .git
 		// probes, its admin pages and its twentieth miss each ban longer.
-		{"2001:db8:bad::2", "web-scanner-ua", 1, 3600},
-		{"2001:db8:bad::2", "web-sensitive-files", 2, 7200},
-		{"2001:db8:bad::2", "web-admin-probe", 3, 14400},
-		{"2001:db8:bad::2", "nginx-scan", 4, 28800},
+		// IPv6 bans cover the /64, which sshd banned first: offenses 2-5.
+		{"2001:db8:bad::/64", "web-scanner-ua", 2, 7200},
+		{"2001:db8:bad::/64", "web-sensitive-files", 3, 14400},
+		{"2001:db8:bad::/64", "web-admin-probe", 4, 28800},
+		{"2001:db8:bad::/64", "nginx-scan", 5, 57600},
 		{"203.0.113.30", "suricata-p1", 1, 3600}, // in fast.log and eve.json: banned once
-		{"2001:db8:bad::3", "suricata-p2", 1, 600},
+		// 2001:db8:bad::3's priority 2 alerts come while the nginx-scan ban
+		// of its /64 covers it: already banned.
 		{"203.0.113.33", "suricata-p1", 1, 3600}, // response alert: the client, not the server
 		{"203.0.113.34", "suricata-p1", 1, 3600}, // alert.source names the attacker
 		{"203.0.113.40", "recidive", 1, 7 * 24 * 3600},
