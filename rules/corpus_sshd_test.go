@@ -114,3 +114,77 @@ func sshdTarget(s *Set, line string) (string, bool) {
 	}
 	return "", false
 }
+
+// failJSON is a fail2ban test sample's expectation, on the comment line
+// before it.
+var failJSON = regexp.MustCompile(`^# failJSON: \{.*"match": *(true|false)\s*(?:,.*"host": *"([^"]*)")?`)
+
+// TestFail2banSshdSamples measures the sshd rules against fail2ban's own
+// sshd samples (../shared/corpus/fail2ban__fail2ban, GPL: read in place):
+// how many of the lines fail2ban calls a failure (normal or aggressive
+// mode) stockade finds with the same address, and how many it calls a
+// failure where fail2ban does not. Where the two take different addresses
+// of one line, it is a choice: fail2ban takes the first "from ADDR", the
+// sshd pack the last, because the user name before it is the client's
+// text (see its tests); those lines are listed.
+func TestFail2banSshdSamples(t *testing.T) {
+	path := testcorpus.Path(t, "fail2ban__fail2ban/fail2ban/tests/files/logs/sshd")
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	normal, err := NewSet(packs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggressive, err := NewSet(append(packs, &Pack{Name: "local", Enable: []string{"sshd-aggressive"}})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, path)
+	var fails, foundNormal, foundAggressive, extra, other int
+	for i := 0; i+1 < len(lines); i++ {
+		m := failJSON.FindStringSubmatch(lines[i])
+		if m == nil || len(lines[i+1]) == 0 || lines[i+1][0] == '#' {
+			continue
+		}
+		line := lines[i+1]
+		got, ok := sshdTarget(normal, line)
+		gotA, okA := sshdTarget(aggressive, line)
+		if m[1] == "false" {
+			if ok {
+				extra++
+			}
+			continue
+		}
+		if _, err := netipParse(m[2]); err != nil {
+			continue // a host name: stockade does not resolve DNS
+		}
+		fails++
+		for _, c := range []struct {
+			got   string
+			ok    bool
+			found *int
+		}{{got, ok, &foundNormal}, {gotA, okA, &foundAggressive}} {
+			switch {
+			case c.ok && c.got == canonicalString(m[2]):
+				*c.found++
+			case c.ok && c.found == &foundNormal:
+				other++
+				t.Logf("line %d: stockade takes %s, fail2ban %s: %.120s", i+2, c.got, m[2], line)
+			}
+		}
+	}
+	t.Logf("fail2ban sshd samples that are failures with an address: %d; the sshd pack finds %d with the same address (%d another), with sshd-aggressive %d; lines fail2ban does not call a failure that the sshd pack does: %d",
+		fails, foundNormal, other, foundAggressive, extra)
+}
+
+func netipParse(s string) (string, error) {
+	a, err := pipeline.ParseTarget(s)
+	return a.String(), err
+}
+
+func canonicalString(s string) string {
+	a, _ := pipeline.ParseTarget(s)
+	return a.Addr().String()
+}
