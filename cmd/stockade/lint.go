@@ -81,7 +81,11 @@ func packsCmd(stdout io.Writer) error {
 	for _, p := range set.Packs() {
 		fmt.Fprintf(stdout, "%s (rules/packs/%s): %s\n", p.Name, p.File, p.Description)
 		for _, r := range p.Rules {
-			fmt.Fprintf(stdout, "  %-16s %s\n", r.Policy.Name, r.Policy.Description)
+			off := ""
+			if r.Off {
+				off = " (off: a pack's enable: turns it on)"
+			}
+			fmt.Fprintf(stdout, "  %-16s %s%s\n", r.Policy.Name, r.Policy.Description, off)
 		}
 	}
 	return nil
