@@ -119,7 +119,7 @@ func verbose(t []byte) bool {
 // lines pair with sshd's own) and "[sshd]" or "(sshd)".
 func splitTag(t []byte) (prog []byte, pid int, ok bool) {
 	if n := len(t); n > 2 && (t[0] == '[' && t[n-1] == ']' || t[0] == '(' && t[n-1] == ')') {
-		if in := t[1 : n-1]; bytes.IndexAny(in, "[]() ") < 0 {
+		if in := t[1 : n-1]; !bytes.ContainsAny(in, "[]() ") {
 			return in, 0, true
 		}
 		return nil, 0, false
