@@ -10,11 +10,12 @@ import (
 )
 
 // kindMatcher reads a line's kind from its message: "pair" (Hit.Pair),
-// "close" (Hit.Close), "xN" (Weight N); anything else is a plain line.
+// "open" (Hit.Open), "close" (Hit.Close), "xN" (Weight N); anything else
+// is a plain line.
 type kindMatcher struct{ p *Policy }
 
 func (m kindMatcher) Match(ev *Event, hits []Hit) []Hit {
-	h := Hit{Policy: m.p, Target: ev.Addr, Pair: ev.Message == "pair", Close: ev.Message == "close"}
+	h := Hit{Policy: m.p, Target: ev.Addr, Pair: ev.Message == "pair", Open: ev.Message == "open", Close: ev.Message == "close"}
 	fmt.Sscanf(ev.Message, "x%d", &h.Weight)
 	return append(hits, h)
 }
@@ -45,7 +46,7 @@ func TestEngineCountsAttempts(t *testing.T) {
 		for c := range 4 {
 			at := time.Duration(c) * 20 * time.Second
 			pid := 100 + c
-			lines = append(lines, line("pair", pid, at), line("pair", pid, at+2*time.Second),
+			lines = append(lines, line("open", pid, at), line("pair", pid, at+2*time.Second),
 				line("failed", pid, at+4*time.Second), line("close", pid, at+5*time.Second))
 		}
 		if n := run(e, lines); n != 0 {
@@ -56,6 +57,17 @@ func TestEngineCountsAttempts(t *testing.T) {
 		}
 		if n := run(e, []*Event{line("pair", 200, 90*time.Second)}); n != 1 {
 			t.Fatal("the fifth attempt must ban")
+		}
+	})
+	t.Run("a run of PAM lines of one process is a run of attempts", func(t *testing.T) {
+		// sshd's own lines went to another log (auth vs authpriv).
+		e := NewEngine(kindMatcher{p}, Config{})
+		var lines []*Event
+		for i := range 5 {
+			lines = append(lines, line("pair", 7, time.Duration(i)*3*time.Second))
+		}
+		if n := run(e, lines); n != 5 {
+			t.Fatalf("banned at line %d, want 5", n)
 		}
 	})
 	t.Run("a lone close counts, late closes count", func(t *testing.T) {

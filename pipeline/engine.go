@@ -504,15 +504,18 @@ type pairKey struct {
 
 // paired reports whether h is one more line about an attempt that already
 // counted, by the same process (a connection) about the same address:
-//   - any line right after a line marked Pair (within PairWindow): pam_unix's
-//     failure, then sshd's "Failed password" for the same attempt; "Invalid
-//     user", then the pam_unix and "Failed password" lines of its password;
+//   - a line right after a line marked Pair (within PairWindow), unless it
+//     is marked Pair itself: pam_unix's failure, then sshd's "Failed
+//     password" for the same attempt;
+//   - any line right after a line marked Open: "Invalid user", then the
+//     pam_unix and "Failed password" lines of its password;
 //   - a line marked Close after any line of the connection (within
 //     ConnWindow): the close or the summary of attempts counted already.
 //
-// A line marked Pair itself counts when nothing announced it, so a PAM
-// failure that sshd never follows up still counts; so does a Close line
-// of a connection that logged nothing else. Only policies with
+// A line marked Pair or Open counts when nothing announced it, so a PAM
+// failure that sshd never follows up still counts, and so does each of a
+// run of PAM failures whose sshd lines went to another log; so does a
+// Close line of a connection that logged nothing else. Only policies with
 // Connections set are followed.
 //
 // Connections are kept per partition of their address, like windows, and
@@ -529,10 +532,13 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	same := false
 	if w, ok := pp.take(k, wk); ok {
 		d := ts - w.at
-		if h.Close {
+		switch {
+		case h.Close:
 			same = d >= 0 && d <= int64(ConnWindow)
-		} else {
-			same = w.open && d >= 0 && d <= int64(PairWindow)
+		case h.Pair:
+			same = w.kind == openedBy && d >= 0 && d <= int64(PairWindow)
+		default:
+			same = w.kind != closed && d >= 0 && d <= int64(PairWindow)
 		}
 	}
 	if pp.waits == nil {
@@ -541,7 +547,14 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	if pp.len() >= pp.sweepAt {
 		pp.sweep(ts)
 	}
-	pp.put(k, wk, waiting{host: strings.Clone(k.host), program: strings.Clone(k.program), at: ts, open: h.Pair})
+	kind := closed
+	switch {
+	case h.Open:
+		kind = openedBy
+	case h.Pair:
+		kind = pairedBy
+	}
+	pp.put(k, wk, waiting{host: strings.Clone(k.host), program: strings.Clone(k.program), at: ts, kind: kind})
 	return same
 }
 
@@ -566,8 +579,17 @@ type waitKey struct {
 type waiting struct {
 	host, program string
 	at            int64 // unix ns
-	open          bool  // it was marked Pair: the next line may be its partner
+	kind          lineKind
 }
+
+// lineKind is what a connection's last line says of the next one.
+type lineKind uint8
+
+const (
+	closed   lineKind = iota // nothing: the next line is another attempt
+	pairedBy                 // Hit.Pair: the next line, unless Pair, is its partner
+	openedBy                 // Hit.Open: the next line is its partner
+)
 
 func (pp *pairPart) len() int { return len(pp.waits) + len(pp.more) }
 

@@ -111,10 +111,13 @@ type Hit struct {
 	Key    string
 	// Pair marks a line that the same process follows with another line
 	// about the same attempt (pam_unix's "authentication failure" before
-	// sshd's "Failed password"): the pair counts once. A Pair line that
-	// follows another within PairWindow is the same attempt too ("Invalid
-	// user", then pam_unix, then "Failed password"). See Engine.
+	// sshd's "Failed password"): the pair counts once. See Engine.
 	Pair bool
+	// Open marks a line that opens an attempt the lines after it log
+	// again ("Invalid user", then pam_unix and "Failed password"): the
+	// next line of the process within PairWindow, Pair or not, is the same
+	// attempt.
+	Open bool
 	// Close marks a line that closes or sums up a connection ("Connection
 	// closed by invalid user", "maximum authentication attempts
 	// exceeded"): it counts only when no other line of the same process

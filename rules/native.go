@@ -15,6 +15,7 @@ type failRegex struct {
 	regex.Regex
 	host  int  // submatch index of the address
 	pair  bool // the same process follows this line with another about the same attempt
+	open  bool // the line opens an attempt the next lines log again
 	close bool // the line closes a connection whose attempts counted already
 }
 
@@ -134,7 +135,7 @@ func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *j
 				j.weight = times(val)
 			}
 		}
-		j.verdict, j.target, j.pair, j.close, j.regex = Hit, addr, f.pair, f.close, i
+		j.verdict, j.target, j.pair, j.open, j.close, j.regex = Hit, addr, f.pair, f.open, f.close, i
 		return
 	}
 }

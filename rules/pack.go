@@ -264,7 +264,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		needHost := len(r.Formats) == 0 || slices.Contains(r.Formats, pipeline.FormatSyslog)
 		r.m = compileNative(rn.fail, rn.ignore, needHost, pos, es)
 		for _, f := range rn.fail {
-			r.Policy.Connections = r.Policy.Connections || f.pair || f.close
+			r.Policy.Connections = r.Policy.Connections || f.pair || f.open || f.close
 		}
 	}
 	if len(rn.fail) == 0 && slices.Contains(r.Formats, pipeline.FormatSyslog) {
@@ -440,7 +440,7 @@ func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, needHost bool
 			es.Add(pos(s.node), "failregex: %v", err)
 			continue
 		}
-		m.fail = append(m.fail, &failRegex{Regex: *re, host: host, pair: s.pair, close: s.close})
+		m.fail = append(m.fail, &failRegex{Regex: *re, host: host, pair: s.pair, open: s.open, close: s.close})
 	}
 	for _, s := range ignoreNodes {
 		re, _, err := compileRegex(s.Value, false)
@@ -611,10 +611,10 @@ func stringList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []*yaml.Node
 }
 
 // failItem is one failregex: a plain string, or {re: ..., pair: next}
-// (or pair: close).
+// (or pair: open, pair: close).
 type failItem struct {
-	node        *yaml.Node
-	pair, close bool
+	node              *yaml.Node
+	pair, open, close bool
 }
 
 func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
@@ -645,10 +645,12 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 					switch scalar(f.value, pos, es) {
 					case "next":
 						it.pair = true
+					case "open":
+						it.open = true
 					case "close":
 						it.close = true
 					default:
-						es.Add(pos(f.value), "pair: want next (the same process logs the same attempt again right after) or close (the line closes a connection whose attempts counted already)")
+						es.Add(pos(f.value), "pair: want next (the same process logs the same attempt again right after), open (the lines after it, of any kind, log the attempt it opens) or close (the line closes a connection whose attempts counted already)")
 					}
 				default:
 					es.Add(pos(f.key), "unknown key %q in failregex item (known: re, pair)", f.key.Value)

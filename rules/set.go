@@ -296,6 +296,7 @@ type judgement struct {
 	verdict Verdict
 	target  netip.Addr // what the matcher found to ban
 	pair    bool
+	open    bool
 	close   bool
 	weight  int    // attempts the line stands for (<F-TIMES>); 0: one
 	key     string // what the rule counts by, when not the address
@@ -307,7 +308,7 @@ type judgement struct {
 
 // hit is the judgement as the engine counts it, when its verdict is Hit.
 func (j *judgement) hit(r *Rule) pipeline.Hit {
-	return pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Close: j.close, Weight: j.weight, Key: j.key}
+	return pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Open: j.open, Close: j.close, Weight: j.weight, Key: j.key}
 }
 
 // judge fills j with r's judgement of ev. j is the Set's (s.j): passed to
