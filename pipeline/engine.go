@@ -349,6 +349,11 @@ func (e *Engine) count(h Hit, ev *Event) {
 	e.rangeBans(target, ev)
 }
 
+// Counted is what the engine counts a failure by a toward under p: a
+// itself, or its IPv6 range (Policy.V6Count) unless that holds a protected
+// address. explain and failures() look windows up by it.
+func (e *Engine) Counted(p *Policy, a netip.Addr) netip.Prefix { return e.countPrefix(p, Canonical(a)) }
+
 // countPrefix is what a failure by a counts toward under p: its IPv6
 // range of p.V6Count bits, unless that range holds a protected address
 // (then the address alone, as guard.Narrow narrows every widening).

@@ -54,7 +54,8 @@ func (e *Engine) Failures(rule, key string, window time.Duration) int {
 			continue
 		}
 		if a, err := netip.ParseAddr(key); err == nil {
-			return e.counter.CountWithin(p, Canonical(a), "", e.clock.Now(), window)
+			// The rule counts an IPv6 address with its range (V6Count).
+			return e.counter.CountWithin(p, e.countPrefix(p, Canonical(a)).Addr(), "", e.clock.Now(), window)
 		}
 		return e.counter.CountWithin(p, netip.Addr{}, key, e.clock.Now(), window)
 	}

@@ -304,10 +304,13 @@ func (x *explainer) outcome(v *rules.RuleVerdict, t *ruleTally, before, after []
 		return "not an address that can be banned"
 	default:
 		t.counted++
-		n := x.eng.Counter().Count(p, target, v.Hit.Key, at)
+		counted := x.eng.Counted(p, target)
+		n := x.eng.Counter().Count(p, counted.Addr(), v.Hit.Key, at)
 		s := fmt.Sprintf("counted %d/%d in %s", n, p.Threshold, rules.FormatDuration(p.Window))
 		if v.Hit.Key != "" {
 			s += " (key " + strconv.Quote(v.Hit.Key) + ")"
+		} else if counted.Bits() != target.BitLen() {
+			s += " (by " + counted.String() + ")"
 		}
 		return s
 	}
