@@ -22,6 +22,11 @@ func FuzzPipeline(f *testing.F) {
 	}
 	f.Add(bytes.Repeat([]byte("Nov  8 22:00:01 h sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2\n"), 5))
 	f.Add(bytes.Repeat([]byte("Nov  8 22:00:01 h sshd[1]: Invalid user \x00\xff from 203.0.113.9 port 1\n"), 5))
+	// IPv6 failures count by /64: one next to ::1, one elsewhere.
+	f.Add([]byte("Nov  8 22:00:01 h sshd[1]: Failed password for root from ::2 port 1 ssh2\n" +
+		"Nov  8 22:00:02 h sshd[1]: message repeated 4 times: [ Failed password for root from ::3 port 1 ssh2]\n" +
+		"Nov  8 22:00:03 h sshd(pam_unix)[2]: authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=2001:db8::9 \n" +
+		"Nov  8 22:00:04 h sshd[2]: message repeated 9 times: [ Failed password for root from 2001:db8::a port 1 ssh2]\n"))
 	packs, err := rules.DefaultPacks()
 	if err != nil {
 		f.Fatal(err)
