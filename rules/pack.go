@@ -41,7 +41,8 @@ type Pack struct {
 	// `mode = aggressive`.
 	Enable []string
 
-	ref *stateRef // how its predicates reach engine state
+	enablePos map[string]Pos // where each name of Enable is written
+	ref       *stateRef      // how its predicates reach engine state
 }
 
 // Rule is one compiled rule.
@@ -185,6 +186,10 @@ func Parse(file string, data []byte) (*Pack, error) {
 		case "enable":
 			for _, s := range stringList(f.value, pos, &es) {
 				p.Enable = append(p.Enable, s.Value)
+				if p.enablePos == nil {
+					p.enablePos = map[string]Pos{}
+				}
+				p.enablePos[s.Value] = pos(s)
 			}
 		case "tests":
 			// Pack tests are run by `stockade test`; the loader only checks

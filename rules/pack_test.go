@@ -126,3 +126,45 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestEnable: a rule with enabled: false is left out of a set until a
+// pack names it in enable:; a name no pack defines is refused.
+func TestEnable(t *testing.T) {
+	base, err := Parse("base.yaml", []byte(`pack: base
+rules:
+  - name: on
+    formats: [nginx]
+    ban: 1h
+  - name: off
+    enabled: false
+    formats: [nginx]
+    ban: 1h
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(s *Set) (out []string) {
+		for _, r := range s.Rules() {
+			out = append(out, r.Policy.Name)
+		}
+		return out
+	}
+	s, err := NewSet(base)
+	if err != nil || strings.Join(names(s), ",") != "on" {
+		t.Fatalf("default: %v %v", names(s), err)
+	}
+	local, err := Parse("local.yaml", []byte("pack: local\nenable: [off]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = NewSet(base, local); err != nil || strings.Join(names(s), ",") != "on,off" {
+		t.Fatalf("enabled: %v %v", names(s), err)
+	}
+	typo, err := Parse("typo.yaml", []byte("pack: typo\nenable: [of]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = NewSet(base, typo); err == nil || !strings.Contains(err.Error(), `typo.yaml:2:10: enable: no rule "of"`) {
+		t.Fatalf("a misspelt name: %v", err)
+	}
+}

@@ -94,7 +94,11 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	for _, p := range packs {
 		for _, n := range p.Enable {
 			if enable[n] {
-				es.Add(Pos{File: p.File}, "enable: no rule %q in the packs loaded", n)
+				at, ok := p.enablePos[n]
+				if !ok {
+					at = Pos{File: p.File}
+				}
+				es.Add(at, "enable: no rule %q in the packs loaded", n)
 				delete(enable, n)
 			}
 		}
