@@ -325,15 +325,8 @@ func (e *Engine) count(h Hit, ev *Event) {
 	} else {
 		pi = partOfKey(h.Key)
 	}
-	var (
-		fire     bool
-		evidence []string
-	)
-	// A line that stands for n attempts counts n times; past the threshold
-	// more would change nothing.
-	for i := 0; i < min(n, max(1, h.Policy.Threshold)) && !fire; i++ {
-		fire, evidence = e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line)
-	}
+	// A line that stands for n attempts counts n times.
+	fire, evidence := e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line, n)
 	if !fire {
 		return
 	}

@@ -31,7 +31,9 @@ func (s *sliceIterator) Next(ev *Event) error {
 // programMatcher judges an event an offense of every policy named by its
 // program ("any" policies see every event), by its Addr, and of the
 // "spread" policy by its SrcAddr too: one line, two targets. Verb "pair"
-// marks the line that announces a partner.
+// marks the line that announces a partner, "open" one that opens an
+// attempt, "close" one that closes a connection, "x3" one that stands for
+// three attempts.
 type programMatcher struct{ ps []*Policy }
 
 func (m *programMatcher) Match(ev *Event, hits []Hit) []Hit {
@@ -40,7 +42,11 @@ func (m *programMatcher) Match(ev *Event, hits []Hit) []Hit {
 		case p.Name == "spread" && ev.SrcAddr.IsValid():
 			hits = append(hits, Hit{Policy: p, Target: ev.SrcAddr})
 		case p.Name == ev.Program && ev.Addr.IsValid():
-			hits = append(hits, Hit{Policy: p, Target: ev.Addr, Pair: ev.Verb == "pair"})
+			h := Hit{Policy: p, Target: ev.Addr, Pair: ev.Verb == "pair", Open: ev.Verb == "open", Close: ev.Verb == "close"}
+			if ev.Verb == "x3" {
+				h.Weight = 3
+			}
+			hits = append(hits, h)
 		}
 	}
 	return hits
@@ -62,8 +68,9 @@ func (s *recordingSink) Close(context.Context) error { return nil }
 func testPolicies() []*Policy {
 	esc := &Escalation{Factor: 2, Max: 24 * time.Hour}
 	return []*Policy{
-		{ID: 0, Name: "ssh", Pack: "t", Threshold: 3, Window: time.Minute, Ban: 10 * time.Minute, Escalate: esc, Evidence: 2},
-		{ID: 1, Name: "web", Pack: "t", Threshold: 5, Window: 2 * time.Minute, Ban: time.Hour, Evidence: 1,
+		{ID: 0, Name: "ssh", Pack: "t", Threshold: 3, Window: time.Minute, Ban: 10 * time.Minute, Escalate: esc, Evidence: 2,
+			Connections: true, V6Count: 64},
+		{ID: 1, Name: "web", Pack: "t", Threshold: 5, Window: 2 * time.Minute, Ban: time.Hour, Evidence: 1, V6Count: 56,
 			Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
 		{ID: 2, Name: "ids", Pack: "t", Threshold: 1, Ban: 5 * time.Minute, Escalate: esc, Evidence: 3},
 		{ID: 3, Name: "spread", Pack: "t", Threshold: 2, Window: time.Minute, Ban: 2 * time.Minute},
@@ -80,7 +87,8 @@ func randomLogs(seed uint64, files, lines, addrs, pad int) [][]Event {
 	pool := make([]netip.Addr, addrs)
 	for i := range pool {
 		if i%7 == 0 {
-			pool[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)})
+			// A few /64s (and /56s) of many addresses each.
+			pool[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 7: byte(i % 5), 8: byte(i >> 8), 15: byte(i)})
 		} else {
 			pool[i] = netip.AddrFrom4([4]byte{203, byte(i >> 16), byte(i >> 8), byte(i)})
 		}
@@ -117,9 +125,7 @@ func randomLogs(seed uint64, files, lines, addrs, pad int) [][]Event {
 		case "ssh":
 			ev.PID = 100 + r.IntN(4)
 			ev.Host = "h"
-			if r.IntN(3) == 0 {
-				ev.Verb = "pair"
-			}
+			ev.Verb = []string{"pair", "", "", "open", "close", "x3"}[r.IntN(6)]
 		}
 		out[f] = append(out[f], ev)
 		if ev.Fingerprint != 0 && r.IntN(2) == 0 {

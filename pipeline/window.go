@@ -342,11 +342,14 @@ func (pt *counterPart) lookup(policy int, target netip.Addr, key string) (win, b
 // and the evidence lines are returned. target must be canonical (see
 // Canonical); it is ignored when key is set.
 func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, line string) (bool, []string) {
-	return c.add(c.partIndex(target, key), p, target, key, t, line)
+	return c.add(c.partIndex(target, key), p, target, key, t, line, 1)
 }
 
-// add is Add in partition pi, which the caller has computed.
-func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.Time, line string) (bool, []string) {
+// add is Add in partition pi, which the caller has computed, of a line
+// that stands for n matches (n ≥ 1): n times in the window, once in the
+// evidence stream, since every hit numbers one line there (what a
+// parallel replay counts on).
+func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.Time, line string, n int) (bool, []string) {
 	if p.Threshold <= 1 {
 		c.lines.hit(line)
 		if p.Evidence > 0 {
@@ -393,7 +396,9 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	}
 	w := s.win(idx)
 	ts := t.UnixNano()
-	w.addTime(ts)
+	for range min(max(n, 1), int(w.size)) {
+		w.addTime(ts)
+	}
 	if p.Evidence > 0 {
 		w.addLine(c.lines.put(line))
 	} else {
