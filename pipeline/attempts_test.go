@@ -59,6 +59,20 @@ func TestEngineCountsAttempts(t *testing.T) {
 			t.Fatal("the fifth attempt must ban")
 		}
 	})
+	t.Run("every open line counts, and keeps its attempt open through pair lines", func(t *testing.T) {
+		e := NewEngine(kindMatcher{p}, Config{})
+		// Invalid user, Failed none, pam_unix, Failed password: one.
+		if n := run(e, []*Event{line("open", 1, 0), line("pair", 1, time.Second), line("pair", 1, 2*time.Second), line("failed", 1, 4*time.Second)}); n != 0 {
+			t.Fatalf("banned at line %d", n)
+		}
+		if st := e.Stats()[0]; st.Paired != 3 {
+			t.Fatalf("paired = %d, want 3", st.Paired)
+		}
+		// Four more open lines of one process: four more attempts.
+		if n := run(e, []*Event{line("open", 2, 5*time.Second), line("open", 2, 6*time.Second), line("open", 2, 7*time.Second), line("open", 2, 8*time.Second)}); n != 4 {
+			t.Fatalf("banned at line %d, want 4", n)
+		}
+	})
 	t.Run("a run of PAM lines of one process is a run of attempts", func(t *testing.T) {
 		// sshd's own lines went to another log (auth vs authpriv).
 		e := NewEngine(kindMatcher{p}, Config{})

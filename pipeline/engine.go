@@ -505,15 +505,19 @@ type pairKey struct {
 //   - a line right after a line marked Pair (within PairWindow), unless it
 //     is marked Pair itself: pam_unix's failure, then sshd's "Failed
 //     password" for the same attempt;
-//   - any line right after a line marked Open: "Invalid user", then the
-//     pam_unix and "Failed password" lines of its password;
+//   - a line right after a line marked Open, unless it is marked Open
+//     itself: "Invalid user", then the pam_unix and "Failed password"
+//     lines of its password; a Pair line that follows it so keeps the
+//     attempt open ("Invalid user", "Failed none", pam_unix, "Failed
+//     password" are one attempt);
 //   - a line marked Close after any line of the connection (within
 //     ConnWindow): the close or the summary of attempts counted already.
 //
-// A line marked Pair or Open counts when nothing announced it, so a PAM
-// failure that sshd never follows up still counts, and so does each of a
-// run of PAM failures whose sshd lines went to another log; so does a
-// Close line of a connection that logged nothing else. Only policies with
+// A line marked Pair counts when nothing announced it, so a PAM failure
+// that sshd never follows up still counts, and so does each of a run of
+// PAM failures whose sshd lines went to another log. A line marked Open
+// always counts: sshd logs it once per connection. A Close line counts
+// when the connection logged nothing else. Only policies with
 // Connections set are followed.
 //
 // Connections are kept per partition of their address, like windows, and
@@ -533,6 +537,7 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 		switch {
 		case h.Close:
 			same = d >= 0 && d <= int64(ConnWindow)
+		case h.Open:
 		case h.Pair:
 			same = w.kind == openedBy && d >= 0 && d <= int64(PairWindow)
 		default:
@@ -547,7 +552,8 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	}
 	kind := closed
 	switch {
-	case h.Open:
+	case h.Open, h.Pair && same:
+		// The attempt is still open: its "Failed password" is to come.
 		kind = openedBy
 	case h.Pair:
 		kind = pairedBy

@@ -115,8 +115,8 @@ type Hit struct {
 	Pair bool
 	// Open marks a line that opens an attempt the lines after it log
 	// again ("Invalid user", then pam_unix and "Failed password"): the
-	// next line of the process within PairWindow, Pair or not, is the same
-	// attempt.
+	// next line of the process within PairWindow, unless Open too, is the
+	// same attempt. An Open line always counts.
 	Open bool
 	// Close marks a line that closes or sums up a connection ("Connection
 	// closed by invalid user", "maximum authentication attempts

@@ -151,6 +151,17 @@ func hubExpected(path string) []string {
 	return out
 }
 
+// covers reports whether the ban target b (an address or a range) bans
+// the address a.
+func covers(b, a string) bool {
+	if b == a {
+		return true
+	}
+	p, err := pipeline.ParseTarget(b)
+	ip, err2 := netip.ParseAddr(a)
+	return err == nil && err2 == nil && p.Contains(ip)
+}
+
 type banSink struct{ banned map[string]bool }
 
 func (s *banSink) Write(_ context.Context, ds []pipeline.Decision) error {
@@ -220,14 +231,15 @@ func TestHubSuite(t *testing.T) {
 		}
 		r := row{hubTest: h}
 		r.banned, r.err = hubReplay(t, h.log)
+		// A ban of a range (an IPv6 /64) catches every address it covers.
 		for _, a := range h.expected {
-			if !slices.Contains(r.banned, a) {
+			if !slices.ContainsFunc(r.banned, func(b string) bool { return covers(b, a) }) {
 				r.missed = append(r.missed, a)
 			}
 		}
-		for _, a := range r.banned {
-			if !slices.Contains(h.expected, a) {
-				r.extra = append(r.extra, a)
+		for _, b := range r.banned {
+			if !slices.ContainsFunc(h.expected, func(a string) bool { return covers(b, a) }) {
+				r.extra = append(r.extra, b)
 			}
 		}
 		rows = append(rows, r)
