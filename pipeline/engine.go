@@ -568,9 +568,10 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 // from another host or program is kept under them (rare: two hosts' logs
 // in one file, the same pid).
 type pairPart struct {
-	waits   map[waitKey]waiting
-	more    map[pairKey]waiting
-	sweepAt int
+	waits     map[waitKey]waiting
+	more      map[pairKey]waiting
+	sweepAt   int
+	fullSwept int64 // log time of the last sweep of a full partition
 }
 
 type waitKey struct {
@@ -613,6 +614,24 @@ func (pp *pairPart) take(k pairKey, wk waitKey) (waiting, bool) {
 
 // put keeps w under k (which take found empty).
 func (pp *pairPart) put(k pairKey, wk waitKey, w waiting) {
+	if pp.len() >= maxConnsPerPart {
+		// Sweep a full partition at most every ConnWindow/8 of log time:
+		// sweeping on every line of a flood would cost a pass over the
+		// partition per line.
+		if w.at-pp.fullSwept > int64(ConnWindow/8) {
+			pp.sweep(w.at)
+			pp.fullSwept = w.at
+		}
+		if pp.len() >= maxConnsPerPart {
+			// A flood of connections from many addresses: this one is not
+			// followed, so its next line counts as an attempt of its own,
+			// as every line did before connections were followed. Counting
+			// more never lets an attacker off; an unbounded map would let
+			// one exhaust memory (a million addresses in ten seconds held
+			// 190 MB for ConnWindow).
+			return
+		}
+	}
 	if _, ok := pp.waits[wk]; !ok {
 		pp.waits[wk] = w
 		return
@@ -623,6 +642,10 @@ func (pp *pairPart) put(k pairKey, wk waitKey, w waiting) {
 	k.host, k.program = w.host, w.program
 	pp.more[k] = w
 }
+
+// maxConnsPerPart bounds the connections followed per partition: 4,096 of
+// 64 partitions, about 260,000 connections and 30 MB at most.
+const maxConnsPerPart = 4096
 
 // sweep drops the connections whose last line is older than ConnWindow
 // before ts.

@@ -50,6 +50,10 @@ type fleet struct {
 	// unlimited lifts the firewalls' rate and active limits on the sensor
 	// (benchmarks send more than 120 bans a minute).
 	unlimited bool
+	// sensorFleet is the sensor's fleet: list, the firewalls' addresses:
+	// the sensor never bans them, nor a range (an IPv6 /64) that holds
+	// one, which the firewalls would refuse whole.
+	sensorFleet []string
 	// tune, when set, changes each firewall's configuration before it starts.
 	tune func(*EnforceConfig)
 }
@@ -89,7 +93,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // decisions to the bus.
 func (f *fleet) startSensor() {
 	cfg := &Config{StateDir: filepath.Join(f.h.dir, "sensor"), Socket: f.h.socket, Origin: "web1", Rules: []string{f.h.rules},
-		SignKey: f.seed, Sources: []SourceConfig{{Files: []string{f.h.log}, Start: "beginning"}}}
+		SignKey: f.seed, Sources: []SourceConfig{{Files: []string{f.h.log}, Start: "beginning"}}, Fleet: f.sensorFleet}
 	switch f.kind {
 	case "nats":
 		cfg.Sinks = []SinkConfig{{NATS: &NATSSinkConfig{NATSConn: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}}}
@@ -205,6 +209,11 @@ func TestFanOut(t *testing.T) {
 
 func testFanOut(t *testing.T, kind string) {
 	f := newFleet(t, kind, 3)
+	for i := range 3 {
+		// The attacker shares the firewalls' /64: listed, the firewalls
+		// keep the sensor from banning it whole.
+		f.sensorFleet = append(f.sensorFleet, netlab.HostV4(i).String(), netlab.HostV6(i).String())
+	}
 	att4, att6 := netlab.AttackerV4, netlab.AttackerV6
 	for i := range 3 {
 		f.lab.Expect(t, netlab.HostV4(i), true, 3*time.Second, fmt.Sprintf("host %d before any ban", i))

@@ -363,6 +363,11 @@ func TestEnforceGuard(t *testing.T) {
 	f := newFleet(t, "nats", 1)
 	ns := f.lab.Hosts[0]
 	ns.IP(t, "addr", "add", "2001:db8:5::10/64", "dev", "lo", "nodad")
+	// The sensor lists the firewall's own address as fleet, as a sensor
+	// does its firewalls': it then bans 2001:db8:5::1 alone, not the /64
+	// the firewall would refuse whole, and the firewall's own widening is
+	// what is tested.
+	f.sensorFleet = []string{"2001:db8:5::10"}
 	f.startSensor()
 	path := filepath.Join(f.h.dir, "enforce.yaml")
 	write := func(allow string) {
