@@ -7,6 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
+
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
 	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
@@ -32,7 +34,7 @@ type dialectNodes struct {
 func (n dialectNodes) fail2ban(pos func(*yaml.Node) Pos, es *Errors) bool {
 	on := false
 	if n.dialect != nil {
-		switch d := scalar(n.dialect, pos, es); d {
+		switch d := yamlnode.Scalar(n.dialect, pos, es); d {
 		case "fail2ban":
 			on = true
 		case "stockade", "":
@@ -69,7 +71,7 @@ func compileFail2ban(r *Rule, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Error
 	}
 	useDNS := "warn"
 	if n.useDNS != nil {
-		switch v := strings.ToLower(scalar(n.useDNS, pos, es)); v {
+		switch v := strings.ToLower(yamlnode.Scalar(n.useDNS, pos, es)); v {
 		case "yes", "warn", "no", "raw":
 			useDNS = v
 		default:
@@ -79,7 +81,7 @@ func compileFail2ban(r *Rule, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Error
 	f.Dates = dateDetector(r, n.dates, pos, es)
 	single := f.MaxLines == 1
 	if n.pref != nil {
-		if src := scalar(n.pref, pos, es); strings.TrimSpace(src) != "" {
+		if src := yamlnode.Scalar(n.pref, pos, es); strings.TrimSpace(src) != "" {
 			re, err := filter.Compile(src, useDNS, single)
 			if err != nil {
 				es.Add(pos(n.pref), "prefregex: %v", err)
@@ -116,7 +118,7 @@ func compileFail2ban(r *Rule, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Error
 func dateDetector(r *Rule, dates *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *datepattern.Detector {
 	var patterns []string
 	if dates != nil {
-		for _, s := range stringList(dates, pos, es) {
+		for _, s := range yamlnode.StringList(dates, pos, es) {
 			for _, l := range strings.Split(s.Value, "\n") {
 				if l = strings.TrimSpace(l); l != "" {
 					patterns = append(patterns, l)

@@ -22,6 +22,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
+
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -60,12 +62,6 @@ type Rule struct {
 	m    matcher // stockade's regexes, or a fail2ban filter
 	when *predicate
 	key  *keyExpr
-}
-
-// field is one key of a YAML mapping with the node of its value.
-type field struct {
-	key   *yaml.Node
-	value *yaml.Node
 }
 
 // LoadFile loads one pack file.
@@ -160,7 +156,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty pack"}}
 		}
-		return nil, Errors{{Pos: yamlErrPos(file, err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, Errors{{Pos: yamlnode.ErrPos(file, err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
 	var es Errors
 	pos := func(n *yaml.Node) Pos { return Pos{File: file, Line: n.Line, Col: n.Column} }
@@ -169,22 +165,22 @@ func Parse(file string, data []byte) (*Pack, error) {
 		root = root.Content[0]
 	}
 	p := &Pack{File: file, ref: &stateRef{}}
-	fields, ok := mapping(root, pos, &es, "pack")
+	fields, ok := yamlnode.Mapping(root, pos, &es, "pack")
 	if !ok {
 		return nil, es
 	}
 	var rulesNode *yaml.Node
 	for _, f := range fields {
-		switch f.key.Value {
+		switch f.Key.Value {
 		case "pack", "name":
-			p.Name = scalar(f.value, pos, &es)
+			p.Name = yamlnode.Scalar(f.Value, pos, &es)
 			p.ref.pack = p.Name
 		case "description":
-			p.Description = scalar(f.value, pos, &es)
+			p.Description = yamlnode.Scalar(f.Value, pos, &es)
 		case "rules":
-			rulesNode = f.value
+			rulesNode = f.Value
 		case "enable":
-			for _, s := range stringList(f.value, pos, &es) {
+			for _, s := range yamlnode.StringList(f.Value, pos, &es) {
 				p.Enable = append(p.Enable, s.Value)
 				if p.enablePos == nil {
 					p.enablePos = map[string]Pos{}
@@ -194,11 +190,11 @@ func Parse(file string, data []byte) (*Pack, error) {
 		case "tests":
 			// Pack tests are run by `stockade test`; the loader only checks
 			// that they are a list.
-			if f.value.Kind != yaml.SequenceNode {
-				es.Add(pos(f.value), "tests: want a list")
+			if f.Value.Kind != yaml.SequenceNode {
+				es.Add(pos(f.Value), "tests: want a list")
 			}
 		default:
-			es.Add(pos(f.key), "unknown key %q in pack (known: pack, description, rules, enable, tests)", f.key.Value)
+			es.Add(pos(f.Key), "unknown key %q in pack (known: pack, description, rules, enable, tests)", f.Key.Value)
 		}
 	}
 	if p.Name == "" {
@@ -245,7 +241,7 @@ type ruleNodes struct {
 }
 
 func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) *Rule {
-	fields, ok := mapping(n, pos, es, "rule")
+	fields, ok := yamlnode.Mapping(n, pos, es, "rule")
 	if !ok {
 		return nil
 	}
@@ -256,7 +252,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	var rn ruleNodes
 	for _, f := range fields {
 		if !r.selectionKey(f, &rn, pos, es) && !countingKey(r.Policy, f, &rn, pos, es) && !rn.matchingKey(f, pos, es) {
-			es.Add(pos(f.key), "unknown key %q in rule (known: %s)", f.key.Value, strings.Join(ruleKeys, ", "))
+			es.Add(pos(f.Key), "unknown key %q in rule (known: %s)", f.Key.Value, strings.Join(ruleKeys, ", "))
 		}
 	}
 	r.checkShape(&rn, pos, es)
@@ -284,15 +280,15 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 
 // selectionKey reads a key that names the rule or says which events it
 // sees; false if f is none of those.
-func (r *Rule) selectionKey(f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
-	v := f.value
-	switch f.key.Value {
+func (r *Rule) selectionKey(f yamlnode.Field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
+	v := f.Value
+	switch f.Key.Value {
 	case "name":
-		r.Policy.Name = scalar(v, pos, es)
+		r.Policy.Name = yamlnode.Scalar(v, pos, es)
 	case "description":
-		r.Policy.Description = scalar(v, pos, es)
+		r.Policy.Description = yamlnode.Scalar(v, pos, es)
 	case "formats":
-		for _, s := range stringList(v, pos, es) {
+		for _, s := range yamlnode.StringList(v, pos, es) {
 			fm, ok := pipeline.ParseFormat(s.Value)
 			if !ok {
 				es.Add(pos(s), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s.Value)
@@ -301,11 +297,11 @@ func (r *Rule) selectionKey(f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es
 			r.Formats = append(r.Formats, fm)
 		}
 	case "programs":
-		for _, s := range stringList(v, pos, es) {
+		for _, s := range yamlnode.StringList(v, pos, es) {
 			r.Programs = append(r.Programs, s.Value)
 		}
 	case "sources":
-		for _, s := range stringList(v, pos, es) {
+		for _, s := range yamlnode.StringList(v, pos, es) {
 			if _, err := filepath.Match(s.Value, ""); err != nil {
 				es.Add(pos(s), "bad source glob %q: %v", s.Value, err)
 			}
@@ -319,7 +315,7 @@ func (r *Rule) selectionKey(f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es
 		r.Off = !on
 	case "match":
 		rn.match = v
-		switch s := scalar(v, pos, es); s {
+		switch s := yamlnode.Scalar(v, pos, es); s {
 		case "message", "":
 		case "line":
 			r.UseLine = true
@@ -334,9 +330,9 @@ func (r *Rule) selectionKey(f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es
 
 // countingKey reads a key of how the rule's matches are counted and
 // banned; false if f is none of those.
-func countingKey(p *pipeline.Policy, f field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
-	v := f.value
-	switch f.key.Value {
+func countingKey(p *pipeline.Policy, f yamlnode.Field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
+	v := f.Value
+	switch f.Key.Value {
 	case "threshold":
 		if err := v.Decode(&p.Threshold); err != nil || p.Threshold < 1 || p.Threshold > 10000 {
 			es.Add(pos(v), "threshold: want a whole number from 1 to 10000, not %q", v.Value)
@@ -350,7 +346,7 @@ func countingKey(p *pipeline.Policy, f field, rn *ruleNodes, pos func(*yaml.Node
 	case "escalate":
 		p.Escalate = escalation(v, pos, es)
 	case "allow":
-		for _, s := range stringList(v, pos, es) {
+		for _, s := range yamlnode.StringList(v, pos, es) {
 			a, err := ParsePrefix(s.Value)
 			if err != nil {
 				es.Add(pos(s), "allow: %v", err)
@@ -377,13 +373,13 @@ func countingKey(p *pipeline.Policy, f field, rn *ruleNodes, pos func(*yaml.Node
 // matchingKey keeps the node of a key read once all are known: the
 // regexes, the dialect's keys, the predicates; false if f is none of
 // those.
-func (rn *ruleNodes) matchingKey(f field, pos func(*yaml.Node) Pos, es *Errors) bool {
-	v := f.value
-	switch f.key.Value {
+func (rn *ruleNodes) matchingKey(f yamlnode.Field, pos func(*yaml.Node) Pos, es *Errors) bool {
+	v := f.Value
+	switch f.Key.Value {
 	case "failregex":
 		rn.fail = failList(v, pos, es)
 	case "ignoreregex":
-		rn.ignore = stringList(v, pos, es)
+		rn.ignore = yamlnode.StringList(v, pos, es)
 	case "dialect":
 		rn.dialect.dialect = v
 	case "prefregex":
@@ -461,7 +457,7 @@ func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, needHost bool
 // compileExprs compiles the rule's `when:` and `key:`.
 func (r *Rule) compileExprs(rn *ruleNodes, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) {
 	if rn.when != nil {
-		pr, err := compilePredicate(scalar(rn.when, pos, es), ref)
+		pr, err := compilePredicate(yamlnode.Scalar(rn.when, pos, es), ref)
 		if err != nil {
 			es.Add(exprPos(pos(rn.when), rn.when, err), "when: %v", exprMsg(err))
 		} else {
@@ -469,7 +465,7 @@ func (r *Rule) compileExprs(rn *ruleNodes, ref *stateRef, pos func(*yaml.Node) P
 		}
 	}
 	if rn.key != nil {
-		k, err := compileKey(scalar(rn.key, pos, es), ref)
+		k, err := compileKey(yamlnode.Scalar(rn.key, pos, es), ref)
 		if err != nil {
 			es.Add(exprPos(pos(rn.key), rn.key, err), "key: %v", exprMsg(err))
 		} else {
@@ -491,53 +487,53 @@ func escalation(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Es
 		e := defaultEscalation
 		return &e
 	}
-	fields, ok := mapping(v, pos, es, "escalate")
+	fields, ok := yamlnode.Mapping(v, pos, es, "escalate")
 	if !ok {
 		return nil
 	}
 	e := defaultEscalation
 	for _, f := range fields {
-		switch f.key.Value {
+		switch f.Key.Value {
 		case "factor":
-			if err := f.value.Decode(&e.Factor); err != nil || e.Factor < 1 || e.Factor > 100 {
-				es.Add(pos(f.value), "escalate.factor: want a number from 1 to 100")
+			if err := f.Value.Decode(&e.Factor); err != nil || e.Factor < 1 || e.Factor > 100 {
+				es.Add(pos(f.Value), "escalate.factor: want a number from 1 to 100")
 			}
 		case "max":
-			e.Max = duration(f.value, pos, es, "escalate.max")
+			e.Max = duration(f.Value, pos, es, "escalate.max")
 		case "multipliers":
 			// fail2ban's bantime.multipliers: the n-th ban lasts ban × m[n-1],
 			// the last multiplier for every ban after.
-			if err := f.value.Decode(&e.Multipliers); err != nil || len(e.Multipliers) == 0 {
-				es.Add(pos(f.value), "escalate.multipliers: want a list of numbers, e.g. [1, 2, 4, 8, 24]")
+			if err := f.Value.Decode(&e.Multipliers); err != nil || len(e.Multipliers) == 0 {
+				es.Add(pos(f.Value), "escalate.multipliers: want a list of numbers, e.g. [1, 2, 4, 8, 24]")
 			}
 			for _, m := range e.Multipliers {
 				if m <= 0 {
-					es.Add(pos(f.value), "escalate.multipliers: every multiplier must be positive")
+					es.Add(pos(f.Value), "escalate.multipliers: every multiplier must be positive")
 					break
 				}
 			}
 		case "formula":
-			fn, err := compileFormula(scalar(f.value, pos, es))
+			fn, err := compileFormula(yamlnode.Scalar(f.Value, pos, es))
 			if err != nil {
-				es.Add(exprPos(pos(f.value), f.value, err), "escalate.formula: %v", exprMsg(err))
+				es.Add(exprPos(pos(f.Value), f.Value, err), "escalate.formula: %v", exprMsg(err))
 				continue
 			}
 			e.Formula = fn
 		case "per_rule":
 			// fail2ban counts a jail's own bans unless bantime.overalljails;
 			// stockade counts every rule's bans unless per_rule is set.
-			if err := f.value.Decode(&e.PerRule); err != nil {
-				es.Add(pos(f.value), "escalate.per_rule: want true or false")
+			if err := f.Value.Decode(&e.PerRule); err != nil {
+				es.Add(pos(f.Value), "escalate.per_rule: want true or false")
 			}
 		default:
-			es.Add(pos(f.key), "unknown key %q in escalate (known: factor, max, multipliers, formula, per_rule)", f.key.Value)
+			es.Add(pos(f.Key), "unknown key %q in escalate (known: factor, max, multipliers, formula, per_rule)", f.Key.Value)
 		}
 	}
 	return &e
 }
 
 func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.RangeSpec {
-	fields, ok := mapping(v, pos, es, "range")
+	fields, ok := yamlnode.Mapping(v, pos, es, "range")
 	if !ok {
 		return nil
 	}
@@ -545,17 +541,17 @@ func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Ran
 	for _, f := range fields {
 		var dst *int
 		limit := 0
-		switch f.key.Value {
+		switch f.Key.Value {
 		case "v4":
 			dst, limit = &r.V4Bits, 31
 		case "v6":
 			dst, limit = &r.V6Bits, 127
 		default:
-			es.Add(pos(f.key), "unknown key %q in range (known: v4, v6)", f.key.Value)
+			es.Add(pos(f.Key), "unknown key %q in range (known: v4, v6)", f.Key.Value)
 			continue
 		}
-		if err := f.value.Decode(dst); err != nil || *dst < 8 || *dst > limit {
-			es.Add(pos(f.value), "range.%s: want a prefix length from 8 to %d", f.key.Value, limit)
+		if err := f.Value.Decode(dst); err != nil || *dst < 8 || *dst > limit {
+			es.Add(pos(f.Value), "range.%s: want a prefix length from 8 to %d", f.Key.Value, limit)
 		}
 	}
 	if r.V4Bits == 0 && r.V6Bits == 0 {
@@ -567,52 +563,6 @@ func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Ran
 // ParsePrefix accepts an address or a CIDR, canonical (IPv4-mapped unmapped).
 func ParsePrefix(s string) (netip.Prefix, error) {
 	return pipeline.ParseTarget(strings.TrimSpace(s))
-}
-
-func mapping(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) ([]field, bool) {
-	if n.Kind != yaml.MappingNode {
-		es.Add(pos(n), "%s: want a mapping", what)
-		return nil, false
-	}
-	var fs []field
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if seen[k.Value] {
-			es.Add(pos(k), "key %q is repeated", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		fs = append(fs, field{key: k, value: n.Content[i+1]})
-	}
-	return fs, true
-}
-
-func scalar(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) string {
-	if n.Kind != yaml.ScalarNode {
-		es.Add(pos(n), "want a single value")
-		return ""
-	}
-	return n.Value
-}
-
-func stringList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []*yaml.Node {
-	if n.Kind == yaml.ScalarNode {
-		return []*yaml.Node{n}
-	}
-	if n.Kind != yaml.SequenceNode {
-		es.Add(pos(n), "want a list of strings")
-		return nil
-	}
-	var out []*yaml.Node
-	for _, c := range n.Content {
-		if c.Kind != yaml.ScalarNode {
-			es.Add(pos(c), "want a string")
-			continue
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 // failItem is one failregex: a plain string, or {re: ..., pair: next}
@@ -636,18 +586,18 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 		case yaml.ScalarNode:
 			out = append(out, failItem{node: c})
 		case yaml.MappingNode:
-			fields, _ := mapping(c, pos, es, "failregex item")
+			fields, _ := yamlnode.Mapping(c, pos, es, "failregex item")
 			var it failItem
 			for _, f := range fields {
-				switch f.key.Value {
+				switch f.Key.Value {
 				case "re":
-					if f.value.Kind != yaml.ScalarNode {
-						es.Add(pos(f.value), "re: want a regex")
+					if f.Value.Kind != yaml.ScalarNode {
+						es.Add(pos(f.Value), "re: want a regex")
 						continue
 					}
-					it.node = f.value
+					it.node = f.Value
 				case "pair":
-					switch scalar(f.value, pos, es) {
+					switch yamlnode.Scalar(f.Value, pos, es) {
 					case "next":
 						it.pair = true
 					case "open":
@@ -655,10 +605,10 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 					case "close":
 						it.close = true
 					default:
-						es.Add(pos(f.value), "pair: want next (the same process logs the same attempt again right after), open (the lines after it, of any kind, log the attempt it opens) or close (the line closes a connection whose attempts counted already)")
+						es.Add(pos(f.Value), "pair: want next (the same process logs the same attempt again right after), open (the lines after it, of any kind, log the attempt it opens) or close (the line closes a connection whose attempts counted already)")
 					}
 				default:
-					es.Add(pos(f.key), "unknown key %q in failregex item (known: re, pair)", f.key.Value)
+					es.Add(pos(f.Key), "unknown key %q in failregex item (known: re, pair)", f.Key.Value)
 				}
 			}
 			if it.node == nil {
@@ -674,18 +624,9 @@ func failList(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) []failItem {
 }
 
 func duration(n *yaml.Node, pos func(*yaml.Node) Pos, es *Errors, what string) time.Duration {
-	d, err := ParseDuration(scalar(n, pos, es))
+	d, err := ParseDuration(yamlnode.Scalar(n, pos, es))
 	if err != nil {
 		es.Add(pos(n), "%s: %v", what, err)
 	}
 	return d
-}
-
-// yamlErrPos digs the line out of a yaml.v3 syntax error ("yaml: line 7: ...").
-func yamlErrPos(file string, err error) Pos {
-	var line int
-	if _, e := fmt.Sscanf(err.Error(), "yaml: line %d:", &line); e != nil || line == 0 {
-		line = 1
-	}
-	return Pos{File: file, Line: line, Col: 1}
 }

@@ -10,6 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
+
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 )
@@ -24,7 +26,7 @@ func Parse(file string, data []byte) ([]*Test, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, rules.Errors{{Pos: yamlErrPos(file, err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, rules.Errors{{Pos: yamlnode.ErrPos(file, err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
 	var es rules.Errors
 	pos := func(n *yaml.Node) rules.Pos { return rules.Pos{File: file, Line: n.Line, Col: n.Column} }
@@ -81,7 +83,7 @@ func Parse(file string, data []byte) ([]*Test, error) {
 }
 
 func parseTest(n *yaml.Node, pos func(*yaml.Node) rules.Pos, indent func(int) int, es *rules.Errors) *Test {
-	fields, ok := mapping(n, pos, es, "test")
+	fields, ok := yamlnode.Mapping(n, pos, es, "test")
 	if !ok {
 		return nil
 	}
@@ -90,7 +92,7 @@ func parseTest(n *yaml.Node, pos func(*yaml.Node) rules.Pos, indent func(int) in
 	in := inputKeys{source: "test"}
 	for _, f := range fields {
 		if !t.setting(f, &in, pos, es) && !t.expects(f, pos, es) {
-			es.Add(pos(f.key), "unknown key %q in test (known: %s)", f.key.Value, testKeys)
+			es.Add(pos(f.Key), "unknown key %q in test (known: %s)", f.Key.Value, testKeys)
 		}
 	}
 	t.addInputs(&in, pos, indent, es)
@@ -112,26 +114,26 @@ type inputKeys struct {
 }
 
 // setting reads a key about how the test runs; false: not one of those.
-func (t *Test) setting(f field, in *inputKeys, pos func(*yaml.Node) rules.Pos, es *rules.Errors) bool {
-	v := f.value
-	switch f.key.Value {
+func (t *Test) setting(f yamlnode.Field, in *inputKeys, pos func(*yaml.Node) rules.Pos, es *rules.Errors) bool {
+	v := f.Value
+	switch f.Key.Value {
 	case "name":
-		t.Name = scalar(v, pos, es)
+		t.Name = yamlnode.Scalar(v, pos, es)
 	case "format":
 		in.format = testFormat(v, pos, es)
 	case "now":
 		t.Now = testTime(v, pos, es, "now")
 	case "tz":
-		loc, err := time.LoadLocation(scalar(v, pos, es))
+		loc, err := time.LoadLocation(yamlnode.Scalar(v, pos, es))
 		if err != nil {
 			es.Add(pos(v), "tz: %v", err)
 		} else {
 			t.Loc = loc
 		}
 	case "source":
-		in.source = scalar(v, pos, es)
+		in.source = yamlnode.Scalar(v, pos, es)
 	case "allow":
-		for _, s := range stringList(v, pos, es) {
+		for _, s := range yamlnode.StringList(v, pos, es) {
 			p, err := rules.ParsePrefix(s.Value)
 			if err != nil {
 				es.Add(pos(s), "allow: %v", err)
@@ -140,7 +142,7 @@ func (t *Test) setting(f field, in *inputKeys, pos func(*yaml.Node) rules.Pos, e
 			t.Allow = append(t.Allow, p)
 		}
 	case "enable":
-		for _, s := range stringList(v, pos, es) {
+		for _, s := range yamlnode.StringList(v, pos, es) {
 			t.Enable = append(t.Enable, s.Value)
 		}
 	case "lines":
@@ -155,9 +157,9 @@ func (t *Test) setting(f field, in *inputKeys, pos func(*yaml.Node) rules.Pos, e
 
 // expects reads a key about the decisions expected; false: not one
 // of those.
-func (t *Test) expects(f field, pos func(*yaml.Node) rules.Pos, es *rules.Errors) bool {
-	v := f.value
-	switch f.key.Value {
+func (t *Test) expects(f yamlnode.Field, pos func(*yaml.Node) rules.Pos, es *rules.Errors) bool {
+	v := f.Value
+	switch f.Key.Value {
 	case "expect":
 		if v.Kind != yaml.SequenceNode {
 			es.Add(pos(v), "expect: want a list of {target, rule, offense, duration, at}")
@@ -208,22 +210,22 @@ func (t *Test) addInputs(in *inputKeys, pos func(*yaml.Node) rules.Pos, indent f
 }
 
 func testInput(n *yaml.Node, format pipeline.Format, source string, pos func(*yaml.Node) rules.Pos, indent func(int) int, es *rules.Errors) (Input, bool) {
-	fields, ok := mapping(n, pos, es, "input")
+	fields, ok := yamlnode.Mapping(n, pos, es, "input")
 	if !ok {
 		return Input{}, false
 	}
 	in := Input{Format: format, Source: source, Pos: pos(n)}
 	var lines *yaml.Node
 	for _, f := range fields {
-		switch f.key.Value {
+		switch f.Key.Value {
 		case "format":
-			in.Format = testFormat(f.value, pos, es)
+			in.Format = testFormat(f.Value, pos, es)
 		case "source":
-			in.Source = scalar(f.value, pos, es)
+			in.Source = yamlnode.Scalar(f.Value, pos, es)
 		case "lines":
-			lines = f.value
+			lines = f.Value
 		default:
-			es.Add(pos(f.key), "unknown key %q in input (known: format, source, lines)", f.key.Value)
+			es.Add(pos(f.Key), "unknown key %q in input (known: format, source, lines)", f.Key.Value)
 		}
 	}
 	if lines == nil {
@@ -274,7 +276,7 @@ func testLines(n *yaml.Node, pos func(*yaml.Node) rules.Pos, indent func(int) in
 }
 
 func testFormat(v *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors) pipeline.Format {
-	s := scalar(v, pos, es)
+	s := yamlnode.Scalar(v, pos, es)
 	f, ok := pipeline.ParseFormat(s)
 	if !ok {
 		es.Add(pos(v), "unknown format %q (known: syslog, nginx, fastlog, eve, fail2ban)", s)
@@ -283,7 +285,7 @@ func testFormat(v *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors) 
 }
 
 func testTime(v *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors, what string) time.Time {
-	s := scalar(v, pos, es)
+	s := yamlnode.Scalar(v, pos, es)
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		es.Add(pos(v), "%s: want an RFC 3339 time such as 2025-11-08T22:00:00Z, not %q", what, s)
@@ -304,7 +306,7 @@ func expectation(n *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors,
 	x := Expectation{Pos: pos(n)}
 	before := len(*es)
 	target := func(v *yaml.Node) {
-		p, err := rules.ParsePrefix(scalar(v, pos, es))
+		p, err := rules.ParsePrefix(yamlnode.Scalar(v, pos, es))
 		if err != nil {
 			es.Add(pos(v), "%s: %v", what, err)
 		}
@@ -314,7 +316,7 @@ func expectation(n *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors,
 		target(n)
 		return x, len(*es) == before
 	}
-	fields, ok := mapping(n, pos, es, what+" item")
+	fields, ok := yamlnode.Mapping(n, pos, es, what+" item")
 	if !ok {
 		return x, false
 	}
@@ -323,12 +325,12 @@ func expectation(n *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors,
 		known = "target, rule, offense, duration, at"
 	}
 	for _, f := range fields {
-		v := f.value
-		switch k := f.key.Value; {
+		v := f.Value
+		switch k := f.Key.Value; {
 		case k == "target":
 			target(v)
 		case k == "rule":
-			x.Rule = scalar(v, pos, es)
+			x.Rule = yamlnode.Scalar(v, pos, es)
 		case k == "offense" && full:
 			if err := v.Decode(&x.Offense); err != nil || x.Offense < 1 {
 				es.Add(pos(v), "offense: want a number from 1 (the first ban)")
@@ -338,7 +340,7 @@ func expectation(n *yaml.Node, pos func(*yaml.Node) rules.Pos, es *rules.Errors,
 		case k == "at" && full:
 			x.At = testTime(v, pos, es, "at")
 		default:
-			es.Add(pos(f.key), "unknown key %q in %s item (known: %s)", k, what, known)
+			es.Add(pos(f.Key), "unknown key %q in %s item (known: %s)", k, what, known)
 		}
 	}
 	if !full && !x.Target.IsValid() && len(*es) == before {
