@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/stockade-ids/stockade/pipeline/guard"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/kafkaconn"

@@ -7,7 +7,7 @@ package yamlnode
 import (
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/stockade-ids/stockade/internal/srcpos"
 )

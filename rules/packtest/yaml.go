@@ -3,7 +3,7 @@ package packtest
 import (
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/rules"

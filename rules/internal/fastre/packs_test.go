@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/stockade-ids/stockade/rules/internal/tags"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // translateTags is the packs' tag translation, as package rules does it;
