@@ -65,11 +65,11 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
 		}
 	}
-	home, err := homeNet("--home-net", homeNets, *suricataYAML)
+	home, err := suricata.HomeNetOf("--home-net", homeNets, *suricataYAML)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	web, err := webOptions("--", *logFormat, realIP)
+	web, err := sources.WebOptions("--", *logFormat, realIP)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

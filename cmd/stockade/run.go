@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/sources/listen"
 )
 
@@ -44,12 +44,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return errHelp
 	}
-	var cfg *Config
+	var cfg *daemon.Config
 	if *config != "" {
 		if len(files) > 0 {
 			return &exitError{code: 2, err: fmt.Errorf("run: give files in the configuration or on the command line, not both")}
 		}
-		c, err := LoadConfig(*config)
+		c, err := daemon.LoadConfig(*config)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
@@ -59,7 +59,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *fromStart {
 			start = "beginning"
 		}
-		cfg = &Config{Sources: []SourceConfig{{Files: files, Type: *typ, Start: start}}}
+		cfg = &daemon.Config{Sources: []daemon.SourceConfig{{Files: files, Type: *typ, Start: start}}}
 		if len(files) == 0 {
 			srcs, err := rulesSources(rulePaths, *typ, start)
 			if err != nil {
@@ -76,9 +76,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if out == "" {
 			out = "-"
 		}
-		cfg.Sinks = append(cfg.Sinks, SinkConfig{JSONL: out})
+		cfg.Sinks = append(cfg.Sinks, daemon.SinkConfig{JSONL: out})
 		if *nft {
-			cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{}})
+			cfg.Sinks = append(cfg.Sinks, daemon.SinkConfig{NFTables: &daemon.NFTablesConfig{}})
 		}
 	}
 	// Flags given with --config override the file.
@@ -92,7 +92,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cfg.Metrics = *metrics
 	}
 	cfg.Allow = append(cfg.Allow, allow...)
-	cfg.allowFlags = allow
+	cfg.AllowFlags = allow
 	if len(rulePaths) > 0 {
 		cfg.Rules = rulePaths
 	}
@@ -101,13 +101,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := newDaemon(cfg, log)
+	d, err := daemon.New(cfg, log)
 	if err != nil {
-		return err
+		return exitCoded(err)
 	}
 	_ = stdout
-	_ = os.Stdout
-	return d.run(ctx)
+	return exitCoded(d.Run(ctx))
 }
 
 // rulesSources are the logs the rules of paths read, for `run --rules
@@ -115,7 +114,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // sources:, which an imported jail takes from its logpath, and journald
 // for a rule reading it (a jail with backend = systemd). A rule with no
 // such source names nothing to follow.
-func rulesSources(paths []string, typ, start string) ([]SourceConfig, error) {
+func rulesSources(paths []string, typ, start string) ([]daemon.SourceConfig, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
@@ -135,18 +134,18 @@ func rulesSources(paths []string, typ, start string) ([]SourceConfig, error) {
 			}
 		}
 	}
-	var out []SourceConfig
+	var out []daemon.SourceConfig
 	if len(globs) > 0 {
-		out = append(out, SourceConfig{Files: globs, Type: typ, Start: start})
+		out = append(out, daemon.SourceConfig{Files: globs, Type: typ, Start: start})
 	}
 	if journald {
-		out = append(out, SourceConfig{Journald: &JournaldConfig{}})
+		out = append(out, daemon.SourceConfig{Journald: &daemon.JournaldConfig{}})
 	}
 	return out, nil
 }
 
 // describeSources lists what srcs follow, for the log.
-func describeSources(srcs []SourceConfig) string {
+func describeSources(srcs []daemon.SourceConfig) string {
 	var parts []string
 	for _, s := range srcs {
 		if s.Journald != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
 	"github.com/stockade-ids/stockade/rules/packtest"
+	"github.com/stockade-ids/stockade/rules/ruleset"
 )
 
 // packFile is a loaded pack with the text it was loaded from: its tests:
@@ -36,7 +37,7 @@ func loadPackFiles(paths []string) ([]packFile, error) {
 	for _, p := range paths {
 		var ps []*rules.Pack
 		var err error
-		if dir, ok := fail2banDir(p); ok {
+		if dir, ok := ruleset.Fail2banDir(p); ok {
 			data, ps, err := importFail2ban(dir)
 			if err != nil {
 				return nil, err
