@@ -73,13 +73,13 @@ func runCorrelator(t *testing.T, h *daemonHarness, src SourceConfig) {
 	t.Helper()
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "hub", Rules: []string{"default"},
 		Sources: []SourceConfig{src}, Sinks: []SinkConfig{{JSONL: h.out}}}
-	d, err := New(cfg, quiet())
+	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- runDaemon(ctx, d) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

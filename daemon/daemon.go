@@ -2,13 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,7 +49,6 @@ type Daemon struct {
 	ctl      chan control.Call
 	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
 	cps      map[string]savedCheckpoint
-	reloadCh chan chan error
 
 	engCfg  pipeline.Config // to rebuild the engine after a clock step
 	started time.Time
@@ -68,6 +66,8 @@ type Daemon struct {
 	saveDone chan *saveJob
 	cpsDirty bool
 
+	// hangup asks for a reload (SIGHUP).
+	hangup <-chan os.Signal
 	// guardChanged is the guard's change notice the loop waits on.
 	guardChanged <-chan struct{}
 	// closers undo start, last first (see onStop); busClosed: the bus
@@ -82,16 +82,34 @@ type daemonMetrics struct {
 	lastEvent                                                              atomic.Int64 // unix ns of the newest processed line's event time
 }
 
-func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
+// Deps are what the daemon is given rather than takes from the process.
+type Deps struct {
+	// Log is where it logs (nil: nowhere).
+	Log *slog.Logger
+	// Now is the wall clock (nil: time.Now).
+	Now func() time.Time
+	// Hangup reloads the configuration and the rule packs at each value
+	// (the command passes SIGHUP; nil: only the control socket reloads).
+	Hangup <-chan os.Signal
+}
+
+// New prepares a daemon of cfg: it checks the configuration and loads the
+// rule packs, and opens, listens on and starts nothing (Start does).
+func New(cfg Config, deps Deps) (*Daemon, error) {
 	cfg.defaults()
 	d := &Daemon{
-		cfg: cfg, log: log, now: time.Now, loc: time.Local,
+		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, loc: time.Local,
 		events:   make(chan pipeline.Event, 4096),
 		ctl:      make(chan control.Call),
 		offsets:  map[string]int64{},
 		cps:      map[string]savedCheckpoint{},
-		reloadCh: make(chan chan error),
 		saveDone: make(chan *saveJob, 1),
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
 	}
 	if cfg.TZ != "" {
 		d.loc, _ = time.LoadLocation(cfg.TZ)
@@ -113,55 +131,65 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	if cfg.netns == 0 {
 		d.guard.Set(guard.Own, protect.OwnAddresses())
 	}
-	unbans := false
-	for _, s := range cfg.Sinks {
-		if s.Exec != nil && len(s.Exec.Unban) > 0 {
-			unbans = true // exec firewalls cannot expire bans themselves
-		}
-	}
-	if cfg.Unbans != nil {
-		unbans = *cfg.Unbans
-	}
-	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: unbans, MaxWindows: cfg.MaxWindows}
+	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: cfg.emitUnbans(), MaxWindows: cfg.MaxWindows}
 	d.eng = pipeline.NewEngine(set, d.engCfg)
 	d.eng.TrackChanges()
 	return d, nil
 }
 
-// run starts everything, serves until ctx is done, then shuts down in
-// order: sources stop, the last state is saved, sinks drain and close.
-func (d *Daemon) Run(ctx context.Context) error {
-	if err := d.start(ctx); err != nil {
-		return err
+// emitUnbans is whether the engine says when a ban runs out: for sinks
+// that cannot expire bans by themselves (an exec unban command), unless
+// unbans: says otherwise.
+func (c *Config) emitUnbans() bool {
+	if c.Unbans != nil {
+		return *c.Unbans
 	}
-	defer d.cleanup()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	for _, s := range c.Sinks {
+		if s.Exec != nil && len(s.Exec.Unban) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Run serves until ctx is done (Start first), then shuts down in order:
+// the sources stop, the lines they read are judged, the last state is
+// saved. Stop then closes the sinks and the rest.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.store == nil {
+		return errors.New("daemon: Run before Start")
+	}
 	stopSources := d.startSources(ctx)
 	d.log.Info("stockade running", "rules", len(d.eng.Matcher().Policies()), "sources", len(d.sources), "sinks", len(d.sinks), "socket", d.cfg.Socket)
-	d.loop(ctx, hup)
+	d.loop(ctx)
 	stopSources()
 	d.closeBus()
-	// Lines the sources sent before they stopped are still processed, so
-	// their offsets are saved with their effects.
-	for {
-		select {
-		case ev := <-d.events:
-			d.process(context.Background(), &ev)
-			continue
-		default:
-		}
-		break
-	}
+	d.drain()
 	d.save()
 	d.log.Info("stockade stopped")
 	return nil
 }
 
+// drain judges the lines the sources sent before they stopped, so that
+// their offsets are saved with their effects.
+func (d *Daemon) drain() {
+	for {
+		select {
+		case ev := <-d.events:
+			d.process(context.Background(), &ev)
+		default:
+			return
+		}
+	}
+}
+
 // onStop registers f to run when the daemon stops, or when start fails
 // after it; the last registered runs first.
 func (d *Daemon) onStop(f func()) { d.closers = append(d.closers, f) }
+
+// Stop closes what Start opened (sinks drain on their way out), in the
+// reverse order. It is safe after a failed Start and more than once.
+func (d *Daemon) Stop() { d.cleanup() }
 
 // cleanup closes what start opened, in the reverse order.
 func (d *Daemon) cleanup() {
@@ -171,11 +199,11 @@ func (d *Daemon) cleanup() {
 	d.closers = nil
 }
 
-// start opens, in order, the state, the embedded NATS server, the guard,
+// Start opens, in order, the state, the embedded NATS server, the guard,
 // the sinks, the sources, the control socket and the metrics. When one
 // fails, everything opened before it is closed again: a failed start
 // leaves no consumer, connection or listener behind.
-func (d *Daemon) start(ctx context.Context) (err error) {
+func (d *Daemon) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			d.cleanup()
@@ -301,132 +329,4 @@ func (d *Daemon) closeBus() {
 	for _, b := range d.bus {
 		b.Close()
 	}
-}
-
-// loop judges events and answers the control socket until ctx is done;
-// it commits in groups, ticks the engine and watches the wall clock.
-func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
-	tick := time.NewTicker(saveEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-d.events:
-			d.process(ctx, &ev)
-			if !d.unsaved.IsZero() && (len(d.events) == 0 || time.Since(d.unsaved) > decisionSave) {
-				d.saveAsync()
-			}
-		case job := <-d.saveDone:
-			d.saved(job)
-			if !d.unsaved.IsZero() {
-				d.saveAsync() // the decisions made during that commit
-			}
-		case <-tick.C:
-			now := d.now()
-			d.watchClock(ctx, now) // before the engine's clock follows the wall's
-			d.emit(ctx, d.eng.Tick(now))
-			d.saveAsync()
-		case <-hup:
-			if err := d.reload(ctx); err != nil {
-				d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err)
-			}
-		case <-d.guardChanged:
-			d.guardChanged = d.guard.Changed()
-			d.protect(ctx)
-		case req := <-d.ctl:
-			req.Reply <- d.handle(ctx, req.Request)
-		}
-	}
-}
-
-func (d *Daemon) process(ctx context.Context, ev *pipeline.Event) {
-	if tail.IsPosition(ev) {
-		// A file started at its end: save where, before any of its lines
-		// has effects a crash could lose (see tail.Run).
-		if _, seen := d.offsets[ev.Source]; !seen {
-			d.offsets[ev.Source] = ev.Offset
-			d.save()
-		}
-		return
-	}
-	wall := d.now()
-	if clock := d.eng.Now(); ev.Time.After(wall.Add(maxAhead)) || ev.Time.Before(clock.Add(-clockJumpMin)) || ev.Time.After(clock.Add(clockJumpMin)) {
-		// A line far from the clocks: the wall clock may have stepped.
-		d.watchClock(ctx, wall)
-	}
-	d.clampFuture(ev, wall)
-	if t := ev.Time.UnixNano(); t > d.metrics.lastEvent.Load() {
-		d.metrics.lastEvent.Store(t)
-	}
-	ds := d.eng.Process(ev)
-	if ev.Offset > 0 {
-		d.offsets[ev.Source] = ev.Offset
-	}
-	d.emit(ctx, ds)
-}
-
-// emit sends decisions to every sink. Bans that already ran out (old lines
-// read from the start of a file) are not sent: they would only make a
-// firewall add and drop an element.
-func (d *Daemon) emit(ctx context.Context, ds []pipeline.Decision) {
-	if len(ds) == 0 {
-		return
-	}
-	now := d.now()
-	out := ds[:0:0]
-	for _, x := range ds {
-		if x.Action == pipeline.ActionBan && !x.Expires.After(now) {
-			d.metrics.stale.Add(1)
-			continue
-		}
-		out = append(out, x)
-	}
-	if len(out) == 0 {
-		return
-	}
-	d.provenance(out)
-	d.metrics.decisions.Add(uint64(len(out)))
-	if d.unsaved.IsZero() {
-		d.unsaved = time.Now()
-	}
-	for _, s := range d.sinks {
-		if err := s.sink.Write(ctx, out); err != nil {
-			s.errors.Add(1)
-			d.metrics.sinkErrors.Add(1)
-			d.log.Error("sink write failed", "sink", s.name, "err", err)
-			continue
-		}
-		s.decisions.Add(uint64(len(out)))
-	}
-}
-
-// reload reads the configuration file again for the allowlist and the
-// fleet list, and the rule packs; when either is bad, nothing changes.
-// Bans of addresses the new allowlist protects are lifted.
-func (d *Daemon) reload(ctx context.Context) error {
-	allow, fleet := d.cfg.Allow, d.cfg.Fleet
-	if d.cfg.path != "" {
-		c, err := LoadConfig(d.cfg.path)
-		if err != nil {
-			d.metrics.reloadErrors.Add(1)
-			return err
-		}
-		allow, fleet = append(c.Allow, d.cfg.AllowFlags...), c.Fleet
-	}
-	set, err := loadRules(d.cfg.Rules)
-	if err != nil {
-		d.metrics.reloadErrors.Add(1)
-		return err
-	}
-	if err := setProtected(d.guard, allow, fleet); err != nil {
-		d.metrics.reloadErrors.Add(1)
-		return err
-	}
-	d.cfg.Allow, d.cfg.Fleet = allow, fleet
-	d.eng.SetMatcher(set)
-	d.metrics.reloads.Add(1)
-	d.log.Info("configuration and rule packs reloaded", "rules", len(set.Rules()), "allow", len(allow), "fleet", len(fleet))
-	d.protect(ctx)
-	return nil
 }

@@ -59,13 +59,13 @@ func (h *daemonHarness) start() {
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
 		Sources: []SourceConfig{{Files: []string{h.log}, Start: "beginning"}},
 		Sinks:   []SinkConfig{{JSONL: h.out}}}
-	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- d.Run(ctx) }()
+	go func() { h.done <- runDaemon(ctx, d) }()
 	h.waitFor("the control socket", func() bool { _, err := control.NewClient(h.socket).Do(control.Request{Op: "ping"}); return err == nil })
 }
 

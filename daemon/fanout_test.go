@@ -100,13 +100,13 @@ func (f *fleet) startSensor() {
 	case "kafka":
 		cfg.Sinks = []SinkConfig{{Kafka: &KafkaSinkConfig{KafkaConn: KafkaConn{Brokers: f.kafka.ListenAddrs(), Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}}}
 	}
-	d, err := New(cfg, quiet())
+	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- runDaemon(ctx, d) }()
 	f.h.waitFor("the sensor's control socket", func() bool {
 		_, err := control.NewClient(f.h.socket).Do(control.Request{Op: "ping"})
 		return err == nil
@@ -144,7 +144,7 @@ func (f *fleet) startFirewall(i int) *firewall {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
-	go func() { done <- RunEnforcer(ctx, cfg, testkit.Log(f.t).With("fw", i), ready) }()
+	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(f.t).With("fw", i), ready) }()
 	fw := &firewall{cfg: cfg}
 	select {
 	case fw.e = <-ready:

@@ -255,7 +255,7 @@ func TestEnforceAdoptsKernelBans(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
-	go func() { done <- RunEnforcer(ctx, cfg, testkit.Log(t), ready) }()
+	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -389,7 +389,7 @@ policy:
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan *enforce.Firewall, 1)
 		done := make(chan error, 1)
-		go func() { done <- RunEnforcer(ctx, cfg, testkit.Log(t), ready) }()
+		go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
 		select {
 		case e := <-ready:
 			stop := sync.OnceFunc(func() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/enforce"
 )
 
 // liveDaemon is `stockade run` in process, for the hardening tests: it
@@ -54,7 +55,7 @@ func (s *syncBuffer) String() string {
 func startLive(t testing.TB, cfg *Config, tweak func(*Daemon)) *liveDaemon {
 	t.Helper()
 	logs := &syncBuffer{}
-	d, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func startLive(t testing.TB, cfg *Config, tweak func(*Daemon)) *liveDaemon {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &liveDaemon{t: t, d: d, socket: cfg.Socket, logs: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { l.done <- d.Run(ctx) }()
+	go func() { l.done <- runDaemon(ctx, d) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := control.NewClient(l.socket).Do(control.Request{Op: "ping"}); err == nil {
@@ -184,4 +185,23 @@ func fileConfig(h *daemonHarness) *Config {
 	return &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
 		Sources: []SourceConfig{{Files: []string{h.log}, Start: "beginning"}},
 		Sinks:   []SinkConfig{{JSONL: h.out}}}
+}
+
+// runDaemon is Start, Run and Stop, as `stockade run` does them.
+func runDaemon(ctx context.Context, d *Daemon) error {
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	defer d.Stop()
+	return d.Run(ctx)
+}
+
+// runEnforcer runs the firewall of cfg until ctx is done, as `stockade
+// enforce` does; ready, when set, receives it once it consumes.
+func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, ready chan<- *enforce.Firewall) error {
+	ec, deps, err := cfg.Enforcer(log, ready)
+	if err != nil {
+		return err
+	}
+	return enforce.Run(ctx, ec, deps)
 }

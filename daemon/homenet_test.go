@@ -47,14 +47,14 @@ func TestDaemonHomeNet(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(cfg, quiet())
+	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &daemonHarness{t: t, out: out}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- runDaemon(ctx, d) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -126,7 +126,7 @@ policy:
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
-	go func() { done <- RunEnforcer(ctx, cfg, testkit.Log(t), ready) }()
+	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t), ready) }()
 	var e *enforce.Firewall
 	select {
 	case e = <-ready:

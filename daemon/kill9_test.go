@@ -31,17 +31,21 @@ func TestDaemonChild(t *testing.T) {
 	}
 }
 
-// runConfigFile is `stockade run --config path` as cmd/stockade wires it.
+// runConfigFile is `stockade run --config path` as cmd/stockade wires it
+// (SIGHUP reloads).
 func runConfigFile(ctx context.Context, path string) error {
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	d, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Hangup: hup})
 	if err != nil {
 		return err
 	}
-	return d.Run(ctx)
+	return runDaemon(ctx, d)
 }
 
 // startChild runs the daemon on cfgPath as a child process (this test

@@ -56,7 +56,7 @@ rules:
 `), 0o644)
 		cfg := &Config{StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "s.sock"), Rules: []string{packs},
 			Sources: []SourceConfig{{Files: []string{log}}}}
-		d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -64,7 +64,7 @@ rules:
 		d.sinks = append(d.sinks, &namedSink{name: "probe", sink: probe})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
+		go func() { done <- runDaemon(ctx, d) }()
 		for {
 			if _, err := control.NewClient(cfg.Socket).Do(control.Request{Op: "ping"}); err == nil {
 				break

@@ -313,7 +313,7 @@ func startRoleFirewall(t *testing.T, cfg *EnforceConfig) *firewall {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)
-	go func() { done <- RunEnforcer(ctx, cfg, testkit.Log(t).With("fw", cfg.Name), ready) }()
+	go func() { done <- runEnforcer(ctx, cfg, testkit.Log(t).With("fw", cfg.Name), ready) }()
 	fw := &firewall{cfg: cfg}
 	select {
 	case fw.e = <-ready:

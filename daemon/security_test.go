@@ -243,7 +243,7 @@ func TestDaemonRefusesWorldWritablePacks(t *testing.T) {
 	pack := filepath.Join(h.rules, "sshd.yaml")
 	os.Chmod(pack, 0o666)
 	cfg := fileConfig(h)
-	if _, err := New(cfg, quiet()); err == nil || !strings.Contains(err.Error(), "sshd.yaml is writable by every user") {
+	if _, err := New(*cfg, Deps{Log: quiet()}); err == nil || !strings.Contains(err.Error(), "sshd.yaml is writable by every user") {
 		t.Fatalf("start on a world-writable pack: %v", err)
 	}
 	// A bad configuration: `stockade run` exits 2 for it (TestRunRefusesWorldWritablePacks).

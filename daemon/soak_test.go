@@ -30,7 +30,7 @@ const soakRate = 50_000
 // fill, pushing against the sweep and max_windows), and 47,900 lines no
 // rule wants. The daemon must keep up, and its memory must level off.
 //
-//	go test ./cmd/stockade -run '^TestSoak$' -soak=30m -v -timeout 40m
+//	go test ./daemon -run '^TestSoak$' -soak=30m -v -timeout 40m
 //
 // Without -soak it runs for 20 seconds.
 func TestSoak(t *testing.T) {

@@ -37,13 +37,13 @@ func TestDaemonStartCleansUp(t *testing.T) {
 		NATSServer: &NATSServerConfig{Listen: embedded},
 		Sources:    []SourceConfig{{NATS: &NATSSourceConfig{NATSConn: NATSConn{URL: url}, Subject: "logs.>", Payload: "lines"}}},
 		Sinks:      []SinkConfig{{JSONL: filepath.Join(dir, "out.jsonl")}, {NATS: &NATSSinkConfig{NATSConn: NATSConn{URL: url}}}}}
-	d, err := New(cfg, quiet())
+	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.Run(ctx); err == nil || !strings.Contains(err.Error(), "metrics") {
+	if err := runDaemon(ctx, d); err == nil || !strings.Contains(err.Error(), "metrics") {
 		t.Fatalf("start with the metrics address taken: %v, want a metrics error", err)
 	}
 	waitFor(t, 5*time.Second, "the NATS clients to be gone", func() bool { return srv.NumClients() == 0 })

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/stockade-ids/stockade/daemon"
+	"github.com/stockade-ids/stockade/enforce"
 )
 
 func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -29,9 +29,9 @@ func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	ec, deps, err := cfg.Enforcer(logger(stderr, *verbose), nil)
+	if err == nil {
+		err = enforce.Run(ctx, ec, deps)
 	}
-	return exitCoded(daemon.RunEnforcer(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil))
+	return exitCoded(err)
 }

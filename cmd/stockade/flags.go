@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stockade-ids/stockade/daemon"
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/ruleset"
@@ -74,12 +75,16 @@ const (
 	realIPUsage    = "trusted proxy (address or CIDR, repeatable): its X-Forwarded-For client is taken, as nginx's set_real_ip_from"
 )
 
-// exitCoded gives a bad configuration (daemon.BadConfig) exit code 2;
-// other errors are failures while running (1).
+// exitCoded gives a bad configuration (the daemon's or the enforcer's)
+// exit code 2; other errors are failures while running (1).
 func exitCoded(err error) error {
 	var bad *daemon.BadConfig
+	var badEnforce *enforce.BadConfig
 	if errors.As(err, &bad) {
 		return &exitError{code: 2, err: err}
+	}
+	if errors.As(err, &badEnforce) {
+		return &exitError{code: 2, err: badEnforce.Err}
 	}
 	return err
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -152,40 +151,37 @@ func (pc *PolicyConfig) policy() (enforce.Policy, error) {
 	return p, errors.Join(errs...)
 }
 
-// runEnforcer runs the firewall of cfg until ctx is done; ready, when set,
-// receives it once it consumes (tests).
-func RunEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, ready chan<- *enforce.Firewall) error {
-	cfg.defaults()
-	pol, err := cfg.policy()
+// Enforcer is what enforce.Run takes to run the firewall of c; ready,
+// when set, receives the firewall once it consumes (tests). The enforcer
+// runs in its own package; its configuration is read here, with the bus
+// and nftables sections the daemon's configuration shares.
+func (c *EnforceConfig) Enforcer(log *slog.Logger, ready chan<- *enforce.Firewall) (enforce.Config, enforce.Deps, error) {
+	c.defaults()
+	pol, err := c.policy()
 	if err != nil {
-		return &BadConfig{err}
+		return enforce.Config{}, enforce.Deps{}, &enforce.BadConfig{Err: err}
 	}
-	ec := enforce.Config{StateDir: cfg.StateDir, Metrics: cfg.Metrics, Name: cfg.Name, Policy: pol,
-		Protected: enforce.Protected{Allow: cfg.Policy.Allow, Fleet: cfg.Fleet, HomeNet: cfg.HomeNet},
-		NFTables:  cfg.NFTables.nftConfig(time.Now)}
-	if cfg.NATS != nil {
-		nc := cfg.NATS.consumer()
+	ec := enforce.Config{StateDir: c.StateDir, Metrics: c.Metrics, Name: c.Name, Policy: pol,
+		Protected: enforce.Protected{Allow: c.Policy.Allow, Fleet: c.Fleet, HomeNet: c.HomeNet},
+		NFTables:  c.NFTables.nftConfig(time.Now)}
+	if c.NATS != nil {
+		nc := c.NATS.consumer()
 		ec.NATS = &nc
 	}
-	if cfg.Kafka != nil {
-		kc := cfg.Kafka.consumer()
+	if c.Kafka != nil {
+		kc := c.Kafka.consumer()
 		ec.Kafka = &kc
 	}
 	deps := enforce.Deps{Log: log, Ready: ready}
-	if cfg.path != "" {
+	if c.path != "" {
 		// SIGHUP reads the file again for policy.allow, fleet and home_net.
 		deps.Reload = func() (enforce.Protected, error) {
-			c, err := LoadEnforceConfig(cfg.path)
+			n, err := LoadEnforceConfig(c.path)
 			if err != nil {
 				return enforce.Protected{}, err
 			}
-			return enforce.Protected{Allow: c.Policy.Allow, Fleet: c.Fleet, HomeNet: c.HomeNet}, nil
+			return enforce.Protected{Allow: n.Policy.Allow, Fleet: n.Fleet, HomeNet: n.HomeNet}, nil
 		}
 	}
-	err = enforce.Run(ctx, ec, deps)
-	var bad *enforce.BadConfig
-	if errors.As(err, &bad) {
-		return &BadConfig{bad.Err}
-	}
-	return err
+	return ec, deps, nil
 }
