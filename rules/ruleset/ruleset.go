@@ -6,7 +6,9 @@ package ruleset
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -14,48 +16,97 @@ import (
 	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
 )
 
-// Load loads the packs named by paths; "default" (or no path at all)
-// means the packs built into the binary, "fail2ban:DIR" (or a directory
-// holding jail.conf) the jails of a fail2ban configuration.
+// Load loads the packs named by paths into one set; "default" (or no
+// path at all) means the packs built into the binary, "fail2ban:DIR" (or
+// a directory holding jail.conf) the jails of a fail2ban configuration.
 func Load(paths []string) (*rules.Set, error) {
-	if len(paths) == 0 {
-		paths = []string{"default"}
+	files, err := Files(paths)
+	if err != nil {
+		return nil, err
 	}
-	var packs []*rules.Pack
-	var errs rules.Errors
-	for _, p := range paths {
-		var ps []*rules.Pack
-		var err error
-		if dir, ok := Fail2banDir(p); ok {
-			_, ps, err := ImportFail2ban(dir)
-			if err != nil {
-				return nil, err
-			}
-			packs = append(packs, ps...)
-			continue
-		}
-		if p == "default" {
-			ps, err = rules.DefaultPacks()
-		} else {
-			ps, err = rules.LoadPath(p)
-		}
-		if es, ok := err.(rules.Errors); ok {
-			errs = append(errs, es...)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("rules: %w", err)
-		}
-		packs = append(packs, ps...)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("rule packs refused, %d error(s):\n%w", len(errs), errs)
+	packs := make([]*rules.Pack, len(files))
+	for i, f := range files {
+		packs[i] = f.Pack
 	}
 	set, err := rules.NewSet(packs...)
 	if err != nil {
 		return nil, fmt.Errorf("rule packs refused:\n%w", err)
 	}
 	return set, nil
+}
+
+// File is a loaded pack with the text it was loaded from (its tests:
+// block is read from it again, for positions).
+type File struct {
+	Pack *rules.Pack
+	Name string // the file as messages name it
+	Data []byte
+}
+
+// Files loads the packs named by paths, as Load does, each with its text.
+// A pack that does not load is an error carrying every problem of every
+// pack.
+func Files(paths []string) ([]File, error) {
+	if len(paths) == 0 {
+		paths = []string{"default"}
+	}
+	var out []File
+	var errs rules.Errors
+	for _, p := range paths {
+		if dir, ok := Fail2banDir(p); ok {
+			data, ps, err := ImportFail2ban(dir)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, File{Pack: ps[0], Name: jailconf.PackName(dir), Data: data})
+			continue
+		}
+		fs, err := packFiles(p)
+		if es, ok := err.(rules.Errors); ok {
+			errs = append(errs, es...)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fs...)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("rule packs refused, %d error(s):\n%w", len(errs), errs)
+	}
+	return out, nil
+}
+
+// packFiles loads the packs at p, a pack file or directory or "default".
+func packFiles(p string) ([]File, error) {
+	var ps []*rules.Pack
+	var err error
+	if p == "default" {
+		ps, err = rules.DefaultPacks()
+	} else {
+		ps, err = rules.LoadPath(p)
+	}
+	if _, ok := err.(rules.Errors); ok {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	out := make([]File, 0, len(ps))
+	for _, pk := range ps {
+		f := File{Pack: pk, Name: pk.File}
+		if p == "default" {
+			f.Name = path.Join("rules/packs", pk.File)
+			f.Data, err = fs.ReadFile(rules.DefaultFS(), pk.File)
+		} else {
+			f.Data, err = os.ReadFile(pk.File)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // ImportFail2ban reads a fail2ban directory and loads the pack it makes,
