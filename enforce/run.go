@@ -23,7 +23,7 @@ import (
 
 // Config is a firewall (`stockade enforce`): it takes signed decisions
 // from the bus and enforces them in its own nftables under its own policy.
-// cmd/stockade reads it from YAML (deploy/enforce.yaml documents every key).
+// daemon.EnforceConfig reads it from YAML (deploy/enforce.yaml documents every key).
 type Config struct {
 	StateDir string
 	Metrics  string // address of the Prometheus metrics, or ""

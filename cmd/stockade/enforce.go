@@ -1,157 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/netip"
-	"os"
-	"strings"
-	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
-	"github.com/stockade-ids/stockade/protect"
-	"github.com/stockade-ids/stockade/rules"
 )
-
-// EnforceConfig is `stockade enforce --config FILE`: a firewall that takes
-// signed decisions from the bus and enforces them in its own nftables
-// under its own policy. deploy/enforce.yaml documents every key.
-type EnforceConfig struct {
-	StateDir string `yaml:"state_dir"`
-	Metrics  string `yaml:"metrics"`
-	// Name is this firewall's consumer on the bus (its JetStream durable,
-	// its Kafka group): unique per firewall (default stockade-enforce-<host>).
-	Name     string             `yaml:"name"`
-	NATS     *NATSSourceConfig  `yaml:"nats"`
-	Kafka    *KafkaSourceConfig `yaml:"kafka"`
-	NFTables NFTablesConfig     `yaml:"nftables"`
-	Policy   PolicyConfig       `yaml:"policy"`
-	// Fleet lists the fleet's own hosts (sensors, other firewalls, bus
-	// servers): never banned, like policy.allow. The bus servers this
-	// firewall connects to are protected without being listed.
-	Fleet []string `yaml:"fleet"`
-	// HomeNet is the network behind this firewall (CIDRs): never banned,
-	// whatever a sensor decides (a sensor's own home_net keeps its
-	// Suricata alerts off it; this holds against every sensor).
-	HomeNet []string `yaml:"home_net"`
-
-	path string // the file it was read from: SIGHUP reads it again
-}
-
-// PolicyConfig is enforce.Policy in YAML.
-type PolicyConfig struct {
-	Allow        []string       `yaml:"allow"`
-	MaxDuration  Duration       `yaml:"max_duration"`
-	AllowPrivate bool           `yaml:"allow_private"`
-	Permit       []string       `yaml:"permit"`
-	MinBits4     int            `yaml:"min_bits4"`
-	MinBits6     int            `yaml:"min_bits6"`
-	Remember     Duration       `yaml:"remember"`
-	RememberMax  int            `yaml:"remember_max"`
-	Origins      []OriginConfig `yaml:"origins"`
-}
-
-type OriginConfig struct {
-	Name         string   `yaml:"name"`
-	Key          string   `yaml:"key"`
-	MaxPerMinute int      `yaml:"max_per_minute"`
-	MaxActive    int      `yaml:"max_active"`
-	MayUnban     bool     `yaml:"may_unban"`
-	MaxDuration  Duration `yaml:"max_duration"`
-	MaxDeferred  int      `yaml:"max_deferred"`
-}
-
-// LoadEnforceConfig reads path strictly, reporting every problem.
-func LoadEnforceConfig(path string) (*EnforceConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return parseEnforceConfig(path, data)
-}
-
-// parseEnforceConfig is LoadEnforceConfig on bytes already read.
-func parseEnforceConfig(path string, data []byte) (*EnforceConfig, error) {
-	var c EnforceConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if (c.NATS == nil) == (c.Kafka == nil) {
-		return nil, fmt.Errorf("%s: set exactly one of nats, kafka", path)
-	}
-	if c.NATS != nil && c.NATS.Policy != nil || c.Kafka != nil && c.Kafka.Policy != nil {
-		return nil, fmt.Errorf("%s: policy: set it at the top level, not in the bus section", path)
-	}
-	if _, err := parsePrefixes("home_net", c.HomeNet); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if _, err := c.policy(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	c.path = path
-	return &c, nil
-}
-
-func (c *EnforceConfig) defaults() {
-	if c.StateDir == "" {
-		c.StateDir = "/var/lib/stockade-enforce"
-	}
-	if c.Name == "" {
-		host, _ := os.Hostname()
-		c.Name = "stockade-enforce-" + strings.NewReplacer(".", "-", " ", "-").Replace(host)
-	}
-}
-
-// policy is the enforce.Policy. Its Allow is policy.allow and the host's
-// addresses as they are now; enforce.Run moves them into the guard, which
-// follows them while it runs.
-func (c *EnforceConfig) policy() (enforce.Policy, error) {
-	p, err := c.Policy.policy()
-	if _, ferr := parsePrefixes("fleet", c.Fleet); ferr != nil {
-		err = errors.Join(err, ferr)
-	}
-	return p, err
-}
-
-// policy is the enforce.Policy of pc (a firewall's, or a correlator's bus
-// source's); the host's own addresses join the allowlist.
-func (pc *PolicyConfig) policy() (enforce.Policy, error) {
-	var errs []error
-	prefixes := func(field string, vals []string) []netip.Prefix {
-		var out []netip.Prefix
-		for _, v := range vals {
-			p, err := rules.ParsePrefix(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("policy: %s: %w", field, err))
-				continue
-			}
-			out = append(out, p)
-		}
-		return out
-	}
-	p := enforce.Policy{
-		Allow:        append(prefixes("allow", pc.Allow), protect.OwnAddresses()...),
-		MaxDuration:  time.Duration(pc.MaxDuration),
-		AllowPrivate: pc.AllowPrivate,
-		Permit:       prefixes("permit", pc.Permit),
-		MinBits4:     pc.MinBits4, MinBits6: pc.MinBits6,
-		Remember: time.Duration(pc.Remember), MaxRemembered: pc.RememberMax,
-	}
-	for _, o := range pc.Origins {
-		p.Origins = append(p.Origins, enforce.Origin{Name: o.Name, Key: o.Key, MaxPerMinute: o.MaxPerMinute,
-			MaxActive: o.MaxActive, MayUnban: o.MayUnban, MaxDuration: time.Duration(o.MaxDuration), MaxDeferred: o.MaxDeferred})
-	}
-	errs = append(errs, p.Validate())
-	return p, errors.Join(errs...)
-}
 
 func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fl := newFlagSet("enforce", stderr)
@@ -168,51 +25,13 @@ func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fl.Usage()
 		return &exitError{code: 2, err: errors.New("enforce: --config is required")}
 	}
-	cfg, err := LoadEnforceConfig(*config)
+	cfg, err := daemon.LoadEnforceConfig(*config)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	ec, deps, err := cfg.Enforcer(logger(stderr, *verbose), nil)
+	if err == nil {
+		err = enforce.Run(ctx, ec, deps)
 	}
-	return runEnforcer(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil)
-}
-
-// runEnforcer runs the firewall of cfg until ctx is done; ready, when set,
-// receives it once it consumes (tests).
-func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, ready chan<- *enforce.Firewall) error {
-	cfg.defaults()
-	pol, err := cfg.policy()
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	ec := enforce.Config{StateDir: cfg.StateDir, Metrics: cfg.Metrics, Name: cfg.Name, Policy: pol,
-		Protected: enforce.Protected{Allow: cfg.Policy.Allow, Fleet: cfg.Fleet, HomeNet: cfg.HomeNet},
-		NFTables:  cfg.NFTables.nftConfig(time.Now)}
-	if cfg.NATS != nil {
-		nc := cfg.NATS.consumer()
-		ec.NATS = &nc
-	}
-	if cfg.Kafka != nil {
-		kc := cfg.Kafka.consumer()
-		ec.Kafka = &kc
-	}
-	deps := enforce.Deps{Log: log, Ready: ready}
-	if cfg.path != "" {
-		// SIGHUP reads the file again for policy.allow, fleet and home_net.
-		deps.Reload = func() (enforce.Protected, error) {
-			c, err := LoadEnforceConfig(cfg.path)
-			if err != nil {
-				return enforce.Protected{}, err
-			}
-			return enforce.Protected{Allow: c.Policy.Allow, Fleet: c.Fleet, HomeNet: c.HomeNet}, nil
-		}
-	}
-	err = enforce.Run(ctx, ec, deps)
-	var bad *enforce.BadConfig
-	if errors.As(err, &bad) {
-		return &exitError{code: 2, err: bad.Err}
-	}
-	return err
+	return exitCoded(err)
 }

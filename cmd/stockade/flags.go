@@ -1,14 +1,16 @@
 package main
 
 import (
+	"errors"
 	"flag"
-	"fmt"
 	"net/netip"
 	"strings"
 
-	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/daemon"
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/rules/ruleset"
 )
 
 // listFlag is a repeatable string flag.
@@ -17,46 +19,12 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-// loadRules loads the packs named by --rules; "default" (or no --rules at
-// all) means the packs built into the binary, "fail2ban:DIR" (or a
-// directory holding jail.conf) the jails of a fail2ban configuration.
+// loadRules is ruleset.Load: "default" (or no --rules at all) means the
+// packs built into the binary; a refused pack is bad usage.
 func loadRules(paths []string) (*rules.Set, error) {
-	if len(paths) == 0 {
-		paths = []string{"default"}
-	}
-	var packs []*rules.Pack
-	var errs rules.Errors
-	for _, p := range paths {
-		var ps []*rules.Pack
-		var err error
-		if dir, ok := fail2banDir(p); ok {
-			_, ps, err := importFail2ban(dir)
-			if err != nil {
-				return nil, err
-			}
-			packs = append(packs, ps...)
-			continue
-		}
-		if p == "default" {
-			ps, err = rules.DefaultPacks()
-		} else {
-			ps, err = rules.LoadPath(p)
-		}
-		if es, ok := err.(rules.Errors); ok {
-			errs = append(errs, es...)
-			continue
-		}
-		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("rules: %w", err)}
-		}
-		packs = append(packs, ps...)
-	}
-	if len(errs) > 0 {
-		return nil, &exitError{code: 2, err: fmt.Errorf("rule packs refused, %d error(s):\n%w", len(errs), errs)}
-	}
-	set, err := rules.NewSet(packs...)
+	set, err := ruleset.Load(paths)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("rule packs refused:\n%w", err)}
+		return nil, &exitError{code: 2, err: err}
 	}
 	return set, nil
 }
@@ -102,10 +70,21 @@ func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// setProtected is protect.Set; a bad entry is bad usage.
-func setProtected(g *guard.Guard, allow, fleet []string) error {
-	if err := protect.Set(g, allow, fleet); err != nil {
+const (
+	logFormatUsage = "access-log layout in nginx log_format or Apache LogFormat syntax; makes the files access logs unless --type is given"
+	realIPUsage    = "trusted proxy (address or CIDR, repeatable): its X-Forwarded-For client is taken, as nginx's set_real_ip_from"
+)
+
+// exitCoded gives a bad configuration (the daemon's or the enforcer's)
+// exit code 2; other errors are failures while running (1).
+func exitCoded(err error) error {
+	var bad *daemon.BadConfig
+	var badEnforce *enforce.BadConfig
+	if errors.As(err, &bad) {
 		return &exitError{code: 2, err: err}
 	}
-	return nil
+	if errors.As(err, &badEnforce) {
+		return &exitError{code: 2, err: badEnforce.Err}
+	}
+	return err
 }

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/stockade-ids/stockade/rules"
-	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
+	"github.com/stockade-ids/stockade/rules/ruleset"
 )
 
 // importCmd is `stockade import fail2ban DIR`: the enabled jails of a
@@ -47,38 +45,12 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// importFail2ban reads a fail2ban directory and loads the pack it makes,
-// so that what import prints is refused if it would not load.
+// importFail2ban is ruleset.ImportFail2ban; a bad configuration is bad
+// usage.
 func importFail2ban(dir string) ([]byte, []*rules.Pack, error) {
-	if err := rules.CheckTrusted(dir); err != nil {
-		return nil, nil, &exitError{code: 2, err: err}
-	}
-	data, p, err := jailconf.Load(dir)
+	data, packs, err := ruleset.ImportFail2ban(dir)
 	if err != nil {
 		return nil, nil, &exitError{code: 2, err: err}
 	}
-	return data, []*rules.Pack{p}, nil
-}
-
-// fail2banDir reports whether a --rules value names a fail2ban
-// configuration: "fail2ban:DIR", or a directory that holds jail.conf or
-// jail.local and no rule pack.
-func fail2banDir(p string) (string, bool) {
-	if dir, ok := strings.CutPrefix(p, "fail2ban:"); ok {
-		return dir, true
-	}
-	fi, err := os.Stat(p)
-	if err != nil || !fi.IsDir() {
-		return "", false
-	}
-	packs, _ := filepath.Glob(filepath.Join(p, "*.y*ml"))
-	if len(packs) > 0 {
-		return "", false
-	}
-	for _, n := range []string{"jail.conf", "jail.local"} {
-		if _, err := os.Stat(filepath.Join(p, n)); err == nil {
-			return p, true
-		}
-	}
-	return "", false
+	return data, packs, nil
 }

@@ -6,9 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"sort"
-	"strings"
 
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/rules/explain"
 	"github.com/stockade-ids/stockade/rules/packtest"
 )
 
@@ -35,20 +35,20 @@ func lintCmd(args []string, stdout, stderr io.Writer) error {
 	var errs rules.Errors
 	warnings := 0
 	for _, pf := range files {
-		tests, err := packtest.Parse(pf.name, pf.data)
+		tests, err := packtest.Parse(pf.Name, pf.Data)
 		if es, ok := err.(rules.Errors); ok {
 			errs = append(errs, es...)
 		} else if len(tests) == 0 {
 			warnings++
-			fmt.Fprintf(stdout, "warning: %s: pack %s has no tests: (see `stockade test`)\n", pf.name, pf.pack.Name)
+			fmt.Fprintf(stdout, "warning: %s: pack %s has no tests: (see `stockade test`)\n", pf.Name, pf.Pack.Name)
 		}
-		for _, r := range pf.pack.Rules {
+		for _, r := range pf.Pack.Rules {
 			pos := r.Pos
-			pos.File = pf.name
+			pos.File = pf.Name
 			if r.Dialect() == "fail2ban" {
 				// fail2ban's filters anchor as their authors chose: say
 				// instead which engine runs each regex.
-				fmt.Fprintf(stdout, "info: %s: rule %s (dialect fail2ban): %s\n", pos, r.Policy.Name, engineSummary(r))
+				fmt.Fprintf(stdout, "info: %s: rule %s (dialect fail2ban): %s\n", pos, r.Policy.Name, explain.Engines(r))
 				continue
 			}
 			for i, re := range r.FailRegexes() {
@@ -89,39 +89,4 @@ func packsCmd(stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// engineSummary says which engine runs a rule's regexes: RE2 (linear
-// time) when the Python pattern translates exactly, regexp2 (backtracking,
-// with a time limit) when it needs lookarounds, back references,
-// conditionals or Unicode word boundaries.
-func engineSummary(r *rules.Rule) string {
-	fail, ignore, pref := r.RegexEngines()
-	var parts []string
-	if pref != "" {
-		parts = append(parts, "prefregex on "+pref)
-	}
-	parts = append(parts, "failregex "+kindList(fail))
-	if len(ignore) > 0 {
-		parts = append(parts, "ignoreregex "+kindList(ignore))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// kindList writes engine kinds by regex number: "#1-3 re2, #4 regexp2".
-func kindList(kinds []string) string {
-	var parts []string
-	for i := 0; i < len(kinds); {
-		j := i
-		for j+1 < len(kinds) && kinds[j+1] == kinds[i] {
-			j++
-		}
-		if i == j {
-			parts = append(parts, fmt.Sprintf("#%d %s", i+1, kinds[i]))
-		} else {
-			parts = append(parts, fmt.Sprintf("#%d-%d %s", i+1, j+1, kinds[i]))
-		}
-		i = j + 1
-	}
-	return strings.Join(parts, ", ")
 }

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
 	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 // replayFlags are replay's options as parsed.
@@ -33,7 +35,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var o replayFlags
 	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
 	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	o.maxWindows = fl.Int("max-windows", DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
+	o.maxWindows = fl.Int("max-windows", daemon.DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
 	o.typ = fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
 	o.output = fl.String("output", "", "append decisions to this file instead of stdout")
 	o.tz = fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
@@ -103,10 +105,10 @@ func (o *replayFlags) sourceOptions() (sources.Options, error) {
 		opt.Loc = loc
 	}
 	var err error
-	if opt.HomeNet, err = homeNet("--home-net", o.homeNets, *o.suricataYAML); err != nil {
+	if opt.HomeNet, err = suricata.HomeNetOf("--home-net", o.homeNets, *o.suricataYAML); err != nil {
 		return opt, &exitError{code: 2, err: err}
 	}
-	if opt.Web, err = webOptions("--", *o.logFormat, o.realIP); err != nil {
+	if opt.Web, err = sources.WebOptions("--", *o.logFormat, o.realIP); err != nil {
 		return opt, &exitError{code: 2, err: err}
 	}
 	return opt, nil

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
+	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/sources/listen"
 )
 
@@ -20,22 +24,30 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fl
 }
 
+// runFlags are run's flags.
+type runFlags struct {
+	config, state, socket, output, metrics, typ *string
+	nft, fromStart, verbose                     *bool
+	allow, rulePaths                            listFlag
+}
+
 // runCmd is `stockade run --config FILE` or the one-line start
 // `stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...`.
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("run", stderr)
-	config := fl.String("config", "", "configuration file (YAML; see deploy/stockade.yaml)")
-	state := fl.String("state", "", "state directory (default /var/lib/stockade)")
-	socket := fl.String("socket", "", "control socket (default STATE/stockade.sock)")
-	output := fl.String("output", "", "append decisions as JSON lines to this file (- for stdout)")
-	nft := fl.Bool("nftables", false, "enforce bans in nftables (table inet stockade) with the default settings")
-	metrics := fl.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9477")
-	typ := fl.String("type", "", "force the format of the FILEs")
-	fromStart := fl.Bool("from-start", false, "read files seen for the first time from their beginning (default: their end)")
-	var allow, rulePaths listFlag
-	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable)")
-	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
-	verbose := fl.Bool("v", false, "debug logging")
+	o := runFlags{
+		config:    fl.String("config", "", "configuration file (YAML; see deploy/stockade.yaml)"),
+		state:     fl.String("state", "", "state directory (default /var/lib/stockade)"),
+		socket:    fl.String("socket", "", "control socket (default STATE/stockade.sock)"),
+		output:    fl.String("output", "", "append decisions as JSON lines to this file (- for stdout)"),
+		nft:       fl.Bool("nftables", false, "enforce bans in nftables (table inet stockade) with the default settings"),
+		metrics:   fl.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9477"),
+		typ:       fl.String("type", "", "force the format of the FILEs"),
+		fromStart: fl.Bool("from-start", false, "read files seen for the first time from their beginning (default: their end)"),
+	}
+	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable)")
+	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
+	o.verbose = fl.Bool("v", false, "debug logging")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade run --config FILE\n       stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...")
 		fl.PrintDefaults()
@@ -44,70 +56,110 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return errHelp
 	}
-	var cfg *Config
-	if *config != "" {
-		if len(files) > 0 {
-			return &exitError{code: 2, err: fmt.Errorf("run: give files in the configuration or on the command line, not both")}
-		}
-		c, err := LoadConfig(*config)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		cfg = c
-	} else {
-		start := "end"
-		if *fromStart {
-			start = "beginning"
-		}
-		cfg = &Config{Sources: []SourceConfig{{Files: files, Type: *typ, Start: start}}}
-		if len(files) == 0 {
-			srcs, err := rulesSources(rulePaths, *typ, start)
-			if err != nil {
-				return err
-			}
-			if len(srcs) == 0 {
-				fl.Usage()
-				return &exitError{code: 2, err: fmt.Errorf("run: no --config, no files to follow, and no rule names a log (sources:) to follow")}
-			}
-			fmt.Fprintf(stderr, "following the logs the rules read: %s\n", describeSources(srcs))
-			cfg.Sources = srcs
-		}
-		out := *output
-		if out == "" {
-			out = "-"
-		}
-		cfg.Sinks = append(cfg.Sinks, SinkConfig{JSONL: out})
-		if *nft {
-			cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{}})
-		}
-	}
-	// Flags given with --config override the file.
-	if *state != "" {
-		cfg.StateDir = *state
-	}
-	if *socket != "" {
-		cfg.Socket = *socket
-	}
-	if *metrics != "" {
-		cfg.Metrics = *metrics
-	}
-	cfg.Allow = append(cfg.Allow, allow...)
-	cfg.allowFlags = allow
-	if len(rulePaths) > 0 {
-		cfg.Rules = rulePaths
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	d, err := newDaemon(cfg, log)
+	cfg, err := o.daemonConfig(files, stderr)
 	if err != nil {
+		if errors.Is(err, errNoSources) {
+			fl.Usage()
+		}
 		return err
 	}
 	_ = stdout
-	_ = os.Stdout
-	return d.run(ctx)
+	return exitCoded(serve(ctx, *cfg, logger(stderr, *o.verbose)))
+}
+
+var errNoSources = &exitError{code: 2, err: errors.New("run: no --config, no files to follow, and no rule names a log (sources:) to follow")}
+
+// daemonConfig is the configuration file, or the one-line start's
+// configuration, with the flags that override it.
+func (o *runFlags) daemonConfig(files []string, stderr io.Writer) (*daemon.Config, error) {
+	var cfg *daemon.Config
+	if *o.config != "" {
+		if len(files) > 0 {
+			return nil, &exitError{code: 2, err: fmt.Errorf("run: give files in the configuration or on the command line, not both")}
+		}
+		c, err := daemon.LoadConfig(*o.config)
+		if err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		cfg = c
+	} else {
+		c, err := o.oneLineConfig(files, stderr)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	}
+	// Flags given with --config override the file.
+	if *o.state != "" {
+		cfg.StateDir = *o.state
+	}
+	if *o.socket != "" {
+		cfg.Socket = *o.socket
+	}
+	if *o.metrics != "" {
+		cfg.Metrics = *o.metrics
+	}
+	cfg.Allow = append(cfg.Allow, o.allow...)
+	cfg.AllowFlags = o.allow
+	if len(o.rulePaths) > 0 {
+		cfg.Rules = o.rulePaths
+	}
+	return cfg, nil
+}
+
+// oneLineConfig is the configuration of `stockade run FILE...`: the files
+// (or the logs the rules name) decided into --output, and nftables.
+func (o *runFlags) oneLineConfig(files []string, stderr io.Writer) (*daemon.Config, error) {
+	start := "end"
+	if *o.fromStart {
+		start = "beginning"
+	}
+	cfg := &daemon.Config{Sources: []daemon.SourceConfig{{Files: files, Type: *o.typ, Start: start}}}
+	if len(files) == 0 {
+		srcs, err := rulesSources(o.rulePaths, *o.typ, start)
+		if err != nil {
+			return nil, err
+		}
+		if len(srcs) == 0 {
+			return nil, errNoSources
+		}
+		fmt.Fprintf(stderr, "following the logs the rules read: %s\n", describeSources(srcs))
+		cfg.Sources = srcs
+	}
+	out := *o.output
+	if out == "" {
+		out = "-"
+	}
+	cfg.Sinks = append(cfg.Sinks, daemon.SinkConfig{JSONL: out})
+	if *o.nft {
+		cfg.Sinks = append(cfg.Sinks, daemon.SinkConfig{NFTables: &daemon.NFTablesConfig{}})
+	}
+	return cfg, nil
+}
+
+// serve runs the daemon of cfg until ctx is done; SIGHUP reloads it.
+func serve(ctx context.Context, cfg daemon.Config, log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d, err := daemon.New(cfg, daemon.Deps{Log: log, Hangup: hup})
+	if err != nil {
+		return err
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	defer d.Stop()
+	return d.Run(ctx)
+}
+
+// logger logs text to w, debug lines too when verbose.
+func logger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // rulesSources are the logs the rules of paths read, for `run --rules
@@ -115,7 +167,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // sources:, which an imported jail takes from its logpath, and journald
 // for a rule reading it (a jail with backend = systemd). A rule with no
 // such source names nothing to follow.
-func rulesSources(paths []string, typ, start string) ([]SourceConfig, error) {
+func rulesSources(paths []string, typ, start string) ([]daemon.SourceConfig, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
@@ -135,18 +187,18 @@ func rulesSources(paths []string, typ, start string) ([]SourceConfig, error) {
 			}
 		}
 	}
-	var out []SourceConfig
+	var out []daemon.SourceConfig
 	if len(globs) > 0 {
-		out = append(out, SourceConfig{Files: globs, Type: typ, Start: start})
+		out = append(out, daemon.SourceConfig{Files: globs, Type: typ, Start: start})
 	}
 	if journald {
-		out = append(out, SourceConfig{Journald: &JournaldConfig{}})
+		out = append(out, daemon.SourceConfig{Journald: &daemon.JournaldConfig{}})
 	}
 	return out, nil
 }
 
 // describeSources lists what srcs follow, for the log.
-func describeSources(srcs []SourceConfig) string {
+func describeSources(srcs []daemon.SourceConfig) string {
 	var parts []string
 	for _, s := range srcs {
 		if s.Journald != nil {

@@ -5,75 +5,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/stockade-ids/stockade/rules"
-	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
 	"github.com/stockade-ids/stockade/rules/packtest"
+	"github.com/stockade-ids/stockade/rules/ruleset"
 )
 
-// packFile is a loaded pack with the text it was loaded from: its tests:
-// block is read from it again, for positions.
-type packFile struct {
-	pack *rules.Pack
-	name string // the file as messages name it
-	data []byte
-}
-
-// loadPackFiles loads the packs at paths; none, or "default", means the
-// built-in packs. A pack that does not load is an error (code 2) carrying
-// every problem of every pack.
-func loadPackFiles(paths []string) ([]packFile, error) {
-	if len(paths) == 0 {
-		paths = []string{"default"}
+// loadPackFiles is ruleset.Files; a pack that does not load is bad usage.
+func loadPackFiles(paths []string) ([]ruleset.File, error) {
+	files, err := ruleset.Files(paths)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
 	}
-	var out []packFile
-	var errs rules.Errors
-	for _, p := range paths {
-		var ps []*rules.Pack
-		var err error
-		if dir, ok := fail2banDir(p); ok {
-			data, ps, err := importFail2ban(dir)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, packFile{pack: ps[0], name: jailconf.PackName(dir), data: data})
-			continue
-		}
-		if p == "default" {
-			ps, err = rules.DefaultPacks()
-		} else {
-			ps, err = rules.LoadPath(p)
-		}
-		if es, ok := err.(rules.Errors); ok {
-			errs = append(errs, es...)
-			continue
-		}
-		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("rules: %w", err)}
-		}
-		for _, pk := range ps {
-			pf := packFile{pack: pk, name: pk.File}
-			if p == "default" {
-				pf.name = path.Join("rules/packs", pk.File)
-				pf.data, err = fs.ReadFile(rules.DefaultFS(), pk.File)
-			} else {
-				pf.data, err = os.ReadFile(pk.File)
-			}
-			if err != nil {
-				return nil, &exitError{code: 2, err: err}
-			}
-			out = append(out, pf)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, &exitError{code: 2, err: fmt.Errorf("rule packs refused, %d error(s):\n%w", len(errs), errs)}
-	}
-	return out, nil
+	return files, nil
 }
 
 func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -99,13 +45,13 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var passed, failed int
 	var parseErrs rules.Errors
 	for _, pf := range files {
-		tests, err := packtest.Parse(pf.name, pf.data)
+		tests, err := packtest.Parse(pf.Name, pf.Data)
 		if es, ok := err.(rules.Errors); ok {
 			parseErrs = append(parseErrs, es...)
 			continue
 		}
 		if len(tests) == 0 {
-			fmt.Fprintf(stdout, "?    %s: no tests\n", pf.pack.Name)
+			fmt.Fprintf(stdout, "?    %s: no tests\n", pf.Pack.Name)
 			continue
 		}
 		p, f, err := runPackTests(ctx, stdout, pf, tests, *only, *verbose)
@@ -125,17 +71,17 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // runPackTests runs the tests of one pack file and prints their results.
-func runPackTests(ctx context.Context, stdout io.Writer, pf packFile, tests []*packtest.Test, only string, verbose bool) (passed, failed int, err error) {
+func runPackTests(ctx context.Context, stdout io.Writer, pf ruleset.File, tests []*packtest.Test, only string, verbose bool) (passed, failed int, err error) {
 	regexHits := map[string][]int{}
 	for _, t := range tests {
 		if err := ctx.Err(); err != nil {
 			return passed, failed, err
 		}
-		id := pf.pack.Name + "/" + t.Name
+		id := pf.Pack.Name + "/" + t.Name
 		if only != "" && !strings.Contains(id, only) {
 			continue
 		}
-		res := t.Run(pf.pack, time.Time{})
+		res := t.Run(pf.Pack, time.Time{})
 		for rule, hits := range res.Regex {
 			if regexHits[rule] == nil {
 				regexHits[rule] = make([]int, len(hits))
@@ -162,7 +108,7 @@ func runPackTests(ctx context.Context, stdout io.Writer, pf packFile, tests []*p
 	if only == "" {
 		// fail2ban asks a sample line of every filter regex: say which
 		// have none (a warning: only the built-in packs must).
-		for _, r := range pf.pack.Rules {
+		for _, r := range pf.Pack.Rules {
 			for i, n := range regexHits[r.Policy.Name] {
 				if n == 0 {
 					fmt.Fprintf(stdout, "warning: %s: rule %s: no test line matches failregex #%d\n", r.Pos, r.Policy.Name, i+1)

@@ -27,7 +27,7 @@ func newLinesSource(c Consumer) (*Source, error) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// sshdLine is a failed sshd login of addr, as cmd/stockade's tests write it.
+// sshdLine is a failed sshd login of addr, as daemon's tests write it.
 func sshdLine(t time.Time, addr string, n int) string {
 	return fmt.Sprintf("%s web1 sshd[%d]: Failed password for root from %s port %d ssh2\n",
 		t.UTC().Format("2006-01-02T15:04:05.000000-07:00"), 1000+n%9000, addr, 40000+n%20000)
@@ -126,7 +126,7 @@ func TestBusLinesCarryNoDecisions(t *testing.T) {
 	}
 }
 
-// eveAlert is an eve.json alert, as cmd/stockade's tests write it.
+// eveAlert is an eve.json alert, as daemon's tests write it.
 func eveAlert(src string, sport int, dst string, dport int, sig, class, direction string) string {
 	client, server, cport, sport2 := src, dst, sport, dport
 	if direction == "to_client" {

@@ -345,3 +345,26 @@ func (h HomeNet) Prefixes() []netip.Prefix {
 	walk(h.set)
 	return out
 }
+
+// HomeNetOf is the network a sensor protects as a configuration gives it:
+// the entries (CIDRs, or Suricata's address syntax; what names them in
+// errors) and the HOME_NET of a suricata.yaml, both when both are given.
+// No address in it is banned by a Suricata alert; other rules (sshd,
+// nginx) still ban a home host that attacks them.
+func HomeNetOf(what string, entries []string, suricataYAML string) (HomeNet, error) {
+	var h HomeNet
+	if len(entries) > 0 {
+		var err error
+		if h, err = ParseHomeNet(strings.Join(entries, ",")); err != nil {
+			return h, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if suricataYAML != "" {
+		y, err := LoadHomeNet(suricataYAML)
+		if err != nil {
+			return h, err
+		}
+		h = h.Union(y)
+	}
+	return h, nil
+}

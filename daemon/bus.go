@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sinks/kafka"
+	"github.com/stockade-ids/stockade/sinks/nats"
+	"github.com/stockade-ids/stockade/sinks/queue"
+	"github.com/stockade-ids/stockade/sources/bus"
+	"github.com/stockade-ids/stockade/sources/decision"
+	"github.com/stockade-ids/stockade/sources/suricata"
+)
+
+// openNATSSink starts a NATS sink whose backlog lives in the state
+// directory; url is the embedded server's when the section names none.
+func openNATSSink(c *NATSSinkConfig, stateDir, embeddedURL string, signer *sign.Signer, log *slog.Logger) (*queue.Sink, error) {
+	cfg := nats.Config{Config: c.conn(), Name: c.Name, Subject: c.Subject, Stream: c.Stream,
+		Duplicates: time.Duration(c.Duplicates), MaxAge: time.Duration(c.MaxAge), Signer: signer, Queue: c.Queue.queue()}
+	if cfg.URL == "" {
+		cfg.URL = embeddedURL
+	}
+	return nats.Open(cfg, stateDir, log)
+}
+
+func openKafkaSink(c *KafkaSinkConfig, stateDir string, signer *sign.Signer, log *slog.Logger) (*queue.Sink, error) {
+	cfg := kafka.Config{Config: c.conn(), Name: c.Name, Topic: c.Topic, Compression: c.Compression, Signer: signer, Queue: c.Queue.queue()}
+	return kafka.Open(cfg, stateDir, log)
+}
+
+// newBusSource is a bus source of sc's payload; a source of decisions
+// verifies them under policy, consulting g (see busTrust).
+func newBusSource(kind string, c bus.Consumer, closer func(), payload, format string, policy *PolicyConfig, g *guard.Guard, self string,
+	loc *time.Location, home suricata.HomeNet, log *slog.Logger) (*bus.Source, error) {
+	decisions, f, err := bus.ParsePayload(payload, format)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := busTrust(payload, policy, g)
+	if err != nil {
+		return nil, err
+	}
+	cfg := bus.SourceConfig{Kind: kind, Consumer: c, Close: closer, Decisions: decisions, Format: f, Self: self, Loc: loc, HomeNet: home, Log: log}
+	if trust != nil {
+		cfg.Verifier = trust
+	}
+	return bus.NewSource(cfg)
+}
+
+// provenance names, in each decision built from other decisions (a fleet
+// ban: its evidence is decisions), the decisions it was built from: those
+// the bus sources verified about its target by its time, with the key
+// that signed each, and those its evidence quotes (without a signer when
+// they came from a file, or before a restart). The decision is then
+// signed with it, so a firewall or an auditor sees who asked for it.
+// The order is by time, then origin and id: the same decision always
+// names them alike.
+func (d *Daemon) provenance(ds []pipeline.Decision) {
+	for i := range ds {
+		x := &ds[i]
+		var quoted []pipeline.Provenance
+		for _, line := range x.Evidence {
+			if id, origin, ok := decision.Ref(line); ok {
+				quoted = append(quoted, pipeline.Provenance{ID: id, Origin: origin})
+			}
+		}
+		if len(quoted) == 0 {
+			continue
+		}
+		var es []bus.Believed
+		for _, b := range d.bus {
+			es = b.About(es, x.Target, x.At)
+		}
+		for _, q := range quoted {
+			es = append(es, bus.Believed{Provenance: q, At: x.At})
+		}
+		// The first of each: a quoted decision that a source verified
+		// keeps its signer.
+		seen := map[[2]string]bool{}
+		es = slices.DeleteFunc(es, func(e bus.Believed) bool {
+			k := [2]string{e.Origin, e.ID}
+			dup := seen[k]
+			seen[k] = true
+			return dup
+		})
+		slices.SortStableFunc(es, func(a, b bus.Believed) int {
+			return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Origin, b.Origin), cmp.Compare(a.ID, b.ID))
+		})
+		for _, e := range es {
+			x.Provenance = append(x.Provenance, e.Provenance)
+		}
+	}
+}
+
+// busRefusedMetrics counts the decisions bus sources refused, by reason.
+func (d *Daemon) busRefusedMetrics(b *strings.Builder) {
+	const name = "stockade_bus_refused_total"
+	fmt.Fprintf(b, "# HELP %s Decisions from the bus refused by the source's policy, by reason.\n# TYPE %s counter\n", name, name)
+	per := map[string]map[enforce.Reason]uint64{}
+	for _, s := range d.bus {
+		if per[s.Kind()] == nil {
+			per[s.Kind()] = map[enforce.Reason]uint64{}
+		}
+		for r, c := range s.Stats().Refused {
+			per[s.Kind()][enforce.Reason(r)] += c
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(per)) {
+		for _, r := range enforce.VerifyRefusals {
+			fmt.Fprintf(b, "%s{bus=%q,reason=%q} %d\n", name, k, string(r), per[k][r])
+		}
+	}
+}

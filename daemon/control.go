@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules"
+)
+
+// handle runs in the daemon loop: it alone touches the engine.
+func (d *Daemon) handle(ctx context.Context, req control.Request) control.Reply {
+	switch req.Op {
+	case "ping":
+		return control.Reply{OK: true, Message: "pong"}
+	case "status":
+		st := d.status(req.Rule)
+		if req.Rule != "" && len(st.Rules) == 0 {
+			return control.Reply{Error: fmt.Sprintf("no rule %q", req.Rule)}
+		}
+		return control.Reply{OK: true, Status: st}
+	case "ban", "unban":
+		target, err := rules.ParsePrefix(req.Target)
+		if err != nil {
+			return control.Reply{Error: err.Error()}
+		}
+		if req.Op == "unban" {
+			x, ok := d.manualUnban(ctx, target)
+			if !ok {
+				return control.Reply{Error: req.Target + " is not banned"}
+			}
+			return control.Reply{OK: true, Decision: &x}
+		}
+		dur := time.Hour
+		if req.For != "" {
+			if dur, err = rules.ParseDuration(req.For); err != nil || dur <= 0 {
+				return control.Reply{Error: "--for: want a positive duration"}
+			}
+		}
+		if d.eng.AllowedPrefix(target) {
+			return control.Reply{Error: req.Target + " is, or contains, an allowlisted address or one of this host's own: not banned"}
+		}
+		x, ok := d.manualBan(ctx, target, req.Rule, dur)
+		if !ok {
+			return control.Reply{OK: true, Message: req.Target + " is already banned at least that long"}
+		}
+		return control.Reply{OK: true, Decision: &x}
+	case "reload":
+		if err := d.reload(ctx); err != nil {
+			return control.Reply{Error: "reload refused, the previous rule packs stay in force, and so does the configuration:\n" + err.Error()}
+		}
+		return control.Reply{OK: true, Message: fmt.Sprintf("reloaded: %d rules", len(d.eng.Matcher().Policies()))}
+	case "metrics":
+		return control.Reply{OK: true, Metrics: d.metricsText()}
+	}
+	return control.Reply{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+func (d *Daemon) status(only string) *control.Status {
+	now := d.now()
+	st := &control.Status{Since: d.started, Clock: d.eng.Now(), ActiveBans: d.eng.Ledger().Len(), Windows: d.eng.Counter().Len(), Bad: map[string]int{}}
+	formats := map[string]string{}
+	for _, t := range d.tailers {
+		for _, fs := range t.Stats() {
+			st.Files = append(st.Files, control.FileStatus{Path: fs.Path, Format: fs.Format.String(), Lines: fs.Lines, Offset: fs.Offset})
+			formats[fs.Path] = fs.Format.String()
+			for r, n := range fs.Bad {
+				st.Bad[r] += int(n)
+			}
+		}
+	}
+	for _, s := range d.syslogs {
+		u, t := s.Addrs()
+		if u != nil {
+			st.Listeners = append(st.Listeners, "udp://"+u.String())
+		}
+		if t != nil {
+			st.Listeners = append(st.Listeners, "tcp://"+t.String())
+		}
+	}
+	failing := d.eng.Counter().Failing(now)
+	stats := d.eng.Stats()
+	set, _ := d.eng.Matcher().(*rules.Set)
+	for i, p := range d.eng.Matcher().Policies() {
+		if only != "" && p.Name != only {
+			continue
+		}
+		rs := control.RuleStatus{Rule: p.Name, Pack: p.Pack, CurrentlyFailing: failing[p.ID],
+			TotalFailed: stats[i].Matches, TotalBanned: stats[i].Bans, FilesWatched: []string{}, BannedList: []string{}}
+		if set != nil {
+			for _, f := range set.Rules()[i].Formats {
+				for path, pf := range formats {
+					if pf == f.String() && !slices.Contains(rs.FilesWatched, path) {
+						rs.FilesWatched = append(rs.FilesWatched, path)
+					}
+				}
+			}
+			sort.Strings(rs.FilesWatched)
+		}
+		for _, t := range d.eng.Ledger().ByRule(p.Name, now) {
+			s, _ := pipeline.TargetString(t)
+			rs.BannedList = append(rs.BannedList, s)
+		}
+		sort.Strings(rs.BannedList)
+		rs.CurrentlyBanned = len(rs.BannedList)
+		st.Rules = append(st.Rules, rs)
+	}
+	return st
+}
+
+// manual ban/unban through the control socket.
+func (d *Daemon) manualBan(ctx context.Context, target netip.Prefix, rule string, dur time.Duration) (pipeline.Decision, bool) {
+	if rule == "" {
+		rule = "manual"
+	}
+	x, ok := d.eng.Ban(target, rule, "banned by the operator", dur, d.now())
+	if ok {
+		d.emit(ctx, []pipeline.Decision{x})
+	}
+	return x, ok
+}
+
+func (d *Daemon) manualUnban(ctx context.Context, target netip.Prefix) (pipeline.Decision, bool) {
+	x, ok := d.eng.Unban(target, "unbanned by the operator", d.now())
+	if ok {
+		d.emit(ctx, []pipeline.Decision{x})
+	}
+	return x, ok
+}

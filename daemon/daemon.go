@@ -1,0 +1,332 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/pipeline/store"
+	"github.com/stockade-ids/stockade/protect"
+	"github.com/stockade-ids/stockade/sources/bus"
+	"github.com/stockade-ids/stockade/sources/listen"
+	"github.com/stockade-ids/stockade/sources/suricata"
+	"github.com/stockade-ids/stockade/sources/tail"
+)
+
+type Daemon struct {
+	cfg   *Config
+	log   *slog.Logger
+	loc   *time.Location
+	home  suricata.HomeNet
+	now   func() time.Time
+	eng   *pipeline.Engine
+	store *store.Store
+	// guard is what is never banned: the allowlist (re-read at reload),
+	// the host's addresses (followed live) and the fleet's.
+	guard *guard.Guard
+	fleet *protect.Fleet
+
+	sinks    []*namedSink
+	bus      []*bus.Source
+	natsSrv  *server.Server // the embedded server (natsEmb.Server), its peers
+	natsEmb  *embeddedNATS
+	signer   *sign.Signer
+	tailers  []*tail.Tailer
+	syslogs  []*listen.Syslog
+	journals []*listen.Journald
+	sources  []liveSource
+	events   chan pipeline.Event
+	ctl      chan control.Call
+	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
+	cps      map[string]savedCheckpoint
+
+	engCfg  pipeline.Config // to rebuild the engine after a clock step
+	started time.Time
+	metrics daemonMetrics
+	// The wall and monotonic clocks at the last look (see watchClock), and
+	// when a future-dated line was last logged.
+	lastWall, lastMono, futureLogged time.Time
+	// unsaved is when the first decision not yet covered by a commit was
+	// sent (zero: none).
+	unsaved time.Time
+	pending pipeline.Changes // changes a failed save must not lose
+	// The commit in flight (see saveAsync), where it reports, and whether
+	// the checkpoints must be written again (a commit of them failed).
+	inflight *saveJob
+	saveDone chan *saveJob
+	cpsDirty bool
+
+	// hangup asks for a reload (SIGHUP).
+	hangup <-chan os.Signal
+	// guardChanged is the guard's change notice the loop waits on.
+	guardChanged <-chan struct{}
+	// closers undo start, last first (see onStop); busClosed: the bus
+	// consumers are closed already.
+	closers   []func()
+	busClosed bool
+}
+
+type daemonMetrics struct {
+	decisions, stale, sinkErrors, saves, saveErrors, reloads, reloadErrors atomic.Uint64
+	future, clockSteps                                                     atomic.Uint64
+	lastEvent                                                              atomic.Int64 // unix ns of the newest processed line's event time
+}
+
+// Deps are what the daemon is given rather than takes from the process.
+type Deps struct {
+	// Log is where it logs (nil: nowhere).
+	Log *slog.Logger
+	// Now is the wall clock (nil: time.Now).
+	Now func() time.Time
+	// Hangup reloads the configuration and the rule packs at each value
+	// (the command passes SIGHUP; nil: only the control socket reloads).
+	Hangup <-chan os.Signal
+}
+
+// New prepares a daemon of cfg: it checks the configuration and loads the
+// rule packs, and opens, listens on and starts nothing (Start does).
+func New(cfg Config, deps Deps) (*Daemon, error) {
+	cfg.defaults()
+	d := &Daemon{
+		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, loc: time.Local,
+		events:   make(chan pipeline.Event, 4096),
+		ctl:      make(chan control.Call),
+		offsets:  map[string]int64{},
+		cps:      map[string]savedCheckpoint{},
+		saveDone: make(chan *saveJob, 1),
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if cfg.TZ != "" {
+		d.loc, _ = time.LoadLocation(cfg.TZ)
+	}
+	home, err := suricata.HomeNetOf("home_net", cfg.HomeNet, cfg.SuricataYAML)
+	if err != nil {
+		return nil, &BadConfig{err}
+	}
+	d.home = home
+	set, err := loadRules(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	d.guard = guard.New()
+	if err := setProtected(d.guard, cfg.Allow, cfg.Fleet); err != nil {
+		return nil, err
+	}
+	// Until Watch lists them at start (it then follows them).
+	if cfg.netns == 0 {
+		d.guard.Set(guard.Own, protect.OwnAddresses())
+	}
+	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: cfg.emitUnbans(), MaxWindows: cfg.MaxWindows}
+	d.eng = pipeline.NewEngine(set, d.engCfg)
+	d.eng.TrackChanges()
+	return d, nil
+}
+
+// emitUnbans is whether the engine says when a ban runs out: for sinks
+// that cannot expire bans by themselves (an exec unban command), unless
+// unbans: says otherwise.
+func (c *Config) emitUnbans() bool {
+	if c.Unbans != nil {
+		return *c.Unbans
+	}
+	for _, s := range c.Sinks {
+		if s.Exec != nil && len(s.Exec.Unban) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Run serves until ctx is done (Start first), then shuts down in order:
+// the sources stop, the lines they read are judged, the last state is
+// saved. Stop then closes the sinks and the rest.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.store == nil {
+		return errors.New("daemon: Run before Start")
+	}
+	stopSources := d.startSources(ctx)
+	d.log.Info("stockade running", "rules", len(d.eng.Matcher().Policies()), "sources", len(d.sources), "sinks", len(d.sinks), "socket", d.cfg.Socket)
+	d.loop(ctx)
+	stopSources()
+	d.closeBus()
+	d.drain()
+	d.save()
+	d.log.Info("stockade stopped")
+	return nil
+}
+
+// drain judges the lines the sources sent before they stopped, so that
+// their offsets are saved with their effects.
+func (d *Daemon) drain() {
+	for {
+		select {
+		case ev := <-d.events:
+			d.process(context.Background(), &ev)
+		default:
+			return
+		}
+	}
+}
+
+// onStop registers f to run when the daemon stops, or when start fails
+// after it; the last registered runs first.
+func (d *Daemon) onStop(f func()) { d.closers = append(d.closers, f) }
+
+// Stop closes what Start opened (sinks drain on their way out), in the
+// reverse order. It is safe after a failed Start and more than once.
+func (d *Daemon) Stop() { d.cleanup() }
+
+// cleanup closes what start opened, in the reverse order.
+func (d *Daemon) cleanup() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+// Start opens, in order, the state, the embedded NATS server, the guard,
+// the sinks, the sources, the control socket and the metrics. When one
+// fails, everything opened before it is closed again: a failed start
+// leaves no consumer, connection or listener behind.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			d.cleanup()
+		}
+	}()
+	d.started = d.now()
+	saved, err := d.openState()
+	if err != nil {
+		return err
+	}
+	now := d.now()
+	if d.cfg.NATSServer != nil {
+		srv, err := startNATSServer(d.cfg.NATSServer, d.cfg.StateDir, d.log)
+		if err != nil {
+			return err
+		}
+		d.natsSrv, d.natsEmb = srv.Server, srv
+		// Shut down last: the sinks flush to it on their way out.
+		d.onStop(srv.Shutdown)
+	}
+	guardCtx, stopGuard := context.WithCancel(ctx)
+	d.onStop(stopGuard)
+	resolved := d.startGuard(guardCtx)
+	// The allowlist wins over bans restored from the state: those of
+	// addresses protected since are lifted before the sinks reconcile;
+	// what changes from here on is handled in the loop.
+	d.guardChanged = d.guard.Changed()
+	lifted := d.liftProtected(now)
+	active := d.eng.Ledger().ActiveBans(now)
+	d.log.Info("state restored", "active_bans", len(active), "windows", d.eng.Counter().Len(), "sources", len(saved.Offsets))
+	if err := d.loadSigner(); err != nil {
+		return err
+	}
+	d.onStop(d.closeSinks)
+	if err := d.openSinks(ctx, active, now); err != nil {
+		return err
+	}
+	d.onStop(d.closeBus)
+	if err := d.openSources(saved.Offsets); err != nil {
+		return err
+	}
+	// Remote sinks hear of the lifted bans too.
+	d.emit(ctx, lifted)
+	d.watchFleet(guardCtx, resolved)
+	return d.listen()
+}
+
+// openState opens the store and restores the engine from it.
+func (d *Daemon) openState() (store.State, error) {
+	st, err := store.Open(d.cfg.StateDir)
+	if err != nil {
+		return store.State{}, err
+	}
+	d.store = st
+	d.onStop(func() { st.Close() })
+	saved, bad, err := st.Load()
+	if err != nil {
+		return store.State{}, fmt.Errorf("load state: %w", err)
+	}
+	if bad > 0 {
+		d.log.Warn("state entries that did not decode were skipped", "count", bad)
+	}
+	now := d.now()
+	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
+	return saved, nil
+}
+
+// loadSigner loads the key decisions are signed with, if any.
+func (d *Daemon) loadSigner() error {
+	if d.cfg.SignKey == "" {
+		return nil
+	}
+	s, err := sign.LoadSigner(d.cfg.SignKey)
+	if err != nil {
+		return &BadConfig{err}
+	}
+	d.signer = s
+	d.log.Info("decisions are signed", "key", s.PublicKey())
+	return nil
+}
+
+// listen opens the control socket and the metrics server.
+func (d *Daemon) listen() error {
+	ctl, err := control.Listen(d.cfg.Socket, d.ctl, d.log)
+	if err != nil {
+		return err
+	}
+	d.onStop(func() { ctl.Close() })
+	if d.cfg.Metrics != "" {
+		m, err := serveMetrics(d.cfg.Metrics, d.ctl)
+		if err != nil {
+			return err
+		}
+		d.onStop(func() { m.Close() })
+	}
+	return nil
+}
+
+// startSources runs each source under supervision; the function returned
+// stops them and waits until they have.
+func (d *Daemon) startSources(ctx context.Context) (stop func()) {
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, s := range d.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.supervise(srcCtx, s)
+		}()
+	}
+	return func() {
+		stopSources()
+		wg.Wait()
+	}
+}
+
+// closeBus closes the bus sources' consumers, once.
+func (d *Daemon) closeBus() {
+	if d.busClosed {
+		return
+	}
+	d.busClosed = true
+	for _, b := range d.bus {
+		b.Close()
+	}
+}

@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/tail"
+)
+
+// loop judges events and answers the control socket until ctx is done;
+// it commits in groups, ticks the engine and watches the wall clock.
+func (d *Daemon) loop(ctx context.Context) {
+	tick := time.NewTicker(saveEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-d.events:
+			d.process(ctx, &ev)
+			if !d.unsaved.IsZero() && (len(d.events) == 0 || time.Since(d.unsaved) > decisionSave) {
+				d.saveAsync()
+			}
+		case job := <-d.saveDone:
+			d.saved(job)
+			if !d.unsaved.IsZero() {
+				d.saveAsync() // the decisions made during that commit
+			}
+		case <-tick.C:
+			now := d.now()
+			d.watchClock(ctx, now) // before the engine's clock follows the wall's
+			d.emit(ctx, d.eng.Tick(now))
+			d.saveAsync()
+		case <-d.hangup:
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err)
+			}
+		case <-d.guardChanged:
+			d.guardChanged = d.guard.Changed()
+			d.protect(ctx)
+		case req := <-d.ctl:
+			req.Reply <- d.handle(ctx, req.Request)
+		}
+	}
+}
+
+func (d *Daemon) process(ctx context.Context, ev *pipeline.Event) {
+	if tail.IsPosition(ev) {
+		// A file started at its end: save where, before any of its lines
+		// has effects a crash could lose (see tail.Run).
+		if _, seen := d.offsets[ev.Source]; !seen {
+			d.offsets[ev.Source] = ev.Offset
+			d.save()
+		}
+		return
+	}
+	wall := d.now()
+	if clock := d.eng.Now(); ev.Time.After(wall.Add(maxAhead)) || ev.Time.Before(clock.Add(-clockJumpMin)) || ev.Time.After(clock.Add(clockJumpMin)) {
+		// A line far from the clocks: the wall clock may have stepped.
+		d.watchClock(ctx, wall)
+	}
+	d.clampFuture(ev, wall)
+	if t := ev.Time.UnixNano(); t > d.metrics.lastEvent.Load() {
+		d.metrics.lastEvent.Store(t)
+	}
+	ds := d.eng.Process(ev)
+	if ev.Offset > 0 {
+		d.offsets[ev.Source] = ev.Offset
+	}
+	d.emit(ctx, ds)
+}
+
+// emit sends decisions to every sink. Bans that already ran out (old lines
+// read from the start of a file) are not sent: they would only make a
+// firewall add and drop an element.
+func (d *Daemon) emit(ctx context.Context, ds []pipeline.Decision) {
+	if len(ds) == 0 {
+		return
+	}
+	now := d.now()
+	out := ds[:0:0]
+	for _, x := range ds {
+		if x.Action == pipeline.ActionBan && !x.Expires.After(now) {
+			d.metrics.stale.Add(1)
+			continue
+		}
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return
+	}
+	d.provenance(out)
+	d.metrics.decisions.Add(uint64(len(out)))
+	if d.unsaved.IsZero() {
+		d.unsaved = time.Now()
+	}
+	for _, s := range d.sinks {
+		if err := s.sink.Write(ctx, out); err != nil {
+			s.errors.Add(1)
+			d.metrics.sinkErrors.Add(1)
+			d.log.Error("sink write failed", "sink", s.name, "err", err)
+			continue
+		}
+		s.decisions.Add(uint64(len(out)))
+	}
+}
+
+// reload reads the configuration file again for the allowlist and the
+// fleet list, and the rule packs; when either is bad, nothing changes.
+// Bans of addresses the new allowlist protects are lifted.
+func (d *Daemon) reload(ctx context.Context) error {
+	allow, fleet := d.cfg.Allow, d.cfg.Fleet
+	if d.cfg.path != "" {
+		c, err := LoadConfig(d.cfg.path)
+		if err != nil {
+			d.metrics.reloadErrors.Add(1)
+			return err
+		}
+		allow, fleet = append(c.Allow, d.cfg.AllowFlags...), c.Fleet
+	}
+	set, err := loadRules(d.cfg.Rules)
+	if err != nil {
+		d.metrics.reloadErrors.Add(1)
+		return err
+	}
+	if err := setProtected(d.guard, allow, fleet); err != nil {
+		d.metrics.reloadErrors.Add(1)
+		return err
+	}
+	d.cfg.Allow, d.cfg.Fleet = allow, fleet
+	d.eng.SetMatcher(set)
+	d.metrics.reloads.Add(1)
+	d.log.Info("configuration and rule packs reloaded", "rules", len(set.Rules()), "allow", len(allow), "fleet", len(fleet))
+	d.protect(ctx)
+	return nil
+}

@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/tail"
+)
+
+// saveEvery is how often the daemon commits its state. A crash loses at
+// most this much work, and the lines behind it are read again (the offsets
+// roll back with the state), so nothing is lost or counted twice.
+const saveEvery = time.Second
+
+// decisionSave bounds how long a sent decision waits for the commit that
+// records it. Decisions are sent before the commit (a crash in between
+// re-sends one with the same id, which sinks absorb; committing first
+// could lose it), so the sooner the commit, the fewer re-sent after a crash.
+const decisionSave = 50 * time.Millisecond
+
+// save commits the engine's changes and the sources' offsets now, after
+// the commit in flight, if any: for the moments that need the state on
+// disk before going on (a file started at its end, a clock step, the
+// end).
+func (d *Daemon) save() {
+	d.waitSave()
+	if job := d.takeSave(); job != nil {
+		job.err = d.store.Save(job.ch, job.offsets, job.clock)
+		d.saved(job)
+	}
+}
+
+// saveAsync starts a commit of what changed on another goroutine, unless
+// one is in flight: the one after it takes everything that changed
+// meanwhile (a group commit). Judging goes on during the commit's writes
+// and fsync, which at a thousand bans a second took half the loop's time
+// and made the syslog listener drop datagrams.
+func (d *Daemon) saveAsync() {
+	if d.inflight != nil {
+		return
+	}
+	job := d.takeSave()
+	if job == nil {
+		return
+	}
+	d.inflight = job
+	go func() {
+		job.err = d.store.Save(job.ch, job.offsets, job.clock)
+		d.saveDone <- job
+	}()
+}
+
+// waitSave waits for the commit in flight, if any, and takes its result.
+func (d *Daemon) waitSave() {
+	if d.inflight != nil {
+		d.saved(<-d.saveDone)
+	}
+}
+
+// saveJob is one commit: what it writes, and the oldest decision it
+// covers (to be covered again if it fails).
+type saveJob struct {
+	ch      pipeline.Changes
+	offsets map[string]json.RawMessage
+	clock   time.Time
+	unsaved time.Time
+	err     error
+}
+
+// takeSave takes what changed since the last commit (nil: nothing).
+func (d *Daemon) takeSave() *saveJob {
+	ch := pipeline.MergeChanges(d.pending, d.eng.TakeChanges())
+	offsets := d.checkpoints()
+	if ch.Empty() && len(offsets) == 0 {
+		return nil
+	}
+	job := &saveJob{ch: ch, offsets: offsets, clock: d.eng.Now(), unsaved: d.unsaved}
+	d.pending, d.unsaved, d.cpsDirty = pipeline.Changes{}, time.Time{}, false
+	clear(d.offsets)
+	return job
+}
+
+// saved takes a commit's result. A full disk must not stop enforcement
+// nor lose state: a failed commit's changes go back in front of those made
+// since, and its offsets are written again, at the next try.
+func (d *Daemon) saved(job *saveJob) {
+	d.inflight = nil
+	if job.err != nil {
+		d.metrics.saveErrors.Add(1)
+		d.log.Error("saving state failed; enforcement goes on and the save is retried", "err", job.err)
+		d.pending = pipeline.MergeChanges(job.ch, d.pending)
+		d.cpsDirty = d.cpsDirty || job.offsets != nil
+		if !job.unsaved.IsZero() && (d.unsaved.IsZero() || job.unsaved.Before(d.unsaved)) {
+			d.unsaved = job.unsaved
+		}
+		return
+	}
+	d.metrics.saves.Add(1)
+}
+
+type savedCheckpoint struct {
+	cp   tail.Checkpoint
+	seen uint64 // save round it was last updated in
+}
+
+// keepPerPath is how many files' checkpoints a path keeps: during a
+// rotation the old and the new file are both live.
+const keepPerPath = 2
+
+// checkpoints turns the offsets of processed lines into the tailers' own
+// checkpoints (path, file fingerprint, offset), keyed by path and
+// fingerprint, and returns the whole set as JSON for the store (nil when
+// nothing moved).
+func (d *Daemon) checkpoints() map[string]json.RawMessage {
+	if len(d.offsets) == 0 && !d.cpsDirty {
+		return nil
+	}
+	round := d.metrics.saves.Load() + d.metrics.saveErrors.Load() + 1
+	for _, t := range d.tailers {
+		for _, cp := range t.Checkpoints(d.offsets) {
+			d.cps[fmt.Sprintf("%s\x00%016x", cp.Path, cp.Fingerprint)] = savedCheckpoint{cp: cp, seen: round}
+		}
+	}
+	byPath := map[string][]string{}
+	for k, c := range d.cps {
+		byPath[c.cp.Path] = append(byPath[c.cp.Path], k)
+	}
+	for _, keys := range byPath {
+		slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(d.cps[b].seen, d.cps[a].seen) })
+		for _, k := range keys[min(len(keys), keepPerPath):] {
+			delete(d.cps, k)
+		}
+	}
+	out := make(map[string]json.RawMessage, len(d.cps))
+	for k, c := range d.cps {
+		if b, err := json.Marshal(c.cp); err == nil {
+			out[k] = b
+		}
+	}
+	return out
+}

@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/bus"
+	"github.com/stockade-ids/stockade/sources/listen"
+	"github.com/stockade-ids/stockade/sources/tail"
+)
+
+// liveSource is what the daemon runs: sources own their goroutines and
+// never close out; the daemon restarts one that fails.
+type liveSource interface {
+	Run(ctx context.Context, out chan<- pipeline.Event) error
+}
+
+func (d *Daemon) supervise(ctx context.Context, s liveSource) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.Run(ctx, d.events)
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Error("source stopped; restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
+	for i, sc := range d.cfg.Sources {
+		format := pipeline.FormatUnknown
+		if sc.Type != "" {
+			f, ok := pipeline.ParseFormat(sc.Type)
+			if !ok {
+				return &BadConfig{fmt.Errorf("sources[%d].type: unknown format %q", i, sc.Type)}
+			}
+			format = f
+		}
+		switch {
+		case len(sc.Files) > 0:
+			web, err := sources.WebOptions(fmt.Sprintf("sources[%d].", i), sc.LogFormat, sc.RealIPFrom)
+			if err != nil {
+				return &BadConfig{err}
+			}
+			var cps []tail.Checkpoint
+			for k, raw := range saved {
+				var cp tail.Checkpoint
+				if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
+					cps = append(cps, cp)
+					d.cps[k] = savedCheckpoint{cp: cp}
+				}
+			}
+			t, err := tail.New(tail.Config{
+				Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
+				StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
+			})
+			if err != nil {
+				return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+			}
+			d.tailers = append(d.tailers, t)
+			d.sources = append(d.sources, t)
+		case sc.Syslog != nil:
+			lc, err := sc.Syslog.listenConfig()
+			if err != nil {
+				return &BadConfig{fmt.Errorf("sources[%d].syslog: %w", i, err)}
+			}
+			lc.Loc, lc.Log, lc.Now = d.loc, d.log, d.now
+			s, err := listen.NewSyslog(lc)
+			if err != nil {
+				return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+			}
+			d.syslogs = append(d.syslogs, s)
+			d.sources = append(d.sources, s)
+		case sc.Stdin:
+			d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
+		case sc.Journald != nil:
+			ids, err := sc.Journald.build()
+			if err != nil {
+				return &BadConfig{fmt.Errorf("sources[%d].journald: %w", i, err)}
+			}
+			j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
+			d.journals = append(d.journals, j)
+			d.sources = append(d.sources, j)
+		case sc.NATS != nil, sc.Kafka != nil:
+			if err := d.openBusSource(i, sc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openBusSource opens the NATS or Kafka source sources[i].
+func (d *Daemon) openBusSource(i int, sc SourceConfig) error {
+	var s *bus.Source
+	if sc.NATS != nil {
+		nc := *sc.NATS
+		nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
+		cc := nc.consumer()
+		c, err := bus.NewNATS(cc, d.log)
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+		}
+		if s, err = newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+			c.Close()
+			return &BadConfig{fmt.Errorf("sources[%d].nats: %w", i, err)}
+		}
+	} else {
+		c, err := bus.NewKafka(sc.Kafka.consumer(), d.log)
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+		}
+		if s, err = newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+			c.Close()
+			return &BadConfig{fmt.Errorf("sources[%d].kafka: %w", i, err)}
+		}
+	}
+	d.bus = append(d.bus, s)
+	d.sources = append(d.sources, s)
+	return nil
+}
+
+// stdinSource reads standard input once; at its end it waits for the
+// daemon to stop rather than being restarted.
+type stdinSource struct {
+	format pipeline.Format
+	loc    *time.Location
+}
+
+func (s stdinSource) Run(ctx context.Context, out chan<- pipeline.Event) error {
+	_, err := listen.Stdin(ctx, os.Stdin, s.format, s.loc, out)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
