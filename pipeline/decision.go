@@ -50,6 +50,9 @@ type Decision struct {
 	// from (a correlator's fleet ban), so that a firewall or an auditor can
 	// see who asked for it.
 	Provenance []Provenance `json:"provenance,omitempty"`
+	// Simulated marks a decision of a rule in mode: simulate; it is
+	// logged and listed, never enforced nor sent.
+	Simulated bool `json:"simulated,omitempty"`
 }
 
 // Provenance names one decision another was built from.

@@ -54,6 +54,7 @@ type RuleStats struct {
 	Bans          uint64 // ban decisions (new and extended)
 	AlreadyBanned uint64 // thresholds reached while a ban covered the target
 	Paired        uint64 // matches that completed a pair and were not counted again
+	Simulated     uint64 // ban decisions of a rule in mode: simulate (not in Bans)
 }
 
 // Engine turns events into decisions: matcher → allowlist → window counter →
@@ -67,6 +68,7 @@ type Engine struct {
 	clock   EventClock
 	counter *Counter
 	ledger  *Ledger
+	sim     *Ledger // the bans of rules in mode: simulate (nil until one)
 	dedup   map[uint64]int64
 	dedupAt int
 
@@ -178,6 +180,7 @@ func (e *Engine) Ban(target netip.Prefix, rule, reason string, d time.Duration, 
 	ev := &Event{Time: now, Source: "control"}
 	d0 := e.decision(ActionBan, target, p, ev, o, nil)
 	d0.Reason = reason
+	e.ledger.Note(target, &d0, verdictAction(o.Verdict), "")
 	return d0, true
 }
 
@@ -188,12 +191,9 @@ func (e *Engine) Unban(target netip.Prefix, reason string, now time.Time) (Decis
 	if !e.ledger.Unban(target) {
 		return Decision{}, false
 	}
-	t, scope := TargetString(target)
-	return Decision{
-		ID:     decisionID(e.cfg.Origin, ActionUnban, t, "", now, 0),
-		Action: ActionUnban, Target: t, Scope: scope, Reason: reason,
-		At: now, Expires: now, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},
-	}, true
+	x := e.unbanDecision(target, reason, now)
+	e.ledger.Note(target, &x, "unban", "")
+	return x, true
 }
 
 // Ledger exposes the ban ledger (status, manual bans).
@@ -332,15 +332,57 @@ func (e *Engine) count(h Hit, ev *Event) {
 	}
 	// The guard may have gained an address of the range while it counted.
 	prefix := e.narrow(h.Policy, counted, netip.PrefixFrom(target, target.BitLen()))
-	o := e.ledger.Ban(BanRequest{Target: prefix, Policy: h.Policy, At: ev.Time})
+	if e.ban(prefix, h.Policy, ev, evidence, st) && !h.Policy.Simulate {
+		e.rangeBans(target, ev)
+	}
+}
+
+// ban puts a rule's ban of target in the ledger (the simulation's, for a
+// rule in mode: simulate) and appends its decision, unless an active ban
+// covers it already. It reports whether a decision was made.
+func (e *Engine) ban(target netip.Prefix, p *Policy, ev *Event, evidence []string, st *RuleStats) bool {
+	l := e.ledgerOf(p)
+	o := l.Ban(BanRequest{Target: target, Policy: p, At: ev.Time})
 	if o.Verdict == AlreadyBanned {
 		st.AlreadyBanned++
-		return
+		return false
 	}
-	st.Bans++
-	e.out = append(e.out, e.decision(ActionBan, prefix, h.Policy, ev, o, evidence))
-	e.rangeBans(target, ev)
+	x := e.decision(ActionBan, target, p, ev, o, evidence)
+	if p.Simulate {
+		st.Simulated++
+		x.Simulated = true
+	} else {
+		st.Bans++
+	}
+	if p.Range != nil {
+		x.Reason = fmt.Sprintf("%s: %d addresses of %s banned within %s", cmp.Or(p.Description, p.Name), p.Threshold, target, p.Window)
+	}
+	e.out = append(e.out, x)
+	l.Note(target, &e.out[len(e.out)-1], verdictAction(o.Verdict), "")
+	return true
 }
+
+func verdictAction(v Verdict) string {
+	if v == Extended {
+		return "extend"
+	}
+	return "ban"
+}
+
+// ledgerOf is the ledger p's bans go to.
+func (e *Engine) ledgerOf(p *Policy) *Ledger {
+	if !p.Simulate {
+		return e.ledger
+	}
+	if e.sim == nil {
+		e.sim = NewLedger()
+	}
+	return e.sim
+}
+
+// Simulated is the ledger of the rules in mode: simulate (nil when none
+// has decided yet).
+func (e *Engine) Simulated() *Ledger { return e.sim }
 
 // Counted is what the engine counts a failure by a toward under p: a
 // itself, or its IPv6 range (Policy.V6Count) unless that holds a protected
@@ -390,18 +432,9 @@ func (e *Engine) rangeBans(addr netip.Addr, ev *Event) {
 			continue
 		}
 		fire, evidence := e.counter.Add(p, netip.Addr{}, r.String(), ev.Time, addr.String())
-		if !fire {
-			continue
+		if fire {
+			e.ban(r, p, ev, evidence, st)
 		}
-		o := e.ledger.Ban(BanRequest{Target: r, Policy: p, At: ev.Time})
-		if o.Verdict == AlreadyBanned {
-			st.AlreadyBanned++
-			continue
-		}
-		st.Bans++
-		x := e.decision(ActionBan, r, p, ev, o, evidence)
-		x.Reason = fmt.Sprintf("%s: %d addresses of %s banned within %s", cmp.Or(p.Description, p.Name), p.Threshold, r, p.Window)
-		e.out = append(e.out, x)
 	}
 }
 
@@ -424,6 +457,10 @@ func (e *Engine) Tick(now time.Time) []Decision {
 
 func (e *Engine) expire(now time.Time) {
 	e.lifted = e.lifted[:0]
+	if e.sim != nil && len(e.sim.expiry) > 0 && !e.sim.expiry[0].at.After(now) {
+		e.lifted = e.sim.expire(now, e.lifted)
+		e.lifted = e.lifted[:0] // a simulated ban's end is nobody's business
+	}
 	if len(e.ledger.expiry) == 0 || e.ledger.expiry[0].at.After(now) {
 		return
 	}

@@ -22,6 +22,7 @@ const (
 type record struct {
 	rule    string
 	expires time.Time
+	info    *BanInfo // what the ban's decision said; nil until noted
 }
 
 type activeBan struct {
@@ -79,7 +80,8 @@ type Outcome struct {
 type offenseLog struct {
 	n      int
 	byRule map[string]int
-	times  []int64 // unix ns of the last maxBanTimes bans, oldest first
+	times  []int64        // unix ns of the last maxBanTimes bans, oldest first
+	events []HistoryEntry // the last MaxHistory decisions, oldest first
 }
 
 const maxBanTimes = 16
@@ -224,6 +226,7 @@ func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 			delete(l.bans, it.target)
 			delete(l.ranges, it.target)
 			lifted = append(lifted, it)
+			l.note(it.target, HistoryEntry{At: it.at, Action: "expire", Reason: "ban expired"})
 		}
 	}
 	return lifted

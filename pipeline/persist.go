@@ -3,6 +3,7 @@ package pipeline
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -37,6 +38,7 @@ func windowID(rule string, a netip.Addr, key string) string {
 type BanRecord struct {
 	Rule    string
 	Expires time.Time
+	Info    *BanInfo `json:",omitempty"`
 }
 
 // TargetState is what the ledger knows of one target: its active records
@@ -47,6 +49,7 @@ type TargetState struct {
 	Offenses     int
 	RuleOffenses map[string]int `json:",omitempty"`
 	BanTimes     []int64        `json:",omitempty"` // unix ns of the last bans
+	History      []HistoryEntry `json:",omitempty"` // the last decisions about it
 }
 
 // Changes is what changed since the previous TakeChanges.
@@ -104,10 +107,11 @@ func (l *Ledger) state(t netip.Prefix) TargetState {
 	if h := l.history[t]; h != nil {
 		ts.Offenses, ts.BanTimes = h.n, append([]int64(nil), h.times...)
 		ts.RuleOffenses = maps.Clone(h.byRule)
+		ts.History = slices.Clone(h.events)
 	}
 	if b := l.bans[t]; b != nil {
 		for _, r := range b.records {
-			ts.Records = append(ts.Records, BanRecord{Rule: r.rule, Expires: r.expires})
+			ts.Records = append(ts.Records, BanRecord{Rule: r.rule, Expires: r.expires, Info: r.info})
 		}
 	}
 	return ts
@@ -130,8 +134,9 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 		e.counter.restore(p, Canonical(ws.Addr), ws.Key, ws.Times, ws.Evidence)
 	}
 	for _, ts := range targets {
-		if ts.Offenses > 0 {
+		if ts.Offenses > 0 || len(ts.History) > 0 {
 			h := &offenseLog{n: ts.Offenses, byRule: maps.Clone(ts.RuleOffenses), times: append([]int64(nil), ts.BanTimes...)}
+			h.events = slices.Clone(ts.History[max(0, len(ts.History)-MaxHistory):])
 			if h.byRule == nil {
 				h.byRule = map[string]int{}
 			}
@@ -146,7 +151,7 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 				b = &activeBan{}
 				e.ledger.bans[ts.Target] = b
 			}
-			b.records = append(b.records, record{rule: r.Rule, expires: r.Expires})
+			b.records = append(b.records, record{rule: r.Rule, expires: r.Expires, info: r.Info})
 			if !ts.Target.IsSingleIP() {
 				e.ledger.ranges[ts.Target] = struct{}{}
 			}

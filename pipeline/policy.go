@@ -30,6 +30,12 @@ type Policy struct {
 	// logged several times counts once. Set when a rule uses pair:.
 	Connections bool
 
+	// Simulate makes the rule decide without enforcing: its bans go to a
+	// ledger of their own (they neither block nor extend real ones) and
+	// its decisions carry Simulated, which sinks never receive. It is how
+	// a new pack is tried on production traffic.
+	Simulate bool
+
 	// Range makes this a range rule: it sees no log line, but the engine's
 	// bans. When Threshold addresses of one prefix are banned within Window,
 	// the prefix itself is banned.

@@ -161,7 +161,7 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 		}
 		tb := tx.Bucket(bucketTargets)
 		for _, t := range ch.Targets {
-			if len(t.Records) == 0 && t.Offenses == 0 {
+			if len(t.Records) == 0 && t.Offenses == 0 && len(t.History) == 0 {
 				if err := tb.Delete([]byte(t.Target.String())); err != nil {
 					return err
 				}

@@ -1,0 +1,163 @@
+package pipeline
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// An admin asks two things of the ledger that a firewall does not: what is
+// banned right now and why (fail2ban-client's banned list, cscli decisions
+// list), and what was ever decided about one address (cscli alerts list
+// --ip). The ledger keeps, beside each rule's record, what the decision that
+// made it said (BanInfo), and beside each target's offense count, its last
+// MaxHistory decisions (HistoryEntry). Both are persisted with the target.
+
+// BanInfo is what a ban's decision said, kept with the rule's record.
+type BanInfo struct {
+	Pack     string    `json:"pack,omitempty"`
+	Origin   string    `json:"origin,omitempty"` // who asked: a sensor, "operator", "list:NAME"
+	Reason   string    `json:"reason,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	At       time.Time `json:"at"`
+	Offense  int       `json:"offense,omitempty"`
+	Evidence []string  `json:"evidence,omitempty"`
+}
+
+// HistoryEntry is one decision about a target.
+type HistoryEntry struct {
+	At      time.Time `json:"at"`
+	Action  string    `json:"action"` // ban, extend, replace, unban, expire, allow
+	Rule    string    `json:"rule,omitempty"`
+	Origin  string    `json:"origin,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+	Offense int       `json:"offense,omitempty"`
+}
+
+// MaxHistory bounds the decisions kept per target: a returning attacker
+// banned every ten minutes for a year keeps its last 32, not 50,000.
+const MaxHistory = 32
+
+// note appends e to t's history, creating it if need be.
+func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
+	h := l.history[t]
+	if h == nil {
+		h = &offenseLog{byRule: map[string]int{}}
+		l.history[t] = h
+	}
+	if len(h.events) >= MaxHistory {
+		h.events = slices.Delete(h.events, 0, len(h.events)-MaxHistory+1)
+	}
+	h.events = append(h.events, e)
+	l.touch(t)
+}
+
+// Note records what decision x (a ban, or an unban) said about its target:
+// the ban's details go with the rule's record for the inventory, and a line
+// goes to the target's history. origin names who asked when that is not
+// the sensor the decision carries (an operator, a list).
+func (l *Ledger) Note(t netip.Prefix, x *Decision, action, origin string) {
+	origin = cmp.Or(origin, x.Origin)
+	if x.Action == ActionBan {
+		if b := l.bans[t]; b != nil {
+			info := &BanInfo{Pack: x.Pack, Origin: origin, Reason: x.Reason, Source: x.Source, At: x.At, Offense: x.Offense, Evidence: x.Evidence}
+			for i := range b.records {
+				if r := &b.records[i]; r.rule == x.Rule && r.expires.Equal(x.Expires) {
+					r.info = info
+				}
+			}
+		}
+	}
+	l.note(t, HistoryEntry{At: x.At, Action: action, Rule: x.Rule, Origin: origin, Reason: x.Reason, Expires: x.Expires, Offense: x.Offense})
+}
+
+// BanView is one rule's active record on a target, as `stockade bans`
+// lists it.
+type BanView struct {
+	Target  netip.Prefix
+	Rule    string
+	Expires time.Time
+	Info    BanInfo
+}
+
+// Inventory lists every active record at now, by target then rule. A
+// target banned by two rules has two rows: lifting one leaves the other.
+func (l *Ledger) Inventory(now time.Time) []BanView {
+	var out []BanView
+	for t, b := range l.bans {
+		for _, r := range b.records {
+			if !r.expires.After(now) {
+				continue
+			}
+			v := BanView{Target: t, Rule: r.rule, Expires: r.expires}
+			if r.info != nil {
+				v.Info = *r.info
+			}
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b BanView) int {
+		if c := comparePrefix(a.Target, b.Target); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Rule, b.Rule); c != 0 {
+			return c
+		}
+		return a.Expires.Compare(b.Expires)
+	})
+	return out
+}
+
+// History returns t's decisions, oldest first (at most MaxHistory).
+func (l *Ledger) History(t netip.Prefix) []HistoryEntry {
+	if h := l.history[t]; h != nil {
+		return slices.Clone(h.events)
+	}
+	return nil
+}
+
+// Replace makes rule's record the only one on target, running out at
+// expires, whatever was there (longer or shorter): an operator's `ban
+// --replace`. It reports whether target was banned before.
+func (l *Ledger) Replace(target netip.Prefix, rule string, at, expires time.Time) bool {
+	b := l.bans[target]
+	was := b != nil && b.until.After(at)
+	if b == nil {
+		b = &activeBan{}
+		l.bans[target] = b
+	}
+	b.records = append(b.records[:0], record{rule: rule, expires: expires})
+	b.until = expires
+	if !target.IsSingleIP() {
+		l.ranges[target] = struct{}{}
+	}
+	l.record(target, rule, at)
+	l.pushExpiry(target, expires)
+	l.touch(target)
+	return was
+}
+
+// Banned lists the targets with an active record at now, sorted; with
+// rule set, those with an active record of that rule.
+func (l *Ledger) Banned(now time.Time, rule string) []netip.Prefix {
+	var out []netip.Prefix
+	for t, b := range l.bans {
+		if !b.until.After(now) {
+			continue
+		}
+		if rule == "" {
+			out = append(out, t)
+			continue
+		}
+		for _, r := range b.records {
+			if r.rule == rule && r.expires.After(now) {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, comparePrefix)
+	return out
+}

@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// ManualBan is a ban no log line decided: an operator's, or an imported
+// list's.
+type ManualBan struct {
+	Target netip.Prefix
+	Rule   string // "manual" when empty
+	Pack   string // "manual" when empty
+	Reason string
+	Origin string // who asked: "operator", "list:NAME"
+	For    time.Duration
+	// Replace sets the target's ban to exactly For from now, shorter or
+	// longer than what was there, under Rule alone: the records of other
+	// rules go (an operator who says "ten minutes" means it).
+	Replace bool
+}
+
+// ManualResult is what BanManual did.
+type ManualResult struct {
+	// Decisions to send, in order: the ban; for a replace of an active
+	// ban, an unban first (a firewall keeps the longer of two timeouts).
+	Decisions []Decision
+	// Protected names the guard's set that holds an address of the
+	// target (allow, own, fleet, special): nothing was done.
+	Protected string
+	// Covered is the active ban that already lasts at least as long
+	// (its target may be a range holding Target): nothing was done.
+	Covered *BanView
+}
+
+// BanManual applies m at now.
+func (e *Engine) BanManual(m ManualBan, now time.Time) ManualResult {
+	t := m.Target.Masked()
+	m.Rule, m.Pack = cmp.Or(m.Rule, "manual"), cmp.Or(m.Pack, "manual")
+	if why, ok := e.protectedBy(t); ok {
+		return ManualResult{Protected: why}
+	}
+	p := &Policy{Name: m.Rule, Pack: m.Pack, Ban: m.For, Threshold: 1}
+	ev := &Event{Time: now, Source: "control"}
+	var out []Decision
+	var o Outcome
+	if m.Replace {
+		if _, was := e.ledger.Active(t, now); was {
+			out = append(out, e.unbanDecision(t, "replaced by the operator", now))
+		}
+		o.Expires = now.Add(m.For)
+		e.ledger.Replace(t, m.Rule, now, o.Expires)
+		o.Duration, o.Offense = m.For, e.ledger.Offenses(t)
+	} else {
+		o = e.ledger.Ban(BanRequest{Target: t, Policy: p, At: now})
+		if o.Verdict == AlreadyBanned {
+			v, _ := e.ledger.Longest(t, now)
+			return ManualResult{Covered: &v}
+		}
+	}
+	x := e.decision(ActionBan, t, p, ev, o, nil)
+	x.Reason = cmp.Or(m.Reason, "banned by the operator")
+	action := verdictAction(o.Verdict)
+	if m.Replace {
+		action = "replace"
+	}
+	out = append(out, x)
+	e.ledger.Note(t, &out[len(out)-1], action, m.Origin)
+	return ManualResult{Decisions: out}
+}
+
+// protectedBy names what protects an address of t, if anything does.
+func (e *Engine) protectedBy(t netip.Prefix) (string, bool) {
+	if why, ok := e.guard.WhyPrefix(t); ok {
+		return why, true
+	}
+	if overlapsAny(e.allow, t) {
+		return "allow", true
+	}
+	return "", false
+}
+
+// Longest is the active record on t, or on a range holding it, that runs
+// out last.
+func (l *Ledger) Longest(t netip.Prefix, now time.Time) (BanView, bool) {
+	var best BanView
+	found := false
+	consider := func(target netip.Prefix, b *activeBan) {
+		for _, r := range b.records {
+			if r.expires.After(now) && (!found || r.expires.After(best.Expires)) {
+				best, found = BanView{Target: target, Rule: r.rule, Expires: r.expires}, true
+				if r.info != nil {
+					best.Info = *r.info
+				}
+			}
+		}
+	}
+	if b := l.bans[t]; b != nil {
+		consider(t, b)
+	}
+	for r := range l.ranges {
+		if r.Bits() < t.Bits() && r.Contains(t.Addr()) {
+			if b := l.bans[r]; b != nil {
+				consider(r, b)
+			}
+		}
+	}
+	return best, found
+}
+
+func (e *Engine) unbanDecision(t netip.Prefix, reason string, now time.Time) Decision {
+	s, scope := TargetString(t)
+	return Decision{
+		ID:     decisionID(e.cfg.Origin, ActionUnban, s, "", now, 0),
+		Action: ActionUnban, Target: s, Scope: scope, Reason: reason,
+		At: now, Expires: now, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},
+	}
+}
+
+// UnbanAll lifts every active ban at now, or with rule set every record of
+// that rule, and returns the decisions to send. A target that another
+// rule still bans gets an unban and a ban until that rule's expiry: the
+// firewall's timeout must shrink to what is left.
+func (e *Engine) UnbanAll(rule, reason string, now time.Time) []Decision {
+	var out []Decision
+	for _, t := range e.ledger.Banned(now, rule) {
+		if rule == "" {
+			if x, ok := e.Unban(t, reason, now); ok {
+				out = append(out, x)
+			}
+			continue
+		}
+		e.ledger.UnbanRule(t, rule)
+		x := e.unbanDecision(t, reason, now)
+		x.Rule = rule
+		e.ledger.Note(t, &x, "unban", "operator")
+		out = append(out, x)
+		if v, ok := e.ledger.Longest(t, now); ok && v.Target == t {
+			out = append(out, e.reissue(v, now))
+		}
+	}
+	return out
+}
+
+// reissue is the ban decision of what is left on a target after one
+// rule's record was lifted.
+func (e *Engine) reissue(v BanView, now time.Time) Decision {
+	s, scope := TargetString(v.Target)
+	return Decision{
+		ID:     decisionID(e.cfg.Origin, ActionBan, s, v.Rule, now, v.Info.Offense),
+		Action: ActionBan, Target: s, Scope: scope, Rule: v.Rule, Pack: v.Info.Pack,
+		Reason: fmt.Sprintf("still banned by %s", v.Rule), At: now,
+		Duration: int64(v.Expires.Sub(now) / time.Second), Expires: v.Expires,
+		Offense: v.Info.Offense, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},
+	}
+}
