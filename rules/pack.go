@@ -8,6 +8,7 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,8 @@ type Rule struct {
 	// Off: `enabled: false`, a rule that counts only where a pack's
 	// enable: names it (see Pack.Enable).
 	Off bool
+	// mode is the rule's own `mode:` (empty: the pack's).
+	mode string
 
 	m    matcher // stockade's regexes, or a fail2ban filter
 	when *predicate
@@ -170,6 +173,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 		return nil, es
 	}
 	var rulesNode *yaml.Node
+	mode := ""
 	for _, f := range fields {
 		switch f.Key.Value {
 		case "pack", "name":
@@ -179,6 +183,8 @@ func Parse(file string, data []byte) (*Pack, error) {
 			p.Description = yamlnode.Scalar(f.Value, pos, &es)
 		case "rules":
 			rulesNode = f.Value
+		case "mode":
+			mode = parseMode(f.Value, pos, &es)
 		case "enable":
 			for _, s := range yamlnode.StringList(f.Value, pos, &es) {
 				p.Enable = append(p.Enable, s.Value)
@@ -194,7 +200,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 				es.Add(pos(f.Value), "tests: want a list")
 			}
 		default:
-			es.Add(pos(f.Key), "unknown key %q in pack (known: pack, description, rules, enable, tests)", f.Key.Value)
+			es.Add(pos(f.Key), "unknown key %q in pack (known: pack, description, mode, rules, enable, tests)", f.Key.Value)
 		}
 	}
 	if p.Name == "" {
@@ -218,6 +224,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 				continue
 			}
 			names[r.Policy.Name] = r.Pos
+			r.Policy.Simulate = cmp.Or(r.mode, mode) == "simulate"
 			p.Rules = append(p.Rules, r)
 		}
 	}
@@ -229,7 +236,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 
 var ruleKeys = []string{"name", "description", "formats", "programs", "sources", "match",
 	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
-	"allow", "evidence", "range", "v6_count_prefix", "enabled", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
+	"allow", "evidence", "range", "v6_count_prefix", "enabled", "mode", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
 
 // ruleNodes are the values of a rule's keys that are read together, once
 // every key is known.
@@ -278,6 +285,19 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 	return r
 }
 
+// parseMode reads `mode: enforce|simulate`. A rule in simulate decides
+// and its decisions are logged and listed (stockade bans --simulated),
+// never enforced: how a new pack is tried on production traffic.
+func parseMode(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) string {
+	switch s := yamlnode.Scalar(v, pos, es); s {
+	case "enforce", "simulate":
+		return s
+	default:
+		es.Add(pos(v), "mode: want enforce or simulate, not %q", s)
+		return ""
+	}
+}
+
 // selectionKey reads a key that names the rule or says which events it
 // sees; false if f is none of those.
 func (r *Rule) selectionKey(f yamlnode.Field, rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) bool {
@@ -313,6 +333,8 @@ func (r *Rule) selectionKey(f yamlnode.Field, rn *ruleNodes, pos func(*yaml.Node
 			es.Add(pos(v), "enabled: want true or false")
 		}
 		r.Off = !on
+	case "mode":
+		r.mode = parseMode(v, pos, es)
 	case "match":
 		rn.match = v
 		switch s := yamlnode.Scalar(v, pos, es); s {

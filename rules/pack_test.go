@@ -168,3 +168,33 @@ rules:
 		t.Fatalf("a misspelt name: %v", err)
 	}
 }
+
+// TestMode: `mode: simulate` on a pack puts its rules in simulation, a
+// rule's own mode wins over its pack's, and a mode that is neither is an
+// error at its position.
+func TestMode(t *testing.T) {
+	src := `pack: trial
+mode: simulate
+rules:
+  - name: a
+    formats: [nginx]
+    when: status == 404
+    ban: 1h
+  - name: b
+    formats: [nginx]
+    when: status == 403
+    ban: 1h
+    mode: enforce
+`
+	p, err := Parse("trial.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Rules[0].Policy.Simulate || p.Rules[1].Policy.Simulate {
+		t.Fatalf("simulate: a %v, b %v", p.Rules[0].Policy.Simulate, p.Rules[1].Policy.Simulate)
+	}
+	_, err = Parse("bad.yaml", []byte("pack: x\nmode: dry\nrules:\n  - name: a\n    formats: [nginx]\n    when: status == 404\n    ban: 1h\n    mode: maybe\n"))
+	if err == nil || !strings.Contains(err.Error(), `bad.yaml:2:7: mode: want enforce or simulate, not "dry"`) || !strings.Contains(err.Error(), `bad.yaml:8:11: mode: want enforce or simulate, not "maybe"`) {
+		t.Fatalf("bad mode: %v", err)
+	}
+}
