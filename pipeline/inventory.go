@@ -161,3 +161,21 @@ func (l *Ledger) Banned(now time.Time, rule string) []netip.Prefix {
 	slices.SortFunc(out, comparePrefix)
 	return out
 }
+
+// renew moves rule's record on t to run out at expires.
+func (l *Ledger) renew(t netip.Prefix, rule string, expires time.Time) {
+	b := l.bans[t]
+	if b == nil {
+		return
+	}
+	for i := range b.records {
+		if b.records[i].rule == rule {
+			b.records[i].expires = expires
+		}
+	}
+	if expires.After(b.until) {
+		b.until = expires
+	}
+	l.pushExpiry(t, expires)
+	l.touch(t)
+}

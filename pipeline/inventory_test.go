@@ -173,3 +173,42 @@ func (m bothMatcher) Match(ev *Event, hits []Hit) []Hit {
 	return hits
 }
 func (m bothMatcher) Policies() []*Policy { return m }
+
+// TestImportList: a list's targets are banned under list:NAME; one that
+// is, or holds, an allowlisted address is never banned; importing again
+// changes nothing until half the time is gone, then renews; a refresh with
+// Prune lifts what left the list, and leaves a ban of another rule be.
+func TestImportList(t *testing.T) {
+	e := newTestEngine(1, Config{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}})
+	now := t0
+	list := ListImport{Name: "drop", For: 24 * time.Hour, Prune: true, Targets: []netip.Prefix{
+		netip.MustParsePrefix("198.51.100.0/24"), single("203.0.113.7"),
+		netip.MustParsePrefix("192.0.2.0/24"), single("192.0.2.10"),
+	}}
+	ds, st := e.ImportList(list, now)
+	if st.Banned != 2 || st.Protected != 2 || len(ds) != 2 || ds[0].Rule != "list:drop" {
+		t.Fatalf("first import: %+v %+v", st, ds)
+	}
+	if e.Banned(netip.MustParseAddr("192.0.2.10")) || e.Banned(netip.MustParseAddr("192.0.2.77")) {
+		t.Fatal("a list banned a protected address")
+	}
+	if inv := e.Ledger().Inventory(now); inv[0].Info.Origin != "list:drop" {
+		t.Fatalf("origin %+v", inv[0])
+	}
+	if ds, st = e.ImportList(list, now.Add(time.Hour)); len(ds) != 0 || st.Unchanged != 2 {
+		t.Fatalf("refresh soon after: %+v %+v", st, ds)
+	}
+	later := now.Add(13 * time.Hour)
+	if ds, st = e.ImportList(list, later); len(ds) != 2 || st.Renewed != 2 || !ds[0].Expires.Equal(later.Add(24*time.Hour)) {
+		t.Fatalf("renew: %+v %+v", st, ds)
+	}
+	e.BanManual(ManualBan{Target: single("203.0.113.7"), Rule: "sshd", For: 48 * time.Hour}, later)
+	list.Targets = list.Targets[:1]
+	ds, st = e.ImportList(list, later)
+	if st.Removed != 1 || len(ds) != 2 || ds[0].Action != ActionUnban || ds[1].Rule != "sshd" {
+		t.Fatalf("prune: %+v %+v", st, ds)
+	}
+	if until, ok := e.Ledger().Active(single("203.0.113.7"), later); !ok || !until.Equal(later.Add(48*time.Hour)) {
+		t.Fatalf("the sshd ban went with the list's: %v %v", until, ok)
+	}
+}

@@ -132,14 +132,7 @@ func (e *Engine) UnbanAll(rule, reason string, now time.Time) []Decision {
 			}
 			continue
 		}
-		e.ledger.UnbanRule(t, rule)
-		x := e.unbanDecision(t, reason, now)
-		x.Rule = rule
-		e.ledger.Note(t, &x, "unban", "operator")
-		out = append(out, x)
-		if v, ok := e.ledger.Longest(t, now); ok && v.Target == t {
-			out = append(out, e.reissue(v, now))
-		}
+		out = append(out, e.liftRule(t, rule, reason, now)...)
 	}
 	return out
 }
@@ -155,4 +148,111 @@ func (e *Engine) reissue(v BanView, now time.Time) Decision {
 		Duration: int64(v.Expires.Sub(now) / time.Second), Expires: v.Expires,
 		Offense: v.Info.Offense, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},
 	}
+}
+
+// ListImport is a list of targets to ban under one name: `stockade bans
+// import FILE --origin NAME`, or a blocklist source's refresh.
+type ListImport struct {
+	Name    string // the rule and origin are "list:" + Name
+	Targets []netip.Prefix
+	For     time.Duration
+	Reason  string
+	// Prune lifts the list's bans of targets no longer on it (a refresh
+	// of the whole list; an import only adds).
+	Prune bool
+}
+
+// ImportStats is what an import did.
+type ImportStats struct {
+	Banned, Renewed, Unchanged, Covered, Protected, Removed int
+	// ProtectedSamples names a few targets the guard kept, and why.
+	ProtectedSamples []string
+}
+
+// ListRule is the rule name a list's bans are recorded under.
+func ListRule(name string) string { return "list:" + name }
+
+// ImportList bans a list's targets for l.For from now. A target the list
+// banned already is renewed once half its time is gone (a refresh keeps it
+// banned without a decision each time); a protected target (allowlisted,
+// own, fleet, special, or a range holding one) is never banned: the guard
+// decides, as for every ban.
+func (e *Engine) ImportList(l ListImport, now time.Time) ([]Decision, ImportStats) {
+	rule := ListRule(l.Name)
+	p := &Policy{Name: rule, Pack: "blocklist", Ban: l.For, Threshold: 1}
+	reason := cmp.Or(l.Reason, "on the list "+l.Name)
+	var out []Decision
+	var st ImportStats
+	on := make(map[netip.Prefix]struct{}, len(l.Targets))
+	for _, t := range l.Targets {
+		t = t.Masked()
+		on[t] = struct{}{}
+		if why, ok := e.protectedBy(t); ok {
+			st.Protected++
+			if len(st.ProtectedSamples) < 5 {
+				st.ProtectedSamples = append(st.ProtectedSamples, fmt.Sprintf("%s (%s)", t, why))
+			}
+			continue
+		}
+		o, verdict := e.importOne(t, p, now)
+		switch verdict {
+		case "unchanged":
+			st.Unchanged++
+			continue
+		case "covered":
+			st.Covered++
+			continue
+		case "renew":
+			st.Renewed++
+		default:
+			st.Banned++
+		}
+		x := e.decision(ActionBan, t, p, &Event{Time: now, Source: "list:" + l.Name}, o, nil)
+		x.Reason = reason
+		out = append(out, x)
+		e.ledger.Note(t, &out[len(out)-1], verdict, rule)
+	}
+	if l.Prune {
+		for _, t := range e.ledger.Banned(now, rule) {
+			if _, still := on[t]; still {
+				continue
+			}
+			st.Removed++
+			out = append(out, e.liftRule(t, rule, "no longer on the list "+l.Name, now)...)
+		}
+	}
+	return out, st
+}
+
+// importOne bans t under a list's policy, or renews the list's record on
+// it; the verdict says which ("ban", "renew"), or why nothing was done
+// ("unchanged", "covered").
+func (e *Engine) importOne(t netip.Prefix, p *Policy, now time.Time) (Outcome, string) {
+	until := now.Add(p.Ban)
+	if exp, ok := e.ledger.RuleExpiry(t, p.Name); ok && exp.After(now) {
+		if exp.After(now.Add(p.Ban / 2)) {
+			return Outcome{}, "unchanged"
+		}
+		e.ledger.renew(t, p.Name, until)
+		return Outcome{Verdict: Extended, Duration: p.Ban, Expires: until, Offense: e.ledger.Offenses(t)}, "renew"
+	}
+	o := e.ledger.Ban(BanRequest{Target: t, Policy: p, At: now})
+	if o.Verdict == AlreadyBanned {
+		return o, "covered"
+	}
+	return o, "ban"
+}
+
+// liftRule lifts rule's record on t: an unban, and when another rule
+// still bans t, a ban until that rule's expiry.
+func (e *Engine) liftRule(t netip.Prefix, rule, reason string, now time.Time) []Decision {
+	e.ledger.UnbanRule(t, rule)
+	x := e.unbanDecision(t, reason, now)
+	x.Rule = rule
+	e.ledger.Note(t, &x, "unban", "")
+	out := []Decision{x}
+	if v, ok := e.ledger.Longest(t, now); ok && v.Target == t {
+		out = append(out, e.reissue(v, now))
+	}
+	return out
 }
