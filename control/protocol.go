@@ -9,14 +9,35 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
 )
 
 // Request is one request line.
 type Request struct {
-	Op     string `json:"op"` // ping, status, ban, unban, reload, metrics
+	// ping, status, ban, unban, reload, metrics, bans, history, import,
+	// allow
+	Op     string `json:"op"`
 	Rule   string `json:"rule,omitempty"`
 	Target string `json:"target,omitempty"`
 	For    string `json:"for,omitempty"`
+
+	// ban: set the ban to exactly For, shorter or longer (see
+	// pipeline.ManualBan.Replace).
+	Replace bool `json:"replace,omitempty"`
+	// unban: every active ban (of Rule, when set).
+	All bool `json:"all,omitempty"`
+	// bans: filters. Target is an address (the bans holding it) or a
+	// range (the bans within it); Since is a duration (banned within it).
+	Origin    string `json:"origin,omitempty"`
+	Since     string `json:"since,omitempty"`
+	Simulated bool   `json:"simulated,omitempty"`
+	// import: the list's name and its entries (parsed by the client,
+	// which may not share the daemon's file system).
+	List    string   `json:"list,omitempty"`
+	Targets []string `json:"targets,omitempty"`
+	// allow: add, del or list; Comment goes with an added entry.
+	Action  string `json:"action,omitempty"`
+	Comment string `json:"comment,omitempty"`
 }
 
 // Reply is one reply line.
@@ -27,6 +48,30 @@ type Reply struct {
 	Status   *Status            `json:"status,omitempty"`
 	Decision *pipeline.Decision `json:"decision,omitempty"`
 	Metrics  string             `json:"metrics,omitempty"`
+
+	// Decisions are all those a request sent (unban --all, a ban that
+	// replaced another, an import), in order.
+	Decisions []pipeline.Decision     `json:"decisions,omitempty"`
+	Bans      []Ban                   `json:"bans,omitempty"`
+	History   []pipeline.HistoryEntry `json:"history,omitempty"`
+	Allow     []guard.Entry           `json:"allow,omitempty"`
+	Import    *pipeline.ImportStats   `json:"import,omitempty"`
+}
+
+// Ban is one rule's active ban on a target, as `stockade bans` lists it.
+type Ban struct {
+	Target    string    `json:"target"`
+	Rule      string    `json:"rule"`
+	Pack      string    `json:"pack,omitempty"`
+	Origin    string    `json:"origin,omitempty"`
+	Offense   int       `json:"offense,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	At        time.Time `json:"at,omitzero"`
+	Expires   time.Time `json:"expires"`
+	Left      int64     `json:"left_s"`
+	Evidence  []string  `json:"evidence,omitempty"`
+	Simulated bool      `json:"simulated,omitempty"`
 }
 
 // Status is the reply to status.
@@ -59,6 +104,8 @@ type RuleStatus struct {
 	CurrentlyBanned  int      `json:"currently_banned"`
 	TotalBanned      uint64   `json:"total_banned"`
 	BannedList       []string `json:"banned"`
+	// Left is the seconds each banned target has left.
+	Left map[string]int64 `json:"left_s,omitempty"`
 }
 
 // Call is a request on its way to the daemon's loop, which answers on

@@ -164,9 +164,14 @@ type ListImport struct {
 
 // ImportStats is what an import did.
 type ImportStats struct {
-	Banned, Renewed, Unchanged, Covered, Protected, Removed int
+	Banned    int `json:"banned"`
+	Renewed   int `json:"renewed"`
+	Unchanged int `json:"unchanged"`
+	Covered   int `json:"covered"` // a longer ban holds them already
+	Protected int `json:"protected"`
+	Removed   int `json:"removed"`
 	// ProtectedSamples names a few targets the guard kept, and why.
-	ProtectedSamples []string
+	ProtectedSamples []string `json:"protected_samples,omitempty"`
 }
 
 // ListRule is the rule name a list's bans are recorded under.
