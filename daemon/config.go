@@ -56,6 +56,10 @@ type Config struct {
 	// alert with one side home the other side is banned. Read at start.
 	HomeNet      []string `yaml:"home_net"`
 	SuricataYAML string   `yaml:"suricata_yaml"`
+	// AuditPerSecond is how many audit lines (bans, unbans, refusals) a
+	// second writes one by one; past it a summary line a second counts
+	// the rest. Default 50; -1: no limit.
+	AuditPerSecond int `yaml:"audit_per_second"`
 
 	// AllowFlags are the --allow values given with --config: a reload,
 	// which reads the allowlist from the file again, keeps them.

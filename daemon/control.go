@@ -3,10 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -24,34 +22,21 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Reply 
 			return control.Reply{Error: fmt.Sprintf("no rule %q", req.Rule)}
 		}
 		return control.Reply{OK: true, Status: st}
-	case "ban", "unban":
-		target, err := rules.ParsePrefix(req.Target)
-		if err != nil {
-			return control.Reply{Error: err.Error()}
-		}
-		if req.Op == "unban" {
-			x, ok := d.manualUnban(ctx, target)
-			if !ok {
-				return control.Reply{Error: req.Target + " is not banned"}
-			}
-			return control.Reply{OK: true, Decision: &x}
-		}
-		dur := time.Hour
-		if req.For != "" {
-			if dur, err = rules.ParseDuration(req.For); err != nil || dur <= 0 {
-				return control.Reply{Error: "--for: want a positive duration"}
-			}
-		}
-		if d.eng.AllowedPrefix(target) {
-			return control.Reply{Error: req.Target + " is, or contains, an allowlisted address or one of this host's own: not banned"}
-		}
-		x, ok := d.manualBan(ctx, target, req.Rule, dur)
-		if !ok {
-			return control.Reply{OK: true, Message: req.Target + " is already banned at least that long"}
-		}
-		return control.Reply{OK: true, Decision: &x}
+	case "ban":
+		return d.opBan(ctx, req)
+	case "unban":
+		return d.opUnban(ctx, req)
+	case "bans":
+		return d.opBans(req)
+	case "history":
+		return d.opHistory(req)
+	case "import":
+		return d.opImport(ctx, req)
+	case "allow":
+		return d.opAllow(ctx, req)
 	case "reload":
 		if err := d.reload(ctx); err != nil {
+			d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err, "by", "control socket")
 			return control.Reply{Error: "reload refused, the previous rule packs stay in force, and so does the configuration:\n" + err.Error()}
 		}
 		return control.Reply{OK: true, Message: fmt.Sprintf("reloaded: %d rules", len(d.eng.Matcher().Policies()))}
@@ -108,27 +93,8 @@ func (d *Daemon) status(only string) *control.Status {
 		}
 		sort.Strings(rs.BannedList)
 		rs.CurrentlyBanned = len(rs.BannedList)
+		rs.Left = d.ruleLeft(p.Name, d.eng.Ledger().ByRule(p.Name, now), now)
 		st.Rules = append(st.Rules, rs)
 	}
 	return st
-}
-
-// manual ban/unban through the control socket.
-func (d *Daemon) manualBan(ctx context.Context, target netip.Prefix, rule string, dur time.Duration) (pipeline.Decision, bool) {
-	if rule == "" {
-		rule = "manual"
-	}
-	x, ok := d.eng.Ban(target, rule, "banned by the operator", dur, d.now())
-	if ok {
-		d.emit(ctx, []pipeline.Decision{x})
-	}
-	return x, ok
-}
-
-func (d *Daemon) manualUnban(ctx context.Context, target netip.Prefix) (pipeline.Decision, bool) {
-	x, ok := d.eng.Unban(target, "unbanned by the operator", d.now())
-	if ok {
-		d.emit(ctx, []pipeline.Decision{x})
-	}
-	return x, ok
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/internal/logging"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
@@ -35,6 +36,13 @@ type Daemon struct {
 	// the host's addresses (followed live) and the fleet's.
 	guard *guard.Guard
 	fleet *protect.Fleet
+	// runtime is the allowlist `stockade allow` changes (persisted in
+	// the state's kept records); allowDirty: it changed since the last
+	// save.
+	runtime    *guard.Runtime
+	allowDirty bool
+	// audit writes a line per ban, unban, refusal and allowlist change.
+	audit *logging.Audit
 
 	sinks    []*namedSink
 	bus      []*bus.Source
@@ -127,6 +135,8 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	if err := setProtected(d.guard, cfg.Allow, cfg.Fleet); err != nil {
 		return nil, err
 	}
+	d.runtime = guard.NewRuntime(d.guard)
+	d.audit = logging.NewAudit(d.log, cfg.AuditPerSecond)
 	// Until Watch lists them at start (it then follows them).
 	if cfg.netns == 0 {
 		d.guard.Set(guard.Own, protect.OwnAddresses())
@@ -268,6 +278,17 @@ func (d *Daemon) openState() (store.State, error) {
 	}
 	now := d.now()
 	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
+	kept, err := st.Kept()
+	if err != nil {
+		return store.State{}, fmt.Errorf("load state: %w", err)
+	}
+	if b := kept[keptAllow]; b != nil {
+		// Loaded before the guard's first use: a restored ban of an
+		// address allowed at run time is lifted at start like any other.
+		if err := d.runtime.Load(b, now); err != nil {
+			d.log.Warn("the runtime allowlist in the state did not decode; it starts empty", "err", err)
+		}
+	}
 	return saved, nil
 }
 

@@ -104,9 +104,12 @@ func (d *Daemon) ruleMetrics(b *strings.Builder) {
 	for _, s := range d.eng.Stats() {
 		fmt.Fprintf(b, "stockade_rule_matches_total{rule=%q} %d\n", s.Rule, s.Matches)
 	}
-	fmt.Fprintf(b, "# HELP stockade_rule_bans_total Ban decisions per rule.\n# TYPE stockade_rule_bans_total counter\n")
+	fmt.Fprintf(b, "# HELP stockade_rule_bans_total Ban decisions per rule; mode=\"simulate\": those of a rule in mode: simulate, never enforced.\n# TYPE stockade_rule_bans_total counter\n")
 	for _, s := range d.eng.Stats() {
-		fmt.Fprintf(b, "stockade_rule_bans_total{rule=%q} %d\n", s.Rule, s.Bans)
+		fmt.Fprintf(b, "stockade_rule_bans_total{rule=%q,mode=\"enforce\"} %d\n", s.Rule, s.Bans)
+		if s.Simulated > 0 {
+			fmt.Fprintf(b, "stockade_rule_bans_total{rule=%q,mode=\"simulate\"} %d\n", s.Rule, s.Simulated)
+		}
 	}
 	if set, ok := d.eng.Matcher().(*rules.Set); ok {
 		fmt.Fprintf(b, "# HELP stockade_rule_uncounted_lines_total Lines a rule matched but could not count, by reason (a host name: no DNS; no date; a regex that gave up).\n# TYPE stockade_rule_uncounted_lines_total counter\n")

@@ -62,10 +62,11 @@ func (d *Daemon) liftProtected(now time.Time) []pipeline.Decision {
 
 // protect applies a change of the guard: bans of newly protected addresses
 // are lifted everywhere, and ranges an nftables sink widened over one are
-// narrowed back to the bans the ledger holds.
-func (d *Daemon) protect(ctx context.Context) {
+// narrowed back to the bans the ledger holds. It returns the unbans sent.
+func (d *Daemon) protect(ctx context.Context) []pipeline.Decision {
 	now := d.now()
-	d.emit(ctx, d.liftProtected(now))
+	lifted := d.liftProtected(now)
+	d.emit(ctx, lifted)
 	var active []pipeline.ActiveBan
 	for _, s := range d.sinks {
 		n, ok := s.sink.(*nftables.Sink)
@@ -75,13 +76,14 @@ func (d *Daemon) protect(ctx context.Context) {
 		if active == nil {
 			active = d.eng.Ledger().ActiveBans(now)
 		}
-		lifted, err := n.Protect(ctx, active, now)
+		widened, err := n.Protect(ctx, active, now)
 		if err != nil {
 			d.log.Error("nftables: lifting the ranges that hold a protected address failed; retried at the next change", "sink", s.name, "err", err)
 			continue
 		}
-		if lifted > 0 {
-			d.log.Warn("nftables: widened bans that held a protected address lifted", "sink", s.name, "count", lifted)
+		if widened > 0 {
+			d.log.Warn("nftables: widened bans that held a protected address lifted", "sink", s.name, "count", widened)
 		}
 	}
+	return lifted
 }

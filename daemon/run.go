@@ -31,6 +31,9 @@ func (d *Daemon) loop(ctx context.Context) {
 			now := d.now()
 			d.watchClock(ctx, now) // before the engine's clock follows the wall's
 			d.emit(ctx, d.eng.Tick(now))
+			d.auditExpired(now)
+			d.expireAllow(now)
+			d.audit.Flush(now)
 			d.saveAsync()
 		case <-d.hangup:
 			if err := d.reload(ctx); err != nil {
@@ -41,6 +44,9 @@ func (d *Daemon) loop(ctx context.Context) {
 			d.protect(ctx)
 		case req := <-d.ctl:
 			req.Reply <- d.handle(ctx, req.Request)
+			if d.allowDirty {
+				d.saveAsync()
+			}
 		}
 	}
 }
@@ -69,23 +75,34 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event) {
 		d.offsets[ev.Source] = ev.Offset
 	}
 	d.emit(ctx, ds)
+	d.auditExpired(wall)
 }
 
 // emit sends decisions to every sink. Bans that already ran out (old lines
 // read from the start of a file) are not sent: they would only make a
-// firewall add and drop an element.
-func (d *Daemon) emit(ctx context.Context, ds []pipeline.Decision) {
+// firewall add and drop an element. Decisions of a rule in mode: simulate
+// are written to the audit log only.
+func (d *Daemon) emit(ctx context.Context, ds []pipeline.Decision) { d.emitAs(ctx, ds, "") }
+
+// emitAs is emit of decisions origin asked for (an operator, a list);
+// empty: the rules.
+func (d *Daemon) emitAs(ctx context.Context, ds []pipeline.Decision, origin string) {
 	if len(ds) == 0 {
 		return
 	}
 	now := d.now()
 	out := ds[:0:0]
-	for _, x := range ds {
+	for i := range ds {
+		x := &ds[i]
 		if x.Action == pipeline.ActionBan && !x.Expires.After(now) {
 			d.metrics.stale.Add(1)
 			continue
 		}
-		out = append(out, x)
+		d.audit.Decision(x, origin, now)
+		if x.Simulated {
+			continue
+		}
+		out = append(out, *x)
 	}
 	if len(out) == 0 {
 		return

@@ -22,6 +22,9 @@ const saveEvery = time.Second
 // could lose it), so the sooner the commit, the fewer re-sent after a crash.
 const decisionSave = 50 * time.Millisecond
 
+// keptAllow is the state's record of the runtime allowlist.
+const keptAllow = "allow-runtime"
+
 // save commits the engine's changes and the sources' offsets now, after
 // the commit in flight, if any: for the moments that need the state on
 // disk before going on (a file started at its end, a clock step, the
@@ -29,7 +32,7 @@ const decisionSave = 50 * time.Millisecond
 func (d *Daemon) save() {
 	d.waitSave()
 	if job := d.takeSave(); job != nil {
-		job.err = d.store.Save(job.ch, job.offsets, job.clock)
+		job.err = d.store.SaveWith(job.ch, job.offsets, job.clock, job.kept)
 		d.saved(job)
 	}
 }
@@ -49,7 +52,7 @@ func (d *Daemon) saveAsync() {
 	}
 	d.inflight = job
 	go func() {
-		job.err = d.store.Save(job.ch, job.offsets, job.clock)
+		job.err = d.store.SaveWith(job.ch, job.offsets, job.clock, job.kept)
 		d.saveDone <- job
 	}()
 }
@@ -68,6 +71,7 @@ type saveJob struct {
 	offsets map[string]json.RawMessage
 	clock   time.Time
 	unsaved time.Time
+	kept    map[string][]byte // the runtime allowlist, when it changed
 	err     error
 }
 
@@ -75,10 +79,17 @@ type saveJob struct {
 func (d *Daemon) takeSave() *saveJob {
 	ch := pipeline.MergeChanges(d.pending, d.eng.TakeChanges())
 	offsets := d.checkpoints()
-	if ch.Empty() && len(offsets) == 0 {
+	var kept map[string][]byte
+	if d.allowDirty {
+		if b, err := d.runtime.MarshalJSON(); err == nil {
+			kept = map[string][]byte{keptAllow: b}
+		}
+		d.allowDirty = false
+	}
+	if ch.Empty() && len(offsets) == 0 && kept == nil {
 		return nil
 	}
-	job := &saveJob{ch: ch, offsets: offsets, clock: d.eng.Now(), unsaved: d.unsaved}
+	job := &saveJob{ch: ch, offsets: offsets, clock: d.eng.Now(), unsaved: d.unsaved, kept: kept}
 	d.pending, d.unsaved, d.cpsDirty = pipeline.Changes{}, time.Time{}, false
 	clear(d.offsets)
 	return job
@@ -94,6 +105,7 @@ func (d *Daemon) saved(job *saveJob) {
 		d.log.Error("saving state failed; enforcement goes on and the save is retried", "err", job.err)
 		d.pending = pipeline.MergeChanges(job.ch, d.pending)
 		d.cpsDirty = d.cpsDirty || job.offsets != nil
+		d.allowDirty = d.allowDirty || job.kept != nil
 		if !job.unsaved.IsZero() && (d.unsaved.IsZero() || job.unsaved.Before(d.unsaved)) {
 			d.unsaved = job.unsaved
 		}

@@ -27,6 +27,10 @@ type BanInfo struct {
 
 // HistoryEntry is one decision about a target.
 type HistoryEntry struct {
+	// Target is set in replies that gather the history of several
+	// targets (an address and the ranges holding it); the ledger keeps
+	// each target's apart, without it.
+	Target  string    `json:"target,omitempty"`
 	At      time.Time `json:"at"`
 	Action  string    `json:"action"` // ban, extend, replace, unban, expire, allow
 	Rule    string    `json:"rule,omitempty"`
@@ -178,4 +182,26 @@ func (l *Ledger) renew(t netip.Prefix, rule string, expires time.Time) {
 	}
 	l.pushExpiry(t, expires)
 	l.touch(t)
+}
+
+// HistoryOf returns the history of a and of every range holding it, by
+// time, each entry naming its target.
+func (l *Ledger) HistoryOf(t netip.Prefix) []HistoryEntry {
+	var out []HistoryEntry
+	for p, h := range l.history {
+		if p == t || p.Bits() < t.Bits() && p.Contains(t.Addr()) || t.Bits() < p.Bits() && t.Contains(p.Addr()) {
+			s, _ := TargetString(p)
+			for _, e := range h.events {
+				e.Target = s
+				out = append(out, e)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b HistoryEntry) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Target, b.Target)
+	})
+	return out
 }

@@ -195,7 +195,8 @@ func (e *Engine) ImportList(l ListImport, now time.Time) ([]Decision, ImportStat
 		if why, ok := e.protectedBy(t); ok {
 			st.Protected++
 			if len(st.ProtectedSamples) < 5 {
-				st.ProtectedSamples = append(st.ProtectedSamples, fmt.Sprintf("%s (%s)", t, why))
+				s, _ := TargetString(t)
+				st.ProtectedSamples = append(st.ProtectedSamples, fmt.Sprintf("%s (%s)", s, why))
 			}
 			continue
 		}
@@ -260,4 +261,23 @@ func (e *Engine) liftRule(t netip.Prefix, rule, reason string, now time.Time) []
 		out = append(out, e.reissue(v, now))
 	}
 	return out
+}
+
+// LiftRule lifts rule's record on target (see liftRule); false when the
+// rule has no active record on it.
+func (e *Engine) LiftRule(target netip.Prefix, rule, reason string, now time.Time) ([]Decision, bool) {
+	target = target.Masked()
+	if exp, ok := e.ledger.RuleExpiry(target, rule); !ok || !exp.After(now) {
+		return nil, false
+	}
+	return e.liftRule(target, rule, reason, now), true
+}
+
+// Lifted calls fn for each ban the last Process or Tick lifted because
+// it ran out (whether or not EmitUnbans made decisions of them): the
+// audit log's "Unban … ban expired".
+func (e *Engine) Lifted(fn func(target netip.Prefix, at time.Time)) {
+	for _, it := range e.lifted {
+		fn(it.target, it.at)
+	}
 }

@@ -32,6 +32,9 @@ type Entry struct {
 	Comment string       `json:"comment,omitempty"`
 	Added   time.Time    `json:"added"`
 	Expires time.Time    `json:"expires,omitzero"` // zero: until deleted
+	// Source is "runtime" or "config" in `allow list`'s reply; the
+	// state does not keep it.
+	Source string `json:"source,omitempty"`
 }
 
 // NewRuntime is an empty runtime allowlist filling g's RuntimeSet.

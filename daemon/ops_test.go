@@ -1,0 +1,171 @@
+package daemon
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/internal/netlab"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
+)
+
+func ctl(t *testing.T, h *daemonHarness, req control.Request) control.Reply {
+	t.Helper()
+	rep, err := control.NewClient(h.socket).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Op, req.Target, err)
+	}
+	return rep
+}
+
+func ctlErr(t *testing.T, h *daemonHarness, req control.Request, want string) {
+	t.Helper()
+	if _, err := control.NewClient(h.socket).Do(req); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%s %s: got %v, want an error holding %q", req.Op, req.Target, err, want)
+	}
+}
+
+func banRows(t *testing.T, h *daemonHarness, req control.Request) []string {
+	t.Helper()
+	req.Op = "bans"
+	var out []string
+	for _, b := range ctl(t, h, req).Bans {
+		out = append(out, b.Target+" "+b.Rule+" "+b.Origin)
+	}
+	return out
+}
+
+// TestOperatorCommands drives a daemon in a network namespace of the
+// test's own through its real control socket, as an admin would, and
+// checks each command's effect in the ledger, in nftables and in the
+// audit log: bans lists every ban with its evidence and time left; a
+// shorter ban says what covers it and --replace shortens the kernel's
+// timeout; --rule refuses a rule that is not loaded; allow add lifts the
+// bans it covers at once (ledger, kernel, sinks) and survives a restart;
+// import bans a list but never an allowlisted address in it; history
+// holds every decision; unban --all [--rule] empties what it names.
+func TestOperatorCommands(t *testing.T) {
+	if os.Getenv("STOCKADE_DAEMON_CHILD") != "" {
+		t.Skip("child")
+	}
+	ns := netlab.New(t, "opsc")
+	h := newHarness(t)
+	g := &guardChild{t: t, h: h, ns: ns, cfg: filepath.Join(h.dir, "stockade.yaml")}
+	g.write("sinks:\n  - jsonl: " + h.out + "\n  - nftables: {}\n")
+	g.start()
+
+	h.fail("203.0.113.60", 5)
+	waitSet(t, ns, "banned4", []string{"203.0.113.60/32"}, "the sshd ban")
+	rep := ctl(t, h, control.Request{Op: "ban", Target: "198.51.100.7", For: "10m"})
+	if rep.Decision == nil || rep.Decision.Rule != "manual" {
+		t.Fatalf("ban: %+v", rep)
+	}
+	waitSet(t, ns, "banned4", []string{"198.51.100.7/32", "203.0.113.60/32"}, "the manual ban")
+
+	bans := ctl(t, h, control.Request{Op: "bans"}).Bans
+	if len(bans) != 2 {
+		t.Fatalf("bans: %+v", bans)
+	}
+	man, sshd := bans[0], bans[1]
+	if man.Target != "198.51.100.7" || man.Rule != "manual" || man.Origin != operator || man.Left < 590 || man.Left > 600 {
+		t.Errorf("manual row %+v", man)
+	}
+	if sshd.Target != "203.0.113.60" || sshd.Rule != "sshd" || sshd.Origin != "test" || sshd.Offense != 1 || len(sshd.Evidence) == 0 ||
+		!strings.Contains(sshd.Evidence[0], "Failed password for root from 203.0.113.60") || sshd.Left <= 0 {
+		t.Errorf("sshd row %+v", sshd)
+	}
+	if got := banRows(t, h, control.Request{Target: "203.0.113.0/24"}); !slices.Equal(got, []string{"203.0.113.60 sshd test"}) {
+		t.Errorf("bans 203.0.113.0/24: %v", got)
+	}
+	if got := banRows(t, h, control.Request{Origin: operator}); !slices.Equal(got, []string{"198.51.100.7 manual operator"}) {
+		t.Errorf("bans --origin operator: %v", got)
+	}
+	if st := ctl(t, h, control.Request{Op: "status", Rule: "sshd"}).Status; st.Rules[0].Left["203.0.113.60"] <= 0 {
+		t.Errorf("status has no time left: %+v", st.Rules[0])
+	}
+
+	// A shorter ban changes nothing, and says so; --replace shortens it.
+	rep = ctl(t, h, control.Request{Op: "ban", Target: "198.51.100.7", For: "2m"})
+	if rep.Decision != nil || !strings.Contains(rep.Message, "already banned until") || !strings.Contains(rep.Message, "by manual") {
+		t.Fatalf("shorter ban: %+v", rep)
+	}
+	rep = ctl(t, h, control.Request{Op: "ban", Target: "198.51.100.7", For: "2m", Replace: true})
+	if len(rep.Decisions) != 2 || rep.Decisions[0].Action != "unban" {
+		t.Fatalf("replace: %+v", rep)
+	}
+	waitFor(t, 10*time.Second, "the kernel's timeout to shrink to 2m", func() bool {
+		left, ok := kernelBans(t, int(ns.Fd))[netip.MustParseAddr("198.51.100.7")]
+		return ok && left <= 2*time.Minute
+	})
+	ctlErr(t, h, control.Request{Op: "ban", Target: "198.51.100.8", Rule: "sshd-typo"}, `no rule "sshd-typo" is loaded`)
+	ctlErr(t, h, control.Request{Op: "ban", Target: "127.0.0.0/8"}, "allowlisted or protected address")
+
+	// The runtime allowlist lifts what it covers at once.
+	rep = ctl(t, h, control.Request{Op: "allow", Action: "add", Target: "203.0.113.0/24", Comment: "office"})
+	if !strings.Contains(rep.Message, "lifted 1 bans: 203.0.113.60") {
+		t.Fatalf("allow add: %+v", rep)
+	}
+	if got := kernelSet(t, int(ns.Fd), "banned4"); !slices.Equal(got, []string{"198.51.100.7/32"}) {
+		t.Fatalf("kernel right after allow add: %v", got)
+	}
+	if n := h.bans("203.0.113.60"); n != 1 {
+		t.Errorf("sink saw %d bans of 203.0.113.60", n)
+	}
+	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target == "203.0.113.60" }) {
+		t.Error("the sink never heard of the lift")
+	}
+	ctlErr(t, h, control.Request{Op: "ban", Target: "203.0.113.61"}, "runtime allowlist")
+	h.fail("203.0.113.61", 5)
+	h.fail("198.51.100.99", 5)
+	waitSet(t, ns, "banned4", []string{"198.51.100.7/32", "198.51.100.99/32"}, "the sentinel (no ban of the allowed /24)")
+
+	// A list is imported; the guard keeps its allowlisted entries out.
+	rep = ctl(t, h, control.Request{Op: "import", List: "drop", For: "1h", Targets: []string{"198.18.0.0/24", "203.0.113.9", "192.0.2.0/24"}})
+	if rep.Import == nil || rep.Import.Banned != 2 || rep.Import.Protected != 1 {
+		t.Fatalf("import: %+v", rep)
+	}
+	waitSet(t, ns, "banned4", []string{"192.0.2.0/24", "198.18.0.0/24", "198.51.100.7/32", "198.51.100.99/32"}, "the imported list")
+	if got := banRows(t, h, control.Request{Rule: "list:drop"}); !slices.Equal(got, []string{"192.0.2.0/24 list:drop list:drop", "198.18.0.0/24 list:drop list:drop"}) {
+		t.Errorf("bans --rule list:drop: %v", got)
+	}
+	ctl(t, h, control.Request{Op: "unban", All: true, Rule: "list:drop"})
+	waitSet(t, ns, "banned4", []string{"198.51.100.7/32", "198.51.100.99/32"}, "unban --all --rule list:drop")
+
+	// Everything survives a restart: the allowlist entry, the history.
+	g.stop()
+	g.start()
+	allow := slices.DeleteFunc(ctl(t, h, control.Request{Op: "allow", Action: "list"}).Allow, func(e guard.Entry) bool { return e.Source != "runtime" })
+	if len(allow) != 1 || allow[0].Prefix != netip.MustParsePrefix("203.0.113.0/24") || allow[0].Comment != "office" || allow[0].Source != "runtime" {
+		t.Fatalf("allow list after a restart: %+v", allow)
+	}
+	var acts []string
+	for _, e := range ctl(t, h, control.Request{Op: "history", Target: "203.0.113.60"}).History {
+		acts = append(acts, e.Action+" "+e.Rule)
+	}
+	if !slices.Equal(acts, []string{"ban sshd", "unban "}) {
+		t.Fatalf("history after a restart: %q", acts)
+	}
+	ctl(t, h, control.Request{Op: "unban", All: true})
+	waitSet(t, ns, "banned4", nil, "unban --all")
+	if l := g.ledger(); len(l) != 0 {
+		t.Fatalf("ledger after unban --all: %v", l)
+	}
+	ctlErr(t, h, control.Request{Op: "allow", Action: "del", Target: "198.51.100.0/24"}, "not on the runtime allowlist")
+	ctl(t, h, control.Request{Op: "allow", Action: "del", Target: "203.0.113.0/24"})
+	g.stop()
+
+	logs := g.logs.String()
+	for _, w := range []string{`msg="[sshd] Ban 203.0.113.60"`, `msg="[manual] Ban 198.51.100.7"`, `msg="[manual] Refused 127.0.0.0/8"`,
+		`msg="[sshd-typo] Refused 198.51.100.8"`, `msg="Allow add 203.0.113.0/24"`, `msg="[stockade] Unban 203.0.113.60"`,
+		`msg="[list:drop] Refused 203.0.113.9"`, `msg="Allow del 203.0.113.0/24"`} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("the audit log lacks %s", w)
+		}
+	}
+}
