@@ -169,3 +169,46 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulateMode: a pack in mode: simulate decides on live lines; its
+// decisions are in the audit log ("Simulated ban", which a grep for
+// "Ban " misses), in bans --simulated and in the metric with
+// mode="simulate", and nowhere else: not in the ledger, not in the sink.
+func TestSimulateMode(t *testing.T) {
+	h := newHarness(t)
+	src, err := os.ReadFile(filepath.Join(h.rules, "sshd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trial := strings.Replace(string(src), "pack: sshd\n", "pack: sshd\nmode: simulate\n", 1)
+	if trial == string(src) {
+		t.Fatal("the sshd pack does not start with pack: sshd")
+	}
+	os.WriteFile(filepath.Join(h.rules, "sshd.yaml"), []byte(trial), 0o644)
+	l := startLive(t, fileConfig(h), nil)
+	h.fail("203.0.113.70", 5)
+	waitFor(t, 10*time.Second, "the simulated ban", func() bool {
+		return len(ctl(t, h, control.Request{Op: "bans", Simulated: true}).Bans) == 1
+	})
+	b := ctl(t, h, control.Request{Op: "bans", Simulated: true}).Bans[0]
+	if b.Target != "203.0.113.70" || b.Rule != "sshd" || !b.Simulated || len(b.Evidence) == 0 {
+		t.Fatalf("simulated row %+v", b)
+	}
+	if n := len(ctl(t, h, control.Request{Op: "bans"}).Bans); n != 0 {
+		t.Fatalf("%d real bans", n)
+	}
+	if v := l.metric(`stockade_rule_bans_total{rule="sshd",mode="simulate"}`); v != 1 {
+		t.Fatalf("simulate metric %v", v)
+	}
+	if v := l.metric(`stockade_rule_bans_total{rule="sshd",mode="enforce"}`); v != 0 {
+		t.Fatalf("enforce metric %v", v)
+	}
+	l.stop()
+	if n := len(h.decisions()); n != 0 {
+		t.Fatalf("the sink got %d decisions", n)
+	}
+	logs := l.logs.String()
+	if !strings.Contains(logs, `msg="[sshd] Simulated ban 203.0.113.70"`) || strings.Contains(logs, "Ban 203.0.113.70") {
+		t.Fatalf("audit log:\n%s", logs)
+	}
+}
