@@ -17,9 +17,16 @@ const usage = `stockade turns attacks seen in logs into ban decisions.
 Usage:
   stockade run --config FILE        run the daemon (or: stockade run [flags] FILE...)
   stockade status [RULE] [--json]   what the running daemon sees and bans
-  stockade ban ADDR|CIDR [--rule R] [--for D]
-  stockade unban ADDR|CIDR
-  stockade reload                   reload rule packs (also on SIGHUP)
+  stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [-o json]
+                                    every active ban with its rule, origin, time left and evidence
+  stockade bans import FILE [--origin NAME] [--for D]
+                                    ban a list (plain, FireHOL netset, Spamhaus DROP) under list:NAME
+  stockade history ADDR|CIDR        every decision about an address
+  stockade ban ADDR|CIDR [--rule R] [--for D] [--replace]
+  stockade unban ADDR|CIDR [--rule R] | unban --all [--rule R]
+  stockade allow add|del|list [CIDR] [--for D] [--comment TEXT]
+                                    the runtime allowlist (adding lifts the bans it covers)
+  stockade reload                   reload the configuration and rule packs (also on SIGHUP)
   stockade ping
   stockade replay [flags] FILE...   replay archived logs (.gz too) in event-time order
   stockade lint [--rules PATH]...   load rule packs and report every error
@@ -94,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCmd(ctx, args[1:], stdout, stderr)
 	case "status", "ban", "unban", "reload", "ping":
 		return ctlCmd(args[0], args[1:], stdout, stderr)
+	case "bans", "history", "allow":
+		return opsCmd(args[0], args[1:], stdout, stderr)
 	case "lint":
 		return lintCmd(args[1:], stdout, stderr)
 	case "test":
