@@ -83,6 +83,7 @@ type SourceConfig struct {
 	Journald   *JournaldConfig    `yaml:"journald"`
 	NATS       *NATSSourceConfig  `yaml:"nats"`
 	Kafka      *KafkaSourceConfig `yaml:"kafka"`
+	Blocklist  *BlocklistConfig   `yaml:"blocklist"`
 }
 
 // SyslogConfig is a syslog listener (deploy/stockade.yaml documents each
@@ -281,8 +282,14 @@ func (s SourceConfig) problems(i int) []string {
 	if s.Kafka != nil {
 		n++
 	}
+	if s.Blocklist != nil {
+		n++
+		if _, _, _, err := s.Blocklist.settings(); err != nil {
+			errs = append(errs, fmt.Sprintf("sources[%d].blocklist.%v", i, err))
+		}
+	}
 	if n != 1 {
-		errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka", i))
+		errs = append(errs, fmt.Sprintf("sources[%d]: set exactly one of files, syslog, stdin, journald, nats, kafka, blocklist", i))
 	}
 	if s.NATS != nil {
 		if _, err := busTrust(s.NATS.Payload, s.NATS.Policy, nil); err != nil {

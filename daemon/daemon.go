@@ -54,6 +54,7 @@ type Daemon struct {
 	journals []*listen.Journald
 	sources  []liveSource
 	events   chan pipeline.Event
+	lists    chan listUpdate // blocklist sources' reads, for the loop
 	ctl      chan control.Call
 	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
 	cps      map[string]savedCheckpoint
@@ -108,6 +109,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d := &Daemon{
 		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, loc: time.Local,
 		events:   make(chan pipeline.Event, 4096),
+		lists:    make(chan listUpdate),
 		ctl:      make(chan control.Call),
 		offsets:  map[string]int64{},
 		cps:      map[string]savedCheckpoint{},

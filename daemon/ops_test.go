@@ -212,3 +212,32 @@ func TestSimulateMode(t *testing.T) {
 		t.Fatalf("audit log:\n%s", logs)
 	}
 }
+
+// TestBlocklistSource: a blocklist source bans its file's entries under
+// list:NAME, never an allowlisted address nor a range holding one; when
+// the file changes, entries gone from it are unbanned; when it is
+// emptied (a download cut short), nothing is unbanned.
+func TestBlocklistSource(t *testing.T) {
+	h := newHarness(t)
+	list := filepath.Join(h.dir, "drop.netset")
+	os.WriteFile(list, []byte("# test list\n198.51.100.0/24\n203.0.113.5\n192.0.2.0/24\n192.0.2.10\n"), 0o644)
+	cfg := fileConfig(h)
+	cfg.Allow = []string{"192.0.2.10"}
+	cfg.Sources = append(cfg.Sources, SourceConfig{Blocklist: &BlocklistConfig{Path: list, Every: "1s", For: "1h"}})
+	startLive(t, cfg, nil)
+	rows := func() []string { return banRows(t, h, control.Request{Rule: "list:drop"}) }
+	waitFor(t, 10*time.Second, "the list's bans", func() bool { return len(rows()) == 2 })
+	if got := rows(); !slices.Equal(got, []string{"198.51.100.0/24 list:drop list:drop", "203.0.113.5 list:drop list:drop"}) {
+		t.Fatalf("bans %v", got)
+	}
+	os.WriteFile(list, []byte("198.51.100.0/24\n"), 0o644)
+	waitFor(t, 10*time.Second, "203.0.113.5 unbanned when it left the list", func() bool { return len(rows()) == 1 })
+	os.WriteFile(list, nil, 0o644)
+	time.Sleep(2500 * time.Millisecond) // two reads of the empty list
+	if got := rows(); !slices.Equal(got, []string{"198.51.100.0/24 list:drop list:drop"}) {
+		t.Fatalf("an empty list lifted bans: %v", got)
+	}
+	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target == "203.0.113.5" }) {
+		t.Error("the sink never heard 203.0.113.5 was unbanned")
+	}
+}

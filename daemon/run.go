@@ -42,6 +42,8 @@ func (d *Daemon) loop(ctx context.Context) {
 		case <-d.guardChanged:
 			d.guardChanged = d.guard.Changed()
 			d.protect(ctx)
+		case u := <-d.lists:
+			d.applyList(ctx, u)
 		case req := <-d.ctl:
 			req.Reply <- d.handle(ctx, req.Request)
 			if d.allowDirty {

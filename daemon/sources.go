@@ -97,6 +97,12 @@ func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
 			if err := d.openBusSource(i, sc); err != nil {
 				return err
 			}
+		case sc.Blocklist != nil:
+			name, every, dur, err := sc.Blocklist.settings()
+			if err != nil {
+				return &BadConfig{fmt.Errorf("sources[%d].blocklist.%w", i, err)}
+			}
+			d.sources = append(d.sources, &blocklistSource{cfg: *sc.Blocklist, name: name, every: every, dur: dur, out: d.lists, d: d})
 		}
 	}
 	return nil

@@ -74,7 +74,11 @@ func (l *Ledger) Note(t netip.Prefix, x *Decision, action, origin string) {
 			}
 		}
 	}
-	l.note(t, HistoryEntry{At: x.At, Action: action, Rule: x.Rule, Origin: origin, Reason: x.Reason, Expires: x.Expires, Offense: x.Offense})
+	e := HistoryEntry{At: x.At, Action: action, Rule: x.Rule, Origin: origin, Reason: x.Reason, Offense: x.Offense}
+	if x.Action == ActionBan {
+		e.Expires = x.Expires
+	}
+	l.note(t, e)
 }
 
 // BanView is one rule's active record on a target, as `stockade bans`
