@@ -35,11 +35,11 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Reply 
 	case "allow":
 		return d.opAllow(ctx, req)
 	case "reload":
-		if err := d.reload(ctx); err != nil {
-			d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err, "by", "control socket")
-			return control.Reply{Error: "reload refused, the previous rule packs stay in force, and so does the configuration:\n" + err.Error()}
+		msg, err := d.reloadLogged(ctx, "control socket")
+		if err != nil {
+			return control.Reply{Error: err.Error()}
 		}
-		return control.Reply{OK: true, Message: fmt.Sprintf("reloaded: %d rules", len(d.eng.Matcher().Policies()))}
+		return control.Reply{OK: true, Message: msg}
 	case "metrics":
 		return control.Reply{OK: true, Metrics: d.metricsText()}
 	}

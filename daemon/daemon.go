@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +52,8 @@ type Daemon struct {
 	syslogs  []*listen.Syslog
 	journals []*listen.Journald
 	sources  []liveSource
+	groups   []*group // the sources by entry of sources:, for a reload
+	runner   sourceRunner
 	events   chan pipeline.Event
 	lists    chan listUpdate // blocklist sources' reads, for the loop
 	ctl      chan control.Call
@@ -325,21 +326,16 @@ func (d *Daemon) listen() error {
 	return nil
 }
 
-// startSources runs each source under supervision; the function returned
-// stops them and waits until they have.
+// startSources runs each group of sources under supervision; the function
+// returned stops them and waits until they have.
 func (d *Daemon) startSources(ctx context.Context) (stop func()) {
-	srcCtx, stopSources := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, s := range d.sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.supervise(srcCtx, s)
-		}()
+	d.runner.ctx, d.runner.stop = context.WithCancel(ctx)
+	for _, g := range d.groups {
+		d.runGroup(g)
 	}
 	return func() {
-		stopSources()
-		wg.Wait()
+		d.runner.stop()
+		d.runner.wg.Wait()
 	}
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -240,4 +241,82 @@ func TestBlocklistSource(t *testing.T) {
 	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target == "203.0.113.5" }) {
 		t.Error("the sink never heard 203.0.113.5 was unbanned")
 	}
+}
+
+// TestFullReload: a reload applies the whole configuration's difference:
+// a source added is followed, a sink removed hears no more and a new one
+// does, an unchanged source keeps its place in its file (no line read
+// twice); a key only a restart applies is named; a bad configuration is
+// refused with its error, logged, and the old one stays in force.
+func TestFullReload(t *testing.T) {
+	h := newHarness(t)
+	logB := filepath.Join(h.dir, "b.log")
+	os.WriteFile(logB, nil, 0o644)
+	outY := filepath.Join(h.dir, "y.jsonl")
+	path := filepath.Join(h.dir, "stockade.yaml")
+	write := func(sources, sinks, extra string) {
+		os.WriteFile(path, []byte("state_dir: "+filepath.Join(h.dir, "state")+"\nsocket: "+h.socket+"\norigin: test\nrules: ["+h.rules+"]\n"+
+			"sources:\n"+sources+"sinks:\n"+sinks+extra), 0o644)
+	}
+	srcA := "  - files: [" + h.log + "]\n    start: beginning\n"
+	srcB := "  - files: [" + logB + "]\n    start: beginning\n"
+	write(srcA, "  - jsonl: "+h.out+"\n", "")
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, cfg, nil)
+	h.fail("203.0.113.80", 5)
+	waitFor(t, 10*time.Second, "the first ban", func() bool { return h.bans("203.0.113.80") == 1 })
+
+	write(srcA+srcB, "  - jsonl: "+outY+"\n", "metrics: 127.0.0.1:0\n")
+	rep := ctl(t, h, control.Request{Op: "reload"})
+	if want := "sources +1 -0 (1 kept); sinks +1 -1 (0 kept); a restart is needed for metrics"; !strings.Contains(rep.Message, want) {
+		t.Fatalf("reload: %q, want it to hold %q", rep.Message, want)
+	}
+	f, _ := os.OpenFile(logB, os.O_APPEND|os.O_WRONLY, 0)
+	for i := range 5 {
+		f.WriteString(sshdLine(time.Now(), "203.0.113.81", i))
+	}
+	f.Close()
+	h.fail("203.0.113.82", 5)
+	y := func() []string {
+		var out []string
+		for _, x := range readDecisions(t, outY) {
+			out = append(out, string(x.Action)+" "+x.Target)
+		}
+		return out
+	}
+	waitFor(t, 10*time.Second, "both bans in the new sink", func() bool { return len(y()) == 2 })
+	if got := y(); !slices.Contains(got, "ban 203.0.113.81") || !slices.Contains(got, "ban 203.0.113.82") {
+		t.Fatalf("new sink: %v (203.0.113.80 must not be decided again)", got)
+	}
+	if n := h.bans("203.0.113.82"); n != 0 {
+		t.Fatalf("the removed sink still hears: %d", n)
+	}
+
+	write(srcA, "  - jsonl: "+outY+"\n", "metrics: 127.0.0.1:0\nallow: [not-an-address]\n")
+	ctlErr(t, h, control.Request{Op: "reload"}, "reload refused")
+	f, _ = os.OpenFile(logB, os.O_APPEND|os.O_WRONLY, 0)
+	for i := range 5 {
+		f.WriteString(sshdLine(time.Now(), "203.0.113.83", i))
+	}
+	f.Close()
+	waitFor(t, 10*time.Second, "a ban from b.log under the old configuration", func() bool { return slices.Contains(y(), "ban 203.0.113.83") })
+	if !strings.Contains(l.logs.String(), `msg="reload refused: the previous rule packs stay in force, and so does the configuration" by="control socket"`) {
+		t.Errorf("the refusal is not logged:\n%s", l.logs.String())
+	}
+}
+
+func readDecisions(t *testing.T, path string) []pipeline.Decision {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	var out []pipeline.Decision
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var x pipeline.Decision
+		if json.Unmarshal([]byte(line), &x) == nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }

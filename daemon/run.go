@@ -36,9 +36,7 @@ func (d *Daemon) loop(ctx context.Context) {
 			d.audit.Flush(now)
 			d.saveAsync()
 		case <-d.hangup:
-			if err := d.reload(ctx); err != nil {
-				d.log.Error("reload refused: the previous rule packs stay in force, and so does the configuration", "err", err)
-			}
+			d.reloadLogged(ctx, "SIGHUP")
 		case <-d.guardChanged:
 			d.guardChanged = d.guard.Changed()
 			d.protect(ctx)
@@ -123,34 +121,4 @@ func (d *Daemon) emitAs(ctx context.Context, ds []pipeline.Decision, origin stri
 		}
 		s.decisions.Add(uint64(len(out)))
 	}
-}
-
-// reload reads the configuration file again for the allowlist and the
-// fleet list, and the rule packs; when either is bad, nothing changes.
-// Bans of addresses the new allowlist protects are lifted.
-func (d *Daemon) reload(ctx context.Context) error {
-	allow, fleet := d.cfg.Allow, d.cfg.Fleet
-	if d.cfg.path != "" {
-		c, err := LoadConfig(d.cfg.path)
-		if err != nil {
-			d.metrics.reloadErrors.Add(1)
-			return err
-		}
-		allow, fleet = append(c.Allow, d.cfg.AllowFlags...), c.Fleet
-	}
-	set, err := loadRules(d.cfg.Rules)
-	if err != nil {
-		d.metrics.reloadErrors.Add(1)
-		return err
-	}
-	if err := setProtected(d.guard, allow, fleet); err != nil {
-		d.metrics.reloadErrors.Add(1)
-		return err
-	}
-	d.cfg.Allow, d.cfg.Fleet = allow, fleet
-	d.eng.SetMatcher(set)
-	d.metrics.reloads.Add(1)
-	d.log.Info("configuration and rule packs reloaded", "rules", len(set.Rules()), "allow", len(allow), "fleet", len(fleet))
-	d.protect(ctx)
-	return nil
 }

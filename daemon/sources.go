@@ -38,72 +38,85 @@ func (d *Daemon) supervise(ctx context.Context, s liveSource) {
 	}
 }
 
+// openSources opens every source of the configuration, each as a group
+// a reload can stop or keep.
 func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
 	for i, sc := range d.cfg.Sources {
-		format := pipeline.FormatUnknown
-		if sc.Type != "" {
-			f, ok := pipeline.ParseFormat(sc.Type)
-			if !ok {
-				return &BadConfig{fmt.Errorf("sources[%d].type: unknown format %q", i, sc.Type)}
-			}
-			format = f
+		g, err := d.openGroup(i, sc, saved)
+		if err != nil {
+			return err
 		}
-		switch {
-		case len(sc.Files) > 0:
-			web, err := sources.WebOptions(fmt.Sprintf("sources[%d].", i), sc.LogFormat, sc.RealIPFrom)
-			if err != nil {
-				return &BadConfig{err}
-			}
-			var cps []tail.Checkpoint
-			for k, raw := range saved {
-				var cp tail.Checkpoint
-				if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
-					cps = append(cps, cp)
-					d.cps[k] = savedCheckpoint{cp: cp}
-				}
-			}
-			t, err := tail.New(tail.Config{
-				Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
-				StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
-			})
-			if err != nil {
-				return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
-			}
-			d.tailers = append(d.tailers, t)
-			d.sources = append(d.sources, t)
-		case sc.Syslog != nil:
-			lc, err := sc.Syslog.listenConfig()
-			if err != nil {
-				return &BadConfig{fmt.Errorf("sources[%d].syslog: %w", i, err)}
-			}
-			lc.Loc, lc.Log, lc.Now = d.loc, d.log, d.now
-			s, err := listen.NewSyslog(lc)
-			if err != nil {
-				return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
-			}
-			d.syslogs = append(d.syslogs, s)
-			d.sources = append(d.sources, s)
-		case sc.Stdin:
-			d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
-		case sc.Journald != nil:
-			ids, err := sc.Journald.build()
-			if err != nil {
-				return &BadConfig{fmt.Errorf("sources[%d].journald: %w", i, err)}
-			}
-			j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
-			d.journals = append(d.journals, j)
-			d.sources = append(d.sources, j)
-		case sc.NATS != nil, sc.Kafka != nil:
-			if err := d.openBusSource(i, sc); err != nil {
-				return err
-			}
-		case sc.Blocklist != nil:
-			name, every, dur, err := sc.Blocklist.settings()
-			if err != nil {
-				return &BadConfig{fmt.Errorf("sources[%d].blocklist.%w", i, err)}
-			}
-			d.sources = append(d.sources, &blocklistSource{cfg: *sc.Blocklist, name: name, every: every, dur: dur, out: d.lists, d: d})
+		d.groups = append(d.groups, g)
+	}
+	return nil
+}
+
+// openSource opens sources[i], appending what it made to d.sources (and
+// to d.tailers, d.syslogs, d.journals or d.bus).
+func (d *Daemon) openSource(i int, sc SourceConfig, saved map[string]json.RawMessage) error {
+	format := pipeline.FormatUnknown
+	if sc.Type != "" {
+		f, ok := pipeline.ParseFormat(sc.Type)
+		if !ok {
+			return &BadConfig{fmt.Errorf("sources[%d].type: unknown format %q", i, sc.Type)}
 		}
+		format = f
+	}
+	switch {
+	case len(sc.Files) > 0:
+		web, err := sources.WebOptions(fmt.Sprintf("sources[%d].", i), sc.LogFormat, sc.RealIPFrom)
+		if err != nil {
+			return &BadConfig{err}
+		}
+		var cps []tail.Checkpoint
+		for k, raw := range saved {
+			var cp tail.Checkpoint
+			if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
+				cps = append(cps, cp)
+				d.cps[k] = savedCheckpoint{cp: cp}
+			}
+		}
+		t, err := tail.New(tail.Config{
+			Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
+			StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
+		})
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+		}
+		d.tailers = append(d.tailers, t)
+		d.sources = append(d.sources, t)
+	case sc.Syslog != nil:
+		lc, err := sc.Syslog.listenConfig()
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d].syslog: %w", i, err)}
+		}
+		lc.Loc, lc.Log, lc.Now = d.loc, d.log, d.now
+		s, err := listen.NewSyslog(lc)
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+		}
+		d.syslogs = append(d.syslogs, s)
+		d.sources = append(d.sources, s)
+	case sc.Stdin:
+		d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
+	case sc.Journald != nil:
+		ids, err := sc.Journald.build()
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d].journald: %w", i, err)}
+		}
+		j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
+		d.journals = append(d.journals, j)
+		d.sources = append(d.sources, j)
+	case sc.NATS != nil, sc.Kafka != nil:
+		if err := d.openBusSource(i, sc); err != nil {
+			return err
+		}
+	case sc.Blocklist != nil:
+		name, every, dur, err := sc.Blocklist.settings()
+		if err != nil {
+			return &BadConfig{fmt.Errorf("sources[%d].blocklist.%w", i, err)}
+		}
+		d.sources = append(d.sources, &blocklistSource{cfg: *sc.Blocklist, name: name, every: every, dur: dur, out: d.lists, d: d})
 	}
 	return nil
 }
