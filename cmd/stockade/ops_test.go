@@ -38,16 +38,12 @@ func TestOperatorCLI(t *testing.T) {
 	logPath := filepath.Join(dir, "auth.log")
 	os.WriteFile(logPath, nil, 0o644)
 	sock := filepath.Join(dir, "ctl.sock")
-	cfg := &daemon.Config{StateDir: filepath.Join(dir, "state"), Socket: sock, Origin: "web1",
+	cfg := daemon.Config{StateDir: filepath.Join(dir, "state"), Socket: sock, Origin: "web1",
 		Sources: []daemon.SourceConfig{{Files: []string{logPath}, Start: "beginning"}},
 		Sinks:   []daemon.SinkConfig{{JSONL: filepath.Join(dir, "decisions.jsonl")}}}
-	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	defer func() {
 		cancel()
 		select {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/stockade-ids/stockade/daemon"
+	"github.com/stockade-ids/stockade/internal/logging"
 	"github.com/stockade-ids/stockade/sources/listen"
 )
 
@@ -26,9 +27,9 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 
 // runFlags are run's flags.
 type runFlags struct {
-	config, state, socket, output, metrics, typ *string
-	nft, fromStart, verbose                     *bool
-	allow, rulePaths                            listFlag
+	config, state, socket, output, metrics, typ, logFormat *string
+	nft, fromStart, verbose                                *bool
+	allow, rulePaths                                       listFlag
 }
 
 // runCmd is `stockade run --config FILE` or the one-line start
@@ -48,6 +49,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable)")
 	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
 	o.verbose = fl.Bool("v", false, "debug logging")
+	o.logFormat = fl.String("log-format", "text", "log as text, json, or journal (journald's native protocol: PRIORITY and STOCKADE_* fields; <N> prefixes on stderr without it)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade run --config FILE\n       stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...")
 		fl.PrintDefaults()
@@ -64,7 +66,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	_ = stdout
-	return exitCoded(serve(ctx, *cfg, logger(stderr, *o.verbose)))
+	log, err := newLogger(stderr, *o.verbose, *o.logFormat)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	return exitCoded(serve(ctx, *cfg, log))
 }
 
 var errNoSources = &exitError{code: 2, err: errors.New("run: no --config, no files to follow, and no rule names a log (sources:) to follow")}
@@ -155,11 +161,22 @@ func serve(ctx context.Context, cfg daemon.Config, log *slog.Logger) error {
 
 // logger logs text to w, debug lines too when verbose.
 func logger(w io.Writer, verbose bool) *slog.Logger {
+	l, _ := newLogger(w, verbose, "text")
+	return l
+}
+
+// newLogger logs in format (text, json, journal) to w, debug lines too
+// when verbose; bans and unbans are at NOTICE (see internal/logging).
+func newLogger(w io.Writer, verbose bool, format string) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	h, err := logging.New(logging.Options{Format: format, Level: level, W: w})
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(h), nil
 }
 
 // rulesSources are the logs the rules of paths read, for `run --rules
