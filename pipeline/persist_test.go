@@ -117,6 +117,13 @@ func TestStateShift(t *testing.T) {
 	if until, ok := r.Ledger().Active(single("203.0.113.2"), now); !ok || !until.Equal(t0.Add(step+4*time.Second+10*time.Minute)) {
 		t.Fatalf("the ban after the step: until %v (active %v)", until, ok)
 	}
+	// What the ban's decision said, and the history, move with it.
+	if inv := r.Ledger().Inventory(now); len(inv) != 1 || !inv[0].Info.At.Equal(t0.Add(step+4*time.Second)) || len(inv[0].Info.Evidence) != 2 {
+		t.Fatalf("the inventory after the step: %+v", inv)
+	}
+	if h := r.Ledger().History(single("203.0.113.2")); len(h) != 1 || !h[0].At.Equal(t0.Add(step+4*time.Second)) {
+		t.Fatalf("the history after the step: %+v", h)
+	}
 	if got := r.State(); len(got.Windows) != 1 || got.Windows[0].Times[0] != t0.Add(step).UnixNano() {
 		t.Fatalf("the window after the step: %+v", got.Windows)
 	}

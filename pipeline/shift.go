@@ -69,9 +69,23 @@ func (ch *Changes) Shift(step time.Duration) {
 		t := &ch.Targets[i]
 		recs := make([]BanRecord, len(t.Records))
 		for j, r := range t.Records {
-			recs[j] = BanRecord{Rule: r.Rule, Expires: r.Expires.Add(step)}
+			recs[j] = BanRecord{Rule: r.Rule, Expires: r.Expires.Add(step), Info: r.Info}
+			if r.Info != nil {
+				info := *r.Info
+				info.At = info.At.Add(step)
+				recs[j].Info = &info
+			}
 		}
 		t.Records = recs
+		hist := make([]HistoryEntry, len(t.History))
+		for j, e := range t.History {
+			e.At = e.At.Add(step)
+			if !e.Expires.IsZero() {
+				e.Expires = e.Expires.Add(step)
+			}
+			hist[j] = e
+		}
+		t.History = hist
 		times := make([]int64, len(t.BanTimes))
 		for j, b := range t.BanTimes {
 			times[j] = shift(b)
