@@ -32,7 +32,9 @@ type HistoryEntry struct {
 	// each target's apart, without it.
 	Target  string    `json:"target,omitempty"`
 	At      time.Time `json:"at"`
-	Action  string    `json:"action"` // ban, extend, replace, unban, expire, allow
+	// ban, extend, replace, renew (a list's), unban. A ban's end is its
+	// Expires unless an unban comes first: expiries are not entries.
+	Action  string    `json:"action"`
 	Rule    string    `json:"rule,omitempty"`
 	Origin  string    `json:"origin,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
@@ -41,8 +43,9 @@ type HistoryEntry struct {
 }
 
 // MaxHistory bounds the decisions kept per target: a returning attacker
-// banned every ten minutes for a year keeps its last 32, not 50,000.
-const MaxHistory = 32
+// banned every ten minutes for a year keeps its last 16, not 50,000
+// (about 2 kB).
+const MaxHistory = 16
 
 // note appends e to t's history, creating it if need be.
 func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
@@ -51,11 +54,18 @@ func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
 		h = &offenseLog{byRule: map[string]int{}}
 		l.history[t] = h
 	}
-	if len(h.events) >= MaxHistory {
-		h.events = slices.Delete(h.events, 0, len(h.events)-MaxHistory+1)
+	if len(h.events) < MaxHistory {
+		h.events = append(h.events, e)
+	} else {
+		h.events[h.next] = e
+		h.next = (h.next + 1) % MaxHistory
 	}
-	h.events = append(h.events, e)
 	l.touch(t)
+}
+
+// eventsInOrder is the history oldest first.
+func (h *offenseLog) eventsInOrder() []HistoryEntry {
+	return append(slices.Clone(h.events[h.next:]), h.events[:h.next]...)
 }
 
 // Note records what decision x (a ban, or an unban) said about its target:
@@ -121,7 +131,7 @@ func (l *Ledger) Inventory(now time.Time) []BanView {
 // History returns t's decisions, oldest first (at most MaxHistory).
 func (l *Ledger) History(t netip.Prefix) []HistoryEntry {
 	if h := l.history[t]; h != nil {
-		return slices.Clone(h.events)
+		return h.eventsInOrder()
 	}
 	return nil
 }
@@ -195,7 +205,7 @@ func (l *Ledger) HistoryOf(t netip.Prefix) []HistoryEntry {
 	for p, h := range l.history {
 		if p == t || p.Bits() < t.Bits() && p.Contains(t.Addr()) || t.Bits() < p.Bits() && t.Contains(p.Addr()) {
 			s, _ := TargetString(p)
-			for _, e := range h.events {
+			for _, e := range h.eventsInOrder() {
 				e.Target = s
 				out = append(out, e)
 			}

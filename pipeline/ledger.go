@@ -81,7 +81,10 @@ type offenseLog struct {
 	n      int
 	byRule map[string]int
 	times  []int64        // unix ns of the last maxBanTimes bans, oldest first
-	events []HistoryEntry // the last MaxHistory decisions, oldest first
+	// events are the last MaxHistory decisions: a ring once full, next
+	// the oldest (see eventsInOrder).
+	events []HistoryEntry
+	next   int
 }
 
 const maxBanTimes = 16
@@ -226,7 +229,6 @@ func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 			delete(l.bans, it.target)
 			delete(l.ranges, it.target)
 			lifted = append(lifted, it)
-			l.note(it.target, HistoryEntry{At: it.at, Action: "expire", Reason: "ban expired"})
 		}
 	}
 	return lifted

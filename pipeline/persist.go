@@ -107,7 +107,7 @@ func (l *Ledger) state(t netip.Prefix) TargetState {
 	if h := l.history[t]; h != nil {
 		ts.Offenses, ts.BanTimes = h.n, append([]int64(nil), h.times...)
 		ts.RuleOffenses = maps.Clone(h.byRule)
-		ts.History = slices.Clone(h.events)
+		ts.History = h.eventsInOrder()
 	}
 	if b := l.bans[t]; b != nil {
 		for _, r := range b.records {
