@@ -30,8 +30,8 @@ type HistoryEntry struct {
 	// Target is set in replies that gather the history of several
 	// targets (an address and the ranges holding it); the ledger keeps
 	// each target's apart, without it.
-	Target  string    `json:"target,omitempty"`
-	At      time.Time `json:"at"`
+	Target string    `json:"target,omitempty"`
+	At     time.Time `json:"at"`
 	// ban, extend, replace, renew (a list's), unban. A ban's end is its
 	// Expires unless an unban comes first: expiries are not entries.
 	Action  string    `json:"action"`

@@ -80,7 +80,7 @@ type Outcome struct {
 type offenseLog struct {
 	n      int
 	byRule map[string]int
-	times  []int64        // unix ns of the last maxBanTimes bans, oldest first
+	times  []int64 // unix ns of the last maxBanTimes bans, oldest first
 	// events are the last MaxHistory decisions: a ring once full, next
 	// the oldest (see eventsInOrder).
 	events []HistoryEntry
