@@ -61,6 +61,24 @@ func TestOperatorCommands(t *testing.T) {
 	g.write("sinks:\n  - jsonl: " + h.out + "\n  - nftables: {}\n")
 	g.start()
 
+	opsListing(t, h, ns)
+	opsManualBan(t, h, ns)
+	opsAllowlist(t, h, ns)
+	opsImport(t, h, ns)
+	opsRestart(t, h, ns, g)
+	logs := g.logs.String()
+	for _, w := range []string{`msg="[sshd] Ban 203.0.113.60"`, `msg="[manual] Ban 198.51.100.7"`, `msg="[manual] Refused 127.0.0.0/8"`,
+		`msg="[sshd-typo] Refused 198.51.100.8"`, `msg="Allow add 203.0.113.0/24"`, `msg="[stockade] Unban 203.0.113.60"`,
+		`msg="[list:drop] Refused 203.0.113.9"`, `msg="Allow del 203.0.113.0/24"`} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("the audit log lacks %s", w)
+		}
+	}
+}
+
+// opsListing: a rule's ban and an operator's, listed with what they said.
+func opsListing(t *testing.T, h *daemonHarness, ns *netlab.NS) {
+	t.Helper()
 	h.fail("203.0.113.60", 5)
 	waitSet(t, ns, "banned4", []string{"203.0.113.60/32"}, "the sshd ban")
 	rep := ctl(t, h, control.Request{Op: "ban", Target: "198.51.100.7", For: "10m"})
@@ -90,9 +108,13 @@ func TestOperatorCommands(t *testing.T) {
 	if st := ctl(t, h, control.Request{Op: "status", Rule: "sshd"}).Status; st.Rules[0].Left["203.0.113.60"] <= 0 {
 		t.Errorf("status has no time left: %+v", st.Rules[0])
 	}
+}
 
+// opsManualBan: ban tells what covers it; --replace shortens the kernel's timeout.
+func opsManualBan(t *testing.T, h *daemonHarness, ns *netlab.NS) {
+	t.Helper()
 	// A shorter ban changes nothing, and says so; --replace shortens it.
-	rep = ctl(t, h, control.Request{Op: "ban", Target: "198.51.100.7", For: "2m"})
+	rep := ctl(t, h, control.Request{Op: "ban", Target: "198.51.100.7", For: "2m"})
 	if rep.Decision != nil || !strings.Contains(rep.Message, "already banned until") || !strings.Contains(rep.Message, "by manual") {
 		t.Fatalf("shorter ban: %+v", rep)
 	}
@@ -106,9 +128,13 @@ func TestOperatorCommands(t *testing.T) {
 	})
 	ctlErr(t, h, control.Request{Op: "ban", Target: "198.51.100.8", Rule: "sshd-typo"}, `no rule "sshd-typo" is loaded`)
 	ctlErr(t, h, control.Request{Op: "ban", Target: "127.0.0.0/8"}, "allowlisted or protected address")
+}
 
+// opsAllowlist: allow add lifts the bans it covers at once.
+func opsAllowlist(t *testing.T, h *daemonHarness, ns *netlab.NS) {
+	t.Helper()
 	// The runtime allowlist lifts what it covers at once.
-	rep = ctl(t, h, control.Request{Op: "allow", Action: "add", Target: "203.0.113.0/24", Comment: "office"})
+	rep := ctl(t, h, control.Request{Op: "allow", Action: "add", Target: "203.0.113.0/24", Comment: "office"})
 	if !strings.Contains(rep.Message, "lifted 1 bans: 203.0.113.60") {
 		t.Fatalf("allow add: %+v", rep)
 	}
@@ -125,9 +151,13 @@ func TestOperatorCommands(t *testing.T) {
 	h.fail("203.0.113.61", 5)
 	h.fail("198.51.100.99", 5)
 	waitSet(t, ns, "banned4", []string{"198.51.100.7/32", "198.51.100.99/32"}, "the sentinel (no ban of the allowed /24)")
+}
 
+// opsImport: a list is banned, its allowlisted entries are not.
+func opsImport(t *testing.T, h *daemonHarness, ns *netlab.NS) {
+	t.Helper()
 	// A list is imported; the guard keeps its allowlisted entries out.
-	rep = ctl(t, h, control.Request{Op: "import", List: "drop", For: "1h", Targets: []string{"198.18.0.0/24", "203.0.113.9", "192.0.2.0/24"}})
+	rep := ctl(t, h, control.Request{Op: "import", List: "drop", For: "1h", Targets: []string{"198.18.0.0/24", "203.0.113.9", "192.0.2.0/24"}})
 	if rep.Import == nil || rep.Import.Banned != 2 || rep.Import.Protected != 1 {
 		t.Fatalf("import: %+v", rep)
 	}
@@ -137,7 +167,11 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	ctl(t, h, control.Request{Op: "unban", All: true, Rule: "list:drop"})
 	waitSet(t, ns, "banned4", []string{"198.51.100.7/32", "198.51.100.99/32"}, "unban --all --rule list:drop")
+}
 
+// opsRestart: the allowlist and the history survive a restart; unban --all.
+func opsRestart(t *testing.T, h *daemonHarness, ns *netlab.NS, g *guardChild) {
+	t.Helper()
 	// Everything survives a restart: the allowlist entry, the history.
 	g.stop()
 	g.start()
@@ -160,15 +194,6 @@ func TestOperatorCommands(t *testing.T) {
 	ctlErr(t, h, control.Request{Op: "allow", Action: "del", Target: "198.51.100.0/24"}, "not on the runtime allowlist")
 	ctl(t, h, control.Request{Op: "allow", Action: "del", Target: "203.0.113.0/24"})
 	g.stop()
-
-	logs := g.logs.String()
-	for _, w := range []string{`msg="[sshd] Ban 203.0.113.60"`, `msg="[manual] Ban 198.51.100.7"`, `msg="[manual] Refused 127.0.0.0/8"`,
-		`msg="[sshd-typo] Refused 198.51.100.8"`, `msg="Allow add 203.0.113.0/24"`, `msg="[stockade] Unban 203.0.113.60"`,
-		`msg="[list:drop] Refused 203.0.113.9"`, `msg="Allow del 203.0.113.0/24"`} {
-		if !strings.Contains(logs, w) {
-			t.Errorf("the audit log lacks %s", w)
-		}
-	}
 }
 
 // TestSimulateMode: a pack in mode: simulate decides on live lines; its

@@ -42,35 +42,8 @@ func opsCmd(op string, args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: fmt.Errorf("-o: want text or json, not %q", *output)}
 	}
 	req := control.Request{Op: op, Rule: *rule, Origin: *origin, Since: *since, Simulated: *simulated, For: *dur, Comment: *comment}
-	switch {
-	case op == "bans" && len(pos) > 0 && pos[0] == "import":
-		if len(pos) != 2 {
-			return usageError("stockade bans import FILE [--origin NAME] [--for D]")
-		}
-		req, err = importRequest(pos[1], *origin, *dur, stderr)
-		if err != nil {
-			return err
-		}
-	case op == "bans":
-		if len(pos) > 1 {
-			return usageError("stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [-o json]")
-		}
-		if len(pos) == 1 {
-			req.Target = pos[0]
-		}
-	case op == "history":
-		if len(pos) != 1 {
-			return usageError("stockade history ADDR|CIDR [-o json]")
-		}
-		req.Target = pos[0]
-	case op == "allow":
-		if len(pos) < 1 || pos[0] != "list" && len(pos) != 2 || pos[0] == "list" && len(pos) != 1 {
-			return usageError("stockade allow add CIDR [--for D] [--comment TEXT] | allow del CIDR | allow list")
-		}
-		req.Action = pos[0]
-		if len(pos) == 2 {
-			req.Target = pos[1]
-		}
+	if req, err = opsRequest(req, pos, stderr); err != nil {
+		return err
 	}
 	rep, err := control.NewClient(*socket).Do(req)
 	if err != nil {
@@ -95,6 +68,38 @@ func opsCmd(op string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// opsRequest completes req with the command's arguments.
+func opsRequest(req control.Request, pos []string, stderr io.Writer) (control.Request, error) {
+	switch {
+	case req.Op == "bans" && len(pos) > 0 && pos[0] == "import":
+		if len(pos) != 2 {
+			return req, usageError("stockade bans import FILE [--origin NAME] [--for D]")
+		}
+		return importRequest(pos[1], req.Origin, req.For, stderr)
+	case req.Op == "bans":
+		if len(pos) > 1 {
+			return req, usageError("stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [-o json]")
+		}
+		if len(pos) == 1 {
+			req.Target = pos[0]
+		}
+	case req.Op == "history":
+		if len(pos) != 1 {
+			return req, usageError("stockade history ADDR|CIDR [-o json]")
+		}
+		req.Target = pos[0]
+	case req.Op == "allow":
+		if len(pos) < 1 || pos[0] != "list" && len(pos) != 2 || pos[0] == "list" && len(pos) != 1 {
+			return req, usageError("stockade allow add CIDR [--for D] [--comment TEXT] | allow del CIDR | allow list")
+		}
+		req.Action = pos[0]
+		if len(pos) == 2 {
+			req.Target = pos[1]
+		}
+	}
+	return req, nil
 }
 
 func usageError(s string) error { return &exitError{code: 2, err: errors.New("usage: " + s)} }

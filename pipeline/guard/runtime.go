@@ -50,7 +50,7 @@ func (r *Runtime) Add(e Entry) error {
 	}
 	e.Prefix = p
 	if _, there := r.entries[p]; !there && len(r.entries) >= MaxRuntime {
-		return fmt.Errorf("the runtime allowlist holds %d entries already: put ranges in the configuration's allow:", MaxRuntime)
+		return fmt.Errorf("the runtime allowlist holds %d entries already: put ranges in the configuration's allow list", MaxRuntime)
 	}
 	r.entries[p] = e
 	r.publish()
