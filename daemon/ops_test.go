@@ -165,6 +165,7 @@ func opsImport(t *testing.T, h *daemonHarness, ns *netlab.NS) {
 	if got := banRows(t, h, control.Request{Rule: "list:drop"}); !slices.Equal(got, []string{"192.0.2.0/24 list:drop list:drop", "198.18.0.0/24 list:drop list:drop"}) {
 		t.Errorf("bans --rule list:drop: %v", got)
 	}
+	ctlErr(t, h, control.Request{Op: "unban", Target: "198.18.0.5"}, "198.18.0.5 is not banned itself: the ban of 198.18.0.0/24 by list:drop holds it")
 	ctl(t, h, control.Request{Op: "unban", All: true, Rule: "list:drop"})
 	waitSet(t, ns, "banned4", []string{"198.51.100.7/32", "198.51.100.99/32"}, "unban --all --rule list:drop")
 }

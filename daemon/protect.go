@@ -53,11 +53,8 @@ func (d *Daemon) watchFleet(ctx context.Context, resolved []netip.Prefix) {
 // liftProtected lifts, in the ledger, the bans of addresses the guard
 // protects now, and logs each.
 func (d *Daemon) liftProtected(now time.Time) []pipeline.Decision {
-	ds := d.eng.LiftProtected(now)
-	for _, x := range ds {
-		d.log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
-	}
-	return ds
+	// Each is in the audit log as it is sent ("Unban … protected (…)").
+	return d.eng.LiftProtected(now)
 }
 
 // protect applies a change of the guard: bans of newly protected addresses
