@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -109,9 +110,9 @@ func (l *Ledger) Inventory(now time.Time) []BanView {
 			if !r.expires.After(now) {
 				continue
 			}
-			v := BanView{Target: t, Rule: r.rule, Expires: r.expires}
-			if r.info != nil {
-				v.Info = *r.info
+			v := BanView{Target: t, Rule: r.rule, Expires: r.expires, Info: infoOf(r)}
+			if r.info == nil {
+				v.Info.At, v.Info.Offense = l.lastOf(t, r.rule)
 			}
 			out = append(out, v)
 		}
@@ -126,6 +127,34 @@ func (l *Ledger) Inventory(now time.Time) []BanView {
 		return a.Expires.Compare(b.Expires)
 	})
 	return out
+}
+
+// infoOf is what r's decision said, or for a list's ban what its rule
+// says (see ImportList).
+func infoOf(r record) BanInfo {
+	if r.info != nil {
+		return *r.info
+	}
+	if name, ok := strings.CutPrefix(r.rule, "list:"); ok {
+		return BanInfo{Pack: "blocklist", Origin: r.rule, Reason: "on the list " + name, Source: r.rule}
+	}
+	return BanInfo{}
+}
+
+// lastOf is when rule last banned t, by the history, and the offense
+// count then.
+func (l *Ledger) lastOf(t netip.Prefix, rule string) (time.Time, int) {
+	h := l.history[t]
+	if h == nil {
+		return time.Time{}, 0
+	}
+	var at time.Time
+	for _, e := range h.events {
+		if e.Rule == rule && e.Action != "unban" && e.At.After(at) {
+			at = e.At
+		}
+	}
+	return at, h.n
 }
 
 // History returns t's decisions, oldest first (at most MaxHistory).
