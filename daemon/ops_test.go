@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -350,4 +351,38 @@ func readDecisions(t *testing.T, path string) []pipeline.Decision {
 		}
 	}
 	return out
+}
+
+// TestAuditFloodBounded: 20,000 bans at once (a list imported, as a flood
+// of scanners makes them) write at most 50 audit lines a second and a
+// summary line counting the rest; every ban is still listed.
+func TestAuditFloodBounded(t *testing.T) {
+	h := newHarness(t)
+	l := startLive(t, fileConfig(h), nil)
+	req := control.Request{Op: "import", List: "flood", For: "1h"}
+	for i := range 20000 {
+		req.Targets = append(req.Targets, netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}).String())
+	}
+	if rep := ctl(t, h, req); rep.Import.Banned != 20000 {
+		t.Fatalf("import: %+v", rep.Import)
+	}
+	waitFor(t, 10*time.Second, "the summary line", func() bool { return strings.Contains(l.logs.String(), "not logged one by one") })
+	logs := l.logs.String()
+	if n := strings.Count(logs, "] Ban 100."); n > 2*50 {
+		t.Fatalf("%d ban lines for 20,000 bans", n)
+	}
+	var suppressed int
+	for _, line := range strings.Split(logs, "\n") {
+		if _, rest, ok := strings.Cut(line, "suppressed_ban="); ok {
+			var n int
+			fmt.Sscan(rest, &n)
+			suppressed += n
+		}
+	}
+	if n := strings.Count(logs, "] Ban 100."); n+suppressed != 20000 {
+		t.Fatalf("%d lines + %d counted in summaries, want 20,000", n, suppressed)
+	}
+	if got := len(ctl(t, h, control.Request{Op: "bans", Rule: "list:flood"}).Bans); got != 20000 {
+		t.Fatalf("bans lists %d", got)
+	}
 }
