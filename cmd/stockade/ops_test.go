@@ -71,6 +71,9 @@ func TestOperatorCLI(t *testing.T) {
 		code int
 	}{
 		{[]string{"bans"}, []string{"TARGET", "LEFT", "203.0.113.60", "sshd", "web1", "sshd authentication failures: 5 matches within 10m0s"}, 0},
+		{[]string{"bans", "--since", "1h", "--rule", "sshd"}, []string{"203.0.113.60"}, 0},
+		{[]string{"bans", "-o", "json", "--origin", "web1"}, []string{`"target": "203.0.113.60"`, `"left_s": `, `"evidence": [`}, 0},
+		{[]string{"bans", "--rule", "nginx-scan"}, []string{"no active bans"}, 0},
 		{[]string{"bans", "203.0.113.60"}, []string{"> " + now.UTC().Format("2006-01-02T15:04:05"), "Failed password for root from 203.0.113.60"}, 0},
 		{[]string{"ban", "198.51.100.7", "--for", "1h"}, []string{"banned 198.51.100.7 under manual until", "(1h0m0s)"}, 0},
 		{[]string{"ban", "198.51.100.7", "--for", "10m"}, []string{"already banned until", "by manual on 198.51.100.7; nothing changed (--replace sets its ban to 10m0s from now)"}, 0},
