@@ -95,16 +95,26 @@ func (r *evidence) store(seq, at uint64, line string) {
 
 // get returns a copy of the line of hit seq, if the stream still keeps it.
 func (r *evidence) get(seq uint64) (string, bool) {
-	if seq == 0 || r.ents == nil || r.next-seq > evidenceLines {
+	b, _, ok := r.line(seq)
+	if !ok {
 		return "", false
+	}
+	return string(b), true
+}
+
+// line is the line of hit seq in the ring, and its entry, if the stream
+// still keeps it.
+func (r *evidence) line(seq uint64) ([]byte, evidenceEntry, bool) {
+	if seq == 0 || seq >= r.next || r.ents == nil || r.next-seq > evidenceLines {
+		return nil, evidenceEntry{}, false
 	}
 	e := r.ents[seq%evidenceLines]
 	size := uint64(len(r.buf))
 	if e.seq != seq || r.bytes-e.bytes > evidenceBytes || r.written-e.start > size {
-		return "", false
+		return nil, evidenceEntry{}, false
 	}
 	pos := e.start % size
-	return string(r.buf[pos : pos+uint64(e.n)]), true
+	return r.buf[pos : pos+uint64(e.n)], e, true
 }
 
 // kept lists the entries the stream still keeps, oldest first.
@@ -145,4 +155,30 @@ func (r *evidence) merge(rings []*evidence, next, bytes uint64) {
 		line, _ := src[e.seq].get(e.seq)
 		r.store(e.seq, e.bytes, line)
 	}
+}
+
+// since returns the lines the stream still keeps from hit from on, in
+// order, their text in one string.
+func (r *evidence) since(from uint64) []EvidenceLine {
+	from = max(from, 1)
+	if r.next > evidenceLines {
+		from = max(from, r.next-evidenceLines)
+	}
+	var out []EvidenceLine
+	var text []byte
+	for seq := from; seq < r.next; seq++ {
+		b, e, ok := r.line(seq)
+		if !ok {
+			continue
+		}
+		text = append(text, b...)
+		out = append(out, EvidenceLine{Seq: seq, At: e.bytes})
+	}
+	all, at := string(text), 0
+	for i := range out {
+		_, e, _ := r.line(out[i].Seq)
+		out[i].Line = all[at : at+int(e.n)]
+		at += int(e.n)
+	}
+	return out
 }

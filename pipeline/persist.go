@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -15,13 +16,24 @@ import (
 // lines after it are read again, counted once.
 
 // WindowState is one sliding window, keyed by rule name (rule IDs change
-// across reloads; names do not).
+// across reloads; names do not). Its evidence is either the numbers of its
+// lines in the engine's evidence stream (Lines: what the engine saves, the
+// lines themselves once each in Changes.Lines), or the lines themselves
+// (Evidence: a state saved by an older stockade).
 type WindowState struct {
 	Rule     string
 	Addr     netip.Addr // zero when Key is set
 	Key      string
 	Times    []int64 // unix nanoseconds, oldest first
 	Evidence []string
+	Lines    []uint64 `json:",omitempty"`
+}
+
+// EvidenceLine is a line of the evidence stream, that windows refer to by
+// its number (Seq): At is the stream's bytes before it.
+type EvidenceLine struct {
+	Seq, At uint64
+	Line    string
 }
 
 // ID names the window in a store.
@@ -57,41 +69,105 @@ type Changes struct {
 	Windows     []WindowState // present now
 	GoneWindows []string      // IDs of windows that fired or went stale
 	Targets     []TargetState
+	// Lines are the evidence lines the windows refer to that no earlier
+	// Changes held, by number; Next and Bytes are the stream's position
+	// (zero: Lines is empty and the position unknown).
+	Lines       []EvidenceLine
+	Next, Bytes uint64
+	// Full is set on a whole state (State): it replaces what was saved
+	// before rather than adding to it.
+	Full bool
 }
 
 // Empty reports whether there is nothing to save.
 func (c *Changes) Empty() bool {
-	return len(c.Windows) == 0 && len(c.GoneWindows) == 0 && len(c.Targets) == 0
+	return !c.Full && len(c.Windows) == 0 && len(c.GoneWindows) == 0 && len(c.Targets) == 0 && len(c.Lines) == 0
 }
 
 // TrackChanges turns on change tracking (off by default: replay needs none).
 func (e *Engine) TrackChanges() {
-	e.counter.track, e.counter.dirty = true, map[counterKey]struct{}{}
+	c := e.counter
+	c.track, c.dirtyAddrs, c.dirtyKeys = true, map[addrKey]struct{}{}, map[strKey]struct{}{}
 	e.ledger.track, e.ledger.dirty = true, map[netip.Prefix]struct{}{}
 }
 
 // TakeChanges returns the changes since the last call and forgets them.
+// The windows' times and line numbers share a few large arrays: a save
+// of a flood's hundred thousand new windows costs a handful of
+// allocations, not several per window.
 func (e *Engine) TakeChanges() Changes {
 	var ch Changes
+	c := e.counter
 	names := e.policyNames()
-	for k := range e.counter.dirty {
+	var a stateArena
+	ch.Windows = make([]WindowState, 0, len(c.dirtyAddrs)+len(c.dirtyKeys))
+	visit := func(k counterKey) {
 		name, ok := names[k.policy]
 		if !ok {
-			continue
+			return
 		}
-		ws, live := e.counter.state(name, k)
+		ws, live := c.stateRefs(name, k, &a)
 		if !live {
 			ch.GoneWindows = append(ch.GoneWindows, windowID(name, k.addr, k.key))
-			continue
+			return
 		}
 		ch.Windows = append(ch.Windows, ws)
 	}
-	clear(e.counter.dirty)
+	for k := range c.dirtyAddrs {
+		visit(counterKey{policy: int(k.policy >> 1), addr: k.addr()})
+	}
+	for k := range c.dirtyKeys {
+		visit(counterKey{policy: k.policy, key: k.key})
+	}
+	c.dirtyAddrs, c.dirtyKeys = resetSet(c.dirtyAddrs), resetSet(c.dirtyKeys)
+	ch.Lines, ch.Next, ch.Bytes = c.takeLines()
 	for t := range e.ledger.dirty {
 		ch.Targets = append(ch.Targets, e.ledger.state(t))
 	}
 	clear(e.ledger.dirty)
 	return ch
+}
+
+// resetSet empties a set; one a flood grew large is let go rather than
+// kept at its largest for good.
+func resetSet[K comparable](m map[K]struct{}) map[K]struct{} {
+	if len(m) > 1<<14 {
+		return map[K]struct{}{}
+	}
+	clear(m)
+	return m
+}
+
+// TakeState calls f with every live window (ws and its slices are reused
+// by the next call: f copies what it keeps), in no fixed order, and
+// returns the evidence lines they may refer to and the stream's position:
+// the windows of a whole-state save, read without building a million
+// WindowStates. The windows count as saved from then on; the ledger's
+// changes are still TakeChanges's.
+func (e *Engine) TakeState(f func(ws *WindowState)) (lines []EvidenceLine, next, bytes uint64) {
+	c := e.counter
+	names := e.policyNames()
+	var ws WindowState
+	for _, pt := range c.parts {
+		if pt == nil {
+			continue
+		}
+		pt.each(func(k counterKey, s *slab, i uint32) {
+			name, ok := names[k.policy]
+			if !ok {
+				return
+			}
+			w := s.win(i)
+			ws = WindowState{Rule: name, Addr: k.addr, Key: k.key,
+				Times: w.appendTimes(ws.Times[:0]), Lines: w.appendSeqs(ws.Lines[:0], &c.lines)}
+			f(&ws)
+		})
+	}
+	if c.track {
+		c.dirtyAddrs, c.dirtyKeys = resetSet(c.dirtyAddrs), resetSet(c.dirtyKeys)
+	}
+	c.savedNext = 0
+	return c.takeLines()
 }
 
 func (e *Engine) policyNames() map[int]string {
@@ -120,19 +196,115 @@ func (l *Ledger) state(t netip.Prefix) TargetState {
 // Restore loads saved state into a fresh engine: windows of rules that no
 // longer exist are dropped, records that expired by now are dropped, and
 // offense history is kept whole. It emits no decision: bans are re-applied
-// to local sinks by the caller (a reconcile), not broadcast again.
+// to local sinks by the caller (a reconcile), not broadcast again. The
+// windows' evidence is taken from their Evidence lines.
 func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, now time.Time) {
-	byName := map[string]*Policy{}
+	r := e.NewRestorer()
+	r.inline = true
+	for i := range windows {
+		r.Window(&windows[i])
+	}
+	r.Targets(targets, now)
+	r.Done(clock)
+}
+
+// RestoreState is Restore of a whole state (see State), evidence lines by
+// number included: the engine quotes what the saved one would have.
+func (e *Engine) RestoreState(st Changes, clock, now time.Time) {
+	r := e.NewRestorer()
+	for _, l := range st.Lines {
+		r.Line(l)
+	}
+	r.Stream(st.Next, st.Bytes)
+	for i := range st.Windows {
+		r.Window(&st.Windows[i])
+	}
+	r.Targets(st.Targets, now)
+	r.Done(clock)
+}
+
+// Restorer loads saved state into a fresh engine piece by piece, in the
+// order it was saved (a store's snapshot, then its log): a window saved
+// again replaces the earlier one, a window gone is dropped, and evidence
+// lines come in the order of their numbers.
+type Restorer struct {
+	e      *Engine
+	byName map[string]*Policy
+	last   uint64 // the number of the last line taken
+	inline bool   // windows quote their Evidence even when they have Lines
+}
+
+// NewRestorer starts restoring into e.
+func (e *Engine) NewRestorer() *Restorer {
+	r := &Restorer{e: e, byName: map[string]*Policy{}}
 	for _, p := range e.matcher.Policies() {
-		byName[p.Name] = p
+		r.byName[p.Name] = p
 	}
-	for _, ws := range windows {
-		p := byName[ws.Rule]
-		if p == nil || p.Threshold <= 1 || len(ws.Times) == 0 {
-			continue
+	return r
+}
+
+// Window restores a window. ws is not kept.
+func (r *Restorer) Window(ws *WindowState) {
+	p := r.byName[ws.Rule]
+	if p == nil || p.Threshold <= 1 || len(ws.Times) == 0 {
+		return
+	}
+	c := r.e.counter
+	if ws.Evidence != nil && (r.inline || ws.Lines == nil) {
+		c.restore(p, Canonical(ws.Addr), ws.Key, ws.Times, ws.Evidence)
+		return
+	}
+	c.restoreRefs(p, Canonical(ws.Addr), ws.Key, ws.Times, ws.Lines)
+}
+
+// Gone drops the window of a store's ID (WindowState.ID).
+func (r *Restorer) Gone(id string) {
+	rule, rest, ok := strings.Cut(id, "\x00")
+	p := r.byName[rule]
+	if !ok || p == nil || len(rest) < 2 {
+		return
+	}
+	k := counterKey{policy: p.ID}
+	switch rest[:2] {
+	case "k\x00":
+		k.key = rest[2:]
+	case "a\x00":
+		a, err := netip.ParseAddr(rest[2:])
+		if err != nil {
+			return
 		}
-		e.counter.restore(p, Canonical(ws.Addr), ws.Key, ws.Times, ws.Evidence)
+		k.addr = Canonical(a)
+	default:
+		return
 	}
+	r.e.counter.forget(k)
+}
+
+// Line restores an evidence line. Lines come in the order of their
+// numbers; one already taken (a save that was retried) is skipped.
+func (r *Restorer) Line(l EvidenceLine) {
+	if l.Seq <= r.last {
+		return
+	}
+	ev := &r.e.counter.lines
+	ev.store(l.Seq, l.At, quoted(l.Line))
+	r.last = l.Seq
+	if l.Seq >= ev.next {
+		ev.next, ev.bytes = l.Seq+1, l.At+uint64(len(quoted(l.Line)))
+	}
+}
+
+// Stream sets the evidence stream's position (Changes.Next and Bytes).
+func (r *Restorer) Stream(next, bytes uint64) {
+	ev := &r.e.counter.lines
+	if next > ev.next {
+		ev.next, ev.bytes = next, bytes
+	}
+}
+
+// Targets restores the ledger's targets.
+func (r *Restorer) Targets(targets []TargetState, now time.Time) {
+	e := r.e
 	for _, ts := range targets {
 		if ts.Offenses > 0 || len(ts.History) > 0 {
 			h := &offenseLog{n: ts.Offenses, byRule: maps.Clone(ts.RuleOffenses), times: append([]int64(nil), ts.BanTimes...)}
@@ -143,31 +315,38 @@ func (e *Engine) Restore(windows []WindowState, targets []TargetState, clock, no
 			e.ledger.history[ts.Target] = h
 		}
 		var b *activeBan
-		for _, r := range ts.Records {
-			if !r.Expires.After(now) {
+		for _, rec := range ts.Records {
+			if !rec.Expires.After(now) {
 				continue
 			}
 			if b == nil {
 				b = &activeBan{}
 				e.ledger.bans[ts.Target] = b
 			}
-			b.records = append(b.records, record{rule: r.Rule, expires: r.Expires, info: r.Info})
+			b.records = append(b.records, record{rule: rec.Rule, expires: rec.Expires, info: rec.Info})
 			if !ts.Target.IsSingleIP() {
 				e.ledger.ranges[ts.Target] = struct{}{}
 			}
-			if r.Expires.After(b.until) {
-				b.until = r.Expires
+			if rec.Expires.After(b.until) {
+				b.until = rec.Expires
 			}
-			e.ledger.pushExpiry(ts.Target, r.Expires)
+			e.ledger.pushExpiry(ts.Target, rec.Expires)
 		}
 	}
-	e.clock.Advance(clock)
+}
+
+// Done ends the restore: the engine's clock starts from clock, and what
+// was restored counts as saved.
+func (r *Restorer) Done(clock time.Time) {
+	c := r.e.counter
+	c.savedNext = c.lines.next
+	r.e.clock.Advance(clock)
 }
 
 // MergeChanges folds newer changes over older ones that could not be saved:
 // for each window and target the newer entry wins.
 func MergeChanges(older, newer Changes) Changes {
-	if older.Empty() {
+	if older.Empty() || newer.Full {
 		return newer
 	}
 	windows := map[string]WindowState{}
@@ -188,7 +367,8 @@ func MergeChanges(older, newer Changes) Changes {
 			targets[t.Target] = t
 		}
 	}
-	var out Changes
+	out := Changes{Next: max(older.Next, newer.Next), Bytes: max(older.Bytes, newer.Bytes), Full: older.Full}
+	out.Lines = append(append(out.Lines, older.Lines...), newer.Lines...)
 	for _, w := range windows {
 		out.Windows = append(out.Windows, w)
 	}

@@ -23,8 +23,19 @@ func TestRestoreKeepsWindowsAndBans(t *testing.T) {
 		}
 	}
 	ch := e.TakeChanges()
-	if len(ch.Windows) != 1 || len(ch.Windows[0].Times) != 4 || len(ch.Windows[0].Evidence) != 2 {
+	// The window quotes its last two lines by number; the lines come once,
+	// beside the windows.
+	if len(ch.Windows) != 1 || len(ch.Windows[0].Times) != 4 || len(ch.Windows[0].Lines) != 2 {
 		t.Fatalf("windows %+v", ch.Windows)
+	}
+	quoted := map[uint64]string{}
+	for _, l := range ch.Lines {
+		quoted[l.Seq] = l.Line
+	}
+	for _, seq := range ch.Windows[0].Lines {
+		if quoted[seq] == "" {
+			t.Fatalf("line %d of the window is not in the changes: %+v", seq, ch.Lines)
+		}
 	}
 	if len(ch.GoneWindows) != 1 { // 203.0.113.2's window fired (twice, same id)
 		t.Fatalf("gone %v", ch.GoneWindows)
@@ -38,7 +49,7 @@ func TestRestoreKeepsWindowsAndBans(t *testing.T) {
 
 	now := t0.Add(time.Hour + 10*time.Second)
 	r := NewEngine(addrMatcher{p}, Config{Origin: "t"})
-	r.Restore(ch.Windows, ch.Targets, now, now)
+	r.RestoreState(ch, now, now)
 	if _, ok := r.Ledger().Active(single("203.0.113.2"), now); !ok {
 		t.Fatal("active ban lost")
 	}
@@ -49,7 +60,7 @@ func TestRestoreKeepsWindowsAndBans(t *testing.T) {
 		t.Fatalf("banned across an hour: %+v", ds)
 	}
 	r2 := NewEngine(addrMatcher{p}, Config{Origin: "t"})
-	r2.Restore(ch.Windows, ch.Targets, t0.Add(5*time.Second), t0.Add(5*time.Second))
+	r2.RestoreState(ch, t0.Add(5*time.Second), t0.Add(5*time.Second))
 	ds = r2.Process(ev("203.0.113.1", 5*time.Second))
 	if len(ds) != 1 || ds[0].Target != "203.0.113.1" || len(ds[0].Evidence) != 2 {
 		t.Fatalf("5th failure after restart: %+v", ds)

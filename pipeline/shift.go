@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// State is the engine's whole state, as Restore takes it: every live
-// window and every target the ledger knows, in a fixed order (windows by
-// ID, targets by address). A wall-clock step moves it in memory (Shift)
+// State is the engine's whole state, as RestoreState takes it: every
+// live window and every target the ledger knows, in a fixed order
+// (windows by ID, targets by address), and the evidence lines the windows
+// quote, by number and (for Restore) in full. A wall-clock step moves it in memory (Shift)
 // into a new engine, without a round trip through the store.
 func (e *Engine) State() Changes {
 	var ch Changes
@@ -36,6 +37,7 @@ func (e *Engine) State() Changes {
 		}
 	}
 	slices.SortFunc(ch.Windows, func(a, b WindowState) int { return strings.Compare(a.ID(), b.ID()) })
+	ch.Lines, ch.Next, ch.Bytes, ch.Full = e.counter.lines.since(0), e.counter.lines.next, e.counter.lines.bytes, true
 	seen := map[netip.Prefix]bool{}
 	for t := range e.ledger.bans {
 		seen[t] = true

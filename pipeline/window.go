@@ -53,14 +53,21 @@ type Counter struct {
 	// of the share at a time, and counted in Overflow: a flood of distinct
 	// addresses costs at most Max windows of memory, and what it pushes out
 	// is what was least likely to reach a threshold. Bans are the ledger's
-	// and are never dropped.
+	// and are never dropped. (The engine sets Max above Config.MaxWindows,
+	// see maxWithSlack.)
 	Max      int
 	Overflow uint64
 
-	// dirty holds the windows changed since the last TakeDirty, when
-	// tracking is on (the daemon persists them; replay does not track).
-	track bool
-	dirty map[counterKey]struct{}
+	// dirtyAddrs and dirtyKeys hold the windows changed since the last
+	// TakeChanges, when tracking is on (the daemon persists them; replay
+	// does not track): keys of 20 bytes with no pointer, so that a flood's
+	// million changed windows cost the garbage collector nothing to scan.
+	// savedNext is the first hit of the evidence stream whose line no
+	// save has written yet.
+	track      bool
+	dirtyAddrs map[addrKey]struct{}
+	dirtyKeys  map[strKey]struct{}
+	savedNext  uint64
 }
 
 const (
@@ -265,8 +272,24 @@ func (w win) evidenceLines(r *evidence) []string {
 }
 
 func (c *Counter) touch(k counterKey) {
-	if c.track {
-		c.dirty[k] = struct{}{}
+	if !c.track {
+		return
+	}
+	if k.key != "" {
+		c.dirtyKeys[strKey{k.policy, k.key}] = struct{}{}
+	} else {
+		c.dirtyAddrs[makeAddrKey(k.policy, k.addr)] = struct{}{}
+	}
+}
+
+// markAll marks every window changed (a reload re-keyed them).
+func (c *Counter) markAll() {
+	clear(c.dirtyAddrs)
+	clear(c.dirtyKeys)
+	for _, pt := range c.parts {
+		if pt != nil {
+			pt.each(func(k counterKey, _ *slab, _ uint32) { c.touch(k) })
+		}
 	}
 }
 
@@ -392,7 +415,11 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 		pt.n++
 	}
 	if c.track {
-		c.touch(counterKey{policy: p.ID, addr: target, key: strings.Clone(key)})
+		if key != "" {
+			c.dirtyKeys[strKey{p.ID, strings.Clone(key)}] = struct{}{}
+		} else {
+			c.dirtyAddrs[ak] = struct{}{}
+		}
 	}
 	w := s.win(idx)
 	ts := t.UnixNano()
@@ -579,12 +606,7 @@ func (c *Counter) remap(ids map[int]*Policy) {
 	if c.track {
 		// IDs changed under the dirty set: the store is keyed by rule name,
 		// so mark every surviving window to be written again.
-		clear(c.dirty)
-		for _, pt := range c.parts {
-			if pt != nil {
-				pt.each(func(k counterKey, _ *slab, _ uint32) { c.dirty[k] = struct{}{} })
-			}
-		}
+		c.markAll()
 	}
 }
 
@@ -649,6 +671,118 @@ func (c *Counter) state(rule string, k counterKey) (WindowState, bool) {
 	ws := WindowState{Rule: rule, Addr: k.addr, Key: k.key, Times: w.orderedTimes()}
 	if w.pos()[3] > 0 {
 		ws.Evidence = w.evidenceLines(&c.lines)
+		ws.Lines = w.appendSeqs(nil, &c.lines)
 	}
 	return ws, true
+}
+
+// stateArena hands out the times and line numbers of many WindowStates
+// from a few shared arrays.
+type stateArena struct {
+	times []int64
+	seqs  []uint64
+}
+
+const stateArenaChunk = 8192
+
+// stateRefs returns the saved form of window k, its evidence by number,
+// if it is live.
+func (c *Counter) stateRefs(rule string, k counterKey, a *stateArena) (WindowState, bool) {
+	pt := c.parts[c.partIndex(k.addr, k.key)]
+	if pt == nil {
+		return WindowState{}, false
+	}
+	w, ok := pt.lookup(k.policy, k.addr, k.key)
+	if !ok {
+		return WindowState{}, false
+	}
+	if cap(a.times)-len(a.times) < int(w.size) {
+		a.times = make([]int64, 0, max(stateArenaChunk, int(w.size)))
+	}
+	if cap(a.seqs)-len(a.seqs) < int(w.lsize) {
+		a.seqs = make([]uint64, 0, max(stateArenaChunk, int(w.lsize)))
+	}
+	t0, s0 := len(a.times), len(a.seqs)
+	a.times = w.appendTimes(a.times)
+	a.seqs = w.appendSeqs(a.seqs, &c.lines)
+	ws := WindowState{Rule: rule, Addr: k.addr, Key: k.key,
+		Times: a.times[t0:len(a.times):len(a.times)]}
+	if len(a.seqs) > s0 {
+		ws.Lines = a.seqs[s0:len(a.seqs):len(a.seqs)]
+	}
+	return ws, true
+}
+
+// appendTimes appends the times held, oldest first.
+func (w win) appendTimes(dst []int64) []int64 {
+	p := w.pos()
+	t := w.times()
+	for i := uint16(0); i < p[1]; i++ {
+		dst = append(dst, t[(p[0]+w.size-p[1]+i)%w.size])
+	}
+	return dst
+}
+
+// appendSeqs appends the numbers of the window's lines the stream still
+// keeps, oldest first.
+func (w win) appendSeqs(dst []uint64, r *evidence) []uint64 {
+	p := w.pos()
+	l := w.lines()
+	for i := uint16(0); i < p[3]; i++ {
+		seq := uint64(l[(p[2]+w.lsize-p[3]+i)%w.lsize])
+		if _, _, ok := r.line(seq); ok {
+			dst = append(dst, seq)
+		}
+	}
+	return dst
+}
+
+// takeLines returns the evidence lines no save has written yet, and the
+// stream's position, and counts them as written.
+func (c *Counter) takeLines() ([]EvidenceLine, uint64, uint64) {
+	lines := c.lines.since(c.savedNext)
+	c.savedNext = c.lines.next
+	return lines, c.lines.next, c.lines.bytes
+}
+
+// restoreRefs puts a saved window back whose evidence is by number (see
+// Restorer.Line).
+func (c *Counter) restoreRefs(p *Policy, a netip.Addr, key string, times []int64, seqs []uint64) {
+	pt := c.part(c.partIndex(a, key))
+	if p.Window > pt.maxWindow {
+		pt.maxWindow = p.Window
+	}
+	s := pt.slab(p)
+	if key != "" {
+		a = netip.Addr{}
+	}
+	if _, ok := pt.lookup(p.ID, a, key); ok {
+		pt.drop(counterKey{policy: p.ID, addr: a, key: key})
+	}
+	i := s.alloc()
+	w := s.win(i)
+	for _, t := range times[max(0, len(times)-s.threshold):] {
+		w.addTime(t)
+	}
+	for _, q := range seqs[max(0, len(seqs)-s.evidence):] {
+		w.addLine(q)
+	}
+	if key != "" {
+		pt.keys[strKey{p.ID, strings.Clone(key)}] = i
+	} else {
+		pt.addrs[makeAddrKey(p.ID, a)] = i
+	}
+	pt.n++
+}
+
+// forget drops window k if it is held (a save said it fired or went
+// stale).
+func (c *Counter) forget(k counterKey) {
+	pt := c.parts[c.partIndex(k.addr, k.key)]
+	if pt == nil {
+		return
+	}
+	if _, ok := pt.lookup(k.policy, k.addr, k.key); ok {
+		pt.drop(k)
+	}
 }
