@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -106,8 +105,7 @@ func (e *Firewall) Reload() error {
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	e := &Firewall{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan chan error)}
 	pol := cfg.Policy
-	_, statErr := os.Stat(filepath.Join(cfg.StateDir, "state.db"))
-	fresh := errors.Is(statErr, os.ErrNotExist)
+	fresh := !store.Exists(cfg.StateDir)
 	st, err := store.Open(cfg.StateDir)
 	if err != nil {
 		return err

@@ -1,76 +1,122 @@
-// Package store persists the engine's state in bbolt: active bans, offense
-// history, sliding windows and the sources' checkpoints, one transaction per
-// save so they always agree. bbolt commits are atomic and fsynced, so the
-// store survives kill -9 at any moment: it holds the last committed save.
+// Package store persists the engine's state: active bans, offense
+// history, sliding windows, the evidence lines they quote and the
+// sources' checkpoints, all of one save in one record so they always
+// agree.
+//
+// The state is a snapshot (state.snap) and a log of the saves since
+// (state.log). A save appends one record to the log and syncs it; a
+// record cut short by a crash fails its checksum and is dropped at the
+// next start, with everything after it, so the store holds the last
+// synced save whole. When the log has grown past the snapshot, the next
+// save writes a new snapshot (to a new file, synced, then renamed over
+// the old one) and starts a new log: the files stay about twice the state
+// at most. A window costs about 25 bytes, its evidence lines once each in
+// the stream they share, not a copy per window; reading it back is
+// sequential, with no file mapped into memory.
 package store
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-var (
-	bucketWindows = []byte("windows")
-	bucketTargets = []byte("targets")
-	bucketOffsets = []byte("offsets")
-	bucketMeta    = []byte("meta")
-	bucketKept    = []byte("kept")
-	keyClock      = []byte("clock")
-	keyVersion    = []byte("version")
+const (
+	snapName = "state.snap"
+	logName  = "state.log"
+	lockName = "state.lock"
+	// minCompact is the log size below which no snapshot is written.
+	minCompact = 4 << 20
 )
 
-const version = "1"
-
-// Store is the daemon's state database (state.db in the state directory).
+// Store is the daemon's state in its state directory.
 type Store struct {
-	db   *bolt.DB
-	path string
+	dir  string
+	lock *os.File
+
+	gen      uint64
+	log      *os.File
+	logSize  int64 // the end of the last whole record
+	logSeq   uint64
+	snapSize int64
+	loaded   bool
+	windows  bool // some record of this generation holds windows
+
+	// What a snapshot writes besides the engine's windows and lines.
+	targets map[netip.Prefix][]byte
+	offsets map[string]json.RawMessage
+	kept    map[string][]byte
+	clock   time.Time
+
+	enc encoder
 }
 
-// Open opens or creates dir/state.db (mode 0600). Only one process may hold
-// it: a second stockade on the same directory fails at once, clearly.
+// Open opens or creates the state in dir (mode 0600 files in a 0700
+// directory). Only one process may hold it: a second stockade on the same
+// directory fails at once, clearly. A state.db of an older stockade is
+// upgraded to the new files (see upgrade).
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "state.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	lf, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%s is in use by another stockade", path)
-		}
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, fmt.Errorf("open state: %w", err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketWindows, bucketTargets, bucketOffsets, bucketMeta, bucketKept} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keyVersion); v != nil && string(v) != version {
-			return fmt.Errorf("state format %q, this stockade reads %q", v, version)
-		}
-		return meta.Put(keyVersion, []byte(version))
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state %s: %w", path, err)
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("%s is in use by another stockade", dir)
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{dir: dir, lock: lf}
+	if err := s.init(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("state %s: %w", dir, err)
+	}
+	return s, nil
 }
 
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
+// init makes sure a snapshot exists: a new empty one, or one upgraded
+// from an older stockade's state.db.
+func (s *Store) init() error {
+	s.targets, s.offsets, s.kept = map[netip.Prefix][]byte{}, map[string]json.RawMessage{}, map[string][]byte{}
+	if _, err := os.Stat(s.path(snapName)); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if _, err := os.Stat(s.path(legacyName)); err == nil {
+		return s.upgrade()
+	}
+	return s.writeSnapshot(nil, 1)
+}
+
+// Exists reports whether dir holds a state (of this stockade or, to
+// upgrade, an older one).
+func Exists(dir string) bool {
+	for _, n := range []string{snapName, legacyName} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) path(name string) string { return filepath.Join(s.dir, name) }
+
+// Path is the snapshot file.
+func (s *Store) Path() string { return s.path(snapName) }
+
+// Size is the bytes the state takes on disk: the snapshot and the log.
+func (s *Store) Size() int64 { return s.snapSize + s.logSize }
 
 // State is everything a restart needs.
 type State struct {
@@ -80,134 +126,272 @@ type State struct {
 	Clock   time.Time                  // the engine's event clock at the save
 }
 
-// Load reads the last committed state. An entry that does not decode (a
-// bug, or a hand-edited file) is skipped, not fatal: losing one window is
-// better than refusing to start a firewall.
+// Restorer takes the windows and evidence lines of a load as they are
+// read (pipeline.Restorer is one): a million windows are never held as
+// WindowStates at once.
+type Restorer interface {
+	Window(ws *pipeline.WindowState)
+	Gone(id string)
+	Line(l pipeline.EvidenceLine)
+	Stream(next, bytes uint64)
+}
+
+// LoadInto reads the last committed state: windows and evidence lines go
+// to r as they are read, and the returned State holds the rest (no
+// Windows). A record that does not decode (a bug, or a hand-edited file)
+// is skipped and counted, not fatal: losing a few windows is better than
+// refusing to start a firewall.
+func (s *Store) LoadInto(r Restorer) (State, int, error) {
+	bad, err := s.load(r)
+	if err != nil {
+		return State{}, bad, err
+	}
+	st := State{Offsets: map[string]json.RawMessage{}, Clock: s.clock}
+	for k, v := range s.offsets {
+		st.Offsets[k] = v
+	}
+	for _, js := range s.targets {
+		var t pipeline.TargetState
+		if json.Unmarshal(js, &t) != nil {
+			bad++
+			continue
+		}
+		st.Targets = append(st.Targets, t)
+	}
+	return st, bad, nil
+}
+
+// Load is LoadInto with the windows collected in State.Windows, each
+// quoting its evidence lines (for tools and tests; the daemon restores
+// with LoadInto).
 func (s *Store) Load() (State, int, error) {
-	var st State
-	bad := 0
-	st.Offsets = map[string]json.RawMessage{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyClock); v != nil {
-			if err := st.Clock.UnmarshalText(v); err != nil {
-				bad++
+	c := &collector{windows: map[string]pipeline.WindowState{}, lines: map[uint64]string{}}
+	st, bad, err := s.LoadInto(c)
+	if err != nil {
+		return st, bad, err
+	}
+	for _, w := range c.windows {
+		for _, q := range w.Lines {
+			if l, ok := c.lines[q]; ok {
+				w.Evidence = append(w.Evidence, l)
 			}
 		}
-		tx.Bucket(bucketWindows).ForEach(func(k, v []byte) error {
-			var w pipeline.WindowState
-			if err := json.Unmarshal(v, &w); err != nil {
-				bad++
-				return nil
-			}
-			st.Windows = append(st.Windows, w)
-			return nil
-		})
-		tx.Bucket(bucketTargets).ForEach(func(k, v []byte) error {
-			var t pipeline.TargetState
-			if err := json.Unmarshal(v, &t); err != nil {
-				bad++
-				return nil
-			}
-			st.Targets = append(st.Targets, t)
-			return nil
-		})
-		return tx.Bucket(bucketOffsets).ForEach(func(k, v []byte) error {
-			st.Offsets[string(k)] = append(json.RawMessage(nil), v...)
-			return nil
-		})
-	})
-	return st, bad, err
+		if w.Evidence == nil {
+			w.Evidence = []string{}
+		}
+		w.Lines = nil
+		st.Windows = append(st.Windows, w)
+	}
+	return st, bad, nil
 }
 
-// Save commits the engine's changes, the sources' checkpoints and the clock
-// in one transaction. A non-nil offsets replaces the stored set entirely
-// (checkpoints of files long rotated away must not pile up).
-func (s *Store) Save(ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time) error {
-	return s.SaveWith(ch, offsets, clock, nil)
+type collector struct {
+	windows map[string]pipeline.WindowState
+	lines   map[uint64]string
 }
 
-// SaveWith is Save with changes to records a component keeps beside the
-// ledger (the enforcer's memory of the decisions it applied, its deferred
-// bans), in the same transaction so that they always agree with the
-// ledger: key → value, a nil value deletes the key.
-func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time, kept map[string][]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		kb := tx.Bucket(bucketKept)
-		for k, v := range kept {
-			var err error
-			if v == nil {
-				err = kb.Delete([]byte(k))
-			} else {
-				err = kb.Put([]byte(k), v)
-			}
-			if err != nil {
-				return err
-			}
+func (c *collector) Window(ws *pipeline.WindowState) {
+	w := *ws
+	w.Times = append([]int64(nil), ws.Times...)
+	w.Lines = append([]uint64(nil), ws.Lines...)
+	w.Evidence = append([]string(nil), ws.Evidence...)
+	c.windows[w.ID()] = w
+}
+func (c *collector) Gone(id string)               { delete(c.windows, id) }
+func (c *collector) Line(l pipeline.EvidenceLine) { c.lines[l.Seq] = l.Line }
+func (c *collector) Stream(uint64, uint64)        {}
+
+// load reads the snapshot and the log into memory (targets, checkpoints,
+// kept records, clock) and r (windows and lines; nil: skipped), and
+// opens the log for appending after its last whole record.
+func (s *Store) load(r Restorer) (int, error) {
+	s.targets, s.offsets, s.kept, s.clock = map[netip.Prefix][]byte{}, map[string]json.RawMessage{}, map[string][]byte{}, time.Time{}
+	s.windows = false
+	bad, gen, size, err := s.readFile(snapName, kindSnapshot, 0, r)
+	if err != nil {
+		return bad, err
+	}
+	s.gen, s.snapSize = gen, size
+	if s.log != nil {
+		s.log.Close()
+		s.log = nil
+	}
+	lbad, _, lsize, err := s.readFile(logName, kindLog, gen, r)
+	bad += lbad
+	switch {
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, errStale):
+		// No log yet, or one from before the snapshot (a crash between
+		// the snapshot's rename and the new log's): start one.
+		if err := s.newLog(gen); err != nil {
+			return bad, err
 		}
-		wb := tx.Bucket(bucketWindows)
-		for _, id := range ch.GoneWindows {
-			if err := wb.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		for _, w := range ch.Windows {
-			v, err := json.Marshal(w)
-			if err != nil {
-				return err
-			}
-			if err := wb.Put([]byte(w.ID()), v); err != nil {
-				return err
-			}
-		}
-		tb := tx.Bucket(bucketTargets)
-		for _, t := range ch.Targets {
-			if len(t.Records) == 0 && t.Offenses == 0 && len(t.History) == 0 {
-				if err := tb.Delete([]byte(t.Target.String())); err != nil {
-					return err
-				}
-				continue
-			}
-			v, err := json.Marshal(t)
-			if err != nil {
-				return err
-			}
-			if err := tb.Put([]byte(t.Target.String()), v); err != nil {
-				return err
-			}
-		}
-		if offsets != nil {
-			if err := tx.DeleteBucket(bucketOffsets); err != nil {
-				return err
-			}
-			ob, err := tx.CreateBucket(bucketOffsets)
-			if err != nil {
-				return err
-			}
-			for k, v := range offsets {
-				if err := ob.Put([]byte(k), v); err != nil {
-					return err
-				}
-			}
-		}
-		c, err := clock.MarshalText()
+	case err != nil:
+		return bad, err
+	default:
+		f, err := os.OpenFile(s.path(logName), os.O_RDWR, 0o600)
 		if err != nil {
-			return err
+			return bad, err
 		}
-		return tx.Bucket(bucketMeta).Put(keyClock, c)
-	})
+		// Drop a torn end: the next save writes over it.
+		if err := f.Truncate(lsize); err != nil {
+			f.Close()
+			return bad, err
+		}
+		s.log, s.logSize = f, lsize
+	}
+	s.loaded = true
+	return bad, nil
 }
 
-// Kept returns the records SaveWith kept.
-func (s *Store) Kept() (map[string][]byte, error) {
-	out := map[string][]byte{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketKept).ForEach(func(k, v []byte) error {
-			out[string(k)] = append([]byte(nil), v...)
-			return nil
-		})
-	})
-	return out, err
+var errStale = errors.New("stale log")
+
+// readFile applies the records of one file. For the log, gen is the
+// snapshot's generation, and reading stops at the first torn or
+// out-of-sequence record (the end of what was synced); the size returned
+// is the end of the last whole record.
+func (s *Store) readFile(name string, kind byte, gen uint64, r Restorer) (bad int, fgen uint64, size int64, err error) {
+	f, err := os.Open(s.path(name))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	h := make([]byte, headerSize)
+	if _, err := io.ReadFull(br, h); err != nil {
+		if kind == kindLog {
+			return 0, 0, 0, errStale
+		}
+		return 0, 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	k, fgen, err := parseHeader(h)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if k != kind {
+		return 0, 0, 0, fmt.Errorf("%s: not a %c file", name, kind)
+	}
+	if kind == kindLog && fgen != gen {
+		return 0, 0, 0, errStale
+	}
+	size = headerSize
+	var buf []byte
+	s.logSeq = 0
+	ended := false
+	for {
+		p, err := readRecord(br, buf)
+		if err == io.EOF || (err != nil && kind == kindLog) {
+			break
+		}
+		if err != nil {
+			return bad, fgen, size, fmt.Errorf("%s: a record at byte %d is corrupt", name, size)
+		}
+		buf = p
+		d := decoder{b: p}
+		if kind == kindLog {
+			if d.uvarint() != s.logSeq+1 {
+				break
+			}
+			s.logSeq++
+		}
+		end, err := s.apply(&d, r)
+		if err != nil {
+			bad++
+		}
+		ended = ended || end
+		size += int64(frameSize + len(p))
+	}
+	if kind == kindSnapshot && !ended {
+		return bad, fgen, size, fmt.Errorf("%s is incomplete", name)
+	}
+	return bad, fgen, size, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// apply applies one record's items; it reports whether it held the end
+// of a snapshot.
+func (s *Store) apply(d *decoder, r Restorer) (end bool, err error) {
+	for len(d.b) > 0 && d.err == nil {
+		switch tag := d.byte(); tag {
+		case 'N':
+			d.rules = append(d.rules, d.str())
+		case 'W', 'V':
+			w := d.window(tag == 'V')
+			s.windows = true
+			if w != nil && d.err == nil && r != nil {
+				r.Window(w)
+			}
+		case 'G':
+			if id := d.str(); r != nil && d.err == nil {
+				r.Gone(id)
+			}
+		case 'L':
+			l := pipeline.EvidenceLine{Seq: d.uvarint(), At: d.uvarint()}
+			l.Line = d.str()
+			if r != nil && d.err == nil {
+				r.Line(l)
+			}
+		case 'S':
+			n, b := d.uvarint(), d.uvarint()
+			if r != nil && d.err == nil {
+				r.Stream(n, b)
+			}
+		case 'T':
+			s.applyTarget(d)
+		case 'O':
+			s.applyOffsets(d)
+		case 'K':
+			k := d.str()
+			if d.byte() == 0 {
+				delete(s.kept, k)
+			} else {
+				s.kept[k] = append([]byte(nil), d.raw()...)
+			}
+		case 'C':
+			s.clock = fromUnixNano(d.varint())
+		case 'E':
+			end = true
+		default:
+			d.fail()
+		}
+	}
+	return end, d.err
+}
+
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func (s *Store) applyTarget(d *decoder) {
+	bits := int(d.byte())
+	a, _ := d.addr()
+	js := d.raw()
+	if d.err != nil {
+		return
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		d.fail()
+		return
+	}
+	if len(js) == 0 {
+		delete(s.targets, p)
+		return
+	}
+	s.targets[p] = append([]byte(nil), js...)
+}
+
+func (s *Store) applyOffsets(d *decoder) {
+	n := d.uvarint()
+	m := map[string]json.RawMessage{}
+	for range n {
+		k := d.str()
+		v := d.raw()
+		if d.err != nil {
+			return
+		}
+		m[k] = append(json.RawMessage(nil), v...)
+	}
+	s.offsets = m
+}
