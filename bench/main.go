@@ -15,6 +15,10 @@
 //     (--workers 2, GOMAXPROCS=2), the speed-up, and that both wrote the
 //     same decisions byte for byte;
 //   - the memory of a flood: a million distinct attackers tracked at once;
+//   - the daemon's state: a flood of a million distinct addresses read
+//     live, how much of it a kill -9 two seconds after its end keeps, the
+//     state file per window, RSS, and the restart on it (how soon the
+//     syslog port takes datagrams, whether any sent meanwhile are lost);
 //   - the daemon live: syslog over loopback UDP at 100,000 messages/s,
 //     and how many were lost.
 //
@@ -45,6 +49,8 @@ type config struct {
 	f2bLines  int
 	f2bRuns   int
 	floodAddr int
+	stateAddr int
+	stateSave time.Duration
 	live      time.Duration
 	liveRate  int
 	workers   int
@@ -62,6 +68,8 @@ func main() {
 	flag.IntVar(&c.f2bLines, "fail2ban-lines", 0, "lines fail2ban-regex reads (0: the whole file; it is slow)")
 	flag.IntVar(&c.f2bRuns, "fail2ban-runs", 0, "runs of fail2ban-regex (the fastest counts; default: as many as -runs)")
 	flag.IntVar(&c.floodAddr, "flood", 1_000_000, "distinct attackers tracked at once in the memory test (0: skip)")
+	flag.IntVar(&c.stateAddr, "state", 1_000_000, "distinct addresses the daemon's state holds in the state test: flood, kill -9, restart (0: skip)")
+	flag.DurationVar(&c.stateSave, "state-save", 2*time.Second, "how long after the flood's end the state test kills the daemon (the bound for every window to be saved)")
 	flag.DurationVar(&c.live, "live", 10*time.Second, "how long the daemon takes syslog over UDP (0: skip)")
 	flag.IntVar(&c.liveRate, "live-rate", 100_000, "UDP messages per second in the live test")
 	flag.IntVar(&c.workers, "workers", 2, "workers (and cores) of the parallel replay")
@@ -111,6 +119,11 @@ func run(ctx context.Context, c config) error {
 	}
 	if c.floodAddr > 0 {
 		if err := measureFlood(ctx, c, corp, r); err != nil {
+			return err
+		}
+	}
+	if c.stateAddr > 0 {
+		if err := measureState(ctx, c, tmp, r); err != nil {
 			return err
 		}
 	}

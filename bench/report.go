@@ -21,6 +21,7 @@ type Results struct {
 	Formats   []FormatResult  `json:"formats"`
 	Parallel  *ParallelResult `json:"parallel,omitempty"`
 	Flood     *FloodResult    `json:"flood,omitempty"`
+	State     *StateResult    `json:"state,omitempty"`
 	Live      []*LiveResult   `json:"live,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
 }
@@ -158,6 +159,9 @@ func (r *Results) Markdown() string {
 		fmt.Fprintf(&b, "\nFlood: %s distinct attackers tracked at once (2 failures each, `--max-windows 0`): peak RSS **%.0f MB** "+
 			"(%.0f MB for a thousand lines), %.0f bytes per tracked address; %s lines/s.\n",
 			thousands(float64(f.Addresses)), f.PeakRSSMB, f.BaseRSSMB, f.BytesPerAddr, thousands(f.LinesPerSec))
+	}
+	if s := r.State; s != nil {
+		s.markdown(&b)
 	}
 	if len(r.Live) > 0 {
 		b.WriteString("\n| `stockade run`, syslog over loopback UDP | sent | received | lost | decisions | CPU | peak RSS |\n")

@@ -165,14 +165,17 @@ func (r *evidence) since(from uint64) []EvidenceLine {
 		from = max(from, r.next-evidenceLines)
 	}
 	var out []EvidenceLine
-	var text []byte
+	size := 0
 	for seq := from; seq < r.next; seq++ {
-		b, e, ok := r.line(seq)
-		if !ok {
-			continue
+		if b, e, ok := r.line(seq); ok {
+			size += len(b)
+			out = append(out, EvidenceLine{Seq: seq, At: e.bytes})
 		}
+	}
+	text := make([]byte, 0, size)
+	for _, l := range out {
+		b, _, _ := r.line(l.Seq)
 		text = append(text, b...)
-		out = append(out, EvidenceLine{Seq: seq, At: e.bytes})
 	}
 	all, at := string(text), 0
 	for i := range out {

@@ -80,6 +80,15 @@ func frame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// frameInPlace frames a record whose payload follows frameSize bytes
+// left for the frame.
+func frameInPlace(b []byte) []byte {
+	p := b[frameSize:]
+	binary.LittleEndian.PutUint32(b[0:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(p, castagn))
+	return b
+}
+
 // readRecord reads the next record's payload into buf. It returns io.EOF
 // at a clean end and errTorn for a record that is cut short or corrupt.
 func readRecord(r io.Reader, buf []byte) ([]byte, error) {

@@ -219,3 +219,78 @@ func failure(addr string, i int) *pipeline.Event {
 	return &pipeline.Event{Time: t0.Add(time.Duration(i) * time.Second), Addr: netip.MustParseAddr(addr),
 		Line: fmt.Sprintf("failure %d from %s", i, addr)}
 }
+
+// floodEngine is an engine tracking changes after one failure from each
+// of n distinct addresses, an sshd rule quoting three lines.
+func floodEngine(tb testing.TB, n int) *pipeline.Engine {
+	p := &pipeline.Policy{ID: 0, Name: "sshd", Threshold: 5, Window: time.Hour, Ban: time.Hour, Evidence: 3}
+	e := pipeline.NewEngine(addrMatcher{p}, pipeline.Config{Origin: "t", MaxWindows: 1_000_000})
+	e.TrackChanges()
+	ev := &pipeline.Event{Time: t0}
+	for i := range n {
+		ev.Addr = netip.AddrFrom4([4]byte{100, byte(64 + i>>16&63), byte(i >> 8), byte(i)})
+		ev.Line = "Nov 30 10:00:00 web1 sshd[4242]: Failed password for invalid user admin from " + ev.Addr.String() + " port 50000 ssh2"
+		e.Process(ev)
+	}
+	return e
+}
+
+// BenchmarkFloodCommit is the commit after a second of a flood of new
+// addresses: 100,000 new windows taken from the engine and saved.
+func BenchmarkFloodCommit(b *testing.B) {
+	const n = 100_000
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		e := floodEngine(b, n)
+		b.StartTimer()
+		if err := s.Save(e.TakeChanges(), nil, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/window")
+}
+
+// BenchmarkRestore is a start on a state of 200,000 windows: the
+// snapshot read into a new engine.
+func BenchmarkRestore(b *testing.B) {
+	const n = 200_000
+	dir := b.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := floodEngine(b, n)
+	sn := NewSnapshot()
+	lines, next, bytes := e.TakeState(sn.Window)
+	sn.Lines(lines)
+	sn.Stream(next, bytes)
+	if err := s.SaveSnapshot(sn, e.TakeChanges(), nil, t0, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(s.Size())/n, "file-B/window")
+	s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := pipeline.NewEngine(e.Matcher(), pipeline.Config{Origin: "t", MaxWindows: 1_000_000})
+		rs := r.NewRestorer()
+		if _, _, err := s.LoadInto(rs); err != nil {
+			b.Fatal(err)
+		}
+		rs.Done(t0)
+		s.Close()
+		if r.Counter().Len() != n {
+			b.Fatalf("%d windows restored, want %d", r.Counter().Len(), n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/window")
+}

@@ -44,6 +44,7 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 	}
 	e := &s.enc
 	e.reset()
+	e.b = append(e.b, make([]byte, frameSize)...) // framed in place
 	e.uvarint(s.logSeq + 1)
 	e.clock(clock)
 	for _, id := range ch.GoneWindows {
@@ -68,7 +69,7 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 	for k, v := range kept {
 		e.kept(k, v)
 	}
-	if err := s.append(frame(nil, e.b)); err != nil {
+	if err := s.append(frameInPlace(e.b)); err != nil {
 		return err
 	}
 	s.logSeq++
