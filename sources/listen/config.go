@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -88,10 +89,22 @@ type Syslog struct {
 	tcpAddr  net.Addr
 	unixAddr net.Addr
 
+	// The sockets Bind opened, once, and its error.
+	bindOnce sync.Once
+	bound    sockets
+	bindErr  error
+
 	udp, tcp, unix counters
 }
 
-// NewSyslog checks cfg and fills in its defaults. It binds nothing: Run does.
+type sockets struct {
+	udp  *net.UDPConn
+	tcp  net.Listener
+	unix *net.UnixConn
+}
+
+// NewSyslog checks cfg and fills in its defaults. It binds nothing: Bind
+// or Run does.
 func NewSyslog(cfg Config) (*Syslog, error) {
 	if cfg.UDP == "" && cfg.TCP == "" && cfg.Unix == "" {
 		return nil, errors.New("listen: syslog: neither a UDP, a TCP nor a unix address to listen on")

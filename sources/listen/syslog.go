@@ -13,18 +13,63 @@ import (
 	"github.com/stockade-ids/stockade/sources"
 )
 
-// Run binds the configured addresses and serves until ctx is done. It
-// returns nil on cancel, or the error that stopped it: a failed bind, or a
-// listener that broke. It never closes out. Run may be called once.
+// Run binds the configured addresses (unless Bind did) and serves until
+// ctx is done, sending each event on out. It returns nil on cancel, or
+// the error that stopped it: a failed bind, or a listener that broke. It
+// never closes out. Run (or RunBatches) may be called once.
 func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
+	return s.run(ctx, output{events: out})
+}
+
+// RunBatches is Run handing events over in batches (see pipeline.Batch):
+// a UDP read's worth at a time, what a TCP connection had buffered.
+func (s *Syslog) RunBatches(ctx context.Context, out chan<- *pipeline.Batch) error {
+	return s.run(ctx, output{batches: out, pool: pipeline.NewBatches(udpBatch, batchesKept)})
+}
+
+// batchesKept is how many released batches a listener keeps for reuse.
+const batchesKept = 256
+
+// Bind opens the configured addresses now, ahead of Run: a daemon binds
+// before it loads its state, so that a sender is not refused meanwhile
+// (the kernel holds what arrives until Run reads it). It may be called
+// more than once; the first call binds.
+func (s *Syslog) Bind(ctx context.Context) error {
+	s.bindOnce.Do(func() {
+		s.bound.udp, s.bound.tcp, s.bound.unix, s.bindErr = s.bind(ctx)
+		close(s.ready)
+	})
+	return s.bindErr
+}
+
+// Close closes what Bind opened, for a daemon whose start failed before
+// Run; Run closes them itself when ctx is done.
+func (s *Syslog) Close() {
+	s.Bind(context.Background()) // nothing is bound after Close
+	s.bound.close(s.cfg.Unix)
+}
+
+func (b *sockets) close(unixPath string) {
+	if b.udp != nil {
+		b.udp.Close()
+	}
+	if b.tcp != nil {
+		b.tcp.Close()
+	}
+	if b.unix != nil {
+		b.unix.Close()
+		os.Remove(unixPath)
+	}
+}
+
+func (s *Syslog) run(ctx context.Context, out output) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("listen: syslog: Run called twice")
 	}
-	udp, tcp, unix, err := s.bind(ctx)
-	close(s.ready)
-	if err != nil {
+	if err := s.Bind(ctx); err != nil {
 		return err
 	}
+	udp, tcp, unix := s.bound.udp, s.bound.tcp, s.bound.unix
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -62,16 +107,7 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 
 	<-ctx.Done()
 	// Closing is what wakes the goroutines blocked in reads and accepts.
-	if udp != nil {
-		udp.Close()
-	}
-	if tcp != nil {
-		tcp.Close()
-	}
-	if unix != nil {
-		unix.Close()
-		os.Remove(s.cfg.Unix)
-	}
+	s.bound.close(s.cfg.Unix)
 	conns.closeAll()
 	wg.Wait()
 	return runErr
@@ -170,32 +206,47 @@ func (s *Syslog) Stats() Stats {
 	return Stats{UDP: s.udp.snapshot(), TCP: s.tcp.snapshot(), Unix: s.unix.snapshot()}
 }
 
+// output is where a listener's events go: one at a time (Run), or in
+// batches (RunBatches).
+type output struct {
+	events  chan<- pipeline.Event
+	batches chan<- *pipeline.Batch
+	pool    *pipeline.Batches
+}
+
 // deliverer decodes the messages of one stream and sends the events.
 type deliverer struct {
 	dec *sources.Decoder
 	src string
 	now func() time.Time
+	out output
 	// ev is decoded into, then sent by value: a local would escape
 	// through the Parser interface and the check (a function value), an
 	// allocation per message on the UDP and TCP paths.
 	ev pipeline.Event
+	// batch is being filled, in batch mode.
+	batch *pipeline.Batch
 }
 
-func (s *Syslog) newDeliverer(src string, c *counters) *deliverer {
+func (s *Syslog) newDeliverer(src string, c *counters, out output) *deliverer {
 	dec := sources.NewDecoder(pipeline.FormatSyslog, s.cfg.Now(), s.cfg.Loc, &c.msgs)
 	dec.SetMaxLine(0) // the framing bounds messages by MaxMessage
-	return &deliverer{dec: dec, src: src, now: s.cfg.Now}
+	return &deliverer{dec: dec, src: src, now: s.cfg.Now, out: out}
 }
 
 // deliver parses msg, which the event will own, and sends the event. It
 // returns false when ctx is done.
-func (d *deliverer) deliver(ctx context.Context, msg []byte, out chan<- pipeline.Event) bool {
-	return d.deliverChecked(ctx, msg, out, nil)
+func (d *deliverer) deliver(ctx context.Context, msg []byte) bool {
+	return d.deliverChecked(ctx, msg, nil)
 }
 
 // deliverChecked is deliver with a check of the parsed event (nil: none)
-// whose error refuses it.
-func (d *deliverer) deliverChecked(ctx context.Context, msg []byte, out chan<- pipeline.Event, check func(*pipeline.Event) error) bool {
+// whose error refuses it. In batch mode the event is added to the batch,
+// sent when full or at flush.
+func (d *deliverer) deliverChecked(ctx context.Context, msg []byte, check func(*pipeline.Event) error) bool {
+	if d.out.pool != nil {
+		return d.add(ctx, msg, check)
+	}
 	// RFC 3164 has no year: keep the inference reference near the wall
 	// clock so a listener running over New Year dates January right.
 	d.dec.Follow(d.now)
@@ -206,7 +257,45 @@ func (d *deliverer) deliverChecked(ctx context.Context, msg []byte, out chan<- p
 	}
 	ev.Source = d.src
 	select {
-	case out <- *ev:
+	case d.out.events <- *ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// add decodes msg into the next event of the batch.
+func (d *deliverer) add(ctx context.Context, msg []byte, check func(*pipeline.Event) error) bool {
+	if d.batch == nil {
+		d.batch = d.out.pool.Get()
+	}
+	b := d.batch
+	if len(b.Events) == 0 {
+		d.dec.Follow(d.now) // once a batch: a read's worth of messages
+	}
+	b.Events = append(b.Events, pipeline.Event{})
+	ev := &b.Events[len(b.Events)-1]
+	if o, _ := d.dec.DecodeChecked(msg, ev, check); o != sources.Event {
+		b.Events = b.Events[:len(b.Events)-1]
+		return true
+	}
+	ev.Source = d.src
+	if len(b.Events) == cap(b.Events) {
+		return d.flush(ctx)
+	}
+	return true
+}
+
+// flush sends the batch being filled, if any. It returns false when ctx
+// is done.
+func (d *deliverer) flush(ctx context.Context) bool {
+	b := d.batch
+	if b == nil || len(b.Events) == 0 {
+		return true
+	}
+	d.batch = nil
+	select {
+	case d.out.batches <- b:
 		return true
 	case <-ctx.Done():
 		return false

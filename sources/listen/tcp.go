@@ -12,13 +12,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // serveTCP accepts connections until the listener is closed, and serves
 // each on a goroutine of its own, counted in wg.
-func (s *Syslog) serveTCP(ctx context.Context, ln net.Listener, conns *connSet, wg *sync.WaitGroup, out chan<- pipeline.Event) error {
+func (s *Syslog) serveTCP(ctx context.Context, ln net.Listener, conns *connSet, wg *sync.WaitGroup, out output) error {
 	src := "tcp://" + ln.Addr().String()
 	var delay time.Duration
 	for {
@@ -99,8 +97,8 @@ func temporary(err error) bool {
 // serveConn reads frames from one connection until the peer hangs up, the
 // connection is closed, or no whole frame comes for IdleTimeout (a frame
 // sent a byte at a time holds the connection no longer than one idle).
-func (s *Syslog) serveConn(ctx context.Context, c net.Conn, st *connState, src string, out chan<- pipeline.Event) {
-	d := s.newDeliverer(src, &s.tcp)
+func (s *Syslog) serveConn(ctx context.Context, c net.Conn, st *connState, src string, out output) {
+	d := s.newDeliverer(src, &s.tcp, out)
 	f := newFramer(c, s.cfg.MaxMessage)
 	// The deadline moves after a whole frame only, and only when it has
 	// aged by an eighth of the timeout: setting it on every frame cost the
@@ -123,9 +121,14 @@ func (s *Syslog) serveConn(ctx context.Context, c net.Conn, st *connState, src s
 		case bad != nil:
 			d.bad(bad)
 		case msg != nil:
-			if !d.deliver(ctx, msg, out) {
+			if !d.deliver(ctx, msg) {
 				return
 			}
+		}
+		// What the connection had buffered is in the batch: send it
+		// before a read that may wait.
+		if (err != nil || f.r.Buffered() == 0) && !d.flush(ctx) {
+			return
 		}
 		if err != nil {
 			switch {

@@ -7,11 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-
-	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // maxDatagram is the largest UDP payload there is.
@@ -25,31 +20,39 @@ const udpSlab = 1 << 20
 // datagram was a third of the daemon's CPU.
 const udpBatch = 64
 
+// udpLinger is how long a reader that found less than a batch waits
+// before reading again, in batch mode.
+const udpLinger = time.Millisecond
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // serveUDP reads datagrams until the socket is closed. One goroutine reads,
 // parses and sends, with no per-message goroutine or buffer hand-off: at
 // 100,000 messages a second the kernel's receive buffer is the queue.
 // Datagrams are read in batches into fixed buffers, and each is copied
 // into the arena, which the event then owns.
-func (s *Syslog) serveUDP(ctx context.Context, conn *net.UDPConn, out chan<- pipeline.Event) error {
-	d := s.newDeliverer("udp://"+conn.LocalAddr().String(), &s.udp)
+func (s *Syslog) serveUDP(ctx context.Context, conn *net.UDPConn, out output) error {
+	d := s.newDeliverer("udp://"+conn.LocalAddr().String(), &s.udp, out)
 	// One byte more than the longest message allowed tells a message that
 	// is too long from one that just fits.
 	room := min(s.cfg.MaxMessage+1, maxDatagram)
 	a := arena{size: udpSlab}
-	read := ipv4.NewPacketConn(conn).ReadBatch
-	if ap, ok := netip.AddrFromSlice(conn.LocalAddr().(*net.UDPAddr).IP); ok && !ap.Unmap().Is4() {
-		read = ipv6.NewPacketConn(conn).ReadBatch
-	}
-	msgs := make([]ipv4.Message, udpBatch)
-	bufs := make([]byte, udpBatch*room)
-	oobs := make([]byte, udpBatch*oobSize)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{bufs[i*room : (i+1)*room]}
-		msgs[i].OOB = oobs[i*oobSize : (i+1)*oobSize]
+	r, err := newBatchReader(conn, udpBatch, room)
+	if err != nil {
+		return fmt.Errorf("listen: syslog udp: %w", err)
 	}
 	failures := 0
 	for {
-		n, err := read(msgs, 0)
+		n, err := r.read()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -68,22 +71,45 @@ func (s *Syslog) serveUDP(ctx context.Context, conn *net.UDPConn, out chan<- pip
 			continue
 		}
 		failures = 0
-		for i := range msgs[:n] {
-			m := &msgs[i]
-			if dropped, ok := dropCount(m.OOB[:m.NN]); ok {
+		for i := range n {
+			if dropped, ok := dropCount(r.oob(i)); ok {
 				s.udp.dropped.Store(uint64(dropped))
 			}
-			if a, ok := m.Addr.(*net.UDPAddr); ok && !s.allowed(a.AddrPort().Addr()) {
+			if !s.allowed(r.from(i)) {
 				d.bad(errSender)
 				continue
 			}
-			if m.N > s.cfg.MaxMessage {
+			m := r.data(i)
+			if len(m) > s.cfg.MaxMessage {
 				d.bad(errTooLong)
 				continue
 			}
-			if !d.deliver(ctx, trimTrailer(a.clone(m.Buffers[0][:m.N])), out) {
+			if !d.deliver(ctx, trimTrailer(a.clone(m))) {
+				return nil
+			}
+		}
+		if !d.flush(ctx) {
+			return nil
+		}
+		if n < udpBatch && out.pool != nil {
+			// The kernel had less than a batch: let a little more arrive
+			// rather than wake for every few datagrams (at 100,000 a
+			// second, waking and parking per read was most of the
+			// daemon's CPU). A batch full again ends the pause at once;
+			// a message waits at most udpLinger more.
+			if !sleepCtx(ctx, udpLinger) {
 				return nil
 			}
 		}
 	}
+}
+
+// batchReader reads datagrams in batches: read fills the first n, which
+// data, oob (the control messages) and from (the sender) then return,
+// valid until the next read.
+type batchReader interface {
+	read() (n int, err error)
+	data(i int) []byte
+	oob(i int) []byte
+	from(i int) netip.Addr
 }

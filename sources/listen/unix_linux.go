@@ -72,8 +72,8 @@ func bindUnix(path string) (*net.UnixConn, error) {
 
 // serveUnix reads datagrams until the socket is closed, and judges each
 // message's program by the process that sent it.
-func (s *Syslog) serveUnix(ctx context.Context, conn *net.UnixConn, out chan<- pipeline.Event) error {
-	d := s.newDeliverer("unix://"+s.cfg.Unix, &s.unix)
+func (s *Syslog) serveUnix(ctx context.Context, conn *net.UnixConn, out output) error {
+	d := s.newDeliverer("unix://"+s.cfg.Unix, &s.unix, out)
 	a := arena{size: udpSlab}
 	buf := make([]byte, s.cfg.MaxMessage+1)
 	oob := make([]byte, unixOOB+64)
@@ -109,7 +109,7 @@ func (s *Syslog) serveUnix(ctx context.Context, conn *net.UnixConn, out chan<- p
 				return procIdentity(cred)
 			})
 		}
-		if !d.deliverChecked(ctx, trimTrailer(a.clone(buf[:n])), out, check) {
+		if !d.deliverChecked(ctx, trimTrailer(a.clone(buf[:n])), check) || !d.flush(ctx) {
 			return nil
 		}
 	}

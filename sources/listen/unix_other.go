@@ -16,6 +16,6 @@ func bindUnix(string) (*net.UnixConn, error) {
 	return nil, errors.New("a unix listener needs Linux (SO_PASSCRED)")
 }
 
-func (s *Syslog) serveUnix(context.Context, *net.UnixConn, chan<- pipeline.Event) error {
+func (s *Syslog) serveUnix(context.Context, *net.UnixConn, output) error {
 	return errors.New("a unix listener needs Linux")
 }
