@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -35,10 +34,8 @@ type Config struct {
 	// EmitUnbans makes the engine emit an unban decision when a target's
 	// last ban runs out, for sinks that cannot expire bans themselves.
 	EmitUnbans bool
-	// MaxWindows is how many sliding windows are held at once at least
-	// (0: no bound): that many distinct addresses all keep theirs. Past
-	// it, plus a slack for the uneven spread of addresses over the
-	// counter's partitions (see maxWithSlack), the least recent go.
+	// MaxWindows bounds the sliding windows held at once (0: no bound);
+	// see Counter.Max and Counter.Whole.
 	MaxWindows int
 	// DedupWindow is how long (in event time) an alert fingerprint is
 	// remembered, so the same alert read from fast.log and eve.json counts
@@ -95,23 +92,6 @@ type Engine struct {
 	SkewedDuplicates uint64
 }
 
-// maxWithSlack is the counter's bound for MaxWindows n: the counter
-// bounds each of its partitions to a share of its Max, on its own (what
-// keeps a parallel replay deciding as one engine), and a hash spreads n
-// addresses unevenly, so shares of exactly n/64 shed windows of the
-// fuller partitions while others have room: a million distinct addresses
-// under a bound of a million kept 960,940. Each share gets six standard
-// deviations of that spread (√(n/64)), at least a sixteenth: 6.25 % more
-// memory for the default million, and n addresses are all held.
-func maxWithSlack(n int) int {
-	if n <= 0 {
-		return 0
-	}
-	share := float64(n) / counterParts
-	slack := max(share/16, 6*math.Sqrt(share))
-	return n + int(math.Ceil(slack*counterParts))
-}
-
 // NewEngine builds an engine over m.
 func NewEngine(m Matcher, cfg Config) *Engine {
 	if cfg.DedupWindow <= 0 {
@@ -119,7 +99,7 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 	}
 	e := &Engine{
 		cfg:        cfg,
-		counter:    &Counter{Max: maxWithSlack(cfg.MaxWindows)},
+		counter:    &Counter{Max: cfg.MaxWindows},
 		ledger:     NewLedger(),
 		dedup:      make(map[uint64]int64),
 		dedupAt:    4096,

@@ -57,7 +57,7 @@ func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt R
 // what Replay does. One log is read and matched in order, and those are
 // most of the work: a parallel replay of one would only add hand-offs.
 func (e *Engine) concurrent(opt ReplayOptions, its int) bool {
-	if opt.Workers <= 1 || its < 2 || len(e.rangeRules) > 0 || len(e.ledger.ranges) > 0 || e.counter.track {
+	if opt.Workers <= 1 || its < 2 || len(e.rangeRules) > 0 || len(e.ledger.ranges) > 0 || e.counter.track || e.counter.Whole {
 		return false
 	}
 	cm, ok := e.matcher.(ConcurrentMatcher)

@@ -84,10 +84,13 @@ func (c *Changes) Empty() bool {
 	return !c.Full && len(c.Windows) == 0 && len(c.GoneWindows) == 0 && len(c.Targets) == 0 && len(c.Lines) == 0
 }
 
-// TrackChanges turns on change tracking (off by default: replay needs none).
+// TrackChanges turns on change tracking (off by default: replay needs
+// none). It is what a daemon's engine does, on one goroutine for good: its
+// windows are bounded as a whole too (see Counter.Whole).
 func (e *Engine) TrackChanges() {
 	c := e.counter
 	c.track, c.dirtyAddrs, c.dirtyKeys = true, map[addrKey]struct{}{}, map[strKey]struct{}{}
+	c.Whole = true
 	e.ledger.track, e.ledger.dirty = true, map[netip.Prefix]struct{}{}
 }
 
@@ -232,6 +235,10 @@ type Restorer struct {
 	byName map[string]*Policy
 	last   uint64 // the number of the last line taken
 	inline bool   // windows quote their Evidence even when they have Lines
+	// The rule of the window before: a store's windows come rule by rule,
+	// and the name is the same string.
+	rule   string
+	policy *Policy
 }
 
 // NewRestorer starts restoring into e.
@@ -245,7 +252,10 @@ func (e *Engine) NewRestorer() *Restorer {
 
 // Window restores a window. ws is not kept.
 func (r *Restorer) Window(ws *WindowState) {
-	p := r.byName[ws.Rule]
+	if ws.Rule != r.rule {
+		r.rule, r.policy = ws.Rule, r.byName[ws.Rule]
+	}
+	p := r.policy
 	if p == nil || p.Threshold <= 1 || len(ws.Times) == 0 {
 		return
 	}
@@ -255,6 +265,13 @@ func (r *Restorer) Window(ws *WindowState) {
 		return
 	}
 	c.restoreRefs(p, Canonical(ws.Addr), ws.Key, ws.Times, ws.Lines)
+}
+
+// Expect says about n windows are coming: the counter's maps are sized
+// for them at once, rather than grown (and rehashed) step by step to up
+// to twice what they hold.
+func (r *Restorer) Expect(n int) {
+	r.e.counter.expect(n)
 }
 
 // Gone drops the window of a store's ID (WindowState.ID).

@@ -53,10 +53,20 @@ type Counter struct {
 	// of the share at a time, and counted in Overflow: a flood of distinct
 	// addresses costs at most Max windows of memory, and what it pushes out
 	// is what was least likely to reach a threshold. Bans are the ledger's
-	// and are never dropped. (The engine sets Max above Config.MaxWindows,
-	// see maxWithSlack.)
+	// and are never dropped.
+	//
+	// With Whole set, Max bounds the windows as a whole instead: a new
+	// window past Max drops the oldest of its own partition, or of the
+	// fullest when its own holds less than its share, so Max distinct
+	// addresses all keep a window however the hash spreads them (with
+	// shares, a million addresses under a bound of a million kept
+	// 960,940: the partitions the hash gives a few more than average shed
+	// an eighth while others have room). What happens to a window then
+	// depends on every partition, which a parallel replay cannot have:
+	// the daemon's engine, on one goroutine for good, sets it.
 	Max      int
 	Overflow uint64
+	Whole    bool
 
 	// dirtyAddrs and dirtyKeys hold the windows changed since the last
 	// TakeChanges, when tracking is on (the daemon persists them; replay
@@ -322,6 +332,32 @@ func (c *Counter) part(i int) *counterPart {
 	return pt
 }
 
+// bound makes room for a new window in partition pi, if Max requires it.
+func (c *Counter) bound(pi int, pt *counterPart) {
+	m := c.partMax(pi)
+	if !c.Whole {
+		if pt.n >= m {
+			c.shed(pt, pt.n-m+max(1, m/8))
+		}
+		return
+	}
+	total := c.Len()
+	if total < c.Max {
+		return
+	}
+	// An eighth of a share at a time (amortised like the shares' sheds),
+	// taken where it is held.
+	from := pt
+	if pt.n < m {
+		for _, q := range c.parts {
+			if q != nil && q.n > from.n {
+				from = q
+			}
+		}
+	}
+	c.shed(from, min(from.n, total-c.Max+max(1, m/8)))
+}
+
 // partMax is partition i's share of Max.
 func (c *Counter) partMax(i int) int {
 	m := c.Max / counterParts
@@ -402,9 +438,7 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 			c.sweep(pt, t)
 		}
 		if c.Max > 0 {
-			if m := c.partMax(pi); pt.n >= m {
-				c.shed(pt, pt.n-m+max(1, m/8))
-			}
+			c.bound(pi, pt)
 		}
 		idx = s.alloc()
 		if key != "" {
@@ -745,6 +779,16 @@ func (c *Counter) takeLines() ([]EvidenceLine, uint64, uint64) {
 	return lines, c.lines.next, c.lines.bytes
 }
 
+// expect sizes the partitions' address maps for n windows in all.
+func (c *Counter) expect(n int) {
+	per := n/counterParts + n/counterParts/16 + 16
+	for i := range c.parts {
+		if c.parts[i] == nil {
+			c.parts[i] = &counterPart{addrs: make(map[addrKey]uint32, per), keys: map[strKey]uint32{}, sweepAt: sweepMin}
+		}
+	}
+}
+
 // restoreRefs puts a saved window back whose evidence is by number (see
 // Restorer.Line).
 func (c *Counter) restoreRefs(p *Policy, a netip.Addr, key string, times []int64, seqs []uint64) {
@@ -753,13 +797,29 @@ func (c *Counter) restoreRefs(p *Policy, a netip.Addr, key string, times []int64
 		pt.maxWindow = p.Window
 	}
 	s := pt.slab(p)
+	var (
+		i  uint32
+		ok bool
+		ak addrKey
+	)
 	if key != "" {
 		a = netip.Addr{}
+		i, ok = pt.keys[strKey{p.ID, key}]
+	} else {
+		ak = makeAddrKey(p.ID, a)
+		i, ok = pt.addrs[ak]
 	}
-	if _, ok := pt.lookup(p.ID, a, key); ok {
-		pt.drop(counterKey{policy: p.ID, addr: a, key: key})
+	if ok {
+		clear(s.rec(i)) // saved again: the later one replaces it
+	} else {
+		i = s.alloc()
+		if key != "" {
+			pt.keys[strKey{p.ID, strings.Clone(key)}] = i
+		} else {
+			pt.addrs[ak] = i
+		}
+		pt.n++
 	}
-	i := s.alloc()
 	w := s.win(i)
 	for _, t := range times[max(0, len(times)-s.threshold):] {
 		w.addTime(t)
@@ -767,12 +827,6 @@ func (c *Counter) restoreRefs(p *Policy, a netip.Addr, key string, times []int64
 	for _, q := range seqs[max(0, len(seqs)-s.evidence):] {
 		w.addLine(q)
 	}
-	if key != "" {
-		pt.keys[strKey{p.ID, strings.Clone(key)}] = i
-	} else {
-		pt.addrs[makeAddrKey(p.ID, a)] = i
-	}
-	pt.n++
 }
 
 // forget drops window k if it is held (a save said it fired or went

@@ -91,3 +91,37 @@ func TestCounterMaxBoundsMemory(t *testing.T) {
 		t.Fatalf("the oldest address kept %d matches", n)
 	}
 }
+
+// TestCounterWholeHoldsMax: bounded as a whole (the daemon's), Max
+// distinct addresses all keep their window however the hash spreads them
+// over the partitions; past Max the count never goes over it, and the
+// newest still count.
+func TestCounterWholeHoldsMax(t *testing.T) {
+	c := NewCounter()
+	c.Max, c.Whole = 10_000, true
+	p := &Policy{ID: 0, Name: "sshd", Threshold: 3, Window: time.Hour, Evidence: 1}
+	t0 := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{203, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	for i := range c.Max {
+		c.Add(p, addr(i), "", t0.Add(time.Duration(i)*time.Millisecond), "Failed password")
+	}
+	if c.Len() != c.Max || c.Overflow != 0 {
+		t.Fatalf("%d distinct addresses under a bound of %d: %d windows, %d dropped", c.Max, c.Max, c.Len(), c.Overflow)
+	}
+	for i := c.Max; i < 3*c.Max; i++ {
+		c.Add(p, addr(i), "", t0.Add(time.Duration(i)*time.Millisecond), "Failed password")
+		if c.Len() > c.Max {
+			t.Fatalf("%d windows after %d addresses, max %d", c.Len(), i+1, c.Max)
+		}
+	}
+	last := addr(3*c.Max - 1)
+	if fire, _ := c.Add(p, last, "", t0.Add(time.Hour/2), "Failed password"); fire {
+		t.Fatal("fired at 2 of 3")
+	}
+	if fire, _ := c.Add(p, last, "", t0.Add(time.Hour/2+time.Second), "Failed password"); !fire {
+		t.Fatal("the newest address lost its window")
+	}
+	if n := c.Count(p, addr(0), "", t0.Add(time.Second)); n != 0 {
+		t.Fatalf("the oldest address kept %d matches", n)
+	}
+}
