@@ -33,6 +33,7 @@ import (
 //	O n (key value)…            the sources' checkpoints, all of them
 //	K key 0|1 value             a record kept beside the ledger
 //	C unix-ns                   the engine's clock
+//	H n                         the windows a snapshot holds
 //	E                           the end of a snapshot
 //
 // addr is a kind byte, 4 or 16 and the address, or 0 and a key. Times are

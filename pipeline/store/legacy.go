@@ -36,7 +36,7 @@ func (s *Store) upgrade() error {
 	}
 	s.remember(targets, old.Offsets, old.Clock, old.Kept)
 	sn.flush(0)
-	if err := s.writeSnapshot(sn.recs, 1); err != nil {
+	if err := s.writeSnapshot(sn); err != nil {
 		return fmt.Errorf("upgrade %s: %w", legacyName, err)
 	}
 	if err := os.Rename(s.path(legacyName), s.path(legacyName+".old")); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 		sn.Lines(ch.Lines)
 		sn.Stream(ch.Next, ch.Bytes)
 		ch.Windows, ch.Lines, ch.GoneWindows = nil, nil, nil
-		return s.SaveSnapshot(sn, ch, offsets, clock, kept)
+		return s.saveSnapshot(sn, ch, offsets, clock, kept, true)
 	}
 	targets, err := encodeTargets(ch.Targets)
 	if err != nil {
@@ -137,6 +138,12 @@ func (s *Store) remember(targets map[netip.Prefix][]byte, offsets map[string]jso
 // write (a full disk) leaves the log as it was: the record is cut off
 // again, and the next append writes where this one began.
 func (s *Store) append(rec []byte) error {
+	if s.logGen != s.gen {
+		// The snapshot is in place but its log could not be started.
+		if err := s.newLog(s.gen); err != nil {
+			return err
+		}
+	}
 	if _, err := s.log.WriteAt(rec, s.logSize); err != nil {
 		s.log.Truncate(s.logSize)
 		return fmt.Errorf("save state: %w", err)
@@ -157,15 +164,57 @@ func (s *Store) WantsSnapshot() bool {
 
 // Snapshot is a whole state's windows and lines, encoded as they are
 // given (on the engine's goroutine, see pipeline.Engine.TakeState) to be
-// written by SaveSnapshot (on another).
+// committed by SaveSnapshot (on another). One from StartSnapshot writes
+// them to the new snapshot's file as they come, a megabyte at a time: a
+// million windows never sit in memory twice.
 type Snapshot struct {
-	recs []byte
+	recs []byte // in memory (NewSnapshot)
+	f    *os.File
+	bw   *bufio.Writer
+	gen  uint64
+	err  error
 	enc  encoder
 	n    int
 }
 
-// NewSnapshot starts an empty snapshot.
+// NewSnapshot starts an empty snapshot, kept in memory.
 func NewSnapshot() *Snapshot { return &Snapshot{} }
+
+// StartSnapshot starts a snapshot written to its file as it is built;
+// windows is about how many it will hold (a restore sizes its maps by
+// it). Commit it with SaveSnapshot, or drop it with Abort.
+func (s *Store) StartSnapshot(windows int) (*Snapshot, error) {
+	f, err := os.OpenFile(s.path(snapName+".tmp"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("save state: %w", err)
+	}
+	sn := &Snapshot{f: f, bw: bufio.NewWriterSize(f, chunkSize), gen: s.gen + 1}
+	sn.write(header(kindSnapshot, sn.gen))
+	sn.write(frame(nil, hint(windows)))
+	return sn, nil
+}
+
+func hint(windows int) []byte {
+	var e encoder
+	e.tag('H')
+	e.uvarint(uint64(windows))
+	return e.b
+}
+
+func (sn *Snapshot) write(b []byte) {
+	if sn.err == nil {
+		_, sn.err = sn.bw.Write(b)
+	}
+}
+
+// Abort drops a snapshot that will not be committed.
+func (sn *Snapshot) Abort() {
+	if sn.f != nil {
+		sn.f.Close()
+		os.Remove(sn.f.Name())
+		sn.f = nil
+	}
+}
 
 // Window adds a window.
 func (sn *Snapshot) Window(w *pipeline.WindowState) {
@@ -193,17 +242,29 @@ func (sn *Snapshot) Stream(next, bytes uint64) {
 func (sn *Snapshot) Windows() int { return sn.n }
 
 func (sn *Snapshot) flush(over int) {
-	if len(sn.enc.b) > over {
-		sn.recs = frame(sn.recs, sn.enc.b)
-		sn.enc.reset()
+	if len(sn.enc.b) <= over {
+		return
 	}
+	if sn.f != nil {
+		sn.write(frame(nil, sn.enc.b))
+	} else {
+		sn.recs = frame(sn.recs, sn.enc.b)
+	}
+	sn.enc.reset()
 }
 
 // SaveSnapshot commits a whole state: sn's windows and lines, the ledger's
 // targets as saved so far with ch's changes, offsets, kept and the clock,
-// in a new snapshot, and starts an empty log. On an error nothing changed:
-// the old snapshot and log still hold the last commit.
+// in a new snapshot, and starts a new log with the windows and lines ch
+// holds (those that changed after sn was taken). On an error the
+// snapshot may or may not be in place, and the whole is to be saved
+// again: both are whole states that hold the last commit.
 func (s *Store) SaveSnapshot(sn *Snapshot, ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time, kept map[string][]byte) error {
+	return s.saveSnapshot(sn, ch, offsets, clock, kept, false)
+}
+
+// saveSnapshot is SaveSnapshot; whole: ch's targets are all there are.
+func (s *Store) saveSnapshot(sn *Snapshot, ch pipeline.Changes, offsets map[string]json.RawMessage, clock time.Time, kept map[string][]byte, whole bool) error {
 	if err := s.ensureLoaded(); err != nil {
 		return err
 	}
@@ -211,25 +272,42 @@ func (s *Store) SaveSnapshot(sn *Snapshot, ch pipeline.Changes, offsets map[stri
 	if err != nil {
 		return err
 	}
-	old := *s
+	oldTargets, oldOffsets, oldKept, oldClock := s.targets, s.offsets, s.kept, s.clock
 	s.targets, s.offsets, s.kept = maps.Clone(s.targets), maps.Clone(s.offsets), maps.Clone(s.kept)
+	if whole {
+		s.targets = map[netip.Prefix][]byte{}
+	}
 	s.remember(targets, offsets, clock, kept)
 	sn.flush(0)
-	if err := s.writeSnapshot(sn.recs, s.gen+1); err != nil {
-		s.targets, s.offsets, s.kept, s.clock = old.targets, old.offsets, old.kept, old.clock
+	if err := s.writeSnapshot(sn); err != nil {
+		s.targets, s.offsets, s.kept, s.clock = oldTargets, oldOffsets, oldKept, oldClock
 		return err
 	}
 	s.windows = sn.n > 0
-	return nil
+	if len(ch.Windows)+len(ch.GoneWindows)+len(ch.Lines) == 0 {
+		return nil
+	}
+	rest := pipeline.Changes{Windows: ch.Windows, GoneWindows: ch.GoneWindows, Lines: ch.Lines, Next: ch.Next, Bytes: ch.Bytes}
+	return s.SaveWith(rest, nil, clock, nil)
 }
 
-// writeSnapshot writes a snapshot of generation gen: what the store holds
-// in memory, then recs (windows and lines); then an empty log of gen.
-func (s *Store) writeSnapshot(recs []byte, gen uint64) error {
-	tmp := s.path(snapName + ".tmp")
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("save state: %w", err)
+// writeSnapshot commits sn as the snapshot of the next generation, with
+// what the store holds in memory (targets, checkpoints, kept records,
+// clock), then starts its empty log.
+func (s *Store) writeSnapshot(sn *Snapshot) error {
+	defer sn.Abort()
+	if sn.f == nil {
+		f, err := os.OpenFile(s.path(snapName+".tmp"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("save state: %w", err)
+		}
+		sn.f, sn.bw, sn.gen = f, bufio.NewWriterSize(f, chunkSize), s.gen+1
+		sn.write(header(kindSnapshot, sn.gen))
+		sn.write(frame(nil, hint(sn.n)))
+		sn.write(sn.recs)
+	}
+	if sn.gen != s.gen+1 {
+		return errors.New("save state: a snapshot taken before another was committed")
 	}
 	var e encoder
 	e.clock(s.clock)
@@ -240,33 +318,30 @@ func (s *Store) writeSnapshot(recs []byte, gen uint64) error {
 	for k, v := range s.kept {
 		e.kept(k, v)
 	}
-	head := frame(header(kindSnapshot, gen), e.b)
-	tail := frame(nil, []byte{'E'})
-	_, err = f.Write(head)
+	e.tag('E')
+	sn.write(frame(nil, e.b))
+	err := sn.err
 	if err == nil {
-		_, err = f.Write(recs)
+		err = sn.bw.Flush()
 	}
 	if err == nil {
-		_, err = f.Write(tail)
+		err = sn.f.Sync()
+	}
+	var size int64
+	if fi, serr := sn.f.Stat(); err == nil && serr == nil {
+		size = fi.Size()
 	}
 	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path(snapName))
+		err = os.Rename(sn.f.Name(), s.path(snapName))
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("save state: %w", err)
 	}
 	s.syncDir()
-	s.gen, s.snapSize = gen, int64(len(head)+len(recs)+len(tail))
+	s.gen, s.snapSize = sn.gen, size
 	// A crash from here until the new log is in place leaves the old
 	// log, of the previous generation: it is ignored (errStale).
-	return s.newLog(gen)
+	return s.newLog(sn.gen)
 }
 
 // newLog starts an empty log of generation gen.
@@ -293,7 +368,7 @@ func (s *Store) newLog(gen uint64) error {
 	if s.log != nil {
 		s.log.Close()
 	}
-	s.log, s.logSize, s.logSeq = f, int64(len(h)), 0
+	s.log, s.logSize, s.logSeq, s.logGen = f, int64(len(h)), 0, gen
 	return nil
 }
 

@@ -44,6 +44,7 @@ type Store struct {
 	lock *os.File
 
 	gen      uint64
+	logGen   uint64 // the generation of the log open for appending
 	log      *os.File
 	logSize  int64 // the end of the last whole record
 	logSeq   uint64
@@ -77,6 +78,9 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("%s is in use by another stockade", dir)
 	}
 	s := &Store{dir: dir, lock: lf}
+	// What a crash left half written: never read, started again.
+	os.Remove(s.path(snapName + ".tmp"))
+	os.Remove(s.path(logName + ".tmp"))
 	if err := s.init(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("state %s: %w", dir, err)
@@ -96,7 +100,7 @@ func (s *Store) init() error {
 	if _, err := os.Stat(s.path(legacyName)); err == nil {
 		return s.upgrade()
 	}
-	return s.writeSnapshot(nil, 1)
+	return s.writeSnapshot(NewSnapshot())
 }
 
 // Exists reports whether dir holds a state (of this stockade or, to
@@ -128,7 +132,8 @@ type State struct {
 
 // Restorer takes the windows and evidence lines of a load as they are
 // read (pipeline.Restorer is one): a million windows are never held as
-// WindowStates at once.
+// WindowStates at once. One with an Expect(n int) method is told how
+// many windows a snapshot holds before they come.
 type Restorer interface {
 	Window(ws *pipeline.WindowState)
 	Gone(id string)
@@ -237,7 +242,7 @@ func (s *Store) load(r Restorer) (int, error) {
 			f.Close()
 			return bad, err
 		}
-		s.log, s.logSize = f, lsize
+		s.log, s.logSize, s.logGen = f, lsize, gen
 	}
 	s.loaded = true
 	return bad, nil
@@ -347,6 +352,11 @@ func (s *Store) apply(d *decoder, r Restorer) (end bool, err error) {
 			}
 		case 'C':
 			s.clock = fromUnixNano(d.varint())
+		case 'H':
+			n := d.uvarint()
+			if x, ok := r.(interface{ Expect(int) }); ok && d.err == nil && n < 1<<28 {
+				x.Expect(int(n))
+			}
 		case 'E':
 			end = true
 		default:
