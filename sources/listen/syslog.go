@@ -28,7 +28,7 @@ func (s *Syslog) RunBatches(ctx context.Context, out chan<- *pipeline.Batch) err
 }
 
 // batchesKept is how many released batches a listener keeps for reuse.
-const batchesKept = 256
+const batchesKept = 32
 
 // Bind opens the configured addresses now, ahead of Run: a daemon binds
 // before it loads its state, so that a sender is not refused meanwhile

@@ -18,11 +18,11 @@ const udpSlab = 1 << 20
 // udpBatch is how many datagrams one read takes from the kernel
 // (recvmmsg on Linux): at 100,000 messages a second, a system call per
 // datagram was a third of the daemon's CPU.
-const udpBatch = 64
+const udpBatch = 256
 
 // udpLinger is how long a reader that found less than a batch waits
 // before reading again, in batch mode.
-const udpLinger = time.Millisecond
+const udpLinger = 5 * time.Millisecond
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
