@@ -97,10 +97,10 @@ func (d *Daemon) clockStepped(ctx context.Context, step time.Duration) {
 	old := d.eng
 	eng := pipeline.NewEngine(old.Matcher(), d.engCfg)
 	eng.TrackChanges()
-	eng.Restore(st.Windows, st.Targets, d.restoredClock(old.Now().Add(step), now), now)
+	eng.RestoreState(st, d.restoredClock(old.Now().Add(step), now), now)
 	eng.Events, eng.Duplicates, eng.SkewedDuplicates = old.Events, old.Duplicates, old.SkewedDuplicates
 	d.eng = eng
-	d.pending = pipeline.Changes{Windows: st.Windows, Targets: st.Targets}
+	d.pending = st // a whole state: the next commit is a new snapshot
 	d.save()
 	active := eng.Ledger().ActiveBans(now)
 	for _, s := range d.sinks {

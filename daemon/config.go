@@ -46,9 +46,10 @@ type Config struct {
 	// NATSServer hosts a NATS server (with JetStream) inside stockade.
 	NATSServer *NATSServerConfig `yaml:"nats_server"`
 	// MaxWindows bounds the sliding windows (addresses or keys with recent
-	// failures) held in memory, about 200 bytes each; past it the least
-	// recent go, counted in stockade_windows_overflow_total. Bans are never
-	// dropped. Default 1000000; -1: no bound.
+	// failures) held in memory, about 150 bytes each: that many distinct
+	// addresses all keep theirs; past it the least recent go, counted in
+	// stockade_windows_overflow_total. Bans are never dropped. Default
+	// 1000000; -1: no bound.
 	MaxWindows int `yaml:"max_windows"`
 	// HomeNet is the network the Suricata sensor protects (CIDRs or
 	// Suricata's address syntax); SuricataYAML, a suricata.yaml whose
@@ -362,6 +363,5 @@ func (c *Config) defaults() {
 }
 
 // DefaultMaxWindows is max_windows's default. Full, that is about 150 MB
-// of windows in a replay; the daemon, which also persists them, measured
-// about 400 MB of heap and a 600 MB state file (docs/reliability.md).
+// of live heap and a state of 40-60 MB (the bench's state row).
 const DefaultMaxWindows = 1_000_000

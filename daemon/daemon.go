@@ -55,7 +55,9 @@ type Daemon struct {
 	groups   []*group // the sources by entry of sources:, for a reload
 	runner   sourceRunner
 	events   chan pipeline.Event
-	lists    chan listUpdate // blocklist sources' reads, for the loop
+	batches  chan *pipeline.Batch // from the syslog listeners
+	early    map[int]*group       // the listeners' groups, run before the state loads
+	lists    chan listUpdate      // blocklist sources' reads, for the loop
 	ctl      chan control.Call
 	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
 	cps      map[string]savedCheckpoint
@@ -70,6 +72,8 @@ type Daemon struct {
 	// sent (zero: none).
 	unsaved time.Time
 	pending pipeline.Changes // changes a failed save must not lose
+	// snapAgain: a snapshot failed, the next commit takes another.
+	snapAgain bool
 	// The commit in flight (see saveAsync), where it reports, and whether
 	// the checkpoints must be written again (a commit of them failed).
 	inflight *saveJob
@@ -111,6 +115,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, loc: time.Local,
 		events:   make(chan pipeline.Event, 4096),
 		lists:    make(chan listUpdate),
+		batches:  make(chan *pipeline.Batch, batchQueue),
 		ctl:      make(chan control.Call),
 		offsets:  map[string]int64{},
 		cps:      map[string]savedCheckpoint{},
@@ -189,7 +194,9 @@ func (d *Daemon) drain() {
 	for {
 		select {
 		case ev := <-d.events:
-			d.process(context.Background(), &ev)
+			d.process(context.Background(), &ev, d.now())
+		case b := <-d.batches:
+			d.processBatch(context.Background(), b)
 		default:
 			return
 		}
@@ -212,7 +219,8 @@ func (d *Daemon) cleanup() {
 	d.closers = nil
 }
 
-// Start opens, in order, the state, the embedded NATS server, the guard,
+// Start opens, in order, the syslog listeners (bound and read at once),
+// the state, the embedded NATS server, the guard,
 // the sinks, the sources, the control socket and the metrics. When one
 // fails, everything opened before it is closed again: a failed start
 // leaves no consumer, connection or listener behind.
@@ -223,6 +231,13 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		}
 	}()
 	d.started = d.now()
+	// The syslog ports first, read at once: a sender is not refused while
+	// the state loads (a million windows take a while), and what it sends
+	// waits in the batch queue, and the kernel's buffer behind it, until
+	// the loop judges it.
+	if err := d.runListeners(ctx); err != nil {
+		return err
+	}
 	saved, err := d.openState()
 	if err != nil {
 		return err
@@ -272,7 +287,10 @@ func (d *Daemon) openState() (store.State, error) {
 	}
 	d.store = st
 	d.onStop(func() { st.Close() })
-	saved, bad, err := st.Load()
+	// The windows go into the engine as they are read: a million of them
+	// are never held twice.
+	r := d.eng.NewRestorer()
+	saved, bad, err := st.LoadInto(r)
 	if err != nil {
 		return store.State{}, fmt.Errorf("load state: %w", err)
 	}
@@ -280,7 +298,8 @@ func (d *Daemon) openState() (store.State, error) {
 		d.log.Warn("state entries that did not decode were skipped", "count", bad)
 	}
 	now := d.now()
-	d.eng.Restore(saved.Windows, saved.Targets, d.restoredClock(saved.Clock, now), now)
+	r.Targets(saved.Targets, now)
+	r.Done(d.restoredClock(saved.Clock, now))
 	kept, err := st.Kept()
 	if err != nil {
 		return store.State{}, fmt.Errorf("load state: %w", err)
@@ -329,9 +348,13 @@ func (d *Daemon) listen() error {
 // startSources runs each group of sources under supervision; the function
 // returned stops them and waits until they have.
 func (d *Daemon) startSources(ctx context.Context) (stop func()) {
-	d.runner.ctx, d.runner.stop = context.WithCancel(ctx)
+	if d.runner.ctx == nil {
+		d.runner.ctx, d.runner.stop = context.WithCancel(ctx)
+	}
 	for _, g := range d.groups {
-		d.runGroup(g)
+		if g.done == nil { // the listeners run already (runListeners)
+			d.runGroup(g)
+		}
 	}
 	return func() {
 		d.runner.stop()

@@ -45,12 +45,12 @@ func (d *Daemon) metricsText() string {
 	d.engineMetrics(&b)
 	d.ruleMetrics(&b)
 	bad := d.lineMetrics(&b)
-	promGauge(&b, "stockade_events_queue_depth", "Events read but not yet judged.", len(d.events))
+	promGauge(&b, "stockade_events_queue_depth", "Events read but not yet judged (a listener's batch counted whole, up to 256).", len(d.events)+d.queuedBatches())
 	// Lag is how far behind the logs judging runs: with lines waiting, wall
 	// clock minus the event time of the newest line judged; caught up, 0
 	// (quiet logs are not lag).
 	lag := 0.0
-	if last := d.metrics.lastEvent.Load(); last > 0 && len(d.events) > 0 {
+	if last := d.metrics.lastEvent.Load(); last > 0 && len(d.events)+len(d.batches) > 0 {
 		lag = max(0, float64(d.now().UnixNano()-last)/1e9)
 	}
 	promGauge(&b, "stockade_lag_seconds", "How far behind the newest lines judging runs (0 when caught up).", lag)
@@ -183,3 +183,7 @@ func sortedKeys(m map[string]uint64) []string {
 	sort.Strings(out)
 	return out
 }
+
+// queuedBatches is the events in the listeners' batches waiting, at most:
+// a batch is counted as full.
+func (d *Daemon) queuedBatches() int { return len(d.batches) * 256 }

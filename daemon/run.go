@@ -18,10 +18,11 @@ func (d *Daemon) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-d.events:
-			d.process(ctx, &ev)
-			if !d.unsaved.IsZero() && (len(d.events) == 0 || time.Since(d.unsaved) > decisionSave) {
-				d.saveAsync()
-			}
+			d.process(ctx, &ev, d.now())
+			d.decisionsSaved()
+		case b := <-d.batches:
+			d.processBatch(ctx, b)
+			d.decisionsSaved()
 		case job := <-d.saveDone:
 			d.saved(job)
 			if !d.unsaved.IsZero() {
@@ -51,7 +52,30 @@ func (d *Daemon) loop(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) process(ctx context.Context, ev *pipeline.Event) {
+// batchQueue is how many batches of the syslog listeners wait for the
+// engine at most (up to 256 events each); the kernel's receive buffer
+// holds what comes after.
+const batchQueue = 256
+
+// decisionsSaved starts a commit of decisions sent when nothing waits to
+// be judged, or when the oldest has waited decisionSave.
+func (d *Daemon) decisionsSaved() {
+	if !d.unsaved.IsZero() && (len(d.events)+len(d.batches) == 0 || time.Since(d.unsaved) > decisionSave) {
+		d.saveAsync()
+	}
+}
+
+// processBatch judges a listener's batch: one wake-up, one look at the
+// wall clock for all its events.
+func (d *Daemon) processBatch(ctx context.Context, b *pipeline.Batch) {
+	wall := d.now()
+	for i := range b.Events {
+		d.process(ctx, &b.Events[i], wall)
+	}
+	b.Release()
+}
+
+func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time) {
 	if tail.IsPosition(ev) {
 		// A file started at its end: save where, before any of its lines
 		// has effects a crash could lose (see tail.Run).
@@ -61,7 +85,6 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event) {
 		}
 		return
 	}
-	wall := d.now()
 	if clock := d.eng.Now(); ev.Time.After(wall.Add(maxAhead)) || ev.Time.Before(clock.Add(-clockJumpMin)) || ev.Time.After(clock.Add(clockJumpMin)) {
 		// A line far from the clocks: the wall clock may have stepped.
 		d.watchClock(ctx, wall)

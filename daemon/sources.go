@@ -21,10 +21,21 @@ type liveSource interface {
 	Run(ctx context.Context, out chan<- pipeline.Event) error
 }
 
+// batchSource is a source that hands events over in batches (the syslog
+// listeners): one channel send and one wake-up of the loop per read.
+type batchSource interface {
+	RunBatches(ctx context.Context, out chan<- *pipeline.Batch) error
+}
+
 func (d *Daemon) supervise(ctx context.Context, s liveSource) {
 	backoff := 100 * time.Millisecond
 	for {
-		err := s.Run(ctx, d.events)
+		var err error
+		if b, ok := s.(batchSource); ok {
+			err = b.RunBatches(ctx, d.batches)
+		} else {
+			err = s.Run(ctx, d.events)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -38,10 +49,46 @@ func (d *Daemon) supervise(ctx context.Context, s liveSource) {
 	}
 }
 
+// runListeners opens the syslog listeners' groups, binds their sockets
+// and runs them, ahead of the rest of the start (see Start). The
+// sources' runner starts here; stopping it (at the end, or when the start
+// fails) stops them.
+func (d *Daemon) runListeners(ctx context.Context) error {
+	d.runner.ctx, d.runner.stop = context.WithCancel(ctx)
+	d.onStop(func() {
+		d.runner.stop()
+		d.runner.wg.Wait()
+	})
+	d.early = map[int]*group{}
+	for i, sc := range d.cfg.Sources {
+		if sc.Syslog == nil {
+			continue
+		}
+		g, err := d.openGroup(i, sc, nil)
+		if err != nil {
+			return err
+		}
+		for _, s := range g.srcs {
+			l := s.(*listen.Syslog)
+			d.onStop(l.Close)
+			if err := l.Bind(ctx); err != nil {
+				return fmt.Errorf("sources[%d]: %w", i, err)
+			}
+		}
+		d.runGroup(g)
+		d.early[i] = g
+	}
+	return nil
+}
+
 // openSources opens every source of the configuration, each as a group
 // a reload can stop or keep.
 func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
 	for i, sc := range d.cfg.Sources {
+		if g := d.early[i]; g != nil {
+			d.groups = append(d.groups, g)
+			continue
+		}
 		g, err := d.openGroup(i, sc, saved)
 		if err != nil {
 			return err
