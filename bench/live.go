@@ -84,49 +84,10 @@ sinks:
 		what = "with attacks"
 	}
 	logf("sending %d syslog messages/s over UDP for %s, %s", c.liveRate, c.live, what)
-	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", udpPort))
+	sent, elapsed, err := sendLive(ctx, c, udpPort, msgs)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	// A millisecond's worth at a time, in one sendmmsg: sleeping per
-	// message is far coarser than 10 µs, and a write per message would
-	// take the sender a core of this machine's two.
-	pc := ipv4.NewPacketConn(conn.(*net.UDPConn))
-	per := max(1, c.liveRate/1000)
-	batch := make([]ipv4.Message, per)
-	bufs := make([][]byte, per)
-	for i := range batch {
-		bufs[i] = make([]byte, 0, 512)
-		batch[i].Buffers = [][]byte{nil}
-	}
-	start := time.Now()
-	var sent uint64
-	var stamp []byte
-	stampSec := int64(-1)
-	for time.Since(start) < c.live {
-		now := time.Now()
-		if s := now.Unix(); s != stampSec {
-			stampSec, stamp = s, []byte(now.Format(time.Stamp))
-		}
-		for i := range batch {
-			m := msgs[(sent+uint64(i))%uint64(len(msgs))]
-			bufs[i] = append(append(append(bufs[i][:0], "<38>"...), stamp...), m...)
-			batch[i].Buffers[0] = bufs[i]
-		}
-		for todo := batch; len(todo) > 0; {
-			n, err := pc.WriteBatch(todo, 0)
-			if err != nil {
-				return nil, err
-			}
-			todo = todo[n:]
-		}
-		sent += uint64(per)
-		if ahead := time.Duration(sent)*time.Second/time.Duration(c.liveRate) - time.Since(start); ahead > 0 {
-			time.Sleep(ahead)
-		}
-	}
-	elapsed := time.Since(start)
 	// Wait until the daemon has counted everything it will.
 	var received, decisions uint64
 	for last, still := uint64(0), 0; still < 10; {
@@ -233,4 +194,52 @@ func scrape(url string) (map[string]uint64, error) {
 		out[string(m[1])] = uint64(f)
 	}
 	return out, nil
+}
+
+// sendLive sends msgs over loopback UDP to port, c.liveRate a second for
+// c.live, each stamped now: the sent count and how long it took.
+func sendLive(ctx context.Context, c config, udpPort int, msgs [][]byte) (uint64, time.Duration, error) {
+	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", udpPort))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close()
+	// A millisecond's worth at a time, in one sendmmsg: sleeping per
+	// message is far coarser than 10 µs, and a write per message would
+	// take the sender a core of this machine's two.
+	pc := ipv4.NewPacketConn(conn.(*net.UDPConn))
+	per := max(1, c.liveRate/1000)
+	batch := make([]ipv4.Message, per)
+	bufs := make([][]byte, per)
+	for i := range batch {
+		bufs[i] = make([]byte, 0, 512)
+		batch[i].Buffers = [][]byte{nil}
+	}
+	start := time.Now()
+	var sent uint64
+	var stamp []byte
+	stampSec := int64(-1)
+	for time.Since(start) < c.live {
+		now := time.Now()
+		if s := now.Unix(); s != stampSec {
+			stampSec, stamp = s, []byte(now.Format(time.Stamp))
+		}
+		for i := range batch {
+			m := msgs[(sent+uint64(i))%uint64(len(msgs))]
+			bufs[i] = append(append(append(bufs[i][:0], "<38>"...), stamp...), m...)
+			batch[i].Buffers[0] = bufs[i]
+		}
+		for todo := batch; len(todo) > 0; {
+			n, err := pc.WriteBatch(todo, 0)
+			if err != nil {
+				return 0, 0, err
+			}
+			todo = todo[n:]
+		}
+		sent += uint64(per)
+		if ahead := time.Duration(sent)*time.Second/time.Duration(c.liveRate) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	return sent, time.Since(start), nil
 }

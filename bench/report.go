@@ -23,6 +23,7 @@ type Results struct {
 	Flood     *FloodResult    `json:"flood,omitempty"`
 	State     *StateResult    `json:"state,omitempty"`
 	Live      []*LiveResult   `json:"live,omitempty"`
+	Floor     *FloorResult    `json:"udp_floor,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
 }
 
@@ -164,17 +165,26 @@ func (r *Results) Markdown() string {
 		s.markdown(&b)
 	}
 	if len(r.Live) > 0 {
-		b.WriteString("\n| `stockade run`, syslog over loopback UDP | sent | received | lost | decisions | CPU | peak RSS |\n")
-		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		b.WriteString("\n| `stockade run`, syslog over loopback UDP | sent | received | lost | decisions | CPU | msgs/CPU-s | peak RSS |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, l := range r.Live {
 			what := "a busy host's auth.log, no attacks"
 			if l.Attacks {
 				what = "the same under attack (20,000 attackers)"
 			}
-			fmt.Fprintf(&b, "| %s: %s msgs/s for %.0f s | %s | %s | **%s** | %d | %.1f s | %.0f MB |\n",
+			perCPU := 0.0
+			if l.CPUSeconds > 0 {
+				perCPU = float64(l.Received) / l.CPUSeconds
+			}
+			fmt.Fprintf(&b, "| %s: %s msgs/s for %.0f s | %s | %s | **%s** | %d | %.1f s | **%s** | %.0f MB |\n",
 				what, thousands(float64(l.Rate)), l.Seconds, thousands(float64(l.Sent)), thousands(float64(l.Received)),
-				thousands(float64(l.Lost)), l.Decisions, l.CPUSeconds, l.PeakRSSMB)
+				thousands(float64(l.Lost)), l.Decisions, l.CPUSeconds, thousands(perCPU), l.PeakRSSMB)
 		}
+	}
+	if f := r.Floor; f != nil {
+		fmt.Fprintf(&b, "\nThe kernel's share: the same datagrams (no attacks) read and discarded by a process that does nothing else "+
+			"(recvmmsg, 256 at a time): %s received, %.1f CPU-s, **%s msgs/CPU-s**.\n",
+			thousands(float64(f.Received)), f.CPUSeconds, thousands(f.PerCPUSec))
 	}
 	for _, f := range r.Formats {
 		if f.Fail2ban != nil {
