@@ -73,14 +73,7 @@ func TestHarness(t *testing.T) {
 	if f := r.Flood; f == nil || f.BytesPerAddr <= 0 {
 		t.Errorf("flood: %+v", f)
 	}
-	// Every window of the state's flood is held, saved within the 2 s
-	// before the kill, and restored.
-	if st := r.State; st == nil || st.Windows != 3000 || st.Saved != 3000 || st.BytesPerWin <= 0 || st.StartListen <= 0 {
-		t.Errorf("state: %+v", st)
-	}
-	if f := r.Floor; f == nil || f.Received == 0 || f.PerCPUSec <= 0 {
-		t.Errorf("udp floor: %+v", f)
-	}
+	checkStateAndFloor(t, &r)
 	if len(r.Live) != 2 {
 		t.Fatalf("live: %d runs, want two", len(r.Live))
 	}
@@ -92,5 +85,17 @@ func TestHarness(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(out, "results.md"))
 	if err != nil || !strings.Contains(string(md), "| auth.log |") {
 		t.Errorf("results.md: %v\n%s", err, md)
+	}
+}
+
+// checkStateAndFloor: every window of the state's flood is held, saved
+// within the 2 s before the kill, and restored; the floor was measured.
+func checkStateAndFloor(t *testing.T, r *Results) {
+	t.Helper()
+	if st := r.State; st == nil || st.Windows != 3000 || st.Saved != 3000 || st.BytesPerWin <= 0 || st.StartListen <= 0 {
+		t.Errorf("state: %+v", st)
+	}
+	if f := r.Floor; f == nil || f.Received == 0 || f.PerCPUSec <= 0 {
+		t.Errorf("udp floor: %+v", f)
 	}
 }

@@ -184,42 +184,11 @@ func stateRestart(ctx context.Context, c config, cfgPath, url string, udpPort in
 		return err
 	}
 	defer cmd.Process.Kill()
-	// Send 20,000 datagrams a second; a send refused (the port is not
-	// bound yet: the kernel answered the one before with an ICMP error)
-	// starts the count again, so what is counted was sent to a bound port.
-	var sent atomic.Uint64
-	var listening atomic.Int64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		msg := []byte("<38>" + time.Now().Format(time.Stamp) + " web1 CRON[1]: pam_unix(cron:session): session closed for user root")
-		t0 := time.Now()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := conn.Write(msg); err != nil {
-				sent.Store(0)
-				listening.Store(0)
-			} else if listening.Load() == 0 {
-				listening.Store(int64(time.Since(start)))
-				sent.Store(1)
-			} else {
-				sent.Add(1)
-			}
-			if ahead := time.Duration(i+1)*time.Second/20_000 - time.Since(t0); ahead > 0 {
-				time.Sleep(ahead)
-			}
-		}
-	}()
+	sent, listening, stop := sendThroughRestart(conn, start)
 	err = waitMetrics(ctx, url, cmd)
 	sr.StartReady = time.Since(start).Seconds()
 	time.Sleep(time.Second)
-	close(stop)
-	<-done
+	stop()
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, lastLines(stderr.String(), 20))
 	}
@@ -303,4 +272,39 @@ func (s *StateResult) markdown(b *strings.Builder) {
 	fmt.Fprintf(b, "| datagrams sent from then to 1 s after ready / received / lost | %s / %s / **%s** |\n",
 		thousands(float64(s.Sent)), thousands(float64(s.Received)), thousands(float64(s.Lost)))
 	fmt.Fprintf(b, "| RSS 2 s after the restart | **%.0f MB** |\n", s.RestartRSS)
+}
+
+// sendThroughRestart sends 20,000 datagrams a second on conn until stop is
+// called; a send refused (the port is not bound yet: the kernel answered
+// the one before with an ICMP error) starts the count again, so what is
+// counted was sent to a bound port, from listening (since start) on.
+func sendThroughRestart(conn net.Conn, start time.Time) (sent *atomic.Uint64, listening *atomic.Int64, stop func()) {
+	sent, listening = new(atomic.Uint64), new(atomic.Int64)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		msg := []byte("<38>" + time.Now().Format(time.Stamp) + " web1 CRON[1]: pam_unix(cron:session): session closed for user root")
+		t0 := time.Now()
+		for i := 0; ; i++ {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			if _, err := conn.Write(msg); err != nil {
+				sent.Store(0)
+				listening.Store(0)
+			} else if listening.Load() == 0 {
+				listening.Store(int64(time.Since(start)))
+				sent.Store(1)
+			} else {
+				sent.Add(1)
+			}
+			if ahead := time.Duration(i+1)*time.Second/20_000 - time.Since(t0); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+	}()
+	return sent, listening, func() { close(quit); <-done }
 }

@@ -28,15 +28,7 @@ func TestRestoreKeepsWindowsAndBans(t *testing.T) {
 	if len(ch.Windows) != 1 || len(ch.Windows[0].Times) != 4 || len(ch.Windows[0].Lines) != 2 {
 		t.Fatalf("windows %+v", ch.Windows)
 	}
-	quoted := map[uint64]string{}
-	for _, l := range ch.Lines {
-		quoted[l.Seq] = l.Line
-	}
-	for _, seq := range ch.Windows[0].Lines {
-		if quoted[seq] == "" {
-			t.Fatalf("line %d of the window is not in the changes: %+v", seq, ch.Lines)
-		}
-	}
+	checkQuoted(t, ch)
 	if len(ch.GoneWindows) != 1 { // 203.0.113.2's window fired (twice, same id)
 		t.Fatalf("gone %v", ch.GoneWindows)
 	}
@@ -142,5 +134,21 @@ func TestStateShift(t *testing.T) {
 	ds := r.Process(ev("203.0.113.1", step+5*time.Second))
 	if len(ds) != 1 || ds[0].Target != "203.0.113.1" {
 		t.Fatalf("5th failure after the step: %+v", ds)
+	}
+}
+
+// checkQuoted: the lines a window quotes by number are in the changes.
+func checkQuoted(t *testing.T, ch Changes) {
+	t.Helper()
+	quoted := map[uint64]string{}
+	for _, l := range ch.Lines {
+		quoted[l.Seq] = l.Line
+	}
+	for _, w := range ch.Windows {
+		for _, seq := range w.Lines {
+			if quoted[seq] == "" {
+				t.Fatalf("line %d of the window is not in the changes: %+v", seq, ch.Lines)
+			}
+		}
 	}
 }

@@ -318,27 +318,8 @@ func (s *Store) apply(d *decoder, r Restorer) (end bool, err error) {
 		switch tag := d.byte(); tag {
 		case 'N':
 			d.rules = append(d.rules, d.str())
-		case 'W', 'V':
-			w := d.window(tag == 'V')
-			s.windows = true
-			if w != nil && d.err == nil && r != nil {
-				r.Window(w)
-			}
-		case 'G':
-			if id := d.str(); r != nil && d.err == nil {
-				r.Gone(id)
-			}
-		case 'L':
-			l := pipeline.EvidenceLine{Seq: d.uvarint(), At: d.uvarint()}
-			l.Line = d.str()
-			if r != nil && d.err == nil {
-				r.Line(l)
-			}
-		case 'S':
-			n, b := d.uvarint(), d.uvarint()
-			if r != nil && d.err == nil {
-				r.Stream(n, b)
-			}
+		case 'W', 'V', 'G', 'L', 'S':
+			s.applyWindows(tag, d, r)
 		case 'T':
 			s.applyTarget(d)
 		case 'O':
@@ -364,6 +345,33 @@ func (s *Store) apply(d *decoder, r Restorer) (end bool, err error) {
 		}
 	}
 	return end, d.err
+}
+
+// applyWindows applies an item of the engine's windows and lines.
+func (s *Store) applyWindows(tag byte, d *decoder, r Restorer) {
+	switch tag {
+	case 'W', 'V':
+		w := d.window(tag == 'V')
+		s.windows = true
+		if w != nil && d.err == nil && r != nil {
+			r.Window(w)
+		}
+	case 'G':
+		if id := d.str(); r != nil && d.err == nil {
+			r.Gone(id)
+		}
+	case 'L':
+		l := pipeline.EvidenceLine{Seq: d.uvarint(), At: d.uvarint()}
+		l.Line = d.str()
+		if r != nil && d.err == nil {
+			r.Line(l)
+		}
+	case 'S':
+		n, b := d.uvarint(), d.uvarint()
+		if r != nil && d.err == nil {
+			r.Stream(n, b)
+		}
+	}
 }
 
 func fromUnixNano(ns int64) time.Time {
