@@ -45,7 +45,11 @@ func (s *Syslog) Bind(ctx context.Context) error {
 // Close closes what Bind opened, for a daemon whose start failed before
 // Run; Run closes them itself when ctx is done.
 func (s *Syslog) Close() {
-	s.Bind(context.Background()) // nothing is bound after Close
+	// Never bound: nothing will be (a Run after Close fails).
+	s.bindOnce.Do(func() {
+		s.bindErr = errors.New("listen: syslog: closed")
+		close(s.ready)
+	})
 	s.bound.close(s.cfg.Unix)
 }
 
