@@ -78,7 +78,7 @@ func (d *Daemon) provenance(ds []pipeline.Decision) {
 		}
 		var es []bus.Believed
 		for _, b := range d.bus {
-			es = b.About(es, x.Target, x.At)
+			es = b.About(es, x.Target.Prefix, x.At)
 		}
 		for _, q := range quoted {
 			es = append(es, bus.Believed{Provenance: q, At: x.At})

@@ -153,10 +153,10 @@ func TestDaemonKafkaRestart(t *testing.T) {
 			if !ok {
 				t.Fatalf("partition %d holds %s, which the daemon never decided", p, d.ID)
 			}
-			if prev, ok := partOf[d.Target]; ok && prev != p {
+			if prev, ok := partOf[d.Target.String()]; ok && prev != p {
 				t.Errorf("%s on partitions %d and %d", d.Target, prev, p)
 			}
-			partOf[d.Target] = p
+			partOf[d.Target.String()] = p
 			if i < last {
 				t.Errorf("partition %d: decision %d after %d", p, i, last)
 			}

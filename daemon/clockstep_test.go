@@ -157,7 +157,7 @@ func TestDaemonClockStep(t *testing.T) {
 
 	now := fake()
 	for _, d := range h.decisions() {
-		if d.Target == z && (d.At.Before(now.Add(-time.Minute)) || d.Duration != 600) {
+		if d.Target.String() == z && (d.At.Before(now.Add(-time.Minute)) || d.Duration != 600) {
 			t.Errorf("decision for %s at %v for %ds, want now for 600s", z, d.At, d.Duration)
 		}
 	}

@@ -53,7 +53,7 @@ func (s busSensor) sign(t *testing.T, data []byte) string {
 
 // decision is the JSON of a ten-minute ban of target by origin.
 func busDecision(origin, rule, target string, at time.Time) []byte {
-	b, _ := json.Marshal(pipeline.Decision{ID: origin + "-" + target, Action: pipeline.ActionBan, Target: target, Rule: rule,
+	b, _ := json.Marshal(pipeline.Decision{ID: origin + "-" + target, Action: pipeline.ActionBan, Target: pipeline.MustTarget(target), Rule: rule,
 		At: at, Duration: 600, Expires: at.Add(10 * time.Minute), Origin: origin})
 	return b
 }
@@ -152,7 +152,7 @@ func TestCorrelator(t *testing.T) {
 	nc.Flush()
 	h.waitFor("the fleet ban", func() bool { return h.bans("203.0.113.30") == 1 })
 	for _, x := range h.decisions() {
-		if x.Target == "203.0.113.30" && (x.Rule != "fleet" || x.Duration != 7*24*3600 || x.Origin != "hub") {
+		if x.Target.String() == "203.0.113.30" && (x.Rule != "fleet" || x.Duration != 7*24*3600 || x.Origin != "hub") {
 			t.Errorf("fleet decision %+v", x)
 		}
 	}
@@ -223,7 +223,7 @@ func TestCorrelatorTrust(t *testing.T) {
 		}
 	}
 	for _, x := range h.decisions() {
-		if x.Target != offender {
+		if x.Target.String() != offender {
 			continue
 		}
 		if x.Rule != "fleet" || len(x.Provenance) != 3 {

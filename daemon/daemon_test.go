@@ -112,7 +112,7 @@ func (h *daemonHarness) decisions() []pipeline.Decision {
 func (h *daemonHarness) bans(target string) int {
 	n := 0
 	for _, d := range h.decisions() {
-		if d.Target == target && d.Action == pipeline.ActionBan {
+		if d.Target.String() == target && d.Action == pipeline.ActionBan {
 			n++
 		}
 	}
@@ -174,7 +174,7 @@ func TestDaemonLiveRestartAndControl(t *testing.T) {
 	}
 	h.waitFor("the unban decision", func() bool {
 		for _, d := range h.decisions() {
-			if d.Action == pipeline.ActionUnban && d.Target == "198.51.100.0/24" {
+			if d.Action == pipeline.ActionUnban && d.Target.String() == "198.51.100.0/24" {
 				return true
 			}
 		}

@@ -126,7 +126,7 @@ func captureDecisions(t *testing.T, js nats.JetStreamContext, target string) (ba
 			t.Fatalf("reading the stream: %v (ban %v, unban %v)", err, ban != nil, unban != nil)
 		}
 		var d pipeline.Decision
-		if json.Unmarshal(m.Data, &d) != nil || d.Target != target {
+		if json.Unmarshal(m.Data, &d) != nil || d.Target.String() != target {
 			continue
 		}
 		switch d.Action {

@@ -45,7 +45,7 @@ func (f *fleet) sensorSink(tb testing.TB) *queue.Sink {
 
 func benchBan(target string) pipeline.Decision {
 	now := time.Now()
-	return pipeline.Decision{ID: "bench-" + target, Action: pipeline.ActionBan, Target: target, Scope: pipeline.ScopeIP,
+	return pipeline.Decision{ID: "bench-" + target, Action: pipeline.ActionBan, Target: pipeline.MustTarget(target), Scope: pipeline.ScopeIP,
 		Rule: "sshd", Reason: "bench", At: now, Duration: 3600, Expires: now.Add(time.Hour), Origin: "web1"}
 }
 

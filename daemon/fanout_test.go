@@ -25,6 +25,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
+	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
 const fanoutTopic = "stockade-decisions"
@@ -290,7 +291,7 @@ func (f *fleet) publishForged(t testing.TB, target string) {
 	seed, _, _ := sign.Generate()
 	rogue, _ := sign.NewSigner(seed)
 	now := time.Now()
-	d := pipeline.Decision{ID: "forged-" + target, Action: pipeline.ActionBan, Target: target, Rule: "sshd",
+	d := pipeline.Decision{ID: "forged-" + target, Action: pipeline.ActionBan, Target: pipeline.MustTarget(target), Rule: "sshd",
 		At: now, Duration: 3600, Expires: now.Add(time.Hour), Origin: "web1"}
 	switch f.kind {
 	case "nats":
@@ -315,7 +316,7 @@ func (f *fleet) publishForged(t testing.TB, target string) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		if err := p.Publish(t.Context(), []pipeline.Decision{d}); err != nil {
+		if err := queue.PublishNow(t.Context(), p, []pipeline.Decision{d}); err != nil {
 			t.Fatal(err)
 		}
 	}

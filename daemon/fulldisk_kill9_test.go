@@ -236,7 +236,7 @@ func TestEnforceAdoptsKernelBans(t *testing.T) {
 	now := time.Now()
 	var ds []pipeline.Decision
 	for _, x := range []string{lost, allowed} {
-		ds = append(ds, pipeline.Decision{ID: "lost-" + x, Action: pipeline.ActionBan, Target: x, At: now, Duration: 1200, Expires: now.Add(20 * time.Minute)})
+		ds = append(ds, pipeline.Decision{ID: "lost-" + x, Action: pipeline.ActionBan, Target: pipeline.MustTarget(x), At: now, Duration: 1200, Expires: now.Add(20 * time.Minute)})
 	}
 	if err := prev.Write(t.Context(), ds); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func TestDaemonHomeNet(t *testing.T) {
 	// was judged.
 	h.waitFor("the ban of the landing page's server", func() bool { return h.bans("203.0.113.50") == 1 })
 	for _, d := range h.decisions() {
-		if strings.HasPrefix(d.Target, "192.168.") {
+		if strings.HasPrefix(d.Target.String(), "192.168.") {
 			t.Errorf("home host banned: %+v", d)
 		}
 	}

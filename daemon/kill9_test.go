@@ -146,16 +146,16 @@ sinks:
 	ids := map[string]string{}
 	dups := 0
 	for _, d := range h.decisions() {
-		if strings.HasPrefix(d.Target, "198.51.") {
+		if strings.HasPrefix(d.Target.String(), "198.51.") {
 			t.Errorf("%s banned with only 4 failures: a line was counted twice", d.Target)
 		}
-		if prev, ok := ids[d.Target]; ok {
+		if prev, ok := ids[d.Target.String()]; ok {
 			dups++
 			if prev != d.ID {
 				t.Errorf("%s decided twice with different ids (%s, %s): a new ban, not a re-sent one", d.Target, prev, d.ID)
 			}
 		}
-		ids[d.Target] = d.ID
+		ids[d.Target.String()] = d.ID
 	}
 	banned := 0
 	for target := range ids {

@@ -126,16 +126,16 @@ func TestDaemonKill9UnderLoad(t *testing.T) {
 	total, dups := 0, 0
 	for _, d := range h.decisions() {
 		total++
-		if strings.HasPrefix(d.Target, "198.51.") {
+		if strings.HasPrefix(d.Target.String(), "198.51.") {
 			t.Errorf("%s banned with four failures: a line was counted twice", d.Target)
 		}
-		if prev, ok := ids[d.Target]; ok {
+		if prev, ok := ids[d.Target.String()]; ok {
 			dups++
 			if prev != d.ID {
 				t.Errorf("%s decided twice with different ids: a new ban, not a re-sent one", d.Target)
 			}
 		}
-		ids[d.Target] = d.ID
+		ids[d.Target.String()] = d.ID
 	}
 	for i := range five {
 		if _, ok := ids[attacker(i)]; !ok {

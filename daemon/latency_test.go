@@ -26,7 +26,7 @@ func (p *probeSink) Write(_ context.Context, ds []pipeline.Decision) error {
 	now := time.Now()
 	p.mu.Lock()
 	for _, d := range ds {
-		p.seen[d.Target] = now
+		p.seen[d.Target.String()] = now
 	}
 	p.mu.Unlock()
 	return nil

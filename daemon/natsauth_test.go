@@ -24,6 +24,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
+	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
 // natsKey is one role's key: its seed in a file, as `stockade keygen`
@@ -261,9 +262,9 @@ func TestNATSRoles(t *testing.T) {
 	}
 	defer pub.Close()
 	now := time.Now()
-	web2Ban := pipeline.Decision{ID: "web2-ban-1", Action: pipeline.ActionBan, Target: "10.200.0.77", Rule: "sshd",
+	web2Ban := pipeline.Decision{ID: "web2-ban-1", Action: pipeline.ActionBan, Target: pipeline.MustTarget("10.200.0.77"), Rule: "sshd",
 		At: now, Duration: 3600, Expires: now.Add(time.Hour), Origin: "web2"}
-	testkit.WaitFor(t, "web2 publishing under its old server key", func() bool { return pub.Publish(ctx, []pipeline.Decision{web2Ban}) == nil })
+	testkit.WaitFor(t, "web2 publishing under its old server key", func() bool { return queue.PublishNow(ctx, pub, []pipeline.Decision{web2Ban}) == nil })
 	testkit.WaitFor(t, "fw1 enforcing web2's ban", func() bool { return fw.enforced("10.200.0.77") })
 
 	// The correlator reads through its own durable and publishes its own.

@@ -274,7 +274,7 @@ func (d *Daemon) opAllow(ctx context.Context, req control.Request) control.Reply
 	if len(lifted) > 0 {
 		var ts []string
 		for _, x := range lifted {
-			ts = append(ts, x.Target)
+			ts = append(ts, x.Target.String())
 		}
 		msg += fmt.Sprintf("; lifted %d bans: %s", len(lifted), strings.Join(ts, " "))
 	}
@@ -328,7 +328,7 @@ func (d *Daemon) auditExpired(now time.Time) {
 		return
 	}
 	d.eng.Lifted(func(t netip.Prefix, at time.Time) {
-		s, scope := pipeline.TargetString(t)
-		d.audit.Decision(&pipeline.Decision{Action: pipeline.ActionUnban, Target: s, Scope: scope, Reason: "ban expired", At: at, Origin: d.cfg.Origin}, "", now)
+		s := pipeline.TargetOf(t)
+		d.audit.Decision(&pipeline.Decision{Action: pipeline.ActionUnban, Target: s, Scope: s.Scope(), Reason: "ban expired", At: at, Origin: d.cfg.Origin}, "", now)
 	})
 }

@@ -146,7 +146,7 @@ func opsAllowlist(t *testing.T, h *daemonHarness, ns *netlab.NS) {
 	if n := h.bans("203.0.113.60"); n != 1 {
 		t.Errorf("sink saw %d bans of 203.0.113.60", n)
 	}
-	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target == "203.0.113.60" }) {
+	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target.String() == "203.0.113.60" }) {
 		t.Error("the sink never heard of the lift")
 	}
 	ctlErr(t, h, control.Request{Op: "ban", Target: "203.0.113.61"}, "runtime allowlist")
@@ -266,7 +266,7 @@ func TestBlocklistSource(t *testing.T) {
 	if got := rows(); !slices.Equal(got, []string{"198.51.100.0/24 list:drop list:drop"}) {
 		t.Fatalf("an empty list lifted bans: %v", got)
 	}
-	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target == "203.0.113.5" }) {
+	if !slices.ContainsFunc(h.decisions(), func(x pipeline.Decision) bool { return x.Action == "unban" && x.Target.String() == "203.0.113.5" }) {
 		t.Error("the sink never heard 203.0.113.5 was unbanned")
 	}
 }
@@ -312,7 +312,7 @@ func TestFullReload(t *testing.T) {
 	y := func() []string {
 		var out []string
 		for _, x := range readDecisions(t, outY) {
-			out = append(out, string(x.Action)+" "+x.Target)
+			out = append(out, string(x.Action)+" "+x.Target.String())
 		}
 		return out
 	}

@@ -117,9 +117,9 @@ func (d *Daemon) nameSinks() {
 func restoreDecisions(active []pipeline.ActiveBan, origin string, now time.Time) []pipeline.Decision {
 	out := make([]pipeline.Decision, 0, len(active))
 	for _, a := range active {
-		t, scope := pipeline.TargetString(a.Target)
+		t := pipeline.TargetOf(a.Target)
 		out = append(out, pipeline.Decision{
-			Action: pipeline.ActionBan, Target: t, Scope: scope, Rule: a.Rule, Reason: "restored at start",
+			Action: pipeline.ActionBan, Target: t, Scope: t.Scope(), Rule: a.Rule, Reason: "restored at start",
 			At: now, Duration: int64(a.Until.Sub(now) / time.Second), Expires: a.Until, Origin: origin, Source: "state",
 		})
 	}

@@ -201,7 +201,7 @@ func (e *Enforcer) restoreDeferred(k string, v []byte) bool {
 	if o == nil || json.Unmarshal(v, &d) != nil || d.Origin != o.Name {
 		return false
 	}
-	target, err := pipeline.ParseTarget(d.Target)
+	target, err := d.Prefix()
 	if err != nil {
 		return false
 	}

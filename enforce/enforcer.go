@@ -146,7 +146,7 @@ func (e *Enforcer) settle(p *plan) {
 	}
 	if f := e.onApply.Load(); f != nil {
 		for _, t := range p.applied {
-			(*f)(t)
+			(*f)(t.String())
 		}
 	}
 }
@@ -233,7 +233,7 @@ func (e *Enforcer) open(msgs []Message, rs []Reason, ds []pipeline.Decision) {
 type plan struct {
 	out     []pipeline.Decision
 	undo    []func()
-	applied []string
+	applied []pipeline.Target
 	fates   []Fate // of deferred bans retried
 }
 
@@ -257,7 +257,7 @@ func (e *Enforcer) decide(p *plan, d *pipeline.Decision, signer string, now time
 	if signer != o.Key {
 		return RefusedWrongKey
 	}
-	target, err := pipeline.ParseTarget(d.Target)
+	target, err := d.Prefix()
 	if err != nil {
 		return RefusedMalformed
 	}
@@ -360,7 +360,8 @@ func (e *Enforcer) lift(p *plan, o *origin, target netip.Prefix, now time.Time) 
 		return AlreadyEnforced
 	}
 	o.active = max(0, o.active-1)
-	t, scope := pipeline.TargetString(target)
+	t := pipeline.TargetOf(target)
+	scope := t.Scope()
 	p.out = append(p.out, pipeline.Decision{Action: pipeline.ActionUnban, Target: t, Scope: scope, At: now, Expires: now, Origin: o.Name})
 	if until.After(now) {
 		// Another origin still bans it, perhaps for less long: the kernel

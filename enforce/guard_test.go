@@ -45,7 +45,7 @@ func TestPolicyNeverAcceptsSpecialOrFleet(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.target, got, tc.want)
 		}
 	}
-	if len(rec.got) != 1 || rec.got[0].Target != "10.1.2.3" {
+	if len(rec.got) != 1 || rec.got[0].Target.String() != "10.1.2.3" {
 		t.Fatalf("the firewall took %v", rec.got)
 	}
 }

@@ -18,7 +18,7 @@ type signed struct{ data, key, sig string }
 func (s sensor) decision(t *testing.T, action pipeline.Action, target string, at time.Time, d time.Duration) signed {
 	t.Helper()
 	x := pipeline.Decision{ID: fmt.Sprintf("%s-%s-%s-%d", s.name, action, target, at.UnixNano()), Action: action,
-		Target: target, Rule: "sshd", Reason: "5 failures", At: at, Duration: int64(d / time.Second),
+		Target: pipeline.MustTarget(target), Rule: "sshd", Reason: "5 failures", At: at, Duration: int64(d / time.Second),
 		Expires: at.Add(d), Origin: s.name}
 	data, err := json.Marshal(x)
 	if err != nil {

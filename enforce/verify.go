@@ -65,7 +65,7 @@ func (v *Verifier) Verify(m *Message, d *pipeline.Decision) Reason {
 	if m.Signer != o.Key {
 		return RefusedWrongKey
 	}
-	target, err := pipeline.ParseTarget(d.Target)
+	target, err := d.Prefix()
 	if err != nil {
 		return RefusedMalformed
 	}

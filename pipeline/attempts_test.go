@@ -133,7 +133,7 @@ func TestEngineV6CountsBy64(t *testing.T) {
 	}
 	p := &Policy{Name: "sshd", Threshold: 5, Window: 10 * time.Minute, Ban: time.Hour, V6Count: 64}
 	ds := spray(NewEngine(kindMatcher{p}, Config{}), "2001:db8:bad:1")
-	if len(ds) != 1 || ds[0].Target != "2001:db8:bad:1::/64" {
+	if len(ds) != 1 || ds[0].Target.String() != "2001:db8:bad:1::/64" {
 		t.Fatalf("decisions %+v, want one ban of 2001:db8:bad:1::/64", ds)
 	}
 
@@ -147,7 +147,7 @@ func TestEngineV6CountsBy64(t *testing.T) {
 	for i := range 5 {
 		ds = e.Process(&Event{Time: t0.Add(time.Duration(i) * time.Second), Addr: netip.MustParseAddr("2001:db8:bad:1::7"), Line: "x"})
 	}
-	if len(ds) != 1 || ds[0].Target != "2001:db8:bad:1::7" {
+	if len(ds) != 1 || ds[0].Target.String() != "2001:db8:bad:1::7" {
 		t.Fatalf("five failures of one address in an allowlisted /64: %+v, want a ban of the address", ds)
 	}
 

@@ -34,7 +34,7 @@ type Decision struct {
 	// the copy.
 	ID       string    `json:"id"`
 	Action   Action    `json:"action"`
-	Target   string    `json:"target"` // "203.0.113.7" or "2001:db8::/64"
+	Target   Target    `json:"target"` // "203.0.113.7" or "2001:db8::/64"
 	Scope    Scope     `json:"scope"`
 	Rule     string    `json:"rule"`
 	Pack     string    `json:"pack"`
@@ -64,19 +64,79 @@ type Provenance struct {
 	Signer string `json:"signer,omitempty"`
 }
 
+// Target is what a decision bans, as the prefix the engine, nftables and
+// the firewall work with (a single address is a /32 or /128), so that none
+// of them parses it back from text. Its text, and so its JSON, is what
+// decisions have always carried: a bare address for a single host, CIDR
+// notation for a range.
+type Target struct{ netip.Prefix }
+
+// TargetOf is the target of p.
+func TargetOf(p netip.Prefix) Target { return Target{p} }
+
+// String is the target's text form: "203.0.113.7" or "2001:db8::/64"; ""
+// for the zero Target.
+func (t Target) String() string {
+	s, _ := TargetString(t.Prefix)
+	return s
+}
+
+// Scope is ScopeIP for a single address, ScopeRange for a range.
+func (t Target) Scope() Scope {
+	if t.IsSingleIP() {
+		return ScopeIP
+	}
+	return ScopeRange
+}
+
+// AppendText implements encoding.TextAppender.
+func (t Target) AppendText(b []byte) ([]byte, error) {
+	switch {
+	case !t.IsValid():
+		return b, nil
+	case t.IsSingleIP():
+		return t.Addr().AppendText(b)
+	}
+	return t.Masked().AppendText(b)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t Target) MarshalText() ([]byte, error) { return t.AppendText(nil) }
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseTarget; ""
+// is the zero Target, which Decision.Prefix refuses.
+func (t *Target) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*t = Target{}
+		return nil
+	}
+	p, err := ParseTarget(string(b))
+	if err != nil {
+		return err
+	}
+	*t = Target{p}
+	return nil
+}
+
 // TargetString renders a prefix the way decisions carry it: a bare address
 // for a single host, CIDR notation for a range.
 func TargetString(p netip.Prefix) (string, Scope) {
+	if !p.IsValid() {
+		return "", ScopeIP
+	}
 	if p.IsSingleIP() {
 		return p.Addr().String(), ScopeIP
 	}
 	return p.Masked().String(), ScopeRange
 }
 
-// Prefix parses the decision's target back into a prefix (a single address
-// becomes a /32 or /128), canonicalising IPv4-mapped IPv6.
+// Prefix is the decision's target, or an error for a decision that names
+// none.
 func (d *Decision) Prefix() (netip.Prefix, error) {
-	return ParseTarget(d.Target)
+	if !d.Target.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("decision %s names no target", d.ID)
+	}
+	return d.Target.Prefix, nil
 }
 
 // ParseTarget parses "203.0.113.7", "::ffff:203.0.113.7" or "2001:db8::/64".
@@ -102,16 +162,27 @@ func ParseTarget(s string) (netip.Prefix, error) {
 
 // decisionID hashes what makes a decision unique. Hex of 128 bits: short
 // enough for a message id, long enough never to collide.
-func decisionID(origin string, action Action, target, rule string, at time.Time, offense int) string {
+func decisionID(origin string, action Action, target Target, rule string, at time.Time, offense int) string {
 	h := sha256.New()
-	var buf [16]byte
-	for _, s := range []string{origin, string(action), target, rule} {
-		h.Write([]byte(s))
+	var buf [64]byte
+	t, _ := target.AppendText(buf[:0]) // the text decisions carry, with no allocation
+	for _, s := range [][]byte{[]byte(origin), []byte(action), t, []byte(rule)} {
+		h.Write(s)
 		h.Write([]byte{0})
 	}
 	binary.BigEndian.PutUint64(buf[:8], uint64(at.UnixNano()))
-	binary.BigEndian.PutUint64(buf[8:], uint64(offense))
-	h.Write(buf[:])
+	binary.BigEndian.PutUint64(buf[8:16], uint64(offense))
+	h.Write(buf[:16])
 	sum := h.Sum(nil)
 	return hex.EncodeToString(sum[:16])
+}
+
+// MustTarget is ParseTarget's Target of s, for literals (tests, tables);
+// it panics when s is not a target.
+func MustTarget(s string) Target {
+	p, err := ParseTarget(s)
+	if err != nil {
+		panic(err)
+	}
+	return Target{p}
 }

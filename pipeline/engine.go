@@ -469,10 +469,10 @@ func (e *Engine) expire(now time.Time) {
 		return
 	}
 	for _, it := range e.lifted {
-		target, scope := TargetString(it.target)
+		target := TargetOf(it.target)
 		e.out = append(e.out, Decision{
 			ID:     decisionID(e.cfg.Origin, ActionUnban, target, "", now, 0),
-			Action: ActionUnban, Target: target, Scope: scope,
+			Action: ActionUnban, Target: target, Scope: target.Scope(),
 			Reason: "ban expired", At: now, Expires: now,
 			Origin: e.cfg.Origin, Evidence: []string{},
 		})
@@ -480,7 +480,10 @@ func (e *Engine) expire(now time.Time) {
 }
 
 func (e *Engine) decision(a Action, t netip.Prefix, p *Policy, ev *Event, o Outcome, evidence []string) Decision {
-	target, scope := TargetString(t)
+	target, scope := TargetOf(t), ScopeRange
+	if t.IsSingleIP() {
+		scope = ScopeIP
+	}
 	if evidence == nil {
 		evidence = []string{}
 	}

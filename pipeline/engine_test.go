@@ -73,7 +73,7 @@ func TestEngineMappedAddressIsOneTarget(t *testing.T) {
 	e := newTestEngine(2, Config{})
 	e.Process(ev("::ffff:203.0.113.7", 0))
 	ds := e.Process(ev("203.0.113.7", time.Second))
-	if len(ds) != 1 || ds[0].Target != "203.0.113.7" || ds[0].Scope != ScopeIP {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.7" || ds[0].Scope != ScopeIP {
 		t.Fatalf("decisions %+v", ds)
 	}
 	if ds := e.Process(ev("::ffff:203.0.113.7", 2*time.Second)); len(ds) != 0 {
@@ -100,7 +100,7 @@ func TestEngineUnbansAndDeterministicIDs(t *testing.T) {
 		target string
 	}{{ActionBan, "203.0.113.9"}, {ActionBan, "203.0.113.10"}, {ActionUnban, "203.0.113.9"}, {ActionUnban, "203.0.113.10"}}
 	for i, w := range want {
-		if a[i].Action != w.action || a[i].Target != w.target {
+		if a[i].Action != w.action || a[i].Target.String() != w.target {
 			t.Errorf("decision %d = %s %s, want %s %s", i, a[i].Action, a[i].Target, w.action, w.target)
 		}
 		if a[i].ID != b[i].ID || len(a[i].ID) != 32 {

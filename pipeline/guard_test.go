@@ -41,7 +41,7 @@ func TestEngineRangeBanSparesFleet(t *testing.T) {
 	var targets []string
 	for i, a := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.1", "203.0.113.2"} {
 		for _, d := range e.Process(ev(a, time.Duration(i)*time.Second)) {
-			targets = append(targets, d.Target)
+			targets = append(targets, d.Target.String())
 		}
 	}
 	want := []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.1", "203.0.113.2", "203.0.113.0/24"}
@@ -63,7 +63,7 @@ func TestEngineLiftProtected(t *testing.T) {
 	e.Process(ev("203.0.113.6", 0))
 	g.Set("allow", []netip.Prefix{netip.MustParsePrefix("203.0.113.5/32")})
 	ds := e.LiftProtected(t0.Add(time.Second))
-	if len(ds) != 1 || ds[0].Action != ActionUnban || ds[0].Target != "203.0.113.5" {
+	if len(ds) != 1 || ds[0].Action != ActionUnban || ds[0].Target.String() != "203.0.113.5" {
 		t.Fatalf("lifted %v, want the unban of 203.0.113.5", ds)
 	}
 	if _, ok := e.Ledger().Active(netip.MustParsePrefix("203.0.113.6/32"), t0.Add(time.Second)); !ok {

@@ -124,7 +124,7 @@ func TestUnbanAllByRule(t *testing.T) {
 	ds := e.UnbanAll("recidive", "operator", now)
 	var got []string
 	for _, d := range ds {
-		got = append(got, string(d.Action)+" "+d.Target+" "+d.Rule)
+		got = append(got, string(d.Action)+" "+d.Target.String()+" "+d.Rule)
 	}
 	want := []string{"unban 198.51.100.1 recidive", "ban 198.51.100.1 sshd", "unban 198.51.100.2 recidive"}
 	if !slices.Equal(got, want) {

@@ -108,10 +108,10 @@ func (l *Ledger) Longest(t netip.Prefix, now time.Time) (BanView, bool) {
 }
 
 func (e *Engine) unbanDecision(t netip.Prefix, reason string, now time.Time) Decision {
-	s, scope := TargetString(t)
+	s := TargetOf(t)
 	return Decision{
 		ID:     decisionID(e.cfg.Origin, ActionUnban, s, "", now, 0),
-		Action: ActionUnban, Target: s, Scope: scope, Reason: reason,
+		Action: ActionUnban, Target: s, Scope: s.Scope(), Reason: reason,
 		At: now, Expires: now, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},
 	}
 }
@@ -137,10 +137,10 @@ func (e *Engine) UnbanAll(rule, reason string, now time.Time) []Decision {
 // reissue is the ban decision of what is left on a target after one
 // rule's record was lifted.
 func (e *Engine) reissue(v BanView, now time.Time) Decision {
-	s, scope := TargetString(v.Target)
+	s := TargetOf(v.Target)
 	return Decision{
 		ID:     decisionID(e.cfg.Origin, ActionBan, s, v.Rule, now, v.Info.Offense),
-		Action: ActionBan, Target: s, Scope: scope, Rule: v.Rule, Pack: v.Info.Pack,
+		Action: ActionBan, Target: s, Scope: s.Scope(), Rule: v.Rule, Pack: v.Info.Pack,
 		Reason: fmt.Sprintf("still banned by %s", v.Rule), At: now,
 		Duration: int64(v.Expires.Sub(now) / time.Second), Expires: v.Expires,
 		Offense: v.Info.Offense, Origin: e.cfg.Origin, Source: "control", Evidence: []string{},

@@ -54,7 +54,7 @@ func TestRestoreKeepsWindowsAndBans(t *testing.T) {
 	r2 := NewEngine(addrMatcher{p}, Config{Origin: "t"})
 	r2.RestoreState(ch, t0.Add(5*time.Second), t0.Add(5*time.Second))
 	ds = r2.Process(ev("203.0.113.1", 5*time.Second))
-	if len(ds) != 1 || ds[0].Target != "203.0.113.1" || len(ds[0].Evidence) != 2 {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.1" || len(ds[0].Evidence) != 2 {
 		t.Fatalf("5th failure after restart: %+v", ds)
 	}
 	// Escalation continues from the restored history: offense 3 → 40 min.
@@ -132,7 +132,7 @@ func TestStateShift(t *testing.T) {
 	}
 	// The 5th failure, 5s after the first four in the new clock's time.
 	ds := r.Process(ev("203.0.113.1", step+5*time.Second))
-	if len(ds) != 1 || ds[0].Target != "203.0.113.1" {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.1" {
 		t.Fatalf("5th failure after the step: %+v", ds)
 	}
 }

@@ -168,7 +168,7 @@ rules:
 		for _, net := range []string{"198.51.100", "192.0.2"} {
 			for _, d := range e.Process(sshLine(6*time.Hour+time.Duration(i)*time.Minute, fmt.Sprintf("Failed password for root from %s.%d port 22 ssh2", net, 10+i))) {
 				if d.Scope == pipeline.ScopeRange {
-					ranges = append(ranges, d.Target+" "+d.Rule)
+					ranges = append(ranges, d.Target.String()+" "+d.Rule)
 				}
 			}
 		}

@@ -167,7 +167,7 @@ type banSink struct{ banned map[string]bool }
 func (s *banSink) Write(_ context.Context, ds []pipeline.Decision) error {
 	for _, d := range ds {
 		if d.Action == pipeline.ActionBan {
-			s.banned[d.Target] = true
+			s.banned[d.Target.String()] = true
 		}
 	}
 	return nil

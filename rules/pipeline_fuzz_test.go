@@ -63,7 +63,7 @@ func FuzzPipeline(f *testing.F) {
 
 func check(t *testing.T, d pipeline.Decision, allow []netip.Prefix) {
 	t.Helper()
-	target, err := pipeline.ParseTarget(d.Target)
+	target, err := pipeline.ParseTarget(d.Target.String())
 	if err != nil {
 		t.Fatalf("decision with a malformed target %q: %v", d.Target, err)
 	}

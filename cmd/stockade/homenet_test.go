@@ -30,7 +30,7 @@ func TestReplayHomeNet(t *testing.T) {
 		}
 		var out []string
 		for _, d := range ds {
-			out = append(out, d.Target+" "+d.Rule)
+			out = append(out, d.Target.String()+" "+d.Rule)
 		}
 		return out
 	}

@@ -91,7 +91,7 @@ func TestImportFail2ban(t *testing.T) {
 		if err != nil {
 			t.Fatalf("replay --rules %s: %v\n%s", spec, err, summary)
 		}
-		if len(ds) != 1 || ds[0].Target != "203.0.113.50" || ds[0].Rule != "gate" || ds[0].Duration != 3600 {
+		if len(ds) != 1 || ds[0].Target.String() != "203.0.113.50" || ds[0].Rule != "gate" || ds[0].Duration != 3600 {
 			t.Fatalf("replay --rules %s: %+v\n%s", spec, ds, summary)
 		}
 		if !strings.Contains(summary, "gate: 1 line(s) matched but not counted: host name (no DNS lookup)") {
@@ -165,7 +165,7 @@ func TestReplayFail2banErrorLogs(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, d := range ds {
-		got[d.Target] = d.Rule
+		got[d.Target.String()] = d.Rule
 	}
 	if len(ds) != 2 || got["203.0.113.7"] != "nginx-http-auth" || got["198.51.100.8"] != "apache-auth" {
 		t.Fatalf("decisions %+v\n%s", ds, summary)

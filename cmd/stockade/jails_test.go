@@ -57,7 +57,7 @@ func TestReplaySkipsEmptyNamedFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay with empty files: %v\n%s", err, summary)
 	}
-	if len(ds) != 1 || ds[0].Target != "203.0.113.9" {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.9" {
 		t.Fatalf("decisions %+v\n%s", ds, summary)
 	}
 	for _, p := range []string{empty, emptyGz, blank} {

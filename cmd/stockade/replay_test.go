@@ -83,7 +83,7 @@ func TestReplayCorpus(t *testing.T) {
 			t.Errorf("unexpected %s decision for %s", d.Action, d.Target)
 			continue
 		}
-		got = append(got, ban{d.Target, d.Rule, d.Offense, d.Duration})
+		got = append(got, ban{d.Target.String(), d.Rule, d.Offense, d.Duration})
 		if d.Origin != "test" || d.ID == "" || len(d.Evidence) == 0 || d.Source == "" {
 			t.Errorf("incomplete decision: %+v", d)
 		}
@@ -106,7 +106,7 @@ func TestReplayCorpus(t *testing.T) {
 		// alone it only counts (the suricata pack's spoofable choice).
 		"2001:db8:bad::4"} {
 		for _, d := range ds {
-			if d.Target == innocent {
+			if d.Target.String() == innocent {
 				t.Errorf("innocent %s banned: %+v", innocent, d)
 			}
 		}
@@ -163,7 +163,7 @@ func TestReplayGzipAndClassicSyslog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, summary)
 	}
-	if len(ds) != 1 || ds[0].Target != "203.0.113.99" {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.99" {
 		t.Fatalf("decisions %+v\n%s", ds, summary)
 	}
 	if want := time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC); !ds[0].At.Equal(want) {
@@ -210,7 +210,7 @@ func TestReplayCountsBadLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 1 || ds[0].Target != "203.0.113.77" {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.77" {
 		t.Fatalf("decisions %+v\n%s", ds, summary)
 	}
 	if !strings.Contains(summary, "line too long ×5") {

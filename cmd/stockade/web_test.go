@@ -31,7 +31,7 @@ func TestReplayWebOptions(t *testing.T) {
 		}
 		var out []string
 		for _, d := range ds {
-			out = append(out, d.Target+" "+d.Rule)
+			out = append(out, d.Target.String()+" "+d.Rule)
 		}
 		return strings.Join(out, ", ")
 	}
@@ -91,7 +91,7 @@ func TestReplayForgedForwardedFor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, summary)
 	}
-	if len(ds) != 1 || ds[0].Target != "203.0.113.9" {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.9" {
 		t.Errorf("with log_format: %v, want 203.0.113.9 banned", ds)
 	}
 }
@@ -111,7 +111,7 @@ func TestReplayDockerLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, summary)
 	}
-	if len(ds) != 1 || ds[0].Target != "203.0.113.30" || ds[0].Rule != "nginx-wordpress" {
+	if len(ds) != 1 || ds[0].Target.String() != "203.0.113.30" || ds[0].Rule != "nginx-wordpress" {
 		t.Fatalf("decisions %v, want 203.0.113.30 banned by nginx-wordpress", ds)
 	}
 }

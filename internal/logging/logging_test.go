@@ -17,7 +17,7 @@ import (
 var t0 = time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 
 func ban(target, rule string) *pipeline.Decision {
-	return &pipeline.Decision{Action: pipeline.ActionBan, Target: target, Rule: rule, Origin: "host1",
+	return &pipeline.Decision{Action: pipeline.ActionBan, Target: pipeline.MustTarget(target), Rule: rule, Origin: "host1",
 		Reason: "sshd: 5 matches within 10m0s", At: t0, Expires: t0.Add(time.Hour), Duration: 3600, Offense: 1, Source: "/var/log/auth.log"}
 }
 
@@ -32,7 +32,7 @@ func TestAuditLinesGrepLikeFail2ban(t *testing.T) {
 	}
 	a := NewAudit(slog.New(h), 0)
 	a.Decision(ban("203.0.113.7", "sshd"), "", t0)
-	a.Decision(&pipeline.Decision{Action: pipeline.ActionUnban, Target: "203.0.113.7", Reason: "unbanned by the operator"}, "operator", t0)
+	a.Decision(&pipeline.Decision{Action: pipeline.ActionUnban, Target: pipeline.MustTarget("203.0.113.7"), Reason: "unbanned by the operator"}, "operator", t0)
 	sim := ban("203.0.113.8", "trial")
 	sim.Simulated = true
 	a.Decision(sim, "", t0)

@@ -5,6 +5,7 @@ package testkit
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ var T0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func Decision(i int) pipeline.Decision {
 	return pipeline.Decision{
 		ID: fmt.Sprintf("%032x", i), Action: pipeline.ActionBan,
-		Target: fmt.Sprintf("203.0.%d.%d", i/250%250, i%250), Scope: pipeline.ScopeIP,
+		Target: pipeline.TargetOf(netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, byte(i / 250 % 250), byte(i % 250)}), 32)), Scope: pipeline.ScopeIP,
 		Rule: "sshd-bruteforce", Pack: "core", Reason: "5 failures in 10m",
 		At: T0.Add(time.Duration(i) * time.Second), Duration: 3600,
 		Expires: T0.Add(time.Duration(i)*time.Second + time.Hour), Offense: 1,

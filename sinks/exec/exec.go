@@ -102,7 +102,7 @@ func (s *Sink) Argv(d pipeline.Decision) []string {
 		return nil
 	}
 	r := strings.NewReplacer(
-		"{target}", argSafe(d.Target), "{scope}", argSafe(string(d.Scope)), "{rule}", argSafe(d.Rule), "{pack}", argSafe(d.Pack),
+		"{target}", argSafe(d.Target.String()), "{scope}", argSafe(string(d.Scope)), "{rule}", argSafe(d.Rule), "{pack}", argSafe(d.Pack),
 		"{duration}", strconv.FormatInt(d.Duration, 10), "{expires}", d.Expires.UTC().Format(time.RFC3339),
 		"{offense}", strconv.Itoa(d.Offense), "{origin}", argSafe(d.Origin), "{id}", argSafe(d.ID),
 		"{reason}", argSafe(d.Reason), "{action}", argSafe(string(d.Action)))

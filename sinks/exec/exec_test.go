@@ -25,8 +25,8 @@ func TestShellMetacharactersStayArguments(t *testing.T) {
 	}
 	evil := "x; touch " + pwned + " `touch " + pwned + "` $(touch " + pwned + ") | touch " + pwned
 	ds := []pipeline.Decision{
-		{Action: pipeline.ActionBan, Target: "203.0.113.7", Reason: evil},
-		{Action: pipeline.ActionUnban, Target: "203.0.113.7"},
+		{Action: pipeline.ActionBan, Target: pipeline.MustTarget("203.0.113.7"), Reason: evil},
+		{Action: pipeline.ActionUnban, Target: pipeline.MustTarget("203.0.113.7")},
 	}
 	if err := s.Write(t.Context(), ds); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestRefusesUnknownPlaceholderAndCountsFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Write(t.Context(), []pipeline.Decision{{Action: pipeline.ActionBan, Target: "192.0.2.1"}})
+	s.Write(t.Context(), []pipeline.Decision{{Action: pipeline.ActionBan, Target: pipeline.MustTarget("192.0.2.1")}})
 	s.Close(t.Context())
 	if s.Failures.Load() != 1 {
 		t.Fatalf("failures %d", s.Failures.Load())
@@ -76,7 +76,7 @@ func TestNULStillRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Write(t.Context(), []pipeline.Decision{{Action: pipeline.ActionBan, Target: "203.0.113.7", Reason: "sig\x00nature"}})
+	s.Write(t.Context(), []pipeline.Decision{{Action: pipeline.ActionBan, Target: pipeline.MustTarget("203.0.113.7"), Reason: "sig\x00nature"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Close(ctx); err != nil {

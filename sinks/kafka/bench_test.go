@@ -8,6 +8,7 @@ import (
 
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
 const benchBatch = 100
@@ -34,7 +35,7 @@ func BenchmarkPublish(b *testing.B) {
 	for b.Loop() {
 		renumber(ds, n)
 		n++
-		if err := p.Publish(b.Context(), ds); err != nil {
+		if err := queue.PublishNow(b.Context(), p, ds); err != nil {
 			b.Fatal(err)
 		}
 	}

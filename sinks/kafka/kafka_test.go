@@ -97,7 +97,7 @@ func readAll(t testing.TB, c *kfake.Cluster, brokers []string) []record {
 					hdr = string(h.Value)
 				}
 			}
-			if hdr != d.ID || string(m.Key) != d.Target {
+			if hdr != d.ID || string(m.Key) != d.Target.String() {
 				t.Fatalf("partition %d offset %d: id header %q key %q, decision %s for %s", p, m.Offset, hdr, m.Key, d.ID, d.Target)
 			}
 			out = append(out, record{partition: p, id: testkit.IDNum(t, d.ID), key: string(m.Key), d: d})
@@ -152,7 +152,7 @@ func check(t testing.TB, recs []record, want []int, dups bool) {
 func fiveTargets(from, to int) []pipeline.Decision {
 	ds := testkit.Decisions(from, to)
 	for i := range ds {
-		ds[i].Target = fmt.Sprintf("198.51.100.%d", (from+i)%5)
+		ds[i].Target = pipeline.MustTarget(fmt.Sprintf("198.51.100.%d", (from+i)%5))
 	}
 	return ds
 }
@@ -229,13 +229,13 @@ func TestPartialFailure(t *testing.T) {
 	}
 	ds := fiveTargets(0, 10)
 	// Warm the metadata, then learn where the first decision's target goes.
-	if err := p.Publish(t.Context(), ds[:1]); err != nil {
+	if err := queue.PublishNow(t.Context(), p, ds[:1]); err != nil {
 		t.Fatal(err)
 	}
 	first := readAll(t, c, cfg.Brokers)[0].partition
 	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Partitions: []int32{int32(first)}, Err: kerr.UnknownServerError, Count: 2})
 
-	err = p.Publish(t.Context(), ds)
+	err = queue.PublishNow(t.Context(), p, ds)
 	var pe *queue.PartialError
 	if !errors.As(err, &pe) || pe.Delivered != 0 {
 		t.Fatalf("publish with the first target's partition failing: %v, want a PartialError with 0 delivered", err)
@@ -293,7 +293,7 @@ func TestSASLAndTLS(t *testing.T) {
 			defer p.Close()
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			err = p.Publish(ctx, testkit.Decisions(0, 3))
+			err = queue.PublishNow(ctx, p, testkit.Decisions(0, 3))
 			if tc.works && err != nil {
 				t.Fatalf("publish: %v", err)
 			}

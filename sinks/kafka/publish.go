@@ -89,39 +89,60 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 	return &Publisher{cfg: cfg, w: w, transport: transport}, nil
 }
 
-// Message is the record a decision becomes, signed when signer is set.
-func Message(d *pipeline.Decision, signer *sign.Signer) (kafka.Message, error) {
+// Encode implements queue.Publisher: the decision's JSON, signed when a
+// signer is set, keyed by its target.
+func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
+	return Encode(d, p.cfg.Signer)
+}
+
+// Encode is the queued message a decision becomes, signed when signer is
+// set.
+func Encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, error) {
 	v, err := json.Marshal(d)
 	if err != nil {
-		return kafka.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
+		return queue.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
 	}
-	headers := []kafka.Header{{Key: "id", Value: []byte(d.ID)}}
+	m := queue.Message{ID: d.ID, Key: d.Target.String(), Data: v}
 	if signer != nil {
-		sig, err := signer.Sign(v)
-		if err != nil {
-			return kafka.Message{}, fmt.Errorf("kafka: sign decision %s: %w", d.ID, err)
+		if m.Sig, err = signer.Sign(v); err != nil {
+			return queue.Message{}, fmt.Errorf("kafka: sign decision %s: %w", d.ID, err)
 		}
-		headers = append(headers, kafka.Header{Key: sign.HeaderKey, Value: []byte(signer.PublicKey())},
-			kafka.Header{Key: sign.HeaderSig, Value: []byte(sig)})
+		m.Signer = signer.PublicKey()
+	}
+	return m, nil
+}
+
+// Record is the Kafka record of a queued message.
+func Record(m *queue.Message) kafka.Message {
+	headers := make([]kafka.Header, 1, 3)
+	headers[0] = kafka.Header{Key: "id", Value: []byte(m.ID)}
+	if m.Signer != "" {
+		headers = append(headers, kafka.Header{Key: sign.HeaderKey, Value: []byte(m.Signer)},
+			kafka.Header{Key: sign.HeaderSig, Value: []byte(m.Sig)})
 	}
 	// No Time: the broker's clock stamps the record. A replayed decision's
 	// event time may be old enough for retention to delete it at once.
-	return kafka.Message{Key: []byte(d.Target), Value: v, Headers: headers}, nil
+	return kafka.Message{Key: []byte(m.Key), Value: m.Data, Headers: headers}
 }
 
-// Publish implements queue.Publisher. The decisions before the first one
+// Message is the record a decision becomes, signed when signer is set.
+func Message(d *pipeline.Decision, signer *sign.Signer) (kafka.Message, error) {
+	m, err := Encode(d, signer)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	return Record(&m), nil
+}
+
+// Publish implements queue.Publisher. The messages before the first one
 // the brokers did not acknowledge count as delivered; the rest are sent
 // again later, and consumers drop any copy by its "id" header.
-func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
-	msgs, errs := make([]kafka.Message, len(ds)), make([]error, len(ds))
-	// Signing is most of the cost of a batch: on every core.
-	sign.Each(len(ds), func(i int) { msgs[i], errs[i] = Message(&ds[i], p.cfg.Signer) })
-	for i, err := range errs {
-		if err != nil {
-			return &queue.PartialError{Delivered: i, Err: err}
-		}
+func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
+	recs := make([]kafka.Message, len(ms))
+	for i := range ms {
+		recs[i] = Record(&ms[i])
 	}
-	err := p.w.WriteMessages(ctx, msgs...)
+	err := p.w.WriteMessages(ctx, recs...)
 	if err == nil {
 		return nil
 	}

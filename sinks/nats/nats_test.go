@@ -22,6 +22,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
 func TestSubject(t *testing.T) {
@@ -176,11 +177,11 @@ func TestJetStreamDedup(t *testing.T) {
 	defer p.Close()
 	testkit.WaitFor(t, "the connection", p.Conn().IsConnected)
 	ctx := t.Context()
-	if err := p.Publish(ctx, testkit.Decisions(0, 2)); err != nil {
+	if err := queue.PublishNow(ctx, p, testkit.Decisions(0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	// A re-send after a lost ack (or a replay): 0 and 1 again, then 2.
-	if err := p.Publish(ctx, testkit.Decisions(0, 3)); err != nil {
+	if err := queue.PublishNow(ctx, p, testkit.Decisions(0, 3)); err != nil {
 		t.Fatal(err)
 	}
 	if got := streamIDs(t, srv.ClientURL(), "STOCKADE"); fmt.Sprint(got) != fmt.Sprint(testkit.Seq(0, 3)) {
@@ -308,7 +309,7 @@ func TestAuth(t *testing.T) {
 			deadline := time.Now().Add(3 * time.Second)
 			for {
 				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-				perr = p.Publish(ctx, testkit.Decisions(0, 1))
+				perr = queue.PublishNow(ctx, p, testkit.Decisions(0, 1))
 				cancel()
 				// A failure must say why once the first connection attempt
 				// has failed; before that the reason is not known yet.
@@ -416,7 +417,7 @@ func TestStreamWithoutRights(t *testing.T) {
 	for i := range ds {
 		ds[i].Origin = "web1"
 	}
-	if err := p.Publish(t.Context(), ds); err == nil {
+	if err := queue.PublishNow(t.Context(), p, ds); err == nil {
 		t.Fatal("published to a stream that does not exist")
 	}
 	if !strings.Contains(logs.String(), "the administrator must create it") {
@@ -433,7 +434,7 @@ func TestStreamWithoutRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, "the decisions published once the administrator made the stream", func() bool {
-		return p.Publish(t.Context(), ds) == nil
+		return queue.PublishNow(t.Context(), p, ds) == nil
 	})
 	st, err := js.Stream(t.Context(), "STOCKADE")
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package nats publishes decisions to NATS, one message per decision: the
 // decision's JSON (pipeline.Decision) on a subject made from a template,
-// with the decision id as Nats-Msg-Id. With a JetStream stream, a decision
+// with the decision id as Nats-Msg-Id. The message is made and signed once,
+// when the decision is queued. With a JetStream stream, a decision
 // counts as delivered once the stream has stored it, and a copy sent again
 // within the stream's duplicate window is dropped by the server.
 //
@@ -82,10 +83,27 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 	return p, nil
 }
 
-// Publish implements queue.Publisher. On core NATS the decisions count as
+// Encode implements queue.Publisher: the decision's JSON, signed when a
+// signer is set, on the subject the template makes of it.
+func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return queue.Message{}, fmt.Errorf("nats: decision %s: %w", d.ID, err)
+	}
+	m := queue.Message{ID: d.ID, Key: p.subj.Subject(d), Data: data}
+	if p.cfg.Signer != nil {
+		if m.Sig, err = p.cfg.Signer.Sign(data); err != nil {
+			return queue.Message{}, fmt.Errorf("nats: sign decision %s: %w", d.ID, err)
+		}
+		m.Signer = p.cfg.Signer.PublicKey()
+	}
+	return m, nil
+}
+
+// Publish implements queue.Publisher. On core NATS the messages count as
 // delivered once a flush returns (the server has them; subscribers may
 // not); on JetStream, once the stream acknowledged each one.
-func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
+func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 	if !p.nc.IsConnected() {
 		// The last error says why: refused, authorization, TLS.
 		if err := p.nc.LastError(); err != nil {
@@ -93,15 +111,11 @@ func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
 		}
 		return fmt.Errorf("nats: not connected (%s)", p.nc.Status())
 	}
-	msgs, errs := p.msgs(ds)
 	if p.js != nil {
-		return p.publishJS(ctx, msgs, errs)
+		return p.publishJS(ctx, ms)
 	}
-	for i, msg := range msgs {
-		if errs[i] != nil {
-			return errs[i]
-		}
-		if err := p.nc.PublishMsg(msg); err != nil {
+	for i := range ms {
+		if err := p.nc.PublishMsg(natsMsg(&ms[i])); err != nil {
 			return fmt.Errorf("nats: publish: %w", err)
 		}
 	}
@@ -113,21 +127,29 @@ func (p *Publisher) Publish(ctx context.Context, ds []pipeline.Decision) error {
 	return nil
 }
 
+// natsMsg is the NATS message of a queued one: its id as Nats-Msg-Id, its
+// signature in headers.
+func natsMsg(m *queue.Message) *nats.Msg {
+	h := make(nats.Header, 3)
+	h[nats.MsgIdHdr] = []string{m.ID}
+	if m.Signer != "" {
+		h[sign.HeaderKey] = []string{m.Signer}
+		h[sign.HeaderSig] = []string{m.Sig}
+	}
+	return &nats.Msg{Subject: m.Key, Header: h, Data: m.Data}
+}
+
 // publishJS sends the batch without waiting between messages (one
 // connection keeps them in order) and then collects the acks in order;
-// the decisions before the first missing ack count as delivered.
-func (p *Publisher) publishJS(ctx context.Context, msgs []*nats.Msg, errs []error) error {
+// the messages before the first missing ack count as delivered.
+func (p *Publisher) publishJS(ctx context.Context, ms []queue.Message) error {
 	if err := p.ensureStream(ctx); err != nil {
 		return err
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	futs := make([]jetstream.PubAckFuture, 0, len(ms))
 	var sendErr error
-	for i, msg := range msgs {
-		if errs[i] != nil {
-			sendErr = errs[i]
-			break
-		}
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.cfg.Stream))
+	for i := range ms {
+		f, err := p.js.PublishMsgAsync(natsMsg(&ms[i]), jetstream.WithExpectStream(p.cfg.Stream))
 		if err != nil {
 			sendErr = fmt.Errorf("nats: publish: %w", err)
 			break
@@ -145,7 +167,7 @@ func (p *Publisher) publishJS(ctx context.Context, msgs []*nats.Msg, errs []erro
 			if errors.Is(err, jetstream.ErrNoStreamResponse) && p.streamOK.CompareAndSwap(true, false) {
 				p.log.Error("no JetStream stream stored the decisions: the stream is missing (the administrator must create it; "+
 					"a daemon hosting nats_server with roles does at start) or unavailable; decisions wait in the queue",
-					"stream", p.cfg.Stream, "subject", msgs[n].Subject)
+					"stream", p.cfg.Stream, "subject", ms[n].Key)
 			}
 			return &queue.PartialError{Delivered: n, Err: fmt.Errorf("nats: stream %s: %w", p.cfg.Stream, err)}
 		case <-ctx.Done():
@@ -156,32 +178,6 @@ func (p *Publisher) publishJS(ctx context.Context, msgs []*nats.Msg, errs []erro
 		return &queue.PartialError{Delivered: len(futs), Err: sendErr}
 	}
 	return nil
-}
-
-// msgs makes the batch's messages, signing them on every core.
-func (p *Publisher) msgs(ds []pipeline.Decision) ([]*nats.Msg, []error) {
-	msgs, errs := make([]*nats.Msg, len(ds)), make([]error, len(ds))
-	sign.Each(len(ds), func(i int) { msgs[i], errs[i] = p.msg(&ds[i]) })
-	return msgs, errs
-}
-
-func (p *Publisher) msg(d *pipeline.Decision) (*nats.Msg, error) {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("nats: decision %s: %w", d.ID, err)
-	}
-	msg := nats.NewMsg(p.subj.Subject(d))
-	msg.Header.Set(nats.MsgIdHdr, d.ID)
-	if p.cfg.Signer != nil {
-		sig, err := p.cfg.Signer.Sign(data)
-		if err != nil {
-			return nil, fmt.Errorf("nats: sign decision %s: %w", d.ID, err)
-		}
-		msg.Header.Set(sign.HeaderKey, p.cfg.Signer.PublicKey())
-		msg.Header.Set(sign.HeaderSig, sig)
-	}
-	msg.Data = data
-	return msg, nil
 }
 
 // ensureStream finds the stream, or creates it on the subjects the

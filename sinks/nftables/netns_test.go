@@ -75,16 +75,19 @@ func about(got, want time.Duration) bool {
 	return d > -3*time.Second && d < time.Second
 }
 
+// banFor is a ban of target; one of a target that does not parse names
+// none (what the sink must skip).
 func banFor(target string, d time.Duration) pipeline.Decision {
 	now := time.Now()
+	p, _ := pipeline.ParseTarget(target)
 	return pipeline.Decision{
-		ID: "test-" + target, Action: pipeline.ActionBan, Target: target, Rule: "test",
+		ID: "test-" + target, Action: pipeline.ActionBan, Target: pipeline.TargetOf(p), Rule: "test",
 		At: now, Duration: int64(d / time.Second), Expires: now.Add(d),
 	}
 }
 
 func unban(target string) pipeline.Decision {
-	return pipeline.Decision{ID: "test-unban-" + target, Action: pipeline.ActionUnban, Target: target, At: time.Now()}
+	return pipeline.Decision{ID: "test-unban-" + target, Action: pipeline.ActionUnban, Target: pipeline.MustTarget(target), At: time.Now()}
 }
 
 func write(t testing.TB, s *Sink, ds ...pipeline.Decision) {

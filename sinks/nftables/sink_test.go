@@ -204,7 +204,7 @@ func TestChunks(t *testing.T) {
 		t.Fatalf("after unbanning the /8: %d elements, want the 5,000 back", got)
 	}
 	for i := range ds {
-		ds[i] = unban(ds[i].Target)
+		ds[i] = unban(ds[i].Target.String())
 	}
 	write(t, s, ds...)
 	if got := len(banned(t, ns)); got != 0 {

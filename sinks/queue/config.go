@@ -34,6 +34,10 @@ type Config struct {
 	WhenFull FullPolicy
 	// Log receives drop warnings (rate-limited); nil is slog.Default().
 	Log *slog.Logger
+	// Upgrade makes the messages of the decisions an older stockade queued
+	// (format 1 held each decision's JSON), converted when the queue opens.
+	// Nil refuses such a queue. OpenSink sets it to the publisher.
+	Upgrade Encoder
 }
 
 // DefaultMax is Config.Max's default.

@@ -14,7 +14,6 @@ package queue
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,8 +25,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-
-	"github.com/stockade-ids/stockade/pipeline"
 )
 
 var (
@@ -36,17 +33,20 @@ var (
 	keyVersion  = []byte("version")
 )
 
-const version = "1"
+// version is the entries' format: "2" holds each decision's final message
+// (see Message); "1", an older stockade's, held the decision's JSON alone.
+const version = "2"
 
 // ErrClosed is returned by a closed queue.
 var ErrClosed = errors.New("queue: closed")
 
-// Queue is a durable FIFO of decisions. Push may be called from one
-// goroutine while another Peeks and Acks (one producer, one consumer).
+// Queue is a durable FIFO of decisions, each as the Message the remote
+// receives. Push may be called from one goroutine while another Peeks and
+// Acks (one producer, one consumer).
 //
 // Each entry is keyed by a big-endian sequence number, so bbolt's key order
 // is the arrival order; its value is the enqueue time (8 bytes, Unix ns)
-// followed by the decision's JSON, the same contract the remote receives.
+// followed by the message (see appendEntry).
 type Queue struct {
 	db   *bolt.DB
 	path string
@@ -96,14 +96,11 @@ func Open(dir, name string, cfg Config) (*Queue, error) {
 		if err != nil {
 			return err
 		}
-		if v := meta.Get(keyVersion); v != nil && string(v) != version {
-			return fmt.Errorf("queue format %q, this stockade reads %q", v, version)
-		}
-		if err := meta.Put(keyVersion, []byte(version)); err != nil {
-			return err
-		}
 		b, err := tx.CreateBucketIfNotExists(bucketItems)
 		if err != nil {
+			return err
+		}
+		if err := q.upgrade(meta, b); err != nil {
 			return err
 		}
 		n := 0
@@ -123,6 +120,55 @@ func Open(dir, name string, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("queue %s: %w", path, err)
 	}
 	return q, nil
+}
+
+// upgrade brings an older stockade's entries to this format, with
+// cfg.Upgrade, in the transaction that opens the queue: all or none.
+func (q *Queue) upgrade(meta, b *bolt.Bucket) error {
+	v := meta.Get(keyVersion)
+	switch {
+	case v == nil || string(v) == version:
+	case string(v) == "1" && q.cfg.Upgrade != nil:
+		n, bad, err := upgradeAll(b, q.cfg.Upgrade)
+		if err != nil {
+			return err
+		}
+		q.dropped.Add(uint64(bad))
+		q.log.Info("queue written by an older stockade: its decisions were converted to this one's format", "queue", q.name, "converted", n, "unreadable_dropped", bad)
+	case string(v) == "1":
+		return errors.New("written by an older stockade (format 1): open it through its sink, which converts it, or delete the file to drop its backlog")
+	default:
+		return fmt.Errorf("queue format %q, this stockade reads %q (and converts \"1\"): it was written by a newer stockade", v, version)
+	}
+	return meta.Put(keyVersion, []byte(version))
+}
+
+// upgradeAll rewrites every format 1 entry of b through enc; entries that
+// do not decode are deleted and counted, as Peek would.
+func upgradeAll(b *bolt.Bucket, enc Encoder) (n, bad int, err error) {
+	type kv struct{ k, v []byte }
+	var out []kv
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		nv, err := upgradeEntry(v, enc)
+		if err != nil {
+			nv = nil
+			bad++
+		}
+		out = append(out, kv{append([]byte(nil), k...), nv})
+	}
+	for _, e := range out {
+		if e.v == nil {
+			err = b.Delete(e.k)
+		} else {
+			err = b.Put(e.k, e.v)
+			n++
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return n, bad, nil
 }
 
 func checkName(name string) error {
@@ -185,21 +231,26 @@ func (q *Queue) loadOldest(b *bolt.Bucket) {
 	q.oldest.Store(t)
 }
 
-// Push appends ds and returns once they are on disk (one fsynced bbolt
+// Push appends ms and returns once they are on disk (one fsynced bbolt
 // commit per call). When the queue is full it drops or waits as
 // Config.WhenFull says; only Block looks at ctx.
-func (q *Queue) Push(ctx context.Context, ds []pipeline.Decision) error {
-	if len(ds) == 0 {
+func (q *Queue) Push(ctx context.Context, ms []Message) error {
+	if len(ms) == 0 {
 		return nil
 	}
 	now := time.Now()
-	vals := make([][]byte, len(ds))
-	for i := range ds {
-		v, err := encode(&ds[i], now)
-		if err != nil {
-			return fmt.Errorf("queue %s: decision %s: %w", q.name, ds[i].ID, err)
-		}
-		vals[i] = v
+	size := 0
+	for i := range ms {
+		size += entrySize(&ms[i])
+	}
+	// One allocation for the batch's entries, which bbolt needs until the
+	// commit.
+	buf := make([]byte, 0, size)
+	vals := make([][]byte, len(ms))
+	for i := range ms {
+		start := len(buf)
+		buf = appendEntry(buf, &ms[i], now)
+		vals[i] = buf[start:len(buf):len(buf)]
 	}
 	for len(vals) > 0 {
 		n, room, err := q.push(vals)
@@ -316,10 +367,10 @@ func (q *Queue) logDrops() {
 	q.lastDropLog, q.dropsLogged = now, total
 }
 
-// Peek returns up to n decisions from the head, oldest first, without
+// Peek returns up to n messages from the head, oldest first, without
 // removing them. Entries that no longer decode (a bug, or a file edited by
 // hand) are dropped and counted rather than blocking the queue forever.
-func (q *Queue) Peek(n int) ([]pipeline.Decision, error) {
+func (q *Queue) Peek(n int) ([]Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -329,12 +380,12 @@ func (q *Queue) Peek(n int) ([]pipeline.Decision, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	var ds []pipeline.Decision
+	var ds []Message
 	var bad [][]byte
 	err := q.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketItems).Cursor()
 		for k, v := c.First(); k != nil && len(ds) < n; k, v = c.Next() {
-			d, err := decode(v)
+			d, err := readEntry(v)
 			if err != nil {
 				bad = append(bad, append([]byte(nil), k...))
 				continue
@@ -441,23 +492,4 @@ func (q *Queue) Close() error {
 	q.closed = true
 	q.signalRoom()
 	return q.db.Close()
-}
-
-func encode(d *pipeline.Decision, now time.Time) ([]byte, error) {
-	j, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	v := make([]byte, 8, 8+len(j))
-	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
-	return append(v, j...), nil
-}
-
-func decode(v []byte) (pipeline.Decision, error) {
-	var d pipeline.Decision
-	if len(v) < 8 {
-		return d, errors.New("short entry")
-	}
-	err := json.Unmarshal(v[8:], &d)
-	return d, err
 }

@@ -19,7 +19,21 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-func num(t testing.TB, d pipeline.Decision) int {
+// msgs are ds as JSON messages.
+func msgs(t testing.TB, ds []pipeline.Decision) []Message {
+	t.Helper()
+	ms := make([]Message, len(ds))
+	for i := range ds {
+		m, err := JSON(&ds[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms[i] = m
+	}
+	return ms
+}
+
+func num(t testing.TB, d Message) int {
 	t.Helper()
 	n, err := strconv.ParseInt(d.ID, 16, 64)
 	if err != nil {
@@ -28,7 +42,7 @@ func num(t testing.TB, d pipeline.Decision) int {
 	return int(n)
 }
 
-func nums(t testing.TB, ds []pipeline.Decision) []int {
+func nums(t testing.TB, ds []Message) []int {
 	t.Helper()
 	out := make([]int, len(ds))
 	for i, d := range ds {
@@ -52,7 +66,7 @@ func open(t testing.TB, dir string, cfg Config) *Queue {
 
 func push(t testing.TB, q *Queue, ds []pipeline.Decision) {
 	t.Helper()
-	if err := q.Push(context.Background(), ds); err != nil {
+	if err := q.Push(context.Background(), msgs(t, ds)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -84,8 +98,8 @@ func TestFIFOAcrossReopen(t *testing.T) {
 	if got := nums(t, ds); !equal(got, testkit.Seq(0, 4)) {
 		t.Fatalf("peek: %v", got)
 	}
-	if ds[0].Target != testkit.Decision(0).Target || !ds[0].At.Equal(testkit.Decision(0).At) || ds[0].Evidence[0] != testkit.Decision(0).Evidence[0] {
-		t.Fatalf("decision did not round-trip: %+v", ds[0])
+	if want := msgs(t, testkit.Decisions(0, 1))[0]; string(ds[0].Data) != string(want.Data) || ds[0].ID != want.ID {
+		t.Fatalf("message did not round-trip: %+v", ds[0])
 	}
 	if err := q.Ack(3); err != nil {
 		t.Fatal(err)
@@ -148,7 +162,7 @@ func TestBlockWaitsForAck(t *testing.T) {
 	push(t, q, testkit.Decisions(0, 1))
 
 	pushed := make(chan error, 1)
-	go func() { pushed <- q.Push(context.Background(), testkit.Decisions(1, 4)) }()
+	go func() { pushed <- q.Push(context.Background(), msgs(t, testkit.Decisions(1, 4))) }()
 	select {
 	case err := <-pushed:
 		t.Fatalf("push into a full queue returned at once: %v", err)
@@ -181,7 +195,7 @@ func TestBlockWaitsForAck(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 	defer cancel()
-	if err := q.Push(ctx, testkit.Decisions(4, 5)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := q.Push(ctx, msgs(t, testkit.Decisions(4, 5))); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("push into a full queue with an expiring ctx: %v", err)
 	}
 }
@@ -283,7 +297,7 @@ func TestOpenErrors(t *testing.T) {
 func TestClosed(t *testing.T) {
 	q := open(t, t.TempDir(), Config{})
 	q.Close()
-	if err := q.Push(context.Background(), testkit.Decisions(0, 1)); !errors.Is(err, ErrClosed) {
+	if err := q.Push(context.Background(), msgs(t, testkit.Decisions(0, 1))); !errors.Is(err, ErrClosed) {
 		t.Fatalf("push after close: %v", err)
 	}
 	if _, err := q.Peek(1); !errors.Is(err, ErrClosed) {

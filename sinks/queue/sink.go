@@ -11,14 +11,18 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
 // Publisher sends decisions to a remote (a NATS subject, a Kafka topic).
-// Publish returns nil only when the remote confirmed every decision, in
-// order; when it confirmed only the first few, it says so with a
-// *PartialError. Publish must return soon after ctx is done.
+// Encode makes a decision's message once, when it is queued (signing it);
+// Publish sends messages exactly as queued. Publish returns nil only when
+// the remote confirmed every message, in order; when it confirmed only the
+// first few, it says so with a *PartialError. Publish must return soon
+// after ctx is done.
 type Publisher interface {
-	Publish(ctx context.Context, ds []pipeline.Decision) error
+	Encoder
+	Publish(ctx context.Context, ms []Message) error
 	Close() error
 }
 
@@ -63,7 +67,7 @@ type Sink struct {
 	// order holds. It is memory: bounded like the queue, and lost if
 	// stockade stops before the disk takes it.
 	spillMu  sync.Mutex
-	spill    []pipeline.Decision
+	spill    []Message
 	spillLog time.Time
 }
 
@@ -82,18 +86,20 @@ func NewSink(q *Queue, pub Publisher, cfg SinkConfig) *Sink {
 	return s
 }
 
-// Write implements pipeline.Sink: the decisions are on disk when it
-// returns, not yet at the remote; or, when the disk refuses them, in
-// memory until it takes them (see Spilled).
+// Write implements pipeline.Sink: the decisions, encoded and signed, are
+// on disk when it returns, not yet at the remote; or, when the disk refuses
+// them, in memory until it takes them (see Spilled). A decision that
+// cannot be encoded is logged and left out: sending it again would not help.
 func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
+	ms := s.encode(ds)
 	s.spillMu.Lock()
 	var err error
 	if len(s.spill) > 0 {
-		s.spill = append(s.spill, ds...)
+		s.spill = append(s.spill, ms...)
 		s.boundSpill()
 		s.flushSpillLocked(ctx)
-	} else if err = s.q.Push(ctx, ds); err != nil && spillable(err) {
-		s.spill = append(s.spill, ds...)
+	} else if err = s.q.Push(ctx, ms); err != nil && spillable(err) {
+		s.spill = append(s.spill, ms...)
 		s.boundSpill()
 		s.logSpill(err)
 		err = nil
@@ -107,6 +113,22 @@ func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
 	default:
 	}
 	return nil
+}
+
+// encode makes the batch's messages, signing them on every core.
+func (s *Sink) encode(ds []pipeline.Decision) []Message {
+	ms, errs := make([]Message, len(ds)), make([]error, len(ds))
+	sign.Each(len(ds), func(i int) { ms[i], errs[i] = s.pub.Encode(&ds[i]) })
+	out := ms[:0]
+	for i := range ms {
+		if errs[i] != nil {
+			s.q.dropped.Add(1)
+			s.log.Error("decision not queued: it cannot be encoded", "id", ds[i].ID, "err", errs[i])
+			continue
+		}
+		out = append(out, ms[i])
+	}
+	return out
 }
 
 // spillable says whether a failed Push should keep its decisions in
@@ -233,7 +255,7 @@ func (s *Sink) deliver(ctx context.Context) {
 }
 
 // publish sends ds and acks what the remote confirmed.
-func (s *Sink) publish(ctx context.Context, ds []pipeline.Decision) error {
+func (s *Sink) publish(ctx context.Context, ds []Message) error {
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	err := s.pub.Publish(pctx, ds)
 	cancel()
@@ -299,7 +321,8 @@ func (s *Sink) Delivered() uint64 { return s.delivered.Load() }
 // Failures counts failed Publish attempts since start.
 func (s *Sink) Failures() uint64 { return s.failures.Load() }
 
-// Dropped counts decisions the full queue dropped since start.
+// Dropped counts decisions the full queue dropped since start, and those
+// that could not be encoded.
 func (s *Sink) Dropped() uint64 { return s.q.Dropped() }
 
 // Up is false from a failed Publish until the next one succeeds.
@@ -314,6 +337,9 @@ func (s *Sink) Queue() *Queue { return s.q }
 func OpenSink(dir, name string, pub Publisher, qcfg Config, dcfg SinkConfig, log *slog.Logger) (*Sink, error) {
 	if qcfg.Log == nil {
 		qcfg.Log = log
+	}
+	if qcfg.Upgrade == nil {
+		qcfg.Upgrade = pub
 	}
 	q, err := Open(dir, name, qcfg)
 	if err != nil {

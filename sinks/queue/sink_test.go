@@ -24,7 +24,9 @@ type fakeRemote struct {
 	t       testing.TB
 }
 
-func (f *fakeRemote) Publish(ctx context.Context, ds []pipeline.Decision) error {
+func (f *fakeRemote) Encode(d *pipeline.Decision) (Message, error) { return JSON(d) }
+
+func (f *fakeRemote) Publish(ctx context.Context, ds []Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -24,8 +25,8 @@ const (
 // then. The target first seen longest ago is forgotten first.
 type believed struct {
 	mu       sync.Mutex
-	byTarget map[string][]Believed
-	ring     []string
+	byTarget map[netip.Prefix][]Believed
+	ring     []netip.Prefix
 	next     int
 }
 
@@ -37,22 +38,21 @@ type Believed struct {
 }
 
 func newBelieved() *believed {
-	return &believed{byTarget: map[string][]Believed{}, ring: make([]string, maxBelievedTargets)}
+	return &believed{byTarget: map[netip.Prefix][]Believed{}, ring: make([]netip.Prefix, maxBelievedTargets)}
 }
 
 // add remembers x, verified as signed by signer.
 func (b *believed) add(x *pipeline.Decision, signer string) {
-	p, err := x.Prefix()
+	t, err := x.Prefix()
 	if err != nil {
 		return
 	}
-	t, _ := pipeline.TargetString(p)
 	e := Believed{Provenance: pipeline.Provenance{ID: x.ID, Origin: x.Origin, Signer: signer}, At: x.At}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	list, ok := b.byTarget[t]
 	if !ok {
-		if old := b.ring[b.next]; old != "" {
+		if old := b.ring[b.next]; old.IsValid() {
 			delete(b.byTarget, old)
 		}
 		b.ring[b.next] = t
@@ -80,7 +80,7 @@ func (b *believed) add(x *pipeline.Decision, signer string) {
 }
 
 // about appends to out what was believed about target at or before at.
-func (b *believed) about(out []Believed, target string, at time.Time) []Believed {
+func (b *believed) about(out []Believed, target netip.Prefix, at time.Time) []Believed {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, e := range b.byTarget[target] {
@@ -91,10 +91,9 @@ func (b *believed) about(out []Believed, target string, at time.Time) []Believed
 	return out
 }
 
-// About appends to out what the source believed about target (as
-// pipeline.TargetString writes it) at or before at; nothing for a source of
-// lines.
-func (s *Source) About(out []Believed, target string, at time.Time) []Believed {
+// About appends to out what the source believed about target at or before
+// at; nothing for a source of lines.
+func (s *Source) About(out []Believed, target netip.Prefix, at time.Time) []Believed {
 	if s.believed == nil {
 		return out
 	}

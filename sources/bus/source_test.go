@@ -35,7 +35,7 @@ func sshdLine(t time.Time, addr string, n int) string {
 
 // busDecision is an unsigned ban by origin, as a sensor publishes it.
 func busDecision(origin, rule, target string, at time.Time) []byte {
-	b, _ := json.Marshal(pipeline.Decision{ID: origin + "-" + target, Action: pipeline.ActionBan, Target: target, Rule: rule,
+	b, _ := json.Marshal(pipeline.Decision{ID: origin + "-" + target, Action: pipeline.ActionBan, Target: pipeline.MustTarget(target), Rule: rule,
 		At: at, Duration: 600, Expires: at.Add(10 * time.Minute), Origin: origin})
 	return b
 }
