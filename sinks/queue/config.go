@@ -77,6 +77,10 @@ type SinkConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// PublishTimeout bounds one Publish (default 30s).
 	PublishTimeout time.Duration
+	// MinInterval, when set, spaces Publishes at least that far apart: a
+	// rate limit for remotes that throttle (a chat webhook), and a digest
+	// (mail): what arrives meanwhile goes in the next batch.
+	MinInterval time.Duration
 	// Log receives outage and recovery messages; nil is slog.Default().
 	Log *slog.Logger
 }

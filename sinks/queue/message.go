@@ -31,6 +31,10 @@ type Encoder interface {
 	Encode(d *pipeline.Decision) (Message, error)
 }
 
+// ErrSkip, from Encode, says the remote does not want the decision (a
+// notification of bans only gets no unbans): it is left out, silently.
+var ErrSkip = errors.New("queue: not for this remote")
+
 // EncodeFunc is an Encoder made of a function.
 type EncodeFunc func(d *pipeline.Decision) (Message, error)
 

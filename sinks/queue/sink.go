@@ -121,6 +121,9 @@ func (s *Sink) encode(ds []pipeline.Decision) []Message {
 	sign.Each(len(ds), func(i int) { ms[i], errs[i] = s.pub.Encode(&ds[i]) })
 	out := ms[:0]
 	for i := range ms {
+		if errors.Is(errs[i], ErrSkip) {
+			continue
+		}
 		if errs[i] != nil {
 			s.q.dropped.Add(1)
 			s.log.Error("decision not queued: it cannot be encoded", "id", ds[i].ID, "err", errs[i])
@@ -194,7 +197,7 @@ func (s *Sink) Spilled() int {
 func (s *Sink) deliver(ctx context.Context) {
 	defer close(s.done)
 	backoff := s.cfg.MinBackoff
-	var downSince time.Time
+	var downSince, last time.Time
 	for {
 		flushed := s.tryFlushSpill()
 		ds, err := s.q.Peek(s.cfg.Batch)
@@ -218,7 +221,16 @@ func (s *Sink) deliver(ctx context.Context) {
 				return // drained
 			}
 		}
+		if wait := time.Until(last.Add(s.cfg.MinInterval)); err == nil && s.cfg.MinInterval > 0 && wait > 0 {
+			// The remote's pace: what arrives meanwhile joins the batch,
+			// peeked again after the wait.
+			if !s.sleep(wait) {
+				return
+			}
+			continue
+		}
 		if err == nil {
+			last = time.Now()
 			err = s.publish(ctx, ds)
 			if err == nil {
 				if !downSince.IsZero() {
@@ -251,6 +263,21 @@ func (s *Sink) deliver(ctx context.Context) {
 			return
 		}
 		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+// sleep waits d, or less when Close begins: it then returns false.
+func (s *Sink) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
 	}
 }
 

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -22,9 +23,17 @@ type fakeRemote struct {
 	hang    bool
 	closed  bool
 	t       testing.TB
+	batches []int       // size of each confirmed batch
+	at      []time.Time // when each was published
+	skip    func(*pipeline.Decision) bool
 }
 
-func (f *fakeRemote) Encode(d *pipeline.Decision) (Message, error) { return JSON(d) }
+func (f *fakeRemote) Encode(d *pipeline.Decision) (Message, error) {
+	if f.skip != nil && f.skip(d) {
+		return Message{}, ErrSkip
+	}
+	return JSON(d)
+}
 
 func (f *fakeRemote) Publish(ctx context.Context, ds []Message) error {
 	f.mu.Lock()
@@ -44,6 +53,8 @@ func (f *fakeRemote) Publish(ctx context.Context, ds []Message) error {
 		return &PartialError{Delivered: f.partial, Err: errors.New("timeout")}
 	}
 	f.got = append(f.got, nums(f.t, ds)...)
+	f.batches = append(f.batches, len(ds))
+	f.at = append(f.at, time.Now())
 	return nil
 }
 
@@ -177,5 +188,39 @@ func TestSinkWriteDoesNotWait(t *testing.T) {
 	}
 	if got := all(t, s.Queue()); !equal(got, testkit.Seq(90, 100)) {
 		t.Fatalf("queue holds %v, want the newest ten", got)
+	}
+}
+
+// TestSinkMinInterval: publishes are at least MinInterval apart, and what
+// is written meanwhile goes out in one batch.
+func TestSinkMinInterval(t *testing.T) {
+	r := &fakeRemote{t: t}
+	cfg := fastRetry(t)
+	cfg.Batch, cfg.MinInterval = 100, 300*time.Millisecond
+	s := NewSink(open(t, t.TempDir(), Config{}), r, cfg)
+	defer closeSink(t, s)
+	s.Write(t.Context(), testkit.Decisions(0, 1))
+	testkit.WaitFor(t, "the first batch", func() bool { return len(r.received()) == 1 })
+	for i := 1; i < 4; i++ {
+		s.Write(t.Context(), testkit.Decisions(i, i+1))
+	}
+	testkit.WaitFor(t, "the second batch", func() bool { return len(r.received()) == 4 })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fmt.Sprint(r.batches) != "[1 3]" || r.at[1].Sub(r.at[0]) < 250*time.Millisecond {
+		t.Fatalf("batches %v, %v apart; want [1 3] at least 300ms apart", r.batches, r.at[1].Sub(r.at[0]))
+	}
+}
+
+// TestSinkSkip: decisions the publisher does not want (ErrSkip) are left
+// out without a word and without counting as dropped.
+func TestSinkSkip(t *testing.T) {
+	r := &fakeRemote{t: t, skip: func(d *pipeline.Decision) bool { return testkit.IDNum(t, d.ID)%2 == 1 }}
+	s := NewSink(open(t, t.TempDir(), Config{}), r, fastRetry(t))
+	defer closeSink(t, s)
+	s.Write(t.Context(), testkit.Decisions(0, 6))
+	testkit.WaitFor(t, "the even ones", func() bool { return len(r.received()) == 3 && s.Depth() == 0 })
+	if got := r.received(); !equal(got, []int{0, 2, 4}) || s.Dropped() != 0 {
+		t.Fatalf("remote got %v, dropped %d", got, s.Dropped())
 	}
 }
