@@ -81,18 +81,7 @@ func (c *Config) compile() (*body, error) {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("webhook: %s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		// Not the URL itself: it is a secret.
-		bad("url", "want an http:// or https:// URL with a host")
-	}
-	for k := range c.Headers {
-		if k == "" || strings.ContainsAny(k, " :\r\n") {
-			bad("headers", "%q is not a header name", k)
-		}
-		if strings.ContainsAny(c.Headers[k], "\r\n") {
-			bad("headers."+k, "a value cannot hold a line break")
-		}
-	}
+	c.checkRequest(bad)
 	for _, a := range c.Actions {
 		if a != pipeline.ActionBan && a != pipeline.ActionUnban {
 			bad("actions", "%q: want ban or unban", a)
@@ -117,6 +106,22 @@ func (c *Config) compile() (*body, error) {
 		bad("body", "%v", err)
 	}
 	return b, errors.Join(errs...)
+}
+
+// checkRequest checks the URL and the headers without quoting a value:
+// they are secrets.
+func (c *Config) checkRequest(bad func(key, format string, args ...any)) {
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("url", "want an http:// or https:// URL with a host")
+	}
+	for k := range c.Headers {
+		if k == "" || strings.ContainsAny(k, " :\r\n") {
+			bad("headers", "%q is not a header name", k)
+		}
+		if strings.ContainsAny(c.Headers[k], "\r\n") {
+			bad("headers."+k, "a value cannot hold a line break")
+		}
+	}
 }
 
 func (c *Config) queueConfig() queue.Config {
