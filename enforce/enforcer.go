@@ -31,7 +31,11 @@ type Enforcer struct {
 	pending pipeline.Changes // changes a failed save handed back
 	mem     *memory
 	seq     uint64            // of the last deferred ban
-	qdirty  map[string][]byte // deferred bans queued or gone since the last save
+	qdirty  map[string][]byte // deferred bans and overrides changed since the last save
+	// overrides are the administrator's unbans in force (see Unban).
+	overrides map[netip.Prefix]Override
+	// notes say which rule and decision each origin's ban came from.
+	notes map[infoKey]banNote
 
 	counts    map[Reason]*atomic.Uint64
 	fates     map[Fate]*atomic.Uint64
@@ -59,7 +63,8 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 	}
 	e := &Enforcer{pol: pol, sink: sink, log: log, now: time.Now, eng: eng,
 		origins: map[string]*origin{}, counts: map[Reason]*atomic.Uint64{}, fates: map[Fate]*atomic.Uint64{},
-		mem: newMemory(pol.Remember, pol.MaxRemembered), qdirty: map[string][]byte{}}
+		mem: newMemory(pol.Remember, pol.MaxRemembered), qdirty: map[string][]byte{},
+		overrides: map[netip.Prefix]Override{}, notes: map[infoKey]banNote{}}
 	for _, r := range Reasons {
 		e.counts[r] = new(atomic.Uint64)
 	}
@@ -120,6 +125,8 @@ func (e *Enforcer) Tick() {
 	e.eng.Tick(now)
 	e.recount(now)
 	e.mem.expire(now)
+	e.expireOverrides(now)
+	e.pruneNotes(now)
 	var p plan
 	e.retry(&p, now)
 	if len(p.out) > 0 {
@@ -189,9 +196,23 @@ func (e *Enforcer) Judge(ctx context.Context, data []byte, signer, sig string) (
 // round trip per ban). When the sink fails, nothing of the batch is
 // recorded and the error asks for the whole batch again.
 func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, error) {
+	rs, _, _, err := e.JudgeDetail(ctx, msgs)
+	return rs, err
+}
+
+// JudgeDetail is JudgeBatch that also returns the decisions as decoded (the
+// zero Decision for one that did not verify or decode: its content is not
+// to be believed) and when the firewall took the batch (zero when nothing
+// went to it).
+func (e *Enforcer) JudgeDetail(ctx context.Context, msgs []Message) ([]Reason, []pipeline.Decision, time.Time, error) {
 	rs := make([]Reason, len(msgs))
 	ds := make([]pipeline.Decision, len(msgs))
 	e.open(msgs, rs, ds)
+	for i := range rs {
+		if rs[i] != "" {
+			ds[i] = pipeline.Decision{}
+		}
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -202,20 +223,22 @@ func (e *Enforcer) JudgeBatch(ctx context.Context, msgs []Message) ([]Reason, er
 			rs[i] = e.decide(&p, &ds[i], msgs[i].Signer, now)
 		}
 	}
+	var applied time.Time
 	if len(p.out) > 0 {
 		if err := e.sink.Write(ctx, p.out); err != nil {
 			// Not in force: forget it all (the ids too) so that the
 			// redelivery applies it.
 			p.rollback()
-			return nil, fmt.Errorf("enforce: %d decisions: %w", len(p.out), err)
+			return nil, nil, time.Time{}, fmt.Errorf("enforce: %d decisions: %w", len(p.out), err)
 		}
-		e.lastApply.Store(time.Now().UnixNano())
+		applied = time.Now()
+		e.lastApply.Store(applied.UnixNano())
 	}
 	for _, r := range rs {
 		e.counts[r].Add(1)
 	}
 	e.settle(&p)
-	return rs, nil
+	return rs, ds, applied, nil
 }
 
 // open verifies and decodes each message, in parallel: the signature
@@ -295,6 +318,9 @@ func (e *Enforcer) ban(p *plan, o *origin, d *pipeline.Decision, target netip.Pr
 	if r := e.pol.checkTarget(target); r != "" {
 		return r
 	}
+	if e.overridden(target, now) {
+		return RefusedOverride
+	}
 	dur := min(d.Expires.Sub(now), o.MaxDuration)
 	if until, ok := e.eng.Ledger().Active(target, now); ok && !now.Add(dur).After(until) {
 		return AlreadyEnforced
@@ -330,6 +356,9 @@ func (e *Enforcer) ban(p *plan, o *origin, d *pipeline.Decision, target netip.Pr
 		return AlreadyEnforced
 	}
 	x.ID, x.Rule, x.Origin = d.ID, d.Rule, d.Origin
+	key := infoKey{target, o.Name}
+	note, hadNote := e.notes[key]
+	e.notes[key] = banNote{rule: d.Rule, id: d.ID}
 	p.out = append(p.out, x)
 	p.applied = append(p.applied, x.Target)
 	if !had {
@@ -337,6 +366,11 @@ func (e *Enforcer) ban(p *plan, o *origin, d *pipeline.Decision, target netip.Pr
 	}
 	p.undo = append(p.undo, func() {
 		e.eng.Ledger().UnbanRule(target, o.Name)
+		if hadNote {
+			e.notes[key] = note
+		} else {
+			delete(e.notes, key)
+		}
 		if had {
 			e.restore(target, o.Name, prev, now)
 		} else {
@@ -376,6 +410,15 @@ func (e *Enforcer) lift(p *plan, o *origin, target netip.Prefix, now time.Time) 
 		}
 	})
 	return Lifted
+}
+
+// pruneNotes forgets the notes of bans no longer in force. e.mu is held.
+func (e *Enforcer) pruneNotes(now time.Time) {
+	for k := range e.notes {
+		if until, ok := e.eng.Ledger().RuleExpiry(k.target, k.origin); !ok || !until.After(now) {
+			delete(e.notes, k)
+		}
+	}
 }
 
 // take spends one of o's tokens, refilled at MaxPerMinute per minute.

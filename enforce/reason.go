@@ -25,12 +25,13 @@ const (
 	RefusedDuplicate   Reason = "duplicate"    // applied already (a replay, or a redelivery after a lost ack)
 	RefusedStale       Reason = "stale"        // older than a decision applied for its origin and target
 	RefusedActive      Reason = "too_many_active"
+	RefusedOverride    Reason = "overridden" // the firewall's administrator lifted the target's bans here (Unban)
 )
 
 // Reasons lists every reason, for metrics with all series present.
 var Reasons = []Reason{Accepted, AlreadyEnforced, Lifted, RefusedUnsigned, RefusedForged, RefusedUnknown,
 	RefusedWrongKey, RefusedMalformed, RefusedExpired, RefusedUnban, RefusedAllowlisted, RefusedSpecial,
-	RefusedTooBroad, RefusedRate, RefusedActive, Deferred, RefusedDuplicate, RefusedStale}
+	RefusedTooBroad, RefusedRate, RefusedActive, Deferred, RefusedDuplicate, RefusedStale, RefusedOverride}
 
 // Refused reports whether r refuses the decision.
 func (r Reason) Refused() bool {
