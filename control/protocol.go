@@ -35,6 +35,9 @@ type Request struct {
 	// which may not share the daemon's file system).
 	List    string   `json:"list,omitempty"`
 	Targets []string `json:"targets,omitempty"`
+	// unban on a firewall: why (kept with the override, reported on the
+	// bus).
+	Reason string `json:"reason,omitempty"`
 	// allow: add, del or list; Comment goes with an added entry.
 	Action  string `json:"action,omitempty"`
 	Comment string `json:"comment,omitempty"`
@@ -56,9 +59,15 @@ type Reply struct {
 	History   []pipeline.HistoryEntry `json:"history,omitempty"`
 	Allow     []guard.Entry           `json:"allow,omitempty"`
 	Import    *pipeline.ImportStats   `json:"import,omitempty"`
+	// Firewall is a firewall's (stockade enforce) status; Overrides its
+	// administrator's unbans in force.
+	Firewall  *FirewallStatus `json:"firewall,omitempty"`
+	Overrides []Override      `json:"overrides,omitempty"`
+	AllowList []AllowEntry    `json:"allow_list,omitempty"`
 }
 
-// Ban is one rule's active ban on a target, as `stockade bans` lists it.
+// Ban is one rule's (on a firewall: one origin's) active ban on a target,
+// as `stockade bans` lists it.
 type Ban struct {
 	Target    string    `json:"target"`
 	Rule      string    `json:"rule"`
@@ -72,6 +81,49 @@ type Ban struct {
 	Left      int64     `json:"left_s"`
 	Evidence  []string  `json:"evidence,omitempty"`
 	Simulated bool      `json:"simulated,omitempty"`
+	// ID is the decision a firewall applied.
+	ID string `json:"id,omitempty"`
+}
+
+// FirewallStatus is the reply to a firewall's status.
+type FirewallStatus struct {
+	Name       string            `json:"name"`
+	Since      time.Time         `json:"since"`
+	Bus        string            `json:"bus"` // nats or kafka
+	ActiveBans int               `json:"active_bans"`
+	Overrides  int               `json:"overrides"`
+	Allowed    int               `json:"allowed"` // runtime allowlist entries
+	LastApply  time.Time         `json:"last_apply,omitzero"`
+	Origins    []OriginStatus    `json:"origins"`
+	Verdicts   map[string]uint64 `json:"verdicts"` // decisions judged, by verdict, since start
+	// AcksWaiting are the reports not yet on the bus.
+	AcksWaiting int `json:"acks_waiting"`
+}
+
+// OriginStatus is one trusted sensor as a firewall sees it.
+type OriginStatus struct {
+	Name     string `json:"name"`
+	Active   int    `json:"active"`
+	Deferred int    `json:"deferred"`
+	MayUnban bool   `json:"may_unban,omitempty"`
+}
+
+// Override is a firewall administrator's unban in force.
+type Override struct {
+	Target  string    `json:"target"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+	Until   time.Time `json:"until"`
+	Left    int64     `json:"left_s"`
+	Origins []string  `json:"origins,omitempty"`
+}
+
+// AllowEntry is one entry of a firewall's runtime allowlist.
+type AllowEntry struct {
+	Target  string    `json:"target"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+	Until   time.Time `json:"until,omitzero"`
 }
 
 // Status is the reply to status.

@@ -178,6 +178,13 @@ func (e *Enforcer) RestoreMemory(recs map[string][]byte) (bad int) {
 			}
 			continue
 		}
+		if strings.HasPrefix(k, kindAllow) {
+			if !e.restoreAllow(k, recs[k], now) {
+				bad++
+				e.qdirty[k] = nil
+			}
+			continue
+		}
 		if strings.HasPrefix(k, kindOverride) {
 			if !e.restoreOverride(k, recs[k], now) {
 				bad++

@@ -36,6 +36,9 @@ type Enforcer struct {
 	overrides map[netip.Prefix]Override
 	// notes say which rule and decision each origin's ban came from.
 	notes map[infoKey]banNote
+	allow map[netip.Prefix]AllowEntry // the runtime allowlist (see AllowAdd)
+	// allowGone is set when entries of the runtime allowlist expired.
+	allowGone atomic.Bool
 
 	counts    map[Reason]*atomic.Uint64
 	fates     map[Fate]*atomic.Uint64
@@ -64,7 +67,7 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 	e := &Enforcer{pol: pol, sink: sink, log: log, now: time.Now, eng: eng,
 		origins: map[string]*origin{}, counts: map[Reason]*atomic.Uint64{}, fates: map[Fate]*atomic.Uint64{},
 		mem: newMemory(pol.Remember, pol.MaxRemembered), qdirty: map[string][]byte{},
-		overrides: map[netip.Prefix]Override{}, notes: map[infoKey]banNote{}}
+		overrides: map[netip.Prefix]Override{}, notes: map[infoKey]banNote{}, allow: map[netip.Prefix]AllowEntry{}}
 	for _, r := range Reasons {
 		e.counts[r] = new(atomic.Uint64)
 	}
@@ -127,6 +130,9 @@ func (e *Enforcer) Tick() {
 	e.mem.expire(now)
 	e.expireOverrides(now)
 	e.pruneNotes(now)
+	if e.expireAllow(now) {
+		e.allowGone.Store(true)
+	}
 	var p plan
 	e.retry(&p, now)
 	if len(p.out) > 0 {

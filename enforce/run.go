@@ -12,8 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/pipeline/store"
 	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/sinks/nftables"
@@ -40,6 +42,15 @@ type Config struct {
 	// Exactly one of NATS and Kafka.
 	NATS  *bus.NATSConfig
 	Kafka *bus.KafkaConfig
+	// Socket is the control socket (default stockade-enforce.sock in
+	// StateDir); "-" for none.
+	Socket string
+	// Signer, when set, signs this firewall's reports on the bus (its
+	// acks, its administrator's overrides).
+	Signer *sign.Signer
+	// NoReport keeps the firewall from publishing acks (a bus where it
+	// may only read).
+	NoReport bool
 }
 
 // Protected is what a firewall never bans besides its own addresses and
@@ -59,6 +70,9 @@ type Deps struct {
 	Reload func() (Protected, error)
 	// Ready, when set, receives the firewall once it consumes (tests).
 	Ready chan<- *Firewall
+	// Check reads and checks the whole configuration without applying it
+	// (the control socket's check). Nil when there is no file.
+	Check func() error
 }
 
 // BadConfig is an error of the configuration rather than of the run
@@ -84,6 +98,9 @@ type Firewall struct {
 
 	saveMu     sync.Mutex
 	refusalLog bus.RefusalLog
+	since      time.Time
+	report     *reporter // nil: no reports on the bus
+	calls      chan control.Call
 }
 
 // Enforcer is the firewall's judge (tests read its counts).
@@ -103,7 +120,7 @@ func (e *Firewall) Reload() error {
 // Run serves until ctx is done. Everything it opened is closed when it
 // returns, also when it fails half way.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
-	e := &Firewall{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan chan error)}
+	e := &Firewall{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan chan error), since: time.Now(), calls: make(chan control.Call)}
 	pol := cfg.Policy
 	fresh := !store.Exists(cfg.StateDir)
 	st, err := store.Open(cfg.StateDir)
@@ -132,6 +149,19 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return err
 	}
 	defer closeBus()
+	if !cfg.NoReport {
+		if e.report, err = openReporter(cfg, e.log); err != nil {
+			return err
+		}
+		defer e.report.close()
+	}
+	if path := cfg.SocketPath(); path != "" {
+		srv, err := control.Listen(path, e.calls, e.log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	if cfg.Metrics != "" {
 		srv, err := e.serveMetrics(cfg.Metrics)
 		if err != nil {
@@ -214,6 +244,7 @@ func (e *Firewall) open(ctx context.Context, pol Policy, saved store.State) (<-c
 	if bad := e.enf.RestoreMemory(kept); bad > 0 {
 		log.Warn("state: records of decisions applied or deferred did not decode; skipped", "count", bad)
 	}
+	e.guard.Set(GuardRuntime, e.enf.Allowed())
 	waiting, _ := e.enf.Deferred()
 	log.Info("bans restored from state", "active", len(active), "deferred", waitingTotal(waiting))
 	return guardChanged, nil
@@ -284,6 +315,9 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			return err
 		case <-tick.C:
 			e.enf.Tick()
+			if e.enf.allowGone.Swap(false) {
+				e.guard.Set(GuardRuntime, e.enf.Allowed())
+			}
 			e.save()
 		case <-hup:
 			if err := e.reload(ctx); err != nil {
@@ -291,6 +325,8 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			}
 		case reply := <-e.reloads:
 			reply <- e.reload(ctx)
+		case c := <-e.calls:
+			c.Reply <- e.control(ctx, c.Request)
 		case <-guardChanged:
 			guardChanged = e.guard.Changed()
 			e.protect(ctx)
@@ -349,21 +385,30 @@ func (e *Firewall) handle(ctx context.Context, ds []*bus.Delivery) error {
 	for i, d := range ds {
 		msgs[i] = Message{Data: d.Data, Signer: d.Signer, Sig: d.Sig}
 	}
-	rs, err := e.enf.JudgeBatch(ctx, msgs)
+	rs, xs, applied, err := e.enf.JudgeDetail(ctx, msgs)
 	if err != nil {
 		e.log.Error("decisions not enforced; they will come again", "count", len(ds), "err", err)
 		return err
 	}
 	now := time.Now()
 	for i, r := range rs {
-		if !r.Refused() {
-			continue
-		}
-		if suppressed, due := e.refusalLog.Due(string(r), now); due {
-			e.log.Warn("decision refused", "reason", string(r), "subject", ds[i].Subject, "signer", ds[i].Signer,
-				"similar_not_logged", suppressed)
+		x := &xs[i]
+		switch {
+		case r == Accepted && x.Action == pipeline.ActionBan:
+			// What admins grep for, as fail2ban's "Ban 1.2.3.4"; one line
+			// per ban, bounded by the origins' rates.
+			e.log.Info("Ban", "target", x.Target.String(), "origin", x.Origin, "rule", x.Rule,
+				"expires", x.Expires.Format(time.RFC3339), "id", x.ID)
+		case r == Lifted:
+			e.log.Info("Unban", "target", x.Target.String(), "origin", x.Origin, "id", x.ID)
+		case r.Refused():
+			if suppressed, due := e.refusalLog.Due(string(r), now); due {
+				e.log.Warn("decision refused", "reason", string(r), "target", x.Target.String(), "origin", x.Origin,
+					"rule", x.Rule, "id", x.ID, "subject", ds[i].Subject, "signer", ds[i].Signer, "similar_not_logged", suppressed)
+			}
 		}
 	}
+	e.report.report(judgedAcks(e.cfg.Name, rs, xs, applied, now))
 	return nil
 }
 

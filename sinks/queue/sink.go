@@ -91,7 +91,12 @@ func NewSink(q *Queue, pub Publisher, cfg SinkConfig) *Sink {
 // them, in memory until it takes them (see Spilled). A decision that
 // cannot be encoded is logged and left out: sending it again would not help.
 func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
-	ms := s.encode(ds)
+	return s.WriteMessages(ctx, s.encode(ds))
+}
+
+// WriteMessages queues messages made elsewhere (a firewall's reports on
+// the bus), as Write queues decisions once encoded.
+func (s *Sink) WriteMessages(ctx context.Context, ms []Message) error {
 	s.spillMu.Lock()
 	var err error
 	if len(s.spill) > 0 {
