@@ -27,8 +27,8 @@ type Ack struct {
 	Target string `json:"target"`
 	Action string `json:"action"` // ban, unban, or override
 	// Verdict is applied, refused (Reason says why) or overridden.
-	Verdict string `json:"verdict"`
-	Reason  string `json:"reason,omitempty"`
+	Verdict string    `json:"verdict"`
+	Reason  string    `json:"reason,omitempty"`
 	At      time.Time `json:"at"` // judged
 	// Applied is when the kernel took it; DecidedAt the decision's own
 	// time (the log line's): between them, a line's way to the kernel.

@@ -45,3 +45,17 @@ func BenchmarkPush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPeek reads a batch of 100 waiting decisions: what the delivery
+// goroutine does before each publish (and again at every retry).
+func BenchmarkPeek(b *testing.B) {
+	q := open(b, b.TempDir(), Config{Log: slog.New(slog.DiscardHandler)})
+	push(b, q, testkit.Decisions(0, 100))
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, err := q.Peek(100); err != nil || len(got) != 100 {
+			b.Fatal(len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "decisions/s")
+}
