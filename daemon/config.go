@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sinks/mail"
+	"github.com/stockade-ids/stockade/sinks/webhook"
 	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/suricata"
@@ -172,6 +175,10 @@ type SinkConfig struct {
 	NFTables *NFTablesConfig  `yaml:"nftables"`
 	NATS     *NATSSinkConfig  `yaml:"nats"`
 	Kafka    *KafkaSinkConfig `yaml:"kafka"`
+	// Notifications: each owns its configuration (sinks/webhook,
+	// sinks/mail; their sample configurations show every key).
+	Webhook *webhook.Config `yaml:"webhook"`
+	Mail    *mail.Config    `yaml:"mail"`
 }
 
 type ExecConfig struct {
@@ -338,8 +345,27 @@ func (s SinkConfig) problems(i int) []string {
 	if s.Kafka != nil {
 		n++
 	}
+	for _, v := range []interface{ Validate() error }{s.Webhook, s.Mail} {
+		if v == nil || reflect.ValueOf(v).IsNil() {
+			continue
+		}
+		n++
+		if err := v.Validate(); err != nil {
+			// "webhook: body: ..." becomes "sinks[2].webhook.body: ...".
+			for _, line := range strings.Split(err.Error(), "\n") {
+				kind, rest, _ := strings.Cut(line, ": ")
+				key, msg, ok := strings.Cut(rest, ": ")
+				if !ok {
+					key, msg = "", rest
+				} else {
+					key = "." + key
+				}
+				errs = append(errs, fmt.Sprintf("sinks[%d].%s%s: %s", i, kind, key, msg))
+			}
+		}
+	}
 	if n != 1 {
-		errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka", i))
+		errs = append(errs, fmt.Sprintf("sinks[%d]: set exactly one of jsonl, exec, nftables, nats, kafka, webhook, mail", i))
 	}
 	return errs
 }

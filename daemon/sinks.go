@@ -12,7 +12,9 @@ import (
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/exec"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sinks/mail"
 	"github.com/stockade-ids/stockade/sinks/nftables"
+	"github.com/stockade-ids/stockade/sinks/webhook"
 )
 
 type namedSink struct {
@@ -94,6 +96,18 @@ func (d *Daemon) openSink(ctx context.Context, i int, sc SinkConfig, active []pi
 			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
 		}
 		d.sinks = append(d.sinks, &namedSink{name: "kafka", sink: s})
+	case sc.Webhook != nil:
+		s, err := webhook.Open(*sc.Webhook, d.cfg.StateDir, d.log)
+		if err != nil {
+			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
+		}
+		d.sinks = append(d.sinks, &namedSink{name: "webhook", sink: s})
+	case sc.Mail != nil:
+		s, err := mail.Open(*sc.Mail, d.cfg.StateDir, d.log)
+		if err != nil {
+			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
+		}
+		d.sinks = append(d.sinks, &namedSink{name: "mail", sink: s})
 	}
 	return active, nil
 }
