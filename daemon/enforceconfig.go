@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
 )
@@ -38,8 +39,26 @@ type EnforceConfig struct {
 	// whatever a sensor decides (a sensor's own home_net keeps its
 	// Suricata alerts off it; this holds against every sensor).
 	HomeNet []string `yaml:"home_net"`
+	// Socket is the control socket (default stockade-enforce.sock in
+	// state_dir; "-": none): stockade enforce status, bans, unban, allow,
+	// reload, check.
+	Socket string `yaml:"socket"`
+	// SignKey is this firewall's key (stockade keygen): its acks and its
+	// administrator's overrides, published on stockade.acks.<name>, are
+	// signed with it. Without it they go unsigned.
+	SignKey string `yaml:"sign_key"`
+	// Report: false keeps the firewall from publishing acks (a bus where
+	// it may only read). Default true.
+	Report *bool `yaml:"report"`
 
 	path string // the file it was read from: SIGHUP reads it again
+}
+
+// SocketPath is the firewall's control socket, "" for none.
+func (c *EnforceConfig) SocketPath() string {
+	c.defaults()
+	ec := enforce.Config{StateDir: c.StateDir, Socket: c.Socket}
+	return ec.SocketPath()
 }
 
 // PolicyConfig is enforce.Policy in YAML.
@@ -163,7 +182,12 @@ func (c *EnforceConfig) Enforcer(log *slog.Logger, ready chan<- *enforce.Firewal
 	}
 	ec := enforce.Config{StateDir: c.StateDir, Metrics: c.Metrics, Name: c.Name, Policy: pol,
 		Protected: enforce.Protected{Allow: c.Policy.Allow, Fleet: c.Fleet, HomeNet: c.HomeNet},
-		NFTables:  c.NFTables.nftConfig(time.Now)}
+		NFTables:  c.NFTables.nftConfig(time.Now), Socket: c.Socket, NoReport: c.Report != nil && !*c.Report}
+	if c.SignKey != "" {
+		if ec.Signer, err = sign.LoadSigner(c.SignKey); err != nil {
+			return enforce.Config{}, enforce.Deps{}, &enforce.BadConfig{Err: fmt.Errorf("sign_key: %w", err)}
+		}
+	}
 	if c.NATS != nil {
 		nc := c.NATS.consumer()
 		ec.NATS = &nc
@@ -181,6 +205,10 @@ func (c *EnforceConfig) Enforcer(log *slog.Logger, ready chan<- *enforce.Firewal
 				return enforce.Protected{}, err
 			}
 			return enforce.Protected{Allow: n.Policy.Allow, Fleet: n.Fleet, HomeNet: n.HomeNet}, nil
+		}
+		deps.Check = func() error {
+			_, err := LoadEnforceConfig(c.path)
+			return err
 		}
 	}
 	return ec, deps, nil
