@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/stockade-ids/stockade/enforce"
+	fleetacks "github.com/stockade-ids/stockade/fleet"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
@@ -203,7 +205,8 @@ func natsServerOptions(c *NATSServerConfig, stateDir string, local nkeys.KeyPair
 			opts.Nkeys = append(opts.Nkeys, perm.user(key(s.Key), perm.publish(s.Name)))
 		}
 		for _, f := range c.Firewalls {
-			opts.Nkeys = append(opts.Nkeys, perm.user(key(f.Key), perm.consume(f.Name)))
+			// Its acks on its own subject: no firewall speaks for another.
+			opts.Nkeys = append(opts.Nkeys, perm.user(key(f.Key), append(perm.consume(f.Name), enforce.AckSubjectPrefix+f.Name)))
 		}
 		for _, r := range c.Correlators {
 			opts.Nkeys = append(opts.Nkeys, perm.user(key(r.Key), append(perm.publish(r.Name), perm.consume(r.Name)...)))
@@ -319,6 +322,10 @@ func (e *embeddedNATS) provision(c *NATSServerConfig, log *slog.Logger) error {
 	stream := c.stream()
 	if _, err := js.CreateOrUpdateStream(ctx, natssink.StreamConfig(stream, decisionsRoot+".>", dupes, maxAge)); err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	// The firewalls' acks, for stockade fleet status.
+	if _, err := js.CreateOrUpdateStream(ctx, fleetacks.StreamConfig()); err != nil {
+		return fmt.Errorf("stream %s: %w", fleetacks.AckStream, err)
 	}
 	for _, peers := range [][]NATSPeer{c.Firewalls, c.Correlators} {
 		for _, p := range peers {

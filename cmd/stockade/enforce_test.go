@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/fleet"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
@@ -27,6 +31,15 @@ func TestEnforceCLI(t *testing.T) {
 	ns := netlab.New(t, "cli")
 	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
 	conn := natsconn.Config{URL: srv.ClientURL(), Timeout: 2 * time.Second}
+	nc, err := natsgo.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), fleet.StreamConfig()); err != nil {
+		t.Fatal(err)
+	}
 	seed, pub, _ := sign.Generate()
 	signer, _ := sign.NewSigner(seed)
 	sensor, err := nats.NewPublisher(nats.Config{Config: conn, Stream: "STOCKADE", Signer: signer}, testkit.Log(t))
@@ -95,4 +108,18 @@ func TestEnforceCLI(t *testing.T) {
 		t.Logf("$ stockade enforce %s\n%s", strings.Join(step.args, " "), out)
 	}
 	testkit.WaitFor(t, "the allowlisted ban lifted", func() bool { n, _ := fw.Enforcer().Active(); return n == 0 })
+
+	// The fleet's view of it, from its acks on the bus.
+	var out, errb bytes.Buffer
+	testkit.WaitFor(t, "fleet status", func() bool {
+		out.Reset()
+		err := run(t.Context(), []string{"fleet", "status", "--nats", srv.ClientURL()}, &out, &errb)
+		return err == nil && strings.Contains(out.String(), "overrode 203.0.113.7")
+	})
+	for _, w := range []string{"2 decisions on the bus", "fw-edge1", "overrode 203.0.113.7 until", "our office NAT"} {
+		if !strings.Contains(out.String(), w) {
+			t.Fatalf("stockade fleet status:\n%s\nwants %q", out.String(), w)
+		}
+	}
+	t.Logf("$ stockade fleet status\n%s", out.String())
 }

@@ -35,6 +35,7 @@ Usage:
   stockade import fail2ban DIR      print a fail2ban configuration's enabled jails as a rule pack
   stockade enforce --config FILE    enforce signed decisions from NATS or Kafka under this firewall's policy
   stockade enforce status|bans|unban|allow|reload|check   control a running firewall (see stockade enforce --help)
+  stockade fleet status             what each firewall acknowledged on the bus: applied, refused, missing, latency
   stockade keygen --out FILE        make a sensor's signing key; print its public key for the firewalls
   stockade packs                    list the built-in rule packs
   stockade version
@@ -116,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return packsCmd(stdout)
 	case "enforce":
 		return enforceCmd(ctx, args[1:], stdout, stderr)
+	case "fleet":
+		return fleetCmd(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		return keygenCmd(args[1:], stdout, stderr)
 	case "version", "--version":
