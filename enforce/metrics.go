@@ -51,6 +51,11 @@ func (e *Firewall) metricsText() string {
 	remembered, forgotten := e.enf.Remembered()
 	fmt.Fprintf(&b, "# HELP stockade_enforce_remembered Origin and target pairs whose newest decision is remembered (replays of it refused).\n# TYPE stockade_enforce_remembered gauge\nstockade_enforce_remembered %d\n", remembered)
 	fmt.Fprintf(&b, "# HELP stockade_enforce_forgotten_early_total Pairs forgotten before their time for policy.remember_max.\n# TYPE stockade_enforce_forgotten_early_total counter\nstockade_enforce_forgotten_early_total %d\n", forgotten)
+	e.latency.write(&b, "stockade_line_to_kernel_seconds",
+		"Time from the log line a ban was decided on (its at) to this firewall's kernel taking it.")
+	if e.report != nil {
+		fmt.Fprintf(&b, "# HELP stockade_enforce_acks_waiting Acks not yet on the bus.\n# TYPE stockade_enforce_acks_waiting gauge\nstockade_enforce_acks_waiting %d\n", e.report.sink.Depth())
+	}
 	st := e.consumer.Stats()
 	fmt.Fprintf(&b, "# HELP stockade_bus_messages_total Messages received from the bus.\n# TYPE stockade_bus_messages_total counter\nstockade_bus_messages_total %d\n", st.Delivered)
 	fmt.Fprintf(&b, "# HELP stockade_bus_retries_total Messages to be delivered again (the firewall could not be updated).\n# TYPE stockade_bus_retries_total counter\nstockade_bus_retries_total %d\n", st.Retried)

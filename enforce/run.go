@@ -100,6 +100,7 @@ type Firewall struct {
 	refusalLog bus.RefusalLog
 	since      time.Time
 	report     *reporter // nil: no reports on the bus
+	latency    histogram // log line to kernel, of the bans applied
 	calls      chan control.Call
 }
 
@@ -395,6 +396,7 @@ func (e *Firewall) handle(ctx context.Context, ds []*bus.Delivery) error {
 		x := &xs[i]
 		switch {
 		case r == Accepted && x.Action == pipeline.ActionBan:
+			e.latency.observe(applied.Sub(x.At))
 			// What admins grep for, as fail2ban's "Ban 1.2.3.4"; one line
 			// per ban, bounded by the origins' rates.
 			e.log.Info("Ban", "target", x.Target.String(), "origin", x.Origin, "rule", x.Rule,
