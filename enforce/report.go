@@ -34,7 +34,7 @@ type Ack struct {
 	// time (the log line's): between them, a line's way to the kernel.
 	Applied   time.Time `json:"applied,omitzero"`
 	DecidedAt time.Time `json:"decided_at,omitzero"`
-	Until     time.Time `json:"until,omitzero"` // an override's end
+	Until     time.Time `json:"until,omitzero"` // an override's end; a ban's expiry as decided
 }
 
 // Verdicts of an Ack.
@@ -43,6 +43,9 @@ const (
 	VerdictRefused    = "refused"
 	VerdictOverridden = "overridden"
 	VerdictDeferred   = "deferred" // over the origin's rate: applied later if still valid
+	// VerdictLifted is a ban this firewall lifted by itself: its target is
+	// protected now (allow add, a reload, an address it gained).
+	VerdictLifted = "lifted"
 )
 
 // AckSubject is the NATS subject a firewall reports on; AckTopic the
@@ -152,6 +155,9 @@ func judgedAcks(name string, rs []Reason, ds []pipeline.Decision, applied, now t
 		}
 		a := Ack{Firewall: name, ID: d.ID, Origin: d.Origin, Target: d.Target.String(), Action: string(d.Action),
 			Reason: string(r), At: now, DecidedAt: d.At}
+		if d.Action == pipeline.ActionBan {
+			a.Until = d.Expires // as decided: the policy may cap it
+		}
 		switch r {
 		case Accepted, Lifted:
 			a.Verdict, a.Applied = VerdictApplied, applied

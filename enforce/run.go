@@ -362,9 +362,13 @@ func (e *Firewall) reload(ctx context.Context) error {
 // ledger and the kernel, ranges widened over one included.
 func (e *Firewall) protect(ctx context.Context) {
 	lifted, active, now, err := e.enf.LiftProtected(ctx)
+	acks := make([]Ack, 0, len(lifted))
 	for _, x := range lifted {
 		e.log.Warn("ban lifted: the target is protected now", "target", x.Target, "why", x.Reason)
+		acks = append(acks, Ack{Firewall: e.cfg.Name, Target: x.Target.String(), Action: string(pipeline.ActionUnban),
+			Verdict: VerdictLifted, Reason: x.Reason, At: now})
 	}
+	e.report.report(acks)
 	if err != nil {
 		e.log.Error("nftables: lifting protected bans failed; the kernel is reconciled with the ledger", "err", err)
 		if err := e.nft.Reconcile(ctx, active, now); err != nil {

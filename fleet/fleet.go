@@ -94,8 +94,14 @@ func each(ctx context.Context, nc *nats.Conn, stream string, since time.Time, fn
 	if err != nil {
 		return err
 	}
-	for read := 0; read < maxRead; {
-		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+	// The consumer knows how many messages are after the start time: ask
+	// for exactly those, so no fetch waits for more that will not come.
+	pending := maxRead
+	if ci, err := c.Info(ctx); err == nil {
+		pending = min(int(ci.NumPending), maxRead)
+	}
+	for pending > 0 {
+		batch, err := c.Fetch(min(pending, 1000), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return err
 		}
@@ -108,7 +114,7 @@ func each(ctx context.Context, nc *nats.Conn, stream string, since time.Time, fn
 			}
 			fn(m)
 		}
-		read += n
+		pending -= n
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
 			return err
 		}
@@ -177,7 +183,7 @@ func Summarize(acks []Ack, expected []string, now time.Time) []Firewall {
 		if !slices.Contains(f.Signers, a.Signer) {
 			f.Signers = append(f.Signers, a.Signer)
 		}
-		if a.Action == "override" {
+		if a.Action == "override" || a.Verdict == enforce.VerdictLifted {
 			f.Overrides = append(f.Overrides, a.Ack)
 			continue
 		}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,24 @@ func TestFleetStatus(t *testing.T) {
 	}
 	if f.Latency.N != 2 || f.Latency.P50 < 2*time.Second || f.Latency.Max > time.Minute {
 		t.Fatalf("line to kernel %+v, want about 2s for the 2 bans applied", f.Latency)
+	}
+
+	// Why is each address blocked on fw1, or not?
+	for _, tc := range []struct{ addr, state, detail string }{
+		{"203.0.113.7", "blocked", "203.0.113.7 banned by web1 (decision a)"}, // its unban was refused
+		{"203.0.113.8", "overridden", "lifted 203.0.113.8 until"},
+		{"10.1.2.3", "not blocked", "refused: private_or_reserved"},
+		{"203.0.113.9", "never judged", "decision e (ban 203.0.113.9 from web1) not acknowledged"},
+		{"198.51.100.1", "not blocked", "no decision about it"},
+	} {
+		addr := pipeline.MustTarget(tc.addr).Prefix
+		about, err := About(t.Context(), nc, "STOCKADE", start.Add(-time.Minute), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		why := WhyAbout(acks, about, addr, time.Now())
+		if len(why) != 1 || why[0].State != tc.state || !strings.Contains(why[0].Detail, tc.detail) {
+			t.Fatalf("why %s: %+v, want %s: %s", tc.addr, why, tc.state, tc.detail)
+		}
 	}
 }

@@ -122,4 +122,14 @@ func TestEnforceCLI(t *testing.T) {
 		}
 	}
 	t.Logf("$ stockade fleet status\n%s", out.String())
+	for _, tc := range []struct{ addr, want string }{
+		{"203.0.113.7", "fw-edge1: overridden: its administrator lifted 203.0.113.7 until"},
+		{"198.51.100.9", "fw-edge1: not blocked: 198.51.100.9 lifted here: protected"}, // by allow add
+	} {
+		out.Reset()
+		if err := run(t.Context(), []string{"fleet", "why", tc.addr, "--nats", srv.ClientURL()}, &out, &errb); err != nil || !strings.Contains(out.String(), tc.want) {
+			t.Fatalf("stockade fleet why %s: %v\n%s\nwants %q", tc.addr, err, out.String(), tc.want)
+		}
+		t.Logf("$ stockade fleet why %s\n%s", tc.addr, out.String())
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,23 +14,27 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/fleet"
 	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 )
 
-const fleetUsage = `Usage: stockade fleet status [--nats URL] [--nkey FILE | --creds FILE] [--stream NAME] [--since DURATION] [-o json]
-What each firewall acknowledged on the bus since DURATION ago (default 1h):
-decisions applied, refused and why, deferred, overridden by its
-administrator, the time from log line to kernel, and the decisions of the
-stream it never acknowledged. Reads the streams STOCKADE_ACKS and --stream
-(default STOCKADE) read-only; on a bus with roles, as an administrator.
+const fleetUsage = `Usage: stockade fleet status|why ADDR [--nats URL] [--nkey FILE | --creds FILE] [--stream NAME] [--since DURATION] [-o json]
+status: what each firewall acknowledged on the bus since DURATION ago
+(default 1h): decisions applied, refused and why, deferred, overridden by
+its administrator, the time from log line to kernel, and the decisions of
+the stream it never acknowledged.
+why ADDR: per firewall, whether ADDR is blocked there, and why (not).
+Reads the streams STOCKADE_ACKS and --stream (default STOCKADE), read-only;
+on a bus with roles, as an administrator.
 `
 
 func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "status" {
+	if len(args) == 0 || args[0] != "status" && args[0] != "why" {
 		fmt.Fprint(stderr, fleetUsage)
-		return &exitError{code: 2, err: errors.New("usage: stockade fleet status")}
+		return &exitError{code: 2, err: errors.New("usage: stockade fleet status|why ADDR")}
 	}
 	fl := newFlagSet("fleet status", stderr)
 	url := fl.String("nats", "nats://127.0.0.1:4222", "the bus")
@@ -39,8 +44,18 @@ func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	since := fl.String("since", "1h", "how far back")
 	output := fl.String("o", "text", "text or json")
 	fl.Usage = func() { fmt.Fprint(stderr, fleetUsage); fl.PrintDefaults() }
-	if _, err := parseArgs(fl, args[1:]); err != nil {
+	pos, err := parseArgs(fl, args[1:])
+	if err != nil {
 		return errHelp
+	}
+	var addr netip.Prefix
+	if args[0] == "why" {
+		if len(pos) != 1 {
+			return &exitError{code: 2, err: errors.New("usage: stockade fleet why ADDR|CIDR")}
+		}
+		if addr, err = pipeline.ParseTarget(pos[0]); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	back, err := rules.ParseDuration(*since)
 	if err != nil {
@@ -62,6 +77,9 @@ func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	acks, err := fleet.Read(ctx, nc, from)
 	if err != nil {
 		return err
+	}
+	if addr.IsValid() {
+		return fleetWhy(ctx, nc, acks, *stream, from, addr, *output == "json", stdout)
 	}
 	ids, err := fleet.Decisions(ctx, nc, *stream, from)
 	if err != nil {
@@ -106,7 +124,29 @@ func printFleet(w io.Writer, st []fleet.Firewall, decisions int, back time.Durat
 			fmt.Fprintf(w, "%s refused: %s\n", f.Name, strings.Join(rs, " "))
 		}
 		for _, o := range f.Overrides {
+			if o.Verdict == enforce.VerdictLifted {
+				fmt.Fprintf(w, "%s lifted %s: %s\n", f.Name, o.Target, o.Reason)
+				continue
+			}
 			fmt.Fprintf(w, "%s overrode %s until %s: %s\n", f.Name, o.Target, o.Until.Format(time.RFC3339), o.Reason)
 		}
 	}
+}
+
+func fleetWhy(ctx context.Context, nc *nats.Conn, acks []fleet.Ack, stream string, from time.Time, addr netip.Prefix, asJSON bool, w io.Writer) error {
+	about, err := fleet.About(ctx, nc, stream, from, addr)
+	if err != nil {
+		return err
+	}
+	why := fleet.WhyAbout(acks, about, addr, time.Now())
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(why)
+	}
+	fmt.Fprintf(w, "%s: %d decisions about it on the bus; %d firewalls heard from\n", pipeline.TargetOf(addr), len(about), len(why))
+	for _, y := range why {
+		fmt.Fprintf(w, "%s: %s: %s\n", y.Firewall, y.State, y.Detail)
+	}
+	return nil
 }
