@@ -105,7 +105,11 @@ func TestFleetStatus(t *testing.T) {
 		t.Fatalf("line to kernel %+v, want about 2s for the 2 bans applied", f.Latency)
 	}
 
-	// Why is each address blocked on fw1, or not?
+	checkWhy(t, nc, acks, start)
+}
+
+// checkWhy: why is each address blocked on fw1, or not?
+func checkWhy(t *testing.T, nc *natsgo.Conn, acks []Ack, start time.Time) {
 	for _, tc := range []struct{ addr, state, detail string }{
 		{"203.0.113.7", "blocked", "203.0.113.7 banned by web1 (decision a)"}, // its unban was refused
 		{"203.0.113.8", "overridden", "lifted 203.0.113.8 until"},
