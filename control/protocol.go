@@ -63,7 +63,6 @@ type Reply struct {
 	// administrator's unbans in force.
 	Firewall  *FirewallStatus `json:"firewall,omitempty"`
 	Overrides []Override      `json:"overrides,omitempty"`
-	AllowList []AllowEntry    `json:"allow_list,omitempty"`
 }
 
 // Ban is one rule's (on a firewall: one origin's) active ban on a target,
@@ -116,14 +115,6 @@ type Override struct {
 	Until   time.Time `json:"until"`
 	Left    int64     `json:"left_s"`
 	Origins []string  `json:"origins,omitempty"`
-}
-
-// AllowEntry is one entry of a firewall's runtime allowlist.
-type AllowEntry struct {
-	Target  string    `json:"target"`
-	Comment string    `json:"comment,omitempty"`
-	At      time.Time `json:"at"`
-	Until   time.Time `json:"until,omitzero"`
 }
 
 // Status is the reply to status.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/rules"
 )
 
@@ -60,7 +61,7 @@ func (e *Firewall) status() *control.FirewallStatus {
 	total, per := e.enf.Active()
 	waiting, _ := e.enf.Deferred()
 	st := &control.FirewallStatus{Name: e.cfg.Name, Since: e.since, ActiveBans: total, Bus: "kafka",
-		Overrides: len(e.enf.Overrides()), Allowed: len(e.enf.AllowList()), Verdicts: map[string]uint64{}}
+		Overrides: len(e.enf.Overrides()), Allowed: len(e.runtime.List()), Verdicts: map[string]uint64{}}
 	if e.cfg.NATS != nil {
 		st.Bus = "nats"
 	}
@@ -151,11 +152,7 @@ func (e *Firewall) unban(ctx context.Context, req control.Request) control.Reply
 func (e *Firewall) allowOp(req control.Request) control.Reply {
 	switch req.Action {
 	case "list", "":
-		rep := control.Reply{OK: true}
-		for _, a := range e.enf.AllowList() {
-			rep.AllowList = append(rep.AllowList, control.AllowEntry{Target: pipeline.TargetOf(a.Prefix).String(), Comment: a.Comment, At: a.At, Until: a.Until})
-		}
-		return rep
+		return control.Reply{OK: true, Allow: e.allowList()}
 	case "add", "del":
 	default:
 		return control.Reply{Error: fmt.Sprintf("allow %q: want add, del or list", req.Action)}
@@ -166,29 +163,58 @@ func (e *Firewall) allowOp(req control.Request) control.Reply {
 	}
 	t := pipeline.TargetOf(p).String()
 	if req.Action == "del" {
-		ps, ok := e.enf.AllowDel(p)
-		if !ok {
-			return control.Reply{Error: t + " is not in the runtime allowlist"}
+		if !e.runtime.Del(p) {
+			return control.Reply{Error: t + " is not in the runtime allowlist (policy.allow changes with a reload)"}
 		}
-		e.guard.Set(GuardRuntime, ps)
 		e.log.Warn("allowlist: removed", "target", t)
-		e.save()
+		e.saveAllow()
 		return control.Reply{OK: true, Message: "removed " + t}
 	}
-	a := AllowEntry{Prefix: p, Comment: req.Comment, At: time.Now()}
+	a := guard.Entry{Prefix: p, Comment: req.Comment, Added: time.Now()}
 	if req.For != "" {
 		d, err := rules.ParseDuration(req.For)
 		if err != nil || d <= 0 {
 			return control.Reply{Error: fmt.Sprintf("--for %q: want a duration such as 1h or 7d", req.For)}
 		}
-		a.Until = a.At.Add(d)
+		a.Expires = a.Added.Add(d)
 	}
-	ps, ok := e.enf.AllowAdd(a)
-	if !ok {
-		return control.Reply{Error: fmt.Sprintf("the runtime allowlist holds %d entries: remove some first", maxAllow)}
+	if err := e.runtime.Add(a); err != nil { // the guard's change lifts what it covers
+		return control.Reply{Error: err.Error()}
 	}
-	e.guard.Set(GuardRuntime, ps) // the loop lifts what it covers
-	e.log.Warn("allowlist: added", "target", t, "comment", req.Comment, "until", a.Until)
-	e.save()
+	e.log.Warn("allowlist: added", "target", t, "comment", req.Comment, "expires", a.Expires)
+	e.saveAllow()
 	return control.Reply{OK: true, Message: "allowed " + t}
+}
+
+// allowList is the runtime allowlist and the configuration's, marked.
+func (e *Firewall) allowList() []guard.Entry {
+	out := e.runtime.List()
+	for i := range out {
+		out[i].Source = "runtime"
+	}
+	for _, s := range e.cfg.Protected.Allow {
+		if p, err := pipeline.ParseTarget(s); err == nil {
+			out = append(out, guard.Entry{Prefix: p, Source: "config"})
+		}
+	}
+	return out
+}
+
+// saveAllow has the runtime allowlist saved, now.
+func (e *Firewall) saveAllow() {
+	v, _ := e.runtime.MarshalJSON()
+	e.enf.SaveAllow(v)
+	e.save()
+}
+
+// expireAllow drops the runtime allowlist's entries that ran out.
+func (e *Firewall) expireAllow() {
+	gone := e.runtime.Expire(time.Now())
+	for _, a := range gone {
+		e.log.Warn("allowlist: expired", "target", pipeline.TargetOf(a.Prefix).String(), "comment", a.Comment)
+	}
+	if len(gone) > 0 {
+		v, _ := e.runtime.MarshalJSON()
+		e.enf.SaveAllow(v)
+	}
 }

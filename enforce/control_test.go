@@ -184,7 +184,7 @@ func TestFirewallControl(t *testing.T) {
 	// allow add lifts the ban it covers, at once.
 	l.must(control.Request{Op: "allow", Action: "add", Target: "198.51.100.0/24", Comment: "partner", For: "1d"})
 	testkit.WaitFor(t, "the allowlisted ban lifted", func() bool { return !l.inKernel(y) })
-	if al := l.must(control.Request{Op: "allow", Action: "list"}).AllowList; len(al) != 1 || al[0].Target != "198.51.100.0/24" || al[0].Comment != "partner" {
+	if al := l.must(control.Request{Op: "allow", Action: "list"}).Allow; len(al) != 1 || al[0].Prefix.String() != "198.51.100.0/24" || al[0].Comment != "partner" || al[0].Source != "runtime" {
 		t.Fatalf("allow list %+v", al)
 	}
 	l.checkRestart(x)

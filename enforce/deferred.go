@@ -178,11 +178,8 @@ func (e *Enforcer) RestoreMemory(recs map[string][]byte) (bad int) {
 			}
 			continue
 		}
-		if strings.HasPrefix(k, kindAllow) {
-			if !e.restoreAllow(k, recs[k], now) {
-				bad++
-				e.qdirty[k] = nil
-			}
+		if k == kindAllow {
+			e.allowSaved = recs[k]
 			continue
 		}
 		if strings.HasPrefix(k, kindOverride) {

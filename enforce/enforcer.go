@@ -35,10 +35,8 @@ type Enforcer struct {
 	// overrides are the administrator's unbans in force (see Unban).
 	overrides map[netip.Prefix]Override
 	// notes say which rule and decision each origin's ban came from.
-	notes map[infoKey]banNote
-	allow map[netip.Prefix]AllowEntry // the runtime allowlist (see AllowAdd)
-	// allowGone is set when entries of the runtime allowlist expired.
-	allowGone atomic.Bool
+	notes      map[infoKey]banNote
+	allowSaved []byte // the runtime allowlist as restored (see SavedAllow)
 
 	counts    map[Reason]*atomic.Uint64
 	fates     map[Fate]*atomic.Uint64
@@ -67,7 +65,7 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 	e := &Enforcer{pol: pol, sink: sink, log: log, now: time.Now, eng: eng,
 		origins: map[string]*origin{}, counts: map[Reason]*atomic.Uint64{}, fates: map[Fate]*atomic.Uint64{},
 		mem: newMemory(pol.Remember, pol.MaxRemembered), qdirty: map[string][]byte{},
-		overrides: map[netip.Prefix]Override{}, notes: map[infoKey]banNote{}, allow: map[netip.Prefix]AllowEntry{}}
+		overrides: map[netip.Prefix]Override{}, notes: map[infoKey]banNote{}}
 	for _, r := range Reasons {
 		e.counts[r] = new(atomic.Uint64)
 	}
@@ -130,9 +128,6 @@ func (e *Enforcer) Tick() {
 	e.mem.expire(now)
 	e.expireOverrides(now)
 	e.pruneNotes(now)
-	if e.expireAllow(now) {
-		e.allowGone.Store(true)
-	}
 	var p plan
 	e.retry(&p, now)
 	if len(p.out) > 0 {

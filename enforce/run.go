@@ -99,8 +99,9 @@ type Firewall struct {
 	saveMu     sync.Mutex
 	refusalLog bus.RefusalLog
 	since      time.Time
-	report     *reporter // nil: no reports on the bus
-	latency    histogram // log line to kernel, of the bans applied
+	report     *reporter      // nil: no reports on the bus
+	latency    histogram      // log line to kernel, of the bans applied
+	runtime    *guard.Runtime // stockade enforce allow add: owned by the loop
 	calls      chan control.Call
 }
 
@@ -245,7 +246,12 @@ func (e *Firewall) open(ctx context.Context, pol Policy, saved store.State) (<-c
 	if bad := e.enf.RestoreMemory(kept); bad > 0 {
 		log.Warn("state: records of decisions applied or deferred did not decode; skipped", "count", bad)
 	}
-	e.guard.Set(GuardRuntime, e.enf.Allowed())
+	e.runtime = guard.NewRuntime(e.guard)
+	if saved := e.enf.SavedAllow(); saved != nil {
+		if err := e.runtime.Load(saved, now); err != nil {
+			log.Warn("state: the runtime allowlist did not decode; it starts empty", "err", err)
+		}
+	}
 	waiting, _ := e.enf.Deferred()
 	log.Info("bans restored from state", "active", len(active), "deferred", waitingTotal(waiting))
 	return guardChanged, nil
@@ -316,9 +322,7 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			return err
 		case <-tick.C:
 			e.enf.Tick()
-			if e.enf.allowGone.Swap(false) {
-				e.guard.Set(GuardRuntime, e.enf.Allowed())
-			}
+			e.expireAllow()
 			e.save()
 		case <-hup:
 			if err := e.reload(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/pipeline"
 )
 
 const enforceUsage = `Usage:
@@ -176,13 +177,16 @@ func printFirewallReply(w io.Writer, req control.Request, rep control.Reply) {
 		printFirewallBans(w, rep)
 	case req.Op == "allow" && req.Action == "list":
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TARGET\tSINCE\tUNTIL\tCOMMENT")
-		for _, a := range rep.AllowList {
-			until := "-"
-			if !a.Until.IsZero() {
-				until = a.Until.Format(time.RFC3339)
+		fmt.Fprintln(tw, "TARGET\tSOURCE\tADDED\tEXPIRES\tCOMMENT")
+		for _, a := range rep.Allow {
+			added, expires := "-", "-"
+			if !a.Added.IsZero() {
+				added = a.Added.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Target, a.At.Format(time.RFC3339), until, a.Comment)
+			if !a.Expires.IsZero() {
+				expires = a.Expires.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", pipeline.TargetOf(a.Prefix), a.Source, added, expires, a.Comment)
 		}
 		tw.Flush()
 	default:
