@@ -50,6 +50,9 @@ type EnforceConfig struct {
 	// Report: false keeps the firewall from publishing acks (a bus where
 	// it may only read). Default true.
 	Report *bool `yaml:"report"`
+	// RepairEvery is how often the kernel's sets are read back and
+	// repaired when they drifted from the bans (default 10s; -1s: never).
+	RepairEvery Duration `yaml:"repair_every"`
 
 	path string // the file it was read from: SIGHUP reads it again
 }
@@ -182,7 +185,8 @@ func (c *EnforceConfig) Enforcer(log *slog.Logger, ready chan<- *enforce.Firewal
 	}
 	ec := enforce.Config{StateDir: c.StateDir, Metrics: c.Metrics, Name: c.Name, Policy: pol,
 		Protected: enforce.Protected{Allow: c.Policy.Allow, Fleet: c.Fleet, HomeNet: c.HomeNet},
-		NFTables:  c.NFTables.nftConfig(time.Now), Socket: c.Socket, NoReport: c.Report != nil && !*c.Report}
+		NFTables:  c.NFTables.nftConfig(time.Now), Socket: c.Socket, NoReport: c.Report != nil && !*c.Report,
+		RepairEvery: time.Duration(c.RepairEvery)}
 	if c.SignKey != "" {
 		if ec.Signer, err = sign.LoadSigner(c.SignKey); err != nil {
 			return enforce.Config{}, enforce.Deps{}, &enforce.BadConfig{Err: fmt.Errorf("sign_key: %w", err)}

@@ -51,6 +51,7 @@ func (e *Firewall) metricsText() string {
 	remembered, forgotten := e.enf.Remembered()
 	fmt.Fprintf(&b, "# HELP stockade_enforce_remembered Origin and target pairs whose newest decision is remembered (replays of it refused).\n# TYPE stockade_enforce_remembered gauge\nstockade_enforce_remembered %d\n", remembered)
 	fmt.Fprintf(&b, "# HELP stockade_enforce_forgotten_early_total Pairs forgotten before their time for policy.remember_max.\n# TYPE stockade_enforce_forgotten_early_total counter\nstockade_enforce_forgotten_early_total %d\n", forgotten)
+	fmt.Fprintf(&b, "# HELP stockade_enforce_drift_repaired_total Kernel set elements found missing, extra or changed and repaired.\n# TYPE stockade_enforce_drift_repaired_total counter\nstockade_enforce_drift_repaired_total %d\n", e.drift.Load())
 	e.latency.write(&b, "stockade_line_to_kernel_seconds",
 		"Time from the log line a ban was decided on (its at) to this firewall's kernel taking it.")
 	if e.report != nil {

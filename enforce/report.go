@@ -24,7 +24,7 @@ type Ack struct {
 	// ID, Origin and DecidedAt are the decision's ("" for an override).
 	ID     string `json:"id,omitempty"`
 	Origin string `json:"origin,omitempty"`
-	Target string `json:"target"`
+	Target string `json:"target,omitempty"`
 	Action string `json:"action"` // ban, unban, or override
 	// Verdict is applied, refused (Reason says why) or overridden.
 	Verdict string    `json:"verdict"`
@@ -35,6 +35,8 @@ type Ack struct {
 	Applied   time.Time `json:"applied,omitzero"`
 	DecidedAt time.Time `json:"decided_at,omitzero"`
 	Until     time.Time `json:"until,omitzero"` // an override's end; a ban's expiry as decided
+	// Repaired counts the kernel elements a repair fixed.
+	Repaired int `json:"repaired,omitempty"`
 }
 
 // Verdicts of an Ack.
@@ -46,6 +48,8 @@ const (
 	// VerdictLifted is a ban this firewall lifted by itself: its target is
 	// protected now (allow add, a reload, an address it gained).
 	VerdictLifted = "lifted"
+	// VerdictRepaired is the kernel's sets found drifted and repaired.
+	VerdictRepaired = "repaired"
 )
 
 // AckSubject is the NATS subject a firewall reports on; AckTopic the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,9 @@ type Config struct {
 	// NoReport keeps the firewall from publishing acks (a bus where it
 	// may only read).
 	NoReport bool
+	// RepairEvery is how often the kernel's sets are read back and made
+	// to match the bans (default 10s; negative: never).
+	RepairEvery time.Duration
 }
 
 // Protected is what a firewall never bans besides its own addresses and
@@ -102,6 +106,7 @@ type Firewall struct {
 	report     *reporter      // nil: no reports on the bus
 	latency    histogram      // log line to kernel, of the bans applied
 	runtime    *guard.Runtime // stockade enforce allow add: owned by the loop
+	drift      atomic.Uint64  // kernel elements repaired
 	calls      chan control.Call
 }
 
@@ -309,6 +314,16 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 	e.log.Info("stockade enforcing", "name", e.cfg.Name, "origins", origins)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	every := e.cfg.RepairEvery
+	if every == 0 {
+		every = 10 * time.Second
+	}
+	var repair <-chan time.Time
+	if every > 0 {
+		rt := time.NewTicker(every)
+		defer rt.Stop()
+		repair = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -328,6 +343,8 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			if err := e.reload(ctx); err != nil {
 				e.log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
 			}
+		case <-repair:
+			e.repair(ctx)
 		case reply := <-e.reloads:
 			reply <- e.reload(ctx)
 		case c := <-e.calls:
@@ -385,6 +402,24 @@ func (e *Firewall) protect(ctx context.Context) {
 		e.log.Warn("nftables: widened bans that held a protected address lifted", "count", n)
 	}
 	e.save()
+}
+
+// repair reads the kernel's sets back and undoes what changed them behind
+// the firewall's back (a flush, a deleted table, elements added by hand):
+// logged, counted and reported on the bus.
+func (e *Firewall) repair(ctx context.Context) {
+	d, err := e.nft.Repair(ctx)
+	if err != nil {
+		e.log.Error("nftables: checking the sets against the bans failed; retried", "err", err)
+		return
+	}
+	if d.Total() == 0 {
+		return
+	}
+	e.drift.Add(uint64(d.Total()))
+	e.log.Warn("nftables: the kernel's sets had drifted from the bans; repaired", "missing", d.Missing, "extra", d.Extra, "changed", d.Changed)
+	e.report.report([]Ack{{Firewall: e.cfg.Name, Action: "repair", Verdict: VerdictRepaired, At: time.Now(),
+		Reason: fmt.Sprintf("%d missing, %d extra, %d changed", d.Missing, d.Extra, d.Changed), Repaired: d.Total()}})
 }
 
 // handle judges what arrived together; only a firewall that could not be

@@ -152,7 +152,8 @@ type Firewall struct {
 	Overrides  []enforce.Ack  `json:"overrides,omitempty"`
 	Signers    []string       `json:"signers"` // keys its acks were signed with ("" unsigned)
 	Latency    LatencySummary `json:"line_to_kernel"`
-	Missing    int            `json:"missing,omitempty"` // decisions known to the fleet it never acknowledged
+	Missing    int            `json:"missing,omitempty"`  // decisions known to the fleet it never acknowledged
+	Repaired   int            `json:"repaired,omitempty"` // kernel elements it found drifted and repaired
 }
 
 // LatencySummary is the time from a decision's log line to the kernel.
@@ -182,6 +183,10 @@ func Summarize(acks []Ack, expected []string, now time.Time) []Firewall {
 		}
 		if !slices.Contains(f.Signers, a.Signer) {
 			f.Signers = append(f.Signers, a.Signer)
+		}
+		if a.Verdict == enforce.VerdictRepaired {
+			f.Repaired += a.Repaired
+			continue
 		}
 		if a.Action == "override" || a.Verdict == enforce.VerdictLifted {
 			f.Overrides = append(f.Overrides, a.Ack)

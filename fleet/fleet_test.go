@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,8 @@ func TestFleetStatus(t *testing.T) {
 	fwSigner, _ := sign.NewSigner(fwSeed)
 	cfg := enforce.Config{StateDir: t.TempDir(), Name: "fw1", Signer: fwSigner,
 		Policy:   enforce.Policy{Origins: []enforce.Origin{{Name: "web1", Key: pub}}},
-		NFTables: nftables.Config{NetNS: int(ns.Fd)}, NATS: &bus.NATSConfig{Config: conn, Stream: "STOCKADE"}}
+		NFTables: nftables.Config{NetNS: int(ns.Fd)}, NATS: &bus.NATSConfig{Config: conn, Stream: "STOCKADE"},
+		RepairEvery: 100 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan *enforce.Firewall, 1), make(chan error, 1)
 	go func() { done <- enforce.Run(ctx, cfg, enforce.Deps{Log: testkit.Log(t), Ready: ready}) }()
@@ -80,6 +82,7 @@ func TestFleetStatus(t *testing.T) {
 		acks, err = Read(t.Context(), nc, start.Add(-time.Minute))
 		return err == nil && len(acks) >= 5
 	})
+	acks = flushAndRepair(t, ns, nc, start)
 	cancel()
 	<-done
 	publish(d("e", pipeline.ActionBan, "203.0.113.9")) // fw1 is down: it never judges it
@@ -95,7 +98,7 @@ func TestFleetStatus(t *testing.T) {
 	}
 	f := st[0]
 	if f.Name != "fw1" || f.Judged != 4 || f.Applied != 2 || f.Refused != 2 || f.Reasons["private_or_reserved"] != 1 ||
-		f.Reasons["unban_not_allowed"] != 1 || len(f.Overrides) != 1 || f.Overrides[0].Target != "203.0.113.8" || f.Missing != 1 {
+		f.Reasons["unban_not_allowed"] != 1 || len(f.Overrides) != 1 || f.Overrides[0].Target != "203.0.113.8" || f.Missing != 1 || f.Repaired != 1 {
 		t.Fatalf("fw1: %+v", f)
 	}
 	if len(f.Signers) != 1 || f.Signers[0] != fwPub {
@@ -127,4 +130,29 @@ func checkWhy(t *testing.T, nc *natsgo.Conn, acks []Ack, start time.Time) {
 			t.Fatalf("why %s: %+v, want %s: %s", tc.addr, why, tc.state, tc.detail)
 		}
 	}
+}
+
+// flushAndRepair: an administrator flushes the firewall's set by hand; the
+// next check puts the ban back, and says so on the bus.
+func flushAndRepair(t *testing.T, ns *netlab.NS, nc *natsgo.Conn, start time.Time) []Ack {
+	var acks []Ack
+	if out, err := exec.Command(netlab.IPCmd, "netns", "exec", ns.Name, "nft", "flush", "set", "inet", "stockade", "banned4").CombinedOutput(); err != nil {
+		t.Fatalf("nft flush: %v: %s", err, out)
+	}
+	testkit.WaitFor(t, "the drift repaired and reported", func() bool {
+		var err error
+		if acks, err = Read(t.Context(), nc, start.Add(-time.Minute)); err != nil {
+			return false
+		}
+		for _, a := range acks {
+			if a.Verdict == enforce.VerdictRepaired {
+				return true
+			}
+		}
+		return false
+	})
+	if out, _ := exec.Command(netlab.IPCmd, "netns", "exec", ns.Name, "nft", "list", "set", "inet", "stockade", "banned4").CombinedOutput(); !strings.Contains(string(out), "203.0.113.7") {
+		t.Fatalf("the ban is not back in the kernel:\n%s", out)
+	}
+	return acks
 }

@@ -98,7 +98,7 @@ func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func printFleet(w io.Writer, st []fleet.Firewall, decisions int, back time.Duration) {
 	fmt.Fprintf(w, "%d decisions on the bus in the last %s; %d firewalls heard from\n", decisions, back, len(st))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIREWALL\tLAST SEEN\tJUDGED\tAPPLIED\tREFUSED\tDEFERRED\tOVERRIDDEN\tMISSING\tLINE→KERNEL p50/p95\tSIGNED")
+	fmt.Fprintln(tw, "FIREWALL\tLAST SEEN\tJUDGED\tAPPLIED\tREFUSED\tDEFERRED\tOVERRIDDEN\tMISSING\tREPAIRED\tLINE→KERNEL p50/p95\tSIGNED")
 	for _, f := range st {
 		signed := "yes"
 		for _, s := range f.Signers {
@@ -110,8 +110,8 @@ func printFleet(w io.Writer, st []fleet.Firewall, decisions int, back time.Durat
 		if f.Latency.N > 0 {
 			lat = f.Latency.P50.Round(time.Millisecond).String() + "/" + f.Latency.P95.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s ago\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Name, f.Behind.Round(time.Second), f.Judged, f.Applied,
-			f.Refused, f.Deferred, f.Overridden, f.Missing, lat, signed)
+		fmt.Fprintf(tw, "%s\t%s ago\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Name, f.Behind.Round(time.Second), f.Judged, f.Applied,
+			f.Refused, f.Deferred, f.Overridden, f.Missing, f.Repaired, lat, signed)
 	}
 	tw.Flush()
 	for _, f := range st {
