@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/store"
@@ -59,6 +60,12 @@ type Deps struct {
 	Reload func() (Protected, error)
 	// Ready, when set, receives the firewall once it consumes (tests).
 	Ready chan<- *Firewall
+	// Version labels stockade_build_info ("": the build info's).
+	Version string
+	// Notify tells systemd (Type=notify) when the firewall consumes, that
+	// its loop runs (WATCHDOG=1 every second) and when it stops. The zero
+	// value notifies nobody; the CLI passes sdnotify.FromEnv().
+	Notify sdnotify.Notifier
 }
 
 // BadConfig is an error of the configuration rather than of the run
@@ -269,11 +276,17 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 		e.deps.Ready <- e
 	}
 	e.log.Info("stockade enforcing", "name", e.cfg.Name, "origins", origins)
+	e.notify(sdnotify.Ready, sdnotify.Status(fmt.Sprintf("enforcing for %d origins", origins)))
+	// Fed from this loop, not a goroutine of its own: a loop wedged on a
+	// lock stops it and systemd restarts the firewall (WatchdogSec must be
+	// at least 3 s).
+	watchdog := sdnotify.WatchdogInterval() > 0
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			e.notify(sdnotify.Stopping)
 			stop()
 			err := <-done
 			e.save()
@@ -285,6 +298,9 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 		case <-tick.C:
 			e.enf.Tick()
 			e.save()
+			if watchdog {
+				e.notify(sdnotify.Watchdog)
+			}
 		case <-hup:
 			if err := e.reload(ctx); err != nil {
 				e.log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
@@ -295,6 +311,13 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			guardChanged = e.guard.Changed()
 			e.protect(ctx)
 		}
+	}
+}
+
+// notify tells the service manager, if any; it failing changes nothing.
+func (e *Firewall) notify(state ...string) {
+	if err := e.deps.Notify.Notify(state...); err != nil {
+		e.log.Debug("sd_notify", "err", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 )
 
 func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -30,6 +31,7 @@ func enforceCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	ec, deps, err := cfg.Enforcer(logger(stderr, *verbose), nil)
+	deps.Version, deps.Notify = version, sdnotify.FromEnv()
 	if err == nil {
 		err = enforce.Run(ctx, ec, deps)
 	}
