@@ -63,7 +63,7 @@ func TestDockerfile(t *testing.T) {
 	args := map[string]string{}
 	type stage struct {
 		name                  string
-		user, health, version bool
+		user, health bool
 		labels                map[string]bool
 	}
 	var stages []*stage
