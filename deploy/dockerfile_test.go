@@ -62,9 +62,9 @@ func TestDockerfile(t *testing.T) {
 	ins := parseDockerfile(t, "Dockerfile")
 	args := map[string]string{}
 	type stage struct {
-		name                  string
+		name         string
 		user, health bool
-		labels                map[string]bool
+		labels       map[string]bool
 	}
 	var stages []*stage
 	var built bool
