@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -81,6 +83,71 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("panel %q: a query's data source is %s, want ${datasource}", p.Title, tg.Datasource)
 			}
 		}
+	}
+}
+
+var metricName = regexp.MustCompile(`\bstockade_[a-z0-9_]+`)
+
+// TestMetricsExist: every stockade metric the dashboard and the alerts
+// query is one the code exposes, so a rename cannot leave a panel or an
+// alert silently empty.
+func TestMetricsExist(t *testing.T) {
+	exposed := map[string]bool{}
+	err := filepath.WalkDir("..", func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() && (e.Name() == "testdata" || strings.HasPrefix(e.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range regexp.MustCompile(`"(stockade_[a-z0-9_]+)"`).FindAllStringSubmatch(string(b), -1) {
+			exposed[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string][]string{}
+	d := loadDashboard(t)
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range metricName.FindAllString(tg.Expr, -1) {
+				used[m] = append(used[m], "dashboard panel "+p.Title)
+			}
+		}
+	}
+	alerts, err := os.ReadFile("prometheus/stockade-alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(alerts), "\n") {
+		if strings.Contains(line, "expr:") {
+			for _, m := range metricName.FindAllString(line, -1) {
+				used[m] = append(used[m], "alert rule")
+			}
+		}
+	}
+	var missing []string
+	for m, where := range used {
+		base := m
+		for _, suf := range []string{"_bucket", "_count", "_sum"} {
+			base = strings.TrimSuffix(base, suf)
+		}
+		if !exposed[m] && !exposed[base] {
+			missing = append(missing, m+" ("+where[0]+")")
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("no code exposes %s", m)
 	}
 }
 
