@@ -90,4 +90,17 @@ for f in /etc/stockade/stockade.yaml /var/lib/stockade /var/log/stockade; do
   [ ! -e "$f" ] || fail "$f is still there after purge"
 done
 trap - EXIT
+
+rpmfile=${deb%.deb}.rpm
+if command -v rpm >/dev/null && [ -f "$rpmfile" ]; then
+  echo "== $rpmfile (queried, not installed)"
+  flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpmfile" 2>/dev/null)
+  for f in /etc/stockade/stockade.yaml /etc/logrotate.d/stockade; do
+    grep -qx "$f cn" <<<"$flags" || fail "the rpm's $f is not %config(noreplace)"
+  done
+  for f in /usr/bin/stockade /usr/lib/systemd/system/stockade.service /usr/lib/sysusers.d/stockade.conf; do
+    grep -q "^$f " <<<"$flags" || fail "the rpm lacks $f"
+  done
+  rpm -qp --scripts "$rpmfile" 2>/dev/null | grep -q 'systemd-sysusers' || fail "the rpm's scripts do not create the user"
+fi
 echo "roundtrip.sh: ok"
