@@ -120,7 +120,9 @@ func (s *Sink) stopWatch() {
 // once, since what was lost may have been a deletion.
 func (s *Sink) watchLoop(ctx context.Context) {
 	kick := make(chan struct{}, 1)
-	go s.restorer(ctx, kick)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.restorer(ctx, kick) })
+	defer wg.Wait()
 	for first := true; ctx.Err() == nil; first = false {
 		if !first {
 			kickOnce(kick)
