@@ -2,12 +2,16 @@ package enforce
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/netlab"
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -32,46 +37,7 @@ import (
 // counts read at scrape time say what happened, and Prometheus's own
 // linter accepts the scrape.
 func TestFirewallMetrics(t *testing.T) {
-	ns := netlab.New(t, "fwmetrics")
-	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
-	seed, pub, err := sign.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sign.NewSigner(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := natsconn.Config{URL: srv.ClientURL(), Timeout: 2 * time.Second}
-	pubr, err := natssink.NewPublisher(natssink.Config{Config: conn, Stream: "STOCKADE", Signer: signer}, testkit.Log(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubr.Close()
-
-	cfg := Config{StateDir: t.TempDir(), Name: "fw-edge1",
-		Policy: Policy{Origins: []Origin{{Name: "web1", Key: pub}}, Permit: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
-		NATS:   &bus.NATSConfig{Config: conn, Stream: "STOCKADE", Durable: "fw-edge1"},
-	}
-	cfg.NFTables.NetNS = int(ns.Fd)
-	ready := make(chan *Firewall, 1)
-	done := make(chan error, 1)
-	// The stream exists before the firewall's durable is made on it.
-	publish(t, pubr, "198.51.100.1")
-	go func() { done <- Run(t.Context(), cfg, Deps{Log: testkit.Log(t), Ready: ready, Version: "9.9.9"}) }()
-	var fw *Firewall
-	select {
-	case fw = <-ready:
-	case err := <-done:
-		t.Fatalf("firewall: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("the firewall did not start within 15 s")
-	}
-	t.Cleanup(func() {
-		if err := <-done; err != nil {
-			t.Errorf("firewall: %v", err)
-		}
-	})
+	fw, pubr := startFirewall(t, Deps{Version: "9.9.9"})
 	web := httptest.NewServer(promhttp.HandlerFor(fw.registry(), promhttp.HandlerOpts{}))
 	defer web.Close()
 	publish(t, pubr, "198.51.100.2", "198.51.100.3")
@@ -133,6 +99,102 @@ func TestFirewallMetrics(t *testing.T) {
 	} else {
 		t.Log("promtool (Debian package prometheus) not installed: not linting the scrape")
 	}
+}
+
+// startFirewall runs a firewall named fw-edge1 on a real NATS server
+// (JetStream) and real nftables in a namespace of its own, trusting origin
+// web1, whose publisher it returns with a ban of 198.51.100.1 already
+// sent. It stops when the test ends.
+func startFirewall(t *testing.T, deps Deps) (*Firewall, *natssink.Publisher) {
+	t.Helper()
+	ns := netlab.New(t, "fwmetrics")
+	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
+	seed, pub, err := sign.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sign.NewSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := natsconn.Config{URL: srv.ClientURL(), Timeout: 2 * time.Second}
+	pubr, err := natssink.NewPublisher(natssink.Config{Config: conn, Stream: "STOCKADE", Signer: signer}, testkit.Log(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pubr.Close() })
+	cfg := Config{StateDir: t.TempDir(), Name: "fw-edge1",
+		Policy: Policy{Origins: []Origin{{Name: "web1", Key: pub}}, Permit: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
+		NATS:   &bus.NATSConfig{Config: conn, Stream: "STOCKADE", Durable: "fw-edge1"},
+	}
+	cfg.NFTables.NetNS = int(ns.Fd)
+	ready := make(chan *Firewall, 1)
+	done := make(chan error, 1)
+	// The stream exists before the firewall's durable is made on it.
+	publish(t, pubr, "198.51.100.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	deps.Log, deps.Ready = testkit.Log(t), ready
+	go func() { done <- Run(ctx, cfg, deps) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("firewall: %v", err)
+		}
+	})
+	select {
+	case fw := <-ready:
+		return fw, pubr
+	case err := <-done:
+		t.Fatalf("firewall: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the firewall did not start within 15 s")
+	}
+	return nil, nil
+}
+
+// TestFirewallNotify: the firewall tells systemd when it consumes
+// (READY=1), that its loop runs (WATCHDOG=1 every second while
+// $WATCHDOG_USEC is set) and when it stops (STOPPING=1), over a real
+// notification socket.
+func TestFirewallNotify(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify")
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	t.Setenv("WATCHDOG_USEC", "2000000")
+	t.Setenv("WATCHDOG_PID", "")
+	// The subtest's cleanup stops the firewall: STOPPING=1 is read after.
+	ran := t.Run("running", func(t *testing.T) {
+		startFirewall(t, Deps{Notify: sdnotify.New(path)})
+		for _, want := range []string{"READY=1", "WATCHDOG=1", "WATCHDOG=1"} {
+			if got := readNotify(t, sock); !strings.HasPrefix(got, want) {
+				t.Fatalf("notification %q, want %s", got, want)
+			}
+		}
+	})
+	if !ran {
+		return
+	}
+	for range 3 { // a last watchdog ping may come first
+		if readNotify(t, sock) == "STOPPING=1" {
+			return
+		}
+	}
+	t.Error("no STOPPING=1 when the firewall stopped")
+}
+
+func readNotify(t *testing.T, sock *net.UnixConn) string {
+	t.Helper()
+	buf := make([]byte, 4096)
+	// Waits for the firewall's next notification, at most 5 s.
+	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := sock.Read(buf)
+	if err != nil {
+		t.Fatalf("waiting for a notification: %v", err)
+	}
+	return string(buf[:n])
 }
 
 func publish(t *testing.T, p *natssink.Publisher, targets ...string) {
