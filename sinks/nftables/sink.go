@@ -65,8 +65,9 @@ type Sink struct {
 	// rulesAdded counts drop rules ensure put (back) in our chains.
 	rulesAdded uint64
 
-	watch *watcher // follows others' changes to our table (watch.go)
-	ports ports    // our netlink port IDs, to tell our changes from theirs
+	watch      *watcher // follows others' changes to our table (watch.go)
+	deferWatch bool     // Open starts the watch after its reconcile
+	ports      ports    // our netlink port IDs, to tell our changes from theirs
 }
 
 // Stats counts what Write did with decisions, for metrics.

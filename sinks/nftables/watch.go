@@ -2,12 +2,14 @@ package nftables
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
 
 	nft "github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,7 +91,7 @@ func (s *Sink) notePort(c *netlink.Conn) error {
 
 // startWatch starts the watcher once, at the first Connect.
 func (s *Sink) startWatch() {
-	if s.watch != nil || s.cfg.NoWatch {
+	if s.watch != nil || s.cfg.NoWatch || s.deferWatch {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -115,18 +117,16 @@ func (s *Sink) stopWatch() {
 }
 
 // watchLoop subscribes to the notifications and restores on every change
-// of someone else's that concerns us. When the subscription fails (the
-// kernel dropped notifications, ENOBUFS) it subscribes again and restores
-// once, since what was lost may have been a deletion.
+// of someone else's that concerns us. Each time it subscribes (the first
+// time, and again when the subscription failed: the kernel dropped
+// notifications, ENOBUFS) it also looks once, since what changed while
+// nobody listened may have been a deletion.
 func (s *Sink) watchLoop(ctx context.Context) {
 	kick := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.restorer(ctx, kick) })
 	defer wg.Wait()
-	for first := true; ctx.Err() == nil; first = false {
-		if !first {
-			kickOnce(kick)
-		}
+	for ctx.Err() == nil {
 		if err := s.follow(ctx, kick); err != nil && ctx.Err() == nil {
 			s.log.Warn("nftables: following changes to the ruleset", "err", err)
 			select {
@@ -164,6 +164,7 @@ func (s *Sink) follow(ctx context.Context, kick chan<- struct{}) error {
 		for range events { // the monitor's goroutine ends once drained
 		}
 	}()
+	kickOnce(kick)
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,10 +186,21 @@ func (s *Sink) follow(ctx context.Context, kick chan<- struct{}) error {
 	}
 }
 
-// monitorSocket raises the receive buffer past net.core.rmem_max (the
-// sink holds CAP_NET_ADMIN, which SO_RCVBUFFORCE needs; without it the
-// default stays and lost notifications are handled as above).
+// monitorSocket filters out, in the kernel, the notifications of new set
+// elements (each of our own bans makes one: parsing them doubled the time
+// a flood of 100,000 bans took to write), and raises the receive buffer
+// past net.core.rmem_max (the sink holds CAP_NET_ADMIN, which
+// SO_RCVBUFFORCE needs; without it the default stays, and lost
+// notifications are handled as above).
+//
+// The kernel sends a transaction's notifications together: the filter
+// sees the first. One that adds elements before it deletes others (an
+// `nft -f` script doing both) is missed; a flush, a delete, a table or
+// ruleset loaded again all start with a deletion or a new set.
 func monitorSocket(c *netlink.Conn) error {
+	if prog, err := bpf.Assemble(dropNewElements()); err == nil {
+		_ = c.SetBPF(prog)
+	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil
@@ -199,6 +211,22 @@ func monitorSocket(c *netlink.Conn) error {
 		}
 	})
 	return nil
+}
+
+// dropNewElements is a socket filter that drops messages whose type is
+// NFT_MSG_NEWSETELEM: the low byte of nlmsg_type, a host-order u16 at
+// offset 4 of the netlink header.
+func dropNewElements() []bpf.Instruction {
+	off := uint32(4)
+	if binary.NativeEndian.Uint16([]byte{0, 1}) == 1 { // big-endian
+		off = 5
+	}
+	return []bpf.Instruction{
+		bpf.LoadAbsolute{Off: off, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.NFT_MSG_NEWSETELEM, SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffffffff},
+		bpf.RetConstant{Val: 0},
+	}
 }
 
 // concerns: a change that can take a ban or the rule enforcing it away.
