@@ -1,6 +1,8 @@
 package nftables
 
 import (
+	"context"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	nft "github.com/google/nftables"
 
 	"github.com/stockade-ids/stockade/internal/netlab"
+	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // nftCmd plays the admin (or nftables.service) with the real nft binary
@@ -161,4 +164,24 @@ func TestRestoreOff(t *testing.T) {
 	if got := contents(t, ns, "stockade", nft.TableFamilyINet, "banned4"); len(got) != 0 {
 		t.Errorf("restored with NoWatch: %v", got)
 	}
+}
+
+// TestOpenWatches: Open, the daemon's and the enforcer's way in, starts
+// the watch once its reconcile is done, and the ledger's bans come back
+// after `nft flush ruleset` (systemctl restart nftables).
+func TestOpenWatches(t *testing.T) {
+	needNft(t)
+	ns := netlab.New(t, "openwatch")
+	now := time.Now()
+	active := []pipeline.ActiveBan{{Target: netip.MustParsePrefix("192.0.2.9/32"), Until: now.Add(time.Hour), Rule: "sshd"}}
+	s, _, err := Open(t.Context(), Config{NetNS: int(ns.Fd)}, active, now, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	held := func() bool { got := present(ns); return len(got) == 1 && about(got["192.0.2.9/32"], time.Hour) }
+	waitFor(t, time.Second, "the reconciled ban", held)
+	nftCmd(t, ns, "flush ruleset")
+	took := waitFor(t, time.Second, "the ban back after flush ruleset", held)
+	t.Logf("restored in %v", took.Round(time.Millisecond))
 }
