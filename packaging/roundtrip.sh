@@ -62,12 +62,14 @@ done
 
 echo "== stockade check"
 # The shipped configuration must pass the check the unit's ExecStartPre
-# runs. (Until `stockade check` exists, an unknown command exits 2 with
-# the usage on stderr: skipped with a note.)
-if /usr/bin/stockade check --help >/dev/null 2>&1; then
-  /usr/bin/stockade check --config /etc/stockade/stockade.yaml || fail "the shipped configuration does not pass stockade check"
-else
+# runs. (Until `stockade check` exists, the binary says the command is
+# unknown: skipped with a note.)
+if out=$(/usr/bin/stockade check --config /etc/stockade/stockade.yaml 2>&1); then
+  echo "$out"
+elif grep -q 'unknown command "check"' <<<"$out"; then
   echo "(this stockade has no check command yet: not checked)"
+else
+  echo "$out"; fail "the shipped configuration does not pass stockade check"
 fi
 
 if command -v systemd-analyze >/dev/null; then
