@@ -60,6 +60,16 @@ for want in "${wants[@]}"; do
   grep -qF "$want" <<<"$info" || fail "the binary's build info lacks '$want'"
 done
 
+# Man pages and completions are in the package when the binary makes them.
+if /usr/bin/stockade completion bash >/dev/null 2>&1; then
+  [ -s /usr/share/bash-completion/completions/stockade ] || fail "no bash completion installed"
+  [ -s /usr/share/zsh/vendor-completions/_stockade ] || fail "no zsh completion installed"
+  [ -s /usr/share/fish/vendor_completions.d/stockade.fish ] || fail "no fish completion installed"
+fi
+if /usr/bin/stockade man "$(mktemp -d)" >/dev/null 2>&1; then
+  ls /usr/share/man/man1/stockade*.1.gz >/dev/null 2>&1 || fail "no man page installed"
+fi
+
 echo "== stockade check"
 # The shipped configuration must pass the check the unit's ExecStartPre
 # runs. (Until `stockade check` exists, the binary says the command is
