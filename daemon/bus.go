@@ -2,14 +2,13 @@ package daemon
 
 import (
 	"cmp"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
@@ -102,9 +101,9 @@ func (d *Daemon) provenance(ds []pipeline.Decision) {
 }
 
 // busRefusedMetrics counts the decisions bus sources refused, by reason.
-func (d *Daemon) busRefusedMetrics(b *strings.Builder) {
-	const name = "stockade_bus_refused_total"
-	fmt.Fprintf(b, "# HELP %s Decisions from the bus refused by the source's policy, by reason.\n# TYPE %s counter\n", name, name)
+var mBusRefused = metrics.Counter("stockade_bus_refused_total", "Decisions from the bus refused by the source's policy, by reason.", "bus", "reason")
+
+func (d *Daemon) busRefusedMetrics(m *metrics.Emitter) {
 	per := map[string]map[enforce.Reason]uint64{}
 	for _, s := range d.bus {
 		if per[s.Kind()] == nil {
@@ -116,7 +115,7 @@ func (d *Daemon) busRefusedMetrics(b *strings.Builder) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(per)) {
 		for _, r := range enforce.VerifyRefusals {
-			fmt.Fprintf(b, "%s{bus=%q,reason=%q} %d\n", name, k, string(r), per[k][r])
+			m.Emit(mBusRefused, float64(per[k][r]), k, string(r))
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/logging"
+	"github.com/stockade-ids/stockade/internal/metrics"
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
@@ -65,6 +67,9 @@ type Daemon struct {
 	engCfg  pipeline.Config // to rebuild the engine after a clock step
 	started time.Time
 	metrics daemonMetrics
+	prom    *daemonRegistry
+	gathers chan chan gathered // scrapes, answered in the loop
+	notify  sdnotify.Notifier
 	// The wall and monotonic clocks at the last look (see watchClock), and
 	// when a future-dated line was last logged.
 	lastWall, lastMono, futureLogged time.Time
@@ -80,8 +85,9 @@ type Daemon struct {
 	saveDone chan *saveJob
 	cpsDirty bool
 
-	// hangup asks for a reload (SIGHUP).
-	hangup <-chan os.Signal
+	// hangup asks for a reload (SIGHUP), reopen for the output files to be
+	// opened again (SIGUSR1; SIGHUP does it too).
+	hangup, reopen <-chan os.Signal
 	// guardChanged is the guard's change notice the loop waits on.
 	guardChanged <-chan struct{}
 	// closers undo start, last first (see onStop); busClosed: the bus
@@ -104,7 +110,18 @@ type Deps struct {
 	Now func() time.Time
 	// Hangup reloads the configuration and the rule packs at each value
 	// (the command passes SIGHUP; nil: only the control socket reloads).
+	// It also reopens the output files, as Reopen does.
 	Hangup <-chan os.Signal
+	// Reopen closes and opens again the files the jsonl sinks write, at
+	// each value (the command passes SIGUSR1): logrotate's postrotate.
+	Reopen <-chan os.Signal
+	// Version labels stockade_build_info ("": the build info's).
+	Version string
+	// Notify tells systemd (Type=notify) when the daemon is ready (its
+	// state loaded, its sources open), that its loop runs (WATCHDOG=1
+	// every second when WatchdogSec= is set) and when it stops. The zero
+	// value tells nobody; the command passes sdnotify.FromEnv().
+	Notify sdnotify.Notifier
 }
 
 // New prepares a daemon of cfg: it checks the configuration and loads the
@@ -112,7 +129,9 @@ type Deps struct {
 func New(cfg Config, deps Deps) (*Daemon, error) {
 	cfg.defaults()
 	d := &Daemon{
-		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, loc: time.Local,
+		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, reopen: deps.Reopen, loc: time.Local,
+		notify:   deps.Notify,
+		gathers:  make(chan chan gathered),
 		events:   make(chan pipeline.Event, 4096),
 		lists:    make(chan listUpdate),
 		batches:  make(chan *pipeline.Batch, batchQueue),
@@ -127,6 +146,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	d.prom = newDaemonRegistry(deps.Version, metrics.Func(d.collect))
 	if cfg.TZ != "" {
 		d.loc, _ = time.LoadLocation(cfg.TZ)
 	}
@@ -179,13 +199,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	stopSources := d.startSources(ctx)
 	d.log.Info("stockade running", "rules", len(d.eng.Matcher().Policies()), "sources", len(d.sources), "sinks", len(d.sinks), "socket", d.cfg.Socket)
+	d.sdNotify(sdnotify.Ready, sdnotify.Status(fmt.Sprintf("judging %d sources with %d rules", len(d.sources), len(d.eng.Matcher().Policies()))))
 	d.loop(ctx)
+	d.sdNotify(sdnotify.Stopping)
 	stopSources()
 	d.closeBus()
 	d.drain()
 	d.save()
 	d.log.Info("stockade stopped")
 	return nil
+}
+
+// sdNotify tells the service manager, if any; it failing changes nothing.
+func (d *Daemon) sdNotify(state ...string) {
+	if err := d.notify.Notify(state...); err != nil {
+		d.log.Debug("sd_notify", "err", err)
+	}
 }
 
 // drain judges the lines the sources sent before they stopped, so that
@@ -336,7 +365,7 @@ func (d *Daemon) listen() error {
 	}
 	d.onStop(func() { ctl.Close() })
 	if d.cfg.Metrics != "" {
-		m, err := serveMetrics(d.cfg.Metrics, d.ctl)
+		m, err := serveMetrics(d.cfg.Metrics, d.gatherInLoop, d.log)
 		if err != nil {
 			return err
 		}

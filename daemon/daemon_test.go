@@ -211,7 +211,7 @@ func TestDaemonMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`stockade_rule_bans_total{rule="sshd",mode="enforce"} 1`, `stockade_lines_total{format="syslog"} 5`,
+		`stockade_rule_bans_total{mode="enforce",rule="sshd"} 1`, `stockade_lines_total{format="syslog"} 5`,
 		`stockade_sink_decisions_total{sink="jsonl"} 1`, "stockade_active_bans 1", "stockade_lag_seconds ", "stockade_events_queue_depth 0",
 	} {
 		if !strings.Contains(rep.Metrics, want) {

@@ -2,10 +2,9 @@ package daemon
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
@@ -21,68 +20,63 @@ func (c *NFTablesConfig) nftConfig(clock func() time.Time) nftables.Config {
 	return cfg
 }
 
-func (d *Daemon) sinkMetrics(b *strings.Builder) {
-	d.queueMetrics(b)
-	d.busMetrics(b)
-	header := false
+var (
+	mNFTDropped   = metrics.Counter("stockade_nftables_dropped_packets_total", "Packets dropped by the ban sets.", "sink", "family")
+	mNFTRestores  = metrics.Counter("stockade_nftables_restores_total", "Times another program removed the table, its sets, rules or elements and stockade put them back.", "sink")
+	mQueueDepthD  = metrics.Gauge("stockade_sink_queue_depth", "Decisions waiting for a remote sink.", "sink")
+	mQueueAge     = metrics.Gauge("stockade_sink_queue_age_seconds", "Age of the oldest decision waiting for a remote sink.", "sink")
+	mQueueDropped = metrics.Counter("stockade_sink_queue_dropped_total", "Decisions dropped because a remote sink's queue was full.", "sink")
+	mQueueMemory  = metrics.Gauge("stockade_sink_queue_memory_decisions", "Decisions waiting in memory because the queue's disk refused them (a full disk).", "sink")
+	mDelivered    = metrics.Counter("stockade_sink_delivered_total", "Decisions a remote sink confirmed.", "sink")
+	mSinkUp       = metrics.Gauge("stockade_sink_up", "1 when the last delivery attempt to a remote sink succeeded.", "sink")
+	mBusMessages  = metrics.Counter("stockade_bus_messages_total", "Messages received from the bus.", "bus")
+	mBusBad       = metrics.Counter("stockade_bus_bad_messages_total", "Messages from the bus that did not parse.", "bus")
+	mBusOwn       = metrics.Counter("stockade_bus_own_decisions_total", "Our own decisions received back from the bus and ignored.", "bus")
+)
+
+func (d *Daemon) sinkMetrics(m *metrics.Emitter) {
+	d.queueMetrics(m)
+	d.busMetrics(m)
 	for _, s := range d.sinks {
 		n, ok := s.sink.(*nftables.Sink)
 		if !ok {
 			continue
 		}
+		m.Emit(mNFTRestores, float64(n.Stats().Restores), s.name)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		c, err := n.Counters(ctx)
 		cancel()
 		if err != nil {
 			continue
 		}
-		if !header {
-			fmt.Fprintf(b, "# HELP stockade_nftables_dropped_packets_total Packets dropped by the ban sets.\n# TYPE stockade_nftables_dropped_packets_total counter\n")
-			header = true
-		}
-		fmt.Fprintf(b, "stockade_nftables_dropped_packets_total{sink=%q,family=\"ipv4\"} %d\n", s.name, c.IPv4.Packets)
-		fmt.Fprintf(b, "stockade_nftables_dropped_packets_total{sink=%q,family=\"ipv6\"} %d\n", s.name, c.IPv6.Packets)
+		m.Emit(mNFTDropped, float64(c.IPv4.Packets), s.name, "ipv4")
+		m.Emit(mNFTDropped, float64(c.IPv6.Packets), s.name, "ipv6")
 	}
 }
 
 // queueMetrics describes the backlog of each remote sink (NATS, Kafka).
-func (d *Daemon) queueMetrics(b *strings.Builder) {
-	var qs []*namedSink
-	for _, s := range d.sinks {
-		if _, ok := s.sink.(*queue.Sink); ok {
-			qs = append(qs, s)
-		}
-	}
-	if len(qs) == 0 {
-		return
-	}
+func (d *Daemon) queueMetrics(m *metrics.Emitter) {
 	now := time.Now()
-	for _, m := range []struct {
-		name, help, typ string
-		v               func(*queue.Sink) any
-	}{
-		{"stockade_sink_queue_depth", "Decisions waiting for a remote sink.", "gauge", func(q *queue.Sink) any { return q.Depth() }},
-		{"stockade_sink_queue_age_seconds", "Age of the oldest decision waiting for a remote sink.", "gauge",
-			func(q *queue.Sink) any { return q.OldestAge(now).Seconds() }},
-		{"stockade_sink_queue_dropped_total", "Decisions dropped because a remote sink's queue was full.", "counter", func(q *queue.Sink) any { return q.Dropped() }},
-		{"stockade_sink_queue_memory", "Decisions waiting in memory because the queue's disk refused them (a full disk).", "gauge", func(q *queue.Sink) any { return q.Spilled() }},
-		{"stockade_sink_delivered_total", "Decisions a remote sink confirmed.", "counter", func(q *queue.Sink) any { return q.Delivered() }},
-		{"stockade_sink_up", "1 when the last delivery attempt to a remote sink succeeded.", "gauge", func(q *queue.Sink) any {
-			if q.Up() {
-				return 1
-			}
-			return 0
-		}},
-	} {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
-		for _, s := range qs {
-			fmt.Fprintf(b, "%s{sink=%q} %v\n", m.name, s.name, m.v(s.sink.(*queue.Sink)))
+	for _, s := range d.sinks {
+		q, ok := s.sink.(*queue.Sink)
+		if !ok {
+			continue
 		}
+		up := 0.0
+		if q.Up() {
+			up = 1
+		}
+		m.Emit(mQueueDepthD, float64(q.Depth()), s.name)
+		m.Emit(mQueueAge, q.OldestAge(now).Seconds(), s.name)
+		m.Emit(mQueueDropped, float64(q.Dropped()), s.name)
+		m.Emit(mQueueMemory, float64(q.Spilled()), s.name)
+		m.Emit(mDelivered, float64(q.Delivered()), s.name)
+		m.Emit(mSinkUp, up, s.name)
 	}
 }
 
 // busMetrics counts what the bus sources received.
-func (d *Daemon) busMetrics(b *strings.Builder) {
+func (d *Daemon) busMetrics(m *metrics.Emitter) {
 	if len(d.bus) == 0 {
 		return
 	}
@@ -93,18 +87,10 @@ func (d *Daemon) busMetrics(b *strings.Builder) {
 		bad[s.Kind()] += st.Bad
 		own[s.Kind()] += st.Own
 	}
-	for _, m := range []struct {
-		name, help string
-		v          map[string]uint64
-	}{
-		{"stockade_bus_messages_total", "Messages received from the bus.", recv},
-		{"stockade_bus_bad_messages_total", "Messages from the bus that did not parse.", bad},
-		{"stockade_bus_own_decisions_total", "Our own decisions received back from the bus and ignored.", own},
-	} {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n", m.name, m.help, m.name)
-		for _, k := range sortedKeys(m.v) {
-			fmt.Fprintf(b, "%s{bus=%q} %d\n", m.name, k, m.v[k])
-		}
+	for _, k := range sortedKeys(recv) {
+		m.Emit(mBusMessages, float64(recv[k]), k)
+		m.Emit(mBusBad, float64(bad[k]), k)
+		m.Emit(mBusOwn, float64(own[k]), k)
 	}
-	d.busRefusedMetrics(b)
+	d.busRefusedMetrics(m)
 }

@@ -226,10 +226,10 @@ func TestSimulateMode(t *testing.T) {
 	if n := len(ctl(t, h, control.Request{Op: "bans"}).Bans); n != 0 {
 		t.Fatalf("%d real bans", n)
 	}
-	if v := l.metric(`stockade_rule_bans_total{rule="sshd",mode="simulate"}`); v != 1 {
+	if v := l.metric(`stockade_rule_bans_total{mode="simulate",rule="sshd"}`); v != 1 {
 		t.Fatalf("simulate metric %v", v)
 	}
-	if v := l.metric(`stockade_rule_bans_total{rule="sshd",mode="enforce"}`); v != 0 {
+	if v := l.metric(`stockade_rule_bans_total{mode="enforce",rule="sshd"}`); v != 0 {
 		t.Fatalf("enforce metric %v", v)
 	}
 	l.stop()

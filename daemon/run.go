@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources/tail"
 )
@@ -13,6 +14,10 @@ import (
 func (d *Daemon) loop(ctx context.Context) {
 	tick := time.NewTicker(saveEvery)
 	defer tick.Stop()
+	// Fed from this loop, not a goroutine of its own: a loop wedged on a
+	// sink or a lock stops it, and systemd restarts the daemon (WatchdogSec
+	// must be at least 3 s).
+	watchdog := d.notify.Enabled() && sdnotify.WatchdogInterval() > 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -36,8 +41,14 @@ func (d *Daemon) loop(ctx context.Context) {
 			d.expireAllow(now)
 			d.audit.Flush(now)
 			d.saveAsync()
+			if watchdog {
+				d.sdNotify(sdnotify.Watchdog)
+			}
 		case <-d.hangup:
+			d.reopenFiles()
 			d.reloadLogged(ctx, "SIGHUP")
+		case <-d.reopen:
+			d.reopenFiles()
 		case <-d.guardChanged:
 			d.guardChanged = d.guard.Changed()
 			d.protect(ctx)
@@ -48,6 +59,9 @@ func (d *Daemon) loop(ctx context.Context) {
 			if d.allowDirty {
 				d.saveAsync()
 			}
+		case reply := <-d.gathers:
+			mfs, err := d.prom.reg.Gather()
+			reply <- gathered{mfs, err}
 		}
 	}
 }
@@ -94,6 +108,9 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time
 		d.metrics.lastEvent.Store(t)
 	}
 	ds := d.eng.Process(ev)
+	if len(ds) > 0 {
+		d.observeLine(ev, ds, wall)
+	}
 	if ev.Offset > 0 {
 		d.offsets[ev.Source] = ev.Offset
 	}
@@ -135,6 +152,7 @@ func (d *Daemon) emitAs(ctx context.Context, ds []pipeline.Decision, origin stri
 	if d.unsaved.IsZero() {
 		d.unsaved = time.Now()
 	}
+	decided := time.Now()
 	for _, s := range d.sinks {
 		if err := s.sink.Write(ctx, out); err != nil {
 			s.errors.Add(1)
@@ -143,5 +161,8 @@ func (d *Daemon) emitAs(ctx context.Context, ds []pipeline.Decision, origin stri
 			continue
 		}
 		s.decisions.Add(uint64(len(out)))
+		if s.latency != nil {
+			s.latency.Observe(time.Since(decided).Seconds())
+		}
 	}
 }

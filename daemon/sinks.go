@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/exec"
@@ -24,6 +26,7 @@ type namedSink struct {
 	sink      pipeline.Sink
 	decisions atomic.Uint64
 	errors    atomic.Uint64
+	latency   prometheus.Observer // stockade_decision_to_sink_seconds{sink=name}
 }
 
 func (d *Daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now time.Time) error {
@@ -125,6 +128,26 @@ func (d *Daemon) nameSinks() {
 		if n := seen[s.kind]; n > 1 {
 			s.name = fmt.Sprintf("%s-%d", s.kind, n)
 		}
+		if d.prom != nil {
+			s.latency = d.prom.sinkLatency.WithLabelValues(s.name)
+		}
+	}
+}
+
+// reopenFiles opens again the files the jsonl sinks append to (after
+// logrotate renamed them); a file that cannot be opened keeps being
+// written where it was, and says why.
+func (d *Daemon) reopenFiles() {
+	for _, s := range d.sinks {
+		r, ok := s.sink.(interface{ Reopen() error })
+		if !ok {
+			continue
+		}
+		if err := r.Reopen(); err != nil {
+			d.log.Error("reopening the output file failed; writing on to the old one", "sink", s.name, "err", err)
+			continue
+		}
+		d.log.Debug("output file reopened", "sink", s.name)
 	}
 }
 

@@ -42,6 +42,7 @@ type Enforcer struct {
 	fates     map[Fate]*atomic.Uint64
 	lastApply atomic.Int64 // unix ns when the sink last took a decision
 	onApply   atomic.Pointer[func(target string)]
+	onWrite   atomic.Pointer[func(ds []pipeline.Decision)]
 }
 
 type origin struct {
@@ -83,6 +84,11 @@ func New(pol Policy, eng *pipeline.Engine, sink pipeline.Sink, log *slog.Logger)
 // OnApply sets a function called with each target right after the sink
 // took its ban (latency measurements); it must not block.
 func (e *Enforcer) OnApply(f func(target string)) { e.onApply.Store(&f) }
+
+// OnWrite sets a function called with the decisions the sink took, right
+// after it took them (the decision-to-kernel histogram); it must not block
+// nor keep ds.
+func (e *Enforcer) OnWrite(f func(ds []pipeline.Decision)) { e.onWrite.Store(&f) }
 
 // SetClock replaces the wall clock (tests).
 func (e *Enforcer) SetClock(now func() time.Time) { e.now = now }
@@ -149,6 +155,9 @@ const tickWrite = 10 * time.Second
 
 // settle reports what a plan did once the firewall took it.
 func (e *Enforcer) settle(p *plan) {
+	if f := e.onWrite.Load(); f != nil && len(p.out) > 0 {
+		(*f)(p.out)
+	}
 	for _, f := range p.fates {
 		e.fates[f].Add(1)
 	}

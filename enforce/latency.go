@@ -1,10 +1,10 @@
 package enforce
 
 import (
-	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // latencyBuckets are the upper bounds (seconds) of the line-to-kernel
@@ -37,15 +37,19 @@ func (h *histogram) observe(d time.Duration) {
 	h.n.Add(1)
 }
 
-// write writes the histogram as name in Prometheus's text format.
-func (h *histogram) write(b *strings.Builder, name, help string) {
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+// metric is the histogram as a Prometheus metric of desc. The count is the
+// buckets' sum, so a scrape racing an observation stays consistent.
+func (h *histogram) metric(desc *prometheus.Desc) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(latencyBuckets))
 	var cum uint64
 	for i, ub := range latencyBuckets {
 		cum += h.counts[i].Load()
-		fmt.Fprintf(b, "%s_bucket{le=\"%g\"} %d\n", name, ub, cum)
+		buckets[ub] = cum
 	}
 	cum += h.counts[len(latencyBuckets)].Load()
-	fmt.Fprintf(b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, cum, name,
-		time.Duration(h.sum.Load()).Seconds(), name, h.n.Load())
+	m, err := prometheus.NewConstHistogram(desc, cum, time.Duration(h.sum.Load()).Seconds(), buckets)
+	if err != nil {
+		return prometheus.NewInvalidMetric(desc, err)
+	}
+	return m
 }

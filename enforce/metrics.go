@@ -2,70 +2,100 @@ package enforce
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockade-ids/stockade/internal/metrics"
+	"github.com/stockade-ids/stockade/pipeline"
 )
+
+// The firewall's metric families. Origins are the policy's (bounded);
+// outcomes and fates are fixed lists.
+var (
+	mDecisions     = metrics.Counter("stockade_enforce_decisions_total", "Decisions received, by outcome (accepted, or why refused).", "outcome")
+	mActive        = metrics.Gauge("stockade_active_bans", "Targets with a ban in force.")
+	mOriginActive  = metrics.Gauge("stockade_enforce_origin_active_bans", "Bans in force per trusted origin.", "origin")
+	mDeferred      = metrics.Gauge("stockade_enforce_deferred_bans", "Bans over their origin's rate, waiting for its tokens.", "origin")
+	mDeferredTotal = metrics.Counter("stockade_enforce_deferred_total", "What became of deferred bans.", "fate")
+	mRemembered    = metrics.Gauge("stockade_enforce_remembered", "Origin and target pairs whose newest decision is remembered (replays of it refused).")
+	mForgotten     = metrics.Counter("stockade_enforce_forgotten_early_total", "Pairs forgotten before their time for policy.remember_max.")
+	mBusMessages   = metrics.Counter("stockade_bus_messages_total", "Messages received from the bus.")
+	mBusRetries    = metrics.Counter("stockade_bus_retries_total", "Messages to be delivered again (the firewall could not be updated).")
+	mDropped       = metrics.Counter("stockade_nftables_dropped_packets_total", "Packets dropped by the ban sets.", "family")
+	mDrift         = metrics.Counter("stockade_enforce_drift_repaired_total", "Kernel set elements found missing, extra or changed and repaired.")
+	mAcksWaiting   = metrics.Gauge("stockade_enforce_acks_waiting", "Acks not yet on the bus.")
+	mLineToKernel  = prometheus.NewDesc("stockade_line_to_kernel_seconds", "Time from the log line a ban was decided on (its at) to this firewall's kernel taking it.", nil, nil)
+	mRestores      = metrics.Counter("stockade_nftables_restores_total", "Times another program removed the table, its sets, rules or elements and stockade put them back.")
+)
+
+// LatencyBuckets are the decision-to-kernel histogram's bounds, in
+// seconds: a few milliseconds on one host, up to minutes for a ban
+// deferred by its origin's rate.
+var LatencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+
+// registry is the firewall's: the collectors every stockade has, its
+// counts read at each scrape, and the decision-to-kernel histogram.
+func (e *Firewall) registry() *prometheus.Registry {
+	reg := metrics.NewRegistry(e.deps.Version)
+	reg.MustRegister(metrics.Func(e.collect))
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:        "stockade_enforce_decision_to_kernel_seconds",
+		Help:        "Seconds from a decision on its sensor to this firewall's kernel holding it, by origin (clocks of both hosts; a deferred ban waited for its origin's rate).",
+		Buckets:     LatencyBuckets,
+		ConstLabels: prometheus.Labels{"firewall": e.cfg.Name},
+	}, []string{"origin"})
+	reg.MustRegister(lat)
+	e.enf.OnWrite(func(ds []pipeline.Decision) {
+		now := time.Now()
+		for i := range ds {
+			// A sensor's clock ahead of ours is not negative latency.
+			lat.WithLabelValues(ds[i].Origin).Observe(max(0, now.Sub(ds[i].At).Seconds()))
+		}
+	})
+	return reg
+}
 
 // serveMetrics serves /metrics on addr until the server is closed.
 func (e *Firewall) serveMetrics(addr string) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprint(w, e.metricsText())
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return srv, nil
+	return metrics.Serve(addr, e.registry(), e.log)
 }
 
-// metricsText is the firewall's metrics in Prometheus's text format.
-func (e *Firewall) metricsText() string {
-	var b strings.Builder
+// collect reads the firewall's counts for one scrape.
+func (e *Firewall) collect(m *metrics.Emitter) {
 	counts := e.enf.Counts()
-	fmt.Fprintf(&b, "# HELP stockade_enforce_decisions_total Decisions received, by outcome (accepted, or why refused).\n# TYPE stockade_enforce_decisions_total counter\n")
 	for _, r := range Reasons {
-		fmt.Fprintf(&b, "stockade_enforce_decisions_total{outcome=%q} %d\n", string(r), counts[r])
+		m.Emit(mDecisions, float64(counts[r]), string(r))
 	}
 	total, per := e.enf.Active()
-	fmt.Fprintf(&b, "# HELP stockade_active_bans Targets with a ban in force.\n# TYPE stockade_active_bans gauge\nstockade_active_bans %d\n", total)
-	fmt.Fprintf(&b, "# HELP stockade_enforce_origin_active_bans Bans in force per trusted origin.\n# TYPE stockade_enforce_origin_active_bans gauge\n")
+	m.Emit(mActive, float64(total))
 	for _, o := range e.cfg.Policy.Origins {
-		fmt.Fprintf(&b, "stockade_enforce_origin_active_bans{origin=%q} %d\n", o.Name, per[o.Name])
+		m.Emit(mOriginActive, float64(per[o.Name]), o.Name)
 	}
 	waiting, fates := e.enf.Deferred()
-	fmt.Fprintf(&b, "# HELP stockade_enforce_deferred_bans Bans over their origin's rate, waiting for its tokens.\n# TYPE stockade_enforce_deferred_bans gauge\n")
 	for _, o := range e.cfg.Policy.Origins {
-		fmt.Fprintf(&b, "stockade_enforce_deferred_bans{origin=%q} %d\n", o.Name, waiting[o.Name])
+		m.Emit(mDeferred, float64(waiting[o.Name]), o.Name)
 	}
-	fmt.Fprintf(&b, "# HELP stockade_enforce_deferred_total What became of deferred bans.\n# TYPE stockade_enforce_deferred_total counter\n")
 	for _, f := range Fates {
-		fmt.Fprintf(&b, "stockade_enforce_deferred_total{fate=%q} %d\n", string(f), fates[f])
+		m.Emit(mDeferredTotal, float64(fates[f]), string(f))
 	}
 	remembered, forgotten := e.enf.Remembered()
-	fmt.Fprintf(&b, "# HELP stockade_enforce_remembered Origin and target pairs whose newest decision is remembered (replays of it refused).\n# TYPE stockade_enforce_remembered gauge\nstockade_enforce_remembered %d\n", remembered)
-	fmt.Fprintf(&b, "# HELP stockade_enforce_forgotten_early_total Pairs forgotten before their time for policy.remember_max.\n# TYPE stockade_enforce_forgotten_early_total counter\nstockade_enforce_forgotten_early_total %d\n", forgotten)
-	fmt.Fprintf(&b, "# HELP stockade_enforce_drift_repaired_total Kernel set elements found missing, extra or changed and repaired.\n# TYPE stockade_enforce_drift_repaired_total counter\nstockade_enforce_drift_repaired_total %d\n", e.drift.Load())
-	e.latency.write(&b, "stockade_line_to_kernel_seconds",
-		"Time from the log line a ban was decided on (its at) to this firewall's kernel taking it.")
+	m.Emit(mRemembered, float64(remembered))
+	m.Emit(mForgotten, float64(forgotten))
+	m.Emit(mDrift, float64(e.drift.Load()))
+	m.Send(e.latency.metric(mLineToKernel))
 	if e.report != nil {
-		fmt.Fprintf(&b, "# HELP stockade_enforce_acks_waiting Acks not yet on the bus.\n# TYPE stockade_enforce_acks_waiting gauge\nstockade_enforce_acks_waiting %d\n", e.report.sink.Depth())
+		m.Emit(mAcksWaiting, float64(e.report.sink.Depth()))
 	}
 	st := e.consumer.Stats()
-	fmt.Fprintf(&b, "# HELP stockade_bus_messages_total Messages received from the bus.\n# TYPE stockade_bus_messages_total counter\nstockade_bus_messages_total %d\n", st.Delivered)
-	fmt.Fprintf(&b, "# HELP stockade_bus_retries_total Messages to be delivered again (the firewall could not be updated).\n# TYPE stockade_bus_retries_total counter\nstockade_bus_retries_total %d\n", st.Retried)
+	m.Emit(mBusMessages, float64(st.Delivered))
+	m.Emit(mBusRetries, float64(st.Retried))
+	m.Emit(mRestores, float64(e.nft.Stats().Restores))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if c, err := e.nft.Counters(ctx); err == nil {
-		fmt.Fprintf(&b, "# HELP stockade_nftables_dropped_packets_total Packets dropped by the ban sets.\n# TYPE stockade_nftables_dropped_packets_total counter\n")
-		fmt.Fprintf(&b, "stockade_nftables_dropped_packets_total{family=\"ipv4\"} %d\n", c.IPv4.Packets)
-		fmt.Fprintf(&b, "stockade_nftables_dropped_packets_total{family=\"ipv6\"} %d\n", c.IPv6.Packets)
+		m.Emit(mDropped, float64(c.IPv4.Packets), "ipv4")
+		m.Emit(mDropped, float64(c.IPv6.Packets), "ipv6")
 	}
-	return b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
@@ -77,6 +78,12 @@ type Deps struct {
 	// Check reads and checks the whole configuration without applying it
 	// (the control socket's check). Nil when there is no file.
 	Check func() error
+	// Version labels stockade_build_info ("": the build info's).
+	Version string
+	// Notify tells systemd (Type=notify) when the firewall consumes, that
+	// its loop runs (WATCHDOG=1 every second) and when it stops. The zero
+	// value notifies nobody; the CLI passes sdnotify.FromEnv().
+	Notify sdnotify.Notifier
 }
 
 // BadConfig is an error of the configuration rather than of the run
@@ -107,6 +114,7 @@ type Firewall struct {
 	latency    histogram      // log line to kernel, of the bans applied
 	runtime    *guard.Runtime // stockade enforce allow add: owned by the loop
 	drift      atomic.Uint64  // kernel elements repaired
+	restored   uint64         // the nftables watch's restorations reported so far (loop only)
 	calls      chan control.Call
 }
 
@@ -312,6 +320,11 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 		e.deps.Ready <- e
 	}
 	e.log.Info("stockade enforcing", "name", e.cfg.Name, "origins", origins)
+	e.notify(sdnotify.Ready, sdnotify.Status(fmt.Sprintf("enforcing for %d origins", origins)))
+	// Fed from this loop, not a goroutine of its own: a loop wedged on a
+	// lock stops it and systemd restarts the firewall (WatchdogSec must be
+	// at least 3 s).
+	watchdog := sdnotify.WatchdogInterval() > 0
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	every := e.cfg.RepairEvery
@@ -327,6 +340,7 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 	for {
 		select {
 		case <-ctx.Done():
+			e.notify(sdnotify.Stopping)
 			stop()
 			err := <-done
 			e.save()
@@ -339,6 +353,9 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			e.enf.Tick()
 			e.expireAllow()
 			e.save()
+			if watchdog {
+				e.notify(sdnotify.Watchdog)
+			}
 		case <-hup:
 			if err := e.reload(ctx); err != nil {
 				e.log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
@@ -353,6 +370,13 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			guardChanged = e.guard.Changed()
 			e.protect(ctx)
 		}
+	}
+}
+
+// notify tells the service manager, if any; it failing changes nothing.
+func (e *Firewall) notify(state ...string) {
+	if err := e.deps.Notify.Notify(state...); err != nil {
+		e.log.Debug("sd_notify", "err", err)
 	}
 }
 
@@ -408,6 +432,7 @@ func (e *Firewall) protect(ctx context.Context) {
 // the firewall's back (a flush, a deleted table, elements added by hand):
 // logged, counted and reported on the bus.
 func (e *Firewall) repair(ctx context.Context) {
+	e.reportRestored()
 	d, err := e.nft.Repair(ctx)
 	if err != nil {
 		e.log.Error("nftables: checking the sets against the bans failed; retried", "err", err)
@@ -420,6 +445,21 @@ func (e *Firewall) repair(ctx context.Context) {
 	e.log.Warn("nftables: the kernel's sets had drifted from the bans; repaired", "missing", d.Missing, "extra", d.Extra, "changed", d.Changed)
 	e.report.report([]Ack{{Firewall: e.cfg.Name, Action: "repair", Verdict: VerdictRepaired, At: time.Now(),
 		Reason: fmt.Sprintf("%d missing, %d extra, %d changed", d.Missing, d.Extra, d.Changed), Repaired: d.Total()}})
+}
+
+// reportRestored reports what the nftables watch put back since the last
+// check: the watch restores within a second, before Repair would see the
+// drift, and the fleet must hear of it all the same.
+func (e *Firewall) reportRestored() {
+	total := e.nft.Stats().Restored
+	n := total - e.restored
+	if n == 0 {
+		return
+	}
+	e.restored = total
+	e.drift.Add(n)
+	e.report.report([]Ack{{Firewall: e.cfg.Name, Action: "repair", Verdict: VerdictRepaired, At: time.Now(),
+		Reason: fmt.Sprintf("%d elements another program removed, restored", n), Repaired: int(n)}})
 }
 
 // handle judges what arrived together; only a firewall that could not be

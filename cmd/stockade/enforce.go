@@ -14,6 +14,7 @@ import (
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -60,6 +61,7 @@ func enforceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return &exitError{code: 2, err: err}
 	}
 	ec, deps, err := cfg.Enforcer(logger(stderr, *verbose), nil)
+	deps.Version, deps.Notify = version, sdnotify.FromEnv()
 	if err == nil {
 		err = enforce.Run(ctx, ec, deps)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/internal/logging"
+	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/sources/listen"
 )
 
@@ -143,12 +144,15 @@ func (o *runFlags) oneLineConfig(files []string, stderr io.Writer) (*daemon.Conf
 	return cfg, nil
 }
 
-// serve runs the daemon of cfg until ctx is done; SIGHUP reloads it.
+// serve runs the daemon of cfg until ctx is done; SIGHUP reloads it and
+// reopens its output files, SIGUSR1 only reopens them (logrotate).
 func serve(ctx context.Context, cfg daemon.Config, log *slog.Logger) error {
-	hup := make(chan os.Signal, 1)
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(hup)
-	d, err := daemon.New(cfg, daemon.Deps{Log: log, Hangup: hup})
+	defer signal.Stop(usr1)
+	d, err := daemon.New(cfg, daemon.Deps{Log: log, Hangup: hup, Reopen: usr1, Version: version, Notify: sdnotify.FromEnv()})
 	if err != nil {
 		return err
 	}

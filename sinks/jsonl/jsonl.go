@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/stockade-ids/stockade/pipeline"
 )
@@ -15,6 +17,9 @@ import (
 // Sink appends decisions to a writer. Each Write is flushed before it
 // returns, so a consumer tailing the file sees whole lines only.
 type Sink struct {
+	path string // the file OpenFile opened, for Reopen; "" for a writer
+
+	mu     sync.Mutex // Write, Reopen and Close come from different goroutines
 	w      *bufio.Writer
 	enc    *json.Encoder
 	closer io.Closer
@@ -22,25 +27,62 @@ type Sink struct {
 
 // New writes to w; Close does not close w.
 func New(w io.Writer) *Sink {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	return &Sink{w: bw, enc: enc}
+	s := &Sink{}
+	s.use(w)
+	return s
+}
+
+func (s *Sink) use(w io.Writer) {
+	s.w = bufio.NewWriterSize(w, 64<<10)
+	s.enc = json.NewEncoder(s.w)
+	s.enc.SetEscapeHTML(false)
 }
 
 // OpenFile appends to path, creating it with mode 0640.
 func OpenFile(path string) (*Sink, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
 	s := New(f)
-	s.closer = f
+	s.path, s.closer = path, f
 	return s, nil
+}
+
+func openFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+}
+
+// Reopen closes the file and opens its path again, so that after
+// logrotate renames it (and `create` makes a new one) decisions go to the
+// new file, not to the rotated one. The daemon calls it on SIGHUP and
+// SIGUSR1. If the path cannot be opened, writes carry on into the old
+// file and the error says why. A sink on a writer has nothing to reopen.
+func (s *Sink) Reopen() error {
+	if s.path == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closer == nil {
+		return errors.New("jsonl: reopen after close")
+	}
+	f, err := openFile(s.path)
+	if err != nil {
+		return err
+	}
+	// Whatever is buffered belongs at the end of the old file.
+	ferr := s.w.Flush()
+	cerr := s.closer.Close()
+	s.use(f)
+	s.closer = f
+	return errors.Join(ferr, cerr)
 }
 
 // Write implements pipeline.Sink.
 func (s *Sink) Write(_ context.Context, ds []pipeline.Decision) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i := range ds {
 		if err := s.enc.Encode(&ds[i]); err != nil {
 			return err
@@ -51,11 +93,14 @@ func (s *Sink) Write(_ context.Context, ds []pipeline.Decision) error {
 
 // Close implements pipeline.Sink.
 func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	err := s.w.Flush()
 	if s.closer != nil {
 		if cerr := s.closer.Close(); err == nil {
 			err = cerr
 		}
+		s.closer = nil
 	}
 	return err
 }

@@ -124,3 +124,32 @@ func activeBans(n int, now time.Time) []pipeline.ActiveBan {
 	}
 	return active
 }
+
+// BenchmarkWriteBurst measures a burst of bans, 512 new addresses a
+// write, with the change notifications followed (as in production) and
+// without: what following costs a flood.
+func BenchmarkWriteBurst(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		noWatch bool
+	}{{"watched", false}, {"unwatched", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ns := netlab.New(b, "burst")
+			s := newSink(b, ns, Config{NoWatch: tc.noWatch})
+			ctx := context.Background()
+			n := 0
+			ds := make([]pipeline.Decision, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range ds {
+					ds[i] = banFor(fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255), time.Hour)
+					n++
+				}
+				if err := s.Write(ctx, ds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/ban")
+		})
+	}
+}

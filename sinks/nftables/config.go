@@ -45,6 +45,10 @@ type Config struct {
 	// NetNS is an open network namespace fd to work in (tests); 0 is the
 	// namespace of the process.
 	NetNS int
+	// NoWatch turns off following nftables' change notifications (see
+	// watch.go): a table, set or rule another program deletes then stays
+	// deleted until the next write finds the kernel disagreeing.
+	NoWatch bool
 	// Now is the wall clock decisions' expiry times are read against
 	// (kernel timeouts are what is left of them); nil is time.Now. It must
 	// be the clock the decisions were made with.

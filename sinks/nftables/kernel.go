@@ -20,7 +20,7 @@ import (
 func ruleTag(set string) string { return "stockade drop @" + set }
 
 func (s *Sink) dial() (*nft.Conn, error) {
-	opts := []nft.ConnOption{nft.AsLasting(), nft.WithSockOptions(bigDumps)}
+	opts := []nft.ConnOption{nft.AsLasting(), nft.WithSockOptions(s.notePort, bigDumps)}
 	if s.cfg.NetNS != 0 {
 		opts = append(opts, nft.WithNetNSFd(s.cfg.NetNS))
 	}
@@ -135,6 +135,7 @@ func (s *Sink) ensure() error {
 		for _, r := range want {
 			c.AddRule(r)
 		}
+		s.rulesAdded += uint64(len(want))
 	}
 	if err := c.Flush(); err != nil {
 		s.redial()

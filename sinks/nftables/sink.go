@@ -62,6 +62,12 @@ type Sink struct {
 	closed    bool
 	lastSweep time.Time
 	stats     Stats
+	// rulesAdded counts drop rules ensure put (back) in our chains.
+	rulesAdded uint64
+
+	watch      *watcher // follows others' changes to our table (watch.go)
+	deferWatch bool     // Open starts the watch after its reconcile
+	ports      ports    // our netlink port IDs, to tell our changes from theirs
 }
 
 // Stats counts what Write did with decisions, for metrics.
@@ -74,7 +80,11 @@ type Stats struct {
 	WrongFamily uint64 // IPv6 decisions for an ip table, IPv4 for ip6
 	Resyncs     uint64 // times the sets were read back because the kernel disagreed
 	Batches     uint64 // netlink batches sent
-	Active      int    // bans in the model
+	// Restores counts the times another program deleted or flushed our
+	// table, chains, rules or sets (or elements of them) and the sink put
+	// them back; Restored the set elements it put back.
+	Restores, Restored uint64
+	Active             int // bans in the model
 }
 
 // Counters is what the drop rules dropped.
@@ -165,6 +175,7 @@ func (s *Sink) Connect(ctx context.Context) error {
 		}
 		return err
 	}
+	s.startWatch()
 	return nil
 }
 
@@ -482,13 +493,21 @@ func capExpiry(t, now time.Time) time.Time {
 // sync reads our sets back and applies the difference from the model,
 // recreating the table first if someone removed it.
 func (s *Sink) sync(ctx context.Context) error {
-	var err error
+	_, err := s.syncCount(ctx)
+	return err
+}
+
+// syncCount is sync that says how many set elements and drop rules it
+// had to add back.
+func (s *Sink) syncCount(ctx context.Context) (added int, err error) {
+	rules := s.rulesAdded
+	defer func() { added += int(s.rulesAdded - rules) }()
 	for attempt := range syncAttempts {
 		if attempt > 0 {
 			s.stats.Resyncs++
 		}
 		if err = ctx.Err(); err != nil {
-			return err
+			return added, err
 		}
 		if s.conn == nil {
 			if s.redial(); s.conn == nil {
@@ -496,33 +515,37 @@ func (s *Sink) sync(ctx context.Context) error {
 				continue
 			}
 		}
-		if err = s.syncOnce(ctx); err == nil {
+		var n int
+		n, err = s.syncOnce(ctx)
+		added += n
+		if err == nil {
 			s.dirty = false
-			return nil
+			return added, nil
 		}
 		// A request that failed half-way can leave answers unread on the
 		// socket; the next one would take them for its own.
 		s.redial()
 	}
-	return fmt.Errorf("nftables: could not make the kernel sets match the bans: %w", err)
+	return added, fmt.Errorf("nftables: could not make the kernel sets match the bans: %w", err)
 }
 
-func (s *Sink) syncOnce(ctx context.Context) error {
+func (s *Sink) syncOnce(ctx context.Context) (added int, err error) {
 	if err := s.ensure(); err != nil {
-		return err
+		return 0, err
 	}
 	for _, f := range s.fams {
 		have, err := s.read(f)
 		if err != nil {
-			return err
+			return added, err
 		}
 		now := s.now()
 		dels, adds := diff(have, f.elements(now), now, syncTolerance)
 		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
-			return err
+			return added, err
 		}
+		added += len(adds)
 	}
-	return nil
+	return added, nil
 }
 
 // Counters reads the drop rules' counters. In set-only mode the rules are
@@ -585,9 +608,11 @@ func (s *Sink) Stats() Stats {
 	return st
 }
 
-// Close releases the netlink socket. The table and its elements stay:
-// bans keep running out in the kernel while stockade is stopped.
+// Close releases the netlink socket and stops following changes. The
+// table and its elements stay: bans keep running out in the kernel while
+// stockade is stopped.
 func (s *Sink) Close(context.Context) error {
+	s.stopWatch()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
