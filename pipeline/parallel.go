@@ -53,11 +53,12 @@ func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt R
 	return newParallel(e, len(its), opt.Workers).run(ctx, its, sink)
 }
 
-// concurrent reports whether a parallel replay is worth it and decides
-// what Replay does. One log is read and matched in order, and those are
-// most of the work: a parallel replay of one would only add hand-offs.
+// concurrent reports whether a parallel replay is possible and decides
+// what Replay does. A single log gains from it too: its reader parses and
+// matches on one goroutine while the merge and the workers count on the
+// others.
 func (e *Engine) concurrent(opt ReplayOptions, its int) bool {
-	if opt.Workers <= 1 || its < 2 || len(e.rangeRules) > 0 || len(e.ledger.ranges) > 0 || e.counter.track || e.counter.Whole {
+	if opt.Workers <= 1 || its < 1 || len(e.rangeRules) > 0 || len(e.ledger.ranges) > 0 || e.counter.track || e.counter.Whole {
 		return false
 	}
 	cm, ok := e.matcher.(ConcurrentMatcher)

@@ -188,9 +188,15 @@ func TestParallelReplayDecidesAsOne(t *testing.T) {
 		// More lines than the evidence ring keeps, in bytes and in
 		// number: which lines a decision still quotes is decided alike.
 		{"evidence overwritten", 25_000, 3000, 1000, Config{Origin: "t", Allow: []netip.Prefix{netip.MustParsePrefix("203.0.0.0/26")}}},
+		// One log: its reader matches while the workers count.
+		{"one log", 6000, 300, 0, Config{Origin: "t", EmitUnbans: true, MaxWindows: 300}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := randomLogs(uint64(len(tc.name)), 3, tc.lines, tc.addrs, tc.pad)
+			files := 3
+			if tc.name == "one log" {
+				files = 1
+			}
+			logs := randomLogs(uint64(len(tc.name)), files, tc.lines, tc.addrs, tc.pad)
 			want := replayLogs(t, logs, tc.cfg, 1)
 			n := 0
 			for _, w := range want.writes {
@@ -255,8 +261,11 @@ func TestParallelReplayFallsBack(t *testing.T) {
 	if e.concurrent(ReplayOptions{Workers: 1}, 2) {
 		t.Error("one worker replays in parallel")
 	}
-	if e.concurrent(ReplayOptions{Workers: 4}, 1) {
-		t.Error("one log replays in parallel")
+	if !e.concurrent(ReplayOptions{Workers: 4}, 1) {
+		t.Error("one log replays on one goroutine: its counting could run beside its matching")
+	}
+	if e.concurrent(ReplayOptions{Workers: 4}, 0) {
+		t.Error("no log at all replays in parallel")
 	}
 	ps := append(testPolicies(), &Policy{ID: 5, Name: "range", Threshold: 2, Window: time.Hour, Ban: time.Hour, Range: &RangeSpec{V4Bits: 24}})
 	e = NewEngine(&programMatcher{ps}, Config{})
