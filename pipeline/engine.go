@@ -572,7 +572,13 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	wk := waitKey{addr: target.As16(), pid: int64(ev.PID), policy: uint32(h.Policy.ID)}
 	ts := ev.Time.UnixNano()
 	same := false
+	// The connection's next line keeps the host and program its last
+	// one copied (the event's alias the line buffer): no copy a line.
+	host, program := "", ""
 	if w, ok := pp.take(k, wk); ok {
+		if w.host == k.host && w.program == k.program {
+			host, program = w.host, w.program
+		}
 		d := ts - w.at
 		switch {
 		case h.Close:
@@ -598,7 +604,10 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	case h.Pair:
 		kind = pairedBy
 	}
-	pp.put(k, wk, waiting{host: strings.Clone(k.host), program: strings.Clone(k.program), at: ts, kind: kind})
+	if host != k.host || program != k.program {
+		host, program = strings.Clone(k.host), strings.Clone(k.program)
+	}
+	pp.put(k, wk, waiting{host: host, program: program, at: ts, kind: kind})
 	return same
 }
 

@@ -66,6 +66,47 @@ func unwrapSyntax(err error) string {
 type nativeMatcher struct {
 	fail   []*failRegex
 	ignore []*regex.Regex
+	// lits, when set, holds every failregex's required literals, and
+	// need[i] the bits of failregex i's: one scan of the text tells
+	// which failregexes can match, where each failregex's own prefilter
+	// was up to three strings.Contains each (sshd's fifteen failregexes
+	// on every sshd line). A failregex the scan lets through is still
+	// prefiltered exactly: the scan ignores case, the prefilter does not.
+	lits *regex.Multi
+	need []uint64
+}
+
+// litScanMin is how many failregexes make one scan cheaper than their
+// prefilters one by one.
+const litScanMin = 4
+
+// index builds m.lits when every failregex requires literals of its own
+// and there are at most 64 of them.
+func (m *nativeMatcher) index() {
+	if len(m.fail) < litScanMin {
+		return
+	}
+	ids := map[string]int{}
+	var lits []string
+	need := make([]uint64, len(m.fail))
+	for i, f := range m.fail {
+		if len(f.Literals) == 0 {
+			return
+		}
+		for _, l := range f.Literals {
+			id, ok := ids[l]
+			if !ok {
+				id = len(lits)
+				ids[l] = id
+				lits = append(lits, l)
+			}
+			need[i] |= 1 << (id & 63)
+		}
+	}
+	if len(lits) > 64 {
+		return
+	}
+	m.lits, m.need = regex.NewMulti(lits), need
 }
 
 func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement) {
@@ -77,7 +118,7 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 	if r.UseLine || text == "" {
 		text = ev.Line
 	}
-	if s.matchFail(m.fail, text, ev, j); j.verdict != Hit {
+	if s.matchFail(m, text, ev, j); j.verdict != Hit {
 		return
 	}
 	for i, ig := range m.ignore {
@@ -93,10 +134,14 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 // <HOST> text was not an address, or a miss). Named captures go to
 // ev.Captures, and a "user" capture also to ev.User so predicates can use
 // either.
-func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *judgement) {
+func (s *Set) matchFail(m *nativeMatcher, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
-	for i, f := range fail {
-		if !f.Prefilter(text) {
+	found := ^uint64(0)
+	if m.lits != nil {
+		found, _ = m.lits.Mask(text)
+	}
+	for i, f := range m.fail {
+		if m.need != nil && found&m.need[i] != m.need[i] || !f.Prefilter(text) {
 			continue
 		}
 		if need := 2 * len(f.Names); cap(s.sub) < need {

@@ -213,3 +213,37 @@ func LowerASCII(s string) string {
 		return r
 	}, s)
 }
+
+// Mask is Scan for a Multi of at most 64 literals, without a callback:
+// bit i of the result says literal i occurs in text. ok is false, and
+// every bit set, for a text that is not ASCII (see Scan).
+func (m *Multi) Mask(text string) (found uint64, ok bool) {
+	n := len(text)
+	if !isASCII(text) {
+		return ^uint64(0), false
+	}
+	pairs := &m.pairs
+	i := 0
+	for ; i+1 < n; i += 2 {
+		p := (uint(fold[text[i]])<<7 | uint(fold[text[i+1]])) & (1<<14 - 1)
+		if pairs[p>>6]&(1<<(p&63)) != 0 {
+			found |= m.verifyMask(text, i, p)
+		}
+	}
+	if i < n {
+		if p := uint(fold[text[i]]) << 7 & (1<<14 - 1); pairs[p>>6]&(1<<(p&63)) != 0 {
+			found |= m.verifyMask(text, i, p)
+		}
+	}
+	return found, true
+}
+
+func (m *Multi) verifyMask(text string, i int, p uint) (found uint64) {
+	for _, a := range m.anchors[m.index[p]-1] {
+		l := m.lits[a.id]
+		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+			found |= 1 << (a.id & 63)
+		}
+	}
+	return found
+}

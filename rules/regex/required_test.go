@@ -124,3 +124,28 @@ func TestMultiEveryPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiMask: Mask finds what Scan finds, as bits, at every offset and
+// in either case, and sets every bit for a text that is not ASCII.
+func TestMultiMask(t *testing.T) {
+	lits := []string{"~", "q", "${", "ab", "Failed ", " from ", "eval-stdin.php", "%2e%2e"}
+	m := NewMulti(lits)
+	for id, l := range lits {
+		for pre := 0; pre < 5; pre++ {
+			for post := 0; post < 4; post++ {
+				for _, v := range []string{l, strings.ToUpper(l)} {
+					text := strings.Repeat("x", pre) + v + strings.Repeat("y", post)
+					var want uint64
+					m.Scan(text, func(i int32, _, _ int) { want |= 1 << i })
+					got, ok := m.Mask(text)
+					if !ok || got != want || got&(1<<id) == 0 {
+						t.Errorf("Mask(%q) = %b, %v; Scan found %b", text, got, ok, want)
+					}
+				}
+			}
+		}
+	}
+	if got, ok := m.Mask("caf\u00e9 q"); ok || got != ^uint64(0) {
+		t.Errorf("Mask of a text that is not ASCII = %b, %v: want every bit, false", got, ok)
+	}
+}

@@ -3,6 +3,8 @@ package filter
 import (
 	"time"
 
+	"github.com/stockade-ids/stockade/rules/regex"
+
 	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
 )
 
@@ -16,6 +18,9 @@ type Session struct {
 	lastText string
 	buf      []tupleLine
 	mlf      mlfCache
+	// pref and fail are the submatch indexes the prefregex and the
+	// failregexes fill, reused: each is read before the next search.
+	pref, fail []int
 }
 
 // NewSession starts the state of one log.
@@ -44,7 +49,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 	}
 	var pre map[string]value
 	if f.Pref != nil {
-		m := f.Pref.Search(buf, nil)
+		m := f.Pref.Search(buf, grow(&s.pref, f.Pref))
 		if m == nil {
 			return res
 		}
@@ -54,7 +59,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		if buf == "" {
 			buf = joinTuples(s.buf)
 		}
-		m := fr.Search(buf, nil)
+		m := fr.Search(buf, grow(&s.fail, fr))
 		if m == nil {
 			continue
 		}
@@ -78,6 +83,14 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		return s.failure(res, pre, groups, tupleTexts(matched), date, now)
 	}
 	return res
+}
+
+// grow makes *sub long enough for re's submatch indexes.
+func grow(sub *[]int, re *regex.Regex) []int {
+	if need := 2 * len(re.Names); cap(*sub) < need {
+		*sub = make([]int, need)
+	}
+	return (*sub)[:cap(*sub)]
 }
 
 // readDate is processLine: the date of the line, and the line split
