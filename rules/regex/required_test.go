@@ -149,3 +149,17 @@ func TestMultiMask(t *testing.T) {
 		t.Errorf("Mask of a text that is not ASCII = %b, %v: want every bit, false", got, ok)
 	}
 }
+
+// TestMultiOddLiterals: literals with bytes folding never gives (upper
+// case after LowerASCII cannot occur, but bytes past 0x7f can) are never
+// reported in ASCII text, and do not upset the scan.
+func TestMultiOddLiterals(t *testing.T) {
+	m := NewMulti([]string{"caf\u00e9", "\u00c3", "ok"})
+	for _, text := range []string{"CAFC", "caf", "C", "\x43\x43ok", "xok"} {
+		var got []int32
+		m.Scan(text, func(id int32, _, _ int) { got = append(got, id) })
+		if strings.Contains(strings.ToLower(text), "ok") != (len(got) == 1 && got[0] == 2) || len(got) > 1 {
+			t.Errorf("Scan(%q) found %v", text, got)
+		}
+	}
+}
