@@ -79,6 +79,9 @@ type Engine struct {
 	rangeRules []*Policy
 	distinct   map[string]map[string]int64 // key → value → last seen (unix ns)
 	distinctAt int
+	// distinctView is Distinct's scratch copy of one key's values.
+	distinctView map[string]int64
+	sighter      Sighter // the matcher, when its predicates count distinct values
 
 	hits   []Hit
 	out    []Decision
@@ -143,6 +146,7 @@ func (e *Engine) SetMatcher(m Matcher) {
 	if sm, ok := m.(StatefulMatcher); ok {
 		sm.SetState(e)
 	}
+	e.sighter, _ = m.(Sighter)
 	ps := m.Policies()
 	e.rangeRules = e.rangeRules[:0]
 	for _, p := range ps {
@@ -283,6 +287,7 @@ func (e *Engine) Process(ev *Event) []Decision {
 	}
 	e.Events++
 	e.hits = e.matcher.Match(ev, e.hits[:0])
+	e.recordSightings()
 	for _, h := range e.hits {
 		e.count(h, ev)
 	}

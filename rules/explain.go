@@ -29,6 +29,7 @@ type RuleVerdict struct {
 // and says why each did or did not match. It has Match's effects on ev
 // (captures, the matched address).
 func (s *Set) Explain(ev *pipeline.Event, out []RuleVerdict) []RuleVerdict {
+	s.seen = s.seen[:0]
 	for _, r := range s.Candidates(ev) {
 		// The judgement records which regexes matched: a fail2ban rule's is
 		// stateful (sessions, line buffer), so they cannot be run again.

@@ -57,6 +57,10 @@ type Set struct {
 	mark   func(id int32, start, end int) // markFound, bound once
 	scan   int
 
+	// seen is what distinct() saw on the event being matched (see
+	// Sightings).
+	seen []pipeline.Sighting
+
 	// sources remembers, by rule ID, the last source a rule with
 	// sources: globs was asked about and the answer: a log's lines come
 	// in runs, and globbing every line was a tenth of the dialect's time.
@@ -168,10 +172,14 @@ func sortByID(rs []*Rule) {
 func (s *Set) SetState(v pipeline.StateView) {
 	for _, p := range s.packs {
 		if p.ref != nil {
-			p.ref.state = v
+			p.ref.state, p.ref.seen = v, &s.seen
 		}
 	}
 }
+
+// Sightings implements pipeline.Sighter: what distinct() saw on the
+// event last matched, for the engine to record.
+func (s *Set) Sightings() []pipeline.Sighting { return s.seen }
 
 // Clone returns a Set sharing the compiled rules with its own VM.
 func (s *Set) Clone() *Set {
@@ -179,6 +187,7 @@ func (s *Set) Clone() *Set {
 	c.vm = vm.VM{}
 	c.state = make([]any, len(s.rules))
 	c.sources = make([]sourceMemo, len(s.rules))
+	c.seen = nil
 	c.unbanned = nil
 	c.sub = nil
 	c.found = make([]uint64, len(s.found))
@@ -261,6 +270,7 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 // Match implements pipeline.Matcher.
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	s.scan = scanNone
+	s.seen = s.seen[:0]
 	for _, r := range s.Candidates(ev) {
 		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, r, ev) {
 			continue
