@@ -146,6 +146,7 @@ func (b *readBatch) add(ev *Event, hits []Hit, source *string) {
 		line := b.str(ev.Line)
 		for _, h := range hits {
 			h.Key = b.within(h.Key, ev.Line, line)
+			h.Captures = nil // the matcher's until its next Match; counting needs none
 			b.hits = append(b.hits, h)
 		}
 		b.infos = append(b.infos, hitInfo{

@@ -132,7 +132,15 @@ type Hit struct {
 	// Weight is how many attempts the line stands for (0 means 1):
 	// rsyslog's "message repeated 5 times: [ … ]" is five.
 	Weight int
+	// Captures are what the rule's failregex found besides the target
+	// (<F-USER> as "user", any <F-NAME>), in order. Like the event they
+	// come from, they are valid until the matcher's next Match: copy
+	// what is kept.
+	Captures []Capture
 }
+
+// Capture is a named group of the regex that matched.
+type Capture struct{ Name, Value string }
 
 // Matcher judges events: it appends a Hit per rule that matched, with
 // the target it found; counting, allowlists and bans are the engine's.

@@ -131,9 +131,9 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 
 // matchFail tries the failregexes in order; the first that matches with a
 // valid address wins (else the verdict is the last failregex's whose
-// <HOST> text was not an address, or a miss). Named captures go to
-// ev.Captures, and a "user" capture also to ev.User so predicates can use
-// either.
+// <HOST> text was not an address, or a miss). Named captures go to the
+// hit and to the event the predicates read (Set.capture): ev.Captures,
+// and a "user" capture also ev.User, so predicates can use either.
 func (s *Set) matchFail(m *nativeMatcher, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
 	found := ^uint64(0)
@@ -168,15 +168,9 @@ func (s *Set) matchFail(m *nativeMatcher, text string, ev *pipeline.Event, j *ju
 			if name == "" || name == "host" || m[2*i] < 0 {
 				continue
 			}
-			if ev.Captures == nil {
-				ev.Captures = make(map[string]string, 2)
-			}
 			val := text[m[2*i]:m[2*i+1]]
-			ev.Captures[name] = val
-			switch name {
-			case "user":
-				ev.User = val
-			case "times":
+			s.capture(name, val)
+			if name == "times" {
 				j.weight = times(val)
 			}
 		}
