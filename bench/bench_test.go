@@ -53,21 +53,7 @@ func TestHarness(t *testing.T) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}
-	want := 4
-	if c.f2bConfig != "" {
-		want++ // the dialect
-	}
-	if len(r.Formats) != want {
-		t.Fatalf("%d formats measured, want %d", len(r.Formats), want)
-	}
-	for _, f := range r.Formats {
-		if f.LinesPerSec <= 0 {
-			t.Errorf("%s: no rate measured: %+v", f.Log, f)
-		}
-		if f.Dialect == "" && (f.Many == nil || !f.SameDecisions || f.Many.LinesPerSec <= 0) {
-			t.Errorf("%s on two cores: %+v, want a rate and the same decisions as one core", f.Log, f.Many)
-		}
-	}
+	checkFormats(t, r.Formats, c.f2bConfig != "")
 	// At this size fast.log, where every line is an alert, reaches its
 	// thresholds; sshd's 20,000 attackers need far more lines to fail
 	// five times each.
@@ -122,4 +108,28 @@ func f2bConfig(t *testing.T) string {
 	}
 	t.Log("no fail2ban configuration (corpus or /etc/fail2ban): the dialect's row is not measured")
 	return ""
+}
+
+// checkFormats: every log was measured alone on one core and on two, with
+// the same decisions, and the dialect's row is there when it can be.
+func checkFormats(t *testing.T, fs []FormatResult, dialect bool) {
+	t.Helper()
+	want := 4
+	if dialect {
+		want++
+	}
+	if len(fs) != want {
+		t.Fatalf("%d formats measured, want %d", len(fs), want)
+	}
+	for _, f := range fs {
+		if f.LinesPerSec <= 0 {
+			t.Errorf("%s: no rate measured: %+v", f.Log, f)
+		}
+		if f.Dialect == "" && (f.Many == nil || !f.SameDecisions || f.Many.LinesPerSec <= 0) {
+			t.Errorf("%s on two cores: %+v, want a rate and the same decisions as one core", f.Log, f.Many)
+		}
+	}
+	if dialect && fs[want-1].Dialect == "" {
+		t.Errorf("the last row is not the dialect's: %+v", fs[want-1])
+	}
 }

@@ -80,8 +80,8 @@ type nativeMatcher struct {
 // prefilters one by one.
 const litScanMin = 4
 
-// index builds m.lits when every failregex requires literals of its own
-// and there are at most 64 of them.
+// index builds m.lits when the failregexes require literals, at most 64
+// in all.
 func (m *nativeMatcher) index() {
 	if len(m.fail) < litScanMin {
 		return
@@ -90,9 +90,8 @@ func (m *nativeMatcher) index() {
 	var lits []string
 	need := make([]uint64, len(m.fail))
 	for i, f := range m.fail {
-		if len(f.Literals) == 0 {
-			return
-		}
+		// A failregex without literals of its own is always tried
+		// (need 0), as before.
 		for _, l := range f.Literals {
 			id, ok := ids[l]
 			if !ok {
@@ -103,7 +102,7 @@ func (m *nativeMatcher) index() {
 			need[i] |= 1 << (id & 63)
 		}
 	}
-	if len(lits) > 64 {
+	if len(lits) == 0 || len(lits) > 64 {
 		return
 	}
 	m.lits, m.need = regex.NewMulti(lits), need

@@ -25,6 +25,7 @@ type Session struct {
 
 // NewSession starts the state of one log.
 func (f *Filter) NewSession() *Session {
+	f.index.Do(f.buildIndex)
 	return &Session{f: f, dates: datepattern.NewState()}
 }
 
@@ -55,9 +56,18 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		}
 		pre, buf = s.content(buf, m)
 	}
+	found := ^uint64(0)
+	if f.lits != nil {
+		// The failregexes' required literals in one scan: the exact
+		// prefilter of each still runs (the scan ignores case).
+		found, _ = f.lits.Mask(buf)
+	}
 	for i, fr := range f.Fail {
 		if buf == "" {
 			buf = joinTuples(s.buf)
+		}
+		if f.need != nil && found&f.need[i] != f.need[i] {
+			continue
 		}
 		m := fr.Search(buf, grow(&s.fail, fr))
 		if m == nil {
