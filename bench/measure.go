@@ -24,6 +24,7 @@ func measureFormats(ctx context.Context, c config, tmp string, corp *corpus, r *
 	} else if f2bErr != nil {
 		logf("fail2ban-regex is not installed (apt-get install fail2ban): measuring stockade alone")
 		r.Notes = append(r.Notes, "fail2ban-regex was not installed: no comparison.")
+		r.NoFail2ban = true
 	}
 	var specs []replaySpec
 	for _, l := range corp.logs {
@@ -36,12 +37,12 @@ func measureFormats(ctx context.Context, c config, tmp string, corp *corpus, r *
 	}
 	auth := corp.logs[0]
 	if dialect != "" {
-		specs = append(specs, replaySpec{procs: 1, workers: 1, files: []string{auth.Path}, extra: []string{"--rules", "fail2ban:" + dialect}})
+		specs = append(specs, replaySpec{procs: 1, workers: 1, files: []string{auth.Path}, extra: []string{"--rules", "fail2ban:" + dialect}, timed: true})
 	} else {
 		r.Notes = append(r.Notes, fmt.Sprintf("no fail2ban configuration at %q (-fail2ban-config): the dialect was not measured.", c.f2bConfig))
 	}
 	logf("replaying each log alone on one core and on %d, %d times", c.workers, c.runs)
-	runs, err := interleaved(ctx, c, specs)
+	runs, err := interleavedNoting(ctx, c, specs, &r.Notes)
 	if err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func measureParallel(ctx context.Context, c config, corp *corpus, r *Results) er
 func measureFlood(ctx context.Context, c config, corp *corpus, r *Results) error {
 	logf("replaying a flood of %d distinct attackers", corp.flood.Lines/2)
 	extra := []string{"--max-windows", "0"}
-	runs, err := interleaved(ctx, c, []replaySpec{{1, 1, extra, []string{corp.small.Path}}, {1, 1, extra, []string{corp.flood.Path}}})
+	runs, err := interleaved(ctx, c, []replaySpec{{procs: 1, workers: 1, extra: extra, files: []string{corp.small.Path}}, {procs: 1, workers: 1, extra: extra, files: []string{corp.flood.Path}}})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,8 @@ type Results struct {
 	Live      []*LiveResult   `json:"live,omitempty"`
 	Floor     *FloorResult    `json:"udp_floor,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
+	// NoFail2ban: fail2ban-regex was wanted but is not installed.
+	NoFail2ban bool `json:"fail2ban_missing,omitempty"`
 }
 
 // Rate is a throughput and what it cost.
@@ -146,7 +148,7 @@ func (r *Results) Markdown() string {
 		if f.Fail2ban != nil {
 			f2b = fmt.Sprintf("%s lines/s (%s)", thousands(f.Fail2ban.LinesPerSec), f.Fail2ban.Filter)
 			ratio = fmt.Sprintf("**%.0f×**", f.Ratio)
-		} else if len(r.Notes) > 0 && (f.Log == "auth.log" || f.Log == "access.log") {
+		} else if r.NoFail2ban && (f.Log == "auth.log" || f.Log == "access.log") {
 			f2b = "not installed"
 		}
 		rules, many, speedup := "built-in packs", "—", "—"
