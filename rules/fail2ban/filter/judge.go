@@ -156,6 +156,10 @@ func (s *Session) push(t tupleLine) ([]tupleLine, string) {
 		}
 	} else {
 		s.buf = append(s.buf[:0], t)
+		// One line: the buffer itself serves as its copy, since Judge
+		// only ever replaces s.buf (content, a match) and the next push
+		// comes after Judge is done with this one.
+		return s.buf[:1:1], joinTuples(s.buf)
 	}
 	org := append([]tupleLine(nil), s.buf...)
 	return org, joinTuples(org)
