@@ -39,7 +39,7 @@ func TestHarness(t *testing.T) {
 	}
 	out := filepath.Join(dir, "results")
 	c := config{lines: 5000, runs: 1, out: out, bin: bin, data: filepath.Join(dir, "data"), seed: 7,
-		f2b: false, floodAddr: 5000, stateAddr: 3000, stateSave: 2 * time.Second, live: time.Second, liveRate: 5000, workers: 2}
+		f2b: false, floodAddr: 5000, stateAddr: 3000, stateSave: 2 * time.Second, live: time.Second, liveRate: 5000, workers: 2, f2bConfig: f2bConfig(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := run(ctx, c); err != nil {
@@ -53,14 +53,7 @@ func TestHarness(t *testing.T) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Formats) != 4 {
-		t.Fatalf("%d formats measured, want 4", len(r.Formats))
-	}
-	for _, f := range r.Formats {
-		if f.LinesPerSec <= 0 {
-			t.Errorf("%s: no rate measured: %+v", f.Log, f)
-		}
-	}
+	checkFormats(t, r.Formats, c.f2bConfig != "")
 	// At this size fast.log, where every line is an alert, reaches its
 	// thresholds; sshd's 20,000 attackers need far more lines to fail
 	// five times each.
@@ -97,5 +90,46 @@ func checkStateAndFloor(t *testing.T, r *Results) {
 	}
 	if f := r.Floor; f == nil || f.Received == 0 || f.PerCPUSec <= 0 {
 		t.Errorf("udp floor: %+v", f)
+	}
+}
+
+// f2bConfig is the fail2ban configuration the harness test replays the
+// dialect with: the corpus's copy of fail2ban's own, else the system's,
+// else none (the dialect's row is then skipped).
+func f2bConfig(t *testing.T) string {
+	corpus := os.Getenv("STOCKADE_CORPUS")
+	if corpus == "" {
+		corpus = filepath.Join("..", "..", "shared", "corpus")
+	}
+	for _, d := range []string{filepath.Join(corpus, "fail2ban__fail2ban", "config"), "/etc/fail2ban"} {
+		if _, err := os.Stat(filepath.Join(d, "jail.conf")); err == nil {
+			return d
+		}
+	}
+	t.Log("no fail2ban configuration (corpus or /etc/fail2ban): the dialect's row is not measured")
+	return ""
+}
+
+// checkFormats: every log was measured alone on one core and on two, with
+// the same decisions, and the dialect's row is there when it can be.
+func checkFormats(t *testing.T, fs []FormatResult, dialect bool) {
+	t.Helper()
+	want := 4
+	if dialect {
+		want++
+	}
+	if len(fs) != want {
+		t.Fatalf("%d formats measured, want %d", len(fs), want)
+	}
+	for _, f := range fs {
+		if f.LinesPerSec <= 0 {
+			t.Errorf("%s: no rate measured: %+v", f.Log, f)
+		}
+		if f.Dialect == "" && (f.Many == nil || !f.SameDecisions || f.Many.LinesPerSec <= 0) {
+			t.Errorf("%s on two cores: %+v, want a rate and the same decisions as one core", f.Log, f.Many)
+		}
+	}
+	if dialect && fs[want-1].Dialect == "" {
+		t.Errorf("the last row is not the dialect's: %+v", fs[want-1])
 	}
 }

@@ -8,6 +8,10 @@
 //
 //   - `stockade replay` on each file alone, on one core (GOMAXPROCS=1):
 //     lines/s, lines per CPU-second, peak RSS (from the child's rusage);
+//     and on -workers cores, the one file's work split over them, with
+//     the same decisions byte for byte;
+//   - the auth.log through the sshd jail of a fail2ban configuration
+//     (-fail2ban-config, /etc/fail2ban by default): the dialect;
 //   - fail2ban-regex, when installed, with its stock filter on the very
 //     same file (sshd for auth.log, nginx-botsearch for the access log;
 //     fail2ban ships none for Suricata), and the ratio;
@@ -55,6 +59,7 @@ type config struct {
 	live      time.Duration
 	liveRate  int
 	workers   int
+	f2bConfig string
 }
 
 func main() {
@@ -77,7 +82,8 @@ func main() {
 	flag.DurationVar(&c.stateSave, "state-save", 2*time.Second, "how long after the flood's end the state test kills the daemon (the bound for every window to be saved)")
 	flag.DurationVar(&c.live, "live", 10*time.Second, "how long the daemon takes syslog over UDP (0: skip)")
 	flag.IntVar(&c.liveRate, "live-rate", 100_000, "UDP messages per second in the live test")
-	flag.IntVar(&c.workers, "workers", 2, "workers (and cores) of the parallel replay")
+	flag.IntVar(&c.workers, "workers", 2, "workers (and cores) of the parallel replays")
+	flag.StringVar(&c.f2bConfig, "fail2ban-config", "/etc/fail2ban", "fail2ban configuration whose sshd jail replays the auth.log in the dialect (\"\": skip)")
 	flag.Parse()
 	if c.f2bRuns <= 0 {
 		c.f2bRuns = c.runs
@@ -116,7 +122,7 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	if err := measureFormats(ctx, c, corp, r); err != nil {
+	if err := measureFormats(ctx, c, tmp, corp, r); err != nil {
 		return err
 	}
 	if err := measureParallel(ctx, c, corp, r); err != nil {

@@ -12,43 +12,123 @@ import (
 	"strings"
 )
 
-// measureFormats replays each log alone on one core, then gives it to
-// fail2ban-regex with its stock filter.
-func measureFormats(ctx context.Context, c config, corp *corpus, r *Results) error {
+// measureFormats replays each log alone on one core and on c.workers
+// (the one file's work split over them: the decisions must not change),
+// the auth.log once more through the sshd jail of a fail2ban
+// configuration (the dialect), then gives each log to fail2ban-regex with
+// its stock filter.
+func measureFormats(ctx context.Context, c config, tmp string, corp *corpus, r *Results) error {
 	f2b, f2bErr := exec.LookPath("fail2ban-regex")
 	if !c.f2b {
 		f2b = ""
 	} else if f2bErr != nil {
 		logf("fail2ban-regex is not installed (apt-get install fail2ban): measuring stockade alone")
 		r.Notes = append(r.Notes, "fail2ban-regex was not installed: no comparison.")
+		r.NoFail2ban = true
 	}
 	var specs []replaySpec
 	for _, l := range corp.logs {
-		specs = append(specs, replaySpec{procs: 1, workers: 1, files: []string{l.Path}})
+		specs = append(specs, replaySpec{procs: 1, workers: 1, files: []string{l.Path}},
+			replaySpec{procs: c.workers, workers: c.workers, files: []string{l.Path}})
 	}
-	logf("replaying each log alone on one core, %d times", c.runs)
-	runs, err := interleaved(ctx, c, specs)
+	dialect, err := jailConfig(c.f2bConfig, tmp)
+	if err != nil {
+		return err
+	}
+	auth := corp.logs[0]
+	if dialect != "" {
+		specs = append(specs, replaySpec{procs: 1, workers: 1, files: []string{auth.Path}, extra: []string{"--rules", "fail2ban:" + dialect}, timed: true})
+	} else {
+		r.Notes = append(r.Notes, fmt.Sprintf("no fail2ban configuration at %q (-fail2ban-config): the dialect was not measured.", c.f2bConfig))
+	}
+	logf("replaying each log alone on one core and on %d, %d times", c.workers, c.runs)
+	runs, err := interleavedNoting(ctx, c, specs, &r.Notes)
 	if err != nil {
 		return err
 	}
 	for i, l := range corp.logs {
-		run := runs[i]
-		fr := FormatResult{Log: l.Name, Format: l.Format, Comment: l.Comment, Decisions: run.Decisions}
-		fr.set(run.usage, l.Lines)
+		one, many := runs[2*i], runs[2*i+1]
+		fr := FormatResult{Log: l.Name, Format: l.Format, Comment: l.Comment, Decisions: one.Decisions, Digest: one.Digest}
+		fr.set(one.usage, l.Lines)
+		fr.Many = &runRate{Decisions: many.Decisions}
+		fr.Many.set(many.usage, l.Lines)
+		fr.Speedup = fr.Many.LinesPerSec / fr.LinesPerSec
+		fr.SameDecisions = one.Digest == many.Digest
+		if !fr.SameDecisions {
+			return fmt.Errorf("%s on %d cores decided differently (%d decisions, digest %s) from one core (%d, %s)",
+				l.Name, c.workers, many.Decisions, many.Digest, one.Decisions, one.Digest)
+		}
 		if f2b != "" && l.Filter != "" {
 			res, err := runFail2ban(ctx, f2b, c, l)
 			if err != nil {
 				return err
 			}
-			if res != nil {
-				fr.Fail2ban = res
-				fr.Ratio = fr.LinesPerSec / res.LinesPerSec
-				fr.CPURatio = fr.LinesPerCPUSec / res.LinesPerCPUSec
-			}
+			fr.compare(res)
 		}
 		r.Formats = append(r.Formats, fr)
 	}
+	if dialect != "" {
+		d := runs[len(runs)-1]
+		fr := FormatResult{Log: auth.Name, Format: auth.Format, Dialect: c.f2bConfig,
+			Comment:   "the same auth.log through the sshd jail of " + c.f2bConfig + " (--rules fail2ban:DIR)",
+			Decisions: d.Decisions, Digest: d.Digest}
+		fr.set(d.usage, auth.Lines)
+		fr.compare(r.Formats[0].Fail2ban)
+		r.Formats = append(r.Formats, fr)
+	}
 	return nil
+}
+
+// compare sets fail2ban-regex's figures on the same file and the ratios.
+func (fr *FormatResult) compare(res *Fail2banResult) {
+	if res == nil {
+		return
+	}
+	fr.Fail2ban = res
+	fr.Ratio = fr.LinesPerSec / res.LinesPerSec
+	fr.CPURatio = fr.LinesPerCPUSec / res.LinesPerCPUSec
+}
+
+// jailConfig makes a copy of the fail2ban configuration dir (symbolic
+// links, in tmp) whose sshd jail is enabled and reads files (backend
+// auto: Debian's default is the journal), as `stockade replay --rules
+// fail2ban:DIR` reads an admin's own /etc/fail2ban. "" when dir holds no
+// jail.conf.
+func jailConfig(dir, tmp string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jail.conf")); err != nil {
+		return "", nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(tmp, "fail2ban")
+	if err := os.MkdirAll(filepath.Join(out, "jail.d"), 0o755); err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.Name() == "jail.d" {
+			sub, _ := filepath.Glob(filepath.Join(abs, "jail.d", "*"))
+			for _, f := range sub {
+				if err := os.Symlink(f, filepath.Join(out, "jail.d", filepath.Base(f))); err != nil {
+					return "", err
+				}
+			}
+			continue
+		}
+		if err := os.Symlink(filepath.Join(abs, e.Name()), filepath.Join(out, e.Name())); err != nil {
+			return "", err
+		}
+	}
+	jail := "[sshd]\nenabled = true\nbackend = auto\n"
+	return out, os.WriteFile(filepath.Join(out, "jail.d", "zz-stockade-bench.local"), []byte(jail), 0o644)
 }
 
 var f2bLinesRe = regexp.MustCompile(`Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed`)
@@ -180,7 +260,7 @@ func measureParallel(ctx context.Context, c config, corp *corpus, r *Results) er
 func measureFlood(ctx context.Context, c config, corp *corpus, r *Results) error {
 	logf("replaying a flood of %d distinct attackers", corp.flood.Lines/2)
 	extra := []string{"--max-windows", "0"}
-	runs, err := interleaved(ctx, c, []replaySpec{{1, 1, extra, []string{corp.small.Path}}, {1, 1, extra, []string{corp.flood.Path}}})
+	runs, err := interleaved(ctx, c, []replaySpec{{procs: 1, workers: 1, extra: extra, files: []string{corp.small.Path}}, {procs: 1, workers: 1, extra: extra, files: []string{corp.flood.Path}}})
 	if err != nil {
 		return err
 	}

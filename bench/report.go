@@ -25,6 +25,8 @@ type Results struct {
 	Live      []*LiveResult   `json:"live,omitempty"`
 	Floor     *FloorResult    `json:"udp_floor,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
+	// NoFail2ban: fail2ban-regex was wanted but is not installed.
+	NoFail2ban bool `json:"fail2ban_missing,omitempty"`
 }
 
 // Rate is a throughput and what it cost.
@@ -54,10 +56,19 @@ type FormatResult struct {
 	Format  string `json:"format"`
 	Comment string `json:"comment"`
 	Rate
-	Decisions int             `json:"decisions"`
-	Fail2ban  *Fail2banResult `json:"fail2ban,omitempty"`
-	Ratio     float64         `json:"ratio,omitempty"`     // stockade lines/s ÷ fail2ban's
-	CPURatio  float64         `json:"cpu_ratio,omitempty"` // the same per CPU-second
+	Decisions int    `json:"decisions"`
+	Digest    string `json:"decisions_sha256"`
+	// Dialect is the fail2ban configuration whose sshd jail judged the
+	// log ("": the built-in packs).
+	Dialect string `json:"dialect,omitempty"`
+	// Many is the same log alone on several cores (--workers N); nil for
+	// the dialect.
+	Many          *runRate        `json:"many_cores,omitempty"`
+	Speedup       float64         `json:"speedup,omitempty"`
+	SameDecisions bool            `json:"same_decisions,omitempty"`
+	Fail2ban      *Fail2banResult `json:"fail2ban,omitempty"`
+	Ratio         float64         `json:"ratio,omitempty"`     // stockade lines/s ÷ fail2ban's
+	CPURatio      float64         `json:"cpu_ratio,omitempty"` // the same per CPU-second
 }
 
 // Fail2banResult is fail2ban-regex with a stock filter on the same file.
@@ -130,18 +141,30 @@ func (r *Results) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s lines per log, seed %d; %s, %d cores; %s; the best of %d runs (fail2ban-regex: of %d).\n\n",
 		thousands(float64(r.Lines)), r.Seed, r.CPU, r.Cores, r.GoVersion, r.Runs, r.F2BRuns)
-	b.WriteString("| log | stockade, 1 core | lines/CPU-s | peak RSS | decisions | fail2ban-regex (filter) | ratio |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| log | rules | stockade, 1 core | lines/CPU-s | peak RSS | decisions | fail2ban-regex (filter) | ratio | 2 cores | speed-up |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, f := range r.Formats {
 		f2b, ratio := "no stock filter", "—"
 		if f.Fail2ban != nil {
 			f2b = fmt.Sprintf("%s lines/s (%s)", thousands(f.Fail2ban.LinesPerSec), f.Fail2ban.Filter)
 			ratio = fmt.Sprintf("**%.0f×**", f.Ratio)
-		} else if len(r.Notes) > 0 && (f.Log == "auth.log" || f.Log == "access.log") {
+		} else if r.NoFail2ban && (f.Log == "auth.log" || f.Log == "access.log") {
 			f2b = "not installed"
 		}
-		fmt.Fprintf(&b, "| %s | %s lines/s | %s | %.0f MB | %d | %s | %s |\n",
-			f.Log, thousands(f.LinesPerSec), thousands(f.LinesPerCPUSec), f.PeakRSSMB, f.Decisions, f2b, ratio)
+		rules, many, speedup := "built-in packs", "—", "—"
+		if f.Dialect != "" {
+			rules = "fail2ban dialect: sshd jail"
+		}
+		if f.Many != nil {
+			many = thousands(f.Many.LinesPerSec) + " lines/s"
+			same := "same decisions"
+			if !f.SameDecisions {
+				same = "**different decisions**"
+			}
+			speedup = fmt.Sprintf("**%.2f×**, %s", f.Speedup, same)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s lines/s | %s | %.0f MB | %d | %s | %s | %s | %s |\n",
+			f.Log, rules, thousands(f.LinesPerSec), thousands(f.LinesPerCPUSec), f.PeakRSSMB, f.Decisions, f2b, ratio, many, speedup)
 	}
 	if p := r.Parallel; p != nil {
 		fmt.Fprintf(&b, "\n| %s together (%s lines) | lines/s | lines/CPU-s | peak RSS | decisions |\n| --- | ---: | ---: | ---: | ---: |\n",
@@ -187,9 +210,14 @@ func (r *Results) Markdown() string {
 			thousands(float64(f.Received)), f.CPUSeconds, thousands(f.PerCPUSec))
 	}
 	for _, f := range r.Formats {
-		if f.Fail2ban != nil {
+		if f.Fail2ban != nil && f.Dialect == "" {
 			fmt.Fprintf(&b, "\n%s: `%s` (fail2ban %s; %d of %d lines matched).",
 				f.Log, f.Fail2ban.Command, f.Fail2ban.Version, f.Fail2ban.Matched, f.Fail2ban.Lines)
+		}
+	}
+	for _, f := range r.Formats {
+		if f.Dialect != "" {
+			fmt.Fprintf(&b, "\nfail2ban dialect: `stockade replay --rules fail2ban:DIR auth.log`, DIR a copy of %s with `[sshd] enabled = true, backend = auto`.", f.Dialect)
 		}
 	}
 	for _, n := range r.Notes {

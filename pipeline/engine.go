@@ -79,6 +79,9 @@ type Engine struct {
 	rangeRules []*Policy
 	distinct   map[string]map[string]int64 // key → value → last seen (unix ns)
 	distinctAt int
+	// distinctView is Distinct's scratch copy of one key's values.
+	distinctView map[string]int64
+	sighter      Sighter // the matcher, when its predicates count distinct values
 
 	hits   []Hit
 	out    []Decision
@@ -143,6 +146,7 @@ func (e *Engine) SetMatcher(m Matcher) {
 	if sm, ok := m.(StatefulMatcher); ok {
 		sm.SetState(e)
 	}
+	e.sighter, _ = m.(Sighter)
 	ps := m.Policies()
 	e.rangeRules = e.rangeRules[:0]
 	for _, p := range ps {
@@ -283,6 +287,7 @@ func (e *Engine) Process(ev *Event) []Decision {
 	}
 	e.Events++
 	e.hits = e.matcher.Match(ev, e.hits[:0])
+	e.recordSightings()
 	for _, h := range e.hits {
 		e.count(h, ev)
 	}
@@ -325,9 +330,17 @@ func (e *Engine) count(h Hit, ev *Event) {
 	} else {
 		pi = partOfKey(h.Key)
 	}
-	// A line that stands for n attempts counts n times.
-	fire, evidence := e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line, n)
-	if !fire {
+	// A line that stands for n attempts counts n times. A rule that
+	// bans at the first match quotes the line only in a ban that is new:
+	// most of its matches find the address banned already.
+	var (
+		fire     bool
+		evidence []string
+	)
+	if h.Policy.Threshold <= 1 {
+		fire = true
+		e.counter.lines.hit(ev.Line)
+	} else if fire, evidence = e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line, n); !fire {
 		return
 	}
 	// The guard may have gained an address of the range while it counted.
@@ -346,6 +359,11 @@ func (e *Engine) ban(target netip.Prefix, p *Policy, ev *Event, evidence []strin
 	if o.Verdict == AlreadyBanned {
 		st.AlreadyBanned++
 		return false
+	}
+	if evidence == nil && p.Range == nil && p.Threshold <= 1 && p.Evidence > 0 {
+		// A rule that bans at the first match quotes its line only in a
+		// ban that is new (see count).
+		evidence = []string{strings.Clone(ev.Line)}
 	}
 	x := e.decision(ActionBan, target, p, ev, o, evidence)
 	if p.Simulate {
@@ -572,7 +590,13 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	wk := waitKey{addr: target.As16(), pid: int64(ev.PID), policy: uint32(h.Policy.ID)}
 	ts := ev.Time.UnixNano()
 	same := false
+	// The connection's next line keeps the host and program its last
+	// one copied (the event's alias the line buffer): no copy a line.
+	host, program := "", ""
 	if w, ok := pp.take(k, wk); ok {
+		if w.host == k.host && w.program == k.program {
+			host, program = w.host, w.program
+		}
 		d := ts - w.at
 		switch {
 		case h.Close:
@@ -598,7 +622,10 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	case h.Pair:
 		kind = pairedBy
 	}
-	pp.put(k, wk, waiting{host: strings.Clone(k.host), program: strings.Clone(k.program), at: ts, kind: kind})
+	if host != k.host || program != k.program {
+		host, program = pp.intern(k.host), pp.intern(k.program)
+	}
+	pp.put(k, wk, waiting{host: host, program: program, at: ts, kind: kind})
 	return same
 }
 
@@ -612,6 +639,28 @@ type pairPart struct {
 	more      map[pairKey]waiting
 	sweepAt   int
 	fullSwept int64 // log time of the last sweep of a full partition
+	// names holds a copy of each host and program name kept, so that a
+	// connection costs no copy of its own: a log has a few of each.
+	names map[string]string
+}
+
+// maxNames bounds a partition's names: past it, a name is copied for
+// its connection alone (a log that names thousands of hosts).
+const maxNames = 256
+
+// intern returns a copy of s that does not alias the line buffer.
+func (pp *pairPart) intern(s string) string {
+	if n, ok := pp.names[s]; ok {
+		return n
+	}
+	c := strings.Clone(s)
+	if len(pp.names) < maxNames {
+		if pp.names == nil {
+			pp.names = map[string]string{}
+		}
+		pp.names[c] = c
+	}
+	return c
 }
 
 type waitKey struct {

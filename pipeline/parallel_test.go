@@ -158,7 +158,14 @@ func replayLogs(t *testing.T, logs [][]Event, cfg Config, workers int) replayRes
 		its = append(its, &sliceIterator{evs: evs})
 	}
 	sink := &recordingSink{}
-	if err := ReplayWith(t.Context(), e, its, sink, ReplayOptions{Workers: workers}); err != nil {
+	opt := ReplayOptions{Workers: workers}
+	if len(logs) == 1 {
+		opt.Formats = []Format{FormatFastLog} // the one log that replays in parallel alone
+		if workers > 1 && !e.concurrent(opt, 1) {
+			t.Fatal("one fast.log replays on one goroutine: the test tests nothing")
+		}
+	}
+	if err := ReplayWith(t.Context(), e, its, sink, opt); err != nil {
 		t.Fatal(err)
 	}
 	res := replayResult{writes: sink.writes, stats: e.Stats()}
@@ -188,9 +195,15 @@ func TestParallelReplayDecidesAsOne(t *testing.T) {
 		// More lines than the evidence ring keeps, in bytes and in
 		// number: which lines a decision still quotes is decided alike.
 		{"evidence overwritten", 25_000, 3000, 1000, Config{Origin: "t", Allow: []netip.Prefix{netip.MustParsePrefix("203.0.0.0/26")}}},
+		// One log: its reader matches while the workers count.
+		{"one log", 6000, 300, 0, Config{Origin: "t", EmitUnbans: true, MaxWindows: 300}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := randomLogs(uint64(len(tc.name)), 3, tc.lines, tc.addrs, tc.pad)
+			files := 3
+			if tc.name == "one log" {
+				files = 1
+			}
+			logs := randomLogs(uint64(len(tc.name)), files, tc.lines, tc.addrs, tc.pad)
 			want := replayLogs(t, logs, tc.cfg, 1)
 			n := 0
 			for _, w := range want.writes {
@@ -255,8 +268,16 @@ func TestParallelReplayFallsBack(t *testing.T) {
 	if e.concurrent(ReplayOptions{Workers: 1}, 2) {
 		t.Error("one worker replays in parallel")
 	}
-	if e.concurrent(ReplayOptions{Workers: 4}, 1) {
-		t.Error("one log replays in parallel")
+	if !e.concurrent(ReplayOptions{Workers: 4, Formats: []Format{FormatFastLog}}, 1) {
+		t.Error("one fast.log replays on one goroutine: its counting could run beside its matching")
+	}
+	for _, f := range []Format{FormatUnknown, FormatSyslog, FormatNginx, FormatEve} {
+		if e.concurrent(ReplayOptions{Workers: 4, Formats: []Format{f}}, 1) {
+			t.Errorf("one %s log replays in parallel: its reader does most of the work, the hand-offs would only add to it", f)
+		}
+	}
+	if e.concurrent(ReplayOptions{Workers: 4}, 0) {
+		t.Error("no log at all replays in parallel")
 	}
 	ps := append(testPolicies(), &Policy{ID: 5, Name: "range", Threshold: 2, Window: time.Hour, Ban: time.Hour, Range: &RangeSpec{V4Bits: 24}})
 	e = NewEngine(&programMatcher{ps}, Config{})

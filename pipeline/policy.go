@@ -132,11 +132,25 @@ type Hit struct {
 	// Weight is how many attempts the line stands for (0 means 1):
 	// rsyslog's "message repeated 5 times: [ … ]" is five.
 	Weight int
+	// Captures are what the rule's failregex found besides the target
+	// (<F-USER> as "user", any <F-NAME>), in order. Like the event they
+	// come from, they are valid until the matcher's next Match: copy
+	// what is kept.
+	Captures []Capture
 }
 
-// Matcher judges events. It is pure: it reads the event (and may fill
-// ev.Captures) and appends a Hit per rule that matched; counting, allowlists
-// and bans are the engine's.
+// Capture is a named group of the regex that matched.
+type Capture struct{ Name, Value string }
+
+// Matcher judges events: it appends a Hit per rule that matched, with
+// the target it found; counting, allowlists and bans are the engine's.
+// It is not pure, and an implementation says where: rules.Set writes what
+// a rule's failregex found into the event (ev.Addr, ev.User,
+// ev.Captures) so that the rule's predicates, and the rules after it,
+// see it; its fail2ban-dialect rules keep state between lines (sessions,
+// line buffers, date detection); its predicates read the engine's state
+// (StateView, read-only), and what distinct() saw is handed back
+// (Sighter) for the engine to record.
 type Matcher interface {
 	Match(ev *Event, hits []Hit) []Hit
 	Policies() []*Policy

@@ -7,22 +7,37 @@ import (
 
 // StateView is what rule predicates may ask of the engine's state:
 // offenses(target, window), banned(target), failures(key, rule, window) and
-// distinct(value, key, window). The engine implements it and hands itself
-// to a matcher that wants it (StatefulMatcher).
+// distinct(value, key, window). It is read-only: a matcher asks, the
+// engine alone writes its state (what distinct() saw is recorded after
+// Match, see Sighter). The engine implements it and hands itself to a
+// matcher that wants it (StatefulMatcher).
 type StateView interface {
 	Now() time.Time
 	OffensesWithin(target netip.Addr, window time.Duration) int
 	Banned(target netip.Addr) bool
 	Failures(rule, key string, window time.Duration) int
-	// Distinct records value under key at Now and returns how many distinct
-	// values key had within window (user names tried from one address).
-	Distinct(key, value string, window time.Duration) int
+	// Distinct returns how many distinct values key holds within window
+	// once the event's earlier sightings and then value are recorded at
+	// Now (user names tried from one address, ports probed), recording
+	// nothing: what distinct() returns.
+	Distinct(key, value string, window time.Duration, earlier []Sighting) int
 }
 
 // StatefulMatcher is a Matcher whose predicates read engine state.
 type StatefulMatcher interface {
 	Matcher
 	SetState(StateView)
+}
+
+// Sighting is a value a predicate saw under a key (distinct()).
+type Sighting struct{ Key, Value string }
+
+// Sighter is a Matcher whose predicates saw values the engine is to
+// remember (distinct()): after each Match the engine records what
+// Sightings returns, in order. Matching only reads; counting what was
+// seen is the engine's, as counting hits is.
+type Sighter interface {
+	Sightings() []Sighting
 }
 
 func hostPrefix(a netip.Addr) netip.Prefix {
@@ -67,8 +82,46 @@ func (e *Engine) Failures(rule, key string, window time.Duration) int {
 // it needs).
 const maxDistinctValues = 256
 
-// Distinct implements StateView.
-func (e *Engine) Distinct(key, value string, window time.Duration) int {
+// Distinct implements StateView, on a copy of key's values: the same
+// steps record takes, the same answer, nothing kept.
+func (e *Engine) Distinct(key, value string, window time.Duration, earlier []Sighting) int {
+	now := e.clock.Now().UnixNano()
+	if e.distinctView == nil {
+		e.distinctView = map[string]int64{}
+	}
+	vals := e.distinctView
+	clear(vals)
+	for k, t := range e.distinct[key] {
+		vals[k] = t
+	}
+	for _, s := range earlier {
+		if s.Key == key {
+			sight(vals, s.Value, now)
+		}
+	}
+	sight(vals, value, now)
+	n := 0
+	for _, t := range vals {
+		if now-t <= int64(window) {
+			n++
+		}
+	}
+	return n
+}
+
+// recordSightings remembers what the matcher's predicates saw on the
+// event just matched.
+func (e *Engine) recordSightings() {
+	if e.sighter == nil {
+		return
+	}
+	for _, s := range e.sighter.Sightings() {
+		e.record(s.Key, s.Value)
+	}
+}
+
+// record remembers value under key at Now.
+func (e *Engine) record(key, value string) {
 	now := e.clock.Now().UnixNano()
 	if e.distinct == nil {
 		e.distinct = map[string]map[string]int64{}
@@ -81,6 +134,14 @@ func (e *Engine) Distinct(key, value string, window time.Duration) int {
 		vals = map[string]int64{}
 		e.distinct[cloneString(key)] = vals
 	}
+	// A copy even of a value already there: assigning to a string key
+	// stores the new key's bytes (aliasing the line buffer) too.
+	sight(vals, cloneString(value), now)
+}
+
+// sight sets value's time in vals to now, forgetting the oldest value
+// first when vals is full.
+func sight(vals map[string]int64, value string, now int64) {
 	if _, ok := vals[value]; !ok && len(vals) >= maxDistinctValues {
 		var oldK string
 		oldT := int64(1<<63 - 1)
@@ -92,14 +153,7 @@ func (e *Engine) Distinct(key, value string, window time.Duration) int {
 		}
 		delete(vals, oldK)
 	}
-	vals[cloneString(value)] = now
-	n := 0
-	for _, t := range vals {
-		if now-t <= int64(window) {
-			n++
-		}
-	}
-	return n
+	vals[value] = now
 }
 
 // sweepDistinct drops keys not seen for a day of event time; it runs when

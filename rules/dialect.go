@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,7 +182,7 @@ func (m *fail2banMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgemen
 	*j = judgement{verdict: verdictOf(res.Outcome), target: res.Addr, key: res.Key, regex: res.Regex, ignore: res.Ignore, failure: res.Failure}
 	switch j.verdict {
 	case Hit:
-		setFailureCaptures(ev, res.Failure)
+		s.setFailureCaptures(res.Failure)
 	case HostName, NoDate:
 		s.countUnbanned(r, j.verdict.String())
 	}
@@ -230,8 +231,15 @@ func fail2banText(r *Rule, ev *pipeline.Event) (string, bool) {
 // setFailureCaptures gives predicates the fields of a fail2ban failure
 // under stockade's names (fid is id, fport is port); the address groups
 // and fail2ban's bookkeeping groups are left out.
-func setFailureCaptures(ev *pipeline.Event, f *filter.Failure) {
-	for k, v := range f.Fields {
+func (s *Set) setFailureCaptures(f *filter.Failure) {
+	names := make([]string, 0, len(f.Fields))
+	for k := range f.Fields {
+		names = append(names, k)
+	}
+	// In order: the hit's captures are a list.
+	slices.Sort(names)
+	for _, k := range names {
+		v := f.Fields[k]
 		switch k {
 		case "ip4", "ip6", "dns", "cidr", "mlfid", "content", "nofail", "mlfforget", "mlfgained":
 			continue
@@ -243,13 +251,7 @@ func setFailureCaptures(ev *pipeline.Event, f *filter.Failure) {
 		if strings.HasPrefix(k, "skiplines") || v == "" {
 			continue
 		}
-		if ev.Captures == nil {
-			ev.Captures = make(map[string]string, 2)
-		}
-		ev.Captures[k] = v
-		if k == "user" {
-			ev.User = v
-		}
+		s.capture(k, v)
 	}
 }
 

@@ -128,16 +128,19 @@ func TestFail2banHitCapturesAndKey(t *testing.T) {
 	if len(hits) != 1 || hits[0].Target.String() != "192.0.2.1" {
 		t.Fatalf("hits %+v", hits)
 	}
-	if ev.User != "root" || ev.Captures["user"] != "root" {
-		t.Errorf("user %q, captures %v", ev.User, ev.Captures)
+	if captured(hits[0], "user") != "root" {
+		t.Errorf("captures %v", hits[0].Captures)
 	}
-	if _, ok := ev.Captures["mlfid"]; ok {
-		t.Errorf("fail2ban's bookkeeping groups leak into captures: %v", ev.Captures)
+	if captured(hits[0], "mlfid") != "" {
+		t.Errorf("fail2ban's bookkeeping groups leak into captures: %v", hits[0].Captures)
+	}
+	if ev.User != "" || len(ev.Captures) > 0 {
+		t.Errorf("Match wrote into the event: user %q, captures %v", ev.User, ev.Captures)
 	}
 	s2, _ := fail2banSet(t, "    failregex: ['^\\s*fail <F-ID>\\S+</F-ID> <HOST>$']\n")
 	ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "log", Line: "Aug 14 11:00:00 fail acct7 192.0.2.6"}
-	if hits := s2.Match(&ev, nil); len(hits) != 1 || hits[0].Key != "acct7" || ev.Captures["id"] != "acct7" {
-		t.Fatalf("an <F-ID> other than the address is what is counted: %+v %v", hits, ev.Captures)
+	if hits := s2.Match(&ev, nil); len(hits) != 1 || hits[0].Key != "acct7" || captured(hits[0], "id") != "acct7" {
+		t.Fatalf("an <F-ID> other than the address is what is counted: %+v", hits)
 	}
 }
 

@@ -26,20 +26,22 @@ type RuleVerdict struct {
 }
 
 // Explain judges ev against every rule that can see it, in dispatch order,
-// and says why each did or did not match. It has Match's effects on ev
-// (captures, the matched address).
+// and says why each did or did not match. Like Match, it leaves ev as it
+// was: what the rules found is in their hits.
 func (s *Set) Explain(ev *pipeline.Event, out []RuleVerdict) []RuleVerdict {
+	s.start(ev)
 	for _, r := range s.Candidates(ev) {
 		// The judgement records which regexes matched: a fail2ban rule's is
 		// stateful (sessions, line buffer), so they cannot be run again.
 		j := &s.j
-		s.judge(r, ev, j)
+		s.judge(r, s.cur, j)
 		rv := RuleVerdict{Rule: r, Verdict: j.verdict, Regex: j.regex, Ignore: j.ignore, Failure: j.failure}
 		if j.verdict == Hit {
-			rv.Hit = j.hit(r)
+			rv.Hit = j.hit(r, s.caps)
 		}
 		out = append(out, rv)
 	}
+	s.cur = nil
 	return out
 }
 

@@ -15,6 +15,9 @@ import (
 // close over this reference and the Set fills it in (SetState).
 type stateRef struct {
 	state pipeline.StateView
+	// seen collects what distinct() saw on the event being matched, for
+	// the engine to record after Match (the Set's, see Set.Sightings).
+	seen *[]pipeline.Sighting
 	// pack keeps one pack's distinct() sets apart from another's: user
 	// names counted by one and origins by the other must not mix.
 	pack    string
@@ -106,7 +109,10 @@ func (r *stateRef) functions() []expr.Option {
 			if err != nil {
 				return 0, err
 			}
-			return r.state.Distinct(r.pack+"\x00"+keyOf(p[1]), keyOf(p[0]), w), nil
+			key, value := r.pack+"\x00"+keyOf(p[1]), keyOf(p[0])
+			n := r.state.Distinct(key, value, w, *r.seen)
+			*r.seen = append(*r.seen, pipeline.Sighting{Key: key, Value: value})
+			return n, nil
 		}, new(func(string, netip.Addr, string) int), new(func(string, string, string) int)),
 	}
 }

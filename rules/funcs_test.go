@@ -67,6 +67,51 @@ rules:
 	}
 }
 
+// TestDistinctIsCounted: matching only reads the engine's state: what
+// distinct() saw is recorded by the engine after Match, so a Match alone
+// (explain's, a test's) leaves no trace, and several calls on one line
+// see one another as they would if each had recorded at once: the second
+// call of a predicate counts the first's value, and a second rule the
+// first rule's.
+func TestDistinctIsCounted(t *testing.T) {
+	s := mustSet(t, `pack: t
+rules:
+  - name: twice
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Invalid user <F-USER>\S+</F-USER> from <HOST> port \d+$']
+    when: 'distinct(user, addr, "10m") + distinct(user + "-again", addr, "10m") >= 4'
+    ban: 1h
+  - name: after
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Invalid user <F-USER>\S+</F-USER> from <HOST> port \d+$']
+    when: 'distinct("x", addr, "10m") >= 4'
+    ban: 2h
+`)
+	e := pipeline.NewEngine(s, pipeline.Config{Origin: "t"})
+	key := "t\x00203.0.113.9"
+	ev := sshLine(0, "Invalid user admin from 203.0.113.9 port 22")
+	if hits := s.Match(ev, nil); len(hits) != 0 {
+		t.Fatalf("one user: hits %+v", hits)
+	}
+	if n := e.Distinct(key, "probe", time.Hour, nil); n != 1 {
+		t.Fatalf("a Match alone recorded %d values, want none (1 is the probe)", n-1)
+	}
+	// admin, admin-again: 2 (twice: 1+2 = 3 < 4); x: 3 (after: < 4).
+	if ds := e.Process(sshLine(time.Second, "Invalid user admin from 203.0.113.9 port 22")); len(ds) != 0 {
+		t.Fatalf("first line: %+v", ds)
+	}
+	if n := e.Distinct(key, "x", time.Hour, nil); n != 3 {
+		t.Fatalf("after one line the engine holds %d values, want 3 (admin, admin-again, x)", n)
+	}
+	// root: 4, root-again: 5 (twice: 4+5 >= 4 bans); x again: 5 (after: bans).
+	ds := e.Process(sshLine(2*time.Second, "Invalid user root from 203.0.113.9 port 22"))
+	if len(ds) != 2 || ds[0].Rule != "twice" || ds[1].Rule != "after" {
+		t.Fatalf("second line: %+v", ds)
+	}
+}
+
 // TestOffensesAndBanned: a rule that only bans returning offenders, and a
 // predicate that skips addresses already banned.
 func TestOffensesAndBanned(t *testing.T) {

@@ -22,7 +22,8 @@ import (
 // Rules whose judgement has effects on the event or the engine are never
 // gated by their predicate: a failregex's captures (ev.User, ev.Captures,
 // which later rules see) come before the predicate, and a predicate that
-// reads the engine's state (distinct() records what it sees) must run.
+// reads the engine's state must run (what distinct() sees, the engine
+// records after Match).
 // Their failregexes still gate them: without a failregex match nothing
 // happens. A predicate that would fail at run time (over its budget) and
 // is gated shut is no longer counted among the uncounted lines: it could

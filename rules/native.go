@@ -66,6 +66,46 @@ func unwrapSyntax(err error) string {
 type nativeMatcher struct {
 	fail   []*failRegex
 	ignore []*regex.Regex
+	// lits, when set, holds every failregex's required literals, and
+	// need[i] the bits of failregex i's: one scan of the text tells
+	// which failregexes can match, where each failregex's own prefilter
+	// was up to three strings.Contains each (sshd's fifteen failregexes
+	// on every sshd line). A failregex the scan lets through is still
+	// prefiltered exactly: the scan ignores case, the prefilter does not.
+	lits *regex.Multi
+	need []uint64
+}
+
+// litScanMin is how many failregexes make one scan cheaper than their
+// prefilters one by one.
+const litScanMin = 4
+
+// index builds m.lits when the failregexes require literals, at most 64
+// in all.
+func (m *nativeMatcher) index() {
+	if len(m.fail) < litScanMin {
+		return
+	}
+	ids := map[string]int{}
+	var lits []string
+	need := make([]uint64, len(m.fail))
+	for i, f := range m.fail {
+		// A failregex without literals of its own is always tried
+		// (need 0), as before.
+		for _, l := range f.Literals {
+			id, ok := ids[l]
+			if !ok {
+				id = len(lits)
+				ids[l] = id
+				lits = append(lits, l)
+			}
+			need[i] |= 1 << (id & 63)
+		}
+	}
+	if len(lits) == 0 || len(lits) > 64 {
+		return
+	}
+	m.lits, m.need = regex.NewMulti(lits), need
 }
 
 func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement) {
@@ -77,7 +117,7 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 	if r.UseLine || text == "" {
 		text = ev.Line
 	}
-	if s.matchFail(m.fail, text, ev, j); j.verdict != Hit {
+	if s.matchFail(m, text, ev, j); j.verdict != Hit {
 		return
 	}
 	for i, ig := range m.ignore {
@@ -90,13 +130,17 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 
 // matchFail tries the failregexes in order; the first that matches with a
 // valid address wins (else the verdict is the last failregex's whose
-// <HOST> text was not an address, or a miss). Named captures go to
-// ev.Captures, and a "user" capture also to ev.User so predicates can use
-// either.
-func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *judgement) {
+// <HOST> text was not an address, or a miss). Named captures go to the
+// hit and to the event the predicates read (Set.capture): ev.Captures,
+// and a "user" capture also ev.User, so predicates can use either.
+func (s *Set) matchFail(m *nativeMatcher, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
-	for i, f := range fail {
-		if !f.Prefilter(text) {
+	found := ^uint64(0)
+	if m.lits != nil {
+		found, _ = m.lits.Mask(text)
+	}
+	for i, f := range m.fail {
+		if m.need != nil && found&m.need[i] != m.need[i] || !f.Prefilter(text) {
 			continue
 		}
 		if need := 2 * len(f.Names); cap(s.sub) < need {
@@ -123,15 +167,9 @@ func (s *Set) matchFail(fail []*failRegex, text string, ev *pipeline.Event, j *j
 			if name == "" || name == "host" || m[2*i] < 0 {
 				continue
 			}
-			if ev.Captures == nil {
-				ev.Captures = make(map[string]string, 2)
-			}
 			val := text[m[2*i]:m[2*i+1]]
-			ev.Captures[name] = val
-			switch name {
-			case "user":
-				ev.User = val
-			case "times":
+			s.capture(name, val)
+			if name == "times" {
 				j.weight = times(val)
 			}
 		}

@@ -473,6 +473,7 @@ func compileNative(failNodes []failItem, ignoreNodes []*yaml.Node, needHost bool
 		}
 		m.ignore = append(m.ignore, re)
 	}
+	m.index()
 	return m
 }
 

@@ -56,6 +56,31 @@ type Set struct {
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
 	scan   int
+
+	// seen is what distinct() saw on the event being matched (see
+	// Sightings).
+	seen []pipeline.Sighting
+
+	// cur is the event the rules of one Match read: the caller's, which
+	// the Set never writes, until a rule's failregex finds something
+	// (the address, captures); then view, the Set's copy of it with the
+	// findings written in, which the rule's predicates and the rules
+	// after it read (see edit). caps holds the captures of the Match's
+	// hits (Hit.Captures).
+	cur      *pipeline.Event
+	view     pipeline.Event
+	viewCaps map[string]string
+	caps     []pipeline.Capture
+
+	// sources remembers, by rule ID, the last source a rule with
+	// sources: globs was asked about and the answer: a log's lines come
+	// in runs, and globbing every line was a tenth of the dialect's time.
+	sources []sourceMemo
+}
+
+type sourceMemo struct {
+	src string
+	ok  bool
 }
 
 type dispatch struct {
@@ -107,6 +132,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 		return nil, err
 	}
 	s.state = make([]any, len(s.rules))
+	s.sources = make([]sourceMemo, len(s.rules))
 	var gb gateBuilder
 	s.gates = make([]gate, len(s.rules))
 	for i, r := range s.rules {
@@ -157,16 +183,22 @@ func sortByID(rs []*Rule) {
 func (s *Set) SetState(v pipeline.StateView) {
 	for _, p := range s.packs {
 		if p.ref != nil {
-			p.ref.state = v
+			p.ref.state, p.ref.seen = v, &s.seen
 		}
 	}
 }
+
+// Sightings implements pipeline.Sighter: what distinct() saw on the
+// event last matched, for the engine to record.
+func (s *Set) Sightings() []pipeline.Sighting { return s.seen }
 
 // Clone returns a Set sharing the compiled rules with its own VM.
 func (s *Set) Clone() *Set {
 	c := *s
 	c.vm = vm.VM{}
 	c.state = make([]any, len(s.rules))
+	c.sources = make([]sourceMemo, len(s.rules))
+	c.seen, c.cur, c.view, c.viewCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil
 	c.unbanned = nil
 	c.sub = nil
 	c.found = make([]uint64, len(s.found))
@@ -248,17 +280,64 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 
 // Match implements pipeline.Matcher.
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
-	s.scan = scanNone
+	s.start(ev)
 	for _, r := range s.Candidates(ev) {
-		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, r, ev) {
+		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, r, s.cur) {
 			continue
 		}
 		j := &s.j
-		if s.judge(r, ev, j); j.verdict == Hit {
-			hits = append(hits, j.hit(r))
+		if s.judge(r, s.cur, j); j.verdict == Hit {
+			hits = append(hits, j.hit(r, s.caps))
 		}
 	}
+	s.cur = nil
 	return hits
+}
+
+// start begins the judgement of ev.
+func (s *Set) start(ev *pipeline.Event) {
+	s.scan = scanNone
+	s.seen = s.seen[:0]
+	s.caps = s.caps[:0]
+	s.cur = ev
+}
+
+// edit returns the event a rule's findings are written into: the Set's
+// copy of the event being judged, made at the first finding of a Match.
+func (s *Set) edit() *pipeline.Event {
+	if s.cur == &s.view {
+		return s.cur
+	}
+	caps := s.viewCaps
+	clear(caps)
+	s.view = *s.cur
+	if len(s.cur.Captures) > 0 {
+		if caps == nil {
+			caps = make(map[string]string, len(s.cur.Captures))
+		}
+		for k, v := range s.cur.Captures {
+			caps[k] = v
+		}
+	}
+	s.view.Captures = caps
+	s.cur = &s.view
+	return s.cur
+}
+
+// capture writes a failregex's named group into the event being judged
+// (ev.Captures, and ev.User for "user") and into the captures of the
+// rule's hit.
+func (s *Set) capture(name, value string) {
+	ev := s.edit()
+	if ev.Captures == nil {
+		ev.Captures = make(map[string]string, 2)
+		s.viewCaps = ev.Captures
+	}
+	ev.Captures[name] = value
+	if name == "user" {
+		ev.User = value
+	}
+	s.caps = append(s.caps, pipeline.Capture{Name: name, Value: value})
 }
 
 // Verdict is why a rule did or did not judge an event an offense.
@@ -287,11 +366,13 @@ func (v Verdict) String() string { return verdictNames[v] }
 
 // Judge is Match for one rule, with the reason: what `explain` shows.
 func (s *Set) Judge(r *Rule, ev *pipeline.Event) (pipeline.Hit, Verdict) {
+	s.start(ev)
+	defer func() { s.cur = nil }()
 	j := &s.j
 	if s.judge(r, ev, j); j.verdict != Hit {
 		return pipeline.Hit{}, j.verdict
 	}
-	return j.hit(r), Hit
+	return j.hit(r, s.caps), Hit
 }
 
 // judgement is a rule's answer for one event: its matcher's, then the
@@ -307,20 +388,25 @@ type judgement struct {
 	// regex and ignore are the failregex and the ignoreregex that matched
 	// (see RuleVerdict), -1 for none.
 	regex, ignore int
+	caps          int             // where the rule's captures start in Set.caps
 	failure       *filter.Failure // a fail2ban rule's
 }
 
 // hit is the judgement as the engine counts it, when its verdict is Hit.
-func (j *judgement) hit(r *Rule) pipeline.Hit {
-	return pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Open: j.open, Close: j.close, Weight: j.weight, Key: j.key}
+func (j *judgement) hit(r *Rule, caps []pipeline.Capture) pipeline.Hit {
+	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Open: j.open, Close: j.close, Weight: j.weight, Key: j.key}
+	if c := caps[j.caps:]; len(c) > 0 {
+		h.Captures = c[:len(c):len(c)]
+	}
+	return h
 }
 
 // judge fills j with r's judgement of ev. j is the Set's (s.j): passed to
 // a matcher through its interface, a judgement on the stack would escape
 // to the heap on every call.
 func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
-	*j = judgement{regex: -1, ignore: -1}
-	if len(r.Sources) > 0 && !matchSource(r.Sources, ev.Source) {
+	*j = judgement{regex: -1, ignore: -1, caps: len(s.caps)}
+	if len(r.Sources) > 0 && !s.fromSource(r, ev.Source) {
 		j.verdict = WrongSource
 		return
 	}
@@ -332,8 +418,13 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 		return
 	}
 	// Predicates see the address the rule matched (syslog events carry
-	// none of their own until a failregex finds it).
-	ev.Addr = j.target
+	// none of their own until a failregex finds it), and so do the rules
+	// after it.
+	ev = s.cur
+	if ev.Addr != j.target {
+		ev = s.edit()
+		ev.Addr = j.target
+	}
 	if r.when != nil {
 		out, why := runExpr(&s.vm, r.when.prog, ev)
 		if why != "" {
@@ -376,6 +467,17 @@ func envOf(ev *pipeline.Event) any {
 
 // eventType holds the type word envOf needs.
 var eventType any = pipeline.Event{}
+
+// fromSource is matchSource(r.Sources, src), remembered for src.
+func (s *Set) fromSource(r *Rule, src string) bool {
+	m := &s.sources[r.Policy.ID]
+	if m.src != src || src == "" {
+		// The memo keeps src, which may point into a reused buffer: a
+		// copy of its own.
+		*m = sourceMemo{src: strings.Clone(src), ok: matchSource(r.Sources, src)}
+	}
+	return m.ok
+}
 
 // matchSource reports whether src, its base name, or either without the
 // suffix logrotate adds (see unrotated) matches one of globs: a rule that

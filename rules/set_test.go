@@ -91,8 +91,11 @@ func TestSSHDFailures(t *testing.T) {
 			if got := hits[0].Target.String(); got != c.host {
 				t.Errorf("target %s, want %s", got, c.host)
 			}
-			if c.user != "" && ev.Captures["user"] != c.user {
-				t.Errorf("user %q, want %q", ev.Captures["user"], c.user)
+			if c.user != "" && captured(hits[0], "user") != c.user {
+				t.Errorf("user %q, want %q", captured(hits[0], "user"), c.user)
+			}
+			if ev.User != "" || len(ev.Captures) > 0 || ev.Addr.IsValid() {
+				t.Errorf("Match wrote into the event: user %q, captures %v, addr %v", ev.User, ev.Captures, ev.Addr)
 			}
 		})
 	}
@@ -173,3 +176,45 @@ rules:
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// captured is the value of a hit's capture, "" when it has none.
+func captured(h pipeline.Hit, name string) string {
+	for _, c := range h.Captures {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// TestMatchLeavesTheEvent: what a rule's failregex finds (the address,
+// its captures) is in its hit and in the event its predicates and the
+// rules after it read (the Set's copy), never in the caller's event.
+func TestMatchLeavesTheEvent(t *testing.T) {
+	s := mustSet(t, `pack: t
+rules:
+  - name: finds
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Failed password for <F-USER>\S+</F-USER> from <HOST> port \d+ ssh2$']
+    when: 'user == "root" && captures["user"] == "root"'
+    ban: 1h
+  - name: reads
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Failed password for \S+ from <HOST> port \d+ ssh2$']
+    when: 'user == "root" && captures["user"] == "root"'
+    ban: 1h
+`)
+	ev := sshLine(0, "Failed password for root from 203.0.113.9 port 22 ssh2")
+	hits := s.Match(ev, nil)
+	if len(hits) != 2 || hits[1].Policy.Name != "reads" || hits[1].Target.String() != "203.0.113.9" {
+		t.Fatalf("hits %+v: the second rule does not see what the first found", hits)
+	}
+	if captured(hits[0], "user") != "root" || len(hits[1].Captures) != 0 {
+		t.Errorf("captures %v and %v, want user=root for the first rule only", hits[0].Captures, hits[1].Captures)
+	}
+	if ev.User != "" || len(ev.Captures) > 0 || ev.Addr.IsValid() {
+		t.Errorf("Match wrote into the event: user %q, captures %v, addr %v", ev.User, ev.Captures, ev.Addr)
+	}
+}

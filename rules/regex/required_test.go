@@ -124,3 +124,42 @@ func TestMultiEveryPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiMask: Mask finds what Scan finds, as bits, at every offset and
+// in either case, and sets every bit for a text that is not ASCII.
+func TestMultiMask(t *testing.T) {
+	lits := []string{"~", "q", "${", "ab", "Failed ", " from ", "eval-stdin.php", "%2e%2e"}
+	m := NewMulti(lits)
+	for id, l := range lits {
+		for pre := 0; pre < 5; pre++ {
+			for post := 0; post < 4; post++ {
+				for _, v := range []string{l, strings.ToUpper(l)} {
+					text := strings.Repeat("x", pre) + v + strings.Repeat("y", post)
+					var want uint64
+					m.Scan(text, func(i int32, _, _ int) { want |= 1 << i })
+					got, ok := m.Mask(text)
+					if !ok || got != want || got&(1<<id) == 0 {
+						t.Errorf("Mask(%q) = %b, %v; Scan found %b", text, got, ok, want)
+					}
+				}
+			}
+		}
+	}
+	if got, ok := m.Mask("caf\u00e9 q"); ok || got != ^uint64(0) {
+		t.Errorf("Mask of a text that is not ASCII = %b, %v: want every bit, false", got, ok)
+	}
+}
+
+// TestMultiOddLiterals: literals with bytes folding never gives (upper
+// case after LowerASCII cannot occur, but bytes past 0x7f can) are never
+// reported in ASCII text, and do not upset the scan.
+func TestMultiOddLiterals(t *testing.T) {
+	m := NewMulti([]string{"caf\u00e9", "\u00c3", "ok"})
+	for _, text := range []string{"CAFC", "caf", "C", "\x43\x43ok", "xok"} {
+		var got []int32
+		m.Scan(text, func(id int32, _, _ int) { got = append(got, id) })
+		if strings.Contains(strings.ToLower(text), "ok") != (len(got) == 1 && got[0] == 2) || len(got) > 1 {
+			t.Errorf("Scan(%q) found %v", text, got)
+		}
+	}
+}

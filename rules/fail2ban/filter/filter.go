@@ -13,6 +13,7 @@ package filter
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -28,6 +29,47 @@ type Filter struct {
 	Fail     []*regex.Regex
 	Ignore   []*regex.Regex
 	MaxLines int
+
+	// lits holds the failregexes' required literals and need[i] the bits
+	// of failregex i's, built with the first session: one scan of a line
+	// tells which failregexes can match (sshd's has twenty-two, each
+	// prefiltered apart before). Nil when not worth it or not possible.
+	index sync.Once
+	lits  *regex.Multi
+	need  []uint64
+}
+
+// indexMin is how many failregexes make one scan cheaper than their
+// prefilters one by one.
+const indexMin = 4
+
+// buildIndex sets lits and need when the failregexes require literals,
+// at most 64 in all, and the buffer is one line (with several, the text
+// a failregex searches can change between them).
+func (f *Filter) buildIndex() {
+	if len(f.Fail) < indexMin || f.MaxLines != 1 {
+		return
+	}
+	ids := map[string]int{}
+	var lits []string
+	need := make([]uint64, len(f.Fail))
+	for i, re := range f.Fail {
+		// A failregex without literals of its own is always tried
+		// (need 0), as before.
+		for _, l := range re.Literals {
+			id, ok := ids[l]
+			if !ok {
+				id = len(lits)
+				ids[l] = id
+				lits = append(lits, l)
+			}
+			need[i] |= 1 << (id & 63)
+		}
+	}
+	if len(lits) == 0 || len(lits) > 64 {
+		return
+	}
+	f.lits, f.need = regex.NewMulti(lits), need
 }
 
 // Line is a line as a filter reads it.

@@ -3,6 +3,8 @@ package filter
 import (
 	"time"
 
+	"github.com/stockade-ids/stockade/rules/regex"
+
 	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
 )
 
@@ -16,10 +18,14 @@ type Session struct {
 	lastText string
 	buf      []tupleLine
 	mlf      mlfCache
+	// pref and fail are the submatch indexes the prefregex and the
+	// failregexes fill, reused: each is read before the next search.
+	pref, fail []int
 }
 
 // NewSession starts the state of one log.
 func (f *Filter) NewSession() *Session {
+	f.index.Do(f.buildIndex)
 	return &Session{f: f, dates: datepattern.NewState()}
 }
 
@@ -44,17 +50,26 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 	}
 	var pre map[string]value
 	if f.Pref != nil {
-		m := f.Pref.Search(buf, nil)
+		m := f.Pref.Search(buf, grow(&s.pref, f.Pref))
 		if m == nil {
 			return res
 		}
 		pre, buf = s.content(buf, m)
 	}
+	found := ^uint64(0)
+	if f.lits != nil {
+		// The failregexes' required literals in one scan: the exact
+		// prefilter of each still runs (the scan ignores case).
+		found, _ = f.lits.Mask(buf)
+	}
 	for i, fr := range f.Fail {
 		if buf == "" {
 			buf = joinTuples(s.buf)
 		}
-		m := fr.Search(buf, nil)
+		if f.need != nil && found&f.need[i] != f.need[i] {
+			continue
+		}
+		m := fr.Search(buf, grow(&s.fail, fr))
 		if m == nil {
 			continue
 		}
@@ -78,6 +93,14 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		return s.failure(res, pre, groups, tupleTexts(matched), date, now)
 	}
 	return res
+}
+
+// grow makes *sub long enough for re's submatch indexes.
+func grow(sub *[]int, re *regex.Regex) []int {
+	if need := 2 * len(re.Names); cap(*sub) < need {
+		*sub = make([]int, need)
+	}
+	return (*sub)[:cap(*sub)]
 }
 
 // readDate is processLine: the date of the line, and the line split
@@ -133,6 +156,10 @@ func (s *Session) push(t tupleLine) ([]tupleLine, string) {
 		}
 	} else {
 		s.buf = append(s.buf[:0], t)
+		// One line: the buffer itself serves as its copy, since Judge
+		// only ever replaces s.buf (content, a match) and the next push
+		// comes after Judge is done with this one.
+		return s.buf[:1:1], joinTuples(s.buf)
 	}
 	org := append([]tupleLine(nil), s.buf...)
 	return org, joinTuples(org)
