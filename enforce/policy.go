@@ -8,11 +8,11 @@
 package enforce
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
@@ -20,24 +20,24 @@ import (
 // Origin is what the firewall trusts of one sensor.
 type Origin struct {
 	// Name is the origin the sensor writes in its decisions.
-	Name string
+	Name string `yaml:"name"`
 	// Key is the sensor's public nkey (`stockade keygen` prints it).
 	// Decisions of this origin signed by any other key are refused.
-	Key string
+	Key string `yaml:"key"`
 	// MaxPerMinute caps the new bans accepted per minute (default 120);
 	// beyond it they are refused and counted, so a compromised sensor
 	// cannot ban the internet in a burst.
-	MaxPerMinute int
+	MaxPerMinute int `yaml:"max_per_minute"`
 	// MaxActive caps this origin's bans in force at once (default 100,000).
-	MaxActive int
+	MaxActive int `yaml:"max_active"`
 	// MayUnban lets this origin lift the bans it decided (default: no;
 	// bans end by expiry). It never lifts another origin's ban.
-	MayUnban bool
+	MayUnban bool `yaml:"may_unban"`
 	// MaxDuration caps this origin's bans below the policy's cap.
-	MaxDuration time.Duration
+	MaxDuration time.Duration `yaml:"max_duration"`
 	// MaxDeferred bounds this origin's bans waiting for its rate (default
 	// 10,000); when full, the oldest waiting is dropped and counted.
-	MaxDeferred int
+	MaxDeferred int `yaml:"max_deferred"`
 }
 
 // Policy is the firewall's own.
@@ -115,38 +115,45 @@ func (p *Policy) setDefaults() {
 }
 
 // Validate reports every problem at once.
-func (p *Policy) Validate() error {
-	var errs []error
+func (p *Policy) Validate() error { return p.problems().Under("policy") }
+
+// problems are Validate's, each with its key (origins[2]: name is
+// required).
+func (p *Policy) problems() yamlnode.Problems {
+	var ps yamlnode.Problems
 	if len(p.Origins) == 0 {
-		errs = append(errs, errors.New("policy: origins: none trusted: every decision would be refused"))
+		ps.Add("origins", "none trusted: every decision would be refused")
 	}
 	seen := map[string]bool{}
 	for i, o := range p.Origins {
-		f := fmt.Sprintf("policy: origins[%d]", i)
+		f := fmt.Sprintf("origins[%d]", i)
 		if o.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is required", f))
+			ps.Add(f, "name is required")
 		}
 		if seen[o.Name] {
-			errs = append(errs, fmt.Errorf("%s: %q listed twice", f, o.Name))
+			ps.Add(f, "%q listed twice", o.Name)
 		}
 		seen[o.Name] = true
 		if !sign.ValidPublicKey(o.Key) {
-			errs = append(errs, fmt.Errorf("%s: key: %q is not a public nkey (stockade keygen prints one)", f, o.Key))
+			ps.Add(f, "key: %q is not a public nkey (stockade keygen prints one)", o.Key)
 		}
 		if o.MaxPerMinute < 0 || o.MaxActive < 0 || o.MaxDuration < 0 || o.MaxDeferred < 0 {
-			errs = append(errs, fmt.Errorf("%s: limits cannot be negative", f))
+			ps.Add(f, "limits cannot be negative")
 		}
 	}
-	if p.Remember < 0 || p.MaxRemembered < 0 {
-		errs = append(errs, errors.New("policy: remember, remember_max: cannot be negative"))
+	if p.Remember < 0 {
+		ps.Add("remember", "cannot be negative")
+	}
+	if p.MaxRemembered < 0 {
+		ps.Add("remember_max", "cannot be negative")
 	}
 	if p.MinBits4 < 0 || p.MinBits4 > 32 {
-		errs = append(errs, fmt.Errorf("policy: min_bits4: %d: want 0 to 32", p.MinBits4))
+		ps.Add("min_bits4", "%d: want 0 to 32", p.MinBits4)
 	}
 	if p.MinBits6 < 0 || p.MinBits6 > 128 {
-		errs = append(errs, fmt.Errorf("policy: min_bits6: %d: want 0 to 128", p.MinBits6))
+		ps.Add("min_bits6", "%d: want 0 to 128", p.MinBits6)
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // special are the ranges no sensor may ban unless the policy permits:

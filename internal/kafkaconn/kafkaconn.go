@@ -6,7 +6,6 @@ package kafkaconn
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,37 +16,38 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 )
 
 // Config says how to reach the brokers.
 type Config struct {
 	// Brokers are host:port pairs to bootstrap from (at least one).
-	Brokers []string
-	TLS     TLSConfig
-	SASL    SASLConfig
+	Brokers []string   `yaml:"brokers"`
+	TLS     TLSConfig  `yaml:"tls"`
+	SASL    SASLConfig `yaml:"sasl"`
 	// Timeout bounds dialing, and reading and writing on a connection
 	// (default 10s).
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // TLSConfig turns TLS on when Enable is set or any file is named. CA alone
 // verifies the brokers with that CA instead of the system's; Cert and Key
 // together authenticate us.
 type TLSConfig struct {
-	Enable bool
-	CA     string
-	Cert   string
-	Key    string
+	Enable bool   `yaml:"enable"`
+	CA     string `yaml:"ca"`
+	Cert   string `yaml:"cert"`
+	Key    string `yaml:"key"`
 	// ServerName overrides the name verified in the brokers' certificates
 	// (default: the host of each broker address).
-	ServerName string
+	ServerName string `yaml:"server_name"`
 }
 
 // SASLConfig authenticates us; an empty Mechanism means no SASL.
 type SASLConfig struct {
-	Mechanism string // "plain", "scram-sha-256" or "scram-sha-512"
-	User      string
-	Password  string
+	Mechanism string `yaml:"mechanism"` // "plain", "scram-sha-256" or "scram-sha-512"
+	User      string `yaml:"user"`
+	Password  string `yaml:"password"`
 }
 
 // SetDefaults fills in what is unset.
@@ -58,11 +58,12 @@ func (c *Config) SetDefaults() {
 }
 
 // Validate reports every problem, each naming its field under prefix.
-func (c *Config) Validate(prefix string) error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, args...)))
-	}
+func (c *Config) Validate(prefix string) error { return c.Problems().Under(prefix) }
+
+// Problems is every problem of c, each with its key (yamlnode.Problems).
+func (c *Config) Problems() yamlnode.Problems {
+	var ps yamlnode.Problems
+	bad := ps.Add
 	if len(c.Brokers) == 0 {
 		bad("brokers", "at least one host:port is required")
 	}
@@ -86,7 +87,7 @@ func (c *Config) Validate(prefix string) error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		bad("tls", "cert and key go together")
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // ValidTopic is Kafka's own rule for topic names.

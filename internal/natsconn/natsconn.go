@@ -4,7 +4,6 @@
 package natsconn
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
@@ -22,40 +22,40 @@ import (
 type Config struct {
 	// URL is the server, or a comma-separated list of a cluster's servers
 	// (default nats://127.0.0.1:4222).
-	URL string
+	URL string `yaml:"url"`
 
 	// Credentials: at most one of Creds (a .creds file), NKey (a seed
 	// file), Identity, Token, or User and Password.
-	Creds string
+	Creds string `yaml:"creds"`
 	// NKey is a seed file (mode 0600): the key made by `stockade keygen`,
 	// so that a sensor's signing key is also its NATS user. A server seed
 	// ("SN…", what keygen made before) is used as the same key pair under
 	// the user prefix (sign.UserSeed).
-	NKey string
+	NKey string `yaml:"nkey"`
 	// Identity is an nkey held in memory: the hosting daemon's own key on
 	// its embedded server, made at start, never written anywhere.
 	Identity nkeys.KeyPair
 	// InProcess, when set, connects to that server inside this process
 	// instead of over the network (the daemon to its embedded server).
 	InProcess nats.InProcessConnProvider
-	Token     string
-	User      string
-	Password  string
-	TLS       TLSConfig
+	Token     string    `yaml:"token"`
+	User      string    `yaml:"user"`
+	Password  string    `yaml:"password"`
+	TLS       TLSConfig `yaml:"tls"`
 
 	// Timeout bounds connecting and each flush or acknowledgement wait
 	// (default 5s).
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// ReconnectWait is the pause between reconnect attempts (default 1s).
-	ReconnectWait time.Duration
+	ReconnectWait time.Duration `yaml:"reconnect_wait"`
 }
 
 // TLSConfig names PEM files. CA alone verifies the server with that CA
 // instead of the system's; Cert and Key together authenticate us.
 type TLSConfig struct {
-	CA   string
-	Cert string
-	Key  string
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // SetDefaults fills in what is unset.
@@ -73,11 +73,12 @@ func (c *Config) SetDefaults() {
 
 // Validate reports every problem, each naming its field under prefix
 // ("nats").
-func (c *Config) Validate(prefix string) error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, args...)))
-	}
+func (c *Config) Validate(prefix string) error { return c.Problems().Under(prefix) }
+
+// Problems is every problem of c, each with its key (yamlnode.Problems).
+func (c *Config) Problems() yamlnode.Problems {
+	var ps yamlnode.Problems
+	bad := ps.Add
 	creds := 0
 	for _, set := range []bool{c.Creds != "", c.NKey != "", c.Identity != nil, c.Token != "", c.User != "" || c.Password != ""} {
 		if set {
@@ -98,7 +99,7 @@ func (c *Config) Validate(prefix string) error {
 			bad("url", "%q has an empty server", c.URL)
 		}
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // RedactURL is URL fit for a log: user names, passwords and tokens

@@ -16,15 +16,49 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // Config is the exec sink's configuration.
 type Config struct {
-	Ban     []string      // argv; placeholders below
-	Unban   []string      // argv; empty: unbans run nothing
-	Timeout time.Duration // per command, default 10s
-	Queue   int           // decisions waiting for a worker, default 1024; beyond that Write blocks
+	Ban     []string      `yaml:"ban"`     // argv; placeholders below
+	Unban   []string      `yaml:"unban"`   // argv; empty: unbans run nothing
+	Timeout time.Duration `yaml:"timeout"` // per command, default 10s
+	Queue   int           `yaml:"queue"`   // decisions waiting for a worker, default 1024; beyond that Write blocks
+	// Restore re-runs the ban command for every active ban at start (the
+	// firewall behind the command may have lost it in a reboot); nil is
+	// true. The daemon does it: the sink only runs what it is given.
+	Restore *bool `yaml:"restore"`
+}
+
+// Validate reports every problem of c, each with its key
+// (yamlnode.Problems).
+func (c Config) Validate() error {
+	var ps yamlnode.Problems
+	if len(c.Ban) == 0 || c.Ban[0] == "" {
+		ps.Add("ban", "a command is required (a list: program, then its arguments)")
+	}
+	for _, f := range []struct {
+		key  string
+		argv []string
+	}{{"ban", c.Ban}, {"unban", c.Unban}} {
+		for i, a := range f.argv {
+			if err := checkPlaceholders(a); err != nil {
+				ps.Add(fmt.Sprintf("%s[%d]", f.key, i), "%s", strings.TrimPrefix(err.Error(), "exec: "))
+			}
+		}
+	}
+	if len(c.Unban) > 0 && c.Unban[0] == "" {
+		ps.Add("unban[0]", "the program is empty")
+	}
+	if c.Timeout < 0 {
+		ps.Add("timeout", "negative")
+	}
+	if c.Queue < 0 {
+		ps.Add("queue", "%d: want at least 1 (0 is the default, 1024)", c.Queue)
+	}
+	return ps.Err()
 }
 
 // Placeholders substituted inside each argument.

@@ -1,13 +1,12 @@
 package kafka
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
@@ -16,15 +15,15 @@ import (
 type Config struct {
 	// Name tells this sink from other Kafka sinks: its queue is
 	// queue-kafka.db, or queue-kafka-<Name>.db, in the state directory.
-	Name string
+	Name string `yaml:"name"`
 	// Config is the brokers and how to reach them.
-	kafkaconn.Config
+	kafkaconn.Config `yaml:",inline"`
 	// Topic receives the decisions (default DefaultTopic). It must exist:
 	// its partition count is the admin's choice, and a topic created on
 	// the fly by a typo would swallow the decisions.
-	Topic string
+	Topic string `yaml:"topic"`
 	// Compression is "none" (default), "gzip", "snappy", "lz4" or "zstd".
-	Compression string
+	Compression string `yaml:"compression"`
 
 	// Signer, when set, signs every decision (record headers
 	// sign.HeaderKey and sign.HeaderSig), so that firewalls can refuse
@@ -32,8 +31,8 @@ type Config struct {
 	Signer *sign.Signer
 
 	// Queue bounds the on-disk backlog, Delivery tunes retries.
-	Queue    queue.Config
-	Delivery queue.SinkConfig
+	Queue    queue.Config     `yaml:"queue"`
+	Delivery queue.SinkConfig `yaml:"delivery"`
 }
 
 // DefaultTopic is Config.Topic's default.
@@ -60,15 +59,22 @@ var compressions = map[string]kafka.Compression{
 	"none": 0, "gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd,
 }
 
-// validate reports every problem at once, each naming its field.
-func (c *Config) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("kafka: %s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if err := c.Config.Validate("kafka"); err != nil {
-		errs = append(errs, err)
-	}
+// Validate reports every problem of c once its defaults are filled in,
+// each with its key (yamlnode.Problems).
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.problems().Err()
+}
+
+// validate is Validate for New, in its words ("kafka: topic: ...").
+func (c *Config) validate() error { return c.problems().Under("kafka") }
+
+func (c *Config) problems() yamlnode.Problems {
+	var ps yamlnode.Problems
+	bad := ps.Add
+	ps = append(ps, c.Config.Problems()...)
+	ps.Merge("queue", c.Queue.Validate())
+	ps.Merge("delivery", c.Delivery.Validate())
 	if !kafkaconn.ValidTopic(c.Topic) {
 		bad("topic", "%q: want up to 249 of letters, digits, '.', '_' and '-'", c.Topic)
 	}
@@ -80,5 +86,5 @@ func (c *Config) validate() error {
 	}) {
 		bad("name", "%q: want letters, digits, '_' or '-'", c.Name)
 	}
-	return errors.Join(errs...)
+	return ps
 }

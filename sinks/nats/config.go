@@ -1,12 +1,11 @@
 package nats
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
@@ -17,39 +16,39 @@ type Config struct {
 	// Name tells this sink from other NATS sinks: its queue is
 	// queue-nats.db, or queue-nats-<Name>.db, in the state directory, and
 	// the server sees the connection as "stockade" or "stockade-<Name>".
-	Name string
+	Name string `yaml:"name"`
 	// Config is the server and how to authenticate.
-	natsconn.Config
+	natsconn.Config `yaml:",inline"`
 
 	// Subject is a template over {origin}, {rule}, {action} and {scope}
 	// (default DefaultSubject). Substituted values never add subject
 	// tokens: '.', whitespace, '*' and '>' in them become '_'.
-	Subject string
+	Subject string `yaml:"subject"`
 	// Stream, when set, makes publishing go through JetStream: each
 	// decision is stored before it counts as delivered, and a decision sent
 	// twice within the stream's duplicate window is stored once. The
 	// stream is created if missing, on the subjects the template can
 	// produce (stockade.decisions.> for the default); an existing stream is
 	// used as it is.
-	Stream string
+	Stream string `yaml:"stream"`
 	// Duplicates is the duplicate window of a stream this sink creates
 	// (default 10m: longer than a re-send takes after any outage the
 	// backoff rides out without the window lapsing, and ids cost the
 	// server a few dozen bytes each).
-	Duplicates time.Duration
+	Duplicates time.Duration `yaml:"duplicates"`
 	// MaxAge is how long a stream this sink creates keeps decisions
 	// (default 30 days): a firewall that starts, or comes back, within it
 	// still receives every ban that is active; set it above the longest
 	// ban you decide.
-	MaxAge time.Duration
+	MaxAge time.Duration `yaml:"max_age"`
 
 	// Signer, when set, signs every decision (headers sign.HeaderKey and
 	// sign.HeaderSig), so that firewalls can refuse forged ones.
 	Signer *sign.Signer
 
 	// Queue bounds the on-disk backlog, Delivery tunes retries.
-	Queue    queue.Config
-	Delivery queue.SinkConfig
+	Queue    queue.Config     `yaml:"queue"`
+	Delivery queue.SinkConfig `yaml:"delivery"`
 }
 
 // DefaultSubject is Config.Subject's default.
@@ -83,12 +82,23 @@ func (c *Config) connName() string {
 	return "stockade-" + c.Name
 }
 
-// validate reports every problem at once, each naming its field.
+// Validate reports every problem of c once its defaults are filled in,
+// each with its key (yamlnode.Problems).
+func (c Config) Validate() error {
+	c.setDefaults()
+	_, ps := c.problems()
+	return ps.Err()
+}
+
+// validate is Validate for New, in its words ("nats: subject: ...").
 func (c *Config) validate() (*template, error) {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("nats: %s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	tmpl, ps := c.problems()
+	return tmpl, ps.Under("nats")
+}
+
+func (c *Config) problems() (*template, yamlnode.Problems) {
+	var ps yamlnode.Problems
+	bad := ps.Add
 	tmpl, err := parseTemplate(c.Subject)
 	if err != nil {
 		bad("subject", "%v", err)
@@ -107,13 +117,13 @@ func (c *Config) validate() (*template, error) {
 	if c.Duplicates < 0 {
 		bad("duplicates", "%v is negative", c.Duplicates)
 	}
-	if err := c.Config.Validate("nats"); err != nil {
-		errs = append(errs, err)
-	}
+	ps = append(ps, c.Config.Problems()...)
+	ps.Merge("queue", c.Queue.Validate())
+	ps.Merge("delivery", c.Delivery.Validate())
 	if c.Name != "" && strings.ContainsFunc(c.Name, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
 	}) {
 		bad("name", "%q: want letters, digits, '_' or '-'", c.Name)
 	}
-	return tmpl, errors.Join(errs...)
+	return tmpl, ps
 }

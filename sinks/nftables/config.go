@@ -1,11 +1,10 @@
 package nftables
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 )
 
@@ -13,13 +12,13 @@ import (
 // stockade", one chain on the input hook at priority -10, sets banned4 and
 // banned6, IPv6 banned by /128.
 type Config struct {
-	Table  string   // default "stockade"
-	Family string   // "inet" (default), "ip" or "ip6"
-	Chains []string // hooks to filter: "input" (default), "forward"
+	Table  string   `yaml:"table"`  // default "stockade"
+	Family string   `yaml:"family"` // "inet" (default), "ip" or "ip6"
+	Chains []string `yaml:"chains"` // hooks to filter: "input" (default), "forward"
 	// Priority of our chains; 0 selects the default, -10: before the
 	// usual filter chains at 0, after conntrack. (Exactly 0 cannot be
 	// chosen; 1 or -1 sit next to it.)
-	Priority int
+	Priority int `yaml:"priority"`
 	// SetOnly inserts into sets that the admin made and references from
 	// rules of their own. Nothing but those sets' elements is ever created,
 	// changed or deleted; the sets must have flags interval and timeout.
@@ -27,21 +26,21 @@ type Config struct {
 	// hand-made elements in them: use a second set in the same rule. (At a
 	// restart one without a timeout is removed; one with a timeout cannot be
 	// told from a ban whose save was lost, and is adopted as a ban.)
-	SetOnly bool
-	SetV4   string // default "banned4"
-	SetV6   string // default "banned6"
+	SetOnly bool   `yaml:"set_only"`
+	SetV4   string `yaml:"set_v4"` // default "banned4"
+	SetV6   string `yaml:"set_v6"` // default "banned6"
 	// IPv6Prefix widens IPv6 bans to this prefix length (e.g. 64: one ban
 	// covers the subnet a single host can hop around in). Default 128. A
 	// range that holds an address Guard protects is not widened to: the
 	// ban stays the address itself.
-	IPv6Prefix int
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// Guard is what is never banned (nil: the special ranges only). See
 	// Protect for addresses protected after their range was banned.
 	Guard *guard.Guard
 	// ChunkSize caps the kernel elements per netlink batch (an interval is
 	// two: start and end). Default 512; the limit is 1024 because one
 	// message over about 1,000 elements outgrows netlink's 64 KiB attribute.
-	ChunkSize int
+	ChunkSize int `yaml:"chunk_size"`
 	// NetNS is an open network namespace fd to work in (tests); 0 is the
 	// namespace of the process.
 	NetNS int
@@ -91,12 +90,19 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// validate reports every problem at once, each naming its field.
-func (c *Config) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("nftables: %s: %s", field, fmt.Sprintf(format, args...)))
-	}
+// Validate reports every problem of c once its defaults are filled in,
+// each with its key (yamlnode.Problems).
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.problems().Err()
+}
+
+// validate is Validate for New, in its words ("nftables: family: ...").
+func (c *Config) validate() error { return c.problems().Under("nftables") }
+
+func (c *Config) problems() yamlnode.Problems {
+	var ps yamlnode.Problems
+	bad := ps.Add
 	for _, n := range []struct{ field, name string }{{"table", c.Table}, {"set_v4", c.SetV4}, {"set_v6", c.SetV6}} {
 		// NFT_NAME_MAXLEN is 256 with the terminating NUL.
 		if len(n.name) > 255 || strings.ContainsRune(n.name, 0) {
@@ -133,7 +139,7 @@ func (c *Config) validate() error {
 	if c.NetNS < 0 {
 		bad("netns", "%d is not a file descriptor", c.NetNS)
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 func (c *Config) wantV4() bool { return c.Family != "ip6" }

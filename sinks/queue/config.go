@@ -1,10 +1,10 @@
 package queue
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 )
 
 // FullPolicy says what Push does when the queue holds Max decisions.
@@ -29,9 +29,9 @@ const (
 type Config struct {
 	// Max is how many decisions may wait (default 100000: at about 600
 	// bytes each, some 60 MB of disk).
-	Max int
+	Max int `yaml:"max"`
 	// WhenFull is the policy once Max decisions wait (default DropOldest).
-	WhenFull FullPolicy
+	WhenFull FullPolicy `yaml:"when_full"`
 	// Log receives drop warnings (rate-limited); nil is slog.Default().
 	Log *slog.Logger
 	// Upgrade makes the messages of the decisions an older stockade queued
@@ -55,32 +55,61 @@ func (c *Config) setDefaults() {
 	}
 }
 
-func (c *Config) validate() error {
-	var errs []error
+// Validate reports every problem of c once its defaults are filled in,
+// each with its key (yamlnode.Problems).
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.problems().Err()
+}
+
+func (c *Config) validate() error { return c.problems().Under("queue") }
+
+func (c *Config) problems() yamlnode.Problems {
+	var ps yamlnode.Problems
 	if c.Max < 1 {
-		errs = append(errs, fmt.Errorf("queue: max: %d, want at least 1", c.Max))
+		ps.Add("max", "%d, want at least 1", c.Max)
 	}
 	switch c.WhenFull {
 	case DropOldest, DropNewest, Block:
 	default:
-		errs = append(errs, fmt.Errorf("queue: when_full: %q, want %q, %q or %q", c.WhenFull, DropOldest, DropNewest, Block))
+		ps.Add("when_full", "%q, want %q, %q or %q", c.WhenFull, DropOldest, DropNewest, Block)
 	}
-	return errors.Join(errs...)
+	return ps
+}
+
+// Validate reports every problem of c, each with its key: a zero or
+// negative setting is the default, but a maximum backoff below the
+// minimum is a mistake worth saying.
+func (c SinkConfig) Validate() error {
+	var ps yamlnode.Problems
+	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MaxBackoff < c.MinBackoff {
+		ps.Add("max_backoff", "%v is below min_backoff (%v)", c.MaxBackoff, c.MinBackoff)
+	}
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{{"batch", int64(c.Batch)}, {"min_backoff", int64(c.MinBackoff)}, {"max_backoff", int64(c.MaxBackoff)}, {"publish_timeout", int64(c.PublishTimeout)}} {
+		if f.v < 0 {
+			ps.Add(f.key, "negative")
+		}
+	}
+	return ps.Err()
 }
 
 // SinkConfig tunes delivery from the queue to the remote.
 type SinkConfig struct {
 	// Batch is how many decisions one Publish carries at most (default 256).
-	Batch int
+	Batch int `yaml:"batch"`
 	// MinBackoff and MaxBackoff bound the wait between failed attempts
 	// (defaults 100ms and 30s); it doubles on every failure in a row.
-	MinBackoff, MaxBackoff time.Duration
+	MinBackoff time.Duration `yaml:"min_backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
 	// PublishTimeout bounds one Publish (default 30s).
-	PublishTimeout time.Duration
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// MinInterval, when set, spaces Publishes at least that far apart: a
 	// rate limit for remotes that throttle (a chat webhook), and a digest
 	// (mail): what arrives meanwhile goes in the next batch.
-	MinInterval time.Duration
+	MinInterval time.Duration `yaml:"min_interval"`
 	// Log receives outage and recovery messages; nil is slog.Default().
 	Log *slog.Logger
 }

@@ -14,19 +14,20 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
 // KafkaConfig says what to consume.
 type KafkaConfig struct {
-	kafkaconn.Config
+	kafkaconn.Config `yaml:",inline"`
 	// Topic to read (default stockade-decisions).
-	Topic string
+	Topic string `yaml:"topic"`
 	// Group is the consumer group (default "stockade"). Firewalls each
 	// need their own, so that every one of them sees every decision;
 	// correlators share one, so that the topic's partitions (keyed by
 	// target) are split between them and each address is counted by one.
-	Group string
+	Group string `yaml:"group"`
 	// A new group starts at the oldest record the topic keeps; a group
 	// that committed resumes after its last commit.
 
@@ -46,12 +47,21 @@ func (c *KafkaConfig) setDefaults() {
 	}
 }
 
-func (c *KafkaConfig) validate() error {
-	errs := []error{c.Config.Validate("kafka")}
+// Validate reports every problem of c once its defaults are filled in,
+// each with its key (yamlnode.Problems).
+func (c KafkaConfig) Validate() error {
+	c.setDefaults()
+	return c.problems().Err()
+}
+
+func (c *KafkaConfig) validate() error { return c.problems().Under("kafka") }
+
+func (c *KafkaConfig) problems() yamlnode.Problems {
+	ps := c.Config.Problems()
 	if !kafkaconn.ValidTopic(c.Topic) {
-		errs = append(errs, fmt.Errorf("kafka: topic: %q: want up to 249 of letters, digits, '.', '_' and '-'", c.Topic))
+		ps.Add("topic", "%q: want up to 249 of letters, digits, '.', '_' and '-'", c.Topic)
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // Kafka is a Consumer in a Kafka consumer group.

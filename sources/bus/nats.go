@@ -14,26 +14,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
 // NATSConfig says what to consume.
 type NATSConfig struct {
-	natsconn.Config
+	natsconn.Config `yaml:",inline"`
 	// Subject to subscribe to, wildcards allowed (default
 	// stockade.decisions.>). With a Stream, it filters the stream.
-	Subject string
+	Subject string `yaml:"subject"`
 	// Stream, when set, consumes through a JetStream durable consumer:
 	// messages published while we were away are delivered when we are
 	// back, and each is acknowledged once handled. Without it, a core NATS
 	// subscription sees only what is published while it is connected.
-	Stream string
+	Stream string `yaml:"stream"`
 	// Durable names the consumer (default "stockade"); each firewall needs
 	// its own, or they would share the messages out between them.
-	Durable string
+	Durable string `yaml:"durable"`
 	// Since limits what a new consumer starts with to messages stored this
 	// recently (default 0: everything the stream holds).
-	Since time.Duration
+	Since time.Duration `yaml:"since"`
 	// Reset reads again (from Since) what the durable consumer already
 	// delivered, before going on with it: what a firewall does when its
 	// own state is new (a reinstall) and it must learn every ban still
@@ -58,18 +59,27 @@ func (c *NATSConfig) setDefaults() {
 	}
 }
 
-func (c *NATSConfig) validate() error {
-	errs := []error{c.Config.Validate("nats")}
+// Validate reports every problem of c once its defaults are filled in,
+// each with its key (yamlnode.Problems).
+func (c NATSConfig) Validate() error {
+	c.setDefaults()
+	return c.problems().Err()
+}
+
+func (c *NATSConfig) validate() error { return c.problems().Under("nats") }
+
+func (c *NATSConfig) problems() yamlnode.Problems {
+	ps := c.Config.Problems()
 	if strings.ContainsAny(c.Subject, " \t\r\n") || strings.Contains(c.Subject, "..") || strings.HasPrefix(c.Subject, ".") || strings.HasSuffix(c.Subject, ".") {
-		errs = append(errs, fmt.Errorf("nats: subject: %q is not a subject", c.Subject))
+		ps.Add("subject", "%q is not a subject", c.Subject)
 	}
 	if strings.ContainsAny(c.Durable, ". *>\t\r\n/\\") {
-		errs = append(errs, fmt.Errorf("nats: durable: %q cannot hold '.', '*', '>', '/', '\\' or whitespace", c.Durable))
+		ps.Add("durable", "%q cannot hold '.', '*', '>', '/', '\\' or whitespace", c.Durable)
 	}
 	if c.Since < 0 {
-		errs = append(errs, fmt.Errorf("nats: since: %v is negative", c.Since))
+		ps.Add("since", "%v is negative", c.Since)
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // NATS is a Consumer on NATS.

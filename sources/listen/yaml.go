@@ -1,0 +1,117 @@
+package listen
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/stockade-ids/stockade/internal/yamlnode"
+)
+
+// SyslogConfig is a syslog listener as a configuration file writes it
+// (`sources: - syslog: {...}`; sample.yaml documents each key). A network
+// listener believes its senders; a unix one judges each message by the
+// process that sent it.
+type SyslogConfig struct {
+	UDP  string `yaml:"udp"`
+	TCP  string `yaml:"tcp"`
+	Unix string `yaml:"unix"`
+	// Senders are the addresses or networks allowed to send over UDP and
+	// TCP; empty is anyone (warned about at start).
+	Senders []string `yaml:"senders"`
+	// IdleTimeout closes a TCP connection without a frame this long; 0:
+	// never; unset: DefaultIdleTimeout.
+	IdleTimeout     *time.Duration `yaml:"idle_timeout"`
+	MaxConnsPerPeer int            `yaml:"max_conns_per_peer"`
+	IdentityConfig  `yaml:",inline"`
+}
+
+// JournaldConfig is the journald source as a configuration file writes it.
+type JournaldConfig struct {
+	Args           []string `yaml:"args"`
+	Command        string   `yaml:"command"`
+	IdentityConfig `yaml:",inline"`
+}
+
+// IdentityConfig overrides who may write as which program on a local
+// input (journald, a unix socket): Identities replaces the built-in entry
+// of each program it names, Unlisted (accept or refuse) is what a claim to
+// a program with no entry gets.
+type IdentityConfig struct {
+	Identities map[string][]Speaker `yaml:"identities"`
+	Unlisted   string               `yaml:"unlisted"`
+}
+
+// Build is the identity table c describes.
+func (c IdentityConfig) Build() (*Identities, error) {
+	return NewIdentities(c.Identities, c.Unlisted, nil)
+}
+
+func (c IdentityConfig) problems(ps *yamlnode.Problems) {
+	switch c.Unlisted {
+	case "", UnlistedAccept, UnlistedRefuse:
+	default:
+		ps.Add("unlisted", "%q: want %s or %s", c.Unlisted, UnlistedAccept, UnlistedRefuse)
+		return
+	}
+	if _, err := c.Build(); err != nil {
+		ps.Add("identities", "%s", err)
+	}
+}
+
+// Validate reports every problem of c, each with its key.
+func (c JournaldConfig) Validate() error {
+	var ps yamlnode.Problems
+	c.IdentityConfig.problems(&ps)
+	return ps.Err()
+}
+
+// Validate reports every problem of c, each with its key.
+func (c SyslogConfig) Validate() error {
+	_, ps := c.build()
+	return ps.Err()
+}
+
+// Listen is the listener c describes; the caller adds the clock, the zone
+// and the logger.
+func (c SyslogConfig) Listen() (Config, error) {
+	lc, ps := c.build()
+	return lc, ps.Err()
+}
+
+func (c SyslogConfig) build() (Config, yamlnode.Problems) {
+	var ps yamlnode.Problems
+	lc := Config{UDP: c.UDP, TCP: c.TCP, Unix: c.Unix, MaxConnsPerPeer: c.MaxConnsPerPeer}
+	if c.UDP == "" && c.TCP == "" && c.Unix == "" {
+		ps.Add("", "set at least one of udp, tcp, unix")
+	}
+	for i, s := range c.Senders {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				ps.Add(fmt.Sprintf("senders[%d]", i), "%q is not an address or a network", s)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		lc.Senders = append(lc.Senders, p)
+	}
+	if c.IdleTimeout != nil {
+		lc.IdleTimeout = *c.IdleTimeout
+		if lc.IdleTimeout == 0 {
+			lc.IdleTimeout = -1
+		}
+	}
+	if c.MaxConnsPerPeer < 0 {
+		ps.Add("max_conns_per_peer", "negative")
+	}
+	if c.Unix == "" && (c.Identities != nil || c.Unlisted != "") {
+		ps.Add("", "identities and unlisted judge local senders: they need unix:")
+	}
+	c.IdentityConfig.problems(&ps)
+	if len(ps) == 0 {
+		lc.Identities, _ = c.Build()
+	}
+	return lc, ps
+}
