@@ -28,8 +28,12 @@ import (
 type Decoder struct {
 	File string
 	Errs *srcpos.Errors
+	// Hints replace the refusal of an unknown key at a path ("nats.policy")
+	// where a common mistake deserves its own words.
+	Hints map[string]string
 
-	visited int // nodes walked: aliases may make a small file a huge tree
+	visited int             // nodes walked: aliases may make a small file a huge tree
+	failed  map[string]bool // paths that did not decode: their checks would only repeat it
 }
 
 // maxNodes bounds the nodes one Decoder walks: "a: &a [*a, *a]" nests
@@ -39,6 +43,20 @@ const maxNodes = 1 << 20
 
 // maxDepth bounds nesting, so that an alias cycle ends.
 const maxDepth = 64
+
+// Decodable is a section whose shape struct tags cannot say (a list of
+// entries each of which names its kind): it decodes itself with d,
+// reporting its problems there.
+type Decodable interface {
+	DecodeYAML(d *Decoder, n *yaml.Node, path string)
+}
+
+// Fields are the keys and values of the mapping n, as Decode reads them
+// (merge keys applied, a repeated key reported); false when n is not a
+// mapping, which is reported.
+func (d *Decoder) Fields(n *yaml.Node, path string) ([]Field, bool) {
+	return d.fields(Resolve(n), path, 0)
+}
 
 // Pos is n's position in d.File.
 func (d *Decoder) Pos(n *yaml.Node) srcpos.Pos {
@@ -51,6 +69,10 @@ func (d *Decoder) Add(n *yaml.Node, path, format string, args ...any) {
 	if path != "" {
 		msg = path + ": " + msg
 	}
+	if d.failed == nil {
+		d.failed = map[string]bool{}
+	}
+	d.failed[path] = true
 	d.Errs.Add(d.Pos(n), "%s", msg)
 }
 
@@ -60,6 +82,28 @@ func (d *Decoder) Decode(n *yaml.Node, path string, v any) bool {
 	before := len(*d.Errs)
 	d.value(Resolve(n), path, reflect.ValueOf(v).Elem(), 0)
 	return len(*d.Errs) == before
+}
+
+// Failed reports whether path, or a section holding it, was reported.
+func (d *Decoder) Failed(path string) bool {
+	for p := path; ; {
+		if d.failed[p] {
+			return true
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i <= 0 {
+			return d.failed[""] && path == ""
+		}
+		p = p[:i]
+	}
+}
+
+// Sort puts the problems in file order.
+func (d *Decoder) Sort() {
+	sort.SliceStable(*d.Errs, func(i, j int) bool {
+		a, b := (*d.Errs)[i].Pos, (*d.Errs)[j].Pos
+		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	})
 }
 
 // Resolve follows an alias to its anchor's node, and a document to its
@@ -80,8 +124,13 @@ func Resolve(n *yaml.Node) *yaml.Node {
 
 // Join names a child: Join("sinks[0]", "exec") is "sinks[0].exec".
 func Join(path, key string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return key
+	case key == "":
+		return path
+	case key[0] == '[':
+		return path + key
 	}
 	return path + "." + key
 }
@@ -90,9 +139,7 @@ func Join(path, key string) string {
 func Index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
 var (
-	durationType  = reflect.TypeFor[time.Duration]()
-	unmarshalType = reflect.TypeFor[yaml.Unmarshaler]()
-	textType      = reflect.TypeFor[encoding.TextUnmarshaler]()
+	durationType = reflect.TypeFor[time.Duration]()
 )
 
 // IsNull reports whether n is an empty value ("key:" or "key: null").
@@ -121,6 +168,9 @@ func (d *Decoder) value(n *yaml.Node, path string, v reflect.Value, depth int) {
 	}
 	if v.CanAddr() {
 		switch p := v.Addr().Interface().(type) {
+		case Decodable:
+			p.DecodeYAML(d, n, path)
+			return
 		case yaml.Unmarshaler:
 			if err := p.UnmarshalYAML(n); err != nil {
 				d.Add(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -385,7 +435,12 @@ func (d *Decoder) structure(n *yaml.Node, path string, v reflect.Value, depth in
 	for _, f := range fields {
 		idx, ok := keys[f.Key.Value]
 		if !ok {
-			d.Add(f.Key, Join(path, f.Key.Value), "%s", Unknown(f.Key.Value, SortedKeys(keys)))
+			at := Join(path, f.Key.Value)
+			if h, ok := d.Hints[at]; ok {
+				d.Add(f.Key, at, "%s", h)
+			} else {
+				d.Add(f.Key, at, "%s", Unknown(f.Key.Value, SortedKeys(keys)))
+			}
 			continue
 		}
 		d.value(f.Value, Join(path, f.Key.Value), v.FieldByIndex(idx), depth+1)

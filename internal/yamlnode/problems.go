@@ -98,7 +98,11 @@ func (d *Decoder) Report(n *yaml.Node, path string, err error) {
 		return
 	}
 	for _, p := range ps {
-		d.Add(Find(n, p.Key), Join(path, p.Key), "%s", p.Msg)
+		// A key that did not decode was reported already; what its
+		// check says of the default left in its place would mislead.
+		if at := Join(path, p.Key); !d.Failed(at) {
+			d.Add(Find(n, p.Key), at, "%s", p.Msg)
+		}
 	}
 }
 

@@ -1,0 +1,193 @@
+// Package config reads stockade's configuration files: the daemon's
+// (`stockade run --config`) and the enforcer's (`stockade enforce
+// --config`). Each component owns its section (YAML tags and a Validate on
+// its Config, a sample.yaml); this package holds the top level, the
+// registry of source and sink kinds, and the loader, which reports every
+// problem of a file in one pass, each as
+//
+//	file:line:col: sinks[0].exec.timeout: bad duration "10x" (use 90s, 10m, 1h, 7d, 1w)
+//
+// in the file's words, never a Go type's.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stockade-ids/stockade/internal/srcpos"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
+	"github.com/stockade-ids/stockade/sources/suricata"
+)
+
+// Daemon is `stockade run --config FILE`; deploy/stockade.reference.yaml
+// documents every key.
+type Daemon struct {
+	StateDir string   `yaml:"state_dir"`
+	Socket   string   `yaml:"socket"`
+	Metrics  string   `yaml:"metrics"`
+	Origin   string   `yaml:"origin"`
+	TZ       string   `yaml:"tz"`
+	Rules    []string `yaml:"rules"`
+	Allow    []string `yaml:"allow"`
+	// Fleet lists the fleet's own hosts (firewalls, correlators, bus
+	// servers not named below): never banned, like allow, so that a forged
+	// line cannot cut the fleet apart.
+	Fleet []string `yaml:"fleet"`
+	// Unbans makes the engine emit an unban decision when a ban runs out
+	// (for sinks that cannot expire bans by themselves, such as exec).
+	Unbans  *bool    `yaml:"unbans"`
+	Sources []Source `yaml:"sources"`
+	Sinks   []Sink   `yaml:"sinks"`
+	// SignKey is this sensor's signing key (an nkey seed file, mode 0600,
+	// from `stockade keygen`).
+	SignKey string `yaml:"sign_key"`
+	// NATSServer hosts a NATS server (with JetStream) inside stockade.
+	NATSServer *NATSServer `yaml:"nats_server"`
+	// MaxWindows bounds the sliding windows held in memory (default
+	// DefaultMaxWindows; -1: no bound).
+	MaxWindows int `yaml:"max_windows"`
+	// HomeNet is the network the Suricata sensor protects; SuricataYAML,
+	// a suricata.yaml whose HOME_NET joins it.
+	HomeNet      []string `yaml:"home_net"`
+	SuricataYAML string   `yaml:"suricata_yaml"`
+
+	// Path is the file it was read from: a reload reads it again.
+	Path string
+}
+
+// DefaultMaxWindows is max_windows's default. Full, that is about 150 MB
+// of windows in a replay; the daemon, which also persists them, measured
+// about 400 MB of heap and a 600 MB state file (docs/reliability.md).
+const DefaultMaxWindows = 1_000_000
+
+// Load reads the daemon's configuration at path. Its error is a
+// srcpos.Errors (every problem, file:line:col each) or the read's.
+func Load(path string) (*Daemon, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on bytes already read; path names them in errors.
+func Parse(path string, data []byte) (*Daemon, error) {
+	var c Daemon
+	root, d := decodeFile(path, data, &c, nil)
+	if root != nil {
+		c.validate(d, root)
+	}
+	d.Sort()
+	if err := d.Errs.Err(); err != nil {
+		return nil, err
+	}
+	c.Path = path
+	return &c, nil
+}
+
+// decodeFile parses data and decodes it into v, returning the document's
+// top node (nil when it does not parse) and the decoder holding the
+// problems found so far.
+func decodeFile(path string, data []byte, v any, hints map[string]string) (*yaml.Node, *yamlnode.Decoder) {
+	d := &yamlnode.Decoder{File: path, Errs: new(srcpos.Errors), Hints: hints}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		d.Errs.Add(yamlnode.ErrPos(path, err), "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, d
+	}
+	root := yamlnode.Resolve(&doc)
+	if root.Kind == 0 { // an empty file: an empty mapping
+		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		d.Add(&more, "", "a second document: the configuration is one (remove the ---)")
+	}
+	if root.Kind != yaml.MappingNode {
+		d.Add(root, "", "want a mapping of settings at the top of the file, not %s", describeKind(root))
+		return nil, d
+	}
+	d.Decode(root, "", v)
+	return root, d
+}
+
+func describeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	}
+	return "this"
+}
+
+// validate adds the top level's problems; the sections validated
+// themselves as they were decoded.
+func (c *Daemon) validate(d *yamlnode.Decoder, root *yaml.Node) {
+	var ps yamlnode.Problems
+	if c.TZ != "" {
+		if _, err := time.LoadLocation(c.TZ); err != nil {
+			ps.Add("tz", "%q is not a time zone (Europe/Paris, UTC, ...)", c.TZ)
+		}
+	}
+	if len(c.Sources) == 0 && !hasKey(root, "sources") {
+		ps.Add("", "no sources: name at least one under sources:")
+	} else if len(c.Sources) == 0 {
+		ps.Add("sources", "no sources: name at least one")
+	}
+	if c.Metrics != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics); err != nil {
+			ps.Add("metrics", "%q: want host:port (127.0.0.1:9477)", c.Metrics)
+		}
+	}
+	ranges(&ps, "allow", c.Allow)
+	ranges(&ps, "fleet", c.Fleet)
+	if len(c.HomeNet) > 0 {
+		if _, err := suricata.ParseHomeNet(strings.Join(c.HomeNet, ",")); err != nil {
+			ps.Add("home_net", "%s", err)
+		}
+	}
+	if c.SuricataYAML != "" {
+		if _, err := suricata.LoadHomeNet(c.SuricataYAML); err != nil {
+			ps.Add("suricata_yaml", "%s", err)
+		}
+	}
+	if c.MaxWindows < -1 {
+		ps.Add("max_windows", "%d: want a bound, 0 for the default (%d) or -1 for none", c.MaxWindows, DefaultMaxWindows)
+	}
+	if c.NATSServer != nil {
+		ps.Merge("nats_server", c.NATSServer.Validate())
+	}
+	d.Report(root, "", ps.Err())
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	return yamlnode.Find(n, key) != yamlnode.Resolve(n)
+}
+
+// Defaults fills in what the file left unset.
+func (c *Daemon) Defaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/stockade"
+	}
+	if c.Socket == "" {
+		c.Socket = c.StateDir + "/stockade.sock"
+	}
+	if c.Origin == "" {
+		c.Origin, _ = os.Hostname()
+	}
+	switch {
+	case c.MaxWindows == 0:
+		c.MaxWindows = DefaultMaxWindows
+	case c.MaxWindows < 0:
+		c.MaxWindows = 0
+	}
+}
