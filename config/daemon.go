@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -92,6 +93,10 @@ func Parse(path string, data []byte) (*Daemon, error) {
 	return &c, nil
 }
 
+// syntaxLine is the position yaml.v3 writes into a syntax error's text,
+// which the error's own position says already.
+var syntaxLine = regexp.MustCompile(`^yaml: (line \d+: )?`)
+
 // decodeFile parses data and decodes it into v, returning the document's
 // top node (nil when it does not parse) and the decoder holding the
 // problems found so far.
@@ -100,7 +105,7 @@ func decodeFile(path string, data []byte, v any, hints map[string]string) (*yaml
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		d.Errs.Add(yamlnode.ErrPos(path, err), "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		d.Errs.Add(yamlnode.ErrPos(path, err), "%s", syntaxLine.ReplaceAllString(err.Error(), ""))
 		return nil, d
 	}
 	root := yamlnode.Resolve(&doc)

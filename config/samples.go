@@ -10,6 +10,4 @@ var (
 	natsSourceSample string
 	//go:embed sample/kafka_source.yaml
 	kafkaSourceSample string
-	//go:embed sample/policy.yaml
-	policySample string
 )

@@ -106,7 +106,9 @@ func (c SyslogConfig) build() (Config, yamlnode.Problems) {
 	if c.MaxConnsPerPeer < 0 {
 		ps.Add("max_conns_per_peer", "negative")
 	}
-	if c.Unix == "" && (c.Identities != nil || c.Unlisted != "") {
+	// The defaults written out (identities: {}, unlisted: accept) are no
+	// mistake; a table or a refusal on a network listener is.
+	if c.Unix == "" && (len(c.Identities) > 0 || c.Unlisted == UnlistedRefuse) {
 		ps.Add("", "identities and unlisted judge local senders: they need unix:")
 	}
 	c.IdentityConfig.problems(&ps)
