@@ -61,6 +61,17 @@ type Daemon struct {
 
 	// Path is the file it was read from: a reload reads it again.
 	Path string
+
+	at map[string]srcpos.Pos // where each top-level key is
+}
+
+// At is where the top-level key is written in the file (the file's start
+// when it is not).
+func (c *Daemon) At(key string) srcpos.Pos {
+	if p, ok := c.at[key]; ok {
+		return p
+	}
+	return srcpos.Pos{File: c.Path, Line: 1, Col: 1}
 }
 
 // DefaultMaxWindows is max_windows's default. Full, that is about 150 MB
@@ -137,6 +148,10 @@ func describeKind(n *yaml.Node) string {
 // validate adds the top level's problems; the sections validated
 // themselves as they were decoded.
 func (c *Daemon) validate(d *yamlnode.Decoder, root *yaml.Node) {
+	c.at = map[string]srcpos.Pos{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		c.at[root.Content[i].Value] = d.Pos(root.Content[i+1])
+	}
 	var ps yamlnode.Problems
 	if c.TZ != "" {
 		if _, err := time.LoadLocation(c.TZ); err != nil {

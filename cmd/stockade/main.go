@@ -16,6 +16,7 @@ const usage = `stockade turns attacks seen in logs into ban decisions.
 
 Usage:
   stockade run --config FILE        run the daemon (or: stockade run [flags] FILE...)
+  stockade check [--config FILE]    check the daemon's or the enforcer's configuration and its packs; exit 2 on problems
   stockade status [RULE] [--json]   what the running daemon sees and bans
   stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [-o json]
                                     every active ban with its rule, origin, time left and evidence
@@ -107,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return opsCmd(args[0], args[1:], stdout, stderr)
 	case "lint":
 		return lintCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
 	case "test":
 		return testCmd(ctx, args[1:], stdout, stderr)
 	case "explain":

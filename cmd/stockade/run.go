@@ -29,7 +29,7 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 // runFlags are run's flags.
 type runFlags struct {
 	config, state, socket, output, metrics, typ, logFormat *string
-	nft, fromStart, verbose                                *bool
+	nft, fromStart, verbose, testOnly                      *bool
 	allow, rulePaths                                       listFlag
 }
 
@@ -51,6 +51,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
 	o.verbose = fl.Bool("v", false, "debug logging")
 	o.logFormat = fl.String("log-format", "text", "log as text, json, or journal (journald's native protocol: PRIORITY and STOCKADE_* fields; <N> prefixes on stderr without it)")
+	o.testOnly = fl.Bool("t", false, "check the configuration (--config) and its packs, then exit, as stockade check does")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stockade run --config FILE\n       stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...")
 		fl.PrintDefaults()
@@ -58,6 +59,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	files, err := parseArgs(fl, args)
 	if err != nil {
 		return errHelp
+	}
+	if *o.testOnly {
+		if *o.config == "" {
+			*o.config = defaultConfig
+		}
+		return checkConfig(*o.config, "run", stdout, stderr)
 	}
 	cfg, err := o.daemonConfig(files, stderr)
 	if err != nil {

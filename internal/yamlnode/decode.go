@@ -39,7 +39,7 @@ type Decoder struct {
 // maxNodes bounds the nodes one Decoder walks: "a: &a [*a, *a]" nests
 // aliases into a tree without end, and a few lines of aliases into
 // billions of nodes.
-const maxNodes = 1 << 20
+const maxNodes = 1 << 18
 
 // maxDepth bounds nesting, so that an alias cycle ends.
 const maxDepth = 64

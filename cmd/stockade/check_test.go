@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheck: `stockade check` and `stockade run -t` exit 0 on a clean
+// configuration, the daemon's or the enforcer's, and 2 with every
+// problem at file:line:col on a bad one; they start nothing.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "sources: [{files: [/var/log/auth.log]}]\nsinks: [{nftables: {}}]\n")
+	bad := write("bad.yaml", "metrcs: x\nsources: [{files: [/var/log/auth.log]}]\nsinks:\n  - exec: {ban: [/bin/true], timeout: 10x}\n")
+	enf := filepath.Join("..", "..", "deploy", "enforce.yaml")
+	badPack := write("pack.yaml", "pack: p\nrules:\n  - name: r\n    colour: red\n")
+	packs := write("packs.yaml", "rules: ["+badPack+"]\nsources: [{files: [/x]}]\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  []string // in stdout, or stderr for a refusal
+	}{
+		{"clean", []string{"check", "--config", good}, 0, []string{good + ": ok (daemon configuration, 1 source(s), 1 sink(s))"}},
+		{"positional", []string{"check", good}, 0, []string{"ok"}},
+		{"run -t", []string{"run", "-t", "--config", good}, 0, []string{"ok"}},
+		{"enforcer detected", []string{"check", enf}, 0, []string{"ok (enforcer configuration, nats bus"}},
+		{"refused", []string{"check", "--config", bad}, 2, []string{
+			bad + ":1:1: metrcs: unknown key; did you mean metrics?",
+			bad + `:4:39: sinks[0].exec.timeout: bad duration "10x" (use 90s, 10m, 1h, 7d, 1w)`}},
+		{"run -t refused", []string{"run", "-t", "--config", bad}, 2, []string{"metrcs: unknown key"}},
+		{"a pack's errors", []string{"check", packs}, 2, []string{badPack + ":4:5: unknown key \"colour\" in rule"}},
+		{"read as the other kind", []string{"check", "--as", "run", enf}, 2, []string{"policy: unknown key"}},
+		{"missing", []string{"check", filepath.Join(dir, "none.yaml")}, 2, []string{"no such file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, &stdout, &stderr)
+			code := 0
+			if err != nil {
+				code = 1
+				var ee *exitError
+				if errors.As(err, &ee) {
+					code = ee.code
+				}
+				stderr.WriteString(err.Error())
+			}
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s%s", code, tc.code, stdout.String(), stderr.String())
+			}
+			got := stdout.String()
+			if code != 0 {
+				got = stderr.String()
+			}
+			for _, w := range tc.out {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q not in\n%s", w, got)
+				}
+			}
+		})
+	}
+}
