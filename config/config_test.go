@@ -2,12 +2,14 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -338,4 +340,23 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMergeBomb: merge keys that merge mappings that merge others, ten
+// times each, nine deep (a billion merges), are refused in bounded time.
+func TestMergeBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &a0 {stream: S}\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("nats_server: *a9\n" + base)
+	start := time.Now()
+	_, err := Parse("b.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:2:5: nats_server: nested too deep or too large (aliases?)") {
+		t.Errorf("err %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
 }

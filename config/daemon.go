@@ -93,7 +93,7 @@ func Load(path string) (*Daemon, error) {
 func Parse(path string, data []byte) (*Daemon, error) {
 	var c Daemon
 	root, d := decodeFile(path, data, &c, nil)
-	if root != nil {
+	if root != nil && !d.Exhausted() {
 		c.validate(d, root)
 	}
 	d.Sort()

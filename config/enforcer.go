@@ -51,7 +51,7 @@ func ParseEnforcer(path string, data []byte) (*Enforcer, error) {
 	var c Enforcer
 	const top = "unknown key: policy: is set at the top level, not in the bus section"
 	root, d := decodeFile(path, data, &c, map[string]string{"nats.policy": top, "kafka.policy": top})
-	if root != nil {
+	if root != nil && !d.Exhausted() {
 		c.validate(d, root)
 	}
 	d.Sort()

@@ -34,6 +34,19 @@ type Decoder struct {
 
 	visited int             // nodes walked: aliases may make a small file a huge tree
 	failed  map[string]bool // paths that did not decode: their checks would only repeat it
+	big     bool            // the bound of nodes or depth was reported
+}
+
+// Exhausted reports whether decoding stopped at the bound of nodes or
+// depth: what was left undecoded would only draw false problems.
+func (d *Decoder) Exhausted() bool { return d.big }
+
+// tooBig reports, once, a document past the bounds of nodes or depth.
+func (d *Decoder) tooBig(n *yaml.Node, path string) {
+	if !d.big {
+		d.big = true
+		d.Add(n, path, "nested too deep or too large (aliases?)")
+	}
 }
 
 // maxNodes bounds the nodes one Decoder walks: "a: &a [*a, *a]" nests
@@ -149,11 +162,8 @@ func IsNull(n *yaml.Node) bool {
 
 func (d *Decoder) value(n *yaml.Node, path string, v reflect.Value, depth int) {
 	n = Resolve(n)
-	d.visited++
-	if d.visited > maxNodes || depth > maxDepth {
-		if d.visited == maxNodes+1 || depth == maxDepth+1 {
-			d.Add(n, path, "nested too deep or too large (aliases?)")
-		}
+	if d.visited++; d.visited > maxNodes || depth > maxDepth {
+		d.tooBig(n, path)
 		return
 	}
 	if v.Kind() == reflect.Pointer {
@@ -411,7 +421,10 @@ func (d *Decoder) fields(n *yaml.Node, path string, depth int) ([]Field, bool) {
 
 func (d *Decoder) merge(n *yaml.Node, path string, depth int) []Field {
 	n = Resolve(n)
-	if depth > maxDepth {
+	// Merged mappings may merge others, each many times: count them
+	// against the same bound as the values they hold.
+	if d.visited++; d.visited > maxNodes || depth > maxDepth {
+		d.tooBig(n, path)
 		return nil
 	}
 	if n.Kind == yaml.SequenceNode {
