@@ -360,3 +360,21 @@ func TestMergeBomb(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+// TestSourceWebConfig: log_format and real_ip_from are checked when the
+// configuration loads, and apply to files only.
+func TestSourceWebConfig(t *testing.T) {
+	ok := "sources:\n  - files: [/var/log/nginx/access.log]\n    log_format: '$remote_addr [$time_local] \"$request\" $status'\n    real_ip_from: [10.0.0.0/8]\n"
+	if _, err := Parse("c.yaml", []byte(ok)); err != nil {
+		t.Errorf("valid: %v", err)
+	}
+	for _, bad := range []string{
+		"sources:\n  - files: [x]\n    log_format: '$status'\n",
+		"sources:\n  - files: [x]\n    real_ip_from: [proxy.example]\n",
+		"sources:\n  - stdin: true\n    real_ip_from: [10.0.0.1]\n",
+	} {
+		if _, err := Parse("c.yaml", []byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

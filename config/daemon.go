@@ -51,16 +51,26 @@ type Daemon struct {
 	SignKey string `yaml:"sign_key"`
 	// NATSServer hosts a NATS server (with JetStream) inside stockade.
 	NATSServer *NATSServer `yaml:"nats_server"`
-	// MaxWindows bounds the sliding windows held in memory (default
-	// DefaultMaxWindows; -1: no bound).
+	// MaxWindows bounds the sliding windows (addresses or keys with recent
+	// failures) held in memory, about 150 bytes each: that many distinct
+	// addresses all keep theirs; past it the least recent go, counted in
+	// stockade_windows_overflow_total. Bans are never dropped. Default
+	// DefaultMaxWindows; -1: no bound.
 	MaxWindows int `yaml:"max_windows"`
 	// HomeNet is the network the Suricata sensor protects; SuricataYAML,
 	// a suricata.yaml whose HOME_NET joins it.
 	HomeNet      []string `yaml:"home_net"`
 	SuricataYAML string   `yaml:"suricata_yaml"`
+	// AuditPerSecond is how many audit lines (bans, unbans, refusals) a
+	// second writes one by one; past it a summary line a second counts
+	// the rest. Default 50; -1: no limit.
+	AuditPerSecond int `yaml:"audit_per_second"`
 
 	// Path is the file it was read from: a reload reads it again.
 	Path string
+	// AllowFlags are --allow values given with the file: a reload, which
+	// reads the allowlist from the file again, keeps them.
+	AllowFlags []string
 
 	at map[string]srcpos.Pos // where each top-level key is
 }
@@ -75,8 +85,7 @@ func (c *Daemon) At(key string) srcpos.Pos {
 }
 
 // DefaultMaxWindows is max_windows's default. Full, that is about 150 MB
-// of windows in a replay; the daemon, which also persists them, measured
-// about 400 MB of heap and a 600 MB state file (docs/reliability.md).
+// of live heap and a state of 40-60 MB (the bench's state row).
 const DefaultMaxWindows = 1_000_000
 
 // Load reads the daemon's configuration at path. Its error is a
@@ -152,15 +161,68 @@ func (c *Daemon) validate(d *yamlnode.Decoder, root *yaml.Node) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		c.at[root.Content[i].Value] = d.Pos(root.Content[i+1])
 	}
+	ps := c.topProblems()
+	if len(c.Sources) == 0 && !hasKey(root, "sources") {
+		ps = append(ps[:0:0], ps...)
+		for i := range ps {
+			if ps[i].Key == "sources" {
+				ps[i] = yamlnode.Problem{Msg: "no sources: name at least one under sources:"}
+			}
+		}
+	}
+	d.Report(root, "", ps.Err())
+}
+
+// Validate checks a configuration built in code (the one-line start,
+// tests) as Load checks a file, without positions: each problem with its
+// key.
+func (c *Daemon) Validate() error {
+	var ps yamlnode.Problems
+	for i := range c.Sources {
+		ps.Merge(yamlnode.Index("sources", i), entryProblems(&c.Sources[i], SourceKinds()))
+	}
+	for i := range c.Sinks {
+		ps.Merge(yamlnode.Index("sinks", i), entryProblems(&c.Sinks[i], SinkKinds()))
+	}
+	ps = append(ps, c.topProblems()...)
+	return ps.Err()
+}
+
+// entryProblems are those of an entry built in code: exactly one kind,
+// and its section's own.
+func entryProblems[E any](e *E, kinds []Kind[E]) error {
+	var set []Kind[E]
+	for _, k := range kinds {
+		if k.Get(e) != nil {
+			set = append(set, k)
+		}
+	}
+	if len(set) != 1 {
+		var ps yamlnode.Problems
+		ps.Add("", "set exactly one of %s", KindNames(kinds))
+		return ps
+	}
+	var ps yamlnode.Problems
+	if v, ok := set[0].Get(e).(validator); ok {
+		ps.Merge(set[0].Name, v.Validate())
+	}
+	if set[0].Inline {
+		for i := range ps {
+			ps[i].Key = strings.TrimPrefix(strings.TrimPrefix(ps[i].Key, set[0].Name), ".")
+		}
+	}
+	return ps.Err()
+}
+
+// topProblems are the top level's problems; the sections' are their own.
+func (c *Daemon) topProblems() yamlnode.Problems {
 	var ps yamlnode.Problems
 	if c.TZ != "" {
 		if _, err := time.LoadLocation(c.TZ); err != nil {
 			ps.Add("tz", "%q is not a time zone (Europe/Paris, UTC, ...)", c.TZ)
 		}
 	}
-	if len(c.Sources) == 0 && !hasKey(root, "sources") {
-		ps.Add("", "no sources: name at least one under sources:")
-	} else if len(c.Sources) == 0 {
+	if len(c.Sources) == 0 {
 		ps.Add("sources", "no sources: name at least one")
 	}
 	if c.Metrics != "" {
@@ -180,17 +242,35 @@ func (c *Daemon) validate(d *yamlnode.Decoder, root *yaml.Node) {
 			ps.Add("suricata_yaml", "%s", err)
 		}
 	}
+	if c.AuditPerSecond < -1 {
+		ps.Add("audit_per_second", "%d: want a rate, 0 for the default (50) or -1 for no limit", c.AuditPerSecond)
+	}
 	if c.MaxWindows < -1 {
 		ps.Add("max_windows", "%d: want a bound, 0 for the default (%d) or -1 for none", c.MaxWindows, DefaultMaxWindows)
 	}
 	if c.NATSServer != nil {
 		ps.Merge("nats_server", c.NATSServer.Validate())
 	}
-	d.Report(root, "", ps.Err())
+	return ps
 }
 
 func hasKey(n *yaml.Node, key string) bool {
 	return yamlnode.Find(n, key) != yamlnode.Resolve(n)
+}
+
+// EmitUnbans is whether the engine says when a ban runs out: unbans: when
+// set, else true when an exec sink has an unban command (the firewall
+// behind it cannot expire bans by itself).
+func (c *Daemon) EmitUnbans() bool {
+	if c.Unbans != nil {
+		return *c.Unbans
+	}
+	for _, s := range c.Sinks {
+		if s.Exec != nil && len(s.Exec.Unban) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults fills in what the file left unset.

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -31,9 +32,30 @@ type Enforcer struct {
 	// HomeNet is the network behind this firewall (CIDRs): never banned,
 	// whatever a sensor decides.
 	HomeNet []string `yaml:"home_net"`
+	// Socket is the control socket (default stockade-enforce.sock in
+	// state_dir; "-": none): stockade enforce status, bans, unban, allow,
+	// reload, check.
+	Socket string `yaml:"socket"`
+	// SignKey is this firewall's key (stockade keygen): its acks and its
+	// administrator's overrides, published on stockade.acks.<name>, are
+	// signed with it. Without it they go unsigned.
+	SignKey string `yaml:"sign_key"`
+	// Report: false keeps the firewall from publishing acks (a bus where
+	// it may only read). Default true.
+	Report *bool `yaml:"report"`
+	// RepairEvery is how often the kernel's sets are read back and
+	// repaired when they drifted from the bans (default 10s; -1s: never).
+	RepairEvery time.Duration `yaml:"repair_every"`
 
 	// Path is the file it was read from: SIGHUP reads it again.
 	Path string
+}
+
+// SocketPath is the firewall's control socket, "" for none.
+func (c *Enforcer) SocketPath() string {
+	c.Defaults()
+	ec := enforce.Config{StateDir: c.StateDir, Socket: c.Socket}
+	return ec.SocketPath()
 }
 
 // LoadEnforcer reads the enforcer's configuration at path; its error is

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -10,24 +11,30 @@ import (
 	"github.com/stockade-ids/stockade/sinks/exec"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
 	"github.com/stockade-ids/stockade/sinks/kafka"
+	"github.com/stockade-ids/stockade/sinks/mail"
 	"github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sinks/nftables"
+	"github.com/stockade-ids/stockade/sinks/webhook"
+	"github.com/stockade-ids/stockade/sources/blocklist"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/tail"
 )
 
 // Source is one entry of sources:, exactly one of its kinds set.
 type Source struct {
-	Files    *tail.FilesConfig
-	Syslog   *listen.SyslogConfig
-	Stdin    *StdinConfig
-	Journald *listen.JournaldConfig
-	NATS     *NATSSource
-	Kafka    *KafkaSource
+	Files     *tail.FilesConfig
+	Syslog    *listen.SyslogConfig
+	Stdin     *StdinConfig
+	Journald  *listen.JournaldConfig
+	NATS      *NATSSource
+	Kafka     *KafkaSource
+	Blocklist *blocklist.Config
 
 	// Path names the entry in messages ("sources[2]"); Pos is where it is.
-	Path string
-	Pos  srcpos.Pos
+	// Neither is part of what the entry configures (a reload compares
+	// entries by what they configure, wherever they stand).
+	Path string     `json:"-"`
+	Pos  srcpos.Pos `json:"-"`
 }
 
 // Sink is one entry of sinks:, exactly one of its kinds set.
@@ -37,9 +44,12 @@ type Sink struct {
 	NFTables *nftables.Config
 	NATS     *nats.Config
 	Kafka    *kafka.Config
+	// Notifications.
+	Webhook *webhook.Config
+	Mail    *mail.Config
 
-	Path string
-	Pos  srcpos.Pos
+	Path string     `json:"-"`
+	Pos  srcpos.Pos `json:"-"`
 }
 
 // Kind is the name of the entry's kind ("files", "syslog", ...).
@@ -88,6 +98,7 @@ func SourceKinds() []Kind[Source] {
 		kind("stdin", true, stdinSample, func(s *Source) **StdinConfig { return &s.Stdin }),
 		kind("nats", false, natsSourceSample, func(s *Source) **NATSSource { return &s.NATS }),
 		kind("kafka", false, kafkaSourceSample, func(s *Source) **KafkaSource { return &s.Kafka }),
+		kind("blocklist", false, blocklist.Sample, func(s *Source) **blocklist.Config { return &s.Blocklist }),
 	}
 }
 
@@ -99,6 +110,8 @@ func SinkKinds() []Kind[Sink] {
 		kind("exec", false, exec.Sample, func(s *Sink) **exec.Config { return &s.Exec }),
 		kind("nats", false, nats.Sample, func(s *Sink) **nats.Config { return &s.NATS }),
 		kind("kafka", false, kafka.Sample, func(s *Sink) **kafka.Config { return &s.Kafka }),
+		kind("webhook", false, webhookSample, func(s *Sink) **webhook.Config { return &s.Webhook }),
+		kind("mail", false, mailSample, func(s *Sink) **mail.Config { return &s.Mail }),
 	}
 }
 
@@ -176,7 +189,7 @@ func decodeEntry[E any](d *yamlnode.Decoder, n *yaml.Node, path string, e *E, ki
 	}
 	d.Decode(section, at, c)
 	if v, ok := c.(validator); ok {
-		d.Report(section, at, v.Validate())
+		d.Report(section, at, keyed(k.Name, v.Validate()))
 	}
 }
 
@@ -187,4 +200,29 @@ func KindNames[E any](kinds []Kind[E]) string {
 		names[i] = k.Name
 	}
 	return strings.Join(names, ", ")
+}
+
+// keyed is a Validate's error as yamlnode.Problems: those it is, or, from
+// a component that words its lines "webhook: body: what", each line with
+// its key, so that it is put at the key's position all the same.
+func keyed(kind string, err error) error {
+	var ps yamlnode.Problems
+	if err == nil || errors.As(err, &ps) {
+		return err
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		rest := strings.TrimPrefix(line, kind+": ")
+		key, msg, ok := strings.Cut(rest, ": ")
+		if !ok || !isKey(key) {
+			key, msg = "", rest
+		}
+		ps.Add(key, "%s", msg)
+	}
+	return ps
+}
+
+// isKey reports whether s reads as a key path (max_queue, headers.X-Y,
+// to[0]).
+func isKey(s string) bool {
+	return s != "" && !strings.ContainsAny(s, " \t\"'")
 }

@@ -10,4 +10,8 @@ var (
 	natsSourceSample string
 	//go:embed sample/kafka_source.yaml
 	kafkaSourceSample string
+	//go:embed sample/webhook.yaml
+	webhookSample string
+	//go:embed sample/mail.yaml
+	mailSample string
 )

@@ -2,64 +2,13 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
-	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sources/blocklist"
 )
-
-// BlocklistConfig is `sources: - blocklist: {path, every}`: a list of
-// addresses and ranges (a plain list, a FireHOL netset, Spamhaus DROP)
-// that a cron job or a package keeps current, read again every Every and
-// applied as a whole: new entries are banned, entries gone from it are
-// unbanned, the rest renewed. Its bans are under the rule list:NAME.
-type BlocklistConfig struct {
-	Path string `yaml:"path"`
-	// Name names the list in its bans (list:NAME); default the file's
-	// base name without extension.
-	Name string `yaml:"name"`
-	// Every is how often the file is read (default 1h).
-	Every string `yaml:"every"`
-	// For is how long a listed entry stays banned without a refresh
-	// (default three times Every): a list that stops being updated lets
-	// go of its bans, one that fails once does not.
-	For string `yaml:"for"`
-	// MaxEntries bounds the list (default 262144); entries past it are
-	// skipped and counted.
-	MaxEntries int `yaml:"max_entries"`
-}
-
-// settings are the list's name, period and ban length, with defaults.
-func (c *BlocklistConfig) settings() (name string, every, dur time.Duration, err error) {
-	name = c.Name
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(c.Path), filepath.Ext(c.Path))
-	}
-	if err := checkListName(name); err != nil {
-		return "", 0, 0, fmt.Errorf("name: %w", err)
-	}
-	every = time.Hour
-	if c.Every != "" {
-		if every, err = rules.ParseDuration(c.Every); err != nil || every < time.Second {
-			return "", 0, 0, fmt.Errorf("every: want a duration such as 1h, not %q", c.Every)
-		}
-	}
-	dur = 3 * every
-	if c.For != "" {
-		if dur, err = rules.ParseDuration(c.For); err != nil || dur < every {
-			return "", 0, 0, fmt.Errorf("for: want a duration at least as long as every (%s), not %q", every, c.For)
-		}
-	}
-	if c.Path == "" {
-		return "", 0, 0, fmt.Errorf("path: the list file is required")
-	}
-	return name, every, dur, nil
-}
 
 // listUpdate is a list read by its source, on its way to the loop.
 type listUpdate struct {
@@ -69,7 +18,7 @@ type listUpdate struct {
 // blocklistSource reads a list file every period and hands it to the
 // daemon's loop, which alone touches the engine.
 type blocklistSource struct {
-	cfg   BlocklistConfig
+	cfg   blocklist.Config
 	name  string
 	every time.Duration
 	dur   time.Duration

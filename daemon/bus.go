@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"cmp"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
 	"time"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -21,30 +23,26 @@ import (
 )
 
 // openNATSSink starts a NATS sink whose backlog lives in the state
-// directory; url is the embedded server's when the section names none.
-func openNATSSink(c *NATSSinkConfig, stateDir, embeddedURL string, signer *sign.Signer, log *slog.Logger) (*queue.Sink, error) {
-	cfg := nats.Config{Config: c.conn(), Name: c.Name, Subject: c.Subject, Stream: c.Stream,
-		Duplicates: time.Duration(c.Duplicates), MaxAge: time.Duration(c.MaxAge), Signer: signer, Queue: c.Queue.queue()}
-	if cfg.URL == "" {
-		cfg.URL = embeddedURL
-	}
-	return nats.Open(cfg, stateDir, log)
+// directory.
+func openNATSSink(c nats.Config, stateDir string, signer *sign.Signer, log *slog.Logger) (*queue.Sink, error) {
+	c.Signer = signer
+	return nats.Open(c, stateDir, log)
 }
 
-func openKafkaSink(c *KafkaSinkConfig, stateDir string, signer *sign.Signer, log *slog.Logger) (*queue.Sink, error) {
-	cfg := kafka.Config{Config: c.conn(), Name: c.Name, Topic: c.Topic, Compression: c.Compression, Signer: signer, Queue: c.Queue.queue()}
-	return kafka.Open(cfg, stateDir, log)
+func openKafkaSink(c kafka.Config, stateDir string, signer *sign.Signer, log *slog.Logger) (*queue.Sink, error) {
+	c.Signer = signer
+	return kafka.Open(c, stateDir, log)
 }
 
-// newBusSource is a bus source of sc's payload; a source of decisions
-// verifies them under policy, consulting g (see busTrust).
-func newBusSource(kind string, c bus.Consumer, closer func(), payload, format string, policy *PolicyConfig, g *guard.Guard, self string,
+// newBusSource is a bus source of p's payload; a source of decisions
+// verifies them under p's policy, consulting g (see busTrust).
+func newBusSource(kind string, c bus.Consumer, closer func(), p config.BusPayload, g *guard.Guard, self string,
 	loc *time.Location, home suricata.HomeNet, log *slog.Logger) (*bus.Source, error) {
-	decisions, f, err := bus.ParsePayload(payload, format)
+	decisions, f, err := bus.ParsePayload(p.Payload, p.Format)
 	if err != nil {
 		return nil, err
 	}
-	trust, err := busTrust(payload, policy, g)
+	trust, err := busTrust(p, g)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +51,28 @@ func newBusSource(kind string, c bus.Consumer, closer func(), payload, format st
 		cfg.Verifier = trust
 	}
 	return bus.NewSource(cfg)
+}
+
+// busTrust is the verifier of a bus source's decisions; nil for a source
+// of lines, which carry no signature. The configuration was checked when
+// it was read (a source of decisions names the origins it trusts).
+//
+// g, when set, is the daemon's guard: what the daemon never bans (own
+// addresses as they change, fleet, allowlist) a decision from the bus
+// never makes it ban either.
+func busTrust(p config.BusPayload, g *guard.Guard) (*enforce.Verifier, error) {
+	if p.Payload == "lines" {
+		return nil, nil
+	}
+	if p.Policy == nil {
+		return nil, errors.New("policy: origins: none trusted")
+	}
+	pol, err := p.Policy.Policy()
+	if err != nil {
+		return nil, err
+	}
+	pol.Guard = g
+	return enforce.NewVerifier(pol)
 }
 
 // provenance names, in each decision built from other decisions (a fleet

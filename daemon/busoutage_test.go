@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
+	natssink "github.com/stockade-ids/stockade/sinks/nats"
+
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -93,7 +96,7 @@ func TestDaemonNATSOutage(t *testing.T) {
 	opts.Port = testservers.NATSPort(srv)
 	h := newHarness(t)
 	cfg := fileConfig(h)
-	cfg.Sinks = append(cfg.Sinks, SinkConfig{NATS: &NATSSinkConfig{NATSConn: NATSConn{URL: url, Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}})
+	cfg.Sinks = append(cfg.Sinks, SinkConfig{NATS: &natssink.Config{Config: NATSConn{URL: url, Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}})
 	o := &outageRun{t: t, h: h, l: startLive(t, cfg, nil), sink: "nats"}
 
 	o.attack(10)
@@ -128,7 +131,7 @@ func TestDaemonKafkaRestart(t *testing.T) {
 	port, _ := strconv.Atoi(portStr)
 	h := newHarness(t)
 	cfg := fileConfig(h)
-	cfg.Sinks = append(cfg.Sinks, SinkConfig{Kafka: &KafkaSinkConfig{KafkaConn: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)}, Topic: topic}})
+	cfg.Sinks = append(cfg.Sinks, SinkConfig{Kafka: &kafkasink.Config{Config: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)}, Topic: topic}})
 	o := &outageRun{t: t, h: h, l: startLive(t, cfg, nil), sink: "kafka"}
 
 	o.attack(10)

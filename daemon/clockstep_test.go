@@ -62,7 +62,7 @@ func TestDaemonClockStep(t *testing.T) {
 	var offset atomic.Int64
 	fake := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	cfg := fileConfig(h)
-	cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{netns: int(ns.Fd)}})
+	cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{NetNS: int(ns.Fd)}})
 	l := startLive(t, cfg, func(d *Daemon) { d.now = fake })
 
 	attack := func(addr string) {

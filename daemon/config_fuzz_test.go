@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -62,15 +63,13 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parseConfig("fuzz.yaml", data)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "fuzz.yaml: ") {
-				t.Fatalf("error does not name the file: %v", err)
-			}
+			namesFileAndPosition(t, err)
 			return
 		}
 		if len(c.Sources) == 0 {
 			t.Fatal("a configuration without sources was accepted")
 		}
-		c.defaults()
+		c.Defaults()
 		if c.MaxWindows < 0 || c.StateDir == "" || c.Socket == "" {
 			t.Fatalf("defaults left %+v", c)
 		}
@@ -89,17 +88,30 @@ func FuzzLoadEnforceConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parseEnforceConfig("fuzz.yaml", data)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "fuzz.yaml: ") {
-				t.Fatalf("error does not name the file: %v", err)
-			}
+			namesFileAndPosition(t, err)
 			return
 		}
 		if (c.NATS == nil) == (c.Kafka == nil) {
 			t.Fatal("accepted without exactly one bus")
 		}
-		c.defaults()
-		if _, err := c.policy(); err != nil {
+		c.Defaults()
+		if _, err := c.Policy.Policy(); err != nil {
 			t.Fatalf("accepted a policy that does not validate: %v", err)
 		}
 	})
+}
+
+// filePosition is how every line of a refusal starts: the file and the
+// position of the problem in it.
+var filePosition = regexp.MustCompile(`^fuzz\.yaml:\d+:\d+: `)
+
+// namesFileAndPosition fails t unless every line of err names the file
+// and a position in it.
+func namesFileAndPosition(t *testing.T, err error) {
+	t.Helper()
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if !filePosition.MatchString(l) {
+			t.Fatalf("error does not name the file and a position: %q in %v", l, err)
+		}
+	}
 }

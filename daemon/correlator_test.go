@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/bus"
+
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -72,7 +76,7 @@ func trusting(sensors ...busSensor) *PolicyConfig {
 func runCorrelator(t *testing.T, h *daemonHarness, src SourceConfig) {
 	t.Helper()
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "hub", Rules: []string{"default"},
-		Sources: []SourceConfig{src}, Sinks: []SinkConfig{{JSONL: h.out}}}
+		Sources: []SourceConfig{src}, Sinks: []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}}}
 	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -120,8 +124,8 @@ func TestCorrelator(t *testing.T) {
 	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
 	h := newHarness(t)
 	web1, web2, ids1 := newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")
-	runCorrelator(t, h, SourceConfig{NATS: &NATSSourceConfig{NATSConn: NATSConn{URL: srv.ClientURL()}, Subject: "stockade.decisions.>",
-		Policy: trusting(web1, web2, ids1)}})
+	runCorrelator(t, h, SourceConfig{NATS: &config.NATSSource{NATSConfig: bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Subject: "stockade.decisions.>"},
+		BusPayload: config.BusPayload{Policy: trusting(web1, web2, ids1)}}})
 
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -182,8 +186,8 @@ func TestCorrelatorTrust(t *testing.T) {
 	h := newHarness(t)
 	sensors := []busSensor{newBusSensor(t, "sensorA"), newBusSensor(t, "sensorB"), newBusSensor(t, "sensorC")}
 	rogue := newBusSensor(t, "rogue")
-	runCorrelator(t, h, SourceConfig{NATS: &NATSSourceConfig{NATSConn: NATSConn{URL: srv.ClientURL()}, Subject: "stockade.decisions.>",
-		Policy: trusting(sensors...)}})
+	runCorrelator(t, h, SourceConfig{NATS: &config.NATSSource{NATSConfig: bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Subject: "stockade.decisions.>"},
+		BusPayload: config.BusPayload{Policy: trusting(sensors...)}}})
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +249,8 @@ func TestCorrelatorKafkaTrust(t *testing.T) {
 	h := newHarness(t)
 	sensors := []busSensor{newBusSensor(t, "sensorA"), newBusSensor(t, "sensorB"), newBusSensor(t, "sensorC")}
 	brokers := cluster.ListenAddrs()
-	runCorrelator(t, h, SourceConfig{Kafka: &KafkaSourceConfig{KafkaConn: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)},
-		Topic: topic, Group: "correlator", Policy: trusting(sensors...)}})
+	runCorrelator(t, h, SourceConfig{Kafka: &config.KafkaSource{KafkaConfig: bus.KafkaConfig{Config: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)},
+		Topic: topic, Group: "correlator"}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 
 type Daemon struct {
 	cfg   *Config
+	netns int // a network namespace whose addresses are ours (tests)
 	log   *slog.Logger
 	loc   *time.Location
 	home  suricata.HomeNet
@@ -122,14 +123,17 @@ type Deps struct {
 	// every second when WatchdogSec= is set) and when it stops. The zero
 	// value tells nobody; the command passes sdnotify.FromEnv().
 	Notify sdnotify.Notifier
+	// NetNS is a network namespace whose addresses are ours (tests); 0 is
+	// the process's.
+	NetNS int
 }
 
 // New prepares a daemon of cfg: it checks the configuration and loads the
 // rule packs, and opens, listens on and starts nothing (Start does).
 func New(cfg Config, deps Deps) (*Daemon, error) {
-	cfg.defaults()
+	cfg.Defaults()
 	d := &Daemon{
-		cfg: &cfg, log: deps.Log, now: deps.Now, hangup: deps.Hangup, reopen: deps.Reopen, loc: time.Local,
+		cfg: &cfg, netns: deps.NetNS, log: deps.Log, now: deps.Now, hangup: deps.Hangup, reopen: deps.Reopen, loc: time.Local,
 		notify:   deps.Notify,
 		gathers:  make(chan chan gathered),
 		events:   make(chan pipeline.Event, 4096),
@@ -166,28 +170,13 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d.runtime = guard.NewRuntime(d.guard)
 	d.audit = logging.NewAudit(d.log, cfg.AuditPerSecond)
 	// Until Watch lists them at start (it then follows them).
-	if cfg.netns == 0 {
+	if deps.NetNS == 0 {
 		d.guard.Set(guard.Own, protect.OwnAddresses())
 	}
-	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: cfg.emitUnbans(), MaxWindows: cfg.MaxWindows}
+	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: cfg.EmitUnbans(), MaxWindows: cfg.MaxWindows}
 	d.eng = pipeline.NewEngine(set, d.engCfg)
 	d.eng.TrackChanges()
 	return d, nil
-}
-
-// emitUnbans is whether the engine says when a ban runs out: for sinks
-// that cannot expire bans by themselves (an exec unban command), unless
-// unbans: says otherwise.
-func (c *Config) emitUnbans() bool {
-	if c.Unbans != nil {
-		return *c.Unbans
-	}
-	for _, s := range c.Sinks {
-		if s.Exec != nil && len(s.Exec.Unban) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // Run serves until ctx is done (Start first), then shuts down in order:

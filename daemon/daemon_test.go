@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/tail"
+
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 )
@@ -57,8 +60,8 @@ func (h *daemonHarness) fail(addr string, n int) {
 
 func (h *daemonHarness) start() {
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
-		Sources: []SourceConfig{{Files: []string{h.log}, Start: "beginning"}},
-		Sinks:   []SinkConfig{{JSONL: h.out}}}
+		Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{h.log}, Start: "beginning"}}},
+		Sinks:   []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}}}
 	d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		h.t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/sources/tail"
 )
 
 // TestDaemonExecShellMetacharacters: an eve.json alert whose signature is
@@ -37,7 +39,7 @@ func TestDaemonExecShellMetacharacters(t *testing.T) {
 	os.WriteFile(eve, append(line, '\n'), 0o644)
 
 	cfg := &Config{StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "ctl.sock"), Origin: "test",
-		Sources: []SourceConfig{{Files: []string{eve}, Start: "beginning"}},
+		Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{eve}, Start: "beginning"}}},
 		Sinks:   []SinkConfig{{Exec: &ExecConfig{Ban: []string{script, "{target}", "{reason}", "--", "{rule}"}}}}}
 	l := startLive(t, cfg, nil)
 	waitFor(t, 15*time.Second, "the ban command", func() bool {

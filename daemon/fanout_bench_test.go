@@ -33,7 +33,7 @@ func (f *fleet) sensorSink(tb testing.TB) *queue.Sink {
 		s, err = natssink.Open(natssink.Config{Config: natsconn.Config{URL: f.natsSrv.ClientURL()}, Stream: "STOCKADE",
 			Signer: signer, Delivery: fast}, tb.TempDir(), quiet())
 	case "kafka":
-		s, err = kafkasink.Open(kafkasink.Config{Config: KafkaConn{Brokers: f.kafka.ListenAddrs()}.conn(), Topic: fanoutTopic,
+		s, err = kafkasink.Open(kafkasink.Config{Config: KafkaConn{Brokers: f.kafka.ListenAddrs()}, Topic: fanoutTopic,
 			Signer: signer, Delivery: fast}, tb.TempDir(), quiet())
 	}
 	if err != nil {

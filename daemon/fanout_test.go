@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	natssink "github.com/stockade-ids/stockade/sinks/nats"
+	"github.com/stockade-ids/stockade/sources/bus"
+	"github.com/stockade-ids/stockade/sources/tail"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -94,12 +98,12 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // decisions to the bus.
 func (f *fleet) startSensor() {
 	cfg := &Config{StateDir: filepath.Join(f.h.dir, "sensor"), Socket: f.h.socket, Origin: "web1", Rules: []string{f.h.rules},
-		SignKey: f.seed, Sources: []SourceConfig{{Files: []string{f.h.log}, Start: "beginning"}}, Fleet: f.sensorFleet}
+		SignKey: f.seed, Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{f.h.log}, Start: "beginning"}}}, Fleet: f.sensorFleet}
 	switch f.kind {
 	case "nats":
-		cfg.Sinks = []SinkConfig{{NATS: &NATSSinkConfig{NATSConn: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}}}
+		cfg.Sinks = []SinkConfig{{NATS: &natssink.Config{Config: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}}}
 	case "kafka":
-		cfg.Sinks = []SinkConfig{{Kafka: &KafkaSinkConfig{KafkaConn: KafkaConn{Brokers: f.kafka.ListenAddrs(), Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}}}
+		cfg.Sinks = []SinkConfig{{Kafka: &kafkasink.Config{Config: KafkaConn{Brokers: f.kafka.ListenAddrs(), Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}}}
 	}
 	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
@@ -132,12 +136,12 @@ func (f *fleet) startFirewall(i int) *firewall {
 	if f.unlimited {
 		cfg.Policy.Origins[0].MaxPerMinute, cfg.Policy.Origins[0].MaxActive = 1<<30, 1<<30
 	}
-	cfg.NFTables.netns = int(f.lab.Hosts[i].Fd)
+	cfg.NFTables.NetNS = int(f.lab.Hosts[i].Fd)
 	switch f.kind {
 	case "nats":
-		cfg.NATS = &NATSSourceConfig{NATSConn: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}
+		cfg.NATS = &bus.NATSConfig{Config: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}
 	case "kafka":
-		cfg.Kafka = &KafkaSourceConfig{KafkaConn: KafkaConn{Brokers: []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(f.kport))}, Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}
+		cfg.Kafka = &bus.KafkaConfig{Config: KafkaConn{Brokers: []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(f.kport))}, Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}
 	}
 	if f.tune != nil {
 		f.tune(cfg)
@@ -311,7 +315,7 @@ func (f *fleet) publishForged(t testing.TB, target string) {
 		}
 		nc.Flush()
 	case "kafka":
-		p, err := kafkasink.NewPublisher(kafkasink.Config{Config: KafkaConn{Brokers: f.kafka.ListenAddrs()}.conn(), Topic: fanoutTopic, Signer: rogue}, quiet())
+		p, err := kafkasink.NewPublisher(kafkasink.Config{Config: KafkaConn{Brokers: f.kafka.ListenAddrs()}, Topic: fanoutTopic, Signer: rogue}, quiet())
 		if err != nil {
 			t.Fatal(err)
 		}

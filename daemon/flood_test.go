@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/sinks/jsonl"
 )
 
 // TestDaemonSyslogFlood sends a million sshd failures, each from a
@@ -29,7 +31,7 @@ func TestDaemonSyslogFlood(t *testing.T) {
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
 		MaxWindows: maxWindows,
 		Sources:    []SourceConfig{{Syslog: &SyslogConfig{UDP: "127.0.0.1:0"}}},
-		Sinks:      []SinkConfig{{JSONL: h.out}}}
+		Sinks:      []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}}}
 	l := startLive(t, cfg, nil)
 	var addr string
 	waitFor(t, 10*time.Second, "the listener", func() bool {

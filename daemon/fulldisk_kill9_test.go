@@ -22,6 +22,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/pipeline/store"
 	"github.com/stockade-ids/stockade/sinks/nftables"
+	"github.com/stockade-ids/stockade/sources/bus"
 )
 
 // TestDaemonFullDiskKill9: with the state on a full tmpfs, a ban decided
@@ -250,8 +251,8 @@ func TestEnforceAdoptsKernelBans(t *testing.T) {
 	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
 	cfg := &EnforceConfig{StateDir: t.TempDir(), Name: "fw",
 		Policy: PolicyConfig{Allow: []string{allowed}, Origins: []OriginConfig{{Name: "web1", Key: pub}}},
-		NATS:   &NATSSourceConfig{NATSConn: NATSConn{URL: srv.ClientURL(), Timeout: Duration(2 * time.Second)}}}
-	cfg.NFTables.netns = int(ns.Fd)
+		NATS:   &bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL(), Timeout: Duration(2 * time.Second)}}}
+	cfg.NFTables.NetNS = int(ns.Fd)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)

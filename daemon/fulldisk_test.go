@@ -39,7 +39,7 @@ func TestDaemonFullDisk(t *testing.T) {
 		}
 	})
 	cfg := fileConfig(h)
-	cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{netns: int(ns.Fd)}})
+	cfg.Sinks = append(cfg.Sinks, SinkConfig{NFTables: &NFTablesConfig{NetNS: int(ns.Fd)}})
 	inKernel := func(addr string) bool { _, ok := kernelBans(t, int(ns.Fd))[netip.MustParseAddr(addr)]; return ok }
 	attack := func(addr string, n int) {
 		for i := range n {

@@ -385,7 +385,7 @@ policy:
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.NFTables.netns = int(ns.Fd)
+		cfg.NFTables.NetNS = int(ns.Fd)
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan *enforce.Firewall, 1)
 		done := make(chan error, 1)

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/tail"
+
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/enforce"
 )
@@ -183,8 +186,8 @@ func appendFile(t testing.TB, path string, data string) {
 // sshd pack, deciding into h's jsonl file.
 func fileConfig(h *daemonHarness) *Config {
 	return &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
-		Sources: []SourceConfig{{Files: []string{h.log}, Start: "beginning"}},
-		Sinks:   []SinkConfig{{JSONL: h.out}}}
+		Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{h.log}, Start: "beginning"}}},
+		Sinks:   []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}}}
 }
 
 // runDaemon is Start, Run and Stop, as `stockade run` does them.
@@ -199,7 +202,7 @@ func runDaemon(ctx context.Context, d *Daemon) error {
 // runEnforcer runs the firewall of cfg until ctx is done, as `stockade
 // enforce` does; ready, when set, receives it once it consumes.
 func runEnforcer(ctx context.Context, cfg *EnforceConfig, log *slog.Logger, ready chan<- *enforce.Firewall) error {
-	ec, deps, err := cfg.Enforcer(log, ready)
+	ec, deps, err := Enforcer(cfg, log, ready)
 	if err != nil {
 		return err
 	}

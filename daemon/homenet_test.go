@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/tail"
+
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/testkit"
 )
@@ -41,10 +44,10 @@ func TestDaemonHomeNet(t *testing.T) {
 		eveAlert("192.168.0.53", 50300, "192.168.0.10", 445, "ET EXPLOIT Possible ETERNALBLUE MS17-010 Echo Request", "Attempted Administrator Privilege Gain", "to_server")+
 			eveAlert("203.0.113.50", 80, "192.168.0.54", 49322, "ET CURRENT_EVENTS Nuclear EK Landing", "A Network Trojan was detected", "to_client")), 0o644)
 	cfg := &Config{StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "ctl.sock"), Origin: "test", Rules: []string{packs},
-		Sources:      []SourceConfig{{Files: []string{eve}, Start: "beginning"}},
-		Sinks:        []SinkConfig{{JSONL: out}},
+		Sources:      []SourceConfig{{Files: &tail.FilesConfig{Files: []string{eve}, Start: "beginning"}}},
+		Sinks:        []SinkConfig{{JSONL: &jsonl.Config{Path: out}}},
 		SuricataYAML: filepath.Join("..", "sources", "suricata", "testdata", "suricata.yaml")}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	d, err := New(*cfg, Deps{Log: quiet()})
@@ -82,7 +85,7 @@ func TestHomeNetConfig(t *testing.T) {
 	} {
 		c2, err := parseConfig("stockade.yaml", []byte(base+c.extra))
 		if err == nil {
-			err = c2.validate()
+			err = c2.Validate()
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.extra, err, c.want)
@@ -90,7 +93,7 @@ func TestHomeNetConfig(t *testing.T) {
 	}
 	c, err := parseConfig("stockade.yaml", []byte(base+"home_net: [\"192.168.0.0/16\", \"[10.0.0.0/8,!10.9.0.0/16]\"]\n"))
 	if err == nil {
-		err = c.validate()
+		err = c.Validate()
 	}
 	if err != nil {
 		t.Fatalf("a good home_net refused: %v", err)
@@ -122,7 +125,7 @@ policy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.NFTables.netns = int(ns.Fd)
+	cfg.NFTables.NetNS = int(ns.Fd)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *enforce.Firewall, 1)
 	done := make(chan error, 1)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/sources/tail"
+
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 )
@@ -55,7 +57,7 @@ rules:
     escalate: false
 `), 0o644)
 		cfg := &Config{StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "s.sock"), Rules: []string{packs},
-			Sources: []SourceConfig{{Files: []string{log}}}}
+			Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{log}}}}}
 		d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)

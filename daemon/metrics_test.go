@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/tail"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -142,8 +145,8 @@ func TestMetricsHostileRuleNames(t *testing.T) {
 // by tune first.
 func (h *daemonHarness) startWith(tune func(*Config, *Deps)) {
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
-		Sources: []SourceConfig{{Files: []string{h.log}, Start: "beginning"}},
-		Sinks:   []SinkConfig{{JSONL: h.out}}}
+		Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{h.log}, Start: "beginning"}}},
+		Sinks:   []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}}}
 	deps := &Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	tune(cfg, deps)
 	d, err := New(*cfg, *deps)

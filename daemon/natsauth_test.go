@@ -25,6 +25,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sinks/queue"
+	"github.com/stockade-ids/stockade/sources/bus"
 )
 
 // natsKey is one role's key: its seed in a file, as `stockade keygen`
@@ -142,7 +143,7 @@ func TestNATSRoles(t *testing.T) {
 		Firewalls:   []NATSPeer{{Name: "fw1", Key: fw1.pub}, {Name: "fw2", Key: fw2.pub}},
 		Correlators: []NATSPeer{{Name: "corr", Key: corr.pub}},
 		Admins:      []NATSPeer{{Name: "ops", Key: ops.pub}}}
-	cfg.Sinks = append(cfg.Sinks, SinkConfig{NATS: &NATSSinkConfig{NATSConn: NATSConn{NKey: web1.file, Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}})
+	cfg.Sinks = append(cfg.Sinks, SinkConfig{NATS: &natssink.Config{Config: NATSConn{NKey: web1.file, Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}})
 	sensor := startLive(t, cfg, nil)
 	url := sensor.d.natsSrv.ClientURL()
 
@@ -242,10 +243,10 @@ func TestNATSRoles(t *testing.T) {
 	// durable, enforces web1's ban and web2's (an old server key, still
 	// signing and identifying web2).
 	fwCfg := &EnforceConfig{StateDir: filepath.Join(h.dir, "fw1"), Name: "fw1",
-		NATS: &NATSSourceConfig{NATSConn: NATSConn{URL: url, NKey: fw1.file, Timeout: Duration(2 * time.Second)}, Stream: stream},
+		NATS: &bus.NATSConfig{Config: NATSConn{URL: url, NKey: fw1.file, Timeout: Duration(2 * time.Second)}, Stream: stream},
 		Policy: PolicyConfig{Permit: []string{"10.200.0.0/16"}, Origins: []OriginConfig{
 			{Name: "web1", Key: web1.pub}, {Name: "web2", Key: web2.pub}}}}
-	fwCfg.NFTables.netns = int(lab.Hosts[0].Fd)
+	fwCfg.NFTables.NetNS = int(lab.Hosts[0].Fd)
 	fw := startRoleFirewall(t, fwCfg)
 	lab.Expect(t, netlab.HostV4(0), true, 3*time.Second, "host 0 before any ban")
 	h.fail(netlab.AttackerV4.String(), 5)
@@ -355,12 +356,12 @@ func TestNATSServerRolesConfig(t *testing.T) {
 		"negative max age":                          {MaxAge: Duration(-time.Hour), Admins: []NATSPeer{{Name: "ops", Key: k()}}},
 		"empty firewall name":                       {Firewalls: []NATSPeer{{Key: k()}}},
 	} {
-		if err := c.validate(); err == nil {
+		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	ok := NATSServerConfig{Token: "s3cret"}
-	if err := ok.validate(); err != nil {
+	if err := ok.Validate(); err != nil {
 		t.Errorf("a token alone: %v", err)
 	}
 }

@@ -9,17 +9,19 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/stockade-ids/stockade/enforce"
+	fleetacks "github.com/stockade-ids/stockade/fleet"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
-	"github.com/stockade-ids/stockade/enforce"
-	fleetacks "github.com/stockade-ids/stockade/fleet"
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sources/bus"
@@ -33,83 +35,11 @@ const (
 	defaultStreamDupes = 10 * time.Minute
 )
 
-// hasRoles reports whether the server authorizes by role (nkeys) rather
-// than by one token.
-func (c *NATSServerConfig) hasRoles() bool {
-	return len(c.Sensors)+len(c.Firewalls)+len(c.Correlators)+len(c.Admins) > 0
-}
-
-func (c *NATSServerConfig) stream() string {
+func streamName(c *config.NATSServer) string {
 	if c.Stream == "" {
 		return defaultStream
 	}
 	return c.Stream
-}
-
-// validate reports every problem of the roles, each naming its entry.
-func (c *NATSServerConfig) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("nats_server: "+format, args...)) }
-	if c.hasRoles() && c.Token != "" {
-		bad("token: set either token or roles (sensors, firewalls, correlators, admins): the token would let its holder do all that the roles forbid; list administrators under admins")
-	}
-	if strings.ContainsAny(c.Stream, ". *>\t\r\n/\\") {
-		bad("stream: %q cannot hold '.', '*', '>', '/', '\\' or whitespace", c.Stream)
-	}
-	if c.MaxAge < 0 || c.Duplicates < 0 {
-		bad("max_age and duplicates cannot be negative")
-	}
-	keys := map[string]string{}
-	// A name is an origin (its subject), a durable, or both: two parties
-	// sharing an origin could publish as each other, two sharing a durable
-	// would split its messages between them.
-	origins, durables, admins := map[string]string{}, map[string]string{}, map[string]string{}
-	for _, r := range []struct {
-		role  string
-		peers []NATSPeer
-		names []map[string]string
-	}{
-		{"sensors", c.Sensors, []map[string]string{origins}},
-		{"firewalls", c.Firewalls, []map[string]string{durables}},
-		{"correlators", c.Correlators, []map[string]string{origins, durables}},
-		{"admins", c.Admins, []map[string]string{admins}},
-	} {
-		for i, p := range r.peers {
-			at := fmt.Sprintf("%s[%d]", r.role, i)
-			if !validToken(p.Name) {
-				// The name is a subject token (a sensor's subject, a
-				// firewall's durable): a '.' or a wildcard would widen what
-				// its permissions allow.
-				bad("%s.name: %q: want letters, digits, '_' or '-'", at, p.Name)
-			}
-			for _, names := range r.names {
-				if other, dup := names[p.Name]; dup && p.Name != "" {
-					bad("%s.name: %q is %s's name too", at, p.Name, other)
-					break
-				}
-			}
-			for _, names := range r.names {
-				names[p.Name] = at
-			}
-			u, err := sign.UserPublicKey(p.Key)
-			if err != nil {
-				bad("%s.key: %v", at, err)
-				continue
-			}
-			if other, dup := keys[u]; dup {
-				// NATS knows a user by key alone: one key, one role.
-				bad("%s.key: the key of %s too; give each its own key", at, other)
-			}
-			keys[u] = at
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func validToken(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	})
 }
 
 // natsPermissions are what each role may do on the bus; admins (and the
@@ -161,9 +91,10 @@ func (p natsPermissions) user(key string, publish []string) *server.NkeyUser {
 // not do. local is the hosting daemon's own key: with roles, it is an
 // administrator (it creates the stream and the durables) and what the
 // daemon's own sinks and sources use.
-func natsServerOptions(c *NATSServerConfig, stateDir string, local nkeys.KeyPair) (*server.Options, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
+func natsServerOptions(c *config.NATSServer, stateDir string, local nkeys.KeyPair) (*server.Options, error) {
+	var ps yamlnode.Problems
+	if errors.As(c.Validate(), &ps) {
+		return nil, ps.Under("nats_server")
 	}
 	listen := c.Listen
 	if listen == "" {
@@ -190,12 +121,12 @@ func natsServerOptions(c *NATSServerConfig, stateDir string, local nkeys.KeyPair
 		JetStream: true, StoreDir: store, JetStreamMaxStore: maxStore, JetStreamMaxMemory: 64 << 20,
 		Authorization: c.Token, NoSigs: true, NoLog: true,
 	}
-	if c.hasRoles() {
+	if c.HasRoles() {
 		pub, err := local.PublicKey()
 		if err != nil {
 			return nil, fmt.Errorf("nats_server: own key: %w", err)
 		}
-		perm := natsPermissions{stream: c.stream()}
+		perm := natsPermissions{stream: streamName(c)}
 		key := func(k string) string { u, _ := sign.UserPublicKey(k); return u } // validated above
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: pub})
 		for _, a := range c.Admins {
@@ -239,7 +170,7 @@ type embeddedNATS struct {
 // roles, it then creates, as administrator, the stream and the durable
 // consumer of each firewall and correlator, so that none of them needs the
 // right to.
-func startNATSServer(c *NATSServerConfig, stateDir string, log *slog.Logger) (*embeddedNATS, error) {
+func startNATSServer(c *config.NATSServer, stateDir string, log *slog.Logger) (*embeddedNATS, error) {
 	local, err := nkeys.CreateUser()
 	if err != nil {
 		return nil, fmt.Errorf("nats_server: own key: %w", err)
@@ -257,7 +188,7 @@ func startNATSServer(c *NATSServerConfig, stateDir string, log *slog.Logger) (*e
 		s.Shutdown()
 		return nil, fmt.Errorf("nats_server: not ready after 10s on %s:%d", opts.Host, opts.Port)
 	}
-	e := &embeddedNATS{Server: s, local: local, roles: c.hasRoles()}
+	e := &embeddedNATS{Server: s, local: local, roles: c.HasRoles()}
 	if e.roles {
 		if err := e.provision(c, log); err != nil {
 			s.Shutdown()
@@ -279,13 +210,13 @@ func (e *embeddedNATS) Shutdown() {
 // names no server: its URL, and with roles the daemon's own key over an
 // in-process connection (no TLS to verify, nothing on the network to
 // steal).
-func (e *embeddedNATS) conn(c NATSConn) NATSConn {
+func (e *embeddedNATS) conn(c natsconn.Config) natsconn.Config {
 	if e == nil || c.URL != "" {
 		return c
 	}
 	c.URL = e.Server.ClientURL()
 	if e.roles && c.Creds == "" && c.NKey == "" && c.Token == "" && c.User == "" && c.Password == "" {
-		c.identity, c.inProcess = e.local, e.Server
+		c.Identity, c.InProcess = e.local, e.Server
 	}
 	return c
 }
@@ -294,7 +225,7 @@ func (e *embeddedNATS) conn(c NATSConn) NATSConn {
 // firewall's and correlator's durable consumer when missing. The stream's
 // settings are re-applied at every start: a max age someone shortened is
 // restored.
-func (e *embeddedNATS) provision(c *NATSServerConfig, log *slog.Logger) error {
+func (e *embeddedNATS) provision(c *config.NATSServer, log *slog.Logger) error {
 	cc := natsconn.Config{URL: e.Server.ClientURL(), Identity: e.local, InProcess: e.Server}
 	cc.SetDefaults()
 	opts, err := cc.Options("stockade-admin", log)
@@ -319,7 +250,7 @@ func (e *embeddedNATS) provision(c *NATSServerConfig, log *slog.Logger) error {
 	if dupes == 0 {
 		dupes = defaultStreamDupes
 	}
-	stream := c.stream()
+	stream := streamName(c)
 	if _, err := js.CreateOrUpdateStream(ctx, natssink.StreamConfig(stream, decisionsRoot+".>", dupes, maxAge)); err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
@@ -327,7 +258,7 @@ func (e *embeddedNATS) provision(c *NATSServerConfig, log *slog.Logger) error {
 	if _, err := js.CreateOrUpdateStream(ctx, fleetacks.StreamConfig()); err != nil {
 		return fmt.Errorf("stream %s: %w", fleetacks.AckStream, err)
 	}
-	for _, peers := range [][]NATSPeer{c.Firewalls, c.Correlators} {
+	for _, peers := range [][]config.NATSPeer{c.Firewalls, c.Correlators} {
 		for _, p := range peers {
 			_, err := js.Consumer(ctx, stream, p.Name)
 			if errors.Is(err, jetstream.ErrConsumerNotFound) {

@@ -9,16 +9,6 @@ import (
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
-// nftConfig is the sink's configuration; clock is the wall clock the
-// decisions are made with.
-func (c *NFTablesConfig) nftConfig(clock func() time.Time) nftables.Config {
-	cfg := nftables.Config{Table: c.Table, Family: c.Family, Chains: c.Chains, SetOnly: c.SetOnly,
-		SetV4: c.SetV4, SetV6: c.SetV6, IPv6Prefix: c.IPv6Prefix, NetNS: c.netns, Now: clock, Guard: c.guard}
-	if c.Priority != nil {
-		cfg.Priority = *c.Priority
-	}
-	return cfg
-}
 
 var (
 	mNFTDropped   = metrics.Counter("stockade_nftables_dropped_packets_total", "Packets dropped by the ban sets.", "sink", "family")

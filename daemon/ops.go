@@ -12,6 +12,7 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sources/blocklist"
 )
 
 // The operator's requests (ban, unban, bans, history, import, allow):
@@ -225,14 +226,7 @@ func (d *Daemon) importList(ctx context.Context, l pipeline.ListImport) ([]pipel
 }
 
 // checkListName keeps a list's name to what a rule name may be.
-func checkListName(name string) error {
-	if len(name) > 64 || strings.IndexFunc(name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
-	}) >= 0 {
-		return fmt.Errorf("list name %q: want up to 64 letters, digits, '-', '_' or '.'", name)
-	}
-	return nil
-}
+func checkListName(name string) error { return blocklist.CheckName(name) }
 
 func (d *Daemon) opAllow(ctx context.Context, req control.Request) control.Reply {
 	now := d.now()

@@ -16,6 +16,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
+	"github.com/stockade-ids/stockade/sources/blocklist"
 )
 
 func ctl(t *testing.T, h *daemonHarness, req control.Request) control.Reply {
@@ -252,7 +253,7 @@ func TestBlocklistSource(t *testing.T) {
 	os.WriteFile(list, []byte("# test list\n198.51.100.0/24\n203.0.113.5\n192.0.2.0/24\n192.0.2.10\n"), 0o644)
 	cfg := fileConfig(h)
 	cfg.Allow = []string{"192.0.2.10"}
-	cfg.Sources = append(cfg.Sources, SourceConfig{Blocklist: &BlocklistConfig{Path: list, Every: "1s", For: "1h"}})
+	cfg.Sources = append(cfg.Sources, SourceConfig{Blocklist: &blocklist.Config{Path: list, Every: time.Second, For: time.Hour}})
 	startLive(t, cfg, nil)
 	rows := func() []string { return banRows(t, h, control.Request{Rule: "list:drop"}) }
 	waitFor(t, 10*time.Second, "the list's bans", func() bool { return len(rows()) == 2 })

@@ -17,7 +17,7 @@ import (
 // any line is judged. It returns the configured names resolved, for
 // watchFleet.
 func (d *Daemon) startGuard(ctx context.Context) []netip.Prefix {
-	protect.WatchOwn(ctx, d.guard, d.cfg.netns, d.log)
+	protect.WatchOwn(ctx, d.guard, d.netns, d.log)
 	var urls, brokers []string
 	for _, s := range d.cfg.Sinks {
 		if s.NATS != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/tail"
@@ -46,7 +47,7 @@ func configKey(v any) string {
 }
 
 // openGroup opens sources[i] as a group.
-func (d *Daemon) openGroup(i int, sc SourceConfig, saved map[string]json.RawMessage) (*group, error) {
+func (d *Daemon) openGroup(i int, sc config.Source, saved map[string]json.RawMessage) (*group, error) {
 	n := len(d.sources)
 	if err := d.openSource(i, sc, saved); err != nil {
 		return nil, err
@@ -106,18 +107,18 @@ func (d *Daemon) stopGroup(g *group) {
 // reload reads the configuration again and applies it; see above.
 func (d *Daemon) reload(ctx context.Context) (string, error) {
 	c := d.cfg
-	if d.cfg.path != "" {
+	if d.cfg.Path != "" {
 		var err error
-		if c, err = LoadConfig(d.cfg.path); err != nil {
+		if c, err = LoadConfig(d.cfg.Path); err != nil {
 			d.metrics.reloadErrors.Add(1)
 			return "", err
 		}
-		c.path, c.netns, c.AllowFlags = d.cfg.path, d.cfg.netns, d.cfg.AllowFlags
+		c.AllowFlags = d.cfg.AllowFlags
 		c.Allow = append(c.Allow, d.cfg.AllowFlags...)
 		if len(c.Rules) == 0 {
 			c.Rules = d.cfg.Rules // given with --rules
 		}
-		c.defaults()
+		c.Defaults()
 	}
 	set, err := loadRules(c.Rules)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
+	natssink "github.com/stockade-ids/stockade/sinks/nats"
+
 	"github.com/nats-io/nkeys"
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/testservers"
@@ -178,7 +181,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 
 	natsSink := func(c NATSConn, queue string) SinkConfig {
 		c.Timeout = Duration(time.Second)
-		return SinkConfig{NATS: &NATSSinkConfig{NATSConn: c, Name: queue}}
+		return SinkConfig{NATS: &natssink.Config{Config: c, Name: queue}}
 	}
 	cfg := fileConfig(h)
 	cfg.SignKey = signFile
@@ -189,7 +192,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		natsSink(NATSConn{URL: srv.ClientURL(), User: natsUser, Password: wrongPass}, "c"),
 		natsSink(NATSConn{URL: srv.ClientURL(), Token: token}, "d"),
 		natsSink(NATSConn{URL: srv.ClientURL(), NKey: nkeyFile}, "e"),
-		SinkConfig{Kafka: &KafkaSinkConfig{KafkaConn: KafkaConn{Brokers: kc.ListenAddrs(), Timeout: Duration(time.Second),
+		SinkConfig{Kafka: &kafkasink.Config{Config: KafkaConn{Brokers: kc.ListenAddrs(), Timeout: Duration(time.Second),
 			SASL: struct {
 				Mechanism string `yaml:"mechanism"`
 				User      string `yaml:"user"`

@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
-	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sinks/exec"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
 	"github.com/stockade-ids/stockade/sinks/mail"
@@ -47,71 +46,51 @@ func (d *Daemon) openSinks(ctx context.Context, active []pipeline.ActiveBan, now
 // openSink opens sinks[i] and appends it to d.sinks; it re-applies the
 // active bans to a local firewall, and returns them with those adopted
 // from the kernel.
-func (d *Daemon) openSink(ctx context.Context, i int, sc SinkConfig, active []pipeline.ActiveBan, now time.Time) ([]pipeline.ActiveBan, error) {
+func (d *Daemon) openSink(ctx context.Context, i int, sc config.Sink, active []pipeline.ActiveBan, now time.Time) ([]pipeline.ActiveBan, error) {
+	if sc.Path == "" { // built in code (the one-line start)
+		sc.Path = fmt.Sprintf("sinks[%d]", i)
+	}
+	bad := func(err error) error { return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)} }
+	var s pipeline.Sink
+	var err error
 	switch {
-	case sc.JSONL != "":
-		var s pipeline.Sink
-		if sc.JSONL == "-" {
-			s = jsonl.New(os.Stdout)
-		} else {
-			f, err := jsonl.OpenFile(sc.JSONL)
-			if err != nil {
-				return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
-			}
-			s = f
-		}
-		d.sinks = append(d.sinks, &namedSink{name: "jsonl", sink: s})
+	case sc.JSONL != nil:
+		s, err = jsonl.Open(*sc.JSONL)
 	case sc.Exec != nil:
-		timeout := time.Duration(0)
-		if sc.Exec.Timeout != "" {
-			timeout, _ = rules.ParseDuration(sc.Exec.Timeout)
-		}
-		s, err := exec.New(exec.Config{Ban: sc.Exec.Ban, Unban: sc.Exec.Unban, Timeout: timeout}, d.log)
-		if err != nil {
-			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
-		}
-		d.sinks = append(d.sinks, &namedSink{name: "exec", sink: s})
-		if sc.Exec.Restore == nil || *sc.Exec.Restore {
+		var e *exec.Sink
+		if e, err = exec.New(*sc.Exec, d.log); err == nil && (sc.Exec.Restore == nil || *sc.Exec.Restore) {
 			// Re-apply, not re-broadcast: only this local sink sees them.
-			s.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
+			e.Write(ctx, restoreDecisions(active, d.cfg.Origin, now))
 		}
+		s = e
 	case sc.NFTables != nil:
-		sc.NFTables.guard = d.guard
+		c := *sc.NFTables
+		c.Guard, c.Now = d.guard, d.now
 		// The allowlist wins over what the kernel kept.
 		keep := func(p netip.Prefix) bool { return !d.eng.AllowedPrefix(p) }
-		s, adopted, err := nftables.Open(ctx, sc.NFTables.nftConfig(d.now), active, now, keep, d.log)
+		n, adopted, err := nftables.Open(ctx, c, active, now, keep, d.log)
 		if err != nil {
-			return active, fmt.Errorf("sinks[%d]: %w", i, err)
+			return active, fmt.Errorf("%s: %w", sc.Path, err)
 		}
 		active = append(active, nftables.Adopt(d.eng.Ledger(), adopted, now, d.log)...)
-		d.sinks = append(d.sinks, &namedSink{name: "nftables", sink: s})
+		s = n
 	case sc.NATS != nil:
-		nc := *sc.NATS
-		nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
-		s, err := openNATSSink(&nc, d.cfg.StateDir, "", d.signer, d.log)
-		if err != nil {
-			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
-		}
-		d.sinks = append(d.sinks, &namedSink{name: "nats", sink: s})
+		c := *sc.NATS
+		c.Config = d.natsEmb.conn(c.Config)
+		s, err = openNATSSink(c, d.cfg.StateDir, d.signer, d.log)
 	case sc.Kafka != nil:
-		s, err := openKafkaSink(sc.Kafka, d.cfg.StateDir, d.signer, d.log)
-		if err != nil {
-			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
-		}
-		d.sinks = append(d.sinks, &namedSink{name: "kafka", sink: s})
+		s, err = openKafkaSink(*sc.Kafka, d.cfg.StateDir, d.signer, d.log)
 	case sc.Webhook != nil:
-		s, err := webhook.Open(*sc.Webhook, d.cfg.StateDir, d.log)
-		if err != nil {
-			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
-		}
-		d.sinks = append(d.sinks, &namedSink{name: "webhook", sink: s})
+		s, err = webhook.Open(*sc.Webhook, d.cfg.StateDir, d.log)
 	case sc.Mail != nil:
-		s, err := mail.Open(*sc.Mail, d.cfg.StateDir, d.log)
-		if err != nil {
-			return active, &BadConfig{fmt.Errorf("sinks[%d]: %w", i, err)}
-		}
-		d.sinks = append(d.sinks, &namedSink{name: "mail", sink: s})
+		s, err = mail.Open(*sc.Mail, d.cfg.StateDir, d.log)
+	default:
+		return active, &BadConfig{fmt.Errorf("%s: no sink kind set", sc.Path)}
 	}
+	if err != nil {
+		return active, bad(err)
+	}
+	d.sinks = append(d.sinks, &namedSink{name: sc.Kind(), sink: s})
 	return active, nil
 }
 

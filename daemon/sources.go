@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
-	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/tail"
@@ -99,98 +99,108 @@ func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
 }
 
 // openSource opens sources[i], appending what it made to d.sources (and
-// to d.tailers, d.syslogs, d.journals or d.bus).
-func (d *Daemon) openSource(i int, sc SourceConfig, saved map[string]json.RawMessage) error {
-	format := pipeline.FormatUnknown
-	if sc.Type != "" {
-		f, ok := pipeline.ParseFormat(sc.Type)
-		if !ok {
-			return &BadConfig{fmt.Errorf("sources[%d].type: unknown format %q", i, sc.Type)}
-		}
-		format = f
+// to d.tailers, d.syslogs, d.journals or d.bus); a files source resumes
+// from the checkpoints saved.
+func (d *Daemon) openSource(i int, sc config.Source, saved map[string]json.RawMessage) error {
+	if sc.Path == "" { // built in code (the one-line start)
+		sc.Path = fmt.Sprintf("sources[%d]", i)
 	}
+	bad := func(err error) error { return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)} }
 	switch {
-	case len(sc.Files) > 0:
-		web, err := sources.WebOptions(fmt.Sprintf("sources[%d].", i), sc.LogFormat, sc.RealIPFrom)
-		if err != nil {
-			return &BadConfig{err}
-		}
-		var cps []tail.Checkpoint
-		for k, raw := range saved {
-			var cp tail.Checkpoint
-			if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
-				cps = append(cps, cp)
-				d.cps[k] = savedCheckpoint{cp: cp}
-			}
-		}
-		t, err := tail.New(tail.Config{
-			Globs: sc.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
-			StartAtEnd: sc.Start != "beginning", Log: d.log, Now: d.now,
-		})
-		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
-		}
-		d.tailers = append(d.tailers, t)
-		d.sources = append(d.sources, t)
+	case sc.Files != nil:
+		return d.openFiles(sc, saved)
 	case sc.Syslog != nil:
-		lc, err := sc.Syslog.listenConfig()
+		lc, err := sc.Syslog.Listen()
 		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d].syslog: %w", i, err)}
+			return &BadConfig{fmt.Errorf("%s.syslog: %w", sc.Path, err)}
 		}
 		lc.Loc, lc.Log, lc.Now = d.loc, d.log, d.now
 		s, err := listen.NewSyslog(lc)
 		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+			return bad(err)
 		}
 		d.syslogs = append(d.syslogs, s)
 		d.sources = append(d.sources, s)
-	case sc.Stdin:
+	case sc.Stdin != nil:
+		format, err := tail.ParseType(sc.Stdin.Type)
+		if err != nil {
+			return bad(err)
+		}
 		d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
 	case sc.Journald != nil:
-		ids, err := sc.Journald.build()
+		ids, err := sc.Journald.Build()
 		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d].journald: %w", i, err)}
+			return &BadConfig{fmt.Errorf("%s.journald: %w", sc.Path, err)}
 		}
 		j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
 		d.journals = append(d.journals, j)
 		d.sources = append(d.sources, j)
 	case sc.NATS != nil, sc.Kafka != nil:
-		if err := d.openBusSource(i, sc); err != nil {
-			return err
-		}
+		return d.openBusSource(sc)
 	case sc.Blocklist != nil:
-		name, every, dur, err := sc.Blocklist.settings()
+		name, every, dur, err := sc.Blocklist.Settings()
 		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d].blocklist.%w", i, err)}
+			return &BadConfig{fmt.Errorf("%s.blocklist: %w", sc.Path, err)}
 		}
 		d.sources = append(d.sources, &blocklistSource{cfg: *sc.Blocklist, name: name, every: every, dur: dur, out: d.lists, d: d})
 	}
 	return nil
 }
 
-// openBusSource opens the NATS or Kafka source sources[i].
-func (d *Daemon) openBusSource(i int, sc SourceConfig) error {
+// openFiles opens the files source sc, resuming from the checkpoints
+// saved.
+func (d *Daemon) openFiles(sc config.Source, saved map[string]json.RawMessage) error {
+	bad := func(err error) error { return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)} }
+	format, err := tail.ParseType(sc.Files.Type)
+	if err != nil {
+		return bad(err)
+	}
+	web, err := tail.Web(sc.Files.LogFormat, sc.Files.RealIPFrom, nil)
+	if err != nil {
+		return bad(err)
+	}
+	var cps []tail.Checkpoint
+	for k, raw := range saved {
+		var cp tail.Checkpoint
+		if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
+			cps = append(cps, cp)
+			d.cps[k] = savedCheckpoint{cp: cp}
+		}
+	}
+	t, err := tail.New(tail.Config{
+		Globs: sc.Files.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
+		StartAtEnd: sc.Files.Start != "beginning", Log: d.log, Now: d.now,
+	})
+	if err != nil {
+		return bad(err)
+	}
+	d.tailers = append(d.tailers, t)
+	d.sources = append(d.sources, t)
+	return nil
+}
+
+// openBusSource opens the NATS or Kafka source sc.
+func (d *Daemon) openBusSource(sc config.Source) error {
 	var s *bus.Source
 	if sc.NATS != nil {
-		nc := *sc.NATS
-		nc.NATSConn = d.natsEmb.conn(nc.NATSConn)
-		cc := nc.consumer()
+		cc := sc.NATS.NATSConfig
+		cc.Config = d.natsEmb.conn(cc.Config)
 		c, err := bus.NewNATS(cc, d.log)
 		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+			return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)}
 		}
-		if s, err = newBusSource("nats", c, c.Close, sc.NATS.Payload, sc.NATS.Format, sc.NATS.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+		if s, err = newBusSource("nats", c, c.Close, sc.NATS.BusPayload, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
 			c.Close()
-			return &BadConfig{fmt.Errorf("sources[%d].nats: %w", i, err)}
+			return &BadConfig{fmt.Errorf("%s.nats: %w", sc.Path, err)}
 		}
 	} else {
-		c, err := bus.NewKafka(sc.Kafka.consumer(), d.log)
+		c, err := bus.NewKafka(sc.Kafka.KafkaConfig, d.log)
 		if err != nil {
-			return &BadConfig{fmt.Errorf("sources[%d]: %w", i, err)}
+			return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)}
 		}
-		if s, err = newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.Payload, sc.Kafka.Format, sc.Kafka.Policy, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+		if s, err = newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.BusPayload, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
 			c.Close()
-			return &BadConfig{fmt.Errorf("sources[%d].kafka: %w", i, err)}
+			return &BadConfig{fmt.Errorf("%s.kafka: %w", sc.Path, err)}
 		}
 	}
 	d.bus = append(d.bus, s)

@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	natssink "github.com/stockade-ids/stockade/sinks/nats"
+	"github.com/stockade-ids/stockade/sources/bus"
+
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/testservers"
 )
@@ -35,8 +40,8 @@ func TestDaemonStartCleansUp(t *testing.T) {
 	socket := filepath.Join(dir, "stockade.sock")
 	cfg := &Config{StateDir: filepath.Join(dir, "state"), Socket: socket, Metrics: taken.Addr().String(), Rules: []string{"default"},
 		NATSServer: &NATSServerConfig{Listen: embedded},
-		Sources:    []SourceConfig{{NATS: &NATSSourceConfig{NATSConn: NATSConn{URL: url}, Subject: "logs.>", Payload: "lines"}}},
-		Sinks:      []SinkConfig{{JSONL: filepath.Join(dir, "out.jsonl")}, {NATS: &NATSSinkConfig{NATSConn: NATSConn{URL: url}}}}}
+		Sources:    []SourceConfig{{NATS: &config.NATSSource{NATSConfig: bus.NATSConfig{Config: NATSConn{URL: url}, Subject: "logs.>"}, BusPayload: config.BusPayload{Payload: "lines"}}}},
+		Sinks:      []SinkConfig{{JSONL: &jsonl.Config{Path: filepath.Join(dir, "out.jsonl")}}, {NATS: &natssink.Config{Config: NATSConn{URL: url}}}}}
 	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func enforceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	ec, deps, err := cfg.Enforcer(logger(stderr, *verbose), nil)
+	ec, deps, err := daemon.Enforcer(cfg, logger(stderr, *verbose), nil)
 	deps.Version, deps.Notify = version, sdnotify.FromEnv()
 	if err == nil {
 		err = enforce.Run(ctx, ec, deps)

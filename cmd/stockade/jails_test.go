@@ -168,7 +168,7 @@ func TestRulesSources(t *testing.T) {
 	if got, want := describeSources(srcs), "/srv/a/gate.log, /srv/b/*.log, journald"; got != want {
 		t.Errorf("followed %q, want %q", got, want)
 	}
-	if len(srcs) != 2 || srcs[0].Start != "end" || srcs[1].Journald == nil {
+	if len(srcs) != 2 || srcs[0].Files == nil || srcs[0].Files.Start != "end" || srcs[1].Journald == nil {
 		t.Errorf("sources %+v", srcs)
 	}
 	if srcs, err := rulesSources([]string{"default"}, "", "end"); err != nil || len(srcs) != 0 {

@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/daemon"
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sources/tail"
 )
 
 // cli runs `stockade ARGS... --socket SOCK` as the binary would and
@@ -39,8 +42,8 @@ func TestOperatorCLI(t *testing.T) {
 	os.WriteFile(logPath, nil, 0o644)
 	sock := filepath.Join(dir, "ctl.sock")
 	cfg := daemon.Config{StateDir: filepath.Join(dir, "state"), Socket: sock, Origin: "web1",
-		Sources: []daemon.SourceConfig{{Files: []string{logPath}, Start: "beginning"}},
-		Sinks:   []daemon.SinkConfig{{JSONL: filepath.Join(dir, "decisions.jsonl")}}}
+		Sources: []config.Source{{Files: &tail.FilesConfig{Files: []string{logPath}, Start: "beginning"}}},
+		Sinks:   []config.Sink{{JSONL: &jsonl.Config{Path: filepath.Join(dir, "decisions.jsonl")}}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stockade-ids/stockade/daemon"
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
 	"github.com/stockade-ids/stockade/sources"
@@ -35,7 +35,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var o replayFlags
 	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
 	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	o.maxWindows = fl.Int("max-windows", daemon.DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
+	o.maxWindows = fl.Int("max-windows", config.DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
 	o.typ = fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
 	o.output = fl.String("output", "", "append decisions to this file instead of stdout")
 	o.tz = fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")

@@ -14,10 +14,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/internal/logging"
 	"github.com/stockade-ids/stockade/internal/sdnotify"
+	"github.com/stockade-ids/stockade/sinks/jsonl"
+	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sources/listen"
+	"github.com/stockade-ids/stockade/sources/tail"
 )
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -128,7 +132,7 @@ func (o *runFlags) oneLineConfig(files []string, stderr io.Writer) (*daemon.Conf
 	if *o.fromStart {
 		start = "beginning"
 	}
-	cfg := &daemon.Config{Sources: []daemon.SourceConfig{{Files: files, Type: *o.typ, Start: start}}}
+	cfg := &daemon.Config{Sources: []config.Source{{Files: &tail.FilesConfig{Files: files, Type: *o.typ, Start: start}}}}
 	if len(files) == 0 {
 		srcs, err := rulesSources(o.rulePaths, *o.typ, start)
 		if err != nil {
@@ -144,9 +148,9 @@ func (o *runFlags) oneLineConfig(files []string, stderr io.Writer) (*daemon.Conf
 	if out == "" {
 		out = "-"
 	}
-	cfg.Sinks = append(cfg.Sinks, daemon.SinkConfig{JSONL: out})
+	cfg.Sinks = append(cfg.Sinks, config.Sink{JSONL: &jsonl.Config{Path: out}})
 	if *o.nft {
-		cfg.Sinks = append(cfg.Sinks, daemon.SinkConfig{NFTables: &daemon.NFTablesConfig{}})
+		cfg.Sinks = append(cfg.Sinks, config.Sink{NFTables: &nftables.Config{}})
 	}
 	return cfg, nil
 }
@@ -195,7 +199,7 @@ func newLogger(w io.Writer, verbose bool, format string) (*slog.Logger, error) {
 // sources:, which an imported jail takes from its logpath, and journald
 // for a rule reading it (a jail with backend = systemd). A rule with no
 // such source names nothing to follow.
-func rulesSources(paths []string, typ, start string) ([]daemon.SourceConfig, error) {
+func rulesSources(paths []string, typ, start string) ([]config.Source, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
@@ -215,24 +219,26 @@ func rulesSources(paths []string, typ, start string) ([]daemon.SourceConfig, err
 			}
 		}
 	}
-	var out []daemon.SourceConfig
+	var out []config.Source
 	if len(globs) > 0 {
-		out = append(out, daemon.SourceConfig{Files: globs, Type: typ, Start: start})
+		out = append(out, config.Source{Files: &tail.FilesConfig{Files: globs, Type: typ, Start: start}})
 	}
 	if journald {
-		out = append(out, daemon.SourceConfig{Journald: &daemon.JournaldConfig{}})
+		out = append(out, config.Source{Journald: &listen.JournaldConfig{}})
 	}
 	return out, nil
 }
 
 // describeSources lists what srcs follow, for the log.
-func describeSources(srcs []daemon.SourceConfig) string {
+func describeSources(srcs []config.Source) string {
 	var parts []string
 	for _, s := range srcs {
 		if s.Journald != nil {
 			parts = append(parts, "journald")
 		}
-		parts = append(parts, s.Files...)
+		if s.Files != nil {
+			parts = append(parts, s.Files.Files...)
+		}
 	}
 	return strings.Join(parts, ", ")
 }

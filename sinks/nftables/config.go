@@ -51,7 +51,7 @@ type Config struct {
 	// Now is the wall clock decisions' expiry times are read against
 	// (kernel timeouts are what is left of them); nil is time.Now. It must
 	// be the clock the decisions were made with.
-	Now func() time.Time
+	Now func() time.Time `json:"-"`
 }
 
 const (
