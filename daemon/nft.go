@@ -9,7 +9,6 @@ import (
 	"github.com/stockade-ids/stockade/sinks/queue"
 )
 
-
 var (
 	mNFTDropped   = metrics.Counter("stockade_nftables_dropped_packets_total", "Packets dropped by the ban sets.", "sink", "family")
 	mNFTRestores  = metrics.Counter("stockade_nftables_restores_total", "Times another program removed the table, its sets, rules or elements and stockade put them back.", "sink")
