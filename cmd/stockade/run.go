@@ -42,7 +42,7 @@ type runFlags struct {
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("run", stderr)
 	o := runFlags{
-		config:    fl.String("config", "", "configuration file (YAML; see deploy/stockade.yaml)"),
+		config:    fl.String("config", "", "configuration file (YAML; every key in deploy/stockade.reference.yaml)"),
 		state:     fl.String("state", "", "state directory (default /var/lib/stockade)"),
 		socket:    fl.String("socket", "", "control socket (default STATE/stockade.sock)"),
 		output:    fl.String("output", "", "append decisions as JSON lines to this file (- for stdout)"),
