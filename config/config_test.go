@@ -304,6 +304,14 @@ func TestEnforcerReference(t *testing.T) {
 	if _, err := ParseEnforcer(p, data); err != nil {
 		t.Fatal(err)
 	}
+	// Its bus sections are exclusive, so some keys are documented in
+	// comments: each key's name must be written, as a key or commented.
+	for _, k := range EnforcerKeyPaths() {
+		leaf := k[strings.LastIndexAny(k, ".]")+1:]
+		if !regexp.MustCompile(`(?m)[\s{,#]` + regexp.QuoteMeta(leaf) + `:`).Match(data) {
+			t.Errorf("%s does not name %s", p, k)
+		}
+	}
 }
 
 var position = regexp.MustCompile(`^fuzz\.yaml:\d+:\d+: `)
