@@ -6,7 +6,10 @@ import (
 	"os"
 	osexec "os/exec"
 
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/srcpos"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
@@ -53,7 +56,17 @@ func Check(path, as string, packs func(paths []string) error) (Checked, error) {
 	}
 	if as == "enforce" {
 		c, err := ParseEnforcer(path, data)
-		return Checked{Enforcer: true, Firewall: c}, err
+		if err != nil {
+			return Checked{Enforcer: true}, err
+		}
+		var es srcpos.Errors
+		if c.NATS != nil {
+			natsFiles(&es, srcpos.Pos{File: path, Line: 1, Col: 1}, "nats", c.NATS.Config)
+		}
+		if c.Kafka != nil {
+			kafkaFiles(&es, srcpos.Pos{File: path, Line: 1, Col: 1}, "kafka", c.Kafka.Config)
+		}
+		return Checked{Enforcer: true, Firewall: c}, es.Err()
 	}
 	c, err := Parse(path, data)
 	if err != nil {
@@ -77,7 +90,21 @@ func (c *Daemon) checkFiles(es *srcpos.Errors) {
 			es.Add(c.At("sign_key"), "sign_key: %v", err)
 		}
 	}
+	for _, s := range c.Sources {
+		switch {
+		case s.NATS != nil:
+			natsFiles(es, s.Pos, s.Path+".nats", s.NATS.Config)
+		case s.Kafka != nil:
+			kafkaFiles(es, s.Pos, s.Path+".kafka", s.Kafka.Config)
+		}
+	}
 	for _, s := range c.Sinks {
+		switch {
+		case s.NATS != nil:
+			natsFiles(es, s.Pos, s.Path+".nats", s.NATS.Config)
+		case s.Kafka != nil:
+			kafkaFiles(es, s.Pos, s.Path+".kafka", s.Kafka.Config)
+		}
 		if s.Exec == nil {
 			continue
 		}
@@ -90,6 +117,27 @@ func (c *Daemon) checkFiles(es *srcpos.Errors) {
 			}
 			if _, err := osexec.LookPath(argv.args[0]); err != nil {
 				es.Add(s.Pos, "%s.exec.%s[0]: %q: no such program (or not executable)", s.Path, argv.key, argv.args[0])
+			}
+		}
+	}
+}
+
+// natsFiles reports the credential and certificate files of a NATS
+// section that cannot be read, as the connection would at start.
+func natsFiles(es *srcpos.Errors, at srcpos.Pos, path string, c natsconn.Config) {
+	files(es, at, path, map[string]string{"creds": c.Creds, "nkey": c.NKey, "tls.ca": c.TLS.CA, "tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key})
+}
+
+// kafkaFiles is natsFiles for a Kafka section.
+func kafkaFiles(es *srcpos.Errors, at srcpos.Pos, path string, c kafkaconn.Config) {
+	files(es, at, path, map[string]string{"tls.ca": c.TLS.CA, "tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key})
+}
+
+func files(es *srcpos.Errors, at srcpos.Pos, path string, named map[string]string) {
+	for _, k := range yamlnode.SortedKeys(named) {
+		if f := named[k]; f != "" {
+			if _, err := os.Stat(f); err != nil {
+				es.Add(at, "%s.%s: %v", path, k, err)
 			}
 		}
 	}

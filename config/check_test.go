@@ -73,3 +73,23 @@ func TestCheckFiles(t *testing.T) {
 		t.Errorf("a bad --as: %v", err)
 	}
 }
+
+// TestCheckBusFiles: a bus section's credentials and certificates that
+// cannot be read are reported, as the connection would refuse them at
+// start; the enforcer's too.
+func TestCheckBusFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte("sources: [{files: [/x]}]\nsinks:\n  - nats: {nkey: /nonexistent/fw.nk, tls: {ca: /nonexistent/ca.pem}}\n"), 0o644)
+	_, err := Check(p, "", nil)
+	want := p + ":3:5: sinks[0].nats.nkey: stat /nonexistent/fw.nk: no such file or directory\n" +
+		p + ":3:5: sinks[0].nats.tls.ca: stat /nonexistent/ca.pem: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	e := filepath.Join(dir, "e.yaml")
+	os.WriteFile(e, []byte("kafka: {brokers: [k:9092], tls: {cert: /nonexistent/c.pem, key: /nonexistent/k.pem}}\npolicy: {origins: [{name: a, key: "+key1+"}]}\n"), 0o644)
+	if _, err := Check(e, "", nil); err == nil || !strings.Contains(err.Error(), e+":1:1: kafka.tls.cert: stat /nonexistent/c.pem") {
+		t.Errorf("enforcer: %v", err)
+	}
+}
