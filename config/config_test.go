@@ -397,3 +397,24 @@ func noComments(b []byte) []byte {
 	}
 	return out
 }
+
+// TestSettableSources: the listener's caps and the files' poll interval
+// are set from YAML and reach the components' runtime configuration.
+func TestSettableSources(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("sources:\n  - files: [/x]\n    poll: 1s\n  - syslog: {tcp: '127.0.0.1:0', max_conns: 8, max_message: 4096, idle_timeout: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := c.Sources[1].Syslog.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sources[0].Files.Poll != time.Second || lc.MaxConns != 8 || lc.MaxMessage != 4096 || lc.IdleTimeout >= 0 {
+		t.Errorf("poll %v, listener %+v", c.Sources[0].Files.Poll, lc)
+	}
+	_, err = Parse("c.yaml", []byte("sources:\n  - files: [/x]\n    poll: 1ms\n  - syslog: {tcp: ':0', max_message: -1}\n"))
+	want := []string{"c.yaml:3:11: sources[0].poll: 1ms: want 10ms or more (0 is the default, 250ms)", "c.yaml:4:38: sources[1].syslog.max_message: negative"}
+	if got := lines(err); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q", got)
+	}
+}

@@ -169,7 +169,7 @@ func (d *Daemon) openFiles(sc config.Source, saved map[string]json.RawMessage) e
 	}
 	t, err := tail.New(tail.Config{
 		Globs: sc.Files.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
-		StartAtEnd: sc.Files.Start != "beginning", Log: d.log, Now: d.now,
+		StartAtEnd: sc.Files.Start != "beginning", Poll: sc.Files.Poll, Log: d.log, Now: d.now,
 	})
 	if err != nil {
 		return bad(err)

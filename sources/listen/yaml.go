@@ -21,8 +21,14 @@ type SyslogConfig struct {
 	Senders []string `yaml:"senders"`
 	// IdleTimeout closes a TCP connection without a frame this long; 0:
 	// never; unset: DefaultIdleTimeout.
-	IdleTimeout     *time.Duration `yaml:"idle_timeout"`
-	MaxConnsPerPeer int            `yaml:"max_conns_per_peer"`
+	IdleTimeout *time.Duration `yaml:"idle_timeout"`
+	// MaxConns caps the TCP connections open at once (default
+	// DefaultMaxConns), MaxConnsPerPeer those of one address (default
+	// DefaultMaxConnsPerPeer); MaxMessage is the longest message in bytes
+	// (default DefaultMaxMessage).
+	MaxConns        int `yaml:"max_conns"`
+	MaxConnsPerPeer int `yaml:"max_conns_per_peer"`
+	MaxMessage      int `yaml:"max_message"`
 	IdentityConfig  `yaml:",inline"`
 }
 
@@ -81,7 +87,7 @@ func (c SyslogConfig) Listen() (Config, error) {
 
 func (c SyslogConfig) build() (Config, yamlnode.Problems) {
 	var ps yamlnode.Problems
-	lc := Config{UDP: c.UDP, TCP: c.TCP, Unix: c.Unix, MaxConnsPerPeer: c.MaxConnsPerPeer}
+	lc := Config{UDP: c.UDP, TCP: c.TCP, Unix: c.Unix, MaxConns: c.MaxConns, MaxConnsPerPeer: c.MaxConnsPerPeer, MaxMessage: c.MaxMessage}
 	if c.UDP == "" && c.TCP == "" && c.Unix == "" {
 		ps.Add("", "set at least one of udp, tcp, unix")
 	}
@@ -103,8 +109,13 @@ func (c SyslogConfig) build() (Config, yamlnode.Problems) {
 			lc.IdleTimeout = -1
 		}
 	}
-	if c.MaxConnsPerPeer < 0 {
-		ps.Add("max_conns_per_peer", "negative")
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"max_conns", c.MaxConns}, {"max_conns_per_peer", c.MaxConnsPerPeer}, {"max_message", c.MaxMessage}} {
+		if f.n < 0 {
+			ps.Add(f.key, "negative")
+		}
 	}
 	// The defaults written out (identities: {}, unlisted: accept) are no
 	// mistake; a table or a refusal on a network listener is.
