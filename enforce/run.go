@@ -26,7 +26,7 @@ import (
 
 // Config is a firewall (`stockade enforce`): it takes signed decisions
 // from the bus and enforces them in its own nftables under its own policy.
-// daemon.EnforceConfig reads it from YAML (deploy/enforce.yaml documents every key).
+// config.Enforcer reads it from YAML (deploy/enforce.yaml documents every key).
 type Config struct {
 	StateDir string
 	Metrics  string // address of the Prometheus metrics, or ""
