@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/ruleset"
 )
 
@@ -43,6 +44,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 func checkConfig(path, as string, stdout, stderr io.Writer) error {
 	c, err := config.Check(path, as, func(paths []string) error {
 		_, err := ruleset.Load(paths)
+		// The packs' problems as they are, one a line like the file's:
+		// without Load's heading, which a count of lines would count.
+		var es rules.Errors
+		if errors.As(err, &es) {
+			return es
+		}
 		return err
 	})
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
