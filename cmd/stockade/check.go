@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/ruleset"
@@ -15,28 +16,29 @@ import (
 // defaultConfig is where the packages install the daemon's configuration.
 const defaultConfig = "/etc/stockade/stockade.yaml"
 
-func checkCmd(args []string, stdout, stderr io.Writer) error {
-	fl := newFlagSet("check", stderr)
-	path := fl.String("config", "", "configuration file (default "+defaultConfig+")")
-	as := fl.String("as", "", "read it as `run` (the daemon's) or `enforce` (the enforcer's); default: detected")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade check [--config FILE] [--as run|enforce]\n\nLoads the configuration and its rule packs and reports every problem at\nfile:line:col, starting nothing. Exit 0 when clean, 2 on problems.")
-		fl.PrintDefaults()
+func (a *app) checkCommand() *cobra.Command {
+	var path, as string
+	c := &cobra.Command{
+		Use:   "check [--config FILE | FILE] [--as run|enforce]",
+		Short: "check a configuration and its rule packs, starting nothing",
+		Long: `Loads the configuration and its rule packs and reports every problem at
+file:line:col, starting nothing. Exit 0 when clean, 2 on problems.`,
+		RunE: func(c *cobra.Command, rest []string) error {
+			switch {
+			case len(rest) == 1 && path == "":
+				path = rest[0]
+			case len(rest) > 0:
+				return a.usageError(c, errors.New("usage: stockade check [--config FILE | FILE] [--as run|enforce]"))
+			case path == "":
+				path = defaultConfig
+			}
+			return checkConfig(path, as, a.stdout, a.stderr)
+		},
 	}
-	rest, err := parseArgs(fl, args)
-	if err != nil {
-		return errHelp
-	}
-	switch {
-	case len(rest) == 1 && *path == "":
-		*path = rest[0]
-	case len(rest) > 0:
-		fl.Usage()
-		return errHelp
-	case *path == "":
-		*path = defaultConfig
-	}
-	return checkConfig(*path, *as, stdout, stderr)
+	c.Flags().StringVar(&path, "config", "", "configuration `FILE` (default "+defaultConfig+")")
+	c.Flags().StringVar(&as, "as", "", "read it `AS` run (the daemon's) or enforce (the enforcer's); default: detected")
+	_ = c.RegisterFlagCompletionFunc("as", cobra.FixedCompletions([]string{"run", "enforce"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
 }
 
 // checkConfig is `stockade check` and `stockade run -t`: every problem

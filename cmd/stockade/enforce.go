@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
@@ -18,54 +18,52 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
-const enforceUsage = `Usage:
-  stockade enforce --config FILE                  run the firewall
-  stockade enforce status                         what it enforces, per origin, and its verdicts
-  stockade enforce bans [ADDR|CIDR] [--origin NAME] [--rule NAME]
-                                                  bans in force with time left, and overrides
-  stockade enforce unban ADDR|CIDR --reason TEXT [--for DURATION]
-                                                  lift the fleet's bans here and refuse them
-                                                  until they would have ended (or for DURATION)
-  stockade enforce allow add CIDR [--for DURATION] [--comment TEXT]
-  stockade enforce allow del CIDR
-  stockade enforce allow list                     the allowlist set at run time
-  stockade enforce reload                         read the configuration again (as SIGHUP)
-  stockade enforce check                          check the running firewall's configuration file
-Control commands find the socket from --socket, else from --config's
-state_dir (default /etc/stockade/enforce.yaml when it exists), else
-/var/lib/stockade-enforce/stockade-enforce.sock.
-`
-
-var enforceOps = map[string]bool{"status": true, "bans": true, "unban": true, "allow": true, "reload": true, "check": true, "ping": true}
-
-func enforceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && enforceOps[args[0]] {
-		return enforceCtl(args[0], args[1:], stdout, stderr)
+func (a *app) enforceCommand() *cobra.Command {
+	var config string
+	var verbose bool
+	c := &cobra.Command{
+		Use:   "enforce --config FILE",
+		Short: "enforce signed decisions from NATS or Kafka under this firewall's policy",
+		Long: `Runs a firewall: it takes signed decisions from NATS or Kafka and enforces
+them in its own nftables under its own trust policy (deploy/enforce.yaml
+documents every key). Its commands control a running firewall; they find
+its socket from --socket, else from --config's state_dir (default
+/etc/stockade/enforce.yaml when it exists), else
+/var/lib/stockade-enforce/stockade-enforce.sock.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if config == "" {
+				return a.usageError(c, errors.New("enforce: --config is required"))
+			}
+			cfg, err := daemon.LoadEnforceConfig(config)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			ec, deps, err := daemon.Enforcer(cfg, logger(a.stderr, verbose), nil)
+			deps.Version, deps.Notify = moduleVersion(), sdnotify.FromEnv()
+			if err == nil {
+				err = enforce.Run(c.Context(), ec, deps)
+			}
+			return exitCoded(err)
+		},
 	}
-	fl := newFlagSet("enforce", stderr)
-	config := fl.String("config", "", "configuration file (YAML; see deploy/enforce.yaml)")
-	verbose := fl.Bool("v", false, "debug logging")
-	fl.Usage = func() {
-		fmt.Fprint(stderr, enforceUsage)
-		fl.PrintDefaults()
+	c.Flags().StringVar(&config, "config", "", "configuration `FILE` (YAML; see deploy/enforce.yaml)")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	for _, sub := range []struct {
+		op, use, short string
+		flags          []string // of origin, rule, reason, for, comment
+	}{
+		{"status", "status", "what the firewall enforces, per origin, and its verdicts", nil},
+		{"bans", "bans [ADDR|CIDR] [--origin NAME] [--rule NAME]", "bans in force with time left, and overrides", []string{"origin", "rule"}},
+		{"unban", "unban ADDR|CIDR --reason TEXT [--for DURATION]", "lift the fleet's bans here and refuse them until they would have ended (or for DURATION)", []string{"reason", "for"}},
+		{"allow", "allow add|del|list [CIDR] [--for DURATION] [--comment TEXT]", "the allowlist set at run time", []string{"for", "comment"}},
+		{"reload", "reload", "read the configuration again (as SIGHUP)", nil},
+		{"check", "check", "check the running firewall's configuration file", nil},
+		{"ping", "ping", "check that the firewall answers", nil},
+	} {
+		c.AddCommand(a.enforceCtlCommand(sub.op, sub.use, sub.short, sub.flags))
 	}
-	if _, err := parseArgs(fl, args); err != nil {
-		return errHelp
-	}
-	if *config == "" {
-		fl.Usage()
-		return &exitError{code: 2, err: errors.New("enforce: --config is required")}
-	}
-	cfg, err := daemon.LoadEnforceConfig(*config)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	ec, deps, err := daemon.Enforcer(cfg, logger(stderr, *verbose), nil)
-	deps.Version, deps.Notify = version, sdnotify.FromEnv()
-	if err == nil {
-		err = enforce.Run(ctx, ec, deps)
-	}
-	return exitCoded(err)
+	return c
 }
 
 // enforceFlags are the control commands' flags.
@@ -73,31 +71,55 @@ type enforceFlags struct {
 	socket, config, output, origin, rule, reason, dur, comment *string
 }
 
-// enforceCtl sends one request to a running firewall and prints its reply.
-func enforceCtl(op string, args []string, stdout, stderr io.Writer) error {
-	fl := newFlagSet("enforce "+op, stderr)
-	f := enforceFlags{
-		socket: fl.String("socket", "", "the firewall's control socket"), config: fl.String("config", "", "the firewall's configuration (finds its socket)"),
-		output: fl.String("o", "text", "text or json"), origin: fl.String("origin", "", "bans: only this origin's"),
-		rule: fl.String("rule", "", "bans: only this rule's"), reason: fl.String("reason", "", "unban: why (kept and reported on the bus)"),
-		dur: fl.String("for", "", "unban, allow add: how long (1h, 7d)"), comment: fl.String("comment", "", "allow add: a note"),
+// enforceCtlCommand is `stockade enforce OP`: one request to a running
+// firewall, its reply printed; extra names the flags it takes besides
+// --socket, --config and -o.
+func (a *app) enforceCtlCommand(op, use, short string, extra []string) *cobra.Command {
+	f := enforceFlags{socket: new(string), config: new(string), output: new(string), origin: new(string), rule: new(string),
+		reason: new(string), dur: new(string), comment: new(string)}
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		RunE: func(c *cobra.Command, args []string) error {
+			if *f.output != "text" && *f.output != "json" {
+				return a.usageError(c, fmt.Errorf("-o: want text or json, not %q", *f.output))
+			}
+			req, err := enforceRequest(op, args, f)
+			if err != nil {
+				return a.usageError(c, err)
+			}
+			return enforceDo(req, f, a.stdout)
+		},
 	}
-	fl.Usage = func() { fmt.Fprint(stderr, enforceUsage); fl.PrintDefaults() }
-	pos, err := parseArgs(fl, args)
-	if err != nil {
-		return errHelp
+	fl := c.Flags()
+	fl.StringVar(f.socket, "socket", "", "the firewall's control `SOCKET`")
+	fl.StringVar(f.config, "config", "", "the firewall's configuration `FILE` (finds its socket)")
+	fl.StringVarP(f.output, "format", "o", "text", "reply `FORMAT`: text or json")
+	usage := map[string]struct {
+		ptr  *string
+		text string
+	}{
+		"origin":  {f.origin, "only the bans of origin `NAME`"},
+		"rule":    {f.rule, "only the bans of rule `NAME`"},
+		"reason":  {f.reason, "why, `TEXT` (kept and reported on the bus)"},
+		"for":     {f.dur, "how long, `DURATION` (1h, 7d)"},
+		"comment": {f.comment, "a note, `TEXT`"},
 	}
-	req, err := enforceRequest(op, pos, f)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	for _, name := range extra {
+		fl.StringVar(usage[name].ptr, name, "", usage[name].text)
 	}
+	return c
+}
+
+// enforceDo sends req to the firewall and prints its reply.
+func enforceDo(req control.Request, f enforceFlags, stdout io.Writer) error {
 	socket, err := enforceSocket(*f.socket, *f.config)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	rep, err := control.NewClient(socket).Do(req)
 	if err != nil {
-		if op == "check" {
+		if req.Op == "check" {
 			return &exitError{code: 2, err: err}
 		}
 		return err

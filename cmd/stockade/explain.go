@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/explain"
@@ -19,70 +19,76 @@ import (
 	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
-// explainCmd is stockade's fail2ban-regex: it reads a log line by line and
-// says what the parser made of each line and what every rule that could
-// see it decided, and why. It runs a real engine over the lines, so the
-// counts, allowlists and bans it shows are the ones replay would produce.
-func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var rulePaths, allow listFlag
-	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
-	fl.Var(&allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	typ := fl.String("type", "", "log format: syslog, nginx, fastlog, eve, fail2ban (default: detect)")
-	tz := fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
-	var homeNets listFlag
-	fl.Var(&homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
-	suricataYAML := fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
-	logFormat := fl.String("log-format", "", logFormatUsage)
-	var realIP listFlag
-	fl.Var(&realIP, "real-ip-from", realIPUsage)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade explain [--rules PATH]... [--type T] [--allow CIDR]... [--tz Z] [--home-net CIDR]... [--suricata-yaml PATH] FILE|-")
-		fmt.Fprintln(stderr, "Shows, for each line, the parsed fields and every rule's verdict, then a summary.")
-		fl.PrintDefaults()
+// explainFlags are explain's flags.
+type explainFlags struct {
+	rulePaths, allow, homeNets, realIP []string
+	typ, tz, suricataYAML, logFormat   string
+}
+
+// explainCommand is stockade's fail2ban-regex: it reads a log line by line
+// and says what the parser made of each line and what every rule that
+// could see it decided, and why. It runs a real engine over the lines, so
+// the counts, allowlists and bans it shows are the ones replay would
+// produce.
+func (a *app) explainCommand() *cobra.Command {
+	var o explainFlags
+	c := &cobra.Command{
+		Use:   "explain [flags] FILE|-",
+		Short: "show, line by line, what every rule makes of a log (as fail2ban-regex)",
+		Long:  "Shows, for each line, the parsed fields and every rule's verdict, then a summary.",
+		RunE: func(c *cobra.Command, names []string) error {
+			if len(names) != 1 {
+				return a.usageError(c, fmt.Errorf("explain: give one log file, or - for standard input"))
+			}
+			return o.run(c.Context(), names[0], a.stdin, a.stdout)
+		},
 	}
-	names, err := parseArgs(fl, args)
-	if err != nil {
-		return errHelp
-	}
-	if len(names) != 1 {
-		fl.Usage()
-		return &exitError{code: 2, err: fmt.Errorf("explain: give one log file, or - for standard input")}
-	}
+	f := c.Flags()
+	rulesFlag(f, &o.rulePaths)
+	allowFlag(f, &o.allow)
+	f.StringVar(&o.typ, "type", "", "log `FORMAT`: syslog, nginx, fastlog, eve, fail2ban (default: detect)")
+	tzFlag(f, &o.tz)
+	homeNetFlags(f, &o.homeNets, &o.suricataYAML)
+	webFlags(f, &o.logFormat, &o.realIP)
+	return c
+}
+
+// run explains the log at name (-: stdin).
+func (o *explainFlags) run(ctx context.Context, name string, stdin io.Reader, stdout io.Writer) error {
+	var err error
 	format := pipeline.FormatUnknown
-	if *typ != "" {
-		f, ok := pipeline.ParseFormat(*typ)
+	if o.typ != "" {
+		f, ok := pipeline.ParseFormat(o.typ)
 		if !ok {
-			return &exitError{code: 2, err: fmt.Errorf("--type %q: want syslog, nginx, fastlog, eve or fail2ban", *typ)}
+			return &exitError{code: 2, err: fmt.Errorf("--type %q: want syslog, nginx, fastlog, eve or fail2ban", o.typ)}
 		}
 		format = f
 	}
 	var loc *time.Location
-	if *tz != "" {
-		if loc, err = time.LoadLocation(*tz); err != nil {
+	if o.tz != "" {
+		if loc, err = time.LoadLocation(o.tz); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
 		}
 	}
-	home, err := suricata.HomeNetOf("--home-net", homeNets, *suricataYAML)
+	home, err := suricata.HomeNetOf("--home-net", o.homeNets, o.suricataYAML)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	web, err := sources.WebOptions("--", *logFormat, realIP)
+	web, err := sources.WebOptions("--", o.logFormat, o.realIP)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	set, err := loadRules(rulePaths)
+	set, err := loadRules(o.rulePaths)
 	if err != nil {
 		return err
 	}
-	allowed, err := allowList(allow)
+	allowed, err := allowList(o.allow)
 	if err != nil {
 		return err
 	}
 
 	x := explainSetup{set: set, allow: allowed, format: format, loc: loc, home: home, web: web}
-	return x.explainLog(ctx, names[0], stdin, stdout)
+	return x.explainLog(ctx, name, stdin, stdout)
 }
 
 // explainSetup is what explain's flags chose.

@@ -72,7 +72,7 @@ func TestExplainStdinAndGzip(t *testing.T) {
 	rest := want[bytes.IndexByte(want, '\n'):]
 
 	var stdout, stderr bytes.Buffer
-	if err := explainCmd(t.Context(), []string{"--allow", "192.0.2.0/24", "-"}, bytes.NewReader(data), &stdout, &stderr); err != nil {
+	if err := newApp(bytes.NewReader(data), &stdout, &stderr).execute(t.Context(), []string{"explain", "--allow", "192.0.2.0/24", "-"}); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	if got := stdout.String(); !strings.HasPrefix(got, "stdin: syslog (detected)") || !strings.HasSuffix(got, string(rest)) {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"net/netip"
-	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/protect"
@@ -13,11 +13,32 @@ import (
 	"github.com/stockade-ids/stockade/rules/ruleset"
 )
 
-// listFlag is a repeatable string flag.
-type listFlag []string
+// rulesFlag is --rules, which every command that judges lines has.
+func rulesFlag(f *pflag.FlagSet, paths *[]string) {
+	f.StringArrayVar(paths, "rules", nil, "rule pack `PATH`: a file, a directory, fail2ban:DIR, or default (the built-in packs, used when none is given); repeatable")
+}
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+// allowFlag is --allow.
+func allowFlag(f *pflag.FlagSet, allow *[]string) {
+	f.StringArrayVar(allow, "allow", nil, "`CIDR` or address never to ban (repeatable, or comma-separated)")
+}
+
+// tzFlag is --tz.
+func tzFlag(f *pflag.FlagSet, tz *string) {
+	f.StringVar(tz, "tz", "", "`ZONE` of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
+}
+
+// homeNetFlags are --home-net and --suricata-yaml.
+func homeNetFlags(f *pflag.FlagSet, homeNets *[]string, suricataYAML *string) {
+	f.StringArrayVar(homeNets, "home-net", nil, "`CIDR` the Suricata sensor protects, never banned by a Suricata alert (repeatable, or Suricata's [a,!b] syntax)")
+	f.StringVar(suricataYAML, "suricata-yaml", "", "suricata.yaml `FILE` whose vars: address-groups: HOME_NET joins --home-net")
+}
+
+// webFlags are --log-format and --real-ip-from.
+func webFlags(f *pflag.FlagSet, logFormat *string, realIP *[]string) {
+	f.StringVar(logFormat, "log-format", "", "access-log `LAYOUT` in nginx log_format or Apache LogFormat syntax; makes the files access logs unless --type is given")
+	f.StringArrayVar(realIP, "real-ip-from", nil, "trusted proxy `CIDR` (or address; repeatable): its X-Forwarded-For client is taken, as nginx's set_real_ip_from")
+}
 
 // loadRules is ruleset.Load: "default" (or no --rules at all) means the
 // packs built into the binary; a refused pack is bad usage.
@@ -40,27 +61,6 @@ func allowList(vals []string) ([]netip.Prefix, error) {
 	return append(append(protect.Loopback(), out...), protect.OwnAddresses()...), nil
 }
 
-// parseArgs parses flags wherever they stand among the arguments
-// (`stockade ban 192.0.2.1 --for 1h` as well as `--for 1h 192.0.2.1`);
-// "--" ends the flags.
-func parseArgs(fl *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fl.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fl.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // parsePrefixes is protect.ParsePrefixes; a bad entry is bad usage.
 func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
 	out, err := protect.ParsePrefixes(field, vals)
@@ -69,11 +69,6 @@ func parsePrefixes(field string, vals []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
-
-const (
-	logFormatUsage = "access-log layout in nginx log_format or Apache LogFormat syntax; makes the files access logs unless --type is given"
-	realIPUsage    = "trusted proxy (address or CIDR, repeatable): its X-Forwarded-For client is taken, as nginx's set_real_ip_from"
-)
 
 // exitCoded gives a bad configuration (the daemon's or the enforcer's)
 // exit code 2; other errors are failures while running (1).
@@ -87,4 +82,29 @@ func exitCoded(err error) error {
 		return &exitError{code: 2, err: badEnforce.Err}
 	}
 	return err
+}
+
+// formats are the names --type completes to.
+var formats = []string{"syslog", "nginx", "fastlog", "eve", "fail2ban", "decision", "plain"}
+
+// completeValues makes the shells complete the values of c's flags that
+// take a file, a directory or one of a few words.
+func completeValues(c *cobra.Command) {
+	f := c.Flags()
+	for _, name := range []string{"rules", "config", "suricata-yaml"} {
+		if f.Lookup(name) != nil {
+			_ = cobra.MarkFlagFilename(f, name, "yaml", "yml")
+		}
+	}
+	for _, name := range []string{"output", "out", "nats-user"} {
+		if f.Lookup(name) != nil {
+			_ = cobra.MarkFlagFilename(f, name)
+		}
+	}
+	if f.Lookup("state") != nil {
+		_ = cobra.MarkFlagDirname(f, "state")
+	}
+	if f.Lookup("type") != nil {
+		_ = c.RegisterFlagCompletionFunc("type", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
 
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/fleet"
@@ -21,54 +22,76 @@ import (
 	"github.com/stockade-ids/stockade/rules"
 )
 
-const fleetUsage = `Usage: stockade fleet status|why ADDR [--nats URL] [--nkey FILE | --creds FILE] [--stream NAME] [--since DURATION] [-o json]
-status: what each firewall acknowledged on the bus since DURATION ago
-(default 1h): decisions applied, refused and why, deferred, overridden by
-its administrator, the time from log line to kernel, and the decisions of
-the stream it never acknowledged.
-why ADDR: per firewall, whether ADDR is blocked there, and why (not).
-Reads the streams STOCKADE_ACKS and --stream (default STOCKADE), read-only;
-on a bus with roles, as an administrator.
-`
+// fleetFlags are the fleet commands' flags.
+type fleetFlags struct {
+	url, nkey, creds, stream, since, output string
+}
 
-func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "status" && args[0] != "why" {
-		fmt.Fprint(stderr, fleetUsage)
-		return &exitError{code: 2, err: errors.New("usage: stockade fleet status|why ADDR")}
+func (a *app) fleetCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "fleet status|why ADDR",
+		Short: "what each firewall acknowledged on the bus: applied, refused, missing, latency",
+		Long: `Reads the streams STOCKADE_ACKS and --stream (default STOCKADE), read-only;
+on a bus with roles, as an administrator.`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return a.usageError(c, errors.New("usage: stockade fleet status|why ADDR"))
+		},
 	}
-	fl := newFlagSet("fleet status", stderr)
-	url := fl.String("nats", "nats://127.0.0.1:4222", "the bus")
-	nkey := fl.String("nkey", "", "an nkey seed file (stockade keygen) to connect as")
-	creds := fl.String("creds", "", "a .creds file to connect as")
-	stream := fl.String("stream", "STOCKADE", "the decisions' stream")
-	since := fl.String("since", "1h", "how far back")
-	output := fl.String("o", "text", "text or json")
-	fl.Usage = func() { fmt.Fprint(stderr, fleetUsage); fl.PrintDefaults() }
-	pos, err := parseArgs(fl, args[1:])
-	if err != nil {
-		return errHelp
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "what each firewall acknowledged on the bus since --since",
+		Long: `What each firewall acknowledged on the bus since DURATION ago (default
+1h): decisions applied, refused and why, deferred, overridden by its
+administrator, the time from log line to kernel, and the decisions of the
+stream it never acknowledged.`,
+		Args: cobra.NoArgs,
 	}
-	var addr netip.Prefix
-	if args[0] == "why" {
-		if len(pos) != 1 {
-			return &exitError{code: 2, err: errors.New("usage: stockade fleet why ADDR|CIDR")}
+	why := &cobra.Command{
+		Use:   "why ADDR|CIDR",
+		Short: "per firewall, whether ADDR is blocked there, and why (not)",
+	}
+	for _, sub := range []*cobra.Command{status, why} {
+		var o fleetFlags
+		f := sub.Flags()
+		f.StringVar(&o.url, "nats", "nats://127.0.0.1:4222", "the bus, a NATS `URL`")
+		f.StringVar(&o.nkey, "nkey", "", "an nkey seed `FILE` (stockade keygen) to connect as")
+		f.StringVar(&o.creds, "creds", "", "a .creds `FILE` to connect as")
+		f.StringVar(&o.stream, "stream", "STOCKADE", "the decisions' stream `NAME`")
+		f.StringVar(&o.since, "since", "1h", "how far back, `DURATION`")
+		f.StringVarP(&o.output, "format", "o", "text", "`FORMAT`: text or json")
+		sub.RunE = func(c *cobra.Command, args []string) error {
+			var addr netip.Prefix
+			if c.Name() == "why" {
+				if len(args) != 1 {
+					return a.usageError(c, errors.New("usage: stockade fleet why ADDR|CIDR"))
+				}
+				var err error
+				if addr, err = pipeline.ParseTarget(args[0]); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+			}
+			return o.run(c.Context(), addr, a.stdout, a.stderr)
 		}
-		if addr, err = pipeline.ParseTarget(pos[0]); err != nil {
-			return &exitError{code: 2, err: err}
-		}
+		c.AddCommand(sub)
 	}
-	back, err := rules.ParseDuration(*since)
+	return c
+}
+
+// run reads the acknowledgements on the bus and prints the fleet's status,
+// or with addr, why each firewall blocks it or not.
+func (o *fleetFlags) run(ctx context.Context, addr netip.Prefix, stdout, stderr io.Writer) error {
+	back, err := rules.ParseDuration(o.since)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--since: %w", err)}
 	}
-	cc := natsconn.Config{URL: *url, NKey: *nkey, Creds: *creds, Timeout: 5 * time.Second}
+	cc := natsconn.Config{URL: o.url, NKey: o.nkey, Creds: o.creds, Timeout: 5 * time.Second}
 	opts, err := cc.Options("stockade-fleet-status", logger(stderr, false))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	nc, err := nats.Connect(cc.URL, append(opts, nats.RetryOnFailedConnect(false))...)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", *url, err)
+		return fmt.Errorf("nats %s: %w", o.url, err)
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -79,14 +102,14 @@ func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if addr.IsValid() {
-		return fleetWhy(ctx, nc, acks, *stream, from, addr, *output == "json", stdout)
+		return fleetWhy(ctx, nc, acks, o.stream, from, addr, o.output == "json", stdout)
 	}
-	ids, err := fleet.Decisions(ctx, nc, *stream, from)
+	ids, err := fleet.Decisions(ctx, nc, o.stream, from)
 	if err != nil {
 		return err
 	}
 	st := fleet.Summarize(acks, ids, time.Now())
-	if *output == "json" {
+	if o.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)

@@ -16,7 +16,7 @@ import (
 func TestKeygenNATSUser(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut strings.Builder
-	if err := keygenCmd([]string{"--out", filepath.Join(dir, "new.nk")}, &out, &errOut); err != nil {
+	if err := run(t.Context(), []string{"keygen", "--out", filepath.Join(dir, "new.nk")}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if pub := strings.TrimSpace(out.String()); !nkeys.IsValidPublicUserKey(pub) {
@@ -27,7 +27,7 @@ func TestKeygenNATSUser(t *testing.T) {
 	oldPub, _ := old.PublicKey()
 	os.WriteFile(filepath.Join(dir, "old.nk"), oldSeed, 0o600)
 	out.Reset()
-	if err := keygenCmd([]string{"--nats-user", filepath.Join(dir, "old.nk")}, &out, &errOut); err != nil {
+	if err := run(t.Context(), []string{"keygen", "--nats-user", filepath.Join(dir, "old.nk")}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := sign.UserPublicKey(oldPub)

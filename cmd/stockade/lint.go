@@ -1,29 +1,35 @@
 package main
 
 import (
-	"flag"
+	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
-	"sort"
+	"path"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/explain"
 	"github.com/stockade-ids/stockade/rules/packtest"
 )
 
-// lintCmd loads and validates packs: every error with its position (exit
-// 2, like any command given a bad pack), then warnings that do not fail:
-// a failregex not anchored at both ends, a pack without tests.
-func lintCmd(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("lint", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var rulePaths listFlag
-	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
-	if err := fl.Parse(args); err != nil {
-		return errHelp
+// lintCommand loads and validates packs: every error with its position
+// (exit 2, like any command given a bad pack), then warnings that do not
+// fail: a failregex not anchored at both ends, a pack without tests.
+func (a *app) lintCommand() *cobra.Command {
+	var rulePaths []string
+	c := &cobra.Command{
+		Use:   "lint [--rules PATH]... [PATH]...",
+		Short: "load rule packs and report every error, then warnings",
+		RunE: func(c *cobra.Command, args []string) error {
+			return lint(append(rulePaths, args...), a.stdout)
+		},
 	}
-	rulePaths = append(rulePaths, fl.Args()...)
+	rulesFlag(c.Flags(), &rulePaths)
+	return c
+}
+
+// lint lints the packs of rulePaths.
+func lint(rulePaths []string, stdout io.Writer) error {
 	set, err := loadRules(rulePaths)
 	if err != nil {
 		return err
@@ -71,21 +77,65 @@ func lintCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func packsCmd(stdout io.Writer) error {
-	names, _ := fs.Glob(rules.DefaultFS(), "*.yaml")
-	sort.Strings(names)
+func (a *app) packsCommand() *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "packs",
+		Short: "list the built-in rule packs and their rules",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if format != "text" && format != "json" {
+				return a.usageError(c, fmt.Errorf("-o: want text or json, not %q", format))
+			}
+			return listPacks(a.stdout, format == "json")
+		},
+	}
+	c.Flags().StringVarP(&format, "format", "o", "text", "`FORMAT`: text or json")
+	return c
+}
+
+// packInfo is a built-in pack as `packs -o json` lists it.
+type packInfo struct {
+	Name        string     `json:"name"`
+	File        string     `json:"file"`
+	Description string     `json:"description"`
+	Rules       []ruleInfo `json:"rules"`
+}
+
+type ruleInfo struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Off: the rule judges nothing until a pack's enable: names it.
+	Off bool `json:"off,omitempty"`
+}
+
+// listPacks lists the built-in packs and their rules.
+func listPacks(stdout io.Writer, asJSON bool) error {
 	set, err := loadRules(nil)
 	if err != nil {
 		return err
 	}
+	packs := []packInfo{}
 	for _, p := range set.Packs() {
-		fmt.Fprintf(stdout, "%s (rules/packs/%s): %s\n", p.Name, p.File, p.Description)
+		pi := packInfo{Name: p.Name, File: path.Join("rules/packs", p.File), Description: p.Description}
+		for _, r := range p.Rules {
+			pi.Rules = append(pi.Rules, ruleInfo{Name: r.Policy.Name, Description: r.Policy.Description, Off: r.Off})
+		}
+		packs = append(packs, pi)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(packs)
+	}
+	for _, p := range packs {
+		fmt.Fprintf(stdout, "%s (%s): %s\n", p.Name, p.File, p.Description)
 		for _, r := range p.Rules {
 			off := ""
 			if r.Off {
 				off = " (off: a pack's enable: turns it on)"
 			}
-			fmt.Fprintf(stdout, "  %-16s %s%s\n", r.Policy.Name, r.Policy.Description, off)
+			fmt.Fprintf(stdout, "  %-16s %s%s\n", r.Name, r.Description, off)
 		}
 	}
 	return nil

@@ -11,95 +11,163 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
 	"github.com/stockade-ids/stockade/sources/blocklist"
 )
 
-// opsCmd implements the operator's listing and allowlist commands:
+// The operator's listing and allowlist commands:
 //
 //	stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [--evidence] [-o json]
 //	stockade bans import FILE [--origin NAME] [--for D]
 //	stockade history ADDR|CIDR [-o json]
 //	stockade allow add|del|list [CIDR] [--for D] [--comment TEXT] [-o json]
-func opsCmd(op string, args []string, stdout, stderr io.Writer) error {
-	fl := newFlagSet(op, stderr)
-	socket := fl.String("socket", control.DefaultSocket(), "control socket of the running daemon")
-	output := fl.String("o", "text", "output format: text or json")
-	rule := fl.String("rule", "", "only the bans of this rule (bans)")
-	origin := fl.String("origin", "", "only the bans of this origin (bans: operator, list:NAME, a sensor); the list's name (bans import)")
-	since := fl.String("since", "", "only the bans decided within this duration, e.g. 1h (bans)")
-	simulated := fl.Bool("simulated", false, "the bans of rules in mode: simulate, never enforced (bans)")
-	evidence := fl.Bool("evidence", false, "print each ban's evidence lines (bans; always with an address)")
-	dur := fl.String("for", "", "how long: the imported bans (default 24h), the allowlist entry (default: until deleted)")
-	comment := fl.String("comment", "", "why the entry is there (allow add)")
-	pos, err := parseArgs(fl, args)
+
+func (a *app) bansCommand() *cobra.Command {
+	var o ctlFlags
+	var req control.Request
+	var evidence bool
+	c := &cobra.Command{
+		Use:   "bans [ADDR|CIDR] [flags]",
+		Short: "every active ban with its rule, origin, time left and evidence",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return a.usageError(c, usageError("stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [-o json]"))
+			}
+			r := req
+			r.Op = "bans"
+			if len(args) == 1 {
+				r.Target = args[0]
+			}
+			return a.opsDo(c, &o, r, evidence || r.Target != "")
+		},
+	}
+	o.add(c)
+	f := c.Flags()
+	f.StringVar(&req.Rule, "rule", "", "only the bans of rule `NAME`")
+	_ = c.RegisterFlagCompletionFunc("rule", o.completeRules)
+	f.StringVar(&req.Origin, "origin", "", "only the bans of `ORIGIN` (operator, list:NAME, a sensor)")
+	f.StringVar(&req.Since, "since", "", "only the bans decided within `DURATION`, e.g. 1h")
+	f.BoolVar(&req.Simulated, "simulated", false, "the bans of rules in mode: simulate, never enforced")
+	f.BoolVar(&evidence, "evidence", false, "print each ban's evidence lines (always with an address)")
+	c.AddCommand(a.bansImportCommand())
+	return c
+}
+
+func (a *app) bansImportCommand() *cobra.Command {
+	var o ctlFlags
+	var name, dur string
+	c := &cobra.Command{
+		Use:   "import FILE [--origin NAME] [--for DURATION]",
+		Short: "ban a list (plain, FireHOL netset, Spamhaus DROP) under list:NAME",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return a.usageError(c, usageError("stockade bans import FILE [--origin NAME] [--for D]"))
+			}
+			req, err := importRequest(args[0], name, dur, a.stderr)
+			if err != nil {
+				return err
+			}
+			return a.opsDo(c, &o, req, false)
+		},
+	}
+	o.add(c)
+	c.Flags().StringVar(&name, "origin", "", "the list's `NAME` (its bans are under list:NAME)")
+	c.Flags().StringVar(&dur, "for", "", "how long the bans last, `DURATION` (default 24h)")
+	return c
+}
+
+func (a *app) historyCommand() *cobra.Command {
+	var o ctlFlags
+	c := &cobra.Command{
+		Use:   "history ADDR|CIDR",
+		Short: "every decision about an address",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return a.usageError(c, usageError("stockade history ADDR|CIDR [-o json]"))
+			}
+			return a.opsDo(c, &o, control.Request{Op: "history", Target: args[0]}, false)
+		},
+	}
+	o.add(c)
+	return c
+}
+
+func (a *app) allowCommand() *cobra.Command {
+	usage := usageError("stockade allow add CIDR [--for D] [--comment TEXT] | allow del CIDR | allow list")
+	c := &cobra.Command{
+		Use:   "allow add|del|list [CIDR]",
+		Short: "the runtime allowlist (adding lifts the bans it covers)",
+		RunE:  func(c *cobra.Command, _ []string) error { return a.usageError(c, usage) },
+	}
+	for _, sub := range []struct{ name, use, short string }{
+		{"add", "add CIDR [--for DURATION] [--comment TEXT]", "allow an address or a network, and lift its bans"},
+		{"del", "del CIDR", "remove an entry of the runtime allowlist"},
+		{"list", "list", "list the allowlist: the configuration's entries and the runtime ones"},
+	} {
+		var o ctlFlags
+		var dur, comment string
+		s := &cobra.Command{
+			Use:   sub.use,
+			Short: sub.short,
+			RunE: func(c *cobra.Command, args []string) error {
+				if (sub.name == "list") != (len(args) == 0) || len(args) > 1 {
+					return a.usageError(c, usage)
+				}
+				req := control.Request{Op: "allow", Action: sub.name, For: dur, Comment: comment}
+				if len(args) == 1 {
+					req.Target = args[0]
+				}
+				return a.opsDo(c, &o, req, false)
+			},
+		}
+		o.add(s)
+		if sub.name == "add" {
+			s.Flags().StringVar(&dur, "for", "", "how long the entry lasts, `DURATION` (default: until deleted)")
+			s.Flags().StringVar(&comment, "comment", "", "why the entry is there, `TEXT`")
+		}
+		c.AddCommand(s)
+	}
+	return c
+}
+
+// opsDo sends req to the daemon and prints its reply: a listing as a
+// table (evidence: with each ban's evidence lines) or, with -o json, what
+// a script needs.
+func (a *app) opsDo(c *cobra.Command, o *ctlFlags, req control.Request, evidence bool) error {
+	asJSON, err := o.asJSON()
 	if err != nil {
-		return errHelp
-	}
-	if *output != "text" && *output != "json" {
-		return &exitError{code: 2, err: fmt.Errorf("-o: want text or json, not %q", *output)}
-	}
-	req := control.Request{Op: op, Rule: *rule, Origin: *origin, Since: *since, Simulated: *simulated, For: *dur, Comment: *comment}
-	if req, err = opsRequest(req, pos, stderr); err != nil {
 		return err
 	}
-	rep, err := control.NewClient(*socket).Do(req)
+	socket, err := o.socketPath(c)
 	if err != nil {
 		return err
 	}
-	if *output == "json" {
-		return printJSON(stdout, req, rep)
+	rep, err := control.NewClient(socket).Do(req)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(a.stdout, req, rep)
 	}
 	switch req.Op + " " + req.Action {
 	case "bans ":
-		printBans(stdout, rep.Bans, *evidence || req.Target != "")
+		printBans(a.stdout, rep.Bans, evidence)
 	case "history ":
-		printHistory(stdout, rep.History)
+		printHistory(a.stdout, rep.History)
 	case "allow list":
-		printAllow(stdout, rep.Allow)
+		printAllow(a.stdout, rep.Allow)
 	default:
-		fmt.Fprintln(stdout, rep.Message)
+		fmt.Fprintln(a.stdout, rep.Message)
 		if rep.Import != nil {
 			for _, s := range rep.Import.ProtectedSamples {
-				fmt.Fprintf(stdout, "  not banned: %s\n", s)
+				fmt.Fprintf(a.stdout, "  not banned: %s\n", s)
 			}
 		}
 	}
 	return nil
-}
-
-// opsRequest completes req with the command's arguments.
-func opsRequest(req control.Request, pos []string, stderr io.Writer) (control.Request, error) {
-	switch {
-	case req.Op == "bans" && len(pos) > 0 && pos[0] == "import":
-		if len(pos) != 2 {
-			return req, usageError("stockade bans import FILE [--origin NAME] [--for D]")
-		}
-		return importRequest(pos[1], req.Origin, req.For, stderr)
-	case req.Op == "bans":
-		if len(pos) > 1 {
-			return req, usageError("stockade bans [ADDR|CIDR] [--rule R] [--origin O] [--since D] [--simulated] [-o json]")
-		}
-		if len(pos) == 1 {
-			req.Target = pos[0]
-		}
-	case req.Op == "history":
-		if len(pos) != 1 {
-			return req, usageError("stockade history ADDR|CIDR [-o json]")
-		}
-		req.Target = pos[0]
-	case req.Op == "allow":
-		if len(pos) < 1 || pos[0] != "list" && len(pos) != 2 || pos[0] == "list" && len(pos) != 1 {
-			return req, usageError("stockade allow add CIDR [--for D] [--comment TEXT] | allow del CIDR | allow list")
-		}
-		req.Action = pos[0]
-		if len(pos) == 2 {
-			req.Target = pos[1]
-		}
-	}
-	return req, nil
 }
 
 func usageError(s string) error { return &exitError{code: 2, err: errors.New("usage: " + s)} }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
@@ -22,43 +22,47 @@ import (
 
 // replayFlags are replay's options as parsed.
 type replayFlags struct {
-	rulePaths, allow, homeNets, realIP    listFlag
-	logFormat                             *string
-	maxWindows, workers                   *int
-	typ, output, tz, origin, suricataYAML *string
-	unbans, quiet                         *bool
+	rulePaths, allow, homeNets, realIP    []string
+	logFormat                             string
+	maxWindows, workers                   int
+	typ, output, tz, origin, suricataYAML string
+	unbans, quiet                         bool
 }
 
-func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+func (a *app) replayCommand() *cobra.Command {
 	var o replayFlags
-	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
-	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable, or comma-separated)")
-	o.maxWindows = fl.Int("max-windows", config.DefaultMaxWindows, "sliding windows held at most (0: no bound); past it the least recent go")
-	o.typ = fl.String("type", "", "log format of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
-	o.output = fl.String("output", "", "append decisions to this file instead of stdout")
-	o.tz = fl.String("tz", "", "zone of timestamps written without one (syslog, fast.log, fail2ban, eve without offset), e.g. Europe/Paris (default: local)")
-	o.origin = fl.String("origin", "", "sensor name in decisions (default: host name)")
-	o.unbans = fl.Bool("unbans", false, "also emit an unban decision when a ban runs out")
-	o.quiet = fl.Bool("quiet", false, "no summary or progress on stderr")
-	fl.Var(&o.homeNets, "home-net", "network the Suricata sensor protects, never banned by a Suricata alert (CIDR, repeatable, or Suricata's [a,!b] syntax)")
-	o.suricataYAML = fl.String("suricata-yaml", "", "suricata.yaml whose vars: address-groups: HOME_NET joins --home-net")
-	o.logFormat, o.realIP = fl.String("log-format", "", logFormatUsage), listFlag{}
-	fl.Var(&o.realIP, "real-ip-from", realIPUsage)
-	o.workers = fl.Int("workers", runtime.GOMAXPROCS(0), "goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade replay [--rules PATH]... [--allow CIDR]... [--type T] [--output FILE] FILE...")
-		fl.PrintDefaults()
+	c := &cobra.Command{
+		Use:   "replay [flags] FILE|DIR...",
+		Short: "replay archived logs (.gz too) in event-time order; decisions as JSON lines on stdout",
+		Long: `Replays archived logs (.gz too, directories of them) in event-time order,
+as the daemon would have judged them live, and writes the decisions as JSON
+lines on stdout (or --output); a summary goes to stderr.`,
+		Example: "  stockade replay --allow 10.0.0.0/8 /var/log/auth.log* /var/log/suricata/eve.json",
+		RunE: func(c *cobra.Command, names []string) error {
+			if len(names) == 0 {
+				return a.usageError(c, fmt.Errorf("replay: no log files given"))
+			}
+			return o.run(c.Context(), names, a.stdout, a.stderr)
+		},
 	}
-	names, err := parseArgs(fl, args)
-	if err != nil {
-		return errHelp
-	}
-	if len(names) == 0 {
-		fl.Usage()
-		return &exitError{code: 2, err: fmt.Errorf("replay: no log files given")}
-	}
+	f := c.Flags()
+	rulesFlag(f, &o.rulePaths)
+	allowFlag(f, &o.allow)
+	f.IntVar(&o.maxWindows, "max-windows", config.DefaultMaxWindows, "sliding windows held at most, `N` (0: no bound); past it the least recent go")
+	f.StringVar(&o.typ, "type", "", "log `FORMAT` of every FILE: syslog, nginx, fastlog, eve, fail2ban, decision, plain (default: detect per file)")
+	f.StringVar(&o.output, "output", "", "append decisions to this `FILE` instead of stdout")
+	tzFlag(f, &o.tz)
+	f.StringVar(&o.origin, "origin", "", "sensor `NAME` in decisions (default: host name)")
+	f.BoolVar(&o.unbans, "unbans", false, "also emit an unban decision when a ban runs out")
+	f.BoolVar(&o.quiet, "quiet", false, "no summary or progress on stderr")
+	homeNetFlags(f, &o.homeNets, &o.suricataYAML)
+	webFlags(f, &o.logFormat, &o.realIP)
+	f.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "`N` goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
+	return c
+}
+
+// run replays the logs names.
+func (o *replayFlags) run(ctx context.Context, names []string, stdout, stderr io.Writer) error {
 	opt, err := o.sourceOptions()
 	if err != nil {
 		return err
@@ -71,10 +75,10 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *o.origin == "" {
-		*o.origin, _ = os.Hostname()
+	if o.origin == "" {
+		o.origin, _ = os.Hostname()
 	}
-	files, its, err := openReplayFiles(names, opt, *o.typ != "", *o.quiet, stderr)
+	files, its, err := openReplayFiles(names, opt, o.typ != "", o.quiet, stderr)
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -83,32 +87,32 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	eng := pipeline.NewEngine(set, pipeline.Config{Origin: *o.origin, Allow: allowed, EmitUnbans: *o.unbans, MaxWindows: max(0, *o.maxWindows)})
-	return replayFiles(ctx, eng, files, its, &o, stdout, stderr)
+	eng := pipeline.NewEngine(set, pipeline.Config{Origin: o.origin, Allow: allowed, EmitUnbans: o.unbans, MaxWindows: max(0, o.maxWindows)})
+	return replayFiles(ctx, eng, files, its, o, stdout, stderr)
 }
 
 // sourceOptions are the format, zone and home net every file is read with.
 func (o *replayFlags) sourceOptions() (sources.Options, error) {
 	opt := sources.Options{}
-	if *o.typ != "" {
-		f, ok := pipeline.ParseFormat(*o.typ)
+	if o.typ != "" {
+		f, ok := pipeline.ParseFormat(o.typ)
 		if !ok {
-			return opt, &exitError{code: 2, err: fmt.Errorf("--type %q: want syslog, nginx, fastlog, eve or fail2ban", *o.typ)}
+			return opt, &exitError{code: 2, err: fmt.Errorf("--type %q: want syslog, nginx, fastlog, eve or fail2ban", o.typ)}
 		}
 		opt.Format = f
 	}
-	if *o.tz != "" {
-		loc, err := time.LoadLocation(*o.tz)
+	if o.tz != "" {
+		loc, err := time.LoadLocation(o.tz)
 		if err != nil {
 			return opt, &exitError{code: 2, err: fmt.Errorf("--tz: %w", err)}
 		}
 		opt.Loc = loc
 	}
 	var err error
-	if opt.HomeNet, err = suricata.HomeNetOf("--home-net", o.homeNets, *o.suricataYAML); err != nil {
+	if opt.HomeNet, err = suricata.HomeNetOf("--home-net", o.homeNets, o.suricataYAML); err != nil {
 		return opt, &exitError{code: 2, err: err}
 	}
-	if opt.Web, err = sources.WebOptions("--", *o.logFormat, o.realIP); err != nil {
+	if opt.Web, err = sources.WebOptions("--", o.logFormat, o.realIP); err != nil {
 		return opt, &exitError{code: 2, err: err}
 	}
 	return opt, nil
@@ -162,8 +166,8 @@ func openReplayFiles(names []string, opt sources.Options, typed, quiet bool, std
 // --output or stdout, with progress and a summary on stderr.
 func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.File, its []pipeline.Iterator, o *replayFlags, stdout, stderr io.Writer) error {
 	var sink pipeline.Sink
-	if *o.output != "" {
-		s, err := jsonl.OpenFile(*o.output)
+	if o.output != "" {
+		s, err := jsonl.OpenFile(o.output)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
@@ -174,21 +178,21 @@ func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.Fil
 	counting := &countingSink{Sink: sink}
 	start := time.Now()
 	var stopProgress func()
-	if !*o.quiet && isTerminal(stderr) {
+	if !o.quiet && isTerminal(stderr) {
 		stopProgress = startProgress(stderr, files, start)
 	}
 	formats := make([]pipeline.Format, len(files))
 	for i, f := range files {
 		formats[i] = f.Format
 	}
-	err := pipeline.ReplayWith(ctx, eng, its, counting, pipeline.ReplayOptions{Workers: *o.workers, Formats: formats})
+	err := pipeline.ReplayWith(ctx, eng, its, counting, pipeline.ReplayOptions{Workers: o.workers, Formats: formats})
 	if stopProgress != nil {
 		stopProgress()
 	}
 	if cerr := sink.Close(ctx); err == nil {
 		err = cerr
 	}
-	if !*o.quiet {
+	if !o.quiet {
 		printSummary(stderr, files, eng, counting.bans, time.Since(start))
 	}
 	return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/internal/logging"
@@ -24,65 +24,59 @@ import (
 	"github.com/stockade-ids/stockade/sources/tail"
 )
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fl := flag.NewFlagSet(name, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	return fl
-}
-
 // runFlags are run's flags.
 type runFlags struct {
-	config, state, socket, output, metrics, typ, logFormat *string
-	nft, fromStart, verbose, testOnly                      *bool
-	allow, rulePaths                                       listFlag
+	config, state, socket, output, metrics, typ, logFormat string
+	nft, fromStart, verbose, testOnly                      bool
+	allow, rulePaths                                       []string
 }
 
-// runCmd is `stockade run --config FILE` or the one-line start
-// `stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...`.
-func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := newFlagSet("run", stderr)
-	o := runFlags{
-		config:    fl.String("config", "", "configuration file (YAML; every key in deploy/stockade.reference.yaml)"),
-		state:     fl.String("state", "", "state directory (default /var/lib/stockade)"),
-		socket:    fl.String("socket", "", "control socket (default STATE/stockade.sock)"),
-		output:    fl.String("output", "", "append decisions as JSON lines to this file (- for stdout)"),
-		nft:       fl.Bool("nftables", false, "enforce bans in nftables (table inet stockade) with the default settings"),
-		metrics:   fl.String("metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9477"),
-		typ:       fl.String("type", "", "force the format of the FILEs"),
-		fromStart: fl.Bool("from-start", false, "read files seen for the first time from their beginning (default: their end)"),
+func (a *app) runCommand() *cobra.Command {
+	var o runFlags
+	c := &cobra.Command{
+		Use:   "run [flags] (--config FILE | FILE...)",
+		Short: "run the daemon: follow logs, ban, serve the control socket",
+		Long: `Runs the daemon on a configuration file (deploy/stockade.yaml documents
+every key), or, for a first try, on log files given on the command line:
+their decisions go to stdout (or --output) and, with --nftables, to the
+kernel. Flags given with --config override the file.`,
+		Example: "  stockade run --config /etc/stockade/stockade.yaml\n  stockade run --nftables --allow 10.0.0.0/8 /var/log/auth.log",
+		RunE: func(c *cobra.Command, files []string) error {
+			if o.testOnly {
+				if o.config == "" {
+					o.config = defaultConfig
+				}
+				return checkConfig(o.config, "run", a.stdout, a.stderr)
+			}
+			cfg, err := o.daemonConfig(files, a.stderr)
+			if err != nil {
+				if errors.Is(err, errNoSources) {
+					fmt.Fprint(a.stderr, c.UsageString())
+				}
+				return err
+			}
+			log, err := newLogger(a.stderr, o.verbose, o.logFormat)
+			if err != nil {
+				return a.usageError(c, err)
+			}
+			return exitCoded(serve(c.Context(), *cfg, log))
+		},
 	}
-	fl.Var(&o.allow, "allow", "address or CIDR never to ban (repeatable)")
-	fl.Var(&o.rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs)")
-	o.verbose = fl.Bool("v", false, "debug logging")
-	o.logFormat = fl.String("log-format", "text", "log as text, json, or journal (journald's native protocol: PRIORITY and STOCKADE_* fields; <N> prefixes on stderr without it)")
-	o.testOnly = fl.Bool("t", false, "check the configuration (--config) and its packs, then exit, as stockade check does")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade run --config FILE\n       stockade run [--state DIR] [--socket PATH] [--output FILE] [--allow CIDR]... [--nftables] FILE...")
-		fl.PrintDefaults()
-	}
-	files, err := parseArgs(fl, args)
-	if err != nil {
-		return errHelp
-	}
-	if *o.testOnly {
-		if *o.config == "" {
-			*o.config = defaultConfig
-		}
-		return checkConfig(*o.config, "run", stdout, stderr)
-	}
-	cfg, err := o.daemonConfig(files, stderr)
-	if err != nil {
-		if errors.Is(err, errNoSources) {
-			fl.Usage()
-		}
-		return err
-	}
-	_ = stdout
-	log, err := newLogger(stderr, *o.verbose, *o.logFormat)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	return exitCoded(serve(ctx, *cfg, log))
+	f := c.Flags()
+	f.StringVar(&o.config, "config", "", "configuration `FILE` (YAML; every key in deploy/stockade.reference.yaml)")
+	f.StringVar(&o.state, "state", "", "state `DIR` (default /var/lib/stockade)")
+	f.StringVar(&o.socket, "socket", "", "control `SOCKET` (default STATE/stockade.sock)")
+	f.StringVar(&o.output, "output", "", "append decisions as JSON lines to this `FILE` (- for stdout)")
+	f.BoolVar(&o.nft, "nftables", false, "enforce bans in nftables (table inet stockade) with the default settings")
+	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this `ADDRESS`, e.g. 127.0.0.1:9477")
+	f.StringVar(&o.typ, "type", "", "force the `FORMAT` of the FILEs")
+	f.BoolVar(&o.fromStart, "from-start", false, "read files seen for the first time from their beginning (default: their end)")
+	f.StringArrayVar(&o.allow, "allow", nil, "`CIDR` or address never to ban (repeatable)")
+	rulesFlag(f, &o.rulePaths)
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "debug logging")
+	f.BoolVarP(&o.testOnly, "test", "t", false, "check the configuration (--config) and its packs, then exit, as stockade check does")
+	f.StringVar(&o.logFormat, "log-format", "text", "log as `FORMAT`: text, json, or journal (journald's native protocol: PRIORITY and STOCKADE_* fields; <N> prefixes on stderr without it)")
+	return c
 }
 
 var errNoSources = &exitError{code: 2, err: errors.New("run: no --config, no files to follow, and no rule names a log (sources:) to follow")}
@@ -91,11 +85,11 @@ var errNoSources = &exitError{code: 2, err: errors.New("run: no --config, no fil
 // configuration, with the flags that override it.
 func (o *runFlags) daemonConfig(files []string, stderr io.Writer) (*daemon.Config, error) {
 	var cfg *daemon.Config
-	if *o.config != "" {
+	if o.config != "" {
 		if len(files) > 0 {
 			return nil, &exitError{code: 2, err: fmt.Errorf("run: give files in the configuration or on the command line, not both")}
 		}
-		c, err := daemon.LoadConfig(*o.config)
+		c, err := daemon.LoadConfig(o.config)
 		if err != nil {
 			return nil, &exitError{code: 2, err: err}
 		}
@@ -108,14 +102,14 @@ func (o *runFlags) daemonConfig(files []string, stderr io.Writer) (*daemon.Confi
 		cfg = c
 	}
 	// Flags given with --config override the file.
-	if *o.state != "" {
-		cfg.StateDir = *o.state
+	if o.state != "" {
+		cfg.StateDir = o.state
 	}
-	if *o.socket != "" {
-		cfg.Socket = *o.socket
+	if o.socket != "" {
+		cfg.Socket = o.socket
 	}
-	if *o.metrics != "" {
-		cfg.Metrics = *o.metrics
+	if o.metrics != "" {
+		cfg.Metrics = o.metrics
 	}
 	cfg.Allow = append(cfg.Allow, o.allow...)
 	cfg.AllowFlags = o.allow
@@ -129,12 +123,12 @@ func (o *runFlags) daemonConfig(files []string, stderr io.Writer) (*daemon.Confi
 // (or the logs the rules name) decided into --output, and nftables.
 func (o *runFlags) oneLineConfig(files []string, stderr io.Writer) (*daemon.Config, error) {
 	start := "end"
-	if *o.fromStart {
+	if o.fromStart {
 		start = "beginning"
 	}
-	cfg := &daemon.Config{Sources: []config.Source{{Files: &tail.FilesConfig{Files: files, Type: *o.typ, Start: start}}}}
+	cfg := &daemon.Config{Sources: []config.Source{{Files: &tail.FilesConfig{Files: files, Type: o.typ, Start: start}}}}
 	if len(files) == 0 {
-		srcs, err := rulesSources(o.rulePaths, *o.typ, start)
+		srcs, err := rulesSources(o.rulePaths, o.typ, start)
 		if err != nil {
 			return nil, err
 		}
@@ -144,12 +138,12 @@ func (o *runFlags) oneLineConfig(files []string, stderr io.Writer) (*daemon.Conf
 		fmt.Fprintf(stderr, "following the logs the rules read: %s\n", describeSources(srcs))
 		cfg.Sources = srcs
 	}
-	out := *o.output
+	out := o.output
 	if out == "" {
 		out = "-"
 	}
 	cfg.Sinks = append(cfg.Sinks, config.Sink{JSONL: &jsonl.Config{Path: out}})
-	if *o.nft {
+	if o.nft {
 		cfg.Sinks = append(cfg.Sinks, config.Sink{NFTables: &nftables.Config{}})
 	}
 	return cfg, nil
@@ -163,7 +157,7 @@ func serve(ctx context.Context, cfg daemon.Config, log *slog.Logger) error {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(hup)
 	defer signal.Stop(usr1)
-	d, err := daemon.New(cfg, daemon.Deps{Log: log, Hangup: hup, Reopen: usr1, Version: version, Notify: sdnotify.FromEnv()})
+	d, err := daemon.New(cfg, daemon.Deps{Log: log, Hangup: hup, Reopen: usr1, Version: moduleVersion(), Notify: sdnotify.FromEnv()})
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/packtest"
 	"github.com/stockade-ids/stockade/rules/ruleset"
@@ -22,23 +22,33 @@ func loadPackFiles(paths []string) ([]ruleset.File, error) {
 	return files, nil
 }
 
-func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("test", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	var rulePaths listFlag
-	fl.Var(&rulePaths, "rules", "rule pack file or directory (repeatable; `default` = the built-in packs, used when none is given)")
-	only := fl.String("run", "", "run only the tests whose pack/name contains this text")
-	verbose := fl.Bool("v", false, "also list the decisions of tests that pass")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockade test [--rules PATH]... [PACK_FILE|DIR]...")
-		fmt.Fprintln(stderr, "Runs the tests: blocks of rule packs (default: the built-in packs).")
-		fl.PrintDefaults()
+// testFlags are test's flags.
+type testFlags struct {
+	rulePaths []string
+	only      string
+	verbose   bool
+}
+
+func (a *app) testCommand() *cobra.Command {
+	var o testFlags
+	c := &cobra.Command{
+		Use:   "test [flags] [PACK|DIR]...",
+		Short: "run the tests: blocks of rule packs (default: the built-in ones)",
+		Long:  "Runs the tests: blocks of rule packs (default: the built-in packs).",
+		RunE: func(c *cobra.Command, names []string) error {
+			return o.run(c.Context(), names, a.stdout)
+		},
 	}
-	names, err := parseArgs(fl, args)
-	if err != nil {
-		return errHelp
-	}
-	files, err := loadPackFiles(append(rulePaths, names...))
+	f := c.Flags()
+	rulesFlag(f, &o.rulePaths)
+	f.StringVar(&o.only, "run", "", "run only the tests whose pack/name contains this `TEXT`")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "also list the decisions of tests that pass")
+	return c
+}
+
+// run runs the tests of the packs of --rules and names.
+func (o *testFlags) run(ctx context.Context, names []string, stdout io.Writer) error {
+	files, err := loadPackFiles(append(o.rulePaths, names...))
 	if err != nil {
 		return err
 	}
@@ -54,7 +64,7 @@ func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "?    %s: no tests\n", pf.Pack.Name)
 			continue
 		}
-		p, f, err := runPackTests(ctx, stdout, pf, tests, *only, *verbose)
+		p, f, err := runPackTests(ctx, stdout, pf, tests, o.only, o.verbose)
 		if err != nil {
 			return err
 		}
