@@ -243,6 +243,36 @@ func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
 			return err
 		}
 	}
+	changes := s.model(ds, now)
+	if now.Sub(s.lastSweep) > sweepEvery {
+		for _, f := range s.fams {
+			f.sweep(now)
+		}
+		s.lastSweep = now
+	}
+	for _, f := range s.fams {
+		c := changes[f]
+		if c == nil {
+			continue
+		}
+		dels, adds := f.diff(c)
+		if len(dels)+len(adds) == 0 {
+			continue
+		}
+		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
+			s.log.Warn("nftables: the kernel disagrees with the model, reading the sets back", "set", f.set.Name, "err", err)
+			s.dirty = true
+			s.stats.Resyncs++
+			// sync pushes the whole model, the other family's edits too.
+			return s.sync(ctx)
+		}
+	}
+	return nil
+}
+
+// model applies ds to the families' models and returns each family's
+// change; decisions that cannot be enforced here are counted and logged.
+func (s *Sink) model(ds []pipeline.Decision, now time.Time) map[*family]*change {
 	changes := make(map[*family]*change, len(s.fams))
 	var bad int
 	var firstBad error
@@ -287,30 +317,7 @@ func (s *Sink) Write(ctx context.Context, ds []pipeline.Decision) error {
 	if bad > 0 {
 		s.log.Warn("nftables: skipped decisions that cannot be enforced", "count", bad, "first", firstBad)
 	}
-	if now.Sub(s.lastSweep) > sweepEvery {
-		for _, f := range s.fams {
-			f.sweep(now)
-		}
-		s.lastSweep = now
-	}
-	for _, f := range s.fams {
-		c := changes[f]
-		if c == nil {
-			continue
-		}
-		dels, adds := f.diff(c)
-		if len(dels)+len(adds) == 0 {
-			continue
-		}
-		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
-			s.log.Warn("nftables: the kernel disagrees with the model, reading the sets back", "set", f.set.Name, "err", err)
-			s.dirty = true
-			s.stats.Resyncs++
-			// sync pushes the whole model, the other family's edits too.
-			return s.sync(ctx)
-		}
-	}
-	return nil
+	return changes
 }
 
 // target resolves the family and the (widened) prefix a decision names.

@@ -175,49 +175,16 @@ func (k *Kafka) Run(ctx context.Context, h Handler) error { return k.RunBatch(ct
 // (the key is the target). Each batch is committed once handled.
 func (k *Kafka) RunBatch(ctx context.Context, h BatchHandler, max int) error {
 	max = cmp.Or(max, 1)
-	if k.cfg.Reset {
-		k.resetGroup(ctx)
-		k.cfg.Reset = false
-	}
-	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
+	r := k.reader(ctx)
+	if r == nil {
 		return nil
 	}
-	if k.r == nil {
-		k.r = k.newReader()
-	}
-	r := k.r
-	k.mu.Unlock()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Fetching runs ahead of handling, so that what arrived meanwhile is
 	// there to batch.
 	fetched := make(chan kafka.Message, max+256)
-	go func() {
-		var b backoff
-		for {
-			m, err := r.FetchMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, io.EOF) {
-					return
-				}
-				d := b.next()
-				k.log.Warn("kafka fetch failed; retrying", "err", err, "in", d)
-				if !sleep(ctx, d) {
-					return
-				}
-				continue
-			}
-			b.reset()
-			select {
-			case fetched <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go k.fetch(ctx, r, fetched)
 	for {
 		var first kafka.Message
 		select {
@@ -226,42 +193,95 @@ func (k *Kafka) RunBatch(ctx context.Context, h BatchHandler, max int) error {
 		case first = <-fetched:
 		}
 		batch := drain(first, fetched, max)
-		ds := make([]*Delivery, len(batch))
-		for i, m := range batch {
-			ds[i] = kafkaDelivery(m)
+		if !k.handle(ctx, h, batch) || !k.commit(ctx, r, batch) {
+			return nil
 		}
-		k.delivered.Add(uint64(len(ds)))
-		var b backoff
-		for {
-			err := h(ctx, ds)
-			if err == nil {
-				break
+	}
+}
+
+// reader is the group's reader, made at the first run; nil once closed.
+func (k *Kafka) reader(ctx context.Context) *kafka.Reader {
+	if k.cfg.Reset {
+		k.resetGroup(ctx)
+		k.cfg.Reset = false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	if k.r == nil {
+		k.r = k.newReader()
+	}
+	return k.r
+}
+
+// fetch reads records into fetched until ctx ends, retrying a failed
+// fetch with backoff.
+func (k *Kafka) fetch(ctx context.Context, r *kafka.Reader, fetched chan<- kafka.Message) {
+	var b backoff
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+				return
 			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			k.retried.Add(uint64(len(ds)))
-			if !sleep(ctx, b.next()) {
-				return nil
-			}
-		}
-		var cb backoff
-		for {
-			err := r.CommitMessages(ctx, batch...)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Not committed: a restart would deliver it again, which the
-			// handler absorbs (decisions are idempotent). Keep trying so
-			// the group's position does not fall far behind.
-			d := cb.next()
-			k.log.Warn("kafka commit failed; retrying", "err", err, "in", d)
+			d := b.next()
+			k.log.Warn("kafka fetch failed; retrying", "err", err, "in", d)
 			if !sleep(ctx, d) {
-				return nil
+				return
 			}
+			continue
+		}
+		b.reset()
+		select {
+		case fetched <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// handle gives batch to h until h takes it; false when ctx ended first.
+func (k *Kafka) handle(ctx context.Context, h BatchHandler, batch []kafka.Message) bool {
+	ds := make([]*Delivery, len(batch))
+	for i, m := range batch {
+		ds[i] = kafkaDelivery(m)
+	}
+	k.delivered.Add(uint64(len(ds)))
+	var b backoff
+	for {
+		if h(ctx, ds) == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		k.retried.Add(uint64(len(ds)))
+		if !sleep(ctx, b.next()) {
+			return false
+		}
+	}
+}
+
+// commit commits batch until the broker takes it; false when ctx ended
+// first. Not committed, a restart would deliver it again, which the
+// handler absorbs (decisions are idempotent); it keeps trying so the
+// group's position does not fall far behind.
+func (k *Kafka) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) bool {
+	var b backoff
+	for {
+		err := r.CommitMessages(ctx, batch...)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d := b.next()
+		k.log.Warn("kafka commit failed; retrying", "err", err, "in", d)
+		if !sleep(ctx, d) {
+			return false
 		}
 	}
 }
