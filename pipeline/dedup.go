@@ -78,6 +78,12 @@ func (f *fingerprints) sweep(cutoff int64) {
 			live++
 		}
 	}
+	if f.hasZ && f.zero >= cutoff {
+		live++
+	}
+	if live == f.n {
+		return // nothing to forget: a rebuild would move every slot for nothing
+	}
 	size := 64
 	for live*2 > size { // half full at most once rebuilt
 		size *= 2
