@@ -69,7 +69,7 @@ type Engine struct {
 	counter *Counter
 	ledger  *Ledger
 	sim     *Ledger // the bans of rules in mode: simulate (nil until one)
-	dedup   map[uint64]int64
+	dedup   fingerprints
 	dedupAt int
 
 	// pairs remembers lines marked Hit.Pair until the line they announce
@@ -104,7 +104,6 @@ func NewEngine(m Matcher, cfg Config) *Engine {
 		cfg:        cfg,
 		counter:    &Counter{Max: cfg.MaxWindows},
 		ledger:     NewLedger(),
-		dedup:      make(map[uint64]int64),
 		dedupAt:    4096,
 		distinctAt: 4096,
 	}
@@ -755,7 +754,7 @@ func (pp *pairPart) sweep(ts int64) {
 // seen remembers alert fingerprints for DedupWindow of event time.
 func (e *Engine) seen(fp uint64, t time.Time) bool {
 	ts := t.UnixNano()
-	if prev, ok := e.dedup[fp]; ok {
+	if prev, ok := e.dedup.get(fp); ok {
 		d := ts - prev
 		if d < 0 {
 			d = -d
@@ -767,15 +766,10 @@ func (e *Engine) seen(fp uint64, t time.Time) bool {
 			return true
 		}
 	}
-	if len(e.dedup) >= e.dedupAt {
-		cutoff := ts - int64(e.cfg.DedupWindow)
-		for k, v := range e.dedup {
-			if v < cutoff {
-				delete(e.dedup, k)
-			}
-		}
-		e.dedupAt = max(4096, 2*len(e.dedup))
+	if e.dedup.len() >= e.dedupAt {
+		e.dedup.sweep(ts - int64(e.cfg.DedupWindow))
+		e.dedupAt = max(4096, 2*e.dedup.len())
 	}
-	e.dedup[fp] = ts
+	e.dedup.set(fp, ts)
 	return false
 }

@@ -234,7 +234,7 @@ type gateInfo struct {
 	clauses [][]gateLit
 }
 
-func (b *gateBuilder) walk(n ast.Node, res []*regex.Regex) gateInfo {
+func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) gateInfo {
 	switch n := n.(type) {
 	case *ast.BinaryNode:
 		switch n.Operator {
@@ -300,12 +300,11 @@ func (b *gateBuilder) walk(n ast.Node, res []*regex.Regex) gateInfo {
 			}
 		}
 	case *ast.CallNode:
-		if isIdent(n.Callee, regexMatch) && len(n.Arguments) == 2 {
-			f, ok := fieldOf(n.Arguments[0])
-			i, ok2 := n.Arguments[1].(*ast.IntegerNode)
-			if ok && ok2 && i.Value < len(res) {
+		c, _ := n.Callee.(*ast.ConstantNode)
+		if re := res[c]; re != nil && len(n.Arguments) == 1 {
+			if f, ok := fieldOf(n.Arguments[0]); ok {
 				var out gateInfo
-				for _, s := range regex.FoldRequirement(res[i.Value].Src) {
+				for _, s := range regex.FoldRequirement(re.Src) {
 					b.add(&out, b.clause(f, s))
 				}
 				return out
