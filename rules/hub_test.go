@@ -194,12 +194,13 @@ func (s *banSink) Write(_ context.Context, ds []pipeline.Decision) error {
 func (s *banSink) Close(context.Context) error { return nil }
 
 // hubReplay replays log through a fresh set of the built-in packs, as
-// `stockade replay` does, and returns the addresses banned. The rules that
+// `stockade replay` does, and returns the addresses banned and, for the
+// table, the rules that matched lines ("rule×matches"). The rules that
 // are off by default (sshd-aggressive; portscan, whose SYNs can be
 // forged) are turned on, as an admin who wants them does with a pack
 // holding enable: — the hub's scenarios are what a CrowdSec user chose to
 // install — and README's table says which attackers only they catch.
-func hubReplay(t *testing.T, log string) ([]string, error) {
+func hubReplay(t *testing.T, log string) (banned, matched []string, err error) {
 	packs, err := rules.DefaultPacks()
 	if err != nil {
 		t.Fatal(err)
@@ -219,20 +220,24 @@ func hubReplay(t *testing.T, log string) ([]string, error) {
 	}
 	f, err := sources.Open(log, sources.Options{Loc: time.UTC})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	eng := pipeline.NewEngine(set, pipeline.Config{Origin: "hub"})
 	sink := &banSink{banned: map[string]bool{}}
 	if err := pipeline.Replay(context.Background(), eng, []pipeline.Iterator{f}, sink); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []string
 	for a := range sink.banned {
-		out = append(out, a)
+		banned = append(banned, a)
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(banned)
+	for _, st := range eng.Stats() {
+		if st.Matches > 0 {
+			matched = append(matched, fmt.Sprintf("%s×%d", st.Rule, st.Matches))
+		}
+	}
+	return banned, matched, nil
 }
 
 // hubLoopbackReplay replays log with its 127.0.0.x addresses moved to
@@ -249,7 +254,7 @@ func hubLoopbackReplay(t *testing.T, log string) []string {
 	if err := os.WriteFile(moved, hubLoopback.ReplaceAll(data, []byte(hubStandIn)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	banned, err := hubReplay(t, moved)
+	banned, _, err := hubReplay(t, moved)
 	if err != nil {
 		return nil
 	}
@@ -276,6 +281,7 @@ func TestHubSuite(t *testing.T) {
 	type row struct {
 		hubTest
 		banned, missed, extra []string
+		matched               []string // rules that matched lines, with counts
 		loopback              []string // missed, loopback, banned as a stand-in
 		err                   error
 	}
@@ -289,7 +295,7 @@ func TestHubSuite(t *testing.T) {
 			continue
 		}
 		r := row{hubTest: h}
-		r.banned, r.err = hubReplay(t, h.log)
+		r.banned, r.matched, r.err = hubReplay(t, h.log)
 		// A ban of a range (an IPv6 /64) catches every address it covers.
 		for _, a := range h.expected {
 			if !slices.ContainsFunc(r.banned, func(b string) bool { return covers(b, a) }) {
@@ -320,7 +326,7 @@ func TestHubSuite(t *testing.T) {
 	expected, caught, detected := map[string]int{}, map[string]int{}, map[string]int{}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "category\ttest\texpected\tbanned\tmissed\tloopback detected\textra")
+	fmt.Fprintln(tw, "category\ttest\texpected\tbanned\tmissed\tloopback detected\textra\tmatched by")
 	list := func(as []string) string {
 		if len(as) == 0 {
 			return "-"
@@ -335,8 +341,8 @@ func TestHubSuite(t *testing.T) {
 		if r.err != nil {
 			note = " (" + r.err.Error() + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s%s\n", r.category, r.name, len(r.expected),
-			len(r.expected)-len(r.missed), list(r.missed), list(r.loopback), list(r.extra), note)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s%s\n", r.category, r.name, len(r.expected),
+			len(r.expected)-len(r.missed), list(r.missed), list(r.loopback), list(r.extra), list(r.matched), note)
 		if r.category == "whitelist" && len(r.banned) > 0 {
 			t.Errorf("whitelist test %s: banned %v, want nobody", r.name, r.banned)
 		}
