@@ -267,6 +267,44 @@ func hubLoopbackReplay(t *testing.T, log string) []string {
 	return out
 }
 
+// hubRow is one hub test measured: what was banned, missed and banned
+// beyond the expected attackers.
+type hubRow struct {
+	hubTest
+	banned, missed, extra []string
+	matched               []string // rules that matched lines, with counts
+	loopback              []string // missed, loopback, banned as a stand-in
+	err                   error
+}
+
+// measureHubTest replays h's log and compares the bans with h's expected
+// attackers; a missed loopback attacker is looked for again with the log's
+// loopback addresses moved (hubLoopbackReplay).
+func measureHubTest(t *testing.T, h hubTest) hubRow {
+	r := hubRow{hubTest: h}
+	r.banned, r.matched, r.err = hubReplay(t, h.log)
+	// A ban of a range (an IPv6 /64) catches every address it covers.
+	for _, a := range h.expected {
+		if !slices.ContainsFunc(r.banned, func(b string) bool { return covers(b, a) }) {
+			r.missed = append(r.missed, a)
+		}
+	}
+	for _, b := range r.banned {
+		if !slices.ContainsFunc(h.expected, func(a string) bool { return covers(b, a) }) {
+			r.extra = append(r.extra, b)
+		}
+	}
+	if slices.ContainsFunc(r.missed, hubLoopback.MatchString) {
+		stand := hubLoopbackReplay(t, h.log)
+		for _, a := range r.missed {
+			if slices.Contains(stand, a) {
+				r.loopback = append(r.loopback, a)
+			}
+		}
+	}
+	return r
+}
+
 // TestHubSuite replays every test of CrowdSec's hub suite in a format
 // stockade reads through the built-in packs and compares the addresses
 // banned with the attackers the hub's scenarios report. With -v it prints
@@ -278,44 +316,14 @@ func TestHubSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type row struct {
-		hubTest
-		banned, missed, extra []string
-		matched               []string // rules that matched lines, with counts
-		loopback              []string // missed, loopback, banned as a stand-in
-		err                   error
-	}
-	var rows []row
+	var rows []hubRow
 	for _, d := range dirs {
 		if !d.IsDir() {
 			continue
 		}
-		h, ok := loadHubTest(t, filepath.Join(root, d.Name()))
-		if !ok {
-			continue
+		if h, ok := loadHubTest(t, filepath.Join(root, d.Name())); ok {
+			rows = append(rows, measureHubTest(t, h))
 		}
-		r := row{hubTest: h}
-		r.banned, r.matched, r.err = hubReplay(t, h.log)
-		// A ban of a range (an IPv6 /64) catches every address it covers.
-		for _, a := range h.expected {
-			if !slices.ContainsFunc(r.banned, func(b string) bool { return covers(b, a) }) {
-				r.missed = append(r.missed, a)
-			}
-		}
-		for _, b := range r.banned {
-			if !slices.ContainsFunc(h.expected, func(a string) bool { return covers(b, a) }) {
-				r.extra = append(r.extra, b)
-			}
-		}
-		if slices.ContainsFunc(r.missed, hubLoopback.MatchString) {
-			stand := hubLoopbackReplay(t, h.log)
-			for _, a := range r.missed {
-				if slices.Contains(stand, a) {
-					r.loopback = append(r.loopback, a)
-				}
-			}
-		}
-		rows = append(rows, r)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		if rows[i].category != rows[j].category {
