@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -130,7 +131,7 @@ func timeline(side string, bans []pipeline.Decision, ax axis) Timeline {
 			from := ax.start.Add(time.Duration(i) * ax.step)
 			t.Bars = append(t.Bars, Bar{
 				Rule: r, Color: color, Count: c,
-				X: marginL + float64(i)*bw + 1, Y: y, W: max(1, bw-2), H: h,
+				X: round1(marginL + float64(i)*bw + 1), Y: round1(y), W: round1(max(1, bw-2)), H: round1(h),
 				Title: fmt.Sprintf("%s: %d ban(s) %s – %s UTC", r, c, from.Format("2006-01-02 15:04"), from.Add(ax.step).Format("15:04")),
 			})
 			stack[i] += c
@@ -177,7 +178,7 @@ func xTicks(ax axis, bw float64) []Tick {
 		} else if d := at.Format("Jan 2"); d != day {
 			label, day = d+" "+label, d
 		}
-		out = append(out, Tick{Pos: marginL + float64(i)*bw, Label: label})
+		out = append(out, Tick{Pos: round1(marginL + float64(i)*bw), Label: label})
 	}
 	return out
 }
@@ -192,3 +193,7 @@ func short(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dm", d/time.Minute)
 }
+
+// round1 keeps a coordinate to a tenth of a unit: the page stays small
+// and readable.
+func round1(x float64) float64 { return math.Round(x*10) / 10 }

@@ -62,6 +62,8 @@ type offender struct {
 	Rules       string
 	First, Last string
 	Longest     string
+	Source      string
+	Evidence    []string
 }
 
 // Write renders r as HTML to w.
@@ -126,6 +128,7 @@ func offenders(bans []pipeline.Decision) []offender {
 		rules       []string
 		first, last time.Time
 		longest     int64
+		lastBan     pipeline.Decision
 	}
 	m := map[string]*acc{}
 	for _, d := range bans {
@@ -135,7 +138,7 @@ func offenders(bans []pipeline.Decision) []offender {
 			m[d.Target] = a
 		}
 		a.n++
-		a.last = d.At
+		a.last, a.lastBan = d.At, d
 		a.longest = max(a.longest, d.Duration)
 		if !slices.Contains(a.rules, d.Rule) {
 			a.rules = append(a.rules, d.Rule)
@@ -156,6 +159,7 @@ func offenders(bans []pipeline.Decision) []offender {
 			Target: t, Bans: a.n, Rules: strings.Join(a.rules, ", "),
 			First: a.first.UTC().Format("2006-01-02 15:04:05"), Last: a.last.UTC().Format("2006-01-02 15:04:05"),
 			Longest: backtest.Length(a.longest),
+			Source:  a.lastBan.Source, Evidence: a.lastBan.Evidence,
 		})
 	}
 	return out
