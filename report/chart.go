@@ -141,10 +141,10 @@ func timeline(side string, bans []pipeline.Decision, ax axis) Timeline {
 	return t
 }
 
-// niceMax is the smallest of 1, 2, 5 × 10^k (and 4, for small counts) at
-// least m, so the y axis has round ticks.
+// niceMax is m up to 5, else the smallest of 1, 2, 5 × 10^k at least m,
+// so the y axis has round ticks (see yTicks).
 func niceMax(m int) int {
-	if m <= 4 {
+	if m <= 5 {
 		return max(1, m)
 	}
 	for p := 1; ; p *= 10 {
@@ -157,7 +157,7 @@ func niceMax(m int) int {
 }
 
 func yTicks(top int) []Tick {
-	n := min(top, 4)
+	n := min(top, 5) // top is 1-5, or 10, 20, 50, 100...: a fifth is whole
 	out := make([]Tick, 0, n+1)
 	for i := 0; i <= n; i++ {
 		v := top * i / n

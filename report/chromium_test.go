@@ -63,7 +63,7 @@ const probe = `(() => {
   }
   const offenders = {};
   for (const t of document.querySelectorAll('table.offenders')) offenders[t.dataset.side] = t.rows.length - 1;
-  const only = document.querySelectorAll('table.only');
+  const only = side => { const t = document.querySelector('table.only[data-side="' + side + '"]'); return t ? t.rows.length - 1 : 0; };
   const legend = document.querySelector('svg.timeline[data-side="old"] + p.legend span[data-rule="ssh"]');
   return {
     scripts: document.scripts.length,
@@ -73,10 +73,10 @@ const probe = `(() => {
     bars: bars, barsDrawn: drawn, barsTotal: rows('svg.timeline rect.bar'),
     xticks: rows('svg.timeline[data-side="old"] text.xtick'),
     yticks: rows('svg.timeline[data-side="old"] text.ytick'),
-    onlyOld: only[0].rows.length - 1, onlyNew: only[1].rows.length - 1,
+    onlyOld: only('old'), onlyNew: only('new'),
     changed: document.getElementById('changed').rows.length - 1,
     offenders: offenders,
-    ruleRows: document.getElementById('rule-diff').rows.length - 1,
+    ruleRows: document.getElementById("rule-diff").rows.length - 1,
     evidence: Array.from(document.querySelectorAll('pre.evidence')).map(p => p.textContent).join('\n'),
     sourcePath: document.querySelector('#source-table td code').textContent,
     badLines: document.querySelector('#source-table span.bad').textContent,

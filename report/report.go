@@ -56,6 +56,12 @@ type sideView struct {
 	Stats       []pipeline.RuleStats
 }
 
+// onlyView is a list of targets one side alone banned.
+type onlyView struct {
+	Side string
+	List []backtest.Only
+}
+
 type offender struct {
 	Target      string
 	Bans        int
@@ -73,6 +79,25 @@ func Write(w io.Writer, r *backtest.Record, opt Options) error {
 		"secs":  backtest.Length,
 		"add":   func(a, b int) int { return a + b },
 		"div2":  func(a int) int { return a / 2 },
+		"only":  func(side string, list []backtest.Only) onlyView { return onlyView{side, list} },
+		"quietRules": func(rs []backtest.RuleDiff) int {
+			n := 0
+			for _, r := range rs {
+				if r.OldMatches+r.OldBans+r.NewMatches+r.NewBans == 0 && r.Missing == "" {
+					n++
+				}
+			}
+			return n
+		},
+		"quietStats": func(ss []pipeline.RuleStats) int {
+			n := 0
+			for _, s := range ss {
+				if s.Matches+s.Bans == 0 {
+					n++
+				}
+			}
+			return n
+		},
 	}).Parse(pageText)
 	if err != nil {
 		return err
