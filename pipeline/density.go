@@ -35,7 +35,7 @@ func (e *Engine) grow(p *Policy, child netip.Prefix, ev *Event) {
 		}
 		st.Bans++
 		x := e.decision(ActionBan, parent, p, ev, o, members)
-		x.Reason = fmt.Sprintf("%s: %d of its /%d banned at once (density)", cmp.Or(p.Description, p.Name), len(ends), child.Bits())
+		x.Reason = fmt.Sprintf("%s: %d of its /%ds banned at once (density)", cmp.Or(p.Description, p.Name), len(ends), child.Bits())
 		e.out = append(e.out, x)
 		child = parent
 	}

@@ -83,7 +83,7 @@ func TestDensityGrows(t *testing.T) {
 	}
 	// The members now run out at 1h0m4s, 1h0m6s, 1h10m1s: the third latest.
 	if grown.Expires.Sub(t0) != time.Hour+4*time.Second || grown.Rule != "range" ||
-		!strings.Contains(grown.Reason, "4 of its /24 banned at once (density)") || len(grown.Evidence) != 4 ||
+		!strings.Contains(grown.Reason, "4 of its /24s banned at once (density)") || len(grown.Evidence) != 4 ||
 		grown.Evidence[0] != "198.18.3.0/24 until 2025-11-08T23:10:01Z" {
 		t.Errorf("extended /20: expires +%s, reason %q, evidence %q", grown.Expires.Sub(t0), grown.Reason, grown.Evidence)
 	}
