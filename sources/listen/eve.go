@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources"
@@ -36,36 +39,49 @@ const (
 // must be root, the daemon's own user or one of Writers.
 type EveConfig struct {
 	// Path is where the socket is created (e.g. /run/suricata/eve.sock).
-	Path string
-	// Dgram reads unix_dgram output; false reads unix_stream.
-	Dgram bool
-	// Mode is the socket's mode: 0600 (default) or 0660. Nothing wider:
-	// every local user could then inject alerts.
-	Mode fs.FileMode
-	// Group, when set, owns the socket (a name or a gid): with Mode 0660
+	Path string `yaml:"path"`
+	// Type is Suricata's filetype: stream (unix_stream, the default) or
+	// dgram (unix_dgram).
+	Type string `yaml:"type"`
+	// Mode is the socket's mode: "0600" (default) or "0660". Nothing
+	// wider: every local user could then inject alerts.
+	Mode string `yaml:"mode"`
+	// Group, when set, owns the socket (a name or a gid): with mode 0660
 	// its members may connect.
-	Group string
+	Group string `yaml:"group"`
 	// Writers are the users (names or uids) allowed to write besides root
 	// and the daemon's own user: the user Suricata runs as.
-	Writers []string
+	Writers []string `yaml:"writers"`
 	// MaxRecord is the longest record in bytes (default sources.MaxLine);
 	// a longer one is counted as bad ("line too long") and skipped.
-	MaxRecord int
+	MaxRecord int `yaml:"max_record"`
 	// MaxConns caps the connections open at once (default 16: Suricata
 	// opens one per eve-log output, or per thread with threaded: yes).
-	MaxConns int
+	MaxConns int `yaml:"max_conns"`
+
 	// Loc is the zone of timestamps written without one; HomeNet chooses
 	// the side of an alert to ban (see sources/suricata).
-	Loc     *time.Location
-	HomeNet suricata.HomeNet
-	Log     *slog.Logger
-	Now     func() time.Time
+	Loc     *time.Location   `yaml:"-"`
+	HomeNet suricata.HomeNet `yaml:"-"`
+	Log     *slog.Logger     `yaml:"-"`
+	Now     func() time.Time `yaml:"-"`
+}
+
+// UnmarshalYAML takes `eve_socket: PATH` as well as the mapping.
+func (c *EveConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&c.Path)
+	}
+	type plain EveConfig
+	return n.Decode((*plain)(c))
 }
 
 // EveSocket is the source of the eve records written to a unix socket.
 // Its events' Source is the socket's path.
 type EveSocket struct {
 	cfg     EveConfig
+	dgram   bool
+	mode    fs.FileMode
 	writers map[uint32]bool
 	gid     int // -1: leave the group alone
 	c       counters
@@ -73,48 +89,65 @@ type EveSocket struct {
 	ready   chan struct{}
 }
 
-// Errors a writer's message is refused with, counted as bad records.
+// Reasons a writer's record is refused with, counted as bad records.
 var (
 	errNotWriter = pipeline.Bad("writer not allowed")
 	errNoCred    = pipeline.Bad("no sender credentials")
 )
 
 // NewEveSocket checks cfg and returns the source; Run creates the socket.
+// Every mistake of cfg is reported at once.
 func NewEveSocket(cfg EveConfig) (*EveSocket, error) {
-	if cfg.Path == "" {
-		return nil, errors.New("eve_socket: a path is required")
+	s := &EveSocket{cfg: cfg, mode: DefaultEveMode, writers: map[uint32]bool{0: true, uint32(os.Geteuid()): true}, gid: -1, ready: make(chan struct{})}
+	var errs []error
+	if cfg.Path == "" || !filepath.IsAbs(cfg.Path) {
+		errs = append(errs, fmt.Errorf("path: want the socket's absolute path, not %q", cfg.Path))
 	}
-	if cfg.Mode == 0 {
-		cfg.Mode = DefaultEveMode
+	switch cfg.Type {
+	case "", "stream", "unix_stream":
+	case "dgram", "unix_dgram":
+		s.dgram = true
+	default:
+		errs = append(errs, fmt.Errorf("type: want stream or dgram (Suricata's unix_stream or unix_dgram), not %q", cfg.Type))
 	}
-	if cfg.Mode != 0o600 && cfg.Mode != 0o660 {
-		return nil, fmt.Errorf("eve_socket: mode %#o: want 0600 or 0660 (a socket others can write to lets any local user inject alerts)", cfg.Mode)
+	if cfg.Mode != "" {
+		m, err := strconv.ParseUint(cfg.Mode, 8, 32)
+		s.mode = fs.FileMode(m)
+		if err != nil || (s.mode != 0o600 && s.mode != 0o660) {
+			errs = append(errs, fmt.Errorf("mode: want 0600 or 0660, not %q (a socket others can write to lets any local user inject alerts)", cfg.Mode))
+		}
 	}
-	if cfg.Mode == 0o660 && cfg.Group == "" {
-		return nil, errors.New("eve_socket: mode 0660 needs a group (the group Suricata runs as)")
+	if s.mode == 0o660 && cfg.Group == "" {
+		errs = append(errs, errors.New("mode 0660 needs a group: (the group Suricata runs as)"))
 	}
-	cfg.MaxRecord = cmpOr(cfg.MaxRecord, sources.MaxLine)
-	cfg.MaxConns = cmpOr(cfg.MaxConns, DefaultEveConns)
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	s := &EveSocket{cfg: cfg, writers: map[uint32]bool{0: true, uint32(os.Geteuid()): true}, gid: -1, ready: make(chan struct{})}
 	for _, w := range cfg.Writers {
 		uid, err := lookupID(w, user.Lookup, func(u *user.User) string { return u.Uid })
 		if err != nil {
-			return nil, fmt.Errorf("eve_socket: writers: %w", err)
+			errs = append(errs, fmt.Errorf("writers: %w", err))
+			continue
 		}
 		s.writers[uint32(uid)] = true
 	}
 	if cfg.Group != "" {
 		gid, err := lookupID(cfg.Group, user.LookupGroup, func(g *user.Group) string { return g.Gid })
 		if err != nil {
-			return nil, fmt.Errorf("eve_socket: group: %w", err)
+			errs = append(errs, fmt.Errorf("group: %w", err))
 		}
 		s.gid = gid
+	}
+	if cfg.MaxRecord < 0 || cfg.MaxConns < 0 {
+		errs = append(errs, errors.New("max_record and max_conns: want a positive number (or none, for the default)"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s.cfg.MaxRecord = cmpOr(cfg.MaxRecord, sources.MaxLine)
+	s.cfg.MaxConns = cmpOr(cfg.MaxConns, DefaultEveConns)
+	if s.cfg.Log == nil {
+		s.cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.cfg.Now == nil {
+		s.cfg.Now = time.Now
 	}
 	return s, nil
 }
@@ -152,7 +185,7 @@ func (s *EveSocket) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("listen: eve_socket: Run called twice")
 	}
-	if s.cfg.Dgram {
+	if s.dgram {
 		return s.runDgram(ctx, out)
 	}
 	return s.runStream(ctx, out)

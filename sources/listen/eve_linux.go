@@ -149,7 +149,7 @@ func peerUID(c *net.UnixConn) (uint32, error) {
 }
 
 func (s *EveSocket) runStream(ctx context.Context, out chan<- pipeline.Event) error {
-	ln, _, err := createSocket(s.cfg.Path, false, s.cfg.Mode, s.gid)
+	ln, _, err := createSocket(s.cfg.Path, false, s.mode, s.gid)
 	close(s.ready)
 	if err != nil {
 		return fmt.Errorf("listen: eve_socket: %w", err)
@@ -264,7 +264,7 @@ func (s *EveSocket) readStream(ctx context.Context, c net.Conn, out chan<- pipel
 }
 
 func (s *EveSocket) runDgram(ctx context.Context, out chan<- pipeline.Event) error {
-	_, conn, err := createSocket(s.cfg.Path, true, s.cfg.Mode, s.gid)
+	_, conn, err := createSocket(s.cfg.Path, true, s.mode, s.gid)
 	close(s.ready)
 	if err != nil {
 		return fmt.Errorf("listen: eve_socket: %w", err)

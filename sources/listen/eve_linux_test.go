@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources"
 )
@@ -135,7 +137,7 @@ func TestEveSocket(t *testing.T) {
 	}{{"unix_stream", false, "unix"}, {"unix_dgram", true, "unixgram"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "eve.sock")
-			s, out, stop := startEve(t, EveConfig{Path: path, Dgram: tc.dgram})
+			s, out, stop := startEve(t, EveConfig{Path: path, Type: map[bool]string{true: "dgram"}[tc.dgram]})
 			fi, err := os.Lstat(path)
 			if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
 				t.Fatalf("socket: %v, mode %v; want a socket of mode 0600", err, fi.Mode())
@@ -271,10 +273,13 @@ func TestEveSocketRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want %q", filepath.Base(c.path), err, c.want)
 		}
 	}
-	if _, err := NewEveSocket(EveConfig{Path: "/x", Mode: 0o666}); err == nil || !strings.Contains(err.Error(), "want 0600 or 0660") {
-		t.Errorf("mode 0666: %v", err)
+	_, err = NewEveSocket(EveConfig{Path: "eve.sock", Type: "udp", Mode: "0666", Writers: []string{"no-such-user-here"}})
+	for _, want := range []string{`path: want the socket's absolute path, not "eve.sock"`, `type: want stream or dgram`, `mode: want 0600 or 0660, not "0666"`, `writers: user: unknown user no-such-user-here`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a bad config: %v, want %q", err, want)
+		}
 	}
-	if _, err := NewEveSocket(EveConfig{Path: "/x", Mode: 0o660}); err == nil || !strings.Contains(err.Error(), "needs a group") {
+	if _, err := NewEveSocket(EveConfig{Path: "/x", Mode: "0660"}); err == nil || !strings.Contains(err.Error(), "needs a group") {
 		t.Errorf("mode 0660 without a group: %v", err)
 	}
 }
@@ -304,7 +309,7 @@ func TestEveSocketWriters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "")+".sock")
-			s, out, _ := startEve(t, EveConfig{Path: path, Dgram: tc.dgram, Mode: 0o660, Group: fmt.Sprint(nobody), Writers: tc.writers})
+			s, out, _ := startEve(t, EveConfig{Path: path, Type: map[bool]string{true: "unix_dgram", false: "unix_stream"}[tc.dgram], Mode: "0660", Group: fmt.Sprint(nobody), Writers: tc.writers})
 			fi, err := os.Lstat(path)
 			if err != nil || fi.Mode().Perm() != 0o660 || fi.Sys().(*syscall.Stat_t).Gid != nobody {
 				t.Fatalf("socket %v: mode %v, want 0660 and group %d", err, fi.Mode(), nobody)
@@ -335,5 +340,19 @@ func TestEveSocketWriters(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 		})
+	}
+}
+
+// TestEveConfigYAML: `eve_socket: PATH` and the mapping both decode.
+func TestEveConfigYAML(t *testing.T) {
+	var short, long struct {
+		E EveConfig `yaml:"eve_socket"`
+	}
+	if err := yaml.Unmarshal([]byte("eve_socket: /run/suricata/eve.sock\n"), &short); err != nil || short.E.Path != "/run/suricata/eve.sock" {
+		t.Errorf("scalar: %v, %+v", err, short.E)
+	}
+	src := "eve_socket: {path: /run/suricata/eve.sock, type: dgram, mode: \"0660\", group: suricata, writers: [suricata]}\n"
+	if err := yaml.Unmarshal([]byte(src), &long); err != nil || long.E.Type != "dgram" || long.E.Mode != "0660" || long.E.Group != "suricata" || len(long.E.Writers) != 1 {
+		t.Errorf("mapping: %v, %+v", err, long.E)
 	}
 }
