@@ -21,10 +21,12 @@ const (
 
 // steps are the bucket widths a timeline picks from: the first that
 // splits the span into at most maxBuckets.
-var steps = [...]time.Duration{
-	time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
-	24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour,
+func steps() []time.Duration {
+	return []time.Duration{
+		time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+		time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+		24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour,
+	}
 }
 
 // axis is the time axis all of a report's timelines share, so that two
@@ -36,8 +38,9 @@ type axis struct {
 }
 
 func newAxis(first, last time.Time) axis {
-	step := steps[len(steps)-1]
-	for _, s := range steps {
+	all := steps()
+	step := all[len(all)-1]
+	for _, s := range all {
 		if last.Sub(first.Truncate(s))/s < maxBuckets {
 			step = s
 			break
@@ -82,7 +85,11 @@ type Legend struct {
 	Bans        int
 }
 
-var palette = [...]string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
+// color is the i-th rule's colour (Tableau 10, distinct to most eyes).
+func color(i int) string {
+	palette := [...]string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
+	return palette[i%len(palette)]
+}
 
 // timeline draws a side's bans on the shared axis.
 func timeline(side string, bans []pipeline.Decision, ax axis) Timeline {
@@ -120,7 +127,7 @@ func timeline(side string, bans []pipeline.Decision, ax axis) Timeline {
 	bw := float64(plotW) / float64(ax.n)
 	clear(stack)
 	for ri, r := range rules {
-		color := palette[ri%len(palette)]
+		color := color(ri)
 		t.Legend = append(t.Legend, Legend{Rule: r, Color: color, Bans: totals[r]})
 		for i, c := range counts[r] {
 			if c == 0 {

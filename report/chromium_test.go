@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/stockade-ids/stockade/backtest"
 	"github.com/stockade-ids/stockade/report"
 )
 
@@ -102,7 +104,24 @@ func TestReportInChromium(t *testing.T) {
 	}
 	f.Close()
 	pageURL := (&url.URL{Scheme: "file", Path: path}).String()
+	got, requests := open(t, exe, pageURL)
+	checkChart(t, rec, got)
+	checkTables(t, rec, got)
+	checkPayloads(t, got)
+	if len(requests) == 0 {
+		t.Error("saw no request at all: the listener is deaf, so 'no outside request' would prove nothing")
+	}
+	for _, u := range requests {
+		if u != pageURL {
+			t.Errorf("the page made a request: %s", u)
+		}
+	}
+}
 
+// open loads the page in Chromium and returns what the probe read of it
+// and the URLs of every request the page made.
+func open(t *testing.T, exe, pageURL string) (shown, []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
@@ -111,10 +130,9 @@ func TestReportInChromium(t *testing.T) {
 	defer cancelA()
 	bctx, cancelB := chromedp.NewContext(actx)
 	defer cancelB()
-
 	var mu sync.Mutex
 	var requests []string
-	err = chromedp.Listen(bctx, func(ev any) {
+	err := chromedp.Listen(bctx, func(ev any) {
 		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
 			mu.Lock()
 			requests = append(requests, e.Request.URL)
@@ -131,8 +149,15 @@ func TestReportInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the page: %v", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	return got, slices.Clone(requests)
+}
 
-	// What the page should show, from the record itself.
+// checkChart: the bars of each side add up to its bans per rule, every
+// bar is drawn, the axes are labelled.
+func checkChart(t *testing.T, rec *backtest.Record, got shown) {
+	t.Helper()
 	want := map[string]int{}
 	for _, s := range rec.Sides {
 		for _, d := range s.Bans {
@@ -156,41 +181,40 @@ func TestReportInChromium(t *testing.T) {
 	if got.LegendOldSsh != "ssh (7)" {
 		t.Errorf("old side's legend for ssh reads %q, want %q", got.LegendOldSsh, "ssh (7)")
 	}
+}
+
+// checkTables: a row per target and rule of the difference, per
+// offender, and the source's bad line.
+func checkTables(t *testing.T, rec *backtest.Record, got shown) {
+	t.Helper()
 	d := rec.Diff
 	if got.OnlyOld != len(d.OnlyOld) || got.OnlyNew != len(d.OnlyNew) || got.Changed != len(d.Changed) || got.RuleRows != len(d.Rules) {
 		t.Errorf("rows: only old %d, only new %d, changed %d, rules %d; want %d, %d, %d, %d",
 			got.OnlyOld, got.OnlyNew, got.Changed, got.RuleRows, len(d.OnlyOld), len(d.OnlyNew), len(d.Changed), len(d.Rules))
 	}
-	if got.Offenders["old"] != 7 || got.Offenders["new"] != 5 {
-		t.Errorf("offender rows %v, want old 7 (six addresses and the second wave), new 5", got.Offenders)
-	}
 	if got.OnlyOld == 0 || got.Changed == 0 || got.OnlyNew == 0 {
 		t.Errorf("the comparison should have targets only old bans, only new bans, and changed: %+v", got)
 	}
+	if got.Offenders["old"] != 7 || got.Offenders["new"] != 5 {
+		t.Errorf("offender rows %v, want old 7 (six addresses and the second wave), new 5", got.Offenders)
+	}
+	if !strings.HasSuffix(got.SourcePath, `auth"><img src=x onerror=alert(1)>.log`) {
+		t.Errorf("source path shown as %q", got.SourcePath)
+	}
+	if got.BadLines != "no timestamp ×1" {
+		t.Errorf("bad lines shown as %q, want %q", got.BadLines, "no timestamp ×1")
+	}
+}
 
-	// The payloads: shown as text, never run.
+// checkPayloads: every payload shows as text; none became markup or ran.
+func checkPayloads(t *testing.T, got shown) {
+	t.Helper()
 	for _, p := range payloads {
 		if !strings.Contains(got.Evidence, p) {
 			t.Errorf("evidence does not show the payload %q as text", p)
 		}
 	}
-	if !strings.HasSuffix(got.SourcePath, `auth"><img src=x onerror=alert(1)>.log`) {
-		t.Errorf("source path shown as %q", got.SourcePath)
-	}
-	if got.BadLines != "no syslog header ×1" && !strings.Contains(got.BadLines, "×1") {
-		t.Errorf("bad lines shown as %q", got.BadLines)
-	}
 	if got.Scripts != 0 || got.Pwned != nil || got.Handlers != 0 || got.Imgs != 0 {
 		t.Errorf("a payload became markup: %d scripts, window.pwned=%v, %d handler attributes, %d images", got.Scripts, got.Pwned, got.Handlers, got.Imgs)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(requests) == 0 {
-		t.Error("saw no request at all: the listener is deaf, so 'no outside request' would prove nothing")
-	}
-	for _, u := range requests {
-		if u != pageURL {
-			t.Errorf("the page made a request: %s", u)
-		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 // Defaults of EveConfig's zero values.
 const (
 	DefaultEveMode  fs.FileMode = 0o600
-	DefaultEveConns             = 16
+	DefaultEveConns int         = 16
 )
 
 // EveConfig configures an EveSocket: the socket Suricata's eve-log output
