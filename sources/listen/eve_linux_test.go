@@ -356,3 +356,41 @@ func TestEveConfigYAML(t *testing.T) {
 		t.Errorf("mapping: %v, %+v", err, long.E)
 	}
 }
+
+// BenchmarkEveSocket measures eve records over a unix socket end to end:
+// a writer as fast as it can go (Suricata's framing), the source reading,
+// parsing and handing events to a consumer; records/s is what it read. An
+// alert record, the kind that becomes an event.
+func BenchmarkEveSocket(b *testing.B) {
+	rec := []byte(`{"timestamp":"2025-11-08T22:00:00.000000+0000","flow_id":1,"in_iface":"eth0","event_type":"alert","src_ip":"203.0.113.9","src_port":4444,"dest_ip":"192.0.2.10","dest_port":22,"proto":"TCP","flow":{"pkts_toserver":3,"pkts_toclient":2},"alert":{"action":"allowed","gid":1,"signature_id":2001219,"rev":20,"signature":"ET SCAN Potential SSH Scan","category":"Attempted Information Leak","severity":2}}` + "\n")
+	for _, tc := range []struct{ name, typ, network string }{{"stream", "stream", "unix"}, {"dgram", "dgram", "unixgram"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "eve.sock")
+			s, err := NewEveSocket(EveConfig{Path: path, Type: tc.typ, Loc: time.UTC})
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := make(chan pipeline.Event, 4096)
+			ctx, cancel := context.WithCancel(b.Context())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx, out) }()
+			defer func() { cancel(); <-done }()
+			<-s.Ready()
+			drain(b, out)
+			c, err := net.Dial(tc.network, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.SetBytes(int64(len(rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+			settle(func() uint64 { return s.Stats().Received }, uint64(b.N))
+			b.ReportMetric(float64(s.Stats().Received)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
