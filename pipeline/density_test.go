@@ -191,3 +191,17 @@ func TestDensityReplayDeterministic(t *testing.T) {
 		t.Error("a parallel replay would split a growing range rule across workers")
 	}
 }
+
+// TestDensityAfterRestart: the members a growth counts are the ledger's,
+// so a daemon restarted with two banned /24s of a /20 grows it at the
+// third, as it would have without the restart.
+func TestDensityAfterRestart(t *testing.T) {
+	e := densityEngine(Config{})
+	e.TrackChanges()
+	feed(e, 0, "198.18.0", "198.18.1")
+	ch := e.TakeChanges()
+	now := t0.Add(time.Minute)
+	r := densityEngine(Config{})
+	r.Restore(ch.Windows, ch.Targets, now, now)
+	expect(t, "the third /24 after a restart", feed(r, time.Minute, "198.18.2"), "198.18.2.0/24 1h1m2s", "198.18.0.0/20 1h0m2s")
+}
