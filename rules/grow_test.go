@@ -51,7 +51,7 @@ rules:
 		t.Fatalf("want Errors, got %v", err)
 	}
 	want := []string{
-		"bad.yaml:5:16: grow.v4: want a prefix length from 8 to 23 (wider than range.v4: /24)",
+		"bad.yaml:5:16: grow.v4: want a prefix length from 16 to 23 (wider than range.v4: /24)",
 		"bad.yaml:5:20: grow.v6: range: has no v6 to grow from",
 		"bad.yaml:5:37: grow.members: want a number of banned ranges from 2 to 256",
 		"bad.yaml:5:40: unknown key \"depth\" in grow (known: v4, v6, members)",

@@ -595,7 +595,9 @@ func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Ran
 
 // growth reads grow: {v4: 16, v6: 48, members: 3}, the density mode of a
 // range rule (see pipeline.Growth): each family grows from its range:
-// length to the one given, by 4 bits (IPv4) or 8 (IPv6) a step.
+// length to the one given, by 4 bits (IPv4) or 8 (IPv6) a step, never
+// wider than /16 (IPv6: /32), the broadest a firewall's policy takes by
+// default (enforce's min_bits4 and min_bits6).
 func growth(v *yaml.Node, r *pipeline.RangeSpec, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Growth {
 	fields, ok := yamlnode.Mapping(v, pos, es, "grow")
 	if !ok {
@@ -605,9 +607,9 @@ func growth(v *yaml.Node, r *pipeline.RangeSpec, pos func(*yaml.Node) Pos, es *E
 	for _, f := range fields {
 		switch f.Key.Value {
 		case "v4", "v6":
-			dst, from, lo := &g.V4Bits, r.V4Bits, 8
+			dst, from, lo := &g.V4Bits, r.V4Bits, 16
 			if f.Key.Value == "v6" {
-				dst, from, lo = &g.V6Bits, r.V6Bits, 16
+				dst, from, lo = &g.V6Bits, r.V6Bits, 32
 			}
 			if from == 0 {
 				es.Add(pos(f.Key), "grow.%s: range: has no %s to grow from", f.Key.Value, f.Key.Value)
