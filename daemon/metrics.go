@@ -230,6 +230,15 @@ func (d *Daemon) lineMetrics(m *metrics.Emitter) map[string]uint64 {
 			bad[r] += n
 		}
 	}
+	for _, e := range d.eves {
+		// Records of writers not allowed are bad lines; Skipped ones are
+		// eve records that are not alerts.
+		st := e.Stats()
+		lines["eve"] += st.Received
+		for r, n := range st.Bad {
+			bad[r] += n
+		}
+	}
 	if len(d.syslogs) > 0 {
 		m.Emit(mSyslogDropped, float64(dropped))
 		var closed [4]uint64
