@@ -126,3 +126,26 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	e.err = err
 	return n, err
 }
+
+// WriteSources prints each log's lines, events and bad lines by reason:
+// a comparison's stderr summary, so a file that was mostly unreadable is
+// not taken for a quiet one.
+func WriteSources(w io.Writer, srcs []Source) error {
+	ew := &errWriter{w: w}
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "file\tformat\tlines\tevents\tskipped\tbad\t")
+	for _, s := range srcs {
+		var bad uint64
+		for _, b := range s.Bad {
+			bad += b.Count
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", Printable(s.Path), s.Format, s.Lines, s.Events, s.Skipped, bad)
+	}
+	tw.Flush()
+	for _, s := range srcs {
+		for _, b := range s.Bad {
+			fmt.Fprintf(ew, "  bad line in %s: %s ×%d\n", Printable(s.Path), b.Reason, b.Count)
+		}
+	}
+	return ew.err
+}

@@ -239,6 +239,13 @@ func (d *Daemon) lineMetrics(m *metrics.Emitter) map[string]uint64 {
 			bad[r] += n
 		}
 	}
+	if len(d.eves) > 0 {
+		var refused uint64
+		for _, e := range d.eves {
+			refused += e.Stats().Denied
+		}
+		promCounter(b, "stockade_eve_socket_writers_refused_total", "Connections and datagrams to an eve_socket from a user that is not root, stockade's or in writers:.", refused)
+	}
 	if len(d.syslogs) > 0 {
 		m.Emit(mSyslogDropped, float64(dropped))
 		var closed [4]uint64
