@@ -394,3 +394,36 @@ func BenchmarkEveSocket(b *testing.B) {
 		})
 	}
 }
+
+// TestEveSocketMaxConns: connections beyond max_conns are closed at once
+// and counted; those already open keep working.
+func TestEveSocketMaxConns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eve.sock")
+	s, out, _ := startEve(t, EveConfig{Path: path, MaxConns: 2})
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	waitFor(t, "the third connection refused", func() bool { return s.Stats().Refused == 1 })
+	conns[2].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conns[2].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("the third connection reads %v, want EOF (closed by the source)", err)
+	}
+	rec := `{"timestamp":"2025-11-08T22:00:00.000000+0000","event_type":"alert","src_ip":"203.0.113.5","src_port":1,"dest_ip":"192.0.2.10","dest_port":22,"proto":"TCP","alert":{"gid":1,"signature_id":1,"rev":1,"signature":"x","category":"y","severity":1}}` + "\n"
+	if _, err := conns[1].Write([]byte(rec)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-out:
+		if ev.Addr.String() != "203.0.113.5" {
+			t.Errorf("event from %s", ev.Addr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an open connection's record did not come within 10 s")
+	}
+}
