@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -21,7 +21,7 @@ func TestDaemonEveSocket(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			src, err := os.ReadFile(filepath.Join("..", "..", "rules", "packs", "suricata.yaml"))
+			src, err := os.ReadFile(filepath.Join("..", "rules", "packs", "suricata.yaml"))
 			if err != nil {
 				t.Fatal(err)
 			}
