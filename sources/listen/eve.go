@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,10 +69,24 @@ type EveConfig struct {
 	Now     func() time.Time `yaml:"-"`
 }
 
-// UnmarshalYAML takes `eve_socket: PATH` as well as the mapping.
+// eveKeys are the keys of eve_socket's mapping.
+func eveKeys() []string {
+	return []string{"path", "type", "mode", "group", "writers", "max_record", "max_conns"}
+}
+
+// UnmarshalYAML takes `eve_socket: PATH` as well as the mapping, whose
+// keys it checks as strictly as the rest of the file is read: a mistyped
+// key (`writer:`) is an error, not a default.
 func (c *EveConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		return n.Decode(&c.Path)
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; !slices.Contains(eveKeys(), k) {
+				return fmt.Errorf("line %d: unknown key %q in eve_socket (known: %s)", n.Content[i].Line, k, strings.Join(eveKeys(), ", "))
+			}
+		}
 	}
 	type plain EveConfig
 	return n.Decode((*plain)(c))

@@ -355,6 +355,13 @@ func TestEveConfigYAML(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(src), &long); err != nil || long.E.Type != "dgram" || long.E.Mode != "0660" || long.E.Group != "suricata" || len(long.E.Writers) != 1 {
 		t.Errorf("mapping: %v, %+v", err, long.E)
 	}
+	var typo struct {
+		E EveConfig `yaml:"eve_socket"`
+	}
+	err := yaml.Unmarshal([]byte("eve_socket:\n  path: /run/suricata/eve.sock\n  writer: [suricata]\n"), &typo)
+	if err == nil || !strings.Contains(err.Error(), `line 3: unknown key "writer" in eve_socket (known: path, type, mode, group, writers, max_record, max_conns)`) {
+		t.Errorf("a mistyped key: %v", err)
+	}
 }
 
 // BenchmarkEveSocket measures eve records over a unix socket end to end:
