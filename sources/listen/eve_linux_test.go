@@ -434,3 +434,16 @@ func TestEveSocketMaxConns(t *testing.T) {
 		t.Fatal("an open connection's record did not come within 10 s")
 	}
 }
+
+// TestEveSample: the sample decodes and is a valid configuration.
+func TestEveSample(t *testing.T) {
+	var c struct {
+		E EveConfig `yaml:"eve_socket"`
+	}
+	if err := yaml.Unmarshal([]byte(EveSample), &c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEveSocket(c.E); err != nil || c.E.Path != "/run/suricata/eve.sock" || c.E.MaxRecord != 65536 {
+		t.Errorf("sample: %v, %+v", err, c.E)
+	}
+}
