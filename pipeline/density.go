@@ -18,9 +18,10 @@ func (e *Engine) grow(p *Policy, child netip.Prefix, ev *Event) {
 	g := p.Range.Grow
 	widest := g.Widest(child.Addr())
 	st := &e.stats[p.ID]
+	l := e.ledgerOf(p)
 	for widest > 0 && child.Bits() > widest {
 		parent, _ := child.Addr().Prefix(max(widest, child.Bits()-g.Step(child.Addr())))
-		members, ends := e.members(p, parent, child.Bits(), ev.Time)
+		members, ends := membersOf(l, p, parent, child.Bits(), ev.Time)
 		if len(ends) < g.Members {
 			return
 		}
@@ -28,33 +29,38 @@ func (e *Engine) grow(p *Policy, child netip.Prefix, ev *Event) {
 			st.Allowlisted++
 			return
 		}
-		until := ends[g.Members-1]
-		o := e.ledger.Ban(BanRequest{Target: parent, Policy: p, At: ev.Time, Until: until})
+		o := l.Ban(BanRequest{Target: parent, Policy: p, At: ev.Time, Until: ends[g.Members-1]})
 		if o.Verdict == AlreadyBanned {
 			return
 		}
-		st.Bans++
 		x := e.decision(ActionBan, parent, p, ev, o, members)
 		x.Reason = fmt.Sprintf("%s: %d of its /%ds banned at once (density)", cmp.Or(p.Description, p.Name), len(ends), child.Bits())
+		if p.Simulate {
+			st.Simulated++
+			x.Simulated = true
+		} else {
+			st.Bans++
+		}
 		e.out = append(e.out, x)
+		l.Note(parent, &e.out[len(e.out)-1], verdictAction(o.Verdict), "")
 		child = parent
 	}
 }
 
-// members lists the rule's active bans of prefixes of length bits inside
+// membersOf lists the rule's active bans in l of prefixes of length bits inside
 // parent at now (as evidence: "203.0.113.0/24 until 2025-11-08T23:00:00Z"),
 // and their expiries, latest first.
-func (e *Engine) members(p *Policy, parent netip.Prefix, bits int, now time.Time) ([]string, []time.Time) {
+func membersOf(l *Ledger, p *Policy, parent netip.Prefix, bits int, now time.Time) ([]string, []time.Time) {
 	type member struct {
 		target netip.Prefix
 		until  time.Time
 	}
 	var ms []member
-	for r := range e.ledger.ranges {
+	for r := range l.ranges {
 		if r.Bits() != bits || !parent.Contains(r.Addr()) {
 			continue
 		}
-		if until, ok := e.ledger.RuleExpiry(r, p.Name); ok && until.After(now) {
+		if until, ok := l.RuleExpiry(r, p.Name); ok && until.After(now) {
 			ms = append(ms, member{r, until})
 		}
 	}

@@ -205,3 +205,34 @@ func TestDensityAfterRestart(t *testing.T) {
 	r.Restore(ch.Windows, ch.Targets, now, now)
 	expect(t, "the third /24 after a restart", feed(r, time.Minute, "198.18.2"), "198.18.2.0/24 1h1m2s", "198.18.0.0/20 1h0m2s")
 }
+
+// TestDensitySimulated: a range rule in mode: simulate grows in its own
+// ledger: its decisions say so and nothing reaches the enforced ledger.
+func TestDensitySimulated(t *testing.T) {
+	e := densityEngine(Config{})
+	for _, p := range e.Matcher().Policies() {
+		if p.Range != nil {
+			p.Simulate = true
+		}
+	}
+	var grown []Decision
+	for i, n := range []string{"198.18.0", "198.18.1", "198.18.2"} {
+		for j, host := range []string{"1", "2"} {
+			for _, d := range e.Process(ev(n+"."+host, time.Duration(2*i+j)*time.Second)) {
+				if d.Target == "198.18.0.0/20" {
+					grown = append(grown, d)
+				}
+			}
+		}
+	}
+	if len(grown) != 1 || !grown[0].Simulated {
+		t.Fatalf("grown %+v, want one simulated /20", grown)
+	}
+	now := t0.Add(time.Minute)
+	if _, ok := e.Ledger().Active(netip.MustParsePrefix("198.18.0.0/20"), now); ok {
+		t.Error("a simulated growth reached the enforced ledger")
+	}
+	if _, ok := e.Simulated().Active(netip.MustParsePrefix("198.18.0.0/20"), now); !ok {
+		t.Error("the simulated /20 is not in the simulation's ledger")
+	}
+}
