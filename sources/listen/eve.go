@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,8 +102,9 @@ type EveSocket struct {
 	writers map[uint32]bool
 	gid     int // -1: leave the group alone
 	c       counters
-	started atomic.Bool
+	running atomic.Bool
 	ready   chan struct{}
+	once    sync.Once
 }
 
 // Reasons a writer's record is refused with, counted as bad records.
@@ -187,8 +189,11 @@ func cmpOr(v, d int) int {
 	return d
 }
 
-// Ready is closed once Run has created the socket (or failed to).
+// Ready is closed once the first Run has created the socket (or failed
+// to).
 func (s *EveSocket) Ready() <-chan struct{} { return s.ready }
+
+func (s *EveSocket) markReady() { s.once.Do(func() { close(s.ready) }) }
 
 // Stats returns the counts so far: Received records, Events, Skipped
 // (records that are not alerts), Bad by reason; Accepted and Refused
@@ -196,11 +201,14 @@ func (s *EveSocket) Ready() <-chan struct{} { return s.ready }
 func (s *EveSocket) Stats() Counts { return s.c.snapshot() }
 
 // Run creates the socket, reads records until ctx is done, then removes
-// the socket. It returns nil on cancel and never closes out.
+// the socket. It returns nil on cancel and never closes out. A Run that
+// failed (the path was taken) may be run again: the daemon restarts a
+// failed source, and the socket is made anew.
 func (s *EveSocket) Run(ctx context.Context, out chan<- pipeline.Event) error {
-	if !s.started.CompareAndSwap(false, true) {
-		return errors.New("listen: eve_socket: Run called twice")
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("listen: eve_socket: Run is running already")
 	}
+	defer s.running.Store(false)
 	if s.dgram {
 		return s.runDgram(ctx, out)
 	}

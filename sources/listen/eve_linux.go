@@ -150,7 +150,7 @@ func peerUID(c *net.UnixConn) (uint32, error) {
 
 func (s *EveSocket) runStream(ctx context.Context, out chan<- pipeline.Event) error {
 	ln, _, err := createSocket(s.cfg.Path, false, s.mode, s.gid)
-	close(s.ready)
+	s.markReady()
 	if err != nil {
 		return fmt.Errorf("listen: eve_socket: %w", err)
 	}
@@ -265,7 +265,7 @@ func (s *EveSocket) readStream(ctx context.Context, c net.Conn, out chan<- pipel
 
 func (s *EveSocket) runDgram(ctx context.Context, out chan<- pipeline.Event) error {
 	_, conn, err := createSocket(s.cfg.Path, true, s.mode, s.gid)
-	close(s.ready)
+	s.markReady()
 	if err != nil {
 		return fmt.Errorf("listen: eve_socket: %w", err)
 	}

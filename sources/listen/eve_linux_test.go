@@ -447,3 +447,40 @@ func TestEveSample(t *testing.T) {
 		t.Errorf("sample: %v, %+v", err, c.E)
 	}
 }
+
+// TestEveSocketRunAgain: a Run that failed because the path was taken can
+// be run again once it is free, as the daemon restarts a failed source.
+func TestEveSocketRunAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eve.sock")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewEveSocket(EveConfig{Path: path, Loc: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan pipeline.Event, 1)
+	if err := s.Run(t.Context(), out); err == nil || !strings.Contains(err.Error(), "exists and is not a socket") {
+		t.Fatalf("first Run: %v", err)
+	}
+	os.Remove(path)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, out) }()
+	waitFor(t, "the socket made by the second Run", func() bool {
+		fi, err := os.Lstat(path)
+		return err == nil && fi.Mode().Type() == os.ModeSocket
+	})
+	if err := suricataWrite(path, "unix", []string{`{"timestamp":"2025-11-08T22:00:00.000000+0000","event_type":"alert","src_ip":"203.0.113.5","src_port":1,"dest_ip":"192.0.2.10","dest_port":22,"proto":"TCP","alert":{"gid":1,"signature_id":1,"rev":1,"signature":"x","category":"y","severity":1}}`}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event from the second Run within 10 s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -14,11 +14,11 @@ import (
 var errEveLinux = errors.New("listen: eve_socket needs Linux (SO_PEERCRED)")
 
 func (s *EveSocket) runStream(context.Context, chan<- pipeline.Event) error {
-	close(s.ready)
+	s.markReady()
 	return errEveLinux
 }
 
 func (s *EveSocket) runDgram(context.Context, chan<- pipeline.Event) error {
-	close(s.ready)
+	s.markReady()
 	return errEveLinux
 }
