@@ -94,7 +94,7 @@ func Differ(old, new *Side) *Diff {
 func byTarget(ds []pipeline.Decision) map[string][]pipeline.Decision {
 	m := map[string][]pipeline.Decision{}
 	for _, d := range ds {
-		m[d.Target] = append(m[d.Target], d)
+		m[d.Target.String()] = append(m[d.Target.String()], d)
 	}
 	return m
 }
@@ -123,17 +123,15 @@ func bans(ds []pipeline.Decision) []Ban {
 // of the other side's that was in force over it at its first ban.
 func only(t string, ds []pipeline.Decision, other []pipeline.Decision) Only {
 	o := Only{Target: t, Bans: bans(ds)}
-	p, err := pipeline.ParseTarget(t)
-	if err != nil {
-		return o
-	}
+	p := ds[0].Target.Prefix
 	at := ds[0].At
 	for _, x := range other {
-		if x.Scope != pipeline.ScopeRange || x.At.After(at) || !x.Expires.After(at) {
+		r := x.Target.Prefix
+		if r.IsSingleIP() || x.At.After(at) || !x.Expires.After(at) {
 			continue
 		}
-		if r, err := pipeline.ParseTarget(x.Target); err == nil && r.Overlaps(p) && r.Bits() <= p.Bits() {
-			o.CoveredBy = x.Target
+		if r.Overlaps(p) && r.Bits() <= p.Bits() {
+			o.CoveredBy = x.Target.String()
 			break
 		}
 	}

@@ -46,9 +46,9 @@ func ranges(ds []Decision) []string {
 	for _, d := range ds {
 		switch {
 		case d.Action == ActionUnban && d.Scope == ScopeRange:
-			out = append(out, "-"+d.Target)
+			out = append(out, "-"+d.Target.String())
 		case d.Action == ActionBan && d.Scope == ScopeRange:
-			out = append(out, d.Target+" "+d.Expires.Sub(t0).String())
+			out = append(out, d.Target.String()+" "+d.Expires.Sub(t0).String())
 		}
 	}
 	return out
@@ -74,7 +74,7 @@ func TestDensityGrows(t *testing.T) {
 	ds = append(ds, e.Process(ev("198.18.3.2", 10*time.Minute+time.Second))...)
 	var grown *Decision
 	for i := range ds {
-		if ds[i].Target == "198.18.0.0/20" {
+		if ds[i].Target.String() == "198.18.0.0/20" {
 			grown = &ds[i]
 		}
 	}
@@ -174,12 +174,12 @@ func TestDensityReplayDeterministic(t *testing.T) {
 		for i, n := range []string{"198.18.0", "198.18.1", "198.18.2", "198.18.16", "198.18.17", "198.18.18", "198.18.32", "198.18.33", "198.18.34"} {
 			for _, host := range []string{"1", "2"} {
 				for _, d := range e.Process(ev(n+"."+host, time.Duration(i)*time.Minute)) {
-					out = append(out, d.ID+" "+d.Target)
+					out = append(out, d.ID+" "+d.Target.String())
 				}
 			}
 		}
 		for _, d := range e.Tick(t0.Add(3 * time.Hour)) {
-			out = append(out, d.ID+" "+d.Target)
+			out = append(out, d.ID+" "+d.Target.String())
 		}
 		return out
 	}
@@ -219,7 +219,7 @@ func TestDensitySimulated(t *testing.T) {
 	for i, n := range []string{"198.18.0", "198.18.1", "198.18.2"} {
 		for j, host := range []string{"1", "2"} {
 			for _, d := range e.Process(ev(n+"."+host, time.Duration(2*i+j)*time.Second)) {
-				if d.Target == "198.18.0.0/20" {
+				if d.Target.String() == "198.18.0.0/20" {
 					grown = append(grown, d)
 				}
 			}

@@ -19,7 +19,7 @@ import (
 // the deciding line's source, a reason, a bad-line reason, a file name.
 func fuzzRecord(s string) *backtest.Record {
 	at := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
-	ban := pipeline.Decision{Action: pipeline.ActionBan, Target: "203.0.113.1", Scope: pipeline.ScopeIP, Rule: "r", Pack: "p",
+	ban := pipeline.Decision{Action: pipeline.ActionBan, Target: pipeline.MustTarget("203.0.113.1"), Rule: "r", Pack: "p",
 		Reason: "r: " + s, At: at, Duration: 3600, Offense: 1, Source: s, Evidence: []string{s, "x" + s}}
 	old := &backtest.Side{Name: "old", Rules: "mine/" + s, Stats: []pipeline.RuleStats{{Rule: "r", Pack: "p", Matches: 1, Bans: 1}}}
 	new := &backtest.Side{Name: "new", Rules: "default", Stats: []pipeline.RuleStats{{Rule: "r", Pack: "p", Matches: 1, Bans: 1}}, Bans: []pipeline.Decision{ban}}

@@ -157,10 +157,11 @@ func offenders(bans []pipeline.Decision) []offender {
 	}
 	m := map[string]*acc{}
 	for _, d := range bans {
-		a := m[d.Target]
+		t := d.Target.String()
+		a := m[t]
 		if a == nil {
 			a = &acc{first: d.At}
-			m[d.Target] = a
+			m[t] = a
 		}
 		a.n++
 		a.last, a.lastBan = d.At, d
