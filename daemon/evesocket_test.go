@@ -65,10 +65,15 @@ func TestDaemonEveSocket(t *testing.T) {
 }
 
 // TestConfigEveSocket: a bad eve_socket is refused at start with every
-// mistake.
+// mistake at its key's position; a mistyped key is named.
 func TestConfigEveSocket(t *testing.T) {
-	_, err := parseConfig("s.yaml", []byte("sources:\n  - eve_socket: {path: rel.sock, type: tcp, mode: \"0666\"}\n"))
-	for _, want := range []string{"sources[0].eve_socket: path: want the socket's absolute path", "type: want stream or dgram", "mode: want 0600 or 0660"} {
+	_, err := parseConfig("s.yaml", []byte("sources:\n  - eve_socket: {path: rel.sock, type: tcp, mode: \"0666\"}\n  - eve_socket: {path: /run/x.sock, writer: [suricata]}\n"))
+	for _, want := range []string{
+		`s.yaml:2:24: sources[0].eve_socket.path: want the socket's absolute path, not "rel.sock"`,
+		`s.yaml:2:40: sources[0].eve_socket.type: want stream or dgram`,
+		`s.yaml:2:51: sources[0].eve_socket.mode: want 0600 or 0660, not "0666"`,
+		`s.yaml:3:37: sources[1].eve_socket.writer: unknown key; did you mean writers?`,
+	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: want %q", err, want)
 		}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/suricata"
@@ -63,34 +64,45 @@ type EveConfig struct {
 	MaxConns int `yaml:"max_conns"`
 
 	// Loc is the zone of timestamps written without one; HomeNet chooses
-	// the side of an alert to ban (see sources/suricata).
-	Loc     *time.Location   `yaml:"-"`
-	HomeNet suricata.HomeNet `yaml:"-"`
-	Log     *slog.Logger     `yaml:"-"`
-	Now     func() time.Time `yaml:"-"`
+	// the side of an alert to ban (see sources/suricata). The daemon sets
+	// them: they are not keys, nor part of what a reload compares.
+	Loc     *time.Location   `yaml:"-" json:"-"`
+	HomeNet suricata.HomeNet `yaml:"-" json:"-"`
+	Log     *slog.Logger     `yaml:"-" json:"-"`
+	Now     func() time.Time `yaml:"-" json:"-"`
 }
 
-// eveKeys are the keys of eve_socket's mapping.
-func eveKeys() []string {
-	return []string{"path", "type", "mode", "group", "writers", "max_record", "max_conns"}
+// DecodeYAML takes `eve_socket: PATH` as well as the mapping, which the
+// configuration's decoder reads as strictly as the rest of the file.
+func (c *EveConfig) DecodeYAML(d *yamlnode.Decoder, n *yaml.Node, path string) {
+	if n = yamlnode.Resolve(n); n.Kind == yaml.ScalarNode {
+		d.Decode(n, yamlnode.Join(path, "path"), &c.Path)
+		return
+	}
+	type plain EveConfig
+	d.Decode(n, path, (*plain)(c))
 }
 
-// UnmarshalYAML takes `eve_socket: PATH` as well as the mapping, whose
-// keys it checks as strictly as the rest of the file is read: a mistyped
-// key (`writer:`) is an error, not a default.
+// UnmarshalYAML is DecodeYAML for a plain yaml decoder: a mistyped key
+// (`writer:`) is refused there too, not left at its default.
 func (c *EveConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		return n.Decode(&c.Path)
 	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i].Value; !slices.Contains(eveKeys(), k) {
-				return fmt.Errorf("line %d: unknown key %q in eve_socket (known: %s)", n.Content[i].Line, k, strings.Join(eveKeys(), ", "))
-			}
+	keys := yamlnode.Keys(reflect.TypeFor[EveConfig]())
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; keys[k] == nil {
+			return fmt.Errorf("line %d: unknown key %q in eve_socket (known: %s)", n.Content[i].Line, k, strings.Join(yamlnode.SortedKeys(keys), ", "))
 		}
 	}
 	type plain EveConfig
 	return n.Decode((*plain)(c))
+}
+
+// Validate reports every problem of c, each with its key.
+func (c EveConfig) Validate() error {
+	_, ps := c.build()
+	return ps.Err()
 }
 
 // EveSocket is the source of the eve records written to a unix socket.
@@ -116,58 +128,67 @@ var (
 // NewEveSocket checks cfg and returns the source; Run creates the socket.
 // Every mistake of cfg is reported at once.
 func NewEveSocket(cfg EveConfig) (*EveSocket, error) {
-	s := &EveSocket{cfg: cfg, mode: DefaultEveMode, writers: map[uint32]bool{0: true, uint32(os.Geteuid()): true}, gid: -1, ready: make(chan struct{})}
-	var errs []error
-	if cfg.Path == "" || !filepath.IsAbs(cfg.Path) {
-		errs = append(errs, fmt.Errorf("path: want the socket's absolute path, not %q", cfg.Path))
+	s, ps := cfg.build()
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
-	switch cfg.Type {
+	return s, nil
+}
+
+// build is the source c describes, and what is wrong with c.
+func (c EveConfig) build() (*EveSocket, yamlnode.Problems) {
+	s := &EveSocket{cfg: c, mode: DefaultEveMode, writers: map[uint32]bool{0: true, uint32(os.Geteuid()): true}, gid: -1, ready: make(chan struct{})}
+	var ps yamlnode.Problems
+	if c.Path == "" || !filepath.IsAbs(c.Path) {
+		ps.Add("path", "want the socket's absolute path, not %q", c.Path)
+	}
+	switch c.Type {
 	case "", "stream", "unix_stream":
 	case "dgram", "unix_dgram":
 		s.dgram = true
 	default:
-		errs = append(errs, fmt.Errorf("type: want stream or dgram (Suricata's unix_stream or unix_dgram), not %q", cfg.Type))
+		ps.Add("type", "want stream or dgram (Suricata's unix_stream or unix_dgram), not %q", c.Type)
 	}
-	if cfg.Mode != "" {
-		m, err := strconv.ParseUint(cfg.Mode, 8, 32)
+	if c.Mode != "" {
+		m, err := strconv.ParseUint(c.Mode, 8, 32)
 		s.mode = fs.FileMode(m)
 		if err != nil || (s.mode != 0o600 && s.mode != 0o660) {
-			errs = append(errs, fmt.Errorf("mode: want 0600 or 0660, not %q (a socket others can write to lets any local user inject alerts)", cfg.Mode))
+			ps.Add("mode", "want 0600 or 0660, not %q (a socket others can write to lets any local user inject alerts)", c.Mode)
 		}
 	}
-	if s.mode == 0o660 && cfg.Group == "" {
-		errs = append(errs, errors.New("mode 0660 needs a group: (the group Suricata runs as)"))
+	if s.mode == 0o660 && c.Group == "" {
+		ps.Add("group", "mode 0660 needs a group: the group Suricata runs as")
 	}
-	for _, w := range cfg.Writers {
+	for _, w := range c.Writers {
 		uid, err := lookupID(w, user.Lookup, func(u *user.User) string { return u.Uid })
 		if err != nil {
-			errs = append(errs, fmt.Errorf("writers: %w", err))
+			ps.Add("writers", "%s", err)
 			continue
 		}
 		s.writers[uint32(uid)] = true
 	}
-	if cfg.Group != "" {
-		gid, err := lookupID(cfg.Group, user.LookupGroup, func(g *user.Group) string { return g.Gid })
+	if c.Group != "" {
+		gid, err := lookupID(c.Group, user.LookupGroup, func(g *user.Group) string { return g.Gid })
 		if err != nil {
-			errs = append(errs, fmt.Errorf("group: %w", err))
+			ps.Add("group", "%s", err)
 		}
 		s.gid = gid
 	}
-	if cfg.MaxRecord < 0 || cfg.MaxConns < 0 {
-		errs = append(errs, errors.New("max_record and max_conns: want a positive number (or none, for the default)"))
+	if c.MaxRecord < 0 {
+		ps.Add("max_record", "want a number of bytes above 0 (or none: %d)", sources.MaxLine)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if c.MaxConns < 0 {
+		ps.Add("max_conns", "want a number above 0 (or none: %d)", DefaultEveConns)
 	}
-	s.cfg.MaxRecord = cmpOr(cfg.MaxRecord, sources.MaxLine)
-	s.cfg.MaxConns = cmpOr(cfg.MaxConns, DefaultEveConns)
+	s.cfg.MaxRecord = cmpOr(c.MaxRecord, sources.MaxLine)
+	s.cfg.MaxConns = cmpOr(c.MaxConns, DefaultEveConns)
 	if s.cfg.Log == nil {
 		s.cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if s.cfg.Now == nil {
 		s.cfg.Now = time.Now
 	}
-	return s, nil
+	return s, ps
 }
 
 // lookupID reads a numeric id, or looks a name up.

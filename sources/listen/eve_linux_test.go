@@ -359,7 +359,7 @@ func TestEveConfigYAML(t *testing.T) {
 		E EveConfig `yaml:"eve_socket"`
 	}
 	err := yaml.Unmarshal([]byte("eve_socket:\n  path: /run/suricata/eve.sock\n  writer: [suricata]\n"), &typo)
-	if err == nil || !strings.Contains(err.Error(), `line 3: unknown key "writer" in eve_socket (known: path, type, mode, group, writers, max_record, max_conns)`) {
+	if err == nil || !strings.Contains(err.Error(), `line 3: unknown key "writer" in eve_socket (known: group, max_conns, max_record, mode, path, type, writers)`) {
 		t.Errorf("a mistyped key: %v", err)
 	}
 }
