@@ -3,6 +3,7 @@ package listen
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -482,5 +483,19 @@ func TestEveSocketRunAgain(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEveConfigJSON: what a reload compares of an eve_socket is its keys:
+// the runtime fields the daemon sets (clock, logger, zone) neither fail
+// the comparison nor make two equal entries differ.
+func TestEveConfigJSON(t *testing.T) {
+	a, err := json.Marshal(EveConfig{Path: "/run/suricata/eve.sock", Now: time.Now, Loc: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(EveConfig{Path: "/run/suricata/eve.sock"})
+	if err != nil || string(a) != string(b) {
+		t.Errorf("%s and %s (%v): an entry the daemon filled in compares unequal", a, b, err)
 	}
 }
