@@ -29,6 +29,7 @@ type Source struct {
 	NATS      *NATSSource
 	Kafka     *KafkaSource
 	Blocklist *blocklist.Config
+	EveSocket *listen.EveConfig
 
 	// Path names the entry in messages ("sources[2]"); Pos is where it is.
 	// Neither is part of what the entry configures (a reload compares
@@ -99,6 +100,7 @@ func SourceKinds() []Kind[Source] {
 		kind("nats", false, natsSourceSample, func(s *Source) **NATSSource { return &s.NATS }),
 		kind("kafka", false, kafkaSourceSample, func(s *Source) **KafkaSource { return &s.Kafka }),
 		kind("blocklist", false, blocklist.Sample, func(s *Source) **blocklist.Config { return &s.Blocklist }),
+		kind("eve_socket", false, listen.EveSample, func(s *Source) **listen.EveConfig { return &s.EveSocket }),
 	}
 }
 

@@ -54,6 +54,7 @@ type Daemon struct {
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
 	journals []*listen.Journald
+	eves     []*listen.EveSocket
 	sources  []liveSource
 	groups   []*group // the sources by entry of sources:, for a reload
 	runner   sourceRunner

@@ -47,6 +47,7 @@ var (
 	mRuleUncounted   = metrics.Counter("stockade_rule_uncounted_lines_total", "Lines a rule matched but could not count, by reason (a host name: no DNS; no date; a regex that gave up).", "rule", "reason")
 	mLines           = metrics.Counter("stockade_lines_total", "Lines read, by format.", "format")
 	mSyslogDropped   = metrics.Counter("stockade_syslog_dropped_total", "Syslog datagrams the kernel dropped before stockade read them (the receive buffer was full).")
+	mEveRefused      = metrics.Counter("stockade_eve_socket_writers_refused_total", "Connections and datagrams to an eve_socket from a user that is not root, stockade's or in writers:.")
 	mSyslogClosed    = metrics.Counter("stockade_syslog_connections_closed_total", "TCP syslog connections closed by stockade, by reason (refused: full; evicted: idle longest, to let another peer in; idle: idle_timeout; denied: not in senders).", "reason")
 )
 
@@ -229,6 +230,22 @@ func (d *Daemon) lineMetrics(m *metrics.Emitter) map[string]uint64 {
 		for r, n := range st.Bad {
 			bad[r] += n
 		}
+	}
+	for _, e := range d.eves {
+		// Records of writers not allowed are bad lines; Skipped ones are
+		// eve records that are not alerts.
+		st := e.Stats()
+		lines["eve"] += st.Received
+		for r, n := range st.Bad {
+			bad[r] += n
+		}
+	}
+	if len(d.eves) > 0 {
+		var refused uint64
+		for _, e := range d.eves {
+			refused += e.Stats().Denied
+		}
+		m.Emit(mEveRefused, float64(refused))
 	}
 	if len(d.syslogs) > 0 {
 		m.Emit(mSyslogDropped, float64(dropped))

@@ -100,6 +100,7 @@ func (d *Daemon) stopGroup(g *group) {
 		d.tailers = slices.DeleteFunc(d.tailers, func(x *tail.Tailer) bool { return liveSource(x) == s })
 		d.syslogs = slices.DeleteFunc(d.syslogs, func(x *listen.Syslog) bool { return liveSource(x) == s })
 		d.journals = slices.DeleteFunc(d.journals, func(x *listen.Journald) bool { return liveSource(x) == s })
+		d.eves = slices.DeleteFunc(d.eves, func(x *listen.EveSocket) bool { return liveSource(x) == s })
 		d.bus = slices.DeleteFunc(d.bus, func(x *bus.Source) bool { return liveSource(x) == s })
 	}
 }

@@ -99,7 +99,7 @@ func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
 }
 
 // openSource opens sources[i], appending what it made to d.sources (and
-// to d.tailers, d.syslogs, d.journals or d.bus); a files source resumes
+// to d.tailers, d.syslogs, d.journals, d.eves or d.bus); a files source resumes
 // from the checkpoints saved.
 func (d *Daemon) openSource(i int, sc config.Source, saved map[string]json.RawMessage) error {
 	if sc.Path == "" { // built in code (the one-line start)
@@ -137,6 +137,15 @@ func (d *Daemon) openSource(i int, sc config.Source, saved map[string]json.RawMe
 		d.sources = append(d.sources, j)
 	case sc.NATS != nil, sc.Kafka != nil:
 		return d.openBusSource(sc)
+	case sc.EveSocket != nil:
+		ec := *sc.EveSocket
+		ec.Loc, ec.HomeNet, ec.Log, ec.Now = d.loc, d.home, d.log, d.now
+		s, err := listen.NewEveSocket(ec)
+		if err != nil {
+			return &BadConfig{fmt.Errorf("%s.eve_socket: %w", sc.Path, err)}
+		}
+		d.eves = append(d.eves, s)
+		d.sources = append(d.sources, s)
 	case sc.Blocklist != nil:
 		name, every, dur, err := sc.Blocklist.Settings()
 		if err != nil {

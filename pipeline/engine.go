@@ -449,8 +449,8 @@ func (e *Engine) rangeBans(addr netip.Addr, ev *Event) {
 			continue
 		}
 		fire, evidence := e.counter.Add(p, netip.Addr{}, r.String(), ev.Time, addr.String())
-		if fire {
-			e.ban(r, p, ev, evidence, st)
+		if fire && e.ban(r, p, ev, evidence, st) && p.Range.Grow != nil {
+			e.grow(p, r, ev)
 		}
 	}
 }

@@ -64,6 +64,10 @@ type BanRequest struct {
 	Target netip.Prefix
 	Policy *Policy
 	At     time.Time
+	// Until, when set, is when the ban ends instead of the policy's
+	// (escalated) length: a grown range ban lasts as long as its members.
+	// A rule's own record is then extended when Until is later.
+	Until time.Time
 }
 
 // Outcome is what Ban decided; Duration and Offense are set for Banned and
@@ -155,16 +159,26 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 		// Run out but not yet swept by Expire: as good as absent.
 		b.records, b.until = b.records[:0], time.Time{}
 	}
+	own := -1
 	if b != nil {
 		// Checked first: the rule banning again a target it has banned
 		// (an alert that bans at once, repeated) is the common case.
-		for _, rec := range b.records {
+		for i, rec := range b.records {
 			if rec.rule == r.Policy.Name && rec.expires.After(r.At) {
-				return Outcome{Verdict: AlreadyBanned}
+				if !r.Until.After(rec.expires) {
+					return Outcome{Verdict: AlreadyBanned}
+				}
+				own = i
 			}
 		}
 	}
+	if own >= 0 {
+		return l.extend(r, b, own)
+	}
 	d := r.Policy.Duration(l.escalationCount(r.Target, r.Policy))
+	if !r.Until.IsZero() {
+		d = r.Until.Sub(r.At)
+	}
 	expires := r.At.Add(d)
 	if b != nil && len(b.records) > 0 {
 		if !expires.After(b.until) {
@@ -192,6 +206,19 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	l.pushExpiry(r.Target, expires)
 	l.touch(r.Target)
 	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires}
+}
+
+// extend moves the rule's own record on the target (at index i) to
+// r.Until: a grown range ban whose members last longer now.
+func (l *Ledger) extend(r BanRequest, b *activeBan, i int) Outcome {
+	b.records[i].expires = r.Until
+	if r.Until.After(b.until) {
+		b.until = r.Until
+	}
+	offense := l.record(r.Target, r.Policy.Name, r.At)
+	l.pushExpiry(r.Target, r.Until)
+	l.touch(r.Target)
+	return Outcome{Verdict: Extended, Offense: offense, Duration: r.Until.Sub(r.At), Expires: r.Until}
 }
 
 // Expire drops records that have run out at now and returns the targets

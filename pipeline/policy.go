@@ -45,6 +45,39 @@ type Policy struct {
 // RangeSpec is the prefix length a range rule groups banned addresses by.
 type RangeSpec struct {
 	V4Bits, V6Bits int // e.g. 24 and 64; 0 leaves that family alone
+	// Grow, when set, widens the rule's range bans by density: see Growth.
+	Grow *Growth
+}
+
+// Growth widens a range rule's bans as the neighbourhood fills up: when
+// Members of the ranges one step narrower inside a wider prefix are
+// banned by the rule at once, the wider prefix is banned, up to V4Bits
+// (V6Bits). A step is 4 bits for IPv4 (/24 → /20 → /16: ISPs are allocated
+// /20s and /22s) and 8 for IPv6 (/64 → /56 → /48: a home's and a site's
+// allocation). A grown ban lasts as long as Members of its members do
+// (until the Members-th latest of their expiries), so it shrinks back to
+// them as they expire, and grows again if they are banned anew. A prefix
+// that holds a protected address (the guard, the allowlists) is never
+// banned.
+type Growth struct {
+	V4Bits, V6Bits int // the widest prefix: e.g. 16 and 48; 0: that family does not grow
+	Members        int // banned members that ban their wider prefix (≥ 2)
+}
+
+// Step is how many bits a growth widens a prefix of the family of a by.
+func (g *Growth) Step(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 8
+}
+
+// Widest is the widest prefix length a's family grows to, or 0.
+func (g *Growth) Widest(a netip.Addr) int {
+	if a.Is4() {
+		return g.V4Bits
+	}
+	return g.V6Bits
 }
 
 // Prefix returns the range a's ban counts toward, or false.

@@ -236,12 +236,13 @@ func Parse(file string, data []byte) (*Pack, error) {
 
 var ruleKeys = []string{"name", "description", "formats", "programs", "sources", "match",
 	"failregex", "ignoreregex", "when", "key", "threshold", "window", "ban", "escalate",
-	"allow", "evidence", "range", "v6_count_prefix", "enabled", "mode", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
+	"allow", "evidence", "range", "grow", "v6_count_prefix", "enabled", "mode", "dialect", "prefregex", "datepattern", "maxlines", "usedns"}
 
 // ruleNodes are the values of a rule's keys that are read together, once
 // every key is known.
 type ruleNodes struct {
 	when, key, window, ban, match *yaml.Node
+	grow                          *yaml.Node
 	fail                          []failItem
 	ignore                        []*yaml.Node
 	dialect                       dialectNodes
@@ -378,6 +379,8 @@ func countingKey(p *pipeline.Policy, f yamlnode.Field, rn *ruleNodes, pos func(*
 		}
 	case "range":
 		p.Range = rangeSpec(v, pos, es)
+	case "grow":
+		rn.grow = v
 	case "v6_count_prefix":
 		if err := v.Decode(&p.V6Count); err != nil || p.V6Count < 48 || p.V6Count > 128 {
 			es.Add(pos(v), "v6_count_prefix: want a prefix length from 48 to 128 (128: each address alone)")
@@ -441,6 +444,13 @@ func (r *Rule) checkShape(rn *ruleNodes, pos func(*yaml.Node) Pos, es *Errors) {
 	}
 	if rn.ban == nil {
 		es.Add(r.Pos, "rule %q: ban: a duration is required (e.g. ban: 1h)", r.Policy.Name)
+	}
+	if rn.grow != nil {
+		if r.Policy.Range == nil {
+			es.Add(pos(rn.grow), "rule %q: grow: widens range bans: give range: too", r.Policy.Name)
+		} else {
+			r.Policy.Range.Grow = growth(rn.grow, r.Policy.Range, pos, es)
+		}
 	}
 	if r.Policy.Threshold > 1 && r.Policy.Window <= 0 {
 		p := r.Pos
@@ -581,6 +591,45 @@ func rangeSpec(v *yaml.Node, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Ran
 		es.Add(pos(v), "range: give v4 (e.g. 24) and/or v6 (e.g. 64)")
 	}
 	return r
+}
+
+// growth reads grow: {v4: 16, v6: 48, members: 3}, the density mode of a
+// range rule (see pipeline.Growth): each family grows from its range:
+// length to the one given, by 4 bits (IPv4) or 8 (IPv6) a step, never
+// wider than /16 (IPv6: /32), the broadest a firewall's policy takes by
+// default (enforce's min_bits4 and min_bits6).
+func growth(v *yaml.Node, r *pipeline.RangeSpec, pos func(*yaml.Node) Pos, es *Errors) *pipeline.Growth {
+	fields, ok := yamlnode.Mapping(v, pos, es, "grow")
+	if !ok {
+		return nil
+	}
+	g := &pipeline.Growth{Members: 3}
+	for _, f := range fields {
+		switch f.Key.Value {
+		case "v4", "v6":
+			dst, from, lo := &g.V4Bits, r.V4Bits, 16
+			if f.Key.Value == "v6" {
+				dst, from, lo = &g.V6Bits, r.V6Bits, 32
+			}
+			if from == 0 {
+				es.Add(pos(f.Key), "grow.%s: range: has no %s to grow from", f.Key.Value, f.Key.Value)
+				continue
+			}
+			if err := f.Value.Decode(dst); err != nil || *dst < lo || *dst >= from {
+				es.Add(pos(f.Value), "grow.%s: want a prefix length from %d to %d (wider than range.%s: /%d)", f.Key.Value, lo, from-1, f.Key.Value, from)
+			}
+		case "members":
+			if err := f.Value.Decode(&g.Members); err != nil || g.Members < 2 || g.Members > 256 {
+				es.Add(pos(f.Value), "grow.members: want a number of banned ranges from 2 to 256")
+			}
+		default:
+			es.Add(pos(f.Key), "unknown key %q in grow (known: v4, v6, members)", f.Key.Value)
+		}
+	}
+	if g.V4Bits == 0 && g.V6Bits == 0 {
+		es.Add(pos(v), "grow: give v4 (e.g. 16) and/or v6 (e.g. 48), the widest prefix a ban grows to")
+	}
+	return g
 }
 
 // ParsePrefix accepts an address or a CIDR, canonical (IPv4-mapped unmapped).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/stockade-ids/stockade/backtest"
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/report"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
 	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/suricata"
@@ -27,6 +30,8 @@ type replayFlags struct {
 	maxWindows, workers                   int
 	typ, output, tz, origin, suricataYAML string
 	unbans, quiet                         bool
+	compare                               bool
+	format, report                        string
 }
 
 func (a *app) replayCommand() *cobra.Command {
@@ -36,11 +41,25 @@ func (a *app) replayCommand() *cobra.Command {
 		Short: "replay archived logs (.gz too) in event-time order; decisions as JSON lines on stdout",
 		Long: `Replays archived logs (.gz too, directories of them) in event-time order,
 as the daemon would have judged them live, and writes the decisions as JSON
-lines on stdout (or --output); a summary goes to stderr.`,
-		Example: "  stockade replay --allow 10.0.0.0/8 /var/log/auth.log* /var/log/suricata/eve.json",
+lines on stdout (or --output); a summary goes to stderr.
+
+With --compare, the first two arguments are two pack sets (default, a pack
+file or directory, fail2ban:DIR; comma-separated to join several): the logs
+are read once and judged by both, and what NEW decides differently is
+printed (targets only one side bans with their rule and evidence, bans that
+changed, per-rule counts; -o json for a document). --report writes a
+self-contained HTML report of a replay or a comparison.`,
+		Example: "  stockade replay --allow 10.0.0.0/8 /var/log/auth.log* /var/log/suricata/eve.json\n" +
+			"  stockade replay --compare --report diff.html default /etc/stockade/packs/ /var/log/auth.log*",
 		RunE: func(c *cobra.Command, names []string) error {
 			if len(names) == 0 {
 				return a.usageError(c, fmt.Errorf("replay: no log files given"))
+			}
+			if o.compare {
+				if len(names) < 3 || len(o.rulePaths) > 0 || o.format != "text" && o.format != "json" {
+					return a.usageError(c, fmt.Errorf("replay --compare OLD NEW FILE...: two pack sets and at least one log, no --rules, -o text or json"))
+				}
+				return o.runCompare(c.Context(), names, a.stdout, a.stderr)
 			}
 			return o.run(c.Context(), names, a.stdout, a.stderr)
 		},
@@ -58,6 +77,10 @@ lines on stdout (or --output); a summary goes to stderr.`,
 	homeNetFlags(f, &o.homeNets, &o.suricataYAML)
 	webFlags(f, &o.logFormat, &o.realIP)
 	f.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "`N` goroutines that parse, match and count at once (1: all on one; the decisions are the same)")
+	f.BoolVar(&o.compare, "compare", false, "back-test: the first two arguments are the OLD and NEW pack sets; print what NEW decides differently")
+	f.StringVarP(&o.format, "format", "o", "text", "--compare's output `FORMAT`: text or json")
+	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	f.StringVar(&o.report, "report", "", "also write a self-contained HTML report of the replay or comparison to `FILE`")
 	return c
 }
 
@@ -175,6 +198,10 @@ func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.Fil
 	} else {
 		sink = jsonl.New(stdout)
 	}
+	side := &backtest.Side{Name: "replay", Rules: strings.Join(o.rulePaths, ",")}
+	if o.report != "" {
+		sink = &backtest.Recorder{Next: sink, Side: side}
+	}
 	counting := &countingSink{Sink: sink}
 	start := time.Now()
 	var stopProgress func()
@@ -195,7 +222,81 @@ func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.Fil
 	if !o.quiet {
 		printSummary(stderr, files, eng, counting.bans, time.Since(start))
 	}
+	if err == nil && o.report != "" {
+		side.Stats = eng.Stats()
+		err = writeReport(o.report, &backtest.Record{Sources: backtest.SourcesOf(files), Sides: []*backtest.Side{side}}, "stockade replay")
+	}
 	return err
+}
+
+// runCompare is replay --compare OLD NEW FILE...: one pass over the files,
+// judged by both pack sets.
+func (o *replayFlags) runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opt, err := o.sourceOptions()
+	if err != nil {
+		return err
+	}
+	allowed, err := allowList(o.allow)
+	if err != nil {
+		return err
+	}
+	var engines [2]*pipeline.Engine
+	for i, spec := range args[:2] {
+		set, err := loadRules(strings.Split(spec, ","))
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec, err)
+		}
+		engines[i] = pipeline.NewEngine(set, pipeline.Config{Origin: cmp.Or(o.origin, "replay"), Allow: allowed, EmitUnbans: o.unbans, MaxWindows: max(0, o.maxWindows)})
+	}
+	files, its, err := openReplayFiles(args[2:], opt, o.typ != "", o.quiet, stderr)
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	old, new, err := backtest.Compare(ctx, engines[0], engines[1], its)
+	if err != nil {
+		return err
+	}
+	old.Rules, new.Rules = args[0], args[1]
+	diff := backtest.Differ(old, new)
+	srcs := backtest.SourcesOf(files)
+	if !o.quiet {
+		backtest.WriteSources(stderr, srcs)
+	}
+	out := stdout
+	if o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer f.Close()
+		out = f
+	}
+	if o.format == "json" {
+		err = backtest.WriteJSON(out, diff)
+	} else {
+		err = backtest.WriteText(out, diff)
+	}
+	if err == nil && o.report != "" {
+		err = writeReport(o.report, &backtest.Record{Sources: srcs, Sides: []*backtest.Side{old, new}, Diff: diff}, "stockade replay --compare")
+	}
+	return err
+}
+
+func writeReport(path string, r *backtest.Record, title string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if err := report.Write(f, r, report.Options{Title: title, Generated: time.Now()}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 type logPath struct {

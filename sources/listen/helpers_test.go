@@ -21,6 +21,11 @@ func TestMain(m *testing.M) {
 		// name, path or user), writes one datagram to a unix listener.
 		os.Exit(sendDatagram(path, os.Getenv("STOCKADE_LISTEN_MSG")))
 	}
+	if path := os.Getenv("STOCKADE_EVE_SEND"); path != "" {
+		// A copy of this binary, run as another user, writes eve records
+		// to an eve socket as Suricata does.
+		os.Exit(sendEve(path, os.Getenv("STOCKADE_EVE_NET"), os.Getenv("STOCKADE_EVE_MSG")))
+	}
 	code := m.Run()
 	if code == 0 {
 		if leaked := leakedGoroutines(2 * time.Second); leaked != "" {
