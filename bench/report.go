@@ -141,6 +141,54 @@ func (r *Results) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s lines per log, seed %d; %s, %d cores; %s; the best of %d runs (fail2ban-regex: of %d).\n\n",
 		thousands(float64(r.Lines)), r.Seed, r.CPU, r.Cores, r.GoVersion, r.Runs, r.F2BRuns)
+	r.formatsTable(&b)
+	if p := r.Parallel; p != nil {
+		fmt.Fprintf(&b, "\n| %s together (%s lines) | lines/s | lines/CPU-s | peak RSS | decisions |\n| --- | ---: | ---: | ---: | ---: |\n",
+			strings.Join(p.Files, " + "), thousands(float64(p.Lines)))
+		fmt.Fprintf(&b, "| 1 core, `--workers 1` | %s | %s | %.0f MB | %d |\n",
+			thousands(p.One.LinesPerSec), thousands(p.One.LinesPerCPUSec), p.One.PeakRSSMB, p.One.Decisions)
+		fmt.Fprintf(&b, "| %d cores, `--workers %d` | %s | %s | %.0f MB | %d |\n",
+			p.Workers, p.Workers, thousands(p.Many.LinesPerSec), thousands(p.Many.LinesPerCPUSec), p.Many.PeakRSSMB, p.Many.Decisions)
+		same := "identical"
+		if !p.SameDecisions {
+			same = "**different**"
+		}
+		fmt.Fprintf(&b, "| speed-up | **%.2f×** | | | decisions %s (sha256 %s…) |\n", p.Speedup, same, p.Digest)
+	}
+	if f := r.Flood; f != nil {
+		fmt.Fprintf(&b, "\nFlood: %s distinct attackers tracked at once (2 failures each, `--max-windows 0`): peak RSS **%.0f MB** "+
+			"(%.0f MB for a thousand lines), %.0f bytes per tracked address; %s lines/s.\n",
+			thousands(float64(f.Addresses)), f.PeakRSSMB, f.BaseRSSMB, f.BytesPerAddr, thousands(f.LinesPerSec))
+	}
+	if s := r.State; s != nil {
+		s.markdown(&b)
+	}
+	r.liveTable(&b)
+	if f := r.Floor; f != nil {
+		fmt.Fprintf(&b, "\nThe kernel's share: the same datagrams (no attacks) read and discarded by a process that does nothing else "+
+			"(recvmmsg, 256 at a time): %s received, %.1f CPU-s, **%s msgs/CPU-s**.\n",
+			thousands(float64(f.Received)), f.CPUSeconds, thousands(f.PerCPUSec))
+	}
+	for _, f := range r.Formats {
+		if f.Fail2ban != nil && f.Dialect == "" {
+			fmt.Fprintf(&b, "\n%s: `%s` (fail2ban %s; %d of %d lines matched).",
+				f.Log, f.Fail2ban.Command, f.Fail2ban.Version, f.Fail2ban.Matched, f.Fail2ban.Lines)
+		}
+	}
+	for _, f := range r.Formats {
+		if f.Dialect != "" {
+			fmt.Fprintf(&b, "\nfail2ban dialect: `stockade replay --rules fail2ban:DIR auth.log`, DIR a copy of %s with `[sshd] enabled = true, backend = auto`.", f.Dialect)
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n%s", n)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// formatsTable writes the table of replay rows, one per log.
+func (r *Results) formatsTable(b *strings.Builder) {
 	b.WriteString("| log | rules | stockade, 1 core | lines/CPU-s | peak RSS | decisions | fail2ban-regex (filter) | ratio | 2 cores | speed-up |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, f := range r.Formats {
@@ -163,30 +211,13 @@ func (r *Results) Markdown() string {
 			}
 			speedup = fmt.Sprintf("**%.2f×**, %s", f.Speedup, same)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s lines/s | %s | %.0f MB | %d | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %s lines/s | %s | %.0f MB | %d | %s | %s | %s | %s |\n",
 			f.Log, rules, thousands(f.LinesPerSec), thousands(f.LinesPerCPUSec), f.PeakRSSMB, f.Decisions, f2b, ratio, many, speedup)
 	}
-	if p := r.Parallel; p != nil {
-		fmt.Fprintf(&b, "\n| %s together (%s lines) | lines/s | lines/CPU-s | peak RSS | decisions |\n| --- | ---: | ---: | ---: | ---: |\n",
-			strings.Join(p.Files, " + "), thousands(float64(p.Lines)))
-		fmt.Fprintf(&b, "| 1 core, `--workers 1` | %s | %s | %.0f MB | %d |\n",
-			thousands(p.One.LinesPerSec), thousands(p.One.LinesPerCPUSec), p.One.PeakRSSMB, p.One.Decisions)
-		fmt.Fprintf(&b, "| %d cores, `--workers %d` | %s | %s | %.0f MB | %d |\n",
-			p.Workers, p.Workers, thousands(p.Many.LinesPerSec), thousands(p.Many.LinesPerCPUSec), p.Many.PeakRSSMB, p.Many.Decisions)
-		same := "identical"
-		if !p.SameDecisions {
-			same = "**different**"
-		}
-		fmt.Fprintf(&b, "| speed-up | **%.2f×** | | | decisions %s (sha256 %s…) |\n", p.Speedup, same, p.Digest)
-	}
-	if f := r.Flood; f != nil {
-		fmt.Fprintf(&b, "\nFlood: %s distinct attackers tracked at once (2 failures each, `--max-windows 0`): peak RSS **%.0f MB** "+
-			"(%.0f MB for a thousand lines), %.0f bytes per tracked address; %s lines/s.\n",
-			thousands(float64(f.Addresses)), f.PeakRSSMB, f.BaseRSSMB, f.BytesPerAddr, thousands(f.LinesPerSec))
-	}
-	if s := r.State; s != nil {
-		s.markdown(&b)
-	}
+}
+
+// liveTable writes the rows of `stockade run` fed over loopback UDP.
+func (r *Results) liveTable(b *strings.Builder) {
 	if len(r.Live) > 0 {
 		b.WriteString("\n| `stockade run`, syslog over loopback UDP | sent | received | lost | decisions | CPU | msgs/CPU-s | peak RSS |\n")
 		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
@@ -199,32 +230,11 @@ func (r *Results) Markdown() string {
 			if l.CPUSeconds > 0 {
 				perCPU = float64(l.Received) / l.CPUSeconds
 			}
-			fmt.Fprintf(&b, "| %s: %s msgs/s for %.0f s | %s | %s | **%s** | %d | %.1f s | **%s** | %.0f MB |\n",
+			fmt.Fprintf(b, "| %s: %s msgs/s for %.0f s | %s | %s | **%s** | %d | %.1f s | **%s** | %.0f MB |\n",
 				what, thousands(float64(l.Rate)), l.Seconds, thousands(float64(l.Sent)), thousands(float64(l.Received)),
 				thousands(float64(l.Lost)), l.Decisions, l.CPUSeconds, thousands(perCPU), l.PeakRSSMB)
 		}
 	}
-	if f := r.Floor; f != nil {
-		fmt.Fprintf(&b, "\nThe kernel's share: the same datagrams (no attacks) read and discarded by a process that does nothing else "+
-			"(recvmmsg, 256 at a time): %s received, %.1f CPU-s, **%s msgs/CPU-s**.\n",
-			thousands(float64(f.Received)), f.CPUSeconds, thousands(f.PerCPUSec))
-	}
-	for _, f := range r.Formats {
-		if f.Fail2ban != nil && f.Dialect == "" {
-			fmt.Fprintf(&b, "\n%s: `%s` (fail2ban %s; %d of %d lines matched).",
-				f.Log, f.Fail2ban.Command, f.Fail2ban.Version, f.Fail2ban.Matched, f.Fail2ban.Lines)
-		}
-	}
-	for _, f := range r.Formats {
-		if f.Dialect != "" {
-			fmt.Fprintf(&b, "\nfail2ban dialect: `stockade replay --rules fail2ban:DIR auth.log`, DIR a copy of %s with `[sshd] enabled = true, backend = auto`.", f.Dialect)
-		}
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "\n%s", n)
-	}
-	b.WriteString("\n")
-	return b.String()
 }
 
 // thousands formats n with thin separators: 1,234,567.
