@@ -59,28 +59,74 @@ func New(set *rules.Set, allow []netip.Prefix, dec *sources.Decoder, w io.Writer
 	return x
 }
 
-// Line explains line n of source.
-func (x *Explainer) Line(n int, source string, text string) {
+// LineResult is what explain made of one line: the structured form of
+// the text Line writes (`stockade explain -o json`).
+type LineResult struct {
+	Line   int    `json:"line"`
+	Format string `json:"format"`
+	// Outcome: event (rules judged it), skipped, bad, duplicate, or
+	// unseen (no rule reads such lines).
+	Outcome string `json:"outcome"`
+	// Reason says why a line was bad or seen by no rule.
+	Reason  string            `json:"reason,omitempty"`
+	Fields  map[string]string `json:"fields,omitempty"`
+	Message string            `json:"message,omitempty"`
+	Rules   []RuleResult      `json:"rules,omitempty"`
+	// Decisions are every decision the line caused, a range rule's
+	// included.
+	Decisions []pipeline.Decision `json:"decisions,omitempty"`
+
+	fields [][2]string // in the text's order
+	extra  []string    // bans beyond the line's own rules, as text
+}
+
+// RuleResult is one rule's verdict on a line and why.
+type RuleResult struct {
+	Rule    string `json:"rule"`
+	Verdict string `json:"verdict"`
+	Regex   int    `json:"regex,omitempty"` // 1-based failregex number; 0: none
+	Target  string `json:"target,omitempty"`
+	// Why is the verdict in words; for a hit, what the engine did with it
+	// (counted n/threshold, BAN, allowlisted, ...).
+	Why string `json:"why"`
+
+	hit string
+}
+
+// Line explains line n of source, writes it and returns it.
+func (x *Explainer) Line(n int, source string, text string) *LineResult {
 	if strings.TrimSpace(text) == "" {
-		return // sources skip empty lines without counting them
+		return nil // sources skip empty lines without counting them
 	}
+	res := x.judge(n, source, text)
+	res.write(x.w)
+	return res
+}
+
+// judge decodes and judges line n, keeping the summary's counts.
+func (x *Explainer) judge(n int, source string, text string) *LineResult {
 	format := x.dec.Format()
+	res := &LineResult{Line: n, Format: format.String()}
 	var ev pipeline.Event
 	switch o, reason := x.dec.Decode([]byte(text), &ev); o {
 	case sources.Skip:
-		fmt.Fprintf(x.w, "%d: %s: skipped (a well-formed line that is not an event)\n\n", n, format)
-		return
+		res.Outcome = "skipped"
+		return res
 	case sources.Bad:
-		fmt.Fprintf(x.w, "%d: %s: bad line: %s\n\n", n, format, reason)
-		return
+		res.Outcome, res.Reason = "bad", reason
+		return res
 	}
 	ev.Source = source
 	if ev.Line == "" {
 		ev.Line = text
 	}
-	fmt.Fprintf(x.w, "%d: %s %s\n", n, format, fields(&ev))
-	if format == pipeline.FormatSyslog && ev.Message != "" {
-		fmt.Fprintf(x.w, "   message: %s\n", ev.Message)
+	res.fields = fields(&ev)
+	res.Fields = make(map[string]string, len(res.fields))
+	for _, kv := range res.fields {
+		res.Fields[kv[0]] = kv[1]
+	}
+	if format == pipeline.FormatSyslog {
+		res.Message = ev.Message
 	}
 
 	before := x.eng.Stats()
@@ -88,16 +134,18 @@ func (x *Explainer) Line(n int, source string, text string) {
 	x.rec.Verdicts = x.rec.Verdicts[:0]
 	ds := x.eng.Process(&ev)
 	after := x.eng.Stats()
+	res.Decisions = ds
 	if x.eng.Duplicates > dups {
 		x.dups++
-		fmt.Fprintf(x.w, "   the same alert as one already seen (fast.log and eve.json both log it): counted once\n\n")
-		return
+		res.Outcome = "duplicate"
+		return res
 	}
 	if len(x.rec.Verdicts) == 0 {
 		x.unseen++
-		fmt.Fprintf(x.w, "   %s\n\n", noRule(&ev))
-		return
+		res.Outcome, res.Reason = "unseen", noRule(&ev)
+		return res
 	}
+	res.Outcome = "event"
 	hit := false
 	for _, v := range x.rec.Verdicts {
 		t := x.rules[v.Rule]
@@ -105,24 +153,28 @@ func (x *Explainer) Line(n int, source string, text string) {
 		if v.Regex >= 0 && v.Verdict != rules.BadAddress {
 			t.regex[v.Regex]++
 		}
+		rr := RuleResult{Rule: v.Rule.Policy.Name, Verdict: v.Verdict.String(), Regex: v.Regex + 1}
 		if v.Verdict != rules.Hit {
-			why := verdictText(&v)
+			rr.Why = verdictText(&v)
 			if v.Verdict == rules.Ignored {
 				t.ignore[v.Ignore]++
 			}
 			t.misses[v.Verdict.String()]++
-			fmt.Fprintf(x.w, "   %s: %s\n", v.Rule.Policy.Name, why)
+			res.Rules = append(res.Rules, rr)
 			continue
 		}
 		hit = true
 		t.hits++
-		fmt.Fprintf(x.w, "   %s: %s: %s\n", v.Rule.Policy.Name, hitText(&v), x.outcome(&v, t, before, after, ds, ev.Time))
+		rr.Target = pipeline.Canonical(v.Hit.Target).String()
+		rr.hit = hitText(&v)
+		rr.Why = x.outcome(&v, t, before, after, ds, ev.Time)
+		res.Rules = append(res.Rules, rr)
 	}
 	// Bans the line caused beyond its rules' own (a range rule).
 	for _, d := range ds {
 		if !x.explained(d) && d.Action == pipeline.ActionBan {
 			x.bans++
-			fmt.Fprintf(x.w, "   %s: BAN %s for %s (offense %d)\n", d.Rule, d.Target, rules.FormatDuration(time.Duration(d.Duration)*time.Second), d.Offense)
+			res.extra = append(res.extra, fmt.Sprintf("%s: BAN %s for %s (offense %d)", d.Rule, d.Target, rules.FormatDuration(time.Duration(d.Duration)*time.Second), d.Offense))
 		}
 	}
 	if hit {
@@ -130,7 +182,42 @@ func (x *Explainer) Line(n int, source string, text string) {
 	} else {
 		x.missed++
 	}
-	fmt.Fprintln(x.w)
+	return res
+}
+
+// write writes r as text, as fail2ban-regex would.
+func (r *LineResult) write(w io.Writer) {
+	switch r.Outcome {
+	case "skipped":
+		fmt.Fprintf(w, "%d: %s: skipped (a well-formed line that is not an event)\n\n", r.Line, r.Format)
+		return
+	case "bad":
+		fmt.Fprintf(w, "%d: %s: bad line: %s\n\n", r.Line, r.Format, r.Reason)
+		return
+	}
+	fmt.Fprintf(w, "%d: %s %s\n", r.Line, r.Format, fieldText(r.fields))
+	if r.Message != "" {
+		fmt.Fprintf(w, "   message: %s\n", r.Message)
+	}
+	switch r.Outcome {
+	case "duplicate":
+		fmt.Fprintf(w, "   the same alert as one already seen (fast.log and eve.json both log it): counted once\n\n")
+		return
+	case "unseen":
+		fmt.Fprintf(w, "   %s\n\n", r.Reason)
+		return
+	}
+	for _, rr := range r.Rules {
+		if rr.hit == "" {
+			fmt.Fprintf(w, "   %s: %s\n", rr.Rule, rr.Why)
+		} else {
+			fmt.Fprintf(w, "   %s: %s: %s\n", rr.Rule, rr.hit, rr.Why)
+		}
+	}
+	for _, s := range r.extra {
+		fmt.Fprintf(w, "   %s\n", s)
+	}
+	fmt.Fprintln(w)
 }
 
 // explained reports whether d is the ban of a rule that judged the line.
@@ -238,19 +325,12 @@ func noRule(ev *pipeline.Event) string {
 
 // fields lists the parsed fields that matter to rules, the empty ones left
 // out.
-func fields(ev *pipeline.Event) string {
-	var b strings.Builder
+func fields(ev *pipeline.Event) [][2]string {
+	var kv [][2]string
 	add := func(k, v string) {
-		if v == "" {
-			return
+		if v != "" {
+			kv = append(kv, [2]string{k, v})
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		if strings.ContainsAny(v, " \"") {
-			v = strconv.Quote(v)
-		}
-		b.WriteString(k + "=" + v)
 	}
 	num := func(k string, n int) {
 		if n != 0 {
@@ -291,6 +371,22 @@ func fields(ev *pipeline.Event) string {
 	}
 	add("jail", ev.Jail)
 	add("verb", ev.Verb)
+	return kv
+}
+
+// fieldText writes fields as key=value, quoting values with spaces.
+func fieldText(kv [][2]string) string {
+	var b strings.Builder
+	for _, f := range kv {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		v := f[1]
+		if strings.ContainsAny(v, " \"") {
+			v = strconv.Quote(v)
+		}
+		b.WriteString(f[0] + "=" + v)
+	}
 	return b.String()
 }
 
