@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/packtest"
 	"github.com/stockade-ids/stockade/rules/ruleset"
@@ -27,6 +29,39 @@ type testFlags struct {
 	rulePaths []string
 	only      string
 	verbose   bool
+	out       outputFlags
+}
+
+// testReport is `test -o json`: per pack, per test, whether it passed,
+// why not, and the decisions it made.
+type testReport struct {
+	OK     bool          `json:"ok"`
+	Passed int           `json:"passed"`
+	Failed int           `json:"failed"`
+	Errors []lintError   `json:"errors"` // tests: blocks that do not parse
+	Packs  []packResults `json:"packs"`
+}
+
+type packResults struct {
+	Pack     string       `json:"pack"`
+	File     string       `json:"file"`
+	Tests    []testResult `json:"tests"`
+	Warnings []string     `json:"warnings,omitempty"`
+}
+
+type testResult struct {
+	Name      string         `json:"name"`
+	File      string         `json:"file"`
+	Line      int            `json:"line"`
+	Passed    bool           `json:"passed"`
+	Failures  []lintError    `json:"failures,omitempty"`
+	Decisions []testDecision `json:"decisions"`
+}
+
+// testDecision is a decision and the sample line that caused it.
+type testDecision struct {
+	pipeline.Decision
+	Line string `json:"line"` // file:line:col of the sample line
 }
 
 func (a *app) testCommand() *cobra.Command {
@@ -36,9 +71,17 @@ func (a *app) testCommand() *cobra.Command {
 		Short: "run the tests: blocks of rule packs (default: the built-in ones)",
 		Long:  "Runs the tests: blocks of rule packs (default: the built-in packs).",
 		RunE: func(c *cobra.Command, names []string) error {
-			return o.run(c.Context(), names, a.stdout)
+			asJSON, err := o.out.asJSON()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return o.runJSON(c.Context(), names, a.stdout)
+			}
+			return o.run(c.Context(), names, a.stdout, nil)
 		},
 	}
+	o.out.add(c)
 	f := c.Flags()
 	rulesFlag(f, &o.rulePaths)
 	f.StringVar(&o.only, "run", "", "run only the tests whose pack/name contains this `TEXT`")
@@ -46,8 +89,35 @@ func (a *app) testCommand() *cobra.Command {
 	return c
 }
 
-// run runs the tests of the packs of --rules and names.
-func (o *testFlags) run(ctx context.Context, names []string, stdout io.Writer) error {
+// runJSON runs the tests like run and writes the report as JSON to
+// stdout, also when tests fail (exit 1) or do not parse (exit 2).
+func (o *testFlags) runJSON(ctx context.Context, names []string, stdout io.Writer) error {
+	rep := &testReport{Errors: []lintError{}, Packs: []packResults{}}
+	err := o.run(ctx, names, io.Discard, rep)
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		return err // cancelled
+	}
+	if ee != nil && len(rep.Errors) == 0 && rep.Failed == 0 {
+		// The packs did not load: no test ran.
+		var es rules.Errors
+		if !errors.As(ee.err, &es) {
+			es = rules.Errors{{Msg: ee.err.Error()}}
+		}
+		for _, e := range es {
+			rep.Errors = append(rep.Errors, lintError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+		}
+	}
+	rep.OK = err == nil
+	if werr := writeJSON(stdout, rep); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// run runs the tests of the packs of --rules and names; rep, if not nil,
+// gets every result.
+func (o *testFlags) run(ctx context.Context, names []string, stdout io.Writer, rep *testReport) error {
 	files, err := loadPackFiles(append(o.rulePaths, names...))
 	if err != nil {
 		return err
@@ -60,17 +130,28 @@ func (o *testFlags) run(ctx context.Context, names []string, stdout io.Writer) e
 			parseErrs = append(parseErrs, es...)
 			continue
 		}
+		var pr *packResults
+		if rep != nil {
+			rep.Packs = append(rep.Packs, packResults{Pack: pf.Pack.Name, File: pf.Name, Tests: []testResult{}})
+			pr = &rep.Packs[len(rep.Packs)-1]
+		}
 		if len(tests) == 0 {
 			fmt.Fprintf(stdout, "?    %s: no tests\n", pf.Pack.Name)
 			continue
 		}
-		p, f, err := runPackTests(ctx, stdout, pf, tests, o.only, o.verbose)
+		p, f, err := runPackTests(ctx, stdout, pf, tests, o, pr)
 		if err != nil {
 			return err
 		}
 		passed, failed = passed+p, failed+f
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if rep != nil {
+		rep.Passed, rep.Failed = passed, failed
+		for _, e := range parseErrs {
+			rep.Errors = append(rep.Errors, lintError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+		}
+	}
 	if len(parseErrs) > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("tests refused, %d error(s):\n%w", len(parseErrs), parseErrs)}
 	}
@@ -80,8 +161,10 @@ func (o *testFlags) run(ctx context.Context, names []string, stdout io.Writer) e
 	return nil
 }
 
-// runPackTests runs the tests of one pack file and prints their results.
-func runPackTests(ctx context.Context, stdout io.Writer, pf ruleset.File, tests []*packtest.Test, only string, verbose bool) (passed, failed int, err error) {
+// runPackTests runs the tests of one pack file and prints their results;
+// pr, if not nil, gets them.
+func runPackTests(ctx context.Context, stdout io.Writer, pf ruleset.File, tests []*packtest.Test, o *testFlags, pr *packResults) (passed, failed int, err error) {
+	only, verbose := o.only, o.verbose
 	regexHits := map[string][]int{}
 	for _, t := range tests {
 		if err := ctx.Err(); err != nil {
@@ -99,6 +182,9 @@ func runPackTests(ctx context.Context, stdout io.Writer, pf ruleset.File, tests 
 			for i, n := range hits {
 				regexHits[rule][i] += n
 			}
+		}
+		if pr != nil {
+			pr.Tests = append(pr.Tests, resultOf(t, res))
 		}
 		if res.Passed() {
 			passed++
@@ -121,7 +207,11 @@ func runPackTests(ctx context.Context, stdout io.Writer, pf ruleset.File, tests 
 		for _, r := range pf.Pack.Rules {
 			for i, n := range regexHits[r.Policy.Name] {
 				if n == 0 {
-					fmt.Fprintf(stdout, "warning: %s: rule %s: no test line matches failregex #%d\n", r.Pos, r.Policy.Name, i+1)
+					w := fmt.Sprintf("%s: rule %s: no test line matches failregex #%d", r.Pos, r.Policy.Name, i+1)
+					fmt.Fprintf(stdout, "warning: %s\n", w)
+					if pr != nil {
+						pr.Warnings = append(pr.Warnings, w)
+					}
 				}
 			}
 		}
@@ -140,4 +230,16 @@ func printDecisions(w io.Writer, res *packtest.Result) {
 	for _, d := range res.Decisions {
 		fmt.Fprintf(w, "      %s\n", d.String())
 	}
+}
+
+// resultOf is test t's result as `test -o json` reports it.
+func resultOf(t *packtest.Test, res *packtest.Result) testResult {
+	tr := testResult{Name: t.Name, File: t.Pos.File, Line: t.Pos.Line, Passed: res.Passed(), Decisions: []testDecision{}}
+	for _, f := range res.Failures {
+		tr.Failures = append(tr.Failures, lintError{File: f.Pos.File, Line: f.Pos.Line, Col: f.Pos.Col, Message: f.Msg})
+	}
+	for _, d := range res.Decisions {
+		tr.Decisions = append(tr.Decisions, testDecision{Decision: d.Decision, Line: d.Line.String()})
+	}
+	return tr
 }

@@ -509,3 +509,49 @@ func kindList(kinds []string) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// SummaryResult is Summary's counts (`stockade explain -o json`).
+type SummaryResult struct {
+	Lines      int               `json:"lines"`
+	Events     int               `json:"events"`
+	Skipped    int               `json:"skipped"`
+	Bad        map[string]uint64 `json:"bad,omitempty"`
+	Matched    int               `json:"matched"`
+	Missed     int               `json:"missed"`
+	Unseen     int               `json:"unseen"`
+	Duplicates int               `json:"duplicates"`
+	Bans       int               `json:"bans"`
+	Rules      []RuleSummary     `json:"rules"`
+}
+
+// RuleSummary is one rule's part of the summary.
+type RuleSummary struct {
+	Rule   string         `json:"rule"`
+	Pack   string         `json:"pack"`
+	Seen   int            `json:"seen"`
+	Hits   int            `json:"hits"`
+	Bans   int            `json:"bans"`
+	Misses map[string]int `json:"misses,omitempty"`
+	// Regex and Ignore count the lines each failregex and ignoreregex
+	// matched, by number.
+	Regex  []int `json:"failregex_hits,omitempty"`
+	Ignore []int `json:"ignoreregex_hits,omitempty"`
+}
+
+// Totals returns the counts of every line explained so far.
+func (x *Explainer) Totals() SummaryResult {
+	c := x.dec.Counter().Counts()
+	s := SummaryResult{
+		Lines: int(c.Lines), Events: int(c.Events), Skipped: int(c.Skipped), Bad: c.Bad,
+		Matched: x.matched, Missed: x.missed, Unseen: x.unseen, Duplicates: x.dups, Bans: x.bans,
+		Rules: []RuleSummary{},
+	}
+	for _, r := range x.set.Rules() {
+		t := x.rules[r]
+		s.Rules = append(s.Rules, RuleSummary{
+			Rule: r.Policy.Name, Pack: r.Policy.Pack, Seen: t.seen, Hits: t.hits, Bans: t.bans,
+			Misses: t.misses, Regex: t.regex, Ignore: t.ignore,
+		})
+	}
+	return s
+}
