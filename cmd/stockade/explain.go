@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 type explainFlags struct {
 	rulePaths, allow, homeNets, realIP []string
 	typ, tz, suricataYAML, logFormat   string
+	out                                outputFlags
 }
 
 // explainCommand is stockade's fail2ban-regex: it reads a log line by line
@@ -43,6 +45,7 @@ func (a *app) explainCommand() *cobra.Command {
 			return o.run(c.Context(), names[0], a.stdin, a.stdout)
 		},
 	}
+	o.out.add(c)
 	f := c.Flags()
 	rulesFlag(f, &o.rulePaths)
 	allowFlag(f, &o.allow)
@@ -87,7 +90,11 @@ func (o *explainFlags) run(ctx context.Context, name string, stdin io.Reader, st
 		return err
 	}
 
-	x := explainSetup{set: set, allow: allowed, format: format, loc: loc, home: home, web: web}
+	asJSON, err := o.out.asJSON()
+	if err != nil {
+		return err
+	}
+	x := explainSetup{set: set, allow: allowed, format: format, loc: loc, home: home, web: web, json: asJSON}
 	return x.explainLog(ctx, name, stdin, stdout)
 }
 
@@ -99,6 +106,7 @@ type explainSetup struct {
 	loc    *time.Location
 	home   suricata.HomeNet
 	web    sources.Web
+	json   bool // -o json
 }
 
 // explainLog explains the log at path (-: standard input) to stdout.
@@ -137,8 +145,16 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 	dec.SetHomeNet(c.home)
 	dec.SetWeb(c.web)
 	dec.SetDocker(rd.Docker)
-	x := explain.New(set, c.allow, dec, out)
-	fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
+	var text io.Writer = out
+	var js *explainJSON
+	if c.json {
+		text = io.Discard
+		js = &explainJSON{w: out}
+		js.begin(name, rd.Format.String(), how, len(set.Packs()), len(set.Rules()))
+	} else {
+		fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
+	}
+	x := explain.New(set, c.allow, dec, text)
 	for n := 1; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -153,8 +169,50 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		x.Line(n, name, line)
+		if res := x.Line(n, name, line); js != nil && res != nil {
+			js.line(res)
+		}
 	}
-	x.Summary()
+	if js != nil {
+		js.end(x.Totals())
+		if js.err != nil {
+			return js.err
+		}
+	} else {
+		x.Summary()
+	}
 	return out.Flush()
+}
+
+// explainJSON writes `explain -o json`: one JSON document, its lines
+// streamed as they are explained so that a long log is not held whole.
+type explainJSON struct {
+	w   io.Writer
+	n   int
+	err error
+}
+
+func (j *explainJSON) raw(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil && j.err == nil {
+		j.err = err
+	}
+	return b
+}
+
+func (j *explainJSON) begin(file, format, how string, packs, rules int) {
+	fmt.Fprintf(j.w, "{\"file\":%s,\"format\":%s,\"format_from\":%s,\"packs\":%d,\"rules\":%d,\"lines\":[",
+		j.raw(file), j.raw(format), j.raw(how), packs, rules)
+}
+
+func (j *explainJSON) line(res *explain.LineResult) {
+	if j.n > 0 {
+		fmt.Fprint(j.w, ",")
+	}
+	j.n++
+	fmt.Fprintf(j.w, "\n%s", j.raw(res))
+}
+
+func (j *explainJSON) end(sum explain.SummaryResult) {
+	fmt.Fprintf(j.w, "\n],\"summary\":%s}\n", j.raw(sum))
 }
