@@ -155,6 +155,22 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 		fmt.Fprintf(out, "%s: %s (%s); %d packs, %d rules\n\n", name, rd.Format, how, len(set.Packs()), len(set.Rules()))
 	}
 	x := explain.New(set, c.allow, dec, text)
+	if err := explainLines(ctx, rd, name, x, js); err != nil {
+		return err
+	}
+	if js != nil {
+		js.end(x.Totals())
+		if js.err != nil {
+			return js.err
+		}
+	} else {
+		x.Summary()
+	}
+	return out.Flush()
+}
+
+// explainLines explains the lines of rd, to js too when it is not nil.
+func explainLines(ctx context.Context, rd *sources.Reader, name string, x *explain.Explainer, js *explainJSON) error {
 	for n := 1; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -173,15 +189,7 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 			js.line(res)
 		}
 	}
-	if js != nil {
-		js.end(x.Totals())
-		if js.err != nil {
-			return js.err
-		}
-	} else {
-		x.Summary()
-	}
-	return out.Flush()
+	return nil
 }
 
 // explainJSON writes `explain -o json`: one JSON document, its lines
