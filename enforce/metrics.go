@@ -24,7 +24,7 @@ var (
 	mBusMessages   = metrics.Counter("stockade_bus_messages_total", "Messages received from the bus.")
 	mBusRetries    = metrics.Counter("stockade_bus_retries_total", "Messages to be delivered again (the firewall could not be updated).")
 	mDropped       = metrics.Counter("stockade_nftables_dropped_packets_total", "Packets dropped by the ban sets.", "family")
-	mDrift         = metrics.Counter("stockade_enforce_drift_repaired_total", "Kernel set elements found missing, extra or changed and repaired.")
+	mDrift         = metrics.Counter("stockade_enforce_drift_repaired_total", "Kernel set elements found missing, extra or changed, and drop rules found missing, repaired.")
 	mAcksWaiting   = metrics.Gauge("stockade_enforce_acks_waiting", "Acks not yet on the bus.")
 	mLineToKernel  = prometheus.NewDesc("stockade_line_to_kernel_seconds", "Time from the log line a ban was decided on (its at) to this firewall's kernel taking it.", nil, nil)
 	mRestores      = metrics.Counter("stockade_nftables_restores_total", "Times another program removed the table, its sets, rules or elements and stockade put them back.")

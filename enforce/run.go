@@ -442,9 +442,9 @@ func (e *Firewall) repair(ctx context.Context) {
 		return
 	}
 	e.drift.Add(uint64(d.Total()))
-	e.log.Warn("nftables: the kernel's sets had drifted from the bans; repaired", "missing", d.Missing, "extra", d.Extra, "changed", d.Changed)
+	e.log.Warn("nftables: the kernel's sets had drifted from the bans; repaired", "missing", d.Missing, "extra", d.Extra, "changed", d.Changed, "rules", d.Rules)
 	e.report.report([]Ack{{Firewall: e.cfg.Name, Action: "repair", Verdict: VerdictRepaired, At: time.Now(),
-		Reason: fmt.Sprintf("%d missing, %d extra, %d changed", d.Missing, d.Extra, d.Changed), Repaired: d.Total()}})
+		Reason: fmt.Sprintf("%d missing, %d extra, %d changed, %d drop rules", d.Missing, d.Extra, d.Changed, d.Rules), Repaired: d.Total()}})
 }
 
 // reportRestored reports what the nftables watch put back since the last

@@ -9,13 +9,16 @@ import (
 // them: elements missing (an `nft flush`, a table deleted, nftables
 // restarted), elements that no ban holds (added by hand, or a lift that
 // did not reach the kernel), and elements whose range or timeout was not
-// the ban's.
+// the ban's; and drop rules missing from our chains (an `nft flush table`
+// removes the rules and keeps the sets: every ban still listed, none
+// enforced).
 type Drift struct {
 	Missing, Extra, Changed int
+	Rules                   int
 }
 
-// Total is every element Repair had to fix.
-func (d Drift) Total() int { return d.Missing + d.Extra + d.Changed }
+// Total is every element and rule Repair had to fix.
+func (d Drift) Total() int { return d.Missing + d.Extra + d.Changed + d.Rules }
 
 // Repair reads our sets back and makes them hold exactly the bans the
 // sink enforces (what Write gave it), as the periodic check of a firewall
@@ -43,7 +46,10 @@ func (s *Sink) Repair(ctx context.Context) (Drift, error) {
 }
 
 func (s *Sink) repairOnce(ctx context.Context, d *Drift) error {
-	if err := s.ensure(); err != nil {
+	rules := s.rulesAdded
+	err := s.ensure()
+	d.Rules += int(s.rulesAdded - rules)
+	if err != nil {
 		return err
 	}
 	for _, f := range s.fams {
