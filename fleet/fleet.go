@@ -94,6 +94,14 @@ func each(ctx context.Context, nc *nats.Conn, stream string, since time.Time, fn
 	if err != nil {
 		return err
 	}
+	// Deleted when done: a daemon reading the fleet's status every few
+	// seconds would otherwise leave a consumer on the server each time,
+	// until the server refuses more.
+	defer func() {
+		if ci := c.CachedInfo(); ci != nil {
+			_ = st.DeleteConsumer(context.WithoutCancel(ctx), ci.Name)
+		}
+	}()
 	// The consumer knows how many messages are after the start time: ask
 	// for exactly those, so no fetch waits for more that will not come.
 	pending := maxRead
@@ -154,6 +162,9 @@ type Firewall struct {
 	Latency    LatencySummary `json:"line_to_kernel"`
 	Missing    int            `json:"missing,omitempty"`  // decisions known to the fleet it never acknowledged
 	Repaired   int            `json:"repaired,omitempty"` // kernel elements it found drifted and repaired
+	// Lag is the age of the oldest decision known to the fleet it has
+	// not acknowledged (0: it is up to date).
+	Lag time.Duration `json:"lag_ns,omitempty"`
 }
 
 // LatencySummary is the time from a decision's log line to the kernel.
@@ -231,4 +242,84 @@ func summarize(ds []time.Duration) LatencySummary {
 	slices.Sort(ds)
 	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
 	return LatencySummary{N: len(ds), P50: at(0.5), P95: at(0.95), Max: ds[len(ds)-1]}
+}
+
+// Published is a decision of the stream as the fleet should see it: its
+// id and when the bus took it.
+type Published struct {
+	ID string
+	At time.Time
+}
+
+// Decided returns the decisions of stream kept since since, oldest first,
+// with the time the bus took each.
+func Decided(ctx context.Context, nc *nats.Conn, stream string, since time.Time) ([]Published, error) {
+	var out []Published
+	err := each(ctx, nc, stream, since, func(m jetstream.Msg) {
+		id := m.Headers().Get(nats.MsgIdHdr)
+		if id == "" {
+			return
+		}
+		p := Published{ID: id}
+		if md, err := m.Metadata(); err == nil {
+			p.At = md.Timestamp
+		}
+		out = append(out, p)
+	})
+	return out, err
+}
+
+// Status reads the acks and the decisions kept since since and sums them
+// up per firewall, with each one's Lag: what `stockade fleet status`
+// prints and the daemon's fleet metrics export. It returns the decisions
+// read too.
+func Status(ctx context.Context, nc *nats.Conn, stream string, since, now time.Time) ([]Firewall, []Published, error) {
+	acks, err := Read(ctx, nc, since)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := Decided(ctx, nc, stream, since)
+	if err != nil {
+		return nil, nil, err
+	}
+	return SummarizePublished(acks, pub, now), pub, nil
+}
+
+// SummarizePublished is Summarize with each firewall's Lag: the age of the
+// oldest decision of pub it has not acknowledged (0 when it has them all).
+func SummarizePublished(acks []Ack, pub []Published, now time.Time) []Firewall {
+	ids := make([]string, len(pub))
+	for i, p := range pub {
+		ids[i] = p.ID
+	}
+	st := Summarize(acks, ids, now)
+	judged := map[string]map[string]bool{}
+	for _, a := range acks {
+		if judged[a.Firewall] == nil {
+			judged[a.Firewall] = map[string]bool{}
+		}
+		judged[a.Firewall][a.ID] = true
+	}
+	for i := range st {
+		for _, p := range pub { // oldest first: the first missing is the oldest
+			if !judged[st[i].Name][p.ID] {
+				st[i].Lag = now.Sub(p.At)
+				break
+			}
+		}
+	}
+	return st
+}
+
+// Behind counts the firewalls of st whose oldest unacknowledged decision
+// is older than grace: a firewall down, cut off from the bus or stuck,
+// not one still applying what just came.
+func Behind(st []Firewall, grace time.Duration) int {
+	n := 0
+	for _, f := range st {
+		if f.Lag > grace {
+			n++
+		}
+	}
+	return n
 }

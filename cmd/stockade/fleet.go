@@ -97,31 +97,30 @@ func (o *fleetFlags) run(ctx context.Context, addr netip.Prefix, stdout, stderr 
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	from := time.Now().Add(-back)
-	acks, err := fleet.Read(ctx, nc, from)
-	if err != nil {
-		return err
-	}
 	if addr.IsValid() {
+		acks, err := fleet.Read(ctx, nc, from)
+		if err != nil {
+			return err
+		}
 		return fleetWhy(ctx, nc, acks, o.stream, from, addr, o.output == "json", stdout)
 	}
-	ids, err := fleet.Decisions(ctx, nc, o.stream, from)
+	st, pub, err := fleet.Status(ctx, nc, o.stream, from, time.Now())
 	if err != nil {
 		return err
 	}
-	st := fleet.Summarize(acks, ids, time.Now())
 	if o.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	printFleet(stdout, st, len(ids), back)
+	printFleet(stdout, st, len(pub), back)
 	return nil
 }
 
 func printFleet(w io.Writer, st []fleet.Firewall, decisions int, back time.Duration) {
 	fmt.Fprintf(w, "%d decisions on the bus in the last %s; %d firewalls heard from\n", decisions, back, len(st))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIREWALL\tLAST SEEN\tJUDGED\tAPPLIED\tREFUSED\tDEFERRED\tOVERRIDDEN\tMISSING\tREPAIRED\tLINE→KERNEL p50/p95\tSIGNED")
+	fmt.Fprintln(tw, "FIREWALL\tLAST SEEN\tJUDGED\tAPPLIED\tREFUSED\tDEFERRED\tOVERRIDDEN\tMISSING\tLAG\tREPAIRED\tLINE→KERNEL p50/p95\tSIGNED")
 	for _, f := range st {
 		signed := "yes"
 		for _, s := range f.Signers {
@@ -133,8 +132,12 @@ func printFleet(w io.Writer, st []fleet.Firewall, decisions int, back time.Durat
 		if f.Latency.N > 0 {
 			lat = f.Latency.P50.Round(time.Millisecond).String() + "/" + f.Latency.P95.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s ago\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Name, f.Behind.Round(time.Second), f.Judged, f.Applied,
-			f.Refused, f.Deferred, f.Overridden, f.Missing, f.Repaired, lat, signed)
+		lag := "-"
+		if f.Lag > 0 {
+			lag = f.Lag.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s ago\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", f.Name, f.Behind.Round(time.Second), f.Judged, f.Applied,
+			f.Refused, f.Deferred, f.Overridden, f.Missing, lag, f.Repaired, lat, signed)
 	}
 	tw.Flush()
 	for _, f := range st {
