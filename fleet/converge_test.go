@@ -169,6 +169,11 @@ func TestConvergence(t *testing.T) {
 	if f := st[0]; f.Missing != 0 || f.Lag != 0 || f.Repaired != 0 {
 		t.Fatalf("fw0, untouched: %+v", f)
 	}
+	testkit.WaitFor(t, "fw1, and fw1 alone, behind by more than a second", func() bool {
+		st = status()
+		return Behind(st, time.Second) == 1 && st[1].Lag > time.Second
+	})
+	logStatus(t, "fw1 killed, fw2's table flushed", st)
 	if Behind(st, 0) != 1 {
 		t.Fatalf("%d firewalls behind, want fw1 alone: %+v", Behind(st, 0), st)
 	}
@@ -194,4 +199,12 @@ func TestConvergence(t *testing.T) {
 	if Behind(st, 0) != 0 {
 		t.Fatalf("firewalls behind after convergence: %+v", st)
 	}
+	logStatus(t, "fw1 restarted", st)
+}
+
+// logStatus logs st as `stockade fleet status` prints it.
+func logStatus(t *testing.T, when string, st []Firewall) {
+	var b strings.Builder
+	Print(&b, st, 7, time.Hour)
+	t.Logf("%s: $ stockade fleet status\n%s", when, b.String())
 }

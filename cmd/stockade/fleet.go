@@ -7,15 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sort"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/fleet"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -113,50 +109,8 @@ func (o *fleetFlags) run(ctx context.Context, addr netip.Prefix, stdout, stderr 
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	printFleet(stdout, st, len(pub), back)
+	fleet.Print(stdout, st, len(pub), back)
 	return nil
-}
-
-func printFleet(w io.Writer, st []fleet.Firewall, decisions int, back time.Duration) {
-	fmt.Fprintf(w, "%d decisions on the bus in the last %s; %d firewalls heard from\n", decisions, back, len(st))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIREWALL\tLAST SEEN\tJUDGED\tAPPLIED\tREFUSED\tDEFERRED\tOVERRIDDEN\tMISSING\tLAG\tREPAIRED\tLINE→KERNEL p50/p95\tSIGNED")
-	for _, f := range st {
-		signed := "yes"
-		for _, s := range f.Signers {
-			if s == "" {
-				signed = "no"
-			}
-		}
-		lat := "-"
-		if f.Latency.N > 0 {
-			lat = f.Latency.P50.Round(time.Millisecond).String() + "/" + f.Latency.P95.Round(time.Millisecond).String()
-		}
-		lag := "-"
-		if f.Lag > 0 {
-			lag = f.Lag.Round(time.Second).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s ago\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", f.Name, f.Behind.Round(time.Second), f.Judged, f.Applied,
-			f.Refused, f.Deferred, f.Overridden, f.Missing, lag, f.Repaired, lat, signed)
-	}
-	tw.Flush()
-	for _, f := range st {
-		if len(f.Reasons) > 0 {
-			var rs []string
-			for r, n := range f.Reasons {
-				rs = append(rs, fmt.Sprintf("%s=%d", r, n))
-			}
-			sort.Strings(rs)
-			fmt.Fprintf(w, "%s refused: %s\n", f.Name, strings.Join(rs, " "))
-		}
-		for _, o := range f.Overrides {
-			if o.Verdict == enforce.VerdictLifted {
-				fmt.Fprintf(w, "%s lifted %s: %s\n", f.Name, o.Target, o.Reason)
-				continue
-			}
-			fmt.Fprintf(w, "%s overrode %s until %s: %s\n", f.Name, o.Target, o.Until.Format(time.RFC3339), o.Reason)
-		}
-	}
 }
 
 func fleetWhy(ctx context.Context, nc *nats.Conn, acks []fleet.Ack, stream string, from time.Time, addr netip.Prefix, asJSON bool, w io.Writer) error {
