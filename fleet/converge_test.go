@@ -11,8 +11,10 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
@@ -149,6 +151,16 @@ func TestConvergence(t *testing.T) {
 		return true
 	}
 
+	// The sensor follows the acks for its metrics; it expects a fourth
+	// firewall that never comes.
+	follow := NewFollower(FollowConfig{Config: conn, Every: 50 * time.Millisecond, Grace: time.Second,
+		Firewalls: []string{"fw0", "fw1", "fw2", "fw-never"}}, testkit.Log(t))
+	fctx, stopFollow := context.WithCancel(t.Context())
+	defer stopFollow()
+	go follow.Run(fctx)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.Func(follow.Collect))
+
 	publish(1, 3)
 	testkit.WaitFor(t, "three firewalls acknowledging three bans each", func() bool { return converged(status(), 3) })
 
@@ -174,6 +186,13 @@ func TestConvergence(t *testing.T) {
 		return Behind(st, time.Second) == 1 && st[1].Lag > time.Second
 	})
 	logStatus(t, "fw1 killed, fw2's table flushed", st)
+	testkit.WaitFor(t, "the sensor's metrics: fw1 and fw-never behind", func() bool {
+		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 2 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") > 1 &&
+			gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw1") == 4 && gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw-never") == 7
+	})
+	if g := gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw0"); g != 0 {
+		t.Fatalf("fw0's lag %v, want 0", g)
+	}
 	if Behind(st, 0) != 1 {
 		t.Fatalf("%d firewalls behind, want fw1 alone: %+v", Behind(st, 0), st)
 	}
@@ -200,6 +219,30 @@ func TestConvergence(t *testing.T) {
 		t.Fatalf("firewalls behind after convergence: %+v", st)
 	}
 	logStatus(t, "fw1 restarted", st)
+	testkit.WaitFor(t, "the sensor's metrics: fw-never alone behind, fw1 up to date", func() bool {
+		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 1 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") == 0 &&
+			gauge(t, reg, "stockade_fleet_firewalls", "") == 3
+	})
+}
+
+// gauge is the value of name (of the series of firewall, when given) in
+// reg; -1 when absent.
+func gauge(t *testing.T, reg *prometheus.Registry, name, firewall string) float64 {
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if firewall == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == firewall) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }
 
 // logStatus logs st as `stockade fleet status` prints it.
