@@ -13,6 +13,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"github.com/stockade-ids/stockade/fleet"
 	"io"
 	"net"
 	"os"
@@ -51,6 +52,9 @@ type Daemon struct {
 	SignKey string `yaml:"sign_key"`
 	// NATSServer hosts a NATS server (with JetStream) inside stockade.
 	NATSServer *NATSServer `yaml:"nats_server"`
+	// FollowAcks reads the firewalls' acks for the fleet's metrics
+	// (stockade_fleet_firewalls_behind and per firewall, its lag).
+	FollowAcks *fleet.FollowConfig `yaml:"follow_acks"`
 	// MaxWindows bounds the sliding windows (addresses or keys with recent
 	// failures) held in memory, about 150 bytes each: that many distinct
 	// addresses all keep theirs; past it the least recent go, counted in
@@ -250,6 +254,9 @@ func (c *Daemon) topProblems() yamlnode.Problems {
 	}
 	if c.NATSServer != nil {
 		ps.Merge("nats_server", c.NATSServer.Validate())
+	}
+	if c.FollowAcks != nil {
+		ps.Merge("follow_acks", c.FollowAcks.Validate())
 	}
 	return ps
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	fleetstatus "github.com/stockade-ids/stockade/fleet"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -50,6 +51,7 @@ type Daemon struct {
 	bus      []*bus.Source
 	natsSrv  *server.Server // the embedded server (natsEmb.Server), its peers
 	natsEmb  *embeddedNATS
+	follow   *fleetstatus.Follower // follow_acks: the fleet's metrics
 	signer   *sign.Signer
 	tailers  []*tail.Tailer
 	syslogs  []*listen.Syslog
@@ -295,6 +297,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	// Remote sinks hear of the lifted bans too.
 	d.emit(ctx, lifted)
 	d.watchFleet(guardCtx, resolved)
+	d.followAcks(guardCtx)
 	return d.listen()
 }
 
@@ -390,4 +393,24 @@ func (d *Daemon) closeBus() {
 	for _, b := range d.bus {
 		b.Close()
 	}
+}
+
+// followAcks reads the firewalls' acks for the fleet's metrics, on
+// nats_server when follow_acks names no server, until ctx ends.
+func (d *Daemon) followAcks(ctx context.Context) {
+	if d.cfg.FollowAcks == nil {
+		return
+	}
+	fc := *d.cfg.FollowAcks
+	fc.Config = d.natsEmb.conn(fc.Config)
+	d.follow = fleetstatus.NewFollower(fc, d.log)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := d.follow.Run(ctx); err != nil {
+			d.log.Error("follow_acks: not following the firewalls' acks", "err", err)
+		}
+	}()
+	d.onStop(func() { cancel(); <-done })
 }

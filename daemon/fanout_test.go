@@ -61,6 +61,8 @@ type fleet struct {
 	sensorFleet []string
 	// tune, when set, changes each firewall's configuration before it starts.
 	tune func(*EnforceConfig)
+	// sensorTune, when set, changes the sensor's before it starts.
+	sensorTune func(*Config)
 }
 
 type firewall struct {
@@ -104,6 +106,9 @@ func (f *fleet) startSensor() {
 		cfg.Sinks = []SinkConfig{{NATS: &natssink.Config{Config: NATSConn{URL: f.natsSrv.ClientURL(), Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}}}
 	case "kafka":
 		cfg.Sinks = []SinkConfig{{Kafka: &kafkasink.Config{Config: KafkaConn{Brokers: f.kafka.ListenAddrs(), Timeout: Duration(2 * time.Second)}, Topic: fanoutTopic}}}
+	}
+	if f.sensorTune != nil {
+		f.sensorTune(cfg)
 	}
 	d, err := New(*cfg, Deps{Log: quiet()})
 	if err != nil {

@@ -161,6 +161,9 @@ func (d *Daemon) collect(m *metrics.Emitter) {
 		m.Emit(mBadLines, float64(bad[r]), r)
 	}
 	d.sinkMetrics(m)
+	if d.follow != nil {
+		d.follow.Collect(m)
+	}
 }
 
 // engineMetrics are the engine's and the daemon's own counts.

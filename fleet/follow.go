@@ -58,7 +58,11 @@ func (c *FollowConfig) SetDefaults() {
 
 // Validate reports every problem, each at its key.
 func (c *FollowConfig) Validate() error {
-	ps := c.Config.Problems()
+	conn := c.Config
+	if conn.URL == "" { // nats_server's, or the default
+		conn.URL = "nats://127.0.0.1:4222"
+	}
+	ps := conn.Problems()
 	if c.Every < 0 || c.Grace < 0 || c.Window < 0 {
 		ps.Add("every", "every, grace and window are durations above zero")
 	}
@@ -108,7 +112,8 @@ func (f *Follower) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(f.cfg.URL, opts...)
+	// A bus down at start is read once it is up: the metrics wait.
+	nc, err := nats.Connect(f.cfg.URL, append(opts, nats.RetryOnFailedConnect(true))...)
 	if err != nil {
 		return fmt.Errorf("follow_acks: nats %s: %w", f.cfg.URL, err)
 	}
