@@ -3,6 +3,7 @@ package daemon
 import (
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,9 +58,11 @@ func TestFollowAcksMetrics(t *testing.T) {
 			sample(txt, `stockade_fleet_firewall_missing_decisions{firewall="fw1"}`) == 1 &&
 			sample(txt, `stockade_fleet_firewall_lag_seconds{firewall="fw0"}`) == 0
 	})
-	if txt := f.h.metricsText(); sample(txt, `stockade_fleet_reads_total{result="ok"}`) < 1 {
+	txt := f.h.metricsText()
+	if sample(txt, `stockade_fleet_reads_total{result="ok"}`) < 1 {
 		t.Fatalf("no reading counted:\n%s", txt)
 	}
+	t.Logf("$ curl -s 127.0.0.1:9477/metrics | grep '^stockade_fleet'\n%s", strings.Join(regexp.MustCompile(`(?m)^stockade_fleet.*$`).FindAllString(txt, -1), "\n"))
 }
 
 // sample is the value of the series named (with its labels) in a
