@@ -185,7 +185,7 @@ func TestConvergence(t *testing.T) {
 		st = status()
 		return Behind(st, time.Second) == 1 && st[1].Lag > time.Second
 	})
-	logStatus(t, "fw1 killed, fw2's table flushed", st)
+	logStatus(t, "fw1 killed, fw2's table flushed", st, 7)
 	testkit.WaitFor(t, "the sensor's metrics: fw1 and fw-never behind", func() bool {
 		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 2 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") > 1 &&
 			gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw1") == 4 && gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw-never") == 7
@@ -218,7 +218,7 @@ func TestConvergence(t *testing.T) {
 	if Behind(st, 0) != 0 {
 		t.Fatalf("firewalls behind after convergence: %+v", st)
 	}
-	logStatus(t, "fw1 restarted", st)
+	logStatus(t, "fw1 restarted", st, 7)
 	testkit.WaitFor(t, "the sensor's metrics: fw-never alone behind, fw1 up to date", func() bool {
 		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 1 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") == 0 &&
 			gauge(t, reg, "stockade_fleet_firewalls", "") == 3
@@ -246,8 +246,8 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, firewall string) float6
 }
 
 // logStatus logs st as `stockade fleet status` prints it.
-func logStatus(t *testing.T, when string, st []Firewall) {
+func logStatus(t *testing.T, when string, st []Firewall, decisions int) {
 	var b strings.Builder
-	Print(&b, st, 7, time.Hour)
+	Print(&b, st, decisions, time.Hour)
 	t.Logf("%s: $ stockade fleet status\n%s", when, b.String())
 }

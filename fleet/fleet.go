@@ -323,3 +323,7 @@ func Behind(st []Firewall, grace time.Duration) int {
 	}
 	return n
 }
+
+func sortPublished(pub []Published) {
+	sort.SliceStable(pub, func(i, j int) bool { return pub[i].At.Before(pub[j].At) })
+}

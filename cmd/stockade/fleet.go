@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stockade-ids/stockade/fleet"
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
@@ -21,6 +22,8 @@ import (
 // fleetFlags are the fleet commands' flags.
 type fleetFlags struct {
 	url, nkey, creds, stream, since, output string
+	kafka                                   []string
+	topic                                   string
 }
 
 func (a *app) fleetCommand() *cobra.Command {
@@ -53,6 +56,10 @@ stream it never acknowledged.`,
 		f.StringVar(&o.nkey, "nkey", "", "an nkey seed `FILE` (stockade keygen) to connect as")
 		f.StringVar(&o.creds, "creds", "", "a .creds `FILE` to connect as")
 		f.StringVar(&o.stream, "stream", "STOCKADE", "the decisions' stream `NAME`")
+		if sub == status {
+			f.StringSliceVar(&o.kafka, "kafka", nil, "read Kafka instead: its `BROKERS` (host:port,...); acks on the topic stockade-acks")
+			f.StringVar(&o.topic, "topic", "stockade-decisions", "with --kafka, the decisions' `TOPIC`")
+		}
 		f.StringVar(&o.since, "since", "1h", "how far back, `DURATION`")
 		f.StringVarP(&o.output, "format", "o", "text", "`FORMAT`: text or json")
 		sub.RunE = func(c *cobra.Command, args []string) error {
@@ -79,6 +86,9 @@ func (o *fleetFlags) run(ctx context.Context, addr netip.Prefix, stdout, stderr 
 	back, err := rules.ParseDuration(o.since)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--since: %w", err)}
+	}
+	if len(o.kafka) > 0 {
+		return o.kafkaStatus(ctx, back, stdout)
 	}
 	cc := natsconn.Config{URL: o.url, NKey: o.nkey, Creds: o.creds, Timeout: 5 * time.Second}
 	opts, err := cc.Options("stockade-fleet-status", logger(stderr, false))
@@ -128,5 +138,23 @@ func fleetWhy(ctx context.Context, nc *nats.Conn, acks []fleet.Ack, stream strin
 	for _, y := range why {
 		fmt.Fprintf(w, "%s: %s: %s\n", y.Firewall, y.State, y.Detail)
 	}
+	return nil
+}
+
+// kafkaStatus is the fleet's status read from Kafka.
+func (o *fleetFlags) kafkaStatus(ctx context.Context, back time.Duration, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	now := time.Now()
+	st, pub, err := fleet.KafkaStatus(ctx, kafkaconn.Config{Brokers: o.kafka, Timeout: 5 * time.Second}, o.topic, now.Add(-back), now)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fleet.Print(stdout, st, len(pub), back)
 	return nil
 }
