@@ -83,77 +83,10 @@ func (c *convergeFW) inKernel(addr string) bool {
 // decisions it missed and fw2's drift repaired; once fw1 is back it
 // catches up and the whole fleet is converged.
 func TestConvergence(t *testing.T) {
-	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
-	nc, err := natsgo.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(t.Context(), StreamConfig()); err != nil {
-		t.Fatal(err)
-	}
-	conn := natsconn.Config{URL: srv.ClientURL(), Timeout: 2 * time.Second, ReconnectWait: 20 * time.Millisecond}
-	seed, pub, _ := sign.Generate()
-	signer, _ := sign.NewSigner(seed)
-	sensor, err := nats.NewPublisher(nats.Config{Config: conn, Stream: "STOCKADE", Signer: signer}, testkit.Log(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sensor.Close()
-	testkit.WaitFor(t, "the sensor connected", sensor.Conn().IsConnected)
-	start := time.Now()
-	ban := func(n int) pipeline.Decision {
-		at := time.Now()
-		return pipeline.Decision{ID: fmt.Sprintf("d%d", n), Action: pipeline.ActionBan, Target: pipeline.MustTarget(fmt.Sprintf("203.0.113.%d", n)),
-			Rule: "sshd", At: at, Duration: 3600, Expires: at.Add(time.Hour), Origin: "web1"}
-	}
-	publish := func(from, to int) {
-		t.Helper()
-		var ds []pipeline.Decision
-		for n := from; n <= to; n++ {
-			ds = append(ds, ban(n))
-		}
-		if err := queue.PublishNow(t.Context(), sensor, ds); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	fws := make([]*convergeFW, 3)
-	for i := range fws {
-		fwSeed, _, _ := sign.Generate()
-		fwSigner, _ := sign.NewSigner(fwSeed)
-		ns := netlab.New(t, fmt.Sprintf("conv%d", i))
-		fws[i] = &convergeFW{ns: ns, cfg: enforce.Config{StateDir: t.TempDir(), Name: fmt.Sprintf("fw%d", i), Signer: fwSigner,
-			Policy:   enforce.Policy{Origins: []enforce.Origin{{Name: "web1", Key: pub}}},
-			NFTables: nftables.Config{NetNS: int(ns.Fd)}, NATS: &bus.NATSConfig{Config: conn, Stream: "STOCKADE"},
-			RepairEvery: 200 * time.Millisecond}}
-		fws[i].start(t)
-		defer func(c *convergeFW) { c.stop(t) }(fws[i])
-	}
-	status := func() []Firewall {
-		time.Sleep(50 * time.Millisecond) // WaitFor polls every 5ms: each reading takes two consumers
-		st, _, err := Status(t.Context(), nc, "STOCKADE", start.Add(-time.Minute), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	converged := func(st []Firewall, want int) bool {
-		if len(st) != len(fws) {
-			return false
-		}
-		for _, f := range st {
-			if f.Applied != want || f.Missing != 0 || f.Lag != 0 {
-				return false
-			}
-		}
-		return true
-	}
-
+	c := newConvergeLab(t, 3)
 	// The sensor follows the acks for its metrics; it expects a fourth
 	// firewall that never comes.
-	follow := NewFollower(FollowConfig{Config: conn, Every: 50 * time.Millisecond, Grace: time.Second,
+	follow := NewFollower(FollowConfig{Config: c.conn, Every: 50 * time.Millisecond, Grace: time.Second,
 		Firewalls: []string{"fw0", "fw1", "fw2", "fw-never"}}, testkit.Log(t))
 	fctx, stopFollow := context.WithCancel(t.Context())
 	defer stopFollow()
@@ -161,57 +94,23 @@ func TestConvergence(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.Func(follow.Collect))
 
-	publish(1, 3)
-	testkit.WaitFor(t, "three firewalls acknowledging three bans each", func() bool { return converged(status(), 3) })
+	c.publish(1, 3)
+	testkit.WaitFor(t, "three firewalls acknowledging three bans each", func() bool { return c.converged(c.status(), 3) })
 
 	// fw1 is killed; fw2's table is flushed by hand; four more bans come.
-	fws[1].stop(t)
-	if out, err := exec.Command(netlab.IPCmd, "netns", "exec", fws[2].ns.Name, "nft", "flush", "table", "inet", "stockade").CombinedOutput(); err != nil {
+	c.fws[1].stop(t)
+	if out, err := exec.Command(netlab.IPCmd, "netns", "exec", c.fws[2].ns.Name, "nft", "flush", "table", "inet", "stockade").CombinedOutput(); err != nil {
 		t.Fatalf("nft flush table: %v: %s", err, out)
 	}
-	publish(4, 7)
-	var st []Firewall
-	testkit.WaitFor(t, "fw0 and fw2 with seven bans applied, fw2's drift repaired, fw1 missing four", func() bool {
-		st = status()
-		return len(st) == 3 && st[0].Applied == 7 && st[2].Applied == 7 && st[2].Repaired >= 1 && st[1].Missing == 4
-	})
-	if f := st[1]; f.Applied != 3 || f.Lag <= 0 || f.Behind <= 0 {
-		t.Fatalf("fw1, killed: %+v; want 3 applied, 4 missing, a lag", f)
-	}
-	if f := st[0]; f.Missing != 0 || f.Lag != 0 || f.Repaired != 0 {
-		t.Fatalf("fw0, untouched: %+v", f)
-	}
-	testkit.WaitFor(t, "fw1, and fw1 alone, behind by more than a second", func() bool {
-		st = status()
-		return Behind(st, time.Second) == 1 && st[1].Lag > time.Second
-	})
-	logStatus(t, "fw1 killed, fw2's table flushed", st, 7)
-	testkit.WaitFor(t, "the sensor's metrics: fw1 and fw-never behind", func() bool {
-		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 2 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") > 1 &&
-			gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw1") == 4 && gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw-never") == 7
-	})
-	if g := gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw0"); g != 0 {
-		t.Fatalf("fw0's lag %v, want 0", g)
-	}
-	if Behind(st, 0) != 1 {
-		t.Fatalf("%d firewalls behind, want fw1 alone: %+v", Behind(st, 0), st)
-	}
-	// The flush left the sets and took the drop rules: the repair put
-	// them back.
-	if out, _ := exec.Command(netlab.IPCmd, "netns", "exec", fws[2].ns.Name, "nft", "list", "table", "inet", "stockade").CombinedOutput(); !regexp.MustCompile(`ip saddr @banned4 .*drop`).Match(out) {
-		t.Fatalf("fw2's drop rule is not back after its table was flushed:\n%s", out)
-	}
-	for n := 1; n <= 7; n++ {
-		if a := fmt.Sprintf("203.0.113.%d", n); !fws[2].inKernel(a) || !fws[0].inKernel(a) {
-			t.Fatalf("%s is not in fw0's and fw2's kernels (fw2's repaired after its flush)", a)
-		}
-	}
+	c.publish(4, 7)
+	c.checkKilledAndFlushed(reg)
 
 	// fw1 comes back: it reads what it missed and says so.
-	fws[1].start(t)
-	testkit.WaitFor(t, "fw1 caught up: every firewall acknowledged all seven bans", func() bool { st = status(); return converged(st, 7) })
+	c.fws[1].start(t)
+	var st []Firewall
+	testkit.WaitFor(t, "fw1 caught up: every firewall acknowledged all seven bans", func() bool { st = c.status(); return c.converged(st, 7) })
 	for n := 1; n <= 7; n++ {
-		if a := fmt.Sprintf("203.0.113.%d", n); !fws[1].inKernel(a) {
+		if a := fmt.Sprintf("203.0.113.%d", n); !c.fws[1].inKernel(a) {
 			t.Fatalf("%s is not in fw1's kernel after it caught up", a)
 		}
 	}
@@ -223,6 +122,136 @@ func TestConvergence(t *testing.T) {
 		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 1 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") == 0 &&
 			gauge(t, reg, "stockade_fleet_firewalls", "") == 3
 	})
+}
+
+// convergeLab is TestConvergence's bus, sensor and firewalls.
+type convergeLab struct {
+	t      *testing.T
+	nc     *natsgo.Conn
+	conn   natsconn.Config
+	sensor *nats.Publisher
+	start  time.Time
+	fws    []*convergeFW
+}
+
+// newConvergeLab starts a NATS server with the acks' stream, a sensor's
+// publisher and n firewalls, each in a namespace of its own, checking
+// their kernels every 200ms.
+func newConvergeLab(t *testing.T, n int) *convergeLab {
+	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
+	nc, err := natsgo.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), StreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	c := &convergeLab{t: t, nc: nc, start: time.Now(),
+		conn: natsconn.Config{URL: srv.ClientURL(), Timeout: 2 * time.Second, ReconnectWait: 20 * time.Millisecond}}
+	seed, pub, _ := sign.Generate()
+	signer, _ := sign.NewSigner(seed)
+	if c.sensor, err = nats.NewPublisher(nats.Config{Config: c.conn, Stream: "STOCKADE", Signer: signer}, testkit.Log(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.sensor.Close() })
+	testkit.WaitFor(t, "the sensor connected", c.sensor.Conn().IsConnected)
+	c.fws = make([]*convergeFW, n)
+	for i := range c.fws {
+		fwSeed, _, _ := sign.Generate()
+		fwSigner, _ := sign.NewSigner(fwSeed)
+		ns := netlab.New(t, fmt.Sprintf("conv%d", i))
+		fw := &convergeFW{ns: ns, cfg: enforce.Config{StateDir: t.TempDir(), Name: fmt.Sprintf("fw%d", i), Signer: fwSigner,
+			Policy:   enforce.Policy{Origins: []enforce.Origin{{Name: "web1", Key: pub}}},
+			NFTables: nftables.Config{NetNS: int(ns.Fd)}, NATS: &bus.NATSConfig{Config: c.conn, Stream: "STOCKADE"},
+			RepairEvery: 200 * time.Millisecond}}
+		fw.start(t)
+		t.Cleanup(func() { fw.stop(t) })
+		c.fws[i] = fw
+	}
+	return c
+}
+
+// bans are web1's bans of 203.0.113.from to .to, ids prefix<n>.
+func bans(prefix string, from, to int) []pipeline.Decision {
+	var ds []pipeline.Decision
+	for n := from; n <= to; n++ {
+		at := time.Now()
+		ds = append(ds, pipeline.Decision{ID: fmt.Sprintf("%s%d", prefix, n), Action: pipeline.ActionBan, Target: pipeline.MustTarget(fmt.Sprintf("203.0.113.%d", n)),
+			Rule: "sshd", At: at, Duration: 3600, Expires: at.Add(time.Hour), Origin: "web1"})
+	}
+	return ds
+}
+
+func (c *convergeLab) publish(from, to int) {
+	c.t.Helper()
+	if err := queue.PublishNow(c.t.Context(), c.sensor, bans("d", from, to)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *convergeLab) status() []Firewall {
+	time.Sleep(50 * time.Millisecond) // WaitFor polls every 5ms: each reading takes two consumers
+	st, _, err := Status(c.t.Context(), c.nc, "STOCKADE", c.start.Add(-time.Minute), time.Now())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return st
+}
+
+// converged: every firewall applied want bans and misses none.
+func (c *convergeLab) converged(st []Firewall, want int) bool {
+	if len(st) != len(c.fws) {
+		return false
+	}
+	for _, f := range st {
+		if f.Applied != want || f.Missing != 0 || f.Lag != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkKilledAndFlushed: with fw1 killed and fw2's table flushed, the
+// status shows fw1 behind with four bans missing, fw2's drift repaired
+// (its drop rules back, every ban in its kernel), and the sensor's
+// metrics say the same.
+func (c *convergeLab) checkKilledAndFlushed(reg *prometheus.Registry) {
+	t := c.t
+	var st []Firewall
+	testkit.WaitFor(t, "fw0 and fw2 with seven bans applied, fw2's drift repaired, fw1 missing four", func() bool {
+		st = c.status()
+		return len(st) == 3 && st[0].Applied == 7 && st[2].Applied == 7 && st[2].Repaired >= 1 && st[1].Missing == 4
+	})
+	if f := st[1]; f.Applied != 3 || f.Lag <= 0 || f.Behind <= 0 {
+		t.Fatalf("fw1, killed: %+v; want 3 applied, 4 missing, a lag", f)
+	}
+	if f := st[0]; f.Missing != 0 || f.Lag != 0 || f.Repaired != 0 {
+		t.Fatalf("fw0, untouched: %+v", f)
+	}
+	testkit.WaitFor(t, "fw1, and fw1 alone, behind by more than a second", func() bool {
+		st = c.status()
+		return Behind(st, time.Second) == 1 && st[1].Lag > time.Second && Behind(st, 0) == 1
+	})
+	logStatus(t, "fw1 killed, fw2's table flushed", st, 7)
+	testkit.WaitFor(t, "the sensor's metrics: fw1 and fw-never behind", func() bool {
+		return gauge(t, reg, "stockade_fleet_firewalls_behind", "") == 2 && gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw1") > 1 &&
+			gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw1") == 4 && gauge(t, reg, "stockade_fleet_firewall_missing_decisions", "fw-never") == 7
+	})
+	if g := gauge(t, reg, "stockade_fleet_firewall_lag_seconds", "fw0"); g != 0 {
+		t.Fatalf("fw0's lag %v, want 0", g)
+	}
+	// The flush left the sets and took the drop rules: the repair put
+	// them back.
+	if out, _ := exec.Command(netlab.IPCmd, "netns", "exec", c.fws[2].ns.Name, "nft", "list", "table", "inet", "stockade").CombinedOutput(); !regexp.MustCompile(`ip saddr @banned4 .*drop`).Match(out) {
+		t.Fatalf("fw2's drop rule is not back after its table was flushed:\n%s", out)
+	}
+	for n := 1; n <= 7; n++ {
+		if a := fmt.Sprintf("203.0.113.%d", n); !c.fws[2].inKernel(a) || !c.fws[0].inKernel(a) {
+			t.Fatalf("%s is not in fw0's and fw2's kernels (fw2's repaired after its flush)", a)
+		}
+	}
 }
 
 // gauge is the value of name (of the series of firewall, when given) in

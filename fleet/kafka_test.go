@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
-	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/kafka"
 	"github.com/stockade-ids/stockade/sinks/nftables"
@@ -37,13 +35,7 @@ func TestKafkaStatus(t *testing.T) {
 	defer sensor.Close()
 	publish := func(from, to int) {
 		t.Helper()
-		var ds []pipeline.Decision
-		for n := from; n <= to; n++ {
-			at := time.Now()
-			ds = append(ds, pipeline.Decision{ID: fmt.Sprintf("k%d", n), Action: pipeline.ActionBan, Target: pipeline.MustTarget(fmt.Sprintf("203.0.113.%d", n)),
-				Rule: "sshd", At: at, Duration: 3600, Expires: at.Add(time.Hour), Origin: "web1"})
-		}
-		if err := queue.PublishNow(t.Context(), sensor, ds); err != nil {
+		if err := queue.PublishNow(t.Context(), sensor, bans("k", from, to)); err != nil {
 			t.Fatal(err)
 		}
 	}
