@@ -30,7 +30,7 @@ func Print(w io.Writer, st []Firewall, decisions int, back time.Duration) {
 		}
 		lag := "-"
 		if f.Lag > 0 {
-			lag = f.Lag.Round(time.Millisecond * 100).String()
+			lag = roundLag(f.Lag).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s ago\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", f.Name, f.Behind.Round(time.Second), f.Judged, f.Applied,
 			f.Refused, f.Deferred, f.Overridden, f.Missing, lag, f.Repaired, lat, signed)
@@ -53,4 +53,13 @@ func Print(w io.Writer, st []Firewall, decisions int, back time.Duration) {
 			fmt.Fprintf(w, "%s overrode %s until %s: %s\n", f.Name, o.Target, o.Until.Format(time.RFC3339), o.Reason)
 		}
 	}
+}
+
+// roundLag keeps a tenth of a second, or a millisecond when below it (a
+// lag that shows as 0s would read as none).
+func roundLag(d time.Duration) time.Duration {
+	if r := d.Round(100 * time.Millisecond); r > 0 {
+		return r
+	}
+	return max(d.Round(time.Millisecond), time.Millisecond)
 }
