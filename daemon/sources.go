@@ -134,7 +134,11 @@ func (d *Daemon) openSource(i int, sc config.Source, saved map[string]json.RawMe
 		if err != nil {
 			return &BadConfig{fmt.Errorf("%s.journald: %w", sc.Path, err)}
 		}
-		j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
+		web, err := sc.Journald.Web()
+		if err != nil {
+			return &BadConfig{fmt.Errorf("%s.journald: %w", sc.Path, err)}
+		}
+		j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids, Web: web}
 		d.journals = append(d.journals, j)
 		d.sources = append(d.sources, j)
 	case sc.NATS != nil, sc.Kafka != nil:
