@@ -370,16 +370,24 @@ func TestMergeBomb(t *testing.T) {
 }
 
 // TestSourceWebConfig: log_format and real_ip_from are checked when the
-// configuration loads, and apply to files only.
+// configuration loads, and apply to files and to the access lines a
+// syslog or journald source carries.
 func TestSourceWebConfig(t *testing.T) {
-	ok := "sources:\n  - files: [/var/log/nginx/access.log]\n    log_format: '$remote_addr [$time_local] \"$request\" $status'\n    real_ip_from: [10.0.0.0/8]\n"
-	if _, err := Parse("c.yaml", []byte(ok)); err != nil {
-		t.Errorf("valid: %v", err)
+	for _, ok := range []string{
+		"sources:\n  - files: [/var/log/nginx/access.log]\n    log_format: '$remote_addr [$time_local] \"$request\" $status'\n    real_ip_from: [10.0.0.0/8]\n",
+		"sources:\n  - syslog: {udp: '127.0.0.1:5514', senders: [127.0.0.1], log_format: '$remote_addr [$time_local] \"$request\" $status', real_ip_from: [10.0.0.0/8]}\n",
+		"sources:\n  - journald: {log_format: '$remote_addr [$time_local] \"$request\" $status', real_ip_from: [10.0.0.0/8]}\n",
+	} {
+		if _, err := Parse("c.yaml", []byte(ok)); err != nil {
+			t.Errorf("valid: %v", err)
+		}
 	}
 	for _, bad := range []string{
 		"sources:\n  - files: [x]\n    log_format: '$status'\n",
 		"sources:\n  - files: [x]\n    real_ip_from: [proxy.example]\n",
 		"sources:\n  - stdin: true\n    real_ip_from: [10.0.0.1]\n",
+		"sources:\n  - syslog: {udp: ':5514', log_format: '$status'}\n",
+		"sources:\n  - journald: {real_ip_from: [proxy.example]}\n",
 	} {
 		if _, err := Parse("c.yaml", []byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)

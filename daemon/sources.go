@@ -10,6 +10,7 @@ import (
 
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
 	"github.com/stockade-ids/stockade/sources/tail"
@@ -126,13 +127,18 @@ func (d *Daemon) openSource(i int, sc config.Source, saved map[string]json.RawMe
 		if err != nil {
 			return bad(err)
 		}
-		d.sources = append(d.sources, stdinSource{format: format, loc: d.loc})
+		// home_net chooses a Suricata alert's side as for a file.
+		d.sources = append(d.sources, stdinSource{opt: sources.Options{Format: format, Loc: d.loc, HomeNet: d.home}})
 	case sc.Journald != nil:
 		ids, err := sc.Journald.Build()
 		if err != nil {
 			return &BadConfig{fmt.Errorf("%s.journald: %w", sc.Path, err)}
 		}
-		j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids}
+		web, err := sc.Journald.Web()
+		if err != nil {
+			return &BadConfig{fmt.Errorf("%s.journald: %w", sc.Path, err)}
+		}
+		j := &listen.Journald{Args: sc.Journald.Args, Command: sc.Journald.Command, Log: d.log, Identities: ids, Web: web}
 		d.journals = append(d.journals, j)
 		d.sources = append(d.sources, j)
 	case sc.NATS != nil, sc.Kafka != nil:
@@ -219,13 +225,10 @@ func (d *Daemon) openBusSource(sc config.Source) error {
 
 // stdinSource reads standard input once; at its end it waits for the
 // daemon to stop rather than being restarted.
-type stdinSource struct {
-	format pipeline.Format
-	loc    *time.Location
-}
+type stdinSource struct{ opt sources.Options }
 
 func (s stdinSource) Run(ctx context.Context, out chan<- pipeline.Event) error {
-	_, err := listen.Stdin(ctx, os.Stdin, s.format, s.loc, out)
+	_, err := listen.StdinWith(ctx, os.Stdin, s.opt, out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -45,7 +45,7 @@ type File struct {
 	Path   string
 	Format pipeline.Format
 
-	f      *os.File
+	f      io.Closer // nil: a stream its caller closes
 	count  *countingReader
 	size   int64
 	rd     *Reader
@@ -70,8 +70,30 @@ func Open(path string, opt Options) (*File, error) {
 		fh.Close()
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
-	f := &File{Path: path, f: fh, size: fi.Size()}
-	f.count = &countingReader{r: fh}
+	if opt.Ref.IsZero() {
+		opt.Ref = fi.ModTime()
+	}
+	f, err := open(path, fh, fh, fi.Size(), opt)
+	if err != nil {
+		fh.Close()
+	}
+	return f, err
+}
+
+// OpenStream reads r as a log named name (standard input: "stdin") with
+// the same options as a file, home net and web layout included: a log
+// piped in is judged as the same log named. Its year reference is opt.Ref,
+// or now; closing the File does not close r.
+func OpenStream(name string, r io.Reader, opt Options) (*File, error) {
+	if opt.Ref.IsZero() {
+		opt.Ref = time.Now()
+	}
+	return open(name, r, nil, 0, opt)
+}
+
+// open reads r as path; closer (nil: none) is closed with the File.
+func open(path string, r io.Reader, closer io.Closer, size int64, opt Options) (*File, error) {
+	f := &File{Path: path, size: size, f: closer, count: &countingReader{r: r}}
 	rd, err := OpenReader(f.count, opt.Web.Format(opt.Format))
 	switch {
 	case errors.Is(err, ErrEmpty):
@@ -82,15 +104,10 @@ func Open(path string, opt Options) (*File, error) {
 		err = fmt.Errorf("%s: %w", path, err)
 	}
 	if err != nil {
-		fh.Close()
 		return nil, err
 	}
 	f.rd, f.Format = rd, rd.Format
-	ref := opt.Ref
-	if ref.IsZero() {
-		ref = fi.ModTime()
-	}
-	f.dec = NewDecoder(f.Format, ref, opt.Loc, nil)
+	f.dec = NewDecoder(f.Format, opt.Ref, opt.Loc, nil)
 	f.dec.SetHomeNet(opt.HomeNet)
 	f.dec.SetWeb(opt.Web)
 	f.dec.SetDocker(rd.Docker)
@@ -191,6 +208,9 @@ func (f *File) Progress() (read, size int64) { return f.count.n.Load(), f.size }
 // Close releases the file.
 func (f *File) Close() error {
 	f.rd.Close()
+	if f.f == nil {
+		return nil
+	}
 	return f.f.Close()
 }
 

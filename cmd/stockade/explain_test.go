@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -123,5 +124,49 @@ func TestExplainUsageErrors(t *testing.T) {
 				t.Errorf("got %v, want exit 2 with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestStdinHomeNet: a Suricata log piped in (`replay -`, `explain -`) gets
+// the home net a file gets: the same sides, the same bans.
+func TestStdinHomeNet(t *testing.T) {
+	path := "../../sources/suricata/testdata/sides.fast.log"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--tz", "Europe/Paris", "--home-net", "192.168.0.0/16", "--home-net", "192.0.2.0/24"}
+	runIn := func(in []byte, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if err := newApp(bytes.NewReader(in), &stdout, &stderr).execute(t.Context(), args); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String()
+	}
+	noSource := regexp.MustCompile(`"source":"[^"]*"`)
+	replayed := func(in []byte, name string, home bool) string {
+		args := []string{"replay", "--origin", "test", "--tz", "Europe/Paris"}
+		if home {
+			args = append([]string{"replay", "--origin", "test"}, flags...)
+		}
+		return noSource.ReplaceAllString(runIn(in, append(args, name)...), "")
+	}
+	file, stdin := replayed(nil, path, true), replayed(data, "-", true)
+	if file == "" || stdin != file {
+		t.Errorf("replay - with --home-net decides otherwise than the file:\n stdin %s\n file  %s", stdin, file)
+	}
+	if replayed(data, "-", false) == stdin {
+		t.Errorf("replay -: --home-net changes nothing, so the test shows nothing")
+	}
+
+	want, err := os.ReadFile(filepath.Join(explainDir(), "fast-home.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runIn(data, append(append([]string{"explain"}, flags...), "-")...)
+	rest := want[bytes.IndexByte(want, '\n'):]
+	if !strings.HasPrefix(got, "stdin: fastlog") || !strings.HasSuffix(got, string(rest)) {
+		t.Errorf("explain - --home-net:\n%s", golden.Diff(want, []byte(got)))
 	}
 }

@@ -32,16 +32,19 @@ type replayFlags struct {
 	unbans, quiet                         bool
 	compare                               bool
 	format, report                        string
+	stdin                                 io.Reader // the log named "-"
 }
 
 func (a *app) replayCommand() *cobra.Command {
 	var o replayFlags
 	c := &cobra.Command{
-		Use:   "replay [flags] FILE|DIR...",
+		Use:   "replay [flags] FILE|DIR|-...",
 		Short: "replay archived logs (.gz too) in event-time order; decisions as JSON lines on stdout",
 		Long: `Replays archived logs (.gz too, directories of them) in event-time order,
 as the daemon would have judged them live, and writes the decisions as JSON
-lines on stdout (or --output); a summary goes to stderr.
+lines on stdout (or --output); a summary goes to stderr. A FILE of - is
+standard input, read as a file is (--type, --tz, --home-net, --log-format,
+--real-ip-from).
 
 With --compare, the first two arguments are two pack sets (default, a pack
 file or directory, fail2ban:DIR; comma-separated to join several): the logs
@@ -55,6 +58,7 @@ self-contained HTML report of a replay or a comparison.`,
 			if len(names) == 0 {
 				return a.usageError(c, fmt.Errorf("replay: no log files given"))
 			}
+			o.stdin = a.stdin
 			if o.compare {
 				if len(names) < 3 || len(o.rulePaths) > 0 || o.format != "text" && o.format != "json" {
 					return a.usageError(c, fmt.Errorf("replay --compare OLD NEW FILE...: two pack sets and at least one log, no --rules, -o text or json"))
@@ -101,7 +105,7 @@ func (o *replayFlags) run(ctx context.Context, names []string, stdout, stderr io
 	if o.origin == "" {
 		o.origin, _ = os.Hostname()
 	}
-	files, its, err := openReplayFiles(names, opt, o.typ != "", o.quiet, stderr)
+	files, its, err := openReplayFiles(names, o.stdin, opt, o.typ != "", o.quiet, stderr)
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -142,9 +146,10 @@ func (o *replayFlags) sourceOptions() (sources.Options, error) {
 }
 
 // openReplayFiles opens the logs named and those found in the directories
-// named; typed: --type was given. The files opened are returned also with
-// an error, for the caller to close.
-func openReplayFiles(names []string, opt sources.Options, typed, quiet bool, stderr io.Writer) ([]*sources.File, []pipeline.Iterator, error) {
+// named ("-": stdin, read with the same options as a file); typed: --type
+// was given. The files opened are returned also with an error, for the
+// caller to close.
+func openReplayFiles(names []string, stdin io.Reader, opt sources.Options, typed, quiet bool, stderr io.Writer) ([]*sources.File, []pipeline.Iterator, error) {
 	var files []*sources.File
 	paths, err := expandPaths(names)
 	if err != nil {
@@ -152,7 +157,12 @@ func openReplayFiles(names []string, opt sources.Options, typed, quiet bool, std
 	}
 	its := make([]pipeline.Iterator, 0, len(paths))
 	for _, p := range paths {
-		f, err := sources.Open(p.path, opt)
+		var f *sources.File
+		if p.path == "-" && stdin != nil {
+			f, err = sources.OpenStream("stdin", stdin, opt)
+		} else {
+			f, err = sources.Open(p.path, opt)
+		}
 		if errors.Is(err, sources.ErrEmpty) {
 			// An empty log (a rotated one nothing was written to) holds no
 			// line to judge, named or found.
@@ -248,7 +258,7 @@ func (o *replayFlags) runCompare(ctx context.Context, args []string, stdout, std
 		}
 		engines[i] = pipeline.NewEngine(set, pipeline.Config{Origin: cmp.Or(o.origin, "replay"), Allow: allowed, EmitUnbans: o.unbans, MaxWindows: max(0, o.maxWindows)})
 	}
-	files, its, err := openReplayFiles(args[2:], opt, o.typ != "", o.quiet, stderr)
+	files, its, err := openReplayFiles(args[2:], o.stdin, opt, o.typ != "", o.quiet, stderr)
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -311,6 +321,10 @@ type logPath struct {
 func expandPaths(args []string) ([]logPath, error) {
 	var out []logPath
 	for _, a := range args {
+		if a == "-" {
+			out = append(out, logPath{path: a})
+			continue
+		}
 		fi, err := os.Stat(a)
 		if err != nil {
 			return nil, err

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stockade-ids/stockade/sources"
 )
 
 // Defaults for the zero values of Config.
@@ -70,6 +72,10 @@ type Config struct {
 	// Loc is the zone of timestamps written without one (RFC 3164); nil
 	// means time.Local.
 	Loc *time.Location
+	// Web are the layout and trusted proxies of the access lines web
+	// servers send (log_format, real_ip_from); zero: the combined layout,
+	// no proxy trusted.
+	Web sources.Web
 	// Log receives connection errors and warnings; nil discards them.
 	Log *slog.Logger
 	// evictAfter is how long a connection must have been idle to be

@@ -51,6 +51,10 @@ type Journald struct {
 	// journald records about the writer (_UID, _EXE, _SYSTEMD_UNIT,
 	// _COMM); nil means NewIdentities(nil, "", nil), the defaults.
 	Identities *Identities
+	// Web are the layout and trusted proxies of the access lines web
+	// servers log to the journal (log_format, real_ip_from); zero: the
+	// combined layout, no proxy trusted.
+	Web sources.Web
 
 	backoff time.Duration // first restart delay; tests shorten it
 	ids     *Identities
@@ -167,6 +171,7 @@ func (j *Journald) read(ctx context.Context, r io.Reader, cursor *string, loc *t
 	br := bufio.NewReaderSize(r, 64<<10)
 	rp := &recordParser{loc: loc}
 	dec := sources.DecoderOf(rp, pipeline.FormatSyslog, &j.c.msgs) // maxRecord bounds records
+	dec.SetWeb(j.Web)
 	who := func() (Identity, error) { return rp.who, nil }
 	check := func(ev *pipeline.Event) error { return j.ids.Judge(ev.Program, who) }
 	n := 0

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 // StdinSource is the Source of events read by Stdin.
@@ -43,16 +44,24 @@ var errLineTooLong = pipeline.Bad("line too long")
 // its own, so a cancel returns at once even while a read blocks; that
 // goroutine ends when the read returns.
 func Stdin(ctx context.Context, r io.Reader, format pipeline.Format, loc *time.Location, out chan<- pipeline.Event) (Counts, error) {
-	return readStdin(ctx, r, format, loc, out, detectWait)
+	return readStdin(ctx, r, sources.Options{Format: format, Loc: loc}, out, detectWait)
 }
 
-func readStdin(ctx context.Context, r io.Reader, format pipeline.Format, loc *time.Location, out chan<- pipeline.Event, wait time.Duration) (Counts, error) {
+// StdinWith is Stdin with the options a file is read with: the home net
+// that chooses a Suricata alert's side and the web layout and trusted
+// proxies of access lines, so that a log piped in is judged as the same
+// log named. opt.Ref is not used: lines are dated as they come.
+func StdinWith(ctx context.Context, r io.Reader, opt sources.Options, out chan<- pipeline.Event) (Counts, error) {
+	return readStdin(ctx, r, opt, out, detectWait)
+}
+
+func readStdin(ctx context.Context, r io.Reader, opt sources.Options, out chan<- pipeline.Event, wait time.Duration) (Counts, error) {
 	chunks := make(chan chunk, 4)
 	stop := make(chan struct{})
 	defer close(stop)
 	go readChunks(r, chunks, stop)
 
-	st := &stdin{format: format, loc: loc, out: out}
+	st := &stdin{format: opt.Web.Format(opt.Format), loc: opt.Loc, home: opt.HomeNet, web: opt.Web, out: out}
 	var (
 		timer   *time.Timer
 		timeout <-chan time.Time
@@ -128,6 +137,8 @@ func readChunks(r io.Reader, chunks chan<- chunk, stop <-chan struct{}) {
 type stdin struct {
 	format pipeline.Format
 	loc    *time.Location
+	home   suricata.HomeNet
+	web    sources.Web
 	out    chan<- pipeline.Event
 	dec    *sources.Decoder // nil until the format is known
 	c      counters
@@ -252,6 +263,8 @@ func (s *stdin) detect(ctx context.Context) error {
 
 func (s *stdin) start() {
 	s.dec = sources.NewDecoder(s.format, time.Now(), s.loc, &s.c.msgs)
+	s.dec.SetHomeNet(s.home)
+	s.dec.SetWeb(s.web)
 }
 
 // errCanceled stops the line loop when ctx is done; Stdin returns nil then.

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
 const (
@@ -143,7 +147,7 @@ func TestStdinDetectsAQuietPipe(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := readStdin(ctx, pr, pipeline.FormatUnknown, time.UTC, out, 20*time.Millisecond)
+		_, err := readStdin(ctx, pr, sources.Options{Loc: time.UTC}, out, 20*time.Millisecond)
 		done <- err
 	}()
 	io.WriteString(pw, authLine+"\n"+authLine+"\n")
@@ -200,5 +204,52 @@ func TestStdinReadError(t *testing.T) {
 	}
 	if len(evs) != 1 {
 		t.Errorf("%d events before the error, want 1", len(evs))
+	}
+}
+
+// TestStdinHomeNet: a log piped in chooses a Suricata alert's side with the
+// home net as a file does. An internal host's outbound alert names it as
+// the source; with the home net it is never the target, the outside side is.
+func TestStdinHomeNet(t *testing.T) {
+	const line = "11/08/2025-22:30:00.000000  [**] [1:2001219:20] ET SCAN Potential SSH Scan OUTBOUND [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 192.168.0.60:51000 -> 203.0.113.90:22\n"
+	home, err := suricata.ParseHomeNet("192.168.0.0/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func(opt sources.Options) netip.Addr {
+		t.Helper()
+		out := make(chan pipeline.Event, 4)
+		if _, err := StdinWith(t.Context(), strings.NewReader(line), opt, out); err != nil {
+			t.Fatal(err)
+		}
+		close(out)
+		var evs []pipeline.Event
+		for ev := range out {
+			evs = append(evs, ev)
+		}
+		if len(evs) != 1 {
+			t.Fatalf("%d events, want 1", len(evs))
+		}
+		return evs[0].Addr
+	}
+	if got := target(sources.Options{Loc: time.UTC}); got != netip.MustParseAddr("192.168.0.60") {
+		t.Fatalf("without a home net the scan's source is the target: got %v", got)
+	}
+	if got := target(sources.Options{Loc: time.UTC, HomeNet: home}); got != netip.MustParseAddr("203.0.113.90") {
+		t.Errorf("with home net 192.168.0.0/16: target %v, want 203.0.113.90 (the home address is never one)", got)
+	}
+	// The same line in a file, for comparison: the same answer.
+	p := t.TempDir() + "/fast.log"
+	if err := os.WriteFile(p, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := sources.Open(p, sources.Options{Loc: time.UTC, HomeNet: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ev pipeline.Event
+	if err := f.Next(&ev); err != nil || ev.Addr != netip.MustParseAddr("203.0.113.90") {
+		t.Errorf("file: target %v (%v), want 203.0.113.90", ev.Addr, err)
 	}
 }

@@ -235,6 +235,7 @@ type deliverer struct {
 func (s *Syslog) newDeliverer(src string, c *counters, out output) *deliverer {
 	dec := sources.NewDecoder(pipeline.FormatSyslog, s.cfg.Now(), s.cfg.Loc, &c.msgs)
 	dec.SetMaxLine(0) // the framing bounds messages by MaxMessage
+	dec.SetWeb(s.cfg.Web)
 	return &deliverer{dec: dec, src: src, now: s.cfg.Now, out: out}
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/internal/yamlnode"
+	"github.com/stockade-ids/stockade/sources"
+	"github.com/stockade-ids/stockade/sources/nginx"
 )
 
 // SyslogConfig is a syslog listener as a configuration file writes it
@@ -30,6 +32,7 @@ type SyslogConfig struct {
 	MaxConnsPerPeer int `yaml:"max_conns_per_peer"`
 	MaxMessage      int `yaml:"max_message"`
 	IdentityConfig  `yaml:",inline"`
+	WebConfig       `yaml:",inline"`
 }
 
 // JournaldConfig is the journald source as a configuration file writes it.
@@ -37,6 +40,40 @@ type JournaldConfig struct {
 	Args           []string `yaml:"args"`
 	Command        string   `yaml:"command"`
 	IdentityConfig `yaml:",inline"`
+	WebConfig      `yaml:",inline"`
+}
+
+// WebConfig are the layout (nginx log_format or Apache LogFormat syntax)
+// and the trusted proxies (nginx's set_real_ip_from) of the access lines
+// web servers send through this source (programs nginx, apache2, httpd,
+// openresty, caddy, traefik): the keys a files source has. Without them an
+// access line is read in the combined layout and X-Forwarded-For is never
+// believed.
+type WebConfig struct {
+	LogFormat  string   `yaml:"log_format"`
+	RealIPFrom []string `yaml:"real_ip_from"`
+}
+
+// Web is what c describes, every problem added to ps under its key.
+func (c WebConfig) web(ps *yamlnode.Problems) sources.Web {
+	var w sources.Web
+	var err error
+	if c.LogFormat != "" {
+		if w.Layout, err = nginx.Compile(c.LogFormat); err != nil {
+			ps.Add("log_format", "%s", err)
+		}
+	}
+	if w.RealIP, err = nginx.ParseRealIP(c.RealIPFrom); err != nil {
+		ps.Add("real_ip_from", "%s", err)
+	}
+	return w
+}
+
+// Web is the web options c describes (checked by Validate).
+func (c WebConfig) Web() (sources.Web, error) {
+	var ps yamlnode.Problems
+	w := c.web(&ps)
+	return w, ps.Err()
 }
 
 // IdentityConfig overrides who may write as which program on a local
@@ -69,6 +106,7 @@ func (c IdentityConfig) problems(ps *yamlnode.Problems) {
 func (c JournaldConfig) Validate() error {
 	var ps yamlnode.Problems
 	c.IdentityConfig.problems(&ps)
+	c.WebConfig.web(&ps)
 	return ps.Err()
 }
 
@@ -123,6 +161,7 @@ func (c SyslogConfig) build() (Config, yamlnode.Problems) {
 		ps.Add("", "identities and unlisted judge local senders: they need unix:")
 	}
 	c.IdentityConfig.problems(&ps)
+	lc.Web = c.WebConfig.web(&ps)
 	if len(ps) == 0 {
 		lc.Identities, _ = c.Build()
 	}
