@@ -1,0 +1,188 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/internal/testservers"
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/sources/bus"
+)
+
+// correlatorAt starts (again) a correlator "hub" in dir reading src, its
+// decisions appended to dir's file.
+func correlatorAt(t *testing.T, h *daemonHarness, src SourceConfig) {
+	t.Helper()
+	h.startWith(func(c *Config, _ *Deps) {
+		c.Origin, c.Rules, c.Sources = "hub", []string{"default"}, []SourceConfig{src}
+	})
+}
+
+// fleetBans is the sorted set of "target rule" the correlators banned
+// fleet-wide, each counted once however many times it was decided.
+func fleetBans(hs ...*daemonHarness) []string {
+	var out []string
+	for _, h := range hs {
+		for _, d := range h.decisions() {
+			if d.Action == pipeline.ActionBan && d.Rule == "fleet" {
+				out = append(out, d.Target.String()+" "+d.Rule)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// waitBans waits, up to 15s, for the fleet bans of hs to be want, and
+// says which differ if they never are.
+func waitBans(t *testing.T, what string, want []string, hs ...*daemonHarness) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Equal(fleetBans(hs...), want) {
+		if time.Now().After(deadline) {
+			got := fleetBans(hs...)
+			var missing, extra []string
+			for _, w := range want {
+				if !slices.Contains(got, w) {
+					missing = append(missing, w)
+				}
+			}
+			for _, g := range got {
+				if !slices.Contains(want, g) {
+					extra = append(extra, g)
+				}
+			}
+			t.Fatalf("timed out waiting for %s: missing %v, extra %v", what, missing, extra)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// partitionTargets is the fleet test's addresses: the first half banned
+// by three sensors (a fleet ban each), the rest by two (none).
+func partitionTargets(base, n int) (all, fleet []string) {
+	for i := range n {
+		a := fmt.Sprintf("198.51.100.%d", base+i)
+		all = append(all, a)
+		if i < n/2 {
+			fleet = append(fleet, a+" fleet")
+		}
+	}
+	return all, fleet
+}
+
+// TestPartitionedCorrelatorsNATS: three correlators, each reading one
+// partition of the decisions (the server maps stockade.decisions.
+// <origin>.<rule>.<target> to a partition by target), decide the same
+// fleet bans as one correlator reading everything, and keep doing so
+// while one of them is stopped and restarted: its partition waits in
+// JetStream, and the windows it kept in its state go on.
+func TestPartitionedCorrelatorsNATS(t *testing.T) {
+	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
+	if err := srv.GlobalAccount().AddMapping("stockade.decisions.*.*.*",
+		"stockade.decisions.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(3,3)}}"); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOCKADE", Subjects: []string{"stockade.decisions.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
+	src := func(partition int, all bool) SourceConfig {
+		c := bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE", Partitions: 3, Partition: partition}
+		if all {
+			c = bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE", Durable: "single"}
+		}
+		return SourceConfig{NATS: &config.NATSSource{NATSConfig: c, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}}
+	}
+	single := newHarness(t)
+	correlatorAt(t, single, src(0, true))
+	defer single.stop()
+	parts := make([]*daemonHarness, 3)
+	for i := range parts {
+		parts[i] = newHarness(t)
+		correlatorAt(t, parts[i], src(i, false))
+	}
+	defer func() {
+		for _, h := range parts {
+			if h != nil {
+				h.stop()
+			}
+		}
+	}()
+	now := time.Now().UTC()
+	publish := func(s busSensor, target string, at time.Time) {
+		t.Helper()
+		b := busDecision(s.name, "sshd", target, at)
+		m := &nats.Msg{Subject: "stockade.decisions." + s.name + ".sshd." + strings.ReplaceAll(target, ".", "_"), Data: b, Header: nats.Header{}}
+		m.Header.Set(sign.HeaderKey, s.key())
+		m.Header.Set(sign.HeaderSig, s.sign(t, b))
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three sensors about the first half of each batch's targets, two
+	// about the rest.
+	batch := func(targets []string, at time.Time) {
+		for i, a := range targets {
+			for j, s := range sensors {
+				if j < 2 || i < len(targets)/2 {
+					publish(s, a, at.Add(time.Duration(i)*time.Second+time.Duration(j)*time.Millisecond))
+				}
+			}
+		}
+	}
+	first, want := partitionTargets(100, 24)
+	batch(first, now)
+	waitBans(t, "the single correlator's fleet bans", want, single)
+	waitBans(t, "the partitioned correlators' fleet bans to equal the single one's", want, parts...)
+
+	// Correlator 1 stops; the decisions of its partition wait for it in
+	// JetStream, the others' go on being judged.
+	parts[1].stop()
+	stopped := parts[1]
+	parts[1] = nil
+	second, want2 := partitionTargets(150, 24)
+	want = append(want, want2...)
+	slices.Sort(want)
+	batch(second, now.Add(time.Minute))
+	waitBans(t, "the single correlator's fleet bans of both batches", want, single)
+	info, err := js.Consumer(ctx, "STOCKADE", "stockade-p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.CachedInfo().NumPending == 0 {
+		t.Fatalf("no decision waits for the stopped correlator's partition: the test shows nothing")
+	}
+	correlatorAt(t, stopped, src(1, false))
+	parts[1] = stopped
+	waitBans(t, "the partitioned correlators' fleet bans of both batches, correlator 1 restarted", want, parts...)
+	for i, h := range parts {
+		for _, b := range fleetBans(h) {
+			for j, o := range parts {
+				if j != i && slices.Contains(fleetBans(o), b) {
+					t.Errorf("%s decided by correlators %d and %d: partitions overlap", b, i, j)
+				}
+			}
+		}
+	}
+}
