@@ -10,8 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
@@ -122,9 +125,10 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 		parts[i] = newHarness(t)
 		correlatorAt(t, parts[i], src(i, false))
 	}
+	alive := []bool{true, true, true}
 	defer func() {
-		for _, h := range parts {
-			if h != nil {
+		for i, h := range parts {
+			if alive[i] {
 				h.stop()
 			}
 		}
@@ -159,8 +163,8 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 	// Correlator 1 stops; the decisions of its partition wait for it in
 	// JetStream, the others' go on being judged.
 	parts[1].stop()
+	alive[1] = false
 	stopped := parts[1]
-	parts[1] = nil
 	second, want2 := partitionTargets(150, 24)
 	want = append(want, want2...)
 	slices.Sort(want)
@@ -174,7 +178,7 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 		t.Fatalf("no decision waits for the stopped correlator's partition: the test shows nothing")
 	}
 	correlatorAt(t, stopped, src(1, false))
-	parts[1] = stopped
+	alive[1] = true
 	waitBans(t, "the partitioned correlators' fleet bans of both batches, correlator 1 restarted", want, parts...)
 	for i, h := range parts {
 		for _, b := range fleetBans(h) {
@@ -185,4 +189,124 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPartitionedCorrelatorsKafka: three correlators of one consumer
+// group, the topic's partitions chosen by each decision's key (its
+// target), decide the same fleet bans as one correlator, and keep doing
+// so while one of them is stopped (the group hands its partitions to the
+// others) and restarted (it gets its share back).
+func TestPartitionedCorrelatorsKafka(t *testing.T) {
+	const topic = "stockade-decisions"
+	cluster := testservers.RunKafka(t, topic, 6)
+	brokers := cluster.ListenAddrs()
+	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
+	src := func(group string) SourceConfig {
+		return SourceConfig{Kafka: &config.KafkaSource{KafkaConfig: bus.KafkaConfig{Config: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)},
+			Topic: topic, Group: group}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}}
+	}
+	single := newHarness(t)
+	correlatorAt(t, single, src("single"))
+	defer single.stop()
+	parts := make([]*daemonHarness, 3)
+	for i := range parts {
+		parts[i] = newHarness(t)
+		correlatorAt(t, parts[i], src("correlators"))
+	}
+	alive := []bool{true, true, true}
+	defer func() {
+		for i, h := range parts {
+			if alive[i] {
+				h.stop()
+			}
+		}
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
+	defer cancel()
+	// Each sensor's decisions keyed by target, as the Kafka sink sends
+	// them: the key picks the partition.
+	batch := func(targets []string, at time.Time) {
+		var recs []*kgo.Record
+		for i, a := range targets {
+			for j, s := range sensors {
+				if j < 2 || i < len(targets)/2 {
+					b := busDecision(s.name, "sshd", a, at.Add(time.Duration(i)*time.Second+time.Duration(j)*time.Millisecond))
+					recs = append(recs, &kgo.Record{Key: []byte(a), Value: b, Headers: []kgo.RecordHeader{
+						{Key: sign.HeaderKey, Value: []byte(s.key())}, {Key: sign.HeaderSig, Value: []byte(s.sign(t, b))}}})
+				}
+			}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	testkit.WaitFor(t, "the group to give each of three correlators partitions", func() bool { return groupSpread(ctx, cl, "correlators", 3) })
+	first, want := partitionTargets(100, 24)
+	batch(first, now)
+	waitBans(t, "the single correlator's fleet bans", want, single)
+	waitBans(t, "the group's fleet bans to equal the single one's", want, parts...)
+	for i, h := range parts {
+		if len(fleetBans(h)) == 0 {
+			t.Fatalf("correlator %d decided nothing: the work was not shared", i)
+		}
+	}
+
+	parts[1].stop()
+	alive[1] = false
+	stopped := parts[1]
+	second, want2 := partitionTargets(150, 24)
+	want = append(want, want2...)
+	slices.Sort(want)
+	batch(second, now.Add(time.Minute))
+	waitBans(t, "the single correlator's fleet bans of two batches", want, single)
+	waitBans(t, "the two correlators left to take over the stopped one's partitions (its earlier bans counted)", want, parts...)
+
+	correlatorAt(t, stopped, src("correlators"))
+	alive[1] = true
+	testkit.WaitFor(t, "the group to give the restarted correlator partitions again", func() bool { return groupSpread(ctx, cl, "correlators", 3) })
+	before := len(fleetBans(stopped))
+	third, want3 := partitionTargets(200, 24)
+	want = append(want, want3...)
+	slices.Sort(want)
+	batch(third, now.Add(2*time.Minute))
+	waitBans(t, "the single correlator's fleet bans of three batches", want, single)
+	waitBans(t, "the group's fleet bans of three batches, correlator 1 restarted", want, parts...)
+	if len(fleetBans(stopped)) == before {
+		t.Errorf("the restarted correlator decided nothing of the third batch")
+	}
+}
+
+// groupSpread says whether group is stable with n members, each assigned
+// at least one partition.
+func groupSpread(ctx context.Context, cl *kgo.Client, group string, n int) bool {
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Groups) != 1 {
+		return false
+	}
+	g := resp.Groups[0]
+	if g.State != "Stable" || len(g.Members) != n {
+		return false
+	}
+	for _, m := range g.Members {
+		var a kmsg.ConsumerMemberAssignment
+		if a.ReadFrom(m.MemberAssignment) != nil {
+			return false
+		}
+		parts := 0
+		for _, tp := range a.Topics {
+			parts += len(tp.Partitions)
+		}
+		if parts == 0 {
+			return false
+		}
+	}
+	return true
 }
