@@ -183,6 +183,13 @@ func startNATSServer(c *config.NATSServer, stateDir string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("nats_server: %w", err)
 	}
+	if c.Partitions > 0 {
+		// Before the server listens: no decision may slip past unmapped.
+		from, to := config.PartitionMapping(c.Partitions)
+		if err := s.GlobalAccount().AddMapping(from, to); err != nil {
+			return nil, fmt.Errorf("nats_server: partitions: %w", err)
+		}
+	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
@@ -258,11 +265,19 @@ func (e *embeddedNATS) provision(c *config.NATSServer, log *slog.Logger) error {
 	if _, err := js.CreateOrUpdateStream(ctx, fleetacks.StreamConfig()); err != nil {
 		return fmt.Errorf("stream %s: %w", fleetacks.AckStream, err)
 	}
-	for _, peers := range [][]config.NATSPeer{c.Firewalls, c.Correlators} {
+	partition := map[string]int{}
+	for _, r := range c.Correlators {
+		partition[r.Name] = r.Partition
+	}
+	for _, peers := range [][]config.NATSPeer{c.Firewalls, config.Peers(c.Correlators)} {
 		for _, p := range peers {
 			_, err := js.Consumer(ctx, stream, p.Name)
 			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				_, err = js.CreateConsumer(ctx, stream, bus.DurableConfig(p.Name, decisionsRoot+".>"))
+				filter := decisionsRoot + ".>"
+				if n, ok := partition[p.Name]; ok && c.Partitions > 0 {
+					filter = fmt.Sprintf("%s.*.*.*.%d", decisionsRoot, n)
+				}
+				_, err = js.CreateConsumer(ctx, stream, bus.DurableConfig(p.Name, filter))
 				if err == nil {
 					log.Info("durable consumer created", "stream", stream, "durable", p.Name)
 				}

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -91,8 +94,8 @@ func partitionTargets(base, n int) (all, fleet []string) {
 // JetStream, and the windows it kept in its state go on.
 func TestPartitionedCorrelatorsNATS(t *testing.T) {
 	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
-	if err := srv.GlobalAccount().AddMapping("stockade.decisions.*.*.*",
-		"stockade.decisions.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(3,3)}}"); err != nil {
+	// The mapping nats_server: {partitions: 3} installs.
+	if err := srv.GlobalAccount().AddMapping(config.PartitionMapping(3)); err != nil {
 		t.Fatal(err)
 	}
 	nc, err := nats.Connect(srv.ClientURL())
@@ -111,11 +114,12 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 	}
 	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
 	src := func(partition int, all bool) SourceConfig {
-		c := bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE", Partitions: 3, Partition: partition}
+		s := &config.NATSSource{NATSConfig: bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE"},
+			Partitioning: bus.Partitioning{Partitions: 3, Partition: partition}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}
 		if all {
-			c = bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE", Durable: "single"}
+			s.Partitioning, s.Durable = bus.Partitioning{}, "single"
 		}
-		return SourceConfig{NATS: &config.NATSSource{NATSConfig: c, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}}
+		return SourceConfig{NATS: s}
 	}
 	single := newHarness(t)
 	correlatorAt(t, single, src(0, true))
@@ -309,4 +313,116 @@ func groupSpread(ctx context.Context, cl *kgo.Client, group string, n int) bool 
 		}
 	}
 	return true
+}
+
+// TestEmbeddedNATSPartitions: nats_server: {partitions: 3} maps each
+// decision, by its target, to one partition, which the durable of the
+// correlator listed with that partition reads, with the sensor's role
+// allowing its subject as before the mapping.
+func TestEmbeddedNATSPartitions(t *testing.T) {
+	dir := t.TempDir()
+	sensor := newNATSKey(t, dir, "web1", nil)
+	cfg := &NATSServerConfig{Listen: "127.0.0.1:-1", StoreDir: filepath.Join(dir, "js"), Partitions: 3,
+		Sensors: []NATSPeer{{Name: "web1", Key: sensor.pub}}}
+	for i := range 3 {
+		k := newNATSKey(t, dir, fmt.Sprintf("corr%d", i), nil)
+		cfg.Correlators = append(cfg.Correlators, config.NATSCorrelator{NATSPeer: NATSPeer{Name: fmt.Sprintf("corr%d", i), Key: k.pub}, Partition: i})
+	}
+	e, err := startNATSServer(cfg, dir, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown()
+	sc := connectAs(t, e.Server.ClientURL(), sensor)
+	defer sc.nc.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	targets := []string{"198_51_100_7", "203_0_113_9", "2001:db8::5", "192_0_2_44", "198_51_100_8", "203_0_113_10"}
+	for round := range 2 {
+		for _, tg := range targets {
+			if _, err := sc.js.Publish(ctx, "stockade.decisions.web1.sshd."+tg, []byte(`{}`)); err != nil {
+				t.Fatalf("round %d, %s: %v", round, tg, err)
+			}
+		}
+	}
+	// The daemon's own (administrator's) connection reads the durables.
+	ac := e.conn(natsconn.Config{})
+	ac.SetDefaults()
+	nc, err := ac.Connect("admin", quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]map[int]int{} // target → partition → messages
+	for i := range 3 {
+		cons, err := js.Consumer(ctx, "STOCKADE", fmt.Sprintf("corr%d", i))
+		if err != nil {
+			t.Fatalf("durable corr%d: %v", i, err)
+		}
+		if want := fmt.Sprintf("stockade.decisions.*.*.*.%d", i); cons.CachedInfo().Config.FilterSubject != want {
+			t.Errorf("durable corr%d reads %q, want %q", i, cons.CachedInfo().Config.FilterSubject, want)
+		}
+		batch, err := cons.FetchNoWait(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			tok := strings.Split(m.Subject(), ".")
+			if len(tok) != 6 || tok[5] != strconv.Itoa(i) {
+				t.Errorf("durable corr%d got %s", i, m.Subject())
+				continue
+			}
+			if where[tok[4]] == nil {
+				where[tok[4]] = map[int]int{}
+			}
+			where[tok[4]][i]++
+		}
+	}
+	used := map[int]bool{}
+	for _, tg := range targets {
+		if len(where[tg]) != 1 {
+			t.Errorf("%s: messages by partition %v, want both in one", tg, where[tg])
+		}
+		for p, n := range where[tg] {
+			used[p] = true
+			if n != 2 {
+				t.Errorf("%s: %d messages in partition %d, want 2", tg, n, p)
+			}
+		}
+	}
+	if len(used) < 2 {
+		t.Errorf("six targets all in partitions %v: the mapping does not spread them", used)
+	}
+}
+
+// TestPartitionConfig: partition settings out of range, or a subject a
+// partition number cannot be appended to, are refused at load, each at
+// its key.
+func TestPartitionConfig(t *testing.T) {
+	const pol = "policy: {origins: [{name: web1, key: UAO7PESDROBHPI4PEWED7ZURDAVQNOO5C6NLLAE6C2ZJSAICVPO6GVVX}]}"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"partition past the end", "sources:\n  - nats: {url: nats://127.0.0.1:4222, partitions: 3, partition: 3, " + pol + "}\n", "partition: 3 is not between 0 and partitions-1 (2)"},
+		{"partition without partitions", "sources:\n  - nats: {url: nats://127.0.0.1:4222, partition: 1, " + pol + "}\n", "partition: needs partitions:"},
+		{"subject ending in >", "sources:\n  - nats: {url: nats://127.0.0.1:4222, subject: stockade.decisions.>, partitions: 2, " + pol + "}\n", "with partitions, the subject ends in a token"},
+		{"too many partitions", "sources:\n  - nats: {url: nats://127.0.0.1:4222, partitions: 5000, " + pol + "}\n", "partitions: 5000 is not between 1 and 1024"},
+		{"server: correlator's partition past the end", "nats_server: {listen: 127.0.0.1:4222, partitions: 2, correlators: [{name: c, key: UAO7PESDROBHPI4PEWED7ZURDAVQNOO5C6NLLAE6C2ZJSAICVPO6GVVX, partition: 2}]}\n",
+			"correlators[0].partition: 2 is not between 0 and partitions-1 (1)"},
+		{"server: partition without partitions", "nats_server: {listen: 127.0.0.1:4222, correlators: [{name: c, key: UAO7PESDROBHPI4PEWED7ZURDAVQNOO5C6NLLAE6C2ZJSAICVPO6GVVX, partition: 1}]}\n",
+			"correlators[0].partition: needs nats_server's partitions:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig("c.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	ok := "sources:\n  - nats: {url: nats://127.0.0.1:4222, stream: STOCKADE, partitions: 3, partition: 2, " + pol + "}\n"
+	if _, err := parseConfig("c.yaml", []byte(ok)); err != nil {
+		t.Fatalf("partition 2 of 3: %v", err)
+	}
 }

@@ -43,19 +43,24 @@ type NATSConfig struct {
 	// leaves the durable as it is, so it needs no right to delete or
 	// create consumers (on a bus with roles, a firewall has none).
 	Reset bool
-	// Partitions and Partition make this one of Partitions correlators
-	// sharing the decisions: the server maps each decision's subject,
-	// {target} last (stockade.decisions.<origin>.<rule>.<target>), to the
-	// same subject with a partition number appended
-	// (stockade.decisions.*.*.*.{{partition(N,3)}}), so that every
-	// decision about one target carries the same number, and this source
-	// reads only the subjects ending in Partition. Subject must then end
-	// in a token, not '>' (default stockade.decisions.*.*.*), and
-	// Durable defaults to stockade-p<Partition>.
-	Partitions int `yaml:"partitions"`
-	Partition  int `yaml:"partition"`
+	// Partitioning makes this one of several correlators (a source's
+	// setting, not a firewall's: a firewall reads every decision).
+	Partitioning `yaml:"-"`
 	// Name is the connection's name on the server.
 	Name string
+}
+
+// Partitioning makes a source one of Partitions correlators sharing the
+// decisions: the server maps each decision's subject, {target} last
+// (stockade.decisions.<origin>.<rule>.<target>), to the same subject with
+// a partition number appended (stockade.decisions.*.*.*.{{partition(N,3)}}),
+// so that every decision about one target carries the same number, and
+// the source reads only the subjects ending in Partition. Subject must
+// then end in a token, not '>' (default stockade.decisions.*.*.*), and
+// Durable defaults to stockade-p<Partition>.
+type Partitioning struct {
+	Partitions int `yaml:"partitions"`
+	Partition  int `yaml:"partition"`
 }
 
 // filter is the subject the source subscribes to: Subject, or with
