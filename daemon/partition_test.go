@@ -73,6 +73,42 @@ func waitBans(t *testing.T, what string, want []string, hs ...*daemonHarness) {
 	}
 }
 
+// startCorrelators starts one correlator reading everything and three
+// reading their share, stopped when the test ends if still running
+// (alive).
+func startCorrelators(t *testing.T, all SourceConfig, part func(int) SourceConfig) (single *daemonHarness, parts []*daemonHarness, alive []bool) {
+	t.Helper()
+	single = newHarness(t)
+	correlatorAt(t, single, all)
+	t.Cleanup(single.stop)
+	parts, alive = make([]*daemonHarness, 3), []bool{true, true, true}
+	for i := range parts {
+		parts[i] = newHarness(t)
+		correlatorAt(t, parts[i], part(i))
+	}
+	t.Cleanup(func() {
+		for i, h := range parts {
+			if alive[i] {
+				h.stop()
+			}
+		}
+	})
+	return single, parts, alive
+}
+
+// eachDecision calls send for the decisions of a batch: three sensors
+// about the first half of the targets, two about the rest, a second and
+// a millisecond apart.
+func eachDecision(sensors []busSensor, targets []string, at time.Time, send func(s busSensor, target string, at time.Time)) {
+	for i, a := range targets {
+		for j, s := range sensors {
+			if j < 2 || i < len(targets)/2 {
+				send(s, a, at.Add(time.Duration(i)*time.Second+time.Duration(j)*time.Millisecond))
+			}
+		}
+	}
+}
+
 // partitionTargets is the fleet test's addresses: the first half banned
 // by three sensors (a fleet ban each), the rest by two (none).
 func partitionTargets(base, n int) (all, fleet []string) {
@@ -121,22 +157,7 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 		}
 		return SourceConfig{NATS: s}
 	}
-	single := newHarness(t)
-	correlatorAt(t, single, src(0, true))
-	defer single.stop()
-	parts := make([]*daemonHarness, 3)
-	for i := range parts {
-		parts[i] = newHarness(t)
-		correlatorAt(t, parts[i], src(i, false))
-	}
-	alive := []bool{true, true, true}
-	defer func() {
-		for i, h := range parts {
-			if alive[i] {
-				h.stop()
-			}
-		}
-	}()
+	single, parts, alive := startCorrelators(t, src(0, true), func(i int) SourceConfig { return src(i, false) })
 	now := time.Now().UTC()
 	publish := func(s busSensor, target string, at time.Time) {
 		t.Helper()
@@ -148,17 +169,7 @@ func TestPartitionedCorrelatorsNATS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Three sensors about the first half of each batch's targets, two
-	// about the rest.
-	batch := func(targets []string, at time.Time) {
-		for i, a := range targets {
-			for j, s := range sensors {
-				if j < 2 || i < len(targets)/2 {
-					publish(s, a, at.Add(time.Duration(i)*time.Second+time.Duration(j)*time.Millisecond))
-				}
-			}
-		}
-	}
+	batch := func(targets []string, at time.Time) { eachDecision(sensors, targets, at, publish) }
 	first, want := partitionTargets(100, 24)
 	batch(first, now)
 	waitBans(t, "the single correlator's fleet bans", want, single)
@@ -209,22 +220,7 @@ func TestPartitionedCorrelatorsKafka(t *testing.T) {
 		return SourceConfig{Kafka: &config.KafkaSource{KafkaConfig: bus.KafkaConfig{Config: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)},
 			Topic: topic, Group: group}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}}
 	}
-	single := newHarness(t)
-	correlatorAt(t, single, src("single"))
-	defer single.stop()
-	parts := make([]*daemonHarness, 3)
-	for i := range parts {
-		parts[i] = newHarness(t)
-		correlatorAt(t, parts[i], src("correlators"))
-	}
-	alive := []bool{true, true, true}
-	defer func() {
-		for i, h := range parts {
-			if alive[i] {
-				h.stop()
-			}
-		}
-	}()
+	single, parts, alive := startCorrelators(t, src("single"), func(int) SourceConfig { return src("correlators") })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		t.Fatal(err)
@@ -236,15 +232,11 @@ func TestPartitionedCorrelatorsKafka(t *testing.T) {
 	// them: the key picks the partition.
 	batch := func(targets []string, at time.Time) {
 		var recs []*kgo.Record
-		for i, a := range targets {
-			for j, s := range sensors {
-				if j < 2 || i < len(targets)/2 {
-					b := busDecision(s.name, "sshd", a, at.Add(time.Duration(i)*time.Second+time.Duration(j)*time.Millisecond))
-					recs = append(recs, &kgo.Record{Key: []byte(a), Value: b, Headers: []kgo.RecordHeader{
-						{Key: sign.HeaderKey, Value: []byte(s.key())}, {Key: sign.HeaderSig, Value: []byte(s.sign(t, b))}}})
-				}
-			}
-		}
+		eachDecision(sensors, targets, at, func(s busSensor, a string, at time.Time) {
+			b := busDecision(s.name, "sshd", a, at)
+			recs = append(recs, &kgo.Record{Key: []byte(a), Value: b, Headers: []kgo.RecordHeader{
+				{Key: sign.HeaderKey, Value: []byte(s.key())}, {Key: sign.HeaderSig, Value: []byte(s.sign(t, b))}}})
+		})
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
