@@ -310,7 +310,8 @@ func groupSpread(ctx context.Context, cl *kgo.Client, group string, n int) bool 
 // TestEmbeddedNATSPartitions: nats_server: {partitions: 3} maps each
 // decision, by its target, to one partition, which the durable of the
 // correlator listed with that partition reads, with the sensor's role
-// allowing its subject as before the mapping.
+// allowing its subject as before the mapping. Durables made before the
+// partitions are set to theirs.
 func TestEmbeddedNATSPartitions(t *testing.T) {
 	dir := t.TempDir()
 	sensor := newNATSKey(t, dir, "web1", nil)
@@ -320,8 +321,22 @@ func TestEmbeddedNATSPartitions(t *testing.T) {
 		k := newNATSKey(t, dir, fmt.Sprintf("corr%d", i), nil)
 		cfg.Correlators = append(cfg.Correlators, config.NATSCorrelator{NATSPeer: NATSPeer{Name: fmt.Sprintf("corr%d", i), Key: k.pub}, Partition: i})
 	}
+	// First without partitions: the durables read everything; then with
+	// three, which must set their filters to their partition.
+	cfg.Partitions = 0
+	for i := range cfg.Correlators {
+		cfg.Correlators[i].Partition = 0
+	}
 	e, err := startNATSServer(cfg, dir, quiet())
 	if err != nil {
+		t.Fatal(err)
+	}
+	e.Shutdown()
+	cfg.Partitions = 3
+	for i := range cfg.Correlators {
+		cfg.Correlators[i].Partition = i
+	}
+	if e, err = startNATSServer(cfg, dir, quiet()); err != nil {
 		t.Fatal(err)
 	}
 	defer e.Shutdown()
