@@ -364,31 +364,7 @@ func TestEmbeddedNATSPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	where := map[string]map[int]int{} // target → partition → messages
-	for i := range 3 {
-		cons, err := js.Consumer(ctx, "STOCKADE", fmt.Sprintf("corr%d", i))
-		if err != nil {
-			t.Fatalf("durable corr%d: %v", i, err)
-		}
-		if want := fmt.Sprintf("stockade.decisions.*.*.*.%d", i); cons.CachedInfo().Config.FilterSubject != want {
-			t.Errorf("durable corr%d reads %q, want %q", i, cons.CachedInfo().Config.FilterSubject, want)
-		}
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			tok := strings.Split(m.Subject(), ".")
-			if len(tok) != 6 || tok[5] != strconv.Itoa(i) {
-				t.Errorf("durable corr%d got %s", i, m.Subject())
-				continue
-			}
-			if where[tok[4]] == nil {
-				where[tok[4]] = map[int]int{}
-			}
-			where[tok[4]][i]++
-		}
-	}
+	where := readPartitions(ctx, t, js, 3)
 	used := map[int]bool{}
 	for _, tg := range targets {
 		if len(where[tg]) != 1 {
@@ -432,4 +408,36 @@ func TestPartitionConfig(t *testing.T) {
 	if _, err := parseConfig("c.yaml", []byte(ok)); err != nil {
 		t.Fatalf("partition 2 of 3: %v", err)
 	}
+}
+
+// readPartitions reads what the durables corr0… hold, checking each
+// reads its partition: target token → partition → messages.
+func readPartitions(ctx context.Context, t *testing.T, js jetstream.JetStream, n int) map[string]map[int]int {
+	t.Helper()
+	where := map[string]map[int]int{} // target → partition → messages
+	for i := range n {
+		cons, err := js.Consumer(ctx, "STOCKADE", fmt.Sprintf("corr%d", i))
+		if err != nil {
+			t.Fatalf("durable corr%d: %v", i, err)
+		}
+		if want := fmt.Sprintf("stockade.decisions.*.*.*.%d", i); cons.CachedInfo().Config.FilterSubject != want {
+			t.Errorf("durable corr%d reads %q, want %q", i, cons.CachedInfo().Config.FilterSubject, want)
+		}
+		batch, err := cons.FetchNoWait(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			tok := strings.Split(m.Subject(), ".")
+			if len(tok) != 6 || tok[5] != strconv.Itoa(i) {
+				t.Errorf("durable corr%d got %s", i, m.Subject())
+				continue
+			}
+			if where[tok[4]] == nil {
+				where[tok[4]] = map[int]int{}
+			}
+			where[tok[4]][i]++
+		}
+	}
+	return where
 }
