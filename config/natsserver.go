@@ -45,7 +45,17 @@ type NATSServer struct {
 	Firewalls []NATSPeer `yaml:"firewalls"`
 	// Correlators do both: publish as origin name, read through durable
 	// name.
-	Correlators []NATSPeer `yaml:"correlators"`
+	Correlators []NATSCorrelator `yaml:"correlators"`
+	// Partitions, when set, shares the decisions out between that many
+	// correlators by target: the server maps each decision published on
+	// stockade.decisions.<origin>.<rule>.<target> (a NATS sink's subject
+	// stockade.decisions.{origin}.{rule}.{target}) to the same subject
+	// with its partition number appended, {{partition(N,3)}}, so that
+	// every decision about one target lands in one partition, read by the
+	// correlator whose partition: it is (its source: partitions: N,
+	// partition: I). Decisions on other subjects are not partitioned: no
+	// partitioned correlator sees them.
+	Partitions int `yaml:"partitions"`
 	// Admins may do everything (nats stream edit, consumer rm, …).
 	Admins []NATSPeer `yaml:"admins"`
 }
@@ -63,6 +73,30 @@ type PEMFiles struct {
 type NATSPeer struct {
 	Name string `yaml:"name"`
 	Key  string `yaml:"key"`
+}
+
+// NATSCorrelator is a correlator of the embedded server.
+type NATSCorrelator struct {
+	NATSPeer `yaml:",inline"`
+	// Partition is its partition (0 to partitions-1) when the server has
+	// partitions: its durable reads that partition only.
+	Partition int `yaml:"partition"`
+}
+
+// Peers are the correlators as peers.
+func Peers(cs []NATSCorrelator) []NATSPeer {
+	ps := make([]NATSPeer, len(cs))
+	for i, c := range cs {
+		ps[i] = c.NATSPeer
+	}
+	return ps
+}
+
+// PartitionMapping is the subject mapping of n partitions: the source
+// subject and its destination, for the embedded server or an account's
+// mappings in nats-server.conf.
+func PartitionMapping(n int) (from, to string) {
+	return "stockade.decisions.*.*.*", fmt.Sprintf("stockade.decisions.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{partition(%d,3)}}", n)
 }
 
 // HasRoles reports whether the server authorizes by role (nkeys) rather
@@ -90,6 +124,7 @@ func (c NATSServer) Validate() error {
 	if c.MaxStore < 0 {
 		ps.Add("max_store", "cannot be negative")
 	}
+	c.partitionProblems(&ps)
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		ps.Add("tls", "cert and key go together")
 	}
@@ -110,7 +145,7 @@ func (c *NATSServer) rolesProblems(ps *yamlnode.Problems) {
 	}{
 		{"sensors", c.Sensors, []map[string]string{origins}},
 		{"firewalls", c.Firewalls, []map[string]string{durables}},
-		{"correlators", c.Correlators, []map[string]string{origins, durables}},
+		{"correlators", Peers(c.Correlators), []map[string]string{origins, durables}},
 		{"admins", c.Admins, []map[string]string{admins}},
 	} {
 		for i, p := range r.peers {
@@ -140,6 +175,21 @@ func (c *NATSServer) rolesProblems(ps *yamlnode.Problems) {
 				ps.Add(at+".key", "the key of %s too; give each its own key", other)
 			}
 			keys[u] = at
+		}
+	}
+}
+
+func (c *NATSServer) partitionProblems(ps *yamlnode.Problems) {
+	if c.Partitions < 0 || c.Partitions > 1024 {
+		ps.Add("partitions", "%d is not between 0 and 1024", c.Partitions)
+		return
+	}
+	for i, p := range c.Correlators {
+		switch {
+		case p.Partition != 0 && c.Partitions == 0:
+			ps.Add(fmt.Sprintf("correlators[%d].partition", i), "needs nats_server's partitions:")
+		case p.Partition < 0 || c.Partitions > 0 && p.Partition >= c.Partitions:
+			ps.Add(fmt.Sprintf("correlators[%d].partition", i), "%d is not between 0 and partitions-1 (%d)", p.Partition, c.Partitions-1)
 		}
 	}
 }

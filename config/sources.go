@@ -44,8 +44,16 @@ type BusPayload struct {
 
 // NATSSource consumes from NATS.
 type NATSSource struct {
-	bus.NATSConfig `yaml:",inline"`
-	BusPayload     `yaml:",inline"`
+	bus.NATSConfig   `yaml:",inline"`
+	bus.Partitioning `yaml:",inline"`
+	BusPayload       `yaml:",inline"`
+}
+
+// Bus is the bus source's configuration, partitions included.
+func (c NATSSource) Bus() bus.NATSConfig {
+	nc := c.NATSConfig
+	nc.Partitioning = c.Partitioning
+	return nc
 }
 
 // KafkaSource consumes from a Kafka topic in a consumer group.
@@ -57,7 +65,7 @@ type KafkaSource struct {
 // Validate reports every problem of c, each with its key.
 func (c NATSSource) Validate() error {
 	var ps yamlnode.Problems
-	ps.Merge("", c.NATSConfig.Validate())
+	ps.Merge("", c.Bus().Validate())
 	c.problems(&ps)
 	return ps.Err()
 }

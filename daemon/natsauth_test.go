@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/netlab"
@@ -141,7 +142,7 @@ func TestNATSRoles(t *testing.T) {
 	cfg.NATSServer = &NATSServerConfig{Listen: "127.0.0.1:-1",
 		Sensors:     []NATSPeer{{Name: "web1", Key: web1.pub}, {Name: "web2", Key: web2.pub}},
 		Firewalls:   []NATSPeer{{Name: "fw1", Key: fw1.pub}, {Name: "fw2", Key: fw2.pub}},
-		Correlators: []NATSPeer{{Name: "corr", Key: corr.pub}},
+		Correlators: []config.NATSCorrelator{{NATSPeer: NATSPeer{Name: "corr", Key: corr.pub}}},
 		Admins:      []NATSPeer{{Name: "ops", Key: ops.pub}}}
 	cfg.Sinks = append(cfg.Sinks, SinkConfig{NATS: &natssink.Config{Config: NATSConn{NKey: web1.file, Timeout: Duration(2 * time.Second)}, Stream: "STOCKADE"}})
 	sensor := startLive(t, cfg, nil)
@@ -347,8 +348,8 @@ func TestNATSServerRolesConfig(t *testing.T) {
 		"token with roles": {Token: "s3cret", Sensors: []NATSPeer{{Name: "web1", Key: k()}}},
 		"name with a dot":  {Sensors: []NATSPeer{{Name: "web1.>", Key: k()}}},
 		"name twice":       {Firewalls: []NATSPeer{{Name: "fw", Key: k()}, {Name: "fw", Key: k()}}},
-		"firewall and correlator sharing a durable": {Firewalls: []NATSPeer{{Name: "x", Key: k()}}, Correlators: []NATSPeer{{Name: "x", Key: k()}}},
-		"sensor and correlator sharing an origin":   {Sensors: []NATSPeer{{Name: "x", Key: k()}}, Correlators: []NATSPeer{{Name: "x", Key: k()}}},
+		"firewall and correlator sharing a durable": {Firewalls: []NATSPeer{{Name: "x", Key: k()}}, Correlators: []config.NATSCorrelator{{NATSPeer: NATSPeer{Name: "x", Key: k()}}}},
+		"sensor and correlator sharing an origin":   {Sensors: []NATSPeer{{Name: "x", Key: k()}}, Correlators: []config.NATSCorrelator{{NATSPeer: NATSPeer{Name: "x", Key: k()}}}},
 		"one key two roles":                         {Sensors: []NATSPeer{{Name: "web1", Key: shared}}, Admins: []NATSPeer{{Name: "ops", Key: shared}}},
 		"an account key":                            {Sensors: []NATSPeer{{Name: "web1", Key: apub}}},
 		"not a key":                                 {Admins: []NATSPeer{{Name: "ops", Key: "hunter2"}}},
@@ -400,7 +401,7 @@ func TestFleetNATSConf(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &embeddedNATS{Server: srv, local: adminKP, roles: true}
-	if err := e.provision(&NATSServerConfig{Firewalls: []NATSPeer{{Name: "fw-nats"}}, Correlators: []NATSPeer{{Name: "correlator"}}}, quiet()); err != nil {
+	if err := e.provision(&NATSServerConfig{Firewalls: []NATSPeer{{Name: "fw-nats"}}, Correlators: []config.NATSCorrelator{{NATSPeer: NATSPeer{Name: "correlator"}}}}, quiet()); err != nil {
 		t.Fatalf("the administrator's setup: %v", err)
 	}
 	url := srv.ClientURL()

@@ -183,6 +183,13 @@ func startNATSServer(c *config.NATSServer, stateDir string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("nats_server: %w", err)
 	}
+	if c.Partitions > 0 {
+		// Before the server listens: no decision may slip past unmapped.
+		from, to := config.PartitionMapping(c.Partitions)
+		if err := s.GlobalAccount().AddMapping(from, to); err != nil {
+			return nil, fmt.Errorf("nats_server: partitions: %w", err)
+		}
+	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
@@ -258,19 +265,48 @@ func (e *embeddedNATS) provision(c *config.NATSServer, log *slog.Logger) error {
 	if _, err := js.CreateOrUpdateStream(ctx, fleetacks.StreamConfig()); err != nil {
 		return fmt.Errorf("stream %s: %w", fleetacks.AckStream, err)
 	}
-	for _, peers := range [][]config.NATSPeer{c.Firewalls, c.Correlators} {
+	partition := map[string]int{}
+	for _, r := range c.Correlators {
+		partition[r.Name] = r.Partition
+	}
+	for _, peers := range [][]config.NATSPeer{c.Firewalls, config.Peers(c.Correlators)} {
 		for _, p := range peers {
-			_, err := js.Consumer(ctx, stream, p.Name)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				_, err = js.CreateConsumer(ctx, stream, bus.DurableConfig(p.Name, decisionsRoot+".>"))
-				if err == nil {
-					log.Info("durable consumer created", "stream", stream, "durable", p.Name)
-				}
+			filter := decisionsRoot + ".>"
+			if n, ok := partition[p.Name]; ok && c.Partitions > 0 {
+				filter = fmt.Sprintf("%s.*.*.*.%d", decisionsRoot, n)
 			}
-			if err != nil {
+			if err := ensureDurable(ctx, js, stream, p.Name, filter, log); err != nil {
 				return fmt.Errorf("stream %s: durable %s: %w", stream, p.Name, err)
 			}
 		}
 	}
+	return nil
+}
+
+// ensureDurable creates the durable name on filter, or sets the filter of
+// the one there back to it: partitions changed, or a correlator given
+// another partition, must not leave it reading what it did.
+func ensureDurable(ctx context.Context, js jetstream.JetStream, stream, name, filter string, log *slog.Logger) error {
+	cons, err := js.Consumer(ctx, stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if _, err := js.CreateConsumer(ctx, stream, bus.DurableConfig(name, filter)); err != nil {
+			return err
+		}
+		log.Info("durable consumer created", "stream", stream, "durable", name, "filter", filter)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cc := cons.CachedInfo().Config
+	if cc.FilterSubject == filter {
+		return nil
+	}
+	was := cc.FilterSubject
+	cc.FilterSubject = filter
+	if _, err := js.UpdateConsumer(ctx, stream, cc); err != nil {
+		return err
+	}
+	log.Info("durable consumer now reads another subject", "stream", stream, "durable", name, "was", was, "filter", filter)
 	return nil
 }

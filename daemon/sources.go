@@ -198,7 +198,7 @@ func (d *Daemon) openFiles(sc config.Source, saved map[string]json.RawMessage) e
 func (d *Daemon) openBusSource(sc config.Source) error {
 	var s *bus.Source
 	if sc.NATS != nil {
-		cc := sc.NATS.NATSConfig
+		cc := sc.NATS.Bus()
 		cc.Config = d.natsEmb.conn(cc.Config)
 		c, err := bus.NewNATS(cc, d.log)
 		if err != nil {

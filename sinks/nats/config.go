@@ -20,9 +20,11 @@ type Config struct {
 	// Config is the server and how to authenticate.
 	natsconn.Config `yaml:",inline"`
 
-	// Subject is a template over {origin}, {rule}, {action} and {scope}
-	// (default DefaultSubject). Substituted values never add subject
-	// tokens: '.', whitespace, '*' and '>' in them become '_'.
+	// Subject is a template over {origin}, {rule}, {action}, {scope}
+	// and {target} (default DefaultSubject). Substituted values never add
+	// subject tokens: '.', whitespace, '*' and '>' in them become '_'.
+	// {target} is what partitioned correlators need: the server maps it
+	// to a partition (subject mapping with partition()).
 	Subject string `yaml:"subject"`
 	// Stream, when set, makes publishing go through JetStream: each
 	// decision is stored before it counts as delivered, and a decision sent

@@ -41,6 +41,8 @@ func TestSubject(t *testing.T) {
 		{"utf-8 kept", "", func(d *pipeline.Decision) { d.Origin = "pare-feu-é" }, "stockade.decisions.pare-feu-é.sshd-bruteforce"},
 		{"all fields", "bans.{action}.{scope}.{origin}-{rule}", nil, "bans.ban.ip.fw1-sshd-bruteforce"},
 		{"no fields", "bans", nil, "bans"},
+		{"ipv4 target one token", "stockade.decisions.{origin}.{rule}.{target}", nil, "stockade.decisions.fw1.sshd-bruteforce." + strings.ReplaceAll(d.Target.String(), ".", "_")},
+		{"ipv6 range target", "d.{target}", func(d *pipeline.Decision) { d.Target = pipeline.MustTarget("2001:db8::/64") }, "d.2001:db8::/64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Subject: tc.tmpl}
@@ -92,7 +94,7 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{"unknown field", Config{Subject: "bans.{target}"}, []string{"subject", "{target}"}},
+		{"unknown field", Config{Subject: "bans.{host}"}, []string{"subject", "{host}"}},
 		{"unclosed", Config{Subject: "bans.{rule"}, []string{"subject", "unclosed"}},
 		{"wildcard", Config{Subject: "bans.>"}, []string{"subject", "wildcard"}},
 		{"empty token", Config{Subject: "bans..{rule}"}, []string{"subject", "empty token"}},

@@ -20,7 +20,7 @@ type part struct {
 	field string // "" for a literal
 }
 
-var fields = []string{"origin", "rule", "action", "scope"}
+var fields = []string{"origin", "rule", "action", "scope", "target"}
 
 func parseTemplate(s string) (*template, error) {
 	t := &template{src: s}
@@ -44,7 +44,7 @@ func parseTemplate(s string) (*template, error) {
 			known = known || f == name
 		}
 		if !known {
-			return nil, fmt.Errorf("%q: unknown field {%s} (known: {origin} {rule} {action} {scope})", s, name)
+			return nil, fmt.Errorf("%q: unknown field {%s} (known: {origin} {rule} {action} {scope} {target})", s, name)
 		}
 		t.parts = append(t.parts, part{field: name})
 		rest = rest[i+j+1:]
@@ -98,6 +98,11 @@ func (t *template) Subject(d *pipeline.Decision) string {
 			return token(d.Rule)
 		case "action":
 			return token(string(d.Action))
+		case "target":
+			// 203.0.113.7 is the token 203_0_113_7: one token, so that
+			// the server's partition() can hash it and every decision
+			// about one target reaches the same correlator.
+			return token(d.Target.String())
 		default:
 			return token(string(d.Scope))
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,16 +43,49 @@ type NATSConfig struct {
 	// leaves the durable as it is, so it needs no right to delete or
 	// create consumers (on a bus with roles, a firewall has none).
 	Reset bool
+	// Partitioning makes this one of several correlators (a source's
+	// setting, not a firewall's: a firewall reads every decision).
+	Partitioning `yaml:"-"`
 	// Name is the connection's name on the server.
 	Name string
 }
 
+// Partitioning makes a source one of Partitions correlators sharing the
+// decisions: the server maps each decision's subject, {target} last
+// (stockade.decisions.<origin>.<rule>.<target>), to the same subject with
+// a partition number appended (stockade.decisions.*.*.*.{{partition(N,3)}}),
+// so that every decision about one target carries the same number, and
+// the source reads only the subjects ending in Partition. Subject must
+// then end in a token, not '>' (default stockade.decisions.*.*.*), and
+// Durable defaults to stockade-p<Partition>.
+type Partitioning struct {
+	Partitions int `yaml:"partitions"`
+	Partition  int `yaml:"partition"`
+}
+
+// filter is the subject the source subscribes to: Subject, or with
+// Partitions the subjects of Partition.
+func (c *NATSConfig) filter() string {
+	if c.Partitions == 0 {
+		return c.Subject
+	}
+	return c.Subject + "." + strconv.Itoa(c.Partition)
+}
+
 func (c *NATSConfig) setDefaults() {
 	c.Config.SetDefaults()
-	if c.Subject == "" {
+	switch {
+	case c.Subject != "":
+	case c.Partitions > 0:
+		c.Subject = "stockade.decisions.*.*.*"
+	default:
 		c.Subject = "stockade.decisions.>"
 	}
-	if c.Durable == "" {
+	switch {
+	case c.Durable != "":
+	case c.Partitions > 0:
+		c.Durable = "stockade-p" + strconv.Itoa(c.Partition)
+	default:
 		c.Durable = "stockade"
 	}
 	if c.Name == "" {
@@ -79,6 +113,16 @@ func (c *NATSConfig) problems() yamlnode.Problems {
 	if c.Since < 0 {
 		ps.Add("since", "%v is negative", c.Since)
 	}
+	switch {
+	case c.Partitions < 0 || c.Partitions > 1024:
+		ps.Add("partitions", "%d is not between 1 and 1024", c.Partitions)
+	case c.Partitions == 0 && c.Partition != 0:
+		ps.Add("partition", "needs partitions: (how many correlators share the decisions)")
+	case c.Partitions > 0 && (c.Partition < 0 || c.Partition >= c.Partitions):
+		ps.Add("partition", "%d is not between 0 and partitions-1 (%d)", c.Partition, c.Partitions-1)
+	case c.Partitions > 0 && strings.HasSuffix(c.Subject, ">"):
+		ps.Add("subject", "%q: with partitions, the subject ends in a token (e.g. stockade.decisions.*.*.*), the partition number being appended to it", c.Subject)
+	}
 	return ps
 }
 
@@ -102,7 +146,7 @@ func NewNATS(cfg NATSConfig, log *slog.Logger) (*NATS, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("source", "nats", "subject", cfg.Subject)
+	log = log.With("source", "nats", "subject", cfg.filter())
 	nc, err := cfg.Config.Connect(cfg.Name, log)
 	if err != nil {
 		return nil, err
@@ -157,9 +201,9 @@ func drain[T any](first T, ch <-chan T, max int) []T {
 // messages back on core NATS: they are retried in place a few times.
 func (n *NATS) runCore(ctx context.Context, h BatchHandler, max int) error {
 	msgs := make(chan *nats.Msg, 4096)
-	sub, err := n.nc.ChanSubscribe(n.cfg.Subject, msgs)
+	sub, err := n.nc.ChanSubscribe(n.cfg.filter(), msgs)
 	if err != nil {
-		return fmt.Errorf("nats: subscribe %s: %w", n.cfg.Subject, err)
+		return fmt.Errorf("nats: subscribe %s: %w", n.cfg.filter(), err)
 	}
 	// The server must not drop us as a slow consumer before the buffer does.
 	_ = sub.SetPendingLimits(1<<20, 256<<20)
@@ -254,7 +298,7 @@ func (n *NATS) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, err
 	}
-	cc := DurableConfig(n.cfg.Durable, n.cfg.Subject)
+	cc := DurableConfig(n.cfg.Durable, n.cfg.filter())
 	if n.cfg.Since > 0 {
 		t := time.Now().Add(-n.cfg.Since)
 		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
@@ -306,7 +350,7 @@ func (n *NATS) replay(ctx context.Context, js jetstream.JetStream, h BatchHandle
 		var batch []*Delivery
 		for len(batch) < max && seq <= state.LastSeq {
 			gctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
-			m, err := stream.GetMsg(gctx, seq, jetstream.WithGetMsgSubject(n.cfg.Subject))
+			m, err := stream.GetMsg(gctx, seq, jetstream.WithGetMsgSubject(n.cfg.filter()))
 			cancel()
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				seq = state.LastSeq + 1 // nothing on our subject from seq on
