@@ -64,7 +64,7 @@ func TestPathologicalRegex(t *testing.T) {
 	// cost is what one line costs the packs at path, loaded as the daemon
 	// loads them.
 	cost := func(path string, ev *pipeline.Event, runs int) (time.Duration, *rules.Set) {
-		set, err := loadRules([]string{path})
+		set, err := loadRules([]string{path}, rules.Selection{})
 		if err != nil {
 			t.Fatal(err)
 		}
