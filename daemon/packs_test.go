@@ -40,7 +40,7 @@ func TestReloadAppliesPacks(t *testing.T) {
 	}
 
 	write("packs:\n  disable: [shd]\n")
-	ctlErr(t, h, control.Request{Op: "reload"}, path+`:11:13: packs.disable: no pack or rule "shd" in the packs loaded; did you mean sshd?`)
+	ctlErr(t, h, control.Request{Op: "reload"}, path+`:11:13: packs.disable: no pack, rule or allowlist "shd" in the packs loaded; did you mean sshd?`)
 	h.fail("203.0.113.92", 5)
 	waitFor(t, 10*time.Second, "a ban under the running selection", func() bool { return h.bans("203.0.113.92") == 1 })
 }

@@ -84,47 +84,81 @@ func names(d *yamlnode.Decoder, n *yaml.Node, path string) []Name {
 	return out
 }
 
-// RuleState is whether a rule runs after a Selection, and why.
+// RuleState is whether a rule or an allowlist runs after a Selection,
+// and why.
 type RuleState struct {
 	Pack, Rule string
+	Allowlist  bool // Rule names an allowlist of the pack
 	On         bool
 	Why        string // default, off by default, enabled by config, disabled by config, enabled by pack P, not selected by config
 }
 
-// Select applies sel to packs: copies of the packs whose rules are on or
-// off as sel says (packs itself is not written), and every rule's state.
-// A name that is neither a loaded pack's nor a rule's is an error at its
-// position, with the name probably meant; so is a name both enabled and
-// disabled, and a pack named to enable whose rules are all off by default.
-func Select(packs []*Pack, sel Selection) ([]*Pack, []RuleState, error) {
-	byPack := map[string]*Pack{}
-	byRule := map[string]*Rule{}
-	var known []string
+// index is what a Selection's names can name.
+type index struct {
+	packs  map[string]*Pack
+	rules  map[string]*Rule
+	allows map[string]*Allowlist
+	known  []string
+}
+
+func newIndex(packs []*Pack) *index {
+	x := &index{packs: map[string]*Pack{}, rules: map[string]*Rule{}, allows: map[string]*Allowlist{}}
 	for _, p := range packs {
-		if _, dup := byPack[p.Name]; !dup {
-			known = append(known, p.Name)
+		if _, dup := x.packs[p.Name]; !dup {
+			x.known = append(x.known, p.Name)
 		}
-		byPack[p.Name] = p
+		x.packs[p.Name] = p
 		for _, r := range p.Rules {
-			byRule[r.Policy.Name] = r
-			known = append(known, r.Policy.Name)
+			x.rules[r.Policy.Name] = r
+			x.known = append(x.known, r.Policy.Name)
+		}
+		for _, a := range p.Allowlists {
+			x.allows[a.Name] = a
+			x.known = append(x.known, a.Name)
 		}
 	}
-	sort.Strings(known)
+	sort.Strings(x.known)
+	return x
+}
+
+// chosen is what a Selection's names turn on and off, with why.
+type chosen struct {
+	on, off           map[*Rule]string
+	onAllow, offAllow map[*Allowlist]string
+}
+
+// Select applies sel to packs: copies of the packs whose rules and
+// allowlists are on or off as sel says (packs itself is not written),
+// and the state of each. A name that is neither a loaded pack's nor a
+// rule's nor an allowlist's is an error at its position, with the name
+// probably meant; so is a name both enabled and disabled, and a pack
+// named to enable whose rules are all off by default.
+func Select(packs []*Pack, sel Selection) ([]*Pack, []RuleState, error) {
+	x := newIndex(packs)
 	var es Errors
-	// on and off map rules to the Why a selection gives them.
-	on, off := map[*Rule]string{}, map[*Rule]string{}
+	c := chosen{on: map[*Rule]string{}, off: map[*Rule]string{}, onAllow: map[*Allowlist]string{}, offAllow: map[*Allowlist]string{}}
 	mark := func(ns []Name, enable bool, key string) {
+		why := "disabled by config"
+		if enable {
+			why = "enabled by config"
+		}
 		for _, n := range ns {
-			rs, ok := resolve(n, enable, byPack, byRule, known, key, &es)
+			rs, as, ok := x.resolve(n, enable, key, &es)
 			if !ok {
 				continue
 			}
 			for _, r := range rs {
 				if enable {
-					on[r] = "enabled by config"
+					c.on[r] = why
 				} else {
-					off[r] = "disabled by config"
+					c.off[r] = why
+				}
+			}
+			for _, a := range as {
+				if enable {
+					c.onAllow[a] = why
+				} else {
+					c.offAllow[a] = why
 				}
 			}
 		}
@@ -142,25 +176,28 @@ func Select(packs []*Pack, sel Selection) ([]*Pack, []RuleState, error) {
 	if err := es.Err(); err != nil {
 		return nil, nil, err
 	}
-	return apply(packs, sel.list, on, off, byRule)
+	return apply(packs, sel.list, c, x)
 }
 
-// resolve is the rules a name turns on or off.
-func resolve(n Name, enable bool, byPack map[string]*Pack, byRule map[string]*Rule, known []string, key string, es *Errors) ([]*Rule, bool) {
+// resolve is the rules and allowlists a name turns on or off.
+func (x *index) resolve(n Name, enable bool, key string, es *Errors) ([]*Rule, []*Allowlist, bool) {
 	// A pack and its main rule often share a name (sshd): enabling it is
 	// the rule, disabling it is the whole pack.
-	p, ok := byPack[n.Value]
-	if r, isRule := byRule[n.Value]; isRule && (enable || !ok) {
-		return []*Rule{r}, true
+	p, ok := x.packs[n.Value]
+	if r, isRule := x.rules[n.Value]; isRule && (enable || !ok) {
+		return []*Rule{r}, nil, true
+	}
+	if a, isAllow := x.allows[n.Value]; isAllow && !ok {
+		return nil, []*Allowlist{a}, true
 	}
 	if !ok {
-		msg := "no pack or rule %q in the packs loaded"
-		if s := yamlnode.Suggest(n.Value, known); s != "" {
+		msg := "no pack, rule or allowlist %q in the packs loaded"
+		if s := yamlnode.Suggest(n.Value, x.known); s != "" {
 			es.Add(n.Pos, key+": "+msg+"; did you mean %s?", n.Value, s)
 		} else {
 			es.Add(n.Pos, key+": "+msg+" (stockade packs lists them)", n.Value)
 		}
-		return nil, false
+		return nil, nil, false
 	}
 	var rs []*Rule
 	var offNames []string
@@ -171,52 +208,59 @@ func resolve(n Name, enable bool, byPack map[string]*Pack, byRule map[string]*Ru
 		}
 		rs = append(rs, r)
 	}
-	if enable && len(rs) == 0 {
+	// A pack's allowlists all follow it: one on can only spare addresses.
+	if enable && len(rs) == 0 && len(p.Allowlists) == 0 {
 		es.Add(n.Pos, "%s: pack %q has only rules off by default; name them to accept why they are off: %s", key, n.Value, strings.Join(offNames, ", "))
-		return nil, false
+		return nil, nil, false
 	}
-	return rs, true
+	return rs, p.Allowlists, true
 }
 
-// apply copies packs with each rule's Off as the selection leaves it, a
-// pack's enable: included: the copies' enable: keep only names of no
-// rule, for NewSet to refuse, so that a rule the configuration disables
-// stays off (the configuration is the admin's last word).
-func apply(packs []*Pack, only bool, on, off map[*Rule]string, byRule map[string]*Rule) ([]*Pack, []RuleState, error) {
+// apply copies packs with each rule's and allowlist's Off as the
+// selection leaves it, a pack's enable: included: the copies' enable:
+// keep only names of nothing loaded, for NewSet to refuse, so that what
+// the configuration disables stays off (it is the admin's last word).
+func apply(packs []*Pack, only bool, c chosen, x *index) ([]*Pack, []RuleState, error) {
 	enabledBy := map[string]string{}
 	for _, p := range packs {
 		for _, n := range p.Enable {
 			enabledBy[n] = p.Name
 		}
 	}
+	state := func(pack, name string, off bool, on, offBy map[string]string) RuleState {
+		st := RuleState{Pack: pack, Rule: name, On: !off, Why: "default"}
+		if off {
+			st.Why = "off by default"
+		}
+		if by, ok := enabledBy[name]; ok && off {
+			st.On, st.Why = true, "enabled by pack "+by
+		}
+		if only {
+			st.On, st.Why = false, "not selected by config"
+		}
+		if why, ok := on[name]; ok {
+			st.On, st.Why = true, why
+		}
+		if why, ok := offBy[name]; ok {
+			st.On, st.Why = false, why
+		}
+		return st
+	}
+	on, off := byName(c.on, c.onAllow), byName(c.off, c.offAllow)
 	out := make([]*Pack, len(packs))
 	var states []RuleState
 	for i, p := range packs {
 		np := *p
 		np.Rules = make([]*Rule, len(p.Rules))
+		np.Allowlists = make([]*Allowlist, len(p.Allowlists))
 		np.Enable = nil
 		for _, n := range p.Enable {
-			if byRule[n] == nil {
+			if x.rules[n] == nil && x.allows[n] == nil {
 				np.Enable = append(np.Enable, n)
 			}
 		}
 		for j, r := range p.Rules {
-			st := RuleState{Pack: p.Name, Rule: r.Policy.Name, On: !r.Off, Why: "default"}
-			if r.Off {
-				st.Why = "off by default"
-			}
-			if by, ok := enabledBy[r.Policy.Name]; ok && r.Off {
-				st.On, st.Why = true, "enabled by pack "+by
-			}
-			if only {
-				st.On, st.Why = false, "not selected by config"
-			}
-			if why, ok := on[r]; ok {
-				st.On, st.Why = true, why
-			}
-			if why, ok := off[r]; ok {
-				st.On, st.Why = false, why
-			}
+			st := state(p.Name, r.Policy.Name, r.Off, on, off)
 			nr := *r
 			pol := *r.Policy
 			nr.Policy = &pol
@@ -224,7 +268,27 @@ func apply(packs []*Pack, only bool, on, off map[*Rule]string, byRule map[string
 			np.Rules[j] = &nr
 			states = append(states, st)
 		}
+		for j, a := range p.Allowlists {
+			st := state(p.Name, a.Name, a.Off, on, off)
+			st.Allowlist = true
+			na := *a
+			na.Off = !st.On
+			np.Allowlists[j] = &na
+			states = append(states, st)
+		}
 		out[i] = &np
 	}
 	return out, states, nil
+}
+
+// byName keys what a selection chose by name.
+func byName(rs map[*Rule]string, as map[*Allowlist]string) map[string]string {
+	out := map[string]string{}
+	for r, why := range rs {
+		out[r.Policy.Name] = why
+	}
+	for a, why := range as {
+		out[a.Name] = why
+	}
+	return out
 }

@@ -111,6 +111,9 @@ type ruleInfo struct {
 	Ban       string   `json:"ban"`
 	Escalate  string   `json:"escalate,omitempty"`
 	Simulate  bool     `json:"simulate,omitempty"`
+	// Allowlist: not a rule but ranges no rule bans while on.
+	Allowlist bool     `json:"allowlist,omitempty"`
+	Ranges    []string `json:"ranges,omitempty"`
 }
 
 // load loads the packs as the daemon would, with every rule's state.
@@ -155,6 +158,15 @@ func (o *packsFlags) load() ([]packInfo, error) {
 					pi.Formats = append(pi.Formats, fm)
 				}
 			}
+		}
+		for _, a := range f.Pack.Allowlists {
+			ri := ruleInfo{Name: a.Name, Description: a.Description, Off: a.Off, Allowlist: true, Formats: []string{}}
+			for _, r := range a.Ranges {
+				ri.Ranges = append(ri.Ranges, r.String())
+			}
+			ri.On, ri.Why = states[k].On, states[k].Why
+			k++
+			pi.Rules = append(pi.Rules, ri)
 		}
 		out = append(out, pi)
 	}
@@ -231,7 +243,7 @@ func findPack(packs []packInfo, name string) (packInfo, error) {
 // listPacks lists packs and their rules, each rule on or off and why.
 func listPacks(w io.Writer, packs []packInfo) {
 	for _, p := range packs {
-		fmt.Fprintf(w, "%s (%s, %s; %d tests): %s\n", p.Name, p.File, strings.Join(p.Formats, ", "), p.Tests, p.Description)
+		fmt.Fprintf(w, "%s (%s, %s; %d tests): %s\n", p.Name, p.File, formatsOf(p), p.Tests, p.Description)
 		for _, r := range p.Rules {
 			state := "on "
 			if !r.On {
@@ -242,13 +254,26 @@ func listPacks(w io.Writer, packs []packInfo) {
 	}
 }
 
+// formatsOf is a pack's formats as text; a pack of allowlists alone
+// reads none and spares addresses in all.
+func formatsOf(p packInfo) string {
+	if len(p.Formats) == 0 {
+		return "any format"
+	}
+	return strings.Join(p.Formats, ", ")
+}
+
 // showPack prints one pack, a block per rule.
 func showPack(w io.Writer, p packInfo) {
-	fmt.Fprintf(w, "pack %s (%s)\n  %s\n  formats: %s\n  tests: %d\n", p.Name, p.File, p.Description, strings.Join(p.Formats, ", "), p.Tests)
+	fmt.Fprintf(w, "pack %s (%s)\n  %s\n  formats: %s\n  tests: %d\n", p.Name, p.File, p.Description, formatsOf(p), p.Tests)
 	for _, r := range p.Rules {
 		state := "on"
 		if !r.On {
 			state = "off"
+		}
+		if r.Allowlist {
+			fmt.Fprintf(w, "\nallowlist %s: %s (%s)\n  %s\n  never banned: %s\n", r.Name, state, r.Why, r.Description, strings.Join(r.Ranges, ", "))
+			continue
 		}
 		fmt.Fprintf(w, "\nrule %s: %s (%s)\n  %s\n", r.Name, state, r.Why, r.Description)
 		when := "1 match"

@@ -2,8 +2,11 @@ package ruleset
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,13 +54,16 @@ func bansByRule(t *testing.T, packsYAML string) map[string]int {
 type countSink struct {
 	mu   sync.Mutex
 	bans map[string]int
+	by   string // "target" counts by target, else by rule
 }
 
 func (s *countSink) Write(_ context.Context, ds []pipeline.Decision) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range ds {
-		if d.Action == pipeline.ActionBan {
+		if d.Action == pipeline.ActionBan && s.by == "target" {
+			s.bans[d.Target.String()]++
+		} else if d.Action == pipeline.ActionBan {
 			s.bans[d.Rule]++
 		}
 	}
@@ -103,8 +109,8 @@ func TestPacksKeyReplay(t *testing.T) {
 // by default named to enable.
 func TestPacksKeyErrors(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
-		{"packs:\n  disable: [web-cev]\n", `stockade.yaml:3:13: packs.disable: no pack or rule "web-cev" in the packs loaded; did you mean web-cve?`},
-		{"packs: [sshd, zzzz]\n", `stockade.yaml:2:15: packs: no pack or rule "zzzz" in the packs loaded (stockade packs lists them)`},
+		{"packs:\n  disable: [web-cev]\n", `stockade.yaml:3:13: packs.disable: no pack, rule or allowlist "web-cev" in the packs loaded; did you mean web-cve?`},
+		{"packs: [sshd, zzzz]\n", `stockade.yaml:2:15: packs: no pack, rule or allowlist "zzzz" in the packs loaded (stockade packs lists them)`},
 		{"packs: {enable: [portscan], disable: [portscan]}\n", `stockade.yaml:2:39: packs.disable: "portscan" is also enabled at stockade.yaml:2:18`},
 		{"packs: {enable: [nginx-mail-x]}\n", `did you mean nginx-mail?`},
 		{"packs: {enabel: [sshd]}\n", `stockade.yaml:2:9: packs.enabel: unknown key; did you mean enable?`},
@@ -169,5 +175,56 @@ func TestSelectStates(t *testing.T) {
 				t.Error("Select wrote the packs it was given")
 			}
 		}
+	}
+}
+
+// TestWhitelistsPack: the whitelists pack, once enabled, spares Google's
+// published crawler range from every rule, by address whatever the user
+// agent (the web rules' own exclusion needs both); requests with
+// Googlebot's user agent from another address are banned all the same;
+// with the pack off (the default) the crawler's addresses are banned like
+// any other when they do not say Googlebot.
+func TestWhitelistsPack(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "access.log")
+	var b strings.Builder
+	const googleUA = `"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"`
+	for i, addr := range []string{"66.249.66.1", "203.0.113.6", "2001:4860:4801:10::1", "66.249.66.1", "203.0.113.6", "2001:4860:4801:10::1"} {
+		ua := `"curl/8.5.0"`
+		if addr == "203.0.113.6" {
+			ua = googleUA
+		}
+		fmt.Fprintf(&b, "%s - - [08/Nov/2025:22:00:%02d +0000] \"GET /.env HTTP/1.1\" 404 153 \"-\" %s\n", addr, i, ua)
+	}
+	os.WriteFile(log, []byte(b.String()), 0o644)
+	banned := func(packsYAML string) []string {
+		cfg, err := config.Parse("stockade.yaml", []byte("sources: [{files: [/var/log/nginx/access.log]}]\n"+packsYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := LoadSelected(nil, cfg.Packs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := sources.Open(log, sources.Options{Loc: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sink := &countSink{bans: map[string]int{}, by: "target"}
+		if err := pipeline.Replay(t.Context(), pipeline.NewEngine(set, pipeline.Config{Origin: "test"}), []pipeline.Iterator{f}, sink); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Sorted(maps.Keys(sink.bans))
+	}
+	if got, want := banned(""), []string{"2001:4860:4801:10::/64", "203.0.113.6", "66.249.66.1"}; !slices.Equal(got, want) {
+		t.Errorf("whitelists off: banned %v, want %v", got, want)
+	}
+	for _, sel := range []string{"packs: {enable: [whitelists]}\n", "packs: {enable: [googlebot]}\n"} {
+		if got, want := banned(sel), []string{"203.0.113.6"}; !slices.Equal(got, want) {
+			t.Errorf("%s: banned %v, want %v (by address, never by user agent)", sel, got, want)
+		}
+	}
+	if got, want := banned("packs: {enable: [bingbot]}\n"), []string{"2001:4860:4801:10::/64", "203.0.113.6", "66.249.66.1"}; !slices.Equal(got, want) {
+		t.Errorf("bingbot only: banned %v, want %v", got, want)
 	}
 }
