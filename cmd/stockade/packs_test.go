@@ -68,6 +68,13 @@ func TestPacksShow(t *testing.T) {
 	if p.Name != "web-cve" || p.Tests == 0 || len(p.Rules) != 1 || p.Rules[0].Threshold != 1 || p.Rules[0].Ban != "4h" || !p.Rules[0].On || p.Formats[0] == "" {
 		t.Errorf("packs show web-cve -o json: %+v", p)
 	}
+	out.Reset()
+	if err := run(t.Context(), []string{"packs", "show", "whitelists"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nallowlist googlebot: off (off by default)\n  Googlebot and Google-InspectionTool (developers.google.com/search/apis/ipranges/googlebot.json)\n  never banned: 66.249.64.0/19, 2001:4860:4801::/48\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("packs show whitelists: no %q in\n%s", want, out.String())
+	}
 	err := run(t.Context(), []string{"packs", "show", "web-cev"}, &bytes.Buffer{}, &bytes.Buffer{})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), `no pack "web-cev"; did you mean web-cve?`) {
