@@ -135,7 +135,7 @@ func TestSelectStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := rules.Selection{
-		Enable:  []rules.Name{{Value: "sshd-aggressive"}, {Value: "nginx-mail"}},
+		Enable:  []rules.Name{{Value: "sshd-aggressive"}, {Value: "nginx-mail"}, {Value: "googlebot"}},
 		Disable: []rules.Name{{Value: "web-cve"}},
 	}
 	out, states, err := rules.Select(packs, sel)
@@ -153,6 +153,8 @@ func TestSelectStates(t *testing.T) {
 		"nginx-mail-errorlog": "off, off by default",
 		"portscan":            "off, off by default",
 		"web-cve":             "off, disabled by config",
+		"googlebot":           "on, enabled by config",
+		"bingbot":             "off, off by default",
 	} {
 		if why[rule] != want {
 			t.Errorf("%s: %q, want %q", rule, why[rule], want)
