@@ -69,14 +69,14 @@ func (s *Selection) DecodeYAML(d *yamlnode.Decoder, n *yaml.Node, path string) {
 func names(d *yamlnode.Decoder, n *yaml.Node, path string) []Name {
 	n = yamlnode.Resolve(n)
 	if n.Kind != yaml.SequenceNode {
-		d.Add(n, path, "want a list of pack or rule names")
+		d.Add(n, path, "want a list of pack, rule or allowlist names")
 		return nil
 	}
 	out := []Name{}
 	for i, e := range n.Content {
 		e = yamlnode.Resolve(e)
 		if e.Kind != yaml.ScalarNode || e.Value == "" {
-			d.Add(e, yamlnode.Index(path, i), "want a pack or rule name")
+			d.Add(e, yamlnode.Index(path, i), "want a pack, rule or allowlist name")
 			continue
 		}
 		out = append(out, Name{Value: e.Value, Pos: d.Pos(e)})

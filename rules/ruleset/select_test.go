@@ -115,6 +115,7 @@ func TestPacksKeyErrors(t *testing.T) {
 		{"packs: {enable: [nginx-mail-x]}\n", `did you mean nginx-mail?`},
 		{"packs: {enabel: [sshd]}\n", `stockade.yaml:2:9: packs.enabel: unknown key; did you mean enable?`},
 		{"packs: sshd\n", `stockade.yaml:2:8: packs: want a list of packs`},
+		{"packs: {disable: [[x]]}\n", `stockade.yaml:2:19: packs.disable[0]: want a pack, rule or allowlist name`},
 	} {
 		cfg, err := config.Parse("stockade.yaml", []byte("sources: [{files: [/var/log/auth.log]}]\n"+tc.yaml))
 		if err == nil {
