@@ -11,6 +11,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/srcpos"
 	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/pipeline/sign"
+	"github.com/stockade-ids/stockade/rules"
 )
 
 // Checked is what Check found in a configuration file.
@@ -39,7 +40,7 @@ func (c Checked) Summary() string {
 // packs (through packs, nil to skip them), the signing key, the
 // commands of exec sinks. It opens no socket and touches no firewall.
 // Every problem is in the error, file:line:col each where it has one.
-func Check(path, as string, packs func(paths []string) error) (Checked, error) {
+func Check(path, as string, packs func(paths []string, sel rules.Selection) error) (Checked, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Checked{}, err
@@ -76,7 +77,7 @@ func Check(path, as string, packs func(paths []string) error) (Checked, error) {
 	c.checkFiles(&es)
 	errs := []error{es.Err()}
 	if packs != nil {
-		errs = append(errs, packs(c.Rules))
+		errs = append(errs, packs(c.Rules, c.Packs))
 	}
 	return Checked{Daemon: c}, errors.Join(errs...)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockade-ids/stockade/rules"
 )
 
 // TestCheckStartsNothing: Check reads a configuration that names a
@@ -34,7 +36,7 @@ func TestCheckStartsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	loaded := false
-	c, err := Check(p, "", func(paths []string) error { loaded = len(paths) == 0; return nil })
+	c, err := Check(p, "", func(paths []string, _ rules.Selection) error { loaded = len(paths) == 0; return nil })
 	if err != nil || c.Enforcer || len(c.Daemon.Sinks) != 3 || !loaded {
 		t.Fatalf("check: %v %+v loaded packs %v", err, c, loaded)
 	}
@@ -60,7 +62,7 @@ func TestCheckFiles(t *testing.T) {
 	os.WriteFile(key, []byte("SUAKEY"), 0o644)
 	p := filepath.Join(dir, "c.yaml")
 	os.WriteFile(p, []byte("sign_key: "+key+"\nsources: [{files: [/x]}]\nsinks:\n  - exec: {ban: [/nonexistent/ipset, add]}\n"), 0o644)
-	_, err := Check(p, "", func([]string) error { return errors.New("p.yaml:1:1: a pack's problem") })
+	_, err := Check(p, "", func([]string, rules.Selection) error { return errors.New("p.yaml:1:1: a pack's problem") })
 	want := []string{
 		p + ":1:11: sign_key: signing key " + key + ": mode 0644 lets others read or write it; chmod 600 it",
 		p + `:4:5: sinks[0].exec.ban[0]: "/nonexistent/ipset": no such program (or not executable)`,

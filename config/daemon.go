@@ -25,6 +25,7 @@ import (
 
 	"github.com/stockade-ids/stockade/internal/srcpos"
 	"github.com/stockade-ids/stockade/internal/yamlnode"
+	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
@@ -37,7 +38,10 @@ type Daemon struct {
 	Origin   string   `yaml:"origin"`
 	TZ       string   `yaml:"tz"`
 	Rules    []string `yaml:"rules"`
-	Allow    []string `yaml:"allow"`
+	// Packs selects which packs and rules of Rules run (see
+	// rules.Selection); its names are checked when the packs load.
+	Packs rules.Selection `yaml:"packs"`
+	Allow []string        `yaml:"allow"`
 	// Fleet lists the fleet's own hosts (firewalls, correlators, bus
 	// servers not named below): never banned, like allow, so that a forged
 	// line cannot cut the fleet apart.

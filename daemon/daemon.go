@@ -162,7 +162,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		return nil, &BadConfig{err}
 	}
 	d.home = home
-	set, err := loadRules(cfg.Rules)
+	set, err := loadRules(cfg.Rules, cfg.Packs)
 	if err != nil {
 		return nil, err
 	}

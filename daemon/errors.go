@@ -15,9 +15,10 @@ type BadConfig struct{ Err error }
 func (e *BadConfig) Error() string { return e.Err.Error() }
 func (e *BadConfig) Unwrap() error { return e.Err }
 
-// loadRules is ruleset.Load; a refused pack is a bad configuration.
-func loadRules(paths []string) (*rules.Set, error) {
-	set, err := ruleset.Load(paths)
+// loadRules is ruleset.LoadSelected; a refused pack, or a packs: name
+// that no pack loaded has, is a bad configuration.
+func loadRules(paths []string, sel rules.Selection) (*rules.Set, error) {
+	set, err := ruleset.LoadSelected(paths, sel)
 	if err != nil {
 		return nil, &BadConfig{err}
 	}

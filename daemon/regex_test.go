@@ -67,7 +67,7 @@ func TestPathologicalRegex(t *testing.T) {
 	// than of what else the machine did meanwhile (a CI machine running
 	// other tests preempts any one run; it cannot make one faster).
 	cost := func(path string, ev *pipeline.Event, runs int) (time.Duration, *rules.Set) {
-		set, err := loadRules([]string{path})
+		set, err := loadRules([]string{path}, rules.Selection{})
 		if err != nil {
 			t.Fatal(err)
 		}

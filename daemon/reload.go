@@ -121,7 +121,7 @@ func (d *Daemon) reload(ctx context.Context) (string, error) {
 		}
 		c.Defaults()
 	}
-	set, err := loadRules(c.Rules)
+	set, err := loadRules(c.Rules, c.Packs)
 	if err != nil {
 		d.metrics.reloadErrors.Add(1)
 		return "", err

@@ -43,6 +43,8 @@ type Pack struct {
 	// holding only `enable: [sshd-aggressive]` is fail2ban's jail.local
 	// `mode = aggressive`.
 	Enable []string
+	// Allowlists are ranges no rule of the set bans, once on.
+	Allowlists []*Allowlist
 
 	enablePos map[string]Pos // where each name of Enable is written
 	ref       *stateRef      // how its predicates reach engine state
@@ -193,6 +195,8 @@ func Parse(file string, data []byte) (*Pack, error) {
 				}
 				p.enablePos[s.Value] = pos(s)
 			}
+		case "allowlists":
+			p.Allowlists = parseAllowlists(f.Value, pos, &es)
 		case "tests":
 			// Pack tests are run by `stockade test`; the loader only checks
 			// that they are a list.
@@ -200,13 +204,13 @@ func Parse(file string, data []byte) (*Pack, error) {
 				es.Add(pos(f.Value), "tests: want a list")
 			}
 		default:
-			es.Add(pos(f.Key), "unknown key %q in pack (known: pack, description, mode, rules, enable, tests)", f.Key.Value)
+			es.Add(pos(f.Key), "unknown key %q in pack (known: pack, description, mode, rules, enable, allowlists, tests)", f.Key.Value)
 		}
 	}
 	if p.Name == "" {
 		es.Add(pos(root), "pack has no name (add `pack: NAME`)")
 	}
-	if rulesNode == nil && len(p.Enable) == 0 {
+	if rulesNode == nil && len(p.Enable) == 0 && len(p.Allowlists) == 0 {
 		es.Add(pos(root), "pack has no rules")
 	} else if rulesNode == nil {
 		// A pack that only enables rules of others.

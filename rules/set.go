@@ -116,6 +116,10 @@ func NewSet(packs ...*Pack) (*Set, error) {
 			s.policies = append(s.policies, r.Policy)
 		}
 	}
+	addAllow(s.rules, allowRanges(packs, enable))
+	for i, r := range s.rules {
+		s.policies[i] = r.Policy
+	}
 	for _, p := range packs {
 		for _, n := range p.Enable {
 			if enable[n] {

@@ -44,8 +44,8 @@ file:line:col, starting nothing. Exit 0 when clean, 2 on problems.`,
 // checkConfig is `stockade check` and `stockade run -t`: every problem
 // on stderr, one a line, and exit code 2; a summary on stdout when clean.
 func checkConfig(path, as string, stdout, stderr io.Writer) error {
-	c, err := config.Check(path, as, func(paths []string) error {
-		_, err := ruleset.Load(paths)
+	c, err := config.Check(path, as, func(paths []string, sel rules.Selection) error {
+		_, err := ruleset.LoadSelected(paths, sel)
 		// The packs' problems as they are, one a line like the file's:
 		// without Load's heading, which a count of lines would count.
 		var es rules.Errors

@@ -27,6 +27,7 @@ func TestCheck(t *testing.T) {
 	enf := filepath.Join("..", "..", "deploy", "enforce.yaml")
 	badPack := write("pack.yaml", "pack: p\nrules:\n  - name: r\n    colour: red\n")
 	packs := write("packs.yaml", "rules: ["+badPack+"]\nsources: [{files: [/x]}]\n")
+	badNames := write("names.yaml", "sources: [{files: [/x]}]\npacks: {disable: [web-cev]}\n")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -42,6 +43,7 @@ func TestCheck(t *testing.T) {
 			bad + `:4:39: sinks[0].exec.timeout: bad duration "10x" (use 90s, 10m, 1h, 7d, 1w)`}},
 		{"run -t refused", []string{"run", "-t", "--config", bad}, 2, []string{"metrcs: unknown key"}},
 		{"a pack's errors", []string{"check", packs}, 2, []string{badPack + ":4:5: unknown key \"colour\" in rule"}},
+		{"a packs: name no pack has", []string{"check", badNames}, 2, []string{badNames + `:2:19: packs.disable: no pack, rule or allowlist "web-cev" in the packs loaded; did you mean web-cve?`}},
 		{"read as the other kind", []string{"check", "--as", "run", enf}, 2, []string{"policy: unknown key"}},
 		{"missing", []string{"check", filepath.Join(dir, "none.yaml")}, 2, []string{"no such file"}},
 	} {

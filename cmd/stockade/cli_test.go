@@ -386,7 +386,7 @@ func TestPacksJSON(t *testing.T) {
 		t.Fatalf("packs -o json lists %d packs", len(packs))
 	}
 	for _, p := range packs {
-		if !strings.Contains(text.String(), p.Name+" ("+p.File+"): ") || len(p.Rules) == 0 {
+		if !strings.Contains(text.String(), fmt.Sprintf("%s (%s, %s; %d tests): ", p.Name, p.File, formatsOf(p), p.Tests)) || len(p.Rules) == 0 {
 			t.Errorf("pack %+v is not as packs lists it", p)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 
 	"github.com/spf13/cobra"
 	"github.com/stockade-ids/stockade/rules"
@@ -211,67 +210,4 @@ func lintCheck(rulePaths []string, rep *lintReport) ([]lintFinding, error) {
 		return out, &exitError{code: 2, err: fmt.Errorf("pack tests refused, %d error(s):\n%w", len(errs), errs)}
 	}
 	return out, nil
-}
-
-func (a *app) packsCommand() *cobra.Command {
-	var o outputFlags
-	c := &cobra.Command{
-		Use:   "packs",
-		Short: "list the built-in rule packs and their rules",
-		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			asJSON, err := o.asJSON()
-			if err != nil {
-				return a.usageError(c, err)
-			}
-			return listPacks(a.stdout, asJSON)
-		},
-	}
-	o.add(c)
-	return c
-}
-
-// packInfo is a built-in pack as `packs -o json` lists it.
-type packInfo struct {
-	Name        string     `json:"name"`
-	File        string     `json:"file"`
-	Description string     `json:"description"`
-	Rules       []ruleInfo `json:"rules"`
-}
-
-type ruleInfo struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	// Off: the rule judges nothing until a pack's enable: names it.
-	Off bool `json:"off,omitempty"`
-}
-
-// listPacks lists the built-in packs and their rules.
-func listPacks(stdout io.Writer, asJSON bool) error {
-	set, err := loadRules(nil)
-	if err != nil {
-		return err
-	}
-	packs := []packInfo{}
-	for _, p := range set.Packs() {
-		pi := packInfo{Name: p.Name, File: path.Join("rules/packs", p.File), Description: p.Description}
-		for _, r := range p.Rules {
-			pi.Rules = append(pi.Rules, ruleInfo{Name: r.Policy.Name, Description: r.Policy.Description, Off: r.Off})
-		}
-		packs = append(packs, pi)
-	}
-	if asJSON {
-		return writeJSON(stdout, packs)
-	}
-	for _, p := range packs {
-		fmt.Fprintf(stdout, "%s (%s): %s\n", p.Name, p.File, p.Description)
-		for _, r := range p.Rules {
-			off := ""
-			if r.Off {
-				off = " (off: a pack's enable: turns it on)"
-			}
-			fmt.Fprintf(stdout, "  %-16s %s%s\n", r.Name, r.Description, off)
-		}
-	}
-	return nil
 }

@@ -34,11 +34,32 @@ func (d *Decision) String() string {
 		rules.FormatDuration(time.Duration(d.Duration)*time.Second), d.Offense, d.At.Format(time.RFC3339Nano))
 }
 
-// Run runs the test over a fresh engine whose rules are p's alone. now is
+// withRules are the packs a test of p runs besides p: none for a pack of
+// rules; for a pack of allowlists alone (whitelists), which has nothing
+// to ban with, the built-in packs, whose bans its allowlists must spare.
+func withRules(p *rules.Pack) []*rules.Pack {
+	if len(p.Rules) > 0 || len(p.Allowlists) == 0 {
+		return nil
+	}
+	ds, err := rules.DefaultPacks()
+	if err != nil {
+		return nil
+	}
+	out := ds[:0]
+	for _, d := range ds {
+		if d.Name != p.Name {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Run runs the test over a fresh engine whose rules are p's alone (the
+// built-in packs' for a pack of allowlists alone: see withRules). now is
 // the year-inference reference of a test without now: (zero: when it runs).
 func (t *Test) Run(p *rules.Pack, now time.Time) *Result {
 	res := &Result{Test: t, Seen: map[string]int{}, Regex: map[string][]int{}}
-	set, err := rules.NewSet(p, &rules.Pack{Name: "test", File: p.File, Enable: t.Enable})
+	set, err := rules.NewSet(append(withRules(p), p, &rules.Pack{Name: "test", File: p.File, Enable: t.Enable})...)
 	if err != nil {
 		res.Failures.Add(t.Pos, "%v", err)
 		return res

@@ -20,6 +20,13 @@ import (
 // path at all) means the packs built into the binary, "fail2ban:DIR" (or
 // a directory holding jail.conf) the jails of a fail2ban configuration.
 func Load(paths []string) (*rules.Set, error) {
+	return LoadSelected(paths, rules.Selection{})
+}
+
+// LoadSelected is Load with the daemon's packs: key applied (see
+// rules.Select): a name it gives that no loaded pack or rule has is an
+// error at its position in the configuration.
+func LoadSelected(paths []string, sel rules.Selection) (*rules.Set, error) {
 	files, err := Files(paths)
 	if err != nil {
 		return nil, err
@@ -27,6 +34,11 @@ func Load(paths []string) (*rules.Set, error) {
 	packs := make([]*rules.Pack, len(files))
 	for i, f := range files {
 		packs[i] = f.Pack
+	}
+	if !sel.IsZero() {
+		if packs, _, err = rules.Select(packs, sel); err != nil {
+			return nil, fmt.Errorf("packs: refused:\n%w", err)
+		}
 	}
 	set, err := rules.NewSet(packs...)
 	if err != nil {
