@@ -88,6 +88,9 @@ type Daemon struct {
 	inflight *saveJob
 	saveDone chan *saveJob
 	cpsDirty bool
+	// saveFailing: the last commit failed (a full disk); only the tick
+	// retries, once a saveEvery, not every event or decision.
+	saveFailing bool
 
 	// hangup asks for a reload (SIGHUP), reopen for the output files to be
 	// opened again (SIGUSR1; SIGHUP does it too).

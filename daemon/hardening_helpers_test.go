@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,12 +152,17 @@ func (l *liveDaemon) banned(rule string) []string {
 	return rep.Status.Rules[0].BannedList
 }
 
-// waitFor polls cond every 20 ms for up to limit.
+// waitFor polls cond every 20 ms for up to limit. On a timeout it logs
+// every goroutine's stack: an in-process daemon's loop and commits show
+// where they stood (a wedged loop, a commit that never returned).
 func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
+			var dump bytes.Buffer
+			pprof.Lookup("goroutine").WriteTo(&dump, 2)
+			t.Logf("goroutines at the timeout:\n%s", dump.String())
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(20 * time.Millisecond)

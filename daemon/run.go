@@ -40,7 +40,7 @@ func (d *Daemon) loop(ctx context.Context) {
 			d.auditExpired(now)
 			d.expireAllow(now)
 			d.audit.Flush(now)
-			d.saveAsync()
+			d.commitAsync()
 			if watchdog {
 				d.sdNotify(sdnotify.Watchdog)
 			}

@@ -42,8 +42,19 @@ func (d *Daemon) save() {
 // one is in flight: the one after it takes everything that changed
 // meanwhile (a group commit). Judging goes on during the commit's writes
 // and fsync, which at a thousand bans a second took half the loop's time
-// and made the syslog listener drop datagrams.
+// and made the syslog listener drop datagrams. While commits fail (a full
+// disk) it waits for the tick's retry: retried at once, a failed commit
+// of unsaved decisions was retried in a loop, about 130 failed writes and
+// error lines a second.
 func (d *Daemon) saveAsync() {
+	if d.saveFailing {
+		return
+	}
+	d.commitAsync()
+}
+
+// commitAsync is saveAsync, also while commits fail (the tick's retry).
+func (d *Daemon) commitAsync() {
 	if d.inflight != nil {
 		return
 	}
@@ -136,6 +147,7 @@ func (d *Daemon) takeSave() *saveJob {
 // since, and its offsets are written again, at the next try.
 func (d *Daemon) saved(job *saveJob) {
 	d.inflight = nil
+	d.saveFailing = job.err != nil
 	if job.err != nil {
 		d.metrics.saveErrors.Add(1)
 		d.log.Error("saving state failed; enforcement goes on and the save is retried", "err", job.err)
