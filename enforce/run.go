@@ -347,6 +347,10 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 			e.log.Info("stockade enforce stopped")
 			return err
 		case err := <-done:
+			// The consumer also ends when ctx does, and select picks at
+			// random between ready cases: a stop may arrive here, and
+			// systemd must hear of it all the same.
+			e.notify(sdnotify.Stopping)
 			e.save()
 			return err
 		case <-tick.C:
