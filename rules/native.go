@@ -86,26 +86,11 @@ func (m *nativeMatcher) index() {
 	if len(m.fail) < litScanMin {
 		return
 	}
-	ids := map[string]int{}
-	var lits []string
-	need := make([]uint64, len(m.fail))
+	lits := make([][]string, len(m.fail))
 	for i, f := range m.fail {
-		// A failregex without literals of its own is always tried
-		// (need 0), as before.
-		for _, l := range f.Literals {
-			id, ok := ids[l]
-			if !ok {
-				id = len(lits)
-				ids[l] = id
-				lits = append(lits, l)
-			}
-			need[i] |= 1 << (id & 63)
-		}
+		lits[i] = f.Literals
 	}
-	if len(lits) == 0 || len(lits) > 64 {
-		return
-	}
-	m.lits, m.need = regex.NewMulti(lits), need
+	m.lits, m.need = regex.LiteralMasks(lits)
 }
 
 func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement) {

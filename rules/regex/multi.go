@@ -274,3 +274,29 @@ func (m *Multi) verifyMask(text string, i int, p uint) (found uint64) {
 	}
 	return found
 }
+
+// LiteralMasks indexes the literals each of a list of regexes requires
+// (literals[i] for regex i) for one Multi scan of a line: need[i] holds
+// the bits of regex i's literals, so regex i can match only a line whose
+// Mask holds all of them (a regex with no literals has need 0: always
+// tried). Nil, nil when there is no literal or more than 64.
+func LiteralMasks(literals [][]string) (*Multi, []uint64) {
+	ids := map[string]int{}
+	var lits []string
+	need := make([]uint64, len(literals))
+	for i, ls := range literals {
+		for _, l := range ls {
+			id, ok := ids[l]
+			if !ok {
+				id = len(lits)
+				ids[l] = id
+				lits = append(lits, l)
+			}
+			need[i] |= 1 << (id & 63)
+		}
+	}
+	if len(lits) == 0 || len(lits) > 64 {
+		return nil, nil
+	}
+	return NewMulti(lits), need
+}

@@ -50,26 +50,11 @@ func (f *Filter) buildIndex() {
 	if len(f.Fail) < indexMin || f.MaxLines != 1 {
 		return
 	}
-	ids := map[string]int{}
-	var lits []string
-	need := make([]uint64, len(f.Fail))
+	lits := make([][]string, len(f.Fail))
 	for i, re := range f.Fail {
-		// A failregex without literals of its own is always tried
-		// (need 0), as before.
-		for _, l := range re.Literals {
-			id, ok := ids[l]
-			if !ok {
-				id = len(lits)
-				ids[l] = id
-				lits = append(lits, l)
-			}
-			need[i] |= 1 << (id & 63)
-		}
+		lits[i] = re.Literals
 	}
-	if len(lits) == 0 || len(lits) > 64 {
-		return
-	}
-	f.lits, f.need = regex.NewMulti(lits), need
+	f.lits, f.need = regex.LiteralMasks(lits)
 }
 
 // Line is a line as a filter reads it.
