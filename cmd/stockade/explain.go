@@ -25,6 +25,7 @@ type explainFlags struct {
 	rulePaths, allow, homeNets, realIP []string
 	typ, tz, suricataYAML, logFormat   string
 	out                                outputFlags
+	cfg                                daemonConfig
 }
 
 // explainCommand is stockade's fail2ban-regex: it reads a log line by line
@@ -37,16 +38,24 @@ func (a *app) explainCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "explain [flags] FILE|-",
 		Short: "show, line by line, what every rule makes of a log (as fail2ban-regex)",
-		Long:  "Shows, for each line, the parsed fields and every rule's verdict, then a summary.",
+		Long: `Shows, for each line, the parsed fields and every rule's verdict, then a summary.
+With --config, the daemon's configuration says which packs and rules judge
+(rules:, packs:), whom never to ban (allow:, fleet:), the zone and the home
+net, as the daemon would; a flag given wins, and --allow adds.`,
 		RunE: func(c *cobra.Command, names []string) error {
 			if len(names) != 1 {
 				return a.usageError(c, fmt.Errorf("explain: give one log file, or - for standard input"))
+			}
+			err := o.cfg.load(c.Flags(), judgeOptions{rulePaths: &o.rulePaths, allow: &o.allow, homeNets: &o.homeNets, tz: &o.tz, suricataYAML: &o.suricataYAML})
+			if err != nil {
+				return err
 			}
 			return o.run(c.Context(), names[0], a.stdin, a.stdout)
 		},
 	}
 	o.out.add(c)
 	f := c.Flags()
+	o.cfg.flag(f)
 	rulesFlag(f, &o.rulePaths)
 	allowFlag(f, &o.allow)
 	f.StringVar(&o.typ, "type", "", "log `FORMAT`: syslog, nginx, fastlog, eve, fail2ban (default: detect)")
@@ -81,7 +90,7 @@ func (o *explainFlags) run(ctx context.Context, name string, stdin io.Reader, st
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	set, err := loadRules(o.rulePaths)
+	set, err := o.cfg.rules(o.rulePaths)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/protect"
@@ -107,4 +108,78 @@ func completeValues(c *cobra.Command) {
 	if f.Lookup("type") != nil {
 		_ = c.RegisterFlagCompletionFunc("type", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 	}
+}
+
+// daemonConfig is --config of the commands that judge lines (replay,
+// explain, test): the daemon's configuration, whose rules:, packs:,
+// allow:, fleet:, tz:, home_net: (and, for replay, origin:,
+// max_windows:, unbans:) they judge with unless a flag says otherwise.
+type daemonConfig struct {
+	path string
+	sel  rules.Selection // its packs:, applied to the packs loaded
+}
+
+func (d *daemonConfig) flag(f *pflag.FlagSet) {
+	f.StringVar(&d.path, "config", "", "the daemon's configuration `FILE`: judge with its rules:, packs:, allow:, fleet:, tz: and home_net:, as the daemon would (a flag given wins; --allow adds)")
+}
+
+// judgeOptions are the options of a command that judges lines which the
+// daemon's configuration can give as well.
+type judgeOptions struct {
+	rulePaths, allow, homeNets *[]string
+	tz, suricataYAML, origin   *string
+	maxWindows                 *int
+	unbans                     *bool
+}
+
+// load reads --config, if given, and fills in each option of o whose
+// flag was not given with the configuration's (a nil option: the command
+// has none); --allow adds to the configuration's allow: and fleet:.
+func (d *daemonConfig) load(f *pflag.FlagSet, o judgeOptions) error {
+	if d.path == "" {
+		return nil
+	}
+	j, err := config.LoadJudging(d.path)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	d.sel = j.Packs
+	unset := func(name string) bool { return !f.Changed(name) }
+	if o.rulePaths != nil && unset("rules") {
+		// The daemon without rules: runs the built-in packs; say so, for
+		// test's PACK arguments are added to these.
+		*o.rulePaths = j.Rules
+		if len(j.Rules) == 0 {
+			*o.rulePaths = []string{"default"}
+		}
+	}
+	if o.allow != nil {
+		*o.allow = append(j.Protected, *o.allow...)
+	}
+	if o.tz != nil && unset("tz") {
+		*o.tz = j.TZ
+	}
+	if o.homeNets != nil && unset("home-net") && unset("suricata-yaml") {
+		*o.homeNets, *o.suricataYAML = j.HomeNet, j.SuricataYAML
+	}
+	if o.origin != nil && unset("origin") {
+		*o.origin = j.Origin
+	}
+	if o.maxWindows != nil && unset("max-windows") {
+		*o.maxWindows = j.MaxWindows
+	}
+	if o.unbans != nil && unset("unbans") {
+		*o.unbans = j.Unbans
+	}
+	return nil
+}
+
+// rules is loadRules with the configuration's packs: applied: a name it
+// gives that no pack loaded has is an error at its place in the file.
+func (d *daemonConfig) rules(paths []string) (*rules.Set, error) {
+	set, err := ruleset.LoadSelected(paths, d.sel)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return set, nil
 }

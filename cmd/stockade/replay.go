@@ -33,6 +33,7 @@ type replayFlags struct {
 	compare                               bool
 	format, report                        string
 	stdin                                 io.Reader // the log named "-"
+	cfg                                   daemonConfig
 }
 
 func (a *app) replayCommand() *cobra.Command {
@@ -46,6 +47,11 @@ lines on stdout (or --output); a summary goes to stderr. A FILE of - is
 standard input, read as a file is (--type, --tz, --home-net, --log-format,
 --real-ip-from).
 
+With --config, the daemon's configuration says which packs and rules judge
+(rules:, packs:), whom never to ban (allow:, fleet:), and the zone, home
+net, origin, window bound and unbans, as the daemon would; a flag given
+wins, and --allow adds.
+
 With --compare, the first two arguments are two pack sets (default, a pack
 file or directory, fail2ban:DIR; comma-separated to join several): the logs
 are read once and judged by both, and what NEW decides differently is
@@ -53,22 +59,34 @@ printed (targets only one side bans with their rule and evidence, bans that
 changed, per-rule counts; -o json for a document). --report writes a
 self-contained HTML report of a replay or a comparison.`,
 		Example: "  stockade replay --allow 10.0.0.0/8 /var/log/auth.log* /var/log/suricata/eve.json\n" +
+			"  stockade replay --config /etc/stockade/stockade.yaml /var/log/mail.log*\n" +
 			"  stockade replay --compare --report diff.html default /etc/stockade/packs/ /var/log/auth.log*",
 		RunE: func(c *cobra.Command, names []string) error {
 			if len(names) == 0 {
 				return a.usageError(c, fmt.Errorf("replay: no log files given"))
 			}
 			o.stdin = a.stdin
+			opts := judgeOptions{rulePaths: &o.rulePaths, allow: &o.allow, homeNets: &o.homeNets, tz: &o.tz,
+				suricataYAML: &o.suricataYAML, origin: &o.origin, maxWindows: &o.maxWindows, unbans: &o.unbans}
 			if o.compare {
 				if len(names) < 3 || len(o.rulePaths) > 0 || o.format != "text" && o.format != "json" {
 					return a.usageError(c, fmt.Errorf("replay --compare OLD NEW FILE...: two pack sets and at least one log, no --rules, -o text or json"))
 				}
+				// Both sides are judged under the configuration's packs:.
+				opts.rulePaths = nil
+				if err := o.cfg.load(c.Flags(), opts); err != nil {
+					return err
+				}
 				return o.runCompare(c.Context(), names, a.stdout, a.stderr)
+			}
+			if err := o.cfg.load(c.Flags(), opts); err != nil {
+				return err
 			}
 			return o.run(c.Context(), names, a.stdout, a.stderr)
 		},
 	}
 	f := c.Flags()
+	o.cfg.flag(f)
 	rulesFlag(f, &o.rulePaths)
 	allowFlag(f, &o.allow)
 	f.IntVar(&o.maxWindows, "max-windows", config.DefaultMaxWindows, "sliding windows held at most, `N` (0: no bound); past it the least recent go")
@@ -94,7 +112,7 @@ func (o *replayFlags) run(ctx context.Context, names []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	set, err := loadRules(o.rulePaths)
+	set, err := o.cfg.rules(o.rulePaths)
 	if err != nil {
 		return err
 	}
@@ -252,7 +270,7 @@ func (o *replayFlags) runCompare(ctx context.Context, args []string, stdout, std
 	}
 	var engines [2]*pipeline.Engine
 	for i, spec := range args[:2] {
-		set, err := loadRules(strings.Split(spec, ","))
+		set, err := o.cfg.rules(strings.Split(spec, ","))
 		if err != nil {
 			return fmt.Errorf("%s: %w", spec, err)
 		}

@@ -30,6 +30,7 @@ type testFlags struct {
 	only      string
 	verbose   bool
 	out       outputFlags
+	cfg       daemonConfig
 }
 
 // testReport is `test -o json`: per pack, per test, whether it passed,
@@ -43,8 +44,10 @@ type testReport struct {
 }
 
 type packResults struct {
-	Pack     string       `json:"pack"`
-	File     string       `json:"file"`
+	Pack string `json:"pack"`
+	File string `json:"file"`
+	// Skipped: --config's packs: runs no rule of the pack, and why.
+	Skipped  string       `json:"skipped,omitempty"`
 	Tests    []testResult `json:"tests"`
 	Warnings []string     `json:"warnings,omitempty"`
 }
@@ -69,10 +72,18 @@ func (a *app) testCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "test [flags] [PACK|DIR]...",
 		Short: "run the tests: blocks of rule packs (default: the built-in ones)",
-		Long:  "Runs the tests: blocks of rule packs (default: the built-in packs).",
+		Long: `Runs the tests: blocks of rule packs (default: the built-in packs).
+With --config, the packs of the daemon's configuration (its rules:, and the
+PACK arguments); a pack its packs: runs no rule of is skipped, and a name of
+packs: that no pack has is an error at its place in the file. Each test
+judges its pack as written: which rules the configuration turns on is for
+replay --config and explain --config to show.`,
 		RunE: func(c *cobra.Command, names []string) error {
 			asJSON, err := o.out.asJSON()
 			if err != nil {
+				return err
+			}
+			if err := o.cfg.load(c.Flags(), judgeOptions{rulePaths: &o.rulePaths}); err != nil {
 				return err
 			}
 			if asJSON {
@@ -83,6 +94,7 @@ func (a *app) testCommand() *cobra.Command {
 	}
 	o.out.add(c)
 	f := c.Flags()
+	o.cfg.flag(f)
 	rulesFlag(f, &o.rulePaths)
 	f.StringVar(&o.only, "run", "", "run only the tests whose pack/name contains this `TEXT`")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also list the decisions of tests that pass")
@@ -122,9 +134,20 @@ func (o *testFlags) run(ctx context.Context, names []string, stdout io.Writer, r
 	if err != nil {
 		return err
 	}
+	skip, err := ruleset.Unselected(files, o.cfg.sel)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	var passed, failed int
 	var parseErrs rules.Errors
 	for _, pf := range files {
+		if why, ok := skip[pf.Pack]; ok {
+			fmt.Fprintf(stdout, "skip %s: no rule runs with %s (%s)\n", pf.Pack.Name, o.cfg.path, why)
+			if rep != nil {
+				rep.Packs = append(rep.Packs, packResults{Pack: pf.Pack.Name, File: pf.Name, Skipped: why, Tests: []testResult{}})
+			}
+			continue
+		}
 		tests, err := packtest.Parse(pf.Name, pf.Data)
 		if es, ok := err.(rules.Errors); ok {
 			parseErrs = append(parseErrs, es...)

@@ -156,3 +156,42 @@ func Fail2banDir(p string) (string, bool) {
 	}
 	return "", false
 }
+
+// Unselected is the packs of files that sel turns wholly off, every rule
+// and allowlist of them not selected or disabled by the configuration
+// (`stockade test --config` skips their tests), each with why; a pack
+// whose rules are only off by default is not among them. A name of sel
+// that no pack of files has is an error at its position, as for
+// LoadSelected.
+func Unselected(files []File, sel rules.Selection) (map[*rules.Pack]string, error) {
+	if sel.IsZero() {
+		return nil, nil
+	}
+	packs := make([]*rules.Pack, len(files))
+	for i, f := range files {
+		packs[i] = f.Pack
+	}
+	_, states, err := rules.Select(packs, sel)
+	if err != nil {
+		return nil, fmt.Errorf("packs: refused:\n%w", err)
+	}
+	out := map[*rules.Pack]string{}
+	k := 0
+	for _, p := range packs {
+		n := len(p.Rules) + len(p.Allowlists)
+		why, off := "", n > 0
+		for _, st := range states[k : k+n] {
+			switch {
+			case st.On || st.Why != "not selected by config" && st.Why != "disabled by config":
+				off = false
+			case why == "":
+				why = st.Why
+			}
+		}
+		k += n
+		if off {
+			out[p] = why
+		}
+	}
+	return out, nil
+}

@@ -231,3 +231,53 @@ func TestWhitelistsPack(t *testing.T) {
 		t.Errorf("bingbot only: banned %v, want %v", got, want)
 	}
 }
+
+// TestUnselected: the packs a packs: key runs no rule of, with why; a
+// pack whose rules are only off by default (portscan) is not one, and a
+// bad name is refused at its position.
+func TestUnselected(t *testing.T) {
+	files, err := Files(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		want       map[string]string
+	}{
+		{"no packs: key", "", map[string]string{}},
+		{"disable a pack", "packs: {disable: [web-cve, sshd-aggressive]}\n", map[string]string{"web-cve": "disabled by config"}},
+		{"the list form", "packs: [sshd, portscan]\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("stockade.yaml", []byte("sources: [{files: [/var/log/auth.log]}]\n"+tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			skip, err := Unselected(files, cfg.Packs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for p, why := range skip {
+				got[p.Name] = why
+			}
+			if tc.want == nil {
+				// Every pack but the two named runs nothing.
+				if len(got) != len(files)-2 || got["sshd"] != "" || got["portscan"] != "" || got["postfix"] != "not selected by config" {
+					t.Errorf("skipped %v", got)
+				}
+				return
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("skipped %v, want %v", got, tc.want)
+			}
+		})
+	}
+	cfg, err := config.Parse("stockade.yaml", []byte("sources: [{files: [/var/log/auth.log]}]\npacks: {disable: [web-cev]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unselected(files, cfg.Packs); err == nil || !strings.Contains(err.Error(), `stockade.yaml:2:19: packs.disable: no pack, rule or allowlist "web-cev"`) {
+		t.Errorf("a bad name: %v", err)
+	}
+}
