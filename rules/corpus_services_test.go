@@ -41,13 +41,13 @@ type f2bService struct {
 // endlessh have none; sshd is TestFail2banSshdSamples's).
 var f2bServices = []f2bService{
 	{log: "postfix", pack: "postfix", file: "mail.log", floor: 24},
-	{log: "dovecot", pack: "dovecot", file: "mail.log", floor: 21},
-	{log: "exim", pack: "exim", file: "mainlog", floor: 12},
+	{log: "dovecot", pack: "dovecot", file: "dovecot.log", floor: 27},
+	{log: "exim", pack: "exim", file: "mainlog", floor: 19},
 	{log: "exim-spam", pack: "exim", file: "mainlog", floor: 0},
 	{log: "proftpd", pack: "ftp", file: "messages", floor: 9},
 	{log: "vsftpd", pack: "ftp", file: "vsftpd.log", floor: 5},
 	{log: "pure-ftpd", pack: "ftp", file: "messages", floor: 1},
-	{log: "mysqld-auth", pack: "mysql", file: "error.log", floor: 7},
+	{log: "mysqld-auth", pack: "mysql", file: "error.log", floor: 8},
 	{log: "asterisk", pack: "asterisk", file: "messages", floor: 1},
 	{log: "openvpn", pack: "openvpn", file: "messages", floor: 2},
 	{log: "grafana", pack: "grafana", file: "messages", floor: 0},
