@@ -197,9 +197,12 @@ func (s *banSink) Close(context.Context) error { return nil }
 // `stockade replay` does, and returns the addresses banned and, for the
 // table, the rules that matched lines ("rule×matches"). The rules that
 // are off by default (sshd-aggressive; portscan, whose SYNs can be
-// forged; nginx-mail, whose lines a client's login can write) are turned on, as an admin who wants them does with a pack
-// holding enable: — the hub's scenarios are what a CrowdSec user chose to
-// install — and README's table says which attackers only they catch.
+// forged; nginx-mail, whose lines a client's login can write; the mail
+// rules that can ban a relay or a real user: postfix-helo,
+// postfix-honeypot-users, amavis-infected, mailscanner-*) are turned on,
+// as an admin who wants them does with packs: {enable: [...]} — the
+// hub's scenarios are what a CrowdSec user chose to install — and
+// README's table says which attackers only they catch.
 func hubReplay(t *testing.T, log string) (banned, matched []string, err error) {
 	packs, err := rules.DefaultPacks()
 	if err != nil {
