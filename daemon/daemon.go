@@ -182,7 +182,16 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 	d.engCfg = pipeline.Config{Origin: cfg.Origin, Guard: d.guard, EmitUnbans: cfg.EmitUnbans(), MaxWindows: cfg.MaxWindows}
 	d.eng = pipeline.NewEngine(set, d.engCfg)
 	d.eng.TrackChanges()
+	d.warn(&cfg)
 	return d, nil
+}
+
+// warn logs what the configuration starts with but probably should not
+// (config.Daemon.Warnings), at start and at each reload.
+func (d *Daemon) warn(cfg *Config) {
+	for _, w := range cfg.Warnings() {
+		d.log.Warn("configuration: "+w.Msg, "at", w.Pos.String())
+	}
 }
 
 // Run serves until ctx is done (Start first), then shuts down in order:

@@ -120,6 +120,7 @@ func (d *Daemon) reload(ctx context.Context) (string, error) {
 			c.Rules = d.cfg.Rules // given with --rules
 		}
 		c.Defaults()
+		d.warn(c)
 	}
 	set, err := loadRules(c.Rules, c.Packs)
 	if err != nil {

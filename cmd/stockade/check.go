@@ -62,6 +62,12 @@ func checkConfig(path, as string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err)
 		return &exitError{code: 2, err: fmt.Errorf("%s: refused, %d problem(s)", path, n)}
 	}
+	if c.Daemon != nil {
+		// Warnings do not refuse the file: the daemon starts with them.
+		for _, w := range c.Daemon.Warnings() {
+			fmt.Fprintf(stderr, "warning: %s\n", w.Error())
+		}
+	}
 	fmt.Fprintf(stdout, "%s: ok (%s)\n", path, c.Summary())
 	return nil
 }

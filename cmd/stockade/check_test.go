@@ -74,3 +74,22 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckWarnsOfUnpartitionedSubject: a NATS sink whose subject lacks
+// {target} beside nats_server's partitions passes the check (exit 0) with
+// a warning at its position on stderr.
+func TestCheckWarnsOfUnpartitionedSubject(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hub.yaml")
+	cfg := "nats_server: {listen: 127.0.0.1:4222, partitions: 3}\nsources: [{files: [/var/log/auth.log]}]\nsinks:\n  - nats: {url: nats://127.0.0.1:4222}\n"
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"check", p}, &stdout, &stderr); err != nil {
+		t.Fatalf("check: %v\n%s", err, stderr.String())
+	}
+	want := "warning: " + p + `:4:5: sinks[0].nats.subject: "stockade.decisions.{origin}.{rule}" is not of the form stockade.decisions.<origin>.<rule>.<target>; with 3 partitions its decisions are not mapped to any partition: no partitioned correlator reads them (use stockade.decisions.{origin}.{rule}.{target})`
+	if !strings.Contains(stderr.String(), want) || !strings.Contains(stdout.String(), "ok") {
+		t.Fatalf("stdout %q\nstderr %q\nwant the warning %q", stdout.String(), stderr.String(), want)
+	}
+}
