@@ -333,7 +333,9 @@ func (d *Daemon) openState() (store.State, error) {
 	}
 	now := d.now()
 	r.Targets(saved.Targets, now)
-	r.Done(d.restoredClock(saved.Clock, now))
+	clock := d.restoredClock(saved.Clock, now)
+	r.Distinct(saved.Distinct, clock)
+	r.Done(clock)
 	kept, err := st.Kept()
 	if err != nil {
 		return store.State{}, fmt.Errorf("load state: %w", err)

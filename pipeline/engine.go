@@ -79,6 +79,9 @@ type Engine struct {
 	rangeRules []*Policy
 	distinct   map[string]map[string]int64 // key → value → last seen (unix ns)
 	distinctAt int
+	// distinctDirty are the keys changed since TakeChanges (nil: changes
+	// are not tracked).
+	distinctDirty map[string]struct{}
 	// distinctView is Distinct's scratch copy of one key's values.
 	distinctView map[string]int64
 	sighter      Sighter // the matcher, when its predicates count distinct values

@@ -64,11 +64,21 @@ type TargetState struct {
 	History      []HistoryEntry `json:",omitempty"` // the last decisions about it
 }
 
+// DistinctState is what distinct() remembers under one key (the
+// addresses that banned a target, the users tried from an address): each
+// value and when it was last seen, unix ns. No Values: the key was
+// forgotten.
+type DistinctState struct {
+	Key    string
+	Values map[string]int64
+}
+
 // Changes is what changed since the previous TakeChanges.
 type Changes struct {
 	Windows     []WindowState // present now
 	GoneWindows []string      // IDs of windows that fired or went stale
 	Targets     []TargetState
+	Distinct    []DistinctState
 	// Lines are the evidence lines the windows refer to that no earlier
 	// Changes held, by number; Next and Bytes are the stream's position
 	// (zero: Lines is empty and the position unknown).
@@ -81,7 +91,7 @@ type Changes struct {
 
 // Empty reports whether there is nothing to save.
 func (c *Changes) Empty() bool {
-	return !c.Full && len(c.Windows) == 0 && len(c.GoneWindows) == 0 && len(c.Targets) == 0 && len(c.Lines) == 0
+	return !c.Full && len(c.Windows) == 0 && len(c.GoneWindows) == 0 && len(c.Targets) == 0 && len(c.Lines) == 0 && len(c.Distinct) == 0
 }
 
 // TrackChanges turns on change tracking (off by default: replay needs
@@ -92,6 +102,7 @@ func (e *Engine) TrackChanges() {
 	c.track, c.dirtyAddrs, c.dirtyKeys = true, map[addrKey]struct{}{}, map[strKey]struct{}{}
 	c.Whole = true
 	e.ledger.track, e.ledger.dirty = true, map[netip.Prefix]struct{}{}
+	e.distinctDirty = map[string]struct{}{}
 }
 
 // TakeChanges returns the changes since the last call and forgets them.
@@ -128,7 +139,22 @@ func (e *Engine) TakeChanges() Changes {
 		ch.Targets = append(ch.Targets, e.ledger.state(t))
 	}
 	clear(e.ledger.dirty)
+	ch.Distinct = e.takeDistinct()
 	return ch
+}
+
+// takeDistinct returns the keys of distinct() changed since the last
+// call, each whole (a key's values are at most maxDistinctValues).
+func (e *Engine) takeDistinct() []DistinctState {
+	if len(e.distinctDirty) == 0 {
+		return nil
+	}
+	out := make([]DistinctState, 0, len(e.distinctDirty))
+	for k := range e.distinctDirty {
+		out = append(out, DistinctState{Key: k, Values: maps.Clone(e.distinct[k])})
+	}
+	e.distinctDirty = resetSet(e.distinctDirty)
+	return out
 }
 
 // resetSet empties a set; one a flood grew large is let go rather than
@@ -223,6 +249,7 @@ func (e *Engine) RestoreState(st Changes, clock, now time.Time) {
 		r.Window(&st.Windows[i])
 	}
 	r.Targets(st.Targets, now)
+	r.Distinct(st.Distinct, clock)
 	r.Done(clock)
 }
 
@@ -352,6 +379,33 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 	}
 }
 
+// Distinct restores what distinct() remembered, as of the engine's clock
+// clock: a key not seen for distinctKeep is dropped, as the engine's
+// sweep would have, and a key holds at most maxDistinctValues values
+// (the newest), as the engine keeps them.
+func (r *Restorer) Distinct(ds []DistinctState, clock time.Time) {
+	e := r.e
+	for _, d := range ds {
+		newest := int64(0)
+		for _, t := range d.Values {
+			newest = max(newest, t)
+		}
+		if len(d.Values) == 0 || !clock.IsZero() && clock.UnixNano()-newest > int64(distinctKeep) {
+			delete(e.distinct, d.Key)
+			continue
+		}
+		vals := make(map[string]int64, min(len(d.Values), maxDistinctValues))
+		for v, t := range d.Values {
+			sight(vals, v, t)
+		}
+		if e.distinct == nil {
+			e.distinct = map[string]map[string]int64{}
+		}
+		e.distinct[d.Key] = vals
+	}
+	e.distinctAt = max(e.distinctAt, 2*len(e.distinct))
+}
+
 // Done ends the restore: the engine's clock starts from clock, and what
 // was restored counts as saved.
 func (r *Restorer) Done(clock time.Time) {
@@ -384,7 +438,16 @@ func MergeChanges(older, newer Changes) Changes {
 			targets[t.Target] = t
 		}
 	}
+	distinct := map[string]DistinctState{}
+	for _, c := range []Changes{older, newer} {
+		for _, d := range c.Distinct {
+			distinct[d.Key] = d
+		}
+	}
 	out := Changes{Next: max(older.Next, newer.Next), Bytes: max(older.Bytes, newer.Bytes), Full: older.Full}
+	for _, d := range distinct {
+		out.Distinct = append(out.Distinct, d)
+	}
 	out.Lines = append(append(out.Lines, older.Lines...), newer.Lines...)
 	for _, w := range windows {
 		out.Windows = append(out.Windows, w)

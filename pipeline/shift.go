@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -51,11 +52,16 @@ func (e *Engine) State() Changes {
 	slices.SortFunc(ch.Targets, func(a, b TargetState) int {
 		return cmp.Or(a.Target.Addr().Compare(b.Target.Addr()), cmp.Compare(a.Target.Bits(), b.Target.Bits()))
 	})
+	for k, vals := range e.distinct {
+		ch.Distinct = append(ch.Distinct, DistinctState{Key: k, Values: maps.Clone(vals)})
+	}
+	slices.SortFunc(ch.Distinct, func(a, b DistinctState) int { return strings.Compare(a.Key, b.Key) })
 	return ch
 }
 
 // Shift moves every time ch holds by step: the windows' match times, the
-// bans' expiries and the ban times of the offense history. Moved by a
+// bans' expiries, the ban times of the offense history and what
+// distinct() saw. Moved by a
 // wall-clock step, bans and windows keep exactly the time they had left.
 func (ch *Changes) Shift(step time.Duration) {
 	shift := func(ns int64) int64 { return ns + int64(step) }
@@ -93,5 +99,13 @@ func (ch *Changes) Shift(step time.Duration) {
 			times[j] = shift(b)
 		}
 		t.BanTimes = times
+	}
+	for i := range ch.Distinct {
+		d := &ch.Distinct[i]
+		vals := make(map[string]int64, len(d.Values))
+		for v, t := range d.Values {
+			vals[v] = shift(t)
+		}
+		d.Values = vals
 	}
 }

@@ -132,7 +132,13 @@ func (e *Engine) record(key, value string) {
 			e.sweepDistinct(now)
 		}
 		vals = map[string]int64{}
-		e.distinct[cloneString(key)] = vals
+		key = cloneString(key)
+		e.distinct[key] = vals
+	}
+	if e.distinctDirty != nil {
+		if _, ok := e.distinctDirty[key]; !ok {
+			e.distinctDirty[cloneString(key)] = struct{}{}
+		}
 	}
 	// A copy even of a value already there: assigning to a string key
 	// stores the new key's bytes (aliasing the line buffer) too.
@@ -156,16 +162,23 @@ func sight(vals map[string]int64, value string, now int64) {
 	vals[value] = now
 }
 
-// sweepDistinct drops keys not seen for a day of event time; it runs when
-// the map has doubled since the last sweep.
+// distinctKeep is how long a key distinct() saw nothing under is kept:
+// longer than any distinct() window a pack uses (the fleet's is a day).
+const distinctKeep = 24 * time.Hour
+
+// sweepDistinct drops keys not seen for distinctKeep of event time; it
+// runs when the map has doubled since the last sweep.
 func (e *Engine) sweepDistinct(now int64) {
 	for k, vals := range e.distinct {
 		newest := int64(0)
 		for _, t := range vals {
 			newest = max(newest, t)
 		}
-		if now-newest > int64(24*time.Hour) {
+		if now-newest > int64(distinctKeep) {
 			delete(e.distinct, k)
+			if e.distinctDirty != nil {
+				e.distinctDirty[k] = struct{}{}
+			}
 		}
 	}
 	e.distinctAt = max(4096, 2*len(e.distinct))

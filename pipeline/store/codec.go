@@ -32,6 +32,8 @@ import (
 //	T prefix json               a target (an empty json: forgotten)
 //	O n (key value)…            the sources' checkpoints, all of them
 //	K key 0|1 value             a record kept beside the ledger
+//	D key n (value unix-ns)…    what distinct() saw under key, whole
+//	                            (n 0: forgotten); from format 3
 //	C unix-ns                   the engine's clock
 //	H n                         the windows a snapshot holds
 //	E                           the end of a snapshot
@@ -46,7 +48,10 @@ var (
 )
 
 const (
-	formatVersion = 2
+	// formatVersion is what is written; format 2 (before D items) is
+	// read as well: it is format 3 without them.
+	formatVersion = 3
+	oldestFormat  = 2
 	kindSnapshot  = 'S'
 	kindLog       = 'L'
 	headerSize    = 8 + 1 + 1 + 8
@@ -64,12 +69,15 @@ func header(kind byte, gen uint64) []byte {
 	return binary.LittleEndian.AppendUint64(b, gen)
 }
 
+// versionAt is where a header holds its format version.
+const versionAt = 8
+
 func parseHeader(b []byte) (kind byte, gen uint64, err error) {
 	if len(b) < headerSize || [8]byte(b[:8]) != magic {
 		return 0, 0, errors.New("not a stockade state file")
 	}
-	if b[8] != formatVersion {
-		return 0, 0, fmt.Errorf("state format %d, this stockade reads %d", b[8], formatVersion)
+	if b[8] < oldestFormat || b[8] > formatVersion {
+		return 0, 0, fmt.Errorf("state format %d, this stockade reads %d to %d", b[8], oldestFormat, formatVersion)
 	}
 	return b[9], binary.LittleEndian.Uint64(b[10:]), nil
 }
@@ -239,6 +247,18 @@ func (e *encoder) kept(k string, v []byte) {
 	e.bytes(v)
 }
 
+// distinct encodes what distinct() saw under key, values in no fixed
+// order (nil: forgotten).
+func (e *encoder) distinct(key string, vals map[string]int64) {
+	e.tag('D')
+	e.str(key)
+	e.uvarint(uint64(len(vals)))
+	for v, t := range vals {
+		e.str(v)
+		e.varint(t)
+	}
+}
+
 // decoder reads one record's payload.
 type decoder struct {
 	b     []byte
@@ -321,6 +341,25 @@ func (d *decoder) addr() (netip.Addr, string) {
 	}
 	d.fail()
 	return netip.Addr{}, ""
+}
+
+// distinct decodes a D item: its key and values (nil: forgotten).
+func (d *decoder) distinct() (string, map[string]int64) {
+	key := d.str()
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return "", nil
+	}
+	if n == 0 {
+		return key, nil
+	}
+	vals := make(map[string]int64, n)
+	for range n {
+		v := d.str()
+		vals[v] = d.varint()
+	}
+	return key, vals
 }
 
 // window decodes a W or V item into d.ws, whose slices the next call

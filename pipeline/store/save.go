@@ -70,12 +70,18 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 	for k, v := range kept {
 		e.kept(k, v)
 	}
+	for _, d := range ch.Distinct {
+		e.distinct(d.Key, d.Values)
+	}
 	if err := s.append(frameInPlace(e.b)); err != nil {
 		return err
 	}
 	s.logSeq++
 	s.windows = s.windows || len(ch.Windows) > 0
 	s.remember(targets, offsets, clock, kept)
+	for _, d := range ch.Distinct {
+		s.rememberDistinct(d.Key, d.Values)
+	}
 	if !s.windows && s.WantsSnapshot() {
 		// No window to ask the engine for (the enforcer keeps none): the
 		// store has all it needs in memory.
@@ -132,6 +138,16 @@ func (s *Store) remember(targets map[netip.Prefix][]byte, offsets map[string]jso
 		}
 	}
 	s.clock = clock
+}
+
+// rememberDistinct applies a key of distinct() to what the next snapshot
+// writes (nil values: forgotten).
+func (s *Store) rememberDistinct(key string, vals map[string]int64) {
+	if len(vals) == 0 {
+		delete(s.distinct, key)
+		return
+	}
+	s.distinct[key] = maps.Clone(vals)
 }
 
 // append writes a record at the end of the log and syncs it. A failed
@@ -272,15 +288,18 @@ func (s *Store) saveSnapshot(sn *Snapshot, ch pipeline.Changes, offsets map[stri
 	if err != nil {
 		return err
 	}
-	oldTargets, oldOffsets, oldKept, oldClock := s.targets, s.offsets, s.kept, s.clock
-	s.targets, s.offsets, s.kept = maps.Clone(s.targets), maps.Clone(s.offsets), maps.Clone(s.kept)
+	oldTargets, oldOffsets, oldKept, oldClock, oldDistinct := s.targets, s.offsets, s.kept, s.clock, s.distinct
+	s.targets, s.offsets, s.kept, s.distinct = maps.Clone(s.targets), maps.Clone(s.offsets), maps.Clone(s.kept), maps.Clone(s.distinct)
 	if whole {
-		s.targets = map[netip.Prefix][]byte{}
+		s.targets, s.distinct = map[netip.Prefix][]byte{}, map[string]map[string]int64{}
 	}
 	s.remember(targets, offsets, clock, kept)
+	for _, d := range ch.Distinct {
+		s.rememberDistinct(d.Key, d.Values)
+	}
 	sn.flush(0)
 	if err := s.writeSnapshot(sn); err != nil {
-		s.targets, s.offsets, s.kept, s.clock = oldTargets, oldOffsets, oldKept, oldClock
+		s.targets, s.offsets, s.kept, s.clock, s.distinct = oldTargets, oldOffsets, oldKept, oldClock, oldDistinct
 		return err
 	}
 	s.windows = sn.n > 0
@@ -317,6 +336,15 @@ func (s *Store) writeSnapshot(sn *Snapshot) error {
 	e.offsets(s.offsets)
 	for k, v := range s.kept {
 		e.kept(k, v)
+	}
+	for k, vals := range s.distinct {
+		e.distinct(k, vals)
+		if len(e.b) > chunkSize {
+			// A record of its own: a flood's million keys must not make
+			// one record past maxRecord.
+			sn.write(frame(nil, e.b))
+			e.b = e.b[:0]
+		}
 	}
 	e.tag('E')
 	sn.write(frame(nil, e.b))

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -50,13 +51,16 @@ type Store struct {
 	logSeq   uint64
 	snapSize int64
 	loaded   bool
-	windows  bool // some record of this generation holds windows
+	windows  bool     // some record of this generation holds windows
+	older    []string // files read in an older format (upgradeHeaders)
 
 	// What a snapshot writes besides the engine's windows and lines.
 	targets map[netip.Prefix][]byte
 	offsets map[string]json.RawMessage
 	kept    map[string][]byte
-	clock   time.Time
+	// distinct is what distinct() saw, by key.
+	distinct map[string]map[string]int64
+	clock    time.Time
 
 	enc encoder
 }
@@ -92,6 +96,7 @@ func Open(dir string) (*Store, error) {
 // from an older stockade's state.db.
 func (s *Store) init() error {
 	s.targets, s.offsets, s.kept = map[netip.Prefix][]byte{}, map[string]json.RawMessage{}, map[string][]byte{}
+	s.distinct = map[string]map[string]int64{}
 	if _, err := os.Stat(s.path(snapName)); err == nil {
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -128,6 +133,8 @@ type State struct {
 	Targets []pipeline.TargetState
 	Offsets map[string]json.RawMessage // source id → the source's own checkpoint
 	Clock   time.Time                  // the engine's event clock at the save
+	// Distinct is what distinct() saw (pipeline.Restorer.Distinct).
+	Distinct []pipeline.DistinctState
 }
 
 // Restorer takes the windows and evidence lines of a load as they are
@@ -154,6 +161,9 @@ func (s *Store) LoadInto(r Restorer) (State, int, error) {
 	st := State{Offsets: map[string]json.RawMessage{}, Clock: s.clock}
 	for k, v := range s.offsets {
 		st.Offsets[k] = v
+	}
+	for k, vals := range s.distinct {
+		st.Distinct = append(st.Distinct, pipeline.DistinctState{Key: k, Values: maps.Clone(vals)})
 	}
 	for _, js := range s.targets {
 		var t pipeline.TargetState
@@ -211,7 +221,8 @@ func (c *collector) Stream(uint64, uint64)        {}
 // opens the log for appending after its last whole record.
 func (s *Store) load(r Restorer) (int, error) {
 	s.targets, s.offsets, s.kept, s.clock = map[netip.Prefix][]byte{}, map[string]json.RawMessage{}, map[string][]byte{}, time.Time{}
-	s.windows = false
+	s.distinct = map[string]map[string]int64{}
+	s.windows, s.older = false, nil
 	bad, gen, size, err := s.readFile(snapName, kindSnapshot, 0, r)
 	if err != nil {
 		return bad, err
@@ -245,7 +256,32 @@ func (s *Store) load(r Restorer) (int, error) {
 		s.log, s.logSize, s.logGen = f, lsize, gen
 	}
 	s.loaded = true
-	return bad, nil
+	return bad, s.upgradeHeaders()
+}
+
+// upgradeHeaders marks the files read in an older format as of this one
+// (their records read the same; this one's add items the older does
+// not know): an older stockade started on them now refuses them whole,
+// by their version, rather than skipping every record it cannot read.
+// One byte rewritten in place and synced: a crash leaves it old or new,
+// both of which this stockade reads.
+func (s *Store) upgradeHeaders() error {
+	for _, name := range s.older {
+		f, err := os.OpenFile(s.path(name), os.O_RDWR, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt([]byte{formatVersion}, versionAt)
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("upgrade %s to format %d: %w", name, formatVersion, err)
+		}
+	}
+	s.older = nil
+	return nil
 }
 
 var errStale = errors.New("stale log")
@@ -271,6 +307,9 @@ func (s *Store) readFile(name string, kind byte, gen uint64, r Restorer) (bad in
 	k, fgen, err := parseHeader(h)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if h[versionAt] < formatVersion {
+		s.older = append(s.older, name)
 	}
 	if k != kind {
 		return 0, 0, 0, fmt.Errorf("%s: not a %c file", name, kind)
@@ -330,6 +369,10 @@ func (s *Store) apply(d *decoder, r Restorer) (end bool, err error) {
 				delete(s.kept, k)
 			} else {
 				s.kept[k] = append([]byte(nil), d.raw()...)
+			}
+		case 'D':
+			if k, vals := d.distinct(); d.err == nil {
+				s.rememberDistinct(k, vals)
 			}
 		case 'C':
 			s.clock = fromUnixNano(d.varint())
