@@ -10,8 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/internal/natsconn"
+	"github.com/stockade-ids/stockade/internal/yamlnode"
+	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
 )
 
 // FollowConfig is a sensor's or correlator's follow_acks: read the
@@ -33,6 +36,18 @@ type FollowConfig struct {
 	// behind, and only these are labelled in the metrics. Empty: those
 	// heard from, at most MaxLabelled.
 	Firewalls []string `yaml:"firewalls"`
+	// Kafka, when set, reads the fleet on Kafka instead of NATS: the acks
+	// of the topic stockade-acks and the decisions of its topic.
+	Kafka *FollowKafka `yaml:"kafka"`
+}
+
+// FollowKafka is follow_acks on Kafka: the brokers, TLS and SASL as the
+// kafka sink takes them, and the decisions' topic.
+type FollowKafka struct {
+	kafkaconn.Config `yaml:",inline"`
+	// Topic is the decisions' topic (default stockade-decisions, the
+	// kafka sink's).
+	Topic string `yaml:"topic"`
 }
 
 // MaxLabelled bounds the per-firewall series when no firewalls are
@@ -42,6 +57,12 @@ const MaxLabelled = 256
 // SetDefaults fills in what is unset.
 func (c *FollowConfig) SetDefaults() {
 	c.Config.SetDefaults()
+	if c.Kafka != nil {
+		c.Kafka.Config.SetDefaults()
+		if c.Kafka.Topic == "" {
+			c.Kafka.Topic = kafkasink.DefaultTopic
+		}
+	}
 	if c.Stream == "" {
 		c.Stream = "STOCKADE"
 	}
@@ -58,11 +79,19 @@ func (c *FollowConfig) SetDefaults() {
 
 // Validate reports every problem, each at its key.
 func (c *FollowConfig) Validate() error {
-	conn := c.Config
-	if conn.URL == "" { // nats_server's, or the default
-		conn.URL = "nats://127.0.0.1:4222"
+	var ps yamlnode.Problems
+	if c.Kafka != nil {
+		if c.URL != "" {
+			ps.Add("url", "set either url (NATS) or kafka, not both")
+		}
+		ps.Merge("kafka", c.Kafka.Config.Problems().Err())
+	} else {
+		conn := c.Config
+		if conn.URL == "" { // nats_server's, or the default
+			conn.URL = "nats://127.0.0.1:4222"
+		}
+		ps = conn.Problems()
 	}
-	ps := conn.Problems()
 	if c.Every < 0 || c.Grace < 0 || c.Window < 0 {
 		ps.Add("every", "every, grace and window are durations above zero")
 	}
@@ -105,23 +134,22 @@ func NewFollower(cfg FollowConfig, log *slog.Logger) *Follower {
 	return &Follower{cfg: cfg, log: log}
 }
 
+// reading is one reading of the fleet: each firewall's summary and the
+// decisions read.
+type reading func(ctx context.Context, since, now time.Time) ([]Firewall, []Published, error)
+
 // Run reads the acks every Every until ctx ends; a reading that fails is
 // counted, logged and tried again next time.
 func (f *Follower) Run(ctx context.Context) error {
-	opts, err := f.cfg.Options("stockade-fleet-follow", f.log)
+	read, done, err := f.reader()
 	if err != nil {
 		return err
 	}
-	// A bus down at start is read once it is up: the metrics wait.
-	nc, err := nats.Connect(f.cfg.URL, append(opts, nats.RetryOnFailedConnect(true))...)
-	if err != nil {
-		return fmt.Errorf("follow_acks: nats %s: %w", f.cfg.URL, err)
-	}
-	defer nc.Close()
+	defer done()
 	t := time.NewTicker(f.cfg.Every)
 	defer t.Stop()
 	for {
-		f.readOnce(ctx, nc)
+		f.readOnce(ctx, read)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -130,11 +158,33 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 }
 
-func (f *Follower) readOnce(ctx context.Context, nc *nats.Conn) {
+// reader is how the fleet is read: on Kafka, a connection a reading (each
+// partition read up to its end, no group); on NATS, one connection kept.
+func (f *Follower) reader() (reading, func(), error) {
+	if k := f.cfg.Kafka; k != nil {
+		return func(ctx context.Context, since, now time.Time) ([]Firewall, []Published, error) {
+			return KafkaStatus(ctx, k.Config, k.Topic, since, now)
+		}, func() {}, nil
+	}
+	opts, err := f.cfg.Options("stockade-fleet-follow", f.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A bus down at start is read once it is up: the metrics wait.
+	nc, err := nats.Connect(f.cfg.URL, append(opts, nats.RetryOnFailedConnect(true))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("follow_acks: nats %s: %w", f.cfg.URL, err)
+	}
+	return func(ctx context.Context, since, now time.Time) ([]Firewall, []Published, error) {
+		return Status(ctx, nc, f.cfg.Stream, since, now)
+	}, nc.Close, nil
+}
+
+func (f *Follower) readOnce(ctx context.Context, read reading) {
 	ctx, cancel := context.WithTimeout(ctx, max(f.cfg.Every, 10*time.Second))
 	defer cancel()
 	now := time.Now()
-	st, pub, err := Status(ctx, nc, f.cfg.Stream, now.Add(-f.cfg.Window), now)
+	st, pub, err := read(ctx, now.Add(-f.cfg.Window), now)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err != nil {

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
@@ -18,12 +20,7 @@ import (
 // enforce.AckTopic and the decisions of topic, since since, read without
 // a consumer group (nothing is committed or changed).
 func KafkaStatus(ctx context.Context, cfg kafkaconn.Config, topic string, since, now time.Time) ([]Firewall, []Published, error) {
-	var acks []Ack
-	err := eachKafka(ctx, cfg, enforce.AckTopic, since, func(m kafka.Message) {
-		if a, ok := decodeKafka(m); ok {
-			acks = append(acks, a)
-		}
-	})
+	acks, err := KafkaRead(ctx, cfg, since)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -42,6 +39,32 @@ func KafkaStatus(ctx context.Context, cfg kafkaconn.Config, topic string, since,
 	// as Lag wants.
 	sortPublished(pub)
 	return SummarizePublished(acks, pub, now), pub, nil
+}
+
+// KafkaRead is Read on Kafka: the acks of the topic enforce.AckTopic
+// since since, oldest first within each partition, at most maxRead.
+func KafkaRead(ctx context.Context, cfg kafkaconn.Config, since time.Time) ([]Ack, error) {
+	var acks []Ack
+	err := eachKafka(ctx, cfg, enforce.AckTopic, since, func(m kafka.Message) {
+		if a, ok := decodeKafka(m); ok {
+			acks = append(acks, a)
+		}
+	})
+	return acks, err
+}
+
+// KafkaAbout is About on Kafka: the decisions of topic since since whose
+// target holds addr, as published (not verified: for showing, not
+// believing).
+func KafkaAbout(ctx context.Context, cfg kafkaconn.Config, topic string, since time.Time, addr netip.Prefix) ([]pipeline.Decision, error) {
+	var out []pipeline.Decision
+	err := eachKafka(ctx, cfg, topic, since, func(m kafka.Message) {
+		var d pipeline.Decision
+		if json.Unmarshal(m.Value, &d) == nil && d.Target.IsValid() && d.Target.Overlaps(addr) {
+			out = append(out, d)
+		}
+	})
+	return out, err
 }
 
 func decodeKafka(m kafka.Message) (Ack, bool) {
@@ -110,7 +133,9 @@ func eachPartition(ctx context.Context, dialer *kafka.Dialer, broker, topic stri
 		return 0, err
 	}
 	last, err := lc.ReadLastOffset() // the next offset to be written
-	if err != nil || first >= last {
+	// No message since since (an empty partition, or all older): the
+	// broker answers -1, which is no offset to seek to.
+	if err != nil || first < 0 || first >= last {
 		return 0, err
 	}
 	if _, err := lc.Seek(first, kafka.SeekAbsolute); err != nil {

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,4 +81,68 @@ func TestKafkaStatus(t *testing.T) {
 		return len(st) == 1 && st[0].Missing == 0 && st[0].Applied == 5
 	})
 	logStatus(t, "over Kafka", st, 5)
+
+	// fleet why on Kafka: blocked on fw-k, by decision k4.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	addr := netip.MustParsePrefix("203.0.113.4/32")
+	acks, err := KafkaRead(ctx, conn, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	about, err := KafkaAbout(ctx, conn, topic, time.Now().Add(-time.Hour), addr)
+	if err != nil || len(about) != 1 || about[0].ID != "k4" {
+		t.Fatalf("decisions about %s: %+v, %v", addr, about, err)
+	}
+	why := WhyAbout(acks, about, addr, time.Now())
+	if len(why) != 1 || why[0].Firewall != "fw-k" || why[0].State != "blocked" || !strings.Contains(why[0].Detail, "decision k4") {
+		t.Fatalf("why %s: %+v", addr, why)
+	}
+
+	// follow_acks on Kafka: the metrics' reading, fw-k up to date.
+	f := NewFollower(FollowConfig{Every: 50 * time.Millisecond, Kafka: &FollowKafka{Config: conn, Topic: topic}, Firewalls: []string{"fw-k", "fw-never"}}, testkit.Log(t))
+	fctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(fctx) }()
+	testkit.WaitFor(t, "follow_acks on Kafka to read fw-k applied 5, fw-never behind", func() bool {
+		got, ok := f.Status()
+		return ok && len(got) == 2 && got[0].Applied == 5 && got[0].Missing == 0 && got[1].Name == "fw-never" && got[1].Missing == 5
+	})
+	if got, _ := f.Status(); Behind(got, time.Nanosecond) != 1 {
+		t.Errorf("behind: %d, want 1 (fw-never)", Behind(got, time.Nanosecond))
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFollowKafkaConfig: follow_acks reads either NATS or Kafka, and its
+// kafka: is checked as the kafka sink's connection is.
+func TestFollowKafkaConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  FollowConfig
+		want string
+	}{
+		{"kafka", FollowConfig{Kafka: &FollowKafka{Config: kafkaconn.Config{Brokers: []string{"127.0.0.1:9092"}}}}, ""},
+		{"both", FollowConfig{Kafka: &FollowKafka{Config: kafkaconn.Config{Brokers: []string{"127.0.0.1:9092"}}}}, "set either url (NATS) or kafka"},
+		{"no brokers", FollowConfig{Kafka: &FollowKafka{}}, "kafka.brokers: at least one host:port is required"},
+		{"sasl without mechanism", FollowConfig{Kafka: &FollowKafka{Config: kafkaconn.Config{Brokers: []string{"b:9092"}, SASL: kafkaconn.SASLConfig{User: "u"}}}}, "kafka.sasl.mechanism"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "both" {
+				tc.cfg.URL = "nats://127.0.0.1:4222"
+			}
+			err := tc.cfg.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+			c := tc.cfg
+			c.SetDefaults()
+			if tc.want == "" && c.Kafka.Topic != "stockade-decisions" {
+				t.Fatalf("topic %q, want the kafka sink's default", c.Kafka.Topic)
+			}
+		})
+	}
 }

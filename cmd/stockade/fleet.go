@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/fleet"
 	"github.com/stockade-ids/stockade/internal/kafkaconn"
 	"github.com/stockade-ids/stockade/internal/natsconn"
@@ -23,7 +25,7 @@ import (
 type fleetFlags struct {
 	url, nkey, creds, stream, since, output string
 	kafka                                   []string
-	topic                                   string
+	topic, config                           string
 }
 
 func (a *app) fleetCommand() *cobra.Command {
@@ -31,7 +33,11 @@ func (a *app) fleetCommand() *cobra.Command {
 		Use:   "fleet status|why ADDR",
 		Short: "what each firewall acknowledged on the bus: applied, refused, missing, latency",
 		Long: `Reads the streams STOCKADE_ACKS and --stream (default STOCKADE), read-only;
-on a bus with roles, as an administrator.`,
+on a bus with roles, as an administrator. With --kafka, the topics
+stockade-acks and --topic instead, without a consumer group. With
+--config, the bus and how to reach it (TLS, SASL, credentials) are the
+configuration's: its follow_acks, else its first kafka sink, else its
+first nats sink.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return a.usageError(c, errors.New("usage: stockade fleet status|why ADDR"))
 		},
@@ -56,10 +62,9 @@ stream it never acknowledged.`,
 		f.StringVar(&o.nkey, "nkey", "", "an nkey seed `FILE` (stockade keygen) to connect as")
 		f.StringVar(&o.creds, "creds", "", "a .creds `FILE` to connect as")
 		f.StringVar(&o.stream, "stream", "STOCKADE", "the decisions' stream `NAME`")
-		if sub == status {
-			f.StringSliceVar(&o.kafka, "kafka", nil, "read Kafka instead: its `BROKERS` (host:port,...); acks on the topic stockade-acks")
-			f.StringVar(&o.topic, "topic", "stockade-decisions", "with --kafka, the decisions' `TOPIC`")
-		}
+		f.StringSliceVar(&o.kafka, "kafka", nil, "read Kafka instead: its `BROKERS` (host:port,...); acks on the topic stockade-acks")
+		f.StringVar(&o.topic, "topic", "stockade-decisions", "with --kafka, the decisions' `TOPIC`")
+		f.StringVar(&o.config, "config", "", "take the bus and its TLS, SASL or credentials from this daemon configuration `FILE`")
 		f.StringVar(&o.since, "since", "1h", "how far back, `DURATION`")
 		f.StringVarP(&o.output, "format", "o", "text", "`FORMAT`: text or json")
 		sub.RunE = func(c *cobra.Command, args []string) error {
@@ -80,6 +85,58 @@ stream it never acknowledged.`,
 	return c
 }
 
+// fleetBus is the bus a fleet command reads: Kafka when kafka is set,
+// else NATS.
+type fleetBus struct {
+	nats   natsconn.Config
+	stream string
+	kafka  *fleet.FollowKafka
+}
+
+// bus is the bus the flags name, or --config's.
+func (o *fleetFlags) bus() (fleetBus, error) {
+	b := fleetBus{nats: natsconn.Config{URL: o.url, NKey: o.nkey, Creds: o.creds}, stream: o.stream}
+	if len(o.kafka) > 0 {
+		b.kafka = &fleet.FollowKafka{Config: kafkaconn.Config{Brokers: o.kafka}, Topic: o.topic}
+	}
+	if o.config != "" {
+		c, err := config.Load(o.config)
+		if err != nil {
+			return b, err
+		}
+		var ok bool
+		if b, ok = configBus(c); !ok {
+			return b, fmt.Errorf("%s: no follow_acks, kafka sink or nats sink to read the fleet on", o.config)
+		}
+	}
+	if b.kafka != nil {
+		b.kafka.Timeout = cmp.Or(b.kafka.Timeout, 5*time.Second)
+	}
+	b.nats.Timeout = cmp.Or(b.nats.Timeout, 5*time.Second)
+	return b, nil
+}
+
+// configBus is the bus of a daemon's configuration: follow_acks's, else
+// its first kafka sink's, else its first nats sink's.
+func configBus(c *config.Daemon) (fleetBus, bool) {
+	if f := c.FollowAcks; f != nil {
+		fc := *f
+		fc.SetDefaults()
+		return fleetBus{nats: fc.Config, stream: fc.Stream, kafka: fc.Kafka}, true
+	}
+	for _, s := range c.Sinks {
+		if s.Kafka != nil {
+			return fleetBus{kafka: &fleet.FollowKafka{Config: s.Kafka.Config, Topic: cmp.Or(s.Kafka.Topic, "stockade-decisions")}}, true
+		}
+	}
+	for _, s := range c.Sinks {
+		if s.NATS != nil {
+			return fleetBus{nats: s.NATS.Config, stream: cmp.Or(s.NATS.Stream, "STOCKADE")}, true
+		}
+	}
+	return fleetBus{}, false
+}
+
 // run reads the acknowledgements on the bus and prints the fleet's status,
 // or with addr, why each firewall blocks it or not.
 func (o *fleetFlags) run(ctx context.Context, addr netip.Prefix, stdout, stderr io.Writer) error {
@@ -87,47 +144,54 @@ func (o *fleetFlags) run(ctx context.Context, addr netip.Prefix, stdout, stderr 
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--since: %w", err)}
 	}
-	if len(o.kafka) > 0 {
-		return o.kafkaStatus(ctx, back, stdout)
-	}
-	cc := natsconn.Config{URL: o.url, NKey: o.nkey, Creds: o.creds, Timeout: 5 * time.Second}
-	opts, err := cc.Options("stockade-fleet-status", logger(stderr, false))
+	b, err := o.bus()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	nc, err := nats.Connect(cc.URL, append(opts, nats.RetryOnFailedConnect(false))...)
-	if err != nil {
-		return fmt.Errorf("nats %s: %w", o.url, err)
-	}
-	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	from := time.Now().Add(-back)
+	from, now := time.Now().Add(-back), time.Now()
+	if b.kafka != nil {
+		return o.kafkaFleet(ctx, b.kafka, addr, from, back, stdout)
+	}
+	opts, err := b.nats.Options("stockade-fleet-status", logger(stderr, false))
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	nc, err := nats.Connect(b.nats.URL, append(opts, nats.RetryOnFailedConnect(false))...)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", b.nats.URL, err)
+	}
+	defer nc.Close()
 	if addr.IsValid() {
 		acks, err := fleet.Read(ctx, nc, from)
 		if err != nil {
 			return err
 		}
-		return fleetWhy(ctx, nc, acks, o.stream, from, addr, o.output == "json", stdout)
+		about, err := fleet.About(ctx, nc, b.stream, from, addr)
+		if err != nil {
+			return err
+		}
+		return printWhy(acks, about, addr, o.output == "json", stdout)
 	}
-	st, pub, err := fleet.Status(ctx, nc, o.stream, from, time.Now())
+	st, pub, err := fleet.Status(ctx, nc, b.stream, from, now)
 	if err != nil {
 		return err
 	}
+	return o.printStatus(st, len(pub), back, stdout)
+}
+
+func (o *fleetFlags) printStatus(st []fleet.Firewall, published int, back time.Duration, w io.Writer) error {
 	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	fleet.Print(stdout, st, len(pub), back)
+	fleet.Print(w, st, published, back)
 	return nil
 }
 
-func fleetWhy(ctx context.Context, nc *nats.Conn, acks []fleet.Ack, stream string, from time.Time, addr netip.Prefix, asJSON bool, w io.Writer) error {
-	about, err := fleet.About(ctx, nc, stream, from, addr)
-	if err != nil {
-		return err
-	}
+func printWhy(acks []fleet.Ack, about []pipeline.Decision, addr netip.Prefix, asJSON bool, w io.Writer) error {
 	why := fleet.WhyAbout(acks, about, addr, time.Now())
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -141,20 +205,22 @@ func fleetWhy(ctx context.Context, nc *nats.Conn, acks []fleet.Ack, stream strin
 	return nil
 }
 
-// kafkaStatus is the fleet's status read from Kafka.
-func (o *fleetFlags) kafkaStatus(ctx context.Context, back time.Duration, stdout io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	now := time.Now()
-	st, pub, err := fleet.KafkaStatus(ctx, kafkaconn.Config{Brokers: o.kafka, Timeout: 5 * time.Second}, o.topic, now.Add(-back), now)
+// kafkaFleet is the fleet's status, or why about addr, read from Kafka.
+func (o *fleetFlags) kafkaFleet(ctx context.Context, k *fleet.FollowKafka, addr netip.Prefix, from time.Time, back time.Duration, stdout io.Writer) error {
+	if addr.IsValid() {
+		acks, err := fleet.KafkaRead(ctx, k.Config, from)
+		if err != nil {
+			return err
+		}
+		about, err := fleet.KafkaAbout(ctx, k.Config, k.Topic, from, addr)
+		if err != nil {
+			return err
+		}
+		return printWhy(acks, about, addr, o.output == "json", stdout)
+	}
+	st, pub, err := fleet.KafkaStatus(ctx, k.Config, k.Topic, from, time.Now())
 	if err != nil {
 		return err
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	fleet.Print(stdout, st, len(pub), back)
-	return nil
+	return o.printStatus(st, len(pub), back, stdout)
 }
