@@ -52,7 +52,13 @@ func fleetBans(hs ...*daemonHarness) []string {
 // says which differ if they never are.
 func waitBans(t *testing.T, what string, want []string, hs ...*daemonHarness) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitBansWithin(t, 15*time.Second, what, want, hs...)
+}
+
+// waitBansWithin is waitBans up to limit.
+func waitBansWithin(t *testing.T, limit time.Duration, what string, want []string, hs ...*daemonHarness) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !slices.Equal(fleetBans(hs...), want) {
 		if time.Now().After(deadline) {
 			got := fleetBans(hs...)
