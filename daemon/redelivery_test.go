@@ -10,13 +10,20 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stockade-ids/stockade/config"
+	"github.com/stockade-ids/stockade/enforce"
+	fleetstatus "github.com/stockade-ids/stockade/fleet"
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 	"github.com/stockade-ids/stockade/sinks/jsonl"
+	kafkasink "github.com/stockade-ids/stockade/sinks/kafka"
 	natssink "github.com/stockade-ids/stockade/sinks/nats"
 	"github.com/stockade-ids/stockade/sources/bus"
 )
@@ -183,4 +190,122 @@ func subjectCount(m map[string]uint64) uint64 {
 		n += c
 	}
 	return n
+}
+
+// TestFleetBanRedeliveredKafka: over Kafka nothing drops a copy on the
+// way (no duplicate window), so a correlator rolled back by a crash
+// between publishing a fleet ban and committing, its decisions read
+// again (its group reset), puts the ban on the topic a second time, with
+// the same id; the firewall reading it applies it once and refuses the
+// copy as duplicate, and says so in its acks.
+func TestFleetBanRedeliveredKafka(t *testing.T) {
+	const decisions, fleetTopic = "stockade-decisions", "stockade-fleet"
+	cluster := testservers.RunKafka(t, decisions, 3, kfake.SeedTopics(1, fleetTopic, enforce.AckTopic))
+	brokers := cluster.ListenAddrs()
+	conn := KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)}
+	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
+	h := newHarness(t)
+	seed, hubKey, err := sign.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedFile := filepath.Join(h.dir, "hub.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(reset bool) {
+		h.startWith(func(c *Config, _ *Deps) {
+			c.Origin, c.Rules, c.SignKey = "hub", []string{"default"}, seedFile
+			c.Sources = []SourceConfig{{Kafka: &config.KafkaSource{KafkaConfig: bus.KafkaConfig{Config: conn, Topic: decisions, Group: "hub", Reset: reset},
+				BusPayload: config.BusPayload{Policy: trusting(sensors...)}}}}
+			c.Sinks = []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}, {Kafka: &kafkasink.Config{Config: conn, Topic: fleetTopic}}}
+		})
+	}
+	ns := netlab.New(t, "redeliv")
+	fw := &EnforceConfig{StateDir: filepath.Join(h.dir, "fw"), Name: "fw-k",
+		Policy: PolicyConfig{Origins: []OriginConfig{{Name: "hub", Key: hubKey}}},
+		Kafka:  &bus.KafkaConfig{Config: conn, Topic: fleetTopic, Group: "fw-k"}}
+	fw.NFTables.NetNS = int(ns.Fd)
+	fwCtx, fwStop := context.WithCancel(context.Background())
+	fwDone, ready := make(chan error, 1), make(chan *enforce.Firewall, 1)
+	go func() { fwDone <- runEnforcer(fwCtx, fw, testkit.Log(t), ready) }()
+	select {
+	case <-ready:
+	case err := <-fwDone:
+		t.Fatalf("firewall: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the firewall did not start")
+	}
+	defer func() {
+		fwStop()
+		if err := <-fwDone; err != nil {
+			t.Errorf("firewall: %v", err)
+		}
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(decisions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	const target = "198.51.100.7"
+	now := time.Now().UTC()
+	send := func(s busSensor, at time.Time) {
+		t.Helper()
+		kafkaDecisions(ctx, t, cl, []busSensor{s}, []string{target}, at)
+	}
+	judged := func(what string, n float64) {
+		t.Helper()
+		testkit.WaitForWithin(t, 30*time.Second, what, func() bool { return metricValue(h.metricsText(), "stockade_events_total") >= n })
+	}
+	fleetIDs := func() []string {
+		var ids []string
+		for _, d := range h.decisions() {
+			if d.Rule == "fleet" && d.Action == pipeline.ActionBan {
+				ids = append(ids, d.ID)
+			}
+		}
+		return ids
+	}
+	acks := func() map[string]int {
+		out := map[string]int{}
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer rcancel()
+		as, err := fleetstatus.KafkaRead(rctx, kafkaconn.Config{Brokers: brokers, Timeout: 2 * time.Second}, now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			out[a.Verdict+" "+a.Reason]++
+		}
+		return out
+	}
+
+	start(false)
+	send(sensors[0], now)
+	send(sensors[1], now.Add(time.Second))
+	judged("the correlator to judge web1's and web2's bans", 2)
+	h.stop() // committed: two sensors seen
+	before := filepath.Join(t.TempDir(), "state")
+	copyState(t, filepath.Join(h.dir, "state"), before)
+
+	start(false)
+	send(sensors[2], now.Add(2*time.Second))
+	testkit.WaitForWithin(t, 30*time.Second, "the firewall to apply the fleet ban", func() bool { return acks()["applied accepted"] == 1 })
+	h.stop()
+
+	// Rolled back to before the third ban; the group reset: every
+	// decision again.
+	copyState(t, before, filepath.Join(h.dir, "state"))
+	start(true)
+	testkit.WaitForWithin(t, 30*time.Second, "the rolled-back correlator to decide the fleet ban again", func() bool { return len(fleetIDs()) == 2 })
+	if ids := fleetIDs(); ids[0] != ids[1] {
+		t.Fatalf("decided again with id %s, first %s", ids[1], ids[0])
+	}
+	testkit.WaitForWithin(t, 30*time.Second, "the firewall to refuse the copy as duplicate", func() bool { return acks()["refused duplicate"] == 1 })
+	h.stop()
+	if got := acks(); got["applied accepted"] != 1 || got["refused duplicate"] != 1 || len(got) != 2 {
+		t.Fatalf("the firewall's acks %v, want the ban applied once and its copy refused as duplicate", got)
+	}
 }
