@@ -77,11 +77,12 @@ type Engine struct {
 	pairs [counterParts]pairPart
 
 	rangeRules []*Policy
-	distinct   map[string]map[string]int64 // key → value → last seen (unix ns)
+	distinct   map[string]*distinctKey
 	distinctAt int
-	// distinctDirty are the keys changed since TakeChanges (nil: changes
-	// are not tracked).
-	distinctDirty map[string]struct{}
+	// distinctDirty are the keys changed since TakeChanges, when
+	// trackDistinct.
+	distinctDirty []*distinctKey
+	trackDistinct bool
 	// distinctView is Distinct's scratch copy of one key's values.
 	distinctView map[string]int64
 	sighter      Sighter // the matcher, when its predicates count distinct values

@@ -65,12 +65,17 @@ type TargetState struct {
 }
 
 // DistinctState is what distinct() remembers under one key (the
-// addresses that banned a target, the users tried from an address): each
-// value and when it was last seen, unix ns. No Values: the key was
-// forgotten.
+// addresses that banned a target, the users tried from an address), in
+// no fixed order. No Values: the key was forgotten.
 type DistinctState struct {
 	Key    string
-	Values map[string]int64
+	Values []Sighted
+}
+
+// Sighted is a value distinct() saw and when it last did, unix ns.
+type Sighted struct {
+	Value string
+	At    int64
 }
 
 // Changes is what changed since the previous TakeChanges.
@@ -102,7 +107,7 @@ func (e *Engine) TrackChanges() {
 	c.track, c.dirtyAddrs, c.dirtyKeys = true, map[addrKey]struct{}{}, map[strKey]struct{}{}
 	c.Whole = true
 	e.ledger.track, e.ledger.dirty = true, map[netip.Prefix]struct{}{}
-	e.distinctDirty = map[string]struct{}{}
+	e.trackDistinct = true
 }
 
 // TakeChanges returns the changes since the last call and forgets them.
@@ -144,17 +149,51 @@ func (e *Engine) TakeChanges() Changes {
 }
 
 // takeDistinct returns the keys of distinct() changed since the last
-// call, each whole (a key's values are at most maxDistinctValues).
+// call, each whole (a key's values are at most maxDistinctValues), their
+// values in one array: a save of a thousand keys costs two allocations,
+// not one a key.
 func (e *Engine) takeDistinct() []DistinctState {
 	if len(e.distinctDirty) == 0 {
 		return nil
 	}
 	out := make([]DistinctState, 0, len(e.distinctDirty))
-	for k := range e.distinctDirty {
-		out = append(out, DistinctState{Key: k, Values: maps.Clone(e.distinct[k])})
+	n := 0
+	for _, dk := range e.distinctDirty {
+		if !dk.gone {
+			n += len(dk.vals)
+		}
 	}
-	e.distinctDirty = resetSet(e.distinctDirty)
+	all := make([]Sighted, 0, n)
+	// In the order they changed: a key swept and seen again comes
+	// forgotten first, then with its new values.
+	for i, dk := range e.distinctDirty {
+		dk.dirty = false
+		e.distinctDirty[i] = nil
+		if dk.gone {
+			out = append(out, DistinctState{Key: dk.key})
+			continue
+		}
+		from := len(all)
+		for v, t := range dk.vals {
+			all = append(all, Sighted{Value: v, At: t})
+		}
+		out = append(out, DistinctState{Key: dk.key, Values: all[from:len(all):len(all)]})
+	}
+	if cap(e.distinctDirty) > 1<<14 {
+		e.distinctDirty = nil // a flood's list is let go
+	} else {
+		e.distinctDirty = e.distinctDirty[:0]
+	}
 	return out
+}
+
+// distinctState is one key of distinct() as saved.
+func distinctState(k string, vals map[string]int64) DistinctState {
+	d := DistinctState{Key: k, Values: make([]Sighted, 0, len(vals))}
+	for v, t := range vals {
+		d.Values = append(d.Values, Sighted{Value: v, At: t})
+	}
+	return d
 }
 
 // resetSet empties a set; one a flood grew large is let go rather than
@@ -387,21 +426,21 @@ func (r *Restorer) Distinct(ds []DistinctState, clock time.Time) {
 	e := r.e
 	for _, d := range ds {
 		newest := int64(0)
-		for _, t := range d.Values {
-			newest = max(newest, t)
+		for _, s := range d.Values {
+			newest = max(newest, s.At)
 		}
 		if len(d.Values) == 0 || !clock.IsZero() && clock.UnixNano()-newest > int64(distinctKeep) {
 			delete(e.distinct, d.Key)
 			continue
 		}
 		vals := make(map[string]int64, min(len(d.Values), maxDistinctValues))
-		for v, t := range d.Values {
-			sight(vals, v, t)
+		for _, s := range d.Values {
+			sight(vals, s.Value, s.At)
 		}
 		if e.distinct == nil {
-			e.distinct = map[string]map[string]int64{}
+			e.distinct = map[string]*distinctKey{}
 		}
-		e.distinct[d.Key] = vals
+		e.distinct[d.Key] = &distinctKey{key: d.Key, vals: vals}
 	}
 	e.distinctAt = max(e.distinctAt, 2*len(e.distinct))
 }

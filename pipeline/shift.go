@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"cmp"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -52,8 +51,8 @@ func (e *Engine) State() Changes {
 	slices.SortFunc(ch.Targets, func(a, b TargetState) int {
 		return cmp.Or(a.Target.Addr().Compare(b.Target.Addr()), cmp.Compare(a.Target.Bits(), b.Target.Bits()))
 	})
-	for k, vals := range e.distinct {
-		ch.Distinct = append(ch.Distinct, DistinctState{Key: k, Values: maps.Clone(vals)})
+	for k, dk := range e.distinct {
+		ch.Distinct = append(ch.Distinct, distinctState(k, dk.vals))
 	}
 	slices.SortFunc(ch.Distinct, func(a, b DistinctState) int { return strings.Compare(a.Key, b.Key) })
 	return ch
@@ -102,9 +101,9 @@ func (ch *Changes) Shift(step time.Duration) {
 	}
 	for i := range ch.Distinct {
 		d := &ch.Distinct[i]
-		vals := make(map[string]int64, len(d.Values))
-		for v, t := range d.Values {
-			vals[v] = shift(t)
+		vals := make([]Sighted, len(d.Values))
+		for j, s := range d.Values {
+			vals[j] = Sighted{Value: s.Value, At: shift(s.At)}
 		}
 		d.Values = vals
 	}

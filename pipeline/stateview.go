@@ -91,8 +91,10 @@ func (e *Engine) Distinct(key, value string, window time.Duration, earlier []Sig
 	}
 	vals := e.distinctView
 	clear(vals)
-	for k, t := range e.distinct[key] {
-		vals[k] = t
+	if dk := e.distinct[key]; dk != nil {
+		for k, t := range dk.vals {
+			vals[k] = t
+		}
 	}
 	for _, s := range earlier {
 		if s.Key == key {
@@ -120,29 +122,41 @@ func (e *Engine) recordSightings() {
 	}
 }
 
+// distinctKey is what distinct() saw under one key.
+type distinctKey struct {
+	key   string
+	vals  map[string]int64 // value → last seen (unix ns)
+	dirty bool             // in Engine.distinctDirty
+	gone  bool             // swept: to be forgotten by the store
+}
+
 // record remembers value under key at Now.
 func (e *Engine) record(key, value string) {
 	now := e.clock.Now().UnixNano()
 	if e.distinct == nil {
-		e.distinct = map[string]map[string]int64{}
+		e.distinct = map[string]*distinctKey{}
 	}
-	vals := e.distinct[key]
-	if vals == nil {
+	dk := e.distinct[key]
+	if dk == nil {
 		if len(e.distinct) >= e.distinctAt {
 			e.sweepDistinct(now)
 		}
-		vals = map[string]int64{}
-		key = cloneString(key)
-		e.distinct[key] = vals
+		dk = &distinctKey{key: cloneString(key), vals: map[string]int64{}}
+		e.distinct[dk.key] = dk
 	}
-	if e.distinctDirty != nil {
-		if _, ok := e.distinctDirty[key]; !ok {
-			e.distinctDirty[cloneString(key)] = struct{}{}
-		}
-	}
+	e.changedDistinct(dk)
 	// A copy even of a value already there: assigning to a string key
 	// stores the new key's bytes (aliasing the line buffer) too.
-	sight(vals, cloneString(value), now)
+	sight(dk.vals, cloneString(value), now)
+}
+
+// changedDistinct marks dk to be saved (when changes are tracked): a
+// list, not a set, so a line costs no hashing of its key a second time.
+func (e *Engine) changedDistinct(dk *distinctKey) {
+	if e.trackDistinct && !dk.dirty {
+		dk.dirty = true
+		e.distinctDirty = append(e.distinctDirty, dk)
+	}
 }
 
 // sight sets value's time in vals to now, forgetting the oldest value
@@ -169,16 +183,15 @@ const distinctKeep = 24 * time.Hour
 // sweepDistinct drops keys not seen for distinctKeep of event time; it
 // runs when the map has doubled since the last sweep.
 func (e *Engine) sweepDistinct(now int64) {
-	for k, vals := range e.distinct {
+	for k, dk := range e.distinct {
 		newest := int64(0)
-		for _, t := range vals {
+		for _, t := range dk.vals {
 			newest = max(newest, t)
 		}
 		if now-newest > int64(distinctKeep) {
 			delete(e.distinct, k)
-			if e.distinctDirty != nil {
-				e.distinctDirty[k] = struct{}{}
-			}
+			dk.gone = true
+			e.changedDistinct(dk)
 		}
 	}
 	e.distinctAt = max(4096, 2*len(e.distinct))

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,5 +62,33 @@ func TestDistinctSurvivesRestore(t *testing.T) {
 	m.RestoreState(st, t0.Add(time.Hour+time.Second), t0.Add(time.Hour+time.Second))
 	if ds := m.Process(sshLine(time.Hour+time.Minute, "Invalid user test from 203.0.113.9 port 22")); len(ds) != 1 {
 		t.Fatalf("after a clock step: %+v", ds)
+	}
+}
+
+// TestDistinctForgottenSaved: keys the engine sweeps (nothing seen for a
+// day) are in the next changes as forgotten, so the saved state forgets
+// them too and stays bounded as the engine is.
+func TestDistinctForgottenSaved(t *testing.T) {
+	s := mustSet(t, sprayPack)
+	e := pipeline.NewEngine(s, pipeline.Config{Origin: "t"})
+	e.TrackChanges()
+	const n = 4096 // the engine's first sweep
+	for i := range n {
+		e.Process(sshLine(0, fmt.Sprintf("Invalid user admin from 10.0.%d.%d port 22", i>>8, i&255)))
+	}
+	if ch := e.TakeChanges(); len(ch.Distinct) != n {
+		t.Fatalf("%d keys changed, want %d", len(ch.Distinct), n)
+	}
+	e.Process(sshLine(25*time.Hour, "Invalid user admin from 192.0.2.1 port 22"))
+	forgotten, kept := 0, 0
+	for _, d := range e.TakeChanges().Distinct {
+		if len(d.Values) == 0 {
+			forgotten++
+		} else {
+			kept++
+		}
+	}
+	if forgotten != n || kept != 1 {
+		t.Fatalf("after a day: %d keys forgotten, %d kept; want %d and 1", forgotten, kept, n)
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 var t0 = time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
 
-func mustSet(t *testing.T, src string) *Set {
+func mustSet(t testing.TB, src string) *Set {
 	t.Helper()
 	p, err := Parse("t.yaml", []byte(src))
 	if err != nil {

@@ -249,13 +249,13 @@ func (e *encoder) kept(k string, v []byte) {
 
 // distinct encodes what distinct() saw under key, values in no fixed
 // order (nil: forgotten).
-func (e *encoder) distinct(key string, vals map[string]int64) {
+func (e *encoder) distinct(key string, vals []pipeline.Sighted) {
 	e.tag('D')
 	e.str(key)
 	e.uvarint(uint64(len(vals)))
-	for v, t := range vals {
-		e.str(v)
-		e.varint(t)
+	for _, s := range vals {
+		e.str(s.Value)
+		e.varint(s.At)
 	}
 }
 
@@ -344,7 +344,7 @@ func (d *decoder) addr() (netip.Addr, string) {
 }
 
 // distinct decodes a D item: its key and values (nil: forgotten).
-func (d *decoder) distinct() (string, map[string]int64) {
+func (d *decoder) distinct() (string, []pipeline.Sighted) {
 	key := d.str()
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
@@ -354,10 +354,10 @@ func (d *decoder) distinct() (string, map[string]int64) {
 	if n == 0 {
 		return key, nil
 	}
-	vals := make(map[string]int64, n)
+	vals := make([]pipeline.Sighted, 0, n)
 	for range n {
 		v := d.str()
-		vals[v] = d.varint()
+		vals = append(vals, pipeline.Sighted{Value: v, At: d.varint()})
 	}
 	return key, vals
 }

@@ -11,6 +11,15 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
+// sighted is vals as a distinct() key's values.
+func sighted(vals map[string]int64) []pipeline.Sighted {
+	var out []pipeline.Sighted
+	for v, t := range vals {
+		out = append(out, pipeline.Sighted{Value: v, At: t})
+	}
+	return out
+}
+
 // loadDistinct opens dir and returns what distinct() saw, by key.
 func loadDistinct(t *testing.T, dir string) map[string]map[string]int64 {
 	t.Helper()
@@ -25,7 +34,10 @@ func loadDistinct(t *testing.T, dir string) map[string]map[string]int64 {
 	}
 	out := map[string]map[string]int64{}
 	for _, d := range st.Distinct {
-		out[d.Key] = d.Values
+		out[d.Key] = map[string]int64{}
+		for _, v := range d.Values {
+			out[d.Key][v.Value] = v.At
+		}
 	}
 	return out
 }
@@ -41,7 +53,7 @@ func TestDistinctSaved(t *testing.T) {
 	}
 	a := map[string]int64{"web1": t0.UnixNano(), "web2": t0.Add(time.Minute).UnixNano()}
 	b := map[string]int64{"ids1": t0.UnixNano()}
-	ch := pipeline.Changes{Distinct: []pipeline.DistinctState{{Key: "203.0.113.5", Values: a}, {Key: "203.0.113.6", Values: b}}}
+	ch := pipeline.Changes{Distinct: []pipeline.DistinctState{{Key: "203.0.113.5", Values: sighted(a)}, {Key: "203.0.113.6", Values: sighted(b)}}}
 	if err := s.Save(ch, nil, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +122,7 @@ func TestReadsFormat2(t *testing.T) {
 		t.Fatalf("kept %q", kept)
 	}
 	vals := map[string]int64{"web1": at.UnixNano()}
-	if err := s.Save(pipeline.Changes{Distinct: []pipeline.DistinctState{{Key: "203.0.113.5", Values: vals}}}, nil, at); err != nil {
+	if err := s.Save(pipeline.Changes{Distinct: []pipeline.DistinctState{{Key: "203.0.113.5", Values: sighted(vals)}}}, nil, at); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

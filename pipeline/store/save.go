@@ -142,12 +142,13 @@ func (s *Store) remember(targets map[netip.Prefix][]byte, offsets map[string]jso
 
 // rememberDistinct applies a key of distinct() to what the next snapshot
 // writes (nil values: forgotten).
-func (s *Store) rememberDistinct(key string, vals map[string]int64) {
+// vals is kept, not copied: a save's changes are its own.
+func (s *Store) rememberDistinct(key string, vals []pipeline.Sighted) {
 	if len(vals) == 0 {
 		delete(s.distinct, key)
 		return
 	}
-	s.distinct[key] = maps.Clone(vals)
+	s.distinct[key] = vals
 }
 
 // append writes a record at the end of the log and syncs it. A failed
@@ -291,7 +292,7 @@ func (s *Store) saveSnapshot(sn *Snapshot, ch pipeline.Changes, offsets map[stri
 	oldTargets, oldOffsets, oldKept, oldClock, oldDistinct := s.targets, s.offsets, s.kept, s.clock, s.distinct
 	s.targets, s.offsets, s.kept, s.distinct = maps.Clone(s.targets), maps.Clone(s.offsets), maps.Clone(s.kept), maps.Clone(s.distinct)
 	if whole {
-		s.targets, s.distinct = map[netip.Prefix][]byte{}, map[string]map[string]int64{}
+		s.targets, s.distinct = map[netip.Prefix][]byte{}, map[string][]pipeline.Sighted{}
 	}
 	s.remember(targets, offsets, clock, kept)
 	for _, d := range ch.Distinct {

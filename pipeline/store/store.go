@@ -21,7 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"slices"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -59,7 +59,7 @@ type Store struct {
 	offsets map[string]json.RawMessage
 	kept    map[string][]byte
 	// distinct is what distinct() saw, by key.
-	distinct map[string]map[string]int64
+	distinct map[string][]pipeline.Sighted
 	clock    time.Time
 
 	enc encoder
@@ -96,7 +96,7 @@ func Open(dir string) (*Store, error) {
 // from an older stockade's state.db.
 func (s *Store) init() error {
 	s.targets, s.offsets, s.kept = map[netip.Prefix][]byte{}, map[string]json.RawMessage{}, map[string][]byte{}
-	s.distinct = map[string]map[string]int64{}
+	s.distinct = map[string][]pipeline.Sighted{}
 	if _, err := os.Stat(s.path(snapName)); err == nil {
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -163,7 +163,7 @@ func (s *Store) LoadInto(r Restorer) (State, int, error) {
 		st.Offsets[k] = v
 	}
 	for k, vals := range s.distinct {
-		st.Distinct = append(st.Distinct, pipeline.DistinctState{Key: k, Values: maps.Clone(vals)})
+		st.Distinct = append(st.Distinct, pipeline.DistinctState{Key: k, Values: slices.Clone(vals)})
 	}
 	for _, js := range s.targets {
 		var t pipeline.TargetState
@@ -221,7 +221,7 @@ func (c *collector) Stream(uint64, uint64)        {}
 // opens the log for appending after its last whole record.
 func (s *Store) load(r Restorer) (int, error) {
 	s.targets, s.offsets, s.kept, s.clock = map[netip.Prefix][]byte{}, map[string]json.RawMessage{}, map[string][]byte{}, time.Time{}
-	s.distinct = map[string]map[string]int64{}
+	s.distinct = map[string][]pipeline.Sighted{}
 	s.windows, s.older = false, nil
 	bad, gen, size, err := s.readFile(snapName, kindSnapshot, 0, r)
 	if err != nil {
