@@ -21,10 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
