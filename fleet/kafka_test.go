@@ -82,7 +82,13 @@ func TestKafkaStatus(t *testing.T) {
 	})
 	logStatus(t, "over Kafka", st, 5)
 
-	// fleet why on Kafka: blocked on fw-k, by decision k4.
+	kafkaWhyAndFollow(t, conn, topic)
+}
+
+// kafkaWhyAndFollow checks, after TestKafkaStatus, fleet why and
+// follow_acks on Kafka: 203.0.113.4 blocked on fw-k by decision k4, fw-k
+// up to date, a listed firewall never heard from behind.
+func kafkaWhyAndFollow(t *testing.T, conn kafkaconn.Config, topic string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	addr := netip.MustParsePrefix("203.0.113.4/32")
