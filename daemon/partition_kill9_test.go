@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,5 +306,30 @@ func TestPartitionedCorrelatorsKill9Kafka(t *testing.T) {
 	waitBans(t, "the group's fleet bans of three batches, correlator 1 killed and restarted", want, parts...)
 	if len(fleetBans(parts[1])) == before {
 		t.Errorf("the restarted correlator decided nothing of the third batch")
+	}
+}
+
+// TestPartitionWarningLogged: the daemon logs config.Daemon.Warnings when
+// it is made from a file: a NATS sink without {target} beside
+// nats_server's partitions, at its position.
+func TestPartitionWarningLogged(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "hub.yaml")
+	cfg := fmt.Sprintf("state_dir: %s\nnats_server: {listen: 127.0.0.1:4222, partitions: 3}\nsources: [{files: [%s]}]\nsinks:\n  - nats: {url: nats://127.0.0.1:4222}\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "auth.log"))
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	if _, err := New(*c, Deps{Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	want := `level=WARN msg="configuration: sinks[0].nats.subject: \"stockade.decisions.{origin}.{rule}\" is not of the form`
+	if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "at="+p+":5:5") {
+		t.Fatalf("logs:\n%s\nwant the warning at %s:5:5", logs.String(), p)
 	}
 }
