@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/stockade-ids/stockade/rules/regex"
 )
@@ -127,4 +128,28 @@ func splitMatched(buf string, m []int, org []tupleLine, groups map[string]value)
 	}
 	unmatched = append(unmatched, org[n2:]...)
 	return matched, unmatched
+}
+
+// scratch is the text of a session's reused buffer, without a copy: it
+// is valid until the buffer is written again (the next line), so
+// whatever must outlive the line is copied with keep first.
+func scratch(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// keep returns s, copied when it is in one of the session's reused
+// buffers: the groups of a match outlive the line (the failure, the
+// connection's cache).
+func (s *Session) keep(text string) string {
+	if text == "" || !(inside(text, s.text) || inside(text, s.ctext)) {
+		return text
+	}
+	return strings.Clone(text)
+}
+
+// inside reports whether text lies in b's memory.
+func inside(text string, b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(text))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return p >= lo && p < lo+uintptr(cap(b))
 }

@@ -13,6 +13,8 @@ package filter
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,8 @@ type Filter struct {
 	index sync.Once
 	lits  *regex.Multi
 	need  []uint64
+	// content is the prefregex's <F-CONTENT> group, -1 for none.
+	content int
 }
 
 // indexMin is how many failregexes make one scan cheaper than their
@@ -46,15 +50,39 @@ const indexMin = 4
 // buildIndex sets lits and need when the failregexes require literals,
 // at most 64 in all, and the buffer is one line (with several, the text
 // a failregex searches can change between them).
+//
+// It also finds the prefregex's content group.
 func (f *Filter) buildIndex() {
+	f.content = -1
+	if f.Pref != nil {
+		f.content = slices.Index(f.Pref.Names, "content")
+	}
 	if len(f.Fail) < indexMin || f.MaxLines != 1 {
 		return
 	}
 	lits := make([][]string, len(f.Fail))
 	for i, re := range f.Fail {
+		for _, l := range re.Literals {
+			if strings.ContainsRune(l, '\n') {
+				// The content searched ends with a newline the
+				// whole text may not have there: a literal with one
+				// could be in the content and not in the text.
+				return
+			}
+		}
 		lits[i] = re.Literals
 	}
 	f.lits, f.need = regex.LiteralMasks(lits)
+}
+
+// viable reports whether the literals found let a failregex match.
+func (f *Filter) viable(found uint64) bool {
+	for _, need := range f.need {
+		if found&need == need {
+			return true
+		}
+	}
+	return false
 }
 
 // Line is a line as a filter reads it.

@@ -21,6 +21,12 @@ type Session struct {
 	// pref and fail are the submatch indexes the prefregex and the
 	// failregexes fill, reused: each is read before the next search.
 	pref, fail []int
+	// With one line searched at a time (maxlines 1), the line and the
+	// content the failregexes see live in these, reused from line to
+	// line: the texts are copied out only when a failregex matches,
+	// since only then do their parts outlive the line (see scratch).
+	one, cont   [1]tupleLine
+	text, ctext []byte
 }
 
 // NewSession starts the state of one log.
@@ -48,19 +54,27 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			return res
 		}
 	}
-	var pre map[string]value
+	found := ^uint64(0)
+	if f.lits != nil {
+		// The failregexes' required literals in one scan of the whole
+		// text, before the prefregex: what the failregexes search is a
+		// part of it, so a literal missing here is missing there, and a
+		// line no failregex can match is a miss whatever the prefregex
+		// makes of it. The exact prefilter of each still runs (the scan
+		// ignores case).
+		found, _ = f.lits.Mask(buf)
+		if !f.viable(found) {
+			return res
+		}
+	}
+	var pref pmatch
 	if f.Pref != nil {
 		m := f.Pref.Search(buf, grow(&s.pref, f.Pref))
 		if m == nil {
 			return res
 		}
-		pre, buf = s.content(buf, m)
-	}
-	found := ^uint64(0)
-	if f.lits != nil {
-		// The failregexes' required literals in one scan: the exact
-		// prefilter of each still runs (the scan ignores case).
-		found, _ = f.lits.Mask(buf)
+		pref = pmatch{buf: buf, m: m}
+		buf = s.content(buf, m)
 	}
 	for i, fr := range f.Fail {
 		if buf == "" {
@@ -74,6 +88,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			continue
 		}
 		res.Regex = i
+		buf, pref.buf = s.keep(buf), s.keep(pref.buf)
 		groups := groupsOf(fr, buf, m)
 		matched, unmatched := splitMatched(buf, m, orgBuf, groups)
 		if j := s.ignored(buf, matched); j >= 0 {
@@ -90,7 +105,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		if f.MaxLines > 1 {
 			s.buf, buf = unmatched, ""
 		}
-		return s.failure(res, pre, groups, tupleTexts(matched), date, now)
+		return s.failure(res, pref.groups(f.Pref), groups, tupleTexts(matched), date, now)
 	}
 	return res
 }
@@ -155,27 +170,51 @@ func (s *Session) push(t tupleLine) ([]tupleLine, string) {
 			s.buf = s.buf[len(s.buf)-n:]
 		}
 	} else {
-		s.buf = append(s.buf[:0], t)
 		// One line: the buffer itself serves as its copy, since Judge
-		// only ever replaces s.buf (content, a match) and the next push
-		// comes after Judge is done with this one.
-		return s.buf[:1:1], joinTuples(s.buf)
+		// only ever replaces s.buf (content) and the next push comes
+		// after Judge is done with this one.
+		s.one[0] = t
+		s.buf = s.one[:1:1]
+		s.text = append(append(append(s.text[:0], t.pre...), t.post...), '\n')
+		return s.buf, scratch(s.text)
 	}
 	org := append([]tupleLine(nil), s.buf...)
 	return org, joinTuples(org)
 }
 
-// content reads the prefregex's groups; its <F-CONTENT> becomes what the
-// failregexes search.
-func (s *Session) content(buf string, m []int) (map[string]value, string) {
-	pre := groupsOf(s.f.Pref, buf, m)
-	content := pre["content"]
-	delete(pre, "content")
-	if content.truthy() {
-		s.buf = []tupleLine{{post: content.s}}
-		buf = content.s + "\n"
+// content is what the failregexes search: the prefregex's <F-CONTENT>
+// when it is not empty, else the whole buffer.
+func (s *Session) content(buf string, m []int) string {
+	g := s.f.content
+	if g < 0 || 2*g+1 >= len(m) || m[2*g] < 0 || m[2*g] == m[2*g+1] {
+		return buf
 	}
-	return pre, buf
+	content := buf[m[2*g]:m[2*g+1]]
+	if s.f.MaxLines > 1 {
+		s.buf = []tupleLine{{post: content}}
+		return content + "\n"
+	}
+	s.cont[0] = tupleLine{post: content}
+	s.buf = s.cont[:1:1]
+	s.ctext = append(append(s.ctext[:0], content...), '\n')
+	return scratch(s.ctext)
+}
+
+// pmatch is the prefregex's match: its groups are read only when a
+// failregex matches.
+type pmatch struct {
+	buf string
+	m   []int
+}
+
+// groups are the prefregex's groups but its content, nil for none.
+func (p pmatch) groups(re *regex.Regex) map[string]value {
+	if p.m == nil {
+		return nil
+	}
+	pre := groupsOf(re, p.buf, p.m)
+	delete(pre, "content")
+	return pre
 }
 
 // ignored is the ignoreregex that matches the lines a failregex matched,
