@@ -29,6 +29,24 @@ type Match struct {
 // Detector finds dates with a list of templates.
 type Detector struct {
 	templates []*template
+	// stamp is the index of the syslog template (see stampName), -1
+	// when the list has none.
+	stamp int
+}
+
+// stampName is the template of RFC 3164 syslog's "Nov  8 22:00:01", in
+// fail2ban's default list and {^LN-BEG}.
+const stampName = `{^LN-BEG}(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?`
+
+// setStamp finds the syslog template.
+func (d *Detector) setStamp() *Detector {
+	d.stamp = -1
+	for i, t := range d.templates {
+		if t.name == stampName {
+			d.stamp = i
+		}
+	}
+	return d
 }
 
 // New builds the detector of a datepattern value (its lines),
@@ -37,7 +55,8 @@ func New(patterns []string) (*Detector, error) {
 	c := newCompiler()
 	d := &Detector{}
 	if len(patterns) == 0 {
-		return d, d.addDefaults(c, nil, "")
+		err := d.addDefaults(c, nil, "")
+		return d.setStamp(), err
 	}
 	seen := map[string]bool{}
 	for _, p := range patterns {
@@ -73,7 +92,7 @@ func New(patterns []string) (*Detector, error) {
 			d.templates = append(d.templates, t)
 		}
 	}
-	return d, nil
+	return d.setStamp(), nil
 }
 
 func (d *Detector) addDefaults(c *compiler, only func(*template) bool, preMatch string) error {
@@ -171,6 +190,16 @@ type State struct {
 	lastNext string
 	tmplDist map[int]int
 	parsed   parsedDate
+	stamp    stampMemo
+}
+
+// stampMemo is the syslog template's last match on a line of the syslog
+// shape (see stampShape): on such a line the template reads no further
+// than the character after the time, so its match depends on the
+// first 15 characters only, and a log's lines share them for a second.
+type stampMemo struct {
+	text string
+	dm   Match
 }
 
 // NewState is the state of a log no date was found in yet.
@@ -229,6 +258,60 @@ func (d *Detector) search(i int, line string) (Match, bool) {
 	return dm, true
 }
 
+// searchAnchored is search for the template of the last date, when it is
+// anchored: the syslog template's match is remembered for the lines of
+// the same stamp.
+func (d *Detector) searchAnchored(i int, line string, st *State) (Match, bool) {
+	if i != d.stamp || !stampShape(line) {
+		return d.search(i, line)
+	}
+	if m := &st.stamp; m.text != "" && m.text == line[:stampLen] {
+		return m.dm, true
+	}
+	dm, ok := d.search(i, line)
+	if ok && dm.start == 0 && dm.end == stampLen && dm.dist == 0 && dm.last == stampLen {
+		st.stamp = stampMemo{text: strings.Clone(line[:stampLen]), dm: dm}
+	}
+	return dm, ok
+}
+
+// stampLen is the length of "Nov  8 22:00:01".
+const stampLen = 15
+
+// stampShape reports whether line starts with a syslog stamp of fixed
+// layout ("Nov  8 22:00:01 h", three ASCII letters, a day of one digit
+// after a space or two, the time's two digits each) followed by a space
+// and no digit. On such a line the syslog template (stampName,
+// "^(?:\W{0,2})?((?:%a )?%b %d ?%H:%M:%S(?:\.%f)?(?: %ExY)?)(?:([^\w])|\Z)")
+// decides within its first 17 characters: its two colons can only be
+// the ones at 9 and 12, so the seconds end at 14 or 15; at 14 a digit
+// follows, which no fraction, year or bound takes; at 15 the fraction
+// wants a '.', the year a space and a '2', the bound a non-word
+// character: all read by 16. The line's first 15 characters therefore
+// decide the match, its spans and groups (TestStampMemo checks them
+// against the template on every day, hour and a spread of minutes).
+func stampShape(line string) bool {
+	if len(line) < stampLen+2 || line[3] != ' ' || line[6] != ' ' || line[9] != ':' || line[12] != ':' || line[15] != ' ' || isDigit(line[16]) {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2} {
+		if c := line[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	if line[4] != ' ' && !isDigit(line[4]) {
+		return false
+	}
+	for _, i := range [...]int{5, 7, 8, 10, 11, 13, 14} {
+		if !isDigit(line[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 // find returns the date of line, the way fail2ban's DateDetector.matchTime
 // chooses (without its reordering of templates by hits): the template of
 // the last date first when the date stands at the same place; else the
@@ -242,7 +325,7 @@ func (d *Detector) Find(line string, st *State) (Match, bool) {
 		var dm Match
 		ok := false
 		if anchored(t) {
-			dm, ok = d.search(i, line)
+			dm, ok = d.searchAnchored(i, line, st)
 			skip = i
 		} else if sliceAt(line, st.lastDist-1, st.lastDist) == st.lastPrev && sliceAt(line, st.lastEnd, st.lastEnd+1) == st.lastNext && st.lastEnd <= len(line) {
 			dm, ok = d.search(i, line[:st.lastEnd])
