@@ -53,6 +53,21 @@ func Compile(src, useDNS string, singleLine bool) (*regex.Regex, error) {
 	return f, nil
 }
 
+// Backtracking compiles a regex as Compile does, but as one regex on
+// regexp2 whatever RE2 could run: the reference that Compile's split and
+// translated forms are tested against.
+func Backtracking(src, useDNS string) (*regex.Regex, error) {
+	tree, err := pyre.Parse(localFlags(expandTags(src, useDNS)))
+	if err != nil {
+		return nil, err
+	}
+	re, err := tree.Backtracking()
+	if err != nil {
+		return nil, err
+	}
+	return &regex.Regex{Src: src, Engine: re, Names: tree.Names(), Literals: tree.Literals(), AnyOf: tree.LiteralSets()}, nil
+}
+
 // HasIDGroup reports whether a compiled fail2ban regex can identify a
 // failure: it has one of fail2ban's FAILURE_ID_PRESENTS groups.
 func HasIDGroup(re *regex.Regex) bool {

@@ -36,11 +36,42 @@ func Compile(src string, singleLine bool) (regex.Engine, *Regexp, error) {
 	return re, tree, err
 }
 
-// Compile compiles a parsed Python pattern (see the function Compile).
+// Compile compiles a parsed Python pattern (see the function Compile). A
+// pattern RE2 cannot express because of its conditional groups is split
+// into alternatives without them (see split), when it can be.
 func (r *Regexp) Compile(singleLine bool) (regex.Engine, error) {
+	re, err := r.compileOne(singleLine, len(r.names))
+	if err != nil {
+		return nil, err
+	}
+	if re.Kind() == "re2" {
+		return named{Engine: re, names: r.names}, nil
+	}
+	if alts := r.split(); alts != nil {
+		if sp, err := r.compileSplit(alts, singleLine); err == nil && sp.Kind() != "regexp2" {
+			return named{Engine: sp, names: r.names}, nil
+		}
+	}
+	return named{Engine: re, names: r.names}, nil
+}
+
+// Backtracking compiles the pattern as one regex on regexp2, whatever
+// RE2 could run: the reference the split and translated forms are tested
+// against.
+func (r *Regexp) Backtracking() (regex.Engine, error) {
+	re, err := regex.CompileRegexp2(r.printNET(), len(r.names))
+	if err != nil {
+		return nil, err
+	}
+	return named{Engine: re, names: r.names}, nil
+}
+
+// compileOne compiles the pattern as one regex with ncap groups (the
+// match included): on RE2 when the translation is exact, else regexp2.
+func (r *Regexp) compileOne(singleLine bool, ncap int) (regex.Engine, error) {
 	if pat, perr := r.printRE2(singleLine); perr == nil {
 		if re, cerr := regex.Compile(pat); cerr == nil {
-			return named{Engine: re, names: r.names}, nil
+			return re, nil
 		}
 		// RE2 refused what Python takes (a size limit): fall through.
 	} else {
@@ -49,9 +80,5 @@ func (r *Regexp) Compile(singleLine bool) (regex.Engine, error) {
 			return nil, perr
 		}
 	}
-	re, err := regex.CompileRegexp2(r.printNET(), len(r.names))
-	if err != nil {
-		return nil, err
-	}
-	return named{Engine: re, names: r.names}, nil
+	return regex.CompileRegexp2(r.printNET(), ncap)
 }

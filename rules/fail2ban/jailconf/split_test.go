@@ -1,0 +1,135 @@
+package jailconf
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stockade-ids/stockade/internal/testcorpus"
+	"github.com/stockade-ids/stockade/rules/fail2ban/filter"
+)
+
+// TestSplitConditionals: every failregex of fail2ban's jails (sshd in
+// each mode) with a conditional group that is split into alternatives
+// (pyre's split) finds on fail2ban's sample logs exactly what the
+// regex finds whole on regexp2: the same lines, the same spans of the
+// match and of every group.
+func TestSplitConditionals(t *testing.T) {
+	texts := sampleTexts(t)
+	var srcs []struct{ src, useDNS string }
+	for _, mode := range []string{"normal", "ddos", "extra", "aggressive"} {
+		dir := corpusConf(t, "[DEFAULT]\nenabled = true\n[sshd]\nmode = "+mode+"\n")
+		d := Open(dir)
+		jails, err := d.Jails()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := PackYAML(d, jails)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pack struct {
+			Rules []struct {
+				Failregex []string `yaml:"failregex"`
+				UseDNS    string   `yaml:"usedns"`
+			} `yaml:"rules"`
+		}
+		if err := yaml.Unmarshal(data, &pack); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range pack.Rules {
+			for _, src := range r.Failregex {
+				if strings.Contains(src, "(?(") {
+					srcs = append(srcs, struct{ src, useDNS string }{src, r.UseDNS})
+				}
+			}
+		}
+	}
+	split, matched := 0, 0
+	seen := map[string]bool{}
+	for _, s := range srcs {
+		if seen[s.src+s.useDNS] {
+			continue
+		}
+		seen[s.src+s.useDNS] = true
+		re, err := filter.Compile(s.src, s.useDNS, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if re.Engine.Kind() == "regexp2" {
+			continue
+		}
+		split++
+		ref, err := filter.Backtracking(s.src, s.useDNS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range texts {
+			got := re.Search(text, nil)
+			want := ref.Search(text, nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s\non %q: split %v, whole %v", s.src, text, got, want)
+			}
+			if want != nil {
+				matched++
+			}
+		}
+	}
+	t.Logf("%d split failregexes, %d texts, %d matches compared", split, len(texts), matched)
+	if split < 2 || matched < 50 {
+		t.Fatalf("%d split failregexes, %d matches: the split was not exercised", split, matched)
+	}
+}
+
+// sampleTexts are the lines of fail2ban's sample logs as a failregex
+// may see them: whole, and from after each ": " (the content a
+// prefregex leaves), each with the newline fail2ban appends.
+func sampleTexts(t *testing.T) []string {
+	logs := testcorpus.Path(t, "fail2ban__fail2ban/fail2ban/tests/files/logs")
+	files, err := filepath.Glob(filepath.Join(logs, "*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample logs in %s: %v", logs, err)
+	}
+	// Lines that take the alternatives' edges: users with spaces, colons
+	// and " from ", the invalid user's branch, a line that ends early.
+	texts := []string{
+		"Failed password for invalid user from from 192.0.2.1 port 22 ssh2\n",
+		"Failed password for invalid user a b from 192.0.2.1 port 22 ssh2: RSA x\n",
+		"Failed publickey for invalid user x from 192.0.2.1 port 22 ssh2: ED25519 SHA256:x\n",
+		"Failed publickey for invalid user x from 192.0.2.1 from 192.0.2.2 port 22\n",
+		"Failed password for a: b from 192.0.2.1 port 22 ssh2\n",
+		"Failed password for root from 192.0.2.1 port 22 ssh2 from 192.0.2.9\n",
+		"Failed password for root from 192.0.2.1\n",
+		"Failed password for root from 2001:db8::1 port 22 ssh2\n",
+		"Failed none for invalid user  from 192.0.2.1 port 22 ssh2\n",
+		"Failed password for root from host.example.com port 22 ssh2\n",
+		"Failed password for root from 192.0.2.1 port 22 ssh2: \n",
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue // a directory
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			texts = append(texts, line+"\n")
+			for i := 0; i+2 < len(line); i++ {
+				if line[i] == ':' && line[i+1] == ' ' {
+					texts = append(texts, line[i+2:]+"\n")
+				}
+			}
+		}
+		fh.Close()
+	}
+	return texts
+}
