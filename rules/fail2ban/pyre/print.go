@@ -82,7 +82,16 @@ func (p *printer) node(n *node) {
 	case opWordB, opNotWordB:
 		p.wordBoundary(n)
 	case opConcat:
-		for _, s := range n.subs {
+		for i, s := range n.subs {
+			if !p.net && p.singleLine && i+1 < len(n.subs) && n.subs[i+1].op == opEndTextNL {
+				if lit, ok := avoidLoop(s); ok {
+					p.avoid(lit, false)
+					continue
+				}
+			}
+			if !p.net && i+1 < len(n.subs) && p.avoidBefore(s, n.subs[i+1]) {
+				continue
+			}
 			p.node(s)
 		}
 	case opAlt:
