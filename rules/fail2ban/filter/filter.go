@@ -187,7 +187,13 @@ func hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
 }
 
 func failureOf(f *failure, id string, date time.Time, helper bool) *Failure {
-	out := &Failure{ID: id, Time: date, Helper: helper, Fields: map[string]string{}}
+	n := 0
+	for _, v := range f.g {
+		if v.set {
+			n++
+		}
+	}
+	out := &Failure{ID: id, Time: date, Helper: helper, Fields: make(map[string]string, n)}
 	for k, v := range f.g {
 		if v.set {
 			out.Fields[k] = v.s

@@ -105,7 +105,8 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		if f.MaxLines > 1 {
 			s.buf, buf = unmatched, ""
 		}
-		return s.failure(res, pref.groups(f.Pref), groups, tupleTexts(matched), date, now)
+		pref.mergeInto(f.Pref, groups)
+		return s.failure(res, groups, tupleTexts(matched), date, now)
 	}
 	return res
 }
@@ -207,14 +208,21 @@ type pmatch struct {
 	m   []int
 }
 
-// groups are the prefregex's groups but its content, nil for none.
-func (p pmatch) groups(re *regex.Regex) map[string]value {
+// mergeInto puts the prefregex's groups (but its content) under the
+// failregex's: a failregex's group wins where it has a value, or where
+// the prefregex's has none either.
+func (p pmatch) mergeInto(re *regex.Regex, groups map[string]value) {
 	if p.m == nil {
-		return nil
+		return
 	}
-	pre := groupsOf(re, p.buf, p.m)
-	delete(pre, "content")
-	return pre
+	for k, v := range groupsOf(re, p.buf, p.m) {
+		if k == "content" {
+			continue
+		}
+		if g, in := groups[k]; !in || (!g.set && v.set) {
+			groups[k] = v
+		}
+	}
 }
 
 // ignored is the ignoreregex that matches the lines a failregex matched,
@@ -229,24 +237,10 @@ func (s *Session) ignored(buf string, matched []tupleLine) int {
 	return firstMatch(s.f.Ignore, buf)
 }
 
-// failure makes the failure of a failregex's match: the prefregex's groups
-// under the failregex's, merged with its connection's, and its address.
-func (s *Session) failure(res Result, pre, groups map[string]value, lines []string, date, now time.Time) Result {
+// failure makes the failure of a failregex's match (its groups, the
+// prefregex's merged in), merged with its connection's, and its address.
+func (s *Session) failure(res Result, groups map[string]value, lines []string, date, now time.Time) Result {
 	fail := &failure{g: groups}
-	if pre != nil {
-		// The prefregex's groups, with the failregex's values over them
-		// where it has one.
-		merged := make(map[string]value, len(pre)+len(groups))
-		for k, v := range pre {
-			merged[k] = v
-		}
-		for k, v := range groups {
-			if v.set || !merged[k].set {
-				merged[k] = v
-			}
-		}
-		fail.g = merged
-	}
 	mlfid := fail.get("mlfid")
 	if mlfid.set {
 		fail = s.mergeFailure(mlfid.s, fail, lines, now)
