@@ -209,6 +209,29 @@ func BenchmarkFail2banSshdLine(b *testing.B) {
 	}
 }
 
+// BenchmarkFail2banSshdMiss: lines no failregex takes, the bulk of an
+// auth.log (cron, sudo, sessions), cost no allocation (the lines of one
+// second, as a log's are: a new second parses its date once).
+func BenchmarkFail2banSshdMiss(b *testing.B) {
+	s, _ := fail2banSet(b, sshdLike)
+	lines := []string{
+		"Aug 14 11:00:00 srv CRON[1]: pam_unix(cron:session): session opened for user root by (uid=0)",
+		"Aug 14 11:00:00 srv sudo[2]: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/true",
+		"Aug 14 11:00:00 srv sshd[3]: pam_unix(sshd:session): session closed for user deploy",
+	}
+	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC) // as the syslog parser dates them
+	var ev pipeline.Event
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "log", Line: lines[i%len(lines)], Time: at}
+		if len(s.Match(&ev, nil)) != 0 {
+			b.Fatal("a hit")
+		}
+		i++
+	}
+}
+
 // The example of the README.
 func TestFail2banReadmeExample(t *testing.T) {
 	src := `pack: example
