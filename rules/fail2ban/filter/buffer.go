@@ -43,20 +43,30 @@ func firstMatch(res []*regex.Regex, text string) int {
 	return -1
 }
 
-// groupsOf is fail2ban's getGroups: every named group, None when it did not
-// take part, with the alt_ groups filling their base name when it is
-// empty (alt_user_1 for user).
+// groupsOf is fail2ban's getGroups: every named group that took part,
+// with the alt_ groups filling their base name when it is empty
+// (alt_user_1 for user). A group that did not take part (None) is left
+// out, as every reader takes a missing group for None, but for the
+// <SKIPLINES> groups, whose numbering splitMatched follows.
 func groupsOf(f *regex.Regex, buf string, m []int) map[string]value {
-	g := make(map[string]value, len(f.Names))
+	n := 0
+	for i := 1; 2*i+1 < len(m) && i < len(f.Names); i++ {
+		if m[2*i] >= 0 {
+			n++
+		}
+	}
+	g := make(map[string]value, n)
 	var alts []string
 	for i, name := range f.Names {
 		if name == "" || 2*i+1 >= len(m) {
 			continue
 		}
-		if m[2*i] < 0 {
+		if m[2*i] >= 0 {
+			g[name] = value{s: buf[m[2*i]:m[2*i+1]], set: true}
+		} else if strings.HasPrefix(name, "skiplines") {
 			g[name] = value{}
 		} else {
-			g[name] = value{s: buf[m[2*i]:m[2*i+1]], set: true}
+			continue
 		}
 		if strings.HasPrefix(name, "alt_") && len(name) > len("alt_") {
 			alts = append(alts, name)
