@@ -82,18 +82,7 @@ func (p *printer) node(n *node) {
 	case opWordB, opNotWordB:
 		p.wordBoundary(n)
 	case opConcat:
-		for i, s := range n.subs {
-			if !p.net && p.singleLine && i+1 < len(n.subs) && n.subs[i+1].op == opEndTextNL {
-				if lit, ok := avoidLoop(s); ok {
-					p.avoid(lit, false)
-					continue
-				}
-			}
-			if !p.net && i+1 < len(n.subs) && p.avoidBefore(s, n.subs[i+1]) {
-				continue
-			}
-			p.node(s)
-		}
+		p.concat(n)
 	case opAlt:
 		p.b.WriteString("(?:")
 		for i, s := range n.subs {
@@ -111,6 +100,24 @@ func (p *printer) node(n *node) {
 		p.look(n)
 	case opBackref, opCond:
 		p.reference(n)
+	}
+}
+
+// concat writes a concatenation; for RE2, a loop that avoids a literal
+// before $ or before the literal is written without its lookahead (see
+// avoidLoop).
+func (p *printer) concat(n *node) {
+	for i, s := range n.subs {
+		if !p.net && p.singleLine && i+1 < len(n.subs) && n.subs[i+1].op == opEndTextNL {
+			if lit, ok := avoidLoop(s); ok {
+				p.avoid(lit, false)
+				continue
+			}
+		}
+		if !p.net && i+1 < len(n.subs) && p.avoidBefore(s, n.subs[i+1]) {
+			continue
+		}
+		p.node(s)
 	}
 }
 

@@ -105,7 +105,6 @@ func walk(n *node, f func(*node)) {
 
 type splitter struct {
 	tested uint64 // the groups conditions test
-	count  int
 }
 
 // relevant reports whether n holds a condition or sets a tested group.
