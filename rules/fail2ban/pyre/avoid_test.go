@@ -3,7 +3,9 @@ package pyre
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestAvoidLoop: a loop (?:(?!cWc).)* before $ runs on RE2 and matches
@@ -73,4 +75,58 @@ func TestAvoidLoop(t *testing.T) {
 			check(string(b) + "\n")
 		}
 	}
+}
+
+// translatedPatterns are patterns pyre runs on RE2 only through its
+// split and avoid-loop forms: fail2ban's sshd "Failed ... for"
+// failregexes (an address for <HOST>).
+var translatedPatterns = []string{
+	`^Failed publickey for invalid user (?P<user>(?P<cond_user>\S+)|(?:(?! from ).)*?) from (?P<ip4>[\d.]+)(?: (?:port \d+|on \S+)){0,2}(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)`,
+	`^Failed (?:(?P<nofail>publickey)|\S+) for (?P<cond_inv>invalid user )?(?P<user>(?P<cond_user>\S+)|(?(cond_inv)(?:(?! from ).)*?|[^:]+)) from (?P<ip4>[\d.]+)(?: (?:port \d+|on \S+)){0,2}(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)`,
+}
+
+// FuzzTranslated: on any line, the RE2 forms of translatedPatterns find
+// what regexp2 finds running them whole.
+func FuzzTranslated(f *testing.F) {
+	for _, s := range []string{
+		"Failed password for root from 192.0.2.1 port 22 ssh2",
+		"Failed password for invalid user a from from 192.0.2.1 port 22 ssh2",
+		"Failed publickey for invalid user x from 192.0.2.1 port 22 ssh2: ED25519 SHA256:x",
+		"Failed password for a: b from 192.0.2.1 port 22 ssh2 from 192.0.2.9",
+	} {
+		f.Add(s)
+	}
+	type pair struct {
+		got, want interface{ Submatch(string, []int) []int }
+	}
+	var pairs []pair
+	for _, p := range translatedPatterns {
+		tree, err := Parse(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		got, err := tree.Compile(true)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if got.Kind() != "re2" {
+			f.Fatalf("%s: on %s, want re2", p, got.Kind())
+		}
+		want, err := tree.Backtracking()
+		if err != nil {
+			f.Fatal(err)
+		}
+		pairs = append(pairs, pair{got, want})
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.Contains(line, "\n") || !utf8.ValidString(line) {
+			return // one line, as fail2ban's filters see it; regexp2 reads invalid UTF-8 its own way
+		}
+		for i, p := range pairs {
+			text := line + "\n"
+			if g, w := p.got.Submatch(text, nil), p.want.Submatch(text, nil); !slices.Equal(g, w) {
+				t.Fatalf("%s on %q: RE2 %v, regexp2 %v", translatedPatterns[i], text, g, w)
+			}
+		}
+	})
 }
