@@ -10,6 +10,7 @@ import (
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/sources/nginx"
+	"github.com/stockade-ids/stockade/sources/plain"
 	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
@@ -57,6 +58,10 @@ type Decoder struct {
 	// into dockerBuf.
 	docker    bool
 	dockerBuf []byte
+	// loc is the zone of zone-less times; errorLog reads the web
+	// server's error-log lines in an access log (see mixed).
+	loc      *time.Location
+	errorLog *plain.Parser
 }
 
 // refSetter is a parser whose year inference takes a reference time.
@@ -72,7 +77,7 @@ func NewDecoder(f pipeline.Format, ref time.Time, loc *time.Location, c *Counter
 		return nil
 	}
 	d := DecoderOf(p, f, c)
-	d.ref, d.limit = ref, MaxLine
+	d.ref, d.limit, d.loc = ref, MaxLine, loc
 	return d
 }
 
@@ -171,6 +176,9 @@ func (d *Decoder) parse(line []byte, ev *pipeline.Event) error {
 		}
 	}
 	err := d.parser.Parse(line, ev)
+	if err != nil && d.format == pipeline.FormatNginx {
+		err = d.mixed(line, ev, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ const DetectLines = 20
 type Sniffer struct {
 	votes [len(sniffers)]int
 	n     int
+	// web counts the lines that are an access line or start with a
+	// timestamp (an error-log line): a web server's mixed output.
+	web int
 }
 
 // Line votes with one line (without its '\n'). Blank lines do not vote; it
@@ -54,10 +57,15 @@ func (s *Sniffer) Line(line []byte) bool {
 		return false
 	}
 	s.n++
+	web := false
 	for i, sn := range sniffers {
 		if sn.sniff(line) {
 			s.votes[i]++
+			web = web || sn.format == pipeline.FormatNginx || sn.format == pipeline.FormatPlain
 		}
+	}
+	if web {
+		s.web++
 	}
 	return true
 }
@@ -102,11 +110,23 @@ func (s *Sniffer) Format() pipeline.Format {
 	if bestVotes*2 > s.n {
 		return best
 	}
-	if s.votes[len(sniffers)-1]*2 > s.n {
+	plainVotes := s.votes[len(sniffers)-1]
+	if plainVotes*2 > s.n {
 		return sniffers[len(sniffers)-1].format
+	}
+	// A web server's access and error lines, neither a majority but
+	// together one: an access log, whose decoder reads each error-log
+	// line as one (Decoder.mixed), provided there are as many access
+	// lines as error lines. A file mostly of error lines stays an error
+	// log, whose access-looking lines a client may have written.
+	if nginxVotes := s.votes[nginxSniffer]; s.web*2 > s.n && nginxVotes > 0 && nginxVotes >= plainVotes {
+		return pipeline.FormatNginx
 	}
 	return pipeline.FormatUnknown
 }
+
+// nginxSniffer is the access-log sniffer's index in sniffers.
+const nginxSniffer = 4
 
 // Detect guesses the format of a log from its first bytes (see Sniffer).
 func Detect(head []byte) pipeline.Format {

@@ -26,6 +26,9 @@ func New(loc *time.Location) *Parser {
 	return &Parser{loc: loc}
 }
 
+// Location is where the parser reads times written without a zone.
+func (p *Parser) Location() *time.Location { return p.loc }
+
 // Parse implements pipeline.Parser.
 func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	t, n, ok := Timestamp(line, p.loc)

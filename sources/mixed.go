@@ -1,0 +1,46 @@
+package sources
+
+import (
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/nginx"
+	"github.com/stockade-ids/stockade/sources/plain"
+)
+
+// mixed reads a line of an access log that the access parser refused
+// (accessErr) in the form that fits it, when it is a web server's
+// error-log line: a container's stdout and stderr, or an error_log and
+// access_log pointed at one file, hold both forms, and a whole file read
+// in one form lost the other's lines as bad lines.
+//
+//   - Apache's refusal of a request for its URI (AH00126, AH10244) is the
+//     access event of that request (nginx.ParseRefused): the traversals
+//     Apache refused are judged by the access rules, as the access lines
+//     of the traversals it served are.
+//   - Any other line that starts with an error log's time (nginx's
+//     2006/01/02 15:04:05, Apache's [Mon Jan 02 …], ISO 8601) is a plain
+//     event, judged by the rules of error logs (formats: [plain]).
+//   - Anything else stays a bad line, with the access parser's reason.
+//
+// Only the refused lines pay: an access line parses as before. Only an
+// access log falls back, never an error log: nginx writes a Basic-auth
+// user name as the client sent it, newlines included, into its error
+// log, so a client can write whole lines of its own there, access lines
+// among them; a file detected as an error log keeps reading its
+// access-looking lines as bad lines. (In a file detected as an access
+// log such a line already reads as an access line: the error log and
+// the access log belong in files of their own.)
+func (d *Decoder) mixed(line []byte, ev *pipeline.Event, accessErr error) error {
+	if d.errorLog == nil {
+		d.errorLog = plain.New(d.loc)
+	}
+	loc := d.errorLog.Location()
+	if _, _, ok := plain.Timestamp(line, loc); !ok {
+		return accessErr
+	}
+	ev.Reset()
+	if nginx.ParseRefused(line, loc, ev) {
+		return nil
+	}
+	ev.Reset()
+	return d.errorLog.Parse(line, ev)
+}
