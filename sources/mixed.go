@@ -16,10 +16,12 @@ import (
 //     access event of that request (nginx.ParseRefused): the traversals
 //     Apache refused are judged by the access rules, as the access lines
 //     of the traversals it served are.
-//   - Any other line that starts with an error log's time (nginx's
-//     2006/01/02 15:04:05, Apache's [Mon Jan 02 …], ISO 8601) is a plain
-//     event, judged by the rules of error logs (formats: [plain]).
-//   - Anything else stays a bad line, with the access parser's reason.
+//   - Any other line that starts with nginx's or Apache's error-log time
+//     (2006/01/02 15:04:05, [Mon Jan 02 15:04:05 2006]) is a plain event,
+//     judged by the rules of error logs (formats: [plain]).
+//   - Anything else stays a bad line, with the access parser's reason:
+//     an access line the parser refused (a bracketed [02/Jan/2006:…] is
+//     an access time, Nginx Proxy Manager's) is not another form's.
 //
 // Only the refused lines pay: an access line parses as before. Only an
 // access log falls back, never an error log: nginx writes a Basic-auth
@@ -30,6 +32,9 @@ import (
 // log such a line already reads as an access line: the error log and
 // the access log belong in files of their own.)
 func (d *Decoder) mixed(line []byte, ev *pipeline.Event, accessErr error) error {
+	if !errorLogTime(line) {
+		return accessErr
+	}
 	if d.errorLog == nil {
 		d.errorLog = plain.New(d.loc)
 	}
@@ -43,4 +48,16 @@ func (d *Decoder) mixed(line []byte, ev *pipeline.Event, accessErr error) error 
 	}
 	ev.Reset()
 	return d.errorLog.Parse(line, ev)
+}
+
+// errorLogTime reports whether line starts the way nginx's
+// (2006/01/02 15:04:05) or Apache's ([Mon Jan 02 15:04:05…) error-log
+// lines do: a few byte comparisons before any parsing.
+func errorLogTime(b []byte) bool {
+	if len(b) < 20 {
+		return false
+	}
+	nginxTime := b[4] == '/' && b[7] == '/' && b[10] == ' ' && b[13] == ':' && b[16] == ':'
+	apacheTime := b[0] == '[' && b[4] == ' ' && b[8] == ' ' && b[11] == ' ' && b[14] == ':' && b[17] == ':'
+	return nginxTime || apacheTime
 }
