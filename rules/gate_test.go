@@ -105,6 +105,8 @@ func TestGateShutsForBenignLines(t *testing.T) {
 		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /blog/2025/11/hello-world HTTP/1.1" 200 5120 "https://www.example.com/" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"`: nil,
 		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /css/site.css HTTP/1.1" 304 0 "https://www.example.com/" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`:                                                         nil,
 		`203.0.113.9 - - [01/Nov/2025:00:00:01 +0000] "GET /.env HTTP/1.1" 404 153 "-" "Mozilla/5.0 zgrab/0.x"`:                                                                                                                                        {"nginx-scan", "web-scanner-ua", "web-sensitive-files"},
+		`198.51.100.7 - - [01/Nov/2025:00:00:01 +0000] "GET /video.mp4 HTTP/2.0" 206 5120 "https://www.example.com/" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`:                                                         nil,
+		`203.0.113.9 - - [01/Nov/2025:00:00:01 +0000] "GET / HTTP/2.1" 400 157 "-" "x"`:                                                                                                                                                                {"nginx-scan", "web-malformed", "web-bad-version"},
 	} {
 		var ev pipeline.Event
 		if err := p.Parse([]byte(line), &ev); err != nil {
