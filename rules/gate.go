@@ -40,8 +40,13 @@ type gate struct {
 type gateMask struct {
 	reg  int // 0: anywhere in the text (field says which text)
 	word int
+	idx  int // reg*words + word: where bits are in Set.found
 	bits uint64
-	text gateField // for region 0: the text the literals must lie in
+	// text is the event text the literals must lie in: the field of
+	// region reg, or for region 0 the line, the message, or fieldText
+	// (the message, or the line when there is none) for a rule that
+	// reads the message.
+	text gateField
 }
 
 // gateLit is a literal (an id in the set's Multi) the rule needs in one
@@ -355,16 +360,19 @@ const (
 	scanUseless        // not ASCII: every literal may be there
 )
 
-// open reports whether r's gate lets ev through, reading the line for
-// the literals on the first rule that needs them.
-func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
+// open reports whether gate g lets ev through, reading the line for
+// the literals on the first rule that needs them. A literal the scan did
+// not see tells nothing about a text the scan did not read (a field
+// built otherwise, or one a failregex rewrote since): such a clause is
+// open.
+func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 	if g.status != nil {
 		st := ev.Status
 		if st < 0 || st >= 1024 || g.status[st>>6]&(1<<(st&63)) == 0 {
 			return false
 		}
 	}
-	if len(g.clauses) == 0 {
+	if len(g.masks) == 0 {
 		return true
 	}
 	if s.scan == scanNone {
@@ -373,15 +381,10 @@ func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
 	if s.scan == scanUseless {
 		return true
 	}
-	words := len(s.found) / regions
 	for _, c := range g.masks {
 		ok := false
-		for _, m := range c {
-			if m.reg == 0 && !inside(m.text.of(r, ev), ev.Line) || m.reg > 0 && !s.same(m.reg, ev) {
-				ok = true // a text the scan did not read
-				break
-			}
-			if s.found[m.reg*words+m.word]&m.bits != 0 {
+		for i := range c {
+			if m := &c[i]; s.scanned&(1<<m.text) == 0 || s.found[m.idx]&m.bits != 0 {
 				ok = true
 				break
 			}
@@ -393,21 +396,26 @@ func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
 	return true
 }
 
-// masks groups each clause's literals by region and word.
-func masks(clauses [][]gateLit) [][]gateMask {
+// masks groups each clause's literals by region and word, words being
+// the length of a region in Set.found; useLine is the rule's (its
+// failregexes read the line, not the message).
+func masks(clauses [][]gateLit, words int, useLine bool) [][]gateMask {
 	var out [][]gateMask
 	for _, c := range clauses {
 		var ms []gateMask
 	lits:
 		for _, l := range c {
-			reg, w, bit := l.field.region(), int(l.lit>>6), uint64(1)<<(l.lit&63)
+			reg, w, bit, text := l.field.region(), int(l.lit>>6), uint64(1)<<(l.lit&63), l.field
+			if text == fieldText && useLine {
+				text = fieldLine
+			}
 			for i := range ms {
-				if ms[i].reg == reg && ms[i].word == w && (reg != 0 || ms[i].text == l.field) {
+				if ms[i].reg == reg && ms[i].word == w && ms[i].text == text {
 					ms[i].bits |= bit
 					continue lits
 				}
 			}
-			ms = append(ms, gateMask{reg: reg, word: w, bits: bit, text: l.field})
+			ms = append(ms, gateMask{reg: reg, word: w, idx: reg*words + w, bits: bit, text: text})
 		}
 		out = append(out, ms)
 	}
@@ -415,15 +423,26 @@ func masks(clauses [][]gateLit) [][]gateMask {
 }
 
 // read scans ev's line for every rule's literals, noting the fields
-// each lies in.
+// each lies in, and which of ev's texts the scan speaks for (scanned).
 func (s *Set) read(ev *pipeline.Event) {
 	clear(s.found)
+	s.scanned = 0
 	for reg := 1; reg < regions; reg++ {
 		f := gateField(reg).of(nil, ev)
 		s.within[reg] = [2]int{-1, -1}
 		if inside(f, ev.Line) {
 			lo := offset(f, ev.Line)
 			s.within[reg] = [2]int{lo, lo + len(f)}
+			s.scanned |= 1 << reg
+		}
+	}
+	text := ev.Message
+	if text == "" {
+		text = ev.Line
+	}
+	for f, t := range [...]string{fieldText: text, fieldLine: ev.Line, fieldMessage: ev.Message} {
+		if inside(t, ev.Line) {
+			s.scanned |= 1 << f
 		}
 	}
 	s.scan = scanUseless
@@ -449,20 +468,12 @@ func (s *Set) markFound(id int32, start, end int) {
 func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
 	g := &s.gates[r.Policy.ID]
 	s.scan = scanNone
-	return !g.on || s.open(g, r, ev)
+	return !g.on || s.open(g, ev)
 }
 
-// same reports whether field region reg of ev is still where the scan
-// found it: a rule's failregex may have changed a field (its <F-USER>
-// capture becomes ev.User) after the line was read.
-func (s *Set) same(reg int, ev *pipeline.Event) bool {
-	in := s.within[reg]
-	if in[0] < 0 {
-		return false
-	}
-	f := gateField(reg).of(nil, ev)
-	return inside(f, ev.Line) && offset(f, ev.Line) == in[0] && len(f) == in[1]-in[0]
-}
+// rewrote notes that a failregex rewrote field f of the event being
+// matched: what the scan found in the old text says nothing of the new.
+func (s *Set) rewrote(f gateField) { s.scanned &^= 1 << f }
 
 func offset(f, line string) int {
 	return int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line))))
