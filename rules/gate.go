@@ -33,6 +33,12 @@ type gate struct {
 	status  *[16]uint64 // admitted statuses (0 to 1023); nil: any
 	clauses [][]gateLit // each needs one of its literals
 	masks   [][]gateMask
+	// fail, for a rule of case-insensitive failregexes (web-cve's
+	// forty exploits), has each failregex's own clauses and masks: of
+	// a line the rule's gate lets through, only the failregexes whose
+	// literals the scan found are tried. Nil clauses: always tried.
+	fail      [][][]gateLit
+	failMasks [][][]gateMask
 }
 
 // gateMask is a clause's literals in one region and word of the found
@@ -199,27 +205,33 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 		// of several, each needs its most selective set, so the union of
 		// those is.
 		var union []string
+		unioned := true
 		for _, f := range nm.fail {
 			pat, _, err := tags.Translate(f.Src)
 			if err != nil {
 				return gate{}
 			}
 			req := regex.FoldRequirement(pat)
-			if len(nm.fail) == 1 {
-				for _, set := range req {
-					if c := b.clause(fieldText, set); c != nil {
-						g.clauses = append(g.clauses, c)
-					}
+			var own [][]gateLit
+			for _, set := range req {
+				if c := b.clause(fieldText, set); c != nil {
+					own = append(own, c)
 				}
-				break
 			}
+			g.fail = append(g.fail, own)
 			if len(req) == 0 {
-				return gate{}
+				unioned = false
+			} else {
+				union = append(union, req[0]...)
 			}
-			union = append(union, req[0]...)
 		}
-		if c := b.clause(fieldText, union); c != nil {
-			g.clauses = [][]gateLit{c}
+		switch {
+		case len(nm.fail) == 1:
+			g.clauses, g.fail = g.fail[0], nil
+		case unioned:
+			if c := b.clause(fieldText, union); c != nil {
+				g.clauses = [][]gateLit{c}
+			}
 		}
 		g.on = len(g.clauses) > 0
 		return g
@@ -378,10 +390,13 @@ func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 	if s.scan == scanNone {
 		s.read(ev)
 	}
-	if s.scan == scanUseless {
-		return true
-	}
-	for _, c := range g.masks {
+	return s.scan == scanUseless || s.passes(g.masks)
+}
+
+// passes reports whether each clause of masks has a literal the scan
+// found, or lies in a text it did not read.
+func (s *Set) passes(masks [][]gateMask) bool {
+	for _, c := range masks {
 		ok := false
 		for i := range c {
 			if m := &c[i]; s.scanned&(1<<m.text) == 0 || s.found[m.idx]&m.bits != 0 {
@@ -394,6 +409,15 @@ func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 		}
 	}
 	return true
+}
+
+// tries reports whether failregex i of the rule whose gate is g can
+// match the event being judged, by the literals the scan of the line
+// found: a failregex that cannot is not run (its verdict would be a
+// miss). Only a line its rule's gate has read is gated so (Judge, which
+// reads none, tries every failregex).
+func (s *Set) tries(g *gate, i int) bool {
+	return g.failMasks == nil || g.failMasks[i] == nil || s.scan != scanDone || s.passes(g.failMasks[i])
 }
 
 // masks groups each clause's literals by region and word, words being

@@ -147,7 +147,14 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	}
 	words := (len(gb.lits) + 63) / 64
 	for i, r := range s.rules {
-		s.gates[i].masks = masks(s.gates[i].clauses, words, r.UseLine)
+		g := &s.gates[i]
+		g.masks = masks(g.clauses, words, r.UseLine)
+		if g.fail != nil {
+			g.failMasks = make([][][]gateMask, len(g.fail))
+			for k, c := range g.fail {
+				g.failMasks[k] = masks(c, words, r.UseLine)
+			}
+		}
 	}
 	s.multi = regex.NewMulti(gb.lits)
 	s.found = make([]uint64, regions*words)
