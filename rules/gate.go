@@ -212,22 +212,30 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 				return gate{}
 			}
 			req := regex.FoldRequirement(pat)
-			var own [][]gateLit
-			for _, set := range req {
-				if c := b.clause(fieldText, set); c != nil {
-					own = append(own, c)
+			if len(nm.fail) == 1 {
+				for _, set := range req {
+					if c := b.clause(fieldText, set); c != nil {
+						g.clauses = append(g.clauses, c)
+					}
 				}
+				break
+			}
+			// Each failregex is gated by its most selective set alone,
+			// the one the union holds: its other sets would add literals
+			// (" /", ";") that every line holds to the scan of every line.
+			var own [][]gateLit
+			if len(req) > 0 {
+				if c := b.clause(fieldText, req[0]); c != nil {
+					own = [][]gateLit{c}
+				}
+				union = append(union, req[0]...)
+			} else {
+				unioned = false
 			}
 			g.fail = append(g.fail, own)
-			if len(req) == 0 {
-				unioned = false
-			} else {
-				union = append(union, req[0]...)
-			}
 		}
 		switch {
 		case len(nm.fail) == 1:
-			g.clauses, g.fail = g.fail[0], nil
 		case unioned:
 			if c := b.clause(fieldText, union); c != nil {
 				g.clauses = [][]gateLit{c}
