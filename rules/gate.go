@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
@@ -31,6 +32,7 @@ import (
 type gate struct {
 	on      bool
 	status  *[16]uint64 // admitted statuses (0 to 1023); nil: any
+	methods []string    // admitted request methods, exactly; nil: any
 	clauses [][]gateLit // each needs one of its literals
 	masks   [][]gateMask
 	// fail, for a rule of case-insensitive failregexes (web-cve's
@@ -248,15 +250,33 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 		return g
 	}
 	in := b.walk(r.when.prog.Node(), r.when.regexes)
-	g.status, g.clauses = in.status, in.clauses
-	g.on = g.status != nil || len(g.clauses) > 0
+	g.status, g.methods, g.clauses = in.status, in.methods, in.clauses
+	g.on = g.status != nil || g.methods != nil || len(g.clauses) > 0
 	return g
 }
 
 // gateInfo is what a predicate's node requires to be true.
 type gateInfo struct {
 	status  *[16]uint64
+	methods []string
 	clauses [][]gateLit
+}
+
+// bothMethods is what `l && r` admits of methods each admits (nil: any).
+func bothMethods(l, r []string) []string {
+	switch {
+	case l == nil:
+		return r
+	case r == nil:
+		return l
+	}
+	both := []string{} // not nil: none
+	for _, m := range l {
+		if slices.Contains(r, m) {
+			both = append(both, m)
+		}
+	}
+	return both
 }
 
 func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) gateInfo {
@@ -275,7 +295,7 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 				}
 				st = &both
 			}
-			return gateInfo{status: st, clauses: append(l.clauses, r.clauses...)}
+			return gateInfo{status: st, methods: bothMethods(l.methods, r.methods), clauses: append(l.clauses, r.clauses...)}
 		case "||", "or":
 			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
 			var out gateInfo
@@ -286,11 +306,23 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 				}
 				out.status = &either
 			}
+			if l.methods != nil && r.methods != nil {
+				out.methods = append(slices.Clip(l.methods), r.methods...)
+			}
 			if lb, rb := b.best(l), b.best(r); lb != nil && rb != nil {
 				out.clauses = [][]gateLit{append(append([]gateLit(nil), lb...), rb...)}
 			}
 			return out
 		case "==":
+			// The method is compared as it is, before any literal: an
+			// access line's method is one of a few words, and the
+			// comparison is exact. Its literal stays too, for an `or`
+			// with a literal of another field (web-open-proxy's).
+			if s, ok := n.Right.(*ast.StringNode); ok && isIdent(n.Left, "method") && s.Value != "" {
+				out := gateInfo{methods: []string{s.Value}}
+				b.add(&out, b.clause(fieldMethod, []string{regex.LowerASCII(s.Value)}))
+				return out
+			}
 			if isIdent(n.Left, "status") {
 				if i, ok := n.Right.(*ast.IntegerNode); ok {
 					return gateInfo{status: statusSet(i.Value)}
@@ -304,6 +336,16 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 				}
 			}
 		case "in":
+			if c, ok := n.Right.(*ast.ConstantNode); ok && isIdent(n.Left, "method") {
+				if m, ok := c.Value.(map[string]struct{}); ok {
+					out := gateInfo{methods: []string{}}
+					for v := range m {
+						out.methods = append(out.methods, v)
+					}
+					slices.Sort(out.methods)
+					return out
+				}
+			}
 			if isIdent(n.Left, "status") {
 				if c, ok := n.Right.(*ast.ConstantNode); ok {
 					if m, ok := c.Value.(map[int]struct{}); ok {
@@ -391,6 +433,9 @@ func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 		if st < 0 || st >= 1024 || g.status[st>>6]&(1<<(st&63)) == 0 {
 			return false
 		}
+	}
+	if g.methods != nil && !slices.Contains(g.methods, ev.Method) {
+		return false
 	}
 	if len(g.masks) == 0 {
 		return true
