@@ -284,79 +284,13 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 	case *ast.BinaryNode:
 		switch n.Operator {
 		case "&&", "and":
-			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
-			st := l.status
-			if st == nil {
-				st = r.status
-			} else if r.status != nil {
-				both := *l.status
-				for i := range both {
-					both[i] &= r.status[i]
-				}
-				st = &both
-			}
-			return gateInfo{status: st, methods: bothMethods(l.methods, r.methods), clauses: append(l.clauses, r.clauses...)}
+			return both(b.walk(n.Left, res), b.walk(n.Right, res))
 		case "||", "or":
-			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
-			var out gateInfo
-			if l.status != nil && r.status != nil {
-				either := *l.status
-				for i := range either {
-					either[i] |= r.status[i]
-				}
-				out.status = &either
-			}
-			if l.methods != nil && r.methods != nil {
-				out.methods = append(slices.Clip(l.methods), r.methods...)
-			}
-			if lb, rb := b.best(l), b.best(r); lb != nil && rb != nil {
-				out.clauses = [][]gateLit{append(append([]gateLit(nil), lb...), rb...)}
-			}
-			return out
+			return b.either(b.walk(n.Left, res), b.walk(n.Right, res))
 		case "==":
-			// The method is compared as it is, before any literal: an
-			// access line's method is one of a few words, and the
-			// comparison is exact. Its literal stays too, for an `or`
-			// with a literal of another field (web-open-proxy's).
-			if s, ok := n.Right.(*ast.StringNode); ok && isIdent(n.Left, "method") && s.Value != "" {
-				out := gateInfo{methods: []string{s.Value}}
-				b.add(&out, b.clause(fieldMethod, []string{regex.LowerASCII(s.Value)}))
-				return out
-			}
-			if isIdent(n.Left, "status") {
-				if i, ok := n.Right.(*ast.IntegerNode); ok {
-					return gateInfo{status: statusSet(i.Value)}
-				}
-			}
-			if f, ok := fieldOf(n.Left); ok {
-				if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
-					var out gateInfo
-					b.add(&out, b.clause(f, []string{regex.LowerASCII(s.Value)}))
-					return out
-				}
-			}
+			return b.equal(n)
 		case "in":
-			if c, ok := n.Right.(*ast.ConstantNode); ok && isIdent(n.Left, "method") {
-				if m, ok := c.Value.(map[string]struct{}); ok {
-					out := gateInfo{methods: []string{}}
-					for v := range m {
-						out.methods = append(out.methods, v)
-					}
-					slices.Sort(out.methods)
-					return out
-				}
-			}
-			if isIdent(n.Left, "status") {
-				if c, ok := n.Right.(*ast.ConstantNode); ok {
-					if m, ok := c.Value.(map[int]struct{}); ok {
-						var vs []int
-						for v := range m {
-							vs = append(vs, v)
-						}
-						return gateInfo{status: statusSet(vs...)}
-					}
-				}
-			}
+			return in(n)
 		case "contains", "startsWith", "endsWith":
 			if f, ok := fieldOf(n.Left); ok {
 				if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
@@ -377,6 +311,91 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 				return out
 			}
 		}
+	}
+	return gateInfo{}
+}
+
+// both is what l && r requires: all either requires.
+func both(l, r gateInfo) gateInfo {
+	st := l.status
+	if st == nil {
+		st = r.status
+	} else if r.status != nil {
+		both := *l.status
+		for i := range both {
+			both[i] &= r.status[i]
+		}
+		st = &both
+	}
+	return gateInfo{status: st, methods: bothMethods(l.methods, r.methods), clauses: append(l.clauses, r.clauses...)}
+}
+
+// either is what l || r requires: what both require in one form or the
+// other (a status of either set, a method of either list, a literal of
+// either's best clause).
+func (b *gateBuilder) either(l, r gateInfo) gateInfo {
+	var out gateInfo
+	if l.status != nil && r.status != nil {
+		either := *l.status
+		for i := range either {
+			either[i] |= r.status[i]
+		}
+		out.status = &either
+	}
+	if l.methods != nil && r.methods != nil {
+		out.methods = append(slices.Clip(l.methods), r.methods...)
+	}
+	if lb, rb := b.best(l), b.best(r); lb != nil && rb != nil {
+		out.clauses = [][]gateLit{append(append([]gateLit(nil), lb...), rb...)}
+	}
+	return out
+}
+
+// equal is what x == constant requires.
+func (b *gateBuilder) equal(n *ast.BinaryNode) gateInfo {
+	// The method is compared as it is, before any literal: an access
+	// line's method is one of a few words, and the comparison is exact.
+	// Its literal stays too, for an `or` with a literal of another field
+	// (web-open-proxy's).
+	if s, ok := n.Right.(*ast.StringNode); ok && isIdent(n.Left, "method") && s.Value != "" {
+		out := gateInfo{methods: []string{s.Value}}
+		b.add(&out, b.clause(fieldMethod, []string{regex.LowerASCII(s.Value)}))
+		return out
+	}
+	if i, ok := n.Right.(*ast.IntegerNode); ok && isIdent(n.Left, "status") {
+		return gateInfo{status: statusSet(i.Value)}
+	}
+	if f, ok := fieldOf(n.Left); ok {
+		if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
+			var out gateInfo
+			b.add(&out, b.clause(f, []string{regex.LowerASCII(s.Value)}))
+			return out
+		}
+	}
+	return gateInfo{}
+}
+
+// in is what `method in [...]` and `status in [...]` require (expr folds
+// a constant list into a set).
+func in(n *ast.BinaryNode) gateInfo {
+	c, ok := n.Right.(*ast.ConstantNode)
+	if !ok {
+		return gateInfo{}
+	}
+	if m, ok := c.Value.(map[string]struct{}); ok && isIdent(n.Left, "method") {
+		out := gateInfo{methods: []string{}}
+		for v := range m {
+			out.methods = append(out.methods, v)
+		}
+		slices.Sort(out.methods)
+		return out
+	}
+	if m, ok := c.Value.(map[int]struct{}); ok && isIdent(n.Left, "status") {
+		var vs []int
+		for v := range m {
+			vs = append(vs, v)
+		}
+		return gateInfo{status: statusSet(vs...)}
 	}
 	return gateInfo{}
 }
