@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -34,7 +35,7 @@ type predicate struct {
 
 func compilePredicate(src string, ref *stateRef) (*predicate, error) {
 	fm := &fastMatches{}
-	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), constCIDRs(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
 	if err == nil {
 		err = fm.err
 	}
@@ -56,7 +57,7 @@ type keyExpr struct {
 
 func compileKey(src string, ref *stateRef) (*keyExpr, error) {
 	fm := &fastMatches{}
-	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), []expr.Option{expr.Env(pipeline.Event{})})...)
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), constCIDRs(), []expr.Option{expr.Env(pipeline.Event{})})...)
 	if err == nil {
 		err = fm.err
 	}
@@ -256,6 +257,46 @@ func (fm *fastMatches) Visit(node *ast.Node) {
 	}
 	fm.res[callee] = re
 	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{n.Left}}
+	call.SetType(reflect.TypeOf(true))
+	ast.Patch(node, call)
+}
+
+// constCIDR runs in_cidr(addr, "constant") as a call of the parsed
+// prefix's test, a constant of type func(any) bool, which expr calls
+// directly (OpCallTyped): the helper parsed its prefix on every run and,
+// declared with expr.Function, cost an argument slice each time (the web
+// packs' crawler exceptions call it up to five times a line). A call
+// whose prefix does not parse, or whose first argument is not known to
+// be an address, is left as it is: checkConstArgs, or the type checker,
+// refuses it at load with its position.
+type constCIDR struct{}
+
+func constCIDRs() []expr.Option { return []expr.Option{expr.Patch(constCIDR{})} }
+
+var (
+	cidrType = reflect.TypeOf(func(any) bool { return false })
+	addrType = reflect.TypeOf(netip.Addr{})
+)
+
+func (constCIDR) Visit(node *ast.Node) {
+	n, ok := (*node).(*ast.CallNode)
+	if !ok || !isIdent(n.Callee, "in_cidr") || len(n.Arguments) != 2 || n.Arguments[0].Type() != addrType {
+		return
+	}
+	str, ok := n.Arguments[1].(*ast.StringNode)
+	if !ok {
+		return
+	}
+	pr, err := netip.ParsePrefix(str.Value)
+	if err != nil {
+		return
+	}
+	callee := &ast.ConstantNode{Value: func(a any) bool {
+		addr, _ := a.(netip.Addr)
+		return pr.Contains(pipeline.Canonical(addr))
+	}}
+	callee.SetType(cidrType)
+	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{n.Arguments[0]}}
 	call.SetType(reflect.TypeOf(true))
 	ast.Patch(node, call)
 }

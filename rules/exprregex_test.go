@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/expr-lang/expr/vm"
@@ -37,6 +38,49 @@ func TestPredicateRegex(t *testing.T) {
 			out, why := runExpr(&m, p.prog, &ev)
 			if why != "" || out != c.want {
 				t.Fatalf("%s on %+v = %v (%q), want %v", c.src, c.ev, out, why, c.want)
+			}
+			if n := testing.AllocsPerRun(100, func() { runExpr(&m, p.prog, &ev) }); n != c.allocs {
+				t.Errorf("%s: %v allocations a run, want %v", c.src, n, c.allocs)
+			}
+		})
+	}
+}
+
+// TestPredicateCIDR: in_cidr with a constant prefix judges as the helper
+// does (an IPv4-mapped IPv6 address is its IPv4 address, no address is
+// in no range) and a run allocates nothing; with a prefix that is not
+// constant the helper runs.
+func TestPredicateCIDR(t *testing.T) {
+	v4, mapped, v6 := netip.MustParseAddr("66.249.66.3"), netip.MustParseAddr("::ffff:66.249.66.3"), netip.MustParseAddr("2001:4860:4801::7")
+	for _, c := range []struct {
+		name, src string
+		ev        pipeline.Event
+		want      bool
+		allocs    float64
+	}{
+		{"v4 in", `in_cidr(addr, "66.249.64.0/19")`, pipeline.Event{Addr: v4}, true, 0},
+		{"v4 out", `in_cidr(addr, "157.55.39.0/24")`, pipeline.Event{Addr: v4}, false, 0},
+		{"mapped in", `in_cidr(addr, "66.249.64.0/19")`, pipeline.Event{Addr: mapped}, true, 0},
+		{"v6 in", `in_cidr(addr, "2001:4860:4801::/48")`, pipeline.Event{Addr: v6}, true, 0},
+		{"v6 not in v4", `in_cidr(addr, "66.249.64.0/19")`, pipeline.Event{Addr: v6}, false, 0},
+		{"no address", `in_cidr(addr, "0.0.0.0/0")`, pipeline.Event{}, false, 0},
+		{"in an expression", `user_agent contains "Googlebot" && !in_cidr(src_addr, "66.249.64.0/19") && in_cidr(addr, "66.249.64.0/19")`,
+			pipeline.Event{Addr: v4, SrcAddr: v6, UserAgent: "Googlebot/2.1"}, true, 0},
+		{"prefix not constant", `in_cidr(addr, user)`, pipeline.Event{Addr: v4, User: "66.249.0.0/16"}, true, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := compilePredicate(c.src, &stateRef{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m vm.VM
+			ev := c.ev
+			out, why := runExpr(&m, p.prog, &ev)
+			if why != "" || out != c.want {
+				t.Fatalf("%s on %+v = %v (%q), want %v", c.src, c.ev, out, why, c.want)
+			}
+			if c.allocs < 0 {
+				return
 			}
 			if n := testing.AllocsPerRun(100, func() { runExpr(&m, p.prog, &ev) }); n != c.allocs {
 				t.Errorf("%s: %v allocations a run, want %v", c.src, n, c.allocs)

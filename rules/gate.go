@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
@@ -31,8 +32,15 @@ import (
 type gate struct {
 	on      bool
 	status  *[16]uint64 // admitted statuses (0 to 1023); nil: any
+	methods []string    // admitted request methods, exactly; nil: any
 	clauses [][]gateLit // each needs one of its literals
 	masks   [][]gateMask
+	// fail, for a rule of case-insensitive failregexes (web-cve's
+	// forty exploits), has each failregex's own clauses and masks: of
+	// a line the rule's gate lets through, only the failregexes whose
+	// literals the scan found are tried. Nil clauses: always tried.
+	fail      [][][]gateLit
+	failMasks [][][]gateMask
 }
 
 // gateMask is a clause's literals in one region and word of the found
@@ -40,8 +48,13 @@ type gate struct {
 type gateMask struct {
 	reg  int // 0: anywhere in the text (field says which text)
 	word int
+	idx  int // reg*words + word: where bits are in Set.found
 	bits uint64
-	text gateField // for region 0: the text the literals must lie in
+	// text is the event text the literals must lie in: the field of
+	// region reg, or for region 0 the line, the message, or fieldText
+	// (the message, or the line when there is none) for a rule that
+	// reads the message.
+	text gateField
 }
 
 // gateLit is a literal (an id in the set's Multi) the rule needs in one
@@ -194,6 +207,7 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 		// of several, each needs its most selective set, so the union of
 		// those is.
 		var union []string
+		unioned := true
 		for _, f := range nm.fail {
 			pat, _, err := tags.Translate(f.Src)
 			if err != nil {
@@ -208,13 +222,26 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 				}
 				break
 			}
-			if len(req) == 0 {
-				return gate{}
+			// Each failregex is gated by its most selective set alone,
+			// the one the union holds: its other sets would add literals
+			// (" /", ";") that every line holds to the scan of every line.
+			var own [][]gateLit
+			if len(req) > 0 {
+				if c := b.clause(fieldText, req[0]); c != nil {
+					own = [][]gateLit{c}
+				}
+				union = append(union, req[0]...)
+			} else {
+				unioned = false
 			}
-			union = append(union, req[0]...)
+			g.fail = append(g.fail, own)
 		}
-		if c := b.clause(fieldText, union); c != nil {
-			g.clauses = [][]gateLit{c}
+		switch {
+		case len(nm.fail) == 1:
+		case unioned:
+			if c := b.clause(fieldText, union); c != nil {
+				g.clauses = [][]gateLit{c}
+			}
 		}
 		g.on = len(g.clauses) > 0
 		return g
@@ -223,15 +250,33 @@ func (b *gateBuilder) gateOf(r *Rule) gate {
 		return g
 	}
 	in := b.walk(r.when.prog.Node(), r.when.regexes)
-	g.status, g.clauses = in.status, in.clauses
-	g.on = g.status != nil || len(g.clauses) > 0
+	g.status, g.methods, g.clauses = in.status, in.methods, in.clauses
+	g.on = g.status != nil || g.methods != nil || len(g.clauses) > 0
 	return g
 }
 
 // gateInfo is what a predicate's node requires to be true.
 type gateInfo struct {
 	status  *[16]uint64
+	methods []string
 	clauses [][]gateLit
+}
+
+// bothMethods is what `l && r` admits of methods each admits (nil: any).
+func bothMethods(l, r []string) []string {
+	switch {
+	case l == nil:
+		return r
+	case r == nil:
+		return l
+	}
+	both := []string{} // not nil: none
+	for _, m := range l {
+		if slices.Contains(r, m) {
+			both = append(both, m)
+		}
+	}
+	return both
 }
 
 func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) gateInfo {
@@ -239,57 +284,13 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 	case *ast.BinaryNode:
 		switch n.Operator {
 		case "&&", "and":
-			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
-			st := l.status
-			if st == nil {
-				st = r.status
-			} else if r.status != nil {
-				both := *l.status
-				for i := range both {
-					both[i] &= r.status[i]
-				}
-				st = &both
-			}
-			return gateInfo{status: st, clauses: append(l.clauses, r.clauses...)}
+			return both(b.walk(n.Left, res), b.walk(n.Right, res))
 		case "||", "or":
-			l, r := b.walk(n.Left, res), b.walk(n.Right, res)
-			var out gateInfo
-			if l.status != nil && r.status != nil {
-				either := *l.status
-				for i := range either {
-					either[i] |= r.status[i]
-				}
-				out.status = &either
-			}
-			if lb, rb := b.best(l), b.best(r); lb != nil && rb != nil {
-				out.clauses = [][]gateLit{append(append([]gateLit(nil), lb...), rb...)}
-			}
-			return out
+			return b.either(b.walk(n.Left, res), b.walk(n.Right, res))
 		case "==":
-			if isIdent(n.Left, "status") {
-				if i, ok := n.Right.(*ast.IntegerNode); ok {
-					return gateInfo{status: statusSet(i.Value)}
-				}
-			}
-			if f, ok := fieldOf(n.Left); ok {
-				if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
-					var out gateInfo
-					b.add(&out, b.clause(f, []string{regex.LowerASCII(s.Value)}))
-					return out
-				}
-			}
+			return b.equal(n)
 		case "in":
-			if isIdent(n.Left, "status") {
-				if c, ok := n.Right.(*ast.ConstantNode); ok {
-					if m, ok := c.Value.(map[int]struct{}); ok {
-						var vs []int
-						for v := range m {
-							vs = append(vs, v)
-						}
-						return gateInfo{status: statusSet(vs...)}
-					}
-				}
-			}
+			return in(n)
 		case "contains", "startsWith", "endsWith":
 			if f, ok := fieldOf(n.Left); ok {
 				if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
@@ -310,6 +311,91 @@ func (b *gateBuilder) walk(n ast.Node, res map[*ast.ConstantNode]*regex.Regex) g
 				return out
 			}
 		}
+	}
+	return gateInfo{}
+}
+
+// both is what l && r requires: all either requires.
+func both(l, r gateInfo) gateInfo {
+	st := l.status
+	if st == nil {
+		st = r.status
+	} else if r.status != nil {
+		both := *l.status
+		for i := range both {
+			both[i] &= r.status[i]
+		}
+		st = &both
+	}
+	return gateInfo{status: st, methods: bothMethods(l.methods, r.methods), clauses: append(l.clauses, r.clauses...)}
+}
+
+// either is what l || r requires: what both require in one form or the
+// other (a status of either set, a method of either list, a literal of
+// either's best clause).
+func (b *gateBuilder) either(l, r gateInfo) gateInfo {
+	var out gateInfo
+	if l.status != nil && r.status != nil {
+		either := *l.status
+		for i := range either {
+			either[i] |= r.status[i]
+		}
+		out.status = &either
+	}
+	if l.methods != nil && r.methods != nil {
+		out.methods = append(slices.Clip(l.methods), r.methods...)
+	}
+	if lb, rb := b.best(l), b.best(r); lb != nil && rb != nil {
+		out.clauses = [][]gateLit{append(append([]gateLit(nil), lb...), rb...)}
+	}
+	return out
+}
+
+// equal is what x == constant requires.
+func (b *gateBuilder) equal(n *ast.BinaryNode) gateInfo {
+	// The method is compared as it is, before any literal: an access
+	// line's method is one of a few words, and the comparison is exact.
+	// Its literal stays too, for an `or` with a literal of another field
+	// (web-open-proxy's).
+	if s, ok := n.Right.(*ast.StringNode); ok && isIdent(n.Left, "method") && s.Value != "" {
+		out := gateInfo{methods: []string{s.Value}}
+		b.add(&out, b.clause(fieldMethod, []string{regex.LowerASCII(s.Value)}))
+		return out
+	}
+	if i, ok := n.Right.(*ast.IntegerNode); ok && isIdent(n.Left, "status") {
+		return gateInfo{status: statusSet(i.Value)}
+	}
+	if f, ok := fieldOf(n.Left); ok {
+		if s, ok := n.Right.(*ast.StringNode); ok && s.Value != "" {
+			var out gateInfo
+			b.add(&out, b.clause(f, []string{regex.LowerASCII(s.Value)}))
+			return out
+		}
+	}
+	return gateInfo{}
+}
+
+// in is what `method in [...]` and `status in [...]` require (expr folds
+// a constant list into a set).
+func in(n *ast.BinaryNode) gateInfo {
+	c, ok := n.Right.(*ast.ConstantNode)
+	if !ok {
+		return gateInfo{}
+	}
+	if m, ok := c.Value.(map[string]struct{}); ok && isIdent(n.Left, "method") {
+		out := gateInfo{methods: []string{}}
+		for v := range m {
+			out.methods = append(out.methods, v)
+		}
+		slices.Sort(out.methods)
+		return out
+	}
+	if m, ok := c.Value.(map[int]struct{}); ok && isIdent(n.Left, "status") {
+		var vs []int
+		for v := range m {
+			vs = append(vs, v)
+		}
+		return gateInfo{status: statusSet(vs...)}
 	}
 	return gateInfo{}
 }
@@ -355,33 +441,37 @@ const (
 	scanUseless        // not ASCII: every literal may be there
 )
 
-// open reports whether r's gate lets ev through, reading the line for
-// the literals on the first rule that needs them.
-func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
+// open reports whether gate g lets ev through, reading the line for
+// the literals on the first rule that needs them. A literal the scan did
+// not see tells nothing about a text the scan did not read (a field
+// built otherwise, or one a failregex rewrote since): such a clause is
+// open.
+func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 	if g.status != nil {
 		st := ev.Status
 		if st < 0 || st >= 1024 || g.status[st>>6]&(1<<(st&63)) == 0 {
 			return false
 		}
 	}
-	if len(g.clauses) == 0 {
+	if g.methods != nil && !slices.Contains(g.methods, ev.Method) {
+		return false
+	}
+	if len(g.masks) == 0 {
 		return true
 	}
 	if s.scan == scanNone {
 		s.read(ev)
 	}
-	if s.scan == scanUseless {
-		return true
-	}
-	words := len(s.found) / regions
-	for _, c := range g.masks {
+	return s.scan == scanUseless || s.passes(g.masks)
+}
+
+// passes reports whether each clause of masks has a literal the scan
+// found, or lies in a text it did not read.
+func (s *Set) passes(masks [][]gateMask) bool {
+	for _, c := range masks {
 		ok := false
-		for _, m := range c {
-			if m.reg == 0 && !inside(m.text.of(r, ev), ev.Line) || m.reg > 0 && !s.same(m.reg, ev) {
-				ok = true // a text the scan did not read
-				break
-			}
-			if s.found[m.reg*words+m.word]&m.bits != 0 {
+		for i := range c {
+			if m := &c[i]; s.scanned&(1<<m.text) == 0 || s.found[m.idx]&m.bits != 0 {
 				ok = true
 				break
 			}
@@ -393,21 +483,35 @@ func (s *Set) open(g *gate, r *Rule, ev *pipeline.Event) bool {
 	return true
 }
 
-// masks groups each clause's literals by region and word.
-func masks(clauses [][]gateLit) [][]gateMask {
+// tries reports whether failregex i of the rule whose gate is g can
+// match the event being judged, by the literals the scan of the line
+// found: a failregex that cannot is not run (its verdict would be a
+// miss). Only a line its rule's gate has read is gated so (Judge, which
+// reads none, tries every failregex).
+func (s *Set) tries(g *gate, i int) bool {
+	return g.failMasks == nil || g.failMasks[i] == nil || s.scan != scanDone || s.passes(g.failMasks[i])
+}
+
+// masks groups each clause's literals by region and word, words being
+// the length of a region in Set.found; useLine is the rule's (its
+// failregexes read the line, not the message).
+func masks(clauses [][]gateLit, words int, useLine bool) [][]gateMask {
 	var out [][]gateMask
 	for _, c := range clauses {
 		var ms []gateMask
 	lits:
 		for _, l := range c {
-			reg, w, bit := l.field.region(), int(l.lit>>6), uint64(1)<<(l.lit&63)
+			reg, w, bit, text := l.field.region(), int(l.lit>>6), uint64(1)<<(l.lit&63), l.field
+			if text == fieldText && useLine {
+				text = fieldLine
+			}
 			for i := range ms {
-				if ms[i].reg == reg && ms[i].word == w && (reg != 0 || ms[i].text == l.field) {
+				if ms[i].reg == reg && ms[i].word == w && ms[i].text == text {
 					ms[i].bits |= bit
 					continue lits
 				}
 			}
-			ms = append(ms, gateMask{reg: reg, word: w, bits: bit, text: l.field})
+			ms = append(ms, gateMask{reg: reg, word: w, idx: reg*words + w, bits: bit, text: text})
 		}
 		out = append(out, ms)
 	}
@@ -415,15 +519,26 @@ func masks(clauses [][]gateLit) [][]gateMask {
 }
 
 // read scans ev's line for every rule's literals, noting the fields
-// each lies in.
+// each lies in, and which of ev's texts the scan speaks for (scanned).
 func (s *Set) read(ev *pipeline.Event) {
 	clear(s.found)
+	s.scanned = 0
 	for reg := 1; reg < regions; reg++ {
 		f := gateField(reg).of(nil, ev)
 		s.within[reg] = [2]int{-1, -1}
 		if inside(f, ev.Line) {
 			lo := offset(f, ev.Line)
 			s.within[reg] = [2]int{lo, lo + len(f)}
+			s.scanned |= 1 << reg
+		}
+	}
+	text := ev.Message
+	if text == "" {
+		text = ev.Line
+	}
+	for f, t := range [...]string{fieldText: text, fieldLine: ev.Line, fieldMessage: ev.Message} {
+		if inside(t, ev.Line) {
+			s.scanned |= 1 << f
 		}
 	}
 	s.scan = scanUseless
@@ -449,20 +564,12 @@ func (s *Set) markFound(id int32, start, end int) {
 func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
 	g := &s.gates[r.Policy.ID]
 	s.scan = scanNone
-	return !g.on || s.open(g, r, ev)
+	return !g.on || s.open(g, ev)
 }
 
-// same reports whether field region reg of ev is still where the scan
-// found it: a rule's failregex may have changed a field (its <F-USER>
-// capture becomes ev.User) after the line was read.
-func (s *Set) same(reg int, ev *pipeline.Event) bool {
-	in := s.within[reg]
-	if in[0] < 0 {
-		return false
-	}
-	f := gateField(reg).of(nil, ev)
-	return inside(f, ev.Line) && offset(f, ev.Line) == in[0] && len(f) == in[1]-in[0]
-}
+// rewrote notes that a failregex rewrote field f of the event being
+// matched: what the scan found in the old text says nothing of the new.
+func (s *Set) rewrote(f gateField) { s.scanned &^= 1 << f }
 
 func offset(f, line string) int {
 	return int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line))))

@@ -176,3 +176,60 @@ rules:
 		t.Errorf("hits %v, want %v", got, want)
 	}
 }
+
+// TestGateMethod: a predicate that requires a request method shuts the
+// rule's gate on any other, compared exactly as the predicate compares;
+// one that may be true whatever the method does not.
+func TestGateMethod(t *testing.T) {
+	p, err := rules.Parse("t.yaml", []byte(`pack: t
+rules:
+  - name: post
+    formats: [nginx]
+    when: 'method == "POST" && status == 200'
+    ban: 1h
+  - name: put-or-delete
+    formats: [nginx]
+    when: 'method in ["PUT", "DELETE"]'
+    ban: 1h
+  - name: post-or-zz
+    formats: [nginx]
+    when: 'method == "POST" || path contains "zz"'
+    ban: 1h
+  - name: both
+    formats: [nginx]
+    when: 'method == "POST" && method == "GET"'
+    ban: 1h
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rules.NewSet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := sources.NewParser(pipeline.FormatNginx, time.Now(), time.UTC)
+	for method, want := range map[string][]string{
+		"POST":   {"post", "post-or-zz"},
+		"GET":    {"post-or-zz"},
+		"PATCH":  {"post-or-zz"},
+		"DELETE": {"put-or-delete", "post-or-zz"},
+	} {
+		line := `203.0.113.9 - - [08/Nov/2025:22:00:00 +0000] "` + method + ` /zz HTTP/1.1" 200 1 "-" "curl/8"`
+		var ev pipeline.Event
+		if err := parser.Parse([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		var open, hits []string
+		for _, r := range s.Candidates(&ev) {
+			if s.Opens(r, &ev) {
+				open = append(open, r.Policy.Name)
+			}
+		}
+		for _, h := range s.Match(&ev, nil) {
+			hits = append(hits, h.Policy.Name)
+		}
+		if !slices.Equal(open, want) || !slices.Equal(hits, want) {
+			t.Errorf("%s: gates open for %v, hits %v; want %v", method, open, hits, want)
+		}
+	}
+}

@@ -102,7 +102,7 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 	if r.UseLine || text == "" {
 		text = ev.Line
 	}
-	if s.matchFail(m, text, ev, j); j.verdict != Hit {
+	if s.matchFail(m, &s.gates[r.Policy.ID], text, ev, j); j.verdict != Hit {
 		return
 	}
 	for i, ig := range m.ignore {
@@ -118,14 +118,14 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 // <HOST> text was not an address, or a miss). Named captures go to the
 // hit and to the event the predicates read (Set.capture): ev.Captures,
 // and a "user" capture also ev.User, so predicates can use either.
-func (s *Set) matchFail(m *nativeMatcher, text string, ev *pipeline.Event, j *judgement) {
+func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
 	found := ^uint64(0)
 	if m.lits != nil {
 		found, _ = m.lits.Mask(text)
 	}
 	for i, f := range m.fail {
-		if m.need != nil && found&m.need[i] != m.need[i] || !f.Prefilter(text) {
+		if m.need != nil && found&m.need[i] != m.need[i] || !s.tries(g, i) || !f.Prefilter(text) {
 			continue
 		}
 		if need := 2 * len(f.Names); cap(s.sub) < need {

@@ -54,8 +54,11 @@ type Set struct {
 	multi  *regex.Multi
 	found  []uint64 // per region (see gate), a bit per literal
 	within [regions][2]int
-	mark   func(id int32, start, end int) // markFound, bound once
-	scan   int
+	// scanned has a bit per gateField whose text lies in the line the
+	// scan read: the gates read found only for those.
+	scanned uint16
+	mark    func(id int32, start, end int) // markFound, bound once
+	scan    int
 
 	// seen is what distinct() saw on the event being matched (see
 	// Sightings).
@@ -141,10 +144,20 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	s.gates = make([]gate, len(s.rules))
 	for i, r := range s.rules {
 		s.gates[i] = gb.gateOf(r)
-		s.gates[i].masks = masks(s.gates[i].clauses)
+	}
+	words := (len(gb.lits) + 63) / 64
+	for i, r := range s.rules {
+		g := &s.gates[i]
+		g.masks = masks(g.clauses, words, r.UseLine)
+		if g.fail != nil {
+			g.failMasks = make([][][]gateMask, len(g.fail))
+			for k, c := range g.fail {
+				g.failMasks[k] = masks(c, words, r.UseLine)
+			}
+		}
 	}
 	s.multi = regex.NewMulti(gb.lits)
-	s.found = make([]uint64, regions*((len(gb.lits)+63)/64))
+	s.found = make([]uint64, regions*words)
 	s.mark = s.markFound
 	for _, r := range s.rules {
 		for _, f := range r.Formats {
@@ -286,7 +299,7 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	s.start(ev)
 	for _, r := range s.Candidates(ev) {
-		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, r, s.cur) {
+		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, s.cur) {
 			continue
 		}
 		j := &s.j
@@ -340,6 +353,7 @@ func (s *Set) capture(name, value string) {
 	ev.Captures[name] = value
 	if name == "user" {
 		ev.User = value
+		s.rewrote(fieldUser)
 	}
 	s.caps = append(s.caps, pipeline.Capture{Name: name, Value: value})
 }

@@ -169,6 +169,17 @@ func (m *Multi) Scan(text string, found func(id int32, start, end int)) bool {
 	}
 	raw := &m.raw
 	i := 0
+	for ; i+8 <= n; i += 8 {
+		// Four pairs from one load, tested together: most groups of
+		// eight bytes hold no anchor, and one branch dismisses them.
+		if w := binary.LittleEndian.Uint64([]byte(text[i : i+8])); m.any4(w) {
+			for k := i; k < i+8; k += 2 {
+				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+					m.verify(text, k, uint(fold[text[k]])<<7|uint(fold[text[k+1]]), found)
+				}
+			}
+		}
+	}
 	for ; i+1 < n; i += 2 {
 		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
 			m.verify(text, i, uint(fold[text[i]])<<7|uint(fold[text[i+1]]), found)
@@ -180,6 +191,14 @@ func (m *Multi) Scan(text string, found func(id int32, start, end int)) bool {
 		}
 	}
 	return true
+}
+
+// any4 reports whether one of the four pairs of bytes in w (eight bytes
+// of text, the first in the low byte) is an anchor in raw.
+func (m *Multi) any4(w uint64) bool {
+	raw := &m.raw
+	p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
+	return (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0
 }
 
 // verify reports the literals anchored on pair p at text[i:].
@@ -248,6 +267,15 @@ func (m *Multi) Mask(text string) (found uint64, ok bool) {
 	}
 	raw := &m.raw
 	i := 0
+	for ; i+8 <= n; i += 8 {
+		if w := binary.LittleEndian.Uint64([]byte(text[i : i+8])); m.any4(w) {
+			for k := i; k < i+8; k += 2 {
+				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+					found |= m.verifyMask(text, k, uint(fold[text[k]])<<7|uint(fold[text[k+1]]))
+				}
+			}
+		}
+	}
 	for ; i+1 < n; i += 2 {
 		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
 			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7|uint(fold[text[i+1]]))

@@ -2,6 +2,7 @@ package regex
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,8 +101,8 @@ func TestMultiEveryPosition(t *testing.T) {
 	lits := []string{"~", "q", "${", "ab", "zgrab", "eval-stdin.php", "%2e%2e"}
 	m := NewMulti(lits)
 	for id, l := range lits {
-		for pre := 0; pre < 5; pre++ {
-			for post := 0; post < 4; post++ {
+		for pre := 0; pre < 18; pre++ { // across the scan's groups of eight bytes
+			for post := 0; post < 10; post++ {
 				for _, v := range []string{l, strings.ToUpper(l)} {
 					text := strings.Repeat("x", pre) + v + strings.Repeat("y", post)
 					got := map[int32]bool{}
@@ -131,8 +132,8 @@ func TestMultiMask(t *testing.T) {
 	lits := []string{"~", "q", "${", "ab", "Failed ", " from ", "eval-stdin.php", "%2e%2e"}
 	m := NewMulti(lits)
 	for id, l := range lits {
-		for pre := 0; pre < 5; pre++ {
-			for post := 0; post < 4; post++ {
+		for pre := 0; pre < 18; pre++ {
+			for post := 0; post < 10; post++ {
 				for _, v := range []string{l, strings.ToUpper(l)} {
 					text := strings.Repeat("x", pre) + v + strings.Repeat("y", post)
 					var want uint64
@@ -160,6 +161,34 @@ func TestMultiOddLiterals(t *testing.T) {
 		m.Scan(text, func(id int32, _, _ int) { got = append(got, id) })
 		if strings.Contains(strings.ToLower(text), "ok") != (len(got) == 1 && got[0] == 2) || len(got) > 1 {
 			t.Errorf("Scan(%q) found %v", text, got)
+		}
+	}
+}
+
+// TestMultiRandom: on random texts made of the literals' own bytes, Scan
+// and Mask report exactly the literals a plain case-insensitive search
+// finds.
+func TestMultiRandom(t *testing.T) {
+	lits := []string{"~", "q", "${", "ab", "or", "zgrab", "eval-stdin.php", "%2e%2e", "://", "a'b", "select "}
+	m := NewMulti(lits)
+	const alphabet = "abqorzgABQORZG${}%2e.:/-~' lstinvphpXY"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 20000; n++ {
+		b := make([]byte, rng.IntN(70))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		text := string(b)
+		var want, scan uint64
+		for i, l := range lits {
+			if strings.Contains(LowerASCII(text), l) {
+				want |= 1 << i
+			}
+		}
+		m.Scan(text, func(i int32, _, _ int) { scan |= 1 << i })
+		mask, _ := m.Mask(text)
+		if scan != want || mask != want {
+			t.Fatalf("%q: Scan %b, Mask %b, want %b", text, scan, mask, want)
 		}
 	}
 }

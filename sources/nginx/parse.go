@@ -12,6 +12,7 @@ package nginx
 
 import (
 	"bytes"
+	"net/netip"
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -78,7 +79,7 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	if br < 0 {
 		return errTime
 	}
-	prefix, addrTok, user, err := splitPrefix(line[:br-1])
+	prefix, addrTok, ip, user, err := splitPrefix(line[:br-1])
 	if err == errAmbiguous && !p.prefixed {
 		// Nothing of this source was written before $remote_addr so far:
 		// the combined layout, whose first token is the client and whose
@@ -93,7 +94,10 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	if len(prefix) > 0 {
 		p.prefixed = true
 	}
-	addr, ok := pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
+	addr, ok := ip, ip.IsValid() // splitPrefix read it already
+	if !ok {
+		addr, ok = pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
+	}
 	if !ok {
 		return errAddr
 	}
@@ -205,7 +209,9 @@ func (p *Parser) findTime(line []byte) (int, time.Time) {
 // the combined way (the first address) and refuses the line in a source
 // that has a field before the address, rather than ban whoever the client
 // named; a log_format given for the source reads such a line by position.
-func splitPrefix(r []byte) (prefix, addr, user []byte, err error) {
+// ip is addr parsed, when it was an address before a dash (invalid when
+// the old reading of splitFirstDash took it).
+func splitPrefix(r []byte) (prefix, addr []byte, ip netip.Addr, user []byte, err error) {
 	var toks [3][]byte // the last three tokens
 	var starts [3]int
 	found, userAt := -1, 0
@@ -216,32 +222,35 @@ func splitPrefix(r []byte) (prefix, addr, user []byte, err error) {
 		}
 		tok, next, ok := nextToken(r, i)
 		if !ok {
-			return nil, nil, nil, errAddr
+			return nil, nil, netip.Addr{}, nil, errAddr
 		}
 		if tok == nil {
 			break
 		}
 		toks[0], toks[1], toks[2] = toks[1], toks[2], tok
 		starts[0], starts[1], starts[2] = starts[1], starts[2], s
-		if n > 0 && isDash(tok) && toks[1] != nil && isAddr(toks[1]) {
-			if found >= 0 {
-				return nil, nil, nil, errAmbiguous
+		if n > 0 && isDash(tok) && toks[1] != nil {
+			if a, ok := parseAddr(toks[1]); ok {
+				if found >= 0 {
+					return nil, nil, netip.Addr{}, nil, errAmbiguous
+				}
+				found = starts[1]
+				addr, ip = toks[1], a
+				userAt = next
 			}
-			found = starts[1]
-			addr = toks[1]
-			userAt = next
 		}
 		i = next
 	}
 	if found < 0 {
 		// No address before a dash: take the old reading, the token
 		// before the first dash, which ParseAddr then refuses or not.
-		return splitFirstDash(r)
+		prefix, addr, user, err = splitFirstDash(r)
+		return prefix, addr, netip.Addr{}, user, err
 	}
 	if userAt < len(r) {
 		userAt++
 	}
-	return r[:found], addr, r[userAt:], nil
+	return r[:found], addr, ip, r[userAt:], nil
 }
 
 // splitFirstDash reads the token before the first `-` that is not the first
@@ -268,15 +277,13 @@ func splitFirstDash(r []byte) (prefix, addr, user []byte, err error) {
 	}
 }
 
-// isAddr reports whether tok is an address. The `-` and words it is
-// mostly asked about are refused before ParseAddr, which allocates its
-// error.
-func isAddr(tok []byte) bool {
+// parseAddr reads tok as an address. The `-` and words it is mostly
+// asked about are refused before ParseAddr, which allocates its error.
+func parseAddr(tok []byte) (netip.Addr, bool) {
 	if len(tok) < 2 || !bytes.ContainsAny(tok, ".:") {
-		return false
+		return netip.Addr{}, false
 	}
-	_, ok := pipeline.ParseAddr(pipeline.UnsafeString(tok))
-	return ok
+	return pipeline.ParseAddr(pipeline.UnsafeString(tok))
 }
 
 // nextToken returns the space-separated token at or after i and the index

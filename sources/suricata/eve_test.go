@@ -1,6 +1,7 @@
 package suricata
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +209,40 @@ func TestEveLinear(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("%d bytes took %v", len(line), d)
+	}
+}
+
+// TestStringEnd: the end of a string found eight bytes a step is where a
+// byte-by-byte reading of JSON's escapes puts it, wherever the quotes
+// and backslashes fall.
+func TestStringEnd(t *testing.T) {
+	naive := func(b []byte, i int) (int, bool) {
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1, true
+			}
+		}
+		return 0, false
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = `ab"\\\\\\\\ .:x`
+	for n := 0; n < 50000; n++ {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		for start := 0; start <= len(b); start++ {
+			if start > 0 && b[start-1] == '\\' {
+				continue // not where a string's content starts
+			}
+			got, ok := stringEnd(b, start)
+			want, wok := naive(b, start)
+			if got != want || ok != wok {
+				t.Fatalf("stringEnd(%q, %d) = %d, %v; want %d, %v", b, start, got, ok, want, wok)
+			}
+		}
 	}
 }

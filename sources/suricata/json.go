@@ -2,6 +2,8 @@ package suricata
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -32,9 +34,19 @@ func skipSpace(b []byte, i int) int {
 // closes the string unless an odd number of backslashes precede it.
 func stringEnd(b []byte, i int) (int, bool) {
 	start := i
-	// Most strings of a record are short member names, for which a plain
-	// loop is cheaper than a call to IndexByte.
-	for n := min(len(b), i+16); i < n; i++ {
+	// Most strings of a record are short (member names, addresses,
+	// times) and hold no escape: eight bytes a step find the first quote
+	// or backslash; from a backslash on, the quotes are counted out.
+	for ; i+8 <= len(b); i += 8 {
+		if m := quoteOrEscape(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			if b[i] == '"' {
+				return i + 1, true
+			}
+			break
+		}
+	}
+	for ; i < len(b); i++ {
 		if c := b[i]; c == '"' {
 			return i + 1, true
 		} else if c == '\\' {
@@ -56,6 +68,15 @@ func stringEnd(b []byte, i int) (int, bool) {
 		}
 		i = j + 1
 	}
+}
+
+// quoteOrEscape has the top bit of the lowest byte of w that is a quote
+// or a backslash set, and no bit below it (the bits above may be wrong:
+// a borrow runs upward only).
+func quoteOrEscape(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, e := w^(ones*'"'), w^(ones*'\\')
+	return ((q-ones)&^q | (e-ones)&^e) & highs
 }
 
 // skipValue returns the index just past the value starting at b[i].
