@@ -11,7 +11,7 @@ import (
 )
 
 // xnetReader reads datagrams in batches with x/net (recvmmsg where the
-// system has it).
+// system has it). The kernel's drop count is not known.
 type xnetReader struct {
 	read func([]ipv4.Message, int) (int, error)
 	msgs []ipv4.Message
@@ -29,9 +29,13 @@ func newBatchReader(conn *net.UDPConn, batch, room int) (batchReader, error) {
 	return r, nil
 }
 
-func (r *xnetReader) read() (int, error) { return r.read(r.msgs, 0) }
-func (r *xnetReader) data(i int) []byte  { return r.msgs[i].Buffers[0][:r.msgs[i].N] }
-func (r *xnetReader) oob(i int) []byte   { return nil }
+func (r *xnetReader) read() (int, error)    { return r.read(r.msgs, 0) }
+func (r *xnetReader) data(i int) []byte     { return r.msgs[i].Buffers[0][:r.msgs[i].N] }
+func (r *xnetReader) drops() (uint32, bool) { return 0, false }
+
+// wake and close are closing the connection, which the listener does.
+func (r *xnetReader) wake()  {}
+func (r *xnetReader) close() {}
 func (r *xnetReader) from(i int) netip.Addr {
 	if a, ok := r.msgs[i].Addr.(*net.UDPAddr); ok {
 		return a.AddrPort().Addr().Unmap()

@@ -2,15 +2,11 @@
 
 package listen
 
-import "net"
+import "syscall"
 
-const oobSize = 0
-
-func setReadBuffer(c *net.UDPConn, want int) (int, error) {
-	return want, c.SetReadBuffer(want)
+func setReadBuffer(c syscall.Conn, want int) (int, error) {
+	if b, ok := c.(interface{ SetReadBuffer(int) error }); ok {
+		return want, b.SetReadBuffer(want)
+	}
+	return 0, nil
 }
-
-// reportDrops is a no-op: the kernel drop count is a Linux socket option.
-func reportDrops(*net.UDPConn) error { return nil }
-
-func dropCount([]byte) (uint32, bool) { return 0, false }

@@ -1,12 +1,14 @@
 package listen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -22,13 +24,25 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 }
 
 // RunBatches is Run handing events over in batches (see pipeline.Batch):
-// a UDP read's worth at a time, what a TCP connection had buffered.
+// what the UDP socket held, what a TCP connection had buffered. A batch
+// holds the messages' bytes too, and is filled again once released.
 func (s *Syslog) RunBatches(ctx context.Context, out chan<- *pipeline.Batch) error {
-	return s.run(ctx, output{batches: out, pool: pipeline.NewBatches(udpBatch, batchesKept)})
+	return s.run(ctx, output{batches: out, pool: pipeline.NewBatches(batchEvents, batchesKept)})
 }
 
-// batchesKept is how many released batches a listener keeps for reuse.
-const batchesKept = 32
+const (
+	// batchEvents is how many events a batch holds at most: what 200,000
+	// messages a second bring in a UDP listener's linger (udpLinger),
+	// handed over at once.
+	batchEvents = 1024
+	// batchData is the memory a batch's messages are copied into (about
+	// 250 bytes each when it is full). A message larger than an eighth of
+	// it gets a buffer of its own.
+	batchData = 256 << 10
+	// batchesKept is how many released batches a listener keeps for
+	// reuse: one being filled, one being judged, a few waiting.
+	batchesKept = 8
+)
 
 // Bind opens the configured addresses now, ahead of Run: a daemon binds
 // before it loads its state, so that a sender is not refused meanwhile
@@ -139,15 +153,7 @@ func (s *Syslog) bind(ctx context.Context) (udp *net.UDPConn, tcp net.Listener, 
 			return nil, nil, nil, fmt.Errorf("listen: syslog udp: %w", err)
 		}
 		udp = pc.(*net.UDPConn)
-		if got, err := setReadBuffer(udp, udpReadBuffer); err != nil {
-			s.cfg.Log.Warn("syslog udp: cannot set the receive buffer", "err", err)
-		} else if got < udpReadBuffer {
-			s.cfg.Log.Warn("syslog udp: receive buffer capped by the kernel; bursts may be dropped (raise net.core.rmem_max)",
-				"want", udpReadBuffer, "got", got)
-		}
-		if err := reportDrops(udp); err != nil {
-			s.cfg.Log.Debug("syslog udp: kernel drop counts unavailable", "err", err)
-		}
+		s.sizeBuffer("udp", udp)
 		s.udpAddr = udp.LocalAddr()
 		s.warnOpen("udp", s.udpAddr)
 	}
@@ -165,9 +171,24 @@ func (s *Syslog) bind(ctx context.Context) (udp *net.UDPConn, tcp net.Listener, 
 		if err != nil {
 			return udp, tcp, nil, fmt.Errorf("listen: syslog unix: %w", err)
 		}
+		s.sizeBuffer("unix", unix)
 		s.unixAddr = unix.LocalAddr()
 	}
 	return udp, tcp, unix, nil
+}
+
+// sizeBuffer asks for the configured receive buffer on c, warning when
+// the kernel gives less.
+func (s *Syslog) sizeBuffer(transport string, c syscall.Conn) {
+	want := s.cfg.ReceiveBuffer
+	got, err := setReadBuffer(c, want)
+	switch {
+	case err != nil:
+		s.cfg.Log.Warn("syslog "+transport+": cannot set the receive buffer", "err", err)
+	case got < want:
+		s.cfg.Log.Warn("syslog "+transport+": receive buffer capped by the kernel; bursts may be dropped "+
+			"(raise net.core.rmem_max, or run with CAP_NET_ADMIN)", "want", want, "got", got)
+	}
 }
 
 // warnOpen warns of a network listener that believes anyone.
@@ -269,6 +290,31 @@ func (d *deliverer) deliverChecked(ctx context.Context, msg []byte, check func(*
 	}
 }
 
+// deliverCopy delivers a copy of msg, which stays the caller's: in batch
+// mode into the batch's own memory, reused once the batch is released;
+// one event at a time, into the arena a.
+func (d *deliverer) deliverCopy(ctx context.Context, a *arena, msg []byte, check func(*pipeline.Event) error) bool {
+	if d.out.pool == nil {
+		return d.deliverChecked(ctx, a.clone(msg), check)
+	}
+	if len(msg) > batchData/bigShare {
+		return d.add(ctx, bytes.Clone(msg), check)
+	}
+	if b := d.batch; b != nil && cap(b.Data)-len(b.Data) < len(msg) && !d.flush(ctx) {
+		return false // the batch's memory is full: it goes as it is
+	}
+	if d.batch == nil {
+		d.batch = d.out.pool.Get()
+	}
+	b := d.batch
+	if b.Data == nil {
+		b.Data = make([]byte, 0, batchData)
+	}
+	l := len(b.Data)
+	b.Data = append(b.Data, msg...)
+	return d.add(ctx, b.Data[l:len(b.Data):len(b.Data)], check)
+}
+
 // add decodes msg into the next event of the batch.
 func (d *deliverer) add(ctx context.Context, msg []byte, check func(*pipeline.Event) error) bool {
 	if d.batch == nil {
@@ -295,7 +341,11 @@ func (d *deliverer) add(ctx context.Context, msg []byte, check func(*pipeline.Ev
 // is done.
 func (d *deliverer) flush(ctx context.Context) bool {
 	b := d.batch
-	if b == nil || len(b.Events) == 0 {
+	if b == nil {
+		return true
+	}
+	if len(b.Events) == 0 {
+		b.Data = b.Data[:0] // only refused messages: nothing points there
 		return true
 	}
 	d.batch = nil

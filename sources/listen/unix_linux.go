@@ -57,10 +57,6 @@ func bindUnix(path string) (*net.UnixConn, error) {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1)
-		if serr == nil && syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, udpReadBuffer) != nil {
-			// Best effort, as for UDP: without privilege the default stays.
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, udpReadBuffer)
-		}
 	}); err != nil {
 		return fail(err)
 	}

@@ -31,8 +31,11 @@ type SyslogConfig struct {
 	MaxConns        int `yaml:"max_conns"`
 	MaxConnsPerPeer int `yaml:"max_conns_per_peer"`
 	MaxMessage      int `yaml:"max_message"`
-	IdentityConfig  `yaml:",inline"`
-	WebConfig       `yaml:",inline"`
+	// ReceiveBuffer is the UDP and unix sockets' receive buffer in bytes
+	// (default DefaultReceiveBuffer).
+	ReceiveBuffer  int `yaml:"receive_buffer"`
+	IdentityConfig `yaml:",inline"`
+	WebConfig      `yaml:",inline"`
 }
 
 // JournaldConfig is the journald source as a configuration file writes it.
@@ -125,7 +128,8 @@ func (c SyslogConfig) Listen() (Config, error) {
 
 func (c SyslogConfig) build() (Config, yamlnode.Problems) {
 	var ps yamlnode.Problems
-	lc := Config{UDP: c.UDP, TCP: c.TCP, Unix: c.Unix, MaxConns: c.MaxConns, MaxConnsPerPeer: c.MaxConnsPerPeer, MaxMessage: c.MaxMessage}
+	lc := Config{UDP: c.UDP, TCP: c.TCP, Unix: c.Unix, MaxConns: c.MaxConns, MaxConnsPerPeer: c.MaxConnsPerPeer, MaxMessage: c.MaxMessage,
+		ReceiveBuffer: c.ReceiveBuffer}
 	if c.UDP == "" && c.TCP == "" && c.Unix == "" {
 		ps.Add("", "set at least one of udp, tcp, unix")
 	}
@@ -154,6 +158,14 @@ func (c SyslogConfig) build() (Config, yamlnode.Problems) {
 		if f.n < 0 {
 			ps.Add(f.key, "negative")
 		}
+	}
+	switch {
+	case c.ReceiveBuffer < 0:
+		ps.Add("receive_buffer", "negative")
+	case c.ReceiveBuffer > MaxReceiveBuffer:
+		ps.Add("receive_buffer", "%d: want at most %d (1 GiB)", c.ReceiveBuffer, MaxReceiveBuffer)
+	case c.ReceiveBuffer > 0 && c.UDP == "" && c.Unix == "":
+		ps.Add("receive_buffer", "sizes the udp and unix sockets: it needs udp: or unix:")
 	}
 	// The defaults written out (identities: {}, unlisted: accept) are no
 	// mistake; a table or a refusal on a network listener is.
