@@ -28,6 +28,9 @@ import (
 // mix (a flood of failures from 20,000 attackers: bans every millisecond).
 func measureLive(ctx context.Context, c config, tmp string, r *Results) error {
 	for _, attacks := range []bool{false, true} {
+		if attacks && !c.liveAttacks {
+			continue
+		}
 		lr, err := measureLiveOnce(ctx, c, filepath.Join(tmp, fmt.Sprintf("live-%v", attacks)), attacks)
 		if err != nil {
 			return err
@@ -118,6 +121,7 @@ sinks:
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		lr.PeakRSSMB = mb(ru.Maxrss * 1024)
 		lr.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		lr.SysSeconds = time.Duration(ru.Stime.Nano()).Seconds()
 	}
 	return lr, nil
 }

@@ -58,8 +58,10 @@ type config struct {
 	stateSave time.Duration
 	live      time.Duration
 	liveRate  int
-	workers   int
-	f2bConfig string
+	// liveAttacks adds the live row under attack.
+	liveAttacks bool
+	workers     int
+	f2bConfig   string
 }
 
 func main() {
@@ -82,6 +84,7 @@ func main() {
 	flag.DurationVar(&c.stateSave, "state-save", 2*time.Second, "how long after the flood's end the state test kills the daemon (the bound for every window to be saved)")
 	flag.DurationVar(&c.live, "live", 10*time.Second, "how long the daemon takes syslog over UDP (0: skip)")
 	flag.IntVar(&c.liveRate, "live-rate", 100_000, "UDP messages per second in the live test")
+	flag.BoolVar(&c.liveAttacks, "live-attacks", true, "also run the live test under attack")
 	flag.IntVar(&c.workers, "workers", 2, "workers (and cores) of the parallel replays")
 	flag.StringVar(&c.f2bConfig, "fail2ban-config", "/etc/fail2ban", "fail2ban configuration whose sshd jail replays the auth.log in the dialect (\"\": skip)")
 	flag.Parse()

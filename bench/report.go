@@ -119,6 +119,9 @@ type LiveResult struct {
 	Decisions  uint64  `json:"decisions"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// SysSeconds is the kernel's part of CPUSeconds: receiving the
+	// datagrams, waking and parking threads.
+	SysSeconds float64 `json:"sys_seconds"`
 }
 
 // Write saves results.md and results.json in dir.
@@ -219,7 +222,7 @@ func (r *Results) formatsTable(b *strings.Builder) {
 // liveTable writes the rows of `stockade run` fed over loopback UDP.
 func (r *Results) liveTable(b *strings.Builder) {
 	if len(r.Live) > 0 {
-		b.WriteString("\n| `stockade run`, syslog over loopback UDP | sent | received | lost | decisions | CPU | msgs/CPU-s | peak RSS |\n")
+		b.WriteString("\n| `stockade run`, syslog over loopback UDP | sent | received | lost | decisions | CPU (kernel) | msgs/CPU-s | peak RSS |\n")
 		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, l := range r.Live {
 			what := "a busy host's auth.log, no attacks"
@@ -230,9 +233,9 @@ func (r *Results) liveTable(b *strings.Builder) {
 			if l.CPUSeconds > 0 {
 				perCPU = float64(l.Received) / l.CPUSeconds
 			}
-			fmt.Fprintf(b, "| %s: %s msgs/s for %.0f s | %s | %s | **%s** | %d | %.1f s | **%s** | %.0f MB |\n",
+			fmt.Fprintf(b, "| %s: %s msgs/s for %.0f s | %s | %s | **%s** | %d | %.1f s (%.1f s) | **%s** | %.0f MB |\n",
 				what, thousands(float64(l.Rate)), l.Seconds, thousands(float64(l.Sent)), thousands(float64(l.Received)),
-				thousands(float64(l.Lost)), l.Decisions, l.CPUSeconds, thousands(perCPU), l.PeakRSSMB)
+				thousands(float64(l.Lost)), l.Decisions, l.CPUSeconds, l.SysSeconds, thousands(perCPU), l.PeakRSSMB)
 		}
 	}
 }
