@@ -426,3 +426,28 @@ func TestSettableSources(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestSyslogReceiveBuffer: receive_buffer reaches the listener, and a
+// bad one is refused at its key.
+func TestSyslogReceiveBuffer(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("sources:\n  - syslog: {udp: '127.0.0.1:0', receive_buffer: 33554432}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := c.Sources[0].Syslog.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lc.ReceiveBuffer != 32<<20 {
+		t.Errorf("receive buffer %d, want %d", lc.ReceiveBuffer, 32<<20)
+	}
+	_, err = Parse("c.yaml", []byte("sources:\n  - syslog: {udp: ':0', receive_buffer: -1}\n  - syslog: {udp: ':0', receive_buffer: 2000000000}\n  - syslog: {tcp: ':0', receive_buffer: 65536}\n"))
+	want := []string{
+		"c.yaml:2:41: sources[0].syslog.receive_buffer: negative",
+		"c.yaml:3:41: sources[1].syslog.receive_buffer: 2000000000: want at most 1073741824 (1 GiB)",
+		"c.yaml:4:41: sources[2].syslog.receive_buffer: sizes the udp and unix sockets: it needs udp: or unix:",
+	}
+	if got := lines(err); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q", got)
+	}
+}

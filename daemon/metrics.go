@@ -15,6 +15,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
+	"github.com/stockade-ids/stockade/sources/listen"
 )
 
 // Metric names follow a short written spec: stockade_<what>_<unit>. Label
@@ -37,7 +38,7 @@ var (
 	mClockSteps      = metrics.Counter("stockade_clock_steps_total", "Wall-clock steps the state was moved by.")
 	mReloads         = metrics.Counter("stockade_reloads_total", "Rule reloads.")
 	mReloadErrors    = metrics.Counter("stockade_reload_errors_total", "Rule reloads refused.")
-	mQueueDepth      = metrics.Gauge("stockade_events_queue_depth", "Events read but not yet judged (a listener's batch counted whole, up to 256).")
+	mQueueDepth      = metrics.Gauge("stockade_events_queue_depth", "Events read but not yet judged (a listener's batch counted whole, up to 1024).")
 	mLag             = metrics.Gauge("stockade_lag_seconds", "How far behind the newest lines judging runs (0 when caught up).")
 	mSinkDecisions   = metrics.Counter("stockade_sink_decisions_total", "Decisions written, per sink.", "sink")
 	mSinkErrors      = metrics.Counter("stockade_sink_errors_total", "Failed writes, per sink.", "sink")
@@ -281,4 +282,4 @@ func sortedKeys(m map[string]uint64) []string {
 
 // queuedBatches is the events in the listeners' batches waiting, at most:
 // a batch is counted as full.
-func (d *Daemon) queuedBatches() int { return len(d.batches) * 256 }
+func (d *Daemon) queuedBatches() int { return len(d.batches) * listen.BatchEvents }

@@ -67,9 +67,9 @@ func (d *Daemon) loop(ctx context.Context) {
 }
 
 // batchQueue is how many batches of the syslog listeners wait for the
-// engine at most (up to 256 events each); the kernel's receive buffer
-// holds what comes after.
-const batchQueue = 256
+// engine at most: 65,536 events (1024 each), about 48 MiB with their
+// messages; the kernel's receive buffer holds what comes after.
+const batchQueue = 64
 
 // decisionsSaved starts a commit of decisions sent when nothing waits to
 // be judged, or when the oldest has waited decisionSave.

@@ -2,6 +2,9 @@ package listen
 
 import (
 	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,4 +125,35 @@ func TestUDPDropsCounted(t *testing.T) {
 		t.Skip("the kernel dropped nothing: the receive buffer outgrew the test")
 	}
 	t.Logf("sent %d, received %d, dropped %d", sent, st.Received, st.Dropped)
+}
+
+// TestReceiveBuffer: the configured receive buffer is what the UDP and
+// unix sockets get (CAP_NET_ADMIN passes net.core.rmem_max; without it
+// the kernel caps it, which the listener warns about).
+func TestReceiveBuffer(t *testing.T) {
+	const want = 3 << 20
+	s, err := NewSyslog(Config{UDP: "127.0.0.1:0", Unix: filepath.Join(t.TempDir(), "log.sock"), ReceiveBuffer: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bind(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, c := range map[string]syscall.Conn{"udp": s.bound.udp, "unix": s.bound.unix} {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		var gerr error
+		rc.Control(func(fd uintptr) { got, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) })
+		if gerr != nil {
+			t.Fatal(gerr)
+		}
+		got /= 2 // the kernel reports twice what was asked (its bookkeeping)
+		if os.Geteuid() == 0 && got != want || got > want {
+			t.Errorf("%s: receive buffer %d, want %d", name, got, want)
+		}
+	}
 }

@@ -27,14 +27,14 @@ func (s *Syslog) Run(ctx context.Context, out chan<- pipeline.Event) error {
 // what the UDP socket held, what a TCP connection had buffered. A batch
 // holds the messages' bytes too, and is filled again once released.
 func (s *Syslog) RunBatches(ctx context.Context, out chan<- *pipeline.Batch) error {
-	return s.run(ctx, output{batches: out, pool: pipeline.NewBatches(batchEvents, batchesKept)})
+	return s.run(ctx, output{batches: out, pool: pipeline.NewBatches(BatchEvents, batchesKept)})
 }
 
 const (
-	// batchEvents is how many events a batch holds at most: what 200,000
-	// messages a second bring in a UDP listener's linger (udpLinger),
-	// handed over at once.
-	batchEvents = 1024
+	// BatchEvents is how many events a batch of RunBatches holds at most:
+	// what 200,000 messages a second bring in a UDP listener's linger
+	// (udpLinger), handed over at once.
+	BatchEvents = 1024
 	// batchData is the memory a batch's messages are copied into (about
 	// 250 bytes each when it is full). A message larger than an eighth of
 	// it gets a buffer of its own.
