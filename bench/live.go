@@ -52,16 +52,20 @@ func measureLiveOnce(ctx context.Context, c config, dir string, attacks bool) (*
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	buffer := ""
+	if c.liveBuffer > 0 {
+		buffer = fmt.Sprintf("\n      receive_buffer: %d", c.liveBuffer)
+	}
 	cfg := fmt.Sprintf(`state_dir: %[1]s/state
 socket: %[1]s/stockade.sock
 metrics: 127.0.0.1:%[2]d
 origin: bench
 sources:
   - syslog:
-      udp: 127.0.0.1:%[3]d
+      udp: 127.0.0.1:%[3]d%[4]s
 sinks:
   - jsonl: %[1]s/decisions.jsonl
-`, dir, metricsPort, udpPort)
+`, dir, metricsPort, udpPort, buffer)
 	cfgPath := filepath.Join(dir, "stockade.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err

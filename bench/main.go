@@ -60,8 +60,10 @@ type config struct {
 	liveRate  int
 	// liveAttacks adds the live row under attack.
 	liveAttacks bool
-	workers     int
-	f2bConfig   string
+	// liveBuffer is the listener's receive_buffer (0: its default).
+	liveBuffer int
+	workers    int
+	f2bConfig  string
 }
 
 func main() {
@@ -85,6 +87,7 @@ func main() {
 	flag.DurationVar(&c.live, "live", 10*time.Second, "how long the daemon takes syslog over UDP (0: skip)")
 	flag.IntVar(&c.liveRate, "live-rate", 100_000, "UDP messages per second in the live test")
 	flag.BoolVar(&c.liveAttacks, "live-attacks", true, "also run the live test under attack")
+	flag.IntVar(&c.liveBuffer, "live-buffer", 0, "the live listener's receive_buffer in bytes (0: its default)")
 	flag.IntVar(&c.workers, "workers", 2, "workers (and cores) of the parallel replays")
 	flag.StringVar(&c.f2bConfig, "fail2ban-config", "/etc/fail2ban", "fail2ban configuration whose sshd jail replays the auth.log in the dialect (\"\": skip)")
 	flag.Parse()
