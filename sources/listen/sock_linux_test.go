@@ -76,7 +76,7 @@ func TestSocketDrops(t *testing.T) {
 // A consumer that stops reading fills the socket's receive buffer; what the
 // kernel then drops shows in Stats, so that sent = received + dropped.
 func TestUDPDropsCounted(t *testing.T) {
-	s, out := startSyslog(t, Config{UDP: "127.0.0.1:0"})
+	s, out := startSyslog(t, Config{UDP: "127.0.0.1:0", ReceiveBuffer: 8 << 20})
 	addr, _ := s.Addrs()
 	c := dial(t, "udp", addr)
 	msg := []byte(msg3164)
