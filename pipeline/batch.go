@@ -43,12 +43,16 @@ func NewBatches(size, keep int) *Batches {
 	return &Batches{free: make(chan *Batch, keep), size: size}
 }
 
-// Get returns an empty batch.
+// Get returns an empty batch. A new one has room for a sixteenth of size
+// events and grows as it is filled: a source that hands over a few
+// events at a time (a unix socket's writers waiting on its short queue)
+// does not allocate room for size with each batch its consumer has not
+// released yet.
 func (p *Batches) Get() *Batch {
 	select {
 	case b := <-p.free:
 		return b
 	default:
-		return &Batch{Events: make([]Event, 0, p.size), pool: p}
+		return &Batch{Events: make([]Event, 0, max(1, p.size/16)), pool: p}
 	}
 }

@@ -29,6 +29,10 @@ type mmsgReader struct {
 	names []syscall.RawSockaddrInet6
 	iovs  []syscall.Iovec
 	bufs  [][]byte
+	// oobs hold each datagram's control messages (the unix socket's
+	// sender credentials); empty when none are asked for.
+	oobs    [][]byte
+	oobRoom int
 
 	mu     sync.Mutex // orders wake and close: fd is not used once closed
 	closed bool
@@ -49,20 +53,40 @@ const readTimeout = time.Second
 // duplicate blocking, and closes conn (which takes the socket out of the
 // poller; the duplicate keeps it open, with what the kernel holds).
 func newBatchReader(conn *net.UDPConn, batch, room int) (batchReader, error) {
+	return newMmsgReader(conn, batch, room, true, 0)
+}
+
+// socketConn is a socket the runtime polls: a UDP or unix connection.
+type socketConn interface {
+	syscall.Conn
+	Close() error
+}
+
+// newMmsgReader takes conn's socket over, as newBatchReader says, reading
+// batch datagrams of up to room bytes at a time, each with its sender's
+// address (names) and oobRoom bytes of control messages.
+func newMmsgReader(conn socketConn, batch, room int, names bool, oobRoom int) (*mmsgReader, error) {
 	fd, err := blockingDup(conn)
 	if err != nil {
 		return nil, err
 	}
 	conn.Close()
 	r := &mmsgReader{fd: fd, hdrs: make([]mmsghdr, batch), names: make([]syscall.RawSockaddrInet6, batch),
-		iovs: make([]syscall.Iovec, batch), bufs: make([][]byte, batch)}
+		iovs: make([]syscall.Iovec, batch), bufs: make([][]byte, batch), oobs: make([][]byte, batch), oobRoom: oobRoom}
 	buf := make([]byte, batch*room)
+	oob := make([]byte, batch*oobRoom)
 	for i := range batch {
 		r.bufs[i] = buf[i*room : (i+1)*room]
+		r.oobs[i] = oob[i*oobRoom : (i+1)*oobRoom]
 		r.iovs[i].Base = &r.bufs[i][0]
 		r.iovs[i].SetLen(room)
 		h := &r.hdrs[i].hdr
-		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		if names {
+			h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		}
+		if oobRoom > 0 {
+			h.Control = &r.oobs[i][0]
+		}
 		h.Iov = &r.iovs[i]
 		h.Iovlen = 1
 	}
@@ -71,7 +95,7 @@ func newBatchReader(conn *net.UDPConn, batch, room int) (batchReader, error) {
 
 // blockingDup is a blocking, close-on-exec duplicate of conn's socket,
 // with readTimeout as its receive timeout.
-func blockingDup(conn *net.UDPConn) (int, error) {
+func blockingDup(conn syscall.Conn) (int, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -102,7 +126,10 @@ func blockingDup(conn *net.UDPConn) (int, error) {
 func (r *mmsgReader) read() (int, error) {
 	for i := range r.hdrs {
 		h := &r.hdrs[i].hdr
-		h.Namelen = syscall.SizeofSockaddrInet6
+		if h.Name != nil {
+			h.Namelen = syscall.SizeofSockaddrInet6
+		}
+		h.SetControllen(r.oobRoom)
 		h.Flags = 0
 		r.hdrs[i].n = 0
 	}
@@ -139,6 +166,12 @@ func (r *mmsgReader) close() {
 }
 
 func (r *mmsgReader) data(i int) []byte { return r.bufs[i][:r.hdrs[i].n] }
+
+// oob is datagram i's control messages.
+func (r *mmsgReader) oob(i int) []byte { return r.oobs[i][:r.hdrs[i].hdr.Controllen] }
+
+// truncated reports whether datagram i was longer than its buffer.
+func (r *mmsgReader) truncated(i int) bool { return r.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 }
 
 func (r *mmsgReader) drops() (uint32, bool) { return socketDrops(r.fd) }
 

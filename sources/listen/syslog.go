@@ -300,16 +300,16 @@ func (d *deliverer) deliverCopy(ctx context.Context, a *arena, msg []byte, check
 	if len(msg) > batchData/bigShare {
 		return d.add(ctx, bytes.Clone(msg), check)
 	}
-	if b := d.batch; b != nil && cap(b.Data)-len(b.Data) < len(msg) && !d.flush(ctx) {
+	if b := d.batch; b != nil && len(b.Data)+len(msg) > batchData && !d.flush(ctx) {
 		return false // the batch's memory is full: it goes as it is
 	}
 	if d.batch == nil {
 		d.batch = d.out.pool.Get()
 	}
 	b := d.batch
-	if b.Data == nil {
-		b.Data = make([]byte, 0, batchData)
-	}
+	// Data grows as the batch fills (a quiet source's batches stay
+	// small); a grown one is kept. The events before a growth still point
+	// into the old memory, which lives as long as they do.
 	l := len(b.Data)
 	b.Data = append(b.Data, msg...)
 	return d.add(ctx, b.Data[l:len(b.Data):len(b.Data)], check)
@@ -331,7 +331,7 @@ func (d *deliverer) add(ctx context.Context, msg []byte, check func(*pipeline.Ev
 		return true
 	}
 	ev.Source = d.src
-	if len(b.Events) == cap(b.Events) {
+	if len(b.Events) >= BatchEvents {
 		return d.flush(ctx)
 	}
 	return true
