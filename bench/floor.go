@@ -4,15 +4,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // floorEnv makes the bench binary a bare UDP receiver (see measureFloor).
@@ -27,43 +27,74 @@ type FloorResult struct {
 }
 
 // udpFloor is the receiver: it binds loopback UDP (the receive buffer as
-// the daemon's), prints its port, reads with recvmmsg 256 at a time
-// (pausing 5 ms after a short read, as the daemon does) and discards, until
-// nothing came for a second after the first datagram; then prints how many
-// it read and the CPU it took.
+// the daemon's default), prints its port, and reads as the daemon does: a
+// blocking recvmmsg, 256 at a time, on a socket the Go runtime does not
+// poll (pausing 5 ms after a short read), discarding what it reads, until
+// nothing came for a second after the first datagram; then it prints how
+// many it read and the CPU it took.
 func udpFloor() {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	fd, port, err := floorSocket()
 	if err != nil {
 		fmt.Println("error", err)
 		return
 	}
-	if rc, err := c.(*net.UDPConn).SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20) })
-	}
-	fmt.Println(c.LocalAddr().(*net.UDPAddr).Port)
-	pc := ipv4.NewPacketConn(c)
-	msgs := make([]ipv4.Message, 256)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 2048)}
+	fmt.Println(port)
+	const batch, room = 256, 2048
+	hdrs := make([]mmsghdr, batch)
+	iovs := make([]syscall.Iovec, batch)
+	buf := make([]byte, batch*room)
+	for i := range hdrs {
+		iovs[i].Base = &buf[i*room]
+		iovs[i].SetLen(room)
+		hdrs[i].hdr.Iov = &iovs[i]
+		hdrs[i].hdr.Iovlen = 1
 	}
 	var n uint64
 	for {
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		k, err := pc.ReadBatch(msgs, 0)
-		if err != nil {
-			if n > 0 {
+		k, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[0])), batch, unix.MSG_WAITFORONE, 0, 0)
+		if e != 0 {
+			if n > 0 && e == syscall.EAGAIN {
 				break
 			}
 			continue
 		}
 		n += uint64(k)
-		if k < len(msgs) {
+		if k < batch {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Println(n, ru.Utime.Nano()+ru.Stime.Nano())
+}
+
+// mmsghdr is struct mmsghdr: a msghdr and the length received.
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+// floorSocket is a blocking UDP socket on 127.0.0.1 with a 32 MiB receive
+// buffer and a one-second receive timeout, and its port.
+func floorSocket() (int, int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, 0, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return -1, 0, err
+	}
+	syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 32<<20)
+	tv := syscall.NsecToTimeval(int64(time.Second))
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		return -1, 0, err
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return -1, 0, err
+	}
+	return fd, sa.(*syscall.SockaddrInet4).Port, nil
 }
 
 // measureFloor sends the live test's traffic without attacks to a bare

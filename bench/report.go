@@ -169,7 +169,7 @@ func (r *Results) Markdown() string {
 	r.liveTable(&b)
 	if f := r.Floor; f != nil {
 		fmt.Fprintf(&b, "\nThe kernel's share: the same datagrams (no attacks) read and discarded by a process that does nothing else "+
-			"(recvmmsg, 256 at a time): %s received, %.1f CPU-s, **%s msgs/CPU-s**.\n",
+			"(a blocking recvmmsg, 256 at a time, as the listener reads): %s received, %.1f CPU-s, **%s msgs/CPU-s**.\n",
 			thousands(float64(f.Received)), f.CPUSeconds, thousands(f.PerCPUSec))
 	}
 	for _, f := range r.Formats {
