@@ -16,7 +16,8 @@ type Counts struct {
 	Bad      map[string]uint64 // refused messages by reason
 	// Dropped is how many messages were lost before we could read them: UDP
 	// datagrams the kernel discarded because the socket's receive buffer was
-	// full (Linux only; it is learnt from the next datagram that arrives).
+	// full (Linux only; asked of the kernel at most every 100 ms while
+	// datagrams come).
 	Dropped uint64
 
 	Conns    int64  // TCP connections open now
