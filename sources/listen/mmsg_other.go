@@ -13,14 +13,14 @@ import (
 // xnetReader reads datagrams in batches with x/net (recvmmsg where the
 // system has it). The kernel's drop count is not known.
 type xnetReader struct {
-	read func([]ipv4.Message, int) (int, error)
-	msgs []ipv4.Message
+	readBatch func([]ipv4.Message, int) (int, error)
+	msgs      []ipv4.Message
 }
 
 func newBatchReader(conn *net.UDPConn, batch, room int) (batchReader, error) {
-	r := &xnetReader{read: ipv4.NewPacketConn(conn).ReadBatch, msgs: make([]ipv4.Message, batch)}
+	r := &xnetReader{readBatch: ipv4.NewPacketConn(conn).ReadBatch, msgs: make([]ipv4.Message, batch)}
 	if ap, ok := netip.AddrFromSlice(conn.LocalAddr().(*net.UDPAddr).IP); ok && !ap.Unmap().Is4() {
-		r.read = ipv6.NewPacketConn(conn).ReadBatch
+		r.readBatch = ipv6.NewPacketConn(conn).ReadBatch
 	}
 	bufs := make([]byte, batch*room)
 	for i := range r.msgs {
@@ -29,7 +29,7 @@ func newBatchReader(conn *net.UDPConn, batch, room int) (batchReader, error) {
 	return r, nil
 }
 
-func (r *xnetReader) read() (int, error)    { return r.read(r.msgs, 0) }
+func (r *xnetReader) read() (int, error)    { return r.readBatch(r.msgs, 0) }
 func (r *xnetReader) data(i int) []byte     { return r.msgs[i].Buffers[0][:r.msgs[i].N] }
 func (r *xnetReader) drops() (uint32, bool) { return 0, false }
 

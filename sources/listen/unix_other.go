@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"net"
-
-	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // bindUnix fails: the sender's credentials on each datagram (SO_PASSCRED)
