@@ -9,6 +9,10 @@
 // reused, so an event stays valid however far the input reads ahead of the
 // consumer. Messages are carved from shared slabs, so anything kept for long
 // should still be cloned (pipeline.Event.Clone) rather than pin a slab.
+// The syslog listener's RunBatches is the daemon's faster way: a batch
+// holds its events' messages, and once the consumer releases it that
+// memory is filled again, so what the consumer keeps of an event it must
+// copy (as the engine does of any event: replay reuses its line buffer).
 //
 // Bad input is never fatal: a message that cannot be framed or parsed is
 // counted under a bounded reason and dropped, and the connection it came on
