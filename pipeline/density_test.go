@@ -187,7 +187,7 @@ func TestDensityReplayDeterministic(t *testing.T) {
 	if !slices.Equal(a, b) || len(a) == 0 {
 		t.Errorf("two replays differ:\n%q\n%q", a, b)
 	}
-	if densityEngine(Config{}).concurrent(ReplayOptions{Workers: 4}, 4) {
+	if densityEngine(Config{}).concurrent(ReplayOptions{Workers: 4}, 4, false) {
 		t.Error("a parallel replay would split a growing range rule across workers")
 	}
 }

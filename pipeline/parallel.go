@@ -47,24 +47,27 @@ type ReplayOptions struct {
 // Replay's order (by event, unbans before bans, unbans by expiry and
 // target, bans by hit) before they are written.
 func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt ReplayOptions) error {
-	if !e.concurrent(opt, len(its)) {
+	split := splitOf(its, opt.Workers)
+	if !e.concurrent(opt, len(its), len(its) == 1 && split[0]) {
 		return Replay(ctx, e, its, sink)
 	}
-	return newParallel(e, len(its), opt.Workers).run(ctx, its, sink)
+	return newParallel(e, its, split, opt.Workers).run(ctx, its, sink)
 }
 
 // concurrent reports whether a parallel replay is possible, worth it,
-// and decides what Replay does. Of a single log, one goroutine reads,
-// parses and matches every line while the merge and the workers
-// de-duplicate and count: that pays only where counting weighs as much as
-// the rest, a Suricata fast.log (every line an alert; 1.8× on two cores).
-// An access log, an auth.log or an eve.json, whose reader does most of
-// the work, replayed 5 to 10 % slower that way than on one goroutine.
-func (e *Engine) concurrent(opt ReplayOptions, its int) bool {
+// and decides what Replay does. Of a single log that cannot be split (see
+// Splitter), one goroutine reads, parses and matches every line while the
+// merge and the workers de-duplicate and count: that pays only where
+// counting weighs as much as the rest, a Suricata fast.log (every line an
+// alert). An access log, an auth.log or an eve.json, whose reader does
+// most of the work, replayed 5 to 10 % slower that way than on one
+// goroutine; split (one is a Splitter), their chunks are decoded on
+// every worker.
+func (e *Engine) concurrent(opt ReplayOptions, its int, split bool) bool {
 	if opt.Workers <= 1 || its < 1 || len(e.rangeRules) > 0 || len(e.ledger.ranges) > 0 || e.counter.track || e.counter.Whole {
 		return false
 	}
-	if its == 1 && (len(opt.Formats) != 1 || opt.Formats[0] != FormatFastLog) {
+	if its == 1 && !split && (len(opt.Formats) != 1 || opt.Formats[0] != FormatFastLog) {
 		return false
 	}
 	cm, ok := e.matcher.(ConcurrentMatcher)
@@ -235,6 +238,10 @@ type parallel struct {
 	// The stream of hits, numbered by the merge (see evidence).
 	next, bytes uint64
 
+	// split: the iterators read in chunks, by decoders goroutines each.
+	split    []bool
+	decoders int
+
 	mu  sync.Mutex
 	err error
 }
@@ -248,14 +255,23 @@ type worker struct {
 	next int // the next event of the batch whose expiries are due
 }
 
-func newParallel(e *Engine, iterators, workers int) *parallel {
+func newParallel(e *Engine, its []Iterator, split []bool, workers int) *parallel {
+	iterators := len(its)
 	p := &parallel{e: e, next: max(1, e.counter.lines.next), bytes: e.counter.lines.bytes}
 	// Each iterator reads ahead by this many batches: enough that a
 	// reader ahead of the merge keeps working while the merge waits on
 	// another; little enough that hundreds of rotated logs stay within
 	// memory.
 	p.readAhead = min(4, max(2, 16/max(1, iterators)))
-	p.freeReads = make(chan *readBatch, iterators*(p.readAhead+2)+16)
+	p.split, p.decoders = split, max(2, workers/max(1, iterators))
+	free := iterators*(p.readAhead+2) + 16
+	for _, s := range p.split {
+		if s {
+			// The chunks in flight (see readChunks), a few batches each.
+			free += 3 * p.decoders * chunkBatches
+		}
+	}
+	p.freeReads = make(chan *readBatch, free)
 	p.freeMerged = make(chan *mergedBatch, 2*workerQueue+4)
 	for i := range workers {
 		p.workers = append(p.workers, &worker{id: i, e: e.forWorker()})
@@ -378,6 +394,14 @@ func (p *parallel) run(ctx context.Context, its []Iterator, sink Sink) error {
 	cm := p.e.matcher.(ConcurrentMatcher)
 	for i, it := range its {
 		reads[i] = make(chan *readBatch, p.readAhead)
+		if p.split[i] {
+			wg.Go(func() {
+				if err := p.readChunks(ctx, it.(Splitter), cm, p.decoders, reads[i]); err != nil {
+					p.fail(err, cancel)
+				}
+			})
+			continue
+		}
 		m := cm.Fork()
 		wg.Go(func() {
 			if err := p.read(ctx, it, m, reads[i]); err != nil {

@@ -152,18 +152,25 @@ type replayResult struct {
 
 func replayLogs(t *testing.T, logs [][]Event, cfg Config, workers int) replayResult {
 	t.Helper()
-	e := NewEngine(&programMatcher{testPolicies()}, cfg)
 	var its []Iterator
 	for _, evs := range logs {
 		its = append(its, &sliceIterator{evs: evs})
 	}
-	sink := &recordingSink{}
 	opt := ReplayOptions{Workers: workers}
 	if len(logs) == 1 {
 		opt.Formats = []Format{FormatFastLog} // the one log that replays in parallel alone
-		if workers > 1 && !e.concurrent(opt, 1) {
-			t.Fatal("one fast.log replays on one goroutine: the test tests nothing")
-		}
+	}
+	return replayIterators(t, its, cfg, opt)
+}
+
+// replayIterators replays its with opt and checks that a parallel replay
+// was one (several workers).
+func replayIterators(t *testing.T, its []Iterator, cfg Config, opt ReplayOptions) replayResult {
+	t.Helper()
+	e := NewEngine(&programMatcher{testPolicies()}, cfg)
+	sink := &recordingSink{}
+	if opt.Workers > 1 && !e.concurrent(opt, len(its), len(its) == 1 && splitOf(its, opt.Workers)[0]) {
+		t.Fatal("the replay runs on one goroutine: the test tests nothing")
 	}
 	if err := ReplayWith(t.Context(), e, its, sink, opt); err != nil {
 		t.Fatal(err)
@@ -258,30 +265,30 @@ func firstDifference(got, want [][]Decision) string {
 // replay on one goroutine, and decide the same.
 func TestParallelReplayFallsBack(t *testing.T) {
 	e := NewEngine(addrMatcher{&Policy{Name: "r", Threshold: 1, Ban: time.Hour}}, Config{})
-	if e.concurrent(ReplayOptions{Workers: 4}, 2) {
+	if e.concurrent(ReplayOptions{Workers: 4}, 2, false) {
 		t.Error("a matcher that cannot fork replays in parallel")
 	}
 	e = NewEngine(&programMatcher{testPolicies()}, Config{})
-	if !e.concurrent(ReplayOptions{Workers: 4}, 2) {
+	if !e.concurrent(ReplayOptions{Workers: 4}, 2, false) {
 		t.Error("a concurrent matcher replays on one goroutine")
 	}
-	if e.concurrent(ReplayOptions{Workers: 1}, 2) {
+	if e.concurrent(ReplayOptions{Workers: 1}, 2, false) {
 		t.Error("one worker replays in parallel")
 	}
-	if !e.concurrent(ReplayOptions{Workers: 4, Formats: []Format{FormatFastLog}}, 1) {
+	if !e.concurrent(ReplayOptions{Workers: 4, Formats: []Format{FormatFastLog}}, 1, false) {
 		t.Error("one fast.log replays on one goroutine: its counting could run beside its matching")
 	}
 	for _, f := range []Format{FormatUnknown, FormatSyslog, FormatNginx, FormatEve} {
-		if e.concurrent(ReplayOptions{Workers: 4, Formats: []Format{f}}, 1) {
+		if e.concurrent(ReplayOptions{Workers: 4, Formats: []Format{f}}, 1, false) {
 			t.Errorf("one %s log replays in parallel: its reader does most of the work, the hand-offs would only add to it", f)
 		}
 	}
-	if e.concurrent(ReplayOptions{Workers: 4}, 0) {
+	if e.concurrent(ReplayOptions{Workers: 4}, 0, false) {
 		t.Error("no log at all replays in parallel")
 	}
 	ps := append(testPolicies(), &Policy{ID: 5, Name: "range", Threshold: 2, Window: time.Hour, Ban: time.Hour, Range: &RangeSpec{V4Bits: 24}})
 	e = NewEngine(&programMatcher{ps}, Config{})
-	if e.concurrent(ReplayOptions{Workers: 4}, 2) {
+	if e.concurrent(ReplayOptions{Workers: 4}, 2, false) {
 		t.Error("a range rule replays in parallel")
 	}
 }

@@ -34,6 +34,19 @@ func (d *Decoder) liftAccess(ev *pipeline.Event) {
 	if ev.Format != pipeline.FormatSyslog || !isWebProgram(ev.Program) {
 		return
 	}
+	host, prog, pid := ev.Host, ev.Program, ev.PID
+	// The access parser only reads the message, which the event's
+	// strings already alias; it sets nothing when it refuses the line.
+	msg := unsafe.Slice(unsafe.StringData(ev.Message), len(ev.Message))
+	if d.accessParser().Parse(msg, ev) != nil {
+		return
+	}
+	ev.Host, ev.Program, ev.PID = host, prog, pid
+}
+
+// accessParser returns the parser of access lines in syslog, made at its
+// first use.
+func (d *Decoder) accessParser() accessParser {
 	if d.access == nil {
 		if d.web.Layout != nil {
 			d.access = d.web.Layout.Parser()
@@ -42,12 +55,5 @@ func (d *Decoder) liftAccess(ev *pipeline.Event) {
 		}
 		d.access.SetRealIPFrom(d.web.RealIP)
 	}
-	host, prog, pid := ev.Host, ev.Program, ev.PID
-	// The access parser only reads the message, which the event's
-	// strings already alias; it sets nothing when it refuses the line.
-	msg := unsafe.Slice(unsafe.StringData(ev.Message), len(ev.Message))
-	if d.access.Parse(msg, ev) != nil {
-		return
-	}
-	ev.Host, ev.Program, ev.PID = host, prog, pid
+	return d.access
 }

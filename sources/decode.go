@@ -262,6 +262,32 @@ func (c *Counter) Bad(reason string) {
 	c.mu.Unlock()
 }
 
+// add adds o's counts to c's; o is the caller's alone.
+func (c *Counter) add(o *Counter) {
+	c.events.Add(o.events.Load())
+	c.skipped.Add(o.skipped.Load())
+	if o.badSum == 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.bad == nil {
+		c.bad = map[string]uint64{}
+	}
+	for r, n := range o.bad {
+		c.bad[r] += n
+	}
+	c.badSum += o.badSum
+	c.mu.Unlock()
+}
+
+// reset forgets c's counts; c is the caller's alone.
+func (c *Counter) reset() {
+	c.events.Store(0)
+	c.skipped.Store(0)
+	clear(c.bad)
+	c.badSum = 0
+}
+
 // Counts returns the counts so far.
 func (c *Counter) Counts() Counts {
 	// Events and skips first: a line counted between the loads shows in

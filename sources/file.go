@@ -52,6 +52,8 @@ type File struct {
 	long   []byte
 	dec    *Decoder
 	offset int64 // bytes of the decompressed stream consumed
+	opt    Options
+	split  *splitState // read in chunks (see NextChunk)
 }
 
 // Open opens path, transparently gunzipping it (by its magic bytes, not its
@@ -93,7 +95,7 @@ func OpenStream(name string, r io.Reader, opt Options) (*File, error) {
 
 // open reads r as path; closer (nil: none) is closed with the File.
 func open(path string, r io.Reader, closer io.Closer, size int64, opt Options) (*File, error) {
-	f := &File{Path: path, size: size, f: closer, count: &countingReader{r: r}}
+	f := &File{Path: path, size: size, f: closer, count: &countingReader{r: r}, opt: opt}
 	rd, err := OpenReader(f.count, opt.Web.Format(opt.Format))
 	switch {
 	case errors.Is(err, ErrEmpty):
@@ -107,11 +109,18 @@ func open(path string, r io.Reader, closer io.Closer, size int64, opt Options) (
 		return nil, err
 	}
 	f.rd, f.Format = rd, rd.Format
-	f.dec = NewDecoder(f.Format, opt.Ref, opt.Loc, nil)
-	f.dec.SetHomeNet(opt.HomeNet)
-	f.dec.SetWeb(opt.Web)
-	f.dec.SetDocker(rd.Docker)
+	f.dec = f.newDecoder(nil)
 	return f, nil
+}
+
+// newDecoder returns a Decoder of the file's lines counting into c (nil:
+// a Counter of its own).
+func (f *File) newDecoder(c *Counter) *Decoder {
+	d := NewDecoder(f.Format, f.opt.Ref, f.opt.Loc, c)
+	d.SetHomeNet(f.opt.HomeNet)
+	d.SetWeb(f.opt.Web)
+	d.SetDocker(f.rd.Docker)
+	return d
 }
 
 // emptyError is Open's error for an empty file: ErrEmpty to errors.Is,

@@ -42,9 +42,12 @@ type Parser struct {
 	// way. A layout with such a field is learnt from its lines that do not
 	// carry the header (it logs "-"), or given as log_format.
 	prefixed bool
-	zoneOff  int
-	zone     *time.Location
-	realIP   RealIP
+	// guessed: since Learn, a line had two readings and was read the
+	// combined way because prefixed was not (yet) set.
+	guessed bool
+	zoneOff int
+	zone    *time.Location
+	realIP  RealIP
 	// npm are Nginx Proxy Manager's layouts, compiled at its first line.
 	npm []*LayoutParser
 }
@@ -55,6 +58,22 @@ func (p *Parser) SetRealIPFrom(r RealIP) { p.realIP = r }
 
 // New returns a Parser.
 func New() *Parser { return &Parser{} }
+
+// Learnt reports whether a line read so far had a field before the client
+// address, which makes the parser refuse the lines it could read two ways.
+func (p *Parser) Learnt() bool { return p.prefixed }
+
+// Learn sets what Learnt reports, as the lines before the next one would
+// have taught it, and clears Guessed. A reader that parses a log's lines
+// out of order (in chunks, on several goroutines) uses it to carry what
+// the lines before a chunk taught.
+func (p *Parser) Learn(prefixed bool) { p.prefixed, p.guessed = prefixed, false }
+
+// Guessed reports whether, since Learn, a line was read the combined way
+// for want of having learnt otherwise: had Learnt been true, it would have
+// been refused as ambiguous. The lines of a parser that did not guess read
+// the same whatever it had learnt before them.
+func (p *Parser) Guessed() bool { return p.guessed }
 
 var _ pipeline.Parser = (*Parser)(nil)
 
@@ -87,6 +106,7 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 		// the line unreadable, or every client could hide from the web
 		// rules with one header.
 		prefix, addrTok, user, err = splitFirstDash(line[:br-1])
+		p.guessed = true
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,213 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+)
+
+// Splitter is an Iterator whose lines can be decoded on several goroutines
+// at once: a parallel replay of one large file reads it in chunks of whole
+// lines, decodes and matches the chunks side by side, and takes their
+// events back in file order, so the decisions are those of one goroutine.
+type Splitter interface {
+	Iterator
+	// NextChunk reads the next run of the file's lines, or returns io.EOF
+	// at its end. It is called from one goroutine at a time, in file
+	// order, and never together with Next.
+	NextChunk() (Chunk, error)
+}
+
+// Chunk is a run of a Splitter's lines. Its Next decodes them (any one
+// goroutine at a time, concurrently with other chunks).
+//
+// A parser may read a line by what it learnt from the lines before it (an
+// access log's layout, learnt from its lines): a chunk decoded before
+// those lines were is decoded on an assumption. Settle, called with the
+// chunks in file order once each was decoded to its end, checks it:
+// false means the chunk's events do not stand, and Next starts again from
+// its first line, this time knowing what the lines before it taught.
+type Chunk interface {
+	Iterator
+	Settle() bool
+	// Release gives the chunk's memory back; nothing is called after it.
+	Release()
+}
+
+// chunkBatches is about how many batches a chunk fills (sources' chunks
+// of 256 KB hold 1,000 to 3,000 lines), to size the free list.
+const chunkBatches = 3
+
+// chunkJob is a chunk on its way through the decoders, in file order.
+type chunkJob struct {
+	c       Chunk
+	batches []*readBatch
+	err     error
+	done    chan struct{}
+}
+
+// splitOf returns the iterators a parallel replay reads in chunks: the
+// Splitters among them when there are fewer iterators than workers, so
+// that the spare workers decode.
+func splitOf(its []Iterator, workers int) []bool {
+	split := make([]bool, len(its))
+	if len(its) >= workers {
+		return split
+	}
+	for i, it := range its {
+		_, split[i] = it.(Splitter)
+	}
+	return split
+}
+
+// readChunks is read for a Splitter: one goroutine reads its chunks,
+// decoders goroutines decode and match them, and this one hands their
+// batches on in file order, settling each chunk (decoding it again on this
+// goroutine when it must).
+func (p *parallel) readChunks(ctx context.Context, s Splitter, cm ConcurrentMatcher, decoders int, out chan<- *readBatch) error {
+	defer close(out)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	// order bounds the chunks in flight: those decoded or being decoded
+	// while the oldest is not yet handed on.
+	order := make(chan *chunkJob, 2*decoders)
+	jobs := make(chan *chunkJob, decoders)
+	wg.Go(func() {
+		defer close(order)
+		defer close(jobs)
+		for {
+			c, err := s.NextChunk()
+			j := &chunkJob{c: c, err: err, done: make(chan struct{})}
+			if err != nil {
+				close(j.done)
+			}
+			select {
+			case order <- j:
+			case <-ctx.Done():
+				if c != nil {
+					c.Release()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				close(j.done)
+				return
+			}
+		}
+	})
+	for range decoders {
+		m := cm.Fork()
+		wg.Go(func() {
+			var d chunkDecoder
+			for j := range jobs {
+				if ctx.Err() == nil {
+					j.batches, j.err = p.decodeChunk(&d, j.c, m, nil)
+				}
+				close(j.done)
+			}
+		})
+	}
+
+	var again chunkDecoder
+	redo := cm.Fork()
+	for j := range order {
+		<-j.done
+		err := j.err
+		if err == nil && ctx.Err() == nil {
+			err = p.settle(ctx, j, &again, redo, out)
+		}
+		if j.c != nil {
+			j.c.Release()
+		}
+		for _, b := range j.batches {
+			p.recycle(b)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// settle hands a decoded chunk's batches on once it stands, decoding it
+// again first when it must.
+func (p *parallel) settle(ctx context.Context, j *chunkJob, d *chunkDecoder, m Matcher, out chan<- *readBatch) error {
+	for tries := 0; !j.c.Settle(); tries++ {
+		if tries > 0 {
+			return errors.New("a chunk decoded with what the lines before it taught did not settle")
+		}
+		for _, b := range j.batches {
+			p.recycle(b)
+		}
+		var err error
+		if j.batches, err = p.decodeChunk(d, j.c, m, j.batches[:0]); err != nil {
+			return err
+		}
+	}
+	for i, b := range j.batches {
+		select {
+		case out <- b:
+			j.batches[i] = nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	j.batches = j.batches[:0]
+	return nil
+}
+
+// chunkDecoder is a decoding goroutine's scratch.
+type chunkDecoder struct {
+	ev     Event
+	hits   []Hit
+	source string
+}
+
+// decodeChunk decodes and matches a chunk to its end into batches.
+func (p *parallel) decodeChunk(d *chunkDecoder, c Chunk, m Matcher, batches []*readBatch) ([]*readBatch, error) {
+	b := p.newRead()
+	for {
+		d.ev.Reset()
+		if err := c.Next(&d.ev); err != nil {
+			if len(b.evs) > 0 {
+				batches = append(batches, b)
+			} else {
+				p.recycle(b)
+			}
+			if errors.Is(err, io.EOF) {
+				return batches, nil
+			}
+			return batches, err
+		}
+		d.hits = m.Match(&d.ev, d.hits[:0])
+		b.add(&d.ev, d.hits, &d.source)
+		if len(b.evs) >= readBatchEvents {
+			batches = append(batches, b)
+			b = p.newRead()
+		}
+	}
+}
+
+// recycle puts back a batch that nobody else holds (nil: none).
+func (p *parallel) recycle(b *readBatch) {
+	if b == nil {
+		return
+	}
+	b.refs.Store(1)
+	p.release(b)
+}

@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// chunkedIterator is a Splitter over events in memory, in chunks of size
+// events. Every third chunk does not stand the first time it settles, as
+// a chunk whose parser guessed: it is decoded again.
+type chunkedIterator struct {
+	sliceIterator
+	size    int
+	chunks  int
+	redone  atomic.Int32
+	failAt  int // > 0: the chunk's Next fails at this event of the file
+	settled int // events settled so far, to check the order
+}
+
+type eventChunk struct {
+	it       *chunkedIterator
+	from, to int
+	i        int
+	n        int // chunk number
+	tries    int
+}
+
+func (s *chunkedIterator) NextChunk() (Chunk, error) {
+	if s.i == len(s.evs) {
+		return nil, io.EOF
+	}
+	c := &eventChunk{it: s, from: s.i, to: min(len(s.evs), s.i+s.size), n: s.chunks}
+	c.i = c.from
+	s.i, s.chunks = c.to, s.chunks+1
+	return c, nil
+}
+
+func (c *eventChunk) Next(ev *Event) error {
+	if c.i == c.to {
+		return io.EOF
+	}
+	if c.it.failAt > 0 && c.i == c.it.failAt {
+		return errors.New("broken chunk")
+	}
+	cp := ev.Captures
+	*ev = c.it.evs[c.i]
+	ev.Captures = cp
+	c.i++
+	return nil
+}
+
+func (c *eventChunk) Settle() bool {
+	if c.it.settled != c.from {
+		panic(fmt.Sprintf("chunk %d settles at event %d, after %d", c.n, c.from, c.it.settled))
+	}
+	if c.n%3 == 1 && c.tries == 0 {
+		c.tries++
+		c.i = c.from
+		c.it.redone.Add(1)
+		return false
+	}
+	c.it.settled = c.to
+	return true
+}
+
+func (c *eventChunk) Release() {}
+
+// TestSplitReplayDecidesAsOne: a log read in chunks decoded on several
+// goroutines, some decoded again when they settle, decides what one
+// goroutine does, alone and beside other logs (fewer than the workers).
+func TestSplitReplayDecidesAsOne(t *testing.T) {
+	cfg := Config{Origin: "t", EmitUnbans: true, MaxWindows: 300}
+	for _, tc := range []struct {
+		name  string
+		files int
+		size  int
+	}{
+		{"one log", 1, 100},
+		{"one log, large chunks", 1, 5000},
+		{"one log, chunks of one", 1, 1},
+		{"three logs", 3, 250},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := randomLogs(uint64(len(tc.name)), tc.files, 6000, 300, 0)
+			its := func(size int) ([]Iterator, []*chunkedIterator) {
+				var its []Iterator
+				var cs []*chunkedIterator
+				for _, evs := range logs {
+					c := &chunkedIterator{sliceIterator: sliceIterator{evs: evs}, size: size}
+					its, cs = append(its, c), append(cs, c)
+				}
+				return its, cs
+			}
+			one, _ := its(tc.size)
+			want := replayIterators(t, one, cfg, ReplayOptions{Workers: 1})
+			for _, workers := range []int{2, 8} {
+				if tc.files >= workers {
+					continue
+				}
+				split, cs := its(tc.size)
+				got := replayIterators(t, split, cfg, ReplayOptions{Workers: workers})
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%d workers: the replay differs from one goroutine's\n%s", workers, firstDifference(got.writes, want.writes))
+				}
+				for i, c := range cs {
+					if c.chunks > 1 && c.redone.Load() == 0 {
+						t.Errorf("log %d: no chunk was decoded again", i)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSplitReplayFails: a chunk that fails to decode ends the replay with
+// its error, and no goroutine is left behind waiting.
+func TestSplitReplayFails(t *testing.T) {
+	logs := randomLogs(7, 1, 20000, 300, 0)
+	before := runtime.NumGoroutine()
+	for _, at := range []int{1, 150, 19999} {
+		it := &chunkedIterator{sliceIterator: sliceIterator{evs: logs[0]}, size: 100, failAt: at}
+		e := NewEngine(&programMatcher{testPolicies()}, Config{Origin: "t"})
+		done := make(chan error, 1)
+		go func() { done <- ReplayWith(t.Context(), e, []Iterator{it}, &recordingSink{}, ReplayOptions{Workers: 2}) }()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != "broken chunk" {
+				t.Errorf("failing at event %d: %v, want the chunk's error", at, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("failing at event %d: the replay did not end within 20 s", at)
+		}
+	}
+	// The replay's goroutines end before it returns; the test's own
+	// may take a moment to be gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines left, %d before", n, before)
+	}
+}
