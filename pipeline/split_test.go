@@ -127,7 +127,9 @@ func TestSplitReplayFails(t *testing.T) {
 		it := &chunkedIterator{sliceIterator: sliceIterator{evs: logs[0]}, size: 100, failAt: at}
 		e := NewEngine(&programMatcher{testPolicies()}, Config{Origin: "t"})
 		done := make(chan error, 1)
-		go func() { done <- ReplayWith(t.Context(), e, []Iterator{it}, &recordingSink{}, ReplayOptions{Workers: 2}) }()
+		go func() {
+			done <- ReplayWith(t.Context(), e, []Iterator{it}, &recordingSink{}, ReplayOptions{Workers: 2})
+		}()
 		select {
 		case err := <-done:
 			if err == nil || err.Error() != "broken chunk" {
