@@ -51,7 +51,9 @@ func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt R
 	if !e.concurrent(opt, len(its), len(its) == 1 && split[0]) {
 		return Replay(ctx, e, its, sink)
 	}
-	return newParallel(e, its, split, opt.Workers).run(ctx, its, sink)
+	p := newParallel(e, its, split, opt.Workers)
+	p.inOrder = !e.matcher.(ConcurrentMatcher).Concurrent(opt.formats(len(its)))
+	return p.run(ctx, its, sink)
 }
 
 // concurrent reports whether a parallel replay is possible, worth it,
@@ -70,15 +72,21 @@ func (e *Engine) concurrent(opt ReplayOptions, its int, split bool) bool {
 	if its == 1 && !split && (len(opt.Formats) != 1 || opt.Formats[0] != FormatFastLog) {
 		return false
 	}
+	formats := opt.formats(its)
+	if sm, ok := e.matcher.(SequentialMatcher); ok {
+		return sm.ConcurrentApart(formats)
+	}
 	cm, ok := e.matcher.(ConcurrentMatcher)
-	if !ok {
-		return false
+	return ok && cm.Concurrent(formats)
+}
+
+// formats are the formats of the its iterators, nil when some are not
+// known.
+func (opt ReplayOptions) formats(its int) []Format {
+	if slices.Contains(opt.Formats, FormatUnknown) || len(opt.Formats) < its {
+		return nil
 	}
-	formats := opt.Formats
-	if slices.Contains(formats, FormatUnknown) || len(formats) < its {
-		formats = nil
-	}
-	return cm.Concurrent(formats)
+	return opt.Formats
 }
 
 const (
@@ -92,6 +100,7 @@ type readEvent struct {
 	t    time.Time
 	fp   uint64
 	info int32 // index in readBatch.infos, -1 when no rule matched
+	kept int32 // index in readBatch.kept, -1: judged by the reader
 }
 
 // hitInfo is what counting needs of an event that some rule matched.
@@ -111,7 +120,10 @@ type readBatch struct {
 	infos []hitInfo
 	hits  []Hit
 	arena []byte
-	refs  atomic.Int32
+	// kept are the events left for the merge to judge in order (see
+	// SequentialMatcher).
+	kept []Event
+	refs atomic.Int32
 }
 
 // str copies s into the arena.
@@ -145,7 +157,7 @@ func (b *readBatch) within(s, line, dup string) string {
 }
 
 func (b *readBatch) add(ev *Event, hits []Hit, source *string) {
-	re := readEvent{t: ev.Time, fp: ev.Fingerprint, info: -1}
+	re := readEvent{t: ev.Time, fp: ev.Fingerprint, info: -1, kept: -1}
 	if len(hits) > 0 {
 		if ev.Source != *source {
 			*source = strings.Clone(ev.Source)
@@ -178,13 +190,16 @@ type work struct {
 
 // mergedBatch is a run of events in merge order, as the workers see it.
 type mergedBatch struct {
-	nows  []time.Time // the clock at each event, after it advanced
-	work  [][]work    // per worker
-	out   [][]tagged  // per worker: its decisions
-	refs  []*readBatch
-	last  *readBatch
-	final bool // the end: workers run the closing tick at nows[0]
-	wg    sync.WaitGroup
+	nows []time.Time // the clock at each event, after it advanced
+	work [][]work    // per worker
+	out  [][]tagged  // per worker: its decisions
+	refs []*readBatch
+	last *readBatch
+	// inOrder holds the hits of the events the merge judged (see
+	// matchInOrder).
+	inOrder *readBatch
+	final   bool // the end: workers run the closing tick at nows[0]
+	wg      sync.WaitGroup
 }
 
 func (mb *mergedBatch) ref(b *readBatch) {
@@ -241,6 +256,12 @@ type parallel struct {
 	// split: the iterators read in chunks, by decoders goroutines each.
 	split    []bool
 	decoders int
+	// inOrder: the merge judges the events that rules keeping state
+	// between lines may see (see SequentialMatcher), with hits and
+	// source as scratch.
+	inOrder bool
+	hits    []Hit
+	source  string
 
 	mu  sync.Mutex
 	err error
@@ -482,8 +503,7 @@ func (p *parallel) read(ctx context.Context, it Iterator, m Matcher, out chan<- 
 			}
 			return err
 		}
-		hits = m.Match(ev, hits[:0])
-		b.add(ev, hits, &source)
+		p.match(ev, m, &hits, b, &source)
 		if len(b.evs) >= readBatchEvents && !send() {
 			return nil
 		}
@@ -504,6 +524,8 @@ func (p *parallel) release(b *readBatch) {
 	if b.refs.Add(-1) == 0 {
 		b.evs, b.infos, b.hits = b.evs[:0], b.infos[:0], b.hits[:0]
 		b.arena = b.arena[:0]
+		clear(b.kept)
+		b.kept = b.kept[:0]
 		select {
 		case p.freeReads <- b:
 		default:
@@ -570,17 +592,21 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 			e.Duplicates++
 		} else {
 			e.Events++
-			if re.info >= 0 {
+			hb, info := b, re.info
+			if re.kept >= 0 {
+				hb, info = p.matchInOrder(mb, &b.kept[re.kept])
+			}
+			if info >= 0 {
 				k := int32(len(mb.nows) - 1)
-				inf := &b.infos[re.info]
+				inf := &hb.infos[info]
 				n := uint64(len(quoted(inf.line)))
-				for j, hit := range b.hits[inf.hits[0]:inf.hits[1]] {
+				for j, hit := range hb.hits[inf.hits[0]:inf.hits[1]] {
 					w := int32(partOfAddr(Canonical(hit.Target))) % nw
-					mb.work[w] = append(mb.work[w], work{ev: k, hit: int32(j), b: b, info: re.info, seq: p.next, at: p.bytes})
+					mb.work[w] = append(mb.work[w], work{ev: k, hit: int32(j), b: hb, info: info, seq: p.next, at: p.bytes})
 					p.next++
 					p.bytes += n
 				}
-				mb.ref(b)
+				mb.ref(hb)
 			}
 		}
 		if c.i++; c.i == len(b.evs) {
@@ -643,7 +669,7 @@ func (p *parallel) newMerged() *mergedBatch {
 		mb.work[i] = mb.work[i][:0]
 		mb.out[i] = mb.out[i][:0]
 	}
-	mb.refs, mb.last, mb.final = mb.refs[:0], nil, false
+	mb.refs, mb.last, mb.inOrder, mb.final = mb.refs[:0], nil, nil, false
 	return mb
 }
 

@@ -160,14 +160,14 @@ func replayLogs(t *testing.T, logs [][]Event, cfg Config, workers int) replayRes
 	if len(logs) == 1 {
 		opt.Formats = []Format{FormatFastLog} // the one log that replays in parallel alone
 	}
-	return replayIterators(t, its, cfg, opt)
+	return replayIterators(t, its, cfg, opt, &programMatcher{testPolicies()})
 }
 
-// replayIterators replays its with opt and checks that a parallel replay
-// was one (several workers).
-func replayIterators(t *testing.T, its []Iterator, cfg Config, opt ReplayOptions) replayResult {
+// replayIterators replays its with opt and m and checks that a parallel
+// replay was one (several workers).
+func replayIterators(t *testing.T, its []Iterator, cfg Config, opt ReplayOptions, m Matcher) replayResult {
 	t.Helper()
-	e := NewEngine(&programMatcher{testPolicies()}, cfg)
+	e := NewEngine(m, cfg)
 	sink := &recordingSink{}
 	if opt.Workers > 1 && !e.concurrent(opt, len(its), len(its) == 1 && splitOf(its, opt.Workers)[0]) {
 		t.Fatal("the replay runs on one goroutine: the test tests nothing")

@@ -35,6 +35,21 @@ type Chunk interface {
 	Release()
 }
 
+// SequentialMatcher is a ConcurrentMatcher some of whose rules keep state
+// between lines (a fail2ban filter joining a session's lines): a parallel
+// replay judges the events such a rule may see in merge order, with the
+// matcher it was given, after de-duplication, as Replay does, and the
+// others on forks, out of order.
+type SequentialMatcher interface {
+	ConcurrentMatcher
+	// ConcurrentApart is Concurrent, but for the rules that keep state
+	// between lines.
+	ConcurrentApart(formats []Format) bool
+	// Sequential reports whether a rule that keeps state between lines
+	// may judge ev. It is called on forks.
+	Sequential(ev *Event) bool
+}
+
 // chunkBatches is about how many batches a chunk fills (sources' chunks
 // of 256 KB hold 1,000 to 3,000 lines), to size the free list.
 const chunkBatches = 3
@@ -194,8 +209,7 @@ func (p *parallel) decodeChunk(d *chunkDecoder, c Chunk, m Matcher, batches []*r
 			}
 			return batches, err
 		}
-		d.hits = m.Match(&d.ev, d.hits[:0])
-		b.add(&d.ev, d.hits, &d.source)
+		p.match(&d.ev, m, &d.hits, b, &d.source)
 		if len(b.evs) >= readBatchEvents {
 			batches = append(batches, b)
 			b = p.newRead()
@@ -210,4 +224,41 @@ func (p *parallel) recycle(b *readBatch) {
 	}
 	b.refs.Store(1)
 	p.release(b)
+}
+
+// match judges ev with m into b, or keeps it in b for the merge to judge
+// in order (see SequentialMatcher).
+func (p *parallel) match(ev *Event, m Matcher, hits *[]Hit, b *readBatch, source *string) {
+	if p.inOrder && m.(SequentialMatcher).Sequential(ev) {
+		b.keep(ev)
+		return
+	}
+	*hits = m.Match(ev, (*hits)[:0])
+	b.add(ev, *hits, source)
+}
+
+// keep keeps a copy of ev for the merge to judge.
+func (b *readBatch) keep(ev *Event) {
+	b.evs = append(b.evs, readEvent{t: ev.Time, fp: ev.Fingerprint, info: -1, kept: int32(len(b.kept))})
+	b.kept = append(b.kept, ev.Clone())
+}
+
+// matchInOrder judges an event a reader kept (see keep) with the engine's
+// own matcher, as Replay would at this point, into the merged batch's
+// batch of such events; it returns that batch and the event's index in
+// its infos, -1 when no rule matched.
+func (p *parallel) matchInOrder(mb *mergedBatch, ev *Event) (*readBatch, int32) {
+	p.hits = p.e.matcher.Match(ev, p.hits[:0])
+	if len(p.hits) == 0 {
+		return nil, -1
+	}
+	if mb.inOrder == nil {
+		// Its references are the merged batch's alone (see ref).
+		mb.inOrder = p.newRead()
+		mb.inOrder.refs.Store(0)
+	}
+	b := mb.inOrder
+	b.add(ev, p.hits, &p.source)
+	b.evs = b.evs[:0] // the merge walks the reader's batch, not this one
+	return b, int32(len(b.infos) - 1)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"reflect"
 	"runtime"
 	"sync/atomic"
@@ -98,13 +99,13 @@ func TestSplitReplayDecidesAsOne(t *testing.T) {
 				return its, cs
 			}
 			one, _ := its(tc.size)
-			want := replayIterators(t, one, cfg, ReplayOptions{Workers: 1})
+			want := replayIterators(t, one, cfg, ReplayOptions{Workers: 1}, &programMatcher{testPolicies()})
 			for _, workers := range []int{2, 8} {
 				if tc.files >= workers {
 					continue
 				}
 				split, cs := its(tc.size)
-				got := replayIterators(t, split, cfg, ReplayOptions{Workers: workers})
+				got := replayIterators(t, split, cfg, ReplayOptions{Workers: workers}, &programMatcher{testPolicies()})
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("%d workers: the replay differs from one goroutine's\n%s", workers, firstDifference(got.writes, want.writes))
 				}
@@ -147,5 +148,89 @@ func TestSplitReplayFails(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines left, %d before", n, before)
+	}
+}
+
+// sessionMatcher is programMatcher with a rule that keeps state between
+// lines, as a fail2ban filter joining a session's lines does: an "ids"
+// event of a source hits the address of that source's previous "ids"
+// event, so its hits depend on every such event before it, in order, and
+// on which of them were duplicates (never judged).
+type sessionMatcher struct {
+	programMatcher
+	last   map[string]netip.Addr
+	forked bool
+}
+
+func newSessionMatcher() *sessionMatcher {
+	ps := testPolicies()
+	for _, p := range ps {
+		if p.Name == "ids" {
+			p.Name = "session"
+		}
+	}
+	return &sessionMatcher{programMatcher: programMatcher{ps}, last: map[string]netip.Addr{}}
+}
+
+func (m *sessionMatcher) Match(ev *Event, hits []Hit) []Hit {
+	if ev.Program != "ids" {
+		return m.programMatcher.Match(ev, hits)
+	}
+	if m.forked {
+		panic("a fork judged an event of a rule that keeps state")
+	}
+	if prev, ok := m.last[ev.Source]; ok && prev != ev.Addr {
+		hits = append(hits, Hit{Policy: m.ps[2], Target: prev})
+	}
+	m.last[ev.Source] = ev.Addr
+	return hits
+}
+
+func (m *sessionMatcher) Concurrent([]Format) bool      { return false }
+func (m *sessionMatcher) ConcurrentApart([]Format) bool { return true }
+func (m *sessionMatcher) Sequential(ev *Event) bool     { return ev.Program == "ids" }
+func (m *sessionMatcher) Fork() Matcher {
+	return &sessionMatcher{programMatcher: m.programMatcher, last: map[string]netip.Addr{}, forked: true}
+}
+
+// TestSequentialRulesReplayInOrder: with a rule that keeps state between
+// lines, a parallel replay (of several logs, of one log in chunks) judges
+// the events it may see in the merge's order, after de-duplication, and
+// decides what one goroutine does.
+func TestSequentialRulesReplayInOrder(t *testing.T) {
+	cfg := Config{Origin: "t", EmitUnbans: true}
+	for _, tc := range []struct {
+		name    string
+		files   int
+		chunked bool
+	}{
+		{"three logs", 3, false},
+		{"one log in chunks", 1, true},
+		{"two logs in chunks", 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := randomLogs(uint64(len(tc.name)), tc.files, 8000, 300, 0)
+			its := func() []Iterator {
+				var its []Iterator
+				for _, evs := range logs {
+					if tc.chunked {
+						its = append(its, &chunkedIterator{sliceIterator: sliceIterator{evs: evs}, size: 300})
+					} else {
+						its = append(its, &sliceIterator{evs: evs})
+					}
+				}
+				return its
+			}
+			want := replayIterators(t, its(), cfg, ReplayOptions{Workers: 1}, newSessionMatcher())
+			if want.stats[2].Matches == 0 || want.stats[2].Bans == 0 {
+				t.Fatalf("the rule that keeps state decided nothing: %+v", want.stats[2])
+			}
+			for _, workers := range []int{2, 4} {
+				got := replayIterators(t, its(), cfg, ReplayOptions{Workers: workers}, newSessionMatcher())
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%d workers: the replay differs from one goroutine's\n%s", workers, firstDifference(got.writes, want.writes))
+				}
+			}
+		})
 	}
 }

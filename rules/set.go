@@ -235,7 +235,11 @@ func (s *Set) Fork() pipeline.Matcher { return s.Clone() }
 // detector), reads the engine's state (offenses, banned, failures,
 // distinct), or counts by a key other than the address; and when no rule
 // bans ranges, which counts the bans of every address of a prefix.
-func (s *Set) Concurrent(formats []pipeline.Format) bool {
+func (s *Set) Concurrent(formats []pipeline.Format) bool { return s.concurrent(formats, false) }
+
+// concurrent is Concurrent; apart: but for the rules that keep state
+// between lines (see ConcurrentApart).
+func (s *Set) concurrent(formats []pipeline.Format, apart bool) bool {
 	for _, r := range s.rules {
 		if r.Policy.Range != nil {
 			return false
@@ -243,7 +247,7 @@ func (s *Set) Concurrent(formats []pipeline.Format) bool {
 		if len(formats) > 0 && !slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) }) {
 			continue
 		}
-		if r.m.stateful() || r.key != nil || (r.when != nil && readsState(r.when.prog)) {
+		if (r.m.stateful() && !apart) || r.key != nil || (r.when != nil && readsState(r.when.prog)) {
 			return false
 		}
 	}
