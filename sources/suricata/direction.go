@@ -49,6 +49,9 @@ type alertSides struct {
 	attackTarget   attackTarget
 
 	signature, class string
+	// text, when set, is what signature and class say (see readText),
+	// remembered by a parser that sees the same rules again and again.
+	text *textSides
 }
 
 // attackTarget is what ET's rule metadata attack_target says the rule
@@ -147,14 +150,14 @@ func (s *alertSides) evidence() (netip.Addr, string) {
 		server, client = s.src, s.dst
 	}
 	switch {
-	case isAttackResponse(s.signature):
+	case s.attackResponse():
 		return client, SideResponse
 	case s.clientSide():
 		if !known && !srcIsServer && s.listensBelowEphemeral() {
 			server = s.src
 		}
 		return server, SideClientSide
-	case isResponse(s.signature, s.class):
+	case s.response():
 		return client, SideResponse
 	case s.attackTarget == targetServer:
 		return client, SideServerSide
@@ -206,7 +209,64 @@ func (s *alertSides) clientSide() bool {
 	case targetServer:
 		return false
 	}
+	if s.text != nil {
+		return s.text.clientSide
+	}
 	return isClientSideClass(s.class) || isClientSideSignature(s.signature)
+}
+
+// textSides is what an alert's signature and class say of its sides.
+type textSides struct {
+	attackResponse bool // isAttackResponse
+	clientSide     bool // isClientSideClass or isClientSideSignature
+	response       bool // isResponse
+}
+
+func readText(signature, class string) textSides {
+	return textSides{
+		attackResponse: isAttackResponse(signature),
+		clientSide:     isClientSideClass(class) || isClientSideSignature(signature),
+		response:       isResponse(signature, class),
+	}
+}
+
+func (s *alertSides) attackResponse() bool {
+	if s.text != nil {
+		return s.text.attackResponse
+	}
+	return isAttackResponse(s.signature)
+}
+
+func (s *alertSides) response() bool {
+	if s.text != nil {
+		return s.text.response
+	}
+	return isResponse(s.signature, s.class)
+}
+
+// textCache remembers what the text of the last rules seen said, by sid:
+// a log holds the same few hundred rules again and again, and reading
+// a signature's words is a fifth of a fast.log line's parse. An entry is
+// used only for the very same signature and class, so a rule whose text
+// changed (a new ruleset) is read again.
+type textCache struct {
+	slots [256]textSlot
+}
+
+type textSlot struct {
+	signature, class []byte
+	sides            textSides
+	set              bool
+}
+
+func (c *textCache) get(sid int, signature, class string) *textSides {
+	sl := &c.slots[uint(sid)%uint(len(c.slots))]
+	if !sl.set || string(sl.signature) != signature || string(sl.class) != class {
+		sl.signature = append(sl.signature[:0], signature...)
+		sl.class = append(sl.class[:0], class...)
+		sl.sides, sl.set = readText(signature, class), true
+	}
+	return &sl.sides
 }
 
 // clientSideClasses are the descriptions of classification.config's

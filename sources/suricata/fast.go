@@ -20,8 +20,9 @@ var (
 //
 //	11/08/2025-22:00:01.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22
 type FastParser struct {
-	loc  *time.Location
-	home HomeNet
+	loc   *time.Location
+	home  HomeNet
+	texts textCache
 }
 
 // NewFast returns a fast.log parser reading timestamps in loc, the zone of
@@ -186,6 +187,7 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 	sides := alertSides{
 		proto: protoKey, src: srcAddr, dst: dstAddr, sport: srcPort, dport: dstPort,
 		signature: ev.Signature, class: ev.Classification,
+		text: p.texts.get(sid, ev.Signature, ev.Classification),
 	}
 	ev.Addr, ev.SideReason = sides.choose(&p.home)
 	ev.Spoofable = spoofable(protoKey, unknownFlow)
@@ -285,10 +287,17 @@ func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
 			return a, 0, false
 		}
 	} else {
-		colons := bytes.Count(b, []byte(":"))
-		if colons == 1 || (colons == 8 && !bytes.Contains(b, []byte("::"))) {
-			c := bytes.LastIndexByte(b, ':')
-			host, portText = b[:c], b[c+1:]
+		// One pass for the colons: how many, the last, and whether two
+		// touch (an IPv6 "::").
+		colons, last, double := 0, -1, false
+		for i, c := range b {
+			if c == ':' {
+				double = double || last == i-1
+				colons, last = colons+1, i
+			}
+		}
+		if colons == 1 || (colons == 8 && !double) {
+			host, portText = b[:last], b[last+1:]
 		}
 	}
 	if portText != nil {
@@ -296,8 +305,47 @@ func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
 			return a, 0, false
 		}
 	}
+	if a, ok = parseIPv4(host); ok {
+		return a, port, true
+	}
 	a, ok = pipeline.ParseAddr(pipeline.UnsafeString(host))
 	return a, port, ok
+}
+
+// parseIPv4 reads the dotted quad that fast.log writes for almost every
+// address in the one pass netip.ParseAddr's checks need; anything else
+// (IPv6, a leading zero, a field over 255) is not ok, and left to
+// netip.ParseAddr, which decides it as it always did.
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var (
+		ip     [4]byte
+		field  int
+		digits int
+		v      int
+	)
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 1 && v == 0 {
+				return netip.Addr{}, false // a leading zero: netip's word
+			}
+			v = v*10 + int(c-'0')
+			digits++
+			if v > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.' && digits > 0 && field < 3:
+			ip[field] = byte(v)
+			field, digits, v = field+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	ip[3] = byte(v)
+	return netip.AddrFrom4(ip), true
 }
 
 // lastIndex is bytes.LastIndex for the markers of fast.log, which sit near

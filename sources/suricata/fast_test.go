@@ -2,6 +2,7 @@ package suricata
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -256,5 +257,41 @@ func TestFastAttackerSide(t *testing.T) {
 				t.Fatalf("attacker %s, want %s", ev.Addr, c.want)
 			}
 		})
+	}
+}
+
+// TestFastTextCache: what a rule's text says is remembered by sid, but
+// only for the same text: a sid whose signature or class changed (a new
+// ruleset), or two rules sharing a slot, are read again, and one parser
+// chooses the sides as a fresh parser does line by line.
+func TestFastTextCache(t *testing.T) {
+	line := func(sid int, sig, class string) string {
+		return fmt.Sprintf("11/08/2025-22:00:01.123456  [**] [1:%d:1] %s [**] [Classification: %s] [Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22", sid, sig, class)
+	}
+	lines := []string{
+		line(2001219, "ET SCAN Potential SSH Scan", "Attempted Information Leak"),
+		line(2001219, "ET MALWARE Potential SSH Scan", "Attempted Information Leak"),
+		line(2001219, "ET SCAN Potential SSH Scan", "A Network Trojan was detected"),
+		line(2001219+256, "ET SCAN Potential SSH Scan Response", "Attempted Information Leak"),
+		line(2001219, "ET ATTACK_RESPONSE id check returned root", "Potentially Bad Traffic"),
+		line(2001219, "ET SCAN Potential SSH Scan", "Attempted Information Leak"),
+	}
+	p := NewFast(time.UTC)
+	sides := map[string]bool{}
+	for _, l := range lines {
+		var got, want pipeline.Event
+		if err := p.Parse([]byte(l), &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := NewFast(time.UTC).Parse([]byte(l), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.Addr != want.Addr || got.SideReason != want.SideReason {
+			t.Errorf("%s: %v (%s), want %v (%s)", l, got.Addr, got.SideReason, want.Addr, want.SideReason)
+		}
+		sides[want.SideReason] = true
+	}
+	if len(sides) < 3 {
+		t.Errorf("the lines chose the sides for %d reasons (%v): the test tests too little", len(sides), sides)
 	}
 }
