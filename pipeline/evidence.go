@@ -121,7 +121,7 @@ func (r *evidence) line(seq uint64) ([]byte, evidenceEntry, bool) {
 func (r *evidence) kept() []evidenceEntry {
 	var out []evidenceEntry
 	for _, e := range r.ents {
-		if _, ok := r.get(e.seq); ok {
+		if _, _, ok := r.line(e.seq); ok {
 			out = append(out, e)
 		}
 	}
@@ -139,21 +139,26 @@ func (r *evidence) clone() evidence {
 
 // merge rebuilds r from rings written by workers over one stream, whose
 // position is now next and bytes: the lines it still keeps, in order.
+//
+// It runs once a parallel replay's workers are done, on one goroutine:
+// the lines are copied from ring to ring, with no string of their own.
 func (r *evidence) merge(rings []*evidence, next, bytes uint64) {
-	var all []evidenceEntry
-	src := map[uint64]*evidence{}
+	type kept struct {
+		e   evidenceEntry
+		src *evidence
+	}
+	var all []kept
 	for _, g := range rings {
 		g.next, g.bytes = next, bytes
 		for _, e := range g.kept() {
-			all = append(all, e)
-			src[e.seq] = g
+			all = append(all, kept{e, g})
 		}
 	}
-	slices.SortFunc(all, func(a, b evidenceEntry) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(all, func(a, b kept) int { return cmp.Compare(a.e.seq, b.e.seq) })
 	*r = evidence{next: next, bytes: bytes}
-	for _, e := range all {
-		line, _ := src[e.seq].get(e.seq)
-		r.store(e.seq, e.bytes, line)
+	for _, k := range all {
+		line, _, _ := k.src.line(k.e.seq)
+		r.store(k.e.seq, k.e.bytes, UnsafeString(line))
 	}
 }
 
