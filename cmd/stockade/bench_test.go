@@ -211,3 +211,45 @@ func BenchmarkReplayParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplaySplit replays one log alone with one worker (on one
+// goroutine) and with two (read in chunks that both decode and match,
+// counted on both): run it with -cpu 2, the allocations are the whole
+// replay's.
+func BenchmarkReplaySplit(b *testing.B) {
+	const n = 300_000
+	logs := []struct {
+		name  string
+		write func(*os.File) error
+	}{
+		{"auth.log", func(f *os.File) error { return gen.AuthLog(f, gen.Spec{Lines: n, Seed: 1}) }},
+		{"access.log", func(f *os.File) error { return gen.Nginx(f, gen.Spec{Lines: n, Seed: 3}) }},
+		{"eve.json", func(f *os.File) error { return gen.Eve(f, gen.Spec{Lines: n, Seed: 2, AlertPercent: 10}) }},
+		{"fast.log", func(f *os.File) error { return gen.FastLog(f, gen.Spec{Lines: n, Seed: 4}) }},
+	}
+	for _, l := range logs {
+		p := benchFile(b, "split-"+l.name, l.write)
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/workers=%d", l.name, workers), func(b *testing.B) {
+				set := defaultSet(b)
+				b.ReportAllocs()
+				for b.Loop() {
+					f, err := sources.Open(p, sources.Options{Loc: time.UTC})
+					if err != nil {
+						b.Fatal(err)
+					}
+					eng := pipeline.NewEngine(set, pipeline.Config{Origin: "bench"})
+					opt := pipeline.ReplayOptions{Workers: workers, Formats: []pipeline.Format{f.Format}}
+					if err := pipeline.ReplayWith(context.Background(), eng, []pipeline.Iterator{f}, &discard{}, opt); err != nil {
+						b.Fatal(err)
+					}
+					f.Close()
+					if got := f.Counts().Lines; got != n {
+						b.Fatalf("read %d lines, want %d", got, n)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*b.N), "ns/line")
+			})
+		}
+	}
+}
