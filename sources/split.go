@@ -17,7 +17,7 @@ import (
 // its 1,000 to 3,000 lines, small enough that a few per decoder in flight
 // stay within a few megabytes. It exceeds MaxLine, so a line too long for
 // a chunk is too long to parse anyway.
-const chunkSize = 256 << 10
+const chunkSize = 1 << 20
 
 var _ pipeline.Splitter = (*File)(nil)
 
@@ -35,6 +35,12 @@ type splitState struct {
 
 	carry []byte // the start of a line the last chunk read ended in
 	eof   bool
+
+	// at reads a plain file in place: a chunk is a range of its bytes,
+	// read by the goroutine that decodes it (see load), next the start of
+	// the next range, end the file's size when the replay began.
+	at        io.ReaderAt
+	next, end int64
 }
 
 // NextChunk implements pipeline.Splitter: the next run of whole lines of
@@ -42,6 +48,14 @@ type splitState struct {
 // counted as too long and skipped, as Next does.
 func (f *File) NextChunk() (pipeline.Chunk, error) {
 	s := f.splitState()
+	if s.at != nil {
+		if s.next >= s.end {
+			return nil, io.EOF
+		}
+		c := &chunk{f: f, from: s.next, to: min(s.end, s.next+chunkSize)}
+		s.next = c.to
+		return c, nil
+	}
 	for {
 		if s.eof && len(s.carry) == 0 {
 			return nil, io.EOF
@@ -101,8 +115,76 @@ func (f *File) skipLine() error {
 func (f *File) splitState() *splitState {
 	if f.split == nil {
 		f.split = &splitState{}
+		// A plain file not read yet is read in place, each chunk by its
+		// decoder; a gzip file or a stream, in order by NextChunk.
+		if at, ok := f.f.(io.ReaderAt); ok && f.rd.gz == nil && f.offset == 0 && f.size > 0 {
+			f.split.at, f.split.end = at, f.size
+		}
 	}
 	return f.split
+}
+
+// load reads a chunk of a plain file: the lines that start within
+// [from, to), the last one to its end. A line too long to parse is
+// read only as far as needed to know it (see tooLong).
+func (c *chunk) load() error {
+	s := c.f.split
+	lo := max(0, c.from-1) // the byte before: does a line start at from?
+	buf := s.buffer()
+	n, err := c.f.readAt(buf[:c.to-lo], lo)
+	buf = buf[:n]
+	if err != nil {
+		s.putBuffer(buf)
+		return err
+	}
+	start := 0
+	if c.from > 0 {
+		k := bytes.IndexByte(buf, '\n')
+		if k < 0 {
+			// Inside a line that started before: no line starts here.
+			s.putBuffer(buf)
+			c.buf, c.off = nil, c.to
+			return nil
+		}
+		start = k + 1
+	}
+	// The last line runs on past to, up to its end or the file's.
+	last := bytes.LastIndexByte(buf, '\n') + 1
+	if last < start {
+		last = start
+	}
+	for at := lo + int64(len(buf)); len(buf) > 0 && buf[len(buf)-1] != '\n' && at < s.end; at = lo + int64(len(buf)) {
+		if len(buf)-last > MaxLine {
+			c.tooLong = true
+			buf = buf[:last]
+			break
+		}
+		m, err := c.f.readAt(buf[len(buf):min(cap(buf), len(buf)+min(64<<10, int(s.end-at)))], at)
+		if m == 0 || err != nil {
+			break // the file shrank: its end is here
+		}
+		if k := bytes.IndexByte(buf[len(buf):len(buf)+m], '\n'); k >= 0 {
+			buf = buf[:len(buf)+k+1]
+			break
+		}
+		buf = buf[:len(buf)+m]
+	}
+	c.buf, c.off = buf[start:], lo+int64(start)
+	c.mem = buf
+	return nil
+}
+
+// readAt reads len(b) bytes at off, fewer at the end of the file.
+func (f *File) readAt(b []byte, off int64) (int, error) {
+	n, err := f.split.at.ReadAt(b, off)
+	f.count.n.Add(int64(n))
+	if err == io.EOF {
+		err = nil
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return n, err
 }
 
 func (s *splitState) buffer() []byte {
@@ -113,7 +195,8 @@ func (s *splitState) buffer() []byte {
 		s.bufs = s.bufs[:n-1]
 		return b[:0]
 	}
-	return make([]byte, 0, chunkSize)
+	// Room for a chunk and the line it ends in, up to the longest parsed.
+	return make([]byte, 0, chunkSize+MaxLine+2)
 }
 
 func (s *splitState) putBuffer(b []byte) {
@@ -152,6 +235,13 @@ type chunk struct {
 	buf []byte
 	off int64 // the file's offset of buf[0]
 	pos int
+	// A chunk of a plain file is the lines that start in [from, to) (see
+	// load); mem is the buffer buf lies in, tooLong that a line too long
+	// to parse follows buf.
+	from, to int64
+	mem      []byte
+	loaded   bool
+	tooLong  bool
 
 	dec *Decoder
 	// count is what the chunk's lines became, added to the file's counts
@@ -166,6 +256,12 @@ type chunk struct {
 // reads it.
 func (c *chunk) Next(ev *pipeline.Event) error {
 	if c.dec == nil {
+		if c.f.split.at != nil && !c.loaded {
+			c.loaded = true
+			if err := c.load(); err != nil {
+				return err
+			}
+		}
 		c.dec = c.f.decoder(&c.count)
 		c.start = c.f.split.learnt.Load()
 		c.dec.learn(c.start)
@@ -190,6 +286,10 @@ func (c *chunk) Next(ev *pipeline.Event) error {
 			return nil
 		}
 		ev.Reset()
+	}
+	if c.tooLong && c.pos == len(c.buf) {
+		c.pos++ // counted once (a rewind counts again)
+		c.count.Bad(ReasonTooLong)
 	}
 	return io.EOF
 }
@@ -218,8 +318,12 @@ func (c *chunk) Release() {
 		c.f.putDecoder(c.dec)
 		c.dec = nil
 	}
-	c.f.split.putBuffer(c.buf)
-	c.buf = nil
+	if c.mem != nil {
+		c.f.split.putBuffer(c.mem)
+	} else if c.buf != nil {
+		c.f.split.putBuffer(c.buf)
+	}
+	c.buf, c.mem = nil, nil
 }
 
 // learner is a parser that reads some lines by what it learnt of its

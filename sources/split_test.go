@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -99,36 +100,59 @@ func TestFileChunks(t *testing.T) {
 		return fmt.Sprintf("Nov  8 22:%02d:%02d host sshd[%d]: Failed password for root from 203.0.113.%d port 22 ssh2", i/60%60, i%60, 100+i%7, i%250)
 	}
 	var sys strings.Builder
-	for i := range 9000 {
+	n := 3 * chunkSize / 100 // lines of about 100 bytes: three chunks, and the long lines
+	for i := range n {
 		switch i {
 		case 10:
 			sys.WriteString("\n\n\r\n") // blank lines, not counted
-		case 2500:
+		case n / 4:
 			// Around MaxLine, counted with the terminator as Next does.
 			for _, n := range []int{MaxLine - 2, MaxLine - 1, MaxLine, MaxLine + 1} {
 				sys.WriteString(syslogLine(i) + " " + strings.Repeat("x", n-len(syslogLine(i))-1) + "\n")
 			}
-		case 4000:
+		case n / 3:
 			sys.WriteString(strings.Repeat("y", chunkSize+1000) + "\n") // longer than a chunk
-		case 6000:
+		case n / 2:
 			sys.WriteString(strings.Repeat("z", 3*chunkSize) + "\n")
-		case 7000:
+		case 2 * n / 3:
 			sys.WriteString("not syslog at all\r\n")
 		}
 		sys.WriteString(syslogLine(i))
 		if i%3 == 0 {
 			sys.WriteString("\r")
 		}
-		if i < 8999 {
+		if i < n-1 {
 			sys.WriteString("\n") // the last line has no end
 		}
+	}
+
+	// Lines of every length around the limits, at random places: the
+	// chunks' edges fall anywhere in them.
+	var random strings.Builder
+	r := rand.New(rand.NewPCG(19, 6))
+	for i := 0; random.Len() < 4*chunkSize; i++ {
+		n := 20 + r.IntN(200)
+		switch r.IntN(40) {
+		case 0:
+			n = MaxLine - 3 + r.IntN(6)
+		case 1:
+			n = 0
+		case 2:
+			n = MaxLine + r.IntN(3*MaxLine)
+		}
+		line := syslogLine(i)
+		if n > len(line) {
+			line += strings.Repeat("w", n-len(line))
+		}
+		random.WriteString(line[:min(len(line), max(n, 0))])
+		random.WriteString([]string{"\n", "\r\n"}[r.IntN(2)])
 	}
 
 	// An access log whose first chunk teaches its parser that a field
 	// precedes the client address; the later chunks hold lines that read
 	// two ways, refused once that is known.
 	var web strings.Builder
-	for i := range 6000 {
+	for i := 0; web.Len() < 3*chunkSize+chunkSize/2; i++ {
 		if i == 100 {
 			web.WriteString(`- 192.0.2.10 - - [08/Nov/2025:22:00:00 +0100] "GET / HTTP/1.1" 200 10 "-" "x"` + "\n")
 		}
@@ -148,14 +172,20 @@ func TestFileChunks(t *testing.T) {
 		name, text string
 		format     pipeline.Format
 		gz         bool
+		stream     bool // read as a stream (stdin), in order, not in place
 		redecoded  bool // some chunk must be decoded again
 	}{
-		{"syslog", sys.String(), pipeline.FormatSyslog, false, false},
-		{"syslog gzip", sys.String(), pipeline.FormatSyslog, true, false},
-		{"access log learns", web.String(), pipeline.FormatNginx, false, true},
-		{"access lines in syslog learn", websys.String(), pipeline.FormatSyslog, false, true},
-		{"empty", "", pipeline.FormatSyslog, false, false},
-		{"blank", "\n\n\r\n", pipeline.FormatSyslog, false, false},
+		{"syslog", sys.String(), pipeline.FormatSyslog, false, false, false},
+		{"syslog gzip", sys.String(), pipeline.FormatSyslog, true, false, false},
+		{"syslog stream", sys.String(), pipeline.FormatSyslog, false, true, false},
+		{"access log learns", web.String(), pipeline.FormatNginx, false, false, true},
+		{"access log stream learns", web.String(), pipeline.FormatNginx, false, true, true},
+		{"access lines in syslog learn", websys.String(), pipeline.FormatSyslog, false, false, true},
+		{"random lengths", random.String(), pipeline.FormatSyslog, false, false, false},
+		{"random lengths stream", random.String(), pipeline.FormatSyslog, false, true, false},
+		{"empty", "", pipeline.FormatSyslog, false, false, false},
+		{"blank", "\n\n\r\n", pipeline.FormatSyslog, false, false, false},
+		{"one line, no end", "Nov  8 22:00:00 h sshd[1]: x", pipeline.FormatSyslog, false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "log")
@@ -173,6 +203,14 @@ func TestFileChunks(t *testing.T) {
 			opt := Options{Format: tc.format, Ref: ref, Loc: time.UTC}
 			open := func() *File {
 				f, err := Open(path, opt)
+				if tc.stream {
+					var fh *os.File
+					if fh, err = os.Open(path); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { fh.Close() })
+					f, err = OpenStream(path, fh, opt)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
