@@ -51,8 +51,8 @@ type SequentialMatcher interface {
 }
 
 // chunkBatches is about how many batches a chunk fills (sources' chunks
-// of 256 KB hold 1,000 to 3,000 lines), to size the free list.
-const chunkBatches = 3
+// of 1 MB hold 2,000 to 10,000 lines), to size the free list.
+const chunkBatches = 6
 
 // chunkJob is a chunk on its way through the decoders, in file order.
 type chunkJob struct {
