@@ -217,6 +217,12 @@ func (f *File) Progress() (read, size int64) { return f.count.n.Load(), f.size }
 // Close releases the file.
 func (f *File) Close() error {
 	f.rd.Close()
+	if f.split != nil {
+		for _, h := range f.split.handles {
+			h.Close()
+		}
+		f.split.handles = nil
+	}
 	if f.f == nil {
 		return nil
 	}
