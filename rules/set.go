@@ -513,12 +513,33 @@ func matchSource(globs []string, src string) bool {
 	}
 	for _, g := range globs {
 		for _, n := range names {
-			if ok, _ := filepath.Match(g, n); ok {
+			if ok, _ := filepath.Match(g, pathTail(g, n)); ok {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// pathTail is the part of name a glob is matched against: a relative glob
+// of k path elements ("lsws/logs/error.log*") names a file by its last k
+// elements wherever it lies, so a built-in pack can name a service's own
+// log without an absolute path (which `run` would follow as a log of its
+// own); any other glob sees name whole.
+func pathTail(glob, name string) string {
+	k := strings.Count(glob, "/")
+	if k == 0 || strings.HasPrefix(glob, "/") {
+		return name
+	}
+	i := len(name)
+	for ; k >= 0; k-- {
+		j := strings.LastIndexByte(name[:i], '/')
+		if j < 0 {
+			return name
+		}
+		i = j
+	}
+	return name[i+1:]
 }
 
 // unrotated is name without the suffix log rotation gives it: a .gz, then

@@ -31,6 +31,28 @@ func TestMatchSourceRotated(t *testing.T) {
 	}
 }
 
+// TestMatchSourceTail: a relative glob with a slash matches a path's last
+// elements, wherever the file lies; an absolute glob only the whole path.
+func TestMatchSourceTail(t *testing.T) {
+	globs := []string{"lsws/logs/error.log*", "/srv/x/*.log"}
+	for _, src := range []string{
+		"/usr/local/lsws/logs/error.log", "/opt/lsws/logs/error.log.1", "lsws/logs/error.log",
+		"/usr/local/lsws/logs/error.log-20251108.gz", "/srv/x/a.log",
+	} {
+		if !matchSource(globs, src) {
+			t.Errorf("%s: no match, want one", src)
+		}
+	}
+	for _, src := range []string{
+		"/usr/local/lsws/admin/logs/error.log", "/var/log/nginx/error.log", "logs/error.log",
+		"error.log", "/tmp/srv/x/a.log", "/srv/x/y/a.log",
+	} {
+		if matchSource(globs, src) {
+			t.Errorf("%s: matched, want no match", src)
+		}
+	}
+}
+
 // TestSetReads: Reads tells whether any rule sees a file's events, by
 // format and by its sources.
 func TestSetReads(t *testing.T) {
