@@ -590,7 +590,7 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	}
 	pp := &e.pairs[part]
 	k := pairKey{policy: h.Policy.ID, addr: target, pid: ev.PID, host: ev.Host, program: ev.Program}
-	wk := waitKey{addr: target.As16(), pid: int64(ev.PID), policy: uint32(h.Policy.ID)}
+	wk := makeConnSlot(connKey(h.Policy.ID, target, ev.PID))
 	ts := ev.Time.UnixNano()
 	same := false
 	// The connection's next line keeps the host and program its last
@@ -612,7 +612,7 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 		}
 	}
 	if pp.waits == nil {
-		pp.waits, pp.sweepAt = map[waitKey]waiting{}, sweepMin
+		pp.waits, pp.sweepAt = &connTable{}, sweepMin
 	}
 	if pp.len() >= pp.sweepAt {
 		pp.sweep(ts)
@@ -638,7 +638,7 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 // from another host or program is kept under them (rare: two hosts' logs
 // in one file, the same pid).
 type pairPart struct {
-	waits     map[waitKey]waiting
+	waits     *connTable
 	more      map[pairKey]waiting
 	sweepAt   int
 	fullSwept int64 // log time of the last sweep of a full partition
@@ -688,13 +688,22 @@ const (
 	openedBy                 // Hit.Open: the next line is its partner
 )
 
-func (pp *pairPart) len() int { return len(pp.waits) + len(pp.more) }
+func (pp *pairPart) len() int {
+	if pp.waits == nil {
+		return len(pp.more)
+	}
+	return pp.waits.len() + len(pp.more)
+}
 
 // take removes the connection kept under k, if there is one, and returns
 // its last line.
-func (pp *pairPart) take(k pairKey, wk waitKey) (waiting, bool) {
-	if w, ok := pp.waits[wk]; ok && w.host == k.host && w.program == k.program {
-		delete(pp.waits, wk)
+func (pp *pairPart) take(k pairKey, wk connSlot) (waiting, bool) {
+	if pp.waits == nil {
+		return waiting{}, false
+	}
+	if s, ok := pp.waits.get(&wk); ok && s.w.host == k.host && s.w.program == k.program {
+		w := s.w
+		pp.waits.del(s)
 		return w, true
 	}
 	if w, ok := pp.more[k]; ok {
@@ -705,7 +714,7 @@ func (pp *pairPart) take(k pairKey, wk waitKey) (waiting, bool) {
 }
 
 // put keeps w under k (which take found empty).
-func (pp *pairPart) put(k pairKey, wk waitKey, w waiting) {
+func (pp *pairPart) put(k pairKey, wk connSlot, w waiting) {
 	if pp.len() >= maxConnsPerPart {
 		// Sweep a full partition at most every ConnWindow/8 of log time:
 		// sweeping on every line of a flood would cost a pass over the
@@ -724,8 +733,8 @@ func (pp *pairPart) put(k pairKey, wk waitKey, w waiting) {
 			return
 		}
 	}
-	if _, ok := pp.waits[wk]; !ok {
-		pp.waits[wk] = w
+	if _, ok := pp.waits.get(&wk); !ok {
+		pp.waits.put(wk, w)
 		return
 	}
 	if pp.more == nil {
@@ -742,11 +751,7 @@ const maxConnsPerPart = 4096
 // sweep drops the connections whose last line is older than ConnWindow
 // before ts.
 func (pp *pairPart) sweep(ts int64) {
-	for k, w := range pp.waits {
-		if ts-w.at > int64(ConnWindow) {
-			delete(pp.waits, k)
-		}
-	}
+	pp.waits.sweep(ts)
 	for k, w := range pp.more {
 		if ts-w.at > int64(ConnWindow) {
 			delete(pp.more, k)

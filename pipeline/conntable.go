@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
+
+// connTable holds the connections a partition follows (see Engine.paired),
+// each under its rule, address and process: an open-addressing table
+// probed linearly, like addrTable, the line's host and program beside
+// the key. Every line of sshd's looks its connection up, so the lookup
+// is one probe into a few cache lines rather than a Go map's hash of a
+// 32-byte key, and a sweep reads one array.
+type connTable struct {
+	slots []connSlot // a power of two long; policy 0 is a free slot
+	n     int
+	shift uint
+}
+
+type connSlot struct {
+	hi, lo uint64 // the address
+	pid    int64
+	policy uint32 // the rule's ID + 1
+	w      waiting
+}
+
+func makeConnSlot(k waitKey) connSlot {
+	return connSlot{hi: binary.BigEndian.Uint64(k.addr[:8]), lo: binary.BigEndian.Uint64(k.addr[8:]), pid: k.pid, policy: k.policy + 1}
+}
+
+func connKey(policy int, a netip.Addr, pid int) waitKey {
+	return waitKey{addr: a.As16(), pid: int64(pid), policy: uint32(policy)}
+}
+
+func (t *connTable) home(k *connSlot) uint64 {
+	h := k.hi ^ bits.RotateLeft64(k.lo, 29) ^ uint64(k.pid)*0x9e3779b97f4a7c15 ^ uint64(k.policy)*0xc2b2ae3d27d4eb4f
+	return mix64(h) >> t.shift
+}
+
+// index is k's slot, or the free slot where it would go.
+func (t *connTable) index(k *connSlot) uint64 {
+	mask := uint64(len(t.slots) - 1)
+	for i := t.home(k); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.policy == 0 || s.policy == k.policy && s.lo == k.lo && s.pid == k.pid && s.hi == k.hi {
+			return i
+		}
+	}
+}
+
+func (t *connTable) len() int { return t.n }
+
+// get returns the connection under k.
+func (t *connTable) get(k *connSlot) (*connSlot, bool) {
+	if t.n == 0 {
+		return nil, false
+	}
+	s := &t.slots[t.index(k)]
+	return s, s.policy != 0
+}
+
+// put keeps w under k, which is not in the table.
+func (t *connTable) put(k connSlot, w waiting) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.resize(max(16, 2*len(t.slots)))
+	}
+	k.w = w
+	t.slots[t.index(&k)] = k
+	t.n++
+}
+
+// del removes s, a slot of the table, shifting back the slots after it
+// (see addrTable.del).
+func (t *connTable) del(s *connSlot) {
+	mask := uint64(len(t.slots) - 1)
+	hole := t.index(s)
+	for j := (hole + 1) & mask; t.slots[j].policy != 0; j = (j + 1) & mask {
+		h := t.home(&t.slots[j])
+		if (j-h)&mask >= (j-hole)&mask {
+			t.slots[hole] = t.slots[j]
+			hole = j
+		}
+	}
+	t.slots[hole] = connSlot{}
+	t.n--
+}
+
+func (t *connTable) resize(size int) {
+	old := t.slots
+	t.slots = make([]connSlot, size)
+	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	for i := range old {
+		if s := &old[i]; s.policy != 0 {
+			t.slots[t.index(s)] = *s
+		}
+	}
+}
+
+// sweep drops the connections whose last line is older than ConnWindow
+// before ts, and sizes the table for those left.
+func (t *connTable) sweep(ts int64) {
+	live := 0
+	for i := range t.slots {
+		if s := &t.slots[i]; s.policy != 0 && ts-s.w.at <= int64(ConnWindow) {
+			live++
+		}
+	}
+	if live == t.n {
+		return
+	}
+	size := 16
+	for size < 2*live {
+		size *= 2
+	}
+	old := t.slots
+	t.slots, t.n = make([]connSlot, size), live
+	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	for i := range old {
+		if s := &old[i]; s.policy != 0 && ts-s.w.at <= int64(ConnWindow) {
+			t.slots[t.index(s)] = *s
+		}
+	}
+}
