@@ -72,9 +72,11 @@ func (t *connTable) put(k connSlot, w waiting) {
 
 // del removes s, a slot of the table, shifting back the slots after it
 // (see addrTable.del).
-func (t *connTable) del(s *connSlot) {
+func (t *connTable) del(s *connSlot) { t.delAt(t.index(s)) }
+
+// delAt removes the slot at hole.
+func (t *connTable) delAt(hole uint64) {
 	mask := uint64(len(t.slots) - 1)
-	hole := t.index(s)
 	for j := (hole + 1) & mask; t.slots[j].policy != 0; j = (j + 1) & mask {
 		h := t.home(&t.slots[j])
 		if (j-h)&mask >= (j-hole)&mask {
@@ -98,27 +100,26 @@ func (t *connTable) resize(size int) {
 }
 
 // sweep drops the connections whose last line is older than ConnWindow
-// before ts, and sizes the table for those left.
+// before ts, in place: from a free slot once around, each dropped slot
+// refilled by del's shift is looked at again.
 func (t *connTable) sweep(ts int64) {
-	live := 0
-	for i := range t.slots {
-		if s := &t.slots[i]; s.policy != 0 && ts-s.w.at <= int64(ConnWindow) {
-			live++
-		}
-	}
-	if live == t.n {
+	if t.n == 0 {
 		return
 	}
-	size := 16
-	for size < 2*live {
-		size *= 2
+	mask := uint64(len(t.slots) - 1)
+	start := uint64(0)
+	for t.slots[start].policy != 0 {
+		start++
 	}
-	old := t.slots
-	t.slots, t.n = make([]connSlot, size), live
-	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	for i := range old {
-		if s := &old[i]; s.policy != 0 && ts-s.w.at <= int64(ConnWindow) {
-			t.slots[t.index(s)] = *s
+	for k := uint64(1); k < uint64(len(t.slots)); k++ {
+		i := (start + k) & mask
+		for s := &t.slots[i]; s.policy != 0 && ts-s.w.at > int64(ConnWindow); {
+			t.delAt(i)
 		}
+	}
+	// A flood gone stale leaves a table an eighth full or less: let most
+	// of it go.
+	if len(t.slots) > 64 && t.n*8 < len(t.slots) {
+		t.resize(len(t.slots) / 4)
 	}
 }
