@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestAddrTable checks the table against a Go map through a random run of
@@ -77,5 +78,51 @@ func TestAddrTable(t *testing.T) {
 	check(-1)
 	if len(tab.slots) > 64 && tab.n*8 < len(tab.slots) {
 		t.Errorf("%d windows left in %d slots: the table did not shrink", tab.n, len(tab.slots))
+	}
+}
+
+// TestConnTable checks the connections' table against a Go map through
+// puts, deletes and sweeps that drop what is older than ConnWindow, in
+// place, wrapping around the table's end.
+func TestConnTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tab connTable
+	want := map[waitKey]int64{}
+	ts := int64(0)
+	for step := range 100_000 {
+		ts += int64(rng.IntN(int(time.Second / 10)))
+		i := rng.IntN(2000)
+		k := connKey(rng.IntN(2), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1000+rng.IntN(3))
+		ks := makeConnSlot(k)
+		s, ok := tab.get(&ks)
+		at, wok := want[k]
+		if ok != wok || ok && s.w.at != at {
+			t.Fatalf("step %d: get(%v) = %v; want %d, %v", step, k, ok, at, wok)
+		}
+		switch {
+		case ok && rng.IntN(2) == 0:
+			tab.del(s)
+			delete(want, k)
+		case !ok:
+			tab.put(ks, waiting{at: ts})
+			want[k] = ts
+		}
+		if step%500 == 0 {
+			tab.sweep(ts)
+			for k, at := range want {
+				if ts-at > int64(ConnWindow) {
+					delete(want, k)
+				}
+			}
+			if tab.len() != len(want) {
+				t.Fatalf("step %d: %d after the sweep, want %d", step, tab.len(), len(want))
+			}
+		}
+	}
+	for k, at := range want {
+		ks := makeConnSlot(k)
+		if s, ok := tab.get(&ks); !ok || s.w.at != at {
+			t.Fatalf("%v lost (%v)", k, ok)
+		}
 	}
 }

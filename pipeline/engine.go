@@ -592,6 +592,15 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	k := pairKey{policy: h.Policy.ID, addr: target, pid: ev.PID, host: ev.Host, program: ev.Program}
 	wk := makeConnSlot(connKey(h.Policy.ID, target, ev.PID))
 	ts := ev.Time.UnixNano()
+	if pp.waits != nil && pp.len()-1 < pp.sweepAt {
+		// The connection's next line, from the same host and program, with
+		// no sweep due: what take and put below would do, in its slot.
+		if s, ok := pp.waits.get(&wk); ok && s.w.host == k.host && s.w.program == k.program {
+			same := follows(h, s.w, ts)
+			s.w.at, s.w.kind = ts, nextKind(h, same)
+			return same
+		}
+	}
 	same := false
 	// The connection's next line keeps the host and program its last
 	// one copied (the event's alias the line buffer): no copy a line.
@@ -600,16 +609,7 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 		if w.host == k.host && w.program == k.program {
 			host, program = w.host, w.program
 		}
-		d := ts - w.at
-		switch {
-		case h.Close:
-			same = d >= 0 && d <= int64(ConnWindow)
-		case h.Open:
-		case h.Pair:
-			same = w.kind == openedBy && d >= 0 && d <= int64(PairWindow)
-		default:
-			same = w.kind != closed && d >= 0 && d <= int64(PairWindow)
-		}
+		same = follows(h, w, ts)
 	}
 	if pp.waits == nil {
 		pp.waits, pp.sweepAt = &connTable{}, sweepMin
@@ -617,19 +617,38 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	if pp.len() >= pp.sweepAt {
 		pp.sweep(ts)
 	}
-	kind := closed
-	switch {
-	case h.Open, h.Pair && same:
-		// The attempt is still open: its "Failed password" is to come.
-		kind = openedBy
-	case h.Pair:
-		kind = pairedBy
-	}
 	if host != k.host || program != k.program {
 		host, program = pp.intern(k.host), pp.intern(k.program)
 	}
-	pp.put(k, wk, waiting{host: host, program: program, at: ts, kind: kind})
+	pp.put(k, wk, waiting{host: host, program: program, at: ts, kind: nextKind(h, same)})
 	return same
+}
+
+// follows reports whether h, at ts, is one more line of the attempt the
+// connection's last line w counted (see paired).
+func follows(h Hit, w waiting, ts int64) bool {
+	d := ts - w.at
+	switch {
+	case h.Close:
+		return d >= 0 && d <= int64(ConnWindow)
+	case h.Open:
+		return false
+	case h.Pair:
+		return w.kind == openedBy && d >= 0 && d <= int64(PairWindow)
+	}
+	return w.kind != closed && d >= 0 && d <= int64(PairWindow)
+}
+
+// nextKind is what h says of the connection's next line.
+func nextKind(h Hit, same bool) lineKind {
+	switch {
+	case h.Open, h.Pair && same:
+		// The attempt is still open: its "Failed password" is to come.
+		return openedBy
+	case h.Pair:
+		return pairedBy
+	}
+	return closed
 }
 
 // pairPart is one partition of the connections followed, each under its

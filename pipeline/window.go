@@ -450,7 +450,11 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	}
 	if c.track {
 		if key != "" {
-			c.dirtyKeys[strKey{p.ID, strings.Clone(key)}] = struct{}{}
+			// Copied only when new: most lines count toward a window
+			// changed since the last save already.
+			if _, ok := c.dirtyKeys[strKey{p.ID, key}]; !ok {
+				c.dirtyKeys[strKey{p.ID, strings.Clone(key)}] = struct{}{}
+			}
 		} else {
 			c.dirtyAddrs[ak.key()] = struct{}{}
 		}
