@@ -87,16 +87,20 @@ func TestAddrTable(t *testing.T) {
 func TestConnTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var tab connTable
-	want := map[waitKey]int64{}
+	type key struct {
+		policy, pid int
+		a           netip.Addr
+	}
+	want := map[key]int64{}
 	ts := int64(0)
 	for step := range 100_000 {
 		ts += int64(rng.IntN(int(time.Second / 10)))
 		i := rng.IntN(2000)
-		k := connKey(rng.IntN(2), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1000+rng.IntN(3))
-		ks := makeConnSlot(k)
+		k := key{rng.IntN(2), 1000 + rng.IntN(3), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})}
+		ks, _ := makeConnSlot(k.policy, k.a, k.pid)
 		s, ok := tab.get(&ks)
 		at, wok := want[k]
-		if ok != wok || ok && s.w.at != at {
+		if ok != wok || ok && s.at != at {
 			t.Fatalf("step %d: get(%v) = %v; want %d, %v", step, k, ok, at, wok)
 		}
 		switch {
@@ -104,7 +108,8 @@ func TestConnTable(t *testing.T) {
 			tab.del(s)
 			delete(want, k)
 		case !ok:
-			tab.put(ks, waiting{at: ts})
+			ks.at = ts
+			tab.put(ks)
 			want[k] = ts
 		}
 		if step%500 == 0 {
@@ -120,8 +125,8 @@ func TestConnTable(t *testing.T) {
 		}
 	}
 	for k, at := range want {
-		ks := makeConnSlot(k)
-		if s, ok := tab.get(&ks); !ok || s.w.at != at {
+		ks, _ := makeConnSlot(k.policy, k.a, k.pid)
+		if s, ok := tab.get(&ks); !ok || s.at != at {
 			t.Fatalf("%v lost (%v)", k, ok)
 		}
 	}

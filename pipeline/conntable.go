@@ -18,19 +18,30 @@ type connTable struct {
 	shift uint
 }
 
+// connSlot is a connection's last line in 40 bytes: its key (the rule,
+// the address, the pid) and what waiting holds, the host and program by
+// their number in the partition's names.
 type connSlot struct {
-	hi, lo uint64 // the address
-	pid    int64
-	policy uint32 // the rule's ID + 1
-	w      waiting
+	hi, lo        uint64 // the address
+	at            int64  // unix ns
+	pid           int32
+	policy        uint32 // the rule's ID + 1
+	host, program uint16
+	kind          lineKind
 }
 
-func makeConnSlot(k waitKey) connSlot {
-	return connSlot{hi: binary.BigEndian.Uint64(k.addr[:8]), lo: binary.BigEndian.Uint64(k.addr[8:]), pid: k.pid, policy: k.policy + 1}
+// makeConnSlot is the key of a connection of a rule's, and whether it fits
+// a slot (a pid that does not fit 32 bits, a log's mistake or an
+// attacker's, is kept in the partition's map).
+func makeConnSlot(policy int, a netip.Addr, pid int) (connSlot, bool) {
+	b := a.As16()
+	return connSlot{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), pid: int32(pid), policy: uint32(policy) + 1},
+		int(int32(pid)) == pid
 }
 
-func connKey(policy int, a netip.Addr, pid int) waitKey {
-	return waitKey{addr: a.As16(), pid: int64(pid), policy: uint32(policy)}
+// waiting is the slot's line with its names.
+func (s *connSlot) waiting(names []string) waiting {
+	return waiting{host: names[s.host], program: names[s.program], at: s.at, kind: s.kind}
 }
 
 func (t *connTable) home(k *connSlot) uint64 {
@@ -60,12 +71,11 @@ func (t *connTable) get(k *connSlot) (*connSlot, bool) {
 	return s, s.policy != 0
 }
 
-// put keeps w under k, which is not in the table.
-func (t *connTable) put(k connSlot, w waiting) {
+// put keeps k, which is not in the table.
+func (t *connTable) put(k connSlot) {
 	if (t.n+1)*4 > len(t.slots)*3 {
 		t.resize(max(16, 2*len(t.slots)))
 	}
-	k.w = w
 	t.slots[t.index(&k)] = k
 	t.n++
 }
@@ -113,7 +123,7 @@ func (t *connTable) sweep(ts int64) {
 	}
 	for k := uint64(1); k < uint64(len(t.slots)); k++ {
 		i := (start + k) & mask
-		for s := &t.slots[i]; s.policy != 0 && ts-s.w.at > int64(ConnWindow); {
+		for s := &t.slots[i]; s.policy != 0 && ts-s.at > int64(ConnWindow); {
 			t.delAt(i)
 		}
 	}

@@ -53,37 +53,28 @@ func (e *Engine) paired(h Hit, part int, target netip.Addr, ev *Event) bool {
 	}
 	pp := &e.pairs[part]
 	k := pairKey{policy: h.Policy.ID, addr: target, pid: ev.PID, host: ev.Host, program: ev.Program}
-	wk := makeConnSlot(connKey(h.Policy.ID, target, ev.PID))
+	wk, slotted := makeConnSlot(h.Policy.ID, target, ev.PID)
 	ts := ev.Time.UnixNano()
-	if pp.waits != nil && pp.len()-1 < pp.sweepAt {
+	if slotted && pp.waits != nil && pp.len()-1 < pp.sweepAt {
 		// The connection's next line, from the same host and program, with
 		// no sweep due: what take and put below would do, in its slot.
-		if s, ok := pp.waits.get(&wk); ok && s.w.host == k.host && s.w.program == k.program {
-			same := follows(h, s.w, ts)
-			s.w.at, s.w.kind = ts, nextKind(h, same)
+		if s, ok := pp.waits.get(&wk); ok && pp.names[s.host] == k.host && pp.names[s.program] == k.program {
+			same := follows(h, s.waiting(pp.names), ts)
+			s.at, s.kind = ts, nextKind(h, same)
 			return same
 		}
 	}
 	same := false
-	// The connection's next line keeps the host and program its last
-	// one copied (the event's alias the line buffer): no copy a line.
-	host, program := "", ""
-	if w, ok := pp.take(k, wk); ok {
-		if w.host == k.host && w.program == k.program {
-			host, program = w.host, w.program
-		}
+	if w, ok := pp.take(k, wk, slotted); ok {
 		same = follows(h, w, ts)
 	}
 	if pp.waits == nil {
-		pp.waits, pp.sweepAt = &connTable{}, sweepMin
+		pp.waits, pp.sweepAt, pp.names = &connTable{}, sweepMin, []string{""}
 	}
 	if pp.len() >= pp.sweepAt {
 		pp.sweep(ts)
 	}
-	if host != k.host || program != k.program {
-		host, program = pp.intern(k.host), pp.intern(k.program)
-	}
-	pp.put(k, wk, waiting{host: host, program: program, at: ts, kind: nextKind(h, same)})
+	pp.put(k, wk, slotted, ts, nextKind(h, same))
 	return same
 }
 
@@ -116,42 +107,46 @@ func nextKind(h Hit, same bool) lineKind {
 
 // pairPart is one partition of the connections followed, each under its
 // rule, address, process, host and program: in waits by the first three
-// (a key of fixed size, cheap to hash), and in more when another line
-// from another host or program is kept under them (rare: two hosts' logs
-// in one file, the same pid).
+// (a key of fixed size, cheap to hash) with the host and program by
+// number, and in more when another line from another host or program is
+// kept under them (rare: two hosts' logs in one file, the same pid), or
+// when its names or its pid do not fit a slot.
 type pairPart struct {
 	waits     *connTable
 	more      map[pairKey]waiting
 	sweepAt   int
 	fullSwept int64 // log time of the last sweep of a full partition
 	// names holds a copy of each host and program name kept, so that a
-	// connection costs no copy of its own: a log has a few of each.
-	names map[string]string
+	// connection costs no copy of its own (a log has a few of each), and
+	// a slot names them by number: names[0] is "".
+	names   []string
+	nameIDs map[string]uint16
 }
 
 // maxNames bounds a partition's names: past it, a name is copied for
 // its connection alone (a log that names thousands of hosts).
 const maxNames = 256
 
-// intern returns a copy of s that does not alias the line buffer.
-func (pp *pairPart) intern(s string) string {
-	if n, ok := pp.names[s]; ok {
-		return n
+// intern returns a copy of s that does not alias the line buffer, and its
+// number, if it has one.
+func (pp *pairPart) intern(s string) (string, uint16, bool) {
+	if s == "" {
+		return "", 0, true
+	}
+	if id, ok := pp.nameIDs[s]; ok {
+		return pp.names[id], id, true
 	}
 	c := strings.Clone(s)
-	if len(pp.names) < maxNames {
-		if pp.names == nil {
-			pp.names = map[string]string{}
-		}
-		pp.names[c] = c
+	if len(pp.names) > maxNames {
+		return c, 0, false
 	}
-	return c
-}
-
-type waitKey struct {
-	addr   [16]byte
-	pid    int64
-	policy uint32
+	if pp.nameIDs == nil {
+		pp.nameIDs = map[string]uint16{}
+	}
+	id := uint16(len(pp.names))
+	pp.names = append(pp.names, c)
+	pp.nameIDs[c] = id
+	return c, id, true
 }
 
 // waiting is a connection's last line.
@@ -177,14 +172,14 @@ func (pp *pairPart) len() int {
 	return pp.waits.len() + len(pp.more)
 }
 
-// take removes the connection kept under k, if there is one, and returns
-// its last line.
-func (pp *pairPart) take(k pairKey, wk connSlot) (waiting, bool) {
+// take removes the connection kept under k (wk in waits, when slotted),
+// if there is one, and returns its last line.
+func (pp *pairPart) take(k pairKey, wk connSlot, slotted bool) (waiting, bool) {
 	if pp.waits == nil {
 		return waiting{}, false
 	}
-	if s, ok := pp.waits.get(&wk); ok && s.w.host == k.host && s.w.program == k.program {
-		w := s.w
+	if s, ok := pp.waits.get(&wk); slotted && ok && pp.names[s.host] == k.host && pp.names[s.program] == k.program {
+		w := s.waiting(pp.names)
 		pp.waits.del(s)
 		return w, true
 	}
@@ -195,8 +190,10 @@ func (pp *pairPart) take(k pairKey, wk connSlot) (waiting, bool) {
 	return waiting{}, false
 }
 
-// put keeps w under k (which take found empty).
-func (pp *pairPart) put(k pairKey, wk connSlot, w waiting) {
+// put keeps the connection's last line, at ts, under k (which take found
+// empty).
+func (pp *pairPart) put(k pairKey, wk connSlot, slotted bool, ts int64, kind lineKind) {
+	w := waiting{at: ts, kind: kind}
 	if pp.len() >= maxConnsPerPart {
 		// Sweep a full partition at most every ConnWindow/8 of log time:
 		// sweeping on every line of a flood would cost a pass over the
@@ -215,10 +212,14 @@ func (pp *pairPart) put(k pairKey, wk connSlot, w waiting) {
 			return
 		}
 	}
-	if _, ok := pp.waits.get(&wk); !ok {
-		pp.waits.put(wk, w)
+	host, hid, hok := pp.intern(k.host)
+	program, pid, pok := pp.intern(k.program)
+	if _, ok := pp.waits.get(&wk); slotted && hok && pok && !ok {
+		wk.host, wk.program, wk.at, wk.kind = hid, pid, ts, kind
+		pp.waits.put(wk)
 		return
 	}
+	w.host, w.program = host, program
 	if pp.more == nil {
 		pp.more = map[pairKey]waiting{}
 	}
