@@ -157,3 +157,36 @@ func TestEngineV6CountsBy64(t *testing.T) {
 		t.Fatalf("V6Count 128: %d decisions", len(ds))
 	}
 }
+
+// TestPairsOutsideSlots: a connection whose pid does not fit a slot's 32
+// bits, or whose host comes after a partition's 256 names, is followed
+// all the same (in the partition's map): its lines pair as any other's.
+func TestPairsOutsideSlots(t *testing.T) {
+	p := &Policy{Name: "sshd", Threshold: 100, Window: 10 * time.Minute, Ban: time.Hour, Connections: true}
+	e := NewEngine(kindMatcher{p}, Config{})
+	line := func(msg, host string, pid int, at time.Duration) *Event {
+		x := ev("203.0.113.5", at)
+		x.Message, x.PID, x.Host, x.Program = msg, pid, host, "sshd"
+		return x
+	}
+	at := time.Duration(0)
+	attempt := func(host string, pid int) {
+		t.Helper()
+		before := e.Stats()[0].Paired
+		e.Process(line("pair", host, pid, at))
+		e.Process(line("failed", host, pid, at+2*time.Second))
+		at += 3 * time.Second
+		if got := e.Stats()[0].Paired - before; got != 1 {
+			t.Fatalf("host %s, pid %d: %d lines paired, want 1", host, pid, got)
+		}
+	}
+	attempt("web1", 1<<40)
+	attempt("web1", -(1 << 35))
+	for i := range 300 {
+		attempt(fmt.Sprintf("host-%d", i), 100+i)
+	}
+	pp := &e.pairs[partOfAddr(netip.MustParseAddr("203.0.113.5"))]
+	if len(pp.names) > maxNames+1 || len(pp.more) == 0 {
+		t.Errorf("%d names and %d connections in the map: the names' bound was not reached", len(pp.names), len(pp.more))
+	}
+}

@@ -173,8 +173,10 @@ func decisionID(origin string, action Action, target Target, rule string, at tim
 	binary.BigEndian.PutUint64(buf[:8], uint64(at.UnixNano()))
 	binary.BigEndian.PutUint64(buf[8:16], uint64(offense))
 	h.Write(buf[:16])
-	sum := h.Sum(nil)
-	return hex.EncodeToString(sum[:16])
+	sum := h.Sum(buf[:0]) // buf is free again: no allocation for the sum
+	var x [32]byte
+	hex.Encode(x[:], sum[:16])
+	return string(x[:])
 }
 
 // MustTarget is ParseTarget's Target of s, for literals (tests, tables);

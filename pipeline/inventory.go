@@ -52,21 +52,11 @@ const MaxHistory = 16
 func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
 	h := l.history[t]
 	if h == nil {
-		h = &offenseLog{byRule: map[string]int{}}
+		h = &offenseLog{}
 		l.history[t] = h
 	}
-	if len(h.events) < MaxHistory {
-		h.events = append(h.events, e)
-	} else {
-		h.events[h.next] = e
-		h.next = (h.next + 1) % MaxHistory
-	}
+	h.add(e)
 	l.touch(t)
-}
-
-// eventsInOrder is the history oldest first.
-func (h *offenseLog) eventsInOrder() []HistoryEntry {
-	return append(slices.Clone(h.events[h.next:]), h.events[:h.next]...)
 }
 
 // Note records what decision x (a ban, or an unban) said about its target:
@@ -149,8 +139,8 @@ func (l *Ledger) lastOf(t netip.Prefix, rule string) (time.Time, int) {
 		return time.Time{}, 0
 	}
 	var at time.Time
-	for _, e := range h.events {
-		if e.Rule == rule && e.Action != "unban" && e.At.After(at) {
+	for i := range h.events {
+		if e := h.entry(i); e.Rule == rule && e.Action != "unban" && e.At.After(at) {
 			at = e.At
 		}
 	}
@@ -172,7 +162,7 @@ func (l *Ledger) Replace(target netip.Prefix, rule string, at, expires time.Time
 	b := l.bans[target]
 	was := b != nil && b.until.After(at)
 	if b == nil {
-		b = &activeBan{}
+		b = newActiveBan()
 		l.bans[target] = b
 	}
 	b.records = append(b.records[:0], record{rule: rule, expires: expires})

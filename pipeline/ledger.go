@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"cmp"
-	"container/heap"
 	"net/netip"
 	"time"
 )
@@ -28,6 +27,13 @@ type record struct {
 type activeBan struct {
 	records []record
 	until   time.Time // the latest expiry among records
+	one     [1]record // records' first array: most targets have one rule's ban
+}
+
+func newActiveBan() *activeBan {
+	b := &activeBan{}
+	b.records = b.one[:0]
+	return b
 }
 
 // Ledger holds the active bans and each target's offense history.
@@ -48,7 +54,7 @@ func (l *Ledger) touch(t netip.Prefix) {
 }
 
 func (l *Ledger) pushExpiry(t netip.Prefix, at time.Time) {
-	heap.Push(&l.expiry, expiryItem{target: t, at: at})
+	l.expiry.push(expiryItem{target: t, at: at, ns: at.UnixNano()})
 }
 
 func NewLedger() *Ledger {
@@ -79,31 +85,23 @@ type Outcome struct {
 	Expires  time.Time
 }
 
-// offenseLog is a target's ban history: how many bans, per rule, and when
-// the last few were (for offenses(target, window) in predicates).
-type offenseLog struct {
-	n      int
-	byRule map[string]int
-	times  []int64 // unix ns of the last maxBanTimes bans, oldest first
-	// events are the last MaxHistory decisions: a ring once full, next
-	// the oldest (see eventsInOrder).
-	events []HistoryEntry
-	next   int
-}
-
 const maxBanTimes = 16
 
 func (l *Ledger) record(t netip.Prefix, rule string, at time.Time) int {
 	h := l.history[t]
 	if h == nil {
-		h = &offenseLog{byRule: map[string]int{}}
+		h = &offenseLog{}
 		l.history[t] = h
 	}
 	h.n++
-	h.byRule[rule]++
-	h.times = append(h.times, at.UnixNano())
-	if len(h.times) > maxBanTimes {
-		h.times = h.times[len(h.times)-maxBanTimes:]
+	h.countRule(rule)
+	if len(h.times) < maxBanTimes {
+		h.times = append(h.times, at.UnixNano())
+	} else {
+		// Shifted down in place: trimming the front off would leave the
+		// slice no room, and the next ban would copy it to a new array.
+		copy(h.times, h.times[1:])
+		h.times[len(h.times)-1] = at.UnixNano()
 	}
 	return h.n
 }
@@ -115,7 +113,7 @@ func (l *Ledger) escalationCount(t netip.Prefix, p *Policy) int {
 		return 1
 	}
 	if p.Escalate != nil && p.Escalate.PerRule {
-		return h.byRule[p.Name] + 1
+		return h.ruleCount(p.Name) + 1
 	}
 	return h.n + 1
 }
@@ -190,7 +188,7 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	}
 	v := Banned
 	if b == nil {
-		b = &activeBan{}
+		b = newActiveBan()
 		l.bans[r.Target] = b
 	} else if len(b.records) > 0 {
 		v = Extended
@@ -235,7 +233,7 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 // order they did (by time, then target), appended to lifted.
 func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 	for len(l.expiry) > 0 && !l.expiry[0].at.After(now) {
-		it := heap.Pop(&l.expiry).(expiryItem)
+		it := l.expiry.pop()
 		b := l.bans[it.target]
 		if b == nil {
 			continue
@@ -380,6 +378,7 @@ func (l *Ledger) Len() int { return len(l.bans) }
 type expiryItem struct {
 	target netip.Prefix
 	at     time.Time
+	ns     int64 // at in unix ns: what the heap orders by, without Time.Compare
 }
 
 type expiryHeap []expiryItem
@@ -389,10 +388,52 @@ func (h expiryHeap) Less(i, j int) bool {
 	// Ties by target: expiries falling due together come out in one
 	// order, however the heap was built (a parallel replay merges its
 	// workers' unbans by the same key).
-	if c := h[i].at.Compare(h[j].at); c != 0 {
-		return c < 0
+	return h.less(&h[i], &h[j])
+}
+
+func (h expiryHeap) less(a, b *expiryItem) bool {
+	if a.ns != b.ns {
+		return a.ns < b.ns
 	}
-	return comparePrefix(h[i].target, h[j].target) < 0
+	return comparePrefix(a.target, b.target) < 0
+}
+
+// push and pop are container/heap's, without boxing each item in an
+// interface (an allocation per ban and per expiry).
+func (h *expiryHeap) push(it expiryItem) {
+	*h = append(*h, it)
+	s := *h
+	for j := len(s) - 1; j > 0; {
+		i := (j - 1) / 2
+		if i == j || !s.less(&s[j], &s[i]) {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		j = i
+	}
+}
+
+func (h *expiryHeap) pop() expiryItem {
+	s := *h
+	n := len(s) - 1
+	s[0], s[n] = s[n], s[0]
+	for i := 0; ; {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && s.less(&s[j2], &s[j]) {
+			j = j2
+		}
+		if !s.less(&s[j], &s[i]) {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		i = j
+	}
+	it := s[n]
+	*h = s[:n]
+	return it
 }
 
 func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }

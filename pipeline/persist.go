@@ -1,9 +1,7 @@
 package pipeline
 
 import (
-	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 )
@@ -250,7 +248,7 @@ func (l *Ledger) state(t netip.Prefix) TargetState {
 	ts := TargetState{Target: t}
 	if h := l.history[t]; h != nil {
 		ts.Offenses, ts.BanTimes = h.n, append([]int64(nil), h.times...)
-		ts.RuleOffenses = maps.Clone(h.byRule)
+		ts.RuleOffenses = h.ruleMap()
 		ts.History = h.eventsInOrder()
 	}
 	if b := l.bans[t]; b != nil {
@@ -390,10 +388,10 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 	e := r.e
 	for _, ts := range targets {
 		if ts.Offenses > 0 || len(ts.History) > 0 {
-			h := &offenseLog{n: ts.Offenses, byRule: maps.Clone(ts.RuleOffenses), times: append([]int64(nil), ts.BanTimes...)}
-			h.events = slices.Clone(ts.History[max(0, len(ts.History)-MaxHistory):])
-			if h.byRule == nil {
-				h.byRule = map[string]int{}
+			h := &offenseLog{n: ts.Offenses, times: append([]int64(nil), ts.BanTimes...)}
+			h.setRules(ts.RuleOffenses)
+			for _, x := range ts.History[max(0, len(ts.History)-MaxHistory):] {
+				h.add(x)
 			}
 			e.ledger.history[ts.Target] = h
 		}

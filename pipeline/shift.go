@@ -29,9 +29,7 @@ func (e *Engine) State() Changes {
 		if pt == nil {
 			continue
 		}
-		for k := range pt.addrs {
-			add(counterKey{policy: int(k.policy >> 1), addr: k.addr()})
-		}
+		pt.addrs.each(func(s *addrSlot) { add(counterKey{policy: s.policy(), addr: s.addr()}) })
 		for k := range pt.keys {
 			add(counterKey{policy: k.policy, key: k.key})
 		}

@@ -88,7 +88,7 @@ const (
 
 // counterPart is one partition of the windows.
 type counterPart struct {
-	addrs     map[addrKey]uint32 // window index in the rule's slab
+	addrs     addrTable // window index in the rule's slab
 	keys      map[strKey]uint32
 	slabs     []*slab // by policy ID
 	n         int     // live windows
@@ -326,7 +326,7 @@ func (c *Counter) partIndex(target netip.Addr, key string) int {
 func (c *Counter) part(i int) *counterPart {
 	pt := c.parts[i]
 	if pt == nil {
-		pt = &counterPart{addrs: map[addrKey]uint32{}, keys: map[strKey]uint32{}, sweepAt: sweepMin}
+		pt = &counterPart{keys: map[strKey]uint32{}, sweepAt: sweepMin}
 		c.parts[i] = pt
 	}
 	return pt
@@ -388,7 +388,7 @@ func (pt *counterPart) lookup(policy int, target netip.Addr, key string) (win, b
 	if key != "" {
 		i, ok = pt.keys[strKey{policy, key}]
 	} else {
-		i, ok = pt.addrs[makeAddrKey(policy, target)]
+		i, ok = pt.addrs.get(makeAddrSlot(policy, target))
 	}
 	if !ok {
 		return win{}, false
@@ -422,7 +422,7 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	}
 	s := pt.slab(p)
 	var (
-		ak  addrKey
+		ak  addrSlot
 		idx uint32
 		ok  bool
 	)
@@ -430,8 +430,8 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 		target = netip.Addr{}
 		idx, ok = pt.keys[strKey{p.ID, key}]
 	} else {
-		ak = makeAddrKey(p.ID, target)
-		idx, ok = pt.addrs[ak]
+		ak = makeAddrSlot(p.ID, target)
+		idx, ok = pt.addrs.get(ak)
 	}
 	if !ok {
 		if pt.n >= pt.sweepAt {
@@ -444,15 +444,19 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 		if key != "" {
 			pt.keys[strKey{p.ID, strings.Clone(key)}] = idx
 		} else {
-			pt.addrs[ak] = idx
+			pt.addrs.put(ak, idx)
 		}
 		pt.n++
 	}
 	if c.track {
 		if key != "" {
-			c.dirtyKeys[strKey{p.ID, strings.Clone(key)}] = struct{}{}
+			// Copied only when new: most lines count toward a window
+			// changed since the last save already.
+			if _, ok := c.dirtyKeys[strKey{p.ID, key}]; !ok {
+				c.dirtyKeys[strKey{p.ID, strings.Clone(key)}] = struct{}{}
+			}
 		} else {
-			c.dirtyAddrs[ak] = struct{}{}
+			c.dirtyAddrs[ak.key()] = struct{}{}
 		}
 	}
 	w := s.win(idx)
@@ -478,7 +482,7 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	if key != "" {
 		delete(pt.keys, strKey{p.ID, key})
 	} else {
-		delete(pt.addrs, ak)
+		pt.addrs.del(ak)
 	}
 	s.release(idx)
 	pt.n--
@@ -518,10 +522,10 @@ func (c *Counter) CountWithin(p *Policy, target netip.Addr, key string, t time.T
 
 // each calls f for every window of a partition.
 func (pt *counterPart) each(f func(k counterKey, s *slab, idx uint32)) {
-	for k, i := range pt.addrs {
-		p := int(k.policy >> 1)
-		f(counterKey{policy: p, addr: k.addr()}, pt.slabs[p], i)
-	}
+	pt.addrs.each(func(s *addrSlot) {
+		p := s.policy()
+		f(counterKey{policy: p, addr: s.addr()}, pt.slabs[p], s.idx)
+	})
 	for k, i := range pt.keys {
 		f(counterKey{policy: k.policy, key: k.key}, pt.slabs[k.policy], i)
 	}
@@ -533,9 +537,7 @@ func (pt *counterPart) drop(k counterKey) {
 		i = pt.keys[strKey{k.policy, k.key}]
 		delete(pt.keys, strKey{k.policy, k.key})
 	} else {
-		ak := makeAddrKey(k.policy, k.addr)
-		i = pt.addrs[ak]
-		delete(pt.addrs, ak)
+		i, _ = pt.addrs.del(makeAddrSlot(k.policy, k.addr))
 	}
 	pt.slabs[k.policy].release(i)
 	pt.n--
@@ -604,7 +606,7 @@ func (c *Counter) remap(ids map[int]*Policy) {
 			continue
 		}
 		old := pt
-		np := &counterPart{addrs: make(map[addrKey]uint32, len(old.addrs)), keys: map[strKey]uint32{},
+		np := &counterPart{keys: map[strKey]uint32{},
 			sweepAt: old.sweepAt, maxWindow: old.maxWindow}
 		old.each(func(k counterKey, s *slab, i uint32) {
 			p := ids[k.policy]
@@ -631,7 +633,7 @@ func (c *Counter) remap(ids map[int]*Policy) {
 			if k.key != "" {
 				np.keys[strKey{p.ID, k.key}] = j
 			} else {
-				np.addrs[makeAddrKey(p.ID, k.addr)] = j
+				np.addrs.put(makeAddrSlot(p.ID, k.addr), j)
 			}
 			np.n++
 		})
@@ -687,7 +689,7 @@ func (c *Counter) restore(p *Policy, a netip.Addr, key string, times []int64, li
 	if key != "" {
 		pt.keys[strKey{p.ID, strings.Clone(key)}] = i
 	} else {
-		pt.addrs[makeAddrKey(p.ID, a)] = i
+		pt.addrs.put(makeAddrSlot(p.ID, a), i)
 	}
 	pt.n++
 }
@@ -784,7 +786,8 @@ func (c *Counter) expect(n int) {
 	per := n/counterParts + n/counterParts/16 + 16
 	for i := range c.parts {
 		if c.parts[i] == nil {
-			c.parts[i] = &counterPart{addrs: make(map[addrKey]uint32, per), keys: map[strKey]uint32{}, sweepAt: sweepMin}
+			c.parts[i] = &counterPart{keys: map[strKey]uint32{}, sweepAt: sweepMin}
+			c.parts[i].addrs.grow(per)
 		}
 	}
 }
@@ -800,14 +803,14 @@ func (c *Counter) restoreRefs(p *Policy, a netip.Addr, key string, times []int64
 	var (
 		i  uint32
 		ok bool
-		ak addrKey
+		ak addrSlot
 	)
 	if key != "" {
 		a = netip.Addr{}
 		i, ok = pt.keys[strKey{p.ID, key}]
 	} else {
-		ak = makeAddrKey(p.ID, a)
-		i, ok = pt.addrs[ak]
+		ak = makeAddrSlot(p.ID, a)
+		i, ok = pt.addrs.get(ak)
 	}
 	if ok {
 		clear(s.rec(i)) // saved again: the later one replaces it
@@ -816,7 +819,7 @@ func (c *Counter) restoreRefs(p *Policy, a netip.Addr, key string, times []int64
 		if key != "" {
 			pt.keys[strKey{p.ID, strings.Clone(key)}] = i
 		} else {
-			pt.addrs[ak] = i
+			pt.addrs.put(ak, i)
 		}
 		pt.n++
 	}

@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
+
+// addrTable maps the windows of a partition that count by address, each
+// under its rule and address, to their records in the rule's slab: an
+// open-addressing table probed linearly, 24 bytes a slot with no pointer.
+// A flood of a million addresses makes every lookup a cache miss; here the
+// key and the record's index share one slot (one miss, where a Go map
+// reads a control word and then a slot), a lookup that misses hands the
+// insertion its slot, and deleting shifts the slots after it back, so that
+// no tombstone lengthens the probes of a table that turns over all day.
+//
+// The table never depends on its order: what iterates it (sweeps, sheds,
+// saves) collects and sorts or only counts.
+type addrTable struct {
+	slots []addrSlot // a power of two long (or nil); tag 0 is a free slot
+	n     int
+	shift uint // 64 - log2(len(slots))
+}
+
+// addrSlot is one window: the address as two words, and its tag (the rule
+// and the address's family, see makeAddrSlot).
+type addrSlot struct {
+	hi, lo uint64
+	tag    uint32 // policy<<2 | 2 for an IPv4 address | 1 (in use)
+	idx    uint32 // the record in the rule's slab
+}
+
+func makeAddrSlot(policy int, a netip.Addr) addrSlot {
+	b := a.As16()
+	s := addrSlot{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), tag: uint32(policy)<<2 | 1}
+	if a.Is4() {
+		s.tag |= 2
+	}
+	return s
+}
+
+func (s *addrSlot) policy() int { return int(s.tag >> 2) }
+
+func (s *addrSlot) addr() netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], s.hi)
+	binary.BigEndian.PutUint64(b[8:], s.lo)
+	a := netip.AddrFrom16(b)
+	if s.tag&2 != 0 {
+		a = a.Unmap()
+	}
+	return a
+}
+
+// key is the slot's key in the form the change tracking uses.
+func (s *addrSlot) key() addrKey {
+	var k addrKey
+	binary.BigEndian.PutUint64(k.a[:8], s.hi)
+	binary.BigEndian.PutUint64(k.a[8:], s.lo)
+	k.policy = s.tag>>2<<1 | s.tag>>1&1
+	return k
+}
+
+// home is where k's probe starts. The partitions were chosen by the top
+// bits of another multiplicative hash of the address, so the bits here
+// are mixed apart from those.
+func (t *addrTable) home(k *addrSlot) uint64 {
+	return mix64(k.hi^bits.RotateLeft64(k.lo, 29)^uint64(k.tag)*0xc2b2ae3d27d4eb4f) >> t.shift
+}
+
+// find returns k's slot, or the free slot where it would go. The table
+// must not be nil.
+func (t *addrTable) find(k *addrSlot) *addrSlot { return &t.slots[t.index(k)] }
+
+// index is the index of find's slot.
+func (t *addrTable) index(k *addrSlot) uint64 {
+	mask := uint64(len(t.slots) - 1)
+	for i := t.home(k); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.tag == 0 || s.tag == k.tag && s.lo == k.lo && s.hi == k.hi {
+			return i
+		}
+	}
+}
+
+// get returns k's record index.
+func (t *addrTable) get(k addrSlot) (uint32, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	s := t.find(&k)
+	return s.idx, s.tag != 0
+}
+
+// put sets k's record index (k is not in the table).
+func (t *addrTable) put(k addrSlot, idx uint32) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.resize(max(16, 2*len(t.slots)))
+	}
+	s := t.find(&k)
+	k.idx = idx
+	*s = k
+	t.n++
+}
+
+// del removes k and returns its record index.
+func (t *addrTable) del(k addrSlot) (uint32, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	hole := t.index(&k)
+	s := &t.slots[hole]
+	if s.tag == 0 {
+		return 0, false
+	}
+	idx := s.idx
+	mask := uint64(len(t.slots) - 1)
+	// Backward-shift deletion: move into the hole every later slot of the
+	// run whose home does not lie between the hole and it.
+	for j := (hole + 1) & mask; t.slots[j].tag != 0; j = (j + 1) & mask {
+		h := t.home(&t.slots[j])
+		if (j-h)&mask >= (j-hole)&mask {
+			t.slots[hole] = t.slots[j]
+			hole = j
+		}
+	}
+	t.slots[hole] = addrSlot{}
+	t.n--
+	// A flood gone stale leaves a table a quarter full or less: let most
+	// of it go rather than hold its largest for good.
+	if len(t.slots) > 64 && t.n*8 < len(t.slots) {
+		t.resize(len(t.slots) / 4)
+	}
+	return idx, true
+}
+
+// resize moves the slots into a table of size slots.
+func (t *addrTable) resize(size int) {
+	old := t.slots
+	t.slots = make([]addrSlot, size)
+	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	for i := range old {
+		if s := &old[i]; s.tag != 0 {
+			*t.find(s) = *s
+		}
+	}
+}
+
+// each calls f for every slot; f must not change the table.
+func (t *addrTable) each(f func(s *addrSlot)) {
+	for i := range t.slots {
+		if s := &t.slots[i]; s.tag != 0 {
+			f(s)
+		}
+	}
+}
+
+// grow sizes the table for n slots in use.
+func (t *addrTable) grow(n int) {
+	size := 16
+	for size*3 < n*4 {
+		size *= 2
+	}
+	if size > len(t.slots) {
+		t.resize(size)
+	}
+}

@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestAddrTable checks the table against a Go map through a random run of
+// puts and deletes that grows it to thousands of windows and shrinks it
+// back, over IPv4 and IPv6 addresses of several rules (the same address
+// under two rules, and an IPv4 address beside its mapped IPv6 form, are
+// different windows).
+func TestAddrTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	addr := func() netip.Addr {
+		i := rng.IntN(3000)
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		switch rng.IntN(3) {
+		case 0:
+			return netip.AddrFrom16(a.As16()) // ::ffff:10.0.x.y
+		case 1:
+			return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		}
+		return a
+	}
+	type key struct {
+		policy int
+		a      netip.Addr
+	}
+	var tab addrTable
+	want := map[key]uint32{}
+	check := func(step int) {
+		if tab.n != len(want) {
+			t.Fatalf("step %d: %d in the table, want %d", step, tab.n, len(want))
+		}
+		seen := 0
+		tab.each(func(s *addrSlot) {
+			seen++
+			k := key{s.policy(), s.addr()}
+			if i, ok := want[k]; !ok || i != s.idx {
+				t.Fatalf("step %d: the table holds %v → %d, the map %d (%v)", step, k, s.idx, i, ok)
+			}
+			if s.key() != makeAddrKey(k.policy, k.a) {
+				t.Fatalf("step %d: key of %v differs from makeAddrKey's", step, k)
+			}
+		})
+		if seen != len(want) {
+			t.Fatalf("step %d: each saw %d, want %d", step, seen, len(want))
+		}
+	}
+	for step := range 200_000 {
+		k := key{rng.IntN(3), addr()}
+		s := makeAddrSlot(k.policy, k.a)
+		// Grow to about 5,000 windows in the first half, then empty out.
+		del := rng.IntN(100) < 40 || step > 100_000 && rng.IntN(100) < 70
+		i, ok := tab.get(s)
+		j, wok := want[k]
+		if ok != wok || ok && i != j {
+			t.Fatalf("step %d: get(%v) = %d, %v; want %d, %v", step, k, i, ok, j, wok)
+		}
+		switch {
+		case del:
+			i, ok := tab.del(s)
+			if ok != wok || ok && i != j {
+				t.Fatalf("step %d: del(%v) = %d, %v; want %d, %v", step, k, i, ok, j, wok)
+			}
+			delete(want, k)
+		case !ok:
+			tab.put(s, uint32(step))
+			want[k] = uint32(step)
+		}
+		if step%9973 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	if len(tab.slots) > 64 && tab.n*8 < len(tab.slots) {
+		t.Errorf("%d windows left in %d slots: the table did not shrink", tab.n, len(tab.slots))
+	}
+}
+
+// TestConnTable checks the connections' table against a Go map through
+// puts, deletes and sweeps that drop what is older than ConnWindow, in
+// place, wrapping around the table's end.
+func TestConnTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tab connTable
+	type key struct {
+		policy, pid int
+		a           netip.Addr
+	}
+	want := map[key]int64{}
+	ts := int64(0)
+	for step := range 100_000 {
+		ts += int64(rng.IntN(int(time.Second / 10)))
+		i := rng.IntN(2000)
+		k := key{rng.IntN(2), 1000 + rng.IntN(3), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})}
+		ks, _ := makeConnSlot(k.policy, k.a, k.pid)
+		s, ok := tab.get(&ks)
+		at, wok := want[k]
+		if ok != wok || ok && s.at != at {
+			t.Fatalf("step %d: get(%v) = %v; want %d, %v", step, k, ok, at, wok)
+		}
+		switch {
+		case ok && rng.IntN(2) == 0:
+			tab.del(s)
+			delete(want, k)
+		case !ok:
+			ks.at = ts
+			tab.put(ks)
+			want[k] = ts
+		}
+		if step%500 == 0 {
+			tab.sweep(ts)
+			for k, at := range want {
+				if ts-at > int64(ConnWindow) {
+					delete(want, k)
+				}
+			}
+			if tab.len() != len(want) {
+				t.Fatalf("step %d: %d after the sweep, want %d", step, tab.len(), len(want))
+			}
+		}
+	}
+	for k, at := range want {
+		ks, _ := makeConnSlot(k.policy, k.a, k.pid)
+		if s, ok := tab.get(&ks); !ok || s.at != at {
+			t.Fatalf("%v lost (%v)", k, ok)
+		}
+	}
+}
