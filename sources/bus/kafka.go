@@ -280,8 +280,12 @@ func (k *Kafka) generation(ctx context.Context, gen *kafka.Generation, h BatchHa
 	ch := make(chan fetched, size+256)
 	next := map[int]int64{}
 	for _, a := range gen.Assignments[k.cfg.Topic] {
+		// A partition kept goes on after what this member handled, which
+		// may be past the commit (one the rebalance cut short).
 		from, held := k.next[a.ID]
-		from = max(from, a.Offset)
+		if !held || a.Offset > from {
+			from = a.Offset
+		}
 		warm := !held && k.cfg.Rewind > 0 && a.Offset > 0
 		next[a.ID] = from
 		gen.Start(func(gctx context.Context) {
