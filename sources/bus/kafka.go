@@ -355,28 +355,38 @@ func (k *Kafka) readPartition(ctx context.Context, partition int, from int64, wa
 // before the one at committed-1 (the last the group handled), or
 // committed when it cannot be told: the warm-up is then skipped.
 func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, committed int64) int64 {
-	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
-	defer cancel()
-	var off int64 = -1
-	err := r.SetOffset(committed - 1)
-	if err == nil {
-		var last kafka.Message
-		if last, err = r.FetchMessage(ctx); err == nil {
-			if err = r.SetOffsetAt(ctx, last.Time.Add(-k.cfg.Rewind)); err == nil {
-				off = r.Offset()
-			}
-		}
-	}
-	if err != nil || off < 0 || off > committed {
-		if ctx.Err() == nil || err != nil {
-			k.log.Warn("kafka: no warm-up of a partition newly assigned: what its previous holder counted is not rebuilt",
-				"partition", partition, "err", err)
-		}
+	off, err := k.rewindOffset(ctx, r, committed)
+	switch {
+	case ctx.Err() != nil:
+		return committed
+	case err != nil:
+		k.log.Warn("kafka: no warm-up of a partition newly assigned: what its previous holder counted is not rebuilt",
+			"partition", partition, "err", err)
 		return committed
 	}
 	k.log.Info("kafka: warming up a partition newly assigned", "partition", partition,
 		"from", off, "to", committed, "rewind", k.cfg.Rewind)
 	return off
+}
+
+func (k *Kafka) rewindOffset(ctx context.Context, r *kafka.Reader, committed int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
+	defer cancel()
+	if err := r.SetOffset(committed - 1); err != nil {
+		return 0, err
+	}
+	last, err := r.FetchMessage(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the record last committed: %w", err)
+	}
+	if err := r.SetOffsetAt(ctx, last.Time.Add(-k.cfg.Rewind)); err != nil {
+		return 0, fmt.Errorf("finding the offset %s before it: %w", k.cfg.Rewind, err)
+	}
+	off := r.Offset()
+	if off < 0 || off > committed {
+		return 0, fmt.Errorf("the offset %s before the record last committed is %d, past the commit (%d)", k.cfg.Rewind, off, committed)
+	}
+	return off, nil
 }
 
 // handle gives batch to h until h takes it; false when ctx ended first.
