@@ -56,6 +56,8 @@ func TestErrors(t *testing.T) {
 			[]string{"c.yaml:5:20: sinks[0].nats.queue.max: -1, want at least 1"}},
 		{"delivery settable and checked", base + "sinks:\n  - kafka:\n      brokers: [k:9092]\n      delivery: {min_backoff: 2s, max_backoff: 1s}\n",
 			[]string{"c.yaml:6:48: sinks[0].kafka.delivery.max_backoff: 1s is below min_backoff (2s)"}},
+		{"a negative rewind", "sources:\n  - kafka: {brokers: [k:9092], rewind: -1h, policy: {origins: [{name: a, key: " + key1 + "}]}}\n",
+			[]string{`c.yaml:2:40: sources[0].kafka.rewind: negative duration "-1h"`}},
 		{"a list item", "allow: [192.0.2.0/24, nonsense]\n" + base,
 			[]string{`c.yaml:1:23: allow[1]: target "nonsense" is neither an address nor a CIDR`}},
 		{"a placeholder", base + "sinks:\n  - exec: {ban: [/sbin/x, '{targte}']}\n",

@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"time"
 
 	"github.com/stockade-ids/stockade/enforce"
 	"github.com/stockade-ids/stockade/internal/yamlnode"
@@ -60,6 +61,12 @@ func (c NATSSource) Bus() bus.NATSConfig {
 type KafkaSource struct {
 	bus.KafkaConfig `yaml:",inline"`
 	BusPayload      `yaml:",inline"`
+	// Rewind is how far back a partition the group newly hands this
+	// correlator is read again, before its last commit, to rebuild what
+	// the partition's previous holder counted (which sensors banned each
+	// address): judged, not decided again. Default: the longest window of
+	// the rules that judge the payload (24h with the fleet pack); 0: none.
+	Rewind *time.Duration `yaml:"rewind"`
 }
 
 // Validate reports every problem of c, each with its key.
@@ -74,6 +81,9 @@ func (c NATSSource) Validate() error {
 func (c KafkaSource) Validate() error {
 	var ps yamlnode.Problems
 	ps.Merge("", c.KafkaConfig.Validate())
+	if c.Rewind != nil && *c.Rewind < 0 {
+		ps.Add("rewind", "%s: want a duration of 0 or more", *c.Rewind)
+	}
 	c.problems(&ps)
 	return ps.Err()
 }

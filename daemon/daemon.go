@@ -104,9 +104,9 @@ type Daemon struct {
 }
 
 type daemonMetrics struct {
-	decisions, stale, sinkErrors, saves, saveErrors, reloads, reloadErrors atomic.Uint64
-	future, clockSteps                                                     atomic.Uint64
-	lastEvent                                                              atomic.Int64 // unix ns of the newest processed line's event time
+	decisions, stale, warmUp, sinkErrors, saves, saveErrors, reloads, reloadErrors atomic.Uint64
+	future, clockSteps                                                             atomic.Uint64
+	lastEvent                                                                      atomic.Int64 // unix ns of the newest processed line's event time
 }
 
 // Deps are what the daemon is given rather than takes from the process.

@@ -108,6 +108,12 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time
 		d.metrics.lastEvent.Store(t)
 	}
 	ds := d.eng.Process(ev)
+	if ev.WarmUp {
+		// Rebuilding what a partition's previous holder counted: its
+		// decisions are in our ledger now, and on the bus already.
+		d.metrics.warmUp.Add(uint64(len(ds)))
+		return
+	}
 	if len(ds) > 0 {
 		d.observeLine(ev, ds, wall)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sources"
 	"github.com/stockade-ids/stockade/sources/bus"
 	"github.com/stockade-ids/stockade/sources/listen"
@@ -209,7 +210,9 @@ func (d *Daemon) openBusSource(sc config.Source) error {
 			return &BadConfig{fmt.Errorf("%s.nats: %w", sc.Path, err)}
 		}
 	} else {
-		c, err := bus.NewKafka(sc.Kafka.KafkaConfig, d.log)
+		kc := sc.Kafka.KafkaConfig
+		kc.Rewind = d.rewind(sc.Kafka)
+		c, err := bus.NewKafka(kc, d.log)
 		if err != nil {
 			return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)}
 		}
@@ -234,4 +237,31 @@ func (s stdinSource) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// rewind is how far back a Kafka source warms up a partition newly
+// assigned: its rewind:, else the longest window of the rules judging its
+// payload (every rule's, for lines of no set format).
+func (d *Daemon) rewind(sc *config.KafkaSource) time.Duration {
+	if sc.Rewind != nil {
+		return *sc.Rewind
+	}
+	set, ok := d.eng.Matcher().(*rules.Set)
+	if !ok {
+		return 0
+	}
+	decisions, f, err := bus.ParsePayload(sc.Payload, sc.Format)
+	switch {
+	case err != nil:
+		return 0
+	case decisions:
+		return set.Lookback(pipeline.FormatDecision)
+	case f != pipeline.FormatUnknown:
+		return set.Lookback(f)
+	}
+	var longest time.Duration
+	for f := range pipeline.FormatPlain + 1 {
+		longest = max(longest, set.Lookback(f))
+	}
+	return longest
 }

@@ -29,6 +29,9 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	origins map[string]*origin
+	// warm are the origins' rate buckets for warm-up deliveries (see
+	// VerifyDelivery), clocked by when each record was stored.
+	warm map[string]*origin
 }
 
 // VerifyRefusals are the reasons Verify refuses for, for metrics with all
@@ -42,9 +45,10 @@ func NewVerifier(pol Policy) (*Verifier, error) {
 	if err := pol.Validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{pol: pol, now: time.Now, origins: map[string]*origin{}}
+	v := &Verifier{pol: pol, now: time.Now, origins: map[string]*origin{}, warm: map[string]*origin{}}
 	for _, o := range pol.Origins {
 		v.origins[o.Name] = &origin{Origin: o, tokens: float64(o.MaxPerMinute)}
+		v.warm[o.Name] = &origin{Origin: o, tokens: float64(o.MaxPerMinute)}
 	}
 	return v, nil
 }
@@ -55,10 +59,16 @@ func (v *Verifier) SetClock(now func() time.Time) { v.now = now }
 // Verify judges one message, filling d; it returns Accepted or why the
 // decision is refused.
 func (v *Verifier) Verify(m *Message, d *pipeline.Decision) Reason {
+	return v.verify(m, d, v.origins, time.Time{})
+}
+
+// verify is Verify taking each origin's rate from buckets, at stored (the
+// wall clock when zero).
+func (v *Verifier) verify(m *Message, d *pipeline.Decision, buckets map[string]*origin, stored time.Time) Reason {
 	if r := openMessage(m, d); r != "" {
 		return r
 	}
-	o := v.origins[d.Origin]
+	o := buckets[d.Origin]
 	if o == nil {
 		return RefusedUnknown
 	}
@@ -84,7 +94,13 @@ func (v *Verifier) Verify(m *Message, d *pipeline.Decision) Reason {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !o.take(v.now()) {
+	now := stored
+	if now.IsZero() {
+		now = v.now()
+	} else if now.Before(o.filled) {
+		now = o.filled // records a little out of order refill nothing
+	}
+	if !o.take(now) {
 		return RefusedRate
 	}
 	return Accepted
@@ -111,8 +127,23 @@ func openMessage(m *Message, d *pipeline.Decision) Reason {
 
 // VerifyDelivery is Verify of a message from the bus, as the bus.Verifier
 // of a correlator's source of decisions: "" when accepted, else the Reason.
+//
+// A warm-up delivery (a record read again to rebuild what a Kafka
+// partition's previous holder counted, bus.Delivery.WarmUp) is held to
+// everything but the live rate: a day of an origin's bans arrives at
+// once, which the live bucket would refuse, emptying it for the bans that
+// follow. Its rate is that of a bucket of its own, clocked by when each
+// record was stored: what the previous holder let through at its pace
+// passes, a burst it refused does not.
 func (v *Verifier) VerifyDelivery(d *bus.Delivery, x *pipeline.Decision) string {
-	if r := v.Verify(&Message{Data: d.Data, Signer: d.Signer, Sig: d.Sig}, x); r != Accepted {
+	m := &Message{Data: d.Data, Signer: d.Signer, Sig: d.Sig}
+	var r Reason
+	if d.WarmUp && !d.Stored.IsZero() {
+		r = v.verify(m, x, v.warm, d.Stored)
+	} else {
+		r = v.verify(m, x, v.origins, time.Time{})
+	}
+	if r != Accepted {
 		return string(r)
 	}
 	return ""

@@ -70,6 +70,10 @@ type Event struct {
 	// the engine's state, so a restart resumes exactly after the last line
 	// whose effects were saved: none lost, none counted twice.
 	Offset int64 `expr:"-"`
+	// WarmUp marks an event read again to rebuild counts another
+	// correlator kept (a Kafka partition handed over): the engine judges
+	// it, but what it decides was decided and published already.
+	WarmUp bool `expr:"-"`
 
 	// Addr is the offending address when the format states it structurally:
 	// the nginx client, the Suricata attacker (alert.source when present,

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
@@ -71,4 +72,39 @@ func argAt(args []ast.Node, i int) ast.Node {
 		return args[i]
 	}
 	return nil
+}
+
+// longestWindow is the longest constant window the expression's
+// offenses(), failures() and distinct() calls look back over (0 for
+// none): how far back what it counts reaches.
+func longestWindow(root ast.Node) time.Duration {
+	v := &windows{}
+	ast.Walk(&root, v)
+	return v.longest
+}
+
+type windows struct{ longest time.Duration }
+
+func (v *windows) Visit(n *ast.Node) {
+	c, ok := (*n).(*ast.CallNode)
+	if !ok {
+		return
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	i := 2
+	switch id.Value {
+	case "offenses":
+		i = 1
+	case "failures", "distinct":
+	default:
+		return
+	}
+	if s, ok := argAt(c.Arguments, i).(*ast.StringNode); ok {
+		if d, err := ParseDuration(s.Value); err == nil {
+			v.longest = max(v.longest, d)
+		}
+	}
 }

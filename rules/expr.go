@@ -28,6 +28,8 @@ import (
 type predicate struct {
 	src  string
 	prog *vm.Program
+	// window is the longest its state helpers look back (longestWindow).
+	window time.Duration
 	// regexes are its constant `matches` (see fastMatches), by the
 	// callee of the call that runs each.
 	regexes map[*ast.ConstantNode]*regex.Regex
@@ -45,14 +47,15 @@ func compilePredicate(src string, ref *stateRef) (*predicate, error) {
 	if err := checkConstArgs(src, p.Node()); err != nil {
 		return nil, err
 	}
-	return &predicate{src: src, prog: p, regexes: fm.res}, nil
+	return &predicate{src: src, prog: p, regexes: fm.res, window: longestWindow(p.Node())}, nil
 }
 
 // keyExpr is a compiled `key:` expression: what a rule counts by when not
 // the address (a user name, a capture, a signature id).
 type keyExpr struct {
-	src  string
-	prog *vm.Program
+	src    string
+	prog   *vm.Program
+	window time.Duration // as predicate's
 }
 
 func compileKey(src string, ref *stateRef) (*keyExpr, error) {
@@ -73,7 +76,7 @@ func compileKey(src string, ref *stateRef) (*keyExpr, error) {
 	default:
 		return nil, fmt.Errorf("want a string or number, got %s", k)
 	}
-	return &keyExpr{src: src, prog: p}, nil
+	return &keyExpr{src: src, prog: p, window: longestWindow(p.Node())}, nil
 }
 
 // Predicates and keys run on every line, over text an attacker writes

@@ -604,3 +604,41 @@ func keyString(v any) string {
 		return fmt.Sprint(k)
 	}
 }
+
+// Lookback is how far back the rules judging events of format f count:
+// the longest of their findtimes and of the windows their offenses(),
+// failures() and distinct() calls name, and of range rules' windows (they
+// count the bans those rules make); 0 when no rule judges f. A correlator
+// newly given a Kafka partition of decisions reads that far back to
+// rebuild what its previous holder counted.
+func (s *Set) Lookback(f pipeline.Format) time.Duration {
+	var longest, ranges time.Duration
+	for _, r := range s.rules {
+		if r.Policy.Range != nil {
+			ranges = max(ranges, r.Policy.Window)
+			continue
+		}
+		if slices.Contains(r.Formats, f) {
+			longest = max(longest, r.lookback())
+		}
+	}
+	if longest == 0 {
+		return 0
+	}
+	return max(longest, ranges)
+}
+
+// lookback is how far back r counts.
+func (r *Rule) lookback() time.Duration {
+	var d time.Duration
+	if r.Policy.Threshold > 1 {
+		d = r.Policy.Window
+	}
+	if r.when != nil {
+		d = max(d, r.when.window)
+	}
+	if r.key != nil {
+		d = max(d, r.key.window)
+	}
+	return d
+}

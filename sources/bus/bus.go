@@ -29,6 +29,10 @@ type Delivery struct {
 	Source  string // HeaderSource
 	Subject string // NATS subject, or Kafka topic
 	Stored  time.Time
+	// WarmUp marks a record read again to rebuild what another consumer
+	// counted (KafkaConfig.Rewind): judged, but what it decides was
+	// decided already.
+	WarmUp bool
 }
 
 // Handler processes one delivery. It returns nil when the message is done
@@ -59,6 +63,7 @@ func one(h Handler) BatchHandler {
 type Stats struct {
 	Delivered uint64 // handed to the handler
 	Retried   uint64 // handler errors: the message comes again
+	WarmUp    uint64 // of Delivered, records read again to warm up (Kafka)
 }
 
 // backoff doubles from 50 ms to 5 s.

@@ -35,6 +35,15 @@ type KafkaConfig struct {
 	// oldest record: what a firewall does when its own state is new (a
 	// reinstall) and it must learn every ban still active.
 	Reset bool
+
+	// Rewind, when set, warms up each partition the group newly assigns
+	// to this member: the records stored within Rewind before the last one
+	// the group committed are read again and delivered marked WarmUp, so
+	// that a correlator rebuilds what the partition's previous holder
+	// counted (which sensors banned each address) without deciding again
+	// what that holder decided. A correlator sets it to the longest window
+	// of its rules that read decisions (config: rewind).
+	Rewind time.Duration `yaml:"-"`
 }
 
 func (c *KafkaConfig) setDefaults() {
@@ -71,10 +80,14 @@ type Kafka struct {
 	dialer *kafka.Dialer
 
 	mu     sync.Mutex
-	r      *kafka.Reader // made by Run
+	g      *kafka.ConsumerGroup // made by Run
 	closed bool
 
-	delivered, retried atomic.Uint64
+	// next is, for each partition this member holds, the offset after the
+	// last record it handled; touched by RunBatch's goroutine only.
+	next map[int]int64
+
+	delivered, retried, warmUp atomic.Uint64
 }
 
 // NewKafka checks cfg; it connects when Run starts.
@@ -94,27 +107,41 @@ func NewKafka(cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
 	return &Kafka{cfg: cfg, log: log, dialer: dialer}, nil
 }
 
-// newReader joins the group: kafka-go's reader does so as soon as it
-// exists, so it is made only once the group may be joined (after a reset).
-func (k *Kafka) newReader() *kafka.Reader {
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers: k.cfg.Brokers, GroupID: k.cfg.Group, Topic: k.cfg.Topic, Dialer: k.dialer,
-		StartOffset: kafka.FirstOffset,
-		MinBytes:    1, MaxBytes: 16 << 20,
-		// A decision should reach the firewalls in a fraction of a second,
-		// not wait for a fuller fetch.
-		MaxWait:           100 * time.Millisecond,
-		ReadBatchTimeout:  time.Second,
+// newGroup joins the consumer group. It is made only once the group may
+// be joined (after a reset).
+func (k *Kafka) newGroup() (*kafka.ConsumerGroup, error) {
+	return kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: k.cfg.Group, Brokers: k.cfg.Brokers, Topics: []string{k.cfg.Topic}, Dialer: k.dialer,
+		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: time.Second,
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
-		// Commits are synchronous, after the handler: at-least-once.
-		CommitInterval:         0,
+		Timeout:           k.cfg.Timeout,
+		// A partition added to the topic is assigned without waiting for a
+		// member to come or go.
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 5 * time.Second,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			k.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
-		}),
+		ErrorLogger:            k.debugLogger("kafka group: "),
+	})
+}
+
+// newPartitionReader reads one partition of the topic, outside any group:
+// the group's generation says which partitions are ours.
+func (k *Kafka) newPartitionReader(partition int) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers: k.cfg.Brokers, Topic: k.cfg.Topic, Partition: partition, Dialer: k.dialer,
+		MinBytes: 1, MaxBytes: 16 << 20,
+		// A decision should reach the firewalls in a fraction of a second,
+		// not wait for a fuller fetch.
+		MaxWait:          100 * time.Millisecond,
+		ReadBatchTimeout: time.Second,
+		ErrorLogger:      k.debugLogger("kafka reader: "),
+	})
+}
+
+func (k *Kafka) debugLogger(prefix string) kafka.Logger {
+	return kafka.LoggerFunc(func(msg string, args ...any) {
+		k.log.Debug(prefix + fmt.Sprintf(msg, args...))
 	})
 }
 
@@ -154,17 +181,19 @@ func (k *Kafka) resetGroup(ctx context.Context) {
 }
 
 // Stats are the counts so far.
-func (k *Kafka) Stats() Stats { return Stats{Delivered: k.delivered.Load(), Retried: k.retried.Load()} }
+func (k *Kafka) Stats() Stats {
+	return Stats{Delivered: k.delivered.Load(), Retried: k.retried.Load(), WarmUp: k.warmUp.Load()}
+}
 
 // Close leaves the group.
 func (k *Kafka) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.closed = true
-	if k.r == nil {
+	if k.g == nil {
 		return nil
 	}
-	return k.r.Close()
+	return k.g.Close()
 }
 
 // Run implements Consumer.
@@ -173,52 +202,132 @@ func (k *Kafka) Run(ctx context.Context, h Handler) error { return k.RunBatch(ct
 // RunBatch implements Consumer. A batch whose handler fails is retried in
 // place, with backoff, before any later record: order per target is kept
 // (the key is the target). Each batch is committed once handled.
+//
+// It consumes one generation of the group after another: a generation
+// ends when a member comes or goes, and the next one may hand this member
+// other partitions.
 func (k *Kafka) RunBatch(ctx context.Context, h BatchHandler, max int) error {
 	max = cmp.Or(max, 1)
-	r := k.reader(ctx)
-	if r == nil {
+	g := k.group(ctx)
+	if g == nil {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Fetching runs ahead of handling, so that what arrived meanwhile is
-	// there to batch.
-	fetched := make(chan kafka.Message, max+256)
-	go k.fetch(ctx, r, fetched)
+	var b backoff
 	for {
-		var first kafka.Message
-		select {
-		case <-ctx.Done():
+		gen, err := g.Next(ctx)
+		switch {
+		case ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed):
 			return nil
-		case first = <-fetched:
+		case err != nil:
+			d := b.next()
+			k.log.Warn("kafka: cannot join the consumer group; retrying", "err", err, "in", d)
+			if !sleep(ctx, d) {
+				return nil
+			}
+			continue
 		}
-		batch := drain(first, fetched, max)
-		if !k.handle(ctx, h, batch) || !k.commit(ctx, r, batch) {
+		b.reset()
+		if !k.generation(ctx, gen, h, max) {
 			return nil
 		}
 	}
 }
 
-// reader is the group's reader, made at the first run; nil once closed.
-func (k *Kafka) reader(ctx context.Context) *kafka.Reader {
+// group is the consumer group, joined at the first run; nil once closed.
+func (k *Kafka) group(ctx context.Context) *kafka.ConsumerGroup {
 	if k.cfg.Reset {
 		k.resetGroup(ctx)
 		k.cfg.Reset = false
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	for !k.closed && k.g == nil {
+		g, err := k.newGroup()
+		if err != nil {
+			// Only a configuration kafka-go refuses; NewKafka checked it.
+			k.log.Error("kafka: cannot make the consumer group", "err", err)
+			return nil
+		}
+		k.g = g
+	}
 	if k.closed {
 		return nil
 	}
-	if k.r == nil {
-		k.r = k.newReader()
-	}
-	return k.r
+	return k.g
 }
 
-// fetch reads records into fetched until ctx ends, retrying a failed
-// fetch with backoff.
-func (k *Kafka) fetch(ctx context.Context, r *kafka.Reader, fetched chan<- kafka.Message) {
+// fetched is a record read from one of our partitions; warm-up records
+// are older than the group's commit (see KafkaConfig.Rewind).
+type fetched struct {
+	kafka.Message
+	warm bool
+}
+
+// generation reads the partitions gen assigns until it ends (true) or ctx
+// does (false). A partition this member held in the generation before
+// goes on where this member left it; one newly assigned is warmed up
+// first (see readPartition). What was fetched and not handled when the
+// generation ends is dropped: it is not committed, so whoever holds the
+// partition next reads it.
+func (k *Kafka) generation(ctx context.Context, gen *kafka.Generation, h BatchHandler, size int) bool {
+	ended := make(chan struct{})
+	gen.Start(func(gctx context.Context) {
+		<-gctx.Done()
+		close(ended)
+	})
+	// Fetching runs ahead of handling, so that what arrived meanwhile is
+	// there to batch.
+	ch := make(chan fetched, size+256)
+	next := map[int]int64{}
+	for _, a := range gen.Assignments[k.cfg.Topic] {
+		// A partition kept goes on after what this member handled, which
+		// may be past the commit (one the rebalance cut short).
+		from, held := k.next[a.ID]
+		if !held || a.Offset > from {
+			from = a.Offset
+		}
+		warm := !held && k.cfg.Rewind > 0 && a.Offset > 0
+		next[a.ID] = from
+		gen.Start(func(gctx context.Context) {
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(gctx, cancel)
+			defer stop()
+			k.readPartition(rctx, a.ID, from, warm, ch)
+		})
+	}
+	k.next = next
+	for {
+		var first fetched
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ended:
+			return true
+		case first = <-ch:
+		}
+		batch := drain(first, ch, size)
+		if !k.handle(ctx, h, batch) {
+			return false
+		}
+		k.commit(ctx, gen, ended, batch)
+	}
+}
+
+// readPartition sends the records of partition from offset from into ch
+// until ctx ends, retrying a failed fetch with backoff. With warm set, it
+// first sends, marked warm-up, what came in the Rewind before the record
+// last committed: what the member that held the partition before us knew.
+func (k *Kafka) readPartition(ctx context.Context, partition int, from int64, warm bool, ch chan<- fetched) {
+	r := k.newPartitionReader(partition)
+	defer r.Close()
+	live := from
+	if warm {
+		from = k.rewound(ctx, r, partition, from)
+	}
+	if err := r.SetOffset(from); err != nil {
+		return
+	}
 	var b backoff
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -227,7 +336,7 @@ func (k *Kafka) fetch(ctx context.Context, r *kafka.Reader, fetched chan<- kafka
 				return
 			}
 			d := b.next()
-			k.log.Warn("kafka fetch failed; retrying", "err", err, "in", d)
+			k.log.Warn("kafka fetch failed; retrying", "partition", partition, "err", err, "in", d)
 			if !sleep(ctx, d) {
 				return
 			}
@@ -235,18 +344,60 @@ func (k *Kafka) fetch(ctx context.Context, r *kafka.Reader, fetched chan<- kafka
 		}
 		b.reset()
 		select {
-		case fetched <- m:
+		case ch <- fetched{Message: m, warm: m.Offset < live}:
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
+// rewound is the offset of partition's first record stored at most Rewind
+// before the one at committed-1 (the last the group handled), or
+// committed when it cannot be told: the warm-up is then skipped.
+func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, committed int64) int64 {
+	off, err := k.rewindOffset(ctx, r, committed)
+	switch {
+	case ctx.Err() != nil:
+		return committed
+	case err != nil:
+		k.log.Warn("kafka: no warm-up of a partition newly assigned: what its previous holder counted is not rebuilt",
+			"partition", partition, "err", err)
+		return committed
+	}
+	k.log.Info("kafka: warming up a partition newly assigned", "partition", partition,
+		"from", off, "to", committed, "rewind", k.cfg.Rewind)
+	return off
+}
+
+func (k *Kafka) rewindOffset(ctx context.Context, r *kafka.Reader, committed int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
+	defer cancel()
+	if err := r.SetOffset(committed - 1); err != nil {
+		return 0, err
+	}
+	last, err := r.FetchMessage(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the record last committed: %w", err)
+	}
+	if err := r.SetOffsetAt(ctx, last.Time.Add(-k.cfg.Rewind)); err != nil {
+		return 0, fmt.Errorf("finding the offset %s before it: %w", k.cfg.Rewind, err)
+	}
+	off := r.Offset()
+	if off < 0 || off > committed {
+		return 0, fmt.Errorf("the offset %s before the record last committed is %d, past the commit (%d)", k.cfg.Rewind, off, committed)
+	}
+	return off, nil
+}
+
 // handle gives batch to h until h takes it; false when ctx ended first.
-func (k *Kafka) handle(ctx context.Context, h BatchHandler, batch []kafka.Message) bool {
+func (k *Kafka) handle(ctx context.Context, h BatchHandler, batch []fetched) bool {
 	ds := make([]*Delivery, len(batch))
 	for i, m := range batch {
-		ds[i] = kafkaDelivery(m)
+		ds[i] = kafkaDelivery(m.Message)
+		ds[i].WarmUp = m.warm
+		if m.warm {
+			k.warmUp.Add(1)
+		}
 	}
 	k.delivered.Add(uint64(len(ds)))
 	var b backoff
@@ -264,24 +415,44 @@ func (k *Kafka) handle(ctx context.Context, h BatchHandler, batch []kafka.Messag
 	}
 }
 
-// commit commits batch until the broker takes it; false when ctx ended
-// first. Not committed, a restart would deliver it again, which the
-// handler absorbs (decisions are idempotent); it keeps trying so the
-// group's position does not fall far behind.
-func (k *Kafka) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) bool {
+// commit commits the live records of batch (warm-up ones lie before the
+// group's commit already) until the broker takes them, ctx ends or the
+// generation does: a generation over cannot commit, and the partition's
+// next holder reads what was not committed. Not committed, a restart
+// would deliver it again, which the handler absorbs (decisions are
+// idempotent); it keeps trying so the group's position does not fall far
+// behind.
+func (k *Kafka) commit(ctx context.Context, gen *kafka.Generation, ended <-chan struct{}, batch []fetched) {
+	offsets := map[int]int64{}
+	for _, m := range batch {
+		if !m.warm {
+			offsets[m.Partition] = max(offsets[m.Partition], m.Offset+1)
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	for p, o := range offsets {
+		k.next[p] = max(k.next[p], o)
+	}
 	var b backoff
 	for {
-		err := r.CommitMessages(ctx, batch...)
+		err := gen.CommitOffsets(map[string]map[int]int64{k.cfg.Topic: offsets})
 		if err == nil {
-			return true
+			return
+		}
+		select {
+		case <-ended:
+			return
+		default:
 		}
 		if ctx.Err() != nil {
-			return false
+			return
 		}
 		d := b.next()
 		k.log.Warn("kafka commit failed; retrying", "err", err, "in", d)
 		if !sleep(ctx, d) {
-			return false
+			return
 		}
 	}
 }

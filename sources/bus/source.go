@@ -177,6 +177,7 @@ func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		if !s.admit(d, f, &ev) {
 			return nil
 		}
+		ev.WarmUp = d.WarmUp
 		select {
 		case out <- ev:
 		case <-ctx.Done():

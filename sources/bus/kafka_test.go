@@ -1,0 +1,182 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stockade-ids/stockade/internal/kafkaconn"
+	"github.com/stockade-ids/stockade/internal/testkit"
+	"github.com/stockade-ids/stockade/internal/testservers"
+)
+
+// TestKafkaWarmUp: a member given a partition another member of its group
+// held reads again, marked WarmUp, the records stored within Rewind
+// before the last one committed (not older ones), then the rest live;
+// the group's commit never moves back, and a member without Rewind
+// starts at the commit.
+func TestKafkaWarmUp(t *testing.T) {
+	const topic, group = "decisions", "correlators"
+	cluster := testservers.RunKafka(t, topic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	produce := func(from, to int, at time.Time) {
+		for i := from; i < to; i++ {
+			r := &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Timestamp: at}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	now := time.Now()
+	produce(0, 5, now.Add(-48*time.Hour)) // older than the rewind
+	produce(5, 10, now.Add(-time.Hour))
+	newKafka := func(rewind time.Duration, log *slog.Logger) *Kafka {
+		k, err := NewKafka(KafkaConfig{Config: kafkaconn.Config{Brokers: cluster.ListenAddrs(), Timeout: 2 * time.Second},
+			Topic: topic, Group: group, Rewind: rewind}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+
+	// The first member reads everything live and commits it.
+	first := consume(ctx, t, newKafka(24*time.Hour, quiet()), 10)
+	if got := first.list(); got != "r0 r1 r2 r3 r4 r5 r6 r7 r8 r9" {
+		t.Fatalf("first member: %s", got)
+	}
+	testkit.WaitFor(t, "the group to commit the ten records", func() bool { return committed(ctx, cl, group, topic) == 10 })
+
+	// The next one warms up from 24h before r9's time, then goes on live.
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	k := newKafka(24*time.Hour, log)
+	second := startConsume(ctx, t, k)
+	testkit.WaitFor(t, "the warm-up of r5 to r9", func() bool { return second.len() == 5 })
+	if c := committed(ctx, cl, group, topic); c != 10 {
+		t.Errorf("committed %d after the warm-up, want 10: a warm-up commits nothing", c)
+	}
+	produce(10, 12, now)
+	testkit.WaitFor(t, "the live records r10 and r11", func() bool { return second.len() == 7 })
+	second.stop()
+	if got := second.list(); got != "~r5 ~r6 ~r7 ~r8 ~r9 r10 r11" {
+		t.Errorf("second member (~: warm-up): %s", got)
+	}
+	if st := k.Stats(); st.WarmUp != 5 || st.Delivered != 7 {
+		t.Errorf("stats %+v: want 5 warm-up of 7 delivered", st)
+	}
+	testkit.WaitFor(t, "the group to commit r10 and r11", func() bool { return committed(ctx, cl, group, topic) == 12 })
+	mu.Lock()
+	if !strings.Contains(logs.String(), "msg=\"kafka: warming up a partition newly assigned\" source=kafka topic=decisions group=correlators partition=0 from=5 to=10 rewind=24h0m0s") {
+		t.Errorf("no warm-up logged:\n%s", logs.String())
+	}
+	mu.Unlock()
+
+	// Without a rewind, the next member starts at the commit.
+	produce(12, 13, now)
+	third := consume(ctx, t, newKafka(0, quiet()), 1)
+	if got := third.list(); got != "r12" {
+		t.Errorf("member without rewind: %s", got)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// received is what a consumer delivered, "~" before a warm-up record.
+type received struct {
+	mu   sync.Mutex
+	got  []string
+	stop func()
+}
+
+func (r *received) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+func (r *received) list() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.got, " ")
+}
+
+// startConsume runs k until stop, which closes it (leaving the group).
+func startConsume(ctx context.Context, t *testing.T, k *Kafka) *received {
+	r := &received{}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- k.RunBatch(ctx, func(_ context.Context, ds []*Delivery) error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			for _, d := range ds {
+				if d.WarmUp {
+					r.got = append(r.got, "~"+string(d.Data))
+				} else {
+					r.got = append(r.got, string(d.Data))
+				}
+			}
+			return nil
+		}, 64)
+	}()
+	r.stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunBatch: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("RunBatch did not return within 10s of its cancel")
+		}
+		k.Close()
+	}
+	return r
+}
+
+// consume runs k until it delivered n records, then closes it.
+func consume(ctx context.Context, t *testing.T, k *Kafka, n int) *received {
+	t.Helper()
+	r := startConsume(ctx, t, k)
+	testkit.WaitFor(t, fmt.Sprintf("%d records", n), func() bool { return r.len() >= n })
+	r.stop()
+	return r
+}
+
+// committed is group's committed offset of partition 0 of topic (-1:
+// none, or not known).
+func committed(ctx context.Context, cl *kgo.Client, group, topic string) int64 {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0}
+	req.Topics = []kmsg.OffsetFetchRequestTopic{rt}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return -1
+	}
+	return resp.Topics[0].Partitions[0].Offset
+}
