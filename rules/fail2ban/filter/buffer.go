@@ -5,7 +5,7 @@ package filter
 // the lines it covers.
 
 import (
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -49,34 +49,77 @@ func firstMatch(res []*regex.Regex, text string) int {
 // out, as every reader takes a missing group for None, but for the
 // <SKIPLINES> groups, whose numbering splitMatched follows.
 func groupsOf(f *regex.Regex, buf string, m []int) map[string]value {
-	n := 0
-	for i := 1; 2*i+1 < len(m) && i < len(f.Names); i++ {
-		if m[2*i] >= 0 {
-			n++
-		}
-	}
-	g := make(map[string]value, n)
-	var alts []string
+	gs := groupSetOf(f)
+	return gs.read(f.Names, buf, m, nil)
+}
+
+// groupSet is what reading a regex's groups needs of its names, worked
+// out once per regex rather than per match: which groups are named,
+// which are <SKIPLINES>, and the alt_ groups in name order with the name
+// each fills.
+type groupSet struct {
+	named []int
+	skip  []bool // by position in named
+	alts  []altGroup
+	// plain: no alt_ group and no name twice, so the groups can be read
+	// straight into another map (see pmatch.mergeInto).
+	plain bool
+}
+
+type altGroup struct{ name, base string }
+
+func groupSetOf(f *regex.Regex) groupSet {
+	gs := groupSet{plain: true}
+	seen := map[string]bool{}
 	for i, name := range f.Names {
-		if name == "" || 2*i+1 >= len(m) {
+		if name == "" {
+			continue
+		}
+		gs.named = append(gs.named, i)
+		gs.skip = append(gs.skip, strings.HasPrefix(name, "skiplines"))
+		if seen[name] {
+			gs.plain = false
+		}
+		seen[name] = true
+		if strings.HasPrefix(name, "alt_") && len(name) > len("alt_") {
+			gs.alts = append(gs.alts, altGroup{name: name, base: groupName(trimNumberSuffix(strings.TrimPrefix(name, "alt_")))})
+			gs.plain = false
+		}
+	}
+	// In name order, each once: an alt_ group fills its base only when
+	// the base is still empty, so the first in order wins.
+	slices.SortFunc(gs.alts, func(a, b altGroup) int { return strings.Compare(a.name, b.name) })
+	gs.alts = slices.CompactFunc(gs.alts, func(a, b altGroup) bool { return a.name == b.name })
+	return gs
+}
+
+// read is getGroups over a match m of buf, into g (cleared) or, when g is
+// nil, a new map.
+func (gs *groupSet) read(names []string, buf string, m []int, g map[string]value) map[string]value {
+	if g == nil {
+		n := 0
+		for _, i := range gs.named {
+			if 2*i+1 < len(m) && m[2*i] >= 0 {
+				n++
+			}
+		}
+		g = make(map[string]value, n)
+	} else {
+		clear(g)
+	}
+	for j, i := range gs.named {
+		if 2*i+1 >= len(m) {
 			continue
 		}
 		if m[2*i] >= 0 {
-			g[name] = value{s: buf[m[2*i]:m[2*i+1]], set: true}
-		} else if strings.HasPrefix(name, "skiplines") {
-			g[name] = value{}
-		} else {
-			continue
-		}
-		if strings.HasPrefix(name, "alt_") && len(name) > len("alt_") {
-			alts = append(alts, name)
+			g[names[i]] = value{s: buf[m[2*i]:m[2*i+1]], set: true}
+		} else if gs.skip[j] {
+			g[names[i]] = value{}
 		}
 	}
-	sort.Strings(alts)
-	for _, k := range alts {
-		base := groupName(trimNumberSuffix(strings.TrimPrefix(k, "alt_")))
-		if v := g[k]; v.truthy() && !g[base].truthy() {
-			g[base] = v
+	for _, a := range gs.alts {
+		if v := g[a.name]; v.truthy() && !g[a.base].truthy() {
+			g[a.base] = v
 		}
 	}
 	return g

@@ -41,6 +41,10 @@ type Filter struct {
 	need  []uint64
 	// content is the prefregex's <F-CONTENT> group, -1 for none.
 	content int
+	// prefGroups and failGroups are the regexes' group names, read for
+	// every match.
+	prefGroups groupSet
+	failGroups []groupSet
 }
 
 // indexMin is how many failregexes make one scan cheaper than their
@@ -56,6 +60,11 @@ func (f *Filter) buildIndex() {
 	f.content = -1
 	if f.Pref != nil {
 		f.content = slices.Index(f.Pref.Names, "content")
+		f.prefGroups = groupSetOf(f.Pref)
+	}
+	f.failGroups = make([]groupSet, len(f.Fail))
+	for i, re := range f.Fail {
+		f.failGroups[i] = groupSetOf(re)
 	}
 	if len(f.Fail) < indexMin || f.MaxLines != 1 {
 		return

@@ -27,6 +27,12 @@ type Session struct {
 	// since only then do their parts outlive the line (see scratch).
 	one, cont   [1]tupleLine
 	text, ctext []byte
+	// spare is a groups map a match no longer needs (the line was
+	// ignored, or its groups went into a connection's failure or a
+	// Failure's fields and nothing kept the map), cleared and reused by
+	// the next match: sshd's carry a dozen groups, a map that costs more
+	// to make than to clear.
+	spare map[string]value
 }
 
 // NewSession starts the state of one log.
@@ -89,10 +95,12 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		}
 		res.Regex = i
 		buf, pref.buf = s.keep(buf), s.keep(pref.buf)
-		groups := groupsOf(fr, buf, m)
+		groups := f.failGroups[i].read(fr.Names, buf, m, s.spare)
+		s.spare = nil
 		matched, unmatched := splitMatched(buf, m, orgBuf, groups)
 		if j := s.ignored(buf, matched); j >= 0 {
 			s.buf = unmatched
+			s.spare = groups
 			res.Outcome, res.Ignore = Ignored, j
 			return res
 		}
@@ -100,12 +108,13 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			// fail2ban: "Found a match ... but no valid date/time": the
 			// next regex may still match.
 			res.Outcome = NoDate
+			s.spare = groups
 			continue
 		}
 		if f.MaxLines > 1 {
 			s.buf, buf = unmatched, ""
 		}
-		pref.mergeInto(f.Pref, groups)
+		pref.mergeInto(f.Pref, &f.prefGroups, groups)
 		return s.failure(res, groups, tupleTexts(matched), date, now)
 	}
 	return res
@@ -211,8 +220,12 @@ type pmatch struct {
 // mergeInto puts the prefregex's groups (but its content) under the
 // failregex's: a failregex's group wins where it has a value, or where
 // the prefregex's has none either.
-func (p pmatch) mergeInto(re *regex.Regex, groups map[string]value) {
+func (p pmatch) mergeInto(re *regex.Regex, gs *groupSet, groups map[string]value) {
 	if p.m == nil {
+		return
+	}
+	if gs.plain {
+		p.mergePlain(re.Names, gs, groups)
 		return
 	}
 	for k, v := range groupsOf(re, p.buf, p.m) {
@@ -221,6 +234,26 @@ func (p pmatch) mergeInto(re *regex.Regex, groups map[string]value) {
 		}
 		if g, in := groups[k]; !in || (!g.set && v.set) {
 			groups[k] = v
+		}
+	}
+}
+
+// mergePlain is mergeInto for a prefregex whose groups need no map of
+// their own (no alt_ group, no name twice): each is merged as read.
+func (p pmatch) mergePlain(names []string, gs *groupSet, groups map[string]value) {
+	for j, i := range gs.named {
+		if 2*i+1 >= len(p.m) || names[i] == "content" {
+			continue
+		}
+		var v value
+		switch {
+		case p.m[2*i] >= 0:
+			v = value{s: p.buf[p.m[2*i]:p.m[2*i+1]], set: true}
+		case !gs.skip[j]:
+			continue
+		}
+		if g, in := groups[names[i]]; !in || (!g.set && v.set) {
+			groups[names[i]] = v
 		}
 	}
 }
@@ -240,7 +273,8 @@ func (s *Session) ignored(buf string, matched []tupleLine) int {
 // failure makes the failure of a failregex's match (its groups, the
 // prefregex's merged in), merged with its connection's, and its address.
 func (s *Session) failure(res Result, groups map[string]value, lines []string, date, now time.Time) Result {
-	fail := &failure{g: groups}
+	own := &failure{g: groups}
+	fail := own
 	mlfid := fail.get("mlfid")
 	if mlfid.set {
 		fail = s.mergeFailure(mlfid.s, fail, lines, now)
@@ -251,7 +285,13 @@ func (s *Session) failure(res Result, groups map[string]value, lines []string, d
 		// A helper line (in a connection or not): no failure.
 		res.Outcome = Helper
 		res.Failure = failureOf(fail, "", date, true)
-		return res
+	} else {
+		res = hostOf(res, fail, mlfid.set, date)
 	}
-	return hostOf(res, fail, mlfid.set, date)
+	// The Failure holds copies of the groups: the map is free again
+	// unless the connection's cache took it.
+	if e := s.mlf.byKey[mlfid.s]; !mlfid.set || e == nil || e.fail != own {
+		s.spare = groups
+	}
+	return res
 }
