@@ -58,6 +58,17 @@ type mlfEntry struct {
 type mlfCache struct {
 	order []*mlfEntry
 	byKey map[string]*mlfEntry
+	// free holds entries dropped from the cache, for the next
+	// connection: sshd opens one per client.
+	free []*mlfEntry
+}
+
+// drop returns an entry no longer in the cache to the free list.
+func (c *mlfCache) drop(e *mlfEntry) {
+	*e = mlfEntry{}
+	if len(c.free) < mlfMax {
+		c.free = append(c.free, e)
+	}
 }
 
 func (c *mlfCache) get(k string, now time.Time) *failure {
@@ -86,12 +97,20 @@ func (c *mlfCache) set(k string, f *failure, now time.Time) {
 			e := c.order[0]
 			c.order = c.order[1:]
 			delete(c.byKey, e.key)
-			if e.expires.After(now) && len(c.order) < mlfMax {
+			alive := e.expires.After(now)
+			c.drop(e)
+			if alive && len(c.order) < mlfMax {
 				break
 			}
 		}
 	}
-	e := &mlfEntry{key: k, fail: f, expires: now.Add(mlfTTL)}
+	var e *mlfEntry
+	if n := len(c.free); n > 0 {
+		e, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		e = new(mlfEntry)
+	}
+	*e = mlfEntry{key: k, fail: f, expires: now.Add(mlfTTL)}
 	c.order = append(c.order, e)
 	c.byKey[k] = e
 }
@@ -104,6 +123,7 @@ func (c *mlfCache) unset(k string) {
 	for i, e := range c.order {
 		if e.key == k {
 			c.order = append(c.order[:i], c.order[i+1:]...)
+			c.drop(e)
 			break
 		}
 	}
