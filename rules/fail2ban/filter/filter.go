@@ -208,7 +208,18 @@ func failureOf(f *failure, id string, date time.Time, helper bool) *Failure {
 			out.Fields[k] = v.s
 		}
 	}
-	out.Users = append(out.Users, f.users...)
-	out.Lines = append(out.Lines, f.matches...)
+	// Users and Lines share one array (each capped, so that an append to
+	// one cannot write over the other).
+	nu, nl := len(f.users), len(f.matches)
+	if nu+nl > 0 {
+		both := make([]string, 0, nu+nl)
+		both = append(append(both, f.users...), f.matches...)
+		if nu > 0 {
+			out.Users = both[:nu:nu]
+		}
+		if nl > 0 {
+			out.Lines = both[nu:]
+		}
+	}
 	return out
 }

@@ -94,7 +94,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			continue
 		}
 		res.Regex = i
-		buf, pref.buf = s.keep(buf), s.keep(pref.buf)
+		buf = s.keepMatch(buf, &pref)
 		groups := f.failGroups[i].read(fr.Names, buf, m, s.spare)
 		s.spare = nil
 		matched, unmatched := splitMatched(buf, m, orgBuf, groups)
@@ -208,6 +208,23 @@ func (s *Session) content(buf string, m []int) string {
 	s.buf = s.cont[:1:1]
 	s.ctext = append(append(s.ctext[:0], content...), '\n')
 	return scratch(s.ctext)
+}
+
+// keepMatch copies what a match's groups are read from out of the
+// session's reused buffers (see keep): the prefregex's text and the
+// content, the content cut from the text's copy when it is there as is
+// (a line's tail, as with sshd's prefregex): one copy, not two.
+func (s *Session) keepMatch(buf string, pref *pmatch) string {
+	if pref.m == nil {
+		return s.keep(buf)
+	}
+	pref.buf = s.keep(pref.buf)
+	if g := s.f.content; g >= 0 && 2*g+1 < len(pref.m) && pref.m[2*g] >= 0 {
+		if i := pref.m[2*g]; i+len(buf) <= len(pref.buf) && pref.buf[i:i+len(buf)] == buf {
+			return pref.buf[i : i+len(buf)]
+		}
+	}
+	return s.keep(buf)
 }
 
 // pmatch is the prefregex's match: its groups are read only when a
