@@ -32,13 +32,16 @@ type Filter struct {
 	Ignore   []*regex.Regex
 	MaxLines int
 
-	// lits holds the failregexes' required literals and need[i] the bits
-	// of failregex i's, built with the first session: one scan of a line
-	// tells which failregexes can match (sshd's has twenty-two, each
-	// prefiltered apart before). Nil when not worth it or not possible.
+	// lits holds the failregexes' required literals and members of
+	// required sets, need[i] the bits of failregex i's literals and
+	// anyOf[i] one mask per set of its: one scan of a line tells which
+	// failregexes can match (sshd's has twenty-two, each prefiltered
+	// apart before). Built with the first session; nil when not worth it
+	// or not possible.
 	index sync.Once
 	lits  *regex.Multi
 	need  []uint64
+	anyOf [][]uint64
 	// content is the prefregex's <F-CONTENT> group, -1 for none.
 	content int
 	// prefGroups and failGroups are the regexes' group names, read for
@@ -69,7 +72,8 @@ func (f *Filter) buildIndex() {
 	if len(f.Fail) < indexMin || f.MaxLines != 1 {
 		return
 	}
-	lits := make([][]string, len(f.Fail))
+	var ix litIndex
+	need := make([]uint64, len(f.Fail))
 	for i, re := range f.Fail {
 		for _, l := range re.Literals {
 			if strings.ContainsRune(l, '\n') {
@@ -78,16 +82,95 @@ func (f *Filter) buildIndex() {
 				// could be in the content and not in the text.
 				return
 			}
+			need[i] |= ix.bit(l)
 		}
-		lits[i] = re.Literals
 	}
-	f.lits, f.need = regex.LiteralMasks(lits)
+	// The sets after the literals, while the 64 bits last: sshd's
+	// "(Connection (?:closed|reset)|Disconnected)" has no literal, and
+	// only its set keeps every cron or sudo line from its prefregex.
+	anyOf := make([][]uint64, len(f.Fail))
+	for i, re := range f.Fail {
+		for _, set := range re.AnyOf {
+			if bits, ok := ix.set(set.Lits); ok {
+				anyOf[i] = append(anyOf[i], bits)
+			}
+		}
+	}
+	if len(ix.lits) == 0 || len(ix.lits) > 64 {
+		return
+	}
+	f.lits, f.need, f.anyOf = regex.NewMulti(ix.lits), need, anyOf
+}
+
+// litIndex numbers the literals of a filter's scan.
+type litIndex struct {
+	ids  map[string]int
+	lits []string
+}
+
+func (x *litIndex) bit(l string) uint64 {
+	if x.ids == nil {
+		x.ids = map[string]int{}
+	}
+	id, ok := x.ids[l]
+	if !ok {
+		id = len(x.lits)
+		x.ids[l] = id
+		x.lits = append(x.lits, l)
+	}
+	return 1 << (id & 63)
+}
+
+// set gives the bits of a required set's members, false (and nothing
+// added) when the set cannot be checked on the whole line or does not fit:
+// a member that is empty (always there), holds a newline (see
+// buildIndex) or is not ASCII (the scan folds ASCII only).
+func (x *litIndex) set(members []string) (uint64, bool) {
+	added := 0
+	for _, l := range members {
+		if l == "" || strings.ContainsRune(l, '\n') || !isASCII(l) {
+			return 0, false
+		}
+		if _, ok := x.ids[l]; !ok {
+			added++
+		}
+	}
+	if len(members) == 0 || len(x.lits)+added > 64 {
+		return 0, false
+	}
+	var bits uint64
+	for _, l := range members {
+		bits |= x.bit(l)
+	}
+	return bits, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// could reports whether the literals found let failregex i match.
+func (f *Filter) could(i int, found uint64) bool {
+	if found&f.need[i] != f.need[i] {
+		return false
+	}
+	for _, set := range f.anyOf[i] {
+		if found&set == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // viable reports whether the literals found let a failregex match.
 func (f *Filter) viable(found uint64) bool {
-	for _, need := range f.need {
-		if found&need == need {
+	for i := range f.need {
+		if f.could(i, found) {
 			return true
 		}
 	}

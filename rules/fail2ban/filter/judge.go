@@ -86,7 +86,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		if buf == "" {
 			buf = joinTuples(s.buf)
 		}
-		if f.need != nil && found&f.need[i] != f.need[i] {
+		if f.lits != nil && !f.could(i, found) {
 			continue
 		}
 		m := fr.Search(buf, grow(&s.fail, fr))
