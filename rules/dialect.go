@@ -232,7 +232,10 @@ func fail2banText(r *Rule, ev *pipeline.Event) (string, bool) {
 // under stockade's names (fid is id, fport is port); the address groups
 // and fail2ban's bookkeeping groups are left out.
 func (s *Set) setFailureCaptures(f *filter.Failure) {
-	names := make([]string, 0, len(f.Fields))
+	// On the stack for a failure's usual dozen fields: this runs on
+	// every hit.
+	var stack [16]string
+	names := stack[:0]
 	for k := range f.Fields {
 		names = append(names, k)
 	}

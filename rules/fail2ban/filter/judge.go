@@ -33,6 +33,18 @@ type Session struct {
 	// the next match: sshd's carry a dozen groups, a map that costs more
 	// to make than to clear.
 	spare map[string]value
+	// texts holds a one-line match's text: the failure copies it out.
+	texts [1]string
+}
+
+// lineTexts is tupleTexts, in the session's array for one line: the
+// failure and the connection append the texts, never keep the slice.
+func (s *Session) lineTexts(ts []tupleLine) []string {
+	if len(ts) != 1 {
+		return tupleTexts(ts)
+	}
+	s.texts[0] = ts[0].pre + ts[0].date + ts[0].post
+	return s.texts[:1:1]
 }
 
 // NewSession starts the state of one log.
@@ -115,7 +127,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			s.buf, buf = unmatched, ""
 		}
 		pref.mergeInto(f.Pref, &f.prefGroups, groups)
-		return s.failure(res, groups, tupleTexts(matched), date, now)
+		return s.failure(res, groups, s.lineTexts(matched), date, now)
 	}
 	return res
 }
