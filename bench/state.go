@@ -31,6 +31,8 @@ type StateResult struct {
 	FileBytes   int64   `json:"file_bytes"`
 	BytesPerWin float64 `json:"bytes_per_window"`
 	RSSMB       float64 `json:"rss_mb"`         // at the kill
+	PeakRSSMB   float64 `json:"peak_rss_mb"`    // the flood's peak (VmHWM) at the kill
+	FloodCPU    float64 `json:"flood_cpu_s"`    // user+system CPU from start to the kill
 	StartListen float64 `json:"start_listen_s"` // restart: exec to the syslog port taking datagrams
 	StartReady  float64 `json:"start_ready_s"`  // restart: exec to the metrics answering
 	Sent        uint64  `json:"sent"`           // datagrams sent from the listening on, during the restart
@@ -148,6 +150,8 @@ func stateFlood(ctx context.Context, c config, cfgPath, url, dir string, sr *Sta
 	sr.ReadSeconds = time.Since(start).Seconds()
 	time.Sleep(c.stateSave)
 	sr.RSSMB = rssMB(cmd.Process.Pid)
+	sr.PeakRSSMB = statusMB(cmd.Process.Pid, "VmHWM:")
+	sr.FloodCPU = cpuSeconds(cmd.Process.Pid)
 	if m, err := scrape(url); err == nil {
 		sr.Windows = m["stockade_windows"]
 	}
@@ -245,13 +249,33 @@ func (s *syncBuffer) String() string {
 }
 
 // rssMB is a process's resident memory now (VmRSS), in MB.
-func rssMB(pid int) float64 {
+func rssMB(pid int) float64 { return statusMB(pid, "VmRSS:") }
+
+// cpuSeconds is the user and system CPU a live process used so far
+// (/proc/PID/stat's utime and stime, in clock ticks of 1/100 s on Linux).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+// statusMB is one kB field of a process's /proc/PID/status, in MB.
+func statusMB(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}
@@ -266,7 +290,8 @@ func (s *StateResult) markdown(b *strings.Builder) {
 	fmt.Fprintf(b, "| windows held %.0f s after | %s |\n", s.SaveAfter, thousands(float64(s.Windows)))
 	fmt.Fprintf(b, "| windows restored after a kill -9 at that moment | **%s** |\n", thousands(float64(s.Saved)))
 	fmt.Fprintf(b, "| state files | %s, **%.0f B a window** |\n", mbString(s.FileBytes), s.BytesPerWin)
-	fmt.Fprintf(b, "| RSS at the kill | **%.0f MB** |\n", s.RSSMB)
+	fmt.Fprintf(b, "| RSS at the kill / the flood's peak | **%.0f MB** / %.0f MB |\n", s.RSSMB, s.PeakRSSMB)
+	fmt.Fprintf(b, "| CPU from start to the kill (user+system) | %.1f s |\n", s.FloodCPU)
 	fmt.Fprintf(b, "| restart: start to the syslog port taking datagrams | **%.2f s** |\n", s.StartListen)
 	fmt.Fprintf(b, "| restart: start to ready (metrics answering) | %.2f s |\n", s.StartReady)
 	fmt.Fprintf(b, "| datagrams sent from then to 1 s after ready / received / lost | %s / %s / **%s** |\n",

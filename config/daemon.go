@@ -15,6 +15,7 @@ import (
 	"errors"
 	"github.com/stockade-ids/stockade/fleet"
 	"io"
+	"math"
 	"net"
 	"os"
 	"regexp"
@@ -23,6 +24,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stockade-ids/stockade/internal/memlimit"
 	"github.com/stockade-ids/stockade/internal/srcpos"
 	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/rules"
@@ -73,6 +75,11 @@ type Daemon struct {
 	// second writes one by one; past it a summary line a second counts
 	// the rest. Default 50; -1: no limit.
 	AuditPerSecond int `yaml:"audit_per_second"`
+	// MemoryLimit is the Go runtime's soft memory limit: "300MiB", "1GiB",
+	// "80%" (of the cgroup's memory.max/memory.high), "off". Default
+	// DaemonMemoryLimit (scaled up with max_windows), kept under 90 % of
+	// the cgroup's limit; GOMEMLIMIT in the environment wins.
+	MemoryLimit string `yaml:"memory_limit"`
 
 	// Path is the file it was read from: a reload reads it again.
 	Path string
@@ -95,6 +102,32 @@ func (c *Daemon) At(key string) srcpos.Pos {
 // DefaultMaxWindows is max_windows's default. Full, that is about 150 MB
 // of live heap and a state of 40-60 MB (the bench's state row).
 const DefaultMaxWindows = 1_000_000
+
+// DaemonMemoryLimit is memory_limit:'s default for DefaultMaxWindows or
+// fewer: 1,000,000 windows are about 140 MB of live heap and the rest of
+// the daemon 30-60 MB, so a flood's garbage is collected before the heap
+// doubles (GOGC=100 would take it to 350-400 MB).
+const DaemonMemoryLimit = 256 << 20
+
+// MemoryDefault is the soft memory limit's default for these settings:
+// DaemonMemoryLimit, grown in proportion past DefaultMaxWindows (a
+// limit under the live heap costs CPU) and none when windows are not
+// bounded (a cgroup's limit still bounds it, see memlimit.Resolve).
+func (c *Daemon) MemoryDefault() int64 {
+	switch w := c.MaxWindows; {
+	case w < 0:
+		return math.MaxInt64
+	case w > DefaultMaxWindows:
+		return int64(float64(DaemonMemoryLimit) * float64(w) / DefaultMaxWindows)
+	}
+	return DaemonMemoryLimit
+}
+
+// Memory is memory_limit: parsed (validated at load).
+func (c *Daemon) Memory() memlimit.Setting {
+	s, _ := memlimit.Parse(c.MemoryLimit)
+	return s
+}
 
 // Load reads the daemon's configuration at path. Its error is a
 // srcpos.Errors (every problem, file:line:col each) or the read's.
@@ -255,6 +288,9 @@ func (c *Daemon) topProblems() yamlnode.Problems {
 	}
 	if c.MaxWindows < -1 {
 		ps.Add("max_windows", "%d: want a bound, 0 for the default (%d) or -1 for none", c.MaxWindows, DefaultMaxWindows)
+	}
+	if _, err := memlimit.Parse(c.MemoryLimit); err != nil {
+		ps.Add("memory_limit", "%s", err)
 	}
 	if c.NATSServer != nil {
 		ps.Merge("nats_server", c.NATSServer.Validate())

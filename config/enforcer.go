@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/internal/memlimit"
 	"github.com/stockade-ids/stockade/internal/yamlnode"
 	"github.com/stockade-ids/stockade/sinks/nftables"
 	"github.com/stockade-ids/stockade/sources/bus"
@@ -46,6 +47,10 @@ type Enforcer struct {
 	// RepairEvery is how often the kernel's sets are read back and
 	// repaired when they drifted from the bans (default 10s; -1s: never).
 	RepairEvery time.Duration `yaml:"repair_every"`
+	// MemoryLimit is the Go runtime's soft memory limit, as the daemon's
+	// memory_limit: (default EnforcerMemoryLimit, under 90 % of the
+	// cgroup's limit; GOMEMLIMIT wins).
+	MemoryLimit string `yaml:"memory_limit"`
 
 	// Path is the file it was read from: SIGHUP reads it again.
 	Path string
@@ -100,7 +105,22 @@ func (c *Enforcer) validate(d *yamlnode.Decoder, root *yaml.Node) {
 	ps.Merge("policy", c.Policy.Validate())
 	ranges(&ps, "fleet", c.Fleet)
 	ranges(&ps, "home_net", c.HomeNet)
+	if _, err := memlimit.Parse(c.MemoryLimit); err != nil {
+		ps.Add("memory_limit", "%s", err)
+	}
 	d.Report(root, "", ps.Err())
+}
+
+// EnforcerMemoryLimit is the enforcer's memory_limit: default: what it
+// holds (bans, the memory of decisions applied, nftables' batches) is
+// bounded like the daemon's windows, and the same limit keeps a burst of
+// decisions' garbage from doubling its heap.
+const EnforcerMemoryLimit = 256 << 20
+
+// Memory is memory_limit: parsed (validated at load).
+func (c *Enforcer) Memory() memlimit.Setting {
+	s, _ := memlimit.Parse(c.MemoryLimit)
+	return s
 }
 
 // Defaults fills in what the file left unset.

@@ -127,6 +127,10 @@ type Status struct {
 	Rules      []RuleStatus   `json:"rules"`
 	Listeners  []string       `json:"listeners,omitempty"`
 	Bad        map[string]int `json:"bad_lines,omitempty"`
+	// Memory is the Go runtime's soft memory limit and where it comes
+	// from; HeapBytes, the heap in use now (live and not yet collected).
+	Memory    string `json:"memory_limit,omitempty"`
+	HeapBytes uint64 `json:"heap_bytes,omitempty"`
 }
 
 // FileStatus is one followed file.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"runtime/metrics"
 	"slices"
 	"sort"
 
@@ -48,7 +49,8 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Reply 
 
 func (d *Daemon) status(only string) *control.Status {
 	now := d.now()
-	st := &control.Status{Since: d.started, Clock: d.eng.Now(), ActiveBans: d.eng.Ledger().Len(), Windows: d.eng.Counter().Len(), Bad: map[string]int{}}
+	st := &control.Status{Since: d.started, Clock: d.eng.Now(), ActiveBans: d.eng.Ledger().Len(), Windows: d.eng.Counter().Len(), Bad: map[string]int{},
+		Memory: d.memory.String(), HeapBytes: heapBytes()}
 	formats := map[string]string{}
 	for _, t := range d.tailers {
 		for _, fs := range t.Stats() {
@@ -97,4 +99,15 @@ func (d *Daemon) status(only string) *control.Status {
 		st.Rules = append(st.Rules, rs)
 	}
 	return st
+}
+
+// heapBytes is the heap's objects now, live or not yet collected: read
+// from runtime/metrics, which does not stop the world as ReadMemStats does.
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }

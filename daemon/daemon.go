@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stockade-ids/stockade/control"
 	"github.com/stockade-ids/stockade/internal/logging"
+	"github.com/stockade-ids/stockade/internal/memlimit"
 	"github.com/stockade-ids/stockade/internal/metrics"
 	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -70,6 +71,7 @@ type Daemon struct {
 
 	engCfg  pipeline.Config // to rebuild the engine after a clock step
 	started time.Time
+	memory  memlimit.Limit // the runtime's soft memory limit, set at Start
 	metrics daemonMetrics
 	prom    *daemonRegistry
 	gathers chan chan gathered // scrapes, answered in the loop
@@ -264,6 +266,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		}
 	}()
 	d.started = d.now()
+	// Before the state loads: restoring a million windows is the start's
+	// peak, and the limit makes its garbage go early.
+	d.memory = memlimit.Resolve(d.cfg.Memory(), d.cfg.MemoryDefault(), os.Getenv, "/")
+	memlimit.Apply(d.memory)
+	d.log.Info("memory limit", "limit", d.memory.String(), "cgroup", memlimit.Size(d.memory.Cgroup))
 	// The syslog ports first, read at once: a sender is not refused while
 	// the state loads (a million windows take a while), and what it sends
 	// waits in the batch queue, and the kernel's buffer behind it, until

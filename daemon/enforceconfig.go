@@ -3,10 +3,12 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/internal/memlimit"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
@@ -33,7 +35,8 @@ func Enforcer(c *EnforceConfig, log *slog.Logger, ready chan<- *enforce.Firewall
 	ec := enforce.Config{StateDir: c.StateDir, Metrics: c.Metrics, Name: c.Name, Policy: pol,
 		Protected: enforce.Protected{Allow: c.Policy.Allow, Fleet: c.Fleet, HomeNet: c.HomeNet},
 		NFTables:  nft, NATS: c.NATS, Kafka: c.Kafka,
-		Socket: c.Socket, NoReport: c.Report != nil && !*c.Report, RepairEvery: c.RepairEvery}
+		Socket: c.Socket, NoReport: c.Report != nil && !*c.Report, RepairEvery: c.RepairEvery,
+		Memory: memlimit.Resolve(c.Memory(), config.EnforcerMemoryLimit, os.Getenv, "/")}
 	if c.SignKey != "" {
 		if ec.Signer, err = sign.LoadSigner(c.SignKey); err != nil {
 			return enforce.Config{}, enforce.Deps{}, &enforce.BadConfig{Err: fmt.Errorf("sign_key: %w", err)}

@@ -180,6 +180,7 @@ func restartOnly(old, c *Config) []string {
 		{"origin", old.Origin, c.Origin}, {"sign_key", old.SignKey, c.SignKey}, {"nats_server", old.NATSServer, c.NATSServer},
 		{"tz", old.TZ, c.TZ}, {"home_net", old.HomeNet, c.HomeNet}, {"suricata_yaml", old.SuricataYAML, c.SuricataYAML},
 		{"max_windows", old.MaxWindows, c.MaxWindows}, {"unbans", old.Unbans, c.Unbans},
+		{"memory_limit", old.MemoryLimit, c.MemoryLimit},
 	} {
 		if configKey(k.a) != configKey(k.b) {
 			out = append(out, k.name)

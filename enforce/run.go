@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/internal/memlimit"
 	"github.com/stockade-ids/stockade/internal/sdnotify"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/guard"
@@ -56,6 +57,9 @@ type Config struct {
 	// RepairEvery is how often the kernel's sets are read back and made
 	// to match the bans (default 10s; negative: never).
 	RepairEvery time.Duration
+	// Memory is the runtime's soft memory limit, applied and logged at
+	// start (memlimit.Resolve; the zero Limit leaves the runtime's).
+	Memory memlimit.Limit
 }
 
 // Protected is what a firewall never bans besides its own addresses and
@@ -136,6 +140,10 @@ func (e *Firewall) Reload() error {
 // returns, also when it fails half way.
 func Run(ctx context.Context, cfg Config, deps Deps) error {
 	e := &Firewall{cfg: cfg, deps: deps, log: deps.Log, reloads: make(chan chan error), since: time.Now(), calls: make(chan control.Call)}
+	if cfg.Memory.Bytes > 0 {
+		memlimit.Apply(cfg.Memory)
+		e.log.Info("memory limit", "limit", cfg.Memory.String(), "cgroup", memlimit.Size(cfg.Memory.Cgroup))
+	}
 	pol := cfg.Policy
 	fresh := !store.Exists(cfg.StateDir)
 	st, err := store.Open(cfg.StateDir)

@@ -225,7 +225,11 @@ func targetArg(op string, args []string) (string, error) {
 
 func printStatus(w io.Writer, st *control.Status, one bool) {
 	if !one {
-		fmt.Fprintf(w, "Status\n|- Running since:\t%s\n|- Active bans:\t%d\n|- Tracked windows:\t%d\n`- Rules:\t", st.Since.Format(time.RFC3339), st.ActiveBans, st.Windows)
+		fmt.Fprintf(w, "Status\n|- Running since:\t%s\n|- Active bans:\t%d\n|- Tracked windows:\t%d\n", st.Since.Format(time.RFC3339), st.ActiveBans, st.Windows)
+		if st.Memory != "" {
+			fmt.Fprintf(w, "|- Memory limit:\t%s, heap %d MiB\n", st.Memory, (st.HeapBytes+1<<19)>>20)
+		}
+		fmt.Fprintf(w, "`- Rules:\t")
 		var names []string
 		for _, r := range st.Rules {
 			names = append(names, r.Rule)

@@ -1,0 +1,195 @@
+// Package memlimit sets the Go runtime's soft memory limit
+// (runtime/debug.SetMemoryLimit) for the daemon and the enforcer: from
+// their memory_limit: setting, GOMEMLIMIT in the environment, or a default
+// sized to what they hold and kept under the cgroup's memory.max and
+// memory.high (systemd's MemoryMax= and MemoryHigh=).
+//
+// A soft limit makes the collector run sooner as the heap nears it,
+// instead of letting a flood's garbage double the heap (GOGC=100) before
+// it runs. It is soft: a live heap above it is not an error, and the
+// runtime caps the collector at about half the CPU, so a limit set too low
+// costs CPU, never progress.
+package memlimit
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// Setting is memory_limit: as written: a size, a share of the cgroup's
+// limit, off, or unset (the zero Setting: the default).
+type Setting struct {
+	Bytes   int64   // a size ("300MiB")
+	Percent float64 // a share of the cgroup's limit ("80%")
+	Off     bool    // "off": no limit
+}
+
+// IsZero is whether memory_limit: is unset.
+func (s Setting) IsZero() bool { return s == Setting{} }
+
+var units = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+}
+
+// minBytes refuses a limit that cannot be meant: below it the runtime
+// would collect all the time for the daemon's few MB of code and buffers.
+const minBytes = 16 << 20
+
+// Parse reads memory_limit:: "256MiB", "1.5GiB", "512MB", "80%" (of the
+// cgroup's limit), "off", or "" (the default).
+func Parse(v string) (Setting, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		return Setting{}, nil
+	case strings.EqualFold(v, "off") || v == "-1":
+		return Setting{Off: true}, nil
+	case strings.HasSuffix(v, "%"):
+		p, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, "%")), 64)
+		if err != nil || !(p > 0 && p <= 100) {
+			return Setting{}, fmt.Errorf("%q: want a share of the cgroup's memory limit over 0%% and up to 100%% (80%%)", v)
+		}
+		return Setting{Percent: p}, nil
+	}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || f <= 0 || math.IsInf(f, 0) || f*float64(u.mult) >= math.MaxInt64 {
+			break
+		}
+		b := int64(f * float64(u.mult))
+		if b < minBytes {
+			return Setting{}, fmt.Errorf("%q: under 16MiB, the runtime would collect without end: want 256MiB or more", v)
+		}
+		return Setting{Bytes: b}, nil
+	}
+	return Setting{}, fmt.Errorf("%q: want a size (256MiB, 1GiB, 512MB), a share of the cgroup's memory limit (80%%) or off", v)
+}
+
+// Limit is the limit chosen and why, as logged and shown by status.
+type Limit struct {
+	Bytes  int64  // math.MaxInt64: none
+	Source string // memory_limit, GOMEMLIMIT, default, cgroup, off
+	// Cgroup is the lowest memory.max or memory.high of the process's
+	// cgroup and its parents, 0 when none is set.
+	Cgroup int64
+}
+
+func (l Limit) String() string {
+	if l.Bytes == math.MaxInt64 {
+		return "none (" + l.Source + ")"
+	}
+	return fmt.Sprintf("%s (%s)", Size(l.Bytes), l.Source)
+}
+
+// Size writes b as memory_limit: would (MiB, GiB).
+func Size(b int64) string {
+	if b >= 1<<30 && b%(1<<30) == 0 {
+		return fmt.Sprintf("%dGiB", b>>30)
+	}
+	return fmt.Sprintf("%dMiB", (b+(1<<19))>>20)
+}
+
+// cgroupShare is the part of the cgroup's limit the default takes: the
+// rest is for what the runtime's limit does not count (the binary, file
+// pages of the state, the kernel's socket buffers).
+const cgroupShare = 0.9
+
+// Resolve chooses the limit: GOMEMLIMIT when the environment sets it
+// (the runtime applied it already), else memory_limit:, else def kept
+// under cgroupShare of the cgroup's limit. getenv and root are
+// os.Getenv and "/" outside tests.
+func Resolve(s Setting, def int64, getenv func(string) string, root string) Limit {
+	cg := CgroupLimit(root)
+	if v := getenv("GOMEMLIMIT"); v != "" {
+		return Limit{Bytes: debug.SetMemoryLimit(-1), Source: "GOMEMLIMIT", Cgroup: cg}
+	}
+	switch {
+	case s.Off:
+		return Limit{Bytes: math.MaxInt64, Source: "off", Cgroup: cg}
+	case s.Bytes > 0:
+		return Limit{Bytes: s.Bytes, Source: "memory_limit", Cgroup: cg}
+	case s.Percent > 0 && cg > 0:
+		return Limit{Bytes: int64(float64(cg) * s.Percent / 100), Source: fmt.Sprintf("memory_limit: %g%% of the cgroup's %s", s.Percent, Size(cg)), Cgroup: cg}
+	}
+	l := Limit{Bytes: def, Source: "default", Cgroup: cg}
+	if s.Percent > 0 {
+		l.Source = "default: no cgroup memory limit for " + strconv.FormatFloat(s.Percent, 'g', -1, 64) + "%"
+	}
+	if c := int64(float64(cg) * cgroupShare); cg > 0 && c < l.Bytes {
+		l = Limit{Bytes: c, Source: fmt.Sprintf("default: 90%% of the cgroup's %s", Size(cg)), Cgroup: cg}
+	}
+	return l
+}
+
+// Apply sets the runtime's soft limit to l (nothing to do for
+// GOMEMLIMIT, which the runtime read at start).
+func Apply(l Limit) {
+	if l.Source != "GOMEMLIMIT" {
+		debug.SetMemoryLimit(l.Bytes)
+	}
+}
+
+// CgroupLimit is the lowest memory.max or memory.high (cgroup v2) of the
+// process's cgroup and its parents under root+"sys/fs/cgroup", 0 when
+// none is set or the hierarchy is not v2.
+func CgroupLimit(root string) int64 {
+	data, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
+	if err != nil {
+		return 0
+	}
+	var rel string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			rel = p
+		}
+	}
+	if rel == "" {
+		return 0
+	}
+	base := filepath.Join(root, "sys/fs/cgroup")
+	dir := filepath.Join(base, filepath.Clean("/"+rel))
+	var low int64
+	// Bounded: each step removes a path element, up to the mount point.
+	for range 64 {
+		for _, f := range []string{"memory.max", "memory.high"} {
+			if n := readLimit(filepath.Join(dir, f)); n > 0 && (low == 0 || n < low) {
+				low = n
+			}
+		}
+		if dir == base || !strings.HasPrefix(dir, base) {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	return low
+}
+
+// readLimit reads a cgroup memory file: a byte count, or "max" (0).
+func readLimit(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
