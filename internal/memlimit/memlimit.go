@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -145,30 +146,47 @@ func Apply(l Limit) {
 	}
 }
 
-// CgroupLimit is the lowest memory.max or memory.high (cgroup v2) of the
-// process's cgroup and its parents under root+"sys/fs/cgroup", 0 when
-// none is set or the hierarchy is not v2.
+// CgroupLimit is the lowest memory limit of the process's cgroup and its
+// parents under root+"sys/fs/cgroup": memory.max or memory.high (cgroup
+// v2), else memory.limit_in_bytes of the v1 memory controller; 0 when
+// none is set.
 func CgroupLimit(root string) int64 {
 	data, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
 	if err != nil {
 		return 0
 	}
-	var rel string
+	var v1, v2 string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			rel = p
+		_, rest, _ := strings.Cut(sc.Text(), ":")
+		ctrls, path, ok := strings.Cut(rest, ":")
+		switch {
+		case !ok:
+		case ctrls == "":
+			v2 = path
+		case slices.Contains(strings.Split(ctrls, ","), "memory"):
+			v1 = path
 		}
 	}
+	base := filepath.Join(root, "sys/fs/cgroup")
+	low := lowest(base, v2, "memory.max", "memory.high")
+	if low == 0 && v1 != "" {
+		low = lowest(filepath.Join(base, "memory"), v1, "memory.limit_in_bytes")
+	}
+	return low
+}
+
+// lowest is the lowest limit in files of the cgroup rel and its parents
+// up to base, 0 when none is set.
+func lowest(base, rel string, files ...string) int64 {
 	if rel == "" {
 		return 0
 	}
-	base := filepath.Join(root, "sys/fs/cgroup")
 	dir := filepath.Join(base, filepath.Clean("/"+rel))
 	var low int64
 	// Bounded: each step removes a path element, up to the mount point.
 	for range 64 {
-		for _, f := range []string{"memory.max", "memory.high"} {
+		for _, f := range files {
 			if n := readLimit(filepath.Join(dir, f)); n > 0 && (low == 0 || n < low) {
 				low = n
 			}
@@ -188,7 +206,8 @@ func readLimit(path string) int64 {
 		return 0
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || n <= 0 {
+	// v1 writes "no limit" as the largest page-aligned int64.
+	if err != nil || n <= 0 || n >= 1<<62 {
 		return 0
 	}
 	return n

@@ -76,6 +76,22 @@ func TestResolve(t *testing.T) {
 			t.Errorf("%s: got %d (%s), want %d (%s)", c.name, l.Bytes, l.Source, c.want, c.source)
 		}
 	}
+	// cgroup v1: the memory controller's own hierarchy, "no limit" as a
+	// huge number, a parent's limit counting.
+	root := t.TempDir()
+	for p, v := range map[string]string{
+		"proc/self/cgroup": "4:memory:/box/stockade\n1:cpu:/\n0::/\n",
+		"sys/fs/cgroup/memory/box/stockade/memory.limit_in_bytes": "9223372036854771712",
+		"sys/fs/cgroup/memory/box/memory.limit_in_bytes":          "314572800",
+	} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := CgroupLimit(root); got != 314572800 {
+		t.Errorf("cgroup v1: got %d, want the parent's 314572800", got)
+	}
 	env := func(k string) string {
 		if k == "GOMEMLIMIT" {
 			return "123MiB"
