@@ -18,11 +18,16 @@ func (d *Daemon) loop(ctx context.Context) {
 	// sink or a lock stops it, and systemd restarts the daemon (WatchdogSec
 	// must be at least 3 s).
 	watchdog := d.notify.Enabled() && sdnotify.WatchdogInterval() > 0
+	// One Event for the loop's life: received into a variable of the case
+	// itself and passed by address, each line's escaped to the heap, some
+	// 500 bytes a line of a file (half the garbage of a flood read from
+	// one). process keeps no pointer into it.
+	var ev pipeline.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-d.events:
+		case ev = <-d.events:
 			d.process(ctx, &ev, d.now())
 			d.decisionsSaved()
 		case b := <-d.batches:
