@@ -150,6 +150,8 @@ func TestEnforcerErrors(t *testing.T) {
 				`c.yaml:4:12: home_net[0]: target "10.0.0.0/33" is neither an address nor a CIDR`}},
 		{"durations", "kafka: {brokers: [k:9092]}\npolicy: {max_duration: forever, origins: [{name: a, key: " + key1 + "}]}\n",
 			[]string{`c.yaml:2:24: policy.max_duration: bad duration "forever" (use 90s, 10m, 1h, 7d, 1w)`}},
+		{"memory limit", "nats: {url: nats://x}\npolicy: {origins: [{name: a, key: " + key1 + "}]}\nmemory_limit: 150%\n",
+			[]string{`c.yaml:3:15: memory_limit: "150%": want a share of the cgroup's memory limit over 0% and up to 100% (80%)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseEnforcer("c.yaml", []byte(tc.yaml))
