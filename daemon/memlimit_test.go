@@ -37,3 +37,17 @@ func TestDaemonMemoryLimit(t *testing.T) {
 		l.stop()
 	}
 }
+
+// TestEnforcerMemoryLimit: the enforcer's memory_limit: is the runtime's
+// once it runs.
+func TestEnforcerMemoryLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	f := newFleet(t, "nats", 1)
+	f.tune = func(c *EnforceConfig) { c.MemoryLimit = "200MiB" }
+	f.startFirewall(0)
+	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
+		t.Errorf("enforcer with memory_limit: 200MiB: the runtime's limit is %d, want %d", got, 200<<20)
+	}
+}
