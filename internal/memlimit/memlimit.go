@@ -98,8 +98,12 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%s (%s)", Size(l.Bytes), l.Source)
 }
 
-// Size writes b as memory_limit: would (MiB, GiB).
+// Size writes b as memory_limit: would (MiB, GiB); 0 and no limit are
+// "none".
 func Size(b int64) string {
+	if b <= 0 || b == math.MaxInt64 {
+		return "none"
+	}
 	if b >= 1<<30 && b%(1<<30) == 0 {
 		return fmt.Sprintf("%dGiB", b>>30)
 	}
