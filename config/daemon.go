@@ -105,9 +105,10 @@ const DefaultMaxWindows = 1_000_000
 
 // DaemonMemoryLimit is memory_limit:'s default for DefaultMaxWindows or
 // fewer: 1,000,000 windows are about 140 MB of live heap and the rest of
-// the daemon 30-60 MB, so a flood's garbage is collected before the heap
-// doubles (GOGC=100 would take it to 350-400 MB).
-const DaemonMemoryLimit = 256 << 20
+// the daemon 40-60 MB, so a flood's garbage is collected before the heap
+// doubles (GOGC=100 took it to 390 MB of RSS). On the bench's state row
+// 224MiB held the RSS at 221-246 MB at the same CPU; 256MiB, 250-263 MB.
+const DaemonMemoryLimit = 224 << 20
 
 // MemoryDefault is the soft memory limit's default for these settings:
 // DaemonMemoryLimit, grown in proportion past DefaultMaxWindows (a
