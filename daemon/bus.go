@@ -37,7 +37,7 @@ func openKafkaSink(c kafka.Config, stateDir string, signer *sign.Signer, log *sl
 // newBusSource is a bus source of p's payload; a source of decisions
 // verifies them under p's policy, consulting g (see busTrust).
 func newBusSource(kind string, c bus.Consumer, closer func(), p config.BusPayload, g *guard.Guard, self string,
-	loc *time.Location, home suricata.HomeNet, log *slog.Logger) (*bus.Source, error) {
+	loc *time.Location, home suricata.HomeNet, log *slog.Logger, topic uint16) (*bus.Source, error) {
 	decisions, f, err := bus.ParsePayload(p.Payload, p.Format)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func newBusSource(kind string, c bus.Consumer, closer func(), p config.BusPayloa
 	if err != nil {
 		return nil, err
 	}
-	cfg := bus.SourceConfig{Kind: kind, Consumer: c, Close: closer, Decisions: decisions, Format: f, Self: self, Loc: loc, HomeNet: home, Log: log}
+	cfg := bus.SourceConfig{Kind: kind, Consumer: c, Close: closer, Decisions: decisions, Format: f, Self: self, Loc: loc, HomeNet: home, Log: log, Topic: topic}
 	if trust != nil {
 		cfg.Verifier = trust
 	}

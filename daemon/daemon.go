@@ -68,6 +68,7 @@ type Daemon struct {
 	ctl      chan control.Call
 	offsets  map[string]int64 // source id → offset after the last processed line, since the last save
 	cps      map[string]savedCheckpoint
+	kafka    kafkaCounts
 
 	engCfg  pipeline.Config // to rebuild the engine after a clock step
 	started time.Time
@@ -150,6 +151,7 @@ func New(cfg Config, deps Deps) (*Daemon, error) {
 		ctl:      make(chan control.Call),
 		offsets:  map[string]int64{},
 		cps:      map[string]savedCheckpoint{},
+		kafka:    kafkaCounts{counted: map[kafkaPart]int64{}},
 		saveDone: make(chan *saveJob, 1),
 	}
 	if d.log == nil {

@@ -113,6 +113,10 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time
 		d.metrics.lastEvent.Store(t)
 	}
 	ds := d.eng.Process(ev)
+	if ev.Topic != 0 {
+		// Saved with the windows that now hold it (see kafkaCounts).
+		d.kafka.handled(ev)
+	}
 	if ev.WarmUp {
 		// Rebuilding what a partition's previous holder counted: its
 		// decisions are in our ledger now, and on the bus already.
@@ -122,7 +126,7 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time
 	if len(ds) > 0 {
 		d.observeLine(ev, ds, wall)
 	}
-	if ev.Offset > 0 {
+	if ev.Offset > 0 && ev.Topic == 0 {
 		d.offsets[ev.Source] = ev.Offset
 	}
 	d.emit(ctx, ds)

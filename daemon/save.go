@@ -137,7 +137,7 @@ func (d *Daemon) takeSave() *saveJob {
 		return nil
 	}
 	job := &saveJob{snap: snap, ch: ch, offsets: offsets, clock: d.eng.Now(), unsaved: d.unsaved, kept: kept}
-	d.pending, d.unsaved, d.cpsDirty = pipeline.Changes{}, time.Time{}, false
+	d.pending, d.unsaved, d.cpsDirty, d.kafka.dirty = pipeline.Changes{}, time.Time{}, false, false
 	clear(d.offsets)
 	return job
 }
@@ -179,7 +179,7 @@ const keepPerPath = 2
 // fingerprint, and returns the whole set as JSON for the store (nil when
 // nothing moved).
 func (d *Daemon) checkpoints() map[string]json.RawMessage {
-	if len(d.offsets) == 0 && !d.cpsDirty {
+	if len(d.offsets) == 0 && !d.cpsDirty && !d.kafka.dirty {
 		return nil
 	}
 	round := d.metrics.saves.Load() + d.metrics.saveErrors.Load() + 1
@@ -198,11 +198,12 @@ func (d *Daemon) checkpoints() map[string]json.RawMessage {
 			delete(d.cps, k)
 		}
 	}
-	out := make(map[string]json.RawMessage, len(d.cps))
+	out := make(map[string]json.RawMessage, len(d.cps)+len(d.kafka.counted))
 	for k, c := range d.cps {
 		if b, err := json.Marshal(c.cp); err == nil {
 			out[k] = b
 		}
 	}
+	d.kafka.checkpoints(out)
 	return out
 }

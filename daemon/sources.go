@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,7 @@ func (d *Daemon) runListeners(ctx context.Context) error {
 // openSources opens every source of the configuration, each as a group
 // a reload can stop or keep.
 func (d *Daemon) openSources(saved map[string]json.RawMessage) error {
+	d.kafka.restore(saved)
 	for i, sc := range d.cfg.Sources {
 		if g := d.early[i]; g != nil {
 			d.groups = append(d.groups, g)
@@ -205,18 +207,20 @@ func (d *Daemon) openBusSource(sc config.Source) error {
 		if err != nil {
 			return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)}
 		}
-		if s, err = newBusSource("nats", c, c.Close, sc.NATS.BusPayload, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+		if s, err = newBusSource("nats", c, c.Close, sc.NATS.BusPayload, d.guard, d.cfg.Origin, d.loc, d.home, d.log, 0); err != nil {
 			c.Close()
 			return &BadConfig{fmt.Errorf("%s.nats: %w", sc.Path, err)}
 		}
 	} else {
 		kc := sc.Kafka.KafkaConfig
 		kc.Rewind = d.rewind(sc.Kafka)
+		topic := d.kafka.topicID(cmp.Or(kc.Topic, bus.DefaultKafkaTopic))
+		kc.Counted = d.kafka.countedOf(topic)
 		c, err := bus.NewKafka(kc, d.log)
 		if err != nil {
 			return &BadConfig{fmt.Errorf("%s: %w", sc.Path, err)}
 		}
-		if s, err = newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.BusPayload, d.guard, d.cfg.Origin, d.loc, d.home, d.log); err != nil {
+		if s, err = newBusSource("kafka", c, func() { c.Close() }, sc.Kafka.BusPayload, d.guard, d.cfg.Origin, d.loc, d.home, d.log, topic); err != nil {
 			c.Close()
 			return &BadConfig{fmt.Errorf("%s.kafka: %w", sc.Path, err)}
 		}

@@ -74,6 +74,13 @@ type Event struct {
 	// correlator kept (a Kafka partition handed over): the engine judges
 	// it, but what it decides was decided and published already.
 	WarmUp bool `expr:"-"`
+	// Topic and Partition place a Kafka record (Topic: an id the daemon
+	// gives each topic it reads, from 1; 0 for any other event), with
+	// Offset the record's offset plus one: the daemon saves, per
+	// partition, up to which record its state counts, so that a restart
+	// warms a partition up from after it. They sit in WarmUp's padding.
+	Topic     uint16 `expr:"-"`
+	Partition int32  `expr:"-"`
 
 	// Addr is the offending address when the format states it structurally:
 	// the nginx client, the Suricata attacker (alert.source when present,

@@ -33,6 +33,11 @@ type Delivery struct {
 	// counted (KafkaConfig.Rewind): judged, but what it decides was
 	// decided already.
 	WarmUp bool
+	// Partition and Offset place a Kafka record: Offset is the record's
+	// offset plus one (0: not a Kafka record), what the daemon saves with
+	// the state that counted it (KafkaConfig.Counted).
+	Partition int
+	Offset    int64
 }
 
 // Handler processes one delivery. It returns nil when the message is done

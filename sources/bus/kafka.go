@@ -18,6 +18,9 @@ import (
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
+// DefaultKafkaTopic is the topic of a KafkaConfig that names none.
+const DefaultKafkaTopic = "stockade-decisions"
+
 // KafkaConfig says what to consume.
 type KafkaConfig struct {
 	kafkaconn.Config `yaml:",inline"`
@@ -44,12 +47,19 @@ type KafkaConfig struct {
 	// what that holder decided. A correlator sets it to the longest window
 	// of its rules that read decisions (config: rewind).
 	Rewind time.Duration `yaml:"-"`
+	// Counted is, by partition, the offset after the last record the
+	// state this member restored counted (its saved windows include it).
+	// A partition newly assigned is warmed up from there when that is
+	// past the rewind, so that what the state holds is not counted twice
+	// (a restart), and not at all when the state holds everything up to
+	// the group's commit.
+	Counted map[int]int64 `yaml:"-"`
 }
 
 func (c *KafkaConfig) setDefaults() {
 	c.Config.SetDefaults()
 	if c.Topic == "" {
-		c.Topic = "stockade-decisions"
+		c.Topic = DefaultKafkaTopic
 	}
 	if c.Group == "" {
 		c.Group = "stockade"
@@ -86,6 +96,10 @@ type Kafka struct {
 	// next is, for each partition this member holds, the offset after the
 	// last record it handled; touched by RunBatch's goroutine only.
 	next map[int]int64
+	// counted is, for each partition this member ever held, the offset
+	// after the last record it handed over (warm-up ones too), from
+	// KafkaConfig.Counted at first; touched by RunBatch's goroutine only.
+	counted map[int]int64
 
 	delivered, retried, warmUp atomic.Uint64
 }
@@ -104,7 +118,11 @@ func NewKafka(cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Kafka{cfg: cfg, log: log, dialer: dialer}, nil
+	counted := make(map[int]int64, len(cfg.Counted))
+	for p, o := range cfg.Counted {
+		counted[p] = o
+	}
+	return &Kafka{cfg: cfg, log: log, dialer: dialer, counted: counted}, nil
 }
 
 // newGroup joins the consumer group. It is made only once the group may
@@ -286,14 +304,18 @@ func (k *Kafka) generation(ctx context.Context, gen *kafka.Generation, h BatchHa
 		if !held || a.Offset > from {
 			from = a.Offset
 		}
-		warm := !held && k.cfg.Rewind > 0 && a.Offset > 0
+		// A partition not held just before is warmed up, from after what
+		// this member counted of it already if that is within the rewind
+		// (its state, restored or kept since it last held it, has those).
+		floor, counted := k.counted[a.ID]
+		warm := !held && k.cfg.Rewind > 0 && a.Offset > 0 && (!counted || floor < a.Offset)
 		next[a.ID] = from
 		gen.Start(func(gctx context.Context) {
 			rctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			stop := context.AfterFunc(gctx, cancel)
 			defer stop()
-			k.readPartition(rctx, a.ID, from, warm, ch)
+			k.readPartition(rctx, a.ID, from, floor, warm, ch)
 		})
 	}
 	k.next = next
@@ -317,13 +339,14 @@ func (k *Kafka) generation(ctx context.Context, gen *kafka.Generation, h BatchHa
 // readPartition sends the records of partition from offset from into ch
 // until ctx ends, retrying a failed fetch with backoff. With warm set, it
 // first sends, marked warm-up, what came in the Rewind before the record
-// last committed: what the member that held the partition before us knew.
-func (k *Kafka) readPartition(ctx context.Context, partition int, from int64, warm bool, ch chan<- fetched) {
+// last committed, from floor at the earliest: what the member that held
+// the partition before us knew, and this member did not count already.
+func (k *Kafka) readPartition(ctx context.Context, partition int, from, floor int64, warm bool, ch chan<- fetched) {
 	r := k.newPartitionReader(partition)
 	defer r.Close()
 	live := from
 	if warm {
-		from = k.rewound(ctx, r, partition, from)
+		from = k.rewound(ctx, r, partition, from, floor)
 	}
 	if err := r.SetOffset(from); err != nil {
 		return
@@ -352,9 +375,10 @@ func (k *Kafka) readPartition(ctx context.Context, partition int, from int64, wa
 }
 
 // rewound is the offset of partition's first record stored at most Rewind
-// before the one at committed-1 (the last the group handled), or
-// committed when it cannot be told: the warm-up is then skipped.
-func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, committed int64) int64 {
+// before the one at committed-1 (the last the group handled), or floor
+// when that is later, or committed when it cannot be told: the warm-up is
+// then skipped.
+func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, committed, floor int64) int64 {
 	off, err := k.rewindOffset(ctx, r, committed)
 	switch {
 	case ctx.Err() != nil:
@@ -363,6 +387,12 @@ func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, com
 		k.log.Warn("kafka: no warm-up of a partition newly assigned: what its previous holder counted is not rebuilt",
 			"partition", partition, "err", err)
 		return committed
+	}
+	if floor > off {
+		// Counted before: by the saved state, or while this member last held it.
+		k.log.Info("kafka: warming up a partition newly assigned, after what was counted already", "partition", partition,
+			"from", floor, "to", committed, "rewind", k.cfg.Rewind, "rewind_from", off)
+		return floor
 	}
 	k.log.Info("kafka: warming up a partition newly assigned", "partition", partition,
 		"from", off, "to", committed, "rewind", k.cfg.Rewind)
@@ -395,6 +425,7 @@ func (k *Kafka) handle(ctx context.Context, h BatchHandler, batch []fetched) boo
 	for i, m := range batch {
 		ds[i] = kafkaDelivery(m.Message)
 		ds[i].WarmUp = m.warm
+		k.counted[m.Partition] = max(k.counted[m.Partition], m.Offset+1)
 		if m.warm {
 			k.warmUp.Add(1)
 		}
@@ -458,7 +489,7 @@ func (k *Kafka) commit(ctx context.Context, gen *kafka.Generation, ended <-chan 
 }
 
 func kafkaDelivery(m kafka.Message) *Delivery {
-	d := &Delivery{Data: m.Value, Subject: m.Topic, Stored: m.Time}
+	d := &Delivery{Data: m.Value, Subject: m.Topic, Stored: m.Time, Partition: m.Partition, Offset: m.Offset + 1}
 	for _, hd := range m.Headers {
 		switch hd.Key {
 		case sign.HeaderKey:

@@ -44,6 +44,9 @@ type SourceConfig struct {
 	Loc       *time.Location
 	HomeNet   suricata.HomeNet // for Suricata lines (eve.json shipped over a bus)
 	Log       *slog.Logger
+	// Topic is stamped on the events of Kafka records, with their
+	// partition and offset (pipeline.Event.Topic); 0: none.
+	Topic uint16
 }
 
 // ParsePayload checks a source's payload (decisions, the default, or
@@ -178,6 +181,9 @@ func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
 			return nil
 		}
 		ev.WarmUp = d.WarmUp
+		if s.cfg.Topic != 0 && d.Offset > 0 {
+			ev.Topic, ev.Partition, ev.Offset = s.cfg.Topic, int32(d.Partition), d.Offset
+		}
 		select {
 		case out <- ev:
 		case <-ctx.Done():
