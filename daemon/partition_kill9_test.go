@@ -37,6 +37,13 @@ func natsPartition(url string, part int) string {
 // for its control socket.
 func childCorrelator(t *testing.T, h *daemonHarness, source string, sensors []busSensor) *exec.Cmd {
 	t.Helper()
+	return childCorrelatorRules(t, h, source, "default", sensors)
+}
+
+// childCorrelatorRules is childCorrelator judging with rules (a pack's
+// name or a directory).
+func childCorrelatorRules(t *testing.T, h *daemonHarness, source, rules string, sensors []busSensor) *exec.Cmd {
+	t.Helper()
 	cfgPath := filepath.Join(h.dir, "correlator.yaml")
 	var origins []string
 	for _, s := range sensors {
@@ -45,12 +52,12 @@ func childCorrelator(t *testing.T, h *daemonHarness, source string, sensors []bu
 	cfg := fmt.Sprintf(`state_dir: %s
 socket: %s
 origin: hub
-rules: [default]
+rules: [%s]
 sources:
   - %s, policy: {origins: [%s]}}
 sinks:
   - jsonl: %s
-`, filepath.Join(h.dir, "state"), h.socket, source, strings.Join(origins, ", "), h.out)
+`, filepath.Join(h.dir, "state"), h.socket, rules, source, strings.Join(origins, ", "), h.out)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

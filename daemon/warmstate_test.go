@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,3 +117,53 @@ func TestCorrelatorRestartCountsOnceKafka(t *testing.T) {
 	}
 }
 
+
+// TestCorrelatorKill9CountsOnceKafka: TestCorrelatorRestartCountsOnceKafka
+// with the correlator a child process killed with SIGKILL once it judged
+// and committed (state and group) the two sensors' bans: restarted, its
+// warm-up counts none of them again, and the third ban bans once.
+func TestCorrelatorKill9CountsOnceKafka(t *testing.T) {
+	if os.Getenv("STOCKADE_DAEMON_CHILD") != "" {
+		t.Skip("child")
+	}
+	const topic, group, target = "stockade-decisions", "correlators", "198.51.100.8"
+	cluster := testservers.RunKafka(t, topic, 1)
+	brokers := cluster.ListenAddrs()
+	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	h := newHarness(t)
+	rules := repeatRules(t, h)
+	child := childCorrelatorRules(t, h, kafkaGroup(brokers, topic, group), rules, sensors)
+	testkit.WaitForWithin(t, 30*time.Second, "the group to give the correlator its partition", func() bool { return groupSpread(ctx, cl, group, 1) })
+	now := time.Now().UTC()
+	sensorBan(ctx, t, cl, sensors[0], target, now)
+	sensorBan(ctx, t, cl, sensors[1], target, now.Add(time.Second))
+	waitCommitted(t, h, 2)
+	testkit.WaitForWithin(t, 15*time.Second, "the group to commit both", func() bool { return groupCommitted(ctx, cl, group, topic, 1) })
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+
+	childCorrelatorRules(t, h, kafkaGroup(brokers, topic, group), rules, sensors)
+	// The killed member leaves the group when its session times out
+	// (10 s); the restarted one then gets the partition.
+	testkit.WaitForWithin(t, 45*time.Second, "the group to give the restarted correlator the partition", func() bool { return groupSpread(ctx, cl, group, 1) })
+	sensorBan(ctx, t, cl, sensors[2], target, now.Add(2*time.Second))
+	testkit.WaitForWithin(t, 20*time.Second, "the third sensor's ban to be judged", func() bool {
+		return childMetric(t, h, "stockade_events_total") >= 1
+	})
+	if n := childMetric(t, h, "stockade_warmup_decisions_total"); n != 0 {
+		t.Errorf("the warm-up decided %v bans: it counted again what the saved state held", n)
+	}
+	testkit.WaitForWithin(t, 10*time.Second, "the third sensor's ban to ban the address", func() bool { return repeatBans(h, target) > 0 })
+	if n := repeatBans(h, target); n != 1 {
+		t.Errorf("repeat bans of %s: %d, want 1", target, n)
+	}
+}
