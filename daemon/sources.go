@@ -178,12 +178,9 @@ func (d *Daemon) openFiles(sc config.Source, saved map[string]json.RawMessage) e
 		return bad(err)
 	}
 	var cps []tail.Checkpoint
-	for k, raw := range saved {
-		var cp tail.Checkpoint
-		if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
-			cps = append(cps, cp)
-			d.cps[k] = savedCheckpoint{cp: cp}
-		}
+	for k, cp := range fileCheckpoints(saved) {
+		cps = append(cps, cp)
+		d.cps[k] = savedCheckpoint{cp: cp}
 	}
 	t, err := tail.New(tail.Config{
 		Globs: sc.Files.Files, Format: format, Loc: d.loc, HomeNet: d.home, Web: web, Checkpoints: cps,
@@ -195,6 +192,19 @@ func (d *Daemon) openFiles(sc config.Source, saved map[string]json.RawMessage) e
 	d.tailers = append(d.tailers, t)
 	d.sources = append(d.sources, t)
 	return nil
+}
+
+// fileCheckpoints are the files' entries among the checkpoints saved
+// (those of Kafka partitions have no path).
+func fileCheckpoints(saved map[string]json.RawMessage) map[string]tail.Checkpoint {
+	out := map[string]tail.Checkpoint{}
+	for k, raw := range saved {
+		var cp tail.Checkpoint
+		if json.Unmarshal(raw, &cp) == nil && cp.Path != "" {
+			out[k] = cp
+		}
+	}
+	return out
 }
 
 // openBusSource opens the NATS or Kafka source sc.

@@ -117,7 +117,6 @@ func TestCorrelatorRestartCountsOnceKafka(t *testing.T) {
 	}
 }
 
-
 // TestCorrelatorKill9CountsOnceKafka: TestCorrelatorRestartCountsOnceKafka
 // with the correlator a child process killed with SIGKILL once it judged
 // and committed (state and group) the two sensors' bans: restarted, its
