@@ -180,3 +180,96 @@ func committed(ctx context.Context, cl *kgo.Client, group, topic string) int64 {
 	}
 	return resp.Topics[0].Partitions[0].Offset
 }
+
+// TestKafkaWarmUpAfterCounted: a member whose state counted a partition
+// up to some offset (KafkaConfig.Counted, restored with it) warms it up
+// only from after that offset when it is past the rewind's start, not at
+// all when it reaches the commit, and from the rewind's start when it is
+// older; each delivery says its partition and offset.
+func TestKafkaWarmUpAfterCounted(t *testing.T) {
+	const topic, group = "decisions", "correlators"
+	cluster := testservers.RunKafka(t, topic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	now := time.Now()
+	for i := range 10 {
+		at := now.Add(-time.Hour)
+		if i < 5 {
+			at = now.Add(-48 * time.Hour) // older than the rewind
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Timestamp: at}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newKafka := func(counted map[int]int64, log *slog.Logger) *Kafka {
+		k, err := NewKafka(KafkaConfig{Config: kafkaconn.Config{Brokers: cluster.ListenAddrs(), Timeout: 2 * time.Second},
+			Topic: topic, Group: group, Rewind: 24 * time.Hour, Counted: counted}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	first := consume(ctx, t, newKafka(nil, quiet()), 10)
+	if got := first.list(); got != "r0 r1 r2 r3 r4 r5 r6 r7 r8 r9" {
+		t.Fatalf("first member: %s", got)
+	}
+	testkit.WaitFor(t, "the group to commit the ten records", func() bool { return committed(ctx, cl, group, topic) == 10 })
+
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	// Counted up to r7 (offset 8 is the next): r8 and r9 were judged after
+	// the state's save, and are warmed up; r5 to r7 are not read again.
+	k := newKafka(map[int]int64{0: 8}, log)
+	var offsets []int64
+	second := &received{}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- k.RunBatch(sctx, func(_ context.Context, ds []*Delivery) error {
+			second.mu.Lock()
+			defer second.mu.Unlock()
+			for _, d := range ds {
+				second.got = append(second.got, map[bool]string{true: "~"}[d.WarmUp]+string(d.Data))
+				offsets = append(offsets, int64(d.Partition)*1000+d.Offset)
+			}
+			return nil
+		}, 64)
+	}()
+	testkit.WaitFor(t, "the warm-up of r8 and r9", func() bool { return second.len() == 2 })
+	stop()
+	k.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := second.list(); got != "~r8 ~r9" {
+		t.Errorf("member that counted up to r7 (~: warm-up): %s, want ~r8 ~r9", got)
+	}
+	if fmt.Sprint(offsets) != "[9 10]" {
+		t.Errorf("deliveries' partition*1000+offset: %v, want [9 10] (offset: the record's plus one)", offsets)
+	}
+	mu.Lock()
+	if !strings.Contains(logs.String(), `msg="kafka: warming up a partition newly assigned, after what was counted already" source=kafka topic=decisions group=correlators partition=0 from=8 to=10 rewind=24h0m0s rewind_from=5`) {
+		t.Errorf("no warm-up after what was counted logged:\n%s", logs.String())
+	}
+	mu.Unlock()
+
+	// Counted up to the commit: nothing is read again; r10 comes live.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("r10"), Timestamp: now}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := consume(ctx, t, newKafka(map[int]int64{0: 10}, quiet()), 1).list(); got != "r10" {
+		t.Errorf("member that counted everything committed: %s, want r10 alone", got)
+	}
+	testkit.WaitFor(t, "the group to commit r10", func() bool { return committed(ctx, cl, group, topic) == 11 })
+
+	// Counted up to before the rewind's start: warmed up from the rewind.
+	if got := consume(ctx, t, newKafka(map[int]int64{0: 3}, quiet()), 6).list(); got != "~r5 ~r6 ~r7 ~r8 ~r9 ~r10" {
+		t.Errorf("member that counted up to r2: %s, want the warm-up from r5", got)
+	}
+}
