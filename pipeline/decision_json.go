@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the decision's JSON to dst, the very bytes
+// json.Marshal(d) makes (HTML-escaped, as the NATS and Kafka sinks sign
+// and send them), without reflection: at tens of thousands of decisions a
+// second, encoding/json's reflection was a tenth of a replay's work.
+// The error is json.Marshal's: a time whose year is outside [0,9999] or
+// whose zone offset is not a whole RFC 3339 one; dst then holds a partial
+// encoding the caller must drop.
+func (d *Decision) AppendJSON(dst []byte) ([]byte, error) {
+	return d.appendJSON(dst, true)
+}
+
+// AppendJSONUnescaped is AppendJSON with <, > and & left as they are: the
+// bytes of a json.Encoder with SetEscapeHTML(false), less its newline,
+// which is what the jsonl sink and replay's output write.
+func (d *Decision) AppendJSONUnescaped(dst []byte) ([]byte, error) {
+	return d.appendJSON(dst, false)
+}
+
+// appendJSON follows the struct's field order and tags; a field added to
+// Decision must be added here too, which TestDecisionAppendJSON's
+// random decisions (every field set) catch.
+func (d *Decision) appendJSON(b []byte, html bool) ([]byte, error) {
+	var err error
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, d.ID, html)
+	b = append(b, `,"action":`...)
+	b = appendJSONString(b, string(d.Action), html)
+	b = append(b, `,"target":`...)
+	b = d.Target.appendJSON(b, html)
+	b = append(b, `,"scope":`...)
+	b = appendJSONString(b, string(d.Scope), html)
+	b = append(b, `,"rule":`...)
+	b = appendJSONString(b, d.Rule, html)
+	b = append(b, `,"pack":`...)
+	b = appendJSONString(b, d.Pack, html)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, d.Reason, html)
+	b = append(b, `,"at":"`...)
+	if b, err = d.At.AppendText(b); err != nil {
+		return b, err
+	}
+	b = append(b, `","duration_s":`...)
+	b = strconv.AppendInt(b, d.Duration, 10)
+	b = append(b, `,"expires":"`...)
+	if b, err = d.Expires.AppendText(b); err != nil {
+		return b, err
+	}
+	b = append(b, `","offense":`...)
+	b = strconv.AppendInt(b, int64(d.Offense), 10)
+	b = append(b, `,"origin":`...)
+	b = appendJSONString(b, d.Origin, html)
+	b = append(b, `,"source":`...)
+	b = appendJSONString(b, d.Source, html)
+	b = append(b, `,"evidence":`...)
+	b = appendJSONStrings(b, d.Evidence, html)
+	if len(d.Provenance) > 0 {
+		b = append(b, `,"provenance":[`...)
+		for i := range d.Provenance {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = d.Provenance[i].appendJSON(b, html)
+		}
+		b = append(b, ']')
+	}
+	if d.Simulated {
+		b = append(b, `,"simulated":true`...)
+	}
+	return append(b, '}'), nil
+}
+
+func (p *Provenance) appendJSON(b []byte, html bool) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, p.ID, html)
+	b = append(b, `,"origin":`...)
+	b = appendJSONString(b, p.Origin, html)
+	if p.Signer != "" {
+		b = append(b, `,"signer":`...)
+		b = appendJSONString(b, p.Signer, html)
+	}
+	return append(b, '}')
+}
+
+// appendJSON is the target's text as a JSON string, as encoding/json
+// makes of a TextMarshaler. The text is digits, hex, dots, colons and a
+// slash, but an address's zone is not: it is escaped like any string.
+func (t Target) appendJSON(b []byte, html bool) []byte {
+	var buf [64]byte
+	s, _ := t.AppendText(buf[:0]) // an address's AppendText never fails
+	return appendJSONString(b, s, html)
+}
+
+// appendJSONStrings is a []string as encoding/json writes it: null for
+// nil, [] for empty.
+func appendJSONStrings(b []byte, ss []string, html bool) []byte {
+	if ss == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s, html)
+	}
+	return append(b, ']')
+}
+
+// jsonSafe[c] is true for an ASCII byte encoding/json writes as it is:
+// not a control byte, quote nor backslash; jsonHTMLSafe also leaves out
+// <, > and &.
+var (
+	jsonSafe     = jsonSafeSet(false)
+	jsonHTMLSafe = jsonSafeSet(true)
+)
+
+func jsonSafeSet(html bool) (set [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		set[c] = c != '"' && c != '\\' && !(html && (c == '<' || c == '>' || c == '&'))
+	}
+	return set
+}
+
+const jsonHex = "0123456789abcdef"
+
+// appendJSONString escapes s exactly as encoding/json does: the short
+// escapes \b \f \n \r \t, \u00XX for other control bytes (and <, >, & when
+// html is set), \ufffd for each byte of invalid UTF-8, and \u2028 and
+// \u2029 always, so that a line of a log quoted in evidence stays one
+// line of JSON and JavaScript.
+func appendJSONString[S []byte | string](b []byte, s S, html bool) []byte {
+	safe := &jsonSafe
+	if html {
+		safe = &jsonHTMLSafe
+	}
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = appendJSONEscape(b, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', jsonHex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendJSONEscape(b []byte, c byte) []byte {
+	switch c {
+	case '\\', '"':
+		return append(b, '\\', c)
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\f':
+		return append(b, '\\', 'f')
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', jsonHex[c>>4], jsonHex[c&0xF])
+}

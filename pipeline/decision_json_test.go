@@ -1,0 +1,227 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// jsonOracle is what encoding/json makes of d: json.Marshal's bytes, and
+// an Encoder's with SetEscapeHTML(false) less its newline.
+func jsonOracle(t testing.TB, d *Decision) (html, plain []byte, err error) {
+	html, err = json.Marshal(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		t.Fatalf("Marshal succeeded, Encoder failed: %v", err)
+	}
+	return html, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func checkAppendJSON(t testing.TB, d *Decision) {
+	t.Helper()
+	html, plain, werr := jsonOracle(t, d)
+	prefix := []byte("prefix")
+	got, err := d.AppendJSON(prefix)
+	if (err != nil) != (werr != nil) {
+		t.Fatalf("AppendJSON error %v, json.Marshal's %v, for %#v", err, werr, d)
+	}
+	if werr != nil {
+		return
+	}
+	if !bytes.HasPrefix(got, prefix) || !bytes.Equal(got[len(prefix):], html) {
+		t.Fatalf("AppendJSON:\n got %s\nwant %s", got, html)
+	}
+	got, err = d.AppendJSONUnescaped(nil)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("AppendJSONUnescaped: %v\n got %s\nwant %s", err, got, plain)
+	}
+}
+
+// randString draws from the bytes that make escaping differ: control
+// bytes, quote and backslash, <>&, invalid UTF-8, U+2028/2029, other
+// multi-byte runes, and plain text.
+func randString(r *rand.Rand) string {
+	pieces := []string{
+		"a", "Failed password", " ", "\"", "\\", "<", ">", "&", "\x00", "\x01", "\b", "\f", "\n", "\r", "\t",
+		"\x1f", "\x7f", "\u2028", "\u2029", "\u2027", "é", "日本", "\U0001F600", "\xff", "\xc3", "\xe2\x80",
+		"\xed\xa0\x80", "\xf4\x90\x80\x80", "\ufffd", "/", "</script>",
+	}
+	var sb strings.Builder
+	for n := r.IntN(12); n > 0; n-- {
+		if r.IntN(4) == 0 {
+			sb.WriteByte(byte(r.IntN(256)))
+			continue
+		}
+		sb.WriteString(pieces[r.IntN(len(pieces))])
+	}
+	return sb.String()
+}
+
+func randTime(r *rand.Rand) time.Time {
+	zones := []*time.Location{time.UTC, time.FixedZone("CET", 3600), time.FixedZone("X", -(9*3600 + 30*60)), time.Local}
+	switch r.IntN(8) {
+	case 0:
+		return time.Time{}
+	case 1: // a year json.Marshal refuses
+		return time.Date(10000+r.IntN(100), 1, 1, 0, 0, 0, 0, time.UTC)
+	case 2: // a zone offset json.Marshal refuses
+		return time.Date(2025, 1, 1, 0, 0, 0, 0, time.FixedZone("bad", 24*3600+60))
+	}
+	sec := r.Int64N(4e9) - 1e9
+	ns := [...]int64{0, int64(r.IntN(1e9)), 500_000_000, 120_000}[r.IntN(4)]
+	return time.Unix(sec, ns).In(zones[r.IntN(len(zones))])
+}
+
+func randTarget(r *rand.Rand) Target {
+	switch r.IntN(5) {
+	case 0:
+		return Target{}
+	case 1:
+		var a [16]byte
+		for i := range a {
+			a[i] = byte(r.IntN(256))
+		}
+		return TargetOf(netip.PrefixFrom(netip.AddrFrom16(a), r.IntN(129)))
+	case 2: // a zone is text stockade does not choose
+		return Target{netip.PrefixFrom(netip.MustParseAddr("fe80::1").WithZone(randString(r)+"x"), 128)}
+	}
+	a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+	return TargetOf(netip.PrefixFrom(a, 16+r.IntN(17)))
+}
+
+func randDecision(r *rand.Rand) Decision {
+	d := Decision{
+		ID: randString(r), Action: Action(randString(r)), Target: randTarget(r), Scope: Scope(randString(r)),
+		Rule: randString(r), Pack: randString(r), Reason: randString(r), At: randTime(r),
+		Duration: r.Int64() - r.Int64(), Expires: randTime(r), Offense: r.IntN(1000) - 10,
+		Origin: randString(r), Source: randString(r), Simulated: r.IntN(2) == 0,
+	}
+	if n := r.IntN(4); n > 0 {
+		d.Evidence = make([]string, n-1) // n == 1: empty, not nil
+		for i := range d.Evidence {
+			d.Evidence[i] = randString(r)
+		}
+	}
+	if n := r.IntN(4); n > 0 {
+		d.Provenance = make([]Provenance, n-1)
+		for i := range d.Provenance {
+			d.Provenance[i] = Provenance{ID: randString(r), Origin: randString(r)}
+			if r.IntN(2) == 0 {
+				d.Provenance[i].Signer = randString(r)
+			}
+		}
+	}
+	return d
+}
+
+// TestDecisionAppendJSON: AppendJSON writes json.Marshal's bytes, and
+// AppendJSONUnescaped an unescaping Encoder's, for random decisions with
+// every field set and unset, and fails where json.Marshal fails.
+func TestDecisionAppendJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 2026))
+	for range 20000 {
+		d := randDecision(r)
+		checkAppendJSON(t, &d)
+	}
+	var zero Decision
+	checkAppendJSON(t, &zero)
+}
+
+// TestDecisionAppendJSONEveryByte: each byte and each rune around the
+// special ones, alone and between text, in every string field.
+func TestDecisionAppendJSONEveryByte(t *testing.T) {
+	var ss []string
+	for c := range 256 {
+		ss = append(ss, string([]byte{byte(c)}), "x"+string([]byte{byte(c)})+"y")
+	}
+	for _, r := range []rune{0x7f, 0x80, 0x7ff, 0x800, 0x2027, 0x2028, 0x2029, 0x202a, 0xfffd, 0xffff, 0x10000, 0x10ffff} {
+		ss = append(ss, string(r), "<"+string(r)+">")
+	}
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, s := range ss {
+		d := Decision{ID: s, Action: Action(s), Target: MustTarget("203.0.113.7"), Scope: Scope(s), Rule: s,
+			Pack: s, Reason: s, At: at, Expires: at, Origin: s, Source: s, Evidence: []string{s, s},
+			Provenance: []Provenance{{ID: s, Origin: s, Signer: s}}}
+		checkAppendJSON(t, &d)
+	}
+}
+
+// FuzzDecisionAppendJSON: whatever the strings, the same bytes as
+// encoding/json.
+func FuzzDecisionAppendJSON(f *testing.F) {
+	f.Add("id", "ban", "sshd", "Failed password for <root> & \u2028", "\xff\x00", int64(600), int64(1740830400), true)
+	f.Fuzz(func(t *testing.T, id, action, rule, evidence, origin string, dur, at int64, sim bool) {
+		tm := time.Unix(at, 0).UTC()
+		d := Decision{ID: id, Action: Action(action), Target: MustTarget("2001:db8::/64"), Scope: ScopeRange,
+			Rule: rule, Pack: rule, Reason: evidence, At: tm, Duration: dur, Expires: tm.Add(time.Duration(dur)),
+			Offense: int(dur), Origin: origin, Source: evidence, Evidence: []string{evidence, id},
+			Provenance: []Provenance{{ID: id, Origin: origin, Signer: rule}}, Simulated: sim}
+		checkAppendJSON(t, &d)
+	})
+}
+
+func benchDecision() Decision {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	return Decision{
+		ID: "0123456789abcdef0123456789abcdef", Action: ActionBan, Target: MustTarget("203.0.113.7"),
+		Scope: ScopeIP, Rule: "suricata-alert", Pack: "suricata", Reason: "ET SCAN Potential SSH Scan (priority 2)",
+		At: at, Duration: 3600, Expires: at.Add(time.Hour), Offense: 1, Origin: "sensor1",
+		Source: "/var/log/suricata/fast.log",
+		Evidence: []string{`03/01/2025-12:00:00.123456  [**] [1:2001219:20] ET SCAN Potential SSH Scan [**] ` +
+			`[Classification: Attempted Information Leak] [Priority: 2] {TCP} 203.0.113.7:51234 -> 10.0.0.5:22`},
+	}
+}
+
+// BenchmarkDecisionEncode: a fast.log decision, by reflection and appended.
+func BenchmarkDecisionEncode(b *testing.B) {
+	d := benchDecision()
+	b.Run("Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(&d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Encoder", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for b.Loop() {
+			buf.Reset()
+			if err := enc.Encode(&d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var err error
+			if buf, err = d.AppendJSON(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendJSONUnescaped", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var err error
+			if buf, err = d.AppendJSONUnescaped(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
