@@ -11,7 +11,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,7 +97,7 @@ func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
 // Encode is the queued message a decision becomes, signed when signer is
 // set.
 func Encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, error) {
-	v, err := json.Marshal(d)
+	v, err := d.AppendJSON(nil) // json.Marshal's bytes, which the signature covers
 	if err != nil {
 		return queue.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
 	}

@@ -11,7 +11,6 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,7 +85,7 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 // Encode implements queue.Publisher: the decision's JSON, signed when a
 // signer is set, on the subject the template makes of it.
 func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
-	data, err := json.Marshal(d)
+	data, err := d.AppendJSON(nil) // json.Marshal's bytes, which the signature covers
 	if err != nil {
 		return queue.Message{}, fmt.Errorf("nats: decision %s: %w", d.ID, err)
 	}

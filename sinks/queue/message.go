@@ -43,7 +43,7 @@ func (f EncodeFunc) Encode(d *pipeline.Decision) (Message, error) { return f(d) 
 
 // JSON is the Encoder of an unsigned decision with no key: its JSON.
 func JSON(d *pipeline.Decision) (Message, error) {
-	data, err := json.Marshal(d)
+	data, err := d.AppendJSON(nil)
 	if err != nil {
 		return Message{}, fmt.Errorf("decision %s: %w", d.ID, err)
 	}
