@@ -132,20 +132,14 @@ func appendJSONStrings(b []byte, ss []string, html bool) []byte {
 	return append(b, ']')
 }
 
-// jsonSafe[c] is true for an ASCII byte encoding/json writes as it is:
-// not a control byte, quote nor backslash; jsonHTMLSafe also leaves out
-// <, > and &.
-var (
-	jsonSafe     = jsonSafeSet(false)
-	jsonHTMLSafe = jsonSafeSet(true)
+// An ASCII byte encoding/json writes as it is, as a 128-bit set: not a
+// control byte, quote nor backslash; with html set, not <, > nor & either.
+// Constants, not a table, so that the package holds no state.
+const (
+	jsonSafeLo     = uint64(0xffffffff_00000000) &^ (1 << '"')
+	jsonHTMLSafeLo = jsonSafeLo &^ (1<<'<' | 1<<'>' | 1<<'&')
+	jsonSafeHi     = ^uint64(0) &^ (1 << ('\\' - 64))
 )
-
-func jsonSafeSet(html bool) (set [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		set[c] = c != '"' && c != '\\' && !(html && (c == '<' || c == '>' || c == '&'))
-	}
-	return set
-}
 
 const jsonHex = "0123456789abcdef"
 
@@ -155,16 +149,16 @@ const jsonHex = "0123456789abcdef"
 // \u2029 always, so that a line of a log quoted in evidence stays one
 // line of JSON and JavaScript.
 func appendJSONString[S []byte | string](b []byte, s S, html bool) []byte {
-	safe := &jsonSafe
+	safe := [2]uint64{jsonSafeLo, jsonSafeHi}
 	if html {
-		safe = &jsonHTMLSafe
+		safe[0] = jsonHTMLSafeLo
 	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if safe[c] {
+			if safe[c>>6]>>(c&63)&1 != 0 {
 				i++
 				continue
 			}
