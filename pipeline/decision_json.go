@@ -109,11 +109,19 @@ func (p *Provenance) appendJSON(b []byte, html bool) []byte {
 
 // appendJSON is the target's text as a JSON string, as encoding/json
 // makes of a TextMarshaler. The text is digits, hex, dots, colons and a
-// slash, but an address's zone is not: it is escaped like any string.
+// slash, written as it is; an address's zone is not, and is escaped like
+// any string.
 func (t Target) appendJSON(b []byte, html bool) []byte {
 	var buf [64]byte
 	s, _ := t.AppendText(buf[:0]) // an address's AppendText never fails
-	return appendJSONString(b, s, html)
+	for _, c := range s {
+		if !jsonSafeByte(c, html) {
+			return appendJSONString(b, string(s), html)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // appendJSONStrings is a []string as encoding/json writes it: null for
@@ -141,6 +149,59 @@ const (
 	jsonSafeHi     = ^uint64(0) &^ (1 << ('\\' - 64))
 )
 
+func jsonSafeByte(c byte, html bool) bool {
+	switch {
+	case c >= utf8.RuneSelf:
+		return false
+	case c >= 64:
+		return jsonSafeHi>>(c-64)&1 != 0
+	case html:
+		return jsonHTMLSafeLo>>c&1 != 0
+	}
+	return jsonSafeLo>>c&1 != 0
+}
+
+// Word-at-a-time tests of eight bytes at once (the bit tricks of
+// "Bit Twiddling Hacks", exact for "is there such a byte").
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+func hasZeroByte(w uint64) uint64 { return (w - ones) & ^w & highs }
+
+// skipPlain is the index of the first word of s from i that holds a byte
+// needing escaping or part of a multi-byte rune (or where fewer than
+// eight bytes are left): the run of a log line before it is copied
+// without looking at each byte.
+func skipPlain(s string, i int, html bool) int {
+	if html {
+		for ; i+8 <= len(s); i += 8 {
+			w := load64(s, i)
+			if w&highs|(w-0x20*ones)&^w&highs|hasZeroByte(w^'"'*ones)|hasZeroByte(w^'\\'*ones)|
+				hasZeroByte(w^'<'*ones)|hasZeroByte(w^'>'*ones)|hasZeroByte(w^'&'*ones) != 0 {
+				break
+			}
+		}
+		return i
+	}
+	for ; i+8 <= len(s); i += 8 {
+		w := load64(s, i)
+		if w&highs|(w-0x20*ones)&^w&highs|hasZeroByte(w^'"'*ones)|hasZeroByte(w^'\\'*ones) != 0 {
+			break
+		}
+	}
+	return i
+}
+
+// load64 is the eight bytes of s from i as a little-endian word (one load
+// once compiled).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
 const jsonHex = "0123456789abcdef"
 
 // appendJSONString escapes s exactly as encoding/json does: the short
@@ -148,17 +209,17 @@ const jsonHex = "0123456789abcdef"
 // html is set), \ufffd for each byte of invalid UTF-8, and \u2028 and
 // \u2029 always, so that a line of a log quoted in evidence stays one
 // line of JSON and JavaScript.
-func appendJSONString[S []byte | string](b []byte, s S, html bool) []byte {
-	safe := [2]uint64{jsonSafeLo, jsonSafeHi}
-	if html {
-		safe[0] = jsonHTMLSafeLo
-	}
+func appendJSONString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if j := skipPlain(s, i, html); j > i {
+			i = j
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if safe[c>>6]>>(c&63)&1 != 0 {
+			if jsonSafeByte(c, html) {
 				i++
 				continue
 			}
@@ -168,7 +229,7 @@ func appendJSONString[S []byte | string](b []byte, s S, html bool) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, s[start:i]...)
