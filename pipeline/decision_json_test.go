@@ -137,11 +137,15 @@ func TestDecisionAppendJSON(t *testing.T) {
 }
 
 // TestDecisionAppendJSONEveryByte: each byte and each rune around the
-// special ones, alone and between text, in every string field.
+// special ones, alone, between text and at each place of a long string,
+// in every string field.
 func TestDecisionAppendJSONEveryByte(t *testing.T) {
 	var ss []string
 	for c := range 256 {
 		ss = append(ss, string([]byte{byte(c)}), "x"+string([]byte{byte(c)})+"y")
+		for at := range 17 { // at each place of the words checked eight bytes at once
+			ss = append(ss, strings.Repeat("a", at)+string([]byte{byte(c)})+strings.Repeat("b", 16-at))
+		}
 	}
 	for _, r := range []rune{0x7f, 0x80, 0x7ff, 0x800, 0x2027, 0x2028, 0x2029, 0x202a, 0xfffd, 0xffff, 0x10000, 0x10ffff} {
 		ss = append(ss, string(r), "<"+string(r)+">")
