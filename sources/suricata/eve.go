@@ -50,9 +50,12 @@ func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
 	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
 		return errEveNotJSON
 	}
-	typ, found, ok := eventType(obj)
-	if !found || !ok {
-		return errEveNoType
+	typ, decided := leadingEventType(obj)
+	if !decided {
+		var found, ok bool
+		if typ, found, ok = eventType(obj); !found || !ok {
+			return errEveNoType
+		}
 	}
 	if string(typ) != "alert" {
 		return pipeline.ErrSkip
@@ -61,6 +64,65 @@ func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
 }
 
 var keyEventType = []byte(`"event_type"`)
+
+// leadingMembers bounds the members leadingEventType reads before giving
+// up: Suricata writes three or four (timestamp, flow_id, in_iface,
+// pcap_cnt) before event_type.
+const leadingMembers = 8
+
+// leadingEventType is eventType's fast path for the shape Suricata writes:
+// event_type among the first members, after scalars only. It reads the
+// object from its first byte, member by member, as JSON: every member name
+// and string value is a string without escapes (so holds no quote), every
+// other value digits, every separator one byte with no white space between.
+// A top-level member named event_type is then the first whose name it
+// reads as such, and no quoted "event_type" inside a value can be mistaken
+// for it. Anything else (white space, an escape, a nested value, a number
+// in another form, event_type later than leadingMembers) leaves decided
+// false, and eventType, which is right for every shape, decides.
+func leadingEventType(b []byte) (value []byte, decided bool) {
+	i := 1
+	for range leadingMembers {
+		if i >= len(b) || b[i] != '"' {
+			return nil, false
+		}
+		end := plainStringEnd(b, i+1)
+		if end < 0 || end >= len(b) || b[end] != ':' {
+			return nil, false
+		}
+		key := b[i+1 : end-1]
+		i = end + 1
+		if i >= len(b) {
+			return nil, false
+		}
+		c := b[i]
+		if string(key) == "event_type" {
+			if c != '"' {
+				return nil, false
+			}
+			if end = plainStringEnd(b, i+1); end < 0 {
+				return nil, false
+			}
+			return b[i+1 : end-1], true
+		}
+		switch {
+		case c == '"':
+			if i = plainStringEnd(b, i+1); i < 0 {
+				return nil, false
+			}
+		case c-'0' <= 9:
+			for i++; i < len(b) && b[i]-'0' <= 9; i++ {
+			}
+		default:
+			return nil, false
+		}
+		if i >= len(b) || b[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+	return nil, false
+}
 
 // eventType finds the value of the top-level "event_type" member by byte
 // search instead of walking the record: non-alert records are skipped for

@@ -110,6 +110,12 @@ func TestEve(t *testing.T) {
 		{name: "white space after the colon", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type": 	"dns","dns":{}}`, err: "skip"},
 		{name: "event_type in a string before the key", line: `{"a":"\"event_type\":\"alert\"","event_type":"http"}`, err: "skip"},
 		{name: "nested alert event_type", line: `{"x":{"event_type":"alert"},"event_type":"tls"}`, err: "skip"},
+		{name: "event_type as an earlier value", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","in_iface":"event_type","event_type":"flow"}`, err: "skip"},
+		{name: "forged alert in an earlier escaped value", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","flow_id":1,"in_iface":"x\",\"event_type\":\"alert","event_type":"dns"}`, err: "skip"},
+		{name: "forged flow in an earlier escaped value", line: eveWith(`"in_iface":"eth0"`, `"in_iface":"eth0\",\"event_type\":\"flow"`), want: ssh},
+		{name: "forged alert in an earlier name", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type\":\"alert":1,"event_type":"tls"}`, err: "skip"},
+		{name: "forged alert after a nested value", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","vlan":[1,"\"event_type\":\"alert"],"event_type":"http"}`, err: "skip"},
+		{name: "the first of two event_type members", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"dns","event_type":"alert"}`, err: "skip"},
 		{name: "alert without addresses", line: `{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert","alert":{"action":"allowed","gid":1,"signature_id":2200094,"rev":2,"signature":"SURICATA Ethernet packet too small","severity":3}}`, err: "skip"},
 		{name: "empty", line: "", err: "not json"},
 		{name: "garbage", line: "asdjpqawjdp/()/&WS()f7d56dqa87w9f69QD", err: "not json"},
@@ -215,6 +221,55 @@ func TestEveLinear(t *testing.T) {
 // TestStringEnd: the end of a string found eight bytes a step is where a
 // byte-by-byte reading of JSON's escapes puts it, wherever the quotes
 // and backslashes fall.
+// leadingEventType decides only what eventType, right for every shape,
+// decides the same way, and decides the shapes Suricata writes.
+func TestLeadingEventType(t *testing.T) {
+	for _, c := range []struct {
+		line    string
+		decided bool
+	}{
+		{eveSSH, true},
+		{`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"stats","stats":{}}`, true},
+		{`{"timestamp":"2025-11-08T22:00:01.123456+0100","flow_id":1,"pcap_cnt":7,"event_type":"alert"}`, true},
+		{`{"event_type":"flow"}`, true},
+		{`{"a":"event_type","event_type":"flow"}`, true},
+		{`{"event_type":"dns","event_type":"alert"}`, true},
+		{`{"event_type":""}`, true},
+		// Left to eventType: escapes, nesting, other numbers, white space,
+		// a value that is not a string, too many members, truncation.
+		{`{"a":"\"event_type\":\"alert\"","event_type":"http"}`, false},
+		{`{"event_type\"":"alert","event_type":"http"}`, false},
+		{`{"event_type":"al\u0065rt"}`, false},
+		{`{"x":{"event_type":"alert"},"event_type":"tls"}`, false},
+		{`{"x":["event_type"],"event_type":"tls"}`, false},
+		{`{"flow_id":-1,"event_type":"tls"}`, false},
+		{`{"flow_id":1.5,"event_type":"tls"}`, false},
+		{`{"flow_id":true,"event_type":"tls"}`, false},
+		{`{ "event_type":"tls"}`, false},
+		{`{"event_type" :"tls"}`, false},
+		{`{"event_type": "tls"}`, false},
+		{`{"event_type":1}`, false},
+		{`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"event_type":"tls"}`, false},
+		{`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"event_type":"tls"}`, true},
+		{`{"event_type":"tls`, false},
+		{`{"flow_id":1`, false},
+		{`{"timestamp`, false},
+	} {
+		b := []byte(c.line)
+		got, decided := leadingEventType(b)
+		if decided != c.decided {
+			t.Errorf("%s: decided %v, want %v", c.line, decided, c.decided)
+		}
+		if !decided {
+			continue
+		}
+		want, found, ok := eventType(b)
+		if !found || !ok || string(got) != string(want) {
+			t.Errorf("%s: fast path %q, eventType %q (found %v, ok %v)", c.line, got, want, found, ok)
+		}
+	}
+}
+
 func TestStringEnd(t *testing.T) {
 	naive := func(b []byte, i int) (int, bool) {
 		for ; i < len(b); i++ {

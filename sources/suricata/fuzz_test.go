@@ -134,6 +134,9 @@ func FuzzEve(f *testing.F) {
 		eveWith(`"ET SCAN Potential SSH Scan"`, `"ET \"SCAN\" caf\u00e9 \/x\\y \ud83d\ude00 \ud83d"`),
 		eveWith(`+0100"`, `+01:00"`),
 		`{"a":"\"event_type\":\"alert\"","x":{"event_type":"alert"},"event_type" : "http"}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","flow_id":1,"in_iface":"x\",\"event_type\":\"alert","event_type":"dns"}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","in_iface":"event_type","event_type":"flow","event_type":"alert"}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type\":\"alert":1,"event_type":"tls"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -153,6 +156,7 @@ func FuzzEve(f *testing.F) {
 		if err == nil {
 			checkEvent(t, pipeline.FormatEve, line, &ev)
 		}
+		checkLeadingEventType(t, line)
 		var m map[string]any
 		if json.Unmarshal(line, &m) != nil || m == nil {
 			return
@@ -172,6 +176,23 @@ func FuzzEve(f *testing.F) {
 		}
 		checkEveAgainst(t, m, norm)
 	})
+}
+
+// checkLeadingEventType fails when the fast path decides a record's type
+// other than eventType, which is right for every shape, does.
+func checkLeadingEventType(t *testing.T, line []byte) {
+	obj := trimSpace(trimCR(line))
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return
+	}
+	fast, decided := leadingEventType(obj)
+	if !decided {
+		return
+	}
+	slow, found, ok := eventType(obj)
+	if !found || !ok || !bytes.Equal(fast, slow) {
+		t.Fatalf("fast path %q, eventType %q (found %v, ok %v) on %s", fast, slow, found, ok, line)
+	}
 }
 
 func checkEveAgainst(t *testing.T, m map[string]any, norm []byte) {

@@ -70,6 +70,31 @@ func stringEnd(b []byte, i int) (int, bool) {
 	}
 }
 
+// plainStringEnd returns the index just past the closing quote of the
+// string whose content starts at b[i], or -1 when the string holds an
+// escape or has no end: the strings of a plain record, read eight bytes a
+// step.
+func plainStringEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := quoteOrEscape(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			if b[i] == '"' {
+				return i + 1
+			}
+			return -1
+		}
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			return -1
+		}
+	}
+	return -1
+}
+
 // quoteOrEscape has the top bit of the lowest byte of w that is a quote
 // or a backslash set, and no bit below it (the bits above may be wrong:
 // a borrow runs upward only).
