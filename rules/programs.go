@@ -99,8 +99,17 @@ func globMatch(p, name string) bool {
 // and those merged with the rules for any program, for dispatch.
 type programGlob struct {
 	pattern string
-	own     []*Rule
-	rules   []*Rule
+	// head and tail are the pattern's text before its first '*' and after
+	// its last: a name without them is refused before the glob is run.
+	head, tail string
+	own        []*Rule
+	rules      []*Rule
+}
+
+// match reports whether name matches the glob.
+func (g *programGlob) match(name string) bool {
+	return len(name) > len(g.head)+len(g.tail) && strings.HasPrefix(name, g.head) &&
+		strings.HasSuffix(name, g.tail) && globMatch(g.pattern, name)
 }
 
 // mergeRules returns the rules of lists, each once, in load order.
@@ -141,7 +150,8 @@ func (d *dispatch) addGlob(pattern string, r *Rule) {
 			return
 		}
 	}
-	d.globs[stem] = append(gs, programGlob{pattern: pattern, own: []*Rule{r}})
+	d.globs[stem] = append(gs, programGlob{pattern: pattern, own: []*Rule{r},
+		head: pattern[:strings.IndexByte(pattern, '*')], tail: pattern[strings.LastIndexByte(pattern, '*')+1:]})
 }
 
 // finish merges the lists once every rule is in: each exact program's
@@ -152,7 +162,7 @@ func (d *dispatch) finish() {
 	for prog, rs := range d.byProgram {
 		lists := [][]*Rule{rs, d.any}
 		for _, g := range d.globs[programStem(prog)] {
-			if len(prog) <= maxGlobbedProgram && globMatch(g.pattern, prog) {
+			if len(prog) <= maxGlobbedProgram && g.match(prog) {
 				lists = append(lists, g.own)
 			}
 		}
@@ -182,7 +192,7 @@ func (d *dispatch) globbed(prog string, buf *[]*Rule) ([]*Rule, bool) {
 	var first *programGlob
 	for i := range gs {
 		g := &gs[i]
-		if !globMatch(g.pattern, prog) {
+		if !g.match(prog) {
 			continue
 		}
 		if first == nil {
@@ -191,8 +201,8 @@ func (d *dispatch) globbed(prog string, buf *[]*Rule) ([]*Rule, bool) {
 		}
 		// Several globs: their rules merged, in the Set's scratch.
 		rs := mergeRules((*buf)[:0], first.rules, g.own)
-		for _, h := range gs[i+1:] {
-			if globMatch(h.pattern, prog) {
+		for j := range gs[i+1:] {
+			if h := &gs[i+1+j]; h.match(prog) {
 				rs = mergeRules(rs, h.own)
 			}
 		}

@@ -117,6 +117,11 @@ rules:
     programs: ['auth-worker(*)']
     failregex: ['^x <HOST>$']
     ban: 1h
+  - name: dash
+    formats: [syslog]
+    programs: ['postfix-*-x/smtpd']
+    failregex: ['^x <HOST>$']
+    ban: 1h
 `
 	p, err := Parse("p.yaml", []byte(src))
 	if err != nil {
@@ -133,6 +138,8 @@ rules:
 		{"postfix-out/submission/smtpd", "instances services any"},
 		{"postfix/submission/smtpd", "services any"},
 		{"auth-worker(22401)", "any worker"},
+		{"postfix-a-x/smtpd", "instances any dash"}, // two globs
+		{"postfix-a-x/smtpd", "instances any dash"}, // again, from the scratch
 		{"postfixx/smtpd", "any"},
 		{"evil-postfix/smtpd", "any"},
 		{"postfix-/smtpd", "any"},
