@@ -175,6 +175,20 @@ func (d *dispatch) finish() {
 	}
 }
 
+// unlisted returns the rules for a program no exact name lists: those of
+// the globs it matches and the rules for any program. Apart from
+// Candidates, so that Candidates stays small enough to inline.
+//
+//go:noinline
+func (d *dispatch) unlisted(prog string, buf *[]*Rule) []*Rule {
+	if d.globs != nil {
+		if rs, ok := d.globbed(prog, buf); ok {
+			return rs
+		}
+	}
+	return d.any
+}
+
 // globbed returns the rules for a program no exact name lists, by the
 // globs it matches; buf is scratch for a name that matches several.
 func (d *dispatch) globbed(prog string, buf *[]*Rule) ([]*Rule, bool) {

@@ -306,17 +306,10 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 		return nil
 	}
 	d := &s.byFormat[ev.Format]
-	if d.byProgram != nil {
-		if rs, ok := d.byProgram[ev.Program]; ok {
-			return rs
-		}
+	if rs, ok := d.byProgram[ev.Program]; ok {
+		return rs
 	}
-	if d.globs != nil {
-		if rs, ok := d.globbed(ev.Program, &s.globBuf); ok {
-			return rs
-		}
-	}
-	return d.any
+	return d.unlisted(ev.Program, &s.globBuf)
 }
 
 // Match implements pipeline.Matcher.
