@@ -40,8 +40,8 @@ type f2bService struct {
 // has samples of (postgresql, gitea, nextcloud, home assistant and
 // endlessh have none; sshd is TestFail2banSshdSamples's).
 var f2bServices = []f2bService{
-	{log: "postfix", pack: "postfix", file: "mail.log", floor: 24},
-	{log: "dovecot", pack: "dovecot", file: "dovecot.log", floor: 27},
+	{log: "postfix", pack: "postfix", file: "mail.log", floor: 27},
+	{log: "dovecot", pack: "dovecot", file: "dovecot.log", floor: 30},
 	{log: "exim", pack: "exim", file: "mainlog", floor: 19},
 	{log: "exim-spam", pack: "exim", file: "mainlog", floor: 0},
 	{log: "proftpd", pack: "ftp", file: "messages", floor: 9},

@@ -323,6 +323,9 @@ func (r *Rule) selectionKey(f yamlnode.Field, rn *ruleNodes, pos func(*yaml.Node
 		}
 	case "programs":
 		for _, s := range yamlnode.StringList(v, pos, es) {
+			if why := checkProgram(s.Value); why != "" {
+				es.Add(pos(s), "program %q: %s", s.Value, why)
+			}
 			r.Programs = append(r.Programs, s.Value)
 		}
 	case "sources":

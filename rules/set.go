@@ -75,6 +75,10 @@ type Set struct {
 	viewCaps map[string]string
 	caps     []pipeline.Capture
 
+	// globBuf holds the rules for a program that several globs match,
+	// what Candidates returns until its next call.
+	globBuf []*Rule
+
 	// sources remembers, by rule ID, the last source a rule with
 	// sources: globs was asked about and the answer: a log's lines come
 	// in runs, and globbing every line was a tenth of the dialect's time.
@@ -89,6 +93,11 @@ type sourceMemo struct {
 type dispatch struct {
 	any       []*Rule            // rules with no program filter
 	byProgram map[string][]*Rule // per program: its rules and the any rules, in order
+	// globs are the program globs of the format's rules, by stem (see
+	// programs.go).
+	globs map[string][]programGlob
+	// globFirst has a bit for each first byte of the globs' stems.
+	globFirst [2]uint64
 }
 
 // NewSet compiles packs into one set. Rule names must be unique across packs.
@@ -159,6 +168,12 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	s.multi = regex.NewMulti(gb.lits)
 	s.found = make([]uint64, regions*words)
 	s.mark = s.markFound
+	s.dispatch()
+	return s, nil
+}
+
+// dispatch files the rules by format and program.
+func (s *Set) dispatch() {
 	for _, r := range s.rules {
 		for _, f := range r.Formats {
 			d := &s.byFormat[f]
@@ -170,21 +185,19 @@ func NewSet(packs ...*Pack) (*Set, error) {
 				d.byProgram = map[string][]*Rule{}
 			}
 			for _, prog := range r.Programs {
-				d.byProgram[prog] = append(d.byProgram[prog], r)
+				if isGlob(prog) {
+					d.addGlob(prog, r)
+				} else if !containsRule(d.byProgram[prog], r) {
+					d.byProgram[prog] = append(d.byProgram[prog], r)
+				}
 			}
 		}
 	}
 	// Each program's list also holds the rules for any program, so dispatch
 	// is a single map lookup; keep the load order so results are stable.
 	for f := range s.byFormat {
-		d := &s.byFormat[f]
-		for prog, rs := range d.byProgram {
-			merged := append(append([]*Rule(nil), rs...), d.any...)
-			sortByID(merged)
-			d.byProgram[prog] = merged
-		}
+		s.byFormat[f].finish()
 	}
-	return s, nil
 }
 
 func sortByID(rs []*Rule) {
@@ -218,6 +231,7 @@ func (s *Set) Clone() *Set {
 	c.seen, c.cur, c.view, c.viewCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil
 	c.unbanned = nil
 	c.sub = nil
+	c.globBuf = nil
 	c.found = make([]uint64, len(s.found))
 	cp := &c
 	cp.mark = cp.markFound
@@ -285,18 +299,17 @@ func (s *Set) Rules() []*Rule { return s.rules }
 // Policies implements pipeline.Matcher.
 func (s *Set) Policies() []*pipeline.Policy { return s.policies }
 
-// Candidates returns the rules that can see ev (format and program).
+// Candidates returns the rules that can see ev (format and program). The
+// slice is the Set's: read it before the next call.
 func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 	if int(ev.Format) >= len(s.byFormat) {
 		return nil
 	}
 	d := &s.byFormat[ev.Format]
-	if d.byProgram != nil {
-		if rs, ok := d.byProgram[ev.Program]; ok {
-			return rs
-		}
+	if rs, ok := d.byProgram[ev.Program]; ok {
+		return rs
 	}
-	return d.any
+	return d.unlisted(ev.Program, &s.globBuf)
 }
 
 // Match implements pipeline.Matcher.

@@ -153,3 +153,26 @@ func TestSnifferPlainIsTheFallback(t *testing.T) {
 		t.Errorf("error log: format %v, want plain", got)
 	}
 }
+
+// TestDetectMySQLErrorLog: MySQL's error log (5.7 and 8) is plain
+// timestamped text, not syslog with a host "12" and a program "Note": its
+// events carry the time and the whole text after it, and no header.
+func TestDetectMySQLErrorLog(t *testing.T) {
+	log := "2025-11-08T22:00:00.000000Z 0 [System] [MY-010931] [Server] /usr/sbin/mysqld: ready for connections. Version: '8.0.40'  socket: '/var/run/mysqld/mysqld.sock'  port: 3306  MySQL Community Server - GPL.\n" +
+		"2025-11-08T22:00:01.123456Z 12 [Note] [MY-010926] [Server] Access denied for user 'root'@'203.0.113.7' (using password: YES)\n" +
+		"2025-11-08T23:00:02.5+01:00 13 [Warning] Access denied for user 'root'@'203.0.113.7' (using password: NO)\n"
+	if got := Detect([]byte(log)); got != pipeline.FormatPlain {
+		t.Fatalf("detected %v, want plain", got)
+	}
+	d := NewDecoder(pipeline.FormatPlain, time.Now(), time.UTC, nil)
+	var ev pipeline.Event
+	line := []byte("2025-11-08T22:00:01.123456Z 12 [Note] [MY-010926] [Server] Access denied for user 'root'@'203.0.113.7' (using password: YES)")
+	if out, why := d.Decode(line, &ev); out != Event {
+		t.Fatalf("decoded as %v (%s)", out, why)
+	}
+	want := time.Date(2025, 11, 8, 22, 0, 1, 123456000, time.UTC)
+	if !ev.Time.Equal(want) || ev.Host != "" || ev.Program != "" ||
+		ev.Message != "12 [Note] [MY-010926] [Server] Access denied for user 'root'@'203.0.113.7' (using password: YES)" {
+		t.Fatalf("event time %v host %q program %q message %q", ev.Time, ev.Host, ev.Program, ev.Message)
+	}
+}

@@ -34,6 +34,15 @@ func TestSniff(t *testing.T) {
 		{"apache error", "[Sat Nov 08 22:00:01.123456 2025] [core:error] [pid 1] x", false},
 		{"fast.log", "07/13/2016-22:42:07.573103  [**] [1:2100498:7] GPL ATTACK_RESPONSE id check returned root [**]", false},
 		{"eve.json", `{"timestamp":"2017-01-30T16:12:26.985026+0100","event_type":"alert"}`, false},
+		{"mysql 8 error log", "2025-11-08T22:00:01.123456Z 12 [Note] [MY-010926] [Server] Access denied for user 'root'@'203.0.113.7' (using password: YES)", false},
+		{"mysql 8 system", "2025-11-08T22:00:01.123456+01:00 0 [System] [MY-010931] [Server] /usr/sbin/mysqld: ready for connections.", false},
+		{"mysql 5.7 error log", "2025-11-08T22:00:01.123456Z 344 [Warning] Access denied for user 'root'@'203.0.113.7' (using password: NO)", false},
+		{"mysql 8 ERROR", "2025-11-08T22:00:01.123456Z 0 [ERROR] [MY-010119] [Server] Aborting", false},
+		// Near misses stay syslog: a host of digits with another tag, a
+		// level-like tag after a named host.
+		{"numeric host, other tag", "2025-11-08T22:00:01Z 12 sshd[1]: x", true},
+		{"named host, bracket tag", "2025-11-08T22:00:01Z db12 [Note] x", true},
+		{"numeric host, unknown level", "2025-11-08T22:00:01Z 12 [Notice] x", true},
 		{"suricata.log", "8/11/2025 -- 22:00:01 - <Info> - This is Suricata version 7.0.0", false},
 	}
 	for _, tt := range tests {
