@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/sources"
@@ -76,13 +78,33 @@ func humanRate(r float64) string {
 	return fmt.Sprintf("%.0f", r)
 }
 
+// isTerminal: w is a terminal, asked of the terminal driver itself. A
+// character device is not enough: /dev/null is one, and a progress bar
+// drawn into it is work for nothing.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// progressBar is one frame of the bar for read of size bytes. read can pass
+// size (a file split across workers has its head read once to detect its
+// format and again by the workers; a file can grow while it is read), so
+// the fraction is held within 0 and 1: a bar past its end panicked in
+// strings.Repeat and ended a `--workers 2` replay with exit 2 and its last
+// decisions unwritten.
+func progressBar(read, size int64, elapsed time.Duration) string {
+	frac := 0.0
+	if size > 0 {
+		frac = min(max(float64(read)/float64(size), 0), 1)
+	}
+	const width = 30
+	n := int(frac * width)
+	return fmt.Sprintf("\r[%s%s] %3.0f%%  %s", strings.Repeat("=", n), strings.Repeat(" ", width-n),
+		frac*100, elapsed.Round(time.Second))
 }
 
 // startProgress draws a progress bar over the bytes of all files until the
@@ -106,14 +128,7 @@ func startProgress(w io.Writer, files []*sources.File, start time.Time) func() {
 					r, s := f.Progress()
 					read, size = read+r, size+s
 				}
-				frac := 0.0
-				if size > 0 {
-					frac = float64(read) / float64(size)
-				}
-				const width = 30
-				n := int(frac * width)
-				fmt.Fprintf(w, "\r[%s%s] %3.0f%%  %s", strings.Repeat("=", n), strings.Repeat(" ", width-n),
-					frac*100, time.Since(start).Round(time.Second))
+				fmt.Fprint(w, progressBar(read, size, time.Since(start)))
 			}
 		}
 	}()
