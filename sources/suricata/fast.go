@@ -288,8 +288,9 @@ func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
 		}
 	} else {
 		// One pass for the colons: how many, the last, and whether two
-		// touch (an IPv6 "::").
-		colons, last, double := 0, -1, false
+		// touch (an IPv6 "::"). last starts at -2: at -1, a colon at 0
+		// was taken for the second of a pair.
+		colons, last, double := 0, -2, false
 		for i, c := range b {
 			if c == ':' {
 				double = double || last == i-1
