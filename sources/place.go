@@ -23,6 +23,7 @@ type place struct {
 	woff     int64 // the file's offset of win[0]
 	eof      bool  // win reaches the end of the file
 	at       io.ReaderAt
+	counted  bool // its lines' bytes are in the file's progress
 }
 
 func (p *place) rewind() {
@@ -70,6 +71,13 @@ func (c *chunk) nextInPlace(ev *pipeline.Event) error {
 			return nil
 		}
 		ev.Reset()
+	}
+	// Progress counts the bytes of the chunk's lines once: windows
+	// overlap at the chunks' edges, and a chunk decoded again reads its
+	// lines again.
+	if !p.counted {
+		p.counted = true
+		c.f.count.n.Add(p.cur - p.first)
 	}
 	return io.EOF
 }

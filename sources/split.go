@@ -167,6 +167,9 @@ func (f *File) splitState() *splitState {
 		// decoder; a gzip file or a stream, in order by NextChunk.
 		if at, ok := f.f.(io.ReaderAt); ok && f.rd.gz == nil && f.offset == 0 && f.size > 0 {
 			f.split.at, f.split.end = at, f.size
+			// The workers read the file from its start; the head the
+			// reader buffered to detect the format is not part of that.
+			f.count.n.Store(0)
 		}
 	}
 	return f.split
@@ -175,7 +178,6 @@ func (f *File) splitState() *splitState {
 // readAt reads len(b) bytes at off, fewer at the end of the file.
 func (f *File) readAt(at io.ReaderAt, b []byte, off int64) (int, error) {
 	n, err := at.ReadAt(b, off)
-	f.count.n.Add(int64(n))
 	if err == io.EOF {
 		err = nil
 	}

@@ -90,11 +90,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// progressBar is one frame of the bar for read of size bytes. read can pass
-// size (a file split across workers has its head read once to detect its
-// format and again by the workers; a file can grow while it is read), so
-// the fraction is held within 0 and 1: a bar past its end panicked in
-// strings.Repeat and ended a `--workers 2` replay with exit 2 and its last
+// progressBar is one frame of the bar for read of size bytes. A file can
+// grow while it is read, so the fraction is held within 0 and 1: a bar
+// past its end panicked in strings.Repeat and ended a replay with its last
 // decisions unwritten.
 func progressBar(read, size int64, elapsed time.Duration) string {
 	frac := 0.0
