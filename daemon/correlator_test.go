@@ -251,11 +251,7 @@ func TestCorrelatorKafkaTrust(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	runCorrelator(t, h, SourceConfig{Kafka: &config.KafkaSource{KafkaConfig: bus.KafkaConfig{Config: KafkaConn{Brokers: brokers, Timeout: Duration(2 * time.Second)},
 		Topic: topic, Group: "correlator"}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	const victim, offender = "198.51.100.42", "198.51.100.43"
 	now := time.Now().UTC()
 	var recs []*kgo.Record

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stockade-ids/stockade/config"
@@ -107,24 +106,9 @@ func TestPartitionedCorrelatorsKill9NATS(t *testing.T) {
 	if os.Getenv("STOCKADE_DAEMON_CHILD") != "" {
 		t.Skip("child")
 	}
-	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
-	if err := srv.GlobalAccount().AddMapping(config.PartitionMapping(3)); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js, _ := decisionStream(t, 3, 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOCKADE", Subjects: []string{"stockade.decisions.>"}}); err != nil {
-		t.Fatal(err)
-	}
 	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
 	src := func(partition int, all bool) SourceConfig {
 		s := &config.NATSSource{NATSConfig: bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE"}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}
@@ -220,11 +204,7 @@ func TestCorrelatorKill9Kafka(t *testing.T) {
 	cluster := testservers.RunKafka(t, topic, 6)
 	brokers := cluster.ListenAddrs()
 	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	h := newHarness(t)
@@ -274,11 +254,7 @@ func TestPartitionedCorrelatorsKill9Kafka(t *testing.T) {
 		t.Cleanup(parts[i].stop)
 	}
 	child := childCorrelator(t, parts[1], kafkaGroup(brokers, topic, "correlators"), sensors)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
 	testkit.WaitForWithin(t, 30*time.Second, "the group to give each of three correlators partitions", func() bool { return groupSpread(ctx, cl, "correlators", 3) })

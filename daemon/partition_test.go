@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -135,25 +136,9 @@ func partitionTargets(base, n int) (all, fleet []string) {
 // while one of them is stopped and restarted: its partition waits in
 // JetStream, and the windows it kept in its state go on.
 func TestPartitionedCorrelatorsNATS(t *testing.T) {
-	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
-	// The mapping nats_server: {partitions: 3} installs.
-	if err := srv.GlobalAccount().AddMapping(config.PartitionMapping(3)); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js, _ := decisionStream(t, 3, 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOCKADE", Subjects: []string{"stockade.decisions.>"}}); err != nil {
-		t.Fatal(err)
-	}
 	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
 	src := func(partition int, all bool) SourceConfig {
 		s := &config.NATSSource{NATSConfig: bus.NATSConfig{Config: NATSConn{URL: srv.ClientURL()}, Stream: "STOCKADE"},
@@ -227,11 +212,7 @@ func TestPartitionedCorrelatorsKafka(t *testing.T) {
 			Topic: topic, Group: group}, BusPayload: config.BusPayload{Policy: trusting(sensors...)}}}
 	}
 	single, parts, alive := startCorrelators(t, src("single"), func(int) SourceConfig { return src("correlators") })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
 	defer cancel()
 	// Each sensor's decisions keyed by target, as the Kafka sink sends
@@ -446,4 +427,44 @@ func readPartitions(ctx context.Context, t *testing.T, js jetstream.JetStream, n
 		}
 	}
 	return where
+}
+
+// decisionStream starts an embedded NATS server holding a fleet's stream
+// of decisions, STOCKADE, with the mapping `nats_server: {partitions: N}`
+// installs when partitions is above 0 and JetStream's duplicate window dup
+// (0: its default).
+func decisionStream(t *testing.T, partitions int, dup time.Duration) (*server.Server, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
+	if partitions > 0 {
+		if err := srv.GlobalAccount().AddMapping(config.PartitionMapping(partitions)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "STOCKADE", Subjects: []string{"stockade.decisions.>"}, Duplicates: dup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, js, stream
+}
+
+// decisionProducer is a Kafka client that writes to topic, as a sensor's
+// sink would.
+func decisionProducer(t *testing.T, brokers []string, topic string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }

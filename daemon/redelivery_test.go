@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/enforce"
@@ -65,22 +64,9 @@ func copyState(t *testing.T, src, dst string) {
 // window; past it, an enforcer refuses the copy as duplicate, see
 // enforce's TestReplay).
 func TestFleetBanRedeliveredNATS(t *testing.T) {
-	srv := testservers.RunNATS(t, testservers.NATSOptions(t))
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js, stream := decisionStream(t, 0, 10*time.Minute)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOCKADE", Subjects: []string{"stockade.decisions.>"}, Duplicates: 10 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
 	h := newHarness(t)
 	start := func() {
@@ -242,11 +228,7 @@ func TestFleetBanRedeliveredKafka(t *testing.T) {
 			t.Errorf("firewall: %v", err)
 		}
 	}()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(decisions))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, decisions)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	const target = "198.51.100.7"

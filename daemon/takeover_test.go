@@ -42,11 +42,7 @@ func TestCorrelatorTakeoverKafka(t *testing.T) {
 			}
 		}
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	testkit.WaitForWithin(t, 30*time.Second, "the group to give each of two correlators partitions", func() bool { return groupSpread(ctx, cl, group, 2) })

@@ -82,11 +82,7 @@ func TestCorrelatorRestartCountsOnceKafka(t *testing.T) {
 		})
 	}
 	start()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	testkit.WaitForWithin(t, 30*time.Second, "the group to give the correlator its partition", func() bool { return groupSpread(ctx, cl, group, 1) })
@@ -129,11 +125,7 @@ func TestCorrelatorKill9CountsOnceKafka(t *testing.T) {
 	cluster := testservers.RunKafka(t, topic, 1)
 	brokers := cluster.ListenAddrs()
 	sensors := []busSensor{newBusSensor(t, "web1"), newBusSensor(t, "web2"), newBusSensor(t, "ids1")}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := decisionProducer(t, brokers, topic)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	h := newHarness(t)
