@@ -1,7 +1,6 @@
 package pyre
 
 import (
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -49,33 +48,7 @@ func TestAvoidLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check := func(s string) {
-			g, w := got.Submatch(s, nil), reference(t, want, s)
-			if !slices.Equal(g, w) {
-				t.Fatalf("%s on %q: RE2 %v, regexp2 %v", c.pattern, s, g, w)
-			}
-		}
-		alphabet := " abx:"
-		var all func(prefix string, n int)
-		all = func(prefix string, n int) {
-			check(prefix)
-			check(prefix + "\n")
-			if n == 0 {
-				return
-			}
-			for i := range len(alphabet) {
-				all(prefix+alphabet[i:i+1], n-1)
-			}
-		}
-		all("", 7)
-		rng := rand.New(rand.NewPCG(3, 4))
-		for range 3000 {
-			b := make([]byte, 8+rng.IntN(24))
-			for i := range b {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			}
-			check(string(b) + "\n")
-		}
+		agree(t, c.pattern, got, want, texts{alphabet: " abx:", depth: 7, random: 3000, min: 8, spread: 24, seed: 3, end: "\n"})
 	}
 }
 

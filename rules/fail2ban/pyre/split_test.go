@@ -1,8 +1,6 @@
 package pyre
 
 import (
-	"math/rand/v2"
-	"slices"
 	"testing"
 )
 
@@ -43,32 +41,6 @@ func TestSplit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check := func(s string) {
-			g, w := got.Submatch(s, nil), reference(t, want, s)
-			if !slices.Equal(g, w) {
-				t.Fatalf("%s on %q: split %v, whole %v", c.pattern, s, g, w)
-			}
-		}
-		alphabet := "abcdefx :"
-		var all func(prefix string, n int)
-		all = func(prefix string, n int) {
-			check(prefix)
-			check(prefix + "\n")
-			if n == 0 {
-				return
-			}
-			for i := range len(alphabet) {
-				all(prefix+alphabet[i:i+1], n-1)
-			}
-		}
-		all("", 5)
-		rng := rand.New(rand.NewPCG(1, 2))
-		for range 2000 {
-			b := make([]byte, 6+rng.IntN(20))
-			for i := range b {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			}
-			check(string(b))
-		}
+		agree(t, c.pattern, got, want, texts{alphabet: "abcdefx :", depth: 5, random: 2000, min: 6, spread: 20, seed: 1})
 	}
 }
