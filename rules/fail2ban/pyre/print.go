@@ -223,6 +223,14 @@ func (p *printer) repeat(n *node) {
 	if !p.net && (n.min > 1000 || n.max > 1000) {
 		p.notExact("repetition count above 1000")
 	}
+	if !p.net && n.max != 1 && hasCapture(n.subs[0]) {
+		if lo, _ := width(n.subs[0]); lo == 0 {
+			// Python tries one more, empty, iteration and keeps its
+			// captures: (0*)* on "0" leaves group 1 at (1,1), where RE2
+			// keeps (0,1).
+			p.notExact("repeated group that can match empty")
+		}
+	}
 	p.b.WriteString("(?:")
 	p.node(n.subs[0])
 	p.b.WriteString(")")
@@ -395,4 +403,17 @@ func (p *printer) rangeItem(b *strings.Builder, lo, hi rune) {
 		b.WriteByte('-')
 		p.classChar(b, hi)
 	}
+}
+
+// hasCapture says whether n holds a capturing group.
+func hasCapture(n *node) bool {
+	if n.op == opGroup && n.cap > 0 {
+		return true
+	}
+	for _, s := range n.subs {
+		if hasCapture(s) {
+			return true
+		}
+	}
+	return false
 }

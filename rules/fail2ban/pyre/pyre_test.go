@@ -196,3 +196,23 @@ func FuzzPythonRegex(f *testing.F) {
 		}
 	})
 }
+
+// TestEmptyIterationNotRE2 keeps on regexp2 a repeated group that can match
+// empty: Python tries one more, empty, iteration and keeps its captures
+// ((0*)* on "0" leaves group 1 at 1-1), where RE2 keeps the last non-empty
+// one (0-1). The fuzz target found it.
+func TestEmptyIterationNotRE2(t *testing.T) {
+	for p, exact := range map[string]bool{
+		`(0*)*`: false, `(0*)+`: false, `(0*){1,3}`: false, `(a|)*`: false, `(?:(x)?)*`: false,
+		`(0*)?`: true, `(0+)*`: true, `(?:0*)*`: true, `(0*){1}`: true,
+	} {
+		tree, err := Parse(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tree.printRE2(true)
+		if got := err == nil; got != exact {
+			t.Errorf("%q: on RE2 %v, want %v (%v)", p, got, exact, err)
+		}
+	}
+}
