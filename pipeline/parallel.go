@@ -594,7 +594,7 @@ func (p *parallel) merge(ctx context.Context, reads []chan *readBatch, toWorkers
 			e.Events++
 			hb, info := b, re.info
 			if re.kept >= 0 {
-				hb, info = p.matchInOrder(mb, &b.kept[re.kept])
+				hb, info = p.matchInOrder(mb, &b.kept[re.kept], now)
 			}
 			if info >= 0 {
 				k := int32(len(mb.nows) - 1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 // Splitter is an Iterator whose lines can be decoded on several goroutines
@@ -48,6 +49,19 @@ type SequentialMatcher interface {
 	// Sequential reports whether a rule that keeps state between lines
 	// may judge ev. It is called on forks.
 	Sequential(ev *Event) bool
+}
+
+// Deferrer is a fork that may leave an event unjudged: one of its rules
+// matched it and has a predicate that reads what the engine's own
+// goroutine keeps (what distinct() remembers). A parallel replay judges
+// such an event again in merge order with the matcher it was given, as it
+// does the events of a SequentialMatcher's rules, and the predicate reads
+// the state as Replay would have left it there; the fork's regexes still
+// spare the merge the lines that no such rule matches.
+type Deferrer interface {
+	// Deferred reports whether the last Match left its event to be
+	// judged in order (its hits are none).
+	Deferred() bool
 }
 
 // chunkBatches is about how many batches a chunk fills (sources' chunks
@@ -234,6 +248,12 @@ func (p *parallel) match(ev *Event, m Matcher, hits *[]Hit, b *readBatch, source
 		return
 	}
 	*hits = m.Match(ev, (*hits)[:0])
+	if p.inOrder {
+		if d, ok := m.(Deferrer); ok && d.Deferred() {
+			b.keep(ev)
+			return
+		}
+	}
 	b.add(ev, *hits, source)
 }
 
@@ -244,11 +264,14 @@ func (b *readBatch) keep(ev *Event) {
 }
 
 // matchInOrder judges an event a reader kept (see keep) with the engine's
-// own matcher, as Replay would at this point, into the merged batch's
-// batch of such events; it returns that batch and the event's index in
-// its infos, -1 when no rule matched.
-func (p *parallel) matchInOrder(mb *mergedBatch, ev *Event) (*readBatch, int32) {
+// own matcher, as Replay would at this point (the clock at now, what
+// distinct() saw recorded), into the merged batch's batch of such events;
+// it returns that batch and the event's index in its infos, -1 when no
+// rule matched.
+func (p *parallel) matchInOrder(mb *mergedBatch, ev *Event, now time.Time) (*readBatch, int32) {
+	p.e.clock.Advance(now)
 	p.hits = p.e.matcher.Match(ev, p.hits[:0])
+	p.e.recordSightings()
 	if len(p.hits) == 0 {
 		return nil, -1
 	}

@@ -63,6 +63,11 @@ type Set struct {
 	// seen is what distinct() saw on the event being matched (see
 	// Sightings).
 	seen []pipeline.Sighting
+	// defers has, on a fork (see Fork), a true for each rule whose
+	// predicate counts distinct values: the fork leaves an event such a
+	// rule matched to be judged in order (deferred, see Deferred).
+	defers   []bool
+	deferred bool
 
 	// cur is the event the rules of one Match read: the caller's, which
 	// the Set never writes, until a rule's failregex finds something
@@ -230,6 +235,7 @@ func (s *Set) Clone() *Set {
 	c.sources = make([]sourceMemo, len(s.rules))
 	c.seen, c.cur, c.view, c.viewCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil
 	c.unbanned = nil
+	c.defers, c.deferred = nil, false
 	c.sub = nil
 	c.globBuf = nil
 	c.found = make([]uint64, len(s.found))
@@ -239,8 +245,16 @@ func (s *Set) Clone() *Set {
 }
 
 // Fork implements pipeline.ConcurrentMatcher: a Clone for another
-// goroutine.
-func (s *Set) Fork() pipeline.Matcher { return s.Clone() }
+// goroutine, which judges no predicate that reads the engine's state: it
+// defers the event instead (see Deferred).
+func (s *Set) Fork() pipeline.Matcher {
+	c := s.Clone()
+	c.defers = make([]bool, len(s.rules))
+	for i, r := range s.rules {
+		c.defers[i] = r.when != nil && readsState(r.when.prog)
+	}
+	return c
+}
 
 // Concurrent implements pipeline.ConcurrentMatcher: events of these formats
 // (all formats when none are given) can be judged on several goroutines and
@@ -252,7 +266,10 @@ func (s *Set) Fork() pipeline.Matcher { return s.Clone() }
 func (s *Set) Concurrent(formats []pipeline.Format) bool { return s.concurrent(formats, false) }
 
 // concurrent is Concurrent; apart: but for the rules that keep state
-// between lines (see ConcurrentApart).
+// between lines and those whose predicates count distinct values, whose
+// events the merge judges in order (see ConcurrentApart). A predicate
+// that reads what the workers count (offenses, banned, failures) has no
+// such place: the merge holds none of it.
 func (s *Set) concurrent(formats []pipeline.Format, apart bool) bool {
 	for _, r := range s.rules {
 		if r.Policy.Range != nil {
@@ -261,8 +278,13 @@ func (s *Set) concurrent(formats []pipeline.Format, apart bool) bool {
 		if len(formats) > 0 && !slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) }) {
 			continue
 		}
-		if (r.m.stateful() && !apart) || r.key != nil || (r.when != nil && readsState(r.when.prog)) {
+		if (r.m.stateful() && !apart) || r.key != nil {
 			return false
+		}
+		if r.when != nil {
+			if distinct, counted := stateReads(r.when.prog); counted || distinct && !apart {
+				return false
+			}
 		}
 	}
 	return true
@@ -271,20 +293,31 @@ func (s *Set) concurrent(formats []pipeline.Format, apart bool) bool {
 // readsState reports whether a compiled expression calls a helper that
 // reads the engine's state.
 func readsState(p *vm.Program) bool {
+	distinct, counted := stateReads(p)
+	return distinct || counted
+}
+
+// stateReads reports which of the engine's state a compiled expression
+// reads: what distinct() remembers, which the engine's own goroutine
+// keeps, and what its windows and ledger count (offenses, banned,
+// failures), which a parallel replay's workers keep, by address.
+func stateReads(p *vm.Program) (distinct, counted bool) {
 	v := &stateCalls{}
 	n := p.Node()
 	ast.Walk(&n, v)
-	return v.found
+	return v.distinct, v.counted
 }
 
-type stateCalls struct{ found bool }
+type stateCalls struct{ distinct, counted bool }
 
 func (v *stateCalls) Visit(n *ast.Node) {
 	if c, ok := (*n).(*ast.CallNode); ok {
 		if id, ok := c.Callee.(*ast.IdentifierNode); ok {
 			switch id.Value {
-			case "offenses", "banned", "failures", "distinct":
-				v.found = true
+			case "offenses", "banned", "failures":
+				v.counted = true
+			case "distinct":
+				v.distinct = true
 			}
 		}
 	}
@@ -315,6 +348,7 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 // Match implements pipeline.Matcher.
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	s.start(ev)
+	had := len(hits)
 	for _, r := range s.Candidates(ev) {
 		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, s.cur) {
 			continue
@@ -322,15 +356,24 @@ func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 		j := &s.j
 		if s.judge(r, s.cur, j); j.verdict == Hit {
 			hits = append(hits, j.hit(r, s.caps))
+		} else if s.deferred {
+			// The merge judges the whole event again, in order.
+			hits = hits[:had]
+			break
 		}
 	}
 	s.cur = nil
 	return hits
 }
 
+// Deferred implements pipeline.Deferrer: whether the last Match of a fork
+// met a rule whose predicate reads the engine's state, left unjudged.
+func (s *Set) Deferred() bool { return s.deferred }
+
 // start begins the judgement of ev.
 func (s *Set) start(ev *pipeline.Event) {
 	s.scan = scanNone
+	s.deferred = false
 	s.seen = s.seen[:0]
 	s.caps = s.caps[:0]
 	s.cur = ev
@@ -459,6 +502,11 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 	if ev.Addr != j.target {
 		ev = s.edit()
 		ev.Addr = j.target
+	}
+	if r.when != nil && s.defers != nil && s.defers[r.Policy.ID] {
+		s.deferred = true
+		j.verdict = PredicateNo
+		return
 	}
 	if r.when != nil {
 		out, why := runExpr(&s.vm, r.when.prog, ev)
