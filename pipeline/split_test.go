@@ -234,3 +234,96 @@ func TestSequentialRulesReplayInOrder(t *testing.T) {
 		})
 	}
 }
+
+// distinctMatcher is programMatcher with a rule whose predicate reads
+// what distinct() remembers, on the engine's own goroutine: an "ids"
+// event hits its address once that address showed three signatures
+// within ten minutes. A fork leaves such events to the merge (Deferred).
+type distinctMatcher struct {
+	programMatcher
+	state     StateView
+	seen      []Sighting
+	forked    bool
+	deferred  bool
+	deferrals *atomic.Int64
+}
+
+func (m *distinctMatcher) Match(ev *Event, hits []Hit) []Hit {
+	m.seen, m.deferred = m.seen[:0], false
+	if ev.Program != "ids" || !ev.Addr.IsValid() {
+		return m.programMatcher.Match(ev, hits)
+	}
+	if m.forked {
+		m.deferred = true
+		m.deferrals.Add(1)
+		return hits
+	}
+	key, value := ev.Addr.String(), ev.Signature
+	n := m.state.Distinct(key, value, 10*time.Minute, nil)
+	m.seen = append(m.seen, Sighting{Key: key, Value: value})
+	if n >= 3 {
+		hits = append(hits, Hit{Policy: m.ps[2], Target: ev.Addr})
+	}
+	return hits
+}
+
+func (m *distinctMatcher) SetState(v StateView)          { m.state = v }
+func (m *distinctMatcher) Sightings() []Sighting         { return m.seen }
+func (m *distinctMatcher) Deferred() bool                { return m.deferred }
+func (m *distinctMatcher) Concurrent([]Format) bool      { return false }
+func (m *distinctMatcher) ConcurrentApart([]Format) bool { return true }
+func (m *distinctMatcher) Sequential(*Event) bool        { return false }
+func (m *distinctMatcher) Fork() Matcher {
+	return &distinctMatcher{programMatcher: m.programMatcher, forked: true, deferrals: m.deferrals}
+}
+
+// TestDeferredRulesReplayInOrder: with a rule whose predicate reads
+// distinct() (web-wp-scan's), a parallel replay (of several logs, of one
+// log in chunks) matches on forks, which defer the events of that rule,
+// and the merge judges them in order with the clock and the distinct
+// values Replay would have there: the same decisions, writes and state
+// as one goroutine's.
+func TestDeferredRulesReplayInOrder(t *testing.T) {
+	cfg := Config{Origin: "t", EmitUnbans: true}
+	for _, tc := range []struct {
+		name    string
+		files   int
+		chunked bool
+	}{
+		{"three logs", 3, false},
+		{"one log in chunks", 1, true},
+		{"two logs in chunks", 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := randomLogs(uint64(len(tc.name)), tc.files, 8000, 300, 0)
+			its := func() []Iterator {
+				var its []Iterator
+				for _, evs := range logs {
+					if tc.chunked {
+						its = append(its, &chunkedIterator{sliceIterator: sliceIterator{evs: evs}, size: 300})
+					} else {
+						its = append(its, &sliceIterator{evs: evs})
+					}
+				}
+				return its
+			}
+			matcher := func() *distinctMatcher {
+				return &distinctMatcher{programMatcher: programMatcher{testPolicies()}, deferrals: new(atomic.Int64)}
+			}
+			want := replayIterators(t, its(), cfg, ReplayOptions{Workers: 1}, matcher())
+			if want.stats[2].Matches == 0 || want.stats[2].Bans == 0 {
+				t.Fatalf("the rule that reads distinct() decided nothing: %+v", want.stats[2])
+			}
+			for _, workers := range []int{2, 4} {
+				m := matcher()
+				got := replayIterators(t, its(), cfg, ReplayOptions{Workers: workers}, m)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%d workers: the replay differs from one goroutine's\n%s", workers, firstDifference(got.writes, want.writes))
+				}
+				if m.deferrals.Load() == 0 {
+					t.Errorf("%d workers: no fork deferred an event: the test tests nothing", workers)
+				}
+			}
+		})
+	}
+}

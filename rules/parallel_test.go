@@ -1,0 +1,137 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources"
+)
+
+// writesSink keeps every write apart, so that the writes themselves are
+// compared, not only the decisions.
+type writesSink struct{ writes [][]pipeline.Decision }
+
+func (s *writesSink) Write(_ context.Context, ds []pipeline.Decision) error {
+	s.writes = append(s.writes, append([]pipeline.Decision(nil), ds...))
+	return nil
+}
+func (s *writesSink) Close(context.Context) error { return nil }
+
+// distinctLogs writes an access log and an auth.log of a few MB each
+// (several of a file's 1 MB chunks) into dir: scanners probing
+// WordPress folders (web-wp-scan bans at four distinct paths in ten
+// minutes), some too slowly, some only for static files, among ordinary
+// requests; and sshd sprays (distinct user names) among other lines.
+func distinctLogs(t *testing.T, dir string) (access, auth string) {
+	r := rand.New(rand.NewPCG(19, 2))
+	addr := func(n int) string { return fmt.Sprintf("198.51.%d.%d", n/250, 1+n%250) }
+	var a, s strings.Builder
+	at := time.Date(2025, 11, 8, 0, 0, 0, 0, time.UTC)
+	for i := range 60_000 {
+		at = at.Add(time.Duration(r.IntN(300)) * time.Millisecond)
+		n := min(r.IntN(2000), r.IntN(2000))
+		path, status := fmt.Sprintf("/page/%d", r.IntN(50)), 200
+		switch r.IntN(20) {
+		case 0:
+			// One of 60 scanners, a probe every three minutes or so.
+			n = r.IntN(60)
+			path, status = fmt.Sprintf("/wp-%s/plugins/p%d/readme.txt", []string{"content", "admin", "includes"}[r.IntN(3)], r.IntN(12)), 404
+		case 1:
+			path, status = fmt.Sprintf("/wp-includes/js/x%d.js", r.IntN(9)), 404
+		}
+		fmt.Fprintf(&a, "%s - - [%s] \"GET %s HTTP/1.1\" %d %d \"-\" \"Mozilla/5.0 (X11; Linux x86_64) line %d\"\n",
+			addr(n), at.Format("02/Jan/2006:15:04:05 -0700"), path, status, 100+r.IntN(5000), i)
+		if i%4 == 0 {
+			msg := fmt.Sprintf("Invalid user u%d from %s port %d", r.IntN(6), addr(n), 1024+r.IntN(60000))
+			if r.IntN(3) == 0 {
+				msg = fmt.Sprintf("Accepted publickey for deploy from %s port %d ssh2: ED25519 SHA256:abc", addr(n), 1024+r.IntN(60000))
+			}
+			fmt.Fprintf(&s, "%s web1 sshd[%d]: %s\n", at.Format(time.Stamp), 1000+r.IntN(50), msg)
+		}
+	}
+	access, auth = filepath.Join(dir, "access.log"), filepath.Join(dir, "auth.log")
+	for name, text := range map[string]string{access: a.String(), auth: s.String()} {
+		if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return access, auth
+}
+
+// TestParallelDistinctDecidesAsOne: the built-in packs (web-wp-scan's
+// distinct()) and a rule counting distinct user names decide the same,
+// in the same writes, with the same rule statistics, whether the logs
+// replay on one goroutine or in parallel: each log alone, read in chunks
+// matched side by side, and both together; the events whose regex such a
+// rule matched are judged in order by the merge.
+func TestParallelDistinctDecidesAsOne(t *testing.T) {
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spray, err := Parse("spray.yaml", []byte(strings.Replace(sprayPack, "name: spray", "name: spray-users", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, auth := distinctLogs(t, t.TempDir())
+	replay := func(workers int, paths ...string) ([][]pipeline.Decision, []pipeline.RuleStats) {
+		t.Helper()
+		set, err := NewSet(append(packs, spray)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			its     []pipeline.Iterator
+			formats []pipeline.Format
+		)
+		for _, p := range paths {
+			f, err := sources.Open(p, sources.Options{Loc: time.UTC, Ref: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			its, formats = append(its, f), append(formats, f.Format)
+		}
+		if workers > 1 && (set.Concurrent(formats) || !set.ConcurrentApart(formats)) {
+			t.Fatalf("%v: Concurrent %v, ConcurrentApart %v: want the distinct() rules judged apart, in order",
+				formats, set.Concurrent(formats), set.ConcurrentApart(formats))
+		}
+		e := pipeline.NewEngine(set, pipeline.Config{Origin: "t", EmitUnbans: true})
+		sink := &writesSink{}
+		if err := pipeline.ReplayWith(t.Context(), e, its, sink, pipeline.ReplayOptions{Workers: workers, Formats: formats}); err != nil {
+			t.Fatal(err)
+		}
+		return sink.writes, e.Stats()
+	}
+	for _, paths := range [][]string{{access}, {auth}, {access, auth}} {
+		want, wantStats := replay(1, paths...)
+		bans := map[string]int{}
+		for _, w := range want {
+			for _, d := range w {
+				bans[d.Rule]++
+			}
+		}
+		if slices.Contains(paths, access) && bans["web-wp-scan"] == 0 || slices.Contains(paths, auth) && bans["spray-users"] == 0 {
+			t.Fatalf("%v: no rule reading distinct() banned (%v): the test tests nothing", paths, bans)
+		}
+		t.Logf("%v: decisions by rule %v", paths, bans)
+		for _, workers := range []int{2, 4} {
+			got, gotStats := replay(workers, paths...)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%v, %d workers: the writes differ from one goroutine's: %d writes, want %d", paths, workers, len(got), len(want))
+			}
+			if !reflect.DeepEqual(gotStats, wantStats) {
+				t.Errorf("%v, %d workers: rule statistics differ", paths, workers)
+			}
+		}
+	}
+}
