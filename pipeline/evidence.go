@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"cmp"
 	"slices"
 )
 
@@ -117,18 +116,6 @@ func (r *evidence) line(seq uint64) ([]byte, evidenceEntry, bool) {
 	return r.buf[pos : pos+uint64(e.n)], e, true
 }
 
-// kept lists the entries the stream still keeps, oldest first.
-func (r *evidence) kept() []evidenceEntry {
-	var out []evidenceEntry
-	for _, e := range r.ents {
-		if _, _, ok := r.line(e.seq); ok {
-			out = append(out, e)
-		}
-	}
-	slices.SortFunc(out, func(a, b evidenceEntry) int { return cmp.Compare(a.seq, b.seq) })
-	return out
-}
-
 // clone returns a copy, for a worker that needs the lines of the windows
 // it is given.
 func (r *evidence) clone() evidence {
@@ -140,25 +127,27 @@ func (r *evidence) clone() evidence {
 // merge rebuilds r from rings written by workers over one stream, whose
 // position is now next and bytes: the lines it still keeps, in order.
 //
-// It runs once a parallel replay's workers are done, on one goroutine:
-// the lines are copied from ring to ring, with no string of their own.
+// It runs once a parallel replay's workers are done, on one goroutine,
+// while nothing else does: the lines are copied from ring to ring, with no
+// string of their own, in one walk over the numbers the stream can still
+// keep (a hit is in one worker's ring; a line the engine held before the
+// split is in all of them, and kept once), with nothing to sort.
 func (r *evidence) merge(rings []*evidence, next, bytes uint64) {
-	type kept struct {
-		e   evidenceEntry
-		src *evidence
-	}
-	var all []kept
 	for _, g := range rings {
 		g.next, g.bytes = next, bytes
-		for _, e := range g.kept() {
-			all = append(all, kept{e, g})
-		}
 	}
-	slices.SortFunc(all, func(a, b kept) int { return cmp.Compare(a.e.seq, b.e.seq) })
 	*r = evidence{next: next, bytes: bytes}
-	for _, k := range all {
-		line, _, _ := k.src.line(k.e.seq)
-		r.store(k.e.seq, k.e.bytes, UnsafeString(line))
+	from := uint64(1)
+	if next > evidenceLines {
+		from = next - evidenceLines
+	}
+	for seq := from; seq < next; seq++ {
+		for _, g := range rings {
+			if line, e, ok := g.line(seq); ok {
+				r.store(seq, e.bytes, UnsafeString(line))
+				break
+			}
+		}
 	}
 }
 

@@ -52,3 +52,74 @@ func BenchmarkEvidencePut(b *testing.B) {
 		r.put(line)
 	}
 }
+
+// evidenceSplit writes lines into one ring and, as a parallel replay
+// does, into workers rings cloned from what that ring held before: hits
+// numbered by one stream, each stored by one worker.
+func evidenceSplit(workers, before, after int) (whole *evidence, rings []*evidence, next, bytes uint64) {
+	whole = &evidence{}
+	line := func(i int) string { return fmt.Sprintf("line %d %s", i, strings.Repeat("w", i%1500)) }
+	for i := range before {
+		whole.put(line(i))
+	}
+	for range workers {
+		c := whole.clone()
+		rings = append(rings, &c)
+	}
+	stream := whole.clone()
+	for i := before; i < before+after; i++ {
+		l := line(i)
+		if i%5 == 0 {
+			// A hit whose line is not stored (allowlisted, paired):
+			// numbered all the same.
+			whole.hit(l)
+			stream.hit(l)
+			continue
+		}
+		seq := whole.put(l)
+		at := stream.bytes
+		stream.hit(l)
+		rings[(i*7)%workers].store(seq, at, quoted(l))
+	}
+	return whole, rings, stream.next, stream.bytes
+}
+
+// TestEvidenceMerge: rings written by workers over one stream, merged,
+// keep exactly the lines one ring written in order keeps, under the same
+// numbers, whether the stream overran the ring's lines or bytes or not,
+// and whatever the ring held before the split.
+func TestEvidenceMerge(t *testing.T) {
+	for _, tc := range []struct{ before, after int }{
+		{0, 1000}, {3000, 1000}, {0, evidenceLines + 5000}, {20_000, 30_000},
+	} {
+		whole, rings, next, bytes := evidenceSplit(3, tc.before, tc.after)
+		var got evidence
+		got.merge(rings, next, bytes)
+		if got.next != whole.next || got.bytes != whole.bytes {
+			t.Fatalf("%+v: stream at %d/%d, want %d/%d", tc, got.next, got.bytes, whole.next, whole.bytes)
+		}
+		kept := 0
+		for seq := uint64(1); seq < whole.next; seq++ {
+			w, wok := whole.get(seq)
+			g, gok := got.get(seq)
+			if wok != gok || w != g {
+				t.Fatalf("%+v: line %d: merged %v %.20q, one ring %v %.20q", tc, seq, gok, g, wok, w)
+			}
+			if wok {
+				kept++
+			}
+		}
+		if kept == 0 {
+			t.Fatalf("%+v: no line kept: the test tests nothing", tc)
+		}
+	}
+}
+
+func BenchmarkEvidenceMerge(b *testing.B) {
+	_, rings, next, bytes := evidenceSplit(2, 0, evidenceLines+1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		var r evidence
+		r.merge(rings, next, bytes)
+	}
+}
