@@ -2,8 +2,11 @@ package rules
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestParseReportsEveryErrorWithPosition(t *testing.T) {
@@ -196,5 +199,52 @@ rules:
 	_, err = Parse("bad.yaml", []byte("pack: x\nmode: dry\nrules:\n  - name: a\n    formats: [nginx]\n    when: status == 404\n    ban: 1h\n    mode: maybe\n"))
 	if err == nil || !strings.Contains(err.Error(), `bad.yaml:2:7: mode: want enforce or simulate, not "dry"`) || !strings.Contains(err.Error(), `bad.yaml:8:11: mode: want enforce or simulate, not "maybe"`) {
 		t.Fatalf("bad mode: %v", err)
+	}
+}
+
+// TestLoadFSInOrder: packs parsed side by side come back in their files'
+// order, and the errors of the broken ones in file order too, every one
+// of them, run after run.
+func TestLoadFSInOrder(t *testing.T) {
+	fsys := fstest.MapFS{}
+	var wantPacks, wantErrs []string
+	for i := range 24 {
+		name := fmt.Sprintf("p%02d.yaml", i)
+		if i%5 == 2 {
+			fsys[name] = &fstest.MapFile{Data: []byte(fmt.Sprintf("pack: p%d\nrules:\n  - name: r%d\n    formats: [nope]\n    ban: 1h\n", i, i))}
+			wantErrs = append(wantErrs, name)
+			continue
+		}
+		fsys[name] = &fstest.MapFile{Data: []byte(fmt.Sprintf("pack: p%d\nrules:\n  - name: r%d\n    formats: [syslog]\n    failregex: ['^x%d <HOST>$']\n    ban: 1h\n", i, i, i))}
+		wantPacks = append(wantPacks, name)
+	}
+	first := ""
+	for run := range 5 {
+		packs, err := LoadFS(fsys, ".")
+		var got []string
+		for _, p := range packs {
+			got = append(got, p.File)
+		}
+		if !slices.Equal(got, wantPacks) {
+			t.Fatalf("run %d: packs %v, want %v", run, got, wantPacks)
+		}
+		var es Errors
+		if !errors.As(err, &es) {
+			t.Fatalf("run %d: %v, want the broken packs' errors", run, err)
+		}
+		var files []string
+		for _, e := range es {
+			if len(files) == 0 || files[len(files)-1] != e.Pos.File {
+				files = append(files, e.Pos.File)
+			}
+		}
+		if !slices.Equal(files, wantErrs) {
+			t.Fatalf("run %d: errors in %v, want in %v, in that order", run, files, wantErrs)
+		}
+		if run == 0 {
+			first = err.Error()
+		} else if err.Error() != first {
+			t.Fatalf("run %d: errors\n%v\nwant, as run 0\n%s", run, err, first)
+		}
 	}
 }
