@@ -248,11 +248,11 @@ func (p *parallel) match(ev *Event, m Matcher, hits *[]Hit, b *readBatch, source
 		return
 	}
 	*hits = m.Match(ev, (*hits)[:0])
-	if p.inOrder {
-		if d, ok := m.(Deferrer); ok && d.Deferred() {
-			b.keep(ev)
-			return
-		}
+	// Checked whatever inOrder says: a fork that deferred an event
+	// returned none of its hits, and only the merge can judge it.
+	if d, ok := m.(Deferrer); ok && d.Deferred() {
+		b.keep(ev)
+		return
 	}
 	b.add(ev, *hits, source)
 }
