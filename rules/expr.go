@@ -33,6 +33,9 @@ type predicate struct {
 	// regexes are its constant `matches` (see fastMatches), by the
 	// callee of the call that runs each.
 	regexes map[*ast.ConstantNode]*regex.Regex
+	// pure is the part of a state-reading predicate a parallel replay's
+	// forks may judge (see purePrefix); nil for none.
+	pure *vm.Program
 }
 
 func compilePredicate(src string, ref *stateRef) (*predicate, error) {
@@ -47,7 +50,11 @@ func compilePredicate(src string, ref *stateRef) (*predicate, error) {
 	if err := checkConstArgs(src, p.Node()); err != nil {
 		return nil, err
 	}
-	return &predicate{src: src, prog: p, regexes: fm.res, window: longestWindow(p.Node())}, nil
+	pr := &predicate{src: src, prog: p, regexes: fm.res, window: longestWindow(p.Node())}
+	if readsState(p) {
+		pr.pure = purePrefix(src, ref)
+	}
+	return pr, nil
 }
 
 // keyExpr is a compiled `key:` expression: what a rule counts by when not

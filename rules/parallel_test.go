@@ -135,3 +135,77 @@ func TestParallelDistinctDecidesAsOne(t *testing.T) {
 		}
 	}
 }
+
+// TestForkDefersWhatReachesState: a fork judges a state-reading
+// predicate's conjuncts before the first one that reads state, and
+// defers only the events for which they all hold: web-wp-scan's 404 for
+// a plugin's readme is deferred; an asset, a 200 or a verified crawler
+// is judged on the fork (no hit, as in order: distinct() is never
+// reached); a predicate that reads state first, or under ||, defers
+// every event its regex matched.
+func TestForkDefersWhatReachesState(t *testing.T) {
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := Parse("x.yaml", []byte(`pack: x
+rules:
+  - name: first
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Invalid user <F-USER>\S+</F-USER> from <HOST> port \d+$']
+    when: 'distinct(user, addr, "10m") >= 3 && user != "root"'
+    ban: 1h
+  - name: either
+    formats: [syslog]
+    programs: [sshd]
+    failregex: ['^Failed password for <F-USER>\S+</F-USER> from <HOST> port \d+ ssh2$']
+    when: 'user == "root" || distinct(user, addr, "10m") >= 3'
+    ban: 1h
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(append(packs, extra)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := set.Fork().(*Set)
+	web := func(req, status, ua string) *pipeline.Event {
+		line := fmt.Sprintf(`198.51.100.7 - - [08/Nov/2025:22:00:00 +0000] "GET %s HTTP/1.1" %s 153 "-" "%s"`, req, status, ua)
+		f, err := sources.OpenStream("access.log", strings.NewReader(line+"\n"), sources.Options{Loc: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev pipeline.Event
+		if err := f.Next(&ev); err != nil {
+			t.Fatal(err)
+		}
+		c := ev.Clone()
+		return &c
+	}
+	for _, tc := range []struct {
+		name   string
+		ev     *pipeline.Event
+		defers bool
+	}{
+		{"a plugin's readme, 404", web("/wp-content/plugins/akismet/readme.txt", "404", "curl/8"), true},
+		{"a stylesheet, 404", web("/wp-content/themes/t/style.css", "404", "curl/8"), false},
+		{"a plugin's readme, 200", web("/wp-content/plugins/akismet/readme.txt", "200", "curl/8"), false},
+		{"an upload, 404", web("/wp-content/uploads/2025/x.php", "404", "curl/8"), false},
+		{"no wp- folder", web("/index.php", "404", "curl/8"), false},
+		{"state first", sshLine(0, "Invalid user admin from 203.0.113.9 port 22"), true},
+		{"state under ||", sshLine(0, "Failed password for admin from 203.0.113.9 port 22 ssh2"), true},
+	} {
+		hits := fork.Match(tc.ev, nil)
+		if fork.Deferred() != tc.defers {
+			t.Errorf("%s: deferred %v, want %v", tc.name, fork.Deferred(), tc.defers)
+		}
+		if tc.defers && len(hits) > 0 {
+			t.Errorf("%s: deferred with hits %+v", tc.name, hits)
+		}
+		if set.Match(tc.ev, nil); set.Deferred() {
+			t.Errorf("%s: the engine's own set deferred", tc.name)
+		}
+	}
+}

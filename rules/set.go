@@ -504,7 +504,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 		ev.Addr = j.target
 	}
 	if r.when != nil && s.defers != nil && s.defers[r.Policy.ID] {
-		s.deferred = true
+		s.deferWhen(r, ev)
 		j.verdict = PredicateNo
 		return
 	}
