@@ -106,3 +106,36 @@ func BenchmarkMatchAccessLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatchAttacks: the default packs over the attack lines of the
+// generated access log (the bench harness's scanners and WordPress
+// logins, every line not from a visitor): the judgement after a gate
+// opens, the predicates and the regexes that confirm a hit.
+func BenchmarkMatchAttacks(b *testing.B) {
+	var buf bytes.Buffer
+	if err := gen.Nginx(&buf, gen.Spec{Lines: 20000, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	p := nginx.New()
+	var evs []pipeline.Event
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.HasPrefix(l, "198.51.100.") {
+			continue
+		}
+		var ev pipeline.Event
+		if err := p.Parse([]byte(l), &ev); err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	s := defaultSet(b)
+	var hits []pipeline.Hit
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		ev := evs[n%len(evs)]
+		n++
+		hits = s.Match(&ev, hits[:0])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}

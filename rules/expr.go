@@ -36,11 +36,16 @@ type predicate struct {
 	// pure is the part of a state-reading predicate a parallel replay's
 	// forks may judge (see purePrefix); nil for none.
 	pure *vm.Program
+	// fast is the predicate compiled to Go (see cond), when whole; else
+	// the head of its && chain that compiles, which can only say no
+	// before the VM runs; nil when none does.
+	fast  cond
+	whole bool
 }
 
 func compilePredicate(src string, ref *stateRef) (*predicate, error) {
-	fm := &fastMatches{}
-	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), constCIDRs(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
+	fm, cc := &fastMatches{}, &constCIDR{}
+	p, err := expr.Compile(src, slices.Concat(ref.functions(), guard(), fm.options(), cc.options(), []expr.Option{expr.Env(pipeline.Event{}), expr.AsBool()})...)
 	if err == nil {
 		err = fm.err
 	}
@@ -54,6 +59,7 @@ func compilePredicate(src string, ref *stateRef) (*predicate, error) {
 	if readsState(p) {
 		pr.pure = purePrefix(src, ref)
 	}
+	pr.fast, pr.whole = (&condCompiler{res: fm.res, cidrs: cc.prefixes}).compile(p.Node())
 	return pr, nil
 }
 
@@ -278,17 +284,24 @@ func (fm *fastMatches) Visit(node *ast.Node) {
 // packs' crawler exceptions call it up to five times a line). A call
 // whose prefix does not parse, or whose first argument is not known to
 // be an address, is left as it is: checkConstArgs, or the type checker,
-// refuses it at load with its position.
-type constCIDR struct{}
+// refuses it at load with its position. prefixes holds each call's
+// prefix by its callee (what cond reads).
+type constCIDR struct {
+	prefixes map[*ast.ConstantNode]netip.Prefix
+}
 
-func constCIDRs() []expr.Option { return []expr.Option{expr.Patch(constCIDR{})} }
+func (cc *constCIDR) options() []expr.Option { return []expr.Option{expr.Patch(cc)} }
+
+// constCIDRs is constCIDR's patch for an expression whose prefixes
+// nobody reads back.
+func constCIDRs() []expr.Option { return (&constCIDR{}).options() }
 
 var (
 	cidrType = reflect.TypeOf(func(any) bool { return false })
 	addrType = reflect.TypeOf(netip.Addr{})
 )
 
-func (constCIDR) Visit(node *ast.Node) {
+func (cc *constCIDR) Visit(node *ast.Node) {
 	n, ok := (*node).(*ast.CallNode)
 	if !ok || !isIdent(n.Callee, "in_cidr") || len(n.Arguments) != 2 || n.Arguments[0].Type() != addrType {
 		return
@@ -306,6 +319,10 @@ func (constCIDR) Visit(node *ast.Node) {
 		return pr.Contains(pipeline.Canonical(addr))
 	}}
 	callee.SetType(cidrType)
+	if cc.prefixes == nil {
+		cc.prefixes = map[*ast.ConstantNode]netip.Prefix{}
+	}
+	cc.prefixes[callee] = pr
 	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{n.Arguments[0]}}
 	call.SetType(reflect.TypeOf(true))
 	ast.Patch(node, call)

@@ -46,6 +46,9 @@ type Set struct {
 	// nothing.
 	sub []int
 	j   judgement
+	// memo is what the predicates' searching regexes answered for the
+	// strings they last read (see regexMemo).
+	memo regexMemo
 
 	// gates are the rules' gates by rule ID, multi the literals they
 	// need, found the literals of the line being matched and scan whether
@@ -237,6 +240,7 @@ func (s *Set) Clone() *Set {
 	c.unbanned = nil
 	c.defers, c.deferred = nil, false
 	c.sub = nil
+	c.memo = regexMemo{}
 	c.globBuf = nil
 	c.found = make([]uint64, len(s.found))
 	cp := &c
@@ -508,17 +512,8 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 		j.verdict = PredicateNo
 		return
 	}
-	if r.when != nil {
-		out, why := runExpr(&s.vm, r.when.prog, ev)
-		if why != "" {
-			s.countUnbanned(r, why)
-			j.verdict = PredicateErr
-			return
-		}
-		if b, _ := out.(bool); !b {
-			j.verdict = PredicateNo
-			return
-		}
+	if r.when != nil && !s.when(r, ev, j) {
+		return
 	}
 	if r.key != nil {
 		out, why := runExpr(&s.vm, r.key.prog, ev)
@@ -529,6 +524,30 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 		}
 		j.key = keyString(out)
 	}
+}
+
+// when runs r's predicate on ev; when false, it sets j's verdict.
+func (s *Set) when(r *Rule, ev *pipeline.Event, j *judgement) bool {
+	p := r.when
+	if p.fast != nil {
+		if ok := p.fast(&s.memo, ev); p.whole || !ok {
+			if !ok {
+				j.verdict = PredicateNo
+			}
+			return ok
+		}
+	}
+	out, why := runExpr(&s.vm, p.prog, ev)
+	if why != "" {
+		s.countUnbanned(r, why)
+		j.verdict = PredicateErr
+		return false
+	}
+	if b, _ := out.(bool); !b {
+		j.verdict = PredicateNo
+		return false
+	}
+	return true
 }
 
 // envOf passes ev to a compiled expression as a pipeline.Event value
