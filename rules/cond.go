@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
@@ -298,7 +299,7 @@ func (c *condCompiler) call(n *ast.CallNode) cond {
 		if get == nil {
 			return nil
 		}
-		return c.matches(id.Value, get, re)
+		return c.matches(get, re)
 	}
 	if pr, ok := c.cidrs[k]; ok {
 		get := addrField(id)
@@ -331,8 +332,9 @@ func reflectKind(id *ast.IdentifierNode) reflect.Kind {
 	return eventFields()[id.Value].Type.Kind()
 }
 
-// eventFields maps the Event's expr names to its fields.
-func eventFields() map[string]reflect.StructField {
+// eventFields maps the Event's expr names to its fields: made once, read
+// only.
+var eventFields = sync.OnceValue(func() map[string]reflect.StructField {
 	t := reflect.TypeOf(pipeline.Event{})
 	m := make(map[string]reflect.StructField, t.NumField())
 	for i := range t.NumField() {
@@ -342,7 +344,7 @@ func eventFields() map[string]reflect.StructField {
 		}
 	}
 	return m
-}
+})
 
 func stringField(id *ast.IdentifierNode) func(*pipeline.Event) string {
 	off, ok := eventField(id, reflect.String)
@@ -382,57 +384,9 @@ func addrField(id *ast.IdentifierNode) func(*pipeline.Event) netip.Addr {
 	return func(ev *pipeline.Event) netip.Addr { return *(*netip.Addr)(unsafe.Add(unsafe.Pointer(ev), off)) }
 }
 
-// matches compiles field matches "constant". A regex that must search
-// the string (not anchored at its start) is remembered per string (see
-// regexMemo); an anchored one answers within its first bytes, faster
-// than a look-up.
-func (c *condCompiler) matches(field string, get func(*pipeline.Event) string, re *regex.Regex) cond {
-	if anchored(re.Src) {
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return re.Match(get(ev)) }
-	}
+// matches compiles field matches "constant", remembered per string
+// (see regexMemo): even a regex anchored at the start can read the
+// whole string (web-admin-probe's ^/(?:[^?]*/)?(?:phpmyadmin|...) does).
+func (c *condCompiler) matches(get func(*pipeline.Event) string, re *regex.Regex) cond {
 	return func(m *regexMemo, ev *pipeline.Event) bool { return m.match(re, get(ev)) }
-}
-
-// anchored reports whether a regex can match only at the start of the
-// text: ^ first, after its flags, and no alternation at the top that
-// could match elsewhere.
-func anchored(src string) bool {
-	s := src
-	if strings.HasPrefix(s, "(?") {
-		i := strings.IndexByte(s, ')')
-		if i < 0 || strings.ContainsAny(s[2:i], ":") {
-			return false
-		}
-		s = s[i+1:]
-	}
-	if !strings.HasPrefix(s, "^") {
-		return false
-	}
-	return !topLevelAlternation(s)
-}
-
-// topLevelAlternation reports whether s has a | outside every group and
-// class.
-func topLevelAlternation(s string) bool {
-	depth, class := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			i++
-		case class:
-			class = c != ']'
-		case c == '[':
-			class = true
-			if i+1 < len(s) && s[i+1] == ']' {
-				i++
-			}
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == '|' && depth == 0:
-			return true
-		}
-	}
-	return false
 }

@@ -182,14 +182,3 @@ func TestRegexMemo(t *testing.T) {
 		t.Error("no look-up found its string")
 	}
 }
-
-// TestMemoAnchored: which regexes are run rather than looked up.
-func TestMemoAnchored(t *testing.T) {
-	for src, want := range map[string]bool{
-		`^/x`: true, `(?i)^/(?:a|b)`: true, `^a|b`: false, `(?i)x`: false, `(?i:^x)`: false, `^[|]x`: true, `^\|x`: true, `^(a|b)|c`: false,
-	} {
-		if got := anchored(src); got != want {
-			t.Errorf("anchored(%q) = %v, want %v", src, got, want)
-		}
-	}
-}
