@@ -87,10 +87,11 @@ type Engine struct {
 	distinctView map[string]int64
 	sighter      Sighter // the matcher, when its predicates count distinct values
 
-	hits   []Hit
-	out    []Decision
-	lifted []expiryItem // the bans the last expire lifted
-	stats  []RuleStats
+	hits     []Hit
+	hitGuard guardAnswer // see allowedHit
+	out      []Decision
+	lifted   []expiryItem // the bans the last expire lifted
+	stats    []RuleStats
 
 	Events     uint64 // events judged
 	Duplicates uint64 // events dropped as copies of an alert already seen
@@ -218,6 +219,12 @@ func (e *Engine) Stats() []RuleStats { return append([]RuleStats(nil), e.stats..
 // Allowed reports whether a is protected (the guard: allowlist, own and
 // fleet addresses, special ranges) or on the policy's allowlist.
 func (e *Engine) Allowed(p *Policy, a netip.Addr) bool {
+	return e.protected(a) || allowedBy(p, a)
+}
+
+// protected is Allowed without a policy: the guard and the engine's
+// allowlist.
+func (e *Engine) protected(a netip.Addr) bool {
 	if e.guard.Protects(a) {
 		return true
 	}
@@ -226,6 +233,31 @@ func (e *Engine) Allowed(p *Policy, a netip.Addr) bool {
 			return true
 		}
 	}
+	return false
+}
+
+// allowedHit is Allowed for a hit: the guard's answer for the target is
+// the one the previous hit got, when it was for the same target and the
+// guard has not changed since (a scanner's line is a hit of two or
+// three rules, and its lines come in runs).
+func (e *Engine) allowedHit(p *Policy, a netip.Addr) bool {
+	gen := e.guard.Generation()
+	if !e.hitGuard.valid || e.hitGuard.addr != a || e.hitGuard.gen != gen {
+		e.hitGuard = guardAnswer{addr: a, gen: gen, valid: true, protected: e.protected(a)}
+	}
+	return e.hitGuard.protected || allowedBy(p, a)
+}
+
+// guardAnswer is what protected said for addr at the guard's generation
+// gen (e.allow does not change).
+type guardAnswer struct {
+	addr             netip.Addr
+	gen              uint64
+	valid, protected bool
+}
+
+// allowedBy reports whether a is on p's own allowlist.
+func allowedBy(p *Policy, a netip.Addr) bool {
 	if p != nil {
 		for _, pr := range p.Allow {
 			if pr.Contains(a) {
@@ -309,7 +341,7 @@ func (e *Engine) count(h Hit, ev *Event) {
 		e.counter.Skip(ev.Line)
 		return
 	}
-	if e.Allowed(h.Policy, target) {
+	if e.allowedHit(h.Policy, target) {
 		st.Allowlisted++
 		e.counter.Skip(ev.Line)
 		return
@@ -336,26 +368,24 @@ func (e *Engine) count(h Hit, ev *Event) {
 	// A line that stands for n attempts counts n times. A rule that
 	// bans at the first match quotes the line only in a ban that is new:
 	// most of its matches find the address banned already.
-	var (
-		fire     bool
-		evidence []string
-	)
 	if h.Policy.Threshold <= 1 {
-		fire = true
 		e.counter.lines.hit(ev.Line)
-	} else if fire, evidence = e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line, n); !fire {
+	} else if fire, _ := e.counter.add(pi, h.Policy, counted.Addr(), h.Key, ev.Time, ev.Line, n); !fire {
 		return
 	}
 	// The guard may have gained an address of the range while it counted.
 	prefix := e.narrow(h.Policy, counted, netip.PrefixFrom(target, target.BitLen()))
-	if e.ban(prefix, h.Policy, ev, evidence, st) && !h.Policy.Simulate {
+	if e.ban(prefix, h.Policy, ev, nil, st) && !h.Policy.Simulate {
 		e.rangeBans(target, ev)
 	}
 }
 
 // ban puts a rule's ban of target in the ledger (the simulation's, for a
 // rule in mode: simulate) and appends its decision, unless an active ban
-// covers it already. It reports whether a decision was made.
+// covers it already. It reports whether a decision was made. evidence
+// nil: the lines are the line's own (a rule that bans at the first
+// match) or, above a threshold of one, the window's that just fired
+// (Counter.fired), copied out only for a ban that is new (see count).
 func (e *Engine) ban(target netip.Prefix, p *Policy, ev *Event, evidence []string, st *RuleStats) bool {
 	l := e.ledgerOf(p)
 	o := l.Ban(BanRequest{Target: target, Policy: p, At: ev.Time})
@@ -363,9 +393,11 @@ func (e *Engine) ban(target netip.Prefix, p *Policy, ev *Event, evidence []strin
 		st.AlreadyBanned++
 		return false
 	}
-	if evidence == nil && p.Range == nil && p.Threshold <= 1 && p.Evidence > 0 {
-		// A rule that bans at the first match quotes its line only in a
-		// ban that is new (see count).
+	switch {
+	case evidence != nil || p.Range != nil:
+	case p.Threshold > 1:
+		evidence = e.counter.firedLines()
+	case p.Evidence > 0:
 		evidence = []string{strings.Clone(ev.Line)}
 	}
 	x := e.decision(ActionBan, target, p, ev, o, evidence)

@@ -45,6 +45,11 @@ type counterKey struct {
 type Counter struct {
 	parts [counterParts]*counterPart
 	lines evidence
+	// fired holds the numbers of the lines of the window that fired
+	// last (see add), which firedLines copies out: only a ban that is
+	// new quotes them, and most windows that fire find their address
+	// banned already (a scanner's every third or twentieth request).
+	fired []uint64
 
 	Evicted uint64 // windows dropped because they went stale
 	// Max bounds the windows held (0: no bound). Each partition holds at
@@ -401,13 +406,31 @@ func (pt *counterPart) lookup(policy int, target netip.Addr, key string) (win, b
 // and the evidence lines are returned. target must be canonical (see
 // Canonical); it is ignored when key is set.
 func (c *Counter) Add(p *Policy, target netip.Addr, key string, t time.Time, line string) (bool, []string) {
-	return c.add(c.partIndex(target, key), p, target, key, t, line, 1)
+	fire, lines := c.add(c.partIndex(target, key), p, target, key, t, line, 1)
+	if fire && lines == nil {
+		lines = c.firedLines()
+	}
+	return fire, lines
+}
+
+// firedLines copies out the lines of the window that fired last (see
+// add), oldest first: those the stream still keeps.
+func (c *Counter) firedLines() []string {
+	out := make([]string, 0, len(c.fired))
+	for _, seq := range c.fired {
+		if line, ok := c.lines.get(seq); ok {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // add is Add in partition pi, which the caller has computed, of a line
 // that stands for n matches (n ≥ 1): n times in the window, once in the
 // evidence stream, since every hit numbers one line there (what a
-// parallel replay counts on).
+// parallel replay counts on). When a window of a threshold above one
+// fires, the lines are not copied (nil): their numbers are in c.fired
+// until the next add, for firedLines.
 func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.Time, line string, n int) (bool, []string) {
 	if p.Threshold <= 1 {
 		c.lines.hit(line)
@@ -478,7 +501,7 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	if w.size > 1 && ts-oldest > int64(p.Window) {
 		return false, nil
 	}
-	ev := w.evidenceLines(&c.lines)
+	c.fired = w.appendSeqs(c.fired[:0], &c.lines)
 	if key != "" {
 		delete(pt.keys, strKey{p.ID, key})
 	} else {
@@ -486,7 +509,7 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	}
 	s.release(idx)
 	pt.n--
-	return true, ev
+	return true, nil
 }
 
 // Skip counts a hit that never reached Add (allowlisted, paired): every

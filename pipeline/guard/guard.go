@@ -80,6 +80,7 @@ type entry struct {
 type snapshot struct {
 	ranges []entry               // every entry when few, else those wider than one address
 	hosts  map[netip.Addr]string // single addresses when many
+	gen    uint64                // see Generation
 }
 
 // New returns an empty guard.
@@ -141,7 +142,7 @@ func (g *Guard) Changed() <-chan struct{} {
 }
 
 func (g *Guard) publish() {
-	s := &snapshot{}
+	s := &snapshot{gen: g.snap.Load().gen + 1}
 	n := 0
 	for _, ps := range g.sets {
 		n += len(ps)
@@ -169,6 +170,16 @@ func (g *Guard) publish() {
 }
 
 // Protects reports whether a must never be banned.
+// Generation numbers the guard's sets: it changes whenever they do, so
+// that an answer of Protects remembered with it is still the answer
+// while it stays the same.
+func (g *Guard) Generation() uint64 {
+	if g == nil {
+		return 0
+	}
+	return g.snap.Load().gen
+}
+
 func (g *Guard) Protects(a netip.Addr) bool {
 	_, ok := g.Why(a)
 	return ok
