@@ -182,3 +182,31 @@ func TestRegexMemo(t *testing.T) {
 		t.Error("no look-up found its string")
 	}
 }
+
+// FuzzCondAgreesWithVM: the built-in predicates compiled to Go answer
+// what the VM answers whatever a client writes into the fields they
+// read (path, user agent, method, version, user) and whatever its
+// address and status.
+func FuzzCondAgreesWithVM(f *testing.F) {
+	f.Add("/wp-config.php~", "sqlmap/1.7", "GET", "HTTP/1.1", "", 404, []byte{66, 249, 66, 1})
+	f.Add("/a/%2e%2e/b", "Googlebot/2.1", "CONNECT", "HTTP/1.2", "admin", 400, []byte{0x20, 0x01, 0x48, 0x60, 0x48, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5})
+	f.Add("/?author=1", "", "\x16\x03", "", "root", 401, []byte{})
+	s := defaultSet(f)
+	var preds []*predicate
+	for _, r := range s.rules {
+		if r.when != nil && r.when.fast != nil {
+			preds = append(preds, r.when)
+		}
+	}
+	f.Fuzz(func(t *testing.T, path, ua, method, version, user string, status int, addr []byte) {
+		ev := pipeline.Event{Format: pipeline.FormatNginx, Path: path, UserAgent: ua, Method: method, HTTPVersion: version, User: user, Status: status}
+		if a, ok := netip.AddrFromSlice(addr); ok {
+			ev.Addr = a
+		}
+		for range 2 { // the second time from the memo
+			for _, p := range preds {
+				condAgrees(t, s, p.src, p, &ev)
+			}
+		}
+	})
+}
