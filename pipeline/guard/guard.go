@@ -169,7 +169,6 @@ func (g *Guard) publish() {
 	g.snap.Store(s)
 }
 
-// Protects reports whether a must never be banned.
 // Generation numbers the guard's sets: it changes whenever they do, so
 // that an answer of Protects remembered with it is still the answer
 // while it stays the same.
@@ -180,6 +179,7 @@ func (g *Guard) Generation() uint64 {
 	return g.snap.Load().gen
 }
 
+// Protects reports whether a must never be banned.
 func (g *Guard) Protects(a netip.Addr) bool {
 	_, ok := g.Why(a)
 	return ok
