@@ -2,20 +2,40 @@ package pipeline
 
 import "math/bits"
 
+// fpGroupBits is how many of a fingerprint's top bits pick its group: see
+// fingerprints.
+const fpGroupBits = 12
+
 // fingerprints maps alert fingerprints to when each was last seen (unix
-// ns): an open-addressing table probed linearly, a fingerprint and its
-// time side by side. A fast.log replays every line through it against up
-// to a million others, so each lookup is a cache miss: here a lookup that
-// misses leaves the slot the insertion that follows takes, one miss for
-// both (a Go map pays one for the lookup and another for the
-// assignment), and the table never grows by rehashing half of itself
-// while it is in use, only when it is rebuilt (see sweep).
+// ns). A fast.log replays every line through it against up to a million
+// others; one table for them all made each lookup a cache miss and, on a
+// VM, a page walk as well: a tenth of a fast.log's replay. So the
+// fingerprints are held in 4096 small tables, picked by their top 12
+// bits, which a source fills with what keeps an alert's copies, and the
+// alerts logged one after another, in one group: Suricata's the alert's
+// offset in its quarter hour (see Event.Fingerprint). Alerts in time
+// order then visit one group after another, each a few KB that stay in
+// the cache while its alerts come in. Which group a fingerprint is in
+// only decides where it is kept, never whether it is found: two equal
+// fingerprints are in the same group. A flood of alerts within one group
+// grows that group's table like any other hash table's, so crowding one
+// group costs what crowding one table did.
+//
+// Each group is an open-addressing table probed linearly, a fingerprint
+// and its time side by side: a lookup that misses leaves the slot the
+// insertion that follows takes, and a group grows by rehashing only
+// itself.
 type fingerprints struct {
+	groups []fpGroup // 1<<fpGroupBits of them once the first is set
+	n      int
+	zero   int64 // when fingerprint 0 was last seen, kept apart
+	hasZ   bool
+}
+
+type fpGroup struct {
 	slots []fpSlot // a power of two long; a zero fp is a free slot
-	n     int
-	zero  int64 // when fingerprint 0 was last seen, kept apart
-	hasZ  bool
-	shift uint // 64 - log2(len(slots))
+	n     int32
+	shift uint8 // 64 - log2(len(slots))
 }
 
 type fpSlot struct {
@@ -23,14 +43,22 @@ type fpSlot struct {
 	at int64 // when it was last seen
 }
 
-// find returns fp's slot, or the free slot where it would go; fp is
-// not 0.
-func (f *fingerprints) find(fp uint64) *fpSlot {
-	mask := uint64(len(f.slots) - 1)
+// minGroup is the smallest table of a group that holds anything: two
+// cache lines.
+const minGroup = 8
+
+func (f *fingerprints) group(fp uint64) *fpGroup {
+	return &f.groups[fp>>(64-fpGroupBits)]
+}
+
+// find returns fp's slot, or the free slot where it would go; fp is not 0
+// and g holds at least one free slot.
+func (g *fpGroup) find(fp uint64) *fpSlot {
+	mask := uint64(len(g.slots) - 1)
 	// Fingerprints are hashes already; the multiplication spreads the
-	// ones a test makes by hand.
-	for i := (fp * 0x9e3779b97f4a7c15) >> f.shift; ; i = (i + 1) & mask {
-		if s := &f.slots[i]; s.fp == fp || s.fp == 0 {
+	// ones a test makes by hand, and the bits below the group's.
+	for i := (fp * 0x9e3779b97f4a7c15) >> g.shift; ; i = (i + 1) & mask {
+		if s := &g.slots[i]; s.fp == fp || s.fp == 0 {
 			return s
 		}
 	}
@@ -41,10 +69,14 @@ func (f *fingerprints) get(fp uint64) (int64, bool) {
 	if fp == 0 {
 		return f.zero, f.hasZ
 	}
-	if len(f.slots) == 0 {
+	if f.groups == nil {
 		return 0, false
 	}
-	s := f.find(fp)
+	g := f.group(fp)
+	if g.n == 0 {
+		return 0, false
+	}
+	s := g.find(fp)
 	return s.at, s.fp != 0
 }
 
@@ -57,12 +89,17 @@ func (f *fingerprints) set(fp uint64, ts int64) {
 		f.zero, f.hasZ = ts, true
 		return
 	}
-	if (f.n+1)*4 > len(f.slots)*3 {
-		f.rebuild(max(64, 2*len(f.slots)), -1<<63)
+	if f.groups == nil {
+		f.groups = make([]fpGroup, 1<<fpGroupBits)
 	}
-	s := f.find(fp)
+	g := f.group(fp)
+	if int(g.n+1)*4 > len(g.slots)*3 {
+		g.rebuild(max(minGroup, 2*len(g.slots)), -1<<63)
+	}
+	s := g.find(fp)
 	if s.fp == 0 {
 		s.fp = fp
+		g.n++
 		f.n++
 	}
 	s.at = ts
@@ -73,10 +110,8 @@ func (f *fingerprints) len() int { return f.n }
 // sweep forgets the fingerprints last seen before cutoff.
 func (f *fingerprints) sweep(cutoff int64) {
 	live := 0
-	for i := range f.slots {
-		if s := &f.slots[i]; s.fp != 0 && s.at >= cutoff {
-			live++
-		}
+	for i := range f.groups {
+		live += f.groups[i].live(cutoff)
 	}
 	if f.hasZ && f.zero >= cutoff {
 		live++
@@ -84,26 +119,51 @@ func (f *fingerprints) sweep(cutoff int64) {
 	if live == f.n {
 		return // nothing to forget: a rebuild would move every slot for nothing
 	}
-	size := 64
-	for live*2 > size { // half full at most once rebuilt
-		size *= 2
-	}
-	f.rebuild(size, cutoff)
-}
-
-// rebuild moves the fingerprints seen at cutoff or after into a table
-// of size slots.
-func (f *fingerprints) rebuild(size int, cutoff int64) {
-	old := f.slots
-	f.slots, f.n = make([]fpSlot, size), 0
-	f.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	f.n = 0
 	if f.hasZ = f.hasZ && f.zero >= cutoff; f.hasZ {
 		f.n = 1
 	}
+	for i := range f.groups {
+		g := &f.groups[i]
+		switch l := g.live(cutoff); {
+		case l == int(g.n): // nothing to forget here
+		case l == 0:
+			g.slots, g.n = nil, 0 // an empty group costs nothing until it is used again
+		default:
+			size := minGroup
+			for l*2 > size { // half full at most once rebuilt
+				size *= 2
+			}
+			g.rebuild(size, cutoff)
+		}
+		f.n += int(g.n)
+	}
+}
+
+// live counts the fingerprints of g seen at cutoff or after.
+func (g *fpGroup) live(cutoff int64) int {
+	if g.n == 0 {
+		return 0
+	}
+	n := 0
+	for i := range g.slots {
+		if s := &g.slots[i]; s.fp != 0 && s.at >= cutoff {
+			n++
+		}
+	}
+	return n
+}
+
+// rebuild moves the fingerprints of g seen at cutoff or after into a
+// table of size slots.
+func (g *fpGroup) rebuild(size int, cutoff int64) {
+	old := g.slots
+	g.slots, g.n = make([]fpSlot, size), 0
+	g.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	for i := range old {
 		if s := &old[i]; s.fp != 0 && s.at >= cutoff {
-			*f.find(s.fp) = *s
-			f.n++
+			*g.find(s.fp) = *s
+			g.n++
 		}
 	}
 }

@@ -6,13 +6,32 @@ import (
 )
 
 // TestFingerprintsModel: the table answers as a map does through
-// inserts, overwrites, growth and sweeps, fingerprint 0 included.
+// inserts, overwrites, growth and sweeps, fingerprint 0 included, whether
+// the fingerprints crowd one group (a flood within a quarter second),
+// spread over all of them, or fill a few at a time as alerts in time order
+// do.
 func TestFingerprintsModel(t *testing.T) {
+	cases := []struct {
+		name string
+		fp   func(r *rand.Rand, i int) uint64
+	}{
+		{"one group", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) }},
+		{"every group", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) * 0x9e3779b97f4a7c15 }},
+		{"time order", func(r *rand.Rand, i int) uint64 {
+			return uint64(i/50)%(1<<fpGroupBits)<<(64-fpGroupBits) | r.Uint64N(50_000)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { checkFingerprints(t, c.fp) })
+	}
+}
+
+func checkFingerprints(t *testing.T, next func(r *rand.Rand, i int) uint64) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var f fingerprints
 	model := map[uint64]int64{}
 	for i := range 200_000 {
-		fp := r.Uint64N(50_000) // repeats, and 0 now and then
+		fp := next(r, i) // repeats, and 0 now and then
 		ts := int64(i)
 		if got, ok := f.get(fp); ok != hasKey(model, fp) || ok && got != model[fp] {
 			t.Fatalf("step %d: get(%d) = %d, %v; the map has %d, %v", i, fp, got, ok, model[fp], hasKey(model, fp))

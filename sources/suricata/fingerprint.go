@@ -62,12 +62,21 @@ func fingerprint(ev *pipeline.Event, proto uint64) uint64 {
 	h ^= h >> 29
 	h *= 0x165667b19e3779f9
 	h ^= h >> 32
+	// The top bits group the fingerprint in the engine's table (see
+	// pipeline.Event.Fingerprint): the offset in the quarter hour in steps
+	// of 2^18 µs (262 ms), 0 to 3433, so that alerts logged one after
+	// another, and an alert's two copies, share a group.
+	h = usec>>18<<fpHashBits | h&(1<<fpHashBits-1)
 	if h == 0 {
 		// Zero means "no fingerprint" to the engine.
 		h = 1
 	}
 	return h
 }
+
+// fpHashBits are the bits of a fingerprint below its group: see
+// pipeline.Event.Fingerprint. 900e6 µs >> 18 < 1<<12.
+const fpHashBits = 52
 
 func be64(b []byte) uint64 {
 	_ = b[7]
