@@ -2,6 +2,8 @@ package suricata
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
@@ -30,6 +32,50 @@ func BenchmarkFast(b *testing.B) {
 func BenchmarkFastIPv6(b *testing.B) {
 	line := "11/08/2025-22:01:12.000042  [**] [1:2210045:2] SURICATA STREAM Packet with invalid ack [**] [Classification: Generic Protocol Command Decode] [Priority: 3] {TCP} 2001:0db8:0000:0000:0000:0000:0000:00a1:443 -> 2001:0db8:0000:0000:0000:0000:0000:0010:60122"
 	benchParse(b, NewFast(time.UTC), []byte(line), nil)
+}
+
+// fastStream makes n fast.log lines as a busy sensor writes them: 100
+// alerts a second, four rules, a tenth of them over IPv6.
+func fastStream(n int) [][]byte {
+	rules := []string{
+		"[1:2001219:20] ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2]",
+		"[1:2210045:2] SURICATA STREAM Packet with invalid ack [**] [Classification: Generic Protocol Command Decode] [Priority: 3]",
+		"[1:2024897:3] ET EXPLOIT Apache HTTP Server Path Traversal (CVE-2021-41773) [**] [Classification: Attempted Administrator Privilege Gain] [Priority: 1]",
+		"[1:2100498:7] GPL ATTACK_RESPONSE id check returned root [**] [Classification: Potentially Bad Traffic] [Priority: 2]",
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	at := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
+	lines := make([][]byte, n)
+	for i := range lines {
+		at = at.Add(time.Duration(r.IntN(20_000)) * time.Microsecond)
+		src := fmt.Sprintf("203.0.%d.%d", r.IntN(256), r.IntN(256))
+		if r.IntN(10) == 0 {
+			src = fmt.Sprintf("2001:0db8:0000:0000:0000:0000:%04x:%04x", r.IntN(1<<16), r.IntN(1<<16))
+		}
+		lines[i] = fmt.Appendf(nil, "%s  [**] %s {TCP} %s:%d -> 192.0.2.10:%d",
+			at.Format("01/02/2006-15:04:05.000000"), rules[r.IntN(len(rules))], src, 1024+r.IntN(60000), []int{22, 80, 443}[r.IntN(3)])
+	}
+	return lines
+}
+
+// BenchmarkFastStream parses a stream of fast.log lines, one a op: the
+// caches (the last second, the rules' texts) hit as often as on a sensor.
+func BenchmarkFastStream(b *testing.B) {
+	lines := fastStream(10_000)
+	p := NewFast(time.UTC)
+	var ev pipeline.Event
+	for _, line := range lines {
+		if err := p.Parse(line, &ev); err != nil {
+			b.Fatalf("%v: %s", err, line)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev = pipeline.Event{}
+		p.Parse(lines[i%len(lines)], &ev)
+		i++
+	}
 }
 
 func BenchmarkEveAlert(b *testing.B) {

@@ -23,6 +23,32 @@ type FastParser struct {
 	loc   *time.Location
 	home  HomeNet
 	texts textCache
+	last  lastSecond
+}
+
+// lastSecond is the last timestamp read, up to its seconds, and its time:
+// the lines of one second (most of a busy sensor's) reuse it instead of
+// reading the date and asking the zone again.
+type lastSecond struct {
+	stamp [19]byte
+	n     int // bytes of stamp used, 0 before the first
+	at    time.Time
+}
+
+// time is fastTime, remembering the last second.
+func (c *lastSecond) time(b []byte, loc *time.Location) (time.Time, int, bool) {
+	if c.n > 0 && len(b) >= c.n && string(b[:c.n]) == string(c.stamp[:c.n]) {
+		// The same bytes up to the seconds read the same way (the year's
+		// width is decided within them); only the fraction is new.
+		return withFraction(c.at, b, c.n)
+	}
+	at, i, ok := fastSecond(b, loc)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	c.n = copy(c.stamp[:], b[:i])
+	c.at = at
+	return withFraction(at, b, i)
 }
 
 // NewFast returns a fast.log parser reading timestamps in loc, the zone of
@@ -55,7 +81,7 @@ var (
 // marker; what remains between them is the message.
 func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 	line = trimCR(line)
-	t, n, ok := fastTime(line, p.loc)
+	t, n, ok := p.last.time(line, p.loc)
 	if !ok {
 		return errFastTime
 	}
@@ -110,7 +136,7 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 		return errFastAddr
 	}
 	dst := rest[arrow+len(sepArrow):]
-	open := bytes.LastIndexByte(rest[:arrow], '{')
+	open := lastByte(rest[:arrow], '{')
 	if open < 0 {
 		return errFastProto
 	}
@@ -207,6 +233,16 @@ func nullText(b []byte) string {
 // fastTime reads MM/DD/YYYY-hh:mm:ss.uuuuuu, or the two-digit year of
 // Suricata before 1.0. It returns the bytes used.
 func fastTime(b []byte, loc *time.Location) (time.Time, int, bool) {
+	at, i, ok := fastSecond(b, loc)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	return withFraction(at, b, i)
+}
+
+// fastSecond reads fastTime's timestamp up to its seconds, which end at
+// the returned index: 19, or 17 with a two-digit year.
+func fastSecond(b []byte, loc *time.Location) (time.Time, int, bool) {
 	if len(b) < 17 || b[2] != '/' || b[5] != '/' {
 		return time.Time{}, 0, false
 	}
@@ -232,17 +268,22 @@ func fastTime(b []byte, loc *time.Location) (time.Time, int, bool) {
 	if !ok1 || !ok2 || !ok3 || !validDate(year, month, day, hour, min, sec) {
 		return time.Time{}, 0, false
 	}
-	i += 9
-	nsec := 0
+	return time.Date(year, time.Month(month), day, hour, min, sec, 0, loc), i + 9, true
+}
+
+// withFraction adds the optional ".uuuuuu" at b[i:] to at, the time of the
+// whole second: time.Date's own result for those nanoseconds, bit for bit
+// (nanoseconds below a second never reach the seconds time.Date looks the
+// zone up by).
+func withFraction(at time.Time, b []byte, i int) (time.Time, int, bool) {
 	if i < len(b) && b[i] == '.' {
-		var n int
-		nsec, n = fraction(b[i+1:])
+		nsec, n := fraction(b[i+1:])
 		if n == 0 {
 			return time.Time{}, 0, false
 		}
-		i += 1 + n
+		return at.Add(time.Duration(nsec)), i + 1 + n, true
 	}
-	return time.Date(year, time.Month(month), day, hour, min, sec, nsec, loc), i, true
+	return at, i, true
 }
 
 // fastNum reads digits up to the byte end.
@@ -269,6 +310,9 @@ func fastNum(b []byte, end byte) (int, []byte, bool) {
 // address with a port appended (2001:db8::1:80) would read as an address;
 // no Suricata version writes that.
 func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
+	if a, port, ok = hostPort4(b); ok {
+		return a, port, true
+	}
 	if len(b) == 0 {
 		return a, 0, false
 	}
@@ -311,6 +355,59 @@ func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
 	}
 	a, ok = pipeline.ParseAddr(pipeline.UnsafeString(host))
 	return a, port, ok
+}
+
+// hostPort4 is hostPort for the dotted quad and port (or the quad alone)
+// that fast.log writes for almost every address, read in one pass where
+// hostPort counts the colons, then reads the address and the port. Not ok
+// is "not this form", left to hostPort's general reading, which then
+// decides as it always did: what hostPort4 takes is a quad that
+// parseIPv4 takes and at most one colon, which hostPort reads the same
+// way.
+func hostPort4(b []byte) (netip.Addr, int, bool) {
+	var ip [4]byte
+	field, digits, v, i := 0, 0, 0, 0
+quad:
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c-'0' <= 9:
+			if digits == 1 && v == 0 {
+				return netip.Addr{}, 0, false // a leading zero
+			}
+			v = v*10 + int(c-'0')
+			digits++
+			if v > 255 {
+				return netip.Addr{}, 0, false
+			}
+		case c == '.' && digits > 0 && field < 3:
+			ip[field] = byte(v)
+			field, digits, v = field+1, 0, 0
+		default:
+			break quad
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, 0, false
+	}
+	ip[3] = byte(v)
+	port := 0
+	if i < len(b) {
+		// ":" and one to five digits: anything longer, or other, is
+		// hostPort's to refuse.
+		if b[i] != ':' || len(b)-i < 2 || len(b)-i > 6 {
+			return netip.Addr{}, 0, false
+		}
+		for _, c := range b[i+1:] {
+			if c-'0' > 9 {
+				return netip.Addr{}, 0, false
+			}
+			port = port*10 + int(c-'0')
+		}
+		if port > 65535 {
+			return netip.Addr{}, 0, false
+		}
+	}
+	return netip.AddrFrom4(ip), port, true
 }
 
 // parseIPv4 reads the dotted quad that fast.log writes for almost every
@@ -356,7 +453,7 @@ func parseIPv4(b []byte) (netip.Addr, bool) {
 func lastIndex(b, sep []byte, anchor int) int {
 	c := sep[anchor]
 	for end := len(b); ; {
-		i := bytes.LastIndexByte(b[:end], c)
+		i := lastByte(b[:end], c)
 		if i < 0 {
 			return -1
 		}

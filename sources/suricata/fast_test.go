@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -294,4 +295,70 @@ func TestFastTextCache(t *testing.T) {
 	if len(sides) < 3 {
 		t.Errorf("the lines chose the sides for %d reasons (%v): the test tests too little", len(sides), sides)
 	}
+}
+
+// TestFastTimeLastSecond: a parser that remembers the last second reads
+// every timestamp as time.Date does, bit for bit: seconds repeated and
+// not, with and without a fraction, the two-digit year after the four,
+// and every second around Paris's changes of offset (the hour that does
+// not exist, the hour that happens twice).
+func TestFastTimeLastSecond(t *testing.T) {
+	loc := paris(t)
+	var stamps []string
+	for _, start := range []time.Time{
+		time.Date(2025, 3, 30, 0, 59, 50, 0, time.UTC),  // 01:59:50 +01 to 03:00 +02
+		time.Date(2025, 10, 26, 0, 59, 50, 0, time.UTC), // 02:59:50 +02 to 02:00 +01
+	} {
+		for s := range 30 {
+			wall := start.Add(time.Duration(s) * time.Second).In(loc)
+			for _, frac := range []string{"", ".5", ".000001", ".123456"} {
+				stamps = append(stamps, wall.Format("01/02/2006-15:04:05")+frac)
+			}
+		}
+	}
+	// The wall clock of the gap, which no instant shows, read from a log
+	// written in another zone.
+	for _, s := range []string{"03/30/2025-02:30:00", "03/30/2025-02:30:00.25", "03/30/2025-02:30:01", "10/26/2025-02:30:00", "10/26/2025-02:30:00.7"} {
+		stamps = append(stamps, s, s)
+	}
+	stamps = append(stamps, "11/08/2025-22:00:01.1", "11/08/25-22:00:01.2", "11/08/25-22:00:01.3", "11/08/2025-22:00:01",
+		"11/08/2025-22:00:01.", "11/08/2025-22:00:01x", "02/31/2025-22:00:01", "11/08/2025-22:00:0")
+	var c lastSecond
+	for _, s := range stamps {
+		b := []byte(s + "  [**] rest")
+		got, gn, gok := c.time(b, loc)
+		want, wn, wok := referenceFastTime(b, loc)
+		if got != want || gn != wn || gok != wok {
+			t.Errorf("%s: %v %d %v, time.Date: %v %d %v", s, got, gn, gok, want, wn, wok)
+		}
+	}
+}
+
+// referenceFastTime reads a fast.log timestamp with one time.Date of
+// every field, nanoseconds included.
+func referenceFastTime(b []byte, loc *time.Location) (time.Time, int, bool) {
+	_, i, ok := fastSecond(b, loc) // whether it is one, and where its seconds end
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	num := func(from, to int) int {
+		n, err := strconv.Atoi(string(b[from:to]))
+		if err != nil {
+			panic(err)
+		}
+		return n
+	}
+	year := num(6, i-9)
+	if i == 17 {
+		year += 2000
+	}
+	nsec, end := 0, i
+	if i < len(b) && b[i] == '.' {
+		var n int
+		if nsec, n = fraction(b[i+1:]); n == 0 {
+			return time.Time{}, 0, false
+		}
+		end += 1 + n
+	}
+	return time.Date(year, time.Month(num(0, 2)), num(3, 5), num(i-8, i-6), num(i-5, i-3), num(i-2, i), nsec, loc), end, true
 }

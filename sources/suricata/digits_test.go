@@ -1,0 +1,37 @@
+package suricata
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestLastByte: lastByte finds what bytes.LastIndexByte finds, at every
+// length and position around its eight-byte words, with bytes that differ
+// from the one sought in one bit, and 0x00, 0x80 and 0xff around it.
+func TestLastByte(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{0, 0x80, 0xff, '{', '{' ^ 1, '{' ^ 0x80, '[', '>', 'a'}
+	for n := range 40 {
+		for range 500 {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			}
+			for _, c := range []byte{'{', '[', '>', 0, 0x80, 0xff} {
+				if got, want := lastByte(b, c), bytes.LastIndexByte(b, c); got != want {
+					t.Fatalf("lastByte(%q, %q) = %d, want %d", b, c, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzLastByte(f *testing.F) {
+	f.Add([]byte("[Priority: 2] {TCP} 198.51.100.9:4711 -> 192.0.2.10:22"), byte('{'))
+	f.Fuzz(func(t *testing.T, b []byte, c byte) {
+		if got, want := lastByte(b, c), bytes.LastIndexByte(b, c); got != want {
+			t.Fatalf("lastByte(%q, %q) = %d, want %d", b, c, got, want)
+		}
+	})
+}
