@@ -35,3 +35,28 @@ func FuzzLastByte(f *testing.F) {
 		}
 	})
 }
+
+// TestFastNum: the one-pass fastNum reads what finding the end byte and
+// then atoi read.
+func TestFastNum(t *testing.T) {
+	scans := func(b []byte, end byte) (int, []byte, bool) {
+		i := bytes.IndexByte(b, end)
+		if i <= 0 {
+			return 0, b, false
+		}
+		n, ok := atoi(b[:i])
+		return n, b[i+1:], ok
+	}
+	for _, s := range []string{
+		"1:2", "2001219:20]", ":1", "", "1", "12", "1x:2", "x1:2", "123456789012:", "1234567890123:",
+		"000000000000:", "0000000000000:", "99]", "99] ", "1 :", "-1:", "1:", "12345678901:x",
+	} {
+		for _, end := range []byte{':', ']'} {
+			n, rest, ok := fastNum([]byte(s), end)
+			wn, wrest, wok := scans([]byte(s), end)
+			if ok != wok || ok && (n != wn || string(rest) != string(wrest)) {
+				t.Errorf("fastNum(%q, %q) = %d %q %v, want %d %q %v", s, end, n, rest, ok, wn, wrest, wok)
+			}
+		}
+	}
+}

@@ -5,17 +5,21 @@ import (
 	"strings"
 )
 
-// servicePorts are ports servers listen on above 1023. A flow whose source
-// port is a service port and whose destination port is not is a server
-// answering a client.
-var servicePorts = map[int]bool{
-	1433: true, 1521: true, 2049: true, 2375: true, 3306: true, 3389: true,
-	5060: true, 5432: true, 5900: true, 5985: true, 5986: true, 6379: true,
-	8000: true, 8008: true, 8080: true, 8081: true, 8443: true, 8888: true,
-	9090: true, 9200: true, 11211: true, 27017: true,
+// isServicePort reports whether servers listen on p: below 1024, or one of
+// the service ports above it. A flow whose source port is a service port
+// and whose destination port is not is a server answering a client. A
+// switch, not a map: every alert of fast.log asks for both its ports.
+func isServicePort(p int) bool {
+	if p > 0 && p < 1024 {
+		return true
+	}
+	switch p {
+	case 1433, 1521, 2049, 2375, 3306, 3389, 5060, 5432, 5900, 5985, 5986, 6379,
+		8000, 8008, 8080, 8081, 8443, 8888, 9090, 9200, 11211, 27017:
+		return true
+	}
+	return false
 }
-
-func isServicePort(p int) bool { return (p > 0 && p < 1024) || servicePorts[p] }
 
 // Why a side of an alert was chosen: Event.SideReason, shown by explain and
 // readable by rules as side_reason. README's table "Which side of a Suricata

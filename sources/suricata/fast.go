@@ -286,14 +286,21 @@ func withFraction(at time.Time, b []byte, i int) (time.Time, int, bool) {
 	return at, i, true
 }
 
-// fastNum reads digits up to the byte end.
+// fastNum reads one to twelve digits (atoi's) up to the byte end, a
+// non-digit, in one pass.
 func fastNum(b []byte, end byte) (int, []byte, bool) {
-	i := bytes.IndexByte(b, end)
-	if i <= 0 {
+	n, i := 0, 0
+	for ; i < len(b) && i <= 12; i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		n = n*10 + int(c)
+	}
+	if i == 0 || i > 12 || i >= len(b) || b[i] != end {
 		return 0, b, false
 	}
-	n, ok := atoi(b[:i])
-	return n, b[i+1:], ok
+	return n, b[i+1:], true
 }
 
 // hostPort reads an address as fast.log writes it:
