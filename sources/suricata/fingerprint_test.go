@@ -116,3 +116,35 @@ func TestFingerprintStable(t *testing.T) {
 		t.Errorf("fingerprint %016x, want %016x: changing it breaks dedup across a restart mid-file", got, want)
 	}
 }
+
+// TestFingerprintGroup: a fingerprint's top bits, which pick its table in
+// the engine, are the alert's offset in its quarter hour in steps of
+// 2^18 µs: alerts a few milliseconds apart share them (their lookups stay
+// in one small table), and so do alerts whole quarter hours apart (a
+// copy read in a wrong zone); a second later they differ.
+func TestFingerprintGroup(t *testing.T) {
+	group := func(stamp, addr string) uint64 {
+		line := strings.Replace(strings.Replace(fastSSH, "22:00:01.123456", stamp, 1), "198.51.100.9", addr, 1)
+		return fastFP(t, time.UTC, line) >> fpHashBits
+	}
+	base := group("22:00:01.123456", "198.51.100.9")
+	// 22:00:01.123456 is 1,123,456 µs into its quarter hour: group 4.
+	if want := uint64(1_123_456 >> 18); base != want {
+		t.Fatalf("group %d, want %d", base, want)
+	}
+	for _, c := range []struct {
+		stamp, addr string
+		same        bool
+	}{
+		{"22:00:01.123456", "203.0.113.7", true}, // another alert, the same instant
+		{"22:00:01.100000", "203.0.113.8", true}, // 23 ms before
+		{"22:15:01.123456", "198.51.100.9", true},
+		{"19:45:01.123456", "198.51.100.9", true},
+		{"22:00:02.123456", "198.51.100.9", false},
+		{"22:00:00.123456", "198.51.100.9", false},
+	} {
+		if g := group(c.stamp, c.addr); (g == base) != c.same {
+			t.Errorf("%s %s: group %d, %s's %d", c.stamp, c.addr, g, "22:00:01.123456", base)
+		}
+	}
+}
