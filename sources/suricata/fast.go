@@ -320,6 +320,9 @@ func hostPort(b []byte) (a netip.Addr, port int, ok bool) {
 	if a, port, ok = hostPort4(b); ok {
 		return a, port, true
 	}
+	if a, port, ok = hostPort6(b); ok {
+		return a, port, true
+	}
 	if len(b) == 0 {
 		return a, 0, false
 	}
@@ -397,24 +400,75 @@ quad:
 		return netip.Addr{}, 0, false
 	}
 	ip[3] = byte(v)
-	port := 0
-	if i < len(b) {
-		// ":" and one to five digits: anything longer, or other, is
-		// hostPort's to refuse.
-		if b[i] != ':' || len(b)-i < 2 || len(b)-i > 6 {
-			return netip.Addr{}, 0, false
-		}
-		for _, c := range b[i+1:] {
-			if c-'0' > 9 {
-				return netip.Addr{}, 0, false
-			}
-			port = port*10 + int(c-'0')
-		}
-		if port > 65535 {
-			return netip.Addr{}, 0, false
-		}
+	port, ok := fastPort(b, i)
+	if !ok {
+		return netip.Addr{}, 0, false
 	}
 	return netip.AddrFrom4(ip), port, true
+}
+
+// hostPort6 is hostPort for the IPv6 address Suricata writes, eight
+// groups of four hex digits, and its port, read in one pass where
+// netip.ParseAddr reads every form of IPv6. Not ok is left to hostPort,
+// as for hostPort4: what hostPort6 takes has seven or eight colons and no
+// "::", which hostPort reads the same way.
+func hostPort6(b []byte) (netip.Addr, int, bool) {
+	const groups = 8*5 - 1
+	if len(b) < groups || b[4] != ':' {
+		return netip.Addr{}, 0, false
+	}
+	var ip [16]byte
+	for g := range 8 {
+		o := g * 5
+		if g > 0 && b[o-1] != ':' {
+			return netip.Addr{}, 0, false
+		}
+		v := 0
+		for _, c := range b[o : o+4] {
+			h := hexDigit(c)
+			if h < 0 {
+				return netip.Addr{}, 0, false
+			}
+			v = v<<4 | h
+		}
+		ip[2*g], ip[2*g+1] = byte(v>>8), byte(v)
+	}
+	port, ok := fastPort(b, groups)
+	if !ok {
+		return netip.Addr{}, 0, false
+	}
+	// pipeline.ParseAddr's canonical form: ::ffff:a.b.c.d is IPv4.
+	return netip.AddrFrom16(ip).Unmap(), port, true
+}
+
+func hexDigit(c byte) int {
+	switch {
+	case c-'0' <= 9:
+		return int(c - '0')
+	case c|0x20-'a' <= 5:
+		return int(c|0x20-'a') + 10
+	}
+	return -1
+}
+
+// fastPort reads the port after an address that ends at b[i]: nothing,
+// or ":" and one to five digits up to 65535. Anything longer, or other,
+// is not ok: hostPort's to read or refuse.
+func fastPort(b []byte, i int) (int, bool) {
+	if i == len(b) {
+		return 0, true
+	}
+	if b[i] != ':' || len(b)-i < 2 || len(b)-i > 6 {
+		return 0, false
+	}
+	port := 0
+	for _, c := range b[i+1:] {
+		if c-'0' > 9 {
+			return 0, false
+		}
+		port = port*10 + int(c-'0')
+	}
+	return port, port <= 65535
 }
 
 // parseIPv4 reads the dotted quad that fast.log writes for almost every
