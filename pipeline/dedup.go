@@ -8,8 +8,8 @@ const fpGroupBits = 12
 
 // fingerprints maps alert fingerprints to when each was last seen (unix
 // ns). A fast.log replays every line through it against up to a million
-// others; one table for them all made each lookup a cache miss and, on a
-// VM, a page walk as well: a tenth of a fast.log's replay. So the
+// others; one table for them all made each lookup a cache miss and often
+// a TLB miss: a tenth of a fast.log's replay. So the
 // fingerprints are held in 4096 small tables, picked by their top 12
 // bits, which a source fills with what keeps an alert's copies, and the
 // alerts logged one after another, in one group: Suricata's the alert's
