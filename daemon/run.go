@@ -87,14 +87,41 @@ func (d *Daemon) decisionsSaved() {
 // processBatch judges a listener's batch: one wake-up, one look at the
 // wall clock for all its events.
 func (d *Daemon) processBatch(ctx context.Context, b *pipeline.Batch) {
-	wall := d.now()
+	at := instantOf(d.now())
 	for i := range b.Events {
-		d.process(ctx, &b.Events[i], wall)
+		d.judge(ctx, &b.Events[i], &at)
 	}
+	d.judged(&at)
 	b.Release()
 }
 
+// instant is the wall clock as a batch of events is judged by it, read
+// once a batch with its bound for lines from the future worked out once,
+// and the newest event time judged, published once a batch.
+type instant struct {
+	wall, ahead time.Time
+	latest      int64
+}
+
+func instantOf(wall time.Time) instant {
+	return instant{wall: wall, ahead: wall.Add(maxAhead)}
+}
+
+// judged publishes the newest event time judged at at (the lag metric's).
+func (d *Daemon) judged(at *instant) {
+	if at.latest > d.metrics.lastEvent.Load() {
+		d.metrics.lastEvent.Store(at.latest)
+	}
+}
+
+// process judges one event at wall.
 func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time) {
+	at := instantOf(wall)
+	d.judge(ctx, ev, &at)
+	d.judged(&at)
+}
+
+func (d *Daemon) judge(ctx context.Context, ev *pipeline.Event, at *instant) {
 	if tail.IsPosition(ev) {
 		// A file started at its end: save where, before any of its lines
 		// has effects a crash could lose (see tail.Run).
@@ -104,13 +131,17 @@ func (d *Daemon) process(ctx context.Context, ev *pipeline.Event, wall time.Time
 		}
 		return
 	}
-	if clock := d.eng.Now(); ev.Time.After(wall.Add(maxAhead)) || ev.Time.Before(clock.Add(-clockJumpMin)) || ev.Time.After(clock.Add(clockJumpMin)) {
+	wall := at.wall
+	future := ev.Time.After(at.ahead)
+	if dt := ev.Time.Sub(d.eng.Now()); future || dt < -clockJumpMin || dt > clockJumpMin {
 		// A line far from the clocks: the wall clock may have stepped.
 		d.watchClock(ctx, wall)
 	}
-	d.clampFuture(ev, wall)
-	if t := ev.Time.UnixNano(); t > d.metrics.lastEvent.Load() {
-		d.metrics.lastEvent.Store(t)
+	if future {
+		d.clampFuture(ev, wall)
+	}
+	if t := ev.Time.UnixNano(); t > at.latest {
+		at.latest = t
 	}
 	ds := d.eng.Process(ev)
 	if ev.Topic != 0 {

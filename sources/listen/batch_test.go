@@ -127,6 +127,37 @@ func TestBindHoldsUntilRun(t *testing.T) {
 	}
 }
 
+// TestUDPLongDatagrams: datagrams shorter than, as long as and longer
+// than the part of each that a read packs with the others (headRoom), up
+// to the largest UDP payload, taken in one read, each arrive whole and
+// apart; one byte over MaxMessage is refused, one under is not.
+func TestUDPLongDatagrams(t *testing.T) {
+	const longest = 60000
+	s, out, run := runBatches(t, Config{UDP: "127.0.0.1:0", MaxMessage: longest, ReceiveBuffer: 8 << 20}, true)
+	udp, _ := s.Addrs()
+	c := dial(t, "udp", udp)
+	head := "<38>Nov  8 22:00:01 bastion sshd[1]: "
+	var want []string
+	for i, size := range []int{1, headRoom - 1, headRoom, headRoom + 1, 2*headRoom + 7, 5000, longest, longest + 1, 300, longest - 1, headRoom + 1} {
+		// Each body is its index repeated: a datagram joined with another's
+		// part, or cut, would not be one of them.
+		body := strings.Repeat(string(rune('a'+i)), max(size-len(head), 1))
+		msg := head + body
+		write(t, c, msg)
+		if len(msg) <= longest {
+			want = append(want, body)
+		}
+	}
+	run()
+	evs, _ := takeBatches(t, out, len(want))
+	for i := range want {
+		if evs[i] != want[i] {
+			t.Errorf("event %d: %d bytes %.20q…, want %d bytes %.20q…", i, len(evs[i]), evs[i], len(want[i]), want[i])
+		}
+	}
+	waitFor(t, "the datagram one over MaxMessage counted", func() bool { return s.Stats().UDP.Bad["message too long"] == 1 })
+}
+
 // TestCloseUnbinds: a listener bound and never run is closed by Close:
 // its port can be bound again.
 func TestCloseUnbinds(t *testing.T) {

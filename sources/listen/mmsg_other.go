@@ -17,7 +17,7 @@ type xnetReader struct {
 	msgs      []ipv4.Message
 }
 
-func newBatchReader(conn *net.UDPConn, batch, room int) (batchReader, error) {
+func newBatchReader(conn *net.UDPConn, batch, room int, _ bool) (batchReader, error) {
 	r := &xnetReader{readBatch: ipv4.NewPacketConn(conn).ReadBatch, msgs: make([]ipv4.Message, batch)}
 	if ap, ok := netip.AddrFromSlice(conn.LocalAddr().(*net.UDPAddr).IP); ok && !ap.Unmap().Is4() {
 		r.readBatch = ipv6.NewPacketConn(conn).ReadBatch

@@ -50,7 +50,9 @@ func (s *Syslog) serveUDP(ctx context.Context, conn *net.UDPConn, out output) er
 	// is too long from one that just fits.
 	room := min(s.cfg.MaxMessage+1, maxDatagram)
 	a := arena{size: udpSlab}
-	r, err := newBatchReader(conn, udpBatch, room)
+	// A sender's address is read only to be judged against senders:.
+	judged := len(s.cfg.Senders) > 0
+	r, err := newBatchReader(conn, udpBatch, room, judged)
 	if err != nil {
 		return fmt.Errorf("listen: syslog udp: %w", err)
 	}
@@ -80,7 +82,7 @@ func (s *Syslog) serveUDP(ctx context.Context, conn *net.UDPConn, out output) er
 			}
 		}
 		for i := range n {
-			if !s.allowed(r.from(i)) {
+			if judged && !s.allowed(r.from(i)) {
 				d.bad(errSender)
 				continue
 			}
@@ -156,6 +158,8 @@ type batchReader interface {
 	// out or was woken.
 	read() (n int, err error)
 	data(i int) []byte
+	// from is datagram i's sender, when the reader was made to read
+	// senders.
 	from(i int) netip.Addr
 	// drops is the kernel's count of datagrams it discarded on the
 	// socket so far; false: unknown.

@@ -3,6 +3,7 @@ package listen
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stockade-ids/stockade/pipeline"
 )
@@ -104,7 +107,7 @@ func (s *Syslog) serveUnix(ctx context.Context, conn *net.UnixConn, out output) 
 				continue
 			}
 			cred, ok := credentials(r.oob(i))
-			check := func(ev *pipeline.Event) error { return s.judge(ev, cred, ok) }
+			check := func(ev *pipeline.Event) error { return s.judge(ev, &cred, ok) }
 			if !d.deliverCopy(ctx, &a, trimTrailer(m), check) {
 				return nil
 			}
@@ -153,20 +156,24 @@ func unixStopped(ctx context.Context, err error) error {
 }
 
 // credentials finds the sender's SCM_CREDENTIALS among a datagram's
-// control messages.
-func credentials(oob []byte) (*syscall.Ucred, bool) {
-	msgs, err := syscall.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, false
-	}
-	for i := range msgs {
-		if msgs[i].Header.Level == syscall.SOL_SOCKET && msgs[i].Header.Type == syscall.SCM_CREDENTIALS {
-			if c, err := syscall.ParseUnixCredentials(&msgs[i]); err == nil {
-				return c, true
-			}
+// control messages. It reads them in place: the syscall package's parsers
+// allocated twice a datagram.
+func credentials(oob []byte) (syscall.Ucred, bool) {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			break
 		}
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_CREDENTIALS && len(data) >= syscall.SizeofUcred {
+			return syscall.Ucred{
+				Pid: int32(binary.NativeEndian.Uint32(data[0:])),
+				Uid: binary.NativeEndian.Uint32(data[4:]),
+				Gid: binary.NativeEndian.Uint32(data[8:]),
+			}, true
+		}
+		oob = rest
 	}
-	return nil, false
+	return syscall.Ucred{}, false
 }
 
 // procIdentity completes the kernel's credentials with what /proc says of

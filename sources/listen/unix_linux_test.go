@@ -210,3 +210,32 @@ func TestCgroupUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentials: the sender's credentials are found among a datagram's
+// control messages, after another kind; a truncated or absent one is not.
+func TestCredentials(t *testing.T) {
+	want := syscall.Ucred{Pid: 4242, Uid: 1000, Gid: 100}
+	creds := syscall.UnixCredentials(&want)
+	rights := syscall.UnixRights(0, 1)
+	for _, tt := range []struct {
+		name string
+		oob  []byte
+		ok   bool
+	}{
+		{"credentials", creds, true},
+		{"after rights", append(append([]byte{}, rights...), creds...), true},
+		{"rights only", rights, false},
+		{"none", nil, false},
+		{"truncated", creds[:syscall.CmsgLen(syscall.SizeofUcred)-1], false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := credentials(tt.oob)
+			if ok != tt.ok || ok && got != want {
+				t.Errorf("credentials = %+v, %v; want %+v, %v", got, ok, want, tt.ok)
+			}
+		})
+	}
+	if n := testing.AllocsPerRun(100, func() { credentials(creds) }); n != 0 {
+		t.Errorf("%v allocations a datagram, want 0", n)
+	}
+}
