@@ -34,17 +34,27 @@ type gate struct {
 	status  *[16]uint64 // admitted statuses (0 to 1023); nil: any
 	methods []string    // admitted request methods, exactly; nil: any
 	clauses [][]gateLit // each needs one of its literals
-	masks   [][]gateMask
+	masks   []gateClause
 	// fail, for a rule of case-insensitive failregexes (web-cve's
 	// forty exploits), has each failregex's own clauses and masks: of
 	// a line the rule's gate lets through, only the failregexes whose
 	// literals the scan found are tried. Nil clauses: always tried.
 	fail      [][][]gateLit
-	failMasks [][][]gateMask
+	failMasks [][]gateClause
+}
+
+// gateClause is a clause as the scan's result is read: its masks, and
+// the regions and texts they lie in, which dismiss most clauses of an
+// ordinary line in one test (nothing found in those regions).
+type gateClause struct {
+	masks []gateMask
+	regs  uint8  // a bit per region of masks
+	texts uint16 // a bit per gateField of masks
 }
 
 // gateMask is a clause's literals in one region and word of the found
-// bits: a clause is checked a word at a time.
+// bits: a clause is checked a word at a time. Each region has literal
+// ids of its own (see gateRegions).
 type gateMask struct {
 	reg  int // 0: anywhere in the text (field says which text)
 	word int
@@ -434,18 +444,10 @@ func statusSet(vs ...int) *[16]uint64 {
 	return &s
 }
 
-// scan states of the line being matched.
-const (
-	scanNone    = iota // not read yet
-	scanDone           // found holds its literals
-	scanUseless        // not ASCII: every literal may be there
-)
-
 // open reports whether gate g lets ev through, reading the line for
-// the literals on the first rule that needs them. A literal the scan did
-// not see tells nothing about a text the scan did not read (a field
-// built otherwise, or one a failregex rewrote since): such a clause is
-// open.
+// the literals on the first rule that needs them. A literal the scan did not see tells nothing about a text
+// the scan did not read (a field built otherwise, or one a failregex
+// rewrote since): such a clause is open.
 func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 	if g.status != nil {
 		st := ev.Status
@@ -459,19 +461,26 @@ func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 	if len(g.masks) == 0 {
 		return true
 	}
-	if s.scan == scanNone {
+	if !s.done {
 		s.read(ev)
 	}
-	return s.scan == scanUseless || s.passes(g.masks)
+	return s.passes(g.masks)
 }
 
 // passes reports whether each clause of masks has a literal the scan
 // found, or lies in a text it did not read.
-func (s *Set) passes(masks [][]gateMask) bool {
-	for _, c := range masks {
+func (s *Set) passes(masks []gateClause) bool {
+	for i := range masks {
+		c := &masks[i]
+		if c.texts&^s.scanned != 0 {
+			continue // a text the scan did not read: open
+		}
+		if c.regs&s.hit == 0 {
+			return false // nothing found where the clause looks
+		}
 		ok := false
-		for i := range c {
-			if m := &c[i]; s.scanned&(1<<m.text) == 0 || s.found[m.idx]&m.bits != 0 {
+		for k := range c.masks {
+			if m := &c.masks[k]; s.found[m.idx]&m.bits != 0 {
 				ok = true
 				break
 			}
@@ -489,72 +498,126 @@ func (s *Set) passes(masks [][]gateMask) bool {
 // miss). Only a line its rule's gate has read is gated so (Judge, which
 // reads none, tries every failregex).
 func (s *Set) tries(g *gate, i int) bool {
-	return g.failMasks == nil || g.failMasks[i] == nil || s.scan != scanDone || s.passes(g.failMasks[i])
+	return g.failMasks == nil || g.failMasks[i] == nil || !s.done || s.passes(g.failMasks[i])
+}
+
+// gateRegions numbers the literals each region's clauses need, for a
+// Multi per region: a field is scanned for its own literals only (the
+// path for the five hundred of traversal, injection and sensitive files;
+// the user agent for scanner names; the line for what a failregex
+// needs), so that a user agent's text does not anchor a path literal's
+// comparison, nor a path's text the line's.
+type gateRegions struct {
+	ids  [regions]map[int32]int32 // a literal of the set's to the region's
+	lits [regions][]string
+}
+
+func (rg *gateRegions) add(b *gateBuilder, clauses [][]gateLit) {
+	for _, c := range clauses {
+		for _, l := range c {
+			reg := l.field.region()
+			if rg.ids[reg] == nil {
+				rg.ids[reg] = map[int32]int32{}
+			}
+			if _, ok := rg.ids[reg][l.lit]; !ok {
+				rg.ids[reg][l.lit] = int32(len(rg.lits[reg]))
+				rg.lits[reg] = append(rg.lits[reg], b.lits[l.lit])
+			}
+		}
+	}
+}
+
+// words is the length of a region in Set.found.
+func (rg *gateRegions) words() int {
+	n := 0
+	for _, l := range rg.lits {
+		n = max(n, (len(l)+63)/64)
+	}
+	return n
 }
 
 // masks groups each clause's literals by region and word, words being
 // the length of a region in Set.found; useLine is the rule's (its
 // failregexes read the line, not the message).
-func masks(clauses [][]gateLit, words int, useLine bool) [][]gateMask {
-	var out [][]gateMask
+func (rg *gateRegions) masks(clauses [][]gateLit, words int, useLine bool) []gateClause {
+	var out []gateClause
 	for _, c := range clauses {
-		var ms []gateMask
+		var gc gateClause
 	lits:
 		for _, l := range c {
-			reg, w, bit, text := l.field.region(), int(l.lit>>6), uint64(1)<<(l.lit&63), l.field
+			reg, text := l.field.region(), l.field
+			id := rg.ids[reg][l.lit]
+			w, bit := int(id>>6), uint64(1)<<(id&63)
 			if text == fieldText && useLine {
 				text = fieldLine
 			}
-			for i := range ms {
-				if ms[i].reg == reg && ms[i].word == w && ms[i].text == text {
-					ms[i].bits |= bit
+			gc.regs |= 1 << reg
+			gc.texts |= 1 << text
+			for i := range gc.masks {
+				if m := &gc.masks[i]; m.reg == reg && m.word == w && m.text == text {
+					m.bits |= bit
 					continue lits
 				}
 			}
-			ms = append(ms, gateMask{reg: reg, word: w, idx: reg*words + w, bits: bit, text: text})
+			gc.masks = append(gc.masks, gateMask{reg: reg, word: w, idx: reg*words + w, bits: bit, text: text})
 		}
-		out = append(out, ms)
+		out = append(out, gc)
 	}
 	return out
 }
 
-// read scans ev's line for every rule's literals, noting the fields
-// each lies in, and which of ev's texts the scan speaks for (scanned).
+// texts reports which of ev's texts lie in its line: the parsers slice
+// their fields out of it, and a scan speaks only for those (see inside).
+// Only the texts of regions with literals matter.
+func (s *Set) texts(ev *pipeline.Event) uint16 {
+	var scanned uint16
+	for _, reg := range s.fields {
+		if inside(gateField(reg).of(nil, ev), ev.Line) {
+			scanned |= 1 << reg
+		}
+	}
+	if inside(ev.Line, ev.Line) {
+		scanned |= 1 << fieldLine
+		if ev.Message == "" {
+			scanned |= 1 << fieldText
+		}
+	}
+	if inside(ev.Message, ev.Line) {
+		scanned |= 1<<fieldMessage | 1<<fieldText
+	}
+	return scanned
+}
+
+// read scans ev for the literals of every region: the line for region
+// 0, each field for its own. A text that is not ASCII is marked as
+// holding every literal (see regex.Multi.Scan).
 func (s *Set) read(ev *pipeline.Event) {
-	clear(s.found)
-	s.scanned = 0
-	for reg := 1; reg < regions; reg++ {
-		f := gateField(reg).of(nil, ev)
-		s.within[reg] = [2]int{-1, -1}
-		if inside(f, ev.Line) {
-			lo := offset(f, ev.Line)
-			s.within[reg] = [2]int{lo, lo + len(f)}
-			s.scanned |= 1 << reg
+	s.scanned = s.texts(ev)
+	s.done = true
+	words := len(s.found) / regions
+	if m := s.multis[0]; m != nil && s.scanned&(1<<fieldLine) != 0 {
+		s.find(0, m, ev.Line, words)
+	}
+	for _, reg := range s.fields {
+		if s.scanned&(1<<reg) != 0 { // else the clauses on it are open
+			s.find(reg, s.multis[reg], gateField(reg).of(nil, ev), words)
 		}
-	}
-	text := ev.Message
-	if text == "" {
-		text = ev.Line
-	}
-	for f, t := range [...]string{fieldText: text, fieldLine: ev.Line, fieldMessage: ev.Message} {
-		if inside(t, ev.Line) {
-			s.scanned |= 1 << f
-		}
-	}
-	s.scan = scanUseless
-	if s.multi.Scan(ev.Line, s.mark) {
-		s.scan = scanDone
 	}
 }
 
-// markFound records literal id at line[start:end].
-func (s *Set) markFound(id int32, start, end int) {
-	words := len(s.found) / regions
-	w, bit := int(id>>6), uint64(1)<<(id&63)
-	s.found[w] |= bit
-	for reg := 1; reg < regions; reg++ {
-		if in := s.within[reg]; start >= in[0] && end <= in[1] {
-			s.found[reg*words+w] |= bit
+// find scans text for the literals of region reg.
+func (s *Set) find(reg int, m *regex.Multi, text string, words int) {
+	found := s.found[reg*words : (reg+1)*words]
+	clear(found)
+	if !m.Find(text, found) {
+		for i := range found {
+			found[i] = ^uint64(0)
+		}
+	}
+	for _, w := range found {
+		if w != 0 {
+			s.hit |= 1 << reg
+			return
 		}
 	}
 }
@@ -563,14 +626,10 @@ func (s *Set) markFound(id int32, start, end int) {
 // hit ev and Match does not judge it (Judge always does).
 func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
 	g := &s.gates[r.Policy.ID]
-	s.scan = scanNone
+	s.done, s.hit = false, 0
 	return !g.on || s.open(g, ev)
 }
 
 // rewrote notes that a failregex rewrote field f of the event being
 // matched: what the scan found in the old text says nothing of the new.
 func (s *Set) rewrote(f gateField) { s.scanned &^= 1 << f }
-
-func offset(f, line string) int {
-	return int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line))))
-}

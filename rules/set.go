@@ -50,18 +50,21 @@ type Set struct {
 	// strings they last read (see regexMemo).
 	memo regexMemo
 
-	// gates are the rules' gates by rule ID, multi the literals they
-	// need, found the literals of the line being matched and scan whether
-	// it has been read (see gate).
+	// gates are the rules' gates by rule ID, multis the literals they
+	// need in each region (fields the regions above 0 that have some),
+	// found the literals of the line being matched (per region, a bit
+	// per literal of the region's) and done whether it has been read
+	// (see gate).
 	gates  []gate
-	multi  *regex.Multi
-	found  []uint64 // per region (see gate), a bit per literal
-	within [regions][2]int
+	multis [regions]*regex.Multi
+	fields []int
+	found  []uint64
+	done   bool
+	// hit has a bit per region where the scan found a literal.
+	hit uint8
 	// scanned has a bit per gateField whose text lies in the line the
 	// scan read: the gates read found only for those.
 	scanned uint16
-	mark    func(id int32, start, end int) // markFound, bound once
-	scan    int
 
 	// seen is what distinct() saw on the event being matched (see
 	// Sightings).
@@ -162,20 +165,34 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	for i, r := range s.rules {
 		s.gates[i] = gb.gateOf(r)
 	}
-	words := (len(gb.lits) + 63) / 64
+	var rg gateRegions
+	for i := range s.rules {
+		g := &s.gates[i]
+		rg.add(&gb, g.clauses)
+		for _, c := range g.fail {
+			rg.add(&gb, c)
+		}
+	}
+	words := rg.words()
 	for i, r := range s.rules {
 		g := &s.gates[i]
-		g.masks = masks(g.clauses, words, r.UseLine)
+		g.masks = rg.masks(g.clauses, words, r.UseLine)
 		if g.fail != nil {
-			g.failMasks = make([][][]gateMask, len(g.fail))
+			g.failMasks = make([][]gateClause, len(g.fail))
 			for k, c := range g.fail {
-				g.failMasks[k] = masks(c, words, r.UseLine)
+				g.failMasks[k] = rg.masks(c, words, r.UseLine)
 			}
 		}
 	}
-	s.multi = regex.NewMulti(gb.lits)
+	for reg, lits := range rg.lits {
+		if len(lits) > 0 {
+			s.multis[reg] = regex.NewMulti(lits)
+			if reg > 0 {
+				s.fields = append(s.fields, reg)
+			}
+		}
+	}
 	s.found = make([]uint64, regions*words)
-	s.mark = s.markFound
 	s.dispatch()
 	return s, nil
 }
@@ -243,9 +260,7 @@ func (s *Set) Clone() *Set {
 	c.memo = regexMemo{}
 	c.globBuf = nil
 	c.found = make([]uint64, len(s.found))
-	cp := &c
-	cp.mark = cp.markFound
-	return cp
+	return &c
 }
 
 // Fork implements pipeline.ConcurrentMatcher: a Clone for another
@@ -376,7 +391,7 @@ func (s *Set) Deferred() bool { return s.deferred }
 
 // start begins the judgement of ev.
 func (s *Set) start(ev *pipeline.Event) {
-	s.scan = scanNone
+	s.done, s.hit = false, 0
 	s.deferred = false
 	s.seen = s.seen[:0]
 	s.caps = s.caps[:0]

@@ -201,6 +201,87 @@ func (m *Multi) any4(w uint64) bool {
 	return (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0
 }
 
+// Find sets bit id of found (a bit per literal) for each literal id that
+// occurs in text, what Scan reports without the callback: a gate needs
+// to know which literals a text holds, not where. It reports false for a
+// text that is not ASCII (see Scan); the bits then say nothing. The test
+// for ASCII rides on the scan's loads rather than a pass of its own.
+func (m *Multi) Find(text string, found []uint64) bool {
+	var high uint64
+	t := text
+	for {
+		var h uint64
+		t, h = m.skip(t)
+		high |= h
+		if len(t) < 8 {
+			break
+		}
+		m.find4(text, len(text)-len(t), found)
+		t = t[8:]
+	}
+	raw := &m.raw
+	for i := len(text) - len(t); i < len(text); i += 2 {
+		r := uint(text[i]) // paired with the NUL after the text, at its end
+		if i+1 < len(text) {
+			r |= uint(text[i+1]) << 8
+		}
+		high |= uint64(r)
+		if raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+			m.findAt(text, i, found)
+		}
+	}
+	return high&0x8080808080808080 == 0
+}
+
+// skip returns t from its first group of eight bytes that holds an
+// anchor, or its last seven bytes at most, and the OR of the groups it
+// passed. Four pairs are tested with one load and one branch: most
+// groups hold no anchor. The loop calls nothing, so that what it needs
+// stays in registers.
+func (m *Multi) skip(t string) (rest string, high uint64) {
+	raw := &m.raw
+	for len(t) >= 8 {
+		w := binary.LittleEndian.Uint64([]byte(t[:8]))
+		p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
+		if (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0 {
+			return t, high | w
+		}
+		high |= w
+		t = t[8:]
+	}
+	return t, high
+}
+
+// find4 verifies the anchors among the four pairs of text[i:i+8].
+func (m *Multi) find4(text string, i int, found []uint64) {
+	raw := &m.raw
+	w := binary.LittleEndian.Uint64([]byte(text[i : i+8]))
+	for k := 0; k < 4; k, w = k+1, w>>16 {
+		if r := uint(w) & 0xffff; raw[r>>6]&(1<<(r&63)) != 0 {
+			m.findAt(text, i+2*k, found)
+		}
+	}
+}
+
+// findAt sets the bits of the literals anchored on the pair at text[i:]
+// (the byte at i and the one after it, NUL past the end).
+func (m *Multi) findAt(text string, i int, found []uint64) {
+	p := uint(fold[text[i]]&0x7f) << 7
+	if i+1 < len(text) {
+		p |= uint(fold[text[i+1]] & 0x7f)
+	}
+	ix := m.index[p]
+	if ix == 0 {
+		return // see verify
+	}
+	for _, a := range m.anchors[ix-1] {
+		l := m.lits[a.id]
+		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+			found[a.id>>6] |= 1 << (a.id & 63)
+		}
+	}
+}
+
 // verify reports the literals anchored on pair p at text[i:].
 func (m *Multi) verify(text string, i int, p uint, found func(id int32, start, end int)) {
 	ix := m.index[p]

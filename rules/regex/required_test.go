@@ -192,3 +192,48 @@ func TestMultiRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiFind: Find sets the bits of what Scan reports, at every offset,
+// in either case and on random texts of the literals' bytes, and reports
+// false for a text with a byte past 0x7f wherever it lies (in a group of
+// eight bytes or in the tail the scan reads pair by pair).
+func TestMultiFind(t *testing.T) {
+	lits := []string{"~", "q", "${", "ab", "Failed ", " from ", "eval-stdin.php", "%2e%2e"}
+	m := NewMulti(lits)
+	check := func(text string) {
+		t.Helper()
+		var want uint64
+		m.Scan(text, func(i int32, _, _ int) { want |= 1 << i })
+		got := make([]uint64, 1)
+		if ok := m.Find(text, got); !ok || got[0] != want {
+			t.Errorf("Find(%q) = %b, %v; Scan found %b", text, got[0], ok, want)
+		}
+	}
+	for _, l := range lits {
+		for pre := 0; pre < 18; pre++ {
+			for post := 0; post < 10; post++ {
+				for _, v := range []string{l, strings.ToUpper(l)} {
+					check(strings.Repeat("x", pre) + v + strings.Repeat("y", post))
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "ab${~qQ%2eE. fromFailed-"
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+	for n := 1; n < 20; n++ {
+		for at := 0; at < n; at++ {
+			b := []byte(strings.Repeat("q", n))
+			b[at] = 0xc3
+			if m.Find(string(b), make([]uint64, 1)) {
+				t.Errorf("Find(%q) reports ASCII", b)
+			}
+		}
+	}
+}
