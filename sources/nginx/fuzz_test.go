@@ -46,6 +46,12 @@ func FuzzParse(f *testing.F) {
 			return // Caddy's and Traefik's JSON: FuzzParseJSON
 		}
 		orig := bytes.Clone(line)
+		if br, tm, addr, ok := New().plainHead(line); ok {
+			wbr, wt, waddr, wuser, werr := New().anyHead(line)
+			if werr != nil || br != wbr || !tm.Equal(wt) || addr != waddr || string(line[br-2:br-1]) != string(wuser) {
+				t.Fatalf("head by position %d %v %v, general %d %v %v %q %v", br, tm, addr, wbr, wt, waddr, wuser, werr)
+			}
+		}
 		var ev pipeline.Event
 		err := New().Parse(line, &ev)
 		if !bytes.Equal(line, orig) {

@@ -47,7 +47,11 @@ type Parser struct {
 	guessed bool
 	zoneOff int
 	zone    *time.Location
-	realIP  RealIP
+	// last is the last $time_local read, lastTime what it was.
+	last     [timeLen]byte
+	lastTime time.Time
+	lastOK   bool
+	realIP   RealIP
 	// npm are Nginx Proxy Manager's layouts, compiled at its first line.
 	npm []*LayoutParser
 }
@@ -94,34 +98,10 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	case '[':
 		return p.parseNPM(line, ev)
 	}
-	br, t := p.findTime(line)
-	if br < 0 {
-		return errTime
-	}
-	prefix, addrTok, ip, user, err := splitPrefix(line[:br-1])
-	if err == errAmbiguous && !p.prefixed {
-		// Nothing of this source was written before $remote_addr so far:
-		// the combined layout, whose first token is the client and whose
-		// remote user (`1.2.3.4 - x`, from any Basic header) must not make
-		// the line unreadable, or every client could hide from the web
-		// rules with one header.
-		prefix, addrTok, user, err = splitFirstDash(line[:br-1])
-		p.guessed = true
-	}
+	br, t, addr, user, err := p.head(line)
 	if err != nil {
 		return err
 	}
-	if len(prefix) > 0 {
-		p.prefixed = true
-	}
-	addr, ok := ip, ip.IsValid() // splitPrefix read it already
-	if !ok {
-		addr, ok = pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
-	}
-	if !ok {
-		return errAddr
-	}
-	addr = p.realIP.Client(addr, prefix)
 
 	// findTime guarantees `] "` after the time.
 	i := br + timeLen + 4
@@ -181,6 +161,99 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	ev.Referer = dash(referer)
 	ev.UserAgent = dash(agent)
 	return nil
+}
+
+// head reads what precedes the request: the client address, the remote
+// user and the time, whose `[` is at br.
+func (p *Parser) head(line []byte) (br int, t time.Time, addr netip.Addr, user []byte, err error) {
+	if br, t, addr, ok := p.plainHead(line); ok {
+		return br, t, addr, line[br-2 : br-1], nil
+	}
+	return p.anyHead(line)
+}
+
+// anyHead is head for every form of line: the time is found first (see
+// findTime), then the address among what precedes it (see splitPrefix).
+func (p *Parser) anyHead(line []byte) (br int, t time.Time, addr netip.Addr, user []byte, err error) {
+	br, t = p.findTime(line)
+	if br < 0 {
+		return -1, t, addr, nil, errTime
+	}
+	prefix, addrTok, ip, user, err := splitPrefix(line[:br-1])
+	if err == errAmbiguous && !p.prefixed {
+		// Nothing of this source was written before $remote_addr so far:
+		// the combined layout, whose first token is the client and whose
+		// remote user (`1.2.3.4 - x`, from any Basic header) must not make
+		// the line unreadable, or every client could hide from the web
+		// rules with one header.
+		prefix, addrTok, user, err = splitFirstDash(line[:br-1])
+		p.guessed = true
+	}
+	if err != nil {
+		return -1, t, addr, nil, err
+	}
+	if len(prefix) > 0 {
+		p.prefixed = true
+	}
+	addr, ok := ip, ip.IsValid() // splitPrefix read it already
+	if !ok {
+		addr, ok = pipeline.ParseAddr(pipeline.UnsafeString(addrTok))
+	}
+	if !ok {
+		return -1, t, addr, nil, errAddr
+	}
+	return br, t, p.realIP.Client(addr, prefix), user, nil
+}
+
+// plainHead reads the head of most lines, `A.B.C.D - - [time] "`, by
+// position: what findTime and splitPrefix make of it (no quote or
+// bracket before the time's, one address before a dash, no prefix),
+// without their passes over it. ok is false for any other head.
+func (p *Parser) plainHead(line []byte) (br int, t time.Time, addr netip.Addr, ok bool) {
+	a, n, ok := dottedQuad(line)
+	if !ok || len(line) < n+5+timeLen+4 || string(line[n:n+6]) != " - - [" {
+		return 0, t, addr, false
+	}
+	br = n + 5
+	e := br + 1 + timeLen
+	if line[e] != ']' || line[e+1] != ' ' || line[e+2] != '"' {
+		return 0, t, addr, false
+	}
+	if t, ok = p.parseTime(line[br+1 : e]); !ok {
+		return 0, t, addr, false
+	}
+	return br, t, p.realIP.Client(netip.AddrFrom4(a), nil), true
+}
+
+// dottedQuad reads the IPv4 address that b starts with, as netip does
+// (four decimal fields of one to three digits, no leading zero, none
+// over 255) and without its generic path, and its length. ok is false
+// for anything else, which the general path then reads.
+func dottedQuad(b []byte) (a [4]byte, n int, ok bool) {
+	for f := 0; f < 4; f++ {
+		if f > 0 {
+			if n >= len(b) || b[n] != '.' {
+				return a, 0, false
+			}
+			n++
+		}
+		if n >= len(b) || b[n]-'0' > 9 {
+			return a, 0, false
+		}
+		v := uint(b[n] - '0')
+		n++
+		// A field that starts with 0 is 0 (netip refuses "01"): the
+		// byte after it must then end it.
+		for k := 0; k < 2 && v != 0 && n < len(b) && b[n]-'0' <= 9; k++ {
+			v = v*10 + uint(b[n]-'0')
+			n++
+		}
+		if v > 255 {
+			return a, 0, false
+		}
+		a[f] = byte(v)
+	}
+	return a, n, true
 }
 
 // findTime returns the index of the `[` that opens the time field and the

@@ -2,6 +2,8 @@ package nginx
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -387,5 +389,56 @@ func TestSniff(t *testing.T) {
 				t.Errorf("Sniff = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPlainHead: the head of `A.B.C.D - - [time] "` read by position is
+// what the general reading (findTime, splitPrefix) makes of it, and every
+// other head is left to the general reading: addresses netip refuses
+// (leading zeros, fields over 255, five fields), a remote user, a prefix,
+// a bad time.
+func TestPlainHead(t *testing.T) {
+	const tail = ` "GET / HTTP/1.1" 200 1 "-" "ua"`
+	plain := []string{"0.0.0.0", "1.2.3.4", "255.255.255.255", "198.51.100.187", "10.0.0.1", "100.200.250.9"}
+	other := []string{"01.2.3.4", "1.2.3.256", "1.2.3.4.5", "1.2.3", "1..3.4", "1.2.3.4a", "1.2.3.0004", "256.1.1.1",
+		"::1", "2001:db8::1", "host 1.2.3.4", "1.2.3.4 x", ""}
+	read := 0
+	for _, a := range append(plain, other...) {
+		for _, head := range []string{a + " - - [08/Nov/2025:22:00:04 +0100]", a + " - bob [08/Nov/2025:22:00:04 +0100]",
+			a + " - - [08/Nov/2025:22:00:61 +0100]", a + " - - [08/Nov/2025:22:00:04 +0100]x"} {
+			line := []byte(head + tail)
+			p, q := New(), New()
+			br, tm, addr, ok := p.plainHead(line)
+			wbr, wt, waddr, wuser, werr := q.anyHead(line)
+			if !ok {
+				if slices.Contains(plain, a) && strings.HasSuffix(head, " - - [08/Nov/2025:22:00:04 +0100]") {
+					t.Errorf("%q: not read by position", line)
+				}
+				continue
+			}
+			read++
+			if !slices.Contains(plain, a) || werr != nil || br != wbr || !tm.Equal(wt) || tm.Location().String() != wt.Location().String() ||
+				addr != waddr || string(line[br-2:br-1]) != string(wuser) || p.Learnt() != q.Learnt() || p.Guessed() != q.Guessed() {
+				t.Errorf("%q: by position %d %v %v, general %d %v %v %q %v", line, br, tm, addr, wbr, wt, waddr, wuser, werr)
+			}
+		}
+	}
+	if read != len(plain) {
+		t.Errorf("%d heads read by position, want %d", read, len(plain))
+	}
+}
+
+// TestTimeMemo: a parser that remembers the last time it read gives
+// each line the time a new parser gives it, across zones and back.
+func TestTimeMemo(t *testing.T) {
+	p := New()
+	for _, ts := range []string{"08/Nov/2025:22:00:04 +0100", "08/Nov/2025:22:00:04 +0100", "08/Nov/2025:22:00:04 +0000",
+		"08/Nov/2025:22:00:04 +0100", "08/Nov/2025:22:00:04 -0530", "08/Nov/2025:22:00:04 -0530", "08/Nov/2025:22:00:05 -0530",
+		"31/Feb/2025:22:00:05 -0530", "31/Feb/2025:22:00:05 -0530", "08/Nov/2025:22:00:05 -0530"} {
+		got, gok := p.parseTime([]byte(ts))
+		want, wok := New().parseTime([]byte(ts))
+		if gok != wok || !got.Equal(want) || got.Location().String() != want.Location().String() || got.Format(time.RFC3339) != want.Format(time.RFC3339) {
+			t.Errorf("%s: %v %v, want %v %v", ts, got, gok, want, wok)
+		}
 	}
 }

@@ -12,6 +12,21 @@ import (
 // 1970 are refused too: no web server logged them, and 01/Jan/0001 would be
 // the zero time.Time, which downstream reads as "no time".
 func (p *Parser) parseTime(b []byte) (time.Time, bool) {
+	// A busy log writes many lines a second: the last time read is the
+	// next line's more often than not.
+	if p.lastOK && string(b) == string(p.last[:]) {
+		return p.lastTime, true
+	}
+	t, ok := p.readTime(b)
+	if ok {
+		copy(p.last[:], b)
+		p.lastTime, p.lastOK = t, true
+	}
+	return t, ok
+}
+
+// readTime is parseTime without the memo.
+func (p *Parser) readTime(b []byte) (time.Time, bool) {
 	if b[2] != '/' || b[6] != '/' || b[11] != ':' || b[14] != ':' || b[17] != ':' || b[20] != ' ' {
 		return time.Time{}, false
 	}
@@ -47,6 +62,7 @@ func (p *Parser) location(off int) *time.Location {
 	}
 	if p.zone == nil || p.zoneOff != off {
 		p.zone, p.zoneOff = time.FixedZone("", off), off
+		p.lastOK = false // its time is in the zone before
 	}
 	return p.zone
 }
