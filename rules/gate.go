@@ -41,6 +41,11 @@ type gate struct {
 	// literals the scan found are tried. Nil clauses: always tried.
 	fail      [][][]gateLit
 	failMasks [][]gateClause
+	// texts and regs are those of every clause of masks: when the scan
+	// read all those texts and found nothing in those regions, the gate
+	// is shut whatever its clauses (an ordinary line's case).
+	texts uint16
+	regs  uint8
 }
 
 // gateClause is a clause as the scan's result is read: its masks, and
@@ -444,6 +449,30 @@ func statusSet(vs ...int) *[16]uint64 {
 	return &s
 }
 
+// next returns the index of the first rule of rs from i whose gate lets
+// the event being matched through, len(rs) if none does. The tests that
+// shut most gates on an ordinary line (its status, or no literal found
+// where the gate looks once the line is read) are made here, without a
+// call for each rule.
+func (s *Set) next(rs []*Rule, i int) int {
+	for ; i < len(rs); i++ {
+		g := &s.gates[rs[i].Policy.ID]
+		if !g.on {
+			return i
+		}
+		if st := s.cur.Status; g.status != nil && (st < 0 || st >= 1024 || g.status[st>>6]&(1<<(st&63)) == 0) {
+			continue
+		}
+		if s.done && g.methods == nil && len(g.masks) > 0 && g.regs&s.hit == 0 && g.texts&^s.scanned == 0 {
+			continue
+		}
+		if s.open(g, s.cur) {
+			return i
+		}
+	}
+	return i
+}
+
 // open reports whether gate g lets ev through, reading the line for
 // the literals on the first rule that needs them. A literal the scan did not see tells nothing about a text
 // the scan did not read (a field built otherwise, or one a failregex
@@ -463,6 +492,9 @@ func (s *Set) open(g *gate, ev *pipeline.Event) bool {
 	}
 	if !s.done {
 		s.read(ev)
+	}
+	if g.regs&s.hit == 0 && g.texts&^s.scanned == 0 {
+		return false
 	}
 	return s.passes(g.masks)
 }
@@ -571,9 +603,11 @@ func (rg *gateRegions) masks(clauses [][]gateLit, words int, useLine bool) []gat
 // Only the texts of regions with literals matter.
 func (s *Set) texts(ev *pipeline.Event) uint16 {
 	var scanned uint16
-	for _, reg := range s.fields {
-		if inside(gateField(reg).of(nil, ev), ev.Line) {
-			scanned |= 1 << reg
+	for _, regs := range [2][]int{s.riders, s.fields} {
+		for _, reg := range regs {
+			if inside(gateField(reg).of(nil, ev), ev.Line) {
+				scanned |= 1 << reg
+			}
 		}
 	}
 	if inside(ev.Line, ev.Line) {
@@ -588,15 +622,59 @@ func (s *Set) texts(ev *pipeline.Event) uint16 {
 	return scanned
 }
 
-// read scans ev for the literals of every region: the line for region
-// 0, each field for its own. A text that is not ASCII is marked as
-// holding every literal (see regex.Multi.Scan).
+// lineLit is what a literal of the line's scan stands for: literal id
+// of region reg (see gateRegions).
+type lineLit struct {
+	reg uint8
+	id  int32
+}
+
+// scans sets up the scans of a line: one of the line for region 0's
+// literals, which the fields with fewer literals than it ride on (what
+// it finds wholly inside such a field is the field's), and one of each
+// other field for its own (the path's five hundred, which the rest of
+// the line would anchor at every turn).
+func (s *Set) scans(rg *gateRegions) {
+	var line []string
+	ids := map[string]int{}
+	add := func(reg int, lits []string) {
+		for lid, l := range lits {
+			id, ok := ids[l]
+			if !ok {
+				id = len(line)
+				ids[l] = id
+				line = append(line, l)
+				s.lineLits = append(s.lineLits, nil)
+			}
+			s.lineLits[id] = append(s.lineLits[id], lineLit{uint8(reg), int32(lid)})
+		}
+	}
+	add(0, rg.lits[0])
+	for reg := 1; reg < regions; reg++ {
+		switch lits := rg.lits[reg]; {
+		case len(lits) == 0:
+		case len(rg.lits[0]) > 0 && len(lits) <= len(rg.lits[0]):
+			s.riders = append(s.riders, reg)
+			add(reg, lits)
+		default:
+			s.fields = append(s.fields, reg)
+			s.multis[reg] = regex.NewMulti(lits)
+		}
+	}
+	if len(line) > 0 {
+		s.multis[0] = regex.NewMulti(line)
+	}
+}
+
+// read scans ev for the literals of every region, and notes which of
+// ev's texts the scan speaks for (scanned). A text that is not ASCII is
+// marked as holding every literal (see regex.Multi.Scan).
 func (s *Set) read(ev *pipeline.Event) {
 	s.scanned = s.texts(ev)
 	s.done = true
 	words := len(s.found) / regions
 	if m := s.multis[0]; m != nil && s.scanned&(1<<fieldLine) != 0 {
-		s.find(0, m, ev.Line, words)
+		s.readLine(ev, m, words)
 	}
 	for _, reg := range s.fields {
 		if s.scanned&(1<<reg) != 0 { // else the clauses on it are open
@@ -605,14 +683,54 @@ func (s *Set) read(ev *pipeline.Event) {
 	}
 }
 
+// readLine scans ev's line for region 0's literals and those of the
+// fields that ride on it.
+func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi, words int) {
+	clear(s.found[:words])
+	for _, reg := range s.riders {
+		clear(s.found[reg*words : (reg+1)*words])
+		s.within[reg] = [2]int{-1, -1}
+		if s.scanned&(1<<reg) != 0 {
+			f := gateField(reg).of(nil, ev)
+			lo := offset(f, ev.Line)
+			s.within[reg] = [2]int{lo, lo + len(f)}
+		}
+	}
+	if !m.Scan(ev.Line, s.mark) {
+		s.all(0, words)
+		for _, reg := range s.riders {
+			s.all(reg, words)
+		}
+	}
+}
+
+// all marks region reg as holding every literal.
+func (s *Set) all(reg, words int) {
+	for i := reg * words; i < (reg+1)*words; i++ {
+		s.found[i] = ^uint64(0)
+	}
+	s.hit |= 1 << reg
+}
+
+// markFound records literal id of the line's scan at line[start:end].
+func (s *Set) markFound(id int32, start, end int) {
+	words := len(s.found) / regions
+	for _, l := range s.lineLits[id] {
+		if in := s.within[l.reg]; l.reg != 0 && (start < in[0] || end > in[1]) {
+			continue
+		}
+		s.found[int(l.reg)*words+int(l.id>>6)] |= 1 << (l.id & 63)
+		s.hit |= 1 << l.reg
+	}
+}
+
 // find scans text for the literals of region reg.
 func (s *Set) find(reg int, m *regex.Multi, text string, words int) {
 	found := s.found[reg*words : (reg+1)*words]
 	clear(found)
 	if !m.Find(text, found) {
-		for i := range found {
-			found[i] = ^uint64(0)
-		}
+		s.all(reg, words)
+		return
 	}
 	for _, w := range found {
 		if w != 0 {
@@ -633,3 +751,7 @@ func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
 // rewrote notes that a failregex rewrote field f of the event being
 // matched: what the scan found in the old text says nothing of the new.
 func (s *Set) rewrote(f gateField) { s.scanned &^= 1 << f }
+
+func offset(f, line string) int {
+	return int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line))))
+}

@@ -50,16 +50,22 @@ type Set struct {
 	// strings they last read (see regexMemo).
 	memo regexMemo
 
-	// gates are the rules' gates by rule ID, multis the literals they
-	// need in each region (fields the regions above 0 that have some),
-	// found the literals of the line being matched (per region, a bit
-	// per literal of the region's) and done whether it has been read
-	// (see gate).
-	gates  []gate
-	multis [regions]*regex.Multi
-	fields []int
-	found  []uint64
-	done   bool
+	// gates are the rules' gates by rule ID; multis the scans of a line
+	// (see scans): [0] the line's, with the literals of region 0 and of
+	// the riders, what each of its literals stands for in lineLits, and
+	// one for each of fields; found the literals of the line being
+	// matched (per region, a bit per literal of the region's), and done
+	// whether it has been read (see gate).
+	gates    []gate
+	multis   [regions]*regex.Multi
+	lineLits [][]lineLit
+	riders   []int
+	fields   []int
+	found    []uint64
+	done     bool
+	// within is where each rider's field lies in the line.
+	within [regions][2]int
+	mark   func(id int32, start, end int) // markFound, bound once
 	// hit has a bit per region where the scan found a literal.
 	hit uint8
 	// scanned has a bit per gateField whose text lies in the line the
@@ -177,6 +183,9 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	for i, r := range s.rules {
 		g := &s.gates[i]
 		g.masks = rg.masks(g.clauses, words, r.UseLine)
+		for _, c := range g.masks {
+			g.texts, g.regs = g.texts|c.texts, g.regs|c.regs
+		}
 		if g.fail != nil {
 			g.failMasks = make([][]gateClause, len(g.fail))
 			for k, c := range g.fail {
@@ -184,15 +193,9 @@ func NewSet(packs ...*Pack) (*Set, error) {
 			}
 		}
 	}
-	for reg, lits := range rg.lits {
-		if len(lits) > 0 {
-			s.multis[reg] = regex.NewMulti(lits)
-			if reg > 0 {
-				s.fields = append(s.fields, reg)
-			}
-		}
-	}
+	s.scans(&rg)
 	s.found = make([]uint64, regions*words)
+	s.mark = s.markFound
 	s.dispatch()
 	return s, nil
 }
@@ -260,7 +263,9 @@ func (s *Set) Clone() *Set {
 	c.memo = regexMemo{}
 	c.globBuf = nil
 	c.found = make([]uint64, len(s.found))
-	return &c
+	cp := &c
+	cp.mark = cp.markFound
+	return cp
 }
 
 // Fork implements pipeline.ConcurrentMatcher: a Clone for another
@@ -368,10 +373,9 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	s.start(ev)
 	had := len(hits)
-	for _, r := range s.Candidates(ev) {
-		if g := &s.gates[r.Policy.ID]; g.on && !s.open(g, s.cur) {
-			continue
-		}
+	rs := s.Candidates(ev)
+	for i := s.next(rs, 0); i < len(rs); i = s.next(rs, i+1) {
+		r := rs[i]
 		j := &s.j
 		if s.judge(r, s.cur, j); j.verdict == Hit {
 			hits = append(hits, j.hit(r, s.caps))

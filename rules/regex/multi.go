@@ -154,59 +154,42 @@ func lower(c byte) byte {
 }
 
 // Scan calls found with each literal that occurs in text and where
-// (text[start:end]). It reports false, and stops, at the first byte that
-// is not ASCII: the literals come from case-insensitive regexes, and
-// Unicode folds some other characters onto ASCII letters (K, the Kelvin
-// sign, onto k), so a text that is not ASCII tells the caller nothing and
-// every rule must be tried.
+// (text[start:end]). It reports false for a text that is not ASCII,
+// whatever it reported before it knew: the literals come from
+// case-insensitive regexes, and Unicode folds some other characters
+// onto ASCII letters (K, the Kelvin sign, onto k), so a text that is not
+// ASCII tells the caller nothing and every rule must be tried.
 func (m *Multi) Scan(text string, found func(id int32, start, end int)) bool {
-	n := len(text)
-	if n == 0 {
-		return true
-	}
-	if !isASCII(text) {
-		return false
-	}
-	raw := &m.raw
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		// Four pairs from one load, tested together: most groups of
-		// eight bytes hold no anchor, and one branch dismisses them.
-		if w := binary.LittleEndian.Uint64([]byte(text[i : i+8])); m.any4(w) {
-			for k := i; k < i+8; k += 2 {
-				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
-					m.verify(text, k, uint(fold[text[k]])<<7|uint(fold[text[k+1]]), found)
-				}
+	return m.scan(text, func(i int) {
+		for _, a := range m.at(text, i) {
+			l := m.lits[a.id]
+			if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+				found(a.id, s, s+len(l))
 			}
 		}
-	}
-	for ; i+1 < n; i += 2 {
-		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
-			m.verify(text, i, uint(fold[text[i]])<<7|uint(fold[text[i+1]]), found)
-		}
-	}
-	if i < n { // the last byte, paired with the NUL after the text
-		if r := uint(text[i]); raw[r>>6]&(1<<(r&63)) != 0 {
-			m.verify(text, i, uint(fold[text[i]])<<7, found)
-		}
-	}
-	return true
-}
-
-// any4 reports whether one of the four pairs of bytes in w (eight bytes
-// of text, the first in the low byte) is an anchor in raw.
-func (m *Multi) any4(w uint64) bool {
-	raw := &m.raw
-	p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
-	return (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0
+	})
 }
 
 // Find sets bit id of found (a bit per literal) for each literal id that
-// occurs in text, what Scan reports without the callback: a gate needs
-// to know which literals a text holds, not where. It reports false for a
-// text that is not ASCII (see Scan); the bits then say nothing. The test
-// for ASCII rides on the scan's loads rather than a pass of its own.
+// occurs in text, what Scan reports, when the caller needs to know which
+// literals a text holds and not where. It reports false, the bits then
+// saying nothing, for a text that is not ASCII (see Scan).
 func (m *Multi) Find(text string, found []uint64) bool {
+	return m.scan(text, func(i int) {
+		for _, a := range m.at(text, i) {
+			l := m.lits[a.id]
+			if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+				found[a.id>>6] |= 1 << (a.id & 63)
+			}
+		}
+	})
+}
+
+// scan calls anchor with each even position of text whose pair of bytes
+// (the last byte is paired with the NUL after the text) anchors a
+// literal, and reports whether text is ASCII. The test for ASCII rides
+// on the scan's own loads rather than a pass of its own.
+func (m *Multi) scan(text string, anchor func(i int)) bool {
 	var high uint64
 	t := text
 	for {
@@ -216,31 +199,52 @@ func (m *Multi) Find(text string, found []uint64) bool {
 		if len(t) < 8 {
 			break
 		}
-		m.find4(text, len(text)-len(t), found)
+		i := len(text) - len(t)
+		w := binary.LittleEndian.Uint64([]byte(t[:8]))
+		for k := 0; k < 8; k, w = k+2, w>>16 {
+			if r := uint(w) & 0xffff; m.raw[r>>6]&(1<<(r&63)) != 0 {
+				anchor(i + k)
+			}
+		}
 		t = t[8:]
 	}
-	raw := &m.raw
 	for i := len(text) - len(t); i < len(text); i += 2 {
-		r := uint(text[i]) // paired with the NUL after the text, at its end
+		r := uint(text[i])
 		if i+1 < len(text) {
 			r |= uint(text[i+1]) << 8
 		}
 		high |= uint64(r)
-		if raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
-			m.findAt(text, i, found)
+		if m.raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+			anchor(i)
 		}
 	}
 	return high&0x8080808080808080 == 0
 }
 
 // skip returns t from its first group of eight bytes that holds an
-// anchor, or its last seven bytes at most, and the OR of the groups it
-// passed. Four pairs are tested with one load and one branch: most
-// groups hold no anchor. The loop calls nothing, so that what it needs
-// stays in registers.
+// anchor, or its last seven bytes at most, and the OR of the bytes it
+// passed. Four pairs are tested with one load, eight with one branch:
+// most groups hold no anchor. The loop calls nothing, so that what it
+// needs stays in registers.
 func (m *Multi) skip(t string) (rest string, high uint64) {
 	raw := &m.raw
-	for len(t) >= 8 {
+	for len(t) >= 16 {
+		w := binary.LittleEndian.Uint64([]byte(t[:8]))
+		v := binary.LittleEndian.Uint64([]byte(t[8:16]))
+		p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
+		q0, q1, q2, q3 := uint(v)&0xffff, uint(v>>16)&0xffff, uint(v>>32)&0xffff, uint(v>>48)
+		hw := (raw[p0>>6]>>(p0&63) | raw[p1>>6]>>(p1&63) | raw[p2>>6]>>(p2&63) | raw[p3>>6]>>(p3&63)) & 1
+		hv := (raw[q0>>6]>>(q0&63) | raw[q1>>6]>>(q1&63) | raw[q2>>6]>>(q2&63) | raw[q3>>6]>>(q3&63)) & 1
+		if hw|hv != 0 {
+			if hw != 0 {
+				return t, high | w
+			}
+			return t[8:], high | w | v
+		}
+		high |= w | v
+		t = t[16:]
+	}
+	if len(t) >= 8 {
 		w := binary.LittleEndian.Uint64([]byte(t[:8]))
 		p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
 		if (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0 {
@@ -252,67 +256,20 @@ func (m *Multi) skip(t string) (rest string, high uint64) {
 	return t, high
 }
 
-// find4 verifies the anchors among the four pairs of text[i:i+8].
-func (m *Multi) find4(text string, i int, found []uint64) {
-	raw := &m.raw
-	w := binary.LittleEndian.Uint64([]byte(text[i : i+8]))
-	for k := 0; k < 4; k, w = k+1, w>>16 {
-		if r := uint(w) & 0xffff; raw[r>>6]&(1<<(r&63)) != 0 {
-			m.findAt(text, i+2*k, found)
-		}
-	}
-}
-
-// findAt sets the bits of the literals anchored on the pair at text[i:]
-// (the byte at i and the one after it, NUL past the end).
-func (m *Multi) findAt(text string, i int, found []uint64) {
+// at is the literals anchored on the pair at text[i:] (the byte at i
+// and the one after it, NUL past the end), folded as the pairs of
+// NewMulti are. raw's bits are a superset: a literal byte that is no
+// ASCII lower case letter nor what folding gives (an upper case one, or
+// one past 0x7f, masked) sets raw bits no folded pair has.
+func (m *Multi) at(text string, i int) []anchor {
 	p := uint(fold[text[i]]&0x7f) << 7
 	if i+1 < len(text) {
 		p |= uint(fold[text[i+1]] & 0x7f)
 	}
-	ix := m.index[p]
-	if ix == 0 {
-		return // see verify
+	if ix := m.index[p]; ix != 0 {
+		return m.anchors[ix-1]
 	}
-	for _, a := range m.anchors[ix-1] {
-		l := m.lits[a.id]
-		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
-			found[a.id>>6] |= 1 << (a.id & 63)
-		}
-	}
-}
-
-// verify reports the literals anchored on pair p at text[i:].
-func (m *Multi) verify(text string, i int, p uint, found func(id int32, start, end int)) {
-	ix := m.index[p]
-	if ix == 0 {
-		// raw's bits are a superset: a literal byte that is no ASCII
-		// lower case letter nor what folding gives (an upper case one,
-		// or one past 0x7f, masked) sets raw bits no folded pair has.
-		return
-	}
-	for _, a := range m.anchors[ix-1] {
-		l := m.lits[a.id]
-		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
-			found(a.id, s, s+len(l))
-		}
-	}
-}
-
-// isASCII reports whether s has no byte >= 0x80, eight bytes a step.
-func isASCII(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
-			return false
-		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
+	return nil
 }
 
 // equalFold compares t with the lower-case ASCII l.
@@ -342,46 +299,11 @@ func LowerASCII(s string) string {
 // bit i of the result says literal i occurs in text. ok is false, and
 // every bit set, for a text that is not ASCII (see Scan).
 func (m *Multi) Mask(text string) (found uint64, ok bool) {
-	n := len(text)
-	if !isASCII(text) {
+	var w [1]uint64
+	if !m.Find(text, w[:]) {
 		return ^uint64(0), false
 	}
-	raw := &m.raw
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		if w := binary.LittleEndian.Uint64([]byte(text[i : i+8])); m.any4(w) {
-			for k := i; k < i+8; k += 2 {
-				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
-					found |= m.verifyMask(text, k, uint(fold[text[k]])<<7|uint(fold[text[k+1]]))
-				}
-			}
-		}
-	}
-	for ; i+1 < n; i += 2 {
-		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
-			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7|uint(fold[text[i+1]]))
-		}
-	}
-	if i < n {
-		if r := uint(text[i]); raw[r>>6]&(1<<(r&63)) != 0 {
-			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7)
-		}
-	}
-	return found, true
-}
-
-func (m *Multi) verifyMask(text string, i int, p uint) (found uint64) {
-	ix := m.index[p]
-	if ix == 0 {
-		return 0 // see verify
-	}
-	for _, a := range m.anchors[ix-1] {
-		l := m.lits[a.id]
-		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
-			found |= 1 << (a.id & 63)
-		}
-	}
-	return found
+	return w[0], true
 }
 
 // LiteralMasks indexes the literals each of a list of regexes requires
