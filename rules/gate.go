@@ -63,7 +63,7 @@ type gateClause struct {
 type gateMask struct {
 	reg  int // 0: anywhere in the text (field says which text)
 	word int
-	idx  int // reg*words + word: where bits are in Set.found
+	idx  int // where bits are in Set.found: the region's start plus word
 	bits uint64
 	// text is the event text the literals must lie in: the field of
 	// region reg, or for region 0 the line, the message, or fieldText
@@ -559,19 +559,21 @@ func (rg *gateRegions) add(b *gateBuilder, clauses [][]gateLit) {
 	}
 }
 
-// words is the length of a region in Set.found.
-func (rg *gateRegions) words() int {
+// spans lays the regions out in Set.found: region reg's bits are
+// found[span[reg][0]:span[reg][1]], a bit per literal of its own.
+func (rg *gateRegions) spans() (span [regions][2]int) {
 	n := 0
-	for _, l := range rg.lits {
-		n = max(n, (len(l)+63)/64)
+	for reg, l := range rg.lits {
+		span[reg] = [2]int{n, n + (len(l)+63)/64}
+		n = span[reg][1]
 	}
-	return n
+	return span
 }
 
-// masks groups each clause's literals by region and word, words being
-// the length of a region in Set.found; useLine is the rule's (its
+// masks groups each clause's literals by region and word, span being
+// the regions' places in Set.found; useLine is the rule's (its
 // failregexes read the line, not the message).
-func (rg *gateRegions) masks(clauses [][]gateLit, words int, useLine bool) []gateClause {
+func (rg *gateRegions) masks(clauses [][]gateLit, span [regions][2]int, useLine bool) []gateClause {
 	var out []gateClause
 	for _, c := range clauses {
 		var gc gateClause
@@ -591,7 +593,7 @@ func (rg *gateRegions) masks(clauses [][]gateLit, words int, useLine bool) []gat
 					continue lits
 				}
 			}
-			gc.masks = append(gc.masks, gateMask{reg: reg, word: w, idx: reg*words + w, bits: bit, text: text})
+			gc.masks = append(gc.masks, gateMask{reg: reg, word: w, idx: span[reg][0] + w, bits: bit, text: text})
 		}
 		out = append(out, gc)
 	}
@@ -603,20 +605,19 @@ func (rg *gateRegions) masks(clauses [][]gateLit, words int, useLine bool) []gat
 // Only the texts of regions with literals matter.
 func (s *Set) texts(ev *pipeline.Event) uint16 {
 	var scanned uint16
-	for _, regs := range [2][]int{s.riders, s.fields} {
-		for _, reg := range regs {
-			if inside(gateField(reg).of(nil, ev), ev.Line) {
-				scanned |= 1 << reg
-			}
+	line := ev.Line
+	for _, reg := range s.scanRegs {
+		if inside(gateField(reg).of(nil, ev), line) {
+			scanned |= 1 << reg
 		}
 	}
-	if inside(ev.Line, ev.Line) {
+	if line != "" {
 		scanned |= 1 << fieldLine
 		if ev.Message == "" {
 			scanned |= 1 << fieldText
 		}
 	}
-	if inside(ev.Message, ev.Line) {
+	if inside(ev.Message, line) {
 		scanned |= 1<<fieldMessage | 1<<fieldText
 	}
 	return scanned
@@ -650,14 +651,17 @@ func (s *Set) scans(rg *gateRegions) {
 		}
 	}
 	add(0, rg.lits[0])
+	s.span = rg.spans()
 	for reg := 1; reg < regions; reg++ {
 		switch lits := rg.lits[reg]; {
 		case len(lits) == 0:
 		case len(rg.lits[0]) > 0 && len(lits) <= len(rg.lits[0]):
 			s.riders = append(s.riders, reg)
+			s.scanRegs = append(s.scanRegs, reg)
 			add(reg, lits)
 		default:
 			s.fields = append(s.fields, reg)
+			s.scanRegs = append(s.scanRegs, reg)
 			s.multis[reg] = regex.NewMulti(lits)
 		}
 	}
@@ -672,23 +676,22 @@ func (s *Set) scans(rg *gateRegions) {
 func (s *Set) read(ev *pipeline.Event) {
 	s.scanned = s.texts(ev)
 	s.done = true
-	words := len(s.found) / regions
 	if m := s.multis[0]; m != nil && s.scanned&(1<<fieldLine) != 0 {
-		s.readLine(ev, m, words)
+		s.readLine(ev, m)
 	}
 	for _, reg := range s.fields {
 		if s.scanned&(1<<reg) != 0 { // else the clauses on it are open
-			s.find(reg, s.multis[reg], gateField(reg).of(nil, ev), words)
+			s.find(reg, s.multis[reg], gateField(reg).of(nil, ev))
 		}
 	}
 }
 
 // readLine scans ev's line for region 0's literals and those of the
 // fields that ride on it.
-func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi, words int) {
-	clear(s.found[:words])
+func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi) {
+	clear(s.region(0))
 	for _, reg := range s.riders {
-		clear(s.found[reg*words : (reg+1)*words])
+		clear(s.region(reg))
 		s.within[reg] = [2]int{-1, -1}
 		if s.scanned&(1<<reg) != 0 {
 			f := gateField(reg).of(nil, ev)
@@ -697,39 +700,42 @@ func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi, words int) {
 		}
 	}
 	if !m.Scan(ev.Line, s.mark) {
-		s.all(0, words)
+		s.all(0)
 		for _, reg := range s.riders {
-			s.all(reg, words)
+			s.all(reg)
 		}
 	}
 }
 
+// region is region reg's bits in found.
+func (s *Set) region(reg int) []uint64 { return s.found[s.span[reg][0]:s.span[reg][1]] }
+
 // all marks region reg as holding every literal.
-func (s *Set) all(reg, words int) {
-	for i := reg * words; i < (reg+1)*words; i++ {
-		s.found[i] = ^uint64(0)
+func (s *Set) all(reg int) {
+	found := s.region(reg)
+	for i := range found {
+		found[i] = ^uint64(0)
 	}
 	s.hit |= 1 << reg
 }
 
 // markFound records literal id of the line's scan at line[start:end].
 func (s *Set) markFound(id int32, start, end int) {
-	words := len(s.found) / regions
 	for _, l := range s.lineLits[id] {
 		if in := s.within[l.reg]; l.reg != 0 && (start < in[0] || end > in[1]) {
 			continue
 		}
-		s.found[int(l.reg)*words+int(l.id>>6)] |= 1 << (l.id & 63)
+		s.found[s.span[l.reg][0]+int(l.id>>6)] |= 1 << (l.id & 63)
 		s.hit |= 1 << l.reg
 	}
 }
 
 // find scans text for the literals of region reg.
-func (s *Set) find(reg int, m *regex.Multi, text string, words int) {
-	found := s.found[reg*words : (reg+1)*words]
+func (s *Set) find(reg int, m *regex.Multi, text string) {
+	found := s.region(reg)
 	clear(found)
 	if !m.Find(text, found) {
-		s.all(reg, words)
+		s.all(reg)
 		return
 	}
 	for _, w := range found {

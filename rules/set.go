@@ -61,7 +61,9 @@ type Set struct {
 	lineLits [][]lineLit
 	riders   []int
 	fields   []int
+	scanRegs []int // riders and fields
 	found    []uint64
+	span     [regions][2]int // each region's place in found
 	done     bool
 	// within is where each rider's field lies in the line.
 	within [regions][2]int
@@ -179,22 +181,22 @@ func NewSet(packs ...*Pack) (*Set, error) {
 			rg.add(&gb, c)
 		}
 	}
-	words := rg.words()
+	span := rg.spans()
 	for i, r := range s.rules {
 		g := &s.gates[i]
-		g.masks = rg.masks(g.clauses, words, r.UseLine)
+		g.masks = rg.masks(g.clauses, span, r.UseLine)
 		for _, c := range g.masks {
 			g.texts, g.regs = g.texts|c.texts, g.regs|c.regs
 		}
 		if g.fail != nil {
 			g.failMasks = make([][]gateClause, len(g.fail))
 			for k, c := range g.fail {
-				g.failMasks[k] = rg.masks(c, words, r.UseLine)
+				g.failMasks[k] = rg.masks(c, span, r.UseLine)
 			}
 		}
 	}
 	s.scans(&rg)
-	s.found = make([]uint64, regions*words)
+	s.found = make([]uint64, span[regions-1][1])
 	s.mark = s.markFound
 	s.dispatch()
 	return s, nil

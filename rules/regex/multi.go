@@ -1,7 +1,6 @@
 package regex
 
 import (
-	"encoding/binary"
 	"strings"
 )
 
@@ -200,7 +199,7 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 			break
 		}
 		i := len(text) - len(t)
-		w := binary.LittleEndian.Uint64([]byte(t[:8]))
+		w := le64(t, 0)
 		for k := 0; k < 8; k, w = k+2, w>>16 {
 			if r := uint(w) & 0xffff; m.raw[r>>6]&(1<<(r&63)) != 0 {
 				anchor(i + k)
@@ -228,24 +227,24 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 // needs stays in registers.
 func (m *Multi) skip(t string) (rest string, high uint64) {
 	raw := &m.raw
-	for len(t) >= 16 {
-		w := binary.LittleEndian.Uint64([]byte(t[:8]))
-		v := binary.LittleEndian.Uint64([]byte(t[8:16]))
+	i := 0
+	for ; i <= len(t)-16; i += 16 {
+		w, v := le64(t, i), le64(t, i+8)
 		p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
 		q0, q1, q2, q3 := uint(v)&0xffff, uint(v>>16)&0xffff, uint(v>>32)&0xffff, uint(v>>48)
 		hw := (raw[p0>>6]>>(p0&63) | raw[p1>>6]>>(p1&63) | raw[p2>>6]>>(p2&63) | raw[p3>>6]>>(p3&63)) & 1
 		hv := (raw[q0>>6]>>(q0&63) | raw[q1>>6]>>(q1&63) | raw[q2>>6]>>(q2&63) | raw[q3>>6]>>(q3&63)) & 1
 		if hw|hv != 0 {
 			if hw != 0 {
-				return t, high | w
+				return t[i:], high | w
 			}
-			return t[8:], high | w | v
+			return t[i+8:], high | w | v
 		}
 		high |= w | v
-		t = t[16:]
 	}
+	t = t[i:]
 	if len(t) >= 8 {
-		w := binary.LittleEndian.Uint64([]byte(t[:8]))
+		w := le64(t, 0)
 		p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
 		if (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0 {
 			return t, high | w
@@ -254,6 +253,15 @@ func (m *Multi) skip(t string) (rest string, high uint64) {
 		t = t[8:]
 	}
 	return t, high
+}
+
+// le64 is the eight bytes of t at i, the first in the low byte, in one
+// load: binary.LittleEndian on a []byte of a string adds a test for the
+// empty string to every step.
+func le64(t string, i int) uint64 {
+	b := t[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // at is the literals anchored on the pair at text[i:] (the byte at i

@@ -230,23 +230,28 @@ func (p *Parser) plainHead(line []byte) (br int, t time.Time, addr netip.Addr, o
 // over 255) and without its generic path, and its length. ok is false
 // for anything else, which the general path then reads.
 func dottedQuad(b []byte) (a [4]byte, n int, ok bool) {
+	if len(b) < 16 { // the longest address and the byte that ends it
+		return a, 0, false
+	}
 	for f := 0; f < 4; f++ {
 		if f > 0 {
-			if n >= len(b) || b[n] != '.' {
+			if b[n] != '.' {
 				return a, 0, false
 			}
 			n++
 		}
-		if n >= len(b) || b[n]-'0' > 9 {
+		v := uint(b[n] - '0')
+		if v > 9 {
 			return a, 0, false
 		}
-		v := uint(b[n] - '0')
 		n++
 		// A field that starts with 0 is 0 (netip refuses "01"): the
 		// byte after it must then end it.
-		for k := 0; k < 2 && v != 0 && n < len(b) && b[n]-'0' <= 9; k++ {
-			v = v*10 + uint(b[n]-'0')
-			n++
+		if d := uint(b[n] - '0'); v != 0 && d <= 9 {
+			v, n = v*10+d, n+1
+			if d := uint(b[n] - '0'); d <= 9 {
+				v, n = v*10+d, n+1
+			}
 		}
 		if v > 255 {
 			return a, 0, false
