@@ -46,12 +46,7 @@ func FuzzParse(f *testing.F) {
 			return // Caddy's and Traefik's JSON: FuzzParseJSON
 		}
 		orig := bytes.Clone(line)
-		if br, tm, addr, ok := New().plainHead(line); ok {
-			wbr, wt, waddr, wuser, werr := New().anyHead(line)
-			if werr != nil || br != wbr || !tm.Equal(wt) || addr != waddr || string(line[br-2:br-1]) != string(wuser) {
-				t.Fatalf("head by position %d %v %v, general %d %v %v %q %v", br, tm, addr, wbr, wt, waddr, wuser, werr)
-			}
-		}
+		sameHead(t, line)
 		var ev pipeline.Event
 		err := New().Parse(line, &ev)
 		if !bytes.Equal(line, orig) {
@@ -153,4 +148,16 @@ func FuzzParseJSON(f *testing.F) {
 			t.Fatalf("addr %v time %v status %d bytes %d", ev.Addr, ev.Time, ev.Status, ev.Bytes)
 		}
 	})
+}
+
+// sameHead fails t when the head of line read by position differs from
+// the general reading of it.
+func sameHead(t *testing.T, line []byte) {
+	t.Helper()
+	if br, tm, addr, ok := New().plainHead(line); ok {
+		wbr, wt, waddr, wuser, werr := New().anyHead(line)
+		if werr != nil || br != wbr || !tm.Equal(wt) || addr != waddr || string(line[br-2:br-1]) != string(wuser) {
+			t.Fatalf("head by position %d %v %v, general %d %v %v %q %v", br, tm, addr, wbr, wt, waddr, wuser, werr)
+		}
+	}
 }
