@@ -1,6 +1,7 @@
 package regex
 
 import (
+	"encoding/binary"
 	"strings"
 )
 
@@ -280,6 +281,30 @@ func (m *Multi) at(text string, i int) []anchor {
 	return nil
 }
 
+// any4 reports whether one of the four pairs of bytes in w (eight bytes
+// of text, the first in the low byte) is an anchor in raw.
+func (m *Multi) any4(w uint64) bool {
+	raw := &m.raw
+	p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
+	return (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0
+}
+
+// isASCII reports whether s has no byte >= 0x80, eight bytes a step.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // equalFold compares t with the lower-case ASCII l.
 func equalFold(t, l string) bool {
 	for i := 0; i < len(l); i++ {
@@ -307,11 +332,46 @@ func LowerASCII(s string) string {
 // bit i of the result says literal i occurs in text. ok is false, and
 // every bit set, for a text that is not ASCII (see Scan).
 func (m *Multi) Mask(text string) (found uint64, ok bool) {
-	var w [1]uint64
-	if !m.Find(text, w[:]) {
+	n := len(text)
+	if !isASCII(text) {
 		return ^uint64(0), false
 	}
-	return w[0], true
+	raw := &m.raw
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if w := binary.LittleEndian.Uint64([]byte(text[i : i+8])); m.any4(w) {
+			for k := i; k < i+8; k += 2 {
+				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+					found |= m.verifyMask(text, k, uint(fold[text[k]])<<7|uint(fold[text[k+1]]))
+				}
+			}
+		}
+	}
+	for ; i+1 < n; i += 2 {
+		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7|uint(fold[text[i+1]]))
+		}
+	}
+	if i < n {
+		if r := uint(text[i]); raw[r>>6]&(1<<(r&63)) != 0 {
+			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7)
+		}
+	}
+	return found, true
+}
+
+func (m *Multi) verifyMask(text string, i int, p uint) (found uint64) {
+	ix := m.index[p]
+	if ix == 0 {
+		return 0 // see at
+	}
+	for _, a := range m.anchors[ix-1] {
+		l := m.lits[a.id]
+		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+			found |= 1 << (a.id & 63)
+		}
+	}
+	return found
 }
 
 // LiteralMasks indexes the literals each of a list of regexes requires
