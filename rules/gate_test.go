@@ -19,7 +19,7 @@ import (
 // without regard to case, as (?i) regexes match), lower case, and a
 // character beyond ASCII (Unicode folds K, the Kelvin sign, onto k: such
 // a line must not be judged by its ASCII literals).
-func gateLines(t *testing.T) []string {
+func gateLines(t testing.TB) []string {
 	t.Helper()
 	packs, err := rules.DefaultPacks()
 	if err != nil {
@@ -235,4 +235,39 @@ rules:
 			t.Errorf("%s: gates open for %v, hits %v; want %v", method, open, hits, want)
 		}
 	}
+}
+
+// FuzzGateSound: whatever a client writes into an access line's fields
+// (the path, the user agent, the referer, bytes past 0x7f, quotes), the
+// gates' scans, the line's and the path's, let through every rule that
+// judging every candidate finds a hit for.
+func FuzzGateSound(f *testing.F) {
+	for _, line := range gateLines(f) {
+		if sources.Detect([]byte(line)) == pipeline.FormatNginx {
+			f.Add(line)
+		}
+	}
+	s := defaultSet(f)
+	now := time.Date(2025, 11, 9, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, line string) {
+		var ev pipeline.Event
+		if sources.NewParser(pipeline.FormatNginx, now, time.UTC).Parse([]byte(line), &ev) != nil {
+			return
+		}
+		e1 := ev
+		var got []string
+		for _, h := range s.Match(&e1, nil) {
+			got = append(got, h.Policy.Name)
+		}
+		var want []string
+		for _, r := range s.Candidates(&ev) {
+			e2 := ev
+			if _, v := s.Judge(r, &e2); v == rules.Hit {
+				want = append(want, r.Policy.Name)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%q\n  gated hits %v, every rule judged: %v", line, got, want)
+		}
+	})
 }
