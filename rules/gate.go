@@ -14,9 +14,11 @@ import (
 // A gate is what a rule requires of an event before it is worth judging,
 // read from the rule when the set is built: the statuses its predicate
 // admits, and literals its regexes need. The set reads each line once for
-// every rule's literals (regex.Multi) and skips the rules whose gate is
-// shut: with the web packs' dozen rules, an access line that no rule
-// concerns costs one scan instead of a dozen regexes and predicates.
+// every rule's literals (regex.Multi: the line for what the line's
+// regexes need and the fields with few literals, a field with many for
+// its own, see scans) and skips the rules whose gate is shut: with the
+// web packs' dozen rules, an access line that no rule concerns costs a
+// scan instead of a dozen regexes and predicates.
 //
 // A gate only ever says "cannot hit": its status set and literal sets are
 // necessary conditions, so a rule it lets through is judged as before.
@@ -72,8 +74,8 @@ type gateMask struct {
 	text gateField
 }
 
-// gateLit is a literal (an id in the set's Multi) the rule needs in one
-// of the event's texts.
+// gateLit is a literal (an id of the gateBuilder's) the rule needs in
+// one of the event's texts.
 type gateLit struct {
 	field gateField
 	lit   int32
