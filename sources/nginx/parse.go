@@ -456,6 +456,12 @@ func splitRequest(req []byte) (method, path, version string) {
 		return method, "", ""
 	}
 	rest := req[m+1:]
+	// Most requests end ` HTTP/x.y`, whose space is the last one when x
+	// and y are not spaces: found without the byte-at-a-time search.
+	if n := len(rest); n >= 9 && rest[n-9] == ' ' && string(rest[n-8:n-3]) == "HTTP/" &&
+		rest[n-3] != ' ' && rest[n-2] == '.' && rest[n-1] != ' ' {
+		return method, pipeline.UnsafeString(rest[:n-9]), pipeline.UnsafeString(rest[n-8:])
+	}
 	if sp := bytes.LastIndexByte(rest, ' '); sp >= 0 {
 		if v := rest[sp+1:]; len(v) > 5 && string(v[:5]) == "HTTP/" {
 			return method, pipeline.UnsafeString(rest[:sp]), pipeline.UnsafeString(v)

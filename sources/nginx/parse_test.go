@@ -1,7 +1,9 @@
 package nginx
 
 import (
+	"bytes"
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -441,4 +443,50 @@ func TestTimeMemo(t *testing.T) {
 			t.Errorf("%s: %v %v, want %v %v", ts, got, gok, want, wok)
 		}
 	}
+}
+
+// TestSplitRequestFastPath: the ` HTTP/x.y` shortcut splits as the search
+// for the last space does, whatever bytes stand around it.
+func TestSplitRequestFastPath(t *testing.T) {
+	slow := func(req []byte) (string, string, string) {
+		m, rest := "", req
+		if i := bytes.IndexByte(req, ' '); i >= 0 {
+			m, rest = string(req[:i]), req[i+1:]
+		}
+		if sp := bytes.LastIndexByte(rest, ' '); sp >= 0 {
+			if v := rest[sp+1:]; len(v) > 5 && string(v[:5]) == "HTTP/" {
+				return m, string(rest[:sp]), string(v)
+			}
+		}
+		return m, string(rest), ""
+	}
+	for _, req := range []string{
+		"GET / HTTP/1.1", "GET /a b HTTP/1.0", "GET / HTTP/1. ", "GET / HTTP/ .1",
+		"GET /HTTP/1.1", "GET  HTTP/1.1", "GET / HTTP/2.0", "GET / HTTP/2", "GET / HTTP/1.1 x",
+		"GET / xHTTP/1.1", "GET / HTTP/1x1", "GET /x HTTP/1.1 HTTP/1.1", "POST HTTP/1.1",
+	} {
+		m, p, v := splitRequest([]byte(req))
+		wm, wp, wv := slow([]byte(req))
+		if m != wm || p != wp || v != wv {
+			t.Errorf("%q: got %q %q %q, want %q %q %q", req, m, p, v, wm, wp, wv)
+		}
+	}
+}
+
+// FuzzDottedQuad: what dottedQuad reads is what netip reads of the same
+// token, and what it refuses is left to the general path.
+func FuzzDottedQuad(f *testing.F) {
+	for _, s := range []string{"1.2.3.4 - - [", "255.255.255.255 ", "01.2.3.4 - - [x", "256.1.1.1 - - [xx", "1.2.3.4.5 - - [", "0.0.0.0 - - [  xx"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, n, ok := dottedQuad(b)
+		if !ok {
+			return
+		}
+		want, err := netip.ParseAddr(string(b[:n]))
+		if err != nil || !want.Is4() || want.As4() != a {
+			t.Fatalf("%q: read %v (%d bytes), netip: %v %v", b, a, n, want, err)
+		}
+	})
 }
