@@ -57,7 +57,7 @@ func (m *Merge) Next() (*Event, int, error) {
 				return nil, 0, err
 			}
 			m.h.pop((*mergeHead).before)
-		} else {
+		} else if len(m.h) > 1 { // one source (most replays): no order to keep
 			m.h.fix((*mergeHead).before)
 		}
 	}
