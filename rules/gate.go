@@ -451,6 +451,14 @@ func statusSet(vs ...int) *[16]uint64 {
 	return &s
 }
 
+// nextOf is next, by plan p when the list rs has one.
+func (s *Set) nextOf(p *gatePlan, rs []*Rule, i int) int {
+	if p != nil {
+		return s.nextPlanned(p, i)
+	}
+	return s.next(rs, i)
+}
+
 // next returns the index of the first rule of rs from i whose gate lets
 // the event being matched through, len(rs) if none does. The tests that
 // shut most gates on an ordinary line (its status, or no literal found

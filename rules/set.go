@@ -65,6 +65,14 @@ type Set struct {
 	found    []uint64
 	span     [regions][2]int // each region's place in found
 	done     bool
+	// plans are the gates of each candidate list that has a plan, by
+	// its first element (see gatePlan); lastPlan the one last used;
+	// statusClass numbers the statuses for them; cand has a bit per
+	// rule of the list being matched that its status and method admit.
+	plans       map[**Rule]*gatePlan
+	lastPlan    *gatePlan
+	statusClass *[1025]uint16
+	cand        uint64
 	// within is where each rider's field lies in the line.
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
@@ -199,6 +207,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	s.found = make([]uint64, span[regions-1][1])
 	s.mark = s.markFound
 	s.dispatch()
+	s.plan()
 	return s, nil
 }
 
@@ -376,7 +385,11 @@ func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	s.start(ev)
 	had := len(hits)
 	rs := s.Candidates(ev)
-	for i := s.next(rs, 0); i < len(rs); i = s.next(rs, i+1) {
+	p := s.planFor(rs)
+	if p != nil {
+		s.admit(p, ev)
+	}
+	for i := s.nextOf(p, rs, 0); i < len(rs); i = s.nextOf(p, rs, i+1) {
 		r := rs[i]
 		j := &s.j
 		if s.judge(r, s.cur, j); j.verdict == Hit {

@@ -1,0 +1,166 @@
+package rules
+
+import (
+	"math/bits"
+	"slices"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
+
+// A gatePlan is the gates of one candidate list (a format's rules for
+// any program, a program's, a glob's) laid out as bit sets over the
+// list's positions, made when the set is built: what next tests rule by
+// rule (eighteen web rules on every access line, forty instructions
+// each) a line's status and method decide for the whole list at once,
+// and only the rules they admit are looked at one by one. A list of
+// more than 64 rules, or one built for a single line (several globs'),
+// has none and is walked as before.
+type gatePlan struct {
+	rules []*Rule
+	gates []*gate // by position
+	// byClass has, by status class (see statusClasses), the positions
+	// whose gate admits the statuses of that class: every rule without
+	// a status gate or with no gate at all.
+	byClass []uint64
+	method  uint64 // positions gated by the request method
+	masked  uint64 // positions gated by literals
+}
+
+// statusClasses numbers the statuses (0 to 1023, and 1024 for any other)
+// by which of the set's status gates admit them: a gate admits all of a
+// class or none. rep is a status of each class.
+func statusClasses(gates []gate) (class *[1025]uint16, rep []int) {
+	var sets []*[16]uint64
+	for i := range gates {
+		if st := gates[i].status; st != nil && !slices.ContainsFunc(sets, func(s *[16]uint64) bool { return *s == *st }) {
+			sets = append(sets, st)
+		}
+	}
+	class = new([1025]uint16)
+	ids := map[string]uint16{}
+	sig := make([]byte, len(sets))
+	for st := range class {
+		for k, s := range sets {
+			sig[k] = 0
+			if st < 1024 && s[st>>6]&(1<<(st&63)) != 0 {
+				sig[k] = 1
+			}
+		}
+		id, ok := ids[string(sig)]
+		if !ok {
+			id = uint16(len(rep))
+			ids[string(sig)] = id
+			rep = append(rep, st)
+		}
+		class[st] = id
+	}
+	return class, rep
+}
+
+// planOf lays out the gates of rs; nil for more than 64 rules.
+func (s *Set) planOf(rs []*Rule, rep []int) *gatePlan {
+	if len(rs) == 0 || len(rs) > 64 {
+		return nil
+	}
+	p := &gatePlan{rules: rs, gates: make([]*gate, len(rs)), byClass: make([]uint64, len(rep))}
+	for i, r := range rs {
+		g := &s.gates[r.Policy.ID]
+		p.gates[i] = g
+		bit := uint64(1) << i
+		for c, st := range rep {
+			if !g.on || g.status == nil || st < 1024 && g.status[st>>6]&(1<<(st&63)) != 0 {
+				p.byClass[c] |= bit
+			}
+		}
+		if g.on && g.methods != nil {
+			p.method |= bit
+		}
+		if g.on && len(g.masks) > 0 {
+			p.masked |= bit
+		}
+	}
+	return p
+}
+
+// plan makes the plans of every candidate list that outlives a line.
+func (s *Set) plan() {
+	class, rep := statusClasses(s.gates)
+	s.statusClass = class
+	s.plans = map[**Rule]*gatePlan{}
+	add := func(rs []*Rule) {
+		if p := s.planOf(rs, rep); p != nil {
+			s.plans[&rs[0]] = p
+		}
+	}
+	for f := range s.byFormat {
+		d := &s.byFormat[f]
+		add(d.any)
+		for _, rs := range d.byProgram {
+			add(rs)
+		}
+		for _, gs := range d.globs {
+			for i := range gs {
+				add(gs[i].rules)
+			}
+		}
+	}
+}
+
+// planFor returns the plan of the candidate list rs, nil if it has none
+// (see gatePlan). A log's lines come in runs of one list: the last plan
+// is tried before the map.
+func (s *Set) planFor(rs []*Rule) *gatePlan {
+	if len(rs) == 0 {
+		return nil
+	}
+	if p := s.lastPlan; p != nil && &p.rules[0] == &rs[0] && len(p.rules) == len(rs) {
+		return p
+	}
+	p := s.plans[&rs[0]]
+	if p == nil || len(p.rules) != len(rs) {
+		return nil
+	}
+	s.lastPlan = p
+	return p
+}
+
+// admit notes which rules of plan p the status and method of ev admit
+// (neither changes while the rules judge ev: a failregex rewrites only
+// the user).
+func (s *Set) admit(p *gatePlan, ev *pipeline.Event) {
+	st := ev.Status
+	if st < 0 || st >= 1024 {
+		st = 1024
+	}
+	cand := p.byClass[s.statusClass[st]]
+	for m := cand & p.method; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		if !slices.Contains(p.gates[i].methods, ev.Method) {
+			cand &^= 1 << i
+		}
+	}
+	s.cand = cand
+}
+
+// nextPlanned is next for a list with a plan: the first admitted rule
+// from i whose literals, if it is gated by any, the line holds.
+func (s *Set) nextPlanned(p *gatePlan, i int) int {
+	for i < len(p.rules) {
+		c := s.cand >> uint(i) << uint(i)
+		if c == 0 {
+			break
+		}
+		i = bits.TrailingZeros64(c)
+		if p.masked&(1<<i) == 0 {
+			return i
+		}
+		if !s.done {
+			s.read(s.cur)
+		}
+		if g := p.gates[i]; (g.regs&s.hit != 0 || g.texts&^s.scanned != 0) && s.passes(g.masks) {
+			return i
+		}
+		i++
+	}
+	return len(p.rules)
+}
