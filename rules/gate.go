@@ -672,11 +672,11 @@ func (s *Set) scans(rg *gateRegions) {
 		default:
 			s.fields = append(s.fields, reg)
 			s.scanRegs = append(s.scanRegs, reg)
-			s.multis[reg] = regex.NewMulti(lits)
+			s.multis[reg] = regex.NewMulti(lits).WithTable()
 		}
 	}
 	if len(line) > 0 {
-		s.multis[0] = regex.NewMulti(line)
+		s.multis[0] = regex.NewMulti(line).WithTable()
 	}
 }
 

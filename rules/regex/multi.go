@@ -3,6 +3,7 @@ package regex
 import (
 	"encoding/binary"
 	"strings"
+	"unsafe"
 )
 
 // Multi finds which of many literals occur in a text in one pass, ASCII
@@ -25,7 +26,13 @@ type Multi struct {
 	// in the low byte) whose folded pair anchors a literal: the scan
 	// tests two bytes with one load, no case folding, in 8 kB that stay
 	// in the cache. Only at a set bit is the pair folded (see pair).
-	raw     [1 << 10]uint64
+	raw [1 << 10]uint64
+	// table, when built (WithTable), is raw a byte per pair: what the
+	// skip over a text costs per pair is then one load of the pair and
+	// one of its byte, where a bit costs five more instructions to pick
+	// out. 64 kB, of which ordinary text touches a fifth: only for the
+	// scans every line takes.
+	table   *[1 << 16]uint8
 	index   [1 << 14]uint16 // by folded pair: 1 + where its literals are in anchors
 	anchors [][]anchor
 	lits    []string // lower case
@@ -87,6 +94,20 @@ func NewMulti(lits []string) *Multi {
 			add(int(pair(l[off+1], l[off+2])), anchor{int32(id), off + 1})
 		}
 	}
+	return m
+}
+
+// WithTable builds m's byte table (see Multi.table) and returns m: for
+// a Multi that reads every line of a log, it skips the text between
+// anchors in about three fifths of the instructions, for 64 kB.
+func (m *Multi) WithTable() *Multi {
+	t := new([1 << 16]uint8)
+	for p := range t {
+		if m.raw[p>>6]&(1<<(p&63)) != 0 {
+			t[p] = 1
+		}
+	}
+	m.table = t
 	return m
 }
 
@@ -227,6 +248,9 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 // most groups hold no anchor. The loop calls nothing, so that what it
 // needs stays in registers.
 func (m *Multi) skip(t string) (rest string, high uint64) {
+	if m.table != nil {
+		return m.skipTable(t)
+	}
 	raw := &m.raw
 	i := 0
 	for ; i <= len(t)-16; i += 16 {
@@ -248,6 +272,42 @@ func (m *Multi) skip(t string) (rest string, high uint64) {
 		w := le64(t, 0)
 		p0, p1, p2, p3 := uint(w)&0xffff, uint(w>>16)&0xffff, uint(w>>32)&0xffff, uint(w>>48)
 		if (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0 {
+			return t, high | w
+		}
+		high |= w
+		t = t[8:]
+	}
+	return t, high
+}
+
+// skipTable is skip by the byte table: the pairs are loaded as they
+// lie in the text (little-endian, as raw's pairs are), sixteen bytes
+// a step.
+func (m *Multi) skipTable(t string) (rest string, high uint64) {
+	tab := m.table
+	i := 0
+	if len(t) >= 16 {
+		base := unsafe.Pointer(unsafe.StringData(t))
+		for ; i <= len(t)-16; i += 16 {
+			at := unsafe.Add(base, i)
+			hw := tab[*(*uint16)(at)] | tab[*(*uint16)(unsafe.Add(at, 2))] |
+				tab[*(*uint16)(unsafe.Add(at, 4))] | tab[*(*uint16)(unsafe.Add(at, 6))]
+			hv := tab[*(*uint16)(unsafe.Add(at, 8))] | tab[*(*uint16)(unsafe.Add(at, 10))] |
+				tab[*(*uint16)(unsafe.Add(at, 12))] | tab[*(*uint16)(unsafe.Add(at, 14))]
+			w, v := *(*uint64)(at), *(*uint64)(unsafe.Add(at, 8))
+			if hw|hv != 0 {
+				if hw != 0 {
+					return t[i:], high | w
+				}
+				return t[i+8:], high | w | v
+			}
+			high |= w | v
+		}
+	}
+	t = t[i:]
+	if len(t) >= 8 {
+		w := le64(t, 0)
+		if m.any4(w) {
 			return t, high | w
 		}
 		high |= w
