@@ -686,6 +686,7 @@ func (s *Set) scans(rg *gateRegions) {
 func (s *Set) read(ev *pipeline.Event) {
 	s.scanned = s.texts(ev)
 	s.done = true
+	clear(s.found) // every region at once: a few words, one call
 	if m := s.multis[0]; m != nil && s.scanned&(1<<fieldLine) != 0 {
 		s.readLine(ev, m)
 	}
@@ -697,11 +698,9 @@ func (s *Set) read(ev *pipeline.Event) {
 }
 
 // readLine scans ev's line for region 0's literals and those of the
-// fields that ride on it.
+// fields that ride on it, into found as read cleared it.
 func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi) {
-	clear(s.region(0))
 	for _, reg := range s.riders {
-		clear(s.region(reg))
 		s.within[reg] = [2]int{-1, -1}
 		if s.scanned&(1<<reg) != 0 {
 			f := gateField(reg).of(nil, ev)
@@ -740,10 +739,10 @@ func (s *Set) markFound(id int32, start, end int) {
 	}
 }
 
-// find scans text for the literals of region reg.
+// find scans text for the literals of region reg, into found as read
+// cleared it.
 func (s *Set) find(reg int, m *regex.Multi, text string) {
 	found := s.region(reg)
-	clear(found)
 	if !m.Find(text, found) {
 		s.all(reg)
 		return
