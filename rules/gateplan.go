@@ -24,6 +24,15 @@ type gatePlan struct {
 	byClass []uint64
 	method  uint64 // positions gated by the request method
 	masked  uint64 // positions gated by literals
+	// byRegion and byText have the positions gated by literals in each
+	// region and text (gate.regs, gate.texts), texts the texts of all:
+	// once the line is read, the rules whose regions the scan found
+	// nothing in, and whose texts it read, are shut together (see
+	// reach), as next shuts them one by one; on most lines of an access
+	// log that is all of them.
+	byRegion [regions]uint64
+	byText   [16]uint64
+	texts    uint16
 }
 
 // statusClasses numbers the statuses (0 to 1023, and 1024 for any other)
@@ -77,6 +86,17 @@ func (s *Set) planOf(rs []*Rule, rep []int) *gatePlan {
 		}
 		if g.on && len(g.masks) > 0 {
 			p.masked |= bit
+			p.texts |= g.texts
+			for reg := range regions {
+				if g.regs&(1<<reg) != 0 {
+					p.byRegion[reg] |= bit
+				}
+			}
+			for t := range 16 {
+				if g.texts&(1<<t) != 0 {
+					p.byText[t] |= bit
+				}
+			}
 		}
 	}
 	return p
@@ -147,6 +167,14 @@ func (s *Set) admit(p *gatePlan, ev *pipeline.Event) {
 func (s *Set) nextPlanned(p *gatePlan, i int) int {
 	for i < len(p.rules) {
 		c := s.cand >> uint(i) << uint(i)
+		if s.done {
+			// A failregex's capture may have made a text unread since
+			// (rewrote): its clauses are open from then on.
+			if !s.reached || s.reachFor != s.scanned {
+				s.reach, s.reachFor, s.reached = p.reach(s.hit, s.scanned), s.scanned, true
+			}
+			c &= ^p.masked | s.reach
+		}
 		if c == 0 {
 			break
 		}
@@ -156,11 +184,27 @@ func (s *Set) nextPlanned(p *gatePlan, i int) int {
 		}
 		if !s.done {
 			s.read(s.cur)
+			continue // rule i again, now that reach can be had
 		}
-		if g := p.gates[i]; (g.regs&s.hit != 0 || g.texts&^s.scanned != 0) && s.passes(g.masks) {
+		if s.passes(p.gates[i].masks) {
 			return i
 		}
 		i++
 	}
 	return len(p.rules)
+}
+
+// reach is the positions of p gated by literals that a line whose scan
+// found literals in the regions of hit, and read the texts of scanned,
+// may let through: those with a region in hit, or a text not in scanned
+// (a literal the scan did not look for in a text tells nothing).
+func (p *gatePlan) reach(hit uint8, scanned uint16) uint64 {
+	var r uint64
+	for m := hit; m != 0; m &= m - 1 {
+		r |= p.byRegion[bits.TrailingZeros8(m)]
+	}
+	for m := p.texts &^ scanned; m != 0; m &= m - 1 {
+		r |= p.byText[bits.TrailingZeros16(m)]
+	}
+	return r
 }

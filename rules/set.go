@@ -73,6 +73,11 @@ type Set struct {
 	lastPlan    *gatePlan
 	statusClass *[1025]uint16
 	cand        uint64
+	// reach is the plan's reach (see gatePlan.reach) for the line being
+	// matched and the scanned it was made for; reached whether made.
+	reach    uint64
+	reachFor uint16
+	reached  bool
 	// within is where each rider's field lies in the line.
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
@@ -411,6 +416,7 @@ func (s *Set) Deferred() bool { return s.deferred }
 // start begins the judgement of ev.
 func (s *Set) start(ev *pipeline.Event) {
 	s.done, s.hit = false, 0
+	s.reached = false
 	s.deferred = false
 	s.seen = s.seen[:0]
 	s.caps = s.caps[:0]
