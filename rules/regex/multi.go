@@ -215,6 +215,30 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 	t := text
 	for {
 		var h uint64
+		if tab := m.table; tab != nil {
+			t, h = m.skipTable(t)
+			high |= h
+			if len(t) < 8 {
+				break
+			}
+			// The group skipTable stopped at: its four pairs.
+			i := len(text) - len(t)
+			w := le64(t, 0)
+			if tab[uint16(w)] != 0 {
+				anchor(i)
+			}
+			if tab[uint16(w>>16)] != 0 {
+				anchor(i + 2)
+			}
+			if tab[uint16(w>>32)] != 0 {
+				anchor(i + 4)
+			}
+			if tab[uint16(w>>48)] != 0 {
+				anchor(i + 6)
+			}
+			t = t[8:]
+			continue
+		}
 		t, h = m.skip(t)
 		high |= h
 		if len(t) < 8 {
@@ -248,9 +272,6 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 // most groups hold no anchor. The loop calls nothing, so that what it
 // needs stays in registers.
 func (m *Multi) skip(t string) (rest string, high uint64) {
-	if m.table != nil {
-		return m.skipTable(t)
-	}
 	raw := &m.raw
 	i := 0
 	for ; i <= len(t)-16; i += 16 {
