@@ -612,13 +612,17 @@ func (rg *gateRegions) masks(clauses [][]gateLit, span [regions][2]int, useLine 
 
 // texts reports which of ev's texts lie in its line: the parsers slice
 // their fields out of it, and a scan speaks only for those (see inside).
-// Only the texts of regions with literals matter.
+// Only the texts of regions with literals matter; where each lies in
+// the line is noted in within ({-1, -1}: not in it).
 func (s *Set) texts(ev *pipeline.Event) uint16 {
 	var scanned uint16
 	line := ev.Line
 	for _, reg := range s.scanRegs {
-		if inside(gateField(reg).of(nil, ev), line) {
+		s.within[reg] = [2]int{-1, -1}
+		if f := gateField(reg).of(nil, ev); inside(f, line) {
 			scanned |= 1 << reg
+			lo := offset(f, line)
+			s.within[reg] = [2]int{lo, lo + len(f)}
 		}
 	}
 	if line != "" {
@@ -692,22 +696,16 @@ func (s *Set) read(ev *pipeline.Event) {
 	}
 	for _, reg := range s.fields {
 		if s.scanned&(1<<reg) != 0 { // else the clauses on it are open
-			s.find(reg, s.multis[reg], gateField(reg).of(nil, ev))
+			in := s.within[reg]
+			s.find(reg, s.multis[reg], ev.Line[in[0]:in[1]])
 		}
 	}
 }
 
 // readLine scans ev's line for region 0's literals and those of the
-// fields that ride on it, into found as read cleared it.
+// fields that ride on it (where texts found them), into found as read
+// cleared it.
 func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi) {
-	for _, reg := range s.riders {
-		s.within[reg] = [2]int{-1, -1}
-		if s.scanned&(1<<reg) != 0 {
-			f := gateField(reg).of(nil, ev)
-			lo := offset(f, ev.Line)
-			s.within[reg] = [2]int{lo, lo + len(f)}
-		}
-	}
 	if !m.Scan(ev.Line, s.mark) {
 		s.all(0)
 		for _, reg := range s.riders {

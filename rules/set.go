@@ -78,7 +78,7 @@ type Set struct {
 	reach    uint64
 	reachFor uint16
 	reached  bool
-	// within is where each rider's field lies in the line.
+	// within is where each scanned field lies in the line (see texts).
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
 	// hit has a bit per region where the scan found a literal.
