@@ -194,10 +194,18 @@ func sliceOrClone(s, line, dup string) string {
 	if s == "" {
 		return ""
 	}
-	sp, lp := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(line)))
-	if sp >= lp && sp+uintptr(len(s)) <= lp+uintptr(len(line)) {
-		off := int(sp - lp)
+	if off, ok := offsetIn(s, line); ok {
 		return dup[off : off+len(s)]
 	}
 	return strings.Clone(s)
+}
+
+// offsetIn reports where s starts in line when s's bytes are part of
+// line's (parsers slice their fields from the line), by address.
+func offsetIn(s, line string) (int, bool) {
+	sp, lp := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(line)))
+	if sp >= lp && sp+uintptr(len(s)) <= lp+uintptr(len(line)) {
+		return int(sp - lp), true
+	}
+	return 0, false
 }

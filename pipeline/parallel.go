@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // ReplayOptions tune ReplayWith.
@@ -148,9 +147,7 @@ func (b *readBatch) within(s, line, dup string) string {
 	if s == "" {
 		return ""
 	}
-	sp, lp := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(line)))
-	if sp >= lp && sp+uintptr(len(s)) <= lp+uintptr(len(line)) {
-		off := int(sp - lp)
+	if off, ok := offsetIn(s, line); ok {
 		return dup[off : off+len(s)]
 	}
 	return b.str(s)
