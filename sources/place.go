@@ -57,20 +57,9 @@ func (c *chunk) nextInPlace(ev *pipeline.Event) error {
 		if err != nil {
 			return err
 		}
-		if raw == nil || len(raw) > MaxLine {
-			c.count.Bad(ReasonTooLong)
-			continue
-		}
-		line := trimEOL(raw)
-		if len(line) == 0 {
-			continue
-		}
-		if o, _ := c.dec.Decode(line, ev); o == Event {
-			ev.Source = c.f.Path
-			ev.Offset = p.cur
+		if c.decode(raw, p.cur, ev) {
 			return nil
 		}
-		ev.Reset()
 	}
 	// Progress counts the bytes of the chunk's lines once: windows
 	// overlap at the chunks' edges, and a chunk decoded again reads its

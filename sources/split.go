@@ -269,20 +269,9 @@ func (c *chunk) Next(ev *pipeline.Event) error {
 			raw = raw[:i+1]
 		}
 		c.pos += len(raw)
-		if len(raw) > MaxLine {
-			c.count.Bad(ReasonTooLong)
-			continue
-		}
-		line := trimEOL(raw)
-		if len(line) == 0 {
-			continue
-		}
-		if o, _ := c.dec.Decode(line, ev); o == Event {
-			ev.Source = c.f.Path
-			ev.Offset = c.off + int64(c.pos)
+		if c.decode(raw, c.off+int64(c.pos), ev) {
 			return nil
 		}
-		ev.Reset()
 	}
 	return io.EOF
 }
@@ -290,6 +279,28 @@ func (c *chunk) Next(ev *pipeline.Event) error {
 // Settle implements pipeline.Chunk: the chunk's events stand unless a
 // parser guessed where the chunks settled before it have taught it what
 // it did not know when it decoded; then the chunk is rewound, to be
+// decode judges one line of the chunk, raw with its end of line (nil:
+// too long to hold): a line too long is counted, an empty one skipped;
+// it reports whether ev holds an event, its offset end, the end of the
+// line.
+func (c *chunk) decode(raw []byte, end int64, ev *pipeline.Event) bool {
+	if raw == nil || len(raw) > MaxLine {
+		c.count.Bad(ReasonTooLong)
+		return false
+	}
+	line := trimEOL(raw)
+	if len(line) == 0 {
+		return false
+	}
+	if o, _ := c.dec.Decode(line, ev); o == Event {
+		ev.Source = c.f.Path
+		ev.Offset = end
+		return true
+	}
+	ev.Reset()
+	return false
+}
+
 // decoded again knowing it.
 func (c *chunk) Settle() bool {
 	s := c.f.split
