@@ -193,34 +193,41 @@ func (m *sessionMatcher) Fork() Matcher {
 	return &sessionMatcher{programMatcher: m.programMatcher, last: map[string]netip.Addr{}, forked: true}
 }
 
+// inOrderCases are the parallel replays the in-order tests compare with
+// one goroutine's: several logs, one log in chunks, several in chunks.
+var inOrderCases = []struct {
+	name    string
+	files   int
+	chunked bool
+}{
+	{"three logs", 3, false},
+	{"one log in chunks", 1, true},
+	{"two logs in chunks", 2, true},
+}
+
+// logIterators reads each log whole, or in chunks of 300 events.
+func logIterators(logs [][]Event, chunked bool) []Iterator {
+	var its []Iterator
+	for _, evs := range logs {
+		if chunked {
+			its = append(its, &chunkedIterator{sliceIterator: sliceIterator{evs: evs}, size: 300})
+		} else {
+			its = append(its, &sliceIterator{evs: evs})
+		}
+	}
+	return its
+}
+
 // TestSequentialRulesReplayInOrder: with a rule that keeps state between
 // lines, a parallel replay (of several logs, of one log in chunks) judges
 // the events it may see in the merge's order, after de-duplication, and
 // decides what one goroutine does.
 func TestSequentialRulesReplayInOrder(t *testing.T) {
 	cfg := Config{Origin: "t", EmitUnbans: true}
-	for _, tc := range []struct {
-		name    string
-		files   int
-		chunked bool
-	}{
-		{"three logs", 3, false},
-		{"one log in chunks", 1, true},
-		{"two logs in chunks", 2, true},
-	} {
+	for _, tc := range inOrderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := randomLogs(uint64(len(tc.name)), tc.files, 8000, 300, 0)
-			its := func() []Iterator {
-				var its []Iterator
-				for _, evs := range logs {
-					if tc.chunked {
-						its = append(its, &chunkedIterator{sliceIterator: sliceIterator{evs: evs}, size: 300})
-					} else {
-						its = append(its, &sliceIterator{evs: evs})
-					}
-				}
-				return its
-			}
+			its := func() []Iterator { return logIterators(logs, tc.chunked) }
 			want := replayIterators(t, its(), cfg, ReplayOptions{Workers: 1}, newSessionMatcher())
 			if want.stats[2].Matches == 0 || want.stats[2].Bans == 0 {
 				t.Fatalf("the rule that keeps state decided nothing: %+v", want.stats[2])
@@ -285,28 +292,10 @@ func (m *distinctMatcher) Fork() Matcher {
 // as one goroutine's.
 func TestDeferredRulesReplayInOrder(t *testing.T) {
 	cfg := Config{Origin: "t", EmitUnbans: true}
-	for _, tc := range []struct {
-		name    string
-		files   int
-		chunked bool
-	}{
-		{"three logs", 3, false},
-		{"one log in chunks", 1, true},
-		{"two logs in chunks", 2, true},
-	} {
+	for _, tc := range inOrderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := randomLogs(uint64(len(tc.name)), tc.files, 8000, 300, 0)
-			its := func() []Iterator {
-				var its []Iterator
-				for _, evs := range logs {
-					if tc.chunked {
-						its = append(its, &chunkedIterator{sliceIterator: sliceIterator{evs: evs}, size: 300})
-					} else {
-						its = append(its, &sliceIterator{evs: evs})
-					}
-				}
-				return its
-			}
+			its := func() []Iterator { return logIterators(logs, tc.chunked) }
 			matcher := func() *distinctMatcher {
 				return &distinctMatcher{programMatcher: programMatcher{testPolicies()}, deferrals: new(atomic.Int64)}
 			}
