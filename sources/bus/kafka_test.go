@@ -17,39 +17,69 @@ import (
 	"github.com/stockade-ids/stockade/internal/testservers"
 )
 
+// The warm-up tests' topic and consumer group.
+const topic, group = "decisions", "correlators"
+
+// warmUpTopic is a kfake broker whose topic holds ten records, r0-r4
+// stored two days ago (older than a day's rewind) and r5-r9 an hour ago,
+// with a client of it and a context bounding the test.
+type warmUpTopic struct {
+	ctx     context.Context
+	cl      *kgo.Client
+	brokers []string
+	now     time.Time
+}
+
+func newWarmUpTopic(t *testing.T) *warmUpTopic {
+	t.Helper()
+	cluster := testservers.RunKafka(t, topic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	w := &warmUpTopic{ctx: ctx, cl: cl, brokers: cluster.ListenAddrs(), now: time.Now()}
+	w.produce(t, 0, 5, w.now.Add(-48*time.Hour))
+	w.produce(t, 5, 10, w.now.Add(-time.Hour))
+	return w
+}
+
+// produce stores records r<from> to r<to-1>, each at the time at.
+func (w *warmUpTopic) produce(t *testing.T, from, to int, at time.Time) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		r := &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Timestamp: at}
+		if err := w.cl.ProduceSync(w.ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// kafka is a member of the group reading the topic, cfg giving the rest.
+func (w *warmUpTopic) kafka(t *testing.T, cfg KafkaConfig, log *slog.Logger) *Kafka {
+	t.Helper()
+	cfg.Config = kafkaconn.Config{Brokers: w.brokers, Timeout: 2 * time.Second}
+	cfg.Topic, cfg.Group = topic, group
+	k, err := NewKafka(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // TestKafkaWarmUp: a member given a partition another member of its group
 // held reads again, marked WarmUp, the records stored within Rewind
 // before the last one committed (not older ones), then the rest live;
 // the group's commit never moves back, and a member without Rewind
 // starts at the commit.
 func TestKafkaWarmUp(t *testing.T) {
-	const topic, group = "decisions", "correlators"
-	cluster := testservers.RunKafka(t, topic, 1)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	produce := func(from, to int, at time.Time) {
-		for i := from; i < to; i++ {
-			r := &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Timestamp: at}
-			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	now := time.Now()
-	produce(0, 5, now.Add(-48*time.Hour)) // older than the rewind
-	produce(5, 10, now.Add(-time.Hour))
+	w := newWarmUpTopic(t)
+	ctx, cl, now := w.ctx, w.cl, w.now
+	produce := func(from, to int, at time.Time) { w.produce(t, from, to, at) }
 	newKafka := func(rewind time.Duration, log *slog.Logger) *Kafka {
-		k, err := NewKafka(KafkaConfig{Config: kafkaconn.Config{Brokers: cluster.ListenAddrs(), Timeout: 2 * time.Second},
-			Topic: topic, Group: group, Rewind: rewind}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
+		return w.kafka(t, KafkaConfig{Rewind: rewind}, log)
 	}
 
 	// The first member reads everything live and commits it.
@@ -187,32 +217,10 @@ func committed(ctx context.Context, cl *kgo.Client, group, topic string) int64 {
 // all when it reaches the commit, and from the rewind's start when it is
 // older; each delivery says its partition and offset.
 func TestKafkaWarmUpAfterCounted(t *testing.T) {
-	const topic, group = "decisions", "correlators"
-	cluster := testservers.RunKafka(t, topic, 1)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	now := time.Now()
-	for i := range 10 {
-		at := now.Add(-time.Hour)
-		if i < 5 {
-			at = now.Add(-48 * time.Hour) // older than the rewind
-		}
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "r%d", i), Timestamp: at}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := newWarmUpTopic(t)
+	ctx, cl, now := w.ctx, w.cl, w.now
 	newKafka := func(counted map[int]int64, log *slog.Logger) *Kafka {
-		k, err := NewKafka(KafkaConfig{Config: kafkaconn.Config{Brokers: cluster.ListenAddrs(), Timeout: 2 * time.Second},
-			Topic: topic, Group: group, Rewind: 24 * time.Hour, Counted: counted}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
+		return w.kafka(t, KafkaConfig{Rewind: 24 * time.Hour, Counted: counted}, log)
 	}
 	first := consume(ctx, t, newKafka(nil, quiet()), 10)
 	if got := first.list(); got != "r0 r1 r2 r3 r4 r5 r6 r7 r8 r9" {
