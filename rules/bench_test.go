@@ -72,19 +72,7 @@ func BenchmarkMatchNginx(b *testing.B) {
 // the rules it concerns) and without (every rule's predicate on every
 // line).
 func BenchmarkMatchAccessLog(b *testing.B) {
-	var buf bytes.Buffer
-	if err := gen.Nginx(&buf, gen.Spec{Lines: 20000, Seed: 1}); err != nil {
-		b.Fatal(err)
-	}
-	p := nginx.New()
-	var evs []pipeline.Event
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var ev pipeline.Event
-		if err := p.Parse([]byte(l), &ev); err != nil {
-			b.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := generatedAccess(b, 20000, 1, nil)
 	// The generator's visitors, what most lines of a real log are: what
 	// every line pays before a rule is judged.
 	var benign []pipeline.Event
@@ -122,22 +110,8 @@ func BenchmarkMatchAccessLog(b *testing.B) {
 // logins, every line not from a visitor): the judgement after a gate
 // opens, the predicates and the regexes that confirm a hit.
 func BenchmarkMatchAttacks(b *testing.B) {
-	var buf bytes.Buffer
-	if err := gen.Nginx(&buf, gen.Spec{Lines: 20000, Seed: 1}); err != nil {
-		b.Fatal(err)
-	}
-	p := nginx.New()
-	var evs []pipeline.Event
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if strings.HasPrefix(l, "198.51.100.") {
-			continue
-		}
-		var ev pipeline.Event
-		if err := p.Parse([]byte(l), &ev); err != nil {
-			b.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	visitor := func(l string) bool { return strings.HasPrefix(l, "198.51.100.") }
+	evs := generatedAccess(b, 20000, 1, func(l string) bool { return !visitor(l) })
 	s := defaultSet(b)
 	var hits []pipeline.Hit
 	b.ReportAllocs()
@@ -148,4 +122,27 @@ func BenchmarkMatchAttacks(b *testing.B) {
 		hits = s.Match(&ev, hits[:0])
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// generatedAccess parses the bench harness's generated access log of n
+// lines from seed, keeping the lines keep takes (nil: all).
+func generatedAccess(tb testing.TB, n int, seed uint64, keep func(string) bool) []pipeline.Event {
+	tb.Helper()
+	var buf bytes.Buffer
+	if err := gen.Nginx(&buf, gen.Spec{Lines: n, Seed: seed}); err != nil {
+		tb.Fatal(err)
+	}
+	p := nginx.New()
+	var evs []pipeline.Event
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if keep != nil && !keep(l) {
+			continue
+		}
+		var ev pipeline.Event
+		if err := p.Parse([]byte(l), &ev); err != nil {
+			tb.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }

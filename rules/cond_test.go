@@ -1,15 +1,12 @@
 package rules
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/stockade-ids/stockade/internal/gen"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules/regex"
-	"github.com/stockade-ids/stockade/sources/nginx"
 )
 
 // condAgrees checks a predicate's compiled form against the VM on ev:
@@ -38,20 +35,7 @@ func condAgrees(t *testing.T, s *Set, name string, p *predicate, ev *pipeline.Ev
 // IPv6, empty fields, every status the packs name).
 func TestCondAgreesWithVM(t *testing.T) {
 	s := defaultSet(t)
-	var buf bytes.Buffer
-	if err := gen.Nginx(&buf, gen.Spec{Lines: 5000, Seed: 7}); err != nil {
-		t.Fatal(err)
-	}
-	p := nginx.New()
-	var evs []pipeline.Event
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var ev pipeline.Event
-		if err := p.Parse([]byte(l), &ev); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
-	evs = append(evs, edgeEvents()...)
+	evs := append(generatedAccess(t, 5000, 7, nil), edgeEvents()...)
 	compiled, whole := 0, 0
 	for _, r := range s.rules {
 		if r.when == nil || r.when.fast == nil {

@@ -50,6 +50,23 @@ func gateLines(t testing.TB) []string {
 	return lines
 }
 
+// gatedAndJudged returns the rules ev hits through Match (gated) and by
+// judging every candidate rule (Judge is not gated), each on its own
+// copy of ev.
+func gatedAndJudged(s *rules.Set, ev pipeline.Event) (gated, judged []string) {
+	e1 := ev
+	for _, h := range s.Match(&e1, nil) {
+		gated = append(gated, h.Policy.Name)
+	}
+	for _, r := range s.Candidates(&ev) {
+		e2 := ev
+		if _, v := s.Judge(r, &e2); v == rules.Hit {
+			judged = append(judged, r.Policy.Name)
+		}
+	}
+	return gated, judged
+}
+
 // TestGateSound: the gates only skip rules that could not hit. Every
 // sample line of the built-in packs, and its variants, gets the same hits
 // from Match (gated) as from judging every candidate rule (Judge is not
@@ -71,17 +88,8 @@ func TestGateSound(t *testing.T) {
 		if ev.Line == "" {
 			ev.Line = line
 		}
-		e1 := ev
-		var got []string
-		for _, h := range s.Match(&e1, nil) {
-			got = append(got, h.Policy.Name)
-		}
-		var want []string
+		got, want := gatedAndJudged(s, ev)
 		for _, r := range s.Candidates(&ev) {
-			e2 := ev
-			if _, v := s.Judge(r, &e2); v == rules.Hit {
-				want = append(want, r.Policy.Name)
-			}
 			if !s.Opens(r, &ev) {
 				skipped++
 			}
@@ -254,18 +262,7 @@ func FuzzGateSound(f *testing.F) {
 		if sources.NewParser(pipeline.FormatNginx, now, time.UTC).Parse([]byte(line), &ev) != nil {
 			return
 		}
-		e1 := ev
-		var got []string
-		for _, h := range s.Match(&e1, nil) {
-			got = append(got, h.Policy.Name)
-		}
-		var want []string
-		for _, r := range s.Candidates(&ev) {
-			e2 := ev
-			if _, v := s.Judge(r, &e2); v == rules.Hit {
-				want = append(want, r.Policy.Name)
-			}
-		}
+		got, want := gatedAndJudged(s, ev)
 		if !slices.Equal(got, want) {
 			t.Errorf("%q\n  gated hits %v, every rule judged: %v", line, got, want)
 		}
