@@ -146,3 +146,21 @@ func generatedAccess(tb testing.TB, n int, seed uint64, keep func(string) bool) 
 	}
 	return evs
 }
+
+// BenchmarkLoadDefaultPacks is what every start and every reload pays
+// before the first line: the built-in packs parsed and compiled (YAML,
+// regexes, fail2ban date templates, expr programs) and the set built.
+// runtime.GOMAXPROCS(0) goroutines parse the packs; run it with -cpu 1 for
+// the CPU it costs.
+func BenchmarkLoadDefaultPacks(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		packs, err := DefaultPacks()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := NewSet(packs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
