@@ -109,3 +109,63 @@ func BenchmarkDateDetectorSyslog(b *testing.B) {
 		}
 	}
 }
+
+// TestDefaultsShared: the detectors of datepatterns that use fail2ban's
+// defaults hold the templates compiled once for the process, in the
+// order and with the names and bounds freshly compiled ones have, and a
+// compiler whose years differ (a daemon that lived into the next decade)
+// gets its own.
+func TestDefaultsShared(t *testing.T) {
+	fresh := compileDefaults(newCompiler())
+	if fresh.err != nil {
+		t.Fatal(fresh.err)
+	}
+	cases := []struct {
+		patterns []string
+		own      int // templates compiled for the datepattern itself
+	}{{nil, 0}, {[]string{"{DEFAULT}"}, 0}, {[]string{"{^LN-BEG}"}, 0}, {[]string{"^%Y/%m/%d %H:%M:%S", "{^LN-BEG}"}, 1}}
+	for _, c := range cases {
+		patterns := c.patterns
+		a, err := New(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := New(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.templates) != len(b.templates) || a.stamp != b.stamp || a.stamp < 0 {
+			t.Fatalf("%q: detectors differ: %d templates (stamp %d) and %d (stamp %d)", patterns, len(a.templates), a.stamp, len(b.templates), b.stamp)
+		}
+		shared := 0
+		for i, tm := range a.templates {
+			if tm == b.templates[i] {
+				shared++
+			}
+		}
+		if shared != len(a.templates)-c.own {
+			t.Errorf("%q: %d of %d templates shared by two detectors", patterns, shared, len(a.templates))
+		}
+	}
+	d, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.templates) != len(fresh.templates) {
+		t.Fatalf("%d default templates, %d freshly compiled", len(d.templates), len(fresh.templates))
+	}
+	for i, tm := range d.templates {
+		f := fresh.templates[i]
+		if tm.name != f.name || tm.flags != f.flags || tm.kind != f.kind || tm.grp != f.grp ||
+			tm.prefixChar != f.prefixChar || tm.suffixGroup != f.suffixGroup || tm.re.Kind() != f.re.Kind() {
+			t.Errorf("template %d: shared %+v, fresh %+v", i, *tm, *f)
+		}
+	}
+	later := &compiler{exY: yearRE(time.Date(2097, 1, 1, 0, 0, 0, 0, time.UTC))}
+	if defaultsFor(later) == sharedDefaults() {
+		t.Error("a compiler of other years got the shared defaults")
+	}
+	if got := defaultsFor(newCompiler()); got != sharedDefaults() {
+		t.Error("a compiler of this year did not get the shared defaults")
+	}
+}
