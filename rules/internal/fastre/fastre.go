@@ -31,7 +31,9 @@ import (
 
 // Regexp is a compiled pattern.
 type Regexp struct {
-	std      *regexp.Regexp
+	expr     string
+	names    []string // regexp's SubexpNames
+	std      func() *regexp.Regexp
 	prog     *prog  // nil: every call goes to std
 	why      string // why prog is nil
 	required string // every match contains this (ASCII, case-sensitive)
@@ -43,21 +45,25 @@ type Regexp struct {
 const maxText = 1 << 30
 
 // Compile parses a pattern with regexp's syntax (Perl flags) and returns
-// its errors unchanged.
+// its errors unchanged: regexp.Compile's only errors are its parse's.
+//
+// The regexp.Regexp inside is compiled on the first call that needs it
+// (text with a byte >= 0x80, a fast attempt out of budget, a pattern the
+// fast path does not take): on ASCII logs most patterns never do, and
+// compiling it with each pattern was a third of the time the built-in
+// packs took to load.
 func Compile(pattern string) (*Regexp, error) {
-	std, err := regexp.Compile(pattern)
+	tree, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil, err
 	}
-	re := &Regexp{std: std}
-	tree, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		// regexp just parsed the same pattern with the same flags.
-		re.why = err.Error()
-		return re, nil
-	}
+	re := &Regexp{expr: pattern, names: tree.CapNames()}
+	re.std = sync.OnceValue(func() *regexp.Regexp {
+		// The same parse just succeeded.
+		return regexp.MustCompile(pattern)
+	})
 	re.required = requiredLiteral(tree)
-	nslots := 2 * (std.NumSubexp() + 1)
+	nslots := 2 * (tree.MaxCap() + 1)
 	re.prog, re.why = compileProg(tree)
 	re.pool.New = func() any { return &machine{caps: make([]int, nslots)} }
 	return re, nil
@@ -96,7 +102,7 @@ func (re *Regexp) FindStringSubmatchIndex(s string, dst []int) []int {
 }
 
 func (re *Regexp) slow(s string, dst []int) []int {
-	loc := re.std.FindStringSubmatchIndex(s)
+	loc := re.std().FindStringSubmatchIndex(s)
 	if loc == nil || cap(dst) < len(loc) {
 		return loc
 	}
@@ -110,14 +116,14 @@ func (re *Regexp) MatchString(s string) bool {
 	}
 	p := re.prog
 	if p == nil || len(s) > maxText || re.demoted.Load() || !isASCII(s) {
-		return re.std.MatchString(s)
+		return re.std().MatchString(s)
 	}
 	m := re.pool.Get().(*machine)
 	r := p.search(m, s, false)
 	re.count(m, r)
 	re.pool.Put(m)
 	if r == exhausted {
-		return re.std.MatchString(s)
+		return re.std().MatchString(s)
 	}
 	return r == matched
 }
@@ -149,13 +155,13 @@ func (re *Regexp) count(m *machine, r result) {
 
 // SubexpNames returns the names of the groups, "" for unnamed ones, as
 // regexp's SubexpNames does (index 0 is the whole match).
-func (re *Regexp) SubexpNames() []string { return re.std.SubexpNames() }
+func (re *Regexp) SubexpNames() []string { return re.names }
 
 // NumSubexp returns the number of groups.
-func (re *Regexp) NumSubexp() int { return re.std.NumSubexp() }
+func (re *Regexp) NumSubexp() int { return len(re.names) - 1 }
 
 // String returns the pattern.
-func (re *Regexp) String() string { return re.std.String() }
+func (re *Regexp) String() string { return re.expr }
 
 // Fast reports whether the fast path takes this pattern at all. When it is
 // false every call goes to regexp.

@@ -117,7 +117,11 @@ func TestTricky(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	for _, pat := range []string{`(`, `a**`, `x{1001}`, `(?P<>a)`, `\8`, `[z-a]`} {
+	// Compile reports its own parse's errors (regexp.Regexp is compiled
+	// later): they must be regexp.Compile's, nesting and size limits too.
+	bad := []string{`(`, `a**`, `x{1001}`, `(?P<>a)`, `\8`, `[z-a]`, "a\xffb", `(?P<n.>a)`,
+		strings.Repeat("(", 1001) + strings.Repeat(")", 1001), `((((a{100}){100}){100}){100})`}
+	for _, pat := range bad {
 		_, want := regexp.Compile(pat)
 		_, err := Compile(pat)
 		if err == nil || want == nil || err.Error() != want.Error() {
