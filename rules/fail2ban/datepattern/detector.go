@@ -33,6 +33,12 @@ type Detector struct {
 	// stamp is the index of the syslog template (see stampName), -1
 	// when the list has none.
 	stamp int
+	// lazy, when set, builds the detector at its first line: one made of
+	// fail2ban's defaults only, which cannot be refused, so nothing is
+	// lost by not compiling them at load, and a process whose dialect
+	// rules see no line (a replay of an access log, `stockade check`)
+	// never compiles them.
+	lazy func() *Detector
 }
 
 // stampName is the template of RFC 3164 syslog's "Nov  8 22:00:01", in
@@ -51,8 +57,43 @@ func (d *Detector) setStamp() *Detector {
 }
 
 // New builds the detector of a datepattern value (its lines),
-// or fail2ban's default one for none.
+// or fail2ban's default one for none. A pattern of its own is compiled
+// (and refused) here; a detector of defaults only at its first line.
 func New(patterns []string) (*Detector, error) {
+	if !onlyDefaults(patterns) {
+		return build(patterns)
+	}
+	return &Detector{lazy: sync.OnceValue(func() *Detector {
+		d, err := build(patterns)
+		if err != nil {
+			// fail2ban's own templates, as regexp.MustCompile for a
+			// constant: TestDefaultsShared compiles them.
+			panic("datepattern: fail2ban's default templates: " + err.Error())
+		}
+		return d
+	})}, nil
+}
+
+// onlyDefaults reports a datepattern of fail2ban's default markers only
+// ({DEFAULT}, {^LN-BEG}, or none), which New cannot refuse.
+func onlyDefaults(patterns []string) bool {
+	for _, p := range patterns {
+		if k := strings.ToUpper(p); p != "" && k != "{DEFAULT}" && k != "{^LN-BEG}" {
+			return false
+		}
+	}
+	return true
+}
+
+// resolved is the detector with its templates (see lazy).
+func (d *Detector) resolved() *Detector {
+	if d.lazy != nil {
+		return d.lazy()
+	}
+	return d
+}
+
+func build(patterns []string) (*Detector, error) {
 	c := newCompiler()
 	d := &Detector{}
 	if len(patterns) == 0 {
@@ -364,6 +405,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // first template that is anchored or matches at most one character in (or
 // where it matched last), keeping the nearest match otherwise.
 func (d *Detector) Find(line string, st *State) (Match, bool) {
+	d = d.resolved()
 	anchored := func(t *template) bool { return t.flags&(tmplLineBegin|tmplLineEnd) != 0 }
 	skip := -1
 	if i := st.lastIdx; i >= 0 && i < len(d.templates) {

@@ -2,6 +2,7 @@ package datepattern
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -84,6 +85,7 @@ func TestDefaultTemplatesMostlyRE2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d = d.resolved()
 	re2 := 0
 	for _, tm := range d.templates {
 		if tm.re.Kind() == "re2" {
@@ -134,6 +136,7 @@ func TestDefaultsShared(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		a, b = a.resolved(), b.resolved()
 		if len(a.templates) != len(b.templates) || a.stamp != b.stamp || a.stamp < 0 {
 			t.Fatalf("%q: detectors differ: %d templates (stamp %d) and %d (stamp %d)", patterns, len(a.templates), a.stamp, len(b.templates), b.stamp)
 		}
@@ -151,6 +154,7 @@ func TestDefaultsShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d = d.resolved()
 	if len(d.templates) != len(fresh.templates) {
 		t.Fatalf("%d default templates, %d freshly compiled", len(d.templates), len(fresh.templates))
 	}
@@ -167,5 +171,52 @@ func TestDefaultsShared(t *testing.T) {
 	}
 	if got := defaultsFor(newCompiler()); got != sharedDefaults() {
 		t.Error("a compiler of this year did not get the shared defaults")
+	}
+}
+
+// TestDetectorLazy: a datepattern of defaults only compiles nothing at
+// New and its detector finds, from several goroutines at once on its
+// first lines, what one built at once finds; a pattern of its own is
+// compiled (and so refused) at New.
+func TestDetectorLazy(t *testing.T) {
+	for _, patterns := range [][]string{nil, {"{default}"}, {"{^LN-BEG}"}, {"", "{^LN-BEG}", "{DEFAULT}"}} {
+		d, err := New(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.lazy == nil || d.templates != nil {
+			t.Fatalf("%q: compiled at New", patterns)
+		}
+		eager, err := build(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := []string{
+			"Nov  8 22:00:01 web1 sshd[4198]: Failed password for root from 203.0.113.10 port 41000 ssh2",
+			`192.0.2.1 - - [31/Oct/2006:09:22:55 -0000] "GET / HTTP/1.1"`,
+			"2005-01-23T21:59:59.981746+00:00 host x",
+			"no date on this line",
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				st, est := NewState(), NewState()
+				for _, l := range lines {
+					m, ok := d.Find(l, st)
+					em, eok := eager.Find(l, est)
+					if ok != eok || m.start != em.start || m.end != em.end || m.idx != em.idx || (ok && m.t.name != em.t.name) {
+						t.Errorf("%q: %q: lazy found %v %d:%d, built at once %v %d:%d", patterns, l, ok, m.start, m.end, eok, em.start, em.end)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	d, err := New([]string{"^%Y/%m/%d %H:%M:%S", "{^LN-BEG}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.lazy != nil || len(d.templates) == 0 {
+		t.Error("a datepattern of its own was not compiled at New")
 	}
 }

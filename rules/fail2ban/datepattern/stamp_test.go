@@ -20,6 +20,7 @@ func TestStampMemo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		d = d.resolved()
 		if d.stamp < 0 {
 			t.Fatalf("%q: no syslog template", patterns)
 		}
