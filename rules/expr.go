@@ -258,14 +258,13 @@ func (fm *fastMatches) Visit(node *ast.Node) {
 	if !ok {
 		return
 	}
-	eng, err := regex.Compile(str.Value)
+	re, err := regex.CompileRegex(str.Value, str.Value)
 	if err != nil {
 		if fm.err == nil {
 			fm.err = err
 		}
 		return
 	}
-	re := &regex.Regex{Src: str.Value, Engine: eng, Names: eng.Names(), Literals: regex.RequiredLiterals(str.Value)}
 	callee := &ast.ConstantNode{Value: re.Match}
 	callee.SetType(matchType)
 	if fm.res == nil {

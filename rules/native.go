@@ -38,17 +38,17 @@ func compileRegex(src string, needHost bool) (*regex.Regex, int, error) {
 		}
 		return nil, -1, fmt.Errorf("failregex has %d address tags; exactly one is allowed", nhost)
 	}
-	re, err := regex.Compile(out)
+	re, err := regex.CompileRegex(src, out)
 	if err != nil {
 		return nil, -1, fmt.Errorf("bad regex: %v", unwrapSyntax(err))
 	}
 	host := -1
-	for i, n := range re.Names() {
+	for i, n := range re.Names {
 		if n == "host" {
 			host = i
 		}
 	}
-	return &regex.Regex{Src: src, Engine: re, Names: re.Names(), Literals: regex.RequiredLiterals(out)}, host, nil
+	return re, host, nil
 }
 
 func unwrapSyntax(err error) string {

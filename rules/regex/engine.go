@@ -5,7 +5,11 @@
 // most misses into memchr-speed scans.
 package regex
 
-import "github.com/stockade-ids/stockade/rules/internal/fastre"
+import (
+	"regexp/syntax"
+
+	"github.com/stockade-ids/stockade/rules/internal/fastre"
+)
 
 // Engine runs one translated regex. Every engine gives Go's leftmost-first
 // (Perl) semantics, so which one runs a regex never changes what it
@@ -32,6 +36,18 @@ func Compile(pattern string) (Engine, error) {
 		return nil, err
 	}
 	return fastEngine{re}, nil
+}
+
+// CompileRegex compiles an RE2 pattern as Compile does, with its
+// prefilter's literals (see RequiredLiterals), from one parse; src is the
+// regex as written in the pack.
+func CompileRegex(src, pattern string) (*Regex, error) {
+	tree, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	e := fastEngine{fastre.CompileParsed(pattern, tree)}
+	return &Regex{Src: src, Engine: e, Names: e.Names(), Literals: requiredLiterals(tree)}, nil
 }
 
 // fastEngine is RE2 syntax and semantics on fastre.

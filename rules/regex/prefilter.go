@@ -55,6 +55,10 @@ func RequiredLiterals(pattern string) []string {
 	if err != nil {
 		return nil
 	}
+	return requiredLiterals(re)
+}
+
+func requiredLiterals(re *syntax.Regexp) []string {
 	var lits []string
 	var walk func(r *syntax.Regexp)
 	walk = func(r *syntax.Regexp) {

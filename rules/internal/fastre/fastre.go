@@ -57,6 +57,13 @@ func Compile(pattern string) (*Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CompileParsed(pattern, tree), nil
+}
+
+// CompileParsed is Compile for a pattern its caller parsed already, with
+// syntax.Perl, for what else it reads in the tree; the tree is not
+// changed.
+func CompileParsed(pattern string, tree *syntax.Regexp) *Regexp {
 	re := &Regexp{expr: pattern, names: tree.CapNames()}
 	re.std = sync.OnceValue(func() *regexp.Regexp {
 		// The same parse just succeeded.
@@ -66,7 +73,7 @@ func Compile(pattern string) (*Regexp, error) {
 	nslots := 2 * (tree.MaxCap() + 1)
 	re.prog, re.why = compileProg(tree)
 	re.pool.New = func() any { return &machine{caps: make([]int, nslots)} }
-	return re, nil
+	return re
 }
 
 // FindStringSubmatchIndex returns what regexp's FindStringSubmatchIndex
