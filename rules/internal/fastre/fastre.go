@@ -31,9 +31,13 @@ import (
 
 // Regexp is a compiled pattern.
 type Regexp struct {
-	expr     string
-	names    []string // regexp's SubexpNames
-	std      func() *regexp.Regexp
+	expr  string
+	names []string // regexp's SubexpNames
+	std   func() *regexp.Regexp
+	// prog is compiled from tree by the first call (see CompileParsed).
+	progOnce sync.Once
+	build    func()
+	tree     *syntax.Regexp
 	prog     *prog  // nil: every call goes to std
 	why      string // why prog is nil
 	required string // every match contains this (ASCII, case-sensitive)
@@ -63,6 +67,11 @@ func Compile(pattern string) (*Regexp, error) {
 // CompileParsed is Compile for a pattern its caller parsed already, with
 // syntax.Perl, for what else it reads in the tree; the tree is not
 // changed.
+//
+// The fast path's program is compiled by the first call, like the
+// regexp.Regexp: a rule's regexes run only on the lines of its formats
+// and programs, and a process that never sees them (a replay of an
+// access log and the service packs' regexes) never pays for them.
 func CompileParsed(pattern string, tree *syntax.Regexp) *Regexp {
 	re := &Regexp{expr: pattern, names: tree.CapNames()}
 	re.std = sync.OnceValue(func() *regexp.Regexp {
@@ -71,7 +80,11 @@ func CompileParsed(pattern string, tree *syntax.Regexp) *Regexp {
 	})
 	re.required = requiredLiteral(tree)
 	nslots := 2 * (tree.MaxCap() + 1)
-	re.prog, re.why = compileProg(tree)
+	re.tree = tree
+	re.build = func() {
+		re.prog, re.why = compileProg(re.tree)
+		re.tree = nil
+	}
 	re.pool.New = func() any { return &machine{caps: make([]int, nslots)} }
 	return re
 }
@@ -84,7 +97,7 @@ func (re *Regexp) FindStringSubmatchIndex(s string, dst []int) []int {
 	if re.required != "" && !strings.Contains(s, re.required) {
 		return nil
 	}
-	p := re.prog
+	p := re.program()
 	if p == nil || len(s) > maxText || re.demoted.Load() || !isASCII(s) {
 		return re.slow(s, dst)
 	}
@@ -121,7 +134,7 @@ func (re *Regexp) MatchString(s string) bool {
 	if re.required != "" && !strings.Contains(s, re.required) {
 		return false
 	}
-	p := re.prog
+	p := re.program()
 	if p == nil || len(s) > maxText || re.demoted.Load() || !isASCII(s) {
 		return re.std().MatchString(s)
 	}
@@ -172,4 +185,11 @@ func (re *Regexp) String() string { return re.expr }
 
 // Fast reports whether the fast path takes this pattern at all. When it is
 // false every call goes to regexp.
-func (re *Regexp) Fast() bool { return re.prog != nil && !re.demoted.Load() }
+func (re *Regexp) Fast() bool { return re.program() != nil && !re.demoted.Load() }
+
+// program is the fast path's program (nil: none, see why), compiled by
+// the first call.
+func (re *Regexp) program() *prog {
+	re.progOnce.Do(re.build)
+	return re.prog
+}

@@ -180,7 +180,7 @@ func TestBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := re.pool.Get().(*machine)
-		if r := re.prog.search(m, c.text, true); r != exhausted {
+		if r := re.program().search(m, c.text, true); r != exhausted {
 			t.Errorf("%q: search gave %v, want exhausted", c.pattern, r)
 		}
 		for i := 0; i < 2*demoteMin && re.Fast(); i++ {
@@ -198,7 +198,8 @@ func TestBudget(t *testing.T) {
 }
 
 // TestConcurrent shares one Regexp between goroutines: the per-call state
-// comes from a pool, never from the Regexp itself (run with -race).
+// comes from a pool, never from the Regexp itself, and the first calls
+// compile the fast program and the regexp.Regexp at once (run with -race).
 func TestConcurrent(t *testing.T) {
 	re, err := Compile(sshdPattern)
 	if err != nil {
