@@ -36,6 +36,17 @@ type Multi struct {
 	index   [1 << 14]uint16 // by folded pair: 1 + where its literals are in anchors
 	anchors [][]anchor
 	lits    []string // lower case
+	// tri has a bit per folded triple of bytes (hashed, see triBit) that
+	// a literal is anchored on: its anchor pair and the byte after it,
+	// or the byte before it and its anchor pair. A pair of ordinary text
+	// anchors some literal twice a line ("on" of "/icons/", "nd" of
+	// SQL's "and"), where the triple it starts or ends ("one", "and ")
+	// is rarely one: 4 kB in the cache spare those the lookup of index,
+	// 32 kB that are not, and the literals' comparison.
+	tri [1 << 9]uint64
+	// short has a bit per folded pair that anchors a literal of one or
+	// two bytes, which has no triple: such an anchor is always tried.
+	short [1 << 8]uint64
 }
 
 type anchor struct {
@@ -47,6 +58,9 @@ type anchor struct {
 func NewMulti(lits []string) *Multi {
 	m := &Multi{}
 	add := func(key int, a anchor) {
+		if n := len(lits[a.id]); n < 3 {
+			m.short[key>>6] |= 1 << (key & 63)
+		}
 		for _, x := range cases(byte(key >> 7)) {
 			for _, y := range cases(byte(key & 0x7f)) {
 				r := int(x) | int(y)<<8
@@ -92,6 +106,8 @@ func NewMulti(lits []string) *Multi {
 			}
 			add(int(pair(l[off], l[off+1])), anchor{int32(id), off})
 			add(int(pair(l[off+1], l[off+2])), anchor{int32(id), off + 1})
+			b := triBit(l[off], l[off+1], l[off+2])
+			m.tri[b>>6] |= 1 << (b & 63)
 		}
 	}
 	return m
@@ -224,16 +240,16 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 			// The group skipTable stopped at: its four pairs.
 			i := len(text) - len(t)
 			w := le64(t, 0)
-			if tab[uint16(w)] != 0 {
+			if tab[uint16(w)] != 0 && m.maybe(text, i) {
 				anchor(i)
 			}
-			if tab[uint16(w>>16)] != 0 {
+			if tab[uint16(w>>16)] != 0 && m.maybe(text, i+2) {
 				anchor(i + 2)
 			}
-			if tab[uint16(w>>32)] != 0 {
+			if tab[uint16(w>>32)] != 0 && m.maybe(text, i+4) {
 				anchor(i + 4)
 			}
-			if tab[uint16(w>>48)] != 0 {
+			if tab[uint16(w>>48)] != 0 && m.maybe(text, i+6) {
 				anchor(i + 6)
 			}
 			t = t[8:]
@@ -247,7 +263,7 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 		i := len(text) - len(t)
 		w := le64(t, 0)
 		for k := 0; k < 8; k, w = k+2, w>>16 {
-			if r := uint(w) & 0xffff; m.raw[r>>6]&(1<<(r&63)) != 0 {
+			if r := uint(w) & 0xffff; m.raw[r>>6]&(1<<(r&63)) != 0 && m.maybe(text, i+k) {
 				anchor(i + k)
 			}
 		}
@@ -259,7 +275,7 @@ func (m *Multi) scan(text string, anchor func(i int)) bool {
 			r |= uint(text[i+1]) << 8
 		}
 		high |= uint64(r)
-		if m.raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+		if m.raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 && m.maybe(text, i) {
 			anchor(i)
 		}
 	}
@@ -344,6 +360,36 @@ func le64(t string, i int) uint64 {
 	b := t[i : i+8]
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// triBit is the bit of tri for the triple a, b, c, folded.
+func triBit(a, b, c byte) uint32 {
+	return (uint32(fold[a])<<16 | uint32(fold[b])<<8 | uint32(fold[c])) * 0x9e3779b1 >> (32 - 15)
+}
+
+// maybe reports whether a literal can lie at the anchor at text[i] (an
+// even position whose pair is set in raw): the pair with the byte after
+// it, or the byte before it with the pair, is a triple in tri, or the
+// pair anchors a literal too short to have one. A literal anchored on
+// the pair at its offset o holds the triple there; one anchored on the
+// pair at o+1 holds it from the byte before: so maybe never refuses a
+// position where a literal lies.
+func (m *Multi) maybe(text string, i int) bool {
+	if i+2 < len(text) {
+		if b := triBit(text[i], text[i+1], text[i+2]); m.tri[b>>6]&(1<<(b&63)) != 0 {
+			return true
+		}
+	}
+	if i > 0 && i+1 < len(text) {
+		if b := triBit(text[i-1], text[i], text[i+1]); m.tri[b>>6]&(1<<(b&63)) != 0 {
+			return true
+		}
+	}
+	p := uint(fold[text[i]]&0x7f) << 7
+	if i+1 < len(text) {
+		p |= uint(fold[text[i+1]] & 0x7f)
+	}
+	return m.short[p>>6]&(1<<(p&63)) != 0
 }
 
 // at is the literals anchored on the pair at text[i:] (the byte at i
