@@ -108,6 +108,12 @@ func (l *Ledger) record(t netip.Prefix, rule string, at time.Time) int {
 
 // escalationCount is the n a policy's escalation uses for its next ban.
 func (l *Ledger) escalationCount(t netip.Prefix, p *Policy) int {
+	if p.Escalate == nil {
+		// Duration does not read it: spare the history's lookup, a
+		// cache miss for every ban a rule asks of a target another rule
+		// holds already.
+		return 1
+	}
 	h := l.history[t]
 	if h == nil {
 		return 1
