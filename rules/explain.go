@@ -35,7 +35,9 @@ func (s *Set) Explain(ev *pipeline.Event, out []RuleVerdict) []RuleVerdict {
 		// stateful (sessions, line buffer), so they cannot be run again.
 		j := &s.j
 		s.judge(r, s.cur, j)
-		rv := RuleVerdict{Rule: r, Verdict: j.verdict, Regex: j.regex, Ignore: j.ignore, Failure: j.failure}
+		// A session's Failure lasts until its next line: a verdict is
+		// read after later ones are judged (pack tests, explain).
+		rv := RuleVerdict{Rule: r, Verdict: j.verdict, Regex: j.regex, Ignore: j.ignore, Failure: j.failure.Clone()}
 		if j.verdict == Hit {
 			rv.Hit = j.hit(r, s.caps)
 		}

@@ -188,14 +188,49 @@ func splitMatched(buf string, m []int, org []tupleLine, groups map[string]value)
 // whatever must outlive the line is copied with keep first.
 func scratch(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// keep returns s, copied when it is in one of the session's reused
+// keep returns text, copied when it is in one of the session's reused
 // buffers: the groups of a match outlive the line (the failure, the
-// connection's cache).
+// connection's cache). A part of the line's text is cut from the line's
+// copy (see keepOne).
 func (s *Session) keep(text string) string {
-	if text == "" || !(inside(text, s.text) || inside(text, s.ctext)) {
+	switch {
+	case text == "":
 		return text
+	case inside(text, s.text):
+		if s.kept == "" {
+			s.keepOne()
+		}
+		off := uintptr(unsafe.Pointer(unsafe.StringData(text))) - uintptr(unsafe.Pointer(unsafe.SliceData(s.text)))
+		return s.kept[off : off+uintptr(len(text))]
+	case inside(text, s.ctext):
+		return strings.Clone(text)
 	}
-	return strings.Clone(text)
+	return text
+}
+
+// keepOne copies the line of a one-line buffer in one allocation: the
+// line as written (s.line: the failure's lines) and the text the regexes
+// search (s.kept: the groups), the line less its date and with a final
+// newline. The text is the line's tail when the date starts the line, as
+// it does in every syslog file: one copy then serves both.
+func (s *Session) keepOne() {
+	t := s.one[0]
+	n := len(t.pre) + len(t.date) + len(t.post)
+	size := n + 1
+	if t.pre != "" {
+		size = n + len(s.text)
+	}
+	b := make([]byte, 0, size)
+	b = append(append(append(b, t.pre...), t.date...), t.post...)
+	if t.pre != "" {
+		b = append(b, s.text...)
+		all := unsafe.String(unsafe.SliceData(b), len(b))
+		s.line, s.kept = all[:n], all[n:]
+		return
+	}
+	b = append(b, '\n')
+	all := unsafe.String(unsafe.SliceData(b), len(b))
+	s.line, s.kept = all[:n], all[len(t.date):]
 }
 
 // inside reports whether text lies in b's memory.

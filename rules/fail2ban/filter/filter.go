@@ -12,6 +12,7 @@
 package filter
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -208,7 +209,9 @@ type Result struct {
 	Key     string     // the <F-ID> when it differs from the address
 	Regex   int        // the failregex that matched, or -1
 	Ignore  int        // the ignoreregex that matched, or -1
-	Failure *Failure   // what the failregex found, nil when none matched
+	// Failure is what the failregex found, nil when none matched. It is
+	// the session's and valid until its next Judge: Clone keeps it.
+	Failure *Failure
 }
 
 // Failure is what a filter found on a line: fail2ban's failure (the
@@ -232,7 +235,7 @@ type Failure struct {
 }
 
 // hostOf reads the failure id and address from a failure.
-func hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
+func (s *Session) hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
 	fid := fail.get("fid")
 	host, isAddr := fail.get("ip4"), true
 	if !host.set {
@@ -254,14 +257,14 @@ func hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
 		// pending.
 		fail.pending = true
 		res.Outcome = Helper
-		res.Failure = failureOf(fail, "", date, true)
+		res.Failure = s.failureOf(fail, "", date, true)
 		return res
 	}
 	id := host.s
 	if fid.set && fid.s != host.s {
 		id = fid.s
 	}
-	res.Failure = failureOf(fail, id, date, false)
+	res.Failure = s.failureOf(fail, id, date, false)
 	if !isAddr {
 		res.Outcome = HostName
 		return res
@@ -278,31 +281,46 @@ func hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
 	return res
 }
 
-func failureOf(f *failure, id string, date time.Time, helper bool) *Failure {
-	n := 0
-	for _, v := range f.g {
-		if v.set {
-			n++
-		}
+// failureOf is the Failure of a failure: the session's, overwritten by
+// the next Judge.
+func (s *Session) failureOf(f *failure, id string, date time.Time, helper bool) *Failure {
+	fields := s.out.Fields
+	if fields == nil {
+		fields = make(map[string]string, len(f.g))
 	}
-	out := &Failure{ID: id, Time: date, Helper: helper, Fields: make(map[string]string, n)}
+	clear(fields)
 	for k, v := range f.g {
 		if v.set {
-			out.Fields[k] = v.s
+			fields[k] = v.s
 		}
 	}
+	out := &s.out
+	*out = Failure{ID: id, Time: date, Helper: helper, Fields: fields}
 	// Users and Lines share one array (each capped, so that an append to
 	// one cannot write over the other).
 	nu, nl := len(f.users), len(f.matches)
 	if nu+nl > 0 {
-		both := make([]string, 0, nu+nl)
-		both = append(append(both, f.users...), f.matches...)
+		clear(s.outLines)
+		both := append(append(s.outLines[:0], f.users...), f.matches...)
+		s.outLines = both
 		if nu > 0 {
 			out.Users = both[:nu:nu]
 		}
 		if nl > 0 {
-			out.Lines = both[nu:]
+			out.Lines = both[nu : nu+nl : nu+nl]
 		}
 	}
 	return out
+}
+
+// Clone returns a copy of f that the next Judge leaves as it is.
+func (f *Failure) Clone() *Failure {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	c.Fields = maps.Clone(f.Fields)
+	c.Users = slices.Clone(f.Users)
+	c.Lines = slices.Clone(f.Lines)
+	return &c
 }

@@ -27,14 +27,16 @@ type Session struct {
 	// since only then do their parts outlive the line (see scratch).
 	one, cont   [1]tupleLine
 	text, ctext []byte
-	// spare is a groups map a match no longer needs (the line was
-	// ignored, or its groups went into a connection's failure or a
-	// Failure's fields and nothing kept the map), cleared and reused by
-	// the next match: sshd's carry a dozen groups, a map that costs more
-	// to make than to clear.
-	spare map[string]value
-	// texts holds a one-line match's text: the failure copies it out.
+	// kept is this line's copy (see keepOne), "" until a match needs
+	// it; line is the line as written, in the same copy.
+	kept, line string
+	// texts holds a one-line match's line: the failure copies it out.
 	texts [1]string
+	// out is the Failure of the last Result, reused: a Result's Failure
+	// is valid until the next Judge (see Failure.Clone).
+	out Failure
+	// outLines backs out's Users and Lines.
+	outLines []string
 }
 
 // lineTexts is tupleTexts, in the session's array for one line: the
@@ -43,8 +45,39 @@ func (s *Session) lineTexts(ts []tupleLine) []string {
 	if len(ts) != 1 {
 		return tupleTexts(ts)
 	}
-	s.texts[0] = ts[0].pre + ts[0].date + ts[0].post
+	if &ts[0] == &s.one[0] {
+		if s.kept == "" {
+			s.keepOne()
+		}
+		s.texts[0] = s.line
+	} else {
+		s.texts[0] = ts[0].pre + ts[0].date + ts[0].post
+	}
 	return s.texts[:1:1]
+}
+
+// takeFailure is a failure to read a match's groups into: one the
+// connection cache dropped, cleared, or a new one.
+func (s *Session) takeFailure() *failure {
+	fs := s.mlf.fails
+	if len(fs) == 0 {
+		return &failure{}
+	}
+	f := fs[len(fs)-1]
+	s.mlf.fails = fs[:len(fs)-1]
+	clear(f.g)
+	clear(f.users)
+	clear(f.matches)
+	clear(f.nofailMatches)
+	*f = failure{g: f.g, users: f.users[:0], matches: f.matches[:0], nofailMatches: f.nofailMatches[:0]}
+	return f
+}
+
+// putFailure gives back a failure nothing holds.
+func (s *Session) putFailure(f *failure) {
+	if len(s.mlf.fails) < mlfMax {
+		s.mlf.fails = append(s.mlf.fails, f)
+	}
 }
 
 // NewSession starts the state of one log.
@@ -107,12 +140,12 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		}
 		res.Regex = i
 		buf = s.keepMatch(buf, &pref)
-		groups := f.failGroups[i].read(fr.Names, buf, m, s.spare)
-		s.spare = nil
-		matched, unmatched := splitMatched(buf, m, orgBuf, groups)
+		fail := s.takeFailure()
+		fail.g = f.failGroups[i].read(fr.Names, buf, m, fail.g)
+		matched, unmatched := splitMatched(buf, m, orgBuf, fail.g)
 		if j := s.ignored(buf, matched); j >= 0 {
 			s.buf = unmatched
-			s.spare = groups
+			s.putFailure(fail)
 			res.Outcome, res.Ignore = Ignored, j
 			return res
 		}
@@ -120,14 +153,14 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			// fail2ban: "Found a match ... but no valid date/time": the
 			// next regex may still match.
 			res.Outcome = NoDate
-			s.spare = groups
+			s.putFailure(fail)
 			continue
 		}
 		if f.MaxLines > 1 {
 			s.buf, buf = unmatched, ""
 		}
-		pref.mergeInto(f.Pref, &f.prefGroups, groups)
-		return s.failure(res, groups, s.lineTexts(matched), date, now)
+		pref.mergeInto(f.Pref, &f.prefGroups, fail.g)
+		return s.failure(res, fail, s.lineTexts(matched), date, now)
 	}
 	return res
 }
@@ -197,6 +230,7 @@ func (s *Session) push(t tupleLine) ([]tupleLine, string) {
 		// after Judge is done with this one.
 		s.one[0] = t
 		s.buf = s.one[:1:1]
+		s.kept, s.line = "", ""
 		s.text = append(append(append(s.text[:0], t.pre...), t.post...), '\n')
 		return s.buf, scratch(s.text)
 	}
@@ -301,8 +335,7 @@ func (s *Session) ignored(buf string, matched []tupleLine) int {
 
 // failure makes the failure of a failregex's match (its groups, the
 // prefregex's merged in), merged with its connection's, and its address.
-func (s *Session) failure(res Result, groups map[string]value, lines []string, date, now time.Time) Result {
-	own := &failure{g: groups}
+func (s *Session) failure(res Result, own *failure, lines []string, date, now time.Time) Result {
 	fail := own
 	mlfid := fail.get("mlfid")
 	if mlfid.set {
@@ -313,14 +346,14 @@ func (s *Session) failure(res Result, groups map[string]value, lines []string, d
 	if fail.get("nofail").truthy() {
 		// A helper line (in a connection or not): no failure.
 		res.Outcome = Helper
-		res.Failure = failureOf(fail, "", date, true)
+		res.Failure = s.failureOf(fail, "", date, true)
 	} else {
-		res = hostOf(res, fail, mlfid.set, date)
+		res = s.hostOf(res, fail, mlfid.set, date)
 	}
-	// The Failure holds copies of the groups: the map is free again
-	// unless the connection's cache took it.
+	// The Failure holds copies of the groups: own is free again unless
+	// the connection's cache took it.
 	if e := s.mlf.byKey[mlfid.s]; !mlfid.set || e == nil || e.fail != own {
-		s.spare = groups
+		s.putFailure(own)
 	}
 	return res
 }

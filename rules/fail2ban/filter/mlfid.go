@@ -61,10 +61,21 @@ type mlfCache struct {
 	// free holds entries dropped from the cache, for the next
 	// connection: sshd opens one per client.
 	free []*mlfEntry
+	// fails holds the failures of entries dropped (with their groups
+	// map and line slices), for the next match: the cache is the only
+	// holder of a connection's failure, and what a Result reports of one
+	// is a copy. Cleared when taken (see Session.takeFailure), not when
+	// dropped: the failure of a connection forgotten (<F-MLFFORGET>) is
+	// still read by the line that forgets it.
+	fails []*failure
 }
 
-// drop returns an entry no longer in the cache to the free list.
+// drop returns an entry no longer in the cache, and its failure, to the
+// free lists.
 func (c *mlfCache) drop(e *mlfEntry) {
+	if e.fail != nil && len(c.fails) < mlfMax {
+		c.fails = append(c.fails, e.fail)
+	}
 	*e = mlfEntry{}
 	if len(c.free) < mlfMax {
 		c.free = append(c.free, e)
@@ -160,7 +171,7 @@ func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, no
 		}
 		if nf&4 == 0 && !cached.pending {
 			// The lines so far were counted in a failure already.
-			cached.matches = nil
+			cached.matches = cached.matches[:0]
 		}
 		for k, v := range fail.g {
 			if v.set {
@@ -185,7 +196,12 @@ func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, no
 	}
 	switch {
 	case nf&1 == 0:
-		m := append(fail.nofailMatches, fail.matches...)
+		// The helper lines first; without any, the failure's own slice
+		// (and its room) serves.
+		m := fail.matches
+		if len(fail.nofailMatches) > 0 {
+			m = append(fail.nofailMatches, fail.matches...)
+		}
 		fail.nofailMatches = nil
 		if nf&8 == 0 {
 			m = append(m, matched...)
