@@ -11,12 +11,18 @@ import (
 // match of a parsed Python pattern contains, longest first, for the
 // prefilter (see regex.RequiredLiterals).
 func (r *Regexp) Literals() []string {
+	return regex.Longest(r.literals(3))
+}
+
+// literals returns every case-sensitive literal of min bytes or more that
+// every match contains.
+func (r *Regexp) literals(min int) []string {
 	var lits []string
 	var walk func(n *node)
 	walk = func(n *node) {
 		switch n.op {
 		case opLit:
-			if !n.fold && len(string(n.runes)) >= 3 {
+			if !n.fold && len(string(n.runes)) >= min {
 				lits = append(lits, string(n.runes))
 			}
 		case opConcat:
@@ -32,7 +38,7 @@ func (r *Regexp) Literals() []string {
 		}
 	}
 	walk(r.root)
-	return regex.Longest(lits)
+	return lits
 }
 
 // LiteralSets finds, in the required part of a pattern, alternations

@@ -23,6 +23,8 @@ package pyre
 // all; each runs on RE2 when it can.
 
 import (
+	"slices"
+
 	"github.com/stockade-ids/stockade/rules/regex"
 )
 
@@ -201,6 +203,7 @@ func (s *splitter) concat(n *node, set uint64) ([]branch, bool) {
 // when it can be, into one engine.
 func (r *Regexp) compileSplit(alts []*node, singleLine bool) (regex.Engine, error) {
 	e := &splitEngine{ncap: len(r.names)}
+	checked := r.Literals()
 	for _, a := range alts {
 		sub := &Regexp{root: a, names: r.names}
 		var caps []int
@@ -214,11 +217,24 @@ func (r *Regexp) compileSplit(alts []*node, singleLine bool) (regex.Engine, erro
 			return nil, err
 		}
 		e.alts = append(e.alts, splitAlt{
-			re:   &regex.Regex{Engine: re, Literals: sub.Literals(), AnyOf: sub.LiteralSets()},
+			re:   &regex.Regex{Engine: re, Literals: splitLiterals(sub, checked), AnyOf: sub.LiteralSets()},
 			caps: append([]int{0}, caps...),
 		})
 	}
 	return e, nil
+}
+
+// splitLiterals are the literals an alternative's prefilter checks: those
+// the pattern's own prefilter has not checked before the alternatives
+// run, down to two bytes. What sets one alternative apart from the others
+// is often short: sshd's "Failed ... for" pattern ends with ": " on the
+// path that took the user as \S+, and without that check the path runs
+// through the address and port of every "Failed password" line before
+// it fails.
+func splitLiterals(alt *Regexp, checked []string) []string {
+	lits := alt.literals(2)
+	lits = slices.DeleteFunc(lits, func(l string) bool { return slices.Contains(checked, l) })
+	return regex.Longest(lits)
 }
 
 // splitEngine runs the alternatives of a split pattern in order: the

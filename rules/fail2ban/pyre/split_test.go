@@ -1,6 +1,7 @@
 package pyre
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -42,5 +43,37 @@ func TestSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		agree(t, c.pattern, got, want, texts{alphabet: "abcdefx :", depth: 5, random: 2000, min: 6, spread: 20, seed: 1})
+	}
+}
+
+// TestSplitLiterals: each alternative of sshd's "Failed ... for" pattern
+// prefilters on what sets it apart (the literal of the optional group it
+// took, the ": " that ends the \S+ user's path), down to two bytes, and
+// not on what the whole pattern's prefilter checked before it.
+func TestSplitLiterals(t *testing.T) {
+	tree, err := Parse(`^Failed \S+ for (?P<inv>invalid user )?(?P<user>(?P<c>\S+)|(?(inv)(?:(?! from ).)*?|[^:]+)) from (?P<ip>\S+)(?: port \d+)?(?(c): |(?:(?:(?! from ).)*)$)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := tree.Compile(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, ok := eng.(named).Engine.(*splitEngine)
+	if !ok || len(sp.alts) != 4 {
+		t.Fatalf("%T: want the pattern split in 4", eng.(named).Engine)
+	}
+	if got, want := tree.Literals(), []string{"Failed ", " from ", " for "}; !slices.Equal(got, want) {
+		t.Fatalf("the pattern's literals %q, want %q", got, want)
+	}
+	for i, want := range [][]string{
+		{"invalid user ", ": "}, // inv taken, the user \S+
+		{"invalid user "},       // inv taken, the user avoiding " from "
+		{": "},                  // the user \S+
+		nil,                     // the user [^:]+: nothing more to check
+	} {
+		if got := sp.alts[i].re.Literals; !slices.Equal(got, want) {
+			t.Errorf("alternative %d prefilters on %q, want %q", i, got, want)
+		}
 	}
 }
