@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"strings"
 	"time"
 
 	"github.com/stockade-ids/stockade/rules/regex"
@@ -90,6 +91,15 @@ func (f *Filter) NewSession() *Session {
 type tupleLine struct{ pre, date, post string }
 
 func (t tupleLine) text() string { return t.pre + t.post }
+
+// own is t in a string of its own: a line's text is the source's until
+// it reads the next line (a reader hands out views of its buffer), and a
+// session searches its last maxlines lines together.
+func (t tupleLine) own() tupleLine {
+	all := t.pre + t.date + t.post
+	d := len(t.pre) + len(t.date)
+	return tupleLine{pre: all[:len(t.pre)], date: all[len(t.pre):d], post: all[d:]}
+}
 
 // Judge reads one line of the session's log. now is the reference of year
 // inference (the line's time, or the clock), loc the zone of dates written
@@ -186,7 +196,12 @@ func (s *Session) readDate(ln Line, now time.Time, loc *time.Location) (tuple tu
 			case start < end:
 				if d, parsed := s.dates.Date(&dm, line, now, loc); parsed {
 					date, ok = d, true
-					s.lastDate, s.lastText = d, tuple.date
+					s.lastDate = d
+					if tuple.date != s.lastText {
+						// Kept for the dateless lines after it, past
+						// the source's next read: a copy (see own).
+						s.lastText = strings.Clone(tuple.date)
+					}
 				}
 			case s.recentDate(now):
 				// An optional date that is absent: the last one, if
@@ -220,7 +235,7 @@ func (s *Session) recentDate(now time.Time) bool {
 // lines) and returns the buffer's lines and text.
 func (s *Session) push(t tupleLine) ([]tupleLine, string) {
 	if n := s.f.MaxLines; n > 1 {
-		s.buf = append(s.buf, t)
+		s.buf = append(s.buf, t.own())
 		if len(s.buf) > n {
 			s.buf = s.buf[len(s.buf)-n:]
 		}
