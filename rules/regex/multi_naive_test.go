@@ -7,62 +7,55 @@ import (
 	"testing"
 )
 
-// TestMultiFindsEveryOccurrence: Scan reports every place of every
-// literal that a plain case-insensitive search finds, and no other, with
-// and without the byte table: the triple filter (Multi.maybe) refuses
-// only anchors where no literal lies. The texts are made of the literals'
-// own bytes, so that most pairs anchor something and most triples are
-// near misses ("on" of "/icons/" in "one", "nd" of "and\t" in "and ").
+// naiveLits are literals whose pairs ordinary text is full of, and whose
+// triples it rarely holds: what the triple filter (Multi.maybe) refuses
+// most, and must never refuse wrongly.
+var naiveLits = []string{"~", "q", "${", "ab", "/icons/", "and\t", "and ", "and+", "connect", "post", "zgrab",
+	"eval-stdin.php", "%2e%2e", "://", "a'b", "select ", "boot.ini", "win.ini", "nikto", ".git"}
+
+// checkEveryOccurrence fails t unless m (of lits) reports every place of
+// every literal in text that a plain case-insensitive search finds, and
+// no other; a text that is not ASCII is the caller's (every rule tried).
+func checkEveryOccurrence(t *testing.T, m *Multi, lits []string, text string) {
+	t.Helper()
+	type hit struct{ id, s, e int }
+	var got, want []hit
+	if !m.Scan(text, func(id int32, s, e int) { got = append(got, hit{int(id), s, e}) }) {
+		return
+	}
+	low := LowerASCII(text)
+	for id, l := range lits {
+		l = LowerASCII(l)
+		for s := 0; s+len(l) <= len(low); s++ {
+			if low[s:s+len(l)] == l {
+				want = append(want, hit{id, s, s + len(l)})
+			}
+		}
+	}
+	order := func(x, y hit) int {
+		if x.id != y.id {
+			return x.id - y.id
+		}
+		return x.s - y.s
+	}
+	slices.SortFunc(got, order)
+	slices.SortFunc(want, order)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%q: Scan found %v, a plain search %v", text, got, want)
+	}
+}
+
+// TestMultiFindsEveryOccurrence: with and without the byte table, on
+// every literal at every offset and on random texts of the literals'
+// own bytes (most pairs anchor something, most triples are near misses:
+// "on" of "/icons/" in "one", "nd" of "and\t" in "and ").
 func TestMultiFindsEveryOccurrence(t *testing.T) {
-	lits := []string{"~", "q", "${", "ab", "/icons/", "and\t", "and ", "and+", "connect", "post", "zgrab",
-		"eval-stdin.php", "%2e%2e", "://", "a'b", "select ", "boot.ini", "win.ini", "nikto", ".git"}
-	naive := func(text string) []int {
-		var out []int
-		low := LowerASCII(text)
-		for id, l := range lits {
-			l = LowerASCII(l)
-			for s := 0; s+len(l) <= len(low); s++ {
-				if low[s:s+len(l)] == l {
-					out = append(out, id, s, s+len(l))
-				}
-			}
-		}
-		return out
-	}
-	sorted := func(a []int) []int {
-		type hit struct{ id, s, e int }
-		var hs []hit
-		for i := 0; i+2 < len(a); i += 3 {
-			hs = append(hs, hit{a[i], a[i+1], a[i+2]})
-		}
-		slices.SortFunc(hs, func(x, y hit) int {
-			if x.id != y.id {
-				return x.id - y.id
-			}
-			return x.s - y.s
-		})
-		var out []int
-		for _, h := range hs {
-			out = append(out, h.id, h.s, h.e)
-		}
-		return out
-	}
-	for _, m := range []*Multi{NewMulti(lits), NewMulti(lits).WithTable()} {
-		check := func(text string) {
-			t.Helper()
-			var got []int
-			if !m.Scan(text, func(id int32, s, e int) { got = append(got, int(id), s, e) }) {
-				return // not ASCII: the caller tries every rule
-			}
-			if want := naive(text); !slices.Equal(sorted(got), sorted(want)) {
-				t.Fatalf("%q: Scan found %v, a plain search %v", text, sorted(got), sorted(want))
-			}
-		}
-		for _, l := range lits {
+	for _, m := range []*Multi{NewMulti(naiveLits), NewMulti(naiveLits).WithTable()} {
+		for _, l := range naiveLits {
 			for pre := 0; pre < 20; pre++ {
 				for post := 0; post < 5; post++ {
-					check(strings.Repeat("n", pre) + strings.ToUpper(l) + strings.Repeat("d", post))
-					check(strings.Repeat("o", pre) + l + strings.Repeat(" ", post))
+					checkEveryOccurrence(t, m, naiveLits, strings.Repeat("n", pre)+strings.ToUpper(l)+strings.Repeat("d", post))
+					checkEveryOccurrence(t, m, naiveLits, strings.Repeat("o", pre)+l+strings.Repeat(" ", post))
 				}
 			}
 		}
@@ -73,7 +66,18 @@ func TestMultiFindsEveryOccurrence(t *testing.T) {
 			for i := range b {
 				b[i] = alphabet[rng.IntN(len(alphabet))]
 			}
-			check(string(b))
+			checkEveryOccurrence(t, m, naiveLits, string(b))
 		}
 	}
+}
+
+// FuzzMultiScan: any text, with and without the byte table.
+func FuzzMultiScan(f *testing.F) {
+	f.Add("GET /icons/ HTTP/1.1 and 1=1 connect")
+	f.Add("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) nikto ${jndi")
+	plain, table := NewMulti(naiveLits), NewMulti(naiveLits).WithTable()
+	f.Fuzz(func(t *testing.T, text string) {
+		checkEveryOccurrence(t, plain, naiveLits, text)
+		checkEveryOccurrence(t, table, naiveLits, text)
+	})
 }
