@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -43,6 +44,17 @@ type gate struct {
 	// literals the scan found are tried. Nil clauses: always tried.
 	fail      [][][]gateLit
 	failMasks [][]gateClause
+	// failByLit has, by literal of the line's scan (region 0), a bit for
+	// each failregex whose clause holds it, and failOpen one for each
+	// gated by none, failTexts the texts of their clauses: the
+	// failregexes a line lets through are then had from the few
+	// literals it holds, where asking each of web-cve's forty whether
+	// the scan found one of its own cost more than the regexes run.
+	// Nil when a failregex has clauses of several, or there are more
+	// than 64 (see failIndex).
+	failByLit []uint64
+	failOpen  uint64
+	failTexts uint16
 	// texts and regs are those of every clause of masks: when the scan
 	// read all those texts and found nothing in those regions, the gate
 	// is shut whatever its clauses (an ordinary line's case).
@@ -541,6 +553,53 @@ func (s *Set) passes(masks []gateClause) bool {
 // reads none, tries every failregex).
 func (s *Set) tries(g *gate, i int) bool {
 	return g.failMasks == nil || g.failMasks[i] == nil || !s.done || s.passes(g.failMasks[i])
+}
+
+// failIndex makes g.failByLit from g.failMasks, span being the regions'
+// places in Set.found, when each failregex is gated by at most one
+// clause, of the line's literals, and there are at most 64.
+func (g *gate) failIndex(span [regions][2]int) {
+	if len(g.failMasks) == 0 || len(g.failMasks) > 64 {
+		return
+	}
+	byLit := make([]uint64, (span[0][1]-span[0][0])*64)
+	var open uint64
+	var texts uint16
+	for i, cs := range g.failMasks {
+		if len(cs) == 0 {
+			open |= 1 << i
+			continue
+		}
+		if len(cs) > 1 {
+			return
+		}
+		texts |= cs[0].texts
+		for _, m := range cs[0].masks {
+			if m.reg != 0 {
+				return
+			}
+			for b := m.bits; b != 0; b &= b - 1 {
+				byLit[(m.idx-span[0][0])*64+bits.TrailingZeros64(b)] |= 1 << i
+			}
+		}
+	}
+	g.failByLit, g.failOpen, g.failTexts = byLit, open, texts
+}
+
+// triable is tries for every failregex of g at once, a bit each, when
+// g has its failByLit and the scan read its texts (ok); else the
+// caller asks tries of each.
+func (s *Set) triable(g *gate) (try uint64, ok bool) {
+	if !s.done || g.failByLit == nil || g.failTexts&^s.scanned != 0 {
+		return 0, false
+	}
+	try = g.failOpen
+	for w, word := range s.region(0) {
+		for ; word != 0; word &= word - 1 {
+			try |= g.failByLit[w*64+bits.TrailingZeros64(word)]
+		}
+	}
+	return try, true
 }
 
 // gateRegions numbers the literals each region's clauses need, for a

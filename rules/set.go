@@ -206,6 +206,7 @@ func NewSet(packs ...*Pack) (*Set, error) {
 			for k, c := range g.fail {
 				g.failMasks[k] = rg.masks(c, span, r.UseLine)
 			}
+			g.failIndex(span)
 		}
 	}
 	s.scans(&rg)
