@@ -1,0 +1,72 @@
+package rules
+
+import (
+	"fmt"
+	"hash/maphash"
+	"testing"
+	"unsafe"
+
+	"github.com/stockade-ids/stockade/rules/regex"
+)
+
+func memoRegex(t *testing.T, pat string) *regex.Regex {
+	t.Helper()
+	eng, err := regex.Compile(pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &regex.Regex{Src: pat, Engine: eng}
+}
+
+// TestRegexMemoShared: the memo answers what each regex answers,
+// whatever it was asked before: several regexes over one string, more
+// of them than a slot keeps, a buffer the next line rewrites in place
+// (the same address and length, other text), and a string that takes
+// the slot of one looked up just before.
+func TestRegexMemoShared(t *testing.T) {
+	var res []*regex.Regex
+	for i := range memoAnswers + 3 {
+		res = append(res, memoRegex(t, fmt.Sprintf(`^/(?:admin|x%d)`, i)))
+	}
+	ask := func(m *regexMemo, s string) {
+		t.Helper()
+		for _, re := range res {
+			if got, want := m.match(re, s), re.Match(s); got != want {
+				t.Errorf("%s on %q: memo %v, regex %v", re.Src, s, got, want)
+			}
+		}
+	}
+	var m regexMemo
+	for range 2 { // the second round from the memo
+		ask(&m, "/admin/")
+		ask(&m, "/x3")
+		ask(&m, "/x10")
+	}
+	for range 2 {
+		m.match(res[0], "/y")
+		m.match(res[1], "/y")
+	}
+	if m.Hits != 2 {
+		t.Errorf("%d answers from the memo, want 2", m.Hits)
+	}
+
+	// A reader's buffer, rewritten in place for the next event.
+	buf := []byte("/admin/")
+	s := unsafe.String(&buf[0], len(buf))
+	ask(&m, s)
+	copy(buf, "/x5/abc")
+	ask(&m, s)
+
+	// Another string takes s's slot.
+	copy(buf, "/admin/")
+	ask(&m, s)
+	slot := func(x string) int { return int(maphash.String(m.seed, x)>>32) & (memoSlots - 1) }
+	other := ""
+	for i := 0; other == ""; i++ {
+		if x := fmt.Sprintf("/x%d/%d", i%3, i); slot(x) == slot(s) && x != s {
+			other = x
+		}
+	}
+	ask(&m, other)
+	ask(&m, s)
+}
