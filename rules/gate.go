@@ -749,6 +749,7 @@ func (s *Set) scans(rg *gateRegions) {
 func (s *Set) read(ev *pipeline.Event) {
 	s.scanned = s.texts(ev)
 	s.done = true
+	s.every = 0
 	clear(s.found) // every region at once: a few words, one call
 	if m := s.multis[0]; m != nil && s.scanned&(1<<fieldLine) != 0 {
 		s.readLine(ev, m)
@@ -783,6 +784,7 @@ func (s *Set) all(reg int) {
 		found[i] = ^uint64(0)
 	}
 	s.hit |= 1 << reg
+	s.every |= 1 << reg
 }
 
 // markFound records literal id of the line's scan at line[start:end].

@@ -33,6 +33,13 @@ type gatePlan struct {
 	byRegion [regions]uint64
 	byText   [16]uint64
 	texts    uint16
+	// byLit has, by bit of Set.found (a literal of a region), the
+	// positions with a clause that holds it: an attack line's scan
+	// finds a literal or two in the path (admin, .php), which reach
+	// every rule with path literals by region, where by literal they
+	// reach the one or two that look for those, and the rest are shut
+	// without a look at their clauses.
+	byLit []uint64
 }
 
 // statusClasses numbers the statuses (0 to 1023, and 1024 for any other)
@@ -87,6 +94,7 @@ func (s *Set) planOf(rs []*Rule, rep []int) *gatePlan {
 		if g.on && len(g.masks) > 0 {
 			p.masked |= bit
 			p.texts |= g.texts
+			p.addLits(g.masks, bit, len(s.found))
 			for reg := range regions {
 				if g.regs&(1<<reg) != 0 {
 					p.byRegion[reg] |= bit
@@ -100,6 +108,21 @@ func (s *Set) planOf(rs []*Rule, rep []int) *gatePlan {
 		}
 	}
 	return p
+}
+
+// addLits notes the literals of the clauses of the rule at bit in
+// byLit, made for found words of found bits.
+func (p *gatePlan) addLits(clauses []gateClause, bit uint64, found int) {
+	if p.byLit == nil {
+		p.byLit = make([]uint64, found*64)
+	}
+	for _, c := range clauses {
+		for _, m := range c.masks {
+			for b := m.bits; b != 0; b &= b - 1 {
+				p.byLit[m.idx*64+bits.TrailingZeros64(b)] |= bit
+			}
+		}
+	}
 }
 
 // plan makes the plans of every candidate list that outlives a line.
@@ -171,7 +194,7 @@ func (s *Set) nextPlanned(p *gatePlan, i int) int {
 			// A failregex's capture may have made a text unread since
 			// (rewrote): its clauses are open from then on.
 			if !s.reached || s.reachFor != s.scanned {
-				s.reach, s.reachFor, s.reached = p.reach(s.hit, s.scanned), s.scanned, true
+				s.reach, s.reachFor, s.reached = p.reach(s), s.scanned, true
 			}
 			c &= ^p.masked | s.reach
 		}
@@ -194,17 +217,35 @@ func (s *Set) nextPlanned(p *gatePlan, i int) int {
 	return len(p.rules)
 }
 
-// reach is the positions of p gated by literals that a line whose scan
-// found literals in the regions of hit, and read the texts of scanned,
-// may let through: those with a region in hit, or a text not in scanned
-// (a literal the scan did not look for in a text tells nothing).
-func (p *gatePlan) reach(hit uint8, scanned uint16) uint64 {
-	var r uint64
-	for m := hit; m != 0; m &= m - 1 {
-		r |= p.byRegion[bits.TrailingZeros8(m)]
-	}
-	for m := p.texts &^ scanned; m != 0; m &= m - 1 {
+// reach is the positions of p gated by literals that the line s read
+// may let through: those reading a text the scan did not read (a
+// literal it did not look for in a text tells nothing), and those with
+// a clause in a region where it found a literal; of the latter, when
+// two or more of the line's candidates are, only those with a clause
+// holding a literal it found (where a region was not read for its
+// literals, a text that is not ASCII, all its literals are found).
+func (p *gatePlan) reach(s *Set) uint64 {
+	var r, regional uint64
+	for m := p.texts &^ s.scanned; m != 0; m &= m - 1 {
 		r |= p.byText[bits.TrailingZeros16(m)]
+	}
+	for m := s.hit; m != 0; m &= m - 1 {
+		regional |= p.byRegion[bits.TrailingZeros8(m)]
+	}
+	if p.byLit == nil || bits.OnesCount64(regional&s.cand) < 2 {
+		return r | regional // few enough to look at each one's clauses
+	}
+	for m := s.hit; m != 0; m &= m - 1 {
+		reg := bits.TrailingZeros8(m)
+		if s.every&(1<<reg) != 0 {
+			r |= p.byRegion[reg]
+			continue
+		}
+		for w := s.span[reg][0]; w < s.span[reg][1]; w++ {
+			for word := s.found[w]; word != 0; word &= word - 1 {
+				r |= p.byLit[w*64+bits.TrailingZeros64(word)]
+			}
+		}
 	}
 	return r
 }

@@ -81,8 +81,10 @@ type Set struct {
 	// within is where each scanned field lies in the line (see texts).
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
-	// hit has a bit per region where the scan found a literal.
-	hit uint8
+	// hit has a bit per region where the scan found a literal, every
+	// one per region marked as holding every literal (see all).
+	hit   uint8
+	every uint8
 	// scanned has a bit per gateField whose text lies in the line the
 	// scan read: the gates read found only for those.
 	scanned uint16
