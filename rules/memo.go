@@ -17,12 +17,12 @@ import (
 // A slot is a string's: a copy of it, and the answers of the last
 // memoAnswers regexes asked about it. Several rules read the same field
 // of a line (nginx-scan's three exclusions, web-admin-probe's and
-// web-sensitive-files' tests all read the path): the slots of the last
-// strings looked up are remembered by where the strings lie (recent),
-// so that every regex after the first finds its string's slot without
-// a hash, and in a slot the cache has just read. The slot's copy is
-// still compared: a reader's buffer holds the next line's text where
-// the last line's was.
+// web-sensitive-files' tests all read the path): the slots of the
+// strings of the event being judged are remembered by where the strings
+// lie (recent), so that every regex after the first finds its string's
+// slot without a hash or a compare. Within one event (see forget) the
+// same address and length are the same text: the event's texts are
+// slices of its line, which nobody writes while it is judged.
 //
 // It is a Set's own (a Set is used by one goroutine), bounded
 // (memoSlots × memoLen bytes, made at the first use), and the answer is
@@ -33,6 +33,7 @@ type regexMemo struct {
 	slots  []memoSlot
 	arena  []byte
 	recent [2]memoRecent
+	event  uint64 // the event being judged (see forget), 0 for none
 	// Hits and Misses count the look-ups (tests, `bench`'s notes).
 	Hits, Misses uint64
 }
@@ -44,12 +45,13 @@ type memoSlot struct {
 	res  [memoAnswers]*regex.Regex
 }
 
-// memoRecent is a string last looked up: where it lies, and 1 + its
-// slot (0: none).
+// memoRecent is a string of the event being judged: where it lies,
+// its slot, and the event.
 type memoRecent struct {
-	p    *byte
-	n    int
-	slot int
+	p     *byte
+	n     int
+	slot  int
+	event uint64
 }
 
 const (
@@ -60,6 +62,12 @@ const (
 	// line that opens more runs the oldest again.
 	memoAnswers = 16
 )
+
+// forget begins the judgement of another event: where its strings lie,
+// the last event's may have held other text (a reader's buffer holds
+// the next line where the last one was). A caller that never calls it
+// looks every string up by its hash.
+func (m *regexMemo) forget() { m.event++ }
 
 func (m *regexMemo) match(re *regex.Regex, s string) bool {
 	if len(s) > memoLen {
@@ -89,8 +97,8 @@ func (m *regexMemo) match(re *regex.Regex, s string) bool {
 func (m *regexMemo) slotOf(s string) int {
 	p := unsafe.StringData(s)
 	for _, r := range &m.recent {
-		if r.slot != 0 && r.p == p && r.n == len(s) && m.holds(r.slot-1, s) {
-			return r.slot - 1
+		if r.event == m.event && m.event != 0 && r.p == p && r.n == len(s) {
+			return r.slot
 		}
 	}
 	if m.slots == nil {
@@ -102,15 +110,16 @@ func (m *regexMemo) slotOf(s string) int {
 		m.arena = make([]byte, memoSlots*memoLen)
 	}
 	i := int(maphash.String(m.seed, s)>>32) & (memoSlots - 1)
-	if !m.holds(i, s) {
-		copy(m.arena[i*memoLen:], s)
-		m.slots[i] = memoSlot{n: int32(len(s))}
+	sl := &m.slots[i]
+	if at := m.arena[i*memoLen:]; int(sl.n) != len(s) || string(at[:len(s)]) != s {
+		copy(at, s)
+		*sl = memoSlot{n: int32(len(s))}
+		for k := range m.recent {
+			if m.recent[k].slot == i {
+				m.recent[k].event = 0 // its string's slot no more
+			}
+		}
 	}
-	m.recent[1], m.recent[0] = m.recent[0], memoRecent{p: p, n: len(s), slot: i + 1}
+	m.recent[1], m.recent[0] = m.recent[0], memoRecent{p: p, n: len(s), slot: i, event: m.event}
 	return i
-}
-
-// holds reports whether slot i is s's.
-func (m *regexMemo) holds(i int, s string) bool {
-	return int(m.slots[i].n) == len(s) && string(m.arena[i*memoLen:i*memoLen+len(s)]) == s
 }

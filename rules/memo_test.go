@@ -20,9 +20,9 @@ func memoRegex(t *testing.T, pat string) *regex.Regex {
 
 // TestRegexMemoShared: the memo answers what each regex answers,
 // whatever it was asked before: several regexes over one string, more
-// of them than a slot keeps, a buffer the next line rewrites in place
-// (the same address and length, other text), and a string that takes
-// the slot of one looked up just before.
+// of them than a slot keeps, a buffer the next event rewrites in place
+// (the same address and length, other text), and a string of the same
+// event that takes the slot of one looked up just before.
 func TestRegexMemoShared(t *testing.T) {
 	var res []*regex.Regex
 	for i := range memoAnswers + 3 {
@@ -37,6 +37,7 @@ func TestRegexMemoShared(t *testing.T) {
 		}
 	}
 	var m regexMemo
+	m.forget()
 	for range 2 { // the second round from the memo
 		ask(&m, "/admin/")
 		ask(&m, "/x3")
@@ -55,9 +56,11 @@ func TestRegexMemoShared(t *testing.T) {
 	s := unsafe.String(&buf[0], len(buf))
 	ask(&m, s)
 	copy(buf, "/x5/abc")
+	m.forget()
 	ask(&m, s)
 
-	// Another string takes s's slot.
+	// Another string of the event takes s's slot.
+	m.forget()
 	copy(buf, "/admin/")
 	ask(&m, s)
 	slot := func(x string) int { return int(maphash.String(m.seed, x)>>32) & (memoSlots - 1) }

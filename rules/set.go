@@ -424,6 +424,7 @@ func (s *Set) start(ev *pipeline.Event) {
 	s.seen = s.seen[:0]
 	s.caps = s.caps[:0]
 	s.cur = ev
+	s.memo.forget()
 }
 
 // edit returns the event a rule's findings are written into: the Set's
