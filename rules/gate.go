@@ -802,7 +802,7 @@ func (s *Set) markFound(id int32, start, end int) {
 // cleared it.
 func (s *Set) find(reg int, m *regex.Multi, text string) {
 	found := s.region(reg)
-	if !m.Find(text, found) {
+	if !s.finds.find(reg, m, text, found) {
 		s.all(reg)
 		return
 	}

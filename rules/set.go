@@ -49,6 +49,9 @@ type Set struct {
 	// memo is what the predicates' searching regexes answered for the
 	// strings they last read (see regexMemo).
 	memo regexMemo
+	// finds is what the scans of the fields found in the texts they
+	// last read (see findMemo).
+	finds findMemo
 
 	// gates are the rules' gates by rule ID; multis the scans of a line
 	// (see scans): [0] the line's, with the literals of region 0 and of
@@ -280,6 +283,7 @@ func (s *Set) Clone() *Set {
 	c.defers, c.deferred = nil, false
 	c.sub = nil
 	c.memo = regexMemo{}
+	c.finds = findMemo{}
 	c.globBuf = nil
 	c.found = make([]uint64, len(s.found))
 	cp := &c
