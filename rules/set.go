@@ -186,6 +186,15 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	}
 	s.state = make([]any, len(s.rules))
 	s.sources = make([]sourceMemo, len(s.rules))
+	s.readGates()
+	s.dispatch()
+	s.plan()
+	return s, nil
+}
+
+// readGates reads the rules' gates and sets up the scans of a line for
+// their literals (see gate).
+func (s *Set) readGates() {
 	var gb gateBuilder
 	s.gates = make([]gate, len(s.rules))
 	for i, r := range s.rules {
@@ -217,9 +226,6 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	s.scans(&rg)
 	s.found = make([]uint64, span[regions-1][1])
 	s.mark = s.markFound
-	s.dispatch()
-	s.plan()
-	return s, nil
 }
 
 // dispatch files the rules by format and program.
