@@ -468,19 +468,19 @@ func (m *Multi) Mask(text string) (found uint64, ok bool) {
 	for ; i+8 <= n; i += 8 {
 		if w := binary.LittleEndian.Uint64([]byte(text[i : i+8])); m.any4(w) {
 			for k := i; k < i+8; k += 2 {
-				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+				if r := uint(text[k]) | uint(text[k+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 && m.maybe(text, k) {
 					found |= m.verifyMask(text, k, uint(fold[text[k]])<<7|uint(fold[text[k+1]]))
 				}
 			}
 		}
 	}
 	for ; i+1 < n; i += 2 {
-		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 {
+		if r := uint(text[i]) | uint(text[i+1])<<8; raw[r>>6&(1<<10-1)]&(1<<(r&63)) != 0 && m.maybe(text, i) {
 			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7|uint(fold[text[i+1]]))
 		}
 	}
 	if i < n {
-		if r := uint(text[i]); raw[r>>6]&(1<<(r&63)) != 0 {
+		if r := uint(text[i]); raw[r>>6]&(1<<(r&63)) != 0 && m.maybe(text, i) {
 			found |= m.verifyMask(text, i, uint(fold[text[i]])<<7)
 		}
 	}

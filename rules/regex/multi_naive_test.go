@@ -15,7 +15,8 @@ var naiveLits = []string{"~", "q", "${", "ab", "/icons/", "and\t", "and ", "and+
 
 // checkEveryOccurrence fails t unless m (of lits) reports every place of
 // every literal in text that a plain case-insensitive search finds, and
-// no other; a text that is not ASCII is the caller's (every rule tried).
+// no other, and Mask every literal found; a text that is not ASCII is
+// the caller's (every rule tried).
 func checkEveryOccurrence(t *testing.T, m *Multi, lits []string, text string) {
 	t.Helper()
 	type hit struct{ id, s, e int }
@@ -42,6 +43,16 @@ func checkEveryOccurrence(t *testing.T, m *Multi, lits []string, text string) {
 	slices.SortFunc(want, order)
 	if !slices.Equal(got, want) {
 		t.Fatalf("%q: Scan found %v, a plain search %v", text, got, want)
+	}
+	if len(lits) > 64 {
+		return
+	}
+	var bits uint64
+	for _, h := range want {
+		bits |= 1 << h.id
+	}
+	if mask, ok := m.Mask(text); !ok || mask != bits {
+		t.Fatalf("%q: Mask %b (%v), a plain search %b", text, mask, ok, bits)
 	}
 }
 
