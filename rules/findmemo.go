@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"hash/maphash"
-
 	"github.com/stockade-ids/stockade/rules/regex"
 )
 
@@ -20,15 +18,13 @@ import (
 // found in the same text: a flood of distinct paths only scans each, as
 // without it, plus a hash and a copy.
 type findMemo struct {
-	seed  maphash.Seed
+	texts textSlots
 	slots []findSlot
-	arena []byte
 	words []uint64 // findSlots × the widest region's words
 	width int
 }
 
 type findSlot struct {
-	n     int32 // the text's length, -1 for an empty slot
 	reg   int8
 	ascii bool // else the scan said nothing (see regex.Multi.Find)
 }
@@ -42,31 +38,22 @@ func (fm *findMemo) find(reg int, m *regex.Multi, text string, found []uint64) b
 		return m.Find(text, found)
 	}
 	if fm.slots == nil {
-		fm.seed = maphash.MakeSeed()
 		fm.slots = make([]findSlot, findSlots)
-		for i := range fm.slots {
-			fm.slots[i].n = -1
-		}
-		fm.arena = make([]byte, findSlots*memoLen)
 	}
 	if len(found) > fm.width {
 		fm.width = len(found)
 		fm.words = make([]uint64, findSlots*fm.width)
-		for i := range fm.slots {
-			fm.slots[i].n = -1
-		}
+		fm.texts.empty()
 	}
-	i := int(maphash.String(fm.seed, text)>>32) & (findSlots - 1)
+	i, held := fm.texts.slot(text, findSlots)
 	sl := &fm.slots[i]
-	at := fm.arena[i*memoLen : i*memoLen+memoLen]
 	words := fm.words[i*fm.width : i*fm.width+len(found)]
-	if int(sl.n) == len(text) && int(sl.reg) == reg && string(at[:len(text)]) == text {
+	if held && int(sl.reg) == reg {
 		copy(found, words)
 		return sl.ascii
 	}
 	ok := m.Find(text, found)
-	copy(at, text)
 	copy(words, found)
-	*sl = findSlot{n: int32(len(text)), reg: int8(reg), ascii: ok}
+	*sl = findSlot{reg: int8(reg), ascii: ok}
 	return ok
 }

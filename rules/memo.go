@@ -29,9 +29,8 @@ import (
 // the regex's whatever it holds: a flood of distinct strings only runs
 // every regex, as without it, plus a hash and a copy.
 type regexMemo struct {
-	seed   maphash.Seed
+	texts  textSlots
 	slots  []memoSlot
-	arena  []byte
 	recent [2]memoRecent
 	event  uint64 // the event being judged (see forget), 0 for none
 	// Hits and Misses count the look-ups (tests, `bench`'s notes).
@@ -39,7 +38,6 @@ type regexMemo struct {
 }
 
 type memoSlot struct {
-	n    int32  // the string's length, -1 for an empty slot
 	next uint8  // where the next answer goes, the oldest replaced
 	ok   uint16 // a bit per answer of res: the regex matched
 	res  [memoAnswers]*regex.Regex
@@ -102,18 +100,11 @@ func (m *regexMemo) slotOf(s string) int {
 		}
 	}
 	if m.slots == nil {
-		m.seed = maphash.MakeSeed()
 		m.slots = make([]memoSlot, memoSlots)
-		for i := range m.slots {
-			m.slots[i].n = -1
-		}
-		m.arena = make([]byte, memoSlots*memoLen)
 	}
-	i := int(maphash.String(m.seed, s)>>32) & (memoSlots - 1)
-	sl := &m.slots[i]
-	if at := m.arena[i*memoLen:]; int(sl.n) != len(s) || string(at[:len(s)]) != s {
-		copy(at, s)
-		*sl = memoSlot{n: int32(len(s))}
+	i, held := m.texts.slot(s, memoSlots)
+	if !held {
+		m.slots[i] = memoSlot{}
 		for k := range m.recent {
 			if m.recent[k].slot == i {
 				m.recent[k].event = 0 // its string's slot no more
@@ -122,4 +113,41 @@ func (m *regexMemo) slotOf(s string) int {
 	}
 	m.recent[1], m.recent[0] = m.recent[0], memoRecent{p: p, n: len(s), slot: i, event: m.event}
 	return i
+}
+
+// textSlots keys a fixed number of slots by a text of at most memoLen
+// bytes: each slot holds a copy of its text, found by the text's hash
+// (a random seed). The memos keep what they learnt of a text by its
+// slot's index; a text that takes a slot from another makes that slot's
+// entries the caller's to clear.
+type textSlots struct {
+	seed  maphash.Seed
+	n     []int32 // the text's length, -1 for an empty slot
+	arena []byte
+}
+
+// slot returns text's slot among size (a power of two, the same every
+// call) and whether it held text already; if not, it holds it now.
+func (t *textSlots) slot(text string, size int) (int, bool) {
+	if t.n == nil {
+		t.seed = maphash.MakeSeed()
+		t.n = make([]int32, size)
+		t.empty()
+		t.arena = make([]byte, size*memoLen)
+	}
+	i := int(maphash.String(t.seed, text)>>32) & (size - 1)
+	at := t.arena[i*memoLen : i*memoLen+memoLen]
+	if int(t.n[i]) == len(text) && string(at[:len(text)]) == text {
+		return i, true
+	}
+	copy(at, text)
+	t.n[i] = int32(len(text))
+	return i, false
+}
+
+// empty forgets every slot's text.
+func (t *textSlots) empty() {
+	for i := range t.n {
+		t.n[i] = -1
+	}
 }

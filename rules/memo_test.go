@@ -63,7 +63,7 @@ func TestRegexMemoShared(t *testing.T) {
 	m.forget()
 	copy(buf, "/admin/")
 	ask(&m, s)
-	slot := func(x string) int { return int(maphash.String(m.seed, x)>>32) & (memoSlots - 1) }
+	slot := func(x string) int { return int(maphash.String(m.texts.seed, x)>>32) & (memoSlots - 1) }
 	other := ""
 	for i := 0; other == ""; i++ {
 		if x := fmt.Sprintf("/x%d/%d", i%3, i); slot(x) == slot(s) && x != s {

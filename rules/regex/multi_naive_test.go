@@ -1,7 +1,6 @@
 package regex
 
 import (
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -70,15 +69,9 @@ func TestMultiFindsEveryOccurrence(t *testing.T) {
 				}
 			}
 		}
-		const alphabet = "abqnodcestiNODCEST${}%2e.:/-~'+ \t"
-		rng := rand.New(rand.NewPCG(5, 6))
-		for range 50000 {
-			b := make([]byte, rng.IntN(60))
-			for i := range b {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			}
-			checkEveryOccurrence(t, m, naiveLits, string(b))
-		}
+		randomTexts(5, "abqnodcestiNODCEST${}%2e.:/-~'+ \t", 50000, 60, func(text string) {
+			checkEveryOccurrence(t, m, naiveLits, text)
+		})
 	}
 }
 

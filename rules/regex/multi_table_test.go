@@ -33,14 +33,19 @@ func TestMultiTable(t *testing.T) {
 			}
 		}
 	}
-	const alphabet = "abqorzgABQORZG${}%2e.:/-~' lstinvphpXYFd\xc3\x80\x7f\x00"
-	rng := rand.New(rand.NewPCG(3, 4))
-	for range 30000 {
-		b := make([]byte, rng.IntN(90))
+	randomTexts(3, "abqorzgABQORZG${}%2e.:/-~' lstinvphpXYFd\xc3\x80\x7f\x00", 30000, 90, check)
+}
+
+// randomTexts calls f with n texts shorter than maxLen of alphabet's
+// bytes, drawn from seed.
+func randomTexts(seed uint64, alphabet string, n, maxLen int, f func(string)) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for range n {
+		b := make([]byte, rng.IntN(maxLen))
 		for i := range b {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
 		}
-		check(string(b))
+		f(string(b))
 	}
 }
 
