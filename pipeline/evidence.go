@@ -30,6 +30,7 @@ type evidence struct {
 	buf     []byte
 	written uint64 // bytes ever written; buf holds the last len(buf) of them
 	ents    []evidenceEntry
+	last    uint64 // where the last line written starts
 }
 
 type evidenceEntry struct {
@@ -81,6 +82,16 @@ func (r *evidence) store(seq, at uint64, line string) {
 		r.ents = make([]evidenceEntry, evidenceLines)
 	}
 	size := uint64(len(r.buf))
+	if n := uint64(len(line)); n > 0 && r.last+n == r.written {
+		// A line several rules hit (a scanner's request is a hit of two
+		// or three) is written once: its hits' entries share it. What the
+		// stream keeps is decided by next and bytes, which count every
+		// hit, so this keeps exactly the lines it did.
+		if p := r.last % size; UnsafeString(r.buf[p:p+n]) == line {
+			r.ents[seq%evidenceLines] = evidenceEntry{seq: seq, bytes: at, start: r.last, n: uint32(n)}
+			return
+		}
+	}
 	pos := r.written % size
 	if pos+uint64(len(line)) > size {
 		// Never split a line across the end: skip to the start.
@@ -88,6 +99,7 @@ func (r *evidence) store(seq, at uint64, line string) {
 		pos = 0
 	}
 	copy(r.buf[pos:], line)
+	r.last = r.written
 	r.ents[seq%evidenceLines] = evidenceEntry{seq: seq, bytes: at, start: r.written, n: uint32(len(line))}
 	r.written += uint64(len(line))
 }

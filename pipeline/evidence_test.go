@@ -123,3 +123,43 @@ func BenchmarkEvidenceMerge(b *testing.B) {
 		r.merge(rings, next, bytes)
 	}
 }
+
+// TestEvidenceSharedLine: the hits of several rules on one line store it
+// once, and every hit still quotes it, for as long as the stream keeps
+// it (each hit counts its bytes in the stream, as a copy would), and as
+// long as a copy of its own would have lasted.
+func TestEvidenceSharedLine(t *testing.T) {
+	var r evidence
+	line := "203.0.113.9 - - [01/Nov/2025:00:00:00 +0000] \"GET /.env HTTP/1.1\" 404 153 \"-\" \"zgrab\""
+	var seqs []uint64
+	for range 3 {
+		seqs = append(seqs, r.put(line))
+	}
+	if r.written != uint64(len(line)) {
+		t.Fatalf("three hits of one line wrote %d bytes, want %d", r.written, len(line))
+	}
+	if r.bytes != 3*uint64(len(line)) {
+		t.Fatalf("the stream counts %d bytes, want %d", r.bytes, 3*len(line))
+	}
+	other := r.put("another line") // breaks the run: the same text after it is written again
+	again := r.put(line)
+	for _, s := range append(seqs, again) {
+		if got, ok := r.get(s); !ok || got != line {
+			t.Fatalf("hit %d quotes %q (%v), want the line", s, got, ok)
+		}
+	}
+	if got, _ := r.get(other); got != "another line" {
+		t.Fatalf("hit %d quotes %q", other, got)
+	}
+	// The stream drops the shared line when it would have dropped a copy:
+	// evidenceBytes of later hits' lines.
+	filler := strings.Repeat("x", 1000)
+	for r.bytes-uint64(3*len(line)) <= evidenceBytes {
+		r.put(filler)
+	}
+	for _, s := range seqs {
+		if _, ok := r.get(s); ok {
+			t.Fatalf("hit %d still quoted after %d bytes of later lines", s, r.bytes)
+		}
+	}
+}
