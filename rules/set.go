@@ -530,10 +530,8 @@ type judgement struct {
 
 // hit is the judgement as the engine counts it, when its verdict is Hit.
 func (j *judgement) hit(r *Rule, caps []pipeline.Capture) pipeline.Hit {
-	h := pipeline.Hit{Policy: r.Policy, Target: pipeline.Canonical(j.target), Pair: j.pair, Open: j.open, Close: j.close, Weight: j.weight, Key: j.key}
-	if c := caps[j.caps:]; len(c) > 0 {
-		h.Captures = c[:len(c):len(c)]
-	}
+	var h pipeline.Hit
+	j.fill(&h, r, caps)
 	return h
 }
 
@@ -542,13 +540,17 @@ func (j *judgement) hit(r *Rule, caps []pipeline.Capture) pipeline.Hit {
 // the two or three hits of an attack line.
 func (j *judgement) appendHit(hits []pipeline.Hit, r *Rule, caps []pipeline.Capture) []pipeline.Hit {
 	hits = append(hits, pipeline.Hit{})
-	h := &hits[len(hits)-1]
+	j.fill(&hits[len(hits)-1], r, caps)
+	return hits
+}
+
+// fill writes the hit into h, a zero Hit.
+func (j *judgement) fill(h *pipeline.Hit, r *Rule, caps []pipeline.Capture) {
 	h.Policy, h.Target, h.Key, h.Weight = r.Policy, pipeline.Canonical(j.target), j.key, j.weight
 	h.Pair, h.Open, h.Close = j.pair, j.open, j.close
 	if c := caps[j.caps:]; len(c) > 0 {
 		h.Captures = c[:len(c):len(c)]
 	}
-	return hits
 }
 
 // judge fills j with r's judgement of ev. j is the Set's (s.j): passed to
