@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -170,25 +171,29 @@ const (
 
 func hasZeroByte(w uint64) uint64 { return (w - ones) & ^w & highs }
 
-// skipPlain is the index of the first word of s from i that holds a byte
-// needing escaping or part of a multi-byte rune (or where fewer than
-// eight bytes are left): the run of a log line before it is copied
-// without looking at each byte.
+// skipPlain is the index of the first byte of s from i that needs
+// escaping or is part of a multi-byte rune, or where fewer than eight
+// bytes are left: the run of a log line before it is copied without
+// looking at each byte. Each test's lowest set bit is exact (a borrow
+// runs upward only, from a byte that is itself a hit), so the first
+// such byte of a word is found at once: an eve.json line, a quote every
+// few bytes, had each quote's word loaded again for every byte before
+// it.
 func skipPlain(s string, i int, html bool) int {
 	if html {
 		for ; i+8 <= len(s); i += 8 {
 			w := load64(s, i)
-			if w&highs|(w-0x20*ones)&^w&highs|hasZeroByte(w^'"'*ones)|hasZeroByte(w^'\\'*ones)|
-				hasZeroByte(w^'<'*ones)|hasZeroByte(w^'>'*ones)|hasZeroByte(w^'&'*ones) != 0 {
-				break
+			if m := w&highs | (w-0x20*ones)&^w&highs | hasZeroByte(w^'"'*ones) | hasZeroByte(w^'\\'*ones) |
+				hasZeroByte(w^'<'*ones) | hasZeroByte(w^'>'*ones) | hasZeroByte(w^'&'*ones); m != 0 {
+				return i + bits.TrailingZeros64(m)/8
 			}
 		}
 		return i
 	}
 	for ; i+8 <= len(s); i += 8 {
 		w := load64(s, i)
-		if w&highs|(w-0x20*ones)&^w&highs|hasZeroByte(w^'"'*ones)|hasZeroByte(w^'\\'*ones) != 0 {
-			break
+		if m := w&highs | (w-0x20*ones)&^w&highs | hasZeroByte(w^'"'*ones) | hasZeroByte(w^'\\'*ones); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
 	}
 	return i

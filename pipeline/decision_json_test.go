@@ -237,3 +237,24 @@ func BenchmarkDecisionEncode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecisionEncodeEve: a decision quoting an eve.json alert, a
+// line with a quote every few bytes, as replay writes it.
+func BenchmarkDecisionEncodeEve(b *testing.B) {
+	d := benchDecision()
+	d.Source = "/var/log/suricata/eve.json"
+	d.Evidence = []string{`{"timestamp":"2025-11-01T00:00:00.482027+0000","flow_id":1125899906862952,"in_iface":"eth0",` +
+		`"event_type":"alert","src_ip":"203.0.10.141","src_port":60170,"dest_ip":"192.0.2.10","dest_port":80,"proto":"TCP",` +
+		`"alert":{"action":"allowed","gid":1,"signature_id":2000001,"rev":3,"signature":"ET SCAN synthetic signature 1",` +
+		`"category":"Attempted Information Leak","severity":1},"http":{"hostname":"www.example.com","url":"/index.php?id=1",` +
+		`"http_user_agent":"sqlmap/1.7","http_method":"GET","protocol":"HTTP/1.1","status":404,"length":153}}`}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		var err error
+		if buf, err = d.AppendJSONUnescaped(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
