@@ -76,8 +76,10 @@ type nativeMatcher struct {
 	// need[i] the bits of failregex i's: one scan of the text tells
 	// which failregexes can match, where each failregex's own prefilter
 	// was up to three strings.Contains each (sshd's fifteen failregexes
-	// on every sshd line). A failregex the scan lets through is still
-	// prefiltered exactly: the scan ignores case, the prefilter does not.
+	// on every sshd line). The scan is exact (case-sensitive, as the
+	// literals are), so a failregex it lets through needs only its sets
+	// checked: its literals' strings.Contains were a seventh of a
+	// failure line's matching.
 	lits *regex.Multi
 	need []uint64
 }
@@ -136,16 +138,21 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 // and a "user" capture also ev.User, so predicates can use either.
 func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
-	found := ^uint64(0)
+	found, exact := ^uint64(0), false
 	if m.lits != nil {
-		found, _ = m.lits.Mask(text)
+		// An exact scan of an ASCII text: a failregex it lets through
+		// holds its literals, and only its sets are left to prefilter.
+		found, exact = m.lits.Mask(text)
 	}
 	try, indexed := s.triable(g)
 	for i, f := range m.fail {
 		if indexed && try&(1<<i) == 0 || !indexed && !s.tries(g, i) {
 			continue
 		}
-		if m.need != nil && found&m.need[i] != m.need[i] || !f.Prefilter(text) || !f.needs.May(text) {
+		if m.need != nil && found&m.need[i] != m.need[i] {
+			continue
+		}
+		if exact && !f.PrefilterSets(text) || !exact && !f.Prefilter(text) || !f.needs.May(text) {
 			continue
 		}
 		if need := 2 * len(f.Names); cap(s.sub) < need {

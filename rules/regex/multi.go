@@ -2,6 +2,7 @@ package regex
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"unsafe"
 )
@@ -36,6 +37,9 @@ type Multi struct {
 	index   [1 << 14]uint16 // by folded pair: 1 + where its literals are in anchors
 	anchors [][]anchor
 	lits    []string // lower case
+	// exact, when set (NewMultiExact), holds the literals as given, and
+	// a literal is found only where it occurs byte for byte.
+	exact []string
 	// tri has a bit per folded triple of bytes (hashed, see triBit) that
 	// a literal is anchored on: its anchor pair and the byte after it,
 	// or the byte before it and its anchor pair. A pair of ordinary text
@@ -200,7 +204,7 @@ func (m *Multi) Scan(text string, found func(id int32, start, end int)) bool {
 	return m.scan(text, func(i int) {
 		for _, a := range m.at(text, i) {
 			l := m.lits[a.id]
-			if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+			if s := i - a.off; s >= 0 && s+len(l) <= len(text) && m.equal(text[s:s+len(l)], a.id) {
 				found(a.id, s, s+len(l))
 			}
 		}
@@ -215,7 +219,7 @@ func (m *Multi) Find(text string, found []uint64) bool {
 	return m.scan(text, func(i int) {
 		for _, a := range m.at(text, i) {
 			l := m.lits[a.id]
-			if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+			if s := i - a.off; s >= 0 && s+len(l) <= len(text) && m.equal(text[s:s+len(l)], a.id) {
 				found[a.id>>6] |= 1 << (a.id & 63)
 			}
 		}
@@ -432,6 +436,15 @@ func isASCII(s string) bool {
 	return true
 }
 
+// equal reports whether t (as long as literal id) is literal id: byte for
+// byte in an exact Multi, ignoring ASCII case otherwise.
+func (m *Multi) equal(t string, id int32) bool {
+	if m.exact != nil {
+		return t == m.exact[id]
+	}
+	return equalFold(t, m.lits[id])
+}
+
 // equalFold compares t with the lower-case ASCII l.
 func equalFold(t, l string) bool {
 	for i := 0; i < len(l); i++ {
@@ -494,18 +507,30 @@ func (m *Multi) verifyMask(text string, i int, p uint) (found uint64) {
 	}
 	for _, a := range m.anchors[ix-1] {
 		l := m.lits[a.id]
-		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && equalFold(text[s:s+len(l)], l) {
+		if s := i - a.off; s >= 0 && s+len(l) <= len(text) && m.equal(text[s:s+len(l)], a.id) {
 			found |= 1 << (a.id & 63)
 		}
 	}
 	return found
 }
 
+// NewMultiExact is NewMulti for literals matched byte for byte, case
+// included: what a case-sensitive regex requires. Its bits then say
+// exactly what strings.Contains would.
+func NewMultiExact(lits []string) *Multi {
+	m := NewMulti(lits)
+	m.exact = slices.Clone(lits)
+	return m
+}
+
 // LiteralMasks indexes the literals each of a list of regexes requires
 // (literals[i] for regex i) for one Multi scan of a line: need[i] holds
 // the bits of regex i's literals, so regex i can match only a line whose
 // Mask holds all of them (a regex with no literals has need 0: always
-// tried). Nil, nil when there is no literal or more than 64.
+// tried). The literals are a regex's own, case-sensitive (Literals): they
+// are matched exactly, so a Mask of an ASCII text that holds them all
+// spares the regex's Prefilter its Literals. Nil, nil when there is no
+// literal or more than 64.
 func LiteralMasks(literals [][]string) (*Multi, []uint64) {
 	ids := map[string]int{}
 	var lits []string
@@ -524,5 +549,5 @@ func LiteralMasks(literals [][]string) (*Multi, []uint64) {
 	if len(lits) == 0 || len(lits) > 64 {
 		return nil, nil
 	}
-	return NewMulti(lits), need
+	return NewMultiExact(lits), need
 }

@@ -25,6 +25,13 @@ func (r *Regex) Prefilter(text string) bool {
 			return false
 		}
 	}
+	return r.PrefilterSets(text)
+}
+
+// PrefilterSets is Prefilter for a text known to hold every required
+// literal (an exact Multi's Mask said so): only the sets are left to
+// check.
+func (r *Regex) PrefilterSets(text string) bool {
 	for i := range r.AnyOf {
 		if !r.AnyOf[i].In(text) {
 			return false
