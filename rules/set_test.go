@@ -220,3 +220,59 @@ rules:
 		t.Errorf("Match wrote into the event: user %q, captures %v, addr %v", ev.User, ev.Captures, ev.Addr)
 	}
 }
+
+// TestMatchGivesTheEventBackAsGiven: a failregex's findings (the address,
+// the user, captures) are written into the event for the rule's
+// predicates and the rules after it, and taken out again: Match, Judge
+// and Explain leave the caller's event, and its captures map, as they
+// were, while the hits and the predicates see what was found.
+func TestMatchGivesTheEventBackAsGiven(t *testing.T) {
+	s := mustSet(t, `
+pack: t
+rules:
+  - name: first
+    formats: [syslog]
+    failregex: ['^Failed password for <F-USER>\S+</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>']
+    when: user == "root" && captures.port == "4711" && captures.given == "yes"
+    threshold: 1
+    ban: 1h
+  - name: second
+    formats: [syslog]
+    failregex: ['^Failed password for \S+ from <HOST> ']
+    when: user == "root" && captures.port == "4711"
+    threshold: 1
+    ban: 1h
+`)
+	ev := sshLine(0, "Failed password for root from 198.51.100.9 port 4711 ssh2")
+	given := map[string]string{"given": "yes"}
+	ev.Captures = given
+	before := *ev
+	hits := s.Match(ev, nil)
+	if len(hits) != 2 || hits[0].Target != netip.MustParseAddr("198.51.100.9") || hits[1].Target != hits[0].Target {
+		t.Fatalf("hits %+v: want both rules, the second through the first's findings", hits)
+	}
+	check := func(what string) {
+		t.Helper()
+		if ev.Addr != before.Addr || ev.User != before.User || len(ev.Captures) != 1 || ev.Captures["given"] != "yes" {
+			t.Fatalf("after %s: the event holds addr %v, user %q, captures %v; it was given addr %v, user %q, captures %v",
+				what, ev.Addr, ev.User, ev.Captures, before.Addr, before.User, given)
+		}
+		if len(given) != 1 {
+			t.Fatalf("after %s: the caller's captures map was written: %v", what, given)
+		}
+	}
+	check("Match")
+	if _, v := s.Judge(s.Rules()[0], ev); v != Hit {
+		t.Fatalf("Judge: %v", v)
+	}
+	check("Judge")
+	if out := s.Explain(ev, nil); len(out) != 2 || out[0].Verdict != Hit || out[1].Verdict != Hit {
+		t.Fatalf("Explain: %+v", out)
+	}
+	check("Explain")
+	// The next event starts clean: nothing of this one's findings leaks.
+	other := sshLine(0, "Accepted publickey for root from 198.51.100.9 port 4711 ssh2")
+	if hits := s.Match(other, nil); len(hits) != 0 {
+		t.Fatalf("an event without findings matched %+v", hits)
+	}
+}
