@@ -2,8 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"regexp/syntax"
+	"slices"
+	"unicode/utf8"
 
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules/internal/tags"
@@ -82,7 +85,20 @@ type nativeMatcher struct {
 	// failure line's matching.
 	lits *regex.Multi
 	need []uint64
+	// lead[c], when set, holds the bits of the failregexes a text that
+	// starts with the ASCII byte c may match (see regex.LeadOf): an
+	// anchored failregex names what a message starts with, so a line's
+	// first byte leaves one or two of sshd's fifteen, and those are
+	// prefiltered each for less than the scan of every literal costs.
+	// withLits holds the bits of the failregexes with literals.
+	lead     *[utf8.RuneSelf]uint64
+	withLits uint64
 }
+
+// leadScanMax is how many failregexes with literals a line's first byte
+// may leave before one scan of the line for all their literals is
+// cheaper than their prefilters one by one.
+const leadScanMax = 3
 
 // litScanMin is how many failregexes make one scan cheaper than their
 // prefilters one by one.
@@ -101,6 +117,7 @@ func (m *nativeMatcher) index() {
 			}
 		}
 	}
+	m.indexLead()
 	if len(m.fail) < litScanMin {
 		return
 	}
@@ -109,6 +126,37 @@ func (m *nativeMatcher) index() {
 		lits[i] = f.Literals
 	}
 	m.lits, m.need = regex.LiteralMasks(lits)
+	for i, n := range m.need {
+		if n != 0 {
+			m.withLits |= 1 << i
+		}
+	}
+}
+
+// indexLead builds m.lead when some failregex is anchored and there are
+// at most 64.
+func (m *nativeMatcher) indexLead() {
+	if len(m.fail) > 64 || !slices.ContainsFunc(m.fail, func(f *failRegex) bool { return f.Lead != nil }) {
+		return
+	}
+	m.lead = new([utf8.RuneSelf]uint64)
+	for i, f := range m.fail {
+		for c := range m.lead {
+			if f.Lead == nil || f.Lead.Has(byte(c)) {
+				m.lead[c] |= 1 << i
+			}
+		}
+	}
+}
+
+// leads returns the failregexes text may match by its first byte: every
+// one for an empty text, one that is not ASCII, or a matcher without
+// anchored failregexes.
+func (m *nativeMatcher) leads(text string) uint64 {
+	if m.lead == nil || text == "" || text[0] >= utf8.RuneSelf {
+		return ^uint64(0)
+	}
+	return m.lead[text[0]]
 }
 
 func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement) {
@@ -138,15 +186,17 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 // and a "user" capture also ev.User, so predicates can use either.
 func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
+	try, indexed := s.triable(g)
+	lead := m.leads(text)
 	found, exact := ^uint64(0), false
-	if m.lits != nil {
+	if cands := lead & m.withLits; m.lits != nil && (indexed && bits.OnesCount64(cands&try) > leadScanMax ||
+		!indexed && bits.OnesCount64(cands) > leadScanMax) {
 		// An exact scan of an ASCII text: a failregex it lets through
 		// holds its literals, and only its sets are left to prefilter.
 		found, exact = m.lits.Mask(text)
 	}
-	try, indexed := s.triable(g)
 	for i, f := range m.fail {
-		if indexed && try&(1<<i) == 0 || !indexed && !s.tries(g, i) {
+		if lead&(1<<i) == 0 || indexed && try&(1<<i) == 0 || !indexed && !s.tries(g, i) {
 			continue
 		}
 		if m.need != nil && found&m.need[i] != m.need[i] {

@@ -47,7 +47,7 @@ func CompileRegex(src, pattern string) (*Regex, error) {
 		return nil, err
 	}
 	e := fastEngine{fastre.CompileParsed(pattern, tree)}
-	return &Regex{Src: src, Engine: e, Names: e.Names(), Literals: requiredLiterals(tree)}, nil
+	return &Regex{Src: src, Engine: e, Names: e.Names(), Literals: requiredLiterals(tree), Lead: LeadOf(tree)}, nil
 }
 
 // fastEngine is RE2 syntax and semantics on fastre.

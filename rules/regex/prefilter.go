@@ -15,6 +15,9 @@ type Regex struct {
 	Names    []string // capture name per group index ("" = unnamed)
 	Literals []string // must all occur in any matching text, longest first
 	AnyOf    []LitSet // each set must have a member in any matching text
+	// Lead, when set, holds the bytes a text may start with for the
+	// regex to match it (see LeadOf); nil says nothing.
+	Lead *Lead
 }
 
 // Prefilter reports whether text contains every required literal (and a
