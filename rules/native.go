@@ -195,49 +195,71 @@ func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Eve
 		// holds its literals, and only its sets are left to prefilter.
 		found, exact = m.lits.Mask(text)
 	}
-	for i, f := range m.fail {
-		if lead&(1<<i) == 0 || indexed && try&(1<<i) == 0 || !indexed && !s.tries(g, i) {
-			continue
-		}
-		if m.need != nil && found&m.need[i] != m.need[i] {
-			continue
-		}
-		if exact && !f.PrefilterSets(text) || !exact && !f.Prefilter(text) || !f.needs.May(text) {
-			continue
-		}
-		if need := 2 * len(f.Names); cap(s.sub) < need {
-			s.sub = make([]int, need)
-		}
-		m := f.Engine.Submatch(text, s.sub[:cap(s.sub)])
-		if m == nil {
-			continue
-		}
-		addr := ev.Addr // a failregex without <HOST>: the parser's client
-		if f.host >= 0 {
-			hs, he := m[2*f.host], m[2*f.host+1]
-			if hs < 0 {
-				continue
-			}
-			a, ok := pipeline.ParseAddr(text[hs:he])
-			if !ok {
-				j.verdict, j.regex = BadAddress, i
-				continue
-			}
-			addr = a
-		}
-		for i, name := range f.Names {
-			if name == "" || name == "host" || m[2*i] < 0 {
-				continue
-			}
-			val := text[m[2*i]:m[2*i+1]]
-			s.capture(name, val)
-			if name == "times" {
-				j.weight = times(val)
+	if len(m.fail) > 64 {
+		for i := range m.fail {
+			if (!indexed || try&(1<<i) != 0) && (indexed || s.tries(g, i)) && s.tryFail(m, i, text, ev, found, exact, j) {
+				return
 			}
 		}
-		j.verdict, j.target, j.pair, j.open, j.close, j.regex = Hit, addr, f.pair, f.open, f.close, i
 		return
 	}
+	// The failregexes left, in order: the first byte and the gate leave
+	// one or two of sshd's fifteen, and the loop visits those alone.
+	cands := lead & (^uint64(0) >> (64 - len(m.fail)))
+	if indexed {
+		cands &= try
+	}
+	for ; cands != 0; cands &= cands - 1 {
+		i := bits.TrailingZeros64(cands)
+		if (indexed || s.tries(g, i)) && s.tryFail(m, i, text, ev, found, exact, j) {
+			return
+		}
+	}
+}
+
+// tryFail tries failregex i on text (found and exact are what the
+// literal scan said, see matchFail) and reports whether it matched with
+// an address: then j holds the hit.
+func (s *Set) tryFail(m *nativeMatcher, i int, text string, ev *pipeline.Event, found uint64, exact bool, j *judgement) bool {
+	f := m.fail[i]
+	if m.need != nil && found&m.need[i] != m.need[i] {
+		return false
+	}
+	if exact && !f.PrefilterSets(text) || !exact && !f.Prefilter(text) || !f.needs.May(text) {
+		return false
+	}
+	if need := 2 * len(f.Names); cap(s.sub) < need {
+		s.sub = make([]int, need)
+	}
+	sub := f.Engine.Submatch(text, s.sub[:cap(s.sub)])
+	if sub == nil {
+		return false
+	}
+	addr := ev.Addr // a failregex without <HOST>: the parser's client
+	if f.host >= 0 {
+		hs, he := sub[2*f.host], sub[2*f.host+1]
+		if hs < 0 {
+			return false
+		}
+		a, ok := pipeline.ParseAddr(text[hs:he])
+		if !ok {
+			j.verdict, j.regex = BadAddress, i
+			return false
+		}
+		addr = a
+	}
+	for k, name := range f.Names {
+		if name == "" || name == "host" || sub[2*k] < 0 {
+			continue
+		}
+		val := text[sub[2*k]:sub[2*k+1]]
+		s.capture(name, val)
+		if name == "times" {
+			j.weight = times(val)
+		}
+	}
+	j.verdict, j.target, j.pair, j.open, j.close, j.regex = Hit, addr, f.pair, f.open, f.close, i
+	return true
 }
 
 // maxTimes bounds the attempts one line may stand for: rsyslog's
