@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -155,4 +156,22 @@ func checkTime(t *testing.T, line string, got, r time.Time, loc *time.Location) 
 	if !got.Equal(want.Add(time.Duration(c.Nanosecond()))) {
 		t.Fatalf("%q: time %v, want %v", line, got, want)
 	}
+}
+
+// FuzzStampRecall: a line read after another, whose timestamp the parser
+// remembers, gives what it gives to a parser new to it.
+func FuzzStampRecall(f *testing.F) {
+	f.Add([]byte("Nov  8 22:00:01 h sshd[1]: a"), []byte("Nov  8 22:00:01.5 h sshd[1]: b"))
+	f.Add([]byte("Nov  8 22:00:01 h sshd[1]: a"), []byte("Nov  8 22:00:01 h sshd[1]: b"))
+	f.Add([]byte("Feb 29 10:00:00 h x: a"), []byte("Feb 29 10:00:00x h x: b"))
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		run := New(ref, time.UTC)
+		var before, a, b pipeline.Event
+		run.Parse(first, &before)
+		errA := run.Parse(second, &a)
+		errB := New(ref, time.UTC).Parse(second, &b)
+		if fmt.Sprint(errA) != fmt.Sprint(errB) || !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q after %q: %+v (%v); alone %+v (%v)", second, first, a, errA, b, errB)
+		}
+	})
 }

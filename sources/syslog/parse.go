@@ -42,6 +42,32 @@ type Parser struct {
 	days [13]int64
 
 	zone zoneSpan
+
+	// last is the last RFC 3164 timestamp read and where it places the
+	// line: a busy log writes many lines in one second, and a line whose
+	// stamp is the same bytes is placed without reading it again (the
+	// year inference, which setRef changes, forgets it).
+	last bsdMemo
+}
+
+// bsdMemo is a timestamp's bytes, its length (at most len(stamp); 0: none
+// remembered) and its instant.
+type bsdMemo struct {
+	stamp [24]byte
+	n     int
+	sec   int64
+	nsec  int
+}
+
+// recall returns the length of the remembered timestamp when b starts
+// with its bytes and does not go on with a fraction the remembered one
+// did not have (bsdStamp reads nothing past a timestamp but that).
+func (m *bsdMemo) recall(b []byte) (int, bool) {
+	n := m.n
+	if n == 0 || len(b) < n || string(b[:n]) != string(m.stamp[:n]) || len(b) > n && b[n] == '.' {
+		return 0, false
+	}
+	return n, true
 }
 
 // New returns a Parser that places RFC 3164 lines, which have no year, in
@@ -87,19 +113,24 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 		}
 	}
 	var (
-		c   clock
-		n   int
-		err error
+		c      clock
+		n      int
+		err    error
+		recall bool
 	)
 	dated := i < len(line) && isDigit(line[i])
-	if dated {
+	switch {
+	case dated:
 		c, n, err = isoStamp(line[i:])
-	} else {
-		c, n, err = bsdStamp(line[i:])
+	default:
+		if n, recall = p.last.recall(line[i:]); !recall {
+			c, n, err = bsdStamp(line[i:])
+		}
 	}
 	if err != nil {
 		return err
 	}
+	stamp := line[i : i+n]
 	i += n
 	if i < len(line) && line[i] != ' ' {
 		return errBadTime
@@ -109,10 +140,17 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 		return errNoHost
 	}
 	var sec int64
-	if dated {
+	switch {
+	case dated:
 		sec = p.isoInstant(c)
-	} else {
+	case recall:
+		sec, c.nsec = p.last.sec, p.last.nsec
+	default:
 		sec = p.bsdInstant(c)
+		if len(stamp) <= len(p.last.stamp) {
+			p.last.n = copy(p.last.stamp[:], stamp)
+			p.last.sec, p.last.nsec = sec, c.nsec
+		}
 	}
 	host, prog, pid, i := header(line, i)
 

@@ -2,6 +2,8 @@ package syslog
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -491,4 +493,37 @@ func loadLocation(t testing.TB, name string) *time.Location {
 		t.Skipf("zone %s unavailable: %v", name, err)
 	}
 	return loc
+}
+
+// TestStampRecall: a parser that reads a run of lines, and so recalls
+// the last timestamp it read, makes of each line what a parser new to it
+// makes: the same event or the same error. The lines repeat stamps, add a
+// fraction to a stamp just read, pad its day differently, and cross a
+// SetRef that moves the year.
+func TestStampRecall(t *testing.T) {
+	loc := loadLocation(t, "Europe/Berlin")
+	lines := readLines(t, filepath.Join("testdata", "auth.log"))
+	for _, s := range []string{
+		"Nov  8 22:00:01 h sshd[1]: a", "Nov  8 22:00:01 h sshd[1]: b", "Nov  8 22:00:01.5 h sshd[1]: fraction",
+		"Nov  8 22:00:01.5 h sshd[1]: again", "Nov  8 22:00:01 h sshd[1]: plain", "Nov 8 22:00:01 h sshd[1]: one space",
+		"Nov  8 22:00:01x h sshd[1]: bad", "Nov  8 22:00:01", "Nov  8 22:00:01 ", "Nov  8 22:00:01 h sshd[1]: ok",
+		"Feb 29 10:00:00 h x: leap", "Feb 29 10:00:00 h x: leap again", "Dec 31 23:59:59 h x: year end",
+		"Dec 31 23:59:59 h x: year end again", "2025-11-08T22:00:01Z h x: dated", "Nov  8 22:00:01 h x: after dated",
+	} {
+		lines = append(lines, []byte(s))
+	}
+	refs := []time.Time{ref, ref.AddDate(0, -11, 0), ref.AddDate(1, 0, 0)}
+	run := New(refs[0], loc)
+	for k, line := range lines {
+		r := refs[k*len(refs)/len(lines)]
+		if k > 0 && r != refs[(k-1)*len(refs)/len(lines)] {
+			run.SetRef(r)
+		}
+		var got, want pipeline.Event
+		gotErr := run.Parse(line, &got)
+		wantErr := New(r, loc).Parse(line, &want)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("line %d %q: after the lines before it %+v (%v), alone %+v (%v)", k, line, got, gotErr, want, wantErr)
+		}
+	}
 }

@@ -19,6 +19,7 @@ const (
 const slop = 24 * time.Hour
 
 func (p *Parser) setRef(ref time.Time) {
+	p.last.n = 0
 	limit := ref.Add(24 * time.Hour)
 	p.limitSec, p.limitNsec = limit.Unix(), limit.Nanosecond()
 	p.year = limit.In(p.loc).Year()
