@@ -22,7 +22,7 @@ var (
 type FastParser struct {
 	loc   *time.Location
 	home  HomeNet
-	texts textCache
+	heads headCache
 	last  lastSecond
 }
 
@@ -146,39 +146,13 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 	}
 	protoTok := rest[open+1 : open+closing]
 	src := rest[open+closing+2 : arrow]
-	head := rest[:open]
 
 	// head is now "message [**] [Classification: c] [Priority: n] ".
-	if !bytes.HasSuffix(head, []byte("] ")) {
-		return errFastPriority
+	h, err := p.heads.read(sid, rest[:open])
+	if err != nil {
+		return err
 	}
-	pr := lastIndex(head, tagPriority, 0)
-	if pr < 0 {
-		return errFastPriority
-	}
-	prio, ok := atoi(head[pr+len(tagPriority) : len(head)-2])
-	if !ok {
-		return errFastPriority
-	}
-	head = head[:pr]
-
-	// Classification is optional (Snort and old Suricata leave it out for
-	// rules without classtype): when head already ends with the closing
-	// [**], a "[Classification: " further left belongs to the message.
-	var class []byte
-	if !bytes.HasSuffix(head, sepStars) && bytes.HasSuffix(head, []byte("] ")) {
-		if c := lastIndex(head, tagClass, 0); c >= 0 {
-			class = head[c+len(tagClass) : len(head)-2]
-			head = head[:c]
-		}
-	}
-	if !bytes.HasSuffix(head, sepStars) {
-		return errFastSig
-	}
-	msg := head[:len(head)-len(sepStars)]
-	if len(msg) > 0 && msg[len(msg)-1] == ' ' {
-		msg = msg[:len(msg)-1]
-	}
+	msg, class := h.texts(rest)
 
 	proto, protoKey, ok := parseProto(protoTok)
 	if !ok {
@@ -199,9 +173,9 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 	ev.Program = "suricata"
 	ev.Action = action
 	ev.GID, ev.SID, ev.Rev = gid, sid, rev
-	ev.Signature = nullText(msg)
-	ev.Classification = nullText(class)
-	ev.Priority = prio
+	ev.Signature = msg
+	ev.Classification = class
+	ev.Priority = h.prio
 	ev.Proto = proto
 	ev.SrcAddr, ev.SrcPort = srcAddr, srcPort
 	ev.DstAddr, ev.DstPort = dstAddr, dstPort
@@ -213,7 +187,7 @@ func (p *FastParser) Parse(line []byte, ev *pipeline.Event) error {
 	sides := alertSides{
 		proto: protoKey, src: srcAddr, dst: dstAddr, sport: srcPort, dport: dstPort,
 		signature: ev.Signature, class: ev.Classification,
-		text: p.texts.get(sid, ev.Signature, ev.Classification),
+		text: &h.sides,
 	}
 	ev.Addr, ev.SideReason = sides.choose(&p.home)
 	ev.Spoofable = spoofable(protoKey, unknownFlow)

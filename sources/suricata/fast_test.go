@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -361,4 +363,50 @@ func referenceFastTime(b []byte, loc *time.Location) (time.Time, int, bool) {
 		end += 1 + n
 	}
 	return time.Date(year, time.Month(num(0, 2)), num(3, 5), num(i-8, i-6), num(i-5, i-3), num(i-2, i), nsec, loc), end, true
+}
+
+// TestFastHeadCache: one parser reads a sid's lines as fresh parsers do,
+// event for event, whether its head (message, class, priority) is the
+// same bytes as the line before or changed in any part: the priority, the
+// class left out, "(null)", markers inside the message, a head that does
+// not parse between two that do, a head too long to keep. The texts of an
+// event alias its own line, never the cache the next line overwrites.
+func TestFastHeadCache(t *testing.T) {
+	line := func(head, flow string) string {
+		return "11/08/2025-22:00:01.123456  [**] [1:2001219:20] " + head + " {TCP} " + flow
+	}
+	const ssh = "ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 2]"
+	long := "ET " + strings.Repeat("x", maxCachedHead) + " [**] [Priority: 3]"
+	lines := []string{
+		line(ssh, "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line(ssh, "198.51.100.10:4712 -> 192.0.2.10:22"),
+		line("ET SCAN Potential SSH Scan [**] [Classification: Attempted Information Leak] [Priority: 1]", "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line("ET SCAN Potential SSH Scan [**] [Priority: 1]", "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line("(null) [**] [Classification: (null)] [Priority: 3]", "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line("ET x [Priority: 1] [**] [Classification: y] [**] [Classification: A Network Trojan was detected] [Priority: 2]", "192.0.2.10:80 -> 198.51.100.9:51000"),
+		line("ET x [Classification: y] [Priority: 2]", "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line(ssh, "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line(long, "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line(long, "198.51.100.9:4711 -> 192.0.2.10:22"),
+		line(ssh, "198.51.100.11:4713 -> 192.0.2.10:22"),
+	}
+	p := NewFast(time.UTC)
+	events := make([]pipeline.Event, len(lines))
+	wants := make([]pipeline.Event, len(lines))
+	for i, l := range lines {
+		err := p.Parse([]byte(l), &events[i])
+		wantErr := NewFast(time.UTC).Parse([]byte(l), &wants[i])
+		if err != wantErr {
+			t.Fatalf("line %d: error %v, a fresh parser's %v", i, err, wantErr)
+		}
+		if !reflect.DeepEqual(events[i], wants[i]) {
+			t.Fatalf("line %d:\n got %+v\nwant %+v", i, events[i], wants[i])
+		}
+	}
+	for i := range events {
+		if events[i].Signature != wants[i].Signature || events[i].Classification != wants[i].Classification {
+			t.Errorf("line %d: texts %q, %q changed to %q, %q by the lines after it", i,
+				wants[i].Signature, wants[i].Classification, events[i].Signature, events[i].Classification)
+		}
+	}
 }

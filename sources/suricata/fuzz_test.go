@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +78,16 @@ func FuzzFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in := bytes.Clone(line)
 		var ev pipeline.Event
-		err := NewFast(time.UTC).Parse(line, &ev)
+		p := NewFast(time.UTC)
+		err := p.Parse(line, &ev)
 		if !bytes.Equal(in, line) {
 			t.Fatal("Parse modified its input")
+		}
+		// Read again, the parser's caches (the last second, the head of
+		// the sid) now hold this line's: the same answer.
+		var cached pipeline.Event
+		if err2 := p.Parse(line, &cached); err2 != err || !reflect.DeepEqual(cached, ev) {
+			t.Fatalf("read again: %v, %+v; the first time %v, %+v", err2, cached, err, ev)
 		}
 		if checkErr(t, err) != "" || err != nil {
 			return
