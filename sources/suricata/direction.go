@@ -248,10 +248,11 @@ func (s *alertSides) response() bool {
 	return isResponse(s.signature, s.class)
 }
 
-// textCache remembers what the text of the last rules seen said, by sid:
-// a log holds the same few hundred rules again and again, and reading
-// a signature's words is a fifth of a fast.log line's parse. An entry is
-// used only for the very same signature and class, so a rule whose text
+// textCache remembers what the text of the last rules seen in eve.json
+// said, by sid: a log holds the same few hundred rules again and again,
+// and reading a signature's words is a sixth of an alert record's parse
+// (fast.log keeps them with the rest of its head: see headCache). An entry
+// is used only for the very same signature and class, so a rule whose text
 // changed (a new ruleset) is read again.
 type textCache struct {
 	slots [256]textSlot
@@ -266,9 +267,14 @@ type textSlot struct {
 func (c *textCache) get(sid int, signature, class string) *textSides {
 	sl := &c.slots[uint(sid)%uint(len(c.slots))]
 	if !sl.set || string(sl.signature) != signature || string(sl.class) != class {
-		sl.signature = append(sl.signature[:0], signature...)
-		sl.class = append(sl.class[:0], class...)
-		sl.sides, sl.set = readText(signature, class), true
+		sl.sides = readText(signature, class)
+		// Texts longer than any rule's are read every time, not kept: a
+		// garbled log cannot make the cache hold 256 long lines.
+		sl.set = len(signature)+len(class) <= maxCachedHead
+		if sl.set {
+			sl.signature = append(sl.signature[:0], signature...)
+			sl.class = append(sl.class[:0], class...)
+		}
 	}
 	return &sl.sides
 }

@@ -30,6 +30,7 @@ type EveParser struct {
 	// per-line path while Time keeps the offset it was written with.
 	zoneOff int
 	zone    *time.Location
+	texts   textCache
 }
 
 // NewEve returns an eve.json parser reading timestamps written without a
@@ -355,7 +356,7 @@ func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
 	sides := alertSides{
 		proto: protoKey, src: src, dst: dst, sport: a.srcPort, dport: a.dstPort,
 		direction: pipeline.UnsafeString(a.direction), attackTarget: a.attackTarget,
-		signature: sig, class: class,
+		signature: sig, class: class, text: p.texts.get(a.sid, sig, class),
 	}
 	if a.hasSource {
 		if sides.source, ok = addrField(a.sourceIP); !ok {

@@ -2,6 +2,7 @@ package suricata
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +305,39 @@ func TestStringEnd(t *testing.T) {
 				t.Fatalf("stringEnd(%q, %d) = %d, %v; want %d, %v", b, start, got, ok, want, wok)
 			}
 		}
+	}
+}
+
+// TestEveTextCache: what a rule's text says is remembered by sid, as for
+// fast.log, but only for the same signature and category: one parser
+// reads every line as a fresh parser does.
+func TestEveTextCache(t *testing.T) {
+	const sig, class = `"signature":"ET SCAN Potential SSH Scan"`, `"category":"Attempted Information Leak"`
+	lines := []string{
+		eveSSH,
+		eveWith(sig, `"signature":"ET MALWARE Potential SSH Scan"`),
+		eveWith(class, `"category":"A Network Trojan was detected"`),
+		eveWith(sig, `"signature":"ET ATTACK_RESPONSE id check returned root"`),
+		eveWith(`"signature_id":2001219`, `"signature_id":2001475`, sig, `"signature":"ET ATTACK_RESPONSE id check returned root"`),
+		eveWith(sig, `"signature":"ET SCAN \u0050otential SSH Scan Response"`),
+		eveSSH,
+	}
+	p := NewEve(nil)
+	sides := map[string]bool{}
+	for i, l := range lines {
+		var got, want pipeline.Event
+		if err := p.Parse([]byte(l), &got); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if err := NewEve(nil).Parse([]byte(l), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("line %d:\n got %+v\nwant %+v", i, got, want)
+		}
+		sides[want.SideReason] = true
+	}
+	if len(sides) < 3 {
+		t.Errorf("the lines chose the sides for %d reasons (%v): the test tests too little", len(sides), sides)
 	}
 }
