@@ -22,8 +22,11 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
+// skipSpace returns the index of the first byte from b[i] on that is not
+// JSON white space. Suricata writes none, so the common case is one test:
+// every white space byte is below '!'.
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && b[i] <= ' ' && isSpace(b[i]) {
 		i++
 	}
 	return i
