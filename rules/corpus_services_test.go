@@ -168,19 +168,8 @@ func tallyService(t *testing.T, set *rules.Set, root string, s f2bService) f2bTa
 // the remaining lines are left.
 func TestFail2banServiceSamples(t *testing.T) {
 	root := testcorpus.Path(t, "fail2ban__fail2ban/fail2ban/tests/files/logs")
-	packs, err := rules.DefaultPacks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var off []string
-	for _, p := range packs {
-		for _, r := range p.Rules {
-			if r.Off {
-				off = append(off, r.Policy.Name)
-			}
-		}
-	}
-	set, err := rules.NewSet(append(packs, &rules.Pack{Name: "opt-in", Enable: off})...)
+	packs := rules.DefaultPacksAllOn(t)
+	set, err := rules.NewSet(packs...)
 	if err != nil {
 		t.Fatal(err)
 	}

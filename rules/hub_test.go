@@ -204,20 +204,7 @@ func (s *banSink) Close(context.Context) error { return nil }
 // hub's scenarios are what a CrowdSec user chose to install — and
 // README's table says which attackers only they catch.
 func hubReplay(t *testing.T, log string) (banned, matched []string, err error) {
-	packs, err := rules.DefaultPacks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var off []string
-	for _, p := range packs {
-		for _, r := range p.Rules {
-			if r.Off {
-				off = append(off, r.Policy.Name)
-			}
-		}
-	}
-	packs = append(packs, &rules.Pack{Name: "hub-opt-in", Enable: off})
-	set, err := rules.NewSet(packs...)
+	set, err := rules.NewSet(rules.DefaultPacksAllOn(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,19 +19,7 @@ import (
 // default turned on.
 func allPacksSet(t *testing.T) *Set {
 	t.Helper()
-	packs, err := DefaultPacks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var off []string
-	for _, p := range packs {
-		for _, r := range p.Rules {
-			if r.Off {
-				off = append(off, r.Policy.Name)
-			}
-		}
-	}
-	s, err := NewSet(append(packs, &Pack{Name: "all-on", Enable: off})...)
+	s, err := NewSet(DefaultPacksAllOn(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
