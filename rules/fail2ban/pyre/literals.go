@@ -42,8 +42,11 @@ func (r *Regexp) literals(min int) []string {
 }
 
 // LiteralSets finds, in the required part of a pattern, alternations
-// whose branches are all literals of two bytes or more (at most two such
-// sets).
+// each of whose branches requires a literal of two bytes or more (at most
+// two such sets): a branch that is a literal gives itself, any other its
+// longest required literal. sshd's "(Connection (?:closed|reset)|Disconnected)"
+// gives {"Connection ", "Disconnected"}: without it, the only set of its
+// failregex was "(?:by|from)", which every cron line holds.
 func (r *Regexp) LiteralSets() []regex.LitSet {
 	var out []regex.LitSet
 	var walk func(n *node)
@@ -74,22 +77,23 @@ func (r *Regexp) LiteralSets() []regex.LitSet {
 	return out
 }
 
-// altLiterals reads an alternation of plain literals.
+// altLiterals reads an alternation into the set of what each branch
+// requires.
 func altLiterals(n *node) (regex.LitSet, bool) {
 	var set regex.LitSet
 	for i, b := range n.subs {
 		for b.op == opGroup && b.cap >= 0 && !b.atomic {
 			b = b.subs[0]
 		}
-		if b.op != opLit || len(b.runes) < 2 {
+		lit, fold, ok := branchLiteral(b)
+		if !ok {
 			return regex.LitSet{}, false
 		}
 		if i == 0 {
-			set.Fold = b.fold
-		} else if b.fold != set.Fold {
+			set.Fold = fold
+		} else if fold != set.Fold {
 			return regex.LitSet{}, false
 		}
-		lit := string(b.runes)
 		if set.Fold {
 			for _, c := range lit {
 				if c >= utf8.RuneSelf {
@@ -101,4 +105,18 @@ func altLiterals(n *node) (regex.LitSet, bool) {
 		set.Lits = append(set.Lits, lit)
 	}
 	return set, len(set.Lits) > 0
+}
+
+// branchLiteral is what a branch of an alternation requires: the branch
+// itself when it is a literal (folded or not), else its longest
+// case-sensitive required literal; false when it has none of two bytes.
+func branchLiteral(b *node) (lit string, fold, ok bool) {
+	if b.op == opLit {
+		return string(b.runes), b.fold, len(b.runes) >= 2
+	}
+	lits := (&Regexp{root: b}).literals(2)
+	if len(lits) == 0 {
+		return "", false, false
+	}
+	return regex.Longest(lits)[0], false, true
 }
