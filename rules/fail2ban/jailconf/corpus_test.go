@@ -1,10 +1,12 @@
 package jailconf
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stockade-ids/stockade/internal/testcorpus"
 	"github.com/stockade-ids/stockade/pipeline"
@@ -93,5 +95,56 @@ func BenchmarkSshdFilter(b *testing.B) {
 	}
 	if !strings.Contains(ps[0].Rules[0].Policy.Name, "sshd") {
 		b.Fatal(ps[0].Rules[0].Policy.Name)
+	}
+}
+
+// BenchmarkSshdAuthLog judges an auth.log's mix of lines (as the bench
+// harness writes it: a fifth cron, a tenth each sudo, logind, sessions,
+// disconnects, half of sshd's lines failures) with fail2ban's sshd jail
+// in its default mode, each line dated as the syslog parser dates it:
+// the cost per line of an imported jail.
+func BenchmarkSshdAuthLog(b *testing.B) {
+	dir := corpusConf(b, "[sshd]\nenabled = true\nbackend = auto\n")
+	_, p, err := Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := rules.NewSet(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kinds := []string{
+		"CRON[%d]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+		"CRON[%d]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+		"sshd[%d]: Failed password for root from 203.0.%d.7 port 5022 ssh2",
+		"sudo[%d]: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/true",
+		"sshd[%d]: pam_unix(sshd:session): session closed for user deploy",
+		"sshd[%d]: Invalid user oracle from 203.0.%d.9 port 10257",
+		"systemd-logind[%d]: New session 81239 of user deploy.",
+		"sshd[%d]: Received disconnect from 192.0.2.%d port 52456:11: disconnected by user",
+		"sshd[%d]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.%d.5  user=root",
+		"sshd[%d]: Accepted publickey for deploy from 192.0.2.%d port 17810 ssh2: ED25519 SHA256:q1w2e3r4",
+		"sshd[%d]: Failed password for git from 203.0.%d.8 port 6269 ssh2",
+		"sshd[%d]: Connection closed by invalid user git 203.0.%d.3 port 17384 [preauth]",
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := range 1200 {
+		k := kinds[i%len(kinds)]
+		msg := fmt.Sprintf(k, 1000+i, i%250)
+		if strings.Count(k, "%d") == 1 {
+			msg = fmt.Sprintf(k, 1000+i)
+		}
+		lines = append(lines, at.Add(time.Duration(i/40)*time.Second).Format(time.Stamp)+" web1 "+msg)
+	}
+	var ev pipeline.Event
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		line := lines[i%len(lines)]
+		ev.Reset()
+		ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "/var/log/auth.log", Line: line, Time: at.Add(time.Duration(i%len(lines)/40) * time.Second)}
+		set.Match(&ev, nil)
+		i++
 	}
 }
