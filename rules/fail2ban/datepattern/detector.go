@@ -397,6 +397,21 @@ func stampShape(line string) bool {
 	return true
 }
 
+// sameStamp reports whether line is dated as the last line was: the
+// syslog template found the last date, at the place of its remembered
+// match (see stampMemo), and line has the same stamp and the syslog
+// shape. Find's answer is then the memo's, and what it would write in
+// the state is there already: the lines of one second of an auth.log
+// skip the search of the template and the state's update, most of what
+// the date cost a line.
+func (st *State) sameStamp(d *Detector, line string) bool {
+	m := &st.stamp
+	return m.text != "" && st.lastIdx == d.stamp && m.dm.idx == d.stamp &&
+		st.lastDist == m.dm.dist && st.lastEnd == m.dm.last && st.lastNext == " " &&
+		len(line) >= stampLen+2 && line[stampLen] == ' ' && !isDigit(line[stampLen+1]) &&
+		line[:stampLen] == m.text
+}
+
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // find returns the date of line, the way fail2ban's DateDetector.matchTime
@@ -406,6 +421,9 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // where it matched last), keeping the nearest match otherwise.
 func (d *Detector) Find(line string, st *State) (Match, bool) {
 	d = d.resolved()
+	if st.sameStamp(d, line) {
+		return st.stamp.dm, true
+	}
 	anchored := func(t *template) bool { return t.flags&(tmplLineBegin|tmplLineEnd) != 0 }
 	skip := -1
 	if i := st.lastIdx; i >= 0 && i < len(d.templates) {
