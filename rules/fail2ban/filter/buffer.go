@@ -6,7 +6,6 @@ package filter
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -43,86 +42,81 @@ func firstMatch(res []*regex.Regex, text string) int {
 	return -1
 }
 
-// groupsOf is fail2ban's getGroups: every named group that took part,
-// with the alt_ groups filling their base name when it is empty
-// (alt_user_1 for user). A group that did not take part (None) is left
-// out, as every reader takes a missing group for None, but for the
+// groupSet is what reading a regex's groups into a failure's dict needs,
+// worked out once per regex rather than per match: which groups are
+// named and their slots, which are <SKIPLINES>, and the alt_ groups in
+// name order with the slot each fills.
+//
+// read is fail2ban's getGroups: every named group that took part, with
+// the alt_ groups filling their base name when it is empty (alt_user_1
+// for user). A group that did not take part (None) is left out of the
+// dict, as every reader takes a missing group for None, but for the
 // <SKIPLINES> groups, whose numbering splitMatched follows.
-func groupsOf(f *regex.Regex, buf string, m []int) map[string]value {
-	gs := groupSetOf(f)
-	return gs.read(f.Names, buf, m, nil)
-}
-
-// groupSet is what reading a regex's groups needs of its names, worked
-// out once per regex rather than per match: which groups are named,
-// which are <SKIPLINES>, and the alt_ groups in name order with the name
-// each fills.
 type groupSet struct {
 	named []int
+	slot  []int  // by position in named
 	skip  []bool // by position in named
 	alts  []altGroup
 	// plain: no alt_ group and no name twice, so the groups can be read
-	// straight into another map (see pmatch.mergeInto).
+	// straight into another dict (see pmatch.mergeInto).
 	plain bool
 }
 
-type altGroup struct{ name, base string }
+type altGroup struct{ slot, base int }
 
-func groupSetOf(f *regex.Regex) groupSet {
+func groupSetOf(f *regex.Regex, sl *slots) groupSet {
 	gs := groupSet{plain: true}
 	seen := map[string]bool{}
+	type alt struct {
+		name string
+		altGroup
+	}
+	var alts []alt
 	for i, name := range f.Names {
 		if name == "" {
 			continue
 		}
 		gs.named = append(gs.named, i)
+		gs.slot = append(gs.slot, sl.slot(name))
 		gs.skip = append(gs.skip, strings.HasPrefix(name, "skiplines"))
 		if seen[name] {
 			gs.plain = false
 		}
 		seen[name] = true
-		if strings.HasPrefix(name, "alt_") && len(name) > len("alt_") {
-			gs.alts = append(gs.alts, altGroup{name: name, base: groupName(trimNumberSuffix(strings.TrimPrefix(name, "alt_")))})
+		if base, ok := altBase(name); ok {
+			alts = append(alts, alt{name, altGroup{slot: sl.slot(name), base: sl.slot(base)}})
 			gs.plain = false
 		}
 	}
 	// In name order, each once: an alt_ group fills its base only when
 	// the base is still empty, so the first in order wins.
-	slices.SortFunc(gs.alts, func(a, b altGroup) int { return strings.Compare(a.name, b.name) })
-	gs.alts = slices.CompactFunc(gs.alts, func(a, b altGroup) bool { return a.name == b.name })
+	slices.SortFunc(alts, func(a, b alt) int { return strings.Compare(a.name, b.name) })
+	alts = slices.CompactFunc(alts, func(a, b alt) bool { return a.name == b.name })
+	for _, a := range alts {
+		gs.alts = append(gs.alts, a.altGroup)
+	}
 	return gs
 }
 
-// read is getGroups over a match m of buf, into g (cleared) or, when g is
-// nil, a new map.
-func (gs *groupSet) read(names []string, buf string, m []int, g map[string]value) map[string]value {
-	if g == nil {
-		n := 0
-		for _, i := range gs.named {
-			if 2*i+1 < len(m) && m[2*i] >= 0 {
-				n++
-			}
-		}
-		g = make(map[string]value, n)
-	} else {
-		clear(g)
-	}
+// read is getGroups over a match m of buf, into g (cleared; a value per
+// slot).
+func (gs *groupSet) read(buf string, m []int, g []value) {
+	clear(g)
 	for j, i := range gs.named {
 		if 2*i+1 >= len(m) {
 			continue
 		}
 		if m[2*i] >= 0 {
-			g[names[i]] = value{s: buf[m[2*i]:m[2*i+1]], set: true}
+			g[gs.slot[j]] = value{s: buf[m[2*i]:m[2*i+1]], set: true, in: true}
 		} else if gs.skip[j] {
-			g[names[i]] = value{}
+			g[gs.slot[j]] = value{in: true}
 		}
 	}
 	for _, a := range gs.alts {
-		if v := g[a.name]; v.truthy() && !g[a.base].truthy() {
+		if v := g[a.slot]; v.truthy() && !g[a.base].truthy() {
 			g[a.base] = v
 		}
 	}
-	return g
 }
 
 // trimNumberSuffix drops a "_N" suffix (alt_user_1 is user).
@@ -141,7 +135,7 @@ func trimNumberSuffix(s string) string {
 
 // splitMatched is fail2ban's Regex.search bookkeeping: the lines of the
 // buffer the match covers (less those <SKIPLINES> skipped), and the rest.
-func splitMatched(buf string, m []int, org []tupleLine, groups map[string]value) (matched, unmatched []tupleLine) {
+func splitMatched(buf string, m []int, org []tupleLine, groups []value, skiplines []int) (matched, unmatched []tupleLine) {
 	if len(org) <= 1 {
 		return org, nil
 	}
@@ -156,9 +150,9 @@ func splitMatched(buf string, m []int, org []tupleLine, groups map[string]value)
 	matched = append([]tupleLine(nil), org[n1:n2]...)
 	unmatched = append([]tupleLine(nil), org[:n1]...)
 	var skipped []string
-	for i := 0; ; i++ {
-		v, ok := groups["skiplines"+strconv.Itoa(i)]
-		if !ok {
+	for _, k := range skiplines {
+		v := groups[k]
+		if !v.in {
 			break
 		}
 		if v.set {

@@ -45,8 +45,9 @@ type Filter struct {
 	anyOf [][]uint64
 	// content is the prefregex's <F-CONTENT> group, -1 for none.
 	content int
-	// prefGroups and failGroups are the regexes' group names, read for
-	// every match.
+	// sl numbers the regexes' group names; prefGroups and failGroups are
+	// how each regex's groups are read, for every match.
+	sl         slots
 	prefGroups groupSet
 	failGroups []groupSet
 }
@@ -62,13 +63,14 @@ const indexMin = 4
 // It also finds the prefregex's content group.
 func (f *Filter) buildIndex() {
 	f.content = -1
+	f.sl = slotsOf(append([]*regex.Regex{f.Pref}, f.Fail...)...)
 	if f.Pref != nil {
 		f.content = slices.Index(f.Pref.Names, "content")
-		f.prefGroups = groupSetOf(f.Pref)
+		f.prefGroups = groupSetOf(f.Pref, &f.sl)
 	}
 	f.failGroups = make([]groupSet, len(f.Fail))
 	for i, re := range f.Fail {
-		f.failGroups[i] = groupSetOf(re)
+		f.failGroups[i] = groupSetOf(re, &f.sl)
 	}
 	if len(f.Fail) < indexMin || f.MaxLines != 1 {
 		return
@@ -236,13 +238,14 @@ type Failure struct {
 
 // hostOf reads the failure id and address from a failure.
 func (s *Session) hostOf(res Result, fail *failure, mlfid bool, date time.Time) Result {
-	fid := fail.get("fid")
-	host, isAddr := fail.get("ip4"), true
+	sl := &s.f.sl
+	fid := fail.get(sl.fid)
+	host, isAddr := fail.get(sl.ip4), true
 	if !host.set {
-		host = fail.get("ip6")
+		host = fail.get(sl.ip6)
 	}
 	if !host.set {
-		host, isAddr = fail.get("dns"), false
+		host, isAddr = fail.get(sl.dns), false
 		if !host.set {
 			if !fid.set && !mlfid {
 				// No failure id at all: fail2ban logs an error.
@@ -291,7 +294,7 @@ func (s *Session) failureOf(f *failure, id string, date time.Time, helper bool) 
 	clear(fields)
 	for k, v := range f.g {
 		if v.set {
-			fields[k] = v.s
+			fields[s.f.sl.names[k]] = v.s
 		}
 	}
 	out := &s.out

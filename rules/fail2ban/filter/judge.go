@@ -38,6 +38,9 @@ type Session struct {
 	out Failure
 	// outLines backs out's Users and Lines.
 	outLines []string
+	// prefDict holds the prefregex's groups while they are merged (see
+	// mergePref).
+	prefDict []value
 }
 
 // lineTexts is tupleTexts, in the session's array for one line: the
@@ -62,7 +65,7 @@ func (s *Session) lineTexts(ts []tupleLine) []string {
 func (s *Session) takeFailure() *failure {
 	fs := s.mlf.fails
 	if len(fs) == 0 {
-		return &failure{}
+		return &failure{g: make([]value, len(s.f.sl.names))}
 	}
 	f := fs[len(fs)-1]
 	s.mlf.fails = fs[:len(fs)-1]
@@ -151,8 +154,8 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		res.Regex = i
 		buf = s.keepMatch(buf, &pref)
 		fail := s.takeFailure()
-		fail.g = f.failGroups[i].read(fr.Names, buf, m, fail.g)
-		matched, unmatched := splitMatched(buf, m, orgBuf, fail.g)
+		f.failGroups[i].read(buf, m, fail.g)
+		matched, unmatched := splitMatched(buf, m, orgBuf, fail.g, f.sl.skiplines)
 		if j := s.ignored(buf, matched); j >= 0 {
 			s.buf = unmatched
 			s.putFailure(fail)
@@ -169,7 +172,7 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		if f.MaxLines > 1 {
 			s.buf, buf = unmatched, ""
 		}
-		pref.mergeInto(f.Pref, &f.prefGroups, fail.g)
+		s.mergePref(pref, fail.g)
 		return s.failure(res, fail, s.lineTexts(matched), date, now)
 	}
 	return res
@@ -295,43 +298,51 @@ type pmatch struct {
 	m   []int
 }
 
-// mergeInto puts the prefregex's groups (but its content) under the
+// mergePref puts the prefregex's groups (but its content) under the
 // failregex's: a failregex's group wins where it has a value, or where
 // the prefregex's has none either.
-func (p pmatch) mergeInto(re *regex.Regex, gs *groupSet, groups map[string]value) {
+func (s *Session) mergePref(p pmatch, groups []value) {
 	if p.m == nil {
 		return
 	}
-	if gs.plain {
-		p.mergePlain(re.Names, gs, groups)
+	f := s.f
+	if f.prefGroups.plain {
+		p.mergePlain(&f.prefGroups, f.sl.content, groups)
 		return
 	}
-	for k, v := range groupsOf(re, p.buf, p.m) {
-		if k == "content" {
+	if len(s.prefDict) != len(groups) {
+		s.prefDict = make([]value, len(groups))
+	}
+	f.prefGroups.read(p.buf, p.m, s.prefDict)
+	for k, v := range s.prefDict {
+		if !v.in || k == f.sl.content {
 			continue
 		}
-		if g, in := groups[k]; !in || (!g.set && v.set) {
+		if g := groups[k]; !g.in || (!g.set && v.set) {
 			groups[k] = v
 		}
 	}
 }
 
-// mergePlain is mergeInto for a prefregex whose groups need no map of
+// mergePlain is mergePref for a prefregex whose groups need no dict of
 // their own (no alt_ group, no name twice): each is merged as read.
-func (p pmatch) mergePlain(names []string, gs *groupSet, groups map[string]value) {
+func (p pmatch) mergePlain(gs *groupSet, content int, groups []value) {
 	for j, i := range gs.named {
-		if 2*i+1 >= len(p.m) || names[i] == "content" {
+		k := gs.slot[j]
+		if 2*i+1 >= len(p.m) || k == content {
 			continue
 		}
 		var v value
 		switch {
 		case p.m[2*i] >= 0:
-			v = value{s: p.buf[p.m[2*i]:p.m[2*i+1]], set: true}
-		case !gs.skip[j]:
+			v = value{s: p.buf[p.m[2*i]:p.m[2*i+1]], set: true, in: true}
+		case gs.skip[j]:
+			v = value{in: true}
+		default:
 			continue
 		}
-		if g, in := groups[names[i]]; !in || (!g.set && v.set) {
-			groups[names[i]] = v
+		if g := groups[k]; !g.in || (!g.set && v.set) {
+			groups[k] = v
 		}
 	}
 }
@@ -352,13 +363,13 @@ func (s *Session) ignored(buf string, matched []tupleLine) int {
 // prefregex's merged in), merged with its connection's, and its address.
 func (s *Session) failure(res Result, own *failure, lines []string, date, now time.Time) Result {
 	fail := own
-	mlfid := fail.get("mlfid")
+	mlfid := fail.get(s.f.sl.mlfid)
 	if mlfid.set {
 		fail = s.mergeFailure(mlfid.s, fail, lines, now)
 	} else {
 		fail.matches = append(fail.matches, lines...)
 	}
-	if fail.get("nofail").truthy() {
+	if fail.get(s.f.sl.nofail).truthy() {
 		// A helper line (in a connection or not): no failure.
 		res.Outcome = Helper
 		res.Failure = s.failureOf(fail, "", date, true)

@@ -7,25 +7,27 @@ package filter
 
 import "time"
 
-// value is a Python value of a failure's dict: a string, or None.
+// value is a Python value of a failure's dict: a string, or None; in
+// says the key is in the dict at all.
 type value struct {
-	s   string
-	set bool
+	s       string
+	set, in bool
 }
 
 func (v value) truthy() bool { return v.set && v.s != "" }
 
 // failure is fail2ban's failure dict: the groups of the regexes that
-// matched, and the connection's users and matched lines.
+// matched (a value per slot of the filter's names), and the connection's
+// users and matched lines.
 type failure struct {
-	g             map[string]value
+	g             []value
 	users         []string // a set, in insertion order
 	matches       []string
 	nofailMatches []string
 	pending       bool // a failure that waits for the connection's address
 }
 
-func (f *failure) get(k string) value { return f.g[k] }
+func (f *failure) get(k int) value { return f.g[k] }
 
 // updateUsers is fail2ban's _updateUsers: nil (None) unless user is set.
 func (f *failure) updateUsers(user value) []string {
@@ -148,25 +150,26 @@ func (c *mlfCache) unset(k string) {
 // connection's lines are counted in one failure only once.
 func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, now time.Time) *failure {
 	cached := s.mlf.get(mlfid, now)
+	sl := &s.f.sl
 	var users []string
 	nf := 0
-	if fail.get("mlfgained").truthy() {
+	if fail.get(sl.mlfgained).truthy() {
 		nf |= 9
-		if !fail.get("nofail").truthy() {
-			fail.g["nofail"] = fail.get("mlfgained")
+		if !fail.get(sl.nofail).truthy() {
+			fail.g[sl.nofail] = fail.get(sl.mlfgained)
 		}
-	} else if fail.get("nofail").truthy() {
+	} else if fail.get(sl.nofail).truthy() {
 		nf |= 1
 	}
-	if fail.pop("mlfforget").truthy() {
+	if fail.pop(sl.mlfforget).truthy() {
 		nf |= 2
 	}
 	if cached != nil {
-		users = cached.updateUsers(fail.get("user"))
-		if cached.pop("nofail").truthy() {
+		users = cached.updateUsers(fail.get(sl.user))
+		if cached.pop(sl.nofail).truthy() {
 			nf |= 4
 		}
-		if cached.pop("mlfgained").truthy() {
+		if cached.pop(sl.mlfgained).truthy() {
 			nf |= 4
 		}
 		if nf&4 == 0 && !cached.pending {
@@ -183,15 +186,14 @@ func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, no
 			s.mlf.unset(mlfid)
 		}
 	} else if nf&2 == 0 {
-		users = fail.updateUsers(fail.get("user"))
+		users = fail.updateUsers(fail.get(sl.user))
 		s.mlf.set(mlfid, fail, now)
 	}
 	pending := fail.pending
 	fail.pending = false
 	if pending || len(users) > 1 {
 		// A pending failure, or another user tried: no longer a helper.
-		delete(fail.g, "nofail")
-		delete(fail.g, "mlfgained")
+		fail.g[sl.nofail], fail.g[sl.mlfgained] = value{}, value{}
 		nf &^= 9
 	}
 	switch {
@@ -213,8 +215,8 @@ func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, no
 	return fail
 }
 
-func (f *failure) pop(k string) value {
+func (f *failure) pop(k int) value {
 	v := f.g[k]
-	delete(f.g, k)
+	f.g[k] = value{}
 	return v
 }

@@ -36,9 +36,12 @@ func TestTags(t *testing.T) {
 			if m == nil {
 				t.Fatalf("%q does not match %q", c.regex, c.text)
 			}
-			g := groupsOf(f, buf, m)
+			sl := slotsOf(f)
+			gs := groupSetOf(f, &sl)
+			g := make([]value, len(sl.names))
+			gs.read(buf, m, g)
 			for k, want := range c.groups {
-				if got := g[k]; !got.set || got.s != want {
+				if got := g[sl.slot(k)]; !got.set || got.s != want {
 					t.Errorf("%s = %+v, want %q", k, got, want)
 				}
 			}
