@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -229,20 +228,12 @@ func fail2banText(r *Rule, ev *pipeline.Event) (string, bool) {
 }
 
 // setFailureCaptures gives predicates the fields of a fail2ban failure
-// under stockade's names (fid is id, fport is port); the address groups
-// and fail2ban's bookkeeping groups are left out.
+// under stockade's names (fid is id, fport is port), in order of the
+// groups' names (the hit's captures are a list); the address groups and
+// fail2ban's bookkeeping groups are left out.
 func (s *Set) setFailureCaptures(f *filter.Failure) {
-	// On the stack for a failure's usual dozen fields: this runs on
-	// every hit.
-	var stack [16]string
-	names := stack[:0]
-	for k := range f.Fields {
-		names = append(names, k)
-	}
-	// In order: the hit's captures are a list.
-	slices.Sort(names)
-	for _, k := range names {
-		v := f.Fields[k]
+	for _, g := range f.Groups {
+		k := g.Name
 		switch k {
 		case "ip4", "ip6", "dns", "cidr", "mlfid", "content", "nofail", "mlfforget", "mlfgained":
 			continue
@@ -251,10 +242,10 @@ func (s *Set) setFailureCaptures(f *filter.Failure) {
 		case "fport":
 			k = "port"
 		}
-		if strings.HasPrefix(k, "skiplines") || v == "" {
+		if strings.HasPrefix(k, "skiplines") || g.Value == "" {
 			continue
 		}
-		s.capture(k, v)
+		s.capture(k, g.Value)
 	}
 }
 

@@ -12,7 +12,6 @@
 package filter
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -224,8 +223,9 @@ type Failure struct {
 	ID string
 	// Time is the date found on the line (or the line's Time).
 	Time time.Time
-	// Fields are the named groups with a value (user, alt_user, ...).
-	Fields map[string]string
+	// Groups are the named groups with a value (user, alt_user, ...), in
+	// name order (see Field).
+	Groups []Group
 	// Users are the user names of the connection (<F-MLFID>), if any.
 	Users []string
 	// Lines are the lines the failure carries: its own and those of its
@@ -287,18 +287,16 @@ func (s *Session) hostOf(res Result, fail *failure, mlfid bool, date time.Time) 
 // failureOf is the Failure of a failure: the session's, overwritten by
 // the next Judge.
 func (s *Session) failureOf(f *failure, id string, date time.Time, helper bool) *Failure {
-	fields := s.out.Fields
-	if fields == nil {
-		fields = make(map[string]string, len(f.g))
-	}
-	clear(fields)
+	// The slots are in name order: so are the groups.
+	groups := s.outGroups[:0]
 	for k, v := range f.g {
 		if v.set {
-			fields[s.f.sl.names[k]] = v.s
+			groups = append(groups, Group{Name: s.f.sl.names[k], Value: v.s})
 		}
 	}
+	s.outGroups = groups
 	out := &s.out
-	*out = Failure{ID: id, Time: date, Helper: helper, Fields: fields}
+	*out = Failure{ID: id, Time: date, Helper: helper, Groups: groups}
 	// Users and Lines share one array (each capped, so that an append to
 	// one cannot write over the other).
 	nu, nl := len(f.users), len(f.matches)
@@ -316,13 +314,25 @@ func (s *Session) failureOf(f *failure, id string, date time.Time, helper bool) 
 	return out
 }
 
+// Group is a named group of a failure and its value.
+type Group struct{ Name, Value string }
+
+// Field is the value of the named group, false when it has none.
+func (f *Failure) Field(name string) (string, bool) {
+	i, ok := slices.BinarySearchFunc(f.Groups, name, func(g Group, n string) int { return strings.Compare(g.Name, n) })
+	if !ok {
+		return "", false
+	}
+	return f.Groups[i].Value, true
+}
+
 // Clone returns a copy of f that the next Judge leaves as it is.
 func (f *Failure) Clone() *Failure {
 	if f == nil {
 		return nil
 	}
 	c := *f
-	c.Fields = maps.Clone(f.Fields)
+	c.Groups = slices.Clone(f.Groups)
 	c.Users = slices.Clone(f.Users)
 	c.Lines = slices.Clone(f.Lines)
 	return &c

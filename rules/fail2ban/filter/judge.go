@@ -38,6 +38,8 @@ type Session struct {
 	out Failure
 	// outLines backs out's Users and Lines.
 	outLines []string
+	// outGroups backs out's Groups.
+	outGroups []Group
 	// prefDict holds the prefregex's groups while they are merged (see
 	// mergePref).
 	prefDict []value

@@ -77,14 +77,14 @@ func TestJudgeRecyclesConnections(t *testing.T) {
 		if want := []string{opening(d), fail}; !slices.Equal(got.Lines, want) {
 			t.Fatalf("connection %d: lines %q, want %q", d, got.Lines, want)
 		}
-		if want := []string{fmt.Sprintf("user%d", d)}; !slices.Equal(got.Users, want) || got.Fields["user"] != want[0] {
-			t.Fatalf("connection %d: users %q, user field %q, want %q", d, got.Users, got.Fields["user"], want)
+		if want := []string{fmt.Sprintf("user%d", d)}; !slices.Equal(got.Users, want) || field(got, "user") != want[0] {
+			t.Fatalf("connection %d: users %q, user field %q, want %q", d, got.Users, field(got, "user"), want)
 		}
 		if first == nil {
 			first = got.Clone()
 		}
 	}
-	if first.ID != "192.0.2.1" || first.Fields["user"] != "user0" || len(first.Lines) != 2 || first.Lines[0] != opening(0) {
+	if first.ID != "192.0.2.1" || field(first, "user") != "user0" || len(first.Lines) != 2 || first.Lines[0] != opening(0) {
 		t.Fatalf("the clone of the first failure changed: %+v", first)
 	}
 }
@@ -99,7 +99,7 @@ func TestJudgeKeepsDateInside(t *testing.T) {
 	if res.Outcome != Found || res.Failure.Time.Hour() != 11 {
 		t.Fatalf("%v at %v, want a failure dated 11:00", res.Outcome, res.Failure)
 	}
-	if f := res.Failure; !slices.Equal(f.Lines, []string{line}) || f.Fields["user"] != "root" || f.Fields["ip4"] != "192.0.2.9" {
+	if f := res.Failure; !slices.Equal(f.Lines, []string{line}) || field(f, "user") != "root" || field(f, "ip4") != "192.0.2.9" {
 		t.Fatalf("failure %+v", f)
 	}
 }
@@ -127,4 +127,9 @@ func TestJudgeHitAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(500, judge); n > 1 {
 		t.Errorf("%.1f allocations per failure, want 1", n)
 	}
+}
+
+func field(f *Failure, name string) string {
+	v, _ := f.Field(name)
+	return v
 }

@@ -452,7 +452,7 @@ func fieldDiffers(f *filter.Failure, k string, x any) string {
 			return fmt.Sprintf("users %v, want %v", got, want)
 		}
 	default:
-		got, ok := f.Fields[k]
+		got, ok := f.Field(k)
 		if x == nil {
 			// null: the group must not be set (Python's None).
 			if ok {
