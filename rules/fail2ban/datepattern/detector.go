@@ -180,12 +180,13 @@ type defaults struct {
 	err       error
 }
 
-// sharedDefaults compiles the default templates once per process, as
+// sharedDefaults builds the default templates once per process, as
 // fail2ban's DateDetectorCache does: every rule of the dialect without a
 // datepattern compiled its own thirty before, a quarter of the time the
-// built-in packs took to load. A template does not change once compiled
-// (what a log's lines teach the detector is in State), so every detector,
-// of every rule and goroutine, can hold the same ones.
+// built-in packs took to load. Each is compiled at its first search (see
+// template.ready), and does not change after (what a log's lines teach
+// the detector is in State), so every detector, of every rule and
+// goroutine, can hold the same ones.
 var sharedDefaults = sync.OnceValue(func() *defaults { return compileDefaults(newCompiler()) })
 
 // defaultsFor returns the defaults for c's years: the shared ones, or new
@@ -199,6 +200,7 @@ func defaultsFor(c *compiler) *defaults {
 }
 
 func compileDefaults(c *compiler) *defaults {
+	c = &compiler{exY: c.exY, lazy: true}
 	var anchored, plain []*template
 	for _, p := range defaultPatterns {
 		t, err := c.template(p)
@@ -325,7 +327,7 @@ func (m *Match) Span() (start, end int) { return m.start, m.end }
 
 // search runs one template over line.
 func (d *Detector) search(i int, line string) (Match, bool) {
-	t := d.templates[i]
+	t := d.templates[i].ready()
 	for j := range t.anyOf {
 		if !t.anyOf[j].In(line) {
 			return Match{}, false

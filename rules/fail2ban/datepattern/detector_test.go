@@ -88,7 +88,7 @@ func TestDefaultTemplatesMostlyRE2(t *testing.T) {
 	d = d.resolved()
 	re2 := 0
 	for _, tm := range d.templates {
-		if tm.re.Kind() == "re2" {
+		if tm.ready().re.Kind() == "re2" {
 			re2++
 		}
 	}
@@ -108,6 +108,23 @@ func BenchmarkDateDetectorSyslog(b *testing.B) {
 	for b.Loop() {
 		if _, ok := d.Find(line, st); !ok {
 			b.Fatal("no date")
+		}
+	}
+}
+
+// TestDefaultTemplatesCompile: fail2ban's default templates are compiled
+// at their first search, where an error is a panic: each compiles.
+func TestDefaultTemplatesCompile(t *testing.T) {
+	d := compileDefaults(newCompiler())
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	for _, tm := range d.templates {
+		if tm.re != nil || tm.build == nil {
+			t.Fatalf("%s: compiled before its first search", tm.name)
+		}
+		if err := tm.build(); err != nil {
+			t.Errorf("%s: %v", tm.name, err)
 		}
 	}
 }
@@ -160,9 +177,12 @@ func TestDefaultsShared(t *testing.T) {
 	}
 	for i, tm := range d.templates {
 		f := fresh.templates[i]
+		tm.ready()
+		f.ready()
 		if tm.name != f.name || tm.flags != f.flags || tm.kind != f.kind || tm.grp != f.grp ||
 			tm.prefixChar != f.prefixChar || tm.suffixGroup != f.suffixGroup || tm.re.Kind() != f.re.Kind() {
-			t.Errorf("template %d: shared %+v, fresh %+v", i, *tm, *f)
+			t.Errorf("template %d: shared %s (flags %d, kind %d, group %d, prefix %v, suffix %d, %s), fresh %s (flags %d, kind %d, group %d, prefix %v, suffix %d, %s)", i,
+				tm.name, tm.flags, tm.kind, tm.grp, tm.prefixChar, tm.suffixGroup, tm.re.Kind(), f.name, f.flags, f.kind, f.grp, f.prefixChar, f.suffixGroup, f.re.Kind())
 		}
 	}
 	later := &compiler{exY: yearRE(time.Date(2097, 1, 1, 0, 0, 0, 0, time.UTC))}
