@@ -349,12 +349,16 @@ func (d *Detector) search(i int, line string) (Match, bool) {
 
 // searchAnchored is search for the template of the last date, when it is
 // anchored: the syslog template's match is remembered for the lines of
-// the same stamp.
+// the same stamp, and of the same minute (see sameMinute).
 func (d *Detector) searchAnchored(i int, line string, st *State) (Match, bool) {
 	if i != d.stamp || !stampShape(line) {
 		return d.search(i, line)
 	}
 	if m := &st.stamp; m.text != "" && m.text == line[:stampLen] {
+		return m.dm, true
+	}
+	if m := &st.stamp; m.text != "" && sameMinute(m.text, line) {
+		m.text = strings.Clone(line[:stampLen])
 		return m.dm, true
 	}
 	dm, ok := d.search(i, line)
@@ -413,6 +417,20 @@ func (st *State) sameStamp(d *Detector, line string) bool {
 		len(line) >= stampLen+2 && line[stampLen] == ' ' && !isDigit(line[stampLen+1]) &&
 		line[:stampLen] == m.text
 }
+
+// sameMinute reports whether the stamp line starts with is the
+// remembered one's but for its seconds, both from 00 to 59: the syslog
+// template then takes the same path through both (its %S,
+// "[0-5]?\d|6[0-1]", takes two digits by its first branch; nothing
+// else reads them), so its match, spans and groups are the memo's. The
+// seconds 60 and 61 take the other branch, and 62 to 99 no match: those
+// are searched. A log's new second then costs no search (a search, with
+// the month names looked for, was a fifth of what the date cost).
+func sameMinute(memo, line string) bool {
+	return memo[:stampLen-2] == line[:stampLen-2] && lowSecond(memo[stampLen-2:stampLen]) && lowSecond(line[stampLen-2:stampLen])
+}
+
+func lowSecond(s string) bool { return s[0] >= '0' && s[0] <= '5' && isDigit(s[1]) }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 

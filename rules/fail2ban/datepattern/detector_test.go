@@ -112,6 +112,34 @@ func BenchmarkDateDetectorSyslog(b *testing.B) {
 	}
 }
 
+// BenchmarkDateDetectorSeconds: a line a second, as a quiet server's log
+// is read live (each line a new stamp), found and read.
+func BenchmarkDateDetectorSeconds(b *testing.B) {
+	d, err := New([]string{"{^LN-BEG}"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := NewState()
+	at := time.Date(2025, 11, 8, 22, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := range 3600 {
+		lines = append(lines, at.Add(time.Duration(i)*time.Second).Format(time.Stamp)+" web1 sshd[4198]: Failed password for root from 203.0.113.10 port 41000 ssh2")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		line := lines[i%len(lines)]
+		dm, ok := d.Find(line, st)
+		if !ok {
+			b.Fatal("no date")
+		}
+		if _, ok := st.Date(&dm, line, at.Add(time.Duration(i%len(lines))*time.Second), time.UTC); !ok {
+			b.Fatal("no time")
+		}
+		i++
+	}
+}
+
 // TestDefaultTemplatesCompile: fail2ban's default templates are compiled
 // at their first search, where an error is a panic: each compiles.
 func TestDefaultTemplatesCompile(t *testing.T) {

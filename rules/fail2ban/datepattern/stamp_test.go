@@ -49,7 +49,9 @@ func checkStamps(t *testing.T, d, ref *Detector) {
 		}
 		for _, day := range days {
 			for h := 0; h < 30; h += step {
-				for _, ms := range []string{"07:59", "59:60", "5x:00"} {
+				// Seconds of one minute in a row (the memo's same
+				// minute), the leap ones, and ones no template takes.
+				for _, ms := range []string{"07:59", "07:00", "07:31", "07:60", "07:09", "07:61", "07:62", "07:05", "07:99", "59:60", "59:05", "5x:00"} {
 					stamp := fmt.Sprintf("%s %s %02d:%s", mon, day, h, ms)
 					for _, tail := range tails {
 						line := stamp + tail
