@@ -142,7 +142,6 @@ func BenchmarkSshdAuthLog(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		line := lines[i%len(lines)]
-		ev.Reset()
 		ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "/var/log/auth.log", Line: line, Time: at.Add(time.Duration(i%len(lines)/40) * time.Second)}
 		set.Match(&ev, nil)
 		i++
