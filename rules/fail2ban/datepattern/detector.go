@@ -560,12 +560,21 @@ func (m *Match) date(line string, now time.Time, loc *time.Location) (time.Time,
 		}
 		return time.Unix(s, 0).In(loc), true
 	}
-	groups := map[string]string{}
-	for i, name := range m.t.names {
-		if name == "" || m.m[2*i] < 0 {
+	// The groups in name order (readFields' order), on the stack: a
+	// map of them, its keys sorted, was most of a date's reading.
+	var stack [16]dateGroup
+	groups := stack[:0]
+	for _, i := range m.t.byName {
+		if m.m[2*i] < 0 {
 			continue
 		}
-		groups[name] = line[m.m[2*i]:m.m[2*i+1]]
+		g := dateGroup{name: m.t.names[i], v: line[m.m[2*i]:m.m[2*i+1]]}
+		if n := len(groups); n > 0 && groups[n-1].name == g.name {
+			// A name twice (a map kept the last that took part).
+			groups[n-1] = g
+			continue
+		}
+		groups = append(groups, g)
 	}
 	return strptime(groups, now, loc)
 }

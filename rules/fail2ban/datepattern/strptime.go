@@ -8,10 +8,10 @@ package datepattern
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // timeRE maps a directive to its Python regex (C locale).
@@ -128,18 +128,30 @@ type dateFields struct {
 	hasTZ                bool
 }
 
-// readFields reads the groups of a date match, one directive each, in a
-// stable order; false for a zone that is none.
-func readFields(groups map[string]string) (dateFields, bool) {
+// dateGroup is a named group of a date match and its text.
+type dateGroup struct{ name, v string }
+
+// dateGroups are the groups of a date match that took part, each name
+// once, in name order.
+type dateGroups []dateGroup
+
+// get is the text of the group named name, "" for none.
+func (gs dateGroups) get(name string) string {
+	for _, g := range gs {
+		if g.name == name {
+			return g.v
+		}
+	}
+	return ""
+}
+
+// readFields reads the groups of a date match, one directive each, in
+// name order; false for a zone that is none.
+func readFields(groups dateGroups) (dateFields, bool) {
 	f := dateFields{year: -1, month: -1, day: -1, julian: -1}
 	atoi := func(s string) int { n, _ := strconv.Atoi(strings.TrimSpace(s)); return n }
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := groups[k]
+	for _, g := range groups {
+		k, v := g.name, g.v
 		switch k {
 		case "y":
 			f.year = atoi(v)
@@ -151,16 +163,16 @@ func readFields(groups map[string]string) (dateFields, bool) {
 		case "m":
 			f.month = atoi(v)
 		case "B":
-			f.month = indexOf(longMonths, strings.ToLower(v)) + 1
+			f.month = indexFold(longMonths, v) + 1
 		case "b":
-			f.month = indexOf(shortMonths, strings.ToLower(v)) + 1
+			f.month = indexFold(shortMonths, v) + 1
 		case "d":
 			f.day = atoi(v)
 		case "H":
 			f.hour = atoi(v)
 		case "I":
 			f.hour = atoi(v)
-			switch strings.ToLower(groups["p"]) {
+			switch strings.ToLower(groups.get("p")) {
 			case "", "am":
 				if f.hour == 12 {
 					f.hour = 0
@@ -197,7 +209,7 @@ func readFields(groups map[string]string) (dateFields, bool) {
 // before when that puts the date more than a day after the reference; a
 // missing day is today, or yesterday. Without a zone in the text the date
 // is in loc. Fractions of a second are dropped, as fail2ban does.
-func strptime(groups map[string]string, now time.Time, loc *time.Location) (time.Time, bool) {
+func strptime(groups dateGroups, now time.Time, loc *time.Location) (time.Time, bool) {
 	f, ok := readFields(groups)
 	if !ok {
 		return time.Time{}, false
@@ -205,7 +217,7 @@ func strptime(groups map[string]string, now time.Time, loc *time.Location) (time
 	year, month, day := f.year, f.month, f.day
 	hour, minute, second := f.hour, f.minute, f.second
 	julian, tzoff, hasTZ := f.julian, f.tzoff, f.hasTZ
-	if month < 0 && groups["b"]+groups["B"] != "" {
+	if month < 0 && groups.get("b")+groups.get("B") != "" {
 		return time.Time{}, false // a month name that is not one
 	}
 	// "now" as Python's naive local datetime: its wall clock in loc.
@@ -270,9 +282,21 @@ func validDate(y, mo, d, h, mi, s int) (time.Time, bool) {
 	return t, true
 }
 
-func indexOf(list []string, s string) int {
+// indexFold is the index of strings.ToLower(s) in list (lower case), or
+// -2. An ASCII s is compared without regard to case, with no lower-case
+// copy made; any other is lowered as Python's str.lower (fail2ban's
+// strptime) would, since Unicode folding takes more than lowering does
+// (U+017F, a long s, folds to s but is lower case already).
+func indexFold(list []string, s string) int {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		ascii = ascii && s[i] < utf8.RuneSelf
+	}
+	if !ascii {
+		s = strings.ToLower(s)
+	}
 	for i, v := range list {
-		if v == s {
+		if v == s || ascii && strings.EqualFold(v, s) {
 			return i
 		}
 	}

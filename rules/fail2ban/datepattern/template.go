@@ -7,6 +7,7 @@ package datepattern
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,8 @@ type template struct {
 	// anyOf: literal sets a match needs (month names): a cheap test
 	// before the regex.
 	anyOf []regex.LitSet
+	// byName are the indexes of the named groups, in name order (stable).
+	byName []int
 	// build, for one of fail2ban's defaults, compiles the template at its
 	// first search (see ready): a log's lines keep to one template, and
 	// compiling all thirty took a process longer (12 ms) than judging
@@ -278,6 +281,12 @@ func (c *compiler) compile(t *template, gf, core string, wordPrefix, wordSuffix 
 		return err
 	}
 	t.re, t.names, t.anyOf = re, full.Names(), full.LiteralSets()
+	for i, n := range t.names {
+		if n != "" {
+			t.byName = append(t.byName, i)
+		}
+	}
+	slices.SortStableFunc(t.byName, func(a, b int) int { return strings.Compare(t.names[a], t.names[b]) })
 	if t.suffixGroup < 0 {
 		t.suffixGroup = len(t.names) - 1
 	}
