@@ -133,3 +133,24 @@ func field(f *Failure, name string) string {
 	v, _ := f.Field(name)
 	return v
 }
+
+// BenchmarkJudgeConnections: failures of a new connection each (sshd's
+// pid), as an attack's lines come: each line looks its connection up,
+// keeps it, and the full cache drops its oldest.
+func BenchmarkJudgeConnections(b *testing.B) {
+	f := sshdLike(b)
+	s := f.NewSession()
+	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
+	var lines []string
+	for c := range 1000 {
+		lines = append(lines, fmt.Sprintf("Aug 14 11:00:00 srv sshd[%d]: Failed password for root from 192.0.2.%d port 22", 1000+c, c%250+1))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if res := s.Judge(Line{Text: lines[i%len(lines)], FindDate: true}, at, time.UTC); res.Outcome != Found {
+			b.Fatalf("%q: %v", lines[i%len(lines)], res.Outcome)
+		}
+		i++
+	}
+}
