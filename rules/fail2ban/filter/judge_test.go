@@ -105,7 +105,7 @@ func TestJudgeKeepsDateInside(t *testing.T) {
 }
 
 // TestJudgeHitAllocations: a failure costs one allocation, the copy of
-// its line the connection keeps; the groups map, the failure and the
+// its line the connection keeps; the failure (its dict of groups) and the
 // Failure are reused.
 func TestJudgeHitAllocations(t *testing.T) {
 	s := sshdLike(t).NewSession()
