@@ -272,14 +272,16 @@ func unboundPattern(p string) string {
 // of one log: the template that found the last date and where, so that a
 // log keeps its template, and where each template last found one.
 type State struct {
-	lastIdx  int // -1: none yet
-	lastDist int
-	lastPrev string
-	lastEnd  int
-	lastNext string
-	tmplDist map[int]int
-	parsed   parsedDate
-	stamp    stampMemo
+	// from is the detector the state was last used with, det it resolved.
+	from, det *Detector
+	lastIdx   int // -1: none yet
+	lastDist  int
+	lastPrev  string
+	lastEnd   int
+	lastNext  string
+	tmplDist  map[int]int
+	parsed    parsedDate
+	stamp     stampMemo
 }
 
 // stampMemo is the syslog template's last match on a line of the syslog
@@ -440,7 +442,13 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // first template that is anchored or matches at most one character in (or
 // where it matched last), keeping the nearest match otherwise.
 func (d *Detector) Find(line string, st *State) (Match, bool) {
-	d = d.resolved()
+	if st.from != d {
+		// The resolved detector kept in the state: resolved's call
+		// through sync.OnceValue on every line cost what the line of a
+		// known stamp costs.
+		st.from, st.det = d, d.resolved()
+	}
+	d = st.det
 	if st.sameStamp(d, line) {
 		return st.stamp.dm, true
 	}
