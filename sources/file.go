@@ -143,12 +143,15 @@ func (f *File) Next(ev *pipeline.Event) error {
 		if len(line) == 0 {
 			continue // empty, or too long and counted
 		}
-		if o, _ := f.dec.Decode(line, ev); o == Event {
+		o, _ := f.dec.Decode(line, ev)
+		if o == Event {
 			ev.Source = f.Path
 			ev.Offset = f.offset
 			return nil
 		}
-		ev.Reset()
+		if o != Skip { // a skip leaves ev as it was (pipeline.Parser)
+			ev.Reset()
+		}
 	}
 }
 

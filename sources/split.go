@@ -292,12 +292,15 @@ func (c *chunk) decode(raw []byte, end int64, ev *pipeline.Event) bool {
 	if len(line) == 0 {
 		return false
 	}
-	if o, _ := c.dec.Decode(line, ev); o == Event {
+	o, _ := c.dec.Decode(line, ev)
+	if o == Event {
 		ev.Source = c.f.Path
 		ev.Offset = end
 		return true
 	}
-	ev.Reset()
+	if o != Skip { // a skip leaves ev as it was (pipeline.Parser)
+		ev.Reset()
+	}
 	return false
 }
 

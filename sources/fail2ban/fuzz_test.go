@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -42,6 +43,9 @@ func FuzzParse(f *testing.F) {
 		sniffed := Sniff(line)
 		switch {
 		case err == pipeline.ErrSkip:
+			if !reflect.DeepEqual(ev, pipeline.Event{}) {
+				t.Fatalf("a skipped line wrote the event: %+v", ev)
+			}
 			return
 		case err != nil:
 			known := false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -131,6 +132,9 @@ func FuzzParseJSON(f *testing.F) {
 			t.Fatalf("Sniff and Parse disagree: %v", err)
 		}
 		if err != nil {
+			if err == pipeline.ErrSkip && !reflect.DeepEqual(ev, pipeline.Event{}) {
+				t.Fatalf("a skipped line wrote the event: %+v", ev)
+			}
 			if err == pipeline.ErrSkip || err == error(errJSON) {
 				return
 			}

@@ -48,6 +48,15 @@ func init() {
 	}
 }
 
+// checkSkipUntouched fails unless a line the parser skipped left the
+// event as it was (clear): readers do not clear it again after a skip.
+func checkSkipUntouched(t *testing.T, err error, ev *pipeline.Event) {
+	t.Helper()
+	if errors.Is(err, pipeline.ErrSkip) && !reflect.DeepEqual(*ev, pipeline.Event{}) {
+		t.Fatalf("a skipped line wrote the event: %+v", *ev)
+	}
+}
+
 // checkErr fails unless err is nil, ErrSkip or one of the declared bad
 // lines, and returns the bad-line reason if any.
 func checkErr(t *testing.T, err error) string {
@@ -89,6 +98,7 @@ func FuzzFast(f *testing.F) {
 		if err2 := p.Parse(line, &cached); err2 != err || !reflect.DeepEqual(cached, ev) {
 			t.Fatalf("read again: %v, %+v; the first time %v, %+v", err2, cached, err, ev)
 		}
+		checkSkipUntouched(t, err, &ev)
 		if checkErr(t, err) != "" || err != nil {
 			return
 		}
@@ -161,6 +171,7 @@ func FuzzEve(f *testing.F) {
 			t.Fatal("Parse modified its input")
 		}
 		reason := checkErr(t, err)
+		checkSkipUntouched(t, err, &ev)
 		if err == nil {
 			checkEvent(t, pipeline.FormatEve, line, &ev)
 		}
