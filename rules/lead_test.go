@@ -83,6 +83,7 @@ func TestLeadKeepsEveryHit(t *testing.T) {
 			}
 			var ev pipeline.Event
 			for {
+				ev.Reset()
 				err := f.Next(&ev)
 				if errors.Is(err, io.EOF) {
 					break
