@@ -131,7 +131,9 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ program, want string }{
+	// Twice: the second pass meets what Candidates remembered of the
+	// first (see progMemo).
+	cases := []struct{ program, want string }{
 		{"postfix/smtpd", "exact any"},
 		{"postfix-in/smtpd", "exact instances any"},
 		{"postfix-out/smtpd", "instances any"},
@@ -148,7 +150,8 @@ rules:
 		{"auth-worker", "any"},
 		{"cron", "any"},
 		{"", "any"},
-	} {
+	}
+	for _, tc := range append(cases, cases...) {
 		for _, set := range []*Set{s, s.Clone()} {
 			ev := pipeline.Event{Format: pipeline.FormatSyslog, Program: tc.program, Time: time.Unix(0, 0)}
 			var names []string
@@ -159,6 +162,24 @@ rules:
 				t.Errorf("%q: rules %q, want %q", tc.program, got, tc.want)
 			}
 		}
+	}
+}
+
+// TestCandidatesNameFromTheBuffer: an event's program is a view of the
+// reader's buffer; what Candidates remembers of it must not change when
+// the buffer does (the next lines overwrite it).
+func TestCandidatesNameFromTheBuffer(t *testing.T) {
+	s := defaultSet(t)
+	buf := []byte("sshd")
+	ev := pipeline.Event{Format: pipeline.FormatSyslog, Program: pipeline.UnsafeString(buf)}
+	sshd := len(s.Candidates(&ev))
+	// The reader refills its buffer: a name of the same length, first
+	// and last bytes (the memo's slot), that no rule names.
+	copy(buf, "ssxd")
+	other := pipeline.Event{Format: pipeline.FormatSyslog, Program: "ssxd"}
+	want := len(s.Clone().Candidates(&other))
+	if got := len(s.Candidates(&ev)); got != want || sshd == want {
+		t.Fatalf("ssxd after sshd in the same bytes: %d rules, want %d (sshd has %d)", got, want, sshd)
 	}
 }
 

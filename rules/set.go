@@ -112,6 +112,10 @@ type Set struct {
 	viewCaps map[string]string
 	caps     []pipeline.Capture
 
+	// programs remembers the rules of the last programs Candidates looked
+	// up, by format and name (see progMemo).
+	programs [progMemoSlots]progMemo
+
 	// globBuf holds the rules for a program that several globs match,
 	// what Candidates returns until its next call.
 	globBuf []*Rule
@@ -291,6 +295,7 @@ func (s *Set) Clone() *Set {
 	c.memo = regexMemo{}
 	c.finds = findMemo{}
 	c.globBuf = nil
+	c.programs = [progMemoSlots]progMemo{}
 	c.found = make([]uint64, len(s.found))
 	cp := &c
 	cp.mark = cp.markFound
@@ -391,11 +396,47 @@ func (s *Set) Candidates(ev *pipeline.Event) []*Rule {
 	if int(ev.Format) >= len(s.byFormat) {
 		return nil
 	}
-	d := &s.byFormat[ev.Format]
-	if rs, ok := d.byProgram[ev.Program]; ok {
-		return rs
+	prog := ev.Program
+	m := &s.programs[progSlot(ev.Format, prog)]
+	if m.set && m.format == ev.Format && m.prog == prog {
+		return m.rules
 	}
-	return d.unlisted(ev.Program, &s.globBuf)
+	d := &s.byFormat[ev.Format]
+	rs, ok := d.byProgram[prog]
+	if !ok {
+		rs = d.unlisted(prog, &s.globBuf)
+		if len(rs) > 0 && len(s.globBuf) > 0 && &rs[0] == &s.globBuf[0] {
+			return rs // the scratch slice of several globs: not kept
+		}
+	}
+	// The name is copied: an event's program is a view of the reader's
+	// buffer, whose bytes the next refill overwrites.
+	*m = progMemo{set: true, format: ev.Format, prog: strings.Clone(prog), rules: rs}
+	return rs
+}
+
+// progMemo is a program's rules for one format, as Candidates found them:
+// an auth.log's lines come from a handful of programs, each looked up in
+// a map by its name on every line (a thirtieth of the line's cost).
+// A name that misses costs the lookup and a copy, so a flood of made-up
+// names (anyone can log as any program) costs what it did plus the copy.
+type progMemo struct {
+	set    bool
+	format pipeline.Format
+	prog   string
+	rules  []*Rule
+}
+
+const progMemoSlots = 16
+
+// progSlot is where a program's memo lives: by its length and its first
+// and last bytes, which tell the programs of one log apart.
+func progSlot(f pipeline.Format, prog string) int {
+	h := uint(len(prog)) * 7
+	if len(prog) > 0 {
+		h += uint(prog[0])*3 + uint(prog[len(prog)-1])
+	}
+	return int(h+uint(f)) & (progMemoSlots - 1)
 }
 
 // Match implements pipeline.Matcher.
