@@ -42,7 +42,7 @@ func (e *Engine) grow(p *Policy, child netip.Prefix, ev *Event) {
 			st.Bans++
 		}
 		e.out = append(e.out, x)
-		l.Note(parent, &e.out[len(e.out)-1], verdictAction(o.Verdict), "")
+		l.noteBan(parent, o, &e.out[len(e.out)-1])
 		child = parent
 	}
 }

@@ -411,7 +411,7 @@ func (e *Engine) ban(target netip.Prefix, p *Policy, ev *Event, evidence []strin
 		x.Reason = fmt.Sprintf("%s: %d addresses of %s banned within %s", cmp.Or(p.Description, p.Name), p.Threshold, target, p.Window)
 	}
 	e.out = append(e.out, x)
-	l.Note(target, &e.out[len(e.out)-1], verdictAction(o.Verdict), "")
+	l.noteBan(target, o, &e.out[len(e.out)-1])
 	return true
 }
 

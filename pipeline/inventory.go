@@ -50,12 +50,7 @@ const MaxHistory = 16
 
 // note appends e to t's history, creating it if need be.
 func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
-	h := l.history[t]
-	if h == nil {
-		h = &offenseLog{}
-		l.history[t] = h
-	}
-	h.add(e)
+	l.logOf(t).add(e)
 	l.touch(t)
 }
 
@@ -64,14 +59,32 @@ func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
 // goes to the target's history. origin names who asked when that is not
 // the sensor the decision carries (an operator, a list).
 func (l *Ledger) Note(t netip.Prefix, x *Decision, action, origin string) {
-	origin = cmp.Or(origin, x.Origin)
+	var b *activeBan
 	if x.Action == ActionBan {
-		if b := l.bans[t]; b != nil {
-			info := &BanInfo{Pack: x.Pack, Origin: origin, Reason: x.Reason, Source: x.Source, At: x.At, Offense: x.Offense, Evidence: x.Evidence}
-			for i := range b.records {
-				if r := &b.records[i]; r.rule == x.Rule && r.expires.Equal(x.Expires) {
-					r.info = info
+		b = l.bans[t]
+	}
+	l.noteIn(t, b, nil, x, action, origin)
+}
+
+// noteBan is Note for the decision of a ban whose Outcome o Ban just
+// returned: what Ban found for the target is not looked up again.
+func (l *Ledger) noteBan(t netip.Prefix, o Outcome, x *Decision) {
+	l.noteIn(t, o.ban, o.hist, x, verdictAction(o.Verdict), "")
+}
+
+// noteIn is Note with t's ban b (nil: none, or x is no ban) and its log h
+// (nil: looked up, made if need be).
+func (l *Ledger) noteIn(t netip.Prefix, b *activeBan, h *offenseLog, x *Decision, action, origin string) {
+	origin = cmp.Or(origin, x.Origin)
+	if b != nil {
+		var info *BanInfo
+		for i := range b.records {
+			if r := &b.records[i]; r.rule == x.Rule && r.expires.Equal(x.Expires) {
+				if info == nil {
+					info = b.newInfo()
+					*info = BanInfo{Pack: x.Pack, Origin: origin, Reason: x.Reason, Source: x.Source, At: x.At, Offense: x.Offense, Evidence: x.Evidence}
 				}
+				r.info = info
 			}
 		}
 	}
@@ -79,7 +92,21 @@ func (l *Ledger) Note(t netip.Prefix, x *Decision, action, origin string) {
 	if x.Action == ActionBan {
 		e.Expires = x.Expires
 	}
-	l.note(t, e)
+	if h == nil {
+		h = l.logOf(t)
+	}
+	h.add(e)
+	l.touch(t)
+}
+
+// newInfo is a BanInfo to fill for one of b's records: the one allocated
+// with b the first time, a new one after.
+func (b *activeBan) newInfo() *BanInfo {
+	if b.infoTaken {
+		return &BanInfo{}
+	}
+	b.infoTaken = true
+	return &b.info
 }
 
 // BanView is one rule's active record on a target, as `stockade bans`

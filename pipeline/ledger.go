@@ -28,6 +28,18 @@ type activeBan struct {
 	records []record
 	until   time.Time // the latest expiry among records
 	one     [1]record // records' first array: most targets have one rule's ban
+	// hist is the target's offense log once a ban looked it up, so that
+	// the next ban of the target does not look it up again (a rule
+	// asking to ban a target another rule holds is the common case of
+	// an alert flood). It is always the log l.history holds for the
+	// target: a log is never dropped, and whoever replaces one (a
+	// restore) drops the ban's copy (see forgetHistory).
+	hist *offenseLog
+	// info is the first BanInfo noted for a record, allocated with the
+	// ban: most bans hold one record, noted once. Once taken it is never
+	// written again (infoTaken): saved state and the inventory share it.
+	info      BanInfo
+	infoTaken bool
 }
 
 func newActiveBan() *activeBan {
@@ -83,42 +95,55 @@ type Outcome struct {
 	Offense  int
 	Duration time.Duration
 	Expires  time.Time
+	// ban and hist are what Ban found or made for the target, so that
+	// noting the ban's decision (noteBan) looks neither up again.
+	ban  *activeBan
+	hist *offenseLog
 }
 
 const maxBanTimes = 16
 
 func (l *Ledger) record(t netip.Prefix, rule string, at time.Time) int {
-	h := l.history[t]
-	if h == nil {
-		h = &offenseLog{}
-		l.history[t] = h
-	}
-	h.n++
-	h.countRule(rule)
-	if len(h.times) < maxBanTimes {
-		h.times = append(h.times, at.UnixNano())
-	} else {
-		// Shifted down in place: trimming the front off would leave the
-		// slice no room, and the next ban would copy it to a new array.
-		copy(h.times, h.times[1:])
-		h.times[len(h.times)-1] = at.UnixNano()
-	}
-	return h.n
+	return l.logOf(t).record(rule, at)
 }
 
-// escalationCount is the n a policy's escalation uses for its next ban.
-func (l *Ledger) escalationCount(t netip.Prefix, p *Policy) int {
-	if p.Escalate == nil {
-		// Duration does not read it: spare the history's lookup, a
-		// cache miss for every ban a rule asks of a target another rule
-		// holds already.
-		return 1
+// logOf is t's offense log, made if need be.
+func (l *Ledger) logOf(t netip.Prefix) *offenseLog {
+	h := l.history[t]
+	if h == nil {
+		h = newOffenseLog()
+		l.history[t] = h
+	}
+	return h
+}
+
+// histOf is t's offense log (nil if none), looked up once per ban b.
+func (l *Ledger) histOf(t netip.Prefix, b *activeBan) *offenseLog {
+	if b != nil && b.hist != nil {
+		return b.hist
 	}
 	h := l.history[t]
+	if b != nil {
+		b.hist = h
+	}
+	return h
+}
+
+// forgetHistory drops the copy a ban of t holds of t's offense log: the
+// log is about to be replaced.
+func (l *Ledger) forgetHistory(t netip.Prefix) {
+	if b := l.bans[t]; b != nil {
+		b.hist = nil
+	}
+}
+
+// escalationCount is the n a policy's escalation uses for its next ban,
+// by the target's log h (nil: no ban yet).
+func escalationCount(h *offenseLog, p *Policy) int {
 	if h == nil {
 		return 1
 	}
-	if p.Escalate != nil && p.Escalate.PerRule {
+	if p.Escalate.PerRule {
 		return h.ruleCount(p.Name) + 1
 	}
 	return h.n + 1
@@ -179,7 +204,15 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	if own >= 0 {
 		return l.extend(r, b, own)
 	}
-	d := r.Policy.Duration(l.escalationCount(r.Target, r.Policy))
+	var h *offenseLog
+	n := 1
+	if r.Policy.Escalate != nil {
+		// Duration reads it only then: spare the history's lookup
+		// otherwise.
+		h = l.histOf(r.Target, b)
+		n = escalationCount(h, r.Policy)
+	}
+	d := r.Policy.Duration(n)
 	if !r.Until.IsZero() {
 		d = r.Until.Sub(r.At)
 	}
@@ -189,7 +222,7 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 			return Outcome{Verdict: AlreadyBanned}
 		}
 	}
-	if l.Covered(r.Target, expires) {
+	if len(l.ranges) > 0 && l.Covered(r.Target, expires) {
 		return Outcome{Verdict: AlreadyBanned}
 	}
 	v := Banned
@@ -203,13 +236,17 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	if expires.After(b.until) {
 		b.until = expires
 	}
-	offense := l.record(r.Target, r.Policy.Name, r.At)
+	if h == nil {
+		h = l.logOf(r.Target)
+	}
+	b.hist = h
+	offense := h.record(r.Policy.Name, r.At)
 	if !r.Target.IsSingleIP() {
 		l.ranges[r.Target] = struct{}{}
 	}
 	l.pushExpiry(r.Target, expires)
 	l.touch(r.Target)
-	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires}
+	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires, ban: b, hist: h}
 }
 
 // extend moves the rule's own record on the target (at index i) to
@@ -219,10 +256,15 @@ func (l *Ledger) extend(r BanRequest, b *activeBan, i int) Outcome {
 	if r.Until.After(b.until) {
 		b.until = r.Until
 	}
-	offense := l.record(r.Target, r.Policy.Name, r.At)
+	h := l.histOf(r.Target, b)
+	if h == nil {
+		h = l.logOf(r.Target)
+		b.hist = h
+	}
+	offense := h.record(r.Policy.Name, r.At)
 	l.pushExpiry(r.Target, r.Until)
 	l.touch(r.Target)
-	return Outcome{Verdict: Extended, Offense: offense, Duration: r.Until.Sub(r.At), Expires: r.Until}
+	return Outcome{Verdict: Extended, Offense: offense, Duration: r.Until.Sub(r.At), Expires: r.Until, ban: b, hist: h}
 }
 
 // Expire drops records that have run out at now and returns the targets

@@ -26,6 +26,34 @@ type offenseLog struct {
 	next   int
 	names  []string
 	locs   []*time.Location
+
+	// The slices' first arrays, allocated with the log: a flood of new
+	// targets banned once each costs one allocation a target, not five.
+	rules0  [1]ruleCount
+	times0  [1]int64
+	events0 [1]histEntry
+	names0  [4]string // action, rule, origin, reason
+}
+
+func newOffenseLog() *offenseLog {
+	h := &offenseLog{}
+	h.rules, h.times, h.events, h.names = h.rules0[:0], h.times0[:0], h.events0[:0], h.names0[:0]
+	return h
+}
+
+// record counts a ban by rule at at and returns the target's bans so far.
+func (h *offenseLog) record(rule string, at time.Time) int {
+	h.n++
+	h.countRule(rule)
+	if len(h.times) < maxBanTimes {
+		h.times = append(h.times, at.UnixNano())
+	} else {
+		// Shifted down in place: trimming the front off would leave the
+		// slice no room, and the next ban would copy it to a new array.
+		copy(h.times, h.times[1:])
+		h.times[len(h.times)-1] = at.UnixNano()
+	}
+	return h.n
 }
 
 type ruleCount struct {

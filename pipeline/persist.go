@@ -393,6 +393,7 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 			for _, x := range ts.History[max(0, len(ts.History)-MaxHistory):] {
 				h.add(x)
 			}
+			e.ledger.forgetHistory(ts.Target)
 			e.ledger.history[ts.Target] = h
 		}
 		var b *activeBan
