@@ -88,7 +88,8 @@ type Engine struct {
 	sighter      Sighter // the matcher, when its predicates count distinct values
 
 	hits     []Hit
-	hitGuard guardAnswer // see allowedHit
+	hitGuard guardAnswer   // see allowedHit
+	reasons  []reasonCache // by Policy.ID: see reasonOf
 	out      []Decision
 	lifted   []expiryItem // the bans the last expire lifted
 	stats    []RuleStats
@@ -547,7 +548,7 @@ func (e *Engine) decision(a Action, t netip.Prefix, p *Policy, ev *Event, o Outc
 		Scope:    scope,
 		Rule:     p.Name,
 		Pack:     p.Pack,
-		Reason:   reason(p, ev),
+		Reason:   e.reasonOf(p, ev.Signature),
 		At:       ev.Time,
 		Duration: int64(o.Duration / time.Second),
 		Expires:  o.Expires,
@@ -558,20 +559,67 @@ func (e *Engine) decision(a Action, t netip.Prefix, p *Policy, ev *Event, o Outc
 	}
 }
 
-func reason(p *Policy, ev *Event) string {
-	what := p.Description
-	if what == "" {
-		what = p.Name
-	}
-	var r string
+// reasonText is a decision's reason for p, before the alert's signature.
+func reasonText(p *Policy) string {
+	what := cmp.Or(p.Description, p.Name)
 	if p.Threshold <= 1 {
-		r = what
-	} else {
-		r = fmt.Sprintf("%s: %d matches within %s", what, p.Threshold, p.Window)
+		return what
 	}
-	if ev.Signature != "" {
-		r += ": " + ev.Signature
+	return fmt.Sprintf("%s: %d matches within %s", what, p.Threshold, p.Window)
+}
+
+func reason(p *Policy, signature string) string {
+	r := reasonText(p)
+	if signature != "" {
+		r += ": " + signature
 	}
+	return r
+}
+
+// reasonCache is one rule's reason, kept with what it was made from (a
+// caller may build a Policy of its own, as Ban does, with the ID of a
+// rule), and the reasons with the signatures it was seen with.
+type reasonCache struct {
+	what      string
+	threshold int
+	window    time.Duration
+	text      string
+	sigs      map[string]string
+}
+
+// maxReasonSignatures bounds a rule's cached reasons with a signature: a
+// sensor that writes a new signature on every line makes the cache start
+// again, not grow.
+const maxReasonSignatures = 256
+
+// reasonOf is reason(p, signature), made once per rule (and signature)
+// instead of once per decision: an alert rule bans on every new target.
+func (e *Engine) reasonOf(p *Policy, signature string) string {
+	if p.ID < 0 || p.ID >= 1<<16 {
+		return reason(p, signature)
+	}
+	if p.ID >= len(e.reasons) {
+		e.reasons = append(e.reasons, make([]reasonCache, p.ID+1-len(e.reasons))...)
+	}
+	c := &e.reasons[p.ID]
+	what := cmp.Or(p.Description, p.Name)
+	if c.text == "" || c.what != what || c.threshold != p.Threshold || c.window != p.Window {
+		*c = reasonCache{what: what, threshold: p.Threshold, window: p.Window, text: reasonText(p)}
+	}
+	if signature == "" {
+		return c.text
+	}
+	if r, ok := c.sigs[signature]; ok {
+		return r
+	}
+	r := c.text + ": " + signature
+	if c.sigs == nil {
+		c.sigs = make(map[string]string)
+	} else if len(c.sigs) >= maxReasonSignatures {
+		clear(c.sigs)
+	}
+	// The key is r's own tail: signature may share the reader's buffer.
+	c.sigs[r[len(r)-len(signature):]] = r
 	return r
 }
 
