@@ -198,7 +198,7 @@ func (l *Ledger) Replace(target netip.Prefix, rule string, at, expires time.Time
 		l.ranges[target] = struct{}{}
 	}
 	l.record(target, rule, at)
-	l.pushExpiry(target, expires)
+	l.pushExpiry(target, b, expires)
 	l.touch(target)
 	return was
 }
@@ -240,7 +240,7 @@ func (l *Ledger) renew(t netip.Prefix, rule string, expires time.Time) {
 	if expires.After(b.until) {
 		b.until = expires
 	}
-	l.pushExpiry(t, expires)
+	l.pushExpiry(t, b, expires)
 	l.touch(t)
 }
 

@@ -40,6 +40,9 @@ type activeBan struct {
 	// written again (infoTaken): saved state and the inventory share it.
 	info      BanInfo
 	infoTaken bool
+	// gone is set when the ban leaves the ledger's map (lifted, or
+	// replaced by a restore): its expiry items then look the target up.
+	gone bool
 }
 
 func newActiveBan() *activeBan {
@@ -65,8 +68,16 @@ func (l *Ledger) touch(t netip.Prefix) {
 	}
 }
 
-func (l *Ledger) pushExpiry(t netip.Prefix, at time.Time) {
-	l.expiry.push(expiryItem{target: t, at: at, ns: at.UnixNano()})
+// pushExpiry schedules a look at b, t's ban, at at.
+func (l *Ledger) pushExpiry(t netip.Prefix, b *activeBan, at time.Time) {
+	l.expiry.push(expiryItem{target: t, at: at, ns: at.UnixNano(), ban: b})
+}
+
+// dropBan takes t's ban b out of the map.
+func (l *Ledger) dropBan(t netip.Prefix, b *activeBan) {
+	b.gone = true
+	delete(l.bans, t)
+	delete(l.ranges, t)
 }
 
 func NewLedger() *Ledger {
@@ -244,7 +255,7 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	if !r.Target.IsSingleIP() {
 		l.ranges[r.Target] = struct{}{}
 	}
-	l.pushExpiry(r.Target, expires)
+	l.pushExpiry(r.Target, b, expires)
 	l.touch(r.Target)
 	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires, ban: b, hist: h}
 }
@@ -262,7 +273,7 @@ func (l *Ledger) extend(r BanRequest, b *activeBan, i int) Outcome {
 		b.hist = h
 	}
 	offense := h.record(r.Policy.Name, r.At)
-	l.pushExpiry(r.Target, r.Until)
+	l.pushExpiry(r.Target, b, r.Until)
 	l.touch(r.Target)
 	return Outcome{Verdict: Extended, Offense: offense, Duration: r.Until.Sub(r.At), Expires: r.Until, ban: b, hist: h}
 }
@@ -282,9 +293,13 @@ func (l *Ledger) Expire(now time.Time) []netip.Prefix {
 func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 	for len(l.expiry) > 0 && !l.expiry[0].at.After(now) {
 		it := l.expiry.pop()
-		b := l.bans[it.target]
-		if b == nil {
-			continue
+		b := it.ban
+		if b == nil || b.gone {
+			// The ban the item was pushed for is no longer the
+			// target's: look up whether another is.
+			if b = l.bans[it.target]; b == nil {
+				continue
+			}
 		}
 		kept := b.records[:0]
 		var until time.Time
@@ -299,8 +314,7 @@ func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 		b.records, b.until = kept, until
 		l.touch(it.target)
 		if len(kept) == 0 {
-			delete(l.bans, it.target)
-			delete(l.ranges, it.target)
+			l.dropBan(it.target, b)
 			lifted = append(lifted, it)
 		}
 	}
@@ -310,8 +324,10 @@ func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 // Unban lifts every record on target at once (an operator's decision).
 // It reports whether target was banned.
 func (l *Ledger) Unban(target netip.Prefix) bool {
-	_, ok := l.bans[target]
-	delete(l.bans, target)
+	b, ok := l.bans[target]
+	if ok {
+		l.dropBan(target, b)
+	}
 	delete(l.ranges, target)
 	l.touch(target)
 	return ok
@@ -355,8 +371,7 @@ func (l *Ledger) UnbanRule(target netip.Prefix, rule string) (bool, time.Time) {
 	}
 	b.records, b.until = kept, until
 	if len(kept) == 0 {
-		delete(l.bans, target)
-		delete(l.ranges, target)
+		l.dropBan(target, b)
 	}
 	l.touch(target)
 	return true, until
@@ -427,6 +442,9 @@ type expiryItem struct {
 	target netip.Prefix
 	at     time.Time
 	ns     int64 // at in unix ns: what the heap orders by, without Time.Compare
+	// ban is the target's ban the item was pushed for: expire finds it
+	// without the map (a cache miss a ban) while it is the target's.
+	ban *activeBan
 }
 
 type expiryHeap []expiryItem

@@ -403,6 +403,9 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 			}
 			if b == nil {
 				b = &activeBan{}
+				if old := e.ledger.bans[ts.Target]; old != nil {
+					old.gone = true
+				}
 				e.ledger.bans[ts.Target] = b
 			}
 			b.records = append(b.records, record{rule: rec.Rule, expires: rec.Expires, info: rec.Info})
@@ -412,7 +415,7 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 			if rec.Expires.After(b.until) {
 				b.until = rec.Expires
 			}
-			e.ledger.pushExpiry(ts.Target, rec.Expires)
+			e.ledger.pushExpiry(ts.Target, b, rec.Expires)
 		}
 	}
 }
