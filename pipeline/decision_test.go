@@ -2,8 +2,12 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +99,52 @@ func BenchmarkDecisionJSON(b *testing.B) {
 		if err := json.Unmarshal(j, &back); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecisionIDBytes: an id is the sha256 of each field and a zero byte,
+// then the time and the offense big-endian, as a streamed Digest hashed
+// them before the id was made in one call: ids must never change, since
+// sinks de-duplicate and consumers verify by them.
+func TestDecisionIDBytes(t *testing.T) {
+	long := strings.Repeat("x", 300) // past the stack buffer
+	at := time.Date(2025, 11, 1, 2, 46, 32, 252774000, time.UTC)
+	cases := []struct {
+		name, origin, rule string
+		action             Action
+		target             string
+		offense            int
+	}{
+		{"ipv4 ban", "vm", "suricata-p1", ActionBan, "203.0.7.16", 4},
+		{"ipv6 range", "sensor-1", "sshd", ActionBan, "2001:db8::/64", 1},
+		{"unban, no rule", "vm", "", ActionUnban, "198.51.100.7", 0},
+		{"long names", long, long, ActionBan, "192.0.2.1", 1 << 40},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			target := MustTarget(c.target)
+			h := sha256.New()
+			for _, s := range []string{c.origin, string(c.action), target.String(), c.rule} {
+				h.Write([]byte(s))
+				h.Write([]byte{0})
+			}
+			var n [16]byte
+			binary.BigEndian.PutUint64(n[:8], uint64(at.UnixNano()))
+			binary.BigEndian.PutUint64(n[8:], uint64(c.offense))
+			h.Write(n[:])
+			want := hex.EncodeToString(h.Sum(nil)[:16])
+			if got := decisionID(c.origin, c.action, target, c.rule, at, c.offense); got != want {
+				t.Errorf("decisionID = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func BenchmarkDecisionID(b *testing.B) {
+	target := MustTarget("203.0.113.10")
+	at := time.Date(2025, 11, 1, 2, 46, 32, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		decisionID("sensor-1", ActionBan, target, "suricata-p1", at, 3)
 	}
 }
