@@ -479,27 +479,43 @@ func (h *expiryHeap) push(it expiryItem) {
 	}
 }
 
+// pop is bottom-up (Floyd's): the hole at the top goes down the smaller
+// children to a leaf, one comparison a level, and the last item climbs
+// back from there, which is seldom far; container/heap's sift-down does
+// two comparisons and a swap of two items at every level of a heap that
+// holds every ban.
 func (h *expiryHeap) pop() expiryItem {
 	s := *h
 	n := len(s) - 1
-	s[0], s[n] = s[n], s[0]
-	for i := 0; ; {
+	top, last := s[0], s[n]
+	s[n] = expiryItem{} // the ban it points at is no longer held by the heap
+	s = s[:n]
+	*h = s
+	if n == 0 {
+		return top
+	}
+	i := 0
+	for {
 		j := 2*i + 1
-		if j >= n || j < 0 {
+		if j >= n {
 			break
 		}
 		if j2 := j + 1; j2 < n && s.less(&s[j2], &s[j]) {
 			j = j2
 		}
-		if !s.less(&s[j], &s[i]) {
-			break
-		}
-		s[i], s[j] = s[j], s[i]
+		s[i] = s[j]
 		i = j
 	}
-	it := s[n]
-	*h = s[:n]
-	return it
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s.less(&last, &s[p]) {
+			break
+		}
+		s[i] = s[p]
+		i = p
+	}
+	s[i] = last
+	return top
 }
 
 func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }

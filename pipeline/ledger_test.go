@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -138,5 +141,50 @@ func TestLedgerUnbanRule(t *testing.T) {
 	}
 	if _, ok := l.Active(tgt, at); ok || l.Len() != 0 {
 		t.Fatal("a target with no record left is still banned")
+	}
+}
+
+// TestExpiryHeapOrder: pushes and pops interleaved, with expiries that
+// tie, come out by time then target, as a sorted list gives them (the
+// order unbans are emitted and merged in).
+func TestExpiryHeapOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h expiryHeap
+	var want []expiryItem
+	item := func() expiryItem {
+		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(rng.IntN(40))})
+		at := t0.Add(time.Duration(rng.IntN(50)) * time.Second)
+		return expiryItem{target: netip.PrefixFrom(a, 32), at: at, ns: at.UnixNano()}
+	}
+	byKey := func(a, b expiryItem) int {
+		if c := cmp.Compare(a.ns, b.ns); c != 0 {
+			return c
+		}
+		return comparePrefix(a.target, b.target)
+	}
+	for round := range 2000 {
+		for range rng.IntN(4) {
+			it := item()
+			h.push(it)
+			want = append(want, it)
+		}
+		if len(want) == 0 || round%3 == 0 {
+			continue
+		}
+		slices.SortFunc(want, byKey)
+		got := h.pop()
+		if byKey(got, want[0]) != 0 {
+			t.Fatalf("round %d: pop = %v at %v, want %v at %v", round, got.target, got.at, want[0].target, want[0].at)
+		}
+		want = want[1:]
+	}
+	slices.SortFunc(want, byKey)
+	for i := range want {
+		if got := h.pop(); byKey(got, want[i]) != 0 {
+			t.Fatalf("drain %d: pop = %v at %v, want %v at %v", i, got.target, got.at, want[i].target, want[i].at)
+		}
+	}
+	if len(h) != 0 {
+		t.Fatalf("heap holds %d items after the drain", len(h))
 	}
 }
