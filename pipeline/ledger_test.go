@@ -154,10 +154,10 @@ func TestExpiryHeapOrder(t *testing.T) {
 	item := func() expiryItem {
 		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(rng.IntN(40))})
 		at := t0.Add(time.Duration(rng.IntN(50)) * time.Second)
-		return expiryItem{target: netip.PrefixFrom(a, 32), at: at, ns: at.UnixNano()}
+		return expiryItem{target: netip.PrefixFrom(a, 32), at: at}
 	}
 	byKey := func(a, b expiryItem) int {
-		if c := cmp.Compare(a.ns, b.ns); c != 0 {
+		if c := cmp.Compare(a.at.UnixNano(), b.at.UnixNano()); c != 0 {
 			return c
 		}
 		return comparePrefix(a.target, b.target)
