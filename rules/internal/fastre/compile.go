@@ -45,8 +45,16 @@ type inst struct {
 	out, alt int32
 	lit      string // literal, or for a rep the literal that must follow it
 	litKey   int32  // rep: the byte of lit the search looks for, the rarest
-	set      charset
-	first    charset // bytes some path from here consumes first
+	// after is, for a rep with lit, the instruction after lit: a
+	// candidate end of the rep is one where lit follows and after is
+	// viable past it.
+	after *inst
+	// head is the literal every path from here starts with, through
+	// saves (a capture that opens with a literal), or "": a split tests
+	// its branches on it before entering one.
+	head  string
+	set   charset
+	first charset // bytes some path from here consumes first
 	// Lookup tables the matcher uses, one load per byte: setTab for set,
 	// viaTab for "a path from here can go on when the next byte is c"
 	// (first, or every byte when emid).

@@ -45,11 +45,21 @@ func (p *prog) try(m *machine, s string, pos int, capture bool) result {
 			}
 			budget -= n >> 3
 			if in.poss {
-				if !viable(&insts[in.out], s, pos+n) {
+				out := &insts[in.out]
+				if !viable(out, s, pos+n) {
 					goto fail
 				}
 				pos += n
 				pc = in.out
+				if out.op == opLit {
+					// The literal after the run (the dots of an address,
+					// "\d+ from") in the same step: a step less to dispatch.
+					if !strings.HasPrefix(s[pos:], out.lit) {
+						goto fail
+					}
+					pos += len(out.lit)
+					pc = out.out
+				}
 				continue
 			}
 			var k, cost int
@@ -68,15 +78,16 @@ func (p *prog) try(m *machine, s string, pos int, capture bool) result {
 			pos += k
 			pc = in.out
 		case opSplit:
-			// A branch that starts with a literal is tested on the whole
-			// literal here: optional groups like (?: port \d+)? all start
-			// with a space, so the first byte rarely tells them apart.
+			// A branch that starts with a literal, or with a capture
+			// that does, is tested on the whole literal here: optional
+			// groups like (?: port \d+)? all start with a space, so the
+			// first byte rarely tells them apart.
 			x, y := &insts[in.out], &insts[in.alt]
-			if !viable(x, s, pos) || x.op == opLit && !strings.HasPrefix(s[pos:], x.lit) {
+			if !viable(x, s, pos) || x.head != "" && !strings.HasPrefix(s[pos:], x.head) {
 				pc = in.alt
 				continue
 			}
-			if viable(y, s, pos) && (y.op != opLit || strings.HasPrefix(s[pos:], y.lit)) {
+			if viable(y, s, pos) && (y.head == "" || strings.HasPrefix(s[pos:], y.head)) {
 				stack = append(stack, frame{kind: fChoice, pc: in.alt, pos: int32(pos)})
 			}
 			if x.op == opLit {
@@ -191,7 +202,9 @@ func greedyFrom(in, next *inst, s string, base, hi int) (k, cost int) {
 			if i < 0 {
 				break
 			}
-			if p := from + i; s[p:p+len(lit)] == lit {
+			// The continuation past lit must be viable too: a .* before
+			// " <HOST>" skips the spaces that a host cannot follow.
+			if p := from + i; s[p:p+len(lit)] == lit && viable(in.after, s, p+len(lit)) {
 				return p - base, (base + hi - p) >> 3
 			}
 			to = from + i - 1

@@ -139,6 +139,16 @@ func (p *prog) tuneReps() {
 		if next.op == opLit {
 			in.lit = next.lit
 			in.litKey = rarest(next.lit)
+			in.after = &p.insts[next.out]
+		}
+	}
+	for i := range p.insts {
+		in := &p.insts[i]
+		for in.op == opSave {
+			in = &p.insts[in.out]
+		}
+		if in.op == opLit {
+			p.insts[i].head = in.lit
 		}
 	}
 }
