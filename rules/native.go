@@ -231,7 +231,7 @@ func (s *Set) tryFail(m *nativeMatcher, i int, text string, ev *pipeline.Event, 
 	if need := 2 * len(f.Names); cap(s.sub) < need {
 		s.sub = make([]int, need)
 	}
-	sub := f.Engine.Submatch(text, s.sub[:cap(s.sub)])
+	sub := f.SubmatchPrefiltered(text, s.sub[:cap(s.sub)])
 	if sub == nil {
 		return false
 	}

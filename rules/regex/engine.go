@@ -60,6 +60,18 @@ func (e fastEngine) Match(text string) bool { return e.re.MatchString(text) }
 func (e fastEngine) Names() []string        { return e.re.SubexpNames() }
 func (e fastEngine) Kind() string           { return "re2" }
 
+// SubmatchPrefiltered is r.Engine.Submatch for a text that r's prefilter
+// has just passed (see Prefilter, PrefilterSets and Multi): every one of
+// r.Literals is in it, so fastre skips its own scan for the literal it
+// requires, a second pass over the line that would find what the
+// prefilter found. The result is Submatch's whatever the text holds.
+func (r *Regex) SubmatchPrefiltered(text string, dst []int) []int {
+	if f, ok := r.Engine.(fastEngine); ok && len(r.Literals) > 0 {
+		return f.re.FindStringSubmatchIndexPrefiltered(text, dst)
+	}
+	return r.Engine.Submatch(text, dst)
+}
+
 // Faults reports the matches an engine gave up (its time or backtracking
 // limit): regexp2's, 0 for the linear engines.
 func Faults(e Engine) uint64 {

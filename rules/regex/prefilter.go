@@ -52,7 +52,7 @@ func (r *Regex) Search(text string, dst []int) []int {
 	if !r.Prefilter(text) {
 		return nil
 	}
-	return r.Engine.Submatch(text, dst)
+	return r.SubmatchPrefiltered(text, dst)
 }
 
 // RequiredLiterals returns the case-sensitive literals (3 bytes or more)

@@ -97,6 +97,16 @@ func (re *Regexp) FindStringSubmatchIndex(s string, dst []int) []int {
 	if re.required != "" && !strings.Contains(s, re.required) {
 		return nil
 	}
+	return re.FindStringSubmatchIndexPrefiltered(s, dst)
+}
+
+// FindStringSubmatchIndexPrefiltered is FindStringSubmatchIndex for a
+// caller whose own prefilter has just found in s the literals every match
+// needs: it skips the scan for the literal this Regexp requires, a second
+// pass over the line that finds what the caller found. Its result is
+// FindStringSubmatchIndex's whatever s holds; a caller that checked less
+// only pays for a search that fails.
+func (re *Regexp) FindStringSubmatchIndexPrefiltered(s string, dst []int) []int {
 	p := re.program()
 	if p == nil || len(s) > maxText || re.demoted.Load() || !isASCII(s) {
 		return re.slow(s, dst)
