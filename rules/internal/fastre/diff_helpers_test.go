@@ -23,6 +23,12 @@ func mismatch(re *Regexp, std *regexp.Regexp, s string) string {
 	if !slices.Equal(got, want) || (got == nil) != (want == nil) {
 		return fmt.Sprintf("FindStringSubmatchIndex(%q) on %q into dst = %v, regexp gives %v", s, std.String(), got, want)
 	}
+	// Without the required-literal scan, as a caller's prefilter asks:
+	// the same answer whether or not s holds the literal.
+	got = re.FindStringSubmatchIndexPrefiltered(s, buf[:1])
+	if !slices.Equal(got, want) || (got == nil) != (want == nil) {
+		return fmt.Sprintf("FindStringSubmatchIndexPrefiltered(%q) on %q = %v, regexp gives %v", s, std.String(), got, want)
+	}
 	if m, w := re.MatchString(s), std.MatchString(s); m != w {
 		return fmt.Sprintf("MatchString(%q) on %q = %v, regexp gives %v", s, std.String(), m, w)
 	}
