@@ -123,3 +123,15 @@ func BenchmarkMatchString(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIsASCII: the check every call makes before the fast path may
+// answer, on an sshd failure line.
+func BenchmarkIsASCII(b *testing.B) {
+	line := "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.45.198  user=root"
+	b.ReportAllocs()
+	for b.Loop() {
+		if !isASCII(line) {
+			b.Fatal("not ASCII")
+		}
+	}
+}

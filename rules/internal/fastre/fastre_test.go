@@ -233,3 +233,23 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestIsASCII puts one byte >= 0x80 at every position of texts of every
+// length around the word sizes isASCII reads.
+func TestIsASCII(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		text := []byte(strings.Repeat("a", n))
+		if !isASCII(string(text)) {
+			t.Fatalf("isASCII(%q) = false", text)
+		}
+		for i := range text {
+			for _, c := range []byte{0x80, 0xff} {
+				text[i] = c
+				if isASCII(string(text)) {
+					t.Fatalf("isASCII(%q) = true", text)
+				}
+				text[i] = 'a'
+			}
+		}
+	}
+}
