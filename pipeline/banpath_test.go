@@ -22,6 +22,9 @@ func TestReasonOfMatchesReason(t *testing.T) {
 	for i := range 3 * maxReasonSignatures {
 		check(alert, fmt.Sprintf("ET SCAN signature %d", i%(maxReasonSignatures+7)))
 		check(alert, "")
+		if n := len(e.reasons[alert.ID].sigs); n > maxReasonSignatures {
+			t.Fatalf("%d reasons with a signature kept, at most %d", n, maxReasonSignatures)
+		}
 	}
 	manual := &Policy{ID: 0, Name: "operator", Threshold: 1}
 	check(manual, "")

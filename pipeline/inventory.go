@@ -69,7 +69,7 @@ func (l *Ledger) Note(t netip.Prefix, x *Decision, action, origin string) {
 // noteBan is Note for the decision of a ban whose Outcome o Ban just
 // returned: what Ban found for the target is not looked up again.
 func (l *Ledger) noteBan(t netip.Prefix, o Outcome, x *Decision) {
-	l.noteIn(t, o.ban, o.hist, x, verdictAction(o.Verdict), "")
+	l.noteIn(t, o.ban, o.ban.hist, x, verdictAction(o.Verdict), "")
 }
 
 // noteIn is Note with t's ban b (nil: none, or x is no ban) and its log h

@@ -106,10 +106,10 @@ type Outcome struct {
 	Offense  int
 	Duration time.Duration
 	Expires  time.Time
-	// ban and hist are what Ban found or made for the target, so that
-	// noting the ban's decision (noteBan) looks neither up again.
-	ban  *activeBan
-	hist *offenseLog
+	// ban is what Ban found or made for the target, with its offense log
+	// (ban.hist), so that noting the ban's decision (noteBan) looks
+	// neither up again.
+	ban *activeBan
 }
 
 const maxBanTimes = 16
@@ -138,6 +138,14 @@ func (l *Ledger) histOf(t netip.Prefix, b *activeBan) *offenseLog {
 		b.hist = h
 	}
 	return h
+}
+
+// logFor is t's offense log, made if need be, kept with its ban b.
+func (l *Ledger) logFor(t netip.Prefix, b *activeBan) *offenseLog {
+	if b.hist == nil {
+		b.hist = l.logOf(t)
+	}
+	return b.hist
 }
 
 // forgetHistory drops the copy a ban of t holds of t's offense log: the
@@ -248,16 +256,15 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 		b.until = expires
 	}
 	if h == nil {
-		h = l.logOf(r.Target)
+		h = l.logFor(r.Target, b)
 	}
-	b.hist = h
 	offense := h.record(r.Policy.Name, r.At)
 	if !r.Target.IsSingleIP() {
 		l.ranges[r.Target] = struct{}{}
 	}
 	l.pushExpiry(r.Target, b, expires)
 	l.touch(r.Target)
-	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires, ban: b, hist: h}
+	return Outcome{Verdict: v, Offense: offense, Duration: d, Expires: expires, ban: b}
 }
 
 // extend moves the rule's own record on the target (at index i) to
@@ -267,15 +274,10 @@ func (l *Ledger) extend(r BanRequest, b *activeBan, i int) Outcome {
 	if r.Until.After(b.until) {
 		b.until = r.Until
 	}
-	h := l.histOf(r.Target, b)
-	if h == nil {
-		h = l.logOf(r.Target)
-		b.hist = h
-	}
-	offense := h.record(r.Policy.Name, r.At)
+	offense := l.logFor(r.Target, b).record(r.Policy.Name, r.At)
 	l.pushExpiry(r.Target, b, r.Until)
 	l.touch(r.Target)
-	return Outcome{Verdict: Extended, Offense: offense, Duration: r.Until.Sub(r.At), Expires: r.Until, ban: b, hist: h}
+	return Outcome{Verdict: Extended, Offense: offense, Duration: r.Until.Sub(r.At), Expires: r.Until, ban: b}
 }
 
 // Expire drops records that have run out at now and returns the targets
