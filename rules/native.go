@@ -95,14 +95,14 @@ type nativeMatcher struct {
 	withLits uint64
 }
 
-// leadScanMax is how many failregexes with literals a line's first byte
-// may leave before one scan of the line for all their literals is
-// cheaper than their prefilters one by one.
-const leadScanMax = 3
-
-// litScanMin is how many failregexes make one scan cheaper than their
-// prefilters one by one.
-const litScanMin = 4
+// leadScanMax is how many failregexes with literals a line may be left
+// with (by its first byte and the gate) before one scan of the line for
+// all their literals is cheaper than their prefilters one by one; a rule
+// with fewer failregexes than litScanMin never has the scan.
+const (
+	leadScanMax = 3
+	litScanMin  = leadScanMax + 1
+)
 
 // index builds the failregexes' needs, and m.lits when they require
 // literals, at most 64 in all.
@@ -187,17 +187,19 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
 	try, indexed := s.triable(g)
-	lead := m.leads(text)
+	if !indexed {
+		try = ^uint64(0) // the gate answers failregex by failregex (tries)
+	}
+	cands := m.leads(text) & try
 	found, exact := ^uint64(0), false
-	if cands := lead & m.withLits; m.lits != nil && (indexed && bits.OnesCount64(cands&try) > leadScanMax ||
-		!indexed && bits.OnesCount64(cands) > leadScanMax) {
+	if m.lits != nil && bits.OnesCount64(cands&m.withLits) > leadScanMax {
 		// An exact scan of an ASCII text: a failregex it lets through
 		// holds its literals, and only its sets are left to prefilter.
 		found, exact = m.lits.Mask(text)
 	}
-	if len(m.fail) > 64 {
+	if len(m.fail) > 64 { // no bit each: no lead, no gate's index
 		for i := range m.fail {
-			if (!indexed || try&(1<<i) != 0) && (indexed || s.tries(g, i)) && s.tryFail(m, i, text, ev, found, exact, j) {
+			if s.tries(g, i) && s.tryFail(m, i, text, ev, found, exact, j) {
 				return
 			}
 		}
@@ -205,11 +207,7 @@ func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Eve
 	}
 	// The failregexes left, in order: the first byte and the gate leave
 	// one or two of sshd's fifteen, and the loop visits those alone.
-	cands := lead & (^uint64(0) >> (64 - len(m.fail)))
-	if indexed {
-		cands &= try
-	}
-	for ; cands != 0; cands &= cands - 1 {
+	for cands &= ^uint64(0) >> (64 - len(m.fail)); cands != 0; cands &= cands - 1 {
 		i := bits.TrailingZeros64(cands)
 		if (indexed || s.tries(g, i)) && s.tryFail(m, i, text, ev, found, exact, j) {
 			return
