@@ -7,16 +7,15 @@ import (
 	"github.com/stockade-ids/stockade/sources/nginx"
 )
 
-// webPrograms are the programs whose syslog or journal messages may be
-// access-log lines: nginx's `access_log syslog:`, Apache's piped logger,
-// and the journal of a web server that logs to stdout.
-var webPrograms = [...]string{"nginx", "apache2", "httpd", "openresty", "caddy", "traefik"}
-
+// isWebProgram reports whether p is a program whose syslog or journal
+// messages may be access-log lines: nginx's `access_log syslog:`, Apache's
+// piped logger, and the journal of a web server that logs to stdout. Every
+// syslog line asks, so it is a switch (a length, then the bytes) rather
+// than a loop comparing each name.
 func isWebProgram(p string) bool {
-	for _, w := range webPrograms {
-		if p == w {
-			return true
-		}
+	switch p {
+	case "nginx", "apache2", "httpd", "openresty", "caddy", "traefik":
+		return true
 	}
 	return false
 }

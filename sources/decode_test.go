@@ -176,3 +176,28 @@ func TestDetectMySQLErrorLog(t *testing.T) {
 		t.Fatalf("event time %v host %q program %q message %q", ev.Time, ev.Host, ev.Program, ev.Message)
 	}
 }
+
+// TestWebProgramsLiftAccess: a syslog line from each web server carrying
+// an access-log line becomes an access event; the same line from a
+// program whose name is only near one stays syslog.
+func TestWebProgramsLiftAccess(t *testing.T) {
+	const access = `203.0.113.9 - - [08/Nov/2025:22:00:01 +0000] "GET /.env HTTP/1.1" 404 153 "-" "x"`
+	cases := map[string]bool{
+		"nginx": true, "apache2": true, "httpd": true, "openresty": true, "caddy": true, "traefik": true,
+		"sshd": false, "ngin": false, "nginxx": false, "Nginx": false, "apache": false, "": false,
+	}
+	for prog, lifted := range cases {
+		line := "2025-11-08T22:00:01.000000+00:00 web1 " + prog + "[7]: " + access
+		if prog == "" {
+			line = "2025-11-08T22:00:01.000000+00:00 web1 " + access
+		}
+		dec := NewDecoder(pipeline.FormatSyslog, ref, time.UTC, nil)
+		var ev pipeline.Event
+		if o, why := dec.Decode([]byte(line), &ev); o != Event {
+			t.Fatalf("%q: %v %s", prog, o, why)
+		}
+		if got := ev.Format == pipeline.FormatNginx; got != lifted {
+			t.Errorf("%q: lifted %v (format %v), want %v", prog, got, ev.Format, lifted)
+		}
+	}
+}
