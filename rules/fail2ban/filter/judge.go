@@ -22,6 +22,8 @@ type Session struct {
 	// pref and fail are the submatch indexes the prefregex and the
 	// failregexes fill, reused: each is read before the next search.
 	pref, fail []int
+	// tail is the submatch indexes of the prefregex's tail (prefixLine).
+	tail []int
 	// With one line searched at a time (maxlines 1), the line and the
 	// content the failregexes see live in these, reused from line to
 	// line: the texts are copied out only when a failregex matches,
@@ -134,19 +136,25 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		}
 	}
 	var pref pmatch
+	cand := ^uint64(0)
 	if f.Pref != nil {
-		m := f.Pref.Search(buf, grow(&s.pref, f.Pref))
+		m := s.prefSearch(buf)
 		if m == nil {
 			return res
 		}
 		pref = pmatch{buf: buf, m: m}
 		buf = s.content(buf, m)
+		if f.leads != nil {
+			if cand = f.leads.candidates(buf); cand == 0 {
+				return res
+			}
+		}
 	}
 	for i, fr := range f.Fail {
 		if buf == "" {
 			buf = joinTuples(s.buf)
 		}
-		if f.lits != nil && !f.could(i, found) {
+		if f.lits != nil && !f.could(i, found) || i < 64 && cand&(1<<i) == 0 {
 			continue
 		}
 		m := fr.Search(buf, grow(&s.fail, fr))
@@ -178,6 +186,23 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		return s.failure(res, fail, s.lineTexts(matched), date, now)
 	}
 	return res
+}
+
+// prefSearch is the prefregex's Search, by structure when it can be (see
+// prefixLine).
+func (s *Session) prefSearch(buf string) []int {
+	f := s.f
+	m := grow(&s.pref, f.Pref)
+	if p := f.prefix; p != nil {
+		var tm []int
+		if p.tail != nil {
+			tm = grow(&s.tail, p.tail)
+		}
+		if pm, ok := p.search(buf, m, tm); ok {
+			return pm
+		}
+	}
+	return f.Pref.Search(buf, m)
 }
 
 // grow makes *sub long enough for re's submatch indexes.

@@ -1,0 +1,289 @@
+package filter
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/stockade-ids/stockade/rules/fail2ban/pyre"
+	"github.com/stockade-ids/stockade/rules/regex"
+)
+
+// fail2ban's filters start their prefregex with common.conf's
+// __prefix_line (logtype file) in <F-MLFID>: a syslog header's host,
+// program and pid, each part optional,
+//
+//	(?:\[\])?\s*(?:<[^.]+\.[^.]+>\s+)?(?:\S+\s+)?(?:kernel:...\s+)?(?:@vserver_\S+\s+)?(?:(?:DAEMON...)\s+)?(?:\[ID \d+ \S+\]\s+)?
+//
+// On a backtracking engine that is some thirty steps on every line a
+// failregex might match, each trying a part that is not there. Read by
+// structure, it is one pass over the header: prefixLine takes the first
+// way the backtracker would go through it (every part that can match,
+// greedily: nothing after a part can fail, all of it being optional),
+// then runs the rest of the prefregex (the tail) from there. When the
+// tail matches, that is the prefregex's match, groups and all, since the
+// backtracker tries the tail after that first way before any other.
+// Whatever the one pass does not read exactly (a part that is there but
+// rare: a syslog priority, "kernel:", "@vserver_", "[ID ...]", a
+// bracketed daemon, a character that is not ASCII) and a tail that does
+// not match are left to the whole prefregex.
+
+// prefixHead, prefixMid and prefixEnd are the __prefix_line around its
+// daemon (twice), as fail2ban 0.10 to 1.1 write it.
+const (
+	prefixHead = `(?:\[\])?\s*(?:<[^.]+\.[^.]+>\s+)?(?:\S+\s+)?(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:@vserver_\S+\s+)?(?:(?:(?:\[\d+\])?:\s+[\[\(]?`
+	prefixMid  = `(?:\(\S+\))?[\]\)]?:?|[\[\(]?`
+	prefixEnd  = `(?:\(\S+\))?[\]\)]?:?(?:\[\d+\])?:?)\s+)?(?:\[ID \d+ \S+\]\s+)?`
+	// contentTail is how a prefregex ends: the rest of the line is the
+	// content.
+	contentTail = `<F-CONTENT>.+</F-CONTENT>$`
+	// optsMax bounds the strings an optional part before the content
+	// may stand for (sshd's __pref is five).
+	optsMax = 16
+)
+
+// prefixLine is a prefregex that starts with __prefix_line, read by
+// structure.
+type prefixLine struct {
+	daemon string
+	// mlfid: the prefix line is the prefregex's group 1, <F-MLFID>.
+	mlfid bool
+	// opts are what may stand between the header and the content, in
+	// the order the backtracker tries them, when the rest of the
+	// prefregex is that and contentTail (sshd's "error: ", "fatal: ",
+	// ...); nil for a tail read by regex.
+	opts []string
+	// tail is the prefregex after the prefix line, anchored where it
+	// ends, when opts cannot read it. Its groups are the prefregex's
+	// after mlfid.
+	tail *regex.Regex
+}
+
+// prefixLineOf recognises a prefregex written as __prefix_line (in
+// <F-MLFID> or not) with a daemon that is a plain word, then a tail that
+// reads nothing before where it starts (no look-behind, no word
+// boundary) and no host tag (whose expansion depends on usedns); nil
+// otherwise.
+func prefixLineOf(pref *regex.Regex) *prefixLine {
+	src, ok := strings.CutPrefix(pref.Src, "^")
+	if !ok {
+		return nil
+	}
+	p := &prefixLine{}
+	src, p.mlfid = strings.CutPrefix(src, "<F-MLFID>")
+	if src, ok = strings.CutPrefix(src, prefixHead); !ok {
+		return nil
+	}
+	n := strings.Index(src, prefixMid)
+	if n <= 0 || !plainWord(src[:n]) {
+		return nil
+	}
+	p.daemon = src[:n]
+	tail, ok := strings.CutPrefix(src[n+len(prefixMid):], p.daemon+prefixEnd)
+	if p.mlfid {
+		tail, ok = strings.CutPrefix(tail, "</F-MLFID>")
+	}
+	if !ok || strings.Contains(tail, "(?<") || strings.Contains(tail, `\b`) || strings.Contains(tail, `\B`) ||
+		strings.Contains(tail, "(?P=") || expandTags(tail, "no") != expandTags(tail, "yes") || hasGlobalFlags(tail) {
+		return nil
+	}
+	head := []string{""}
+	if p.mlfid {
+		head = append(head, "mlfid")
+	}
+	if opt, ok := strings.CutSuffix(tail, contentTail); ok && slices.Equal(pref.Names, append(head, "content")) {
+		if tree, err := pyre.Parse(opt); err == nil {
+			p.opts, _ = tree.Strings(optsMax)
+		}
+	}
+	if p.opts == nil {
+		re, err := Compile("^"+tail, "no", true)
+		if err != nil || !slices.Equal(pref.Names, append(head, re.Names[1:]...)) {
+			return nil
+		}
+		p.tail = re
+	}
+	return p
+}
+
+// hasGlobalFlags reports a "(?i)" and its like in s: flags for the whole
+// pattern, which the tail alone would not carry.
+func hasGlobalFlags(s string) bool {
+	for i := strings.Index(s, "(?"); i >= 0; {
+		j := i + 2
+		for j < len(s) && strings.IndexByte("aiLmsux", s[j]) >= 0 {
+			j++
+		}
+		if j > i+2 && j < len(s) && s[j] == ')' {
+			return true
+		}
+		k := strings.Index(s[j:], "(?")
+		if k < 0 {
+			break
+		}
+		i = j + k
+	}
+	return false
+}
+
+// plainWord: a daemon of letters, digits, '_' and '-', which the pattern
+// reads as itself.
+func plainWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// search is the prefregex's Search on text, false when it is left to the
+// prefregex itself. m is reused for the result, tm for the tail's.
+func (p *prefixLine) search(text string, m, tm []int) ([]int, bool) {
+	end, ok := p.end(text)
+	if !ok {
+		return nil, false
+	}
+	g := 2 // the first group after mlfid
+	if p.mlfid {
+		m[2], m[3] = 0, end
+		g = 4
+	}
+	if p.opts != nil {
+		at, stop, ok := p.content(text, end)
+		if !ok {
+			return nil, false
+		}
+		m[0], m[1], m[g], m[g+1] = 0, stop, at, stop
+		return m[:g+2], true
+	}
+	n := 2 * len(p.tail.Names)
+	t := p.tail.Search(text[end:], tm)
+	if len(t) < n || len(m) < n-2+g {
+		return nil, false
+	}
+	m[0], m[1] = 0, end+t[1]
+	for k := 2; k < n; k++ {
+		if t[k] < 0 {
+			m[k-2+g] = -1
+		} else {
+			m[k-2+g] = t[k] + end
+		}
+	}
+	return m[:n-2+g], true
+}
+
+// content reads opts and "(.+)$" at i: where the content starts and
+// ends. "." is any character but a newline, and "$" the end or a final
+// newline: the content is the rest of the line, if there is any.
+func (p *prefixLine) content(text string, i int) (at, end int, ok bool) {
+	end = len(text)
+	if strings.HasSuffix(text, "\n") {
+		end--
+	}
+	if i >= end || strings.IndexByte(text[i:end], '\n') >= 0 {
+		return 0, 0, false
+	}
+	for _, o := range p.opts {
+		if strings.HasPrefix(text[i:], o) && i+len(o) < end {
+			return i + len(o), end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// isSpace is Python's \s on an ASCII byte (str.isspace: \t to \r, \x1c
+// to \x1f and the space).
+func isSpace(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' || c >= 0x1c && c <= 0x1f }
+
+// spaces is the end of the run of spaces at i.
+func spaces(text string, i int) int {
+	for i < len(text) && isSpace(text[i]) {
+		i++
+	}
+	return i
+}
+
+// end is where the backtracker's first way through __prefix_line ends,
+// false when a part it meets is not read here.
+func (p *prefixLine) end(text string) (int, bool) {
+	if strings.HasPrefix(text, "[]") {
+		return 0, false
+	}
+	i := spaces(text, 0)
+	if i < len(text) && (text[i] == '<' || text[i] >= 0x80) {
+		return 0, false
+	}
+	// (?:\S+\s+)?: the host, when spaces follow it.
+	j := i
+	for j < len(text) && !isSpace(text[j]) {
+		if text[j] >= 0x80 {
+			return 0, false
+		}
+		j++
+	}
+	if j > i && j < len(text) {
+		i = spaces(text, j)
+	}
+	rest := text[i:]
+	if strings.HasPrefix(rest, "kernel:") || strings.HasPrefix(rest, "@vserver_") {
+		return 0, false
+	}
+	i, ok := p.daemonEnd(text, i)
+	if !ok || strings.HasPrefix(text[i:], "[ID ") || i < len(text) && text[i] >= 0x80 {
+		// A character past ASCII may be a space of another script
+		// that the \s+ before it would have taken.
+		return 0, false
+	}
+	return i, true
+}
+
+// daemonEnd reads (?:(?:(?:\[\d+\])?:\s+[\[\(]?D(?:\(\S+\))?[\]\)]?:?|[\[\(]?D(?:\(\S+\))?[\]\)]?:?(?:\[\d+\])?:?)\s+)?
+// at i, D the daemon: "D[pid]: ", "D: ", "D " and their like, or nothing.
+func (p *prefixLine) daemonEnd(text string, i int) (int, bool) {
+	if i >= len(text) {
+		return i, true
+	}
+	switch c := text[i]; {
+	case c == '[' || c == '(' || c == ':' || c >= 0x80:
+		// The first branch, or a bracketed daemon.
+		return 0, false
+	case !strings.HasPrefix(text[i:], p.daemon):
+		return i, true
+	}
+	j := i + len(p.daemon)
+	if j >= len(text) {
+		return 0, false
+	}
+	switch c := text[j]; {
+	case c == '(' || c == ']' || c == ')' || c >= 0x80:
+		return 0, false
+	case c == ':':
+		j++
+	case c == '[':
+		d := j + 1
+		for d < len(text) && text[d] >= '0' && text[d] <= '9' {
+			d++
+		}
+		if d == j+1 || d >= len(text) || text[d] != ']' {
+			// No pid: nothing after the daemon lets \s+ match at '['.
+			if d < len(text) && text[d] >= 0x80 {
+				return 0, false // a digit of another script?
+			}
+			return i, true
+		}
+		j = d + 1
+		if j < len(text) && text[j] == ':' {
+			j++
+		}
+	}
+	if j >= len(text) || text[j] == '[' || text[j] == ':' || text[j] >= 0x80 {
+		return 0, false
+	}
+	if !isSpace(text[j]) {
+		// \s+ cannot match, however the optional parts before it
+		// give back: the daemon's group is not there.
+		return i, true
+	}
+	return spaces(text, j), true
+}

@@ -1,0 +1,261 @@
+package filter
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
+	"github.com/stockade-ids/stockade/rules/regex"
+)
+
+// headerLine is __prefix_line with sshd as its daemon.
+const headerLine = prefixHead + "sshd" + prefixMid + "sshd" + prefixEnd
+
+// prefixPrefs are prefregexes that start with the prefix line, the ways
+// fail2ban's filters write them: in <F-MLFID> or not, then the content
+// after optional words, after a word, or after groups of their own.
+var prefixPrefs = []string{
+	"^<F-MLFID>" + headerLine + "</F-MLFID>(?:(?:error|fatal): (?:PAM: )?)?<F-CONTENT>.+</F-CONTENT>$",
+	"^" + headerLine + "<F-CONTENT>.+</F-CONTENT>$",
+	"^" + headerLine + "FAIL: <F-CONTENT>.+</F-CONTENT>$",
+	"^<F-MLFID>" + headerLine + `</F-MLFID>conn=<F-ID>\d+</F-ID>(?: op=\d+)? <F-CONTENT>.+</F-CONTENT>$`,
+	"^" + headerLine + `<F-CONTENT>.*?</F-CONTENT>\s*$`,
+}
+
+func compilePref(t testing.TB, src string) *regex.Regex {
+	t.Helper()
+	re, err := Compile(src, "no", true)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	return re
+}
+
+// TestPrefixLineOf: the prefix line is recognised with a word for its
+// daemon and a tail that can be run apart; anything else is left to the
+// prefregex.
+func TestPrefixLineOf(t *testing.T) {
+	for i, src := range prefixPrefs {
+		p := prefixLineOf(compilePref(t, src))
+		if p == nil {
+			t.Fatalf("prefregex %d not recognised", i)
+		}
+		if wantOpts := i < 3; (p.opts != nil) != wantOpts || p.daemon != "sshd" {
+			t.Errorf("prefregex %d: daemon %q, opts %q, tail %v", i, p.daemon, p.opts, p.tail)
+		}
+	}
+	if p := prefixLineOf(compilePref(t, prefixPrefs[0])); !slices.Equal(p.opts, []string{"error: PAM: ", "error: ", "fatal: PAM: ", "fatal: ", ""}) || !p.mlfid {
+		t.Errorf("sshd's optional words: %q, mlfid %v", p.opts, p.mlfid)
+	}
+	line := func(daemon string) string { return prefixHead + daemon + prefixMid + daemon + prefixEnd }
+	refused := map[string]string{
+		"daemon as a class":      "^" + line(`\S*`) + "<F-CONTENT>.+</F-CONTENT>$",
+		"daemon as alternatives": "^" + line("(?:sshd|dropbear)") + "<F-CONTENT>.+</F-CONTENT>$",
+		"two daemons":            "^" + prefixHead + "sshd" + prefixMid + "dropbear" + prefixEnd + "<F-CONTENT>.+</F-CONTENT>$",
+		"not anchored":           line("sshd") + "<F-CONTENT>.+</F-CONTENT>$",
+		"a word boundary":        "^" + headerLine + `\bx<F-CONTENT>.+</F-CONTENT>$`,
+		"a look-behind":          "^" + headerLine + `(?<=: )<F-CONTENT>.+</F-CONTENT>$`,
+		"a host tag":             "^" + headerLine + `<HOST> <F-CONTENT>.+</F-CONTENT>$`,
+		"a back reference":       "^" + headerLine + `(?P<x>a)(?P=x)<F-CONTENT>.+</F-CONTENT>$`,
+		"another header":         `^\s*(?:\S+\s+)?<F-CONTENT>.+</F-CONTENT>$`,
+	}
+	for name, src := range refused {
+		if p := prefixLineOf(compilePref(t, src)); p != nil {
+			t.Errorf("%s: recognised (%+v)", name, p)
+		}
+	}
+}
+
+// prefixHeaders are headers a line may start with after its date: the
+// common ones, and every part of the prefix line that is read apart or
+// left to the prefregex, with what is near them.
+var prefixHeaders = []string{
+	"", " ", "  web1 ", "web1 ", " web1 sshd[123]: ", " web1 sshd[123]:  ", " web1 sshd: ", " web1 sshd ",
+	" web1 sshd[]: ", " web1 sshd[12a]: ", " web1 sshd[1]x", " web1 sshd:x", " web1 sshd[1]:x", " web1 sshd[1] x",
+	" web1 sshd-session[1]: ", " web1 sshd(pam)[1]: ", " web1 [sshd]: ", " web1 (sshd) ", " web1 sshd[1]]: ", " web1 sshd]: ",
+	" <auth.info> web1 sshd[1]: ", " web1 kernel: [ 12.5] ", " web1 @vserver_x sshd[1]: ", " web1 sshd[1]: [ID 800047 auth.info] ",
+	"[] web1 sshd[1]: ", "[]", " web1 :sshd ", " web1 [1]: sshd ", " web1 sshd[1]::", " web1 sshd[1]:[2] ", " web1 sshd:[2] ", " web1 sshd::",
+	" web1\u00a0sshd[1]: ", " wéb1 sshd[1]: ", " web1 sshd[١]: ", " web1 sshd[1]:\u00a0", " web1 sshd[1]: \u00a0", " web1 sshd\t[1]",
+	" web1\x1csshd[1]:\x1c", " sshd[1]: ", " web1 sshd[1]: sshd[2]: ", "web1", " web1 sshd", " web1 sshd[1]", " web1 sshd[1]:",
+	"\n", " web1\nsshd[1]: ", " web1 sshd[1]:\n", "\u2003web1 sshd[1]: ", " web1 sshd\u2003",
+}
+
+// prefixMessages follow the headers.
+var prefixMessages = []string{
+	"", "Failed password for root from 192.0.2.1 port 22 ssh2", "error: PAM: Authentication failure", "error: ", "error: PAM: ",
+	"fatal: x", "FAIL: x", "conn=12 op=1 ACCEPT", "conn=12 x", "a\nb", "x\r", " ", "é",
+}
+
+// TestPrefixLineAgrees: on every header and message, the prefix line read
+// by structure gives the prefregex's match and groups, or leaves the line
+// to it; the common headers are read.
+func TestPrefixLineAgrees(t *testing.T) {
+	common := []string{"error: Failed x", "x", "FAIL: x", "conn=12 x", "x"}
+	for i, src := range prefixPrefs {
+		pref := compilePref(t, src)
+		p := prefixLineOf(pref)
+		read := 0
+		for _, h := range prefixHeaders {
+			for _, msg := range prefixMessages {
+				for _, nl := range []string{"\n", ""} {
+					if checkPrefixLine(t, pref, p, h+msg+nl) {
+						read++
+					}
+				}
+			}
+		}
+		t.Logf("prefregex %d: %d texts of %d read by structure", i, read, 2*len(prefixHeaders)*len(prefixMessages))
+		text := " web1 sshd[123]: " + common[i] + "\n"
+		if _, ok := p.search(text, make([]int, 2*len(pref.Names)), make([]int, 2*len(pref.Names))); !ok {
+			t.Errorf("%s: a common header left to the prefregex: %q", src, text)
+		}
+	}
+}
+
+// checkPrefixLine compares the prefix line's answer with the
+// prefregex's, and reports whether it gave one.
+func checkPrefixLine(t testing.TB, pref *regex.Regex, p *prefixLine, text string) bool {
+	t.Helper()
+	want := pref.Search(text, nil)
+	got, ok := p.search(text, make([]int, 2*len(pref.Names)), make([]int, 2*len(pref.Names)))
+	if ok && !slices.Equal(got, want) {
+		t.Fatalf("%s\non %q: %v, the prefregex %v", pref.Src, text, got, want)
+	}
+	return ok
+}
+
+// FuzzPrefixLine compares the prefix line read by structure with the
+// prefregex on any text.
+func FuzzPrefixLine(f *testing.F) {
+	for _, h := range prefixHeaders {
+		for _, msg := range prefixMessages[:4] {
+			f.Add(uint8(len(h)), h+msg+"\n")
+		}
+	}
+	prefs := make([]*regex.Regex, len(prefixPrefs))
+	lines := make([]*prefixLine, len(prefixPrefs))
+	for i, src := range prefixPrefs {
+		prefs[i] = compilePref(f, src)
+		lines[i] = prefixLineOf(prefs[i])
+	}
+	f.Fuzz(func(t *testing.T, which uint8, text string) {
+		if len(text) > 300 {
+			return
+		}
+		i := int(which) % len(prefs)
+		checkPrefixLine(t, prefs[i], lines[i], text)
+	})
+}
+
+// fastAndGeneral is a filter of the sshd shape built twice: the
+// prefregex read by structure and the failregexes told apart by their
+// lead, and the general way.
+func fastAndGeneral(t testing.TB, pref string, fail ...string) (fast, general *Filter) {
+	t.Helper()
+	dates, err := datepattern.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(fastPaths bool) *Filter {
+		f := &Filter{Dates: dates, Pref: compilePref(t, pref), MaxLines: 1}
+		for _, src := range fail {
+			f.Fail = append(f.Fail, compilePref(t, src))
+		}
+		f.index.Do(func() { f.buildIndexWith(fastPaths) })
+		return f
+	}
+	fast, general = build(true), build(false)
+	if fast.prefix == nil || fast.leads == nil || general.prefix != nil || general.leads != nil {
+		t.Fatalf("fast paths: %v %v, general: %v %v", fast.prefix, fast.leads, general.prefix, general.leads)
+	}
+	return fast, general
+}
+
+// sshdFails are failregexes in the shapes of sshd's: anchored words,
+// letters of a class, alternatives, a helper, one not anchored, one
+// folded, one starting with the host.
+var sshdFails = []string{
+	`^Failed (?:<F-NOFAIL>publickey</F-NOFAIL>|\S+) for (?:invalid user )?<F-USER>\S+</F-USER> from <HOST>(?: port \d+)?(?: ssh\d*)?$`,
+	`^[iI](?:llegal|nvalid) user <F-USER>.*?</F-USER> from <HOST>(?: (?:port \d+|on \S+|\[preauth\])){0,3}\s*$`,
+	`^<F-NOFAIL>pam_[a-z]+\(sshd:auth\):\s+authentication failure;</F-NOFAIL>(?:\s+(?:(?:logname|e?uid|tty)=\S*)){0,4}\s+ruser=\S*\s+rhost=<HOST>(?:\s+user=<F-USER>\S*</F-USER>)?\s*$`,
+	`^<F-NOFAIL>Received <F-MLFFORGET>disconnect</F-MLFFORGET></F-NOFAIL> from <HOST>(?: port \d+)?:\s*11:`,
+	`^Received <F-MLFFORGET>disconnect</F-MLFFORGET> from <HOST>(?: port \d+)?:\s*3: .*: Auth fail`,
+	`^<F-NOFAIL><F-MLFFORGET>(Connection (?:closed|reset)|Disconnected)</F-MLFFORGET></F-NOFAIL> (?:by|from)(?: invalid user <F-USER>\S+</F-USER>)? <HOST>(?: port \d+)?(?: \[preauth\])?\s*$`,
+	`^<F-MLFFORGET><F-MLFGAINED>Accepted \w+</F-MLFGAINED></F-MLFFORGET> for <F-USER>\S+</F-USER> from <HOST>(?:\s|$)`,
+	`(?i)^root login refused from <HOST>`,
+	`refused connect from \S+ \(<HOST>\)`,
+	`^<HOST> tried too often`,
+}
+
+// authLines are lines in the shape of an auth.log's, headers of every
+// kind.
+func authLines() []string {
+	msgs := []string{
+		"Failed password for root from 192.0.2.1 port 22 ssh2", "Failed publickey for invalid user x from 192.0.2.2 port 22 ssh2",
+		"Invalid user oracle from 192.0.2.3 port 10257", "illegal user x from 192.0.2.3",
+		"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.4  user=root",
+		"pam_unix(sshd:session): session closed for user deploy", "Received disconnect from 192.0.2.5 port 52456:11: disconnected by user",
+		"Received disconnect from 192.0.2.5 port 52456:3: x: Auth fail", "Connection closed by invalid user git 192.0.2.6 port 17384 [preauth]",
+		"Accepted publickey for deploy from 192.0.2.7 port 17810 ssh2: ED25519 SHA256:q1w2e3r4", "ROOT LOGIN REFUSED FROM 192.0.2.8",
+		"refused connect from h (192.0.2.9)", "192.0.2.10 tried too often", "error: PAM: Authentication failure for root from 192.0.2.11",
+		"session opened for user root(uid=0) by (uid=0)",
+	}
+	var out []string
+	for i, h := range prefixHeaders {
+		for j, m := range msgs {
+			out = append(out, "Aug 14 11:00:00"+h+strings.ReplaceAll(m, "192.0.2.", "192.0."+string(rune('0'+(i+j)%10))+"."))
+		}
+	}
+	return out
+}
+
+// TestJudgeFastAgrees: an auth.log judged with the fast paths and the
+// general way, line by line in one session each: the same results,
+// failures and all.
+func TestJudgeFastAgrees(t *testing.T) {
+	fast, general := fastAndGeneral(t, prefixPrefs[0], sshdFails...)
+	fs, gs := fast.NewSession(), general.NewSession()
+	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
+	found := 0
+	for _, line := range authLines() {
+		if judgeBoth(t, fs, gs, line, at).Outcome == Found {
+			found++
+		}
+	}
+	if found < 100 {
+		t.Errorf("%d failures found: the lines do not exercise the failregexes", found)
+	}
+}
+
+func judgeBoth(t testing.TB, fs, gs *Session, line string, at time.Time) Result {
+	t.Helper()
+	a := fs.Judge(Line{Text: line, FindDate: true}, at, time.UTC)
+	a.Failure = a.Failure.Clone()
+	b := gs.Judge(Line{Text: line, FindDate: true}, at, time.UTC)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("%q:\nfast    %+v %+v\ngeneral %+v %+v", line, a, a.Failure, b, b.Failure)
+	}
+	return a
+}
+
+// FuzzJudgeFast judges any lines with the fast paths and the general
+// way, in one session each.
+func FuzzJudgeFast(f *testing.F) {
+	lines := authLines()
+	for i := 0; i < len(lines); i += 7 {
+		f.Add(lines[i], lines[(i+1)%len(lines)])
+	}
+	fast, general := fastAndGeneral(f, prefixPrefs[0], sshdFails...)
+	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if len(a) > 300 || len(b) > 300 {
+			return
+		}
+		fs, gs := fast.NewSession(), general.NewSession()
+		judgeBoth(t, fs, gs, a, at)
+		judgeBoth(t, fs, gs, b, at)
+	})
+}
