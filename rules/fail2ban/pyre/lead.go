@@ -99,13 +99,38 @@ func (lb *leadBuilder) walk(n *node) {
 		}
 		lb.done = true
 	case opAlt:
-		// The byte each branch starts with, then no further.
-		if set, ok := firstBytes(n); ok {
-			lb.push(set)
-		}
+		lb.alt(n)
 		lb.done = true
 	default:
 		lb.done = true
+	}
+}
+
+// alt reads the leads of an alternation's branches, position by
+// position as long as every branch has one: a match starts with one of
+// them, so its bytes are in their union. "(Connection |Disconnected)"
+// is [CD][oi][ns]..., which a cron line's "CRON[" fails at its second
+// byte.
+func (lb *leadBuilder) alt(n *node) {
+	var leads [][]ByteSet
+	short := lb.limit - len(lb.sets)
+	for _, b := range n.subs {
+		sub := leadBuilder{limit: lb.limit - len(lb.sets), started: true}
+		sub.walk(b)
+		if len(sub.sets) == 0 {
+			return
+		}
+		leads = append(leads, sub.sets)
+		short = min(short, len(sub.sets))
+	}
+	for k := range short {
+		var u ByteSet
+		for _, l := range leads {
+			for i := range u {
+				u[i] |= l[k][i]
+			}
+		}
+		lb.sets = append(lb.sets, u)
 	}
 }
 
@@ -142,46 +167,6 @@ func asciiClass(n *node) (ByteSet, bool) {
 		}
 	}
 	return s, true
-}
-
-// firstBytes is the set of bytes a match of n must start with, false when
-// n can match the empty string or starts with what asciiClass cannot
-// read.
-func firstBytes(n *node) (ByteSet, bool) {
-	switch n.op {
-	case opLit:
-		if len(n.runes) == 0 {
-			return ByteSet{}, false
-		}
-		if c := n.runes[0]; c < 0x80 && !n.fold {
-			return singleByte(byte(c)), true
-		}
-	case opClass:
-		return asciiClass(n)
-	case opGroup:
-		return firstBytes(n.subs[0])
-	case opConcat:
-		if len(n.subs) > 0 {
-			return firstBytes(n.subs[0])
-		}
-	case opRepeat:
-		if n.min >= 1 {
-			return firstBytes(n.subs[0])
-		}
-	case opAlt:
-		var out ByteSet
-		for _, b := range n.subs {
-			s, ok := firstBytes(b)
-			if !ok {
-				return out, false
-			}
-			for i := range out {
-				out[i] |= s[i]
-			}
-		}
-		return out, len(n.subs) > 0
-	}
-	return ByteSet{}, false
 }
 
 // Strings returns, when the pattern is made of literals, alternations,
