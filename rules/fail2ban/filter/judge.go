@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/bits"
 	"strings"
 	"time"
 
@@ -150,13 +151,15 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			}
 		}
 	}
-	for i, fr := range f.Fail {
+	n := len(f.Fail)
+	for i := nextCandidate(cand, 0, n); i < n; i = nextCandidate(cand, i+1, n) {
 		if buf == "" {
 			buf = joinTuples(s.buf)
 		}
-		if f.lits != nil && !f.could(i, found) || i < 64 && cand&(1<<i) == 0 {
+		if f.lits != nil && !f.could(i, found) {
 			continue
 		}
+		fr := f.Fail[i]
 		m := fr.Search(buf, grow(&s.fail, fr))
 		if m == nil {
 			continue
@@ -186,6 +189,19 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 		return s.failure(res, fail, s.lineTexts(matched), date, now)
 	}
 	return res
+}
+
+// nextCandidate is the first failregex from i on, of n, that cand (a
+// bit for each of the first 64) leaves: sshd's twenty-two are passed
+// over in a step, not a test each. Those past the 64th are all tried.
+func nextCandidate(cand uint64, i, n int) int {
+	if i >= 64 {
+		return i
+	}
+	if m := cand >> uint(i); m != 0 {
+		return min(i+bits.TrailingZeros64(m), n)
+	}
+	return min(n, 64)
 }
 
 // prefSearch is the prefregex's Search, by structure when it can be (see

@@ -259,3 +259,33 @@ func FuzzJudgeFast(f *testing.F) {
 		judgeBoth(t, fs, gs, b, at)
 	})
 }
+
+// TestNextCandidate: the failregexes a candidate mask leaves, in order,
+// every one past the 64th.
+func TestNextCandidate(t *testing.T) {
+	walk := func(cand uint64, n int) []int {
+		var out []int
+		for i := nextCandidate(cand, 0, n); i < n; i = nextCandidate(cand, i+1, n) {
+			out = append(out, i)
+		}
+		return out
+	}
+	cases := []struct {
+		cand uint64
+		n    int
+		want []int
+	}{
+		{0, 5, nil},
+		{0b10110, 5, []int{1, 2, 4}},
+		{0b10110, 3, []int{1, 2}},
+		{1 << 63, 64, []int{63}},
+		{1 << 63, 66, []int{63, 64, 65}},
+		{0, 66, []int{64, 65}},
+		{^uint64(0), 3, []int{0, 1, 2}},
+	}
+	for _, c := range cases {
+		if got := walk(c.cand, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("%b of %d: %v, want %v", c.cand, c.n, got, c.want)
+		}
+	}
+}
