@@ -44,7 +44,10 @@ const (
 // prefixLine is a prefregex that starts with __prefix_line, read by
 // structure.
 type prefixLine struct {
-	daemon string
+	// daemons are the spellings of the daemon, in the order the
+	// backtracker tries them: sshd(?:-session)? is "sshd-session",
+	// "sshd".
+	daemons []string
 	// mlfid: the prefix line is the prefregex's group 1, <F-MLFID>.
 	mlfid bool
 	// opts are what may stand between the header and the content, in
@@ -59,7 +62,8 @@ type prefixLine struct {
 }
 
 // prefixLineOf recognises a prefregex written as __prefix_line (in
-// <F-MLFID> or not) with a daemon that is a plain word, then a tail that
+// <F-MLFID> or not) with a daemon that is a plain word or a few (see
+// daemonSpellings), then a tail that
 // reads nothing before where it starts (no look-behind, no word
 // boundary) and no host tag (whose expansion depends on usedns); nil
 // otherwise.
@@ -74,16 +78,17 @@ func prefixLineOf(pref *regex.Regex) *prefixLine {
 		return nil
 	}
 	n := strings.Index(src, prefixMid)
-	if n <= 0 || !plainWord(src[:n]) {
+	if n <= 0 {
 		return nil
 	}
-	p.daemon = src[:n]
-	tail, ok := strings.CutPrefix(src[n+len(prefixMid):], p.daemon+prefixEnd)
+	if p.daemons = daemonSpellings(src[:n]); p.daemons == nil {
+		return nil
+	}
+	tail, ok := strings.CutPrefix(src[n+len(prefixMid):], src[:n]+prefixEnd)
 	if p.mlfid {
 		tail, ok = strings.CutPrefix(tail, "</F-MLFID>")
 	}
-	if !ok || strings.Contains(tail, "(?<") || strings.Contains(tail, `\b`) || strings.Contains(tail, `\B`) ||
-		strings.Contains(tail, "(?P=") || expandTags(tail, "no") != expandTags(tail, "yes") || hasGlobalFlags(tail) {
+	if !ok || !standsAlone(tail) || expandTags(tail, "no") != expandTags(tail, "yes") {
 		return nil
 	}
 	head := []string{""}
@@ -105,6 +110,31 @@ func prefixLineOf(pref *regex.Regex) *prefixLine {
 	return p
 }
 
+// standsAlone reports whether a tail means the same run from where the
+// prefix line ends as it does in the whole prefregex: nothing in it
+// looks before that place (a look-behind, a word boundary, ^ or \A,
+// which would match there), refers to a group by number (the tail
+// alone numbers them from 1), or sets flags for the whole pattern.
+func standsAlone(tail string) bool {
+	for _, bad := range []string{"(?<", `\b`, `\B`, `\A`, "(?P=", "(?("} {
+		if strings.Contains(tail, bad) {
+			return false
+		}
+	}
+	for i := 0; i < len(tail); i++ {
+		switch {
+		case tail[i] == '^' && (i == 0 || tail[i-1] != '['):
+			return false
+		case tail[i] == '\\' && i+1 < len(tail):
+			if c := tail[i+1]; c >= '0' && c <= '9' {
+				return false
+			}
+			i++
+		}
+	}
+	return !hasGlobalFlags(tail)
+}
+
 // hasGlobalFlags reports a "(?i)" and its like in s: flags for the whole
 // pattern, which the tail alone would not carry.
 func hasGlobalFlags(s string) bool {
@@ -123,6 +153,20 @@ func hasGlobalFlags(s string) bool {
 		i = j + k
 	}
 	return false
+}
+
+// daemonSpellings are the words a daemon's pattern stands for, in the
+// order the backtracker tries them; nil unless each is a plain word.
+func daemonSpellings(src string) []string {
+	tree, err := pyre.Parse(src)
+	if err != nil {
+		return nil
+	}
+	words, ok := tree.Strings(optsMax)
+	if !ok || slices.ContainsFunc(words, func(w string) bool { return w == "" || !plainWord(w) }) {
+		return nil
+	}
+	return words
 }
 
 // plainWord: a daemon of letters, digits, '_' and '-', which the pattern
@@ -240,24 +284,46 @@ func (p *prefixLine) end(text string) (int, bool) {
 
 // daemonEnd reads (?:(?:(?:\[\d+\])?:\s+[\[\(]?D(?:\(\S+\))?[\]\)]?:?|[\[\(]?D(?:\(\S+\))?[\]\)]?:?(?:\[\d+\])?:?)\s+)?
 // at i, D the daemon: "D[pid]: ", "D: ", "D " and their like, or nothing.
+// The first branch starts with '[' or ':', as does a bracketed daemon:
+// those are left to the prefregex. The daemon's spellings are tried in
+// order, each with what may follow it.
 func (p *prefixLine) daemonEnd(text string, i int) (int, bool) {
 	if i >= len(text) {
 		return i, true
 	}
-	switch c := text[i]; {
-	case c == '[' || c == '(' || c == ':' || c >= 0x80:
-		// The first branch, or a bracketed daemon.
+	if c := text[i]; c == '[' || c == '(' || c == ':' || c >= 0x80 {
 		return 0, false
-	case !strings.HasPrefix(text[i:], p.daemon):
-		return i, true
 	}
-	j := i + len(p.daemon)
+	for _, d := range p.daemons {
+		if !strings.HasPrefix(text[i:], d) {
+			continue
+		}
+		switch end, st := afterDaemon(text, i+len(d)); st {
+		case tookDaemon:
+			return end, true
+		case leftDaemon:
+			return 0, false
+		}
+	}
+	return i, true
+}
+
+// What afterDaemon made of the text after a daemon's spelling.
+const (
+	noDaemon   = iota // the group cannot match with this spelling
+	tookDaemon        // it matches, up to end
+	leftDaemon        // left to the prefregex
+)
+
+// afterDaemon reads (?:\(\S+\))?[\]\)]?:?(?:\[\d+\])?:?\s+ at j, right
+// after the daemon.
+func afterDaemon(text string, j int) (end, st int) {
 	if j >= len(text) {
-		return 0, false
+		return 0, leftDaemon
 	}
 	switch c := text[j]; {
 	case c == '(' || c == ']' || c == ')' || c >= 0x80:
-		return 0, false
+		return 0, leftDaemon
 	case c == ':':
 		j++
 	case c == '[':
@@ -268,9 +334,9 @@ func (p *prefixLine) daemonEnd(text string, i int) (int, bool) {
 		if d == j+1 || d >= len(text) || text[d] != ']' {
 			// No pid: nothing after the daemon lets \s+ match at '['.
 			if d < len(text) && text[d] >= 0x80 {
-				return 0, false // a digit of another script?
+				return 0, leftDaemon // a digit of another script?
 			}
-			return i, true
+			return 0, noDaemon
 		}
 		j = d + 1
 		if j < len(text) && text[j] == ':' {
@@ -278,12 +344,12 @@ func (p *prefixLine) daemonEnd(text string, i int) (int, bool) {
 		}
 	}
 	if j >= len(text) || text[j] == '[' || text[j] == ':' || text[j] >= 0x80 {
-		return 0, false
+		return 0, leftDaemon
 	}
 	if !isSpace(text[j]) {
 		// \s+ cannot match, however the optional parts before it
-		// give back: the daemon's group is not there.
-		return i, true
+		// give back.
+		return 0, noDaemon
 	}
-	return spaces(text, j), true
+	return spaces(text, j), tookDaemon
 }

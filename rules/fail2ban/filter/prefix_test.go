@@ -23,7 +23,17 @@ var prefixPrefs = []string{
 	"^" + headerLine + "FAIL: <F-CONTENT>.+</F-CONTENT>$",
 	"^<F-MLFID>" + headerLine + `</F-MLFID>conn=<F-ID>\d+</F-ID>(?: op=\d+)? <F-CONTENT>.+</F-CONTENT>$`,
 	"^" + headerLine + `<F-CONTENT>.*?</F-CONTENT>\s*$`,
+	"^" + headerLine + `(?:[^:\]]+\]: )?<F-CONTENT>.+</F-CONTENT>$`,
+	"^<F-MLFID>" + sessionLine + "</F-MLFID>(?:(?:error|fatal): (?:PAM: )?)?<F-CONTENT>.+</F-CONTENT>$",
+	"^<F-MLFID>" + lazyLine + "</F-MLFID><F-CONTENT>.+</F-CONTENT>$",
 }
+
+// sessionLine and lazyLine have a daemon of two spellings, tried longest
+// first, and shortest first.
+const (
+	sessionLine = prefixHead + "sshd(?:-session)?" + prefixMid + "sshd(?:-session)?" + prefixEnd
+	lazyLine    = prefixHead + "sshd(?:-session)??" + prefixMid + "sshd(?:-session)??" + prefixEnd
+)
 
 func compilePref(t testing.TB, src string) *regex.Regex {
 	t.Helper()
@@ -43,24 +53,39 @@ func TestPrefixLineOf(t *testing.T) {
 		if p == nil {
 			t.Fatalf("prefregex %d not recognised", i)
 		}
-		if wantOpts := i < 3; (p.opts != nil) != wantOpts || p.daemon != "sshd" {
-			t.Errorf("prefregex %d: daemon %q, opts %q, tail %v", i, p.daemon, p.opts, p.tail)
+		if wantOpts := i < 3 || i > 5; (p.opts != nil) != wantOpts || i < 6 && !slices.Equal(p.daemons, []string{"sshd"}) {
+			t.Errorf("prefregex %d: daemons %q, opts %q, tail %v", i, p.daemons, p.opts, p.tail)
 		}
 	}
 	if p := prefixLineOf(compilePref(t, prefixPrefs[0])); !slices.Equal(p.opts, []string{"error: PAM: ", "error: ", "fatal: PAM: ", "fatal: ", ""}) || !p.mlfid {
 		t.Errorf("sshd's optional words: %q, mlfid %v", p.opts, p.mlfid)
 	}
 	line := func(daemon string) string { return prefixHead + daemon + prefixMid + daemon + prefixEnd }
+	for daemon, want := range map[string][]string{
+		"(?:sshd|dropbear)":  {"sshd", "dropbear"},
+		"sshd(?:-session)?":  {"sshd-session", "sshd"},
+		"sshd(?:-session)??": {"sshd", "sshd-session"},
+	} {
+		p := prefixLineOf(compilePref(t, "^"+line(daemon)+"<F-CONTENT>.+</F-CONTENT>$"))
+		if p == nil || !slices.Equal(p.daemons, want) {
+			t.Errorf("daemon %s: %+v, want spellings %q", daemon, p, want)
+		}
+	}
 	refused := map[string]string{
-		"daemon as a class":      "^" + line(`\S*`) + "<F-CONTENT>.+</F-CONTENT>$",
-		"daemon as alternatives": "^" + line("(?:sshd|dropbear)") + "<F-CONTENT>.+</F-CONTENT>$",
-		"two daemons":            "^" + prefixHead + "sshd" + prefixMid + "dropbear" + prefixEnd + "<F-CONTENT>.+</F-CONTENT>$",
-		"not anchored":           line("sshd") + "<F-CONTENT>.+</F-CONTENT>$",
-		"a word boundary":        "^" + headerLine + `\bx<F-CONTENT>.+</F-CONTENT>$`,
-		"a look-behind":          "^" + headerLine + `(?<=: )<F-CONTENT>.+</F-CONTENT>$`,
-		"a host tag":             "^" + headerLine + `<HOST> <F-CONTENT>.+</F-CONTENT>$`,
-		"a back reference":       "^" + headerLine + `(?P<x>a)(?P=x)<F-CONTENT>.+</F-CONTENT>$`,
-		"another header":         `^\s*(?:\S+\s+)?<F-CONTENT>.+</F-CONTENT>$`,
+		"daemon as a class":    "^" + line(`\S*`) + "<F-CONTENT>.+</F-CONTENT>$",
+		"daemon of a class":    "^" + line("sshd[a-z]?") + "<F-CONTENT>.+</F-CONTENT>$",
+		"daemon maybe none":    "^" + line("(?:sshd)?") + "<F-CONTENT>.+</F-CONTENT>$",
+		"two daemons":          "^" + prefixHead + "sshd" + prefixMid + "dropbear" + prefixEnd + "<F-CONTENT>.+</F-CONTENT>$",
+		"not anchored":         line("sshd") + "<F-CONTENT>.+</F-CONTENT>$",
+		"a word boundary":      "^" + headerLine + `\bx<F-CONTENT>.+</F-CONTENT>$`,
+		"a look-behind":        "^" + headerLine + `(?<=: )<F-CONTENT>.+</F-CONTENT>$`,
+		"a host tag":           "^" + headerLine + `<HOST> <F-CONTENT>.+</F-CONTENT>$`,
+		"a back reference":     "^" + headerLine + `(?P<x>a)(?P=x)<F-CONTENT>.+</F-CONTENT>$`,
+		"a numbered reference": "^<F-MLFID>" + headerLine + `</F-MLFID>(a)\2<F-CONTENT>.+</F-CONTENT>$`,
+		"a condition":          "^<F-MLFID>" + headerLine + `</F-MLFID>(a)?(?(2)b|c)<F-CONTENT>.+</F-CONTENT>$`,
+		"a start anchor":       "^" + headerLine + `^<F-CONTENT>.+</F-CONTENT>$`,
+		"a start of text":      "^" + headerLine + `\A<F-CONTENT>.+</F-CONTENT>$`,
+		"another header":       `^\s*(?:\S+\s+)?<F-CONTENT>.+</F-CONTENT>$`,
 	}
 	for name, src := range refused {
 		if p := prefixLineOf(compilePref(t, src)); p != nil {
@@ -75,7 +100,7 @@ func TestPrefixLineOf(t *testing.T) {
 var prefixHeaders = []string{
 	"", " ", "  web1 ", "web1 ", " web1 sshd[123]: ", " web1 sshd[123]:  ", " web1 sshd: ", " web1 sshd ",
 	" web1 sshd[]: ", " web1 sshd[12a]: ", " web1 sshd[1]x", " web1 sshd:x", " web1 sshd[1]:x", " web1 sshd[1] x",
-	" web1 sshd-session[1]: ", " web1 sshd(pam)[1]: ", " web1 [sshd]: ", " web1 (sshd) ", " web1 sshd[1]]: ", " web1 sshd]: ",
+	" web1 sshd-session[1]: ", " web1 sshd-session: ", " web1 sshd-sessionx[1]: ", " web1 sshd-session[1]x", " web1 sshd-sessio ", " web1 sshd(pam)[1]: ", " web1 [sshd]: ", " web1 (sshd) ", " web1 sshd[1]]: ", " web1 sshd]: ",
 	" <auth.info> web1 sshd[1]: ", " web1 kernel: [ 12.5] ", " web1 @vserver_x sshd[1]: ", " web1 sshd[1]: [ID 800047 auth.info] ",
 	"[] web1 sshd[1]: ", "[]", " web1 :sshd ", " web1 [1]: sshd ", " web1 sshd[1]::", " web1 sshd[1]:[2] ", " web1 sshd:[2] ", " web1 sshd::",
 	" web1\u00a0sshd[1]: ", " wéb1 sshd[1]: ", " web1 sshd[١]: ", " web1 sshd[1]:\u00a0", " web1 sshd[1]: \u00a0", " web1 sshd\t[1]",
@@ -93,7 +118,7 @@ var prefixMessages = []string{
 // by structure gives the prefregex's match and groups, or leaves the line
 // to it; the common headers are read.
 func TestPrefixLineAgrees(t *testing.T) {
-	common := []string{"error: Failed x", "x", "FAIL: x", "conn=12 x", "x"}
+	common := []string{"error: Failed x", "x", "FAIL: x", "conn=12 x", "x", "x", "x", "x"}
 	for i, src := range prefixPrefs {
 		pref := compilePref(t, src)
 		p := prefixLineOf(pref)
