@@ -407,8 +407,9 @@ func (s *Session) ignored(buf string, matched []tupleLine) int {
 func (s *Session) failure(res Result, own *failure, lines []string, date, now time.Time) Result {
 	fail := own
 	mlfid := fail.get(s.f.sl.mlfid)
+	kept := false
 	if mlfid.set {
-		fail = s.mergeFailure(mlfid.s, fail, lines, now)
+		fail, kept = s.mergeFailure(mlfid.s, fail, lines, now)
 	} else {
 		fail.matches = append(fail.matches, lines...)
 	}
@@ -421,7 +422,7 @@ func (s *Session) failure(res Result, own *failure, lines []string, date, now ti
 	}
 	// The Failure holds copies of the groups: own is free again unless
 	// the connection's cache took it.
-	if e := s.mlf.byKey[mlfid.s]; !mlfid.set || e == nil || e.fail != own {
+	if !kept {
 		s.putFailure(own)
 	}
 	return res

@@ -104,6 +104,15 @@ func (c *mlfCache) set(k string, f *failure, now time.Time) {
 		e.fail, e.expires = f, now.Add(mlfTTL)
 		return
 	}
+	c.add(k, f, now)
+}
+
+// add is set for a key the cache does not hold (get just said so): a
+// look-up less on every line of a new connection.
+func (c *mlfCache) add(k string, f *failure, now time.Time) {
+	if c.byKey == nil {
+		c.byKey = map[string]*mlfEntry{}
+	}
 	if len(c.order) >= mlfMax {
 		// Drop from the oldest until one still alive leaves room.
 		for len(c.order) > 0 {
@@ -147,8 +156,9 @@ func (c *mlfCache) unset(k string) {
 // line (<F-NOFAIL>) or a success (<F-MLFGAINED>) keeps its lines back
 // until a failure comes; a failure found before the connection's address is
 // pending, and becomes a failure when a later line names the address; a
-// connection's lines are counted in one failure only once.
-func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, now time.Time) *failure {
+// connection's lines are counted in one failure only once. kept says the
+// cache now holds fail as the connection's.
+func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, now time.Time) (merged *failure, kept bool) {
 	cached := s.mlf.get(mlfid, now)
 	sl := &s.f.sl
 	var users []string
@@ -187,7 +197,8 @@ func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, no
 		}
 	} else if nf&2 == 0 {
 		users = fail.updateUsers(fail.get(sl.user))
-		s.mlf.set(mlfid, fail, now)
+		s.mlf.add(mlfid, fail, now)
+		kept = true
 	}
 	pending := fail.pending
 	fail.pending = false
@@ -212,7 +223,7 @@ func (s *Session) mergeFailure(mlfid string, fail *failure, matched []string, no
 	case nf&3 == 1:
 		fail.nofailMatches = append(fail.nofailMatches, matched...)
 	}
-	return fail
+	return fail, kept
 }
 
 func (f *failure) pop(k int) value {
