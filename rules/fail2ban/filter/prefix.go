@@ -55,6 +55,9 @@ type prefixLine struct {
 	// prefregex is that and contentTail (sshd's "error: ", "fatal: ",
 	// ...); nil for a tail read by regex.
 	opts []string
+	// optLead holds the first bytes of opts, optEmpty says "" is one.
+	optLead  pyre.ByteSet
+	optEmpty bool
 	// tail is the prefregex after the prefix line, anchored where it
 	// ends, when opts cannot read it. Its groups are the prefregex's
 	// after mlfid.
@@ -98,6 +101,13 @@ func prefixLineOf(pref *regex.Regex) *prefixLine {
 	if opt, ok := strings.CutSuffix(tail, contentTail); ok && slices.Equal(pref.Names, append(head, "content")) {
 		if tree, err := pyre.Parse(opt); err == nil {
 			p.opts, _ = tree.Strings(optsMax)
+		}
+		for _, o := range p.opts {
+			if o == "" {
+				p.optEmpty = true
+			} else {
+				p.optLead.Add(o[0])
+			}
 		}
 	}
 	if p.opts == nil {
@@ -228,6 +238,13 @@ func (p *prefixLine) content(text string, i int) (at, end int, ok bool) {
 	if i >= end || strings.IndexByte(text[i:end], '\n') >= 0 {
 		return 0, 0, false
 	}
+	if !p.optLead.Has(text[i]) {
+		// None but the empty ones can stand here.
+		if p.optEmpty {
+			return i, end, true
+		}
+		return 0, 0, false
+	}
 	for _, o := range p.opts {
 		if strings.HasPrefix(text[i:], o) && i+len(o) < end {
 			return i + len(o), end, true
@@ -238,7 +255,10 @@ func (p *prefixLine) content(text string, i int) (at, end int, ok bool) {
 
 // isSpace is Python's \s on an ASCII byte (str.isspace: \t to \r, \x1c
 // to \x1f and the space).
-func isSpace(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' || c >= 0x1c && c <= 0x1f }
+func isSpace(c byte) bool { return c <= ' ' && spaceBits>>c&1 != 0 }
+
+// spaceBits has bit c set for each space c below 64.
+const spaceBits = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\v' | 1<<'\f' | 1<<'\r' | 1<<0x1c | 1<<0x1d | 1<<0x1e | 1<<0x1f
 
 // spaces is the end of the run of spaces at i.
 func spaces(text string, i int) int {
@@ -269,12 +289,11 @@ func (p *prefixLine) end(text string) (int, bool) {
 	if j > i && j < len(text) {
 		i = spaces(text, j)
 	}
-	rest := text[i:]
-	if strings.HasPrefix(rest, "kernel:") || strings.HasPrefix(rest, "@vserver_") {
+	if rest := text[i:]; rest != "" && (rest[0] == 'k' && strings.HasPrefix(rest, "kernel:") || rest[0] == '@' && strings.HasPrefix(rest, "@vserver_")) {
 		return 0, false
 	}
 	i, ok := p.daemonEnd(text, i)
-	if !ok || strings.HasPrefix(text[i:], "[ID ") || i < len(text) && text[i] >= 0x80 {
+	if !ok || i < len(text) && (text[i] >= 0x80 || text[i] == '[' && strings.HasPrefix(text[i:], "[ID ")) {
 		// A character past ASCII may be a space of another script
 		// that the \s+ before it would have taken.
 		return 0, false

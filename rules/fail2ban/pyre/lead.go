@@ -6,7 +6,8 @@ type ByteSet [4]uint64
 // Has reports whether c is in the set.
 func (s *ByteSet) Has(c byte) bool { return s[c>>6]&(1<<(c&63)) != 0 }
 
-func (s *ByteSet) add(c byte) { s[c>>6] |= 1 << (c & 63) }
+// Add puts c in the set.
+func (s *ByteSet) Add(c byte) { s[c>>6] |= 1 << (c & 63) }
 
 // Lead returns what every match of the pattern starts with, byte by
 // byte, when every match begins at the text's start (\A, or ^ without
@@ -145,7 +146,7 @@ func (lb *leadBuilder) push(s ByteSet) bool {
 
 func singleByte(c byte) ByteSet {
 	var s ByteSet
-	s.add(c)
+	s.Add(c)
 	return s
 }
 
@@ -163,7 +164,7 @@ func asciiClass(n *node) (ByteSet, bool) {
 			return s, false
 		}
 		for c := it.lo; c <= it.hi; c++ {
-			s.add(byte(c))
+			s.Add(byte(c))
 		}
 	}
 	return s, true
