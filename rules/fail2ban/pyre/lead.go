@@ -44,36 +44,45 @@ func (lb *leadBuilder) anchored(n *node) bool {
 
 // walk reads n into the lead, in order, until a part it cannot read.
 func (lb *leadBuilder) walk(n *node) {
-	if lb.done {
-		return
+	switch {
+	case lb.done:
+	case !lb.started:
+		lb.start(n)
+	default:
+		lb.read(n)
 	}
-	if !lb.started {
-		switch n.op {
-		case opBeginText:
-			lb.started = true
-		case opConcat:
-			if len(n.subs) == 0 {
-				lb.done = true
-				return
-			}
-			lb.walk(n.subs[0])
-			if lb.started {
-				for _, s := range n.subs[1:] {
-					lb.walk(s)
-				}
-			}
-			lb.done = lb.done || !lb.started
-		case opGroup:
-			if n.atomic {
-				lb.done = true
-				return
-			}
-			lb.walk(n.subs[0])
-		default:
+}
+
+// start looks for the \A that n begins with, then reads what follows.
+func (lb *leadBuilder) start(n *node) {
+	switch n.op {
+	case opBeginText:
+		lb.started = true
+	case opConcat:
+		if len(n.subs) == 0 {
 			lb.done = true
+			return
 		}
-		return
+		lb.walk(n.subs[0])
+		if lb.started {
+			for _, s := range n.subs[1:] {
+				lb.walk(s)
+			}
+		}
+		lb.done = lb.done || !lb.started
+	case opGroup:
+		if n.atomic {
+			lb.done = true
+			return
+		}
+		lb.walk(n.subs[0])
+	default:
+		lb.done = true
 	}
+}
+
+// read reads n, past the anchor, into the lead.
+func (lb *leadBuilder) read(n *node) {
 	switch n.op {
 	case opEmpty:
 	case opLit:
