@@ -314,3 +314,61 @@ func TestNextCandidate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrefixLine: sshd's prefregex on an auth.log's lines after
+// their date, read by structure and by the regex engine.
+func BenchmarkPrefixLine(b *testing.B) {
+	texts := []string{
+		" web1 sshd[34151]: Failed password for root from 192.0.2.1 port 22 ssh2\n",
+		" web1 CRON[3310]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)\n",
+		" web1 sshd[22008]: Received disconnect from 192.0.2.1 port 52456:11: disconnected by user\n",
+		" web1 sudo[7149]: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/true\n",
+	}
+	pref := compilePref(b, prefixPrefs[0])
+	p := prefixLineOf(pref)
+	m, tm := make([]int, 2*len(pref.Names)), make([]int, 2*len(pref.Names))
+	b.Run("structure", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok := p.search(texts[i%len(texts)], m, tm); !ok {
+				b.Fatal("left to the prefregex")
+			}
+			i++
+		}
+	})
+	b.Run("regex", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if pref.Search(texts[i%len(texts)], m) == nil {
+				b.Fatal("no match")
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkJudgeAuthLog: an auth.log's lines of every kind through a
+// filter of sshd's shape, with the fast paths and without.
+func BenchmarkJudgeAuthLog(b *testing.B) {
+	fast, general := fastAndGeneral(b, prefixPrefs[0], sshdFails...)
+	var lines []string
+	for _, l := range authLines() {
+		if strings.Contains(l, " web1 sshd[123]: ") || strings.Contains(l, " sshd[1]: ") {
+			lines = append(lines, l)
+		}
+	}
+	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
+	for name, f := range map[string]*Filter{"fast": fast, "general": general} {
+		b.Run(name, func(b *testing.B) {
+			s := f.NewSession()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				s.Judge(Line{Text: lines[i%len(lines)], FindDate: true}, at, time.UTC)
+				i++
+			}
+		})
+	}
+}
