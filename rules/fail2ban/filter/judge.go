@@ -313,6 +313,11 @@ func (s *Session) content(buf string, m []int) string {
 	}
 	s.cont[0] = tupleLine{post: content}
 	s.buf = s.cont[:1:1]
+	if e := m[2*g+1]; e < len(buf) && buf[e] == '\n' {
+		// The content runs to the line's end (sshd's .+$): it and
+		// its newline are already there.
+		return buf[m[2*g] : e+1]
+	}
 	s.ctext = append(append(s.ctext[:0], content...), '\n')
 	return scratch(s.ctext)
 }
@@ -327,8 +332,10 @@ func (s *Session) keepMatch(buf string, pref *pmatch) string {
 	}
 	pref.buf = s.keep(pref.buf)
 	if g := s.f.content; g >= 0 && 2*g+1 < len(pref.m) && pref.m[2*g] >= 0 {
-		if i := pref.m[2*g]; i+len(buf) <= len(pref.buf) && pref.buf[i:i+len(buf)] == buf {
-			return pref.buf[i : i+len(buf)]
+		// buf is the content and a newline (see content): it is in
+		// the text as is when a newline follows the content there.
+		if i, e := pref.m[2*g], pref.m[2*g+1]; i < e && len(buf) == e-i+1 && e < len(pref.buf) && pref.buf[e] == '\n' {
+			return pref.buf[i : e+1]
 		}
 	}
 	return s.keep(buf)
