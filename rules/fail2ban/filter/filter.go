@@ -88,10 +88,12 @@ func (f *Filter) buildIndexWith(fast bool) {
 		// With the header read in one pass, the prefregex costs less
 		// than a scan of the line for the failregexes' literals: the
 		// first bytes of its content leave one or two failregexes of
-		// sshd's twenty-two, whose own prefilter then runs.
+		// sshd's twenty-two, whose own prefilter then runs. The scan
+		// below still serves the lines whose header is left to the
+		// prefregex.
 		if f.prefix = prefixLineOf(f.Pref); f.prefix != nil {
-			if f.leads = leadIndexOf(f.Fail); f.leads != nil {
-				return
+			if f.leads = leadIndexOf(f.Fail); f.leads == nil {
+				f.prefix = nil
 			}
 		}
 	}

@@ -123,8 +123,9 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			return res
 		}
 	}
+	pm, read := s.prefixLine(buf)
 	found := ^uint64(0)
-	if f.lits != nil {
+	if f.lits != nil && !read {
 		// The failregexes' required literals in one scan of the whole
 		// text, before the prefregex: what the failregexes search is a
 		// part of it, so a literal missing here is missing there, and a
@@ -139,7 +140,10 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 	var pref pmatch
 	cand := ^uint64(0)
 	if f.Pref != nil {
-		m := s.prefSearch(buf)
+		m := pm
+		if !read {
+			m = f.Pref.Search(buf, grow(&s.pref, f.Pref))
+		}
 		if m == nil {
 			return res
 		}
@@ -204,21 +208,19 @@ func nextCandidate(cand uint64, i, n int) int {
 	return min(n, 64)
 }
 
-// prefSearch is the prefregex's Search, by structure when it can be (see
+// prefixLine is the prefregex's match read by structure, false when the
+// filter has no such reading or leaves this line to the prefregex (see
 // prefixLine).
-func (s *Session) prefSearch(buf string) []int {
-	f := s.f
-	m := grow(&s.pref, f.Pref)
-	if p := f.prefix; p != nil {
-		var tm []int
-		if p.tail != nil {
-			tm = grow(&s.tail, p.tail)
-		}
-		if pm, ok := p.search(buf, m, tm); ok {
-			return pm
-		}
+func (s *Session) prefixLine(buf string) ([]int, bool) {
+	p := s.f.prefix
+	if p == nil {
+		return nil, false
 	}
-	return f.Pref.Search(buf, m)
+	var tm []int
+	if p.tail != nil {
+		tm = grow(&s.tail, p.tail)
+	}
+	return p.search(buf, grow(&s.pref, s.f.Pref), tm)
 }
 
 // grow makes *sub long enough for re's submatch indexes.
