@@ -9,8 +9,8 @@ import (
 )
 
 // fail2ban's filters start their prefregex with common.conf's
-// __prefix_line (logtype file) in <F-MLFID>: a syslog header's host,
-// program and pid, each part optional,
+// __prefix_line (logtype file), sshd's in <F-MLFID>: a syslog header's
+// host, program and pid, each part optional,
 //
 //	(?:\[\])?\s*(?:<[^.]+\.[^.]+>\s+)?(?:\S+\s+)?(?:kernel:...\s+)?(?:@vserver_\S+\s+)?(?:(?:DAEMON...)\s+)?(?:\[ID \d+ \S+\]\s+)?
 //
@@ -66,10 +66,9 @@ type prefixLine struct {
 
 // prefixLineOf recognises a prefregex written as __prefix_line (in
 // <F-MLFID> or not) with a daemon that is a plain word or a few (see
-// daemonSpellings), then a tail that
-// reads nothing before where it starts (no look-behind, no word
-// boundary) and no host tag (whose expansion depends on usedns); nil
-// otherwise.
+// daemonSpellings), then a tail that means the same run apart (see
+// standsAlone) and has no host tag (whose expansion depends on usedns);
+// nil otherwise.
 func prefixLineOf(pref *regex.Regex) *prefixLine {
 	src, ok := strings.CutPrefix(pref.Src, "^")
 	if !ok {
