@@ -57,25 +57,16 @@ func leadIndexOf(fail []*regex.Regex) *leadIndex {
 
 // leadOf is the lead of a failregex's source, as Compile expands it. Its
 // <HOST> is written one way or another by usedns, which the filter does
-// not keep: a lead that differs between the two is not taken.
+// not keep; either way the lead stops there without a byte of it (the
+// address starts with an optional '[', and with usedns the host is an
+// alternation whose first branch does), so the expansion without host
+// names serves.
 func leadOf(src string) []pyre.ByteSet {
-	var out [2][]pyre.ByteSet
-	for k, useDNS := range [2]string{"no", "yes"} {
-		tree, err := pyre.Parse(localFlags(expandTags(src, useDNS)))
-		if err != nil {
-			return nil
-		}
-		out[k] = tree.Lead(leadMax)
-	}
-	if len(out[0]) != len(out[1]) {
+	tree, err := pyre.Parse(localFlags(expandTags(src, "no")))
+	if err != nil {
 		return nil
 	}
-	for i := range out[0] {
-		if out[0][i] != out[1][i] {
-			return nil
-		}
-	}
-	return out[0]
+	return tree.Lead(leadMax)
 }
 
 // candidates are the failregexes text's first bytes leave (bit i for

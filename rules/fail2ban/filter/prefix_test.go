@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stockade-ids/stockade/rules/fail2ban/datepattern"
+	"github.com/stockade-ids/stockade/rules/fail2ban/pyre"
 	"github.com/stockade-ids/stockade/rules/regex"
 )
 
@@ -283,6 +284,28 @@ func FuzzJudgeFast(f *testing.F) {
 		judgeBoth(t, fs, gs, a, at)
 		judgeBoth(t, fs, gs, b, at)
 	})
+}
+
+// TestLeadWhateverUseDNS: a failregex's lead is the same whether its
+// <HOST> may be a host name or not, wherever the tag stands.
+func TestLeadWhateverUseDNS(t *testing.T) {
+	srcs := append([]string{
+		`^<HOST> tried`, `^(?:<HOST> x|foo) bar`, `^foo (?:<HOST>)+ bar`, `^ab(?:c|<HOST>)`, `^ab<HOST>cd`,
+		`^(?:ab|<HOST>)`, `^a(?:<HOST>|b)`, `^[xy]z(?:<HOST>)?q`,
+	}, sshdFails...)
+	for _, src := range srcs {
+		var leads [2][]pyre.ByteSet
+		for k, useDNS := range []string{"no", "yes"} {
+			tree, err := pyre.Parse(localFlags(expandTags(src, useDNS)))
+			if err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+			leads[k] = tree.Lead(leadMax)
+		}
+		if !slices.Equal(leads[0], leads[1]) || !slices.Equal(leadOf(src), leads[0]) {
+			t.Errorf("%s: lead %v with usedns no, %v with yes, %v taken", src, leads[0], leads[1], leadOf(src))
+		}
+	}
 }
 
 // TestNextCandidate: the failregexes a candidate mask leaves, in order,
