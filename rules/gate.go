@@ -740,6 +740,7 @@ func (s *Set) scans(rg *gateRegions) {
 	}
 	if len(line) > 0 {
 		s.multis[0] = regex.NewMulti(line).WithTable()
+		s.quoteFree = noQuote(line)
 	}
 }
 
@@ -765,14 +766,36 @@ func (s *Set) read(ev *pipeline.Event) {
 // readLine scans ev's line for region 0's literals and those of the
 // fields that ride on it (where texts found them), into found as read
 // cleared it.
+//
+// A user agent between two quotes of the line is read apart, through
+// the memo of quoted texts (see quotedMemo), when no literal holds a
+// quote: a literal that lies across a quote would hold one, so each
+// literal the line holds lies wholly before the agent's quote, inside
+// the agent, or after its closing quote, and the three reads find what
+// the one did, at the same places.
 func (s *Set) readLine(ev *pipeline.Event, m *regex.Multi) {
-	if !m.Scan(ev.Line, s.mark) {
+	line := ev.Line
+	ascii := true
+	if lo, hi, ok := quoted(ev); ok && s.quoteFree {
+		ascii = m.Scan(line[:lo], s.mark)
+		ascii = s.quoted.find(m, line[lo:hi], lo, s.mark) && ascii
+		if rest := line[hi:]; rest != `"` { // else only the quote: no literal, ASCII
+			s.base = hi
+			ascii = m.Scan(rest, s.after) && ascii
+		}
+	} else {
+		ascii = m.Scan(line, s.mark)
+	}
+	if !ascii {
 		s.all(0)
 		for _, reg := range s.riders {
 			s.all(reg)
 		}
 	}
 }
+
+// markAfter is markFound for a scan of the line from s.base.
+func (s *Set) markAfter(id int32, start, end int) { s.markFound(id, s.base+start, s.base+end) }
 
 // region is region reg's bits in found.
 func (s *Set) region(reg int) []uint64 { return s.found[s.span[reg][0]:s.span[reg][1]] }

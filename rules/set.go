@@ -84,6 +84,14 @@ type Set struct {
 	// within is where each scanned field lies in the line (see texts).
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
+	// quoted is what the line's scan found in the quoted texts it last
+	// read apart, when quoteFree: no literal of the line's scan holds a
+	// quote (see readLine); after is markAfter, bound once, for the
+	// scan of the line from base.
+	quoted    quotedMemo
+	quoteFree bool
+	after     func(id int32, start, end int)
+	base      int
 	// hit has a bit per region where the scan found a literal, every
 	// one per region marked as holding every literal (see all).
 	hit   uint8
@@ -229,7 +237,7 @@ func (s *Set) readGates() {
 	}
 	s.scans(&rg)
 	s.found = make([]uint64, span[regions-1][1])
-	s.mark = s.markFound
+	s.mark, s.after = s.markFound, s.markAfter
 }
 
 // dispatch files the rules by format and program.
@@ -298,7 +306,8 @@ func (s *Set) Clone() *Set {
 	c.programs = [progMemoSlots]progMemo{}
 	c.found = make([]uint64, len(s.found))
 	cp := &c
-	cp.mark = cp.markFound
+	c.quoted = quotedMemo{}
+	cp.mark, cp.after = cp.markFound, cp.markAfter
 	return cp
 }
 
