@@ -120,29 +120,52 @@ func (m *regexMemo) slotOf(s string) int {
 // (a random seed). The memos keep what they learnt of a text by its
 // slot's index; a text that takes a slot from another makes that slot's
 // entries the caller's to clear.
+//
+// A hash picks a pair of slots, and a text new to the pair takes the
+// one the pair used least recently: two of a log's few hot texts (its
+// browsers' agents, its pages) whose hashes meet keep a slot each,
+// where one slot a hash had them take it from each other on every line
+// (with thirty hot texts in a thousand slots, a meeting in about every
+// other run, each run's seed another: a memo that missed on a line in
+// ten for the whole replay).
 type textSlots struct {
 	seed  maphash.Seed
 	n     []int32 // the text's length, -1 for an empty slot
 	arena []byte
+	// older has, by pair of slots, the one a text new to the pair
+	// takes (0 or 1).
+	older []uint8
 }
 
-// slot returns text's slot among size (a power of two, the same every
-// call) and whether it held text already; if not, it holds it now.
+// slot returns text's slot among size (a power of two, two or more,
+// the same every call) and whether it held text already; if not, it
+// holds it now.
 func (t *textSlots) slot(text string, size int) (int, bool) {
 	if t.n == nil {
 		t.seed = maphash.MakeSeed()
 		t.n = make([]int32, size)
 		t.empty()
 		t.arena = make([]byte, size*memoLen)
+		t.older = make([]uint8, size/2)
 	}
-	i := int(maphash.String(t.seed, text)>>32) & (size - 1)
-	at := t.arena[i*memoLen : i*memoLen+memoLen]
-	if int(t.n[i]) == len(text) && string(at[:len(text)]) == text {
-		return i, true
+	i := int(maphash.String(t.seed, text)>>32) & (size - 2)
+	for w := range 2 {
+		if t.holds(i+w, text) {
+			t.older[i>>1] = uint8(1 - w)
+			return i + w, true
+		}
 	}
-	copy(at, text)
+	w := int(t.older[i>>1] & 1)
+	t.older[i>>1] = uint8(1 - w)
+	i += w
+	copy(t.arena[i*memoLen:i*memoLen+memoLen], text)
 	t.n[i] = int32(len(text))
 	return i, false
+}
+
+// holds reports whether slot i holds text.
+func (t *textSlots) holds(i int, text string) bool {
+	return int(t.n[i]) == len(text) && string(t.arena[i*memoLen:i*memoLen+len(text)]) == text
 }
 
 // empty forgets every slot's text.

@@ -73,3 +73,37 @@ func TestRegexMemoShared(t *testing.T) {
 	ask(&m, other)
 	ask(&m, s)
 }
+
+// TestTextSlotsPair: two texts whose hashes meet (two slots: every text
+// meets every other) keep a slot each, and a third takes the one used
+// least recently.
+func TestTextSlotsPair(t *testing.T) {
+	var ts textSlots
+	steps := []struct {
+		text string
+		held bool
+	}{
+		{"Mozilla/5.0 (X11; Linux x86_64)", false},
+		{"/css/site.css", false},
+		{"Mozilla/5.0 (X11; Linux x86_64)", true},
+		{"/css/site.css", true},
+		{"/css/site.css", true},
+		{"Mozilla/5.0 (X11; Linux x86_64)", true},
+		{"/js/app.js", false}, // takes the site.css slot, used least recently
+		{"Mozilla/5.0 (X11; Linux x86_64)", true},
+		{"/js/app.js", true},
+		{"/css/site.css", false},
+		{"/js/app.js", true},
+	}
+	slots := map[string]int{}
+	for i, st := range steps {
+		slot, held := ts.slot(st.text, 2)
+		if held != st.held {
+			t.Fatalf("step %d, %q: held %v, want %v", i, st.text, held, st.held)
+		}
+		if prev, ok := slots[st.text]; ok && held && prev != slot {
+			t.Fatalf("step %d, %q: slot %d, held before in %d", i, st.text, slot, prev)
+		}
+		slots[st.text] = slot
+	}
+}
