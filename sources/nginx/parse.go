@@ -98,8 +98,12 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	case '[':
 		return p.parseNPM(line, ev)
 	}
-	br, t, addr, user, err := p.head(line)
-	if err != nil {
+	br, t, addr, ok := p.plainHead(line)
+	var user []byte
+	var err error
+	if ok {
+		user = line[br-2 : br-1]
+	} else if br, t, addr, user, err = p.anyHead(line); err != nil {
 		return err
 	}
 
@@ -163,16 +167,8 @@ func (p *Parser) Parse(line []byte, ev *pipeline.Event) error {
 	return nil
 }
 
-// head reads what precedes the request: the client address, the remote
-// user and the time, whose `[` is at br.
-func (p *Parser) head(line []byte) (br int, t time.Time, addr netip.Addr, user []byte, err error) {
-	if br, t, addr, ok := p.plainHead(line); ok {
-		return br, t, addr, line[br-2 : br-1], nil
-	}
-	return p.anyHead(line)
-}
-
-// anyHead is head for every form of line: the time is found first (see
+// anyHead reads what precedes the request, the client address, the
+// remote user and the time, whose `[` is at br, in every form of line: the time is found first (see
 // findTime), then the address among what precedes it (see splitPrefix).
 func (p *Parser) anyHead(line []byte) (br int, t time.Time, addr netip.Addr, user []byte, err error) {
 	br, t = p.findTime(line)
@@ -233,30 +229,34 @@ func dottedQuad(b []byte) (a [4]byte, n int, ok bool) {
 	if len(b) < 16 { // the longest address and the byte that ends it
 		return a, 0, false
 	}
+	// Each field takes at most four bytes with its dot, so every byte
+	// read lies in the first fifteen: as an array indexed modulo 16,
+	// they are read without a bounds check.
+	q := (*[16]byte)(b)
 	for f := 0; f < 4; f++ {
 		if f > 0 {
-			if b[n] != '.' {
+			if q[n&15] != '.' {
 				return a, 0, false
 			}
 			n++
 		}
-		v := uint(b[n] - '0')
+		v := uint(q[n&15] - '0')
 		if v > 9 {
 			return a, 0, false
 		}
 		n++
 		// A field that starts with 0 is 0 (netip refuses "01"): the
 		// byte after it must then end it.
-		if d := uint(b[n] - '0'); v != 0 && d <= 9 {
+		if d := uint(q[n&15] - '0'); v != 0 && d <= 9 {
 			v, n = v*10+d, n+1
-			if d := uint(b[n] - '0'); d <= 9 {
+			if d := uint(q[n&15] - '0'); d <= 9 {
 				v, n = v*10+d, n+1
 			}
 		}
 		if v > 255 {
 			return a, 0, false
 		}
-		a[f] = byte(v)
+		a[f&3] = byte(v)
 	}
 	return a, n, true
 }
@@ -422,7 +422,10 @@ func closeQuote(b []byte, i int) int {
 			return -1
 		}
 		j += i
-		k := j
+		if j == i || b[j-1] != '\\' {
+			return j // no backslash before it: most quotes
+		}
+		k := j - 1
 		for k > i && b[k-1] == '\\' {
 			k--
 		}
@@ -506,14 +509,14 @@ func parseBytes(line []byte, i int) (n int64, end int, ok bool) {
 	if i < len(line) && line[i] == '-' {
 		i++
 	} else {
-		for i < len(line) && line[i] >= '0' && line[i] <= '9' {
-			if i-s == 18 { // more than any file holds; also keeps n from overflowing
-				return 0, i, false
-			}
+		// Eighteen digits at most: more than any file holds, and n
+		// cannot overflow.
+		lim := min(len(line), s+18)
+		for i < lim && line[i]-'0' <= 9 {
 			n = n*10 + int64(line[i]-'0')
 			i++
 		}
-		if i == s {
+		if i == s || i < len(line) && line[i]-'0' <= 9 {
 			return 0, i, false
 		}
 	}
