@@ -27,15 +27,18 @@ type findMemo struct {
 type findSlot struct {
 	reg   int8
 	ascii bool // else the scan said nothing (see regex.Multi.Find)
+	any   bool // the scan found a literal: the slot's words hold it
 }
 
 const findSlots = 1024
 
 // find is m.Find(text, found) for region reg, whose found words are
-// found, from the memo when it holds text.
-func (fm *findMemo) find(reg int, m *regex.Multi, text string, found []uint64) bool {
+// found (zero, as Set.read cleared them), from the memo when it holds
+// text; any reports whether a literal was found. An ordinary path holds
+// none: its slot's words are neither copied in nor out.
+func (fm *findMemo) find(reg int, m *regex.Multi, text string, found []uint64) (ascii, any bool) {
 	if len(text) > memoLen {
-		return m.Find(text, found)
+		return m.Find(text, found), nonzero(found)
 	}
 	if fm.slots == nil {
 		fm.slots = make([]findSlot, findSlots)
@@ -47,13 +50,26 @@ func (fm *findMemo) find(reg int, m *regex.Multi, text string, found []uint64) b
 	}
 	i, held := fm.texts.slot(text, findSlots)
 	sl := &fm.slots[i]
-	words := fm.words[i*fm.width : i*fm.width+len(found)]
 	if held && int(sl.reg) == reg {
-		copy(found, words)
-		return sl.ascii
+		if sl.any {
+			copy(found, fm.words[i*fm.width:i*fm.width+len(found)])
+		}
+		return sl.ascii, sl.any
 	}
-	ok := m.Find(text, found)
-	copy(words, found)
-	*sl = findSlot{reg: int8(reg), ascii: ok}
-	return ok
+	ascii = m.Find(text, found)
+	any = nonzero(found)
+	if any {
+		copy(fm.words[i*fm.width:i*fm.width+len(found)], found)
+	}
+	*sl = findSlot{reg: int8(reg), ascii: ascii, any: any}
+	return ascii, any
+}
+
+func nonzero(words []uint64) bool {
+	for _, w := range words {
+		if w != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -38,8 +38,12 @@ func TestFindMemo(t *testing.T) {
 				want := make([]uint64, 2)
 				wantOK := m.Find(text, want)
 				got := make([]uint64, (len(lits[reg])+63)/64)
-				if ok := fm.find(reg, m, text, got); ok != wantOK || wantOK && !slices.Equal(got, want[:len(got)]) {
+				ok, any := fm.find(reg, m, text, got)
+				if ok != wantOK || wantOK && !slices.Equal(got, want[:len(got)]) {
 					t.Fatalf("round %d, region %d, %q: memo %v %x, scan %v %x", round, reg, text, ok, got, wantOK, want)
+				}
+				if wantOK && any != nonzero(want) {
+					t.Fatalf("round %d, region %d, %q: memo says found %v, scan found %x", round, reg, text, any, want)
 				}
 			}
 		}

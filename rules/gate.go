@@ -824,16 +824,12 @@ func (s *Set) markFound(id int32, start, end int) {
 // find scans text for the literals of region reg, into found as read
 // cleared it.
 func (s *Set) find(reg int, m *regex.Multi, text string) {
-	found := s.region(reg)
-	if !s.finds.find(reg, m, text, found) {
+	ascii, any := s.finds.find(reg, m, text, s.region(reg))
+	switch {
+	case !ascii:
 		s.all(reg)
-		return
-	}
-	for _, w := range found {
-		if w != 0 {
-			s.hit |= 1 << reg
-			return
-		}
+	case any:
+		s.hit |= 1 << reg
 	}
 }
 

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"unsafe"
 
 	"github.com/stockade-ids/stockade/rules/regex"
@@ -129,7 +131,7 @@ func (m *regexMemo) slotOf(s string) int {
 // other run, each run's seed another: a memo that missed on a line in
 // ten for the whole replay).
 type textSlots struct {
-	seed  maphash.Seed
+	key   uint64  // the hash's, random
 	n     []int32 // the text's length, -1 for an empty slot
 	arena []byte
 	// older has, by pair of slots, the one a text new to the pair
@@ -142,13 +144,13 @@ type textSlots struct {
 // holds it now.
 func (t *textSlots) slot(text string, size int) (int, bool) {
 	if t.n == nil {
-		t.seed = maphash.MakeSeed()
+		t.key = maphash.String(maphash.MakeSeed(), "")
 		t.n = make([]int32, size)
 		t.empty()
 		t.arena = make([]byte, size*memoLen)
 		t.older = make([]uint8, size/2)
 	}
-	i := int(maphash.String(t.seed, text)>>32) & (size - 2)
+	i := int(textHash(t.key, text)>>32) & (size - 2)
 	for w := range 2 {
 		if t.holds(i+w, text) {
 			t.older[i>>1] = uint8(1 - w)
@@ -174,3 +176,33 @@ func (t *textSlots) empty() {
 		t.n[i] = -1
 	}
 }
+
+// textHash hashes s with key, sixteen bytes a multiplication (the
+// 128-bit product's halves folded, as wyhash does): a slot's text is
+// hashed on every look-up, and maphash's generic path cost twice as
+// much for a user agent, three times for a path. Its quality is for
+// spreading texts over slots; a look-up compares the text it finds.
+func textHash(key uint64, s string) uint64 {
+	const m0, m1, m2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
+	h := key ^ uint64(len(s))*m2
+	for len(s) >= 16 {
+		hi, lo := bits.Mul64(le64(s, 0)^m0, le64(s, 8)^h)
+		h = hi ^ lo
+		s = s[16:]
+	}
+	var a, b uint64
+	switch n := len(s); {
+	case n >= 8:
+		a, b = le64(s, 0), le64(s, n-8)
+	case n >= 4:
+		a, b = uint64(le32(s, 0)), uint64(le32(s, n-4))
+	case n > 0:
+		a = uint64(s[0])<<16 | uint64(s[n/2])<<8 | uint64(s[n-1])
+	}
+	hi, lo := bits.Mul64(a^m1, b^h)
+	return hi ^ lo
+}
+
+func le64(s string, i int) uint64 { return binary.LittleEndian.Uint64([]byte(s[i : i+8])) }
+
+func le32(s string, i int) uint32 { return binary.LittleEndian.Uint32([]byte(s[i : i+4])) }

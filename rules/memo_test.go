@@ -2,7 +2,7 @@ package rules
 
 import (
 	"fmt"
-	"hash/maphash"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -63,14 +63,16 @@ func TestRegexMemoShared(t *testing.T) {
 	m.forget()
 	copy(buf, "/admin/")
 	ask(&m, s)
-	slot := func(x string) int { return int(maphash.String(m.texts.seed, x)>>32) & (memoSlots - 1) }
-	other := ""
-	for i := 0; other == ""; i++ {
-		if x := fmt.Sprintf("/x%d/%d", i%3, i); slot(x) == slot(s) && x != s {
-			other = x
+	// Two strings of its pair of slots: the second takes s's.
+	pair := func(x string) int { return int(textHash(m.texts.key, x)>>32) & (memoSlots - 2) }
+	var others []string
+	for i := 0; len(others) < 2; i++ {
+		if x := fmt.Sprintf("/x%d/%d", i%3, i); pair(x) == pair(s) && x != s {
+			others = append(others, x)
 		}
 	}
-	ask(&m, other)
+	ask(&m, others[0])
+	ask(&m, others[1])
 	ask(&m, s)
 }
 
@@ -105,5 +107,32 @@ func TestTextSlotsPair(t *testing.T) {
 			t.Fatalf("step %d, %q: slot %d, held before in %d", i, st.text, slot, prev)
 		}
 		slots[st.text] = slot
+	}
+}
+
+// TestTextHashReadsEveryByte: a byte changed anywhere in a text of any
+// length a slot keeps changes its hash (texts that differ in a byte the
+// hash skipped would always take the same pair of slots), and texts of
+// a log's kinds spread over the pairs.
+func TestTextHashReadsEveryByte(t *testing.T) {
+	const key = 0x243f6a8885a308d3
+	b := []byte(strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) /wp-login.php?", 4))
+	for n := 1; n <= memoLen; n++ {
+		text := b[:n]
+		h := textHash(key, string(text))
+		for i := range text {
+			text[i] ^= 1
+			if textHash(key, string(text)) == h {
+				t.Fatalf("length %d: byte %d changed, same hash", n, i)
+			}
+			text[i] ^= 1
+		}
+	}
+	used := map[int]bool{}
+	for i := range 4 * memoSlots {
+		used[int(textHash(key, fmt.Sprintf("/blog/2025/11/post-%d", i))>>32)&(memoSlots-2)] = true
+	}
+	if len(used) < memoSlots/2*9/10 {
+		t.Errorf("%d paths took %d of %d pairs of slots", 4*memoSlots, len(used), memoSlots/2)
 	}
 }
