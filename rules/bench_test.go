@@ -124,6 +124,37 @@ func BenchmarkMatchAttacks(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
+// BenchmarkParseMatchAccessLine: a replay's work on an access line
+// before the engine counts it: the line copied into the reader's
+// buffer, parsed into the one event the reader reuses, and matched by
+// the default packs (the bench harness's generated log: 80 % visitors,
+// whose agents and pages repeat, as the memos of the line's scans
+// expect).
+func BenchmarkParseMatchAccessLine(b *testing.B) {
+	var buf bytes.Buffer
+	if err := gen.Nginx(&buf, gen.Spec{Lines: 20000, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	s := defaultSet(b)
+	p := nginx.New()
+	ev := new(pipeline.Event)
+	var hits []pipeline.Hit
+	line := make([]byte, 0, 4096)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		line = append(line[:0], lines[n%len(lines)]...)
+		n++
+		ev.Reset()
+		if err := p.Parse(line, ev); err != nil {
+			b.Fatal(err)
+		}
+		hits = s.Match(ev, hits[:0])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
 // generatedAccess parses the bench harness's generated access log of n
 // lines from seed, keeping the lines keep takes (nil: all).
 func generatedAccess(tb testing.TB, n int, seed uint64, keep func(string) bool) []pipeline.Event {
