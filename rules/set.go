@@ -64,7 +64,7 @@ type Set struct {
 	lineLits [][]lineLit
 	riders   []int
 	fields   []int
-	scanRegs []int // riders and fields
+	scanMask uint16 // a bit per region of riders and fields
 	found    []uint64
 	span     [regions][2]int // each region's place in found
 	done     bool
