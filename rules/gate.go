@@ -122,29 +122,6 @@ func (f gateField) region() int {
 var gateFields = map[string]gateField{"path": fieldPath, "user_agent": fieldUserAgent, "referer": fieldReferer,
 	"method": fieldMethod, "user": fieldUser, "line": fieldLine, "message": fieldMessage}
 
-func (f gateField) of(r *Rule, ev *pipeline.Event) string {
-	switch f {
-	case fieldText:
-		if r.UseLine || ev.Message == "" {
-			return ev.Line
-		}
-		return ev.Message
-	case fieldPath:
-		return ev.Path
-	case fieldUserAgent:
-		return ev.UserAgent
-	case fieldReferer:
-		return ev.Referer
-	case fieldMethod:
-		return ev.Method
-	case fieldUser:
-		return ev.User
-	case fieldLine:
-		return ev.Line
-	}
-	return ev.Message
-}
-
 // inside reports whether f is a part of line (the parsers slice their
 // fields out of the line, so the line's scan speaks for them); a field
 // built otherwise (decoded JSON, a test's event) gets no gate.
