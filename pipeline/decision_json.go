@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -162,41 +163,32 @@ func jsonSafeByte(c byte, html bool) bool {
 	return jsonSafeLo>>c&1 != 0
 }
 
-// Word-at-a-time tests of eight bytes at once (the bit tricks of
-// "Bit Twiddling Hacks", exact for "is there such a byte").
+// Word-at-a-time tests of eight bytes at once, exact in every byte (the
+// "haszero" of "Bit Twiddling Hacks" with the borrow kept inside each
+// byte), so that every hit of a word is known from one load.
 const (
 	ones  = 0x0101010101010101
+	lows  = 0x7f7f7f7f7f7f7f7f
 	highs = 0x8080808080808080
 )
 
-func hasZeroByte(w uint64) uint64 { return (w - ones) & ^w & highs }
+// zeroBytes has the top bit of each zero byte of w set, and no other bit.
+func zeroBytes(w uint64) uint64 { return ^((w&lows + lows) | w | lows) }
 
-// skipPlain is the index of the first byte of s from i that needs
-// escaping or is part of a multi-byte rune, or where fewer than eight
-// bytes are left: the run of a log line before it is copied without
-// looking at each byte. Each test's lowest set bit is exact (a borrow
-// runs upward only, from a byte that is itself a hit), so the first
-// such byte of a word is found at once: an eve.json line, a quote every
-// few bytes, had each quote's word loaded again for every byte before
-// it.
-func skipPlain(s string, i int, html bool) int {
-	if html {
-		for ; i+8 <= len(s); i += 8 {
-			w := load64(s, i)
-			if m := w&highs | (w-0x20*ones)&^w&highs | hasZeroByte(w^'"'*ones) | hasZeroByte(w^'\\'*ones) |
-				hasZeroByte(w^'<'*ones) | hasZeroByte(w^'>'*ones) | hasZeroByte(w^'&'*ones); m != 0 {
-				return i + bits.TrailingZeros64(m)/8
-			}
-		}
-		return i
-	}
-	for ; i+8 <= len(s); i += 8 {
-		w := load64(s, i)
-		if m := w&highs | (w-0x20*ones)&^w&highs | hasZeroByte(w^'"'*ones) | hasZeroByte(w^'\\'*ones); m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	return i
+// quoteBytes has the top bit of each quote and backslash of w: the bytes
+// encoding/json escapes with a backslash before them, the common case in a
+// quoted JSON line.
+func quoteBytes(w uint64) uint64 { return zeroBytes(w^'"'*ones) | zeroBytes(w^'\\'*ones) }
+
+// specialBytes has the top bit of each other byte of w that encoding/json
+// does not write as it is: a control byte, a byte of a multi-byte rune.
+// A byte whose low seven bits are under 0x20 has no top bit after adding
+// 0x60 to them, and no carry leaves a byte.
+func specialBytes(w uint64) uint64 { return (w | ^(w&lows + 0x60*ones)) & highs }
+
+// htmlBytes has the top bit of each <, > and & of w.
+func htmlBytes(w uint64) uint64 {
+	return zeroBytes(w^'<'*ones) | zeroBytes(w^'>'*ones) | zeroBytes(w^'&'*ones)
 }
 
 // load64 is the eight bytes of s from i as a little-endian word (one load
@@ -207,50 +199,95 @@ func load64(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
+// loadTail is the last n < 8 bytes of s as the low bytes of a word, the
+// rest of it letters, which need no escape.
+func loadTail(s string, n int) uint64 {
+	buf := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+	copy(buf[:], s[len(s)-n:])
+	return binary.LittleEndian.Uint64(buf[:])
+}
+
 const jsonHex = "0123456789abcdef"
+
+// escapeRoom is the room a word of appendJSONString needs past the end
+// of the output: eight bytes stored from the word's last byte (7), moved
+// on by the backslash of each of its bytes (8).
+const escapeRoom = 7 + 8 + 8
 
 // appendJSONString escapes s exactly as encoding/json does: the short
 // escapes \b \f \n \r \t, \u00XX for other control bytes (and <, >, & when
 // html is set), \ufffd for each byte of invalid UTF-8, and \u2028 and
 // \u2029 always, so that a line of a log quoted in evidence stays one
 // line of JSON and JavaScript.
+//
+// It goes a word at a time, and a word's quotes and backslashes (an eve
+// line quoted in evidence has one every few bytes) cost a store each,
+// not a loop's turn: the word is stored whole, then for each hit a
+// backslash and the rest of the word again, one byte on. What the stores
+// leave past the end of the output is within b's capacity (escapeRoom
+// bytes), which append's contract leaves to the callee. Any other byte
+// ends the word's run and takes the byte-wise path.
 func appendJSONString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
-	start := 0
 	for i := 0; i < len(s); {
-		if j := skipPlain(s, i, html); j > i {
-			i = j
+		if cap(b)-len(b) < escapeRoom {
+			b = slices.Grow(b, len(s)-i+escapeRoom)
+		}
+		n, w := 8, uint64(0)
+		if len(s)-i >= 8 {
+			w = load64(s, i)
+		} else {
+			n = len(s) - i
+			w = loadTail(s, n)
+		}
+		q, other := quoteBytes(w), specialBytes(w)
+		if html {
+			other |= htmlBytes(w)
+		}
+		p := len(b)
+		out := b[p : p+escapeRoom]
+		binary.LittleEndian.PutUint64(out, w)
+		if q|other == 0 {
+			b = b[:p+n]
+			i += n
 			continue
 		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafeByte(c, html) {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = appendJSONEscape(b, c)
-			i++
-			start = i
-			continue
+		run := n // the bytes of the word written as they are or after a backslash
+		if other != 0 {
+			run = min(run, bits.TrailingZeros64(other)/8)
+			q &= 1<<(8*run) - 1 // a shift of 64 leaves every bit
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', jsonHex[r&0xF])
-		default:
-			i += size
-			continue
+		shift := 0
+		for ; q != 0; q &= q - 1 {
+			k := bits.TrailingZeros64(q) / 8
+			out[k+shift] = '\\'
+			shift++
+			binary.LittleEndian.PutUint64(out[k+shift:], w>>(8*k))
 		}
-		i += size
-		start = i
+		b = b[:p+run+shift]
+		i += run
+		if run < n {
+			b, i = appendJSONSpecial(b, s, i)
+		}
 	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendJSONSpecial writes the byte or rune at s[i] that is not ASCII
+// text (a control byte, <, > or & under html, or the start of a
+// multi-byte rune) and returns where the next one starts.
+func appendJSONSpecial(b []byte, s string, i int) ([]byte, int) {
+	if c := s[i]; c < utf8.RuneSelf {
+		return appendJSONEscape(b, c), i + 1
+	}
+	r, size := utf8.DecodeRuneInString(s[i:])
+	switch {
+	case r == utf8.RuneError && size == 1:
+		return append(b, `\ufffd`...), i + 1
+	case r == '\u2028' || r == '\u2029':
+		return append(b, '\\', 'u', '2', '0', '2', jsonHex[r&0xF]), i + size
+	}
+	return append(b, s[i:i+size]...), i + size
 }
 
 func appendJSONEscape(b []byte, c byte) []byte {

@@ -246,3 +246,45 @@ func benchAppend(b *testing.B, appendTo func([]byte) ([]byte, error)) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestAppendJSONStringRoom: the escaper stores whole words past the end
+// of what it has written, so each string is appended to a buffer with
+// every amount of spare room from none on: the bytes are encoding/json's
+// and the buffer's prefix is kept, whether it grows at the first word,
+// at the last or never.
+func TestAppendJSONStringRoom(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 19))
+	ss := []string{`{"a":"b\"c","d":[1,2]}` + strings.Repeat(`""\\`, 9) + "\x01<\u2028\xff"}
+	for range 200 {
+		var sb strings.Builder
+		for n := r.IntN(64); n > 0; n-- {
+			sb.WriteString([]string{`"`, `\`, "a", "\x00", "<", "é", "\xff", "\u2029"}[r.IntN(8)])
+		}
+		ss = append(ss, sb.String())
+	}
+	for _, s := range ss {
+		for _, html := range []bool{false, true} {
+			want, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !html {
+				var buf bytes.Buffer
+				enc := json.NewEncoder(&buf)
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(s); err != nil {
+					t.Fatal(err)
+				}
+				want = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			}
+			for spare := range 2*escapeRoom + len(s) {
+				prefix := make([]byte, 3, 3+spare)
+				copy(prefix, "pre")
+				got := appendJSONString(prefix, s, html)
+				if string(got[:3]) != "pre" || !bytes.Equal(got[3:], want) {
+					t.Fatalf("html %v, spare %d: %q\n got %s\nwant %s", html, spare, s, got[3:], want)
+				}
+			}
+		}
+	}
+}
