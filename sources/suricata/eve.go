@@ -31,6 +31,9 @@ type EveParser struct {
 	zoneOff int
 	zone    *time.Location
 	texts   textCache
+	// fullWalk (tests) walks an alert from its first member, as if
+	// leadingHead had not read its head.
+	fullWalk bool
 }
 
 // NewEve returns an eve.json parser reading timestamps written without a
@@ -52,7 +55,8 @@ func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
 	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
 		return errEveNotJSON
 	}
-	typ, decided := leadingEventType(obj)
+	h, decided := leadingHead(obj)
+	typ := h.eventType
 	if !decided {
 		var found, ok bool
 		if typ, found, ok = eventType(obj); !found || !ok {
@@ -62,7 +66,10 @@ func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
 	if string(typ) != "alert" {
 		return pipeline.ErrSkip
 	}
-	return p.alert(line, obj, ev)
+	if !decided || p.fullWalk {
+		h = head{}
+	}
+	return p.alert(line, obj, h, ev)
 }
 
 var keyEventType = []byte(`"event_type"`)
@@ -84,14 +91,33 @@ const leadingMembers = 4
 // decided false, and eventType, which is right for every shape, decides:
 // the fast path is only ever faster, never the judge of a forged record.
 func leadingEventType(b []byte) (value []byte, decided bool) {
-	const head = `{"timestamp":"`
-	if len(b) < len(head) || string(b[:len(head)]) != head {
-		return nil, false
+	h, decided := leadingHead(b)
+	return h.eventType, decided
+}
+
+// head is what leadingHead read of a record: its event_type, its
+// timestamp, and where the member after event_type starts (at the comma
+// or closing brace after its value).
+type head struct {
+	eventType, timestamp []byte
+	next                 int
+}
+
+// leadingHead is leadingEventType with what else it read: an alert's
+// walk goes on from there, since the members it passed over are all
+// read (the timestamp) or skipped (the others) as the walk would.
+func leadingHead(b []byte) (h head, decided bool) {
+	const open = `{"timestamp":"`
+	if len(b) < len(open) || string(b[:len(open)]) != open {
+		return head{}, false
 	}
-	i := plainStringEnd(b, len(head))
+	i := plainStringEnd(b, len(open))
+	if i >= 0 {
+		h.timestamp = b[len(open) : i-1]
+	}
 	for range leadingMembers {
 		if i < 0 || len(b)-i < len(`,"event_type":"`) {
-			return nil, false
+			return head{}, false
 		}
 		// The constant comparisons are written out where they are made:
 		// so the compiler makes them a few word loads, not calls.
@@ -100,9 +126,10 @@ func leadingEventType(b []byte) (value []byte, decided bool) {
 			start := i + len(`,"event_type":"`)
 			end := plainStringEnd(b, start)
 			if end < 0 {
-				return nil, false
+				return head{}, false
 			}
-			return b[start : end-1], true
+			h.eventType, h.next = b[start:end-1], end
+			return h, true
 		case string(rest[:len(`,"flow_id":`)]) == `,"flow_id":`:
 			i = digitsEnd(b, i+len(`,"flow_id":`))
 		case string(rest[:len(`,"in_iface":"`)]) == `,"in_iface":"`:
@@ -110,10 +137,10 @@ func leadingEventType(b []byte) (value []byte, decided bool) {
 		case string(rest[:len(`,"pcap_cnt":`)]) == `,"pcap_cnt":`:
 			i = digitsEnd(b, i+len(`,"pcap_cnt":`))
 		default:
-			return nil, false
+			return head{}, false
 		}
 	}
-	return nil, false
+	return head{}, false
 }
 
 // digitsEnd returns the index just past the run of digits starting at
@@ -264,11 +291,13 @@ type eveAlert struct {
 }
 
 // alert walks the whole record: an alert is worth the full parse, and only
-// a full walk knows which members are top-level.
-func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
-	a := eveAlert{pktsToServer: -1, pktsToClt: -1}
+// a full walk knows which members are top-level. What leadingHead read
+// (h.next > 0) is not read again: its members were the timestamp, read
+// as the walk reads it, and plain scalars the walk skips.
+func (p *EveParser) alert(line, obj []byte, h head, ev *pipeline.Event) error {
+	a := eveAlert{pktsToServer: -1, pktsToClt: -1, timestamp: h.timestamp}
 	badAlert := false
-	end, ok := objectFields(obj, 0, func(key []byte, i int) (int, bool) {
+	field := func(key []byte, i int) (int, bool) {
 		switch string(key) {
 		case "timestamp":
 			return stringField(obj, i, &a.timestamp, &badAlert)
@@ -298,7 +327,14 @@ func (p *EveParser) alert(line, obj []byte, ev *pipeline.Event) error {
 			badAlert = true
 		}
 		return skipValue(obj, i)
-	})
+	}
+	var end int
+	var ok bool
+	if h.next > 0 {
+		end, ok = membersAfter(obj, h.next, field)
+	} else {
+		end, ok = objectFields(obj, 0, field)
+	}
 	if !ok || end != len(obj) {
 		return errEveNotJSON
 	}

@@ -155,6 +155,13 @@ func FuzzEve(f *testing.F) {
 		`{"timestamp":"2025-11-08T22:00:01.123456+0100","flow_id":1,"in_iface":"x\",\"event_type\":\"alert","event_type":"dns"}`,
 		`{"timestamp":"2025-11-08T22:00:01.123456+0100","in_iface":"event_type","event_type":"flow","event_type":"alert"}`,
 		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type\":\"alert":1,"event_type":"tls"}`,
+		// The walk of an alert goes on after its head: what may follow it.
+		eveWith(`"src_ip":`, `"timestamp":"2025-11-09T01:00:00Z","src_ip":`),
+		eveWith(`"event_type":"alert",`, `"event_type":"alert" ,`),
+		eveWith(`"event_type":"alert",`, `"event_type":"alert",,`),
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert"}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert",}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert"x}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -176,6 +183,7 @@ func FuzzEve(f *testing.F) {
 			checkEvent(t, pipeline.FormatEve, line, &ev)
 		}
 		checkLeadingEventType(t, line)
+		checkFullWalk(t, line, err, &ev)
 		var m map[string]any
 		if json.Unmarshal(line, &m) != nil || m == nil {
 			return
@@ -195,6 +203,18 @@ func FuzzEve(f *testing.F) {
 		}
 		checkEveAgainst(t, m, norm)
 	})
+}
+
+// checkFullWalk fails when an alert whose head leadingHead read, and
+// whose walk went on from there, parses other than when walked from its
+// first member.
+func checkFullWalk(t *testing.T, line []byte, err error, ev *pipeline.Event) {
+	p := NewEve(nil)
+	p.fullWalk = true
+	var full pipeline.Event
+	if ferr := p.Parse(line, &full); ferr != err || !reflect.DeepEqual(full, *ev) {
+		t.Fatalf("walked from its head: %v, %+v\nfrom its first member: %v, %+v\non %s", err, *ev, ferr, full, line)
+	}
 }
 
 // checkLeadingEventType fails when the fast path decides a record's type

@@ -289,6 +289,25 @@ func objectFields(b []byte, i int, field func(key []byte, at int) (int, bool)) (
 	if i < len(b) && b[i] == '}' {
 		return i + 1, true
 	}
+	return members(b, i, field)
+}
+
+// membersAfter is objectFields from b[i], just past a member's value: the
+// rest of the object, the separator first.
+func membersAfter(b []byte, i int, field func(key []byte, at int) (int, bool)) (int, bool) {
+	i = skipSpace(b, i)
+	switch {
+	case i < len(b) && b[i] == '}':
+		return i + 1, true
+	case i >= len(b) || b[i] != ',':
+		return 0, false
+	}
+	return members(b, skipSpace(b, i+1), field)
+}
+
+// members walks the members of an object from b[i], the start of a
+// member's name, to the index just past the closing brace.
+func members(b []byte, i int, field func(key []byte, at int) (int, bool)) (int, bool) {
 	for {
 		key, next, ok := readString(b, i)
 		if !ok {
