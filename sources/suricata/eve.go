@@ -601,9 +601,15 @@ func intField(b []byte, i int, dst *int, bad *bool) (int, bool) {
 	return skipValue(b, i)
 }
 
+// addrField reads an address member's raw string: a dotted quad in one
+// pass (fast.log's reader, which leaves to netip whatever it does not
+// take), anything else as pipeline.ParseAddr reads it.
 func addrField(raw []byte) (netip.Addr, bool) {
 	if len(raw) == 0 {
 		return netip.Addr{}, false
+	}
+	if a, ok := parseIPv4(raw); ok {
+		return a, true
 	}
 	return pipeline.ParseAddr(pipeline.UnsafeString(raw))
 }
