@@ -101,6 +101,17 @@ func BenchmarkEveAlert(b *testing.B) {
 	benchParse(b, NewEve(nil), []byte(eveSSH), nil)
 }
 
+// BenchmarkEveAlertHTTP: an alert as a web sensor writes most of them,
+// an http object after the alert and no flow, the shape of the alerts
+// replay's eve.json figures are measured on.
+func BenchmarkEveAlertHTTP(b *testing.B) {
+	benchParse(b, NewEve(nil), []byte(`{"timestamp":"2025-11-01T00:00:00.482027+0000","flow_id":1125899906862952,"in_iface":"eth0",`+
+		`"event_type":"alert","src_ip":"203.0.10.141","src_port":60170,"dest_ip":"192.0.2.10","dest_port":80,"proto":"TCP",`+
+		`"alert":{"action":"allowed","gid":1,"signature_id":2000001,"rev":3,"signature":"ET SCAN synthetic signature 1",`+
+		`"category":"Attempted Information Leak","severity":1},"http":{"hostname":"www.example.com","url":"/index.php?id=1",`+
+		`"http_user_agent":"sqlmap/1.7","http_method":"GET","protocol":"HTTP/1.1","status":404,"length":153}}`), nil)
+}
+
 // An Emerging Threats signature with a '/' as older Suricata wrote it
 // (\/): the one allocation an escape costs.
 func BenchmarkEveAlertEscaped(b *testing.B) {

@@ -318,20 +318,14 @@ func (p *EveParser) alert(line, obj []byte, h head, ev *pipeline.Event) error {
 		case "tcp":
 			return a.tcpFields(obj, i, &badAlert)
 		case "alert":
-			if i < len(obj) && obj[i] == '{' {
-				a.hasAlert = true
-				return objectFields(obj, i, func(key []byte, i int) (int, bool) {
-					return a.alertField(obj, key, i, &badAlert)
-				})
-			}
-			badAlert = true
+			return a.alertObject(obj, i, &badAlert, p.fullWalk)
 		}
 		return skipValue(obj, i)
 	}
 	var end int
 	var ok bool
 	if h.next > 0 {
-		end, ok = membersAfter(obj, h.next, field)
+		end, ok = membersAfter(obj, a.addresses(obj, h.next), field)
 	} else {
 		end, ok = objectFields(obj, 0, field)
 	}
@@ -417,6 +411,127 @@ func (p *EveParser) alert(line, obj []byte, h head, ev *pipeline.Event) error {
 	ev.Spoofable = spoofable(protoKey, flow)
 	ev.Fingerprint = fingerprint(ev, protoKey)
 	return nil
+}
+
+// addresses reads the members Suricata writes after event_type
+// (src_ip, src_port, dest_ip, dest_port, proto) from b[i], just past a
+// value, while they come in the shape leadingHead reads: no white space,
+// strings with no escape, ports of digits. Each is read as the walk would
+// read it, and the walk goes on from the index returned, the first member
+// of another name or shape; a member read twice is read twice, the last
+// one kept, as by the walk.
+func (a *eveAlert) addresses(b []byte, i int) int {
+	for i < len(b) && b[i] == ',' {
+		// The constant comparisons are written out, as leadingHead's.
+		var str *[]byte
+		var num *int
+		rest := b[i+1:]
+		switch {
+		case len(rest) >= len(`"src_ip":`) && string(rest[:len(`"src_ip":`)]) == `"src_ip":`:
+			str, rest = &a.srcIP, rest[len(`"src_ip":`):]
+		case len(rest) >= len(`"src_port":`) && string(rest[:len(`"src_port":`)]) == `"src_port":`:
+			num, rest = &a.srcPort, rest[len(`"src_port":`):]
+		case len(rest) >= len(`"dest_ip":`) && string(rest[:len(`"dest_ip":`)]) == `"dest_ip":`:
+			str, rest = &a.dstIP, rest[len(`"dest_ip":`):]
+		case len(rest) >= len(`"dest_port":`) && string(rest[:len(`"dest_port":`)]) == `"dest_port":`:
+			num, rest = &a.dstPort, rest[len(`"dest_port":`):]
+		case len(rest) >= len(`"proto":`) && string(rest[:len(`"proto":`)]) == `"proto":`:
+			str, rest = &a.proto, rest[len(`"proto":`):]
+		default:
+			return i
+		}
+		next, ok := shapeValue(b, len(b)-len(rest), str, num)
+		if !ok {
+			return i
+		}
+		i = next
+	}
+	return i
+}
+
+// alertObject reads the alert object at b[i]; any other value is a bad
+// alert. fullWalk (tests) reads it without alertHead.
+func (a *eveAlert) alertObject(b []byte, i int, bad *bool, fullWalk bool) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		*bad = true
+		return skipValue(b, i)
+	}
+	a.hasAlert = true
+	field := func(key []byte, i int) (int, bool) {
+		return a.alertField(b, key, i, bad)
+	}
+	if !fullWalk {
+		if j := a.alertHead(b, i); j > i {
+			return membersAfter(b, j, field)
+		}
+	}
+	return objectFields(b, i, field)
+}
+
+// alertHead is addresses for the alert object at b[i] ('{'), whose
+// members Suricata writes in the order action, gid, signature_id, rev,
+// signature, category, severity: it returns i when it read none.
+func (a *eveAlert) alertHead(b []byte, i int) int {
+	// The separator before each member: the brace, then a comma.
+	for sep := byte('{'); i < len(b) && b[i] == sep; sep = ',' {
+		var str *[]byte
+		var num *int
+		rest := b[i+1:]
+		switch {
+		case len(rest) >= len(`"action":`) && string(rest[:len(`"action":`)]) == `"action":`:
+			str, rest = &a.action, rest[len(`"action":`):]
+		case len(rest) >= len(`"gid":`) && string(rest[:len(`"gid":`)]) == `"gid":`:
+			num, rest = &a.gid, rest[len(`"gid":`):]
+		case len(rest) >= len(`"signature_id":`) && string(rest[:len(`"signature_id":`)]) == `"signature_id":`:
+			num, rest = &a.sid, rest[len(`"signature_id":`):]
+		case len(rest) >= len(`"rev":`) && string(rest[:len(`"rev":`)]) == `"rev":`:
+			num, rest = &a.rev, rest[len(`"rev":`):]
+		case len(rest) >= len(`"signature":`) && string(rest[:len(`"signature":`)]) == `"signature":`:
+			str, rest = &a.signature, rest[len(`"signature":`):]
+		case len(rest) >= len(`"category":`) && string(rest[:len(`"category":`)]) == `"category":`:
+			str, rest = &a.category, rest[len(`"category":`):]
+		case len(rest) >= len(`"severity":`) && string(rest[:len(`"severity":`)]) == `"severity":`:
+			num, rest = &a.severity, rest[len(`"severity":`):]
+		default:
+			return i
+		}
+		next, ok := shapeValue(b, len(b)-len(rest), str, num)
+		if !ok {
+			return i
+		}
+		if num == &a.sid {
+			a.hasSID = true
+		}
+		i = next
+	}
+	return i
+}
+
+// shapeValue reads the value at b[i] of a member addresses or alertHead
+// matched: into str, a string with no escape, as stringField reads it;
+// into num, digits, as intField reads them. Not ok is any other value,
+// the walk's to read.
+func shapeValue(b []byte, i int, str *[]byte, num *int) (int, bool) {
+	if str != nil {
+		if i >= len(b) || b[i] != '"' {
+			return 0, false
+		}
+		end := plainStringEnd(b, i+1)
+		if end < 0 {
+			return 0, false
+		}
+		*str = b[i+1 : end-1]
+		return end, true
+	}
+	if i >= len(b) || b[i]-'0' > 9 {
+		return 0, false
+	}
+	n, next, ok := readInt(b, i)
+	if !ok {
+		return 0, false
+	}
+	*num = n
+	return next, true
 }
 
 func (a *eveAlert) alertField(b, key []byte, i int, bad *bool) (int, bool) {

@@ -162,6 +162,27 @@ func FuzzEve(f *testing.F) {
 		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert"}`,
 		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert",}`,
 		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert"x}`,
+		// The addresses after the head, in and out of the shape read there.
+		eveWith(`"src_port":4711,`, `"src_port":4711,"src_ip":"203.0.113.9",`),
+		eveWith(`"src_port":4711,`, `"src_port":4.711,`),
+		eveWith(`"src_port":4711,`, `"src_port":4711x,`),
+		eveWith(`"src_port":4711,`, `"src_port":null,`),
+		eveWith(`"src_port":4711,`, `"src_port":99999999999999,`),
+		eveWith(`"dest_ip":"192.0.2.10"`, `"dest_ip":"192.0.2.1\u0030"`),
+		eveWith(`"dest_ip":"192.0.2.10"`, `"dest_ip" :"192.0.2.10"`),
+		eveWith(`"proto":"TCP",`, `"proto":"TCP"}`),
+		eveWith(`"proto":"TCP",`, `"proto":"TCP`),
+		// The alert object's members, in and out of Suricata's order.
+		eveWith(`"alert":{"action":"allowed",`, `"alert":{ "action":"allowed",`),
+		eveWith(`"alert":{"action":"allowed",`, `"alert":{"action":"allowed","signature_id":1,`),
+		eveWith(`"severity":2,`, `"severity":2}"severity":3,`),
+		eveWith(`"severity":2,`, `"severity":2.5,`),
+		eveWith(`"signature_id":2001219,`, `"signature_id":null,`),
+		eveWith(`"signature_id":2001219,`, ``),
+		eveWith(`"ET SCAN Potential SSH Scan"`, `"ET SCAN Potential SSH Scan \/x"`),
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert","src_ip":"198.51.100.9","alert":{}}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert","src_ip":"198.51.100.9","alert":{"action":"x"}}`,
+		`{"timestamp":"2025-11-08T22:00:01.123456+0100","event_type":"alert","src_ip":"198.51.100.9","alert":{"gid":1}"gid":2}`,
 	} {
 		f.Add([]byte(s))
 	}
