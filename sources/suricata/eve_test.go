@@ -341,3 +341,25 @@ func TestEveTextCache(t *testing.T) {
 		t.Errorf("the lines chose the sides for %d reasons (%v): the test tests too little", len(sides), sides)
 	}
 }
+
+// TestEveTimeRecall: a parser that remembers the last second reads each
+// timestamp of a run as a parser new to it does, whichever second,
+// fraction and offset came before.
+func TestEveTimeRecall(t *testing.T) {
+	loc := time.FixedZone("EST", -5*3600)
+	stamps := []string{
+		"2025-11-08T22:00:01.123456+0100", "2025-11-08T22:00:01.9+0100", "2025-11-08T22:00:01+0100",
+		"2025-11-08T22:00:01.5+01:00", "2025-11-08T22:00:01.5Z", "2025-11-08T22:00:01.5",
+		"2025-11-08T22:00:01.5-0130", "2025-11-08T22:00:01.5+0100", "2025-11-08T22:00:02.000001+0100",
+		"2025-11-08T22:00:02.000001+2400", "2025-11-08T22:00:02.+0100", "2025-11-08T22:00:02.1+0100x",
+		"2025-02-30T22:00:02.1+0100", "2025-11-08T22:00:02.1+0100", "2025-11-08T22:00:02.1",
+	}
+	recall := NewEve(loc)
+	for _, s := range stamps {
+		got, gok := recall.eveTime([]byte(s))
+		want, wok := NewEve(loc).eveTime([]byte(s))
+		if gok != wok || !got.Equal(want) || got.String() != want.String() {
+			t.Errorf("%s: recalled %v %v, new parser %v %v", s, got, gok, want, wok)
+		}
+	}
+}

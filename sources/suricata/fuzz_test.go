@@ -194,9 +194,16 @@ func FuzzEve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in := bytes.Clone(line)
 		var ev pipeline.Event
-		err := NewEve(nil).Parse(line, &ev)
+		p := NewEve(nil)
+		err := p.Parse(line, &ev)
 		if !bytes.Equal(in, line) {
 			t.Fatal("Parse modified its input")
+		}
+		// Read again, the parser's caches (the last second, the texts of
+		// the sid) now hold this line's: the same answer.
+		var cached pipeline.Event
+		if err2 := p.Parse(line, &cached); err2 != err || !reflect.DeepEqual(cached, ev) {
+			t.Fatalf("read again: %v, %+v; the first time %v, %+v", err2, cached, err, ev)
 		}
 		reason := checkErr(t, err)
 		checkSkipUntouched(t, err, &ev)
