@@ -172,23 +172,28 @@ const (
 	highs = 0x8080808080808080
 )
 
-// zeroBytes has the top bit of each zero byte of w set, and no other bit.
-func zeroBytes(w uint64) uint64 { return ^((w&lows + lows) | w | lows) }
+// The tests of a word's bytes read its low seven bits, t = w & lows:
+// adding lows to t^c (under 128, so nothing carries out of a byte) leaves
+// a byte's top bit clear exactly when its low bits are c's. For an ASCII
+// byte that is "the byte is c"; a byte past ASCII may pass for a quote,
+// but every such byte is special, and nothing of a word is taken past
+// its first special byte.
 
-// quoteBytes has the top bit of each quote and backslash of w: the bytes
-// encoding/json escapes with a backslash before them, the common case in a
-// quoted JSON line.
-func quoteBytes(w uint64) uint64 { return zeroBytes(w^'"'*ones) | zeroBytes(w^'\\'*ones) }
+// quoteBytes has the top bit of each quote and backslash of w (t is
+// w & lows) set: the bytes encoding/json escapes with a backslash before
+// them, the common case in a quoted JSON line.
+func quoteBytes(t uint64) uint64 {
+	return ^((t ^ '"'*ones + lows) & (t ^ '\\'*ones + lows)) & highs
+}
 
 // specialBytes has the top bit of each other byte of w that encoding/json
-// does not write as it is: a control byte, a byte of a multi-byte rune.
-// A byte whose low seven bits are under 0x20 has no top bit after adding
-// 0x60 to them, and no carry leaves a byte.
-func specialBytes(w uint64) uint64 { return (w | ^(w&lows + 0x60*ones)) & highs }
+// does not write as it is: a control byte (low bits under 0x20, which
+// adding 0x60 leaves without a top bit) and a byte of a multi-byte rune.
+func specialBytes(w, t uint64) uint64 { return (w | ^(t + 0x60*ones)) & highs }
 
-// htmlBytes has the top bit of each <, > and & of w.
-func htmlBytes(w uint64) uint64 {
-	return zeroBytes(w^'<'*ones) | zeroBytes(w^'>'*ones) | zeroBytes(w^'&'*ones)
+// htmlBytes has the top bit of each <, > and & of w (t is w & lows).
+func htmlBytes(t uint64) uint64 {
+	return ^((t ^ '<'*ones + lows) & (t ^ '>'*ones + lows) & (t ^ '&'*ones + lows)) & highs
 }
 
 // load64 is the eight bytes of s from i as a little-endian word (one load
@@ -199,20 +204,13 @@ func load64(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// loadTail is the last n < 8 bytes of s as the low bytes of a word, the
-// rest of it letters, which need no escape.
-func loadTail(s string, n int) uint64 {
-	buf := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
-	copy(buf[:], s[len(s)-n:])
-	return binary.LittleEndian.Uint64(buf[:])
-}
-
 const jsonHex = "0123456789abcdef"
 
 // escapeRoom is the room a word of appendJSONString needs past the end
-// of the output: eight bytes stored from the word's last byte (7), moved
-// on by the backslash of each of its bytes (8).
-const escapeRoom = 7 + 8 + 8
+// of the output: eight bytes stored after a backslash at most 15 bytes in
+// (a byte of the word, moved on by the backslashes before it; the bound
+// the loop's mask states).
+const escapeRoom = 16 + 8
 
 // appendJSONString escapes s exactly as encoding/json does: the short
 // escapes \b \f \n \r \t, \u00XX for other control bytes (and <, >, & when
@@ -220,57 +218,78 @@ const escapeRoom = 7 + 8 + 8
 // \u2029 always, so that a line of a log quoted in evidence stays one
 // line of JSON and JavaScript.
 //
-// It goes a word at a time, and a word's quotes and backslashes (an eve
-// line quoted in evidence has one every few bytes) cost a store each,
-// not a loop's turn: the word is stored whole, then for each hit a
-// backslash and the rest of the word again, one byte on. What the stores
-// leave past the end of the output is within b's capacity (escapeRoom
-// bytes), which append's contract leaves to the callee. Any other byte
-// ends the word's run and takes the byte-wise path.
+// It goes a word at a time (escapeRun); the bytes it stops at, and the
+// last few, one at a time.
 func appendJSONString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
+	// The output as its whole capacity and a position in it.
+	buf, p := b[:cap(b)], len(b)
 	for i := 0; i < len(s); {
-		if cap(b)-len(b) < escapeRoom {
-			b = slices.Grow(b, len(s)-i+escapeRoom)
+		if len(buf)-p < escapeRoom {
+			buf = slices.Grow(buf[:p], len(s)-i+escapeRoom)
+			buf = buf[:cap(buf)]
 		}
-		n, w := 8, uint64(0)
 		if len(s)-i >= 8 {
-			w = load64(s, i)
-		} else {
-			n = len(s) - i
-			w = loadTail(s, n)
-		}
-		q, other := quoteBytes(w), specialBytes(w)
-		if html {
-			other |= htmlBytes(w)
-		}
-		p := len(b)
-		out := b[p : p+escapeRoom]
-		binary.LittleEndian.PutUint64(out, w)
-		if q|other == 0 {
-			b = b[:p+n]
-			i += n
+			if p, i = escapeRun(buf, p, s, i, html); len(s)-i < 8 || len(buf)-p < escapeRoom {
+				continue
+			}
+			// It stopped at a byte it does not write.
+		} else if c := s[i]; jsonSafeByte(c, html) {
+			buf[p] = c
+			p, i = p+1, i+1
 			continue
 		}
-		run := n // the bytes of the word written as they are or after a backslash
+		var done []byte
+		done, i = appendJSONSpecial(buf[:p], s, i)
+		buf, p = done[:cap(done)], len(done)
+	}
+	return append(buf[:p], '"')
+}
+
+// escapeRun writes s from i into buf from p, eight bytes at a time, while
+// eight are left, buf has room for them and they are text, quotes and
+// backslashes; it returns where it stopped in buf and in s. It calls
+// nothing, so that its state stays in registers.
+//
+// A word's quotes and backslashes (an eve line quoted in evidence has one
+// every few bytes) cost a store each, not a loop's turn: the word is
+// stored whole, then for each of them a backslash and the rest of the
+// word again, one byte on. What the stores leave past the end of the
+// output is within buf's capacity (escapeRoom bytes), which append's
+// contract leaves to the callee.
+func escapeRun(buf []byte, p int, s string, i int, html bool) (int, int) {
+	for lastS, lastP := len(s)-8, len(buf)-escapeRoom; i <= lastS && p <= lastP; {
+		w := load64(s, i)
+		t := w & lows
+		q, other := quoteBytes(t), specialBytes(w, t)
+		if html {
+			other |= htmlBytes(t)
+		}
+		out := (*[escapeRoom]byte)(buf[p : p+escapeRoom])
+		binary.LittleEndian.PutUint64(out[:8], w)
+		run := 8 // the bytes of the word written as they are or after a backslash
 		if other != 0 {
-			run = min(run, bits.TrailingZeros64(other)/8)
-			q &= 1<<(8*run) - 1 // a shift of 64 leaves every bit
+			run = bits.TrailingZeros64(other) / 8
+			q &= 1<<(8*run) - 1
 		}
 		shift := 0
 		for ; q != 0; q &= q - 1 {
 			k := bits.TrailingZeros64(q) / 8
-			out[k+shift] = '\\'
+			// k+shift < 16 (a byte of the word and the backslashes
+			// before it), which the mask shows the compiler: no bounds
+			// checks in the loop.
+			j := (k + shift) & 15
+			out[j] = '\\'
 			shift++
-			binary.LittleEndian.PutUint64(out[k+shift:], w>>(8*k))
+			binary.LittleEndian.PutUint64(out[j+1:j+9], w>>(8*k))
 		}
-		b = b[:p+run+shift]
+		p += run + shift
 		i += run
-		if run < n {
-			b, i = appendJSONSpecial(b, s, i)
+		if run < 8 {
+			break
 		}
 	}
-	return append(b, '"')
+	return p, i
 }
 
 // appendJSONSpecial writes the byte or rune at s[i] that is not ASCII
