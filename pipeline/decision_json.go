@@ -163,21 +163,19 @@ func jsonSafeByte(c byte, html bool) bool {
 	return jsonSafeLo>>c&1 != 0
 }
 
-// Word-at-a-time tests of eight bytes at once, exact in every byte (the
-// "haszero" of "Bit Twiddling Hacks" with the borrow kept inside each
-// byte), so that every hit of a word is known from one load.
+// Tests of eight bytes at once, each byte's answer its top bit, every
+// hit of a word known from one load (not only the first, as with the
+// borrow of "Bit Twiddling Hacks"' haszero). They read a word's low seven
+// bits, t = w & lows: adding lows to t^c (under 128, so nothing carries
+// out of a byte) leaves a byte's top bit clear exactly when its low bits
+// are c's. For an ASCII byte that is "the byte is c"; a byte past ASCII
+// may pass for a quote, but every such byte is special, and nothing of a
+// word is taken past its first special byte.
 const (
 	ones  = 0x0101010101010101
 	lows  = 0x7f7f7f7f7f7f7f7f
 	highs = 0x8080808080808080
 )
-
-// The tests of a word's bytes read its low seven bits, t = w & lows:
-// adding lows to t^c (under 128, so nothing carries out of a byte) leaves
-// a byte's top bit clear exactly when its low bits are c's. For an ASCII
-// byte that is "the byte is c"; a byte past ASCII may pass for a quote,
-// but every such byte is special, and nothing of a word is taken past
-// its first special byte.
 
 // quoteBytes has the top bit of each quote and backslash of w (t is
 // w & lows) set: the bytes encoding/json escapes with a backslash before
