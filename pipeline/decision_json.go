@@ -263,8 +263,12 @@ func escapeRun(buf []byte, p int, s string, i int, html bool) (int, int) {
 		if html {
 			other |= htmlBytes(t)
 		}
+		binary.LittleEndian.PutUint64(buf[p:p+8], w)
+		if q|other == 0 {
+			p, i = p+8, i+8
+			continue
+		}
 		out := (*[escapeRoom]byte)(buf[p : p+escapeRoom])
-		binary.LittleEndian.PutUint64(out[:8], w)
 		run := 8 // the bytes of the word written as they are or after a backslash
 		if other != 0 {
 			run = bits.TrailingZeros64(other) / 8
