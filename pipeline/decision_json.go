@@ -14,7 +14,8 @@ import (
 // second, encoding/json's reflection was a tenth of a replay's work.
 // The error is json.Marshal's: a time whose year is outside [0,9999] or
 // whose zone offset is not a whole RFC 3339 one; dst then holds a partial
-// encoding the caller must drop.
+// encoding the caller must drop. As with append, dst's spare capacity is
+// the callee's: a few bytes past the returned length may be written.
 func (d *Decision) AppendJSON(dst []byte) ([]byte, error) {
 	return d.appendJSON(dst, true)
 }
