@@ -308,29 +308,7 @@ func (p *EveParser) alert(line, obj []byte, h head, ev *pipeline.Event) error {
 	a := eveAlert{pktsToServer: -1, pktsToClt: -1, timestamp: h.timestamp}
 	badAlert := false
 	field := func(key []byte, i int) (int, bool) {
-		switch string(key) {
-		case "timestamp":
-			return stringField(obj, i, &a.timestamp, &badAlert)
-		case "src_ip":
-			return stringField(obj, i, &a.srcIP, &badAlert)
-		case "dest_ip":
-			return stringField(obj, i, &a.dstIP, &badAlert)
-		case "proto":
-			return stringField(obj, i, &a.proto, &badAlert)
-		case "direction":
-			return stringField(obj, i, &a.direction, &badAlert)
-		case "src_port":
-			return intField(obj, i, &a.srcPort, &badAlert)
-		case "dest_port":
-			return intField(obj, i, &a.dstPort, &badAlert)
-		case "flow":
-			return a.flowFields(obj, i, &badAlert)
-		case "tcp":
-			return a.tcpFields(obj, i, &badAlert)
-		case "alert":
-			return a.alertObject(obj, i, &badAlert, p.fullWalk)
-		}
-		return skipValue(obj, i)
+		return a.member(obj, key, i, &badAlert, p.fullWalk)
 	}
 	var end int
 	var ok bool
@@ -421,6 +399,35 @@ func (p *EveParser) alert(line, obj []byte, h head, ev *pipeline.Event) error {
 	ev.Spoofable = spoofable(protoKey, flow)
 	ev.Fingerprint = fingerprint(ev, protoKey)
 	return nil
+}
+
+// member reads the top-level member key of an alert record b, whose
+// value is at b[i]; fullWalk (tests) reads the alert object without
+// alertHead.
+func (a *eveAlert) member(b, key []byte, i int, bad *bool, fullWalk bool) (int, bool) {
+	switch string(key) {
+	case "timestamp":
+		return stringField(b, i, &a.timestamp, bad)
+	case "src_ip":
+		return stringField(b, i, &a.srcIP, bad)
+	case "dest_ip":
+		return stringField(b, i, &a.dstIP, bad)
+	case "proto":
+		return stringField(b, i, &a.proto, bad)
+	case "direction":
+		return stringField(b, i, &a.direction, bad)
+	case "src_port":
+		return intField(b, i, &a.srcPort, bad)
+	case "dest_port":
+		return intField(b, i, &a.dstPort, bad)
+	case "flow":
+		return a.flowFields(b, i, bad)
+	case "tcp":
+		return a.tcpFields(b, i, bad)
+	case "alert":
+		return a.alertObject(b, i, bad, fullWalk)
+	}
+	return skipValue(b, i)
 }
 
 // addresses reads the members Suricata writes after event_type
