@@ -49,6 +49,9 @@ type Counter struct {
 	// last (see add), which firedLines copies out: only a ban that is
 	// new quotes them, and most windows that fire find their address
 	// banned already (a scanner's every third or twentieth request).
+	// They are the window's numbers as they were: which of them the
+	// stream still keeps is asked only by firedLines (each a look at
+	// the ring's entries, a cache miss), and no hit comes in between.
 	fired []uint64
 
 	Evicted uint64 // windows dropped because they went stale
@@ -501,7 +504,7 @@ func (c *Counter) add(pi int, p *Policy, target netip.Addr, key string, t time.T
 	if w.size > 1 && ts-oldest > int64(p.Window) {
 		return false, nil
 	}
-	c.fired = w.appendSeqs(c.fired[:0], &c.lines)
+	c.fired = w.appendAllSeqs(c.fired[:0])
 	if key != "" {
 		delete(pt.keys, strKey{p.ID, key})
 	} else {
@@ -778,6 +781,17 @@ func (w win) appendTimes(dst []int64) []int64 {
 	t := w.times()
 	for i := uint16(0); i < p[1]; i++ {
 		dst = append(dst, t[(p[0]+w.size-p[1]+i)%w.size])
+	}
+	return dst
+}
+
+// appendAllSeqs appends the numbers of the window's lines, oldest first,
+// whether the stream still keeps them or not.
+func (w win) appendAllSeqs(dst []uint64) []uint64 {
+	p := w.pos()
+	l := w.lines()
+	for i := uint16(0); i < p[3]; i++ {
+		dst = append(dst, uint64(l[(p[2]+w.lsize-p[3]+i)%w.lsize]))
 	}
 	return dst
 }
