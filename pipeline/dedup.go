@@ -30,6 +30,11 @@ type fingerprints struct {
 	n      int
 	zero   int64 // when fingerprint 0 was last seen, kept apart
 	hasZ   bool
+	// oldest is no later than any time held (when n > 0): a sweep with
+	// nothing older than its cutoff to forget is then known without
+	// reading the table, tens of MB that were read in full at every
+	// doubling of a replay shorter than the window.
+	oldest int64
 }
 
 type fpGroup struct {
@@ -82,6 +87,9 @@ func (f *fingerprints) get(fp uint64) (int64, bool) {
 
 // set records fp at ts.
 func (f *fingerprints) set(fp uint64, ts int64) {
+	if f.n == 0 || ts < f.oldest {
+		f.oldest = ts
+	}
 	if fp == 0 {
 		if !f.hasZ {
 			f.n++
@@ -109,13 +117,21 @@ func (f *fingerprints) len() int { return f.n }
 
 // sweep forgets the fingerprints last seen before cutoff.
 func (f *fingerprints) sweep(cutoff int64) {
-	live := 0
+	if f.n == 0 || f.oldest >= cutoff {
+		return
+	}
+	live, oldest := 0, int64(1<<63-1)
 	for i := range f.groups {
-		live += f.groups[i].live(cutoff)
+		n, o := f.groups[i].live(cutoff)
+		live += n
+		oldest = min(oldest, o)
 	}
 	if f.hasZ && f.zero >= cutoff {
 		live++
+		oldest = min(oldest, f.zero)
 	}
+	// Every time kept is oldest or later: the bound, made exact.
+	f.oldest = oldest
 	if live == f.n {
 		return // nothing to forget: a rebuild would move every slot for nothing
 	}
@@ -125,7 +141,7 @@ func (f *fingerprints) sweep(cutoff int64) {
 	}
 	for i := range f.groups {
 		g := &f.groups[i]
-		switch l := g.live(cutoff); {
+		switch l, _ := g.live(cutoff); {
 		case l == int(g.n): // nothing to forget here
 		case l == 0:
 			g.slots, g.n = nil, 0 // an empty group costs nothing until it is used again
@@ -140,18 +156,20 @@ func (f *fingerprints) sweep(cutoff int64) {
 	}
 }
 
-// live counts the fingerprints of g seen at cutoff or after.
-func (g *fpGroup) live(cutoff int64) int {
+// live counts the fingerprints of g seen at cutoff or after, and says
+// when the oldest of them was (the largest int64 when none).
+func (g *fpGroup) live(cutoff int64) (int, int64) {
+	n, oldest := 0, int64(1<<63-1)
 	if g.n == 0 {
-		return 0
+		return 0, oldest
 	}
-	n := 0
 	for i := range g.slots {
 		if s := &g.slots[i]; s.fp != 0 && s.at >= cutoff {
 			n++
+			oldest = min(oldest, s.at)
 		}
 	}
-	return n
+	return n, oldest
 }
 
 // rebuild moves the fingerprints of g seen at cutoff or after into a

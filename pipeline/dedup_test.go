@@ -9,37 +9,49 @@ import (
 // inserts, overwrites, growth and sweeps, fingerprint 0 included, whether
 // the fingerprints crowd one group (a flood within a quarter second),
 // spread over all of them, or fill a few at a time as alerts in time order
-// do.
+// do, and whether times only grow or lines come late (a sweep that has
+// nothing to forget must know it from the oldest time held, which a late
+// line lowers).
 func TestFingerprintsModel(t *testing.T) {
 	cases := []struct {
 		name string
 		fp   func(r *rand.Rand, i int) uint64
+		late bool
 	}{
-		{"one group", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) }},
-		{"every group", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) * 0x9e3779b97f4a7c15 }},
+		{"one group", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) }, false},
+		{"every group", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) * 0x9e3779b97f4a7c15 }, false},
 		{"time order", func(r *rand.Rand, i int) uint64 {
 			return uint64(i/50)%(1<<fpGroupBits)<<(64-fpGroupBits) | r.Uint64N(50_000)
-		}},
+		}, false},
+		{"late lines", func(r *rand.Rand, _ int) uint64 { return r.Uint64N(50_000) * 0x9e3779b97f4a7c15 }, true},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { checkFingerprints(t, c.fp) })
+		t.Run(c.name, func(t *testing.T) { checkFingerprints(t, c.fp, c.late) })
 	}
 }
 
-func checkFingerprints(t *testing.T, next func(r *rand.Rand, i int) uint64) {
+func checkFingerprints(t *testing.T, next func(r *rand.Rand, i int) uint64, late bool) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var f fingerprints
 	model := map[uint64]int64{}
+	cutoff := int64(-1 << 62)
 	for i := range 200_000 {
 		fp := next(r, i) // repeats, and 0 now and then
 		ts := int64(i)
+		if late && i%7 == 0 {
+			ts -= r.Int64N(40_000) // older than the next cutoff, now and then
+		}
 		if got, ok := f.get(fp); ok != hasKey(model, fp) || ok && got != model[fp] {
 			t.Fatalf("step %d: get(%d) = %d, %v; the map has %d, %v", i, fp, got, ok, model[fp], hasKey(model, fp))
 		}
 		f.set(fp, ts)
 		model[fp] = ts
-		if i%30_000 == 29_999 {
-			cutoff := ts - 10_000
+		if i%10_000 == 9_999 {
+			// Two sweeps in three have the cutoff of the one before:
+			// nothing to forget, unless a late line came since.
+			if i%30_000 == 29_999 {
+				cutoff = int64(i) - 10_000
+			}
 			f.sweep(cutoff)
 			for k, v := range model {
 				if v < cutoff {
