@@ -25,9 +25,12 @@ type record struct {
 }
 
 type activeBan struct {
+	// records and its first array come first: a rule asking again to
+	// ban a target it holds (an alert flood's common case) reads them
+	// and nothing else, in the ban's first cache line (see banPad).
 	records []record
-	until   time.Time // the latest expiry among records
 	one     [1]record // records' first array: most targets have one rule's ban
+	until   time.Time // the latest expiry among records (or later)
 	// hist is the target's offense log once a ban looked it up, so that
 	// the next ban of the target does not look it up again (a rule
 	// asking to ban a target another rule holds is the common case of
@@ -43,7 +46,13 @@ type activeBan struct {
 	// gone is set when the ban leaves the ledger's map (lifted, or
 	// replaced by a restore): its expiry items then look the target up.
 	gone bool
+	_    [banPad]byte
 }
+
+// banPad makes an activeBan 256 bytes, a size the allocator hands out at
+// multiples of 64 bytes: its first cache line is then a line of its own
+// (TestActiveBanLayout).
+const banPad = 30
 
 func newActiveBan() *activeBan {
 	b := &activeBan{}
@@ -203,16 +212,17 @@ func (l *Ledger) Covered(t netip.Prefix, until time.Time) bool {
 // duration escalated from the target's history.
 func (l *Ledger) Ban(r BanRequest) Outcome {
 	b := l.bans[r.Target]
-	if b != nil && !b.until.After(r.At) {
-		// Run out but not yet swept by Expire: as good as absent.
-		b.records, b.until = b.records[:0], time.Time{}
-	}
 	own := -1
 	if b != nil {
 		// Checked first: the rule banning again a target it has banned
-		// (an alert that bans at once, repeated) is the common case.
-		for i, rec := range b.records {
-			if rec.rule == r.Policy.Name && rec.expires.After(r.At) {
+		// (an alert that bans at once, repeated) is the common case. A
+		// ban that has run out has no record that is still on (until
+		// is never earlier than a record's end), so the check below
+		// can wait.
+		// By reference: a copy of the record would read its info too,
+		// past the ban's first cache line.
+		for i := range b.records {
+			if rec := &b.records[i]; rec.rule == r.Policy.Name && rec.expires.After(r.At) {
 				if !r.Until.After(rec.expires) {
 					return Outcome{Verdict: AlreadyBanned}
 				}
@@ -222,6 +232,10 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	}
 	if own >= 0 {
 		return l.extend(r, b, own)
+	}
+	if b != nil && !b.until.After(r.At) {
+		// Run out but not yet swept by Expire: as good as absent.
+		b.records, b.until = b.records[:0], time.Time{}
 	}
 	var h *offenseLog
 	n := 1
