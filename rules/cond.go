@@ -45,7 +45,7 @@ func (c *condCompiler) compile(n ast.Node) (f cond, whole bool) {
 	if f := c.cond(n); f != nil {
 		return f, true
 	}
-	terms := andTerms(n)
+	terms := chainTerms(n, true)
 	var head []cond
 	for _, t := range terms {
 		f := c.cond(t)
@@ -60,19 +60,32 @@ func (c *condCompiler) compile(n ast.Node) (f cond, whole bool) {
 	return all(head), false
 }
 
-// andTerms flattens a left-leaning chain a && b && c into its terms, in
-// order.
-func andTerms(n ast.Node) []ast.Node {
+// chainTerms flattens a chain of one operator, && (and) or || (or
+// else), into its terms in the order the VM evaluates them: a && (b &&
+// c) is a && b && c, whichever way the parser leant it. A chain of n
+// terms is then one call for the chain and one for each term it
+// evaluates, where nested pairs cost a call a level more.
+func chainTerms(n ast.Node, and bool) []ast.Node {
 	b, ok := n.(*ast.BinaryNode)
-	if !ok || (b.Operator != "&&" && b.Operator != "and") {
+	if !ok || and && !isAnd(b.Operator) || !and && !isOr(b.Operator) {
 		return []ast.Node{n}
 	}
-	return append(andTerms(b.Left), andTerms(b.Right)...)
+	return append(chainTerms(b.Left, and), chainTerms(b.Right, and)...)
 }
 
+func isAnd(op string) bool { return op == "&&" || op == "and" }
+
+func isOr(op string) bool { return op == "||" || op == "or" }
+
+// all is the conjunction of fs, left to right, stopping at the first
+// false, as the VM does.
 func all(fs []cond) cond {
-	if len(fs) == 1 {
+	switch len(fs) {
+	case 1:
 		return fs[0]
+	case 2:
+		l, r := fs[0], fs[1]
+		return func(m *regexMemo, ev *pipeline.Event) bool { return l(m, ev) && r(m, ev) }
 	}
 	return func(m *regexMemo, ev *pipeline.Event) bool {
 		for _, f := range fs {
@@ -81,6 +94,26 @@ func all(fs []cond) cond {
 			}
 		}
 		return true
+	}
+}
+
+// oneOf is the disjunction of fs, left to right, stopping at the first
+// true, as the VM does.
+func oneOf(fs []cond) cond {
+	switch len(fs) {
+	case 1:
+		return fs[0]
+	case 2:
+		l, r := fs[0], fs[1]
+		return func(m *regexMemo, ev *pipeline.Event) bool { return l(m, ev) || r(m, ev) }
+	}
+	return func(m *regexMemo, ev *pipeline.Event) bool {
+		for _, f := range fs {
+			if f(m, ev) {
+				return true
+			}
+		}
+		return false
 	}
 }
 
@@ -107,8 +140,8 @@ func (c *condCompiler) cond(n ast.Node) cond {
 		v := n.Value
 		return func(*regexMemo, *pipeline.Event) bool { return v }
 	case *ast.IdentifierNode:
-		if get := boolField(n); get != nil {
-			return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) }
+		if get, ok := boolFieldOf(n); ok {
+			return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) }
 		}
 	case *ast.UnaryNode:
 		if n.Operator == "!" || n.Operator == "not" {
@@ -127,14 +160,18 @@ func (c *condCompiler) cond(n ast.Node) cond {
 func (c *condCompiler) binary(n *ast.BinaryNode) cond {
 	switch n.Operator {
 	case "&&", "and", "||", "or":
-		l, r := c.cond(n.Left), c.cond(n.Right)
-		if l == nil || r == nil {
-			return nil
+		and := n.Operator == "&&" || n.Operator == "and"
+		terms := chainTerms(n, and)
+		fs := make([]cond, len(terms))
+		for i, t := range terms {
+			if fs[i] = c.cond(t); fs[i] == nil {
+				return nil
+			}
 		}
-		if n.Operator == "&&" || n.Operator == "and" {
-			return func(m *regexMemo, ev *pipeline.Event) bool { return l(m, ev) && r(m, ev) }
+		if and {
+			return all(fs)
 		}
-		return func(m *regexMemo, ev *pipeline.Event) bool { return l(m, ev) || r(m, ev) }
+		return oneOf(fs)
 	case "==", "!=":
 		f := c.equal(n)
 		if f == nil || n.Operator == "==" {
@@ -164,14 +201,14 @@ func (c *condCompiler) equal(n *ast.BinaryNode) cond {
 	}
 	switch k := r.(type) {
 	case *ast.StringNode:
-		if get := stringField(id); get != nil {
+		if get, ok := stringField(id); ok {
 			v := k.Value
-			return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) == v }
+			return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) == v }
 		}
 	case *ast.IntegerNode:
-		if get := intField(id); get != nil {
+		if get, ok := intFieldOf(id); ok {
 			v := int64(k.Value)
-			return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) == v }
+			return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) == v }
 		}
 	}
 	return nil
@@ -192,20 +229,20 @@ func intCompare(n *ast.BinaryNode) cond {
 		}
 		op = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
 	}
-	get := intField(id)
-	if get == nil {
+	get, ok := intFieldOf(id)
+	if !ok {
 		return nil
 	}
 	v := int64(k.Value)
 	switch op {
 	case "<":
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) < v }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) < v }
 	case "<=":
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) <= v }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) <= v }
 	case ">":
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) > v }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) > v }
 	default:
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return get(ev) >= v }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return get.of(ev) >= v }
 	}
 }
 
@@ -216,18 +253,18 @@ func stringTest(n *ast.BinaryNode) cond {
 	if !ok || !kok {
 		return nil
 	}
-	get := stringField(id)
-	if get == nil {
+	get, ok := stringField(id)
+	if !ok {
 		return nil
 	}
 	v := k.Value
 	switch n.Operator {
 	case "contains":
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return strings.Contains(get(ev), v) }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return strings.Contains(get.of(ev), v) }
 	case "startsWith":
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return strings.HasPrefix(get(ev), v) }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return strings.HasPrefix(get.of(ev), v) }
 	default:
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return strings.HasSuffix(get(ev), v) }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return strings.HasSuffix(get.of(ev), v) }
 	}
 }
 
@@ -242,18 +279,18 @@ func inSet(n *ast.BinaryNode) cond {
 	}
 	switch set := k.Value.(type) {
 	case map[string]struct{}:
-		if get := stringField(id); get != nil {
+		if get, ok := stringField(id); ok {
 			list := keys(set)
-			return func(_ *regexMemo, ev *pipeline.Event) bool { return hasString(list, get(ev)) }
+			return func(_ *regexMemo, ev *pipeline.Event) bool { return hasString(list, get.of(ev)) }
 		}
 	case map[int]struct{}:
-		if get := intField(id); get != nil && reflectKind(id) == reflect.Int {
+		if get, ok := intFieldOf(id); ok && reflectKind(id) == reflect.Int {
 			list := make([]int64, 0, len(set))
 			for v := range set {
 				list = append(list, int64(v))
 			}
 			return func(_ *regexMemo, ev *pipeline.Event) bool {
-				x := get(ev)
+				x := get.of(ev)
 				for _, v := range list {
 					if v == x {
 						return true
@@ -295,18 +332,18 @@ func (c *condCompiler) call(n *ast.CallNode) cond {
 		return nil
 	}
 	if re := c.res[k]; re != nil {
-		get := stringField(id)
-		if get == nil {
+		get, ok := stringField(id)
+		if !ok {
 			return nil
 		}
 		return c.matches(get, re)
 	}
 	if pr, ok := c.cidrs[k]; ok {
-		get := addrField(id)
-		if get == nil {
+		get, ok := addrFieldOf(id)
+		if !ok {
 			return nil
 		}
-		return func(_ *regexMemo, ev *pipeline.Event) bool { return pr.Contains(pipeline.Canonical(get(ev))) }
+		return func(_ *regexMemo, ev *pipeline.Event) bool { return pr.Contains(pipeline.Canonical(get.of(ev))) }
 	}
 	return nil
 }
@@ -346,47 +383,79 @@ var eventFields = sync.OnceValue(func() map[string]reflect.StructField {
 	return m
 })
 
-func stringField(id *ast.IdentifierNode) func(*pipeline.Event) string {
+// The readers below are a field's offset, read inline in each test's
+// closure: a closure per field read was an indirect call per test on
+// top of the test's own (several a predicate, a predicate per rule an
+// attack line opens).
+
+// strField reads a string field of the Event.
+type strField uintptr
+
+func (f strField) of(ev *pipeline.Event) string {
+	return *(*string)(unsafe.Add(unsafe.Pointer(ev), uintptr(f)))
+}
+
+func stringField(id *ast.IdentifierNode) (strField, bool) {
 	off, ok := eventField(id, reflect.String)
 	if !ok || id.Type() == nil || id.Type().Kind() != reflect.String {
-		return nil
+		return 0, false
 	}
-	return func(ev *pipeline.Event) string { return *(*string)(unsafe.Add(unsafe.Pointer(ev), off)) }
+	return strField(off), true
 }
 
-func boolField(id *ast.IdentifierNode) func(*pipeline.Event) bool {
+// boolField reads a bool field of the Event.
+type boolField uintptr
+
+func (f boolField) of(ev *pipeline.Event) bool {
+	return *(*bool)(unsafe.Add(unsafe.Pointer(ev), uintptr(f)))
+}
+
+func boolFieldOf(id *ast.IdentifierNode) (boolField, bool) {
 	off, ok := eventField(id, reflect.Bool)
-	if !ok {
-		return nil
-	}
-	return func(ev *pipeline.Event) bool { return *(*bool)(unsafe.Add(unsafe.Pointer(ev), off)) }
+	return boolField(off), ok
 }
 
-func intField(id *ast.IdentifierNode) func(*pipeline.Event) int64 {
+// intField reads an int or int64 field of the Event as an int64.
+type intField struct {
+	off   uintptr
+	isInt bool // an int, else an int64
+}
+
+func (f intField) of(ev *pipeline.Event) int64 {
+	if f.isInt {
+		return int64(*(*int)(unsafe.Add(unsafe.Pointer(ev), f.off)))
+	}
+	return *(*int64)(unsafe.Add(unsafe.Pointer(ev), f.off))
+}
+
+func intFieldOf(id *ast.IdentifierNode) (intField, bool) {
 	off, ok := eventField(id, reflect.Int, reflect.Int64)
 	if !ok {
-		return nil
+		return intField{}, false
 	}
-	if reflectKind(id) == reflect.Int {
-		return func(ev *pipeline.Event) int64 { return int64(*(*int)(unsafe.Add(unsafe.Pointer(ev), off))) }
-	}
-	return func(ev *pipeline.Event) int64 { return *(*int64)(unsafe.Add(unsafe.Pointer(ev), off)) }
+	return intField{off: off, isInt: reflectKind(id) == reflect.Int}, true
 }
 
 var addrReflect = reflect.TypeOf(netip.Addr{})
 
-func addrField(id *ast.IdentifierNode) func(*pipeline.Event) netip.Addr {
+// addrField reads a netip.Addr field of the Event.
+type addrField uintptr
+
+func (f addrField) of(ev *pipeline.Event) netip.Addr {
+	return *(*netip.Addr)(unsafe.Add(unsafe.Pointer(ev), uintptr(f)))
+}
+
+func addrFieldOf(id *ast.IdentifierNode) (addrField, bool) {
 	f, ok := eventFields()[id.Value]
 	if !ok || f.Type != addrReflect {
-		return nil
+		return 0, false
 	}
-	off := f.Offset
-	return func(ev *pipeline.Event) netip.Addr { return *(*netip.Addr)(unsafe.Add(unsafe.Pointer(ev), off)) }
+	return addrField(f.Offset), true
 }
 
 // matches compiles field matches "constant", remembered per string
 // (see regexMemo): even a regex anchored at the start can read the
 // whole string (web-admin-probe's ^/(?:[^?]*/)?(?:phpmyadmin|...) does).
-func (c *condCompiler) matches(get func(*pipeline.Event) string, re *regex.Regex) cond {
-	return func(m *regexMemo, ev *pipeline.Event) bool { return m.match(re, get(ev)) }
+func (c *condCompiler) matches(get strField, re *regex.Regex) cond {
+	return func(m *regexMemo, ev *pipeline.Event) bool { return m.match(re, get.of(ev)) }
 }
