@@ -95,6 +95,15 @@ func TestCondForms(t *testing.T) {
 		{`path matches "(?i)\\.php$" && !(path matches "^/ok")`, true, true},
 		{`in_cidr(addr, "203.0.113.0/24") || in_cidr(addr, "2001:db8::/32")`, true, true},
 		{`spoofable || true`, true, true},
+		// Chains of three and more terms, leant either way and mixed
+		// (see chainTerms): one call each, evaluated in the VM's order.
+		{`status == 404 && method == "GET" && path contains "a" && user == ""`, true, true},
+		{`status == 404 && (method == "GET" && (path contains "a" && user == ""))`, true, true},
+		{`status == 401 || status == 403 || method == "POST" || spoofable`, true, true},
+		{`status == 401 || (status == 403 || (method == "POST" || spoofable))`, true, true},
+		{`status == 404 && method == "GET" || path contains "a" && user == "" || spoofable`, true, true},
+		{`(status == 404 || method == "GET" || spoofable) && !(path contains "a" || user == "admin" || pid == 3)`, true, true},
+		{`status == 404 && method == "GET" && lower(path) == "/x" && user == ""`, true, false},
 		{`status == 404 && lower(path) == "/x"`, true, false},
 		{`status == 404 && distinct(path, addr, "10m") >= 2 && method == "GET"`, true, false},
 		{`lower(path) == "/x" && status == 404`, false, false},
