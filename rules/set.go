@@ -114,10 +114,20 @@ type Set struct {
 	// (the address, captures); then view, the Set's copy of it with the
 	// findings written in, which the rule's predicates and the rules
 	// after it read (see edit). caps holds the captures of the Match's
-	// hits (Hit.Captures).
+	// hits (Hit.Captures), every capture of the Match in order.
+	//
+	// The view's Captures map is written only for an expression that may
+	// read it (see captured): a failregex's captures are the hit's list,
+	// and only a few packs' predicates read them by name, where filling
+	// and clearing a map for every sshd failure cost about as much as
+	// the failregex's match. Until then the view holds the event's own
+	// map (origCaps), which the Set never writes, and capsIn counts the
+	// captures in the view's map.
 	cur      *pipeline.Event
 	view     pipeline.Event
 	viewCaps map[string]string
+	origCaps map[string]string
+	capsIn   int
 	caps     []pipeline.Capture
 
 	// programs remembers the rules of the last programs Candidates looked
@@ -296,7 +306,7 @@ func (s *Set) Clone() *Set {
 	c.vm = vm.VM{}
 	c.state = make([]any, len(s.rules))
 	c.sources = make([]sourceMemo, len(s.rules))
-	c.seen, c.cur, c.view, c.viewCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil
+	c.seen, c.cur, c.view, c.viewCaps, c.origCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil, nil
 	c.unbanned = nil
 	c.defers, c.deferred = nil, false
 	c.sub = nil
@@ -493,32 +503,40 @@ func (s *Set) edit() *pipeline.Event {
 	if s.cur == &s.view {
 		return s.cur
 	}
-	caps := s.viewCaps
-	clear(caps)
 	s.view = *s.cur
-	if len(s.cur.Captures) > 0 {
-		if caps == nil {
-			caps = make(map[string]string, len(s.cur.Captures))
-		}
-		for k, v := range s.cur.Captures {
-			caps[k] = v
-		}
-	}
-	s.view.Captures = caps
+	s.origCaps, s.capsIn = s.cur.Captures, 0
 	s.cur = &s.view
 	return s.cur
 }
 
+// captured makes the Captures of ev, when it is the view, hold every
+// capture of the Match so far, over the event's own, as each capture
+// written into it in turn left it: what an expression about to read ev
+// (a predicate or a key run by the VM) sees.
+func (s *Set) captured(ev *pipeline.Event) {
+	if ev != &s.view || s.capsIn == len(s.caps) {
+		return
+	}
+	caps := s.viewCaps
+	if caps == nil {
+		caps = make(map[string]string, len(s.origCaps)+len(s.caps))
+		s.viewCaps = caps
+	}
+	clear(caps)
+	for k, v := range s.origCaps {
+		caps[k] = v
+	}
+	for _, c := range s.caps {
+		caps[c.Name] = c.Value
+	}
+	s.view.Captures, s.capsIn = caps, len(s.caps)
+}
+
 // capture writes a failregex's named group into the event being judged
-// (ev.Captures, and ev.User for "user") and into the captures of the
-// rule's hit.
+// (ev.User for "user"; ev.Captures when an expression reads it, see
+// captured) and into the captures of the rule's hit.
 func (s *Set) capture(name, value string) {
 	ev := s.edit()
-	if ev.Captures == nil {
-		ev.Captures = make(map[string]string, 2)
-		s.viewCaps = ev.Captures
-	}
-	ev.Captures[name] = value
 	if name == "user" {
 		ev.User = value
 		s.rewrote(fieldUser)
@@ -636,6 +654,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 		return
 	}
 	if r.key != nil {
+		s.captured(ev)
 		out, why := runExpr(&s.vm, r.key.prog, ev)
 		if why != "" {
 			s.countUnbanned(r, why)
@@ -657,6 +676,7 @@ func (s *Set) when(r *Rule, ev *pipeline.Event, j *judgement) bool {
 			return ok
 		}
 	}
+	s.captured(ev)
 	out, why := runExpr(&s.vm, p.prog, ev)
 	if why != "" {
 		s.countUnbanned(r, why)

@@ -276,3 +276,46 @@ rules:
 		t.Fatalf("an event without findings matched %+v", hits)
 	}
 }
+
+// TestCapturesAsWrittenInTurn: the captures a predicate reads are the
+// event's own with each capture of the Match written over them in turn
+// (a failregex's port over the event's, the last rule's over the
+// first's), whether the predicate runs after the first capture or after
+// several, and an event judged after one with captures reads none of
+// them.
+func TestCapturesAsWrittenInTurn(t *testing.T) {
+	s := mustSet(t, `
+pack: t
+rules:
+  - name: first
+    formats: [syslog]
+    failregex: ['^Failed password for <F-USER>\S+</F-USER> from <HOST> port <F-PORT>\d+</F-PORT>']
+    when: captures.port == "4711" && captures.given == "yes" && captures.user == "root"
+    threshold: 1
+    ban: 1h
+  - name: second
+    formats: [syslog]
+    failregex: ['^Failed password for \S+ from <HOST> port \d+ <F-PORT>\S+</F-PORT>$']
+    when: captures.port == "ssh2" && captures.user == "root" && len(captures) == 3
+    threshold: 1
+    ban: 1h
+  - name: none
+    formats: [syslog]
+    failregex: ['^Accepted \S+ for \S+ from <HOST> ']
+    when: len(captures) == 0
+    threshold: 1
+    ban: 1h
+`)
+	ev := sshLine(0, "Failed password for root from 198.51.100.9 port 4711 ssh2")
+	ev.Captures = map[string]string{"given": "yes", "port": "1"}
+	if hits := s.Match(ev, nil); len(hits) != 2 {
+		t.Fatalf("hits %+v: want first and second, each reading the captures as written in turn", hits)
+	}
+	if ev.Captures["port"] != "1" || len(ev.Captures) != 2 {
+		t.Fatalf("the caller's captures were written: %v", ev.Captures)
+	}
+	other := sshLine(0, "Accepted publickey for root from 198.51.100.9 port 4711 ssh2")
+	if hits := s.Match(other, nil); len(hits) != 1 || hits[0].Policy.Name != "none" {
+		t.Fatalf("hits %+v: an event without captures read the last one's", hits)
+	}
+}
