@@ -12,6 +12,7 @@
 package guard
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"sync"
@@ -81,6 +82,69 @@ type snapshot struct {
 	ranges []entry               // every entry when few, else those wider than one address
 	hosts  map[netip.Addr]string // single addresses when many
 	gen    uint64                // see Generation
+	// in4 and in6 are ranges split by family, each in ranges' order, as
+	// masks and networks: Why asks for every hit a rule finds, and a
+	// mask and a compare cost a few instructions where Prefix.Contains
+	// checks the family, the zone and the bits first.
+	in4 []net4
+	in6 []net6
+}
+
+// net4 is an IPv4 range of ranges[i].
+type net4 struct {
+	net, mask uint32
+	i         int
+}
+
+// net6 is an IPv6 range of ranges[i].
+type net6 struct {
+	hi, lo, mhi, mlo uint64
+	i                int
+}
+
+// index fills in4 and in6 from ranges.
+func (s *snapshot) index() {
+	for i, e := range s.ranges {
+		bits := e.p.Bits()
+		if a := e.p.Addr(); a.Is4() {
+			b := a.As4()
+			mask := ^uint32(0) << (32 - bits) // a shift of 32 is 0: /0
+			s.in4 = append(s.in4, net4{net: binary.BigEndian.Uint32(b[:]) & mask, mask: mask, i: i})
+		} else {
+			b := a.As16()
+			mhi, mlo := ^uint64(0), ^uint64(0)
+			if bits < 64 {
+				mhi, mlo = ^uint64(0)<<(64-bits), 0
+			} else {
+				mlo = ^uint64(0) << (128 - bits)
+			}
+			hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+			s.in6 = append(s.in6, net6{hi: hi & mhi, lo: lo & mlo, mhi: mhi, mlo: mlo, i: i})
+		}
+	}
+}
+
+// within returns the index in ranges of the first range holding a (an
+// address without a zone, IPv4 unmapped), or -1.
+func (s *snapshot) within(a netip.Addr) int {
+	if a.Is4() {
+		b := a.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		for _, n := range s.in4 {
+			if v&n.mask == n.net {
+				return n.i
+			}
+		}
+		return -1
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	for _, n := range s.in6 {
+		if hi&n.mhi == n.hi && lo&n.mlo == n.lo {
+			return n.i
+		}
+	}
+	return -1
 }
 
 // New returns an empty guard.
@@ -166,6 +230,7 @@ func (g *Guard) publish() {
 			s.ranges = append(s.ranges, entry{p, name})
 		}
 	}
+	s.index()
 	g.snap.Store(s)
 }
 
@@ -195,10 +260,8 @@ func (g *Guard) Why(a netip.Addr) (string, bool) {
 	}
 	a = a.Unmap().WithZone("")
 	s := g.snap.Load()
-	for i := range s.ranges {
-		if s.ranges[i].p.Contains(a) {
-			return s.ranges[i].set, true
-		}
+	if i := s.within(a); i >= 0 {
+		return s.ranges[i].set, true
 	}
 	if s.hosts != nil {
 		if name, ok := s.hosts[a]; ok {

@@ -2,6 +2,8 @@ package guard
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -114,4 +116,94 @@ func TestWatchFollowsAddresses(t *testing.T) {
 	wait("2001:db8:9::1", true)
 	ns.IP(t, "addr", "del", "203.0.113.5/32", "dev", "lo")
 	wait("203.0.113.5", false)
+}
+
+// TestWhyAsPrefixContains: the ranges read as masks give, for any
+// address, the set the first range holding it by Prefix.Contains gives,
+// over both families, mapped addresses, zones and every prefix length.
+func TestWhyAsPrefixContains(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 28))
+	addr := func() netip.Addr {
+		switch rng.IntN(4) {
+		case 0:
+			return netip.AddrFrom4([4]byte{byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		case 1:
+			return netip.AddrFrom16(netip.AddrFrom4([4]byte{byte(rng.IntN(4)), byte(rng.IntN(256)), 7, 9}).As16()) // mapped
+		default:
+			var b [16]byte
+			b[0], b[1] = 0x20, 0x01
+			for i := 2; i < 16; i++ {
+				if rng.IntN(3) == 0 {
+					b[i] = byte(rng.IntN(256))
+				}
+			}
+			a := netip.AddrFrom16(b)
+			if rng.IntN(8) == 0 {
+				a = a.WithZone("eth0")
+			}
+			return a
+		}
+	}
+	for round := range 200 {
+		g := New()
+		for set := range 1 + rng.IntN(3) {
+			var ps []netip.Prefix
+			for range rng.IntN(30) {
+				a := addr().WithZone("")
+				ps = append(ps, netip.PrefixFrom(a, rng.IntN(a.BitLen()+1)))
+			}
+			g.Set(fmt.Sprintf("set%d", set), ps)
+		}
+		s := g.snap.Load()
+		for range 500 {
+			a := addr()
+			want, wok := "", false
+			if IsSpecial(a) {
+				want, wok = Special, true
+			} else {
+				u := a.Unmap().WithZone("")
+				for _, e := range s.ranges {
+					if e.p.Contains(u) {
+						want, wok = e.set, true
+						break
+					}
+				}
+				if !wok && s.hosts != nil {
+					want, wok = s.hosts[u]
+				}
+			}
+			if got, ok := g.Why(a); got != want || ok != wok {
+				t.Fatalf("round %d: Why(%v) = %q %v, want %q %v (ranges %v)", round, a, got, ok, want, wok, s.ranges)
+			}
+		}
+	}
+}
+
+// BenchmarkWhy: the question every hit asks, for an address no range
+// holds (an attacker's), with a host's own and private ranges (8) and
+// with a large allowlist (200 ranges, a cloud provider's).
+func BenchmarkWhy(b *testing.B) {
+	for _, n := range []int{8, 200} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			g := New()
+			var ps []netip.Prefix
+			for i := range n {
+				if i%4 == 3 {
+					ps = append(ps, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i)}), 48))
+				} else {
+					ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+				}
+			}
+			g.Set("allow", ps)
+			as := []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("198.51.100.9"), netip.MustParseAddr("2001:db8:ffff::1")}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if g.Protects(as[i%len(as)]) {
+					b.Fatal("protected")
+				}
+				i++
+			}
+		})
+	}
 }
