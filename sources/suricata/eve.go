@@ -438,28 +438,52 @@ func (a *eveAlert) member(b, key []byte, i int, bad *bool, fullWalk bool) (int, 
 // of another name or shape; a member read twice is read twice, the last
 // one kept, as by the walk.
 func (a *eveAlert) addresses(b []byte, i int) int {
-	for i < len(b) && b[i] == ',' {
-		// The constant comparisons are written out, as leadingHead's.
+	return a.shaped(b, i, ',', false)
+}
+
+// addressMember says where the value of the member whose key starts
+// rest goes, and the key's length with its colon: 0 for another key.
+// The constant comparisons are written out, as leadingHead's.
+func (a *eveAlert) addressMember(rest []byte) (*[]byte, *int, int) {
+	switch {
+	case len(rest) >= len(`"src_ip":`) && string(rest[:len(`"src_ip":`)]) == `"src_ip":`:
+		return &a.srcIP, nil, len(`"src_ip":`)
+	case len(rest) >= len(`"src_port":`) && string(rest[:len(`"src_port":`)]) == `"src_port":`:
+		return nil, &a.srcPort, len(`"src_port":`)
+	case len(rest) >= len(`"dest_ip":`) && string(rest[:len(`"dest_ip":`)]) == `"dest_ip":`:
+		return &a.dstIP, nil, len(`"dest_ip":`)
+	case len(rest) >= len(`"dest_port":`) && string(rest[:len(`"dest_port":`)]) == `"dest_port":`:
+		return nil, &a.dstPort, len(`"dest_port":`)
+	case len(rest) >= len(`"proto":`) && string(rest[:len(`"proto":`)]) == `"proto":`:
+		return &a.proto, nil, len(`"proto":`)
+	}
+	return nil, nil, 0
+}
+
+// shaped reads members from b[i] while each follows its separator (sep,
+// then a comma), has a key alertMember (in the alert object) or
+// addressMember knows and a value in shape (see shapeValue), and returns
+// the index of the first it did not read. The two are called by name,
+// not through a func value, which would make a escape.
+func (a *eveAlert) shaped(b []byte, i int, sep byte, inAlert bool) int {
+	for ; i < len(b) && b[i] == sep; sep = ',' {
 		var str *[]byte
 		var num *int
-		rest := b[i+1:]
-		switch {
-		case len(rest) >= len(`"src_ip":`) && string(rest[:len(`"src_ip":`)]) == `"src_ip":`:
-			str, rest = &a.srcIP, rest[len(`"src_ip":`):]
-		case len(rest) >= len(`"src_port":`) && string(rest[:len(`"src_port":`)]) == `"src_port":`:
-			num, rest = &a.srcPort, rest[len(`"src_port":`):]
-		case len(rest) >= len(`"dest_ip":`) && string(rest[:len(`"dest_ip":`)]) == `"dest_ip":`:
-			str, rest = &a.dstIP, rest[len(`"dest_ip":`):]
-		case len(rest) >= len(`"dest_port":`) && string(rest[:len(`"dest_port":`)]) == `"dest_port":`:
-			num, rest = &a.dstPort, rest[len(`"dest_port":`):]
-		case len(rest) >= len(`"proto":`) && string(rest[:len(`"proto":`)]) == `"proto":`:
-			str, rest = &a.proto, rest[len(`"proto":`):]
-		default:
+		var n int
+		if inAlert {
+			str, num, n = a.alertMember(b[i+1:])
+		} else {
+			str, num, n = a.addressMember(b[i+1:])
+		}
+		if n == 0 {
 			return i
 		}
-		next, ok := shapeValue(b, len(b)-len(rest), str, num)
+		next, ok := shapeValue(b, i+1+n, str, num)
 		if !ok {
 			return i
+		}
+		if num == &a.sid {
+			a.hasSID = true
 		}
 		i = next
 	}
@@ -489,39 +513,28 @@ func (a *eveAlert) alertObject(b []byte, i int, bad *bool, fullWalk bool) (int, 
 // members Suricata writes in the order action, gid, signature_id, rev,
 // signature, category, severity: it returns i when it read none.
 func (a *eveAlert) alertHead(b []byte, i int) int {
-	// The separator before each member: the brace, then a comma.
-	for sep := byte('{'); i < len(b) && b[i] == sep; sep = ',' {
-		var str *[]byte
-		var num *int
-		rest := b[i+1:]
-		switch {
-		case len(rest) >= len(`"action":`) && string(rest[:len(`"action":`)]) == `"action":`:
-			str, rest = &a.action, rest[len(`"action":`):]
-		case len(rest) >= len(`"gid":`) && string(rest[:len(`"gid":`)]) == `"gid":`:
-			num, rest = &a.gid, rest[len(`"gid":`):]
-		case len(rest) >= len(`"signature_id":`) && string(rest[:len(`"signature_id":`)]) == `"signature_id":`:
-			num, rest = &a.sid, rest[len(`"signature_id":`):]
-		case len(rest) >= len(`"rev":`) && string(rest[:len(`"rev":`)]) == `"rev":`:
-			num, rest = &a.rev, rest[len(`"rev":`):]
-		case len(rest) >= len(`"signature":`) && string(rest[:len(`"signature":`)]) == `"signature":`:
-			str, rest = &a.signature, rest[len(`"signature":`):]
-		case len(rest) >= len(`"category":`) && string(rest[:len(`"category":`)]) == `"category":`:
-			str, rest = &a.category, rest[len(`"category":`):]
-		case len(rest) >= len(`"severity":`) && string(rest[:len(`"severity":`)]) == `"severity":`:
-			num, rest = &a.severity, rest[len(`"severity":`):]
-		default:
-			return i
-		}
-		next, ok := shapeValue(b, len(b)-len(rest), str, num)
-		if !ok {
-			return i
-		}
-		if num == &a.sid {
-			a.hasSID = true
-		}
-		i = next
+	return a.shaped(b, i, '{', true)
+}
+
+// alertMember is addressMember for the alert object's members.
+func (a *eveAlert) alertMember(rest []byte) (*[]byte, *int, int) {
+	switch {
+	case len(rest) >= len(`"action":`) && string(rest[:len(`"action":`)]) == `"action":`:
+		return &a.action, nil, len(`"action":`)
+	case len(rest) >= len(`"gid":`) && string(rest[:len(`"gid":`)]) == `"gid":`:
+		return nil, &a.gid, len(`"gid":`)
+	case len(rest) >= len(`"signature_id":`) && string(rest[:len(`"signature_id":`)]) == `"signature_id":`:
+		return nil, &a.sid, len(`"signature_id":`)
+	case len(rest) >= len(`"rev":`) && string(rest[:len(`"rev":`)]) == `"rev":`:
+		return nil, &a.rev, len(`"rev":`)
+	case len(rest) >= len(`"signature":`) && string(rest[:len(`"signature":`)]) == `"signature":`:
+		return &a.signature, nil, len(`"signature":`)
+	case len(rest) >= len(`"category":`) && string(rest[:len(`"category":`)]) == `"category":`:
+		return &a.category, nil, len(`"category":`)
+	case len(rest) >= len(`"severity":`) && string(rest[:len(`"severity":`)]) == `"severity":`:
+		return nil, &a.severity, len(`"severity":`)
 	}
-	return i
+	return nil, nil, 0
 }
 
 // shapeValue reads the value at b[i] of a member addresses or alertHead
