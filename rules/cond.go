@@ -160,7 +160,7 @@ func (c *condCompiler) cond(n ast.Node) cond {
 func (c *condCompiler) binary(n *ast.BinaryNode) cond {
 	switch n.Operator {
 	case "&&", "and", "||", "or":
-		and := n.Operator == "&&" || n.Operator == "and"
+		and := isAnd(n.Operator)
 		terms := chainTerms(n, and)
 		fs := make([]cond, len(terms))
 		for i, t := range terms {

@@ -182,8 +182,9 @@ func (m *nativeMatcher) match(s *Set, r *Rule, ev *pipeline.Event, j *judgement)
 // matchFail tries the failregexes in order; the first that matches with a
 // valid address wins (else the verdict is the last failregex's whose
 // <HOST> text was not an address, or a miss). Named captures go to the
-// hit and to the event the predicates read (Set.capture): ev.Captures,
-// and a "user" capture also ev.User, so predicates can use either.
+// hit (Set.capture); a "user" capture also to ev.User, and all of them to
+// ev.Captures once an expression is about to read it (Set.captured), so
+// predicates can use either.
 func (s *Set) matchFail(m *nativeMatcher, g *gate, text string, ev *pipeline.Event, j *judgement) {
 	j.verdict, j.target = RegexMiss, netip.Addr{}
 	try, indexed := s.triable(g)
