@@ -26,6 +26,12 @@ func BenchmarkFileAccess(b *testing.B) {
 	benchReadFile(b, "nginx/testdata/access.log", pipeline.FormatNginx, false)
 }
 
+// BenchmarkFileFast reads a fast.log of 32 MB (the sample's alerts over
+// and over), every line an event, as a replay does.
+func BenchmarkFileFast(b *testing.B) {
+	benchReadFile(b, "suricata/testdata/fast.log", pipeline.FormatFastLog, true)
+}
+
 // benchReadFile reads the sample repeated to 32 MB, the whole file an op;
 // noBad: the sample has no bad line, so any is a failure.
 func benchReadFile(b *testing.B, sample string, format pipeline.Format, noBad bool) {
