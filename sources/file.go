@@ -217,6 +217,23 @@ func trimEOL(b []byte) []byte {
 // a .gz file) and its size.
 func (f *File) Progress() (read, size int64) { return f.count.n.Load(), f.size }
 
+// Shrank reports whether the file is now shorter than when it was opened,
+// and its size now. A log truncated in place while it is replayed (as
+// logrotate's copytruncate does) reads to its new end and no further, so
+// what it held past that was not replayed; the caller warns of it. A file
+// truncated and written past its old size again is not seen.
+func (f *File) Shrank() (now int64, shrank bool) {
+	fh, ok := f.f.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fi, err := fh.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	return fi.Size(), fi.Size() < f.size
+}
+
 // Close releases the file.
 func (f *File) Close() error {
 	f.rd.Close()

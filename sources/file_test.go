@@ -3,7 +3,10 @@ package sources
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -114,5 +117,66 @@ func TestReadLineError(t *testing.T) {
 	}
 	if line, err := f.readLine(); !errors.Is(err, boom) || line != nil || !strings.HasPrefix(err.Error(), "test: ") {
 		t.Fatalf("got %q %v, want the error", line, err)
+	}
+}
+
+// TestShrankWhileRead: a log truncated in place while it is read (as
+// copytruncate does) reads to its new end, and Shrank says so, with the
+// size it has now; a file read whole, or grown, did not shrink.
+func TestShrankWhileRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	var data bytes.Buffer
+	for i := range 20000 { // well past the read buffer
+		fmt.Fprintf(&data, "Nov  1 00:00:%02d web1 sshd[%d]: Failed password for root from 192.0.2.%d port 22 ssh2\n", i%60, i, i%250+1)
+	}
+	if err := os.WriteFile(path, data.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ev pipeline.Event
+	if err := f.Next(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, shrank := f.Shrank(); shrank {
+		t.Fatal("shrank before the truncation")
+	}
+	const cut = 1 << 20
+	if err := os.Truncate(path, cut); err != nil {
+		t.Fatal(err)
+	}
+	n := 1
+	for {
+		ev.Reset()
+		err := f.Next(&ev)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n >= 20000 {
+		t.Fatalf("read %d events of a file cut to %d bytes", n, cut)
+	}
+	now, shrank := f.Shrank()
+	if !shrank || now != cut {
+		t.Fatalf("Shrank() = %d, %v; want %d, true", now, shrank, cut)
+	}
+
+	g, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := os.WriteFile(path, append(data.Bytes(), data.Bytes()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, shrank := g.Shrank(); shrank {
+		t.Fatal("a grown file shrank")
 	}
 }
