@@ -44,6 +44,16 @@ func num4(b []byte) (int, bool) {
 // fraction reads the digits after the seconds' dot as nanoseconds; it
 // returns how many bytes it used.
 func fraction(b []byte) (nsec, n int) {
+	// Suricata writes microseconds: six digits, then a space (fast.log)
+	// or the zone (eve.json). Read at once, where the loop's turn a digit
+	// was a fifth of a fast.log line's time reading.
+	if len(b) > 6 && b[6]-'0' > 9 {
+		d0, d1, d2, d3, d4, d5 := b[0]-'0', b[1]-'0', b[2]-'0', b[3]-'0', b[4]-'0', b[5]-'0'
+		if max(d0, d1, d2, d3, d4, d5) <= 9 {
+			us := ((((int(d0)*10+int(d1))*10+int(d2))*10+int(d3))*10+int(d4))*10 + int(d5)
+			return us * 1000, 6
+		}
+	}
 	scale := int(1e9)
 	for n < len(b) && b[n]-'0' <= 9 {
 		if n < 9 {

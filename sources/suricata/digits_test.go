@@ -60,3 +60,54 @@ func TestFastNum(t *testing.T) {
 		}
 	}
 }
+
+// fractionLoop is fraction without its six-digit path: a digit a turn.
+func fractionLoop(b []byte) (nsec, n int) {
+	scale := int(1e9)
+	for n < len(b) && b[n]-'0' <= 9 {
+		if n < 9 {
+			scale /= 10
+			nsec += int(b[n]-'0') * scale
+		}
+		n++
+	}
+	return nsec, n
+}
+
+// TestFraction: fraction reads what a digit a turn reads, at every length
+// around Suricata's six digits, whatever byte follows them or sits among
+// them (the bytes either side of the digits and past ASCII included).
+func TestFraction(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	alphabet := []byte("0123456789/:Z+- \x00\xff")
+	for n := range 12 {
+		for range 2000 {
+			b := make([]byte, n)
+			for i := range b {
+				if r.IntN(4) == 0 {
+					b[i] = alphabet[r.IntN(len(alphabet))]
+				} else {
+					b[i] = '0' + byte(r.IntN(10))
+				}
+			}
+			gn, gl := fraction(b)
+			wn, wl := fractionLoop(b)
+			if gn != wn || gl != wl {
+				t.Fatalf("fraction(%q) = %d %d, want %d %d", b, gn, gl, wn, wl)
+			}
+		}
+	}
+}
+
+func FuzzFraction(f *testing.F) {
+	f.Add([]byte("123456  [**]"))
+	f.Add([]byte("000001+0000"))
+	f.Add([]byte("1234567"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gn, gl := fraction(b)
+		wn, wl := fractionLoop(b)
+		if gn != wn || gl != wl {
+			t.Fatalf("fraction(%q) = %d %d, want %d %d", b, gn, gl, wn, wl)
+		}
+	})
+}
