@@ -61,7 +61,7 @@ func (l *Ledger) note(t netip.Prefix, e HistoryEntry) {
 func (l *Ledger) Note(t netip.Prefix, x *Decision, action, origin string) {
 	var b *activeBan
 	if x.Action == ActionBan {
-		b = l.bans[t]
+		b = l.bans.get(t)
 	}
 	l.noteIn(t, b, nil, x, action, origin)
 }
@@ -122,7 +122,7 @@ type BanView struct {
 // target banned by two rules has two rows: lifting one leaves the other.
 func (l *Ledger) Inventory(now time.Time) []BanView {
 	var out []BanView
-	for t, b := range l.bans {
+	for t, b := range l.bans.all() {
 		for _, r := range b.records {
 			if !r.expires.After(now) {
 				continue
@@ -186,11 +186,11 @@ func (l *Ledger) History(t netip.Prefix) []HistoryEntry {
 // expires, whatever was there (longer or shorter): an operator's `ban
 // --replace`. It reports whether target was banned before.
 func (l *Ledger) Replace(target netip.Prefix, rule string, at, expires time.Time) bool {
-	b := l.bans[target]
+	b := l.bans.get(target)
 	was := b != nil && b.until.After(at)
 	if b == nil {
 		b = newActiveBan()
-		l.bans[target] = b
+		l.bans.set(target, b)
 	}
 	b.records = append(b.records[:0], record{rule: rule, expires: expires})
 	b.until = expires
@@ -207,7 +207,7 @@ func (l *Ledger) Replace(target netip.Prefix, rule string, at, expires time.Time
 // rule set, those with an active record of that rule.
 func (l *Ledger) Banned(now time.Time, rule string) []netip.Prefix {
 	var out []netip.Prefix
-	for t, b := range l.bans {
+	for t, b := range l.bans.all() {
 		if !b.until.After(now) {
 			continue
 		}
@@ -228,7 +228,7 @@ func (l *Ledger) Banned(now time.Time, rule string) []netip.Prefix {
 
 // renew moves rule's record on t to run out at expires.
 func (l *Ledger) renew(t netip.Prefix, rule string, expires time.Time) {
-	b := l.bans[t]
+	b := l.bans.get(t)
 	if b == nil {
 		return
 	}

@@ -62,7 +62,7 @@ func newActiveBan() *activeBan {
 
 // Ledger holds the active bans and each target's offense history.
 type Ledger struct {
-	bans    map[netip.Prefix]*activeBan
+	bans    banTable
 	history map[netip.Prefix]*offenseLog
 	expiry  expiryHeap
 	ranges  map[netip.Prefix]struct{} // active bans on ranges, for covering lookups
@@ -82,16 +82,15 @@ func (l *Ledger) pushExpiry(t netip.Prefix, b *activeBan, at time.Time) {
 	l.expiry.push(expiryItem{target: t, at: at, ban: b})
 }
 
-// dropBan takes t's ban b out of the map.
+// dropBan takes t's ban b out of the table.
 func (l *Ledger) dropBan(t netip.Prefix, b *activeBan) {
 	b.gone = true
-	delete(l.bans, t)
+	l.bans.del(t)
 	delete(l.ranges, t)
 }
 
 func NewLedger() *Ledger {
 	return &Ledger{
-		bans:    make(map[netip.Prefix]*activeBan),
 		history: make(map[netip.Prefix]*offenseLog),
 		ranges:  make(map[netip.Prefix]struct{}),
 	}
@@ -160,7 +159,7 @@ func (l *Ledger) logFor(t netip.Prefix, b *activeBan) *offenseLog {
 // forgetHistory drops the copy a ban of t holds of t's offense log: the
 // log is about to be replaced.
 func (l *Ledger) forgetHistory(t netip.Prefix) {
-	if b := l.bans[t]; b != nil {
+	if b := l.bans.get(t); b != nil {
 		b.hist = nil
 	}
 }
@@ -198,7 +197,7 @@ func (l *Ledger) OffensesWithin(t netip.Prefix, window time.Duration, now time.T
 func (l *Ledger) Covered(t netip.Prefix, until time.Time) bool {
 	for r := range l.ranges {
 		if r.Bits() < t.Bits() && r.Contains(t.Addr()) {
-			if b := l.bans[r]; b != nil && !b.until.Before(until) {
+			if b := l.bans.get(r); b != nil && !b.until.Before(until) {
 				return true
 			}
 		}
@@ -211,7 +210,7 @@ func (l *Ledger) Covered(t netip.Prefix, until time.Time) bool {
 // banned again; otherwise the ban is recorded, the offense counted and its
 // duration escalated from the target's history.
 func (l *Ledger) Ban(r BanRequest) Outcome {
-	b := l.bans[r.Target]
+	b := l.bans.get(r.Target)
 	own := -1
 	if b != nil {
 		// Checked first: the rule banning again a target it has banned
@@ -261,7 +260,7 @@ func (l *Ledger) Ban(r BanRequest) Outcome {
 	v := Banned
 	if b == nil {
 		b = newActiveBan()
-		l.bans[r.Target] = b
+		l.bans.set(r.Target, b)
 	} else if len(b.records) > 0 {
 		v = Extended
 	}
@@ -313,7 +312,7 @@ func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 		if b == nil || b.gone {
 			// The ban the item was pushed for is no longer the
 			// target's: look up whether another is.
-			if b = l.bans[it.target]; b == nil {
+			if b = l.bans.get(it.target); b == nil {
 				continue
 			}
 		}
@@ -340,7 +339,8 @@ func (l *Ledger) expire(now time.Time, lifted []expiryItem) []expiryItem {
 // Unban lifts every record on target at once (an operator's decision).
 // It reports whether target was banned.
 func (l *Ledger) Unban(target netip.Prefix) bool {
-	b, ok := l.bans[target]
+	b := l.bans.get(target)
+	ok := b != nil
 	if ok {
 		l.dropBan(target, b)
 	}
@@ -351,7 +351,7 @@ func (l *Ledger) Unban(target netip.Prefix) bool {
 
 // RuleExpiry reports when rule's record on target runs out, if it has one.
 func (l *Ledger) RuleExpiry(target netip.Prefix, rule string) (time.Time, bool) {
-	if b := l.bans[target]; b != nil {
+	if b := l.bans.get(target); b != nil {
 		for _, rec := range b.records {
 			if rec.rule == rule {
 				return rec.expires, true
@@ -365,7 +365,7 @@ func (l *Ledger) RuleExpiry(target netip.Prefix, rule string) (time.Time, bool) 
 // reports whether a record went, and until when target stays banned by
 // the rest (zero: no ban is left).
 func (l *Ledger) UnbanRule(target netip.Prefix, rule string) (bool, time.Time) {
-	b := l.bans[target]
+	b := l.bans.get(target)
 	if b == nil {
 		return false, time.Time{}
 	}
@@ -395,7 +395,7 @@ func (l *Ledger) UnbanRule(target netip.Prefix, rule string) (bool, time.Time) {
 
 // Active reports whether target is banned at now, and until when.
 func (l *Ledger) Active(target netip.Prefix, now time.Time) (time.Time, bool) {
-	b := l.bans[target]
+	b := l.bans.get(target)
 	if b == nil || !b.until.After(now) {
 		return time.Time{}, false
 	}
@@ -413,8 +413,8 @@ type ActiveBan struct {
 // ActiveBans lists the bans in force at now, in no particular order: what
 // a firewall must hold after a restart (nftables reconcile).
 func (l *Ledger) ActiveBans(now time.Time) []ActiveBan {
-	out := make([]ActiveBan, 0, len(l.bans))
-	for t, b := range l.bans {
+	out := make([]ActiveBan, 0, l.bans.len())
+	for t, b := range l.bans.all() {
 		if !b.until.After(now) {
 			continue
 		}
@@ -432,7 +432,7 @@ func (l *Ledger) ActiveBans(now time.Time) []ActiveBan {
 // ByRule lists the targets with an active record of rule at now.
 func (l *Ledger) ByRule(rule string, now time.Time) []netip.Prefix {
 	var out []netip.Prefix
-	for t, b := range l.bans {
+	for t, b := range l.bans.all() {
 		for _, r := range b.records {
 			if r.rule == rule && r.expires.After(now) {
 				out = append(out, t)
@@ -452,7 +452,7 @@ func (l *Ledger) Offenses(target netip.Prefix) int {
 }
 
 // Len is the number of targets with an active ban.
-func (l *Ledger) Len() int { return len(l.bans) }
+func (l *Ledger) Len() int { return l.bans.len() }
 
 type expiryItem struct {
 	target netip.Prefix

@@ -94,12 +94,12 @@ func (l *Ledger) Longest(t netip.Prefix, now time.Time) (BanView, bool) {
 			}
 		}
 	}
-	if b := l.bans[t]; b != nil {
+	if b := l.bans.get(t); b != nil {
 		consider(t, b)
 	}
 	for r := range l.ranges {
 		if r.Bits() < t.Bits() && r.Contains(t.Addr()) {
-			if b := l.bans[r]; b != nil {
+			if b := l.bans.get(r); b != nil {
 				consider(r, b)
 			}
 		}

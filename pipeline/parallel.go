@@ -334,8 +334,8 @@ func (e *Engine) split(ws []*worker) {
 		w.e.counter.lines.next, w.e.counter.lines.bytes = e.counter.lines.next, e.counter.lines.bytes
 	}
 	owner := func(t netip.Prefix) *Ledger { return ws[partOfAddr(t.Addr())%n].e.ledger }
-	for t, b := range e.ledger.bans {
-		owner(t).bans[t] = b
+	for t, b := range e.ledger.bans.all() {
+		owner(t).bans.set(t, b)
 	}
 	for t, h := range e.ledger.history {
 		owner(t).history[t] = h
@@ -347,7 +347,7 @@ func (e *Engine) split(ws []*worker) {
 	for _, w := range ws {
 		heap.Init(&w.e.ledger.expiry)
 	}
-	clear(e.ledger.bans)
+	e.ledger.bans.clear()
 	clear(e.ledger.history)
 	e.ledger.expiry = e.ledger.expiry[:0]
 }
@@ -374,8 +374,8 @@ func (e *Engine) join(ws []*worker, next, bytes uint64) {
 				e.pairs[i] = we.pairs[i]
 			}
 		}
-		for t, b := range we.ledger.bans {
-			e.ledger.bans[t] = b
+		for t, b := range we.ledger.bans.all() {
+			e.ledger.bans.set(t, b)
 		}
 		for t, h := range we.ledger.history {
 			e.ledger.history[t] = h

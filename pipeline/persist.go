@@ -251,7 +251,7 @@ func (l *Ledger) state(t netip.Prefix) TargetState {
 		ts.RuleOffenses = h.ruleMap()
 		ts.History = h.eventsInOrder()
 	}
-	if b := l.bans[t]; b != nil {
+	if b := l.bans.get(t); b != nil {
 		for _, r := range b.records {
 			ts.Records = append(ts.Records, BanRecord{Rule: r.rule, Expires: r.expires, Info: r.info})
 		}
@@ -403,10 +403,10 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 			}
 			if b == nil {
 				b = &activeBan{}
-				if old := e.ledger.bans[ts.Target]; old != nil {
+				if old := e.ledger.bans.get(ts.Target); old != nil {
 					old.gone = true
 				}
-				e.ledger.bans[ts.Target] = b
+				e.ledger.bans.set(ts.Target, b)
 			}
 			b.records = append(b.records, record{rule: rec.Rule, expires: rec.Expires, info: rec.Info})
 			if !ts.Target.IsSingleIP() {

@@ -37,7 +37,7 @@ func (e *Engine) State() Changes {
 	slices.SortFunc(ch.Windows, func(a, b WindowState) int { return strings.Compare(a.ID(), b.ID()) })
 	ch.Lines, ch.Next, ch.Bytes, ch.Full = e.counter.lines.since(0), e.counter.lines.next, e.counter.lines.bytes, true
 	seen := map[netip.Prefix]bool{}
-	for t := range e.ledger.bans {
+	for t := range e.ledger.bans.all() {
 		seen[t] = true
 	}
 	for t := range e.ledger.history {
