@@ -95,7 +95,12 @@ func (t *addrTable) get(k addrSlot) (uint32, bool) {
 
 // put sets k's record index (k is not in the table).
 func (t *addrTable) put(k addrSlot, idx uint32) {
-	if (t.n+1)*4 > len(t.slots)*3 {
+	// Half full at most: a window not yet held (every window that fires
+	// is dropped, and the address's next line opens it again) probes to
+	// the end of its run, which at three quarters full averages eight
+	// and a half slots, three or four cache lines; at half, two and a
+	// half.
+	if (t.n+1)*2 > len(t.slots) {
 		t.resize(max(16, 2*len(t.slots)))
 	}
 	s := t.find(&k)
@@ -127,9 +132,9 @@ func (t *addrTable) del(k addrSlot) (uint32, bool) {
 	}
 	t.slots[hole] = addrSlot{}
 	t.n--
-	// A flood gone stale leaves a table a quarter full or less: let most
-	// of it go rather than hold its largest for good.
-	if len(t.slots) > 64 && t.n*8 < len(t.slots) {
+	// A flood gone stale leaves a table a sixteenth full: let most of it
+	// go rather than hold its largest for good.
+	if len(t.slots) > 64 && t.n*16 < len(t.slots) {
 		t.resize(len(t.slots) / 4)
 	}
 	return idx, true
@@ -159,7 +164,7 @@ func (t *addrTable) each(f func(s *addrSlot)) {
 // grow sizes the table for n slots in use.
 func (t *addrTable) grow(n int) {
 	size := 16
-	for size*3 < n*4 {
+	for size < n*2 {
 		size *= 2
 	}
 	if size > len(t.slots) {
