@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math/bits"
 	"net/netip"
 )
@@ -15,12 +16,17 @@ import (
 // insertion its slot, and deleting shifts the slots after it back, so that
 // no tombstone lengthens the probes of a table that turns over all day.
 //
-// The table never depends on its order: what iterates it (sweeps, sheds,
-// saves) collects and sorts or only counts.
+// The hash is seeded at random for each table, as Go's maps are: the
+// addresses are the attackers', and one who holds an IPv6 range could
+// otherwise pick thousands whose slots collide under a hash known in
+// advance, each new window then probing all of them. The table never
+// depends on its order: what iterates it (sweeps, sheds, saves) collects
+// and sorts or only counts.
 type addrTable struct {
 	slots []addrSlot // a power of two long (or nil); tag 0 is a free slot
 	n     int
 	shift uint // 64 - log2(len(slots))
+	seed  maphash.Seed
 }
 
 // addrSlot is one window: the address as two words, and its tag (the rule
@@ -62,11 +68,10 @@ func (s *addrSlot) key() addrKey {
 	return k
 }
 
-// home is where k's probe starts. The partitions were chosen by the top
-// bits of another multiplicative hash of the address, so the bits here
-// are mixed apart from those.
+// home is where k's probe starts: the seeded hash's top bits, apart from
+// the fixed hash of the address that chose the partition.
 func (t *addrTable) home(k *addrSlot) uint64 {
-	return mix64(k.hi^bits.RotateLeft64(k.lo, 29)^uint64(k.tag)*0xc2b2ae3d27d4eb4f) >> t.shift
+	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
 }
 
 // find returns k's slot, or the free slot where it would go. The table
@@ -142,6 +147,9 @@ func (t *addrTable) del(k addrSlot) (uint32, bool) {
 
 // resize moves the slots into a table of size slots.
 func (t *addrTable) resize(size int) {
+	if t.slots == nil {
+		t.seed = maphash.MakeSeed()
+	}
 	old := t.slots
 	t.slots = make([]addrSlot, size)
 	t.shift = uint(64 - bits.TrailingZeros(uint(size)))

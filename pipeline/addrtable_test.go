@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -129,5 +131,32 @@ func TestConnTable(t *testing.T) {
 		if s, ok := tab.get(&ks); !ok || s.at != at {
 			t.Fatalf("%v lost (%v)", k, ok)
 		}
+	}
+}
+
+// TestAddrTableCraftedCollisions: addresses an attacker holding an IPv6
+// /48 can pick so that a fixed mix of the address's two words is the same
+// for all of them (one home for every one under such a hash) are spread
+// by the table's seeded hash; no window probes far from its home.
+func TestAddrTableCraftedCollisions(t *testing.T) {
+	const n = 20_000
+	var tab addrTable
+	for i := range n {
+		hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
+		lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], hi)
+		binary.BigEndian.PutUint64(a[8:], lo)
+		tab.put(makeAddrSlot(1, netip.AddrFrom16(a)), uint32(i))
+	}
+	mask := uint64(len(tab.slots) - 1)
+	worst := uint64(0)
+	for i := range tab.slots {
+		if s := &tab.slots[i]; s.tag != 0 {
+			worst = max(worst, (uint64(i)-tab.home(s))&mask)
+		}
+	}
+	if tab.n != n || worst > 64 {
+		t.Fatalf("%d windows, the farthest %d slots from its home", tab.n, worst)
 	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"iter"
 	"math/bits"
 	"net/netip"
@@ -17,12 +18,16 @@ import (
 // back, so that no tombstone lengthens the probes of a table that turns
 // over all day, as addrTable does.
 //
-// Nothing depends on the table's order: what iterates it sorts, counts or
-// moves the bans elsewhere.
+// The hash is seeded at random for each table, as Go's maps are: the
+// targets are the attackers' addresses, and one who holds an IPv6 range
+// could otherwise pick thousands whose slots collide, each new ban then
+// probing all of them. Nothing depends on the table's order: what
+// iterates it sorts, counts or moves the bans elsewhere.
 type banTable struct {
 	slots []banSlot // a power of two long (or nil); tag 0 is a free slot
 	n     int
 	shift uint // 64 - log2(len(slots))
+	seed  maphash.Seed
 }
 
 type banSlot struct {
@@ -56,7 +61,7 @@ func (s *banSlot) target() netip.Prefix {
 }
 
 func (t *banTable) home(k *banSlot) uint64 {
-	return mix64(k.hi^bits.RotateLeft64(k.lo, 29)^uint64(k.tag)*0xc2b2ae3d27d4eb4f) >> t.shift
+	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
 }
 
 // index is where k's slot is, or the free slot where it would go. The
@@ -128,6 +133,9 @@ func (t *banTable) del(target netip.Prefix) {
 }
 
 func (t *banTable) resize(size int) {
+	if t.slots == nil {
+		t.seed = maphash.MakeSeed()
+	}
 	old := t.slots
 	t.slots = make([]banSlot, size)
 	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
