@@ -1,6 +1,9 @@
 package pipeline
 
-import "math/bits"
+import (
+	"hash/maphash"
+	"math/bits"
+)
 
 // fpGroupBits is how many of a fingerprint's top bits pick its group: see
 // fingerprints.
@@ -35,6 +38,15 @@ type fingerprints struct {
 	// reading the table, tens of MB that were read in full at every
 	// doubling of a replay shorter than the window.
 	oldest int64
+	// seed is the hash's, at random for each table, as Go's maps'
+	// are: a fingerprint is a hash of what an alert says with constants
+	// every process shares (see Event.Fingerprint), so one who can make
+	// alerts (their ports, their addresses) could otherwise pick
+	// thousands whose slots collide in a group.
+	seed maphash.Seed
+	// hashed and its hash are the last fingerprint hashed: a lookup and
+	// the insertion after it hash once.
+	hashed, hashedH uint64
 }
 
 type fpGroup struct {
@@ -59,13 +71,19 @@ func (f *fingerprints) group(fp uint64) *fpGroup {
 	return &f.groups[fp>>(64-fpGroupBits)]
 }
 
-// find returns fp's slot, or the free slot where it would go; fp is not 0
-// and g holds at least one free slot.
-func (g *fpGroup) find(fp uint64) *fpSlot {
+// hash is fp's in the table; the top bits of it place fp in its group.
+func (f *fingerprints) hash(fp uint64) uint64 {
+	if fp != f.hashed {
+		f.hashed, f.hashedH = fp, maphash.Comparable(f.seed, fp)
+	}
+	return f.hashedH
+}
+
+// find returns fp's slot, or the free slot where it would go; fp is not 0,
+// h is its hash and g holds at least one free slot.
+func (g *fpGroup) find(fp, h uint64) *fpSlot {
 	mask := uint64(len(g.slots) - 1)
-	// Fingerprints are hashes already; the multiplication spreads the
-	// ones a test makes by hand, and the bits below the group's.
-	for i := (fp * 0x9e3779b97f4a7c15) >> g.shift; ; i = (i + 1) & mask {
+	for i := h >> g.shift; ; i = (i + 1) & mask {
 		if s := &g.slots[i]; s.fp == fp || s.fp == 0 {
 			return s
 		}
@@ -84,7 +102,7 @@ func (f *fingerprints) get(fp uint64) (int64, bool) {
 	if g.n == 0 {
 		return 0, false
 	}
-	s := g.find(fp)
+	s := g.find(fp, f.hash(fp))
 	return s.at, s.fp != 0
 }
 
@@ -102,6 +120,7 @@ func (f *fingerprints) set(fp uint64, ts int64) {
 	}
 	if f.groups == nil {
 		f.groups = make([]fpGroup, 1<<fpGroupBits)
+		f.seed, f.hashed = maphash.MakeSeed(), 0
 	}
 	g := f.group(fp)
 	if int(g.n+1)*4 > len(g.slots)*3 {
@@ -112,9 +131,9 @@ func (f *fingerprints) set(fp uint64, ts int64) {
 		// a third of the slots. A group just grown is 3/16 full at worst,
 		// where doubling left it 3/8: at most twice the memory, and a
 		// sweep shrinks it to half full again.
-		g.rebuild(max(minGroup, fpGrowth*len(g.slots)), -1<<63)
+		g.rebuild(max(minGroup, fpGrowth*len(g.slots)), -1<<63, f)
 	}
-	s := g.find(fp)
+	s := g.find(fp, f.hash(fp))
 	if s.fp == 0 {
 		s.fp = fp
 		g.n++
@@ -160,7 +179,7 @@ func (f *fingerprints) sweep(cutoff int64) {
 			for l*2 > size { // half full at most once rebuilt
 				size *= 2
 			}
-			g.rebuild(size, cutoff)
+			g.rebuild(size, cutoff, f)
 		}
 		f.n += int(g.n)
 	}
@@ -183,14 +202,14 @@ func (g *fpGroup) live(cutoff int64) (int, int64) {
 }
 
 // rebuild moves the fingerprints of g seen at cutoff or after into a
-// table of size slots.
-func (g *fpGroup) rebuild(size int, cutoff int64) {
+// table of size slots; f hashes them.
+func (g *fpGroup) rebuild(size int, cutoff int64, f *fingerprints) {
 	old := g.slots
 	g.slots, g.n = make([]fpSlot, size), 0
 	g.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	for i := range old {
 		if s := &old[i]; s.fp != 0 && s.at >= cutoff {
-			*g.find(s.fp) = *s
+			*g.find(s.fp, f.hash(s.fp)) = *s
 			g.n++
 		}
 	}

@@ -71,3 +71,30 @@ func checkFingerprints(t *testing.T, next func(r *rand.Rand, i int) uint64, late
 }
 
 func hasKey(m map[uint64]int64, k uint64) bool { _, ok := m[k]; return ok }
+
+// TestFingerprintsCraftedCollisions: fingerprints of one group that an
+// alert's author could pick offline (their ports and addresses are in
+// the hash) so that a fixed multiplicative hash gives them one run of
+// slots are spread by the table's seeded hash; none probes far from its
+// home.
+func TestFingerprintsCraftedCollisions(t *testing.T) {
+	const n = 2_000
+	var f fingerprints
+	for x := uint64(1); f.len() < n; x++ {
+		fp := 7<<52 | x
+		if (fp*0x9e3779b97f4a7c15)>>(64-9) == 0 {
+			f.set(fp, 1)
+		}
+	}
+	g := f.group(7 << 52)
+	mask := uint64(len(g.slots) - 1)
+	worst := uint64(0)
+	for i := range g.slots {
+		if s := &g.slots[i]; s.fp != 0 {
+			worst = max(worst, (uint64(i)-f.hash(s.fp)>>g.shift)&mask)
+		}
+	}
+	if worst > 64 {
+		t.Fatalf("%d fingerprints, the farthest %d slots from its home", n, worst)
+	}
+}
