@@ -160,3 +160,31 @@ func TestAddrTableCraftedCollisions(t *testing.T) {
 		t.Fatalf("%d windows, the farthest %d slots from its home", tab.n, worst)
 	}
 }
+
+// TestConnTableCraftedCollisions: a syslog sender writes a connection's
+// address and pid. Under a hash known in advance, one who holds an IPv6
+// range picks addresses whose slots share one home, and every new
+// connection probes all of them; the table's seed spreads them.
+func TestConnTableCraftedCollisions(t *testing.T) {
+	const n = 20_000
+	var tab connTable
+	for i := range n {
+		hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
+		lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], hi)
+		binary.BigEndian.PutUint64(a[8:], lo)
+		k, _ := makeConnSlot(0, netip.AddrFrom16(a), 22)
+		tab.put(k)
+	}
+	mask := uint64(len(tab.slots) - 1)
+	worst := uint64(0)
+	for i := range tab.slots {
+		if s := &tab.slots[i]; s.policy != 0 {
+			worst = max(worst, (uint64(i)-tab.home(s))&mask)
+		}
+	}
+	if tab.len() != n || worst > 64 {
+		t.Fatalf("%d connections, the farthest %d slots from its home", tab.len(), worst)
+	}
+}

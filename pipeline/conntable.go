@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math/bits"
 	"net/netip"
 )
@@ -12,10 +13,16 @@ import (
 // the key. Every line of sshd's looks its connection up, so the lookup
 // is one probe into a few cache lines rather than a Go map's hash of a
 // 32-byte key, and a sweep reads one array.
+//
+// The hash is seeded at random for each table, as addrTable's is: a
+// syslog sender writes the address and the pid, and under a hash known in
+// advance could pick thousands of connections with one home, each new
+// one then probing all of them.
 type connTable struct {
 	slots []connSlot // a power of two long; policy 0 is a free slot
 	n     int
 	shift uint
+	seed  maphash.Seed
 }
 
 // connSlot is a connection's last line in 40 bytes: its key (the rule,
@@ -45,8 +52,7 @@ func (s *connSlot) waiting(names []string) waiting {
 }
 
 func (t *connTable) home(k *connSlot) uint64 {
-	h := k.hi ^ bits.RotateLeft64(k.lo, 29) ^ uint64(k.pid)*0x9e3779b97f4a7c15 ^ uint64(k.policy)*0xc2b2ae3d27d4eb4f
-	return mix64(h) >> t.shift
+	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(uint32(k.pid))<<32 | uint64(k.policy)}) >> t.shift
 }
 
 // index is k's slot, or the free slot where it would go.
@@ -99,6 +105,9 @@ func (t *connTable) delAt(hole uint64) {
 }
 
 func (t *connTable) resize(size int) {
+	if t.slots == nil {
+		t.seed = maphash.MakeSeed()
+	}
 	old := t.slots
 	t.slots = make([]connSlot, size)
 	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
