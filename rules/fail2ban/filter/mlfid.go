@@ -59,7 +59,7 @@ type mlfEntry struct {
 // (on event time here, so that replays are deterministic).
 type mlfCache struct {
 	order []*mlfEntry
-	byKey map[string]*mlfEntry
+	keys  keyTable
 	// free holds entries dropped from the cache, for the next
 	// connection: sshd opens one per client.
 	free []*mlfEntry
@@ -85,7 +85,7 @@ func (c *mlfCache) drop(e *mlfEntry) {
 }
 
 func (c *mlfCache) get(k string, now time.Time) *failure {
-	e := c.byKey[k]
+	e := c.keys.get(k)
 	if e == nil {
 		return nil
 	}
@@ -97,10 +97,7 @@ func (c *mlfCache) get(k string, now time.Time) *failure {
 }
 
 func (c *mlfCache) set(k string, f *failure, now time.Time) {
-	if c.byKey == nil {
-		c.byKey = map[string]*mlfEntry{}
-	}
-	if e := c.byKey[k]; e != nil {
+	if e := c.keys.get(k); e != nil {
 		e.fail, e.expires = f, now.Add(mlfTTL)
 		return
 	}
@@ -110,15 +107,12 @@ func (c *mlfCache) set(k string, f *failure, now time.Time) {
 // add is set for a key the cache does not hold (get just said so): a
 // look-up less on every line of a new connection.
 func (c *mlfCache) add(k string, f *failure, now time.Time) {
-	if c.byKey == nil {
-		c.byKey = map[string]*mlfEntry{}
-	}
 	if len(c.order) >= mlfMax {
 		// Drop from the oldest until one still alive leaves room.
 		for len(c.order) > 0 {
 			e := c.order[0]
 			c.order = c.order[1:]
-			delete(c.byKey, e.key)
+			c.keys.del(e.key)
 			alive := e.expires.After(now)
 			c.drop(e)
 			if alive && len(c.order) < mlfMax {
@@ -134,16 +128,16 @@ func (c *mlfCache) add(k string, f *failure, now time.Time) {
 	}
 	*e = mlfEntry{key: k, fail: f, expires: now.Add(mlfTTL)}
 	c.order = append(c.order, e)
-	c.byKey[k] = e
+	c.keys.put(e)
 }
 
 func (c *mlfCache) unset(k string) {
-	if c.byKey[k] == nil {
+	x := c.keys.del(k)
+	if x == nil {
 		return
 	}
-	delete(c.byKey, k)
 	for i, e := range c.order {
-		if e.key == k {
+		if e == x {
 			c.order = append(c.order[:i], c.order[i+1:]...)
 			c.drop(e)
 			break

@@ -74,11 +74,11 @@ func TestMlfCacheReuse(t *testing.T) {
 				got.unset(k)
 				want.unset(k)
 			}
-			if len(got.order) != len(want.order) || len(got.byKey) != len(want.order) {
-				t.Fatalf("seed %d step %d: %d entries (%d keys), want %d", seed, step, len(got.order), len(got.byKey), len(want.order))
+			if len(got.order) != len(want.order) || got.keys.n != len(want.order) {
+				t.Fatalf("seed %d step %d: %d entries (%d keys), want %d", seed, step, len(got.order), got.keys.n, len(want.order))
 			}
 			for i, e := range got.order {
-				if w := want.order[i]; e.key != w.key || e.fail != w.fail || !e.expires.Equal(w.expires) || got.byKey[e.key] != e {
+				if w := want.order[i]; e.key != w.key || e.fail != w.fail || !e.expires.Equal(w.expires) || got.keys.get(e.key) != e {
 					t.Fatalf("seed %d step %d: entry %d is %+v, want %+v", seed, step, i, *e, w)
 				}
 			}
