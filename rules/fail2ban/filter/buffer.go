@@ -202,8 +202,8 @@ func (s *Session) keep(text string) string {
 	return text
 }
 
-// keepOne copies the line of a one-line buffer in one allocation: the
-// line as written (s.line: the failure's lines) and the text the regexes
+// keepOne copies the line of a one-line buffer into the session's arena
+// (see carve): the line as written (s.line: the failure's lines) and the text the regexes
 // search (s.kept: the groups), the line less its date and with a final
 // newline. The text is the line's tail when the date starts the line, as
 // it does in every syslog file: one copy then serves both.
@@ -214,7 +214,7 @@ func (s *Session) keepOne() {
 	if t.pre != "" {
 		size = n + len(s.text)
 	}
-	b := make([]byte, 0, size)
+	b := s.carve(size)
 	b = append(append(append(b, t.pre...), t.date...), t.post...)
 	if t.pre != "" {
 		b = append(b, s.text...)
@@ -225,6 +225,34 @@ func (s *Session) keepOne() {
 	b = append(b, '\n')
 	all := unsafe.String(unsafe.SliceData(b), len(b))
 	s.line, s.kept = all[:n], all[len(t.date):]
+}
+
+// Lines kept are carved from chunks of arenaChunk bytes, several to a
+// chunk: sshd's every other line is a match whose line outlives it (the
+// failure, the connection's cache), and an allocation for each was a
+// tenth of what keeping a line cost. A chunk lives as long as the last
+// string cut from it: what outlives a line here is the connections'
+// cache (at most mlfMax failures) and the failure reported until the next
+// Judge (the pipeline copies what it keeps), so a session holds at most
+// mlfMax chunks it would not otherwise, and a line too long for a chunk
+// to be shared well gets an allocation of its own.
+const (
+	arenaChunk = 1 << 10
+	arenaLine  = arenaChunk / 4
+)
+
+// carve returns an empty slice with room for size bytes that nothing else
+// will write: what is appended to it becomes the bytes of kept strings.
+func (s *Session) carve(size int) []byte {
+	if size > arenaLine {
+		return make([]byte, 0, size)
+	}
+	if cap(s.arena)-len(s.arena) < size {
+		s.arena = make([]byte, 0, arenaChunk)
+	}
+	n := len(s.arena)
+	s.arena = s.arena[:n+size]
+	return s.arena[n : n : n+size]
 }
 
 // inside reports whether text lies in b's memory.

@@ -34,6 +34,8 @@ type Session struct {
 	// kept is this line's copy (see keepOne), "" until a match needs
 	// it; line is the line as written, in the same copy.
 	kept, line string
+	// arena is the chunk kept lines are carved from (see carve).
+	arena []byte
 	// texts holds a one-line match's line: the failure copies it out.
 	texts [1]string
 	// out is the Failure of the last Result, reused: a Result's Failure
