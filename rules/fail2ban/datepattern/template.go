@@ -184,7 +184,6 @@ func (c *compiler) patternTemplate(pattern string) (*template, error) {
 var (
 	reGlobalFlags   = regexp.MustCompile(`\(\?[a-z]+\)`)
 	reNoWordBoundBg = regexp.MustCompile(`^\(*(?:\(\?\w+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)`)
-	reNoWordBoundEn = regexp.MustCompile(`^(?:\$\)?|\\b|\\s|\*\*\)*)$`)
 	reGroup         = regexp.MustCompile(`^((?:\(\?\w+\))?\^?(?:\(\?\w+\))?)(.*?)(\$?)$`)
 	reLineBoundBeg  = regexp.MustCompile(`^(?:\(\?\w+\))?(?:(\^)|\((?:\?:)?\^)`)
 	reDelBoundsBeg  = regexp.MustCompile(`^\(*(?:\(\?\w+\))?\(*\*\*`)
@@ -318,11 +317,24 @@ func grouped(regex string) bool {
 // \s or ** (and closing parentheses), not escaped.
 func noWordBoundEnd(regex string) bool {
 	for i := 0; i < len(regex); i++ {
-		if reNoWordBoundEn.MatchString(regex[i:]) && (i == 0 || regex[i-1] != '\\') {
+		if isNoWordBoundEnd(regex[i:]) && (i == 0 || regex[i-1] != '\\') {
 			return true
 		}
 	}
 	return false
+}
+
+// isNoWordBoundEnd reports whether tail is one of RE_NO_WRD_BOUND_END's
+// forms, ^(?:\$\)?|\\b|\\s|\*\*\)*)$, read by hand: as a regex tried at
+// every position of every template's pattern it was a share of start-up
+// (each of the detector's templates, for every filter).
+func isNoWordBoundEnd(tail string) bool {
+	switch tail {
+	case "$", "$)", `\b`, `\s`:
+		return true
+	}
+	rest, ok := strings.CutPrefix(tail, "**")
+	return ok && strings.Trim(rest, ")") == ""
 }
 
 // lineBoundBeg is RE_LINE_BOUND_BEG: ^ at the start (after flags), or
