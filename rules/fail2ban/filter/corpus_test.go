@@ -41,6 +41,17 @@ func TestCorpusFastPathsAgree(t *testing.T) {
 				optsList = append(optsList, map[string]string{"mode": mode})
 			}
 		}
+		if strings.HasSuffix(name, "-journal") {
+			// As its fileOptions say, and as the file: lt_short's
+			// prefix line and lt_file's.
+			for _, o := range optsList {
+				journal := map[string]string{"logtype": "journal"}
+				for k, v := range o {
+					journal[k] = v
+				}
+				optsList = append(optsList, journal)
+			}
+		}
 		for _, opts := range optsList {
 			f, err := dir.Filter(strings.TrimSuffix(name, "-journal"), opts)
 			if err != nil {

@@ -33,6 +33,11 @@ const (
 	prefixHead = `(?:\[\])?\s*(?:<[^.]+\.[^.]+>\s+)?(?:\S+\s+)?(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:@vserver_\S+\s+)?(?:(?:(?:\[\d+\])?:\s+[\[\(]?`
 	prefixMid  = `(?:\(\S+\))?[\]\)]?:?|[\[\(]?`
 	prefixEnd  = `(?:\(\S+\))?[\]\)]?:?(?:\[\d+\])?:?)\s+)?(?:\[ID \d+ \S+\]\s+)?`
+	// shortHead and shortEnd are lt_short's __prefix_line (logtype
+	// journal, fail2ban's rendering of a journal entry) around its
+	// daemon.
+	shortHead = `\s*(?:\S+\s+)?(?:`
+	shortEnd  = `(?:\[\d+\])?:?\s+)?(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?`
 	// contentTail is how a prefregex ends: the rest of the line is the
 	// content.
 	contentTail = `<F-CONTENT>.+</F-CONTENT>$`
@@ -50,6 +55,9 @@ type prefixLine struct {
 	daemons []string
 	// mlfid: the prefix line is the prefregex's group 1, <F-MLFID>.
 	mlfid bool
+	// short: the prefix line is lt_short's (host, daemon, kernel), not
+	// lt_file's.
+	short bool
 	// opts are what may stand between the header and the content, in
 	// the order the backtracker tries them, when the rest of the
 	// prefregex is that and contentTail (sshd's "error: ", "fatal: ",
@@ -76,23 +84,46 @@ func prefixLineOf(pref *regex.Regex) *prefixLine {
 	}
 	p := &prefixLine{}
 	src, p.mlfid = strings.CutPrefix(src, "<F-MLFID>")
-	if src, ok = strings.CutPrefix(src, prefixHead); !ok {
+	var tail string
+	if rest, ok := strings.CutPrefix(src, prefixHead); ok {
+		n := strings.Index(rest, prefixMid)
+		if n <= 0 {
+			return nil
+		}
+		p.daemons = daemonSpellings(rest[:n])
+		tail, ok = strings.CutPrefix(rest[n+len(prefixMid):], rest[:n]+prefixEnd)
+		if !ok {
+			return nil
+		}
+	} else if rest, ok := strings.CutPrefix(src, shortHead); ok {
+		n := strings.Index(rest, shortEnd)
+		if n <= 0 {
+			return nil
+		}
+		p.daemons, p.short, tail = daemonSpellings(rest[:n]), true, rest[n+len(shortEnd):]
+	} else {
 		return nil
 	}
-	n := strings.Index(src, prefixMid)
-	if n <= 0 {
+	if p.daemons == nil {
 		return nil
 	}
-	if p.daemons = daemonSpellings(src[:n]); p.daemons == nil {
-		return nil
-	}
-	tail, ok := strings.CutPrefix(src[n+len(prefixMid):], src[:n]+prefixEnd)
 	if p.mlfid {
 		tail, ok = strings.CutPrefix(tail, "</F-MLFID>")
 	}
 	if !ok || !standsAlone(tail) || expandTags(tail, "no") != expandTags(tail, "yes") {
 		return nil
 	}
+	if !p.readTail(pref, tail) {
+		return nil
+	}
+	return p
+}
+
+// readTail sets how the tail after the prefix line is read: as the
+// strings that may stand before the content, or as a regex anchored
+// where the prefix line ends; false when neither gives the prefregex's
+// groups.
+func (p *prefixLine) readTail(pref *regex.Regex, tail string) bool {
 	head := []string{""}
 	if p.mlfid {
 		head = append(head, "mlfid")
@@ -112,11 +143,11 @@ func prefixLineOf(pref *regex.Regex) *prefixLine {
 	if p.opts == nil {
 		re, err := Compile("^"+tail, "no", true)
 		if err != nil || !slices.Equal(pref.Names, append(head, re.Names[1:]...)) {
-			return nil
+			return false
 		}
 		p.tail = re
 	}
-	return p
+	return true
 }
 
 // standsAlone reports whether a tail means the same run from where the
@@ -270,6 +301,9 @@ func spaces(text string, i int) int {
 // end is where the backtracker's first way through __prefix_line ends,
 // false when a part it meets is not read here.
 func (p *prefixLine) end(text string) (int, bool) {
+	if p.short {
+		return p.endShort(text)
+	}
 	if strings.HasPrefix(text, "[]") {
 		return 0, false
 	}
@@ -370,4 +404,73 @@ func afterDaemon(text string, j int) (end, st int) {
 		return 0, noDaemon
 	}
 	return spaces(text, j), tookDaemon
+}
+
+// endShort is end for lt_short's prefix line,
+//
+//	\s*(?:\S+\s+)?(?:D(?:\[\d+\])?:?\s+)?(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?
+//
+// the host, then the daemon and its pid, then a kernel's time stamp:
+// the first way the backtracker goes through it, each part that can
+// match taken greedily, as end does for lt_file's. What it does not read
+// exactly (a kernel's time stamp, a character that is not ASCII, which
+// may be a space or a digit of another script) is left to the
+// prefregex.
+func (p *prefixLine) endShort(text string) (int, bool) {
+	i := spaces(text, 0)
+	j := i
+	for j < len(text) && !isSpace(text[j]) {
+		if text[j] >= 0x80 {
+			return 0, false
+		}
+		j++
+	}
+	if j > i && j < len(text) {
+		i = spaces(text, j)
+	}
+	if i < len(text) && text[i] >= 0x80 {
+		return 0, false
+	}
+	i, ok := p.shortDaemon(text, i)
+	if !ok || i < len(text) && (text[i] >= 0x80 || text[i] == 'k' && strings.HasPrefix(text[i:], "kernel:")) {
+		return 0, false
+	}
+	return i, true
+}
+
+// shortDaemon reads (?:D(?:\[\d+\])?:?\s+)? at i, D the daemon's
+// spellings in order: "D[pid]: ", "D: ", "D " and the like, or nothing.
+// Giving back the colon or the pid never lets \s+ match (a colon or a
+// '[' would stand where it starts), so a spelling either matches with
+// all it can take or not at all.
+func (p *prefixLine) shortDaemon(text string, i int) (int, bool) {
+	for _, d := range p.daemons {
+		if !strings.HasPrefix(text[i:], d) {
+			continue
+		}
+		j := i + len(d)
+		if j < len(text) && text[j] == '[' {
+			k := j + 1
+			for k < len(text) && text[k] >= '0' && text[k] <= '9' {
+				k++
+			}
+			switch {
+			case k < len(text) && text[k] >= 0x80:
+				return 0, false // a digit of another script?
+			case k > j+1 && k < len(text) && text[k] == ']':
+				j = k + 1
+			}
+		}
+		if j < len(text) && text[j] == ':' {
+			j++
+		}
+		switch {
+		case j >= len(text):
+		case text[j] >= 0x80:
+			return 0, false
+		case isSpace(text[j]):
+			return spaces(text, j), true
+		}
+	}
+	return i, true
 }

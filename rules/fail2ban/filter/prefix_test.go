@@ -27,7 +27,14 @@ var prefixPrefs = []string{
 	"^" + headerLine + `(?:[^:\]]+\]: )?<F-CONTENT>.+</F-CONTENT>$`,
 	"^<F-MLFID>" + sessionLine + "</F-MLFID>(?:(?:error|fatal): (?:PAM: )?)?<F-CONTENT>.+</F-CONTENT>$",
 	"^<F-MLFID>" + lazyLine + "</F-MLFID><F-CONTENT>.+</F-CONTENT>$",
+	// lt_short's (logtype journal).
+	"^<F-MLFID>" + shortLine + "</F-MLFID>(?:(?:error|fatal): (?:PAM: )?)?<F-CONTENT>.+</F-CONTENT>$",
+	"^" + shortLine + `(?:[^:\]]+\]: )?<F-CONTENT>.+</F-CONTENT>$`,
+	"^<F-MLFID>" + shortHead + "sshd(?:-session)?" + shortEnd + "</F-MLFID><F-CONTENT>.+</F-CONTENT>$",
 }
+
+// shortLine is lt_short's __prefix_line with sshd as its daemon.
+const shortLine = shortHead + "sshd" + shortEnd
 
 // sessionLine and lazyLine have a daemon of two spellings, tried longest
 // first, and shortest first.
@@ -54,8 +61,8 @@ func TestPrefixLineOf(t *testing.T) {
 		if p == nil {
 			t.Fatalf("prefregex %d not recognised", i)
 		}
-		if wantOpts := i < 3 || i > 5; (p.opts != nil) != wantOpts || i < 6 && !slices.Equal(p.daemons, []string{"sshd"}) {
-			t.Errorf("prefregex %d: daemons %q, opts %q, tail %v", i, p.daemons, p.opts, p.tail)
+		if wantOpts := i < 3 || i > 5 && i != 9; (p.opts != nil) != wantOpts || i < 6 && !slices.Equal(p.daemons, []string{"sshd"}) || p.short != (i >= 8) {
+			t.Errorf("prefregex %d: daemons %q, opts %q, tail %v, short %v", i, p.daemons, p.opts, p.tail, p.short)
 		}
 	}
 	if p := prefixLineOf(compilePref(t, prefixPrefs[0])); !slices.Equal(p.opts, []string{"error: PAM: ", "error: ", "fatal: PAM: ", "fatal: ", ""}) || !p.mlfid {
@@ -73,20 +80,23 @@ func TestPrefixLineOf(t *testing.T) {
 		}
 	}
 	refused := map[string]string{
-		"daemon as a class":    "^" + line(`\S*`) + "<F-CONTENT>.+</F-CONTENT>$",
-		"daemon of a class":    "^" + line("sshd[a-z]?") + "<F-CONTENT>.+</F-CONTENT>$",
-		"daemon maybe none":    "^" + line("(?:sshd)?") + "<F-CONTENT>.+</F-CONTENT>$",
-		"two daemons":          "^" + prefixHead + "sshd" + prefixMid + "dropbear" + prefixEnd + "<F-CONTENT>.+</F-CONTENT>$",
-		"not anchored":         line("sshd") + "<F-CONTENT>.+</F-CONTENT>$",
-		"a word boundary":      "^" + headerLine + `\bx<F-CONTENT>.+</F-CONTENT>$`,
-		"a look-behind":        "^" + headerLine + `(?<=: )<F-CONTENT>.+</F-CONTENT>$`,
-		"a host tag":           "^" + headerLine + `<HOST> <F-CONTENT>.+</F-CONTENT>$`,
-		"a back reference":     "^" + headerLine + `(?P<x>a)(?P=x)<F-CONTENT>.+</F-CONTENT>$`,
-		"a numbered reference": "^<F-MLFID>" + headerLine + `</F-MLFID>(a)\2<F-CONTENT>.+</F-CONTENT>$`,
-		"a condition":          "^<F-MLFID>" + headerLine + `</F-MLFID>(a)?(?(2)b|c)<F-CONTENT>.+</F-CONTENT>$`,
-		"a start anchor":       "^" + headerLine + `^<F-CONTENT>.+</F-CONTENT>$`,
-		"a start of text":      "^" + headerLine + `\A<F-CONTENT>.+</F-CONTENT>$`,
-		"another header":       `^\s*(?:\S+\s+)?<F-CONTENT>.+</F-CONTENT>$`,
+		"daemon as a class":     "^" + line(`\S*`) + "<F-CONTENT>.+</F-CONTENT>$",
+		"daemon of a class":     "^" + line("sshd[a-z]?") + "<F-CONTENT>.+</F-CONTENT>$",
+		"daemon maybe none":     "^" + line("(?:sshd)?") + "<F-CONTENT>.+</F-CONTENT>$",
+		"two daemons":           "^" + prefixHead + "sshd" + prefixMid + "dropbear" + prefixEnd + "<F-CONTENT>.+</F-CONTENT>$",
+		"not anchored":          line("sshd") + "<F-CONTENT>.+</F-CONTENT>$",
+		"a word boundary":       "^" + headerLine + `\bx<F-CONTENT>.+</F-CONTENT>$`,
+		"a look-behind":         "^" + headerLine + `(?<=: )<F-CONTENT>.+</F-CONTENT>$`,
+		"a host tag":            "^" + headerLine + `<HOST> <F-CONTENT>.+</F-CONTENT>$`,
+		"a back reference":      "^" + headerLine + `(?P<x>a)(?P=x)<F-CONTENT>.+</F-CONTENT>$`,
+		"a numbered reference":  "^<F-MLFID>" + headerLine + `</F-MLFID>(a)\2<F-CONTENT>.+</F-CONTENT>$`,
+		"a condition":           "^<F-MLFID>" + headerLine + `</F-MLFID>(a)?(?(2)b|c)<F-CONTENT>.+</F-CONTENT>$`,
+		"a start anchor":        "^" + headerLine + `^<F-CONTENT>.+</F-CONTENT>$`,
+		"a start of text":       "^" + headerLine + `\A<F-CONTENT>.+</F-CONTENT>$`,
+		"another header":        `^\s*(?:\S+\s+)?<F-CONTENT>.+</F-CONTENT>$`,
+		"short, daemon a class": "^" + shortHead + `\S*` + shortEnd + "<F-CONTENT>.+</F-CONTENT>$",
+		"short, daemon none":    "^" + shortHead + "(?:sshd)?" + shortEnd + "<F-CONTENT>.+</F-CONTENT>$",
+		"short, no kernel":      "^" + shortHead + "sshd" + `(?:\[\d+\])?:?\s+)?<F-CONTENT>.+</F-CONTENT>$`,
 	}
 	for name, src := range refused {
 		if p := prefixLineOf(compilePref(t, src)); p != nil {
@@ -105,6 +115,8 @@ var prefixHeaders = []string{
 	" <auth.info> web1 sshd[1]: ", " web1 kernel: [ 12.5] ", " web1 @vserver_x sshd[1]: ", " web1 sshd[1]: [ID 800047 auth.info] ",
 	"[] web1 sshd[1]: ", "[]", " web1 :sshd ", " web1 [1]: sshd ", " web1 sshd[1]::", " web1 sshd[1]:[2] ", " web1 sshd:[2] ", " web1 sshd::",
 	" web1\u00a0sshd[1]: ", " wéb1 sshd[1]: ", " web1 sshd[١]: ", " web1 sshd[1]:\u00a0", " web1 sshd[1]: \u00a0", " web1 sshd\t[1]",
+	" web1 sshd[1]: kernel: [ 1.5] ", " web1 sshd[1]:kernel: ", " web1 sshd[1]: kernelx ", "sshd[1]:x", " sshd[1]:  x",
+	" web1 sshd[1]:\u00e9", " web1 sshd\u00e9", " web1 sshd[1]\u00e9", " web1 sshd[\u0661]: ", " web1 sshd-session[1]:x ",
 	" web1\x1csshd[1]:\x1c", " sshd[1]: ", " web1 sshd[1]: sshd[2]: ", "web1", " web1 sshd", " web1 sshd[1]", " web1 sshd[1]:",
 	"\n", " web1\nsshd[1]: ", " web1 sshd[1]:\n", "\u2003web1 sshd[1]: ", " web1 sshd\u2003",
 }
@@ -119,7 +131,7 @@ var prefixMessages = []string{
 // by structure gives the prefregex's match and groups, or leaves the line
 // to it; the common headers are read.
 func TestPrefixLineAgrees(t *testing.T) {
-	common := []string{"error: Failed x", "x", "FAIL: x", "conn=12 x", "x", "x", "x", "x"}
+	common := []string{"error: Failed x", "x", "FAIL: x", "conn=12 x", "x", "x", "x", "x", "error: Failed x", "x", "x"}
 	for i, src := range prefixPrefs {
 		pref := compilePref(t, src)
 		p := prefixLineOf(pref)
@@ -239,20 +251,22 @@ func authLines() []string {
 }
 
 // TestJudgeFastAgrees: an auth.log judged with the fast paths and the
-// general way, line by line in one session each: the same results,
-// failures and all.
+// general way, line by line in one session each, with lt_file's prefix
+// line and with lt_short's: the same results, failures and all.
 func TestJudgeFastAgrees(t *testing.T) {
-	fast, general := fastAndGeneral(t, prefixPrefs[0], sshdFails...)
-	fs, gs := fast.NewSession(), general.NewSession()
-	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
-	found := 0
-	for _, line := range authLines() {
-		if judgeBoth(t, fs, gs, line, at).Outcome == Found {
-			found++
+	for _, pref := range []string{prefixPrefs[0], prefixPrefs[8]} {
+		fast, general := fastAndGeneral(t, pref, sshdFails...)
+		fs, gs := fast.NewSession(), general.NewSession()
+		at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
+		found := 0
+		for _, line := range authLines() {
+			if judgeBoth(t, fs, gs, line, at).Outcome == Found {
+				found++
+			}
 		}
-	}
-	if found < 100 {
-		t.Errorf("%d failures found: the lines do not exercise the failregexes", found)
+		if found < 100 {
+			t.Errorf("%s: %d failures found: the lines do not exercise the failregexes", pref, found)
+		}
 	}
 }
 
@@ -269,12 +283,17 @@ func judgeBoth(t testing.TB, fs, gs *Session, line string, at time.Time) Result 
 
 // FuzzJudgeFast judges any lines with the fast paths and the general
 // way, in one session each.
-func FuzzJudgeFast(f *testing.F) {
+func FuzzJudgeFast(f *testing.F) { fuzzJudgeFast(f, prefixPrefs[0]) }
+
+// FuzzJudgeFastShort is FuzzJudgeFast with lt_short's prefix line.
+func FuzzJudgeFastShort(f *testing.F) { fuzzJudgeFast(f, prefixPrefs[8]) }
+
+func fuzzJudgeFast(f *testing.F, pref string) {
 	lines := authLines()
 	for i := 0; i < len(lines); i += 7 {
 		f.Add(lines[i], lines[(i+1)%len(lines)])
 	}
-	fast, general := fastAndGeneral(f, prefixPrefs[0], sshdFails...)
+	fast, general := fastAndGeneral(f, pref, sshdFails...)
 	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		if len(a) > 300 || len(b) > 300 {
@@ -339,7 +358,8 @@ func TestNextCandidate(t *testing.T) {
 }
 
 // BenchmarkPrefixLine: sshd's prefregex on an auth.log's lines after
-// their date, read by structure and by the regex engine.
+// their date, read by structure and by the regex engine, with lt_file's
+// prefix line and lt_short's (short-).
 func BenchmarkPrefixLine(b *testing.B) {
 	texts := []string{
 		" web1 sshd[34151]: Failed password for root from 192.0.2.1 port 22 ssh2\n",
@@ -347,35 +367,39 @@ func BenchmarkPrefixLine(b *testing.B) {
 		" web1 sshd[22008]: Received disconnect from 192.0.2.1 port 52456:11: disconnected by user\n",
 		" web1 sudo[7149]: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/true\n",
 	}
-	pref := compilePref(b, prefixPrefs[0])
-	p := prefixLineOf(pref)
-	m, tm := make([]int, 2*len(pref.Names)), make([]int, 2*len(pref.Names))
-	b.Run("structure", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, ok := p.search(texts[i%len(texts)], m, tm); !ok {
-				b.Fatal("left to the prefregex")
+	for form, src := range map[string]string{"": prefixPrefs[0], "short-": prefixPrefs[8]} {
+		pref := compilePref(b, src)
+		p := prefixLineOf(pref)
+		m, tm := make([]int, 2*len(pref.Names)), make([]int, 2*len(pref.Names))
+		b.Run(form+"structure", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := p.search(texts[i%len(texts)], m, tm); !ok {
+					b.Fatal("left to the prefregex")
+				}
+				i++
 			}
-			i++
-		}
-	})
-	b.Run("regex", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if pref.Search(texts[i%len(texts)], m) == nil {
-				b.Fatal("no match")
+		})
+		b.Run(form+"regex", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if pref.Search(texts[i%len(texts)], m) == nil {
+					b.Fatal("no match")
+				}
+				i++
 			}
-			i++
-		}
-	})
+		})
+	}
 }
 
 // BenchmarkJudgeAuthLog: an auth.log's lines of every kind through a
-// filter of sshd's shape, with the fast paths and without.
+// filter of sshd's shape, with the fast paths and without, with lt_file's
+// prefix line and lt_short's (short-).
 func BenchmarkJudgeAuthLog(b *testing.B) {
 	fast, general := fastAndGeneral(b, prefixPrefs[0], sshdFails...)
+	shortFast, shortGeneral := fastAndGeneral(b, prefixPrefs[8], sshdFails...)
 	var lines []string
 	for _, l := range authLines() {
 		if strings.Contains(l, " web1 sshd[123]: ") || strings.Contains(l, " sshd[1]: ") {
@@ -383,7 +407,7 @@ func BenchmarkJudgeAuthLog(b *testing.B) {
 		}
 	}
 	at := time.Date(2025, 8, 14, 11, 0, 0, 0, time.UTC)
-	for name, f := range map[string]*Filter{"fast": fast, "general": general} {
+	for name, f := range map[string]*Filter{"fast": fast, "general": general, "short-fast": shortFast, "short-general": shortGeneral} {
 		b.Run(name, func(b *testing.B) {
 			s := f.NewSession()
 			b.ReportAllocs()
