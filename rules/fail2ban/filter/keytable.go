@@ -5,8 +5,9 @@ import "hash/maphash"
 // keyTable finds an open connection's entry by its key (<F-MLFID>): open
 // addressing with linear probing, in a table more than twice the size of
 // the cache. sshd opens and forgets a connection every few lines, and a
-// Go map's delete and assign were most of what the cache cost (200,000
-// auth.log lines: 5% of the time in mapdelete and mapassign). The hash
+// Go map's delete and assign were most of what the cache cost (on
+// 200,000 auth.log lines the table runs 13 M instructions fewer, 0.7 %
+// of the replay's). The hash
 // is seeded per table: a key is text of the log, and a writer who could
 // aim keys at one slot would make each look-up a walk of the cache (at
 // most mlfMax entries, still).
