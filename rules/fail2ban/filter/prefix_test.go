@@ -306,7 +306,8 @@ func fuzzJudgeFast(f *testing.F, pref string) {
 }
 
 // TestLeadWhateverUseDNS: a failregex's lead is the same whether its
-// <HOST> may be a host name or not, wherever the tag stands.
+// <HOST> may be a host name or not, wherever the tag stands, and a
+// compiled regex carries it whatever its usedns.
 func TestLeadWhateverUseDNS(t *testing.T) {
 	srcs := append([]string{
 		`^<HOST> tried`, `^(?:<HOST> x|foo) bar`, `^foo (?:<HOST>)+ bar`, `^ab(?:c|<HOST>)`, `^ab<HOST>cd`,
@@ -323,6 +324,15 @@ func TestLeadWhateverUseDNS(t *testing.T) {
 		}
 		if !slices.Equal(leads[0], leads[1]) || !slices.Equal(leadOf(src), leads[0]) {
 			t.Errorf("%s: lead %v with usedns no, %v with yes, %v taken", src, leads[0], leads[1], leadOf(src))
+		}
+		for _, useDNS := range []string{"yes", "warn", "no", "raw"} {
+			re, err := Compile(src, useDNS, true)
+			if err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+			if got := leadOfRegex(re); !slices.Equal(got, leads[0]) {
+				t.Errorf("%s compiled with usedns %s: lead %v carried, %v parsed", src, useDNS, got, leads[0])
+			}
 		}
 	}
 }
@@ -417,5 +427,23 @@ func BenchmarkJudgeAuthLog(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// BenchmarkBuildIndex: what a filter of sshd's shape pays, at its first
+// line, for its fast paths and its literals' index.
+func BenchmarkBuildIndex(b *testing.B) {
+	var fails []*regex.Regex
+	for _, src := range sshdFails {
+		fails = append(fails, compilePref(b, src))
+	}
+	pref := compilePref(b, prefixPrefs[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		f := &Filter{Pref: pref, Fail: fails, MaxLines: 1}
+		f.buildIndexWith(true)
+		if f.leads == nil {
+			b.Fatal("no leads")
+		}
 	}
 }
