@@ -420,7 +420,7 @@ func (p *parallel) run(ctx context.Context, its []Iterator, sink Sink) error {
 			})
 			continue
 		}
-		m := cm.Fork()
+		m := p.fork(cm)
 		wg.Go(func() {
 			if err := p.read(ctx, it, m, reads[i]); err != nil {
 				p.fail(err, cancel)
@@ -472,7 +472,7 @@ func (p *parallel) run(ctx context.Context, its []Iterator, sink Sink) error {
 }
 
 // read runs one iterator to its end, matching as it goes.
-func (p *parallel) read(ctx context.Context, it Iterator, m Matcher, out chan<- *readBatch) error {
+func (p *parallel) read(ctx context.Context, it Iterator, m *fork, out chan<- *readBatch) error {
 	defer close(out)
 	ev := new(Event)
 	var (

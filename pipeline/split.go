@@ -134,7 +134,7 @@ func (p *parallel) readChunks(ctx context.Context, s Splitter, cm ConcurrentMatc
 		}
 	})
 	for range decoders {
-		m := cm.Fork()
+		m := p.fork(cm)
 		wg.Go(func() {
 			var d chunkDecoder
 			for j := range jobs {
@@ -147,7 +147,7 @@ func (p *parallel) readChunks(ctx context.Context, s Splitter, cm ConcurrentMatc
 	}
 
 	var again chunkDecoder
-	redo := cm.Fork()
+	redo := p.fork(cm)
 	for j := range order {
 		<-j.done
 		err := j.err
@@ -175,7 +175,7 @@ func (p *parallel) readChunks(ctx context.Context, s Splitter, cm ConcurrentMatc
 
 // settle hands a decoded chunk's batches on once it stands, decoding it
 // again first when it must.
-func (p *parallel) settle(ctx context.Context, j *chunkJob, d *chunkDecoder, m Matcher, out chan<- *readBatch) error {
+func (p *parallel) settle(ctx context.Context, j *chunkJob, d *chunkDecoder, m *fork, out chan<- *readBatch) error {
 	for tries := 0; !j.c.Settle(); tries++ {
 		if tries > 0 {
 			return errors.New("a chunk decoded with what the lines before it taught did not settle")
@@ -208,7 +208,7 @@ type chunkDecoder struct {
 }
 
 // decodeChunk decodes and matches a chunk to its end into batches.
-func (p *parallel) decodeChunk(d *chunkDecoder, c Chunk, m Matcher, batches []*readBatch) ([]*readBatch, error) {
+func (p *parallel) decodeChunk(d *chunkDecoder, c Chunk, m *fork, batches []*readBatch) ([]*readBatch, error) {
 	b := p.newRead()
 	for {
 		d.ev.Reset()
@@ -240,17 +240,35 @@ func (p *parallel) recycle(b *readBatch) {
 	p.release(b)
 }
 
-// match judges ev with m into b, or keeps it in b for the merge to judge
+// fork is a reader's own Fork of the matcher, with the interfaces it
+// answers to asserted once: asserted at every line, they were 40 % of
+// match's own samples in a profile of a split auth.log.
+type fork struct {
+	m   Matcher
+	seq SequentialMatcher // when the merge judges some events in order
+	def Deferrer          // when the fork may leave an event unjudged
+}
+
+func (p *parallel) fork(cm ConcurrentMatcher) *fork {
+	f := &fork{m: cm.Fork()}
+	if p.inOrder {
+		f.seq = f.m.(SequentialMatcher)
+	}
+	f.def, _ = f.m.(Deferrer)
+	return f
+}
+
+// match judges ev with f into b, or keeps it in b for the merge to judge
 // in order (see SequentialMatcher).
-func (p *parallel) match(ev *Event, m Matcher, hits *[]Hit, b *readBatch, source *string) {
-	if p.inOrder && m.(SequentialMatcher).Sequential(ev) {
+func (p *parallel) match(ev *Event, f *fork, hits *[]Hit, b *readBatch, source *string) {
+	if f.seq != nil && f.seq.Sequential(ev) {
 		b.keep(ev)
 		return
 	}
-	*hits = m.Match(ev, (*hits)[:0])
+	*hits = f.m.Match(ev, (*hits)[:0])
 	// Checked whatever inOrder says: a fork that deferred an event
 	// returned none of its hits, and only the merge can judge it.
-	if d, ok := m.(Deferrer); ok && d.Deferred() {
+	if f.def != nil && f.def.Deferred() {
 		b.keep(ev)
 		return
 	}
