@@ -246,3 +246,39 @@ func firstDiff(got, want []string) string {
 	}
 	return fmt.Sprintf("%d events, want %d", len(got), len(want))
 }
+
+// TestPlaceLenShrinksAtTheEnd: the chunks read in place cover the file
+// once, in order, placeSize each until the last tailChunks of them, then
+// shorter and shorter, never under an eighth of placeSize but for the
+// file's last bytes, so the last chunk decoded leaves a decoder idle for
+// a short time only.
+func TestPlaceLenShrinksAtTheEnd(t *testing.T) {
+	for _, size := range []int64{1, placeSize / 8, placeSize - 1, placeSize + 1, 3*placeSize + 17, 4 * placeSize, 100*placeSize + 12345} {
+		var lens []int64
+		for at := int64(0); at < size; {
+			n := placeLen(size - at)
+			if n <= 0 || n > placeSize {
+				t.Fatalf("size %d: a chunk of %d bytes at %d", size, n, at)
+			}
+			lens = append(lens, n)
+			at += n
+			if at > size {
+				t.Fatalf("size %d: chunks past the end (%d)", size, at)
+			}
+		}
+		for i := 1; i < len(lens); i++ {
+			if lens[i] > lens[i-1] {
+				t.Fatalf("size %d: chunk %d of %d bytes after one of %d", size, i, lens[i], lens[i-1])
+			}
+			if i < len(lens)-1 && lens[i] < placeSize/8 {
+				t.Fatalf("size %d: chunk %d of %d bytes, under placeSize/8 and not the last", size, i, lens[i])
+			}
+		}
+		if last := lens[len(lens)-1]; size >= tailChunks*placeSize && last > placeSize/4 {
+			t.Errorf("size %d: the last chunk is %d bytes", size, last)
+		}
+		if size >= 2*tailChunks*placeSize && len(lens) > int(size/placeSize)+4*tailChunks {
+			t.Errorf("size %d: %d chunks", size, len(lens))
+		}
+	}
+}
