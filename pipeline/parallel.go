@@ -51,7 +51,11 @@ func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt R
 		return Replay(ctx, e, its, sink)
 	}
 	p := newParallel(e, its, split, opt.Workers)
-	p.inOrder = !e.matcher.(ConcurrentMatcher).Concurrent(opt.formats(len(its)))
+	formats := opt.formats(len(its))
+	p.inOrder = !e.matcher.(ConcurrentMatcher).Concurrent(formats)
+	if sm, ok := e.matcher.(LineStateMatcher); ok && p.inOrder {
+		p.inOrder = sm.Stateful(formats)
+	}
 	return p.run(ctx, its, sink)
 }
 

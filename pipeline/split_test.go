@@ -253,6 +253,7 @@ type distinctMatcher struct {
 	forked    bool
 	deferred  bool
 	deferrals *atomic.Int64
+	asked     *atomic.Int64 // Sequential's calls
 }
 
 func (m *distinctMatcher) Match(ev *Event, hits []Hit) []Hit {
@@ -279,9 +280,13 @@ func (m *distinctMatcher) Sightings() []Sighting         { return m.seen }
 func (m *distinctMatcher) Deferred() bool                { return m.deferred }
 func (m *distinctMatcher) Concurrent([]Format) bool      { return false }
 func (m *distinctMatcher) ConcurrentApart([]Format) bool { return true }
-func (m *distinctMatcher) Sequential(*Event) bool        { return false }
+func (m *distinctMatcher) Stateful([]Format) bool        { return false }
+func (m *distinctMatcher) Sequential(*Event) bool {
+	m.asked.Add(1)
+	return false
+}
 func (m *distinctMatcher) Fork() Matcher {
-	return &distinctMatcher{programMatcher: m.programMatcher, forked: true, deferrals: m.deferrals}
+	return &distinctMatcher{programMatcher: m.programMatcher, forked: true, deferrals: m.deferrals, asked: m.asked}
 }
 
 // TestDeferredRulesReplayInOrder: with a rule whose predicate reads
@@ -297,7 +302,7 @@ func TestDeferredRulesReplayInOrder(t *testing.T) {
 			logs := randomLogs(uint64(len(tc.name)), tc.files, 8000, 300, 0)
 			its := func() []Iterator { return logIterators(logs, tc.chunked) }
 			matcher := func() *distinctMatcher {
-				return &distinctMatcher{programMatcher: programMatcher{testPolicies()}, deferrals: new(atomic.Int64)}
+				return &distinctMatcher{programMatcher: programMatcher{testPolicies()}, deferrals: new(atomic.Int64), asked: new(atomic.Int64)}
 			}
 			want := replayIterators(t, its(), cfg, ReplayOptions{Workers: 1}, matcher())
 			if want.stats[2].Matches == 0 || want.stats[2].Bans == 0 {
@@ -311,6 +316,11 @@ func TestDeferredRulesReplayInOrder(t *testing.T) {
 				}
 				if m.deferrals.Load() == 0 {
 					t.Errorf("%d workers: no fork deferred an event: the test tests nothing", workers)
+				}
+				// No rule keeps state between lines (Stateful): no line
+				// is worth asking Sequential about.
+				if n := m.asked.Load(); n != 0 {
+					t.Errorf("%d workers: Sequential asked of %d events", workers, n)
 				}
 			}
 		})

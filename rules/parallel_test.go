@@ -209,3 +209,52 @@ rules:
 		}
 	}
 }
+
+// TestStatefulByFormat: of the built-in packs, a rule that keeps state
+// between lines sees syslog; none sees an access log, an eve.json or a
+// fast.log, whose parallel replays then ask Sequential of no line. A
+// syslog source counts as an access one too (its web-server lines are
+// lifted to access events), and formats not all known as any.
+func TestStatefulByFormat(t *testing.T) {
+	set, err := NewSet(DefaultPacksAllOn(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		formats []pipeline.Format
+		want    bool
+	}{
+		{[]pipeline.Format{pipeline.FormatSyslog}, true},
+		{[]pipeline.Format{pipeline.FormatNginx}, false},
+		{[]pipeline.Format{pipeline.FormatEve}, false},
+		{[]pipeline.Format{pipeline.FormatFastLog}, false},
+		{[]pipeline.Format{pipeline.FormatNginx, pipeline.FormatEve}, false},
+		{[]pipeline.Format{pipeline.FormatEve, pipeline.FormatSyslog}, true},
+		{nil, true},
+	} {
+		if got := set.Stateful(tc.formats); got != tc.want {
+			t.Errorf("Stateful(%v) = %v, want %v", tc.formats, got, tc.want)
+		}
+	}
+
+	// A set whose only rule that keeps state is an access one: a syslog
+	// source may carry its events.
+	var access []*Rule
+	for _, r := range set.rules {
+		if !r.m.stateful() && slices.Contains(r.Formats, pipeline.FormatNginx) {
+			access = append(access, r)
+			break
+		}
+	}
+	if len(access) == 0 {
+		t.Fatal("no access rule to test with")
+	}
+	r := *access[0]
+	r.m = &fail2banMatcher{}
+	r.Formats = []pipeline.Format{pipeline.FormatNginx}
+	lone := &Set{rules: []*Rule{&r}}
+	if !lone.Stateful([]pipeline.Format{pipeline.FormatSyslog}) || lone.Stateful([]pipeline.Format{pipeline.FormatEve}) {
+		t.Errorf("an access rule that keeps state: Stateful(syslog) %v, Stateful(eve) %v, want true, false",
+			lone.Stateful([]pipeline.Format{pipeline.FormatSyslog}), lone.Stateful([]pipeline.Format{pipeline.FormatEve}))
+	}
+}

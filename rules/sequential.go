@@ -1,11 +1,32 @@
 package rules
 
-import "github.com/stockade-ids/stockade/pipeline"
+import (
+	"slices"
+
+	"github.com/stockade-ids/stockade/pipeline"
+)
 
 var (
 	_ pipeline.SequentialMatcher = (*Set)(nil)
+	_ pipeline.LineStateMatcher  = (*Set)(nil)
 	_ pipeline.Deferrer          = (*Set)(nil)
 )
+
+// Stateful implements pipeline.LineStateMatcher: whether a rule that keeps
+// state between lines may see an event of sources of formats (nil: of
+// any). A syslog source's web-server lines are access events (the
+// Decoder lifts them), so syslog stands for the access format too.
+func (s *Set) Stateful(formats []pipeline.Format) bool {
+	if slices.Contains(formats, pipeline.FormatSyslog) {
+		formats = append(slices.Clone(formats), pipeline.FormatNginx)
+	}
+	for _, r := range s.rules {
+		if r.m.stateful() && (len(formats) == 0 || slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) })) {
+			return true
+		}
+	}
+	return false
+}
 
 // ConcurrentApart implements pipeline.SequentialMatcher: Concurrent, but
 // for the rules that keep state between lines (the fail2ban dialect's,
