@@ -53,7 +53,7 @@ func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt R
 	p := newParallel(e, its, split, opt.Workers)
 	formats := opt.formats(len(its))
 	p.inOrder = !e.matcher.(ConcurrentMatcher).Concurrent(formats)
-	if sm, ok := e.matcher.(LineStateMatcher); ok && p.inOrder {
+	if sm, ok := e.matcher.(LineStateMatcher); ok {
 		p.inOrder = sm.Stateful(formats)
 	}
 	return p.run(ctx, its, sink)

@@ -53,11 +53,12 @@ type SequentialMatcher interface {
 
 // LineStateMatcher is a SequentialMatcher that tells whether any of its
 // rules that keep state between lines may see the events of sources of
-// the given formats (nil: not all known). When none may, Sequential is
-// false for every event, and a parallel replay does not ask it of each:
-// on an access log, whose rules' predicates only count distinct values
-// (see Deferrer), it was a lookup of the line's candidate rules, 4 % of
-// the CPU.
+// the given formats (nil: not all known), counting the events a source
+// turns into another format's (a syslog log's access lines). A parallel
+// replay asks Sequential of every event when one may, and of none
+// otherwise: on an access log, whose rules' predicates only count
+// distinct values (see Deferrer), it was a lookup of the line's
+// candidate rules, 4 % of the CPU.
 type LineStateMatcher interface {
 	Stateful(formats []Format) bool
 }

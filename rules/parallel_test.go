@@ -258,3 +258,68 @@ func TestStatefulByFormat(t *testing.T) {
 			lone.Stateful([]pipeline.Format{pipeline.FormatSyslog}), lone.Stateful([]pipeline.Format{pipeline.FormatEve}))
 	}
 }
+
+// TestParallelLiftedAccessInOrder: a syslog log whose nginx lines are
+// access lines (lifted to access events) and a fail2ban rule of the
+// access format that joins two lines (maxlines: 2): Stateful counts the
+// syslog source as an access one, so a parallel replay of the log read
+// in chunks judges those lines in order, and decides as one goroutine.
+func TestParallelLiftedAccessInOrder(t *testing.T) {
+	pack, err := Parse("t.yaml", []byte(`pack: t
+rules:
+  - name: two-step
+    dialect: fail2ban
+    formats: [nginx]
+    maxlines: 2
+    threshold: 2
+    window: 10m
+    ban: 1m
+    failregex: ['^<HOST> \S+ \S+ \[[^\]]*\] "GET /step1 [^\n]*\n[^\n]*"GET /step2 ']
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(19, 7))
+	var s strings.Builder
+	at := time.Date(2025, 11, 8, 0, 0, 0, 0, time.UTC)
+	for i := 0; s.Len() < 3<<20; i++ {
+		at = at.Add(time.Duration(r.IntN(200)) * time.Millisecond)
+		path := []string{"/step1", "/step2", "/page"}[r.IntN(3)]
+		fmt.Fprintf(&s, "%s web1 nginx[%d]: 198.51.100.%d - - [%s] \"GET %s HTTP/1.1\" 404 10 \"-\" \"x %d\"\n",
+			at.Format(time.Stamp), 100+r.IntN(9), 1+r.IntN(40), at.Format("02/Jan/2006:15:04:05 -0700"), path, i)
+	}
+	log := filepath.Join(t.TempDir(), "syslog")
+	if err := os.WriteFile(log, []byte(s.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(workers int) [][]pipeline.Decision {
+		set, err := NewSet(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := sources.Open(log, sources.Options{Loc: time.UTC, Ref: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if f.Format != pipeline.FormatSyslog {
+			t.Fatalf("format %v, want syslog", f.Format)
+		}
+		e := pipeline.NewEngine(set, pipeline.Config{Origin: "t", EmitUnbans: true})
+		sink := &writesSink{}
+		formats := []pipeline.Format{f.Format}
+		if err := pipeline.ReplayWith(t.Context(), e, []pipeline.Iterator{f}, sink, pipeline.ReplayOptions{Workers: workers, Formats: formats}); err != nil {
+			t.Fatal(err)
+		}
+		return sink.writes
+	}
+	want := replay(1)
+	if len(want) == 0 {
+		t.Fatal("no decision: the test tests nothing")
+	}
+	for _, workers := range []int{2, 4} {
+		if got := replay(workers); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d workers: the writes differ from one goroutine's: %d writes, want %d", workers, len(got), len(want))
+		}
+	}
+}
