@@ -323,3 +323,38 @@ rules:
 		}
 	}
 }
+
+// TestConcurrentCountsLiftedAccess: an access rule that reads what the
+// workers count (banned()) forbids a parallel replay of a syslog log too,
+// whose nginx lines are access events; of an eve.json it does not.
+func TestConcurrentCountsLiftedAccess(t *testing.T) {
+	pack, err := Parse("t.yaml", []byte(`pack: t
+rules:
+  - name: first-404
+    formats: [nginx]
+    when: 'status == 404 && !banned(addr)'
+    ban: 1m
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		formats []pipeline.Format
+		want    bool
+	}{
+		{[]pipeline.Format{pipeline.FormatSyslog}, false},
+		{[]pipeline.Format{pipeline.FormatNginx}, false},
+		{[]pipeline.Format{pipeline.FormatEve}, true},
+	} {
+		if got := set.ConcurrentApart(tc.formats); got != tc.want {
+			t.Errorf("ConcurrentApart(%v) = %v, want %v", tc.formats, got, tc.want)
+		}
+		if got := set.Concurrent(tc.formats); got != tc.want {
+			t.Errorf("Concurrent(%v) = %v, want %v", tc.formats, got, tc.want)
+		}
+	}
+}

@@ -6,6 +6,16 @@ import (
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
+// seenFormats are the formats of the events that sources of formats
+// yield: a syslog source's web-server lines are access events (the
+// Decoder lifts them), so syslog stands for the access format too.
+func seenFormats(formats []pipeline.Format) []pipeline.Format {
+	if slices.Contains(formats, pipeline.FormatSyslog) && !slices.Contains(formats, pipeline.FormatNginx) {
+		return append(slices.Clone(formats), pipeline.FormatNginx)
+	}
+	return formats
+}
+
 var (
 	_ pipeline.SequentialMatcher = (*Set)(nil)
 	_ pipeline.LineStateMatcher  = (*Set)(nil)
@@ -14,12 +24,9 @@ var (
 
 // Stateful implements pipeline.LineStateMatcher: whether a rule that keeps
 // state between lines may see an event of sources of formats (nil: of
-// any). A syslog source's web-server lines are access events (the
-// Decoder lifts them), so syslog stands for the access format too.
+// any; see seenFormats).
 func (s *Set) Stateful(formats []pipeline.Format) bool {
-	if slices.Contains(formats, pipeline.FormatSyslog) {
-		formats = append(slices.Clone(formats), pipeline.FormatNginx)
-	}
+	formats = seenFormats(formats)
 	for _, r := range s.rules {
 		if r.m.stateful() && (len(formats) == 0 || slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) })) {
 			return true

@@ -348,6 +348,7 @@ func (s *Set) Concurrent(formats []pipeline.Format) bool { return s.concurrent(f
 // that reads what the workers count (offenses, banned, failures) has no
 // such place: the merge holds none of it.
 func (s *Set) concurrent(formats []pipeline.Format, apart bool) bool {
+	formats = seenFormats(formats)
 	for _, r := range s.rules {
 		if r.Policy.Range != nil {
 			return false
