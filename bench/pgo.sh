@@ -1,0 +1,40 @@
+#!/bin/bash
+# pgo.sh BIN DATA: writes cmd/stockade/default.pgo, the CPU profile that
+# `go build` optimises stockade with (profile-guided optimisation), from
+# the harness's rows replayed by BIN: DATA holds the harness's logs
+# (`go run ./bench -lines 1000000 -data DATA` writes them), the dialect
+# reads /etc/fail2ban's sshd jail when there is one. Each row is profiled
+# six times on one core, the four logs twice more on two workers, and
+# the profiles merged. Run it from the repository's root, then rebuild.
+set -euo pipefail
+bin=$1 data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+f2b=""
+if [ -d /etc/fail2ban/filter.d ]; then
+	f2b=$tmp/fail2ban
+	mkdir -p "$f2b/jail.d"
+	for p in /etc/fail2ban/*; do
+		[ "$(basename "$p")" = jail.d ] || ln -s "$p" "$f2b/"
+	done
+	printf '[sshd]\nenabled = true\nbackend = auto\n' >"$f2b/jail.d/sshd.local"
+fi
+prof() { # name, args...
+	local name=$1
+	shift
+	STOCKADE_CPUPROFILE=$tmp/$name.prof "$bin" replay --quiet "$@" >/dev/null
+}
+for i in 1 2 3 4 5 6; do
+	for log in auth.log access.log eve.json fast.log; do
+		GOMAXPROCS=1 prof "$log.$i" --workers 1 "$data/$log"
+	done
+	if [ -n "$f2b" ]; then
+		GOMAXPROCS=1 prof "dialect.$i" --workers 1 --rules "fail2ban:$f2b" "$data/auth.log"
+	fi
+done
+for i in 1 2; do
+	for log in auth.log access.log eve.json fast.log; do
+		prof "w2-$log.$i" --workers 2 "$data/$log"
+	done
+done
+go tool pprof -proto "$tmp"/*.prof >cmd/stockade/default.pgo
