@@ -134,6 +134,32 @@ func TestConnTable(t *testing.T) {
 	}
 }
 
+// craftedAddr is the i-th of the addresses an attacker holding an IPv6
+// /48 can pick so that a fixed mix of the address's two words,
+// hi ^ rotl(lo, 29), is the same for all of them: one home for every one
+// under such a hash.
+func craftedAddr(i int) netip.Addr {
+	hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
+	lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], hi)
+	binary.BigEndian.PutUint64(a[8:], lo)
+	return netip.AddrFrom16(a)
+}
+
+// farthest is how many slots from its home the farthest slot in use lies
+// in an open-addressing table.
+func farthest[S any](slots []S, used func(*S) bool, home func(*S) uint64) uint64 {
+	mask := uint64(len(slots) - 1)
+	worst := uint64(0)
+	for i := range slots {
+		if s := &slots[i]; used(s) {
+			worst = max(worst, (uint64(i)-home(s))&mask)
+		}
+	}
+	return worst
+}
+
 // TestAddrTableCraftedCollisions: addresses an attacker holding an IPv6
 // /48 can pick so that a fixed mix of the address's two words is the same
 // for all of them (one home for every one under such a hash) are spread
@@ -142,20 +168,9 @@ func TestAddrTableCraftedCollisions(t *testing.T) {
 	const n = 20_000
 	var tab addrTable
 	for i := range n {
-		hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
-		lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
-		var a [16]byte
-		binary.BigEndian.PutUint64(a[:8], hi)
-		binary.BigEndian.PutUint64(a[8:], lo)
-		tab.put(makeAddrSlot(1, netip.AddrFrom16(a)), uint32(i))
+		tab.put(makeAddrSlot(1, craftedAddr(i)), uint32(i))
 	}
-	mask := uint64(len(tab.slots) - 1)
-	worst := uint64(0)
-	for i := range tab.slots {
-		if s := &tab.slots[i]; s.tag != 0 {
-			worst = max(worst, (uint64(i)-tab.home(s))&mask)
-		}
-	}
+	worst := farthest(tab.slots, func(s *addrSlot) bool { return s.tag != 0 }, tab.home)
 	if tab.n != n || worst > 64 {
 		t.Fatalf("%d windows, the farthest %d slots from its home", tab.n, worst)
 	}
@@ -169,21 +184,10 @@ func TestConnTableCraftedCollisions(t *testing.T) {
 	const n = 20_000
 	var tab connTable
 	for i := range n {
-		hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
-		lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
-		var a [16]byte
-		binary.BigEndian.PutUint64(a[:8], hi)
-		binary.BigEndian.PutUint64(a[8:], lo)
-		k, _ := makeConnSlot(0, netip.AddrFrom16(a), 22)
+		k, _ := makeConnSlot(0, craftedAddr(i), 22)
 		tab.put(k)
 	}
-	mask := uint64(len(tab.slots) - 1)
-	worst := uint64(0)
-	for i := range tab.slots {
-		if s := &tab.slots[i]; s.policy != 0 {
-			worst = max(worst, (uint64(i)-tab.home(s))&mask)
-		}
-	}
+	worst := farthest(tab.slots, func(s *connSlot) bool { return s.policy != 0 }, tab.home)
 	if tab.len() != n || worst > 64 {
 		t.Fatalf("%d connections, the farthest %d slots from its home", tab.len(), worst)
 	}

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -108,20 +106,9 @@ func TestBanTableCraftedCollisions(t *testing.T) {
 	const n = 20_000
 	var tab banTable
 	for i := range n {
-		hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
-		lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
-		var a [16]byte
-		binary.BigEndian.PutUint64(a[:8], hi)
-		binary.BigEndian.PutUint64(a[8:], lo)
-		tab.set(netip.PrefixFrom(netip.AddrFrom16(a), 128), &activeBan{})
+		tab.set(netip.PrefixFrom(craftedAddr(i), 128), &activeBan{})
 	}
-	mask := uint64(len(tab.slots) - 1)
-	worst := uint64(0)
-	for i := range tab.slots {
-		if s := &tab.slots[i]; s.tag != 0 {
-			worst = max(worst, (uint64(i)-tab.home(s))&mask)
-		}
-	}
+	worst := farthest(tab.slots, func(s *banSlot) bool { return s.tag != 0 }, tab.home)
 	if tab.len() != n || worst > 64 {
 		t.Fatalf("%d targets, the farthest %d slots from its home", tab.len(), worst)
 	}
