@@ -298,6 +298,23 @@ func spaces(text string, i int) int {
 	return i
 }
 
+// hostEnd reads (?:\S+\s+)? at i, the host when spaces follow it; false
+// when a character past ASCII, which may be a space of another script,
+// stands in it.
+func hostEnd(text string, i int) (int, bool) {
+	j := i
+	for j < len(text) && !isSpace(text[j]) {
+		if text[j] >= 0x80 {
+			return 0, false
+		}
+		j++
+	}
+	if j > i && j < len(text) {
+		return spaces(text, j), true
+	}
+	return i, true
+}
+
 // end is where the backtracker's first way through __prefix_line ends,
 // false when a part it meets is not read here.
 func (p *prefixLine) end(text string) (int, bool) {
@@ -311,21 +328,14 @@ func (p *prefixLine) end(text string) (int, bool) {
 	if i < len(text) && (text[i] == '<' || text[i] >= 0x80) {
 		return 0, false
 	}
-	// (?:\S+\s+)?: the host, when spaces follow it.
-	j := i
-	for j < len(text) && !isSpace(text[j]) {
-		if text[j] >= 0x80 {
-			return 0, false
-		}
-		j++
-	}
-	if j > i && j < len(text) {
-		i = spaces(text, j)
+	i, ok := hostEnd(text, i)
+	if !ok {
+		return 0, false
 	}
 	if rest := text[i:]; rest != "" && (rest[0] == 'k' && strings.HasPrefix(rest, "kernel:") || rest[0] == '@' && strings.HasPrefix(rest, "@vserver_")) {
 		return 0, false
 	}
-	i, ok := p.daemonEnd(text, i)
+	i, ok = p.daemonEnd(text, i)
 	if !ok || i < len(text) && (text[i] >= 0x80 || text[i] == '[' && strings.HasPrefix(text[i:], "[ID ")) {
 		// A character past ASCII may be a space of another script
 		// that the \s+ before it would have taken.
@@ -417,21 +427,14 @@ func afterDaemon(text string, j int) (end, st int) {
 // may be a space or a digit of another script) is left to the
 // prefregex.
 func (p *prefixLine) endShort(text string) (int, bool) {
-	i := spaces(text, 0)
-	j := i
-	for j < len(text) && !isSpace(text[j]) {
-		if text[j] >= 0x80 {
-			return 0, false
-		}
-		j++
-	}
-	if j > i && j < len(text) {
-		i = spaces(text, j)
+	i, ok := hostEnd(text, spaces(text, 0))
+	if !ok {
+		return 0, false
 	}
 	if i < len(text) && text[i] >= 0x80 {
 		return 0, false
 	}
-	i, ok := p.shortDaemon(text, i)
+	i, ok = p.shortDaemon(text, i)
 	if !ok || i < len(text) && (text[i] >= 0x80 || text[i] == 'k' && strings.HasPrefix(text[i:], "kernel:")) {
 		return 0, false
 	}
