@@ -402,7 +402,7 @@ func (r *Restorer) Targets(targets []TargetState, now time.Time) {
 				continue
 			}
 			if b == nil {
-				b = &activeBan{}
+				b = newActiveBan()
 				if old := e.ledger.bans.get(ts.Target); old != nil {
 					old.gone = true
 				}
