@@ -38,26 +38,37 @@ type addrSlot struct {
 }
 
 func makeAddrSlot(policy int, a netip.Addr) addrSlot {
-	b := a.As16()
-	s := addrSlot{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), tag: uint32(policy)<<2 | 1}
-	if a.Is4() {
-		s.tag |= 2
-	}
-	return s
+	hi, lo, fam := addrWords(a)
+	return addrSlot{hi: hi, lo: lo, tag: uint32(policy)<<2 | fam}
 }
 
-func (s *addrSlot) policy() int { return int(s.tag >> 2) }
+// addrWords is a's 16 bytes as two big-endian words, and the low bits of
+// a slot's tag: 1 (in use) | 2 for an IPv4 address. The tables keyed by
+// address (windows, bans, connections) share the form.
+func addrWords(a netip.Addr) (hi, lo uint64, fam uint32) {
+	b := a.As16()
+	fam = 1
+	if a.Is4() {
+		fam |= 2
+	}
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), fam
+}
 
-func (s *addrSlot) addr() netip.Addr {
+// wordsAddr is the address addrWords made hi, lo and fam of.
+func wordsAddr(hi, lo uint64, fam uint32) netip.Addr {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], s.hi)
-	binary.BigEndian.PutUint64(b[8:], s.lo)
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
 	a := netip.AddrFrom16(b)
-	if s.tag&2 != 0 {
+	if fam&2 != 0 {
 		a = a.Unmap()
 	}
 	return a
 }
+
+func (s *addrSlot) policy() int { return int(s.tag >> 2) }
+
+func (s *addrSlot) addr() netip.Addr { return wordsAddr(s.hi, s.lo, s.tag) }
 
 // key is the slot's key in the form the change tracking uses.
 func (s *addrSlot) key() addrKey {

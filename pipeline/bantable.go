@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"hash/maphash"
 	"iter"
 	"math/bits"
@@ -37,12 +36,8 @@ type banSlot struct {
 }
 
 func makeBanSlot(t netip.Prefix) banSlot {
-	b := t.Addr().As16()
-	s := banSlot{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), tag: uint32(t.Bits()+1)<<2 | 1}
-	if t.Addr().Is4() {
-		s.tag |= 2
-	}
-	return s
+	hi, lo, fam := addrWords(t.Addr())
+	return banSlot{hi: hi, lo: lo, tag: uint32(t.Bits()+1)<<2 | fam}
 }
 
 // target is the slot's key as the prefix it was made of.
@@ -50,14 +45,7 @@ func (s *banSlot) target() netip.Prefix {
 	if s.tag>>2 == 0 {
 		return netip.Prefix{}
 	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], s.hi)
-	binary.BigEndian.PutUint64(b[8:], s.lo)
-	a := netip.AddrFrom16(b)
-	if s.tag&2 != 0 {
-		a = a.Unmap()
-	}
-	return netip.PrefixFrom(a, int(s.tag>>2)-1)
+	return netip.PrefixFrom(wordsAddr(s.hi, s.lo, s.tag), int(s.tag>>2)-1)
 }
 
 func (t *banTable) home(k *banSlot) uint64 {

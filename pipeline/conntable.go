@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
@@ -41,9 +40,8 @@ type connSlot struct {
 // a slot (a pid that does not fit 32 bits, a log's mistake or an
 // attacker's, is kept in the partition's map).
 func makeConnSlot(policy int, a netip.Addr, pid int) (connSlot, bool) {
-	b := a.As16()
-	return connSlot{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), pid: int32(pid), policy: uint32(policy) + 1},
-		int(int32(pid)) == pid
+	hi, lo, _ := addrWords(a)
+	return connSlot{hi: hi, lo: lo, pid: int32(pid), policy: uint32(policy) + 1}, int(int32(pid)) == pid
 }
 
 // waiting is the slot's line with its names.
