@@ -134,18 +134,21 @@ func TestConnTable(t *testing.T) {
 	}
 }
 
-// craftedAddr is the i-th of the addresses an attacker holding an IPv6
-// /48 can pick so that a fixed mix of the address's two words,
-// hi ^ rotl(lo, 29), is the same for all of them: one home for every one
-// under such a hash.
+// craftedAddr is the i-th (i < 65,536) of the addresses an attacker
+// holding the IPv6 /48 2001:db8:0::/48 can pick so that a fixed mix of
+// the address's two words, hi ^ rotl(lo, 29), is the same for all of
+// them: one home for every one under such a hash. All of them fall in
+// one partition, whose table is the one they would crowd.
 func craftedAddr(i int) netip.Addr {
-	hi := uint64(0x20010db8_0000_0000) | uint64(i)<<16
+	hi := uint64(0x20010db8_0000_0000) | uint64(uint16(i))
 	lo := bits.RotateLeft64(hi^0x5eed, -29) // hi ^ rotl(lo, 29) == 0x5eed
 	var a [16]byte
 	binary.BigEndian.PutUint64(a[:8], hi)
 	binary.BigEndian.PutUint64(a[8:], lo)
 	return netip.AddrFrom16(a)
 }
+
+var craftedNet = netip.MustParsePrefix("2001:db8::/48")
 
 // farthest is how many slots from its home the farthest slot in use lies
 // in an open-addressing table.
@@ -168,7 +171,11 @@ func TestAddrTableCraftedCollisions(t *testing.T) {
 	const n = 20_000
 	var tab addrTable
 	for i := range n {
-		tab.put(makeAddrSlot(1, craftedAddr(i)), uint32(i))
+		a := craftedAddr(i)
+		if !craftedNet.Contains(a) || partOfAddr(a) != partOfAddr(craftedAddr(0)) {
+			t.Fatalf("crafted address %v: not in %v or not in one partition", a, craftedNet)
+		}
+		tab.put(makeAddrSlot(1, a), uint32(i))
 	}
 	worst := farthest(tab.slots, func(s *addrSlot) bool { return s.tag != 0 }, tab.home)
 	if tab.n != n || worst > 64 {
