@@ -324,6 +324,76 @@ rules:
 	}
 }
 
+// TestParallelErrorLinesInOrder: an access log's nginx error lines are
+// plain events (the Decoder reads them so, sources/mixed.go), so a
+// fail2ban rule of the plain format that joins two lines sees them in an
+// access log too, and a parallel replay judges them in order: the same
+// writes as one goroutine.
+func TestParallelErrorLinesInOrder(t *testing.T) {
+	pack, err := Parse("t.yaml", []byte(`pack: t
+rules:
+  - name: two-step
+    dialect: fail2ban
+    formats: [plain]
+    maxlines: 2
+    threshold: 2
+    window: 10m
+    ban: 1m
+    failregex: ['client: <HOST>, server: x, request: "GET /step1 [^\n]*\n[^\n]*"GET /step2 ']
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(23, 5))
+	var s strings.Builder
+	at := time.Date(2025, 11, 8, 0, 0, 0, 0, time.UTC)
+	for i := 0; s.Len() < 3<<20; i++ {
+		at = at.Add(time.Duration(r.IntN(200)) * time.Millisecond)
+		ip := fmt.Sprintf("198.51.100.%d", 1+r.IntN(40))
+		if i < 20 || r.IntN(2) == 0 {
+			fmt.Fprintf(&s, "%s - - [%s] \"GET /page HTTP/1.1\" 200 10 \"-\" \"x %d\"\n", ip, at.Format("02/Jan/2006:15:04:05 -0700"), i)
+			continue
+		}
+		path := []string{"/step1", "/step2"}[r.IntN(2)]
+		fmt.Fprintf(&s, "%s [error] 7#7: *%d access forbidden by rule, client: %s, server: x, request: \"GET %s HTTP/1.1\"\n",
+			at.Format("2006/01/02 15:04:05"), i, ip, path)
+	}
+	log := filepath.Join(t.TempDir(), "access.log")
+	if err := os.WriteFile(log, []byte(s.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(workers int) [][]pipeline.Decision {
+		set, err := NewSet(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := sources.Open(log, sources.Options{Loc: time.UTC, Ref: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if f.Format != pipeline.FormatNginx {
+			t.Fatalf("format %v, want nginx", f.Format)
+		}
+		e := pipeline.NewEngine(set, pipeline.Config{Origin: "t", EmitUnbans: true})
+		sink := &writesSink{}
+		formats := []pipeline.Format{f.Format}
+		if err := pipeline.ReplayWith(t.Context(), e, []pipeline.Iterator{f}, sink, pipeline.ReplayOptions{Workers: workers, Formats: formats}); err != nil {
+			t.Fatal(err)
+		}
+		return sink.writes
+	}
+	want := replay(1)
+	if len(want) == 0 {
+		t.Fatal("no decision: the test tests nothing")
+	}
+	for _, workers := range []int{2, 4} {
+		if got := replay(workers); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d workers: the writes differ from one goroutine's: %d writes, want %d", workers, len(got), len(want))
+		}
+	}
+}
+
 // TestConcurrentCountsLiftedAccess: an access rule that reads what the
 // workers count (banned()) forbids a parallel replay of a syslog log too,
 // whose nginx lines are access events; of an eve.json it does not.

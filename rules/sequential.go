@@ -7,13 +7,27 @@ import (
 )
 
 // seenFormats are the formats of the events that sources of formats
-// yield: a syslog source's web-server lines are access events (the
-// Decoder lifts them), so syslog stands for the access format too.
+// yield, as the Decoder makes them: a syslog source's web-server lines
+// are access events (sources/access.go, liftAccess), and an access log's
+// nginx or Apache error lines are plain events (sources/mixed.go), so
+// syslog stands for the access format too, and an access log for plain.
 func seenFormats(formats []pipeline.Format) []pipeline.Format {
-	if slices.Contains(formats, pipeline.FormatSyslog) && !slices.Contains(formats, pipeline.FormatNginx) {
-		return append(slices.Clone(formats), pipeline.FormatNginx)
+	seen := formats
+	add := func(f pipeline.Format) {
+		if !slices.Contains(seen, f) {
+			if len(seen) == len(formats) {
+				seen = slices.Clone(formats)
+			}
+			seen = append(seen, f)
+		}
 	}
-	return formats
+	if slices.Contains(formats, pipeline.FormatSyslog) {
+		add(pipeline.FormatNginx)
+	}
+	if slices.Contains(seen, pipeline.FormatNginx) {
+		add(pipeline.FormatPlain)
+	}
+	return seen
 }
 
 var (
