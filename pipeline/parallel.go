@@ -52,8 +52,9 @@ func ReplayWith(ctx context.Context, e *Engine, its []Iterator, sink Sink, opt R
 	}
 	p := newParallel(e, its, split, opt.Workers)
 	formats := opt.formats(len(its))
-	p.inOrder = !e.matcher.(ConcurrentMatcher).Concurrent(formats)
-	if sm, ok := e.matcher.(LineStateMatcher); ok {
+	// A matcher that is not a SequentialMatcher replays in parallel only
+	// when Concurrent said yes (see concurrent): nothing in order.
+	if sm, ok := e.matcher.(SequentialMatcher); ok {
 		p.inOrder = sm.Stateful(formats)
 	}
 	return p.run(ctx, its, sink)

@@ -46,21 +46,18 @@ type SequentialMatcher interface {
 	// ConcurrentApart is Concurrent, but for the rules that keep state
 	// between lines.
 	ConcurrentApart(formats []Format) bool
+	// Stateful reports whether any rule that keeps state between lines
+	// may see the events of sources of formats (nil: not all known),
+	// counting the events a source turns into another format's (a
+	// syslog log's access lines). A parallel replay asks Sequential of
+	// every event when one may, and of none otherwise: on an access
+	// log, whose rules' predicates only count distinct values (see
+	// Deferrer), it was a lookup of the line's candidate rules, 4 % of
+	// the CPU.
+	Stateful(formats []Format) bool
 	// Sequential reports whether a rule that keeps state between lines
 	// may judge ev. It is called on forks.
 	Sequential(ev *Event) bool
-}
-
-// LineStateMatcher is a SequentialMatcher that tells whether any of its
-// rules that keep state between lines may see the events of sources of
-// the given formats (nil: not all known), counting the events a source
-// turns into another format's (a syslog log's access lines). A parallel
-// replay asks Sequential of every event when one may, and of none
-// otherwise: on an access log, whose rules' predicates only count
-// distinct values (see Deferrer), it was a lookup of the line's
-// candidate rules, 4 % of the CPU.
-type LineStateMatcher interface {
-	Stateful(formats []Format) bool
 }
 
 // Deferrer is a fork that may leave an event unjudged: one of its rules

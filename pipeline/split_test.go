@@ -188,6 +188,7 @@ func (m *sessionMatcher) Match(ev *Event, hits []Hit) []Hit {
 
 func (m *sessionMatcher) Concurrent([]Format) bool      { return false }
 func (m *sessionMatcher) ConcurrentApart([]Format) bool { return true }
+func (m *sessionMatcher) Stateful([]Format) bool        { return true }
 func (m *sessionMatcher) Sequential(ev *Event) bool     { return ev.Program == "ids" }
 func (m *sessionMatcher) Fork() Matcher {
 	return &sessionMatcher{programMatcher: m.programMatcher, last: map[string]netip.Addr{}, forked: true}

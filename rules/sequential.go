@@ -32,11 +32,10 @@ func seenFormats(formats []pipeline.Format) []pipeline.Format {
 
 var (
 	_ pipeline.SequentialMatcher = (*Set)(nil)
-	_ pipeline.LineStateMatcher  = (*Set)(nil)
 	_ pipeline.Deferrer          = (*Set)(nil)
 )
 
-// Stateful implements pipeline.LineStateMatcher: whether a rule that keeps
+// Stateful implements pipeline.SequentialMatcher: whether a rule that keeps
 // state between lines may see an event of sources of formats (nil: of
 // any; see seenFormats).
 func (s *Set) Stateful(formats []pipeline.Format) bool {
