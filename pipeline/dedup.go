@@ -149,28 +149,18 @@ func (f *fingerprints) sweep(cutoff int64) {
 	if f.n == 0 || f.oldest >= cutoff {
 		return
 	}
-	live, oldest := 0, int64(1<<63-1)
-	for i := range f.groups {
-		n, o := f.groups[i].live(cutoff)
-		live += n
-		oldest = min(oldest, o)
-	}
-	if f.hasZ && f.zero >= cutoff {
-		live++
-		oldest = min(oldest, f.zero)
-	}
-	// Every time kept is oldest or later: the bound, made exact.
-	f.oldest = oldest
-	if live == f.n {
-		return // nothing to forget: a rebuild would move every slot for nothing
-	}
+	// One pass: a group with nothing to forget is left as it is, so a
+	// sweep that forgets nothing reads each group once and moves no slot.
+	oldest := int64(1<<63 - 1)
 	f.n = 0
 	if f.hasZ = f.hasZ && f.zero >= cutoff; f.hasZ {
-		f.n = 1
+		f.n, oldest = 1, f.zero
 	}
 	for i := range f.groups {
 		g := &f.groups[i]
-		switch l, _ := g.live(cutoff); {
+		l, o := g.live(cutoff)
+		oldest = min(oldest, o)
+		switch {
 		case l == int(g.n): // nothing to forget here
 		case l == 0:
 			g.slots, g.n = nil, 0 // an empty group costs nothing until it is used again
@@ -183,6 +173,8 @@ func (f *fingerprints) sweep(cutoff int64) {
 		}
 		f.n += int(g.n)
 	}
+	// Every time kept is oldest or later: the bound, made exact.
+	f.oldest = oldest
 }
 
 // live counts the fingerprints of g seen at cutoff or after, and says
