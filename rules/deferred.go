@@ -75,8 +75,7 @@ func conjuncts(n ast.Node, out []ast.Node) []ast.Node {
 func (s *Set) deferWhen(r *Rule, ev *pipeline.Event) {
 	if r.when.pure != nil {
 		// An error defers too: the merge counts it, as one goroutine does.
-		s.captured(ev)
-		out, why := runExpr(&s.vm, r.when.pure, ev)
+		out, why := s.run(r.when.pure, ev)
 		if b, ok := out.(bool); why == "" && ok && !b {
 			return
 		}

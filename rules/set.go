@@ -510,6 +510,13 @@ func (s *Set) edit() *pipeline.Event {
 	return s.cur
 }
 
+// run runs prog on ev, the Match's captures written in first (see
+// captured): every expression the VM runs on an event goes through it.
+func (s *Set) run(prog *vm.Program, ev *pipeline.Event) (any, string) {
+	s.captured(ev)
+	return runExpr(&s.vm, prog, ev)
+}
+
 // captured makes the Captures of ev, when it is the view, hold every
 // capture of the Match so far, over the event's own, as each capture
 // written into it in turn left it: what an expression about to read ev
@@ -655,8 +662,7 @@ func (s *Set) judge(r *Rule, ev *pipeline.Event, j *judgement) {
 		return
 	}
 	if r.key != nil {
-		s.captured(ev)
-		out, why := runExpr(&s.vm, r.key.prog, ev)
+		out, why := s.run(r.key.prog, ev)
 		if why != "" {
 			s.countUnbanned(r, why)
 			j.verdict = PredicateErr
@@ -677,8 +683,7 @@ func (s *Set) when(r *Rule, ev *pipeline.Event, j *judgement) bool {
 			return ok
 		}
 	}
-	s.captured(ev)
-	out, why := runExpr(&s.vm, p.prog, ev)
+	out, why := s.run(p.prog, ev)
 	if why != "" {
 		s.countUnbanned(r, why)
 		j.verdict = PredicateErr
