@@ -76,20 +76,28 @@ func (p *EveParser) Parse(line []byte, ev *pipeline.Event) error {
 	if string(typ) != "alert" {
 		return pipeline.ErrSkip
 	}
-	if !decided || p.fullWalk {
-		h = head{}
+	if p.fullWalk {
+		h = head{} // leadingHead gives head{} whenever it leaves decided false
 	}
 	return p.alert(line, obj, h, ev)
 }
 
 var keyEventType = []byte(`"event_type"`)
 
-// leadingMembers bounds the members leadingEventType reads before
+// leadingMembers bounds the members leadingHead reads before
 // event_type: Suricata writes at most three (flow_id, in_iface, pcap_cnt)
 // after the timestamp.
 const leadingMembers = 4
 
-// leadingEventType is eventType's fast path for the shape Suricata writes,
+// head is what leadingHead read of a record: its event_type, its
+// timestamp, and where the member after event_type starts (at the comma
+// or closing brace after its value).
+type head struct {
+	eventType, timestamp []byte
+	next                 int
+}
+
+// leadingHead is eventType's fast path for the shape Suricata writes,
 // which is most records of an eve.json: the timestamp first, then the
 // members it writes before event_type (flow_id, in_iface, pcap_cnt), then
 // event_type. It reads that shape byte by byte from the object's first
@@ -100,22 +108,10 @@ const leadingMembers = 4
 // (white space, an escape, another member or order, a nested value) leaves
 // decided false, and eventType, which is right for every shape, decides:
 // the fast path is only ever faster, never the judge of a forged record.
-func leadingEventType(b []byte) (value []byte, decided bool) {
-	h, decided := leadingHead(b)
-	return h.eventType, decided
-}
-
-// head is what leadingHead read of a record: its event_type, its
-// timestamp, and where the member after event_type starts (at the comma
-// or closing brace after its value).
-type head struct {
-	eventType, timestamp []byte
-	next                 int
-}
-
-// leadingHead is leadingEventType with what else it read: an alert's
-// walk goes on from there, since the members it passed over are all
-// read (the timestamp) or skipped (the others) as the walk would.
+//
+// It gives what else it read too: an alert's walk goes on from there,
+// since the members it passed over are all read (the timestamp) or
+// skipped (the others) as the walk would.
 func leadingHead(b []byte) (h head, decided bool) {
 	const open = `{"timestamp":"`
 	if len(b) < len(open) || string(b[:len(open)]) != open {

@@ -222,7 +222,7 @@ func TestEveLinear(t *testing.T) {
 // TestStringEnd: the end of a string found eight bytes a step is where a
 // byte-by-byte reading of JSON's escapes puts it, wherever the quotes
 // and backslashes fall.
-// leadingEventType decides only what eventType, right for every shape,
+// leadingHead decides only what eventType, right for every shape,
 // decides the same way, and decides the shapes Suricata writes.
 func TestLeadingEventType(t *testing.T) {
 	for _, c := range []struct {
@@ -262,7 +262,8 @@ func TestLeadingEventType(t *testing.T) {
 		{`{"timestamp":"2025`, false},
 	} {
 		b := []byte(c.line)
-		got, decided := leadingEventType(b)
+		h, decided := leadingHead(b)
+		got := h.eventType
 		if decided != c.decided {
 			t.Errorf("%s: decided %v, want %v", c.line, decided, c.decided)
 		}

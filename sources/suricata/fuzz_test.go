@@ -252,7 +252,8 @@ func checkLeadingEventType(t *testing.T, line []byte) {
 	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
 		return
 	}
-	fast, decided := leadingEventType(obj)
+	h, decided := leadingHead(obj)
+	fast := h.eventType
 	if !decided {
 		return
 	}
