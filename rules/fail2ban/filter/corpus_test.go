@@ -86,7 +86,7 @@ func TestCorpusFastPathsAgree(t *testing.T) {
 // compileTwice compiles an imported filter as a rule of the dialect
 // does, once with the fast paths and once without; nil when it does not
 // compile.
-func compileTwice(t *testing.T, jf *jailconf.Filter) (fast, general *filter.Filter) {
+func compileTwice(t testing.TB, jf *jailconf.Filter) (fast, general *filter.Filter) {
 	useDNS := jf.UseDNS
 	if useDNS == "" {
 		useDNS = "warn"
@@ -136,4 +136,39 @@ func compileTwice(t *testing.T, jf *jailconf.Filter) (fast, general *filter.Filt
 		return nil, nil
 	}
 	return fast, general
+}
+
+// BenchmarkCorpusOtherLines: dropbear's filter (its prefregex's tail read
+// by regex, its failregexes' literals indexed) judging fail2ban's sshd
+// sample lines, none of them dropbear's: what a jail pays for the lines
+// of the other daemons in its log.
+func BenchmarkCorpusOtherLines(b *testing.B) {
+	logs := testcorpus.Path(b, "fail2ban__fail2ban/fail2ban/tests/files/logs")
+	dir := jailconf.Open(testcorpus.Path(b, "fail2ban__fail2ban/config"))
+	jf, err := dir.Filter("dropbear", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, _ := compileTwice(b, jf)
+	if f == nil || !filter.FastPaths(f) {
+		b.Fatal("dropbear's filter does not read its prefix line by structure")
+	}
+	data, err := os.ReadFile(filepath.Join(logs, "sshd"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") && !strings.Contains(l, "dropbear") {
+			lines = append(lines, l)
+		}
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := f.NewSession()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Judge(filter.Line{Text: lines[i%len(lines)], FindDate: true}, at, time.UTC)
+		i++
+	}
 }

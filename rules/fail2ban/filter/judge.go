@@ -125,15 +125,23 @@ func (s *Session) Judge(ln Line, now time.Time, loc *time.Location) Result {
 			return res
 		}
 	}
-	pm, read := s.prefixLine(buf)
+	// The failregexes' required literals in one scan of the whole text,
+	// before the prefregex: what the failregexes search is a part of it,
+	// so a literal missing here is missing there, and a line no
+	// failregex can match is a miss whatever the prefregex makes of it.
+	// A prefix line read by structure is cheaper than the scan, so the
+	// scan waits for it, unless the prefregex's tail after it is read by
+	// regex, a match the scan can spare.
 	found := ^uint64(0)
-	if f.lits != nil && !read {
-		// The failregexes' required literals in one scan of the whole
-		// text, before the prefregex: what the failregexes search is a
-		// part of it, so a literal missing here is missing there, and a
-		// line no failregex can match is a miss whatever the prefregex
-		// makes of it. The exact prefilter of each still runs (the scan
-		// ignores case).
+	early := f.lits != nil && f.prefix != nil && f.prefix.tail != nil
+	if early {
+		found, _ = f.lits.Mask(buf)
+		if !f.viable(found) {
+			return res
+		}
+	}
+	pm, read := s.prefixLine(buf)
+	if f.lits != nil && !read && !early {
 		found, _ = f.lits.Mask(buf)
 		if !f.viable(found) {
 			return res
