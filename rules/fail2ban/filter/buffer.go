@@ -232,11 +232,16 @@ func (s *Session) keepOne() {
 // failure, the connection's cache), and an allocation for each cost more
 // than the copy (on 200,000 auth.log lines the chunks run 14 M
 // instructions and 3 M instruction-cache misses fewer). A chunk lives as
-// long as the last string cut from it: what outlives a line here is the
-// connections' cache (at most mlfMax failures) and the failure reported
-// until the next Judge (the pipeline copies what it keeps), so a session
-// holds at most mlfMax chunks it would not otherwise, and a line too long
-// for a chunk to be shared well gets an allocation of its own.
+// long as the last string cut from it, and what outlives a line here is
+// what the connections' cache keeps (at most mlfMax connections, each
+// with its failure's matches, its lines that matched no failregex and its
+// groups, within the connection's time to live), the failures pooled for
+// reuse, and the failure reported until the next Judge (the pipeline
+// copies what it keeps). So the bound on what is kept is the cache's, as
+// before, but each kept line may pin the whole chunk it was cut from: at
+// worst a chunk a kept line (interleaved connections, each keeping one
+// line of a chunk), about twenty times a short line's bytes. A line too
+// long for a chunk to be shared well gets an allocation of its own.
 const (
 	arenaChunk = 1 << 10
 	arenaLine  = arenaChunk / 4
