@@ -13,7 +13,8 @@ type Lead [4]uint64
 // Has reports whether c is in the set.
 func (l *Lead) Has(c byte) bool { return l[c>>6]&(1<<(c&63)) != 0 }
 
-func (l *Lead) add(c byte) { l[c>>6] |= 1 << (c & 63) }
+// Add puts c in the set.
+func (l *Lead) Add(c byte) { l[c>>6] |= 1 << (c & 63) }
 
 func (l *Lead) union(o *Lead) {
 	for i := range l {
@@ -88,13 +89,13 @@ func leadOf(re *syntax.Regexp, l *Lead) bool {
 		for i := 0; i+1 < len(re.Rune); i += 2 {
 			lo, hi := re.Rune[i], re.Rune[i+1]
 			for r := lo; r <= hi && r < utf8.RuneSelf; r++ {
-				l.add(byte(r))
+				l.Add(byte(r))
 			}
 		}
 		return false
 	case syntax.OpAnyCharNotNL:
 		nl := Lead{}
-		nl.add('\n')
+		nl.Add('\n')
 		for i := range l {
 			l[i] |= ^nl[i]
 		}
@@ -140,14 +141,14 @@ func leadOf(re *syntax.Regexp, l *Lead) bool {
 // it folds to; the bytes of runes past ASCII are in every Lead anyway.
 func addRune(l *Lead, r rune, fold bool) {
 	if r < utf8.RuneSelf {
-		l.add(byte(r))
+		l.Add(byte(r))
 	}
 	if !fold {
 		return
 	}
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 		if f < utf8.RuneSelf {
-			l.add(byte(f))
+			l.Add(byte(f))
 		}
 	}
 }

@@ -18,6 +18,10 @@ type Regex struct {
 	// Lead, when set, holds the bytes a text may start with for the
 	// regex to match it (see LeadOf); nil says nothing.
 	Lead *Lead
+	// Leads, a fail2ban failregex's, hold the bytes each of the first
+	// bytes of a matching text may be (pyre's Regexp.Lead, read from the
+	// tree it was compiled from); nil says nothing.
+	Leads []Lead
 }
 
 // Prefilter reports whether text contains every required literal (and a

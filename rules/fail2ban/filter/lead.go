@@ -33,7 +33,7 @@ func leadIndexOf(fail []*regex.Regex) *leadIndex {
 	x := &leadIndex{leads: make([][]pyre.ByteSet, len(fail))}
 	any := false
 	for i, re := range fail {
-		x.leads[i] = leadOfRegex(re)
+		x.leads[i] = re.Leads
 		bit := uint64(1) << i
 		if x.leads[i] == nil {
 			x.always |= bit
@@ -53,31 +53,6 @@ func leadIndexOf(fail []*regex.Regex) *leadIndex {
 		return nil
 	}
 	return x
-}
-
-// leadOfRegex is a failregex's lead: a regex of Compile carries it, read
-// from the tree it was compiled from; any other's source is parsed (see
-// leadOf).
-func leadOfRegex(re *regex.Regex) []pyre.ByteSet {
-	if e, ok := re.Engine.(led); ok {
-		return e.lead
-	}
-	return leadOf(re.Src)
-}
-
-// leadOf is the lead of a failregex's source, as Compile expands it. Its
-// <HOST> is written one way or another by usedns, which the filter does
-// not keep; either way the lead stops there without a byte of it (the
-// address starts with an optional '[', and with usedns the host is an
-// alternation whose first branch does), so the expansion without host
-// names serves, and so does the tree Compile read with the filter's
-// usedns.
-func leadOf(src string) []pyre.ByteSet {
-	tree, err := pyre.Parse(localFlags(expandTags(src, "no")))
-	if err != nil {
-		return nil
-	}
-	return tree.Lead(leadMax)
 }
 
 // candidates are the failregexes text's first bytes leave (bit i for

@@ -44,8 +44,7 @@ func Compile(src, useDNS string, singleLine bool) (*regex.Regex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad regex: %v", err)
 	}
-	e := led{Engine: re, lead: tree.Lead(leadMax)}
-	f := &regex.Regex{Src: src, Engine: e, Names: tree.Names(), Literals: tree.Literals(), AnyOf: tree.LiteralSets()}
+	f := &regex.Regex{Src: src, Engine: re, Names: tree.Names(), Literals: tree.Literals(), AnyOf: tree.LiteralSets(), Leads: tree.Lead(leadMax)}
 	for _, n := range f.Names {
 		if strings.ContainsRune(n, '-') {
 			return nil, fmt.Errorf("bad regex: bad group name %q", n)
@@ -53,18 +52,6 @@ func Compile(src, useDNS string, singleLine bool) (*regex.Regex, error) {
 	}
 	return f, nil
 }
-
-// led is a compiled regex's engine with the lead read from the tree it
-// was compiled from (see leadOf): the filter's index needs it, and
-// parsing each failregex again for it, when a filter reads its first
-// line, was most of what building the index cost.
-type led struct {
-	regex.Engine
-	lead []pyre.ByteSet
-}
-
-// Faults is the engine's (see regex.Faults).
-func (e led) Faults() uint64 { return regex.Faults(e.Engine) }
 
 // Backtracking compiles a regex as Compile does, but as one regex on
 // regexp2 whatever RE2 could run: the reference that Compile's split and

@@ -1,13 +1,9 @@
 package pyre
 
-// ByteSet is a set of bytes.
-type ByteSet [4]uint64
+import "github.com/stockade-ids/stockade/rules/regex"
 
-// Has reports whether c is in the set.
-func (s *ByteSet) Has(c byte) bool { return s[c>>6]&(1<<(c&63)) != 0 }
-
-// Add puts c in the set.
-func (s *ByteSet) Add(c byte) { s[c>>6] |= 1 << (c & 63) }
+// ByteSet is a set of bytes, the native rules' lead set.
+type ByteSet = regex.Lead
 
 // Lead returns what every match of the pattern starts with, byte by
 // byte, when every match begins at the text's start (\A, or ^ without
