@@ -233,3 +233,43 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return bytes.Equal(x, y)
 }
+
+// TestSourcesWarnShrank: a log truncated in place while it is compared
+// is named with what was not read, in the sources' text and the record
+// a report is drawn from, as replay's summary names it.
+func TestSourcesWarnShrank(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.log")
+	var data bytes.Buffer
+	for i := range 20000 { // well past the read buffer
+		fmt.Fprintf(&data, "Nov  1 00:00:%02d web1 sshd[%d]: Failed password for root from 192.0.2.%d port 22 ssh2\n", i%60, i, i%250+1)
+	}
+	if err := os.WriteFile(path, data.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := sources.Open(path, sources.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ev pipeline.Event
+	if err := f.Next(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	for f.Next(&ev) == nil {
+		ev.Reset()
+	}
+	srcs := backtest.SourcesOf([]*sources.File{f})
+	if len(srcs) != 1 || len(srcs[0].Warnings) != 1 || !strings.Contains(srcs[0].Warnings[0], "shrank from") {
+		t.Fatalf("sources %+v: want the shrink named", srcs)
+	}
+	var out bytes.Buffer
+	if err := backtest.WriteSources(&out, srcs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "  warning: "+path+" shrank from") {
+		t.Fatalf("WriteSources wrote:\n%s", out.String())
+	}
+}

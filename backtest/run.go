@@ -33,6 +33,9 @@ type Source struct {
 	Events  uint64
 	Skipped uint64
 	Bad     []sources.Reason
+	// Warnings are what the replay could not do with the file (it shrank
+	// while it was read: see sources.File.ShrankWarning).
+	Warnings []string
 }
 
 // Record is a replay or a comparison: its sources and one side per rule
@@ -87,7 +90,11 @@ func SourcesOf(files []*sources.File) []Source {
 		slices.SortFunc(bad, func(a, b sources.Reason) int {
 			return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
 		})
-		out = append(out, Source{Path: f.Path, Format: f.Format.String(), Lines: c.Lines, Events: c.Events, Skipped: c.Skipped, Bad: bad})
+		s := Source{Path: f.Path, Format: f.Format.String(), Lines: c.Lines, Events: c.Events, Skipped: c.Skipped, Bad: bad}
+		if w := f.ShrankWarning(); w != "" {
+			s.Warnings = append(s.Warnings, w)
+		}
+		out = append(out, s)
 	}
 	return out
 }

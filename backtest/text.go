@@ -146,6 +146,9 @@ func WriteSources(w io.Writer, srcs []Source) error {
 		for _, b := range s.Bad {
 			fmt.Fprintf(ew, "  bad line in %s: %s ×%d\n", Printable(s.Path), b.Reason, b.Count)
 		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(ew, "  warning: %s\n", Printable(w))
+		}
 	}
 	return ew.err
 }

@@ -234,6 +234,18 @@ func (f *File) Shrank() (now int64, shrank bool) {
 	return fi.Size(), fi.Size() < f.size
 }
 
+// ShrankWarning is what a replay says of a file that Shrank: "" when it
+// did not. Every replay says it, the summary, a comparison and a report,
+// and --quiet does not silence it: lines were not judged.
+func (f *File) ShrankWarning() string {
+	now, ok := f.Shrank()
+	if !ok {
+		return ""
+	}
+	read, was := f.Progress()
+	return fmt.Sprintf("%s shrank from %d to %d bytes while it was replayed (truncated in place?): %d bytes were read, what it held beyond them was not", f.Path, was, now, read)
+}
+
 // Close releases the file.
 func (f *File) Close() error {
 	f.rd.Close()

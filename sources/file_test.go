@@ -167,6 +167,9 @@ func TestShrankWhileRead(t *testing.T) {
 	if !shrank || now != cut {
 		t.Fatalf("Shrank() = %d, %v; want %d, true", now, shrank, cut)
 	}
+	if w := f.ShrankWarning(); !strings.Contains(w, fmt.Sprintf("shrank from %d to %d bytes", data.Len(), cut)) {
+		t.Fatalf("ShrankWarning() = %q", w)
+	}
 
 	g, err := Open(path, Options{})
 	if err != nil {
@@ -176,7 +179,7 @@ func TestShrankWhileRead(t *testing.T) {
 	if err := os.WriteFile(path, append(data.Bytes(), data.Bytes()...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, shrank := g.Shrank(); shrank {
+	if _, shrank := g.Shrank(); shrank || g.ShrankWarning() != "" {
 		t.Fatal("a grown file shrank")
 	}
 }

@@ -249,12 +249,24 @@ func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.Fil
 	}
 	if !o.quiet {
 		printSummary(stderr, files, eng, counting.bans, time.Since(start))
+	} else {
+		warnShrank(stderr, files)
 	}
 	if err == nil && o.report != "" {
 		side.Stats = eng.Stats()
 		err = writeReport(o.report, &backtest.Record{Sources: backtest.SourcesOf(files), Sides: []*backtest.Side{side}}, "stockade replay")
 	}
 	return err
+}
+
+// warnShrank says, under --quiet, what the summary would have said of a
+// file that shrank while it was replayed.
+func warnShrank(w io.Writer, files []*sources.File) {
+	for _, f := range files {
+		if s := f.ShrankWarning(); s != "" {
+			fmt.Fprintf(w, "warning: %s\n", s)
+		}
+	}
 }
 
 // runCompare is replay --compare OLD NEW FILE...: one pass over the files,
@@ -294,6 +306,8 @@ func (o *replayFlags) runCompare(ctx context.Context, args []string, stdout, std
 	srcs := backtest.SourcesOf(files)
 	if !o.quiet {
 		backtest.WriteSources(stderr, srcs)
+	} else {
+		warnShrank(stderr, files)
 	}
 	out := stdout
 	if o.output != "" {

@@ -41,9 +41,8 @@ func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans
 		for _, r := range f.Counts().BadLines() {
 			fmt.Fprintf(w, "  bad line in %s: %s ×%d\n", f.Path, r.Reason, r.Count)
 		}
-		if now, ok := f.Shrank(); ok {
-			read, was := f.Progress()
-			fmt.Fprintf(w, "  warning: %s shrank from %d to %d bytes while it was replayed (truncated in place?): %d bytes were read, what it held beyond them was not\n", f.Path, was, now, read)
+		if s := f.ShrankWarning(); s != "" {
+			fmt.Fprintf(w, "  warning: %s\n", s)
 		}
 	}
 	fmt.Fprintln(w)
