@@ -799,15 +799,15 @@ func (w win) appendAllSeqs(dst []uint64) []uint64 {
 // appendSeqs appends the numbers of the window's lines the stream still
 // keeps, oldest first.
 func (w win) appendSeqs(dst []uint64, r *evidence) []uint64 {
-	p := w.pos()
-	l := w.lines()
-	for i := uint16(0); i < p[3]; i++ {
-		seq := uint64(l[(p[2]+w.lsize-p[3]+i)%w.lsize])
+	n := len(dst)
+	dst = w.appendAllSeqs(dst)
+	kept := dst[:n] // filtered in place: kept never passes what is read
+	for _, seq := range dst[n:] {
 		if _, _, ok := r.line(seq); ok {
-			dst = append(dst, seq)
+			kept = append(kept, seq)
 		}
 	}
-	return dst
+	return kept
 }
 
 // takeLines returns the evidence lines no save has written yet, and the
