@@ -122,15 +122,17 @@ func (f gateField) region() int {
 var gateFields = map[string]gateField{"path": fieldPath, "user_agent": fieldUserAgent, "referer": fieldReferer,
 	"method": fieldMethod, "user": fieldUser, "line": fieldLine, "message": fieldMessage}
 
-// inside reports whether f is a part of line (the parsers slice their
-// fields out of the line, so the line's scan speaks for them); a field
-// built otherwise (decoded JSON, a test's event) gets no gate.
-func inside(f, line string) bool {
-	if len(f) == 0 || len(line) == 0 {
-		return false
+// span reports where f lies in line when it is a non-empty part of it
+// (the parsers slice their fields out of the line, so the line's scan
+// speaks for them); a field built otherwise (decoded JSON, a test's
+// event) gets no gate. A text before the line wraps round to an offset
+// past it.
+func span(f, line string) (int, bool) {
+	off := uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line)))
+	if len(f) == 0 || off > uintptr(len(line)) || uintptr(len(f)) > uintptr(len(line))-off {
+		return 0, false
 	}
-	fp, lp := uintptr(unsafe.Pointer(unsafe.StringData(f))), uintptr(unsafe.Pointer(unsafe.StringData(line)))
-	return fp >= lp && fp+uintptr(len(f)) <= lp+uintptr(len(line))
+	return int(off), true
 }
 
 // gateBuilder interns literals for the set's Multi.
@@ -647,7 +649,7 @@ func (rg *gateRegions) masks(clauses [][]gateLit, span [regions][2]int, useLine 
 }
 
 // texts reports which of ev's texts lie in its line: the parsers slice
-// their fields out of it, and a scan speaks only for those (see inside).
+// their fields out of it, and a scan speaks only for those (see span).
 // Only the texts of regions with literals matter; where each lies in
 // the line is noted in within ({-1, -1}: not in it).
 func (s *Set) texts(ev *pipeline.Event) uint16 {
@@ -679,7 +681,7 @@ func (s *Set) texts(ev *pipeline.Event) uint16 {
 			scanned |= 1 << fieldText
 		}
 	}
-	if inside(ev.Message, line) {
+	if _, ok := span(ev.Message, line); ok {
 		scanned |= 1<<fieldMessage | 1<<fieldText
 	}
 	return scanned
@@ -687,8 +689,9 @@ func (s *Set) texts(ev *pipeline.Event) uint16 {
 
 // place notes in within where f, the text of region reg, lies in the
 // line that starts at base and is n bytes long, and returns reg's bit
-// when it lies in it (see inside), 0 otherwise. A text before the line
-// wraps round to an offset past it.
+// when it lies in it, 0 otherwise: span's test, with the line's start
+// and length read once for all the fields (through span it cost 15
+// instructions more a line in BenchmarkMatchAccessLog/gated).
 func (s *Set) place(reg gateField, f string, base, n uintptr) uint16 {
 	off := uintptr(unsafe.Pointer(unsafe.StringData(f))) - base
 	if len(f) == 0 || off > n || uintptr(len(f)) > n-off {
@@ -847,7 +850,3 @@ func (s *Set) Opens(r *Rule, ev *pipeline.Event) bool {
 // rewrote notes that a failregex rewrote field f of the event being
 // matched: what the scan found in the old text says nothing of the new.
 func (s *Set) rewrote(f gateField) { s.scanned &^= 1 << f }
-
-func offset(f, line string) int {
-	return int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - uintptr(unsafe.Pointer(unsafe.StringData(line))))
-}

@@ -72,10 +72,12 @@ func noQuote(lits []string) bool {
 // no quote cannot lie across one.
 func quoted(ev *pipeline.Event) (lo, hi int, ok bool) {
 	ua, line := ev.UserAgent, ev.Line
-	if len(ua) < 16 || len(ua) > memoLen || !inside(ua, line) {
+	if len(ua) < 16 || len(ua) > memoLen {
 		return 0, 0, false
 	}
-	lo = offset(ua, line)
+	if lo, ok = span(ua, line); !ok {
+		return 0, 0, false
+	}
 	hi = lo + len(ua)
 	if lo == 0 || hi >= len(line) || line[lo-1] != '"' || line[hi] != '"' {
 		return 0, 0, false
