@@ -288,40 +288,7 @@ rules:
 		fmt.Fprintf(&s, "%s web1 nginx[%d]: 198.51.100.%d - - [%s] \"GET %s HTTP/1.1\" 404 10 \"-\" \"x %d\"\n",
 			at.Format(time.Stamp), 100+r.IntN(9), 1+r.IntN(40), at.Format("02/Jan/2006:15:04:05 -0700"), path, i)
 	}
-	log := filepath.Join(t.TempDir(), "syslog")
-	if err := os.WriteFile(log, []byte(s.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	replay := func(workers int) [][]pipeline.Decision {
-		set, err := NewSet(pack)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := sources.Open(log, sources.Options{Loc: time.UTC, Ref: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if f.Format != pipeline.FormatSyslog {
-			t.Fatalf("format %v, want syslog", f.Format)
-		}
-		e := pipeline.NewEngine(set, pipeline.Config{Origin: "t", EmitUnbans: true})
-		sink := &writesSink{}
-		formats := []pipeline.Format{f.Format}
-		if err := pipeline.ReplayWith(t.Context(), e, []pipeline.Iterator{f}, sink, pipeline.ReplayOptions{Workers: workers, Formats: formats}); err != nil {
-			t.Fatal(err)
-		}
-		return sink.writes
-	}
-	want := replay(1)
-	if len(want) == 0 {
-		t.Fatal("no decision: the test tests nothing")
-	}
-	for _, workers := range []int{2, 4} {
-		if got := replay(workers); !reflect.DeepEqual(got, want) {
-			t.Errorf("%d workers: the writes differ from one goroutine's: %d writes, want %d", workers, len(got), len(want))
-		}
-	}
+	replaysAsOne(t, pack, "syslog", s.String(), pipeline.FormatSyslog)
 }
 
 // TestParallelErrorLinesInOrder: an access log's nginx error lines are
@@ -358,40 +325,7 @@ rules:
 		fmt.Fprintf(&s, "%s [error] 7#7: *%d access forbidden by rule, client: %s, server: x, request: \"GET %s HTTP/1.1\"\n",
 			at.Format("2006/01/02 15:04:05"), i, ip, path)
 	}
-	log := filepath.Join(t.TempDir(), "access.log")
-	if err := os.WriteFile(log, []byte(s.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	replay := func(workers int) [][]pipeline.Decision {
-		set, err := NewSet(pack)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := sources.Open(log, sources.Options{Loc: time.UTC, Ref: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if f.Format != pipeline.FormatNginx {
-			t.Fatalf("format %v, want nginx", f.Format)
-		}
-		e := pipeline.NewEngine(set, pipeline.Config{Origin: "t", EmitUnbans: true})
-		sink := &writesSink{}
-		formats := []pipeline.Format{f.Format}
-		if err := pipeline.ReplayWith(t.Context(), e, []pipeline.Iterator{f}, sink, pipeline.ReplayOptions{Workers: workers, Formats: formats}); err != nil {
-			t.Fatal(err)
-		}
-		return sink.writes
-	}
-	want := replay(1)
-	if len(want) == 0 {
-		t.Fatal("no decision: the test tests nothing")
-	}
-	for _, workers := range []int{2, 4} {
-		if got := replay(workers); !reflect.DeepEqual(got, want) {
-			t.Errorf("%d workers: the writes differ from one goroutine's: %d writes, want %d", workers, len(got), len(want))
-		}
-	}
+	replaysAsOne(t, pack, "access.log", s.String(), pipeline.FormatNginx)
 }
 
 // TestConcurrentCountsLiftedAccess: an access rule that reads what the
@@ -425,6 +359,47 @@ rules:
 		}
 		if got := set.Concurrent(tc.formats); got != tc.want {
 			t.Errorf("Concurrent(%v) = %v, want %v", tc.formats, got, tc.want)
+		}
+	}
+}
+
+// replaysAsOne replays the log, written to a file of that name, whose
+// format is detected as format, through pack on 1, 2 and 4 workers: the
+// writes of each must be one goroutine's, and there must be some.
+func replaysAsOne(t *testing.T, pack *Pack, name, log string, format pipeline.Format) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(workers int) [][]pipeline.Decision {
+		set, err := NewSet(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := sources.Open(path, sources.Options{Loc: time.UTC, Ref: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if f.Format != format {
+			t.Fatalf("format %v, want %v", f.Format, format)
+		}
+		e := pipeline.NewEngine(set, pipeline.Config{Origin: "t", EmitUnbans: true})
+		sink := &writesSink{}
+		formats := []pipeline.Format{f.Format}
+		if err := pipeline.ReplayWith(t.Context(), e, []pipeline.Iterator{f}, sink, pipeline.ReplayOptions{Workers: workers, Formats: formats}); err != nil {
+			t.Fatal(err)
+		}
+		return sink.writes
+	}
+	want := replay(1)
+	if len(want) == 0 {
+		t.Fatal("no decision: the test tests nothing")
+	}
+	for _, workers := range []int{2, 4} {
+		if got := replay(workers); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d workers: the writes differ from one goroutine's: %d writes, want %d", workers, len(got), len(want))
 		}
 	}
 }
