@@ -342,12 +342,12 @@ func (k *Kafka) generation(ctx context.Context, gen *kafka.Generation, h BatchHa
 // last committed, from floor at the earliest: what the member that held
 // the partition before us knew, and this member did not count already.
 func (k *Kafka) readPartition(ctx context.Context, partition int, from, floor int64, warm bool, ch chan<- fetched) {
-	r := k.newPartitionReader(partition)
-	defer r.Close()
 	live := from
 	if warm {
-		from = k.rewound(ctx, r, partition, from, floor)
+		from = k.rewound(ctx, partition, from, floor)
 	}
+	r := k.newPartitionReader(partition)
+	defer r.Close()
 	if err := r.SetOffset(from); err != nil {
 		return
 	}
@@ -378,8 +378,8 @@ func (k *Kafka) readPartition(ctx context.Context, partition int, from, floor in
 // before the one at committed-1 (the last the group handled), or floor
 // when that is later, or committed when it cannot be told: the warm-up is
 // then skipped.
-func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, committed, floor int64) int64 {
-	off, err := k.rewindOffset(ctx, r, committed)
+func (k *Kafka) rewound(ctx context.Context, partition int, committed, floor int64) int64 {
+	off, err := k.rewindOffset(ctx, partition, committed)
 	switch {
 	case ctx.Err() != nil:
 		return committed
@@ -399,9 +399,20 @@ func (k *Kafka) rewound(ctx context.Context, r *kafka.Reader, partition int, com
 	return off
 }
 
-func (k *Kafka) rewindOffset(ctx context.Context, r *kafka.Reader, committed int64) (int64, error) {
+// rewindOffset finds the offset of rewound on a reader of its own, closed
+// before the partition's reader starts: kafka-go's Reader starts a fetching
+// goroutine at each SetOffset that reads the reader's version unlocked, so a
+// SetOffset right after another (SetOffsetAt ends with one) raced with it,
+// and the goroutine fetching from the rewind's start could take the newer
+// version: its records, from before the offset asked, then delivered as if
+// asked for (the race detector found it in TestKafkaWarmUpAfterCounted).
+// Close waits for the reader's goroutines, so the partition's reader starts
+// after them.
+func (k *Kafka) rewindOffset(ctx context.Context, partition int, committed int64) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
 	defer cancel()
+	r := k.newPartitionReader(partition)
+	defer r.Close()
 	if err := r.SetOffset(committed - 1); err != nil {
 		return 0, err
 	}
