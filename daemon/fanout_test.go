@@ -179,14 +179,21 @@ func (f *fleet) startFirewall(i int) *firewall {
 	return fw
 }
 
-// enforced reports whether firewall i's ledger holds target.
+// enforced reports whether firewall i holds a ban of target. It asks
+// Bans, which reads the ledger under the enforcer's lock, as the control
+// API does: the ledger read directly raced with the enforcer's goroutine
+// (go test -race).
 func (fw *firewall) enforced(target string) bool {
 	p, err := pipeline.ParseTarget(target)
 	if err != nil {
 		return false
 	}
-	_, ok := fw.e.Engine().Ledger().Active(p, time.Now())
-	return ok
+	for _, b := range fw.e.Enforcer().Bans() {
+		if b.Target == p {
+			return true
+		}
+	}
+	return false
 }
 
 // restartBus stops the broker, runs during while it is down, and brings

@@ -50,6 +50,9 @@ rules:
 // gives up at its timeout and is counted. Then a daemon with that pack
 // still bans an sshd attacker right behind a burst of such lines.
 func TestPathologicalRegex(t *testing.T) {
+	if raceEnabled {
+		t.Skip("times regex matching, which the race detector slows some tenfold")
+	}
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
