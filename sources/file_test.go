@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/stockade-ids/stockade/internal/gen"
 	"github.com/stockade-ids/stockade/pipeline"
 )
 
@@ -125,9 +126,9 @@ func TestReadLineError(t *testing.T) {
 // size it has now; a file read whole, or grown, did not shrink.
 func TestShrankWhileRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.log")
-	var data bytes.Buffer
-	for i := range 20000 { // well past the read buffer
-		fmt.Fprintf(&data, "Nov  1 00:00:%02d web1 sshd[%d]: Failed password for root from 192.0.2.%d port 22 ssh2\n", i%60, i, i%250+1)
+	var data bytes.Buffer // about 2 MB, well past the read buffer and the cut
+	if err := gen.AuthLog(&data, gen.Spec{Lines: 20000, Seed: 1}); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, data.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
