@@ -56,9 +56,13 @@ const (
 	kindLog       = 'L'
 	headerSize    = 8 + 1 + 1 + 8
 	frameSize     = 8
-	// maxRecord bounds a record's length as read: a corrupt length must
-	// not make the reader allocate gigabytes.
-	maxRecord = 64 << 20
+	// maxRecord is the longest record a frame's 32-bit length can say. A
+	// record read is also bounded by what is left of its file, so a
+	// corrupt length never makes the reader allocate more than the file
+	// holds. (A fixed bound of 64 MB read one commit of 220,000 banned
+	// targets, or the snapshot holding them, as corrupt: the daemon
+	// refused to start, or dropped the commit and every one after it.)
+	maxRecord = 1<<32 - 1
 	// chunkSize is the size past which a snapshot starts a new record.
 	chunkSize = 1 << 20
 )
@@ -98,9 +102,10 @@ func frameInPlace(b []byte) []byte {
 	return b
 }
 
-// readRecord reads the next record's payload into buf. It returns io.EOF
-// at a clean end and errTorn for a record that is cut short or corrupt.
-func readRecord(r io.Reader, buf []byte) ([]byte, error) {
+// readRecord reads the next record's payload into buf, left the bytes
+// left in its file after the frame. It returns io.EOF at a clean end and
+// errTorn for a record that is cut short or corrupt.
+func readRecord(r io.Reader, buf []byte, left int64) ([]byte, error) {
 	var h [frameSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if err == io.EOF {
@@ -109,7 +114,7 @@ func readRecord(r io.Reader, buf []byte) ([]byte, error) {
 		return nil, errTorn
 	}
 	n := binary.LittleEndian.Uint32(h[:4])
-	if n > maxRecord {
+	if int64(n) > left {
 		return nil, errTorn
 	}
 	if cap(buf) < int(n) {

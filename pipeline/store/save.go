@@ -73,6 +73,13 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 	for _, d := range ch.Distinct {
 		e.distinct(d.Key, d.Values)
 	}
+	if uint64(len(e.b)-frameSize) > maxRecord {
+		// A commit is one record, read whole or not at all: one its
+		// frame cannot measure would be read as torn.
+		n := len(e.b)
+		e.b = nil
+		return fmt.Errorf("save state: a commit of %d bytes is more than a record holds", n)
+	}
 	if err := s.append(frameInPlace(e.b)); err != nil {
 		return err
 	}
@@ -329,26 +336,32 @@ func (s *Store) writeSnapshot(sn *Snapshot) error {
 	if sn.gen != s.gen+1 {
 		return errors.New("save state: a snapshot taken before another was committed")
 	}
+	// The targets, kept records and distinct keys go in records of about
+	// chunkSize, as the windows do: a record is read whole, and the
+	// buffer that builds them is a megabyte however many there are.
 	var e encoder
-	e.clock(s.clock)
-	for p, js := range s.targets {
-		e.target(p, js)
-	}
-	e.offsets(s.offsets)
-	for k, v := range s.kept {
-		e.kept(k, v)
-	}
-	for k, vals := range s.distinct {
-		e.distinct(k, vals)
-		if len(e.b) > chunkSize {
-			// A record of its own: a flood's million keys must not make
-			// one record past maxRecord.
+	flush := func(over int) {
+		if len(e.b) > over {
 			sn.write(frame(nil, e.b))
 			e.b = e.b[:0]
 		}
 	}
+	e.clock(s.clock)
+	for p, js := range s.targets {
+		e.target(p, js)
+		flush(chunkSize)
+	}
+	e.offsets(s.offsets)
+	for k, v := range s.kept {
+		e.kept(k, v)
+		flush(chunkSize)
+	}
+	for k, vals := range s.distinct {
+		e.distinct(k, vals)
+		flush(chunkSize)
+	}
 	e.tag('E')
-	sn.write(frame(nil, e.b))
+	flush(0)
 	err := sn.err
 	if err == nil {
 		err = sn.bw.Flush()

@@ -296,6 +296,10 @@ func (s *Store) readFile(name string, kind byte, gen uint64, r Restorer) (bad in
 		return 0, 0, 0, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	h := make([]byte, headerSize)
 	if _, err := io.ReadFull(br, h); err != nil {
@@ -322,7 +326,7 @@ func (s *Store) readFile(name string, kind byte, gen uint64, r Restorer) (bad in
 	s.logSeq = 0
 	ended := false
 	for {
-		p, err := readRecord(br, buf)
+		p, err := readRecord(br, buf, fi.Size()-size-frameSize)
 		if err == io.EOF || (err != nil && kind == kindLog) {
 			break
 		}
