@@ -39,7 +39,7 @@ func TestHarness(t *testing.T) {
 	}
 	out := filepath.Join(dir, "results")
 	c := config{lines: 5000, runs: 1, out: out, bin: bin, data: filepath.Join(dir, "data"), seed: 7,
-		f2b: false, floodAddr: 50000, stateAddr: 3000, stateSave: 2 * time.Second, live: time.Second, liveAttacks: true, liveRate: 5000, workers: 2, f2bConfig: f2bConfig(t)}
+		f2b: false, floodAddr: 50000, stateAddr: 3000, stateSave: 2 * time.Second, live: time.Second, liveAttacks: true, liveRate: 5000, liveSenders: 2, workers: 2, f2bConfig: f2bConfig(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := run(ctx, c); err != nil {

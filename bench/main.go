@@ -45,20 +45,21 @@ import (
 )
 
 type config struct {
-	lines     int
-	runs      int
-	out       string
-	bin       string
-	data      string
-	seed      uint64
-	f2b       bool
-	f2bLines  int
-	f2bRuns   int
-	floodAddr int
-	stateAddr int
-	stateSave time.Duration
-	live      time.Duration
-	liveRate  int
+	lines       int
+	runs        int
+	out         string
+	bin         string
+	data        string
+	seed        uint64
+	f2b         bool
+	f2bLines    int
+	f2bRuns     int
+	floodAddr   int
+	stateAddr   int
+	stateSave   time.Duration
+	live        time.Duration
+	liveRate    int
+	liveSenders int
 	// liveAttacks adds the live row under attack.
 	liveAttacks bool
 	// liveBuffer is the listener's receive_buffer (0: its default).
@@ -87,6 +88,7 @@ func main() {
 	flag.DurationVar(&c.stateSave, "state-save", 2*time.Second, "how long after the flood's end the state test kills the daemon (the bound for every window to be saved)")
 	flag.DurationVar(&c.live, "live", 10*time.Second, "how long the daemon takes syslog over UDP (0: skip)")
 	flag.IntVar(&c.liveRate, "live-rate", 200_000, "UDP messages per second in the live test")
+	flag.IntVar(&c.liveSenders, "live-senders", 2, "goroutines sending the live test's datagrams, each from a socket of its own")
 	flag.BoolVar(&c.liveAttacks, "live-attacks", true, "also run the live test under attack")
 	flag.IntVar(&c.liveBuffer, "live-buffer", 0, "the live listener's receive_buffer in bytes (0: its default)")
 	flag.IntVar(&c.workers, "workers", 2, "workers (and cores) of the parallel replays")
