@@ -170,7 +170,7 @@ func (r *evidence) since(from uint64) []EvidenceLine {
 	if r.next > evidenceLines {
 		from = max(from, r.next-evidenceLines)
 	}
-	var out []EvidenceLine
+	out := make([]EvidenceLine, 0, r.next-min(from, r.next))
 	size := 0
 	for seq := from; seq < r.next; seq++ {
 		if b, e, ok := r.line(seq); ok {
@@ -183,7 +183,7 @@ func (r *evidence) since(from uint64) []EvidenceLine {
 		b, _, _ := r.line(l.Seq)
 		text = append(text, b...)
 	}
-	all, at := string(text), 0
+	all, at := UnsafeString(text), 0 // text is not written again
 	for i := range out {
 		_, e, _ := r.line(out[i].Seq)
 		out[i].Line = all[at : at+int(e.n)]

@@ -88,9 +88,16 @@ func parseHeader(b []byte) (kind byte, gen uint64, err error) {
 
 // frame appends payload as a record.
 func frame(dst, payload []byte) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
-	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(payload, castagn))
-	return append(dst, payload...)
+	h := frameHeader(payload)
+	return append(append(dst, h[:]...), payload...)
+}
+
+// frameHeader is the frame that goes before payload.
+func frameHeader(payload []byte) [frameSize]byte {
+	var h [frameSize]byte
+	binary.LittleEndian.PutUint32(h[:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(payload, castagn))
+	return h
 }
 
 // frameInPlace frames a record whose payload follows frameSize bytes

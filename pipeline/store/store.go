@@ -63,6 +63,8 @@ type Store struct {
 	clock    time.Time
 
 	enc encoder
+	// snapEnc builds a snapshot's last records (targets, kept, distinct).
+	snapEnc encoder
 }
 
 // Open opens or creates the state in dir (mode 0600 files in a 0700
