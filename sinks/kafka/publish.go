@@ -11,6 +11,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,10 +95,17 @@ func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
 	return Encode(d, p.cfg.Signer)
 }
 
+// maxValue is the most bytes of a record's value: the brokers' default
+// message.max.bytes and the writer's batch bytes are 1 MB, and the key
+// (a target), the headers (id, signer, signature) and the record's own
+// fields take a few hundred bytes of it.
+const maxValue = queue.MaxMessage - 1024
+
 // Encode is the queued message a decision becomes, signed when signer is
-// set.
+// set. A decision larger than a record may be keeps as much of its
+// evidence as fits (see queue.FitJSON).
 func Encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, error) {
-	v, err := d.AppendJSON(nil) // json.Marshal's bytes, which the signature covers
+	v, _, err := queue.FitJSON(d, maxValue) // json.Marshal's bytes, which the signature covers
 	if err != nil {
 		return queue.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
 	}
@@ -136,10 +144,21 @@ func Message(d *pipeline.Decision, signer *sign.Signer) (kafka.Message, error) {
 // Publish implements queue.Publisher. The messages before the first one
 // the brokers did not acknowledge count as delivered; the rest are sent
 // again later, and consumers drop any copy by its "id" header.
+//
+// A record the brokers refuse as too large is refused at every retry:
+// once the ones before it are acknowledged, it is reported refused (see
+// queue.RefusedError), for the queue to drop it rather than hold up the
+// ones behind it. A queued decision larger than a record may be (queued
+// by a stockade before this one) is encoded again with the evidence that
+// fits.
 func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 	recs := make([]kafka.Message, len(ms))
 	for i := range ms {
-		recs[i] = Record(&ms[i])
+		m, err := p.fit(&ms[i])
+		if err != nil {
+			return p.before(ctx, recs[:i], err)
+		}
+		recs[i] = Record(m)
 	}
 	err := p.w.WriteMessages(ctx, recs...)
 	if err == nil {
@@ -151,6 +170,11 @@ func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 		for n < len(werrs) && werrs[n] == nil {
 			n++
 		}
+		if n < len(werrs) && errors.Is(werrs[n], kafka.MessageSizeTooLarge) {
+			// The brokers refuse a batch over their message.max.bytes
+			// whole: this record alone tells whether it is the one.
+			return p.alone(ctx, recs[n], n, werrs[n])
+		}
 		var first error
 		for _, e := range werrs {
 			if e != nil {
@@ -161,6 +185,51 @@ func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 		return &queue.PartialError{Delivered: n, Err: fmt.Errorf("kafka: %d of %d records failed: %w", werrs.Count(), len(werrs), first)}
 	}
 	return fmt.Errorf("kafka: %w", err)
+}
+
+// fit is m as a record may hold it: m itself, or, when its value is
+// larger than maxValue, encoded again from its decision with the
+// evidence that fits, and signed again.
+func (p *Publisher) fit(m *queue.Message) (*queue.Message, error) {
+	if len(m.Data) <= maxValue {
+		return m, nil
+	}
+	var d pipeline.Decision
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		return nil, fmt.Errorf("kafka: a queued decision of %d bytes, more than a record holds, does not decode: %w", len(m.Data), err)
+	}
+	f, err := Encode(&d, p.cfg.Signer)
+	if err != nil {
+		return nil, err
+	}
+	f.Key = m.Key
+	return &f, nil
+}
+
+// alone produces rec, record n of a Publish whose batch the brokers
+// refused as too large (err) after the n before it: refused for good
+// when it is too large on its own, delivered with them otherwise.
+func (p *Publisher) alone(ctx context.Context, rec kafka.Message, n int, err error) error {
+	aerr := p.w.WriteMessages(ctx, rec)
+	if aerr == nil {
+		return &queue.PartialError{Delivered: n + 1, Err: fmt.Errorf("kafka: a batch larger than the brokers take: %w", err)}
+	}
+	var werrs kafka.WriteErrors
+	if errors.As(aerr, &werrs) && len(werrs) == 1 && errors.Is(werrs[0], kafka.MessageSizeTooLarge) {
+		return &queue.RefusedError{Delivered: n, Err: fmt.Errorf("kafka: %w", werrs[0])}
+	}
+	return &queue.PartialError{Delivered: n, Err: fmt.Errorf("kafka: %w", aerr)}
+}
+
+// before produces recs, the records before one that cannot be sent
+// (err), and reports that one refused once they are acknowledged.
+func (p *Publisher) before(ctx context.Context, recs []kafka.Message, err error) error {
+	if len(recs) > 0 {
+		if werr := p.w.WriteMessages(ctx, recs...); werr != nil {
+			return fmt.Errorf("kafka: %w", werr)
+		}
+	}
+	return &queue.RefusedError{Delivered: len(recs), Err: err}
 }
 
 // Stats are the writer's statistics since the last call.

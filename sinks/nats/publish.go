@@ -11,9 +11,13 @@ package nats
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,19 +88,77 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 
 // Encode implements queue.Publisher: the decision's JSON, signed when a
 // signer is set, on the subject the template makes of it.
+// A decision larger than the server takes keeps as much of its evidence
+// as fits (see queue.FitJSON).
 func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
-	data, err := d.AppendJSON(nil) // json.Marshal's bytes, which the signature covers
+	return p.encode(d, p.maxPayload())
+}
+
+func (p *Publisher) encode(d *pipeline.Decision, max int) (queue.Message, error) {
+	m := queue.Message{ID: d.ID, Key: p.subj.Subject(d)}
+	if p.cfg.Signer != nil {
+		m.Signer = p.cfg.Signer.PublicKey()
+		m.Sig = sigRoom // its length, for the headers' size
+	}
+	// json.Marshal's bytes, which the signature covers.
+	data, cut, err := queue.FitJSON(d, max-headerSize(&m))
 	if err != nil {
 		return queue.Message{}, fmt.Errorf("nats: decision %s: %w", d.ID, err)
 	}
-	m := queue.Message{ID: d.ID, Key: p.subj.Subject(d), Data: data}
+	if cut > 0 {
+		p.log.Warn("decision's evidence cut to fit the server's max_payload", "id", d.ID, "lines_left_out", cut, "max_payload", max)
+	}
+	m.Data, m.Sig = data, ""
 	if p.cfg.Signer != nil {
 		if m.Sig, err = p.cfg.Signer.Sign(data); err != nil {
 			return queue.Message{}, fmt.Errorf("nats: sign decision %s: %w", d.ID, err)
 		}
-		m.Signer = p.cfg.Signer.PublicKey()
 	}
 	return m, nil
+}
+
+// sigRoom is as long as a signature header's value: an ed25519 signature
+// in unpadded base64url.
+var sigRoom = strings.Repeat("x", base64.RawURLEncoding.EncodedLen(ed25519.SignatureSize))
+
+// maxPayload is the most bytes a message may have, headers and data: what
+// the server said when it was last connected, or its default.
+func (p *Publisher) maxPayload() int {
+	if mp := p.nc.MaxPayload(); mp > 0 {
+		return int(min(mp, 1<<30))
+	}
+	return queue.MaxMessage
+}
+
+// headerSize is the size of the headers natsMsg gives m, as the server
+// counts them against max_payload.
+func headerSize(m *queue.Message) int {
+	n := len("NATS/1.0\r\n\r\n") + len(nats.MsgIdHdr) + len(m.ID) + 4
+	if m.Signer != "" {
+		n += len(sign.HeaderKey) + len(m.Signer) + 4 + len(sign.HeaderSig) + len(m.Sig) + 4
+	}
+	return n
+}
+
+// fit is m as it can be sent to the server now: m itself, or, when it is
+// larger than the server's max_payload (queued while the server was
+// away, or before it was set lower), encoded again from its decision with
+// the evidence that fits, and signed again.
+func (p *Publisher) fit(m *queue.Message) (*queue.Message, error) {
+	max := p.maxPayload()
+	if len(m.Data)+headerSize(m) <= max {
+		return m, nil
+	}
+	var d pipeline.Decision
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		return nil, fmt.Errorf("nats: a queued decision of %d bytes, more than max_payload (%d), does not decode: %w", len(m.Data), max, err)
+	}
+	f, err := p.encode(&d, max)
+	if err != nil {
+		return nil, err
+	}
+	f.Key = m.Key
+	return &f, nil
 }
 
 // Publish implements queue.Publisher. On core NATS the messages count as
@@ -113,8 +175,15 @@ func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 	if p.js != nil {
 		return p.publishJS(ctx, ms)
 	}
+	var refused error
 	for i := range ms {
-		if err := p.nc.PublishMsg(natsMsg(&ms[i])); err != nil {
+		m, err := p.fit(&ms[i])
+		if err != nil {
+			// Those before it count once flushed.
+			refused = &queue.RefusedError{Delivered: i, Err: err}
+			break
+		}
+		if err := p.nc.PublishMsg(natsMsg(m)); err != nil {
 			return fmt.Errorf("nats: publish: %w", err)
 		}
 	}
@@ -123,7 +192,7 @@ func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 	if err := p.nc.FlushWithContext(fctx); err != nil {
 		return fmt.Errorf("nats: flush: %w", err)
 	}
-	return nil
+	return refused
 }
 
 // natsMsg is the NATS message of a queued one: its id as Nats-Msg-Id, its
@@ -148,7 +217,12 @@ func (p *Publisher) publishJS(ctx context.Context, ms []queue.Message) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(ms))
 	var sendErr error
 	for i := range ms {
-		f, err := p.js.PublishMsgAsync(natsMsg(&ms[i]), jetstream.WithExpectStream(p.cfg.Stream))
+		m, err := p.fit(&ms[i])
+		if err != nil {
+			sendErr = &queue.RefusedError{Delivered: i, Err: err}
+			break
+		}
+		f, err := p.js.PublishMsgAsync(natsMsg(m), jetstream.WithExpectStream(p.cfg.Stream))
 		if err != nil {
 			sendErr = fmt.Errorf("nats: publish: %w", err)
 			break
@@ -172,6 +246,10 @@ func (p *Publisher) publishJS(ctx context.Context, ms []queue.Message) error {
 		case <-ctx.Done():
 			return &queue.PartialError{Delivered: n, Err: ctx.Err()}
 		}
+	}
+	var refused *queue.RefusedError
+	if errors.As(sendErr, &refused) {
+		return refused // every one before it acknowledged
 	}
 	if sendErr != nil {
 		return &queue.PartialError{Delivered: len(futs), Err: sendErr}

@@ -41,6 +41,22 @@ func (e *PartialError) Error() string {
 
 func (e *PartialError) Unwrap() error { return e.Err }
 
+// RefusedError reports that the remote confirmed the first Delivered
+// messages of a Publish and will never take the next one, whatever the
+// retries (larger than it takes). The Sink drops that one, with an error
+// in the log and in the dropped count, so that it does not hold up the
+// ones behind it, and goes on with the rest.
+type RefusedError struct {
+	Delivered int
+	Err       error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%d delivered, then refused for good: %v", e.Delivered, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // Sink turns a Publisher into a pipeline.Sink: Write puts decisions in the
 // queue and returns at once (unless the queue is full and its policy is
 // Block); one goroutine delivers them in order, retrying with exponential
@@ -291,16 +307,25 @@ func (s *Sink) publish(ctx context.Context, ds []Message) error {
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	err := s.pub.Publish(pctx, ds)
 	cancel()
-	n := len(ds)
+	n, refused := len(ds), 0
 	if err != nil {
 		n = 0
-		var pe *PartialError
-		if errors.As(err, &pe) {
+		var (
+			pe *PartialError
+			re *RefusedError
+		)
+		switch {
+		case errors.As(err, &re) && re.Delivered >= 0 && re.Delivered < len(ds):
+			// Acked with those delivered: dropped.
+			n, refused, err = re.Delivered, 1, nil
+			s.q.dropped.Add(1)
+			s.log.Error("decision dropped: the remote refuses it for good", "id", ds[n].ID, "bytes", len(ds[n].Data), "err", re.Err)
+		case errors.As(err, &pe):
 			n = min(max(pe.Delivered, 0), len(ds))
 		}
 	}
-	if n > 0 {
-		if aerr := s.q.Ack(n); aerr != nil {
+	if n+refused > 0 {
+		if aerr := s.q.Ack(n + refused); aerr != nil {
 			// The remote has them; we will send them again, and the
 			// decision ids make the copies harmless.
 			s.log.Error("queue ack failed", "err", aerr)
