@@ -25,6 +25,12 @@ const (
 	ScopeRange Scope = "range"
 )
 
+// MaxDecisionBytes is the most bytes of JSON a decision travels in
+// between stockades, over NATS or Kafka (their default max_payload and
+// message.max.bytes): the sinks fit a decision into it, cutting its
+// evidence, and a bus source takes decisions up to it.
+const MaxDecisionBytes = 1 << 20
+
 // Decision is the contract between stockade and everything that enforces or
 // records its verdicts (files, nftables, NATS and Kafka consumers). Its JSON
 // form is stable: fields are only ever added.

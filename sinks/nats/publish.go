@@ -122,10 +122,12 @@ func (p *Publisher) encode(d *pipeline.Decision, max int) (queue.Message, error)
 var sigRoom = strings.Repeat("x", base64.RawURLEncoding.EncodedLen(ed25519.SignatureSize))
 
 // maxPayload is the most bytes a message may have, headers and data: what
-// the server said when it was last connected, or its default.
+// the server said when it was last connected, or its default, and never
+// more than the decisions a bus source takes (a server allowing more
+// would carry decisions the correlators drop).
 func (p *Publisher) maxPayload() int {
 	if mp := p.nc.MaxPayload(); mp > 0 {
-		return int(min(mp, 1<<30))
+		return int(min(mp, queue.MaxMessage))
 	}
 	return queue.MaxMessage
 }

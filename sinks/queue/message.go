@@ -51,8 +51,9 @@ func JSON(d *pipeline.Decision) (Message, error) {
 }
 
 // MaxMessage is the largest message a NATS server (max_payload) and a
-// Kafka broker (message.max.bytes) take unless told otherwise: 1 MB.
-const MaxMessage = 1 << 20
+// Kafka broker (message.max.bytes) take unless told otherwise, 1 MB, and
+// the largest decision a bus source takes.
+const MaxMessage = pipeline.MaxDecisionBytes
 
 // FitJSON is d's JSON, the bytes a signature covers, in at most limit
 // bytes. A decision larger than that (a rule keeping 100 lines of an

@@ -146,7 +146,12 @@ func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	decoders := map[pipeline.Format]*sources.Decoder{}
 	return s.cfg.Consumer.Run(ctx, func(ctx context.Context, d *Delivery) error {
 		s.received.Add(1)
-		if len(d.Data) > sources.MaxLine {
+		limit := sources.MaxLine
+		if s.cfg.Decisions {
+			// A decision is not a line: the sinks send them up to this.
+			limit = pipeline.MaxDecisionBytes
+		}
+		if len(d.Data) > limit {
 			// As in files: a line this long is not parsed (a bus may carry
 			// messages of megabytes).
 			s.bad.Add(1)
@@ -165,6 +170,7 @@ func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		dec := decoders[f]
 		if dec == nil {
 			dec = sources.NewDecoder(f, time.Now(), s.cfg.Loc, nil)
+			dec.SetMaxLine(limit)
 			dec.SetHomeNet(s.cfg.HomeNet)
 			decoders[f] = dec
 		}

@@ -163,3 +163,59 @@ func TestBusLinesHomeNet(t *testing.T) {
 		t.Errorf("events %q, want %q", strings.Join(got, ", "), want)
 	}
 }
+
+// believeAll is a Verifier that believes every decision that decodes.
+type believeAll struct{}
+
+func (believeAll) VerifyDelivery(d *Delivery, x *pipeline.Decision) string {
+	if json.Unmarshal(d.Data, x) != nil {
+		return "malformed"
+	}
+	return ""
+}
+
+// TestBusDecisionsUpToAMegabyte: a decision is not a log line. One of
+// 250 KB (a rule keeping 20 lines of evidence of an attacker who wrote
+// them full of control bytes, each escaped as six) reaches a correlator
+// as the sinks send it, up to the megabyte they fit decisions in. Before,
+// a decision over 64 KB was counted as a bad line and never counted: an
+// attacker could keep its bans out of the fleet's correlation.
+func TestBusDecisionsUpToAMegabyte(t *testing.T) {
+	at := time.Now().UTC()
+	d := pipeline.Decision{ID: "sensorA-big", Action: pipeline.ActionBan, Target: pipeline.MustTarget("203.0.113.93"), Rule: "sshd",
+		At: at, Duration: 600, Expires: at.Add(10 * time.Minute), Origin: "sensorA"}
+	for i := range 20 {
+		d.Evidence = append(d.Evidence, fmt.Sprintf("%02d", i)+strings.Repeat("\x01", 2046))
+	}
+	big, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big) < 200<<10 {
+		t.Fatalf("the decision is %d bytes", len(big))
+	}
+	huge := busDecision("sensorA", "sshd", "203.0.113.94", at)
+	huge = append(huge[:len(huge)-1], []byte(`,"reason":"`+strings.Repeat("x", 2<<20)+`"}`)...)
+	msgs := []*Delivery{
+		{Data: big, Format: "decision"},
+		{Data: huge, Format: "decision"}, // 2 MB: more than a sink sends
+		{Data: busDecision("sensorA", "sshd", "203.0.113.95", at), Format: "decision"},
+	}
+	s, err := NewSource(SourceConfig{Kind: "nats", Consumer: stubConsumer{msgs}, Close: func() {}, Decisions: true,
+		Format: pipeline.FormatDecision, Verifier: believeAll{}, Self: "me", Loc: time.UTC, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan pipeline.Event, 10)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	s.Run(ctx, out)
+	close(out)
+	var got []string
+	for ev := range out {
+		got = append(got, ev.Addr.String())
+	}
+	if fmt.Sprint(got) != "[203.0.113.93 203.0.113.95]" || s.bad.Load() != 1 {
+		t.Fatalf("events for %v, %d bad; want 203.0.113.93 and .95, the 2 MB one bad", got, s.bad.Load())
+	}
+}
