@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/stockade-ids/stockade/internal/natsconn"
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
@@ -36,6 +38,26 @@ func closeSink(t testing.TB, s *queue.Sink) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// coreServer starts a server without JetStream and a subscriber to every
+// decision subject: the server's URL and the subscriber's messages.
+func coreServer(t testing.TB) (string, *nats.Conn, chan *nats.Msg) {
+	t.Helper()
+	opts := testservers.NATSOptions(t)
+	opts.JetStream = false
+	srv := testservers.RunNATS(t, opts)
+	sub, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	msgs := make(chan *nats.Msg, 16)
+	if _, err := sub.ChanSubscribe("stockade.decisions.>", msgs); err != nil {
+		t.Fatal(err)
+	}
+	sub.Flush()
+	return srv.ClientURL(), sub, msgs
 }
 
 // streamIDs are the decision ids the stream holds, in stream order, as

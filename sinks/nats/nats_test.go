@@ -127,22 +127,8 @@ func TestConfigErrors(t *testing.T) {
 // TestCorePublish: each decision arrives as its JSON on its templated
 // subject, with its id as Nats-Msg-Id.
 func TestCorePublish(t *testing.T) {
-	opts := testservers.NATSOptions(t)
-	opts.JetStream = false
-	srv := testservers.RunNATS(t, opts)
-
-	sub, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	msgs := make(chan *nats.Msg, 16)
-	if _, err := sub.ChanSubscribe("stockade.decisions.>", msgs); err != nil {
-		t.Fatal(err)
-	}
-	sub.Flush()
-
-	s := openSink(t, testConfig(t, srv.ClientURL()), t.TempDir())
+	url, _, msgs := coreServer(t)
+	s := openSink(t, testConfig(t, url), t.TempDir())
 	ds := testkit.Decisions(0, 3)
 	ds[1].Rule = "nginx.scan probe"
 	ds[2].Origin = "fw2"

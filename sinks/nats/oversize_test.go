@@ -44,23 +44,8 @@ func fitted(t *testing.T, got, want *pipeline.Decision) {
 // reached any firewall again, even after a restart (the queue is on
 // disk). It is now sent with as much of its evidence as fits.
 func TestOversizeDecisionDoesNotBlock(t *testing.T) {
-	opts := testservers.NATSOptions(t)
-	opts.JetStream = false
-	srv := testservers.RunNATS(t, opts)
-
-	sub, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	msgs := make(chan *nats.Msg, 16)
-	if _, err := sub.ChanSubscribe("stockade.decisions.>", msgs); err != nil {
-		t.Fatal(err)
-	}
-	sub.Flush()
-
-	s := openSink(t, testConfig(t, srv.ClientURL()), t.TempDir())
-	testkit.WaitFor(t, "the connection", func() bool { return s.Up() || sub.IsConnected() })
+	url, sub, msgs := coreServer(t)
+	s := openSink(t, testConfig(t, url), t.TempDir())
 	ds := testkit.Decisions(0, 3)
 	oversize(&ds[1])
 	if err := s.Write(t.Context(), ds); err != nil {

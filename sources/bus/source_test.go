@@ -57,6 +57,21 @@ func (c stubConsumer) RunBatch(ctx context.Context, h BatchHandler, max int) err
 	return c.Run(ctx, func(ctx context.Context, d *Delivery) error { return h(ctx, []*Delivery{d}) })
 }
 
+// events runs s over a stubConsumer's messages (delivered at once, then
+// it waits for the end) for 200 ms and returns the events it made.
+func events(t *testing.T, s *Source) []pipeline.Event {
+	out := make(chan pipeline.Event, 10)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	s.Run(ctx, out)
+	close(out)
+	var evs []pipeline.Event
+	for ev := range out {
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
 // TestBusLinesHostile: raw lines from a bus (a correlator judging other
 // hosts' logs) may be megabytes long, binary or empty: each is counted as
 // bad and skipped, and the good lines among them become events.
@@ -73,15 +88,7 @@ func TestBusLinesHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
-	var evs []pipeline.Event
-	for ev := range out {
-		evs = append(evs, ev)
-	}
+	evs := events(t, s)
 	if len(evs) != 1 || evs[0].Line != good || evs[0].Source != "nats:logs.web1" {
 		t.Fatalf("events %+v, want the one good line", evs)
 	}
@@ -106,15 +113,7 @@ func TestBusLinesCarryNoDecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
-	var evs []pipeline.Event
-	for ev := range out {
-		evs = append(evs, ev)
-	}
+	evs := events(t, s)
 	if len(evs) != 1 || evs[0].Line != good {
 		t.Fatalf("events %+v, want the one syslog line", evs)
 	}
@@ -150,13 +149,8 @@ func TestBusLinesHomeNet(t *testing.T) {
 	if s.cfg.HomeNet, err = suricata.ParseHomeNet("192.168.0.0/16"); err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond) // the stub delivers at once, then waits for the end
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
 	var got []string
-	for ev := range out {
+	for _, ev := range events(t, s) {
 		got = append(got, ev.Addr.String()+" "+ev.SideReason)
 	}
 	if want := "invalid IP home_net_both, 203.0.113.50 client_side"; strings.Join(got, ", ") != want {
@@ -206,13 +200,8 @@ func TestBusDecisionsUpToAMegabyte(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan pipeline.Event, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	s.Run(ctx, out)
-	close(out)
 	var got []string
-	for ev := range out {
+	for _, ev := range events(t, s) {
 		got = append(got, ev.Addr.String())
 	}
 	if fmt.Sprint(got) != "[203.0.113.93 203.0.113.95]" || s.bad.Load() != 1 {
