@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -280,4 +282,32 @@ func TestKafkaWarmUpAfterCounted(t *testing.T) {
 	if got := consume(ctx, t, newKafka(map[int]int64{0: 3}, quiet()), 6).list(); got != "~r5 ~r6 ~r7 ~r8 ~r9 ~r10" {
 		t.Errorf("member that counted up to r2: %s, want the warm-up from r5", got)
 	}
+}
+
+// TestKafkaRecordOverFetchSize: brokers that take records of 64 MB (an
+// administrator's setting) let whoever may publish on the topic write one
+// of 20 MB, more than a reader fetches at once (16 MB). The partition
+// must not stall on it, as consumers of other clients have: the records
+// after it are delivered (the source then counts the large one as bad).
+func TestKafkaRecordOverFetchSize(t *testing.T) {
+	cluster := testservers.RunKafka(t, topic, 1, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"}))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	for _, v := range [][]byte{[]byte("r0"), bytes.Repeat([]byte("x"), 20<<20), []byte("r2")} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := NewKafka(KafkaConfig{Config: kafkaconn.Config{Brokers: cluster.ListenAddrs(), Timeout: 2 * time.Second}, Topic: topic, Group: group}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startConsume(ctx, t, k)
+	defer r.stop()
+	testkit.WaitFor(t, "r2, after the 20 MB record", func() bool { return strings.HasSuffix(r.list(), " r2") })
 }
