@@ -29,6 +29,7 @@ type Publisher struct {
 	cfg       Config
 	w         *kafka.Writer
 	transport *kafka.Transport
+	log       *slog.Logger
 }
 
 // Open starts a Kafka sink whose backlog lives in dir (the state
@@ -86,13 +87,17 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 			log.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
 		}),
 	}
-	return &Publisher{cfg: cfg, w: w, transport: transport}, nil
+	return &Publisher{cfg: cfg, w: w, transport: transport, log: log}, nil
 }
 
 // Encode implements queue.Publisher: the decision's JSON, signed when a
 // signer is set, keyed by its target.
 func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
-	return Encode(d, p.cfg.Signer)
+	m, cut, err := encode(d, p.cfg.Signer)
+	if cut > 0 {
+		p.log.Warn("decision's evidence cut to fit a record", "id", d.ID, "lines_left_out", cut, "max_value", maxValue)
+	}
+	return m, err
 }
 
 // maxValue is the most bytes of a record's value: the brokers' default
@@ -105,18 +110,24 @@ const maxValue = queue.MaxMessage - 1024
 // set. A decision larger than a record may be keeps as much of its
 // evidence as fits (see queue.FitJSON).
 func Encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, error) {
-	v, _, err := queue.FitJSON(d, maxValue) // json.Marshal's bytes, which the signature covers
+	m, _, err := encode(d, signer)
+	return m, err
+}
+
+// encode is Encode, also saying how many evidence lines it left out.
+func encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, int, error) {
+	v, cut, err := queue.FitJSON(d, maxValue) // json.Marshal's bytes, which the signature covers
 	if err != nil {
-		return queue.Message{}, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
+		return queue.Message{}, 0, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
 	}
 	m := queue.Message{ID: d.ID, Key: d.Target.String(), Data: v}
 	if signer != nil {
 		if m.Sig, err = signer.Sign(v); err != nil {
-			return queue.Message{}, fmt.Errorf("kafka: sign decision %s: %w", d.ID, err)
+			return queue.Message{}, 0, fmt.Errorf("kafka: sign decision %s: %w", d.ID, err)
 		}
 		m.Signer = signer.PublicKey()
 	}
-	return m, nil
+	return m, cut, nil
 }
 
 // Record is the Kafka record of a queued message.
@@ -198,7 +209,7 @@ func (p *Publisher) fit(m *queue.Message) (*queue.Message, error) {
 	if err := json.Unmarshal(m.Data, &d); err != nil {
 		return nil, fmt.Errorf("kafka: a queued decision of %d bytes, more than a record holds, does not decode: %w", len(m.Data), err)
 	}
-	f, err := Encode(&d, p.cfg.Signer)
+	f, err := p.Encode(&d)
 	if err != nil {
 		return nil, err
 	}
