@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,44 @@ func TestLargeCommitLoads(t *testing.T) {
 		if len(st.Targets) != n || len(st.Windows) != 1 {
 			t.Errorf("snapshot %v: %d targets and a window saved, %d and %d loaded", snapshot, n, len(st.Targets), len(st.Windows))
 		}
+	}
+}
+
+// TestLargeKeptLoads: a firewall remembers, as kept records, what it
+// applied per origin and target (enforce's memory): 500,000 of them,
+// about what a few origins' blocklists of 262,144 entries make, are
+// about 75 MB. Saved in one snapshot they must load again; before, the
+// snapshot held them in one record, read back as corrupt, and the
+// firewall refused to start.
+func TestLargeKeptLoads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 75 MB of kept records")
+	}
+	const n = 500_000
+	kept := make(map[string][]byte, n)
+	val := []byte(`{"at":"2025-11-08T22:00:00Z","ids":["0123456789abcdef0123456789abcdef"],"forget":"2025-11-15T22:00:00Z","pad":"` + strings.Repeat("p", 32) + `"}`)
+	for i := range n {
+		kept["seen/sensor-"+strconv.Itoa(i%4)+"\x00"+netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()] = val
+	}
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(NewSnapshot(), pipeline.Changes{}, nil, t0, kept); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Kept()
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(got) != len(kept) {
+		t.Fatalf("%d kept records saved, %d loaded", len(kept), len(got))
 	}
 }
 
