@@ -36,8 +36,8 @@ func bigTargets(n int) []pipeline.TargetState {
 // end and dropped without a word (and every commit after it), and the
 // snapshot as corrupt: the daemon refused to start.
 func TestLargeCommitLoads(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 70 MB of targets twice")
+	if testing.Short() || raceEnabled {
+		t.Skip("writes 70 MB of targets twice: one goroutine, left to the plain run")
 	}
 	const n = 22_000
 	window := pipeline.WindowState{Rule: "sshd", Addr: netip.MustParseAddr("198.51.100.1"), Times: []int64{1}, Evidence: []string{"line"}}
@@ -80,8 +80,8 @@ func TestLargeCommitLoads(t *testing.T) {
 // snapshot held them in one record, read back as corrupt, and the
 // firewall refused to start.
 func TestLargeKeptLoads(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 75 MB of kept records")
+	if testing.Short() || raceEnabled {
+		t.Skip("writes 75 MB of kept records: one goroutine, left to the plain run")
 	}
 	const n = 500_000
 	kept := make(map[string][]byte, n)
