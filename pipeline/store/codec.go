@@ -59,9 +59,10 @@ const (
 	// maxRecord is the longest record a frame's 32-bit length can say. A
 	// record read is also bounded by what is left of its file, so a
 	// corrupt length never makes the reader allocate more than the file
-	// holds. (A fixed bound of 64 MB read one commit of 220,000 banned
-	// targets, or the snapshot holding them, as corrupt: the daemon
-	// refused to start, or dropped the commit and every one after it.)
+	// holds. (A fixed bound of 64 MB read one commit of 22,000 banned
+	// targets with ten bans of history each, or the snapshot holding
+	// them, as torn or corrupt: the daemon dropped the commit and every
+	// one after it, or refused to start.)
 	maxRecord = 1<<32 - 1
 	// chunkSize is the size past which a snapshot starts a new record.
 	chunkSize = 1 << 20

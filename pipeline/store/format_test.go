@@ -68,10 +68,9 @@ func TestUpgradeFromStateDB(t *testing.T) {
 	}
 }
 
-// TestTornLogEnd: whatever a crash leaves at the log's end (a record cut
-// anywhere, garbage) is dropped at the next start with nothing before it,
-// and the next save is read back.
-func TestTornLogEnd(t *testing.T) {
+// savedTwice is a closed store's directory holding saves 1 and 2.
+func savedTwice(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := Open(dir)
 	if err != nil {
@@ -80,6 +79,14 @@ func TestTornLogEnd(t *testing.T) {
 	save(t, s, 1)
 	save(t, s, 2)
 	s.Close()
+	return dir
+}
+
+// TestTornLogEnd: whatever a crash leaves at the log's end (a record cut
+// anywhere, garbage) is dropped at the next start with nothing before it,
+// and the next save is read back.
+func TestTornLogEnd(t *testing.T) {
+	dir := savedTwice(t)
 	logPath := filepath.Join(dir, logName)
 	whole, _ := os.ReadFile(logPath)
 	for cut := range []int{1, 5, 9, 20} {

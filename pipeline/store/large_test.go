@@ -115,14 +115,7 @@ func TestLargeKeptLoads(t *testing.T) {
 // length says 4 GB: the reader must take it for the torn end it is,
 // without allocating what it says (the file holds a few bytes more).
 func TestCorruptLengthAllocatesNothing(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	save(t, s, 1)
-	save(t, s, 2)
-	s.Close()
+	dir := savedTwice(t)
 	f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +125,7 @@ func TestCorruptLengthAllocatesNothing(t *testing.T) {
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s, err = Open(dir)
+	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,7 +103,7 @@ func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
 // message.max.bytes and the writer's batch bytes are 1 MB, and the key
 // (a target), the headers (id, signer, signature) and the record's own
 // fields take a few hundred bytes of it.
-const maxValue = queue.MaxMessage - 1024
+const maxValue = pipeline.MaxDecisionBytes - 1024
 
 // Encode is the queued message a decision becomes, signed when signer is
 // set. A decision larger than a record may be keeps as much of its
@@ -205,16 +204,11 @@ func (p *Publisher) fit(m *queue.Message) (*queue.Message, error) {
 	if len(m.Data) <= maxValue {
 		return m, nil
 	}
-	var d pipeline.Decision
-	if err := json.Unmarshal(m.Data, &d); err != nil {
-		return nil, fmt.Errorf("kafka: a queued decision of %d bytes, more than a record holds, does not decode: %w", len(m.Data), err)
-	}
-	f, err := p.Encode(&d)
+	f, err := queue.Reencode(m, p)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	f.Key = m.Key
-	return &f, nil
+	return f, nil
 }
 
 // alone produces rec, record n of a Publish whose batch the brokers

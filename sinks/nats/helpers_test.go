@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/stockade-ids/stockade/internal/natsconn"
@@ -58,6 +59,19 @@ func coreServer(t testing.TB) (string, *nats.Conn, chan *nats.Msg) {
 	}
 	sub.Flush()
 	return srv.ClientURL(), sub, msgs
+}
+
+// stoppedServer starts a server with JetStream to learn its port, then
+// stops it: its URL, and the options that start it again on that port.
+func stoppedServer(t testing.TB) (string, *server.Options) {
+	t.Helper()
+	opts := testservers.NATSOptions(t)
+	srv := testservers.RunNATS(t, opts)
+	url := srv.ClientURL()
+	opts.Port = testservers.NATSPort(srv)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	return url, opts
 }
 
 // streamIDs are the decision ids the stream holds, in stream order, as

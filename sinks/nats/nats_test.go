@@ -231,13 +231,7 @@ func TestServerDownThenBack(t *testing.T) {
 // TestBacklogSurvivesSinkRestart: stockade stops while the server is down;
 // the next stockade delivers what the first queued.
 func TestBacklogSurvivesSinkRestart(t *testing.T) {
-	opts := testservers.NATSOptions(t)
-	srv := testservers.RunNATS(t, opts)
-	url := srv.ClientURL()
-	opts.Port = testservers.NATSPort(srv)
-	srv.Shutdown()
-	srv.WaitForShutdown()
-
+	url, opts := stoppedServer(t)
 	dir := t.TempDir()
 	cfg := testConfig(t, url)
 	cfg.Stream = "STOCKADE"
@@ -336,22 +330,10 @@ func nkeyPair(t testing.TB) (seedFile, pub string) {
 // TestSigned: with a signer, every message carries the signer's public key
 // and a signature that verifies over the exact body.
 func TestSigned(t *testing.T) {
-	opts := testservers.NATSOptions(t)
-	opts.JetStream = false
-	srv := testservers.RunNATS(t, opts)
-	sub, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	msgs := make(chan *nats.Msg, 16)
-	if _, err := sub.ChanSubscribe("stockade.decisions.>", msgs); err != nil {
-		t.Fatal(err)
-	}
-	sub.Flush()
+	url, _, msgs := coreServer(t)
 	seed, pub, _ := sign.Generate()
 	signer, _ := sign.NewSigner(seed)
-	cfg := testConfig(t, srv.ClientURL())
+	cfg := testConfig(t, url)
 	cfg.Signer = signer
 	s := openSink(t, cfg, t.TempDir())
 	if err := s.Write(t.Context(), testkit.Decisions(0, 2)); err != nil {

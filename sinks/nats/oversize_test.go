@@ -13,6 +13,7 @@ import (
 	"github.com/stockade-ids/stockade/internal/testkit"
 	"github.com/stockade-ids/stockade/internal/testservers"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/pipeline/sign"
 )
 
 // oversize makes d larger than a NATS server takes by default (1 MB): a
@@ -85,17 +86,14 @@ func TestOversizeDecisionDoesNotBlock(t *testing.T) {
 // away, then served with a max_payload of 64 KB, go out encoded again
 // with what fits of their evidence; one too large even without evidence
 // (a reason of 100 KB) is dropped, logged and counted, and the ones
-// behind it are delivered, in order, on a JetStream stream.
+// behind it are delivered, in order, on a JetStream stream. What is
+// encoded again is signed again, over the bytes sent.
 func TestQueuedBeforeALowerMaxPayload(t *testing.T) {
-	opts := testservers.NATSOptions(t)
-	srv := testservers.RunNATS(t, opts)
-	url := srv.ClientURL()
-	opts.Port = testservers.NATSPort(srv)
-	srv.Shutdown()
-	srv.WaitForShutdown()
-
+	url, opts := stoppedServer(t)
 	cfg := testConfig(t, url)
 	cfg.Stream = "STOCKADE"
+	seed, pub, _ := sign.Generate()
+	cfg.Signer, _ = sign.NewSigner(seed)
 	s := openSink(t, cfg, t.TempDir())
 	ds := testkit.Decisions(0, 5)
 	for i := range 40 {
@@ -136,6 +134,10 @@ func TestQueuedBeforeALowerMaxPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	fitted(t, &d, &ds[1])
+	// Signed anew, over the bytes sent: a firewall takes it.
+	if m.Header.Get(sign.HeaderKey) != pub || sign.Verify(pub, m.Data, m.Header.Get(sign.HeaderSig)) != nil {
+		t.Fatal("the decision encoded again is not signed over what was sent")
+	}
 	if len(m.Data)+len(m.Header.Get(nats.MsgIdHdr)) > 64<<10 {
 		t.Fatalf("stored %d bytes", len(m.Data))
 	}

@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,10 +90,7 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 // A decision larger than the server takes keeps as much of its evidence
 // as fits (see queue.FitJSON).
 func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
-	return p.encode(d, p.maxPayload())
-}
-
-func (p *Publisher) encode(d *pipeline.Decision, max int) (queue.Message, error) {
+	max := p.maxPayload()
 	m := queue.Message{ID: d.ID, Key: p.subj.Subject(d)}
 	if p.cfg.Signer != nil {
 		m.Signer = p.cfg.Signer.PublicKey()
@@ -127,9 +123,9 @@ var sigRoom = strings.Repeat("x", base64.RawURLEncoding.EncodedLen(ed25519.Signa
 // would carry decisions the correlators drop).
 func (p *Publisher) maxPayload() int {
 	if mp := p.nc.MaxPayload(); mp > 0 {
-		return int(min(mp, queue.MaxMessage))
+		return int(min(mp, pipeline.MaxDecisionBytes))
 	}
-	return queue.MaxMessage
+	return pipeline.MaxDecisionBytes
 }
 
 // headerSize is the size of the headers natsMsg gives m, as the server
@@ -142,25 +138,19 @@ func headerSize(m *queue.Message) int {
 	return n
 }
 
-// fit is m as it can be sent to the server now: m itself, or, when it is
-// larger than the server's max_payload (queued while the server was
-// away, or before it was set lower), encoded again from its decision with
-// the evidence that fits, and signed again.
-func (p *Publisher) fit(m *queue.Message) (*queue.Message, error) {
-	max := p.maxPayload()
+// fit is m as it can be sent to a server taking max bytes: m itself, or,
+// when it is larger (queued while the server was away, or before it was
+// set lower), encoded again from its decision with the evidence that
+// fits, and signed again.
+func (p *Publisher) fit(m *queue.Message, max int) (*queue.Message, error) {
 	if len(m.Data)+headerSize(m) <= max {
 		return m, nil
 	}
-	var d pipeline.Decision
-	if err := json.Unmarshal(m.Data, &d); err != nil {
-		return nil, fmt.Errorf("nats: a queued decision of %d bytes, more than max_payload (%d), does not decode: %w", len(m.Data), max, err)
-	}
-	f, err := p.encode(&d, max)
+	f, err := queue.Reencode(m, p)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("nats: max_payload %d: %w", max, err)
 	}
-	f.Key = m.Key
-	return &f, nil
+	return f, nil
 }
 
 // Publish implements queue.Publisher. On core NATS the messages count as
@@ -174,12 +164,13 @@ func (p *Publisher) Publish(ctx context.Context, ms []queue.Message) error {
 		}
 		return fmt.Errorf("nats: not connected (%s)", p.nc.Status())
 	}
+	max := p.maxPayload() // once a batch: it takes the connection's lock
 	if p.js != nil {
-		return p.publishJS(ctx, ms)
+		return p.publishJS(ctx, ms, max)
 	}
 	var refused error
 	for i := range ms {
-		m, err := p.fit(&ms[i])
+		m, err := p.fit(&ms[i], max)
 		if err != nil {
 			// Those before it count once flushed.
 			refused = &queue.RefusedError{Delivered: i, Err: err}
@@ -212,14 +203,14 @@ func natsMsg(m *queue.Message) *nats.Msg {
 // publishJS sends the batch without waiting between messages (one
 // connection keeps them in order) and then collects the acks in order;
 // the messages before the first missing ack count as delivered.
-func (p *Publisher) publishJS(ctx context.Context, ms []queue.Message) error {
+func (p *Publisher) publishJS(ctx context.Context, ms []queue.Message, max int) error {
 	if err := p.ensureStream(ctx); err != nil {
 		return err
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(ms))
 	var sendErr error
 	for i := range ms {
-		m, err := p.fit(&ms[i])
+		m, err := p.fit(&ms[i], max)
 		if err != nil {
 			sendErr = &queue.RefusedError{Delivered: i, Err: err}
 			break

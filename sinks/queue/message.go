@@ -50,11 +50,6 @@ func JSON(d *pipeline.Decision) (Message, error) {
 	return Message{ID: d.ID, Data: data}, nil
 }
 
-// MaxMessage is the largest message a NATS server (max_payload) and a
-// Kafka broker (message.max.bytes) take unless told otherwise, 1 MB, and
-// the largest decision a bus source takes.
-const MaxMessage = pipeline.MaxDecisionBytes
-
 // FitJSON is d's JSON, the bytes a signature covers, in at most limit
 // bytes. A decision larger than that (a rule keeping 100 lines of an
 // attacker's text, each escaped up to six times over) keeps the last of
@@ -96,6 +91,23 @@ func FitJSON(d *pipeline.Decision, limit int) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	return data, len(d.Evidence) - lo, nil
+}
+
+// Reencode is m as enc makes it again from the decision m holds, with m's
+// key: for a publisher to send a queued message the remote would refuse
+// as it is (larger than it now takes), fitted and signed anew, as
+// upgradeEntry re-encodes an older stockade's entries.
+func Reencode(m *Message, enc Encoder) (*Message, error) {
+	var d pipeline.Decision
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		return nil, fmt.Errorf("a queued decision of %d bytes, more than the remote takes, does not decode: %w", len(m.Data), err)
+	}
+	f, err := enc.Encode(&d)
+	if err != nil {
+		return nil, err
+	}
+	f.Key = m.Key
+	return &f, nil
 }
 
 // An entry (format 2) is the enqueue time (8 bytes, Unix ns) followed by
