@@ -55,7 +55,11 @@ func (d *Daemon) openSink(ctx context.Context, i int, sc config.Sink, active []p
 	var err error
 	switch {
 	case sc.JSONL != nil:
-		s, err = jsonl.Open(*sc.JSONL)
+		var j *jsonl.Sink
+		if j, err = jsonl.Open(*sc.JSONL); err == nil {
+			j.Log = d.log
+			s = j
+		}
 	case sc.Exec != nil:
 		var e *exec.Sink
 		if e, err = exec.New(*sc.Exec, d.log); err == nil && (sc.Exec.Restore == nil || *sc.Exec.Restore) {

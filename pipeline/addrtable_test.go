@@ -187,6 +187,12 @@ func TestAddrTableCraftedCollisions(t *testing.T) {
 // address and pid. Under a hash known in advance, one who holds an IPv6
 // range picks addresses whose slots share one home, and every new
 // connection probes all of them; the table's seed spreads them.
+//
+// The bound is the seed's, not a fixed hash's: this table fills to 3/4
+// before it grows (20,000 in 32,768 slots), where linear probing's
+// farthest slot varies from seed to seed: over 400 seeds, median 38, one
+// in a hundred 65 or more, the worst 82. A bound of 64 failed about one
+// run in fifty; unseeded, the farthest was 19,999.
 func TestConnTableCraftedCollisions(t *testing.T) {
 	const n = 20_000
 	var tab connTable
@@ -195,7 +201,7 @@ func TestConnTableCraftedCollisions(t *testing.T) {
 		tab.put(k)
 	}
 	worst := farthest(tab.slots, func(s *connSlot) bool { return s.policy != 0 }, tab.home)
-	if tab.len() != n || worst > 64 {
+	if tab.len() != n || worst > 256 {
 		t.Fatalf("%d connections, the farthest %d slots from its home", tab.len(), worst)
 	}
 }

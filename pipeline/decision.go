@@ -31,6 +31,12 @@ const (
 // evidence, and a bus source takes decisions up to it.
 const MaxDecisionBytes = 1 << 20
 
+// MaxLine is the longest line, its end of line included, that stockade's
+// readers of logs take (sources.MaxLine); a longer one is counted as bad
+// and skipped. A decisions file is such a log: the jsonl sink fits each
+// decision into a line of it.
+const MaxLine = 64 << 10
+
 // Decision is the contract between stockade and everything that enforces or
 // records its verdicts (files, nftables, NATS and Kafka consumers). Its JSON
 // form is stable: fields are only ever added.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -25,6 +26,59 @@ func (d *Decision) AppendJSON(dst []byte) ([]byte, error) {
 // which is what the jsonl sink and replay's output write.
 func (d *Decision) AppendJSONUnescaped(dst []byte) ([]byte, error) {
 	return d.appendJSON(dst, false)
+}
+
+// FitJSON is AppendJSON in at most limit bytes. A decision larger than
+// that (a rule keeping 100 lines of an attacker's text, each escaped up
+// to six times over) keeps the last of its evidence lines that fit, the
+// deciding line last among them, down to none: a bus refuses a message
+// over its size at every retry, and a reader of a decisions file counts a
+// line over its bound as bad, so a decision that did not fit would be a
+// ban lost. It returns how many lines it left out; a decision that does
+// not fit even without evidence is an error. d is not changed.
+func (d *Decision) FitJSON(dst []byte, limit int) ([]byte, int, error) {
+	return d.fitJSON(dst, limit, true)
+}
+
+// FitJSONUnescaped is FitJSON with AppendJSONUnescaped's bytes.
+func (d *Decision) FitJSONUnescaped(dst []byte, limit int) ([]byte, int, error) {
+	return d.fitJSON(dst, limit, false)
+}
+
+func (d *Decision) fitJSON(dst []byte, limit int, html bool) ([]byte, int, error) {
+	start := len(dst)
+	data, err := d.appendJSON(dst, html)
+	if err != nil || len(data)-start <= limit {
+		return data, 0, err
+	}
+	c := *d
+	size := func(keep int) ([]byte, error) {
+		c.Evidence = d.Evidence[len(d.Evidence)-keep:]
+		return c.appendJSON(data[:start], html)
+	}
+	if data, err = size(0); err != nil {
+		return nil, 0, err
+	}
+	if len(data)-start > limit {
+		return nil, 0, fmt.Errorf("decision %s: %d bytes without its evidence, more than %d", d.ID, len(data)-start, limit)
+	}
+	// The most lines that fit: more lines, more bytes.
+	lo, hi := 0, len(d.Evidence)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if data, err = size(mid); err != nil {
+			return nil, 0, err
+		}
+		if len(data)-start <= limit {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	if data, err = size(lo); err != nil {
+		return nil, 0, err
+	}
+	return data, len(d.Evidence) - lo, nil
 }
 
 // appendJSON follows the struct's field order and tags; a field added to

@@ -288,3 +288,67 @@ func TestAppendJSONStringRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestFitJSON: a decision that fits is its JSON; one that does not keeps
+// the most of its last evidence lines that fit; one that does not fit
+// without evidence is an error. Both encodings, appended after what dst
+// holds, which the limit does not count.
+func TestFitJSON(t *testing.T) {
+	for _, html := range []bool{true, false} {
+		enc := (*Decision).AppendJSON
+		if !html {
+			enc = (*Decision).AppendJSONUnescaped
+		}
+		fit := func(d *Decision, limit int) ([]byte, int, error) {
+			b, cut, err := d.fitJSON([]byte("prefix"), limit, html)
+			if err == nil && string(b[:6]) != "prefix" {
+				t.Fatalf("html %v: dst's bytes overwritten: %q", html, b[:6])
+			}
+			if b != nil {
+				b = b[6:]
+			}
+			return b, cut, err
+		}
+		d := Decision{ID: "d1", Action: ActionBan, Target: MustTarget("192.0.2.1"), Rule: "sshd", Reason: "a <b> & c", At: time.Unix(1e9, 0).UTC(), Duration: 60}
+		whole, err := enc(&d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, cut, err := fit(&d, len(whole)); err != nil || cut != 0 || string(got) != string(whole) {
+			t.Fatalf("html %v: a decision that fits: cut %d, %v", html, cut, err)
+		}
+		for i := range 10 {
+			d.Evidence = append(d.Evidence, strings.Repeat(string(rune('a'+i)), 990)+"<&>")
+		}
+		full, _ := enc(&d, nil)
+		n := len(d.Evidence)
+		for _, limit := range []int{len(whole) + 1500, len(whole) + 5500, len(full) - 1} {
+			got, cut, err := fit(&d, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Decision
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatal(err)
+			}
+			keep := len(back.Evidence)
+			c := d
+			c.Evidence = d.Evidence[n-keep:]
+			same, _ := enc(&c, nil)
+			if len(got) > limit || cut != n-keep || string(got) != string(same) || len(d.Evidence) != n {
+				t.Fatalf("html %v, limit %d: %d bytes, kept %d lines (cut %d), not the last ones", html, limit, len(got), keep, cut)
+			}
+			// One line more would not have fitted.
+			c.Evidence = d.Evidence[n-keep-1:]
+			if more, _ := enc(&c, nil); len(more) <= limit {
+				t.Fatalf("html %v, limit %d: kept %d lines, %d fit", html, limit, keep, keep+1)
+			}
+		}
+		c := d
+		c.Evidence = c.Evidence[:0]
+		bare, _ := enc(&c, nil)
+		if _, _, err := fit(&d, len(bare)-1); err == nil {
+			t.Fatalf("html %v: a decision too large without its evidence was fitted", html)
+		}
+	}
+}

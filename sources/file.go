@@ -20,9 +20,10 @@ import (
 	"github.com/stockade-ids/stockade/sources/suricata"
 )
 
-// MaxLine is the longest line parsed; longer lines are counted as bad
-// ("line too long") and skipped without holding them in memory.
-const MaxLine = 64 << 10
+// MaxLine is the longest line parsed, its end of line included; longer
+// lines are counted as bad ("line too long") and skipped without holding
+// them in memory.
+const MaxLine = pipeline.MaxLine
 
 // Options tune how a file is read.
 type Options struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -19,9 +20,13 @@ import (
 type Sink struct {
 	path string // the file OpenFile opened, for Reopen; "" for a writer
 
-	mu     sync.Mutex // Write, Reopen and Close come from different goroutines
-	w      *bufio.Writer
-	buf    []byte // one decision's line, reused
+	mu  sync.Mutex // Write, Reopen and Close come from different goroutines
+	w   *bufio.Writer
+	buf []byte // one decision's line, reused
+
+	// Log is where a decision whose evidence was cut to fit a line is
+	// told (nil: slog's default).
+	Log    *slog.Logger
 	closer io.Closer
 }
 
@@ -82,13 +87,23 @@ func (s *Sink) Reopen() error {
 // appended without reflection: replay writes tens of thousands a second.
 // A decision that cannot be encoded (a time json refuses) writes nothing
 // and stops the batch, as the Encoder did.
+//
+// A line is at most pipeline.MaxLine bytes, what stockade's own readers
+// of the file take (a correlator's file source, `stockade replay`): a
+// decision larger than that (its evidence an attacker's long lines,
+// escaped) is written with the last of its evidence lines that fit, the
+// deciding line last, and a warning says how many were left out; the
+// lines themselves are in the log they came from.
 func (s *Sink) Write(_ context.Context, ds []pipeline.Decision) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range ds {
-		b, err := ds[i].AppendJSONUnescaped(s.buf[:0])
+		b, cut, err := ds[i].FitJSONUnescaped(s.buf[:0], pipeline.MaxLine-1)
 		if err != nil {
 			return fmt.Errorf("jsonl: decision %s: %w", ds[i].ID, err)
+		}
+		if cut > 0 {
+			s.logger().Warn("jsonl: decision's evidence cut to fit a line a reader of the file takes", "id", ds[i].ID, "lines_left_out", cut, "max_line", pipeline.MaxLine)
 		}
 		s.buf = append(b, '\n')
 		if _, err := s.w.Write(s.buf); err != nil {
@@ -96,6 +111,13 @@ func (s *Sink) Write(_ context.Context, ds []pipeline.Decision) error {
 		}
 	}
 	return s.w.Flush()
+}
+
+func (s *Sink) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 // Close implements pipeline.Sink.

@@ -107,7 +107,7 @@ const maxValue = pipeline.MaxDecisionBytes - 1024
 
 // Encode is the queued message a decision becomes, signed when signer is
 // set. A decision larger than a record may be keeps as much of its
-// evidence as fits (see queue.FitJSON).
+// evidence as fits (see pipeline.Decision.FitJSON).
 func Encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, error) {
 	m, _, err := encode(d, signer)
 	return m, err
@@ -115,7 +115,7 @@ func Encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, error) {
 
 // encode is Encode, also saying how many evidence lines it left out.
 func encode(d *pipeline.Decision, signer *sign.Signer) (queue.Message, int, error) {
-	v, cut, err := queue.FitJSON(d, maxValue) // json.Marshal's bytes, which the signature covers
+	v, cut, err := d.FitJSON(nil, maxValue) // json.Marshal's bytes, which the signature covers
 	if err != nil {
 		return queue.Message{}, 0, fmt.Errorf("kafka: decision %s: %w", d.ID, err)
 	}

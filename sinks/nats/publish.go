@@ -88,7 +88,7 @@ func NewPublisher(cfg Config, log *slog.Logger) (*Publisher, error) {
 // Encode implements queue.Publisher: the decision's JSON, signed when a
 // signer is set, on the subject the template makes of it.
 // A decision larger than the server takes keeps as much of its evidence
-// as fits (see queue.FitJSON).
+// as fits (see pipeline.Decision.FitJSON).
 func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
 	max := p.maxPayload()
 	m := queue.Message{ID: d.ID, Key: p.subj.Subject(d)}
@@ -97,7 +97,7 @@ func (p *Publisher) Encode(d *pipeline.Decision) (queue.Message, error) {
 		m.Sig = sigRoom // its length, for the headers' size
 	}
 	// json.Marshal's bytes, which the signature covers.
-	data, cut, err := queue.FitJSON(d, max-headerSize(&m))
+	data, cut, err := d.FitJSON(nil, max-headerSize(&m))
 	if err != nil {
 		return queue.Message{}, fmt.Errorf("nats: decision %s: %w", d.ID, err)
 	}

@@ -50,49 +50,6 @@ func JSON(d *pipeline.Decision) (Message, error) {
 	return Message{ID: d.ID, Data: data}, nil
 }
 
-// FitJSON is d's JSON, the bytes a signature covers, in at most limit
-// bytes. A decision larger than that (a rule keeping 100 lines of an
-// attacker's text, each escaped up to six times over) keeps the last of
-// its evidence lines that fit, the deciding line last among them, down
-// to none: a remote that refuses a message refuses it at every retry,
-// and the bans queued behind it would never leave. It returns how many
-// lines it left out; a decision that does not fit even without evidence
-// is an error.
-func FitJSON(d *pipeline.Decision, limit int) ([]byte, int, error) {
-	data, err := d.AppendJSON(nil)
-	if err != nil || len(data) <= limit {
-		return data, 0, err
-	}
-	c := *d
-	size := func(keep int) ([]byte, error) {
-		c.Evidence = d.Evidence[len(d.Evidence)-keep:]
-		return c.AppendJSON(data[:0])
-	}
-	if data, err = size(0); err != nil {
-		return nil, 0, err
-	}
-	if len(data) > limit {
-		return nil, 0, fmt.Errorf("decision %s: %d bytes without its evidence, more than the remote takes (%d)", d.ID, len(data), limit)
-	}
-	// The most lines that fit: more lines, more bytes.
-	lo, hi := 0, len(d.Evidence)-1
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if data, err = size(mid); err != nil {
-			return nil, 0, err
-		}
-		if len(data) <= limit {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	if data, err = size(lo); err != nil {
-		return nil, 0, err
-	}
-	return data, len(d.Evidence) - lo, nil
-}
-
 // Reencode is m as enc makes it again from the decision m holds, with m's
 // key: for a publisher to send a queued message the remote would refuse
 // as it is (larger than it now takes), fitted and signed anew, as

@@ -2,11 +2,8 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -225,50 +222,5 @@ func TestSinkSkip(t *testing.T) {
 	testkit.WaitFor(t, "the even ones", func() bool { return len(r.received()) == 3 && s.Depth() == 0 })
 	if got := r.received(); !equal(got, []int{0, 2, 4}) || s.Dropped() != 0 {
 		t.Fatalf("remote got %v, dropped %d", got, s.Dropped())
-	}
-}
-
-// TestFitJSON: a decision that fits is its JSON; one that does not keeps
-// the most of its last evidence lines that fit; one that does not fit
-// without evidence is an error.
-func TestFitJSON(t *testing.T) {
-	d := testkit.Decisions(0, 1)[0]
-	whole, err := d.AppendJSON(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, cut, err := FitJSON(&d, len(whole)); err != nil || cut != 0 || string(got) != string(whole) {
-		t.Fatalf("a decision that fits: cut %d, %v", cut, err)
-	}
-	for i := range 10 {
-		d.Evidence = append(d.Evidence, strings.Repeat(string(rune('a'+i)), 1000))
-	}
-	full, _ := d.AppendJSON(nil)
-	n := len(d.Evidence)
-	for _, limit := range []int{len(whole) + 1500, len(whole) + 5500, len(full) - 1} {
-		got, cut, err := FitJSON(&d, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back pipeline.Decision
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatal(err)
-		}
-		keep := len(back.Evidence)
-		if len(got) > limit || cut != n-keep || !slices.Equal(back.Evidence, d.Evidence[n-keep:]) {
-			t.Fatalf("limit %d: %d bytes, kept %d lines (cut %d), not the last ones", limit, len(got), keep, cut)
-		}
-		// One line more would not have fitted.
-		c := d
-		c.Evidence = d.Evidence[n-keep-1:]
-		if more, _ := c.AppendJSON(nil); len(more) <= limit {
-			t.Fatalf("limit %d: kept %d lines, %d fit", limit, keep, keep+1)
-		}
-	}
-	c := d
-	c.Evidence = c.Evidence[:0]
-	bare, _ := c.AppendJSON(nil)
-	if _, _, err := FitJSON(&d, len(bare)-1); err == nil {
-		t.Fatal("a decision too large without its evidence was fitted")
 	}
 }
