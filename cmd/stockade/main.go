@@ -26,6 +26,7 @@ func main() {
 	stopProfile := startProfile(os.Getenv("STOCKADE_CPUPROFILE"))
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stopProfile()
+	writeAllocs(os.Getenv("STOCKADE_MEMPROFILE"))
 	stop()
 	if err != nil {
 		code := 1
@@ -56,6 +57,26 @@ func startProfile(path string) func() {
 		return func() {}
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// writeAllocs writes Go's allocation profile of the whole run to path
+// (the STOCKADE_MEMPROFILE environment variable) at exit, for `go tool
+// pprof -sample_index=alloc_space`: what a replay or the daemon
+// allocated, and where. An empty path writes nothing.
+func writeAllocs(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stockade: allocation profile:", err)
+	}
 }
 
 var errHelp = &exitError{code: 2, err: errors.New("help")}
