@@ -39,6 +39,11 @@ type Options struct {
 	HomeNet suricata.HomeNet
 	// Web are the options of web access logs (log_format, real_ip_from).
 	Web Web
+	// Pool, when set, bounds the descriptors of the files opened with it
+	// (see Pool); a file of a Pool is never read in place by a split
+	// replay's decoders, so a Pool is for replays of more files than
+	// workers.
+	Pool *Pool
 }
 
 // File is one log file read as a pipeline.Iterator.
@@ -60,25 +65,33 @@ type File struct {
 // Open opens path, transparently gunzipping it (by its magic bytes, not its
 // name), and detects its format unless opt.Format is set.
 func Open(path string, opt Options) (*File, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	var rc io.ReadCloser
+	var fi os.FileInfo
+	var err error
+	if opt.Pool != nil {
+		rc, fi, err = openParkable(opt.Pool, path)
+	} else {
+		var fh *os.File
+		if fh, err = os.Open(path); err == nil {
+			rc = fh
+			if fi, err = fh.Stat(); err != nil {
+				fh.Close()
+			}
+		}
 	}
-	fi, err := fh.Stat()
 	if err != nil {
-		fh.Close()
 		return nil, err
 	}
 	if fi.IsDir() {
-		fh.Close()
+		rc.Close()
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
 	if opt.Ref.IsZero() {
 		opt.Ref = fi.ModTime()
 	}
-	f, err := open(path, fh, fh, fi.Size(), opt)
+	f, err := open(path, rc, rc, fi.Size(), opt)
 	if err != nil {
-		fh.Close()
+		rc.Close()
 	}
 	return f, err
 }
@@ -97,7 +110,13 @@ func OpenStream(name string, r io.Reader, opt Options) (*File, error) {
 // open reads r as path; closer (nil: none) is closed with the File.
 func open(path string, r io.Reader, closer io.Closer, size int64, opt Options) (*File, error) {
 	f := &File{Path: path, size: size, f: closer, count: &countingReader{r: r}, opt: opt}
-	rd, err := OpenReader(f.count, opt.Web.Format(opt.Format))
+	buffer := readBuffer
+	if opt.Pool != nil {
+		// Thousands of files wait their turn, each holding what its
+		// buffers read ahead: 64 KB each, not 256 (a gzip file has two).
+		buffer = headSize
+	}
+	rd, err := openReader(f.count, opt.Web.Format(opt.Format), buffer)
 	switch {
 	case errors.Is(err, ErrEmpty):
 		err = &emptyError{path: path}
@@ -224,7 +243,7 @@ func (f *File) Progress() (read, size int64) { return f.count.n.Load(), f.size }
 // what it held past that was not replayed; the caller warns of it. A file
 // truncated and written past its old size again is not seen.
 func (f *File) Shrank() (now int64, shrank bool) {
-	fh, ok := f.f.(*os.File)
+	fh, ok := f.f.(interface{ Stat() (os.FileInfo, error) })
 	if !ok {
 		return 0, false
 	}

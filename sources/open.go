@@ -41,7 +41,12 @@ type Reader struct {
 // fails with ErrEmpty or ErrUndetectable when it cannot tell the format,
 // and with gzip's error for a broken gzip header.
 func OpenReader(r io.Reader, format pipeline.Format) (*Reader, error) {
-	br := bufio.NewReaderSize(r, readBuffer)
+	return openReader(r, format, readBuffer)
+}
+
+// openReader is OpenReader with buffers of size bytes (at least headSize).
+func openReader(r io.Reader, format pipeline.Format, size int) (*Reader, error) {
+	br := bufio.NewReaderSize(r, size)
 	rd := &Reader{Reader: br, Format: format}
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
@@ -49,7 +54,7 @@ func OpenReader(r io.Reader, format pipeline.Format) (*Reader, error) {
 			return nil, err
 		}
 		rd.gz = gz
-		rd.Reader = bufio.NewReaderSize(gz, readBuffer)
+		rd.Reader = bufio.NewReaderSize(gz, size)
 	}
 	head, _ := rd.Peek(headSize)
 	if inner, ok := DockerHead(head); ok {

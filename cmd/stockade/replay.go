@@ -174,6 +174,11 @@ func openReplayFiles(names []string, stdin io.Reader, opt sources.Options, typed
 		return files, nil, &exitError{code: 2, err: err}
 	}
 	its := make([]pipeline.Iterator, 0, len(paths))
+	if budget := sources.DescriptorBudget(); len(paths) > budget {
+		// More logs than descriptors to spare: they take turns (see
+		// sources.Pool).
+		opt.Pool = sources.NewPool(budget)
+	}
 	for _, p := range paths {
 		var f *sources.File
 		if p.path == "-" && stdin != nil {
