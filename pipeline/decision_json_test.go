@@ -218,6 +218,12 @@ func BenchmarkDecisionEncode(b *testing.B) {
 		}
 	})
 	b.Run("AppendJSONUnescaped", func(b *testing.B) { benchAppend(b, d.AppendJSONUnescaped) })
+	b.Run("FitJSONUnescaped", func(b *testing.B) { // what the jsonl sink writes
+		benchAppend(b, func(dst []byte) ([]byte, error) {
+			out, _, err := d.FitJSONUnescaped(dst, MaxLine-1)
+			return out, err
+		})
+	})
 }
 
 // BenchmarkDecisionEncodeEve: a decision quoting an eve.json alert, a
