@@ -233,7 +233,7 @@ func (p *parallel) decodeChunk(d *chunkDecoder, c Chunk, m *fork, batches []*rea
 			return batches, err
 		}
 		p.match(&d.ev, m, &d.hits, b, &d.source)
-		if len(b.evs) >= readBatchEvents {
+		if len(b.evs) >= p.readEvents {
 			batches = append(batches, b)
 			b = p.newRead()
 		}
