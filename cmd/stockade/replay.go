@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -195,10 +196,15 @@ func openReplayFiles(names []string, stdin io.Reader, opt sources.Options, typed
 			continue
 		}
 		if err != nil {
-			if p.found && !quiet {
+			// A file found in a directory that cannot be read is skipped
+			// with a note; one the process has no descriptor left for is
+			// not unreadable, and skipping it would end the replay as if
+			// it had been read.
+			found := p.found && !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE)
+			if found && !quiet {
 				fmt.Fprintf(stderr, "skipping %v\n", err)
 			}
-			if p.found {
+			if found {
 				continue
 			}
 			return files, nil, &exitError{code: 2, err: err}
