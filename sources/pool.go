@@ -70,8 +70,10 @@ type parkable struct {
 	closed bool
 }
 
-// openParkable opens path as a File of pool does.
-func openParkable(pool *Pool, path string) (*parkable, os.FileInfo, error) {
+// openParkable opens path as a File of pool does. What is not a regular
+// file (a pipe: `replay <(zcat …)`, a device) cannot be opened again
+// where it was: it keeps its descriptor, outside the pool's count.
+func openParkable(pool *Pool, path string) (io.ReadCloser, os.FileInfo, error) {
 	k := &parkable{pool: pool, path: path}
 	pool.reserve(k)
 	fh, err := os.Open(path)
@@ -81,9 +83,9 @@ func openParkable(pool *Pool, path string) (*parkable, os.FileInfo, error) {
 			fh.Close()
 		}
 	}
-	if err != nil {
+	if err != nil || !fi.Mode().IsRegular() {
 		pool.release(k)
-		return nil, nil, err
+		return fh, fi, err
 	}
 	k.fh, k.id = fh, fi
 	return k, fi, nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,5 +179,78 @@ func TestPoolFileReplaced(t *testing.T) {
 	}
 	if errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "replaced") {
 		t.Fatalf("reading past the buffer of a replaced file: %v, want an error saying it was replaced", err)
+	}
+}
+
+// TestPoolKeepsPipes: a pipe among the files of a Pool (`replay <(zcat
+// …)`) is never parked: closed, its writer would be cut off and its
+// lines lost, and it cannot be opened again where it was.
+func TestPoolKeepsPipes(t *testing.T) {
+	dir := t.TempDir()
+	paths, _ := writeInterleaved(t, dir, 2, 20000)
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	const lines = 20000
+	done := make(chan error, 1)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			done <- err
+			return
+		}
+		var b strings.Builder
+		for j := range lines {
+			fmt.Fprintf(&b, "Mar  1 00:%02d:%02d web1 sshd[9]: Failed password for root from 203.0.113.%d port 22 ssh2\n", j/60%60, j%60, j%250+1)
+		}
+		_, err = io.WriteString(w, b.String())
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	pool := NewPool(1)
+	opt := Options{Format: pipeline.FormatSyslog, Loc: time.UTC, Ref: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC), Pool: pool}
+	p, err := Open(fifo, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var files []*File
+	for _, path := range paths {
+		f, err := Open(path, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	// Read the pipe and the files in turn, a buffer's worth at a time.
+	n := 0
+	var ev pipeline.Event
+	for more := true; more; {
+		more = false
+		for i := 0; i < 500; i++ {
+			if err := p.Next(&ev); err == nil {
+				n++
+				more = true
+			} else if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				if err := f.Next(&ev); err == nil {
+					more = true
+				} else if !errors.Is(err, io.EOF) {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the pipe's writer: %v", err)
+	}
+	if n != lines {
+		t.Fatalf("%d of the pipe's %d lines read", n, lines)
 	}
 }
