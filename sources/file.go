@@ -121,7 +121,7 @@ func open(path string, r io.Reader, closer io.Closer, size int64, opt Options) (
 	case errors.Is(err, ErrEmpty):
 		err = &emptyError{path: path}
 	case errors.Is(err, ErrUndetectable):
-		err = fmt.Errorf("%s: cannot detect the log format from the first lines (use --type syslog|nginx|fastlog|eve|fail2ban|decision|plain)", path)
+		err = fmt.Errorf("%s: %w (use --type syslog|nginx|fastlog|eve|fail2ban|decision|plain)", path, ErrUndetectable)
 	case err != nil:
 		err = fmt.Errorf("%s: %w", path, err)
 	}

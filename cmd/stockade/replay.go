@@ -201,7 +201,10 @@ func openReplayFiles(names []string, stdin io.Reader, opt sources.Options, typed
 			// not unreadable, and skipping it would end the replay as if
 			// it had been read.
 			found := p.found && !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE)
-			if found && !quiet {
+			// --quiet silences the note of a file that is no log (wtmp,
+			// a journal), not of a log left unread: unreadable, a
+			// broken gzip archive.
+			if found && (!quiet || !errors.Is(err, sources.ErrUndetectable)) {
 				fmt.Fprintf(stderr, "skipping %v\n", err)
 			}
 			if found {

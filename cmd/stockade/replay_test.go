@@ -243,3 +243,37 @@ func TestReplayDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayQuietSaysWhatItLeftUnread: --quiet silences the summary and
+// the notes of files in a directory that are no logs, not that a log
+// was left unread. A broken gzip archive among the rotated logs (a copy
+// cut short, a disk error) was skipped without a word, and the replay
+// ended as if every log had been judged.
+func TestReplayQuietSaysWhatItLeftUnread(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	at := time.Date(2025, 11, 8, 10, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		b.WriteString(sshdLine(at.Add(time.Duration(i)*time.Second), "203.0.113.77", i))
+	}
+	writeLog(t, dir, "auth.log", b.String())
+	if err := os.WriteFile(filepath.Join(dir, "auth.log.2.gz"), []byte("\x1f\x8b\x09garbage, not a gzip stream"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "wtmp"), []byte("\x00\x00\x00\x07\x01binary records, no log lines\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, stderr, err := replay(t, "--quiet", "--tz", "UTC", dir)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("%d decisions, want the one of auth.log", len(ds))
+	}
+	if !strings.Contains(stderr, "skipping") || !strings.Contains(stderr, "auth.log.2.gz") {
+		t.Errorf("--quiet said nothing of the archive it could not read:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "wtmp") {
+		t.Errorf("--quiet spoke of a file that is no log:\n%s", stderr)
+	}
+}
