@@ -34,7 +34,8 @@ type Source struct {
 	Skipped uint64
 	Bad     []sources.Reason
 	// Warnings are what the replay could not do with the file (it shrank
-	// while it was read: see sources.File.ShrankWarning).
+	// while it was read, or it is a gzip archive cut short: see
+	// sources.File.Warnings).
 	Warnings []string
 }
 
@@ -91,9 +92,7 @@ func SourcesOf(files []*sources.File) []Source {
 			return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
 		})
 		s := Source{Path: f.Path, Format: f.Format.String(), Lines: c.Lines, Events: c.Events, Skipped: c.Skipped, Bad: bad}
-		if w := f.ShrankWarning(); w != "" {
-			s.Warnings = append(s.Warnings, w)
-		}
+		s.Warnings = append(s.Warnings, f.Warnings()...)
 		out = append(out, s)
 	}
 	return out

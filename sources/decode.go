@@ -31,6 +31,7 @@ const (
 const (
 	ReasonTooLong    = "line too long"
 	ReasonParseError = "parse error" // a parser error that gives no reason
+	ReasonCutShort   = "cut short"   // the last line of a gzip archive that ends early
 )
 
 // Decoder turns lines into events: it parses each line with its format's

@@ -51,11 +51,14 @@ type File struct {
 	Path   string
 	Format pipeline.Format
 
-	f      io.Closer // nil: a stream its caller closes
-	count  *countingReader
-	size   int64
-	rd     *Reader
-	long   []byte
+	f     io.Closer // nil: a stream its caller closes
+	count *countingReader
+	size  int64
+	rd    *Reader
+	long  []byte
+	// broken is the error a gzip archive read only in part ended with
+	// (see readError).
+	broken error
 	dec    *Decoder
 	offset int64 // bytes of the decompressed stream consumed
 	opt    Options
@@ -181,6 +184,9 @@ func (f *File) Counts() Counts { return f.dec.Counter().Counts() }
 // readLine returns the next line without its terminator, nil (and no error)
 // for a line over MaxLine, or io.EOF. The slice is valid until the next call.
 func (f *File) readLine() ([]byte, error) {
+	if f.broken != nil {
+		return nil, io.EOF
+	}
 	line, err := f.rd.ReadSlice('\n')
 	f.offset += int64(len(line))
 	if err == nil || (err == io.EOF && len(line) > 0) {
@@ -194,7 +200,7 @@ func (f *File) readLine() ([]byte, error) {
 		if err == io.EOF {
 			return nil, io.EOF
 		}
-		return nil, fmt.Errorf("%s: %w", f.Path, err)
+		return nil, f.readError(err, len(line) > 0)
 	}
 	// A line longer than the buffer: gather it up to MaxLine, then discard
 	// the rest of it so memory stays bounded whatever the input.
@@ -211,7 +217,8 @@ func (f *File) readLine() ([]byte, error) {
 			continue
 		}
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
+			f.long = f.long[:0]
+			return nil, f.readError(err, true)
 		}
 		break
 	}
@@ -221,6 +228,44 @@ func (f *File) readLine() ([]byte, error) {
 		return nil, nil
 	}
 	return trimEOL(f.long), nil
+}
+
+// readError is what a read that failed with err returns, partial when
+// it ended inside a line. A gzip archive that ends before its stream does
+// (compressed as the disk filled, copied in part) or is corrupt past some
+// point is read to there: its whole lines stand, the cut one is counted
+// as bad (a cut address is another address) and never judged, the file
+// ends there, and BrokenWarning says so. Any other failure is the error.
+func (f *File) readError(err error, partial bool) error {
+	if f.rd.gz == nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	f.broken = err
+	if partial {
+		f.dec.Counter().Bad(ReasonCutShort)
+	}
+	return io.EOF
+}
+
+// BrokenWarning is what a replay says of a gzip archive read only in
+// part (see readError): "" for one read to its end. Like ShrankWarning,
+// --quiet does not silence it: lines were not judged.
+func (f *File) BrokenWarning() string {
+	if f.broken == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s is cut short or corrupt after %d bytes of lines (%v): the lines up to there were judged, the rest could not be read", f.Path, f.offset, f.broken)
+}
+
+// Warnings are ShrankWarning's and BrokenWarning's, those that apply.
+func (f *File) Warnings() []string {
+	var ws []string
+	for _, w := range [...]string{f.ShrankWarning(), f.BrokenWarning()} {
+		if w != "" {
+			ws = append(ws, w)
+		}
+	}
+	return ws
 }
 
 func trimEOL(b []byte) []byte {

@@ -3,7 +3,6 @@ package sources
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -130,19 +129,35 @@ func (f *File) NextChunk() (pipeline.Chunk, error) {
 		buf := s.buffer()
 		buf = append(buf, s.carry...)
 		off := f.offset - int64(len(s.carry))
-		n, err := io.ReadFull(f.rd, buf[len(buf):cap(buf)])
+		n, err := readFull(f.rd, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		f.offset += int64(n)
+		cut := false // a gzip archive read only in part (see readError)
 		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		case err == io.EOF:
 			s.eof = true
 		case err != nil:
-			s.putBuffer(buf)
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
+			if err = f.readError(err, false); err != io.EOF {
+				s.putBuffer(buf)
+				return nil, err
+			}
+			s.eof, cut = true, true
 		}
 		end := len(buf)
-		if !s.eof {
+		if !s.eof || cut {
 			end = bytes.LastIndexByte(buf, '\n') + 1
+			if cut && end < len(buf) {
+				f.dec.Counter().Bad(ReasonCutShort)
+			}
+		}
+		if cut {
+			// What is past the last whole line is the cut line, counted.
+			s.carry = s.carry[:0]
+			if end == 0 {
+				s.putBuffer(buf)
+				return nil, io.EOF
+			}
+			return &chunk{f: f, buf: buf[:end], off: off}, nil
 		}
 		if end == 0 {
 			s.putBuffer(buf)
@@ -174,9 +189,26 @@ func (f *File) skipLine() error {
 			f.split.eof = true
 			return nil
 		case err != bufio.ErrBufferFull:
-			return fmt.Errorf("%s: %w", f.Path, err)
+			if err = f.readError(err, false); err == io.EOF {
+				f.split.eof, err = true, nil
+			}
+			return err
 		}
 	}
+}
+
+// readFull reads into b until it is full or r fails: io.EOF is a clean
+// end (whatever was read before it), anything else r's error.
+func readFull(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (f *File) splitState() *splitState {

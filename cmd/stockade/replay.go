@@ -264,7 +264,7 @@ func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.Fil
 	if !o.quiet {
 		printSummary(stderr, files, eng, counting.bans, time.Since(start))
 	} else {
-		warnShrank(stderr, files)
+		warnUnread(stderr, files)
 	}
 	if err == nil && o.report != "" {
 		side.Stats = eng.Stats()
@@ -273,11 +273,12 @@ func replayFiles(ctx context.Context, eng *pipeline.Engine, files []*sources.Fil
 	return err
 }
 
-// warnShrank says, under --quiet, what the summary would have said of a
-// file that shrank while it was replayed.
-func warnShrank(w io.Writer, files []*sources.File) {
+// warnUnread says, under --quiet, what the summary would have said of a
+// file not read to its end: it shrank while it was replayed, or it is a
+// gzip archive cut short.
+func warnUnread(w io.Writer, files []*sources.File) {
 	for _, f := range files {
-		if s := f.ShrankWarning(); s != "" {
+		for _, s := range f.Warnings() {
 			fmt.Fprintf(w, "warning: %s\n", s)
 		}
 	}
@@ -321,7 +322,7 @@ func (o *replayFlags) runCompare(ctx context.Context, args []string, stdout, std
 	if !o.quiet {
 		backtest.WriteSources(stderr, srcs)
 	} else {
-		warnShrank(stderr, files)
+		warnUnread(stderr, files)
 	}
 	out := stdout
 	if o.output != "" {

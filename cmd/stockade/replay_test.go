@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -275,5 +276,78 @@ func TestReplayQuietSaysWhatItLeftUnread(t *testing.T) {
 	}
 	if strings.Contains(stderr, "wtmp") {
 		t.Errorf("--quiet spoke of a file that is no log:\n%s", stderr)
+	}
+}
+
+// TestReplayArchiveCutShort: a rotated log compressed while the disk
+// filled, or copied in part, ends before its gzip stream does. One such
+// archive among the logs stopped the whole replay ("unexpected EOF") on
+// one worker, and on two its last, cut line was judged as if whole (a cut
+// address is another address). Now its whole lines are judged, the cut
+// one is counted as bad, the replay goes on with the other logs, the same
+// on one worker and two, and it says so even under --quiet.
+func TestReplayArchiveCutShort(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2025, 11, 8, 10, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	for i := range 6 {
+		b.WriteString(sshdLine(at.Add(time.Duration(i)*time.Second), "203.0.113.77", i))
+	}
+	for i := range 20000 { // filler past the cut: another address, once a minute
+		b.WriteString(sshdLine(at.Add(time.Minute+time.Duration(i)*time.Minute), fmt.Sprintf("198.51.100.%d", i%200+1), i))
+	}
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write([]byte(b.String()))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "auth.log.2.gz")
+	if err := os.WriteFile(cut, zb.Bytes()[:zb.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var o strings.Builder
+	for i := range 6 {
+		o.WriteString(sshdLine(at.Add(30*24*time.Hour+time.Duration(i)*time.Second), "192.0.2.200", i))
+	}
+	other := writeLog(t, dir, "auth.log", o.String())
+
+	// The two logs, each on a goroutine of its own with two workers; the
+	// archive alone, read in chunks by both workers with two.
+	for _, files := range [][]string{{cut, other}, {cut}} {
+		var first []pipeline.Decision
+		for _, workers := range []string{"1", "2"} {
+			ds, stderr, err := replay(t, append([]string{"--quiet", "--tz", "UTC", "--workers", workers}, files...)...)
+			if err != nil {
+				t.Fatalf("--workers %s %d logs: %v\n%s", workers, len(files), err, stderr)
+			}
+			var targets []string
+			for _, d := range ds {
+				targets = append(targets, d.Target.String())
+			}
+			if !slices.Contains(targets, "203.0.113.77") || (len(files) == 2 && !slices.Contains(targets, "192.0.2.200")) {
+				t.Fatalf("--workers %s %d logs: bans %v, want the cut archive's attacker and the other log's", workers, len(files), targets)
+			}
+			for _, tg := range targets {
+				if tg != "203.0.113.77" && tg != "192.0.2.200" && !strings.HasPrefix(tg, "198.51.100.") {
+					t.Errorf("--workers %s %d logs: a ban of %s, an address no whole line holds", workers, len(files), tg)
+				}
+			}
+			if !strings.Contains(stderr, "auth.log.2.gz") || !strings.Contains(stderr, "cut short") {
+				t.Errorf("--workers %s %d logs: nothing said of the archive cut short:\n%s", workers, len(files), stderr)
+			}
+			if first == nil {
+				first = ds
+				continue
+			}
+			if len(ds) != len(first) {
+				t.Fatalf("--workers 2 %d logs: %d decisions, --workers 1: %d", len(files), len(ds), len(first))
+			}
+			for i := range ds {
+				if ds[i].ID != first[i].ID {
+					t.Fatalf("--workers 2 %d logs: decision %d is %s, --workers 1's %s", len(files), i, ds[i].Target, first[i].Target)
+				}
+			}
+		}
 	}
 }

@@ -41,7 +41,7 @@ func printSummary(w io.Writer, files []*sources.File, eng *pipeline.Engine, bans
 		for _, r := range f.Counts().BadLines() {
 			fmt.Fprintf(w, "  bad line in %s: %s ×%d\n", f.Path, r.Reason, r.Count)
 		}
-		if s := f.ShrankWarning(); s != "" {
+		for _, s := range f.Warnings() {
 			fmt.Fprintf(w, "  warning: %s\n", s)
 		}
 	}
