@@ -165,6 +165,7 @@ func (c *explainSetup) explainLog(ctx context.Context, path string, stdin io.Rea
 	}
 	x := explain.New(set, c.allow, dec, text)
 	if err := explainLines(ctx, rd, name, x, js); err != nil {
+		out.Flush() // the lines explained before it stand
 		return err
 	}
 	if js != nil {
@@ -187,11 +188,13 @@ func explainLines(ctx context.Context, rd *sources.Reader, name string, x *expla
 			}
 		}
 		line, err := rd.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			// A gzip archive cut short or corrupt: what was read of the
+			// line is cut, and a cut address is another address.
+			return fmt.Errorf("%s: cut short or corrupt after line %d, its lines after it not read: %w", name, n-1, err)
+		}
 		if line == "" && err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return fmt.Errorf("%s: %w", name, err)
+			break
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if res := x.Line(n, name, line); js != nil && res != nil {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stockade-ids/stockade/internal/golden"
 )
@@ -168,5 +171,57 @@ func TestStdinHomeNet(t *testing.T) {
 	rest := want[bytes.IndexByte(want, '\n'):]
 	if !strings.HasPrefix(got, "stdin: fastlog") || !strings.HasSuffix(got, string(rest)) {
 		t.Errorf("explain - --home-net:\n%s", golden.Diff(want, []byte(got)))
+	}
+}
+
+// TestExplainArchiveCutShort: the last line of a gzip archive that ends
+// early is cut, and a cut address is another address: explain stops at
+// the last whole line and says the archive is cut short, where it
+// explained the cut line as if whole (as replay no longer judges it).
+func TestExplainArchiveCutShort(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2025, 11, 8, 10, 0, 0, 0, time.UTC)
+	for i := range 5000 {
+		b.WriteString(sshdLine(at.Add(time.Duration(i)*time.Second), fmt.Sprintf("198.51.100.%d", i%250+1), i))
+	}
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write([]byte(b.String()))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A cut that ends inside a line: what a reader gets of it, whole lines
+	// and the cut one.
+	var data []byte
+	var partial string
+	whole := 0
+	for n := zb.Len() / 2; n < zb.Len(); n += 7 {
+		zr, err := gzip.NewReader(bytes.NewReader(zb.Bytes()[:n]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err == nil {
+			t.Fatal("a gzip stream cut in half read without an error")
+		}
+		if i := bytes.LastIndexByte(got, '\n'); i >= 0 && i < len(got)-1 {
+			data, partial, whole = zb.Bytes()[:n], string(got[i+1:]), bytes.Count(got, []byte("\n"))
+			break
+		}
+	}
+	if data == nil {
+		t.Fatal("no cut inside a line")
+	}
+	path := filepath.Join(t.TempDir(), "auth.log.2.gz")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"explain", "--tz", "UTC", path}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("explain of an archive cut short: %v", err)
+	}
+	if n := len(regexp.MustCompile(`(?m)^[0-9]+: `).FindAllString(stdout.String(), -1)); n != whole {
+		t.Errorf("%d lines explained, want the %d whole ones, not the cut %q", n, whole, partial)
 	}
 }
