@@ -1,7 +1,10 @@
 package tail
 
 import (
+	"compress/gzip"
 	"context"
+	"errors"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -19,9 +22,12 @@ import (
 // was rotated while we were down: it is looked for among the path's
 // siblings (auth.log.1, auth.log-20250101, or any file the globs match in
 // the same directory) by fingerprint, and read from the offset to its end
-// before the new file at the path, which is read from its beginning. Where
-// CrowdSec starts at the end and misses what was written while it was down,
-// this loses nothing unless the old file is gone (compressed or deleted).
+// before the new file at the path, which is read from its beginning; an
+// old file compressed meanwhile (logrotate's compress without
+// delaycompress) is read from its gzip archive. Where CrowdSec starts at
+// the end and misses what was written while it was down, this loses
+// nothing unless the old file is deleted (or compressed other than by
+// gzip).
 func (t *Tailer) start(ctx context.Context, w *watcher) error {
 	byPath := map[string][]Checkpoint{}
 	for _, cp := range t.cfg.Checkpoints {
@@ -75,14 +81,20 @@ func (t *Tailer) start(ctx context.Context, w *watcher) error {
 // end, then let go.
 func (t *Tailer) resumeRotated(path string, cp Checkpoint, cur os.FileInfo) {
 	fd, fi, fpLen := t.findSibling(path, cp.Fingerprint, cur)
+	name := ""
+	if fd != nil {
+		name = fd.Name()
+	} else {
+		fd, fi, fpLen, name = t.findArchive(path, cp)
+	}
 	if fd == nil {
-		t.log.Warn("file rotated while we were down and its old version is not found (compressed or deleted): "+
+		t.log.Warn("file rotated while we were down and its old version is not found (deleted, or compressed other than by gzip): "+
 			"its lines after the checkpoint are lost; reading the new file from its beginning",
 			"path", path, "offset", cp.Offset)
 		return
 	}
 	if fi.Size() < cp.Offset {
-		t.log.Warn("rotated file is shorter than its checkpoint: not resumed", "path", fd.Name(), "source", path,
+		t.log.Warn("rotated file is shorter than its checkpoint: not resumed", "path", name, "source", path,
 			"offset", cp.Offset, "size", fi.Size())
 		fd.Close()
 		return
@@ -96,14 +108,14 @@ func (t *Tailer) resumeRotated(path string, cp Checkpoint, cur os.FileInfo) {
 		return
 	}
 	f := &follower{
-		source: path, path: fd.Name(), fd: fd, id: fi,
+		source: path, path: name, fd: fd, id: fi,
 		fp: cp.Fingerprint, fpLen: fpLen, checked: fi.Size(),
 		offset: cp.Offset, readPos: cp.Offset,
 		moved: true, retired: true, lastData: time.Now(),
 	}
 	t.add(f, false)
 	t.log.Info("file rotated while we were down: finishing its old version first", "path", path,
-		"old", fd.Name(), "offset", cp.Offset, "size", fi.Size())
+		"old", name, "offset", cp.Offset, "size", fi.Size())
 	if t.cfg.Format != pipeline.FormatUnknown {
 		t.setFormat(f, t.cfg.Format)
 	}
@@ -143,4 +155,105 @@ func (t *Tailer) findSibling(path string, fp uint64, cur os.FileInfo) (*os.File,
 		fd.Close()
 	}
 	return nil, nil, 0
+}
+
+// findArchive looks among path's rotated names compressed with gzip
+// (auth.log.1.gz, auth.log-20251108.gz) for the one whose content begins
+// as the file of checkpoint cp did, and unpacks it (see unpack): the file,
+// its fingerprint's length and the archive's name, or nil.
+func (t *Tailer) findArchive(path string, cp Checkpoint) (*os.File, os.FileInfo, int, string) {
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return nil, nil, 0, ""
+	}
+	for _, e := range entries {
+		stem, ok := strings.CutSuffix(e.Name(), ".gz")
+		if !ok || !e.Type().IsRegular() || len(stem) <= len(base) || !strings.HasPrefix(stem, base) || !strings.ContainsRune(".-_", rune(stem[len(base)])) {
+			continue
+		}
+		full := filepath.Join(dir, e.Name())
+		fp, fpLen := archiveFingerprint(full, t.buf[:maxFingerprint])
+		if fp != cp.Fingerprint {
+			continue
+		}
+		fd, err := unpack(full, cp.Offset)
+		if err != nil {
+			t.log.Warn("cannot unpack the rotated file's archive: its lines after the checkpoint are lost",
+				"path", path, "archive", full, "offset", cp.Offset, "err", err)
+			return nil, nil, 0, ""
+		}
+		fi, err := fd.Stat()
+		if err != nil {
+			fd.Close()
+			return nil, nil, 0, ""
+		}
+		return fd, fi, fpLen, full
+	}
+	return nil, nil, 0, ""
+}
+
+// archiveFingerprint is the fingerprint of the content of the gzip archive
+// at path, read into buf.
+func archiveFingerprint(path string, buf []byte) (uint64, int) {
+	a, err := os.Open(path)
+	if err != nil {
+		return 0, 0
+	}
+	defer a.Close()
+	zr, err := gzip.NewReader(a)
+	if err != nil {
+		return 0, 0
+	}
+	n, _ := io.ReadFull(zr, buf)
+	return fingerprint(buf[:n])
+}
+
+// unpack writes the content of the gzip archive at path to a temporary
+// file, removed at once (it goes when it is closed), laid out as the log
+// was: its head, which detection and the fingerprint read, then from
+// offset on the lines not read yet; the bytes between, read before the
+// daemon stopped, are a hole that takes no disk. An archive cut short
+// gives what it holds.
+func unpack(path string, offset int64) (*os.File, error) {
+	a, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	zr, err := gzip.NewReader(a)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp("", "stockade-rotated-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(tmp.Name())
+	fail := func(err error) (*os.File, error) {
+		tmp.Close()
+		return nil, err
+	}
+	head := min(offset, headSize)
+	if _, err := io.CopyN(tmp, zr, head); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return tmp, nil // shorter than the checkpoint: the caller says so
+		}
+		return fail(err)
+	}
+	if offset > head {
+		if _, err := io.CopyN(io.Discard, zr, offset-head); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return tmp, nil
+			}
+			return fail(err)
+		}
+		if _, err := tmp.Seek(offset, io.SeekStart); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := io.Copy(tmp, zr); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fail(err)
+	}
+	return tmp, nil
 }

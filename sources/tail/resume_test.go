@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/stockade-ids/stockade/pipeline"
@@ -93,15 +94,32 @@ func TestResume(t *testing.T) {
 			want: map[string][2]int{"old": {20, 30}, "new": {0, 15}},
 		},
 		{
+			// logrotate's compress without delaycompress: the old file is
+			// gone, its lines are in the archive. Read from the archive,
+			// from the checkpoint on; another archive is not it.
 			name: "rotated while down, old file compressed",
 			setup: func(t *testing.T, dir, path string) []Checkpoint {
 				writeFile(t, path, authLines("old", 0, 20))
 				cp := Checkpoint{path, fileFingerprint(t, path), upTo("old", 10)}
 				writeGzip(t, path+".1.gz", authLines("old", 0, 20))
+				writeGzip(t, path+".2.gz", authLines("older", 0, 5))
 				writeFile(t, path, authLines("new", 0, 15))
 				return []Checkpoint{cp}
 			},
-			want: map[string][2]int{"new": {0, 15}},
+			want: map[string][2]int{"old": {10, 20}, "new": {0, 15}},
+		},
+		{
+			// The checkpoint far past the archive's head: the lines before
+			// it are not read again (nor kept on disk).
+			name: "rotated while down, compressed, checkpoint deep in it",
+			setup: func(t *testing.T, dir, path string) []Checkpoint {
+				writeFile(t, path, authLines("old", 0, 3000))
+				cp := Checkpoint{path, fileFingerprint(t, path), upTo("old", 2500)}
+				writeGzip(t, path+"-20251108.gz", authLines("old", 0, 3100)) // 100 more written after the save
+				writeFile(t, path, authLines("new", 0, 15))
+				return []Checkpoint{cp}
+			},
+			want: map[string][2]int{"old": {2500, 3100}, "new": {0, 15}},
 		},
 		{
 			name: "stopped mid-rotation",
@@ -207,5 +225,43 @@ func rename(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.Rename(from, to); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnpackKeepsOnlyWhatIsLeft: an archive unpacked to resume from a
+// checkpoint holds, where the log held them, its head (for detection and
+// the fingerprint) and the lines from the checkpoint on; what was read
+// before is a hole: 20 MB of lines read before the stop take no disk.
+func TestUnpackKeepsOnlyWhatIsLeft(t *testing.T) {
+	dir := t.TempDir()
+	content := authLines("old", 0, 200_000) // about 20 MB
+	offset := int64(len(authLines("old", 0, 199_000)))
+	archive := filepath.Join(dir, "auth.log.1.gz")
+	writeGzip(t, archive, content)
+	fd, err := unpack(archive, offset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	fi, err := fd.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != int64(len(content)) {
+		t.Fatalf("unpacked %d bytes, the log held %d", fi.Size(), len(content))
+	}
+	head := make([]byte, headSize)
+	if _, err := fd.ReadAt(head, 0); err != nil || string(head) != content[:headSize] {
+		t.Fatalf("the head is not the log's: %v", err)
+	}
+	rest := make([]byte, int64(len(content))-offset)
+	if _, err := fd.ReadAt(rest, offset); err != nil || string(rest) != content[offset:] {
+		t.Fatalf("the lines from the checkpoint on are not the log's: %v", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blocks*512 > 2*(headSize+int64(len(rest)))+1<<20 {
+		t.Errorf("%d bytes on disk for %d of head and lines left: the lines read before were written", st.Blocks*512, headSize+int64(len(rest)))
+	}
+	if _, err := os.Stat(fd.Name()); !os.IsNotExist(err) {
+		t.Errorf("the unpacked file is left in the temporary directory: %v", err)
 	}
 }
