@@ -75,17 +75,25 @@ type parkable struct {
 // where it was: it keeps its descriptor, outside the pool's count.
 func openParkable(pool *Pool, path string) (io.ReadCloser, os.FileInfo, error) {
 	k := &parkable{pool: pool, path: path}
+	// Held until k has its descriptor: another file's reserve must not
+	// take k, in the pool's list already, for one it may park.
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	pool.reserve(k)
 	fh, err := os.Open(path)
-	var fi os.FileInfo
-	if err == nil {
-		if fi, err = fh.Stat(); err != nil {
-			fh.Close()
-		}
-	}
-	if err != nil || !fi.Mode().IsRegular() {
+	if err != nil {
 		pool.release(k)
-		return fh, fi, err
+		return nil, nil, err
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		pool.release(k)
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		pool.release(k)
+		return fh, fi, nil
 	}
 	k.fh, k.id = fh, fi
 	return k, fi, nil
@@ -162,12 +170,14 @@ func (k *parkable) Close() error {
 		return nil
 	}
 	k.closed = true
-	k.pool.release(k)
-	if k.fh == nil {
-		return nil
+	var err error
+	if k.fh != nil {
+		// Closed before its place is given back, so that the
+		// descriptors open never outnumber the places.
+		err = k.fh.Close()
+		k.fh = nil
 	}
-	err := k.fh.Close()
-	k.fh = nil
+	k.pool.release(k)
 	return err
 }
 

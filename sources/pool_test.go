@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -252,5 +254,67 @@ func TestPoolKeepsPipes(t *testing.T) {
 	}
 	if n != lines {
 		t.Fatalf("%d of the pipe's %d lines read", n, lines)
+	}
+}
+
+// TestPoolConcurrentOpens: files opened and read on several goroutines at
+// once (a parallel replay's readers): a file holding a descriptor always
+// holds one of the pool's places, so the descriptors never outnumber them.
+// A file being opened was in the pool's list before it had its
+// descriptor, and another file's reserve could take it for one to park,
+// leaving it open and uncounted. (Counting /proc/self/fd from several
+// goroutines is no measure here: one listing's own descriptor is reused
+// by a file before another reads the links.)
+func TestPoolConcurrentOpens(t *testing.T) {
+	dir := t.TempDir()
+	paths, _ := writeInterleaved(t, dir, 48, 400)
+	pool := NewPool(3)
+	opt := Options{Format: pipeline.FormatSyslog, Loc: time.UTC, Ref: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC), Pool: pool}
+	uncounted := func(f *File) bool {
+		k := f.f.(*parkable)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.fh != nil && k.elem == nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(paths))
+	var bad atomic.Int64
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < len(paths); i += 8 {
+				f, err := Open(paths[i], opt)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if uncounted(f) {
+					bad.Add(1)
+				}
+				var ev pipeline.Event
+				for {
+					if err := f.Next(&ev); err != nil {
+						if !errors.Is(err, io.EOF) {
+							errs <- err
+						}
+						break
+					}
+					if uncounted(f) {
+						bad.Add(1)
+					}
+				}
+				f.Close()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if bad.Load() > 0 || pool.Open() != 0 {
+		t.Fatalf("%d times a file held a descriptor outside the pool's count (%d still counted after Close)", bad.Load(), pool.Open())
+	}
+	if n := descriptorsUnder(t, dir); n != 0 {
+		t.Fatalf("%d descriptors left open", n)
 	}
 }
