@@ -184,3 +184,28 @@ func TestShrankWhileRead(t *testing.T) {
 		t.Fatal("a grown file shrank")
 	}
 }
+
+// TestOpenReaderRefusesOtherArchives: a log compressed by xz, zstd, bzip2,
+// lz4 or compress is refused as such (ErrArchive: a log left unread), not
+// taken for a file that is no log, nor read as garbage lines under a
+// format given.
+func TestOpenReaderRefusesOtherArchives(t *testing.T) {
+	for kind, data := range map[string]string{
+		"xz":            "\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46",
+		"zstd":          "\x28\xb5\x2f\xfd\x24\x00\x01\x00",
+		"bzip2":         "BZh91AY&SY\x00\x00",
+		"lz4":           "\x04\x22\x4d\x18\x64\x40\xa7",
+		"compress (.Z)": "\x1f\x9d\x90\x41",
+	} {
+		for _, format := range []pipeline.Format{pipeline.FormatUnknown, pipeline.FormatSyslog} {
+			_, err := OpenReader(strings.NewReader(data), format)
+			if !errors.Is(err, ErrArchive) || !strings.Contains(err.Error(), kind+"-compressed") {
+				t.Errorf("%s, format %v: %v, want ErrArchive naming it", kind, format, err)
+			}
+		}
+	}
+	// A log whose first line begins "BZh" but not with a block size is a log.
+	if _, err := OpenReader(strings.NewReader("BZh? 2025-11-08T10:00:00Z web1 sshd[1]: Failed password for root from 203.0.113.7 port 22 ssh2\n"), pipeline.FormatSyslog); err != nil {
+		t.Errorf("a line beginning BZh?: %v", err)
+	}
+}

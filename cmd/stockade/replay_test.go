@@ -249,7 +249,8 @@ func TestReplayDirectory(t *testing.T) {
 // the notes of files in a directory that are no logs, not that a log
 // was left unread. A broken gzip archive among the rotated logs (a copy
 // cut short, a disk error) was skipped without a word, and the replay
-// ended as if every log had been judged.
+// ended as if every log had been judged; so was a log compressed by xz
+// or zstd, taken for a file that is no log.
 func TestReplayQuietSaysWhatItLeftUnread(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
@@ -264,6 +265,13 @@ func TestReplayQuietSaysWhatItLeftUnread(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "wtmp"), []byte("\x00\x00\x00\x07\x01binary records, no log lines\x00\x00"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Rotated by a logrotate whose compresscmd is xz or zstd: logs, not
+	// read (only gzip is), which was "cannot detect the format", silent.
+	for name, magic := range map[string]string{"auth.log.3.xz": "\xfd7zXZ\x00", "auth.log.4.zst": "\x28\xb5\x2f\xfd"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(magic+"compressed bytes"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ds, stderr, err := replay(t, "--quiet", "--tz", "UTC", dir)
 	if err != nil {
 		t.Fatal(err, stderr)
@@ -271,8 +279,13 @@ func TestReplayQuietSaysWhatItLeftUnread(t *testing.T) {
 	if len(ds) != 1 {
 		t.Fatalf("%d decisions, want the one of auth.log", len(ds))
 	}
-	if !strings.Contains(stderr, "skipping") || !strings.Contains(stderr, "auth.log.2.gz") {
-		t.Errorf("--quiet said nothing of the archive it could not read:\n%s", stderr)
+	for _, name := range []string{"auth.log.2.gz", "auth.log.3.xz", "auth.log.4.zst"} {
+		if !strings.Contains(stderr, "skipping") || !strings.Contains(stderr, name) {
+			t.Errorf("--quiet said nothing of %s, which it could not read:\n%s", name, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "xz-compressed") || !strings.Contains(stderr, "zstd-compressed") {
+		t.Errorf("the notes do not say why the archives were not read:\n%s", stderr)
 	}
 	if strings.Contains(stderr, "wtmp") {
 		t.Errorf("--quiet spoke of a file that is no log:\n%s", stderr)
