@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -40,6 +41,10 @@ func (d *Decision) FitJSON(dst []byte, limit int) ([]byte, int, error) {
 	return d.fitJSON(dst, limit, true)
 }
 
+// ErrTooLarge is FitJSON's error for a decision that does not fit even
+// without its evidence.
+var ErrTooLarge = errors.New("more than the limit")
+
 // FitJSONUnescaped is FitJSON with AppendJSONUnescaped's bytes.
 func (d *Decision) FitJSONUnescaped(dst []byte, limit int) ([]byte, int, error) {
 	return d.fitJSON(dst, limit, false)
@@ -60,7 +65,7 @@ func (d *Decision) fitJSON(dst []byte, limit int, html bool) ([]byte, int, error
 		return nil, 0, err
 	}
 	if len(data)-start > limit {
-		return nil, 0, fmt.Errorf("decision %s: %d bytes without its evidence, more than %d", d.ID, len(data)-start, limit)
+		return nil, 0, fmt.Errorf("decision %s: %d bytes without its evidence, %w (%d)", d.ID, len(data)-start, ErrTooLarge, limit)
 	}
 	// The most lines that fit: more lines, more bytes.
 	lo, hi := 0, len(d.Evidence)-1

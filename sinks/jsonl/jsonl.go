@@ -93,12 +93,21 @@ func (s *Sink) Reopen() error {
 // decision larger than that (its evidence an attacker's long lines,
 // escaped) is written with the last of its evidence lines that fit, the
 // deciding line last, and a warning says how many were left out; the
-// lines themselves are in the log they came from.
+// lines themselves are in the log they came from. One that no cut of its
+// evidence makes fit is written whole, with a warning.
 func (s *Sink) Write(_ context.Context, ds []pipeline.Decision) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range ds {
 		b, cut, err := ds[i].FitJSONUnescaped(s.buf[:0], pipeline.MaxLine-1)
+		if errors.Is(err, pipeline.ErrTooLarge) {
+			// No cut makes it fit: the record of what was decided is
+			// kept whole, a line its readers count as too long.
+			b, err = ds[i].AppendJSONUnescaped(s.buf[:0])
+			if err == nil {
+				s.logger().Warn("jsonl: decision larger than a line a reader of the file takes, even without its evidence: written whole", "id", ds[i].ID, "bytes", len(b), "max_line", pipeline.MaxLine)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("jsonl: decision %s: %w", ds[i].ID, err)
 		}

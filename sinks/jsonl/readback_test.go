@@ -110,3 +110,41 @@ func TestDecisionFileReadsBack(t *testing.T) {
 		t.Errorf("the ban itself changed: %+v", back)
 	}
 }
+
+// TestDecisionTooLargeWithoutEvidence: a decision over a line's bound even
+// with no evidence (a Suricata signature of control bytes, escaped, in its
+// reason) cannot be fitted; it is still written, whole, and the batch goes
+// on: the file is the record of what was decided, and a reader counts the
+// line as too long, as it did before lines were fitted. Refused, it failed
+// the write and every decision after it in the batch.
+func TestDecisionTooLargeWithoutEvidence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.jsonl")
+	s, err := jsonl.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := hugeDecision()
+	big.Reason = "suricata: " + strings.Repeat("\x01", 20000)
+	small := pipeline.Decision{ID: "d2", Action: pipeline.ActionBan, Target: pipeline.MustTarget("203.0.113.9"), Rule: "sshd", At: time.Unix(1e9+1, 0).UTC()}
+	if err := s.Write(t.Context(), []pipeline.Decision{big, small}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines written, want both decisions", len(lines))
+	}
+	var back pipeline.Decision
+	if err := json.Unmarshal([]byte(lines[0]), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Reason != big.Reason || len(back.Evidence) != len(big.Evidence) {
+		t.Errorf("the decision that cannot fit was not written whole: reason %d bytes, %d evidence lines", len(back.Reason), len(back.Evidence))
+	}
+}
