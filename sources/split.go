@@ -137,7 +137,8 @@ func (f *File) NextChunk() (pipeline.Chunk, error) {
 		case err == io.EOF:
 			s.eof = true
 		case err != nil:
-			if err = f.readError(err, false); err != io.EOF {
+			partial := len(buf) > 0 && buf[len(buf)-1] != '\n'
+			if err = f.readError(err, partial); err != io.EOF {
 				s.putBuffer(buf)
 				return nil, err
 			}
@@ -145,19 +146,8 @@ func (f *File) NextChunk() (pipeline.Chunk, error) {
 		}
 		end := len(buf)
 		if !s.eof || cut {
+			// A cut archive's last line is cut: counted, never judged.
 			end = bytes.LastIndexByte(buf, '\n') + 1
-			if cut && end < len(buf) {
-				f.dec.Counter().Bad(ReasonCutShort)
-			}
-		}
-		if cut {
-			// What is past the last whole line is the cut line, counted.
-			s.carry = s.carry[:0]
-			if end == 0 {
-				s.putBuffer(buf)
-				return nil, io.EOF
-			}
-			return &chunk{f: f, buf: buf[:end], off: off}, nil
 		}
 		if end == 0 {
 			s.putBuffer(buf)
@@ -170,6 +160,10 @@ func (f *File) NextChunk() (pipeline.Chunk, error) {
 				return nil, err
 			}
 			continue
+		}
+		if cut {
+			s.carry = s.carry[:0]
+			return &chunk{f: f, buf: buf[:end], off: off}, nil
 		}
 		s.carry = append(s.carry[:0], buf[end:]...)
 		return &chunk{f: f, buf: buf[:end], off: off}, nil
