@@ -137,8 +137,7 @@ func (t *Tailer) findSibling(path string, fp uint64, cur os.FileInfo) (*os.File,
 		if name == base || isArchive(name) || !e.Type().IsRegular() {
 			continue
 		}
-		rotated := len(name) > len(base) && strings.HasPrefix(name, base) && strings.ContainsRune(".-_", rune(name[len(base)]))
-		if !rotated && !t.matchGlob(full) {
+		if !rotatedName(name, base) && !t.matchGlob(full) {
 			continue
 		}
 		fd, err := os.Open(full)
@@ -157,6 +156,12 @@ func (t *Tailer) findSibling(path string, fp uint64, cur os.FileInfo) (*os.File,
 	return nil, nil, 0
 }
 
+// rotatedName reports whether name is a rotated name of base: base.1,
+// base-20250101, base_old.
+func rotatedName(name, base string) bool {
+	return len(name) > len(base) && strings.HasPrefix(name, base) && strings.ContainsRune(".-_", rune(name[len(base)]))
+}
+
 // findArchive looks among path's rotated names compressed with gzip
 // (auth.log.1.gz, auth.log-20251108.gz) for the one whose content begins
 // as the file of checkpoint cp did, and unpacks it (see unpack): the file,
@@ -169,7 +174,7 @@ func (t *Tailer) findArchive(path string, cp Checkpoint) (*os.File, os.FileInfo,
 	}
 	for _, e := range entries {
 		stem, ok := strings.CutSuffix(e.Name(), ".gz")
-		if !ok || !e.Type().IsRegular() || len(stem) <= len(base) || !strings.HasPrefix(stem, base) || !strings.ContainsRune(".-_", rune(stem[len(base)])) {
+		if !ok || !e.Type().IsRegular() || !rotatedName(stem, base) {
 			continue
 		}
 		full := filepath.Join(dir, e.Name())
@@ -230,30 +235,22 @@ func unpack(path string, offset int64) (*os.File, error) {
 		return nil, err
 	}
 	os.Remove(tmp.Name())
-	fail := func(err error) (*os.File, error) {
+	// The archive's end, cut short or not, ends the file: one shorter
+	// than the checkpoint is the caller's to say.
+	ended := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) }
+	head := min(offset, headSize)
+	_, err = io.CopyN(tmp, zr, head)
+	if err == nil && offset > head {
+		if _, err = io.CopyN(io.Discard, zr, offset-head); err == nil {
+			_, err = tmp.Seek(offset, io.SeekStart)
+		}
+	}
+	if err == nil {
+		_, err = io.Copy(tmp, zr)
+	}
+	if err != nil && !ended(err) {
 		tmp.Close()
 		return nil, err
-	}
-	head := min(offset, headSize)
-	if _, err := io.CopyN(tmp, zr, head); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return tmp, nil // shorter than the checkpoint: the caller says so
-		}
-		return fail(err)
-	}
-	if offset > head {
-		if _, err := io.CopyN(io.Discard, zr, offset-head); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return tmp, nil
-			}
-			return fail(err)
-		}
-		if _, err := tmp.Seek(offset, io.SeekStart); err != nil {
-			return fail(err)
-		}
-	}
-	if _, err := io.Copy(tmp, zr); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return fail(err)
 	}
 	return tmp, nil
 }
