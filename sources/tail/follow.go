@@ -48,8 +48,14 @@ type follower struct {
 	// it at all; once quiet it is also closed.
 	moved    bool
 	retired  bool
+	done     bool      // let go: closed and forgotten
 	lastData time.Time // last growth, or when it moved
-	errLast  string    // last read error logged, so a failing file logs once
+	// scanSize is the size the scan just saw the file at (scanned), which
+	// its next read takes rather than asking again: with thousands of
+	// files, a stat each is most of a poll's cost.
+	scanSize int64
+	scanned  bool
+	errLast  string // last read error logged, so a failing file logs once
 
 	pubOffset atomic.Int64
 	pubFP     atomic.Uint64
@@ -59,12 +65,18 @@ type follower struct {
 // whether it stopped for the limit with more to read. Only ctx's error is
 // returned: read failures are logged and tried again on the next round.
 func (t *Tailer) read(ctx context.Context, f *follower, limit int) (bool, error) {
-	fi, err := f.fd.Stat()
-	if err != nil {
-		t.fileErr(f, "stat", err)
-		return false, nil
+	size, scanned := f.scanSize, f.scanned
+	f.scanned = false
+	if !scanned || size < f.readPos {
+		// No size from the scan just before (or one that reads were
+		// quicker than): ask the file.
+		fi, err := f.fd.Stat()
+		if err != nil {
+			t.fileErr(f, "stat", err)
+			return false, nil
+		}
+		size = fi.Size()
 	}
-	size := fi.Size()
 	f.stats.setSize(f, size)
 	t.checkTruncate(f, size)
 	if f.dec == nil && (f.undetectable || !t.detect(f, size)) {

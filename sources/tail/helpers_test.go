@@ -206,6 +206,13 @@ func (h *harness) events() []pipeline.Event {
 	return append([]pipeline.Event(nil), h.evs...)
 }
 
+// count is how many events have arrived, without copying them.
+func (h *harness) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.evs)
+}
+
 // wait waits until at least n events have arrived, then a few polls more so
 // that any extra event (a line read twice) shows up too.
 func (h *harness) wait(n int) []pipeline.Event {

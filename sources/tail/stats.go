@@ -160,10 +160,11 @@ func (t *Tailer) Checkpoints(applied map[string]int64) []Checkpoint {
 // sentFrom returns the fingerprint of the newest file followed under src
 // that has sent a line ending at off. t.mu is held.
 func (t *Tailer) sentFrom(src string, off int64) (uint64, bool) {
-	for i := len(t.files) - 1; i >= 0; i-- {
-		f := t.files[i]
+	files := t.bySource[src]
+	for i := len(files) - 1; i >= 0; i-- {
+		f := files[i]
 		fp, sent := f.pubFP.Load(), f.pubOffset.Load()
-		if f.source != src || fp == 0 || sent < off {
+		if fp == 0 || sent < off {
 			continue
 		}
 		// A line ends at off: the partial last line of a rotated file,
@@ -200,9 +201,18 @@ const maxGone = 4
 
 // forget removes f from the followed files, remembering its fingerprint.
 func (t *Tailer) forget(f *follower) {
+	if k, ok := keyOf(f.id); ok && t.ids[k] == f {
+		delete(t.ids, k)
+	}
+	f.done = true
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.files = slices.DeleteFunc(t.files, func(g *follower) bool { return g == f })
+	if fs := slices.DeleteFunc(t.bySource[f.source], func(g *follower) bool { return g == f }); len(fs) > 0 {
+		t.bySource[f.source] = fs
+	} else {
+		delete(t.bySource, f.source)
+	}
 	g := append(t.gone[f.source], fileMark{f.fp, f.offset})
 	if len(g) > maxGone {
 		g = slices.Delete(g, 0, len(g)-maxGone)

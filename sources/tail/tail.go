@@ -106,14 +106,18 @@ type Tailer struct {
 	running  atomic.Bool
 	out      chan<- pipeline.Event
 	buf      []byte
-	ev       pipeline.Event    // parsed into, then sent by value
-	openErrs map[string]string // last open error per path
-	noWatch  bool              // tests: poll only
+	ev       pipeline.Event        // parsed into, then sent by value
+	openErrs map[string]string     // last open error per path
+	noWatch  bool                  // tests: poll only
+	ids      map[fileKey]*follower // the files by identity, for the scan
 
-	mu    sync.Mutex  // guards files, paths and gone for Stats and Checkpoints
+	mu    sync.Mutex  // guards files, bySource, paths and gone for Stats and Checkpoints
 	files []*follower // in the order they were opened
-	paths map[string]*pathStats
-	gone  map[string][]fileMark // files let go, per source path
+	// bySource are the files by Event.Source, in the same order: a save
+	// asks which file each source's last line came from.
+	bySource map[string][]*follower
+	paths    map[string]*pathStats
+	gone     map[string][]fileMark // files let go, per source path
 }
 
 // New checks cfg and returns a Tailer. It does no I/O: files are opened by
@@ -158,6 +162,9 @@ func New(cfg Config) (*Tailer, error) {
 		grace: min(graceFactor*cfg.Poll, maxGrace),
 		paths: map[string]*pathStats{},
 		gone:  map[string][]fileMark{},
+		ids:   map[fileKey]*follower{},
+
+		bySource: map[string][]*follower{},
 	}, nil
 }
 
@@ -205,13 +212,18 @@ func (t *Tailer) Run(ctx context.Context, out chan<- pipeline.Event) error {
 				return nil
 			}
 		case ev := <-w.events():
-			switch {
-			case w.structural(ev):
+			if w.structural(ev) {
 				if t.scan(ctx, w, nil) != nil {
 					return nil
 				}
-			case !w.names[ev.Name]:
-				read = false // another file in a watched directory
+				break
+			}
+			// A write: read the files followed at that name, not every
+			// file (with thousands of logs, every write would stat them
+			// all); another file in a watched directory is nothing.
+			read = false
+			if t.readFiles(ctx, w.names[ev.Name]) != nil {
+				return nil
 			}
 		case err := <-w.errors():
 			// An overflowed queue loses wake-ups, not lines: the poll

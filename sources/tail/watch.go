@@ -15,7 +15,7 @@ type watcher struct {
 	w     *fsnotify.Watcher
 	t     *Tailer
 	dirs  map[string]bool
-	names map[string]bool // paths of followed files, for Write events
+	names map[string][]*follower // followed files by path, for Write events
 }
 
 func (t *Tailer) newWatcher() *watcher {
@@ -80,18 +80,19 @@ func (w *watcher) watchDirs(globs []string) {
 	}
 }
 
-// setNames records the paths of the followed files, so writes to other
-// files in the same directories do not wake Run.
+// setNames records the followed files by path, so that a write to one is
+// read at once and writes to other files in the same directories are
+// nothing.
 func (w *watcher) setNames(files []*follower) {
 	if w == nil {
 		return
 	}
 	if w.names == nil {
-		w.names = map[string]bool{}
+		w.names = map[string][]*follower{}
 	}
 	clear(w.names)
 	for _, f := range files {
-		w.names[f.path] = true
+		w.names[f.path] = append(w.names[f.path], f)
 	}
 }
 
