@@ -92,6 +92,9 @@ const (
 	// budget is how much one file may read before the others get a turn,
 	// so one file's backlog does not starve the rest.
 	budget = 1 << 20
+	// minScanGap is the least time between two scans that events ask for
+	// (see Run).
+	minScanGap = 10 * time.Millisecond
 	// headSize is how much of a file's head format detection looks at.
 	headSize = 64 << 10
 )
@@ -198,6 +201,24 @@ func (t *Tailer) Run(ctx context.Context, out chan<- pipeline.Event) error {
 	}
 	tick := time.NewTicker(t.cfg.Poll)
 	defer tick.Stop()
+	// A file created, renamed or removed calls for a scan, a stat of every
+	// matched path; a logrotate run over thousands of logs is thousands of
+	// such events. So scans come at most every gap: ten times what the last
+	// one took (at least minScanGap, at most the poll), a tenth of the
+	// time at most. An event within the gap has one scan at its end.
+	var (
+		lastScan time.Time
+		gap      time.Duration
+		due      <-chan time.Time
+	)
+	scan := func() error {
+		start := time.Now()
+		err := t.scan(ctx, w, nil)
+		lastScan = time.Now()
+		gap = min(max(10*lastScan.Sub(start), minScanGap), t.cfg.Poll)
+		due = nil
+		return err
+	}
 	read := true
 	for {
 		if read && t.readAll(ctx) != nil {
@@ -208,12 +229,23 @@ func (t *Tailer) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if t.scan(ctx, w, nil) != nil {
+			if scan() != nil {
+				return nil
+			}
+		case <-due:
+			if scan() != nil {
 				return nil
 			}
 		case ev := <-w.events():
 			if w.structural(ev) {
-				if t.scan(ctx, w, nil) != nil {
+				if wait := gap - time.Since(lastScan); wait > 0 {
+					if due == nil {
+						due = time.After(wait)
+					}
+					read = false
+					break
+				}
+				if scan() != nil {
 					return nil
 				}
 				break
