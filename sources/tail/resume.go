@@ -38,6 +38,7 @@ func (t *Tailer) start(ctx context.Context, w *watcher) error {
 		byPath[cp.Path] = append(byPath[cp.Path], cp)
 	}
 	plan := map[string]resume{}
+	sib := t.newSiblings(byPath)
 	for _, p := range slices.Sorted(maps.Keys(byPath)) {
 		var (
 			cur   os.FileInfo
@@ -62,7 +63,7 @@ func (t *Tailer) start(ctx context.Context, w *watcher) error {
 			case cp.Fingerprint == 0:
 				// Nothing of that file was consumed: it was empty.
 			default:
-				t.resumeRotated(p, cp, cur)
+				t.resumeRotated(sib, p, cp, cur)
 			}
 		}
 		plan[p] = r
@@ -79,13 +80,13 @@ func (t *Tailer) start(ctx context.Context, w *watcher) error {
 // resumeRotated finds the old file of checkpoint cp among the siblings of
 // path and follows it from cp.Offset, as a rotated file: it is read to its
 // end, then let go.
-func (t *Tailer) resumeRotated(path string, cp Checkpoint, cur os.FileInfo) {
-	fd, fi, fpLen := t.findSibling(path, cp.Fingerprint, cur)
+func (t *Tailer) resumeRotated(sib *siblings, path string, cp Checkpoint, cur os.FileInfo) {
+	fd, fi, fpLen := sib.find(path, cp.Fingerprint, cur)
 	name := ""
 	if fd != nil {
 		name = fd.Name()
 	} else {
-		fd, fi, fpLen, name = t.findArchive(path, cp)
+		fd, fi, fpLen, name = sib.findArchive(path, cp)
 	}
 	if fd == nil {
 		t.log.Warn("file rotated while we were down and its old version is not found (deleted, or compressed other than by gzip): "+
@@ -121,38 +122,129 @@ func (t *Tailer) resumeRotated(path string, cp Checkpoint, cur os.FileInfo) {
 	}
 }
 
-// findSibling opens the file in path's directory whose fingerprint is fp:
-// a rotated name of path (path.1, path-20250101, path.0) or any file the
-// globs match there. Archives are not looked into (see archiveExts), nor is
-// cur, the file now at path.
-func (t *Tailer) findSibling(path string, fp uint64, cur os.FileInfo) (*os.File, os.FileInfo, int) {
-	dir, base := filepath.Split(path)
+// siblings are what start looks through for the old files of logs
+// rotated while the daemon was down: each directory is listed once, its
+// files' fingerprints read once, at the first checkpoint that needs them.
+// With thousands of logs rotated while it was down (a host's virtual
+// hosts, at midnight), each looking through its directory and opening
+// every file the globs match there made the start quadratic: 2,000 logs
+// took 40 s before their lines were read.
+type siblings struct {
+	t     *Tailer
+	bases map[string]map[string]bool // the checkpoints' base names by directory
+	dirs  map[string]*dirIndex
+}
+
+// dirIndex is one directory's files that may be an old file: by
+// fingerprint those a glob matches or that have a rotated name of a
+// checkpoint's path there, and the gzip archives by the base name they
+// are a rotation of; each in the directory's order.
+type dirIndex struct {
+	byFP     map[uint64][]string
+	archives map[string][]string
+}
+
+func (t *Tailer) newSiblings(byPath map[string][]Checkpoint) *siblings {
+	sib := &siblings{t: t, bases: map[string]map[string]bool{}, dirs: map[string]*dirIndex{}}
+	for p := range byPath {
+		dir, base := filepath.Split(p)
+		if sib.bases[dir] == nil {
+			sib.bases[dir] = map[string]bool{}
+		}
+		sib.bases[dir][base] = true
+	}
+	return sib
+}
+
+// rotationOf calls f with each base of the directory name is a rotated
+// name of (see rotatedName).
+func (s *siblings) rotationOf(dir, name string, f func(base string)) {
+	for i := 1; i < len(name); i++ {
+		if strings.IndexByte(".-_", name[i]) >= 0 && s.bases[dir][name[:i]] {
+			f(name[:i])
+		}
+	}
+}
+
+func (s *siblings) index(dir string) *dirIndex {
+	if d := s.dirs[dir]; d != nil {
+		return d
+	}
+	d := &dirIndex{byFP: map[uint64][]string{}, archives: map[string][]string{}}
+	s.dirs[dir] = d
 	entries, err := os.ReadDir(filepath.Clean(dir))
 	if err != nil {
-		return nil, nil, 0
+		return d
 	}
 	for _, e := range entries {
 		name := e.Name()
-		full := filepath.Join(dir, name)
-		if name == base || isArchive(name) || !e.Type().IsRegular() {
+		if !e.Type().IsRegular() {
 			continue
 		}
-		if !rotatedName(name, base) && !t.matchGlob(full) {
+		if stem, ok := strings.CutSuffix(name, ".gz"); ok {
+			s.rotationOf(dir, stem, func(base string) { d.archives[base] = append(d.archives[base], name) })
 			continue
 		}
-		fd, err := os.Open(full)
-		if err != nil {
+		if isArchive(name) {
 			continue
 		}
-		fi, err := fd.Stat()
-		if err == nil && (cur == nil || !os.SameFile(fi, cur)) {
-			n, _ := fd.ReadAt(t.buf[:maxFingerprint], 0)
-			if got, fpLen := fingerprint(t.buf[:n]); got == fp {
-				return fd, fi, fpLen
+		candidate := s.t.matchGlob(filepath.Join(dir, name))
+		s.rotationOf(dir, name, func(string) { candidate = true })
+		if !candidate {
+			continue
+		}
+		if fp, _ := headFingerprint(filepath.Join(dir, name), s.t.buf[:maxFingerprint]); fp != 0 {
+			d.byFP[fp] = append(d.byFP[fp], name)
+		}
+	}
+	return d
+}
+
+func headFingerprint(path string, buf []byte) (uint64, int) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return 0, 0
+	}
+	defer fd.Close()
+	n, _ := fd.ReadAt(buf, 0)
+	return fingerprint(buf[:n])
+}
+
+// find opens the file in path's directory whose fingerprint is fp: a
+// rotated name of path (path.1, path-20250101, path.0), else any file the
+// globs match there (logs of one kind often begin alike: another host's
+// log is never taken while the path's own rotation is there). Archives
+// are not looked into (see archiveExts), nor is cur, the file now at path.
+func (s *siblings) find(path string, fp uint64, cur os.FileInfo) (*os.File, os.FileInfo, int) {
+	dir, base := filepath.Split(path)
+	names := s.index(dir).byFP[fp]
+	for _, rotated := range []bool{true, false} {
+		for _, name := range names {
+			if name != base && rotatedName(name, base) == rotated && (rotated || s.t.matchGlob(filepath.Join(dir, name))) {
+				if fd, fi, n := s.open(filepath.Join(dir, name), fp, cur); fd != nil {
+					return fd, fi, n
+				}
 			}
 		}
-		fd.Close()
 	}
+	return nil, nil, 0
+}
+
+// open opens the file at full if it is fp's and not cur.
+func (s *siblings) open(full string, fp uint64, cur os.FileInfo) (*os.File, os.FileInfo, int) {
+	fd, err := os.Open(full)
+	if err != nil {
+		return nil, nil, 0
+	}
+	fi, err := fd.Stat()
+	if err == nil && fi.Mode().IsRegular() && (cur == nil || !os.SameFile(fi, cur)) {
+		// Read again: the index was read before this file was opened.
+		n, _ := fd.ReadAt(s.t.buf[:maxFingerprint], 0)
+		if got, fpLen := fingerprint(s.t.buf[:n]); got == fp {
+			return fd, fi, fpLen
+		}
+	}
+	fd.Close()
 	return nil, nil, 0
 }
 
@@ -166,18 +258,11 @@ func rotatedName(name, base string) bool {
 // (auth.log.1.gz, auth.log-20251108.gz) for the one whose content begins
 // as the file of checkpoint cp did, and unpacks it (see unpack): the file,
 // its fingerprint's length and the archive's name, or nil.
-func (t *Tailer) findArchive(path string, cp Checkpoint) (*os.File, os.FileInfo, int, string) {
+func (s *siblings) findArchive(path string, cp Checkpoint) (*os.File, os.FileInfo, int, string) {
+	t := s.t
 	dir, base := filepath.Split(path)
-	entries, err := os.ReadDir(filepath.Clean(dir))
-	if err != nil {
-		return nil, nil, 0, ""
-	}
-	for _, e := range entries {
-		stem, ok := strings.CutSuffix(e.Name(), ".gz")
-		if !ok || !e.Type().IsRegular() || !rotatedName(stem, base) {
-			continue
-		}
-		full := filepath.Join(dir, e.Name())
+	for _, name := range s.index(dir).archives[base] {
+		full := filepath.Join(dir, name)
 		fp, fpLen := archiveFingerprint(full, t.buf[:maxFingerprint])
 		if fp != cp.Fingerprint {
 			continue

@@ -265,3 +265,33 @@ func TestUnpackKeepsOnlyWhatIsLeft(t *testing.T) {
 		t.Errorf("the unpacked file is left in the temporary directory: %v", err)
 	}
 }
+
+// TestResumeRotatedAmongLookAlikes: logs of one kind often begin with the
+// same line (a monitor's probe, logged by every virtual host in the same
+// second). A log rotated while the daemon was down is finished from its
+// own rotated file, never from another log the glob matches that happens
+// to begin alike and comes first in the directory.
+func TestResumeRotatedAmongLookAlikes(t *testing.T) {
+	dir := t.TempDir()
+	probe := authLine("probe", 0)
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	writeFile(t, a, probe+authLines("a", 1, 10)) // followed, not rotated
+	writeFile(t, b, probe)
+	fp := fileFingerprint(t, b)
+	cps := []Checkpoint{
+		{a, fp, int64(len(probe + authLines("a", 1, 10)))},
+		{b, fp, int64(len(probe))},
+	}
+	appendFile(t, b, authLines("b", 1, 10)) // written after the save
+	rename(t, b, b+".1")
+	writeFile(t, b, authLines("c", 0, 5))
+
+	h := start(t, Config{Globs: []string{filepath.Join(dir, "*.log")}, Checkpoints: cps})
+	evs := h.wait(14)
+	checkSpans(t, evs, map[string][2]int{"b": {1, 10}, "c": {0, 5}})
+	for _, ev := range evs {
+		if tag, _ := key(t, ev); tag == "b" && ev.Source != b {
+			t.Errorf("b's old line from %s", ev.Source)
+		}
+	}
+}

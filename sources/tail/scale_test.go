@@ -118,15 +118,15 @@ func perFile(t *testing.T, files, rounds int, op func()) time.Duration {
 	return best / time.Duration(files)
 }
 
-// checkLinear fails when the cost per file at manyFiles is more than bound
-// times that at fewFiles.
-func checkLinear(t *testing.T, what string, few, many time.Duration, bound float64) {
+// checkLinear fails when the cost per file at the larger number of files
+// is more than bound times that at the smaller.
+func checkLinear(t *testing.T, what string, fewN int, few time.Duration, manyN int, many time.Duration, bound float64) {
 	t.Helper()
 	ratio := float64(many) / float64(max(few, 1))
-	t.Logf("%s: %v a file for %d files, %v a file for %d (%.1f×)", what, few, fewFiles, many, manyFiles, ratio)
+	t.Logf("%s: %v a file for %d files, %v a file for %d (%.1f×)", what, few, fewN, many, manyN, ratio)
 	if ratio > bound {
 		t.Errorf("%s costs %.1f× as much per file for %d files as for %d: it grows with the square of the files",
-			what, ratio, manyFiles, fewFiles)
+			what, ratio, manyN, fewN)
 	}
 }
 
@@ -148,7 +148,7 @@ func TestPollScalesWithFiles(t *testing.T) {
 	}
 	// Mostly system calls, a few per file: 0.8× to 1.0× measured; the
 	// quadratic scan made it 3.5×.
-	checkLinear(t, "a poll", cost(fewFiles), cost(manyFiles), 2)
+	checkLinear(t, "a poll", fewFiles, cost(fewFiles), manyFiles, cost(manyFiles), 2)
 }
 
 // TestCheckpointsScaleWithFiles: the save that follows lines from every
@@ -168,7 +168,7 @@ func TestCheckpointsScaleWithFiles(t *testing.T) {
 	}
 	// The sources are sorted and looked up in maps, whose misses grow with
 	// them: 1.8× measured; the walk made it 8.3×.
-	checkLinear(t, "a save's checkpoints", cost(fewFiles), cost(manyFiles), 4)
+	checkLinear(t, "a save's checkpoints", fewFiles, cost(fewFiles), manyFiles, cost(manyFiles), 4)
 }
 
 // TestWriteReadsItsFile: a line written to one of many followed files is
@@ -280,4 +280,49 @@ func TestRotationScansInTurn(t *testing.T) {
 	if share > 0.5 {
 		t.Errorf("following %d files through %d rotations took %.0f %% of a core: a scan for each event", n, rotations, 100*share)
 	}
+}
+
+// TestResumeManyRotatedScales: a start after thousands of logs were
+// rotated while the daemon was down (a host's virtual hosts, at midnight)
+// finishes each old file from its checkpoint at a cost per file that does
+// not grow with the files. Each checkpoint looked through its directory,
+// opening every file the globs match there: 2,000 rotated logs took the
+// daemon 40 s before it read a line.
+func TestResumeManyRotatedScales(t *testing.T) {
+	cost := func(n int) time.Duration {
+		needDescriptors(t, 2*n)
+		dir := t.TempDir()
+		var cps []Checkpoint
+		for i := range n {
+			p := filepath.Join(dir, fmt.Sprintf("site%d.access.log", i))
+			first := accessLine(i)
+			writeFile(t, p, first+accessLine(n+i)) // the second line came while down
+			fp, _ := fingerprint([]byte(first))
+			cps = append(cps, Checkpoint{Path: p, Fingerprint: fp, Offset: int64(len(first))})
+			if err := os.Rename(p, p+".1"); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, p, accessLine(2*n+i))
+		}
+		var ru0, ru1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		h := start(t, Config{Globs: []string{filepath.Join(dir, "*.access.log")}, Checkpoints: cps, Poll: time.Hour,
+			Log: slog.New(slog.DiscardHandler)})
+		defer h.stop()
+		// Before, 1,600 files took about half a minute.
+		end := time.Now().Add(2 * time.Minute)
+		for h.count() < 2*n {
+			if time.Now().After(end) {
+				t.Fatalf("%d of %d lines read after two minutes", h.count(), 2*n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		if got := len(h.events()); got != 2*n {
+			t.Fatalf("%d lines read, want %d: the rest of each old file and the new one", got, 2*n)
+		}
+		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		return cpu / time.Duration(n)
+	}
+	checkLinear(t, "a start after rotations", 200, cost(200), 1600, cost(1600), 3)
 }
