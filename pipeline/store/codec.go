@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -48,9 +49,9 @@ var (
 )
 
 const (
-	// formatVersion is what is written; format 2 (before D items) is
-	// read as well: it is format 3 without them.
-	formatVersion = 3
+	// formatVersion is what is written; formats 2 (before D items) and 3
+	// (before P items) are read as well: each is the next without them.
+	formatVersion = 4
 	oldestFormat  = 2
 	kindSnapshot  = 'S'
 	kindLog       = 'L'
@@ -247,6 +248,41 @@ func (e *encoder) offsets(m map[string]json.RawMessage) {
 		e.str(k)
 		e.bytes(v)
 	}
+}
+
+// offsetChanges encodes what differs from old in m: a key set anew, or
+// gone. It reports whether anything did.
+func (e *encoder) offsetChanges(old, m map[string]json.RawMessage) bool {
+	n := 0
+	for k, v := range m {
+		if w, ok := old[k]; !ok || !bytes.Equal(v, w) {
+			n++
+		}
+	}
+	for k := range old {
+		if _, ok := m[k]; !ok {
+			n++
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	e.tag('P')
+	e.uvarint(uint64(n))
+	for k, v := range m {
+		if w, ok := old[k]; !ok || !bytes.Equal(v, w) {
+			e.str(k)
+			e.b = append(e.b, 1)
+			e.bytes(v)
+		}
+	}
+	for k := range old {
+		if _, ok := m[k]; !ok {
+			e.str(k)
+			e.b = append(e.b, 0)
+		}
+	}
+	return true
 }
 
 func (e *encoder) kept(k string, v []byte) {

@@ -65,7 +65,10 @@ func (s *Store) SaveWith(ch pipeline.Changes, offsets map[string]json.RawMessage
 		e.target(p, js)
 	}
 	if offsets != nil {
-		e.offsets(offsets)
+		// What changed, not the whole set: a daemon following thousands
+		// of logs wrote every one's checkpoint at each save, 700 KB a
+		// second for 5,000 logs of which one was written to.
+		e.offsetChanges(s.offsets, offsets)
 	}
 	for k, v := range kept {
 		e.kept(k, v)

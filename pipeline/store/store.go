@@ -369,6 +369,8 @@ func (s *Store) apply(d *decoder, r Restorer) (end bool, err error) {
 			s.applyTarget(d)
 		case 'O':
 			s.applyOffsets(d)
+		case 'P':
+			s.applyOffsetChanges(d)
 		case 'K':
 			k := d.str()
 			if d.byte() == 0 {
@@ -447,6 +449,26 @@ func (s *Store) applyTarget(d *decoder) {
 		return
 	}
 	s.targets[p] = append([]byte(nil), js...)
+}
+
+func (s *Store) applyOffsetChanges(d *decoder) {
+	n := d.uvarint()
+	for range n {
+		k := d.str()
+		set := d.byte() == 1
+		var v []byte
+		if set {
+			v = d.raw()
+		}
+		if d.err != nil {
+			return
+		}
+		if set {
+			s.offsets[k] = append(json.RawMessage(nil), v...)
+		} else {
+			delete(s.offsets, k)
+		}
+	}
 }
 
 func (s *Store) applyOffsets(d *decoder) {
