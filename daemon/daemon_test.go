@@ -27,6 +27,8 @@ type daemonHarness struct {
 	out    string
 	socket string
 	rules  string
+	packs  []string // the rules: list, when not the sshd pack in rules
+	files  []string // the files followed, when not log alone
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -62,6 +64,12 @@ func (h *daemonHarness) start() {
 	cfg := &Config{StateDir: filepath.Join(h.dir, "state"), Socket: h.socket, Origin: "test", Rules: []string{h.rules},
 		Sources: []SourceConfig{{Files: &tail.FilesConfig{Files: []string{h.log}, Start: "beginning"}}},
 		Sinks:   []SinkConfig{{JSONL: &jsonl.Config{Path: h.out}}}}
+	if h.packs != nil {
+		cfg.Rules = h.packs
+	}
+	if h.files != nil {
+		cfg.Sources[0].Files.Files = h.files
+	}
 	d, err := New(*cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		h.t.Fatal(err)

@@ -303,18 +303,6 @@ func left(until, now time.Time) time.Duration {
 	return max(0, until.Sub(now)).Truncate(time.Second)
 }
 
-// ruleLeft is how long each target rule bans has left, in seconds.
-func (d *Daemon) ruleLeft(rule string, targets []netip.Prefix, now time.Time) map[string]int64 {
-	out := make(map[string]int64, len(targets))
-	for _, t := range targets {
-		if exp, ok := d.eng.Ledger().RuleExpiry(t, rule); ok {
-			s, _ := pipeline.TargetString(t)
-			out[s] = int64(left(exp, now) / time.Second)
-		}
-	}
-	return out
-}
-
 // auditExpired logs the bans that ran out, when the engine makes no
 // unban decisions of them (those are logged as they are sent).
 func (d *Daemon) auditExpired(now time.Time) {
