@@ -114,11 +114,18 @@ func (e *Enforcer) Active() (int, map[string]int) {
 	return e.eng.Ledger().Len(), per
 }
 
-// recount sets each origin's active count from the ledger.
+// recount sets each origin's active count from the ledger, in one pass
+// over the bans (one pass per origin was the sensors times the bans at
+// every tick).
 func (e *Enforcer) recount(now time.Time) {
-	for n, o := range e.origins {
-		o.active = len(e.eng.Ledger().ByRule(n, now))
+	for _, o := range e.origins {
+		o.active = 0
 	}
+	e.eng.Ledger().EachActive(now, func(_ netip.Prefix, rule string, _ time.Time) {
+		if o := e.origins[rule]; o != nil {
+			o.active++
+		}
+	})
 }
 
 // Tick drops expired records (the kernel expires its elements by itself),
