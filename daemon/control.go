@@ -52,7 +52,7 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Reply 
 func (d *Daemon) status(only string) *control.Status {
 	now := d.now()
 	st := &control.Status{Since: d.started, Clock: d.eng.Now(), ActiveBans: d.eng.Ledger().Len(), Windows: d.eng.Counter().Len(), Bad: map[string]int{},
-		Memory: d.memory.String(), HeapBytes: heapBytes()}
+		Memory: d.memory.Now(), HeapBytes: heapBytes()}
 	formats := map[string]string{}
 	for _, t := range d.tailers {
 		for _, fs := range t.Stats() {

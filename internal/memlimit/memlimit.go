@@ -18,10 +18,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Setting is memory_limit: as written: a size, a share of the cgroup's
@@ -143,11 +146,91 @@ func Resolve(s Setting, def int64, getenv func(string) string, root string) Limi
 }
 
 // Apply sets the runtime's soft limit to l (nothing to do for
-// GOMEMLIMIT, which the runtime read at start).
+// GOMEMLIMIT, which the runtime read at start). A default limit then
+// follows the live heap (see Follow).
 func Apply(l Limit) {
 	if l.Source != "GOMEMLIMIT" {
 		debug.SetMemoryLimit(l.Bytes)
 	}
+	applied.Store(&l)
+	current.Store(l.Bytes)
+	if l.IsDefault() && !watching.Swap(true) {
+		watch()
+	}
+}
+
+// IsDefault is whether l is a default, sized by the settings rather than
+// set by memory_limit: or GOMEMLIMIT.
+func (l Limit) IsDefault() bool { return strings.HasPrefix(l.Source, "default") }
+
+// headroom is how far above the live heap a default limit stays. The
+// default is sized for the windows, which are bounded; the bans are not,
+// and a live heap over the limit made the collector run without end, at
+// its cap of half the CPU: 200,000 imported bans held about 290 MB, and
+// an idle daemon under the 224 MiB default burned 1.4 cores for nothing.
+const headroom = 1.5
+
+// Follow is the limit a default l takes for a live heap of live bytes:
+// l, or headroom times the live heap when that is more, but never over
+// cgroupShare of the cgroup's limit (past it, the cgroup's own limit is
+// near: collecting is all that is left to do).
+func Follow(l Limit, live int64) int64 {
+	if !l.IsDefault() {
+		return l.Bytes
+	}
+	want := max(l.Bytes, int64(float64(live)*headroom))
+	if l.Cgroup > 0 {
+		want = min(want, max(l.Bytes, int64(float64(l.Cgroup)*cgroupShare)))
+	}
+	return want
+}
+
+// Current is the soft limit in force: a default one moves with the live
+// heap.
+func Current() int64 { return current.Load() }
+
+// Now is l as String writes it, and the limit in force when a default
+// followed the live heap past it.
+func (l Limit) Now() string {
+	if c := Current(); l.IsDefault() && c != l.Bytes && c > 0 {
+		return fmt.Sprintf("%s, now %s for the live heap", l, Size(c))
+	}
+	return l.String()
+}
+
+var (
+	applied  atomic.Pointer[Limit]
+	current  atomic.Int64
+	watching atomic.Bool
+)
+
+// watch sets the limit at the end of every collection from the live heap
+// it found (a finalizer runs once per cycle, on the runtime's finalizer
+// goroutine, and arms the next).
+func watch() {
+	type sentinel struct{ _ [32]byte }
+	s := new(sentinel)
+	runtime.SetFinalizer(s, func(*sentinel) {
+		if l := applied.Load(); l != nil && l.IsDefault() {
+			want := Follow(*l, liveHeap())
+			// Moved by a sixteenth at least: not a call at every cycle.
+			if cur := current.Load(); want > cur+cur/16 || want < cur-cur/16 {
+				debug.SetMemoryLimit(want)
+				current.Store(want)
+			}
+		}
+		watch()
+	})
+}
+
+// liveHeap is the heap the last collection marked live.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // CgroupLimit is the lowest memory limit of the process's cgroup and its

@@ -151,3 +151,68 @@ func cpuClasses() [2]float64 {
 	metrics.Read(s)
 	return [2]float64{s[0].Value.Float64(), s[1].Value.Float64()}
 }
+
+func TestFollow(t *testing.T) {
+	const mib = 1 << 20
+	def := Limit{Bytes: 224 * mib, Source: "default"}
+	for _, tc := range []struct {
+		name string
+		l    Limit
+		live int64
+		want int64
+	}{
+		{"a small heap keeps the default", def, 100 * mib, 224 * mib},
+		{"a heap near it raises it", def, 200 * mib, 300 * mib},
+		{"past it", def, 400 * mib, 600 * mib},
+		{"a cgroup caps it", Limit{Bytes: 224 * mib, Source: "default", Cgroup: 512 * mib}, 400 * mib, 512 * mib * 9 / 10},
+		{"memory_limit: is kept", Limit{Bytes: 224 * mib, Source: "memory_limit"}, 400 * mib, 224 * mib},
+		{"GOMEMLIMIT is kept", Limit{Bytes: 224 * mib, Source: "GOMEMLIMIT"}, 400 * mib, 224 * mib},
+	} {
+		if got := Follow(tc.l, tc.live); got < tc.want-mib || got > tc.want+mib {
+			t.Errorf("%s: %s for a live heap of %s, want %s", tc.name, Size(got), Size(tc.live), Size(tc.want))
+		}
+	}
+}
+
+// TestDefaultFollowsLiveHeap: a process holding more than its default
+// limit (a daemon with 200,000 bans held about 290 MB under 224 MiB)
+// collected without end: each cycle found the live heap over the limit.
+// The default now moves above the live heap; a little garbage made over
+// a second costs a few cycles, not hundreds.
+func TestDefaultFollowsLiveHeap(t *testing.T) {
+	const mib = 1 << 20
+	t.Cleanup(func() {
+		Apply(Limit{Bytes: math.MaxInt64, Source: "off"})
+	})
+	live := make([][]byte, 64)
+	for i := range live {
+		live[i] = make([]byte, mib)
+	}
+	Apply(Limit{Bytes: 32 * mib, Source: "default"})
+	runtime.GC()
+	runtime.GC() // the first cycle's finalizer sets the limit the second sees
+	cycles := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := cycles()
+	var sink []byte
+	end := time.Now().Add(time.Second)
+	for time.Now().Before(end) {
+		for range 16 {
+			sink = make([]byte, 64<<10) // a megabyte of garbage a round
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = sink
+	n := cycles() - before
+	t.Logf("a live heap of 64 MiB under a 32 MiB default: limit now %s, %d cycles for about 100 MiB of garbage", Size(Current()), n)
+	if lim := debug.SetMemoryLimit(-1); lim < 64*mib {
+		t.Errorf("the limit stayed at %s under a live heap of 64 MiB", Size(lim))
+	}
+	if n > 20 {
+		t.Errorf("%d collections in a second: the limit is under the live heap", n)
+	}
+	runtime.KeepAlive(live)
+}
