@@ -372,3 +372,45 @@ func FuzzModel(f *testing.F) {
 		}
 	})
 }
+
+// TestDriftWithinTheListing: the kernel gives each element's time left as
+// of the moment its part of a set's listing is made, and a large set takes
+// seconds to list (200,000 elements: 5.8 s here, the kernel walking the
+// tree anew for each part). Read as of the listing's middle, an element is
+// off by up to half the listing either way: with a tolerance of one second
+// only, a check of 200,000 bans found three-quarters of them "changed" at
+// every pass, and rewrote them, 55 s under the sink's lock (stockade
+// enforce checks every 10 s, and its watchdog is 30 s). Elements whose
+// expiry is right, listed over 6 s, are not drift; one 10 s off is.
+func TestDriftWithinTheListing(t *testing.T) {
+	const n, span = 3000, 6 * time.Second
+	listed := t0 // when the listing began
+	expires := t0.Add(time.Hour)
+	f := newFamily(false, 64)
+	var bans []ban
+	var els []nft.SetElement
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)})
+		want := expires
+		if i == n/2 {
+			want = expires.Add(10 * time.Second) // tampered with, or a renewal lost
+		}
+		bans = append(bans, ban{netip.PrefixFrom(a, 32), want})
+		at := listed.Add(span * time.Duration(i) / n) // when this part was listed
+		els = append(els,
+			nft.SetElement{Key: a.AsSlice(), Timeout: time.Hour, Expires: expires.Sub(at)},
+			nft.SetElement{Key: a.Next().AsSlice(), IntervalEnd: true})
+	}
+	f.reset(bans)
+	have := parseElements(els, listed.Add(span/2))
+	now := listed.Add(span)
+	dels, adds := diff(have, f.elements(now), now, readTolerance(span))
+	off := n / 2
+	if len(dels) != 1 || len(adds) != 1 || adds[0].from != netip.AddrFrom4([4]byte{203, 0, byte(off >> 8), byte(off)}) {
+		t.Errorf("listed over %v: %d deletes and %d adds, want the one element 10 s off rewritten", span, len(dels), len(adds))
+	}
+	// What one second alone made of it.
+	if dels, _ := diff(have, f.elements(now), now, syncTolerance); len(dels) < n/2 {
+		t.Errorf("with one second's tolerance, %d of %d elements differ: the listing's span is not what this test is about", len(dels), n)
+	}
+}

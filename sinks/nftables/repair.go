@@ -53,12 +53,12 @@ func (s *Sink) repairOnce(ctx context.Context, d *Drift) error {
 		return err
 	}
 	for _, f := range s.fams {
-		have, err := s.read(f)
+		have, span, err := s.readSpan(f)
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		dels, adds := diff(have, f.elements(now), now, syncTolerance)
+		dels, adds := diff(have, f.elements(now), now, readTolerance(span))
 		if len(dels) == 0 && len(adds) == 0 {
 			continue
 		}

@@ -541,12 +541,12 @@ func (s *Sink) syncOnce(ctx context.Context) (added int, err error) {
 		return 0, err
 	}
 	for _, f := range s.fams {
-		have, err := s.read(f)
+		have, span, err := s.readSpan(f)
 		if err != nil {
 			return added, err
 		}
 		now := s.now()
-		dels, adds := diff(have, f.elements(now), now, syncTolerance)
+		dels, adds := diff(have, f.elements(now), now, readTolerance(span))
 		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
 			return added, err
 		}
