@@ -45,7 +45,8 @@ type Enforcer struct {
 	// it may only read). Default true.
 	Report *bool `yaml:"report"`
 	// RepairEvery is how often the kernel's sets are read back and
-	// repaired when they drifted from the bans (default 10s; -1s: never).
+	// repaired when they drifted from the bans (default 10s; -1s: never);
+	// a check that took long puts the next one ten times its length away.
 	RepairEvery time.Duration `yaml:"repair_every"`
 	// MemoryLimit is the Go runtime's soft memory limit, as the daemon's
 	// memory_limit: (default EnforcerMemoryLimit, under 90 % of the

@@ -339,9 +339,12 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 	if every == 0 {
 		every = 10 * time.Second
 	}
-	var repair <-chan time.Time
+	var (
+		repair <-chan time.Time
+		rt     *time.Timer
+	)
 	if every > 0 {
-		rt := time.NewTicker(every)
+		rt = time.NewTimer(every)
 		defer rt.Stop()
 		repair = rt.C
 	}
@@ -373,7 +376,9 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 				e.log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
 			}
 		case <-repair:
+			start := time.Now()
 			e.repair(ctx)
+			rt.Reset(nextRepair(every, time.Since(start)))
 		case reply := <-e.reloads:
 			reply <- e.reload(ctx)
 		case c := <-e.calls:
@@ -439,6 +444,13 @@ func (e *Firewall) protect(ctx context.Context) {
 	}
 	e.save()
 }
+
+// nextRepair is how long after a check that took took the next one comes:
+// every, or ten times took when that is longer. The kernel lists an
+// interval set in a time that grows with the square of its elements
+// (200,000: about 6 s here), and the loop waits meanwhile: checks take a
+// tenth of the time at most.
+func nextRepair(every, took time.Duration) time.Duration { return max(every, 10*took) }
 
 // repair reads the kernel's sets back and undoes what changed them behind
 // the firewall's back (a flush, a deleted table, elements added by hand):

@@ -65,3 +65,17 @@ func TestTickScalesWithOrigins(t *testing.T) {
 		t.Errorf("a tick costs %.1f× as much with fifty sensors as with one: it goes over the bans for each", ratio)
 	}
 }
+
+// TestNextRepair: a check of a large set, which the loop waits for, comes
+// at most a tenth of the time; a quick one at the configured pace.
+func TestNextRepair(t *testing.T) {
+	for _, tc := range []struct{ every, took, want time.Duration }{
+		{10 * time.Second, 50 * time.Millisecond, 10 * time.Second},
+		{10 * time.Second, 6 * time.Second, time.Minute},
+		{time.Minute, 2 * time.Second, time.Minute},
+	} {
+		if got := nextRepair(tc.every, tc.took); got != tc.want {
+			t.Errorf("every %v, a check of %v: next in %v, want %v", tc.every, tc.took, got, tc.want)
+		}
+	}
+}
