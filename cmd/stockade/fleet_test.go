@@ -27,7 +27,7 @@ func TestFleetStatusKafka(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	write := func(topic string, msgs ...kafka.Message) {
 		t.Helper()
-		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond}
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 		defer w.Close()
 		if err := w.WriteMessages(t.Context(), msgs...); err != nil {
 			t.Fatal(err)
@@ -70,7 +70,7 @@ func TestFleetWhyKafkaConfig(t *testing.T) {
 	brokers := cluster.ListenAddrs()
 	write := func(topic string, msgs ...kafka.Message) {
 		t.Helper()
-		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond,
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll,
 			Transport: &kafka.Transport{SASL: plain.Mechanism{Username: "sensor", Password: "s3cret"}}}
 		defer w.Close()
 		if err := w.WriteMessages(t.Context(), msgs...); err != nil {
