@@ -16,34 +16,8 @@ import (
 // with ninety rules of other logs beside the one that reads it as with
 // that rule alone.
 func TestRulesOfOtherLogsCostNothing(t *testing.T) {
-	set := func(others int) *Set {
-		var b strings.Builder
-		b.WriteString("pack: t\nrules:\n")
-		for i := range others + 1 {
-			src := "auth.log"
-			if i > 0 {
-				src = fmt.Sprintf("other%d.log", i)
-			}
-			fmt.Fprintf(&b, "  - name: r%d\n    dialect: fail2ban\n    formats: [syslog]\n    sources: [%s]\n    ban: 1m\n", i, src)
-			b.WriteString(sshdLike)
-		}
-		p, err := Parse("t.yaml", []byte(b.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := NewSet(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.SetDates(func() time.Time { return time.Unix(1124013600, 0) }, time.UTC)
-		return s
-	}
-	lines := []string{
-		"Aug 14 11:00:00 srv CRON[1]: pam_unix(cron:session): session opened for user root by (uid=0)",
-		"Aug 14 11:00:00 srv sshd[3]: pam_unix(sshd:session): session closed for user deploy",
-		"Aug 14 11:00:00 srv sshd[4]: Failed password for root from 192.0.2.1 port 22 ssh2",
-		"Aug 14 11:00:00 srv sudo[2]: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/true",
-	}
+	set := func(others int) *Set { return jailsSet(t, others) }
+	lines := jailLines
 	at := time.Date(2005, 8, 14, 11, 0, 0, 0, time.UTC)
 	cost := func(s *Set) time.Duration {
 		const n = 20000
@@ -68,4 +42,53 @@ func TestRulesOfOtherLogsCostNothing(t *testing.T) {
 	if ratio > 1.6 {
 		t.Errorf("a line costs %.1f× as much beside 90 rules of other logs: it goes past each", ratio)
 	}
+}
+
+// BenchmarkMatchAmongJails: an auth.log line judged by sshd's rule among
+// ninety rules of other logs, as every jail of a jail.conf enabled is.
+func BenchmarkMatchAmongJails(b *testing.B) {
+	s := jailsSet(b, 90)
+	at := time.Date(2005, 8, 14, 11, 0, 0, 0, time.UTC)
+	var ev pipeline.Event
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "/var/log/auth.log", Line: jailLines[i%len(jailLines)], Time: at}
+		s.Match(&ev, nil)
+		i++
+	}
+}
+
+// jailsSet is sshd's rule reading auth.log, and others rules like it
+// reading other logs.
+func jailsSet(t testing.TB, others int) *Set {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("pack: t\nrules:\n")
+	for i := range others + 1 {
+		src := "auth.log"
+		if i > 0 {
+			src = fmt.Sprintf("other%d.log", i)
+		}
+		fmt.Fprintf(&b, "  - name: r%d\n    dialect: fail2ban\n    formats: [syslog]\n    sources: [%s]\n    ban: 1m\n", i, src)
+		b.WriteString(sshdLike)
+	}
+	p, err := Parse("t.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetDates(func() time.Time { return time.Unix(1124013600, 0) }, time.UTC)
+	return s
+}
+
+// jailLines are an auth.log's: one in four a failure.
+var jailLines = []string{
+	"Aug 14 11:00:00 srv CRON[1]: pam_unix(cron:session): session opened for user root by (uid=0)",
+	"Aug 14 11:00:00 srv sshd[3]: pam_unix(sshd:session): session closed for user deploy",
+	"Aug 14 11:00:00 srv sshd[4]: Failed password for root from 192.0.2.1 port 22 ssh2",
+	"Aug 14 11:00:00 srv sudo[2]: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/true",
 }
