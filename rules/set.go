@@ -143,20 +143,26 @@ type Set struct {
 	// in runs, and globbing every line was a tenth of the dialect's time.
 	sources []sourceMemo
 
-	// bySource is the last candidate list without a gate plan cut down
-	// to the rules whose sources: the event's source matches (see
-	// ofSource).
-	bySource sourceRules
+	// bySource are candidate lists without a gate plan cut down to the
+	// rules whose sources: a source matches (see ofSource), and lastSource
+	// the one asked last.
+	bySource   map[sourceKey][]*Rule
+	lastSource sourceKey
+	lastRules  []*Rule
+	srcBuf     []*Rule
 }
 
-// sourceRules is a candidate list (by where it is held and its length)
-// cut down to the rules that read one source.
-type sourceRules struct {
-	list  **Rule
-	n     int
-	src   string
-	rules []*Rule
+// sourceKey is a candidate list (by where it is held and its length) and
+// a source.
+type sourceKey struct {
+	list **Rule
+	n    int
+	src  string
 }
+
+// maxSources bounds bySource: past it, it starts again (a daemon follows
+// thousands of files at most; a replay names its own).
+const maxSources = 8192
 
 type sourceMemo struct {
 	src string
@@ -320,7 +326,7 @@ func (s *Set) Clone() *Set {
 	c.vm = vm.VM{}
 	c.state = make([]any, len(s.rules))
 	c.sources = make([]sourceMemo, len(s.rules))
-	c.bySource = sourceRules{}
+	c.bySource, c.lastSource, c.lastRules, c.srcBuf = nil, sourceKey{}, nil, nil
 	c.seen, c.cur, c.view, c.viewCaps, c.origCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil, nil
 	c.unbanned = nil
 	c.defers, c.deferred = nil, false
@@ -734,35 +740,54 @@ func envOf(ev *pipeline.Event) any {
 var eventType any = pipeline.Event{}
 
 // ofSource is rs without the rules whose sources: src does not match,
-// remembered for the last list and source: fail2ban's jails each name
-// their logs, and with every jail of a jail.conf enabled (ninety-one) a
-// line of auth.log went past each, about a third of its time, to be
-// told its source is not the jail's. A list with a gate plan is left
-// whole (the plan is the list's). What it returns is valid until the
-// next call.
+// remembered by list and source: fail2ban's jails each name their logs,
+// and with every jail of a jail.conf enabled (ninety-one) a line of
+// auth.log went past each, about a third of its time, to be told its
+// source is not the jail's. The daemon's lines come from its files in
+// turn, a replay's in runs: the last answer is kept apart, the others in
+// a map. A list with a gate plan is left whole (the plan is the list's).
 func (s *Set) ofSource(rs []*Rule, src string) []*Rule {
-	if len(rs) == 0 {
-		return rs
+	if len(rs) == 0 || src == "" {
+		return s.filterSource(rs, src, nil)
 	}
-	m := &s.bySource
 	// Candidates' lists are fixed, but for the scratch list of a program
 	// several globs match, which is never remembered.
-	scratch := len(s.globBuf) > 0 && &rs[0] == &s.globBuf[0]
-	if !scratch && m.list == &rs[0] && m.n == len(rs) && m.src == src && src != "" {
-		return m.rules
+	if len(s.globBuf) > 0 && &rs[0] == &s.globBuf[0] {
+		return s.filterSource(rs, src, nil)
 	}
-	out := m.rules[:0]
+	k := sourceKey{list: &rs[0], n: len(rs), src: src}
+	if k == s.lastSource {
+		return s.lastRules
+	}
+	out, ok := s.bySource[k]
+	if !ok {
+		if s.bySource == nil || len(s.bySource) >= maxSources {
+			s.bySource = map[sourceKey][]*Rule{}
+		}
+		out = s.filterSource(rs, src, make([]*Rule, 0, 4))
+		// The key keeps src, which may point into a reused buffer.
+		k.src = strings.Clone(src)
+		s.bySource[k] = out
+	}
+	s.lastSource, s.lastRules = k, out
+	return out
+}
+
+// filterSource appends to out the rules of rs that read src (out nil:
+// the Set's scratch list, valid until the next call).
+func (s *Set) filterSource(rs []*Rule, src string, out []*Rule) []*Rule {
+	scratch := out == nil
+	if scratch {
+		out = s.srcBuf[:0]
+	}
 	for _, r := range rs {
 		if len(r.Sources) == 0 || s.fromSource(r, src) {
 			out = append(out, r)
 		}
 	}
 	if scratch {
-		*m = sourceRules{rules: out}
-		return out
+		s.srcBuf = out
 	}
-	// The memo keeps src, which may point into a reused buffer.
-	*m = sourceRules{list: &rs[0], n: len(rs), src: strings.Clone(src), rules: out}
 	return out
 }
 

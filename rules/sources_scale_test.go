@@ -14,33 +14,36 @@ import (
 // auth.log went past every one of them, to be told its source is not the
 // rule's, about a third of its time. A line now costs about the same
 // with ninety rules of other logs beside the one that reads it as with
-// that rule alone.
+// that rule alone: from one log, and from a hundred logs in turn (a
+// daemon's files).
 func TestRulesOfOtherLogsCostNothing(t *testing.T) {
-	set := func(others int) *Set { return jailsSet(t, others) }
-	lines := jailLines
 	at := time.Date(2005, 8, 14, 11, 0, 0, 0, time.UTC)
-	cost := func(s *Set) time.Duration {
-		const n = 20000
-		best := time.Duration(1<<63 - 1)
-		for range 5 {
+	for _, logs := range []int{1, 100} {
+		alone, among := jailsSet(t, 0), jailsSet(t, 90)
+		cost := func(s *Set) time.Duration {
+			const n = 20000
 			hits := 0
 			start := time.Now()
 			for i := range n {
-				ev := pipeline.Event{Format: pipeline.FormatSyslog, Source: "/var/log/auth.log", Line: lines[i%len(lines)], Time: at}
+				ev := pipeline.Event{Format: pipeline.FormatSyslog, Source: fmt.Sprintf("/var/log/site%d.log", i%logs),
+					Line: jailLines[i%len(jailLines)], Time: at}
 				hits += len(s.Match(&ev, nil))
 			}
-			best = min(best, time.Since(start)/n)
-			if hits != n/len(lines) {
-				t.Fatalf("%d hits in %d lines, want %d", hits, n, n/len(lines))
+			if hits != n/len(jailLines) {
+				t.Fatalf("%d hits in %d lines, want %d", hits, n, n/len(jailLines))
 			}
+			return time.Since(start) / n
 		}
-		return best
-	}
-	alone, among := cost(set(0)), cost(set(90))
-	ratio := float64(among) / float64(alone)
-	t.Logf("a line: %v with its rule alone, %v beside 90 rules of other logs (%.1f×)", alone, among, ratio)
-	if ratio > 1.6 {
-		t.Errorf("a line costs %.1f× as much beside 90 rules of other logs: it goes past each", ratio)
+		// In turn, the least of each: the machine's pace moves.
+		a, b := time.Duration(1<<63-1), time.Duration(1<<63-1)
+		for range 9 {
+			a, b = min(a, cost(alone)), min(b, cost(among))
+		}
+		ratio := float64(b) / float64(a)
+		t.Logf("%d log(s): a line %v with its rule alone, %v beside 90 rules of other logs (%.1f×)", logs, a, b, ratio)
+		if ratio > 1.6 {
+			t.Errorf("%d log(s): a line costs %.1f× as much beside 90 rules of other logs: it goes past each", logs, ratio)
+		}
 	}
 }
 
@@ -53,20 +56,20 @@ func BenchmarkMatchAmongJails(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "/var/log/auth.log", Line: jailLines[i%len(jailLines)], Time: at}
+		ev = pipeline.Event{Format: pipeline.FormatSyslog, Source: "/var/log/site0.log", Line: jailLines[i%len(jailLines)], Time: at}
 		s.Match(&ev, nil)
 		i++
 	}
 }
 
-// jailsSet is sshd's rule reading auth.log, and others rules like it
+// jailsSet is sshd's rule reading site*.log, and others rules like it
 // reading other logs.
 func jailsSet(t testing.TB, others int) *Set {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("pack: t\nrules:\n")
 	for i := range others + 1 {
-		src := "auth.log"
+		src := "site*.log"
 		if i > 0 {
 			src = fmt.Sprintf("other%d.log", i)
 		}
