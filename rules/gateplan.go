@@ -73,9 +73,12 @@ func statusClasses(gates []gate) (class *[1025]uint16, rep []int) {
 	return class, rep
 }
 
-// planOf lays out the gates of rs; nil for more than 64 rules.
+// maxPlanned is the most rules a gate plan lays out, a bit each.
+const maxPlanned = 64
+
+// planOf lays out the gates of rs; nil for more than maxPlanned rules.
 func (s *Set) planOf(rs []*Rule, rep []int) *gatePlan {
-	if len(rs) == 0 || len(rs) > 64 {
+	if len(rs) == 0 || len(rs) > maxPlanned {
 		return nil
 	}
 	p := &gatePlan{rules: rs, gates: make([]*gate, len(rs)), byClass: make([]uint64, len(rep))}
@@ -133,6 +136,13 @@ func (s *Set) plan() {
 	add := func(rs []*Rule) {
 		if p := s.planOf(rs, rep); p != nil {
 			s.plans[&rs[0]] = p
+		} else if len(rs) > maxPlanned {
+			if bp := s.bigPlanOf(rs); bp != nil {
+				if s.bigPlans == nil {
+					s.bigPlans = map[**Rule]*bigPlan{}
+				}
+				s.bigPlans[&rs[0]] = bp
+			}
 		}
 	}
 	for f := range s.byFormat {

@@ -81,6 +81,14 @@ type Set struct {
 	reach    uint64
 	reachFor uint16
 	reached  bool
+	// bigPlans are the bigPlans of the lists too long for a plan, by
+	// their first element; bigCand has a bit for each rule of the list
+	// being matched that the line's literals reach (see bigPlan.reach),
+	// made for bigFor's scanned when bigReached.
+	bigPlans   map[**Rule]*bigPlan
+	bigCand    []uint64
+	bigFor     uint16
+	bigReached bool
 	// within is where each scanned field lies in the line (see texts).
 	within [regions][2]int
 	mark   func(id int32, start, end int) // markFound, bound once
@@ -228,16 +236,46 @@ func NewSet(packs ...*Pack) (*Set, error) {
 	}
 	s.state = make([]any, len(s.rules))
 	s.sources = make([]sourceMemo, len(s.rules))
-	s.readGates()
 	s.dispatch()
+	s.readGates()
 	s.plan()
 	return s, nil
+}
+
+// crowded are the rules of a candidate list too long for a gate plan
+// (see gateOf and planOf).
+func (s *Set) crowded() map[*Rule]bool {
+	var out map[*Rule]bool
+	mark := func(rs []*Rule) {
+		if len(rs) <= maxPlanned {
+			return
+		}
+		if out == nil {
+			out = map[*Rule]bool{}
+		}
+		for _, r := range rs {
+			out[r] = true
+		}
+	}
+	for f := range s.byFormat {
+		d := &s.byFormat[f]
+		mark(d.any)
+		for _, rs := range d.byProgram {
+			mark(rs)
+		}
+		for _, gs := range d.globs {
+			for i := range gs {
+				mark(gs[i].rules)
+			}
+		}
+	}
+	return out
 }
 
 // readGates reads the rules' gates and sets up the scans of a line for
 // their literals (see gate).
 func (s *Set) readGates() {
-	var gb gateBuilder
+	gb := gateBuilder{crowded: s.crowded()}
 	s.gates = make([]gate, len(s.rules))
 	for i, r := range s.rules {
 		s.gates[i] = gb.gateOf(r)
@@ -327,6 +365,7 @@ func (s *Set) Clone() *Set {
 	c.state = make([]any, len(s.rules))
 	c.sources = make([]sourceMemo, len(s.rules))
 	c.bySource, c.lastSource, c.lastRules, c.srcBuf = nil, sourceKey{}, nil, nil
+	c.bigCand, c.bigReached = nil, false
 	c.seen, c.cur, c.view, c.viewCaps, c.origCaps, c.caps = nil, nil, pipeline.Event{}, nil, nil, nil
 	c.unbanned = nil
 	c.defers, c.deferred = nil, false
@@ -486,12 +525,16 @@ func (s *Set) Match(ev *pipeline.Event, hits []pipeline.Hit) []pipeline.Hit {
 	had := len(hits)
 	rs := s.Candidates(ev)
 	p := s.planFor(rs)
-	if p != nil {
+	var bp *bigPlan
+	switch {
+	case p != nil:
 		s.admit(p, ev)
-	} else {
-		rs = s.ofSource(rs, ev.Source)
+	default:
+		if bp = s.bigPlanFor(rs); bp == nil {
+			rs = s.ofSource(rs, ev.Source)
+		}
 	}
-	for i := s.nextOf(p, rs, 0); i < len(rs); i = s.nextOf(p, rs, i+1) {
+	for i := s.nextOf(p, bp, rs, 0); i < len(rs); i = s.nextOf(p, bp, rs, i+1) {
 		r := rs[i]
 		j := &s.j
 		if s.judge(r, s.cur, j); j.verdict == Hit {
@@ -513,7 +556,7 @@ func (s *Set) Deferred() bool { return s.deferred }
 // start begins the judgement of ev.
 func (s *Set) start(ev *pipeline.Event) {
 	s.done, s.hit = false, 0
-	s.reached = false
+	s.reached, s.bigReached = false, false
 	s.deferred = false
 	s.seen = s.seen[:0]
 	s.caps = s.caps[:0]
