@@ -145,15 +145,21 @@ func (s *Set) plan() {
 			}
 		}
 	}
+	s.eachList(add)
+}
+
+// eachList calls fn with every candidate list that outlives a line: each
+// format's for any program, each program's, each glob's.
+func (s *Set) eachList(fn func([]*Rule)) {
 	for f := range s.byFormat {
 		d := &s.byFormat[f]
-		add(d.any)
+		fn(d.any)
 		for _, rs := range d.byProgram {
-			add(rs)
+			fn(rs)
 		}
 		for _, gs := range d.globs {
 			for i := range gs {
-				add(gs[i].rules)
+				fn(gs[i].rules)
 			}
 		}
 	}

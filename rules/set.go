@@ -257,18 +257,7 @@ func (s *Set) crowded() map[*Rule]bool {
 			out[r] = true
 		}
 	}
-	for f := range s.byFormat {
-		d := &s.byFormat[f]
-		mark(d.any)
-		for _, rs := range d.byProgram {
-			mark(rs)
-		}
-		for _, gs := range d.globs {
-			for i := range gs {
-				mark(gs[i].rules)
-			}
-		}
-	}
+	s.eachList(mark)
 	return out
 }
 
