@@ -10,6 +10,7 @@ import (
 
 	"github.com/stockade-ids/stockade/internal/gen"
 	"github.com/stockade-ids/stockade/pipeline"
+	"github.com/stockade-ids/stockade/sources/nginx"
 	"github.com/stockade-ids/stockade/sources/syslog"
 )
 
@@ -130,5 +131,56 @@ func TestBigPlanSameAsWalk(t *testing.T) {
 	t.Logf("%d lines, %d by a bigPlan, %d hits", judged, big, hits)
 	if hits == 0 || big == 0 {
 		t.Fatalf("%d lines, %d by a bigPlan, %d hits: the test shows nothing", judged, big, hits)
+	}
+}
+
+// TestBigPlanTextRewritten: a failregex's capture rewrites the event's
+// user ("bob", which the line's scan read and found nothing in); a later
+// rule of a long list gated by a literal of the user (its predicate's)
+// must still be reached: the scan says nothing of a text rewritten
+// since. It fails when the bigPlan does not look again after the
+// rewrite, or leaves out the rules whose texts the scan did not read.
+func TestBigPlanTextRewritten(t *testing.T) {
+	packs, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("pack: many\nrules:\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "  - name: many%d\n    formats: [nginx]\n    when: path contains \"/tag%dx/\"\n    ban: 1h\n", i, i)
+	}
+	b.WriteString(`  - name: grant
+    formats: [nginx]
+    failregex:
+      - '"GET /grant/<F-USER>[a-z]+</F-USER> HTTP'
+    ban: 1h
+  - name: admin-user
+    formats: [nginx]
+    when: user contains "administrator"
+    ban: 1h
+`)
+	p, err := Parse("many.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned, err := NewSet(append(packs, p)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked, _ := NewSet(append(packs, p)...)
+	walked.bigPlans = nil
+	var ev pipeline.Event
+	line := `198.51.100.4 - bob [08/Nov/2025:22:00:01 +0100] "GET /grant/administrator HTTP/1.1" 404 153 "-" "curl/8.5.0"`
+	if err := nginx.New().Parse([]byte(line), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if planned.bigPlanFor(planned.Candidates(&ev)) == nil {
+		t.Fatal("the list has no bigPlan")
+	}
+	e1, e2 := ev, ev
+	got, want := hitNames(planned.Match(&e1, nil)), hitNames(walked.Match(&e2, nil))
+	if !slices.Equal(got, want) || !slices.Contains(got, "admin-user") {
+		t.Fatalf("by the bigPlan hits %v, walked %v; want admin-user among them", got, want)
 	}
 }
