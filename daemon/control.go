@@ -78,12 +78,18 @@ func (d *Daemon) status(only string) *control.Status {
 		list []string
 		left map[string]int64
 	}
+	// The rules the reply lists only: a list's bans (list:NAME, no rule
+	// of the matcher) are counted above and not written out.
 	byRule := map[string]*ruleBans{}
+	for _, p := range d.eng.Matcher().Policies() {
+		if only == "" || p.Name == only {
+			byRule[p.Name] = &ruleBans{list: []string{}, left: map[string]int64{}}
+		}
+	}
 	d.eng.Ledger().EachActive(now, func(t netip.Prefix, rule string, expires time.Time) {
 		rb := byRule[rule]
 		if rb == nil {
-			rb = &ruleBans{list: []string{}, left: map[string]int64{}}
-			byRule[rule] = rb
+			return
 		}
 		s, _ := pipeline.TargetString(t)
 		rb.list = append(rb.list, s)
