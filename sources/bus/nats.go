@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -404,14 +405,24 @@ func DurableConfig(durable, subject string) jetstream.ConsumerConfig {
 }
 
 // consume hands messages over in stream order, in batches of what has
-// arrived, and acknowledges each batch once handled.
+// arrived, and acknowledges each batch once handled. When it ends, it
+// gives back what it was handed and did not handle (see giveBack).
 func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h BatchHandler, max int) error {
 	msgs := make(chan jetstream.Msg, 2*max+512)
 	fatal := make(chan error, 1)
+	// stopping is closed once consume ends: what arrives then waits in
+	// left, never blocking the library's delivery.
+	stopping := make(chan struct{})
+	var leftMu sync.Mutex
+	var left []jetstream.Msg
+	var unhandled []jetstream.Msg // the batch the handler left when we stop
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
-		case <-ctx.Done():
+		case <-stopping:
+			leftMu.Lock()
+			left = append(left, m)
+			leftMu.Unlock()
 		}
 	}, jetstream.PullMaxMessages(max+512), jetstream.PullHeartbeat(2*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -427,7 +438,16 @@ func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h BatchHand
 	if err != nil {
 		return err
 	}
-	defer cc.Stop()
+	defer func() {
+		close(stopping)
+		n.giveBack(cc, unhandled, msgs, func() []jetstream.Msg {
+			leftMu.Lock()
+			defer leftMu.Unlock()
+			l := left
+			left = nil
+			return l
+		})
+	}()
 	for {
 		var first jetstream.Msg
 		select {
@@ -448,6 +468,12 @@ func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h BatchHand
 		}
 		n.delivered.Add(uint64(len(ds)))
 		if err := h(ctx, ds); err != nil {
+			if ctx.Err() != nil {
+				// Not handled because we stop: back at once (giveBack's
+				// Nak, once the server no longer delivers to us).
+				unhandled = batch
+				return nil
+			}
 			n.retried.Add(uint64(len(ds)))
 			for _, m := range batch {
 				// Later, not at once: whatever failed needs time to recover.
@@ -459,4 +485,58 @@ func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, h BatchHand
 			_ = m.Ack()
 		}
 	}
+}
+
+// giveBack ends a Consume so that nothing it was handed and did not
+// handle waits for the AckWait (30s) before another consumer of the
+// durable, or this one started again, gets it.
+//
+// First the pull requests are withdrawn: the subscription they are
+// answered on is drained, which waits for the server to have read its
+// unsubscription (a flush). Until then the server still delivers to this
+// connection, even once it is closed here (it reads the close late when
+// busy), and what it delivered would be pending on a connection that is
+// gone. Drained, it delivers nothing more to us, and every message still
+// in the library's buffer has gone through the callback (into msgs or
+// left). Then each of those is Nak'ed, and the connection flushed, so the
+// server has them back before the connection closes.
+func (n *NATS) giveBack(cc jetstream.ConsumeContext, back []jetstream.Msg, msgs chan jetstream.Msg, left func() []jetstream.Msg) {
+	if !n.nc.IsConnected() {
+		// The server drops our pull requests as it sees the connection
+		// go; nothing can be given back without it.
+		cc.Stop()
+		return
+	}
+	cc.Drain()
+	t := time.NewTimer(n.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-cc.Closed():
+	case <-t.C:
+		// The server does not answer: whatever it delivered comes again
+		// after the AckWait.
+		cc.Stop()
+		n.log.Warn("JetStream consumer not drained in time: messages it holds come again after the AckWait", "timeout", n.cfg.Timeout)
+	}
+	back = append(back, left()...)
+	for more := true; more; {
+		select {
+		case m := <-msgs:
+			back = append(back, m)
+		default:
+			more = false
+		}
+	}
+	back = append(back, left()...)
+	if len(back) == 0 {
+		return
+	}
+	for _, m := range back {
+		_ = m.Nak()
+	}
+	if err := n.nc.FlushTimeout(n.cfg.Timeout); err != nil {
+		n.log.Warn("messages given back not confirmed: they come again after the AckWait", "count", len(back), "err", err)
+		return
+	}
+	n.log.Debug("messages received and not handled given back", "count", len(back))
 }

@@ -190,11 +190,21 @@ func (s *Source) Run(ctx context.Context, out chan<- pipeline.Event) error {
 		if s.cfg.Topic != 0 && d.Offset > 0 {
 			ev.Topic, ev.Partition, ev.Offset = s.cfg.Topic, int32(d.Partition), d.Offset
 		}
+		// Queued if the queue has room, even once ctx is done (the daemon
+		// judges what is queued before it saves); else an error, so that
+		// the consumer does not acknowledge what was never judged and
+		// gives it back.
 		select {
 		case out <- ev:
-		case <-ctx.Done():
+			return nil
+		default:
 		}
-		return nil
+		select {
+		case out <- ev:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 }
 
