@@ -230,12 +230,17 @@ func (s *Sink) read(f *family) ([]element, error) {
 // made, somewhere in that span; the expiry read is as of its middle, so
 // off by up to half of it either way: 200,000 elements took 5.8 s here.
 func (s *Sink) readSpan(f *family) ([]element, time.Duration, error) {
-	start := s.now()
-	els, err := s.conn.GetSetElements(f.set)
+	return readSpanOn(s.conn, f.set, s.now)
+}
+
+// readSpanOn is readSpan of set on connection c, now the sink's clock.
+func readSpanOn(c *nft.Conn, set *nft.Set, now func() time.Time) ([]element, time.Duration, error) {
+	start := now()
+	els, err := c.GetSetElements(set)
 	if err != nil {
-		return nil, 0, fmt.Errorf("nftables: list set %s: %w", f.set.Name, err)
+		return nil, 0, fmt.Errorf("nftables: list set %s: %w", set.Name, err)
 	}
-	span := s.now().Sub(start)
+	span := now().Sub(start)
 	return parseElements(els, start.Add(span/2)), span, nil
 }
 

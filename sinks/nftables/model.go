@@ -60,6 +60,11 @@ type family struct {
 	groups map[netip.Prefix]*group
 	lens   [129]int // groups per key length: where find looks
 	nbans  int
+	// moved collects the keys of the groups edits touch while tracking
+	// is on: what a check that lists the set, the sink's lock free, must
+	// leave to the next one (see Sink.Repair).
+	tracking bool
+	moved    []netip.Prefix
 }
 
 type group struct {
@@ -165,6 +170,9 @@ func newChange(now time.Time) *change {
 }
 
 func (f *family) touch(c *change, k netip.Prefix) {
+	if f.tracking {
+		f.moved = append(f.moved, k)
+	}
 	if c == nil {
 		return
 	}
@@ -278,6 +286,45 @@ func (f *family) elements(now time.Time) []element {
 		out = partition(g.bans, now, out)
 	}
 	sortElements(out)
+	return out
+}
+
+// apart returns els without the elements that overlap one of moved (both
+// sorted by their first address; moved is sorted in place).
+func apart(els []element, moved []netip.Prefix) []element {
+	if len(moved) == 0 {
+		return els
+	}
+	slices.SortFunc(moved, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	// Keys are disjoint but a range ban absorbs the keys inside it, so
+	// moved may nest: merge into disjoint ranges, first addresses sorted.
+	type span struct{ from, to netip.Addr }
+	var spans []span
+	for _, k := range moved {
+		to := netipx.PrefixLastIP(k)
+		if n := len(spans); n > 0 && !spans[n-1].to.Less(k.Addr()) {
+			if spans[n-1].to.Less(to) {
+				spans[n-1].to = to
+			}
+			continue
+		}
+		spans = append(spans, span{k.Addr(), to})
+	}
+	out := make([]element, 0, len(els))
+	for _, e := range els {
+		// The first span that does not end before e starts overlaps e
+		// when it starts before e ends.
+		i, _ := slices.BinarySearchFunc(spans, e.from, func(s span, a netip.Addr) int {
+			if s.to.Less(a) {
+				return -1
+			}
+			return 1
+		})
+		if i < len(spans) && !e.to.Less(spans[i].from) {
+			continue
+		}
+		out = append(out, e)
+	}
 	return out
 }
 

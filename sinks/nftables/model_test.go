@@ -414,3 +414,32 @@ func TestDriftWithinTheListing(t *testing.T) {
 		t.Errorf("with one second's tolerance, %d of %d elements differ: the listing's span is not what this test is about", len(dels), n)
 	}
 }
+
+// TestApart: a check leaves alone every element that overlaps a group
+// edited while it listed, nested keys (a range ban that absorbed groups)
+// included, and keeps the rest in order.
+func TestApart(t *testing.T) {
+	el := func(from, to string) element {
+		return element{from: netip.MustParseAddr(from), to: netip.MustParseAddr(to)}
+	}
+	els := []element{
+		el("9.255.255.255", "9.255.255.255"),
+		el("10.0.0.7", "10.0.0.7"),
+		el("10.0.1.0", "10.0.1.255"),
+		el("10.0.1.255", "10.0.2.0"),
+		el("10.0.3.0", "10.0.3.0"),
+		el("10.0.4.0", "10.0.7.255"),
+	}
+	moved := []netip.Prefix{netip.MustParsePrefix("10.0.2.0/31"), netip.MustParsePrefix("10.0.0.5/32"),
+		netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("10.0.6.0/24")}
+	var got []string
+	for _, e := range apart(els, moved) {
+		got = append(got, e.from.String())
+	}
+	if want := "9.255.255.255 10.0.1.0 10.0.3.0"; strings.Join(got, " ") != want {
+		t.Errorf("kept %v, want %s", got, want)
+	}
+	if len(apart(els, nil)) != len(els) {
+		t.Errorf("nothing moved: elements dropped")
+	}
+}

@@ -3,6 +3,9 @@ package nftables
 import (
 	"context"
 	"net/netip"
+	"time"
+
+	nft "github.com/google/nftables"
 )
 
 // Drift is how our sets differed from the bans in force when Repair read
@@ -24,41 +27,112 @@ func (d Drift) Total() int { return d.Missing + d.Extra + d.Changed + d.Rules }
 // sink enforces (what Write gave it), as the periodic check of a firewall
 // does: whatever changed the kernel behind our back is undone, and said.
 // A table deleted by hand is made again.
+//
+// The kernel lists a set in a time that grows with the square of its
+// elements (200,000: seconds; a million: minutes), so the listing is made
+// on a connection of the check's own, without the sink's lock: bans and
+// lifts are written meanwhile. The elements of the groups they changed
+// are left to the next check, and a check whose listing a sync overlapped
+// (a restore, a write the kernel refused) finds nothing to do: the sync
+// read the sets and made them whole.
 func (s *Sink) Repair(ctx context.Context) (Drift, error) {
+	s.checking.Lock()
+	defer s.checking.Unlock()
+	var d Drift
+	rc, sets, epoch, err := s.beginCheck(&d)
+	if err != nil {
+		return d, err
+	}
+	lists := make([]listing, len(sets))
+	for i := range sets {
+		if lists[i].have, lists[i].span, err = readSpanOn(rc, &sets[i], s.now); err != nil {
+			break
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var d Drift
-	if !s.ready() {
+	moved := make([][]netip.Prefix, len(s.fams))
+	for i, f := range s.fams {
+		moved[i], f.moved, f.tracking = f.moved, nil, false
+	}
+	if s.closed {
+		_ = rc.CloseLasting()
 		return d, errNotConnected
+	}
+	if err != nil {
+		// A listing cut off half-way can leave answers unread: the next
+		// check dials again.
+		_ = rc.CloseLasting()
+		return d, err
+	}
+	s.rconn = rc
+	if s.epoch != epoch {
+		return d, nil
 	}
 	if s.conn == nil {
 		if s.redial(); s.conn == nil {
 			return d, errNotConnected
 		}
 	}
-	if err := s.repairOnce(ctx, &d); err != nil {
+	if err := s.repairFrom(ctx, lists, moved, &d); err != nil {
 		// As in sync: a request that failed half-way can leave answers
-		// unread; the next check starts on a fresh connection.
+		// unread; the next write starts on a fresh connection.
 		s.redial()
 		return d, err
 	}
 	return d, nil
 }
 
-func (s *Sink) repairOnce(ctx context.Context, d *Drift) error {
+// listing is one set as a check read it.
+type listing struct {
+	have []element
+	span time.Duration
+}
+
+// beginCheck makes sure our table, sets and drop rules are there, turns
+// on the tracking of edits and hands out the check's connection and a
+// copy of each family's set, under the sink's lock.
+func (s *Sink) beginCheck(d *Drift) (*nft.Conn, []nft.Set, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready() {
+		return nil, nil, 0, errNotConnected
+	}
+	if s.conn == nil {
+		if s.redial(); s.conn == nil {
+			return nil, nil, 0, errNotConnected
+		}
+	}
 	rules := s.rulesAdded
 	err := s.ensure()
 	d.Rules += int(s.rulesAdded - rules)
 	if err != nil {
-		return err
+		s.redial()
+		return nil, nil, 0, err
 	}
-	for _, f := range s.fams {
-		have, span, err := s.readSpan(f)
-		if err != nil {
-			return err
+	rc := s.rconn
+	s.rconn = nil
+	if rc == nil {
+		if rc, err = s.dial(); err != nil {
+			return nil, nil, 0, err
 		}
+	}
+	sets := make([]nft.Set, len(s.fams))
+	for i, f := range s.fams {
+		sets[i] = *f.set
+		f.tracking, f.moved = true, nil
+	}
+	return rc, sets, s.epoch, nil
+}
+
+// repairFrom makes the sets hold the model again, from what the check
+// listed, leaving alone the elements of the groups edited since.
+func (s *Sink) repairFrom(ctx context.Context, lists []listing, moved [][]netip.Prefix, d *Drift) error {
+	for i, f := range s.fams {
 		now := s.now()
-		dels, adds := diff(have, f.elements(now), now, readTolerance(span))
+		have := apart(lists[i].have, moved[i])
+		want := apart(f.elements(now), moved[i])
+		dels, adds := diff(have, want, now, readTolerance(lists[i].span))
 		if len(dels) == 0 && len(adds) == 0 {
 			continue
 		}

@@ -1,11 +1,19 @@
 package nftables
 
 import (
+	"fmt"
+	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	nft "github.com/google/nftables"
+
 	"github.com/stockade-ids/stockade/internal/netlab"
+	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // TestRepair: what an administrator does to our sets behind the sink's
@@ -42,5 +50,89 @@ func TestRepair(t *testing.T) {
 	}
 	if got := keys(banned(t, ns)); got != "2001:db8::7/128 203.0.113.7/32 203.0.113.8/32" {
 		t.Fatalf("the table made again holds %s", got)
+	}
+}
+
+// TestRepairListsBesideWrites: a check lists our sets without the sink's
+// lock, so bans and lifts written while the kernel lists a large set are
+// not held up (a million bans take the kernel minutes to list, during
+// which a firewall enforced nothing new), and what they changed meanwhile
+// is neither counted as drift nor undone: a ban added after the listing
+// passed its place, and one lifted after the listing read it, at either
+// end of the set whichever way the kernel walks it.
+func TestRepairListsBesideWrites(t *testing.T) {
+	const n = 60000
+	ns := netlab.New(t, "repairbig")
+	s := newSink(t, ns, Config{NoWatch: true})
+	// The bans go in with nft -f (the sink would take longer), then the
+	// sink is told they are its own.
+	now := time.Now()
+	var script strings.Builder
+	var active []pipeline.ActiveBan
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 15), byte(i >> 7), byte(i << 1)}) }
+	for i := range n {
+		if i%5000 == 0 {
+			if i > 0 {
+				script.WriteString(" }\n")
+			}
+			script.WriteString("add element inet stockade banned4 { ")
+		} else {
+			script.WriteString(", ")
+		}
+		fmt.Fprintf(&script, "%s timeout 3h", addr(i))
+		active = append(active, pipeline.ActiveBan{Target: netip.PrefixFrom(addr(i), 32), Until: now.Add(3 * time.Hour)})
+	}
+	script.WriteString(" }\n")
+	file := filepath.Join(t.TempDir(), "bans.nft")
+	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(netlab.IPCmd, "netns", "exec", ns.Name, "nft", "-f", file).CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v: %s", err, out)
+	}
+	if err := s.Reconcile(t.Context(), active, now); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if d, err := s.Repair(t.Context()); err != nil || d.Total() != 0 {
+		t.Fatalf("%d bans as the sink holds them: drift %+v, %v", n, d, err)
+	}
+	took := time.Since(start)
+	t.Logf("a check of %d bans took %v", n, took)
+
+	done := make(chan error, 1)
+	var drift Drift
+	go func() {
+		var err error
+		drift, err = s.Repair(t.Context())
+		done <- err
+	}()
+	time.Sleep(took / 4) // the check is listing
+	first, last := addr(0).String(), addr(n-1).String()
+	write(t, s, banFor("9.0.0.1", time.Hour), banFor("11.0.0.1", time.Hour), unban(first), unban(last))
+	select {
+	case <-done:
+		t.Fatalf("bans written during a check waited for its listing (%v)", took)
+	default:
+	}
+	if err := <-done; err != nil || drift.Total() != 0 {
+		t.Fatalf("bans written during the check's listing counted as drift: %+v, %v", drift, err)
+	}
+	if d, err := s.Repair(t.Context()); err != nil || d.Total() != 0 {
+		t.Fatalf("the next check: drift %+v, %v", d, err)
+	}
+	got := contents(t, ns, "stockade", nft.TableFamilyINet, "banned4")
+	for _, p := range []string{"9.0.0.1/32", "11.0.0.1/32"} {
+		if _, ok := got[p]; !ok {
+			t.Errorf("%s, banned during the check, is not in the set", p)
+		}
+	}
+	for _, p := range []string{first + "/32", last + "/32"} {
+		if _, ok := got[p]; ok {
+			t.Errorf("%s, lifted during the check, is back in the set", p)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("the set holds %d elements, want %d", len(got), n)
 	}
 }

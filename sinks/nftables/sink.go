@@ -65,6 +65,14 @@ type Sink struct {
 	// rulesAdded counts drop rules ensure put (back) in our chains.
 	rulesAdded uint64
 
+	// epoch counts the reads of our sets that made them whole (sync): a
+	// check whose listing one overlapped has nothing left to do.
+	epoch uint64
+	// checking serializes Repair; rconn is the connection it lists the
+	// sets on, the sink's lock free meanwhile (nil: dial one).
+	checking sync.Mutex
+	rconn    *nft.Conn
+
 	watch      *watcher // follows others' changes to our table (watch.go)
 	deferWatch bool     // Open starts the watch after its reconcile
 	ports      ports    // our netlink port IDs, to tell our changes from theirs
@@ -537,6 +545,7 @@ func (s *Sink) syncCount(ctx context.Context) (added int, err error) {
 }
 
 func (s *Sink) syncOnce(ctx context.Context) (added int, err error) {
+	s.epoch++
 	if err := s.ensure(); err != nil {
 		return 0, err
 	}
@@ -623,6 +632,10 @@ func (s *Sink) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	if s.rconn != nil {
+		_ = s.rconn.CloseLasting()
+		s.rconn = nil
+	}
 	if s.conn == nil {
 		return nil
 	}
