@@ -342,6 +342,9 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 	var (
 		repair <-chan time.Time
 		rt     *time.Timer
+		// checked hears from the check the timer started; the next is
+		// set when it is over (one at a time).
+		checked = make(chan checkDone, 1)
 	)
 	if every > 0 {
 		rt = time.NewTimer(every)
@@ -376,9 +379,18 @@ func (e *Firewall) loop(ctx context.Context, consumer bus.Consumer, guardChanged
 				e.log.Error("reload refused: the previous allowlist and fleet stay in force", "err", err)
 			}
 		case <-repair:
+			// The check runs beside the loop: listing a set of a million
+			// bans takes the kernel minutes, and the loop feeds the
+			// watchdog, ticks and answers the control socket meanwhile.
+			e.reportRestored()
 			start := time.Now()
-			e.repair(ctx)
-			rt.Reset(nextRepair(every, time.Since(start)))
+			go func() {
+				d, err := e.nft.Repair(ctx)
+				checked <- checkDone{d, err, time.Since(start)}
+			}()
+		case c := <-checked:
+			e.repaired(c.drift, c.err)
+			rt.Reset(nextRepair(every, c.took))
 		case reply := <-e.reloads:
 			reply <- e.reload(ctx)
 		case c := <-e.calls:
@@ -452,12 +464,18 @@ func (e *Firewall) protect(ctx context.Context) {
 // tenth of the time at most.
 func nextRepair(every, took time.Duration) time.Duration { return max(every, 10*took) }
 
-// repair reads the kernel's sets back and undoes what changed them behind
-// the firewall's back (a flush, a deleted table, elements added by hand):
-// logged, counted and reported on the bus.
-func (e *Firewall) repair(ctx context.Context) {
-	e.reportRestored()
-	d, err := e.nft.Repair(ctx)
+// checkDone is what a check of the kernel's sets found, and how long it
+// took.
+type checkDone struct {
+	drift nftables.Drift
+	err   error
+	took  time.Duration
+}
+
+// repaired logs, counts and reports what a check of the kernel's sets
+// found and undid: what changed them behind the firewall's back (a flush,
+// a deleted table, elements added by hand).
+func (e *Firewall) repaired(d nftables.Drift, err error) {
 	if err != nil {
 		e.log.Error("nftables: checking the sets against the bans failed; retried", "err", err)
 		return

@@ -4,9 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stockade-ids/stockade/control"
+	"github.com/stockade-ids/stockade/internal/netlab"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/pipeline/sign"
 )
@@ -77,5 +83,71 @@ func TestNextRepair(t *testing.T) {
 		if got := nextRepair(tc.every, tc.took); got != tc.want {
 			t.Errorf("every %v, a check of %v: next in %v, want %v", tc.every, tc.took, got, tc.want)
 		}
+	}
+}
+
+// TestCheckBesideTheLoop: the periodic check of the kernel's sets runs
+// beside the firewall's loop. The kernel lists a set in a time growing
+// with the square of its elements (a million bans: minutes), and the loop
+// that feeds systemd's watchdog, ticks and answers the control socket
+// waited for it: past WatchdogSec (30 s), systemd killed the firewall at
+// every check. Here a check of 100,000 bans (a second or two), which finds
+// and removes an element added by hand, does not hold up a ping.
+func TestCheckBesideTheLoop(t *testing.T) {
+	const n = 100000
+	l := startLive(t)
+	l.stop()
+	var script strings.Builder
+	for i := range n {
+		if i%5000 == 0 {
+			if i > 0 {
+				script.WriteString(" }\n")
+			}
+			script.WriteString("add element inet stockade banned4 { ")
+		} else {
+			script.WriteString(", ")
+		}
+		fmt.Fprintf(&script, "45.%d.%d.%d timeout 3h", i>>15, i>>7&255, i<<1&255)
+	}
+	script.WriteString(" }\n")
+	file := filepath.Join(t.TempDir(), "bans.nft")
+	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nft := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(netlab.IPCmd, append([]string{"netns", "exec", l.ns.Name, "nft"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+	}
+	nft("-f", file)
+	// The bans in the kernel (public addresses: the policy refuses
+	// private ones) are adopted at the start; the watch, which
+	// would undo the hand-made element before the check, is off.
+	l.cfg.NFTables.NoWatch = true
+	l.cfg.RepairEvery = time.Second // the first check comes after the element below
+	l.start()
+	nft("add", "element", "inet", "stockade", "banned4", "{ 192.0.2.99 timeout 1h }")
+	var worst time.Duration
+	deadline := time.Now().Add(60 * time.Second)
+	for repaired := false; !repaired; {
+		if time.Now().After(deadline) {
+			t.Fatal("no check repaired the element added by hand within 60 s")
+		}
+		start := time.Now()
+		l.must(control.Request{Op: "ping"})
+		worst = max(worst, time.Since(start))
+		select {
+		case a := <-l.acks:
+			repaired = a.Verdict == VerdictRepaired
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if l.inKernel("192.0.2.99") {
+		t.Errorf("the element added by hand is still in the set")
+	}
+	t.Logf("the slowest ping while checks of %d bans ran: %v", n, worst)
+	if worst > 500*time.Millisecond {
+		t.Errorf("a ping waited %v: the loop waited for the check's listing", worst)
 	}
 }
