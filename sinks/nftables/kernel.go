@@ -230,6 +230,7 @@ func (s *Sink) read(f *family) ([]element, error) {
 // made, somewhere in that span; the expiry read is as of its middle, so
 // off by up to half of it either way: 200,000 elements took 5.8 s here.
 func (s *Sink) readSpan(f *family) ([]element, time.Duration, error) {
+	s.stats.Listings++
 	return readSpanOn(s.conn, f.set, s.now)
 }
 

@@ -20,9 +20,17 @@ func Open(ctx context.Context, cfg Config, active []pipeline.ActiveBan, now time
 	if err != nil {
 		return nil, nil, err
 	}
+	// What Connect lists serves the reconcile too (see takeFresh), and
+	// now, the ledger's clock as of this call, goes on while it does: a
+	// reconcile as of the call's now made every ban seconds longer than
+	// the kernel's element when listing took seconds (200,000 bans), and
+	// rewrote them all.
+	start := s.now()
+	s.keepListing = true
 	if err := s.Connect(ctx); err != nil {
 		return nil, nil, fmt.Errorf("nftables: %w", err)
 	}
+	now = now.Add(s.now().Sub(start))
 	// Re-apply what the ledger holds, remove what it no longer does: the
 	// restored bans are enforced again without being broadcast again.
 	adopted, err := s.ReconcileAdopting(ctx, active, now, keep)

@@ -51,6 +51,7 @@ func (s *Sink) Repair(ctx context.Context) (Drift, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stats.Listings += uint64(len(sets))
 	moved := make([][]netip.Prefix, len(s.fams))
 	for i, f := range s.fams {
 		moved[i], f.moved, f.tracking = f.moved, nil, false

@@ -66,30 +66,9 @@ func TestRepairListsBesideWrites(t *testing.T) {
 	s := newSink(t, ns, Config{NoWatch: true})
 	// The bans go in with nft -f (the sink would take longer), then the
 	// sink is told they are its own.
-	now := time.Now()
-	var script strings.Builder
-	var active []pipeline.ActiveBan
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 15), byte(i >> 7), byte(i << 1)}) }
-	for i := range n {
-		if i%5000 == 0 {
-			if i > 0 {
-				script.WriteString(" }\n")
-			}
-			script.WriteString("add element inet stockade banned4 { ")
-		} else {
-			script.WriteString(", ")
-		}
-		fmt.Fprintf(&script, "%s timeout 3h", addr(i))
-		active = append(active, pipeline.ActiveBan{Target: netip.PrefixFrom(addr(i), 32), Until: now.Add(3 * time.Hour)})
-	}
-	script.WriteString(" }\n")
-	file := filepath.Join(t.TempDir(), "bans.nft")
-	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(netlab.IPCmd, "netns", "exec", ns.Name, "nft", "-f", file).CombinedOutput(); err != nil {
-		t.Fatalf("nft -f: %v: %s", err, out)
-	}
+	now := time.Now()
+	active := loadBans(t, ns, n, addr, now)
 	if err := s.Reconcile(t.Context(), active, now); err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +114,34 @@ func TestRepairListsBesideWrites(t *testing.T) {
 	if len(got) != n {
 		t.Errorf("the set holds %d elements, want %d", len(got), n)
 	}
+}
+
+// loadBans puts n bans of 3 hours, of the addresses addr(0..n-1), in the
+// default table's IPv4 set with nft -f (a sink would take longer), and
+// returns them as a ledger would hold them as of now.
+func loadBans(t *testing.T, ns *netlab.NS, n int, addr func(int) netip.Addr, now time.Time) []pipeline.ActiveBan {
+	t.Helper()
+	var script strings.Builder
+	active := make([]pipeline.ActiveBan, 0, n)
+	for i := range n {
+		if i%5000 == 0 {
+			if i > 0 {
+				script.WriteString(" }\n")
+			}
+			script.WriteString("add element inet stockade banned4 { ")
+		} else {
+			script.WriteString(", ")
+		}
+		fmt.Fprintf(&script, "%s timeout 3h", addr(i))
+		active = append(active, pipeline.ActiveBan{Target: netip.PrefixFrom(addr(i), 32), Until: now.Add(3 * time.Hour)})
+	}
+	script.WriteString(" }\n")
+	file := filepath.Join(t.TempDir(), "bans.nft")
+	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(netlab.IPCmd, "netns", "exec", ns.Name, "nft", "-f", file).CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v: %s", err, out)
+	}
+	return active
 }

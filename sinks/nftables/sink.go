@@ -72,6 +72,13 @@ type Sink struct {
 	// sets on, the sink's lock free meanwhile (nil: dial one).
 	checking sync.Mutex
 	rconn    *nft.Conn
+	// fresh is what connect listed, kept for Open's reconcile when
+	// keepListing (see takeFresh): a set of a million bans takes the
+	// kernel minutes to list, and Open listed it three times.
+	keepListing  bool
+	fresh        []listing
+	freshBatches uint64
+	freshEpoch   uint64
 
 	watch      *watcher // follows others' changes to our table (watch.go)
 	deferWatch bool     // Open starts the watch after its reconcile
@@ -88,6 +95,7 @@ type Stats struct {
 	WrongFamily uint64 // IPv6 decisions for an ip table, IPv4 for ip6
 	Resyncs     uint64 // times the sets were read back because the kernel disagreed
 	Batches     uint64 // netlink batches sent
+	Listings    uint64 // sets listed back from the kernel
 	// Restores counts the times another program deleted or flushed our
 	// table, chains, rules or sets (or elements of them) and the sink put
 	// them back; Restored the set elements it put back.
@@ -202,11 +210,13 @@ func (s *Sink) connect(ctx context.Context) error {
 	if s.loaded {
 		return s.sync(ctx)
 	}
+	var lists []listing
 	for _, f := range s.fams {
-		have, err := s.read(f)
+		have, span, err := s.readSpan(f)
 		if err != nil {
 			return err
 		}
+		lists = append(lists, listing{have, span})
 		bans := make([]ban, 0, len(have))
 		for _, e := range have {
 			for _, p := range rangePrefixes(e) {
@@ -222,6 +232,9 @@ func (s *Sink) connect(ctx context.Context) error {
 		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
 			s.dirty = true
 		}
+	}
+	if s.keepListing {
+		s.fresh, s.freshBatches, s.freshEpoch = lists, s.stats.Batches, s.epoch
 	}
 	s.loaded = true
 	if s.dirty {
@@ -384,6 +397,7 @@ func (s *Sink) ReconcileAdopting(ctx context.Context, active []pipeline.ActiveBa
 	if !s.ready() {
 		return nil, errNotConnected
 	}
+	fresh := s.takeFresh()
 	wall := s.now()
 	per := make(map[*family][]ban, len(s.fams))
 	for _, a := range active {
@@ -408,8 +422,12 @@ func (s *Sink) ReconcileAdopting(ctx context.Context, active []pipeline.ActiveBa
 		per[f] = append(per[f], ban{p.Masked(), capExpiry(wall.Add(a.Until.Sub(now)), wall)})
 	}
 	if keep != nil {
-		for _, f := range s.fams {
-			found, err := s.adoptable(f, per[f], keep)
+		for i, f := range s.fams {
+			var have []element
+			if fresh != nil {
+				have = fresh[i].have
+			}
+			found, err := s.adoptable(f, per[f], keep, have)
 			if err != nil {
 				return nil, err
 			}
@@ -422,17 +440,33 @@ func (s *Sink) ReconcileAdopting(ctx context.Context, active []pipeline.ActiveBa
 	for _, f := range s.fams {
 		f.reset(per[f])
 	}
-	// Read the sets again even right after Connect: anything may have been
-	// added by hand since, and the ledger is the authority.
-	return adopted, s.sync(ctx)
+	// Read the sets again, unless Open's connect just did: anything may
+	// have been added by hand since, and the ledger is the authority.
+	_, err = s.syncCountFrom(ctx, fresh)
+	return adopted, err
 }
 
-// adoptable reads f's set and returns the elements with time left that
-// none of bans covers and keep accepts, each as the ban it stands for.
-func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool) ([]ban, error) {
-	var have []element
+// takeFresh returns what connect listed for Open, nil when it is not
+// kept or the sets may have changed since (a write or a sync of ours),
+// and forgets it: whatever comes next reads the kernel.
+func (s *Sink) takeFresh() []listing {
+	l := s.fresh
+	s.fresh, s.keepListing = nil, false
+	if s.stats.Batches != s.freshBatches || s.epoch != s.freshEpoch {
+		return nil
+	}
+	return l
+}
+
+// adoptable reads f's set (have, when not nil, is what it holds) and
+// returns the elements with time left that none of bans covers and keep
+// accepts, each as the ban it stands for.
+func (s *Sink) adoptable(f *family, bans []ban, keep func(netip.Prefix) bool, have []element) ([]ban, error) {
 	var err error
 	for attempt := range syncAttempts {
+		if have != nil {
+			break
+		}
 		if attempt > 0 || s.conn == nil {
 			// As in sync: a failed request can leave answers unread.
 			s.redial()
@@ -515,6 +549,12 @@ func (s *Sink) sync(ctx context.Context) error {
 // syncCount is sync that says how many set elements and drop rules it
 // had to add back.
 func (s *Sink) syncCount(ctx context.Context) (added int, err error) {
+	return s.syncCountFrom(ctx, nil)
+}
+
+// syncCountFrom is syncCount whose first round takes fresh, when not nil,
+// for what the sets hold.
+func (s *Sink) syncCountFrom(ctx context.Context, fresh []listing) (added int, err error) {
 	rules := s.rulesAdded
 	defer func() { added += int(s.rulesAdded - rules) }()
 	for attempt := range syncAttempts {
@@ -531,7 +571,8 @@ func (s *Sink) syncCount(ctx context.Context) (added int, err error) {
 			}
 		}
 		var n int
-		n, err = s.syncOnce(ctx)
+		n, err = s.syncOnce(ctx, fresh)
+		fresh = nil
 		added += n
 		if err == nil {
 			s.dirty = false
@@ -544,16 +585,19 @@ func (s *Sink) syncCount(ctx context.Context) (added int, err error) {
 	return added, fmt.Errorf("nftables: could not make the kernel sets match the bans: %w", err)
 }
 
-func (s *Sink) syncOnce(ctx context.Context) (added int, err error) {
+func (s *Sink) syncOnce(ctx context.Context, fresh []listing) (added int, err error) {
 	s.epoch++
 	if err := s.ensure(); err != nil {
 		return 0, err
 	}
-	for _, f := range s.fams {
-		have, span, err := s.readSpan(f)
-		if err != nil {
+	for i, f := range s.fams {
+		var l listing
+		if fresh != nil {
+			l = fresh[i]
+		} else if l.have, l.span, err = s.readSpan(f); err != nil {
 			return added, err
 		}
+		have, span := l.have, l.span
 		now := s.now()
 		dels, adds := diff(have, f.elements(now), now, readTolerance(span))
 		if err := s.apply(ctx, f, plan(dels, adds, s.cfg.ChunkSize)); err != nil {
