@@ -2,7 +2,9 @@ package nftables
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -310,17 +312,56 @@ func lastAddr(a netip.Addr) netip.Addr {
 		8: 255, 9: 255, 10: 255, 11: 255, 12: 255, 13: 255, 14: 255, 15: 255})
 }
 
-// apply sends the operations, one batch per Flush. A failed batch changes
-// nothing (the kernel applies a batch whole or not at all) but the ones
-// before it stay applied.
+// txEntries is how many set entries a transaction carries at first: a
+// few batches of at most ChunkSize, sent in one message that the socket's
+// default send buffer (208 KiB) takes. The kernel's cost per transaction
+// grows with the set: 200,000 intervals added 256 at a time took 5.7 s
+// here, 1,536 at a time 2.2 s; 400,000, 35 s against 5.3 s.
+const txEntries = 3072
+
+// apply sends the operations, several batches per transaction (Flush).
+// A failed transaction changes nothing (the kernel applies it whole or not
+// at all) but the ones before it stay applied.
 func (s *Sink) apply(ctx context.Context, f *family, batches [][]op) error {
-	for _, b := range batches {
+	for len(batches) > 0 {
 		if err := ctx.Err(); err != nil {
 			s.dirty = true
 			return err
 		}
+		limit := cmp.Or(s.txLimit, txEntries)
+		n, entries := 0, 0
+		for ; n < len(batches); n++ {
+			e := 0
+			for _, o := range batches[n] {
+				e += o.e.entries()
+			}
+			if n > 0 && entries+e > limit {
+				break
+			}
+			entries += e
+		}
+		err := s.applyTx(f, batches[:n])
+		if err != nil && n > 1 && errors.Is(err, unix.EMSGSIZE) {
+			// The socket took less than a transaction this size; the
+			// kernel got nothing. Smaller ones from now on.
+			s.txLimit = max(entries/2, 1)
+			s.log.Debug("nftables: transactions made smaller", "entries", s.txLimit)
+			continue
+		}
+		if err != nil {
+			s.redial()
+			return fmt.Errorf("nftables: set %s: %w", f.set.Name, err)
+		}
+		batches = batches[n:]
+	}
+	return nil
+}
+
+// applyTx sends batches in one transaction.
+func (s *Sink) applyTx(f *family, batches [][]op) error {
+	now := s.now()
+	for _, b := range batches {
 		var dels, adds []nft.SetElement
-		now := s.now()
 		for _, o := range b {
 			if o.del {
 				dels = appendElement(dels, o.e, 0)
@@ -348,12 +389,9 @@ func (s *Sink) apply(ctx context.Context, f *family, batches [][]op) error {
 			}
 		}
 		s.stats.Batches++
-		if err := s.conn.Flush(); err != nil {
-			s.redial()
-			return fmt.Errorf("nftables: set %s: %w", f.set.Name, err)
-		}
 	}
-	return nil
+	s.stats.Transactions++
+	return s.conn.Flush()
 }
 
 func appendElement(dst []nft.SetElement, e element, timeout time.Duration) []nft.SetElement {

@@ -72,6 +72,9 @@ type Sink struct {
 	// sets on, the sink's lock free meanwhile (nil: dial one).
 	checking sync.Mutex
 	rconn    *nft.Conn
+	// txLimit caps the entries of a transaction once the socket refused
+	// one as too large (0: txEntries).
+	txLimit int
 	// fresh is what connect listed, kept for Open's reconcile when
 	// keepListing (see takeFresh): a set of a million bans takes the
 	// kernel minutes to list, and Open listed it three times.
@@ -87,15 +90,16 @@ type Sink struct {
 
 // Stats counts what Write did with decisions, for metrics.
 type Stats struct {
-	Bans        uint64 // ban decisions that changed the model (new or longer)
-	Unbans      uint64 // unban decisions that lifted a ban
-	Kept        uint64 // bans already covered until as late, unbans of nothing
-	Expired     uint64 // ban decisions already over when written
-	BadTarget   uint64 // decisions with a target or action that cannot be enforced
-	WrongFamily uint64 // IPv6 decisions for an ip table, IPv4 for ip6
-	Resyncs     uint64 // times the sets were read back because the kernel disagreed
-	Batches     uint64 // netlink batches sent
-	Listings    uint64 // sets listed back from the kernel
+	Bans         uint64 // ban decisions that changed the model (new or longer)
+	Unbans       uint64 // unban decisions that lifted a ban
+	Kept         uint64 // bans already covered until as late, unbans of nothing
+	Expired      uint64 // ban decisions already over when written
+	BadTarget    uint64 // decisions with a target or action that cannot be enforced
+	WrongFamily  uint64 // IPv6 decisions for an ip table, IPv4 for ip6
+	Resyncs      uint64 // times the sets were read back because the kernel disagreed
+	Batches      uint64 // netlink batches sent (of at most ChunkSize entries)
+	Transactions uint64 // transactions sent (several batches each)
+	Listings     uint64 // sets listed back from the kernel
 	// Restores counts the times another program deleted or flushed our
 	// table, chains, rules or sets (or elements of them) and the sink put
 	// them back; Restored the set elements it put back.
