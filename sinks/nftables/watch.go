@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -290,23 +291,22 @@ func (s *Sink) restorer(ctx context.Context, kick <-chan struct{}) {
 }
 
 // restore makes the kernel hold the model again: the table, sets, chains
-// and rules if they were deleted, and every ban still running.
+// and rules if they were deleted, and every ban still running. It is a
+// check (Repair): a set of a million bans takes the kernel a minute to
+// list, and bans and lifts go on meanwhile.
 func (s *Sink) restore(ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.ready() {
+	d, err := s.Repair(ctx)
+	if errors.Is(err, errNotConnected) {
 		return
 	}
-	if s.conn == nil {
-		s.redial()
-	}
-	added, err := s.syncCount(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
 		s.dirty = true
 		s.log.Error("nftables: could not restore the bans another program removed", "table", s.cfg.Family+" "+s.cfg.Table, "err", err)
 		return
 	}
-	if added > 0 {
+	if added := d.Missing + d.Changed + d.Rules; added > 0 {
 		s.stats.Restores++
 		s.stats.Restored += uint64(added)
 		s.log.Warn("nftables: another program removed bans or their rules; restored", "table", s.cfg.Family+" "+s.cfg.Table, "elements", added)

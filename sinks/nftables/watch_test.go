@@ -185,3 +185,34 @@ func TestOpenWatches(t *testing.T) {
 	took := waitFor(t, time.Second, "the ban back after flush ruleset", held)
 	t.Logf("restored in %v", took.Round(time.Millisecond))
 }
+
+// TestRestoreBesideWrites: a restore (another program deleted one element
+// of a large set) lists the set as a check does, without the sink's lock:
+// bans written meanwhile do not wait for the listing.
+func TestRestoreBesideWrites(t *testing.T) {
+	needNft(t)
+	const n = 60000
+	ns := netlab.New(t, "restorebig")
+	s := newSink(t, ns, Config{})
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 15), byte(i >> 7), byte(i << 1)}) }
+	now := time.Now()
+	if err := s.Reconcile(t.Context(), loadBans(t, ns, n, addr, now), now); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if d, err := s.Repair(t.Context()); err != nil || d.Total() != 0 {
+		t.Fatalf("drift %+v, %v", d, err)
+	}
+	took := time.Since(start)
+	restores := s.Stats().Restores
+	nftCmd(t, ns, "delete element inet stockade banned4 { "+addr(n/2).String()+" }")
+	time.Sleep(restoreDelay + took/4) // the restore is listing
+	start = time.Now()
+	write(t, s, banFor("9.0.0.1", time.Hour))
+	waited := time.Since(start)
+	waitFor(t, 4*took+time.Second, "the element restored", func() bool { return s.Stats().Restores > restores })
+	t.Logf("a listing of %d bans took %v; a write during the restore's %v", n, took, waited)
+	if waited > took/5 {
+		t.Errorf("a ban written during a restore waited %v for its listing (%v)", waited, took)
+	}
+}
