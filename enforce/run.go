@@ -460,8 +460,8 @@ func (e *Firewall) protect(ctx context.Context) {
 // nextRepair is how long after a check that took took the next one comes:
 // every, or ten times took when that is longer. The kernel lists an
 // interval set in a time that grows with the square of its elements
-// (200,000: about 6 s here), and the loop waits meanwhile: checks take a
-// tenth of the time at most.
+// (200,000: about 4 s here, a million about 70 s), a core's time: checks
+// take a tenth of it at most.
 func nextRepair(every, took time.Duration) time.Duration { return max(every, 10*took) }
 
 // checkDone is what a check of the kernel's sets found, and how long it
