@@ -215,6 +215,7 @@ func (s *Sink) connect(ctx context.Context) error {
 		return s.sync(ctx)
 	}
 	var lists []listing
+	batches := s.stats.Batches
 	for _, f := range s.fams {
 		have, span, err := s.readSpan(f)
 		if err != nil {
@@ -237,7 +238,9 @@ func (s *Sink) connect(ctx context.Context) error {
 			s.dirty = true
 		}
 	}
-	if s.keepListing {
+	if s.keepListing && s.stats.Batches == batches {
+		// Nothing was written since the listing (a family's rewrite
+		// would have made it stale).
 		s.fresh, s.freshBatches, s.freshEpoch = lists, s.stats.Batches, s.epoch
 	}
 	s.loaded = true

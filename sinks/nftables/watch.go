@@ -296,11 +296,11 @@ func (s *Sink) restorer(ctx context.Context, kick <-chan struct{}) {
 // list, and bans and lifts go on meanwhile.
 func (s *Sink) restore(ctx context.Context) {
 	d, err := s.Repair(ctx)
-	if errors.Is(err, errNotConnected) {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if errors.Is(err, errNotConnected) && !s.ready() {
+		return
+	}
 	if err != nil {
 		s.dirty = true
 		s.log.Error("nftables: could not restore the bans another program removed", "table", s.cfg.Family+" "+s.cfg.Table, "err", err)
