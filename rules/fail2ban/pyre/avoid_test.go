@@ -53,21 +53,28 @@ func TestAvoidLoop(t *testing.T) {
 }
 
 // translatedPatterns are patterns pyre runs on RE2 only through its
-// split and avoid-loop forms: fail2ban's sshd "Failed ... for"
-// failregexes (an address for <HOST>).
+// split and avoid-loop forms, or as a guard: fail2ban's sshd "Failed ...
+// for" failregexes and its "Connection closed" one (an address for
+// <HOST>).
 var translatedPatterns = []string{
 	`^Failed publickey for invalid user (?P<user>(?P<cond_user>\S+)|(?:(?! from ).)*?) from (?P<ip4>[\d.]+)(?: (?:port \d+|on \S+)){0,2}(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)`,
 	`^Failed (?:(?P<nofail>publickey)|\S+) for (?P<cond_inv>invalid user )?(?P<user>(?P<cond_user>\S+)|(?(cond_inv)(?:(?! from ).)*?|[^:]+)) from (?P<ip4>[\d.]+)(?: (?:port \d+|on \S+)){0,2}(?: ssh\d*)?(?(cond_user): |(?:(?:(?! from ).)*)$)`,
+	// sshd's "Connection closed" of the normal mode: a guard (see guard.go).
+	`^(?P<nofail>(?P<forget>(?:Connection (?:closed|reset)|Disconnect(?:ed|ing))))(?: (?:by|from))?(?: (?:invalid|authenticating) user (?P<user>\S+|.*?))?(?: from)? (?P<ip4>[\d.]+)(?: (?:port \d+|on \S+)){0,2}(?:: (?!Too many authentication failures)[^\[]+)?(?: \[preauth\])?\s*$`,
 }
 
-// FuzzTranslated: on any line, the RE2 forms of translatedPatterns find
-// what regexp2 finds running them whole.
+// FuzzTranslated: on any line, the RE2 forms of translatedPatterns (and
+// the guard) find what regexp2 finds running them whole.
 func FuzzTranslated(f *testing.F) {
 	for _, s := range []string{
 		"Failed password for root from 192.0.2.1 port 22 ssh2",
 		"Failed password for invalid user a from from 192.0.2.1 port 22 ssh2",
 		"Failed publickey for invalid user x from 192.0.2.1 port 22 ssh2: ED25519 SHA256:x",
 		"Failed password for a: b from 192.0.2.1 port 22 ssh2 from 192.0.2.9",
+		"Connection closed by invalid user pi 192.0.2.1 port 22 [preauth]",
+		"Disconnecting: Too many authentication failures [preauth]",
+		"Connection closed by 192.0.2.1 port 22: Too many authentication failures [preauth]",
+		"Connection reset by authenticating user root 192.0.2.1 port 22: Bye Bye [preauth]",
 	} {
 		f.Add(s)
 	}
@@ -82,8 +89,9 @@ func FuzzTranslated(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if got.Kind() != "re2" {
-			f.Fatalf("%s: on %s, want re2", p, got.Kind())
+		_, guard := got.(named).Engine.(*guardEngine)
+		if got.Kind() != "re2" && !guard {
+			f.Fatalf("%s: on %s, want re2 or a guard", p, got.Kind())
 		}
 		want, err := tree.Backtracking()
 		if err != nil {

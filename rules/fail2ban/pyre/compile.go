@@ -38,7 +38,9 @@ func Compile(src string, singleLine bool) (regex.Engine, *Regexp, error) {
 
 // Compile compiles a parsed Python pattern (see the function Compile). A
 // pattern RE2 cannot express because of its conditional groups is split
-// into alternatives without them (see split), when it can be.
+// into alternatives without them (see split), when it can be; one that
+// RE2 cannot express because of negative lookarounds of literals runs on
+// RE2 for the texts without those literals (see guard).
 func (r *Regexp) Compile(singleLine bool) (regex.Engine, error) {
 	re, err := r.compileOne(singleLine, len(r.names))
 	if err != nil {
@@ -49,8 +51,17 @@ func (r *Regexp) Compile(singleLine bool) (regex.Engine, error) {
 	}
 	if alts := r.split(); alts != nil {
 		if sp, err := r.compileSplit(alts, singleLine); err == nil && sp.Kind() != "regexp2" {
+			if sp.Kind() == "re2" {
+				return named{Engine: sp, names: r.names}, nil
+			}
+			if g := r.guard(singleLine, re); g != nil {
+				return named{Engine: g, names: r.names}, nil
+			}
 			return named{Engine: sp, names: r.names}, nil
 		}
+	}
+	if g := r.guard(singleLine, re); g != nil {
+		return named{Engine: g, names: r.names}, nil
 	}
 	return named{Engine: re, names: r.names}, nil
 }
