@@ -420,8 +420,8 @@ func (m *Multi) any4(w uint64) bool {
 	return (raw[p0>>6]>>(p0&63)|raw[p1>>6]>>(p1&63)|raw[p2>>6]>>(p2&63)|raw[p3>>6]>>(p3&63))&1 != 0
 }
 
-// isASCII reports whether s has no byte >= 0x80, eight bytes a step.
-func isASCII(s string) bool {
+// IsASCII reports whether s has no byte >= 0x80, eight bytes a step.
+func IsASCII(s string) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
@@ -473,7 +473,7 @@ func LowerASCII(s string) string {
 // every bit set, for a text that is not ASCII (see Scan).
 func (m *Multi) Mask(text string) (found uint64, ok bool) {
 	n := len(text)
-	if !isASCII(text) {
+	if !IsASCII(text) {
 		return ^uint64(0), false
 	}
 	raw := &m.raw

@@ -75,7 +75,7 @@ func (n *Needs) add(set []string) {
 
 // May reports whether text may match: false when it lacks a set.
 func (n *Needs) May(text string) bool {
-	if n == nil || n.ascii && !isASCII(text) {
+	if n == nil || n.ascii && !IsASCII(text) {
 		return true
 	}
 	for i := range n.sets {

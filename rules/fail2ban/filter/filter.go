@@ -169,7 +169,7 @@ func (x *litIndex) bit(l string) uint64 {
 func (x *litIndex) set(members []string) (uint64, bool) {
 	added := 0
 	for _, l := range members {
-		if l == "" || strings.ContainsRune(l, '\n') || !isASCII(l) {
+		if l == "" || strings.ContainsRune(l, '\n') || !regex.IsASCII(l) {
 			return 0, false
 		}
 		if _, ok := x.ids[l]; !ok {
@@ -184,15 +184,6 @@ func (x *litIndex) set(members []string) (uint64, bool) {
 		bits |= x.bit(l)
 	}
 	return bits, true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // could reports whether the literals found let failregex i match.

@@ -16,11 +16,11 @@ import (
 )
 
 // TestSplitConditionals: every failregex of fail2ban's jails (sshd in
-// each mode) with a conditional group or a lookahead that now runs on RE2
-// in part or whole (pyre's split into alternatives, its avoid loops)
-// finds on fail2ban's sample logs exactly what the regex finds whole on
-// regexp2: the same lines, the same spans of the match and of every
-// group.
+// each mode) with a conditional group, a lookahead or a Unicode \b that
+// now runs on RE2 in part or whole (pyre's split into alternatives, its
+// avoid loops, its guards) finds on fail2ban's sample logs exactly what
+// the regex finds whole on regexp2: the same lines, the same spans of the
+// match and of every group.
 func TestSplitConditionals(t *testing.T) {
 	texts := sampleTexts(t)
 	var srcs []struct{ src, useDNS string }
@@ -46,7 +46,7 @@ func TestSplitConditionals(t *testing.T) {
 		}
 		for _, r := range pack.Rules {
 			for _, src := range r.Failregex {
-				if strings.Contains(src, "(?(") || strings.Contains(src, "(?!") {
+				if strings.Contains(src, "(?(") || strings.Contains(src, "(?!") || strings.Contains(src, `\b`) {
 					srcs = append(srcs, struct{ src, useDNS string }{src, r.UseDNS})
 				}
 			}
@@ -150,4 +150,73 @@ func sampleTexts(t *testing.T) []string {
 		fh.Close()
 	}
 	return texts
+}
+
+// BenchmarkGuards: a line through a failregex pyre runs as a guard (RE2
+// unless the line holds the lookaround's literal or a byte past ASCII),
+// and through the same regex whole on regexp2, as it ran before guards:
+// fail2ban 1.1's sshd "Connection closed" (normal mode) and postfix's
+// reject line (its \b), each on a line it matches.
+func BenchmarkGuards(b *testing.B) {
+	for _, c := range []struct {
+		name, jail, has, line string // has: a part of the failregex
+	}{
+		{"sshd-connection-closed", "sshd", "(?!Too many authentication failures)", "Connection closed by invalid user oracle 203.0.113.9 port 17384 [preauth]\n"},
+		{"postfix-reject", "postfix", "Relay access denied", "RCPT from example.com[192.0.2.10]: 554 5.7.1 <x@example.org>: Relay access denied; from=<a@example.com> to=<x@example.org> proto=SMTP helo=<example.com>\n"},
+	} {
+		dir := corpusConf(b, "[DEFAULT]\nenabled = true\n")
+		d := Open(dir)
+		jails, err := d.Jails()
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := PackYAML(d, jails)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var pack struct {
+			Rules []struct {
+				Name      string   `yaml:"name"`
+				Failregex []string `yaml:"failregex"`
+				UseDNS    string   `yaml:"usedns"`
+			} `yaml:"rules"`
+		}
+		if err := yaml.Unmarshal(data, &pack); err != nil {
+			b.Fatal(err)
+		}
+		var src, useDNS string
+		for _, r := range pack.Rules {
+			for _, f := range r.Failregex {
+				if r.Name == c.jail && strings.Contains(f, c.has) {
+					src, useDNS = f, r.UseDNS
+				}
+			}
+		}
+		if src == "" {
+			b.Fatalf("%s: no failregex found", c.name)
+		}
+		guard, err := filter.Compile(src, useDNS, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		whole, err := filter.Backtracking(src, useDNS)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if guard.Engine.Kind() != "re2+regexp2" {
+			b.Fatalf("%s: on %s, want a guard", c.name, guard.Engine.Kind())
+		}
+		for name, re := range map[string]*regex.Regex{"guard": guard, "regexp2": whole} {
+			b.Run(c.name+"/"+name, func(b *testing.B) {
+				dst := make([]int, 2*len(re.Names))
+				if re.Search(c.line, dst) == nil {
+					b.Fatalf("%s does not match %q", src, c.line)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					re.Search(c.line, dst)
+				}
+			})
+		}
+	}
 }

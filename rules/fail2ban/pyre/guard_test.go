@@ -3,11 +3,12 @@ package pyre
 import "testing"
 
 // TestGuard: a pattern RE2 cannot express only because of negative
-// lookarounds of literals runs as a guard, and finds what regexp2 finds
-// running it whole (the match and every group) on every string of an
-// alphabet holding the literals' characters, up to length 7, and on
-// random longer ones, the literal in them or not; a positive lookaround,
-// one of a class, or one ignoring case stays on regexp2.
+// lookarounds of literals and Unicode word boundaries runs as a guard,
+// and finds what regexp2 finds running it whole (the match and every
+// group) on every string of an alphabet holding the literals' characters
+// (and a byte past ASCII), up to length 6, and on random longer ones, the
+// literal in them or not; a positive lookaround, one of a class, or one
+// ignoring case stays on regexp2.
 func TestGuard(t *testing.T) {
 	for _, c := range []struct {
 		pattern string
@@ -20,10 +21,13 @@ func TestGuard(t *testing.T) {
 		{`^a(?!b)|b(?!a a)`, true},
 		{`^(?:(?! ab ).)*x(?!ba)`, true}, // the loop's literal joins the guard's: not before $
 		{`^(?:(?! ab ).)*(?!b)a$`, true}, // the loop stays RE2's, the other is guarded
-		{`^a(?=b)`, false},               // positive
-		{`^a(?![ab])`, false},            // a class
-		{`(?i)^a(?!b)`, false},           // ignoring case
-		{`^(a)(?!b)\1`, false},           // a back reference RE2 has not
+		{`^(?:a|x)\b(.*?)\B`, true},      // apache-auth's "failed\b", and its twin
+		{`(?:^|:)(\w+)\b(?!ab)`, true},
+		{`(?a)^a\b`, false},    // RE2 already: an ASCII \b
+		{`^a(?=b)`, false},     // positive
+		{`^a(?![ab])`, false},  // a class
+		{`(?i)^a(?!b)`, false}, // ignoring case
+		{`^(a)(?!b)\1`, false}, // a back reference RE2 has not
 	} {
 		tree, err := Parse(c.pattern)
 		if err != nil {
@@ -45,7 +49,7 @@ func TestGuard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		agree(t, c.pattern, got, want, texts{alphabet: " abx:1[", depth: 6, random: 5000, min: 7, spread: 24, seed: 5, end: "\n"})
+		agree(t, c.pattern, got, want, texts{alphabet: " abx:1[_\xe9", depth: 6, random: 5000, min: 7, spread: 24, seed: 5, end: "\n"})
 		agree(t, c.pattern, got, want, texts{alphabet: "ab ", depth: 8, random: 0})
 	}
 }
