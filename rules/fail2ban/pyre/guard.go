@@ -106,11 +106,11 @@ func (rx *relaxed) relax(n *node, keepLoops bool) (_ *node, ok bool) {
 	}
 	switch {
 	case n.op == opLook:
-		lit, ok := lookLiteral(n)
+		lits, ok := lookLiterals(n)
 		if !ok {
 			return nil, false
 		}
-		rx.lits = append(rx.lits, lit)
+		rx.lits = append(rx.lits, lits...)
 		return &node{op: opEmpty}, true
 	case (n.op == opWordB || n.op == opNotWordB) && !n.ascii:
 		rx.ascii = true
@@ -139,13 +139,34 @@ func (rx *relaxed) relax(n *node, keepLoops bool) (_ *node, ok bool) {
 	return &c, true
 }
 
-// lookLiteral returns the literal of a negative lookaround of a plain,
-// case-sensitive literal of at least one character: a run of literals,
-// possibly in non-capturing groups.
-func lookLiteral(n *node) (string, bool) {
+// lookLiterals returns the literals of a negative lookaround of plain,
+// case-sensitive literals of at least one character each: (?!L) or an
+// alternation of them, (?!L1|L2) (postfix's SASL failregex), each a run
+// of literals, possibly in non-capturing groups. Such a lookaround holds
+// wherever none of them starts (or ends).
+func lookLiterals(n *node) ([]string, bool) {
 	if !n.neg {
-		return "", false
+		return nil, false
 	}
+	body := unwrap(n.subs[0])
+	alts := []*node{body}
+	if body.op == opAlt {
+		alts = body.subs
+	}
+	var lits []string
+	for _, a := range alts {
+		l, ok := literalOf(a)
+		if !ok {
+			return nil, false
+		}
+		lits = append(lits, l)
+	}
+	return lits, true
+}
+
+// literalOf returns the text n always matches when it is a run of plain,
+// case-sensitive literals of at least one character.
+func literalOf(n *node) (string, bool) {
 	var b strings.Builder
 	var add func(m *node) bool
 	add = func(m *node) bool {
@@ -174,7 +195,7 @@ func lookLiteral(n *node) (string, bool) {
 		}
 		return false
 	}
-	if !add(n.subs[0]) || b.Len() == 0 {
+	if !add(n) || b.Len() == 0 {
 		return "", false
 	}
 	return b.String(), true

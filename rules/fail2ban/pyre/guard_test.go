@@ -23,11 +23,12 @@ func TestGuard(t *testing.T) {
 		{`^(?:(?! ab ).)*(?!b)a$`, true}, // the loop stays RE2's, the other is guarded
 		{`^(?:a|x)\b(.*?)\B`, true},      // apache-auth's "failed\b", and its twin
 		{`(?:^|:)(\w+)\b(?!ab)`, true},
-		{`(?a)^a\b`, false},    // RE2 already: an ASCII \b
-		{`^a(?=b)`, false},     // positive
-		{`^a(?![ab])`, false},  // a class
-		{`(?i)^a(?!b)`, false}, // ignoring case
-		{`^(a)(?!b)\1`, false}, // a back reference RE2 has not
+		{`^x(?::|a)(?! ab| b:)(.*)`, true}, // postfix's SASL failregex: (?! L1| L2)
+		{`(?a)^a\b`, false},                // RE2 already: an ASCII \b
+		{`^a(?=b)`, false},                 // positive
+		{`^a(?![ab])`, false},              // a class
+		{`(?i)^a(?!b)`, false},             // ignoring case
+		{`^(a)(?!b)\1`, false},             // a back reference RE2 has not
 	} {
 		tree, err := Parse(c.pattern)
 		if err != nil {
