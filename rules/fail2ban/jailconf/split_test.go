@@ -25,30 +25,9 @@ func TestSplitConditionals(t *testing.T) {
 	texts := sampleTexts(t)
 	var srcs []struct{ src, useDNS string }
 	for _, mode := range []string{"normal", "ddos", "extra", "aggressive"} {
-		dir := corpusConf(t, "[DEFAULT]\nenabled = true\n[sshd]\nmode = "+mode+"\n")
-		d := Open(dir)
-		jails, err := d.Jails()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := PackYAML(d, jails)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var pack struct {
-			Rules []struct {
-				Failregex []string `yaml:"failregex"`
-				UseDNS    string   `yaml:"usedns"`
-			} `yaml:"rules"`
-		}
-		if err := yaml.Unmarshal(data, &pack); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range pack.Rules {
-			for _, src := range r.Failregex {
-				if strings.Contains(src, "(?(") || strings.Contains(src, "(?!") || strings.Contains(src, `\b`) {
-					srcs = append(srcs, struct{ src, useDNS string }{src, r.UseDNS})
-				}
+		for _, r := range corpusFailregexes(t, "[DEFAULT]\nenabled = true\n[sshd]\nmode = "+mode+"\n") {
+			if src := r.src; strings.Contains(src, "(?(") || strings.Contains(src, "(?!") || strings.Contains(src, `\b`) {
+				srcs = append(srcs, struct{ src, useDNS string }{src, r.useDNS})
 			}
 		}
 	}
@@ -164,32 +143,10 @@ func BenchmarkGuards(b *testing.B) {
 		{"sshd-connection-closed", "sshd", "(?!Too many authentication failures)", "Connection closed by invalid user oracle 203.0.113.9 port 17384 [preauth]\n"},
 		{"postfix-reject", "postfix", "Relay access denied", "RCPT from example.com[192.0.2.10]: 554 5.7.1 <x@example.org>: Relay access denied; from=<a@example.com> to=<x@example.org> proto=SMTP helo=<example.com>\n"},
 	} {
-		dir := corpusConf(b, "[DEFAULT]\nenabled = true\n")
-		d := Open(dir)
-		jails, err := d.Jails()
-		if err != nil {
-			b.Fatal(err)
-		}
-		data, err := PackYAML(d, jails)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var pack struct {
-			Rules []struct {
-				Name      string   `yaml:"name"`
-				Failregex []string `yaml:"failregex"`
-				UseDNS    string   `yaml:"usedns"`
-			} `yaml:"rules"`
-		}
-		if err := yaml.Unmarshal(data, &pack); err != nil {
-			b.Fatal(err)
-		}
 		var src, useDNS string
-		for _, r := range pack.Rules {
-			for _, f := range r.Failregex {
-				if r.Name == c.jail && strings.Contains(f, c.has) {
-					src, useDNS = f, r.UseDNS
-				}
+		for _, r := range corpusFailregexes(b, "[DEFAULT]\nenabled = true\n") {
+			if r.jail == c.jail && strings.Contains(r.src, c.has) {
+				src, useDNS = r.src, r.useDNS
 			}
 		}
 		if src == "" {
@@ -219,4 +176,39 @@ func BenchmarkGuards(b *testing.B) {
 			})
 		}
 	}
+}
+
+// corpusFailregex is a failregex of a jail of fail2ban's configuration.
+type corpusFailregex struct{ jail, src, useDNS string }
+
+// corpusFailregexes are the failregexes of the jails fail2ban's own
+// configuration enables with jailLocal, as PackYAML writes them.
+func corpusFailregexes(t testing.TB, jailLocal string) []corpusFailregex {
+	t.Helper()
+	d := Open(corpusConf(t, jailLocal))
+	jails, err := d.Jails()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := PackYAML(d, jails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pack struct {
+		Rules []struct {
+			Name      string   `yaml:"name"`
+			Failregex []string `yaml:"failregex"`
+			UseDNS    string   `yaml:"usedns"`
+		} `yaml:"rules"`
+	}
+	if err := yaml.Unmarshal(data, &pack); err != nil {
+		t.Fatal(err)
+	}
+	var out []corpusFailregex
+	for _, r := range pack.Rules {
+		for _, src := range r.Failregex {
+			out = append(out, corpusFailregex{r.Name, src, r.UseDNS})
+		}
+	}
+	return out
 }
