@@ -117,12 +117,14 @@ func TestReconcileAdopts(t *testing.T) {
 func TestOpenAtScale(t *testing.T) {
 	const n = 200000
 	ns := netlab.New(t, "openscale")
-	newSink(t, ns, Config{NoWatch: true}) // the table and its sets
+	// The bans the stockade before the restart wrote.
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{45, byte(i >> 15), byte(i >> 7), byte(i << 1)}) }
-	now := time.Now()
-	active := loadBans(t, ns, n, addr, now)
+	active := bansOf(n, addr)
+	if err := newSink(t, ns, Config{NoWatch: true}).Reconcile(t.Context(), active, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	s, adopted, err := Open(t.Context(), Config{NoWatch: true, NetNS: int(ns.Fd)}, active[:n/2], now, func(netip.Prefix) bool { return true }, nil)
+	s, adopted, err := Open(t.Context(), Config{NoWatch: true, NetNS: int(ns.Fd)}, active[:n/2], start, func(netip.Prefix) bool { return true }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

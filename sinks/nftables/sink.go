@@ -100,6 +100,7 @@ type Stats struct {
 	Batches      uint64 // netlink batches sent (of at most ChunkSize entries)
 	Transactions uint64 // transactions sent (several batches each)
 	Listings     uint64 // sets listed back from the kernel
+	Relisted     uint64 // checks read again: writes overlapped a listing that showed drift
 	// Restores counts the times another program deleted or flushed our
 	// table, chains, rules or sets (or elements of them) and the sink put
 	// them back; Restored the set elements it put back.

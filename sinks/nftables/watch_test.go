@@ -195,8 +195,7 @@ func TestRestoreBesideWrites(t *testing.T) {
 	ns := netlab.New(t, "restorebig")
 	s := newSink(t, ns, Config{})
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 15), byte(i >> 7), byte(i << 1)}) }
-	now := time.Now()
-	if err := s.Reconcile(t.Context(), loadBans(t, ns, n, addr, now), now); err != nil {
+	if err := s.Reconcile(t.Context(), bansOf(n, addr), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
