@@ -39,11 +39,13 @@ func (d Drift) Total() int { return d.Missing + d.Extra + d.Changed + d.Rules }
 func (s *Sink) Repair(ctx context.Context) (Drift, error) {
 	s.checking.Lock()
 	defer s.checking.Unlock()
+	rules := 0 // drop rules put back by the tries before
 	for try := 1; ; try++ {
 		d, again, err := s.check(ctx, try > lockFreeTries)
-		if !again {
+		if d.Rules += rules; !again {
 			return d, err
 		}
+		rules = d.Rules
 		s.mu.Lock()
 		s.stats.Relisted++
 		s.mu.Unlock()
@@ -109,7 +111,7 @@ func (s *Sink) check(ctx context.Context, locked bool) (d Drift, again bool, err
 	fixes := s.fixesFrom(lists, moved)
 	for i, fx := range fixes {
 		if !locked && len(moved[i]) > 0 && (len(fx.dels) > 0 || len(fx.adds) > 0) {
-			return Drift{}, true, nil
+			return Drift{Rules: d.Rules}, true, nil
 		}
 	}
 	if err := s.applyFixes(ctx, fixes, &d); err != nil {
