@@ -123,16 +123,25 @@ func perFile(t *testing.T, files, rounds int, op func()) time.Duration {
 	return took[rounds/2] / time.Duration(files)
 }
 
-// checkLinear fails when the cost per file at the larger number of files
-// is more than bound times that at the smaller.
-func checkLinear(t *testing.T, what string, fewN int, few time.Duration, manyN int, many time.Duration, bound float64) {
+// checkLinear fails when the cost per file at manyN files, cost(manyN),
+// is more than bound times that at fewN. A reading can be taken while
+// another test binary on the other core thrashes the shared cache (a CI
+// run read 4.3 µs a file at 6,000 where 0.7–0.9 is usual): it is measured
+// again, three times at most, and one reading within the bound passes. A
+// cost that grows with the square of the files fails all three.
+func checkLinear(t *testing.T, what string, fewN, manyN int, bound float64, cost func(n int) time.Duration) {
 	t.Helper()
-	ratio := float64(many) / float64(max(few, 1))
-	t.Logf("%s: %v a file for %d files, %v a file for %d (%.1f×)", what, few, fewN, many, manyN, ratio)
-	if ratio > bound {
-		t.Errorf("%s costs %.1f× as much per file for %d files as for %d: it grows with the square of the files",
-			what, ratio, manyN, fewN)
+	var ratio float64
+	for try := 1; try <= 3; try++ {
+		few, many := cost(fewN), cost(manyN)
+		ratio = float64(many) / float64(max(few, 1))
+		t.Logf("%s: %v a file for %d files, %v a file for %d (%.1f×)", what, few, fewN, many, manyN, ratio)
+		if ratio <= bound {
+			return
+		}
 	}
+	t.Errorf("%s costs %.1f× as much per file for %d files as for %d: it grows with the square of the files",
+		what, ratio, manyN, fewN)
 }
 
 // TestPollScalesWithFiles: a poll (the scan for new and rotated files, then
@@ -153,7 +162,7 @@ func TestPollScalesWithFiles(t *testing.T) {
 	}
 	// Mostly system calls, a few per file: 0.8× to 1.0× measured; the
 	// quadratic scan made it 3.5×.
-	checkLinear(t, "a poll", fewFiles, cost(fewFiles), manyFiles, cost(manyFiles), 2)
+	checkLinear(t, "a poll", fewFiles, manyFiles, 2, cost)
 }
 
 // TestCheckpointsScaleWithFiles: the save that follows lines from every
@@ -173,7 +182,7 @@ func TestCheckpointsScaleWithFiles(t *testing.T) {
 	}
 	// The sources are sorted and looked up in maps, whose misses grow with
 	// them: 1.8× measured; the walk made it 8.3×.
-	checkLinear(t, "a save's checkpoints", fewFiles, cost(fewFiles), manyFiles, cost(manyFiles), 4)
+	checkLinear(t, "a save's checkpoints", fewFiles, manyFiles, 4, cost)
 }
 
 // TestWriteReadsItsFile: a line written to one of many followed files is
@@ -329,5 +338,5 @@ func TestResumeManyRotatedScales(t *testing.T) {
 		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 		return cpu / time.Duration(n)
 	}
-	checkLinear(t, "a start after rotations", 200, cost(200), 1600, cost(1600), 3)
+	checkLinear(t, "a start after rotations", 200, 1600, 3, cost)
 }
