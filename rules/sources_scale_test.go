@@ -34,13 +34,23 @@ func TestRulesOfOtherLogsCostNothing(t *testing.T) {
 			}
 			return time.Since(start) / n
 		}
-		// In turn, the least of each: the machine's pace moves.
-		a, b := time.Duration(1<<63-1), time.Duration(1<<63-1)
-		for range 9 {
-			a, b = min(a, cost(alone)), min(b, cost(among))
+		// In turn, the least of each: the machine's pace moves. And a
+		// reading taken while another test binary holds the other core
+		// can be off: measured again, three times at most, one reading
+		// within the bound passes (going past each rule read 2.8× to
+		// 16.7× every time).
+		var ratio float64
+		for try := 1; try <= 3; try++ {
+			a, b := time.Duration(1<<63-1), time.Duration(1<<63-1)
+			for range 9 {
+				a, b = min(a, cost(alone)), min(b, cost(among))
+			}
+			ratio = float64(b) / float64(a)
+			t.Logf("%d log(s): a line %v with its rule alone, %v beside 90 rules of other logs (%.1f×)", logs, a, b, ratio)
+			if ratio <= 1.6 {
+				break
+			}
 		}
-		ratio := float64(b) / float64(a)
-		t.Logf("%d log(s): a line %v with its rule alone, %v beside 90 rules of other logs (%.1f×)", logs, a, b, ratio)
 		if ratio > 1.6 {
 			t.Errorf("%d log(s): a line costs %.1f× as much beside 90 rules of other logs: it goes past each", logs, ratio)
 		}
