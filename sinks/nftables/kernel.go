@@ -359,6 +359,7 @@ func (s *Sink) apply(ctx context.Context, f *family, batches [][]op) error {
 
 // applyTx sends batches in one transaction.
 func (s *Sink) applyTx(f *family, batches [][]op) error {
+	s.fresh = nil // what connect listed is stale now
 	now := s.now()
 	for _, b := range batches {
 		var dels, adds []nft.SetElement

@@ -76,12 +76,11 @@ type Sink struct {
 	// one as too large (0: txEntries).
 	txLimit int
 	// fresh is what connect listed, kept for Open's reconcile when
-	// keepListing (see takeFresh): a set of a million bans takes the
-	// kernel minutes to list, and Open listed it three times.
-	keepListing  bool
-	fresh        []listing
-	freshBatches uint64
-	freshEpoch   uint64
+	// keepListing (see takeFresh) until a write or a sync of ours makes
+	// it stale: a set of a million bans takes the kernel minutes to
+	// list, and Open listed it three times.
+	keepListing bool
+	fresh       []listing
 
 	watch      *watcher // follows others' changes to our table (watch.go)
 	deferWatch bool     // Open starts the watch after its reconcile
@@ -242,7 +241,7 @@ func (s *Sink) connect(ctx context.Context) error {
 	if s.keepListing && s.stats.Batches == batches {
 		// Nothing was written since the listing (a family's rewrite
 		// would have made it stale).
-		s.fresh, s.freshBatches, s.freshEpoch = lists, s.stats.Batches, s.epoch
+		s.fresh = lists
 	}
 	s.loaded = true
 	if s.dirty {
@@ -460,9 +459,6 @@ func (s *Sink) ReconcileAdopting(ctx context.Context, active []pipeline.ActiveBa
 func (s *Sink) takeFresh() []listing {
 	l := s.fresh
 	s.fresh, s.keepListing = nil, false
-	if s.stats.Batches != s.freshBatches || s.epoch != s.freshEpoch {
-		return nil
-	}
 	return l
 }
 
@@ -595,6 +591,7 @@ func (s *Sink) syncCountFrom(ctx context.Context, fresh []listing) (added int, e
 
 func (s *Sink) syncOnce(ctx context.Context, fresh []listing) (added int, err error) {
 	s.epoch++
+	s.fresh = nil
 	if err := s.ensure(); err != nil {
 		return 0, err
 	}
