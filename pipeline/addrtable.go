@@ -27,6 +27,7 @@ type addrTable struct {
 	n     int
 	shift uint // 64 - log2(len(slots))
 	seed  maphash.Seed
+	memo  hashMemo
 }
 
 // addrSlot is one window: the address as two words, and its tag (the rule
@@ -82,7 +83,7 @@ func (s *addrSlot) key() addrKey {
 // home is where k's probe starts: the seeded hash's top bits, apart from
 // the fixed hash of the address that chose the partition.
 func (t *addrTable) home(k *addrSlot) uint64 {
-	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
+	return t.memo.hash(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
 }
 
 // find returns k's slot, or the free slot where it would go. The table
@@ -159,7 +160,7 @@ func (t *addrTable) del(k addrSlot) (uint32, bool) {
 // resize moves the slots into a table of size slots.
 func (t *addrTable) resize(size int) {
 	if t.slots == nil {
-		t.seed = maphash.MakeSeed()
+		t.seed, t.memo = maphash.MakeSeed(), hashMemo{}
 	}
 	old := t.slots
 	t.slots = make([]addrSlot, size)
@@ -189,4 +190,20 @@ func (t *addrTable) grow(n int) {
 	if size > len(t.slots) {
 		t.resize(size)
 	}
+}
+
+// hashMemo is a table's last key hashed and its hash: the lookup that
+// follows a prefetch of the same key (see Engine.prefetchHit) hashes
+// once. A key of the tables is never all zero (its last word holds a
+// bit set in use), so the zero memo holds none; a new seed clears it.
+type hashMemo struct {
+	k [3]uint64
+	h uint64
+}
+
+func (m *hashMemo) hash(seed maphash.Seed, k [3]uint64) uint64 {
+	if k != m.k {
+		m.k, m.h = k, maphash.Comparable(seed, k)
+	}
+	return m.h
 }

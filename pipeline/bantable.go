@@ -27,6 +27,7 @@ type banTable struct {
 	n     int
 	shift uint // 64 - log2(len(slots))
 	seed  maphash.Seed
+	memo  hashMemo
 }
 
 type banSlot struct {
@@ -49,7 +50,7 @@ func (s *banSlot) target() netip.Prefix {
 }
 
 func (t *banTable) home(k *banSlot) uint64 {
-	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
+	return t.memo.hash(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
 }
 
 // index is where k's slot is, or the free slot where it would go. The
@@ -122,7 +123,7 @@ func (t *banTable) del(target netip.Prefix) {
 
 func (t *banTable) resize(size int) {
 	if t.slots == nil {
-		t.seed = maphash.MakeSeed()
+		t.seed, t.memo = maphash.MakeSeed(), hashMemo{}
 	}
 	old := t.slots
 	t.slots = make([]banSlot, size)

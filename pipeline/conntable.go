@@ -22,6 +22,7 @@ type connTable struct {
 	n     int
 	shift uint
 	seed  maphash.Seed
+	memo  hashMemo
 }
 
 // connSlot is a connection's last line in 40 bytes: its key (the rule,
@@ -50,7 +51,7 @@ func (s *connSlot) waiting(names []string) waiting {
 }
 
 func (t *connTable) home(k *connSlot) uint64 {
-	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(uint32(k.pid))<<32 | uint64(k.policy)}) >> t.shift
+	return t.memo.hash(t.seed, [3]uint64{k.hi, k.lo, uint64(uint32(k.pid))<<32 | uint64(k.policy)}) >> t.shift
 }
 
 // index is k's slot, or the free slot where it would go.
@@ -104,7 +105,7 @@ func (t *connTable) delAt(hole uint64) {
 
 func (t *connTable) resize(size int) {
 	if t.slots == nil {
-		t.seed = maphash.MakeSeed()
+		t.seed, t.memo = maphash.MakeSeed(), hashMemo{}
 	}
 	old := t.slots
 	t.slots = make([]connSlot, size)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/stockade-ids/stockade/pipeline/guard"
 )
@@ -348,6 +349,7 @@ func (e *Engine) count(h Hit, ev *Event) {
 		return
 	}
 	pi := partOfAddr(target)
+	e.prefetchHit(h, pi, target, ev.PID)
 	n := max(1, h.Weight)
 	if e.paired(h, pi, target, ev) {
 		n--
@@ -644,4 +646,29 @@ func (e *Engine) seen(fp uint64, t time.Time) bool {
 	}
 	e.dedup.set(fp, ts)
 	return false
+}
+
+// prefetchHit asks for the cache lines that counting h will read first:
+// its connection's slot, and its window's slot or, for a rule that bans
+// at once, its ban's.
+func (e *Engine) prefetchHit(h Hit, pi int, target netip.Addr, pid int) {
+	if pid != 0 && h.Policy.Connections {
+		if t := e.pairs[pi].waits; t != nil && t.n > 0 {
+			wk, _ := makeConnSlot(h.Policy.ID, target, pid)
+			prefetch(unsafe.Pointer(&t.slots[t.home(&wk)]))
+		}
+	}
+	if h.Policy.Threshold <= 1 {
+		// Banned at once: the ban's slot, which most such hits find
+		// taken already.
+		if t := &e.ledgerOf(h.Policy).bans; t.n > 0 {
+			k := makeBanSlot(netip.PrefixFrom(target, target.BitLen()))
+			prefetch(unsafe.Pointer(&t.slots[t.home(&k)]))
+		}
+	} else if h.Key == "" {
+		if pt := e.counter.parts[pi]; pt != nil && pt.addrs.n > 0 {
+			ak := makeAddrSlot(h.Policy.ID, target)
+			prefetch(unsafe.Pointer(&pt.addrs.slots[pt.addrs.home(&ak)]))
+		}
+	}
 }
