@@ -27,7 +27,6 @@ type banTable struct {
 	n     int
 	shift uint // 64 - log2(len(slots))
 	seed  maphash.Seed
-	memo  hashMemo
 }
 
 type banSlot struct {
@@ -50,7 +49,7 @@ func (s *banSlot) target() netip.Prefix {
 }
 
 func (t *banTable) home(k *banSlot) uint64 {
-	return t.memo.hash(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
+	return maphash.Comparable(t.seed, [3]uint64{k.hi, k.lo, uint64(k.tag)}) >> t.shift
 }
 
 // index is where k's slot is, or the free slot where it would go. The
@@ -123,7 +122,7 @@ func (t *banTable) del(target netip.Prefix) {
 
 func (t *banTable) resize(size int) {
 	if t.slots == nil {
-		t.seed, t.memo = maphash.MakeSeed(), hashMemo{}
+		t.seed = maphash.MakeSeed()
 	}
 	old := t.slots
 	t.slots = make([]banSlot, size)

@@ -648,9 +648,9 @@ func (e *Engine) seen(fp uint64, t time.Time) bool {
 	return false
 }
 
-// prefetchHit asks for the cache lines that counting h will read first:
-// its connection's slot, and its window's slot or, for a rule that bans
-// at once, its ban's.
+// prefetchHit asks for the cache lines that counting h will read first,
+// its connection's slot and its window's, so that the two misses wait
+// together rather than one after the other.
 func (e *Engine) prefetchHit(h Hit, pi int, target netip.Addr, pid int) {
 	if pid != 0 && h.Policy.Connections {
 		if t := e.pairs[pi].waits; t != nil && t.n > 0 {
@@ -658,14 +658,7 @@ func (e *Engine) prefetchHit(h Hit, pi int, target netip.Addr, pid int) {
 			prefetch(unsafe.Pointer(&t.slots[t.home(&wk)]))
 		}
 	}
-	if h.Policy.Threshold <= 1 {
-		// Banned at once: the ban's slot, which most such hits find
-		// taken already.
-		if t := &e.ledgerOf(h.Policy).bans; t.n > 0 {
-			k := makeBanSlot(netip.PrefixFrom(target, target.BitLen()))
-			prefetch(unsafe.Pointer(&t.slots[t.home(&k)]))
-		}
-	} else if h.Key == "" {
+	if h.Policy.Threshold > 1 && h.Key == "" {
 		if pt := e.counter.parts[pi]; pt != nil && pt.addrs.n > 0 {
 			ak := makeAddrSlot(h.Policy.ID, target)
 			prefetch(unsafe.Pointer(&pt.addrs.slots[pt.addrs.home(&ak)]))

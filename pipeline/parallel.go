@@ -702,11 +702,7 @@ func (w *worker) count(mb *mergedBatch) {
 		mb.out[w.id] = out
 		return
 	}
-	work := mb.work[w.id]
-	for i, wk := range work {
-		if i+prefetchAhead < len(work) {
-			w.prefetch(&work[i+prefetchAhead])
-		}
+	for _, wk := range mb.work[w.id] {
 		out = w.expireThrough(mb, int(wk.ev), out)
 		inf := &wk.b.infos[wk.info]
 		ev := &w.ev
@@ -721,20 +717,6 @@ func (w *worker) count(mb *mergedBatch) {
 	}
 	out = w.expireThrough(mb, len(mb.nows)-1, out)
 	mb.out[w.id] = out
-}
-
-// prefetchAhead is how many hits ahead of the one it counts a worker asks
-// for the cache lines of (see prefetchHit).
-const prefetchAhead = 4
-
-// prefetch asks for the cache lines counting wk will read first.
-func (w *worker) prefetch(wk *work) {
-	inf := &wk.b.infos[wk.info]
-	h := &wk.b.hits[inf.hits[0]+wk.hit]
-	t := Canonical(h.Target)
-	if t.IsValid() {
-		w.e.prefetchHit(*h, partOfAddr(t), t, inf.pid)
-	}
 }
 
 // expireThrough lifts, at each event of the batch up to i, the bans that
