@@ -34,11 +34,11 @@ func corpusConf(t testing.TB, jailLocal string) string {
 	return dir
 }
 
-// TestImportEveryCorpusJail enables every jail of fail2ban's jail.conf:
-// each is read, and the pack made of them loads.
-func TestImportEveryCorpusJail(t *testing.T) {
-	dir := corpusConf(t, "[DEFAULT]\nenabled = true\n")
-	d := Open(dir)
+// corpusPack reads the jails fail2ban's own configuration enables with
+// jailLocal (see corpusConf) and the pack PackYAML makes of them.
+func corpusPack(t testing.TB, jailLocal string) ([]*Jail, []byte) {
+	t.Helper()
+	d := Open(corpusConf(t, jailLocal))
 	jails, err := d.Jails()
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +47,13 @@ func TestImportEveryCorpusJail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return jails, data
+}
+
+// TestImportEveryCorpusJail enables every jail of fail2ban's jail.conf:
+// each is read, and the pack made of them loads.
+func TestImportEveryCorpusJail(t *testing.T) {
+	jails, data := corpusPack(t, "[DEFAULT]\nenabled = true\n")
 	p, err := rules.Parse("corpus.yaml", data)
 	if err != nil {
 		t.Fatal(err)

@@ -185,15 +185,7 @@ type corpusFailregex struct{ jail, src, useDNS string }
 // configuration enables with jailLocal, as PackYAML writes them.
 func corpusFailregexes(t testing.TB, jailLocal string) []corpusFailregex {
 	t.Helper()
-	d := Open(corpusConf(t, jailLocal))
-	jails, err := d.Jails()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := PackYAML(d, jails)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := corpusPack(t, jailLocal)
 	var pack struct {
 		Rules []struct {
 			Name      string   `yaml:"name"`
