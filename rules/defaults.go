@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"embed"
 	"io/fs"
+
+	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // defaultV6Count is the IPv6 prefix a rule counts failures by unless it
@@ -16,12 +18,22 @@ var defaultPacks embed.FS
 
 // DefaultPacks returns the packs built into the binary (rules/packs/ in the
 // source tree), parsed without their `tests:` (see untested).
-func DefaultPacks() ([]*Pack, error) {
+func DefaultPacks() ([]*Pack, error) { return DefaultPacksFor(nil) }
+
+// DefaultPacksFor is DefaultPacks for sources of the formats named (nil:
+// of any, as DefaultPacks): a rule that can see no event of theirs is
+// read, with its name and switches, but not compiled, and a Set leaves
+// it out. A replay knows its files' formats before its first line, and
+// compiling every rule of the built-in packs was most of its start (a
+// Suricata log reads 2 of their rules). Only the built-in packs are
+// loaded so: their every rule compiles in this package's tests, while a
+// pack of one's own is refused whole, whatever log it is given.
+func DefaultPacksFor(formats []pipeline.Format) ([]*Pack, error) {
 	sub, err := fs.Sub(defaultPacks, "packs")
 	if err != nil {
 		return nil, err
 	}
-	return LoadFS(untested{sub}, ".")
+	return loadFS(untested{sub}, ".", formats)
 }
 
 // untested reads the built-in packs with their top-level `tests:` block

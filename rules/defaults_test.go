@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"io/fs"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/stockade-ids/stockade/pipeline"
 )
 
 // TestDefaultPacksUntested: each built-in pack parses, without its
@@ -68,5 +71,113 @@ func TestWithoutTests(t *testing.T) {
 	want := "pack: p\ntests: []\n\n\n\n\ntests2: 1\nrules:\n  - name: r\ntests: []\n"
 	if got := string(withoutTests([]byte(in))); got != want {
 		t.Errorf("withoutTests:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestDefaultPacksFor: the built-in packs loaded for sources of some
+// formats make the set of every rule that may see their events (a syslog
+// log's access lines too, see seenFormats), in the same order with the
+// same policies, and leave the others out uncompiled; a pack may still
+// enable a rule left out, and a range rule, which counts bans, is always
+// in.
+func TestDefaultPacksFor(t *testing.T) {
+	all, err := DefaultPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := NewSet(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pack of one's own enabling a rule that is off by default and
+	// reads syslog: loaded for a Suricata log, the name still resolves.
+	var offSyslog string
+	for _, r := range whole.packs {
+		for _, rr := range r.Rules {
+			if rr.Off && slices.Equal(rr.Formats, []pipeline.Format{pipeline.FormatSyslog}) && offSyslog == "" {
+				offSyslog = rr.Policy.Name
+			}
+		}
+	}
+	if offSyslog == "" {
+		t.Fatal("no built-in rule is off by default and reads syslog alone")
+	}
+	own, err := Parse("own.yaml", []byte("pack: own\nenable: ["+offSyslog+"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, formats := range [][]pipeline.Format{
+		{pipeline.FormatSyslog}, {pipeline.FormatNginx}, {pipeline.FormatEve}, {pipeline.FormatFastLog},
+		{pipeline.FormatFastLog, pipeline.FormatEve}, {pipeline.FormatFail2ban}, {pipeline.FormatDecision},
+		{pipeline.FormatPlain}, {},
+	} {
+		packs, err := DefaultPacksFor(formats)
+		if err != nil {
+			t.Fatal(formats, err)
+		}
+		set, err := NewSet(append(packs, own)...)
+		if err != nil {
+			t.Fatalf("%v: %v", formats, err)
+		}
+		seen := seenFormats(formats)
+		var want []*Rule
+		for _, r := range whole.rules {
+			if r.Policy.Range != nil || slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(seen, f) }) {
+				want = append(want, r)
+			}
+		}
+		kept := map[string]bool{}
+		for i, r := range set.rules {
+			kept[r.Policy.Name] = true
+			if r.unread || r.m == nil {
+				t.Errorf("%v: rule %s in the set uncompiled", formats, r.Policy.Name)
+			}
+			if r.Policy.Name == offSyslog {
+				continue // the own pack's enable: is not the whole set's
+			}
+			if len(want) == 0 {
+				t.Errorf("%v: rule %s in the set, not among those that read the formats", formats, r.Policy.Name)
+				continue
+			}
+			w := want[0]
+			want = want[1:]
+			pa, pb := *r.Policy, *w.Policy
+			pa.ID, pb.ID = 0, 0
+			if r.Policy.Name != w.Policy.Name || r.Pos != w.Pos || !reflect.DeepEqual(pa, pb) {
+				t.Errorf("%v: rule %d is %s at %s, want %s at %s (or its policy differs)", formats, i, r.Policy.Name, r.Pos, w.Policy.Name, w.Pos)
+			}
+		}
+		for _, w := range want {
+			t.Errorf("%v: rule %s reads the formats and is not in the set", formats, w.Policy.Name)
+		}
+		if slices.Contains(seenFormats(formats), pipeline.FormatSyslog) != kept[offSyslog] {
+			t.Errorf("%v: the rule enabled by a pack, %s, kept %v", formats, offSyslog, kept[offSyslog])
+		}
+		left := 0
+		for _, p := range packs {
+			for _, r := range p.Rules {
+				if kept[r.Policy.Name] {
+					continue
+				}
+				left++
+				if !r.Off && (!r.unread || r.m != nil || r.when != nil || r.key != nil) {
+					t.Errorf("%v: rule %s left out but compiled (unread %v)", formats, r.Policy.Name, r.unread)
+				}
+			}
+		}
+		t.Logf("%v: %d rules of %d in the set, %d left uncompiled", formats, len(set.rules), len(whole.rules), left)
+	}
+	// A syslog log's web-server lines are access events: the access
+	// rules read them.
+	packs, err := DefaultPacksFor([]pipeline.Format{pipeline.FormatSyslog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(packs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(set.rules, func(r *Rule) bool { return slices.Equal(r.Formats, []pipeline.Format{pipeline.FormatNginx}) }) {
+		t.Error("loaded for syslog, the set has no access-log rule")
 	}
 }

@@ -64,6 +64,9 @@ type Rule struct {
 	// Off: `enabled: false`, a rule that counts only where a pack's
 	// enable: names it (see Pack.Enable).
 	Off bool
+	// unread: loaded for sources that yield no event of its formats (see
+	// DefaultPacksFor): read, not compiled, and left out of the Set.
+	unread bool
 	// mode is the rule's own `mode:` (empty: the pack's).
 	mode string
 
@@ -82,7 +85,11 @@ func LoadFile(path string) (*Pack, error) {
 }
 
 // LoadFS loads every *.yaml / *.yml file under root in fsys, sorted by path.
-func LoadFS(fsys fs.FS, root string) ([]*Pack, error) {
+func LoadFS(fsys fs.FS, root string) ([]*Pack, error) { return loadFS(fsys, root, nil) }
+
+// loadFS is LoadFS compiling only the rules that read one of the formats
+// of reading (nil: every rule; see reads).
+func loadFS(fsys fs.FS, root string, reading []pipeline.Format) ([]*Pack, error) {
 	var names []string
 	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -105,7 +112,7 @@ func LoadFS(fsys fs.FS, root string) ([]*Pack, error) {
 	}
 	var packs []*Pack
 	var all Errors
-	for _, r := range parseEach(names, datas) {
+	for _, r := range parseEach(names, datas, reading) {
 		if r.err != nil {
 			var es Errors
 			if errors.As(r.err, &es) {
@@ -128,7 +135,7 @@ type parsed struct {
 // compiling their regexes and predicates is most of what a replay of an
 // ordinary log does before its first line (the built-in packs' 40 files),
 // and the packs are independent. The results are in names' order.
-func parseEach(names []string, datas [][]byte) []parsed {
+func parseEach(names []string, datas [][]byte, reading []pipeline.Format) []parsed {
 	out := make([]parsed, len(names))
 	var (
 		next atomic.Int64
@@ -137,7 +144,7 @@ func parseEach(names []string, datas [][]byte) []parsed {
 	for range min(runtime.GOMAXPROCS(0), len(names)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
-				out[i].pack, out[i].err = Parse(names[i], datas[i])
+				out[i].pack, out[i].err = parse(names[i], datas[i], reading)
 			}
 		})
 	}
@@ -184,7 +191,9 @@ func isPackFile(p string) bool {
 }
 
 // Parse loads a pack from data; file names it in errors.
-func Parse(file string, data []byte) (*Pack, error) {
+func Parse(file string, data []byte) (*Pack, error) { return parse(file, data, nil) }
+
+func parse(file string, data []byte, reading []pipeline.Format) (*Pack, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -249,7 +258,7 @@ func Parse(file string, data []byte) (*Pack, error) {
 	} else {
 		names := map[string]Pos{}
 		for _, rn := range rulesNode.Content {
-			r := parseRule(rn, p.Name, p.ref, pos, &es)
+			r := parseRule(rn, p.Name, p.ref, reading, pos, &es)
 			if r == nil {
 				continue
 			}
@@ -282,7 +291,7 @@ type ruleNodes struct {
 	dialect                       dialectNodes
 }
 
-func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Pos, es *Errors) *Rule {
+func parseRule(n *yaml.Node, pack string, ref *stateRef, reading []pipeline.Format, pos func(*yaml.Node) Pos, es *Errors) *Rule {
 	fields, ok := yamlnode.Mapping(n, pos, es, "rule")
 	if !ok {
 		return nil
@@ -298,6 +307,13 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		}
 	}
 	r.checkShape(&rn, pos, es)
+	if len(*es) == before && !r.reads(reading) {
+		// Its name and switches are read (a pack's enable: or the
+		// config's packs: may name it); its regexes and predicates,
+		// most of a load's work, are not compiled.
+		r.unread = true
+		return r
+	}
 	if rn.dialect.fail2ban(pos, es) {
 		compileFail2ban(r, &rn, pos, es)
 	} else {
@@ -318,6 +334,18 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, pos func(*yaml.Node) Po
 		return nil
 	}
 	return r
+}
+
+// reads reports whether the rule may see an event of sources of the
+// formats reading (nil: of any), counting the events a source turns into
+// another format's (see seenFormats). A range rule counts bans, whatever
+// the format of the lines that made them.
+func (r *Rule) reads(reading []pipeline.Format) bool {
+	if reading == nil || r.Policy.Range != nil {
+		return true
+	}
+	seen := seenFormats(reading)
+	return slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(seen, f) })
 }
 
 // parseMode reads `mode: enforce|simulate`. A rule in simulate decides

@@ -210,6 +210,9 @@ func NewSet(packs ...*Pack) (*Set, error) {
 				continue
 			}
 			seen[r.Policy.Name] = r.Pos
+			if r.unread {
+				continue
+			}
 			r.Policy.ID = len(s.rules)
 			s.rules = append(s.rules, r)
 			s.policies = append(s.policies, r.Policy)

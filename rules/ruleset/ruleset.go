@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/fail2ban/jailconf"
 )
@@ -27,7 +28,15 @@ func Load(paths []string) (*rules.Set, error) {
 // rules.Select): a name it gives that no loaded pack or rule has is an
 // error at its position in the configuration.
 func LoadSelected(paths []string, sel rules.Selection) (*rules.Set, error) {
-	files, err := Files(paths)
+	return LoadFor(paths, sel, nil)
+}
+
+// LoadFor is LoadSelected for sources of the formats named (nil: of
+// any), as a replay knows them before its first line: the built-in
+// packs' rules that can see no event of theirs are not compiled (see
+// rules.DefaultPacksFor).
+func LoadFor(paths []string, sel rules.Selection, formats []pipeline.Format) (*rules.Set, error) {
+	files, err := load(paths, formats, false)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +67,12 @@ type File struct {
 // Files loads the packs named by paths, as Load does, each with its text.
 // A pack that does not load is an error carrying every problem of every
 // pack.
-func Files(paths []string) ([]File, error) {
+func Files(paths []string) ([]File, error) { return load(paths, nil, true) }
+
+// load is Files compiling the built-in packs for sources of formats (see
+// LoadFor); text: with each pack's text (a set needs none: it is the
+// built-in packs' whole bytes again, tests and all).
+func load(paths []string, formats []pipeline.Format, text bool) ([]File, error) {
 	if len(paths) == 0 {
 		paths = []string{"default"}
 	}
@@ -73,7 +87,7 @@ func Files(paths []string) ([]File, error) {
 			out = append(out, File{Pack: ps[0], Name: jailconf.PackName(dir), Data: data})
 			continue
 		}
-		fs, err := packFiles(p)
+		fs, err := packFiles(p, formats, text)
 		if es, ok := err.(rules.Errors); ok {
 			errs = append(errs, es...)
 			continue
@@ -89,12 +103,13 @@ func Files(paths []string) ([]File, error) {
 	return out, nil
 }
 
-// packFiles loads the packs at p, a pack file or directory or "default".
-func packFiles(p string) ([]File, error) {
+// packFiles loads the packs at p, a pack file or directory or "default"
+// (for sources of formats, see LoadFor), with their text if text.
+func packFiles(p string, formats []pipeline.Format, text bool) ([]File, error) {
 	var ps []*rules.Pack
 	var err error
 	if p == "default" {
-		ps, err = rules.DefaultPacks()
+		ps, err = rules.DefaultPacksFor(formats)
 	} else {
 		ps, err = rules.LoadPath(p)
 	}
@@ -109,6 +124,12 @@ func packFiles(p string) ([]File, error) {
 		f := File{Pack: pk, Name: pk.File}
 		if p == "default" {
 			f.Name = path.Join("rules/packs", pk.File)
+		}
+		if !text {
+			out = append(out, f)
+			continue
+		}
+		if p == "default" {
 			f.Data, err = fs.ReadFile(rules.DefaultFS(), pk.File)
 		} else {
 			f.Data, err = os.ReadFile(pk.File)
