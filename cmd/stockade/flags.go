@@ -10,6 +10,7 @@ import (
 	"github.com/stockade-ids/stockade/config"
 	"github.com/stockade-ids/stockade/daemon"
 	"github.com/stockade-ids/stockade/enforce"
+	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/protect"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/ruleset"
@@ -178,8 +179,14 @@ func (d *daemonConfig) load(f *pflag.FlagSet, o judgeOptions) error {
 // rules is loadRules with the configuration's packs: applied: a name it
 // gives that no pack loaded has is an error at its place in the file.
 func (d *daemonConfig) rules(paths []string) (*rules.Set, error) {
+	return d.rulesFor(paths, nil)
+}
+
+// rulesFor is rules for sources of formats (nil: of any; see
+// ruleset.LoadFor).
+func (d *daemonConfig) rulesFor(paths []string, formats []pipeline.Format) (*rules.Set, error) {
 	defer loadingGC()()
-	set, err := ruleset.LoadSelected(paths, d.sel)
+	set, err := ruleset.LoadFor(paths, d.sel, formats)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -113,10 +114,6 @@ func (o *replayFlags) run(ctx context.Context, names []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	set, err := o.cfg.rules(o.rulePaths)
-	if err != nil {
-		return err
-	}
 	allowed, err := allowList(o.allow)
 	if err != nil {
 		return err
@@ -133,8 +130,33 @@ func (o *replayFlags) run(ctx context.Context, names []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	// The files are open, their formats known: the built-in packs'
+	// rules that read none of them are not compiled.
+	set, err := o.cfg.rulesFor(o.rulePaths, o.reading(files))
+	if err != nil {
+		return err
+	}
 	eng := pipeline.NewEngine(set, pipeline.Config{Origin: o.origin, Allow: allowed, EmitUnbans: o.unbans, MaxWindows: max(0, o.maxWindows)})
 	return replayFiles(ctx, eng, files, its, o, stdout, stderr)
+}
+
+// reading are the formats of the files, for the rules to compile only
+// what reads them; nil (every rule) when one is not known, when there is
+// no file, and for --report, whose record lists every rule of the packs.
+func (o *replayFlags) reading(files []*sources.File) []pipeline.Format {
+	if o.report != "" || len(files) == 0 {
+		return nil
+	}
+	var formats []pipeline.Format
+	for _, f := range files {
+		if f.Format == pipeline.FormatUnknown {
+			return nil
+		}
+		if !slices.Contains(formats, f.Format) {
+			formats = append(formats, f.Format)
+		}
+	}
+	return formats
 }
 
 // sourceOptions are the format, zone and home net every file is read with.

@@ -364,3 +364,50 @@ func TestReplayArchiveCutShort(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayCompilesWhatItReads: a replay compiles only the built-in
+// rules that read its files' formats, and judges each file exactly as the
+// whole packs do (--report loads them whole: its record lists every
+// rule); a pack of one's own is refused for an error in a rule of another
+// format all the same.
+func TestReplayCompilesWhatItReads(t *testing.T) {
+	for _, f := range corpus {
+		path := filepath.Join("..", "..", "testdata", "replay", f)
+		var part, whole, partErr, wholeErr bytes.Buffer
+		if err := run(t.Context(), []string{"replay", "--origin", "test", "--allow", "10.0.0.0/8", path}, &part, &partErr); err != nil {
+			t.Fatal(f, err, partErr.String())
+		}
+		report := filepath.Join(t.TempDir(), "report.json")
+		if err := run(t.Context(), []string{"replay", "--origin", "test", "--allow", "10.0.0.0/8", "--report", report, path}, &whole, &wholeErr); err != nil {
+			t.Fatal(f, err, wholeErr.String())
+		}
+		if part.Len() == 0 || !bytes.Equal(part.Bytes(), whole.Bytes()) {
+			t.Errorf("%s: %d bytes of decisions with the rules that read it, %d with every rule, or they differ", f, part.Len(), whole.Len())
+		}
+		// The summary's table lists the set's rules: sshd's only where
+		// syslog lines are read.
+		listed := func(summary string) bool {
+			for line := range strings.Lines(summary) {
+				if fs := strings.Fields(line); len(fs) > 1 && fs[0] == "sshd" && fs[1] == "sshd" {
+					return true
+				}
+			}
+			return false
+		}
+		if got := listed(partErr.String()); got != (f == "auth.log") {
+			t.Errorf("%s: sshd's rule in the set: %v\n%s", f, got, partErr.String())
+		}
+		if !listed(wholeErr.String()) {
+			t.Errorf("%s with --report: sshd's rule not in the set\n%s", f, wholeErr.String())
+		}
+	}
+	dir := t.TempDir()
+	pack := filepath.Join(dir, "own.yaml")
+	if err := os.WriteFile(pack, []byte("pack: own\nrules:\n  - name: own-ssh\n    formats: [syslog]\n    failregex: ['^bad (<HOST>']\n    ban: 1h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, summary, err := replay(t, "--rules", pack, "--rules", "default", filepath.Join("..", "..", "testdata", "replay", "eve.json"))
+	if err == nil || !strings.Contains(err.Error()+summary, "own.yaml:5:") {
+		t.Errorf("a pack with a broken syslog rule, given an eve.json: %v\n%s", err, summary)
+	}
+}
