@@ -188,15 +188,30 @@ func generatedAccess(tb testing.TB, n int, seed uint64, keep func(string) bool) 
 // regexes, fail2ban date templates, expr programs) and the set built.
 // runtime.GOMAXPROCS(0) goroutines parse the packs; run it with -cpu 1 for
 // the CPU it costs.
+//
+// The sub-benchmarks are a replay's load for a log of one format (see
+// DefaultPacksFor): the rules that read it compiled, the rest read only.
 func BenchmarkLoadDefaultPacks(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		packs, err := DefaultPacks()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := NewSet(packs...); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name    string
+		formats []pipeline.Format
+	}{
+		{"all", nil},
+		{"syslog", []pipeline.Format{pipeline.FormatSyslog}},
+		{"nginx", []pipeline.Format{pipeline.FormatNginx}},
+		{"eve", []pipeline.Format{pipeline.FormatEve}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				packs, err := DefaultPacksFor(c.formats)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := NewSet(packs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
