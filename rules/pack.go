@@ -65,7 +65,7 @@ type Rule struct {
 	// enable: names it (see Pack.Enable).
 	Off bool
 	// unread: loaded for sources that yield no event of its formats (see
-	// DefaultPacksFor): read, not compiled, and left out of the Set.
+	// DefaultPacksFor, sees): read, not compiled, and left out of the Set.
 	unread bool
 	// mode is the rule's own `mode:` (empty: the pack's).
 	mode string
@@ -87,9 +87,13 @@ func LoadFile(path string) (*Pack, error) {
 // LoadFS loads every *.yaml / *.yml file under root in fsys, sorted by path.
 func LoadFS(fsys fs.FS, root string) ([]*Pack, error) { return loadFS(fsys, root, nil) }
 
-// loadFS is LoadFS compiling only the rules that read one of the formats
-// of reading (nil: every rule; see reads).
+// loadFS is LoadFS for sources of the formats reading (nil: of any),
+// compiling only the rules that may see their events (see reads).
 func loadFS(fsys fs.FS, root string, reading []pipeline.Format) ([]*Pack, error) {
+	var seen []pipeline.Format
+	if reading != nil {
+		seen = seenFormats(reading)
+	}
 	var names []string
 	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -112,7 +116,7 @@ func loadFS(fsys fs.FS, root string, reading []pipeline.Format) ([]*Pack, error)
 	}
 	var packs []*Pack
 	var all Errors
-	for _, r := range parseEach(names, datas, reading) {
+	for _, r := range parseEach(names, datas, seen) {
 		if r.err != nil {
 			var es Errors
 			if errors.As(r.err, &es) {
@@ -135,7 +139,7 @@ type parsed struct {
 // compiling their regexes and predicates is most of what a replay of an
 // ordinary log does before its first line (the built-in packs' 40 files),
 // and the packs are independent. The results are in names' order.
-func parseEach(names []string, datas [][]byte, reading []pipeline.Format) []parsed {
+func parseEach(names []string, datas [][]byte, seen []pipeline.Format) []parsed {
 	out := make([]parsed, len(names))
 	var (
 		next atomic.Int64
@@ -144,7 +148,7 @@ func parseEach(names []string, datas [][]byte, reading []pipeline.Format) []pars
 	for range min(runtime.GOMAXPROCS(0), len(names)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
-				out[i].pack, out[i].err = parse(names[i], datas[i], reading)
+				out[i].pack, out[i].err = parse(names[i], datas[i], seen)
 			}
 		})
 	}
@@ -193,7 +197,9 @@ func isPackFile(p string) bool {
 // Parse loads a pack from data; file names it in errors.
 func Parse(file string, data []byte) (*Pack, error) { return parse(file, data, nil) }
 
-func parse(file string, data []byte, reading []pipeline.Format) (*Pack, error) {
+// parse is Parse compiling only the rules that may see an event of the
+// formats seen (nil: every rule; see reads).
+func parse(file string, data []byte, seen []pipeline.Format) (*Pack, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -258,7 +264,7 @@ func parse(file string, data []byte, reading []pipeline.Format) (*Pack, error) {
 	} else {
 		names := map[string]Pos{}
 		for _, rn := range rulesNode.Content {
-			r := parseRule(rn, p.Name, p.ref, reading, pos, &es)
+			r := parseRule(rn, p.Name, p.ref, seen, pos, &es)
 			if r == nil {
 				continue
 			}
@@ -291,7 +297,7 @@ type ruleNodes struct {
 	dialect                       dialectNodes
 }
 
-func parseRule(n *yaml.Node, pack string, ref *stateRef, reading []pipeline.Format, pos func(*yaml.Node) Pos, es *Errors) *Rule {
+func parseRule(n *yaml.Node, pack string, ref *stateRef, seen []pipeline.Format, pos func(*yaml.Node) Pos, es *Errors) *Rule {
 	fields, ok := yamlnode.Mapping(n, pos, es, "rule")
 	if !ok {
 		return nil
@@ -307,7 +313,7 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, reading []pipeline.Form
 		}
 	}
 	r.checkShape(&rn, pos, es)
-	if len(*es) == before && !r.reads(reading) {
+	if len(*es) == before && seen != nil && r.Policy.Range == nil && !r.sees(seen) {
 		// Its name and switches are read (a pack's enable: or the
 		// config's packs: may name it); its regexes and predicates,
 		// most of a load's work, are not compiled.
@@ -336,15 +342,10 @@ func parseRule(n *yaml.Node, pack string, ref *stateRef, reading []pipeline.Form
 	return r
 }
 
-// reads reports whether the rule may see an event of sources of the
-// formats reading (nil: of any), counting the events a source turns into
-// another format's (see seenFormats). A range rule counts bans, whatever
-// the format of the lines that made them.
-func (r *Rule) reads(reading []pipeline.Format) bool {
-	if reading == nil || r.Policy.Range != nil {
-		return true
-	}
-	seen := seenFormats(reading)
+// sees reports whether the rule reads one of the formats of events seen
+// (seenFormats of the sources' formats). A range rule reads none: it
+// counts bans, whatever the format of the lines that made them.
+func (r *Rule) sees(seen []pipeline.Format) bool {
 	return slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(seen, f) })
 }
 

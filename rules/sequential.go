@@ -41,7 +41,7 @@ var (
 func (s *Set) Stateful(formats []pipeline.Format) bool {
 	formats = seenFormats(formats)
 	for _, r := range s.rules {
-		if r.m.stateful() && (len(formats) == 0 || slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) })) {
+		if r.m.stateful() && (len(formats) == 0 || r.sees(formats)) {
 			return true
 		}
 	}

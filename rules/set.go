@@ -405,7 +405,7 @@ func (s *Set) concurrent(formats []pipeline.Format, apart bool) bool {
 		if r.Policy.Range != nil {
 			return false
 		}
-		if len(formats) > 0 && !slices.ContainsFunc(r.Formats, func(f pipeline.Format) bool { return slices.Contains(formats, f) }) {
+		if len(formats) > 0 && !r.sees(formats) {
 			continue
 		}
 		if (r.m.stateful() && !apart) || r.key != nil {

@@ -368,11 +368,30 @@ func TestReplayArchiveCutShort(t *testing.T) {
 // TestReplayCompilesWhatItReads: a replay compiles only the built-in
 // rules that read its files' formats, and judges each file exactly as the
 // whole packs do (--report loads them whole: its record lists every
-// rule); a pack of one's own is refused for an error in a rule of another
-// format all the same.
+// rule), a syslog log's web-server lines by the access-log rules too; a
+// pack of one's own is refused for an error in a rule of another format
+// all the same.
 func TestReplayCompilesWhatItReads(t *testing.T) {
+	// The access log's lines as nginx's syslog lines: access events
+	// (sources/access.go), which only the access-log rules read.
+	access, err := os.ReadFile(filepath.Join("..", "..", "testdata", "replay", "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifted := filepath.Join(t.TempDir(), "web.log")
+	var b strings.Builder
+	for line := range strings.Lines(string(access)) {
+		b.WriteString("Nov  8 22:00:00 web1 nginx: " + line)
+	}
+	if err := os.WriteFile(lifted, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := map[string]bool{lifted: true} // path: a syslog log
 	for _, f := range corpus {
-		path := filepath.Join("..", "..", "testdata", "replay", f)
+		logs[filepath.Join("..", "..", "testdata", "replay", f)] = f == "auth.log"
+	}
+	for path, syslog := range logs {
+		f := filepath.Base(path)
 		var part, whole, partErr, wholeErr bytes.Buffer
 		if err := run(t.Context(), []string{"replay", "--origin", "test", "--allow", "10.0.0.0/8", path}, &part, &partErr); err != nil {
 			t.Fatal(f, err, partErr.String())
@@ -394,7 +413,7 @@ func TestReplayCompilesWhatItReads(t *testing.T) {
 			}
 			return false
 		}
-		if got := listed(partErr.String()); got != (f == "auth.log") {
+		if got := listed(partErr.String()); got != syslog {
 			t.Errorf("%s: sshd's rule in the set: %v\n%s", f, got, partErr.String())
 		}
 		if !listed(wholeErr.String()) {

@@ -122,16 +122,13 @@ func packFiles(p string, formats []pipeline.Format, text bool) ([]File, error) {
 	out := make([]File, 0, len(ps))
 	for _, pk := range ps {
 		f := File{Pack: pk, Name: pk.File}
-		if p == "default" {
+		switch {
+		case p == "default":
 			f.Name = path.Join("rules/packs", pk.File)
-		}
-		if !text {
-			out = append(out, f)
-			continue
-		}
-		if p == "default" {
-			f.Data, err = fs.ReadFile(rules.DefaultFS(), pk.File)
-		} else {
+			if text {
+				f.Data, err = fs.ReadFile(rules.DefaultFS(), pk.File)
+			}
+		case text:
 			f.Data, err = os.ReadFile(pk.File)
 		}
 		if err != nil {
