@@ -351,7 +351,7 @@ func TestEmbeddedNATSPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	where := readPartitions(ctx, t, js, 3)
+	where := readPartitions(ctx, t, js, 3, 2*len(targets))
 	used := map[int]bool{}
 	for _, tg := range targets {
 		if len(where[tg]) != 1 {
@@ -398,32 +398,48 @@ func TestPartitionConfig(t *testing.T) {
 }
 
 // readPartitions reads what the durables corr0… hold, checking each
-// reads its partition: target token → partition → messages.
-func readPartitions(ctx context.Context, t *testing.T, js jetstream.JetStream, n int) map[string]map[int]int {
+// reads its partition, until it has read total messages (or 10 s):
+// target token → partition → messages. A pull that does not wait can be
+// answered "no messages" before the server has the messages ready for a
+// durable just given its partition (a clean-clone CI run read none of
+// the twelve), so it pulls again until all are in.
+func readPartitions(ctx context.Context, t *testing.T, js jetstream.JetStream, n, total int) map[string]map[int]int {
 	t.Helper()
 	where := map[string]map[int]int{} // target → partition → messages
+	cons := make([]jetstream.Consumer, n)
 	for i := range n {
-		cons, err := js.Consumer(ctx, "STOCKADE", fmt.Sprintf("corr%d", i))
+		c, err := js.Consumer(ctx, "STOCKADE", fmt.Sprintf("corr%d", i))
 		if err != nil {
 			t.Fatalf("durable corr%d: %v", i, err)
 		}
-		if want := fmt.Sprintf("stockade.decisions.*.*.*.%d", i); cons.CachedInfo().Config.FilterSubject != want {
-			t.Errorf("durable corr%d reads %q, want %q", i, cons.CachedInfo().Config.FilterSubject, want)
+		if want := fmt.Sprintf("stockade.decisions.*.*.*.%d", i); c.CachedInfo().Config.FilterSubject != want {
+			t.Errorf("durable corr%d reads %q, want %q", i, c.CachedInfo().Config.FilterSubject, want)
 		}
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			t.Fatal(err)
+		cons[i] = c
+	}
+	read := 0
+	for deadline := time.Now().Add(10 * time.Second); read < total && time.Now().Before(deadline); {
+		for i, c := range cons {
+			batch, err := c.FetchNoWait(100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for m := range batch.Messages() {
+				read++
+				m.Ack()
+				tok := strings.Split(m.Subject(), ".")
+				if len(tok) != 6 || tok[5] != strconv.Itoa(i) {
+					t.Errorf("durable corr%d got %s", i, m.Subject())
+					continue
+				}
+				if where[tok[4]] == nil {
+					where[tok[4]] = map[int]int{}
+				}
+				where[tok[4]][i]++
+			}
 		}
-		for m := range batch.Messages() {
-			tok := strings.Split(m.Subject(), ".")
-			if len(tok) != 6 || tok[5] != strconv.Itoa(i) {
-				t.Errorf("durable corr%d got %s", i, m.Subject())
-				continue
-			}
-			if where[tok[4]] == nil {
-				where[tok[4]] = map[int]int{}
-			}
-			where[tok[4]][i]++
+		if read < total {
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return where
