@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stockade-ids/stockade/internal/hugepages"
 	"io"
 	"net/netip"
 	"os"
@@ -67,6 +68,7 @@ net, as the daemon would; a flag given wins, and --allow adds.`,
 
 // run explains the log at name (-: stdin).
 func (o *explainFlags) run(ctx context.Context, name string, stdin io.Reader, stdout io.Writer) error {
+	hugepages.Heap(replayHeap) // a whole log read at once, as a replay's
 	var err error
 	format := pipeline.FormatUnknown
 	if o.typ != "" {
