@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stockade-ids/stockade/internal/hugepages"
 	"io"
 	"net/netip"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/stockade-ids/stockade/internal/hugepages"
 	"github.com/stockade-ids/stockade/pipeline"
 	"github.com/stockade-ids/stockade/rules"
 	"github.com/stockade-ids/stockade/rules/explain"

@@ -109,7 +109,6 @@ self-contained HTML report of a replay or a comparison.`,
 	return c
 }
 
-// run replays the logs names.
 // replayHeap is how much of a replay's heap is asked to be backed by huge
 // pages (see hugepages.Heap): address space, not memory. A million-line
 // replay's heap is 40 to 160 MB, four such logs on two cores about 190
@@ -117,6 +116,7 @@ self-contained HTML report of a replay or a comparison.`,
 // (512 MB took 2 ms more of a start than 256).
 const replayHeap = 256 << 20
 
+// run replays the logs names.
 func (o *replayFlags) run(ctx context.Context, names []string, stdout, stderr io.Writer) error {
 	hugepages.Heap(replayHeap)
 	opt, err := o.sourceOptions()
