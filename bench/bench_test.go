@@ -127,6 +127,9 @@ func checkFormats(t *testing.T, fs []FormatResult, dialect bool) {
 		if f.LinesPerSec <= 0 {
 			t.Errorf("%s: no rate measured: %+v", f.Log, f)
 		}
+		if f.MinorFaults <= 0 {
+			t.Errorf("%s: no page fault counted: a process that ran faulted at least once: %+v", f.Log, f)
+		}
 		if f.Dialect == "" && (f.Many == nil || !f.SameDecisions || f.Many.LinesPerSec <= 0) {
 			t.Errorf("%s on two cores: %+v, want a rate and the same decisions as one core", f.Log, f.Many)
 		}

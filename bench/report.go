@@ -37,6 +37,7 @@ type Rate struct {
 	LinesPerSec    float64 `json:"lines_per_s"`
 	LinesPerCPUSec float64 `json:"lines_per_cpu_s"`
 	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	MinorFaults    int64   `json:"minor_faults"`
 }
 
 func (r *Rate) set(u usage, lines int) {
@@ -48,6 +49,7 @@ func (r *Rate) set(u usage, lines int) {
 		r.LinesPerCPUSec = float64(lines) / u.CPU.Seconds()
 	}
 	r.PeakRSSMB = mb(u.MaxRSS)
+	r.MinorFaults = u.Faults
 }
 
 // FormatResult is one log replayed alone on one core, and fail2ban on it.
