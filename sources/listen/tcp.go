@@ -42,24 +42,31 @@ func (s *Syslog) serveTCP(ctx context.Context, ln net.Listener, conns *connSet, 
 		delay = 0
 		peer := remoteAddr(c)
 		if !s.allowed(peer) {
+			// Each connection closed is counted before it is closed
+			// (here and below): whoever sees it closed (the client, a
+			// test) then sees it counted.
+			n := s.tcp.denied.Add(1)
 			c.Close()
 			// Logged at the 1st, 2nd, 4th, 8th... time: a flood of
 			// connections must not become a flood of log lines.
-			if n := s.tcp.denied.Add(1); n&(n-1) == 0 && ctx.Err() == nil {
+			if n&(n-1) == 0 && ctx.Err() == nil {
 				s.cfg.Log.Warn("syslog tcp: connection from outside senders closed", "peer", peer, "denied", n)
 			}
 			continue
 		}
 		st, evicted, ok := conns.add(c, peer, time.Now())
 		if evicted != nil {
-			if n := s.tcp.evicted.Add(1); n&(n-1) == 0 && ctx.Err() == nil {
+			n := s.tcp.evicted.Add(1)
+			evicted.Close()
+			if n&(n-1) == 0 && ctx.Err() == nil {
 				s.cfg.Log.Warn("syslog tcp: closed the connection idle longest to let another in",
 					"closed", evicted.RemoteAddr(), "for", c.RemoteAddr(), "evicted", n)
 			}
 		}
 		if !ok {
+			n := s.tcp.refused.Add(1)
 			c.Close()
-			if n := s.tcp.refused.Add(1); n&(n-1) == 0 && ctx.Err() == nil {
+			if n&(n-1) == 0 && ctx.Err() == nil {
 				s.cfg.Log.Warn("syslog tcp: connection refused: MaxConns open", "max", s.cfg.MaxConns, "refused", n)
 			}
 			continue
@@ -174,11 +181,12 @@ func peerKey(a netip.Addr) netip.Addr {
 }
 
 // add registers c from addr. When its peer is at its cap, or the set is
-// full, it first closes and returns the connection idle longest of the
-// peer that then holds the most (the same peer, if at its cap), if that one
-// has been idle for evictAfter at least: a burst of new connections does
-// not throw out the ones that just came. It reports false when it could
-// make no room, or the set is closed.
+// full, it first forgets and returns (for the caller to count and close)
+// the connection idle longest of the peer that then holds the most (the
+// same peer, if at its cap), if that one has been idle for evictAfter at
+// least: a burst of new connections does not throw out the ones that
+// just came. It reports false when it could make no room, or the set is
+// closed.
 func (s *connSet) add(c net.Conn, addr netip.Addr, now time.Time) (st *connState, evicted net.Conn, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,8 +226,8 @@ func (s *connSet) busiest() netip.Addr {
 	return best
 }
 
-// evict closes and forgets peer's connection idle longest, if it has been
-// idle for evictAfter.
+// evict forgets peer's connection idle longest, if it has been idle for
+// evictAfter, and returns it for the caller to close.
 func (s *connSet) evict(peer netip.Addr, now time.Time) net.Conn {
 	var victim net.Conn
 	var oldest int64
@@ -235,7 +243,6 @@ func (s *connSet) evict(peer netip.Addr, now time.Time) net.Conn {
 		return nil
 	}
 	s.forget(victim)
-	victim.Close()
 	return victim
 }
 
