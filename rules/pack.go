@@ -88,7 +88,7 @@ func LoadFile(path string) (*Pack, error) {
 func LoadFS(fsys fs.FS, root string) ([]*Pack, error) { return loadFS(fsys, root, nil) }
 
 // loadFS is LoadFS for sources of the formats reading (nil: of any),
-// compiling only the rules that may see their events (see reads).
+// compiling only the rules that may see their events (see Rule.sees).
 func loadFS(fsys fs.FS, root string, reading []pipeline.Format) ([]*Pack, error) {
 	var seen []pipeline.Format
 	if reading != nil {
@@ -198,7 +198,7 @@ func isPackFile(p string) bool {
 func Parse(file string, data []byte) (*Pack, error) { return parse(file, data, nil) }
 
 // parse is Parse compiling only the rules that may see an event of the
-// formats seen (nil: every rule; see reads).
+// formats seen (nil: every rule; see Rule.sees).
 func parse(file string, data []byte, seen []pipeline.Format) (*Pack, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -20,7 +20,7 @@ func TestHeapHugePages(t *testing.T) {
 	if err != nil || strings.Contains(string(mode), "[never]") {
 		t.Skipf("transparent huge pages are off here (%q, %v): nothing to test", strings.TrimSpace(string(mode)), err)
 	}
-	if Disabled(os.Getenv) {
+	if disabled(os.Getenv) {
 		t.Skip("GODEBUG has disablethp=1")
 	}
 	if !Heap(64 << 20) {

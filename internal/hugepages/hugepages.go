@@ -27,9 +27,9 @@ import (
 	"strings"
 )
 
-// Disabled reports whether the environment turns huge pages off for the
+// disabled reports whether the environment turns huge pages off for the
 // Go heap: GODEBUG's disablethp=1, the runtime's own switch for it.
-func Disabled(getenv func(string) string) bool {
+func disabled(getenv func(string) string) bool {
 	on := false
 	for kv := range strings.SplitSeq(getenv("GODEBUG"), ",") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == "disablethp" {
@@ -45,7 +45,7 @@ func Disabled(getenv func(string) string) bool {
 // systems, 32-bit builds). It runs a collection, cheap at a run's start
 // while the heap is small.
 func Heap(size int) bool {
-	if size <= 0 || Disabled(os.Getenv) {
+	if size <= 0 || disabled(os.Getenv) {
 		return false
 	}
 	return heap(size)

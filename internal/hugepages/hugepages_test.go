@@ -12,14 +12,14 @@ func TestDisabled(t *testing.T) {
 		" disablethp=1 ":              true,
 		"xdisablethp=1":               false,
 	} {
-		got := Disabled(func(k string) string {
+		got := disabled(func(k string) string {
 			if k == "GODEBUG" {
 				return godebug
 			}
 			return ""
 		})
 		if got != want {
-			t.Errorf("GODEBUG=%q: Disabled = %v, want %v", godebug, got, want)
+			t.Errorf("GODEBUG=%q: disabled = %v, want %v", godebug, got, want)
 		}
 	}
 }
