@@ -172,19 +172,21 @@ func (l Limit) IsDefault() bool { return strings.HasPrefix(l.Source, "default") 
 // not, and a live heap over the limit made the collector run without
 // end, at its cap of half the CPU: 200,000 imported bans held about
 // 290 MB, and an idle daemon under the 224 MiB default burned 1.4 cores
-// for nothing. So the limit stays a tenth of the live heap above it at
-// least, and half of what the live heap holds past the default (about
-// half the live heap again for a heap several times the default, where
-// each collection marks much): a heap the default was sized for keeps
-// the default. Half the live heap above it from the first byte lifted
-// the limit during the bench's flood of a million windows too (206 MiB
-// live under 224 MiB), and the daemon's RSS from 218-226 MB to
-// 272-325 MB.
+// for nothing. So the limit stays above the live heap by what it holds
+// past the default, by a tenth of it at least and half of it at most: a
+// heap the default was sized for keeps the default, and a heap past it
+// gets room to make garbage in before each collection marks it all
+// again (twice the default live: 1.5 times it; only half of what was
+// past the default left a 64 MiB heap 16 MiB, and a test 11 to 21
+// collections a second where 4 to 6 do). Half the live heap above it
+// from the first byte lifted the limit during the bench's flood of a
+// million windows too (206 MiB live under 224 MiB), and the daemon's
+// RSS from 218-226 MB to 272-325 MB.
 func Follow(l Limit, live int64) int64 {
 	if !l.IsDefault() {
 		return l.Bytes
 	}
-	want := max(l.Bytes, live+max(live/10, (live-l.Bytes)/2))
+	want := max(l.Bytes, live+min(live/2, max(live/10, live-l.Bytes)))
 	if l.Cgroup > 0 {
 		want = min(want, max(l.Bytes, int64(float64(l.Cgroup)*cgroupShare)))
 	}

@@ -169,8 +169,10 @@ func TestFollow(t *testing.T) {
 		// least).
 		{"the windows' bound", def, 206 * mib, 206 * mib * 11 / 10},
 		{"a heap at it raises it by a tenth", def, 224 * mib, 224 * mib * 11 / 10},
-		{"past it, by half of what is past it", def, 400 * mib, 488 * mib},
-		{"far past it, by about half", def, 2000 * mib, 2888 * mib},
+		{"just past it, by a tenth", def, 240 * mib, 264 * mib},
+		{"past it, by what is past it", def, 400 * mib, 576 * mib},
+		{"twice it, by half", Limit{Bytes: 32 * mib, Source: "default"}, 64 * mib, 96 * mib},
+		{"far past it, by half at most", def, 2000 * mib, 3000 * mib},
 		{"a cgroup caps it", Limit{Bytes: 224 * mib, Source: "default", Cgroup: 512 * mib}, 400 * mib, 512 * mib * 9 / 10},
 		{"memory_limit: is kept", Limit{Bytes: 224 * mib, Source: "memory_limit"}, 400 * mib, 224 * mib},
 		{"GOMEMLIMIT is kept", Limit{Bytes: 224 * mib, Source: "GOMEMLIMIT"}, 400 * mib, 224 * mib},
